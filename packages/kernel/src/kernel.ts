@@ -1,0 +1,669 @@
+// kernel.ts
+//
+// The Kernel: a table of tasks, a clock (real or virtual), a deadline queue, and the trap
+// handlers. Everything a task asks of the kernel arrives through `dispatch` (called by the
+// gate in traps.ts) and is served by a handler named after the trap, as in Curio. The
+// hand-off of control between tasks lives in runtime.ts and is shared by all kernels.
+//
+// Invariants:
+// - A blocking handler either returns a rejected Promise at once (a pending cancellation is
+//   delivered; the task keeps running) or suspends the task with a cancel function that undoes
+//   its registration.
+// - `_sleepAt` / `_timeoutAt` on a task are the only deadlines that count; deadline entries
+//   that do not match them are stale and ignored.
+// - `_externalWaits` counts tasks waiting on something outside the kernel (IO, threads,
+//   Promises); with `_foreignCount` it decides whether a virtual clock may jump.
+
+import { performance } from 'node:perf_hooks';
+import {
+  CancelledError,
+  DeadlockError,
+  KernelClosedError,
+  KernelUsageError,
+  TaskCancelled,
+  TaskTimeout,
+} from './errors.js';
+import {
+  activeTask,
+  attachKernel,
+  callerTask,
+  deadlineAdded,
+  detachKernel,
+  exited,
+  leave,
+  registerTask,
+  reschedule,
+  rescheduleError,
+  suspend,
+  taskFrameName,
+  trapPromise,
+} from './runtime.js';
+import type { SchedulerKernel } from './runtime.js';
+import type { SchedBase } from './sched.js';
+import { Task } from './task.js';
+import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
+import { TimeQueue } from './timequeue.js';
+import type { DeadlineEntry } from './timequeue.js';
+import type { ExternalWake, TrapHandler, TrapRequest } from './traps.js';
+
+/** Why the kernel calls its error hook. */
+export type KernelErrorReason =
+  | 'unobserved-task-error'
+  | 'unobserved-group-error'
+  | 'long-foreign-await'
+  | 'timeout-overrun';
+
+/** Context given to {@link KernelOptions.onError}. */
+export interface KernelErrorInfo {
+  /** Why the hook was called. */
+  readonly reason: KernelErrorReason;
+  /** A one-line human description. */
+  readonly message: string;
+  /** The task concerned, if any. */
+  readonly task?: Task;
+}
+
+/** Options of {@link Kernel} and {@link run}. */
+export interface KernelOptions {
+  /**
+   * `'real'` (default): `clock()` is `performance.now()`. `'virtual'`: `clock()` starts at 0 and,
+   * whenever every task is blocked on time alone (none on IO, threads or foreign Promises),
+   * jumps to the next deadline, so timeouts are exact and tests instant.
+   */
+  clock?: 'real' | 'virtual';
+  /**
+   * Debugging aids: record the source location of every blocking await (shown by
+   * `task.where()`), verify that every kernel call comes from the task the kernel thinks is
+   * running (catches a missing `await`), and report foreign awaits longer than
+   * `longForeignAwaitMs` (default 100) and timeout blocks that overran their deadline.
+   */
+  debug?: boolean | { longForeignAwaitMs?: number };
+  /**
+   * Called for errors nobody else will see: a failed task whose error was never looked at,
+   * and, with `debug`, warnings. Defaults to printing on stderr. It must not throw.
+   */
+  onError?: (error: unknown, info: KernelErrorInfo) => void;
+}
+
+let nextTaskId = 1;
+
+interface ErrorRecord {
+  readonly error: unknown;
+  readonly label: string;
+  reported: boolean;
+  task: WeakRef<Task> | null;
+}
+
+function defaultErrorHook(error: unknown, info: KernelErrorInfo): void {
+  if (info.reason === 'long-foreign-await' || info.reason === 'timeout-overrun') {
+    console.warn(`curio: ${info.message}`);
+  } else {
+    console.error(`curio: ${info.message}`, error);
+  }
+}
+
+/**
+ * A kernel: runs tasks, owns their clock and deadlines. Plain Promise code drives it with
+ * {@link Kernel.runTask}; {@link run} is the one-shot form.
+ */
+export class Kernel implements SchedulerKernel, TrapHandler {
+  /** Whether `clock()` is virtual. */
+  readonly virtualClock: boolean;
+  /** Whether debugging aids are on. */
+  readonly debug: boolean;
+
+  private readonly tasks = new Map<number, Task>();
+  private readonly timers = new TimeQueue<Task>();
+  private readonly errorHook: (error: unknown, info: KernelErrorInfo) => void;
+  private readonly longForeignMs: number;
+  private virtualNow = 0;
+  private foreignCount = 0;
+  private externalWaits = 0;
+  private attached = false;
+  private closing = false;
+  private closed = false;
+  private readonly pendingRuns = new Set<(error: unknown) => void>();
+  private readonly errorRecords = new Set<ErrorRecord>();
+  private readonly finalizer = new FinalizationRegistry<ErrorRecord>((record) => this.reportRecord(record));
+  private readonly isLive = (entry: DeadlineEntry<Task>): boolean =>
+    (entry.kind === 'sleep' ? entry.owner._sleepAt : entry.owner._timeoutAt) === entry.at;
+
+  constructor(options?: KernelOptions) {
+    this.virtualClock = options?.clock === 'virtual';
+    this.debug = options?.debug !== undefined && options.debug !== false;
+    this.longForeignMs =
+      typeof options?.debug === 'object' ? (options.debug.longForeignAwaitMs ?? 100) : 100;
+    this.errorHook = options?.onError ?? defaultErrorHook;
+  }
+
+  /** The kernel clock in milliseconds (monotonic; virtual clocks start at 0). */
+  clock(): number {
+    return this.virtualClock ? this.virtualNow : performance.now();
+  }
+
+  /** Number of tasks alive in this kernel. */
+  get taskCount(): number {
+    return this.tasks.size;
+  }
+
+  /** A snapshot of the kernel's live tasks, in id order. */
+  taskList(): Task[] {
+    return [...this.tasks.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * Run `fn` as a new top-level task and resolve with its result, or reject with its own
+   * error. For plain Promise code; inside a task use `spawn`.
+   */
+  runTask<T>(fn: TaskFunction<T>, options?: SpawnOptions): Promise<T> {
+    if (this.closed || this.closing) return Promise.reject(new KernelClosedError());
+    if (callerTask() !== null) {
+      return Promise.reject(
+        new KernelUsageError('run()/runTask() called from inside a kernel task; use spawn()', 'ERR_NESTED_RUN'),
+      );
+    }
+    this.ensureAttached();
+    const task = this.createTask(fn, null, options);
+    task._observed = true;
+    return new Promise<T>((resolve, reject) => {
+      this.pendingRuns.add(reject);
+      (task._doneWaiters ??= []).push(() => {
+        this.pendingRuns.delete(reject);
+        if (task._failed) reject(task._error);
+        else resolve(task._value as T);
+      });
+    });
+  }
+
+  /**
+   * Cancel every remaining task (newest first, each waited for), report errors nobody looked
+   * at, and release the kernel. Idempotent.
+   */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    for (;;) {
+      const remaining = [...this.tasks.values()].sort((a, b) => b.id - a.id);
+      if (remaining.length === 0) break;
+      for (const task of remaining) {
+        if (task.terminated) continue;
+        this.requestCancel(task, new TaskCancelled('kernel shutdown'));
+        await task._outsideWait();
+      }
+    }
+    for (const record of this.errorRecords) this.reportRecord(record);
+    this.errorRecords.clear();
+    this.closed = true;
+    if (this.attached) {
+      this.attached = false;
+      detachKernel(this, this.debug);
+    }
+  }
+
+  /** Make a kernel usable with `await using kernel = new Kernel()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The gate's other side
+
+  /** @internal */
+  dispatch(task: Task, request: TrapRequest): unknown {
+    if (this.debug) this.verifyCaller(task, request);
+    switch (request.trap) {
+      case 'sleep':
+        return this.trapSleep(task, request.ms);
+      case 'schedWait':
+        return this.trapSchedWait(task, request.sched, request.state, request.payload);
+      case 'promiseWait':
+        return this.trapPromiseWait(task, request.promise);
+      case 'externalWait':
+        return this.trapExternalWait(task, request.state, request.start);
+      case 'spawn':
+        return this.trapSpawn(task, request.fn, request.options);
+      case 'cancel':
+        return this.requestCancel(request.target, request.error);
+      case 'setTimeout':
+        return this.trapSetTimeout(task, request.deadline);
+      case 'unsetTimeout':
+        return this.trapUnsetTimeout(task, request.previous);
+      case 'clock':
+        return this.clock();
+      case 'current':
+        return task;
+      default: {
+        const unknownRequest: never = request;
+        throw new KernelUsageError(`unknown trap ${JSON.stringify(unknownRequest)}`);
+      }
+    }
+  }
+
+  private verifyCaller(task: Task, request: TrapRequest): void {
+    if (task !== activeTask() && !task._foreign && task.state !== 'RUNNING') {
+      throw new KernelUsageError(
+        `task ${task.id} (${task.name}) made kernel call '${request.trap}' while the kernel ` +
+          `considered it blocked in ${task.state}: an earlier kernel call was not awaited`,
+        'ERR_NOT_AWAITED',
+      );
+    }
+    if (request.trap === 'sleep' || request.trap === 'schedWait' || request.trap === 'promiseWait' || request.trap === 'externalWait') {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 40;
+      task._trapSite = new Error('trap site');
+      Error.stackTraceLimit = limit;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Trap handlers
+
+  /** Deliver a pending cancellation at a blocking trap, if allowed. */
+  private takeCancel(task: Task): CancelledError | null {
+    const pending = task._cancelPending;
+    if (pending === null || !task._allowCancel) return null;
+    task._cancelPending = null;
+    fireAbort(task, pending);
+    return pending;
+  }
+
+  private trapSleep(task: Task, ms: number): Promise<number> {
+    const pending = this.takeCancel(task);
+    if (pending !== null) return Promise.reject(pending);
+    const now = this.clock();
+    task._waitDetail = '';
+    if (!(ms > 0)) {
+      const promise = trapPromise<number>(task);
+      reschedule(task, now);
+      leave(task);
+      return promise;
+    }
+    const at = now + ms;
+    task._sleepAt = at;
+    this.pushDeadline(at, task, 'sleep');
+    task._waitDetail = `until ${at.toFixed(1)} ms`;
+    return suspend<number>(task, 'TIME_SLEEP', () => {
+      task._sleepAt = null;
+      this.timers.markStale(this.isLive);
+    });
+  }
+
+  private trapSchedWait(task: Task, sched: SchedBase, state: TaskState, payload: unknown): Promise<unknown> {
+    const pending = this.takeCancel(task);
+    if (pending !== null) return Promise.reject(pending);
+    task._waitDetail = '';
+    return suspend(task, state, sched.kernelSuspend(task, payload));
+  }
+
+  private trapPromiseWait(task: Task, promise: PromiseLike<unknown>): Promise<unknown> {
+    return this.trapExternalWait(task, 'PROMISE_WAIT', (wake) => {
+      promise.then(wake.resolve, wake.reject);
+      return () => {};
+    });
+  }
+
+  private trapExternalWait(
+    task: Task,
+    state: TaskState,
+    start: (wake: ExternalWake) => () => void,
+  ): Promise<unknown> {
+    const pending = this.takeCancel(task);
+    if (pending !== null) return Promise.reject(pending);
+    let done = false;
+    let unregister: (() => void) | null = null;
+    this.externalWaits++;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      this.externalWaits--;
+      return true;
+    };
+    const promise = trapPromise<unknown>(task);
+    task.state = state;
+    task._waitDetail = '';
+    task._cancelFunc = () => {
+      if (finish() && unregister !== null) unregister();
+    };
+    const wake: ExternalWake = {
+      resolve: (value) => {
+        if (finish()) reschedule(task, value);
+      },
+      reject: (error) => {
+        if (finish()) rescheduleError(task, error);
+      },
+    };
+    try {
+      unregister = start(wake);
+    } catch (error) {
+      wake.reject(error);
+    }
+    leave(task);
+    return promise;
+  }
+
+  private trapSpawn(parent: Task, fn: () => unknown, options: SpawnOptions | undefined): Task {
+    if (this.closed) throw new KernelClosedError();
+    return this.createTask(fn, parent, options);
+  }
+
+  /**
+   * Request cancellation of `target` (Curio's trap_cancel_task). Delivered at once if the task
+   * is blocked and cancellation is allowed, otherwise at its next blocking trap.
+   * @internal
+   */
+  requestCancel(target: Task, error: CancelledError): void {
+    if (target.terminated || target.cancelled) return;
+    target.cancelled = true;
+    // Cancelling a task also cancels its pending timeout.
+    if (target._timeoutAt !== null) {
+      target._timeoutAt = null;
+      this.timers.markStale(this.isLive);
+    }
+    target._cancelPending = error;
+    if (!target._allowCancel) return;
+    if (target._foreign) {
+      // A raw await cannot be interrupted; tell whoever listens to the task's AbortSignal.
+      fireAbort(target, error);
+      return;
+    }
+    const cancelFunc = target._cancelFunc;
+    if (cancelFunc === null) return;
+    cancelFunc();
+    target._cancelPending = null;
+    fireAbort(target, error);
+    rescheduleError(target, error);
+  }
+
+  private trapSetTimeout(task: Task, deadline: number | null): number | null {
+    const old = task._timeoutAt;
+    if (deadline !== null) {
+      if (old !== null) this.timers.markStale(this.isLive);
+      task._timeoutAt = deadline;
+      this.pushDeadline(deadline, task, 'timeout');
+      if (old !== null && deadline > old) task._timeoutAt = old;
+    }
+    return old;
+  }
+
+  private trapUnsetTimeout(task: Task, previous: number | null): number {
+    // Curio's evil corner cases, kept: if the previous (outer) deadline already passed, it is
+    // re-armed so the timeout is raised at the *next* blocking call, not here in the middle of
+    // the inner block's cleanup. Otherwise a TaskTimeout pending from this block is dropped.
+    if (task._timeoutAt !== null) {
+      task._timeoutAt = null;
+      this.timers.markStale(this.isLive);
+    }
+    const now = this.clock();
+    if (previous !== null && previous < now) {
+      task._timeoutAt = previous;
+      this.pushDeadline(previous, task, 'timeout');
+    } else {
+      if (previous !== null) this.pushDeadline(previous, task, 'timeout');
+      task._timeoutAt = previous;
+      if (task._cancelPending instanceof TaskTimeout) task._cancelPending = null;
+    }
+    return now;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Tasks
+
+  private ensureAttached(): void {
+    if (!this.attached) {
+      this.attached = true;
+      attachKernel(this, this.debug);
+    }
+  }
+
+  private createTask(fn: () => unknown, parent: Task | null, options: SpawnOptions | undefined): Task {
+    this.ensureAttached();
+    const task = new Task<unknown>(this, nextTaskId++, fn, parent, options);
+    this.tasks.set(task.id, task);
+    registerTask(task);
+    const gate = trapPromise<unknown>(task);
+    startFrame(task, gate);
+    reschedule(task, undefined);
+    return task;
+  }
+
+  /** @internal Called by the task's frame when its function has returned or thrown. */
+  taskExit(task: Task, failed: boolean, value: unknown, error: unknown): void {
+    task.terminated = true;
+    task.state = 'TERMINATED';
+    task._cancelFunc = null;
+    task._waitDetail = '';
+    if (failed) {
+      task._failed = true;
+      task._error = adoptAbort(task, error);
+    } else {
+      task._value = value;
+    }
+    if (task._sleepAt !== null || task._timeoutAt !== null) {
+      task._sleepAt = null;
+      task._timeoutAt = null;
+      this.timers.markStale(this.isLive);
+    }
+    this.tasks.delete(task.id);
+    task._joining.wakeAll();
+    const waiters = task._doneWaiters;
+    if (waiters !== null) {
+      task._doneWaiters = null;
+      for (const resume of waiters) resume();
+    }
+    if (failed && !(task._error instanceof CancelledError) && !task._observed) this.trackError(task);
+    if (task._group !== null) task._group._taskDone(task);
+    exited(task);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Errors nobody looked at
+
+  private trackError(task: Task): void {
+    const record: ErrorRecord = {
+      error: task._error,
+      label: `task ${task.id} (${task.name}) failed and its error was never looked at`,
+      reported: false,
+      task: new WeakRef(task),
+    };
+    this.errorRecords.add(record);
+    this.finalizer.register(task, record);
+  }
+
+  private reportRecord(record: ErrorRecord): void {
+    this.errorRecords.delete(record);
+    if (record.reported) return;
+    const task = record.task?.deref();
+    if (task !== undefined && task._observed) return;
+    record.reported = true;
+    this.report(record.error, {
+      reason: task?._group != null ? 'unobserved-group-error' : 'unobserved-task-error',
+      message: record.label,
+      ...(task !== undefined ? { task } : {}),
+    });
+  }
+
+  /** @internal Report through the error hook; never throws. */
+  report(error: unknown, info: KernelErrorInfo): void {
+    try {
+      this.errorHook(error, info);
+    } catch {
+      // The hook must not throw; an error in it has nowhere better to go.
+    }
+  }
+
+  /** @internal Report a group child error now (the group ended and nobody looked at it). */
+  reportGroupError(task: Task): void {
+    for (const record of this.errorRecords) {
+      if (record.task?.deref() === task) {
+        this.reportRecord(record);
+        return;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Deadlines
+
+  private pushDeadline(at: number, task: Task, kind: 'sleep' | 'timeout'): void {
+    if (at === Infinity) return;
+    this.timers.push(at, task, task.id, kind);
+    if (!this.virtualClock) deadlineAdded(at);
+  }
+
+  /** @internal */
+  expireTimers(): void {
+    const next = this.timers.peekDeadline();
+    if (next === undefined) return;
+    const now = this.clock();
+    if (next > now) return;
+    for (;;) {
+      const entry = this.timers.popExpired(now);
+      if (entry === undefined) break;
+      const task = entry.owner;
+      if (entry.kind === 'sleep') {
+        if (task._sleepAt !== entry.at) {
+          this.timers.noteStalePopped();
+          continue;
+        }
+        task._sleepAt = null;
+        reschedule(task, now);
+        continue;
+      }
+      if (task._timeoutAt !== entry.at) {
+        this.timers.noteStalePopped();
+        continue;
+      }
+      task._timeoutAt = null;
+      const error = new TaskTimeout(now);
+      const cancelFunc = task._cancelFunc;
+      if (task._allowCancel && cancelFunc !== null) {
+        cancelFunc();
+        fireAbort(task, error);
+        rescheduleError(task, error);
+      } else {
+        task._cancelPending = error;
+        if (task._allowCancel && task._foreign) fireAbort(task, error);
+      }
+    }
+  }
+
+  /** @internal */
+  nextRealDeadline(): number | undefined {
+    return this.virtualClock ? undefined : this.timers.peekDeadline();
+  }
+
+  /** @internal */
+  canJump(): boolean {
+    return (
+      this.virtualClock &&
+      this.timers.size > 0 &&
+      this.foreignCount === 0 &&
+      this.externalWaits === 0 &&
+      this.tasks.size > 0
+    );
+  }
+
+  /** @internal */
+  jump(): boolean {
+    if (!this.canJump()) return false;
+    for (;;) {
+      const entry = this.timers.peek();
+      if (entry === undefined) return false;
+      if (!this.isLive(entry)) {
+        this.timers.popExpired(entry.at);
+        this.timers.noteStalePopped();
+        continue;
+      }
+      if (entry.at > this.virtualNow) this.virtualNow = entry.at;
+      this.expireTimers();
+      return true;
+    }
+  }
+
+  /** @internal */
+  hasTasks(): boolean {
+    return this.tasks.size > 0;
+  }
+
+  /** @internal */
+  foreignStarted(task: Task): void {
+    this.foreignCount++;
+    if (task._cancelPending !== null && task._allowCancel) fireAbort(task, task._cancelPending);
+  }
+
+  /** @internal */
+  foreignEnded(task: Task, elapsedMs: number): void {
+    this.foreignCount--;
+    if (this.debug && elapsedMs >= this.longForeignMs) {
+      this.report(undefined, {
+        reason: 'long-foreign-await',
+        message:
+          `task ${task.id} (${task.name}) spent ${elapsedMs.toFixed(1)} ms in a raw await of a ` +
+          `non-kernel Promise, where it could not be cancelled; use awaitPromise() to make it cancellable`,
+        task,
+      });
+    }
+  }
+
+  /** @internal */
+  deadlocked(): void {
+    const lines = this.taskList().map((task) => `  ${task.toString()} ${task.where()}`);
+    const error = new DeadlockError(
+      `deadlock: every task is blocked and nothing can wake them:\n${lines.join('\n')}`,
+    );
+    for (const reject of this.pendingRuns) reject(error);
+    this.pendingRuns.clear();
+    void this.shutdown();
+  }
+}
+
+/** Fire the task's AbortSignal (if one was handed out) and forget it. */
+function fireAbort(task: Task, reason: unknown): void {
+  const controller = task._abort;
+  if (controller !== null) {
+    task._abort = null;
+    controller.abort(reason);
+  }
+}
+
+/**
+ * If a foreign API rejected because the task's AbortSignal fired, the error the task sees is
+ * the API's (an AbortError whose `cause` is the kernel's cancellation, or the reason itself).
+ * Turn it back into the pending cancellation so timeouts and cancels keep their meaning.
+ * @internal
+ */
+export function adoptAbort(task: Task, error: unknown): unknown {
+  const pending = task._cancelPending;
+  if (pending === null || error === pending) {
+    if (error === pending) task._cancelPending = null;
+    return error;
+  }
+  if (typeof error === 'object' && error !== null && (error as { cause?: unknown }).cause === pending) {
+    task._cancelPending = null;
+    return pending;
+  }
+  return error;
+}
+
+/** Start the task's outermost async frame, named `curio$task$<id>` for caller identification. */
+function startFrame(task: Task, gate: Promise<unknown>): void {
+  const name = taskFrameName(task.id);
+  const frames = {
+    async [name](self: Task, started: Promise<unknown>): Promise<void> {
+      let failed = false;
+      let value: unknown;
+      let error: unknown;
+      try {
+        await started;
+        const fn = self._fn as () => unknown;
+        self._fn = null;
+        value = await fn();
+      } catch (caught) {
+        failed = true;
+        error = caught;
+      }
+      self._kernel.taskExit(self, failed, value, error);
+    },
+  };
+  void (frames[name] as (self: Task, started: Promise<unknown>) => Promise<void>)(task, gate);
+}

@@ -1,0 +1,375 @@
+// runtime.ts
+//
+// The hand-off scheduler shared by every Kernel in the process: which task is running now,
+// which are ready, and how control passes from one task to the next.
+//
+// Discussion: knowing the current task without AsyncLocalStorage.
+//
+// JavaScript runs one piece of code at a time, and a kernel task only stops running at an
+// `await`. The kernel resumes a task by settling the Promise that the task's last trap
+// returned; the task then runs (in a microtask) until its next trap. A trap that blocks
+// marks the task suspended and, before returning its own pending Promise, settles the
+// Promise of the next ready task. So exactly one task is "active" at a time, the kernel
+// always knows which, and a trap is attributed to `active` at the cost of reading a variable.
+// This is Curio's run loop turned inside out: instead of a loop calling `send()`, every trap
+// hands the baton to the next task. Each scheduling cycle runs only the tasks that were ready
+// when it began (new arrivals wait for the next cycle), as in Curio.
+//
+// AsyncLocalStorage would give the same knowledge for free in code but not in time: on Node 20
+// it makes every Promise in the process ~2.5x slower, which would cost the kernel and every
+// library around it far more than the whole scheduler does.
+//
+// Two things break the baton chain, and both are caught here:
+//
+// 1. A task awaits a foreign Promise (fs, fetch, a plain async library) instead of a trap.
+//    The chain stalls: no trap is called, the microtask queue drains, and the macrotask ends.
+//    A `setImmediate` tick armed whenever a task is resumed fires, finds a task still marked
+//    active, and moves it to the FOREIGN_WAIT state; the chain continues with the next task.
+//    While any task is in FOREIGN_WAIT, its continuation may run interleaved with other
+//    tasks, so `active` can no longer be trusted: traps then identify their caller from V8's
+//    async stack trace, which contains the task's outermost frame, an async function named
+//    `curio$task$<id>` (a few microseconds per trap, and only while such a task exists).
+//    `awaitPromise(p)` is the cheap and cancellable alternative to a raw await.
+// 2. Node must keep running timers, IO and other Promise code. The chain runs in microtasks,
+//    so it yields back to the event loop when a slice of SLICE_MS has been used and continues
+//    from the same tick.
+
+import { performance } from 'node:perf_hooks';
+import { Deque } from './deque.js';
+import type { Task } from './task.js';
+
+/** How long a burst of task switches may keep the event loop busy before yielding (ms). */
+const SLICE_MS = 2;
+/** Check the clock for slice expiry every this many task resumptions. */
+const RESUMES_PER_CLOCK_CHECK = 32;
+
+/** The part of a Kernel the scheduler needs. */
+export interface SchedulerKernel {
+  /** Move expired deadlines' tasks to the ready queue. */
+  expireTimers(): void;
+  /** The earliest pending real-time deadline in `performance.now()` ms, or undefined. */
+  nextRealDeadline(): number | undefined;
+  /** Whether a virtual clock could jump now (every task blocked on time alone). */
+  canJump(): boolean;
+  /** Jump a virtual clock to its next deadline and wake what expires. True if it jumped. */
+  jump(): boolean;
+  /** Called when the process is about to exit while the kernel still has tasks. */
+  deadlocked(): void;
+  /** Whether the kernel still holds tasks. */
+  hasTasks(): boolean;
+  /** A task of this kernel entered the FOREIGN_WAIT state. */
+  foreignStarted(task: Task): void;
+  /** A task of this kernel left the FOREIGN_WAIT state after `elapsedMs`. */
+  foreignEnded(task: Task, elapsedMs: number): void;
+}
+
+const ready = new Deque<Task>(1024);
+let kernels: SchedulerKernel[] = [];
+const tasksById = new Map<number, Task>();
+
+let active: Task | null = null;
+let cycleLeft = 0;
+let chainLive = false;
+let tickPending = false;
+let sliceStart = 0;
+let resumesSinceCheck = 0;
+let foreignCount = 0;
+let verifyingKernels = 0;
+let wakeTimer: ReturnType<typeof setTimeout> | null = null;
+let wakeTimerAt = Infinity;
+let beforeExitInstalled = false;
+
+const TASK_FRAME_PREFIX = 'curio$task$';
+
+/** Register a kernel with the scheduler (it then receives timer and idle callbacks). */
+export function attachKernel(kernel: SchedulerKernel, verifyCallers: boolean): void {
+  if (!kernels.includes(kernel)) kernels = [...kernels, kernel];
+  if (verifyCallers) verifyingKernels++;
+  if (!beforeExitInstalled) {
+    beforeExitInstalled = true;
+    process.on('beforeExit', onBeforeExit);
+  }
+}
+
+/** Unregister a kernel. */
+export function detachKernel(kernel: SchedulerKernel, verifyCallers: boolean): void {
+  if (kernels.includes(kernel)) {
+    kernels = kernels.filter((k) => k !== kernel);
+    if (verifyCallers) verifyingKernels--;
+  }
+  if (kernels.length === 0 && wakeTimer !== null) {
+    clearTimeout(wakeTimer);
+    wakeTimer = null;
+    wakeTimerAt = Infinity;
+  }
+}
+
+/** Record a task so the slow path can find it by id. */
+export function registerTask(task: Task): void {
+  tasksById.set(task.id, task);
+}
+
+/** The task whose code is running now, or null outside any kernel task. */
+export function callerTask(): Task | null {
+  if (foreignCount === 0 && verifyingKernels === 0) return active;
+  return identifyCaller();
+}
+
+/** The task the scheduler last resumed and that has not trapped since (no stack inspection). */
+export function activeTask(): Task | null {
+  return active;
+}
+
+/** Number of tasks currently waiting on a raw foreign await. */
+export function foreignTaskCount(): number {
+  return foreignCount;
+}
+
+/**
+ * Create the Promise that the task's current trap returns; the scheduler settles it when the
+ * task is resumed.
+ */
+export function trapPromise<V>(task: Task): Promise<V> {
+  return new Promise<V>((resolve, reject) => {
+    task._resolve = resolve as (value: unknown) => void;
+    task._reject = reject;
+  });
+}
+
+/**
+ * The calling task stops executing until the scheduler resumes it: its trap Promise must
+ * already exist. If it held the baton, the next ready task runs.
+ */
+export function leave(task: Task): void {
+  if (task === active) {
+    active = null;
+    switchNext();
+  } else if (task._foreign) {
+    endForeign(task);
+  }
+}
+
+/** Suspend the calling task in `state`; `cancel` undoes its registration if it is cancelled. */
+export function suspend<V>(task: Task, state: Task['state'], cancel: () => void): Promise<V> {
+  const promise = trapPromise<V>(task);
+  task.state = state;
+  task._cancelFunc = cancel;
+  leave(task);
+  return promise;
+}
+
+/** Make a blocked task ready; its trap resolves with `value`. */
+export function reschedule(task: Task, value: unknown): void {
+  task.state = 'READY';
+  task._cancelFunc = null;
+  task._trapFailed = false;
+  task._trapValue = value;
+  ready.push(task);
+  if (!chainLive) kick();
+}
+
+/** Make a blocked task ready; its trap rejects with `error`. */
+export function rescheduleError(task: Task, error: unknown): void {
+  task.state = 'READY';
+  task._cancelFunc = null;
+  task._trapFailed = true;
+  task._trapValue = error;
+  ready.push(task);
+  if (!chainLive) kick();
+}
+
+/** A task finished (its frame returned). Passes the baton on if it held it. */
+export function exited(task: Task): void {
+  tasksById.delete(task.id);
+  leave(task);
+}
+
+/** Tell the scheduler a real-time deadline was added; re-arms the wake timer when idle. */
+export function deadlineAdded(at: number): void {
+  if (!chainLive && at < wakeTimerAt) armWakeTimer(at);
+}
+
+/** Whether a chain of task hand-offs is in progress. */
+export function isChainLive(): boolean {
+  return chainLive;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The baton chain
+
+function kick(): void {
+  chainLive = true;
+  sliceStart = performance.now();
+  resumesSinceCheck = 0;
+  queueMicrotask(startCycle);
+}
+
+function resume(task: Task): void {
+  active = task;
+  task.state = 'RUNNING';
+  task.cycles++;
+  if (!tickPending) {
+    tickPending = true;
+    setImmediate(tick);
+  }
+  const value = task._trapValue;
+  task._trapValue = undefined;
+  if (task._trapFailed) {
+    task._trapFailed = false;
+    task._reject(value);
+  } else {
+    task._resolve(value);
+  }
+}
+
+function switchNext(): void {
+  if (cycleLeft > 0) {
+    cycleLeft--;
+    resume(ready.shift() as Task);
+    return;
+  }
+  if (++resumesSinceCheck >= RESUMES_PER_CLOCK_CHECK) {
+    resumesSinceCheck = 0;
+    if (performance.now() - sliceStart > SLICE_MS) {
+      // Yield to the event loop; the pending tick continues the work.
+      chainLive = false;
+      if (!tickPending) {
+        tickPending = true;
+        setImmediate(tick);
+      }
+      return;
+    }
+  }
+  startCycle();
+}
+
+function startCycle(): void {
+  const list = kernels;
+  for (let i = 0; i < list.length; i++) (list[i] as SchedulerKernel).expireTimers();
+  const n = ready.length;
+  if (n === 0) {
+    chainLive = false;
+    goIdle();
+    return;
+  }
+  cycleLeft = n - 1;
+  resume(ready.shift() as Task);
+}
+
+function tick(): void {
+  tickPending = false;
+  if (active !== null) {
+    // The chain stalled: the active task awaits something that is not a trap.
+    const task = active;
+    active = null;
+    task.state = 'FOREIGN_WAIT';
+    task._foreign = true;
+    task._foreignSince = performance.now();
+    foreignCount++;
+    task._kernel.foreignStarted(task);
+    switchNext();
+    return;
+  }
+  if (chainLive) return;
+  // Start a new slice. chainLive is set first so that tasks woken below do not kick again.
+  chainLive = true;
+  sliceStart = performance.now();
+  resumesSinceCheck = 0;
+  if (ready.length === 0) {
+    let jumped = false;
+    for (const kernel of kernels) if (kernel.jump()) jumped = true;
+    if (!jumped) {
+      chainLive = false;
+      goIdle();
+      return;
+    }
+  }
+  startCycle();
+}
+
+function endForeign(task: Task): void {
+  task._foreign = false;
+  foreignCount--;
+  task._kernel.foreignEnded(task, performance.now() - task._foreignSince);
+  if (!chainLive) goIdle();
+}
+
+function goIdle(): void {
+  let earliest = Infinity;
+  let jumpPossible = false;
+  for (const kernel of kernels) {
+    const at = kernel.nextRealDeadline();
+    if (at !== undefined && at < earliest) earliest = at;
+    if (kernel.canJump()) jumpPossible = true;
+  }
+  if (earliest !== wakeTimerAt) armWakeTimer(earliest);
+  if (jumpPossible && !tickPending) {
+    tickPending = true;
+    setImmediate(tick);
+  }
+}
+
+function armWakeTimer(at: number): void {
+  if (wakeTimer !== null) {
+    clearTimeout(wakeTimer);
+    wakeTimer = null;
+  }
+  wakeTimerAt = at;
+  if (at === Infinity) return;
+  const delay = Math.max(0, Math.ceil(at - performance.now()));
+  wakeTimer = setTimeout(onWakeTimer, delay);
+}
+
+function onWakeTimer(): void {
+  wakeTimer = null;
+  wakeTimerAt = Infinity;
+  if (!chainLive) {
+    chainLive = true;
+    sliceStart = performance.now();
+    resumesSinceCheck = 0;
+    startCycle();
+  }
+}
+
+function onBeforeExit(): void {
+  // Node found nothing left to do. A kernel that still has tasks can never make progress.
+  if (chainLive || ready.length > 0) return;
+  for (const kernel of [...kernels]) {
+    if (kernel.hasTasks()) kernel.deadlocked();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow path: identify the caller from V8's async stack trace.
+
+type CallSiteLike = { getFunctionName(): string | null };
+
+function captureCallSites(): CallSiteLike[] {
+  const prepare = Error.prepareStackTrace;
+  const limit = Error.stackTraceLimit;
+  Error.prepareStackTrace = (_error, sites) => sites;
+  Error.stackTraceLimit = 200;
+  const holder: { stack?: unknown } = {};
+  Error.captureStackTrace(holder, identifyCaller);
+  const sites = holder.stack as CallSiteLike[] | undefined;
+  Error.prepareStackTrace = prepare;
+  Error.stackTraceLimit = limit;
+  return sites ?? [];
+}
+
+function identifyCaller(): Task | null {
+  const sites = captureCallSites();
+  for (let i = 0; i < sites.length; i++) {
+    const name = (sites[i] as CallSiteLike).getFunctionName();
+    if (name !== null && name.startsWith(TASK_FRAME_PREFIX)) {
+      const task = tasksById.get(Number(name.slice(TASK_FRAME_PREFIX.length)));
+      if (task !== undefined) return task;
+    }
+  }
+  return active;
+}
+
+/** The name given to a task's outermost async frame. */
+export function taskFrameName(id: number): string {
+  return TASK_FRAME_PREFIX + id;
+}

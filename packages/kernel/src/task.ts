@@ -1,0 +1,230 @@
+// task.ts
+//
+// The Task: one async function run by the kernel, with the attributes Curio gives a task (id,
+// name, state, cycles, cancellation flags, result) and the operations other tasks apply to it
+// (join, wait, cancel, where).
+//
+// Invariants:
+// - `state` is 'READY' while on the ready queue, 'RUNNING' while it holds the baton,
+//   'FOREIGN_WAIT' while it awaits something that is not a trap, 'TERMINATED' at the end, and
+//   otherwise names the trap it is blocked in ('TIME_SLEEP', 'EVENT_WAIT', ...).
+// - `_cancelFunc` is non-null exactly while the task is blocked in a cancellable trap.
+// - A task is not thenable: `await spawn(f)` gives the task, `await task.join()` its result.
+
+import type { CancelledError } from './errors.js';
+import { KernelUsageError, TaskCancelled, TaskError } from './errors.js';
+import type { Kernel } from './kernel.js';
+import { SchedBarrier } from './sched.js';
+import type { TaskGroup } from './taskgroup.js';
+import { currentTaskOrNull, kernelTrap } from './traps.js';
+
+/**
+ * What a task is doing. The kernel uses the names below; wait queues built on
+ * {@link SchedBase} may add their own.
+ */
+export type TaskState =
+  | 'READY'
+  | 'RUNNING'
+  | 'TERMINATED'
+  | 'TIME_SLEEP'
+  | 'FOREIGN_WAIT'
+  | 'PROMISE_WAIT'
+  | 'TASK_JOIN'
+  | 'EVENT_WAIT'
+  | 'LOCK_ACQUIRE'
+  | 'RLOCK_ACQUIRE'
+  | 'SEMA_ACQUIRE'
+  | 'COND_WAIT'
+  | 'QUEUE_GET'
+  | 'QUEUE_PUT'
+  | 'QUEUE_JOIN'
+  | 'RESULT_WAIT'
+  | (string & {});
+
+/** Options of {@link spawn}. */
+export interface SpawnOptions {
+  /** A name for monitors and error messages. Defaults to the function's name. */
+  name?: string;
+  /**
+   * A daemon task runs in the background: a task group does not wait for it (it is cancelled
+   * when the group ends) and the kernel cancels it at shutdown without complaint.
+   */
+  daemon?: boolean;
+}
+
+/** Options of {@link Task.cancel}. */
+export interface CancelOptions {
+  /** Wait until the task has ended (default true). `false` only requests the cancellation. */
+  blocking?: boolean;
+  /** The error thrown into the task (default a new {@link TaskCancelled}). */
+  error?: CancelledError;
+}
+
+const noop = (): void => {};
+
+/** A task run by the kernel. Create one with {@link spawn} or {@link TaskGroup.spawn}. */
+export class Task<T = unknown> {
+  /** Unique id, increasing in creation order. */
+  readonly id: number;
+  /** Name for monitors and messages. */
+  name: string;
+  /** Id of the task that spawned this one, or null for a top-level task. */
+  readonly parentId: number | null;
+  /** Whether the task is a daemon (see {@link SpawnOptions.daemon}). */
+  daemon: boolean;
+  /** What the task is doing now. */
+  state: TaskState = 'READY';
+  /** How many times the task has been resumed by the scheduler. */
+  cycles = 0;
+  /** Whether a cancellation has been requested. */
+  cancelled = false;
+  /** Whether the task has ended. */
+  terminated = false;
+
+  /** @internal */ readonly _kernel: Kernel;
+  /** @internal */ _fn: (() => T | PromiseLike<T>) | null;
+  /** @internal */ _resolve: (value: unknown) => void = noop;
+  /** @internal */ _reject: (error: unknown) => void = noop;
+  /** @internal */ _trapValue: unknown = undefined;
+  /** @internal */ _trapFailed = false;
+  /** @internal */ _cancelFunc: (() => void) | null = null;
+  /** @internal */ _cancelPending: CancelledError | null = null;
+  /** @internal */ _allowCancel = true;
+  /** @internal */ _sleepAt: number | null = null;
+  /** @internal */ _timeoutAt: number | null = null;
+  /** @internal */ _deadlines: (number | null)[] = [];
+  /** @internal */ readonly _joining = new SchedBarrier();
+  /** @internal */ _group: TaskGroup | null = null;
+  /** @internal */ _value: T | undefined = undefined;
+  /** @internal */ _error: unknown = undefined;
+  /** @internal */ _failed = false;
+  /** @internal */ _observed = false;
+  /** @internal */ _foreign = false;
+  /** @internal */ _foreignSince = 0;
+  /** @internal */ _locals: Map<object, unknown> | null;
+  /** @internal */ _abort: AbortController | null = null;
+  /** @internal */ _trapSite: Error | null = null;
+  /** @internal */ _waitDetail = '';
+  /** @internal */ _doneWaiters: (() => void)[] | null = null;
+
+  /** @internal */
+  constructor(kernel: Kernel, id: number, fn: () => T | PromiseLike<T>, parent: Task | null, options?: SpawnOptions) {
+    this._kernel = kernel;
+    this.id = id;
+    this._fn = fn;
+    this.parentId = parent === null ? null : parent.id;
+    this.name = options?.name ?? (fn.name !== '' ? fn.name : `task-${id}`);
+    this.daemon = options?.daemon ?? false;
+    this._locals = parent !== null && parent._locals !== null ? new Map(parent._locals) : null;
+  }
+
+  /**
+   * The task's return value. Throws if the task has not ended, and throws the task's own error
+   * if it failed.
+   */
+  get result(): T {
+    if (!this.terminated) throw new KernelUsageError(`task ${this.id} (${this.name}) has not terminated`, 'ERR_TASK_RUNNING');
+    this._observed = true;
+    if (this._failed) throw this._error;
+    return this._value as T;
+  }
+
+  /** The task's error if it failed, else undefined. Throws if the task has not ended. */
+  get exception(): unknown {
+    if (!this.terminated) throw new KernelUsageError(`task ${this.id} (${this.name}) has not terminated`, 'ERR_TASK_RUNNING');
+    this._observed = true;
+    return this._failed ? this._error : undefined;
+  }
+
+  /**
+   * Wait for the task to end and return its result. If it failed, throws a {@link TaskError}
+   * whose `cause` is the task's error. Removes the task from its task group.
+   */
+  async join(): Promise<T> {
+    await this.wait();
+    if (this._group !== null) this._group._discard(this);
+    this._observed = true;
+    if (this._failed) throw new TaskError(`task ${this.id} (${this.name}) failed`, { cause: this._error });
+    return this._value as T;
+  }
+
+  /**
+   * Wait for the task to end, without looking at how. From plain Promise code outside the
+   * kernel this returns an ordinary Promise.
+   */
+  wait(): Promise<void> {
+    if (this.terminated) return Promise.resolve();
+    if (currentTaskOrNull() === null) return this._outsideWait();
+    return this._joining.suspend<void>('TASK_JOIN');
+  }
+
+  /**
+   * Cancel the task: a {@link TaskCancelled} (or `options.error`) is thrown into it at its
+   * current blocking await, or at its next one. By default waits until the task has ended;
+   * `blocking: false` only requests it (that is how a task cancels itself). Cancelling an
+   * ended task does nothing.
+   */
+  async cancel(options?: CancelOptions): Promise<void> {
+    if (this.terminated) {
+      this._observed = true;
+      return;
+    }
+    this._kernel.requestCancel(this, options?.error ?? new TaskCancelled());
+    if (options?.blocking ?? true) await this.wait();
+  }
+
+  /**
+   * Where the task is: its state and what it waits on, and with `debug: true` (or the monitor)
+   * the source location of the await it is blocked at.
+   */
+  where(): string {
+    let text = this.state as string;
+    if (this._waitDetail !== '') text += ` (${this._waitDetail})`;
+    if (this._trapSite !== null) {
+      const site = userFrame(this._trapSite);
+      if (site !== null) text += ` at ${site}`;
+    }
+    return text;
+  }
+
+  /** `Task(id=1, name='main', state='RUNNING')`, as Curio prints it. */
+  toString(): string {
+    return `Task(id=${this.id}, name=${JSON.stringify(this.name)}, state=${JSON.stringify(this.state)})`;
+  }
+
+  /** @internal Resolve plain-Promise waiters once the task ends. */
+  _outsideWait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      (this._doneWaiters ??= []).push(resolve);
+    });
+  }
+}
+
+const KERNEL_FILE = /[/\\]packages[/\\]kernel[/\\](src|dist)[/\\]|node:internal|\(native\)|<anonymous>/;
+
+/** The first stack frame outside the kernel in a captured trap site. */
+function userFrame(site: Error): string | null {
+  const lines = (site.stack ?? '').split('\n').slice(1);
+  for (const line of lines) {
+    if (KERNEL_FILE.test(line)) continue;
+    const trimmed = line.trim().replace(/^at /, '');
+    if (trimmed !== '') return trimmed;
+  }
+  return null;
+}
+
+/** Options accepted wherever a task is spawned. */
+export type TaskFunction<T> = () => T | PromiseLike<T>;
+
+/**
+ * Start a new task running `fn`. Does not switch tasks: the new task goes to the back of the
+ * ready queue and `fn` is called when its turn comes. Returns the {@link Task} (not thenable).
+ */
+export function spawn<T>(fn: TaskFunction<T>, options?: SpawnOptions): Task<T> {
+  return kernelTrap({ trap: 'spawn', fn, options }) as Task<T>;
+}
+
+/** The task running this code. Throws {@link KernelUsageError} outside a kernel task. */
+export function currentTask(): Task {
+  return kernelTrap({ trap: 'current' });
+}

@@ -1,0 +1,87 @@
+// traps.ts
+//
+// The single gate into the kernel (Curio's traps.py). Every operation that needs to know the
+// calling task, and every operation that may block, is a typed trap request passed to
+// `kernelTrap`. The gate finds the calling task, hands the request to that task's kernel, and
+// the kernel runs the handler named after the trap (`trapSleep`, `trapSchedWait`, ...).
+// Nothing outside kernel.ts knows the kernel's internals; new primitives are built from these
+// traps and the wait queues of sched.ts.
+//
+// Blocking traps return a Promise that the kernel settles when it resumes the task; the task
+// must `await` it at once. Non-blocking traps return their value directly.
+
+import { KernelUsageError } from './errors.js';
+import type { CancelledError } from './errors.js';
+import { callerTask } from './runtime.js';
+import type { SchedBase } from './sched.js';
+import type { SpawnOptions, Task, TaskState } from './task.js';
+
+/** Every request the kernel understands. */
+export type TrapRequest =
+  | { readonly trap: 'sleep'; readonly ms: number }
+  | {
+      readonly trap: 'schedWait';
+      readonly sched: SchedBase;
+      readonly state: TaskState;
+      readonly payload?: unknown;
+    }
+  | { readonly trap: 'promiseWait'; readonly promise: PromiseLike<unknown> }
+  | {
+      readonly trap: 'externalWait';
+      readonly state: TaskState;
+      readonly start: (wake: ExternalWake) => () => void;
+    }
+  | { readonly trap: 'spawn'; readonly fn: () => unknown; readonly options: SpawnOptions | undefined }
+  | { readonly trap: 'cancel'; readonly target: Task; readonly error: CancelledError }
+  | { readonly trap: 'setTimeout'; readonly deadline: number | null }
+  | { readonly trap: 'unsetTimeout'; readonly previous: number | null }
+  | { readonly trap: 'clock' }
+  | { readonly trap: 'current' };
+
+/**
+ * How an external wait (IO, a thread, a timer outside the kernel...) resumes its task: call
+ * `resolve` or `reject` once. Calls after the wait was cancelled are ignored.
+ */
+export interface ExternalWake {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** What each trap gives back. */
+export interface TrapResults {
+  sleep: Promise<number>;
+  schedWait: Promise<unknown>;
+  promiseWait: Promise<unknown>;
+  externalWait: Promise<unknown>;
+  spawn: Task<unknown>;
+  cancel: void;
+  setTimeout: number | null;
+  unsetTimeout: number;
+  clock: number;
+  current: Task<unknown>;
+}
+
+/** The handler side of the gate, implemented by Kernel. */
+export interface TrapHandler {
+  dispatch(task: Task, request: TrapRequest): unknown;
+}
+
+/**
+ * Enter the kernel. Throws {@link KernelUsageError} (code `ERR_OUTSIDE_KERNEL`) when called
+ * from code that is not running in a kernel task.
+ */
+export function kernelTrap<R extends TrapRequest>(request: R): TrapResults[R['trap']] {
+  const task = callerTask();
+  if (task === null) {
+    throw new KernelUsageError(
+      `kernel call '${request.trap}' made outside a kernel task (use run() or Kernel.runTask())`,
+      'ERR_OUTSIDE_KERNEL',
+    );
+  }
+  return task._kernel.dispatch(task, request) as TrapResults[R['trap']];
+}
+
+/** The calling task, or null when the caller is not a kernel task. Never throws. */
+export function currentTaskOrNull(): Task | null {
+  return callerTask();
+}
