@@ -31,11 +31,9 @@ import {
   detachKernel,
   exited,
   leave,
-  registerTask,
   reschedule,
   rescheduleError,
   suspend,
-  taskFrameName,
   trapPromise,
 } from './runtime.js';
 import type { SchedulerKernel } from './runtime.js';
@@ -169,8 +167,8 @@ export class Kernel implements SchedulerKernel, TrapHandler {
       this.pendingRuns.add(reject);
       (task._doneWaiters ??= []).push(() => {
         this.pendingRuns.delete(reject);
-        if (task._failed) reject(task._error);
-        else resolve(task._value as T);
+        if (task._failed) reject(task._outcome);
+        else resolve(task._outcome as T);
       });
     });
   }
@@ -271,7 +269,6 @@ export class Kernel implements SchedulerKernel, TrapHandler {
     const pending = this.takeCancel(task);
     if (pending !== null) return Promise.reject(pending);
     const now = this.clock();
-    task._waitDetail = '';
     if (!(ms > 0)) {
       const promise = trapPromise<number>(task);
       reschedule(task, now);
@@ -281,7 +278,6 @@ export class Kernel implements SchedulerKernel, TrapHandler {
     const at = now + ms;
     task._sleepAt = at;
     this.pushDeadline(at, task, 'sleep');
-    task._waitDetail = `until ${at.toFixed(1)} ms`;
     return suspend<number>(task, 'TIME_SLEEP', () => {
       task._sleepAt = null;
       this.timers.markStale(this.isLive);
@@ -291,7 +287,6 @@ export class Kernel implements SchedulerKernel, TrapHandler {
   private trapSchedWait(task: Task, sched: SchedBase, state: TaskState, payload: unknown): Promise<unknown> {
     const pending = this.takeCancel(task);
     if (pending !== null) return Promise.reject(pending);
-    task._waitDetail = '';
     return suspend(task, state, sched.kernelSuspend(task, payload));
   }
 
@@ -320,7 +315,6 @@ export class Kernel implements SchedulerKernel, TrapHandler {
     };
     const promise = trapPromise<unknown>(task);
     task.state = state;
-    task._waitDetail = '';
     task._cancelFunc = () => {
       if (finish() && unregister !== null) unregister();
     };
@@ -419,9 +413,6 @@ export class Kernel implements SchedulerKernel, TrapHandler {
     this.ensureAttached();
     const task = new Task<unknown>(this, nextTaskId++, fn, parent, options);
     this.tasks.set(task.id, task);
-    registerTask(task);
-    const gate = trapPromise<unknown>(task);
-    startFrame(task, gate);
     reschedule(task, undefined);
     return task;
   }
@@ -431,12 +422,11 @@ export class Kernel implements SchedulerKernel, TrapHandler {
     task.terminated = true;
     task.state = 'TERMINATED';
     task._cancelFunc = null;
-    task._waitDetail = '';
     if (failed) {
       task._failed = true;
-      task._error = adoptAbort(task, error);
+      task._outcome = adoptAbort(task, error);
     } else {
-      task._value = value;
+      task._outcome = value;
     }
     if (task._sleepAt !== null || task._timeoutAt !== null) {
       task._sleepAt = null;
@@ -444,13 +434,13 @@ export class Kernel implements SchedulerKernel, TrapHandler {
       this.timers.markStale(this.isLive);
     }
     this.tasks.delete(task.id);
-    task._joining.wakeAll();
+    if (task._joining !== null) task._joining.wakeAll();
     const waiters = task._doneWaiters;
     if (waiters !== null) {
       task._doneWaiters = null;
       for (const resume of waiters) resume();
     }
-    if (failed && !(task._error instanceof CancelledError) && !task._observed) this.trackError(task);
+    if (failed && !(task._outcome instanceof CancelledError) && !task._observed) this.trackError(task);
     if (task._group !== null) task._group._taskDone(task);
     exited(task);
   }
@@ -460,7 +450,7 @@ export class Kernel implements SchedulerKernel, TrapHandler {
 
   private trackError(task: Task): void {
     const record: ErrorRecord = {
-      error: task._error,
+      error: task._outcome,
       label: `task ${task.id} (${task.name}) failed and its error was never looked at`,
       reported: false,
       task: new WeakRef(task),
@@ -643,27 +633,4 @@ export function adoptAbort(task: Task, error: unknown): unknown {
     return pending;
   }
   return error;
-}
-
-/** Start the task's outermost async frame, named `curio$task$<id>` for caller identification. */
-function startFrame(task: Task, gate: Promise<unknown>): void {
-  const name = taskFrameName(task.id);
-  const frames = {
-    async [name](self: Task, started: Promise<unknown>): Promise<void> {
-      let failed = false;
-      let value: unknown;
-      let error: unknown;
-      try {
-        await started;
-        const fn = self._fn as () => unknown;
-        self._fn = null;
-        value = await fn();
-      } catch (caught) {
-        failed = true;
-        error = caught;
-      }
-      self._kernel.taskExit(self, failed, value, error);
-    },
-  };
-  void (frames[name] as (self: Task, started: Promise<unknown>) => Promise<void>)(task, gate);
 }

@@ -65,7 +65,6 @@ export interface SchedulerKernel {
 
 const ready = new Deque<Task>(1024);
 let kernels: SchedulerKernel[] = [];
-const tasksById = new Map<number, Task>();
 
 let active: Task | null = null;
 let cycleLeft = 0;
@@ -102,11 +101,6 @@ export function detachKernel(kernel: SchedulerKernel, verifyCallers: boolean): v
     wakeTimer = null;
     wakeTimerAt = Infinity;
   }
-}
-
-/** Record a task so the slow path can find it by id. */
-export function registerTask(task: Task): void {
-  tasksById.set(task.id, task);
 }
 
 /** The task whose code is running now, or null outside any kernel task. */
@@ -180,7 +174,6 @@ export function rescheduleError(task: Task, error: unknown): void {
 
 /** A task finished (its frame returned). Passes the baton on if it held it. */
 export function exited(task: Task): void {
-  tasksById.delete(task.id);
   leave(task);
 }
 
@@ -211,6 +204,13 @@ function resume(task: Task): void {
   if (!tickPending) {
     tickPending = true;
     setImmediate(tick);
+  }
+  if (task._fn !== null) {
+    // First run: call the task's function from a fresh microtask, never from inside the
+    // trap that passed the baton (that would nest one task's stack inside another's).
+    starting.push(task);
+    queueMicrotask(startNext);
+    return;
   }
   const value = task._trapValue;
   task._trapValue = undefined;
@@ -362,14 +362,61 @@ function identifyCaller(): Task | null {
   for (let i = 0; i < sites.length; i++) {
     const name = (sites[i] as CallSiteLike).getFunctionName();
     if (name !== null && name.startsWith(TASK_FRAME_PREFIX)) {
-      const task = tasksById.get(Number(name.slice(TASK_FRAME_PREFIX.length)));
+      const task = taskInSlot(Number(name.slice(TASK_FRAME_PREFIX.length)));
       if (task !== undefined) return task;
     }
   }
   return active;
 }
 
-/** The name given to a task's outermost async frame. */
-export function taskFrameName(id: number): string {
-  return TASK_FRAME_PREFIX + id;
+// ---------------------------------------------------------------------------------------------
+// Task frames
+//
+// Every task runs inside an outermost async function whose name is `curio$task$<slot>`. The
+// slow path above reads that name from the async stack trace and maps the slot to the task
+// that occupies it. Frame functions are pooled by slot (a slot is reused once its task has
+// ended), so a task costs no function object of its own and all frames share a hidden class.
+
+type Frame = (task: Task) => Promise<void>;
+
+const starting = new Deque<Task>();
+const frames: Frame[] = [];
+const frameSlots: (Task | null)[] = [];
+const freeSlots: number[] = [];
+
+function startNext(): void {
+  const task = starting.shift() as Task;
+  let slot = freeSlots.pop();
+  if (slot === undefined) {
+    slot = frames.length;
+    frames.push(makeFrame(slot));
+    frameSlots.push(null);
+  }
+  frameSlots[slot] = task;
+  void (frames[slot] as Frame)(task);
+}
+
+function makeFrame(slot: number): Frame {
+  const frame = async (task: Task): Promise<void> => {
+    let failed = false;
+    let value: unknown;
+    let error: unknown;
+    try {
+      const fn = task._fn as () => unknown;
+      task._fn = null;
+      value = await fn();
+    } catch (caught) {
+      failed = true;
+      error = caught;
+    }
+    frameSlots[slot] = null;
+    freeSlots.push(slot);
+    task._kernel.taskExit(task, failed, value, error);
+  };
+  Object.defineProperty(frame, 'name', { value: TASK_FRAME_PREFIX + slot });
+  return frame;
+}
+
+function taskInSlot(slot: number): Task | undefined {
+  return frameSlots[slot] ?? undefined;
 }

@@ -92,11 +92,10 @@ export class Task<T = unknown> {
   /** @internal */ _allowCancel = true;
   /** @internal */ _sleepAt: number | null = null;
   /** @internal */ _timeoutAt: number | null = null;
-  /** @internal */ _deadlines: (number | null)[] = [];
-  /** @internal */ readonly _joining = new SchedBarrier();
+  /** @internal */ _deadlines: (number | null)[] | null = null;
+  /** @internal */ _joining: SchedBarrier | null = null;
   /** @internal */ _group: TaskGroup | null = null;
-  /** @internal */ _value: T | undefined = undefined;
-  /** @internal */ _error: unknown = undefined;
+  /** @internal The return value, or the error if `_failed`. */ _outcome: unknown = undefined;
   /** @internal */ _failed = false;
   /** @internal */ _observed = false;
   /** @internal */ _foreign = false;
@@ -104,7 +103,6 @@ export class Task<T = unknown> {
   /** @internal */ _locals: Map<object, unknown> | null;
   /** @internal */ _abort: AbortController | null = null;
   /** @internal */ _trapSite: Error | null = null;
-  /** @internal */ _waitDetail = '';
   /** @internal */ _doneWaiters: (() => void)[] | null = null;
 
   /** @internal */
@@ -125,27 +123,37 @@ export class Task<T = unknown> {
   get result(): T {
     if (!this.terminated) throw new KernelUsageError(`task ${this.id} (${this.name}) has not terminated`, 'ERR_TASK_RUNNING');
     this._observed = true;
-    if (this._failed) throw this._error;
-    return this._value as T;
+    if (this._failed) throw this._outcome;
+    return this._outcome as T;
   }
 
   /** The task's error if it failed, else undefined. Throws if the task has not ended. */
   get exception(): unknown {
     if (!this.terminated) throw new KernelUsageError(`task ${this.id} (${this.name}) has not terminated`, 'ERR_TASK_RUNNING');
     this._observed = true;
-    return this._failed ? this._error : undefined;
+    return this._failed ? this._outcome : undefined;
   }
 
   /**
    * Wait for the task to end and return its result. If it failed, throws a {@link TaskError}
    * whose `cause` is the task's error. Removes the task from its task group.
    */
-  async join(): Promise<T> {
-    await this.wait();
+  join(): Promise<T> {
+    if (this.terminated) {
+      try {
+        return Promise.resolve(this.joined());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.wait().then(() => this.joined());
+  }
+
+  private joined(): T {
     if (this._group !== null) this._group._discard(this);
     this._observed = true;
-    if (this._failed) throw new TaskError(`task ${this.id} (${this.name}) failed`, { cause: this._error });
-    return this._value as T;
+    if (this._failed) throw new TaskError(`task ${this.id} (${this.name}) failed`, { cause: this._outcome });
+    return this._outcome as T;
   }
 
   /**
@@ -155,7 +163,7 @@ export class Task<T = unknown> {
   wait(): Promise<void> {
     if (this.terminated) return Promise.resolve();
     if (currentTaskOrNull() === null) return this._outsideWait();
-    return this._joining.suspend<void>('TASK_JOIN');
+    return (this._joining ??= new SchedBarrier()).suspend<void>('TASK_JOIN');
   }
 
   /**
@@ -179,7 +187,7 @@ export class Task<T = unknown> {
    */
   where(): string {
     let text = this.state as string;
-    if (this._waitDetail !== '') text += ` (${this._waitDetail})`;
+    if (this.state === 'TIME_SLEEP' && this._sleepAt !== null) text += ` (until clock ${this._sleepAt.toFixed(1)} ms)`;
     if (this._trapSite !== null) {
       const site = userFrame(this._trapSite);
       if (site !== null) text += ` at ${site}`;

@@ -174,9 +174,9 @@ export class TaskGroup<T = unknown> {
           const task = this.finished.shift() as Task;
           const failed = task._failed;
           if (this.firstCompleted === null) {
-            if (!(this.policy === 'object' && !failed && task._value === undefined)) this.firstCompleted = task;
+            if (!(this.policy === 'object' && !failed && task._outcome === undefined)) this.firstCompleted = task;
           }
-          if (failed || this.policy === 'any' || (this.policy === 'object' && task._value !== undefined)) return;
+          if (failed || this.policy === 'any' || (this.policy === 'object' && task._outcome !== undefined)) return;
         }
       }
     } finally {
@@ -227,7 +227,7 @@ export class TaskGroup<T = unknown> {
 
   private reportUnobserved(): void {
     for (const task of this.members) {
-      if (task._failed && !task._observed && !(task._error instanceof CancelledError)) {
+      if (task._failed && !task._observed && !(task._outcome instanceof CancelledError)) {
         task._kernel.reportGroupError(task);
         task._observed = true;
       }

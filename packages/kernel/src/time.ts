@@ -101,7 +101,7 @@ async function timeoutBlock(
   timeoutResult: unknown,
 ): Promise<unknown> {
   const task = kernelTrap({ trap: 'current' });
-  const deadlines = task._deadlines;
+  const deadlines = (task._deadlines ??= []);
   deadlines.push(deadline);
   let prior: number | null;
   try {

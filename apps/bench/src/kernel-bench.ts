@@ -1,0 +1,227 @@
+// Kernel benchmarks, each beside the plain-Promise equivalent in the same process.
+
+import { Event, Queue, run, sleep, spawn } from '@curio-ts/kernel';
+import { measure, table } from './harness.js';
+import type { Row } from './harness.js';
+
+const SPAWN_N = 100_000;
+const PINGPONG_N = 1_000_000;
+const EVENT_N = 100_000;
+const SWITCH_N = 1_000_000;
+
+/** A hand-written Promise queue: the shape a plain async program would use. */
+class PromiseQueue<T> {
+  private readonly items: T[] = [];
+  private readonly waiters: ((value: T) => void)[] = [];
+  async put(item: T): Promise<void> {
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) waiter(item);
+    else this.items.push(item);
+  }
+  get(): Promise<T> {
+    if (this.items.length > 0) return Promise.resolve(this.items.shift() as T);
+    return new Promise<T>((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/** A hand-written Promise event. */
+class PromiseEvent {
+  private resolvers: (() => void)[] = [];
+  private flag = false;
+  set(): void {
+    this.flag = true;
+    const waiting = this.resolvers;
+    this.resolvers = [];
+    for (const resolve of waiting) resolve();
+  }
+  clear(): void {
+    this.flag = false;
+  }
+  wait(): Promise<void> {
+    if (this.flag) return Promise.resolve();
+    return new Promise<void>((resolve) => this.resolvers.push(resolve));
+  }
+}
+
+async function kernelSpawnJoin(): Promise<number> {
+  return run(async () => {
+    const tasks = new Array(SPAWN_N);
+    for (let i = 0; i < SPAWN_N; i++) {
+      tasks[i] = spawn(async () => {
+        await sleep(0);
+        return i;
+      });
+    }
+    for (let i = 0; i < SPAWN_N; i++) await tasks[i].join();
+    return SPAWN_N;
+  });
+}
+
+async function promiseAll(): Promise<number> {
+  const calls = new Array<Promise<number>>(SPAWN_N);
+  for (let i = 0; i < SPAWN_N; i++) {
+    calls[i] = (async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return i;
+    })();
+  }
+  await Promise.all(calls);
+  return SPAWN_N;
+}
+
+async function promiseAllMicrotask(): Promise<number> {
+  const calls = new Array<Promise<number>>(SPAWN_N);
+  for (let i = 0; i < SPAWN_N; i++) {
+    calls[i] = (async () => {
+      await null;
+      return i;
+    })();
+  }
+  await Promise.all(calls);
+  return SPAWN_N;
+}
+
+async function kernelPingPong(): Promise<number> {
+  return run(async () => {
+    const ping = new Queue<number>();
+    const pong = new Queue<number>();
+    const echo = spawn(async () => {
+      for (let i = 0; i < PINGPONG_N; i++) await pong.put(await ping.get());
+    });
+    for (let i = 0; i < PINGPONG_N; i++) {
+      await ping.put(i);
+      await pong.get();
+    }
+    await echo.join();
+    return PINGPONG_N;
+  });
+}
+
+async function promisePingPong(): Promise<number> {
+  const ping = new PromiseQueue<number>();
+  const pong = new PromiseQueue<number>();
+  const echo = (async () => {
+    for (let i = 0; i < PINGPONG_N; i++) await pong.put(await ping.get());
+  })();
+  for (let i = 0; i < PINGPONG_N; i++) {
+    await ping.put(i);
+    await pong.get();
+  }
+  await echo;
+  return PINGPONG_N;
+}
+
+async function kernelEvents(): Promise<number> {
+  return run(async () => {
+    const go = new Event();
+    const back = new Event();
+    const waiter = spawn(async () => {
+      for (let i = 0; i < EVENT_N; i++) {
+        await go.wait();
+        go.clear();
+        back.set();
+      }
+    });
+    for (let i = 0; i < EVENT_N; i++) {
+      go.set();
+      await back.wait();
+      back.clear();
+    }
+    await waiter.join();
+    return EVENT_N;
+  });
+}
+
+async function promiseEvents(): Promise<number> {
+  const go = new PromiseEvent();
+  const back = new PromiseEvent();
+  const waiter = (async () => {
+    for (let i = 0; i < EVENT_N; i++) {
+      await go.wait();
+      go.clear();
+      back.set();
+    }
+  })();
+  for (let i = 0; i < EVENT_N; i++) {
+    go.set();
+    await back.wait();
+    back.clear();
+  }
+  await waiter;
+  return EVENT_N;
+}
+
+async function kernelSwitches(): Promise<number> {
+  return run(async () => {
+    const other = spawn(async () => {
+      for (let i = 0; i < SWITCH_N / 2; i++) await sleep(0);
+    });
+    for (let i = 0; i < SWITCH_N / 2; i++) await sleep(0);
+    await other.join();
+    return SWITCH_N;
+  });
+}
+
+/** Two plain async functions handing control back and forth through Promise resolvers. */
+async function promiseSwitches(): Promise<number> {
+  let wakeA: (() => void) | null = null;
+  let wakeB: (() => void) | null = null;
+  const half = SWITCH_N / 2;
+  const a = (async () => {
+    for (let i = 0; i < half; i++) {
+      const w = wakeB as (() => void) | null;
+      wakeB = null;
+      await new Promise<void>((resolve) => {
+        wakeA = resolve;
+        if (w !== null) w();
+      });
+    }
+    const w = wakeB as (() => void) | null;
+    if (w !== null) w();
+  })();
+  const b = (async () => {
+    for (let i = 0; i < half; i++) {
+      const w = wakeA as (() => void) | null;
+      wakeA = null;
+      await new Promise<void>((resolve) => {
+        wakeB = resolve;
+        if (w !== null) w();
+      });
+    }
+    const w = wakeA as (() => void) | null;
+    if (w !== null) w();
+  })();
+  await Promise.all([a, b]);
+  return SWITCH_N;
+}
+
+/** Run the kernel suite; returns the markdown table. */
+export async function kernelSuite(): Promise<string> {
+  const rows: Row[] = [];
+  const [spawnOurs, spawnAll] = await measure([
+    { name: 'kernel spawn+join', run: kernelSpawnJoin },
+    { name: 'Promise.all (setImmediate)', run: promiseAll },
+  ]);
+  rows.push({ benchmark: `spawn + join ${SPAWN_N} tasks (each sleep(0) once)`, ours: spawnOurs!, baseline: spawnAll!, target: 0.3 });
+  const [spawnOurs2, spawnMicro] = await measure([
+    { name: 'kernel spawn+join', run: kernelSpawnJoin },
+    { name: 'Promise.all (await null)', run: promiseAllMicrotask },
+  ]);
+  rows.push({ benchmark: `spawn + join ${SPAWN_N} tasks vs async calls awaiting a microtask`, ours: spawnOurs2!, baseline: spawnMicro!, target: 0.3 });
+  const [ppOurs, ppRaw] = await measure([
+    { name: 'kernel Queue', run: kernelPingPong },
+    { name: 'Promise queue', run: promisePingPong },
+  ]);
+  rows.push({ benchmark: `queue ping-pong, ${PINGPONG_N} messages`, ours: ppOurs!, baseline: ppRaw!, target: 0.5 });
+  const [evOurs, evRaw] = await measure([
+    { name: 'kernel Event', run: kernelEvents },
+    { name: 'Promise event', run: promiseEvents },
+  ]);
+  rows.push({ benchmark: `Event set/wait wake-ups, ${EVENT_N} round trips`, ours: evOurs!, baseline: evRaw!, target: 0.5 });
+  const [swOurs, swRaw] = await measure([
+    { name: 'kernel sleep(0)', run: kernelSwitches },
+    { name: 'Promise hand-off', run: promiseSwitches },
+  ]);
+  rows.push({ benchmark: `task switches (2 tasks alternating), ${SWITCH_N} switches`, ours: swOurs!, baseline: swRaw!, target: 0.5 });
+  return table(rows);
+}

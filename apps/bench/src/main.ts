@@ -1,0 +1,30 @@
+// Benchmark entry point: `npm run bench [suite...]` from the repository root.
+// Suites: kernel. Each suite rewrites its own section of apps/bench/RESULTS.md.
+
+import { fileURLToPath } from 'node:url';
+import * as os from 'node:os';
+import { kernelSuite } from './kernel-bench.js';
+import { writeSection } from './harness.js';
+
+const suites: Record<string, () => Promise<string>> = {
+  kernel: kernelSuite,
+};
+
+const results = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
+const requested = process.argv.slice(2);
+const names = requested.length > 0 ? requested : Object.keys(suites);
+
+for (const name of names) {
+  const suite = suites[name];
+  if (suite === undefined) {
+    console.error(`unknown suite '${name}'; known: ${Object.keys(suites).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`running suite: ${name}`);
+  const body = await suite();
+  const when = new Date().toISOString().slice(0, 10);
+  const machine = `${os.cpus().length} CPU ${os.cpus()[0]?.model ?? ''}, Node ${process.version}`;
+  writeSection(results, name, `Measured ${when} on ${machine}.\n\n${body}`);
+  console.log(body);
+}
+console.log(`results written to ${results}`);
