@@ -18,6 +18,10 @@ import type { TaskState } from './task.js';
  * Run `fn` with cancellation delivery disabled for the calling task. Blocking calls inside work
  * normally; a cancellation or timeout that arrives meanwhile is delivered at the first blocking
  * call after `fn` ends.
+ *
+ * As in Curio, if `fn` itself throws a CancelledError (explicitly: the kernel never delivers one
+ * inside the region) while the enclosing code is also shielded, the error does not propagate:
+ * it becomes the task's pending cancellation, and this resolves with `undefined`.
  */
 export async function disableCancellation<T>(fn: () => T | PromiseLike<T>): Promise<T> {
   const task = kernelTrap({ trap: 'current' });
@@ -25,6 +29,12 @@ export async function disableCancellation<T>(fn: () => T | PromiseLike<T>): Prom
   task._allowCancel = false;
   try {
     return await fn();
+  } catch (error) {
+    if (error instanceof CancelledError && !previous) {
+      task._cancelPending = error;
+      return undefined as T;
+    }
+    throw error;
   } finally {
     task._allowCancel = previous;
   }

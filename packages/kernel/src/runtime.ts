@@ -393,7 +393,8 @@ function startNext(): void {
     frameSlots.push(null);
   }
   frameSlots[slot] = task;
-  void (frames[slot] as Frame)(task);
+  const frame = frames[slot] as Frame;
+  void frame(task);
 }
 
 function makeFrame(slot: number): Frame {

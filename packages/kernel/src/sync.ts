@@ -16,6 +16,7 @@ import { KernelUsageError } from './errors.js';
 import { SchedBarrier, SchedFIFO } from './sched.js';
 import type { Task } from './task.js';
 import { currentTaskOrNull, kernelTrap } from './traps.js';
+import { disableCancellation } from './cancellation.js';
 
 /** A flag tasks can wait for. */
 export class Event {
@@ -243,7 +244,9 @@ export class Condition extends LockBase {
     try {
       await this.waiting.suspend('COND_WAIT');
     } finally {
-      await this.acquire();
+      // Re-acquire even if cancelled meanwhile, so wait() always returns (or throws) holding the
+      // lock; a cancellation arriving now is delivered at the next blocking call instead.
+      await disableCancellation(() => this.acquire());
     }
   }
 

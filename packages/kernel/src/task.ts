@@ -17,6 +17,7 @@ import type { Kernel } from './kernel.js';
 import { SchedBarrier } from './sched.js';
 import type { TaskGroup } from './taskgroup.js';
 import { currentTaskOrNull, kernelTrap } from './traps.js';
+import { outsideLocals } from './local.js';
 
 /**
  * What a task is doing. The kernel uses the names below; wait queues built on
@@ -113,7 +114,7 @@ export class Task<T = unknown> {
     this.parentId = parent === null ? null : parent.id;
     this.name = options?.name ?? (fn.name !== '' ? fn.name : `task-${id}`);
     this.daemon = options?.daemon ?? false;
-    this._locals = parent !== null && parent._locals !== null ? new Map(parent._locals) : null;
+    this._locals = parent === null ? outsideLocals() : parent._locals !== null ? new Map(parent._locals) : null;
   }
 
   /**

@@ -37,7 +37,11 @@ export function clock(): number {
  * other ready task run first, and like every blocking call it is a cancellation point.
  */
 export function sleep(ms: number): Promise<number> {
-  return kernelTrap({ trap: 'sleep', ms: checkDuration(ms, 'sleep') });
+  try {
+    return kernelTrap({ trap: 'sleep', ms: checkDuration(ms, 'sleep') });
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /** Yield to the other ready tasks (`sleep(0)`). */
@@ -55,13 +59,13 @@ export interface IgnoreOptions<R> {
  * Run `fn` with a deadline `ms` from now. If it expires, the operation blocked inside `fn` is
  * cancelled and this throws {@link TaskTimeout}.
  */
-export function timeoutAfter<T>(ms: number, fn: () => T | PromiseLike<T>): Promise<T> {
+export async function timeoutAfter<T>(ms: number, fn: () => T | PromiseLike<T>): Promise<T> {
   const duration = checkDuration(ms, 'timeoutAfter');
   return timeoutBlock(clock() + duration, fn, false, undefined) as Promise<T>;
 }
 
 /** Like {@link timeoutAfter} with an absolute deadline on {@link clock}. */
-export function timeoutAt<T>(deadline: number, fn: () => T | PromiseLike<T>): Promise<T> {
+export async function timeoutAt<T>(deadline: number, fn: () => T | PromiseLike<T>): Promise<T> {
   return timeoutBlock(checkDeadline(deadline, 'timeoutAt'), fn, false, undefined) as Promise<T>;
 }
 
@@ -69,7 +73,7 @@ export function timeoutAt<T>(deadline: number, fn: () => T | PromiseLike<T>): Pr
  * Run `fn` with a deadline `ms` from now. If it expires, the operation blocked inside `fn` is
  * cancelled and this returns `options.timeoutResult` (default `undefined`) instead of throwing.
  */
-export function ignoreAfter<T, R = undefined>(
+export async function ignoreAfter<T, R = undefined>(
   ms: number,
   fn: () => T | PromiseLike<T>,
   options?: IgnoreOptions<R>,
@@ -79,7 +83,7 @@ export function ignoreAfter<T, R = undefined>(
 }
 
 /** Like {@link ignoreAfter} with an absolute deadline on {@link clock}. */
-export function ignoreAt<T, R = undefined>(
+export async function ignoreAt<T, R = undefined>(
   deadline: number,
   fn: () => T | PromiseLike<T>,
   options?: IgnoreOptions<R>,
