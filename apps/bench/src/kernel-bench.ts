@@ -1,5 +1,6 @@
 // Kernel benchmarks, each beside the plain-Promise equivalent in the same process.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Event, Queue, run, sleep, spawn } from '@curio-ts/kernel';
 import { measure, table } from './harness.js';
 import type { Row } from './harness.js';
@@ -195,6 +196,36 @@ async function promiseSwitches(): Promise<number> {
   return SWITCH_N;
 }
 
+/** The ping-pong while another task sits in a raw foreign await (every trap takes the slow path). */
+async function kernelPingPongSlowPath(): Promise<number> {
+  const n = PINGPONG_N / 10;
+  return run(async () => {
+    let release!: () => void;
+    const parked = spawn(() => new Promise<void>((resolve) => (release = resolve)));
+    await sleep(0);
+    await new Promise<void>((resolve) => setImmediate(resolve)); // let the scheduler see it parked
+    const ping = new Queue<number>();
+    const pong = new Queue<number>();
+    const echo = spawn(async () => {
+      for (let i = 0; i < n; i++) await pong.put(await ping.get());
+    });
+    for (let i = 0; i < n; i++) {
+      await ping.put(i);
+      await pong.get();
+    }
+    await echo.join();
+    release();
+    await parked.join();
+    return n;
+  });
+}
+
+/** The plain Promise ping-pong with an AsyncLocalStorage context active (promise hooks on). */
+async function promisePingPongWithALS(): Promise<number> {
+  const storage = new AsyncLocalStorage<number>();
+  return storage.run(1, () => promisePingPong());
+}
+
 /** Run the kernel suite; returns the markdown table. */
 export async function kernelSuite(): Promise<string> {
   const rows: Row[] = [];
@@ -223,5 +254,18 @@ export async function kernelSuite(): Promise<string> {
     { name: 'Promise hand-off', run: promiseSwitches },
   ]);
   rows.push({ benchmark: `task switches (2 tasks alternating), ${SWITCH_N} switches`, ours: swOurs!, baseline: swRaw!, target: 0.5 });
+  const [slowOurs, fastOurs] = await measure([
+    { name: 'slow path', run: kernelPingPongSlowPath },
+    { name: 'fast path', run: kernelPingPong },
+  ]);
+  rows.push({ benchmark: 'queue ping-pong while a task sits in a raw foreign await (identification by stack)', ours: slowOurs!, baseline: fastOurs! });
+  // Last: once AsyncLocalStorage is used, promise hooks stay on for the whole process and every
+  // later Promise is slower, so this is compared with the plain figure measured above.
+  const [als] = await measure([{ name: 'Promise queue + AsyncLocalStorage', run: promisePingPongWithALS }]);
+  rows.push({
+    benchmark: 'why not AsyncLocalStorage: plain Promise ping-pong once an ALS context is active (vs the same without, above)',
+    ours: als!,
+    baseline: ppRaw!,
+  });
   return table(rows);
 }

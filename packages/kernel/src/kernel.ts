@@ -31,6 +31,7 @@ import {
   detachKernel,
   exited,
   leave,
+  recentClock,
   reschedule,
   rescheduleError,
   suspend,
@@ -268,13 +269,13 @@ export class Kernel implements SchedulerKernel, TrapHandler {
   private trapSleep(task: Task, ms: number): Promise<number> {
     const pending = this.takeCancel(task);
     if (pending !== null) return Promise.reject(pending);
-    const now = this.clock();
     if (!(ms > 0)) {
       const promise = trapPromise<number>(task);
-      reschedule(task, now);
+      reschedule(task, this.virtualClock ? this.virtualNow : recentClock());
       leave(task);
       return promise;
     }
+    const now = this.clock();
     const at = now + ms;
     task._sleepAt = at;
     this.pushDeadline(at, task, 'sleep');

@@ -71,6 +71,7 @@ let cycleLeft = 0;
 let chainLive = false;
 let tickPending = false;
 let sliceStart = 0;
+let sliceNow = performance.now();
 let resumesSinceCheck = 0;
 let foreignCount = 0;
 let verifyingKernels = 0;
@@ -124,10 +125,26 @@ export function foreignTaskCount(): number {
  * task is resumed.
  */
 export function trapPromise<V>(task: Task): Promise<V> {
-  return new Promise<V>((resolve, reject) => {
-    task._resolve = resolve as (value: unknown) => void;
-    task._reject = reject;
-  });
+  const promise = new Promise<V>(captureResolvers);
+  task._resolve = capturedResolve;
+  task._reject = capturedReject;
+  return promise;
+}
+
+// One shared executor instead of a closure per trap.
+let capturedResolve: (value: unknown) => void = () => {};
+let capturedReject: (error: unknown) => void = () => {};
+function captureResolvers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve as (value: unknown) => void;
+  capturedReject = reject;
+}
+
+/**
+ * The real clock as read at most a scheduling slice ago (~2 ms): what `sleep(0)` returns, so
+ * that a yield does not pay for a clock read.
+ */
+export function recentClock(): number {
+  return sliceNow;
 }
 
 /**
@@ -192,7 +209,7 @@ export function isChainLive(): boolean {
 
 function kick(): void {
   chainLive = true;
-  sliceStart = performance.now();
+  sliceStart = sliceNow = performance.now();
   resumesSinceCheck = 0;
   queueMicrotask(startCycle);
 }
@@ -230,7 +247,8 @@ function switchNext(): void {
   }
   if (++resumesSinceCheck >= RESUMES_PER_CLOCK_CHECK) {
     resumesSinceCheck = 0;
-    if (performance.now() - sliceStart > SLICE_MS) {
+    sliceNow = performance.now();
+    if (sliceNow - sliceStart > SLICE_MS) {
       // Yield to the event loop; the pending tick continues the work.
       chainLive = false;
       if (!tickPending) {
@@ -273,7 +291,7 @@ function tick(): void {
   if (chainLive) return;
   // Start a new slice. chainLive is set first so that tasks woken below do not kick again.
   chainLive = true;
-  sliceStart = performance.now();
+  sliceStart = sliceNow = performance.now();
   resumesSinceCheck = 0;
   if (ready.length === 0) {
     let jumped = false;
@@ -325,7 +343,7 @@ function onWakeTimer(): void {
   wakeTimerAt = Infinity;
   if (!chainLive) {
     chainLive = true;
-    sliceStart = performance.now();
+    sliceStart = sliceNow = performance.now();
     resumesSinceCheck = 0;
     startCycle();
   }

@@ -18,6 +18,8 @@ import type { Task } from './task.js';
 import { currentTaskOrNull, kernelTrap } from './traps.js';
 import { disableCancellation } from './cancellation.js';
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** A flag tasks can wait for. */
 export class Event {
   private flag = false;
@@ -40,9 +42,9 @@ export class Event {
   }
 
   /** Wait until the event is set (returns at once if it is). */
-  async wait(): Promise<void> {
-    if (this.flag) return;
-    await this.waiting.suspend('EVENT_WAIT');
+  wait(): Promise<void> {
+    if (this.flag) return RESOLVED;
+    return this.waiting.suspend<void>('EVENT_WAIT');
   }
 
   /** Number of tasks waiting. */

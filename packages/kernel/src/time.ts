@@ -34,7 +34,8 @@ export function clock(): number {
 
 /**
  * Sleep for `ms` milliseconds; resolves with the kernel clock on waking. `sleep(0)` lets every
- * other ready task run first, and like every blocking call it is a cancellation point.
+ * other ready task run first, and like every blocking call it is a cancellation point (it
+ * resolves with the clock as of the current scheduling slice, at most ~2 ms old).
  */
 export function sleep(ms: number): Promise<number> {
   try {

@@ -34,6 +34,7 @@ import {
   sleep,
   spawn,
   timeoutAfter,
+  timeoutAt,
   waitExternal,
 } from '@curio-ts/kernel';
 import type { KernelErrorInfo, RunOptions, Task, TrapRequest } from '@curio-ts/kernel';
@@ -460,15 +461,19 @@ describe('kernel: task join and cancel', () => {
 
   // Curio's test blocks the event loop (time.sleep(1)) so that the parent's and the child's
   // sleeps expire in the same scheduling pass: the parent then cancels a child that is on the
-  // ready queue, not blocked. This is the faithful port (real clock, short busy-wait).
+  // ready queue, not blocked. This is the faithful port (real clock, short busy-wait). To be
+  // immune to the process being descheduled, both sleeps start in the same scheduling pass as
+  // the busy-wait (no deadline is checked in between), and the parent's deadline is set
+  // relative to the child's, so the parent's always expires first.
   it('test_task_ready_cancel (real clock, blocked event loop)', async () => {
     const results: string[] = [];
     await runK(
       async () => {
-        let parentTask: Task | undefined;
+        let base = 0;
         async function child(): Promise<void> {
           try {
             results.push('child sleep');
+            base = clock();
             await sleep(20);
             results.push('child slept');
             await sleep(20);
@@ -481,15 +486,15 @@ describe('kernel: task join and cancel', () => {
         async function parent(): Promise<void> {
           const task = spawn(child);
           results.push('parent sleep');
-          await sleep(10);
+          await sleep(0); // the child goes first in the next pass
+          await sleep(Math.max(0, base + 10 - clock()));
           results.push('cancel start');
           await task.cancel();
           results.push('cancel done');
         }
-        parentTask = spawn(parent);
-        // Let the parent and the child start sleeping (no timer involved, so no race).
+        const parentTask = spawn(parent);
         await sleep(0);
-        await sleep(0);
+        await sleep(0); // next pass: child sleeps, parent sleeps, then we block the loop
         blockEventLoop(30); // both sleeps expire while the loop is blocked
         await sleep(1);
         await parentTask.join();
@@ -869,8 +874,8 @@ describe('kernel: timeout corner cases', () => {
   // timeout expire in the same pass. The sleep wakes the task first; the timeout then finds a
   // task that is not blocked and only becomes pending, and leaving the timeout block must drop
   // it. The virtual clock cannot expire two different deadlines at once, so this one uses the
-  // real clock with a short busy-wait (no timer race: everything after the busy-wait is
-  // ordered by the deadline queue).
+  // real clock with a short busy-wait. The sleep starts in the same scheduling pass as the
+  // busy-wait, so no deadline is checked before both have expired.
   it('test_kernel_multischedule (real clock, blocked event loop)', async () => {
     const trace: string[] = [];
     await runK(
@@ -878,8 +883,11 @@ describe('kernel: timeout corner cases', () => {
         const t = spawn(async function sleeper() {
           trace.push('sleeper start');
           try {
-            await timeoutAfter(20, async () => {
-              await sleep(10);
+            // timeout_after(20 ms) around sleep(10 ms); the sleep is measured from the
+            // deadline so that it ends first even if the process is descheduled in between.
+            const deadline = clock() + 20;
+            await timeoutAt(deadline, async () => {
+              await sleep(Math.max(0, deadline - 10 - clock()));
               trace.push('sleep done');
             });
             trace.push('timeout block exited');
