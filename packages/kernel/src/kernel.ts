@@ -38,7 +38,7 @@ import {
   trapPromise,
 } from './runtime.js';
 import type { SchedulerKernel } from './runtime.js';
-import type { SchedBase } from './sched.js';
+import type { SchedBase, WaitCancel } from './sched.js';
 import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
 import { TimeQueue } from './timequeue.js';
@@ -105,13 +105,16 @@ function defaultErrorHook(error: unknown, info: KernelErrorInfo): void {
  * A kernel: runs tasks, owns their clock and deadlines. Plain Promise code drives it with
  * {@link Kernel.runTask}; {@link run} is the one-shot form.
  */
-export class Kernel implements SchedulerKernel, TrapHandler {
+export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   /** Whether `clock()` is virtual. */
   readonly virtualClock: boolean;
   /** Whether debugging aids are on. */
   readonly debug: boolean;
 
-  private readonly tasks = new Map<number, Task>();
+  // Live tasks as an intrusive doubly-linked list (Task._prev/_next): O(1) add and remove with
+  // no per-task allocation, which matters when 100 000 tasks are alive at once.
+  private head: Task | null = null;
+  private liveCount = 0;
   private readonly timers = new TimeQueue<Task>();
   private readonly errorHook: (error: unknown, info: KernelErrorInfo) => void;
   private readonly longForeignMs: number;
@@ -142,12 +145,18 @@ export class Kernel implements SchedulerKernel, TrapHandler {
 
   /** Number of tasks alive in this kernel. */
   get taskCount(): number {
-    return this.tasks.size;
+    return this.liveCount;
+  }
+
+  private liveTasks(): Task[] {
+    const list: Task[] = [];
+    for (let task = this.head; task !== null; task = task._next) list.push(task);
+    return list;
   }
 
   /** A snapshot of the kernel's live tasks, in id order. */
   taskList(): Task[] {
-    return [...this.tasks.values()].sort((a, b) => a.id - b.id);
+    return this.liveTasks().sort((a, b) => a.id - b.id);
   }
 
   /**
@@ -182,7 +191,7 @@ export class Kernel implements SchedulerKernel, TrapHandler {
     if (this.closed) return;
     this.closing = true;
     for (;;) {
-      const remaining = [...this.tasks.values()].sort((a, b) => b.id - a.id);
+      const remaining = this.liveTasks().sort((a, b) => b.id - a.id);
       if (remaining.length === 0) break;
       for (const task of remaining) {
         if (task.terminated) continue;
@@ -279,16 +288,16 @@ export class Kernel implements SchedulerKernel, TrapHandler {
     const at = now + ms;
     task._sleepAt = at;
     this.pushDeadline(at, task, 'sleep');
-    return suspend<number>(task, 'TIME_SLEEP', () => {
-      task._sleepAt = null;
-      this.timers.markStale(this.isLive);
-    });
+    return suspend<number>(task, 'TIME_SLEEP', this);
   }
 
   private trapSchedWait(task: Task, sched: SchedBase, state: TaskState, payload: unknown): Promise<unknown> {
     const pending = this.takeCancel(task);
     if (pending !== null) return Promise.reject(pending);
-    return suspend(task, state, sched.kernelSuspend(task, payload));
+    task._waitSeq++;
+    task._waitPayload = payload;
+    sched.kernelSuspend(task);
+    return suspend(task, state, sched);
   }
 
   private trapPromiseWait(task: Task, promise: PromiseLike<unknown>): Promise<unknown> {
@@ -305,35 +314,29 @@ export class Kernel implements SchedulerKernel, TrapHandler {
   ): Promise<unknown> {
     const pending = this.takeCancel(task);
     if (pending !== null) return Promise.reject(pending);
-    let done = false;
-    let unregister: (() => void) | null = null;
+    const wait = new ExternalWait(this, task);
     this.externalWaits++;
-    const finish = (): boolean => {
-      if (done) return false;
-      done = true;
-      this.externalWaits--;
-      return true;
-    };
     const promise = trapPromise<unknown>(task);
     task.state = state;
-    task._cancelFunc = () => {
-      if (finish() && unregister !== null) unregister();
-    };
-    const wake: ExternalWake = {
-      resolve: (value) => {
-        if (finish()) reschedule(task, value);
-      },
-      reject: (error) => {
-        if (finish()) rescheduleError(task, error);
-      },
-    };
+    task._waitCancel = wait;
     try {
-      unregister = start(wake);
+      wait.unregister = start(wait);
     } catch (error) {
-      wake.reject(error);
+      wait.reject(error);
     }
     leave(task);
     return promise;
+  }
+
+  /** @internal An external wait ended (woken or cancelled). */
+  externalWaitEnded(): void {
+    this.externalWaits--;
+  }
+
+  /** @internal Cancel a sleep (the kernel is the WaitCancel of TIME_SLEEP). */
+  cancelWait(task: Task): void {
+    task._sleepAt = null;
+    this.timers.markStale(this.isLive);
   }
 
   private trapSpawn(parent: Task, fn: () => unknown, options: SpawnOptions | undefined): Task {
@@ -361,9 +364,9 @@ export class Kernel implements SchedulerKernel, TrapHandler {
       fireAbort(target, error);
       return;
     }
-    const cancelFunc = target._cancelFunc;
-    if (cancelFunc === null) return;
-    cancelFunc();
+    const wait = target._waitCancel;
+    if (wait === null) return;
+    wait.cancelWait(target);
     target._cancelPending = null;
     fireAbort(target, error);
     rescheduleError(target, error);
@@ -413,7 +416,10 @@ export class Kernel implements SchedulerKernel, TrapHandler {
   private createTask(fn: () => unknown, parent: Task | null, options: SpawnOptions | undefined): Task {
     this.ensureAttached();
     const task = new Task<unknown>(this, nextTaskId++, fn, parent, options);
-    this.tasks.set(task.id, task);
+    task._next = this.head;
+    if (this.head !== null) this.head._prev = task;
+    this.head = task;
+    this.liveCount++;
     reschedule(task, undefined);
     return task;
   }
@@ -422,7 +428,7 @@ export class Kernel implements SchedulerKernel, TrapHandler {
   taskExit(task: Task, failed: boolean, value: unknown, error: unknown): void {
     task.terminated = true;
     task.state = 'TERMINATED';
-    task._cancelFunc = null;
+    task._waitCancel = null;
     if (failed) {
       task._failed = true;
       task._outcome = adoptAbort(task, error);
@@ -434,7 +440,11 @@ export class Kernel implements SchedulerKernel, TrapHandler {
       task._timeoutAt = null;
       this.timers.markStale(this.isLive);
     }
-    this.tasks.delete(task.id);
+    if (task._prev !== null) task._prev._next = task._next;
+    else this.head = task._next;
+    if (task._next !== null) task._next._prev = task._prev;
+    task._prev = task._next = null;
+    this.liveCount--;
     if (task._joining !== null) task._joining.wakeAll();
     const waiters = task._doneWaiters;
     if (waiters !== null) {
@@ -526,9 +536,9 @@ export class Kernel implements SchedulerKernel, TrapHandler {
       }
       task._timeoutAt = null;
       const error = new TaskTimeout(now);
-      const cancelFunc = task._cancelFunc;
-      if (task._allowCancel && cancelFunc !== null) {
-        cancelFunc();
+      const wait = task._waitCancel;
+      if (task._allowCancel && wait !== null) {
+        wait.cancelWait(task);
         fireAbort(task, error);
         rescheduleError(task, error);
       } else {
@@ -550,7 +560,7 @@ export class Kernel implements SchedulerKernel, TrapHandler {
       this.timers.size > 0 &&
       this.foreignCount === 0 &&
       this.externalWaits === 0 &&
-      this.tasks.size > 0
+      this.liveCount > 0
     );
   }
 
@@ -573,7 +583,7 @@ export class Kernel implements SchedulerKernel, TrapHandler {
 
   /** @internal */
   hasTasks(): boolean {
-    return this.tasks.size > 0;
+    return this.liveCount > 0;
   }
 
   /** @internal */
@@ -605,6 +615,36 @@ export class Kernel implements SchedulerKernel, TrapHandler {
     for (const reject of this.pendingRuns) reject(error);
     this.pendingRuns.clear();
     void this.shutdown();
+  }
+}
+
+/** One wait on something outside the kernel: the wake handed to its starter. */
+class ExternalWait implements ExternalWake, WaitCancel {
+  unregister: (() => void) | null = null;
+  private done = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly task: Task,
+  ) {}
+
+  readonly resolve = (value: unknown): void => {
+    if (this.finish()) reschedule(this.task, value);
+  };
+
+  readonly reject = (error: unknown): void => {
+    if (this.finish()) rescheduleError(this.task, error);
+  };
+
+  cancelWait(_task: Task): void {
+    if (this.finish() && this.unregister !== null) this.unregister();
+  }
+
+  private finish(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    this.kernel.externalWaitEnded();
+    return true;
   }
 }
 

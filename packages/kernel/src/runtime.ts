@@ -37,6 +37,7 @@
 import { performance } from 'node:perf_hooks';
 import { Deque } from './deque.js';
 import type { Task } from './task.js';
+import type { WaitCancel } from './sched.js';
 
 /** How long a burst of task switches may keep the event loop busy before yielding (ms). */
 const SLICE_MS = 2;
@@ -160,11 +161,14 @@ export function leave(task: Task): void {
   }
 }
 
-/** Suspend the calling task in `state`; `cancel` undoes its registration if it is cancelled. */
-export function suspend<V>(task: Task, state: Task['state'], cancel: () => void): Promise<V> {
+/**
+ * Suspend the calling task in `state`; `cancel.cancelWait(task)` undoes its registration if it
+ * is cancelled or times out.
+ */
+export function suspend<V>(task: Task, state: Task['state'], cancel: WaitCancel): Promise<V> {
   const promise = trapPromise<V>(task);
   task.state = state;
-  task._cancelFunc = cancel;
+  task._waitCancel = cancel;
   leave(task);
   return promise;
 }
@@ -172,7 +176,7 @@ export function suspend<V>(task: Task, state: Task['state'], cancel: () => void)
 /** Make a blocked task ready; its trap resolves with `value`. */
 export function reschedule(task: Task, value: unknown): void {
   task.state = 'READY';
-  task._cancelFunc = null;
+  task._waitCancel = null;
   task._trapFailed = false;
   task._trapValue = value;
   ready.push(task);
@@ -182,7 +186,7 @@ export function reschedule(task: Task, value: unknown): void {
 /** Make a blocked task ready; its trap rejects with `error`. */
 export function rescheduleError(task: Task, error: unknown): void {
   task.state = 'READY';
-  task._cancelFunc = null;
+  task._waitCancel = null;
   task._trapFailed = true;
   task._trapValue = error;
   ready.push(task);

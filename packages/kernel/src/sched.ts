@@ -5,41 +5,57 @@
 // holds. Events, locks, semaphores, conditions, queues and task joins know nothing about the
 // kernel beyond this.
 //
-// - `suspend(state)` is a blocking trap: the calling task waits in `state` until woken. If
-//   the task is cancelled or times out while waiting, the kernel calls the removal function
-//   returned by `kernelSuspend`, so a cancelled waiter never consumes a later wake-up.
+// - `suspend(state, payload?)` is a blocking trap: the calling task waits in `state` until
+//   woken. If the task is cancelled or times out while waiting, the kernel calls
+//   `cancelWait(task)`, so a cancelled waiter never consumes a later wake-up.
 // - `wake(n, value)` is an ordinary synchronous call that moves up to `n` waiters to the
 //   ready queue; their `suspend()` resolves with `value`. It never switches tasks, so it can be
 //   called from a task, from a task's cleanup code, or from plain Promise code outside any
 //   kernel.
+//
+// Discussion: waiting costs no allocation. The queue holds the task itself plus the sequence
+// number of that wait (`task._waitSeq`, bumped by the kernel at every suspension). A cancelled
+// waiter is not searched for: it is counted out, and its entry is recognised as stale and
+// skipped when it reaches the front (its task is no longer waiting on this queue, or is waiting
+// again under a newer sequence number). A payload (a queued item for a blocked put) rides on the
+// task, which waits for one thing at a time.
 
 import type { Task, TaskState } from './task.js';
 import { Deque } from './deque.js';
 import { reschedule } from './runtime.js';
 import { kernelTrap } from './traps.js';
 
+/** Something a blocked task can be taken out of when it is cancelled or times out. */
+export interface WaitCancel {
+  /**
+   * Forget that `task` waits here. Called by the kernel only, while the task is still blocked.
+   * @internal
+   */
+  cancelWait(task: Task): void;
+}
+
 /** A wait queue of suspended tasks. */
-export abstract class SchedBase {
+export abstract class SchedBase implements WaitCancel {
   /** Number of tasks waiting. */
   abstract get length(): number;
 
   /**
-   * Register `task` as waiting. Returns a function that removes it again (used when the task is
-   * cancelled or times out while waiting). Called by the kernel only.
+   * Register `task` (already marked as waiting by the kernel) as waiting here. Called by the
+   * kernel only.
    * @internal
    */
-  abstract kernelSuspend(task: Task, payload?: unknown): () => void;
+  abstract kernelSuspend(task: Task): void;
 
-  /**
-   * Remove up to `n` waiting tasks and return them, in the order they should run. Called by
-   * `wake` only.
-   * @internal
-   */
-  abstract kernelWake(n: number): Task[];
+  /** @internal */
+  abstract cancelWait(task: Task): void;
+
+  /** Remove the next waiting task, or return null. */
+  protected abstract takeNext(): Task | null;
 
   /**
    * Suspend the calling task until it is woken. `state` names what it waits for; it is shown
-   * by `task.state` and the monitor. Resolves with the value passed to `wake`.
+   * by `task.state` and the monitor. `payload` is kept with the waiting task (see
+   * {@link SchedFIFO.peekPayload}). Resolves with the value passed to `wake`.
    */
   suspend<V = unknown>(state: TaskState, payload?: unknown): Promise<V> {
     return kernelTrap({ trap: 'schedWait', sched: this, state, payload }) as Promise<V>;
@@ -47,10 +63,24 @@ export abstract class SchedBase {
 
   /** Wake up to `n` waiting tasks; their `suspend()` resolves with `value`. Returns how many. */
   wake(n = 1, value?: unknown): number {
-    if (n <= 0 || this.length === 0) return 0;
-    const tasks = this.kernelWake(n);
-    for (const task of tasks) reschedule(task, value);
-    return tasks.length;
+    let woken = 0;
+    while (woken < n) {
+      const task = this.takeNext();
+      if (task === null) break;
+      task._waitPayload = undefined;
+      reschedule(task, value);
+      woken++;
+    }
+    return woken;
+  }
+
+  /** Wake the longest-waiting task with `value`. Returns false if nobody waits. */
+  wakeOne(value?: unknown): boolean {
+    const task = this.takeNext();
+    if (task === null) return false;
+    task._waitPayload = undefined;
+    reschedule(task, value);
+    return true;
   }
 
   /** Wake every waiting task. */
@@ -59,14 +89,10 @@ export abstract class SchedBase {
   }
 }
 
-interface FifoSlot {
-  task: Task | null;
-  payload: unknown;
-}
-
 /** Tasks wake in arrival order. Used by locks, semaphores and queues. */
 export class SchedFIFO extends SchedBase {
-  private readonly slots = new Deque<FifoSlot>();
+  private readonly tasks = new Deque<Task>();
+  private readonly seqs = new Deque<number>();
   private waiting = 0;
 
   override get length(): number {
@@ -74,45 +100,39 @@ export class SchedFIFO extends SchedBase {
   }
 
   /** @internal */
-  override kernelSuspend(task: Task, payload?: unknown): () => void {
-    // A cancelled waiter leaves its slot behind as null; wake skips it. O(1) both ways.
-    const slot: FifoSlot = { task, payload };
-    this.slots.push(slot);
+  override kernelSuspend(task: Task): void {
+    this.tasks.push(task);
+    this.seqs.push(task._waitSeq);
     this.waiting++;
-    return () => {
-      slot.task = null;
-      this.waiting--;
-    };
   }
 
   /** @internal */
-  override kernelWake(n: number): Task[] {
-    const woken: Task[] = [];
-    while (woken.length < n && this.waiting > 0) {
-      const slot = this.slots.shift() as FifoSlot;
-      if (slot.task !== null) {
-        woken.push(slot.task);
-        slot.task = null;
-        this.waiting--;
-      }
-    }
-    return woken;
+  override cancelWait(_task: Task): void {
+    this.waiting--;
   }
 
-  /** Wake the longest-waiting task with `value`. Returns false if nobody waits. */
-  wakeOne(value?: unknown): boolean {
+  /** Drop stale entries at the front; true if a live waiter is at the front. */
+  private settleFront(): boolean {
     while (this.waiting > 0) {
-      const slot = this.slots.shift() as FifoSlot;
-      const task = slot.task;
-      if (task !== null) {
-        slot.task = null;
-        slot.payload = undefined;
-        this.waiting--;
-        reschedule(task, value);
-        return true;
-      }
+      const task = this.tasks.peek() as Task;
+      if (task._waitCancel === this && task._waitSeq === this.seqs.peek()) return true;
+      this.tasks.shift();
+      this.seqs.shift();
+    }
+    // Nobody waits: whatever entries remain are stale.
+    if (this.tasks.length > 0) {
+      this.tasks.clear();
+      this.seqs.clear();
     }
     return false;
+  }
+
+  protected override takeNext(): Task | null {
+    if (!this.settleFront()) return null;
+    const task = this.tasks.shift() as Task;
+    this.seqs.shift();
+    this.waiting--;
+    return task;
   }
 
   /**
@@ -120,17 +140,12 @@ export class SchedFIFO extends SchedBase {
    * if nobody waits.
    */
   peekPayload(): unknown {
-    while (this.waiting > 0) {
-      const slot = this.slots.peek() as FifoSlot;
-      if (slot.task !== null) return slot.payload;
-      this.slots.shift();
-    }
-    return undefined;
+    return this.settleFront() ? (this.tasks.peek() as Task)._waitPayload : undefined;
   }
 }
 
 /**
  * A wait queue meant to be woken all at once (`wakeAll`), in arrival order. Used by events and
- * task joins. Same O(1) suspend and cancel as {@link SchedFIFO}.
+ * task joins.
  */
 export class SchedBarrier extends SchedFIFO {}

@@ -8,13 +8,14 @@
 // - `state` is 'READY' while on the ready queue, 'RUNNING' while it holds the baton,
 //   'FOREIGN_WAIT' while it awaits something that is not a trap, 'TERMINATED' at the end, and
 //   otherwise names the trap it is blocked in ('TIME_SLEEP', 'EVENT_WAIT', ...).
-// - `_cancelFunc` is non-null exactly while the task is blocked in a cancellable trap.
+// - `_waitCancel` is non-null exactly while the task is blocked in a cancellable trap.
 // - A task is not thenable: `await spawn(f)` gives the task, `await task.join()` its result.
 
 import type { CancelledError } from './errors.js';
 import { KernelUsageError, TaskCancelled, TaskError } from './errors.js';
 import type { Kernel } from './kernel.js';
 import { SchedBarrier } from './sched.js';
+import type { WaitCancel } from './sched.js';
 import type { TaskGroup } from './taskgroup.js';
 import { currentTaskOrNull, kernelTrap } from './traps.js';
 import { outsideLocals } from './local.js';
@@ -88,7 +89,9 @@ export class Task<T = unknown> {
   /** @internal */ _reject: (error: unknown) => void = noop;
   /** @internal */ _trapValue: unknown = undefined;
   /** @internal */ _trapFailed = false;
-  /** @internal */ _cancelFunc: (() => void) | null = null;
+  /** @internal What the task is blocked in (null when not blocked in a cancellable trap). */ _waitCancel: WaitCancel | null = null;
+  /** @internal Bumped at every suspension; identifies the current wait. */ _waitSeq = 0;
+  /** @internal Data kept with the current wait (a blocked put's item). */ _waitPayload: unknown = undefined;
   /** @internal */ _cancelPending: CancelledError | null = null;
   /** @internal */ _allowCancel = true;
   /** @internal */ _sleepAt: number | null = null;
@@ -105,6 +108,8 @@ export class Task<T = unknown> {
   /** @internal */ _abort: AbortController | null = null;
   /** @internal */ _trapSite: Error | null = null;
   /** @internal */ _doneWaiters: (() => void)[] | null = null;
+  /** @internal */ _prev: Task | null = null;
+  /** @internal */ _next: Task | null = null;
 
   /** @internal */
   constructor(kernel: Kernel, id: number, fn: () => T | PromiseLike<T>, parent: Task | null, options?: SpawnOptions) {
