@@ -68,8 +68,8 @@ const noop = (): void => {};
 export class Task<T = unknown> {
   /** Unique id, increasing in creation order. */
   readonly id: number;
-  /** Name for monitors and messages. */
-  name: string;
+  /** @internal Explicit or function name; null means the default `task-<id>`. */
+  private _name: string | null;
   /** Id of the task that spawned this one, or null for a top-level task. */
   readonly parentId: number | null;
   /** Whether the task is a daemon (see {@link SpawnOptions.daemon}). */
@@ -117,9 +117,18 @@ export class Task<T = unknown> {
     this.id = id;
     this._fn = fn;
     this.parentId = parent === null ? null : parent.id;
-    this.name = options?.name ?? (fn.name !== '' ? fn.name : `task-${id}`);
+    this._name = options?.name ?? (fn.name !== '' ? fn.name : null);
     this.daemon = options?.daemon ?? false;
     this._locals = parent === null ? outsideLocals() : parent._locals !== null ? new Map(parent._locals) : null;
+  }
+
+  /** Name for monitors and messages: the spawn option, the function's name, or `task-<id>`. */
+  get name(): string {
+    return this._name ?? `task-${this.id}`;
+  }
+
+  set name(value: string) {
+    this._name = value;
   }
 
   /**

@@ -37,23 +37,13 @@ import {
   timeoutAt,
   waitExternal,
 } from '@curio-ts/kernel';
-import type { KernelErrorInfo, RunOptions, Task, TrapRequest } from '@curio-ts/kernel';
+import type { KernelErrorInfo, Task, TrapRequest } from '@curio-ts/kernel';
+import { rejected, runClean, runV } from './helpers.js';
+import type { Report } from './helpers.js';
 
-/**
- * Run `main` on a virtual clock (unless `options` say otherwise) and check that no error was
- * left for the kernel's error hook (an error nobody looked at).
- */
-async function runK<T>(main: () => Promise<T>, options: RunOptions = {}): Promise<T> {
-  const reported: string[] = [];
-  const result = await run(main, {
-    clock: 'virtual',
-    onError: (_error: unknown, info: KernelErrorInfo) => {
-      reported.push(info.message);
-    },
-    ...options,
-  });
-  expect(reported).toEqual([]);
-  return result;
+/** What `main`, run on the virtual clock, rejects with (it must reject). */
+function failureOf(main: () => Promise<unknown>): Promise<unknown> {
+  return rejected(run(main, { clock: 'virtual' }));
 }
 
 /** Curio's `time.sleep(s)`: block the whole event loop (real clock only). */
@@ -71,7 +61,7 @@ function kind(error: unknown): string {
 
 describe('kernel: running and the clock', () => {
   it('test_hello', async () => {
-    const result = await runK(async function hello() {
+    const result = await runClean(async function hello() {
       return 'hello';
     });
     expect(result).toBe('hello');
@@ -80,35 +70,23 @@ describe('kernel: running and the clock', () => {
   it('test_raise', async () => {
     class BoomError extends Error {}
     const boom = new BoomError('boom');
-    const outcome = await run(
-      async () => {
-        throw boom;
-      },
-      { clock: 'virtual' },
-    ).then(
-      () => 'returned',
-      (error: unknown) => error,
-    );
+    const outcome = await failureOf(async () => {
+      throw boom;
+    });
     // run() rejects with main's own error, not a wrapper.
     expect(outcome).toBe(boom);
   });
 
   it('test_task_run_error', async () => {
-    const outcome = await run(
-      async () => {
-        JSON.parse('bad'); // Python's int('bad'): a built-in error
-      },
-      { clock: 'virtual' },
-    ).then(
-      () => 'returned',
-      (error: unknown) => error,
-    );
+    const outcome = await failureOf(async () => {
+      JSON.parse('bad'); // Python's int('bad'): a built-in error
+    });
     expect(outcome).toBeInstanceOf(SyntaxError);
   });
 
   it('test_sleep (virtual clock: exact)', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const start = clock();
       trace.push(`start ${start}`);
       const woke = await sleep(500);
@@ -121,7 +99,7 @@ describe('kernel: running and the clock', () => {
   it('test_sleep (real clock)', async () => {
     let elapsed = -1;
     let kernelElapsed = -1;
-    await runK(
+    await runClean(
       async () => {
         const start = performance.now();
         const kernelStart = clock();
@@ -137,7 +115,7 @@ describe('kernel: running and the clock', () => {
 
   it('test_clock', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const start = clock();
       await sleep(100);
       const end = clock();
@@ -151,7 +129,7 @@ describe('kernel: running and the clock', () => {
 describe('kernel: sleeping with cancellation and timeouts', () => {
   it('test_sleep_cancel', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const task = spawn(async function sleeper() {
         try {
           await sleep(1000);
@@ -171,7 +149,7 @@ describe('kernel: sleeping with cancellation and timeouts', () => {
 
   it('test_sleep_timeout', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const task = spawn(async function sleeper() {
         try {
           await timeoutAfter(100, () => sleep(1000));
@@ -189,7 +167,7 @@ describe('kernel: sleeping with cancellation and timeouts', () => {
 
   it('test_sleep_ignore_timeout', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const task = spawn(async function sleeper() {
         // Curio: `await ignore_after(0.1, sleep(1)) is None`
         const r1 = await ignoreAfter(100, () => sleep(1000));
@@ -214,7 +192,7 @@ describe('kernel: sleeping with cancellation and timeouts', () => {
 
   it('test_sleep_notimeout', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const task = spawn(async function sleeper() {
         try {
           const woke = await timeoutAfter(500, () => sleep(100));
@@ -233,8 +211,23 @@ describe('kernel: sleeping with cancellation and timeouts', () => {
 });
 
 describe('kernel: task join and cancel', () => {
+  /**
+   * Join `task`, which was cancelled: the join must throw a TaskError caused by the
+   * cancellation. Records `join: TaskError caused by <class of the cause>` (or 'joined').
+   */
+  async function joinCancelled(task: Task, trace: string[]): Promise<void> {
+    try {
+      await task.join();
+      trace.push('joined');
+    } catch (error) {
+      expect(error).toBeInstanceOf(TaskError);
+      expect((error as Error).cause).toBeInstanceOf(CancelledError);
+      trace.push(`join: ${kind(error)} caused by ${kind((error as Error).cause)}`);
+    }
+  }
+
   it('test_task_join', async () => {
-    const r = await runK(async () => {
+    const r = await runClean(async () => {
       const task = spawn(async function child() {
         return 37;
       });
@@ -245,7 +238,7 @@ describe('kernel: task join and cancel', () => {
 
   it('test_task_join_error', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const task = spawn(async function child() {
         JSON.parse('bad');
       });
@@ -264,7 +257,7 @@ describe('kernel: task join and cancel', () => {
 
   it('test_task_cancel', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       let cancelled = false;
       // The child has not even started when it is cancelled: the cancellation stays pending
       // and is delivered at its first blocking call.
@@ -287,7 +280,7 @@ describe('kernel: task join and cancel', () => {
 
   it('test_task_cancel_poll', async () => {
     const results: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const task = spawn(async function child() {
         await disableCancellation(async () => {
           await sleep(100);
@@ -307,7 +300,7 @@ describe('kernel: task join and cancel', () => {
 
   it('test_task_cancel_not_blocking', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const e1 = new Event();
       const e2 = new Event();
       const task = spawn(async function child() {
@@ -326,14 +319,7 @@ describe('kernel: task join and cancel', () => {
       await task.cancel({ blocking: false });
       trace.push(`main requested cancel, child terminated=${task.terminated}`);
       e2.set();
-      try {
-        await task.join();
-        trace.push('joined');
-      } catch (error) {
-        expect(error).toBeInstanceOf(TaskError);
-        trace.push(`join: ${kind(error)} caused by ${kind((error as Error).cause)}`);
-        expect((error as Error).cause).toBeInstanceOf(CancelledError);
-      }
+      await joinCancelled(task, trace);
     });
     expect(trace).toEqual([
       'child sleeping',
@@ -346,7 +332,7 @@ describe('kernel: task join and cancel', () => {
 
   it('test_task_cancel_join', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const childEvt = new Event();
       const task = spawn(async function child() {
         trace.push('child waiting');
@@ -357,21 +343,14 @@ describe('kernel: task join and cancel', () => {
       await task.cancel();
       trace.push('cancelled');
       // Joining a cancelled task raises TaskError whose cause is the cancellation.
-      try {
-        await task.join();
-        trace.push('joined');
-      } catch (error) {
-        expect(error).toBeInstanceOf(TaskError);
-        expect((error as Error).cause).toBeInstanceOf(CancelledError);
-        trace.push(`join: ${kind(error)} caused by ${kind((error as Error).cause)}`);
-      }
+      await joinCancelled(task, trace);
     });
     expect(trace).toEqual(['child waiting', 'cancelled', 'join: TaskError caused by TaskCancelled']);
   });
 
   it('test_task_cancel_join_wait', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const evt = new Event();
       const task1 = spawn(async function child() {
         trace.push('child waiting');
@@ -385,14 +364,7 @@ describe('kernel: task join and cancel', () => {
       });
       await task2.join();
       trace.push(`evt set=${evt.isSet()}`);
-      try {
-        await task1.join();
-        trace.push('joined');
-      } catch (error) {
-        expect(error).toBeInstanceOf(TaskError);
-        expect((error as Error).cause).toBeInstanceOf(CancelledError);
-        trace.push(`join: ${kind(error)} caused by ${kind((error as Error).cause)}`);
-      }
+      await joinCancelled(task1, trace);
     });
     expect(trace).toEqual([
       'child waiting',
@@ -405,7 +377,7 @@ describe('kernel: task join and cancel', () => {
 
   it('test_task_child_cancel', async () => {
     const results: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       async function child(): Promise<void> {
         results.push('start');
         try {
@@ -416,30 +388,23 @@ describe('kernel: task join and cancel', () => {
           results.push('child cancelled');
         }
       }
-      async function parent(): Promise<void> {
-        let childTask: Task | undefined;
-        try {
-          childTask = spawn(child);
-          await sleep(500);
-          results.push('end parent');
-        } catch (error) {
-          if (!(error instanceof CancelledError)) throw error;
-          await childTask?.cancel();
-          results.push('parent cancelled');
-        }
+      // Spawns `inner` and sleeps; when cancelled, cancels `inner` first.
+      function supervisor(name: string, inner: () => Promise<void>): () => Promise<void> {
+        return async () => {
+          let innerTask: Task | undefined;
+          try {
+            innerTask = spawn(inner);
+            await sleep(500);
+            results.push(`end ${name}`);
+          } catch (error) {
+            if (!(error instanceof CancelledError)) throw error;
+            await innerTask?.cancel();
+            results.push(`${name} cancelled`);
+          }
+        };
       }
-      async function grandparent(): Promise<void> {
-        let parentTask: Task | undefined;
-        try {
-          parentTask = spawn(parent);
-          await sleep(500);
-          results.push('end grandparent');
-        } catch (error) {
-          if (!(error instanceof CancelledError)) throw error;
-          await parentTask?.cancel();
-          results.push('grandparent cancelled');
-        }
-      }
+      const parent = supervisor('parent', child);
+      const grandparent = supervisor('grandparent', parent);
       const task = spawn(grandparent);
       await sleep(100);
       results.push('cancel start');
@@ -467,7 +432,7 @@ describe('kernel: task join and cancel', () => {
   // relative to the child's, so the parent's always expires first.
   it('test_task_ready_cancel (real clock, blocked event loop)', async () => {
     const results: string[] = [];
-    await runK(
+    await runClean(
       async () => {
         let base = 0;
         async function child(): Promise<void> {
@@ -515,7 +480,7 @@ describe('kernel: task join and cancel', () => {
   // same pass and wake in task-id order, so the parent cancels a child that is ready.
   it('test_task_ready_cancel (virtual clock, equal deadlines)', async () => {
     const results: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       async function child(): Promise<void> {
         try {
           results.push(`child sleep at ${clock()}`);
@@ -552,7 +517,7 @@ describe('kernel: task join and cancel', () => {
 
   it('test_double_cancel', async () => {
     const results: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const task = spawn(async function sleeper() {
         results.push('start');
         try {
@@ -589,7 +554,7 @@ describe('kernel: task join and cancel', () => {
   it('test_custom_cancel', async () => {
     class CustomCancelled extends CancelledError {}
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       const evt = new Event();
       const t = spawn(async function child() {
         try {
@@ -609,7 +574,7 @@ describe('kernel: task join and cancel', () => {
 
   it('test_task_cancel_timeout (cancellation also cancels timeouts)', async () => {
     const results: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       async function coro(): Promise<void> {
         try {
           await sleep(5000);
@@ -646,29 +611,53 @@ describe('kernel: task join and cancel', () => {
 });
 
 describe('kernel: nested timeouts', () => {
-  async function nestedTimeoutCase(contextStyle: boolean): Promise<string[]> {
+  /**
+   * Curio's two spellings of a timeout around a call: `await timeout_after(s, coro())` runs the
+   * function itself under the timeout (`contextStyle` false), `async with timeout_after(s):`
+   * runs a block that awaits it (`contextStyle` true).
+   */
+  function withTimeout(contextStyle: boolean, ms: number, fn: () => Promise<unknown>): Promise<unknown> {
+    if (contextStyle) {
+      return timeoutAfter(ms, async () => {
+        await fn();
+      });
+    }
+    return timeoutAfter(ms, fn);
+  }
+
+  /** A coroutine that records `<name> start`, sleeps `ms`, then records `<name> done`. */
+  function sleeper(results: string[], name: string, ms: number): () => Promise<void> {
+    return async () => {
+      results.push(`${name} start`);
+      await sleep(ms);
+      results.push(`${name} done`);
+    };
+  }
+
+  /** Run Curio's `parent()` as the main task: await `fn`, recording `parent timeout at <clock>` if it times out. */
+  async function runParent(results: string[], fn: () => Promise<unknown>): Promise<void> {
+    await runClean(async function parent() {
+      try {
+        await fn();
+      } catch (error) {
+        if (!(error instanceof TaskTimeout)) throw error;
+        results.push(`parent timeout at ${clock()}`);
+      }
+    });
+  }
+
+  it.each([
+    ['test_nested_timeout', false],
+    ['test_nested_context_timeout', true],
+  ])('%s', async (_name, contextStyle) => {
     const results: string[] = [];
-    async function coro1(): Promise<void> {
-      results.push('coro1 start');
-      await sleep(1000);
-      results.push('coro1 done');
-    }
-    async function coro2(): Promise<void> {
-      results.push('coro2 start');
-      await sleep(1000);
-      results.push('coro2 done');
-    }
+    const coro1 = sleeper(results, 'coro1', 1000);
+    const coro2 = sleeper(results, 'coro2', 1000);
     // The parent's deadline expires before the child's: the child sees a
     // TimeoutCancellationError instead of a TaskTimeout.
     async function child(): Promise<void> {
       try {
-        if (contextStyle) {
-          await timeoutAfter(5000, async () => {
-            await coro1();
-          });
-        } else {
-          await timeoutAfter(5000, () => coro1());
-        }
+        await withTimeout(contextStyle, 5000, coro1);
         results.push('coro1 success');
       } catch (error) {
         if (error instanceof TaskTimeout) results.push('coro1 timeout');
@@ -678,72 +667,33 @@ describe('kernel: nested timeouts', () => {
       await coro2();
       results.push('coro2 success');
     }
-    await runK(async function parent() {
-      try {
-        if (contextStyle) {
-          await timeoutAfter(750, async () => {
-            await child();
-          });
-        } else {
-          await timeoutAfter(750, () => child());
+    await runParent(results, () => withTimeout(contextStyle, 750, child));
+    expect(results).toEqual(['coro1 start', 'coro1 timeout cancel', 'coro2 start', 'parent timeout at 750']);
+  });
+
+  it.each([
+    ['test_nested_context_timeout2', true],
+    ['test_nested_context_timeout3', false],
+  ])('%s', async (_name, contextStyle) => {
+    const trace: string[] = [];
+    // Awaits `fn` under a timeout of `ms`; records a cancellation passing through, and re-raises it.
+    function coro(name: string, ms: number, fn: () => Promise<unknown>): () => Promise<void> {
+      return async () => {
+        try {
+          await withTimeout(contextStyle, ms, fn);
+          trace.push(`${name} no error`);
+        } catch (error) {
+          if (!(error instanceof CancelledError)) throw error;
+          trace.push(`${name} ${kind(error)}`);
+          throw error;
         }
-      } catch (error) {
-        if (!(error instanceof TaskTimeout)) throw error;
-        results.push(`parent timeout at ${clock()}`);
-      }
-    });
-    return results;
-  }
-
-  it('test_nested_timeout', async () => {
-    expect(await nestedTimeoutCase(false)).toEqual([
-      'coro1 start',
-      'coro1 timeout cancel',
-      'coro2 start',
-      'parent timeout at 750',
-    ]);
-  });
-
-  it('test_nested_context_timeout', async () => {
-    expect(await nestedTimeoutCase(true)).toEqual([
-      'coro1 start',
-      'coro1 timeout cancel',
-      'coro2 start',
-      'parent timeout at 750',
-    ]);
-  });
-
-  it('test_nested_context_timeout2', async () => {
-    const trace: string[] = [];
-    async function coro1(): Promise<void> {
-      try {
-        await timeoutAfter(10_000, async () => {
-          await sleep(5000);
-        });
-        trace.push('coro1 no error');
-      } catch (error) {
-        if (!(error instanceof CancelledError)) throw error;
-        trace.push(`coro1 ${kind(error)}`);
-        throw error;
-      }
+      };
     }
-    async function coro2(): Promise<void> {
+    const coro1 = coro('coro1', 10_000, () => sleep(5000));
+    const coro2 = coro('coro2', 15_000, coro1);
+    await runClean(async function parent() {
       try {
-        await timeoutAfter(15_000, async () => {
-          await coro1();
-        });
-        trace.push('coro2 no error');
-      } catch (error) {
-        if (!(error instanceof CancelledError)) throw error;
-        trace.push(`coro2 ${kind(error)}`);
-        throw error;
-      }
-    }
-    await runK(async function parent() {
-      try {
-        await timeoutAfter(100, async () => {
-          await coro2();
-        });
+        await withTimeout(contextStyle, 100, coro2);
         trace.push('parent no error');
       } catch (error) {
         trace.push(`parent ${kind(error)} at ${clock()}`);
@@ -756,69 +706,19 @@ describe('kernel: nested timeouts', () => {
     ]);
   });
 
-  it('test_nested_context_timeout3', async () => {
-    const trace: string[] = [];
-    async function coro1(): Promise<void> {
-      try {
-        await timeoutAfter(10_000, () => sleep(5000));
-        trace.push('coro1 no error');
-      } catch (error) {
-        if (!(error instanceof CancelledError)) throw error;
-        trace.push(`coro1 ${kind(error)}`);
-        throw error;
-      }
-    }
-    async function coro2(): Promise<void> {
-      try {
-        await timeoutAfter(15_000, coro1);
-        trace.push('coro2 no error');
-      } catch (error) {
-        if (!(error instanceof CancelledError)) throw error;
-        trace.push(`coro2 ${kind(error)}`);
-        throw error;
-      }
-    }
-    await runK(async function parent() {
-      try {
-        await timeoutAfter(100, coro2);
-        trace.push('parent no error');
-      } catch (error) {
-        trace.push(`parent ${kind(error)} at ${clock()}`);
-      }
-    });
-    expect(trace).toEqual([
-      'coro1 TimeoutCancellationError',
-      'coro2 TimeoutCancellationError',
-      'parent TaskTimeout at 100',
-    ]);
-  });
-
-  async function uncaughtCase(contextStyle: boolean): Promise<string[]> {
+  it.each([
+    ['test_nested_timeout_uncaught', false],
+    ['test_nested_context_timeout_uncaught', true],
+  ])('%s', async (_name, contextStyle) => {
     const results: string[] = [];
-    async function coro1(): Promise<void> {
-      results.push('coro1 start');
-      await sleep(5000);
-      results.push('coro1 done');
-    }
+    const coro1 = sleeper(results, 'coro1', 5000);
     // This causes a TaskTimeout, but the child does not catch it.
     async function child(): Promise<void> {
-      if (contextStyle) {
-        await timeoutAfter(1000, async () => {
-          await coro1();
-        });
-      } else {
-        await timeoutAfter(1000, () => coro1());
-      }
+      await withTimeout(contextStyle, 1000, coro1);
     }
-    await runK(async function parent() {
+    await runClean(async function parent() {
       try {
-        if (contextStyle) {
-          await timeoutAfter(10_000, async () => {
-            await child();
-          });
-        } else {
-          await timeoutAfter(10_000, () => child());
-        }
+        await withTimeout(contextStyle, 10_000, child);
         results.push('no error');
       } catch (error) {
         if (error instanceof TaskTimeout) results.push('parent timeout');
@@ -827,44 +727,21 @@ describe('kernel: nested timeouts', () => {
         } else throw error;
       }
     });
-    return results;
-  }
-
-  it('test_nested_timeout_uncaught', async () => {
-    expect(await uncaughtCase(false)).toEqual(['coro1 start', 'uncaught timeout at 1000, cause TaskTimeout']);
-  });
-
-  it('test_nested_context_timeout_uncaught', async () => {
-    expect(await uncaughtCase(true)).toEqual(['coro1 start', 'uncaught timeout at 1000, cause TaskTimeout']);
+    expect(results).toEqual(['coro1 start', 'uncaught timeout at 1000, cause TaskTimeout']);
   });
 
   // Curio's `timeout_after(None, ...)` (no deadline) is `timeoutAfter(Infinity, ...)` here.
   it('test_nested_timeout_none', async () => {
     const results: string[] = [];
-    async function coro1(): Promise<void> {
-      results.push('coro1 start');
-      await sleep(2000);
-      results.push('coro1 done');
-    }
-    async function coro2(): Promise<void> {
-      results.push('coro2 start');
-      await sleep(1000);
-      results.push('coro2 done');
-    }
+    const coro1 = sleeper(results, 'coro1', 2000);
+    const coro2 = sleeper(results, 'coro2', 1000);
     async function child(): Promise<void> {
       await timeoutAfter(Infinity, () => coro1());
       results.push('coro1 success');
       await coro2();
       results.push('coro2 success');
     }
-    await runK(async function parent() {
-      try {
-        await timeoutAfter(1000, () => child());
-      } catch (error) {
-        if (!(error instanceof TaskTimeout)) throw error;
-        results.push(`parent timeout at ${clock()}`);
-      }
-    });
+    await runParent(results, () => timeoutAfter(1000, () => child()));
     expect(results).toEqual(['coro1 start', 'parent timeout at 1000']);
   });
 });
@@ -878,7 +755,7 @@ describe('kernel: timeout corner cases', () => {
   // busy-wait, so no deadline is checked before both have expired.
   it('test_kernel_multischedule (real clock, blocked event loop)', async () => {
     const trace: string[] = [];
-    await runK(
+    await runClean(
       async () => {
         const t = spawn(async function sleeper() {
           trace.push('sleeper start');
@@ -913,8 +790,8 @@ describe('kernel: timeout corner cases', () => {
   // at the next blocking call after the block.
   it('test_timeout_badness (real clock)', async () => {
     const trace: string[] = [];
-    const reasons: string[] = [];
-    await run(
+    const reports: Report[] = [];
+    await runV(
       async () => {
         const r = await timeoutAfter(5, async () => {
           blockEventLoop(15); // the timeout takes too long; no blocking operation to cancel
@@ -925,20 +802,17 @@ describe('kernel: timeout corner cases', () => {
         await sleep(1);
         trace.push('made it');
       },
-      {
-        debug: true,
-        onError: (_error: unknown, info: KernelErrorInfo) => {
-          reasons.push(info.reason);
-        },
-      },
+      reports,
+      undefined,
+      { clock: 'real', debug: true },
     );
     expect(trace).toEqual(['completed', 'made it']);
-    expect(reasons).toEqual(['timeout-overrun']);
+    expect(reports.map((r) => r.reason)).toEqual(['timeout-overrun']);
   });
 
   it('test_timeout_badness (real clock, no debug: no warning, no error)', async () => {
     const trace: string[] = [];
-    await runK(
+    await runClean(
       async () => {
         const r = await timeoutAfter(5, async () => {
           blockEventLoop(15);
@@ -955,45 +829,26 @@ describe('kernel: timeout corner cases', () => {
 
   it('test_pending_cancellation', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       // Every blocking trap delivers a pending cancellation at once.
-      let pending = new CancelledError();
-      setCancellation(pending);
-      try {
+      const blockingCalls: [string, () => Promise<unknown>][] = [
         // Curio: _read_wait(None); the generic external (IO) wait here.
-        await waitExternal<void>('READ_WAIT', () => () => {});
-        trace.push('externalWait returned');
-      } catch (error) {
-        trace.push(`externalWait threw pending=${String(error === pending)}`);
-      }
-
-      pending = new CancelledError();
-      setCancellation(pending);
-      try {
+        ['externalWait', () => waitExternal<void>('READ_WAIT', () => () => {})],
         // Curio: _future_wait(None)
-        await awaitPromise(new Promise<void>(() => {}));
-        trace.push('promiseWait returned');
-      } catch (error) {
-        trace.push(`promiseWait threw pending=${String(error === pending)}`);
-      }
-
-      pending = new CancelledError();
-      setCancellation(pending);
-      try {
+        ['promiseWait', () => awaitPromise(new Promise<void>(() => {}))],
         // Curio: _scheduler_wait(None, None)
-        await new SchedFIFO().suspend('SCHED_WAIT');
-        trace.push('schedWait returned');
-      } catch (error) {
-        trace.push(`schedWait threw pending=${String(error === pending)}`);
-      }
-
-      pending = new CancelledError();
-      setCancellation(pending);
-      try {
-        await sleep(10);
-        trace.push('sleep returned');
-      } catch (error) {
-        trace.push(`sleep threw pending=${String(error === pending)}`);
+        ['schedWait', () => new SchedFIFO().suspend('SCHED_WAIT')],
+        ['sleep', () => sleep(10)],
+      ];
+      for (const [name, call] of blockingCalls) {
+        const pending = new CancelledError();
+        setCancellation(pending);
+        try {
+          await call();
+          trace.push(`${name} returned`);
+        } catch (error) {
+          trace.push(`${name} threw pending=${String(error === pending)}`);
+        }
       }
 
       // Unsetting a timeout while a TaskTimeout is pending does not raise it (it drops it).
@@ -1024,7 +879,7 @@ describe('kernel: starvation', () => {
   // nor resist cancellation.
   it('test_sleep_0_starvation (adapted: external waits instead of a socketpair)', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       class Endpoint {
         peer: Endpoint | null = null;
         private readonly inbox: string[] = [];
@@ -1085,7 +940,7 @@ describe('kernel: starvation', () => {
 
   it('test_ping_pong_starvation', async () => {
     const trace: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       async function pingpong(inq: Queue<string>, outq: Queue<string>): Promise<void> {
         for (;;) {
           await outq.put(await inq.get());
@@ -1141,7 +996,7 @@ describe('kernel: the kernel object', () => {
 
   it('test_coro_partial (arguments through closures and bind)', async () => {
     const calls: string[] = [];
-    await runK(async () => {
+    await runClean(async () => {
       async function func(x: number, y: number, z: number): Promise<boolean> {
         calls.push(`${x}${y}${z}`);
         return x === 1 && y === 2 && z === 3;
@@ -1171,10 +1026,7 @@ describe('kernel: the kernel object', () => {
       k = kernel;
     }
     // A disposed kernel refuses work.
-    const outcome = await k.runTask(async () => 'ran').then(
-      (value) => value,
-      (error: unknown) => error,
-    );
+    const outcome = await rejected(k.runTask(async () => 'ran'));
     expect(outcome).toBeInstanceOf(KernelClosedError);
     expect((outcome as KernelClosedError).code).toBe('ERR_KERNEL_CLOSED');
     // Shutting down again does nothing.
@@ -1188,29 +1040,20 @@ describe('kernel: the kernel object', () => {
     let outcome: unknown;
     {
       await using k = new Kernel({ clock: 'virtual' });
-      outcome = await k
-        .runTask(async () => {
+      outcome = await rejected(
+        k.runTask(async () => {
           await sleep(0);
           throw exit;
-        })
-        .then(
-          () => 'returned',
-          (error: unknown) => error,
-        );
+        }),
+      );
     }
     expect(outcome).toBe(exit);
   });
 
   it('test_kernel_badtrap', async () => {
-    const outcome = await run(
-      async () => {
-        kernelTrap({ trap: 'bogus' } as unknown as TrapRequest);
-      },
-      { clock: 'virtual' },
-    ).then(
-      () => 'returned',
-      (error: unknown) => error,
-    );
+    const outcome = await failureOf(async () => {
+      kernelTrap({ trap: 'bogus' } as unknown as TrapRequest);
+    });
     expect(outcome).toBeInstanceOf(KernelUsageError);
     expect(String((outcome as Error).message)).toContain('bogus');
   });

@@ -3,27 +3,13 @@
 // parent's values taken when it is spawned.
 
 import { describe, expect, it } from 'vitest';
-import { Event, Local, TaskGroup, clock, run, sleep, spawn } from '@curio-ts/kernel';
-
-interface Report {
-  error: unknown;
-  reason: string;
-}
-
-function runV<T>(main: () => Promise<T>, reports: Report[]): Promise<T> {
-  return run(main, {
-    clock: 'virtual',
-    onError: (error, info) => {
-      reports.push({ error, reason: info.reason });
-    },
-  });
-}
+import { Event, Local, TaskGroup, clock, sleep, spawn } from '@curio-ts/kernel';
+import { runClean } from './helpers.js';
 
 describe('Local (contextvars)', () => {
   it('test_contextvars: each task of a group counts down its own value', async () => {
     const x = new Local(0);
     const events: number[] = [];
-    const reports: Report[] = [];
     async function countdown(n: number): Promise<void> {
       x.set(n);
       while (x.get() > 0) {
@@ -32,23 +18,21 @@ describe('Local (contextvars)', () => {
         await sleep(0);
       }
     }
-    await runV(async () => {
+    await runClean(async () => {
       await TaskGroup.scope(async (g) => {
         g.spawn(() => countdown(3));
         g.spawn(() => countdown(6));
       });
       // The parent's value was never touched by its children.
       expect(x.get()).toBe(0);
-    }, reports);
+    });
     expect(events).toEqual([3, 6, 2, 5, 1, 4, 3, 2, 1]);
-    expect(reports).toEqual([]);
   });
 
   it('a task gets a copy of its parent values taken at spawn time', async () => {
     const x = new Local('initial');
     const trace: string[] = [];
-    const reports: Report[] = [];
-    await runV(async () => {
+    await runClean(async () => {
       const evt = new Event();
       const early = spawn(async () => {
         await evt.wait();
@@ -69,7 +53,7 @@ describe('Local (contextvars)', () => {
       await early.join();
       await child.join();
       trace.push(`main sees ${x.get()}`);
-    }, reports);
+    });
     expect(trace).toEqual([
       'main set b',
       'child sees a',
@@ -78,14 +62,12 @@ describe('Local (contextvars)', () => {
       'child set c',
       'main sees b',
     ]);
-    expect(reports).toEqual([]);
   });
 
   it('values pass down through generations, and into task groups', async () => {
     const x = new Local(0);
     const trace: string[] = [];
-    const reports: Report[] = [];
-    await runV(async () => {
+    await runClean(async () => {
       x.set(1);
       await spawn(async () => {
         x.set(x.get() + 1);
@@ -102,7 +84,7 @@ describe('Local (contextvars)', () => {
         trace.push(`child still sees ${x.get()}`);
       }).join();
       trace.push(`main sees ${x.get()}`);
-    }, reports);
+    });
     expect(trace).toEqual([
       'child sees 3',
       'grandchild sees 2',
@@ -110,14 +92,12 @@ describe('Local (contextvars)', () => {
       'child still sees 3',
       'main sees 1',
     ]);
-    expect(reports).toEqual([]);
   });
 
   it('several Locals are independent', async () => {
     const a = new Local('a0');
     const b = new Local<number | null>(null);
-    const reports: Report[] = [];
-    const seen = await runV(async () => {
+    const seen = await runClean(async () => {
       a.set('a1');
       const child = spawn(async () => {
         b.set(7);
@@ -125,16 +105,14 @@ describe('Local (contextvars)', () => {
       });
       const fromChild = await child.join();
       return `${fromChild} / ${a.get()} ${String(b.get())}`;
-    }, reports);
+    });
     expect(seen).toBe('a1 7 / a1 null');
-    expect(reports).toEqual([]);
   });
 
   it('Local.scope sets a value for a block and restores it, also on error', async () => {
     const x = new Local('outer');
     const trace: string[] = [];
-    const reports: Report[] = [];
-    await runV(async () => {
+    await runClean(async () => {
       const inside = await x.scope('inner', async () => {
         trace.push(`in scope ${x.get()}`);
         const child = spawn(async () => {
@@ -154,14 +132,13 @@ describe('Local (contextvars)', () => {
       } catch (error) {
         trace.push(`scope threw ${(error as Error).message}, value ${x.get()}`);
       }
-    }, reports);
+    });
     expect(trace).toEqual([
       'in scope inner',
       'after scope outer',
       'child spawned in scope sees inner',
       'scope threw boom, value outer',
     ]);
-    expect(reports).toEqual([]);
   });
 
   it('the main task starts with the value current where run() was called', async () => {
@@ -169,31 +146,27 @@ describe('Local (contextvars)', () => {
     // created it, so values set before kernel.run() are seen by the main task, and values the
     // main task sets are not seen outside.
     const x = new Local('initial');
-    const reports: Report[] = [];
     expect(x.get()).toBe('initial');
     x.set('outside');
-    const seen = await runV(async () => {
+    const seen = await runClean(async () => {
       const before = x.get();
       x.set('main');
       const child = await spawn(async () => x.get()).join();
       return `${before} ${x.get()} ${child}`;
-    }, reports);
+    });
     expect(seen).toBe('outside main main');
     expect(x.get()).toBe('outside');
-    expect(reports).toEqual([]);
   });
 
   it('code outside any task has its own value, untouched by tasks', async () => {
     const x = new Local(0);
-    const reports: Report[] = [];
-    await runV(async () => {
+    await runClean(async () => {
       x.set(5);
       await sleep(1);
       expect(x.get()).toBe(5);
-    }, reports);
+    });
     expect(x.get()).toBe(0);
     x.set(2);
     expect(x.get()).toBe(2);
-    expect(reports).toEqual([]);
   });
 });

@@ -21,29 +21,56 @@ import {
   clock,
   currentTask,
   ignoreAfter,
-  run,
   sleep,
   spawn,
   timeoutAfter,
 } from '@curio-ts/kernel';
+import type { Task } from '@curio-ts/kernel';
+import { runClean, thrown, usageCode } from './helpers.js';
 
-/** The error `fn` throws synchronously, or undefined. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
+/** The part of the queue classes that the consumers below use. */
+interface Gettable<T> {
+  get(): Promise<T>;
+  taskDone(): void;
+}
+
+/**
+ * Curio's consumer: get items until a `null`, recording `[label, item]` for each and marking it
+ * done (after `workMs` of work, when given); then mark the `null` done and record `<label> done`.
+ */
+async function consume(queue: Gettable<number | null>, label: string, results: unknown[], workMs = 0): Promise<void> {
+  for (;;) {
+    const item = await queue.get();
+    if (item === null) break;
+    results.push([label, item]);
+    if (workMs > 0) await sleep(workMs);
+    queue.taskDone();
   }
-  return undefined;
+  queue.taskDone();
+  results.push(`${label} done`);
 }
 
-/** The `code` of a KernelUsageError, or a description of what was found instead. */
-function usageCode(error: unknown): string {
-  if (error instanceof KernelUsageError) return error.code;
-  return `not a KernelUsageError: ${String(error)}`;
+/**
+ * The consumer of the PriorityQueue and LifoQueue tests: get items until the value of one
+ * (`valueOf`) is `null`, recording each value, marking it done and then sleeping 200 ms.
+ */
+async function drain<T>(queue: Gettable<T>, valueOf: (item: T) => number | null, results: number[]): Promise<void> {
+  for (;;) {
+    const value = valueOf(await queue.get());
+    if (value === null) break;
+    results.push(value);
+    queue.taskDone();
+    await sleep(200);
+  }
+  queue.taskDone();
 }
 
-const virtual = { clock: 'virtual' } as const;
+/** Spawn `fn`, let it run for `ms`, then cancel it (and wait until it has ended). */
+async function cancelAfter(ms: number, fn: () => Promise<void>): Promise<void> {
+  const task = spawn(fn);
+  await sleep(ms);
+  await task.cancel();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Ported from test_queue.py
@@ -51,21 +78,11 @@ const virtual = { clock: 'virtual' } as const;
 describe('Queue (test_queue.py)', () => {
   it('test_queue_simple', async () => {
     const results: unknown[] = [];
-    async function consumer(queue: Queue<number | null>, label: string): Promise<void> {
-      for (;;) {
-        const item = await queue.get();
-        if (item === null) break;
-        results.push([label, item]);
-        queue.taskDone();
-      }
-      queue.taskDone();
-      results.push(`${label} done`);
-    }
-    await run(async () => {
+    await runClean(async () => {
       const queue = new Queue<number | null>();
       results.push('producer_start');
-      const c1 = spawn(() => consumer(queue, 'cons1'));
-      const c2 = spawn(() => consumer(queue, 'cons2'));
+      const c1 = spawn(() => consume(queue, 'cons1', results));
+      const c2 = spawn(() => consume(queue, 'cons2', results));
       await sleep(100);
       for (let n = 0; n < 4; n++) {
         await queue.put(n);
@@ -77,7 +94,7 @@ describe('Queue (test_queue.py)', () => {
       results.push('producer_done');
       await c1.join();
       await c2.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       'producer_start',
       ['cons1', 0],
@@ -93,20 +110,10 @@ describe('Queue (test_queue.py)', () => {
 
   it('test_queue_unbounded', async () => {
     const results: unknown[] = [];
-    async function consumer(queue: Queue<number | null>, label: string): Promise<void> {
-      for (;;) {
-        const item = await queue.get();
-        if (item === null) break;
-        results.push([label, item]);
-        queue.taskDone();
-      }
-      queue.taskDone();
-      results.push(`${label} done`);
-    }
-    await run(async () => {
+    await runClean(async () => {
       const queue = new Queue<number | null>();
       results.push('producer_start');
-      const c1 = spawn(() => consumer(queue, 'cons1'));
+      const c1 = spawn(() => consume(queue, 'cons1', results));
       await sleep(100);
       for (let n = 0; n < 4; n++) await queue.put(n);
       await queue.put(null);
@@ -114,7 +121,7 @@ describe('Queue (test_queue.py)', () => {
       await queue.join();
       results.push('producer_done');
       await c1.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       'producer_start',
       'producer_join',
@@ -129,21 +136,10 @@ describe('Queue (test_queue.py)', () => {
 
   it('test_queue_bounded', async () => {
     const results: unknown[] = [];
-    async function consumer(queue: Queue<number | null>, label: string): Promise<void> {
-      for (;;) {
-        const item = await queue.get();
-        if (item === null) break;
-        results.push([label, item]);
-        await sleep(100);
-        queue.taskDone();
-      }
-      queue.taskDone();
-      results.push(`${label} done`);
-    }
-    await run(async () => {
+    await runClean(async () => {
       const queue = new Queue<number | null>(2);
       results.push('producer_start');
-      spawn(() => consumer(queue, 'cons1'));
+      spawn(() => consume(queue, 'cons1', results, 100));
       await sleep(100);
       for (let n = 0; n < 4; n++) {
         await queue.put(n);
@@ -153,7 +149,7 @@ describe('Queue (test_queue.py)', () => {
       results.push('producer_join');
       await queue.join();
       results.push('producer_done');
-    }, virtual);
+    });
     // Deliberate difference from Curio: put(0) hands item 0 straight to the waiting consumer
     // instead of buffering it, so the queue has room for items 1 and 2 and the producer blocks
     // one item later than in Curio (Curio: produced 0, produced 1, cons1 0, produced 2, ...).
@@ -186,11 +182,7 @@ describe('Queue (test_queue.py)', () => {
         results.push('consumer cancelled');
       }
     }
-    await run(async () => {
-      const task = spawn(consumer);
-      await sleep(500);
-      await task.cancel();
-    }, virtual);
+    await runClean(() => cancelAfter(500, consumer));
     expect(results).toEqual(['consumer waiting', 'consumer cancelled']);
   });
 
@@ -208,17 +200,13 @@ describe('Queue (test_queue.py)', () => {
         results.push('producer_cancel');
       }
     }
-    await run(async () => {
-      const task = spawn(producer);
-      await sleep(500);
-      await task.cancel();
-    }, virtual);
+    await runClean(() => cancelAfter(500, producer));
     expect(results).toEqual(['producer_start', 'producer_cancel']);
   });
 
   it('test_queue_get_timeout', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const queue = new Queue<number>();
       try {
         results.push('consumer waiting');
@@ -228,13 +216,13 @@ describe('Queue (test_queue.py)', () => {
         if (!(error instanceof TaskTimeout)) throw error;
         results.push(`consumer timeout @${clock()}`);
       }
-    }, virtual);
+    });
     expect(results).toEqual(['consumer waiting', 'consumer timeout @500']);
   });
 
   it('test_queue_put_timeout', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const queue = new Queue<number>(1);
       results.push('producer start');
       await queue.put(0);
@@ -246,13 +234,13 @@ describe('Queue (test_queue.py)', () => {
         results.push(`producer timeout @${clock()}`);
       }
       results.push(`size=${queue.size()}`);
-    }, virtual);
+    });
     expect(results).toEqual(['producer start', 'producer timeout @500', 'size=1']);
   });
 
   it('test_queue_qsize', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<number>();
       results.push(`size=${q.size()} empty=${q.empty()} full=${q.full()}`);
       await q.put(1);
@@ -272,46 +260,26 @@ describe('Queue (test_queue.py)', () => {
   it('test_priority_queue', async () => {
     const results: number[] = [];
     const priorities = [4, 2, 1, 3];
-    async function consumer(queue: PriorityQueue<[number, number | null]>): Promise<void> {
-      for (;;) {
-        const [, value] = await queue.get();
-        if (value === null) break;
-        results.push(value);
-        queue.taskDone();
-        await sleep(200);
-      }
-      queue.taskDone();
-    }
-    await run(async () => {
+    await runClean(async () => {
       const queue = new PriorityQueue<[number, number | null]>();
       for (const n of priorities) await queue.put([n, n]);
       await queue.put([10, null]);
-      spawn(() => consumer(queue));
+      spawn(() => drain(queue, ([, value]) => value, results));
       await queue.join();
-    }, virtual);
+    });
     expect(results).toEqual([...priorities].sort((a, b) => a - b));
   });
 
   it('test_lifo_queue', async () => {
     const results: number[] = [];
     const items = [0, 1, 2, 3];
-    async function consumer(queue: LifoQueue<number | null>): Promise<void> {
-      for (;;) {
-        const item = await queue.get();
-        if (item === null) break;
-        results.push(item);
-        queue.taskDone();
-        await sleep(200);
-      }
-      queue.taskDone();
-    }
-    await run(async () => {
+    await runClean(async () => {
       const queue = new LifoQueue<number | null>();
       await queue.put(null);
       for (const n of items) await queue.put(n);
-      spawn(() => consumer(queue));
+      spawn(() => drain(queue, (item) => item, results));
       await queue.join();
-    }, virtual);
+    });
     expect(results).toEqual([...items].reverse());
   });
 });
@@ -322,7 +290,7 @@ describe('Queue (test_queue.py)', () => {
 describe('Queue cancellation', () => {
   it('a getter cancelled after a put handed it an item, but before it ran, still returns the item; the cancel arrives at its next blocking call', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>();
       const getter = spawn(async () => {
         results.push('getter wait');
@@ -344,7 +312,7 @@ describe('Queue cancellation', () => {
       results.push('main cancel requested');
       results.push(`getter returned ${await getter.join()}`);
       results.push(`size=${q.size()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'getter wait',
       'main put a, size=0',
@@ -358,7 +326,7 @@ describe('Queue cancellation', () => {
 
   it('the same holds when the next blocking call is not a queue operation', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>();
       const getter = spawn(async () => {
         const item = await q.get();
@@ -375,13 +343,13 @@ describe('Queue cancellation', () => {
       await q.put('a');
       await getter.cancel(); // blocking: waits until the getter has ended
       results.push(`main cancel done @${clock()}`);
-    }, virtual);
+    });
     expect(results).toEqual(['getter got a', 'getter cancelled at sleep @10', 'main cancel done @10']);
   });
 
   it('a getter cancelled while still waiting takes nothing: the next put goes to the next getter', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>();
       const getters = ['g1', 'g2', 'g3'].map((label) =>
         spawn(async () => {
@@ -399,13 +367,13 @@ describe('Queue cancellation', () => {
       await q.put('b');
       results.push(`size=${q.size()}`);
       for (const t of getters) await t.join();
-    }, virtual);
+    });
     expect(results).toEqual(['g1 cancelled', 'size=0', 'g2 got a', 'g3 got b']);
   });
 
   it('a getter whose timeout expires while waiting takes nothing', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>();
       const getter = spawn(async () => {
         const item = await ignoreAfter(50, () => q.get(), { timeoutResult: 'timed out' });
@@ -416,13 +384,13 @@ describe('Queue cancellation', () => {
       results.push(`size=${q.size()}`);
       await getter.join();
       results.push(`main got ${await q.get()}`);
-    }, virtual);
+    });
     expect(results).toEqual(['getter: timed out @50', 'size=1', 'main got a']);
   });
 
   it('a put cancelled while waiting on a full queue never adds its item', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>(1);
       await q.put('a');
       const putter = spawn(async () => {
@@ -443,13 +411,13 @@ describe('Queue cancellation', () => {
       await timeoutAfter(10, () => q.join());
       results.push('joined');
       results.push(`get again: ${await ignoreAfter(50, () => q.get(), { timeoutResult: 'nothing' })}`);
-    }, virtual);
+    });
     expect(results).toEqual(['putter wait', 'putter cancelled, size=1', 'main got a, size=0', 'joined', 'get again: nothing']);
   });
 
   it('a put that timed out never adds its item; the next waiting putter takes the free slot', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>(1);
       await q.put('a');
       const p1 = spawn(async () => {
@@ -470,13 +438,13 @@ describe('Queue cancellation', () => {
       results.push(`main got ${await q.get()}, size=${q.size()}`);
       await p1.join();
       await p2.join();
-    }, virtual);
+    });
     expect(results).toEqual(['p1 timed out @20', 'main got a, size=1', 'main got c, size=0', 'p2 put c @50']);
   });
 
   it('a putter whose item entered the queue and is then cancelled before it runs: the item stays, the cancel arrives at its next blocking call', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>(1);
       await q.put('a');
       const putter = spawn(async () => {
@@ -496,7 +464,7 @@ describe('Queue cancellation', () => {
       results.push('main cancel requested');
       await putter.join();
       results.push(`main got ${await q.get()}, size=${q.size()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'main got a, size=1',
       'main cancel requested',
@@ -513,7 +481,7 @@ describe('Queue cancellation', () => {
 describe('Queue.join and taskDone', () => {
   it('join waits until every item put has been marked done; every joiner wakes', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>();
       await q.put('x');
       await q.put('y');
@@ -535,7 +503,7 @@ describe('Queue.join and taskDone', () => {
       });
       await worker.join();
       for (const t of joiners) await t.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       'j1 join',
       'j2 join',
@@ -550,7 +518,7 @@ describe('Queue.join and taskDone', () => {
 
   it('join returns at once, without switching tasks, when no work is unfinished', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<number>();
       const other = spawn(() => {
         results.push('other ran');
@@ -569,7 +537,7 @@ describe('Queue.join and taskDone', () => {
 
   it('join counts items that were put, not items still buffered', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<number>();
       await q.put(1);
       await q.get();
@@ -582,19 +550,19 @@ describe('Queue.join and taskDone', () => {
       results.push('taskDone');
       q.taskDone();
       await joiner.join();
-    }, virtual);
+    });
     expect(results).toEqual(['size=0', 'taskDone', 'joined @30']);
   });
 
   it('taskDone() called more times than items were put is a KernelUsageError and leaves the count alone', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>();
-      results.push(`on empty queue: ${usageCode(thrownBy(() => q.taskDone()))}`);
+      results.push(`on empty queue: ${usageCode(thrown(() => q.taskDone()))}`);
       await q.put('a');
       await q.get();
       q.taskDone();
-      results.push(`one too many: ${usageCode(thrownBy(() => q.taskDone()))}`);
+      results.push(`one too many: ${usageCode(thrown(() => q.taskDone()))}`);
       // The count did not go negative: one more put makes join wait for one taskDone.
       await q.put('b');
       const joiner = spawn(async () => {
@@ -605,12 +573,12 @@ describe('Queue.join and taskDone', () => {
       await q.get();
       q.taskDone();
       await joiner.join();
-    }, virtual);
+    });
     expect(results).toEqual(['on empty queue: ERR_TASK_DONE', 'one too many: ERR_TASK_DONE', 'joined @10']);
   });
 
   it('the error has the documented type and code', async () => {
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<number>();
       expect(() => q.taskDone()).toThrow(KernelUsageError);
       expect(() => q.taskDone()).toThrow(expect.objectContaining({ code: 'ERR_TASK_DONE' }));
@@ -622,9 +590,30 @@ describe('Queue.join and taskDone', () => {
 // FIFO service and the other queue kinds
 
 describe('Queue ordering', () => {
+  /**
+   * Put `items` into the bounded queue `q` (filling it), then spawn a putter of `extra`, which
+   * records 'putter wait', waits for room and then records `done()`; give it 10 ms to block.
+   */
+  async function fillThenPut<T>(
+    q: { put(item: T): Promise<void> },
+    items: T[],
+    extra: T,
+    results: unknown[],
+    done: () => string,
+  ): Promise<Task> {
+    for (const item of items) await q.put(item);
+    const putter = spawn(async () => {
+      results.push('putter wait');
+      await q.put(extra);
+      results.push(done());
+    });
+    await sleep(10);
+    return putter;
+  }
+
   it('several getters are served in arrival order; a put to a waiting getter does not switch tasks', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<number>();
       const getters = ['g1', 'g2', 'g3'].map((label) =>
         spawn(async () => {
@@ -638,13 +627,13 @@ describe('Queue ordering', () => {
         results.push(`put ${n}`);
       }
       for (const t of getters) await t.join();
-    }, virtual);
+    });
     expect(results).toEqual(['g1 wait', 'g2 wait', 'g3 wait', 'put 1', 'put 2', 'put 3', 'g1 got 1', 'g2 got 2', 'g3 got 3']);
   });
 
   it('several putters on a full queue are served in arrival order', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<string>(1);
       await q.put('a');
       const putters = ['b', 'c', 'd'].map((item) =>
@@ -659,7 +648,7 @@ describe('Queue ordering', () => {
       for (let i = 0; i < 4; i++) got.push(await q.get());
       results.push(`got ${got.join('')}`);
       for (const t of putters) await t.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       'put b wait',
       'put c wait',
@@ -673,7 +662,7 @@ describe('Queue ordering', () => {
 
   it('for await iterates over the items as they arrive', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new Queue<number>();
       const consumer = spawn(async () => {
         for await (const item of q) {
@@ -686,13 +675,13 @@ describe('Queue ordering', () => {
         await q.put(n);
       }
       await consumer.join();
-    }, virtual);
+    });
     expect(results).toEqual(['item 1 @10', 'item 2 @20', 'item 3 @30']);
   });
 
   it('PriorityQueue orders [priority, value] pairs like Python tuples; with a compare function, ties keep insertion order', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const pq = new PriorityQueue<[number, string]>();
       for (const entry of [[2, 'x'], [1, 'b'], [1, 'a'], [0, 'z']] as [number, string][]) await pq.put(entry);
       const order: string[] = [];
@@ -711,41 +700,27 @@ describe('Queue ordering', () => {
 
   it('a bounded PriorityQueue keeps a waiting putter until a get frees a slot', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const pq = new PriorityQueue<number>(2);
-      await pq.put(5);
-      await pq.put(3);
-      const putter = spawn(async () => {
-        results.push('putter wait');
-        await pq.put(1);
-        results.push(`putter done @${clock()}`);
-      });
-      await sleep(10);
+      const putter = await fillThenPut(pq, [5, 3], 1, results, () => `putter done @${clock()}`);
       results.push(`got ${await pq.get()}`);
       results.push(`got ${await pq.get()}`);
       results.push(`got ${await pq.get()}`);
       await putter.join();
-    }, virtual);
+    });
     expect(results).toEqual(['putter wait', 'got 3', 'got 1', 'got 5', 'putter done @10']);
   });
 
   it('a bounded LifoQueue hands out the newest item first', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const q = new LifoQueue<number>(2);
-      await q.put(1);
-      await q.put(2);
-      const putter = spawn(async () => {
-        results.push('putter wait');
-        await q.put(3);
-        results.push('putter done');
-      });
-      await sleep(10);
+      const putter = await fillThenPut(q, [1, 2], 3, results, () => 'putter done');
       const got: number[] = [];
       for (let i = 0; i < 3; i++) got.push(await q.get());
       results.push(`got ${got.join(',')}`);
       await putter.join();
-    }, virtual);
+    });
     expect(results).toEqual(['putter wait', 'got 2,3,1', 'putter done']);
   });
 });

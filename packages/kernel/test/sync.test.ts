@@ -14,7 +14,6 @@ import {
   CancelledError,
   Condition,
   Event,
-  KernelUsageError,
   Lock,
   RLock,
   Result,
@@ -22,39 +21,30 @@ import {
   TaskCancelled,
   TaskTimeout,
   clock,
-  run,
   sleep,
   spawn,
   timeoutAfter,
 } from '@curio-ts/kernel';
+import { rejected, runClean, thrown, usageCode } from './helpers.js';
 
-/** The error `promise` rejects with, or undefined if it resolves. */
-async function errorOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return undefined;
+/** Curio's main task of the cancel tests: spawn `worker`, sleep 1000 ms, then cancel it. */
+async function sleepThenCancel(results: unknown[], worker: () => Promise<void>): Promise<void> {
+  const task = spawn(worker);
+  results.push('sleep');
+  await sleep(1000);
+  results.push('cancel_start');
+  await task.cancel();
+  results.push('cancel_done');
 }
 
-/** The error `fn` throws synchronously, or undefined. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
+/** Curio's main task of the timeout tests: spawn `worker`, sleep 1000 ms (then record `woke`), join it. */
+async function sleepThenJoin(results: unknown[], worker: () => Promise<void>, woke: string): Promise<void> {
+  const task = spawn(worker);
+  results.push('sleep');
+  await sleep(1000);
+  results.push(woke);
+  await task.join();
 }
-
-/** The `code` of a KernelUsageError, or a description of what was found instead. */
-function usageCode(error: unknown): string {
-  if (error instanceof KernelUsageError) return error.code;
-  return `not a KernelUsageError: ${String(error)}`;
-}
-
-const virtual = { clock: 'virtual' } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Event
@@ -77,13 +67,13 @@ describe('Event', () => {
       evt.clear();
       results.push(evt.isSet());
     }
-    await run(async () => {
+    await runClean(async () => {
       const evt = new Event();
       const t1 = spawn(() => eventWaiter(evt));
       const t2 = spawn(() => eventSetter(evt, 1000));
       await t1.join();
       await t2.join();
-    }, virtual);
+    });
     expect(results).toEqual(['wait_start', false, 'sleep', 'event_set', 'wait_done', true, false]);
   });
 
@@ -100,13 +90,13 @@ describe('Event', () => {
       await evt.wait();
       results.push('wait_done');
     }
-    await run(async () => {
+    await runClean(async () => {
       const evt = new Event();
       const t1 = spawn(() => eventWaiter(evt, 1000));
       const t2 = spawn(() => eventSetter(evt));
       await t1.join();
       await t2.join();
-    }, virtual);
+    });
     expect(results).toEqual(['sleep', 'event_set', 'wait_start', 'wait_done']);
   });
 
@@ -121,16 +111,11 @@ describe('Event', () => {
         results.push('event_cancel');
       }
     }
-    await run(async () => {
+    await runClean(async () => {
       const evt = new Event();
-      const task = spawn(() => eventWaiter(evt));
-      results.push('sleep');
-      await sleep(1000);
-      results.push('cancel_start');
-      await task.cancel();
-      results.push('cancel_done');
+      await sleepThenCancel(results, () => eventWaiter(evt));
       results.push(`waiters=${evt.waiters}`);
-    }, virtual);
+    });
     expect(results).toEqual(['sleep', 'event_wait', 'cancel_start', 'event_cancel', 'cancel_done', 'waiters=0']);
   });
 
@@ -146,38 +131,32 @@ describe('Event', () => {
         results.push(clock());
       }
     }
-    await run(async () => {
+    await runClean(async () => {
       const evt = new Event();
-      const task = spawn(() => eventWaiter(evt));
-      results.push('sleep');
-      await sleep(1000);
-      results.push('sleep_done');
-      await task.join();
-    }, virtual);
+      await sleepThenJoin(results, () => eventWaiter(evt), 'sleep_done');
+    });
     expect(results).toEqual(['sleep', 'event_wait', 'event_timeout', 500, 'sleep_done']);
   });
 
   it('test_event_wait_notimeout', async () => {
     const results: unknown[] = [];
-    async function eventWaiter(evt: Event): Promise<void> {
-      results.push('event_wait');
+    /** Wait with `wait` and record 'got event', or record `onTimeout` if it times out. */
+    async function waitOrRecord(wait: () => Promise<void>, onTimeout: string): Promise<void> {
       try {
-        await timeoutAfter(1000, () => evt.wait());
+        await wait();
         results.push('got event');
       } catch (error) {
         if (!(error instanceof TaskTimeout)) throw error;
-        results.push('event_timeout');
-      }
-      evt.clear();
-      try {
-        await evt.wait();
-        results.push('got event');
-      } catch (error) {
-        if (!(error instanceof TaskTimeout)) throw error;
-        results.push('bad timeout');
+        results.push(onTimeout);
       }
     }
-    await run(async () => {
+    async function eventWaiter(evt: Event): Promise<void> {
+      results.push('event_wait');
+      await waitOrRecord(() => timeoutAfter(1000, () => evt.wait()), 'event_timeout');
+      evt.clear();
+      await waitOrRecord(() => evt.wait(), 'bad timeout');
+    }
+    await runClean(async () => {
       const evt = new Event();
       const task = spawn(() => eventWaiter(evt));
       results.push('sleep');
@@ -188,35 +167,50 @@ describe('Event', () => {
       results.push('event_set');
       evt.set();
       await task.join();
-    }, virtual);
+    });
     expect(results).toEqual(['sleep', 'event_wait', 'event_set', 'got event', 'event_set', 'got event']);
   });
 });
 
 // ---------------------------------------------------------------------------------------------
-// Lock
+// Lock and Semaphore() as a mutex
 
-describe('Lock', () => {
-  it('test_lock_sequence', async () => {
+/** A Lock or a Semaphore of one unit, and how the tests show its state. */
+interface MutexCase<M extends Lock | Semaphore> {
+  /** test_sync.py's name for it: the tests are test_<prefix>_sequence and so on. */
+  prefix: string;
+  make: () => M;
+  /** Its state, as the trace records it. */
+  state: (m: M) => string;
+  /** `state` while a task holds it, and once it is free again. */
+  held: string;
+  free: string;
+}
+
+/** The three tests that test_sync.py runs on both Lock and Semaphore. */
+function mutexTests<M extends Lock | Semaphore>({ prefix, make, state, held, free }: MutexCase<M>): void {
+  it(`test_${prefix}_sequence`, async () => {
     const results: unknown[] = [];
-    async function worker(lck: Lock, label: string): Promise<void> {
+    const states: string[] = [];
+    async function worker(lck: M, label: string): Promise<void> {
       results.push(`${label} wait`);
       results.push(lck.locked());
       await lck.scope(async () => {
+        states.push(state(lck));
         results.push(`${label} acquire`);
         await sleep(250);
       });
       results.push(`${label} release`);
     }
-    await run(async () => {
-      const lck = new Lock();
+    await runClean(async () => {
+      const lck = make();
       const t1 = spawn(() => worker(lck, 'work1'));
       const t2 = spawn(() => worker(lck, 'work2'));
       const t3 = spawn(() => worker(lck, 'work3'));
       await t1.join();
       await t2.join();
       await t3.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       'work1 wait',
       false,
@@ -231,11 +225,12 @@ describe('Lock', () => {
       'work3 acquire',
       'work3 release',
     ]);
+    expect(states).toEqual([held, held, held]);
   });
 
-  it('test_lock_acquire_cancel', async () => {
+  it(`test_${prefix}_acquire_cancel`, async () => {
     const results: unknown[] = [];
-    async function worker(lck: Lock): Promise<void> {
+    async function worker(lck: M): Promise<void> {
       results.push('lock_wait');
       try {
         await lck.scope(() => {
@@ -246,27 +241,20 @@ describe('Lock', () => {
         results.push('lock_cancel');
       }
     }
-    await run(async () => {
-      const lck = new Lock();
-      await lck.scope(async () => {
-        const task = spawn(() => worker(lck));
-        results.push('sleep');
-        await sleep(1000);
-        results.push('cancel_start');
-        await task.cancel();
-        results.push('cancel_done');
-      });
-      results.push(`locked=${lck.locked()} waiters=${lck.waiters}`);
-    }, virtual);
-    expect(results).toEqual(['sleep', 'lock_wait', 'cancel_start', 'lock_cancel', 'cancel_done', 'locked=false waiters=0']);
+    await runClean(async () => {
+      const lck = make();
+      await lck.scope(() => sleepThenCancel(results, () => worker(lck)));
+      results.push(`${state(lck)} waiters=${lck.waiters}`);
+    });
+    expect(results).toEqual(['sleep', 'lock_wait', 'cancel_start', 'lock_cancel', 'cancel_done', `${free} waiters=0`]);
   });
 
-  it('test_lock_acquire_timeout', async () => {
+  it(`test_${prefix}_acquire_timeout`, async () => {
     const results: unknown[] = [];
-    async function worker(lck: Lock): Promise<void> {
+    async function worker(lck: M): Promise<void> {
       results.push('lock_wait');
       try {
-        await timeoutAfter(500, () => lck.acquire());
+        await timeoutAfter<Lock | Semaphore>(500, () => lck.acquire());
         results.push('never here');
         lck.release();
       } catch (error) {
@@ -274,28 +262,35 @@ describe('Lock', () => {
         results.push('lock_timeout');
       }
     }
-    await run(async () => {
-      const lck = new Lock();
-      await lck.scope(async () => {
-        const w = spawn(() => worker(lck));
-        results.push('sleep');
-        await sleep(1000);
-        results.push('sleep_done');
-        await w.join();
-      });
-      results.push(`locked=${lck.locked()}`);
-    }, virtual);
-    expect(results).toEqual(['sleep', 'lock_wait', 'lock_timeout', 'sleep_done', 'locked=false']);
+    await runClean(async () => {
+      const lck = make();
+      await lck.scope(() => sleepThenJoin(results, () => worker(lck), 'sleep_done'));
+      results.push(state(lck));
+    });
+    expect(results).toEqual(['sleep', 'lock_wait', 'lock_timeout', 'sleep_done', free]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lock
+
+describe('Lock', () => {
+  mutexTests({
+    prefix: 'lock',
+    make: () => new Lock(),
+    state: (lck) => `locked=${lck.locked()}`,
+    held: 'locked=true',
+    free: 'locked=false',
   });
 
   it('release of an unlocked Lock is a KernelUsageError', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const lck = new Lock();
-      results.push(usageCode(thrownBy(() => lck.release())));
+      results.push(usageCode(thrown(() => lck.release())));
       await lck.acquire();
       lck.release();
-      results.push(usageCode(thrownBy(() => lck.release())));
+      results.push(usageCode(thrown(() => lck.release())));
       results.push(lck.locked());
     });
     expect(results).toEqual(['ERR_NOT_ACQUIRED', 'ERR_NOT_ACQUIRED', false]);
@@ -314,7 +309,7 @@ describe('Lock', () => {
       }
       results.push(`${label} done`);
     }
-    await run(async () => {
+    await runClean(async () => {
       const lck = new Lock();
       await lck.acquire();
       const tasks = ['w1', 'w2', 'w3'].map((label) => spawn(() => worker(lck, label)));
@@ -328,7 +323,7 @@ describe('Lock', () => {
       lck.release();
       for (const t of tasks) await t.join();
       results.push(`locked=${lck.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'w1 wait 0',
       'w2 wait 0',
@@ -364,7 +359,7 @@ describe('Lock', () => {
         results.push(`${label} cancelled`);
       }
     }
-    await run(async () => {
+    await runClean(async () => {
       const lck = new Lock();
       await lck.acquire();
       const w1 = spawn(() => worker(lck, 'w1'));
@@ -377,7 +372,7 @@ describe('Lock', () => {
       await w1.join();
       await w3.join();
       results.push(`locked=${lck.locked()} @${clock()}`);
-    }, virtual);
+    });
     expect(results).toEqual(['w2 cancelled', 'waiters=2', 'w1 got @5', 'w3 got @15', 'locked=false @25']);
   });
 
@@ -394,7 +389,7 @@ describe('Lock', () => {
         results.push(`${label} cancelled, locked=${lck.locked()}`);
       }
     }
-    await run(async () => {
+    await runClean(async () => {
       const lck = new Lock();
       await lck.acquire();
       const w1 = spawn(() => worker(lck, 'w1'));
@@ -408,7 +403,7 @@ describe('Lock', () => {
       results.push('w1 joined');
       await w2.join();
       results.push(`locked=${lck.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'released, locked=true',
       'cancel requested',
@@ -452,7 +447,7 @@ describe('RLock', () => {
         results.push('simple releasing');
       });
     }
-    await run(async () => {
+    await runClean(async () => {
       const lck = new RLock();
       const t1 = spawn(() => worker(lck, 'work1'));
       const t2 = spawn(() => worker(lck, 'work2'));
@@ -460,7 +455,7 @@ describe('RLock', () => {
       await t1.join();
       await t2.join();
       await t3.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       false,
       'work1 wait',
@@ -493,18 +488,18 @@ describe('RLock', () => {
     }
     async function child2(lck: RLock): Promise<void> {
       await sleep(100);
-      results.push(usageCode(thrownBy(() => lck.release())));
+      results.push(usageCode(thrown(() => lck.release())));
       results.push(`child2 locked=${lck.locked()}`);
     }
-    await run(async () => {
+    await runClean(async () => {
       const lck = new RLock();
-      results.push(usageCode(thrownBy(() => lck.release())));
+      results.push(usageCode(thrown(() => lck.release())));
       const t1 = spawn(() => child1(lck));
       const t2 = spawn(() => child2(lck));
       await t1.join();
       await t2.join();
       results.push(`locked=${lck.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'ERR_NOT_ACQUIRED',
       'child1 acquired',
@@ -517,12 +512,12 @@ describe('RLock', () => {
 
   it('a non-owner release leaves the recursion count alone; the owner must still release as often as it acquired', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const lck = new RLock();
       await lck.acquire();
       await lck.acquire();
       const other = spawn(async () => {
-        results.push(`other release: ${usageCode(thrownBy(() => lck.release()))}`);
+        results.push(`other release: ${usageCode(thrown(() => lck.release()))}`);
         results.push('other wait');
         await lck.acquire();
         results.push(`other got @${clock()}`);
@@ -534,10 +529,10 @@ describe('RLock', () => {
       await sleep(10);
       lck.release();
       results.push('main released twice');
-      results.push(`main release again: ${usageCode(thrownBy(() => lck.release()))}`);
+      results.push(`main release again: ${usageCode(thrown(() => lck.release()))}`);
       await other.join();
       results.push(`locked=${lck.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'other release: ERR_NOT_OWNER',
       'other wait',
@@ -554,43 +549,12 @@ describe('RLock', () => {
 // Semaphore
 
 describe('Semaphore', () => {
-  it('test_sema_sequence', async () => {
-    const results: unknown[] = [];
-    const values: number[] = [];
-    async function worker(sema: Semaphore, label: string): Promise<void> {
-      results.push(`${label} wait`);
-      results.push(sema.locked());
-      await sema.scope(async () => {
-        values.push(sema.value);
-        results.push(`${label} acquire`);
-        await sleep(250);
-      });
-      results.push(`${label} release`);
-    }
-    await run(async () => {
-      const sema = new Semaphore();
-      const t1 = spawn(() => worker(sema, 'work1'));
-      const t2 = spawn(() => worker(sema, 'work2'));
-      const t3 = spawn(() => worker(sema, 'work3'));
-      await t1.join();
-      await t2.join();
-      await t3.join();
-    }, virtual);
-    expect(results).toEqual([
-      'work1 wait',
-      false,
-      'work1 acquire',
-      'work2 wait',
-      true,
-      'work3 wait',
-      true,
-      'work1 release',
-      'work2 acquire',
-      'work2 release',
-      'work3 acquire',
-      'work3 release',
-    ]);
-    expect(values).toEqual([0, 0, 0]);
+  mutexTests({
+    prefix: 'sema',
+    make: () => new Semaphore(),
+    state: (sema) => `value=${sema.value}`,
+    held: 'value=0',
+    free: 'value=1',
   });
 
   it('test_sema_sequence2', async () => {
@@ -604,7 +568,7 @@ describe('Semaphore', () => {
       });
       results.push(`${label} release`);
     }
-    await run(async () => {
+    await runClean(async () => {
       const sema = new Semaphore(2);
       const t1 = spawn(() => worker(sema, 'work1', 250));
       const t2 = spawn(() => worker(sema, 'work2', 300));
@@ -612,7 +576,7 @@ describe('Semaphore', () => {
       await t1.join();
       await t2.join();
       await t3.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       'work1 wait', // Both work1 and work2 admitted
       false,
@@ -629,61 +593,6 @@ describe('Semaphore', () => {
     ]);
   });
 
-  it('test_sema_acquire_cancel', async () => {
-    const results: unknown[] = [];
-    async function worker(lck: Semaphore): Promise<void> {
-      results.push('lock_wait');
-      try {
-        await lck.scope(() => {
-          results.push('never here');
-        });
-      } catch (error) {
-        if (!(error instanceof CancelledError)) throw error;
-        results.push('lock_cancel');
-      }
-    }
-    await run(async () => {
-      const lck = new Semaphore();
-      await lck.scope(async () => {
-        const task = spawn(() => worker(lck));
-        results.push('sleep');
-        await sleep(1000);
-        results.push('cancel_start');
-        await task.cancel();
-        results.push('cancel_done');
-      });
-      results.push(`value=${lck.value} waiters=${lck.waiters}`);
-    }, virtual);
-    expect(results).toEqual(['sleep', 'lock_wait', 'cancel_start', 'lock_cancel', 'cancel_done', 'value=1 waiters=0']);
-  });
-
-  it('test_sema_acquire_timeout', async () => {
-    const results: unknown[] = [];
-    async function worker(lck: Semaphore): Promise<void> {
-      results.push('lock_wait');
-      try {
-        await timeoutAfter(500, () => lck.acquire());
-        results.push('never here');
-        lck.release();
-      } catch (error) {
-        if (!(error instanceof TaskTimeout)) throw error;
-        results.push('lock_timeout');
-      }
-    }
-    await run(async () => {
-      const lck = new Semaphore();
-      await lck.scope(async () => {
-        const w = spawn(() => worker(lck));
-        results.push('sleep');
-        await sleep(1000);
-        results.push('sleep_done');
-        await w.join();
-      });
-      results.push(`value=${lck.value}`);
-    }, virtual);
-    expect(results).toEqual(['sleep', 'lock_wait', 'lock_timeout', 'sleep_done', 'value=1']);
-  });
-
   it('hands units to waiters in arrival order; a late acquirer cannot barge ahead', async () => {
     const results: unknown[] = [];
     async function worker(sema: Semaphore, label: string, hold: number): Promise<void> {
@@ -694,7 +603,7 @@ describe('Semaphore', () => {
       results.push(`${label} release @${clock()}`);
       sema.release();
     }
-    await run(async () => {
+    await runClean(async () => {
       const sema = new Semaphore(2);
       const tasks = [
         spawn(() => worker(sema, 'w1', 55)),
@@ -710,7 +619,7 @@ describe('Semaphore', () => {
       sema.release();
       for (const t of tasks) await t.join();
       results.push(`value=${sema.value}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'w1 wait',
       'w1 got @0',
@@ -740,16 +649,16 @@ describe('Semaphore', () => {
 describe('BoundedSemaphore', () => {
   it('refuses to be released above its initial value', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const sema = new BoundedSemaphore(2);
-      results.push(`over-release at start: ${usageCode(thrownBy(() => sema.release()))}`);
+      results.push(`over-release at start: ${usageCode(thrown(() => sema.release()))}`);
       await sema.acquire();
       await sema.acquire();
       results.push(`value=${sema.value} locked=${sema.locked()}`);
       sema.release();
       sema.release();
       results.push(`value=${sema.value}`);
-      const error = thrownBy(() => sema.release());
+      const error = thrown(() => sema.release());
       results.push(`over-release: ${usageCode(error)}`);
       results.push(`value=${sema.value}`);
     });
@@ -764,7 +673,7 @@ describe('BoundedSemaphore', () => {
 
   it('a release that hands the unit to a waiter is fine; one more than acquired is not', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const sema = new BoundedSemaphore(1);
       await sema.acquire();
       const waiter = spawn(async () => {
@@ -778,9 +687,9 @@ describe('BoundedSemaphore', () => {
       sema.release(); // handed to the waiter: no error even though value is at the bound
       results.push(`main released, value=${sema.value}`);
       await waiter.join();
-      results.push(`extra release: ${usageCode(thrownBy(() => sema.release()))}`);
+      results.push(`extra release: ${usageCode(thrown(() => sema.release()))}`);
       results.push(`value=${sema.value}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'waiter wait',
       'main released, value=0',
@@ -796,6 +705,36 @@ describe('BoundedSemaphore', () => {
 // Condition
 
 describe('Condition', () => {
+  /**
+   * Curio's producer: `count` times, under the lock of `cond`, add `item(n)` to `q`, record
+   * `[label, n]` and notify one waiter; then sleep 100 ms.
+   */
+  async function produce<T>(
+    cond: Condition,
+    q: T[],
+    results: unknown[],
+    label: string,
+    count: number,
+    item: (n: number) => T,
+  ): Promise<void> {
+    for (let n = 0; n < count; n++) {
+      await cond.scope(() => {
+        q.push(item(n));
+        results.push([label, n]);
+        cond.notify();
+      });
+      await sleep(100);
+    }
+  }
+
+  /** Take the lock of `cond` and wait with `wait`, recording 'cond_wait' before and 'never here' after. */
+  async function waitHolding(cond: Condition, results: unknown[], wait: () => Promise<void>): Promise<void> {
+    using _held = await cond.acquire();
+    results.push('cond_wait');
+    await wait();
+    results.push('never here');
+  }
+
   it('test_cond_sequence', async () => {
     const results: unknown[] = [];
     async function consumer(cond: Condition, q: (number | null)[], label: string): Promise<void> {
@@ -812,24 +751,10 @@ describe('Condition', () => {
       results.push(`${label} done`);
     }
     async function producer(cond: Condition, q: (number | null)[], count: number, nproducers: number): Promise<void> {
-      for (let n = 0; n < count; n++) {
-        await cond.scope(() => {
-          q.push(n);
-          results.push(['producing', n]);
-          cond.notify();
-        });
-        await sleep(100);
-      }
-      for (let n = 0; n < nproducers; n++) {
-        await cond.scope(() => {
-          q.push(null);
-          results.push(['ending', n]);
-          cond.notify();
-        });
-        await sleep(100);
-      }
+      await produce(cond, q, results, 'producing', count, (n) => n);
+      await produce(cond, q, results, 'ending', nproducers, () => null);
     }
-    await run(async () => {
+    await runClean(async () => {
       const cond = new Condition(new Lock());
       const q: (number | null)[] = [];
       const t1 = spawn(() => consumer(cond, q, 'cons1'));
@@ -838,7 +763,7 @@ describe('Condition', () => {
       await t1.join();
       await t2.join();
       await t3.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       'cons1 wait',
       'cons2 wait',
@@ -865,25 +790,17 @@ describe('Condition', () => {
     const results: unknown[] = [];
     async function worker(cond: Condition): Promise<void> {
       try {
-        using _held = await cond.acquire();
-        results.push('cond_wait');
-        await cond.wait();
-        results.push('never here');
+        await waitHolding(cond, results, () => cond.wait());
       } catch (error) {
         if (!(error instanceof CancelledError)) throw error;
         results.push('worker_cancel');
       }
     }
-    await run(async () => {
+    await runClean(async () => {
       const cond = new Condition();
-      const task = spawn(() => worker(cond));
-      results.push('sleep');
-      await sleep(1000);
-      results.push('cancel_start');
-      await task.cancel();
-      results.push('cancel_done');
+      await sleepThenCancel(results, () => worker(cond));
       results.push(`locked=${cond.locked()} waiters=${cond.waiters}`);
-    }, virtual);
+    });
     expect(results).toEqual(['sleep', 'cond_wait', 'cancel_start', 'worker_cancel', 'cancel_done', 'locked=false waiters=0']);
   });
 
@@ -891,24 +808,17 @@ describe('Condition', () => {
     const results: unknown[] = [];
     async function worker(cond: Condition): Promise<void> {
       try {
-        using _held = await cond.acquire();
-        results.push('cond_wait');
-        await timeoutAfter(250, () => cond.wait());
-        results.push('never here');
+        await waitHolding(cond, results, () => timeoutAfter(250, () => cond.wait()));
       } catch (error) {
         if (!(error instanceof TaskTimeout)) throw error;
         results.push('worker_timeout');
       }
     }
-    await run(async () => {
+    await runClean(async () => {
       const cond = new Condition();
-      const task = spawn(() => worker(cond));
-      results.push('sleep');
-      await sleep(1000);
-      results.push('done');
-      await task.join();
+      await sleepThenJoin(results, () => worker(cond), 'done');
       results.push(`locked=${cond.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual(['sleep', 'cond_wait', 'worker_timeout', 'done', 'locked=false']);
   });
 
@@ -920,7 +830,7 @@ describe('Condition', () => {
       await cond.wait();
       results.push('wait_done');
     }
-    await run(async () => {
+    await runClean(async () => {
       const cond = new Condition();
       const t1 = spawn(() => worker(cond));
       const t2 = spawn(() => worker(cond));
@@ -935,7 +845,7 @@ describe('Condition', () => {
       await t1.join();
       await t2.join();
       await t3.join();
-    }, virtual);
+    });
     expect(results).toEqual(['sleep', 'cond_wait', 'cond_wait', 'cond_wait', 'notify', 'done', 'wait_done', 'wait_done', 'wait_done']);
   });
 
@@ -950,16 +860,9 @@ describe('Condition', () => {
       results.push(`${label} done`);
     }
     async function producer(cond: Condition, q: number[], count: number): Promise<void> {
-      for (let n = 0; n < count; n++) {
-        await cond.scope(() => {
-          q.push(n);
-          results.push(['producing', n]);
-          cond.notify();
-        });
-        await sleep(100);
-      }
+      await produce(cond, q, results, 'producing', count, (n) => n);
     }
-    await run(async () => {
+    await runClean(async () => {
       const cond = new Condition();
       const q: number[] = [];
       const t1 = spawn(() => consumer(cond, q, 'cons1'));
@@ -968,7 +871,7 @@ describe('Condition', () => {
       await t1.join();
       await t2.join();
       await t3.join();
-    }, virtual);
+    });
     expect(results).toEqual([
       'cons1 waitfor',
       'cons2 waitfor',
@@ -985,17 +888,17 @@ describe('Condition', () => {
 
   it('test_condition_error', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const c = new Condition();
-      results.push(`notify: ${usageCode(thrownBy(() => c.notify()))}`);
-      results.push(`wait: ${usageCode(await errorOf(c.wait()))}`);
+      results.push(`notify: ${usageCode(thrown(() => c.notify()))}`);
+      results.push(`wait: ${usageCode(await rejected(c.wait()))}`);
     });
     expect(results).toEqual(['notify: ERR_NOT_ACQUIRED', 'wait: ERR_NOT_ACQUIRED']);
   });
 
   it('wait, waitFor, notify and notifyAll without holding the lock are errors and change nothing', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const c = new Condition();
       const waiter = spawn(async () => {
         using _held = await c.acquire();
@@ -1006,16 +909,16 @@ describe('Condition', () => {
       await sleep(10);
       // The waiter released the lock inside wait(): nobody holds it now.
       results.push(`locked=${c.locked()} waiters=${c.waiters}`);
-      results.push(`notify: ${usageCode(thrownBy(() => c.notify()))}`);
-      results.push(`notifyAll: ${usageCode(thrownBy(() => c.notifyAll()))}`);
-      results.push(`wait: ${usageCode(await errorOf(c.wait()))}`);
-      results.push(`waitFor: ${usageCode(await errorOf(c.waitFor(() => false)))}`);
-      results.push(`release: ${usageCode(thrownBy(() => c.release()))}`);
+      results.push(`notify: ${usageCode(thrown(() => c.notify()))}`);
+      results.push(`notifyAll: ${usageCode(thrown(() => c.notifyAll()))}`);
+      results.push(`wait: ${usageCode(await rejected(c.wait()))}`);
+      results.push(`waitFor: ${usageCode(await rejected(c.waitFor(() => false)))}`);
+      results.push(`release: ${usageCode(thrown(() => c.release()))}`);
       results.push(`waiters=${c.waiters}`);
       await c.scope(() => c.notify());
       await waiter.join();
       results.push(`locked=${c.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'waiter wait',
       'locked=false waiters=1',
@@ -1032,7 +935,7 @@ describe('Condition', () => {
 
   it('waitFor returns at once, without waiting, when the predicate already holds', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const c = new Condition();
       const other = spawn(() => {
         results.push('other ran');
@@ -1053,7 +956,7 @@ describe('Condition', () => {
 describe('using / scope release on error', () => {
   it('Lock.scope releases when the body throws, and the next waiter gets the lock', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const lck = new Lock();
       const waiter = spawn(async () => {
         results.push('waiter wait');
@@ -1061,7 +964,7 @@ describe('using / scope release on error', () => {
           results.push(`waiter got @${clock()}`);
         });
       });
-      const error = await errorOf(
+      const error = await rejected(
         lck.scope(async () => {
           results.push('main got');
           await sleep(10);
@@ -1071,7 +974,7 @@ describe('using / scope release on error', () => {
       results.push(`main caught ${(error as Error).message}, locked=${lck.locked()}`);
       await waiter.join();
       results.push(`locked=${lck.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'main got',
       'waiter wait',
@@ -1083,7 +986,7 @@ describe('using / scope release on error', () => {
 
   it('scope releases when the body is cancelled', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const lck = new Lock();
       const holder = spawn(async () => {
         try {
@@ -1099,13 +1002,13 @@ describe('using / scope release on error', () => {
       await sleep(10);
       await holder.cancel();
       results.push(`locked=${lck.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual(['holder got', 'holder cancelled, locked=false', 'locked=false']);
   });
 
   it('`using` releases Lock, RLock, Semaphore and Condition when the block throws', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const lock = new Lock();
       const rlock = new RLock();
       const sema = new Semaphore(1);
@@ -1128,7 +1031,7 @@ describe('using / scope release on error', () => {
       await failWith('sema', () => sema.acquire());
       await failWith('cond', () => cond.acquire());
       results.push(`lock=${lock.locked()} rlock=${rlock.locked()} sema=${sema.value} cond=${cond.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'lock held',
       'caught lock failed',
@@ -1145,7 +1048,7 @@ describe('using / scope release on error', () => {
 
   it('`using` on each level of a re-entered RLock releases it fully on error', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const rlock = new RLock();
       try {
         using _outer = await rlock.acquire();
@@ -1164,22 +1067,22 @@ describe('using / scope release on error', () => {
         });
       });
       await other.join();
-    }, virtual);
+    });
     expect(results).toEqual(['inner held', 'caught boom, locked=false', 'other got']);
   });
 
   it('Condition.scope releases when wait() inside it times out', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const cond = new Condition();
-      const error = await errorOf(
+      const error = await rejected(
         cond.scope(async () => {
           results.push('waiting');
           await timeoutAfter(50, () => cond.wait());
         }),
       );
       results.push(`${error instanceof TaskTimeout ? 'TaskTimeout' : String(error)} @${clock()}, locked=${cond.locked()}`);
-    }, virtual);
+    });
     expect(results).toEqual(['waiting', 'TaskTimeout @50, locked=false']);
   });
 });
@@ -1194,7 +1097,7 @@ describe('Result', () => {
   }
 
   it('test_value', async () => {
-    const value = await run(async () => {
+    const value = await runClean(async () => {
       const r = new Result<number>();
       spawn(() => {
         r.set(add(2, 3));
@@ -1206,7 +1109,7 @@ describe('Result', () => {
 
   it('test_error', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const r = new Result<number>();
       spawn(() => {
         try {
@@ -1215,7 +1118,7 @@ describe('Result', () => {
           r.setError(error);
         }
       });
-      const error = await errorOf(r.unwrap());
+      const error = await rejected(r.unwrap());
       results.push(error instanceof TypeError);
     });
     expect(results).toEqual([true]);
@@ -1223,7 +1126,7 @@ describe('Result', () => {
 
   it('waiters block until the value is set, then all see it; a Result is set once', async () => {
     const results: unknown[] = [];
-    await run(async () => {
+    await runClean(async () => {
       const r = new Result<string>();
       const waiters = ['a', 'b'].map((label) =>
         spawn(async () => {
@@ -1235,11 +1138,11 @@ describe('Result', () => {
       results.push(`isSet=${r.isSet()}`);
       r.set('v');
       results.push(`isSet=${r.isSet()}`);
-      results.push(`set again: ${usageCode(thrownBy(() => r.set('w')))}`);
-      results.push(`setError again: ${usageCode(thrownBy(() => r.setError(new Error('x'))))}`);
+      results.push(`set again: ${usageCode(thrown(() => r.set('w')))}`);
+      results.push(`setError again: ${usageCode(thrown(() => r.setError(new Error('x'))))}`);
       for (const t of waiters) await t.join();
       results.push(`unwrap again: ${await r.unwrap()}`);
-    }, virtual);
+    });
     expect(results).toEqual([
       'a wait',
       'b wait',
