@@ -17,6 +17,7 @@
 // - Pure: no IO, no timers, no Node APIs required (a Node Buffer's utf8Slice is used when the
 //   chunk is one, because it is twice as fast as TextDecoder).
 
+import { concat, join } from './bytes.js';
 import { RemoteProtocolError } from './errors.js';
 import { RespAttributed, RespErrorReply, RespPush, RespVerbatim } from './values.js';
 import type { RespFrame, RespValue } from './values.js';
@@ -627,24 +628,4 @@ function pairs(items: RespValue[]): Map<RespValue, RespValue> {
   const map = new Map<RespValue, RespValue>();
   for (let i = 0; i + 1 < items.length; i += 2) map.set(items[i] as RespValue, items[i + 1] as RespValue);
   return map;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

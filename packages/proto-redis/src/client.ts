@@ -1,0 +1,405 @@
+// client.ts
+//
+// The client role of a Redis connection as a pure state machine: commands in, bytes out;
+// bytes in, replies matched to commands in order (pipelining of any depth), pushes (pub/sub
+// messages, client-side-caching invalidations, MONITOR lines) delivered apart.
+//
+// Invariants:
+// - Commands are answered strictly in the order sent. Every sent command gets exactly one
+//   'reply' event (a (un)subscribe command gets one after all its per-channel confirmations),
+//   unless it was discarded, in which case its frames are consumed silently: a cancelled call
+//   can never shift the replies of the calls after it.
+// - What is a reply and what is a push is decided by the state table (commands.ts) and the
+//   connection's state: RESP3 marks pushes itself; in RESP2 a subscribed connection receives
+//   messages as arrays whose first element says 'message', 'pmessage' or 'smessage'.
+// - After a RemoteProtocolError or end of stream the connection is closed: the commands that
+//   got no reply are listed in the 'closed' event; sending more is a LocalProtocolError.
+
+import { CONFIRMATION_SPACES, MESSAGE_KINDS, commandKind, subscriptionSpace } from './commands.js';
+import type { CommandKind, SubscriptionSpace } from './commands.js';
+import { NEED_DATA, RespDecoder, decodeUtf8 } from './decoder.js';
+import type { DecoderLimits, NeedData } from './decoder.js';
+import { ByteWriter, writeCommand } from './encoder.js';
+import type { RedisArg, RespVersion } from './encoder.js';
+import { LocalProtocolError, RemoteProtocolError } from './errors.js';
+import { RespErrorReply, RespPush } from './values.js';
+import type { RespFrame, RespValue } from './values.js';
+
+/** What the client connection hands back. */
+export type RedisClientEvent =
+  | { readonly type: 'reply'; readonly id: number; readonly value: RespValue }
+  | { readonly type: 'push'; readonly push: RespPush }
+  | { readonly type: 'ready'; readonly protocol: RespVersion; readonly server: ReadonlyMap<string, RespValue> }
+  | { readonly type: 'handshake-failed'; readonly error: RespErrorReply }
+  | { readonly type: 'closed'; readonly unanswered: readonly number[]; readonly error: RemoteProtocolError | null };
+
+/** Connection states. */
+export type RedisClientState = 'normal' | 'subscribed' | 'monitoring' | 'closed';
+
+/** Options of {@link RedisClientConnection.send}. */
+export interface SendOptions {
+  /** Deliver blob strings of the reply as Uint8Array views instead of strings. */
+  readonly bytes?: boolean;
+}
+
+/** What {@link RedisClientConnection.handshake} negotiates. */
+export interface HandshakeOptions {
+  /** Preferred protocol (default 3); RESP2 is used if the server does not know HELLO 3. */
+  readonly protocol?: RespVersion;
+  readonly username?: string;
+  readonly password?: string;
+  readonly clientName?: string;
+  /** Database to SELECT (default 0: no SELECT). */
+  readonly db?: number;
+}
+
+interface Pending {
+  readonly id: number;
+  readonly kind: CommandKind;
+  readonly bytes: boolean;
+  discarded: boolean;
+  /** For (un)subscribe: namespace, confirmations expected (-1: all current), received. */
+  readonly space: SubscriptionSpace;
+  expected: number;
+  readonly confirmations: RespValue[];
+  /** Internal handshake step, or null for a user command. */
+  readonly step: 'hello' | 'auth' | 'setname' | 'select' | null;
+}
+
+/** Options of {@link RedisClientConnection}. */
+export interface RedisClientOptions {
+  /** Decoder limits (bulk length, nesting...). */
+  readonly limits?: DecoderLimits;
+}
+
+/** A Redis client connection state machine. */
+export class RedisClientConnection {
+  private readonly decoder: RespDecoder;
+  private readonly out = new ByteWriter();
+  private readonly pending: Pending[] = [];
+  private head = 0;
+  private nextId = 1;
+  private currentState: RedisClientState = 'normal';
+  private version: RespVersion = 2;
+  private eof = false;
+  private closedEmitted = false;
+  private failure: RemoteProtocolError | null = null;
+  private readonly subscriptions: Record<SubscriptionSpace, Set<string>> = {
+    channel: new Set(),
+    pattern: new Set(),
+    shard: new Set(),
+  };
+  private handshakeWanted: HandshakeOptions | null = null;
+  private handshakeHelloFailed = false;
+  private queuedEvents: RedisClientEvent[] = [];
+
+  constructor(options?: RedisClientOptions) {
+    this.decoder = new RespDecoder(options?.limits);
+  }
+
+  /** The connection's state. */
+  get state(): RedisClientState {
+    return this.currentState;
+  }
+
+  /** The RESP version the server speaks on this connection (2 until HELLO 3 succeeds). */
+  get protocol(): RespVersion {
+    return this.version;
+  }
+
+  /** Commands sent and not yet answered. */
+  get pendingCount(): number {
+    return this.pending.length - this.head;
+  }
+
+  /** Whether a MULTI has been sent and not yet ended by a sent EXEC, DISCARD or RESET. */
+  get inTransaction(): boolean {
+    return this.transactionSent;
+  }
+  private transactionSent = false;
+
+  /** Channels, patterns and shard channels the server confirmed as subscribed. */
+  get subscribed(): { readonly channels: ReadonlySet<string>; readonly patterns: ReadonlySet<string>; readonly shardChannels: ReadonlySet<string> } {
+    return { channels: this.subscriptions.channel, patterns: this.subscriptions.pattern, shardChannels: this.subscriptions.shard };
+  }
+
+  /** Bytes received and not yet decoded into events. */
+  get buffered(): number {
+    return this.decoder.buffered;
+  }
+
+  /**
+   * Queue a command; its bytes are collected until {@link dataToSend}. Returns the id its
+   * 'reply' event will carry.
+   */
+  send(args: readonly RedisArg[], options?: SendOptions): number {
+    return this.enqueue(args, options?.bytes ?? false, null);
+  }
+
+  /**
+   * Start the connection handshake: HELLO (protocol, AUTH, SETNAME), with a fallback to AUTH
+   * and CLIENT SETNAME for servers without HELLO, then SELECT. Ends with a 'ready' or a
+   * 'handshake-failed' event. Send user commands only after 'ready'.
+   */
+  handshake(options: HandshakeOptions = {}): void {
+    if (this.handshakeWanted !== null) throw new LocalProtocolError('handshake already started', 'ERR_HANDSHAKE_STARTED');
+    this.handshakeWanted = options;
+    const args: RedisArg[] = ['HELLO', options.protocol ?? 3];
+    if (options.password !== undefined) args.push('AUTH', options.username ?? 'default', options.password);
+    if (options.clientName !== undefined) args.push('SETNAME', options.clientName);
+    this.enqueue(args, false, 'hello');
+  }
+
+  /**
+   * Never deliver the reply of command `id`: its frames are consumed silently when they come.
+   * Returns false if that reply was already delivered (or the id is unknown).
+   */
+  discard(id: number): boolean {
+    for (let i = this.head; i < this.pending.length; i++) {
+      const entry = this.pending[i] as Pending;
+      if (entry.id === id) {
+        entry.discarded = true;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Take the bytes to write: every command queued since the last call, as one array. */
+  dataToSend(): Uint8Array | null {
+    if (this.out.length === 0) return null;
+    return this.out.take();
+  }
+
+  /** Feed bytes from the server; an empty array means end of stream. */
+  receiveData(data: Uint8Array): void {
+    if (this.eof) {
+      if (data.length === 0) return;
+      throw new LocalProtocolError('data received after end of stream', 'ERR_AFTER_EOF');
+    }
+    if (data.length === 0) {
+      this.eof = true;
+      return;
+    }
+    if (this.failure !== null) return;
+    this.decoder.feed(data);
+  }
+
+  /** The next event, or NEED_DATA. */
+  nextEvent(): RedisClientEvent | NeedData {
+    for (;;) {
+      const queued = this.queuedEvents.shift();
+      if (queued !== undefined) return queued;
+      if (this.closedEmitted) return NEED_DATA;
+      if (this.failure !== null) return this.close(this.failure);
+      const head = this.pending[this.head];
+      let frame: RespFrame | NeedData;
+      try {
+        frame = this.decoder.next(head !== undefined && head.bytes);
+      } catch (error) {
+        if (!(error instanceof RemoteProtocolError)) throw error;
+        this.failure = error;
+        continue;
+      }
+      if (frame === NEED_DATA) {
+        if (!this.eof) return NEED_DATA;
+        const truncated = this.decoder.inFrame
+          ? new RemoteProtocolError('connection closed in the middle of a reply', 'ERR_TRUNCATED')
+          : null;
+        return this.close(truncated);
+      }
+      const event = this.classify(frame);
+      if (event !== null) return event;
+    }
+  }
+
+  private enqueue(args: readonly RedisArg[], bytes: boolean, step: Pending['step']): number {
+    if (this.currentState === 'closed' || this.eof || this.failure !== null) {
+      throw new LocalProtocolError('the connection is closed', 'ERR_CLOSED');
+    }
+    const name = args[0];
+    if (typeof name !== 'string') throw new LocalProtocolError('the command name must be a string', 'ERR_BAD_COMMAND');
+    writeCommand(this.out, args);
+    const kind = commandKind(name);
+    const id = this.nextId++;
+    const channels = args.length - 1;
+    this.pending.push({
+      id,
+      kind,
+      bytes,
+      discarded: false,
+      space: subscriptionSpace(name),
+      expected: kind === 'subscribe' ? channels : kind === 'unsubscribe' ? (channels === 0 ? -1 : channels) : 1,
+      confirmations: [],
+      step,
+    });
+    if (kind === 'multi') this.transactionSent = true;
+    else if (kind === 'exec' || kind === 'discard' || kind === 'reset') this.transactionSent = false;
+    return id;
+  }
+
+  /** Decide what a decoded frame is; returns an event, or null if it was consumed silently. */
+  private classify(frame: RespFrame): RedisClientEvent | null {
+    if (frame instanceof RespPush) {
+      const space = CONFIRMATION_SPACES.get(frame.kind);
+      if (space !== undefined) return this.confirmation(frame.kind, space, frame.data, frame);
+      return { type: 'push', push: frame };
+    }
+    if (this.currentState === 'monitoring') {
+      const head = this.pending[this.head];
+      if (head !== undefined && head.kind === 'reset' && frame === 'RESET') return this.reply(frame);
+      if (head !== undefined && head.kind === 'quit' && frame === 'OK') return this.reply(frame);
+      return { type: 'push', push: new RespPush('monitor', ['monitor', frame as RespValue]) };
+    }
+    if (this.version === 2 && Array.isArray(frame) && frame.length > 0) {
+      const first = frame[0];
+      const kind = typeof first === 'string' ? first : first instanceof Uint8Array ? decodeUtf8(first, 0, first.length) : null;
+      if (kind !== null && (this.currentState === 'subscribed' || this.headIsSubscription())) {
+        if (MESSAGE_KINDS.has(kind)) return { type: 'push', push: new RespPush(kind, frame) };
+        const space = CONFIRMATION_SPACES.get(kind);
+        if (space !== undefined) return this.confirmation(kind, space, frame, new RespPush(kind, frame));
+      }
+    }
+    return this.reply(frame as RespValue);
+  }
+
+  private headIsSubscription(): boolean {
+    const head = this.pending[this.head];
+    return head !== undefined && (head.kind === 'subscribe' || head.kind === 'unsubscribe');
+  }
+
+  /** A (un)subscribe confirmation: update the subscription sets, count it toward its command. */
+  private confirmation(kind: string, space: SubscriptionSpace, data: RespValue[], push: RespPush): RedisClientEvent | null {
+    const channel = data[1];
+    const name = typeof channel === 'string' ? channel : channel instanceof Uint8Array ? decodeUtf8(channel, 0, channel.length) : null;
+    const set = this.subscriptions[space];
+    if (name !== null) {
+      if (kind.endsWith('unsubscribe')) set.delete(name);
+      else set.add(name);
+    }
+    this.updateSubscribedState();
+    const head = this.pending[this.head];
+    const wanted = kind.endsWith('unsubscribe') ? 'unsubscribe' : 'subscribe';
+    if (head === undefined || head.kind !== wanted || head.space !== space) {
+      // Not asked for (a server-side unsubscribe, for instance): tell the user.
+      return { type: 'push', push };
+    }
+    if (head.expected === -1) head.expected = Math.max(1, set.size + (name !== null ? 1 : 0));
+    head.confirmations.push(data);
+    if (head.confirmations.length < head.expected) return null;
+    return this.reply(head.confirmations);
+  }
+
+  private updateSubscribedState(): void {
+    if (this.currentState === 'closed' || this.currentState === 'monitoring') return;
+    const any = this.subscriptions.channel.size + this.subscriptions.pattern.size + this.subscriptions.shard.size > 0;
+    this.currentState = any ? 'subscribed' : 'normal';
+  }
+
+  /** The reply of the command at the head of the queue. */
+  private reply(value: RespValue): RedisClientEvent | null {
+    const head = this.pending[this.head];
+    if (head === undefined) {
+      this.failure = new RemoteProtocolError('reply received with no command waiting for it', 'ERR_UNEXPECTED_REPLY');
+      return null;
+    }
+    this.pending[this.head] = undefined as unknown as Pending;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
+    const failed = value instanceof RespErrorReply;
+    switch (head.kind) {
+      case 'monitor':
+        if (!failed) this.currentState = 'monitoring';
+        break;
+      case 'hello':
+        if (!failed) this.version = helloProtocol(value) ?? this.version;
+        break;
+      case 'reset':
+        this.version = 2;
+        for (const set of Object.values(this.subscriptions)) set.clear();
+        this.currentState = 'normal';
+        break;
+      default:
+        break;
+    }
+    if (head.step !== null) return this.handshakeStep(head, value);
+    if (head.discarded) return null;
+    return { type: 'reply', id: head.id, value };
+  }
+
+  private handshakeStep(head: Pending, value: RespValue): RedisClientEvent | null {
+    const options = this.handshakeWanted as HandshakeOptions;
+    if (value instanceof RespErrorReply) {
+      const unknownHello = head.step === 'hello' && (value.code === 'NOPROTO' || /unknown command/i.test(value.message));
+      if (unknownHello && !this.handshakeHelloFailed) {
+        // A server without HELLO (or without RESP3): authenticate and name the RESP2 way.
+        this.handshakeHelloFailed = true;
+        if (options.password !== undefined) {
+          this.enqueue(options.username !== undefined ? ['AUTH', options.username, options.password] : ['AUTH', options.password], false, 'auth');
+        }
+        if (options.clientName !== undefined) this.enqueue(['CLIENT', 'SETNAME', options.clientName], false, 'setname');
+        if (!this.selectIfNeeded(options) && options.password === undefined && options.clientName === undefined) {
+          return { type: 'ready', protocol: this.version, server: new Map() };
+        }
+        return null;
+      }
+      return { type: 'handshake-failed', error: value };
+    }
+    if (head.step === 'hello') {
+      this.server = helloMap(value);
+      if (this.selectIfNeeded(options)) return null;
+      return { type: 'ready', protocol: this.version, server: this.server };
+    }
+    if (this.handshakeRemaining() > 0) return null;
+    return { type: 'ready', protocol: this.version, server: this.server };
+  }
+
+  private server: ReadonlyMap<string, RespValue> = new Map();
+
+  private selectIfNeeded(options: HandshakeOptions): boolean {
+    if (options.db === undefined || options.db === 0) return false;
+    this.enqueue(['SELECT', options.db], false, 'select');
+    return true;
+  }
+
+  private handshakeRemaining(): number {
+    let n = 0;
+    for (let i = this.head; i < this.pending.length; i++) if ((this.pending[i] as Pending).step !== null) n++;
+    return n;
+  }
+
+  private close(error: RemoteProtocolError | null): RedisClientEvent {
+    this.closedEmitted = true;
+    this.currentState = 'closed';
+    const unanswered: number[] = [];
+    for (let i = this.head; i < this.pending.length; i++) {
+      const entry = this.pending[i] as Pending;
+      if (entry.step === null && !entry.discarded) unanswered.push(entry.id);
+    }
+    this.pending.length = 0;
+    this.head = 0;
+    return { type: 'closed', unanswered, error };
+  }
+}
+
+/** The `proto` field of a HELLO reply (a map in RESP3, a flat array in RESP2). */
+function helloProtocol(value: RespValue): RespVersion | null {
+  const proto = helloMap(value).get('proto');
+  return proto === 2 || proto === 3 ? proto : null;
+}
+
+function helloMap(value: RespValue): Map<string, RespValue> {
+  const map = new Map<string, RespValue>();
+  if (value instanceof Map) {
+    for (const [k, v] of value) if (typeof k === 'string') map.set(k, v);
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i + 1 < value.length; i += 2) {
+      const k = value[i];
+      if (typeof k === 'string') map.set(k, value[i + 1] as RespValue);
+    }
+  }
+  return map;
+}
