@@ -6,7 +6,10 @@ import type { ViteUserConfig } from 'vitest/config';
 
 export function sharedConfig(overrides: { testTimeout?: number } = {}): ViteUserConfig {
   return defineConfig({
-    resolve: { conditions: ['@curio-ts/source'] },
+    // Vitest runs tests in Vite's server-side environment, whose resolve conditions are set
+    // apart from the client ones: set both, or packages resolve to their (possibly stale) dist.
+    resolve: { conditions: ['@curio-ts/source', 'module', 'node', 'development|production'] },
+    ssr: { resolve: { conditions: ['@curio-ts/source', 'module', 'node', 'development|production'], externalConditions: ['@curio-ts/source'] } },
     test: {
       include: ['test/**/*.test.ts'],
       testTimeout: overrides.testTimeout ?? 20_000,

@@ -1,0 +1,366 @@
+// The client and server connection state machines: golden bytes, an in-memory client/server
+// pair, pub/sub in both protocol versions, transactions, MONITOR, discards, the handshake and
+// its RESP2 fallback, end of stream, and the server's command parser under hostile input.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  NEED_DATA,
+  RedisClientConnection,
+  RedisServerConnection,
+  RemoteProtocolError,
+  RespErrorReply,
+  RespPush,
+  LocalProtocolError,
+} from '@curio-ts/proto-redis';
+import type { RedisClientEvent, RedisServerEvent, RespFrame, RespVersion } from '@curio-ts/proto-redis';
+
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function events(client: RedisClientConnection): RedisClientEvent[] {
+  const out: RedisClientEvent[] = [];
+  for (let e = client.nextEvent(); e !== NEED_DATA; e = client.nextEvent()) out.push(e);
+  return out;
+}
+
+function commands(server: RedisServerConnection): RedisServerEvent[] {
+  const out: RedisServerEvent[] = [];
+  for (let e = server.nextEvent(); e !== NEED_DATA; e = server.nextEvent()) out.push(e);
+  return out;
+}
+
+describe('client connection: framing and matching', () => {
+  it('encodes commands as RESP arrays of blob strings (golden bytes)', () => {
+    const client = new RedisClientConnection();
+    client.send(['SET', 'key', 'välue', 42, 7n, new Uint8Array([0, 255])]);
+    client.send(['GET', 'key']);
+    expect(text(client.dataToSend() as Uint8Array)).toBe(
+      '*6\r\n$3\r\nSET\r\n$3\r\nkey\r\n$6\r\nvälue\r\n$2\r\n42\r\n$1\r\n7\r\n$2\r\n\u0000\ufffd\r\n*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n',
+    );
+    expect(client.dataToSend()).toBeNull();
+    expect(client.pendingCount).toBe(2);
+  });
+
+  it('matches pipelined replies to commands in order, errors as values', () => {
+    const client = new RedisClientConnection();
+    const ids = [client.send(['GET', 'a']), client.send(['INCR', 'b']), client.send(['HGET', 'c', 'd']), client.send(['GET', 'x'], { bytes: true })];
+    client.receiveData(bytes('$1\r\n1\r\n:2\r\n-WRONGTYPE Operation against a key\r\n$2\r\nhi\r\n'));
+    const got = events(client);
+    expect(got.map((e) => (e.type === 'reply' ? e.id : -1))).toEqual(ids);
+    expect(got[0]).toMatchObject({ value: '1' });
+    expect(got[1]).toMatchObject({ value: 2 });
+    expect((got[2] as { value: RespErrorReply }).value.code).toBe('WRONGTYPE');
+    expect((got[3] as { value: Uint8Array }).value).toEqual(bytes('hi'));
+    expect(client.pendingCount).toBe(0);
+  });
+
+  it('a discarded command never shifts the replies of the others', () => {
+    const client = new RedisClientConnection();
+    const ids = Array.from({ length: 6 }, (_, i) => client.send(['GET', `k${i}`]));
+    expect(client.discard(ids[1] as number)).toBe(true);
+    expect(client.discard(ids[4] as number)).toBe(true);
+    client.receiveData(bytes('$2\r\nv0\r\n$2\r\nv1\r\n$2\r\nv2\r\n'));
+    client.receiveData(bytes('$2\r\nv3\r\n$2\r\nv4\r\n$2\r\nv5\r\n'));
+    expect(events(client)).toEqual([
+      { type: 'reply', id: ids[0], value: 'v0' },
+      { type: 'reply', id: ids[2], value: 'v2' },
+      { type: 'reply', id: ids[3], value: 'v3' },
+      { type: 'reply', id: ids[5], value: 'v5' },
+    ]);
+    expect(client.discard(ids[0] as number)).toBe(false);
+  });
+
+  it('reports unanswered commands at end of stream, and a truncated reply as an error', () => {
+    const client = new RedisClientConnection();
+    const a = client.send(['GET', 'a']);
+    const b = client.send(['GET', 'b']);
+    const c = client.send(['GET', 'c']);
+    client.receiveData(bytes('$1\r\nA\r\n$5\r\nhel'));
+    client.receiveData(new Uint8Array(0));
+    const got = events(client);
+    expect(got[0]).toEqual({ type: 'reply', id: a, value: 'A' });
+    expect(got[1]).toMatchObject({ type: 'closed', unanswered: [b, c] });
+    expect((got[1] as { error: RemoteProtocolError }).error.code).toBe('ERR_TRUNCATED');
+    expect(client.state).toBe('closed');
+    expect(() => client.send(['PING'])).toThrow(LocalProtocolError);
+  });
+
+  it('a reply with no command waiting closes the connection with a protocol error', () => {
+    const client = new RedisClientConnection();
+    client.receiveData(bytes('+OK\r\n'));
+    const [closed] = events(client);
+    expect(closed).toMatchObject({ type: 'closed', unanswered: [] });
+    expect((closed as { error: RemoteProtocolError }).error.code).toBe('ERR_UNEXPECTED_REPLY');
+  });
+
+  it('garbage from the server closes the connection with the pending commands listed', () => {
+    const client = new RedisClientConnection();
+    const id = client.send(['PING']);
+    client.receiveData(bytes('HTTP/1.1 400 Bad Request\r\n'));
+    const [closed] = events(client);
+    expect(closed).toMatchObject({ type: 'closed', unanswered: [id] });
+    expect((closed as { error: RemoteProtocolError }).error).toBeInstanceOf(RemoteProtocolError);
+  });
+});
+
+describe('client connection: pub/sub', () => {
+  it('RESP2: confirmations complete the command, messages become pushes', () => {
+    const client = new RedisClientConnection();
+    const sub = client.send(['SUBSCRIBE', 'a', 'b']);
+    const psub = client.send(['PSUBSCRIBE', 'n*']);
+    client.receiveData(
+      bytes(
+        '*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n' +
+          '*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n' +
+          '*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n' +
+          '*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:3\r\n' +
+          '*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$2\r\nnx\r\n$1\r\n!\r\n',
+      ),
+    );
+    const got = events(client);
+    expect(got.map((e) => e.type)).toEqual(['push', 'reply', 'reply', 'push']);
+    expect((got[0] as { push: RespPush }).push).toEqual(new RespPush('message', ['message', 'a', 'hi']));
+    expect(got[1]).toMatchObject({ id: sub, value: [['subscribe', 'a', 1], ['subscribe', 'b', 2]] });
+    expect(got[2]).toMatchObject({ id: psub });
+    expect((got[3] as { push: RespPush }).push.kind).toBe('pmessage');
+    expect(client.state).toBe('subscribed');
+    expect([...client.subscribed.channels]).toEqual(['a', 'b']);
+    // UNSUBSCRIBE with no channel names: one confirmation per channel subscribed at that time.
+    const unsub = client.send(['UNSUBSCRIBE']);
+    client.receiveData(bytes('*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:2\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:1\r\n'));
+    expect(events(client)).toMatchObject([{ type: 'reply', id: unsub }]);
+    expect(client.state).toBe('subscribed'); // the pattern remains
+    const punsub = client.send(['PUNSUBSCRIBE', 'n*']);
+    client.receiveData(bytes('*3\r\n$12\r\npunsubscribe\r\n$2\r\nn*\r\n:0\r\n'));
+    expect(events(client)).toMatchObject([{ type: 'reply', id: punsub }]);
+    expect(client.state).toBe('normal');
+  });
+
+  it('RESP3: pushes interleave with ordinary replies', () => {
+    const client = new RedisClientConnection();
+    const hello = client.send(['HELLO', '3']);
+    client.receiveData(bytes('%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n'));
+    expect(events(client)).toMatchObject([{ type: 'reply', id: hello }]);
+    expect(client.protocol).toBe(3);
+    const sub = client.send(['SUBSCRIBE', 'c']);
+    const get = client.send(['GET', 'k']);
+    client.receiveData(bytes('>3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n$1\r\nv\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n'));
+    const got = events(client);
+    expect(got.map((e) => e.type)).toEqual(['reply', 'push', 'reply', 'push']);
+    expect(got[0]).toMatchObject({ id: sub });
+    expect(got[2]).toMatchObject({ id: get, value: 'v' });
+    expect((got[3] as { push: RespPush }).push.kind).toBe('invalidate');
+  });
+
+  it('a discarded subscribe still updates the subscription state', () => {
+    const client = new RedisClientConnection();
+    const sub = client.send(['SUBSCRIBE', 'x']);
+    client.discard(sub);
+    client.receiveData(bytes('*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n'));
+    expect(events(client)).toEqual([]);
+    expect(client.state).toBe('subscribed');
+  });
+});
+
+describe('client connection: transactions, MONITOR, RESET', () => {
+  it('tracks MULTI/EXEC and delivers QUEUED and the EXEC array in order', () => {
+    const client = new RedisClientConnection();
+    const ids = [client.send(['MULTI']), client.send(['INCR', 'n']), client.send(['GET', 'n'])];
+    expect(client.inTransaction).toBe(true);
+    ids.push(client.send(['EXEC']));
+    expect(client.inTransaction).toBe(false);
+    client.receiveData(bytes('+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n$1\r\n1\r\n'));
+    expect(events(client).map((e) => (e as { value: unknown }).value)).toEqual(['OK', 'QUEUED', 'QUEUED', [1, '1']]);
+    // A WATCH conflict: EXEC returns null.
+    client.send(['MULTI']);
+    client.send(['EXEC']);
+    client.receiveData(bytes('+OK\r\n*-1\r\n'));
+    expect(events(client).map((e) => (e as { value: unknown }).value)).toEqual(['OK', null]);
+  });
+
+  it('after MONITOR every frame is a monitor line, until RESET', () => {
+    const client = new RedisClientConnection();
+    const monitor = client.send(['MONITOR']);
+    client.receiveData(bytes('+OK\r\n+1700000000.1 [0 127.0.0.1:1] "set" "k" "v"\r\n'));
+    const got = events(client);
+    expect(got[0]).toMatchObject({ type: 'reply', id: monitor, value: 'OK' });
+    expect((got[1] as { push: RespPush }).push.data[1]).toMatch(/"set" "k" "v"/);
+    expect(client.state).toBe('monitoring');
+    const reset = client.send(['RESET']);
+    client.receiveData(bytes('+1700000000.2 [0 127.0.0.1:1] "get" "k"\r\n+RESET\r\n'));
+    expect(events(client).map((e) => e.type)).toEqual(['push', 'reply']);
+    expect(client.state).toBe('normal');
+    expect(client.pendingCount).toBe(0);
+    expect(reset).toBeGreaterThan(monitor);
+  });
+});
+
+describe('client connection: handshake', () => {
+  /** Run the client's handshake against our own server role, answering like a given server. */
+  function handshakeAgainst(answer: (cmd: string[], server: RedisServerConnection) => void, options: Parameters<RedisClientConnection['handshake']>[0]): RedisClientEvent[] {
+    const client = new RedisClientConnection();
+    const server = new RedisServerConnection();
+    client.handshake(options);
+    const seen: RedisClientEvent[] = [];
+    for (let round = 0; round < 10; round++) {
+      const out = client.dataToSend();
+      if (out === null) break;
+      server.receiveData(out);
+      for (const cmd of commands(server)) {
+        if (cmd.type === 'command') answer(cmd.args.map(text), server);
+      }
+      client.receiveData(server.dataToSend() as Uint8Array);
+      seen.push(...events(client));
+    }
+    return seen;
+  }
+
+  it('HELLO 3 with AUTH and SETNAME, then SELECT', () => {
+    const sent: string[][] = [];
+    const got = handshakeAgainst(
+      (cmd, server) => {
+        sent.push(cmd);
+        if (cmd[0] === 'HELLO') {
+          server.protocol = 3;
+          server.sendReply(new Map<string, number | string>([['server', 'redis'], ['proto', 3]]));
+        } else server.sendStatus('OK');
+      },
+      { username: 'u', password: 'p', clientName: 'me', db: 2 },
+    );
+    expect(sent).toEqual([
+      ['HELLO', '3', 'AUTH', 'u', 'p', 'SETNAME', 'me'],
+      ['SELECT', '2'],
+    ]);
+    expect(got).toMatchObject([{ type: 'ready', protocol: 3 }]);
+  });
+
+  it('falls back to AUTH and CLIENT SETNAME when the server has no HELLO', () => {
+    const sent: string[][] = [];
+    const got = handshakeAgainst(
+      (cmd, server) => {
+        sent.push(cmd);
+        if (cmd[0] === 'HELLO') server.sendError("ERR unknown command 'HELLO'");
+        else server.sendStatus('OK');
+      },
+      { password: 'secret', clientName: 'me' },
+    );
+    expect(sent).toEqual([['HELLO', '3', 'AUTH', 'default', 'secret', 'SETNAME', 'me'], ['AUTH', 'secret'], ['CLIENT', 'SETNAME', 'me']]);
+    expect(got).toMatchObject([{ type: 'ready', protocol: 2 }]);
+  });
+
+  it('a wrong password fails the handshake with the server error', () => {
+    const got = handshakeAgainst((_cmd, server) => server.sendError('WRONGPASS invalid username-password pair'), { password: 'bad' });
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ type: 'handshake-failed' });
+    expect((got[0] as { error: RespErrorReply }).error.code).toBe('WRONGPASS');
+  });
+});
+
+describe('server connection', () => {
+  it('parses multibulk and inline commands, binary safe, split anywhere', () => {
+    const input = bytes('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na\u0000b\r\nping\r\n\r\nset "a b" \'c\\\'d\' "\\x41\\n"\n');
+    for (let cut = 0; cut <= input.length; cut++) {
+      const server = new RedisServerConnection();
+      if (cut > 0) server.receiveData(input.subarray(0, cut));
+      const got = commands(server);
+      if (cut < input.length) server.receiveData(input.subarray(cut));
+      got.push(...commands(server));
+      expect(got.map((c) => (c.type === 'command' ? [c.name, ...c.args.map(text)] : c.type))).toEqual([
+        ['SET', 'SET', 'k', 'a\u0000b'],
+        ['PING', 'ping'],
+        ['SET', 'set', 'a b', "c'd", 'A\n'],
+      ]);
+    }
+  });
+
+  it.each([2, 3] as RespVersion[])('encodes replies for RESP%i', (version) => {
+    const server = new RedisServerConnection();
+    server.protocol = version;
+    server.sendReply(new Map([['k', 1.5]]));
+    server.sendReply(null);
+    server.sendReply(true);
+    server.sendPush('message', ['ch', 'hi']);
+    const out = text(server.dataToSend() as Uint8Array);
+    expect(out).toBe(
+      version === 3
+        ? '%1\r\n$1\r\nk\r\n,1.5\r\n_\r\n#t\r\n>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n'
+        : '*2\r\n$1\r\nk\r\n$3\r\n1.5\r\n$-1\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n',
+    );
+  });
+
+  it.each([
+    ['*2\r\n:1\r\n', 'ERR_EXPECTED_BULK'],
+    ['*1\r\n$-5\r\n', 'ERR_BULK_LENGTH'],
+    ['*1\r\n$3\r\nabcd\r\n', 'ERR_CRLF'],
+    ['*x\r\n', 'ERR_PROTOCOL'],
+    ['*99999999999\r\n', 'ERR_TOO_MANY_ARGS'],
+    ['*9999999999999\r\n', 'ERR_PROTOCOL'],
+    ['set "unterminated\r\n', 'ERR_INLINE'],
+  ])('rejects %j with %s', (input, code) => {
+    const server = new RedisServerConnection();
+    server.receiveData(bytes(input));
+    expect(() => commands(server)).toThrowError(expect.objectContaining({ code }));
+    expect(() => server.nextEvent()).toThrow(RemoteProtocolError);
+  });
+
+  it('enforces its limits', () => {
+    const server = new RedisServerConnection({ maxArgs: 2, maxBulkLength: 4, maxInlineLength: 8 });
+    server.receiveData(bytes('*3\r\n'));
+    expect(() => server.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_TOO_MANY_ARGS' }));
+    const s2 = new RedisServerConnection({ maxBulkLength: 4 });
+    s2.receiveData(bytes('*1\r\n$5\r\n'));
+    expect(() => s2.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_BULK_LENGTH' }));
+    const s3 = new RedisServerConnection({ maxInlineLength: 8 });
+    s3.receiveData(bytes('aaaaaaaaaaaa'));
+    expect(() => s3.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_INLINE_TOO_LONG' }));
+  });
+
+  it('end of stream: eof after complete commands, an error in the middle of one', () => {
+    const server = new RedisServerConnection();
+    server.receiveData(bytes('PING\r\n'));
+    server.receiveData(new Uint8Array(0));
+    expect(commands(server).map((c) => c.type)).toEqual(['command', 'eof']);
+    const cut = new RedisServerConnection();
+    cut.receiveData(bytes('*2\r\n$3\r\nGET\r\n'));
+    cut.receiveData(new Uint8Array(0));
+    expect(() => commands(cut)).toThrowError(expect.objectContaining({ code: 'ERR_TRUNCATED' }));
+  });
+
+  it('never crashes or loops on random input', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 40 }), (data, step) => {
+        const server = new RedisServerConnection({ maxArgs: 64, maxBulkLength: 1 << 16, maxInlineLength: 256 });
+        try {
+          for (let i = 0; i < data.length; i += step) {
+            server.receiveData(data.subarray(i, i + step));
+            let guard = 0;
+            while (server.nextEvent() !== NEED_DATA) if (++guard > 1000) throw new Error('no progress');
+          }
+        } catch (error) {
+          if (!(error instanceof RemoteProtocolError)) throw error;
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('client and server in memory', () => {
+  it('round-trips 10 000 pipelined commands with random values', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 50 }), { minLength: 1, maxLength: 200 }), (values) => {
+        const client = new RedisClientConnection();
+        const server = new RedisServerConnection();
+        const ids = values.map((v) => client.send(['ECHO', v]));
+        server.receiveData(client.dataToSend() as Uint8Array);
+        for (const cmd of commands(server)) if (cmd.type === 'command') server.sendReply(text(cmd.args[1] as Uint8Array));
+        client.receiveData(server.dataToSend() as Uint8Array);
+        const got = events(client);
+        expect(got.map((e) => (e as { id: number }).id)).toEqual(ids);
+        expect(got.map((e) => (e as { value: RespFrame }).value)).toEqual(values.map((v) => new TextDecoder().decode(new TextEncoder().encode(v))));
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
