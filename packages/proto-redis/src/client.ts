@@ -165,6 +165,11 @@ export class RedisClientConnection {
     return false;
   }
 
+  /** Whether commands are queued for {@link dataToSend} (the handshake may add some). */
+  get hasDataToSend(): boolean {
+    return this.out.length > 0;
+  }
+
   /** Take the bytes to write: every command queued since the last call, as one array. */
   dataToSend(): Uint8Array | null {
     if (this.out.length === 0) return null;

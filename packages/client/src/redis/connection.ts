@@ -1,0 +1,294 @@
+// redis/connection.ts
+//
+// One Redis connection driven by the sans-IO state machine over a runtime's ByteStream. It
+// knows nothing of reconnects or command typing: calls in, replies out, in order.
+//
+// Invariants:
+// - A call is encoded only when the burst it was issued in ends (`flush`, via runtime.defer):
+//   every call issued in one burst leaves in one write (auto-pipelining), and a call cancelled
+//   before that is never sent at all.
+// - A call cancelled after it was written is settled at once; its reply is discarded by the
+//   state machine when it arrives, so no reply ever reaches the wrong caller.
+// - When the connection ends, every call that was written and is unanswered is handed back to
+//   the owner (`onLost`), which decides between retrying and failing it.
+
+import { NEED_DATA, RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
+import type { HandshakeOptions, RedisArg, RedisClientEvent, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
+import { ConnectionError, ProtocolViolationError, RedisError } from '../errors.js';
+import type { ByteStream, Runtime, Wake } from '../runtime.js';
+
+/** One command on its way. */
+export class Call {
+  /** Id given by the state machine once written; 0 before. */
+  id = 0;
+  /** queued: not written yet; written: waiting for its reply; done: settled. */
+  state: 'queued' | 'written' | 'done' = 'queued';
+  /** Set by the waiting side; settling goes through it. */
+  wake: Wake<RespValue> | null = null;
+  /** Cleanup of timers and abort listeners. */
+  cleanup: (() => void) | null = null;
+  /** The settled value, kept until the waiter is registered (when it settles synchronously). */
+  outcome: { readonly ok: boolean; readonly value: unknown } | null = null;
+  /** The connection it was handed to. */
+  connection: RedisConnection | null = null;
+  /** A blocking command, running on a pool connection of its own. */
+  blocking = false;
+  /** Called once when the call is settled (returns a pool connection). */
+  onSettled: (() => void) | null = null;
+
+  constructor(
+    readonly args: readonly RedisArg[],
+    readonly name: string,
+    readonly bytes: boolean,
+    /** Safe to send again after a connection loss (read-only, idempotent). */
+    readonly retryable: boolean,
+  ) {}
+
+  /** Settle with the reply value (an error reply becomes a RedisError). */
+  settle(value: RespValue): void {
+    if (value instanceof RespErrorReply) this.fail(new RedisError(value.code, value.message, this.name));
+    else this.finish(true, value);
+  }
+
+  /** Settle with an error. */
+  fail(error: unknown): void {
+    this.finish(false, error);
+  }
+
+  private finish(ok: boolean, value: unknown): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    const cleanup = this.cleanup;
+    if (cleanup !== null) {
+      this.cleanup = null;
+      cleanup();
+    }
+    const settled = this.onSettled;
+    if (settled !== null) {
+      this.onSettled = null;
+      settled();
+    }
+    const wake = this.wake;
+    if (wake === null) {
+      this.outcome = { ok, value };
+      return;
+    }
+    this.wake = null;
+    if (ok) wake.resolve(value as RespValue);
+    else wake.reject(value);
+  }
+}
+
+/** What a connection tells its owner. */
+export interface ConnectionOwner {
+  /** The connection ended; `unanswered` were written and got no reply; `queued` were not sent. */
+  onLost(connection: RedisConnection, error: ConnectionError, unanswered: Call[], queued: Call[]): void;
+  /** A push frame (pub/sub message, invalidation, monitor line). */
+  onPush(connection: RedisConnection, push: RespPush): void;
+}
+
+/** One connection: a stream, a state machine, a reader. */
+export class RedisConnection {
+  private readonly machine = new RedisClientConnection();
+  private queued: Call[] = [];
+  private readonly written: Call[] = [];
+  private writtenHead = 0;
+  private flushScheduled = false;
+  private closed = false;
+  private handshakeWake: Wake<RespVersion> | null = null;
+  private lostError: ConnectionError | null = null;
+  private readonly flushNow = (): void => this.flush();
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly stream: ByteStream,
+    private readonly owner: ConnectionOwner,
+    readonly label: string,
+  ) {
+    runtime.spawn(() => this.readLoop(), `redis-reader ${label}`);
+  }
+
+  /** Protocol version negotiated by the handshake. */
+  get protocol(): RespVersion {
+    return this.machine.protocol;
+  }
+
+  /** Calls written and not yet answered, plus calls waiting to be written. */
+  get inFlight(): number {
+    return this.written.length - this.writtenHead + this.queued.length;
+  }
+
+  /** Whether the connection has ended. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The state machine's view (subscribed channels, state). */
+  get state(): RedisClientConnection {
+    return this.machine;
+  }
+
+  /** Run the HELLO/AUTH/SELECT handshake; resolves with the protocol, rejects on failure. */
+  handshake(options: HandshakeOptions): Promise<RespVersion> {
+    this.machine.handshake(options);
+    this.scheduleFlush();
+    return this.runtime.wait<RespVersion>('REDIS_HANDSHAKE', (wake) => {
+      this.handshakeWake = wake;
+      return () => {
+        this.handshakeWake = null;
+        this.close();
+      };
+    });
+  }
+
+  /** Queue a call for the next flush. */
+  submit(call: Call): void {
+    if (this.closed) {
+      this.owner.onLost(this, this.lostError ?? new ConnectionError('connection closed'), [], [call]);
+      return;
+    }
+    this.queued.push(call);
+    this.scheduleFlush();
+  }
+
+  /** A call was cancelled: drop it if unwritten, discard its reply if written. */
+  cancel(call: Call): void {
+    if (call.state === 'written') this.machine.discard(call.id);
+    // queued calls are skipped at flush time (state is 'done').
+  }
+
+  /** Close the connection; calls in flight are handed back through onLost. */
+  close(): void {
+    if (this.closed) return;
+    this.stream.close();
+    this.lost(new ConnectionError('connection closed by the client', 'ERR_CONNECTION_CLOSED'));
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.runtime.defer(this.flushNow);
+  }
+
+  /** Encode every queued call still wanted and write them in one go. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    const queued = this.queued;
+    this.queued = [];
+    for (const call of queued) {
+      if (call.state !== 'queued') continue;
+      call.id = this.machine.send(call.args, call.bytes ? { bytes: true } : undefined);
+      call.state = 'written';
+      this.written.push(call);
+    }
+    const data = this.machine.dataToSend();
+    if (data === null) return;
+    this.stream.write(data).then(undefined, (error: unknown) => {
+      this.stream.close();
+      this.lost(asConnectionError(error, 'write failed'));
+    });
+  }
+
+  private async readLoop(): Promise<void> {
+    const machine = this.machine;
+    try {
+      for (;;) {
+        const chunk = await this.stream.read();
+        machine.receiveData(chunk ?? EMPTY);
+        for (let event = machine.nextEvent(); event !== NEED_DATA; event = machine.nextEvent()) {
+          this.dispatch(event);
+          if (this.closed) return;
+        }
+        if (this.flushScheduled === false && machine.hasDataToSend) this.scheduleFlush();
+        if (chunk === null) break;
+      }
+      this.lost(new ConnectionError('connection closed by the server', 'ERR_CONNECTION_CLOSED'));
+    } catch (error) {
+      this.stream.close();
+      this.lost(asConnectionError(error, 'read failed'));
+    }
+  }
+
+  private dispatch(event: RedisClientEvent): void {
+    switch (event.type) {
+      case 'reply': {
+        const call = this.nextWritten(event.id);
+        if (call !== null) call.settle(event.value);
+        return;
+      }
+      case 'push':
+        this.owner.onPush(this, event.push);
+        return;
+      case 'ready': {
+        const wake = this.handshakeWake;
+        this.handshakeWake = null;
+        wake?.resolve(event.protocol);
+        return;
+      }
+      case 'handshake-failed': {
+        const wake = this.handshakeWake;
+        this.handshakeWake = null;
+        wake?.reject(new RedisError(event.error.code, event.error.message, 'HELLO'));
+        this.close();
+        return;
+      }
+      case 'closed': {
+        this.stream.close();
+        const error =
+          event.error === null
+            ? new ConnectionError('connection closed by the server', 'ERR_CONNECTION_CLOSED')
+            : new ProtocolViolationError(event.error.message, { cause: event.error });
+        this.lost(error);
+        return;
+      }
+      default: {
+        const unknown: never = event;
+        throw new Error(`unexpected event ${String(unknown)}`);
+      }
+    }
+  }
+
+  /** The written call with this id, dropping settled (cancelled) calls before it. */
+  private nextWritten(id: number): Call | null {
+    while (this.writtenHead < this.written.length) {
+      const call = this.written[this.writtenHead] as Call;
+      this.written[this.writtenHead] = undefined as unknown as Call;
+      this.writtenHead++;
+      if (this.writtenHead > 4096 && this.writtenHead * 2 > this.written.length) {
+        this.written.splice(0, this.writtenHead);
+        this.writtenHead = 0;
+      }
+      if (call.id === id) return call.state === 'written' ? call : null;
+    }
+    return null;
+  }
+
+  private lost(error: ConnectionError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.lostError = error;
+    const wake = this.handshakeWake;
+    this.handshakeWake = null;
+    wake?.reject(error);
+    const unanswered: Call[] = [];
+    for (let i = this.writtenHead; i < this.written.length; i++) {
+      const call = this.written[i] as Call;
+      if (call.state === 'written') unanswered.push(call);
+    }
+    this.written.length = 0;
+    this.writtenHead = 0;
+    const queued = this.queued.filter((call) => call.state === 'queued');
+    this.queued = [];
+    this.owner.onLost(this, error, unanswered, queued);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function asConnectionError(error: unknown, what: string): ConnectionError {
+  if (error instanceof ConnectionError) return error;
+  const code = typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'ERR_CONNECTION';
+  const message = error instanceof Error ? error.message : String(error);
+  return new ConnectionError(`${what}: ${message}`, code, { cause: error });
+}

@@ -1,0 +1,92 @@
+// runtime.ts
+//
+// The Runtime interface: everything the clients need from the world, and all a backend has to
+// implement. It is deliberately small; a third runtime (Deno, Bun, a test simulator) would
+// implement these few members and get every client for free.
+//
+// Discussion: why `wait` and not plain Promises. Client calls on the curio runtime must be
+// kernel traps, so that a kernel task blocked on a Redis reply can be cancelled or timed out by
+// the kernel at once (and does not take the kernel's slow path for raw foreign awaits). So the
+// client never creates a Promise for a pending call itself: it asks the runtime to `wait`,
+// handing it a registration function. The node runtime turns that into a Promise; the curio
+// runtime into a kernel trap. Per-call `signal` and `timeout` options are handled by the client
+// on top of `wait`, identically on both runtimes.
+
+/** Where to connect. */
+export type ConnectTarget =
+  | {
+      readonly host: string;
+      readonly port: number;
+      /** TLS options; presence means TLS. */
+      readonly tls?: TlsOptions;
+    }
+  | { readonly path: string };
+
+/** TLS options a runtime must understand (a subset of node:tls's, as plain data). */
+export interface TlsOptions {
+  /** Server name for SNI and certificate checks (defaults to the host). */
+  readonly serverName?: string;
+  /** Trusted CA certificates (PEM). */
+  readonly ca?: string | readonly string[];
+  /** Client certificate and key (PEM), for mutual TLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** Check the server's certificate (default true). */
+  readonly rejectUnauthorized?: boolean;
+}
+
+/** A connected byte stream. */
+export interface ByteStream {
+  /**
+   * The next chunk of bytes, or null at end of stream. Rejects with a typed error when the
+   * connection breaks. Only one read at a time.
+   */
+  read(): Promise<Uint8Array | null>;
+  /** Write bytes; resolves once the runtime accepted them (backpressure is honoured). */
+  write(data: Uint8Array): Promise<void>;
+  /** Close the stream; a pending read ends with null or an error. Idempotent. */
+  close(): void;
+}
+
+/** The two ways a wait ends. Calls after the first are ignored. */
+export interface Wake<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/** A background activity started with {@link Runtime.spawn}. */
+export interface Background {
+  /** Stop it (a kernel task is cancelled; a plain async loop is told to stop). */
+  cancel(): void;
+}
+
+/** What a backend provides. */
+export interface Runtime {
+  /** 'node', 'curio'... */
+  readonly name: string;
+  /** Open a connection. Rejects with a typed error (ConnectionError) on failure or timeout. */
+  connect(target: ConnectTarget, options?: { readonly timeout?: number }): Promise<ByteStream>;
+  /**
+   * Block the caller until `wake` is called. `register` returns an unregister function, called
+   * if the caller is cancelled first (on the curio runtime: task cancellation and timeouts).
+   * `state` names the wait for monitors.
+   */
+  wait<T>(state: string, register: (wake: Wake<T>) => () => void): Promise<T>;
+  /**
+   * Run `fn` in the background: on curio a daemon kernel task, on node a plain async call.
+   * `fn` must handle its own errors.
+   */
+  spawn(fn: () => Promise<void>, name: string): Background;
+  /** Sleep (cancellable on curio). */
+  sleep(ms: number): Promise<void>;
+  /**
+   * Run `fn` once the current burst of work is done (all Promise jobs and, on curio, the
+   * current scheduling cycle): where writes are flushed, so that every call issued in one burst
+   * goes out in one write.
+   */
+  defer(fn: () => void): void;
+  /** A monotonic clock in milliseconds. */
+  now(): number;
+  /** Start a one-shot timer (for per-call timeouts); returns a cancel function. */
+  timer(ms: number, fn: () => void): () => void;
+}
