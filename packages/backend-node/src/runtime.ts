@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 import { ConnectionError } from '@curio-ts/client';
-import type { Background, ByteStream, ConnectTarget, Runtime, Wake } from '@curio-ts/client';
+import type { Background, ByteStream, ConnectTarget, Runtime, Wake, Waiter } from '@curio-ts/client';
 
 const HIGH_WATER = 1024 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -164,9 +164,10 @@ export function connectNode(target: ConnectTarget, timeout: number | undefined):
 export const nodeRuntime: Runtime = {
   name: 'node',
   connect: (target, options) => connectNode(target, options?.timeout),
-  wait<T>(_state: string, register: (wake: Wake<T>) => () => void): Promise<T> {
+  wait<T>(_state: string, waiter: Waiter<T>): Promise<T> {
+    // Nothing outside the call itself can cancel a plain Promise: `waiter.cancel` is never used.
     return new Promise<T>((resolve, reject) => {
-      register({ resolve, reject });
+      waiter.start({ resolve, reject });
     });
   },
   spawn(fn: () => Promise<void>): Background {

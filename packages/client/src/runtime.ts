@@ -54,6 +54,31 @@ export interface Wake<T> {
   reject(error: unknown): void;
 }
 
+/**
+ * The waiting side of {@link Runtime.wait}. An object rather than closures, so that a call on
+ * the hot path allocates nothing extra: the client's own call objects implement it.
+ */
+export interface Waiter<T> {
+  /** Called once, synchronously, when the wait begins: keep `wake` and arrange for it to be used. */
+  start(wake: Wake<T>): void;
+  /** The runtime cancelled the wait (kernel task cancelled or timed out) before `wake` was used. */
+  cancel(): void;
+}
+
+/** A Waiter made of two functions, for waits off the hot path. */
+export class FnWaiter<T> implements Waiter<T> {
+  constructor(
+    private readonly onStart: (wake: Wake<T>) => void,
+    private readonly onCancel: () => void = () => {},
+  ) {}
+  start(wake: Wake<T>): void {
+    this.onStart(wake);
+  }
+  cancel(): void {
+    this.onCancel();
+  }
+}
+
 /** A background activity started with {@link Runtime.spawn}. */
 export interface Background {
   /** Stop it (a kernel task is cancelled; a plain async loop is told to stop). */
@@ -67,11 +92,11 @@ export interface Runtime {
   /** Open a connection. Rejects with a typed error (ConnectionError) on failure or timeout. */
   connect(target: ConnectTarget, options?: { readonly timeout?: number }): Promise<ByteStream>;
   /**
-   * Block the caller until `wake` is called. `register` returns an unregister function, called
-   * if the caller is cancelled first (on the curio runtime: task cancellation and timeouts).
-   * `state` names the wait for monitors.
+   * Block the caller until the waiter's `wake` is used. The waiter's `cancel` is called if the
+   * caller is cancelled first (on the curio runtime: task cancellation and timeouts). `state`
+   * names the wait for monitors.
    */
-  wait<T>(state: string, register: (wake: Wake<T>) => () => void): Promise<T>;
+  wait<T>(state: string, waiter: Waiter<T>): Promise<T>;
   /**
    * Run `fn` in the background: on curio a daemon kernel task, on node a plain async call.
    * `fn` must handle its own errors.

@@ -58,12 +58,18 @@ interface Pending {
   readonly kind: CommandKind;
   readonly bytes: boolean;
   discarded: boolean;
-  /** For (un)subscribe: namespace, confirmations expected (-1: all current), received. */
-  readonly space: SubscriptionSpace;
-  expected: number;
-  readonly confirmations: RespValue[];
   /** Internal handshake step, or null for a user command. */
   readonly step: 'hello' | 'auth' | 'setname' | 'select' | null;
+  /** Only for (un)subscribe commands. */
+  readonly sub: Subscription | null;
+}
+
+/** The bookkeeping of one (un)subscribe command. */
+interface Subscription {
+  readonly space: SubscriptionSpace;
+  /** Confirmations expected; -1 until known (an UNSUBSCRIBE of everything). */
+  expected: number;
+  readonly confirmations: RespValue[];
 }
 
 /** Options of {@link RedisClientConnection}. */
@@ -227,17 +233,12 @@ export class RedisClientConnection {
     writeCommand(this.out, args);
     const kind = commandKind(name);
     const id = this.nextId++;
-    const channels = args.length - 1;
-    this.pending.push({
-      id,
-      kind,
-      bytes,
-      discarded: false,
-      space: subscriptionSpace(name),
-      expected: kind === 'subscribe' ? channels : kind === 'unsubscribe' ? (channels === 0 ? -1 : channels) : 1,
-      confirmations: [],
-      step,
-    });
+    let sub: Subscription | null = null;
+    if (kind === 'subscribe' || kind === 'unsubscribe') {
+      const channels = args.length - 1;
+      sub = { space: subscriptionSpace(name), expected: kind === 'subscribe' || channels > 0 ? channels : -1, confirmations: [] };
+    }
+    this.pending.push({ id, kind, bytes, discarded: false, step, sub });
     if (kind === 'multi') this.transactionSent = true;
     else if (kind === 'exec' || kind === 'discard' || kind === 'reset') this.transactionSent = false;
     return id;
@@ -285,14 +286,15 @@ export class RedisClientConnection {
     this.updateSubscribedState();
     const head = this.pending[this.head];
     const wanted = kind.endsWith('unsubscribe') ? 'unsubscribe' : 'subscribe';
-    if (head === undefined || head.kind !== wanted || head.space !== space) {
+    const sub = head?.sub;
+    if (head === undefined || sub === null || sub === undefined || head.kind !== wanted || sub.space !== space) {
       // Not asked for (a server-side unsubscribe, for instance): tell the user.
       return { type: 'push', push };
     }
-    if (head.expected === -1) head.expected = Math.max(1, set.size + (name !== null ? 1 : 0));
-    head.confirmations.push(data);
-    if (head.confirmations.length < head.expected) return null;
-    return this.reply(head.confirmations);
+    if (sub.expected === -1) sub.expected = Math.max(1, set.size + (name !== null ? 1 : 0));
+    sub.confirmations.push(data);
+    if (sub.confirmations.length < sub.expected) return null;
+    return this.reply(sub.confirmations);
   }
 
   private updateSubscribedState(): void {

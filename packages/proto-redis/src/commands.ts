@@ -88,12 +88,12 @@ export const BLOCKING_COMMANDS: ReadonlySet<string> = new Set([
 
 /** The kind of a command, by its (case-insensitive) name. */
 export function commandKind(name: string): CommandKind {
-  return KINDS.get(name.toUpperCase()) ?? 'normal';
+  return KINDS.get(name) ?? KINDS.get(name.toUpperCase()) ?? 'normal';
 }
 
 /** The subscription namespace of a (un)subscribe command. */
 export function subscriptionSpace(name: string): SubscriptionSpace {
-  return SPACES.get(name.toUpperCase()) ?? 'channel';
+  return SPACES.get(name) ?? SPACES.get(name.toUpperCase()) ?? 'channel';
 }
 
 /**
@@ -101,6 +101,7 @@ export function subscriptionSpace(name: string): SubscriptionSpace {
  * so the arguments are looked at too.
  */
 export function isBlockingCommand(name: string, args: readonly unknown[]): boolean {
+  if (BLOCKING_COMMANDS.has(name)) return true;
   const upper = name.toUpperCase();
   if (BLOCKING_COMMANDS.has(upper)) return true;
   if (upper === 'XREAD' || upper === 'XREADGROUP') {

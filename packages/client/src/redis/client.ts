@@ -26,9 +26,10 @@ import {
   OfflineQueueFullError,
   RedisError,
 } from '../errors.js';
+import { FnWaiter } from '../runtime.js';
 import type { Background, Runtime } from '../runtime.js';
 import { Call, RedisConnection } from './connection.js';
-import type { ConnectionOwner } from './connection.js';
+import type { CallOwner, ConnectionOwner } from './connection.js';
 import { resolveRedisOptions } from './options.js';
 import type { RedisOptions, ResolvedRedisOptions } from './options.js';
 import { READ_ONLY_COMMANDS } from './readonly.js';
@@ -53,7 +54,7 @@ export interface PushListener {
 }
 
 /** The runtime-independent Redis client. Backends export `connectRedis` bound to themselves. */
-export class RedisClientCore implements ConnectionOwner {
+export class RedisClientCore implements ConnectionOwner, CallOwner {
   /** Resolved options. */
   readonly options: ResolvedRedisOptions;
   private connection: RedisConnection | null = null;
@@ -106,10 +107,22 @@ export class RedisClientCore implements ConnectionOwner {
    * Send any command; resolves with the raw reply value. Error replies reject with RedisError.
    */
   call<T = RespValue>(args: readonly RedisArg[], options?: CallOptions): Promise<T> {
-    const name = typeof args[0] === 'string' ? args[0].toUpperCase() : String(args[0]);
-    const call = new Call(args, name, options?.bytes === true, READ_ONLY_COMMANDS.has(name));
-    if (isBlockingCommand(name, args)) return this.callBlocking(call, options) as Promise<T>;
-    return this.wait(call, options, (c) => this.route(c)) as Promise<T>;
+    if (this.currentStatus === 'closed') return Promise.reject(new ClientClosedError());
+    const first = args[0];
+    const name = typeof first === 'string' ? upperName(first) : String(first);
+    const signal = options?.signal;
+    if (signal?.aborted === true) return Promise.reject(new AbortedError(name, signal.reason));
+    const call = new Call(
+      args,
+      name,
+      options?.bytes === true,
+      READ_ONLY_COMMANDS.has(name),
+      this,
+      options?.timeout ?? this.options.commandTimeout,
+      signal,
+    );
+    if (isBlockingCommand(name, args)) call.blocking = true;
+    return this.runtime.wait<RespValue>('REDIS_REPLY', call) as Promise<T>;
   }
 
   /**
@@ -126,27 +139,29 @@ export class RedisClientCore implements ConnectionOwner {
     const timeout = options?.timeout ?? this.options.commandTimeout;
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(new AbortedError('pipeline', signal.reason));
-    return this.runtime.wait<unknown[]>('REDIS_PIPELINE', (wake) => {
-      let finished = false;
-      const abandonAll = (error: unknown): void => {
-        for (const call of calls) this.abandon(call, error ?? null);
-      };
+    let finished = false;
+    let cleanup = (): void => {};
+    const abandonAll = (): void => {
+      for (const call of calls) this.abandon(call, null);
+    };
+    return this.runtime.wait<unknown[]>('REDIS_PIPELINE', new FnWaiter<unknown[]>((wake) => {
       const fail = (error: unknown): void => {
         if (finished) return;
         finished = true;
         cleanup();
-        abandonAll(null);
+        abandonAll();
         wake.reject(error);
       };
       const cancelTimer = timeout !== undefined && timeout !== Infinity ? this.runtime.timer(timeout, () => fail(new CommandTimeoutError('pipeline', timeout))) : null;
       const onAbort = signal === undefined ? null : (): void => fail(new AbortedError('pipeline', signal.reason));
       if (onAbort !== null) signal?.addEventListener('abort', onAbort, { once: true });
-      const cleanup = (): void => {
+      cleanup = (): void => {
         cancelTimer?.();
         if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
       };
       batch.forEach((args, index) => {
-        const name = typeof args[0] === 'string' ? args[0].toUpperCase() : String(args[0]);
+        const first = args[0];
+        const name = typeof first === 'string' ? upperName(first) : String(first);
         const call = new Call(args, name, options?.bytes === true, READ_ONLY_COMMANDS.has(name));
         call.wake = {
           resolve: (value) => {
@@ -171,12 +186,11 @@ export class RedisClientCore implements ConnectionOwner {
         calls.push(call);
       });
       for (const call of calls) this.route(call);
-      return () => {
-        finished = true;
-        cleanup();
-        abandonAll(null);
-      };
-    });
+    }, () => {
+      finished = true;
+      cleanup();
+      abandonAll();
+    }));
   }
 
   /** Close every connection; pending calls fail with ClientClosedError. */
@@ -214,17 +228,11 @@ export class RedisClientCore implements ConnectionOwner {
   // -------------------------------------------------------------------------------------------
   // Calls
 
-  /**
-   * Register the call with the runtime's wait (a kernel trap on curio), then hand it to
-   * `submit`. Timeouts, signals and runtime cancellation all end it the same way.
-   */
-  private wait(call: Call, options: CallOptions | undefined, submit: (call: Call) => void): Promise<RespValue> {
-    if (this.currentStatus === 'closed') return Promise.reject(new ClientClosedError());
-    const signal = options?.signal;
-    if (signal?.aborted === true) return Promise.reject(new AbortedError(call.name, signal.reason));
-    const timeout = options?.timeout ?? this.options.commandTimeout;
-    return this.runtime.wait<RespValue>('REDIS_REPLY', (wake) => {
-      call.wake = wake;
+  /** @internal A call's wait began: arm its timeout and signal, then send it. */
+  begin(call: Call): void {
+    const timeout = call.timeout;
+    const signal = call.signal;
+    if ((timeout !== undefined && timeout !== Infinity) || signal !== undefined) {
       let cancelTimer: (() => void) | null = null;
       let onAbort: (() => void) | null = null;
       if (timeout !== undefined && timeout !== Infinity) {
@@ -234,19 +242,17 @@ export class RedisClientCore implements ConnectionOwner {
         onAbort = () => this.abandon(call, new AbortedError(call.name, signal.reason));
         signal.addEventListener('abort', onAbort, { once: true });
       }
-      if (cancelTimer !== null || onAbort !== null) {
-        call.cleanup = () => {
-          cancelTimer?.();
-          if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
-        };
-      }
-      submit(call);
-      return () => this.abandon(call, null);
-    });
+      call.cleanup = () => {
+        cancelTimer?.();
+        if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
+      };
+    }
+    if (call.blocking) this.sendBlocking(call);
+    else this.route(call);
   }
 
-  /** End a call early (timeout, abort, runtime cancellation). */
-  private abandon(call: Call, error: unknown): void {
+  /** @internal End a call early (timeout, abort, runtime cancellation when `error` is null). */
+  abandon(call: Call, error: unknown): void {
     if (call.state === 'done') return;
     const wasWritten = call.state === 'written';
     const connection = call.connection;
@@ -287,22 +293,19 @@ export class RedisClientCore implements ConnectionOwner {
   // -------------------------------------------------------------------------------------------
   // Blocking commands
 
-  private callBlocking(call: Call, options: CallOptions | undefined): Promise<RespValue> {
-    call.blocking = true;
-    return this.wait(call, options, (c) => {
-      void this.borrowBlocking().then(
-        (connection) => {
-          if (c.state !== 'queued') {
-            this.returnBlocking(connection);
-            return;
-          }
-          c.connection = connection;
-          c.onSettled = () => this.returnBlocking(connection);
-          connection.submit(c);
-        },
-        (error: unknown) => c.fail(error),
-      );
-    });
+  private sendBlocking(call: Call): void {
+    void this.borrowBlocking().then(
+      (connection) => {
+        if (call.state !== 'queued') {
+          this.returnBlocking(connection);
+          return;
+        }
+        call.connection = connection;
+        call.onSettled = () => this.returnBlocking(connection);
+        connection.submit(call);
+      },
+      (error: unknown) => call.fail(error),
+    );
   }
 
   private async borrowBlocking(): Promise<RedisConnection> {
@@ -446,4 +449,16 @@ export class RedisClientCore implements ConnectionOwner {
   get lastConnectionError(): unknown {
     return this.lastError;
   }
+}
+
+const upperCache = new Map<string, string>();
+
+/** Upper-cased command name, cached (typed methods pass the same few names over and over). */
+function upperName(name: string): string {
+  let upper = upperCache.get(name);
+  if (upper === undefined) {
+    upper = name.toUpperCase();
+    if (upperCache.size < 512) upperCache.set(name, upper);
+  }
+  return upper;
 }

@@ -15,10 +15,19 @@
 import { NEED_DATA, RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
 import type { HandshakeOptions, RedisArg, RedisClientEvent, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { ConnectionError, ProtocolViolationError, RedisError } from '../errors.js';
-import type { ByteStream, Runtime, Wake } from '../runtime.js';
+import { FnWaiter } from '../runtime.js';
+import type { ByteStream, Runtime, Wake, Waiter } from '../runtime.js';
 
-/** One command on its way. */
-export class Call {
+/** What starts and ends calls (the client engine). */
+export interface CallOwner {
+  /** The call's wait began: arrange timers and hand it to a connection. */
+  begin(call: Call): void;
+  /** End a call early (timeout, abort, runtime cancellation when `error` is null). */
+  abandon(call: Call, error: unknown): void;
+}
+
+/** One command on its way. It is its own Waiter, so a call costs one object. */
+export class Call implements Waiter<RespValue> {
   /** Id given by the state machine once written; 0 before. */
   id = 0;
   /** queued: not written yet; written: waiting for its reply; done: settled. */
@@ -42,7 +51,23 @@ export class Call {
     readonly bytes: boolean,
     /** Safe to send again after a connection loss (read-only, idempotent). */
     readonly retryable: boolean,
+    /** Who begins and abandons it (null for calls driven by hand, as in batches). */
+    readonly owner: CallOwner | null = null,
+    /** Per-call timeout (ms) and signal. */
+    readonly timeout: number | undefined = undefined,
+    readonly signal: AbortSignal | undefined = undefined,
   ) {}
+
+  /** @internal Waiter: the wait began. */
+  start(wake: Wake<RespValue>): void {
+    this.wake = wake;
+    this.owner?.begin(this);
+  }
+
+  /** @internal Waiter: the runtime cancelled the wait. */
+  cancel(): void {
+    this.owner?.abandon(this, null);
+  }
 
   /** Settle with the reply value (an error reply becomes a RedisError). */
   settle(value: RespValue): void {
@@ -132,13 +157,18 @@ export class RedisConnection {
   handshake(options: HandshakeOptions): Promise<RespVersion> {
     this.machine.handshake(options);
     this.scheduleFlush();
-    return this.runtime.wait<RespVersion>('REDIS_HANDSHAKE', (wake) => {
-      this.handshakeWake = wake;
-      return () => {
-        this.handshakeWake = null;
-        this.close();
-      };
-    });
+    return this.runtime.wait<RespVersion>(
+      'REDIS_HANDSHAKE',
+      new FnWaiter(
+        (wake) => {
+          this.handshakeWake = wake;
+        },
+        () => {
+          this.handshakeWake = null;
+          this.close();
+        },
+      ),
+    );
   }
 
   /** Queue a call for the next flush. */

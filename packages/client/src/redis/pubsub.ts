@@ -10,6 +10,7 @@
 
 import type { RespPush, RespValue } from '@curio-ts/proto-redis';
 import { ClientClosedError, ClientError } from '../errors.js';
+import { FnWaiter } from '../runtime.js';
 import type { Runtime, Wake } from '../runtime.js';
 import type { PushListener, RedisClientCore } from './client.js';
 import { keyString } from './commands.js';
@@ -92,12 +93,19 @@ export class Subscription implements AsyncIterable<PubSubMessage>, PushListener 
     if (this.head < this.buffer.length) return Promise.resolve(this.take());
     if (this.ended !== null) return Promise.reject(this.ended);
     if (this.done) return Promise.resolve(null);
-    return this.runtime.wait<PubSubMessage | null>('REDIS_SUBSCRIPTION', (wake) => {
-      this.waiter = wake;
-      return () => {
-        if (this.waiter === wake) this.waiter = null;
-      };
-    });
+    let mine: Wake<PubSubMessage | null> | null = null;
+    return this.runtime.wait<PubSubMessage | null>(
+      'REDIS_SUBSCRIPTION',
+      new FnWaiter(
+        (wake) => {
+          mine = wake;
+          this.waiter = wake;
+        },
+        () => {
+          if (this.waiter === mine) this.waiter = null;
+        },
+      ),
+    );
   }
 
   /** Async iteration over messages until the subscription is closed. */
