@@ -19,6 +19,8 @@ export interface ReconnectOptions {
 
 /** Options of connectRedis. */
 export interface RedisOptions {
+  /** A redis:// URL; the other options override what it says. */
+  readonly url?: string;
   readonly host?: string;
   readonly port?: number;
   /** Unix socket path (instead of host and port). */
@@ -110,7 +112,8 @@ export function parseRedisUrl(url: string): RedisOptions {
 
 /** Apply defaults. */
 export function resolveRedisOptions(input: string | RedisOptions | undefined): ResolvedRedisOptions {
-  const options = typeof input === 'string' ? parseRedisUrl(input) : (input ?? {});
+  const given = typeof input === 'string' ? { url: input } : (input ?? {});
+  const options: RedisOptions = given.url === undefined ? given : { ...parseRedisUrl(given.url), ...withoutUrl(given) };
   let target: ConnectTarget;
   if (options.path !== undefined) target = { path: options.path };
   else {
@@ -144,4 +147,9 @@ export function resolveRedisOptions(input: string | RedisOptions | undefined): R
     retryOnReconnect: options.retryOnReconnect ?? 'idempotent',
     blockingPoolSize: options.blockingPoolSize ?? 4,
   };
+}
+
+function withoutUrl(options: RedisOptions): RedisOptions {
+  const { url: _url, ...rest } = options;
+  return rest;
 }

@@ -1,0 +1,414 @@
+// conformance/redis.ts
+//
+// The Redis conformance suite every runtime runs unchanged, against real servers: the shared
+// one on 127.0.0.1:6379 and private instances (DEBUG PROTOCOL needs --enable-debug-command; the
+// crash test needs a durable server it can kill). A backend calls `redisConformance` from its
+// own test file with its `connectRedis` and a `run` that executes a test body the way its users
+// would (plain async code on node, inside a kernel task on curio).
+
+import { RespAttributed, RespVerbatim } from '@curio-ts/proto-redis';
+import type { RespValue } from '@curio-ts/proto-redis';
+import type * as Vitest from 'vitest';
+import { AbortedError, ClientError, CommandTimeoutError, ConnectionError, ConnectionLostError, RedisError } from '../errors.js';
+import type { RedisOptions } from '../redis/options.js';
+import type { RedisClient } from '../redis/redis.js';
+import { freePort, startPrivateRedis } from './servers.js';
+import type { PrivateRedis } from './servers.js';
+
+/** What a backend provides to the suite. */
+export interface RedisHarness {
+  /** 'node', 'curio'... (used in test names). */
+  readonly runtime: string;
+  /** The backend's connectRedis. */
+  connect(options?: string | RedisOptions): Promise<RedisClient>;
+  /** Run a test body the way users of this runtime would. */
+  run<T>(body: () => Promise<T>): Promise<T>;
+  /** Sleep in the runtime's own way (a kernel sleep on curio). */
+  sleep(ms: number): Promise<void>;
+}
+
+/** The parts of vitest the suite uses. */
+export interface TestApi {
+  readonly describe: typeof Vitest.describe;
+  readonly it: typeof Vitest.it;
+  readonly expect: typeof Vitest.expect;
+  readonly beforeAll: typeof Vitest.beforeAll;
+  readonly afterAll: typeof Vitest.afterAll;
+}
+
+const SHARED = 'redis://127.0.0.1:6379/';
+
+/** Register the suite. `db` picks the shared server's database (backends use different ones). */
+export function redisConformance(h: RedisHarness, t: TestApi, db: number): void {
+  const { describe, it, expect, beforeAll, afterAll } = t;
+  const url = `${SHARED}${db}`;
+  const prefix = `conf:${h.runtime}:`;
+  const key = (name: string): string => `${prefix}${name}`;
+  const withClient = <T>(body: (client: RedisClient) => Promise<T>, options?: RedisOptions): Promise<T> =>
+    h.run(async () => {
+      const client = await h.connect(options ?? url);
+      try {
+        return await body(client);
+      } finally {
+        await client.close();
+      }
+    });
+
+  describe(`redis conformance (${h.runtime} runtime)`, () => {
+    let debugServer: PrivateRedis;
+    beforeAll(async () => {
+      debugServer = await startPrivateRedis();
+      await withClient((c) => c.flushDb());
+    });
+    afterAll(async () => {
+      await debugServer.stop();
+    });
+
+    it('connects with a URL, selects the database, names itself, speaks RESP3', async () => {
+      await withClient(
+        async (c) => {
+          expect(c.protocol).toBe(3);
+          expect(await c.call('CLIENT', 'GETNAME')).toBe('conformance');
+          await c.set(key('db'), 'here');
+          const info = await c.call<RespValue>('CLIENT', 'INFO');
+          expect(String(info)).toMatch(new RegExp(`db=${db}`));
+        },
+        { ...parse(url), clientName: 'conformance' },
+      );
+    });
+
+    it('speaks RESP2 when asked to, with the same typed results', async () => {
+      await withClient(
+        async (c) => {
+          expect(c.protocol).toBe(2);
+          await c.hSet(key('h2'), { a: '1', b: '2' });
+          expect(await c.hGetAll(key('h2'))).toEqual({ a: '1', b: '2' });
+          await c.zAdd(key('z2'), [{ value: 'x', score: 1.5 }]);
+          expect(await c.zScore(key('z2'), 'x')).toBe(1.5);
+          expect(await c.zRangeWithScores(key('z2'), 0, -1)).toEqual([{ value: 'x', score: 1.5 }]);
+        },
+        { ...parse(url), protocol: 2 },
+      );
+    });
+
+    it('typed commands: strings, keys, hashes, lists, sets, sorted sets, streams', async () => {
+      await withClient(async (c) => {
+        expect(await c.set(key('s'), 'v', { EX: 100 })).toBe('OK');
+        expect(await c.set(key('s'), 'w', { NX: true })).toBeNull();
+        expect(await c.get(key('s'))).toBe('v');
+        expect(await c.ttl(key('s'))).toBeGreaterThan(90);
+        expect(await c.incrBy(key('n'), 5)).toBe(5);
+        expect(await c.incrByFloat(key('n'), 0.5)).toBe(5.5);
+        expect(await c.mSet({ [key('m1')]: 'a', [key('m2')]: 'b' })).toBe('OK');
+        expect(await c.mGet([key('m1'), key('m2'), key('missing')])).toEqual(['a', 'b', null]);
+        expect(await c.exists([key('m1'), key('m2')])).toBe(2);
+        expect(await c.del([key('m1'), key('m2')])).toBe(2);
+        expect(await c.hSet(key('h'), 'f', 'v')).toBe(1);
+        expect(await c.hGetAll(key('h'))).toEqual({ f: 'v' });
+        expect(await c.hIncrBy(key('h'), 'n', 3)).toBe(3);
+        expect(await c.rPush(key('l'), ['a', 'b', 'c'])).toBe(3);
+        expect(await c.lRange(key('l'), 0, -1)).toEqual(['a', 'b', 'c']);
+        expect(await c.lPop(key('l'))).toBe('a');
+        expect(await c.sAdd(key('set'), ['x', 'y', 'x'])).toBe(2);
+        expect((await c.sMembers(key('set'))).sort()).toEqual(['x', 'y']);
+        expect(await c.sIsMember(key('set'), 'y')).toBe(true);
+        expect(await c.zAdd(key('z'), [{ value: 'a', score: 2 }, { value: 'b', score: 1 }])).toBe(2);
+        expect(await c.zRange(key('z'), 0, -1)).toEqual(['b', 'a']);
+        expect(await c.zRank(key('z'), 'a')).toBe(1);
+        const id = await c.xAdd(key('x'), '*', { field: 'value' });
+        expect(await c.xRange(key('x'), '-', '+')).toEqual([{ id, fields: { field: 'value' } }]);
+        expect(await c.type(key('x'))).toBe('stream');
+      });
+    });
+
+    it('error replies become RedisError with the server code; the connection stays usable', async () => {
+      await withClient(async (c) => {
+        await c.set(key('str'), 'x');
+        const error = await c.hGet(key('str'), 'f').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(RedisError);
+        expect((error as RedisError).code).toBe('WRONGTYPE');
+        const unknown = await c.call('NOSUCHCOMMAND').catch((e: unknown) => e);
+        expect((unknown as RedisError).code).toBe('ERR');
+        expect(await c.get(key('str'))).toBe('x');
+      });
+    });
+
+    it('decodes every RESP3 type the server can send (DEBUG PROTOCOL), and their RESP2 forms', async () => {
+      for (const protocol of [3, 2] as const) {
+        await withClient(
+          async (c) => {
+            const probe = (type: string): Promise<RespValue> => c.call<RespValue>('DEBUG', 'PROTOCOL', type);
+            expect(await probe('string')).toBe('Hello World');
+            expect(await probe('integer')).toBe(12345);
+            expect(await probe('null')).toBeNull();
+            expect(await probe('array')).toEqual([0, 1, 2]);
+            if (protocol === 3) {
+              expect(await probe('double')).toBe(3.141);
+              expect(await probe('bignum')).toBe(1234567999999999999999999999999999999n);
+              expect(await probe('true')).toBe(true);
+              expect(await probe('false')).toBe(false);
+              expect(await probe('set')).toEqual(new Set([0, 1, 2]));
+              expect(await probe('map')).toEqual(new Map([[0, false], [1, true], [2, false]]));
+              expect(await probe('verbatim')).toEqual(new RespVerbatim('txt', 'This is a verbatim\nstring'));
+              const attrib = await probe('attrib');
+              expect(attrib).toBeInstanceOf(RespAttributed);
+              expect((attrib as RespAttributed).value).toBe('Some real reply following the attribute');
+            } else {
+              expect(await probe('double')).toBe('3.141');
+              expect(await probe('true')).toBe(1);
+              expect(await probe('map')).toEqual([0, 0, 1, 1, 2, 0]);
+              expect(await probe('verbatim')).toBe('This is a verbatim\nstring');
+            }
+          },
+          { url: debugServer.url, protocol },
+        );
+      }
+    });
+
+    it('keys and values with all 256 byte values, binary safe', async () => {
+      await withClient(async (c) => {
+        const all = new Uint8Array(256).map((_, i) => i);
+        const binaryKey = new Uint8Array([...new TextEncoder().encode(prefix), ...all]);
+        await c.set(binaryKey, all);
+        const back = await c.get(binaryKey, { bytes: true });
+        expect(back).not.toBeNull();
+        expect(Array.from(back as Uint8Array)).toEqual(Array.from(all));
+        for (let b = 0; b < 256; b += 51) {
+          const k = new Uint8Array([...new TextEncoder().encode(`${prefix}b`), b, b, 13, 10]);
+          await c.set(k, new Uint8Array([b, 13, 10, b]));
+          expect(Array.from((await c.get(k, { bytes: true })) as Uint8Array)).toEqual([b, 13, 10, b]);
+        }
+      });
+    });
+
+    it('a 64 MiB value both ways', async () => {
+      await withClient(async (c) => {
+        const size = 64 * 1024 * 1024;
+        const value = new Uint8Array(size);
+        for (let i = 0; i < size; i += 4096) value[i] = i % 251;
+        await c.set(key('big'), value);
+        const back = (await c.get(key('big'), { bytes: true })) as Uint8Array;
+        expect(back.length).toBe(size);
+        let same = true;
+        for (let i = 0; i < size; i += 4096) if (back[i] !== value[i]) same = false;
+        expect(same).toBe(true);
+        await c.del(key('big'));
+      });
+    }, 60_000);
+
+    it('100 000 pipelined commands: explicit pipeline and auto-pipelining', async () => {
+      await withClient(async (c) => {
+        const n = 100_000;
+        const pipeline = c.pipeline();
+        for (let i = 0; i < n; i++) pipeline.set(key(`p${i % 1000}`), String(i));
+        const results = await pipeline.exec();
+        expect(results).toHaveLength(n);
+        expect(results.every((r) => r === 'OK')).toBe(true);
+        const gets: Promise<string | null>[] = [];
+        for (let i = 0; i < n; i++) gets.push(c.echo(`v${i}`));
+        const values = await Promise.all(gets);
+        expect(values.every((v, i) => v === `v${i}`)).toBe(true);
+      });
+    }, 60_000);
+
+    it('pub/sub messages arrive while the main connection keeps working', async () => {
+      await withClient(async (c) => {
+        const channel = key('chan');
+        const subscription = await c.subscribe(channel);
+        const pattern = await c.pSubscribe(`${channel}*`);
+        const received: string[] = [];
+        const reader = (async () => {
+          for await (const message of subscription) {
+            received.push(message.message);
+            if (received.length === 50) break;
+          }
+        })();
+        for (let i = 0; i < 50; i++) {
+          expect(await c.publish(channel, `m${i}`)).toBe(2);
+          expect(await c.incr(key('during-pubsub'))).toBe(i + 1);
+        }
+        await reader;
+        expect(received).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+        const viaPattern = await pattern.next();
+        expect(viaPattern).toMatchObject({ kind: 'pmessage', pattern: `${channel}*`, channel, message: 'm0' });
+        await subscription.close();
+        await pattern.close();
+      });
+    });
+
+    it('MULTI/EXEC, a WATCH conflict, and an aborted transaction', async () => {
+      await withClient(async (c) => {
+        expect(await c.multi().set(key('t'), '1').incr(key('t')).get(key('t')).exec()).toEqual(['OK', 2, '2']);
+        const other = await h.connect(url);
+        await c.watch(key('t'));
+        await other.set(key('t'), 'changed');
+        expect(await c.multi().incr(key('t')).exec()).toBeNull();
+        expect(await c.get(key('t'))).toBe('changed');
+        await other.close();
+        const aborted = await c.multi().set(key('t'), 'x').sendCommand(['SET']).exec().catch((e: unknown) => e);
+        expect((aborted as RedisError).code).toBe('EXECABORT');
+        const runtimeError = await c.multi().set(key('t2'), 'x').incr(key('t2')).exec();
+        expect(runtimeError?.[0]).toBe('OK');
+        expect((runtimeError?.[1] as RedisError).code).toBe('ERR');
+      });
+    });
+
+    it('cancelling calls in the middle of a deep pipeline: every other caller gets its own reply', async () => {
+      await withClient(async (c) => {
+        const n = 20_000;
+        const controllers: AbortController[] = [];
+        const calls: Promise<string>[] = [];
+        for (let i = 0; i < n; i++) {
+          const controller = new AbortController();
+          controllers.push(controller);
+          calls.push(c.echo(`reply-${i}`, { signal: controller.signal }));
+        }
+        const outcomes = Promise.allSettled(calls);
+        // Some are cancelled before they are written, some after.
+        for (let i = 0; i < n; i += 7) controllers[i]?.abort();
+        await h.sleep(0);
+        for (let i = 3; i < n; i += 11) controllers[i]?.abort();
+        const settled = await outcomes;
+        let fulfilled = 0;
+        settled.forEach((outcome, i) => {
+          if (outcome.status === 'fulfilled') {
+            fulfilled++;
+            expect(outcome.value).toBe(`reply-${i}`);
+          } else expect(outcome.reason).toBeInstanceOf(AbortedError);
+          if (i % 7 === 0) expect(outcome.status).toBe('rejected');
+        });
+        expect(fulfilled).toBeGreaterThan(n / 2);
+        expect(await c.echo('after')).toBe('after');
+      });
+    });
+
+    it('per-call timeouts: the late reply is discarded and the next caller gets its own', async () => {
+      await withClient(
+        async (c) => {
+          const timedOut = await c.call('DEBUG', 'SLEEP', '0.3').then(
+            () => 'finished',
+            (e: unknown) => e,
+          );
+          expect(timedOut).toBe('finished');
+          const error = await c.sendCommand(['DEBUG', 'SLEEP', '0.3'], { timeout: 50 }).catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(CommandTimeoutError);
+          expect(await c.echo('mine')).toBe('mine');
+        },
+        { url: debugServer.url },
+      );
+    });
+
+    it('blocking commands run on their own connections with correct timeouts and cancellation', async () => {
+      await withClient(async (c) => {
+        const list = key('blocking');
+        const t0 = Date.now();
+        expect(await c.blPop(list, 0.2)).toBeNull();
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+        const waiting = c.blPop(list, 5);
+        expect(await c.rPush(list, 'woken')).toBe(1);
+        expect(await waiting).toEqual({ key: list, element: 'woken' });
+        const controller = new AbortController();
+        const cancelled = c.blPop(key('never'), 0, { signal: controller.signal }).catch((e: unknown) => e);
+        await h.sleep(20);
+        controller.abort();
+        expect(await cancelled).toBeInstanceOf(AbortedError);
+        expect(await c.echo('still fine')).toBe('still fine');
+        const stream = key('stream');
+        const read = c.xRead({ [stream]: '$' }, { BLOCK: 2000 });
+        await h.sleep(20);
+        const id = await c.xAdd(stream, '*', { k: 'v' });
+        expect(await read).toEqual({ [stream]: [{ id, fields: { k: 'v' } }] });
+      });
+    });
+
+    it('scan iterators and the script cache (with NOSCRIPT recovery)', async () => {
+      await withClient(async (c) => {
+        const pipeline = c.pipeline();
+        for (let i = 0; i < 500; i++) pipeline.set(key(`scan:${i}`), String(i));
+        await pipeline.exec();
+        const seen = new Set<string>();
+        for await (const k of c.scanIterator({ MATCH: key('scan:*'), COUNT: 50 })) seen.add(k);
+        expect(seen.size).toBe(500);
+        await c.hSet(key('hscan'), { a: '1', b: '2', c: '3' });
+        const fields: string[] = [];
+        for await (const entry of c.hScanIterator(key('hscan'))) fields.push(`${entry.field}=${entry.value}`);
+        expect(fields.sort()).toEqual(['a=1', 'b=2', 'c=3']);
+        const script = 'return redis.call("INCRBY", KEYS[1], ARGV[1])';
+        expect(await c.runScript(script, [key('lua')], [5])).toBe(5);
+        await c.call('SCRIPT', 'FLUSH');
+        expect(await c.runScript(script, [key('lua')], [5])).toBe(10);
+      });
+    });
+
+    it('authentication: the right password works, a wrong one is a typed error', async () => {
+      const secured = await startPrivateRedis({ password: 's3cret' });
+      try {
+        await withClient(async (c) => expect(await c.echo('authed')).toBe('authed'), { url: secured.url });
+        const failure = await h.run(() => h.connect({ port: secured.port, password: 'wrong', reconnect: false }).then(() => null, (e: unknown) => e));
+        expect(failure).toBeInstanceOf(RedisError);
+        expect((failure as RedisError).code).toBe('WRONGPASS');
+      } finally {
+        await secured.stop();
+      }
+    });
+
+    it('connection refused is a typed ConnectionError', async () => {
+      const port = await freePort();
+      const failure = await h.run(() => h.connect({ port, reconnect: false, connectTimeout: 2000 }).then(() => null, (e: unknown) => e));
+      expect(failure).toBeInstanceOf(ConnectionError);
+      expect((failure as ConnectionError).code).toBe('ECONNREFUSED');
+    });
+
+    it('a durable server killed and restarted under load: no lost acknowledged write, no misrouted reply, recovery', async () => {
+      const server = await startPrivateRedis({ durable: true });
+      try {
+        await h.run(async () => {
+          const client = await h.connect({ port: server.port, reconnect: { initialDelay: 20, maxDelay: 200 } });
+          const acknowledged: string[] = [];
+          const failures: unknown[] = [];
+          let stop = false;
+          const writer = async (w: number): Promise<void> => {
+            for (let i = 0; !stop && i < 100_000; i++) {
+              const k = `w${w}:${i}`;
+              try {
+                expect(await client.set(k, k)).toBe('OK');
+                acknowledged.push(k);
+                const back = await client.get(k);
+                expect(back === k || back === null).toBe(true);
+              } catch (error) {
+                failures.push(error);
+                await h.sleep(5);
+              }
+            }
+          };
+          const writers = [0, 1, 2, 3].map((w) => writer(w));
+          await h.sleep(150);
+          await server.kill();
+          await h.sleep(200);
+          await server.restart();
+          await h.sleep(300);
+          stop = true;
+          await Promise.all(writers);
+          expect(acknowledged.length).toBeGreaterThan(0);
+          for (const failure of failures) {
+            expect(failure).toBeInstanceOf(ClientError);
+            expect(failure instanceof ConnectionLostError || failure instanceof ConnectionError || failure instanceof CommandTimeoutError).toBe(true);
+          }
+          const values = await client.mGet(acknowledged);
+          const missing = acknowledged.filter((k, i) => values[i] !== k);
+          expect(missing).toEqual([]);
+          expect(client.status).toBe('ready');
+          expect(await client.echo('recovered')).toBe('recovered');
+          await client.close();
+        });
+      } finally {
+        await server.stop();
+      }
+    }, 60_000);
+  });
+}
+
+function parse(url: string): RedisOptions {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port), db: Number(u.pathname.slice(1) || 0) };
+}
