@@ -9,6 +9,11 @@ redisConformance(
     connect: connectRedis,
     run: (body) => body(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    start: (body) => {
+      const running = body();
+      running.catch(() => {});
+      return { join: () => running };
+    },
   },
   { describe, it, expect, beforeAll, afterAll },
   1,

@@ -122,6 +122,11 @@ export class Task<T = unknown> {
     this._locals = parent === null ? outsideLocals() : parent._locals !== null ? new Map(parent._locals) : null;
   }
 
+  /** The kernel running this task. */
+  get kernel(): Kernel {
+    return this._kernel;
+  }
+
   /** Name for monitors and messages: the spawn option, the function's name, or `task-<id>`. */
   get name(): string {
     return this._name ?? `task-${this.id}`;

@@ -25,6 +25,11 @@ export interface RedisHarness {
   run<T>(body: () => Promise<T>): Promise<T>;
   /** Sleep in the runtime's own way (a kernel sleep on curio). */
   sleep(ms: number): Promise<void>;
+  /**
+   * Run `body` concurrently with the caller (a plain async call on node, a kernel task on
+   * curio, where one task may wait on one thing at a time); `join` waits for its result.
+   */
+  start<T>(body: () => Promise<T>): { join(): Promise<T> };
 }
 
 /** The parts of vitest the suite uses. */
@@ -217,17 +222,17 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
         const subscription = await c.subscribe(channel);
         const pattern = await c.pSubscribe(`${channel}*`);
         const received: string[] = [];
-        const reader = (async () => {
+        const reader = h.start(async () => {
           for await (const message of subscription) {
             received.push(message.message);
             if (received.length === 50) break;
           }
-        })();
+        });
         for (let i = 0; i < 50; i++) {
           expect(await c.publish(channel, `m${i}`)).toBe(2);
           expect(await c.incr(key('during-pubsub'))).toBe(i + 1);
         }
-        await reader;
+        await reader.join();
         expect(received).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
         const viaPattern = await pattern.next();
         expect(viaPattern).toMatchObject({ kind: 'pmessage', pattern: `${channel}*`, channel, message: 'm0' });
@@ -381,14 +386,14 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
               }
             }
           };
-          const writers = [0, 1, 2, 3].map((w) => writer(w));
+          const writers = [0, 1, 2, 3].map((w) => h.start(() => writer(w)));
           await h.sleep(150);
           await server.kill();
           await h.sleep(200);
           await server.restart();
           await h.sleep(300);
           stop = true;
-          await Promise.all(writers);
+          for (const w of writers) await w.join();
           expect(acknowledged.length).toBeGreaterThan(0);
           for (const failure of failures) {
             expect(failure).toBeInstanceOf(ClientError);

@@ -106,7 +106,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
   /**
    * Send any command; resolves with the raw reply value. Error replies reject with RedisError.
    */
-  call<T = RespValue>(args: readonly RedisArg[], options?: CallOptions): Promise<T> {
+  call<T = RespValue>(args: readonly RedisArg[], options?: CallOptions, transform?: (reply: RespValue) => T): Promise<T> {
     if (this.currentStatus === 'closed') return Promise.reject(new ClientClosedError());
     const first = args[0];
     const name = typeof first === 'string' ? upperName(first) : String(first);
@@ -120,6 +120,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
       this,
       options?.timeout ?? this.options.commandTimeout,
       signal,
+      transform ?? null,
     );
     if (isBlockingCommand(name, args)) call.blocking = true;
     return this.runtime.wait<RespValue>('REDIS_REPLY', call) as Promise<T>;
@@ -294,18 +295,24 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
   // Blocking commands
 
   private sendBlocking(call: Call): void {
-    void this.borrowBlocking().then(
-      (connection) => {
-        if (call.state !== 'queued') {
-          this.returnBlocking(connection);
-          return;
-        }
-        call.connection = connection;
-        call.onSettled = () => this.returnBlocking(connection);
-        connection.submit(call);
-      },
-      (error: unknown) => call.fail(error),
-    );
+    // Borrowing may open a connection, which blocks: do it in the background (a task of its
+    // own on curio), never in the caller's context, which is not waiting on it.
+    this.runtime.spawn(async () => {
+      let connection: RedisConnection;
+      try {
+        connection = await this.borrowBlocking();
+      } catch (error) {
+        call.fail(error);
+        return;
+      }
+      if (call.state !== 'queued') {
+        this.returnBlocking(connection);
+        return;
+      }
+      call.connection = connection;
+      call.onSettled = () => this.returnBlocking(connection);
+      connection.submit(call);
+    }, 'redis-blocking-borrow');
   }
 
   private async borrowBlocking(): Promise<RedisConnection> {

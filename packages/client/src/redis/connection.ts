@@ -56,6 +56,8 @@ export class Call implements Waiter<RespValue> {
     /** Per-call timeout (ms) and signal. */
     readonly timeout: number | undefined = undefined,
     readonly signal: AbortSignal | undefined = undefined,
+    /** Turns the raw reply into the caller's type (applied before the caller sees it). */
+    readonly transform: ((reply: RespValue) => unknown) | null = null,
   ) {}
 
   /** @internal Waiter: the wait began. */
@@ -71,8 +73,23 @@ export class Call implements Waiter<RespValue> {
 
   /** Settle with the reply value (an error reply becomes a RedisError). */
   settle(value: RespValue): void {
-    if (value instanceof RespErrorReply) this.fail(new RedisError(value.code, value.message, this.name));
-    else this.finish(true, value);
+    if (value instanceof RespErrorReply) {
+      this.fail(new RedisError(value.code, value.message, this.name));
+      return;
+    }
+    const transform = this.transform;
+    if (transform === null) {
+      this.finish(true, value);
+      return;
+    }
+    let result: unknown;
+    try {
+      result = transform(value);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.finish(true, result);
   }
 
   /** Settle with an error. */

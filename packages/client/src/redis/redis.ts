@@ -38,8 +38,9 @@ export class RedisClient extends RedisCommands<'client'> {
   }
 
   protected command<T>(args: readonly RedisArg[], transform: Transform<T>, options?: CallOptions): Promise<T> {
-    const reply = this.core.call<RespValue>(args, options);
-    return transform === identityTransform ? (reply as Promise<T>) : reply.then(transform);
+    // The transform runs inside the call, so the caller gets the runtime's own awaitable
+    // (a kernel trap on curio), never a Promise chained onto it.
+    return this.core.call<T>(args, options, transform === identityTransform ? undefined : transform);
   }
 
   /** Send any command: `client.call('OBJECT', 'ENCODING', 'key')`. Raw reply. */
@@ -59,12 +60,12 @@ export class RedisClient extends RedisCommands<'client'> {
 
   /** WATCH keys for the next transaction. */
   watch(...keys: RedisArg[]): Promise<'OK'> {
-    return this.core.call(['WATCH', ...keys]).then(() => 'OK' as const);
+    return this.core.call(['WATCH', ...keys], undefined, () => 'OK' as const);
   }
 
   /** UNWATCH. */
   unwatch(): Promise<'OK'> {
-    return this.core.call(['UNWATCH']).then(() => 'OK' as const);
+    return this.core.call(['UNWATCH'], undefined, () => 'OK' as const);
   }
 
   /**
