@@ -160,15 +160,30 @@ export function connectNode(target: ConnectTarget, timeout: number | undefined):
   });
 }
 
+// One shared Promise executor (no closure per call).
+let capturedResolve: (value: never) => void = () => {};
+let capturedReject: (error: unknown) => void = () => {};
+function captureResolvers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+class NodeWake<T> implements Wake<T> {
+  constructor(
+    readonly resolve: (value: T) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
 /** The Runtime of plain Node: Promises, node:net, timers. */
 export const nodeRuntime: Runtime = {
   name: 'node',
   connect: (target, options) => connectNode(target, options?.timeout),
   wait<T>(_state: string, waiter: Waiter<T>): Promise<T> {
     // Nothing outside the call itself can cancel a plain Promise: `waiter.cancel` is never used.
-    return new Promise<T>((resolve, reject) => {
-      waiter.start({ resolve, reject });
-    });
+    const promise = new Promise<T>(captureResolvers);
+    waiter.start(new NodeWake<T>(capturedResolve as (value: T) => void, capturedReject));
+    return promise;
   },
   spawn(fn: () => Promise<void>): Background {
     void fn();

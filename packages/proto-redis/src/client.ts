@@ -54,14 +54,14 @@ export interface HandshakeOptions {
 }
 
 interface Pending {
-  readonly id: number;
-  readonly kind: CommandKind;
-  readonly bytes: boolean;
+  id: number;
+  kind: CommandKind;
+  bytes: boolean;
   discarded: boolean;
   /** Internal handshake step, or null for a user command. */
-  readonly step: 'hello' | 'auth' | 'setname' | 'select' | null;
+  step: 'hello' | 'auth' | 'setname' | 'select' | null;
   /** Only for (un)subscribe commands. */
-  readonly sub: Subscription | null;
+  sub: Subscription | null;
 }
 
 /** The bookkeeping of one (un)subscribe command. */
@@ -70,6 +70,95 @@ interface Subscription {
   /** Confirmations expected; -1 until known (an UNSUBSCRIBE of everything). */
   expected: number;
   readonly confirmations: RespValue[];
+}
+
+/** Internal: a reply is ready in replyId / replyValue. */
+const REPLY: unique symbol = Symbol('REPLY');
+
+const BYTES = 1;
+const DISCARDED = 2;
+const SPECIAL = 4;
+
+/**
+ * The commands waiting for replies, in order. Ids are consecutive, so an id is a position. A
+ * plain command costs one small integer (bytes and discarded flags); only commands that change
+ * the connection (MULTI, SUBSCRIBE, HELLO, handshake steps...) keep a Pending object, in a map.
+ * A pipeline of 100 000 GETs allocates nothing per command here.
+ */
+class PendingQueue {
+  private codes: number[] = [];
+  private head = 0;
+  private headId = 1;
+  private readonly special = new Map<number, Pending>();
+  private readonly view: { id: number; kind: CommandKind; bytes: boolean; discarded: boolean; step: Pending['step']; sub: Subscription | null } = {
+    id: 0,
+    kind: 'normal',
+    bytes: false,
+    discarded: false,
+    step: null,
+    sub: null,
+  };
+
+  get length(): number {
+    return this.codes.length - this.head;
+  }
+
+  /** Append the command with the next id. */
+  push(id: number, bytes: boolean, special: Pending | null): void {
+    if (this.length === 0) this.headId = id;
+    if (special !== null) this.special.set(id, special);
+    this.codes.push((bytes ? BYTES : 0) | (special !== null ? SPECIAL : 0));
+  }
+
+  /** The head command, as a view valid until the next call (or undefined). */
+  peek(): Pending | undefined {
+    if (this.head >= this.codes.length) return undefined;
+    return this.describe(this.headId, this.codes[this.head] as number);
+  }
+
+  /** Remove the head command; returns it as a view valid until the next call. */
+  shift(): Pending | undefined {
+    const head = this.peek();
+    if (head === undefined) return undefined;
+    if (head.kind !== 'normal' || head.step !== null) this.special.delete(head.id);
+    this.head++;
+    this.headId++;
+    if (this.head > 4096 && this.head * 2 > this.codes.length) {
+      this.codes = this.codes.slice(this.head);
+      this.head = 0;
+    }
+    return head;
+  }
+
+  /** Mark a command's reply as unwanted. False if it is not waiting any more. */
+  discard(id: number): boolean {
+    const index = this.head + (id - this.headId);
+    if (id < this.headId || index >= this.codes.length) return false;
+    this.codes[index] = (this.codes[index] as number) | DISCARDED;
+    const special = this.special.get(id);
+    if (special !== undefined) special.discarded = true;
+    return true;
+  }
+
+  /** Every waiting command, in order (views valid during the callback only). */
+  forEach(fn: (entry: Pending) => void): void {
+    for (let i = this.head; i < this.codes.length; i++) fn(this.describe(this.headId + i - this.head, this.codes[i] as number));
+  }
+
+  clear(): void {
+    this.codes = [];
+    this.head = 0;
+    this.special.clear();
+  }
+
+  private describe(id: number, code: number): Pending {
+    if ((code & SPECIAL) !== 0) return this.special.get(id) as Pending;
+    const view = this.view;
+    view.id = id;
+    view.bytes = (code & BYTES) !== 0;
+    view.discarded = (code & DISCARDED) !== 0;
+    return view;
+  }
 }
 
 /** Options of {@link RedisClientConnection}. */
@@ -82,8 +171,7 @@ export interface RedisClientOptions {
 export class RedisClientConnection {
   private readonly decoder: RespDecoder;
   private readonly out = new ByteWriter();
-  private readonly pending: Pending[] = [];
-  private head = 0;
+  private readonly pending = new PendingQueue();
   private nextId = 1;
   private currentState: RedisClientState = 'normal';
   private version: RespVersion = 2;
@@ -115,7 +203,7 @@ export class RedisClientConnection {
 
   /** Commands sent and not yet answered. */
   get pendingCount(): number {
-    return this.pending.length - this.head;
+    return this.pending.length;
   }
 
   /** Whether a MULTI has been sent and not yet ended by a sent EXEC, DISCARD or RESET. */
@@ -161,14 +249,7 @@ export class RedisClientConnection {
    * Returns false if that reply was already delivered (or the id is unknown).
    */
   discard(id: number): boolean {
-    for (let i = this.head; i < this.pending.length; i++) {
-      const entry = this.pending[i] as Pending;
-      if (entry.id === id) {
-        entry.discarded = true;
-        return true;
-      }
-    }
-    return false;
+    return this.pending.discard(id);
   }
 
   /** Whether commands are queued for {@link dataToSend} (the handshake may add some). */
@@ -198,12 +279,38 @@ export class RedisClientConnection {
 
   /** The next event, or NEED_DATA. */
   nextEvent(): RedisClientEvent | NeedData {
+    const next = this.advance();
+    if (next === REPLY) return { type: 'reply', id: this.replyId, value: this.replyValue };
+    return next;
+  }
+
+  /**
+   * Process every buffered frame: `onReply(id, value)` for each reply (no event object is
+   * made: the fast path of a client driving many calls), `onEvent` for everything else. Stops at
+   * NEED_DATA, or after a 'closed' event.
+   */
+  drain(onReply: (id: number, value: RespValue) => void, onEvent: (event: RedisClientEvent) => void): void {
+    for (;;) {
+      const next = this.advance();
+      if (next === NEED_DATA) return;
+      if (next === REPLY) onReply(this.replyId, this.replyValue);
+      else {
+        onEvent(next);
+        if (next.type === 'closed') return;
+      }
+    }
+  }
+
+  private replyId = 0;
+  private replyValue: RespValue = null;
+
+  private advance(): RedisClientEvent | NeedData | typeof REPLY {
     for (;;) {
       const queued = this.queuedEvents.shift();
       if (queued !== undefined) return queued;
       if (this.closedEmitted) return NEED_DATA;
       if (this.failure !== null) return this.close(this.failure);
-      const head = this.pending[this.head];
+      const head = this.pending.peek();
       let frame: RespFrame | NeedData;
       try {
         frame = this.decoder.next(head !== undefined && head.bytes);
@@ -238,21 +345,21 @@ export class RedisClientConnection {
       const channels = args.length - 1;
       sub = { space: subscriptionSpace(name), expected: kind === 'subscribe' || channels > 0 ? channels : -1, confirmations: [] };
     }
-    this.pending.push({ id, kind, bytes, discarded: false, step, sub });
+    this.pending.push(id, bytes, kind === 'normal' && step === null ? null : { id, kind, bytes, discarded: false, step, sub });
     if (kind === 'multi') this.transactionSent = true;
     else if (kind === 'exec' || kind === 'discard' || kind === 'reset') this.transactionSent = false;
     return id;
   }
 
   /** Decide what a decoded frame is; returns an event, or null if it was consumed silently. */
-  private classify(frame: RespFrame): RedisClientEvent | null {
+  private classify(frame: RespFrame): RedisClientEvent | typeof REPLY | null {
     if (frame instanceof RespPush) {
       const space = CONFIRMATION_SPACES.get(frame.kind);
       if (space !== undefined) return this.confirmation(frame.kind, space, frame.data, frame);
       return { type: 'push', push: frame };
     }
     if (this.currentState === 'monitoring') {
-      const head = this.pending[this.head];
+      const head = this.pending.peek();
       if (head !== undefined && head.kind === 'reset' && frame === 'RESET') return this.reply(frame);
       if (head !== undefined && head.kind === 'quit' && frame === 'OK') return this.reply(frame);
       return { type: 'push', push: new RespPush('monitor', ['monitor', frame as RespValue]) };
@@ -270,12 +377,12 @@ export class RedisClientConnection {
   }
 
   private headIsSubscription(): boolean {
-    const head = this.pending[this.head];
+    const head = this.pending.peek();
     return head !== undefined && (head.kind === 'subscribe' || head.kind === 'unsubscribe');
   }
 
   /** A (un)subscribe confirmation: update the subscription sets, count it toward its command. */
-  private confirmation(kind: string, space: SubscriptionSpace, data: RespValue[], push: RespPush): RedisClientEvent | null {
+  private confirmation(kind: string, space: SubscriptionSpace, data: RespValue[], push: RespPush): RedisClientEvent | typeof REPLY | null {
     const channel = data[1];
     const name = typeof channel === 'string' ? channel : channel instanceof Uint8Array ? decodeUtf8(channel, 0, channel.length) : null;
     const set = this.subscriptions[space];
@@ -284,7 +391,7 @@ export class RedisClientConnection {
       else set.add(name);
     }
     this.updateSubscribedState();
-    const head = this.pending[this.head];
+    const head = this.pending.peek();
     const wanted = kind.endsWith('unsubscribe') ? 'unsubscribe' : 'subscribe';
     const sub = head?.sub;
     if (head === undefined || sub === null || sub === undefined || head.kind !== wanted || sub.space !== space) {
@@ -304,17 +411,11 @@ export class RedisClientConnection {
   }
 
   /** The reply of the command at the head of the queue. */
-  private reply(value: RespValue): RedisClientEvent | null {
-    const head = this.pending[this.head];
+  private reply(value: RespValue): RedisClientEvent | typeof REPLY | null {
+    const head = this.pending.shift();
     if (head === undefined) {
       this.failure = new RemoteProtocolError('reply received with no command waiting for it', 'ERR_UNEXPECTED_REPLY');
       return null;
-    }
-    this.pending[this.head] = undefined as unknown as Pending;
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.pending.length) {
-      this.pending.splice(0, this.head);
-      this.head = 0;
     }
     const failed = value instanceof RespErrorReply;
     switch (head.kind) {
@@ -334,7 +435,9 @@ export class RedisClientConnection {
     }
     if (head.step !== null) return this.handshakeStep(head, value);
     if (head.discarded) return null;
-    return { type: 'reply', id: head.id, value };
+    this.replyId = head.id;
+    this.replyValue = value;
+    return REPLY;
   }
 
   private handshakeStep(head: Pending, value: RespValue): RedisClientEvent | null {
@@ -374,7 +477,9 @@ export class RedisClientConnection {
 
   private handshakeRemaining(): number {
     let n = 0;
-    for (let i = this.head; i < this.pending.length; i++) if ((this.pending[i] as Pending).step !== null) n++;
+    this.pending.forEach((entry) => {
+      if (entry.step !== null) n++;
+    });
     return n;
   }
 
@@ -382,12 +487,10 @@ export class RedisClientConnection {
     this.closedEmitted = true;
     this.currentState = 'closed';
     const unanswered: number[] = [];
-    for (let i = this.head; i < this.pending.length; i++) {
-      const entry = this.pending[i] as Pending;
+    this.pending.forEach((entry) => {
       if (entry.step === null && !entry.discarded) unanswered.push(entry.id);
-    }
-    this.pending.length = 0;
-    this.head = 0;
+    });
+    this.pending.clear();
     return { type: 'closed', unanswered, error };
   }
 }

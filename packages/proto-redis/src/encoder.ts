@@ -88,6 +88,36 @@ export class ByteWriter {
 
   /** Append `<type><length>\r\n<utf8 of text>\r\n` (a blob string of `text`). */
   blobString(type: number, text: string): void {
+    const length = text.length;
+    if (length < 64) {
+      // Short strings (command names, most keys) are usually ASCII: copy the code units.
+      this.reserve(length + 8);
+      const buf = this.buf;
+      const start = this.length;
+      let at = start;
+      buf[at++] = type;
+      if (length >= 10) buf[at++] = 48 + ((length / 10) | 0);
+      buf[at++] = 48 + (length % 10);
+      buf[at++] = 13;
+      buf[at++] = 10;
+      let i = 0;
+      for (; i < length; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at++] = c;
+      }
+      if (i === length) {
+        buf[at++] = 13;
+        buf[at++] = 10;
+        this.length = at;
+        return;
+      }
+      // Not ASCII after all: start over the general way.
+    }
+    this.blobStringUtf8(type, text);
+  }
+
+  private blobStringUtf8(type: number, text: string): void {
     // Worst case 3 bytes per UTF-16 unit; reserve the header for that, then fix it up.
     const max = text.length * 3;
     const headerMax = 1 + String(max).length + 2;

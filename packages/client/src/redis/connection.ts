@@ -12,7 +12,7 @@
 // - When the connection ends, every call that was written and is unanswered is handed back to
 //   the owner (`onLost`), which decides between retrying and failing it.
 
-import { NEED_DATA, RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
+import { RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
 import type { HandshakeOptions, RedisArg, RedisClientEvent, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { ConnectionError, ProtocolViolationError, RedisError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
@@ -140,6 +140,13 @@ export class RedisConnection {
   private handshakeWake: Wake<RespVersion> | null = null;
   private lostError: ConnectionError | null = null;
   private readonly flushNow = (): void => this.flush();
+  private readonly onReply = (id: number, value: RespValue): void => {
+    const call = this.nextWritten(id);
+    if (call !== null) call.settle(value);
+  };
+  private readonly onEvent = (event: RedisClientEvent): void => {
+    if (!this.closed) this.dispatch(event);
+  };
 
   constructor(
     private readonly runtime: Runtime,
@@ -243,10 +250,8 @@ export class RedisConnection {
       for (;;) {
         const chunk = await this.stream.read();
         machine.receiveData(chunk ?? EMPTY);
-        for (let event = machine.nextEvent(); event !== NEED_DATA; event = machine.nextEvent()) {
-          this.dispatch(event);
-          if (this.closed) return;
-        }
+        machine.drain(this.onReply, this.onEvent);
+        if (this.closed) return;
         if (this.flushScheduled === false && machine.hasDataToSend) this.scheduleFlush();
         if (chunk === null) break;
       }

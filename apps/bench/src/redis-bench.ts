@@ -1,0 +1,277 @@
+// Redis client benchmarks: ours on both runtimes vs ioredis vs node-redis vs a hand-written raw
+// node:net client, against the same redis-server (127.0.0.1:6379) in the same process run; and
+// RESP decoding vs redis-parser.
+
+import { createRequire } from 'node:module';
+import * as net from 'node:net';
+import { connectRedis as connectNode } from '@curio-ts/backend-node';
+import { connectRedis as connectCurio } from '@curio-ts/backend-curio';
+import { run } from '@curio-ts/kernel';
+import { NEED_DATA, RespDecoder } from '@curio-ts/proto-redis';
+import { Redis as IORedis } from 'ioredis';
+import { createClient } from 'redis';
+import { measure, table } from './harness.js';
+import type { Contender, Row } from './harness.js';
+
+const HOST = '127.0.0.1';
+const PORT = 6379;
+const KEY = 'bench:key';
+const VALUE = 'x'.repeat(16);
+const SEQ_N = 20_000;
+const CONC_N = 200_000;
+const PIPE_N = 200_000;
+
+// ---------------------------------------------------------------------------------------------
+// A raw client: the round-trip limit. Writes RESP by hand and counts complete replies.
+
+class RawClient {
+  private socket!: net.Socket;
+  private expected = 0;
+  private got = 0;
+  private done: (() => void) | null = null;
+  private decoder = new RespDecoder();
+
+  async connect(): Promise<void> {
+    this.socket = net.connect({ host: HOST, port: PORT, noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      this.socket.once('connect', resolve);
+      this.socket.once('error', reject);
+    });
+    this.socket.on('data', (chunk: Buffer) => {
+      this.decoder.feed(chunk);
+      while (this.decoder.next() !== NEED_DATA) this.got++;
+      if (this.got >= this.expected && this.done !== null) {
+        const done = this.done;
+        this.done = null;
+        done();
+      }
+    });
+  }
+
+  /** Send `payload` (holding `replies` commands) and wait for all replies. */
+  roundTrip(payload: Uint8Array, replies: number): Promise<void> {
+    this.expected += replies;
+    return new Promise<void>((resolve) => {
+      this.done = resolve;
+      this.socket.write(payload);
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+function command(...args: string[]): Buffer {
+  return Buffer.from(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contenders. Each does its work once and returns the number of operations.
+
+interface RedisLike {
+  get(key: string): Promise<unknown>;
+}
+
+function sequential(getClient: () => RedisLike): () => Promise<number> {
+  return async () => {
+    const client = getClient();
+    for (let i = 0; i < SEQ_N; i++) await client.get(KEY);
+    return SEQ_N;
+  };
+}
+
+function concurrent(getClient: () => RedisLike): () => Promise<number> {
+  return async () => {
+    const client = getClient();
+    const calls = new Array<Promise<unknown>>(CONC_N);
+    for (let i = 0; i < CONC_N; i++) calls[i] = client.get(KEY);
+    await Promise.all(calls);
+    return CONC_N;
+  };
+}
+
+/** Run a contender body inside one long-lived kernel (the curio runtime's client lives there). */
+class CurioHost {
+  private queue: { body: () => Promise<number>; resolve: (n: number) => void; reject: (e: unknown) => void }[] = [];
+  private wake: (() => void) | null = null;
+  private stopped = false;
+  client!: Awaited<ReturnType<typeof connectCurio>>;
+  private finished!: Promise<void>;
+
+  async start(): Promise<void> {
+    let ready!: () => void;
+    const started = new Promise<void>((resolve) => (ready = resolve));
+    this.finished = run(async () => {
+      this.client = await connectCurio({ host: HOST, port: PORT });
+      ready();
+      for (;;) {
+        const job = this.queue.shift();
+        if (job !== undefined) {
+          try {
+            job.resolve(await job.body());
+          } catch (error) {
+            job.reject(error);
+          }
+          continue;
+        }
+        if (this.stopped) break;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+      await this.client.close();
+    });
+    await started;
+  }
+
+  submit(body: () => Promise<number>): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ body, resolve, reject });
+      this.wake?.();
+      this.wake = null;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.finished;
+  }
+}
+
+/** Run the Redis client suite; returns the markdown table. */
+export async function redisSuite(): Promise<string> {
+  const ours = await connectNode({ host: HOST, port: PORT });
+  const curio = new CurioHost();
+  await curio.start();
+  const ioredis = new IORedis({ host: HOST, port: PORT, enableAutoPipelining: true, lazyConnect: false });
+  await ioredis.ping();
+  const nodeRedis = createClient({ url: `redis://${HOST}:${PORT}` });
+  await nodeRedis.connect();
+  const raw = new RawClient();
+  await raw.connect();
+  await ours.set(KEY, VALUE);
+  const getCommand = command('GET', KEY);
+
+  const rows: Row[] = [];
+  const rawSeq: Contender = {
+    name: 'raw net',
+    run: async () => {
+      for (let i = 0; i < SEQ_N; i++) await raw.roundTrip(getCommand, 1);
+      return SEQ_N;
+    },
+  };
+  const [seqOurs, seqCurio, seqRaw, seqIo, seqNr] = await measure([
+    { name: 'curio-ts (node)', run: sequential(() => ours) },
+    { name: 'curio-ts (curio)', run: () => curio.submit(sequential(() => curio.client)) },
+    rawSeq,
+    { name: 'ioredis', run: sequential(() => ioredis) },
+    { name: 'node-redis', run: sequential(() => nodeRedis) },
+  ]);
+  rows.push({ benchmark: `sequential awaited GET x${SEQ_N}, node runtime vs raw net`, ours: seqOurs!, baseline: seqRaw!, target: 0.95 });
+  rows.push({ benchmark: 'sequential awaited GET, curio runtime vs raw net', ours: seqCurio!, baseline: seqRaw!, target: 0.95 });
+  rows.push({ benchmark: 'sequential awaited GET, node runtime vs ioredis', ours: seqOurs!, baseline: seqIo! });
+  rows.push({ benchmark: 'sequential awaited GET, node runtime vs node-redis', ours: seqOurs!, baseline: seqNr! });
+
+  const rawBatch = Buffer.concat(Array.from({ length: CONC_N }, () => getCommand));
+  const [concOurs, concCurio, concRaw, concIo, concNr] = await measure([
+    { name: 'curio-ts (node)', run: concurrent(() => ours) },
+    { name: 'curio-ts (curio)', run: () => curio.submit(concurrent(() => curio.client)) },
+    { name: 'raw net batch', run: async () => (await raw.roundTrip(rawBatch, CONC_N), CONC_N) },
+    { name: 'ioredis (auto-pipelining)', run: concurrent(() => ioredis) },
+    { name: 'node-redis', run: concurrent(() => nodeRedis) },
+  ]);
+  rows.push({ benchmark: `${CONC_N} concurrent GETs, node runtime vs ioredis`, ours: concOurs!, baseline: concIo!, target: 5 });
+  rows.push({ benchmark: `${CONC_N} concurrent GETs, curio runtime vs ioredis`, ours: concCurio!, baseline: concIo!, target: 5 });
+  rows.push({ benchmark: `${CONC_N} concurrent GETs, node runtime vs node-redis`, ours: concOurs!, baseline: concNr! });
+  rows.push({ benchmark: `${CONC_N} concurrent GETs, node runtime vs raw net batch`, ours: concOurs!, baseline: concRaw! });
+
+  const rawSets = Buffer.concat(Array.from({ length: PIPE_N }, (_, i) => command('SET', `bench:p${i % 1000}`, VALUE)));
+  const oursPipeline = (client: typeof ours) => async (): Promise<number> => {
+    const pipeline = client.pipeline();
+    for (let i = 0; i < PIPE_N; i++) pipeline.set(`bench:p${i % 1000}`, VALUE);
+    await pipeline.exec();
+    return PIPE_N;
+  };
+  const [pipeOurs, pipeCurio, pipeRaw, pipeIo, pipeNr] = await measure([
+    { name: 'curio-ts (node)', run: oursPipeline(ours) },
+    { name: 'curio-ts (curio)', run: () => curio.submit(oursPipeline(curio.client)) },
+    { name: 'raw net', run: async () => (await raw.roundTrip(rawSets, PIPE_N), PIPE_N) },
+    {
+      name: 'ioredis pipeline',
+      run: async () => {
+        const pipeline = ioredis.pipeline();
+        for (let i = 0; i < PIPE_N; i++) pipeline.set(`bench:p${i % 1000}`, VALUE);
+        await pipeline.exec();
+        return PIPE_N;
+      },
+    },
+    {
+      name: 'node-redis execAsPipeline',
+      run: async () => {
+        const multi = nodeRedis.multi();
+        for (let i = 0; i < PIPE_N; i++) multi.set(`bench:p${i % 1000}`, VALUE);
+        await multi.execAsPipeline();
+        return PIPE_N;
+      },
+    },
+  ]);
+  rows.push({ benchmark: `pipeline of ${PIPE_N} SETs, node runtime vs node-redis`, ours: pipeOurs!, baseline: pipeNr!, target: 1.5 });
+  rows.push({ benchmark: `pipeline of ${PIPE_N} SETs, curio runtime vs node-redis`, ours: pipeCurio!, baseline: pipeNr!, target: 1.5 });
+  rows.push({ benchmark: `pipeline of ${PIPE_N} SETs, node runtime vs ioredis`, ours: pipeOurs!, baseline: pipeIo! });
+  rows.push({ benchmark: `pipeline of ${PIPE_N} SETs, node runtime vs raw net`, ours: pipeOurs!, baseline: pipeRaw! });
+
+  raw.close();
+  await ours.close();
+  await curio.stop();
+  ioredis.disconnect();
+  await nodeRedis.quit();
+
+  rows.push(...(await decodeRows()));
+  return table(rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding: 100 000 blob-string replies fed in 64 KiB chunks.
+
+const require = createRequire(import.meta.url);
+const RedisParser = require('redis-parser') as new (options: { returnReply: (r: unknown) => void; returnError: (e: unknown) => void }) => {
+  execute(b: Buffer): void;
+};
+
+async function decodeRows(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const n = 100_000;
+  for (const size of [3, 100, 1000]) {
+    const one = Buffer.from(`$${size}\r\n${'x'.repeat(size)}\r\n`);
+    const all = Buffer.concat(Array.from({ length: n }, () => one));
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < all.length; i += 65536) chunks.push(all.subarray(i, i + 65536));
+    const [ours, theirs] = await measure([
+      {
+        name: 'proto-redis',
+        run: async () => {
+          const decoder = new RespDecoder();
+          let count = 0;
+          for (const chunk of chunks) {
+            decoder.feed(chunk);
+            while (decoder.next() !== NEED_DATA) count++;
+          }
+          if (count !== n) throw new Error('decode count');
+          return n;
+        },
+      },
+      {
+        name: 'redis-parser',
+        run: async () => {
+          let count = 0;
+          const parser = new RedisParser({ returnReply: () => count++, returnError: () => {} });
+          for (const chunk of chunks) parser.execute(chunk);
+          if (count !== n) throw new Error('parse count');
+          return n;
+        },
+      },
+    ], 7);
+    rows.push({ benchmark: `decode ${n} replies of ${size} B`, ours: ours!, baseline: theirs!, target: 1 });
+  }
+  return rows;
+}
