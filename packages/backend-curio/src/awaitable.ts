@@ -63,7 +63,18 @@ export class KernelAwaitable<T> implements Wake<T> {
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    return this.subscribe(isNative(onFulfilled)).then(onFulfilled, onRejected);
+    const awaited = isNative(onFulfilled);
+    if (awaited && this.outcome === null && !this.mayTrap()) {
+      // An await or Promise.all that cannot block the task: V8's own resolving functions are
+      // called directly when the call settles (V8 ignores what `then` returns to it).
+      (this.plain ??= []).push({ resolve: onFulfilled as (value: T) => void, reject: onRejected as (error: unknown) => void });
+      return undefined as unknown as Promise<R1 | R2>;
+    }
+    return this.subscribe(awaited).then(onFulfilled, onRejected);
+  }
+
+  private mayTrap(): boolean {
+    return this.trapWake === null && this.creator !== null && runningTask() === this.creator;
   }
 
   catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
@@ -78,7 +89,7 @@ export class KernelAwaitable<T> implements Wake<T> {
   private subscribe(awaited: boolean): Promise<T> {
     const outcome = this.outcome;
     if (outcome !== null) return outcome.ok ? Promise.resolve(outcome.value) : Promise.reject(outcome.error);
-    if (awaited && this.trapWake === null && this.creator !== null && runningTask() === this.creator) {
+    if (awaited && this.mayTrap()) {
       return waitExternal<T>(this.state, (wake) => {
         this.trapWake = wake;
         return () => {
