@@ -4,10 +4,17 @@
 import { fileURLToPath } from 'node:url';
 import * as os from 'node:os';
 import { kernelSuite } from './kernel-bench.js';
+import { ioSuite } from './io-bench.js';
+import { threadsSuite } from './threads-bench.js';
+import { redisSuite } from './redis-bench.js';
 import { writeSection } from './harness.js';
 
 const suites: Record<string, () => Promise<string>> = {
+  redis: redisSuite,
   kernel: kernelSuite,
+  io: ioSuite,
+  threads: threadsSuite,
+  'mini-redis': (await import('./miniredis-bench.js')).miniRedisSuite,
 };
 
 const results = fileURLToPath(new URL('../RESULTS.md', import.meta.url));

@@ -44,4 +44,77 @@ export { Queue, LifoQueue, PriorityQueue, defaultCompare } from './queue.js';
 export { Local } from './local.js';
 export { SchedBase, SchedFIFO, SchedBarrier } from './sched.js';
 export { kernelTrap, currentTaskOrNull } from './traps.js';
+export { runningTask } from './runtime.js';
 export type { TrapRequest, TrapResults, ExternalWake } from './traps.js';
+// --- monitor ---
+export { MonitorError, DEFAULT_MONITOR_HOST, DEFAULT_MONITOR_PORT } from './monitor/server.js';
+export type { MonitorOptions, MonitorAddress } from './monitor/server.js';
+// --- end monitor ---
+// --- sockets ---
+export {
+  Socket,
+  ServerSocket,
+  HIGH_WATER,
+  LOW_WATER,
+  DEFAULT_READ,
+  WRITE_SLICE,
+} from './io/socket.js';
+export type { SocketAddress, SocketOptions, ServerSocketOptions } from './io/socket.js';
+export { SocketStream } from './io/socket-stream.js';
+export {
+  SocketError,
+  ConnectionResetError,
+  ConnectionRefusedError,
+  BrokenPipeError,
+  TlsError,
+  SocketClosedError,
+  IncompleteReadError,
+} from './io/socket-errors.js';
+export {
+  openConnection,
+  openUnixConnection,
+  tcpServerSocket,
+  unixServerSocket,
+  tcpServer,
+  unixServer,
+  runServer,
+} from './io/network.js';
+export type { ConnectOptions, ListenOptions, ClientHandler, ServeOptions, ServerOptions } from './io/network.js';
+export { udpSocket, UdpSocket } from './io/udp.js';
+export type { Datagram, UdpSocketOptions } from './io/udp.js';
+export { Channel, Connection, ChannelError, AuthenticationError, FrameTooLargeError } from './io/channel.js';
+export type { ChannelAddress, ChannelOptions } from './io/channel.js';
+// --- end sockets ---
+// --- os ---
+export { aopen, AsyncFile } from './os/file.js';
+export type { TextMode, BinaryMode, FileMode, TextEncoding, Whence, FileOptions, TextFileOptions } from './os/file.js';
+export { SignalQueue, SignalEvent } from './os/signal.js';
+export type { SignalQueueOptions } from './os/signal.js';
+export { OSError, UnsupportedOperation, ClosedResourceError } from './os/errors.js';
+import * as subprocess from './os/subprocess.js';
+export { subprocess };
+// --- end os ---
+// --- threads ---
+export { workerFunction } from './threads/workfn.js';
+export type { WorkerFunction, ParametersOf, ResultOf } from './threads/workfn.js';
+export {
+  ThreadPool,
+  ProcessPool,
+  WorkerPool,
+  runInThread,
+  runInProcess,
+  configureWorkerPools,
+  kernelThreadPool,
+  kernelProcessPool,
+} from './threads/pool.js';
+export type { PoolOptions, WorkerPoolSizes } from './threads/pool.js';
+export { WorkerError, WorkerExited, TypeScriptLoaderMissing, RemoteError, UniversalTimeout } from './threads/errors.js';
+export type { ErrorData } from './threads/errors.js';
+export { UniversalQueue } from './threads/universal.js';
+export type { UniversalQueueOptions } from './threads/universal.js';
+export { UniversalEvent } from './threads/universal-event.js';
+export type { UniversalQueueHandle, UniversalEventHandle, SyncOptions, AsyncOptions } from './threads/universal-common.js';
+export { spawnThread, AsyncThread, AWAIT, op, isAsyncThread } from './threads/asyncthread.js';
+export type { Operation, OperationData, AwaitOptions, ThreadArgs, QueueRef, LockRef } from './threads/asyncthread.js';
+export type { KernelRef } from './threads/transfer.js';
+// --- end threads ---

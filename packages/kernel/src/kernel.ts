@@ -26,7 +26,7 @@ import {
 import {
   activeTask,
   attachKernel,
-  callerTask,
+  strictCallerTask,
   deadlineAdded,
   detachKernel,
   exited,
@@ -43,6 +43,8 @@ import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
 import { TimeQueue } from './timequeue.js';
 import type { DeadlineEntry } from './timequeue.js';
+import { MonitorServer } from './monitor/server.js';
+import type { MonitorAddress, MonitorOptions } from './monitor/server.js';
 import type { ExternalWake, TrapHandler, TrapRequest } from './traps.js';
 
 /** Why the kernel calls its error hook. */
@@ -50,7 +52,8 @@ export type KernelErrorReason =
   | 'unobserved-task-error'
   | 'unobserved-group-error'
   | 'long-foreign-await'
-  | 'timeout-overrun';
+  | 'timeout-overrun'
+  | 'monitor-error';
 
 /** Context given to {@link KernelOptions.onError}. */
 export interface KernelErrorInfo {
@@ -82,6 +85,13 @@ export interface KernelOptions {
    * and, with `debug`, warnings. Defaults to printing on stderr. It must not throw.
    */
   onError?: (error: unknown, info: KernelErrorInfo) => void;
+  /**
+   * Start the task monitor on a loopback TCP port (`true`: 127.0.0.1:48802, as Curio; or
+   * `{ host, port }`, port 0 for a free one). Connect with `npx curio-monitor [host] [port]`.
+   * With the monitor on, the kernel records the source location of every blocking await, as
+   * with `debug`. The monitor never keeps the process alive and closes at shutdown.
+   */
+  monitor?: boolean | MonitorOptions;
 }
 
 let nextTaskId = 1;
@@ -117,6 +127,9 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   private liveCount = 0;
   private readonly timers = new TimeQueue<Task>();
   private readonly errorHook: (error: unknown, info: KernelErrorInfo) => void;
+  /** Record trap sites (debug or monitor). */
+  private readonly recordTrapSites: boolean;
+  private readonly monitorServer: MonitorServer | null;
   private readonly longForeignMs: number;
   private virtualNow = 0;
   private foreignCount = 0;
@@ -136,6 +149,23 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     this.longForeignMs =
       typeof options?.debug === 'object' ? (options.debug.longForeignAwaitMs ?? 100) : 100;
     this.errorHook = options?.onError ?? defaultErrorHook;
+    const monitor = options?.monitor;
+    this.monitorServer =
+      monitor === undefined || monitor === false ? null : new MonitorServer(this, monitor === true ? {} : monitor);
+    this.recordTrapSites = this.debug || this.monitorServer !== null;
+  }
+
+  /** Where the task monitor listens, once it does (null without a monitor or after shutdown). */
+  get monitorAddress(): MonitorAddress | null {
+    return this.monitorServer?.address ?? null;
+  }
+
+  /**
+   * Resolves with the monitor's address once it listens (null without a monitor); rejects with
+   * a MonitorError if it cannot listen (e.g. the port is in use).
+   */
+  monitorReady(): Promise<MonitorAddress | null> {
+    return this.monitorServer?.whenReady() ?? Promise.resolve(null);
   }
 
   /** The kernel clock in milliseconds (monotonic; virtual clocks start at 0). */
@@ -159,13 +189,19 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     return this.liveTasks().sort((a, b) => a.id - b.id);
   }
 
+  /** The live task with this id, if any (a linear search, for monitors and tools). */
+  findTask(id: number): Task | undefined {
+    for (let task = this.head; task !== null; task = task._next) if (task.id === id) return task;
+    return undefined;
+  }
+
   /**
    * Run `fn` as a new top-level task and resolve with its result, or reject with its own
    * error. For plain Promise code; inside a task use `spawn`.
    */
   runTask<T>(fn: TaskFunction<T>, options?: SpawnOptions): Promise<T> {
     if (this.closed || this.closing) return Promise.reject(new KernelClosedError());
-    if (callerTask() !== null) {
+    if (strictCallerTask() !== null) {
       return Promise.reject(
         new KernelUsageError('run()/runTask() called from inside a kernel task; use spawn()', 'ERR_NESTED_RUN'),
       );
@@ -195,13 +231,15 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
       if (remaining.length === 0) break;
       for (const task of remaining) {
         if (task.terminated) continue;
-        this.requestCancel(task, new TaskCancelled('kernel shutdown'));
+        // Forced: a task that caught an earlier cancellation and carried on is cancelled again.
+        this.requestCancel(task, new TaskCancelled('kernel shutdown'), true);
         await task._outsideWait();
       }
     }
     for (const record of this.errorRecords) this.reportRecord(record);
     this.errorRecords.clear();
     this.closed = true;
+    this.monitorServer?.close();
     if (this.attached) {
       this.attached = false;
       detachKernel(this, this.debug);
@@ -218,7 +256,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
 
   /** @internal */
   dispatch(task: Task, request: TrapRequest): unknown {
-    if (this.debug) this.verifyCaller(task, request);
+    if (this.recordTrapSites) this.inspectTrap(task, request);
     switch (request.trap) {
       case 'sleep':
         return this.trapSleep(task, request.ms);
@@ -247,8 +285,9 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     }
   }
 
-  private verifyCaller(task: Task, request: TrapRequest): void {
-    if (task !== activeTask() && !task._foreign && task.state !== 'RUNNING') {
+  /** With `debug`: verify the caller. With `debug` or the monitor: record blocking trap sites. */
+  private inspectTrap(task: Task, request: TrapRequest): void {
+    if (this.debug && task !== activeTask() && !task._foreign && task.state !== 'RUNNING') {
       throw new KernelUsageError(
         `task ${task.id} (${task.name}) made kernel call '${request.trap}' while the kernel ` +
           `considered it blocked in ${task.state}: an earlier kernel call was not awaited`,
@@ -302,7 +341,10 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
 
   private trapPromiseWait(task: Task, promise: PromiseLike<unknown>): Promise<unknown> {
     return this.trapExternalWait(task, 'PROMISE_WAIT', (wake) => {
-      promise.then(wake.resolve, wake.reject);
+      promise.then(
+        (value) => wake.resolve(value),
+        (error: unknown) => wake.reject(error),
+      );
       return () => {};
     });
   }
@@ -349,8 +391,8 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
    * is blocked and cancellation is allowed, otherwise at its next blocking trap.
    * @internal
    */
-  requestCancel(target: Task, error: CancelledError): void {
-    if (target.terminated || target.cancelled) return;
+  requestCancel(target: Task, error: CancelledError, force = false): void {
+    if (target.terminated || (target.cancelled && !force)) return;
     target.cancelled = true;
     // Cancelling a task also cancels its pending timeout.
     if (target._timeoutAt !== null) {
@@ -416,6 +458,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   private createTask(fn: () => unknown, parent: Task | null, options: SpawnOptions | undefined): Task {
     this.ensureAttached();
     const task = new Task<unknown>(this, nextTaskId++, fn, parent, options);
+    if (this.monitorServer !== null) this.monitorServer.taskCreated(task, parent);
     task._next = this.head;
     if (this.head !== null) this.head._prev = task;
     this.head = task;
@@ -628,13 +671,15 @@ class ExternalWait implements ExternalWake, WaitCancel {
     private readonly task: Task,
   ) {}
 
-  readonly resolve = (value: unknown): void => {
+  // Methods, not per-wait closures: a blocked task costs less (10 000 idle connections...).
+  // Callers that need loose functions bind them where they need them.
+  resolve(value: unknown): void {
     if (this.finish()) reschedule(this.task, value);
-  };
+  }
 
-  readonly reject = (error: unknown): void => {
+  reject(error: unknown): void {
     if (this.finish()) rescheduleError(this.task, error);
-  };
+  }
 
   cancelWait(_task: Task): void {
     if (this.finish() && this.unregister !== null) this.unregister();

@@ -5,7 +5,7 @@
 import { KernelUsageError } from './errors.js';
 import { Kernel } from './kernel.js';
 import type { KernelOptions } from './kernel.js';
-import { callerTask } from './runtime.js';
+import { strictCallerTask } from './runtime.js';
 import type { TaskFunction } from './task.js';
 
 /** Options of {@link run}: the kernel's options, plus a name for the main task. */
@@ -20,11 +20,12 @@ export interface RunOptions extends KernelOptions {
  * down. Calling `run` from inside a kernel task is a {@link KernelUsageError}.
  */
 export async function run<T>(main: TaskFunction<T>, options?: RunOptions): Promise<T> {
-  if (callerTask() !== null) {
+  if (strictCallerTask() !== null) {
     throw new KernelUsageError('run() called from inside a running kernel; use spawn()', 'ERR_NESTED_RUN');
   }
   const kernel = new Kernel(options);
   try {
+    if (options?.monitor !== undefined && options.monitor !== false) await kernel.monitorReady();
     return await kernel.runTask(main, { name: options?.name ?? (main.name !== '' ? main.name : 'main') });
   } finally {
     await kernel.shutdown();

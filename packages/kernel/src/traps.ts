@@ -12,7 +12,7 @@
 
 import { KernelUsageError } from './errors.js';
 import type { CancelledError } from './errors.js';
-import { callerTask } from './runtime.js';
+import { callerTask, strictCallerTask } from './runtime.js';
 import type { SchedBase } from './sched.js';
 import type { SpawnOptions, Task, TaskState } from './task.js';
 
@@ -40,7 +40,8 @@ export type TrapRequest =
 
 /**
  * How an external wait (IO, a thread, a timer outside the kernel...) resumes its task: call
- * `resolve` or `reject` once. Calls after the wait was cancelled are ignored.
+ * `resolve` or `reject` once. Calls after the wait was cancelled are ignored. They are methods:
+ * call them on the object (`wake.resolve(v)`), or bind them to pass them around.
  */
 export interface ExternalWake {
   resolve(value: unknown): void;
@@ -81,7 +82,11 @@ export function kernelTrap<R extends TrapRequest>(request: R): TrapResults[R['tr
   return task._kernel.dispatch(task, request) as TrapResults[R['trap']];
 }
 
-/** The calling task, or null when the caller is not a kernel task. Never throws. */
+/**
+ * The calling task, or null when the caller is not a kernel task (plain Promise code, even
+ * when it runs interleaved with the kernel's tasks). Never throws. For APIs that work both in
+ * and out of tasks; it inspects the async stack while the kernel is busy (~3 us).
+ */
 export function currentTaskOrNull(): Task | null {
-  return callerTask();
+  return strictCallerTask();
 }

@@ -898,7 +898,7 @@ describe('kernel: starvation', () => {
         async recv(): Promise<string> {
           while (this.inbox.length === 0) {
             await waitExternal<void>('READ_WAIT', (w) => {
-              this.wake = w.resolve;
+              this.wake = (value) => w.resolve(value);
               return () => {
                 this.wake = null;
               };

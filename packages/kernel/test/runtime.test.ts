@@ -504,6 +504,51 @@ describe('the Kernel object and plain Promise code', () => {
     await expect(main).rejects.toBeInstanceOf(TaskCancelled);
   });
 
+  it('plain code resumed in the middle of the kernel\'s work is still recognised as plain code', async () => {
+    // Plain code awaiting runTask() resumes while the kernel is busy handing control between
+    // tasks; its kernel calls must not be attributed to the task that holds the baton.
+    const kernel = new Kernel();
+    const release = new Event();
+    const tasks = await kernel.runTask(async () => ({
+      a: spawn(() => release.wait(), { name: 'a' }),
+      b: spawn(() => release.wait(), { name: 'b' }),
+      busy: spawn(async () => {
+        for (let i = 0; i < 1000; i++) await schedule();
+      }),
+    }));
+    release.set();
+    await tasks.a.wait();
+    await tasks.b.wait();
+    await tasks.busy.join();
+    expect([tasks.a.state, tasks.b.state]).toEqual(['TERMINATED', 'TERMINATED']);
+    await kernel.shutdown();
+  });
+
+  it('shutdown also ends a task that caught an earlier cancellation and carried on', async () => {
+    const trace: string[] = [];
+    const kernel = new Kernel();
+    await kernel.runTask(async () => {
+      const stubborn = spawn(async () => {
+        try {
+          await new Event().wait();
+        } catch {
+          trace.push('caught the first cancel');
+        }
+        try {
+          await new Event().wait();
+        } catch (error) {
+          trace.push(`shutdown: ${(error as Error).name}`);
+          throw error;
+        }
+      });
+      await schedule();
+      await stubborn.cancel({ blocking: false });
+      await schedule();
+    });
+    await kernel.shutdown();
+    expect(trace).toEqual(['caught the first cancel', 'shutdown: TaskCancelled']);
+  });
+
   it('reports errors nobody looked at through the error hook, and not those that were', async () => {
     const reports: [unknown, KernelErrorInfo][] = [];
     await run(

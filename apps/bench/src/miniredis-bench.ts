@@ -1,0 +1,95 @@
+// mini-redis against redis-server (suite 'mini-redis'): the same redis-benchmark run
+// (`-t set,get -P 16 -n 200000 -q`, 50 clients) against the real redis-server on
+// 127.0.0.1:6379 and against mini-redis started from apps/mini-redis/dist/main.js in a child
+// process, interleaved over several rounds; each figure is the median, as ops/s and as a ratio.
+// Informational: there is no target for a server written in JavaScript against Redis itself.
+
+import { spawn as spawnChild } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { table } from './harness.js';
+import type { Measurement, Row } from './harness.js';
+
+const MINI_REDIS = fileURLToPath(new URL('../../mini-redis/dist/main.js', import.meta.url));
+const REDIS_PORT = 6379;
+const TESTS = ['SET', 'GET'] as const;
+const REQUESTS = 200_000;
+const ROUNDS = 5;
+
+type Rates = Record<(typeof TESTS)[number], number>;
+
+/** Start mini-redis on a free port; resolves once it prints its "listening" line. */
+async function startMiniRedis(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawnChild(process.execPath, [MINI_REDIS, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // 'data' events, not for-await: leaving such a loop would close the child's stdout.
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /listening on [^:]+:(\d+)/.exec(text);
+      if (match !== null) resolve(Number(match[1]));
+    });
+    child.once('error', reject);
+    child.once('exit', () => reject(new Error(`mini-redis exited before listening (is ${MINI_REDIS} built?)`)));
+  });
+  return { child, port };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+/** One redis-benchmark run; the requests per second of each test. */
+function benchmark(port: number): Promise<Rates> {
+  return new Promise((resolve, reject) => {
+    const args = ['-p', String(port), '-t', 'set,get', '-P', '16', '-n', String(REQUESTS), '-q'];
+    const child = spawnChild('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', (error) => reject(new Error(`cannot run redis-benchmark: ${error.message}`)));
+    child.once('close', (code) => {
+      const rates: Partial<Rates> = {};
+      // Progress lines end in \r; the result of each test is `SET: 123.45 requests per second...`.
+      for (const line of output.split(/[\r\n]+/)) {
+        const match = /^\s*(SET|GET): ([\d.]+) requests per second/.exec(line);
+        if (match !== null) rates[match[1] as keyof Rates] = Number(match[2]);
+      }
+      if (code !== 0 || TESTS.some((test) => rates[test] === undefined)) {
+        reject(new Error(`redis-benchmark ${args.join(' ')} failed (exit ${code}): ${output}`));
+      } else resolve(rates as Rates);
+    });
+  });
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export async function miniRedisSuite(): Promise<string> {
+  const mini = await startMiniRedis();
+  try {
+    const samples = { redis: [] as Rates[], mini: [] as Rates[] };
+    await benchmark(mini.port); // warm-up: mini-redis's JIT
+    for (let round = 0; round < ROUNDS; round++) {
+      samples.redis.push(await benchmark(REDIS_PORT));
+      samples.mini.push(await benchmark(mini.port));
+    }
+    const measurement = (name: string, runs: readonly Rates[], test: keyof Rates): Measurement => {
+      const values = runs.map((rates) => rates[test]);
+      return { name, opsPerSec: median(values), samples: values };
+    };
+    const rows: Row[] = TESTS.map((test) => ({
+      benchmark: `redis-benchmark -t ${test.toLowerCase()} -P 16 -n ${REQUESTS} (50 clients)`,
+      ours: measurement('mini-redis', samples.mini, test),
+      baseline: measurement('redis-server', samples.redis, test),
+    }));
+    return `${table(rows)}\n\nmini-redis: apps/mini-redis (curio kernel, one task per client, proto-redis server connection), in its own process; redis-server on 127.0.0.1:${REDIS_PORT}. Median of ${ROUNDS} interleaved runs after a warm-up run.`;
+  } finally {
+    await stop(mini.child);
+  }
+}

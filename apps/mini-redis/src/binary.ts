@@ -1,0 +1,120 @@
+// binary.ts
+//
+// Keys and string values live as "binary strings": one UTF-16 code unit per byte (latin1),
+// made by Node's native latin1 decoder. They are binary safe (all 256 byte values round-trip),
+// hash fast as Map keys, compare with ===, and hold no reference to the received chunk (a view
+// kept as a value would pin its whole 64 KiB chunk). Options and numbers are ASCII, which
+// latin1 leaves unchanged, so they are read from the same strings.
+//
+// Also here: Redis's strict integer and float parsing (string2ll, string2ld) and 64-bit
+// integer arithmetic that stays in plain numbers while it can.
+
+type Latin1Buffer = Uint8Array & {
+  latin1Slice(start: number, end: number): string;
+  latin1Write(text: string, offset: number, length: number): number;
+};
+
+/** The binary string of `bytes` (one char per byte). */
+export function bin(bytes: Uint8Array): string {
+  const buffer = bytes as Latin1Buffer;
+  if (typeof buffer.latin1Slice === 'function') return buffer.latin1Slice(0, bytes.length);
+  return (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) as unknown as Latin1Buffer).latin1Slice(0, bytes.length);
+}
+
+/** The bytes of a binary string. */
+export function binBytes(text: string): Buffer {
+  return Buffer.from(text, 'latin1');
+}
+
+/** Write the bytes of binary string `text` into `buffer` at `offset` (room must be there). */
+export function writeBin(buffer: Buffer, text: string, offset: number): void {
+  (buffer as unknown as Latin1Buffer).latin1Write(text, offset, text.length);
+}
+
+/** An argument read as an option keyword: upper-cased ASCII. */
+export function keyword(bytes: Uint8Array): string {
+  return bin(bytes).toUpperCase();
+}
+
+/** Printable form of a binary string for error messages (bytes as they are, CR/LF blanked). */
+export function printable(text: string): string {
+  return text.replace(/[\r\n]/g, ' ');
+}
+
+const INT64_MAX = 9223372036854775807n;
+const INT64_MIN = -9223372036854775808n;
+
+/**
+ * Redis's string2ll: a base-10 64-bit signed integer with no sign but '-', no leading zeros, no
+ * blanks, at most 20 characters. Returns a number when it is a safe integer, a bigint when it
+ * is beyond 2^53, or null when `text` is not such an integer.
+ */
+export function parseInt64(text: string): number | bigint | null {
+  const n = text.length;
+  if (n === 0 || n > 20) return null;
+  let i = 0;
+  const negative = text.charCodeAt(0) === 45; /* - */
+  if (negative) {
+    if (n === 1) return null;
+    i = 1;
+  }
+  const first = text.charCodeAt(i);
+  if (first === 48 /* 0 */) return n === 1 ? 0 : null;
+  if (first < 49 || first > 57) return null;
+  let value = 0;
+  for (; i < n; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return null;
+    value = value * 10 + digit;
+  }
+  if (n - (negative ? 1 : 0) < 16) return negative ? -value : value;
+  const exact = BigInt(text);
+  if (exact > INT64_MAX || exact < INT64_MIN) return null;
+  return Number.isSafeInteger(Number(exact)) ? Number(exact) : exact;
+}
+
+/** {@link parseInt64} as a (possibly rounded) number, for counts and indexes. */
+export function parseIndex(text: string): number | null {
+  const value = parseInt64(text);
+  return value === null ? null : Number(value);
+}
+
+/** `a + b` in 64-bit signed arithmetic, or null when it overflows. */
+export function addInt64(a: number | bigint, b: number | bigint): number | bigint | null {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const sum = a + b;
+    if (Number.isSafeInteger(sum)) return sum;
+  }
+  const exact = BigInt(a) + BigInt(b);
+  if (exact > INT64_MAX || exact < INT64_MIN) return null;
+  return Number.isSafeInteger(Number(exact)) ? Number(exact) : exact;
+}
+
+/** Whether `value` is the smallest 64-bit integer (it has no negation). */
+export function isInt64Min(value: number | bigint): boolean {
+  return typeof value === 'bigint' && value === INT64_MIN;
+}
+
+/** `-value` (the caller has ruled out INT64_MIN). */
+export function negateInt64(value: number | bigint): number | bigint {
+  return typeof value === 'number' ? -value : -value;
+}
+
+const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INFINITY = /^[+-]?inf(?:inity)?$/i;
+
+/**
+ * Whether `text` is a float as C's strtold reads it whole (decimal, or inf/infinity), with no
+ * leading blank: what Redis accepts for INCRBYFLOAT and timeouts. NaN is refused. Hexadecimal
+ * floats, which strtold also reads, are not supported.
+ */
+export function isFloatText(text: string): boolean {
+  return text.length > 0 && text.length < 5 * 1024 && (FLOAT.test(text) || INFINITY.test(text));
+}
+
+/** A float argument as a number (see {@link isFloatText}), or null. */
+export function parseFloatText(text: string): number | null {
+  if (!isFloatText(text)) return null;
+  if (INFINITY.test(text)) return text.charCodeAt(0) === 45 ? -Infinity : Infinity;
+  return Number(text);
+}

@@ -1,0 +1,231 @@
+// commands/connection.ts
+//
+// The connection's own commands: PING, ECHO, HELLO (RESP2/RESP3 switch, with Redis 7's reply
+// map), AUTH (mini-redis has only the password-less default user), SELECT, CLIENT, QUIT and
+// RESET.
+
+import { bin, parseInt64 } from '../binary.js';
+import { DB_OUT_OF_RANGE, fail, NOT_INTEGER, wrongArity } from '../errors.js';
+import type { Session } from '../session.js';
+import type { Database } from '../store.js';
+import { unsubscribeChannels, unsubscribePatterns } from './pubsub.js';
+import { arg, command, integerArg, option } from './spec.js';
+import type { CommandSpec } from './spec.js';
+
+/** The version mini-redis reports (HELLO, INFO): the Redis release whose behaviour it follows. */
+export const REDIS_VERSION = '7.0.15';
+
+const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+
+function ping(session: Session, args: readonly Uint8Array[]): void {
+  if (args.length > 2) return fail(wrongArity('ping'));
+  const reply = session.reply;
+  if (session.protocol === 2 && session.subscriptions > 0) {
+    reply.array(2);
+    reply.bulk('pong');
+    reply.bulk(args.length === 2 ? arg(args, 1) : '');
+  } else if (args.length === 2) reply.bulk(arg(args, 1));
+  else reply.status('PONG');
+}
+
+function echo(session: Session, args: readonly Uint8Array[]): void {
+  session.reply.bulk(arg(args, 1));
+}
+
+/** Set the client name, refusing what Redis refuses (blanks, newlines, non-printables). */
+function setName(session: Session, name: string): void {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return fail('ERR Client names cannot contain spaces, newlines or special characters.');
+  }
+  session.name = name;
+}
+
+/** Only the default user exists, and it has no password: any password is accepted for it. */
+function authenticate(username: string): void {
+  if (username !== 'default') fail(WRONGPASS);
+}
+
+function hello(session: Session, args: readonly Uint8Array[]): void {
+  let version = 0;
+  if (args.length >= 2) {
+    const requested = parseInt64(arg(args, 1));
+    if (requested === null) return fail('ERR Protocol version is not an integer or out of range');
+    if (requested !== 2 && requested !== 3) return fail('NOPROTO unsupported protocol version');
+    version = requested;
+  }
+  let username: string | null = null;
+  let name: string | null = null;
+  for (let j = 2; j < args.length; j++) {
+    const more = args.length - 1 - j;
+    const opt = option(args, j);
+    if (opt === 'AUTH' && more >= 2) {
+      username = arg(args, j + 1);
+      j += 2;
+    } else if (opt === 'SETNAME' && more >= 1) {
+      name = arg(args, ++j);
+    } else return fail(`ERR Syntax error in HELLO option '${bin(args[j] as Uint8Array)}'`);
+  }
+  if (username !== null) authenticate(username);
+  if (name !== null) setName(session, name);
+  if (version !== 0) session.protocol = version as 2 | 3;
+  const reply = session.reply;
+  reply.map(7);
+  reply.bulk('server');
+  reply.bulk('redis');
+  reply.bulk('version');
+  reply.bulk(REDIS_VERSION);
+  reply.bulk('proto');
+  reply.integer(session.protocol);
+  reply.bulk('id');
+  reply.integer(session.id);
+  reply.bulk('mode');
+  reply.bulk('standalone');
+  reply.bulk('role');
+  reply.bulk('master');
+  reply.bulk('modules');
+  reply.array(0);
+}
+
+function auth(session: Session, args: readonly Uint8Array[]): void {
+  if (args.length > 3) return fail('ERR syntax error');
+  if (args.length === 2) {
+    return fail('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+  }
+  authenticate(arg(args, 1));
+  session.reply.ok();
+}
+
+function select(session: Session, args: readonly Uint8Array[]): void {
+  const index = parseInt64(arg(args, 1));
+  if (index === null || typeof index === 'bigint' || index < -2147483648 || index > 2147483647) return fail(NOT_INTEGER);
+  const db = session.server.databases[index];
+  if (db === undefined) return fail(DB_OUT_OF_RANGE);
+  session.db = db;
+  session.reply.ok();
+}
+
+function quit(session: Session): void {
+  session.reply.ok();
+  session.closing = true;
+}
+
+function reset(session: Session): void {
+  unsubscribeChannels(session, [], true);
+  unsubscribePatterns(session, [], true);
+  session.db = session.server.databases[0] as Database;
+  session.name = '';
+  session.protocol = 2;
+  session.reply.status('RESET');
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLIENT
+
+function clientSetname(session: Session, args: readonly Uint8Array[]): void {
+  setName(session, arg(args, 2));
+  session.reply.ok();
+}
+
+function clientGetname(session: Session): void {
+  session.reply.bulkOrNull(session.name === '' ? undefined : session.name);
+}
+
+function clientId(session: Session): void {
+  session.reply.integer(session.id);
+}
+
+function clientInfo(session: Session): void {
+  session.reply.verbatim(`${session.describe()}\n`);
+}
+
+function clientList(session: Session, args: readonly Uint8Array[]): void {
+  let ids: Set<number> | null = null;
+  for (let j = 2; j < args.length; j++) {
+    const opt = option(args, j);
+    if (opt === 'TYPE' && j + 1 < args.length) {
+      const type = option(args, ++j);
+      if (!['NORMAL', 'MASTER', 'REPLICA', 'SLAVE', 'PUBSUB'].includes(type)) return fail(`ERR Unknown client type '${arg(args, j)}'`);
+    } else if (opt === 'ID' && j + 1 < args.length) {
+      ids = new Set();
+      while (j + 1 < args.length) {
+        const id = integerArg(args, ++j);
+        if (typeof id !== 'number' || id <= 0) return fail('ERR Invalid client ID');
+        ids.add(id);
+      }
+    } else return fail('ERR syntax error');
+  }
+  let text = '';
+  for (const client of session.server.clients.values()) {
+    if (ids === null || ids.has(client.id)) text += `${client.describe()}\n`;
+  }
+  session.reply.verbatim(text);
+}
+
+function clientSetinfo(session: Session, args: readonly Uint8Array[]): void {
+  const attribute = option(args, 2);
+  const value = arg(args, 3);
+  if (attribute === 'LIB-NAME') session.libName = value;
+  else if (attribute === 'LIB-VER') session.libVersion = value;
+  else return fail(`ERR Unrecognized option '${arg(args, 2)}'`);
+  session.reply.ok();
+}
+
+const CLIENT_HELP = [
+  'CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'GETNAME',
+  '    Return the name of the current connection.',
+  'ID',
+  '    Return the ID of the current connection.',
+  'INFO',
+  '    Return information about the current client connection.',
+  'LIST [TYPE <type>] [ID <id> [<id> ...]]',
+  '    Return information about client connections.',
+  'SETINFO <LIB-NAME|LIB-VER> <value>',
+  '    Set client meta attr.',
+  'SETNAME <name>',
+  '    Assign the name <name> to the current connection.',
+  'HELP',
+  '    Print this help.',
+];
+
+/** `HELP` subcommand replying with `lines` (status strings, as Redis sends help). */
+export function helpReply(lines: readonly string[]): (session: Session) => void {
+  return (session) => {
+    session.reply.array(lines.length);
+    for (const line of lines) session.reply.status(line);
+  };
+}
+
+const CONNECTION = { group: 'connection' } as const;
+const CLIENT_FLAGS = 'noscript loading stale';
+
+export const connectionCommands: readonly CommandSpec[] = [
+  command({ ...CONNECTION, whileSubscribed: true, name: 'ping', arity: -1, flags: 'fast', summary: 'Returns the server\'s liveliness response.', since: '1.0.0' }, ping),
+  command({ ...CONNECTION, name: 'echo', arity: 2, flags: 'fast', summary: 'Returns the given string.', since: '1.0.0' }, echo),
+  command({ ...CONNECTION, name: 'hello', arity: -1, flags: 'noscript loading stale fast no_auth allow_busy', summary: 'Handshakes with the Redis server.', since: '6.0.0' }, hello),
+  command({ ...CONNECTION, name: 'auth', arity: -2, flags: 'noscript loading stale fast no_auth allow_busy', summary: 'Authenticates the connection.', since: '1.0.0' }, auth),
+  command({ ...CONNECTION, name: 'select', arity: 2, flags: 'loading stale fast', summary: 'Changes the selected database.', since: '1.0.0' }, select),
+  command({ ...CONNECTION, whileSubscribed: true, name: 'quit', arity: -1, flags: 'allow_busy noscript loading stale fast no_auth', summary: 'Closes the connection.', since: '1.0.0' }, quit),
+  command({ ...CONNECTION, whileSubscribed: true, name: 'reset', arity: 1, flags: 'noscript loading stale fast no_auth allow_busy', summary: 'Resets the connection.', since: '6.2.0' }, reset),
+  command(
+    {
+      ...CONNECTION,
+      name: 'client',
+      arity: -2,
+      flags: '',
+      summary: 'A container for client connection commands.',
+      since: '2.4.0',
+      subcommands: [
+        command({ ...CONNECTION, name: 'client|setname', arity: 3, flags: CLIENT_FLAGS, summary: 'Sets the connection name.', since: '2.6.9' }, clientSetname),
+        command({ ...CONNECTION, name: 'client|getname', arity: 2, flags: CLIENT_FLAGS, summary: 'Returns the name of the connection.', since: '2.6.9' }, clientGetname),
+        command({ ...CONNECTION, name: 'client|id', arity: 2, flags: CLIENT_FLAGS, summary: 'Returns the unique client ID of the connection.', since: '5.0.0' }, clientId),
+        command({ ...CONNECTION, name: 'client|info', arity: 2, flags: CLIENT_FLAGS, summary: 'Returns information about the connection.', since: '6.2.0' }, clientInfo),
+        command({ ...CONNECTION, name: 'client|list', arity: -2, flags: `admin ${CLIENT_FLAGS}`, summary: 'Lists open connections.', since: '2.4.0' }, clientList),
+        command({ ...CONNECTION, name: 'client|setinfo', arity: 4, flags: CLIENT_FLAGS, summary: 'Sets information specific to the client or connection.', since: '7.2.0' }, clientSetinfo),
+        command({ ...CONNECTION, name: 'client|help', arity: 2, flags: 'loading stale', summary: 'Returns helpful text about the different subcommands.', since: '5.0.0' }, helpReply(CLIENT_HELP)),
+      ],
+    },
+    () => undefined,
+  ),
+];

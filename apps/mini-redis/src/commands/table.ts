@@ -1,0 +1,76 @@
+// commands/table.ts
+//
+// The command table and the dispatcher: find the command (and subcommand), check its arity and
+// whether it may run in RESP2 subscribed mode, run it, and turn a CommandError into the error
+// reply. Checks happen in Redis's order, with Redis's texts.
+
+import { bin } from '../binary.js';
+import { CommandError, unknownCommand, unknownSubcommand, wrongArity } from '../errors.js';
+import type { Session } from '../session.js';
+import { adminCommands } from './admin.js';
+import { connectionCommands } from './connection.js';
+import { hashCommands } from './hashes.js';
+import { keyCommands } from './keys.js';
+import { listCommands } from './lists.js';
+import { pubsubCommands } from './pubsub.js';
+import { COMMANDS } from './spec.js';
+import type { CommandSpec } from './spec.js';
+import { stringCommands } from './strings.js';
+
+for (const spec of [
+  ...stringCommands,
+  ...listCommands,
+  ...hashCommands,
+  ...keyCommands,
+  ...pubsubCommands,
+  ...connectionCommands,
+  ...adminCommands,
+]) {
+  COMMANDS.set(spec.name.toUpperCase(), spec);
+}
+
+function arityMismatch(spec: CommandSpec, argc: number): boolean {
+  return spec.arity > 0 ? argc !== spec.arity : argc < -spec.arity;
+}
+
+/**
+ * Run one command. Returns a Promise only for a command that blocks (BLPOP); everything else
+ * has replied when this returns.
+ */
+export function execute(session: Session, name: string, args: readonly Uint8Array[]): Promise<void> | undefined {
+  session.server.stats.commands++;
+  let spec = COMMANDS.get(name);
+  const reply = session.reply;
+  if (spec === undefined) {
+    const quoted: string[] = [];
+    for (let i = 1; i < args.length && i < 10; i++) quoted.push(bin(args[i] as Uint8Array));
+    reply.error(unknownCommand(bin(args[0] as Uint8Array), quoted));
+    return undefined;
+  }
+  if (spec.subcommands !== null && args.length >= 2) {
+    const sub = spec.subcommands.get(bin(args[1] as Uint8Array).toUpperCase());
+    if (sub === undefined) {
+      reply.error(unknownSubcommand(spec.name, bin(args[1] as Uint8Array)));
+      return undefined;
+    }
+    spec = sub;
+  }
+  if (arityMismatch(spec, args.length)) {
+    reply.error(wrongArity(spec.name));
+    return undefined;
+  }
+  if (session.protocol === 2 && !spec.whileSubscribed && session.subscriptions > 0) {
+    reply.error(
+      `ERR Can't execute '${spec.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+    );
+    return undefined;
+  }
+  session.lastCommand = spec.name;
+  try {
+    return spec.handler(session, args) ?? undefined;
+  } catch (error) {
+    if (error instanceof CommandError) reply.error(error.reply);
+    else reply.error(`ERR internal error in '${spec.name}': ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}

@@ -1,0 +1,87 @@
+// mini-redis from the command line:
+//
+//   node apps/mini-redis/dist/main.js [--host 127.0.0.1] [--port 6379]
+//
+// Listens on the loopback interface unless told otherwise, prints one line
+// `mini-redis listening on HOST:PORT` once ready (so `--port 0` can be used), and stops
+// cleanly on SIGINT / SIGTERM: the server task is cancelled, which closes every connection.
+
+import { run, spawn } from '@curio-ts/kernel';
+import { DEFAULT_HOST, DEFAULT_PORT, serveMiniRedis } from './server.js';
+
+class UsageError extends Error {}
+
+interface Options {
+  host: string;
+  port: number;
+}
+
+const usage = 'usage: main.js [--host HOST] [--port PORT]';
+
+function parseOptions(args: readonly string[]): Options {
+  const options: Options = { host: DEFAULT_HOST, port: DEFAULT_PORT };
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i] as string;
+    const value = args[i + 1];
+    if (name === '--host' || name === '--bind') {
+      if (value === undefined) throw new UsageError(`${name} needs a value`);
+      options.host = value;
+      i++;
+    } else if (name === '--port') {
+      const port = Number(value);
+      if (value === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port ${String(value)}`);
+      options.port = port;
+      i++;
+    } else if (name === '--help' || name === '-h') {
+      throw new UsageError('');
+    } else {
+      throw new UsageError(`unknown option ${name}`);
+    }
+  }
+  return options;
+}
+
+async function serveUntilSignalled(options: Options): Promise<void> {
+  const task = spawn(
+    () =>
+      serveMiniRedis({
+        host: options.host,
+        port: options.port,
+        onListening: (port) => console.log(`mini-redis listening on ${options.host}:${port}`),
+      }),
+    { name: 'mini-redis' },
+  );
+  const stop = (): void => {
+    void task.cancel({ blocking: false });
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await task.wait();
+    if (!task.cancelled) void task.result; // a failure (address in use...) propagates
+    console.log('mini-redis stopped');
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(error.message === '' ? usage : `${error.message}\n${usage}`);
+    return 2;
+  }
+  await run(() => serveUntilSignalled(options));
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  console.error(error instanceof Error ? `error: ${error.message}` : error);
+  process.exitCode = 1;
+}

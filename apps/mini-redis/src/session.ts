@@ -1,0 +1,292 @@
+// session.ts
+//
+// One client connection, served by one kernel task: read a chunk, let proto-redis's
+// RedisServerConnection cut it into commands, run each command, and write every reply of the
+// chunk in one sendall. Pipelined clients (redis-benchmark -P 16) thus cost one read and one
+// write per batch.
+//
+// Two things reach a client from outside its own task:
+// - Published messages. The publisher appends them to this client's reply buffer (never
+//   waiting on a slow subscriber) and wakes the client's push writer, a task started at its
+//   first SUBSCRIBE that flushes the buffer. Whoever flushes writes everything pending, in the
+//   order it was appended, so replies and messages never interleave wrongly.
+// - Being served in BLPOP / BRPOP. The client's task waits on its waiter's kernel Event (under
+//   ignoreAfter for a timeout) while a watcher task keeps reading the socket, so that a client
+//   that disconnects is noticed and unblocked at once; bytes that arrive meanwhile are queued
+//   in the connection and run after the blocking command, as in Redis.
+//
+// Discussion: a protocol error is answered with "-ERR Protocol error: ..." and the connection
+// is closed, as Redis does; a client that goes away mid-command gets the same (it may still be
+// reading after a half-close). Neither ever affects other clients.
+
+import { CancelledError, disableCancellation, Event, ignoreAfter, SocketError, spawn } from '@curio-ts/kernel';
+import type { Socket, SocketAddress, Task } from '@curio-ts/kernel';
+import { NEED_DATA, RedisServerConnection, RemoteProtocolError } from '@curio-ts/proto-redis';
+import type { RedisServerEvent, NeedData, RespVersion } from '@curio-ts/proto-redis';
+import { printable } from './binary.js';
+import { execute } from './commands/table.js';
+import { Reply } from './reply.js';
+import type { ClientInfo, ServerState, Subscriber } from './state.js';
+import { BlockedPop } from './store.js';
+import type { Database } from './store.js';
+
+/** Largest read from the socket at once. */
+const READ_SIZE = 256 * 1024;
+/** A subscriber whose unsent messages exceed this is disconnected (Redis: 32 MB for pubsub). */
+const PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024;
+
+/** One connected client. */
+export class Session implements Subscriber, ClientInfo {
+  readonly id: number;
+  readonly reply = new Reply();
+  readonly conn = new RedisServerConnection();
+  db: Database;
+  /** CLIENT SETNAME, as a binary string; empty when unset. */
+  name = '';
+  /** CLIENT SETINFO lib-name / lib-ver. */
+  libName = '';
+  libVersion = '';
+  /** Subscribed channels and patterns (binary strings). */
+  readonly channels = new Set<string>();
+  readonly patterns = new Set<string>();
+  /** Set by QUIT (and by a disconnect while blocked): stop after the current command. */
+  closing = false;
+  /** Lower-case name of the command running or last run (CLIENT LIST's cmd=). */
+  lastCommand = 'NULL';
+  private blockedNow = false;
+  private readonly createdAt = Date.now();
+  private lastActive = Date.now();
+  private flushing = false;
+  private pushed: Event | null = null;
+  private writer: Task | null = null;
+
+  constructor(
+    readonly server: ServerState,
+    readonly socket: Socket,
+    readonly address: SocketAddress,
+  ) {
+    this.id = server.clientId();
+    this.db = server.databases[0] as Database;
+  }
+
+  /** The negotiated RESP version. */
+  get protocol(): RespVersion {
+    return this.reply.protocol;
+  }
+
+  /** Switch RESP version (HELLO, RESET). */
+  set protocol(version: RespVersion) {
+    this.reply.protocol = version;
+    this.conn.protocol = version;
+  }
+
+  /** Channels + patterns subscribed. */
+  get subscriptions(): number {
+    return this.channels.size + this.patterns.size;
+  }
+
+  /** Whether blocked in BLPOP / BRPOP. */
+  get blocked(): boolean {
+    return this.blockedNow;
+  }
+
+  /** Serve the client until it quits, disconnects or breaks the protocol. */
+  async serve(): Promise<void> {
+    const { socket, conn, server } = this;
+    server.clients.set(this.id, this);
+    server.stats.connections++;
+    try {
+      for (;;) {
+        const data = await socket.recv(READ_SIZE);
+        conn.receiveData(data);
+        this.lastActive = Date.now();
+        const open = await this.runCommands();
+        await this.flush();
+        if (!open || data.length === 0) return;
+      }
+    } catch (error) {
+      // Reset, broken pipe, closed for overflowing its output: the client is gone.
+      if (!(error instanceof SocketError)) throw error;
+    } finally {
+      await this.cleanup();
+    }
+  }
+
+  /** Run every complete command received; false when the connection must close. */
+  private async runCommands(): Promise<boolean> {
+    const conn = this.conn;
+    for (;;) {
+      let event: RedisServerEvent | NeedData;
+      try {
+        event = conn.nextEvent();
+      } catch (error) {
+        if (!(error instanceof RemoteProtocolError)) throw error;
+        this.reply.error(protocolErrorReply(error));
+        return false;
+      }
+      if (event === NEED_DATA) return true;
+      if (event.type === 'eof') return false;
+      const blocking = execute(this, event.name, event.args);
+      if (blocking !== undefined) await blocking;
+      if (this.closing) return false;
+    }
+  }
+
+  /** Write everything pending; returns at once if another task of this client is writing. */
+  async flush(): Promise<void> {
+    if (this.flushing || !this.reply.pending) return;
+    this.flushing = true;
+    try {
+      do {
+        await this.socket.sendall(this.reply.take());
+        this.reply.written();
+      } while (this.reply.pending);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async cleanup(): Promise<void> {
+    this.server.clients.delete(this.id);
+    for (const channel of this.channels) this.server.pubsub.unsubscribe(this, channel);
+    for (const pattern of this.patterns) this.server.pubsub.punsubscribe(this, pattern);
+    this.channels.clear();
+    this.patterns.clear();
+    const writer = this.writer;
+    if (writer !== null) await disableCancellation(() => writer.cancel());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pub/sub
+
+  /** Start the push writer (at the first subscription). */
+  startPushWriter(): void {
+    if (this.writer !== null) return;
+    const pushed = (this.pushed = new Event());
+    this.writer = spawn(
+      async () => {
+        try {
+          for (;;) {
+            await pushed.wait();
+            pushed.clear();
+            await this.flush();
+          }
+        } catch (error) {
+          if (!(error instanceof SocketError)) throw error;
+        }
+      },
+      { name: `mini-redis client ${this.id} pushes` },
+    );
+  }
+
+  /** A message published on a subscribed channel. */
+  message(channel: string, message: string): void {
+    const reply = this.reply;
+    reply.push(3);
+    reply.bulk('message');
+    reply.bulk(channel);
+    reply.bulk(message);
+    this.pushedMessage();
+  }
+
+  /** A message published on a channel matching a subscribed pattern. */
+  pmessage(pattern: string, channel: string, message: string): void {
+    const reply = this.reply;
+    reply.push(4);
+    reply.bulk('pmessage');
+    reply.bulk(pattern);
+    reply.bulk(channel);
+    reply.bulk(message);
+    this.pushedMessage();
+  }
+
+  private pushedMessage(): void {
+    if (this.reply.pendingBytes > PUBSUB_OUTPUT_LIMIT) {
+      // Too slow a reader: close, as Redis's client-output-buffer-limit does.
+      this.socket.closeNow();
+      return;
+    }
+    if (!this.flushing) this.pushed?.set();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Blocking pops
+
+  /**
+   * BLPOP / BRPOP on keys that are all empty: wait until a push serves this client, the
+   * timeout passes (`timeoutMs` 0 waits forever), or the client disconnects.
+   */
+  async blockingPop(keys: readonly string[], left: boolean, timeoutMs: number): Promise<void> {
+    await this.flush(); // replies to earlier commands go out while this client waits
+    const db = this.db;
+    const waiter = new BlockedPop(keys, left);
+    db.block(waiter);
+    this.blockedNow = true;
+    const watcher = spawn(() => this.watchWhileBlocked(waiter), { name: `mini-redis client ${this.id} blocked` });
+    let waited = false;
+    try {
+      if (timeoutMs === 0) await waiter.ready.wait();
+      else await ignoreAfter(timeoutMs, () => waiter.ready.wait());
+      waited = true;
+    } finally {
+      this.blockedNow = false;
+      db.unblock(waiter);
+      await disableCancellation(() => watcher.cancel());
+      // Served, but cancelled or disconnected before replying: the element goes back.
+      if (!waited || waiter.disconnected) db.giveBack(waiter);
+    }
+    if (waiter.disconnected) {
+      this.closing = true;
+      return;
+    }
+    const served = waiter.served;
+    if (served === null) {
+      this.reply.nilArray();
+      return;
+    }
+    this.reply.array(2);
+    this.reply.bulk(served.key);
+    this.reply.bulk(served.value);
+  }
+
+  /** While blocked: keep reading, so that a disconnect unblocks the client. */
+  private async watchWhileBlocked(waiter: BlockedPop): Promise<void> {
+    try {
+      for (;;) {
+        const data = await this.socket.recv(READ_SIZE);
+        if (data.length === 0) break;
+        this.conn.receiveData(data);
+      }
+    } catch (error) {
+      if (error instanceof CancelledError) throw error;
+      // A failed socket is a disconnected client.
+    }
+    waiter.disconnect();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // CLIENT LIST / CLIENT INFO
+
+  /** One CLIENT LIST line (fields as Redis 7 prints them; memory figures are estimates). */
+  describe(): string {
+    const now = Date.now();
+    const flags = this.blockedNow ? 'b' : this.subscriptions > 0 ? 'P' : 'N';
+    const local = this.socket.sockname;
+    const show = (a: SocketAddress | null): string => (a === null ? '' : a.family === 'unix' ? a.path : `${a.address}:${a.port}`);
+    return (
+      `id=${this.id} addr=${show(this.address)} laddr=${show(local)} fd=-1 name=${printable(this.name)} ` +
+      `age=${Math.floor((now - this.createdAt) / 1000)} idle=${Math.floor((now - this.lastActive) / 1000)} flags=${flags} ` +
+      `db=${this.db.index} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 multi=-1 qbuf=0 qbuf-free=0 ` +
+      `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${this.lastCommand} ` +
+      `user=default redir=-1 resp=${this.protocol} lib-name=${printable(this.libName)} lib-ver=${printable(this.libVersion)}`
+    );
+  }
+}
+
+/** `ERR Protocol error: ...` for a parser error (without its byte offset, as Redis words it). */
+function protocolErrorReply(error: RemoteProtocolError): string {
+  // Redis has one message for every inline line it cannot split.
+  if (error.code === 'ERR_INLINE') return 'ERR Protocol error: unbalanced quotes in request';
+  const message = error.message.replace(/ \(at byte \d+\)$/, '');
+  return message.startsWith('Protocol error: ') ? `ERR ${message}` : `ERR Protocol error: ${message}`;
+}

@@ -1,0 +1,266 @@
+// store.ts
+//
+// One Redis database: keys to values, keys to expiry times, and the clients blocked on its
+// lists.
+//
+// Invariants (Redis's own):
+// - A value is a binary string (string type), a RedisList, a Map (hash) or a Set; an
+//   aggregate is never empty: the command that empties it deletes its key.
+// - `expires` only holds keys that exist in `data`. A key whose time has passed is deleted
+//   when it is next looked up (lazy expiry) or by the periodic cycle (see expireCycle).
+// - Clients blocked on a key wait in arrival order; a list push serves them, first come first
+//   served, before any other command runs (serveBlocked is called by the pushing command).
+
+import { Event } from '@curio-ts/kernel';
+import { CommandError, WRONGTYPE } from './errors.js';
+import { RedisList } from './list.js';
+
+/** A hash value: field to value, binary strings. */
+export type RedisHash = Map<string, string>;
+/** A set value: members, binary strings. */
+export type RedisSet = Set<string>;
+/** Any value. */
+export type Value = string | RedisList | RedisHash | RedisSet;
+/** The TYPE names. */
+export type TypeName = 'string' | 'list' | 'hash' | 'set';
+
+/** The TYPE of a value. */
+export function typeName(value: Value): TypeName {
+  if (typeof value === 'string') return 'string';
+  if (value instanceof RedisList) return 'list';
+  if (value instanceof Map) return 'hash';
+  return 'set';
+}
+
+function wrongType(): never {
+  throw new CommandError(WRONGTYPE);
+}
+
+/**
+ * A client blocked in BLPOP / BRPOP. A push hands it one element (`deliver`); its own task,
+ * waiting on `ready`, then replies. The element is the waiter's from then on: if the client
+ * went away meanwhile, its task gives it back (see {@link Database.giveBack}).
+ */
+export class BlockedPop {
+  readonly ready = new Event();
+  /** The key and element it was served, once served. */
+  served: { readonly key: string; readonly value: string } | null = null;
+  /** Whether the client closed its connection while blocked. */
+  disconnected = false;
+  /** Whether it still waits in its keys' queues. */
+  registered = false;
+
+  constructor(
+    readonly keys: readonly string[],
+    /** BLPOP (true) or BRPOP (false). */
+    readonly left: boolean,
+  ) {}
+
+  deliver(key: string, value: string): void {
+    this.served = { key, value };
+    this.ready.set();
+  }
+
+  disconnect(): void {
+    this.disconnected = true;
+    this.ready.set();
+  }
+}
+
+/** What one step of the periodic expiry found. */
+export interface ExpiryStep {
+  readonly checked: number;
+  readonly expired: number;
+}
+
+/** One of the numbered databases. */
+export class Database {
+  readonly data = new Map<string, Value>();
+  /** Key to expiry time (Unix milliseconds). */
+  readonly expires = new Map<string, number>();
+  private readonly blocked = new Map<string, BlockedPop[]>();
+  private expiryCursor: Iterator<[string, number]> | null = null;
+
+  constructor(
+    readonly index: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** The live value of `key`, deleting it first if it has expired. */
+  get(key: string): Value | undefined {
+    const value = this.data.get(key);
+    if (value === undefined || this.expires.size === 0) return value;
+    const at = this.expires.get(key);
+    if (at === undefined || at > this.now()) return value;
+    this.delete(key);
+    return undefined;
+  }
+
+  /** Whether `key` exists (and has not expired). */
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Set a value, keeping any expiry the key has. */
+  put(key: string, value: Value): void {
+    this.data.set(key, value);
+  }
+
+  /** Set a value and forget any expiry (SET without KEEPTTL). */
+  replace(key: string, value: Value): void {
+    this.data.set(key, value);
+    if (this.expires.size !== 0) this.expires.delete(key);
+  }
+
+  /** Delete a key; true if it existed (expired or not). */
+  delete(key: string): boolean {
+    if (this.expires.size !== 0) this.expires.delete(key);
+    return this.data.delete(key);
+  }
+
+  /** The string at `key`, undefined if none; WRONGTYPE if it holds another type. */
+  getString(key: string): string | undefined {
+    const value = this.get(key);
+    if (value === undefined || typeof value === 'string') return value;
+    return wrongType();
+  }
+
+  /** The list at `key`, undefined if none; WRONGTYPE if it holds another type. */
+  getList(key: string): RedisList | undefined {
+    const value = this.get(key);
+    if (value === undefined || value instanceof RedisList) return value;
+    return wrongType();
+  }
+
+  /** The hash at `key`, undefined if none; WRONGTYPE if it holds another type. */
+  getHash(key: string): RedisHash | undefined {
+    const value = this.get(key);
+    if (value === undefined || value instanceof Map) return value;
+    return wrongType();
+  }
+
+  /** The set at `key`, undefined if none; WRONGTYPE if it holds another type. */
+  getSet(key: string): RedisSet | undefined {
+    const value = this.get(key);
+    if (value === undefined || value instanceof Set) return value;
+    return wrongType();
+  }
+
+  /** Expire `key` at Unix time `at` (ms). The key must exist. */
+  setExpiry(key: string, at: number): void {
+    this.expires.set(key, at);
+  }
+
+  /** Remove the expiry of `key`; true if it had one. */
+  persist(key: string): boolean {
+    return this.expires.delete(key);
+  }
+
+  /** Milliseconds left for `key`: -2 if missing, -1 without expiry. */
+  ttl(key: string): number {
+    if (this.get(key) === undefined) return -2;
+    const at = this.expires.get(key);
+    return at === undefined ? -1 : Math.max(0, at - this.now());
+  }
+
+  /** Number of keys (including expired ones not yet collected, as Redis counts). */
+  get size(): number {
+    return this.data.size;
+  }
+
+  /** Delete every key (FLUSHDB). Blocked clients keep waiting. */
+  flush(): void {
+    this.data.clear();
+    this.expires.clear();
+    this.expiryCursor = null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Blocking pops
+
+  /** Queue `waiter` on each of its keys, behind the clients already waiting there. */
+  block(waiter: BlockedPop): void {
+    waiter.registered = true;
+    for (const key of new Set(waiter.keys)) {
+      const queue = this.blocked.get(key);
+      if (queue === undefined) this.blocked.set(key, [waiter]);
+      else queue.push(waiter);
+    }
+  }
+
+  /** Take `waiter` out of its keys' queues (served, timed out, cancelled or disconnected). */
+  unblock(waiter: BlockedPop): void {
+    if (!waiter.registered) return;
+    waiter.registered = false;
+    for (const key of new Set(waiter.keys)) {
+      const queue = this.blocked.get(key);
+      if (queue === undefined) continue;
+      const at = queue.indexOf(waiter);
+      if (at >= 0) queue.splice(at, 1);
+      if (queue.length === 0) this.blocked.delete(key);
+    }
+  }
+
+  /** After a push to the list at `key`: serve the clients blocked on it, in arrival order. */
+  serveBlocked(key: string): void {
+    const queue = this.blocked.get(key);
+    if (queue === undefined) return;
+    const list = this.data.get(key);
+    if (!(list instanceof RedisList)) return;
+    while (list.length > 0) {
+      const waiter = queue[0];
+      if (waiter === undefined) break;
+      this.unblock(waiter);
+      waiter.deliver(key, waiter.left ? list.popLeft() : list.popRight());
+    }
+    if (list.length === 0) this.delete(key);
+  }
+
+  /**
+   * A served client could not take its element (it disconnected or was cancelled before it
+   * replied): put the element back where it came from and serve the next client.
+   */
+  giveBack(waiter: BlockedPop): void {
+    const served = waiter.served;
+    if (served === null) return;
+    waiter.served = null;
+    let list = this.get(served.key);
+    if (list === undefined) {
+      list = new RedisList();
+      this.data.set(served.key, list);
+    }
+    if (!(list instanceof RedisList)) return; // the key was reused for another type: Redis would have lost it too
+    if (waiter.left) list.pushLeft(served.value);
+    else list.pushRight(served.value);
+    this.serveBlocked(served.key);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Periodic expiry
+
+  /**
+   * Look at up to `limit` keys that have an expiry, continuing where the last step stopped
+   * (a live Map iterator survives deletions), and delete those whose time has passed.
+   */
+  expireCycle(limit: number): ExpiryStep {
+    if (this.expires.size === 0) return { checked: 0, expired: 0 };
+    const now = this.now();
+    const cursor = (this.expiryCursor ??= this.expires.entries());
+    let checked = 0;
+    let expired = 0;
+    while (checked < limit) {
+      const next = cursor.next();
+      if (next.done === true) {
+        this.expiryCursor = null;
+        break;
+      }
+      checked++;
+      const [key, at] = next.value;
+      if (at <= now) {
+        this.delete(key);
+        expired++;
+      }
+    }
+    return { checked, expired };
+  }
+}

@@ -1,0 +1,210 @@
+// mini-redis against the real thing, byte for byte: each script runs on a fresh connection to
+// a private redis-server and to mini-redis (both flushed first), and the raw replies must be
+// identical, in RESP2 and in RESP3. Replies that legitimately differ (client ids, hash-table
+// order) are kept out of the scripts or normalised.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPrivateRedis } from '@curio-ts/client/conformance';
+import type { PrivateRedis } from '@curio-ts/client/conformance';
+import { encode, exchange, startTestServer } from './helpers.js';
+import type { TestServer } from './helpers.js';
+
+type Command = readonly (string | Uint8Array)[];
+
+let mini: TestServer;
+let real: PrivateRedis;
+
+beforeAll(async () => {
+  [mini, real] = await Promise.all([startTestServer(), startPrivateRedis()]);
+});
+
+afterAll(async () => {
+  await Promise.all([mini.stop(), real.stop()]);
+  expect(mini.clientErrors).toEqual([]);
+});
+
+async function run(port: number, script: readonly Command[], resp3: boolean): Promise<string> {
+  await exchange(port, Buffer.concat([encode('FLUSHALL'), encode('QUIT')]));
+  const commands = [...(resp3 ? [['HELLO', '3']] : []), ...script, ['QUIT']];
+  const { data } = await exchange(port, Buffer.concat(commands.map((command) => encode(...command))));
+  // Client ids differ between servers.
+  return data.toString('latin1').replace(/(\$2\r\nid\r\n):\d+/g, '$1:N');
+}
+
+const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
+const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
+
+const scripts: Record<string, readonly Command[]> = {
+  'SET options and their conflicts': [
+    ['SET', 'k', 'v'], ['GET', 'k'], ['SET', 'k', 'v', 'NX'], ['SET', 'k', 'w', 'XX', 'GET'], ['GET', 'k'],
+    ['SET', 'k', 'x', 'NX', 'GET'], ['SET', 'new', 'x', 'XX', 'GET'], ['SET', 'k', 'v', 'EX', '0'], ['SET', 'k', 'v', 'EX', '-1'],
+    ['SET', 'k', 'v', 'EX', 'abc'], ['SET', 'k', 'v', 'KEEPTTL', 'EX', '5'], ['SET', 'k', 'v', 'EX', '5', 'PX', '5'],
+    ['SET', 'k', 'v', 'NX', 'XX'], ['SET', 'k', 'v', 'FOO'], ['SET', 'k', 'v', 'EX'], ['SET', 'k'], ['SET', 'k', 'v', 'ex', '100', 'get'],
+    ['TTL', 'k'], ['SET', 'k', 'v2', 'KEEPTTL'], ['TTL', 'k'], ['SET', 'k', 'v3'], ['TTL', 'k'], ['SET', 'k', 'v', 'EX', '9223372036854775807'],
+    ['LPUSH', 'list', 'x'], ['SET', 'list', 'v', 'GET'], ['SET', 'list', 'v'], ['GET', 'list'],
+  ],
+  'INCR family: strict integers, 64-bit overflow, exact messages': [
+    ['SET', 'n', '9223372036854775806'], ['INCR', 'n'], ['INCR', 'n'], ['DECRBY', 'n', '-9223372036854775808'], ['INCRBY', 'n', 'x'],
+    ['SET', 'm', '-9223372036854775808'], ['DECR', 'm'], ['INCRBY', 'm', '-1'], ['SET', 's', 'abc'], ['INCR', 's'],
+    ['SET', 'z', '01'], ['INCR', 'z'], ['SET', 'z', ' 1'], ['INCR', 'z'], ['SET', 'z', '-0'], ['INCR', 'z'], ['SET', 'z', '+1'], ['INCR', 'z'],
+    ['INCRBY', 'q', '9223372036854775807'], ['INCR', 'q'], ['DECRBY', 'd', '5'], ['DECR', 'd'], ['INCRBY', 'e', '99999999999999999999'],
+    ['INCRBY', 'big', '4611686018427387904'], ['INCRBY', 'big', '4611686018427387903'], ['GET', 'big'], ['LPUSH', 'l', 'x'], ['INCR', 'l'],
+  ],
+  'INCRBYFLOAT: long double results, printed as Redis prints them': [
+    ['INCRBYFLOAT', 'f', '0.1'], ['INCRBYFLOAT', 'f', '0.2'], ['INCRBYFLOAT', 'f', '1e20'], ['INCRBYFLOAT', 'f', '-1e20'],
+    ['INCRBYFLOAT', 'f', 'abc'], ['INCRBYFLOAT', 'f', 'inf'], ['INCRBYFLOAT', 'f', 'nan'], ['SET', 'g', '5.0e3'], ['INCRBYFLOAT', 'g', '2.0e2'],
+    ['SET', 'h', '10.50'], ['INCRBYFLOAT', 'h', '0.1'], ['INCRBYFLOAT', 'h', '-5'], ['INCRBYFLOAT', 'i', '3.0e-5'], ['INCRBYFLOAT', 'i', '1.5'],
+    ['INCRBYFLOAT', 'j', '-0.0000000000000000001'], ['INCRBYFLOAT', 'k', '1e400'], ['INCRBYFLOAT', 'k3', '.5'], ['INCRBYFLOAT', 'k3', '5.'],
+    ['INCRBYFLOAT', 'k3', '+1'], ['INCRBYFLOAT', 'k3', ' 1'], ['INCRBYFLOAT', 'k4', '123456789.123456789'],
+    ['INCRBYFLOAT', 'k4', '0.987654321987654321'], ['INCRBYFLOAT', 'k5', '1.7976931348623157e308'], ['INCRBYFLOAT', 'k5', '1e5000'],
+    ['SET', 'str', 'x1'], ['INCRBYFLOAT', 'str', '1'], ['INCRBYFLOAT', 'k6', '-3'], ['INCRBYFLOAT', 'k6', '3'],
+  ],
+  'MSET, MGET, GETDEL, APPEND, STRLEN': [
+    ['MSET', 'a', '1', 'b', '2'], ['MGET', 'a', 'b', 'c'], ['MSET', 'a'], ['MSET', 'a', '1', 'b'], ['GETDEL', 'a'], ['GETDEL', 'a'],
+    ['APPEND', 'b', 'xyz'], ['STRLEN', 'b'], ['STRLEN', 'nope'], ['LPUSH', 'l', 'x'], ['GET', 'l'], ['GETDEL', 'l'], ['APPEND', 'l', 'x'],
+    ['STRLEN', 'l'], ['MGET', 'l', 'b'], ['APPEND', 'new', 'abc'], ['GET', 'new'],
+  ],
+  'expiry: EXPIRE options, TTL, PTTL, PERSIST, SETEX, PSETEX': [
+    ['SET', 'e', 'v'], ['EXPIRE', 'e', '100'], ['TTL', 'e'], ['PTTL', 'nope'], ['TTL', 'nope'], ['PERSIST', 'e'], ['TTL', 'e'], ['PERSIST', 'e'],
+    ['EXPIRE', 'e', '100', 'NX'], ['EXPIRE', 'e', '50', 'NX'], ['EXPIRE', 'e', '50', 'GT'], ['EXPIRE', 'e', '500', 'GT'], ['EXPIRE', 'e', '5', 'LT'],
+    ['EXPIRE', 'e', '5', 'XX'], ['EXPIRE', 'e', '5', 'NX', 'XX'], ['EXPIRE', 'e', '5', 'GT', 'LT'], ['EXPIRE', 'e', '5', 'FOO'], ['EXPIRE', 'e', 'abc'],
+    ['EXPIRE', 'e', '99999999999999999'], ['PEXPIRE', 'e', '9223372036854775807'], ['EXPIRE', 'e', '-1'], ['EXISTS', 'e'], ['EXPIRE', 'nope', '10'],
+    ['SETEX', 's', '0', 'v'], ['SETEX', 's', 'x', 'v'], ['SETEX', 's', '10', 'v'], ['TTL', 's'], ['PSETEX', 'p', '-5', 'v'], ['PSETEX', 'p', '5000', 'v'],
+    ['SET', 'x', 'v', 'PX', '100000'], ['PERSIST', 'x'], ['TTL', 'x'], ['SET', 'gt', 'v'], ['EXPIRE', 'gt', '10', 'GT'], ['EXPIRE', 'gt', '10', 'LT'],
+    ['PEXPIRE', 'gt', '0'], ['EXISTS', 'gt'],
+  ],
+  'lists: pushes, pops with counts, ranges, indexes, types': [
+    ['LPUSH', 'l', 'a', 'b', 'c'], ['RPUSH', 'l', 'd'], ['LRANGE', 'l', '0', '-1'], ['LRANGE', 'l', '-2', '10'], ['LRANGE', 'l', '5', '1'],
+    ['LRANGE', 'l', '-100', '100'], ['LRANGE', 'l', 'x', '1'], ['LLEN', 'l'], ['LINDEX', 'l', '0'], ['LINDEX', 'l', '-1'], ['LINDEX', 'l', '9'],
+    ['LINDEX', 'l', 'x'], ['LINDEX', 'nope', 'x'], ['LPOP', 'l'], ['RPOP', 'l'], ['LPOP', 'l', '0'], ['LPOP', 'l', '-1'], ['LPOP', 'l', 'x'],
+    ['LPOP', 'l', '5'], ['LPOP', 'l'], ['LPOP', 'l', '2'], ['RPOP', 'nope', '3'], ['RPOP', 'nope'], ['LPOP', 'l', '1', '2'], ['EXISTS', 'l'],
+    ['SET', 's', 'v'], ['LPUSH', 's', 'x'], ['LPOP', 's'], ['LLEN', 's'], ['LRANGE', 's', '0', '1'], ['BLPOP', 's', '0'], ['RPUSH', 'r', '1', '2', '3'],
+    ['BLPOP', 'empty', 'r', '0'], ['BRPOP', 'r', '1'], ['BLPOP', 'r', '-1'], ['BLPOP', 'r', 'abc'], ['BLPOP', 'r'], ['LLEN', 'r'],
+  ],
+  'hashes': [
+    ['HSET', 'h', 'a', '1', 'b', '2'], ['HSET', 'h', 'a', '3'], ['HSET', 'h', 'a'], ['HGET', 'h', 'a'], ['HGET', 'h', 'z'], ['HMGET', 'h', 'a', 'z', 'b'],
+    ['HGETALL', 'h'], ['HEXISTS', 'h', 'a'], ['HEXISTS', 'h', 'z'], ['HLEN', 'h'], ['HKEYS', 'h'], ['HVALS', 'h'], ['HINCRBY', 'h', 'a', '5'],
+    ['HINCRBY', 'h', 'c', 'x'], ['HSET', 'h', 'd', 'x'], ['HINCRBY', 'h', 'd', '1'], ['HINCRBY', 'h', 'e', '9223372036854775807'],
+    ['HINCRBY', 'h', 'e', '1'], ['HDEL', 'h', 'a', 'b', 'z'], ['HGETALL', 'h'], ['HDEL', 'h', 'c', 'd', 'e'], ['EXISTS', 'h'], ['HGETALL', 'nope'],
+    ['HKEYS', 'nope'], ['HMGET', 'nope', 'a'], ['HMSET', 'm', 'a', '1'], ['HMSET', 'm', 'a'], ['SET', 's', 'v'], ['HGET', 's', 'a'], ['HSET', 's', 'a', 'b'],
+    ['HINCRBY', 'new', 'f', '7'], ['HGETALL', 'new'],
+  ],
+  'sets': [
+    ['SADD', 's', 'a', 'b', 'a'], ['SADD', 's', 'c'], ['SCARD', 's'], ['SISMEMBER', 's', 'a'], ['SISMEMBER', 's', 'z'], ['SREM', 's', 'a', 'z'],
+    ['SMEMBERS', 'one'], ['SADD', 'one', 'x'], ['SMEMBERS', 'one'], ['SREM', 's', 'b', 'c'], ['EXISTS', 's'], ['SMEMBERS', 'nope'],
+    ['SET', 'x', '1'], ['SADD', 'x', 'a'], ['SCARD', 'x'], ['SISMEMBER', 'x', 'a'],
+  ],
+  'keys, types, SELECT, FLUSHDB, SCAN arguments': [
+    ['SET', 'a', '1'], ['SET', 'b', '2'], ['LPUSH', 'c', '1'], ['DEL', 'a', 'b', 'z'], ['EXISTS', 'c', 'c', 'z'], ['TYPE', 'c'], ['TYPE', 'z'],
+    ['HSET', 'h', 'f', 'v'], ['TYPE', 'h'], ['SADD', 's', 'm'], ['TYPE', 's'], ['SET', 'str', 'x'], ['TYPE', 'str'], ['DBSIZE'],
+    ['KEYS', '[a-c]'], ['KEYS', 's?r'], ['KEYS', 'nomatch*'], ['SCAN', '0', 'MATCH', 'st*', 'COUNT', '100'], ['SCAN', '0', 'TYPE', 'hash', 'COUNT', '100'],
+    ['FLUSHDB', 'x'], ['FLUSHDB', 'ASYNC'], ['DBSIZE'], ['FLUSHALL', 'SYNC', 'x'], ['SELECT', '3'], ['SET', 'k', 'v'], ['DBSIZE'], ['SELECT', '0'],
+    ['DBSIZE'], ['GET', 'k'], ['SELECT', '16'], ['SELECT', '-1'], ['SELECT', 'x'], ['SCAN', 'x'], ['SCAN', '0', 'COUNT', '0'], ['SCAN', '0', 'FOO', '1'],
+    ['SCAN', '0', 'COUNT'], ['SCAN', '0', 'COUNT', 'x'], ['FLUSHALL'], ['SCAN', '0'], ['KEYS', '*'],
+  ],
+  'connection: PING, ECHO, HELLO errors, CLIENT, AUTH, unknown commands, arity': [
+    ['PING'], ['PING', 'hi'], ['PING', 'a', 'b'], ['ECHO', 'x'], ['ECHO'], ['HELLO', '4'], ['HELLO', 'x'], ['HELLO', '3', 'FOO'],
+    ['HELLO', '2', 'AUTH', 'default'], ['HELLO', '2', 'AUTH', 'nobody', 'pw'], ['CLIENT', 'SETNAME', 'a b'], ['CLIENT', 'SETNAME', 'me'],
+    ['CLIENT', 'GETNAME'], ['CLIENT', 'SETNAME', ''], ['CLIENT', 'GETNAME'], ['CLIENT', 'FOO'], ['CLIENT'], ['CLIENT', 'SETNAME'],
+    ['AUTH', 'x'], ['AUTH', 'foo', 'bar'], ['AUTH', 'default', 'bar'], ['FOO'], ['foo', 'a', 'b', 'c'], ['GET'], ['get', 'a', 'b'],
+    ['CONFIG', 'GET', 'save'], ['CONFIG', 'GET', 'appendonly'], ['CONFIG', 'GET', 'nothing-matches'], ['CONFIG', 'FOO'], ['COMMAND', 'FOO'],
+  ],
+  'pub/sub in RESP2: confirmations, subscribed-mode restrictions, RESET': [
+    ['SUBSCRIBE', 'a', 'b'], ['GET', 'x'], ['PING'], ['PING', 'm'], ['PSUBSCRIBE', 'p*'], ['UNSUBSCRIBE', 'a'], ['UNSUBSCRIBE'], ['PUNSUBSCRIBE'],
+    ['UNSUBSCRIBE'], ['PUNSUBSCRIBE'], ['PUBLISH', 'a', 'm'], ['SUBSCRIBE', 'c'], ['RESET'], ['GET', 'x'], ['PUBLISH', 'nobody', 'm'],
+  ],
+  'binary keys and values: every byte, CR and LF inside': [
+    ['SET', ALL_BYTES, ALL_BYTES], ['GET', ALL_BYTES], ['STRLEN', ALL_BYTES], ['APPEND', ALL_BYTES, bytes(13, 10, 0)], ['GET', ALL_BYTES],
+    ['HSET', bytes(0, 255), bytes(13, 10), bytes(10, 13)], ['HGETALL', bytes(0, 255)], ['SADD', bytes(128), bytes(0), bytes(255)],
+    ['SISMEMBER', bytes(128), bytes(255)], ['RPUSH', bytes(10), bytes(13, 10, 13, 10)], ['LRANGE', bytes(10), '0', '-1'],
+    ['KEYS', bytes(0x5b, 0x80, 0x2d, 0x81, 0x5d)], ['EXISTS', ALL_BYTES, bytes(10), bytes(11)], ['TYPE', bytes(0, 255)],
+    ['ECHO', bytes(0, 1, 2, 255)], ['PUBLISH', ALL_BYTES, ALL_BYTES],
+  ],
+};
+
+const resp3Scripts: Record<string, readonly Command[]> = {
+  'RESP3: maps, sets, nulls, push frames, publishing to oneself': [
+    ['SUBSCRIBE', 'a'], ['GET', 'x'], ['PING'], ['PUBLISH', 'a', 'hello'], ['PSUBSCRIBE', '*'], ['PUBLISH', 'a', 'hi'], ['UNSUBSCRIBE'],
+    ['PUNSUBSCRIBE'], ['UNSUBSCRIBE'], ['HGETALL', 'nope'], ['SET', 'k', 'v'], ['MGET', 'k', 'z'], ['LPOP', 'nope', '2'], ['LPOP', 'nope'],
+    ['SMEMBERS', 'nope'], ['HSET', 'h', 'f', 'v'], ['HGETALL', 'h'], ['SADD', 's', 'm'], ['SMEMBERS', 's'], ['INCRBYFLOAT', 'f', '1.5'],
+    ['CONFIG', 'GET', 'save'], ['CONFIG', 'GET', 'appendonly'], ['BLPOP', 'l', '0.01'], ['HELLO'], ['HELLO', '2'], ['HGETALL', 'h'],
+    ['HELLO', '3', 'SETNAME', 'named'], ['CLIENT', 'GETNAME'], ['RESET'], ['HGETALL', 'h'],
+  ],
+};
+
+/** KEYS with each pattern against single keys: Redis's glob rules, quirks included. */
+const GLOB_KEYS = ['', 'a', 'ab', 'abc', 'a*c', 'a?c', 'hello', 'hallo', 'h\\llo', 'x[y]z', ']', '^', 'b-', 'aaaaaaaaab', '\xff\x80'];
+const GLOB_PATTERNS = [
+  '*', '**', 'a*', '*c', 'a*c', 'a?c', '?', '??', 'h[ae]llo', 'h[^e]llo', 'h[a-b]llo', 'h[b-a]llo', 'h\\*llo', 'a\\*c',
+  'x\\[y\\]z', '[]]', '[^]', '[', 'ab[', '[a-', '*a*a*a*a*b', '\\', 'a\\', '[\\]]', '[x\\-z]', '*[\x80-\xff]*', '',
+];
+const globScripts: Record<string, readonly Command[]> = Object.fromEntries(
+  GLOB_PATTERNS.map((pattern) => [
+    `KEYS ${JSON.stringify(pattern)}`,
+    GLOB_KEYS.flatMap((key): Command[] => [
+      ['SET', Buffer.from(key, 'latin1'), '1'],
+      ['KEYS', Buffer.from(pattern, 'latin1')],
+      ['DEL', Buffer.from(key, 'latin1')],
+    ]),
+  ]),
+);
+
+/** Random INCRBYFLOAT chains (a fixed seed): long double sums printed the Redis way. */
+function floatChains(seed: number, chains: number): readonly Command[] {
+  let state = seed;
+  const next = (): number => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648;
+  };
+  const number = (): string => {
+    const sign = next() < 0.3 ? '-' : '';
+    const digits = String(Math.floor(next() * 10 ** (1 + Math.floor(next() * 12))));
+    const point = Math.floor(next() * (digits.length + 1));
+    const exponent = next() < 0.2 ? `e${Math.floor(next() * 40) - 20}` : '';
+    return `${sign}${digits.slice(0, point)}.${digits.slice(point)}${exponent}`;
+  };
+  const commands: Command[] = [];
+  for (let chain = 0; chain < chains; chain++) for (let step = 0; step < 5; step++) commands.push(['INCRBYFLOAT', `f${chain}`, number()]);
+  return commands;
+}
+
+describe('byte-for-byte against redis-server', () => {
+  for (const [name, script] of Object.entries(globScripts)) {
+    it(name, async () => {
+      expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+    });
+  }
+
+  it('300 random INCRBYFLOAT sums', async () => {
+    const script = floatChains(7, 60);
+    expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+  });
+
+  for (const [name, script] of Object.entries(scripts)) {
+    it(`${name} (RESP2)`, async () => {
+      expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+    });
+    it(`${name} (RESP3)`, async () => {
+      expect(await run(mini.port, script, true)).toBe(await run(real.port, script, true));
+    });
+  }
+  for (const [name, script] of Object.entries(resp3Scripts)) {
+    it(name, async () => {
+      expect(await run(mini.port, script, true)).toBe(await run(real.port, script, true));
+    });
+  }
+
+  it('inline commands and their quoting', async () => {
+    const payload = Buffer.from('PING\r\nSET a "hello world"\r\nGET a\r\nECHO "x\\x41y\\n"\r\n\r\n   \r\nGET \'a\'\r\nECHO \'it\\\'s\'\r\nQUIT\r\n');
+    const [ours, theirs] = await Promise.all([exchange(mini.port, payload), exchange(real.port, payload)]);
+    expect(ours.data.toString('latin1')).toBe(theirs.data.toString('latin1'));
+  });
+
+  it('protocol errors: the error reply, then the connection closes', async () => {
+    for (const bad of ['*abc\r\n', '*1\r\n$x\r\n', 'ECHO "unbalanced\r\n', 'ECHO "a"b\r\n']) {
+      const [ours, theirs] = await Promise.all([exchange(mini.port, Buffer.from(bad)), exchange(real.port, Buffer.from(bad))]);
+      expect(ours.data.toString('latin1'), bad).toBe(theirs.data.toString('latin1'));
+      expect(ours.closedByServer, bad).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,821 @@
+// io/socket.ts
+//
+// Kernel sockets (Curio's io.Socket): a connected stream socket (`Socket`, over a net.Socket or
+// tls.TLSSocket) and a listening one (`ServerSocket`, over a net.Server or tls.Server). Every
+// call that may block is a kernel trap, so it can be cancelled or timed out at once.
+//
+// Node has no readiness-based sockets, so the kernel keeps control of reading itself:
+//
+// - The net.Socket flows: one 'data' handler, registered once per socket, appends each chunk
+//   Node hands us to a queue. A `recv` takes from the queue (a zero-copy view of Node's chunk)
+//   and returns at once without a trap when bytes are queued; only an empty queue makes it
+//   wait (READ_WAIT), and the next chunk, EOF, an error or a close wakes it.
+// - Memory stays bounded when a task reads slowly: above HIGH_WATER queued bytes the net.Socket
+//   is paused (Node then stops reading from the OS, and TCP backpressure reaches the peer); a
+//   read that brings the queue down to LOW_WATER resumes it. The queue holds at most
+//   HIGH_WATER plus one chunk.
+// - Writes go to Node at once; a write that Node could not hand to the OS in full makes the
+//   writer wait (WRITE_WAIT) until Node has (its write callback), so `sendall` returns only when
+//   every byte is in the OS, as in Curio: the caller may reuse its buffer, and a peer that does
+//   not read blocks the writer instead of filling memory. Large buffers go in slices, so a
+//   cancelled `sendall` knows how far it got (`bytesSent` on the error).
+//
+// Invariants:
+// - No byte Node delivered is ever dropped while the socket is open: a cancelled read leaves
+//   whatever it had not returned in the queue (stream reads put back what they had gathered).
+// - One task at a time reads and one writes (Curio's IO rule): a second concurrent reader gets
+//   ReadResourceBusy, a second writer WriteResourceBusy. A multi-step operation (sendall, a
+//   stream's readline) holds its side for its whole duration.
+// - A blocked reader or writer always wakes: on data, EOF, error, or when the socket is closed.
+// - Event handlers are module functions shared by every socket (the socket is found through a
+//   symbol on the net.Socket), so a socket costs no closures; waiting costs the trap alone.
+
+import * as net from 'node:net';
+import { waitExternal } from '../cancellation.js';
+import { Deque } from '../deque.js';
+import { ReadResourceBusy, WriteResourceBusy } from '../errors.js';
+import type { ExternalWake } from '../traps.js';
+import { Waiter } from './waiter.js';
+import { BrokenPipeError, SocketClosedError, SocketError, toSocketError } from './socket-errors.js';
+import { SocketStream } from './socket-stream.js';
+
+/** Queued received bytes above which the socket stops reading from the OS. */
+export const HIGH_WATER = 256 * 1024;
+/** Queued received bytes at or below which a paused socket reads again. */
+export const LOW_WATER = 64 * 1024;
+/** Default `maxBytes` of a read. */
+export const DEFAULT_READ = 64 * 1024;
+/** Largest slice of a `sendall` handed to Node at once. */
+export const WRITE_SLICE = 256 * 1024;
+
+/** An endpoint of a socket: an IP address and port, or a Unix socket path. */
+export type SocketAddress =
+  | { readonly family: 'IPv4' | 'IPv6'; readonly address: string; readonly port: number }
+  | { readonly family: 'unix'; readonly path: string };
+
+const OWNER = Symbol('curio.socket');
+const PENDING_ERROR = Symbol('curio.pendingError');
+const EMPTY = new Uint8Array(0);
+const RESOLVED = Promise.resolve();
+
+interface OwnedSocket extends net.Socket {
+  [OWNER]?: Socket;
+  [PENDING_ERROR]?: unknown;
+}
+
+/** Error objects that say how far an interrupted operation got. */
+interface Progress {
+  bytesSent?: number;
+  bytesRead?: number;
+  bytesWritten?: number;
+}
+
+/**
+ * Record on `error` (when it is an object) how far an interrupted operation got, as Curio sets
+ * `bytes_sent` on a cancelled sendall.
+ * @internal
+ */
+export function markProgress(error: unknown, key: keyof Progress, count: number): void {
+  if (typeof error === 'object' && error !== null) {
+    try {
+      (error as Progress)[key] = count;
+    } catch {
+      // A frozen error cannot carry the count; the error itself still propagates.
+    }
+  }
+}
+
+/** Validate a byte count argument. */
+export function checkSize(n: number, what: string): void {
+  if (!Number.isInteger(n) || n < 1) throw sizeError(n, what);
+}
+
+function sizeError(n: number, what: string): RangeError {
+  return new RangeError(`${what}: expected a positive integer byte count, got ${String(n)}`);
+}
+
+function rejectSize(n: number, what: string): Promise<never> {
+  return Promise.reject(sizeError(n, what));
+}
+
+function zeroAtEnd(): number {
+  return 0;
+}
+
+// The socket a wait is being armed for: set just before `waitExternal`, which calls the start
+// function synchronously, so start functions can be shared instead of created per wait.
+let arming: Socket | null = null;
+
+function startReadWait(wake: ExternalWake): () => void {
+  const socket = arming as Socket;
+  arming = null;
+  return socket._armRead(wake);
+}
+
+function ownerOf(raw: net.Socket): Socket {
+  return (raw as OwnedSocket)[OWNER] as Socket;
+}
+
+function onData(this: net.Socket, chunk: Buffer): void {
+  ownerOf(this)._onData(chunk);
+}
+
+function onEnd(this: net.Socket): void {
+  ownerOf(this)._onEnd();
+}
+
+function onError(this: net.Socket, error: Error): void {
+  ownerOf(this)._onError(error);
+}
+
+function onClose(this: net.Socket): void {
+  ownerOf(this)._onClose();
+}
+
+function onPendingError(this: net.Socket, error: Error): void {
+  (this as OwnedSocket)[PENDING_ERROR] = error;
+}
+
+/** Options of the {@link Socket} constructor. */
+export interface SocketOptions {
+  /** Whether the socket is a tls.TLSSocket (errors are then classified as TLS errors). */
+  tls?: boolean;
+  /** For a Unix socket: the path it is connected to (Node does not report it). */
+  path?: string;
+}
+
+/**
+ * A connected stream socket under kernel control (TCP, TLS or Unix). Methods that may block
+ * return Promises and are cancellation points only when they actually block.
+ *
+ * Received bytes are views of Node's buffers: a returned Uint8Array stays valid for as long as
+ * the caller keeps it (it is never reused by the socket).
+ */
+export class Socket {
+  /** @internal */ readonly _raw: net.Socket;
+  private readonly isTls: boolean;
+  private readonly unixPath: string | undefined;
+  /** Received chunks not yet read, oldest first. */
+  private chunks: Buffer[] = [];
+  /** Offset of the first unread byte in the first queued chunk. */
+  private head = 0;
+  private queued = 0;
+  private paused = false;
+  private eof = false;
+  private failure: SocketError | null = null;
+  private closedHere = false;
+  private reading = false;
+  private writing = false;
+  private readWake: ExternalWake | null = null;
+  /** The waiting reader is a recv: what it may take (0 when it only waits for bytes). */
+  private readMax = 0;
+  /** The waiting reader is a recvInto: where the bytes go. */
+  private readInto: Uint8Array | null = null;
+  /** The task waiting for written bytes to reach the OS (created on first need). */
+  private writer: Waiter | null = null;
+  private stopRead: (() => void) | null = null;
+  private written: ((error?: Error | null) => void) | null = null;
+
+  /**
+   * Take control of `raw`, a connected net.Socket (or tls.TLSSocket). From now on only this
+   * object may read from it. Normally you get sockets from {@link openConnection} or
+   * {@link ServerSocket.accept} instead.
+   */
+  constructor(raw: net.Socket, options?: SocketOptions) {
+    const owned = raw as OwnedSocket;
+    if (owned[OWNER] !== undefined) throw new TypeError('Socket: this net.Socket is already owned by a kernel socket');
+    this._raw = raw;
+    this.isTls = options?.tls ?? false;
+    this.unixPath = options?.path;
+    owned[OWNER] = this;
+    raw.removeListener('error', onPendingError);
+    const pending = owned[PENDING_ERROR];
+    if (pending !== undefined) {
+      owned[PENDING_ERROR] = undefined;
+      this.failure = toSocketError(pending, this.isTls);
+    }
+    raw.on('data', onData);
+    raw.on('end', onEnd);
+    raw.on('error', onError);
+    raw.on('close', onClose);
+    if (raw.destroyed) this.eof = true;
+    else if (raw.isPaused()) raw.resume();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+
+  /**
+   * Receive up to `maxBytes` bytes (default 64 KiB). Resolves with an empty Uint8Array at end
+   * of stream (the peer shut down its side), as Curio returns `b''`. Returns at once, without a
+   * trap, when bytes are queued; otherwise waits (READ_WAIT) and the bytes that wake it are its
+   * result: a waiting recv is the trap alone.
+   */
+  recv(maxBytes = DEFAULT_READ): Promise<Uint8Array> {
+    if (!(maxBytes >= 1 && Number.isInteger(maxBytes))) return rejectSize(maxBytes, 'recv');
+    if (this.queued > 0 && !this.reading) return Promise.resolve(this._take(maxBytes));
+    const ended = this.readEnd();
+    if (ended !== null) return ended;
+    this.readMax = maxBytes;
+    arming = this;
+    return waitExternal<Uint8Array>('READ_WAIT', startReadWait);
+  }
+
+  /**
+   * Receive into `buffer`: copies every queued byte that fits, waiting first if none is queued.
+   * Resolves with the number of bytes written into `buffer`; 0 at end of stream (or for an
+   * empty buffer).
+   */
+  recvInto(buffer: Uint8Array): Promise<number> {
+    if (buffer.length === 0) return Promise.resolve(0);
+    if (this.queued > 0 && !this.reading) return Promise.resolve(this.copyOut(buffer));
+    const ended = this.readEnd();
+    if (ended !== null) return ended.then(zeroAtEnd);
+    this.readInto = buffer;
+    arming = this;
+    return waitExternal<number>('READ_WAIT', startReadWait);
+  }
+
+  /**
+   * With nothing queued: a settled result if a read cannot wait (busy, closed, failed, or at
+   * end of stream), else null.
+   */
+  private readEnd(): Promise<Uint8Array> | null {
+    if (this.reading || this.readWake !== null) return Promise.reject(new ReadResourceBusy('another task is already reading from this socket'));
+    if (this.closedHere) return Promise.reject(new SocketClosedError());
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.eof) return Promise.resolve(EMPTY);
+    return null;
+  }
+
+  /** Bytes received and queued, not yet read. */
+  get bufferedBytes(): number {
+    return this.queued;
+  }
+
+  /** Whether the peer has shut down its side and every byte before that was read. */
+  get atEof(): boolean {
+    return this.eof && this.queued === 0;
+  }
+
+  /**
+   * With an empty queue: true at end of stream; throws if the socket failed or was closed;
+   * false when the caller must wait.
+   */
+  private readable(): boolean {
+    if (this.closedHere) throw new SocketClosedError();
+    if (this.failure !== null) throw this.failure;
+    return this.eof;
+  }
+
+  /**
+   * Wait until bytes are queued (true) or the stream ended (false); throws if the socket failed
+   * or was closed. The caller holds the read side ({@link _lockRead}).
+   * @internal
+   */
+  async _waitData(): Promise<boolean> {
+    for (;;) {
+      if (this.queued > 0) return true;
+      if (this.readable()) return false;
+      arming = this;
+      await waitExternal('READ_WAIT', startReadWait);
+    }
+  }
+
+  /**
+   * Take up to `maxBytes` queued bytes from the first queued chunk (a view, no copy). The
+   * queue must not be empty.
+   * @internal
+   */
+  _take(maxBytes: number): Buffer {
+    const chunk = this.chunks[0] as Buffer;
+    const available = chunk.length - this.head;
+    let out: Buffer;
+    if (available <= maxBytes) {
+      out = this.head === 0 ? chunk : chunk.subarray(this.head);
+      this.chunks.shift();
+      this.head = 0;
+    } else {
+      out = chunk.subarray(this.head, this.head + maxBytes);
+      this.head += maxBytes;
+    }
+    this.queued -= out.length;
+    if (this.paused && this.queued <= LOW_WATER) this.resumeReading();
+    return out;
+  }
+
+  /**
+   * The queued bytes of the first chunk, without taking them; the queue must not be empty.
+   * @internal
+   */
+  _peek(): Buffer {
+    const chunk = this.chunks[0] as Buffer;
+    return this.head === 0 ? chunk : chunk.subarray(this.head);
+  }
+
+  /**
+   * Put bytes that were taken back at the front of the queue (a cancelled stream read returns
+   * what it had gathered). `parts` are in stream order.
+   * @internal
+   */
+  _putBack(parts: readonly Uint8Array[]): void {
+    if (this.closedHere) return;
+    if (this.head > 0) {
+      const first = this.chunks.shift() as Buffer;
+      this.chunks.unshift(first.subarray(this.head));
+      this.head = 0;
+    }
+    for (let i = parts.length - 1; i >= 0; i--) {
+      const part = parts[i] as Uint8Array;
+      if (part.length === 0) continue;
+      this.chunks.unshift(Buffer.isBuffer(part) ? part : Buffer.from(part.buffer, part.byteOffset, part.length));
+      this.queued += part.length;
+    }
+  }
+
+  private copyOut(buffer: Uint8Array): number {
+    let filled = 0;
+    while (filled < buffer.length && this.queued > 0) {
+      const chunk = this.chunks[0] as Buffer;
+      const n = Math.min(buffer.length - filled, chunk.length - this.head);
+      chunk.copy(buffer, filled, this.head, this.head + n);
+      filled += n;
+      this.head += n;
+      this.queued -= n;
+      if (this.head === chunk.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    if (this.paused && this.queued <= LOW_WATER) this.resumeReading();
+    return filled;
+  }
+
+  private resumeReading(): void {
+    this.paused = false;
+    if (!this._raw.destroyed) this._raw.resume();
+  }
+
+  /**
+   * Claim the read side for one operation; throws ReadResourceBusy if another task holds it.
+   * @internal
+   */
+  _lockRead(): void {
+    if (this.reading || this.readWake !== null) throw new ReadResourceBusy('another task is already reading from this socket');
+    this.reading = true;
+  }
+
+  /** @internal */
+  _unlockRead(): void {
+    this.reading = false;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writing
+
+  /**
+   * Send some of `data`: up to 256 KiB of it, waiting until the OS has taken it. Resolves with
+   * the number of bytes sent (Curio's `send`). Use {@link sendall} to send everything.
+   */
+  async send(data: Uint8Array): Promise<number> {
+    this.lockWrite();
+    let handed = 0;
+    try {
+      this.checkWritable();
+      const n = Math.min(data.length, WRITE_SLICE);
+      if (n === 0) return 0;
+      this._raw.write(n === data.length ? data : data.subarray(0, n), this.writtenCallback());
+      handed = n;
+      await this.flushed();
+      return n;
+    } catch (error) {
+      markProgress(error, 'bytesSent', handed);
+      throw error;
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /**
+   * Send all of `data`, honouring backpressure: resolves when every byte has been handed to the
+   * OS, so `data` may be reused at once. Waits (WRITE_WAIT) while the OS is not taking bytes.
+   * If interrupted (cancelled, timed out, or the connection failed), the error carries
+   * `bytesSent`: how many bytes were handed over (they will be delivered; the rest were not
+   * sent).
+   */
+  sendall(data: Uint8Array): Promise<void> {
+    if (!this.writing && data.length <= WRITE_SLICE && this.failure === null && !this.closedHere) {
+      const raw = this._raw;
+      if (raw.writableLength === 0 && !raw.writableEnded && !raw.destroyed) {
+        if (data.length === 0) return RESOLVED;
+        raw.write(data, this.writtenCallback());
+        if (raw.writableLength === 0) return RESOLVED;
+        return this.sendallWaiting(data, data.length);
+      }
+    }
+    return this.sendallWaiting(data, 0);
+  }
+
+  private async sendallWaiting(data: Uint8Array, alreadySent: number): Promise<void> {
+    this.lockWrite();
+    let sent = alreadySent;
+    try {
+      for (;;) {
+        await this.flushed();
+        if (sent >= data.length) return;
+        this.checkWritable();
+        const n = Math.min(WRITE_SLICE, data.length - sent);
+        this._raw.write(n === data.length ? data : data.subarray(sent, sent + n), this.writtenCallback());
+        sent += n;
+      }
+    } catch (error) {
+      markProgress(error, 'bytesSent', sent);
+      throw error;
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /** Wait until Node has handed every written byte to the OS. */
+  private async flushed(): Promise<void> {
+    while (this._raw.writableLength > 0) {
+      this.checkWritable();
+      await (this.writer ??= new Waiter()).wait('WRITE_WAIT');
+    }
+  }
+
+  private writtenCallback(): (error?: Error | null) => void {
+    return (this.written ??= (error?: Error | null): void => {
+      if (error != null && this.failure === null && !this.closedHere) this.failure = toSocketError(error, this.isTls);
+      if (error != null || this._raw.writableLength === 0) this.wakeWriter();
+    });
+  }
+
+  private lockWrite(): void {
+    if (this.writing) throw new WriteResourceBusy('another task is already writing to this socket');
+    this.writing = true;
+  }
+
+  /** Throw if nothing more can be written. */
+  private checkWritable(): void {
+    if (this.closedHere) throw new SocketClosedError();
+    if (this.failure !== null) throw this.failure;
+    const raw = this._raw;
+    if (raw.writableEnded) {
+      throw new SocketError('cannot write after shutdown() of the sending side', { code: 'ERR_SOCKET_SHUTDOWN' });
+    }
+    if (raw.destroyed) throw new BrokenPipeError('the connection has been closed', { code: 'EPIPE' });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Ending
+
+  /**
+   * Shut down the sending side (half-close): queued bytes are sent, then the peer sees end of
+   * stream. Reading keeps working until the peer shuts down its side.
+   */
+  async shutdown(): Promise<void> {
+    if (this.closedHere) throw new SocketClosedError();
+    if (!this._raw.writableEnded && !this._raw.destroyed) this._raw.end();
+  }
+
+  /**
+   * Close the socket. Every byte a completed send handed over is already in the OS, which
+   * delivers it; queued received bytes are dropped. A task blocked reading or writing this
+   * socket wakes with {@link SocketClosedError}, as does any later use. Closing twice is
+   * harmless.
+   */
+  close(): Promise<void> {
+    this.closeNow();
+    return RESOLVED;
+  }
+
+  /** {@link close}, synchronously. */
+  closeNow(): void {
+    if (this.closedHere) return;
+    this.closedHere = true;
+    this.chunks = [];
+    this.head = 0;
+    this.queued = 0;
+    this._raw.destroy();
+    this.wakeReader();
+    this.wakeWriter();
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.closedHere;
+  }
+
+  /** `await using sock = await openConnection(...)` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** A stream interface (read, readline, readExactly...) over this socket. */
+  asStream(): SocketStream {
+    return new SocketStream(this);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Addresses
+
+  /** Local endpoint, or null if unknown (closed). */
+  get sockname(): SocketAddress | null {
+    if (this.unixPath !== undefined) return { family: 'unix', path: this.unixPath };
+    return endpoint(this._raw.localAddress, this._raw.localPort, this._raw.localFamily);
+  }
+
+  /** Remote endpoint, or null if unknown (closed). */
+  get peername(): SocketAddress | null {
+    if (this.unixPath !== undefined) return { family: 'unix', path: this.unixPath };
+    return endpoint(this._raw.remoteAddress, this._raw.remotePort, this._raw.remoteFamily);
+  }
+
+  /** Local IP address (undefined for Unix sockets). */
+  get localAddress(): string | undefined {
+    return this._raw.localAddress;
+  }
+
+  /** Local port (undefined for Unix sockets). */
+  get localPort(): number | undefined {
+    return this._raw.localPort;
+  }
+
+  /** Remote IP address (undefined for Unix sockets). */
+  get remoteAddress(): string | undefined {
+    return this._raw.remoteAddress;
+  }
+
+  /** Remote port (undefined for Unix sockets). */
+  get remotePort(): number | undefined {
+    return this._raw.remotePort;
+  }
+
+  /** Whether the socket is a TLS socket. */
+  get tls(): boolean {
+    return this.isTls;
+  }
+
+  /**
+   * The underlying net.Socket, for options such as `setKeepAlive`. Do not read from it or
+   * write to it directly.
+   */
+  get rawSocket(): net.Socket {
+    return this._raw;
+  }
+
+  /** `Socket(127.0.0.1:5000 -> 127.0.0.1:40312)`. */
+  toString(): string {
+    const show = (a: SocketAddress | null): string =>
+      a === null ? '?' : a.family === 'unix' ? a.path : `${a.address}:${a.port}`;
+    return `Socket(${show(this.sockname)} -> ${show(this.peername)})`;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Events from Node (one shared handler per event type) and wait registration
+
+  /** @internal */
+  _onData(chunk: Buffer): void {
+    if (this.closedHere) return;
+    this.chunks.push(chunk);
+    this.queued += chunk.length;
+    // Also when Node resumed the stream behind our back (child_process's flushStdio does, when
+    // a child exits): whenever it flows while the queue is full, pause it again.
+    if (this.queued >= HIGH_WATER && (!this.paused || this._raw.readableFlowing === true)) {
+      this.paused = true;
+      this._raw.pause();
+    }
+    this.wakeReader();
+  }
+
+  /** @internal */
+  _onEnd(): void {
+    this.eof = true;
+    this.wakeReader();
+  }
+
+  /** @internal */
+  _onError(error: Error): void {
+    if (this.failure === null && !this.closedHere) this.failure = toSocketError(error, this.isTls);
+    this.wakeReader();
+    this.wakeWriter();
+  }
+
+  /** @internal */
+  _onClose(): void {
+    // Destroyed without an error and without our close: both sides ended, so reading is at EOF.
+    this.eof = true;
+    this.wakeReader();
+    this.wakeWriter();
+  }
+
+  /** @internal */
+  _armRead(wake: ExternalWake): () => void {
+    this.readWake = wake;
+    return (this.stopRead ??= (): void => {
+      this.disarmRead();
+    });
+  }
+
+  /**
+   * Wake the waiting reader if there is something to tell it. A waiting recv / recvInto gets
+   * its result here (the bytes, end of stream or the error), so its trap is all it costs; a
+   * stream read (which only waits for bytes) re-checks for itself.
+   */
+  private wakeReader(): void {
+    const wake = this.readWake;
+    if (wake === null) return;
+    const max = this.readMax;
+    const into = this.readInto;
+    if (max === 0 && into === null) {
+      this.readWake = null;
+      wake.resolve(undefined);
+      return;
+    }
+    if (this.queued > 0) {
+      this.disarmRead();
+      wake.resolve(into !== null ? this.copyOut(into) : this._take(max));
+    } else if (this.closedHere) {
+      this.disarmRead();
+      wake.reject(new SocketClosedError());
+    } else if (this.failure !== null) {
+      this.disarmRead();
+      wake.reject(this.failure);
+    } else if (this.eof) {
+      this.disarmRead();
+      wake.resolve(into !== null ? 0 : EMPTY);
+    }
+  }
+
+  private disarmRead(): void {
+    this.readWake = null;
+    this.readMax = 0;
+    this.readInto = null;
+  }
+
+  private wakeWriter(): void {
+    this.writer?.wakeUp();
+  }
+}
+
+function endpoint(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | null {
+  if (address === undefined || port === undefined) return null;
+  return { family: family === 'IPv6' ? 'IPv6' : 'IPv4', address, port };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listening sockets
+
+/** Options of a {@link ServerSocket}. */
+export interface ServerSocketOptions {
+  /**
+   * Most connections accepted by the OS and waiting for `accept()` (default 128). Node accepts
+   * connections as fast as they come; beyond this many unclaimed ones, new ones are closed.
+   */
+  backlog?: number;
+  /** Whether accepted sockets are TLS sockets. */
+  tls?: boolean;
+  /** For a Unix socket server: its path. */
+  path?: string;
+}
+
+const serverOwner = Symbol('curio.serverSocket');
+
+interface OwnedServer extends net.Server {
+  [serverOwner]?: ServerSocket;
+}
+
+function onConnection(this: net.Server, raw: net.Socket): void {
+  ((this as OwnedServer)[serverOwner] as ServerSocket)._onConnection(raw);
+}
+
+function onServerError(this: net.Server, error: Error): void {
+  ((this as OwnedServer)[serverOwner] as ServerSocket)._onError(error);
+}
+
+function onTlsClientError(): void {
+  // A client that failed its TLS handshake never reaches accept(); tls.Server closes it.
+}
+
+/**
+ * A listening socket: `accept()` gives connected {@link Socket}s. Created by
+ * {@link tcpServerSocket}, {@link unixServerSocket} (which also listen) or from a listening
+ * net.Server / tls.Server.
+ *
+ * Curio has one Socket class for both roles; Node has two (net.Socket and net.Server), and so
+ * does the kernel: a connected socket has no `accept`.
+ */
+export class ServerSocket {
+  /** @internal */ readonly _server: net.Server;
+  private readonly pending = new Deque<net.Socket>();
+  private readonly backlog: number;
+  private readonly isTls: boolean;
+  private readonly unixPath: string | undefined;
+  private readonly acceptor = new Waiter();
+  private failure: SocketError | null = null;
+  private closedHere = false;
+  private dropped = 0;
+  private bound: SocketAddress | null = null;
+
+  /** Take control of a listening (or about to listen) server. */
+  constructor(server: net.Server, options?: ServerSocketOptions) {
+    this._server = server;
+    this.backlog = options?.backlog ?? 128;
+    this.isTls = options?.tls ?? false;
+    this.unixPath = options?.path;
+    (server as OwnedServer)[serverOwner] = this;
+    server.on(this.isTls ? 'secureConnection' : 'connection', onConnection);
+    server.on('error', onServerError);
+    if (this.isTls) server.on('tlsClientError', onTlsClientError);
+  }
+
+  /**
+   * Wait for a connection (READ_WAIT, as in Curio) and return it as a {@link Socket}. A
+   * cancelled accept loses nothing: connections that arrive meanwhile wait for the next call.
+   * Throws {@link SocketClosedError} once the server socket is closed.
+   */
+  async accept(): Promise<Socket> {
+    for (;;) {
+      const raw = this.pending.shift();
+      if (raw !== undefined) {
+        return new Socket(raw, { tls: this.isTls, ...(this.unixPath !== undefined ? { path: this.unixPath } : {}) });
+      }
+      if (this.closedHere) throw new SocketClosedError('server socket is closed');
+      if (this.failure !== null) throw this.failure;
+      if (this.acceptor.waiting) throw new ReadResourceBusy('another task is already accepting on this socket');
+      await this.acceptor.wait('READ_WAIT');
+    }
+  }
+
+  /** The address the server listens on. */
+  get address(): SocketAddress {
+    if (this.unixPath !== undefined) return { family: 'unix', path: this.unixPath };
+    if (this.bound !== null) return this.bound;
+    const address = this._server.address();
+    if (address === null || typeof address === 'string') throw new SocketError('server socket is not listening', { code: 'ERR_NOT_LISTENING' });
+    // Remembered, so the address is still known after close().
+    this.bound = { family: address.family === 'IPv6' ? 'IPv6' : 'IPv4', address: address.address, port: address.port };
+    return this.bound;
+  }
+
+  /** The TCP port the server listens on (handy after listening on port 0). */
+  get port(): number {
+    const address = this.address;
+    if (address.family === 'unix') throw new SocketError('a Unix socket server has no port', { code: 'ERR_NOT_TCP' });
+    return address.port;
+  }
+
+  /** Connections accepted by the OS and waiting for accept(). */
+  get pendingConnections(): number {
+    return this.pending.length;
+  }
+
+  /** Connections closed because more than `backlog` were waiting for accept(). */
+  get droppedConnections(): number {
+    return this.dropped;
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.closedHere;
+  }
+
+  /**
+   * Stop listening. Connections not yet accepted are closed; accepted ones are not affected.
+   * A task blocked in accept() wakes with {@link SocketClosedError}.
+   */
+  close(): Promise<void> {
+    if (!this.closedHere) {
+      this.closedHere = true;
+      this._server.close();
+      for (let raw = this.pending.shift(); raw !== undefined; raw = this.pending.shift()) raw.destroy();
+      this.acceptor.wakeUp();
+    }
+    return RESOLVED;
+  }
+
+  /** `await using server = await tcpServerSocket(...)` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** @internal */
+  _onConnection(raw: net.Socket): void {
+    if (this.closedHere || this.pending.length >= this.backlog) {
+      if (!this.closedHere) this.dropped++;
+      raw.destroy();
+      return;
+    }
+    // Until accept() wraps it, a reset must not become an unhandled 'error' event.
+    raw.on('error', onPendingError);
+    this.pending.push(raw);
+    this.acceptor.wakeUp();
+  }
+
+  /** @internal */
+  _onError(error: Error): void {
+    if (this.failure === null) this.failure = toSocketError(error, false);
+    this.acceptor.wakeUp();
+  }
+}

@@ -1,0 +1,152 @@
+// threads/universal-common.ts
+//
+// What UniversalQueue and UniversalEvent share: their transferable handles, the per-thread
+// registry that gives one object per id per thread, the options and errors of their calls,
+// the queue's wire format between a remote copy and the owner, and small helpers.
+
+import { threadId } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { KernelUsageError } from '../errors.js';
+import { WorkerError } from './errors.js';
+
+/** The transferable form of a UniversalQueue; see `UniversalQueue.handle()`. */
+export interface UniversalQueueHandle {
+  readonly __curio: 'uq';
+  readonly id: string;
+  readonly maxsize: number;
+  /** Null in the form AWAIT operations use to name a queue the kernel's thread holds. */
+  readonly port: MessagePort | null;
+  readonly flag: SharedArrayBuffer | null;
+  readonly size: SharedArrayBuffer;
+}
+
+/** The transferable form of a UniversalEvent; see `UniversalEvent.handle()`. */
+export interface UniversalEventHandle {
+  readonly __curio: 'ue';
+  readonly id: string;
+  readonly flag: SharedArrayBuffer;
+}
+
+let lastLocalId = 0;
+/** A new id, unique in the process. */
+export function newId(): string {
+  return `${process.pid}.${threadId}.${++lastLocalId}`;
+}
+
+/** Universal objects this thread holds, by id: one object per id per thread. */
+const registry = new Map<string, WeakRef<object>>();
+const forget = new FinalizationRegistry<string>((id) => {
+  const ref = registry.get(id);
+  if (ref !== undefined && ref.deref() === undefined) registry.delete(id);
+});
+/** Record `object` as this thread's UniversalQueue or UniversalEvent `id` (held weakly). */
+export function remember(id: string, object: object): void {
+  registry.set(id, new WeakRef(object));
+  forget.register(object, id);
+}
+
+/** The universal object this thread holds under `id`, if any. */
+export function lookupUniversal(id: string): object | undefined {
+  return registry.get(id)?.deref();
+}
+
+/** Options of the blocking forms (`getSync`, `putSync`, `waitSync`). */
+export interface SyncOptions {
+  /** Give up after this many milliseconds with a {@link UniversalTimeout}. */
+  timeout?: number;
+}
+
+/** Options of the async forms when called from plain Promise code (kernel tasks are cancelled as usual). */
+export interface AsyncOptions {
+  /** Abort the wait; the Promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** The error of a blocking call that would freeze the thread serving the object. */
+export function wouldBlock(what: string): KernelUsageError {
+  return new KernelUsageError(
+    `${what} would block the thread that serves this object (its event loop answers the other threads); ` +
+      'use the async form (await) here',
+    'ERR_WOULD_BLOCK',
+  );
+}
+
+/** What an aborted call rejects with. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
+}
+
+/** Atomics.waitAsync (Node 16+), missing from TypeScript's ES2023 library. */
+type WaitAsyncResult =
+  | { readonly async: false; readonly value: 'not-equal' | 'timed-out' }
+  | { readonly async: true; readonly value: Promise<'ok' | 'timed-out'> };
+export const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number): WaitAsyncResult })
+  .waitAsync;
+
+/** The timeout of a blocking call in ms (Infinity if none); TypeError if NaN. */
+export function checkTimeout(options: SyncOptions | undefined): number {
+  const timeout = options?.timeout;
+  if (timeout === undefined) return Infinity;
+  if (Number.isNaN(timeout)) throw new TypeError('timeout must be a number of milliseconds');
+  return Math.max(0, timeout);
+}
+
+/** The owner of a queue is gone. */
+export function ownerGone(): WorkerError {
+  return new WorkerError('the thread that owns this UniversalQueue has exited', { code: 'ERR_QUEUE_OWNER_GONE' });
+}
+
+/** An item could not be copied to another thread. */
+export function cloneFailure(cause: unknown): WorkerError {
+  return new WorkerError('queue item cannot be copied to another thread (structured clone failed)', {
+    code: 'ERR_WORKER_DATA_CLONE',
+    cause,
+  });
+}
+
+/** A settled Promise for calls that need not wait. */
+export const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * Wait from plain Promise code, abortable by a signal. `register(resolve, done)` adds a waiter
+ * (which calls `done` then `resolve` when served) and returns how to withdraw it.
+ */
+export function promiseWait<V>(
+  signal: AbortSignal | undefined,
+  register: (resolve: (value: V) => void, done: () => void) => () => void,
+): Promise<V> {
+  if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+  return new Promise<V>((resolve, reject) => {
+    const onAbort = (): void => {
+      withdraw();
+      reject(abortReason(signal as AbortSignal));
+    };
+    const withdraw = register(resolve, () => signal?.removeEventListener('abort', onAbort));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue's wire format
+
+/** Message kinds, remote copy to owner. */
+export const OP_GET = 1;
+export const OP_PUT = 2;
+export const OP_CANCEL = 3;
+export const OP_ATTACH = 4;
+
+/** Answer kinds, owner to remote copy. */
+export const R_ITEM = 0;
+export const R_ADMITTED = 1;
+export const R_WITHDRAWN = 2;
+export const R_ERROR = 3;
+
+/** A remote copy to the owner: get, put, cancel, attach a new copy. */
+export type ToOwner =
+  | [typeof OP_GET, number, 0 | 1]
+  | [typeof OP_PUT, number, unknown, 0 | 1]
+  | [typeof OP_CANCEL, number]
+  | [typeof OP_ATTACH, MessagePort, SharedArrayBuffer];
+
+/** The owner to a remote copy: [request id, answer kind, value]. */
+export type ToRemote = [number, number, unknown?];

@@ -1,0 +1,281 @@
+// threads/universal.ts
+//
+// UniversalQueue: one queue usable at once from kernel tasks, from plain Promise code, and from
+// worker threads, both blocking (`getSync`) and async (`await get()`). The owner's side is in
+// queue-owner.ts, a remote copy's in queue-remote.ts, UniversalEvent in universal-event.ts.
+//
+// Discussion: where the queue lives.
+//
+// JavaScript threads share no objects, so a queue cannot simply be locked and shared as in
+// Curio. A UniversalQueue's storage lives in the thread that created it (its *owner*); every
+// other thread holds a *remote* copy made from a transferable handle: a MessagePort entangled
+// with a port the owner listens on, plus a small SharedArrayBuffer the owner bumps and notifies
+// after each reply. Every operation is decided in the owner, in order, so the usual queue
+// invariants hold exactly (items handed to the longest waiter, no item given twice):
+//
+//   remote                                 owner
+//   get():   post [GET, id]  ───────────►  item available? reply [id, ITEM, item]
+//                                          else remember the getter (FIFO with local ones)
+//   getSync: post, then Atomics.wait on the flag, take the reply with receiveMessageOnPort
+//   put():   post [PUT, id, item] ───────► buffered or handed over; [id, ADMITTED] when a
+//                                          bounded queue had room (unbounded: no reply)
+//   cancel:  post [CANCEL, id] ──────────► still waiting? drop it, reply [id, WITHDRAWN]
+//
+// A cancelled remote request races with the owner serving it. The owner answers every
+// request exactly once: with its outcome, or with WITHDRAWN if the cancel arrived first. The
+// remote side waits for that answer: if the item (or the admission of a put) came first, the
+// operation completed and returns normally, and a kernel task's cancellation is delivered at
+// its next blocking call instead, as the kernel's own queues do. So a cancelled or timed-out
+// get never loses an item and a cancelled put never adds one behind the caller's back.
+//
+// Items are copied (structured clone) when they cross a thread; between users in the owner's
+// own thread they are passed by reference, as with the kernel's Queue. The owner's thread never
+// blocks: its side is served by MessagePort events, and `getSync`/`putSync` there throw rather
+// than freeze the event loop (they work when they need not wait). A remote copy nobody holds
+// any more closes its connection; if the owner's thread ends, remote calls fail with
+// ERR_QUEUE_OWNER_GONE.
+
+import { isMainThread } from 'node:worker_threads';
+import { KernelUsageError } from '../errors.js';
+import { waitExternal } from '../cancellation.js';
+import { currentTaskOrNull } from '../traps.js';
+import { KernelGetter, LocalPutter, OwnerSide, PromiseGetter } from './queue-owner.js';
+import { RemoteSide, disconnectWhenCollected } from './queue-remote.js';
+import {
+  OP_GET,
+  OP_PUT,
+  RESOLVED,
+  checkTimeout,
+  lookupUniversal,
+  newId,
+  promiseWait,
+  remember,
+  wouldBlock,
+} from './universal-common.js';
+import type { AsyncOptions, SyncOptions, ToOwner, UniversalQueueHandle } from './universal-common.js';
+
+/** Options of {@link UniversalQueue}. */
+export interface UniversalQueueOptions {
+  /** Maximum number of items held; 0 (default) is unbounded. */
+  maxsize?: number;
+}
+
+/**
+ * A FIFO queue usable at once from kernel tasks (`await q.get()`, cancellable), from plain
+ * Promise code (`await q.get({ signal })`), and from worker threads given the queue as an
+ * argument (blocking `q.getSync()` / `q.putSync()`, or the same async forms).
+ *
+ * Items are copied by structured clone when they cross threads. No item is lost or delivered
+ * twice, whatever is cancelled or times out. The thread that creates the queue serves it from
+ * its event loop and never blocks; see the module notes for the design.
+ */
+export class UniversalQueue<T> {
+  /** Identifies this queue in every thread. */
+  readonly id: string;
+  /** Maximum number of items held (0: unbounded). */
+  readonly maxsize: number;
+  private readonly sizeBuffer: SharedArrayBuffer;
+  private readonly sizeView: Int32Array;
+  private readonly owner: OwnerSide<T> | null;
+  private readonly remote: RemoteSide | null;
+
+  constructor(options?: UniversalQueueOptions | number) {
+    const maxsize = typeof options === 'number' ? options : (options?.maxsize ?? 0);
+    if (!Number.isInteger(maxsize) || maxsize < 0) throw new TypeError('UniversalQueue: maxsize must be an integer >= 0');
+    this.id = newId();
+    this.maxsize = maxsize;
+    this.sizeBuffer = new SharedArrayBuffer(4);
+    this.sizeView = new Int32Array(this.sizeBuffer);
+    this.owner = new OwnerSide<T>(maxsize, this.sizeView);
+    this.remote = null;
+    remember(this.id, this as UniversalQueue<unknown>);
+  }
+
+  /**
+   * The queue as seen from the thread that receives `handle`: the same queue (one object per
+   * thread and id). Worker pools and async threads do this for you when a queue is an argument.
+   */
+  static fromHandle<T>(handle: UniversalQueueHandle): UniversalQueue<T> {
+    const known = lookupUniversal(handle.id);
+    if (known instanceof UniversalQueue) {
+      // This thread already holds the queue: the new connection is not needed.
+      handle.port?.close();
+      return known as UniversalQueue<T>;
+    }
+    if (handle.port === null || handle.flag === null) {
+      throw new KernelUsageError(`UniversalQueue ${handle.id} is not known in this thread`, 'ERR_UNKNOWN_HANDLE');
+    }
+    const queue = Object.create(UniversalQueue.prototype) as UniversalQueue<T>;
+    const fields = queue as unknown as {
+      id: string;
+      maxsize: number;
+      sizeBuffer: SharedArrayBuffer;
+      sizeView: Int32Array;
+      owner: null;
+      remote: RemoteSide;
+    };
+    fields.id = handle.id;
+    fields.maxsize = handle.maxsize;
+    fields.sizeBuffer = handle.size;
+    fields.sizeView = new Int32Array(handle.size);
+    fields.owner = null;
+    const remote = new RemoteSide(handle.port, handle.flag);
+    fields.remote = remote;
+    remember(handle.id, queue as UniversalQueue<unknown>);
+    disconnectWhenCollected(queue, remote);
+    return queue;
+  }
+
+  /**
+   * A transferable handle for another thread: pass it (with `handle.port` in the transfer
+   * list) to a Worker and call {@link UniversalQueue.fromHandle} there. Each call makes a new
+   * connection; the pools and async threads of this package do it for you.
+   */
+  handle(): UniversalQueueHandle {
+    const link = this.owner !== null ? this.owner.newHandlePort() : (this.remote as RemoteSide).newHandlePort();
+    return { __curio: 'uq', id: this.id, maxsize: this.maxsize, port: link.port, flag: link.flag, size: this.sizeBuffer };
+  }
+
+  /**
+   * The handle for a thread that already holds this queue (no new connection): how AWAIT
+   * operations name a queue to the kernel's thread.
+   * @internal
+   */
+  knownHandle(): UniversalQueueHandle {
+    return { __curio: 'uq', id: this.id, maxsize: this.maxsize, port: null, flag: null, size: this.sizeBuffer };
+  }
+
+  /** In the owner: how many remote copies are connected (0 elsewhere). */
+  get connections(): number {
+    return this.owner !== null ? this.owner.connections : 0;
+  }
+
+  /** Whether this thread is the queue's owner (it serves the other threads). */
+  get isOwner(): boolean {
+    return this.owner !== null;
+  }
+
+  /** Number of items held (exact in the owner; a recent value elsewhere). */
+  size(): number {
+    return this.owner !== null ? this.owner.size() : Atomics.load(this.sizeView, 0);
+  }
+
+  /** Whether no item is held. */
+  empty(): boolean {
+    return this.size() === 0;
+  }
+
+  /** Whether a bounded queue holds `maxsize` items. */
+  full(): boolean {
+    return this.maxsize > 0 && this.size() >= this.maxsize;
+  }
+
+  /**
+   * Take the next item, waiting while the queue is empty. In a kernel task the wait is a
+   * cancellable trap (state `UQUEUE_GET`); from plain code, `options.signal` aborts it.
+   */
+  get(options?: AsyncOptions): Promise<T> {
+    const owner = this.owner;
+    if (owner !== null) {
+      const taken = owner.tryTake();
+      if (taken !== null) return Promise.resolve(taken.item);
+      if (currentTaskOrNull() !== null) {
+        return waitExternal<T>('UQUEUE_GET', (wake) => {
+          const getter = new KernelGetter<T>(wake);
+          owner.addGetter(getter);
+          return () => owner.kill(getter);
+        });
+      }
+      return promiseWait<T>(options?.signal, (resolve, done) => {
+        const getter = new PromiseGetter<T>(resolve, done);
+        owner.addGetter(getter);
+        return () => owner.kill(getter);
+      });
+    }
+    const remote = this.remote as RemoteSide;
+    const make = (id: number): ToOwner => [OP_GET, id, 0];
+    if (currentTaskOrNull() !== null) return remote.kernelRequest(this, make, 'UQUEUE_GET') as Promise<T>;
+    return remote.promiseRequest(this, make, options?.signal) as Promise<T>;
+  }
+
+  /**
+   * Add an item, waiting while a bounded queue is full (state `UQUEUE_PUT` in a kernel task).
+   * An unbounded queue never waits. A cancelled put adds nothing.
+   */
+  put(item: T, options?: AsyncOptions): Promise<void> {
+    const owner = this.owner;
+    if (owner !== null) {
+      if (owner.tryPut(item)) return RESOLVED;
+      if (currentTaskOrNull() !== null) {
+        return waitExternal<void>('UQUEUE_PUT', (wake) => {
+          const putter = new LocalPutter<T>(item, () => wake.resolve(undefined));
+          owner.addPutter(putter);
+          return () => owner.kill(putter);
+        });
+      }
+      return promiseWait<void>(options?.signal, (resolve, done) => {
+        const putter = new LocalPutter<T>(item, () => {
+          done();
+          resolve();
+        });
+        owner.addPutter(putter);
+        return () => owner.kill(putter);
+      });
+    }
+    const remote = this.remote as RemoteSide;
+    if (this.maxsize === 0) {
+      // Unbounded: the owner always has room; no answer needed. Order is kept by the port.
+      try {
+        remote.post([OP_PUT, 0, item, 0]);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return RESOLVED;
+    }
+    const make = (id: number): ToOwner => [OP_PUT, id, item, 0];
+    if (currentTaskOrNull() !== null) return remote.kernelRequest(this, make, 'UQUEUE_PUT') as Promise<void>;
+    return remote.promiseRequest(this, make, options?.signal) as Promise<void>;
+  }
+
+  /**
+   * Take the next item, blocking the calling thread while the queue is empty (worker threads).
+   * Throws {@link UniversalTimeout} after `options.timeout` ms. In the owning thread it
+   * returns an item if one is there and otherwise throws KernelUsageError `ERR_WOULD_BLOCK`.
+   */
+  getSync(options?: SyncOptions): T {
+    const timeout = checkTimeout(options);
+    const owner = this.owner;
+    if (owner !== null) {
+      const taken = owner.tryTake();
+      if (taken !== null) return taken.item;
+      throw wouldBlock('UniversalQueue.getSync() in the owning thread');
+    }
+    if (isMainThread) throw wouldBlock('UniversalQueue.getSync() on the main thread');
+    return (this.remote as RemoteSide).syncRequest((id) => [OP_GET, id, 1], timeout, 'UniversalQueue.getSync()') as T;
+  }
+
+  /**
+   * Add an item, blocking the calling thread while a bounded queue is full (worker threads).
+   * Throws {@link UniversalTimeout} after `options.timeout` ms, having added nothing.
+   */
+  putSync(item: T, options?: SyncOptions): void {
+    const timeout = checkTimeout(options);
+    const owner = this.owner;
+    if (owner !== null) {
+      if (owner.tryPut(item)) return;
+      throw wouldBlock('UniversalQueue.putSync() in the owning thread');
+    }
+    const remote = this.remote as RemoteSide;
+    if (this.maxsize === 0) {
+      remote.post([OP_PUT, 0, item, 0]);
+      return;
+    }
+    if (isMainThread) throw wouldBlock('UniversalQueue.putSync() on the main thread');
+    remote.syncRequest((id) => [OP_PUT, id, item, 1], timeout, 'UniversalQueue.putSync()');
+  }
+
+  /** `for await (const item of queue)` gets items forever. */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) yield await this.get();
+  }
+}

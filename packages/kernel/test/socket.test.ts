@@ -1,0 +1,471 @@
+// Kernel sockets over real loopback TCP: reading and writing, backpressure and bounded memory,
+// half-close, resets, closing, cancellation and timeouts of every blocking call, and Curio's
+// one-reader-one-writer rule.
+
+import { describe, expect, test } from 'vitest';
+import { createHash } from 'node:crypto';
+import {
+  BrokenPipeError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  CurioError,
+  HIGH_WATER,
+  ReadResourceBusy,
+  SocketClosedError,
+  SocketError,
+  TaskCancelled,
+  TaskTimeout,
+  WriteResourceBusy,
+  currentTask,
+  openConnection,
+  sleep,
+  spawn,
+  tcpServerSocket,
+  timeoutAfter,
+} from '@curio-ts/kernel';
+import type { Socket } from '@curio-ts/kernel';
+import { closeAll, blockedIn, connectedPair, drain, failure, payload, runReal, sha256, until } from './socket-helpers.js';
+
+/** Largest chunk Node hands over from one read of a TCP socket. */
+const NODE_READ_CHUNK = 64 * 1024;
+
+describe('reading and writing', () => {
+  test('an echo round trip, then end of stream as an empty array', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const echo = spawn(async () => {
+        for (;;) {
+          const data = await peer.recv(1024);
+          if (data.length === 0) break;
+          await peer.sendall(data);
+        }
+        await peer.close();
+      });
+      const replies: string[] = [];
+      for (const word of ['spam', 'ham', 'eggs']) {
+        await client.sendall(Buffer.from(word));
+        replies.push(Buffer.from(await client.recv(1024)).toString());
+      }
+      await client.shutdown();
+      const end = await client.recv(1024);
+      await echo.join();
+      await client.close();
+      await server.close();
+      return { replies, end: end.length };
+    });
+    expect(got).toEqual({ replies: ['spam', 'ham', 'eggs'], end: 0 });
+  });
+
+  test('recv with bytes queued returns at once: no trap, not a cancellation point', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await client.sendall(Buffer.from('xyz'));
+      await until(() => peer.bufferedBytes === 3, 'three bytes are queued');
+      const me = currentTask();
+      const cycles = me.cycles;
+      await me.cancel({ blocking: false });
+      const first = Buffer.from(await peer.recv(1)).toString();
+      const rest = Buffer.from(await peer.recv(10)).toString();
+      const cyclesAfter = me.cycles;
+      const cancelled = await failure(peer.recv(10));
+      await client.sendall(Buffer.from('w'));
+      const after = Buffer.from(await peer.recv(10)).toString();
+      await closeAll(client, peer, server);
+      return { first, rest, noTrap: cyclesAfter === cycles, cancelled: cancelled instanceof TaskCancelled, after };
+    });
+    expect(got).toEqual({ first: 'x', rest: 'yz', noTrap: true, cancelled: true, after: 'w' });
+  });
+
+  test('recv returns zero-copy views no longer than maxBytes', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await client.sendall(Buffer.from('abcdefgh'));
+      await until(() => peer.bufferedBytes === 8, 'eight bytes are queued');
+      const a = await peer.recv(3);
+      const b = await peer.recv(3);
+      const c = await peer.recv(3);
+      await closeAll(client, peer, server);
+      return { parts: [a, b, c].map((x) => Buffer.from(x).toString()), shared: a.buffer === b.buffer };
+    });
+    expect(got).toEqual({ parts: ['abc', 'def', 'gh'], shared: true });
+  });
+
+  test('recvInto copies what is queued into the buffer and returns the count; 0 at end', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await client.sendall(Buffer.from('abcdefgh'));
+      await client.shutdown();
+      const buffer = new Uint8Array(5);
+      const counts: number[] = [];
+      const text: string[] = [];
+      for (;;) {
+        const n = await peer.recvInto(buffer);
+        counts.push(n);
+        if (n === 0) break;
+        text.push(Buffer.from(buffer.subarray(0, n)).toString());
+      }
+      const empty = await peer.recvInto(new Uint8Array(0));
+      await closeAll(client, peer, server);
+      return { joined: text.join(''), last: counts.at(-1), empty };
+    });
+    expect(got).toEqual({ joined: 'abcdefgh', last: 0, empty: 0 });
+  });
+
+  test('send sends part of a large buffer and says how much', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const data = payload(1024 * 1024);
+      const sent = await client.send(data);
+      const small = await client.send(Buffer.from('ok'));
+      await client.shutdown();
+      const received = await drain(peer);
+      await closeAll(client, peer, server);
+      return { partial: sent > 0 && sent < data.length, small, same: received.equals(Buffer.concat([data.subarray(0, sent), Buffer.from('ok')])) };
+    });
+    expect(got).toEqual({ partial: true, small: 2, same: true });
+  });
+
+  test('invalid sizes are RangeErrors', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const errors = [await failure(peer.recv(0)), await failure(peer.recv(1.5))];
+      await closeAll(client, peer, server);
+      return errors.map((e) => e instanceof RangeError);
+    });
+    expect(got).toEqual([true, true]);
+  });
+});
+
+describe('backpressure and bounded memory', () => {
+  /** Send `data` from `writer` while `reader` reads slowly; returns what was read and the peak queue. */
+  async function slowTransfer(writer: Socket, reader: Socket, data: Buffer): Promise<{ hash: string; peak: number; writerBlocked: boolean }> {
+    const sending = spawn(async () => {
+      await writer.sendall(data);
+      await writer.shutdown();
+    }, { name: 'writer' });
+    // Do not read until the writer is blocked: backpressure has reached it through TCP.
+    await blockedIn(sending, 'WRITE_WAIT');
+    const hash = createHash('sha256');
+    let peak = 0;
+    let reads = 0;
+    for (;;) {
+      peak = Math.max(peak, reader.bufferedBytes);
+      const chunk = await reader.recv(16 * 1024);
+      if (chunk.length === 0) break;
+      hash.update(chunk);
+      if (++reads % 64 === 0) await sleep(1);
+    }
+    await sending.join();
+    return { hash: hash.digest('hex'), peak, writerBlocked: true };
+  }
+
+  test('32 MiB each way at once with slow readers: all bytes arrive, queues stay bounded', async () => {
+    const size = 32 * 1024 * 1024;
+    const up = payload(size, 7);
+    const down = payload(size, 11);
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const upward = spawn(() => slowTransfer(client, peer, up), { name: 'up' });
+      const downward = spawn(() => slowTransfer(peer, client, down), { name: 'down' });
+      const results = [await upward.join(), await downward.join()];
+      await closeAll(client, peer, server);
+      return results;
+    });
+    expect(got.map((r) => r.hash)).toEqual([sha256(up), sha256(down)]);
+    for (const r of got) {
+      expect(r.writerBlocked).toBe(true);
+      expect(r.peak).toBeLessThanOrEqual(HIGH_WATER + NODE_READ_CHUNK);
+    }
+  }, 60_000);
+
+  test('a sendall to a peer that does not read blocks, times out with bytesSent, and the socket stays usable', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const big = payload(64 * 1024 * 1024, 3);
+      const sending = spawn(() => timeoutAfter(300, () => client.sendall(big)), { name: 'sender' });
+      await blockedIn(sending, 'WRITE_WAIT');
+      const timedOut = (await failure(sending.join())) as { cause?: unknown };
+      const error = timedOut.cause as TaskTimeout & { bytesSent?: number };
+      const sent = error.bytesSent ?? -1;
+      // The peer now reads; the socket still sends, and what arrives is exactly what was sent.
+      const reading = spawn(() => drain(peer));
+      await client.sendall(Buffer.from('END'));
+      await client.shutdown();
+      const received = await reading.join();
+      await closeAll(client, peer, server);
+      return {
+        timeout: error instanceof TaskTimeout,
+        partial: sent > 0 && sent < big.length,
+        exact: received.equals(Buffer.concat([big.subarray(0, sent), Buffer.from('END')])),
+      };
+    });
+    expect(got).toEqual({ timeout: true, partial: true, exact: true });
+  }, 30_000);
+
+  test('cancelling a blocked sendall reports bytesSent', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const sending = spawn(async () => {
+        try {
+          await client.sendall(payload(64 * 1024 * 1024, 5));
+          return -1;
+        } catch (error) {
+          if (!(error instanceof TaskCancelled)) throw error;
+          return (error as { bytesSent?: number }).bytesSent ?? -2;
+        }
+      });
+      await blockedIn(sending, 'WRITE_WAIT');
+      await sending.cancel();
+      const sent = sending.result;
+      await closeAll(client, peer, server);
+      return sent > 0;
+    });
+    expect(got).toBe(true);
+  }, 30_000);
+});
+
+describe('half-close, resets and closing', () => {
+  test('half-close: the client shuts down its side and still reads the reply', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const serving = spawn(async () => {
+        const request = await drain(peer);
+        await peer.sendall(Buffer.from(`got ${request.length} bytes`));
+        await peer.close();
+      });
+      await client.sendall(payload(100_000));
+      await client.shutdown();
+      const reply = (await drain(client)).toString();
+      await serving.join();
+      await closeAll(client, server);
+      return reply;
+    });
+    expect(got).toBe('got 100000 bytes');
+  });
+
+  test('writing after shutdown is a typed error', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await client.shutdown();
+      const error = await failure(client.sendall(Buffer.from('late')));
+      await closeAll(client, peer, server);
+      return (error as SocketError).code;
+    });
+    expect(got).toBe('ERR_SOCKET_SHUTDOWN');
+  });
+
+  test('a reader blocked when the peer resets wakes with ConnectionResetError', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const reading = spawn(() => peer.recv(100), { name: 'reader' });
+      await blockedIn(reading, 'READ_WAIT');
+      client.rawSocket.resetAndDestroy();
+      const error = (await failure(reading.join())) as { cause?: unknown };
+      const again = await failure(peer.recv(100));
+      await closeAll(client, peer, server);
+      return { reset: error.cause instanceof ConnectionResetError, code: (error.cause as SocketError).code, sticky: again === error.cause };
+    });
+    expect(got).toEqual({ reset: true, code: 'ECONNRESET', sticky: true });
+  });
+
+  test('writing to a peer that has gone fails with a typed error, never hangs', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await peer.close();
+      let error: unknown = null;
+      for (let i = 0; i < 1000 && error === null; i++) {
+        try {
+          await client.sendall(payload(64 * 1024));
+        } catch (caught) {
+          error = caught;
+        }
+      }
+      await closeAll(client, server);
+      return { typed: error instanceof SocketError, code: (error as SocketError).code };
+    });
+    expect(got.typed).toBe(true);
+    expect(['EPIPE', 'ECONNRESET']).toContain(got.code);
+  });
+
+  test('closing wakes a blocked reader and writer with SocketClosedError; later use is the same error', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const reading = spawn(() => client.recv(100), { name: 'reader' });
+      const writing = spawn(() => client.sendall(payload(64 * 1024 * 1024)), { name: 'writer' });
+      await blockedIn(reading, 'READ_WAIT');
+      await blockedIn(writing, 'WRITE_WAIT');
+      await client.close();
+      const readError = ((await failure(reading.join())) as { cause?: unknown }).cause;
+      const writeError = ((await failure(writing.join())) as { cause?: unknown }).cause;
+      const later = [await failure(client.recv(1)), await failure(client.sendall(Buffer.from('x'))), await failure(client.shutdown())];
+      await client.close(); // twice is harmless
+      await closeAll(peer, server);
+      return [readError, writeError, ...later].map((e) => e instanceof SocketClosedError && (e as CurioError).code === 'ERR_SOCKET_CLOSED');
+    });
+    expect(got).toEqual([true, true, true, true, true]);
+  }, 30_000);
+
+  test('await using closes the socket', async () => {
+    const got = await runReal(async () => {
+      const server = await tcpServerSocket('127.0.0.1', 0);
+      let inner: Socket | null = null;
+      {
+        await using sock = await openConnection('127.0.0.1', server.port);
+        inner = sock;
+      }
+      const peer = await server.accept();
+      const eof = await peer.recv(10);
+      await closeAll(peer, server);
+      return { closed: inner.closed, eof: eof.length };
+    });
+    expect(got).toEqual({ closed: true, eof: 0 });
+  });
+
+  test('connecting to a closed port is ConnectionRefusedError', async () => {
+    const got = await runReal(async () => {
+      const server = await tcpServerSocket('127.0.0.1', 0);
+      const port = server.port;
+      await server.close();
+      const error = await failure(openConnection('127.0.0.1', port));
+      return { refused: error instanceof ConnectionRefusedError, code: (error as SocketError).code };
+    });
+    expect(got).toEqual({ refused: true, code: 'ECONNREFUSED' });
+  });
+
+  test('peer and local addresses', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const result = {
+        clientPeer: client.peername,
+        serverLocal: peer.sockname,
+        ports: peer.remotePort === client.localPort,
+        text: client.toString().includes(`127.0.0.1:${server.port}`),
+      };
+      await closeAll(client, peer, server);
+      return { ...result, port: server.port };
+    });
+    expect(got.clientPeer).toEqual({ family: 'IPv4', address: '127.0.0.1', port: got.port });
+    expect(got.serverLocal).toEqual({ family: 'IPv4', address: '127.0.0.1', port: got.port });
+    expect(got.ports).toBe(true);
+    expect(got.text).toBe(true);
+  });
+});
+
+describe('cancellation, timeouts and busy resources', () => {
+  test('recv and recvInto time out, and the socket keeps every byte for the next read', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const e1 = await failure(timeoutAfter(20, () => peer.recv(10)));
+      const e2 = await failure(timeoutAfter(20, () => peer.recvInto(new Uint8Array(10))));
+      await client.sendall(Buffer.from('still here'));
+      const after = Buffer.from(await peer.recv(100)).toString();
+      await closeAll(client, peer, server);
+      return { e1: e1 instanceof TaskTimeout, e2: e2 instanceof TaskTimeout, after };
+    });
+    expect(got).toEqual({ e1: true, e2: true, after: 'still here' });
+  });
+
+  test('a cancelled recv loses nothing that arrives later', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const reading = spawn(() => peer.recv(10), { name: 'reader' });
+      await blockedIn(reading, 'READ_WAIT');
+      await reading.cancel();
+      await client.sendall(Buffer.from('kept'));
+      const data = Buffer.from(await peer.recv(10)).toString();
+      await closeAll(client, peer, server);
+      return { cancelled: reading.cancelled, data };
+    });
+    expect(got).toEqual({ cancelled: true, data: 'kept' });
+  });
+
+  test('accept times out and is cancellable; connections made meanwhile are not lost', async () => {
+    const got = await runReal(async () => {
+      const server = await tcpServerSocket('127.0.0.1', 0);
+      const timedOut = await failure(timeoutAfter(20, () => server.accept()));
+      const accepting = spawn(() => server.accept(), { name: 'acceptor' });
+      await blockedIn(accepting, 'READ_WAIT');
+      await accepting.cancel();
+      const client = await openConnection('127.0.0.1', server.port);
+      await client.sendall(Buffer.from('hi'));
+      const peer = await server.accept();
+      const data = Buffer.from(await peer.recv(10)).toString();
+      await closeAll(client, peer, server);
+      return { timedOut: timedOut instanceof TaskTimeout, cancelled: accepting.cancelled, data };
+    });
+    expect(got).toEqual({ timedOut: true, cancelled: true, data: 'hi' });
+  });
+
+  test('closing a server wakes a blocked accept with SocketClosedError', async () => {
+    const got = await runReal(async () => {
+      const server = await tcpServerSocket('127.0.0.1', 0);
+      const accepting = spawn(() => server.accept(), { name: 'acceptor' });
+      await blockedIn(accepting, 'READ_WAIT');
+      await server.close();
+      const error = ((await failure(accepting.join())) as { cause?: unknown }).cause;
+      return error instanceof SocketClosedError;
+    });
+    expect(got).toBe(true);
+  });
+
+  test('a second reader or writer gets ReadResourceBusy / WriteResourceBusy', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const reading = spawn(() => peer.recv(10), { name: 'reader' });
+      await blockedIn(reading, 'READ_WAIT');
+      const readBusy = await failure(peer.recv(10));
+      const readIntoBusy = await failure(peer.recvInto(new Uint8Array(4)));
+      const writing = spawn(() => client.sendall(payload(64 * 1024 * 1024)), { name: 'writer' });
+      await blockedIn(writing, 'WRITE_WAIT');
+      const writeBusy = await failure(client.sendall(Buffer.from('x')));
+      const sendBusy = await failure(client.send(Buffer.from('x')));
+      const accepting = spawn(() => server.accept(), { name: 'acceptor' });
+      await blockedIn(accepting, 'READ_WAIT');
+      const acceptBusy = await failure(server.accept());
+      for (const task of [reading, writing, accepting]) await task.cancel();
+      await closeAll(client, peer, server);
+      return {
+        readBusy: readBusy instanceof ReadResourceBusy,
+        readIntoBusy: readIntoBusy instanceof ReadResourceBusy,
+        writeBusy: writeBusy instanceof WriteResourceBusy,
+        sendBusy: sendBusy instanceof WriteResourceBusy,
+        acceptBusy: acceptBusy instanceof ReadResourceBusy,
+        code: (readBusy as CurioError).code,
+      };
+    });
+    expect(got).toEqual({ readBusy: true, readIntoBusy: true, writeBusy: true, sendBusy: true, acceptBusy: true, code: 'ERR_READ_RESOURCE_BUSY' });
+  }, 30_000);
+
+  test('connecting can be timed out with the timeout option (TLS handshake to a silent server)', async () => {
+    const got = await runReal(async () => {
+      const server = await tcpServerSocket('127.0.0.1', 0);
+      const error = await failure(openConnection('127.0.0.1', server.port, { tls: true, timeout: 50 }));
+      const peer = await server.accept();
+      const eof = await peer.recv(4096); // the client hello, then the close
+      await peer.close();
+      await server.close();
+      return { typed: error instanceof SocketError, code: (error as SocketError).code, gotHello: eof.length > 0 };
+    });
+    expect(got).toEqual({ typed: true, code: 'ETIMEDOUT', gotHello: true });
+  });
+
+  test('a cancelled connect destroys the half-made socket', async () => {
+    const got = await runReal(async () => {
+      const server = await tcpServerSocket('127.0.0.1', 0);
+      const connecting = spawn(() => openConnection('127.0.0.1', server.port, { tls: true }), { name: 'connector' });
+      await blockedIn(connecting, 'WRITE_WAIT');
+      const peer = await server.accept();
+      await connecting.cancel();
+      const rest = await drain(peer).catch((error: unknown) => error);
+      await closeAll(peer, server);
+      return { cancelled: connecting.cancelled, closed: rest instanceof Buffer || rest instanceof ConnectionResetError };
+    });
+    expect(got).toEqual({ cancelled: true, closed: true });
+  });
+
+  test('BrokenPipeError and ConnectionResetError are SocketErrors and CurioErrors', () => {
+    const error = new BrokenPipeError('x', { code: 'EPIPE' });
+    expect(error).toBeInstanceOf(SocketError);
+    expect(error).toBeInstanceOf(CurioError);
+  });
+});
