@@ -21,11 +21,6 @@ export function bin(bytes: Uint8Array): string {
   return (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) as unknown as Latin1Buffer).latin1Slice(0, bytes.length);
 }
 
-/** The bytes of a binary string. */
-export function binBytes(text: string): Buffer {
-  return Buffer.from(text, 'latin1');
-}
-
 /** Write the bytes of binary string `text` into `buffer` at `offset` (room must be there). */
 export function writeBin(buffer: Buffer, text: string, offset: number): void {
   (buffer as unknown as Latin1Buffer).latin1Write(text, offset, text.length);
@@ -95,26 +90,16 @@ export function isInt64Min(value: number | bigint): boolean {
   return typeof value === 'bigint' && value === INT64_MIN;
 }
 
-/** `-value` (the caller has ruled out INT64_MIN). */
-export function negateInt64(value: number | bigint): number | bigint {
-  return typeof value === 'number' ? -value : -value;
-}
-
 const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INFINITY = /^[+-]?inf(?:inity)?$/i;
 
 /**
- * Whether `text` is a float as C's strtold reads it whole (decimal, or inf/infinity), with no
- * leading blank: what Redis accepts for INCRBYFLOAT and timeouts. NaN is refused. Hexadecimal
- * floats, which strtold also reads, are not supported.
+ * A float as C's strtold reads a whole argument (decimal, or inf/infinity), with no leading
+ * blank: what Redis accepts for timeouts. NaN is refused, and so are hexadecimal floats, which
+ * strtold would read. Returns null for anything else.
  */
-export function isFloatText(text: string): boolean {
-  return text.length > 0 && text.length < 5 * 1024 && (FLOAT.test(text) || INFINITY.test(text));
-}
-
-/** A float argument as a number (see {@link isFloatText}), or null. */
 export function parseFloatText(text: string): number | null {
-  if (!isFloatText(text)) return null;
+  if (text.length === 0 || text.length >= 5 * 1024) return null;
   if (INFINITY.test(text)) return text.charCodeAt(0) === 45 ? -Infinity : Infinity;
-  return Number(text);
+  return FLOAT.test(text) ? Number(text) : null;
 }

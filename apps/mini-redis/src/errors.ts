@@ -19,16 +19,7 @@ export class CommandError extends Error {
 export const WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
 export const SYNTAX = 'ERR syntax error';
 export const NOT_INTEGER = 'ERR value is not an integer or out of range';
-export const NOT_FLOAT = 'ERR value is not a valid float';
 export const OVERFLOW = 'ERR increment or decrement would overflow';
-export const NOT_FINITE = 'ERR increment would produce NaN or Infinity';
-export const HASH_NOT_INTEGER = 'ERR hash value is not an integer';
-export const OUT_OF_RANGE_POSITIVE = 'ERR value is out of range, must be positive';
-export const TIMEOUT_NOT_FLOAT = 'ERR timeout is not a float or out of range';
-export const TIMEOUT_NEGATIVE = 'ERR timeout is negative';
-export const TIMEOUT_OUT_OF_RANGE = 'ERR timeout is out of range';
-export const DB_OUT_OF_RANGE = 'ERR DB index is out of range';
-export const INVALID_CURSOR = 'ERR invalid cursor';
 
 /** Throw the error reply `reply`. */
 export function fail(reply: string): never {

@@ -28,11 +28,6 @@ export function compileGlob(pattern: string): Matcher {
   return (text) => text.length > 0 && matchTokens(tokens, text);
 }
 
-/** Whether `text` matches `pattern` (compiles every time: for one-off matches). */
-export function globMatch(pattern: string, text: string): boolean {
-  return compileGlob(pattern)(text);
-}
-
 function tokenize(pattern: string): Token[] {
   const tokens: Token[] = [];
   const n = pattern.length;

@@ -6,7 +6,7 @@
 // `mini-redis listening on HOST:PORT` once ready (so `--port 0` can be used), and stops
 // cleanly on SIGINT / SIGTERM: the server task is cancelled, which closes every connection.
 
-import { run, spawn } from '@curio-ts/kernel';
+import { run, SignalEvent, TaskGroup } from '@curio-ts/kernel';
 import { DEFAULT_HOST, DEFAULT_PORT, serveMiniRedis } from './server.js';
 
 class UsageError extends Error {}
@@ -41,28 +41,22 @@ function parseOptions(args: readonly string[]): Options {
   return options;
 }
 
+/** Serve until SIGINT or SIGTERM; a server failure (address in use...) is thrown. */
 async function serveUntilSignalled(options: Options): Promise<void> {
-  const task = spawn(
-    () =>
-      serveMiniRedis({
-        host: options.host,
-        port: options.port,
-        onListening: (port) => console.log(`mini-redis listening on ${options.host}:${port}`),
-      }),
-    { name: 'mini-redis' },
-  );
-  const stop = (): void => {
-    void task.cancel({ blocking: false });
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const stop = new SignalEvent('SIGINT', 'SIGTERM');
   try {
-    await task.wait();
-    if (!task.cancelled) void task.result; // a failure (address in use...) propagates
-    console.log('mini-redis stopped');
+    // Whichever task ends first ends the other: a signal stops the server, and a server that
+    // fails stops waiting for signals.
+    const tasks = new TaskGroup({ wait: 'any' });
+    tasks.spawn(() => serveMiniRedis({ ...options, onListening: (port) => console.log(`mini-redis listening on ${options.host}:${port}`) }), {
+      name: 'mini-redis',
+    });
+    tasks.spawn(() => stop.wait(), { name: 'mini-redis signals' });
+    await tasks.join();
+    void tasks.result; // the server's error, if it ended first
+    console.log(`mini-redis stopped (${stop.signal ?? 'no signal'})`);
   } finally {
-    process.removeListener('SIGINT', stop);
-    process.removeListener('SIGTERM', stop);
+    stop.close();
   }
 }
 
@@ -79,9 +73,12 @@ async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  console.error(error instanceof Error ? `error: ${error.message}` : error);
-  process.exitCode = 1;
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof Error ? `error: ${error.message}` : error);
+    process.exitCode = 1;
+  },
+);

@@ -7,14 +7,14 @@
 // Why not RedisServerConnection.sendReply: its writer hands out a fresh buffer at every take()
 // and takes typed frames, so a GET would allocate a Uint8Array for its value and a flush a new
 // buffer. Here the buffer is reused: a sendall resolves only when the OS has every byte, so the
-// region that was sent can be written over. Rare, structured replies (HELLO, COMMAND DOCS) are
-// still encoded by proto-redis's writeReply, whose RESP2 downgrades are Redis's own.
+// region that was sent can be written over. RESP3 types are downgraded for RESP2 clients the
+// way Redis does it (a map as a flat array, a set as an array, a push as an array, null as $-1
+// or *-1), as proto-redis's writeReply does.
 //
 // Invariant: bytes in [sent, length) are waiting to be written; bytes before `sent` are owned
 // by a sendall in progress and are never moved or overwritten until it returns.
 
-import { ByteWriter, writeReply } from '@curio-ts/proto-redis';
-import type { RespFrame, RespVersion } from '@curio-ts/proto-redis';
+import type { RespVersion } from '@curio-ts/proto-redis';
 import { writeBin } from './binary.js';
 
 const encoder = new TextEncoder();
@@ -75,9 +75,11 @@ export class Reply {
 
   /** Append raw bytes. */
   raw(bytes: Uint8Array): void {
-    this.reserve(bytes.length);
-    this.buf.set(bytes, this.length);
-    this.length += bytes.length;
+    const n = bytes.length;
+    this.reserve(n);
+    if (n > 16) this.buf.set(bytes, this.length);
+    else for (let i = 0; i < n; i++) this.buf[this.length + i] = bytes[i] as number;
+    this.length += n;
   }
 
   private byte(b: number): void {
@@ -230,17 +232,11 @@ export class Reply {
       this.bulk(text);
       return;
     }
-    const bytes = encoder.encode(`txt:${text}`);
-    this.header(0x3d, bytes.length);
-    this.raw(bytes);
-    this.reserve(2);
+    this.reserve(text.length + 30);
+    this.byte(0x3d);
+    this.decimal(text.length + 4);
     this.crlf();
-  }
-
-  /** Any structured value, encoded by proto-redis (strings in it are UTF-8 text). */
-  frame(value: RespFrame): void {
-    const writer = new ByteWriter(256);
-    writeReply(writer, value, this.protocol);
-    this.raw(writer.take());
+    this.text(`txt:${text}`);
+    this.crlf();
   }
 }

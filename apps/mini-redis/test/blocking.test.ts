@@ -3,37 +3,27 @@
 // Each blocked client is a raw connection, so the order in which clients block is exact (the
 // test waits for the server's own blocked_clients count before the next one blocks).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRaw, encode, exchange, infoField, startTestServer, until } from './helpers.js';
-import type { RawConnection, TestServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { connectRaw, encode, exchange, infoField, startTestServer, until, useTestServer } from './helpers.js';
+import type { RawConnection } from './helpers.js';
 
-let t: TestServer;
+const server = useTestServer();
 
-beforeAll(async () => {
-  t = await startTestServer();
-});
-
-afterAll(async () => {
-  await t.stop();
-  expect(t.clientErrors).toEqual([]);
-});
-
-const blocked = (server: TestServer = t): Promise<number> => infoField(server.port, 'blocked_clients').then(Number);
-
-async function blockedCount(n: number, server: TestServer = t): Promise<void> {
-  await until(async () => (await blocked(server)) === n, `${n} blocked clients`);
+/** Wait until the server at `port` (default: this file's) has `n` clients blocked. */
+async function blockedCount(n: number, port = server().port): Promise<void> {
+  await until(async () => Number(await infoField(port, 'blocked_clients')) === n, `${n} blocked clients`);
 }
 
 describe('BLPOP and BRPOP', () => {
   it('time out with a null array: *-1 in RESP2, _ in RESP3', async () => {
-    const resp2 = await exchange(t.port, Buffer.concat([encode('BLPOP', 'timeout:q', '0.05'), encode('QUIT')]));
+    const resp2 = await exchange(server().port, Buffer.concat([encode('BLPOP', 'timeout:q', '0.05'), encode('QUIT')]));
     expect(resp2.data.toString()).toBe('*-1\r\n+OK\r\n');
-    const resp3 = await exchange(t.port, Buffer.concat([encode('HELLO', '3'), encode('BRPOP', 'timeout:q', '0.05'), encode('QUIT')]));
+    const resp3 = await exchange(server().port, Buffer.concat([encode('HELLO', '3'), encode('BRPOP', 'timeout:q', '0.05'), encode('QUIT')]));
     expect(resp3.data.toString()).toMatch(/_\r\n\+OK\r\n$/);
   });
 
   it('pop at once from the first non-empty key, from the head (BLPOP) or the tail (BRPOP)', async () => {
-    const c = await connectRaw(t.port);
+    const c = await connectRaw(server().port);
     expect(await c.call('RPUSH', 'now:b', '1', '2', '3')).toBe(3);
     expect(await c.call('BLPOP', 'now:a', 'now:b', '0')).toEqual(['now:b', '1']);
     expect(await c.call('BRPOP', 'now:a', 'now:b', '0')).toEqual(['now:b', '3']);
@@ -43,8 +33,8 @@ describe('BLPOP and BRPOP', () => {
   });
 
   it('wake with the pushed element; earlier pipelined replies arrive first, later commands run after', async () => {
-    const a = await connectRaw(t.port);
-    const b = await connectRaw(t.port);
+    const a = await connectRaw(server().port);
+    const b = await connectRaw(server().port);
     a.send('SET', 'wake:x', '1');
     a.send('BLPOP', 'wake:q', '5');
     a.send('GET', 'wake:x');
@@ -63,7 +53,7 @@ describe('BLPOP and BRPOP', () => {
   it('serve blocked clients first come, first served, one element each', async () => {
     const clients: RawConnection[] = [];
     for (let i = 0; i < 4; i++) {
-      const c = await connectRaw(t.port);
+      const c = await connectRaw(server().port);
       // The third client waits on two keys, the fourth pops from the tail.
       if (i === 2) c.send('BLPOP', 'fifo:other', 'fifo:q', '0');
       else if (i === 3) c.send('BRPOP', 'fifo:q', '0');
@@ -71,7 +61,7 @@ describe('BLPOP and BRPOP', () => {
       await blockedCount(i + 1);
       clients.push(c);
     }
-    const pusher = await connectRaw(t.port);
+    const pusher = await connectRaw(server().port);
     expect(await pusher.call('RPUSH', 'fifo:q', 'a', 'b', 'c')).toBe(3);
     expect(await clients[0]?.reply()).toEqual(['fifo:q', 'a']);
     expect(await clients[1]?.reply()).toEqual(['fifo:q', 'b']);
@@ -84,23 +74,23 @@ describe('BLPOP and BRPOP', () => {
   });
 
   it('a client that disconnects while blocked is unblocked; nothing is popped for it', async () => {
-    const gone = await connectRaw(t.port);
+    const gone = await connectRaw(server().port);
     gone.send('BLPOP', 'gone:q', '0');
     await blockedCount(1);
     gone.close();
     await blockedCount(0);
-    const c = await connectRaw(t.port);
+    const c = await connectRaw(server().port);
     expect(await c.call('RPUSH', 'gone:q', 'kept')).toBe(1);
     expect(await c.call('LRANGE', 'gone:q', '0', '-1')).toEqual(['kept']);
     c.close();
   });
 
   it('many clients blocking and timing out concurrently leave no waiter behind', async () => {
-    const clients = await Promise.all(Array.from({ length: 50 }, () => connectRaw(t.port)));
+    const clients = await Promise.all(Array.from({ length: 50 }, () => connectRaw(server().port)));
     const replies = clients.map((c, i) => c.call('BLPOP', `many:${i % 5}`, i % 2 === 0 ? '0.05' : '0.1'));
     expect(await Promise.all(replies)).toEqual(clients.map(() => null));
     await blockedCount(0);
-    const c = await connectRaw(t.port);
+    const c = await connectRaw(server().port);
     expect(await c.call('RPUSH', 'many:0', 'x')).toBe(1);
     expect(await c.call('LLEN', 'many:0')).toBe(1);
     for (const client of [...clients, c]) client.close();
@@ -110,7 +100,7 @@ describe('BLPOP and BRPOP', () => {
     const own = await startTestServer();
     const c = await connectRaw(own.port);
     c.send('BLPOP', 'stop:q', '0');
-    await blockedCount(1, own);
+    await blockedCount(1, own.port);
     await own.stop();
     await c.closed;
     expect(own.clientErrors).toEqual([]);

@@ -2,6 +2,7 @@
 // (redis-cli, redis-benchmark, nc, raw node:net sockets), RESP encoding for raw exchanges.
 
 import { execFile, spawn as spawnChild } from 'node:child_process';
+import { afterAll, beforeAll, expect } from 'vitest';
 import * as net from 'node:net';
 import { Kernel } from '@curio-ts/kernel';
 import { NEED_DATA, RespDecoder } from '@curio-ts/proto-redis';
@@ -33,6 +34,25 @@ export async function startTestServer(): Promise<TestServer> {
       await server.stop();
       await kernel.shutdown();
     },
+  };
+}
+
+/**
+ * Register a server for the test file: started before its tests, stopped after them, and
+ * checked to have reported no client handler error. Returns a getter for it.
+ */
+export function useTestServer(): () => TestServer {
+  let server: TestServer | null = null;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    expect(server?.clientErrors).toEqual([]);
+  });
+  return () => {
+    if (server === null) throw new Error('the test server is not started yet');
+    return server;
   };
 }
 

@@ -4,20 +4,10 @@
 // server keeps serving everyone else, and reports no handler error.
 
 import * as net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRaw, encode, exchange, startTestServer } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { connectRaw, encode, exchange, useTestServer } from './helpers.js';
 
-let t: TestServer;
-
-beforeAll(async () => {
-  t = await startTestServer();
-});
-
-afterAll(async () => {
-  await t.stop();
-  expect(t.clientErrors).toEqual([]);
-});
+const server = useTestServer();
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
 function random(seed: number): () => number {
@@ -33,7 +23,7 @@ function random(seed: number): () => number {
 
 /** The server still answers a well-behaved client. */
 async function stillServing(): Promise<void> {
-  const c = await connectRaw(t.port);
+  const c = await connectRaw(server().port);
   expect(await c.call('PING')).toBe('PONG');
   expect(await c.call('SET', 'hostile:alive', 'yes')).toBe('OK');
   c.close();
@@ -50,7 +40,7 @@ describe('hostile input', () => {
       // always something the server must answer.
       if (payload[0] === 0x20 || payload[0] === 0x0a || payload[0] === 0x0d || payload[0] === 0x09) payload[0] = 0x21;
       if (payload[length - 1] === 0x0a) payload[length - 1] = 0x41;
-      const { data, closedByServer } = await exchange(t.port, payload, { halfClose: true });
+      const { data, closedByServer } = await exchange(server().port, payload, { halfClose: true });
       expect(data.toString('latin1'), `round ${round}`).toMatch(/^-ERR /);
       expect(closedByServer, `round ${round}`).toBe(true);
     }
@@ -60,7 +50,7 @@ describe('hostile input', () => {
   it('a command cut at every offset: "-ERR Protocol error: ..." and a closed connection', async () => {
     const command = encode('SET', 'hostile:cut', 'some value\r\nwith CRLF');
     for (let cut = 1; cut < command.length; cut++) {
-      const { data, closedByServer } = await exchange(t.port, command.subarray(0, cut), { halfClose: true });
+      const { data, closedByServer } = await exchange(server().port, command.subarray(0, cut), { halfClose: true });
       expect(data.toString('latin1'), `cut at ${cut}`).toMatch(/^-ERR Protocol error: /);
       expect(closedByServer, `cut at ${cut}`).toBe(true);
     }
@@ -69,7 +59,7 @@ describe('hostile input', () => {
 
   it('a complete command followed by a truncated one: the first is answered, then the error', async () => {
     const payload = Buffer.concat([encode('INCR', 'hostile:n'), encode('GET', 'hostile:n').subarray(0, 9)]);
-    const { data, closedByServer } = await exchange(t.port, payload, { halfClose: true });
+    const { data, closedByServer } = await exchange(server().port, payload, { halfClose: true });
     expect(data.toString('latin1')).toMatch(/^:\d+\r\n-ERR Protocol error: /);
     expect(closedByServer).toBe(true);
   });
@@ -85,7 +75,7 @@ describe('hostile input', () => {
     ];
     for (const bad of cases) {
       // No half-close: the server must decide on its own.
-      const { data, closedByServer } = await exchange(t.port, Buffer.from(bad));
+      const { data, closedByServer } = await exchange(server().port, Buffer.from(bad));
       expect(data.toString('latin1'), bad.slice(0, 30)).toMatch(/^-ERR Protocol error: /);
       expect(closedByServer, bad.slice(0, 30)).toBe(true);
     }
@@ -96,7 +86,7 @@ describe('hostile input', () => {
     const sockets: net.Socket[] = [];
     const big = Buffer.concat([encode('SET', 'hostile:big', 'x'.repeat(1 << 20)), encode('GET', 'hostile:big')]);
     for (let i = 0; i < 30; i++) {
-      const socket = net.connect({ host: '127.0.0.1', port: t.port });
+      const socket = net.connect({ host: '127.0.0.1', port: server().port });
       socket.on('error', () => {});
       sockets.push(socket);
       await new Promise((resolve) => socket.once('connect', resolve));
@@ -107,7 +97,7 @@ describe('hostile input', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     for (const socket of sockets) socket.resetAndDestroy();
     await stillServing();
-    const c = await connectRaw(t.port);
+    const c = await connectRaw(server().port);
     expect(await c.call('RPUSH', 'hostile:never', 'x')).toBe(1);
     expect(await c.call('LLEN', 'hostile:never')).toBe(1);
     c.close();

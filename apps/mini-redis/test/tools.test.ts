@@ -2,25 +2,15 @@
 // RESP3, commands piped on stdin, --pipe mass insertion), inline commands typed over nc, and
 // redis-benchmark, which must report a positive rate for every test it runs.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encode, exchange, hasProgram, redisCli, runProgram, startTestServer } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { encode, exchange, hasProgram, redisCli, runProgram, useTestServer } from './helpers.js';
 
-let t: TestServer;
 const ncPresent = await hasProgram('nc');
-
-beforeAll(async () => {
-  t = await startTestServer();
-});
-
-afterAll(async () => {
-  await t.stop();
-  expect(t.clientErrors).toEqual([]);
-});
+const server = useTestServer();
 
 describe('redis-cli', () => {
   it('runs SET, GET, INCR, LPUSH, HGETALL and TTL', async () => {
-    const cli = (...args: string[]): Promise<string> => redisCli(t.port, ['--no-raw', ...args]);
+    const cli = (...args: string[]): Promise<string> => redisCli(server().port, ['--no-raw', ...args]);
     expect(await cli('SET', 'cli:s', 'hello world')).toBe('OK\n');
     expect(await cli('GET', 'cli:s')).toBe('"hello world"\n');
     expect(await cli('GET', 'cli:missing')).toBe('(nil)\n');
@@ -40,7 +30,7 @@ describe('redis-cli', () => {
   });
 
   it('speaks RESP3 with -3: maps, sets, nulls and integers arrive typed', async () => {
-    const cli = (...args: string[]): Promise<string> => redisCli(t.port, ['--no-raw', '-3', ...args]);
+    const cli = (...args: string[]): Promise<string> => redisCli(server().port, ['--no-raw', '-3', ...args]);
     await cli('HSET', 'cli3:h', 'f', 'v', 'g', 'w');
     expect(await cli('HGETALL', 'cli3:h')).toBe('1# "f" => "v"\n2# "g" => "w"\n');
     await cli('SADD', 'cli3:s', 'm');
@@ -53,7 +43,7 @@ describe('redis-cli', () => {
   });
 
   it('runs commands piped on stdin, in order, on one connection', async () => {
-    const out = await redisCli(t.port, [], 'SET pipe:a 1\nINCR pipe:a\nINCR pipe:a\nGET pipe:a\nCLIENT SETNAME piped\nCLIENT GETNAME\n');
+    const out = await redisCli(server().port, [], 'SET pipe:a 1\nINCR pipe:a\nINCR pipe:a\nGET pipe:a\nCLIENT SETNAME piped\nCLIENT GETNAME\n');
     expect(out).toBe('OK\n2\n3\n3\nOK\npiped\n');
   });
 
@@ -61,10 +51,10 @@ describe('redis-cli', () => {
     const n = 10_000;
     const parts: Buffer[] = [];
     for (let i = 0; i < n; i++) parts.push(encode('SET', `mass:${i}`, `value ${i}`));
-    const out = await redisCli(t.port, ['--pipe'], Buffer.concat(parts).toString('latin1'));
+    const out = await redisCli(server().port, ['--pipe'], Buffer.concat(parts).toString('latin1'));
     expect(out).toContain('errors: 0, replies: 10000');
-    expect(await redisCli(t.port, ['GET', 'mass:9999'])).toBe('value 9999\n');
-    expect(await redisCli(t.port, ['SCAN', '0', 'MATCH', 'mass:1234', 'COUNT', '100000'])).toBe('0\nmass:1234\n');
+    expect(await redisCli(server().port, ['GET', 'mass:9999'])).toBe('value 9999\n');
+    expect(await redisCli(server().port, ['SCAN', '0', 'MATCH', 'mass:1234', 'COUNT', '100000'])).toBe('0\nmass:1234\n');
   });
 });
 
@@ -73,7 +63,7 @@ describe('inline commands', () => {
   const expected = '+PONG\r\n+OK\r\n$11\r\nhello world\r\n$4\r\naA\tb\r\n:1\r\n+OK\r\n';
 
   it('are understood over a raw socket, as telnet sends them', async () => {
-    const { data, closedByServer } = await exchange(t.port, Buffer.from(script));
+    const { data, closedByServer } = await exchange(server().port, Buffer.from(script));
     expect(data.toString('latin1')).toBe(expected);
     expect(closedByServer).toBe(true);
   });
@@ -81,7 +71,7 @@ describe('inline commands', () => {
   // nc where the machine has it (the raw-socket case above needs nothing).
   if (ncPresent) {
     it('are understood from nc', async () => {
-      const result = await runProgram('nc', ['127.0.0.1', String(t.port)], script.replace('INCR inline:n', 'INCR inline:m'));
+      const result = await runProgram('nc', ['127.0.0.1', String(server().port)], script.replace('INCR inline:n', 'INCR inline:m'));
       expect(result.stdout).toBe(expected);
     });
   }
@@ -91,7 +81,7 @@ describe('redis-benchmark', () => {
   it('completes set, get, incr, lpush, lpop with -P 16, each with a positive rate', async () => {
     const result = await runProgram(
       'redis-benchmark',
-      ['-p', String(t.port), '-t', 'set,get,incr,lpush,lpop', '-n', '20000', '-P', '16', '-q'],
+      ['-p', String(server().port), '-t', 'set,get,incr,lpush,lpop', '-n', '20000', '-P', '16', '-q'],
       undefined,
       120_000,
     );

@@ -5,10 +5,10 @@
 // RESET.
 
 import { bin, parseInt64 } from '../binary.js';
-import { DB_OUT_OF_RANGE, fail, NOT_INTEGER, wrongArity } from '../errors.js';
+import { fail, NOT_INTEGER, wrongArity } from '../errors.js';
 import type { Session } from '../session.js';
 import type { Database } from '../store.js';
-import { unsubscribeChannels, unsubscribePatterns } from './pubsub.js';
+import { unsubscribeFrom } from './pubsub.js';
 import { arg, command, integerArg, option } from './spec.js';
 import type { CommandSpec } from './spec.js';
 
@@ -100,7 +100,7 @@ function select(session: Session, args: readonly Uint8Array[]): void {
   const index = parseInt64(arg(args, 1));
   if (index === null || typeof index === 'bigint' || index < -2147483648 || index > 2147483647) return fail(NOT_INTEGER);
   const db = session.server.databases[index];
-  if (db === undefined) return fail(DB_OUT_OF_RANGE);
+  if (db === undefined) return fail('ERR DB index is out of range');
   session.db = db;
   session.reply.ok();
 }
@@ -111,8 +111,8 @@ function quit(session: Session): void {
 }
 
 function reset(session: Session): void {
-  unsubscribeChannels(session, [], true);
-  unsubscribePatterns(session, [], true);
+  unsubscribeFrom(session, 'channel', [], true);
+  unsubscribeFrom(session, 'pattern', [], true);
   session.db = session.server.databases[0] as Database;
   session.name = '';
   session.protocol = 2;

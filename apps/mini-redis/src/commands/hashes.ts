@@ -3,11 +3,11 @@
 // Hash and set commands (t_hash.c, t_set.c). HGETALL answers a map and SMEMBERS a set in RESP3
 // (flat arrays in RESP2); a missing key is an empty aggregate; an emptied one is deleted.
 
-import { addInt64, bin, parseInt64 } from '../binary.js';
-import { fail, HASH_NOT_INTEGER, OVERFLOW, wrongArity } from '../errors.js';
+import { bin } from '../binary.js';
+import { fail, wrongArity } from '../errors.js';
 import type { Session } from '../session.js';
 import type { RedisHash, RedisSet } from '../store.js';
-import { arg, command, integerArg } from './spec.js';
+import { addToInteger, arg, command, integerArg } from './spec.js';
 import type { CommandSpec } from './spec.js';
 
 function hashForWrite(session: Session, key: string): RedisHash {
@@ -61,15 +61,20 @@ function hgetall(session: Session, args: readonly Uint8Array[]): void {
   }
 }
 
-function hdel(session: Session, args: readonly Uint8Array[]): void {
-  const key = arg(args, 1);
-  const hash = session.db.getHash(key);
-  let deleted = 0;
-  if (hash !== undefined) {
-    for (let i = 2; i < args.length; i++) if (hash.delete(arg(args, i))) deleted++;
-    if (hash.size === 0) session.db.delete(key);
+const HASH_NOT_INTEGER = 'ERR hash value is not an integer';
+
+/** Delete `args[2..]` from the hash or set at `args[1]` (deleting an emptied key); reply the count. */
+function removeMembers(session: Session, args: readonly Uint8Array[], container: RedisHash | RedisSet | undefined): void {
+  let removed = 0;
+  if (container !== undefined) {
+    for (let i = 2; i < args.length; i++) if (container.delete(arg(args, i))) removed++;
+    if (container.size === 0) session.db.delete(arg(args, 1));
   }
-  session.reply.integer(deleted);
+  session.reply.integer(removed);
+}
+
+function hdel(session: Session, args: readonly Uint8Array[]): void {
+  removeMembers(session, args, session.db.getHash(arg(args, 1)));
 }
 
 function hexists(session: Session, args: readonly Uint8Array[]): void {
@@ -94,11 +99,7 @@ function hincrby(session: Session, args: readonly Uint8Array[]): void {
   const increment = integerArg(args, 3);
   const hash = hashForWrite(session, arg(args, 1));
   const field = arg(args, 2);
-  const current = hash.get(field);
-  const value = current === undefined ? 0 : parseInt64(current);
-  if (value === null) return fail(HASH_NOT_INTEGER);
-  const result = addInt64(value, increment);
-  if (result === null) return fail(OVERFLOW);
+  const result = addToInteger(hash.get(field), increment, HASH_NOT_INTEGER);
   hash.set(field, String(result));
   session.reply.integer(result);
 }
@@ -125,14 +126,7 @@ function sadd(session: Session, args: readonly Uint8Array[]): void {
 }
 
 function srem(session: Session, args: readonly Uint8Array[]): void {
-  const key = arg(args, 1);
-  const set = session.db.getSet(key);
-  let removed = 0;
-  if (set !== undefined) {
-    for (let i = 2; i < args.length; i++) if (set.delete(arg(args, i))) removed++;
-    if (set.size === 0) session.db.delete(key);
-  }
-  session.reply.integer(removed);
+  removeMembers(session, args, session.db.getSet(arg(args, 1)));
 }
 
 function smembers(session: Session, args: readonly Uint8Array[]): void {

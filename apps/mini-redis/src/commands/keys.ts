@@ -5,7 +5,7 @@
 
 import { compileGlob } from '../glob.js';
 import type { Matcher } from '../glob.js';
-import { fail, INVALID_CURSOR, SYNTAX } from '../errors.js';
+import { fail, SYNTAX } from '../errors.js';
 import type { Session } from '../session.js';
 import { typeName } from '../store.js';
 import type { Database, Value } from '../store.js';
@@ -58,7 +58,7 @@ interface ScanOptions {
 /** `cursor [MATCH pattern] [COUNT count] [TYPE type]` from argument `at` (TYPE only for SCAN). */
 function scanOptions(args: readonly Uint8Array[], at: number, allowType: boolean): ScanOptions {
   const cursorText = arg(args, at);
-  if (!/^\d+$/.test(cursorText) || cursorText.length > 20) return fail(INVALID_CURSOR);
+  if (!/^\d+$/.test(cursorText) || cursorText.length > 20) return fail('ERR invalid cursor');
   let count = 10;
   let match: Matcher | null = null;
   let type: string | null = null;

@@ -5,7 +5,7 @@
 // pop at once when they can and otherwise block the client's task (Session.blockingPop).
 
 import { bin, parseFloatText, parseIndex } from '../binary.js';
-import { fail, OUT_OF_RANGE_POSITIVE, TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT, TIMEOUT_OUT_OF_RANGE, wrongArity } from '../errors.js';
+import { fail, wrongArity } from '../errors.js';
 import { RedisList } from '../list.js';
 import type { Session } from '../session.js';
 import { arg, argsFrom, command, indexArg } from './spec.js';
@@ -39,7 +39,7 @@ function pop(left: boolean): (session: Session, args: readonly Uint8Array[]) => 
     if (hasCount) {
       // Redis words both a non-integer and a negative count this way.
       const parsed = parseIndex(arg(args, 2));
-      if (parsed === null || parsed < 0) return fail(OUT_OF_RANGE_POSITIVE);
+      if (parsed === null || parsed < 0) return fail('ERR value is out of range, must be positive');
       count = parsed;
     }
     const key = arg(args, 1);
@@ -100,11 +100,11 @@ function lindex(session: Session, args: readonly Uint8Array[]): void {
 /** A timeout in seconds (a float) as milliseconds, as Redis's getTimeoutFromObjectOrReply. */
 function timeoutMs(text: string): number {
   const seconds = parseFloatText(text);
-  if (seconds === null) return fail(TIMEOUT_NOT_FLOAT);
+  if (seconds === null) return fail('ERR timeout is not a float or out of range');
   const ms = seconds * 1000;
-  if (ms > 9223372036854775807) return fail(TIMEOUT_OUT_OF_RANGE);
+  if (ms > 9223372036854775807) return fail('ERR timeout is out of range');
   const rounded = Math.ceil(ms);
-  if (rounded < 0) return fail(TIMEOUT_NEGATIVE);
+  if (rounded < 0) return fail('ERR timeout is negative');
   return rounded === 0 ? 0 : rounded; // ceil(-0.5) is -0: no timeout
 }
 

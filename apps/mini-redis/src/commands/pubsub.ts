@@ -16,56 +16,44 @@ function confirm(session: Session, kind: string, name: string | null): void {
   reply.integer(session.subscriptions);
 }
 
-function subscribe(session: Session, args: readonly Uint8Array[]): void {
-  session.startPushWriter();
-  for (let i = 1; i < args.length; i++) {
-    const channel = arg(args, i);
-    if (!session.channels.has(channel)) {
-      session.channels.add(channel);
-      session.server.pubsub.subscribe(session, channel);
+/** SUBSCRIBE (channels) or PSUBSCRIBE (patterns): confirm each name, subscribed once. */
+function subscribeTo(space: 'channel' | 'pattern'): (session: Session, args: readonly Uint8Array[]) => void {
+  return (session, args) => {
+    session.startPushWriter();
+    const { pubsub } = session.server;
+    const names = space === 'channel' ? session.channels : session.patterns;
+    for (let i = 1; i < args.length; i++) {
+      const name = arg(args, i);
+      if (!names.has(name)) {
+        names.add(name);
+        if (space === 'channel') pubsub.subscribe(session, name);
+        else pubsub.psubscribe(session, name);
+      }
+      confirm(session, space === 'channel' ? 'subscribe' : 'psubscribe', name);
     }
-    confirm(session, 'subscribe', channel);
-  }
+  };
 }
 
-function psubscribe(session: Session, args: readonly Uint8Array[]): void {
-  session.startPushWriter();
-  for (let i = 1; i < args.length; i++) {
-    const pattern = arg(args, i);
-    if (!session.patterns.has(pattern)) {
-      session.patterns.add(pattern);
-      session.server.pubsub.psubscribe(session, pattern);
+/**
+ * Unsubscribe `session` from `names` in `space` (from all of them when `names` is empty),
+ * confirming each unless `quiet` (RESET).
+ */
+export function unsubscribeFrom(session: Session, space: 'channel' | 'pattern', names: readonly string[], quiet = false): void {
+  const subscribed = space === 'channel' ? session.channels : session.patterns;
+  const kind = space === 'channel' ? 'unsubscribe' : 'punsubscribe';
+  const targets = names.length > 0 ? names : [...subscribed];
+  if (targets.length === 0 && !quiet) confirm(session, kind, null);
+  for (const name of targets) {
+    if (subscribed.delete(name)) {
+      if (space === 'channel') session.server.pubsub.unsubscribe(session, name);
+      else session.server.pubsub.punsubscribe(session, name);
     }
-    confirm(session, 'psubscribe', pattern);
+    if (!quiet) confirm(session, kind, name);
   }
 }
 
-/** Unsubscribe `session` from `names` (all of its channels when empty), confirming each. */
-export function unsubscribeChannels(session: Session, names: readonly string[], quiet = false): void {
-  const channels = names.length > 0 ? names : [...session.channels];
-  if (channels.length === 0 && !quiet) confirm(session, 'unsubscribe', null);
-  for (const channel of channels) {
-    if (session.channels.delete(channel)) session.server.pubsub.unsubscribe(session, channel);
-    if (!quiet) confirm(session, 'unsubscribe', channel);
-  }
-}
-
-/** Unsubscribe `session` from pattern `names` (all when empty), confirming each. */
-export function unsubscribePatterns(session: Session, names: readonly string[], quiet = false): void {
-  const patterns = names.length > 0 ? names : [...session.patterns];
-  if (patterns.length === 0 && !quiet) confirm(session, 'punsubscribe', null);
-  for (const pattern of patterns) {
-    if (session.patterns.delete(pattern)) session.server.pubsub.punsubscribe(session, pattern);
-    if (!quiet) confirm(session, 'punsubscribe', pattern);
-  }
-}
-
-function unsubscribe(session: Session, args: readonly Uint8Array[]): void {
-  unsubscribeChannels(session, argsFrom(args, 1));
-}
-
-function punsubscribe(session: Session, args: readonly Uint8Array[]): void {
-  unsubscribePatterns(session, argsFrom(args, 1));
+function unsubscribeCommand(space: 'channel' | 'pattern'): (session: Session, args: readonly Uint8Array[]) => void {
+  return (session, args) => unsubscribeFrom(session, space, argsFrom(args, 1));
 }
 
 function publish(session: Session, args: readonly Uint8Array[]): void {
@@ -75,9 +63,9 @@ function publish(session: Session, args: readonly Uint8Array[]): void {
 const PUBSUB = { group: 'pubsub', whileSubscribed: true } as const;
 
 export const pubsubCommands: readonly CommandSpec[] = [
-  command({ ...PUBSUB, name: 'subscribe', arity: -2, flags: 'pubsub noscript loading stale', summary: 'Listens for messages published to channels.', since: '2.0.0' }, subscribe),
-  command({ ...PUBSUB, name: 'psubscribe', arity: -2, flags: 'pubsub noscript loading stale', summary: 'Listens for messages published to channels that match one or more patterns.', since: '2.0.0' }, psubscribe),
-  command({ ...PUBSUB, name: 'unsubscribe', arity: -1, flags: 'pubsub noscript loading stale', summary: 'Stops listening to messages posted to channels.', since: '2.0.0' }, unsubscribe),
-  command({ ...PUBSUB, name: 'punsubscribe', arity: -1, flags: 'pubsub noscript loading stale', summary: 'Stops listening to messages published to channels that match one or more patterns.', since: '2.0.0' }, punsubscribe),
+  command({ ...PUBSUB, name: 'subscribe', arity: -2, flags: 'pubsub noscript loading stale', summary: 'Listens for messages published to channels.', since: '2.0.0' }, subscribeTo('channel')),
+  command({ ...PUBSUB, name: 'psubscribe', arity: -2, flags: 'pubsub noscript loading stale', summary: 'Listens for messages published to channels that match one or more patterns.', since: '2.0.0' }, subscribeTo('pattern')),
+  command({ ...PUBSUB, name: 'unsubscribe', arity: -1, flags: 'pubsub noscript loading stale', summary: 'Stops listening to messages posted to channels.', since: '2.0.0' }, unsubscribeCommand('channel')),
+  command({ ...PUBSUB, name: 'punsubscribe', arity: -1, flags: 'pubsub noscript loading stale', summary: 'Stops listening to messages published to channels that match one or more patterns.', since: '2.0.0' }, unsubscribeCommand('pattern')),
   command({ ...PUBSUB, whileSubscribed: false, name: 'publish', arity: 3, flags: 'pubsub loading stale fast', summary: 'Posts a message to a channel.', since: '2.0.0' }, publish),
 ];

@@ -8,8 +8,8 @@
 // A handler runs synchronously and writes its reply into the session's reply buffer; only a
 // command that blocks (BLPOP) returns a Promise. Errors are thrown as CommandError.
 
-import { bin, keyword, parseIndex, parseInt64 } from '../binary.js';
-import { fail, NOT_INTEGER } from '../errors.js';
+import { addInt64, bin, keyword, parseIndex, parseInt64 } from '../binary.js';
+import { fail, NOT_INTEGER, OVERFLOW } from '../errors.js';
 import type { Session } from '../session.js';
 
 /** Runs one command. `args[0]` is the command name as sent. */
@@ -84,9 +84,9 @@ export function option(args: readonly Uint8Array[], i: number): string {
 }
 
 /** Arguments from `from` on as binary strings. */
-export function argsFrom(args: readonly Uint8Array[], from: number, step = 1): string[] {
+export function argsFrom(args: readonly Uint8Array[], from: number): string[] {
   const out: string[] = [];
-  for (let i = from; i < args.length; i += step) out.push(bin(args[i] as Uint8Array));
+  for (let i = from; i < args.length; i++) out.push(bin(args[i] as Uint8Array));
   return out;
 }
 
@@ -100,4 +100,16 @@ export function integerArg(args: readonly Uint8Array[], i: number): number | big
 export function indexArg(args: readonly Uint8Array[], i: number): number {
   const value = parseIndex(arg(args, i));
   return value === null ? fail(NOT_INTEGER) : value;
+}
+
+/**
+ * `current` (a stored integer string; missing counts as 0) plus `increment`, as INCRBY and
+ * HINCRBY compute it: `notInteger` when the stored value is not an integer, an overflow error
+ * beyond 64 bits.
+ */
+export function addToInteger(current: string | undefined, increment: number | bigint, notInteger: string): number | bigint {
+  const value = current === undefined ? 0 : parseInt64(current);
+  if (value === null) return fail(notInteger);
+  const result = addInt64(value, increment);
+  return result === null ? fail(OVERFLOW) : result;
 }

@@ -4,33 +4,18 @@
 // t_string.c and expire.c: SET's option table (NX/XX/GET/KEEPTTL/EX/PX/EXAT/PXAT), expiry
 // overflow checks, INCR's strict 64-bit integers, INCRBYFLOAT's long double arithmetic.
 
-import { addInt64, bin, isInt64Min, parseInt64 } from '../binary.js';
-import {
-  fail,
-  invalidExpire,
-  NOT_FINITE,
-  NOT_FLOAT,
-  NOT_INTEGER,
-  OVERFLOW,
-  SYNTAX,
-  wrongArity,
-} from '../errors.js';
+import { bin, isInt64Min, parseInt64 } from '../binary.js';
+import { fail, invalidExpire, NOT_INTEGER, SYNTAX, wrongArity } from '../errors.js';
 import { incrByFloat } from '../longdouble.js';
 import type { Session } from '../session.js';
-import { arg, command, integerArg, option } from './spec.js';
+import { addToInteger, arg, command, integerArg, option } from './spec.js';
 import type { CommandSpec } from './spec.js';
 
 const INT64_MAX = 9223372036854775807n;
 
-const NX = 1;
-const XX = 2;
-const GET = 4;
-const KEEPTTL = 8;
-const EX = 16;
-const PX = 32;
-const EXAT = 64;
-const PXAT = 128;
-const ANY_EXPIRY = EX | PX | EXAT | PXAT;
+/** SET's option flags. */
+const SET = { NX: 1, XX: 2, GET: 4, KEEPTTL: 8, EX: 16, PX: 32, EXAT: 64, PXAT: 128 } as const;
+const ANY_EXPIRY = SET.EX | SET.PX | SET.EXAT | SET.PXAT;
 
 /**
  * Expiry argument `text` in `unit` ('s' or 'ms', relative unless `absolute`) as a Unix time in
@@ -54,37 +39,37 @@ function set(session: Session, args: readonly Uint8Array[]): void {
   for (let j = 3; j < args.length; j++) {
     const opt = option(args, j);
     const hasNext = j + 1 < args.length;
-    if (opt === 'NX' && (flags & XX) === 0) flags |= NX;
-    else if (opt === 'XX' && (flags & NX) === 0) flags |= XX;
-    else if (opt === 'GET') flags |= GET;
-    else if (opt === 'KEEPTTL' && (flags & ANY_EXPIRY) === 0) flags |= KEEPTTL;
+    if (opt === 'NX' && (flags & SET.XX) === 0) flags |= SET.NX;
+    else if (opt === 'XX' && (flags & SET.NX) === 0) flags |= SET.XX;
+    else if (opt === 'GET') flags |= SET.GET;
+    else if (opt === 'KEEPTTL' && (flags & ANY_EXPIRY) === 0) flags |= SET.KEEPTTL;
     else if ((opt === 'EX' || opt === 'PX' || opt === 'EXAT' || opt === 'PXAT') && hasNext) {
-      const bit = opt === 'EX' ? EX : opt === 'PX' ? PX : opt === 'EXAT' ? EXAT : PXAT;
-      if ((flags & KEEPTTL) !== 0 || (flags & ANY_EXPIRY & ~bit) !== 0) return fail(SYNTAX);
+      const bit = opt === 'EX' ? SET.EX : opt === 'PX' ? SET.PX : opt === 'EXAT' ? SET.EXAT : SET.PXAT;
+      if ((flags & SET.KEEPTTL) !== 0 || (flags & ANY_EXPIRY & ~bit) !== 0) return fail(SYNTAX);
       flags |= bit;
       expiry = arg(args, ++j);
     } else return fail(SYNTAX);
   }
   const when =
-    expiry === null ? null : expireAt(session, expiry, (flags & (EX | EXAT)) !== 0, (flags & (EXAT | PXAT)) !== 0, 'set');
+    expiry === null ? null : expireAt(session, expiry, (flags & (SET.EX | SET.EXAT)) !== 0, (flags & (SET.EXAT | SET.PXAT)) !== 0, 'set');
   setGeneric(session, arg(args, 1), arg(args, 2), flags, when);
 }
 
 function setGeneric(session: Session, key: string, value: string, flags: number, when: number | null): void {
   const db = session.db;
   const reply = session.reply;
-  if ((flags & GET) !== 0) reply.bulkOrNull(db.getString(key));
-  if ((flags & (NX | XX)) !== 0) {
+  if ((flags & SET.GET) !== 0) reply.bulkOrNull(db.getString(key));
+  if ((flags & (SET.NX | SET.XX)) !== 0) {
     const found = db.has(key);
-    if (((flags & NX) !== 0 && found) || ((flags & XX) !== 0 && !found)) {
-      if ((flags & GET) === 0) reply.nil();
+    if (((flags & SET.NX) !== 0 && found) || ((flags & SET.XX) !== 0 && !found)) {
+      if ((flags & SET.GET) === 0) reply.nil();
       return;
     }
   }
-  if ((flags & KEEPTTL) !== 0) db.put(key, value);
+  if ((flags & SET.KEEPTTL) !== 0) db.put(key, value);
   else db.replace(key, value);
   if (when !== null) db.setExpiry(key, when);
-  if ((flags & GET) === 0) reply.ok();
+  if ((flags & SET.GET) === 0) reply.ok();
 }
 
 /** SETEX / PSETEX key time value */
@@ -135,10 +120,8 @@ function strlen(session: Session, args: readonly Uint8Array[]): void {
 // ---------------------------------------------------------------------------------------------
 // Expiry
 
-const EXPIRE_NX = 1;
-const EXPIRE_XX = 2;
-const EXPIRE_GT = 4;
-const EXPIRE_LT = 8;
+/** EXPIRE's option flags. */
+const EXPIRE = { NX: 1, XX: 2, GT: 4, LT: 8 } as const;
 
 /** EXPIRE / PEXPIRE key time [NX|XX|GT|LT] */
 function expire(seconds: boolean, name: string): (session: Session, args: readonly Uint8Array[]) => void {
@@ -146,16 +129,16 @@ function expire(seconds: boolean, name: string): (session: Session, args: readon
     let flags = 0;
     for (let j = 3; j < args.length; j++) {
       const opt = option(args, j);
-      if (opt === 'NX') flags |= EXPIRE_NX;
-      else if (opt === 'XX') flags |= EXPIRE_XX;
-      else if (opt === 'GT') flags |= EXPIRE_GT;
-      else if (opt === 'LT') flags |= EXPIRE_LT;
+      if (opt === 'NX') flags |= EXPIRE.NX;
+      else if (opt === 'XX') flags |= EXPIRE.XX;
+      else if (opt === 'GT') flags |= EXPIRE.GT;
+      else if (opt === 'LT') flags |= EXPIRE.LT;
       else return fail(`ERR Unsupported option ${bin(args[j] as Uint8Array)}`);
     }
-    if ((flags & EXPIRE_NX) !== 0 && (flags & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT)) !== 0) {
+    if ((flags & EXPIRE.NX) !== 0 && (flags & (EXPIRE.XX | EXPIRE.GT | EXPIRE.LT)) !== 0) {
       return fail('ERR NX and XX, GT or LT options at the same time are not compatible');
     }
-    if ((flags & EXPIRE_GT) !== 0 && (flags & EXPIRE_LT) !== 0) {
+    if ((flags & EXPIRE.GT) !== 0 && (flags & EXPIRE.LT) !== 0) {
       return fail('ERR GT and LT options at the same time are not compatible');
     }
     let when = BigInt(integerArg(args, 2));
@@ -175,10 +158,10 @@ function expire(seconds: boolean, name: string): (session: Session, args: readon
     const current = db.expires.get(key);
     const at = Number(when);
     if (
-      ((flags & EXPIRE_NX) !== 0 && current !== undefined) ||
-      ((flags & EXPIRE_XX) !== 0 && current === undefined) ||
-      ((flags & EXPIRE_GT) !== 0 && (current === undefined || at <= current)) ||
-      ((flags & EXPIRE_LT) !== 0 && current !== undefined && at >= current)
+      ((flags & EXPIRE.NX) !== 0 && current !== undefined) ||
+      ((flags & EXPIRE.XX) !== 0 && current === undefined) ||
+      ((flags & EXPIRE.GT) !== 0 && (current === undefined || at <= current)) ||
+      ((flags & EXPIRE.LT) !== 0 && current !== undefined && at >= current)
     ) {
       reply.integer(0);
       return;
@@ -205,13 +188,8 @@ function persist(session: Session, args: readonly Uint8Array[]): void {
 // INCR family
 
 function incrBy(session: Session, key: string, increment: number | bigint): void {
-  const db = session.db;
-  const current = db.getString(key);
-  const value = current === undefined ? 0 : parseInt64(current);
-  if (value === null) return fail(NOT_INTEGER);
-  const result = addInt64(value, increment);
-  if (result === null) return fail(OVERFLOW);
-  db.put(key, String(result));
+  const result = addToInteger(session.db.getString(key), increment, NOT_INTEGER);
+  session.db.put(key, String(result));
   session.reply.integer(result);
 }
 
@@ -230,14 +208,14 @@ function incrby(session: Session, args: readonly Uint8Array[]): void {
 function decrby(session: Session, args: readonly Uint8Array[]): void {
   const decrement = integerArg(args, 2);
   if (isInt64Min(decrement)) return fail('ERR decrement would overflow');
-  incrBy(session, arg(args, 1), typeof decrement === 'number' ? -decrement : -decrement);
+  incrBy(session, arg(args, 1), -decrement);
 }
 
 function incrbyfloat(session: Session, args: readonly Uint8Array[]): void {
   const key = arg(args, 1);
   const current = session.db.getString(key);
   const result = incrByFloat(current ?? '0', arg(args, 2));
-  if (!result.ok) return fail(result.reason === 'invalid-value' ? NOT_FLOAT : NOT_FINITE);
+  if (!result.ok) return fail(result.reason === 'invalid-value' ? 'ERR value is not a valid float' : 'ERR increment would produce NaN or Infinity');
   session.db.put(key, result.text);
   session.reply.bulk(result.text);
 }

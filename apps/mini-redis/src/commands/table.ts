@@ -29,6 +29,9 @@ for (const spec of [
   COMMANDS.set(spec.name.toUpperCase(), spec);
 }
 
+let lastName = '';
+let lastSpec: CommandSpec | undefined;
+
 function arityMismatch(spec: CommandSpec, argc: number): boolean {
   return spec.arity > 0 ? argc !== spec.arity : argc < -spec.arity;
 }
@@ -39,7 +42,15 @@ function arityMismatch(spec: CommandSpec, argc: number): boolean {
  */
 export function execute(session: Session, name: string, args: readonly Uint8Array[]): Promise<void> | undefined {
   session.server.stats.commands++;
-  let spec = COMMANDS.get(name);
+  // Pipelines repeat a command: comparing with the last name is cheaper than hashing a fresh
+  // string for the table lookup.
+  let spec: CommandSpec | undefined;
+  if (name === lastName) spec = lastSpec;
+  else {
+    spec = COMMANDS.get(name);
+    lastName = name;
+    lastSpec = spec;
+  }
   const reply = session.reply;
   if (spec === undefined) {
     const quoted: string[] = [];
