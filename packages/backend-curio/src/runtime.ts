@@ -37,6 +37,7 @@ export class CurioByteStream implements ByteStream {
   private failure: unknown = null;
   private closed = false;
   private drainWaiters: (() => void)[] = [];
+  private writing = false;
 
   constructor(private readonly socket: Socket) {
     spawn(() => this.writer(), { name: 'stream-writer', daemon: true });
@@ -55,6 +56,13 @@ export class CurioByteStream implements ByteStream {
   write(data: Uint8Array): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new ConnectionError('write after close', 'EPIPE'));
+    const raw = this.socket.rawSocket;
+    if (this.queue.length === 0 && !this.writing && raw.writableLength === 0 && !raw.destroyed) {
+      // Nothing queued and the socket is not pushing back: hand the bytes to the socket now,
+      // without waking the writer task (the common case: one flush per burst of calls).
+      raw.write(data);
+      return RESOLVED;
+    }
     this.queue.push(data);
     this.queuedBytes += data.length;
     this.wakeup.set();
@@ -84,7 +92,12 @@ export class CurioByteStream implements ByteStream {
         this.queuedBytes = 0;
         this.releaseWriters();
         if (this.closed) return;
-        await this.socket.sendall(parts.length === 1 ? (parts[0] as Uint8Array) : join(parts));
+        this.writing = true;
+        try {
+          await this.socket.sendall(parts.length === 1 ? (parts[0] as Uint8Array) : join(parts));
+        } finally {
+          this.writing = false;
+        }
       }
     } catch (error) {
       this.failure = toConnectionError(error);

@@ -182,7 +182,8 @@ export const nodeRuntime: Runtime = {
   wait<T>(_state: string, waiter: Waiter<T>): Promise<T> {
     // Nothing outside the call itself can cancel a plain Promise: `waiter.cancel` is never used.
     const promise = new Promise<T>(captureResolvers);
-    waiter.start(new NodeWake<T>(capturedResolve as (value: T) => void, capturedReject));
+    if (waiter.startWith !== undefined) waiter.startWith(capturedResolve as (value: T) => void, capturedReject);
+    else waiter.start(new NodeWake<T>(capturedResolve as (value: T) => void, capturedReject));
     return promise;
   },
   spawn(fn: () => Promise<void>): Background {

@@ -63,6 +63,11 @@ export interface Waiter<T> {
   start(wake: Wake<T>): void;
   /** The runtime cancelled the wait (kernel task cancelled or timed out) before `wake` was used. */
   cancel(): void;
+  /**
+   * Optional: like `start`, given the two functions directly (a runtime built on plain Promises
+   * can then skip making a Wake object for every call).
+   */
+  startWith?(resolve: (value: T) => void, reject: (error: unknown) => void): void;
 }
 
 /** A Waiter made of two functions, for waits off the hot path. */

@@ -259,8 +259,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
     const connection = call.connection;
     if (error === null) {
       // Runtime cancellation: the runtime already settled the wait; just make the call done.
-      call.wake = null;
-      call.fail(null);
+      call.drop();
     } else call.fail(error);
     if (wasWritten && connection !== null) {
       if (call.blocking) connection.close();

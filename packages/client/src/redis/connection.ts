@@ -66,6 +66,16 @@ export class Call implements Waiter<RespValue> {
     this.owner?.begin(this);
   }
 
+  /** @internal Waiter: the wait began (a Promise runtime hands its resolvers directly). */
+  startWith(resolve: (value: RespValue) => void, reject: (error: unknown) => void): void {
+    this.resolveFn = resolve;
+    this.rejectFn = reject;
+    this.owner?.begin(this);
+  }
+
+  private resolveFn: ((value: RespValue) => void) | null = null;
+  private rejectFn: ((error: unknown) => void) | null = null;
+
   /** @internal Waiter: the runtime cancelled the wait. */
   cancel(): void {
     this.owner?.abandon(this, null);
@@ -97,6 +107,13 @@ export class Call implements Waiter<RespValue> {
     this.finish(false, error);
   }
 
+  /** End the call without telling its waiter (the runtime already ended the wait). */
+  drop(): void {
+    this.wake = null;
+    this.resolveFn = this.rejectFn = null;
+    this.finish(false, null);
+  }
+
   private finish(ok: boolean, value: unknown): void {
     if (this.state === 'done') return;
     this.state = 'done';
@@ -111,13 +128,21 @@ export class Call implements Waiter<RespValue> {
       settled();
     }
     const wake = this.wake;
-    if (wake === null) {
-      this.outcome = { ok, value };
+    if (wake !== null) {
+      this.wake = null;
+      if (ok) wake.resolve(value as RespValue);
+      else wake.reject(value);
       return;
     }
-    this.wake = null;
-    if (ok) wake.resolve(value as RespValue);
-    else wake.reject(value);
+    const resolve = this.resolveFn;
+    if (resolve !== null) {
+      const reject = this.rejectFn as (error: unknown) => void;
+      this.resolveFn = this.rejectFn = null;
+      if (ok) resolve(value as RespValue);
+      else reject(value);
+      return;
+    }
+    this.outcome = { ok, value };
   }
 }
 
