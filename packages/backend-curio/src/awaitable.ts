@@ -36,7 +36,10 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
 export class KernelAwaitable<T> implements Wake<T> {
   private outcome: Settled<T> | null = null;
   private trapWake: ExternalWake | null = null;
-  private plain: { resolve(value: T): void; reject(error: unknown): void }[] | null = null;
+  // Plain subscribers: the first one in two fields (the usual case), more in a list.
+  private plainResolve: ((value: T) => void) | null = null;
+  private plainReject: ((error: unknown) => void) | null = null;
+  private more: { resolve(value: T): void; reject(error: unknown): void }[] | null = null;
   private readonly creator: Task | null;
 
   constructor(
@@ -67,7 +70,7 @@ export class KernelAwaitable<T> implements Wake<T> {
     if (awaited && this.outcome === null && !this.mayTrap()) {
       // An await or Promise.all that cannot block the task: V8's own resolving functions are
       // called directly when the call settles (V8 ignores what `then` returns to it).
-      (this.plain ??= []).push({ resolve: onFulfilled as (value: T) => void, reject: onRejected as (error: unknown) => void });
+      this.addPlain(onFulfilled as (value: T) => void, onRejected as (error: unknown) => void);
       return undefined as unknown as Promise<R1 | R2>;
     }
     return this.subscribe(awaited).then(onFulfilled, onRejected);
@@ -98,9 +101,14 @@ export class KernelAwaitable<T> implements Wake<T> {
         };
       });
     }
-    return new Promise<T>((resolve, reject) => {
-      (this.plain ??= []).push({ resolve, reject });
-    });
+    return new Promise<T>((resolve, reject) => this.addPlain(resolve, reject));
+  }
+
+  private addPlain(resolve: (value: T) => void, reject: (error: unknown) => void): void {
+    if (this.plainResolve === null) {
+      this.plainResolve = resolve;
+      this.plainReject = reject;
+    } else (this.more ??= []).push({ resolve, reject });
   }
 
   private settle(outcome: Settled<T>): void {
@@ -112,10 +120,17 @@ export class KernelAwaitable<T> implements Wake<T> {
       if (outcome.ok) wake.resolve(outcome.value);
       else wake.reject(outcome.error);
     }
-    const plain = this.plain;
-    this.plain = null;
-    if (plain !== null) {
-      for (const p of plain) {
+    const resolve = this.plainResolve;
+    if (resolve !== null) {
+      const reject = this.plainReject as (error: unknown) => void;
+      this.plainResolve = this.plainReject = null;
+      if (outcome.ok) resolve(outcome.value);
+      else reject(outcome.error);
+    }
+    const more = this.more;
+    this.more = null;
+    if (more !== null) {
+      for (const p of more) {
         if (outcome.ok) p.resolve(outcome.value);
         else p.reject(outcome.error);
       }
