@@ -4,6 +4,8 @@
 // 2. The kid and the parent (Curio's tutorial): a task group, a timeout, a cancellation
 //    that the child handles to clean up.
 // 3. A task group racing several "downloads" under one deadline: what finished, what was cancelled.
+// 4. Redis from kernel tasks: auto-pipelining, pub/sub, and a blocking call cancelled by a
+//    timeout. It talks to $REDIS_URL if set, else to a mini-redis embedded in this process.
 
 import {
   TaskCancelled,
@@ -17,6 +19,8 @@ import {
   timeoutAfter,
   Event,
 } from '@curio-ts/kernel';
+import { connectRedis } from '@curio-ts/backend-curio';
+import { startMiniRedis } from '@curio-ts/mini-redis';
 
 const TICK = 150; // ms: one "second" of the demo
 let start = 0;
@@ -109,6 +113,46 @@ async function racingDownloads(): Promise<void> {
   say(`fastest mirror: ${String(first.result)} (the others were cancelled when it won)`);
 }
 
+async function redisTour(): Promise<void> {
+  let url = process.env['REDIS_URL'];
+  let embedded: Awaited<ReturnType<typeof startMiniRedis>> | null = null;
+  if (url === undefined || url === '') {
+    embedded = await startMiniRedis({ port: 0 });
+    url = `redis://127.0.0.1:${embedded.port}`;
+    say(`no REDIS_URL: started an embedded mini-redis on port ${embedded.port}`);
+  } else say(`using ${url}`);
+  const redis = await connectRedis(url);
+  try {
+    await redis.set('demo:greeting', 'hello from a kernel task');
+    say(`GET demo:greeting -> ${String(await redis.get('demo:greeting'))}`);
+
+    // 1 000 tasks, each with its own INCR: they go out in a handful of writes.
+    await TaskGroup.scope(async (group) => {
+      for (let i = 0; i < 1000; i++) group.spawn(() => redis.incr('demo:counter'));
+    });
+    say(`1000 tasks incremented demo:counter -> ${String(await redis.get('demo:counter'))}`);
+
+    const subscription = await redis.subscribe('demo:news');
+    const reader = spawn(async () => {
+      for await (const message of subscription) {
+        say(`  subscriber got ${JSON.stringify(message.message)} on ${message.channel}`);
+        if (message.message === 'last') return;
+      }
+    });
+    for (const news of ['first', 'second', 'last']) await redis.publish('demo:news', news);
+    await reader.join();
+    await subscription.close();
+
+    const popped = await ignoreAfter(3 * TICK, () => redis.blPop('demo:empty-list', 0), { timeoutResult: 'timed out' });
+    say(`BLPOP on an empty list under a ${3 * TICK} ms deadline -> ${JSON.stringify(popped)} (the call was cancelled)`);
+    say(`the connection is still fine: PING -> ${await redis.ping()}`);
+    await redis.del(['demo:greeting', 'demo:counter']);
+  } finally {
+    await redis.close();
+    await embedded?.stop();
+  }
+}
+
 async function main(): Promise<void> {
   start = clock();
   console.log('== 1. countdown and countup take turns at their awaits');
@@ -122,6 +166,8 @@ async function main(): Promise<void> {
 
   console.log('\n== 3. a task group under a deadline');
   await racingDownloads();
+  console.log('\n== 4. Redis from kernel tasks');
+  await redisTour();
   console.log('\nall tasks ended; the kernel shut down cleanly.');
 }
 
