@@ -134,7 +134,7 @@ export class RedisServerConnection {
     if (this.eof && !this.eofDelivered) {
       this.eofDelivered = true;
       if (this.command !== null || this.pos < this.buf.length) {
-        this.failure = new RemoteProtocolError('connection closed in the middle of a command', 'ERR_TRUNCATED');
+        this.failure = new RemoteProtocolError('Protocol error: connection closed in the middle of a command', 'ERR_TRUNCATED');
         throw this.failure;
       }
       return { type: 'eof' };
@@ -182,7 +182,7 @@ export class RedisServerConnection {
         }
         const n = this.number(start + 1, 'multibulk length');
         if (n === undefined) return NEED_DATA;
-        if (n > this.maxArgs) this.fail(`too many arguments (${n})`, 'ERR_TOO_MANY_ARGS', start);
+        if (n > this.maxArgs) this.fail('invalid multibulk length', 'ERR_TOO_MANY_ARGS', start);
         if (n <= 0) continue; // *0 and *-1 are ignored, as Redis does
         command = { remaining: n, args: [], bulk: -1, parts: null, have: 0 };
         this.command = command;
@@ -193,10 +193,10 @@ export class RedisServerConnection {
           const buf = this.buf;
           const start = this.pos;
           if (start >= buf.length) return NEED_DATA;
-          if (buf[start] !== 0x24 /* $ */) this.fail(`expected '$', got ${JSON.stringify(String.fromCharCode(buf[start] as number))}`, 'ERR_EXPECTED_BULK', start);
+          if (buf[start] !== 0x24 /* $ */) this.fail(`expected '$', got '${String.fromCharCode(buf[start] as number)}'`, 'ERR_EXPECTED_BULK', start);
           const length = this.number(start + 1, 'bulk length');
           if (length === undefined) return NEED_DATA;
-          if (length < 0 || length > this.maxBulk) this.fail(`invalid bulk length ${length}`, 'ERR_BULK_LENGTH', start);
+          if (length < 0 || length > this.maxBulk) this.fail('invalid bulk length', 'ERR_BULK_LENGTH', start);
           command.bulk = length;
         }
         const length = command.bulk;
@@ -334,7 +334,7 @@ export function splitInline(line: Uint8Array, fail: (message: string) => never):
         i++;
       }
       if (!closed) fail('unbalanced quotes in request');
-      if (i < n && !isBlank(line[i])) fail('closing quote must be followed by a space');
+      if (i < n && !isBlank(line[i])) fail('unbalanced quotes in request');
     }
     args.push(Uint8Array.from(current));
   }
