@@ -47,6 +47,11 @@ const SHARED_NEEDS: Readonly<Record<string, readonly string[]>> = {
   'authentication: the right password works, a wrong one is a typed error': ['feature:requirepass'],
   'connection refused is a typed ConnectionError': [],
   'a durable server killed and restarted under load: no lost acknowledged write, no misrouted reply, recovery': ['feature:persistence'],
+  'TLS (rediss://): a trusted certificate works, an untrusted one is a typed error': ['feature:tls'],
+  'client-side caching: CLIENT TRACKING invalidations arrive as pushes': ['client|tracking'],
+  'MONITOR on a connection of its own sees the commands others run': ['monitor'],
+  'after a server restart a subscription subscribes again and keeps receiving': ['feature:private-server'],
+  'while reconnecting, calls wait in a bounded offline queue; beyond it they fail at once, typed': ['feature:private-server'],
 };
 
 async function capabilities(): Promise<Set<string>> {
@@ -127,6 +132,11 @@ describe('shared conformance cases selected for mini-redis', () => {
       'blocking commands run on their own connections with correct timeouts and cancellation',
       'scan iterators and the script cache (with NOSCRIPT recovery)',
       'authentication: the right password works, a wrong one is a typed error',
+      'TLS (rediss://): a trusted certificate works, an untrusted one is a typed error',
+      'client-side caching: CLIENT TRACKING invalidations arrive as pushes',
+      'MONITOR on a connection of its own sees the commands others run',
+      'after a server restart a subscription subscribes again and keeps receiving',
+      'while reconnecting, calls wait in a bounded offline queue; beyond it they fail at once, typed',
       'a durable server killed and restarted under load: no lost acknowledged write, no misrouted reply, recovery',
     ]);
     expect(selection.registered.size).toBe(8); // 7 against mini-redis, and 'connection refused'

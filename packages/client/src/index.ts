@@ -20,6 +20,6 @@ export { RedisClientCore } from './redis/client.js';
 export type { CallOptions, RedisClientStatus, PushListener } from './redis/client.js';
 export type { RedisOptions, ReconnectOptions } from './redis/options.js';
 export { parseRedisUrl } from './redis/options.js';
-export { Subscription, SubscriptionOverflowError } from './redis/pubsub.js';
+export { Subscription, SubscriptionOverflowError, PushStream, MonitorStream } from './redis/pubsub.js';
 export type { PubSubMessage, SubscriptionOptions } from './redis/pubsub.js';
 export type { SetOptions, ScanOptions, StreamEntry, ScoredMember, Bulk } from './redis/commands.js';

@@ -9,7 +9,7 @@
 import { RespAttributed, RespVerbatim } from '@curio-ts/proto-redis';
 import type { RespValue } from '@curio-ts/proto-redis';
 import type * as Vitest from 'vitest';
-import { AbortedError, ClientError, CommandTimeoutError, ConnectionError, ConnectionLostError, RedisError } from '../errors.js';
+import { AbortedError, ClientError, CommandTimeoutError, ConnectionError, ConnectionLostError, OfflineQueueFullError, RedisError } from '../errors.js';
 import type { RedisOptions } from '../redis/options.js';
 import type { RedisClient } from '../redis/redis.js';
 import { freePort, startPrivateRedis } from './servers.js';
@@ -363,6 +363,103 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       expect(failure).toBeInstanceOf(ConnectionError);
       expect((failure as ConnectionError).code).toBe('ECONNREFUSED');
     });
+
+    it('TLS (rediss://): a trusted certificate works, an untrusted one is a typed error', async () => {
+      const secure = await startPrivateRedis({ tls: true });
+      try {
+        await withClient(async (c) => {
+          expect(await c.echo('over tls')).toBe('over tls');
+          expect(c.protocol).toBe(3);
+        }, { url: secure.url, tls: { ca: secure.ca as string, serverName: 'localhost' } });
+        const failure = await h.run(() => h.connect({ url: secure.url, reconnect: false }).then(() => null, (e: unknown) => e));
+        expect(failure).toBeInstanceOf(ConnectionError);
+      } finally {
+        await secure.stop();
+      }
+    });
+
+    it('client-side caching: CLIENT TRACKING invalidations arrive as pushes', async () => {
+      await withClient(async (c) => {
+        const invalidated: string[] = [];
+        const stop = c.onPush((push) => {
+          if (push.kind === 'invalidate') for (const k of (push.data[1] as RespValue[] | null) ?? []) invalidated.push(String(k));
+        });
+        await c.set(key('tracked'), 'v1');
+        await c.call('CLIENT', 'TRACKING', 'ON');
+        expect(await c.get(key('tracked'))).toBe('v1');
+        const other = await h.connect(url);
+        await other.set(key('tracked'), 'v2');
+        await other.close();
+        for (let i = 0; i < 100 && invalidated.length === 0; i++) await h.sleep(10);
+        expect(invalidated).toEqual([key('tracked')]);
+        stop();
+        await c.call('CLIENT', 'TRACKING', 'OFF');
+      });
+    });
+
+    it('MONITOR on a connection of its own sees the commands others run', async () => {
+      await withClient(async (c) => {
+        const monitor = await c.monitor();
+        await c.set(key('watched'), 'seen');
+        let line: string | null = null;
+        for (let i = 0; i < 20; i++) {
+          line = await monitor.next();
+          if (line !== null && line.includes(key('watched'))) break;
+        }
+        expect(line).toMatch(/"set" ".*watched" "seen"/i);
+        await monitor.close();
+        expect(await c.echo('main still free')).toBe('main still free');
+      }, { url: debugServer.url });
+    });
+
+    it('after a server restart a subscription subscribes again and keeps receiving', async () => {
+      const server = await startPrivateRedis();
+      try {
+        await h.run(async () => {
+          const c = await h.connect({ port: server.port, reconnect: { initialDelay: 20, maxDelay: 100 } });
+          const subscription = await c.subscribe(key('restart'));
+          await server.kill();
+          await server.restart();
+          let received: string | null = null;
+          for (let i = 0; i < 200 && received === null; i++) {
+            try {
+              if ((await c.publish(key('restart'), 'after restart')) > 0) received = (await subscription.next())?.message ?? null;
+            } catch {
+              // still reconnecting
+            }
+            if (received === null) await h.sleep(20);
+          }
+          expect(received).toBe('after restart');
+          await subscription.close();
+          await c.close();
+        });
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('while reconnecting, calls wait in a bounded offline queue; beyond it they fail at once, typed', async () => {
+      const server = await startPrivateRedis();
+      try {
+        await h.run(async () => {
+          const c = await h.connect({ port: server.port, offlineQueueLimit: 3, reconnect: { initialDelay: 50, maxDelay: 100 } });
+          await server.kill();
+          for (let i = 0; i < 100 && c.status === 'ready'; i++) {
+            await c.echo('probe').catch(() => undefined);
+            await h.sleep(5);
+          }
+          expect(c.status).toBe('reconnecting');
+          const calls = Array.from({ length: 6 }, (_, i) => c.echo(`queued ${i}`).then((v) => v, (e: unknown) => e));
+          await server.restart();
+          const outcomes = await Promise.all(calls);
+          expect(outcomes.slice(0, 3)).toEqual(['queued 0', 'queued 1', 'queued 2']);
+          for (const outcome of outcomes.slice(3)) expect(outcome).toBeInstanceOf(OfflineQueueFullError);
+          await c.close();
+        });
+      } finally {
+        await server.stop();
+      }
+    }, 30_000);
 
     it('a durable server killed and restarted under load: no lost acknowledged write, no misrouted reply, recovery', async () => {
       const server = await startPrivateRedis({ durable: true });

@@ -4,9 +4,9 @@
 // loopback port, stopped by their own PID, restartable with their data directory kept, so a
 // test can kill a server under load and bring it back.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,12 +19,16 @@ export interface PrivateRedisOptions {
   readonly password?: string;
   /** More `--name value` arguments. */
   readonly extraArgs?: readonly string[];
+  /** Serve TLS only, with a self-signed certificate for localhost made with openssl. */
+  readonly tls?: boolean;
 }
 
 /** A running private redis-server. */
 export interface PrivateRedis {
   readonly port: number;
   readonly url: string;
+  /** With `tls`: the certificate to trust (PEM). */
+  readonly ca?: string;
   /** Kill with SIGKILL (no shutdown, no final save). */
   kill(): Promise<void>;
   /** Start again on the same port and directory. */
@@ -68,8 +72,21 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
 export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'curio-redis-'));
+  let ca: string | undefined;
+  let tlsArgs: string[] = [];
+  if (options.tls === true) {
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    ca = readFileSync(cert, 'utf8');
+    tlsArgs = ['--tls-port', String(port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no'];
+  }
   const args = [
-    '--port', String(port),
+    '--port', options.tls === true ? '0' : String(port),
+    ...tlsArgs,
     '--bind', '127.0.0.1',
     '--save', '',
     '--daemonize', 'no',
@@ -99,7 +116,8 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
   const auth = options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : '';
   return {
     port,
-    url: `redis://${auth}127.0.0.1:${port}`,
+    url: `${options.tls === true ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`,
+    ...(ca !== undefined ? { ca } : {}),
     kill: () => exit('SIGKILL'),
     restart: launch,
     async stop() {

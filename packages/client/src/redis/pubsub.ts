@@ -38,24 +38,124 @@ export interface SubscriptionOptions {
   readonly maxBuffered?: number;
 }
 
-/** A pub/sub subscription; iterate it with `for await`. */
-export class Subscription implements AsyncIterable<PubSubMessage>, PushListener {
-  private readonly buffer: PubSubMessage[] = [];
+/**
+ * Pushes from a connection of its own, handed out with `for await` (base of Subscription and
+ * MonitorStream).
+ */
+export class PushStream<T> implements AsyncIterable<T>, PushListener {
+  private readonly buffer: T[] = [];
   private head = 0;
-  private waiter: Wake<PubSubMessage | null> | null = null;
+  private waiter: Wake<T | null> | null = null;
   private ended: unknown = null;
-  private done = false;
-  private readonly wanted = { channel: new Set<string>(), pattern: new Set<string>(), shard: new Set<string>() };
+  protected done = false;
   private readonly maxBuffered: number;
 
-  /** @internal Use RedisClient.subscribe(). */
+  /** @internal */
   constructor(
-    private readonly core: RedisClientCore,
+    protected readonly core: RedisClientCore,
     private readonly runtime: Runtime,
+    private readonly select: (push: RespPush) => T | null,
     options?: SubscriptionOptions,
   ) {
     this.maxBuffered = options?.maxBuffered ?? 100_000;
     core.addListener(this);
+  }
+
+  /** The next item, or null once the stream is closed. */
+  next(): Promise<T | null> {
+    if (this.head < this.buffer.length) return Promise.resolve(this.take());
+    if (this.ended !== null) return Promise.reject(this.ended);
+    if (this.done) return Promise.resolve(null);
+    let mine: Wake<T | null> | null = null;
+    return this.runtime.wait<T | null>(
+      'REDIS_PUSH',
+      new FnWaiter(
+        (wake) => {
+          mine = wake;
+          this.waiter = wake;
+        },
+        () => {
+          if (this.waiter === mine) this.waiter = null;
+        },
+      ),
+    );
+  }
+
+  /** Async iteration until the stream is closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      const item = await this.next();
+      if (item === null) return;
+      yield item;
+    }
+  }
+
+  /** Close the stream and its connection. */
+  async close(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    this.core.removeListener(this);
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.resolve(null);
+    await this.core.close();
+  }
+
+  /** `await using stream = ...`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal */
+  onPush(push: RespPush): void {
+    if (this.done) return;
+    const item = this.select(push);
+    if (item === null) return;
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      this.waiter = null;
+      waiter.resolve(item);
+      return;
+    }
+    if (this.buffer.length - this.head >= this.maxBuffered) {
+      this.end(new SubscriptionOverflowError(this.maxBuffered));
+      return;
+    }
+    this.buffer.push(item);
+  }
+
+  /** @internal */
+  onReconnect(): void {}
+
+  private take(): T {
+    const item = this.buffer[this.head] as T;
+    this.buffer[this.head] = undefined as unknown as T;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.buffer.length) {
+      this.buffer.splice(0, this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  protected end(error: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.ended = error;
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.reject(error);
+    void this.core.close();
+  }
+}
+
+/** A pub/sub subscription; iterate it with `for await`. */
+export class Subscription extends PushStream<PubSubMessage> {
+  private readonly wanted = { channel: new Set<string>(), pattern: new Set<string>(), shard: new Set<string>() };
+
+  /** @internal Use RedisClient.subscribe(). */
+  constructor(core: RedisClientCore, runtime: Runtime, options?: SubscriptionOptions) {
+    super(core, runtime, toMessage, options);
   }
 
   /** Channels, patterns and shard channels subscribed to (as requested). */
@@ -88,71 +188,8 @@ export class Subscription implements AsyncIterable<PubSubMessage>, PushListener 
     await this.change('PUNSUBSCRIBE', this.wanted.pattern, patterns.length === 0 ? [...this.wanted.pattern] : patterns, false);
   }
 
-  /** The next message, or null once the subscription is closed. */
-  next(): Promise<PubSubMessage | null> {
-    if (this.head < this.buffer.length) return Promise.resolve(this.take());
-    if (this.ended !== null) return Promise.reject(this.ended);
-    if (this.done) return Promise.resolve(null);
-    let mine: Wake<PubSubMessage | null> | null = null;
-    return this.runtime.wait<PubSubMessage | null>(
-      'REDIS_SUBSCRIPTION',
-      new FnWaiter(
-        (wake) => {
-          mine = wake;
-          this.waiter = wake;
-        },
-        () => {
-          if (this.waiter === mine) this.waiter = null;
-        },
-      ),
-    );
-  }
-
-  /** Async iteration over messages until the subscription is closed. */
-  async *[Symbol.asyncIterator](): AsyncIterator<PubSubMessage> {
-    for (;;) {
-      const message = await this.next();
-      if (message === null) return;
-      yield message;
-    }
-  }
-
-  /** Close the subscription and its connection. */
-  async close(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
-    this.core.removeListener(this);
-    const waiter = this.waiter;
-    this.waiter = null;
-    waiter?.resolve(null);
-    await this.core.close();
-  }
-
-  /** `await using sub = await client.subscribe(...)`. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  /** @internal */
-  onPush(push: RespPush): void {
-    if (this.done) return;
-    const message = toMessage(push);
-    if (message === null) return;
-    const waiter = this.waiter;
-    if (waiter !== null) {
-      this.waiter = null;
-      waiter.resolve(message);
-      return;
-    }
-    if (this.buffer.length - this.head >= this.maxBuffered) {
-      this.end(new SubscriptionOverflowError(this.maxBuffered));
-      return;
-    }
-    this.buffer.push(message);
-  }
-
   /** @internal Subscribe again to everything after a reconnect. */
-  onReconnect(): void {
+  override onReconnect(): void {
     const again: [string, Set<string>][] = [
       ['SUBSCRIBE', this.wanted.channel],
       ['PSUBSCRIBE', this.wanted.pattern],
@@ -172,26 +209,18 @@ export class Subscription implements AsyncIterable<PubSubMessage>, PushListener 
     }
     await this.core.call([command, ...names]);
   }
+}
 
-  private take(): PubSubMessage {
-    const message = this.buffer[this.head] as PubSubMessage;
-    this.buffer[this.head] = undefined as unknown as PubSubMessage;
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.buffer.length) {
-      this.buffer.splice(0, this.head);
-      this.head = 0;
-    }
-    return message;
+/** MONITOR lines, from a connection of its own. */
+export class MonitorStream extends PushStream<string> {
+  /** @internal Use RedisClient.monitor(). */
+  constructor(core: RedisClientCore, runtime: Runtime, options?: SubscriptionOptions) {
+    super(core, runtime, (push) => (push.kind === 'monitor' ? String(push.data[1]) : null), options);
   }
 
-  private end(error: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.ended = error;
-    const waiter = this.waiter;
-    this.waiter = null;
-    waiter?.reject(error);
-    void this.core.close();
+  /** @internal Monitor again after a reconnect. */
+  override onReconnect(): void {
+    this.core.call(['MONITOR']).catch((error: unknown) => this.end(error));
   }
 }
 

@@ -4,15 +4,15 @@
 // transactions, pub/sub subscriptions, SCAN iterators and a script cache.
 
 import { RespErrorReply } from '@curio-ts/proto-redis';
-import type { RedisArg, RespValue, RespVersion } from '@curio-ts/proto-redis';
+import type { RedisArg, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { RedisError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { RedisClientCore } from './client.js';
-import type { CallOptions, RedisClientStatus } from './client.js';
+import type { CallOptions, PushListener, RedisClientStatus } from './client.js';
 import { RedisCommands, asArray, keyString, scanArgs, scored } from './commands.js';
 import type { Out, ScanOptions, ScoredMember, Transform } from './commands.js';
 import type { RedisOptions } from './options.js';
-import { Subscription } from './pubsub.js';
+import { MonitorStream, Subscription } from './pubsub.js';
 import type { SubscriptionOptions } from './pubsub.js';
 
 /** A Redis client. Create one with `connectRedis` from a backend package. */
@@ -86,9 +86,31 @@ export class RedisClient extends RedisCommands<'client'> {
   }
 
   private async newSubscription(options?: SubscriptionOptions): Promise<Subscription> {
-    const core = new RedisClientCore(this.core.runtime, { ...rawOptions(this.core), clientName: `${this.core.options.clientName ?? 'curio-ts'}:sub` });
+    return new Subscription(await this.dedicatedCore('sub'), this.core.runtime, options);
+  }
+
+  /** MONITOR on a connection of its own: every command the server runs, as a line. */
+  async monitor(options?: SubscriptionOptions): Promise<MonitorStream> {
+    const core = await this.dedicatedCore('monitor');
+    const stream = new MonitorStream(core, this.core.runtime, options);
+    await core.call(['MONITOR']);
+    return stream;
+  }
+
+  /**
+   * Receive the pushes that arrive on the main connection and are not replies (client-side
+   * caching invalidations with CLIENT TRACKING, server-initiated messages). Returns a remover.
+   */
+  onPush(listener: (push: RespPush) => void): () => void {
+    const entry: PushListener = { onPush: listener, onReconnect: () => {} };
+    this.core.addListener(entry);
+    return () => this.core.removeListener(entry);
+  }
+
+  private async dedicatedCore(role: string): Promise<RedisClientCore> {
+    const core = new RedisClientCore(this.core.runtime, { ...rawOptions(this.core), clientName: `${this.core.options.clientName ?? 'curio-ts'}:${role}` });
     await core.start();
-    return new Subscription(core, this.core.runtime, options);
+    return core;
   }
 
   /** Iterate over every key (SCAN), batch by batch, without blocking the server. */
