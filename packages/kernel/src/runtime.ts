@@ -22,9 +22,11 @@
 // Two things break the baton chain, and both are caught here:
 //
 // 1. A task awaits a foreign Promise (fs, fetch, a plain async library) instead of a trap.
-//    The chain stalls: no trap is called, the microtask queue drains, and the macrotask ends.
-//    A `setImmediate` tick armed whenever a task is resumed fires, finds a task still marked
-//    active, and moves it to the FOREIGN_WAIT state; the chain continues with the next task.
+//    The chain stalls: no trap is called, and the microtask queue drains. A `process.nextTick`
+//    check armed whenever a task is resumed runs right then (a nextTick queued from a microtask
+//    waits for the queue to drain), finds a task still marked active, and moves it to the
+//    FOREIGN_WAIT state; the chain continues with the next task. (A nextTick, not a
+//    setImmediate: it costs no extra turn of the event loop per burst.)
 //    While any task is in FOREIGN_WAIT, its continuation may run interleaved with other
 //    tasks, so `active` can no longer be trusted: traps then identify their caller from V8's
 //    async stack trace, which contains the task's outermost frame, an async function named
@@ -71,6 +73,7 @@ let active: Task | null = null;
 let cycleLeft = 0;
 let chainLive = false;
 let tickPending = false;
+let stallCheckPending = false;
 let sliceStart = 0;
 let sliceNow = performance.now();
 let resumesSinceCheck = 0;
@@ -243,9 +246,9 @@ function resume(task: Task): void {
   active = task;
   task.state = 'RUNNING';
   task.cycles++;
-  if (!tickPending) {
-    tickPending = true;
-    setImmediate(tick);
+  if (!stallCheckPending) {
+    stallCheckPending = true;
+    process.nextTick(stallCheck);
   }
   if (task._fn !== null) {
     // First run: call the task's function from a fresh microtask, never from inside the
@@ -299,18 +302,28 @@ function startCycle(): void {
   resume(ready.shift() as Task);
 }
 
+/**
+ * Runs once the microtask queue has drained (a nextTick queued from inside the chain waits for
+ * that): if a task still holds the baton then, it awaits something that is not a trap.
+ */
+function stallCheck(): void {
+  stallCheckPending = false;
+  if (active === null) return;
+  const task = active;
+  active = null;
+  task.state = 'FOREIGN_WAIT';
+  task._foreign = true;
+  task._foreignSince = performance.now();
+  foreignCount++;
+  task._kernel.foreignStarted(task);
+  // From a microtask: a nextTick armed by the next resume must wait for that task's code.
+  queueMicrotask(switchNext);
+}
+
 function tick(): void {
   tickPending = false;
   if (active !== null) {
-    // The chain stalled: the active task awaits something that is not a trap.
-    const task = active;
-    active = null;
-    task.state = 'FOREIGN_WAIT';
-    task._foreign = true;
-    task._foreignSince = performance.now();
-    foreignCount++;
-    task._kernel.foreignStarted(task);
-    switchNext();
+    stallCheck();
     return;
   }
   if (chainLive) return;
@@ -327,7 +340,9 @@ function tick(): void {
       return;
     }
   }
-  startCycle();
+  // Resumptions always happen inside microtasks, so the stall check (a nextTick) sees the end of
+  // the burst and not the end of this callback.
+  queueMicrotask(startCycle);
 }
 
 function endForeign(task: Task): void {
@@ -370,7 +385,7 @@ function onWakeTimer(): void {
     chainLive = true;
     sliceStart = sliceNow = performance.now();
     resumesSinceCheck = 0;
-    startCycle();
+    queueMicrotask(startCycle);
   }
 }
 
