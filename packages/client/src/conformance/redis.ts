@@ -287,6 +287,23 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       });
     });
 
+    it('a call cancelled before it is written is never sent', async () => {
+      await withClient(async (c) => {
+        const counter = key('never-sent');
+        await c.del(counter);
+        const controllers = Array.from({ length: 10 }, () => new AbortController());
+        const calls = controllers.map((controller) => c.incr(counter, { signal: controller.signal }).then((v) => v, (e: unknown) => e));
+        // Still in the same burst: nothing has been written yet.
+        for (let i = 0; i < 10; i += 2) controllers[i]?.abort();
+        const outcomes = await Promise.all(calls);
+        outcomes.forEach((outcome, i) => {
+          if (i % 2 === 0) expect(outcome).toBeInstanceOf(AbortedError);
+          else expect(typeof outcome).toBe('number');
+        });
+        expect(await c.get(counter)).toBe('5');
+      });
+    });
+
     it('per-call timeouts: the late reply is discarded and the next caller gets its own', async () => {
       await withClient(
         async (c) => {
