@@ -19,7 +19,7 @@
 //   Promise. The task then waits on a foreign Promise, which the kernel handles too (more
 //   slowly, and interruptible only when it settles or through the task's abortSignal).
 
-import { runningTask, waitExternal } from '@curio-ts/kernel';
+import { runningTask, waitExternal, waitExternalInto } from '@curio-ts/kernel';
 import type { ExternalWake, Task } from '@curio-ts/kernel';
 import type { Wake, Waiter } from '@curio-ts/client';
 
@@ -31,6 +31,15 @@ function isNative(fn: unknown): boolean {
 }
 
 type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+// The trap's start function is shared; the awaitable it belongs to is passed in this slot
+// (the kernel calls start synchronously inside waitExternalInto).
+let starting: KernelAwaitable<unknown> | null = null;
+function startTrap(wake: ExternalWake): () => void {
+  const awaitable = starting as KernelAwaitable<unknown>;
+  starting = null;
+  return awaitable.trapStarted(wake);
+}
 
 /** A client call's result on the curio runtime (Promise-compatible). */
 export class KernelAwaitable<T> implements Wake<T> {
@@ -67,13 +76,27 @@ export class KernelAwaitable<T> implements Wake<T> {
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const awaited = isNative(onFulfilled);
-    if (awaited && this.outcome === null && !this.mayTrap()) {
-      // An await or Promise.all that cannot block the task: V8's own resolving functions are
-      // called directly when the call settles (V8 ignores what `then` returns to it).
-      this.addPlain(onFulfilled as (value: T) => void, onRejected as (error: unknown) => void);
+    if (awaited && this.outcome === null) {
+      // V8's own resolving functions (an await, or Promise.all awaiting for you): use them
+      // directly, whether the wait becomes a trap or not (V8 ignores what `then` returns here).
+      const resolve = onFulfilled as (value: T) => void;
+      const reject = onRejected as (error: unknown) => void;
+      if (this.mayTrap()) {
+        starting = this as KernelAwaitable<unknown>;
+        waitExternalInto<T>(this.state, startTrap, resolve, reject);
+      } else this.addPlain(resolve, reject);
       return undefined as unknown as Promise<R1 | R2>;
     }
     return this.subscribe(awaited).then(onFulfilled, onRejected);
+  }
+
+  /** @internal The kernel started the trap of this awaitable. */
+  trapStarted(wake: ExternalWake): () => void {
+    this.trapWake = wake;
+    return () => {
+      this.trapWake = null;
+      this.waiter.cancel();
+    };
   }
 
   private mayTrap(): boolean {

@@ -43,14 +43,11 @@ export class CurioByteStream implements ByteStream {
     spawn(() => this.writer(), { name: 'stream-writer', daemon: true });
   }
 
-  async read(): Promise<Uint8Array | null> {
-    if (this.failure !== null) throw this.failure;
-    try {
-      const chunk = await this.socket.recv(256 * 1024);
-      return chunk.length === 0 ? null : chunk;
-    } catch (error) {
-      throw toConnectionError(error);
-    }
+  read(): Promise<Uint8Array | null> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    // The kernel's own trap, handed straight through: an empty chunk is end of stream, and a
+    // SocketError keeps its errno code.
+    return this.socket.recv(256 * 1024);
   }
 
   write(data: Uint8Array): Promise<void> {

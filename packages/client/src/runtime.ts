@@ -38,8 +38,8 @@ export interface TlsOptions {
 /** A connected byte stream. */
 export interface ByteStream {
   /**
-   * The next chunk of bytes, or null at end of stream. Rejects with a typed error when the
-   * connection breaks. Only one read at a time.
+   * The next chunk of bytes; null or an empty chunk at end of stream. Rejects with a typed error
+   * when the connection breaks. Only one read at a time.
    */
   read(): Promise<Uint8Array | null>;
   /** Write bytes; resolves once the runtime accepted them (backpressure is honoured). */

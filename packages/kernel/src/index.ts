@@ -37,6 +37,7 @@ export {
   awaitPromise,
   abortSignal,
   waitExternal,
+  waitExternalInto,
 } from './cancellation.js';
 export { Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition, Result } from './sync.js';
 export type { Held } from './sync.js';

@@ -265,7 +265,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
       case 'promiseWait':
         return this.trapPromiseWait(task, request.promise);
       case 'externalWait':
-        return this.trapExternalWait(task, request.state, request.start);
+        return this.trapExternalWait(task, request.state, request.start, request.resolvers);
       case 'spawn':
         return this.trapSpawn(task, request.fn, request.options);
       case 'cancel':
@@ -340,25 +340,35 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   }
 
   private trapPromiseWait(task: Task, promise: PromiseLike<unknown>): Promise<unknown> {
-    return this.trapExternalWait(task, 'PROMISE_WAIT', (wake) => {
+    return this.trapExternalWait(task, 'PROMISE_WAIT', (wake): (() => void) => {
       promise.then(
         (value) => wake.resolve(value),
         (error: unknown) => wake.reject(error),
       );
       return () => {};
-    });
+    }) as Promise<unknown>;
   }
 
   private trapExternalWait(
     task: Task,
     state: TaskState,
     start: (wake: ExternalWake) => () => void,
-  ): Promise<unknown> {
+    resolvers?: { readonly resolve: (value: unknown) => void; readonly reject: (error: unknown) => void },
+  ): Promise<unknown> | undefined {
     const pending = this.takeCancel(task);
-    if (pending !== null) return Promise.reject(pending);
+    if (pending !== null) {
+      if (resolvers === undefined) return Promise.reject(pending);
+      resolvers.reject(pending);
+      return undefined;
+    }
     const wait = new ExternalWait(this, task);
     this.externalWaits++;
-    const promise = trapPromise<unknown>(task);
+    let promise: Promise<unknown> | undefined;
+    if (resolvers === undefined) promise = trapPromise<unknown>(task);
+    else {
+      task._resolve = resolvers.resolve;
+      task._reject = resolvers.reject;
+    }
     task.state = state;
     task._waitCancel = wait;
     try {

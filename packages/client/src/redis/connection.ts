@@ -273,12 +273,12 @@ export class RedisConnection {
     const machine = this.machine;
     try {
       for (;;) {
-        const chunk = await this.stream.read();
-        machine.receiveData(chunk ?? EMPTY);
+        const chunk = (await this.stream.read()) ?? EMPTY;
+        machine.receiveData(chunk);
         machine.drain(this.onReply, this.onEvent);
         if (this.closed) return;
         if (this.flushScheduled === false && machine.hasDataToSend) this.scheduleFlush();
-        if (chunk === null) break;
+        if (chunk.length === 0) break;
       }
       this.lost(new ConnectionError('connection closed by the server', 'ERR_CONNECTION_CLOSED'));
     } catch (error) {
