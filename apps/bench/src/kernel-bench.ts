@@ -165,34 +165,22 @@ async function kernelSwitches(): Promise<number> {
 
 /** Two plain async functions handing control back and forth through Promise resolvers. */
 async function promiseSwitches(): Promise<number> {
-  let wakeA: (() => void) | null = null;
-  let wakeB: (() => void) | null = null;
   const half = SWITCH_N / 2;
-  const a = (async () => {
+  const wake: [(() => void) | null, (() => void) | null] = [null, null];
+  const side = async (me: 0 | 1): Promise<void> => {
+    const other = me === 0 ? 1 : 0;
     for (let i = 0; i < half; i++) {
-      const w = wakeB as (() => void) | null;
-      wakeB = null;
+      const w = wake[other];
+      wake[other] = null;
       await new Promise<void>((resolve) => {
-        wakeA = resolve;
+        wake[me] = resolve;
         if (w !== null) w();
       });
     }
-    const w = wakeB as (() => void) | null;
+    const w = wake[other];
     if (w !== null) w();
-  })();
-  const b = (async () => {
-    for (let i = 0; i < half; i++) {
-      const w = wakeA as (() => void) | null;
-      wakeA = null;
-      await new Promise<void>((resolve) => {
-        wakeB = resolve;
-        if (w !== null) w();
-      });
-    }
-    const w = wakeA as (() => void) | null;
-    if (w !== null) w();
-  })();
-  await Promise.all([a, b]);
+  };
+  await Promise.all([side(0), side(1)]);
   return SWITCH_N;
 }
 

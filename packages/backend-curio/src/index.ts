@@ -7,36 +7,6 @@ import { curioRuntime } from './runtime.js';
 
 export { curioRuntime, CurioByteStream } from './runtime.js';
 export { KernelAwaitable } from './awaitable.js';
-export {
-  ClientError,
-  RedisError,
-  ConnectionError,
-  ConnectionLostError,
-  CommandTimeoutError,
-  AbortedError,
-  ClientClosedError,
-  OfflineQueueFullError,
-  ProtocolViolationError,
-  RedisClient,
-  Pipeline,
-  Transaction,
-  Subscription,
-  SubscriptionOverflowError,
-  MonitorStream,
-  parseRedisUrl,
-} from '@curio-ts/client';
-export type {
-  CallOptions,
-  RedisOptions,
-  ReconnectOptions,
-  RedisClientStatus,
-  PubSubMessage,
-  SubscriptionOptions,
-  SetOptions,
-  ScanOptions,
-  StreamEntry,
-  ScoredMember,
-} from '@curio-ts/client';
 
 /**
  * Connect to Redis (a `redis://` URL or options) over the kernel. Call it from a kernel task;

@@ -91,7 +91,7 @@ export class CurioByteStream implements ByteStream {
         if (this.closed) return;
         this.writing = true;
         try {
-          await this.socket.sendall(parts.length === 1 ? (parts[0] as Uint8Array) : join(parts));
+          await this.socket.sendall(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts));
         } finally {
           this.writing = false;
         }
@@ -109,17 +109,6 @@ export class CurioByteStream implements ByteStream {
   }
 }
 
-function join(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 function toConnectionError(error: unknown): unknown {
   if (error instanceof SocketError) return new ConnectionError(error.message, error.code, { cause: error });
