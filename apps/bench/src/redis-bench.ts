@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { connectRedis as connectNode } from '@curio-ts/backend-node';
 import { connectRedis as connectCurio } from '@curio-ts/backend-curio';
-import { run } from '@curio-ts/kernel';
+import { run, spawn } from '@curio-ts/kernel';
 import { NEED_DATA, RespDecoder } from '@curio-ts/proto-redis';
 import { Redis as IORedis } from 'ioredis';
 import { createClient } from 'redis';
@@ -87,6 +87,24 @@ function concurrent(getClient: () => RedisLike): () => Promise<number> {
     const calls = new Array<Promise<unknown>>(CONC_N);
     for (let i = 0; i < CONC_N; i++) calls[i] = client.get(KEY);
     await Promise.all(calls);
+    return CONC_N;
+  };
+}
+
+/** The curio way to be concurrent: many tasks, each awaiting its own calls (each a kernel trap). */
+function concurrentTasks(getClient: () => RedisLike): () => Promise<number> {
+  return async () => {
+    const client = getClient();
+    const tasks = [];
+    const perTask = CONC_N / 1000;
+    for (let t = 0; t < 1000; t++) {
+      tasks.push(
+        spawn(async () => {
+          for (let i = 0; i < perTask; i++) await client.get(KEY);
+        }),
+      );
+    }
+    for (const task of tasks) await task.join();
     return CONC_N;
   };
 }
@@ -173,15 +191,17 @@ export async function redisSuite(): Promise<string> {
   rows.push({ benchmark: 'sequential awaited GET, node runtime vs node-redis', ours: seqOurs!, baseline: seqNr! });
 
   const rawBatch = Buffer.concat(Array.from({ length: CONC_N }, () => getCommand));
-  const [concOurs, concCurio, concRaw, concIo, concNr] = await measure([
+  const [concOurs, concCurio, concCurioTasks, concRaw, concIo, concNr] = await measure([
     { name: 'curio-ts (node)', run: concurrent(() => ours) },
-    { name: 'curio-ts (curio)', run: () => curio.submit(concurrent(() => curio.client)) },
+    { name: 'curio-ts (curio, Promise.all in one task)', run: () => curio.submit(concurrent(() => curio.client)) },
+    { name: 'curio-ts (curio, 1000 tasks)', run: () => curio.submit(concurrentTasks(() => curio.client)) },
     { name: 'raw net batch', run: async () => (await raw.roundTrip(rawBatch, CONC_N), CONC_N) },
     { name: 'ioredis (auto-pipelining)', run: concurrent(() => ioredis) },
     { name: 'node-redis', run: concurrent(() => nodeRedis) },
   ]);
   rows.push({ benchmark: `${CONC_N} concurrent GETs, node runtime vs ioredis`, ours: concOurs!, baseline: concIo!, target: 5 });
   rows.push({ benchmark: `${CONC_N} concurrent GETs, curio runtime vs ioredis`, ours: concCurio!, baseline: concIo!, target: 5 });
+  rows.push({ benchmark: `${CONC_N} GETs from 1000 kernel tasks (each awaits its own), curio runtime vs ioredis`, ours: concCurioTasks!, baseline: concIo!, target: 5 });
   rows.push({ benchmark: `${CONC_N} concurrent GETs, node runtime vs node-redis`, ours: concOurs!, baseline: concNr! });
   rows.push({ benchmark: `${CONC_N} concurrent GETs, node runtime vs raw net batch`, ours: concOurs!, baseline: concRaw! });
 

@@ -59,7 +59,10 @@ export class KernelAwaitable<T> implements Wake<T> {
     waiter.start(this);
   }
 
-  readonly [Symbol.toStringTag] = 'KernelAwaitable';
+  /** For `Object.prototype.toString` (a getter: nothing stored per call). */
+  get [Symbol.toStringTag](): string {
+    return 'KernelAwaitable';
+  }
 
   /** @internal Wake: the call finished. */
   resolve(value: T): void {

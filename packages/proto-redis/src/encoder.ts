@@ -20,21 +20,26 @@ const textEncoder = new TextEncoder();
 const DIGITS: Uint8Array[] = [];
 for (let i = 0; i < 1024; i++) DIGITS.push(textEncoder.encode(String(i)));
 
+const EMPTY_BUFFER = new Uint8Array(0);
+
 /** A growable byte buffer that commands and replies are written into. */
 export class ByteWriter {
   private buf: Uint8Array;
   /** Bytes written so far. */
   length = 0;
+  /** Size of the next buffer after `take` (the last burst's size, within bounds). */
+  private nextSize: number;
 
   constructor(initialSize = 4096) {
-    this.buf = new Uint8Array(initialSize);
+    this.buf = EMPTY_BUFFER;
+    this.nextSize = initialSize;
   }
 
   /** Make room for `n` more bytes. */
   reserve(n: number): void {
     const need = this.length + n;
     if (need <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(this.buf.length * 2, this.nextSize);
     while (size < need) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.length));
@@ -152,7 +157,10 @@ export class ByteWriter {
   /** Take the bytes written so far (a copy-free view) and start over with a fresh buffer. */
   take(): Uint8Array {
     const out = this.buf.subarray(0, this.length);
-    this.buf = new Uint8Array(Math.max(4096, Math.min(this.buf.length, 1 << 20)));
+    // The taken bytes belong to the caller now. The next buffer is allocated when the next
+    // write needs it, sized like this burst (bounded), not eagerly at the old capacity.
+    this.nextSize = Math.max(4096, Math.min(this.length * 2, 256 * 1024));
+    this.buf = EMPTY_BUFFER;
     this.length = 0;
     return out;
   }
