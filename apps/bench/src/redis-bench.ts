@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { connectRedis as connectNode } from '@curio-ts/backend-node';
 import { connectRedis as connectCurio } from '@curio-ts/backend-curio';
-import { run, spawn } from '@curio-ts/kernel';
+import { awaitPromise, run, spawn } from '@curio-ts/kernel';
 import { NEED_DATA, RespDecoder } from '@curio-ts/proto-redis';
 import { Redis as IORedis } from 'ioredis';
 import { createClient } from 'redis';
@@ -134,7 +134,9 @@ class CurioHost {
           continue;
         }
         if (this.stopped) break;
-        await new Promise<void>((resolve) => (this.wake = resolve));
+        // awaitPromise, not a raw await: a task parked in a raw foreign await would put every
+        // trap of this kernel on the slow path (caller identified from the stack).
+        await awaitPromise(new Promise<void>((resolve) => (this.wake = resolve)));
       }
       await this.client.close();
     });
