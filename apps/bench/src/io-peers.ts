@@ -5,9 +5,11 @@
 //   node io-peers.js hold              a node:net server that accepts and holds connections
 //   node --expose-gc io-peers.js idle-raw <port> <n>
 //   node --expose-gc io-peers.js idle-kernel <port> <n>
+//   node --expose-gc io-peers.js idle-forawait <port> <n>
 //       open <n> connections to <port> and hold them idle (node:net sockets with a 'data'
-//       listener, or kernel sockets each with a task blocked in recv); print one JSON line with
-//       the RSS and heap growth after GC, then exit.
+//       listener, kernel sockets each with a task blocked in recv, or node:net sockets each read
+//       by an async function in `for await`); print one JSON line with the RSS and heap growth
+//       after GC, then exit.
 //
 // Each server runs in its own process so that the load generator in the bench process and the
 // server under test each have a CPU, and so that both servers are measured the same way.
@@ -74,7 +76,14 @@ function report(before: Usage, after: Usage, n: number): void {
 
 const BATCH = 100;
 
-async function idleRaw(port: number, n: number): Promise<void> {
+/** Idiomatic async Node: an async function per socket, blocked in `for await (const chunk of socket)`. */
+async function readAll(socket: net.Socket): Promise<number> {
+  let received = 0;
+  for await (const chunk of socket) received += (chunk as Buffer).length;
+  return received;
+}
+
+async function idleRaw(port: number, n: number, forAwait: boolean): Promise<void> {
   const sockets: net.Socket[] = [];
   let received = 0;
   const onData = (data: Buffer): void => {
@@ -83,14 +92,19 @@ async function idleRaw(port: number, n: number): Promise<void> {
   // Warm up the code paths once, so their compilation is not counted per connection.
   const warm = net.connect({ port, host: '127.0.0.1' });
   await once(warm, 'connect');
+  const warmRead = readAll(warm).catch(() => 0);
   warm.destroy();
+  await warmRead;
   const before = settle();
   for (let i = 0; i < n; i += BATCH) {
     const batch: Promise<unknown>[] = [];
     for (let j = i; j < Math.min(n, i + BATCH); j++) {
       const socket = net.connect({ port, host: '127.0.0.1' });
-      socket.on('data', onData);
-      socket.on('error', () => socket.destroy());
+      if (forAwait) readAll(socket).catch(() => socket.destroy());
+      else {
+        socket.on('data', onData);
+        socket.on('error', () => socket.destroy());
+      }
       sockets.push(socket);
       batch.push(once(socket, 'connect'));
     }
@@ -132,7 +146,10 @@ switch (mode) {
     hold();
     break;
   case 'idle-raw':
-    await idleRaw(Number(args[0]), Number(args[1]));
+    await idleRaw(Number(args[0]), Number(args[1]), false);
+    break;
+  case 'idle-forawait':
+    await idleRaw(Number(args[0]), Number(args[1]), true);
     break;
   case 'idle-kernel':
     await idleKernel(Number(args[0]), Number(args[1]));
