@@ -61,7 +61,8 @@ export {
   WRITE_SLICE,
 } from './io/socket.js';
 export type { SocketAddress, SocketOptions, ServerSocketOptions } from './io/socket.js';
-export { SocketStream } from './io/socket-stream.js';
+export { SocketStream, DEFAULT_LINE_LIMIT } from './io/socket-stream.js';
+export type { SocketStreamOptions } from './io/socket-stream.js';
 export {
   SocketError,
   ConnectionResetError,
@@ -70,6 +71,7 @@ export {
   TlsError,
   SocketClosedError,
   IncompleteReadError,
+  LineTooLongError,
 } from './io/socket-errors.js';
 export {
   openConnection,

@@ -206,6 +206,14 @@ describe('task monitor, end to end with the curio-monitor CLI', () => {
     expect(psRows(after.replies[1] ?? '').get('inner')?.['STATE']).toBe('EVENT_WAIT');
   });
 
+  it('a flood of 500 commands in one write: reading pauses while they queue, and every one is answered in order', async () => {
+    const commands = Array.from({ length: 500 }, (_, i) => `where ${100000 + i}`);
+    const result = await cli(port, [...commands, 'quit']);
+    expect(result.code).toBe(0);
+    expect(result.replies.slice(1, -1)).toEqual(commands.map((_, i) => `No task ${100000 + i} (it never existed or has ended). Type ps for the live tasks.\n`));
+    expect(result.replies.at(-1)).toBe('Leaving monitor.');
+  });
+
   it('signal SIGUSR1 reaches the handler of the monitored process', async () => {
     const result = await cli(port, ['signal usr1', 'quit']);
     expect(result.replies[1]).toMatch(/^Sent SIGUSR1 to process \d+\.\n$/);

@@ -4,6 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   IncompleteReadError,
+  LineTooLongError,
   ReadResourceBusy,
   SocketStream,
   TaskCancelled,
@@ -105,6 +106,79 @@ describe('reading', () => {
       return text(buffer.subarray(0, n));
     });
     expect(got).toBe('hello');
+  });
+});
+
+describe('line limit', () => {
+  test('a line of exactly lineLimit bytes passes; one byte more throws LineTooLongError and consumes nothing', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const stream = peer.asStream({ lineLimit: 8 });
+      await client.sendall(Buffer.from('1234'));
+      await until(() => peer.bufferedBytes === 4, 'the first piece is queued');
+      await client.sendall(Buffer.from('567\n12345678\nrest\n'));
+      const exact = text(await stream.readline());
+      const error = await failure(stream.readline());
+      const kept = text(await stream.readExactly(9)); // the long line is still there, whole
+      const after = text(await stream.readline());
+      await closeAll(client, peer, server);
+      return { exact, tooLong: error instanceof LineTooLongError, code: (error as LineTooLongError).code, limit: (error as LineTooLongError).limit, kept, after };
+    });
+    expect(got).toEqual({ exact: '1234567\n', tooLong: true, code: 'ERR_LINE_TOO_LONG', limit: 8, kept: '12345678\n', after: 'rest\n' });
+  });
+
+  test('a last line of exactly lineLimit bytes without a newline is returned at end of stream', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const stream = peer.asStream({ lineLimit: 6 });
+      await client.sendall(Buffer.from('abc'));
+      await until(() => peer.bufferedBytes === 3, 'the first piece is queued');
+      await client.sendall(Buffer.from('def'));
+      await client.shutdown();
+      const lines = (await stream.readlines()).map(text);
+      await closeAll(client, peer, server);
+      return lines;
+    });
+    expect(got).toEqual(['abcdef']);
+  });
+
+  test('a peer that never sends a newline gets LineTooLongError at the default 64 KiB, with memory bounded', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const stream = peer.asStream();
+      const flood = spawn(async () => {
+        const block = Buffer.alloc(256 * 1024, 0x61);
+        for (let i = 0; i < 40; i++) await client.sendall(block); // 10 MiB, no newline
+      });
+      let error: unknown;
+      try {
+        for await (const line of stream) void line;
+      } catch (caught) {
+        error = caught;
+      }
+      const buffered = peer.bufferedBytes;
+      await flood.cancel();
+      await closeAll(client, peer, server);
+      return { tooLong: error instanceof LineTooLongError, limit: (error as LineTooLongError).limit, bounded: buffered <= 4 * 1024 * 1024 };
+    });
+    expect(got).toEqual({ tooLong: true, limit: 65536, bounded: true });
+  });
+
+  test('a lineLimit that is not a positive integer is a RangeError', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const errors = [0, -1, 1.5, Number.NaN].map((lineLimit) => {
+        try {
+          peer.asStream({ lineLimit });
+          return null;
+        } catch (error) {
+          return error instanceof RangeError;
+        }
+      });
+      await closeAll(client, peer, server);
+      return errors;
+    });
+    expect(got).toEqual([true, true, true, true]);
   });
 });
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   HIGH_WATER,
+  LineTooLongError,
   OSError,
   TaskCancelled,
   TaskTimeout,
@@ -201,6 +202,21 @@ describe('Popen streams', () => {
     expect(got.lines.length).toBe(1000);
     expect(new Set(got.lines)).toEqual(new Set(['y\n']));
     expect(got.status).toBe(0);
+  });
+
+  test('a line longer than the line limit: LineTooLongError by default, read whole with a larger lineLimit', async () => {
+    const got = await runReal(async () => {
+      const command = 'head -c 100000 /dev/zero | tr "\\0" a; echo';
+      const strict = await subprocess.spawnProcess(command, { shell: true, stdout: 'pipe' });
+      const error = await failure((strict.stdout as NonNullable<typeof strict.stdout>).readline());
+      const rest = await (strict.stdout as NonNullable<typeof strict.stdout>).readAll(); // nothing was lost
+      await strict.wait();
+      const roomy = await subprocess.spawnProcess(command, { shell: true, stdout: 'pipe', lineLimit: 200_000 });
+      const line = await (roomy.stdout as NonNullable<typeof roomy.stdout>).readline();
+      await roomy.wait();
+      return { tooLong: error instanceof LineTooLongError, rest: rest.length, line: line.length };
+    });
+    expect(got).toEqual({ tooLong: true, rest: 100_001, line: 100_001 });
   });
 
   test('a child writing 50 MiB to a slow reader: memory stays bounded and every byte arrives', async () => {

@@ -62,6 +62,21 @@ export class IncompleteReadError extends SocketError {
   }
 }
 
+/**
+ * A line grew past the stream's line limit without a newline (asyncio's LimitOverrunError):
+ * the peer is hostile or the protocol is not line-based. The bytes read stay at the front of
+ * the stream (nothing is consumed), so a caller may still read them with `read` or
+ * `readExactly`, or close the connection. Code `ERR_LINE_TOO_LONG`.
+ */
+export class LineTooLongError extends SocketError {
+  /** The stream's line limit, in bytes (the `\n` included). */
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`line longer than the limit of ${limit} bytes`, { code: 'ERR_LINE_TOO_LONG' });
+    this.limit = limit;
+  }
+}
+
 interface NodeSystemError {
   message?: unknown;
   code?: unknown;

@@ -15,12 +15,27 @@
 //   the stream stays in step with the peer. The error carries `bytesRead`, the number of bytes
 //   it had gathered (and put back). The same holds when the socket fails mid-read.
 // - A failed write carries `bytesWritten` (bytes handed to the OS before it stopped).
+// - A line is at most `lineLimit` bytes (default 64 KiB, asyncio's): a peer that never sends
+//   `\n` gets LineTooLongError, not unbounded memory. The bytes stay in the socket's queue,
+//   which pauses the socket when full, so memory stays bounded either way.
 
 import { markProgress, checkSize, DEFAULT_READ, WRITE_SLICE } from './socket.js';
 import type { Socket } from './socket.js';
-import { IncompleteReadError } from './socket-errors.js';
+import { IncompleteReadError, LineTooLongError } from './socket-errors.js';
 
 const NEWLINE = 0x0a;
+
+/** The default longest line {@link SocketStream.readline} accepts, `\n` included (64 KiB). */
+export const DEFAULT_LINE_LIMIT = 65536;
+
+/** Options of {@link SocketStream} (and {@link Socket.asStream}). */
+export interface SocketStreamOptions {
+  /**
+   * The longest line `readline` (and line iteration) accepts, in bytes with the `\n`; a longer
+   * one throws {@link LineTooLongError}. Default {@link DEFAULT_LINE_LIMIT} (64 KiB).
+   */
+  lineLimit?: number;
+}
 
 /** Join `parts` into one Uint8Array; no copy when there is only one piece. */
 function join(parts: readonly Uint8Array[]): Uint8Array {
@@ -37,10 +52,15 @@ function join(parts: readonly Uint8Array[]): Uint8Array {
 export class SocketStream implements AsyncIterable<Uint8Array> {
   /** The socket this stream reads and writes. */
   readonly socket: Socket;
+  /** The longest line {@link readline} accepts, `\n` included. */
+  readonly lineLimit: number;
 
   /** Usually obtained with {@link Socket.asStream}. */
-  constructor(socket: Socket) {
+  constructor(socket: Socket, options?: SocketStreamOptions) {
+    const lineLimit = options?.lineLimit ?? DEFAULT_LINE_LIMIT;
+    checkSize(lineLimit, 'lineLimit');
     this.socket = socket;
+    this.lineLimit = lineLimit;
   }
 
   /**
@@ -81,18 +101,26 @@ export class SocketStream implements AsyncIterable<Uint8Array> {
 
   /**
    * Read one line, up to and including `\n`. At end of stream, returns what is left (without
-   * `\n`), then empty arrays.
+   * `\n`), then empty arrays. A line longer than {@link lineLimit} throws
+   * {@link LineTooLongError} and consumes nothing.
    */
   readline(): Promise<Uint8Array> {
+    const limit = this.lineLimit;
     return this.gather(async (socket, parts) => {
+      let gathered = 0;
       for (;;) {
         while (socket.bufferedBytes > 0) {
-          const end = socket._peek().indexOf(NEWLINE);
-          if (end >= 0) {
+          const chunk = socket._peek();
+          const room = limit - gathered;
+          const end = chunk.indexOf(NEWLINE);
+          if (end >= 0 && end < room) {
             parts.push(socket._take(end + 1));
             return join(parts);
           }
-          parts.push(socket._take(Infinity));
+          if (end >= 0 || chunk.length > room) throw new LineTooLongError(limit);
+          const piece = socket._take(Infinity);
+          parts.push(piece);
+          gathered += piece.length;
         }
         if (!(await socket._waitData())) return join(parts);
       }

@@ -38,6 +38,7 @@ import type { ExternalWake } from '../traps.js';
 import { Waiter } from './waiter.js';
 import { BrokenPipeError, SocketClosedError, SocketError, toSocketError } from './socket-errors.js';
 import { SocketStream } from './socket-stream.js';
+import type { SocketStreamOptions } from './socket-stream.js';
 
 /** Queued received bytes above which the socket stops reading from the OS. */
 export const HIGH_WATER = 256 * 1024;
@@ -513,8 +514,8 @@ export class Socket {
   }
 
   /** A stream interface (read, readline, readExactly...) over this socket. */
-  asStream(): SocketStream {
-    return new SocketStream(this);
+  asStream(options?: SocketStreamOptions): SocketStream {
+    return new SocketStream(this, options);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -83,6 +83,8 @@ export interface MonitoredKernel {
 const CANCEL_WAIT_MS = 1000;
 /** Longest command line accepted. */
 const MAX_LINE = 1024;
+/** Queued command lines above which the monitor stops reading a client (a pasted flood). */
+const MAX_QUEUED_LINES = 64;
 /** Connections served at once; more are told to come back later. */
 const MAX_SESSIONS = 8;
 /** Ancestors recorded per task (a chain of generations could otherwise grow without bound). */
@@ -363,6 +365,7 @@ class MonitorSession {
       this.discarding = true;
       this.buffer = '';
     }
+    if (this.lines.length > MAX_QUEUED_LINES && !this.socket.isPaused()) this.socket.pause();
     this.pump();
   }
 
@@ -374,6 +377,7 @@ class MonitorSession {
       return;
     }
     const line = this.lines.shift() as string | null;
+    if (this.lines.length <= MAX_QUEUED_LINES / 2 && this.socket.isPaused()) this.socket.resume();
     this.running = true;
     const reply =
       line === null

@@ -62,6 +62,8 @@ export interface PopenOptions {
   killSignal?: NodeJS.Signals;
   /** When `killSignal` is not SIGKILL: ms to wait for the child to exit before sending SIGKILL (default 5000). */
   killTimeout?: number;
+  /** The longest line `readline` accepts on the stdout / stderr streams (default 64 KiB, as for sockets). */
+  lineLimit?: number;
 }
 
 /** Options of {@link run} and {@link checkOutput}. */
@@ -241,9 +243,10 @@ export class Popen implements AsyncDisposable {
       for (const wake of this.exitWaiters) wake.resolve(undefined);
       this.exitWaiters.clear();
     });
+    const streamOptions = options.lineLimit !== undefined ? { lineLimit: options.lineLimit } : undefined;
     this.stdin = asSocket(child.stdin)?.asStream() ?? null;
-    this.stdout = asSocket(child.stdout)?.asStream() ?? null;
-    this.stderr = asSocket(child.stderr)?.asStream() ?? null;
+    this.stdout = asSocket(child.stdout)?.asStream(streamOptions) ?? null;
+    this.stderr = asSocket(child.stderr)?.asStream(streamOptions) ?? null;
     // When the child exits, Node resumes the output pipes nobody reads with a 'readable'
     // listener ("flushStdio"), which would take reading out of the kernel's hands: a grandchild
     // still holding the pipe could then fill memory. The kernel sockets own them: hide them.
