@@ -118,6 +118,6 @@ export type { UniversalQueueOptions } from './threads/universal.js';
 export { UniversalEvent } from './threads/universal-event.js';
 export type { UniversalQueueHandle, UniversalEventHandle, SyncOptions, AsyncOptions } from './threads/universal-common.js';
 export { spawnThread, AsyncThread, AWAIT, op, isAsyncThread } from './threads/asyncthread.js';
-export type { Operation, OperationData, AwaitOptions, ThreadArgs, QueueRef, LockRef } from './threads/asyncthread.js';
+export type { Operation, OperationData, AwaitOptions, ThreadArgs, ThreadArg, QueueRef, LockRef } from './threads/asyncthread.js';
 export type { KernelRef } from './threads/transfer.js';
 // --- end threads ---

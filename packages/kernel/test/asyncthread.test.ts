@@ -42,6 +42,7 @@ const lockedAppend = workerFunction<(lock: KernelRef<Lock>, trace: KernelRef<Que
 const kernelObjects = workerFunction<
   (e: KernelRef<Event>, q: KernelRef<Queue<string>>, r: KernelRef<Result<number>>) => { item: string; value: number; size: number }
 >(work, 'kernelObjects');
+const drainAndJoin = workerFunction<(queue: KernelRef<Queue<number | null>> | UniversalQueue<number | null>) => number>(work, 'drainAndJoin');
 const sleeper = workerFunction<(durations: number[]) => number[]>(work, 'sleeper');
 const catchCancel = workerFunction<(e: UniversalEvent, results: UniversalQueue<string>) => string>(work, 'catchCancel');
 const cancelAtNextAwait = workerFunction<(started: UniversalEvent, release: UniversalEvent) => string>(work, 'cancelAtNextAwait');
@@ -149,6 +150,18 @@ describe('spawnThread and AWAIT', () => {
       await queue.put('left');
       result.set(42);
       expect(await thread.join()).toEqual({ item: 'item', value: 42, size: 1 });
+    });
+  });
+
+  it('marks items of a kernel Queue and of a UniversalQueue done with op.taskDone, and joins them with op.join', async () => {
+    await run(async () => {
+      for (const queue of [new Queue<number | null>(), new UniversalQueue<number | null>()]) {
+        for (const item of [1, 2, 3, null]) await queue.put(item);
+        const thread = spawnThread(drainAndJoin, queue);
+        await queue.join();
+        expect(await thread.join()).toBe(3);
+        expect(thrown(() => queue.taskDone())).toBeInstanceOf(KernelUsageError);
+      }
     });
   });
 

@@ -46,6 +46,10 @@ const createQueue = workerFunction<(maxsize: number) => Q>(work, 'createQueue');
 const touch = workerFunction<(q: Q) => number>(work, 'touch');
 const collect = workerFunction<() => Promise<boolean>>(work, 'collect');
 const ownerSize = workerFunction<(q: Q) => { size: number; owner: boolean }>(work, 'ownerSize');
+const consumeAndMarkDone = workerFunction<(q: Q) => number>(work, 'consumeAndMarkDone');
+const produceAndJoin = workerFunction<(q: Q, start: number, count: number, ms: number) => 'joined' | 'timeout'>(work, 'produceAndJoin');
+const finishAndRefill = workerFunction<(q: Q, item: number) => number>(work, 'finishAndRefill');
+const taskDoneTooMany = workerFunction<(q: Q) => 'no error' | { name: string; code: string }>(work, 'taskDoneTooMany');
 
 const STOP = -1;
 
@@ -479,6 +483,139 @@ describe('UniversalQueue under contention in all three worlds', () => {
   });
 });
 
+
+describe('UniversalQueue taskDone and join', () => {
+  it('kernel tasks: join returns once every item put has been marked done; taskDone too often is ERR_TASK_DONE', async () => {
+    const got = await run(async () => {
+      const q = new UniversalQueue<number>();
+      const trace: string[] = [];
+      for (let i = 1; i <= 6; i++) await q.put(i);
+      // Two workers; each stops after the first of the last two items it takes.
+      const workers = [0, 1].map(() =>
+        spawn(async () => {
+          for (;;) {
+            const item = await q.get();
+            await sleep(item);
+            trace.push(`done ${item}`);
+            q.taskDone();
+            if (item >= 5) return;
+          }
+        }),
+      );
+      const before = q.unfinished;
+      await q.join();
+      trace.push('joined');
+      for (const worker of workers) await worker.join();
+      const tooMany = thrown(() => q.taskDone());
+      return { before, after: q.unfinished, last: trace.at(-1), done: trace.filter((t) => t.startsWith('done')).length, code: (tooMany as KernelUsageError).code };
+    });
+    expect(got).toEqual({ before: 6, after: 0, last: 'joined', done: 6, code: 'ERR_TASK_DONE' });
+  });
+
+  it('join with nothing unfinished returns at once; a timed-out join leaves no joiner behind', async () => {
+    const got = await run(async () => {
+      const q = new UniversalQueue<number>();
+      await q.join();
+      await q.put(1);
+      const timedOut = (await rejected(timeoutAfter(10, () => q.join()))) instanceof TaskTimeout;
+      const joining = spawn(() => q.join());
+      await sleep(1);
+      const blocked = joining.state;
+      await q.get();
+      q.taskDone();
+      await joining.join();
+      return { timedOut, blocked };
+    });
+    expect(got).toEqual({ timedOut: true, blocked: 'UQUEUE_JOIN' });
+  });
+
+  it('plain Promise code joins and can abort its join', async () => {
+    const q = new UniversalQueue<number>();
+    await q.put(1);
+    await q.put(2);
+    const controller = new AbortController();
+    const aborted = q.join({ signal: controller.signal });
+    controller.abort(new Error('stop waiting'));
+    const reason = ((await rejected(aborted)) as Error).message;
+    const joined = q.join().then(() => 'joined');
+    await q.get();
+    q.taskDone();
+    await q.get();
+    q.taskDone();
+    expect({ reason, joined: await joined, unfinished: q.unfinished }).toEqual({ reason: 'stop waiting', joined: 'joined', unfinished: 0 });
+  });
+
+  it('worker threads mark items done with blocking gets; a kernel task joins, then stops them', async () => {
+    await using pool = new ThreadPool({ size: 2 });
+    const got = await run(async () => {
+      const q = new UniversalQueue<number>();
+      const items = range(1, 400);
+      for (const item of items) await q.put(item);
+      const consumers = [spawn(() => pool.run(consumeAndMarkDone, q)), spawn(() => pool.run(consumeAndMarkDone, q))];
+      await q.join();
+      const unfinishedAtJoin = q.unfinished;
+      await q.put(STOP);
+      await q.put(STOP);
+      let sum = 0;
+      for (const consumer of consumers) sum += (await consumer.join()) as number;
+      await q.join();
+      return { unfinishedAtJoin, sum, expected: items.reduce((a, b) => a + b, 0) };
+    });
+    expect(got.unfinishedAtJoin).toBe(0);
+    expect(got.sum).toBe(got.expected);
+  });
+
+  it('a worker thread blocks in joinSync until kernel tasks have marked its items done, or times out', async () => {
+    await using pool = new ThreadPool({ size: 1 });
+    const got = await run(async () => {
+      const q = new UniversalQueue<number>();
+      const timedOut = await pool.run(produceAndJoin, q, 0, 3, 20);
+      for (let i = 0; i < 3; i++) {
+        await q.get();
+        q.taskDone();
+      }
+      const producer = spawn(() => pool.run(produceAndJoin, q, 10, 5, 60_000));
+      const seen: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        seen.push(await q.get());
+        await sleep(2);
+        q.taskDone();
+      }
+      return { timedOut, joined: await producer.join(), seen };
+    });
+    expect(got).toEqual({ timedOut: 'timeout', joined: 'joined', seen: [10, 11, 12, 13, 14] });
+  });
+
+  it('the count reaching zero in a worker releases a kernel join even if the worker puts again at once', async () => {
+    await using pool = new ThreadPool({ size: 1 });
+    const got = await run(async () => {
+      const q = new UniversalQueue<number>();
+      await q.put(1);
+      const joining = spawn(() => q.join());
+      await sleep(1);
+      const item = await pool.run(finishAndRefill, q, 2);
+      await joining.join();
+      return { item, unfinished: q.unfinished, next: await q.get() };
+    });
+    expect(got).toEqual({ item: 1, unfinished: 1, next: 2 });
+  });
+
+  it('taskDone once too often in a worker thread throws there, at once', async () => {
+    await using pool = new ThreadPool({ size: 1 });
+    const got = await run(async () => {
+      const q = new UniversalQueue<number>();
+      return pool.run(taskDoneTooMany, q);
+    });
+    expect(got).toEqual({ name: 'KernelUsageError', code: 'ERR_TASK_DONE' });
+  });
+
+  it('joinSync in the owning thread throws ERR_WOULD_BLOCK only when it would wait', async () => {
+    const q = new UniversalQueue<number>();
+    q.joinSync();
+    await q.put(1);
+    expect((thrown(() => q.joinSync()) as KernelUsageError).code).toBe('ERR_WOULD_BLOCK');
+  });
+});
 
 describe('UniversalEvent', () => {
   it('wakes kernel tasks, plain code and worker threads, whoever sets it', async () => {

@@ -101,6 +101,14 @@ export const op = {
   put<T>(queue: UniversalQueue<T> | QueueRef<T>, item: T): Operation<void> {
     return call<void>(queue as UniversalQueue<unknown> | KernelRef, 'put', [item]);
   },
+  /** Mark one item taken from a queue as processed (see `taskDone` on the queues). */
+  taskDone<T>(queue: UniversalQueue<T> | QueueRef<T>): Operation<void> {
+    return call<void>(queue as UniversalQueue<unknown> | KernelRef, 'taskDone', []);
+  },
+  /** Wait until every item put on a queue has been marked done. */
+  join<T>(queue: UniversalQueue<T> | QueueRef<T>): Operation<void> {
+    return call<void>(queue as UniversalQueue<unknown> | KernelRef, 'join', []);
+  },
   /** Wait for an event (a UniversalEvent or a kernel Event given to the thread). */
   wait(event: UniversalEvent | KernelRef<Event>): Operation<void> {
     return call<void>(event, 'wait', []);
@@ -157,8 +165,11 @@ export function isAsyncThread(): boolean {
 // ---------------------------------------------------------------------------------------------
 // The kernel's side
 
+/** A thread parameter as the caller passes it: `KernelRef<X>` takes an X (also inside a union). */
+export type ThreadArg<P> = P extends KernelRef<infer O> ? O : P;
+
 /** Arguments as the caller passes them: a thread parameter typed `KernelRef<X>` takes an X. */
-export type ThreadArgs<A extends readonly unknown[]> = { [K in keyof A]: A[K] extends KernelRef<infer O> ? O : A[K] };
+export type ThreadArgs<A extends readonly unknown[]> = { [K in keyof A]: ThreadArg<A[K]> };
 
 /** Kernel objects handed to one thread, by reference id. */
 class RefTable {

@@ -13,18 +13,23 @@ import { MessageChannel } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { KernelUsageError } from '../errors.js';
 import { Deque } from '../deque.js';
-import type { ExternalWake } from '../traps.js';
 import { errorToData } from './errors.js';
 import {
   OP_ATTACH,
   OP_CANCEL,
   OP_GET,
+  OP_JOIN,
   OP_PUT,
+  OP_ZERO,
   R_ADMITTED,
   R_ERROR,
   R_ITEM,
   R_WITHDRAWN,
+  addUnfinished,
   cloneFailure,
+  counterEpoch,
+  finishOne,
+  unfinishedCount,
 } from './universal-common.js';
 import type { ToOwner, ToRemote } from './universal-common.js';
 
@@ -43,6 +48,14 @@ export interface Putter<T> {
   dead: boolean;
   readonly item: T;
   admit(): void;
+}
+
+/** Someone waiting in `join` until the unfinished count comes down to zero. */
+export interface Joiner {
+  dead: boolean;
+  /** The counter's epoch when the join began: a later epoch releases it. */
+  readonly epoch: number;
+  release(): void;
 }
 
 /** One remote copy's connection. */
@@ -72,26 +85,12 @@ export class Peer {
   }
 }
 
-/** A kernel task waiting in `get()` (woken through its external wait). */
-export class KernelGetter<T> implements Getter<T> {
+/** A kernel task or plain Promise code of the owner's thread waiting in `get()`. */
+export class LocalGetter<T> implements Getter<T> {
   dead = false;
-  constructor(private readonly wake: ExternalWake) {}
+  constructor(private readonly settle: (item: T) => void) {}
   deliver(item: T): boolean {
-    this.wake.resolve(item);
-    return true;
-  }
-}
-
-/** Plain Promise code waiting in `get()`. */
-export class PromiseGetter<T> implements Getter<T> {
-  dead = false;
-  constructor(
-    private readonly resolve: (item: T) => void,
-    private readonly done: () => void,
-  ) {}
-  deliver(item: T): boolean {
-    this.done();
-    this.resolve(item);
+    this.settle(item);
     return true;
   }
 }
@@ -137,6 +136,30 @@ export class RemotePutter<T> implements Putter<T> {
   }
 }
 
+/** A join of the owner's thread (a kernel task or plain Promise code). */
+export class LocalJoiner implements Joiner {
+  dead = false;
+  constructor(
+    readonly epoch: number,
+    readonly release: () => void,
+  ) {}
+}
+
+/** A remote copy's join request. */
+export class RemoteJoiner implements Joiner {
+  dead = false;
+  constructor(
+    readonly epoch: number,
+    private readonly peer: Peer,
+    private readonly id: number,
+    readonly sync: boolean,
+  ) {}
+  release(): void {
+    this.peer.pending.delete(this.id);
+    this.peer.reply([this.id, R_ADMITTED], this.sync);
+  }
+}
+
 /** Drop dead entries once they are the majority, so cancelled waits cannot pile up. */
 function compact<W extends { dead: boolean }>(list: Deque<W>): void {
   let live = 0;
@@ -153,12 +176,14 @@ export class OwnerSide<T> {
   private readonly items = new Deque<T>();
   private readonly getters = new Deque<Getter<T>>();
   private readonly putters = new Deque<Putter<T>>();
+  private readonly joiners = new Deque<Joiner>();
   private deadWaiters = 0;
   private readonly peers = new Set<Peer>();
 
   constructor(
     private readonly maxsize: number,
     private readonly sizeView: Int32Array,
+    private readonly counter: BigUint64Array,
   ) {}
 
   size(): number {
@@ -178,18 +203,25 @@ export class OwnerSide<T> {
       this.deadWaiters = 0;
       compact(this.getters);
       compact(this.putters);
+      compact(this.joiners);
     }
   }
 
   /** Place an item now if possible: to the longest waiting getter, or into the buffer. */
   tryPut(item: T): boolean {
+    // Counted before it is handed over: a worker thread may get it and call taskDone at once.
+    addUnfinished(this.counter);
     for (;;) {
       const getter = this.getters.shift();
       if (getter === undefined) break;
       if (getter.dead) continue;
       if (getter.deliver(item)) return true;
     }
-    if (this.maxsize > 0 && this.items.length >= this.maxsize) return false;
+    if (this.maxsize > 0 && this.items.length >= this.maxsize) {
+      // Not accepted after all. (No joiner can have begun meanwhile: they begin in this thread.)
+      if (finishOne(this.counter)) this.releaseJoiners();
+      return false;
+    }
     this.items.push(item);
     this.sizeChanged();
     return true;
@@ -215,6 +247,7 @@ export class OwnerSide<T> {
       const putter = this.putters.shift();
       if (putter === undefined) break;
       if (putter.dead) continue;
+      addUnfinished(this.counter);
       this.items.push(putter.item);
       putter.admit();
       break;
@@ -229,6 +262,34 @@ export class OwnerSide<T> {
 
   addPutter(putter: Putter<T>): void {
     this.putters.push(putter);
+  }
+
+  /** Whether a join would wait (some item put is not marked done). */
+  joinMustWait(): boolean {
+    return unfinishedCount(this.counter) > 0;
+  }
+
+  /** The counter's epoch, which a new joiner records. */
+  epoch(): number {
+    return counterEpoch(this.counter);
+  }
+
+  addJoiner(joiner: Joiner): void {
+    this.joiners.push(joiner);
+  }
+
+  /** The count came down to zero (here or in a remote thread): release the joins it ends. */
+  releaseJoiners(): void {
+    const epoch = counterEpoch(this.counter);
+    const waiting: Joiner[] = [];
+    for (;;) {
+      const joiner = this.joiners.shift();
+      if (joiner === undefined) break;
+      if (joiner.dead) continue;
+      if (joiner.epoch === epoch) waiting.push(joiner);
+      else joiner.release();
+    }
+    for (const joiner of waiting) this.joiners.push(joiner);
   }
 
   kill(waiter: { dead: boolean }): void {
@@ -303,6 +364,21 @@ export class OwnerSide<T> {
       }
       case OP_ATTACH:
         this.attach(message[1], message[2]);
+        return;
+      case OP_JOIN: {
+        const id = message[1];
+        const sync = message[2] === 1;
+        if (!this.joinMustWait()) {
+          peer.reply([id, R_ADMITTED], sync);
+          return;
+        }
+        const joiner = new RemoteJoiner(this.epoch(), peer, id, sync);
+        peer.pending.set(id, joiner);
+        this.addJoiner(joiner);
+        return;
+      }
+      case OP_ZERO:
+        this.releaseJoiners();
         return;
       default: {
         const unknown: never = message;

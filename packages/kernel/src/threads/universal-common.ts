@@ -104,6 +104,56 @@ export function cloneFailure(cause: unknown): WorkerError {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// The unfinished-items counter (taskDone / join)
+//
+// A queue's shared buffer holds, after the size (an Int32 at byte 0), one 64-bit word at byte 8:
+// the number of items put and not yet marked done (low 32 bits) and how many times that number
+// has come down to zero (high 32 bits: the epoch). The owner adds 1 for each item it accepts;
+// taskDone in any thread takes 1 away with a compare-and-swap, so "too many taskDone calls" is
+// caught at once, in the thread that made it. A join registered in epoch E is released once the
+// epoch is no longer E: the count reached zero after it began, even if new items came since.
+
+/** Byte offset of the unfinished-items word in a queue's shared buffer. */
+export const COUNTER_OFFSET = 8;
+/** Size of a queue's shared buffer (size, padding, counter word). */
+export const QUEUE_SHARED_BYTES = 16;
+const COUNT_MASK = 0xffffffffn;
+
+/** The counter word of a queue's shared buffer. */
+export function counterView(buffer: SharedArrayBuffer): BigUint64Array {
+  return new BigUint64Array(buffer, COUNTER_OFFSET, 1);
+}
+
+/** Items put and not yet marked done. */
+export function unfinishedCount(view: BigUint64Array): number {
+  return Number(Atomics.load(view, 0) & COUNT_MASK);
+}
+
+/** The counter's epoch: how many times the count has come down to zero. */
+export function counterEpoch(view: BigUint64Array): number {
+  return Number(Atomics.load(view, 0) >> 32n);
+}
+
+/** One more item put (owner only). */
+export function addUnfinished(view: BigUint64Array): void {
+  Atomics.add(view, 0, 1n);
+}
+
+/**
+ * One item marked done. Returns true if the count came down to zero (joiners are due); throws
+ * KernelUsageError `ERR_TASK_DONE` if no item was unfinished.
+ */
+export function finishOne(view: BigUint64Array): boolean {
+  for (;;) {
+    const word = Atomics.load(view, 0);
+    const count = word & COUNT_MASK;
+    if (count === 0n) throw new KernelUsageError('UniversalQueue.taskDone() called more times than items were put', 'ERR_TASK_DONE');
+    const next = count === 1n ? ((word >> 32n) + 1n) << 32n : word - 1n;
+    if (Atomics.compareExchange(view, 0, word, next) === word) return count === 1n;
+  }
+}
+
 /** A settled Promise for calls that need not wait. */
 export const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -134,6 +184,8 @@ export const OP_GET = 1;
 export const OP_PUT = 2;
 export const OP_CANCEL = 3;
 export const OP_ATTACH = 4;
+export const OP_JOIN = 5;
+export const OP_ZERO = 6;
 
 /** Answer kinds, owner to remote copy. */
 export const R_ITEM = 0;
@@ -141,12 +193,18 @@ export const R_ADMITTED = 1;
 export const R_WITHDRAWN = 2;
 export const R_ERROR = 3;
 
-/** A remote copy to the owner: get, put, cancel, attach a new copy. */
+/**
+ * A remote copy to the owner: get, put, cancel, attach a new copy, join (answered with
+ * R_ADMITTED once the unfinished count has come down to zero), and "the count came down to zero
+ * here" (a taskDone in the remote thread: release the joiners).
+ */
 export type ToOwner =
   | [typeof OP_GET, number, 0 | 1]
   | [typeof OP_PUT, number, unknown, 0 | 1]
   | [typeof OP_CANCEL, number]
-  | [typeof OP_ATTACH, MessagePort, SharedArrayBuffer];
+  | [typeof OP_ATTACH, MessagePort, SharedArrayBuffer]
+  | [typeof OP_JOIN, number, 0 | 1]
+  | [typeof OP_ZERO];
 
 /** The owner to a remote copy: [request id, answer kind, value]. */
 export type ToRemote = [number, number, unknown?];

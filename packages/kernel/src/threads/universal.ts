@@ -20,6 +20,10 @@
 //   put():   post [PUT, id, item] ───────► buffered or handed over; [id, ADMITTED] when a
 //                                          bounded queue had room (unbounded: no reply)
 //   cancel:  post [CANCEL, id] ──────────► still waiting? drop it, reply [id, WITHDRAWN]
+//   join():  post [JOIN, id]  ───────────► nothing unfinished? reply [id, ADMITTED]
+//                                          else remember the joiner until the count is zero
+//   taskDone: a compare-and-swap on the shared unfinished count (any thread, no message);
+//            the one that brings it to zero posts [ZERO] so the owner releases the joiners
 //
 // A cancelled remote request races with the owner serving it. The owner answers every
 // request exactly once: with its outcome, or with WITHDRAWN if the cancel arrived first. The
@@ -39,13 +43,20 @@ import { isMainThread } from 'node:worker_threads';
 import { KernelUsageError } from '../errors.js';
 import { waitExternal } from '../cancellation.js';
 import { currentTaskOrNull } from '../traps.js';
-import { KernelGetter, LocalPutter, OwnerSide, PromiseGetter } from './queue-owner.js';
+import { LocalGetter, LocalJoiner, LocalPutter, OwnerSide } from './queue-owner.js';
+import type { TaskState } from '../task.js';
 import { RemoteSide, disconnectWhenCollected } from './queue-remote.js';
 import {
   OP_GET,
+  OP_JOIN,
   OP_PUT,
+  OP_ZERO,
+  QUEUE_SHARED_BYTES,
   RESOLVED,
   checkTimeout,
+  counterView,
+  finishOne,
+  unfinishedCount,
   lookupUniversal,
   newId,
   promiseWait,
@@ -76,6 +87,7 @@ export class UniversalQueue<T> {
   readonly maxsize: number;
   private readonly sizeBuffer: SharedArrayBuffer;
   private readonly sizeView: Int32Array;
+  private readonly counter: BigUint64Array;
   private readonly owner: OwnerSide<T> | null;
   private readonly remote: RemoteSide | null;
 
@@ -84,9 +96,10 @@ export class UniversalQueue<T> {
     if (!Number.isInteger(maxsize) || maxsize < 0) throw new TypeError('UniversalQueue: maxsize must be an integer >= 0');
     this.id = newId();
     this.maxsize = maxsize;
-    this.sizeBuffer = new SharedArrayBuffer(4);
-    this.sizeView = new Int32Array(this.sizeBuffer);
-    this.owner = new OwnerSide<T>(maxsize, this.sizeView);
+    this.sizeBuffer = new SharedArrayBuffer(QUEUE_SHARED_BYTES);
+    this.sizeView = new Int32Array(this.sizeBuffer, 0, 1);
+    this.counter = counterView(this.sizeBuffer);
+    this.owner = new OwnerSide<T>(maxsize, this.sizeView, this.counter);
     this.remote = null;
     remember(this.id, this as UniversalQueue<unknown>);
   }
@@ -111,13 +124,15 @@ export class UniversalQueue<T> {
       maxsize: number;
       sizeBuffer: SharedArrayBuffer;
       sizeView: Int32Array;
+      counter: BigUint64Array;
       owner: null;
       remote: RemoteSide;
     };
     fields.id = handle.id;
     fields.maxsize = handle.maxsize;
     fields.sizeBuffer = handle.size;
-    fields.sizeView = new Int32Array(handle.size);
+    fields.sizeView = new Int32Array(handle.size, 0, 1);
+    fields.counter = counterView(handle.size);
     fields.owner = null;
     const remote = new RemoteSide(handle.port, handle.flag);
     fields.remote = remote;
@@ -176,26 +191,14 @@ export class UniversalQueue<T> {
    */
   get(options?: AsyncOptions): Promise<T> {
     const owner = this.owner;
-    if (owner !== null) {
-      const taken = owner.tryTake();
-      if (taken !== null) return Promise.resolve(taken.item);
-      if (currentTaskOrNull() !== null) {
-        return waitExternal<T>('UQUEUE_GET', (wake) => {
-          const getter = new KernelGetter<T>(wake);
-          owner.addGetter(getter);
-          return () => owner.kill(getter);
-        });
-      }
-      return promiseWait<T>(options?.signal, (resolve, done) => {
-        const getter = new PromiseGetter<T>(resolve, done);
-        owner.addGetter(getter);
-        return () => owner.kill(getter);
-      });
-    }
-    const remote = this.remote as RemoteSide;
-    const make = (id: number): ToOwner => [OP_GET, id, 0];
-    if (currentTaskOrNull() !== null) return remote.kernelRequest(this, make, 'UQUEUE_GET') as Promise<T>;
-    return remote.promiseRequest(this, make, options?.signal) as Promise<T>;
+    if (owner === null) return this.ask<T>('UQUEUE_GET', options, (id) => [OP_GET, id, 0]);
+    const taken = owner.tryTake();
+    if (taken !== null) return Promise.resolve(taken.item);
+    return this.waitHere<T>('UQUEUE_GET', options, (settle) => {
+      const getter = new LocalGetter<T>(settle);
+      owner.addGetter(getter);
+      return getter;
+    });
   }
 
   /**
@@ -206,20 +209,10 @@ export class UniversalQueue<T> {
     const owner = this.owner;
     if (owner !== null) {
       if (owner.tryPut(item)) return RESOLVED;
-      if (currentTaskOrNull() !== null) {
-        return waitExternal<void>('UQUEUE_PUT', (wake) => {
-          const putter = new LocalPutter<T>(item, () => wake.resolve(undefined));
-          owner.addPutter(putter);
-          return () => owner.kill(putter);
-        });
-      }
-      return promiseWait<void>(options?.signal, (resolve, done) => {
-        const putter = new LocalPutter<T>(item, () => {
-          done();
-          resolve();
-        });
+      return this.waitHere<void>('UQUEUE_PUT', options, (settle) => {
+        const putter = new LocalPutter<T>(item, () => settle(undefined));
         owner.addPutter(putter);
-        return () => owner.kill(putter);
+        return putter;
       });
     }
     const remote = this.remote as RemoteSide;
@@ -232,9 +225,7 @@ export class UniversalQueue<T> {
       }
       return RESOLVED;
     }
-    const make = (id: number): ToOwner => [OP_PUT, id, item, 0];
-    if (currentTaskOrNull() !== null) return remote.kernelRequest(this, make, 'UQUEUE_PUT') as Promise<void>;
-    return remote.promiseRequest(this, make, options?.signal) as Promise<void>;
+    return this.ask<void>('UQUEUE_PUT', options, (id) => [OP_PUT, id, item, 0]);
   }
 
   /**
@@ -272,6 +263,84 @@ export class UniversalQueue<T> {
     }
     if (isMainThread) throw wouldBlock('UniversalQueue.putSync() on the main thread');
     remote.syncRequest((id) => [OP_PUT, id, item, 1], timeout, 'UniversalQueue.putSync()');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // taskDone / join (Python's and Curio's queue protocol)
+
+  /** Items put and not yet marked done with {@link taskDone} (exact in every thread). */
+  get unfinished(): number {
+    return unfinishedCount(this.counter);
+  }
+
+  /**
+   * Mark one item taken with `get` as fully processed, from any thread; never blocks. When
+   * every item put has been marked done, the waiting {@link join}s return. Throws
+   * KernelUsageError `ERR_TASK_DONE` when called more times than items were put.
+   */
+  taskDone(): void {
+    if (!finishOne(this.counter)) return;
+    if (this.owner !== null) this.owner.releaseJoiners();
+    else (this.remote as RemoteSide).post([OP_ZERO]);
+  }
+
+  /**
+   * Wait until every item put has been marked done with {@link taskDone} (state `UQUEUE_JOIN`
+   * in a kernel task, cancellable; `options.signal` aborts it in plain code).
+   */
+  join(options?: AsyncOptions): Promise<void> {
+    const owner = this.owner;
+    if (owner === null) return this.ask<void>('UQUEUE_JOIN', options, (id) => [OP_JOIN, id, 0]);
+    if (!owner.joinMustWait()) return RESOLVED;
+    return this.waitHere<void>('UQUEUE_JOIN', options, (settle) => {
+      const joiner = new LocalJoiner(owner.epoch(), () => settle(undefined));
+      owner.addJoiner(joiner);
+      return joiner;
+    });
+  }
+
+  /**
+   * Block the calling thread until every item put has been marked done (worker threads).
+   * Throws {@link UniversalTimeout} after `options.timeout` ms. In the owning thread it
+   * returns if nothing is unfinished and otherwise throws KernelUsageError `ERR_WOULD_BLOCK`.
+   */
+  joinSync(options?: SyncOptions): void {
+    const timeout = checkTimeout(options);
+    const owner = this.owner;
+    if (owner !== null) {
+      if (!owner.joinMustWait()) return;
+      throw wouldBlock('UniversalQueue.joinSync() in the owning thread');
+    }
+    if (isMainThread) throw wouldBlock('UniversalQueue.joinSync() on the main thread');
+    (this.remote as RemoteSide).syncRequest((id) => [OP_JOIN, id, 1], timeout, 'UniversalQueue.joinSync()');
+  }
+
+  /**
+   * Wait in the owner's thread: `enlist(settle)` registers a waiter that calls `settle` when
+   * served and returns it, so a cancelled task or an aborted call can withdraw it.
+   */
+  private waitHere<V>(state: TaskState, options: AsyncOptions | undefined, enlist: (settle: (value: V) => void) => { dead: boolean }): Promise<V> {
+    const owner = this.owner as OwnerSide<T>;
+    if (currentTaskOrNull() !== null) {
+      return waitExternal<V>(state, (wake) => {
+        const waiter = enlist((value) => wake.resolve(value));
+        return () => owner.kill(waiter);
+      });
+    }
+    return promiseWait<V>(options?.signal, (resolve, done) => {
+      const waiter = enlist((value) => {
+        done();
+        resolve(value);
+      });
+      return () => owner.kill(waiter);
+    });
+  }
+
+  /** Ask the owner from another thread: a cancellable trap in a kernel task, else a Promise. */
+  private ask<V>(state: TaskState, options: AsyncOptions | undefined, make: (id: number) => ToOwner): Promise<V> {
+    const remote = this.remote as RemoteSide;
+    if (currentTaskOrNull() !== null) return remote.kernelRequest(this, make, state) as Promise<V>;
+    return remote.promiseRequest(this, make, options?.signal) as Promise<V>;
   }
 
   /** `for await (const item of queue)` gets items forever. */
