@@ -76,6 +76,7 @@ export {
 export {
   openConnection,
   openUnixConnection,
+  startTls,
   tcpServerSocket,
   unixServerSocket,
   tcpServer,

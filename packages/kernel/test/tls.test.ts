@@ -7,9 +7,20 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TaskTimeout, TlsError, openConnection, spawn, tcpServerSocket, timeoutAfter } from '@curio-ts/kernel';
+import {
+  ReadResourceBusy,
+  SocketClosedError,
+  TaskTimeout,
+  TlsError,
+  openConnection,
+  spawn,
+  startTls,
+  subprocess,
+  tcpServerSocket,
+  timeoutAfter,
+} from '@curio-ts/kernel';
 import type { Socket, SocketError } from '@curio-ts/kernel';
-import { closeAll, command, serve, drain, failure, payload, runReal } from './socket-helpers.js';
+import { closeAll, command, connectedPair, serve, drain, failure, payload, runReal, until } from './socket-helpers.js';
 
 interface Certs {
   dir: string;
@@ -159,5 +170,152 @@ describe('TLS', () => {
       return { code: result.code, body: result.stdout.toString(), untrustedFailed: untrusted.code !== 0 };
     });
     expect(got).toEqual({ code: 0, body: 'hello over tls\n', untrustedFailed: true });
+  });
+});
+
+describe('STARTTLS: upgrading a connection with startTls', () => {
+  const text = (data: Uint8Array): string => Buffer.from(data).toString();
+
+  test('kernel client and server agree in the clear, upgrade both ends, and move 1 MiB each way over TLS', async () => {
+    const up = payload(1024 * 1024, 31);
+    const down = payload(1024 * 1024, 32);
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const serverSide = spawn(async () => {
+        const request = text(await peer.asStream().readline());
+        await peer.sendall(Buffer.from('220 go ahead\r\n'));
+        const secure = await startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert } });
+        const received = await drain(secure);
+        await secure.sendall(down);
+        await secure.close();
+        return { request, received: received.equals(up), tls: secure.tls };
+      });
+      await client.sendall(Buffer.from('STARTTLS\r\n'));
+      const answer = text(await client.asStream().readline());
+      const secure = await startTls(client, { tls: { ca: certs.ca }, serverHostname: 'localhost' });
+      await secure.sendall(up);
+      await secure.shutdown();
+      const reply = await drain(secure);
+      const old = (await failure(client.recv(10))) as SocketClosedError;
+      await client.close(); // a no-op: the connection belongs to `secure`
+      await secure.close();
+      const atServer = await serverSide.join();
+      await server.close();
+      return { answer, reply: reply.equals(down), atServer, oldClosed: old instanceof SocketClosedError, oldMessage: old.message };
+    });
+    expect(got).toEqual({
+      answer: '220 go ahead\r\n',
+      reply: true,
+      atServer: { request: 'STARTTLS\r\n', received: true, tls: true },
+      oldClosed: true,
+      oldMessage: 'this socket was upgraded to TLS: use the Socket that startTls returned',
+    });
+  }, 30_000);
+
+  test('openssl s_client -starttls postgres upgrades against a kernel server (PostgreSQL SSLRequest)', async () => {
+    const got = await runReal(async () => {
+      const handler = async (client: Socket): Promise<void> => {
+        const request = await client.asStream().readExactly(8);
+        // SSLRequest: length 8, code 80877103.
+        if (Buffer.from(request).readUInt32BE(4) !== 80877103) throw new Error('not an SSLRequest');
+        await client.sendall(Buffer.from('S'));
+        const secure = await startTls(client, { serverSide: true, tls: { key: certs.key, cert: certs.cert } });
+        const line = text(await secure.asStream().readline());
+        await secure.sendall(Buffer.from(line.toUpperCase()));
+        await secure.close();
+      };
+      const { port, task: serving } = await serve(handler, { onClientError: (error) => console.error(error) });
+      const result = await command(
+        'openssl',
+        ['s_client', '-starttls', 'postgres', '-connect', `127.0.0.1:${port}`, '-CAfile', join(certs.dir, 'ca.crt'), '-verify_return_error', '-quiet'],
+        Buffer.from('hello over starttls\n'),
+      );
+      await serving.cancel();
+      return { code: result.code, out: result.stdout.toString(), stderr: result.stderr.includes('unexpected eof') ? result.stderr : '' };
+    });
+    expect(got).toEqual({ code: 0, out: 'HELLO OVER STARTTLS\n', stderr: '' });
+  });
+
+  test('a kernel client upgrades a plain TCP connection to openssl s_server (-rev) and talks TLS', async () => {
+    const got = await runReal(async () => {
+      const server = await subprocess.spawnProcess(
+        ['openssl', 's_server', '-accept', '127.0.0.1:0', '-naccept', '1', '-rev', '-key', join(certs.dir, 'server.key'), '-cert', join(certs.dir, 'server.crt')],
+        { stdout: 'pipe', stderr: 'pipe' },
+      );
+      let port = 0;
+      for await (const line of server.stdout as NonNullable<typeof server.stdout>) {
+        const match = /^ACCEPT 127\.0\.0\.1:(\d+)/.exec(text(line));
+        if (match !== null) {
+          port = Number(match[1]);
+          break;
+        }
+      }
+      const plain = await openConnection('127.0.0.1', port);
+      const secure = await startTls(plain, { tls: { ca: certs.ca }, serverHostname: 'localhost', timeout: 10_000 });
+      await secure.sendall(Buffer.from('hello\n'));
+      const stream = secure.asStream();
+      let reply = '';
+      while (!reply.includes('olleh')) reply += text(await stream.readline());
+      await secure.close();
+      await server.wait();
+      return { reply: reply.trim(), authorized: secure.tls };
+    });
+    expect(got).toEqual({ reply: 'olleh', authorized: true });
+  });
+
+  test('plaintext that arrives after the upgrade request is refused (ERR_TLS_UNREAD_DATA), not mixed into TLS', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await client.sendall(Buffer.from('STARTTLS\r\nINJECTED'));
+      const stream = peer.asStream();
+      const request = text(await stream.readline());
+      await until(() => peer.bufferedBytes === 8, 'the injected bytes are queued');
+      const error = (await failure(startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert } }))) as SocketError;
+      const stillThere = text(await peer.recv(100)); // refused before anything changed
+      await closeAll(client, peer, server);
+      return { request, code: error.code, stillThere };
+    });
+    expect(got).toEqual({ request: 'STARTTLS\r\n', code: 'ERR_TLS_UNREAD_DATA', stillThere: 'INJECTED' });
+  });
+
+  test('a socket another task is reading cannot be upgraded (ReadResourceBusy)', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const reader = spawn(() => peer.recv(10));
+      await until(() => reader.state === 'READ_WAIT', 'the reader blocks');
+      const error = await failure(startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert } }));
+      await client.sendall(Buffer.from('x'));
+      const data = text(await reader.join());
+      await closeAll(client, peer, server);
+      return { busy: error instanceof ReadResourceBusy, data };
+    });
+    expect(got).toEqual({ busy: true, data: 'x' });
+  });
+
+  test('a server requiring a client certificate rejects a client without one; a handshake that never starts times out', async () => {
+    const got = await runReal(async () => {
+      const first = await connectedPair();
+      const serverSide = spawn(() =>
+        startTls(first.peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert, ca: certs.ca, requestCert: true, rejectUnauthorized: true } }),
+      );
+      const clientError = await failure(startTls(first.client, { tls: { ca: certs.ca }, serverHostname: 'localhost' }).then((s) => s.recv(10)));
+      const serverError = await failure(serverSide.join());
+      await closeAll(first.client, first.peer, first.server);
+
+      const second = await connectedPair();
+      const started = Date.now();
+      const timedOut = (await failure(startTls(second.peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert }, timeout: 100 }))) as SocketError;
+      const elapsed = Date.now() - started;
+      const closedForClient = (await second.client.recv(10)).length; // the connection was closed
+      await closeAll(second.client, second.peer, second.server);
+      return {
+        clientFailed: clientError instanceof Error,
+        serverTls: ((serverError as { cause?: unknown }).cause ?? serverError) instanceof TlsError,
+        timeoutCode: timedOut.code,
+        elapsedOk: elapsed >= 90 && elapsed < 5000,
+        closedForClient,
+      };
+    });
+    expect(got).toEqual({ clientFailed: true, serverTls: true, timeoutCode: 'ETIMEDOUT', elapsedOk: true, closedForClient: 0 });
   });
 });

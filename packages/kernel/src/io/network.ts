@@ -25,7 +25,7 @@ import type { Task } from '../task.js';
 import { ignoreAfter } from '../time.js';
 import { ServerSocket, Socket } from './socket.js';
 import type { SocketAddress } from './socket.js';
-import { SocketError, toSocketError } from './socket-errors.js';
+import { SocketError, TlsError, toSocketError } from './socket-errors.js';
 import { waitEvent } from './waiter.js';
 
 /** Options of {@link openConnection} and {@link openUnixConnection}. */
@@ -97,20 +97,94 @@ async function connect(
   } else {
     raw = net.connect(base);
   }
-  const event = useTls ? 'secureConnect' : 'connect';
+  await established(raw, useTls ? 'secureConnect' : 'connect', options.timeout, useTls, 'connecting');
+  return new Socket(raw, { tls: useTls, ...(path !== undefined ? { path } : {}) });
+}
+
+/**
+ * Wait (WRITE_WAIT) for `raw` to emit `event`, at most `timeout` ms; on failure, timeout or
+ * cancellation, destroy it and throw a SocketError (or the cancellation).
+ */
+async function established(raw: net.Socket, event: string, timeout: number | undefined, useTls: boolean, what: string): Promise<void> {
   try {
     const waited =
-      options.timeout === undefined
+      timeout === undefined
         ? await waitEvent(raw, event, 'WRITE_WAIT')
-        : await ignoreAfter(options.timeout, () => waitEvent(raw, event, 'WRITE_WAIT'), { timeoutResult: TIMED_OUT });
+        : await ignoreAfter(timeout, () => waitEvent(raw, event, 'WRITE_WAIT'), { timeoutResult: TIMED_OUT });
     if (waited === TIMED_OUT) {
-      throw new SocketError(`connecting timed out after ${options.timeout} ms`, { code: 'ETIMEDOUT', syscall: 'connect' });
+      throw new SocketError(`${what} timed out after ${timeout} ms`, { code: 'ETIMEDOUT', syscall: 'connect' });
     }
   } catch (error) {
     raw.destroy();
     throw error instanceof CancelledError ? error : toSocketError(error, useTls);
   }
-  return new Socket(raw, { tls: useTls, ...(path !== undefined ? { path } : {}) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upgrading a connection to TLS (STARTTLS)
+
+/** Options of {@link startTls}. */
+export interface StartTlsOptions {
+  /** Be the TLS server of the handshake (default false: the client). */
+  serverSide?: boolean;
+  /**
+   * Node's TLS options. As a client, tls.connect's (`ca`, `cert`, `key`, `rejectUnauthorized`,
+   * `ALPNProtocols`...); as a server, at least `key` and `cert`, and `requestCert` /
+   * `rejectUnauthorized` / `ca` to ask for and check a client certificate.
+   */
+  tls?: tls.ConnectionOptions | tls.TlsOptions;
+  /**
+   * As a client: the name sent in SNI and checked against the certificate. Without it, the
+   * certificate is checked against the host name the socket was opened with, and no SNI is sent.
+   */
+  serverHostname?: string;
+  /** Give up the handshake after this many ms (SocketError 'ETIMEDOUT'); the connection is closed. */
+  timeout?: number;
+}
+
+/**
+ * Upgrade a connected socket to TLS in place, after the protocol has agreed to it in the clear
+ * (SMTP's STARTTLS, PostgreSQL's SSLRequest, ...), and return the TLS {@link Socket}. From then
+ * on `socket` is closed for use (its calls throw {@link SocketClosedError}); closing it is a
+ * no-op, close the returned one.
+ *
+ * Call it with the socket idle: every byte written is flushed first, and if any byte arrived
+ * and was not read, the upgrade is refused with SocketError `ERR_TLS_UNREAD_DATA` (plaintext
+ * sent after the upgrade request could be an injection attack). A failed handshake throws a
+ * {@link TlsError} (and closes the connection); as a server that asked for a client
+ * certificate with `rejectUnauthorized`, an unauthorized one is a TlsError too. The handshake
+ * is a WRITE_WAIT trap: cancellable, and bounded by `timeout` if given.
+ */
+export async function startTls(socket: Socket, options: StartTlsOptions = {}): Promise<Socket> {
+  if (options.serverSide === true && options.serverHostname !== undefined) {
+    throw new TypeError('startTls: serverHostname is for the client side');
+  }
+  await socket._quiesceForTls();
+  const { raw, path } = socket._detachForTls();
+  const settings = options.tls ?? {};
+  let secure: tls.TLSSocket;
+  if (options.serverSide === true) {
+    const server = settings as tls.TlsOptions;
+    secure = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: tls.createSecureContext(server),
+      requestCert: server.requestCert ?? false,
+      rejectUnauthorized: server.rejectUnauthorized ?? true,
+      ...(server.ALPNProtocols !== undefined ? { ALPNProtocols: server.ALPNProtocols } : {}),
+    });
+    await established(secure, 'secure', options.timeout, true, 'the TLS handshake');
+    if (server.requestCert === true && (server.rejectUnauthorized ?? true) && !secure.authorized) {
+      secure.destroy();
+      const reason = secure.authorizationError;
+      throw new TlsError(`client certificate rejected: ${reason === null ? 'none sent' : String(reason)}`, { code: 'ERR_TLS_CLIENT_CERT' });
+    }
+  } else {
+    const client = settings as tls.ConnectionOptions;
+    const servername = options.serverHostname ?? client.servername;
+    secure = tls.connect({ ...client, socket: raw, ...(servername !== undefined ? { servername } : {}) });
+    await established(secure, 'secureConnect', options.timeout, true, 'the TLS handshake');
+  }
+  return new Socket(secure, { tls: true, ...(path !== undefined ? { path } : {}) });
 }
 
 // ---------------------------------------------------------------------------------------------

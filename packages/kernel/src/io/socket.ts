@@ -59,6 +59,9 @@ const PENDING_ERROR = Symbol('curio.pendingError');
 const EMPTY = new Uint8Array(0);
 const RESOLVED = Promise.resolve();
 
+/** How long a closed TLS socket may take to send its close_notify before it is destroyed (ms). */
+const TLS_CLOSE_GRACE_MS = 2000;
+
 interface OwnedSocket extends net.Socket {
   [OWNER]?: Socket;
   [PENDING_ERROR]?: unknown;
@@ -165,6 +168,8 @@ export class Socket {
   private eof = false;
   private failure: SocketError | null = null;
   private closedHere = false;
+  /** Closed because the connection now belongs to the TLS Socket that startTls returned. */
+  private upgraded = false;
   private reading = false;
   private writing = false;
   private readWake: ExternalWake | null = null;
@@ -243,7 +248,7 @@ export class Socket {
    */
   private readEnd(): Promise<Uint8Array> | null {
     if (this.reading || this.readWake !== null) return Promise.reject(new ReadResourceBusy('another task is already reading from this socket'));
-    if (this.closedHere) return Promise.reject(new SocketClosedError());
+    if (this.closedHere) return Promise.reject(this.closedError());
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.eof) return Promise.resolve(EMPTY);
     return null;
@@ -264,7 +269,7 @@ export class Socket {
    * false when the caller must wait.
    */
   private readable(): boolean {
-    if (this.closedHere) throw new SocketClosedError();
+    if (this.closedHere) throw this.closedError();
     if (this.failure !== null) throw this.failure;
     return this.eof;
   }
@@ -459,7 +464,7 @@ export class Socket {
 
   /** Throw if nothing more can be written. */
   private checkWritable(): void {
-    if (this.closedHere) throw new SocketClosedError();
+    if (this.closedHere) throw this.closedError();
     if (this.failure !== null) throw this.failure;
     const raw = this._raw;
     if (raw.writableEnded) {
@@ -476,7 +481,7 @@ export class Socket {
    * stream. Reading keeps working until the peer shuts down its side.
    */
   async shutdown(): Promise<void> {
-    if (this.closedHere) throw new SocketClosedError();
+    if (this.closedHere) throw this.closedError();
     if (!this._raw.writableEnded && !this._raw.destroyed) this._raw.end();
   }
 
@@ -484,7 +489,8 @@ export class Socket {
    * Close the socket. Every byte a completed send handed over is already in the OS, which
    * delivers it; queued received bytes are dropped. A task blocked reading or writing this
    * socket wakes with {@link SocketClosedError}, as does any later use. Closing twice is
-   * harmless.
+   * harmless. A TLS socket first sends TLS's close_notify (within 2 s), so the peer sees a
+   * clean close rather than a truncated stream.
    */
   close(): Promise<void> {
     this.closeNow();
@@ -498,9 +504,23 @@ export class Socket {
     this.chunks = [];
     this.head = 0;
     this.queued = 0;
-    this._raw.destroy();
+    const raw = this._raw;
+    if (this.isTls && !raw.destroyed && !raw.writableEnded) {
+      // Say goodbye in TLS (close_notify), so the peer can tell a close from a truncation;
+      // destroy once it is written, or after a grace period if the peer does not read.
+      raw.destroySoon();
+      const timer = setTimeout(() => raw.destroy(), TLS_CLOSE_GRACE_MS);
+      timer.unref();
+      raw.once('close', () => clearTimeout(timer));
+    } else {
+      raw.destroy();
+    }
     this.wakeReader();
     this.wakeWriter();
+  }
+
+  private closedError(): SocketClosedError {
+    return this.upgraded ? new SocketClosedError('this socket was upgraded to TLS: use the Socket that startTls returned') : new SocketClosedError();
   }
 
   /** Whether {@link close} was called. */
@@ -574,6 +594,53 @@ export class Socket {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Upgrading to TLS (see startTls in network.ts)
+
+  /**
+   * Before a TLS upgrade: wait until every byte written has reached the OS, and check that the
+   * socket is idle and clean: nobody reading or writing, open, not failed, not at end of
+   * stream, and no received byte unread (bytes that arrive in the clear after the upgrade was
+   * asked for could be injected by an attacker: the upgrade is refused, as STARTTLS must).
+   * @internal
+   */
+  async _quiesceForTls(): Promise<void> {
+    this.lockWrite();
+    try {
+      await this.flushed();
+    } finally {
+      this.writing = false;
+    }
+    if (this.reading || this.readWake !== null) throw new ReadResourceBusy('a task is reading from this socket');
+    if (this.closedHere) throw this.closedError();
+    if (this.failure !== null) throw this.failure;
+    if (this.eof || this._raw.destroyed) throw new SocketError('the connection ended before the TLS upgrade', { code: 'ERR_SOCKET_EOF' });
+    if (this.queued > 0) {
+      throw new SocketError(
+        `${this.queued} unread bytes arrived in the clear before the TLS handshake; refusing to upgrade (they could be injected)`,
+        { code: 'ERR_TLS_UNREAD_DATA' },
+      );
+    }
+  }
+
+  /**
+   * Give up the Node socket for a TLS upgrade (synchronously after {@link _quiesceForTls}): stop
+   * listening to it and mark this Socket closed without destroying the connection.
+   * @internal
+   */
+  _detachForTls(): { raw: net.Socket; path: string | undefined } {
+    const raw = this._raw;
+    raw.removeListener('data', onData);
+    raw.removeListener('end', onEnd);
+    raw.removeListener('error', onError);
+    raw.removeListener('close', onClose);
+    delete (raw as OwnedSocket)[OWNER];
+    if (this.paused) raw.resume();
+    this.closedHere = true;
+    this.upgraded = true;
+    return { raw, path: this.unixPath };
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Events from Node (one shared handler per event type) and wait registration
 
   /** @internal */
@@ -639,7 +706,7 @@ export class Socket {
       wake.resolve(into !== null ? this.copyOut(into) : this._take(max));
     } else if (this.closedHere) {
       this.disarmRead();
-      wake.reject(new SocketClosedError());
+      wake.reject(this.closedError());
     } else if (this.failure !== null) {
       this.disarmRead();
       wake.reject(this.failure);
