@@ -8,6 +8,8 @@
 //   ECONNREFUSED, ECONNRESET...). ConnectionLostError: a call was written but the connection
 //   broke before its reply, and the call was not safe to retry.
 // - CommandTimeoutError / AbortedError: the per-call `timeout` or `signal` ended the call.
+// - InvalidArgumentError: a command that cannot be sent (a NaN, an object, no name); nothing
+//   of it was sent.
 // - ClientClosedError, OfflineQueueFullError, ProtocolViolationError: what their names say.
 
 /** Base class of every client error. */
@@ -58,6 +60,13 @@ export class AbortedError extends ClientError {
     super(`${command} aborted`, 'ERR_ABORTED', { cause: reason });
   }
 }
+
+/**
+ * A command that cannot be sent: no name, or an argument that is not a string, a finite
+ * number, a bigint or a Uint8Array. Nothing of it (or of its batch) was sent. `code` is
+ * ERR_BAD_ARGUMENT, ERR_BAD_COMMAND or ERR_EMPTY_COMMAND.
+ */
+export class InvalidArgumentError extends ClientError {}
 
 /** The client was closed. */
 export class ClientClosedError extends ClientError {

@@ -12,6 +12,7 @@ export {
   CommandTimeoutError,
   AbortedError,
   ClientClosedError,
+  InvalidArgumentError,
   OfflineQueueFullError,
   ProtocolViolationError,
 } from './errors.js';

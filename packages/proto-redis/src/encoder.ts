@@ -21,51 +21,73 @@ const DIGITS: Uint8Array[] = [];
 for (let i = 0; i < 1024; i++) DIGITS.push(textEncoder.encode(String(i)));
 
 const EMPTY_BUFFER = new Uint8Array(0);
+/** Smallest and largest slab a ByteWriter allocates (bigger bursts get a buffer of their own size). */
+const MIN_SLAB = 16 * 1024;
+const MAX_SLAB = 256 * 1024;
+/** Room a slab must have left to take the next burst. */
+const MIN_ROOM = 512;
 
-/** A growable byte buffer that commands and replies are written into. */
+/**
+ * A growable byte buffer that commands and replies are written into.
+ *
+ * Bursts are carved out of slabs: {@link take} hands out a view of the burst and the next burst
+ * is written after it in the same slab while there is room (bytes already handed out are never
+ * touched again), so a burst of one small command costs no allocation, as with Node's Buffer
+ * pool.
+ */
 export class ByteWriter {
   private buf: Uint8Array;
-  /** Bytes written so far. */
-  length = 0;
-  /** Size of the next buffer after `take` (the last burst's size, within bounds). */
+  /** Where the current burst starts in `buf`. */
+  private start = 0;
+  /** Where the next byte goes in `buf`. */
+  private at = 0;
+  /** Size of the next slab (twice the last burst, within bounds). */
   private nextSize: number;
 
-  constructor(initialSize = 4096) {
+  constructor(initialSize = MIN_SLAB) {
     this.buf = EMPTY_BUFFER;
     this.nextSize = initialSize;
   }
 
+  /** Bytes written since the last {@link take}. */
+  get length(): number {
+    return this.at - this.start;
+  }
+
   /** Make room for `n` more bytes. */
   reserve(n: number): void {
-    const need = this.length + n;
-    if (need <= this.buf.length) return;
-    let size = Math.max(this.buf.length * 2, this.nextSize);
+    if (this.at + n <= this.buf.length) return;
+    const used = this.at - this.start;
+    const need = used + n;
+    let size = Math.max(used * 2, this.nextSize);
     while (size < need) size *= 2;
     const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.length));
+    next.set(this.buf.subarray(this.start, this.at));
     this.buf = next;
+    this.start = 0;
+    this.at = used;
   }
 
   /** Append one byte. */
   byte(b: number): void {
     this.reserve(1);
-    this.buf[this.length++] = b;
+    this.buf[this.at++] = b;
   }
 
   /** Append bytes. */
   bytes(data: Uint8Array): void {
     this.reserve(data.length);
-    this.buf.set(data, this.length);
-    this.length += data.length;
+    this.buf.set(data, this.at);
+    this.at += data.length;
   }
 
   /** Append ASCII text (type bytes, numbers, CRLF). */
   ascii(text: string): void {
     this.reserve(text.length);
     const buf = this.buf;
-    let at = this.length;
+    let at = this.at;
     for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
-    this.length = at;
+    this.at = at;
   }
 
   /** Append a non-negative integer in decimal. */
@@ -77,17 +99,17 @@ export class ByteWriter {
   /** Append CRLF. */
   crlf(): void {
     this.reserve(2);
-    this.buf[this.length++] = 13;
-    this.buf[this.length++] = 10;
+    this.buf[this.at++] = 13;
+    this.buf[this.at++] = 10;
   }
 
   /** Append `<type><utf8 of text>\r\n` (a simple line: status or error; no CR/LF inside). */
   line(type: number, text: string): void {
     const max = text.length * 3;
     this.reserve(1 + max + 2);
-    this.buf[this.length++] = type;
-    const { written } = textEncoder.encodeInto(text, this.buf.subarray(this.length, this.length + max));
-    this.length += written;
+    this.buf[this.at++] = type;
+    const { written } = textEncoder.encodeInto(text, this.buf.subarray(this.at, this.at + max));
+    this.at += written;
     this.crlf();
   }
 
@@ -98,7 +120,7 @@ export class ByteWriter {
       // Short strings (command names, most keys) are usually ASCII: copy the code units.
       this.reserve(length + 8);
       const buf = this.buf;
-      const start = this.length;
+      const start = this.at;
       let at = start;
       buf[at++] = type;
       if (length >= 10) buf[at++] = 48 + ((length / 10) | 0);
@@ -114,7 +136,7 @@ export class ByteWriter {
       if (i === length) {
         buf[at++] = 13;
         buf[at++] = 10;
-        this.length = at;
+        this.at = at;
         return;
       }
       // Not ASCII after all: start over the general way.
@@ -127,12 +149,12 @@ export class ByteWriter {
     const max = text.length * 3;
     const headerMax = 1 + String(max).length + 2;
     this.reserve(headerMax + max + 2);
-    const bodyAt = this.length + headerMax;
+    const bodyAt = this.at + headerMax;
     const { written } = textEncoder.encodeInto(text, this.buf.subarray(bodyAt, bodyAt + max));
     const header = String(written);
     const headerLength = 1 + header.length + 2;
     const buf = this.buf;
-    let at = this.length;
+    let at = this.at;
     buf[at++] = type;
     for (let i = 0; i < header.length; i++) buf[at++] = header.charCodeAt(i);
     buf[at++] = 13;
@@ -141,7 +163,7 @@ export class ByteWriter {
     at += written;
     buf[at++] = 13;
     buf[at++] = 10;
-    this.length = at;
+    this.at = at;
   }
 
   /** Append a blob of bytes with its header. */
@@ -154,21 +176,70 @@ export class ByteWriter {
     this.crlf();
   }
 
-  /** Take the bytes written so far (a copy-free view) and start over with a fresh buffer. */
+  /**
+   * Drop what was written after the burst had `length` bytes: how a command or reply that
+   * failed half-way (a bad argument) is taken back, so it can never reach the peer in part.
+   */
+  truncate(length: number): void {
+    if (length < 0 || length > this.at - this.start) throw new RangeError(`ByteWriter.truncate: ${length} is outside 0..${this.at - this.start}`);
+    this.at = this.start + length;
+  }
+
+  /** Take the bytes written since the last take (a copy-free view) and start a new burst. */
   take(): Uint8Array {
-    const out = this.buf.subarray(0, this.length);
-    // The taken bytes belong to the caller now. The next buffer is allocated when the next
-    // write needs it, sized like this burst (bounded), not eagerly at the old capacity.
-    this.nextSize = Math.max(4096, Math.min(this.length * 2, 256 * 1024));
-    this.buf = EMPTY_BUFFER;
-    this.length = 0;
+    const used = this.at - this.start;
+    const out = this.buf.subarray(this.start, this.at);
+    // The taken bytes belong to the caller now: the next burst starts after them (8-aligned)
+    // if the slab has room left, else in a new slab sized like this burst (bounded), allocated
+    // when the next write needs it.
+    this.nextSize = Math.max(MIN_SLAB, Math.min(used * 2, MAX_SLAB));
+    const next = (this.at + 7) & ~7;
+    if (this.buf.length - next >= MIN_ROOM) {
+      this.start = next;
+      this.at = next;
+    } else {
+      this.buf = EMPTY_BUFFER;
+      this.start = 0;
+      this.at = 0;
+    }
     return out;
   }
+}
+
+/**
+ * Why `args` cannot be sent as a command, or null if it can: at least a name, which must be a
+ * string, and every argument a string, a finite number, a bigint or a Uint8Array. Clients call
+ * it when a command is issued, so a bad argument is the caller's error at once (and a batch
+ * with one is refused whole) instead of surfacing when the burst is written.
+ */
+export function checkCommand(args: readonly unknown[]): LocalProtocolError | null {
+  if (args.length === 0) return new LocalProtocolError('a command needs at least a name', 'ERR_EMPTY_COMMAND');
+  if (typeof args[0] !== 'string') return new LocalProtocolError('the command name must be a string', 'ERR_BAD_COMMAND');
+  for (let i = 1; i < args.length; i++) {
+    const arg = args[i];
+    if (typeof arg === 'string' || arg instanceof Uint8Array || typeof arg === 'bigint') continue;
+    if (typeof arg === 'number') {
+      if (Number.isFinite(arg)) continue;
+      return new LocalProtocolError(`cannot send ${String(arg)} as a Redis argument (argument ${i} of ${args[0]})`, 'ERR_BAD_ARGUMENT');
+    }
+    return new LocalProtocolError(`unsupported argument type ${arg === null ? 'null' : typeof arg} (argument ${i} of ${args[0]})`, 'ERR_BAD_ARGUMENT');
+  }
+  return null;
 }
 
 /** Append one command (`*N` then N blob strings) to `out`. */
 export function writeCommand(out: ByteWriter, args: readonly RedisArg[]): void {
   if (args.length === 0) throw new LocalProtocolError('a command needs at least a name', 'ERR_EMPTY_COMMAND');
+  const mark = out.length;
+  try {
+    writeArgs(out, args);
+  } catch (error) {
+    out.truncate(mark); // a bad argument: nothing of this command is sent
+    throw error;
+  }
+}
+
+function writeArgs(out: ByteWriter, args: readonly RedisArg[]): void {
   out.byte(0x2a);
   out.decimal(args.length);
   out.crlf();
@@ -201,6 +272,16 @@ export type RespVersion = 2 | 3;
  * Attributes are dropped in RESP2.
  */
 export function writeReply(out: ByteWriter, value: RespFrame, version: RespVersion): void {
+  const mark = out.length;
+  try {
+    writeFrame(out, value, version);
+  } catch (error) {
+    out.truncate(mark); // a value that cannot be encoded: nothing of this reply is sent
+    throw error;
+  }
+}
+
+function writeFrame(out: ByteWriter, value: RespFrame, version: RespVersion): void {
   if (value === null) {
     out.ascii(version === 3 ? '_\r\n' : '$-1\r\n');
   } else if (typeof value === 'string') {
@@ -220,17 +301,17 @@ export function writeReply(out: ByteWriter, value: RespFrame, version: RespVersi
     out.blobBytes(0x24, value);
   } else if (Array.isArray(value)) {
     aggregate(out, 0x2a, value.length);
-    for (const item of value) writeReply(out, item, version);
+    for (const item of value) writeFrame(out, item, version);
   } else if (value instanceof Map) {
     if (version === 3) aggregate(out, 0x25, value.size);
     else aggregate(out, 0x2a, value.size * 2);
     for (const [k, v] of value) {
-      writeReply(out, k, version);
-      writeReply(out, v, version);
+      writeFrame(out, k, version);
+      writeFrame(out, v, version);
     }
   } else if (value instanceof Set) {
     aggregate(out, version === 3 ? 0x7e : 0x2a, value.size);
-    for (const item of value) writeReply(out, item, version);
+    for (const item of value) writeFrame(out, item, version);
   } else if (value instanceof RespErrorReply) {
     if (/[\r\n]/.test(value.text)) out.blobString(version === 3 ? 0x21 : 0x2d, value.text.replace(/[\r\n]+/g, ' '));
     else out.line(0x2d, value.text);
@@ -241,14 +322,14 @@ export function writeReply(out: ByteWriter, value: RespFrame, version: RespVersi
     if (version === 3) {
       aggregate(out, 0x7c, value.attributes.size);
       for (const [k, v] of value.attributes) {
-        writeReply(out, k, version);
-        writeReply(out, v, version);
+        writeFrame(out, k, version);
+        writeFrame(out, v, version);
       }
     }
-    writeReply(out, value.value, version);
+    writeFrame(out, value.value, version);
   } else if (value instanceof RespPush) {
     aggregate(out, version === 3 ? 0x3e : 0x2a, value.data.length);
-    for (const item of value.data) writeReply(out, item, version);
+    for (const item of value.data) writeFrame(out, item, version);
   } else {
     throw new LocalProtocolError('unsupported reply value', 'ERR_BAD_REPLY');
   }

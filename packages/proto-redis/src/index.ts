@@ -6,7 +6,7 @@ export { RespErrorReply, RespVerbatim, RespAttributed, RespPush } from './values
 export type { RespValue, RespFrame } from './values.js';
 export { RespDecoder, NEED_DATA, decodeUtf8 } from './decoder.js';
 export type { NeedData, DecoderLimits } from './decoder.js';
-export { ByteWriter, writeCommand, encodeCommand, writeReply, writeStatus } from './encoder.js';
+export { ByteWriter, checkCommand, writeCommand, encodeCommand, writeReply, writeStatus } from './encoder.js';
 export type { RedisArg, RespVersion } from './encoder.js';
 export { RedisClientConnection } from './client.js';
 export type { RedisClientEvent, RedisClientState, RedisClientOptions, SendOptions, HandshakeOptions } from './client.js';

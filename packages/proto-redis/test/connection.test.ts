@@ -5,7 +5,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  ByteWriter,
   NEED_DATA,
+  encodeCommand,
+  writeCommand,
   RedisClientConnection,
   RedisServerConnection,
   RemoteProtocolError,
@@ -364,3 +367,60 @@ describe('client and server in memory', () => {
     );
   });
 });
+
+describe('encoding failures and buffer reuse', () => {
+  it('a command with a bad argument throws and leaves nothing of itself in the stream', () => {
+    const client = new RedisClientConnection();
+    const before = client.send(['GET', 'a']);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, {} as unknown as string, undefined as unknown as string]) {
+      expect(() => client.send(['SET', 'k', 'x'.repeat(100), bad])).toThrow(LocalProtocolError);
+    }
+    const after = client.send(['GET', 'b']);
+    expect(after).toBe(before + 1);
+    expect(text(client.dataToSend() as Uint8Array)).toBe('*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n');
+  });
+
+  it('a reply that cannot be encoded throws and leaves nothing of itself in the stream', () => {
+    const server = new RedisServerConnection();
+    server.sendReply('first');
+    const bad = ['ok', 1, Symbol('not a RESP value')] as unknown as RespFrame;
+    expect(() => server.sendReply(bad)).toThrow();
+    server.sendReply(2);
+    const expected = new RedisServerConnection();
+    expected.sendReply('first');
+    expected.sendReply(2);
+    expect(text(server.dataToSend() as Uint8Array)).toBe(text(expected.dataToSend() as Uint8Array));
+  });
+
+  it('bursts share slabs without ever touching bytes already taken', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(fc.oneof(fc.string(), fc.uint8Array({ maxLength: 3000 })), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 60 }), (bursts) => {
+        const out = new ByteWriter();
+        const taken: Uint8Array[] = [];
+        for (const burst of bursts) {
+          for (const arg of burst) writeArgsOf(out, arg);
+          taken.push(out.take());
+        }
+        // Every view still holds exactly what was written into it.
+        bursts.forEach((burst, i) => {
+          const expected = Buffer.concat(burst.map((arg) => encodeCommand(['X', arg])));
+          expect(Buffer.from(taken[i] as Uint8Array).equals(expected)).toBe(true);
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('truncate rejects lengths outside the current burst', () => {
+    const out = new ByteWriter();
+    out.ascii('abc');
+    expect(() => out.truncate(4)).toThrow(RangeError);
+    expect(() => out.truncate(-1)).toThrow(RangeError);
+    out.truncate(1);
+    expect(text(out.take())).toBe('a');
+  });
+});
+
+function writeArgsOf(out: ByteWriter, arg: string | Uint8Array): void {
+  writeCommand(out, ['X', arg]);
+}

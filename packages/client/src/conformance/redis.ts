@@ -9,7 +9,16 @@
 import { RespAttributed, RespVerbatim } from '@curio-ts/proto-redis';
 import type { RespValue } from '@curio-ts/proto-redis';
 import type * as Vitest from 'vitest';
-import { AbortedError, ClientError, CommandTimeoutError, ConnectionError, ConnectionLostError, OfflineQueueFullError, RedisError } from '../errors.js';
+import {
+  AbortedError,
+  ClientError,
+  CommandTimeoutError,
+  ConnectionError,
+  ConnectionLostError,
+  InvalidArgumentError,
+  OfflineQueueFullError,
+  RedisError,
+} from '../errors.js';
 import type { RedisOptions } from '../redis/options.js';
 import type { RedisClient } from '../redis/redis.js';
 import { freePort, startPrivateRedis } from './servers.js';
@@ -135,6 +144,27 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
         const unknown = await c.call('NOSUCHCOMMAND').catch((e: unknown) => e);
         expect((unknown as RedisError).code).toBe('ERR');
         expect(await c.get(key('str'))).toBe('x');
+      });
+    });
+
+    it('a bad argument (NaN, an object, null) rejects that call alone, typed; a batch with one is refused whole', async () => {
+      await withClient(async (c) => {
+        const before = c.set(key('arg'), 'before');
+        const bad = [Number.NaN, Number.POSITIVE_INFINITY, {}, null, undefined, Symbol('s')] as unknown as string[];
+        const errors = await Promise.all(bad.map((value) => c.call('SET', key('arg'), value).catch((e: unknown) => e)));
+        for (const error of errors) {
+          expect(error).toBeInstanceOf(InvalidArgumentError);
+          expect((error as InvalidArgumentError).code).toBe('ERR_BAD_ARGUMENT');
+        }
+        expect(((await c.call(...([] as unknown as [string])).catch((e: unknown) => e)) as InvalidArgumentError).code).toBe('ERR_EMPTY_COMMAND');
+        expect(await before).toBe('OK');
+        expect(await c.get(key('arg'))).toBe('before');
+        const refused = await c.multi().set(key('arg'), 'in multi').sendCommand(['SET', key('other'), Number.NaN]).exec().catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(InvalidArgumentError);
+        const pipeline = await c.pipeline().set(key('arg'), 'in pipeline').sendCommand(['INCRBY', key('n'), {} as unknown as string]).exec().catch((e: unknown) => e);
+        expect(pipeline).toBeInstanceOf(InvalidArgumentError);
+        expect(await c.get(key('arg'))).toBe('before'); // nothing of either batch ran
+        expect(await c.ping()).toBe('PONG');
       });
     });
 

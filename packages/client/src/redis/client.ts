@@ -15,10 +15,11 @@
 // - A blocking command (BLPOP, XREAD BLOCK...) runs on a pool connection of its own; cancelling
 //   it after it was written closes that connection, since the server would keep it blocked.
 
-import { isBlockingCommand } from '@curio-ts/proto-redis';
+import { checkCommand, isBlockingCommand } from '@curio-ts/proto-redis';
 import type { RedisArg, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import {
   AbortedError,
+  InvalidArgumentError,
   ClientClosedError,
   CommandTimeoutError,
   ConnectionError,
@@ -108,8 +109,9 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
    */
   call<T = RespValue>(args: readonly RedisArg[], options?: CallOptions, transform?: (reply: RespValue) => T): Promise<T> {
     if (this.currentStatus === 'closed') return Promise.reject(new ClientClosedError());
-    const first = args[0];
-    const name = typeof first === 'string' ? upperName(first) : String(first);
+    const invalid = checkCommand(args);
+    if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
+    const name = upperName(args[0] as string);
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(new AbortedError(name, signal.reason));
     const call = new Call(
@@ -134,6 +136,12 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
   callBatch(batch: readonly (readonly RedisArg[])[], options?: CallOptions): Promise<unknown[]> {
     if (this.currentStatus === 'closed') return Promise.reject(new ClientClosedError());
     if (batch.length === 0) return Promise.resolve([]);
+    // One bad command refuses the whole batch before anything is sent (a MULTI must not run
+    // without one of its commands).
+    for (const args of batch) {
+      const invalid = checkCommand(args);
+      if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
+    }
     const results: unknown[] = new Array(batch.length);
     let remaining = batch.length;
     const calls: Call[] = [];
@@ -161,8 +169,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
         if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
       };
       batch.forEach((args, index) => {
-        const first = args[0];
-        const name = typeof first === 'string' ? upperName(first) : String(first);
+        const name = upperName(args[0] as string);
         const call = new Call(args, name, options?.bytes === true, READ_ONLY_COMMANDS.has(name));
         call.wake = {
           resolve: (value) => {

@@ -14,7 +14,7 @@
 
 import { RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
 import type { HandshakeOptions, RedisArg, RedisClientEvent, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
-import { ConnectionError, ProtocolViolationError, RedisError } from '../errors.js';
+import { ClientError, ConnectionError, InvalidArgumentError, ProtocolViolationError, RedisError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
 import type { ByteStream, Runtime, Wake, Waiter } from '../runtime.js';
 
@@ -257,7 +257,14 @@ export class RedisConnection {
     this.queued = [];
     for (const call of queued) {
       if (call.state !== 'queued') continue;
-      call.id = this.machine.send(call.args, call.bytes ? { bytes: true } : undefined);
+      try {
+        call.id = this.machine.send(call.args, call.bytes ? { bytes: true } : undefined);
+      } catch (error) {
+        // Arguments are checked when a call is made; should one still fail to encode, that
+        // call fails alone and nothing of it is sent.
+        call.fail(error instanceof ClientError ? error : new InvalidArgumentError((error as Error).message, (error as { code?: string }).code ?? 'ERR_BAD_ARGUMENT', { cause: error }));
+        continue;
+      }
       call.state = 'written';
       this.written.push(call);
     }
