@@ -10,7 +10,7 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
-import { ConnectionError } from '@curio-ts/client';
+import { ConnectTimeoutError, ConnectionError } from '@curio-ts/client';
 import type { Background, ByteStream, ConnectTarget, Runtime, Wake, Waiter } from '@curio-ts/client';
 
 const HIGH_WATER = 1024 * 1024;
@@ -145,7 +145,7 @@ export function connectNode(target: ConnectTarget, timeout: number | undefined):
         ? null
         : setTimeout(() => {
             socket.destroy();
-            reject(new ConnectionError(`connect timed out after ${timeout} ms`, 'ETIMEDOUT'));
+            reject(new ConnectTimeoutError(`connect timed out after ${timeout} ms`));
           }, timeout);
     const fail = (error: Error): void => {
       if (timer !== null) clearTimeout(timer);

@@ -6,8 +6,12 @@
 //   the server's code, `message` its text. The connection is fine.
 // - ConnectionError: could not connect, or the connection broke (`code` from the OS when known:
 //   ECONNREFUSED, ECONNRESET...). ConnectionLostError: a call was written but the connection
-//   broke before its reply, and the call was not safe to retry.
+//   broke before its reply, and the call was not safe to retry. ConnectTimeoutError: connecting
+//   and the handshake took longer than `connectTimeout`. ReconnectFailedError: reconnecting
+//   gave up (`reconnect.maxAttempts`); the client is closed for good.
 // - CommandTimeoutError / AbortedError: the per-call `timeout` or `signal` ended the call.
+//   AbortedError follows the platform's convention: its `name` is 'AbortError' (what fetch and
+//   Node's own APIs reject with, and what code checks), its `cause` the signal's reason.
 // - InvalidArgumentError: a command that cannot be sent (a NaN, an object, no name); nothing
 //   of it was sent.
 // - ClientClosedError, OfflineQueueFullError, ProtocolViolationError: what their names say.
@@ -47,6 +51,27 @@ export class ConnectionLostError extends ConnectionError {
   }
 }
 
+/**
+ * Connecting, the handshake, or the wait for a loading server to answer took longer than
+ * `connectTimeout` (or the OS gave up connecting). `code` is ETIMEDOUT.
+ */
+export class ConnectTimeoutError extends ConnectionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ETIMEDOUT', options);
+  }
+}
+
+/**
+ * Reconnecting gave up after `reconnect.maxAttempts` failed attempts in a row: the client is
+ * closed, and every call waiting for a connection, and every call made after, fails with this.
+ * `cause` is the last attempt's error.
+ */
+export class ReconnectFailedError extends ConnectionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_RECONNECT_FAILED', options);
+  }
+}
+
 /** The per-call timeout expired. */
 export class CommandTimeoutError extends ClientError {
   constructor(command: string, ms: number) {
@@ -54,10 +79,16 @@ export class CommandTimeoutError extends ClientError {
   }
 }
 
-/** The call's AbortSignal fired. `cause` is the signal's reason. */
+/**
+ * The call's AbortSignal fired. Like the rejections of fetch and Node's own APIs, its `name` is
+ * 'AbortError' (test `error.name === 'AbortError'`, or `instanceof AbortedError`); `cause` is
+ * the signal's reason (`signal.reason`: what was passed to `abort()`, or the platform's
+ * DOMException); `code` is ERR_ABORTED.
+ */
 export class AbortedError extends ClientError {
   constructor(command: string, reason: unknown) {
     super(`${command} aborted`, 'ERR_ABORTED', { cause: reason });
+    this.name = 'AbortError';
   }
 }
 
@@ -68,10 +99,10 @@ export class AbortedError extends ClientError {
  */
 export class InvalidArgumentError extends ClientError {}
 
-/** The client was closed. */
+/** The client was closed (by `close()`, `quit()`, or when its connection failed for good). */
 export class ClientClosedError extends ClientError {
-  constructor(message = 'the client is closed') {
-    super(message, 'ERR_CLIENT_CLOSED');
+  constructor(message = 'the client is closed', options?: { cause?: unknown }) {
+    super(message, 'ERR_CLIENT_CLOSED', options);
   }
 }
 
@@ -82,7 +113,11 @@ export class OfflineQueueFullError extends ClientError {
   }
 }
 
-/** The server violated the protocol; the connection was dropped. */
+/**
+ * The server sent something that is not valid RESP: the connection was dropped, and the calls
+ * that were waiting on it fail with this (never sent again: the same reply would come back).
+ * `cause` is the decoder's RemoteProtocolError.
+ */
 export class ProtocolViolationError extends ConnectionError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'ERR_PROTOCOL_VIOLATION', options);

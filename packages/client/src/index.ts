@@ -9,6 +9,8 @@ export {
   RedisError,
   ConnectionError,
   ConnectionLostError,
+  ConnectTimeoutError,
+  ReconnectFailedError,
   CommandTimeoutError,
   AbortedError,
   ClientClosedError,
@@ -23,4 +25,4 @@ export type { RedisOptions, ReconnectOptions } from './redis/options.js';
 export { parseRedisUrl } from './redis/options.js';
 export { Subscription, SubscriptionOverflowError, PushStream, MonitorStream } from './redis/pubsub.js';
 export type { PubSubMessage, SubscriptionOptions } from './redis/pubsub.js';
-export type { SetOptions, ScanOptions, StreamEntry, ScoredMember, Bulk } from './redis/commands.js';
+export type { SetOptions, ScanOptions, StreamEntry, ScoredMember, Bulk, HashEntries } from './redis/commands.js';

@@ -3,5 +3,5 @@
 
 export { redisConformance } from './redis.js';
 export type { RedisHarness, TestApi } from './redis.js';
-export { startPrivateRedis, freePort, waitForPort } from './servers.js';
-export type { PrivateRedis, PrivateRedisOptions } from './servers.js';
+export { startPrivateRedis, freePort, waitForPort, startFakeRedis, answerLikeRedis, bulkAnswer, sawServerLoading } from './servers.js';
+export type { PrivateRedis, PrivateRedisOptions, FakeRedis, FakeRedisCommand, FakeRedisAnswer } from './servers.js';

@@ -6,22 +6,26 @@
 // own test file with its `connectRedis` and a `run` that executes a test body the way its users
 // would (plain async code on node, inside a kernel task on curio).
 
-import { RespAttributed, RespVerbatim } from '@curio-ts/proto-redis';
+import { RemoteProtocolError, RespAttributed, RespVerbatim } from '@curio-ts/proto-redis';
 import type { RespValue } from '@curio-ts/proto-redis';
 import type * as Vitest from 'vitest';
 import {
   AbortedError,
+  ClientClosedError,
   ClientError,
   CommandTimeoutError,
+  ConnectTimeoutError,
   ConnectionError,
   ConnectionLostError,
   InvalidArgumentError,
   OfflineQueueFullError,
+  ProtocolViolationError,
+  ReconnectFailedError,
   RedisError,
 } from '../errors.js';
 import type { RedisOptions } from '../redis/options.js';
 import type { RedisClient } from '../redis/redis.js';
-import { freePort, startPrivateRedis } from './servers.js';
+import { answerLikeRedis, freePort, sawServerLoading, startFakeRedis, startPrivateRedis } from './servers.js';
 import type { PrivateRedis } from './servers.js';
 
 /** What a backend provides to the suite. */
@@ -67,6 +71,49 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
         await client.close();
       }
     });
+
+  /** Poll `condition` every few ms until it holds or `ms` pass; whether it held. */
+  const until = async (condition: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (await condition()) return true;
+      if (Date.now() > deadline) return false;
+      await h.sleep(5);
+    }
+  };
+
+  /**
+   * Writers that SET a key of their own and GET it back, over and over, until `stop()`: what
+   * the server acknowledged, and every failure a caller saw (a wrong value read back counts).
+   */
+  const underLoad = (client: RedisClient, writers = 4): { acknowledged: string[]; failures: unknown[]; stop(): Promise<void> } => {
+    const acknowledged: string[] = [];
+    const failures: unknown[] = [];
+    let stopped = false;
+    const writer = async (w: number): Promise<void> => {
+      for (let i = 0; !stopped && i < 100_000; i++) {
+        const k = `w${w}:${i}`;
+        try {
+          expect(await client.set(k, k)).toBe('OK');
+          acknowledged.push(k);
+          const back = await client.get(k);
+          expect(back === k || back === null).toBe(true);
+        } catch (error) {
+          failures.push(error);
+          await h.sleep(5);
+        }
+      }
+    };
+    const running = Array.from({ length: writers }, (_, w) => h.start(() => writer(w)));
+    return {
+      acknowledged,
+      failures,
+      async stop() {
+        stopped = true;
+        for (const w of running) await w.join();
+      },
+    };
+  };
 
   describe(`redis conformance (${h.runtime} runtime)`, () => {
     let debugServer: PrivateRedis;
@@ -165,6 +212,18 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
         expect(pipeline).toBeInstanceOf(InvalidArgumentError);
         expect(await c.get(key('arg'))).toBe('before'); // nothing of either batch ran
         expect(await c.ping()).toBe('PONG');
+        // Good and bad calls in one burst (one write): each good call gets its own reply.
+        const burst = Array.from({ length: 30 }, (_, i) =>
+          (i % 3 === 1 ? c.call<string>('PING', [`nested ${i}`] as unknown as string) : c.ping(`good ${i}`)).then((v) => v, (e: unknown) => e),
+        );
+        const outcomes = await Promise.all(burst);
+        outcomes.forEach((outcome, i) => {
+          if (i % 3 === 1) expect(outcome).toBeInstanceOf(InvalidArgumentError);
+          else expect(outcome).toBe(`good ${i}`);
+        });
+        // Typed methods check their arguments the same way.
+        expect(await c.set(key('arg'), undefined as unknown as string).then((v) => v, (e: unknown) => e)).toBeInstanceOf(InvalidArgumentError);
+        expect(await c.get(key('arg'))).toBe('before');
       });
     });
 
@@ -513,38 +572,20 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       try {
         await h.run(async () => {
           const client = await h.connect({ port: server.port, reconnect: { initialDelay: 20, maxDelay: 200 } });
-          const acknowledged: string[] = [];
-          const failures: unknown[] = [];
-          let stop = false;
-          const writer = async (w: number): Promise<void> => {
-            for (let i = 0; !stop && i < 100_000; i++) {
-              const k = `w${w}:${i}`;
-              try {
-                expect(await client.set(k, k)).toBe('OK');
-                acknowledged.push(k);
-                const back = await client.get(k);
-                expect(back === k || back === null).toBe(true);
-              } catch (error) {
-                failures.push(error);
-                await h.sleep(5);
-              }
-            }
-          };
-          const writers = [0, 1, 2, 3].map((w) => h.start(() => writer(w)));
+          const load = underLoad(client);
           await h.sleep(150);
           await server.kill();
           await h.sleep(200);
           await server.restart();
           await h.sleep(300);
-          stop = true;
-          for (const w of writers) await w.join();
-          expect(acknowledged.length).toBeGreaterThan(0);
-          for (const failure of failures) {
+          await load.stop();
+          expect(load.acknowledged.length).toBeGreaterThan(0);
+          for (const failure of load.failures) {
             expect(failure).toBeInstanceOf(ClientError);
             expect(failure instanceof ConnectionLostError || failure instanceof ConnectionError || failure instanceof CommandTimeoutError).toBe(true);
           }
-          const values = await client.mGet(acknowledged);
-          const missing = acknowledged.filter((k, i) => values[i] !== k);
+          const values = await client.mGet(load.acknowledged);
+          const missing = load.acknowledged.filter((k, i) => values[i] !== k);
           expect(missing).toEqual([]);
           expect(client.status).toBe('ready');
           expect(await client.echo('recovered')).toBe('recovered');
@@ -554,6 +595,247 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
         await server.stop();
       }
     }, 60_000);
+
+    it('after a restart the client waits until the server has loaded its data: no LOADING error reaches a caller', async () => {
+      const server = await startPrivateRedis({ durable: true });
+      try {
+        await h.run(async () => {
+          // Enough data that loading it takes a while, written into the append-only file.
+          const setup = await h.connect({ port: server.port });
+          await setup.sendCommand(['DEBUG', 'POPULATE', 200_000, 'filler', 64]);
+          await setup.sendCommand(['BGREWRITEAOF']);
+          const rewritten = await until(async () => /aof_rewrite_in_progress:0[\s\S]*aof_rewrite_scheduled:0/.test(await setup.info('persistence')), 20_000);
+          expect(rewritten).toBe(true);
+          await setup.close();
+          const client = await h.connect({ port: server.port, reconnect: { initialDelay: 20, maxDelay: 100 } });
+          const load = underLoad(client);
+          await h.sleep(100);
+          await server.kill();
+          await server.restart();
+          expect(await sawServerLoading(server.port)).toBe(true);
+          const acknowledgedAtRestart = load.acknowledged.length;
+          expect(await until(() => load.acknowledged.length > acknowledgedAtRestart + 100, 20_000)).toBe(true);
+          await load.stop();
+          expect(load.failures.filter((failure) => failure instanceof RedisError)).toEqual([]);
+          for (const failure of load.failures) expect(failure).toBeInstanceOf(ConnectionError);
+          expect(await client.dbSize()).toBeGreaterThanOrEqual(200_000);
+          await client.close();
+        });
+      } finally {
+        await server.stop();
+      }
+    }, 60_000);
+
+    it('a client closed while it reconnects stays closed: no socket left, nothing sent, calls fail with ClientClosedError', async () => {
+      let helloHeld = false;
+      let releaseHello = (): void => {};
+      const held = new Promise<void>((resolve) => {
+        releaseHello = resolve;
+      });
+      const peer = await startFakeRedis(async (command) => {
+        if (command.connection > 1 && command.name === 'HELLO') {
+          helloHeld = true;
+          await held;
+        }
+        return answerLikeRedis(command);
+      });
+      try {
+        await h.run(async () => {
+          const c = await h.connect({ port: peer.port, reconnect: { initialDelay: 10, maxDelay: 20 } });
+          expect(await c.echo('first')).toBe('first');
+          peer.dropAll();
+          expect(await until(() => helloHeld)).toBe(true); // the reconnect handshake is under way
+          const offline = c.echo('offline').then((v) => v, (e: unknown) => e);
+          await c.close();
+          releaseHello(); // the server answers the handshake after all
+          await h.sleep(100);
+          expect(c.status).toBe('closed');
+          expect(await offline).toBeInstanceOf(ClientClosedError);
+          expect(await c.echo('after').then((v) => v, (e: unknown) => e)).toBeInstanceOf(ClientClosedError);
+          expect(await until(() => peer.open === 0)).toBe(true);
+          expect(peer.commands.filter((command) => command.name === 'ECHO').map((command) => command.args[0])).toEqual(['first']);
+        });
+      } finally {
+        releaseHello();
+        await peer.stop();
+      }
+    });
+
+    it('a client closed during reconnect backoff stays closed when the server comes back', async () => {
+      const server = await startPrivateRedis();
+      try {
+        await h.run(async () => {
+          const c = await h.connect({ port: server.port, clientName: 'backoff-closed', reconnect: { initialDelay: 100, maxDelay: 100 } });
+          await server.kill();
+          expect(await until(() => c.status === 'reconnecting')).toBe(true);
+          const offline = c.echo('offline').then((v) => v, (e: unknown) => e);
+          await c.close();
+          expect(await offline).toBeInstanceOf(ClientClosedError);
+          await server.restart();
+          await h.sleep(300);
+          expect(c.status).toBe('closed');
+          const observer = await h.connect({ port: server.port });
+          expect(String(await observer.sendCommand(['CLIENT', 'LIST']))).not.toContain('backoff-closed');
+          await observer.close();
+        });
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('closing a client ends its blocking calls and subscriptions, and closes their connections', async () => {
+      const name = `closing-${h.runtime}`;
+      await withClient(async (observer) => {
+        const ours = async (): Promise<string[]> =>
+          String(await observer.sendCommand(['CLIENT', 'LIST']))
+            .split('\n')
+            .filter((line) => line.includes(`name=${name}`));
+        const c = await h.connect({ ...parse(url), clientName: name });
+        const blocked = c.blPop(key('closing-never'), 0).then((v) => v, (e: unknown) => e);
+        const subscription = await c.subscribe(key('closing-channel'));
+        const message = subscription.next();
+        expect(await until(async () => (await ours()).some((line) => line.includes('cmd=blpop')))).toBe(true);
+        const subscribing = c.subscribe(key('closing-late')).then((v) => v, (e: unknown) => e);
+        await c.close();
+        expect(await blocked).toBeInstanceOf(ClientClosedError);
+        expect(await message).toBeNull();
+        expect(await subscribing).toBeInstanceOf(ClientClosedError);
+        expect(await c.subscribe(key('closing-after')).then((v) => v, (e: unknown) => e)).toBeInstanceOf(ClientClosedError);
+        expect(c.status).toBe('closed');
+        expect(await until(async () => (await ours()).length === 0)).toBe(true);
+      });
+    });
+
+    it('a reply the client cannot parse fails the call with ProtocolViolationError; it is never sent again', async () => {
+      const peer = await startFakeRedis((command) => (command.name === 'GET' ? '?not RESP\r\n' : answerLikeRedis(command)));
+      try {
+        await h.run(async () => {
+          const c = await h.connect({ port: peer.port, reconnect: { initialDelay: 10, maxDelay: 50 } });
+          const failure = await c.get(key('garbled'), { timeout: 3000 }).then((v) => v, (e: unknown) => e);
+          expect(failure).toBeInstanceOf(ProtocolViolationError);
+          expect((failure as ProtocolViolationError).code).toBe('ERR_PROTOCOL_VIOLATION');
+          expect((failure as ProtocolViolationError).cause).toBeInstanceOf(RemoteProtocolError);
+          expect(peer.commands.filter((command) => command.name === 'GET')).toHaveLength(1);
+          expect(await c.echo('reconnected')).toBe('reconnected');
+          await c.close();
+        });
+      } finally {
+        await peer.stop();
+      }
+    });
+
+    it('reconnecting gives up after reconnect.maxAttempts failures in a row: the client closes, calls fail with ReconnectFailedError', async () => {
+      // Every connection after the first answers its handshake with garbage.
+      const garbled = await startFakeRedis((command) => (command.connection === 1 ? answerLikeRedis(command) : '?not RESP\r\n'));
+      // Every connection does its handshake, then answers ECHO with garbage.
+      const garbledAfterHandshake = await startFakeRedis((command) => (command.name === 'ECHO' ? '?not RESP\r\n' : answerLikeRedis(command)));
+      try {
+        await h.run(async () => {
+          const reconnect = { initialDelay: 10, maxDelay: 20, maxAttempts: 3 };
+          const c = await h.connect({ port: garbled.port, reconnect });
+          expect(await c.echo('first')).toBe('first');
+          garbled.dropAll();
+          const failure = await c.echo('offline', { timeout: 5000 }).then((v) => v, (e: unknown) => e);
+          expect(failure).toBeInstanceOf(ReconnectFailedError);
+          expect((failure as ReconnectFailedError).code).toBe('ERR_RECONNECT_FAILED');
+          expect((failure as ReconnectFailedError).cause).toBeInstanceOf(ProtocolViolationError);
+          expect(c.status).toBe('closed');
+          expect(await c.echo('later').then((v) => v, (e: unknown) => e)).toBeInstanceOf(ReconnectFailedError);
+          expect(garbled.accepted).toBe(1 + 3);
+
+          const d = await h.connect({ port: garbledAfterHandshake.port, reconnect });
+          const outcomes: unknown[] = [];
+          for (let i = 0; i < 10 && !(outcomes.at(-1) instanceof ReconnectFailedError); i++) {
+            outcomes.push(await d.echo(`try ${i}`, { timeout: 5000 }).then((v) => v, (e: unknown) => e));
+          }
+          expect(outcomes.map((outcome) => (outcome as Error).constructor.name)).toEqual([
+            'ProtocolViolationError',
+            'ProtocolViolationError',
+            'ProtocolViolationError',
+            'ReconnectFailedError',
+          ]);
+          expect(d.status).toBe('closed');
+          await c.close();
+          await d.close();
+        });
+      } finally {
+        await garbled.stop();
+        await garbledAfterHandshake.stop();
+      }
+    });
+
+    it('a server that accepts and never answers: connectTimeout ends the connect with ConnectTimeoutError', async () => {
+      const silent = await startFakeRedis(() => null);
+      const silentAfterHello = await startFakeRedis((command) => (command.name === 'HELLO' ? answerLikeRedis(command) : null));
+      try {
+        for (const peer of [silent, silentAfterHello]) {
+          const failure = await h.run(() => h.connect({ port: peer.port, connectTimeout: 300, reconnect: false }).then(() => null, (e: unknown) => e));
+          expect(failure).toBeInstanceOf(ConnectTimeoutError);
+          expect(failure).toBeInstanceOf(ConnectionError);
+          expect((failure as ConnectTimeoutError).code).toBe('ETIMEDOUT');
+          expect((failure as ConnectTimeoutError).message).toMatch(/300 ms/);
+          expect(await h.run(() => until(() => peer.open === 0))).toBe(true);
+        }
+      } finally {
+        await silent.stop();
+        await silentAfterHello.stop();
+      }
+    });
+
+    it('a database the server does not have is an error of SELECT', async () => {
+      const failure = await h.run(() => h.connect({ port: debugServer.port, db: 4096, reconnect: false }).then(() => null, (e: unknown) => e));
+      expect(failure).toBeInstanceOf(RedisError);
+      expect((failure as RedisError).command).toBe('SELECT');
+      expect((failure as RedisError).message).toMatch(/DB index is out of range/);
+    });
+
+    it('hGetAll with bytes: true keeps binary field names and values (pairs of Uint8Array), RESP3 and RESP2', async () => {
+      const field = new Uint8Array([0xff, 0x00, 0x80, 0x0d, 0x0a]);
+      const value = new Uint8Array([0xc3, 0x28, 0x00]);
+      for (const protocol of [3, 2] as const) {
+        await withClient(
+          async (c) => {
+            const k = key(`binary-hash-${protocol}`);
+            await c.del(k);
+            await c.hSet(k, new Map<Uint8Array | string, Uint8Array | string>([[field, value], ['text', 'plain']]));
+            const entries = await c.hGetAll(k, { bytes: true });
+            const asLists = entries.map(([f, v]) => [Array.from(f), Array.from(v)]);
+            expect(asLists).toContainEqual([Array.from(field), Array.from(value)]);
+            expect(asLists).toContainEqual([Array.from(new TextEncoder().encode('text')), Array.from(new TextEncoder().encode('plain'))]);
+            expect(entries).toHaveLength(2);
+            expect(await c.hGetAll(k)).toMatchObject({ text: 'plain' });
+          },
+          { ...parse(url), protocol },
+        );
+      }
+    });
+
+    it('an aborted call rejects with an AbortError: name AbortError, the signal reason as cause, code ERR_ABORTED', async () => {
+      await withClient(async (c) => {
+        const reason = new Error('user went away');
+        const already = new AbortController();
+        already.abort(reason);
+        const pending = new AbortController();
+        const written = c.blPop(key('abort-never'), 0, { signal: pending.signal }).then((v) => v, (e: unknown) => e);
+        const batch = new AbortController();
+        const pipeline = c.pipeline().echo('in a pipeline').exec({ signal: batch.signal }).then((v) => v, (e: unknown) => e);
+        batch.abort();
+        await h.sleep(20);
+        pending.abort(reason);
+        const failures = [await c.echo('x', { signal: already.signal }).then((v) => v, (e: unknown) => e), await written];
+        for (const failure of failures) {
+          expect(failure).toBeInstanceOf(AbortedError);
+          expect(failure).toBeInstanceOf(ClientError);
+          expect((failure as Error).name).toBe('AbortError');
+          expect((failure as Error).cause).toBe(reason);
+          expect((failure as AbortedError).code).toBe('ERR_ABORTED');
+        }
+        const batchFailure = (await pipeline) as Error;
+        expect(batchFailure.name).toBe('AbortError');
+        expect(batchFailure.cause).toBe(batch.signal.reason);
+        expect(await c.echo('still fine')).toBe('still fine');
+      });
+    });
   });
 }
 

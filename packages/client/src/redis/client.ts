@@ -1,34 +1,50 @@
 // redis/client.ts
 //
 // The Redis client engine: one main connection with auto-pipelining, reconnection with
-// backoff and a bounded offline queue, per-call timeouts and cancellation, and a small pool of
-// connections for blocking commands. Typed command methods live in commands.ts on top of
-// `call`; pub/sub in pubsub.ts.
+// backoff (and a limit) and a bounded offline queue, per-call timeouts and cancellation, and a
+// small pool of connections for blocking commands. Typed command methods live in commands.ts
+// on top of `call`; pub/sub in pubsub.ts.
 //
 // Invariants:
 // - A call is settled exactly once: by its reply, its timeout, its signal, the runtime's
-//   cancellation (kernel task cancelled), or the connection's end.
+//   cancellation (kernel task cancelled), the connection's end, or the client's.
 // - Calls keep their order: calls issued while (re)connecting wait in the offline queue in
 //   issue order; read-only calls that were written when the connection broke go back to the
 //   front of that queue (when `retryOnReconnect` is 'idempotent'); others fail with
-//   ConnectionLostError, because they may have run.
+//   ConnectionLostError, because they may have run. After a protocol violation nothing is sent
+//   again: the calls that were waiting fail with ProtocolViolationError.
+// - A connection is handed out (main, blocking pool, subscriptions) only once it is ready: the
+//   handshake is done, SELECT too, and the server has finished loading its data (INFO says
+//   `loading:0`), so a restarted server never answers a caller with -LOADING.
+// - Closed is final. close() (or giving up reconnecting) ends every connection of the client,
+//   those being opened included, every pause (backoff, waiting for a loading server), and every
+//   call: a connection that finishes opening afterwards is closed at once, never used.
 // - A blocking command (BLPOP, XREAD BLOCK...) runs on a pool connection of its own; cancelling
 //   it after it was written closes that connection, since the server would keep it blocked.
+//
+// Discussion: the reconnect limit. `reconnect.maxAttempts` counts attempts in a row that
+// failed: a connect or handshake that failed, or a connection that broke with a protocol
+// violation before it delivered a single reply (a peer that completes the handshake and then
+// answers garbage would otherwise be reconnected to forever). Anything else resets the count.
 
 import { checkCommand, isBlockingCommand } from '@curio-ts/proto-redis';
 import type { RedisArg, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import {
   AbortedError,
-  InvalidArgumentError,
   ClientClosedError,
   CommandTimeoutError,
+  ConnectTimeoutError,
   ConnectionError,
   ConnectionLostError,
+  InvalidArgumentError,
   OfflineQueueFullError,
+  ProtocolViolationError,
+  ReconnectFailedError,
   RedisError,
 } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
-import type { Background, Runtime } from '../runtime.js';
+import type { Background, ByteStream, Runtime, Wake } from '../runtime.js';
+import { keyString } from './commands.js';
 import { Call, RedisConnection } from './connection.js';
 import type { CallOwner, ConnectionOwner } from './connection.js';
 import { resolveRedisOptions } from './options.js';
@@ -50,9 +66,20 @@ export type RedisClientStatus = 'connecting' | 'ready' | 'reconnecting' | 'close
 
 /** A pub/sub consumer registered with the client (see pubsub.ts). */
 export interface PushListener {
+  /** A push frame arrived on the main connection. */
   onPush(push: RespPush): void;
+  /** The main connection was replaced after a loss (subscribe again here). */
   onReconnect(): void;
+  /**
+   * The client closed for good: `reason` is null after close(), else why it gave up (a
+   * ReconnectFailedError, or the connection's error when `reconnect` is false).
+   */
+  onClosed?(reason: unknown): void;
 }
+
+/** Shortest and longest pause between two checks of a server that is loading its data (ms). */
+const LOADING_CHECK_MIN = 50;
+const LOADING_CHECK_MAX = 1000;
 
 /** The runtime-independent Redis client. Backends export `connectRedis` bound to themselves. */
 export class RedisClientCore implements ConnectionOwner, CallOwner {
@@ -61,14 +88,25 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
   private connection: RedisConnection | null = null;
   private offline: Call[] = [];
   private currentStatus: RedisClientStatus = 'connecting';
+  /** Why the client closed by itself (null while open, and after close()). */
+  private closedBy: unknown = null;
   private reconnector: Background | null = null;
-  private attempts = 0;
+  /** Reconnect attempts that failed in a row (see the Discussion above). */
+  private failedAttempts = 0;
+  /** Replies the main connection had delivered when it became ready. */
+  private repliesAtReady = 0;
+  /** Connections being opened (handshake, readiness check): close() closes them. */
+  private readonly opening = new Set<RedisConnection>();
+  /** Pauses under way (backoff, loading) and their timer cancels: close() ends them. */
+  private readonly pauses = new Map<Wake<void>, () => void>();
   private readonly blockingIdle: RedisConnection[] = [];
+  /** Every open pool connection, idle or busy. */
+  private readonly blockingLive = new Set<RedisConnection>();
+  /** Pool slots taken (open connections, and connections being opened). */
   private blockingOpen = 0;
   private readonly blockingWaiters: ((connection: RedisConnection | Error) => void)[] = [];
   private readonly listeners = new Set<PushListener>();
   private lastError: unknown = null;
-  private readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   constructor(
     readonly runtime: Runtime,
@@ -79,19 +117,28 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
 
   /** Connect and handshake; resolves when ready, rejects if the first attempt fails. */
   async start(): Promise<void> {
+    let connection: RedisConnection;
     try {
-      this.connection = await this.open('main');
-      this.currentStatus = 'ready';
-      this.drainOffline();
+      connection = await this.open('main');
     } catch (error) {
-      this.currentStatus = 'closed';
+      if (!this.isClosed) this.shutDown(error);
       throw error;
     }
+    if (this.isClosed) {
+      connection.close();
+      throw this.closedError();
+    }
+    this.becomeReady(connection, false);
   }
 
   /** The client's state. */
   get status(): RedisClientStatus {
     return this.currentStatus;
+  }
+
+  /** Closed for good (a getter, so that checks after an await are not narrowed away). */
+  private get isClosed(): boolean {
+    return this.currentStatus === 'closed';
   }
 
   /** RESP version of the main connection. */
@@ -108,7 +155,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
    * Send any command; resolves with the raw reply value. Error replies reject with RedisError.
    */
   call<T = RespValue>(args: readonly RedisArg[], options?: CallOptions, transform?: (reply: RespValue) => T): Promise<T> {
-    if (this.currentStatus === 'closed') return Promise.reject(new ClientClosedError());
+    if (this.isClosed) return Promise.reject(this.closedError());
     const invalid = checkCommand(args);
     if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
     const name = upperName(args[0] as string);
@@ -134,7 +181,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
    * the whole batch.
    */
   callBatch(batch: readonly (readonly RedisArg[])[], options?: CallOptions): Promise<unknown[]> {
-    if (this.currentStatus === 'closed') return Promise.reject(new ClientClosedError());
+    if (this.isClosed) return Promise.reject(this.closedError());
     if (batch.length === 0) return Promise.resolve([]);
     // One bad command refuses the whole batch before anything is sent (a MULTI must not run
     // without one of its commands).
@@ -201,21 +248,45 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
     }));
   }
 
-  /** Close every connection; pending calls fail with ClientClosedError. */
+  /**
+   * Close every connection (those being opened too); every pending call, queued or waiting for
+   * its reply, fails with ClientClosedError, and so does every call made after. Final.
+   */
   async close(): Promise<void> {
-    if (this.currentStatus === 'closed') return;
+    if (this.isClosed) return;
+    this.shutDown(null);
+  }
+
+  /** @internal The error a call on the closed client fails with (a new one each time). */
+  closedError(): ClientClosedError | ReconnectFailedError {
+    const reason = this.closedBy;
+    if (reason instanceof ReconnectFailedError) return new ReconnectFailedError(reason.message, { cause: reason.cause });
+    if (reason === null) return new ClientClosedError();
+    return new ClientClosedError(`the client is closed: ${reason instanceof Error ? reason.message : String(reason)}`, { cause: reason });
+  }
+
+  /** Enter the final state: stop everything, fail everything (`reason`: null for close()). */
+  private shutDown(reason: unknown): void {
     this.currentStatus = 'closed';
+    this.closedBy = reason;
     this.reconnector?.cancel();
-    const closed = new ClientClosedError();
-    for (const call of this.offline) call.fail(closed);
+    this.reconnector = null;
+    for (const [wake, cancelTimer] of this.pauses) {
+      cancelTimer();
+      wake.resolve();
+    }
+    this.pauses.clear();
+    const offline = this.offline;
     this.offline = [];
-    for (const waiter of this.readyWaiters) waiter.reject(closed);
-    this.readyWaiters = [];
-    this.connection?.close();
+    for (const call of offline) call.fail(this.closedError());
+    for (const connection of [...this.opening]) connection.close();
+    const main = this.connection;
     this.connection = null;
-    for (const connection of this.blockingIdle) connection.close();
+    main?.close();
     this.blockingIdle.length = 0;
-    for (const waiter of this.blockingWaiters.splice(0)) waiter(closed);
+    for (const connection of [...this.blockingLive]) connection.close();
+    for (const waiter of this.blockingWaiters.splice(0)) waiter(this.closedError());
+    for (const listener of [...this.listeners]) listener.onClosed?.(reason);
   }
 
   /** Register a push consumer (pub/sub, invalidations). */
@@ -330,12 +401,20 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
     }
     if (this.blockingOpen < this.options.blockingPoolSize) {
       this.blockingOpen++;
+      let connection: RedisConnection;
       try {
-        return await this.open(`blocking-${this.blockingOpen}`);
+        connection = await this.open(`blocking-${this.blockingOpen}`);
       } catch (error) {
         this.blockingOpen--;
         throw error;
       }
+      if (this.isClosed) {
+        connection.close();
+        this.blockingOpen--;
+        throw this.closedError();
+      }
+      this.blockingLive.add(connection);
+      return connection;
     }
     const next = await new Promise<RedisConnection | Error>((resolve) => this.blockingWaiters.push(resolve));
     if (next instanceof Error) throw next;
@@ -349,68 +428,163 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
     }
     const waiter = this.blockingWaiters.shift();
     if (waiter !== undefined) waiter(connection);
-    else if (this.currentStatus === 'closed') connection.close();
+    else if (this.isClosed) connection.close();
     else this.blockingIdle.push(connection);
   }
 
   // -------------------------------------------------------------------------------------------
   // Connections
 
-  /** Connect, handshake, and return a ready connection. */
+  /**
+   * Connect, handshake (HELLO, AUTH, SETNAME, SELECT), wait until the server has loaded its
+   * data, and return the ready connection. Each step is bounded by `connectTimeout`
+   * (ConnectTimeoutError); the wait for a loading server is not, but each check in it is.
+   */
   private async open(label: string): Promise<RedisConnection> {
+    if (this.isClosed) throw this.closedError();
     const options = this.options;
-    const stream = await this.runtime.connect(options.target, { timeout: options.connectTimeout });
-    const connection = new RedisConnection(this.runtime, stream, this, label);
-    const handshake = {
-      protocol: options.protocol,
-      ...(options.username !== undefined ? { username: options.username } : {}),
-      ...(options.password !== undefined ? { password: options.password } : {}),
-      ...(options.clientName !== undefined ? { clientName: options.clientName } : {}),
-      db: options.db,
-    };
-    let cancelTimer: (() => void) | null = null;
+    const started = this.runtime.now();
+    let stream: ByteStream;
     try {
-      cancelTimer = this.runtime.timer(options.connectTimeout, () => connection.close());
-      await connection.handshake(handshake);
+      stream = await this.runtime.connect(options.target, { timeout: options.connectTimeout });
+    } catch (error) {
+      throw asConnectTimeout(error, options.connectTimeout);
+    }
+    if (this.isClosed) {
+      stream.close();
+      throw this.closedError();
+    }
+    const connection = new RedisConnection(this.runtime, stream, this, label);
+    this.opening.add(connection);
+    const timedOut = (): void => connection.fail(new ConnectTimeoutError(`the server did not answer the handshake within ${options.connectTimeout} ms`));
+    let cancelTimer = this.runtime.timer(Math.max(0, options.connectTimeout - (this.runtime.now() - started)), timedOut);
+    try {
+      await connection.handshake({
+        protocol: options.protocol,
+        ...(options.username !== undefined ? { username: options.username } : {}),
+        ...(options.password !== undefined ? { password: options.password } : {}),
+        ...(options.clientName !== undefined ? { clientName: options.clientName } : {}),
+        db: options.db,
+      });
+      for (;;) {
+        const wait = await this.loadingWait(connection);
+        cancelTimer();
+        if (wait === null) break;
+        await this.pause(wait);
+        if (this.isClosed) throw this.closedError();
+        cancelTimer = this.runtime.timer(options.connectTimeout, timedOut);
+      }
+      if (this.isClosed) throw this.closedError();
       return connection;
     } catch (error) {
       connection.close();
-      throw error;
+      throw this.isClosed ? this.closedError() : error;
     } finally {
-      cancelTimer?.();
+      cancelTimer();
+      this.opening.delete(connection);
     }
+  }
+
+  /**
+   * Ask whether the server is still loading its data (INFO persistence): null when it is ready
+   * (or cannot tell: INFO refused), else how long to wait before asking again.
+   */
+  private async loadingWait(connection: RedisConnection): Promise<number | null> {
+    let info: string;
+    try {
+      info = keyString(await connection.request(['INFO', 'persistence']));
+    } catch (error) {
+      if (!(error instanceof RedisError)) throw error;
+      return error.code === 'LOADING' ? LOADING_CHECK_MIN : null;
+    }
+    if (!/^loading:1\r?$/m.test(info)) return null;
+    const eta = /^loading_eta_seconds:(\d+)/m.exec(info);
+    const etaMs = eta === null ? 0 : Number(eta[1]) * 1000;
+    return Math.min(LOADING_CHECK_MAX, Math.max(LOADING_CHECK_MIN, etaMs / 2));
+  }
+
+  /** Sleep `ms`, unless the client closes first (a kernel trap on curio, cancellable). */
+  private pause(ms: number): Promise<void> {
+    if (this.isClosed) return Promise.resolve();
+    let started: Wake<void> | null = null;
+    return this.runtime.wait<void>(
+      'REDIS_PAUSE',
+      new FnWaiter<void>(
+        (wake) => {
+          started = wake;
+          const cancelTimer = this.runtime.timer(ms, () => {
+            this.pauses.delete(wake);
+            wake.resolve();
+          });
+          this.pauses.set(wake, cancelTimer);
+        },
+        () => {
+          if (started === null) return;
+          this.pauses.get(started)?.();
+          this.pauses.delete(started);
+        },
+      ),
+    );
+  }
+
+  /** Make `connection` the main connection and send what waited for it. */
+  private becomeReady(connection: RedisConnection, reconnected: boolean): void {
+    this.connection = connection;
+    this.repliesAtReady = connection.repliesDelivered;
+    this.currentStatus = 'ready';
+    if (reconnected) for (const listener of this.listeners) listener.onReconnect();
+    this.drainOffline();
   }
 
   /** @internal A connection ended. */
   onLost(connection: RedisConnection, error: ConnectionError, unanswered: Call[], queued: Call[]): void {
     this.lastError = error;
+    const pooled = this.blockingLive.delete(connection);
+    if (pooled) {
+      const idle = this.blockingIdle.indexOf(connection);
+      if (idle !== -1) {
+        this.blockingIdle.splice(idle, 1);
+        this.blockingOpen--;
+      }
+    }
+    if (this.isClosed) {
+      for (const call of unanswered) call.fail(this.closedError());
+      for (const call of queued) call.fail(this.closedError());
+      return;
+    }
     if (connection !== this.connection) {
-      // A blocking-pool connection: its call (if any) failed; nothing to retry.
-      for (const call of unanswered) call.fail(call.blocking ? new ConnectionLostError(undefined, { cause: error }) : error);
+      // A pool connection (its call, if any, failed: nothing to retry), or one being opened
+      // (its handshake commands fail with the error itself: a timeout stays a timeout).
+      for (const call of unanswered) call.fail(call.blocking ? lostCallError(call, error) : error);
       for (const call of queued) call.fail(error);
-      if (!this.blockingIdle.includes(connection)) return;
-      this.blockingIdle.splice(this.blockingIdle.indexOf(connection), 1);
-      this.blockingOpen--;
       return;
     }
     this.connection = null;
+    const violation = error instanceof ProtocolViolationError;
+    const retrying = this.options.reconnect !== false && this.options.retryOnReconnect === 'idempotent' && !violation;
     const retry: Call[] = [];
     for (const call of unanswered) {
-      if (this.options.reconnect !== false && this.options.retryOnReconnect === 'idempotent' && call.retryable) {
+      if (retrying && call.retryable) {
         call.state = 'queued';
         call.id = 0;
         retry.push(call);
-      } else call.fail(new ConnectionLostError(`${call.name}: connection lost before the reply arrived`, { cause: error }));
+      } else call.fail(lostCallError(call, error));
     }
     for (const call of queued) retry.push(call);
-    if (this.currentStatus === 'closed' || this.options.reconnect === false) {
-      for (const call of retry) call.fail(this.currentStatus === 'closed' ? new ClientClosedError() : error);
-      for (const call of this.offline) call.fail(error);
-      this.offline = [];
-      if (this.currentStatus !== 'closed') this.currentStatus = 'closed';
+    const policy = this.options.reconnect;
+    if (policy === false) {
+      for (const call of retry) call.fail(error);
+      this.shutDown(error);
       return;
     }
-    this.offline = [...retry, ...this.offline];
+    this.offline = retry.length === 0 ? this.offline : [...retry, ...this.offline];
+    if (violation && connection.repliesDelivered === this.repliesAtReady) {
+      this.failedAttempts++;
+      if (this.failedAttempts >= policy.maxAttempts) {
+        this.giveUp(error);
+        return;
+      }
+    } else this.failedAttempts = 0;
     this.currentStatus = 'reconnecting';
     this.startReconnect();
   }
@@ -422,46 +596,69 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
 
   private startReconnect(): void {
     if (this.reconnector !== null) return;
-    this.reconnector = this.runtime.spawn(() => this.reconnectLoop(), 'redis-reconnect');
+    this.reconnector = this.runtime.spawn(async () => {
+      let connection: RedisConnection | null;
+      try {
+        connection = await this.reconnectLoop();
+      } finally {
+        this.reconnector = null;
+      }
+      // Ready after the reconnector is cleared: should the new connection break at once, a
+      // new reconnector can start.
+      if (connection !== null) this.becomeReady(connection, true);
+    }, 'redis-reconnect');
   }
 
-  private async reconnectLoop(): Promise<void> {
+  /** Try to connect with backoff: the new connection, or null once closed or given up. */
+  private async reconnectLoop(): Promise<RedisConnection | null> {
     const policy = this.options.reconnect;
-    if (policy === false) return;
+    if (policy === false) return null;
     let delay = policy.initialDelay;
-    try {
-      while (this.currentStatus === 'reconnecting') {
-        await this.runtime.sleep(delay * (0.5 + Math.random() / 2));
-        if (this.currentStatus !== 'reconnecting') return;
-        try {
-          this.connection = await this.open('main');
-          this.attempts = 0;
-          this.currentStatus = 'ready';
-          for (const listener of this.listeners) listener.onReconnect();
-          this.drainOffline();
-          return;
-        } catch (error) {
-          this.lastError = error;
-          this.attempts++;
-          if (this.attempts >= policy.maxAttempts) {
-            this.currentStatus = 'closed';
-            const failure = new ConnectionError(`gave up reconnecting after ${this.attempts} attempts`, 'ERR_RECONNECT_FAILED', { cause: error });
-            for (const call of this.offline) call.fail(failure);
-            this.offline = [];
-            return;
-          }
-          delay = Math.min(policy.maxDelay, delay * policy.factor);
+    while (this.currentStatus === 'reconnecting') {
+      await this.pause(delay * (0.5 + Math.random() / 2));
+      if (this.currentStatus !== 'reconnecting') return null;
+      try {
+        const connection = await this.open('main');
+        if (this.currentStatus === 'reconnecting') return connection;
+        connection.close();
+        return null;
+      } catch (error) {
+        if (this.currentStatus !== 'reconnecting') return null;
+        this.lastError = error;
+        this.failedAttempts++;
+        if (this.failedAttempts >= policy.maxAttempts) {
+          this.giveUp(error);
+          return null;
         }
+        delay = Math.min(policy.maxDelay, delay * policy.factor);
       }
-    } finally {
-      this.reconnector = null;
     }
+    return null;
+  }
+
+  /** Reconnecting reached its limit: close for good. */
+  private giveUp(cause: unknown): void {
+    this.shutDown(new ReconnectFailedError(`gave up reconnecting after ${this.failedAttempts} failed attempts in a row`, { cause }));
   }
 
   /** The last connection error seen (for diagnostics). */
   get lastConnectionError(): unknown {
     return this.lastError;
   }
+}
+
+/** The error of a call that was written when its connection broke. */
+function lostCallError(call: Call, error: ConnectionError): ConnectionError {
+  if (error instanceof ProtocolViolationError) {
+    return new ProtocolViolationError(`${call.name}: ${error.message}`, { cause: error.cause ?? error });
+  }
+  return new ConnectionLostError(`${call.name}: connection lost before the reply arrived`, { cause: error });
+}
+
+/** A runtime's connect timeout (code ETIMEDOUT), as a ConnectTimeoutError. */
+function asConnectTimeout(error: unknown, ms: number): unknown {
+  if (error instanceof ConnectTimeoutError || !(error instanceof ConnectionError) || error.code !== 'ETIMEDOUT') return error;
+  return new ConnectTimeoutError(`connecting timed out after ${ms} ms`, { cause: error });
 }
 
 const upperCache = new Map<string, string>();

@@ -42,6 +42,13 @@ export interface ScanOptions extends CallOptions {
   readonly TYPE?: string;
 }
 
+/**
+ * What hGetAll returns: an object of strings, or with `bytes: true` the hash's [field, value]
+ * pairs as bytes, in the server's order (binary field names stay exact, where an object's
+ * string keys would mangle them).
+ */
+export type HashEntries<O> = O extends { readonly bytes: true } ? [field: Uint8Array, value: Uint8Array][] : Record<string, string>;
+
 /** A stream entry. */
 export interface StreamEntry {
   readonly id: string;
@@ -54,6 +61,7 @@ export interface ScoredMember {
   readonly score: number;
 }
 
+/** The raw reply (the client sends calls with this transform without one). */
 const identity: Transform<RespValue> = (reply) => reply;
 const asNumber: Transform<number> = (reply) => (typeof reply === 'number' ? reply : Number(reply));
 const asNumberOrNull: Transform<number | null> = (reply) => (reply === null ? null : asNumber(reply));
@@ -69,6 +77,24 @@ export function asRecord(reply: RespValue): Record<string, RespValue> {
     for (let i = 0; i + 1 < reply.length; i += 2) out[keyString(reply[i] as RespValue)] = reply[i + 1] as RespValue;
   }
   return out;
+}
+
+/** A RESP3 map or a RESP2 flat array of pairs, as [field, value] pairs of bytes. */
+function asBytePairs(reply: RespValue): [Uint8Array, Uint8Array][] {
+  const out: [Uint8Array, Uint8Array][] = [];
+  if (reply instanceof Map) {
+    for (const [k, v] of reply) out.push([asBytes(k), asBytes(v)]);
+  } else if (Array.isArray(reply)) {
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push([asBytes(reply[i] as RespValue), asBytes(reply[i + 1] as RespValue)]);
+  }
+  return out;
+}
+
+const utf8 = new TextEncoder();
+
+/** A blob string delivered as bytes; anything else (a server that answered text) encoded. */
+function asBytes(value: RespValue): Uint8Array {
+  return value instanceof Uint8Array ? value : utf8.encode(keyString(value));
 }
 
 function keyString(key: RespValue): string {
@@ -130,7 +156,11 @@ export abstract class RedisCommands<M> {
 
   // --- generic -----------------------------------------------------------------------------
 
-  /** Any command, raw reply. */
+  /**
+   * Any command, raw reply: `sendCommand(['OBJECT', 'ENCODING', key], { timeout: 100 })`. The
+   * one raw-command method, with the options of every call (`bytes`, `signal`, `timeout`);
+   * RedisClient's `call(...args)` is its shorthand without options.
+   */
   sendCommand<T = RespValue>(args: readonly RedisArg[], options?: CallOptions): Out<M, T> {
     return this.command(args, identity as Transform<T>, options);
   }
@@ -267,8 +297,12 @@ export abstract class RedisCommands<M> {
   hMGet<O extends CallOptions = CallOptions>(key: RedisArg, fields: readonly RedisArg[], options?: O): Out<M, (Bulk<O> | null)[]> {
     return this.command(['HMGET', key, ...fields], identity as Transform<(Bulk<O> | null)[]>, options);
   }
-  hGetAll<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, Record<string, Bulk<O>>> {
-    return this.command(['HGETALL', key], asRecord as Transform<Record<string, Bulk<O>>>, options);
+  /**
+   * Every field and value of a hash: `{ field: value }`, or with `{ bytes: true }` an array of
+   * [field, value] Uint8Array pairs, so that binary field names come back exactly.
+   */
+  hGetAll<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, HashEntries<O>> {
+    return this.command(['HGETALL', key], (options?.bytes === true ? asBytePairs : asRecord) as Transform<HashEntries<O>>, options);
   }
   hDel(key: RedisArg, fields: RedisArg | readonly RedisArg[], options?: CallOptions): Out<M, number> {
     return this.command(['HDEL', key, ...(Array.isArray(fields) ? fields : [fields as RedisArg])], asNumber, options);
@@ -463,4 +497,4 @@ export function scanArgs(args: RedisArg[], options: ScanOptions | undefined): Re
   return args;
 }
 
-export { keyString, asArray, scored };
+export { keyString, asArray, scored, identity };

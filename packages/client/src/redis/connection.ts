@@ -11,6 +11,8 @@
 //   state machine when it arrives, so no reply ever reaches the wrong caller.
 // - When the connection ends, every call that was written and is unanswered is handed back to
 //   the owner (`onLost`), which decides between retrying and failing it.
+// - The handshake is HELLO (with AUTH and SETNAME) through the state machine, then SELECT as a
+//   command of the connection's own: each failure names the command that failed.
 
 import { RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
 import type { HandshakeOptions, RedisArg, RedisClientEvent, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
@@ -162,6 +164,7 @@ export class RedisConnection {
   private writtenHead = 0;
   private flushScheduled = false;
   private closed = false;
+  private replies = 0;
   private handshakeWake: Wake<RespVersion> | null = null;
   private lostError: ConnectionError | null = null;
   private readonly flushNow = (): void => this.flush();
@@ -202,11 +205,20 @@ export class RedisConnection {
     return this.machine;
   }
 
-  /** Run the HELLO/AUTH/SELECT handshake; resolves with the protocol, rejects on failure. */
-  handshake(options: HandshakeOptions): Promise<RespVersion> {
-    this.machine.handshake(options);
+  /** Replies delivered to calls so far (the owner tells a working connection by it). */
+  get repliesDelivered(): number {
+    return this.replies;
+  }
+
+  /**
+   * Run the handshake: HELLO (AUTH, SETNAME), then SELECT as a command of its own, so that a
+   * database the server refuses is a RedisError of SELECT. Resolves with the protocol.
+   */
+  async handshake(options: HandshakeOptions): Promise<RespVersion> {
+    const { db, ...hello } = options;
+    this.machine.handshake(hello);
     this.scheduleFlush();
-    return this.runtime.wait<RespVersion>(
+    const protocol = await this.runtime.wait<RespVersion>(
       'REDIS_HANDSHAKE',
       new FnWaiter(
         (wake) => {
@@ -216,6 +228,26 @@ export class RedisConnection {
           this.handshakeWake = null;
           this.close();
         },
+      ),
+    );
+    if (db !== undefined && db !== 0) await this.request(['SELECT', db]);
+    return protocol;
+  }
+
+  /**
+   * Send a command of the connection's own (SELECT, INFO) and wait for its reply; an error
+   * reply rejects with RedisError. Cancelling the wait closes the connection.
+   */
+  request(args: readonly RedisArg[]): Promise<RespValue> {
+    return this.runtime.wait<RespValue>(
+      'REDIS_HANDSHAKE',
+      new FnWaiter<RespValue>(
+        (wake) => {
+          const call = new Call(args, String(args[0]).toUpperCase(), false, false);
+          call.wake = wake;
+          this.submit(call);
+        },
+        () => this.close(),
       ),
     );
   }
@@ -238,9 +270,14 @@ export class RedisConnection {
 
   /** Close the connection; calls in flight are handed back through onLost. */
   close(): void {
+    this.fail(new ConnectionError('connection closed by the client', 'ERR_CONNECTION_CLOSED'));
+  }
+
+  /** Close the connection for `error` (a timeout...): the handshake and calls end with it. */
+  fail(error: ConnectionError): void {
     if (this.closed) return;
     this.stream.close();
-    this.lost(new ConnectionError('connection closed by the client', 'ERR_CONNECTION_CLOSED'));
+    this.lost(error);
   }
 
   private scheduleFlush(): void {
@@ -343,7 +380,11 @@ export class RedisConnection {
         this.written.splice(0, this.writtenHead);
         this.writtenHead = 0;
       }
-      if (call.id === id) return call.state === 'written' ? call : null;
+      if (call.id === id) {
+        if (call.state !== 'written') return null;
+        this.replies++;
+        return call;
+      }
     }
     return null;
   }

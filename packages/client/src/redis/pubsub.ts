@@ -6,10 +6,12 @@
 //
 // Invariants: messages come out in the order the server sent them; the buffer between the
 // socket and a slow consumer is bounded (`maxBuffered`): overflowing it ends the subscription
-// with SubscriptionOverflowError rather than growing without limit.
+// with SubscriptionOverflowError rather than growing without limit. A stream ends (next()
+// gives null) when it or the client that made it is closed, and fails with the reason when its
+// connection fails for good (reconnecting gave up).
 
 import type { RespPush, RespValue } from '@curio-ts/proto-redis';
-import { ClientClosedError, ClientError } from '../errors.js';
+import { ClientClosedError, ClientError, InvalidArgumentError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
 import type { Runtime, Wake } from '../runtime.js';
 import type { PushListener, RedisClientCore } from './client.js';
@@ -92,12 +94,7 @@ export class PushStream<T> implements AsyncIterable<T>, PushListener {
 
   /** Close the stream and its connection. */
   async close(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
-    this.core.removeListener(this);
-    const waiter = this.waiter;
-    this.waiter = null;
-    waiter?.resolve(null);
+    this.onClosed(null);
     await this.core.close();
   }
 
@@ -126,6 +123,20 @@ export class PushStream<T> implements AsyncIterable<T>, PushListener {
 
   /** @internal */
   onReconnect(): void {}
+
+  /** @internal The connection's client closed: end normally after close(), else with why. */
+  onClosed(reason: unknown): void {
+    if (reason !== null) {
+      this.end(reason);
+      return;
+    }
+    if (this.done) return;
+    this.done = true;
+    this.core.removeListener(this);
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.resolve(null);
+  }
 
   private take(): T {
     const item = this.buffer[this.head] as T;
@@ -203,6 +214,11 @@ export class Subscription extends PushStream<PubSubMessage> {
   private async change(command: string, set: Set<string>, names: string[], add: boolean): Promise<void> {
     if (this.done) throw new ClientClosedError('the subscription is closed');
     if (names.length === 0) return;
+    const invalid = names.find((name) => typeof name !== 'string');
+    if (invalid !== undefined) {
+      // Kept out of the set, which is sent again after every reconnect.
+      throw new InvalidArgumentError(`a channel or pattern must be a string, not ${invalid === null ? 'null' : typeof invalid}`, 'ERR_BAD_ARGUMENT');
+    }
     for (const name of names) {
       if (add) set.add(name);
       else set.delete(name);

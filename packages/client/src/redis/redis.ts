@@ -9,7 +9,7 @@ import { RedisError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { RedisClientCore } from './client.js';
 import type { CallOptions, PushListener, RedisClientStatus } from './client.js';
-import { RedisCommands, asArray, keyString, scanArgs, scored } from './commands.js';
+import { RedisCommands, asArray, identity, keyString, scanArgs, scored } from './commands.js';
 import type { Out, ScanOptions, ScoredMember, Transform } from './commands.js';
 import type { RedisOptions } from './options.js';
 import { MonitorStream, Subscription } from './pubsub.js';
@@ -18,6 +18,8 @@ import type { SubscriptionOptions } from './pubsub.js';
 /** A Redis client. Create one with `connectRedis` from a backend package. */
 export class RedisClient extends RedisCommands<'client'> {
   private readonly scripts = new Map<string, string>();
+  /** The engines of this client's subscriptions and monitors: closed with it. */
+  private readonly dedicated = new Set<RedisClientCore>();
 
   /** @internal Use connectRedis. */
   constructor(
@@ -40,12 +42,16 @@ export class RedisClient extends RedisCommands<'client'> {
   protected command<T>(args: readonly RedisArg[], transform: Transform<T>, options?: CallOptions): Promise<T> {
     // The transform runs inside the call, so the caller gets the runtime's own awaitable
     // (a kernel trap on curio), never a Promise chained onto it.
-    return this.core.call<T>(args, options, transform === identityTransform ? undefined : transform);
+    return this.core.call<T>(args, options, transform === identity ? undefined : transform);
   }
 
-  /** Send any command: `client.call('OBJECT', 'ENCODING', 'key')`. Raw reply. */
+  /**
+   * Send any command, raw reply: `client.call('OBJECT', 'ENCODING', 'key')`. A shorthand for
+   * `client.sendCommand(['OBJECT', 'ENCODING', 'key'])`, the one raw-command method (on
+   * pipelines and transactions too), which also takes options (`bytes`, `signal`, `timeout`).
+   */
   call<T = RespValue>(...args: RedisArg[]): Promise<T> {
-    return this.core.call<T>(args);
+    return this.sendCommand<T>(args);
   }
 
   /** A pipeline: queue commands, then `exec()` sends them in one write. */
@@ -74,14 +80,14 @@ export class RedisClient extends RedisCommands<'client'> {
    */
   async subscribe(channels: string | readonly string[], options?: SubscriptionOptions): Promise<Subscription> {
     const subscription = await this.newSubscription(options);
-    await subscription.subscribe(...(typeof channels === 'string' ? [channels] : channels));
+    await settingUp(subscription, subscription.subscribe(...(typeof channels === 'string' ? [channels] : channels)));
     return subscription;
   }
 
   /** Like {@link subscribe}, for patterns (PSUBSCRIBE). */
   async pSubscribe(patterns: string | readonly string[], options?: SubscriptionOptions): Promise<Subscription> {
     const subscription = await this.newSubscription(options);
-    await subscription.pSubscribe(...(typeof patterns === 'string' ? [patterns] : patterns));
+    await settingUp(subscription, subscription.pSubscribe(...(typeof patterns === 'string' ? [patterns] : patterns)));
     return subscription;
   }
 
@@ -93,7 +99,7 @@ export class RedisClient extends RedisCommands<'client'> {
   async monitor(options?: SubscriptionOptions): Promise<MonitorStream> {
     const core = await this.dedicatedCore('monitor');
     const stream = new MonitorStream(core, this.core.runtime, options);
-    await core.call(['MONITOR']);
+    await settingUp(stream, core.call(['MONITOR']));
     return stream;
   }
 
@@ -107,8 +113,12 @@ export class RedisClient extends RedisCommands<'client'> {
     return () => this.core.removeListener(entry);
   }
 
+  /** A connection of its own (with its engine), closed when this client closes. */
   private async dedicatedCore(role: string): Promise<RedisClientCore> {
+    if (this.core.status === 'closed') throw this.core.closedError();
     const core = new RedisClientCore(this.core.runtime, { ...rawOptions(this.core), clientName: `${this.core.options.clientName ?? 'curio-ts'}:${role}` });
+    this.dedicated.add(core);
+    core.addListener({ onPush: () => {}, onReconnect: () => {}, onClosed: () => this.dedicated.delete(core) });
     await core.start();
     return core;
   }
@@ -178,9 +188,15 @@ export class RedisClient extends RedisCommands<'client'> {
     }
   }
 
-  /** Close the client and its connections. */
-  close(): Promise<void> {
-    return this.core.close();
+  /**
+   * Close the client: every connection it opened (main, blocking pool, subscriptions,
+   * monitors, and those still connecting) is closed; every pending call fails with
+   * ClientClosedError, and so does every call made after; subscriptions end. A Node program
+   * exits only once its clients are closed.
+   */
+  async close(): Promise<void> {
+    await this.core.close();
+    for (const core of [...this.dedicated]) await core.close();
   }
 
   /** QUIT politely, then close. */
@@ -190,7 +206,7 @@ export class RedisClient extends RedisCommands<'client'> {
     } catch {
       // The server may close before answering; either way we close.
     }
-    await this.core.close();
+    await this.close();
   }
 
   /** `await using client = await connectRedis(...)`. */
@@ -199,7 +215,15 @@ export class RedisClient extends RedisCommands<'client'> {
   }
 }
 
-const identityTransform: Transform<RespValue> = (reply) => reply;
+/** Wait for a new stream's first command; should it fail, close the stream (and its connection). */
+async function settingUp(stream: { close(): Promise<void> }, first: Promise<unknown>): Promise<void> {
+  try {
+    await first;
+  } catch (error) {
+    await stream.close();
+    throw error;
+  }
+}
 
 interface Queued {
   readonly args: readonly RedisArg[];
