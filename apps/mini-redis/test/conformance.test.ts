@@ -36,6 +36,7 @@ const SHARED_NEEDS: Readonly<Record<string, readonly string[]>> = {
   'error replies become RedisError with the server code; the connection stays usable': ['set', 'hget', 'get'],
   // The MULTI and the pipeline of this case are refused by the client: the server never sees them.
   'a bad argument (NaN, an object, null) rejects that call alone, typed; a batch with one is refused whole': ['set', 'get', 'ping'],
+  'an option of the wrong type or range is refused at connect with InvalidArgumentError naming it': [],
   'decodes every RESP3 type the server can send (DEBUG PROTOCOL), and their RESP2 forms': ['debug'],
   'keys and values with all 256 byte values, binary safe': ['set', 'get'],
   'a 64 MiB value both ways': ['set', 'get', 'del'],
@@ -55,6 +56,17 @@ const SHARED_NEEDS: Readonly<Record<string, readonly string[]>> = {
   'MONITOR on a connection of its own sees the commands others run': ['monitor'],
   'after a server restart a subscription subscribes again and keeps receiving': ['feature:private-server'],
   'while reconnecting, calls wait in a bounded offline queue; beyond it they fail at once, typed': ['feature:private-server'],
+  'after a restart the client waits until the server has loaded its data: no LOADING error reaches a caller': ['feature:persistence'],
+  // The client against a scripted TCP peer: nothing of mini-redis is involved.
+  'a client closed while it reconnects stays closed: no socket left, nothing sent, calls fail with ClientClosedError': ['feature:scripted-peer'],
+  'a client closed during reconnect backoff stays closed when the server comes back': ['feature:private-server'],
+  'closing a client ends its blocking calls and subscriptions, and closes their connections': ['blpop', 'subscribe', 'client|list'],
+  'a reply the client cannot parse fails the call with ProtocolViolationError; it is never sent again': ['feature:scripted-peer'],
+  'reconnecting gives up after reconnect.maxAttempts failures in a row: the client closes, calls fail with ReconnectFailedError': ['feature:scripted-peer'],
+  'a server that accepts and never answers: connectTimeout ends the connect with ConnectTimeoutError': ['feature:scripted-peer'],
+  'a database the server does not have is an error of SELECT': ['select'],
+  'hGetAll with bytes: true keeps binary field names and values (pairs of Uint8Array), RESP3 and RESP2': ['hello', 'hset', 'hgetall', 'del'],
+  'an aborted call rejects with an AbortError: name AbortError, the signal reason as cause, code ERR_ABORTED': ['blpop', 'echo'],
 };
 
 async function capabilities(): Promise<Set<string>> {
@@ -141,8 +153,14 @@ describe('shared conformance cases selected for mini-redis', () => {
       'after a server restart a subscription subscribes again and keeps receiving',
       'while reconnecting, calls wait in a bounded offline queue; beyond it they fail at once, typed',
       'a durable server killed and restarted under load: no lost acknowledged write, no misrouted reply, recovery',
+      'after a restart the client waits until the server has loaded its data: no LOADING error reaches a caller',
+      'a client closed while it reconnects stays closed: no socket left, nothing sent, calls fail with ClientClosedError',
+      'a client closed during reconnect backoff stays closed when the server comes back',
+      'a reply the client cannot parse fails the call with ProtocolViolationError; it is never sent again',
+      'reconnecting gives up after reconnect.maxAttempts failures in a row: the client closes, calls fail with ReconnectFailedError',
+      'a server that accepts and never answers: connectTimeout ends the connect with ConnectTimeoutError',
     ]);
-    expect(selection.registered.size).toBe(10); // 9 against mini-redis, and 'connection refused'
+    expect(selection.registered.size).toBe(15); // 13 against mini-redis, and 2 that need no server
   });
 });
 

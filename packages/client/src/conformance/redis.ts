@@ -227,6 +227,24 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       });
     });
 
+    it('an option of the wrong type or range is refused at connect with InvalidArgumentError naming it', async () => {
+      const bad: readonly RedisOptions[] = [
+        { clientName: {} as unknown as string },
+        { password: 42 as unknown as string },
+        { db: -1 },
+        { db: 1.5 },
+        { connectTimeout: Infinity },
+        { reconnect: { maxAttempts: 0 } },
+        { protocol: 4 as unknown as 3 },
+      ];
+      for (const options of bad) {
+        const failure = await h.run(() => h.connect({ ...parse(url), ...options }).then(() => null, (e: unknown) => e));
+        expect(failure).toBeInstanceOf(InvalidArgumentError);
+        expect((failure as InvalidArgumentError).code).toBe('ERR_BAD_OPTION');
+        expect((failure as InvalidArgumentError).message).toContain(Object.keys(options)[0]);
+      }
+    });
+
     it('decodes every RESP3 type the server can send (DEBUG PROTOCOL), and their RESP2 forms', async () => {
       for (const protocol of [3, 2] as const) {
         await withClient(
@@ -783,7 +801,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     });
 
     it('a database the server does not have is an error of SELECT', async () => {
-      const failure = await h.run(() => h.connect({ port: debugServer.port, db: 4096, reconnect: false }).then(() => null, (e: unknown) => e));
+      const failure = await h.run(() => h.connect({ ...parse(url), db: 4096, reconnect: false }).then(() => null, (e: unknown) => e));
       expect(failure).toBeInstanceOf(RedisError);
       expect((failure as RedisError).command).toBe('SELECT');
       expect((failure as RedisError).message).toMatch(/DB index is out of range/);

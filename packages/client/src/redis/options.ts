@@ -1,11 +1,13 @@
 // redis/options.ts
 //
-// Connection options and `redis://` / `rediss://` / `redis+unix://` URL parsing.
+// Connection options and `redis://` / `rediss://` / `redis+unix://` URL parsing. Options are
+// checked when the client is made: a value of the wrong type or range is an
+// InvalidArgumentError (ERR_BAD_OPTION), never a failure deep inside a handshake.
 
 import type { ConnectTarget, TlsOptions } from '../runtime.js';
-import { ClientError } from '../errors.js';
+import { ClientError, InvalidArgumentError } from '../errors.js';
 
-/** Reconnection with exponential backoff. */
+/** Reconnection with exponential backoff (with jitter: each delay is 50 to 100 % of its value). */
 export interface ReconnectOptions {
   /** First delay in ms (default 50). */
   readonly initialDelay?: number;
@@ -13,7 +15,14 @@ export interface ReconnectOptions {
   readonly maxDelay?: number;
   /** Growth factor between attempts (default 2). */
   readonly factor?: number;
-  /** Give up after this many failed attempts in a row (default Infinity). */
+  /**
+   * Give up after this many failed attempts in a row (default Infinity: keep trying while the
+   * server is away, as a long-running service usually should). An attempt fails when it cannot
+   * connect and finish the handshake within `connectTimeout`, or when the connection it made
+   * breaks with a protocol violation before answering anything. Giving up closes the client
+   * for good: the calls waiting for a connection, and every call after, fail with
+   * ReconnectFailedError (its `cause` is the last attempt's error).
+   */
   readonly maxAttempts?: number;
 }
 
@@ -35,7 +44,12 @@ export interface RedisOptions {
   readonly clientName?: string;
   /** Preferred RESP version (default 3; RESP2 is used if the server cannot do 3). */
   readonly protocol?: 2 | 3;
-  /** Connect (and handshake) timeout in ms (default 10 000). */
+  /**
+   * Connect and handshake timeout in ms (default 10 000): a server that does not answer in
+   * time fails the attempt with ConnectTimeoutError. A server that answers it is still loading
+   * its data (after a restart) is waited for, however long that takes, with calls kept in the
+   * offline queue; each check of it is bounded by this timeout.
+   */
   readonly connectTimeout?: number;
   /** Default per-call timeout in ms (default none). */
   readonly commandTimeout?: number;
@@ -110,10 +124,11 @@ export function parseRedisUrl(url: string): RedisOptions {
   }
 }
 
-/** Apply defaults. */
+/** Apply defaults. Throws InvalidArgumentError (ERR_BAD_OPTION) for a bad option. */
 export function resolveRedisOptions(input: string | RedisOptions | undefined): ResolvedRedisOptions {
   const given = typeof input === 'string' ? { url: input } : (input ?? {});
   const options: RedisOptions = given.url === undefined ? given : { ...parseRedisUrl(given.url), ...withoutUrl(given) };
+  checkOptions(options);
   let target: ConnectTarget;
   if (options.path !== undefined) target = { path: options.path };
   else {
@@ -147,6 +162,46 @@ export function resolveRedisOptions(input: string | RedisOptions | undefined): R
     retryOnReconnect: options.retryOnReconnect ?? 'idempotent',
     blockingPoolSize: options.blockingPoolSize ?? 4,
   };
+}
+
+/** Refuse options of the wrong type or range, naming the option. */
+function checkOptions(options: RedisOptions): void {
+  const bad = (name: string, wanted: string, value: unknown): never => {
+    throw new InvalidArgumentError(`option ${name} must be ${wanted}, not ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`, 'ERR_BAD_OPTION');
+  };
+  for (const name of ['host', 'path', 'username', 'password', 'clientName'] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'string') bad(name, 'a string', value);
+  }
+  const counts: readonly [string, unknown, number][] = [
+    ['port', options.port, 0],
+    ['db', options.db, 0],
+    ['offlineQueueLimit', options.offlineQueueLimit, 0],
+    ['blockingPoolSize', options.blockingPoolSize, 1],
+  ];
+  for (const [name, value, least] of counts) {
+    if (value !== undefined && !(Number.isInteger(value) && (value as number) >= least)) bad(name, `an integer >= ${least}`, value);
+  }
+  // Timers are setTimeout underneath, which fires at once for Infinity: only commandTimeout
+  // (which is never armed when Infinity) may be infinite.
+  const durations: [name: string, value: unknown, infinite: boolean][] = [
+    ['connectTimeout', options.connectTimeout, false],
+    ['commandTimeout', options.commandTimeout, true],
+  ];
+  const reconnect = options.reconnect;
+  if (reconnect !== undefined && reconnect !== false) {
+    if (typeof reconnect !== 'object' || reconnect === null) bad('reconnect', 'false or an object', reconnect);
+    durations.push(['reconnect.initialDelay', reconnect.initialDelay, false], ['reconnect.maxDelay', reconnect.maxDelay, false]);
+    const { factor, maxAttempts } = reconnect;
+    if (factor !== undefined && !(typeof factor === 'number' && factor >= 1 && Number.isFinite(factor))) bad('reconnect.factor', 'a number >= 1', factor);
+    if (maxAttempts !== undefined && !(maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 1))) bad('reconnect.maxAttempts', 'an integer >= 1 or Infinity', maxAttempts);
+  }
+  for (const [name, value, infinite] of durations) {
+    if (value !== undefined && !(typeof value === 'number' && value >= 0 && (Number.isFinite(value) || (infinite && value === Infinity)))) {
+      bad(name, infinite ? 'a number of ms >= 0, or Infinity' : 'a finite number of ms >= 0', value);
+    }
+  }
+  if (options.protocol !== undefined && options.protocol !== 2 && options.protocol !== 3) bad('protocol', '2 or 3', options.protocol);
 }
 
 function withoutUrl(options: RedisOptions): RedisOptions {
