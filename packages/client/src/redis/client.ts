@@ -627,6 +627,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
         this.lastError = error;
         this.failedAttempts++;
         if (this.failedAttempts >= policy.maxAttempts) {
+          this.reconnector = null; // this task: shutDown must not cancel it under its own feet
           this.giveUp(error);
           return null;
         }
