@@ -35,7 +35,7 @@ const SHARED_NEEDS: Readonly<Record<string, readonly string[]>> = {
   'typed commands: strings, keys, hashes, lists, sets, sorted sets, streams': ['set', 'incrbyfloat', 'hset', 'rpush', 'sadd', 'zadd', 'xadd', 'xrange'],
   'error replies become RedisError with the server code; the connection stays usable': ['set', 'hget', 'get'],
   // The MULTI and the pipeline of this case are refused by the client: the server never sees them.
-  'a bad argument (NaN, an object, null) rejects that call alone, typed; a batch with one is refused whole': ['set', 'get', 'ping'],
+  'a bad argument (NaN, an object, null) rejects that call alone, typed; a batch with one is refused whole': ['set', 'get', 'ping', 'subscribe', 'client|list'],
   'an option of the wrong type or range is refused at connect with InvalidArgumentError naming it': [],
   'decodes every RESP3 type the server can send (DEBUG PROTOCOL), and their RESP2 forms': ['debug'],
   'keys and values with all 256 byte values, binary safe': ['set', 'get'],

@@ -224,6 +224,12 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
         // Typed methods check their arguments the same way.
         expect(await c.set(key('arg'), undefined as unknown as string).then((v) => v, (e: unknown) => e)).toBeInstanceOf(InvalidArgumentError);
         expect(await c.get(key('arg'))).toBe('before');
+        // A subscription refused for a bad channel leaves no connection behind.
+        const name = `bad-subscribe-${h.runtime}`;
+        const named = await h.connect({ ...parse(url), clientName: name });
+        expect(await named.subscribe([{}] as unknown as string[]).then((v) => v, (e: unknown) => e)).toBeInstanceOf(InvalidArgumentError);
+        expect(await until(async () => !String(await c.sendCommand(['CLIENT', 'LIST'])).includes(`name=${name}:sub`))).toBe(true);
+        await named.close();
       });
     });
 
