@@ -10,6 +10,7 @@
 // AbortSignal when the task is cancelled.
 
 import { CancelledError } from './errors.js';
+import { fireAbort } from './kernel.js';
 import { kernelTrap } from './traps.js';
 import type { ExternalWake } from './traps.js';
 import type { TaskState } from './task.js';
@@ -50,11 +51,7 @@ export function checkCancellation(): CancelledError | null {
   const pending = task._cancelPending;
   if (pending !== null && task._allowCancel) {
     task._cancelPending = null;
-    const controller = task._abort;
-    if (controller !== null) {
-      task._abort = null;
-      controller.abort(pending);
-    }
+    fireAbort(task, pending);
     throw pending;
   }
   return pending;

@@ -46,6 +46,8 @@ export { Local } from './local.js';
 export { SchedBase, SchedFIFO, SchedBarrier } from './sched.js';
 export { kernelTrap, currentTaskOrNull } from './traps.js';
 export { runningTask } from './runtime.js';
+export { TaskOperation } from './operation.js';
+export type { OperationCanceller } from './operation.js';
 export type { TrapRequest, TrapResults, ExternalWake } from './traps.js';
 // --- monitor ---
 export { MonitorError, DEFAULT_MONITOR_HOST, DEFAULT_MONITOR_PORT } from './monitor/server.js';
