@@ -25,6 +25,7 @@ import {
   sleep,
   spawn,
   TaskOperation,
+  atBurstEnd,
 } from '@curio-ts/kernel';
 import type { Kernel, Socket } from '@curio-ts/kernel';
 
@@ -183,7 +184,7 @@ export function curioRuntime(): Runtime {
       }
     },
     sleep: (ms) => sleep(ms).then(() => undefined),
-    defer: (fn) => process.nextTick(fn),
+    defer: (fn) => atBurstEnd(fn),
     now: () => performance.now(),
     timer(ms, fn) {
       const handle = setTimeout(fn, ms);

@@ -104,18 +104,3 @@ export function abortSignal(): AbortSignal {
 export function waitExternal<T>(state: TaskState, start: (wake: ExternalWake) => () => void): Promise<T> {
   return kernelTrap({ trap: 'externalWait', state, start }) as Promise<T>;
 }
-
-/**
- * Like {@link waitExternal}, but the calling task is resumed through `resolve` / `reject`
- * instead of through a Promise: for runtimes whose waits are awaited thenables and which hold
- * the resolving functions of the await itself. The task must be suspended on that await right
- * now (the call comes from the thenable's `then`).
- */
-export function waitExternalInto<T>(
-  state: TaskState,
-  start: (wake: ExternalWake) => () => void,
-  resolve: (value: T) => void,
-  reject: (error: unknown) => void,
-): void {
-  kernelTrap({ trap: 'externalWait', state, start, resolvers: { resolve: resolve as (value: unknown) => void, reject } });
-}

@@ -270,7 +270,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
       case 'promiseWait':
         return this.trapPromiseWait(task, request.promise);
       case 'externalWait':
-        return this.trapExternalWait(task, request.state, request.start, request.resolvers);
+        return this.trapExternalWait(task, request.state, request.start);
       case 'spawn':
         return this.trapSpawn(task, request.fn, request.options);
       case 'cancel':
@@ -358,22 +358,12 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     task: Task,
     state: TaskState,
     start: (wake: ExternalWake) => () => void,
-    resolvers?: { readonly resolve: (value: unknown) => void; readonly reject: (error: unknown) => void },
-  ): Promise<unknown> | undefined {
+  ): Promise<unknown> {
     const pending = this.takeCancel(task);
-    if (pending !== null) {
-      if (resolvers === undefined) return Promise.reject(pending);
-      resolvers.reject(pending);
-      return undefined;
-    }
+    if (pending !== null) return Promise.reject(pending);
     const wait = new ExternalWait(this, task);
     this.externalWaits++;
-    let promise: Promise<unknown> | undefined;
-    if (resolvers === undefined) promise = trapPromise<unknown>(task);
-    else {
-      task._resolve = resolvers.resolve;
-      task._reject = resolvers.reject;
-    }
+    const promise = trapPromise<unknown>(task);
     task.state = state;
     task._waitCancel = wait;
     try {

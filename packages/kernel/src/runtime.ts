@@ -89,6 +89,7 @@ let sliceNow = performance.now();
 let resumesSinceCheck = 0;
 let foreignCount = 0;
 let opWaitCount = 0;
+let burstEnd: (() => void)[] = [];
 let verifyingKernels = 0;
 let wakeTimer: ReturnType<typeof setTimeout> | null = null;
 let wakeTimerAt = Infinity;
@@ -139,15 +140,6 @@ export function strictCallerTask(): Task | null {
   const task = identifyCaller(false);
   if (active === null && task !== null && (task._foreign || task._opWait)) adopt(task);
   return task;
-}
-
-/**
- * The task holding the baton if it is running (not blocked), else null. No stack inspection:
- * for runtimes deciding, from inside a Promise job they know the running task started, whether
- * they may block it with a trap.
- */
-export function runningTask(): Task | null {
-  return active !== null && active.state === 'RUNNING' ? active : null;
 }
 
 /** The task the scheduler last resumed and that has not trapped since (no stack inspection). */
@@ -270,6 +262,27 @@ export function enteredKernel(task: Task): void {
   }
 }
 
+/**
+ * Run `fn` once the current burst of task hand-offs has ended (every ready task ran and the
+ * chain went idle or yielded to the event loop); outside a burst, at the next tick. Where a
+ * runtime flushes the writes of everything its tasks did in the burst, in one write.
+ */
+export function atBurstEnd(fn: () => void): void {
+  if (!chainLive) {
+    process.nextTick(fn);
+    return;
+  }
+  burstEnd.push(fn);
+}
+
+function chainStopped(): void {
+  chainLive = false;
+  if (burstEnd.length === 0) return;
+  const fns = burstEnd;
+  burstEnd = [];
+  for (let i = 0; i < fns.length; i++) (fns[i] as () => void)();
+}
+
 /** Whether a chain of task hand-offs is in progress. */
 export function isChainLive(): boolean {
   return chainLive;
@@ -332,7 +345,7 @@ function switchNext(): void {
     sliceNow = performance.now();
     if (sliceNow - sliceStart > SLICE_MS) {
       // Yield to the event loop; the pending tick continues the work.
-      chainLive = false;
+      chainStopped();
       if (!tickPending) {
         tickPending = true;
         setImmediate(tick);
@@ -356,7 +369,7 @@ function startCycle(): void {
       return;
     }
   }
-  chainLive = false;
+  chainStopped();
   goIdle();
 }
 
@@ -438,7 +451,7 @@ function tick(): void {
     let jumped = false;
     for (const kernel of kernels) if (kernel.jump()) jumped = true;
     if (!jumped) {
-      chainLive = false;
+      chainStopped();
       goIdle();
       return;
     }
