@@ -6,12 +6,12 @@ import type { RedisClient, RedisOptions } from '@curio-ts/client';
 import { curioRuntime } from './runtime.js';
 
 export { curioRuntime, CurioByteStream } from './runtime.js';
-export { KernelAwaitable } from './awaitable.js';
 
 /**
- * Connect to Redis (a `redis://` URL or options) over the kernel. Call it from a kernel task;
- * every call of the client is then a kernel trap: cancellable by task cancellation and
- * `timeoutAfter`, as well as by the per-call `signal` and `timeout` options.
+ * Connect to Redis (a `redis://` URL or options) over the kernel. Call it from a kernel task.
+ * Every call returns a plain Promise; a call made by a kernel task belongs to that task: the
+ * task's cancellation (or an enclosing `timeoutAfter`) abandons it and interrupts an await of
+ * it at once, as well as the per-call `signal` and `timeout` options.
  */
 export function connectRedis(options?: string | RedisOptions): Promise<RedisClient> {
   return connectRedisWith(curioRuntime(), options);

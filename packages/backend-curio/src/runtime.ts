@@ -1,10 +1,12 @@
 // runtime.ts
 //
 // The curio runtime: the Runtime interface over the kernel. Connections are kernel sockets;
-// every wait of a client call is a kernel trap (waitExternal), so a kernel task blocked on a
-// Redis reply is cancelled at once by task.cancel() or timeoutAfter(), exactly like a task
-// blocked on a kernel Queue. Background loops (the reader of each connection, reconnection)
-// are daemon kernel tasks, visible in the monitor.
+// every client call is a kernel TaskOperation: the caller gets a plain Promise (faithful in
+// every use), owned by the task that made the call, so a task awaiting a Redis reply is
+// resumed in its own scheduler turn and is interrupted at once by task.cancel() or
+// timeoutAfter(), exactly like a task blocked on a kernel Queue (see the kernel's
+// operation.ts). Background loops (the reader of each connection, reconnection) are daemon
+// kernel tasks, visible in the monitor.
 //
 // Writes: the client flushes a burst of calls from outside any task (at the end of the burst);
 // CurioByteStream queues the bytes and wakes a writer task of its own, which sends them with
@@ -22,8 +24,9 @@ import {
   openUnixConnection,
   sleep,
   spawn,
+  TaskOperation,
+  atBurstEnd,
 } from '@curio-ts/kernel';
-import { KernelAwaitable } from './awaitable.js';
 import type { Kernel, Socket } from '@curio-ts/kernel';
 
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -160,8 +163,9 @@ export function curioRuntime(): Runtime {
       return connect(target, options?.timeout);
     },
     wait<T>(state: string, waiter: Waiter<T>): Promise<T> {
-      // Promise-compatible; becomes a kernel trap when the creating task awaits it.
-      return new KernelAwaitable<T>(state, waiter) as unknown as Promise<T>;
+      const operation = new TaskOperation<T>(state, waiter);
+      waiter.start(operation);
+      return operation.promise;
     },
     spawn(fn: () => Promise<void>, name: string): Background {
       try {
@@ -180,7 +184,7 @@ export function curioRuntime(): Runtime {
       }
     },
     sleep: (ms) => sleep(ms).then(() => undefined),
-    defer: (fn) => process.nextTick(fn),
+    defer: (fn) => atBurstEnd(fn),
     now: () => performance.now(),
     timer(ms, fn) {
       const handle = setTimeout(fn, ms);

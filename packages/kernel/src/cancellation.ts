@@ -10,6 +10,7 @@
 // AbortSignal when the task is cancelled.
 
 import { CancelledError } from './errors.js';
+import { fireAbort } from './kernel.js';
 import { kernelTrap } from './traps.js';
 import type { ExternalWake } from './traps.js';
 import type { TaskState } from './task.js';
@@ -50,11 +51,7 @@ export function checkCancellation(): CancelledError | null {
   const pending = task._cancelPending;
   if (pending !== null && task._allowCancel) {
     task._cancelPending = null;
-    const controller = task._abort;
-    if (controller !== null) {
-      task._abort = null;
-      controller.abort(pending);
-    }
+    fireAbort(task, pending);
     throw pending;
   }
   return pending;
@@ -106,19 +103,4 @@ export function abortSignal(): AbortSignal {
  */
 export function waitExternal<T>(state: TaskState, start: (wake: ExternalWake) => () => void): Promise<T> {
   return kernelTrap({ trap: 'externalWait', state, start }) as Promise<T>;
-}
-
-/**
- * Like {@link waitExternal}, but the calling task is resumed through `resolve` / `reject`
- * instead of through a Promise: for runtimes whose waits are awaited thenables and which hold
- * the resolving functions of the await itself. The task must be suspended on that await right
- * now (the call comes from the thenable's `then`).
- */
-export function waitExternalInto<T>(
-  state: TaskState,
-  start: (wake: ExternalWake) => () => void,
-  resolve: (value: T) => void,
-  reject: (error: unknown) => void,
-): void {
-  kernelTrap({ trap: 'externalWait', state, start, resolvers: { resolve: resolve as (value: unknown) => void, reject } });
 }

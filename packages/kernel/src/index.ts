@@ -37,7 +37,6 @@ export {
   awaitPromise,
   abortSignal,
   waitExternal,
-  waitExternalInto,
 } from './cancellation.js';
 export { Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition, Result } from './sync.js';
 export type { Held } from './sync.js';
@@ -45,7 +44,9 @@ export { Queue, LifoQueue, PriorityQueue, defaultCompare } from './queue.js';
 export { Local } from './local.js';
 export { SchedBase, SchedFIFO, SchedBarrier } from './sched.js';
 export { kernelTrap, currentTaskOrNull } from './traps.js';
-export { runningTask } from './runtime.js';
+export { atBurstEnd } from './runtime.js';
+export { TaskOperation } from './operation.js';
+export type { OperationCanceller } from './operation.js';
 export type { TrapRequest, TrapResults, ExternalWake } from './traps.js';
 // --- monitor ---
 export { MonitorError, DEFAULT_MONITOR_HOST, DEFAULT_MONITOR_PORT } from './monitor/server.js';

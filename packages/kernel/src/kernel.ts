@@ -26,6 +26,7 @@ import {
 import {
   activeTask,
   attachKernel,
+  enteredKernel,
   strictCallerTask,
   deadlineAdded,
   detachKernel,
@@ -42,6 +43,7 @@ import type { SchedBase, WaitCancel } from './sched.js';
 import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
 import { TimeQueue } from './timequeue.js';
+import { abortOperations, releaseOperations } from './operation.js';
 import type { DeadlineEntry } from './timequeue.js';
 import { MonitorServer } from './monitor/server.js';
 import type { MonitorAddress, MonitorOptions } from './monitor/server.js';
@@ -134,6 +136,8 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   private virtualNow = 0;
   private foreignCount = 0;
   private externalWaits = 0;
+  /** Tasks stalled on operations of their own (operation.ts): waiting on IO too. */
+  private opWaits = 0;
   private attached = false;
   private closing = false;
   private closed = false;
@@ -256,6 +260,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
 
   /** @internal */
   dispatch(task: Task, request: TrapRequest): unknown {
+    if (task._cancelDelivering !== null) enteredKernel(task);
     if (this.recordTrapSites) this.inspectTrap(task, request);
     switch (request.trap) {
       case 'sleep':
@@ -265,7 +270,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
       case 'promiseWait':
         return this.trapPromiseWait(task, request.promise);
       case 'externalWait':
-        return this.trapExternalWait(task, request.state, request.start, request.resolvers);
+        return this.trapExternalWait(task, request.state, request.start);
       case 'spawn':
         return this.trapSpawn(task, request.fn, request.options);
       case 'cancel':
@@ -287,7 +292,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
 
   /** With `debug`: verify the caller. With `debug` or the monitor: record blocking trap sites. */
   private inspectTrap(task: Task, request: TrapRequest): void {
-    if (this.debug && task !== activeTask() && !task._foreign && task.state !== 'RUNNING') {
+    if (this.debug && task !== activeTask() && !task._foreign && !task._opWait && task.state !== 'RUNNING') {
       throw new KernelUsageError(
         `task ${task.id} (${task.name}) made kernel call '${request.trap}' while the kernel ` +
           `considered it blocked in ${task.state}: an earlier kernel call was not awaited`,
@@ -353,22 +358,12 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     task: Task,
     state: TaskState,
     start: (wake: ExternalWake) => () => void,
-    resolvers?: { readonly resolve: (value: unknown) => void; readonly reject: (error: unknown) => void },
-  ): Promise<unknown> | undefined {
+  ): Promise<unknown> {
     const pending = this.takeCancel(task);
-    if (pending !== null) {
-      if (resolvers === undefined) return Promise.reject(pending);
-      resolvers.reject(pending);
-      return undefined;
-    }
+    if (pending !== null) return Promise.reject(pending);
     const wait = new ExternalWait(this, task);
     this.externalWaits++;
-    let promise: Promise<unknown> | undefined;
-    if (resolvers === undefined) promise = trapPromise<unknown>(task);
-    else {
-      task._resolve = resolvers.resolve;
-      task._reject = resolvers.reject;
-    }
+    const promise = trapPromise<unknown>(task);
     task.state = state;
     task._waitCancel = wait;
     try {
@@ -411,8 +406,9 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     }
     target._cancelPending = error;
     if (!target._allowCancel) return;
-    if (target._foreign) {
-      // A raw await cannot be interrupted; tell whoever listens to the task's AbortSignal.
+    if (target._foreign || target._opWait) {
+      // A raw await cannot be interrupted; tell whoever listens to the task's AbortSignal, and
+      // abandon the operations it started (if it awaits one, it gets the error now).
       fireAbort(target, error);
       return;
     }
@@ -506,6 +502,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     }
     if (failed && !(task._outcome instanceof CancelledError) && !task._observed) this.trackError(task);
     if (task._group !== null) task._group._taskDone(task);
+    if (task._opCount > 0 || task._settledHead !== null) releaseOperations(task);
     exited(task);
   }
 
@@ -596,7 +593,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
         rescheduleError(task, error);
       } else {
         task._cancelPending = error;
-        if (task._allowCancel && task._foreign) fireAbort(task, error);
+        if (task._allowCancel && (task._foreign || task._opWait)) fireAbort(task, error);
       }
     }
   }
@@ -613,6 +610,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
       this.timers.size > 0 &&
       this.foreignCount === 0 &&
       this.externalWaits === 0 &&
+      this.opWaits === 0 &&
       this.liveCount > 0
     );
   }
@@ -643,6 +641,17 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   foreignStarted(task: Task): void {
     this.foreignCount++;
     if (task._cancelPending !== null && task._allowCancel) fireAbort(task, task._cancelPending);
+  }
+
+  /** @internal */
+  opWaitStarted(task: Task): void {
+    this.opWaits++;
+    if (task._cancelPending !== null && task._allowCancel) fireAbort(task, task._cancelPending);
+  }
+
+  /** @internal */
+  opWaitEnded(_task: Task): void {
+    this.opWaits--;
   }
 
   /** @internal */
@@ -704,12 +713,17 @@ class ExternalWait implements ExternalWake, WaitCancel {
 }
 
 /** Fire the task's AbortSignal (if one was handed out) and forget it. */
-function fireAbort(task: Task, reason: unknown): void {
+/**
+ * A cancellation reaches the task: fire its AbortSignal and abandon the operations it covers.
+ * @internal
+ */
+export function fireAbort(task: Task, reason: CancelledError): void {
   const controller = task._abort;
   if (controller !== null) {
     task._abort = null;
     controller.abort(reason);
   }
+  if (task._opCount > 0) abortOperations(task, reason);
 }
 
 /**

@@ -32,6 +32,10 @@
 //    async stack trace, which contains the task's outermost frame, an async function named
 //    `curio$task$<id>` (a few microseconds per trap, and only while such a task exists).
 //    `awaitPromise(p)` is the cheap and cancellable alternative to a raw await.
+//    A task that stalls while operations of its own are pending (operation.ts: a client call
+//    it awaits) is not counted as foreign: those operations settle in its own turn. Should it
+//    be resumed by something else while no task holds the baton, the caller is identified
+//    from the stack and handed the baton (`adopt`).
 // 2. Node must keep running timers, IO and other Promise code. The chain runs in microtasks,
 //    so it yields back to the event loop when a slice of SLICE_MS has been used and continues
 //    from the same tick.
@@ -40,6 +44,8 @@ import { performance } from 'node:perf_hooks';
 import { Deque } from './deque.js';
 import type { Task } from './task.js';
 import type { WaitCancel } from './sched.js';
+import { flushSettled } from './operation.js';
+import type { TaskOperationLink } from './operation.js';
 
 /** How long a burst of task switches may keep the event loop busy before yielding (ms). */
 const SLICE_MS = 2;
@@ -64,6 +70,10 @@ export interface SchedulerKernel {
   foreignStarted(task: Task): void;
   /** A task of this kernel left the FOREIGN_WAIT state after `elapsedMs`. */
   foreignEnded(task: Task, elapsedMs: number): void;
+  /** A task of this kernel stalled while operations of its own are pending (operation.ts). */
+  opWaitStarted(task: Task): void;
+  /** A task of this kernel left that state. */
+  opWaitEnded(task: Task): void;
 }
 
 const ready = new Deque<Task>(1024);
@@ -78,6 +88,8 @@ let sliceStart = 0;
 let sliceNow = performance.now();
 let resumesSinceCheck = 0;
 let foreignCount = 0;
+let opWaitCount = 0;
+let burstEnd: (() => void)[] = [];
 let verifyingKernels = 0;
 let wakeTimer: ReturnType<typeof setTimeout> | null = null;
 let wakeTimerAt = Infinity;
@@ -110,8 +122,10 @@ export function detachKernel(kernel: SchedulerKernel, verifyCallers: boolean): v
 
 /** The task whose code is running now, or null outside any kernel task. */
 export function callerTask(): Task | null {
-  if (foreignCount === 0 && verifyingKernels === 0) return active;
-  return identifyCaller(true);
+  if (foreignCount === 0 && verifyingKernels === 0 && (active !== null || opWaitCount === 0)) return active;
+  const task = identifyCaller(true);
+  if (active === null && task !== null && (task._foreign || task._opWait)) adopt(task);
+  return task;
 }
 
 /**
@@ -122,17 +136,10 @@ export function callerTask(): Task | null {
  * kernel is busy, nothing when it is idle.
  */
 export function strictCallerTask(): Task | null {
-  if (active === null && foreignCount === 0) return null;
-  return identifyCaller(false);
-}
-
-/**
- * The task holding the baton if it is running (not blocked), else null. No stack inspection:
- * for runtimes deciding, from inside a Promise job they know the running task started, whether
- * they may block it with a trap.
- */
-export function runningTask(): Task | null {
-  return active !== null && active.state === 'RUNNING' ? active : null;
+  if (active === null && foreignCount === 0 && opWaitCount === 0) return null;
+  const task = identifyCaller(false);
+  if (active === null && task !== null && (task._foreign || task._opWait)) adopt(task);
+  return task;
 }
 
 /** The task the scheduler last resumed and that has not trapped since (no stack inspection). */
@@ -177,11 +184,15 @@ export function recentClock(): number {
  * already exist. If it held the baton, the next ready task runs.
  */
 export function leave(task: Task): void {
+  task._cancelDelivering = null;
   if (task === active) {
     active = null;
     switchNext();
   } else if (task._foreign) {
     endForeign(task);
+  } else if (task._opWait) {
+    endOpWait(task);
+    flushSettled(task);
   }
 }
 
@@ -227,6 +238,51 @@ export function deadlineAdded(at: number): void {
   if (!chainLive && at < wakeTimerAt) armWakeTimer(at);
 }
 
+/**
+ * An operation of `task` settled while the task is stalled on its operations: give the task a
+ * turn, in which the settlement is delivered (operation.ts).
+ */
+export function routeSettled(task: Task): void {
+  if (task.state === 'READY') return;
+  task.state = 'READY';
+  task._routed = true;
+  ready.push(task);
+  if (!chainLive) kick();
+}
+
+/**
+ * `task` (the caller, known for certain) entered the kernel: if it is in the turn that
+ * delivered a cancellation through its operations, it has seen that cancellation.
+ */
+export function enteredKernel(task: Task): void {
+  const delivering = task._cancelDelivering;
+  if (delivering !== null) {
+    task._cancelDelivering = null;
+    if (task._cancelPending === delivering) task._cancelPending = null;
+  }
+}
+
+/**
+ * Run `fn` once the current burst of task hand-offs has ended (every ready task ran and the
+ * chain went idle or yielded to the event loop); outside a burst, at the next tick. Where a
+ * runtime flushes the writes of everything its tasks did in the burst, in one write.
+ */
+export function atBurstEnd(fn: () => void): void {
+  if (!chainLive) {
+    process.nextTick(fn);
+    return;
+  }
+  burstEnd.push(fn);
+}
+
+function chainStopped(): void {
+  chainLive = false;
+  if (burstEnd.length === 0) return;
+  const fns = burstEnd;
+  burstEnd = [];
+  for (let i = 0; i < fns.length; i++) (fns[i] as () => void)();
+}
+
 /** Whether a chain of task hand-offs is in progress. */
 export function isChainLive(): boolean {
   return chainLive;
@@ -250,6 +306,13 @@ function resume(task: Task): void {
     stallCheckPending = true;
     process.nextTick(stallCheck);
   }
+  if (task._routed) {
+    // A turn to deliver the task's settled operations: settling their Promises lets the task
+    // run (if it awaits one of them) holding the baton.
+    endOpWait(task);
+    flushSettled(task);
+    return;
+  }
   if (task._fn !== null) {
     // First run: call the task's function from a fresh microtask, never from inside the
     // trap that passed the baton (that would nest one task's stack inside another's).
@@ -268,17 +331,21 @@ function resume(task: Task): void {
 }
 
 function switchNext(): void {
-  if (cycleLeft > 0) {
+  while (cycleLeft > 0) {
     cycleLeft--;
-    resume(ready.shift() as Task);
-    return;
+    const task = ready.shift() as Task;
+    // An entry is stale if its task was handed the baton outside its turn (`adopt`).
+    if (task.state === 'READY') {
+      resume(task);
+      return;
+    }
   }
   if (++resumesSinceCheck >= RESUMES_PER_CLOCK_CHECK) {
     resumesSinceCheck = 0;
     sliceNow = performance.now();
     if (sliceNow - sliceStart > SLICE_MS) {
       // Yield to the event loop; the pending tick continues the work.
-      chainLive = false;
+      chainStopped();
       if (!tickPending) {
         tickPending = true;
         setImmediate(tick);
@@ -292,14 +359,18 @@ function switchNext(): void {
 function startCycle(): void {
   const list = kernels;
   for (let i = 0; i < list.length; i++) (list[i] as SchedulerKernel).expireTimers();
-  const n = ready.length;
-  if (n === 0) {
-    chainLive = false;
-    goIdle();
-    return;
+  let n = ready.length;
+  while (n > 0) {
+    n--;
+    const task = ready.shift() as Task;
+    if (task.state === 'READY') {
+      cycleLeft = n;
+      resume(task);
+      return;
+    }
   }
-  cycleLeft = n - 1;
-  resume(ready.shift() as Task);
+  chainStopped();
+  goIdle();
 }
 
 /**
@@ -311,13 +382,58 @@ function stallCheck(): void {
   if (active === null) return;
   const task = active;
   active = null;
-  task.state = 'FOREIGN_WAIT';
-  task._foreign = true;
-  task._foreignSince = performance.now();
-  foreignCount++;
-  task._kernel.foreignStarted(task);
+  task._cancelDelivering = null;
+  if (task._opCount > 0) {
+    // Most likely awaiting its own operations: they will settle in its turn.
+    task.state = (task._opHead as TaskOperationLink).state;
+    task._opWait = true;
+    opWaitCount++;
+    task._kernel.opWaitStarted(task);
+  } else {
+    task.state = 'FOREIGN_WAIT';
+    task._foreign = true;
+    task._foreignSince = performance.now();
+    foreignCount++;
+    task._kernel.foreignStarted(task);
+  }
   // From a microtask: a nextTick armed by the next resume must wait for that task's code.
-  queueMicrotask(switchNext);
+  queueMicrotask(continueAfterStall);
+}
+
+function continueAfterStall(): void {
+  // A task handed the baton meanwhile (`adopt`) continues the chain when it leaves.
+  if (active === null) switchNext();
+}
+
+/**
+ * A task stalled outside any turn (FOREIGN_WAIT or `_opWait`) is running again, found from the
+ * stack while no task holds the baton: hand it the baton, as if the scheduler had resumed it.
+ */
+function adopt(task: Task): void {
+  if (!chainLive) {
+    chainLive = true;
+    sliceStart = sliceNow = performance.now();
+    resumesSinceCheck = 0;
+  }
+  if (task._foreign) endForeign(task);
+  if (task._opWait) {
+    endOpWait(task);
+    flushSettled(task);
+  }
+  task._routed = false;
+  active = task;
+  task.state = 'RUNNING';
+  if (!stallCheckPending) {
+    stallCheckPending = true;
+    process.nextTick(stallCheck);
+  }
+}
+
+function endOpWait(task: Task): void {
+  task._opWait = false;
+  task._routed = false;
+  opWaitCount--;
+  task._kernel.opWaitEnded(task);
 }
 
 function tick(): void {
@@ -335,7 +451,7 @@ function tick(): void {
     let jumped = false;
     for (const kernel of kernels) if (kernel.jump()) jumped = true;
     if (!jumped) {
-      chainLive = false;
+      chainStopped();
       goIdle();
       return;
     }

@@ -7,7 +7,9 @@
 // Invariants:
 // - `state` is 'READY' while on the ready queue, 'RUNNING' while it holds the baton,
 //   'FOREIGN_WAIT' while it awaits something that is not a trap, 'TERMINATED' at the end, and
-//   otherwise names the trap it is blocked in ('TIME_SLEEP', 'EVENT_WAIT', ...).
+//   otherwise names the trap it is blocked in ('TIME_SLEEP', 'EVENT_WAIT', ...), or, while it
+//   awaits without a trap and has operations of its own pending (`_opWait`), the state of its
+//   oldest pending operation ('REDIS_REPLY', ...: see operation.ts).
 // - `_waitCancel` is non-null exactly while the task is blocked in a cancellable trap.
 // - A task is not thenable: `await spawn(f)` gives the task, `await task.join()` its result.
 
@@ -17,6 +19,7 @@ import type { Kernel } from './kernel.js';
 import { SchedBarrier } from './sched.js';
 import type { WaitCancel } from './sched.js';
 import type { TaskGroup } from './taskgroup.js';
+import type { TaskOperationLink } from './operation.js';
 import { currentTaskOrNull, kernelTrap } from './traps.js';
 import { outsideLocals } from './local.js';
 
@@ -97,6 +100,7 @@ export class Task<T = unknown> {
   /** @internal */ _sleepAt: number | null = null;
   /** @internal */ _timeoutAt: number | null = null;
   /** @internal */ _deadlines: (number | null)[] | null = null;
+  /** @internal `_opSeq` when each timeout block of `_deadlines` was entered. */ _deadlineOps: number[] | null = null;
   /** @internal */ _joining: SchedBarrier | null = null;
   /** @internal */ _group: TaskGroup | null = null;
   /** @internal The return value, or the error if `_failed`. */ _outcome: unknown = undefined;
@@ -104,6 +108,15 @@ export class Task<T = unknown> {
   /** @internal */ _observed = false;
   /** @internal */ _foreign = false;
   /** @internal */ _foreignSince = 0;
+  /** @internal Oldest pending operation the task started (a list linked through the operations). */ _opHead: TaskOperationLink | null = null;
+  /** @internal */ _opTail: TaskOperationLink | null = null;
+  /** @internal Pending operations the task started. */ _opCount = 0;
+  /** @internal Operations started so far (their sequence numbers). */ _opSeq = 0;
+  /** @internal Stalled without a trap while operations of its own are pending. */ _opWait = false;
+  /** @internal On the ready queue to deliver settled operations (not to end a trap). */ _routed = false;
+  /** @internal Settled operations waiting for the task's turn. */ _settledHead: TaskOperationLink | null = null;
+  /** @internal */ _settledTail: TaskOperationLink | null = null;
+  /** @internal The cancellation just delivered through its operations, until the task next enters the kernel. */ _cancelDelivering: CancelledError | null = null;
   /** @internal */ _locals: Map<object, unknown> | null;
   /** @internal */ _abort: AbortController | null = null;
   /** @internal */ _trapSite: Error | null = null;

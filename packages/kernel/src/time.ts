@@ -107,12 +107,16 @@ async function timeoutBlock(
 ): Promise<unknown> {
   const task = kernelTrap({ trap: 'current' });
   const deadlines = (task._deadlines ??= []);
+  const opMarks = (task._deadlineOps ??= []);
   deadlines.push(deadline);
+  // Operations the task starts from here on belong to this block (operation.ts).
+  opMarks.push(task._opSeq);
   let prior: number | null;
   try {
     prior = kernelTrap({ trap: 'setTimeout', deadline });
   } catch (error) {
     deadlines.pop();
+    opMarks.pop();
     throw error;
   }
   let value: unknown;
@@ -157,6 +161,7 @@ async function timeoutBlock(
     }
   } finally {
     deadlines.pop();
+    opMarks.pop();
   }
   if (failed) throw error;
   return value;

@@ -30,12 +30,6 @@ export type TrapRequest =
       readonly trap: 'externalWait';
       readonly state: TaskState;
       readonly start: (wake: ExternalWake) => () => void;
-      /**
-       * Resume the task through these instead of through a Promise the trap returns (the trap
-       * then returns undefined): for runtimes that already hold the resolving functions of the
-       * await that is waiting, which saves a Promise and a turn per wait.
-       */
-      readonly resolvers?: { readonly resolve: (value: unknown) => void; readonly reject: (error: unknown) => void };
     }
   | { readonly trap: 'spawn'; readonly fn: () => unknown; readonly options: SpawnOptions | undefined }
   | { readonly trap: 'cancel'; readonly target: Task; readonly error: CancelledError }
@@ -59,7 +53,7 @@ export interface TrapResults {
   sleep: Promise<number>;
   schedWait: Promise<unknown>;
   promiseWait: Promise<unknown>;
-  externalWait: Promise<unknown> | undefined;
+  externalWait: Promise<unknown>;
   spawn: Task<unknown>;
   cancel: void;
   setTimeout: number | null;

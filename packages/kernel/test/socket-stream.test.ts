@@ -205,7 +205,8 @@ describe('cancelled and timed-out reads keep the stream in step', () => {
       const stream = peer.asStream();
       const reading = spawn(() => stream.readExactly(10), { name: 'reader' });
       await client.sendall(Buffer.from('12345'));
-      await until(() => peer.bufferedBytes === 0 && reading.state === 'READ_WAIT', 'the reader took five bytes and waits');
+      // Resumed once by the five bytes (cycles 2), took them, and waits again.
+      await until(() => reading.cycles >= 2 && peer.bufferedBytes === 0 && reading.state === 'READ_WAIT', 'the reader took five bytes and waits');
       await reading.cancel();
       const error = reading.exception as TaskCancelled & { bytesRead?: number };
       await client.sendall(Buffer.from('67890'));

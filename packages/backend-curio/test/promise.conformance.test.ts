@@ -1,0 +1,24 @@
+// The faithful-Promise suite on the curio runtime: every body runs in a kernel task, and must
+// behave exactly as on the node runtime.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promiseConformance } from '@curio-ts/client/conformance';
+import { currentTask, run, sleep, spawn } from '@curio-ts/kernel';
+import { connectRedis } from '@curio-ts/backend-curio';
+
+promiseConformance(
+  {
+    runtime: 'curio',
+    connect: connectRedis,
+    run: (body) => run(body),
+    sleep: async (ms) => {
+      // Both are kernel calls: they throw if the task was left marked as waiting.
+      expect(currentTask().state).toBe('RUNNING');
+      await sleep(ms);
+    },
+    start: (body) => {
+      const task = spawn(body);
+      return { join: () => task.join() };
+    },
+  },
+  { describe, it, expect, beforeAll, afterAll },
+);

@@ -1,0 +1,215 @@
+// conformance/promise.ts
+//
+// A call's result is a Promise, on every runtime, in every way JavaScript code uses one:
+// then with any callback (native ones such as Number and JSON.parse included), catch, finally,
+// chaining, storing and awaiting later or twice, Promise.all/race/any/allSettled,
+// Promise.resolve, returning it from an async function, wrapping it in `new Promise`, and
+// fire-and-forget. Each body runs the way the runtime's users run code (inside a kernel task
+// on curio), and after each use the runtime must still work (`h.sleep`, which is a kernel trap
+// on curio, would throw if the task had been left marked as waiting).
+
+import { types } from 'node:util';
+import type { RedisClient } from '../redis/redis.js';
+import { RedisError } from '../errors.js';
+import type { RedisHarness, TestApi } from './redis.js';
+import { startPrivateRedis } from './servers.js';
+import type { PrivateRedis } from './servers.js';
+
+/** Register the suite (a private redis-server is started for it). */
+// Native functions passed as callbacks, typed for a reply that may be null.
+const parseJson = JSON.parse as (text: string | null) => unknown;
+const parseInteger = parseInt as (text: string | null) => number;
+
+export function promiseConformance(h: RedisHarness, t: TestApi): void {
+  const { describe, it, expect, beforeAll, afterAll } = t;
+
+  describe(`a call's result is a faithful Promise (${h.runtime} runtime)`, () => {
+    let server: PrivateRedis;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    beforeAll(async () => {
+      server = await startPrivateRedis();
+      process.on('unhandledRejection', onUnhandled);
+    });
+    afterAll(async () => {
+      process.off('unhandledRejection', onUnhandled);
+      await server.stop();
+    });
+
+    const withClient = <T>(body: (c: RedisClient) => Promise<T>): Promise<T> =>
+      h.run(async () => {
+        const client = await h.connect(server.url);
+        try {
+          await client.mSet({ n: '42', json: '{"a":[1,2]}', s: 'text' });
+          return await body(client);
+        } finally {
+          await client.close();
+        }
+      });
+
+    it('is a real Promise', async () => {
+      await withClient(async (c) => {
+        const p = c.get('n');
+        expect(p).toBeInstanceOf(Promise);
+        expect(types.isPromise(p)).toBe(true);
+        expect(Object.prototype.toString.call(p)).toBe('[object Promise]');
+        expect(p.constructor).toBe(Promise);
+        expect(await p).toBe('42');
+        await h.sleep(1);
+      });
+    });
+
+    it('then with any callback, native or not, and chains of then', async () => {
+      await withClient(async (c) => {
+        expect(await c.get('n').then(Number)).toBe(42);
+        expect(await c.get('json').then(parseJson)).toEqual({ a: [1, 2] });
+        expect(await c.get('n').then(String)).toBe('42');
+        expect(await c.get('n').then(Boolean)).toBe(true);
+        expect(await c.get('s').then((s) => `${String(s)}!`)).toBe('text!');
+        expect(await c.get('n').then(parseInteger).then((x) => x + 1).then(String)).toBe('43');
+        expect(await c.get('n').then(null)).toBe('42');
+        expect(await c.get('n').then(undefined, () => 'never')).toBe('42');
+        expect(await c.get('n').then(Number).catch(() => -1)).toBe(42);
+        expect(await c.get('n').then(String).catch((e: unknown) => e)).toBe('42');
+        expect(await c.get('n').then((v) => c.get('s').then((s) => [v, s]))).toEqual(['42', 'text']);
+        await h.sleep(1);
+      });
+    });
+
+    it('a then registered and left pending while the caller goes on', async () => {
+      await withClient(async (c) => {
+        const seen: unknown[] = [];
+        const pending = c.get('n').then((v) => {
+          seen.push(v);
+          return Number(v);
+        });
+        expect(seen).toEqual([]);
+        await h.sleep(20);
+        expect(seen).toEqual(['42']);
+        expect(await pending).toBe(42);
+        // Fire a then and never look at it again.
+        void c.get('s').then((v) => seen.push(v));
+        expect(await c.get('n')).toBe('42');
+        await h.sleep(5);
+        expect(seen).toEqual(['42', 'text']);
+      });
+    });
+
+    it('catch, then(_, onRejected), finally, and try/await on an error reply', async () => {
+      await withClient(async (c) => {
+        const error = await c.incr('s').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(RedisError);
+        expect(await c.incr('s').then(() => 'no', (e: unknown) => (e as RedisError).code)).toBe('ERR');
+        let finallyCalls = 0;
+        await expect(
+          c.incr('s').finally(() => {
+            finallyCalls++;
+          }),
+        ).rejects.toBeInstanceOf(RedisError);
+        expect(await c.get('n').finally(() => finallyCalls++)).toBe('42');
+        expect(finallyCalls).toBe(2);
+        await expect(
+          c.get('n').finally(() => {
+            throw new Error('from finally');
+          }),
+        ).rejects.toThrow('from finally');
+        try {
+          await c.incr('s');
+          expect.unreachable();
+        } catch (e) {
+          expect(e).toBeInstanceOf(RedisError);
+        }
+        await h.sleep(1);
+      });
+    });
+
+    it('stored and awaited later, awaited twice, observed by several thens', async () => {
+      await withClient(async (c) => {
+        const a = c.get('n');
+        const b = c.get('s');
+        await h.sleep(10);
+        expect(await b).toBe('text');
+        expect(await a).toBe('42');
+        expect(await a).toBe('42');
+        const twice = c.get('json');
+        const [x, y] = await Promise.all([twice.then(parseJson), twice.then((v) => String(v).length)]);
+        expect(x).toEqual({ a: [1, 2] });
+        expect(y).toBe(11);
+        const failing = c.incr('s');
+        const handled = failing.catch((e: unknown) => e);
+        await h.sleep(10);
+        expect(await handled).toBeInstanceOf(RedisError);
+        await expect(failing).rejects.toBeInstanceOf(RedisError);
+      });
+    });
+
+    it('Promise.all, race, any, allSettled and Promise.resolve', async () => {
+      await withClient(async (c) => {
+        expect(await Promise.all([c.get('n'), c.get('s'), 7, c.get('missing')])).toEqual(['42', 'text', 7, null]);
+        expect(await Promise.race([c.get('n'), new Promise(() => {})])).toBe('42');
+        expect(await Promise.any([c.incr('s'), c.get('s')])).toBe('text');
+        const settled = await Promise.allSettled([c.get('n'), c.incr('s')]);
+        expect(settled[0]).toEqual({ status: 'fulfilled', value: '42' });
+        expect(settled[1]?.status).toBe('rejected');
+        await expect(Promise.all([c.get('n'), c.incr('s')])).rejects.toBeInstanceOf(RedisError);
+        const resolved = Promise.resolve(c.get('n'));
+        expect(await resolved).toBe('42');
+        const many = await Promise.all(Array.from({ length: 500 }, (_, i) => c.echo(`e${i}`)));
+        expect(many[499]).toBe('e499');
+        await h.sleep(1);
+      });
+    });
+
+    it('wrapped: returned from async functions, new Promise, thenables of our own', async () => {
+      await withClient(async (c) => {
+        const returned = async (): Promise<string | null> => c.get('n');
+        const returnAwait = async (): Promise<number> => Number(await c.get('n'));
+        expect(await returned()).toBe('42');
+        expect(await returnAwait()).toBe(42);
+        expect(await new Promise((resolve) => resolve(c.get('s')))).toBe('text');
+        expect(await new Promise((resolve, reject) => c.get('s').then(resolve, reject))).toBe('text');
+        const thenable = { then: (f: (v: unknown) => void) => c.get('n').then(f) };
+        expect(await thenable).toBe('42');
+        // Two helpers started together, awaited in the other order.
+        const first = returnAwait();
+        const second = (async () => JSON.parse(String(await c.get('json'))) as unknown)();
+        expect(await second).toEqual({ a: [1, 2] });
+        expect(await first).toBe(42);
+        await h.sleep(1);
+      });
+    });
+
+    it('fire and forget: the command runs, nothing is left unhandled', async () => {
+      unhandled.length = 0;
+      await withClient(async (c) => {
+        void c.set('ff', 'done');
+        void c.incr('ff-counter');
+        c.set('ff2', 'done').catch(() => {});
+        expect(await c.get('ff')).toBe('done');
+        expect(await c.get('ff2')).toBe('done');
+        expect(await c.get('ff-counter')).toBe('1');
+      });
+      expect(unhandled).toEqual([]);
+    });
+
+    it('from concurrent flows of the runtime, each sees its own results', async () => {
+      await withClient(async (c) => {
+        const flows = Array.from({ length: 20 }, (_, i) =>
+          h.start(async () => {
+            let sum = 0;
+            for (let j = 0; j < 20; j++) {
+              sum += await c.echo(String(j)).then(Number);
+              if (j % 7 === 0) await h.sleep(1);
+            }
+            return `${i}:${sum}`;
+          }),
+        );
+        const results: string[] = [];
+        for (const flow of flows) results.push(await flow.join());
+        expect(results).toEqual(Array.from({ length: 20 }, (_, i) => `${i}:190`));
+      });
+    });
+  });
+}

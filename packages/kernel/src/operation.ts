@@ -1,0 +1,276 @@
+// operation.ts
+//
+// TaskOperation: an operation a task starts and gets back as an ordinary Promise (a client
+// call, a request to a server), which the kernel nonetheless schedules and cancels like one
+// of its own waits. For runtimes and protocol clients built on the kernel; application code
+// only ever sees the Promise.
+//
+// Invariants:
+// - `promise` is a plain native Promise. Nothing about it depends on how it is used: awaited,
+//   chained with then/catch/finally and any callback, stored and awaited later, passed to
+//   Promise.all/race/any/allSettled, or dropped. It settles exactly once.
+// - An operation started by a task is *owned* by it (linked on the task, in start order) until
+//   it settles or the task ends. Plain code's operations have no owner.
+// - The settlement of an owned operation whose task is stalled on it (`_opWait`, see below)
+//   is delivered in that task's turn of the scheduler, never in someone else's: the task then
+//   runs holding the baton, exactly as when a trap resumes it.
+// - A cancellation delivered to the task (task.cancel(), or a timeout block's deadline) aborts
+//   the owned operations it covers: all of them for a cancel, those started inside the expired
+//   timeout block for a timeout. An aborted operation's Promise rejects with the kernel's own
+//   CancelledError, and its canceller is told (a client drops or discards the call).
+//
+// Discussion: why the Promise is not a trap.
+//
+// A trap suspends its task at once, so a trap must be awaited at once. A client call's result
+// cannot promise that: `client.get(k)` is evaluated before JavaScript knows whether it will be
+// awaited, chained, stored or put in Promise.all. An earlier design returned a thenable and
+// trapped when its `then` looked like an await's (V8's native resolving functions); but
+// `.then(Number)` and `.then(JSON.parse)` pass native functions too, and `await` of a
+// thenable, `Promise.resolve(x)`, `Promise.all([x])` and `return x` from an async function all
+// call `then` the same way, from a job, with nothing in the arguments or the stack to tell
+// them apart (measured: the stack seen from that job is empty). Any rule built on that is a
+// guess about the caller, and a wrong guess corrupts the scheduler (a task marked waiting
+// while it runs).
+//
+// So the operation is a real Promise, and the kernel learns what it needs from ownership, not
+// from guesses:
+// - When a task stalls (its burst ends without a trap: it awaits something that is not a
+//   trap) while operations of its own are pending, it enters `_opWait` instead of
+//   FOREIGN_WAIT: the usual reason is `await op` (or Promise.all over ops, or a helper that
+//   awaits one). Its state shows the oldest pending operation's name ('REDIS_REPLY').
+// - Such a task's operations settle through the scheduler: the settlement is queued on the
+//   task, the task gets a turn, and in that turn the Promises are settled. If the task was
+//   awaiting one of them it runs then, holding the baton, with the kernel's fast path intact
+//   (no stack inspection), as with any trap. If it was not, it simply stalls again.
+// - Cancellation and timeouts reach the operations through ownership, so `await op` is
+//   interrupted at once however it is awaited (directly, through Promise.race, in a helper).
+// - A task in `_opWait` that really awaits something else (a plain Promise) can be resumed by
+//   that instead, outside its turn. If that happens while no task holds the baton (IO
+//   callbacks, timers: the usual case), the kernel cannot trust `active` and identifies the
+//   caller from the async stack, then hands it the baton (runtime.ts, `adopt`). If another
+//   task's code resolves that plain Promise inside its own turn, the resumed task's kernel
+//   calls would be attributed to that task: the one case this design does not cover without a
+//   stack check, and the reason `debug: true` verifies every kernel call's caller.
+// - The cancellation error reaches the task through the operation it awaits; it counts as
+//   delivered if the task enters the kernel in the turn that delivered it (it caught the
+//   error and goes on: no second delivery at its next trap). If the task was not awaiting any
+//   of its operations, nothing of it runs in that turn and the cancellation stays pending for
+//   its next trap, as for any raw await.
+// - An aborted operation's Promise is marked handled before it rejects: a task's fire-and-
+//   forget call that its cancellation abandoned must not become an unhandled rejection that a
+//   Node runtime would never have produced.
+
+import type { CancelledError } from './errors.js';
+import { TaskTimeout } from './errors.js';
+import { callerTask, enteredKernel, routeSettled } from './runtime.js';
+import type { Task, TaskState } from './task.js';
+
+/** What an operation's starter is told when the kernel abandons it (a task was cancelled). */
+export interface OperationCanceller {
+  /** Forget the operation: its outcome will be ignored. Called once, after its Promise rejected. */
+  cancel(): void;
+}
+
+/** The links of an operation on its owner task (internal). */
+export interface TaskOperationLink {
+  /** @internal */ _prev: TaskOperationLink | null;
+  /** @internal */ _next: TaskOperationLink | null;
+  /** @internal */ _nextSettled: TaskOperationLink | null;
+  /** @internal */ _seq: number;
+  /** @internal */ _owner: Task | null;
+  /** @internal */ readonly state: TaskState;
+  /** @internal */ _deliver(): void;
+  /** @internal */ _abort(error: CancelledError): void;
+}
+
+const PENDING = 0;
+const FULFILLED = 1;
+const REJECTED = 2;
+
+// One shared executor instead of a closure per operation.
+let capturedResolve: (value: never) => void = () => {};
+let capturedReject: (error: unknown) => void = () => {};
+function captureResolvers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+const ignore = (): void => {};
+
+/**
+ * An operation started by the calling task (or by plain code), for APIs that return ordinary
+ * Promises yet must be scheduled and cancelled by the kernel: give callers {@link promise} and
+ * settle the operation with {@link resolve} / {@link reject} from anywhere (an IO callback,
+ * another task). See the file header for what the kernel does with it.
+ */
+export class TaskOperation<T> implements TaskOperationLink {
+  /** The Promise the caller gets: a plain native Promise. */
+  readonly promise: Promise<T>;
+  /** @internal The task that started the operation, while the operation is pending; null for plain code. */
+  _owner: Task | null;
+  private status = PENDING;
+  private outcome: unknown = undefined;
+  private readonly resolvePromise: (value: T) => void;
+  private readonly rejectPromise: (error: unknown) => void;
+  /** @internal */ _prev: TaskOperationLink | null = null;
+  /** @internal */ _next: TaskOperationLink | null = null;
+  /** @internal */ _nextSettled: TaskOperationLink | null = null;
+  /** @internal */ _seq = 0;
+
+  /**
+   * Start an operation owned by the calling task. `state` names it in `task.state` and the
+   * monitor while the task waits for it; `canceller` is told if the kernel abandons it.
+   */
+  constructor(
+    readonly state: TaskState,
+    private readonly canceller: OperationCanceller | null = null,
+  ) {
+    this.promise = new Promise<T>(captureResolvers);
+    this.resolvePromise = capturedResolve as (value: T) => void;
+    this.rejectPromise = capturedReject;
+    const owner = callerTask();
+    this._owner = owner;
+    if (owner !== null) {
+      enteredKernel(owner);
+      attach(owner, this);
+    }
+  }
+
+  /** Whether the operation has settled. */
+  get settled(): boolean {
+    return this.status !== PENDING;
+  }
+
+  /** Fulfil the operation (later calls are ignored). */
+  resolve(value: T): void {
+    this.settle(FULFILLED, value);
+  }
+
+  /** Reject the operation (later calls are ignored). */
+  reject(error: unknown): void {
+    this.settle(REJECTED, error);
+  }
+
+  private settle(status: number, value: unknown): void {
+    if (this.status !== PENDING) return;
+    this.status = status;
+    this.outcome = value;
+    const owner = this._owner;
+    if (owner === null) {
+      this._deliver();
+      return;
+    }
+    this._owner = null;
+    detach(owner, this);
+    if (!owner._opWait) {
+      this._deliver();
+      return;
+    }
+    // The owner is stalled, most likely on this operation: settle it in the owner's turn.
+    if (owner._settledTail === null) owner._settledHead = this;
+    else owner._settledTail._nextSettled = this;
+    owner._settledTail = this;
+    routeSettled(owner);
+  }
+
+  /** @internal Settle the Promise (in the owner's turn, or at once). */
+  _deliver(): void {
+    const value = this.outcome;
+    this.outcome = undefined;
+    if (this.status === FULFILLED) this.resolvePromise(value as T);
+    else this.rejectPromise(value);
+  }
+
+  /** @internal The kernel abandons the operation: its task's cancellation covers it. */
+  _abort(error: CancelledError): void {
+    if (this.status !== PENDING) return;
+    this.promise.then(undefined, ignore);
+    this.reject(error);
+    this.canceller?.cancel();
+  }
+}
+
+function attach(owner: Task, op: TaskOperationLink): void {
+  op._seq = ++owner._opSeq;
+  const tail = owner._opTail;
+  op._prev = tail;
+  if (tail === null) owner._opHead = op;
+  else tail._next = op;
+  owner._opTail = op;
+  owner._opCount++;
+}
+
+function detach(owner: Task, op: TaskOperationLink): void {
+  const prev = op._prev;
+  const next = op._next;
+  if (prev === null) owner._opHead = next;
+  else prev._next = next;
+  if (next === null) owner._opTail = prev;
+  else next._prev = prev;
+  op._prev = op._next = null;
+  owner._opCount--;
+}
+
+/**
+ * Abort the task's pending operations that `error` covers: for a timeout, those started inside
+ * the outermost expired timeout block; otherwise all of them. Returns how many.
+ * @internal
+ */
+export function abortOperations(task: Task, error: CancelledError): number {
+  if (task._opCount === 0) return 0;
+  let after = 0;
+  if (error instanceof TaskTimeout) {
+    const deadlines = task._deadlines;
+    const marks = task._deadlineOps;
+    if (deadlines !== null && marks !== null) {
+      for (let i = 0; i < deadlines.length; i++) {
+        const d = deadlines[i];
+        if (d !== undefined && d !== null && d <= error.clock) {
+          after = marks[i] ?? 0;
+          break;
+        }
+      }
+    }
+  }
+  let aborted = 0;
+  let op = task._opHead;
+  while (op !== null) {
+    const next = op._next;
+    if (op._seq > after) {
+      op._abort(error);
+      aborted++;
+    }
+    op = next;
+  }
+  if (aborted > 0 && task._opWait) task._cancelDelivering = error;
+  return aborted;
+}
+
+/**
+ * The task ended: operations still pending lose their owner and settle on their own (a
+ * fire-and-forget call outlives its task); settlements queued for a turn are delivered now.
+ * @internal
+ */
+export function releaseOperations(task: Task): void {
+  flushSettled(task);
+  let op = task._opHead;
+  while (op !== null) {
+    const next = op._next;
+    op._prev = op._next = null;
+    op._owner = null;
+    op = next;
+  }
+  task._opHead = task._opTail = null;
+  task._opCount = 0;
+}
+
+/** Deliver the settlements queued for the task's turn, in settlement order. @internal */
+export function flushSettled(task: Task): void {
+  let op = task._settledHead;
+  task._settledHead = task._settledTail = null;
+  while (op !== null) {
+    const next = op._nextSettled;
+    op._nextSettled = null;
+    op._deliver();
+    op = next;
+  }
+}

@@ -1,0 +1,208 @@
+// TaskOperation: an operation a task starts and gets back as a plain Promise, which the kernel
+// schedules (its settlement resumes the task in its own turn) and cancels (task.cancel() and
+// timeouts abandon it) however the task awaits it.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  TaskCancelled,
+  TaskOperation,
+  TaskTimeout,
+  clock,
+  currentTask,
+  run,
+  sleep,
+  spawn,
+  timeoutAfter,
+} from '@curio-ts/kernel';
+
+/** An operation settled from outside the kernel after `ms` (like a reply arriving from IO). */
+function later<T>(ms: number, value: T, log?: string[]): TaskOperation<T> {
+  const op = new TaskOperation<T>('OP_WAIT', {
+    cancel: () => {
+      clearTimeout(timer);
+      log?.push('cancelled');
+    },
+  });
+  const timer = setTimeout(() => op.resolve(value), ms);
+  return op;
+}
+
+function failLater(ms: number, error: Error): TaskOperation<never> {
+  const op = new TaskOperation<never>('OP_WAIT');
+  setTimeout(() => op.reject(error), ms);
+  return op;
+}
+
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => {
+  unhandled.push(reason);
+};
+beforeEach(() => {
+  unhandled.length = 0;
+  process.on('unhandledRejection', onUnhandled);
+});
+afterEach(() => {
+  process.off('unhandledRejection', onUnhandled);
+});
+
+describe('TaskOperation', () => {
+  it('is a plain Promise whichever way it is used, and the task keeps working', async () => {
+    const out = await run(async () => {
+      const results: unknown[] = [];
+      results.push(await later(5, 1).promise);
+      results.push(await later(5, '2').promise.then(Number));
+      results.push(await Promise.all([later(5, 3).promise, later(1, 4).promise]));
+      results.push(await Promise.race([later(5, 'slow').promise, later(1, 'fast').promise]));
+      const stored = later(1, 5).promise;
+      await sleep(10);
+      results.push(await stored);
+      results.push(await failLater(1, new Error('six')).promise.catch((e: Error) => e.message));
+      results.push(currentTask().state);
+      return results;
+    });
+    expect(out).toEqual([1, 2, [3, 4], 'fast', 5, 'six', 'RUNNING']);
+  });
+
+  it('the waiting task shows the operation state and resumes in its own turn', async () => {
+    await run(async () => {
+      const waiter = spawn(async () => {
+        const value = await later(20, 'done').promise;
+        // Holding the baton: kernel calls work at once.
+        return `${value}@${currentTask().name}`;
+      }, { name: 'waiter' });
+      await sleep(5);
+      expect(waiter.state).toBe('OP_WAIT');
+      expect(await waiter.join()).toBe('done@waiter');
+    });
+  });
+
+  it('task.cancel() interrupts an await of an operation at once and abandons it', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      const task = spawn(() => later(10_000, 'never', log).promise);
+      await sleep(5);
+      const t0 = clock();
+      await task.cancel();
+      expect(clock() - t0).toBeLessThan(100);
+      expect(task.exception).toBeInstanceOf(TaskCancelled);
+      expect(log).toEqual(['cancelled']);
+    });
+  });
+
+  it('a timeout abandons the operations started inside its block, not those started before', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      const before = later(40, 'before', log).promise;
+      await expect(timeoutAfter(10, () => later(10_000, 'inside', log).promise)).rejects.toBeInstanceOf(TaskTimeout);
+      expect(log).toEqual(['cancelled']);
+      expect(await before).toBe('before');
+    });
+  });
+
+  it('a cancellation received through an operation is delivered once', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      const task = spawn(async () => {
+        try {
+          await later(10_000, 'x').promise;
+        } catch (error) {
+          log.push((error as Error).name);
+          await sleep(1);
+          log.push('cleanup slept');
+          throw error;
+        }
+      });
+      await sleep(5);
+      await task.cancel();
+    });
+    expect(log).toEqual(['TaskCancelled', 'cleanup slept']);
+  });
+
+  it('a cancelled task not awaiting its operation still gets the cancellation at its next trap', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      const task = spawn(async () => {
+        const stored = later(10_000, 'x').promise;
+        await new Promise((resolve) => setTimeout(resolve, 30)); // a plain (foreign) await
+        log.push('after foreign');
+        try {
+          await sleep(1);
+          log.push('not cancelled');
+        } catch (error) {
+          log.push((error as Error).name);
+        }
+        log.push(String(await stored.catch((e: Error) => e.name)));
+      });
+      await sleep(5);
+      await task.cancel();
+    });
+    expect(log).toEqual(['after foreign', 'TaskCancelled', 'TaskCancelled']);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('operations of a task that ends stay pending and settle normally', async () => {
+    const settled = await run(async () => {
+      let value: unknown = null;
+      const task = spawn(async () => {
+        void later(20, 'late').promise.then((v) => {
+          value = v;
+        });
+      });
+      await task.join();
+      await sleep(40);
+      return value;
+    });
+    expect(settled).toBe('late');
+  });
+
+  it('operations started by plain code work outside any task', async () => {
+    expect(await later(1, 'plain').promise).toBe('plain');
+  });
+
+  it('a task awaiting a plain Promise while its operation is pending is found again', async () => {
+    const out = await run(async () => {
+      const task = spawn(async () => {
+        const pending = later(50, 'op').promise;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        await sleep(1); // a kernel call from a task resumed outside its turn
+        const name = currentTask().name;
+        return `${await pending}/${name}`;
+      }, { name: 'mixed' });
+      return task.join();
+    });
+    expect(out).toBe('op/mixed');
+  });
+
+  it('a fire-and-forget operation abandoned by a cancellation is no unhandled rejection', async () => {
+    await run(async () => {
+      const task = spawn(async () => {
+        void later(10_000, 'x').promise;
+        await sleep(10_000);
+      });
+      await sleep(5);
+      await task.cancel();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('a virtual clock does not jump while a task waits on an operation', async () => {
+    const order = await run(
+      async () => {
+        const done: string[] = [];
+        const waiter = spawn(async () => {
+          done.push(`${await later(30, 'op').promise}@${clock()}`);
+        });
+        const sleeper = spawn(async () => {
+          await sleep(1000);
+          done.push(`sleep@${clock()}`);
+        });
+        await waiter.join();
+        await sleeper.join();
+        return done;
+      },
+      { clock: 'virtual' },
+    );
+    // Had the clock jumped while the operation was pending, the sleeper would finish first.
+    expect(order).toEqual(['op@0', 'sleep@1000']);
+  });
+});
