@@ -23,7 +23,7 @@ import { TaskGroup } from '../taskgroup.js';
 import { currentTask } from '../task.js';
 import type { Task } from '../task.js';
 import { ignoreAfter } from '../time.js';
-import { ServerSocket, Socket } from './socket.js';
+import { DEFAULT_BACKLOG, ServerSocket, Socket } from './socket.js';
 import type { SocketAddress } from './socket.js';
 import { SocketError, TlsError, toSocketError } from './socket-errors.js';
 import { waitEvent } from './waiter.js';
@@ -192,7 +192,12 @@ export async function startTls(socket: Socket, options: StartTlsOptions = {}): P
 
 /** Options of {@link tcpServerSocket} and {@link unixServerSocket}. */
 export interface ListenOptions {
-  /** The OS listen backlog, and the most connections left waiting for accept() (default 128). */
+  /**
+   * The OS listen backlog, and the most connections left waiting for accept() (default 511, as
+   * Node's). The OS caps its queue at its own limit (Linux: net.core.somaxconn). A burst of
+   * connections beyond it is not refused: the OS drops the excess SYNs and the clients retry
+   * after a second; too small a backlog leaves such clients hanging.
+   */
   backlog?: number;
   /**
    * Serve TLS with these options (at least `key` and `cert`); accepted sockets have completed
@@ -212,11 +217,12 @@ export interface ListenOptions {
  */
 export async function tcpServerSocket(host: string, port: number, options: ListenOptions = {}): Promise<ServerSocket> {
   const server = makeServer(options, options.noDelay ?? true);
-  const socket = new ServerSocket(server, { backlog: options.backlog ?? 128, tls: options.tls !== undefined });
+  const backlog = options.backlog ?? DEFAULT_BACKLOG;
+  const socket = new ServerSocket(server, { backlog, tls: options.tls !== undefined });
   await listen(socket, server, {
     host,
     port,
-    backlog: options.backlog ?? 128,
+    backlog,
     ...(options.ipv6Only !== undefined ? { ipv6Only: options.ipv6Only } : {}),
   });
   return socket;
@@ -225,8 +231,9 @@ export async function tcpServerSocket(host: string, port: number, options: Liste
 /** Listen on the Unix socket `path` and return the listening socket. */
 export async function unixServerSocket(path: string, options: ListenOptions = {}): Promise<ServerSocket> {
   const server = makeServer(options, false);
-  const socket = new ServerSocket(server, { backlog: options.backlog ?? 128, tls: options.tls !== undefined, path });
-  await listen(socket, server, { path, backlog: options.backlog ?? 128 });
+  const backlog = options.backlog ?? DEFAULT_BACKLOG;
+  const socket = new ServerSocket(server, { backlog, tls: options.tls !== undefined, path });
+  await listen(socket, server, { path, backlog });
   return socket;
 }
 
@@ -306,18 +313,19 @@ export async function runServer(server: ServerSocket, handler: ClientHandler, op
       if (done === acceptor || done === null) throw acceptor.exception;
     }
   } catch (error) {
+    // Stop listening: the accept loop is cancelled (rather than left to fail on the closed
+    // socket, which would be a crash of its own), then connections not yet accepted are closed.
+    await disableCancellation(() => acceptor.cancel());
     await server.close();
     if (options.shutdown === 'drain' && error instanceof CancelledError) {
       try {
-        await drainClients(group, acceptor, options.drainTimeout);
+        await drainClients(group, options.drainTimeout);
       } catch (again) {
         // Cancelled again while draining: the remaining clients are cancelled below.
         if (!(again instanceof CancelledError)) throw again;
       }
     }
     await disableCancellation(async () => {
-      await acceptor.cancel();
-      void acceptor.exception; // ended by the close or the cancel: nothing to report
       await group.cancelRemaining();
       await group.join();
     });
@@ -344,12 +352,10 @@ async function serveClient(client: Socket, address: SocketAddress, handler: Clie
   }
 }
 
-/** Reap client tasks until none is left (or `timeout` ms passed). */
-async function drainClients(group: TaskGroup, acceptor: Task, timeout: number | undefined): Promise<void> {
+/** Reap client tasks (and the cancelled accept loop) until none is left (or `timeout` ms passed). */
+async function drainClients(group: TaskGroup, timeout: number | undefined): Promise<void> {
   const drainAll = async (): Promise<void> => {
-    for (let done = await group.nextDone(); done !== null; done = await group.nextDone()) {
-      if (done === acceptor) void done.exception;
-    }
+    while ((await group.nextDone()) !== null);
   };
   if (timeout === undefined) await drainAll();
   else await ignoreAfter(timeout, drainAll);
