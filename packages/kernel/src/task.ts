@@ -10,6 +10,9 @@
 //   otherwise names the trap it is blocked in ('TIME_SLEEP', 'EVENT_WAIT', ...).
 // - `_waitCancel` is non-null exactly while the task is blocked in a cancellable trap.
 // - A task is not thenable: `await spawn(f)` gives the task, `await task.join()` its result.
+// - A failed task's error counts as looked at once `join()`, `result` or `exception` handed it
+//   to user code (`_lookedAt`); `wait()` and `cancel()` never do. An error nobody looked at is
+//   reported by the kernel (see "errors nobody looked at" in kernel.ts).
 
 import type { CancelledError } from './errors.js';
 import { KernelUsageError, TaskCancelled, TaskError } from './errors.js';

@@ -9,8 +9,8 @@
 //   still running (daemons included) is cancelled and waited for.
 // - `join` does not throw child errors. `result`/`results` throw the child's own error;
 //   `exception`/`exceptions` report them. A child error nobody looked at is reported through
-//   the kernel's error hook when a scoped group ends (or at shutdown for manually joined
-//   groups), never silently dropped.
+//   the kernel's error hook when a scoped group ends (for manually joined groups, when the
+//   task is garbage-collected or at shutdown), never silently dropped.
 // - `TaskGroup.scope(fn)`: an error thrown by `fn` cancels the remaining tasks and propagates.
 //   `await using g = new TaskGroup()` joins when the block ends. JavaScript does not tell a
 //   disposer whether its block threw, so on that path the group cannot cancel first: when

@@ -11,9 +11,14 @@
 //   server task reaps as they finish, so a long-running server does not accumulate finished
 //   tasks. A client handler's error is reported (through `onClientError`, or the kernel's
 //   error hook) and never stops the server; its socket is closed when the handler returns.
-// - When the server task is cancelled it stops listening first, then either cancels its
+// - When the server task is cancelled it stops listening first (its accept loop is cancelled,
+//   so a normal shutdown is no task failure, then the socket is closed), then either cancels its
 //   clients ('cancel', the default, as Curio) or lets them finish ('drain', optionally bounded
 //   by `drainTimeout`); it ends only when no client task is left.
+// - The listen backlog defaults to Node's 511 (the OS caps it: Linux net.core.somaxconn). A
+//   burst beyond what the OS queue holds has its SYNs dropped and retried by the clients; with
+//   a backlog of 128, over half of a burst of 1 000 connects was left hanging (so it is with
+//   Node's own net.Server), with 511 all are served.
 
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -195,8 +200,9 @@ export interface ListenOptions {
   /**
    * The OS listen backlog, and the most connections left waiting for accept() (default 511, as
    * Node's). The OS caps its queue at its own limit (Linux: net.core.somaxconn). A burst of
-   * connections beyond it is not refused: the OS drops the excess SYNs and the clients retry
-   * after a second; too small a backlog leaves such clients hanging.
+   * connections beyond the queue is not refused: the OS drops the excess handshakes and the
+   * clients retry (after 1 s, 3 s, ...); a backlog much smaller than the burst can leave some
+   * clients hanging.
    */
   backlog?: number;
   /**
