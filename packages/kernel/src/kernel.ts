@@ -542,9 +542,6 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   /** A task failed with an error that is not a cancellation and was not handed over yet. */
   private crashed(task: Task): void {
     const what = `task ${task.id} (${task.name})`;
-    if (this.debug) {
-      this.report(task._outcome, { reason: 'task-crash', message: `${what} crashed`, task });
-    }
     const pending: UnreportedError = {
       error: task._outcome,
       label: `${what} failed and its error was never looked at`,
@@ -554,6 +551,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     task._unreported = pending;
     this.unreported.add(pending);
     this.collected.register(task, pending, pending);
+    if (this.debug) this.report(task._outcome, { reason: 'task-crash', message: `${what} crashed`, task });
   }
 
   /** @internal The task's error reached user code: withdraw its pending report. */
