@@ -189,96 +189,100 @@ describe('looking at a failed task', () => {
 // Garbage collection
 
 /**
- * Collect garbage and let the kernel run until `reports` has something (the control task was
- * collected and reported), at most 100 rounds.
+ * Run `body` in a kernel (real clock), then collect garbage and let the kernel run until
+ * something was reported (at most 100 rounds): `body` leaves a control task whose error nobody
+ * looks at, and its report shows that the tasks `body` made were collected. `body` runs in a
+ * function of its own, so that nothing of it keeps its tasks alive. Returns the trace (with
+ * 'collected' once collection ended) and what was reported.
  */
-async function collectUntilReported(reports: Report[]): Promise<void> {
-  for (let round = 0; round < 100 && reports.length === 0; round++) {
-    collectGarbage();
-    await sleep(10);
-  }
+async function runThenCollect(body: (trace: string[]) => Promise<void>): Promise<{ trace: string[]; reports: string[] }> {
+  const reports: Report[] = [];
+  const trace: string[] = [];
+  await runV(
+    async () => {
+      await body(trace);
+      for (let round = 0; round < 100 && reports.length === 0; round++) {
+        collectGarbage();
+        await sleep(10);
+      }
+      trace.push('collected');
+    },
+    reports,
+    trace,
+    { clock: 'real' },
+  );
+  return { trace, reports: summary(reports) };
+}
+
+/** Serve one client on a tcpServer, then cancel the server; resolves with the server task. */
+async function serveOneClientThenCancel(): Promise<Task> {
+  const { port, task } = await serve(async (client) => {
+    await client.sendall(Buffer.from('hi\n'));
+  });
+  const client = await openConnection('127.0.0.1', port);
+  await client.recv(3);
+  await client.close();
+  await task.cancel();
+  return task;
 }
 
 describe('after garbage collection', () => {
   it('an error looked at is not reported when its task is collected; one nobody looked at is, at once', async () => {
-    const reports: Report[] = [];
-    const trace: string[] = [];
-    await runV(
-      async () => {
-        // In a function of their own, so that nothing here keeps the tasks alive.
-        await (async () => {
-          const control = failing('control');
-          const tasks = [failing('joined'), failing('exception'), failing('result'), failing('grouped')];
-          await control.wait();
-          await rejected(tasks[0]!.join());
-          await tasks[1]!.wait();
-          void tasks[1]!.exception;
-          await tasks[2]!.wait();
-          thrown(() => tasks[2]!.result);
-          const g = new TaskGroup({ tasks: [tasks[3]!] });
-          await g.join();
-          void g.exceptions;
-        })();
-        await collectUntilReported(reports);
-        trace.push('collected');
-      },
-      reports,
-      trace,
-      { clock: 'real' },
-    );
-    expect(trace).toEqual(['reported unobserved-task-error ?', 'collected']);
-    expect(summary(reports)).toEqual(['unobserved-task-error control']);
+    const got = await runThenCollect(async () => {
+      const control = failing('control');
+      const tasks = [failing('joined'), failing('exception'), failing('result'), failing('grouped')];
+      await control.wait();
+      await rejected(tasks[0]!.join());
+      await tasks[1]!.wait();
+      void tasks[1]!.exception;
+      await tasks[2]!.wait();
+      thrown(() => tasks[2]!.result);
+      const g = new TaskGroup({ tasks: [tasks[3]!] });
+      await g.join();
+      void g.exceptions;
+    });
+    // The task was collected: the report cannot name it.
+    expect(got).toEqual({
+      trace: ['reported unobserved-task-error ?', 'collected'],
+      reports: ['unobserved-task-error control'],
+    });
   });
 
   it('cancelling a tcpServer reports nothing, before or after its tasks are collected', async () => {
-    const reports: Report[] = [];
-    const trace: string[] = [];
-    await runV(
-      async () => {
-        await (async () => {
-          const { port, task } = await serve(async (client) => {
-            await client.sendall(Buffer.from('hi\n'));
-          });
-          const client = await openConnection('127.0.0.1', port);
-          await client.recv(3);
-          await client.close();
-          await task.cancel();
-          trace.push(`server ended with ${(task.exception as Error).name}`);
-          failing('control');
-        })();
-        await collectUntilReported(reports);
-        trace.push('collected');
-      },
-      reports,
-      trace,
-      { clock: 'real' },
-    );
-    expect(trace).toEqual(['server ended with TaskCancelled', 'reported unobserved-task-error ?', 'collected']);
-    expect(summary(reports)).toEqual(['unobserved-task-error control']);
+    const got = await runThenCollect(async (trace) => {
+      const server = await serveOneClientThenCancel();
+      trace.push(`server ended with ${(server.exception as Error).name}`);
+      failing('control');
+    });
+    expect(got).toEqual({
+      trace: ['server ended with TaskCancelled', 'reported unobserved-task-error ?', 'collected'],
+      reports: ['unobserved-task-error control'],
+    });
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 // A server that failed at once
 
+/**
+ * The newcomer's program: spawn a tcpServer on a port in use (it fails at once with
+ * EADDRINUSE), later "stop the server" by cancelling it.
+ */
+async function serverOnBusyPortThenCancel(trace: string[]): Promise<void> {
+  const busy = await tcpServerSocket('127.0.0.1', 0);
+  const server = spawn(() => tcpServer('127.0.0.1', busy.port, async () => {}), { name: 'chat-server' });
+  await sleep(50);
+  await server.cancel();
+  trace.push(`cancelled: terminated ${server.terminated}`);
+  await busy.close();
+  trace.push('main done');
+}
+
 describe('a server task that failed at once', () => {
   it('a tcpServer on a port in use, spawned and then cancelled, reports EADDRINUSE', async () => {
     const reports: Report[] = [];
     const trace: string[] = [];
-    await runV(
-      async () => {
-        const busy = await tcpServerSocket('127.0.0.1', 0);
-        const server = spawn(() => tcpServer('127.0.0.1', busy.port, async () => {}), { name: 'chat-server' });
-        await sleep(50);
-        await server.cancel(); // the newcomer's "stop the server": it had already failed
-        trace.push(`cancelled: terminated ${server.terminated}`);
-        await busy.close();
-        trace.push('main done');
-      },
-      reports,
-      trace,
-      { clock: 'real' },
-    );
+    await runV(() => serverOnBusyPortThenCancel(trace), reports, trace, { clock: 'real' });
     expect(trace).toEqual(['cancelled: terminated true', 'main done', 'reported unobserved-task-error chat-server']);
     expect(reports).toHaveLength(1);
     expect(reports[0]?.error).toBeInstanceOf(SocketError);
@@ -291,13 +295,7 @@ describe('a server task that failed at once', () => {
     const original = console.error;
     console.error = (...args: unknown[]): void => void printed.push(args);
     try {
-      await run(async () => {
-        const busy = await tcpServerSocket('127.0.0.1', 0);
-        const server = spawn(() => tcpServer('127.0.0.1', busy.port, async () => {}), { name: 'chat-server' });
-        await sleep(50);
-        await server.cancel();
-        await busy.close();
-      });
+      await run(() => serverOnBusyPortThenCancel([]));
     } finally {
       console.error = original;
     }
@@ -339,18 +337,10 @@ describe('with debug', () => {
 
   it('cancelling a tcpServer is no crash', async () => {
     const reports: string[] = [];
-    await run(
-      async () => {
-        const { port, task } = await serve(async (client) => {
-          await client.sendall(Buffer.from('hi\n'));
-        });
-        const client = await openConnection('127.0.0.1', port);
-        await client.recv(3);
-        await client.close();
-        await task.cancel();
-      },
-      { debug: true, onError: (_error, info) => reports.push(`${info.reason}: ${info.message}`) },
-    );
+    await run(serveOneClientThenCancel, {
+      debug: true,
+      onError: (_error, info) => reports.push(`${info.reason}: ${info.message}`),
+    });
     expect(reports).toEqual([]);
   });
 });
