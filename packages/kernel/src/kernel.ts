@@ -13,6 +13,24 @@
 //   that do not match them are stale and ignored.
 // - `_externalWaits` counts tasks waiting on something outside the kernel (IO, threads,
 //   Promises); with `_foreignCount` it decides whether a virtual clock may jump.
+// - A failed task has a pending report (`task._unreported`, in `unreported`) exactly while its
+//   error is neither a cancellation, nor looked at, nor reported. Each such error is reported
+//   once, and never after it was looked at.
+//
+// Discussion: errors nobody looked at. A task's error is *looked at* when it reaches user
+// code: `join()` rejects with it (as the TaskError's cause), `result` throws it, `exception`
+// returns it (a TaskGroup's `result(s)`, `exception(s)` and `nextResult()` read those), or it
+// is the error of a task started by `run`/`runTask`, whose Promise rejects with it. `wait()`,
+// `cancel()` and the monitor do not hand the error over and do not count. Cancellations are
+// never reported (whoever cancelled asked for them).
+// An error that was not looked at is reported through the error hook at the first moment it
+// provably can no longer be: when the task is garbage-collected (a FinalizationRegistry), when
+// the scoped TaskGroup it belongs to ends, or when the kernel shuts down. Reporting at the
+// crash instead (Curio logs every crash at once) would also report the errors that are looked
+// at a moment later, `t.join()` after a sleep, so that is only done with `debug`
+// ('task-crash'). The pending report holds the error but only a WeakRef to the task, and the
+// task holds its report, so looking at the error can withdraw the report whether or not the
+// task is collected afterwards.
 
 import { performance } from 'node:perf_hooks';
 import {
@@ -53,6 +71,7 @@ import type { ExternalWake, TrapHandler, TrapRequest } from './traps.js';
 export type KernelErrorReason =
   | 'unobserved-task-error'
   | 'unobserved-group-error'
+  | 'task-crash'
   | 'long-foreign-await'
   | 'timeout-overrun'
   | 'monitor-error';
@@ -78,13 +97,17 @@ export interface KernelOptions {
   /**
    * Debugging aids: record the source location of every blocking await (shown by
    * `task.where()`), verify that every kernel call comes from the task the kernel thinks is
-   * running (catches a missing `await`), and report foreign awaits longer than
-   * `longForeignAwaitMs` (default 100) and timeout blocks that overran their deadline.
+   * running (catches a missing `await`), report foreign awaits longer than
+   * `longForeignAwaitMs` (default 100) and timeout blocks that overran their deadline, and
+   * report every task crash at once ('task-crash', Curio's "Task Crash" log), whether or not
+   * the error is looked at later.
    */
   debug?: boolean | { longForeignAwaitMs?: number };
   /**
-   * Called for errors nobody else will see: a failed task whose error was never looked at,
-   * and, with `debug`, warnings. Defaults to printing on stderr. It must not throw.
+   * Called for errors nobody else will see: a failed task whose error was never looked at
+   * (reported once it no longer can be: the task was garbage-collected, its scoped task group
+   * ended, or the kernel shut down), and, with `debug`, crashes and warnings. Defaults to
+   * printing on stderr. It must not throw.
    */
   onError?: (error: unknown, info: KernelErrorInfo) => void;
   /**
@@ -98,11 +121,16 @@ export interface KernelOptions {
 
 let nextTaskId = 1;
 
-interface ErrorRecord {
+/**
+ * @internal The pending report of a failed task's error. Holds the task weakly: a task nobody
+ * can reach any more is exactly one whose error can no longer be looked at.
+ */
+export interface UnreportedError {
   readonly error: unknown;
   readonly label: string;
-  reported: boolean;
-  task: WeakRef<Task> | null;
+  /** Whether the task belonged to a task group when it ended (used once it is collected). */
+  readonly inGroup: boolean;
+  readonly task: WeakRef<Task>;
 }
 
 function defaultErrorHook(error: unknown, info: KernelErrorInfo): void {
@@ -142,8 +170,8 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   private closing = false;
   private closed = false;
   private readonly pendingRuns = new Set<(error: unknown) => void>();
-  private readonly errorRecords = new Set<ErrorRecord>();
-  private readonly finalizer = new FinalizationRegistry<ErrorRecord>((record) => this.reportRecord(record));
+  private readonly unreported = new Set<UnreportedError>();
+  private readonly collected = new FinalizationRegistry<UnreportedError>((pending) => this.reportNow(pending));
   private readonly isLive = (entry: DeadlineEntry<Task>): boolean =>
     (entry.kind === 'sleep' ? entry.owner._sleepAt : entry.owner._timeoutAt) === entry.at;
 
@@ -240,8 +268,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
         await task._outsideWait();
       }
     }
-    for (const record of this.errorRecords) this.reportRecord(record);
-    this.errorRecords.clear();
+    for (const pending of this.unreported) this.reportNow(pending);
     this.closed = true;
     this.monitorServer?.close();
     if (this.attached) {
@@ -500,7 +527,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
       task._doneWaiters = null;
       for (const resume of waiters) resume();
     }
-    if (failed && !(task._outcome instanceof CancelledError) && !task._observed) this.trackError(task);
+    if (failed && !(task._outcome instanceof CancelledError) && !task._observed) this.crashed(task);
     if (task._group !== null) task._group._taskDone(task);
     if (task._opCount > 0 || task._settledHead !== null) releaseOperations(task);
     exited(task);
@@ -509,26 +536,40 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   // -------------------------------------------------------------------------------------------
   // Errors nobody looked at
 
-  private trackError(task: Task): void {
-    const record: ErrorRecord = {
+  /** A task failed with an error that is not a cancellation and was not handed over yet. */
+  private crashed(task: Task): void {
+    const what = `task ${task.id} (${task.name})`;
+    const pending: UnreportedError = {
       error: task._outcome,
-      label: `task ${task.id} (${task.name}) failed and its error was never looked at`,
-      reported: false,
+      label: `${what} failed and its error was never looked at`,
+      inGroup: task._group !== null,
       task: new WeakRef(task),
     };
-    this.errorRecords.add(record);
-    this.finalizer.register(task, record);
+    task._unreported = pending;
+    this.unreported.add(pending);
+    this.collected.register(task, pending, pending);
+    if (this.debug) this.report(task._outcome, { reason: 'task-crash', message: `${what} crashed`, task });
   }
 
-  private reportRecord(record: ErrorRecord): void {
-    this.errorRecords.delete(record);
-    if (record.reported) return;
-    const task = record.task?.deref();
-    if (task !== undefined && task._observed) return;
-    record.reported = true;
-    this.report(record.error, {
-      reason: task?._group != null ? 'unobserved-group-error' : 'unobserved-task-error',
-      message: record.label,
+  /** @internal The task's error reached user code: withdraw its pending report. */
+  errorLookedAt(task: Task): void {
+    const pending = task._unreported;
+    if (pending === null) return;
+    task._unreported = null;
+    this.unreported.delete(pending);
+    this.collected.unregister(pending);
+  }
+
+  /** Report a pending error now, unless it was looked at or reported already. */
+  private reportNow(pending: UnreportedError): void {
+    if (!this.unreported.delete(pending)) return;
+    this.collected.unregister(pending);
+    const task = pending.task.deref();
+    if (task !== undefined) task._unreported = null;
+    const inGroup = task !== undefined ? task._group !== null : pending.inGroup;
+    this.report(pending.error, {
+      reason: inGroup ? 'unobserved-group-error' : 'unobserved-task-error',
+      message: pending.label,
       ...(task !== undefined ? { task } : {}),
     });
   }
@@ -542,14 +583,9 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     }
   }
 
-  /** @internal Report a group child error now (the group ended and nobody looked at it). */
+  /** @internal Report a group child's error now if nobody looked at it (its scoped group ended). */
   reportGroupError(task: Task): void {
-    for (const record of this.errorRecords) {
-      if (record.task?.deref() === task) {
-        this.reportRecord(record);
-        return;
-      }
-    }
+    if (task._unreported !== null) this.reportNow(task._unreported);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -12,10 +12,13 @@
 //   oldest pending operation ('REDIS_REPLY', ...: see operation.ts).
 // - `_waitCancel` is non-null exactly while the task is blocked in a cancellable trap.
 // - A task is not thenable: `await spawn(f)` gives the task, `await task.join()` its result.
+// - A failed task's error counts as looked at once `join()`, `result` or `exception` handed it
+//   to user code (`_lookedAt`); `wait()` and `cancel()` never do. An error nobody looked at is
+//   reported by the kernel (see "errors nobody looked at" in kernel.ts).
 
 import type { CancelledError } from './errors.js';
 import { KernelUsageError, TaskCancelled, TaskError } from './errors.js';
-import type { Kernel } from './kernel.js';
+import type { Kernel, UnreportedError } from './kernel.js';
 import { SchedBarrier } from './sched.js';
 import type { WaitCancel } from './sched.js';
 import type { TaskGroup } from './taskgroup.js';
@@ -105,7 +108,11 @@ export class Task<T = unknown> {
   /** @internal */ _group: TaskGroup | null = null;
   /** @internal The return value, or the error if `_failed`. */ _outcome: unknown = undefined;
   /** @internal */ _failed = false;
-  /** @internal */ _observed = false;
+  /**
+   * @internal Whether the task's outcome was handed to user code (see "Errors nobody looked at"
+   * in kernel.ts). Set by `join()`, `result`, `exception`; a root task of `runTask` starts true.
+   */ _observed = false;
+  /** @internal The pending report of this task's error, until it is looked at or reported. */ _unreported: UnreportedError | null = null;
   /** @internal */ _foreign = false;
   /** @internal */ _foreignSince = 0;
   /** @internal Oldest pending operation the task started (a list linked through the operations). */ _opHead: TaskOperationLink | null = null;
@@ -155,7 +162,7 @@ export class Task<T = unknown> {
    */
   get result(): T {
     if (!this.terminated) throw new KernelUsageError(`task ${this.id} (${this.name}) has not terminated`, 'ERR_TASK_RUNNING');
-    this._observed = true;
+    this._lookedAt();
     if (this._failed) throw this._outcome;
     return this._outcome as T;
   }
@@ -163,7 +170,7 @@ export class Task<T = unknown> {
   /** The task's error if it failed, else undefined. Throws if the task has not ended. */
   get exception(): unknown {
     if (!this.terminated) throw new KernelUsageError(`task ${this.id} (${this.name}) has not terminated`, 'ERR_TASK_RUNNING');
-    this._observed = true;
+    this._lookedAt();
     return this._failed ? this._outcome : undefined;
   }
 
@@ -184,14 +191,15 @@ export class Task<T = unknown> {
 
   private joined(): T {
     if (this._group !== null) this._group._discard(this);
-    this._observed = true;
+    this._lookedAt();
     if (this._failed) throw new TaskError(`task ${this.id} (${this.name}) failed`, { cause: this._outcome });
     return this._outcome as T;
   }
 
   /**
-   * Wait for the task to end, without looking at how. From plain Promise code outside the
-   * kernel this returns an ordinary Promise.
+   * Wait for the task to end, without looking at how: this alone does not count as looking at
+   * its error (read `result` or `exception` afterwards, or use `join()`). From plain Promise
+   * code outside the kernel this returns an ordinary Promise.
    */
   wait(): Promise<void> {
     if (this.terminated) return Promise.resolve();
@@ -203,13 +211,11 @@ export class Task<T = unknown> {
    * Cancel the task: a {@link TaskCancelled} (or `options.error`) is thrown into it at its
    * current blocking await, or at its next one. By default waits until the task has ended;
    * `blocking: false` only requests it (that is how a task cancels itself). Cancelling an
-   * ended task does nothing.
+   * ended task does nothing; in particular it does not count as looking at the error of a task
+   * that had already failed, which is still reported if nobody looks at it.
    */
   async cancel(options?: CancelOptions): Promise<void> {
-    if (this.terminated) {
-      this._observed = true;
-      return;
-    }
+    if (this.terminated) return;
     this._kernel.requestCancel(this, options?.error ?? new TaskCancelled());
     if (options?.blocking ?? true) await this.wait();
   }
@@ -231,6 +237,12 @@ export class Task<T = unknown> {
   /** `Task(id=1, name='main', state='RUNNING')`, as Curio prints it. */
   toString(): string {
     return `Task(id=${this.id}, name=${JSON.stringify(this.name)}, state=${JSON.stringify(this.state)})`;
+  }
+
+  /** @internal The task's outcome reached user code: its error, if any, is not reported. */
+  _lookedAt(): void {
+    this._observed = true;
+    if (this._unreported !== null) this._kernel.errorLookedAt(this);
   }
 
   /** @internal Resolve plain-Promise waiters once the task ends. */

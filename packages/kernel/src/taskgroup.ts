@@ -9,14 +9,14 @@
 //   still running (daemons included) is cancelled and waited for.
 // - `join` does not throw child errors. `result`/`results` throw the child's own error;
 //   `exception`/`exceptions` report them. A child error nobody looked at is reported through
-//   the kernel's error hook when a scoped group ends (or at shutdown for manually joined
-//   groups), never silently dropped.
+//   the kernel's error hook when a scoped group ends (for manually joined groups, when the
+//   task is garbage-collected or at shutdown), never silently dropped.
 // - `TaskGroup.scope(fn)`: an error thrown by `fn` cancels the remaining tasks and propagates.
 //   `await using g = new TaskGroup()` joins when the block ends. JavaScript does not tell a
 //   disposer whether its block threw, so on that path the group cannot cancel first: when
 //   the body may throw while long-running children exist, prefer `scope`.
 
-import { KernelUsageError, CancelledError } from './errors.js';
+import { KernelUsageError } from './errors.js';
 import { Deque } from './deque.js';
 import { Semaphore } from './sync.js';
 import { spawn } from './task.js';
@@ -225,12 +225,8 @@ export class TaskGroup<T = unknown> {
     if (!this.joined) throw new KernelUsageError('TaskGroup not yet joined', 'ERR_GROUP_NOT_JOINED');
   }
 
+  /** The scope ended: a member's error nobody looked at can no longer be, so report it now. */
   private reportUnobserved(): void {
-    for (const task of this.members) {
-      if (task._failed && !task._observed && !(task._outcome instanceof CancelledError)) {
-        task._kernel.reportGroupError(task);
-        task._observed = true;
-      }
-    }
+    for (const task of this.members) task._kernel.reportGroupError(task);
   }
 }

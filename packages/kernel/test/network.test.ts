@@ -2,13 +2,15 @@
 // Unix sockets, and interoperation with real external peers (nc, curl).
 
 import { describe, expect, test } from 'vitest';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   Event,
   SocketError,
   TaskCancelled,
+  awaitPromise,
   openConnection,
   openUnixConnection,
   run,
@@ -21,6 +23,48 @@ import {
 } from '@curio-ts/kernel';
 import type { Socket, SocketAddress } from '@curio-ts/kernel';
 import { cancelWhileBlocked, closeAll, command, drain, failure, runReal, serve, until } from './socket-helpers.js';
+
+/** How long a client of the burst test may take to be served (SYN retries: 1 s, 3 s, 7 s...). */
+const CLIENT_DEADLINE_MS = 30_000;
+
+/** The machine's net.core.somaxconn, or 'unknown' off Linux. */
+function readSomaxconn(): number | 'unknown' {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * A node:net client of a greeting-first protocol: it waits for `hello`, sends its id and expects
+ * `ok <id>` before the server closes. Resolves with 'served' or with what went wrong, at the
+ * latest after `deadlineMs` (a client left hanging is destroyed).
+ */
+function greetedClient(port: number, id: number, deadlineMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    let sent = false;
+    const timer = setTimeout(() => {
+      resolve(`not served within ${deadlineMs} ms`);
+      socket.destroy();
+    }, deadlineMs);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      if (!sent && received.startsWith('hello\n')) {
+        sent = true;
+        socket.write(`${id}\n`);
+      }
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(`error ${error.code ?? error.message}`));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(received === `hello\nok ${id}\n` ? 'served' : `received ${JSON.stringify(received)}`);
+    });
+  });
+}
 
 /** An echo handler: echoes until end of stream. */
 async function echo(client: Socket): Promise<void> {
@@ -215,6 +259,32 @@ describe('tcpServer', () => {
     });
     expect(got).toEqual({ typed: true, code: 'EADDRINUSE' });
   });
+
+  test('a burst of 1 000 concurrent connects with the default backlog: every client is served', async () => {
+    // Linux caps the listen queue at net.core.somaxconn (4096 since 5.4); below 511 the OS,
+    // not the kernel, would drop the connections this test counts on.
+    const somaxconn = readSomaxconn();
+    const clients = 1000;
+    const got = await runReal(async () => {
+      let served = 0;
+      const { port, listening, task } = await serve(async (client) => {
+        const stream = client.asStream();
+        await stream.write(Buffer.from('hello\n'));
+        const line = Buffer.from(await stream.readline()).toString();
+        await stream.write(Buffer.from(`ok ${line}`));
+        served++;
+      });
+      // All connects are issued at once, before the server can accept any of them.
+      const outcomes = await awaitPromise(
+        Promise.all(Array.from({ length: clients }, (_, id) => greetedClient(port, id, CLIENT_DEADLINE_MS))),
+      );
+      await task.cancel();
+      const counts: Record<string, number> = {};
+      for (const outcome of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
+      return { counts, served, dropped: listening.droppedConnections, somaxconn };
+    });
+    expect(got).toEqual({ counts: { served: clients }, served: clients, dropped: 0, somaxconn });
+  }, 2 * CLIENT_DEADLINE_MS);
 
   test('connections beyond the backlog waiting for accept are closed and counted', async () => {
     const got = await runReal(async () => {

@@ -11,9 +11,14 @@
 //   server task reaps as they finish, so a long-running server does not accumulate finished
 //   tasks. A client handler's error is reported (through `onClientError`, or the kernel's
 //   error hook) and never stops the server; its socket is closed when the handler returns.
-// - When the server task is cancelled it stops listening first, then either cancels its
+// - When the server task is cancelled it stops listening first (its accept loop is cancelled,
+//   so a normal shutdown is no task failure, then the socket is closed), then either cancels its
 //   clients ('cancel', the default, as Curio) or lets them finish ('drain', optionally bounded
 //   by `drainTimeout`); it ends only when no client task is left.
+// - The listen backlog defaults to Node's 511 (the OS caps it: Linux net.core.somaxconn). A
+//   burst beyond what the OS queue holds has its SYNs dropped and retried by the clients; with
+//   a backlog of 128, over half of a burst of 1 000 connects was left hanging (so it is with
+//   Node's own net.Server), with 511 all are served.
 
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -23,7 +28,7 @@ import { TaskGroup } from '../taskgroup.js';
 import { currentTask } from '../task.js';
 import type { Task } from '../task.js';
 import { ignoreAfter } from '../time.js';
-import { ServerSocket, Socket } from './socket.js';
+import { DEFAULT_BACKLOG, ServerSocket, Socket } from './socket.js';
 import type { SocketAddress } from './socket.js';
 import { SocketError, TlsError, toSocketError } from './socket-errors.js';
 import { waitEvent } from './waiter.js';
@@ -192,7 +197,13 @@ export async function startTls(socket: Socket, options: StartTlsOptions = {}): P
 
 /** Options of {@link tcpServerSocket} and {@link unixServerSocket}. */
 export interface ListenOptions {
-  /** The OS listen backlog, and the most connections left waiting for accept() (default 128). */
+  /**
+   * The OS listen backlog, and the most connections left waiting for accept() (default 511, as
+   * Node's). The OS caps its queue at its own limit (Linux: net.core.somaxconn). A burst of
+   * connections beyond the queue is not refused: the OS drops the excess handshakes and the
+   * clients retry (after 1 s, 3 s, ...); a backlog much smaller than the burst can leave some
+   * clients hanging.
+   */
   backlog?: number;
   /**
    * Serve TLS with these options (at least `key` and `cert`); accepted sockets have completed
@@ -212,11 +223,12 @@ export interface ListenOptions {
  */
 export async function tcpServerSocket(host: string, port: number, options: ListenOptions = {}): Promise<ServerSocket> {
   const server = makeServer(options, options.noDelay ?? true);
-  const socket = new ServerSocket(server, { backlog: options.backlog ?? 128, tls: options.tls !== undefined });
+  const backlog = options.backlog ?? DEFAULT_BACKLOG;
+  const socket = new ServerSocket(server, { backlog, tls: options.tls !== undefined });
   await listen(socket, server, {
     host,
     port,
-    backlog: options.backlog ?? 128,
+    backlog,
     ...(options.ipv6Only !== undefined ? { ipv6Only: options.ipv6Only } : {}),
   });
   return socket;
@@ -225,8 +237,9 @@ export async function tcpServerSocket(host: string, port: number, options: Liste
 /** Listen on the Unix socket `path` and return the listening socket. */
 export async function unixServerSocket(path: string, options: ListenOptions = {}): Promise<ServerSocket> {
   const server = makeServer(options, false);
-  const socket = new ServerSocket(server, { backlog: options.backlog ?? 128, tls: options.tls !== undefined, path });
-  await listen(socket, server, { path, backlog: options.backlog ?? 128 });
+  const backlog = options.backlog ?? DEFAULT_BACKLOG;
+  const socket = new ServerSocket(server, { backlog, tls: options.tls !== undefined, path });
+  await listen(socket, server, { path, backlog });
   return socket;
 }
 
@@ -306,18 +319,19 @@ export async function runServer(server: ServerSocket, handler: ClientHandler, op
       if (done === acceptor || done === null) throw acceptor.exception;
     }
   } catch (error) {
+    // Stop listening: the accept loop is cancelled (rather than left to fail on the closed
+    // socket, which would be a crash of its own), then connections not yet accepted are closed.
+    await disableCancellation(() => acceptor.cancel());
     await server.close();
     if (options.shutdown === 'drain' && error instanceof CancelledError) {
       try {
-        await drainClients(group, acceptor, options.drainTimeout);
+        await drainClients(group, options.drainTimeout);
       } catch (again) {
         // Cancelled again while draining: the remaining clients are cancelled below.
         if (!(again instanceof CancelledError)) throw again;
       }
     }
     await disableCancellation(async () => {
-      await acceptor.cancel();
-      void acceptor.exception; // ended by the close or the cancel: nothing to report
       await group.cancelRemaining();
       await group.join();
     });
@@ -344,12 +358,10 @@ async function serveClient(client: Socket, address: SocketAddress, handler: Clie
   }
 }
 
-/** Reap client tasks until none is left (or `timeout` ms passed). */
-async function drainClients(group: TaskGroup, acceptor: Task, timeout: number | undefined): Promise<void> {
+/** Reap client tasks (and the cancelled accept loop) until none is left (or `timeout` ms passed). */
+async function drainClients(group: TaskGroup, timeout: number | undefined): Promise<void> {
   const drainAll = async (): Promise<void> => {
-    for (let done = await group.nextDone(); done !== null; done = await group.nextDone()) {
-      if (done === acceptor) void done.exception;
-    }
+    while ((await group.nextDone()) !== null);
   };
   if (timeout === undefined) await drainAll();
   else await ignoreAfter(timeout, drainAll);

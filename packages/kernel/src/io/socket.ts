@@ -735,11 +735,19 @@ function endpoint(address: string | undefined, port: number | undefined, family:
 // ---------------------------------------------------------------------------------------------
 // Listening sockets
 
+/**
+ * The default listen backlog: Node's (net.Server.listen), 511. Linux silently caps the OS queue
+ * at net.core.somaxconn (4096 since Linux 5.4, 128 before).
+ * @internal
+ */
+export const DEFAULT_BACKLOG = 511;
+
 /** Options of a {@link ServerSocket}. */
 export interface ServerSocketOptions {
   /**
-   * Most connections accepted by the OS and waiting for `accept()` (default 128). Node accepts
-   * connections as fast as they come; beyond this many unclaimed ones, new ones are closed.
+   * Most connections accepted by the OS and waiting for `accept()` (default 511, as Node's
+   * listen backlog). Node accepts connections as fast as they come; beyond this many unclaimed
+   * ones, new ones are closed.
    */
   backlog?: number;
   /** Whether accepted sockets are TLS sockets. */
@@ -789,7 +797,7 @@ export class ServerSocket {
   /** Take control of a listening (or about to listen) server. */
   constructor(server: net.Server, options?: ServerSocketOptions) {
     this._server = server;
-    this.backlog = options?.backlog ?? 128;
+    this.backlog = options?.backlog ?? DEFAULT_BACKLOG;
     this.isTls = options?.tls ?? false;
     this.unixPath = options?.path;
     (server as OwnedServer)[serverOwner] = this;
