@@ -181,7 +181,7 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
     await run(async () => {
       const slow = spawn(async () => {
         trace.push('slow start');
-        await delay(30);
+        await delay(300); // long enough for 'fast' even on a loaded machine
         trace.push(`slow back as ${currentTask().name}`);
       }, { name: 'slow' });
       const fast = spawn(async () => {
