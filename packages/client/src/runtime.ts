@@ -4,13 +4,14 @@
 // implement. It is deliberately small; a third runtime (Deno, Bun, a test simulator) would
 // implement these few members and get every client for free.
 //
-// Discussion: why `wait` and not plain Promises. Client calls on the curio runtime must be
-// kernel traps, so that a kernel task blocked on a Redis reply can be cancelled or timed out by
-// the kernel at once (and does not take the kernel's slow path for raw foreign awaits). So the
-// client never creates a Promise for a pending call itself: it asks the runtime to `wait`,
-// handing it a registration function. The node runtime turns that into a Promise; the curio
-// runtime into a kernel trap. Per-call `signal` and `timeout` options are handled by the client
-// on top of `wait`, identically on both runtimes.
+// Discussion: why `wait` and not plain Promises. The client never creates the Promise of a
+// pending call itself: it asks the runtime to `wait`, handing it a registration object (the
+// call). The node runtime turns that into a Promise. The curio runtime turns it into a kernel
+// TaskOperation owned by the calling task: still a plain Promise for the caller, in every use,
+// but the kernel settles it in that task's turn and abandons it when the task is cancelled or
+// its timeout expires, so a task blocked on a Redis reply is interrupted at once (and keeps the
+// kernel's fast path). Per-call `signal` and `timeout` options are handled by the client on
+// top of `wait`, identically on both runtimes.
 
 /** Where to connect. */
 export type ConnectTarget =
@@ -97,9 +98,9 @@ export interface Runtime {
   /** Open a connection. Rejects with a typed error (ConnectionError) on failure or timeout. */
   connect(target: ConnectTarget, options?: { readonly timeout?: number }): Promise<ByteStream>;
   /**
-   * Block the caller until the waiter's `wake` is used. The waiter's `cancel` is called if the
-   * caller is cancelled first (on the curio runtime: task cancellation and timeouts). `state`
-   * names the wait for monitors.
+   * A plain Promise that settles when the waiter's `wake` is used. The waiter's `cancel` is
+   * called if the runtime abandons the wait first (on the curio runtime: the calling task's
+   * cancellation or an enclosing timeout). `state` names the wait for monitors.
    */
   wait<T>(state: string, waiter: Waiter<T>): Promise<T>;
   /**

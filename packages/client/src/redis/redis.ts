@@ -40,8 +40,8 @@ export class RedisClient extends RedisCommands<'client'> {
   }
 
   protected command<T>(args: readonly RedisArg[], transform: Transform<T>, options?: CallOptions): Promise<T> {
-    // The transform runs inside the call, so the caller gets the runtime's own awaitable
-    // (a kernel trap on curio), never a Promise chained onto it.
+    // The transform runs inside the call: the caller gets the call's own Promise (on curio, the
+    // kernel operation its task owns), not a second Promise chained onto it.
     return this.core.call<T>(args, options, transform === identity ? undefined : transform);
   }
 
