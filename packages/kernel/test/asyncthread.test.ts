@@ -57,6 +57,10 @@ const misuse = workerFunction<(ref: KernelRef<Lock>) => string[]>(work, 'misuse'
 const notAnAsyncThread = workerFunction<() => string>(work, 'notAnAsyncThread');
 const serveForever = workerFunction<(q: UniversalQueue<number>) => never>(work, 'serveForever');
 const spinUntil = workerFunction<(flag: SharedArrayBuffer) => string>(work, 'spinUntil');
+const produce = workerFunction<(q: UniversalQueue<number>, start: number, count: number) => number>(
+  new URL('./fixtures/universal-work.mjs', import.meta.url),
+  'produce',
+);
 const squares = workerFunction<typeof WorkTs.squares>(new URL('./fixtures/asyncthread-work.ts', import.meta.url), 'squares');
 
 /** Wait (bounded) until `condition()` holds: threads take a moment to start. */
@@ -163,6 +167,30 @@ describe('spawnThread and AWAIT', () => {
         expect(thrown(() => queue.taskDone())).toBeInstanceOf(KernelUsageError);
       }
     });
+  });
+
+  it('items a thread put on a UniversalQueue are in it when its join returns, and a join waits for them', async () => {
+    const report = await run(async () => {
+      const q = new UniversalQueue<number>();
+      const seen: { size: number; unfinished: number; joinWaited: boolean }[] = [];
+      // Each round races the thread's last puts against its end reaching the kernel.
+      for (let round = 0; round < 4; round++) {
+        await spawnThread(produce, q, 0, 1000).join();
+        const size = q.size();
+        const unfinished = q.unfinished;
+        const joining = spawn(() => q.join());
+        await sleep(1);
+        const joinWaited = !joining.terminated;
+        for (let i = 0; i < 1000; i++) {
+          await q.get();
+          q.taskDone();
+        }
+        await joining.join();
+        seen.push({ size, unfinished, joinWaited });
+      }
+      return seen;
+    });
+    expect(report).toEqual(Array.from({ length: 4 }, () => ({ size: 1000, unfinished: 1000, joinWaited: true })));
   });
 
   it('sleeps on the kernel clock (virtual clock: exact)', async () => {

@@ -56,6 +56,7 @@ import {
   checkTimeout,
   counterView,
   finishOne,
+  joinEpoch,
   unfinishedCount,
   lookupUniversal,
   newId,
@@ -99,7 +100,7 @@ export class UniversalQueue<T> {
     this.sizeBuffer = new SharedArrayBuffer(QUEUE_SHARED_BYTES);
     this.sizeView = new Int32Array(this.sizeBuffer, 0, 1);
     this.counter = counterView(this.sizeBuffer);
-    this.owner = new OwnerSide<T>(maxsize, this.sizeView, this.counter);
+    this.owner = new OwnerSide<T>(maxsize, this.sizeBuffer);
     this.remote = null;
     remember(this.id, this as UniversalQueue<unknown>);
   }
@@ -134,7 +135,7 @@ export class UniversalQueue<T> {
     fields.sizeView = new Int32Array(handle.size, 0, 1);
     fields.counter = counterView(handle.size);
     fields.owner = null;
-    const remote = new RemoteSide(handle.port, handle.flag);
+    const remote = new RemoteSide(handle.port, handle.flag, handle.size);
     fields.remote = remote;
     remember(handle.id, queue as UniversalQueue<unknown>);
     disconnectWhenCollected(queue, remote);
@@ -172,7 +173,10 @@ export class UniversalQueue<T> {
 
   /** Number of items held (exact in the owner; a recent value elsewhere). */
   size(): number {
-    return this.owner !== null ? this.owner.size() : Atomics.load(this.sizeView, 0);
+    const owner = this.owner;
+    if (owner === null) return Atomics.load(this.sizeView, 0);
+    owner.catchUp();
+    return owner.size();
   }
 
   /** Whether no item is held. */
@@ -191,7 +195,8 @@ export class UniversalQueue<T> {
    */
   get(options?: AsyncOptions): Promise<T> {
     const owner = this.owner;
-    if (owner === null) return this.ask<T>('UQUEUE_GET', options, (id) => [OP_GET, id, 0]);
+    if (owner === null) return this.ask<T>('UQUEUE_GET', options, (id) => [OP_GET, 0, id, 0]);
+    owner.catchUp();
     const taken = owner.tryTake();
     if (taken !== null) return Promise.resolve(taken.item);
     return this.waitHere<T>('UQUEUE_GET', options, (settle) => {
@@ -208,6 +213,7 @@ export class UniversalQueue<T> {
   put(item: T, options?: AsyncOptions): Promise<void> {
     const owner = this.owner;
     if (owner !== null) {
+      owner.catchUp();
       if (owner.tryPut(item)) return RESOLVED;
       return this.waitHere<void>('UQUEUE_PUT', options, (settle) => {
         const putter = new LocalPutter<T>(item, () => settle(undefined));
@@ -217,15 +223,15 @@ export class UniversalQueue<T> {
     }
     const remote = this.remote as RemoteSide;
     if (this.maxsize === 0) {
-      // Unbounded: the owner always has room; no answer needed. Order is kept by the port.
+      // Unbounded: the owner always has room; no answer needed (see the module notes).
       try {
-        remote.post([OP_PUT, 0, item, 0]);
+        remote.putCounted(item);
       } catch (error) {
         return Promise.reject(error);
       }
       return RESOLVED;
     }
-    return this.ask<void>('UQUEUE_PUT', options, (id) => [OP_PUT, id, item, 0]);
+    return this.ask<void>('UQUEUE_PUT', options, (id) => [OP_PUT, 0, id, item, 0]);
   }
 
   /**
@@ -237,12 +243,13 @@ export class UniversalQueue<T> {
     const timeout = checkTimeout(options);
     const owner = this.owner;
     if (owner !== null) {
+      owner.catchUp();
       const taken = owner.tryTake();
       if (taken !== null) return taken.item;
       throw wouldBlock('UniversalQueue.getSync() in the owning thread');
     }
     if (isMainThread) throw wouldBlock('UniversalQueue.getSync() on the main thread');
-    return (this.remote as RemoteSide).syncRequest((id) => [OP_GET, id, 1], timeout, 'UniversalQueue.getSync()') as T;
+    return (this.remote as RemoteSide).syncRequest((id) => [OP_GET, 0, id, 1], timeout, 'UniversalQueue.getSync()') as T;
   }
 
   /**
@@ -253,16 +260,17 @@ export class UniversalQueue<T> {
     const timeout = checkTimeout(options);
     const owner = this.owner;
     if (owner !== null) {
+      owner.catchUp();
       if (owner.tryPut(item)) return;
       throw wouldBlock('UniversalQueue.putSync() in the owning thread');
     }
     const remote = this.remote as RemoteSide;
     if (this.maxsize === 0) {
-      remote.post([OP_PUT, 0, item, 0]);
+      remote.putCounted(item);
       return;
     }
     if (isMainThread) throw wouldBlock('UniversalQueue.putSync() on the main thread');
-    remote.syncRequest((id) => [OP_PUT, id, item, 1], timeout, 'UniversalQueue.putSync()');
+    remote.syncRequest((id) => [OP_PUT, 0, id, item, 1], timeout, 'UniversalQueue.putSync()');
   }
 
   // -------------------------------------------------------------------------------------------
@@ -281,7 +289,7 @@ export class UniversalQueue<T> {
   taskDone(): void {
     if (!finishOne(this.counter)) return;
     if (this.owner !== null) this.owner.releaseJoiners();
-    else (this.remote as RemoteSide).post([OP_ZERO]);
+    else (this.remote as RemoteSide).post([OP_ZERO, 0]);
   }
 
   /**
@@ -289,11 +297,12 @@ export class UniversalQueue<T> {
    * in a kernel task, cancellable; `options.signal` aborts it in plain code).
    */
   join(options?: AsyncOptions): Promise<void> {
+    const epoch = joinEpoch(this.counter);
+    if (epoch === null) return RESOLVED;
     const owner = this.owner;
-    if (owner === null) return this.ask<void>('UQUEUE_JOIN', options, (id) => [OP_JOIN, id, 0]);
-    if (!owner.joinMustWait()) return RESOLVED;
+    if (owner === null) return this.ask<void>('UQUEUE_JOIN', options, (id) => [OP_JOIN, 0, id, 0, epoch]);
     return this.waitHere<void>('UQUEUE_JOIN', options, (settle) => {
-      const joiner = new LocalJoiner(owner.epoch(), () => settle(undefined));
+      const joiner = new LocalJoiner(epoch, () => settle(undefined));
       owner.addJoiner(joiner);
       return joiner;
     });
@@ -306,13 +315,11 @@ export class UniversalQueue<T> {
    */
   joinSync(options?: SyncOptions): void {
     const timeout = checkTimeout(options);
-    const owner = this.owner;
-    if (owner !== null) {
-      if (!owner.joinMustWait()) return;
-      throw wouldBlock('UniversalQueue.joinSync() in the owning thread');
-    }
+    const epoch = joinEpoch(this.counter);
+    if (epoch === null) return;
+    if (this.owner !== null) throw wouldBlock('UniversalQueue.joinSync() in the owning thread');
     if (isMainThread) throw wouldBlock('UniversalQueue.joinSync() on the main thread');
-    (this.remote as RemoteSide).syncRequest((id) => [OP_JOIN, id, 1], timeout, 'UniversalQueue.joinSync()');
+    (this.remote as RemoteSide).syncRequest((id) => [OP_JOIN, 0, id, 1, epoch], timeout, 'UniversalQueue.joinSync()');
   }
 
   /**
