@@ -57,9 +57,11 @@ const misuse = workerFunction<(ref: KernelRef<Lock>) => string[]>(work, 'misuse'
 const notAnAsyncThread = workerFunction<() => string>(work, 'notAnAsyncThread');
 const serveForever = workerFunction<(q: UniversalQueue<number>) => never>(work, 'serveForever');
 const spinUntil = workerFunction<(flag: SharedArrayBuffer) => string>(work, 'spinUntil');
-const produce = workerFunction<(q: UniversalQueue<number>, start: number, count: number) => number>(
-  new URL('./fixtures/universal-work.mjs', import.meta.url),
-  'produce',
+const putRounds = workerFunction<
+  (queues: KernelRef<Queue<UniversalQueue<number>>>, ready: KernelRef<Queue<number>>, rounds: number, count: number) => number
+>(
+  work,
+  'putRounds',
 );
 const squares = workerFunction<typeof WorkTs.squares>(new URL('./fixtures/asyncthread-work.ts', import.meta.url), 'squares');
 
@@ -169,28 +171,35 @@ describe('spawnThread and AWAIT', () => {
     });
   });
 
-  it('items a thread put on a UniversalQueue are in it when its join returns, and a join waits for them', async () => {
+  it('items a thread put on a UniversalQueue are in it when the thread says so through AWAIT, and a join waits for them', async () => {
+    const rounds = 20;
+    const count = 1000;
     const report = await run(async () => {
-      const q = new UniversalQueue<number>();
+      const queues = new Queue<UniversalQueue<number>>();
+      const ready = new Queue<number>();
+      const thread = spawnThread(putRounds, queues, ready, rounds, count);
       const seen: { size: number; unfinished: number; joinWaited: boolean }[] = [];
-      // Each round races the thread's last puts against its end reaching the kernel.
-      for (let round = 0; round < 4; round++) {
-        await spawnThread(produce, q, 0, 1000).join();
+      for (let round = 0; round < rounds; round++) {
+        // A new queue each round, linked to the thread after it started.
+        const q = new UniversalQueue<number>();
+        await queues.put(q);
+        await ready.get();
         const size = q.size();
         const unfinished = q.unfinished;
         const joining = spawn(() => q.join());
         await sleep(1);
         const joinWaited = !joining.terminated;
-        for (let i = 0; i < 1000; i++) {
+        for (let i = 0; i < count; i++) {
           await q.get();
           q.taskDone();
         }
         await joining.join();
         seen.push({ size, unfinished, joinWaited });
       }
+      expect(await thread.join()).toBe(rounds);
       return seen;
     });
-    expect(report).toEqual(Array.from({ length: 4 }, () => ({ size: 1000, unfinished: 1000, joinWaited: true })));
+    expect(report).toEqual(Array.from({ length: rounds }, () => ({ size: count, unfinished: count, joinWaited: true })));
   });
 
   it('sleeps on the kernel clock (virtual clock: exact)', async () => {

@@ -53,6 +53,8 @@ const taskDoneTooMany = workerFunction<(q: Q) => 'no error' | { name: string; co
 const joinWithTimeout = workerFunction<(q: Q, ms: number) => 'joined' | 'timeout'>(work, 'joinWithTimeout');
 const produceInOwnKernel = workerFunction<(q: Q, start: number, count: number) => Promise<number>>(work, 'produceInOwnKernel');
 const markDone = workerFunction<(q: Q, count: number) => number>(work, 'markDone');
+const nothing = workerFunction<() => null>(work, 'nothing');
+const joinThenSignal = workerFunction<(q: Q, posted: UniversalEvent, ms: number) => Promise<'joined' | 'timeout'>>(work, 'joinThenSignal');
 
 const STOP = -1;
 
@@ -691,20 +693,24 @@ describe('UniversalQueue: a put from another thread has taken effect when it ret
   it('a join in another worker thread waits for the items a worker put, until they are marked done', async () => {
     await using producers = new ThreadPool({ size: 1 });
     await using joiners = new ThreadPool({ size: 1 });
-    const report = await run(async () => {
-      const q = new UniversalQueue<number>();
-      const outcomes: string[] = [];
-      for (let round = 0; round < ROUNDS / 4; round++) {
-        await producers.run(produce, q, 0, ITEMS);
-        outcomes.push(await joiners.run(joinWithTimeout, q, 5));
-        // Mark them done from a third thread, then the join returns.
-        for (let i = 0; i < ITEMS; i++) await q.get();
-        await producers.run(markDone, q, ITEMS);
-        outcomes.push(await joiners.run(joinWithTimeout, q, 60_000));
-      }
-      return outcomes;
-    });
-    expect(report).toEqual(Array.from({ length: ROUNDS / 2 }, (_, i) => (i % 2 === 0 ? 'timeout' : 'joined')));
+    const q = new UniversalQueue<number>();
+    const posted = new UniversalEvent();
+    const busy = new Int32Array(new SharedArrayBuffer(4));
+    const outcomes: string[] = [];
+    for (let round = 0; round < ROUNDS / 4; round++) {
+      await producers.run(produce, q, 0, ITEMS);
+      // This thread stays busy until the other worker's join is on its way: the owner then
+      // reads the join and the puts in the same turn, and the join must count the puts.
+      posted.clear();
+      const joining = joiners.run(joinThenSignal, q, posted, 5);
+      for (let i = 0; i < 10_000 && !posted.isSet(); i++) Atomics.wait(busy, 0, 0, 1);
+      outcomes.push(await joining);
+      // Mark them done from a third thread, then the join returns.
+      for (let i = 0; i < ITEMS; i++) await q.get();
+      await producers.run(markDone, q, ITEMS);
+      outcomes.push(await joiners.run(joinWithTimeout, q, 60_000));
+    }
+    expect(outcomes).toEqual(Array.from({ length: ROUNDS / 2 }, (_, i) => (i % 2 === 0 ? 'timeout' : 'joined')));
   });
 
   it('items of two workers putting one after the other come out in that order', async () => {
