@@ -201,6 +201,8 @@ export class OwnerSide<T> {
   private taken = 0;
   /** Messages taken and not yet handled: their turn (ticket order) has not come. */
   private held: Taken[] = [];
+  /** Whether `held` is in ticket order (it is while one port fills it). */
+  private heldInOrder = true;
   private draining = false;
   private drainScheduled = false;
 
@@ -287,6 +289,15 @@ export class OwnerSide<T> {
     return { item };
   }
 
+  /**
+   * Take an item for a call of the owner's thread. Items held are older than any put still in
+   * a port, so only an empty queue must take in what the ports hold first.
+   */
+  takeNow(): { item: T } | null {
+    if (this.items.length === 0) this.catchUp(true);
+    return this.tryTake();
+  }
+
   addGetter(getter: Getter<T>): void {
     this.getters.push(getter);
   }
@@ -349,18 +360,30 @@ export class OwnerSide<T> {
 
   /**
    * Take in every message a remote copy sent before now: the owner's own calls begin with
-   * this, so a remote put that has returned is in the queue before they look at it.
+   * this, so a remote put that has returned is in the queue before they look at it. With
+   * `untilItem`, stop as soon as the queue holds an item: what is still in the ports came later.
+   * Works in bounded steps, so a backlog passes through the buffer a slice at a time.
    */
-  catchUp(): void {
-    if (this.held.length === 0 && Atomics.load(this.tickets, 0) === this.taken) return;
-    this.drain(Infinity);
+  catchUp(untilItem = false): void {
+    const start = Atomics.load(this.tickets, 0);
+    if (this.held.length === 0 && start === this.taken) return;
+    for (;;) {
+      const due = this.drain(DRAIN_LIMIT);
+      if (!ticketBefore(due, start)) return;
+      if (untilItem && this.items.length > 0) return;
+    }
   }
 
   private take(peer: Peer, message: ToOwner): void {
     this.taken = (this.taken + 1) | 0;
     // A new connection is made at once: its messages may be due in this very drain.
-    if (message[0] === OP_ATTACH) this.attach(message[2], message[3]);
-    else this.held.push({ peer, message });
+    if (message[0] === OP_ATTACH) {
+      this.attach(message[2], message[3]);
+      return;
+    }
+    const held = this.held;
+    if (held.length > 0 && ticketBefore(message[1], (held[held.length - 1] as Taken).message[1])) this.heldInOrder = false;
+    held.push({ peer, message });
   }
 
   /**
@@ -372,14 +395,15 @@ export class OwnerSide<T> {
    * with a ticket before `now` was posted before Y took its ticket, so before this drain began,
    * and is taken here too: every message with a ticket before `now` is due. A port left unread
    * after `limit` messages lowers the bound to the ticket after the last taken from it. The rest
-   * wait in `held` for a later drain (scheduled at once).
+   * wait in `held` for a later drain (scheduled at once). Returns the bound: every message
+   * with a ticket before it has been handled.
    */
-  private drain(limit: number): void {
-    if (this.draining) return;
+  private drain(limit: number): number {
+    const now = Atomics.load(this.tickets, 0);
+    if (this.draining) return now;
     this.draining = true;
+    let due = now;
     try {
-      const now = Atomics.load(this.tickets, 0);
-      let due = now;
       if (now !== this.taken) {
         // Peers attached during the loop are visited too (Set iteration).
         for (const peer of this.peers) {
@@ -407,20 +431,24 @@ export class OwnerSide<T> {
         this.drain(DRAIN_LIMIT);
       });
     }
+    return due;
   }
 
   /** Handle the held messages with tickets before `due`, in ticket order. */
   private handleDue(due: number): void {
     const held = this.held;
+    if (held.length === 0) return;
     // Stable, and each port's messages are already in ticket order.
-    if (held.length > 1) held.sort((a, b) => (a.message[1] - b.message[1]) | 0);
+    if (!this.heldInOrder) held.sort((a, b) => (a.message[1] - b.message[1]) | 0);
+    this.heldInOrder = true;
     let i = 0;
     for (; i < held.length; i++) {
       const { peer, message } = held[i] as Taken;
       if (!ticketBefore(message[1], due)) break;
       this.handle(peer, message);
     }
-    this.held = i === held.length ? [] : held.slice(i);
+    if (i === held.length) held.length = 0;
+    else this.held = held.slice(i);
   }
 
   private handle(peer: Peer, message: ToOwner): void {

@@ -196,8 +196,7 @@ export class UniversalQueue<T> {
   get(options?: AsyncOptions): Promise<T> {
     const owner = this.owner;
     if (owner === null) return this.ask<T>('UQUEUE_GET', options, (id) => [OP_GET, 0, id, 0]);
-    owner.catchUp();
-    const taken = owner.tryTake();
+    const taken = owner.takeNow();
     if (taken !== null) return Promise.resolve(taken.item);
     return this.waitHere<T>('UQUEUE_GET', options, (settle) => {
       const getter = new LocalGetter<T>(settle);
@@ -243,8 +242,7 @@ export class UniversalQueue<T> {
     const timeout = checkTimeout(options);
     const owner = this.owner;
     if (owner !== null) {
-      owner.catchUp();
-      const taken = owner.tryTake();
+      const taken = owner.takeNow();
       if (taken !== null) return taken.item;
       throw wouldBlock('UniversalQueue.getSync() in the owning thread');
     }
