@@ -34,7 +34,6 @@ import {
   counterEpoch,
   counterView,
   finishOne,
-  joinEpoch,
   ticketBefore,
   ticketsView,
 } from './universal-common.js';
@@ -306,11 +305,6 @@ export class OwnerSide<T> {
     this.putters.push(putter);
   }
 
-  /** What a join begun now waits for: null if nothing is unfinished, else the epoch to wait out. */
-  joinEpoch(): number | null {
-    return joinEpoch(this.counter);
-  }
-
   addJoiner(joiner: Joiner): void {
     this.joiners.push(joiner);
   }
@@ -397,6 +391,10 @@ export class OwnerSide<T> {
    * after `limit` messages lowers the bound to the ticket after the last taken from it. The rest
    * wait in `held` for a later drain (scheduled at once). Returns the bound: every message
    * with a ticket before it has been handled.
+   *
+   * A ticket taken and never sent (a thread terminated between the two) leaves `taken` behind
+   * the ticket count for good: each call of the owner then reads every port once, uselessly
+   * but harmlessly. A copy whose message cannot be cloned sends its ticket alone instead.
    */
   private drain(limit: number): number {
     const now = Atomics.load(this.tickets, 0);

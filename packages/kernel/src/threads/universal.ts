@@ -9,21 +9,24 @@
 // JavaScript threads share no objects, so a queue cannot simply be locked and shared as in
 // Curio. A UniversalQueue's storage lives in the thread that created it (its *owner*); every
 // other thread holds a *remote* copy made from a transferable handle: a MessagePort entangled
-// with a port the owner listens on, plus a small SharedArrayBuffer the owner bumps and notifies
-// after each reply. Every operation is decided in the owner, in order, so the usual queue
-// invariants hold exactly (items handed to the longest waiter, no item given twice):
+// with a port the owner listens on, plus small SharedArrayBuffers: the queue's (size, ticket
+// count, unfinished count; see universal-common.ts) and the connection's flag, which the owner
+// bumps and notifies after each reply. Every operation is decided in the owner, in order, so
+// the usual queue invariants hold exactly (items handed to the longest waiter, no item given
+// twice). Every message to the owner carries a ticket taken from the shared ticket count:
 //
-//   remote                                 owner
-//   get():   post [GET, id]  ───────────►  item available? reply [id, ITEM, item]
-//                                          else remember the getter (FIFO with local ones)
+//   remote                                   owner
+//   get():   post [GET, t, id]  ───────────► item available? reply [id, ITEM, item]
+//                                            else remember the getter (FIFO with local ones)
 //   getSync: post, then Atomics.wait on the flag, take the reply with receiveMessageOnPort
-//   put():   post [PUT, id, item] ───────► buffered or handed over; [id, ADMITTED] when a
-//                                          bounded queue had room (unbounded: no reply)
-//   cancel:  post [CANCEL, id] ──────────► still waiting? drop it, reply [id, WITHDRAWN]
-//   join():  post [JOIN, id]  ───────────► nothing unfinished? reply [id, ADMITTED]
-//                                          else remember the joiner until the count is zero
+//   put():   unbounded: count it unfinished, post [PUT, t, 0, item]: done (no reply)
+//            bounded: post [PUT, t, id, item] ► buffered or handed over, or the putter waits;
+//                                            [id, ADMITTED] once it is in
+//   cancel:  post [CANCEL, t, id] ─────────► still waiting? drop it, reply [id, WITHDRAWN]
+//   join():  nothing unfinished? done. Else post [JOIN, t, id, epoch] ► the count has been
+//            zero since (epoch moved on)? reply [id, ADMITTED]; else remember the joiner
 //   taskDone: a compare-and-swap on the shared unfinished count (any thread, no message);
-//            the one that brings it to zero posts [ZERO] so the owner releases the joiners
+//            the one that brings it to zero posts [ZERO, t] so the owner releases the joiners
 //
 // A cancelled remote request races with the owner serving it. The owner answers every
 // request exactly once: with its outcome, or with WITHDRAWN if the cancel arrived first. The
@@ -31,6 +34,37 @@
 // operation completed and returns normally, and a kernel task's cancellation is delivered at
 // its next blocking call instead, as the kernel's own queues do. So a cancelled or timed-out
 // get never loses an item and a cancelled put never adds one behind the caller's back.
+//
+// Discussion: a put has taken effect when it returns.
+//
+// In Curio a put is done when it returns: whoever looks at the queue afterwards, in any thread,
+// sees the item, and join() waits for it. An unbounded remote put returns without an answer,
+// so its item is still in a MessagePort when, say, the worker's runInThread result (another
+// port) reaches the owner, or another worker's join arrives on its own port; MessagePorts keep
+// order only within one port. Two ways to make the put take effect before it returns:
+//
+// 1. The put waits for the owner's acknowledgement. Simple, but it is a round trip between
+//    threads per item, and it waits on the owner's event loop: measured on the threads bench
+//    (200 000 items, worker putSync -> kernel task get, 2 shared CPUs), about 24k items/s
+//    against about 240k/s without (a bounded queue that never fills does exactly this).
+// 2. What the owner decides by is complete before the put returns (chosen). The unfinished
+//    count is shared memory and the remote put adds to it itself, so join and `unfinished` are
+//    exact in every thread at once. The item itself is in the owner's port once postMessage
+//    returns (Node queues it on the receiving side synchronously), so the owner can take it
+//    in synchronously with receiveMessageOnPort: every operation of the owner's thread first
+//    takes in the messages sent before it began (`catchUp`, skipped with one Atomics.load
+//    when the ticket count equals the count of messages taken), and messages of different
+//    ports are handled in ticket order, so a put that returned before another thread's
+//    get/put/join was made is handled before it (see `drain` in queue-owner.ts for why a
+//    bounded read of the ports suffices). A get on a non-empty queue needs nothing (what
+//    waits in a port is younger than what the buffer holds); on an empty queue it stops at
+//    the first item.
+//
+// Cost of 2, same bench, same machine state, base and fix alternating in one process (medians
+// of 7; the machine was shared with other jobs, so these move by about 30%): worker -> kernel
+// task 262k/s before, 241k/s after, 1.69 vs 1.65 us of CPU per item over all threads; kernel
+// task -> worker blocking get 15.4k/s before, 19.1k/s after (35.5 vs 33.3 us of CPU per item).
+// Remote `size()` remains a recent value: only the owner's is exact.
 //
 // Items are copied (structured clone) when they cross a thread; between users in the owner's
 // own thread they are passed by reference, as with the kernel's Queue. The owner's thread never
