@@ -45,8 +45,9 @@
 //
 // 1. The put waits for the owner's acknowledgement. Simple, but it is a round trip between
 //    threads per item, and it waits on the owner's event loop: measured on the threads bench
-//    (200 000 items, worker putSync -> kernel task get, 2 shared CPUs), about 24k items/s
-//    against about 240k/s without (a bounded queue that never fills does exactly this).
+//    (worker putSync -> kernel task get, 2 shared CPUs) at 23k-24k items/s, a tenth or less
+//    of the 240k-440k/s of the same runs without (a bounded queue that never fills does
+//    exactly this, so the figure is real, not estimated).
 // 2. What the owner decides by is complete before the put returns (chosen). The unfinished
 //    count is shared memory and the remote put adds to it itself, so join and `unfinished` are
 //    exact in every thread at once. The item itself is in the owner's port once postMessage
@@ -60,11 +61,15 @@
 //    waits in a port is younger than what the buffer holds); on an empty queue it stops at
 //    the first item.
 //
-// Cost of 2, same bench, same machine state, base and fix alternating in one process (medians
-// of 7; the machine was shared with other jobs, so these move by about 30%): worker -> kernel
-// task 262k/s before, 241k/s after, 1.69 vs 1.65 us of CPU per item over all threads; kernel
-// task -> worker blocking get 15.4k/s before, 19.1k/s after (35.5 vs 33.3 us of CPU per item).
-// Remote `size()` remains a recent value: only the owner's is exact.
+// Cost of 2, measured with the same two bench rows, the code before and after alternating in
+// one process (medians of 7 to 9 runs), on 2 CPUs shared with other jobs: throughput moved
+// by noise both ways (worker -> kernel task 262k/s before vs 241k/s after, 652k vs 440k in
+// another run; kernel task -> blocking worker get 15.4k vs 19.1k, 29.4k vs 38.1k), while the
+// CPU time per item over all threads, the steadier figure there, stayed the same: 1.02 vs
+// 1.01 us (worker -> kernel) and 24.8 vs 24.8 us (blocking get). A remote put costs two more
+// atomic additions; the owner's calls one Atomics.load when nothing is in flight.
+//
+// `size()` in a remote thread remains a recent value: only the owner's is exact.
 //
 // Items are copied (structured clone) when they cross a thread; between users in the owner's
 // own thread they are passed by reference, as with the kernel's Queue. The owner's thread never
