@@ -57,6 +57,12 @@ const misuse = workerFunction<(ref: KernelRef<Lock>) => string[]>(work, 'misuse'
 const notAnAsyncThread = workerFunction<() => string>(work, 'notAnAsyncThread');
 const serveForever = workerFunction<(q: UniversalQueue<number>) => never>(work, 'serveForever');
 const spinUntil = workerFunction<(flag: SharedArrayBuffer) => string>(work, 'spinUntil');
+const putRounds = workerFunction<
+  (queues: KernelRef<Queue<UniversalQueue<number>>>, ready: KernelRef<Queue<number>>, rounds: number, count: number) => number
+>(
+  work,
+  'putRounds',
+);
 const squares = workerFunction<typeof WorkTs.squares>(new URL('./fixtures/asyncthread-work.ts', import.meta.url), 'squares');
 
 /** Wait (bounded) until `condition()` holds: threads take a moment to start. */
@@ -163,6 +169,37 @@ describe('spawnThread and AWAIT', () => {
         expect(thrown(() => queue.taskDone())).toBeInstanceOf(KernelUsageError);
       }
     });
+  });
+
+  it('items a thread put on a UniversalQueue are in it when the thread says so through AWAIT, and a join waits for them', async () => {
+    const rounds = 20;
+    const count = 1000;
+    const report = await run(async () => {
+      const queues = new Queue<UniversalQueue<number>>();
+      const ready = new Queue<number>();
+      const thread = spawnThread(putRounds, queues, ready, rounds, count);
+      const seen: { size: number; unfinished: number; joinWaited: boolean }[] = [];
+      for (let round = 0; round < rounds; round++) {
+        // A new queue each round, linked to the thread after it started.
+        const q = new UniversalQueue<number>();
+        await queues.put(q);
+        await ready.get();
+        const size = q.size();
+        const unfinished = q.unfinished;
+        const joining = spawn(() => q.join());
+        await sleep(1);
+        const joinWaited = !joining.terminated;
+        for (let i = 0; i < count; i++) {
+          await q.get();
+          q.taskDone();
+        }
+        await joining.join();
+        seen.push({ size, unfinished, joinWaited });
+      }
+      expect(await thread.join()).toBe(rounds);
+      return seen;
+    });
+    expect(report).toEqual(Array.from({ length: rounds }, () => ({ size: count, unfinished: count, joinWaited: true })));
   });
 
   it('sleeps on the kernel clock (virtual clock: exact)', async () => {

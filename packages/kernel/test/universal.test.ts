@@ -50,6 +50,11 @@ const consumeAndMarkDone = workerFunction<(q: Q) => number>(work, 'consumeAndMar
 const produceAndJoin = workerFunction<(q: Q, start: number, count: number, ms: number) => 'joined' | 'timeout'>(work, 'produceAndJoin');
 const finishAndRefill = workerFunction<(q: Q, item: number) => number>(work, 'finishAndRefill');
 const taskDoneTooMany = workerFunction<(q: Q) => 'no error' | { name: string; code: string }>(work, 'taskDoneTooMany');
+const joinWithTimeout = workerFunction<(q: Q, ms: number) => 'joined' | 'timeout'>(work, 'joinWithTimeout');
+const produceInOwnKernel = workerFunction<(q: Q, start: number, count: number) => Promise<number>>(work, 'produceInOwnKernel');
+const markDone = workerFunction<(q: Q, count: number) => number>(work, 'markDone');
+const nothing = workerFunction<() => null>(work, 'nothing');
+const joinThenSignal = workerFunction<(q: Q, posted: UniversalEvent, ms: number) => Promise<'joined' | 'timeout'>>(work, 'joinThenSignal');
 
 const STOP = -1;
 
@@ -614,6 +619,135 @@ describe('UniversalQueue taskDone and join', () => {
     q.joinSync();
     await q.put(1);
     expect((thrown(() => q.joinSync()) as KernelUsageError).code).toBe('ERR_WOULD_BLOCK');
+  });
+});
+
+describe('UniversalQueue: a put from another thread has taken effect when it returns', () => {
+  // Each repetition races the worker's last puts against its result reaching the owner; the
+  // counts are what made the race show reliably before the fix.
+  const ROUNDS = 40;
+  const ITEMS = 300;
+
+  it('a kernel task sees every item a worker put (blocking, async, own kernel) once the worker returns', async () => {
+    await using pool = new ThreadPool({ size: 1 });
+    const producers = [produce, produceAsync, produceInOwnKernel] as const;
+    const seen = await run(async () => {
+      const q = new UniversalQueue<number>();
+      const report: { size: number; unfinished: number; inOrder: boolean }[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const producer = producers[round % producers.length] as typeof produce;
+        await pool.run(producer, q, 0, ITEMS);
+        const size = q.size();
+        const unfinished = q.unfinished;
+        // A put in this thread now comes after all of them.
+        await q.put(ITEMS);
+        const got: number[] = [];
+        for (let i = 0; i <= ITEMS; i++) {
+          got.push(await q.get());
+          q.taskDone();
+        }
+        report.push({ size, unfinished, inOrder: got.every((item, i) => item === i) });
+      }
+      return report;
+    });
+    expect(seen).toEqual(Array.from({ length: ROUNDS }, () => ({ size: ITEMS, unfinished: ITEMS, inOrder: true })));
+  });
+
+  it('plain Promise code sees every item a worker put once the worker returns', async () => {
+    await using pool = new ThreadPool({ size: 1 });
+    const q = new UniversalQueue<number>();
+    const sizes: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      await outside(() => pool.run(produce, q, 0, ITEMS));
+      sizes.push(q.size());
+      for (let i = 0; i < ITEMS; i++) expect(await q.get()).toBe(i);
+    }
+    expect(sizes).toEqual(Array.from({ length: ROUNDS }, () => ITEMS));
+  });
+
+  it('join in a kernel task does not return while an item a worker put is not marked done', async () => {
+    await using pool = new ThreadPool({ size: 1 });
+    const report = await run(async () => {
+      const q = new UniversalQueue<number>();
+      let done = 0;
+      const consumer = spawn(async () => {
+        for (;;) {
+          await q.get();
+          await sleep(0);
+          done++;
+          q.taskDone();
+        }
+      });
+      const early: number[] = [];
+      for (let round = 1; round <= ROUNDS; round++) {
+        await pool.run(produce, q, 0, ITEMS);
+        await q.join();
+        if (done !== round * ITEMS) early.push(round);
+      }
+      await consumer.cancel();
+      return { early, unfinished: q.unfinished };
+    });
+    expect(report).toEqual({ early: [], unfinished: 0 });
+  });
+
+  it('a join in another worker thread waits for the items a worker put, until they are marked done', async () => {
+    await using producers = new ThreadPool({ size: 1 });
+    await using joiners = new ThreadPool({ size: 1 });
+    const q = new UniversalQueue<number>();
+    const posted = new UniversalEvent();
+    const busy = new Int32Array(new SharedArrayBuffer(4));
+    const outcomes: string[] = [];
+    for (let round = 0; round < ROUNDS / 4; round++) {
+      await producers.run(produce, q, 0, ITEMS);
+      // This thread stays busy until the other worker's join is on its way: the owner then
+      // reads the join and the puts in the same turn, and the join must count the puts.
+      posted.clear();
+      const joining = joiners.run(joinThenSignal, q, posted, 5);
+      for (let i = 0; i < 10_000 && !posted.isSet(); i++) Atomics.wait(busy, 0, 0, 1);
+      outcomes.push(await joining);
+      // Mark them done from a third thread, then the join returns.
+      for (let i = 0; i < ITEMS; i++) await q.get();
+      await producers.run(markDone, q, ITEMS);
+      outcomes.push(await joiners.run(joinWithTimeout, q, 60_000));
+    }
+    expect(outcomes).toEqual(Array.from({ length: ROUNDS / 2 }, (_, i) => (i % 2 === 0 ? 'timeout' : 'joined')));
+  });
+
+  it('items of two workers putting one after the other come out in that order', async () => {
+    await using first = new ThreadPool({ size: 1 });
+    await using second = new ThreadPool({ size: 1 });
+    const report = await run(async () => {
+      const q = new UniversalQueue<number>();
+      const disorders: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        await first.run(produce, q, 0, ITEMS);
+        await second.run(produce, q, ITEMS, ITEMS);
+        const got: number[] = [];
+        for (let i = 0; i < 2 * ITEMS; i++) got.push(await q.get());
+        if (!got.every((item, i) => item === i)) disorders.push(round);
+      }
+      return disorders;
+    });
+    expect(report).toEqual([]);
+  });
+
+  it('a worker that owns the queue sees every item a kernel task put once the put returned', async () => {
+    await using pool = new ThreadPool({ size: 1 });
+    const report = await run(async () => {
+      const remote = await pool.run(createQueue, 0);
+      const sizes: { size: number; owner: boolean }[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        for (let i = 0; i < ITEMS; i++) await remote.put(i);
+        expect(remote.unfinished).toBe(ITEMS);
+        sizes.push(await pool.run(ownerSize, remote));
+        for (let i = 0; i < ITEMS; i++) {
+          await remote.get();
+          remote.taskDone();
+        }
+      }
+      return sizes;
+    });
+    expect(report).toEqual(Array.from({ length: ROUNDS }, () => ({ size: ITEMS, owner: true })));
   });
 });
 

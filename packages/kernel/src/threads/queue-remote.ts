@@ -16,11 +16,17 @@ import type { ErrorData } from './errors.js';
 import {
   OP_ATTACH,
   OP_CANCEL,
+  OP_PUT,
+  OP_ZERO,
   R_ERROR,
   R_WITHDRAWN,
   abortReason,
+  addUnfinished,
   cloneFailure,
+  counterView,
+  finishOne,
   ownerGone,
+  ticketsView,
 } from './universal-common.js';
 import type { ToOwner, ToRemote } from './universal-common.js';
 
@@ -56,14 +62,20 @@ export class RemoteSide {
   private listening = false;
   private refs = 0;
   private readonly flag: Int32Array;
+  private readonly tickets: Int32Array;
+  private readonly counter: BigUint64Array;
 
   private gone = false;
 
+  /** `shared` is the queue's shared buffer (tickets and the unfinished count). */
   constructor(
     private readonly port: MessagePort,
     flag: SharedArrayBuffer,
+    shared: SharedArrayBuffer,
   ) {
     this.flag = new Int32Array(flag);
+    this.tickets = ticketsView(shared);
+    this.counter = counterView(shared);
     // The owner's thread ended: nothing will answer. Fail what waits, refuse what comes.
     port.once('close', () => {
       this.gone = true;
@@ -112,33 +124,63 @@ export class RemoteSide {
     this.port.close();
   }
 
-  /** Post without waiting for any answer. */
-  post(message: ToOwner, transfer?: MessagePort[]): void {
+  /**
+   * Send `message` to the owner with the next ticket. If it cannot be copied, `undo` runs, the
+   * ticket is sent alone (the owner's count of messages stays exact; it also releases joiners
+   * that `undo` may have made due) and the failure is thrown.
+   */
+  private send(message: ToOwner, transfer?: MessagePort[], undo?: () => void): void {
     if (this.gone) throw ownerGone();
+    const ticket = Atomics.add(this.tickets, 0, 1);
+    message[1] = ticket;
     try {
       this.port.postMessage(message, transfer);
     } catch (error) {
+      undo?.();
+      this.port.postMessage([OP_ZERO, ticket]);
       throw cloneFailure(error);
     }
   }
 
+  /** Post without waiting for any answer. */
+  post(message: ToOwner): void {
+    this.send(message);
+  }
+
+  /**
+   * An unbounded queue's put: counted as unfinished here and sent before this returns, so that
+   * every thread's join waits for it and the owner takes it in before it serves anything that
+   * comes later (see universal.ts). Never answered.
+   */
+  putCounted(item: unknown): void {
+    if (this.gone) throw ownerGone();
+    addUnfinished(this.counter);
+    this.send([OP_PUT, 0, 0, item, 0], undefined, () => {
+      try {
+        finishOne(this.counter);
+      } catch {
+        // Taken meanwhile by a taskDone too many, which then succeeded in its stead.
+      }
+    });
+  }
+
   /** Start a request; `settle` receives the owner's answer. Throws if the message cannot be sent. */
   private start(message: ToOwner, id: number, settle: (kind: number, value: unknown) => void): Pending {
-    if (this.gone) throw ownerGone();
     const entry: Pending = { cancelling: false, settle };
     this.pending.set(id, entry);
     try {
-      this.port.postMessage(message);
+      this.send(message);
     } catch (error) {
       this.pending.delete(id);
-      throw cloneFailure(error);
+      throw error;
     }
     return entry;
   }
 
   private cancel(id: number, entry: Pending): void {
     entry.cancelling = true;
-    this.port.postMessage([OP_CANCEL, id]);
+    // Gone: the close handler has failed every request in flight.
+    if (!this.gone) this.send([OP_CANCEL, 0, id]);
   }
 
   /** A request from a kernel task: cancellable, never losing the outcome (see the header). */
@@ -241,7 +283,7 @@ export class RemoteSide {
   newHandlePort(): { port: MessagePort; flag: SharedArrayBuffer } {
     const { port1, port2 } = new MessageChannel();
     const flag = new SharedArrayBuffer(4);
-    this.post([OP_ATTACH, port1, flag], [port1]);
+    this.send([OP_ATTACH, 0, port1, flag], [port1]);
     return { port: port2, flag };
   }
 }

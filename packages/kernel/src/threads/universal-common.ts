@@ -105,20 +105,41 @@ export function cloneFailure(cause: unknown): WorkerError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The unfinished-items counter (taskDone / join)
+// A queue's shared buffer
 //
-// A queue's shared buffer holds, after the size (an Int32 at byte 0), one 64-bit word at byte 8:
-// the number of items put and not yet marked done (low 32 bits) and how many times that number
-// has come down to zero (high 32 bits: the epoch). The owner adds 1 for each item it accepts;
-// taskDone in any thread takes 1 away with a compare-and-swap, so "too many taskDone calls" is
-// caught at once, in the thread that made it. A join registered in epoch E is released once the
-// epoch is no longer E: the count reached zero after it began, even if new items came since.
+//   byte 0:  Int32   items held (the owner stores it; other threads read a recent value)
+//   byte 4:  Int32   tickets: how many messages remote copies have sent the owner (wraps)
+//   byte 8:  Uint64  unfinished items (low 32 bits) and their epoch (high 32 bits)
+//
+// Tickets: a remote copy takes the next ticket (Atomics.add) for every message it posts to the
+// owner and sends it along. The owner compares the count of tickets with the count of messages
+// it has taken from its ports to know, without a system call, whether anything is still in a
+// port; and it handles messages of different ports in ticket order. See universal.ts.
+//
+// The unfinished count: items put and not yet marked done (low 32 bits) and how many times that
+// number has come down to zero (high 32 bits: the epoch). A put adds 1 before it returns (a
+// remote copy's unbounded put in its own thread, every other put in the owner when it accepts
+// the item); taskDone in any thread takes 1 away with a compare-and-swap, so "too many taskDone
+// calls" is caught at once, in the thread that made it. A join begun in epoch E is released once
+// the epoch is no longer E: the count reached zero after it began, even if new items came since.
 
+/** Byte offset of the ticket count in a queue's shared buffer. */
+export const TICKETS_OFFSET = 4;
 /** Byte offset of the unfinished-items word in a queue's shared buffer. */
 export const COUNTER_OFFSET = 8;
-/** Size of a queue's shared buffer (size, padding, counter word). */
+/** Size of a queue's shared buffer (size, tickets, counter word). */
 export const QUEUE_SHARED_BYTES = 16;
 const COUNT_MASK = 0xffffffffn;
+
+/** The ticket count of a queue's shared buffer. */
+export function ticketsView(buffer: SharedArrayBuffer): Int32Array {
+  return new Int32Array(buffer, TICKETS_OFFSET, 1);
+}
+
+/** Whether ticket `a` was taken before ticket `b` (tickets wrap around at 2^32). */
+export function ticketBefore(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
 
 /** The counter word of a queue's shared buffer. */
 export function counterView(buffer: SharedArrayBuffer): BigUint64Array {
@@ -135,7 +156,16 @@ export function counterEpoch(view: BigUint64Array): number {
   return Number(Atomics.load(view, 0) >> 32n);
 }
 
-/** One more item put (owner only). */
+/**
+ * What a join begun now waits for: null if nothing is unfinished (it returns at once), else
+ * the epoch whose end releases it. One read, so the count and its epoch agree.
+ */
+export function joinEpoch(view: BigUint64Array): number | null {
+  const word = Atomics.load(view, 0);
+  return (word & COUNT_MASK) === 0n ? null : Number(word >> 32n);
+}
+
+/** One more item put. */
 export function addUnfinished(view: BigUint64Array): void {
   Atomics.add(view, 0, 1n);
 }
@@ -193,18 +223,22 @@ export const R_ADMITTED = 1;
 export const R_WITHDRAWN = 2;
 export const R_ERROR = 3;
 
+/** A message's ticket (slot 1 of every message to the owner); see the shared buffer's notes. */
+export type Ticket = number;
+
 /**
- * A remote copy to the owner: get, put, cancel, attach a new copy, join (answered with
- * R_ADMITTED once the unfinished count has come down to zero), and "the count came down to zero
- * here" (a taskDone in the remote thread: release the joiners).
+ * A remote copy to the owner, each with its ticket: get; put (request id 0: an unbounded
+ * queue's put, already counted as unfinished, never answered); cancel; attach a new copy; join
+ * (with the epoch it waits out; answered with R_ADMITTED once the epoch has ended); and "the
+ * count came down to zero here" (a taskDone in the remote thread: release the joiners).
  */
 export type ToOwner =
-  | [typeof OP_GET, number, 0 | 1]
-  | [typeof OP_PUT, number, unknown, 0 | 1]
-  | [typeof OP_CANCEL, number]
-  | [typeof OP_ATTACH, MessagePort, SharedArrayBuffer]
-  | [typeof OP_JOIN, number, 0 | 1]
-  | [typeof OP_ZERO];
+  | [typeof OP_GET, Ticket, number, 0 | 1]
+  | [typeof OP_PUT, Ticket, number, unknown, 0 | 1]
+  | [typeof OP_CANCEL, Ticket, number]
+  | [typeof OP_ATTACH, Ticket, MessagePort, SharedArrayBuffer]
+  | [typeof OP_JOIN, Ticket, number, 0 | 1, number]
+  | [typeof OP_ZERO, Ticket];
 
 /** The owner to a remote copy: [request id, answer kind, value]. */
 export type ToRemote = [number, number, unknown?];
