@@ -13,7 +13,9 @@
 // - Being served in BLPOP / BRPOP. The client's task waits on its waiter's kernel Event (under
 //   ignoreAfter for a timeout) while a watcher task keeps reading the socket, so that a client
 //   that disconnects is noticed and unblocked at once; bytes that arrive meanwhile are queued
-//   in the connection and run after the blocking command, as in Redis.
+//   in the connection (not parsed, not copied) and run after the blocking command, as in
+//   Redis. Up to BLOCKED_READ_AHEAD bytes: then the watcher stops reading, and TCP
+//   backpressure holds the client until it is unblocked.
 //
 // Discussion: a protocol error is answered with "-ERR Protocol error: ..." and the connection
 // is closed, as Redis does; a client that goes away mid-command gets the same (it may still be
@@ -32,6 +34,13 @@ import type { Database } from './store.js';
 
 /** Largest read from the socket at once. */
 const READ_SIZE = 256 * 1024;
+/**
+ * Most bytes a blocked client may have sent ahead before its socket is no longer read. Redis
+ * reads on into its query buffer (up to client-query-buffer-limit, 1 GiB, then closes the
+ * client); here the client waits instead, costing the server nothing. The price: beyond this
+ * bound, a blocked client that disconnects is noticed only once it is unblocked.
+ */
+export const BLOCKED_READ_AHEAD = 1024 * 1024;
 /** A subscriber whose unsent messages exceed this is disconnected (Redis: 32 MB for pubsub). */
 const PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024;
 
@@ -249,10 +258,14 @@ export class Session implements Subscriber, ClientInfo {
     this.reply.bulk(served.value);
   }
 
-  /** While blocked: keep reading, so that a disconnect unblocks the client. */
+  /**
+   * While blocked: keep reading, so that a disconnect unblocks the client, until the client has
+   * sent BLOCKED_READ_AHEAD bytes ahead; then stop, so that it waits (TCP backpressure).
+   */
   private async watchWhileBlocked(waiter: BlockedPop): Promise<void> {
     try {
       for (;;) {
+        if (this.conn.bufferedBytes >= BLOCKED_READ_AHEAD) return;
         const data = await this.socket.recv(READ_SIZE);
         if (data.length === 0) break;
         this.conn.receiveData(data);
@@ -276,7 +289,7 @@ export class Session implements Subscriber, ClientInfo {
     return (
       `id=${this.id} addr=${show(this.address)} laddr=${show(local)} fd=-1 name=${printable(this.name)} ` +
       `age=${Math.floor((now - this.createdAt) / 1000)} idle=${Math.floor((now - this.lastActive) / 1000)} flags=${flags} ` +
-      `db=${this.db.index} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 multi=-1 qbuf=0 qbuf-free=0 ` +
+      `db=${this.db.index} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 multi=-1 qbuf=${this.conn.bufferedBytes} qbuf-free=0 ` +
       `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${this.lastCommand} ` +
       `user=default redir=-1 resp=${this.protocol} lib-name=${printable(this.libName)} lib-ver=${printable(this.libVersion)}`
     );
