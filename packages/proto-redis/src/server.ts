@@ -91,8 +91,8 @@ export class RedisServerConnection {
   private pos = 0;
   /** Bytes received and not consumed by the parser. */
   private unread = 0;
-  /** Stream offset of the next unread byte (for error offsets). */
-  private consumed = 0;
+  /** Bytes received in all (stream offsets, for errors). */
+  private received = 0;
   /** Bytes after the read position known to hold no LF, and where that search stopped. */
   private scanned = 0;
   private scanChunk = 0;
@@ -139,11 +139,12 @@ export class RedisServerConnection {
     if (this.eof) throw new LocalProtocolError('data received after end of stream', 'ERR_AFTER_EOF');
     if (this.bufferedBytes + data.length > this.maxBuffered) {
       // Refused whole, as Redis closes a client over its query buffer limit.
-      this.failure = new RemoteProtocolError('Protocol error: too much unparsed data (query buffer limit)', 'ERR_BUFFER_LIMIT', this.consumed + this.unread);
+      this.failure = new RemoteProtocolError('Protocol error: too much unparsed data (query buffer limit)', 'ERR_BUFFER_LIMIT', this.received);
       return;
     }
     this.chunks.push(data);
     this.unread += data.length;
+    this.received += data.length;
   }
 
   /** The next complete command, 'eof', or NEED_DATA. Throws RemoteProtocolError on bad input. */
@@ -203,38 +204,68 @@ export class RedisServerConnection {
           if (inline === null) continue; // empty lines are ignored
           return inline;
         }
+        const lineStart = this.offset(0);
         const n = this.header('multibulk length');
         if (n === undefined) return NEED_DATA;
-        if (n > this.maxArgs) this.fail('invalid multibulk length', 'ERR_TOO_MANY_ARGS', 0);
-        this.consume(this.viewLength);
+        if (n > this.maxArgs) this.failAt('invalid multibulk length', 'ERR_TOO_MANY_ARGS', lineStart);
         if (n <= 0) continue; // *0 and *-1 are ignored, as Redis does
         command = { remaining: n, args: [], bulk: -1, held: 0 };
         this.command = command;
       }
-      // Arguments.
+      // Arguments. Fast path: whole arguments (header, body, CRLF) inside the current chunk;
+      // anything else (a chunk boundary, an error to report) is left to the general loop.
+      const chunk = this.chunks[this.first];
+      if (chunk !== undefined && command.bulk === -1) {
+        const start = this.pos;
+        const end = chunk.length;
+        let pos = start;
+        while (command.remaining > 0 && pos < end && chunk[pos] === 0x24 /* $ */) {
+          const limit = Math.min(end, pos + MAX_HEADER);
+          let i = pos + 1;
+          let length = 0;
+          for (; i < limit; i++) {
+            const d = (chunk[i] as number) - 48;
+            if (d < 0 || d > 9) break;
+            length = length * 10 + d;
+          }
+          if (i === pos + 1 || i - pos > 13 || i + 1 >= end || chunk[i] !== CR || chunk[i + 1] !== LF || length > this.maxBulk) break;
+          const body = i + 2;
+          if (end - body < length + 2 || chunk[body + length] !== CR || chunk[body + length + 1] !== LF) break;
+          command.args.push(chunk.subarray(body, body + length));
+          command.held += length;
+          command.remaining--;
+          pos = body + length + 2;
+        }
+        if (pos !== start) this.consume(pos - start);
+      }
       while (command.remaining > 0) {
         if (command.bulk === -1) {
           if (this.unread === 0) return NEED_DATA;
           const type = this.peek();
-          if (type !== 0x24 /* $ */) this.fail(`expected '$', got '${String.fromCharCode(type)}'`, 'ERR_EXPECTED_BULK', 0);
+          if (type !== 0x24 /* $ */) this.failAt(`expected '$', got '${String.fromCharCode(type)}'`, 'ERR_EXPECTED_BULK', this.offset(0));
+          const lineStart = this.offset(0);
           const length = this.header('bulk length');
           if (length === undefined) return NEED_DATA;
-          if (length < 0 || length > this.maxBulk) this.fail('invalid bulk length', 'ERR_BULK_LENGTH', 0);
-          this.consume(this.viewLength);
+          if (length < 0 || length > this.maxBulk) this.failAt('invalid bulk length', 'ERR_BULK_LENGTH', lineStart);
           command.bulk = length;
         }
         const length = command.bulk;
         if (this.unread < length + 2) return NEED_DATA;
         const chunk = this.chunks[this.first] as Uint8Array;
+        const pos = this.pos;
         let body: Uint8Array;
-        if (chunk.length - this.pos >= length) {
-          // A view even when only the CRLF after it is in the next chunk.
-          body = chunk.subarray(this.pos, this.pos + length);
+        if (chunk.length - pos >= length + 2) {
+          if (chunk[pos + length] !== CR || chunk[pos + length + 1] !== LF) this.failAt('argument not terminated by CRLF', 'ERR_CRLF', this.offset(length));
+          body = chunk.subarray(pos, pos + length);
         } else {
-          this.contiguous(length);
-          body = this.view.subarray(this.viewAt, this.viewAt + length);
+          // A view even when only the CRLF after it is in the next chunk; a copy if it spans.
+          if (this.byteAt(length) !== CR || this.byteAt(length + 1) !== LF) this.failAt('argument not terminated by CRLF', 'ERR_CRLF', this.offset(length));
+          if (chunk.length - pos >= length) body = chunk.subarray(pos, pos + length);
+          else {
+            this.contiguous(length);
+            body = this.view.subarray(this.viewAt, this.viewAt + length);
+          }
         }
-        if (this.byteAt(length) !== CR || this.byteAt(length + 1) !== LF) this.fail('argument not terminated by CRLF', 'ERR_CRLF', length);
         command.args.push(body);
         command.held += length;
         this.consume(length + 2);
@@ -246,40 +277,60 @@ export class RedisServerConnection {
     }
   }
 
-  /** Length of the line that {@link header} or {@link inline} made contiguous, its LF included. */
-  private viewLength = 0;
-
   /**
-   * Parse the `<type><digits>\r\n` line at the read position (without consuming it: the caller
-   * consumes `viewLength` bytes once it accepts the number); undefined while incomplete.
+   * Parse and consume the `<type><digits>\r\n` line at the read position; undefined while
+   * incomplete (nothing consumed).
    */
   private header(what: string): number | undefined {
+    // Fast path: the whole line is in the current chunk.
+    const chunk = this.chunks[this.first] as Uint8Array;
+    const start = this.pos;
+    const limit = Math.min(chunk.length, start + MAX_HEADER);
+    let i = start + 1;
+    const negative = chunk[i] === 0x2d; /* - */
+    if (negative) i++;
+    const digits = i;
+    let n = 0;
+    for (; i < limit; i++) {
+      const c = chunk[i] as number;
+      if (c === CR) break;
+      const d = c - 48;
+      if (d < 0 || d > 9 || i - digits > 11) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
+      n = n * 10 + d;
+    }
+    if (i + 1 < chunk.length) {
+      if (i >= limit || chunk[i + 1] !== LF || i === digits) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
+      this.consume(i + 2 - start);
+      return negative ? -n : n;
+    }
+    return this.headerAcrossChunks(what);
+  }
+
+  /** {@link header} for a line that continues in the next chunks. */
+  private headerAcrossChunks(what: string): number | undefined {
     const lf = this.findLineFeed(MAX_HEADER);
     if (lf === -1) {
-      if (this.unread >= MAX_HEADER) this.fail(`invalid ${what}`, 'ERR_PROTOCOL', 0);
+      if (this.unread >= MAX_HEADER) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(0));
       return undefined;
     }
     this.contiguous(lf + 1);
-    this.viewLength = lf + 1;
     const buf = this.view;
     const start = this.viewAt;
     const end = start + lf; // the LF
     let i = start + 1;
-    let negative = false;
-    if (buf[i] === 0x2d /* - */) {
-      negative = true;
-      i++;
-    }
+    const negative = buf[i] === 0x2d; /* - */
+    if (negative) i++;
     const digits = i;
     let n = 0;
     for (; i < end; i++) {
       const c = buf[i] as number;
       if (c === CR) break;
       const d = c - 48;
-      if (d < 0 || d > 9 || i - digits > 11) this.fail(`invalid ${what}`, 'ERR_PROTOCOL', i - start);
+      if (d < 0 || d > 9 || i - digits > 11) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
       n = n * 10 + d;
     }
-    if (i !== end - 1 || i === digits) this.fail(`invalid ${what}`, 'ERR_PROTOCOL', i - start);
+    if (i !== end - 1 || i === digits) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
+    this.consume(lf + 1);
     return negative ? -n : n;
   }
 
@@ -287,7 +338,7 @@ export class RedisServerConnection {
   private inline(): RedisServerEvent | NeedData | null {
     const lf = this.findLineFeed(this.maxInline);
     if (lf === -1) {
-      if (this.unread >= this.maxInline) this.fail('inline command too long', 'ERR_INLINE_TOO_LONG', 0);
+      if (this.unread >= this.maxInline) this.failAt('inline command too long', 'ERR_INLINE_TOO_LONG', this.offset(0));
       return NEED_DATA;
     }
     this.contiguous(lf + 1);
@@ -295,7 +346,7 @@ export class RedisServerConnection {
     const start = this.viewAt;
     const lineEnd = lf > 0 && buf[start + lf - 1] === CR ? start + lf - 1 : start + lf;
     const line = buf.subarray(start, lineEnd);
-    const offset = this.consumed;
+    const offset = this.offset(0);
     this.consume(lf + 1);
     const args = splitInline(line, (message) => {
       throw new RemoteProtocolError(`Protocol error: ${message}`, 'ERR_INLINE', offset);
@@ -377,14 +428,17 @@ export class RedisServerConnection {
     this.viewAt = 0;
   }
 
-  /** Move the read position `n` bytes on, dropping the chunks left behind. */
+  /** Move the read position `n` bytes on (at most `unread`), dropping the chunks left behind. */
   private consume(n: number): void {
     this.unread -= n;
-    this.consumed += n;
     this.scanned = 0;
     const chunks = this.chunks;
-    let pos = this.pos + n;
     let first = this.first;
+    let pos = this.pos + n;
+    if (pos < (chunks[first] as Uint8Array).length) {
+      this.pos = pos;
+      return;
+    }
     while (first < chunks.length && pos >= (chunks[first] as Uint8Array).length) {
       pos -= (chunks[first] as Uint8Array).length;
       chunks[first] = EMPTY; // let it be collected (views handed out keep what they need)
@@ -401,9 +455,14 @@ export class RedisServerConnection {
     this.pos = pos;
   }
 
-  /** Throw a RemoteProtocolError about the byte `at` bytes after the read position. */
-  private fail(message: string, code: string, at: number): never {
-    throw new RemoteProtocolError(`Protocol error: ${message}`, code, this.consumed + at);
+  /** Stream offset of the byte `at` bytes after the read position. */
+  private offset(at: number): number {
+    return this.received - this.unread + at;
+  }
+
+  /** Throw a RemoteProtocolError about the byte at stream offset `offset`. */
+  private failAt(message: string, code: string, offset: number): never {
+    throw new RemoteProtocolError(`Protocol error: ${message}`, code, offset);
   }
 }
 
