@@ -32,6 +32,8 @@ import type { ClientInfo, ServerState, Subscriber } from './state.js';
 import { BlockedPop } from './store.js';
 import type { Database } from './store.js';
 
+/** What a connection beyond maxclients gets before it is closed (Redis's words). */
+const MAX_CLIENTS_REACHED = new TextEncoder().encode('-ERR max number of clients reached\r\n');
 /** Largest read from the socket at once. */
 const READ_SIZE = 256 * 1024;
 /**
@@ -62,9 +64,16 @@ export class Session implements Subscriber, ClientInfo {
   closing = false;
   /** Lower-case name of the command running or last run (CLIENT LIST's cmd=). */
   lastCommand = 'NULL';
+  /**
+   * Whether it may run commands while a password is set: true for a client that connected
+   * while there was none (as in Redis, setting one later does not lock it out), or once it
+   * authenticated (AUTH, HELLO AUTH).
+   */
+  authenticated: boolean;
+  /** When it last sent something (Date.now()). */
+  lastActive = Date.now();
   private blockedNow = false;
   private readonly createdAt = Date.now();
-  private lastActive = Date.now();
   private flushing = false;
   private pushed: Event | null = null;
   private writer: Task | null = null;
@@ -76,6 +85,7 @@ export class Session implements Subscriber, ClientInfo {
   ) {
     this.id = server.clientId();
     this.db = server.databases[0] as Database;
+    this.authenticated = server.config.settings.requirepass === '';
   }
 
   /** The negotiated RESP version. */
@@ -102,6 +112,16 @@ export class Session implements Subscriber, ClientInfo {
   /** Serve the client until it quits, disconnects or breaks the protocol. */
   async serve(): Promise<void> {
     const { socket, conn, server } = this;
+    const { maxclients, tcpKeepalive } = server.config.settings;
+    if (server.clients.size >= maxclients) {
+      try {
+        await socket.sendall(MAX_CLIENTS_REACHED);
+      } catch (error) {
+        if (!(error instanceof SocketError)) throw error;
+      }
+      return;
+    }
+    if (tcpKeepalive > 0 && socket.sockname?.family !== 'unix') socket.rawSocket.setKeepAlive(true, tcpKeepalive * 1000);
     server.clients.set(this.id, this);
     server.stats.connections++;
     try {
@@ -153,6 +173,11 @@ export class Session implements Subscriber, ClientInfo {
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** Close the connection now (an idle client): its task ends at its next read or write. */
+  close(): void {
+    this.socket.closeNow();
   }
 
   private async cleanup(): Promise<void> {

@@ -109,6 +109,24 @@ const scripts: Record<string, readonly Command[]> = {
     ['AUTH', 'x'], ['AUTH', 'foo', 'bar'], ['AUTH', 'default', 'bar'], ['FOO'], ['foo', 'a', 'b', 'c'], ['GET'], ['get', 'a', 'b'],
     ['CONFIG', 'GET', 'save'], ['CONFIG', 'GET', 'appendonly'], ['CONFIG', 'GET', 'nothing-matches'], ['CONFIG', 'FOO'], ['COMMAND', 'FOO'],
   ],
+  // Each script leaves the configuration as it found it: the servers are shared by the scripts.
+  'CONFIG GET, and CONFIG SET: order of checks, value checks, all or nothing, canonical values': [
+    ...['save', 'appendonly', 'databases', 'maxmemory', 'maxmemory-policy', 'timeout', 'tcp-keepalive', 'hz', 'notify-keyspace-events', 'requirepass', 'proto-max-bulk-len']
+      .map((name): Command => ['CONFIG', 'GET', name]),
+    ['CONFIG', 'GET', 'no-such-*'],
+    ['CONFIG', 'SET', 'hz'], ['CONFIG', 'SET', 'hz', '10', 'maxclients'], ['CONFIG', 'SET', 'nosuchparam', '1'], ['CONFIG', 'SET', 'hz', 'abc', 'nosuch', '1'],
+    ['CONFIG', 'SET', 'hz', '10', 'HZ', '11'], ['CONFIG', 'SET', 'databases', '16'], ['CONFIG', 'SET', 'hz', 'abc', 'databases', '16'],
+    ['CONFIG', 'SET', 'hz', '+5'], ['CONFIG', 'SET', 'hz', '-1'], ['CONFIG', 'SET', 'hz', '0x10'], ['CONFIG', 'SET', 'hz', '99999999999'],
+    ['CONFIG', 'SET', 'HZ', '1000'], ['CONFIG', 'GET', 'hz'], ['CONFIG', 'SET', 'hz', '0'], ['CONFIG', 'GET', 'hz'], ['CONFIG', 'SET', 'hz', '10'],
+    ['CONFIG', 'SET', 'maxclients', '0'], ['CONFIG', 'SET', 'timeout', '1k'], ['CONFIG', 'SET', 'tcp-keepalive', '-5'],
+    ['CONFIG', 'SET', 'hz', '11', 'maxclients', '0'], ['CONFIG', 'GET', 'hz'],
+    ['CONFIG', 'SET', 'timeout', '7', 'tcp-keepalive', '60'], ['CONFIG', 'GET', 'timeout'], ['CONFIG', 'GET', 'tcp-keepalive'],
+    ['CONFIG', 'SET', 'timeout', '0', 'tcp-keepalive', '300'],
+    ...['Q', 'KEA', 'AKE', 'Kg', 'xE', 'mK', 'nE', 'Kg$lshzxetd', 'AKEmn', 'EKnm$', 'K', 'A', '']
+      .flatMap((flags): Command[] => [['CONFIG', 'SET', 'notify-keyspace-events', flags], ['CONFIG', 'GET', 'notify-keyspace-events']]),
+    ['CONFIG', 'SET', 'save', ''], ['CONFIG', 'SET', 'appendonly', 'no'], ['CONFIG', 'SET', 'maxmemory', '0'], ['CONFIG', 'SET', 'maxmemory-policy', 'noeviction'],
+    ['CONFIG', 'SET', 'requirepass', ''], ['CONFIG', 'GET', 'requirepass'],
+  ],
   'pub/sub in RESP2: confirmations, subscribed-mode restrictions, RESET': [
     ['SUBSCRIBE', 'a', 'b'], ['GET', 'x'], ['PING'], ['PING', 'm'], ['PSUBSCRIBE', 'p*'], ['UNSUBSCRIBE', 'a'], ['UNSUBSCRIBE'], ['PUNSUBSCRIBE'],
     ['UNSUBSCRIBE'], ['PUNSUBSCRIBE'], ['PUBLISH', 'a', 'm'], ['SUBSCRIBE', 'c'], ['RESET'], ['GET', 'x'], ['PUBLISH', 'nobody', 'm'],

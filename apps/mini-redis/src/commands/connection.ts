@@ -1,8 +1,8 @@
 // commands/connection.ts
 //
 // The connection's own commands: PING, ECHO, HELLO (RESP2/RESP3 switch, with Redis 7's reply
-// map), AUTH (mini-redis has only the password-less default user), SELECT, CLIENT, QUIT and
-// RESET.
+// map), AUTH (the default user, with requirepass as its password, as Redis has it), SELECT,
+// CLIENT, QUIT and RESET.
 
 import { bin, parseInt64 } from '../binary.js';
 import { fail, NOT_INTEGER, wrongArity } from '../errors.js';
@@ -16,6 +16,8 @@ import type { CommandSpec } from './spec.js';
 export const REDIS_VERSION = '7.0.15';
 
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+const NOAUTH_HELLO =
+  'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time';
 
 function ping(session: Session, args: readonly Uint8Array[]): void {
   if (args.length > 2) return fail(wrongArity('ping'));
@@ -41,9 +43,14 @@ function setName(session: Session, name: string): void {
   session.name = name;
 }
 
-/** Only the default user exists, and it has no password: any password is accepted for it. */
-function authenticate(username: string): void {
-  if (username !== 'default') fail(WRONGPASS);
+/**
+ * Authenticate as `username` with `password`. Only the default user exists: without a
+ * requirepass it takes any password (Redis's nopass), with one it takes that one.
+ */
+function authenticate(session: Session, username: string, password: string): void {
+  const required = session.server.config.settings.requirepass;
+  if (username !== 'default' || (required !== '' && password !== required)) fail(WRONGPASS);
+  session.authenticated = true;
 }
 
 function hello(session: Session, args: readonly Uint8Array[]): void {
@@ -55,18 +62,21 @@ function hello(session: Session, args: readonly Uint8Array[]): void {
     version = requested;
   }
   let username: string | null = null;
+  let password = '';
   let name: string | null = null;
   for (let j = 2; j < args.length; j++) {
     const more = args.length - 1 - j;
     const opt = option(args, j);
     if (opt === 'AUTH' && more >= 2) {
       username = arg(args, j + 1);
+      password = arg(args, j + 2);
       j += 2;
     } else if (opt === 'SETNAME' && more >= 1) {
       name = arg(args, ++j);
     } else return fail(`ERR Syntax error in HELLO option '${bin(args[j] as Uint8Array)}'`);
   }
-  if (username !== null) authenticate(username);
+  if (username !== null) authenticate(session, username, password);
+  if (!session.authenticated && session.server.config.settings.requirepass !== '') return fail(NOAUTH_HELLO);
   if (name !== null) setName(session, name);
   if (version !== 0) session.protocol = version as 2 | 3;
   const reply = session.reply;
@@ -90,9 +100,11 @@ function hello(session: Session, args: readonly Uint8Array[]): void {
 function auth(session: Session, args: readonly Uint8Array[]): void {
   if (args.length > 3) return fail('ERR syntax error');
   if (args.length === 2) {
-    return fail('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
-  }
-  authenticate(arg(args, 1));
+    if (session.server.config.settings.requirepass === '') {
+      return fail('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+    }
+    authenticate(session, 'default', arg(args, 1));
+  } else authenticate(session, arg(args, 1), arg(args, 2));
   session.reply.ok();
 }
 
@@ -116,6 +128,8 @@ function reset(session: Session): void {
   session.db = session.server.databases[0] as Database;
   session.name = '';
   session.protocol = 2;
+  // Back to the default user's state: unauthenticated if it has a password.
+  session.authenticated = session.server.config.settings.requirepass === '';
   session.reply.status('RESET');
 }
 
