@@ -34,13 +34,12 @@ function echo(session: Session, args: readonly Uint8Array[]): void {
   session.reply.bulk(arg(args, 1));
 }
 
-/** Set the client name, refusing what Redis refuses (blanks, newlines, non-printables). */
-function setName(session: Session, name: string): void {
+/** Refuse a client name Redis refuses (blanks, newlines, non-printables). */
+function checkName(name: string): void {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return fail('ERR Client names cannot contain spaces, newlines or special characters.');
+    if (c < 0x21 || c > 0x7e) fail('ERR Client names cannot contain spaces, newlines or special characters.');
   }
-  session.name = name;
 }
 
 /**
@@ -73,11 +72,12 @@ function hello(session: Session, args: readonly Uint8Array[]): void {
       j += 2;
     } else if (opt === 'SETNAME' && more >= 1) {
       name = arg(args, ++j);
+      checkName(name); // before authenticating, as Redis does
     } else return fail(`ERR Syntax error in HELLO option '${bin(args[j] as Uint8Array)}'`);
   }
   if (username !== null) authenticate(session, username, password);
   if (!session.authenticated && session.server.config.settings.requirepass !== '') return fail(NOAUTH_HELLO);
-  if (name !== null) setName(session, name);
+  if (name !== null) session.name = name;
   if (version !== 0) session.protocol = version as 2 | 3;
   const reply = session.reply;
   reply.map(7);
@@ -137,7 +137,9 @@ function reset(session: Session): void {
 // CLIENT
 
 function clientSetname(session: Session, args: readonly Uint8Array[]): void {
-  setName(session, arg(args, 2));
+  const name = arg(args, 2);
+  checkName(name);
+  session.name = name;
   session.reply.ok();
 }
 
