@@ -212,6 +212,30 @@ describe('limits on clients', () => {
   });
 });
 
+describe('CLIENT LIST', () => {
+  it('TYPE and ID select clients as in Redis (it used to accept TYPE and list everyone)', async () => {
+    await sameOnBoth(async (port, log) => {
+      const c = await connectRaw(port);
+      const subscriber = await connectRaw(port);
+      await subscriber.call('SUBSCRIBE', 'list:c');
+      const id = String(await c.call('CLIENT', 'ID'));
+      /** Which kinds of clients a listing shows: the flags of each line. */
+      const kinds = (reply: RespFrame): string =>
+        typeof reply === 'string' ? reply.split('\n').filter((line) => line !== '').map((line) => /flags=(\S+)/.exec(line)?.[1]).join(',') : show(reply);
+      for (const args of [
+        ['TYPE', 'pubsub'], ['TYPE', 'PUBSUB'], ['TYPE', 'master'], ['TYPE', 'replica'], ['TYPE', 'foo'], ['ID', 'x'], ['ID', '-5'], ['ID', id, id, '999999'],
+        ['TYPE', 'normal', 'ID', id], ['ID'], ['TYPE'], ['FOO', 'bar'],
+      ]) {
+        log(`CLIENT LIST ${args.join(' ').replace(id, 'me').replace(id, 'me')} -> ${kinds(await c.call('CLIENT', 'LIST', ...args))}`);
+      }
+      const normal = String(await c.call('CLIENT', 'LIST', 'TYPE', 'normal'));
+      log(`normal clients include me: ${normal.includes(`id=${id} `)}, subscribers: ${normal.includes('flags=P')}`);
+      c.close();
+      subscriber.close();
+    });
+  });
+});
+
 describe('what mini-redis cannot do', () => {
   it('parameters it cannot change accept only the value they have; others are unknown', async () => {
     const c = await connectRaw(mini.port);

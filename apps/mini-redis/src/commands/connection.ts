@@ -5,11 +5,11 @@
 // CLIENT, QUIT and RESET.
 
 import { bin, parseInt64 } from '../binary.js';
-import { fail, NOT_INTEGER, wrongArity } from '../errors.js';
+import { fail, NOT_INTEGER, SYNTAX, wrongArity } from '../errors.js';
 import type { Session } from '../session.js';
 import type { Database } from '../store.js';
 import { unsubscribeFrom } from './pubsub.js';
-import { arg, command, integerArg, option } from './spec.js';
+import { arg, command, option } from './spec.js';
 import type { CommandSpec } from './spec.js';
 
 /** The version mini-redis reports (HELLO, INFO): the Redis release whose behaviour it follows. */
@@ -155,26 +155,29 @@ function clientInfo(session: Session): void {
   session.reply.verbatim(`${session.describe()}\n`);
 }
 
+/** CLIENT LIST [TYPE type | ID id...], with Redis's argument rules. */
 function clientList(session: Session, args: readonly Uint8Array[]): void {
-  let ids: Set<number> | null = null;
-  for (let j = 2; j < args.length; j++) {
-    const opt = option(args, j);
-    if (opt === 'TYPE' && j + 1 < args.length) {
-      const type = option(args, ++j);
-      if (!['NORMAL', 'MASTER', 'REPLICA', 'SLAVE', 'PUBSUB'].includes(type)) return fail(`ERR Unknown client type '${arg(args, j)}'`);
-    } else if (opt === 'ID' && j + 1 < args.length) {
-      ids = new Set();
-      while (j + 1 < args.length) {
-        const id = integerArg(args, ++j);
-        if (typeof id !== 'number' || id <= 0) return fail('ERR Invalid client ID');
-        ids.add(id);
-      }
-    } else return fail('ERR syntax error');
-  }
+  const clients = session.server.clients;
   let text = '';
-  for (const client of session.server.clients.values()) {
-    if (ids === null || ids.has(client.id)) text += `${client.describe()}\n`;
-  }
+  if (args.length === 4 && option(args, 2) === 'TYPE') {
+    const type = option(args, 3);
+    if (!['NORMAL', 'MASTER', 'REPLICA', 'SLAVE', 'PUBSUB'].includes(type)) return fail(`ERR Unknown client type '${arg(args, 3)}'`);
+    // No replication here: only normal clients and subscribers (Redis's CLIENT_PUBSUB).
+    for (const client of clients.values()) {
+      if ((type === 'NORMAL' && client.subscriptions === 0) || (type === 'PUBSUB' && client.subscriptions > 0)) text += `${client.describe()}\n`;
+    }
+  } else if (args.length > 3 && option(args, 2) === 'ID') {
+    // In the order given, each time it is given.
+    const ids = Array.from({ length: args.length - 3 }, (_, i) => {
+      const id = parseInt64(arg(args, 3 + i));
+      return id === null ? fail('ERR Invalid client ID') : Number(id);
+    });
+    for (const id of ids) {
+      const client = clients.get(id);
+      if (client !== undefined) text += `${client.describe()}\n`;
+    }
+  } else if (args.length !== 2) return fail(SYNTAX);
+  else for (const client of clients.values()) text += `${client.describe()}\n`;
   session.reply.verbatim(text);
 }
 
