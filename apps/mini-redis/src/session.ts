@@ -70,7 +70,7 @@ export class Session implements Subscriber, ClientInfo {
    * authenticated (AUTH, HELLO AUTH).
    */
   authenticated: boolean;
-  /** When it last sent something (Date.now()). */
+  /** When it last sent something or was last written to (Date.now()). */
   lastActive = Date.now();
   private blockedNow = false;
   private readonly createdAt = Date.now();
@@ -170,6 +170,7 @@ export class Session implements Subscriber, ClientInfo {
         await this.socket.sendall(this.reply.take());
         this.reply.written();
       } while (this.reply.pending);
+      this.lastActive = Date.now(); // as Redis counts a write as interaction (timeout)
     } finally {
       this.flushing = false;
     }

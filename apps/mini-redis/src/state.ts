@@ -165,7 +165,7 @@ export interface ClientInfo {
   readonly blocked: boolean;
   /** Channels + patterns it is subscribed to. */
   readonly subscriptions: number;
-  /** When it last sent something (Date.now()). */
+  /** When it last sent something or was last written to (Date.now()). */
   readonly lastActive: number;
   /** Close its connection (an idle client, with `timeout` set). */
   close(): void;
