@@ -6,32 +6,20 @@
 
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectRedis as connectNode } from '@curio-ts/backend-node';
 import { connectRedis as connectCurio } from '@curio-ts/backend-curio';
 import { RedisError } from '@curio-ts/client';
 import type { RedisClient, RedisOptions } from '@curio-ts/client';
-import { startPrivateRedis } from '@curio-ts/client/conformance';
-import type { PrivateRedis } from '@curio-ts/client/conformance';
 import { RespErrorReply } from '@curio-ts/proto-redis';
 import type { RespFrame } from '@curio-ts/proto-redis';
-import { connectRaw, exchange, redisCli, runProgram, startTestServer } from './helpers.js';
-import type { RawConnection, TestServer } from './helpers.js';
+import { connectRaw, exchange, redisCli, runProgram, useBothServers } from './helpers.js';
+import type { RawConnection } from './helpers.js';
 
-let mini: TestServer;
-let real: PrivateRedis;
-
-beforeAll(async () => {
-  [mini, real] = await Promise.all([startTestServer(), startPrivateRedis()]);
-});
-
-afterAll(async () => {
-  await Promise.all([mini.stop(), real.stop()]);
-  expect(mini.clientErrors).toEqual([]);
-});
+const servers = useBothServers();
 
 /** Both servers' ports, mini-redis first. */
-const ports = (): [number, number] => [mini.port, real.port];
+const ports = (): [number, number] => [servers().mini.port, servers().real.port];
 
 /** A reply as comparable text: errors marked, maps as pairs, client ids hidden. */
 function show(frame: RespFrame): string {
@@ -98,20 +86,20 @@ describe('requirepass', () => {
   });
 
   it('redis-cli and the project client (both runtimes) authenticate; without the password they get NOAUTH', async () => {
-    const admin = await connectRaw(mini.port);
+    const admin = await connectRaw(servers().mini.port);
     expect(await admin.call('CONFIG', 'SET', 'requirepass', 'cli-secret')).toBe('OK');
     try {
-      expect(await redisCli(mini.port, ['--no-auth-warning', '-a', 'cli-secret', 'SET', 'auth:k', 'v'])).toBe('OK\n');
-      expect((await redisCli(mini.port, ['GET', 'auth:k'])).trim()).toBe('NOAUTH Authentication required.');
-      const wrong = await runProgram('redis-cli', ['-p', String(mini.port), '--no-auth-warning', '-a', 'nope', 'GET', 'auth:k']);
+      expect(await redisCli(servers().mini.port, ['--no-auth-warning', '-a', 'cli-secret', 'SET', 'auth:k', 'v'])).toBe('OK\n');
+      expect((await redisCli(servers().mini.port, ['GET', 'auth:k'])).trim()).toBe('NOAUTH Authentication required.');
+      const wrong = await runProgram('redis-cli', ['-p', String(servers().mini.port), '--no-auth-warning', '-a', 'nope', 'GET', 'auth:k']);
       expect(wrong.stdout + wrong.stderr).toContain('WRONGPASS');
 
       const runtimes: readonly [string, (options: RedisOptions) => Promise<RedisClient>, <T>(body: () => Promise<T>) => Promise<T>][] = [
         ['node', connectNode, (body) => body()],
-        ['curio', connectCurio, (body) => mini.kernel.runTask(body)],
+        ['curio', connectCurio, (body) => servers().mini.kernel.runTask(body)],
       ];
       for (const [runtime, connect, run] of runtimes) {
-        const base: RedisOptions = { host: '127.0.0.1', port: mini.port, reconnect: false };
+        const base: RedisOptions = { host: '127.0.0.1', port: servers().mini.port, reconnect: false };
         const value = await run(async () => {
           const client = await connect({ ...base, password: 'cli-secret' });
           try {
@@ -238,7 +226,7 @@ describe('CLIENT LIST', () => {
 
 describe('what mini-redis cannot do', () => {
   it('parameters it cannot change accept only the value they have; others are unknown', async () => {
-    const c = await connectRaw(mini.port);
+    const c = await connectRaw(servers().mini.port);
     const immutable = (name: string): string => `(error) ERR CONFIG SET failed (possibly related to argument '${name}') - can't set immutable config`;
     const unknown = (name: string): string => `(error) ERR Unknown option or number of arguments for CONFIG SET - '${name}'`;
     const cases: readonly (readonly [readonly string[], string])[] = [
@@ -249,7 +237,7 @@ describe('what mini-redis cannot do', () => {
       [['proto-max-bulk-len', '1mb'], immutable('proto-max-bulk-len')],
       [['client-output-buffer-limit', 'pubsub 0 0 0'], immutable('client-output-buffer-limit')],
       [['port', '1'], immutable('port')],
-      [['port', String(mini.port)], 'OK'],
+      [['port', String(servers().mini.port)], 'OK'],
       [['save', ''], 'OK'],
       [['APPENDONLY', 'NO'], 'OK'],
       [['maxmemory', '0mb'], 'OK'],
@@ -261,7 +249,7 @@ describe('what mini-redis cannot do', () => {
     for (const [args, expected] of cases) expect(show(await c.call('CONFIG', 'SET', ...args)), args.join(' ')).toBe(JSON.stringify(expected));
     expect(await c.call('CONFIG', 'GET', 'appendonly')).toEqual(['appendonly', 'no']);
     expect(await c.call('CONFIG', 'GET', 'maxclients')).toEqual(['maxclients', '10000']);
-    expect(await c.call('CONFIG', 'GET', 'port')).toEqual(['port', String(mini.port)]);
+    expect(await c.call('CONFIG', 'GET', 'port')).toEqual(['port', String(servers().mini.port)]);
     expect(await c.call('CONFIG', 'GET', 'loglevel')).toEqual([]);
     c.close();
   });

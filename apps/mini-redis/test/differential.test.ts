@@ -3,25 +3,12 @@
 // identical, in RESP2 and in RESP3. Replies that legitimately differ (client ids, hash-table
 // order) are kept out of the scripts or normalised.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPrivateRedis } from '@curio-ts/client/conformance';
-import type { PrivateRedis } from '@curio-ts/client/conformance';
-import { encode, exchange, startTestServer } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { encode, exchange, useBothServers } from './helpers.js';
 
 type Command = readonly (string | Uint8Array)[];
 
-let mini: TestServer;
-let real: PrivateRedis;
-
-beforeAll(async () => {
-  [mini, real] = await Promise.all([startTestServer(), startPrivateRedis()]);
-});
-
-afterAll(async () => {
-  await Promise.all([mini.stop(), real.stop()]);
-  expect(mini.clientErrors).toEqual([]);
-});
+const servers = useBothServers();
 
 async function run(port: number, script: readonly Command[], resp3: boolean): Promise<string> {
   await exchange(port, Buffer.concat([encode('FLUSHALL'), encode('QUIT')]));
@@ -189,38 +176,38 @@ function floatChains(seed: number, chains: number): readonly Command[] {
 describe('byte-for-byte against redis-server', () => {
   for (const [name, script] of Object.entries(globScripts)) {
     it(name, async () => {
-      expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+      expect(await run(servers().mini.port, script, false)).toBe(await run(servers().real.port, script, false));
     });
   }
 
   it('300 random INCRBYFLOAT sums', async () => {
     const script = floatChains(7, 60);
-    expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+    expect(await run(servers().mini.port, script, false)).toBe(await run(servers().real.port, script, false));
   });
 
   for (const [name, script] of Object.entries(scripts)) {
     it(`${name} (RESP2)`, async () => {
-      expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+      expect(await run(servers().mini.port, script, false)).toBe(await run(servers().real.port, script, false));
     });
     it(`${name} (RESP3)`, async () => {
-      expect(await run(mini.port, script, true)).toBe(await run(real.port, script, true));
+      expect(await run(servers().mini.port, script, true)).toBe(await run(servers().real.port, script, true));
     });
   }
   for (const [name, script] of Object.entries(resp3Scripts)) {
     it(name, async () => {
-      expect(await run(mini.port, script, true)).toBe(await run(real.port, script, true));
+      expect(await run(servers().mini.port, script, true)).toBe(await run(servers().real.port, script, true));
     });
   }
 
   it('inline commands and their quoting', async () => {
     const payload = Buffer.from('PING\r\nSET a "hello world"\r\nGET a\r\nECHO "x\\x41y\\n"\r\n\r\n   \r\nGET \'a\'\r\nECHO \'it\\\'s\'\r\nQUIT\r\n');
-    const [ours, theirs] = await Promise.all([exchange(mini.port, payload), exchange(real.port, payload)]);
+    const [ours, theirs] = await Promise.all([exchange(servers().mini.port, payload), exchange(servers().real.port, payload)]);
     expect(ours.data.toString('latin1')).toBe(theirs.data.toString('latin1'));
   });
 
   it('protocol errors: the error reply, then the connection closes', async () => {
     for (const bad of ['*abc\r\n', '*1\r\n$x\r\n', 'ECHO "unbalanced\r\n', 'ECHO "a"b\r\n']) {
-      const [ours, theirs] = await Promise.all([exchange(mini.port, Buffer.from(bad)), exchange(real.port, Buffer.from(bad))]);
+      const [ours, theirs] = await Promise.all([exchange(servers().mini.port, Buffer.from(bad)), exchange(servers().real.port, Buffer.from(bad))]);
       expect(ours.data.toString('latin1'), bad).toBe(theirs.data.toString('latin1'));
       expect(ours.closedByServer, bad).toBe(true);
     }

@@ -3,24 +3,12 @@
 // order, from mini-redis as from Redis (event names, classes, 'new', 'keymiss', 'expired'
 // lazily and by the periodic cycle, pops that serve blocked clients, other databases).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPrivateRedis } from '@curio-ts/client/conformance';
-import type { PrivateRedis } from '@curio-ts/client/conformance';
+import { describe, expect, it } from 'vitest';
 import type { RespFrame } from '@curio-ts/proto-redis';
-import { connectRaw, startTestServer } from './helpers.js';
-import type { RawConnection, TestServer } from './helpers.js';
+import { connectRaw, useBothServers } from './helpers.js';
+import type { RawConnection } from './helpers.js';
 
-let mini: TestServer;
-let real: PrivateRedis;
-
-beforeAll(async () => {
-  [mini, real] = await Promise.all([startTestServer(), startPrivateRedis()]);
-});
-
-afterAll(async () => {
-  await Promise.all([mini.stop(), real.stop()]);
-  expect(mini.clientErrors).toEqual([]);
-});
+const servers = useBothServers();
 
 type Command = readonly string[];
 /** A step: a command on the main connection, a pause (ms), or something done on the side. */
@@ -61,8 +49,8 @@ async function eventsOf(port: number, flags: string, steps: readonly Step[]): Pr
 }
 
 async function compare(flags: string, steps: readonly Step[]): Promise<string[]> {
-  const ours = await eventsOf(mini.port, flags, steps);
-  const theirs = await eventsOf(real.port, flags, steps);
+  const ours = await eventsOf(servers().mini.port, flags, steps);
+  const theirs = await eventsOf(servers().real.port, flags, steps);
   expect(ours).toEqual(theirs);
   return ours;
 }

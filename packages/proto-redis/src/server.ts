@@ -282,55 +282,41 @@ export class RedisServerConnection {
    * incomplete (nothing consumed).
    */
   private header(what: string): number | undefined {
-    // Fast path: the whole line is in the current chunk.
     const chunk = this.chunks[this.first] as Uint8Array;
     const start = this.pos;
     const limit = Math.min(chunk.length, start + MAX_HEADER);
-    let i = start + 1;
-    const negative = chunk[i] === 0x2d; /* - */
-    if (negative) i++;
-    const digits = i;
-    let n = 0;
-    for (; i < limit; i++) {
-      const c = chunk[i] as number;
-      if (c === CR) break;
-      const d = c - 48;
-      if (d < 0 || d > 9 || i - digits > 11) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
-      n = n * 10 + d;
+    let lf = start + 1;
+    while (lf < limit && chunk[lf] !== LF) lf++;
+    if (lf < limit) {
+      // The usual case: the whole line is in the current chunk.
+      const n = this.headerNumber(chunk, start, lf, what);
+      this.consume(lf + 1 - start);
+      return n;
     }
-    if (i + 1 < chunk.length) {
-      if (i >= limit || chunk[i + 1] !== LF || i === digits) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
-      this.consume(i + 2 - start);
-      return negative ? -n : n;
-    }
-    return this.headerAcrossChunks(what);
-  }
-
-  /** {@link header} for a line that continues in the next chunks. */
-  private headerAcrossChunks(what: string): number | undefined {
-    const lf = this.findLineFeed(MAX_HEADER);
-    if (lf === -1) {
+    const found = this.findLineFeed(MAX_HEADER);
+    if (found === -1) {
       if (this.unread >= MAX_HEADER) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(0));
       return undefined;
     }
-    this.contiguous(lf + 1);
-    const buf = this.view;
-    const start = this.viewAt;
-    const end = start + lf; // the LF
+    this.contiguous(found + 1);
+    const n = this.headerNumber(this.view, this.viewAt, this.viewAt + found, what);
+    this.consume(found + 1);
+    return n;
+  }
+
+  /** The number of the header line `buf[start..lf]` (`<type>[-]<digits>\r\n`, at most 12 digits). */
+  private headerNumber(buf: Uint8Array, start: number, lf: number, what: string): number {
     let i = start + 1;
     const negative = buf[i] === 0x2d; /* - */
     if (negative) i++;
     const digits = i;
     let n = 0;
-    for (; i < end; i++) {
-      const c = buf[i] as number;
-      if (c === CR) break;
-      const d = c - 48;
+    for (; i < lf - 1; i++) {
+      const d = (buf[i] as number) - 48;
       if (d < 0 || d > 9 || i - digits > 11) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
       n = n * 10 + d;
     }
-    if (i !== end - 1 || i === digits) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
-    this.consume(lf + 1);
+    if (i === digits || buf[lf - 1] !== CR) this.failAt(`invalid ${what}`, 'ERR_PROTOCOL', this.offset(i - start));
     return negative ? -n : n;
   }
 
