@@ -118,13 +118,17 @@ const cpu0 = cpuSeconds(pid);
 const read0 = bytesRead(pid);
 const t0 = performance.now();
 for (let i = 0; i < batches; i++) a.write(batch);
-// Wait until A's bytes are all accepted by the server, or they stall for STALL_MS.
-let last = -1;
+// Wait until A's bytes are all accepted by the server, or the server stops reading for
+// STALL_MS. Progress is what the server read (/proc/PID/io) when it is our child: Node hands
+// all of A's pending writes to the OS as one, so A's writableLength moves only at the end.
+// (B's PINGs count too: less than 64 KiB read in STALL_MS is a stall.)
+const progress = () => (pid === null ? -a.writableLength : bytesRead(pid));
+let mark = progress();
 let stalledSince = performance.now();
 while (a.writableLength > 0) {
   await new Promise((r) => setTimeout(r, 50));
-  if (a.writableLength !== last) {
-    last = a.writableLength;
+  if (progress() - mark >= 64 * 1024) {
+    mark = progress();
     stalledSince = performance.now();
   } else if (performance.now() - stalledSince > STALL_MS) break;
 }

@@ -42,7 +42,7 @@ const READ_SIZE = 256 * 1024;
  * client); here the client waits instead, costing the server nothing. The price: beyond this
  * bound, a blocked client that disconnects is noticed only once it is unblocked.
  */
-export const BLOCKED_READ_AHEAD = 1024 * 1024;
+const BLOCKED_READ_AHEAD = 1024 * 1024;
 /** A subscriber whose unsent messages exceed this is disconnected (Redis: 32 MB for pubsub). */
 const PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024;
 
