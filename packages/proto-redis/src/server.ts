@@ -199,11 +199,30 @@ export class RedisServerConnection {
       let command = this.command;
       if (command === null) {
         if (this.unread === 0) return NEED_DATA;
-        if (this.peek() !== 0x2a /* * */) {
+        const chunk = this.chunks[this.first] as Uint8Array;
+        const pos = this.pos;
+        if (chunk[pos] !== 0x2a /* * */) {
           const inline = this.inline();
           if (inline === null) continue; // empty lines are ignored
           return inline;
         }
+        // Fast path: `*<n>\r\n` (up to 8 digits) inside the current chunk; else header() below.
+        let i = pos + 1;
+        let count = 0;
+        const limit = Math.min(chunk.length, pos + 9);
+        for (; i < limit; i++) {
+          const d = (chunk[i] as number) - 48;
+          if (d < 0 || d > 9) break;
+          count = count * 10 + d;
+        }
+        if (i > pos + 1 && i + 1 < chunk.length && chunk[i] === CR && chunk[i + 1] === LF && count <= this.maxArgs) {
+          this.consume(i + 2 - pos);
+          if (count === 0) continue;
+          command = { remaining: count, args: [], bulk: -1, held: 0 };
+          this.command = command;
+        }
+      }
+      if (command === null) {
         const lineStart = this.offset(0);
         const n = this.header('multibulk length');
         if (n === undefined) return NEED_DATA;
