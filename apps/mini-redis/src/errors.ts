@@ -20,6 +20,7 @@ export const WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong ki
 export const SYNTAX = 'ERR syntax error';
 export const NOT_INTEGER = 'ERR value is not an integer or out of range';
 export const OVERFLOW = 'ERR increment or decrement would overflow';
+export const NOAUTH = 'NOAUTH Authentication required.';
 
 /** Throw the error reply `reply`. */
 export function fail(reply: string): never {

@@ -2,7 +2,8 @@
 //
 // mini-redis: a Redis-compatible server on the curio kernel. The kernel's tcpServer runs one
 // task per client (a Session, driving proto-redis's RedisServerConnection); a background task
-// expires keys whose time has passed; everything else happens inside the commands.
+// (Redis's serverCron, `hz` times a second) expires keys whose time has passed and closes
+// clients idle for longer than `timeout`; everything else happens inside the commands.
 //
 //   await run(async () => {
 //     const server = await startMiniRedis({ port: 0 });   // from any kernel task
@@ -44,16 +45,15 @@ export interface MiniRedis {
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 6379;
 
-/** How often the periodic expiry runs, and its time budget per run (Redis: hz 10, 25%). */
-const EXPIRY_INTERVAL_MS = 100;
-const EXPIRY_BUDGET_MS = 25;
+/** Time budget of one run of the periodic expiry, as a share of its period (Redis: 25%). */
+const EXPIRY_BUDGET_SHARE = 0.25;
 /** Keys with an expiry looked at per step; another step follows while >25% had expired. */
 const EXPIRY_SAMPLE = 20;
 
 /** Serve until the calling task is cancelled. Call from a kernel task. */
 export async function serveMiniRedis(options: MiniRedisOptions = {}): Promise<never> {
   const state = new ServerState();
-  const expiry = spawn(() => expireKeys(state), { name: 'mini-redis expiry', daemon: true });
+  const cron = spawn(() => serverCron(state), { name: 'mini-redis cron', daemon: true });
   try {
     return await tcpServer(
       options.host ?? DEFAULT_HOST,
@@ -62,15 +62,14 @@ export async function serveMiniRedis(options: MiniRedisOptions = {}): Promise<ne
       {
         backlog: 511, // Redis's tcp-backlog
         onListening: (server) => {
-          state.port = server.port;
-          state.config.set('port', String(server.port));
+          state.config.port = server.port;
           options.onListening?.(server.port);
         },
         ...(options.onClientError !== undefined ? { onClientError: options.onClientError } : {}),
       },
     );
   } finally {
-    await disableCancellation(() => expiry.cancel());
+    await disableCancellation(() => cron.cancel());
   }
 }
 
@@ -123,17 +122,37 @@ export async function startMiniRedis(options: MiniRedisOptions = {}): Promise<Mi
   };
 }
 
-/** Periodic expiry: Redis's active expire cycle, over live Map iterators. */
-async function expireKeys(state: ServerState): Promise<never> {
+/** The periodic task, `hz` runs a second: the active expire cycle, then idle clients. */
+async function serverCron(state: ServerState): Promise<never> {
   for (;;) {
-    await sleep(EXPIRY_INTERVAL_MS);
-    const deadline = performance.now() + EXPIRY_BUDGET_MS;
-    for (const db of state.databases) {
-      for (;;) {
-        const step = db.expireCycle(EXPIRY_SAMPLE);
-        state.stats.expiredKeys += step.expired;
-        if (step.checked === 0 || step.expired * 4 <= step.checked || performance.now() > deadline) break;
-      }
+    const periodMs = 1000 / state.config.settings.hz;
+    await sleep(periodMs);
+    expireKeys(state, periodMs * EXPIRY_BUDGET_SHARE);
+    closeIdleClients(state);
+  }
+}
+
+/** Redis's active expire cycle, over live Map iterators, within `budgetMs`. */
+function expireKeys(state: ServerState, budgetMs: number): void {
+  const deadline = performance.now() + budgetMs;
+  for (const db of state.databases) {
+    for (;;) {
+      const step = db.expireCycle(EXPIRY_SAMPLE);
+      state.stats.expiredKeys += step.expired;
+      if (step.checked === 0 || step.expired * 4 <= step.checked || performance.now() > deadline) break;
     }
+  }
+}
+
+/**
+ * With `timeout` set, close the clients idle for longer, except those blocked (their command
+ * has its own timeout) and subscribers (they wait for messages), as Redis does.
+ */
+function closeIdleClients(state: ServerState): void {
+  const timeoutMs = state.config.settings.timeout * 1000;
+  if (timeoutMs === 0) return;
+  const now = Date.now();
+  for (const client of state.clients.values()) {
+    if (!client.blocked && client.subscriptions === 0 && now - client.lastActive > timeoutMs) client.close();
   }
 }

@@ -13,7 +13,9 @@
 // - Being served in BLPOP / BRPOP. The client's task waits on its waiter's kernel Event (under
 //   ignoreAfter for a timeout) while a watcher task keeps reading the socket, so that a client
 //   that disconnects is noticed and unblocked at once; bytes that arrive meanwhile are queued
-//   in the connection and run after the blocking command, as in Redis.
+//   in the connection (not parsed, not copied) and run after the blocking command, as in
+//   Redis. Up to BLOCKED_READ_AHEAD bytes: then the watcher stops reading, and TCP
+//   backpressure holds the client until it is unblocked.
 //
 // Discussion: a protocol error is answered with "-ERR Protocol error: ..." and the connection
 // is closed, as Redis does; a client that goes away mid-command gets the same (it may still be
@@ -30,8 +32,17 @@ import type { ClientInfo, ServerState, Subscriber } from './state.js';
 import { BlockedPop } from './store.js';
 import type { Database } from './store.js';
 
+/** What a connection beyond maxclients gets before it is closed (Redis's words). */
+const MAX_CLIENTS_REACHED = new TextEncoder().encode('-ERR max number of clients reached\r\n');
 /** Largest read from the socket at once. */
 const READ_SIZE = 256 * 1024;
+/**
+ * Most bytes a blocked client may have sent ahead before its socket is no longer read. Redis
+ * reads on into its query buffer (up to client-query-buffer-limit, 1 GiB, then closes the
+ * client); here the client waits instead, costing the server nothing. The price: beyond this
+ * bound, a blocked client that disconnects is noticed only once it is unblocked.
+ */
+const BLOCKED_READ_AHEAD = 1024 * 1024;
 /** A subscriber whose unsent messages exceed this is disconnected (Redis: 32 MB for pubsub). */
 const PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024;
 
@@ -53,9 +64,16 @@ export class Session implements Subscriber, ClientInfo {
   closing = false;
   /** Lower-case name of the command running or last run (CLIENT LIST's cmd=). */
   lastCommand = 'NULL';
+  /**
+   * Whether it may run commands while a password is set: true for a client that connected
+   * while there was none (as in Redis, setting one later does not lock it out), or once it
+   * authenticated (AUTH, HELLO AUTH).
+   */
+  authenticated: boolean;
+  /** When it last sent something or was last written to (Date.now()). */
+  lastActive = Date.now();
   private blockedNow = false;
   private readonly createdAt = Date.now();
-  private lastActive = Date.now();
   private flushing = false;
   private pushed: Event | null = null;
   private writer: Task | null = null;
@@ -67,6 +85,7 @@ export class Session implements Subscriber, ClientInfo {
   ) {
     this.id = server.clientId();
     this.db = server.databases[0] as Database;
+    this.authenticated = server.config.settings.requirepass === '';
   }
 
   /** The negotiated RESP version. */
@@ -93,6 +112,16 @@ export class Session implements Subscriber, ClientInfo {
   /** Serve the client until it quits, disconnects or breaks the protocol. */
   async serve(): Promise<void> {
     const { socket, conn, server } = this;
+    const { maxclients, tcpKeepalive } = server.config.settings;
+    if (server.clients.size >= maxclients) {
+      try {
+        await socket.sendall(MAX_CLIENTS_REACHED);
+      } catch (error) {
+        if (!(error instanceof SocketError)) throw error;
+      }
+      return;
+    }
+    if (tcpKeepalive > 0 && socket.sockname?.family !== 'unix') socket.rawSocket.setKeepAlive(true, tcpKeepalive * 1000);
     server.clients.set(this.id, this);
     server.stats.connections++;
     try {
@@ -141,9 +170,15 @@ export class Session implements Subscriber, ClientInfo {
         await this.socket.sendall(this.reply.take());
         this.reply.written();
       } while (this.reply.pending);
+      this.lastActive = Date.now(); // as Redis counts a write as interaction (timeout)
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** Close the connection now (an idle client): its task ends at its next read or write. */
+  close(): void {
+    this.socket.closeNow();
   }
 
   private async cleanup(): Promise<void> {
@@ -249,10 +284,14 @@ export class Session implements Subscriber, ClientInfo {
     this.reply.bulk(served.value);
   }
 
-  /** While blocked: keep reading, so that a disconnect unblocks the client. */
+  /**
+   * While blocked: keep reading, so that a disconnect unblocks the client, until the client has
+   * sent BLOCKED_READ_AHEAD bytes ahead; then stop, so that it waits (TCP backpressure).
+   */
   private async watchWhileBlocked(waiter: BlockedPop): Promise<void> {
     try {
       for (;;) {
+        if (this.conn.bufferedBytes >= BLOCKED_READ_AHEAD) return;
         const data = await this.socket.recv(READ_SIZE);
         if (data.length === 0) break;
         this.conn.receiveData(data);
@@ -276,7 +315,7 @@ export class Session implements Subscriber, ClientInfo {
     return (
       `id=${this.id} addr=${show(this.address)} laddr=${show(local)} fd=-1 name=${printable(this.name)} ` +
       `age=${Math.floor((now - this.createdAt) / 1000)} idle=${Math.floor((now - this.lastActive) / 1000)} flags=${flags} ` +
-      `db=${this.db.index} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 multi=-1 qbuf=0 qbuf-free=0 ` +
+      `db=${this.db.index} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 multi=-1 qbuf=${this.conn.bufferedBytes} qbuf-free=0 ` +
       `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${this.lastCommand} ` +
       `user=default redir=-1 resp=${this.protocol} lib-name=${printable(this.libName)} lib-ver=${printable(this.libVersion)}`
     );

@@ -1,12 +1,14 @@
 // state.ts
 //
 // Everything one mini-redis server shares between its clients: the databases, the pub/sub
-// registry, the connected clients, SCAN cursors and the counters INFO shows. Only the server's
-// own tasks touch it, one at a time (tasks switch only at awaits, and no command awaits in the
-// middle of changing data), so it needs no locks.
+// registry, the connected clients, SCAN cursors, the configuration and the counters INFO
+// shows. Only the server's own tasks touch it, one at a time (tasks switch only at awaits, and
+// no command awaits in the middle of changing data), so it needs no locks.
 
+import { Config } from './config.js';
 import { compileGlob } from './glob.js';
 import type { Matcher } from './glob.js';
+import { KeyspaceEvents } from './notify.js';
 import { Database } from './store.js';
 
 /** Number of databases (SELECT 0..15). */
@@ -138,29 +140,14 @@ export class ServerState {
   readonly clients = new Map<number, ClientInfo>();
   readonly stats: Stats = { commands: 0, connections: 0, expiredKeys: 0 };
   readonly startedAt = Date.now();
-  /** CONFIG GET / SET parameters (informational: only what tools ask for). */
-  readonly config = new Map<string, string>([
-    ['save', ''],
-    ['appendonly', 'no'],
-    ['databases', String(DATABASES)],
-    ['maxmemory', '0'],
-    ['maxmemory-policy', 'noeviction'],
-    ['maxclients', '10000'],
-    ['timeout', '0'],
-    ['tcp-keepalive', '300'],
-    ['hz', '10'],
-    ['loglevel', 'notice'],
-    ['notify-keyspace-events', ''],
-    ['requirepass', ''],
-    ['proto-max-bulk-len', String(512 * 1024 * 1024)],
-    ['client-output-buffer-limit', 'normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60'],
-  ]);
-  /** The TCP port, once listening. */
-  port = 0;
+  /** Keyspace notifications (notify-keyspace-events), published through `pubsub`. */
+  readonly events = new KeyspaceEvents(this.pubsub);
+  /** CONFIG GET / SET parameters, and the settings they control. */
+  readonly config = new Config(this.events);
   private nextClientId = 1;
 
   constructor(readonly now: () => number = Date.now) {
-    this.databases = Array.from({ length: DATABASES }, (_, index) => new Database(index, now));
+    this.databases = Array.from({ length: DATABASES }, (_, index) => new Database(index, now, this.events));
   }
 
   /** A new client id (CLIENT ID). */
@@ -178,4 +165,8 @@ export interface ClientInfo {
   readonly blocked: boolean;
   /** Channels + patterns it is subscribed to. */
   readonly subscriptions: number;
+  /** When it last sent something or was last written to (Date.now()). */
+  readonly lastActive: number;
+  /** Close its connection (an idle client, with `timeout` set). */
+  close(): void;
 }

@@ -10,10 +10,16 @@
 //   when it is next looked up (lazy expiry) or by the periodic cycle (see expireCycle).
 // - Clients blocked on a key wait in arrival order; a list push serves them, first come first
 //   served, before any other command runs (serveBlocked is called by the pushing command).
+// - Keyspace events (notify.ts) that belong to the keyspace itself are published here: 'new'
+//   when put/replace creates a key, 'expired' when an expired key is removed, 'keymiss' when a
+//   read* lookup finds nothing, and the pops that serve blocked clients. Commands publish their
+//   own events (set, lpush, del...) through `notify`.
 
 import { Event } from '@curio-ts/kernel';
 import { CommandError, WRONGTYPE } from './errors.js';
 import { RedisList } from './list.js';
+import { NOTIFY } from './notify.js';
+import type { KeyspaceEvents } from './notify.js';
 
 /** A hash value: field to value, binary strings. */
 export type RedisHash = Map<string, string>;
@@ -34,6 +40,22 @@ export function typeName(value: Value): TypeName {
 
 function wrongType(): never {
   throw new CommandError(WRONGTYPE);
+}
+
+function asString(value: Value | undefined): string | undefined {
+  return value === undefined || typeof value === 'string' ? value : wrongType();
+}
+
+function asList(value: Value | undefined): RedisList | undefined {
+  return value === undefined || value instanceof RedisList ? value : wrongType();
+}
+
+function asHash(value: Value | undefined): RedisHash | undefined {
+  return value === undefined || value instanceof Map ? value : wrongType();
+}
+
+function asSet(value: Value | undefined): RedisSet | undefined {
+  return value === undefined || value instanceof Set ? value : wrongType();
 }
 
 /**
@@ -84,16 +106,29 @@ export class Database {
   constructor(
     readonly index: number,
     private readonly now: () => number,
+    private readonly events: KeyspaceEvents,
   ) {}
 
-  /** The live value of `key`, deleting it first if it has expired. */
+  /** Publish keyspace event `event` of class `type` (a NOTIFY bit) on `key`, if configured. */
+  notify(type: number, event: string, key: string): void {
+    this.events.notify(type, event, key, this.index);
+  }
+
+  /** The live value of `key`, deleting it first if it has expired (a write's lookup). */
   get(key: string): Value | undefined {
     const value = this.data.get(key);
     if (value === undefined || this.expires.size === 0) return value;
     const at = this.expires.get(key);
     if (at === undefined || at > this.now()) return value;
-    this.delete(key);
+    this.expire(key);
     return undefined;
+  }
+
+  /** Like {@link get}, for a command that only reads: a missing key is a 'keymiss' event. */
+  read(key: string): Value | undefined {
+    const value = this.get(key);
+    if (value === undefined) this.events.notify(NOTIFY.KEY_MISS, 'keymiss', key, this.index);
+    return value;
   }
 
   /** Whether `key` exists (and has not expired). */
@@ -101,49 +136,87 @@ export class Database {
     return this.get(key) !== undefined;
   }
 
-  /** Set a value, keeping any expiry the key has. */
+  /** Set a value, keeping any expiry the key has (none if it had expired). */
   put(key: string, value: Value): void {
+    if (this.expires.size !== 0 || this.events.wants(NOTIFY.NEW)) {
+      if (this.get(key) === undefined) {
+        this.data.set(key, value);
+        this.events.notify(NOTIFY.NEW, 'new', key, this.index);
+        return;
+      }
+    }
     this.data.set(key, value);
   }
 
   /** Set a value and forget any expiry (SET without KEEPTTL). */
   replace(key: string, value: Value): void {
+    if (this.expires.size !== 0 || this.events.wants(NOTIFY.NEW)) {
+      if (this.get(key) === undefined) {
+        this.data.set(key, value);
+        this.events.notify(NOTIFY.NEW, 'new', key, this.index);
+        return;
+      }
+      this.expires.delete(key);
+    }
     this.data.set(key, value);
-    if (this.expires.size !== 0) this.expires.delete(key);
   }
 
-  /** Delete a key; true if it existed (expired or not). */
+  /** Delete a key; true if it existed (expired or not). Publishes nothing. */
   delete(key: string): boolean {
     if (this.expires.size !== 0) this.expires.delete(key);
     return this.data.delete(key);
   }
 
+  /** Delete `key` (an emptied aggregate, a GETDEL...) and publish 'del'. */
+  deleteAndNotify(key: string): void {
+    this.delete(key);
+    this.events.notify(NOTIFY.GENERIC, 'del', key, this.index);
+  }
+
+  /** Remove `key`, whose time has passed, and publish 'expired'. */
+  private expire(key: string): void {
+    this.delete(key);
+    this.events.notify(NOTIFY.EXPIRED, 'expired', key, this.index);
+  }
+
   /** The string at `key`, undefined if none; WRONGTYPE if it holds another type. */
   getString(key: string): string | undefined {
-    const value = this.get(key);
-    if (value === undefined || typeof value === 'string') return value;
-    return wrongType();
+    return asString(this.get(key));
   }
 
   /** The list at `key`, undefined if none; WRONGTYPE if it holds another type. */
   getList(key: string): RedisList | undefined {
-    const value = this.get(key);
-    if (value === undefined || value instanceof RedisList) return value;
-    return wrongType();
+    return asList(this.get(key));
   }
 
   /** The hash at `key`, undefined if none; WRONGTYPE if it holds another type. */
   getHash(key: string): RedisHash | undefined {
-    const value = this.get(key);
-    if (value === undefined || value instanceof Map) return value;
-    return wrongType();
+    return asHash(this.get(key));
   }
 
   /** The set at `key`, undefined if none; WRONGTYPE if it holds another type. */
   getSet(key: string): RedisSet | undefined {
-    const value = this.get(key);
-    if (value === undefined || value instanceof Set) return value;
-    return wrongType();
+    return asSet(this.get(key));
+  }
+
+  /** {@link getString} for a command that only reads (a miss is a 'keymiss' event). */
+  readString(key: string): string | undefined {
+    return asString(this.read(key));
+  }
+
+  /** {@link getList} for a command that only reads. */
+  readList(key: string): RedisList | undefined {
+    return asList(this.read(key));
+  }
+
+  /** {@link getHash} for a command that only reads. */
+  readHash(key: string): RedisHash | undefined {
+    return asHash(this.read(key));
+  }
+
+  /** {@link getSet} for a command that only reads. */
+  readSet(key: string): RedisSet | undefined {
+    return asSet(this.read(key));
   }
 
   /** Expire `key` at Unix time `at` (ms). The key must exist. */
@@ -158,7 +231,7 @@ export class Database {
 
   /** Milliseconds left for `key`: -2 if missing, -1 without expiry. */
   ttl(key: string): number {
-    if (this.get(key) === undefined) return -2;
+    if (this.read(key) === undefined) return -2;
     const at = this.expires.get(key);
     return at === undefined ? -1 : Math.max(0, at - this.now());
   }
@@ -212,8 +285,9 @@ export class Database {
       if (waiter === undefined) break;
       this.unblock(waiter);
       waiter.deliver(key, waiter.left ? list.popLeft() : list.popRight());
+      this.events.notify(NOTIFY.LIST, waiter.left ? 'lpop' : 'rpop', key, this.index);
     }
-    if (list.length === 0) this.delete(key);
+    if (list.length === 0) this.deleteAndNotify(key);
   }
 
   /**
@@ -257,7 +331,7 @@ export class Database {
       checked++;
       const [key, at] = next.value;
       if (at <= now) {
-        this.delete(key);
+        this.expire(key);
         expired++;
       }
     }

@@ -3,8 +3,11 @@
 // Each blocked client is a raw connection, so the order in which clients block is exact (the
 // test waits for the server's own blocked_clients count before the next one blocks).
 
+import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { connectRaw, encode, exchange, infoField, startTestServer, until, useTestServer } from './helpers.js';
+import { NEED_DATA, RespDecoder } from '@curio-ts/proto-redis';
+import type { RespFrame } from '@curio-ts/proto-redis';
+import { connectRaw, encode, exchange, infoField, redisCli, startTestServer, until, useTestServer } from './helpers.js';
 import type { RawConnection } from './helpers.js';
 
 const server = useTestServer();
@@ -105,4 +108,66 @@ describe('BLPOP and BRPOP', () => {
     await c.closed;
     expect(own.clientErrors).toEqual([]);
   });
+
+  it('a blocked client flooding commands: read up to a bound, others served at once, every command run once unblocked', async () => {
+    const own = await startTestServer();
+    const flooder = net.connect({ host: '127.0.0.1', port: own.port });
+    const replies: RespFrame[] = [];
+    const decoder = new RespDecoder();
+    flooder.on('data', (chunk: Buffer) => {
+      decoder.feed(chunk);
+      for (let frame = decoder.next(); frame !== NEED_DATA; frame = decoder.next()) replies.push(frame);
+    });
+    await new Promise((resolve) => flooder.once('connect', resolve));
+    flooder.write(encode('BLPOP', 'flood:q', '0'));
+    await blockedCount(1, own.port);
+
+    // Another client pings throughout; each PING must be answered promptly (a liveness bound,
+    // generous for a loaded machine: redis-server answers in well under 100 ms).
+    const pinger = await connectRaw(own.port);
+    let slowestPingMs = 0;
+    let pinging = true;
+    const pings = (async () => {
+      while (pinging) {
+        const start = performance.now();
+        expect(await pinger.call('PING')).toBe('PONG');
+        slowestPingMs = Math.max(slowestPingMs, performance.now() - start);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+
+    // 32 MiB of RPUSH commands, 1 KiB values, sent while blocked.
+    const value = 'v'.repeat(1024);
+    const batch = Buffer.concat(Array.from({ length: 1024 }, () => encode('RPUSH', 'flood:list', value)));
+    const batches = Math.ceil((32 << 20) / batch.length);
+    for (let i = 0; i < batches; i++) flooder.write(batch);
+    // Let the server take what it will while the client stays blocked.
+    let pending = -1;
+    for (let still = 0; still < 10 && flooder.writableLength > 0; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      still = flooder.writableLength === pending ? still + 1 : 0;
+      pending = flooder.writableLength;
+    }
+    expect(slowestPingMs).toBeLessThan(1000);
+    // What the server holds for the blocked client stays bounded (CLIENT LIST's qbuf).
+    const list = await redisCli(own.port, ['CLIENT', 'LIST']);
+    const blockedLine = list.split('\n').find((line) => / flags=b /.test(line)) ?? '';
+    const held = Number(/ qbuf=(\d+) /.exec(blockedLine)?.[1]);
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThanOrEqual(2 << 20);
+
+    expect(await pinger.call('RPUSH', 'flood:q', 'go')).toBe(1);
+    const commands = batches * 1024;
+    await until(async () => replies.length === 1 + commands, 'every reply of the blocked client', 6000);
+    pinging = false;
+    await pings;
+    expect(replies[0]).toEqual(['flood:q', 'go']);
+    expect(replies[commands]).toBe(commands);
+    expect(await pinger.call('LLEN', 'flood:list')).toBe(commands);
+    expect(slowestPingMs).toBeLessThan(1000);
+    flooder.destroy();
+    pinger.close();
+    await own.stop();
+    expect(own.clientErrors).toEqual([]);
+  }, 120_000);
 });

@@ -3,25 +3,12 @@
 // identical, in RESP2 and in RESP3. Replies that legitimately differ (client ids, hash-table
 // order) are kept out of the scripts or normalised.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPrivateRedis } from '@curio-ts/client/conformance';
-import type { PrivateRedis } from '@curio-ts/client/conformance';
-import { encode, exchange, startTestServer } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { encode, exchange, useBothServers } from './helpers.js';
 
 type Command = readonly (string | Uint8Array)[];
 
-let mini: TestServer;
-let real: PrivateRedis;
-
-beforeAll(async () => {
-  [mini, real] = await Promise.all([startTestServer(), startPrivateRedis()]);
-});
-
-afterAll(async () => {
-  await Promise.all([mini.stop(), real.stop()]);
-  expect(mini.clientErrors).toEqual([]);
-});
+const servers = useBothServers();
 
 async function run(port: number, script: readonly Command[], resp3: boolean): Promise<string> {
   await exchange(port, Buffer.concat([encode('FLUSHALL'), encode('QUIT')]));
@@ -109,6 +96,24 @@ const scripts: Record<string, readonly Command[]> = {
     ['AUTH', 'x'], ['AUTH', 'foo', 'bar'], ['AUTH', 'default', 'bar'], ['FOO'], ['foo', 'a', 'b', 'c'], ['GET'], ['get', 'a', 'b'],
     ['CONFIG', 'GET', 'save'], ['CONFIG', 'GET', 'appendonly'], ['CONFIG', 'GET', 'nothing-matches'], ['CONFIG', 'FOO'], ['COMMAND', 'FOO'],
   ],
+  // Each script leaves the configuration as it found it: the servers are shared by the scripts.
+  'CONFIG GET, and CONFIG SET: order of checks, value checks, all or nothing, canonical values': [
+    ...['save', 'appendonly', 'databases', 'maxmemory', 'maxmemory-policy', 'timeout', 'tcp-keepalive', 'hz', 'notify-keyspace-events', 'requirepass', 'proto-max-bulk-len']
+      .map((name): Command => ['CONFIG', 'GET', name]),
+    ['CONFIG', 'GET', 'no-such-*'],
+    ['CONFIG', 'SET', 'hz'], ['CONFIG', 'SET', 'hz', '10', 'maxclients'], ['CONFIG', 'SET', 'nosuchparam', '1'], ['CONFIG', 'SET', 'hz', 'abc', 'nosuch', '1'],
+    ['CONFIG', 'SET', 'hz', '10', 'HZ', '11'], ['CONFIG', 'SET', 'databases', '16'], ['CONFIG', 'SET', 'hz', 'abc', 'databases', '16'],
+    ['CONFIG', 'SET', 'hz', '+5'], ['CONFIG', 'SET', 'hz', '-1'], ['CONFIG', 'SET', 'hz', '0x10'], ['CONFIG', 'SET', 'hz', '99999999999'],
+    ['CONFIG', 'SET', 'HZ', '1000'], ['CONFIG', 'GET', 'hz'], ['CONFIG', 'SET', 'hz', '0'], ['CONFIG', 'GET', 'hz'], ['CONFIG', 'SET', 'hz', '10'],
+    ['CONFIG', 'SET', 'maxclients', '0'], ['CONFIG', 'SET', 'timeout', '1k'], ['CONFIG', 'SET', 'tcp-keepalive', '-5'],
+    ['CONFIG', 'SET', 'hz', '11', 'maxclients', '0'], ['CONFIG', 'GET', 'hz'],
+    ['CONFIG', 'SET', 'timeout', '7', 'tcp-keepalive', '60'], ['CONFIG', 'GET', 'timeout'], ['CONFIG', 'GET', 'tcp-keepalive'],
+    ['CONFIG', 'SET', 'timeout', '0', 'tcp-keepalive', '300'],
+    ...['Q', 'KEA', 'AKE', 'Kg', 'xE', 'mK', 'nE', 'Kg$lshzxetd', 'AKEmn', 'EKnm$', 'K', 'A', '']
+      .flatMap((flags): Command[] => [['CONFIG', 'SET', 'notify-keyspace-events', flags], ['CONFIG', 'GET', 'notify-keyspace-events']]),
+    ['CONFIG', 'SET', 'save', ''], ['CONFIG', 'SET', 'appendonly', 'no'], ['CONFIG', 'SET', 'maxmemory', '0'], ['CONFIG', 'SET', 'maxmemory-policy', 'noeviction'],
+    ['CONFIG', 'SET', 'requirepass', ''], ['CONFIG', 'GET', 'requirepass'],
+  ],
   'pub/sub in RESP2: confirmations, subscribed-mode restrictions, RESET': [
     ['SUBSCRIBE', 'a', 'b'], ['GET', 'x'], ['PING'], ['PING', 'm'], ['PSUBSCRIBE', 'p*'], ['UNSUBSCRIBE', 'a'], ['UNSUBSCRIBE'], ['PUNSUBSCRIBE'],
     ['UNSUBSCRIBE'], ['PUNSUBSCRIBE'], ['PUBLISH', 'a', 'm'], ['SUBSCRIBE', 'c'], ['RESET'], ['GET', 'x'], ['PUBLISH', 'nobody', 'm'],
@@ -171,38 +176,38 @@ function floatChains(seed: number, chains: number): readonly Command[] {
 describe('byte-for-byte against redis-server', () => {
   for (const [name, script] of Object.entries(globScripts)) {
     it(name, async () => {
-      expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+      expect(await run(servers().mini.port, script, false)).toBe(await run(servers().real.port, script, false));
     });
   }
 
   it('300 random INCRBYFLOAT sums', async () => {
     const script = floatChains(7, 60);
-    expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+    expect(await run(servers().mini.port, script, false)).toBe(await run(servers().real.port, script, false));
   });
 
   for (const [name, script] of Object.entries(scripts)) {
     it(`${name} (RESP2)`, async () => {
-      expect(await run(mini.port, script, false)).toBe(await run(real.port, script, false));
+      expect(await run(servers().mini.port, script, false)).toBe(await run(servers().real.port, script, false));
     });
     it(`${name} (RESP3)`, async () => {
-      expect(await run(mini.port, script, true)).toBe(await run(real.port, script, true));
+      expect(await run(servers().mini.port, script, true)).toBe(await run(servers().real.port, script, true));
     });
   }
   for (const [name, script] of Object.entries(resp3Scripts)) {
     it(name, async () => {
-      expect(await run(mini.port, script, true)).toBe(await run(real.port, script, true));
+      expect(await run(servers().mini.port, script, true)).toBe(await run(servers().real.port, script, true));
     });
   }
 
   it('inline commands and their quoting', async () => {
     const payload = Buffer.from('PING\r\nSET a "hello world"\r\nGET a\r\nECHO "x\\x41y\\n"\r\n\r\n   \r\nGET \'a\'\r\nECHO \'it\\\'s\'\r\nQUIT\r\n');
-    const [ours, theirs] = await Promise.all([exchange(mini.port, payload), exchange(real.port, payload)]);
+    const [ours, theirs] = await Promise.all([exchange(servers().mini.port, payload), exchange(servers().real.port, payload)]);
     expect(ours.data.toString('latin1')).toBe(theirs.data.toString('latin1'));
   });
 
   it('protocol errors: the error reply, then the connection closes', async () => {
     for (const bad of ['*abc\r\n', '*1\r\n$x\r\n', 'ECHO "unbalanced\r\n', 'ECHO "a"b\r\n']) {
-      const [ours, theirs] = await Promise.all([exchange(mini.port, Buffer.from(bad)), exchange(real.port, Buffer.from(bad))]);
+      const [ours, theirs] = await Promise.all([exchange(servers().mini.port, Buffer.from(bad)), exchange(servers().real.port, Buffer.from(bad))]);
       expect(ours.data.toString('latin1'), bad).toBe(theirs.data.toString('latin1'));
       expect(ours.closedByServer, bad).toBe(true);
     }

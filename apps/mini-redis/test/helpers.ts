@@ -1,10 +1,13 @@
-// Test helpers: mini-redis in a kernel of this process (port 0), real peers talking to it
-// (redis-cli, redis-benchmark, nc, raw node:net sockets), RESP encoding for raw exchanges.
+// Test helpers: mini-redis in a kernel of this process (port 0), alone or beside a private
+// redis-server, real peers talking to it (redis-cli, redis-benchmark, nc, raw node:net sockets),
+// RESP encoding for raw exchanges.
 
 import { execFile, spawn as spawnChild } from 'node:child_process';
 import { afterAll, beforeAll, expect } from 'vitest';
 import * as net from 'node:net';
 import { Kernel } from '@curio-ts/kernel';
+import { startPrivateRedis } from '@curio-ts/client/conformance';
+import type { PrivateRedis } from '@curio-ts/client/conformance';
 import { NEED_DATA, RespDecoder } from '@curio-ts/proto-redis';
 import type { RespFrame } from '@curio-ts/proto-redis';
 import { startMiniRedis } from '../src/server.js';
@@ -53,6 +56,32 @@ export function useTestServer(): () => TestServer {
   return () => {
     if (server === null) throw new Error('the test server is not started yet');
     return server;
+  };
+}
+
+/** mini-redis and a private redis-server, side by side, for tests that compare them. */
+export interface BothServers {
+  readonly mini: TestServer;
+  readonly real: PrivateRedis;
+}
+
+/**
+ * Register mini-redis and a private redis-server for the test file (started before its tests,
+ * stopped after them; mini-redis must have reported no client handler error).
+ */
+export function useBothServers(): () => BothServers {
+  let both: BothServers | null = null;
+  beforeAll(async () => {
+    const [mini, real] = await Promise.all([startTestServer(), startPrivateRedis()]);
+    both = { mini, real };
+  });
+  afterAll(async () => {
+    await Promise.all([both?.mini.stop(), both?.real.stop()]);
+    expect(both?.mini.clientErrors).toEqual([]);
+  });
+  return () => {
+    if (both === null) throw new Error('the servers are not started yet');
+    return both;
   };
 }
 

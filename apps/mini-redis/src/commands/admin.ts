@@ -1,12 +1,12 @@
 // commands/admin.ts
 //
 // What tools ask a server about itself: COMMAND (COUNT, DOCS, INFO, LIST; redis-cli reads DOCS
-// for its hints), INFO, CONFIG (GET answers `save` and `appendonly`, which redis-benchmark
-// asks for), TIME.
+// for its hints), INFO, CONFIG (GET, SET, RESETSTAT over config.ts's parameters), TIME.
 
 import * as os from 'node:os';
 import { compileGlob } from '../glob.js';
-import { fail } from '../errors.js';
+import { ConfigError } from '../config.js';
+import { fail, SYNTAX } from '../errors.js';
 import type { Session } from '../session.js';
 import { arg, argsFrom, command } from './spec.js';
 import type { CommandSpec } from './spec.js';
@@ -131,7 +131,7 @@ function infoSections(session: Session): Map<string, string[]> {
         'arch_bits:64',
         'multiplexing_api:curio-kernel',
         `process_id:${process.pid}`,
-        `tcp_port:${server.port}`,
+        `tcp_port:${server.config.port}`,
         `server_time_usec:${Date.now() * 1000}`,
         `uptime_in_seconds:${uptime}`,
         `uptime_in_days:${Math.floor(uptime / 86400)}`,
@@ -139,7 +139,7 @@ function infoSections(session: Session): Map<string, string[]> {
         'mini_redis:curio-ts',
       ],
     ],
-    ['clients', [`connected_clients:${server.clients.size}`, `blocked_clients:${blocked}`, 'maxclients:10000']],
+    ['clients', [`connected_clients:${server.clients.size}`, `blocked_clients:${blocked}`, `maxclients:${server.config.settings.maxclients}`]],
     [
       'memory',
       [
@@ -183,11 +183,10 @@ function info(session: Session, args: readonly Uint8Array[]): void {
 // CONFIG
 
 function configGet(session: Session, args: readonly Uint8Array[]): void {
-  const config = session.server.config;
   const found = new Map<string, string>();
   for (const pattern of argsFrom(args, 2)) {
     const match = compileGlob(pattern.toLowerCase());
-    for (const [name, value] of config) if (match(name)) found.set(name, value);
+    for (const [name, value] of session.server.config.matching(match)) found.set(name, value);
   }
   session.reply.map(found.size);
   for (const [name, value] of found) {
@@ -197,13 +196,13 @@ function configGet(session: Session, args: readonly Uint8Array[]): void {
 }
 
 function configSet(session: Session, args: readonly Uint8Array[]): void {
-  const config = session.server.config;
-  if (args.length % 2 === 1) return fail(`ERR Unknown option or number of arguments for CONFIG SET - '${arg(args, 2)}'`);
-  for (let i = 2; i < args.length; i += 2) {
-    const name = arg(args, i).toLowerCase();
-    if (!config.has(name)) return fail(`ERR Unknown option or number of arguments for CONFIG SET - '${arg(args, i)}'`);
+  if (args.length % 2 === 1) return fail(SYNTAX);
+  try {
+    session.server.config.set(argsFrom(args, 2));
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.reply);
+    throw error;
   }
-  for (let i = 2; i < args.length; i += 2) config.set(arg(args, i).toLowerCase(), arg(args, i + 1));
   session.reply.ok();
 }
 

@@ -1,21 +1,23 @@
 // commands/connection.ts
 //
 // The connection's own commands: PING, ECHO, HELLO (RESP2/RESP3 switch, with Redis 7's reply
-// map), AUTH (mini-redis has only the password-less default user), SELECT, CLIENT, QUIT and
-// RESET.
+// map), AUTH (the default user, with requirepass as its password, as Redis has it), SELECT,
+// CLIENT, QUIT and RESET.
 
 import { bin, parseInt64 } from '../binary.js';
-import { fail, NOT_INTEGER, wrongArity } from '../errors.js';
+import { fail, NOT_INTEGER, SYNTAX, wrongArity } from '../errors.js';
 import type { Session } from '../session.js';
 import type { Database } from '../store.js';
 import { unsubscribeFrom } from './pubsub.js';
-import { arg, command, integerArg, option } from './spec.js';
+import { arg, command, option } from './spec.js';
 import type { CommandSpec } from './spec.js';
 
 /** The version mini-redis reports (HELLO, INFO): the Redis release whose behaviour it follows. */
 export const REDIS_VERSION = '7.0.15';
 
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+const NOAUTH_HELLO =
+  'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time';
 
 function ping(session: Session, args: readonly Uint8Array[]): void {
   if (args.length > 2) return fail(wrongArity('ping'));
@@ -32,18 +34,22 @@ function echo(session: Session, args: readonly Uint8Array[]): void {
   session.reply.bulk(arg(args, 1));
 }
 
-/** Set the client name, refusing what Redis refuses (blanks, newlines, non-printables). */
-function setName(session: Session, name: string): void {
+/** Refuse a client name Redis refuses (blanks, newlines, non-printables). */
+function checkName(name: string): void {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return fail('ERR Client names cannot contain spaces, newlines or special characters.');
+    if (c < 0x21 || c > 0x7e) fail('ERR Client names cannot contain spaces, newlines or special characters.');
   }
-  session.name = name;
 }
 
-/** Only the default user exists, and it has no password: any password is accepted for it. */
-function authenticate(username: string): void {
-  if (username !== 'default') fail(WRONGPASS);
+/**
+ * Authenticate as `username` with `password`. Only the default user exists: without a
+ * requirepass it takes any password (Redis's nopass), with one it takes that one.
+ */
+function authenticate(session: Session, username: string, password: string): void {
+  const required = session.server.config.settings.requirepass;
+  if (username !== 'default' || (required !== '' && password !== required)) fail(WRONGPASS);
+  session.authenticated = true;
 }
 
 function hello(session: Session, args: readonly Uint8Array[]): void {
@@ -55,19 +61,23 @@ function hello(session: Session, args: readonly Uint8Array[]): void {
     version = requested;
   }
   let username: string | null = null;
+  let password = '';
   let name: string | null = null;
   for (let j = 2; j < args.length; j++) {
     const more = args.length - 1 - j;
     const opt = option(args, j);
     if (opt === 'AUTH' && more >= 2) {
       username = arg(args, j + 1);
+      password = arg(args, j + 2);
       j += 2;
     } else if (opt === 'SETNAME' && more >= 1) {
       name = arg(args, ++j);
+      checkName(name); // before authenticating, as Redis does
     } else return fail(`ERR Syntax error in HELLO option '${bin(args[j] as Uint8Array)}'`);
   }
-  if (username !== null) authenticate(username);
-  if (name !== null) setName(session, name);
+  if (username !== null) authenticate(session, username, password);
+  if (!session.authenticated && session.server.config.settings.requirepass !== '') return fail(NOAUTH_HELLO);
+  if (name !== null) session.name = name;
   if (version !== 0) session.protocol = version as 2 | 3;
   const reply = session.reply;
   reply.map(7);
@@ -90,9 +100,11 @@ function hello(session: Session, args: readonly Uint8Array[]): void {
 function auth(session: Session, args: readonly Uint8Array[]): void {
   if (args.length > 3) return fail('ERR syntax error');
   if (args.length === 2) {
-    return fail('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
-  }
-  authenticate(arg(args, 1));
+    if (session.server.config.settings.requirepass === '') {
+      return fail('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+    }
+    authenticate(session, 'default', arg(args, 1));
+  } else authenticate(session, arg(args, 1), arg(args, 2));
   session.reply.ok();
 }
 
@@ -116,6 +128,8 @@ function reset(session: Session): void {
   session.db = session.server.databases[0] as Database;
   session.name = '';
   session.protocol = 2;
+  // Back to the default user's state: unauthenticated if it has a password.
+  session.authenticated = session.server.config.settings.requirepass === '';
   session.reply.status('RESET');
 }
 
@@ -123,7 +137,9 @@ function reset(session: Session): void {
 // CLIENT
 
 function clientSetname(session: Session, args: readonly Uint8Array[]): void {
-  setName(session, arg(args, 2));
+  const name = arg(args, 2);
+  checkName(name);
+  session.name = name;
   session.reply.ok();
 }
 
@@ -139,26 +155,29 @@ function clientInfo(session: Session): void {
   session.reply.verbatim(`${session.describe()}\n`);
 }
 
+/** CLIENT LIST [TYPE type | ID id...], with Redis's argument rules. */
 function clientList(session: Session, args: readonly Uint8Array[]): void {
-  let ids: Set<number> | null = null;
-  for (let j = 2; j < args.length; j++) {
-    const opt = option(args, j);
-    if (opt === 'TYPE' && j + 1 < args.length) {
-      const type = option(args, ++j);
-      if (!['NORMAL', 'MASTER', 'REPLICA', 'SLAVE', 'PUBSUB'].includes(type)) return fail(`ERR Unknown client type '${arg(args, j)}'`);
-    } else if (opt === 'ID' && j + 1 < args.length) {
-      ids = new Set();
-      while (j + 1 < args.length) {
-        const id = integerArg(args, ++j);
-        if (typeof id !== 'number' || id <= 0) return fail('ERR Invalid client ID');
-        ids.add(id);
-      }
-    } else return fail('ERR syntax error');
-  }
+  const clients = session.server.clients;
   let text = '';
-  for (const client of session.server.clients.values()) {
-    if (ids === null || ids.has(client.id)) text += `${client.describe()}\n`;
-  }
+  if (args.length === 4 && option(args, 2) === 'TYPE') {
+    const type = option(args, 3);
+    if (!['NORMAL', 'MASTER', 'REPLICA', 'SLAVE', 'PUBSUB'].includes(type)) return fail(`ERR Unknown client type '${arg(args, 3)}'`);
+    // No replication here: only normal clients and subscribers (Redis's CLIENT_PUBSUB).
+    for (const client of clients.values()) {
+      if ((type === 'NORMAL' && client.subscriptions === 0) || (type === 'PUBSUB' && client.subscriptions > 0)) text += `${client.describe()}\n`;
+    }
+  } else if (args.length > 3 && option(args, 2) === 'ID') {
+    // In the order given, each time it is given.
+    const ids = Array.from({ length: args.length - 3 }, (_, i) => {
+      const id = parseInt64(arg(args, 3 + i));
+      return id === null ? fail('ERR Invalid client ID') : Number(id);
+    });
+    for (const id of ids) {
+      const client = clients.get(id);
+      if (client !== undefined) text += `${client.describe()}\n`;
+    }
+  } else if (args.length !== 2) return fail(SYNTAX);
+  else for (const client of clients.values()) text += `${client.describe()}\n`;
   session.reply.verbatim(text);
 }
 

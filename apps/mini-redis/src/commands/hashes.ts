@@ -5,6 +5,7 @@
 
 import { bin } from '../binary.js';
 import { fail, wrongArity } from '../errors.js';
+import { NOTIFY } from '../notify.js';
 import type { Session } from '../session.js';
 import type { RedisHash, RedisSet } from '../store.js';
 import { addToInteger, arg, command, integerArg } from './spec.js';
@@ -32,26 +33,29 @@ function hsetPairs(session: Session, args: readonly Uint8Array[], name: string):
 }
 
 function hset(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.integer(hsetPairs(session, args, 'hset'));
+  const created = hsetPairs(session, args, 'hset');
+  session.db.notify(NOTIFY.HASH, 'hset', arg(args, 1));
+  session.reply.integer(created);
 }
 
 function hmset(session: Session, args: readonly Uint8Array[]): void {
   hsetPairs(session, args, 'hmset');
+  session.db.notify(NOTIFY.HASH, 'hset', arg(args, 1));
   session.reply.ok();
 }
 
 function hget(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.bulkOrNull(session.db.getHash(arg(args, 1))?.get(arg(args, 2)));
+  session.reply.bulkOrNull(session.db.readHash(arg(args, 1))?.get(arg(args, 2)));
 }
 
 function hmget(session: Session, args: readonly Uint8Array[]): void {
-  const hash = session.db.getHash(arg(args, 1));
+  const hash = session.db.readHash(arg(args, 1));
   session.reply.array(args.length - 2);
   for (let i = 2; i < args.length; i++) session.reply.bulkOrNull(hash?.get(arg(args, i)));
 }
 
 function hgetall(session: Session, args: readonly Uint8Array[]): void {
-  const hash = session.db.getHash(arg(args, 1));
+  const hash = session.db.readHash(arg(args, 1));
   const reply = session.reply;
   reply.map(hash?.size ?? 0);
   if (hash === undefined) return;
@@ -63,35 +67,42 @@ function hgetall(session: Session, args: readonly Uint8Array[]): void {
 
 const HASH_NOT_INTEGER = 'ERR hash value is not an integer';
 
-/** Delete `args[2..]` from the hash or set at `args[1]` (deleting an emptied key); reply the count. */
-function removeMembers(session: Session, args: readonly Uint8Array[], container: RedisHash | RedisSet | undefined): void {
+/**
+ * Delete `args[2..]` from the hash or set at `args[1]`; reply the count. When some were:
+ * `event` of class `type`, then the key deleted if emptied.
+ */
+function removeMembers(session: Session, args: readonly Uint8Array[], container: RedisHash | RedisSet | undefined, type: number, event: string): void {
   let removed = 0;
   if (container !== undefined) {
     for (let i = 2; i < args.length; i++) if (container.delete(arg(args, i))) removed++;
-    if (container.size === 0) session.db.delete(arg(args, 1));
+    if (removed > 0) {
+      const key = arg(args, 1);
+      session.db.notify(type, event, key);
+      if (container.size === 0) session.db.deleteAndNotify(key);
+    }
   }
   session.reply.integer(removed);
 }
 
 function hdel(session: Session, args: readonly Uint8Array[]): void {
-  removeMembers(session, args, session.db.getHash(arg(args, 1)));
+  removeMembers(session, args, session.db.getHash(arg(args, 1)), NOTIFY.HASH, 'hdel');
 }
 
 function hexists(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.integer(session.db.getHash(arg(args, 1))?.has(arg(args, 2)) === true ? 1 : 0);
+  session.reply.integer(session.db.readHash(arg(args, 1))?.has(arg(args, 2)) === true ? 1 : 0);
 }
 
 function hlen(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.integer(session.db.getHash(arg(args, 1))?.size ?? 0);
+  session.reply.integer(session.db.readHash(arg(args, 1))?.size ?? 0);
 }
 
 function hkeys(session: Session, args: readonly Uint8Array[]): void {
-  const hash = session.db.getHash(arg(args, 1));
+  const hash = session.db.readHash(arg(args, 1));
   session.reply.bulkArray(hash?.keys() ?? [], hash?.size ?? 0);
 }
 
 function hvals(session: Session, args: readonly Uint8Array[]): void {
-  const hash = session.db.getHash(arg(args, 1));
+  const hash = session.db.readHash(arg(args, 1));
   session.reply.bulkArray(hash?.values() ?? [], hash?.size ?? 0);
 }
 
@@ -101,6 +112,7 @@ function hincrby(session: Session, args: readonly Uint8Array[]): void {
   const field = arg(args, 2);
   const result = addToInteger(hash.get(field), increment, HASH_NOT_INTEGER);
   hash.set(field, String(result));
+  session.db.notify(NOTIFY.HASH, 'hincrby', arg(args, 1));
   session.reply.integer(result);
 }
 
@@ -122,25 +134,26 @@ function sadd(session: Session, args: readonly Uint8Array[]): void {
       added++;
     }
   }
+  if (added > 0) session.db.notify(NOTIFY.SET, 'sadd', key);
   session.reply.integer(added);
 }
 
 function srem(session: Session, args: readonly Uint8Array[]): void {
-  removeMembers(session, args, session.db.getSet(arg(args, 1)));
+  removeMembers(session, args, session.db.getSet(arg(args, 1)), NOTIFY.SET, 'srem');
 }
 
 function smembers(session: Session, args: readonly Uint8Array[]): void {
-  const set = session.db.getSet(arg(args, 1));
+  const set = session.db.readSet(arg(args, 1));
   session.reply.set(set?.size ?? 0);
   if (set !== undefined) for (const member of set) session.reply.bulk(member);
 }
 
 function sismember(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.integer(session.db.getSet(arg(args, 1))?.has(arg(args, 2)) === true ? 1 : 0);
+  session.reply.integer(session.db.readSet(arg(args, 1))?.has(arg(args, 2)) === true ? 1 : 0);
 }
 
 function scard(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.integer(session.db.getSet(arg(args, 1))?.size ?? 0);
+  session.reply.integer(session.db.readSet(arg(args, 1))?.size ?? 0);
 }
 
 const HASH = { group: 'hash' } as const;

@@ -16,14 +16,17 @@ function del(session: Session, args: readonly Uint8Array[]): void {
   let deleted = 0;
   for (let i = 1; i < args.length; i++) {
     const key = arg(args, i);
-    if (session.db.has(key) && session.db.delete(key)) deleted++;
+    if (session.db.has(key)) {
+      session.db.deleteAndNotify(key);
+      deleted++;
+    }
   }
   session.reply.integer(deleted);
 }
 
 function exists(session: Session, args: readonly Uint8Array[]): void {
   let found = 0;
-  for (let i = 1; i < args.length; i++) if (session.db.has(arg(args, i))) found++;
+  for (let i = 1; i < args.length; i++) if (session.db.read(arg(args, i)) !== undefined) found++;
   session.reply.integer(found);
 }
 
@@ -119,7 +122,7 @@ function scan(session: Session, args: readonly Uint8Array[]): void {
 /** HSCAN key cursor [MATCH pattern] [COUNT count] */
 function hscan(session: Session, args: readonly Uint8Array[]): void {
   const { count, match } = scanOptions(args, 2, false);
-  const hash = session.db.getHash(arg(args, 1)) ?? new Map<string, string>();
+  const hash = session.db.readHash(arg(args, 1)) ?? new Map<string, string>();
   scanPage(session, hash, arg(args, 2), count, () => hash.entries(), ([field, value]: [string, string], found) => {
     if (match === null || match(field)) found.push(field, value);
   });
@@ -128,14 +131,14 @@ function hscan(session: Session, args: readonly Uint8Array[]): void {
 /** SSCAN key cursor [MATCH pattern] [COUNT count] */
 function sscan(session: Session, args: readonly Uint8Array[]): void {
   const { count, match } = scanOptions(args, 2, false);
-  const set = session.db.getSet(arg(args, 1)) ?? new Set<string>();
+  const set = session.db.readSet(arg(args, 1)) ?? new Set<string>();
   scanPage(session, set, arg(args, 2), count, () => set.values(), (member: string, found) => {
     if (match === null || match(member)) found.push(member);
   });
 }
 
 function type(session: Session, args: readonly Uint8Array[]): void {
-  const value = session.db.get(arg(args, 1));
+  const value = session.db.read(arg(args, 1));
   session.reply.status(value === undefined ? 'none' : typeName(value));
 }
 

@@ -7,6 +7,7 @@
 import { bin, parseFloatText, parseIndex } from '../binary.js';
 import { fail, wrongArity } from '../errors.js';
 import { RedisList } from '../list.js';
+import { NOTIFY } from '../notify.js';
 import type { Session } from '../session.js';
 import { arg, argsFrom, command, indexArg } from './spec.js';
 import type { CommandSpec } from './spec.js';
@@ -26,6 +27,7 @@ function push(left: boolean): (session: Session, args: readonly Uint8Array[]) =>
       else list.pushRight(value);
     }
     session.reply.integer(list.length);
+    db.notify(NOTIFY.LIST, left ? 'lpush' : 'rpush', key);
     db.serveBlocked(key);
   };
 }
@@ -54,17 +56,24 @@ function pop(left: boolean): (session: Session, args: readonly Uint8Array[]) => 
     } else {
       const n = Math.min(count, list.length);
       reply.array(n);
+      if (n === 0) return;
       for (let i = 0; i < n; i++) reply.bulk(left ? list.popLeft() : list.popRight());
     }
-    if (list.length === 0) db.delete(key);
+    popped(session, key, list, left);
   };
+}
+
+/** After a pop from the list at `key`: its event, and the key deleted if emptied (Redis's order). */
+function popped(session: Session, key: string, list: RedisList, left: boolean): void {
+  session.db.notify(NOTIFY.LIST, left ? 'lpop' : 'rpop', key);
+  if (list.length === 0) session.db.deleteAndNotify(key);
 }
 
 function lrange(session: Session, args: readonly Uint8Array[]): void {
   let start = indexArg(args, 2);
   let end = indexArg(args, 3);
   const { db, reply } = session;
-  const list = db.getList(arg(args, 1));
+  const list = db.readList(arg(args, 1));
   if (list === undefined) {
     reply.array(0);
     return;
@@ -83,11 +92,11 @@ function lrange(session: Session, args: readonly Uint8Array[]): void {
 }
 
 function llen(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.integer(session.db.getList(arg(args, 1))?.length ?? 0);
+  session.reply.integer(session.db.readList(arg(args, 1))?.length ?? 0);
 }
 
 function lindex(session: Session, args: readonly Uint8Array[]): void {
-  const list = session.db.getList(arg(args, 1));
+  const list = session.db.readList(arg(args, 1));
   if (list === undefined) {
     session.reply.nil();
     return;
@@ -119,7 +128,7 @@ function blockingPop(left: boolean): (session: Session, args: readonly Uint8Arra
       reply.array(2);
       reply.bulk(key);
       reply.bulk(left ? list.popLeft() : list.popRight());
-      if (list.length === 0) db.delete(key);
+      popped(session, key, list, left);
       return undefined;
     }
     return session.blockingPop(keys, left, timeout);

@@ -33,6 +33,8 @@ export interface CommandSpec {
   readonly subcommands: ReadonlyMap<string, CommandSpec> | null;
   /** Allowed in RESP2 subscribed mode. */
   readonly whileSubscribed: boolean;
+  /** Allowed before authenticating (flag no_auth: AUTH, HELLO, QUIT, RESET). */
+  readonly noAuth: boolean;
 }
 
 /** How a command is declared. */
@@ -64,6 +66,7 @@ export function command(declaration: CommandDeclaration, handler: Handler): Comm
     subcommands:
       subcommands === undefined ? null : new Map(subcommands.map((sub) => [(sub.name.split('|')[1] as string).toUpperCase(), sub])),
     whileSubscribed: declaration.whileSubscribed ?? false,
+    noAuth: declaration.flags.split(' ').includes('no_auth'),
   };
 }
 

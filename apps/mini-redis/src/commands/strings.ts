@@ -7,6 +7,7 @@
 import { bin, isInt64Min, parseInt64 } from '../binary.js';
 import { fail, invalidExpire, NOT_INTEGER, SYNTAX, wrongArity } from '../errors.js';
 import { incrByFloat } from '../longdouble.js';
+import { NOTIFY } from '../notify.js';
 import type { Session } from '../session.js';
 import { addToInteger, arg, command, integerArg, option } from './spec.js';
 import type { CommandSpec } from './spec.js';
@@ -58,7 +59,7 @@ function set(session: Session, args: readonly Uint8Array[]): void {
 function setGeneric(session: Session, key: string, value: string, flags: number, when: number | null): void {
   const db = session.db;
   const reply = session.reply;
-  if ((flags & SET.GET) !== 0) reply.bulkOrNull(db.getString(key));
+  if ((flags & SET.GET) !== 0) reply.bulkOrNull(db.readString(key));
   if ((flags & (SET.NX | SET.XX)) !== 0) {
     const found = db.has(key);
     if (((flags & SET.NX) !== 0 && found) || ((flags & SET.XX) !== 0 && !found)) {
@@ -68,7 +69,11 @@ function setGeneric(session: Session, key: string, value: string, flags: number,
   }
   if ((flags & SET.KEEPTTL) !== 0) db.put(key, value);
   else db.replace(key, value);
-  if (when !== null) db.setExpiry(key, when);
+  db.notify(NOTIFY.STRING, 'set', key);
+  if (when !== null) {
+    db.setExpiry(key, when);
+    db.notify(NOTIFY.GENERIC, 'expire', key);
+  }
   if ((flags & SET.GET) === 0) reply.ok();
 }
 
@@ -81,28 +86,32 @@ function setWithExpiry(seconds: boolean, name: string): (session: Session, args:
 }
 
 function get(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.bulkOrNull(session.db.getString(arg(args, 1)));
+  session.reply.bulkOrNull(session.db.readString(arg(args, 1)));
 }
 
 function mget(session: Session, args: readonly Uint8Array[]): void {
   const { db, reply } = session;
   reply.array(args.length - 1);
   for (let i = 1; i < args.length; i++) {
-    const value = db.get(arg(args, i));
+    const value = db.read(arg(args, i));
     reply.bulkOrNull(typeof value === 'string' ? value : undefined);
   }
 }
 
 function mset(session: Session, args: readonly Uint8Array[]): void {
   if (args.length % 2 === 0) return fail(wrongArity('mset'));
-  for (let i = 1; i < args.length; i += 2) session.db.replace(arg(args, i), arg(args, i + 1));
+  for (let i = 1; i < args.length; i += 2) {
+    const key = arg(args, i);
+    session.db.replace(key, arg(args, i + 1));
+    session.db.notify(NOTIFY.STRING, 'set', key);
+  }
   session.reply.ok();
 }
 
 function getdel(session: Session, args: readonly Uint8Array[]): void {
   const key = arg(args, 1);
-  const value = session.db.getString(key);
-  if (value !== undefined) session.db.delete(key);
+  const value = session.db.readString(key);
+  if (value !== undefined) session.db.deleteAndNotify(key);
   session.reply.bulkOrNull(value);
 }
 
@@ -110,11 +119,12 @@ function append(session: Session, args: readonly Uint8Array[]): void {
   const key = arg(args, 1);
   const value = (session.db.getString(key) ?? '') + arg(args, 2);
   session.db.put(key, value);
+  session.db.notify(NOTIFY.STRING, 'append', key);
   session.reply.integer(value.length);
 }
 
 function strlen(session: Session, args: readonly Uint8Array[]): void {
-  session.reply.integer(session.db.getString(arg(args, 1))?.length ?? 0);
+  session.reply.integer(session.db.readString(arg(args, 1))?.length ?? 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,8 +176,11 @@ function expire(seconds: boolean, name: string): (session: Session, args: readon
       reply.integer(0);
       return;
     }
-    if (at <= now) db.delete(key);
-    else db.setExpiry(key, at);
+    if (at <= now) db.deleteAndNotify(key);
+    else {
+      db.setExpiry(key, at);
+      db.notify(NOTIFY.GENERIC, 'expire', key);
+    }
     reply.integer(1);
   };
 }
@@ -181,7 +194,9 @@ function ttl(milliseconds: boolean): (session: Session, args: readonly Uint8Arra
 
 function persist(session: Session, args: readonly Uint8Array[]): void {
   const key = arg(args, 1);
-  session.reply.integer(session.db.has(key) && session.db.persist(key) ? 1 : 0);
+  const persisted = session.db.has(key) && session.db.persist(key);
+  if (persisted) session.db.notify(NOTIFY.GENERIC, 'persist', key);
+  session.reply.integer(persisted ? 1 : 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +205,7 @@ function persist(session: Session, args: readonly Uint8Array[]): void {
 function incrBy(session: Session, key: string, increment: number | bigint): void {
   const result = addToInteger(session.db.getString(key), increment, NOT_INTEGER);
   session.db.put(key, String(result));
+  session.db.notify(NOTIFY.STRING, 'incrby', key);
   session.reply.integer(result);
 }
 
@@ -217,6 +233,7 @@ function incrbyfloat(session: Session, args: readonly Uint8Array[]): void {
   const result = incrByFloat(current ?? '0', arg(args, 2));
   if (!result.ok) return fail(result.reason === 'invalid-value' ? 'ERR value is not a valid float' : 'ERR increment would produce NaN or Infinity');
   session.db.put(key, result.text);
+  session.db.notify(NOTIFY.STRING, 'incrbyfloat', key);
   session.reply.bulk(result.text);
 }
 

@@ -1,11 +1,12 @@
 // commands/table.ts
 //
-// The command table and the dispatcher: find the command (and subcommand), check its arity and
-// whether it may run in RESP2 subscribed mode, run it, and turn a CommandError into the error
-// reply. Checks happen in Redis's order, with Redis's texts.
+// The command table and the dispatcher: find the command (and subcommand), check its arity,
+// whether the client must authenticate first (requirepass) and whether it may run in RESP2
+// subscribed mode, run it, and turn a CommandError into the error reply. Checks happen in
+// Redis's order, with Redis's texts.
 
 import { bin } from '../binary.js';
-import { CommandError, unknownCommand, unknownSubcommand, wrongArity } from '../errors.js';
+import { CommandError, NOAUTH, unknownCommand, unknownSubcommand, wrongArity } from '../errors.js';
 import type { Session } from '../session.js';
 import { adminCommands } from './admin.js';
 import { connectionCommands } from './connection.js';
@@ -68,6 +69,10 @@ export function execute(session: Session, name: string, args: readonly Uint8Arra
   }
   if (arityMismatch(spec, args.length)) {
     reply.error(wrongArity(spec.name));
+    return undefined;
+  }
+  if (!session.authenticated && !spec.noAuth && session.server.config.settings.requirepass !== '') {
+    reply.error(NOAUTH);
     return undefined;
   }
   if (session.protocol === 2 && !spec.whileSubscribed && session.subscriptions > 0) {

@@ -1,0 +1,178 @@
+// The server role's input side, as a server drives it: chunks cut anywhere, bytes that pile up
+// while the server does not parse (a client blocked in BLPOP keeps sending), and the bound on
+// what it holds. What is checked is what a server sees: the commands, their arguments as views
+// of the very chunks it fed (no hidden copies), bufferedBytes, and the errors.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { NEED_DATA, RedisServerConnection, RemoteProtocolError } from '@curio-ts/proto-redis';
+import type { RedisServerEvent } from '@curio-ts/proto-redis';
+
+const encoder = new TextEncoder();
+const bytes = (s: string): Uint8Array => encoder.encode(s);
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+function commands(server: RedisServerConnection): RedisServerEvent[] {
+  const out: RedisServerEvent[] = [];
+  for (let e = server.nextEvent(); e !== NEED_DATA; e = server.nextEvent()) out.push(e);
+  return out;
+}
+
+/** One command in RESP, and where each of its arguments' bodies lies in it. */
+function encode(args: readonly string[]): { bytes: Uint8Array; bodies: { start: number; end: number }[] } {
+  let out = `*${args.length}\r\n`;
+  const bodies: { start: number; end: number }[] = [];
+  for (const arg of args) {
+    out += `$${arg.length}\r\n`;
+    bodies.push({ start: out.length, end: out.length + arg.length });
+    out += `${arg}\r\n`;
+  }
+  return { bytes: bytes(out), bodies };
+}
+
+/** `stream` cut into chunks of `size` bytes, each a separate ArrayBuffer (as sockets deliver). */
+function cut(stream: Uint8Array, size: number): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < stream.length; i += size) chunks.push(stream.slice(i, i + size));
+  return chunks;
+}
+
+describe('server connection: received bytes', () => {
+  it('an argument inside one chunk is a view of that chunk, even after a command cut across chunks', () => {
+    // 2 000 commands of varied sizes, all fed before any is parsed (what a blocked client sends),
+    // in 1 000-byte chunks: most arguments lie in one chunk, some span two.
+    const values = Array.from({ length: 2000 }, (_, i) => `v${i}:${'x'.repeat((i * 37) % 300)}`);
+    const encoded = values.map((value) => encode(['SET', `key:${value.length}`, value]));
+    const stream = new Uint8Array(encoded.reduce((n, e) => n + e.bytes.length, 0));
+    const bodies: { start: number; end: number }[] = [];
+    let offset = 0;
+    for (const e of encoded) {
+      stream.set(e.bytes, offset);
+      for (const body of e.bodies) bodies.push({ start: offset + body.start, end: offset + body.end });
+      offset += e.bytes.length;
+    }
+    const size = 1000;
+    const chunks = cut(stream, size);
+    const server = new RedisServerConnection();
+    for (const chunk of chunks) server.receiveData(chunk);
+    expect(server.bufferedBytes).toBe(stream.length);
+    const got = commands(server);
+    expect(server.bufferedBytes).toBe(0);
+    expect(got.map((c) => (c.type === 'command' ? text(c.args[2] as Uint8Array) : c.type))).toEqual(values);
+    const args = got.flatMap((c) => (c.type === 'command' ? c.args : []));
+    expect(args).toHaveLength(bodies.length);
+    let views = 0;
+    args.forEach((arg, i) => {
+      const body = bodies[i] as { start: number; end: number };
+      const chunkIndex = Math.floor(body.start / size);
+      if (Math.floor((body.end - 1) / size) !== chunkIndex || body.end === body.start) return; // spans chunks: a copy is fine
+      const chunk = chunks[chunkIndex] as Uint8Array;
+      expect(arg.buffer, `argument ${i}`).toBe(chunk.buffer);
+      expect(arg.byteOffset).toBe(chunk.byteOffset + (body.start - chunkIndex * size));
+      views++;
+    });
+    expect(views).toBeGreaterThan(args.length * 0.9);
+  });
+
+  it('parses the same commands however the stream is cut, one byte at a time included', () => {
+    const command = fc.array(fc.string({ maxLength: 40 }), { minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 1, maxLength: 20 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1 }), (list, sizes) => {
+        const parts = list.map((args) => encode(args.map((a) => a.replace(/[^\x20-\x7e]/g, '?'))).bytes);
+        // An inline command between them, to cut lines too.
+        const inline = bytes('PING "a b"\r\n');
+        const stream = new Uint8Array(parts.reduce((n, p) => n + p.length + inline.length, 0));
+        let at = 0;
+        for (const part of parts) {
+          stream.set(part, at);
+          stream.set(inline, at + part.length);
+          at += part.length + inline.length;
+        }
+        const server = new RedisServerConnection();
+        const got: string[][] = [];
+        let i = 0;
+        for (let offset = 0; offset < stream.length; i++) {
+          const size = sizes[i % sizes.length] as number;
+          server.receiveData(stream.slice(offset, offset + size));
+          offset += size;
+          if (i % 3 !== 0) for (const c of commands(server)) if (c.type === 'command') got.push(c.args.map(text));
+        }
+        for (const c of commands(server)) if (c.type === 'command') got.push(c.args.map(text));
+        const expected = list.flatMap((args) => [args.map((a) => a.replace(/[^\x20-\x7e]/g, '?')), ['PING', 'a b']]);
+        expect(got).toEqual(expected);
+        expect(server.bufferedBytes).toBe(0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a long inline line and a long argument fed one byte at a time', () => {
+    const line = `SET k ${'y'.repeat(60_000)}\r\n`;
+    const bulk = encode(['SET', 'k', 'z'.repeat(100_000)]).bytes;
+    const server = new RedisServerConnection();
+    const got: RedisServerEvent[] = [];
+    for (const stream of [bytes(line), bulk]) {
+      for (let i = 0; i < stream.length; i++) {
+        server.receiveData(stream.subarray(i, i + 1));
+        got.push(...commands(server));
+      }
+    }
+    expect(got.map((c) => (c.type === 'command' ? c.args.map((a) => a.length) : c.type))).toEqual([
+      [3, 1, 60_000],
+      [3, 1, 100_000],
+    ]);
+  });
+
+  it('bufferedBytes counts what is received and not yet delivered, a partial command included', () => {
+    const server = new RedisServerConnection();
+    expect(server.bufferedBytes).toBe(0);
+    server.receiveData(bytes('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n01234'));
+    expect(server.bufferedBytes).toBe(30);
+    expect(server.nextEvent()).toBe(NEED_DATA);
+    // The header lines are consumed, the arguments parsed so far are still held.
+    expect(server.bufferedBytes).toBe(5 + 4); // "01234", and "SET" and "k"
+    server.receiveData(bytes('56789\r\nPING\r\n'));
+    expect(commands(server).map((c) => (c.type === 'command' ? c.name : c.type))).toEqual(['SET', 'PING']);
+    expect(server.bufferedBytes).toBe(0);
+  });
+
+  it('refuses data beyond maxBufferedBytes: the next event is an ERR_BUFFER_LIMIT error', () => {
+    const command = encode(['SET', 'k', 'v'.repeat(50)]).bytes; // 77 bytes
+    const fits = new RedisServerConnection({ maxBufferedBytes: command.length });
+    fits.receiveData(command);
+    expect(commands(fits)).toHaveLength(1);
+    fits.receiveData(command); // delivered commands no longer count
+    expect(commands(fits)).toHaveLength(1);
+
+    const server = new RedisServerConnection({ maxBufferedBytes: 100 });
+    server.receiveData(command);
+    server.receiveData(command); // 154 bytes held: over the limit
+    expect(() => server.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_BUFFER_LIMIT' }));
+    expect(() => server.nextEvent()).toThrow(RemoteProtocolError);
+    expect(() => server.receiveData(command)).toThrow(RemoteProtocolError);
+
+    // The arguments of a command still incomplete count too.
+    const partial = new RedisServerConnection({ maxBufferedBytes: 100 });
+    partial.receiveData(bytes('*3\r\n$3\r\nSET\r\n$60\r\n'));
+    partial.receiveData(bytes(`${'a'.repeat(60)}\r\n$60\r\n`));
+    expect(partial.nextEvent()).toBe(NEED_DATA);
+    partial.receiveData(bytes('b'.repeat(40)));
+    expect(() => partial.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_BUFFER_LIMIT' }));
+  });
+
+  it('reports the stream offset of a bad byte, wherever the chunks were cut', () => {
+    const stream = bytes('PING\r\n*1\r\n$4\r\nPINGxx');
+    for (let split = 1; split < stream.length; split++) {
+      const server = new RedisServerConnection();
+      server.receiveData(stream.slice(0, split));
+      server.receiveData(stream.slice(split));
+      let error: unknown;
+      try {
+        commands(server);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toMatchObject({ code: 'ERR_CRLF', offset: 18 });
+    }
+  });
+});
