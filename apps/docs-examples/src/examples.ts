@@ -10,8 +10,8 @@
 // Invariants:
 // - Each program runs in a temporary folder of its own (its files, a package.json with
 //   "type": "module", node_modules linked to the repository's), removed afterwards.
-// - Addresses: `127.0.0.1:6379` in a block (and its setup and check) means the test Redis and
-//   is replaced by its address; a `port <n>` directive replaces <n> with a free port.
+// - Addresses: `127.0.0.1:6379` (or a lone 6379) in a block, its setup and check means the test
+//   Redis and is replaced by its address; a `port <n>` directive replaces <n> with a free port.
 // - A block passes when it exits with status 0 by itself within its timeout, or, with a
 //   `check`, when the check exits 0 and the block then stops on the signal it is sent.
 //
@@ -121,9 +121,13 @@ export function wrapInKernel(code: string, typescript: boolean): string {
   return `${WRAP_IMPORT}${imports.join('\n')}\nawait runExampleInKernel(async () => {\n${body}});\n`;
 }
 
-/** Replace 127.0.0.1:6379 and the `port` directives' numbers. */
+/**
+ * Point the program at the test Redis (`127.0.0.1:6379`, then any other 6379: the blocks use
+ * that number for nothing else) and replace the `port` directives' numbers.
+ */
 function substitute(text: string, redisAddress: string, ports: ReadonlyMap<string, number>): string {
-  let result = text.replaceAll('127.0.0.1:6379', redisAddress);
+  const redisPort = redisAddress.slice(redisAddress.lastIndexOf(':') + 1);
+  let result = text.replaceAll('127.0.0.1:6379', redisAddress).replace(/\b6379\b/g, redisPort);
   for (const [from, to] of ports) result = result.replace(new RegExp(`\\b${from}\\b`, 'g'), String(to));
   return result;
 }
@@ -269,7 +273,10 @@ function start(file: string, args: readonly string[], cwd: string, env: NodeJS.P
 /** The environment examples run in: the test Redis, and none of the test runner's settings. */
 function exampleEnv(env: ExampleEnvironment): NodeJS.ProcessEnv {
   const result: NodeJS.ProcessEnv = { ...process.env, CURIO_TEST_REDIS_URL: env.redisUrl };
-  for (const name of ['REDIS_URL', 'NODE_OPTIONS', 'VITEST', 'VITEST_MODE', 'VITEST_POOL_ID', 'VITEST_WORKER_ID', 'TEST', 'NODE_ENV']) delete result[name];
+  // Not the runner's: FORCE_COLOR would colour numbers in console.log; NX_SKIP_NX_CACHE would
+  // make `npm start` rebuild everything instead of reusing what `npm test` just built.
+  const runnerOnly = ['REDIS_URL', 'NODE_OPTIONS', 'FORCE_COLOR', 'NX_SKIP_NX_CACHE', 'VITEST', 'VITEST_MODE', 'VITEST_POOL_ID', 'VITEST_WORKER_ID', 'TEST', 'NODE_ENV'];
+  for (const name of runnerOnly) delete result[name];
   return result;
 }
 
@@ -387,9 +394,10 @@ export async function runExample(example: PreparedExample, env: ExampleEnvironme
 }
 
 /** The `prints` directive: each non-empty line appears in the output, in order. */
-function checkPrints(block: CodeBlock, output: string): void {
+function checkPrints(block: CodeBlock, coloured: string): void {
   const prints = directive(block, 'prints');
   if (prints === undefined) return;
+  const output = coloured.replace(/\x1b\[[0-9;]*m/g, '');
   let from = 0;
   for (const line of prints.body.split('\n').map((l) => l.trim()).filter((l) => l !== '')) {
     const at = output.indexOf(line, from);
