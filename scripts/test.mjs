@@ -1,27 +1,105 @@
 #!/usr/bin/env node
-// Run type-checking and every project's tests through nx, then print one line:
-// "N passed, N failed", summed over all packages from their vitest JSON reports.
-import { spawnSync } from 'node:child_process';
+// scripts/test.mjs: what `npm test` runs.
+//
+// 1. Make the command-line peers the tests use available (scripts/peers.mjs: installs them
+//    with apt-get as root, else prints what to run and stops).
+// 2. Start a private redis-server on a free loopback port (scripts/private-redis.mjs) and give
+//    its address to every test as CURIO_TEST_REDIS_URL (unless that is already set: then the
+//    tests use the Redis it names, which must allow FLUSHDB and DEBUG).
+// 3. Build, type-check and run every project's tests through nx.
+// 4. Stop the server, also on a failed step and on SIGINT/SIGTERM/SIGHUP, and print one line:
+//    "N passed, N failed", summed over all projects from their vitest JSON reports.
+//
+// Invariants: the last line on stdout is always "N passed, N failed", and the exit status is 0
+// exactly when N failed is 0.
+
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkServices } from './services.mjs';
+import { ensurePeers } from './peers.mjs';
+import { startPrivateRedis } from './private-redis.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const projectDirs = ['packages', 'apps']
   .flatMap((dir) => (existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((name) => join(root, dir, name)) : []))
   .filter((dir) => existsSync(join(dir, 'package.json')));
 
-for (const dir of projectDirs) rmSync(join(dir, '.test-results'), { recursive: true, force: true });
-
-const services = await checkServices();
-if (!services.ok) {
-  console.error(services.message);
-  console.log('0 passed, 1 failed');
-  process.exit(1);
+/** Sum the vitest reports; a project with a test script and no report counts as one failure. */
+function summary() {
+  let passed = 0;
+  let failed = 0;
+  for (const dir of projectDirs) {
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    if (!pkg.scripts?.test) continue;
+    const report = join(dir, '.test-results', 'vitest.json');
+    if (!existsSync(report)) {
+      console.error(`no test report from ${pkg.name}`);
+      failed++;
+      continue;
+    }
+    const data = JSON.parse(readFileSync(report, 'utf8'));
+    passed += data.numPassedTests;
+    failed += data.numFailedTests + (data.numPendingTests ?? 0) + (data.numTodoTests ?? 0);
+    if (data.numFailedTestSuites > 0 && data.numFailedTests === 0) failed += data.numFailedTestSuites;
+  }
+  return { passed, failed };
 }
 
+function finish(passed, failed) {
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed > 0 ? 1 : 0);
+}
+
+for (const dir of projectDirs) rmSync(join(dir, '.test-results'), { recursive: true, force: true });
+
+const peers = ensurePeers();
+if (!peers.ok) {
+  console.error(peers.message);
+  finish(0, 1);
+}
+
+let redis = null;
+let running = null; // the nx child of the current step
+let stopping = false;
+
+async function interrupted(signal, number) {
+  if (stopping) return;
+  stopping = true;
+  console.error(`\n${signal}: stopping the tests`);
+  if (running !== null && running.exitCode === null) running.kill(signal);
+  await redis?.stop();
+  console.log('0 passed, 1 failed');
+  process.exit(128 + number);
+}
+process.on('SIGINT', () => void interrupted('SIGINT', 2));
+process.on('SIGTERM', () => void interrupted('SIGTERM', 15));
+process.on('SIGHUP', () => void interrupted('SIGHUP', 1));
+
 const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_SKIP_NX_CACHE: 'true' };
-const nx = join(root, 'node_modules', '.bin', 'nx');
+if (env.CURIO_TEST_REDIS_URL === undefined || env.CURIO_TEST_REDIS_URL === '') {
+  try {
+    redis = await startPrivateRedis();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    finish(0, 1);
+  }
+  env.CURIO_TEST_REDIS_URL = redis.url;
+  console.error(`private redis-server for the tests: ${redis.url} (pid ${redis.pid})`);
+} else {
+  console.error(`tests use the Redis in CURIO_TEST_REDIS_URL: ${env.CURIO_TEST_REDIS_URL}`);
+}
+
+function nx(args) {
+  return new Promise((resolve) => {
+    running = spawn(join(root, 'node_modules', '.bin', 'nx'), args, { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    running.once('error', (error) => {
+      console.error(`cannot run nx: ${error.message}`);
+      resolve(1);
+    });
+    running.once('close', (code, signal) => resolve(code ?? (signal !== null ? 1 : 0)));
+  });
+}
+
 const steps = [
   ['run-many', '-t', 'build', '--outputStyle=static'],
   ['run-many', '-t', 'typecheck', '--outputStyle=static'],
@@ -29,30 +107,16 @@ const steps = [
 ];
 let stepFailed = false;
 for (const args of steps) {
-  const result = spawnSync(nx, args, { cwd: root, env, stdio: 'inherit' });
-  if (result.status !== 0) {
+  const status = await nx(args);
+  if (stopping) await new Promise(() => {}); // the signal handler ends the process
+  if (status !== 0) {
     stepFailed = true;
-    console.error(`step failed: nx ${args.join(' ')} (exit ${result.status})`);
+    console.error(`step failed: nx ${args.join(' ')} (exit ${status})`);
     if (args[2] !== 'test') break;
   }
 }
+running = null;
+await redis?.stop();
 
-let passed = 0;
-let failed = 0;
-for (const dir of projectDirs) {
-  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-  if (!pkg.scripts?.test) continue;
-  const report = join(dir, '.test-results', 'vitest.json');
-  if (!existsSync(report)) {
-    console.error(`no test report from ${pkg.name}`);
-    failed++;
-    continue;
-  }
-  const data = JSON.parse(readFileSync(report, 'utf8'));
-  passed += data.numPassedTests;
-  failed += data.numFailedTests + (data.numPendingTests ?? 0) + (data.numTodoTests ?? 0);
-  if (data.numFailedTestSuites > 0 && data.numFailedTests === 0) failed += data.numFailedTestSuites;
-}
-if (stepFailed && failed === 0) failed = 1;
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed > 0 ? 1 : 0);
+const { passed, failed } = summary();
+finish(passed, stepFailed && failed === 0 ? 1 : failed);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestFunction } from 'vitest';
 import { connectRedis as connectNode } from '@curio-ts/backend-node';
 import { connectRedis as connectCurio } from '@curio-ts/backend-curio';
-import { CommandTimeoutError, parseRedisUrl } from '@curio-ts/client';
+import { CommandTimeoutError } from '@curio-ts/client';
 import type { RedisClient, RedisOptions } from '@curio-ts/client';
 import { redisConformance } from '@curio-ts/client/conformance';
 import type { RedisHarness } from '@curio-ts/client/conformance';
@@ -90,18 +90,6 @@ const selectingIt = ((name: string, fn?: TestFunction, timeout?: number): void =
   }
 }) as unknown as typeof it;
 
-/**
- * The shared suite addresses the shared server, 127.0.0.1:6379/<db>: send that to mini-redis,
- * same database. Other targets (a free port for "connection refused") stay as they are.
- */
-function toMiniRedis(options?: string | RedisOptions): RedisOptions {
-  const given = typeof options === 'string' ? { url: options } : (options ?? {});
-  const { url, ...rest } = given;
-  const resolved: RedisOptions = { ...(url !== undefined ? parseRedisUrl(url) : {}), ...rest };
-  const shared = (resolved.port ?? 6379) === 6379 && resolved.path === undefined;
-  return shared ? { ...resolved, host: '127.0.0.1', port: server.port } : resolved;
-}
-
 /** A running Promise to join later; its failure is not unhandled meanwhile. */
 function joinable<T>(running: Promise<T>): { join(): Promise<T> } {
   running.catch(() => undefined);
@@ -111,14 +99,16 @@ function joinable<T>(running: Promise<T>): { join(): Promise<T> } {
 const harnesses: readonly RedisHarness[] = [
   {
     runtime: 'node',
-    connect: (options) => connectNode(toMiniRedis(options)),
+    server: `redis://127.0.0.1:${server.port}`,
+    connect: connectNode,
     run: (body) => body(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     start: (body) => joinable(body()),
   },
   {
     runtime: 'curio',
-    connect: (options) => connectCurio(toMiniRedis(options)),
+    server: `redis://127.0.0.1:${server.port}`,
+    connect: connectCurio,
     // The client runs in the same kernel as the server it talks to.
     run: (body) => server.kernel.runTask(body),
     sleep: async (ms) => {
@@ -207,7 +197,7 @@ harnesses.forEach((h, index) => {
   const key = (name: string): string => `mini:${h.runtime}:${name}`;
   const withClient = (body: (c: RedisClient) => Promise<void>, options: RedisOptions = {}): Promise<void> =>
     h.run(async () => {
-      const client = await h.connect(toMiniRedis({ db, ...options }));
+      const client = await h.connect({ host: '127.0.0.1', port: server.port, db, ...options });
       try {
         await body(client);
       } finally {

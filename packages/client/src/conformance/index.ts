@@ -1,7 +1,7 @@
 // @curio-ts/client/conformance: the shared test kit every runtime runs unchanged.
 // Test-only: it starts private redis-server processes.
 
-export { redisConformance } from './redis.js';
+export { redisConformance, testRedisUrl, TEST_REDIS_ENV } from './redis.js';
 export { promiseConformance } from './promise.js';
 export type { RedisHarness, TestApi } from './redis.js';
 export { startPrivateRedis, freePort, waitForPort, startFakeRedis, answerLikeRedis, bulkAnswer, sawServerLoading } from './servers.js';

@@ -1,8 +1,10 @@
 // conformance/redis.ts
 //
-// The Redis conformance suite every runtime runs unchanged, against real servers: the shared
-// one on 127.0.0.1:6379 and private instances (DEBUG PROTOCOL needs --enable-debug-command; the
-// crash test needs a durable server it can kill). A backend calls `redisConformance` from its
+// The Redis conformance suite every runtime runs unchanged, against real servers: the test
+// Redis (CURIO_TEST_REDIS_URL, which `npm test` points at a private redis-server it starts, or
+// else a private one the suite starts itself) and private instances (DEBUG PROTOCOL needs
+// --enable-debug-command; the crash test needs a durable server it can kill). Nothing here
+// depends on a Redis listening on 127.0.0.1:6379. A backend calls `redisConformance` from its
 // own test file with its `connectRedis` and a `run` that executes a test body the way its users
 // would (plain async code on node, inside a kernel task on curio).
 
@@ -43,6 +45,11 @@ export interface RedisHarness {
    * curio, where one task may wait on one thing at a time); `join` waits for its result.
    */
   start<T>(body: () => Promise<T>): { join(): Promise<T> };
+  /**
+   * The server the suite addresses, as a URL without a database (the suite picks one), e.g. a
+   * mini-redis of the test's own. Default: {@link testRedisUrl}, else a private redis-server.
+   */
+  readonly server?: string;
 }
 
 /** The parts of vitest the suite uses. */
@@ -54,12 +61,33 @@ export interface TestApi {
   readonly afterAll: typeof Vitest.afterAll;
 }
 
-const SHARED = 'redis://127.0.0.1:6379/';
+/** The environment variable that names the Redis the tests use (set by `npm test`). */
+export const TEST_REDIS_ENV = 'CURIO_TEST_REDIS_URL';
 
-/** Register the suite. `db` picks the shared server's database (backends use different ones). */
+/**
+ * The Redis the tests use: the URL in CURIO_TEST_REDIS_URL (`npm test` starts a private
+ * redis-server on a free port and sets it), or `undefined` when it is not set.
+ */
+export function testRedisUrl(): string | undefined {
+  const url = process.env[TEST_REDIS_ENV];
+  return url === undefined || url === '' ? undefined : url;
+}
+
+/** `base` with its path set to the database number. */
+function withDb(base: string, db: number): string {
+  const url = new URL(base);
+  url.pathname = `/${db}`;
+  return url.toString();
+}
+
+/**
+ * Register the suite. `db` picks the database on the test Redis (backends use different ones,
+ * since their test files may run at the same time).
+ */
 export function redisConformance(h: RedisHarness, t: TestApi, db: number): void {
   const { describe, it, expect, beforeAll, afterAll } = t;
-  const url = `${SHARED}${db}`;
+  /** The test Redis and `db`; set before the first test runs. */
+  let url = '';
   const prefix = `conf:${h.runtime}:`;
   const key = (name: string): string => `${prefix}${name}`;
   const withClient = <T>(body: (client: RedisClient) => Promise<T>, options?: RedisOptions): Promise<T> =>
@@ -119,6 +147,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     let debugServer: PrivateRedis;
     beforeAll(async () => {
       debugServer = await startPrivateRedis();
+      url = withDb(h.server ?? testRedisUrl() ?? debugServer.url, db);
       await withClient((c) => c.flushDb());
     });
     afterAll(async () => {
