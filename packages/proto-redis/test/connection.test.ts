@@ -66,10 +66,10 @@ describe('client connection: framing and matching', () => {
     client.receiveData(bytes('$2\r\nv0\r\n$2\r\nv1\r\n$2\r\nv2\r\n'));
     client.receiveData(bytes('$2\r\nv3\r\n$2\r\nv4\r\n$2\r\nv5\r\n'));
     expect(events(client)).toEqual([
-      { type: 'reply', id: ids[0], value: 'v0' },
-      { type: 'reply', id: ids[2], value: 'v2' },
-      { type: 'reply', id: ids[3], value: 'v3' },
-      { type: 'reply', id: ids[5], value: 'v5' },
+      { type: 'reply', id: ids[0], value: 'v0', attributes: null },
+      { type: 'reply', id: ids[2], value: 'v2', attributes: null },
+      { type: 'reply', id: ids[3], value: 'v3', attributes: null },
+      { type: 'reply', id: ids[5], value: 'v5', attributes: null },
     ]);
     expect(client.discard(ids[0] as number)).toBe(false);
   });
@@ -82,7 +82,7 @@ describe('client connection: framing and matching', () => {
     client.receiveData(bytes('$1\r\nA\r\n$5\r\nhel'));
     client.receiveData(new Uint8Array(0));
     const got = events(client);
-    expect(got[0]).toEqual({ type: 'reply', id: a, value: 'A' });
+    expect(got[0]).toEqual({ type: 'reply', id: a, value: 'A', attributes: null });
     expect(got[1]).toMatchObject({ type: 'closed', unanswered: [b, c] });
     expect((got[1] as { error: RemoteProtocolError }).error.code).toBe('ERR_TRUNCATED');
     expect(client.state).toBe('closed');
