@@ -37,6 +37,9 @@
 //   A line is at most `maxLineLength` bytes, so this copy is bounded and happens once per line.
 //   While a carried line is short (SHORT_LINE), it is parsed again on every chunk instead, so
 //   that early errors (a bad digit in a length) are reported exactly as for unbroken input.
+// Bytes kept across chunks (a collector's, a carried line's, a streamed string's parts) are held
+// in `Pieces`: large pieces as views, small ones copied together, so a peer sending a few bytes
+// per chunk (or per streamed part) cannot make each byte cost a retained object.
 
 import { join } from './bytes.js';
 import { RemoteProtocolError } from './errors.js';
@@ -109,9 +112,8 @@ interface Frame {
   readonly items: RespValue[];
   /** Attributes waiting for the next element of this aggregate. */
   attributes: Map<RespValue, RespValue> | null;
-  /** For streamed strings: the parts so far (views), and their total length. */
-  readonly parts: Uint8Array[] | null;
-  length: number;
+  /** For streamed strings: the parts so far. */
+  readonly parts: Pieces | null;
   readonly bytes: boolean;
 }
 
@@ -121,8 +123,8 @@ interface Collector {
   need: number;
   /** Length of the body. */
   readonly length: number;
-  /** What has arrived, as views of the chunks. */
-  readonly parts: Uint8Array[];
+  /** What has arrived. */
+  readonly parts: Pieces;
   /** '$', '=', '!', or ';' for a part of a streamed string. */
   readonly type: number;
   readonly bytes: boolean;
@@ -154,9 +156,8 @@ export class RespDecoder {
   private resume: Uint8Array | null = null;
   private switchAt = 0;
   private resumeCopied = 0;
-  // An incomplete line, kept as views until its end arrives; `carryOffset` is its stream offset.
-  private carry: Uint8Array[] | null = null;
-  private carryLength = 0;
+  // An incomplete line, kept until its end arrives; `carryOffset` is its stream offset.
+  private carry: Pieces | null = null;
   private carryOffset = 0;
   private collector: Collector | null = null;
   private readonly stack: Frame[] = [];
@@ -184,7 +185,8 @@ export class RespDecoder {
   get buffered(): number {
     const resumed = this.resume === null ? 0 : this.resume.length - this.resumeCopied;
     const collected = this.collector === null ? 0 : this.collector.length + 2 - this.collector.need;
-    return this.buf.length - this.pos + resumed + this.carryLength + collected + this.queuedBytes;
+    const carried = this.carry === null ? 0 : this.carry.length;
+    return this.buf.length - this.pos + resumed + carried + collected + this.queuedBytes;
   }
 
   /** Whether the decoder is in the middle of a frame (some of its bytes have arrived). */
@@ -406,7 +408,7 @@ export class RespDecoder {
       default: {
         // streamed string
         this.inStreamedString = false;
-        const joined = join(frame.parts as Uint8Array[]);
+        const joined = (frame.parts as Pieces).joined();
         return frame.bytes ? joined : decodeUtf8(joined, 0, joined.length);
       }
     }
@@ -601,7 +603,9 @@ export class RespDecoder {
   /** The body at `body` (n bytes + CRLF) is not all here: collect it as it arrives. */
   private startCollector(type: number, n: number, body: number): typeof INCOMPLETE {
     const here = this.buf.subarray(body);
-    this.collector = { need: n + 2 - here.length, length: n, parts: here.length > 0 ? [here] : [], type, bytes: this.bytesMode, offset: this.base + body };
+    const parts = new Pieces();
+    parts.add(here);
+    this.collector = { need: n + 2 - here.length, length: n, parts, type, bytes: this.bytesMode, offset: this.base + body };
     this.dropResume();
     this.setBuf(EMPTY);
     this.pos = 0;
@@ -614,10 +618,10 @@ export class RespDecoder {
       const chunk = this.takeChunk();
       if (chunk === null) return false;
       if (chunk.length <= collector.need) {
-        collector.parts.push(chunk);
+        collector.parts.add(chunk);
         collector.need -= chunk.length;
       } else {
-        collector.parts.push(chunk.subarray(0, collector.need));
+        collector.parts.add(chunk.subarray(0, collector.need));
         this.base = this.takenOffset;
         this.setBuf(chunk);
         this.pos = collector.need;
@@ -629,34 +633,33 @@ export class RespDecoder {
 
   private finishCollected(collector: Collector): Step {
     this.collector = null;
-    const parts = collector.parts;
     const end = collector.offset + collector.length;
     if (collector.type === 0x3b) {
-      // A streamed part: check its CRLF, keep its views (joined with the whole string).
+      // A streamed part: check its CRLF, add its bytes to the string (joined when complete).
+      const parts = collector.parts.list();
       const last = parts[parts.length - 1] as Uint8Array;
       const beforeLast = last.length >= 2 ? last : (parts[parts.length - 2] as Uint8Array);
       const cr = last.length >= 2 ? last[last.length - 2] : beforeLast[beforeLast.length - 1];
       if (cr !== CR || last[last.length - 1] !== LF) this.fail('streamed part not terminated by CRLF', 'ERR_RESP_CRLF', end);
-      const frame = this.stack[this.stack.length - 1] as Frame;
+      const string = (this.stack[this.stack.length - 1] as Frame).parts as Pieces;
       let remaining = collector.length;
       for (const part of parts) {
         if (remaining === 0) break;
         const take = Math.min(part.length, remaining);
-        (frame.parts as Uint8Array[]).push(take === part.length ? part : part.subarray(0, take));
+        string.add(take === part.length ? part : part.subarray(0, take));
         remaining -= take;
       }
       return OPENED;
     }
-    const joined = join(parts);
+    const joined = collector.parts.joined();
     if (joined[collector.length] !== CR || joined[collector.length + 1] !== LF) this.fail('blob string not terminated by CRLF', 'ERR_RESP_CRLF', end);
     return this.blob(collector.type, joined, 0, collector.length, collector.bytes);
   }
 
   /** The line at `pos` is cut by the end of the bytes: keep it until its end arrives. */
   private startCarry(): void {
-    const rest = this.buf.subarray(this.pos);
-    this.carry = [rest];
-    this.carryLength = rest.length;
+    this.carry = new Pieces();
+    this.carry.add(this.buf.subarray(this.pos));
     this.carryOffset = this.base + this.pos;
     this.dropResume();
     this.setBuf(EMPTY);
@@ -668,14 +671,13 @@ export class RespDecoder {
    * may hold) is in one: then join the carried bytes with that chunk's bytes up to there into
    * `buf` and return true. False if more bytes are needed.
    */
-  private extendCarry(carry: Uint8Array[]): boolean {
+  private extendCarry(carry: Pieces): boolean {
     for (;;) {
       const chunk = this.takeChunk();
       if (chunk === null) return false;
-      const carried = this.carryLength;
-      const lastPart = carry[carry.length - 1] as Uint8Array;
+      const carried = carry.length;
       let take: number;
-      if (lastPart[lastPart.length - 1] === CR) {
+      if (carry.last === CR) {
         take = 1; // the byte after a CR decides
       } else {
         // Enough bytes for the parser to see a line over the limit, if it is one.
@@ -690,20 +692,13 @@ export class RespDecoder {
         if (i < limit) take = Math.min(chunk.length, chunk[i] === CR ? i + 2 : i + 1);
         else if (limit === budget || carried + chunk.length <= SHORT_LINE) take = limit;
         else {
-          carry.push(chunk);
-          this.carryLength += chunk.length;
+          carry.add(chunk);
           continue;
         }
       }
-      const joined = new Uint8Array(carried + take);
-      let offset = 0;
-      for (const part of carry) {
-        joined.set(part, offset);
-        offset += part.length;
-      }
-      joined.set(take === chunk.length ? chunk : chunk.subarray(0, take), offset);
+      carry.add(take === chunk.length ? chunk : chunk.subarray(0, take));
+      const joined = carry.joined();
       this.carry = null;
-      this.carryLength = 0;
       this.base = this.carryOffset;
       this.setBuf(joined);
       this.pos = 0;
@@ -749,8 +744,7 @@ export class RespDecoder {
       remaining,
       items: [],
       attributes: null,
-      parts: type === 0x24 ? [] : null,
-      length: 0,
+      parts: type === 0x24 ? new Pieces() : null,
       bytes: this.bytesMode,
     });
     return OPENED;
@@ -763,16 +757,16 @@ export class RespDecoder {
     if (n === undefined) return INCOMPLETE;
     if (n < 0) this.fail('bad streamed string part length', 'ERR_RESP_STREAM', this.base + start);
     if (n === 0) return this.close(frame);
-    if (n > this.maxBulk - frame.length) {
-      const what = n > this.maxBulk ? `part of ${n} bytes` : `string of more than ${frame.length + n} bytes`;
+    const sofar = frame.parts.length;
+    if (n > this.maxBulk - sofar) {
+      const what = n > this.maxBulk ? `part of ${n} bytes` : `string of more than ${sofar + n} bytes`;
       this.fail(`streamed ${what} exceeds the ${this.maxBulk}-byte limit`, 'ERR_RESP_BULK_TOO_LONG', this.base + start);
     }
-    frame.length += n;
     const buf = this.buf;
     const body = this.pos;
     if (buf.length - body < n + 2) return this.startCollector(0x3b, n, body);
     if (buf[body + n] !== CR || buf[body + n + 1] !== LF) this.fail('streamed part not terminated by CRLF', 'ERR_RESP_CRLF', this.base + body + n);
-    frame.parts.push(buf.subarray(body, body + n));
+    frame.parts.add(buf.subarray(body, body + n));
     this.pos = body + n + 2;
     return OPENED;
   }
@@ -828,4 +822,63 @@ function merged(earlier: Map<RespValue, RespValue> | null, later: Map<RespValue,
 /** A type byte as a reader would name it, for error messages. */
 function describeType(type: number): string {
   return type >= 0x21 && type <= 0x7e ? `'${String.fromCharCode(type)}'` : `byte 0x${type.toString(16).padStart(2, '0')}`;
+}
+
+/** Pieces below this size are copied together rather than kept as views. */
+const COPY_BELOW = 1024;
+const SPARE_SIZE = 16 * 1024;
+
+/**
+ * Bytes arriving in pieces, kept in order until joined once: pieces of COPY_BELOW bytes or more
+ * as the views they are; smaller ones copied into a spare buffer, so that many tiny pieces cost
+ * their bytes, not an object each (and never keep a large chunk alive for a few of its bytes).
+ */
+class Pieces {
+  /** Total bytes. */
+  length = 0;
+  /** The last byte added (-1 if none). */
+  last = -1;
+  private readonly done: Uint8Array[] = [];
+  private spare: Uint8Array | null = null;
+  private used = 0;
+
+  add(piece: Uint8Array): void {
+    const n = piece.length;
+    if (n === 0) return;
+    this.length += n;
+    this.last = piece[n - 1] as number;
+    if (n >= COPY_BELOW) {
+      this.seal();
+      this.done.push(piece);
+      return;
+    }
+    if (this.spare === null || this.used + n > this.spare.length) {
+      this.seal();
+      // Grows with what has come so far: a short line costs a small buffer.
+      this.spare = new Uint8Array(Math.min(SPARE_SIZE, Math.max(128, 2 * this.length)));
+    }
+    this.spare.set(piece, this.used);
+    this.used += n;
+  }
+
+  /** The pieces, in order (valid until the next add). */
+  list(): readonly Uint8Array[] {
+    this.seal();
+    return this.done;
+  }
+
+  /** All the bytes in one array (the piece itself if there is only one). */
+  joined(): Uint8Array {
+    const list = this.list();
+    return list.length === 0 ? EMPTY : join(list);
+  }
+
+  /** Close the spare buffer: a mostly empty one is copied to its exact size. */
+  private seal(): void {
+    const spare = this.spare;
+    if (spare === null) return;
+    this.done.push(this.used * 2 < spare.length ? spare.slice(0, this.used) : spare.subarray(0, this.used));
+    this.spare = null;
+    this.used = 0;
+  }
 }

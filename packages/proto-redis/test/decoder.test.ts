@@ -355,14 +355,18 @@ function failsEverywhere(input: string, limits?: DecoderLimits): RemoteProtocolE
   return error as RemoteProtocolError;
 }
 
-/** Feed `data` in `chunk`-byte pieces, yielding between them (so a test timeout can fire). */
+/** Feed `data` piece by piece, yielding now and then (so the test timeout can fire). */
 async function decodeChunked(decoder: RespDecoder, data: Iterable<Uint8Array>, bytesMode: boolean): Promise<RespFrame[]> {
   const frames: RespFrame[] = [];
   let fed = 0;
   for (const piece of data) {
     decoder.feed(piece);
     for (let f = decoder.next(bytesMode); f !== NEED_DATA; f = decoder.next(bytesMode)) frames.push(f);
-    if (++fed % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+    fed += piece.length;
+    if (fed >= 16384) {
+      fed = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
   return frames;
 }
@@ -415,7 +419,7 @@ describe('streamed strings: limits before data, linear work', () => {
     const parts = 300_000;
     const all = bytes('$?\r\n' + ';1\r\nz\r\n'.repeat(parts) + ';0\r\n');
     function* pieces(data: Uint8Array): Iterable<Uint8Array> {
-      for (let i = 0; i < data.length; i += 65536) yield data.subarray(i, i + 65536);
+      for (let i = 0; i < data.length; i += 4096) yield data.subarray(i, i + 4096);
     }
     const [value] = await decodeChunked(new RespDecoder(), pieces(all), false);
     expect(value).toBe('z'.repeat(parts));
@@ -423,11 +427,17 @@ describe('streamed strings: limits before data, linear work', () => {
     await expect(decodeChunked(limited, pieces(all), false)).rejects.toMatchObject({ code: 'ERR_RESP_BULK_TOO_LONG' });
   });
 
-  it('a line arriving one byte at a time is decoded once, up to the line limit', async () => {
-    function* byteByByte(text: string): Iterable<Uint8Array> {
+  it('a line arriving in small pieces is read once, up to the line limit', async () => {
+    function* inPieces(text: string, size: number): Iterable<Uint8Array> {
       const data = bytes(text);
-      for (let i = 0; i < data.length; i++) yield data.subarray(i, i + 1);
+      for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
     }
+    const byteByByte = (text: string): Iterable<Uint8Array> => inPieces(text, 1);
+    const huge = 'h'.repeat(4 * 1024 * 1024);
+    expect(await decodeChunked(new RespDecoder({ maxLineLength: huge.length }), inPieces(`+${huge}\r\n-ERR ${huge.slice(4)}\r\n`, 64), false)).toEqual([
+      huge,
+      new RespErrorReply(`ERR ${huge.slice(4)}`),
+    ]);
     const long = 'x'.repeat(60 * 1024);
     const frames = await decodeChunked(new RespDecoder(), byteByByte(`+${long}\r\n:12345\r\n$3\r\nabc\r\n`), false);
     expect(frames).toEqual([long, 12345, 'abc']);
