@@ -144,6 +144,10 @@ export class RespDecoder {
   private base = 0;
   /** Whether `buf` is a Node Buffer (its utf8Slice is the fastest UTF-8 decoder). */
   private nodeBuffer = false;
+  /** A Node Buffer's utf8Slice, once one was fed: it decodes any Uint8Array, joined ones too. */
+  private nodeUtf8: ((this: Uint8Array, start: number, end: number) => string) | null = null;
+  /** Reused to join a small blob cut by a chunk end, when it becomes a string at once. */
+  private scratch: Uint8Array | null = null;
   // Chunks fed and not reached yet, in order; `queueOffset` is the stream offset of the first.
   private queue: Uint8Array[] = [];
   private queueHead = 0;
@@ -220,7 +224,9 @@ export class RespDecoder {
 
   private setBuf(buf: Uint8Array): void {
     this.buf = buf;
-    this.nodeBuffer = typeof (buf as Partial<NodeBufferLike>).utf8Slice === 'function';
+    const utf8Slice = (buf as Partial<NodeBufferLike>).utf8Slice;
+    this.nodeBuffer = typeof utf8Slice === 'function';
+    if (this.nodeBuffer && this.nodeUtf8 === null) this.nodeUtf8 = utf8Slice as (this: Uint8Array, start: number, end: number) => string;
   }
 
   /** The next queued chunk (its stream offset in `takenOffset`), or null. */
@@ -409,7 +415,7 @@ export class RespDecoder {
         // streamed string
         this.inStreamedString = false;
         const joined = (frame.parts as Pieces).joined();
-        return frame.bytes ? joined : decodeUtf8(joined, 0, joined.length);
+        return frame.bytes ? joined : this.text(joined, 0, joined.length);
       }
     }
   }
@@ -603,7 +609,10 @@ export class RespDecoder {
   /** The body at `body` (n bytes + CRLF) is not all here: collect it as it arrives. */
   private startCollector(type: number, n: number, body: number): typeof INCOMPLETE {
     const here = this.buf.subarray(body);
-    const parts = new Pieces();
+    let parts: Pieces;
+    if (n + 2 > EXACT_UP_TO) parts = new Pieces();
+    else if (this.bytesMode || type === 0x3b) parts = new Pieces(n + 2);
+    else parts = new Pieces(n + 2, (this.scratch ??= new Uint8Array(EXACT_UP_TO))); // decoded to a string at once
     parts.add(here);
     this.collector = { need: n + 2 - here.length, length: n, parts, type, bytes: this.bytesMode, offset: this.base + body };
     this.dropResume();
@@ -713,12 +722,19 @@ export class RespDecoder {
     if (type === 0x24) {
       if (bytes) return buf.subarray(start, end);
       if (end - start > 8 && buf === this.buf && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(start, end);
-      return decodeUtf8(buf, start, end);
+      return this.text(buf, start, end);
     }
     if (type === 0x21) return new RespErrorReply(decodeUtf8(buf, start, end));
     // verbatim: "fmt:" + text
     if (end - start < 4 || buf[start + 3] !== 0x3a) this.fail('verbatim string without a format prefix', 'ERR_RESP_VERBATIM', this.base + start);
     return new RespVerbatim(decodeUtf8(buf, start, start + 3), decodeUtf8(buf, start + 4, end));
+  }
+
+  /** Bytes [start, end) of any Uint8Array as text, with the fastest decoder at hand. */
+  private text(buf: Uint8Array, start: number, end: number): string {
+    const nodeUtf8 = this.nodeUtf8;
+    if (end - start > 8 && nodeUtf8 !== null) return nodeUtf8.call(buf, start, end);
+    return decodeUtf8(buf, start, end);
   }
 
   private aggregate(type: number, start: number): Step {
@@ -827,11 +843,15 @@ function describeType(type: number): string {
 /** Pieces below this size are copied together rather than kept as views. */
 const COPY_BELOW = 1024;
 const SPARE_SIZE = 16 * 1024;
+/** A body of known size up to this is collected into one buffer of that size, allocated at once. */
+const EXACT_UP_TO = 64 * 1024;
 
 /**
  * Bytes arriving in pieces, kept in order until joined once: pieces of COPY_BELOW bytes or more
  * as the views they are; smaller ones copied into a spare buffer, so that many tiny pieces cost
  * their bytes, not an object each (and never keep a large chunk alive for a few of its bytes).
+ * With an `exactSize` (small, known in advance), every piece is copied into one buffer of that
+ * size (or into `into`, a scratch buffer the caller reuses): one allocation at most, no join.
  */
 class Pieces {
   /** Total bytes. */
@@ -841,12 +861,23 @@ class Pieces {
   private readonly done: Uint8Array[] = [];
   private spare: Uint8Array | null = null;
   private used = 0;
+  private readonly exact: boolean;
+
+  constructor(exactSize = 0, into: Uint8Array | null = null) {
+    this.exact = exactSize > 0;
+    if (this.exact) this.spare = into ?? new Uint8Array(exactSize);
+  }
 
   add(piece: Uint8Array): void {
     const n = piece.length;
     if (n === 0) return;
     this.length += n;
     this.last = piece[n - 1] as number;
+    if (this.exact && this.spare !== null && this.used + n <= this.spare.length) {
+      this.spare.set(piece, this.used);
+      this.used += n;
+      return;
+    }
     if (n >= COPY_BELOW) {
       this.seal();
       this.done.push(piece);
@@ -877,7 +908,7 @@ class Pieces {
   private seal(): void {
     const spare = this.spare;
     if (spare === null) return;
-    this.done.push(this.used * 2 < spare.length ? spare.slice(0, this.used) : spare.subarray(0, this.used));
+    this.done.push(!this.exact && this.used * 2 < spare.length ? spare.slice(0, this.used) : spare.subarray(0, this.used));
     this.spare = null;
     this.used = 0;
   }

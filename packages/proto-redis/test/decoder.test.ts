@@ -559,6 +559,8 @@ describe('every parser path under random, split and hostile bytes', () => {
       fc.property(resp3Stream, fc.array(fc.nat(), { maxLength: 12 }), ({ data, frames }, cuts) => {
         expect(outcome(data, [])).toEqual({ frames, error: null, buffered: 0 });
         expect(outcome(data, cuts.map((c) => c % (data.length + 1)))).toEqual({ frames, error: null, buffered: 0 });
+        // Node Buffers take other decoding paths (their utf8Slice, also used on joined bytes).
+        expect(outcome(Buffer.from(data), cuts.map((c) => c % (data.length + 1)))).toEqual({ frames, error: null, buffered: 0 });
         if (data.length <= 160) {
           for (let cut = 1; cut < data.length; cut++) expect(outcome(data, [cut]).frames).toEqual(frames);
           expect(outcome(data, everyCut(data.length))).toEqual({ frames, error: null, buffered: 0 });
