@@ -278,7 +278,11 @@ export class RedisClientConnection {
     return this.out.take();
   }
 
-  /** Feed bytes from the server; an empty array means end of stream. */
+  /**
+   * Feed bytes from the server; an empty array means end of stream. After a protocol error (the
+   * 'closed' event's `error`), the stream cannot be trusted: more bytes are refused with that
+   * RemoteProtocolError.
+   */
   receiveData(data: Uint8Array): void {
     if (this.eof) {
       if (data.length === 0) return;
@@ -288,7 +292,7 @@ export class RedisClientConnection {
       this.eof = true;
       return;
     }
-    if (this.failure !== null) return;
+    if (this.failure !== null) throw this.failure;
     this.decoder.feed(data);
   }
 

@@ -180,6 +180,8 @@ describe('client connection: RESP3 attributes', () => {
     expect(closed).toMatchObject({ type: 'closed', unanswered: [id] });
     expect((closed as { error: RemoteProtocolError }).error.code).toBe('ERR_RESP_ATTRIBUTE');
     expect(() => client.send(['PING'])).toThrow(LocalProtocolError);
+    expect(() => client.receiveData(bytes('+OK\r\n'))).toThrow((closed as { error: RemoteProtocolError }).error);
+    expect(events(client)).toEqual([]);
   });
 });
 
