@@ -14,6 +14,9 @@
 //   messages as arrays whose first element says 'message', 'pmessage' or 'smessage'.
 // - After a RemoteProtocolError or end of stream the connection is closed: the commands that
 //   got no reply are listed in the 'closed' event; sending more is a LocalProtocolError.
+// - A reply's value never contains RESP3 attributes: an attribute map sent before a reply is
+//   handed apart (`attributes` of the 'reply' event, third argument of `drain`'s onReply), so an
+//   error reply with an attribute is still a RespErrorReply and typed code sees plain values.
 
 import { CONFIRMATION_SPACES, MESSAGE_KINDS, commandKind, subscriptionSpace } from './commands.js';
 import type { CommandKind, SubscriptionSpace } from './commands.js';
@@ -22,12 +25,24 @@ import type { DecoderLimits, NeedData } from './decoder.js';
 import { ByteWriter, writeCommand } from './encoder.js';
 import type { RedisArg, RespVersion } from './encoder.js';
 import { LocalProtocolError, RemoteProtocolError } from './errors.js';
-import { RespErrorReply, RespPush } from './values.js';
-import type { RespFrame, RespValue } from './values.js';
+import { RespAttributed, RespErrorReply, RespPush, withoutAttributes } from './values.js';
+import type { RespAttributes, RespFrame, RespValue } from './values.js';
 
 /** What the client connection hands back. */
 export type RedisClientEvent =
-  | { readonly type: 'reply'; readonly id: number; readonly value: RespValue }
+  | {
+      readonly type: 'reply';
+      readonly id: number;
+      /**
+       * The reply, without attributes (Redis error replies are RespErrorReply values). Attributes
+       * on elements inside an aggregate are removed too; Redis sends none, and `RespDecoder`
+       * keeps them for those who decode by hand.
+       */
+      readonly value: RespValue;
+      /** The attribute map the server sent before the reply (RESP3 `|`), or null. */
+      readonly attributes: RespAttributes | null;
+    }
+  /** A push; an attribute map sent before it is in `push.attributes`. */
   | { readonly type: 'push'; readonly push: RespPush }
   | { readonly type: 'ready'; readonly protocol: RespVersion; readonly server: ReadonlyMap<string, RespValue> }
   | { readonly type: 'handshake-failed'; readonly error: RespErrorReply }
@@ -263,7 +278,11 @@ export class RedisClientConnection {
     return this.out.take();
   }
 
-  /** Feed bytes from the server; an empty array means end of stream. */
+  /**
+   * Feed bytes from the server; an empty array means end of stream. After a protocol error (the
+   * 'closed' event's `error`), the stream cannot be trusted: more bytes are refused with that
+   * RemoteProtocolError.
+   */
   receiveData(data: Uint8Array): void {
     if (this.eof) {
       if (data.length === 0) return;
@@ -273,27 +292,27 @@ export class RedisClientConnection {
       this.eof = true;
       return;
     }
-    if (this.failure !== null) return;
+    if (this.failure !== null) throw this.failure;
     this.decoder.feed(data);
   }
 
   /** The next event, or NEED_DATA. */
   nextEvent(): RedisClientEvent | NeedData {
     const next = this.advance();
-    if (next === REPLY) return { type: 'reply', id: this.replyId, value: this.replyValue };
+    if (next === REPLY) return { type: 'reply', id: this.replyId, value: this.replyValue, attributes: this.replyAttributes };
     return next;
   }
 
   /**
-   * Process every buffered frame: `onReply(id, value)` for each reply (no event object is
-   * made: the fast path of a client driving many calls), `onEvent` for everything else. Stops at
-   * NEED_DATA, or after a 'closed' event.
+   * Process every buffered frame: `onReply(id, value, attributes)` for each reply, as in the
+   * 'reply' event (no event object is made: the fast path of a client driving many calls),
+   * `onEvent` for everything else. Stops at NEED_DATA, or after a 'closed' event.
    */
-  drain(onReply: (id: number, value: RespValue) => void, onEvent: (event: RedisClientEvent) => void): void {
+  drain(onReply: (id: number, value: RespValue, attributes: RespAttributes | null) => void, onEvent: (event: RedisClientEvent) => void): void {
     for (;;) {
       const next = this.advance();
       if (next === NEED_DATA) return;
-      if (next === REPLY) onReply(this.replyId, this.replyValue);
+      if (next === REPLY) onReply(this.replyId, this.replyValue, this.replyAttributes);
       else {
         onEvent(next);
         if (next.type === 'closed') return;
@@ -303,6 +322,9 @@ export class RedisClientConnection {
 
   private replyId = 0;
   private replyValue: RespValue = null;
+  private replyAttributes: RespAttributes | null = null;
+  /** The attributes of the frame being classified (null for most). */
+  private frameAttributes: RespAttributes | null = null;
 
   private advance(): RedisClientEvent | NeedData | typeof REPLY {
     for (;;) {
@@ -326,6 +348,8 @@ export class RedisClientConnection {
           : null;
         return this.close(truncated);
       }
+      this.frameAttributes = null;
+      if (this.decoder.lastFrameHadAttributes) frame = this.setAttributesApart(frame);
       const event = this.classify(frame);
       if (event !== null) return event;
     }
@@ -349,6 +373,16 @@ export class RedisClientConnection {
     if (kind === 'multi') this.transactionSent = true;
     else if (kind === 'exec' || kind === 'discard' || kind === 'reset') this.transactionSent = false;
     return id;
+  }
+
+  /** The frame without attributes; the reply's own attribute map goes to `frameAttributes`. */
+  private setAttributesApart(frame: RespFrame): RespFrame {
+    if (frame instanceof RespPush) return new RespPush(frame.kind, withoutAttributes(frame.data) as RespValue[], frame.attributes);
+    if (frame instanceof RespAttributed) {
+      this.frameAttributes = frame.attributes;
+      return withoutAttributes(frame.value);
+    }
+    return withoutAttributes(frame);
   }
 
   /** Decide what a decoded frame is; returns an event, or null if it was consumed silently. */
@@ -437,6 +471,7 @@ export class RedisClientConnection {
     if (head.discarded) return null;
     this.replyId = head.id;
     this.replyValue = value;
+    this.replyAttributes = this.frameAttributes;
     return REPLY;
   }
 

@@ -2,8 +2,8 @@
 // Bytes in, frames out; commands in, bytes out. No sockets, no timers, no promises.
 
 export { ProtocolError, RemoteProtocolError, LocalProtocolError } from './errors.js';
-export { RespErrorReply, RespVerbatim, RespAttributed, RespPush } from './values.js';
-export type { RespValue, RespFrame } from './values.js';
+export { RespErrorReply, RespVerbatim, RespAttributed, RespPush, withoutAttributes } from './values.js';
+export type { RespValue, RespFrame, RespAttributes } from './values.js';
 export { RespDecoder, NEED_DATA, decodeUtf8 } from './decoder.js';
 export type { NeedData, DecoderLimits } from './decoder.js';
 export { ByteWriter, checkCommand, writeCommand, encodeCommand, writeReply, writeStatus } from './encoder.js';

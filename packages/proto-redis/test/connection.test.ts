@@ -16,7 +16,7 @@ import {
   RespPush,
   LocalProtocolError,
 } from '@curio-ts/proto-redis';
-import type { RedisClientEvent, RedisServerEvent, RespFrame, RespVersion } from '@curio-ts/proto-redis';
+import type { RedisClientEvent, RedisServerEvent, RespAttributes, RespFrame, RespValue, RespVersion } from '@curio-ts/proto-redis';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -66,10 +66,10 @@ describe('client connection: framing and matching', () => {
     client.receiveData(bytes('$2\r\nv0\r\n$2\r\nv1\r\n$2\r\nv2\r\n'));
     client.receiveData(bytes('$2\r\nv3\r\n$2\r\nv4\r\n$2\r\nv5\r\n'));
     expect(events(client)).toEqual([
-      { type: 'reply', id: ids[0], value: 'v0' },
-      { type: 'reply', id: ids[2], value: 'v2' },
-      { type: 'reply', id: ids[3], value: 'v3' },
-      { type: 'reply', id: ids[5], value: 'v5' },
+      { type: 'reply', id: ids[0], value: 'v0', attributes: null },
+      { type: 'reply', id: ids[2], value: 'v2', attributes: null },
+      { type: 'reply', id: ids[3], value: 'v3', attributes: null },
+      { type: 'reply', id: ids[5], value: 'v5', attributes: null },
     ]);
     expect(client.discard(ids[0] as number)).toBe(false);
   });
@@ -82,7 +82,7 @@ describe('client connection: framing and matching', () => {
     client.receiveData(bytes('$1\r\nA\r\n$5\r\nhel'));
     client.receiveData(new Uint8Array(0));
     const got = events(client);
-    expect(got[0]).toEqual({ type: 'reply', id: a, value: 'A' });
+    expect(got[0]).toEqual({ type: 'reply', id: a, value: 'A', attributes: null });
     expect(got[1]).toMatchObject({ type: 'closed', unanswered: [b, c] });
     expect((got[1] as { error: RemoteProtocolError }).error.code).toBe('ERR_TRUNCATED');
     expect(client.state).toBe('closed');
@@ -104,6 +104,95 @@ describe('client connection: framing and matching', () => {
     const [closed] = events(client);
     expect(closed).toMatchObject({ type: 'closed', unanswered: [id] });
     expect((closed as { error: RemoteProtocolError }).error).toBeInstanceOf(RemoteProtocolError);
+  });
+});
+
+describe('client connection: RESP3 attributes', () => {
+  const popularity = '|1\r\n+key-popularity\r\n*2\r\n$1\r\nk\r\n,0.25\r\n';
+  const popular: RespAttributes = new Map<RespValue, RespValue>([['key-popularity', ['k', 0.25]]]);
+
+  it('the value after an attribute is the reply (GET, INCR, HGETALL, bytes), the attributes come apart', () => {
+    const client = new RedisClientConnection();
+    const ids = [
+      client.send(['GET', 'k']),
+      client.send(['INCR', 'n']),
+      client.send(['HGETALL', 'h']),
+      client.send(['GET', 'k'], { bytes: true }),
+      client.send(['GET', 'plain']),
+    ];
+    client.receiveData(bytes(`${popularity}$5\r\nvalue\r\n${popularity}:6\r\n${popularity}%1\r\n$1\r\nf\r\n$1\r\nx\r\n${popularity}$2\r\nhi\r\n+no attributes\r\n`));
+    expect(events(client)).toEqual([
+      { type: 'reply', id: ids[0], value: 'value', attributes: popular },
+      { type: 'reply', id: ids[1], value: 6, attributes: popular },
+      { type: 'reply', id: ids[2], value: new Map([['f', 'x']]), attributes: popular },
+      // Blob strings of the whole frame come as bytes when bytes were asked for, attributes too.
+      { type: 'reply', id: ids[3], value: bytes('hi'), attributes: new Map<RespValue, RespValue>([['key-popularity', [bytes('k'), 0.25]]]) },
+      { type: 'reply', id: ids[4], value: 'no attributes', attributes: null },
+    ]);
+  });
+
+  it('an error reply after an attribute is an error reply', () => {
+    const client = new RedisClientConnection();
+    const set = client.send(['SET', 'k', 'v', 'XX', 'NX']);
+    const hello = client.send(['HELLO', '9']);
+    client.receiveData(bytes(`${popularity}-ERR syntax error\r\n${popularity}!21\r\nNOPROTO unsupported!!\r\n`));
+    const [first, second] = events(client);
+    expect(first).toMatchObject({ type: 'reply', id: set, attributes: popular });
+    expect((first as { value: RespErrorReply }).value).toBeInstanceOf(RespErrorReply);
+    expect((first as { value: RespErrorReply }).value.code).toBe('ERR');
+    expect(second).toMatchObject({ type: 'reply', id: hello, attributes: popular });
+    expect((second as { value: RespErrorReply }).value.code).toBe('NOPROTO');
+  });
+
+  it('drain hands the attributes as the third argument; attributes inside a reply are removed from its value', () => {
+    const client = new RedisClientConnection();
+    client.send(['LRANGE', 'l', '0', '-1']);
+    client.send(['GET', 'k']);
+    client.receiveData(bytes(`*2\r\n|1\r\n+ttl\r\n:9\r\n$1\r\na\r\n$1\r\nb\r\n${popularity}|1\r\n+more\r\n#t\r\n$1\r\nv\r\n`));
+    const replies: [number, RespValue, RespAttributes | null][] = [];
+    client.drain(
+      (id, value, attributes) => replies.push([id, value, attributes]),
+      (event) => expect.fail(`unexpected ${event.type}`),
+    );
+    expect(replies).toEqual([
+      [1, ['a', 'b'], null],
+      [2, 'v', new Map<RespValue, RespValue>([...popular, ['more', true]])],
+    ]);
+  });
+
+  it('the handshake and pushes carrying attributes', () => {
+    const client = new RedisClientConnection();
+    client.handshake({});
+    client.receiveData(bytes(`${popularity}%1\r\n$5\r\nproto\r\n:3\r\n`));
+    expect(events(client)).toMatchObject([{ type: 'ready', protocol: 3 }]);
+    const get = client.send(['GET', 'k']);
+    client.receiveData(bytes(`${popularity}>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n*1\r\n|1\r\n+a\r\n:1\r\n$1\r\nm\r\n$1\r\nv\r\n`));
+    const [push, reply] = events(client);
+    expect((push as { push: RespPush }).push).toEqual(new RespPush('message', ['message', 'c', ['m']], popular));
+    expect(reply).toEqual({ type: 'reply', id: get, value: 'v', attributes: null });
+  });
+
+  it('malformed attributes close the connection with a RemoteProtocolError', () => {
+    const client = new RedisClientConnection();
+    const id = client.send(['SCAN', '0']);
+    client.receiveData(bytes('*?\r\n$1\r\na\r\n|1\r\n+a\r\n:1\r\n.\r\n'));
+    const [closed] = events(client);
+    expect(closed).toMatchObject({ type: 'closed', unanswered: [id] });
+    expect((closed as { error: RemoteProtocolError }).error.code).toBe('ERR_RESP_ATTRIBUTE');
+    expect(() => client.send(['PING'])).toThrow(LocalProtocolError);
+    expect(() => client.receiveData(bytes('+OK\r\n'))).toThrow((closed as { error: RemoteProtocolError }).error);
+    expect(events(client)).toEqual([]);
+  });
+});
+
+describe('client connection: limits', () => {
+  it('a streamed part over maxBulkLength fails the waiting command at its header, before its data', () => {
+    const client = new RedisClientConnection({ limits: { maxBulkLength: 1024 * 1024 } });
+    const id = client.send(['GET', 'k']);
+    client.receiveData(bytes(`$?\r\n;${32 * 1024 * 1024}\r\n`));
+    const [closed] = events(client);
+    expect(closed).toMatchObject({ type: 'closed', unanswered: [id] });
+    expect((closed as { error: RemoteProtocolError }).error.code).toBe('ERR_RESP_BULK_TOO_LONG');
   });
 });
 

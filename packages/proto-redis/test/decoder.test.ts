@@ -13,9 +13,11 @@ import {
   RespErrorReply,
   RespPush,
   RespVerbatim,
+  withoutAttributes,
   writeReply,
 } from '@curio-ts/proto-redis';
 import type { DecoderLimits, RespFrame, RespValue } from '@curio-ts/proto-redis';
+import { resp3Stream } from './resp3-samples.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
@@ -241,19 +243,8 @@ describe('hostile input', () => {
     ['%?\r\n+a\r\n.\r\n', 'ERR_RESP_STREAM'],
     ['_x\r\n', 'ERR_RESP_NULL'],
     ['%-1\r\n', 'ERR_RESP_HEADER'],
-  ])('rejects %j with %s and stays failed', (input, code) => {
-    const decoder = new RespDecoder();
-    decoder.feed(bytes(input));
-    let error: unknown;
-    try {
-      while (decoder.next() !== NEED_DATA);
-    } catch (caught) {
-      error = caught;
-    }
-    expect(error).toBeInstanceOf(RemoteProtocolError);
-    expect((error as RemoteProtocolError).code).toBe(code);
-    expect(() => decoder.next()).toThrow(RemoteProtocolError);
-    expect(() => decoder.feed(bytes('+OK\r\n'))).toThrow(RemoteProtocolError);
+  ])('rejects %j with %s wherever it is cut, and stays failed', (input, code) => {
+    expect(failsEverywhere(input).code).toBe(code);
   });
 
   it('enforces limits', () => {
@@ -308,6 +299,300 @@ describe('hostile input', () => {
   });
 });
 
+/** Decode `data` fed in pieces cut at `cuts`: the frames, then the error code or null. */
+function outcome(data: Uint8Array, cuts: readonly number[], limits?: DecoderLimits): { frames: RespFrame[]; error: string | null; buffered: number } {
+  const decoder = new RespDecoder(limits);
+  const frames: RespFrame[] = [];
+  const points = [...new Set(cuts.filter((c) => c > 0 && c < data.length))].sort((a, b) => a - b);
+  let from = 0;
+  try {
+    for (const to of [...points, data.length]) {
+      decoder.feed(data.subarray(from, to));
+      from = to;
+      let guard = 0;
+      for (let f = decoder.next(); f !== NEED_DATA; f = decoder.next()) {
+        frames.push(f);
+        if (++guard > 100_000) throw new Error('no progress');
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof RemoteProtocolError)) throw error;
+    expect(() => decoder.next()).toThrow(error);
+    expect(() => decoder.feed(bytes('+OK\r\n'))).toThrow(error);
+    return { frames, error: error.code, buffered: -1 };
+  }
+  return { frames, error: null, buffered: decoder.buffered };
+}
+
+/** The error code `input` fails with, the same wherever it is cut. */
+function failsEverywhere(input: string, limits?: DecoderLimits): RemoteProtocolError {
+  const data = bytes(input);
+  const decoder = new RespDecoder(limits);
+  decoder.feed(data);
+  let error: unknown;
+  try {
+    while (decoder.next() !== NEED_DATA);
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error).toBeInstanceOf(RemoteProtocolError);
+  expect(() => decoder.next()).toThrow(RemoteProtocolError);
+  expect(() => decoder.feed(bytes('+OK\r\n'))).toThrow(RemoteProtocolError);
+  const code = (error as RemoteProtocolError).code;
+  for (let cut = 1; cut < data.length; cut++) expect(outcome(data, [cut], limits).error).toBe(code);
+  expect(outcome(data, Array.from({ length: data.length }, (_, i) => i), limits).error).toBe(code);
+  return error as RemoteProtocolError;
+}
+
+/** Feed `data` piece by piece, yielding now and then (so the test timeout can fire). */
+async function decodeChunked(decoder: RespDecoder, data: Iterable<Uint8Array>, bytesMode: boolean): Promise<RespFrame[]> {
+  const frames: RespFrame[] = [];
+  let fed = 0;
+  for (const piece of data) {
+    decoder.feed(piece);
+    for (let f = decoder.next(bytesMode); f !== NEED_DATA; f = decoder.next(bytesMode)) frames.push(f);
+    fed += piece.length;
+    if (fed >= 16384) {
+      fed = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return frames;
+}
+
+describe('streamed strings: limits before data, linear work', () => {
+  it('a part longer than maxBulkLength fails at its header, before its data', () => {
+    const decoder = new RespDecoder({ maxBulkLength: 1000 });
+    decoder.feed(bytes('$?\r\n;1001\r\n'));
+    expect(() => decoder.next()).toThrowError(expect.objectContaining({ code: 'ERR_RESP_BULK_TOO_LONG' }));
+    expect(() => decoder.feed(new Uint8Array(1003))).toThrow(RemoteProtocolError);
+  });
+
+  it('parts adding up to more than maxBulkLength fail at the header of the part that crosses it', () => {
+    const decoder = new RespDecoder({ maxBulkLength: 1000 });
+    decoder.feed(bytes(`$?\r\n;600\r\n${'a'.repeat(600)}\r\n;400\r\n${'b'.repeat(400)}\r\n;1\r\n`));
+    let error: unknown;
+    try {
+      decoder.next();
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(RemoteProtocolError);
+    expect((error as RemoteProtocolError).code).toBe('ERR_RESP_BULK_TOO_LONG');
+    expect((error as RemoteProtocolError).message).toMatch(/streamed string of more than 1001 bytes/);
+    // Exactly at the limit is fine, however it is cut.
+    const atLimit = bytes(`$?\r\n;600\r\n${'a'.repeat(600)}\r\n;400\r\n${'b'.repeat(400)}\r\n;0\r\n`);
+    for (const cut of [1, 7, 300, 610, 620, 1000, atLimit.length - 2]) {
+      expect(outcome(atLimit, [cut], { maxBulkLength: 1000 }).frames).toEqual(['a'.repeat(600) + 'b'.repeat(400)]);
+    }
+  });
+
+  it('one 32 MiB part arriving in 64 KiB chunks decodes like a plain blob of that size', async () => {
+    const size = 32 * 1024 * 1024;
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    function* pieces(): Iterable<Uint8Array> {
+      yield bytes(`$?\r\n;${size}\r\n`);
+      for (let sent = 0; sent < size; sent += chunk.length) yield chunk;
+      yield bytes('\r\n;3\r\nxyz\r\n;0\r\n:7\r\n');
+    }
+    const decoder = new RespDecoder();
+    const [value, seven] = await decodeChunked(decoder, pieces(), true);
+    expect((value as Uint8Array).length).toBe(size + 3);
+    expect((value as Uint8Array)[size - 1]).toBe(0x61);
+    expect(new TextDecoder().decode((value as Uint8Array).subarray(size))).toBe('xyz');
+    expect(seven).toBe(7);
+    expect(decoder.buffered).toBe(0);
+  });
+
+  it('a streamed string of 300 000 one-byte parts decodes, and fails at the limit when over it', async () => {
+    const parts = 300_000;
+    const all = bytes('$?\r\n' + ';1\r\nz\r\n'.repeat(parts) + ';0\r\n');
+    function* pieces(data: Uint8Array): Iterable<Uint8Array> {
+      for (let i = 0; i < data.length; i += 4096) yield data.subarray(i, i + 4096);
+    }
+    const [value] = await decodeChunked(new RespDecoder(), pieces(all), false);
+    expect(value).toBe('z'.repeat(parts));
+    const limited = new RespDecoder({ maxBulkLength: parts - 1 });
+    await expect(decodeChunked(limited, pieces(all), false)).rejects.toMatchObject({ code: 'ERR_RESP_BULK_TOO_LONG' });
+  });
+
+  it('a line arriving in small pieces is read once, up to the line limit', async () => {
+    function* inPieces(text: string, size: number): Iterable<Uint8Array> {
+      const data = bytes(text);
+      for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+    }
+    const byteByByte = (text: string): Iterable<Uint8Array> => inPieces(text, 1);
+    const huge = 'h'.repeat(4 * 1024 * 1024);
+    expect(await decodeChunked(new RespDecoder({ maxLineLength: huge.length }), inPieces(`+${huge}\r\n-ERR ${huge.slice(4)}\r\n`, 64), false)).toEqual([
+      huge,
+      new RespErrorReply(`ERR ${huge.slice(4)}`),
+    ]);
+    const long = 'x'.repeat(60 * 1024);
+    const frames = await decodeChunked(new RespDecoder(), byteByByte(`+${long}\r\n:12345\r\n$3\r\nabc\r\n`), false);
+    expect(frames).toEqual([long, 12345, 'abc']);
+    await expect(decodeChunked(new RespDecoder({ maxLineLength: 100 }), byteByByte(`+${'y'.repeat(101)}\r\n`), false)).rejects.toMatchObject({
+      code: 'ERR_RESP_LINE_TOO_LONG',
+    });
+  });
+
+  it('streamed aggregates are bounded as they grow', () => {
+    const limits = { maxAggregateLength: 3 };
+    expect(failsEverywhere('*?\r\n:1\r\n:2\r\n:3\r\n:4\r\n', limits).code).toBe('ERR_RESP_AGGREGATE_TOO_LONG');
+    expect(failsEverywhere('%?\r\n:1\r\n:1\r\n:2\r\n:2\r\n:3\r\n:3\r\n:4\r\n', limits).code).toBe('ERR_RESP_AGGREGATE_TOO_LONG');
+    expect(decodeSplits('*?\r\n:1\r\n:2\r\n:3\r\n.\r\n%?\r\n:1\r\n:1\r\n:2\r\n:2\r\n:3\r\n:3\r\n.\r\n')).toEqual([
+      [1, 2, 3],
+      new Map([
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ]),
+    ]);
+  });
+});
+
+describe('malformed RESP3 is an error, never silently decoded', () => {
+  it.each([
+    ['$?\r\n:1\r\n;0\r\n', /':' inside a streamed string/],
+    ['$?\r\n;1\r\na\r\n+x\r\n;0\r\n', /'\+' inside a streamed string/],
+    ['$?\r\n*1\r\n:1\r\n;0\r\n', /'\*' inside a streamed string/],
+    ['$?\r\n|1\r\n+a\r\n:1\r\n;1\r\nb\r\n;0\r\n', /'\|' inside a streamed string/],
+    ['$?\r\n.\r\n', /'\.' inside a streamed string/],
+  ])('another type inside a streamed string: %j', (input, message) => {
+    const error = failsEverywhere(input);
+    expect(error.code).toBe('ERR_RESP_STREAM');
+    expect(error.message).toMatch(message);
+  });
+
+  it.each([
+    ['*?\r\n:1\r\n|1\r\n+ttl\r\n:3600\r\n.\r\n'],
+    ['~?\r\n|1\r\n+a\r\n:1\r\n.\r\n'],
+    ['%?\r\n+k\r\n:1\r\n|1\r\n+a\r\n:1\r\n.\r\n'],
+  ])('an attribute with nothing after it in a streamed aggregate: %j', (input) => {
+    const error = failsEverywhere(input);
+    expect(error.code).toBe('ERR_RESP_ATTRIBUTE');
+    expect(error.message).toMatch(/attribute with no value after it/);
+  });
+
+  it.each([
+    ['>0\r\n', /push frame with no elements/],
+    ['>2\r\n:1\r\n+x\r\n', /first element is not a string/],
+    ['>1\r\n*0\r\n', /first element is not a string/],
+  ])('a push without a kind: %j', (input, message) => {
+    const error = failsEverywhere(input);
+    expect(error.code).toBe('ERR_RESP_PUSH');
+    expect(error.message).toMatch(message);
+  });
+
+  it.each([['>?\r\n+message\r\n.\r\n'], ['|?\r\n+a\r\n:1\r\n.\r\n+x\r\n']])('a streamed form the spec does not define: %j', (input) => {
+    const error = failsEverywhere(input);
+    expect(error.code).toBe('ERR_RESP_HEADER');
+    expect(error.message).toMatch(/streamed form only exists for arrays, sets and maps/);
+  });
+});
+
+describe('attributes', () => {
+  it('consecutive attribute maps before one value are all kept, merged (the later wins a shared key)', () => {
+    const top = '|1\r\n+a\r\n:1\r\n|2\r\n+b\r\n:2\r\n+a\r\n:3\r\n+v\r\n';
+    const nested = '*2\r\n|1\r\n+x\r\n:1\r\n|1\r\n+y\r\n:2\r\n:5\r\n:6\r\n';
+    expect(decodeSplits(top + nested)).toEqual([
+      new RespAttributed(
+        new Map<RespValue, RespValue>([
+          ['a', 3],
+          ['b', 2],
+        ]),
+        'v',
+      ),
+      [
+        new RespAttributed(
+          new Map<RespValue, RespValue>([
+            ['x', 1],
+            ['y', 2],
+          ]),
+          5,
+        ),
+        6,
+      ],
+    ]);
+  });
+
+  it('an attribute before a push is kept on the push', () => {
+    const [push, after] = decodeSplits('|1\r\n+ttl\r\n:9\r\n>2\r\n+message\r\n+hi\r\n+OK\r\n');
+    expect(push).toBeInstanceOf(RespPush);
+    expect((push as RespPush).kind).toBe('message');
+    expect((push as RespPush).data).toEqual(['message', 'hi']);
+    expect((push as RespPush).attributes).toEqual(new Map([['ttl', 9]]));
+    expect(after).toBe('OK');
+  });
+
+  it('lastFrameHadAttributes says which frames carried one, and withoutAttributes removes them all', () => {
+    const decoder = new RespDecoder();
+    decoder.feed(bytes('$2\r\nab\r\n%1\r\n+k\r\n|1\r\n+a\r\n:1\r\n~1\r\n:2\r\n+plain\r\n'));
+    expect(decoder.next()).toBe('ab');
+    expect(decoder.lastFrameHadAttributes).toBe(false);
+    const map = decoder.next() as RespValue;
+    expect(decoder.lastFrameHadAttributes).toBe(true);
+    expect(map).toEqual(new Map<RespValue, RespValue>([['k', new RespAttributed(new Map([['a', 1]]), new Set([2]))]]));
+    expect(withoutAttributes(map)).toEqual(new Map<RespValue, RespValue>([['k', new Set([2])]]));
+    expect(decoder.next()).toBe('plain');
+    expect(decoder.lastFrameHadAttributes).toBe(false);
+    const untouched = [1, ['a', new Map([['b', 2]])]];
+    expect(withoutAttributes(untouched)).toBe(untouched);
+  });
+});
+
+describe('every parser path under random, split and hostile bytes', () => {
+  const everyCut = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+  it('valid RESP3 streams (every type and form) decode to their values wherever they are cut', () => {
+    fc.assert(
+      fc.property(resp3Stream, fc.array(fc.nat(), { maxLength: 12 }), ({ data, frames }, cuts) => {
+        expect(outcome(data, [])).toEqual({ frames, error: null, buffered: 0 });
+        expect(outcome(data, cuts.map((c) => c % (data.length + 1)))).toEqual({ frames, error: null, buffered: 0 });
+        // Node Buffers take other decoding paths (their utf8Slice, also used on joined bytes).
+        expect(outcome(Buffer.from(data), cuts.map((c) => c % (data.length + 1)))).toEqual({ frames, error: null, buffered: 0 });
+        if (data.length <= 160) {
+          for (let cut = 1; cut < data.length; cut++) expect(outcome(data, [cut]).frames).toEqual(frames);
+          expect(outcome(data, everyCut(data.length))).toEqual({ frames, error: null, buffered: 0 });
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  const mutation = fc.oneof(
+    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(13, 10, 0x24, 0x2a, 0x25, 0x3f, 0x3b, 0x2e, 0x7c, 0x3e, 0x2d, 0x30, 0x39, 0x5f)) }),
+    fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 6 }) }),
+    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.constantFrom('\r\n', '|1\r\n', '.\r\n', ';3\r\n', '$?\r\n', '*?\r\n', '>0\r\n', '\r', '\n', ':9999999999999999999999\r\n', '$99999\r\n', '%1\r\n') }),
+    fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+  );
+  type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
+
+  function mutate(data: Uint8Array, mutations: readonly Mutation[]): Uint8Array {
+    let out = Array.from(data);
+    for (const m of mutations) {
+      const at = out.length === 0 ? 0 : m.at % (out.length + 1);
+      if (m.kind === 'set' && at < out.length) out[at] = m.byte;
+      else if (m.kind === 'delete') out.splice(at, m.length);
+      else if (m.kind === 'insert') out.splice(at, 0, ...bytes(m.text));
+      else if (m.kind === 'truncate') out = out.slice(0, at);
+    }
+    return Uint8Array.from(out);
+  }
+
+  it('hostile bytes: frames, NEED_DATA or a RemoteProtocolError, the same wherever they are cut (tight limits)', () => {
+    const limits = { maxBulkLength: 40, maxAggregateLength: 6, maxNesting: 5, maxLineLength: 30 };
+    fc.assert(
+      fc.property(resp3Stream, fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { maxLength: 12 }), ({ data }, mutations, cuts) => {
+        const hostile = mutate(data, mutations);
+        const whole = outcome(hostile, [], limits);
+        expect(outcome(hostile, cuts.map((c) => c % (hostile.length + 1)), limits)).toEqual(whole);
+        if (hostile.length <= 160) expect(outcome(hostile, everyCut(hostile.length), limits)).toEqual(whole);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+});
+
 describe('differential against redis-parser (RESP2)', () => {
   const require = createRequire(import.meta.url);
   const RedisParser = require('redis-parser') as new (options: {
@@ -319,33 +604,50 @@ describe('differential against redis-parser (RESP2)', () => {
   const resp2Value: fc.Arbitrary<RespValue> = fc.letrec<{ value: RespValue }>((tie) => ({
     value: fc.oneof(
       { depthSize: 'small' },
-      fc.string({ unit: 'grapheme', maxLength: 40 }),
-      fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
-      fc.constant(null),
-      fc.array(tie('value'), { maxLength: 5 }),
+      { weight: 10, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
+      { weight: 10, arbitrary: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }) },
+      { weight: 5, arbitrary: fc.constant(null) },
+      { weight: 10, arbitrary: fc.array(tie('value'), { maxLength: 5 }) },
+      { weight: 5, arbitrary: fc.string({ maxLength: 20 }).map((text) => new RespErrorReply(`ERR ${text.replace(/[\r\n]/g, ' ')}`)) },
+      { weight: 1, arbitrary: fc.integer({ min: 60_000, max: 140_000 }).map((n) => 'v'.repeat(n)) },
     ),
   })).value;
 
-  it('decodes random RESP2 replies exactly as redis-parser does', () => {
+  /** Error replies as comparable data: ours are RespErrorReply values, redis-parser's ReplyErrors. */
+  const comparable = (value: unknown): unknown =>
+    value instanceof RespErrorReply ? { error: value.text } : value instanceof Error ? { error: value.message } : Array.isArray(value) ? value.map(comparable) : value;
+
+  it('decodes random RESP2 replies exactly as redis-parser does, however they are cut', () => {
     fc.assert(
-      fc.property(fc.array(resp2Value, { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 64 }), (values, step) => {
-        const out = new ByteWriter();
-        for (const value of values) writeReply(out, value, 2);
-        const data = Buffer.from(out.take());
-        const theirs: unknown[] = [];
-        const parser = new RedisParser({ returnReply: (r) => theirs.push(r), returnError: (e) => theirs.push(e) });
-        const decoder = new RespDecoder();
-        const ours: RespFrame[] = [];
-        for (let i = 0; i < data.length; i += step) {
-          const part = data.subarray(i, i + step);
-          parser.execute(part);
-          decoder.feed(part);
-          for (let f = decoder.next(); f !== NEED_DATA; f = decoder.next()) ours.push(f);
-        }
-        expect(ours).toEqual(theirs);
-        expect(ours).toEqual(values);
-      }),
-      { numRuns: 1500 },
+      fc.property(
+        fc.array(resp2Value, { minLength: 1, maxLength: 20 }),
+        fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1000, max: 70_000 })),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (values, step, extraCuts) => {
+          const out = new ByteWriter();
+          for (const value of values) writeReply(out, value, 2);
+          const data = Buffer.from(out.take());
+          const every = data.length > 20_000 ? Math.max(step, 997) : step;
+          const cuts = [...new Set([...extraCuts.map((c) => c % data.length), ...Array.from({ length: Math.ceil(data.length / every) }, (_, i) => i * every)])]
+            .filter((c) => c > 0)
+            .sort((a, b) => a - b);
+          const theirs: unknown[] = [];
+          const parser = new RedisParser({ returnReply: (r) => theirs.push(r), returnError: (e) => theirs.push(e) });
+          const decoder = new RespDecoder();
+          const ours: RespFrame[] = [];
+          let from = 0;
+          for (const to of [...cuts, data.length]) {
+            const part = data.subarray(from, to);
+            from = to;
+            parser.execute(part);
+            decoder.feed(part);
+            for (let f = decoder.next(); f !== NEED_DATA; f = decoder.next()) ours.push(f);
+          }
+          expect(comparable(ours)).toEqual(comparable(theirs));
+          expect(ours).toEqual(values);
+        },
+      ),
+      { numRuns: 800 },
     );
   });
 });

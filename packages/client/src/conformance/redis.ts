@@ -8,8 +8,9 @@
 // own test file with its `connectRedis` and a `run` that executes a test body the way its users
 // would (plain async code on node, inside a kernel task on curio).
 
-import { RemoteProtocolError, RespAttributed, RespVerbatim } from '@curio-ts/proto-redis';
-import type { RespValue } from '@curio-ts/proto-redis';
+import * as net from 'node:net';
+import { NEED_DATA, RedisServerConnection, RemoteProtocolError, RespVerbatim } from '@curio-ts/proto-redis';
+import type { RespAttributes, RespValue } from '@curio-ts/proto-redis';
 import type * as Vitest from 'vitest';
 import {
   AbortedError,
@@ -297,9 +298,12 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
               expect(await probe('set')).toEqual(new Set([0, 1, 2]));
               expect(await probe('map')).toEqual(new Map([[0, false], [1, true], [2, false]]));
               expect(await probe('verbatim')).toEqual(new RespVerbatim('txt', 'This is a verbatim\nstring'));
-              const attrib = await probe('attrib');
-              expect(attrib).toBeInstanceOf(RespAttributed);
-              expect((attrib as RespAttributed).value).toBe('Some real reply following the attribute');
+              // An attribute is not the reply: the value after it is; attributes go to those who ask.
+              expect(await probe('attrib')).toBe('Some real reply following the attribute');
+              const seen: RespAttributes[] = [];
+              const reply = await c.sendCommand<RespValue>(['DEBUG', 'PROTOCOL', 'attrib'], { onAttributes: (attributes) => seen.push(attributes) });
+              expect(reply).toBe('Some real reply following the attribute');
+              expect(seen).toEqual([new Map([['key-popularity', ['key:123', 90]]])]);
             } else {
               expect(await probe('double')).toBe('3.141');
               expect(await probe('true')).toBe(1);
@@ -309,6 +313,41 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
           },
           { url: debugServer.url, protocol },
         );
+      }
+    });
+
+    it('RESP3 attributes before replies: typed commands see the reply, an error reply rejects, attributes reach onAttributes', async () => {
+      // Redis sends attributes only for DEBUG PROTOCOL attrib (above); this peer speaks RESP3 by
+      // hand and puts one before every reply, as a server reporting key popularity would.
+      const peer = await attributePeer();
+      try {
+        await withClient(
+          async (c) => {
+            const popular = new Map([['key-popularity', ['k', 0.25]]]);
+            expect(await c.get('k')).toBe('value');
+            expect(await c.incr('n')).toBe(6);
+            expect(await c.hGetAll('h')).toEqual({ a: '1', b: '2' });
+            expect(await c.mGet(['k', 'l'])).toEqual(['value', null]);
+            const failed = await c.set('k', 'v').catch((e: unknown) => e);
+            expect(failed).toBeInstanceOf(RedisError);
+            expect((failed as RedisError).code).toBe('WRONGTYPE');
+            const seen: RespAttributes[] = [];
+            expect(await c.get('k', { onAttributes: (attributes) => seen.push(attributes) })).toBe('value');
+            expect(await c.incr('n', { onAttributes: (attributes) => seen.push(attributes) })).toBe(6);
+            expect(await c.set('k', 'v', { onAttributes: (attributes) => seen.push(attributes) }).catch((e: unknown) => e)).toBeInstanceOf(RedisError);
+            expect(seen).toEqual([popular, popular, popular]);
+            const hookError = new Error('rejected by the hook');
+            expect(await c.get('k', { onAttributes: () => { throw hookError; } }).catch((e: unknown) => e)).toBe(hookError);
+            const results = await c.pipeline().get('k').incr('n').set('k', 'v').exec({ onAttributes: (attributes) => seen.push(attributes) });
+            expect(results.slice(0, 2)).toEqual(['value', 6]);
+            expect(results[2]).toBeInstanceOf(RedisError);
+            expect(seen).toHaveLength(6);
+            expect(await c.ping()).toBe('PONG');
+          },
+          { url: peer.url, protocol: 3, reconnect: false },
+        );
+      } finally {
+        await peer.close();
       }
     });
 
@@ -895,4 +934,46 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
 function parse(url: string): RedisOptions {
   const u = new URL(url);
   return { host: u.hostname, port: Number(u.port), db: Number(u.pathname.slice(1) || 0) };
+}
+
+/**
+ * A RESP3 peer written by hand over node:net, for what no real server sends: an attribute map
+ * (key popularity) before every reply. It answers HELLO, PING, INFO, GET, MGET, INCR, HGETALL and
+ * SET (with a WRONGTYPE error reply); anything else gets +OK.
+ */
+async function attributePeer(): Promise<{ url: string; close(): Promise<void> }> {
+  const attribute = '|1\r\n+key-popularity\r\n*2\r\n$1\r\nk\r\n,0.25\r\n';
+  const replies: Record<string, string> = {
+    HELLO: `${attribute}%2\r\n$6\r\nserver\r\n$4\r\npeer\r\n$5\r\nproto\r\n:3\r\n`,
+    PING: `${attribute}+PONG\r\n`,
+    INFO: `${attribute}$11\r\nloading:0\r\n\r\n`,
+    GET: `${attribute}$5\r\nvalue\r\n`,
+    MGET: `${attribute}*2\r\n|1\r\n+ttl\r\n:60\r\n$5\r\nvalue\r\n_\r\n`,
+    INCR: `${attribute}:6\r\n`,
+    HGETALL: `${attribute}%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n`,
+    SET: `${attribute}-WRONGTYPE Operation against a key holding the wrong kind of value\r\n`,
+  };
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const commands = new RedisServerConnection();
+    socket.on('data', (chunk) => {
+      commands.receiveData(chunk);
+      for (let event = commands.nextEvent(); event !== NEED_DATA; event = commands.nextEvent()) {
+        if (event.type === 'command') socket.write(replies[event.name] ?? `${attribute}+OK\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -28,7 +28,7 @@
 // answers garbage would otherwise be reconnected to forever). Anything else resets the count.
 
 import { checkCommand, isBlockingCommand } from '@curio-ts/proto-redis';
-import type { RedisArg, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
+import type { RedisArg, RespAttributes, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import {
   AbortedError,
   ClientClosedError,
@@ -59,6 +59,13 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
   /** Per-call timeout in ms: rejected with CommandTimeoutError. Overrides commandTimeout. */
   readonly timeout?: number;
+  /**
+   * Called with the RESP3 attribute map the server sent before the reply (`|`: auxiliary data
+   * such as key popularity; `DEBUG PROTOCOL attrib` sends one), just before the call settles.
+   * The call's result is the reply itself either way. In a pipeline or transaction, called for
+   * each reply that has attributes. Throwing from it fails the call with that error.
+   */
+  readonly onAttributes?: (attributes: RespAttributes) => void;
 }
 
 /** Client connection states. */
@@ -172,6 +179,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
       transform ?? null,
     );
     if (isBlockingCommand(name, args)) call.blocking = true;
+    if (options?.onAttributes !== undefined) call.onAttributes = options.onAttributes;
     return this.runtime.wait<RespValue>('REDIS_REPLY', call) as Promise<T>;
   }
 
@@ -218,6 +226,7 @@ export class RedisClientCore implements ConnectionOwner, CallOwner {
       batch.forEach((args, index) => {
         const name = upperName(args[0] as string);
         const call = new Call(args, name, options?.bytes === true, READ_ONLY_COMMANDS.has(name));
+        if (options?.onAttributes !== undefined) call.onAttributes = options.onAttributes;
         call.wake = {
           resolve: (value) => {
             results[index] = value;

@@ -15,7 +15,7 @@
 //   command of the connection's own: each failure names the command that failed.
 
 import { RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
-import type { HandshakeOptions, RedisArg, RedisClientEvent, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
+import type { HandshakeOptions, RedisArg, RedisClientEvent, RespAttributes, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { ClientError, ConnectionError, InvalidArgumentError, ProtocolViolationError, RedisError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
 import type { ByteStream, Runtime, Wake, Waiter } from '../runtime.js';
@@ -46,6 +46,8 @@ export class Call implements Waiter<RespValue> {
   blocking = false;
   /** Called once when the call is settled (returns a pool connection). */
   onSettled: (() => void) | null = null;
+  /** Told the RESP3 attributes the server sent before the reply, if any (CallOptions.onAttributes). */
+  onAttributes: ((attributes: RespAttributes) => void) | null = null;
 
   constructor(
     readonly args: readonly RedisArg[],
@@ -83,8 +85,19 @@ export class Call implements Waiter<RespValue> {
     this.owner?.abandon(this, null);
   }
 
-  /** Settle with the reply value (an error reply becomes a RedisError). */
-  settle(value: RespValue): void {
+  /**
+   * Settle with the reply value (an error reply becomes a RedisError). `attributes`, the RESP3
+   * attribute map sent before the reply, goes to `onAttributes` first; the value never holds it.
+   */
+  settle(value: RespValue, attributes: RespAttributes | null = null): void {
+    if (attributes !== null && this.onAttributes !== null) {
+      try {
+        this.onAttributes(attributes);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+    }
     if (value instanceof RespErrorReply) {
       this.fail(new RedisError(value.code, value.message, this.name));
       return;
@@ -168,9 +181,9 @@ export class RedisConnection {
   private handshakeWake: Wake<RespVersion> | null = null;
   private lostError: ConnectionError | null = null;
   private readonly flushNow = (): void => this.flush();
-  private readonly onReply = (id: number, value: RespValue): void => {
+  private readonly onReply = (id: number, value: RespValue, attributes: RespAttributes | null): void => {
     const call = this.nextWritten(id);
-    if (call !== null) call.settle(value);
+    if (call !== null) call.settle(value, attributes);
   };
   private readonly onEvent = (event: RedisClientEvent): void => {
     if (!this.closed) this.dispatch(event);
@@ -335,7 +348,7 @@ export class RedisConnection {
     switch (event.type) {
       case 'reply': {
         const call = this.nextWritten(event.id);
-        if (call !== null) call.settle(event.value);
+        if (call !== null) call.settle(event.value, event.attributes);
         return;
       }
       case 'push':
