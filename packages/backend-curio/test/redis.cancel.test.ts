@@ -4,7 +4,7 @@
 // working. Calls that the cancellation abandons never surface as unhandled rejections.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
-import { startPrivateRedis } from '@curio-ts/client/conformance';
+import { UnhandledRejections, startPrivateRedis } from '@curio-ts/client/conformance';
 import type { PrivateRedis } from '@curio-ts/client/conformance';
 import type { RedisClient } from '@curio-ts/client';
 import { TaskCancelled, TaskTimeout, currentTask, run, sleep, spawn, timeoutAfter } from '@curio-ts/kernel';
@@ -36,16 +36,13 @@ const shapes: Record<string, Shape> = {
 
 describe('redis on curio: cancelling a task however it awaits its call', () => {
   let server: PrivateRedis;
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown): void => {
-    unhandled.push(reason);
-  };
+  const unhandled = new UnhandledRejections();
   beforeAll(async () => {
     server = await startPrivateRedis();
-    process.on('unhandledRejection', onUnhandled);
+    unhandled.start();
   });
   afterAll(async () => {
-    process.off('unhandledRejection', onUnhandled);
+    unhandled.stop();
     await server.stop();
   });
 
@@ -105,7 +102,7 @@ describe('redis on curio: cancelling a task however it awaits its call', () => {
   });
 
   it('a cancelled task\'s fire-and-forget calls leave no unhandled rejection', async () => {
-    unhandled.length = 0;
+    unhandled.clear();
     await run(async () => {
       const client = await connectRedis(server.url);
       const task = spawn(async () => {
@@ -120,7 +117,7 @@ describe('redis on curio: cancelling a task however it awaits its call', () => {
       await client.close();
     });
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(unhandled).toEqual([]);
+    expect(unhandled.seen).toEqual([]);
   });
 
   it('a task with a call pending that awaits fs.promises meanwhile keeps working', async () => {

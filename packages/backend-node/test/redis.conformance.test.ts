@@ -1,20 +1,21 @@
-// The shared Redis conformance suite on the node runtime.
+// The shared Redis conformance suites on the node runtime (the reference behaviour).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisConformance } from '@curio-ts/client/conformance';
+import { promiseConformance, redisConformance } from '@curio-ts/client/conformance';
+import type { RedisHarness } from '@curio-ts/client/conformance';
 import { connectRedis } from '@curio-ts/backend-node';
 
-redisConformance(
-  {
-    runtime: 'node',
-    connect: connectRedis,
-    run: (body) => body(),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    start: (body) => {
-      const running = body();
-      running.catch(() => {});
-      return { join: () => running };
-    },
+const harness: RedisHarness = {
+  runtime: 'node',
+  connect: connectRedis,
+  run: (body) => body(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  start: (body) => {
+    const running = body();
+    running.catch(() => {});
+    return { join: () => running };
   },
-  { describe, it, expect, beforeAll, afterAll },
-  1,
-);
+};
+const api = { describe, it, expect, beforeAll, afterAll };
+
+redisConformance(harness, api, 1);
+promiseConformance(harness, api);

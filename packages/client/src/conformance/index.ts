@@ -2,7 +2,7 @@
 // Test-only: it starts private redis-server processes.
 
 export { redisConformance, testRedisUrl, TEST_REDIS_ENV } from './redis.js';
-export { promiseConformance } from './promise.js';
+export { promiseConformance, UnhandledRejections } from './promise.js';
 export type { RedisHarness, TestApi } from './redis.js';
 export { startPrivateRedis, freePort, waitForPort, startFakeRedis, answerLikeRedis, bulkAnswer, sawServerLoading } from './servers.js';
 export type { PrivateRedis, PrivateRedisOptions, FakeRedis, FakeRedisCommand, FakeRedisAnswer } from './servers.js';

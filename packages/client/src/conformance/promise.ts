@@ -15,6 +15,27 @@ import type { RedisHarness, TestApi } from './redis.js';
 import { startPrivateRedis } from './servers.js';
 import type { PrivateRedis } from './servers.js';
 
+/** Records the process's unhandled Promise rejections between `start` and `stop`. */
+export class UnhandledRejections {
+  /** The reasons seen since the last `clear`. */
+  readonly seen: unknown[] = [];
+  private readonly listener = (reason: unknown): void => {
+    this.seen.push(reason);
+  };
+
+  start(): void {
+    process.on('unhandledRejection', this.listener);
+  }
+
+  stop(): void {
+    process.off('unhandledRejection', this.listener);
+  }
+
+  clear(): void {
+    this.seen.length = 0;
+  }
+}
+
 /** Register the suite (a private redis-server is started for it). */
 // Native functions passed as callbacks, typed for a reply that may be null.
 const parseJson = JSON.parse as (text: string | null) => unknown;
@@ -25,16 +46,13 @@ export function promiseConformance(h: RedisHarness, t: TestApi): void {
 
   describe(`a call's result is a faithful Promise (${h.runtime} runtime)`, () => {
     let server: PrivateRedis;
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => {
-      unhandled.push(reason);
-    };
+    const unhandled = new UnhandledRejections();
     beforeAll(async () => {
       server = await startPrivateRedis();
-      process.on('unhandledRejection', onUnhandled);
+      unhandled.start();
     });
     afterAll(async () => {
-      process.off('unhandledRejection', onUnhandled);
+      unhandled.stop();
       await server.stop();
     });
 
@@ -182,7 +200,7 @@ export function promiseConformance(h: RedisHarness, t: TestApi): void {
     });
 
     it('fire and forget: the command runs, nothing is left unhandled', async () => {
-      unhandled.length = 0;
+      unhandled.clear();
       await withClient(async (c) => {
         void c.set('ff', 'done');
         void c.incr('ff-counter');
@@ -191,7 +209,7 @@ export function promiseConformance(h: RedisHarness, t: TestApi): void {
         expect(await c.get('ff2')).toBe('done');
         expect(await c.get('ff-counter')).toBe('1');
       });
-      expect(unhandled).toEqual([]);
+      expect(unhandled.seen).toEqual([]);
     });
 
     it('from concurrent flows of the runtime, each sees its own results', async () => {
