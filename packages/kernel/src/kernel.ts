@@ -61,7 +61,7 @@ import type { SchedBase, WaitCancel } from './sched.js';
 import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
 import { TimeQueue } from './timequeue.js';
-import { abortOperations, releaseOperations } from './operation.js';
+import { abortOperations, opWaiting, releaseOperations } from './operation.js';
 import type { DeadlineEntry } from './timequeue.js';
 import { MonitorServer } from './monitor/server.js';
 import type { MonitorAddress, MonitorOptions } from './monitor/server.js';
@@ -287,7 +287,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
 
   /** @internal */
   dispatch(task: Task, request: TrapRequest): unknown {
-    if (task._cancelDelivering !== null) enteredKernel(task);
+    if (task._ops !== null) enteredKernel(task);
     if (this.recordTrapSites) this.inspectTrap(task, request);
     switch (request.trap) {
       case 'sleep':
@@ -319,7 +319,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
 
   /** With `debug`: verify the caller. With `debug` or the monitor: record blocking trap sites. */
   private inspectTrap(task: Task, request: TrapRequest): void {
-    if (this.debug && task !== activeTask() && !task._foreign && !task._opWait && task.state !== 'RUNNING') {
+    if (this.debug && task !== activeTask() && !task._foreign && !opWaiting(task) && task.state !== 'RUNNING') {
       throw new KernelUsageError(
         `task ${task.id} (${task.name}) made kernel call '${request.trap}' while the kernel ` +
           `considered it blocked in ${task.state}: an earlier kernel call was not awaited`,
@@ -433,7 +433,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     }
     target._cancelPending = error;
     if (!target._allowCancel) return;
-    if (target._foreign || target._opWait) {
+    if (target._foreign || opWaiting(target)) {
       // A raw await cannot be interrupted; tell whoever listens to the task's AbortSignal, and
       // abandon the operations it started (if it awaits one, it gets the error now).
       fireAbort(target, error);
@@ -529,7 +529,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     }
     if (failed && !(task._outcome instanceof CancelledError) && !task._observed) this.crashed(task);
     if (task._group !== null) task._group._taskDone(task);
-    if (task._opCount > 0 || task._settledHead !== null) releaseOperations(task);
+    if (task._ops !== null) releaseOperations(task._ops);
     exited(task);
   }
 
@@ -629,7 +629,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
         rescheduleError(task, error);
       } else {
         task._cancelPending = error;
-        if (task._allowCancel && (task._foreign || task._opWait)) fireAbort(task, error);
+        if (task._allowCancel && (task._foreign || opWaiting(task))) fireAbort(task, error);
       }
     }
   }
@@ -759,7 +759,7 @@ export function fireAbort(task: Task, reason: CancelledError): void {
     task._abort = null;
     controller.abort(reason);
   }
-  if (task._opCount > 0) abortOperations(task, reason);
+  if (task._ops !== null) abortOperations(task, reason);
 }
 
 /**

@@ -11,7 +11,7 @@
 //   Promise.all/race/any/allSettled, or dropped. It settles exactly once.
 // - An operation started by a task is *owned* by it (linked on the task, in start order) until
 //   it settles or the task ends. Plain code's operations have no owner.
-// - The settlement of an owned operation whose task is stalled on it (`_opWait`, see below)
+// - The settlement of an owned operation whose task is stalled on it (`waiting`, see below)
 //   is delivered in that task's turn of the scheduler, never in someone else's: the task then
 //   runs holding the baton, exactly as when a trap resumes it.
 // - A cancellation delivered to the task (task.cancel(), or a timeout block's deadline) aborts
@@ -35,7 +35,7 @@
 // So the operation is a real Promise, and the kernel learns what it needs from ownership, not
 // from guesses:
 // - When a task stalls (its burst ends without a trap: it awaits something that is not a
-//   trap) while operations of its own are pending, it enters `_opWait` instead of
+//   trap) while operations of its own are pending, it is `waiting` on them instead of in
 //   FOREIGN_WAIT: the usual reason is `await op` (or Promise.all over ops, or a helper that
 //   awaits one). Its state shows the oldest pending operation's name ('REDIS_REPLY').
 // - Such a task's operations settle through the scheduler: the settlement is queued on the
@@ -44,7 +44,7 @@
 //   (no stack inspection), as with any trap. If it was not, it simply stalls again.
 // - Cancellation and timeouts reach the operations through ownership, so `await op` is
 //   interrupted at once however it is awaited (directly, through Promise.race, in a helper).
-// - A task in `_opWait` that really awaits something else (a plain Promise) can be resumed by
+// - A task `waiting` on its operations that really awaits something else (a plain Promise) can be resumed by
 //   that instead, outside its turn. If that happens while no task holds the baton (IO
 //   callbacks, timers: the usual case), the kernel cannot trust `active` and identifies the
 //   caller from the async stack, then hands it the baton (runtime.ts, `adopt`). If another
@@ -81,6 +81,36 @@ export interface TaskOperationLink {
   /** @internal */ readonly state: TaskState;
   /** @internal */ _deliver(): void;
   /** @internal */ _abort(error: CancelledError): void;
+}
+
+/**
+ * What a task keeps about the operations it started, created with its first one (most tasks
+ * never start one, and a Task stays small).
+ * @internal
+ */
+export class TaskOps {
+  /** Oldest pending operation (a list linked through the operations), and the newest. */
+  head: TaskOperationLink | null = null;
+  tail: TaskOperationLink | null = null;
+  /** Pending operations. */
+  count = 0;
+  /** Operations started so far (their sequence numbers). */
+  seq = 0;
+  /** The task stalled without a trap while operations of its own are pending. */
+  waiting = false;
+  /** The task is on the ready queue to deliver settled operations (not to end a trap). */
+  routed = false;
+  /** Settled operations waiting for the task's turn. */
+  settledHead: TaskOperationLink | null = null;
+  settledTail: TaskOperationLink | null = null;
+  /** The cancellation just delivered through the operations, until the task next enters the kernel. */
+  delivering: CancelledError | null = null;
+}
+
+/** Whether `task` is stalled on operations of its own. @internal */
+export function opWaiting(task: Task): boolean {
+  const ops = task._ops;
+  return ops !== null && ops.waiting;
 }
 
 const PENDING = 0;
@@ -160,16 +190,17 @@ export class TaskOperation<T> implements TaskOperationLink {
       return;
     }
     this._owner = null;
-    detach(owner, this);
-    if (!owner._opWait) {
+    const ops = owner._ops as TaskOps;
+    detach(ops, this);
+    if (!ops.waiting) {
       this._deliver();
       return;
     }
     // The owner is stalled, most likely on this operation: settle it in the owner's turn.
-    if (owner._settledTail === null) owner._settledHead = this;
-    else owner._settledTail._nextSettled = this;
-    owner._settledTail = this;
-    routeSettled(owner);
+    if (ops.settledTail === null) ops.settledHead = this;
+    else ops.settledTail._nextSettled = this;
+    ops.settledTail = this;
+    routeSettled(owner, ops);
   }
 
   /** @internal Settle the Promise (in the owner's turn, or at once). */
@@ -190,24 +221,25 @@ export class TaskOperation<T> implements TaskOperationLink {
 }
 
 function attach(owner: Task, op: TaskOperationLink): void {
-  op._seq = ++owner._opSeq;
-  const tail = owner._opTail;
+  const ops = (owner._ops ??= new TaskOps());
+  op._seq = ++ops.seq;
+  const tail = ops.tail;
   op._prev = tail;
-  if (tail === null) owner._opHead = op;
+  if (tail === null) ops.head = op;
   else tail._next = op;
-  owner._opTail = op;
-  owner._opCount++;
+  ops.tail = op;
+  ops.count++;
 }
 
-function detach(owner: Task, op: TaskOperationLink): void {
+function detach(ops: TaskOps, op: TaskOperationLink): void {
   const prev = op._prev;
   const next = op._next;
-  if (prev === null) owner._opHead = next;
+  if (prev === null) ops.head = next;
   else prev._next = next;
-  if (next === null) owner._opTail = prev;
+  if (next === null) ops.tail = prev;
   else next._prev = prev;
   op._prev = op._next = null;
-  owner._opCount--;
+  ops.count--;
 }
 
 /**
@@ -216,7 +248,8 @@ function detach(owner: Task, op: TaskOperationLink): void {
  * @internal
  */
 export function abortOperations(task: Task, error: CancelledError): number {
-  if (task._opCount === 0) return 0;
+  const ops = task._ops;
+  if (ops === null || ops.count === 0) return 0;
   let after = 0;
   if (error instanceof TaskTimeout) {
     const deadlines = task._deadlines;
@@ -232,7 +265,7 @@ export function abortOperations(task: Task, error: CancelledError): number {
     }
   }
   let aborted = 0;
-  let op = task._opHead;
+  let op = ops.head;
   while (op !== null) {
     const next = op._next;
     if (op._seq > after) {
@@ -241,7 +274,7 @@ export function abortOperations(task: Task, error: CancelledError): number {
     }
     op = next;
   }
-  if (aborted > 0 && task._opWait) task._cancelDelivering = error;
+  if (aborted > 0 && ops.waiting) ops.delivering = error;
   return aborted;
 }
 
@@ -250,23 +283,23 @@ export function abortOperations(task: Task, error: CancelledError): number {
  * fire-and-forget call outlives its task); settlements queued for a turn are delivered now.
  * @internal
  */
-export function releaseOperations(task: Task): void {
-  flushSettled(task);
-  let op = task._opHead;
+export function releaseOperations(ops: TaskOps): void {
+  flushSettled(ops);
+  let op = ops.head;
   while (op !== null) {
     const next = op._next;
     op._prev = op._next = null;
     op._owner = null;
     op = next;
   }
-  task._opHead = task._opTail = null;
-  task._opCount = 0;
+  ops.head = ops.tail = null;
+  ops.count = 0;
 }
 
 /** Deliver the settlements queued for the task's turn, in settlement order. @internal */
-export function flushSettled(task: Task): void {
-  let op = task._settledHead;
-  task._settledHead = task._settledTail = null;
+export function flushSettled(ops: TaskOps): void {
+  let op = ops.settledHead;
+  ops.settledHead = ops.settledTail = null;
   while (op !== null) {
     const next = op._nextSettled;
     op._nextSettled = null;

@@ -44,8 +44,8 @@ import { performance } from 'node:perf_hooks';
 import { Deque } from './deque.js';
 import type { Task } from './task.js';
 import type { WaitCancel } from './sched.js';
-import { flushSettled } from './operation.js';
-import type { TaskOperationLink } from './operation.js';
+import { flushSettled, opWaiting } from './operation.js';
+import type { TaskOperationLink, TaskOps } from './operation.js';
 
 /** How long a burst of task switches may keep the event loop busy before yielding (ms). */
 const SLICE_MS = 2;
@@ -124,7 +124,7 @@ export function detachKernel(kernel: SchedulerKernel, verifyCallers: boolean): v
 export function callerTask(): Task | null {
   if (foreignCount === 0 && verifyingKernels === 0 && (active !== null || opWaitCount === 0)) return active;
   const task = identifyCaller(true);
-  if (active === null && task !== null && (task._foreign || task._opWait)) adopt(task);
+  if (active === null && task !== null && (task._foreign || opWaiting(task))) adopt(task);
   return task;
 }
 
@@ -138,7 +138,7 @@ export function callerTask(): Task | null {
 export function strictCallerTask(): Task | null {
   if (active === null && foreignCount === 0 && opWaitCount === 0) return null;
   const task = identifyCaller(false);
-  if (active === null && task !== null && (task._foreign || task._opWait)) adopt(task);
+  if (active === null && task !== null && (task._foreign || opWaiting(task))) adopt(task);
   return task;
 }
 
@@ -184,15 +184,16 @@ export function recentClock(): number {
  * already exist. If it held the baton, the next ready task runs.
  */
 export function leave(task: Task): void {
-  task._cancelDelivering = null;
+  const ops = task._ops;
+  if (ops !== null) ops.delivering = null;
   if (task === active) {
     active = null;
     switchNext();
   } else if (task._foreign) {
     endForeign(task);
-  } else if (task._opWait) {
-    endOpWait(task);
-    flushSettled(task);
+  } else if (ops !== null && ops.waiting) {
+    endOpWait(task, ops);
+    flushSettled(ops);
   }
 }
 
@@ -242,10 +243,10 @@ export function deadlineAdded(at: number): void {
  * An operation of `task` settled while the task is stalled on its operations: give the task a
  * turn, in which the settlement is delivered (operation.ts).
  */
-export function routeSettled(task: Task): void {
+export function routeSettled(task: Task, ops: TaskOps): void {
   if (task.state === 'READY') return;
   task.state = 'READY';
-  task._routed = true;
+  ops.routed = true;
   ready.push(task);
   if (!chainLive) kick();
 }
@@ -255,9 +256,11 @@ export function routeSettled(task: Task): void {
  * delivered a cancellation through its operations, it has seen that cancellation.
  */
 export function enteredKernel(task: Task): void {
-  const delivering = task._cancelDelivering;
+  const ops = task._ops;
+  if (ops === null) return;
+  const delivering = ops.delivering;
   if (delivering !== null) {
-    task._cancelDelivering = null;
+    ops.delivering = null;
     if (task._cancelPending === delivering) task._cancelPending = null;
   }
 }
@@ -306,11 +309,12 @@ function resume(task: Task): void {
     stallCheckPending = true;
     process.nextTick(stallCheck);
   }
-  if (task._routed) {
+  const ops = task._ops;
+  if (ops !== null && ops.routed) {
     // A turn to deliver the task's settled operations: settling their Promises lets the task
     // run (if it awaits one of them) holding the baton.
-    endOpWait(task);
-    flushSettled(task);
+    endOpWait(task, ops);
+    flushSettled(ops);
     return;
   }
   if (task._fn !== null) {
@@ -382,11 +386,12 @@ function stallCheck(): void {
   if (active === null) return;
   const task = active;
   active = null;
-  task._cancelDelivering = null;
-  if (task._opCount > 0) {
+  const ops = task._ops;
+  if (ops !== null) ops.delivering = null;
+  if (ops !== null && ops.count > 0) {
     // Most likely awaiting its own operations: they will settle in its turn.
-    task.state = (task._opHead as TaskOperationLink).state;
-    task._opWait = true;
+    task.state = (ops.head as TaskOperationLink).state;
+    ops.waiting = true;
     opWaitCount++;
     task._kernel.opWaitStarted(task);
   } else {
@@ -406,7 +411,7 @@ function continueAfterStall(): void {
 }
 
 /**
- * A task stalled outside any turn (FOREIGN_WAIT or `_opWait`) is running again, found from the
+ * A task stalled outside any turn (FOREIGN_WAIT or waiting on its operations) is running again, found from the
  * stack while no task holds the baton: hand it the baton, as if the scheduler had resumed it.
  */
 function adopt(task: Task): void {
@@ -416,11 +421,11 @@ function adopt(task: Task): void {
     resumesSinceCheck = 0;
   }
   if (task._foreign) endForeign(task);
-  if (task._opWait) {
-    endOpWait(task);
-    flushSettled(task);
+  const ops = task._ops;
+  if (ops !== null && ops.waiting) {
+    endOpWait(task, ops);
+    flushSettled(ops);
   }
-  task._routed = false;
   active = task;
   task.state = 'RUNNING';
   if (!stallCheckPending) {
@@ -429,9 +434,9 @@ function adopt(task: Task): void {
   }
 }
 
-function endOpWait(task: Task): void {
-  task._opWait = false;
-  task._routed = false;
+function endOpWait(task: Task, ops: TaskOps): void {
+  ops.waiting = false;
+  ops.routed = false;
   opWaitCount--;
   task._kernel.opWaitEnded(task);
 }

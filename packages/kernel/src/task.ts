@@ -8,7 +8,7 @@
 // - `state` is 'READY' while on the ready queue, 'RUNNING' while it holds the baton,
 //   'FOREIGN_WAIT' while it awaits something that is not a trap, 'TERMINATED' at the end, and
 //   otherwise names the trap it is blocked in ('TIME_SLEEP', 'EVENT_WAIT', ...), or, while it
-//   awaits without a trap and has operations of its own pending (`_opWait`), the state of its
+//   awaits without a trap and has operations of its own pending (`_ops.waiting`), the state of its
 //   oldest pending operation ('REDIS_REPLY', ...: see operation.ts).
 // - `_waitCancel` is non-null exactly while the task is blocked in a cancellable trap.
 // - A task is not thenable: `await spawn(f)` gives the task, `await task.join()` its result.
@@ -22,7 +22,7 @@ import type { Kernel, UnreportedError } from './kernel.js';
 import { SchedBarrier } from './sched.js';
 import type { WaitCancel } from './sched.js';
 import type { TaskGroup } from './taskgroup.js';
-import type { TaskOperationLink } from './operation.js';
+import type { TaskOps } from './operation.js';
 import { currentTaskOrNull, kernelTrap } from './traps.js';
 import { outsideLocals } from './local.js';
 
@@ -103,7 +103,7 @@ export class Task<T = unknown> {
   /** @internal */ _sleepAt: number | null = null;
   /** @internal */ _timeoutAt: number | null = null;
   /** @internal */ _deadlines: (number | null)[] | null = null;
-  /** @internal `_opSeq` when each timeout block of `_deadlines` was entered. */ _deadlineOps: number[] | null = null;
+  /** @internal `_ops.seq` when each timeout block of `_deadlines` was entered. */ _deadlineOps: number[] | null = null;
   /** @internal */ _joining: SchedBarrier | null = null;
   /** @internal */ _group: TaskGroup | null = null;
   /** @internal The return value, or the error if `_failed`. */ _outcome: unknown = undefined;
@@ -115,15 +115,7 @@ export class Task<T = unknown> {
   /** @internal The pending report of this task's error, until it is looked at or reported. */ _unreported: UnreportedError | null = null;
   /** @internal */ _foreign = false;
   /** @internal */ _foreignSince = 0;
-  /** @internal Oldest pending operation the task started (a list linked through the operations). */ _opHead: TaskOperationLink | null = null;
-  /** @internal */ _opTail: TaskOperationLink | null = null;
-  /** @internal Pending operations the task started. */ _opCount = 0;
-  /** @internal Operations started so far (their sequence numbers). */ _opSeq = 0;
-  /** @internal Stalled without a trap while operations of its own are pending. */ _opWait = false;
-  /** @internal On the ready queue to deliver settled operations (not to end a trap). */ _routed = false;
-  /** @internal Settled operations waiting for the task's turn. */ _settledHead: TaskOperationLink | null = null;
-  /** @internal */ _settledTail: TaskOperationLink | null = null;
-  /** @internal The cancellation just delivered through its operations, until the task next enters the kernel. */ _cancelDelivering: CancelledError | null = null;
+  /** @internal The operations the task started (operation.ts), once it has started one. */ _ops: TaskOps | null = null;
   /** @internal */ _locals: Map<object, unknown> | null;
   /** @internal */ _abort: AbortController | null = null;
   /** @internal */ _trapSite: Error | null = null;

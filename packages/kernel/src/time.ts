@@ -110,7 +110,7 @@ async function timeoutBlock(
   const opMarks = (task._deadlineOps ??= []);
   deadlines.push(deadline);
   // Operations the task starts from here on belong to this block (operation.ts).
-  opMarks.push(task._opSeq);
+  opMarks.push(task._ops?.seq ?? 0);
   let prior: number | null;
   try {
     prior = kernelTrap({ trap: 'setTimeout', deadline });
