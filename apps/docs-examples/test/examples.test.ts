@@ -9,8 +9,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startPrivateRedis, testRedisUrl } from '@curio-ts/client/conformance';
-import type { PrivateRedis } from '@curio-ts/client/conformance';
+import { freePort, startPrivateRedis, testRedisUrl } from '@curio-ts/conformance';
+import type { PrivateRedis } from '@curio-ts/conformance';
 import { checkBuilt, cleanUp, compileTypeScript, kindOf, moduleText, prepare, runExample, skipReason } from '../src/examples.js';
 import type { ExampleEnvironment, PreparedExample } from '../src/examples.js';
 import { codeBlocks, describeBlock, directive } from '../src/markdown.js';
@@ -57,7 +57,7 @@ const prepared = new Map<CodeBlock, PreparedExample>();
 let diagnostics = new Map<PreparedExample, string>();
 
 beforeAll(async () => {
-  const stale = checkBuilt(root, ['packages/kernel', 'packages/proto-redis', 'packages/client', 'packages/backend-node', 'packages/backend-curio', 'apps/mini-redis']);
+  const stale = checkBuilt(root, ['packages/kernel', 'packages/proto-redis', 'packages/client', 'packages/backend-node', 'packages/backend-curio', 'packages/mini-redis', 'apps/mini-redis']);
   if (stale.length > 0) {
     throw new Error(`The examples import the built packages, and these are not built or older than their sources: ${stale.join(', ')}. Run \`npm run build\` first (\`npm test\` does).`);
   }

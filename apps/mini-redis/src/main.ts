@@ -7,7 +7,7 @@
 // cleanly on SIGINT / SIGTERM: the server task is cancelled, which closes every connection.
 
 import { run, SignalEvent, TaskGroup } from '@curio-ts/kernel';
-import { DEFAULT_HOST, DEFAULT_PORT, serveMiniRedis } from './server.js';
+import { DEFAULT_HOST, DEFAULT_PORT, serveMiniRedis } from '@curio-ts/mini-redis';
 
 class UsageError extends Error {}
 

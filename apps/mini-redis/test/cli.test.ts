@@ -5,7 +5,25 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { redisCli, runProgram } from './helpers.js';
+
+/** Run a program to completion (no stdin); its exit code and output. */
+function runProgram(file: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function redisCli(port: number, args: readonly string[]): Promise<string> {
+  const result = await runProgram('redis-cli', ['-p', String(port), ...args]);
+  if (result.code !== 0) throw new Error(`redis-cli ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return result.stdout;
+}
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const nodeArgs = ['--conditions=@curio-ts/source', '--import', 'tsx', main];

@@ -4,8 +4,8 @@
 // working. Calls that the cancellation abandons never surface as unhandled rejections.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
-import { UnhandledRejections, startPrivateRedis } from '@curio-ts/client/conformance';
-import type { PrivateRedis } from '@curio-ts/client/conformance';
+import { UnhandledRejections, startPrivateRedis } from '@curio-ts/conformance';
+import type { PrivateRedis } from '@curio-ts/conformance';
 import type { RedisClient } from '@curio-ts/client';
 import { TaskCancelled, TaskTimeout, currentTask, run, sleep, spawn, timeoutAfter } from '@curio-ts/kernel';
 import { connectRedis } from '@curio-ts/backend-curio';

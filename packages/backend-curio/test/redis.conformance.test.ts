@@ -1,8 +1,8 @@
 // The shared Redis conformance suites on the curio runtime: every test body runs in a kernel
 // task, and must behave exactly as on the node runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promiseConformance, redisConformance } from '@curio-ts/client/conformance';
-import type { RedisHarness } from '@curio-ts/client/conformance';
+import { promiseConformance, redisConformance } from '@curio-ts/conformance';
+import type { RedisHarness } from '@curio-ts/conformance';
 import { currentTask, run, sleep, spawn } from '@curio-ts/kernel';
 import { connectRedis } from '@curio-ts/backend-curio';
 

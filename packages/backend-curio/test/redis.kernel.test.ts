@@ -1,8 +1,8 @@
 // What only the curio runtime offers: client calls are kernel traps, so task cancellation and
 // timeoutAfter interrupt them, and the monitor-visible state says what a task waits for.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPrivateRedis } from '@curio-ts/client/conformance';
-import type { PrivateRedis } from '@curio-ts/client/conformance';
+import { startPrivateRedis } from '@curio-ts/conformance';
+import type { PrivateRedis } from '@curio-ts/conformance';
 import { TaskCancelled, TaskTimeout, run, sleep, spawn, timeoutAfter } from '@curio-ts/kernel';
 import { connectRedis } from '@curio-ts/backend-curio';
 

@@ -1,7 +1,7 @@
 // The shared Redis conformance suites on the node runtime (the reference behaviour).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promiseConformance, redisConformance } from '@curio-ts/client/conformance';
-import type { RedisHarness } from '@curio-ts/client/conformance';
+import { promiseConformance, redisConformance } from '@curio-ts/conformance';
+import type { RedisHarness } from '@curio-ts/conformance';
 import { connectRedis } from '@curio-ts/backend-node';
 
 const harness: RedisHarness = {

@@ -1,29 +1,62 @@
 // runtime.ts
 //
-// The Runtime interface: everything the clients need from the world, and all a backend has to
-// implement. It is deliberately small; a third runtime (Deno, Bun, a test simulator) would
-// implement these few members and get every client for free.
+// The Runtime interface: everything the engine and the protocol APIs need from the world, and
+// all a backend has to implement. Three backends implement it: node (node:net / node:tls and
+// Promises), curio (kernel tasks and kernel sockets) and memory (in-process byte pipes and a
+// clock the test advances). A fourth (Deno, Bun) would implement these members and get every
+// client and server for free.
 //
-// Discussion: why `wait` and not plain Promises. The client never creates the Promise of a
+// Invariants every runtime keeps (the conformance kit checks them):
+// - Reads are paced by the consumer: a ByteStream buffers at most about `highWater` bytes the
+//   consumer has not read; beyond that it stops reading from the peer (TCP pushes back).
+// - Writes wait for the peer: `write()` resolves at once while the bytes not yet handed to the
+//   peer stay under `highWater`, and otherwise once they drain, so a writer that awaits its
+//   writes holds bounded memory.
+// - `spawn`ed work really stops when cancelled: its signal aborts (and on curio its task is
+//   cancelled at its await), and `done` settles once it has returned.
+// - Every timer and `now()` follow the runtime's own clock (the kernel's clock on curio, the
+//   virtual clock of the memory runtime), so a timed-out call under a virtual clock ends at once.
+//
+// Discussion: why `wait` and not plain Promises. The engine never creates the Promise of a
 // pending call itself: it asks the runtime to `wait`, handing it a registration object (the
 // call). The node runtime turns that into a Promise. The curio runtime turns it into a kernel
 // TaskOperation owned by the calling task: still a plain Promise for the caller, in every use,
 // but the kernel settles it in that task's turn and abandons it when the task is cancelled or
-// its timeout expires, so a task blocked on a Redis reply is interrupted at once (and keeps the
-// kernel's fast path). Per-call `signal` and `timeout` options are handled by the client on
-// top of `wait`, identically on both runtimes.
+// its timeout expires, so a task blocked on a reply is interrupted at once (and keeps the
+// kernel's fast path). Per-call `signal` and `timeout` options are handled by the engine on
+// top of `wait`, identically on every runtime.
+//
+// Discussion: waits that cannot be abandoned at once. Dropping a Redis reply is free (the
+// protocol object swallows it when it comes), but a Postgres query that is cancelled must be
+// answered by the server before the connection can be used again. `Waiter.cancel()` may answer
+// `false` ("not yet", trio's Abort.FAILED): the runtime then keeps the caller waiting until the
+// waiter settles (with the error the abandonment produced), instead of pretending.
 
 /** Where to connect. */
 export type ConnectTarget =
   | {
       readonly host: string;
       readonly port: number;
-      /** TLS options; presence means TLS. */
+      /** TLS options; presence means TLS from the first byte. */
       readonly tls?: TlsOptions;
     }
   | { readonly path: string };
 
-/** TLS options a runtime must understand (a subset of node:tls's, as plain data). */
+/** Where to listen. Port 0 picks a free port (read it back from `Listener.address`). */
+export type ListenTarget =
+  | {
+      /** Default '127.0.0.1'. */
+      readonly host?: string;
+      readonly port: number;
+      /** Serve TLS from the first byte. */
+      readonly tls?: TlsServerOptions;
+    }
+  | { readonly path: string };
+
+/** A bound address. */
+export type StreamAddress = { readonly host: string; readonly port: number } | { readonly path: string };
+
+/** TLS options of the client side (a subset of node:tls's, as plain data). */
 export interface TlsOptions {
   /** Server name for SNI and certificate checks (defaults to the host). */
   readonly serverName?: string;
@@ -34,18 +67,80 @@ export interface TlsOptions {
   readonly key?: string;
   /** Check the server's certificate (default true). */
   readonly rejectUnauthorized?: boolean;
+  /** ALPN protocols to offer, in order of preference. */
+  readonly alpnProtocols?: readonly string[];
+}
+
+/** TLS options of the server side. */
+export interface TlsServerOptions {
+  /** Certificate chain and key (PEM). */
+  readonly cert: string;
+  readonly key: string;
+  /** CAs trusted for client certificates (PEM); with `requestCert`, mutual TLS. */
+  readonly ca?: string | readonly string[];
+  readonly requestCert?: boolean;
+  /** Refuse clients without a trusted certificate (default true when `requestCert`). */
+  readonly rejectUnauthorized?: boolean;
+  /** ALPN protocols accepted, in order of preference. */
+  readonly alpnProtocols?: readonly string[];
+}
+
+/** What a TLS stream knows about its session. */
+export interface TlsInfo {
+  /** The peer's certificate in DER form (null if it sent none). */
+  readonly peerCertificate: Uint8Array | null;
+  /** 'TLSv1.3'... */
+  readonly protocol: string | null;
+  /** The ALPN protocol agreed, or null. */
+  readonly alpnProtocol: string | null;
+  /** Whether the peer's certificate was verified against the trusted CAs. */
+  readonly authorized: boolean;
 }
 
 /** A connected byte stream. */
 export interface ByteStream {
   /**
    * The next chunk of bytes; null or an empty chunk at end of stream. Rejects with a typed error
-   * when the connection breaks. Only one read at a time.
+   * (ConnectionError) when the connection breaks. Only one read at a time. The chunk is the
+   * caller's: the stream never writes into it again.
    */
   read(): Promise<Uint8Array | null>;
-  /** Write bytes; resolves once the runtime accepted them (backpressure is honoured). */
+  /**
+   * Write bytes; resolves once the runtime accepted them: at once while less than the stream's
+   * high-water mark is waiting for the peer, otherwise when it drains. Rejects with a
+   * ConnectionError when the connection is gone. The caller must not change `data` afterwards.
+   */
   write(data: Uint8Array): Promise<void>;
   /** Close the stream; a pending read ends with null or an error. Idempotent. */
+  close(): void;
+  /**
+   * Upgrade this open connection to TLS (Postgres's SSLRequest, SMTP's STARTTLS) as the client
+   * (`side: 'client'`, default) or the server. Resolves with the TLS stream; this stream must
+   * not be used afterwards. Bytes already read from this stream are not replayed: upgrade only
+   * at a point where the peer waits for the handshake. Rejects with a ConnectionError (code
+   * from the TLS layer) if the handshake fails; the connection is then closed. Every socket
+   * runtime has it; a transport that is not a socket (PGlite, a test pipe) may leave it out.
+   */
+  startTls?(options: StartTlsOptions): Promise<ByteStream>;
+  /** The TLS session of this stream; null or absent for a plain stream. */
+  readonly tls?: TlsInfo | null;
+  /** The peer's address, when known. */
+  readonly remoteAddress?: StreamAddress | null;
+}
+
+/** Options of {@link ByteStream.startTls}. */
+export type StartTlsOptions = ({ readonly side?: 'client' } & TlsOptions) | ({ readonly side: 'server' } & TlsServerOptions);
+
+/** A listening endpoint. */
+export interface Listener {
+  /** The address actually bound (the port chosen for port 0). */
+  readonly address: StreamAddress;
+  /**
+   * The next accepted connection; null once the listener is closed. Only one accept at a time.
+   * On the curio runtime a kernel trap (cancellable).
+   */
+  accept(): Promise<ByteStream | null>;
+  /** Stop accepting; a pending accept resolves with null. Open connections stay open. Idempotent. */
   close(): void;
 }
 
@@ -57,13 +152,19 @@ export interface Wake<T> {
 
 /**
  * The waiting side of {@link Runtime.wait}. An object rather than closures, so that a call on
- * the hot path allocates nothing extra: the client's own call objects implement it.
+ * the hot path allocates nothing extra: the engine's own call objects implement it.
  */
 export interface Waiter<T> {
   /** Called once, synchronously, when the wait begins: keep `wake` and arrange for it to be used. */
   start(wake: Wake<T>): void;
-  /** The runtime cancelled the wait (kernel task cancelled or timed out) before `wake` was used. */
-  cancel(): void;
+  /**
+   * The runtime abandons the wait (kernel task cancelled or timed out) before `wake` was used.
+   * Return nothing (or true) when the wait is over at once: the runtime ends it and the caller
+   * gets the cancellation. Return false for "not yet": the operation cannot be dropped at once
+   * (a query the server must first confirm cancelled); the runtime keeps the caller waiting
+   * until `wake` is used, then delivers the cancellation (the value or error is dropped).
+   */
+  cancel(): boolean | void;
   /**
    * Optional: like `start`, given the two functions directly (a runtime built on plain Promises
    * can then skip making a Wake object for every call).
@@ -75,28 +176,35 @@ export interface Waiter<T> {
 export class FnWaiter<T> implements Waiter<T> {
   constructor(
     private readonly onStart: (wake: Wake<T>) => void,
-    private readonly onCancel: () => void = () => {},
+    private readonly onCancel: () => boolean | void = () => {},
   ) {}
   start(wake: Wake<T>): void {
     this.onStart(wake);
   }
-  cancel(): void {
-    this.onCancel();
+  cancel(): boolean | void {
+    return this.onCancel();
   }
 }
 
 /** A background activity started with {@link Runtime.spawn}. */
 export interface Background {
-  /** Stop it (a kernel task is cancelled; a plain async loop is told to stop). */
+  /**
+   * Stop it: its signal aborts, and on curio its task is cancelled at its current await.
+   * Idempotent.
+   */
   cancel(): void;
+  /** Settles (never rejects) once the function has returned or thrown. */
+  readonly done: Promise<void>;
 }
 
 /** What a backend provides. */
 export interface Runtime {
-  /** 'node', 'curio'... */
+  /** 'node', 'curio', 'memory'... */
   readonly name: string;
   /** Open a connection. Rejects with a typed error (ConnectionError) on failure or timeout. */
   connect(target: ConnectTarget, options?: { readonly timeout?: number }): Promise<ByteStream>;
+  /** Listen for connections. Rejects with a ConnectionError (EADDRINUSE...) when it cannot. */
+  listen(target: ListenTarget, options?: { readonly backlog?: number }): Promise<Listener>;
   /**
    * A plain Promise that settles when the waiter's `wake` is used. The waiter's `cancel` is
    * called if the runtime abandons the wait first (on the curio runtime: the calling task's
@@ -104,11 +212,12 @@ export interface Runtime {
    */
   wait<T>(state: string, waiter: Waiter<T>): Promise<T>;
   /**
-   * Run `fn` in the background: on curio a daemon kernel task, on node a plain async call.
-   * `fn` must handle its own errors.
+   * Run `fn` in the background: on curio a daemon kernel task, on node and memory a plain async
+   * call. `fn` must handle its own errors (one that escapes is reported as unhandled). `signal`
+   * aborts when the activity is cancelled.
    */
-  spawn(fn: () => Promise<void>, name: string): Background;
-  /** Sleep (cancellable on curio). */
+  spawn(fn: (signal: AbortSignal) => Promise<void>, name: string): Background;
+  /** Sleep on the runtime's clock (cancellable on curio). */
   sleep(ms: number): Promise<void>;
   /**
    * Run `fn` once the current burst of work is done (all Promise jobs and, on curio, the
@@ -116,8 +225,8 @@ export interface Runtime {
    * goes out in one write.
    */
   defer(fn: () => void): void;
-  /** A monotonic clock in milliseconds. */
+  /** The runtime's monotonic clock in milliseconds (the kernel's on curio, virtual on memory). */
   now(): number;
-  /** Start a one-shot timer (for per-call timeouts); returns a cancel function. */
+  /** Start a one-shot timer on the runtime's clock; returns a cancel function. */
   timer(ms: number, fn: () => void): () => void;
 }

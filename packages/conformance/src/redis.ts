@@ -25,9 +25,9 @@ import {
   ProtocolViolationError,
   ReconnectFailedError,
   RedisError,
-} from '../errors.js';
-import type { RedisOptions } from '../redis/options.js';
-import type { RedisClient } from '../redis/redis.js';
+} from '@curio-ts/client';
+import type { RedisOptions } from '@curio-ts/client';
+import type { RedisClient } from '@curio-ts/client';
 import { answerLikeRedis, freePort, sawServerLoading, startFakeRedis, startPrivateRedis } from './servers.js';
 import type { PrivateRedis } from './servers.js';
 

@@ -16,8 +16,8 @@ import { connectRedis as connectNode } from '@curio-ts/backend-node';
 import { connectRedis as connectCurio } from '@curio-ts/backend-curio';
 import { CommandTimeoutError } from '@curio-ts/client';
 import type { RedisClient, RedisOptions } from '@curio-ts/client';
-import { redisConformance } from '@curio-ts/client/conformance';
-import type { RedisHarness } from '@curio-ts/client/conformance';
+import { redisConformance } from '@curio-ts/conformance';
+import type { RedisHarness } from '@curio-ts/conformance';
 import { sleep, spawn } from '@curio-ts/kernel';
 import { connectRaw, startTestServer } from './helpers.js';
 

@@ -1,4 +1,4 @@
-// @curio-ts/client/conformance: the shared test kit every runtime runs unchanged.
+// @curio-ts/conformance: the shared test kit every runtime runs unchanged.
 // Test-only: it starts private redis-server processes.
 
 export { redisConformance, testRedisUrl, TEST_REDIS_ENV } from './redis.js';

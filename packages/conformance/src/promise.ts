@@ -9,8 +9,8 @@
 // on curio, would throw if the task had been left marked as waiting).
 
 import { types } from 'node:util';
-import type { RedisClient } from '../redis/redis.js';
-import { RedisError } from '../errors.js';
+import type { RedisClient } from '@curio-ts/client';
+import { RedisError } from '@curio-ts/client';
 import type { RedisHarness, TestApi } from './redis.js';
 import { startPrivateRedis } from './servers.js';
 import type { PrivateRedis } from './servers.js';
