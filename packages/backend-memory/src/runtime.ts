@@ -1,0 +1,113 @@
+// runtime.ts
+//
+// The memory runtime: the Runtime interface over a MemoryNetwork (in-process byte pipes) and a
+// VirtualClock (time the test advances). Every client and server written on the Runtime runs
+// on it unchanged, with no socket, no server process and no wall time, so a test can put them
+// in any state, break their connections exactly where it wants, and replay the same run.
+//
+// Invariants:
+// - `timer`, `sleep`, `now` and connect timeouts all follow the virtual clock.
+// - `defer` runs at the end of the burst: after every pending Promise job (see clock.ts).
+// - `wait` is a plain Promise: the runtime itself never abandons a wait, so `waiter.cancel` is
+//   never called (per-call timeouts and signals are the engine's, on top of `wait`).
+// - `spawn` calls `fn` at once; `cancel` aborts its signal (the function must stop at its next
+//   await that honours it), and `done` settles, never rejecting, once it has returned or
+//   thrown. An error that escapes it goes to `onError` (default: an unhandled rejection, as on
+//   the node runtime).
+
+import { connectRedisWith } from '@curio-ts/client';
+import type { Background, RedisClient, RedisOptions, Runtime, Wake, Waiter } from '@curio-ts/client';
+import { VirtualClock } from './clock.js';
+import { MemoryNetwork } from './network.js';
+
+/** Options of {@link createMemoryRuntime}. */
+export interface MemoryRuntimeOptions {
+  /**
+   * Jump to the next timer whenever the program is idle (trio's autojump clock): code that
+   * sleeps or times out runs to completion without the test moving time. Default false: time
+   * moves only with `clock.advance` / `clock.next`. Can be switched later on the clock.
+   */
+  readonly autoAdvance?: boolean;
+  /** Virtual time at the start, in ms (default 0). */
+  readonly start?: number;
+  /** Bytes a direction of a connection holds unread before writes wait (default 64 KiB). */
+  readonly highWater?: number;
+  /**
+   * Errors thrown by timers and deferred functions, or escaping a spawned function (default:
+   * the first kind are thrown as uncaught exceptions, the second become unhandled rejections,
+   * as on the node runtime).
+   */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** A memory runtime and the handles a test drives it with. */
+export interface MemoryRuntime {
+  /** The Runtime to give to clients and servers. Its name is 'memory'. */
+  readonly runtime: Runtime;
+  /** Its virtual time. */
+  readonly clock: VirtualClock;
+  /** Its in-process network: listeners, connections, fault rules. */
+  readonly network: MemoryNetwork;
+  /** The Redis client on this runtime: `connectRedisWith(runtime, options)`. */
+  connectRedis(options?: string | RedisOptions): Promise<RedisClient>;
+}
+
+class MemoryWake<T> implements Wake<T> {
+  constructor(
+    readonly resolve: (value: T) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
+/** Create a memory runtime: a fresh network and clock, shared by nothing else. */
+export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryRuntime {
+  const onError = options.onError;
+  const clock = new VirtualClock({
+    ...(options.start !== undefined ? { start: options.start } : {}),
+    ...(options.autoAdvance !== undefined ? { autoAdvance: options.autoAdvance } : {}),
+    ...(onError !== undefined ? { onError } : {}),
+  });
+  const network = new MemoryNetwork(clock, options.highWater !== undefined ? { highWater: options.highWater } : {});
+  const escaped =
+    onError ??
+    ((error: unknown): void => {
+      void Promise.reject(error);
+    });
+
+  const runtime: Runtime = {
+    name: 'memory',
+    connect: (target, connectOptions) => network.connect(target, connectOptions),
+    listen: (target, listenOptions) => network.listen(target, listenOptions),
+    wait<T>(_state: string, waiter: Waiter<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        if (waiter.startWith !== undefined) waiter.startWith(resolve, reject);
+        else waiter.start(new MemoryWake<T>(resolve, reject));
+      });
+    },
+    spawn(fn: (signal: AbortSignal) => Promise<void>): Background {
+      const controller = new AbortController();
+      let done: Promise<void>;
+      try {
+        done = fn(controller.signal).then(undefined, escaped);
+      } catch (error) {
+        escaped(error);
+        done = Promise.resolve();
+      }
+      return {
+        cancel: () => controller.abort(),
+        done,
+      };
+    },
+    sleep: (ms) => clock.sleep(ms),
+    defer: (fn) => clock.defer(fn),
+    now: () => clock.now(),
+    timer: (ms, fn) => clock.timer(ms, fn),
+  };
+
+  return {
+    runtime,
+    clock,
+    network,
+    connectRedis: (redisOptions) => connectRedisWith(runtime, redisOptions),
+  };
+}
