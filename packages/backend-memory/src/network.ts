@@ -67,6 +67,11 @@ export function forFirst(count: number, plan: ConnectionPlan): (attempt: Connect
 export interface MemoryNetworkOptions {
   /** Bytes a direction of a connection holds unread before writes wait (default 64 KiB). */
   readonly highWater?: number;
+  /**
+   * Virtual ms every chunk takes to cross, each way, on every connection (default 0: at once).
+   * With autoAdvance, a request loop that never sleeps then lets time pass.
+   */
+  readonly latency?: number;
 }
 
 interface Rule {
@@ -143,6 +148,7 @@ export class MemoryNetwork {
   private readonly rules: Rule[] = [];
   private readonly observers = new Set<(connection: MemoryConnection) => void>();
   private readonly highWater: number;
+  private readonly latency: number;
   private nextPort = FIRST_FREE_PORT;
   private nextClientPort = FIRST_FREE_PORT;
   private connectionCount = 0;
@@ -154,6 +160,8 @@ export class MemoryNetwork {
   ) {
     this.highWater = options.highWater ?? 64 * 1024;
     checkNumber('highWater', this.highWater, 0, true);
+    this.latency = options.latency ?? 0;
+    checkNumber('latency', this.latency, 0);
   }
 
   /** Connections open now, oldest first. */
@@ -310,6 +318,7 @@ export class MemoryNetwork {
     const connection = new MemoryConnection(++this.connectionCount, this.clock, this.highWater, clientAddress, listener.address, (ended) => {
       this.open.delete(ended);
     });
+    if (this.latency > 0) connection.configure({ toClient: { latency: this.latency }, toServer: { latency: this.latency } });
     if (plan !== undefined) connection.configure(plan);
     if (connection.open) this.open.add(connection);
     for (const observer of [...this.observers]) observer(connection);

@@ -33,6 +33,12 @@ export interface MemoryRuntimeOptions {
   /** Bytes a direction of a connection holds unread before writes wait (default 64 KiB). */
   readonly highWater?: number;
   /**
+   * Virtual ms every chunk takes to cross, each way, on every connection (default 0). With
+   * autoAdvance, time moves only when the program is idle: a loop of requests that never
+   * sleeps would hold it still at 0 latency; with some, each round trip lets time pass.
+   */
+  readonly latency?: number;
+  /**
    * Errors thrown by timers and deferred functions, or escaping a spawned function (default:
    * the first kind are thrown as uncaught exceptions, the second become unhandled rejections,
    * as on the node runtime).
@@ -67,7 +73,10 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
     ...(options.autoAdvance !== undefined ? { autoAdvance: options.autoAdvance } : {}),
     ...(onError !== undefined ? { onError } : {}),
   });
-  const network = new MemoryNetwork(clock, options.highWater !== undefined ? { highWater: options.highWater } : {});
+  const network = new MemoryNetwork(clock, {
+    ...(options.highWater !== undefined ? { highWater: options.highWater } : {}),
+    ...(options.latency !== undefined ? { latency: options.latency } : {}),
+  });
   const escaped =
     onError ??
     ((error: unknown): void => {

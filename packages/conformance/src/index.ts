@@ -1,8 +1,11 @@
 // @curio-ts/conformance: the shared test kit every runtime runs unchanged.
-// Test-only: it starts private redis-server processes.
+// Test-only: it starts private redis-server processes, or in-process peers on a Runtime.
 
-export { redisConformance, testRedisUrl, TEST_REDIS_ENV } from './redis.js';
+export { redisConformance, testRedisUrl, TEST_REDIS_ENV, ALL_REDIS_CAPABILITIES } from './redis.js';
 export { promiseConformance, UnhandledRejections } from './promise.js';
-export type { RedisHarness, TestApi } from './redis.js';
+export type { RedisHarness, RedisCapability, LeftOutCase, TestApi } from './redis.js';
 export { startPrivateRedis, freePort, waitForPort, startFakeRedis, answerLikeRedis, bulkAnswer, sawServerLoading } from './servers.js';
 export type { PrivateRedis, PrivateRedisOptions, FakeRedis, FakeRedisCommand, FakeRedisAnswer } from './servers.js';
+export { startInProcessRedis } from './inprocess/server.js';
+export type { InProcessRedis, InProcessRedisOptions } from './inprocess/server.js';
+export { startFakeRedisOn } from './inprocess/scripted.js';

@@ -36,7 +36,7 @@ export class UnhandledRejections {
   }
 }
 
-/** Register the suite (a private redis-server is started for it). */
+/** Register the suite (a private server is started for it: `h.startServer`, else a redis-server). */
 // Native functions passed as callbacks, typed for a reply that may be null.
 const parseJson = JSON.parse as (text: string | null) => unknown;
 const parseInteger = parseInt as (text: string | null) => number;
@@ -48,7 +48,7 @@ export function promiseConformance(h: RedisHarness, t: TestApi): void {
     let server: PrivateRedis;
     const unhandled = new UnhandledRejections();
     beforeAll(async () => {
-      server = await startPrivateRedis();
+      server = await (h.startServer === undefined ? startPrivateRedis() : h.startServer());
       unhandled.start();
     });
     afterAll(async () => {

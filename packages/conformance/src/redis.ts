@@ -7,9 +7,12 @@
 // depends on a Redis listening on 127.0.0.1:6379. A backend calls `redisConformance` from its
 // own test file with its `connectRedis` and a `run` that executes a test body the way its users
 // would (plain async code on node, inside a kernel task on curio).
+//
+// A harness may bring its own servers and clock (the memory runtime: an in-process Redis and
+// scripted peers on its own network, virtual time), and says which capabilities its servers
+// lack; a case that needs one of those is not registered for it (README of backend-memory).
 
-import * as net from 'node:net';
-import { NEED_DATA, RedisServerConnection, RemoteProtocolError, RespVerbatim } from '@curio-ts/proto-redis';
+import { RemoteProtocolError, RespVerbatim } from '@curio-ts/proto-redis';
 import type { RespAttributes, RespValue } from '@curio-ts/proto-redis';
 import type * as Vitest from 'vitest';
 import {
@@ -29,7 +32,7 @@ import {
 import type { RedisOptions } from '@curio-ts/client';
 import type { RedisClient } from '@curio-ts/client';
 import { answerLikeRedis, freePort, sawServerLoading, startFakeRedis, startPrivateRedis } from './servers.js';
-import type { PrivateRedis } from './servers.js';
+import type { FakeRedis, FakeRedisAnswer, FakeRedisCommand, PrivateRedis, PrivateRedisOptions } from './servers.js';
 
 /** What a backend provides to the suite. */
 export interface RedisHarness {
@@ -51,7 +54,34 @@ export interface RedisHarness {
    * mini-redis of the test's own. Default: {@link testRedisUrl}, else a private redis-server.
    */
   readonly server?: string;
+  /** The runtime's clock in ms, for the suite's deadlines (default Date.now). */
+  now?(): number;
+  /**
+   * Start a private server the suite may kill, restart, or give a password (default
+   * {@link startPrivateRedis}: a redis-server process). It also serves DEBUG PROTOCOL, DEBUG
+   * SLEEP and MONITOR. A harness without TLS (`capabilities`) is never asked for `tls`.
+   */
+  startServer?(options?: PrivateRedisOptions): Promise<PrivateRedis>;
+  /** Start a scripted peer reachable through `connect` (default {@link startFakeRedis}, over TCP). */
+  startFakeRedis?(answer: (command: FakeRedisCommand) => FakeRedisAnswer | Promise<FakeRedisAnswer>): Promise<FakeRedis>;
+  /**
+   * What the harness's servers can do (default: everything). A case that needs a capability
+   * missing here is not registered.
+   */
+  readonly capabilities?: ReadonlySet<RedisCapability>;
 }
+
+/**
+ * What some cases need of the servers beyond the commands every Redis has:
+ * - 'lua': EVAL / EVALSHA / SCRIPT (the script cache);
+ * - 'tls': a server that speaks TLS, and TLS in the runtime;
+ * - 'loading': a server that, restarted, loads a large data set from disk and answers -LOADING
+ *   meanwhile (it also needs DEBUG POPULATE, BGREWRITEAOF and INFO persistence's counters).
+ */
+export type RedisCapability = 'lua' | 'tls' | 'loading';
+
+/** Every capability: what a harness has unless it says otherwise. */
+export const ALL_REDIS_CAPABILITIES: ReadonlySet<RedisCapability> = new Set<RedisCapability>(['lua', 'tls', 'loading']);
 
 /** The parts of vitest the suite uses. */
 export interface TestApi {
@@ -81,12 +111,33 @@ function withDb(base: string, db: number): string {
   return url.toString();
 }
 
+/** A case the suite did not register for a harness, and the capabilities it lacked. */
+export interface LeftOutCase {
+  readonly name: string;
+  readonly missing: readonly RedisCapability[];
+}
+
 /**
  * Register the suite. `db` picks the database on the test Redis (backends use different ones,
- * since their test files may run at the same time).
+ * since their test files may run at the same time). Returns the cases left out for lack of a
+ * capability (filled as the suite's `describe` is collected), so that a harness can assert what
+ * it leaves out.
  */
-export function redisConformance(h: RedisHarness, t: TestApi, db: number): void {
-  const { describe, it, expect, beforeAll, afterAll } = t;
+export function redisConformance(h: RedisHarness, t: TestApi, db: number): readonly LeftOutCase[] {
+  const leftOut: LeftOutCase[] = [];
+  const { describe, expect, beforeAll, afterAll } = t;
+  const capabilities = h.capabilities ?? ALL_REDIS_CAPABILITIES;
+  /** Register a case only where every capability it needs is there. */
+  const it = (name: string, ...rest: [body: () => Promise<void>, timeout?: number]): void => t.it(name, ...rest);
+  const itNeeds = (needs: readonly RedisCapability[], name: string, body: () => Promise<void>, timeout?: number): void => {
+    const missing = needs.filter((need) => !capabilities.has(need));
+    if (missing.length === 0) t.it(name, body, timeout);
+    else leftOut.push({ name, missing });
+  };
+  const now = (): number => (h.now === undefined ? Date.now() : h.now());
+  const startServer = (options?: PrivateRedisOptions): Promise<PrivateRedis> => (h.startServer === undefined ? startPrivateRedis(options) : h.startServer(options));
+  const startPeer = (answer: (command: FakeRedisCommand) => FakeRedisAnswer | Promise<FakeRedisAnswer>): Promise<FakeRedis> =>
+    h.startFakeRedis === undefined ? startFakeRedis(answer) : h.startFakeRedis(answer);
   /** The test Redis and `db`; set before the first test runs. */
   let url = '';
   const prefix = `conf:${h.runtime}:`;
@@ -103,10 +154,10 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
 
   /** Poll `condition` every few ms until it holds or `ms` pass; whether it held. */
   const until = async (condition: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> => {
-    const deadline = Date.now() + ms;
+    const deadline = now() + ms;
     for (;;) {
       if (await condition()) return true;
-      if (Date.now() > deadline) return false;
+      if (now() > deadline) return false;
       await h.sleep(5);
     }
   };
@@ -147,7 +198,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
   describe(`redis conformance (${h.runtime} runtime)`, () => {
     let debugServer: PrivateRedis;
     beforeAll(async () => {
-      debugServer = await startPrivateRedis();
+      debugServer = await startServer();
       url = withDb(h.server ?? testRedisUrl() ?? debugServer.url, db);
       await withClient((c) => c.flushDb());
     });
@@ -319,7 +370,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     it('RESP3 attributes before replies: typed commands see the reply, an error reply rejects, attributes reach onAttributes', async () => {
       // Redis sends attributes only for DEBUG PROTOCOL attrib (above); this peer speaks RESP3 by
       // hand and puts one before every reply, as a server reporting key popularity would.
-      const peer = await attributePeer();
+      const peer = await startPeer(attributeAnswer);
       try {
         await withClient(
           async (c) => {
@@ -344,10 +395,10 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
             expect(seen).toHaveLength(6);
             expect(await c.ping()).toBe('PONG');
           },
-          { url: peer.url, protocol: 3, reconnect: false },
+          { host: '127.0.0.1', port: peer.port, protocol: 3, reconnect: false },
         );
       } finally {
-        await peer.close();
+        await peer.stop();
       }
     });
 
@@ -504,9 +555,9 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     it('blocking commands run on their own connections with correct timeouts and cancellation', async () => {
       await withClient(async (c) => {
         const list = key('blocking');
-        const t0 = Date.now();
+        const t0 = now();
         expect(await c.blPop(list, 0.2)).toBeNull();
-        expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+        expect(now() - t0).toBeGreaterThanOrEqual(150);
         const waiting = c.blPop(list, 5);
         expect(await c.rPush(list, 'woken')).toBe(1);
         expect(await waiting).toEqual({ key: list, element: 'woken' });
@@ -524,7 +575,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       });
     });
 
-    it('scan iterators and the script cache (with NOSCRIPT recovery)', async () => {
+    it('scan iterators', async () => {
       await withClient(async (c) => {
         const pipeline = c.pipeline();
         for (let i = 0; i < 500; i++) pipeline.set(key(`scan:${i}`), String(i));
@@ -536,6 +587,11 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
         const fields: string[] = [];
         for await (const entry of c.hScanIterator(key('hscan'))) fields.push(`${entry.field}=${entry.value}`);
         expect(fields.sort()).toEqual(['a=1', 'b=2', 'c=3']);
+      });
+    });
+
+    itNeeds(['lua'], 'the script cache (with NOSCRIPT recovery)', async () => {
+      await withClient(async (c) => {
         const script = 'return redis.call("INCRBY", KEYS[1], ARGV[1])';
         expect(await c.runScript(script, [key('lua')], [5])).toBe(5);
         await c.call('SCRIPT', 'FLUSH');
@@ -544,7 +600,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     });
 
     it('authentication: the right password works, a wrong one is a typed error', async () => {
-      const secured = await startPrivateRedis({ password: 's3cret' });
+      const secured = await startServer({ password: 's3cret' });
       try {
         await withClient(async (c) => expect(await c.echo('authed')).toBe('authed'), { url: secured.url });
         const failure = await h.run(() => h.connect({ port: secured.port, password: 'wrong', reconnect: false }).then(() => null, (e: unknown) => e));
@@ -562,8 +618,8 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       expect((failure as ConnectionError).code).toBe('ECONNREFUSED');
     });
 
-    it('TLS (rediss://): a trusted certificate works, an untrusted one is a typed error', async () => {
-      const secure = await startPrivateRedis({ tls: true });
+    itNeeds(['tls'], 'TLS (rediss://): a trusted certificate works, an untrusted one is a typed error', async () => {
+      const secure = await startServer({ tls: true });
       try {
         await withClient(async (c) => {
           expect(await c.echo('over tls')).toBe('over tls');
@@ -611,7 +667,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     });
 
     it('after a server restart a subscription subscribes again and keeps receiving', async () => {
-      const server = await startPrivateRedis();
+      const server = await startServer();
       try {
         await h.run(async () => {
           const c = await h.connect({ port: server.port, reconnect: { initialDelay: 20, maxDelay: 100 } });
@@ -637,13 +693,13 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     });
 
     it('while reconnecting, calls wait in a bounded offline queue; beyond it they fail at once, typed', async () => {
-      const server = await startPrivateRedis();
+      const server = await startServer();
       try {
         await h.run(async () => {
           const c = await h.connect({ port: server.port, offlineQueueLimit: 3, reconnect: { initialDelay: 50, maxDelay: 100 } });
           await server.kill();
           for (let i = 0; i < 100 && c.status === 'ready'; i++) {
-            await c.echo('probe').catch(() => undefined);
+            await c.echo('probe', { timeout: 100 }).catch(() => undefined); // retried on reconnect: it must not wait for the restart
             await h.sleep(5);
           }
           expect(c.status).toBe('reconnecting');
@@ -660,7 +716,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     }, 30_000);
 
     it('a durable server killed and restarted under load: no lost acknowledged write, no misrouted reply, recovery', async () => {
-      const server = await startPrivateRedis({ durable: true });
+      const server = await startServer({ durable: true });
       try {
         await h.run(async () => {
           const client = await h.connect({ port: server.port, reconnect: { initialDelay: 20, maxDelay: 200 } });
@@ -688,8 +744,8 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       }
     }, 60_000);
 
-    it('after a restart the client waits until the server has loaded its data: no LOADING error reaches a caller', async () => {
-      const server = await startPrivateRedis({ durable: true });
+    itNeeds(['loading'], 'after a restart the client waits until the server has loaded its data: no LOADING error reaches a caller', async () => {
+      const server = await startServer({ durable: true });
       try {
         await h.run(async () => {
           // Enough data that loading it takes a while, written into the append-only file.
@@ -724,7 +780,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       const held = new Promise<void>((resolve) => {
         releaseHello = resolve;
       });
-      const peer = await startFakeRedis(async (command) => {
+      const peer = await startPeer(async (command) => {
         if (command.connection > 1 && command.name === 'HELLO') {
           helloHeld = true;
           await held;
@@ -754,7 +810,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     });
 
     it('a client closed during reconnect backoff stays closed when the server comes back', async () => {
-      const server = await startPrivateRedis();
+      const server = await startServer();
       try {
         await h.run(async () => {
           const c = await h.connect({ port: server.port, clientName: 'backoff-closed', reconnect: { initialDelay: 100, maxDelay: 100 } });
@@ -799,7 +855,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     });
 
     it('a reply the client cannot parse fails the call with ProtocolViolationError; it is never sent again', async () => {
-      const peer = await startFakeRedis((command) => (command.name === 'GET' ? '?not RESP\r\n' : answerLikeRedis(command)));
+      const peer = await startPeer((command) => (command.name === 'GET' ? '?not RESP\r\n' : answerLikeRedis(command)));
       try {
         await h.run(async () => {
           const c = await h.connect({ port: peer.port, reconnect: { initialDelay: 10, maxDelay: 50 } });
@@ -818,9 +874,9 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
 
     it('reconnecting gives up after reconnect.maxAttempts failures in a row: the client closes, calls fail with ReconnectFailedError', async () => {
       // Every connection after the first answers its handshake with garbage.
-      const garbled = await startFakeRedis((command) => (command.connection === 1 ? answerLikeRedis(command) : '?not RESP\r\n'));
+      const garbled = await startPeer((command) => (command.connection === 1 ? answerLikeRedis(command) : '?not RESP\r\n'));
       // Every connection does its handshake, then answers ECHO with garbage.
-      const garbledAfterHandshake = await startFakeRedis((command) => (command.name === 'ECHO' ? '?not RESP\r\n' : answerLikeRedis(command)));
+      const garbledAfterHandshake = await startPeer((command) => (command.name === 'ECHO' ? '?not RESP\r\n' : answerLikeRedis(command)));
       try {
         await h.run(async () => {
           const reconnect = { initialDelay: 10, maxDelay: 20, maxAttempts: 3 };
@@ -857,8 +913,8 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
     });
 
     it('a server that accepts and never answers: connectTimeout ends the connect with ConnectTimeoutError', async () => {
-      const silent = await startFakeRedis(() => null);
-      const silentAfterHello = await startFakeRedis((command) => (command.name === 'HELLO' ? answerLikeRedis(command) : null));
+      const silent = await startPeer(() => null);
+      const silentAfterHello = await startPeer((command) => (command.name === 'HELLO' ? answerLikeRedis(command) : null));
       try {
         for (const peer of [silent, silentAfterHello]) {
           const failure = await h.run(() => h.connect({ port: peer.port, connectTimeout: 300, reconnect: false }).then(() => null, (e: unknown) => e));
@@ -929,6 +985,7 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       });
     });
   });
+  return leftOut;
 }
 
 function parse(url: string): RedisOptions {
@@ -937,11 +994,11 @@ function parse(url: string): RedisOptions {
 }
 
 /**
- * A RESP3 peer written by hand over node:net, for what no real server sends: an attribute map
- * (key popularity) before every reply. It answers HELLO, PING, INFO, GET, MGET, INCR, HGETALL and
- * SET (with a WRONGTYPE error reply); anything else gets +OK.
+ * A RESP3 peer's answers, for what no real server sends: an attribute map (key popularity)
+ * before every reply. It answers HELLO, PING, INFO, GET, MGET, INCR, HGETALL and SET (with a
+ * WRONGTYPE error reply); anything else gets +OK.
  */
-async function attributePeer(): Promise<{ url: string; close(): Promise<void> }> {
+function attributeAnswer(command: FakeRedisCommand): FakeRedisAnswer {
   const attribute = '|1\r\n+key-popularity\r\n*2\r\n$1\r\nk\r\n,0.25\r\n';
   const replies: Record<string, string> = {
     HELLO: `${attribute}%2\r\n$6\r\nserver\r\n$4\r\npeer\r\n$5\r\nproto\r\n:3\r\n`,
@@ -953,27 +1010,5 @@ async function attributePeer(): Promise<{ url: string; close(): Promise<void> }>
     HGETALL: `${attribute}%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n`,
     SET: `${attribute}-WRONGTYPE Operation against a key holding the wrong kind of value\r\n`,
   };
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    const commands = new RedisServerConnection();
-    socket.on('data', (chunk) => {
-      commands.receiveData(chunk);
-      for (let event = commands.nextEvent(); event !== NEED_DATA; event = commands.nextEvent()) {
-        if (event.type === 'command') socket.write(replies[event.name] ?? `${attribute}+OK\r\n`);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return replies[command.name] ?? `${attribute}+OK\r\n`;
 }

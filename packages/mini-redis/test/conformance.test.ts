@@ -7,8 +7,8 @@
 //    is a test, so that what is left out stays visible. A shared case this file does not know
 //    fails that test, so a new case is never silently dropped.
 // 2. Some shared cases mix families mini-redis lacks (its typed-commands case also covers
-//    sorted sets and streams; its blocking case also XREAD; its scan case also scripts). The
-//    parts that apply run here as mini-redis cases of their own.
+//    sorted sets and streams; its blocking case also XREAD). The parts that apply run here as
+//    mini-redis cases of their own.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestFunction } from 'vitest';
@@ -47,7 +47,8 @@ const SHARED_NEEDS: Readonly<Record<string, readonly string[]>> = {
   'a call cancelled before it is written is never sent': ['incr', 'del', 'get'],
   'per-call timeouts: the late reply is discarded and the next caller gets its own': ['debug'],
   'blocking commands run on their own connections with correct timeouts and cancellation': ['blpop', 'rpush', 'xread', 'xadd'],
-  'scan iterators and the script cache (with NOSCRIPT recovery)': ['scan', 'hscan', 'eval', 'evalsha', 'script|flush'],
+  'scan iterators': ['scan', 'hscan'],
+  'the script cache (with NOSCRIPT recovery)': ['eval', 'evalsha', 'script|flush'],
   'authentication: the right password works, a wrong one is a typed error': ['feature:requirepass'],
   'connection refused is a typed ConnectionError': [],
   'a durable server killed and restarted under load: no lost acknowledged write, no misrouted reply, recovery': ['feature:persistence'],
@@ -137,7 +138,7 @@ describe('shared conformance cases selected for mini-redis', () => {
       'MULTI/EXEC, a WATCH conflict, and an aborted transaction',
       'per-call timeouts: the late reply is discarded and the next caller gets its own',
       'blocking commands run on their own connections with correct timeouts and cancellation',
-      'scan iterators and the script cache (with NOSCRIPT recovery)',
+      'the script cache (with NOSCRIPT recovery)',
       'authentication: the right password works, a wrong one is a typed error',
       'TLS (rediss://): a trusted certificate works, an untrusted one is a typed error',
       'client-side caching: CLIENT TRACKING invalidations arrive as pushes',
@@ -152,7 +153,7 @@ describe('shared conformance cases selected for mini-redis', () => {
       'reconnecting gives up after reconnect.maxAttempts failures in a row: the client closes, calls fail with ReconnectFailedError',
       'a server that accepts and never answers: connectTimeout ends the connect with ConnectTimeoutError',
     ]);
-    expect(selection.registered.size).toBe(15); // 13 against mini-redis, and 2 that need no server
+    expect(selection.registered.size).toBe(16); // 14 against mini-redis, and 2 that need no server
   });
 });
 
