@@ -13,6 +13,9 @@
 //   MONITOR lines) are written at once; they never split a reply.
 // - A client that disconnects is forgotten at once, even while blocked; one that sent commands
 //   and then its end of stream has those commands run first (as Redis reads its query buffer).
+// - Bounded memory: a client is not read while more than READ_AHEAD of its bytes wait to run,
+//   and replies are written (and awaited) at least every REPLIES_PER_WRITE replies, so a client
+//   that stops reading stalls its commands, not the server's memory.
 // - `kill()` closes the listener and every connection (as a crashed server would) and keeps the
 //   data, like a server that persists every write; `restart()` listens again on the same port.
 //
@@ -56,6 +59,11 @@ type Listener = Awaited<ReturnType<Runtime['listen']>>;
 
 /** Most replies held before the server writes them and waits for the client to take them. */
 const REPLIES_PER_WRITE = 1024;
+/**
+ * Most bytes received and not yet run before the client is no longer read. The price, as in
+ * mini-redis: beyond it, a blocked client that disconnects is noticed once it is unblocked.
+ */
+const READ_AHEAD = 1024 * 1024;
 
 /** Start an in-process Redis on `runtime` (it must have `listen`). */
 export async function startInProcessRedis(runtime: Runtime, options: InProcessRedisOptions = {}): Promise<InProcessRedis> {
@@ -335,6 +343,7 @@ class Session implements ClientState {
   private quitting = false;
   private closed = false;
   private repliesHeld = 0;
+  private resumeReading: (() => void) | null = null;
 
   constructor(
     private readonly server: InProcessServer,
@@ -363,6 +372,13 @@ class Session implements ClientState {
         if (chunk === null || chunk.length === 0 || this.closed) break;
         this.conn.receiveData(chunk);
         if (!this.processing) void this.process();
+        // A client that sends faster than its replies are taken is not read further: the
+        // runtime's pacing then holds it back, and memory stays bounded.
+        if (this.conn.bufferedBytes > READ_AHEAD) {
+          await new Promise<void>((resolve) => {
+            this.resumeReading = resolve;
+          });
+        }
       }
     } catch {
       // the connection broke: same as its end
@@ -385,6 +401,10 @@ class Session implements ClientState {
           await this.flush();
           this.close();
           return;
+        }
+        if (this.resumeReading !== null && this.conn.bufferedBytes <= READ_AHEAD) {
+          this.resumeReading();
+          this.resumeReading = null;
         }
         if (event === NEED_DATA || event.type === 'eof') {
           const out = this.conn.dataToSend();
@@ -499,5 +519,7 @@ class Session implements ClientState {
     this.closed = true;
     this.stream.close();
     this.server.forget(this);
+    this.resumeReading?.();
+    this.resumeReading = null;
   }
 }

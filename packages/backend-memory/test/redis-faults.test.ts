@@ -1,0 +1,191 @@
+// The Redis client, unchanged, on the memory runtime against an in-process Redis, with faults
+// injected exactly where a real network cannot be made to put them: a server that goes away in
+// the middle of a reply, stalls, sends garbage, answers its handshake too late, refuses or
+// resets the reconnects; and a consumer that stops reading, measured.
+import { describe, expect, it } from 'vitest';
+import { CommandTimeoutError, ConnectTimeoutError, ConnectionError, ConnectionLostError, ProtocolViolationError, ReconnectFailedError } from '@curio-ts/client';
+import { startInProcessRedis } from '@curio-ts/conformance';
+import { createMemoryRuntime, forFirst } from '@curio-ts/backend-memory';
+import type { MemoryConnection, MemoryRuntimeOptions } from '@curio-ts/backend-memory';
+
+const URL = 'redis://127.0.0.1:6379';
+
+async function setup(options: MemoryRuntimeOptions = {}) {
+  const memory = createMemoryRuntime({ autoAdvance: true, ...options });
+  const server = await startInProcessRedis(memory.runtime);
+  return { memory, server, network: memory.network, clock: memory.clock };
+}
+
+/** A command as the client writes it (RESP array of bulk strings). */
+function resp(...args: string[]): string {
+  return `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join('')}`;
+}
+
+/** The one open connection (the client's main connection). */
+function only(connections: readonly MemoryConnection[]): MemoryConnection {
+  expect(connections).toHaveLength(1);
+  return connections[0] as MemoryConnection;
+}
+
+describe('the Redis client under injected faults (memory runtime)', () => {
+  it('a server that goes away after a command, before replying: a GET is retried on a new connection, an INCR fails with ConnectionLostError', async () => {
+    const { memory, network } = await setup();
+    const c = await memory.connectRedis(URL);
+    await c.set('k', 'value');
+    await c.set('n', '1');
+    const first = only(network.connections);
+    // The connection closes once the server has the whole command: it never answers.
+    first.configure({ toServer: { closeAfter: first.toServer.writtenBytes + resp('GET', 'k').length } });
+    expect(await c.get('k')).toBe('value');
+    expect(first.open).toBe(false);
+    expect(network.connectionsMade).toBe(2);
+    const second = only(network.connections);
+    second.configure({ toServer: { closeAfter: second.toServer.writtenBytes + resp('INCR', 'n').length } });
+    const failure = await c.incr('n').catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ConnectionLostError);
+    expect(await c.get('n')).toBe('2'); // it ran: the reply was lost, not the command
+    await c.close();
+  });
+
+  it('a server that closes in the middle of a reply: the call fails with a ConnectionError, the next one goes out on a new connection', async () => {
+    const { memory, network } = await setup();
+    const c = await memory.connectRedis(URL);
+    await c.set('n', '1');
+    const first = only(network.connections);
+    first.configure({ toClient: { closeAfter: first.toClient.writtenBytes + 1 } }); // ":" of ":2\r\n"
+    const failure = await c.incr('n').catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ConnectionError);
+    expect(await c.get('n')).toBe('2');
+    expect(network.connectionsMade).toBe(2);
+    await c.close();
+  });
+
+  it('a server that stalls: the per-call timeout ends the call at its virtual time; the late reply is discarded', async () => {
+    const { memory, network, clock } = await setup();
+    const c = await memory.connectRedis(URL);
+    await c.set('k', 'value');
+    const main = only(network.connections);
+    main.toClient.stall();
+    const started = clock.now();
+    const failure = await c.get('k', { timeout: 250 }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(CommandTimeoutError);
+    expect(clock.now() - started).toBe(250);
+    main.toClient.resume();
+    expect(await c.echo('after the stall')).toBe('after the stall');
+    expect(network.connectionsMade).toBe(1);
+    await c.close();
+  });
+
+  it('garbage inside a reply: the call fails with ProtocolViolationError, the next one goes out on a new connection', async () => {
+    const { memory, network } = await setup();
+    const c = await memory.connectRedis(URL);
+    await c.set('k', 'value');
+    const main = only(network.connections);
+    main.configure({ toClient: { inject: '?garbage\r\n', injectAfter: main.toClient.writtenBytes + 1 } });
+    const failure = await c.get('k').catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ProtocolViolationError);
+    expect(await c.get('k')).toBe('value');
+    expect(network.connectionsMade).toBe(2);
+    await c.close();
+  });
+
+  it('garbage while no call waits: the connection is dropped, and a call made meanwhile goes out on the next one', async () => {
+    const { memory, network } = await setup();
+    const c = await memory.connectRedis(URL);
+    await c.set('k', 'value');
+    const call = c.get('k'); // not written yet: that happens at the end of this burst
+    only(network.connections).toClient.inject('?garbage\r\n');
+    expect(await call).toBe('value');
+    expect(network.connectionsMade).toBe(2);
+    await c.close();
+  });
+
+  it('a handshake answered too late: connectTimeout ends the connect at exactly its virtual time', async () => {
+    const { memory, network, clock } = await setup();
+    network.faults({ port: 6379 }, { toClient: { firstDelay: 5000 } });
+    const failure = await memory.connectRedis({ port: 6379, connectTimeout: 1000, reconnect: false }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ConnectTimeoutError);
+    expect(clock.now()).toBe(1000);
+    expect(network.connections).toEqual([]);
+  });
+
+  it('dropped during a reconnect: refused twice, reset twice, then the client is back', async () => {
+    const { memory, network } = await setup();
+    const c = await memory.connectRedis({ port: 6379, reconnect: { initialDelay: 100, maxDelay: 100, maxAttempts: 10 } });
+    expect(await c.echo('before')).toBe('before');
+    const refusals = network.faults({ port: 6379 }, forFirst(2, { refuse: true }));
+    const resets = network.faults({ port: 6379 }, (attempt) => (attempt.index >= 2 && attempt.index < 4 ? { reset: true } : undefined));
+    only(network.connections).reset();
+    expect(await c.echo('after')).toBe('after');
+    expect(refusals.attempts).toBe(5);
+    expect(resets.attempts).toBe(5);
+    expect(c.status).toBe('ready');
+    await c.close();
+  });
+
+  it('reconnects refused every time: the client gives up after maxAttempts with ReconnectFailedError', async () => {
+    const { memory, network } = await setup();
+    const c = await memory.connectRedis({ port: 6379, reconnect: { initialDelay: 10, maxDelay: 10, maxAttempts: 3 } });
+    const refusals = network.faults({ port: 6379 }, { refuse: true });
+    only(network.connections).close();
+    const failure = await c.echo('never').catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ReconnectFailedError);
+    expect(((failure as ReconnectFailedError).cause as ConnectionError).code).toBe('ECONNREFUSED');
+    expect(refusals.attempts).toBe(3);
+    expect(c.status).toBe('closed');
+  });
+
+  it('every byte in a chunk of its own, both ways: the same results', async () => {
+    const { memory, network } = await setup();
+    network.faults({ port: 6379 }, { toClient: { chunkSize: 1 }, toServer: { chunkSize: 1 } });
+    const c = await memory.connectRedis(URL);
+    await c.hSet('h', { a: '1', b: 'two' });
+    expect(await c.hGetAll('h')).toEqual({ a: '1', b: 'two' });
+    const pipeline = c.pipeline();
+    for (let i = 0; i < 50; i++) pipeline.echo(`e${i}`);
+    expect(await pipeline.exec()).toEqual(Array.from({ length: 50 }, (_, i) => `e${i}`));
+    expect(await c.get('missing')).toBeNull();
+    await c.close();
+  });
+});
+
+describe('a consumer that stops reading (memory runtime, server written on the Runtime)', () => {
+  it('stalls the peer with bounded memory, measured, and the peer goes on once it reads again', async () => {
+    const highWater = 64 * 1024;
+    const memory = createMemoryRuntime({ highWater });
+    await startInProcessRedis(memory.runtime);
+    const setupClient = await memory.connectRedis(URL);
+    await setupClient.set('big', new Uint8Array(1024).fill(7));
+    await setupClient.close();
+    // A raw client that pipelines GET big as fast as its writes are taken, and never reads.
+    const raw = await memory.runtime.connect({ host: '127.0.0.1', port: 6379 });
+    const connection = memory.network.connections.find((c) => c.client === raw) as MemoryConnection;
+    const get = new TextEncoder().encode('*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n');
+    const limit = 1_000_000;
+    let sent = 0;
+    const writer = (async () => {
+      while (sent < limit) {
+        await raw.write(get);
+        sent++;
+      }
+    })().catch(() => {});
+    await memory.clock.runUntilIdle();
+    const held = connection.toServer.pending + connection.toClient.pending;
+    // Held back after a few tens of thousands of commands (each answered with 1 KiB): the
+    // pipes hold at most the high-water mark plus one write each, the server at most its
+    // read-ahead (1 MiB) plus one burst of replies (1024 of them).
+    expect(sent).toBeLessThan(100_000);
+    expect(connection.toServer.pending).toBeLessThanOrEqual(highWater + get.length);
+    expect(held).toBeLessThan(4 * 1024 * 1024);
+    const stalledAt = sent;
+    await memory.clock.runUntilIdle();
+    expect(sent).toBe(stalledAt);
+    // Reading again lets both go on.
+    let received = 0;
+    while (received < 8 * 1024 * 1024) received += ((await raw.read()) as Uint8Array).length;
+    await memory.clock.runUntilIdle();
+    expect(sent).toBeGreaterThan(stalledAt);
+    raw.close();
+    await writer;
+  });
+});
