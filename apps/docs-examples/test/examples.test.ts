@@ -57,7 +57,7 @@ const prepared = new Map<CodeBlock, PreparedExample>();
 let diagnostics = new Map<PreparedExample, string>();
 
 beforeAll(async () => {
-  const stale = checkBuilt(root, ['packages/kernel', 'packages/proto-redis', 'packages/client', 'packages/backend-node', 'packages/backend-curio', 'packages/mini-redis', 'apps/mini-redis']);
+  const stale = checkBuilt(root, ['packages/kernel', 'packages/proto-redis', 'packages/client', 'packages/backend-node', 'packages/backend-curio', 'packages/backend-memory', 'packages/conformance', 'packages/mini-redis', 'apps/mini-redis']);
   if (stale.length > 0) {
     throw new Error(`The examples import the built packages, and these are not built or older than their sources: ${stale.join(', ')}. Run \`npm run build\` first (\`npm test\` does).`);
   }
