@@ -569,6 +569,22 @@ define(
   { keys: keysAt(1, -1, 2), write: true },
 );
 
+/**
+ * HDEL, SREM, ZREM: remove the members named after the key from a collection of `type`, and
+ * the key once the collection is empty; replies how many were there.
+ */
+function removeMembers<T extends 'hash' | 'set' | 'zset'>(type: T, remove: (value: Extract<Value, { type: T }>, member: string) => boolean): Run {
+  return (context, args) => {
+    const k = key(args);
+    const value = context.db.typed(k, type);
+    if (value === undefined) return 0;
+    let n = 0;
+    for (let i = 2; i < args.length; i++) if (remove(value, key(args, i))) n++;
+    context.db.dropIfEmpty(k, value);
+    return n;
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hashes
 
@@ -620,20 +636,7 @@ define(
   },
   { keys: keysAt(1) },
 );
-define(
-  'HDEL',
-  -3,
-  (context, args) => {
-    const k = key(args);
-    const value = context.db.typed(k, 'hash');
-    if (value === undefined) return 0;
-    let n = 0;
-    for (let i = 2; i < args.length; i++) if (value.fields.delete(key(args, i))) n++;
-    context.db.dropIfEmpty(k, value);
-    return n;
-  },
-  { keys: keysAt(1), write: true },
-);
+define('HDEL', -3, removeMembers('hash', (value, field) => value.fields.delete(field)), { keys: keysAt(1), write: true });
 define('HLEN', 2, (context, args) => context.db.typed(key(args), 'hash')?.fields.size ?? 0, { keys: keysAt(1) });
 define('HEXISTS', 3, (context, args) => (context.db.typed(key(args), 'hash')?.fields.has(key(args, 2)) === true ? 1 : 0), { keys: keysAt(1) });
 define(
@@ -771,20 +774,7 @@ define(
   },
   { keys: keysAt(1), write: true },
 );
-define(
-  'SREM',
-  -3,
-  (context, args) => {
-    const k = key(args);
-    const value = context.db.typed(k, 'set');
-    if (value === undefined) return 0;
-    let n = 0;
-    for (let i = 2; i < args.length; i++) if (value.members.delete(key(args, i))) n++;
-    context.db.dropIfEmpty(k, value);
-    return n;
-  },
-  { keys: keysAt(1), write: true },
-);
+define('SREM', -3, removeMembers('set', (value, member) => value.members.delete(member)), { keys: keysAt(1), write: true });
 define('SMEMBERS', 2, (context, args) => new Set<RespValue>([...(context.db.typed(key(args), 'set')?.members ?? [])].map(bytes)), { keys: keysAt(1) });
 define('SISMEMBER', 3, (context, args) => (context.db.typed(key(args), 'set')?.members.has(key(args, 2)) === true ? 1 : 0), { keys: keysAt(1) });
 define('SCARD', 2, (context, args) => context.db.typed(key(args), 'set')?.members.size ?? 0, { keys: keysAt(1) });
@@ -859,20 +849,7 @@ define(
   },
   { keys: keysAt(1) },
 );
-define(
-  'ZREM',
-  -3,
-  (context, args) => {
-    const k = key(args);
-    const value = context.db.typed(k, 'zset');
-    if (value === undefined) return 0;
-    let n = 0;
-    for (let i = 2; i < args.length; i++) if (value.scores.delete(key(args, i))) n++;
-    context.db.dropIfEmpty(k, value);
-    return n;
-  },
-  { keys: keysAt(1), write: true },
-);
+define('ZREM', -3, removeMembers('zset', (value, member) => value.scores.delete(member)), { keys: keysAt(1), write: true });
 define(
   'ZRANGE',
   -4,
