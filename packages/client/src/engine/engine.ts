@@ -89,7 +89,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   private readonly poolLive = new Set<EngineConnection<C, Ev, S>>();
   /** Pool slots taken (open connections, and connections being opened). */
   private poolOpen = 0;
-  private readonly poolWaiters: ((connection: EngineConnection<C, Ev, S> | Error) => void)[] = [];
+  private readonly poolWaiters: Wake<EngineConnection<C, Ev, S>>[] = [];
   private readonly listeners = new Set<EngineListener<Ev>>();
   private lastError: unknown = null;
   private readonly waitState: string;
@@ -384,9 +384,22 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       this.poolLive.add(connection);
       return connection;
     }
-    const next = await new Promise<EngineConnection<C, Ev, S> | Error>((resolve) => this.poolWaiters.push(resolve));
-    if (next instanceof Error) throw next;
-    return next;
+    // Wait for a connection given back (or a slot freed). Through the runtime, never a plain
+    // Promise: on curio the wait is then the calling task's own operation, resumed in its turn.
+    let waiting: Wake<EngineConnection<C, Ev, S>> | null = null;
+    return this.runtime.wait<EngineConnection<C, Ev, S>>(
+      'POOL_WAIT',
+      new FnWaiter<EngineConnection<C, Ev, S>>(
+        (wake) => {
+          waiting = wake;
+          this.poolWaiters.push(wake);
+        },
+        () => {
+          const index = waiting === null ? -1 : this.poolWaiters.indexOf(waiting);
+          if (index !== -1) this.poolWaiters.splice(index, 1);
+        },
+      ),
+    );
   }
 
   /** @internal Return a pool connection (closed ones free their slot). */
@@ -402,16 +415,22 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       return;
     }
     const waiter = this.poolWaiters.shift();
-    if (waiter !== undefined) waiter(connection);
+    if (waiter !== undefined) waiter.resolve(connection);
     else if (this.isClosed) connection.close();
     else this.poolIdle.push(connection);
   }
 
-  /** A slot freed: a waiter may open a connection of its own. */
+  /** A slot freed: a waiter may open a connection of its own (in the background). */
   private wakePoolWaiter(): void {
     const waiter = this.poolWaiters.shift();
     if (waiter === undefined) return;
-    this.borrow().then(waiter, (error: unknown) => waiter(error instanceof Error ? error : new ConnectionError(String(error))));
+    this.runtime.spawn(async () => {
+      try {
+        waiter.resolve(await this.borrow());
+      } catch (error) {
+        waiter.reject(error);
+      }
+    }, `${this.options.name}-pool-open`);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -631,7 +650,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     main?.close();
     this.poolIdle.length = 0;
     for (const connection of [...this.poolLive]) connection.close();
-    for (const waiter of this.poolWaiters.splice(0)) waiter(this.closedError());
+    for (const waiter of this.poolWaiters.splice(0)) waiter.reject(this.closedError());
     for (const listener of [...this.listeners]) listener.onClosed?.(reason);
   }
 }
