@@ -44,7 +44,7 @@ export { Queue, LifoQueue, PriorityQueue, defaultCompare } from './queue.js';
 export { Local } from './local.js';
 export { SchedBase, SchedFIFO, SchedBarrier } from './sched.js';
 export { kernelTrap, currentTaskOrNull } from './traps.js';
-export { atBurstEnd } from './runtime.js';
+export { atBurstEnd } from './handoff.js';
 export { TaskOperation } from './operation.js';
 export type { OperationCanceller } from './operation.js';
 export type { TrapRequest, TrapResults, ExternalWake } from './traps.js';

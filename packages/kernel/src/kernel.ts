@@ -3,7 +3,7 @@
 // The Kernel: a table of tasks, a clock (real or virtual), a deadline queue, and the trap
 // handlers. Everything a task asks of the kernel arrives through `dispatch` (called by the
 // gate in traps.ts) and is served by a handler named after the trap, as in Curio. The
-// hand-off of control between tasks lives in runtime.ts and is shared by all kernels.
+// hand-off of control between tasks lives in handoff.ts and is shared by all kernels.
 //
 // Invariants:
 // - A blocking handler either returns a rejected Promise at once (a pending cancellation is
@@ -55,8 +55,8 @@ import {
   rescheduleError,
   suspend,
   trapPromise,
-} from './runtime.js';
-import type { SchedulerKernel } from './runtime.js';
+} from './handoff.js';
+import type { SchedulerKernel } from './handoff.js';
 import type { SchedBase, WaitCancel } from './sched.js';
 import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';

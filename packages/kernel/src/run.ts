@@ -5,7 +5,7 @@
 import { KernelUsageError } from './errors.js';
 import { Kernel } from './kernel.js';
 import type { KernelOptions } from './kernel.js';
-import { strictCallerTask } from './runtime.js';
+import { strictCallerTask } from './handoff.js';
 import type { TaskFunction } from './task.js';
 
 /** Options of {@link run}: the kernel's options, plus a name for the main task. */

@@ -22,7 +22,7 @@
 
 import type { Task, TaskState } from './task.js';
 import { Deque } from './deque.js';
-import { reschedule } from './runtime.js';
+import { reschedule } from './handoff.js';
 import { kernelTrap } from './traps.js';
 
 /** Something a blocked task can be taken out of when it is cancelled or times out. */

@@ -12,7 +12,7 @@
 
 import { KernelUsageError } from './errors.js';
 import type { CancelledError } from './errors.js';
-import { callerTask, strictCallerTask } from './runtime.js';
+import { callerTask, strictCallerTask } from './handoff.js';
 import type { SchedBase } from './sched.js';
 import type { SpawnOptions, Task, TaskState } from './task.js';
 

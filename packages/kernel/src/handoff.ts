@@ -1,7 +1,10 @@
-// runtime.ts
+// handoff.ts
 //
-// The hand-off scheduler shared by every Kernel in the process: which task is running now,
-// which are ready, and how control passes from one task to the next.
+// The kernel's scheduler core: the hand-off scheduler shared by every Kernel in the process.
+// It knows which task is running now and which are ready, and passes control (the "baton")
+// from one task to the next. The wait queues that sync primitives block on are in sched.ts;
+// the Kernel (kernel.ts) owns tasks, clocks and deadlines and calls in here to suspend and
+// resume them.
 //
 // Discussion: knowing the current task without AsyncLocalStorage.
 //
