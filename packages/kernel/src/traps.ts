@@ -62,7 +62,7 @@ export interface TrapResults {
   current: Task<unknown>;
 }
 
-/** The handler side of the gate, implemented by Kernel. */
+/** The handler side of the gate, implemented by Kernel. @internal */
 export interface TrapHandler {
   dispatch(task: Task, request: TrapRequest): unknown;
 }

@@ -46,7 +46,6 @@ import { FnWaiter } from '../runtime.js';
 import type { Background, ByteStream, Runtime, Wake } from '../runtime.js';
 import { keyString } from './commands.js';
 import { Call, RedisConnection } from './connection.js';
-import type { CallOwner, ConnectionOwner } from './connection.js';
 import { resolveRedisOptions } from './options.js';
 import type { RedisOptions, ResolvedRedisOptions } from './options.js';
 import { READ_ONLY_COMMANDS } from './readonly.js';
@@ -89,7 +88,9 @@ const LOADING_CHECK_MIN = 50;
 const LOADING_CHECK_MAX = 1000;
 
 /** The runtime-independent Redis client. Backends export `connectRedis` bound to themselves. */
-export class RedisClientCore implements ConnectionOwner, CallOwner {
+export class RedisClientCore {
+  // Not `implements ConnectionOwner, CallOwner`: their members are internal here, and the
+  // published .d.ts would claim an implementation it leaves out. Checked where it is passed.
   /** Resolved options. */
   readonly options: ResolvedRedisOptions;
   private connection: RedisConnection | null = null;

@@ -18,7 +18,7 @@ import { RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
 import type { HandshakeOptions, RedisArg, RedisClientEvent, RespAttributes, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { ClientError, ConnectionError, InvalidArgumentError, ProtocolViolationError, RedisError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
-import type { ByteStream, Runtime, Wake, Waiter } from '../runtime.js';
+import type { ByteStream, Runtime, Wake } from '../runtime.js';
 
 /** What starts and ends calls (the client engine). */
 export interface CallOwner {
@@ -29,7 +29,9 @@ export interface CallOwner {
 }
 
 /** One command on its way. It is its own Waiter, so a call costs one object. */
-export class Call implements Waiter<RespValue> {
+export class Call {
+  // Not `implements Waiter<RespValue>`: the Waiter members are internal here, and the published
+  // .d.ts would claim an implementation it leaves out. Checked where it is passed as a Waiter.
   /** Id given by the state machine once written; 0 before. */
   id = 0;
   /** queued: not written yet; written: waiting for its reply; done: settled. */
