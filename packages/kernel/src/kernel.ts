@@ -506,7 +506,7 @@ export class Kernel {
   private createTask(fn: () => unknown, parent: Task | null, options: SpawnOptions | undefined): Task {
     this.ensureAttached();
     const task = new Task<unknown>(this, nextTaskId++, fn, parent, options);
-    if (this.activations.length !== 0) for (const activation of this.activations) activation.taskCreated?.(task, parent);
+    for (let i = 0; i < this.activations.length; i++) (this.activations[i] as KernelActivation).taskCreated?.(task, parent);
     task._next = this.head;
     if (this.head !== null) this.head._prev = task;
     this.head = task;
