@@ -73,14 +73,14 @@ export class EngineCall implements Waiter<unknown> {
     readonly transform: ((response: never) => unknown) | null,
   ) {}
 
-  /** @internal Waiter: the wait began. */
+  /** Waiter (called by the runtime): the wait began. */
   start(wake: Wake<unknown>): void {
     this.wake = wake;
     if (this.flushOutcome()) return;
     this.owner?.begin(this);
   }
 
-  /** @internal Waiter: the wait began (a Promise runtime hands its resolvers directly). */
+  /** Waiter (called by the runtime): the wait began (a Promise runtime hands its resolvers directly). */
   startWith(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
     this.resolveFn = resolve;
     this.rejectFn = reject;
@@ -88,7 +88,7 @@ export class EngineCall implements Waiter<unknown> {
     this.owner?.begin(this);
   }
 
-  /** @internal Waiter: the runtime abandons the wait. False: not at once (see CallOwner). */
+  /** Waiter (called by the runtime): the runtime abandons the wait. False: not at once (see CallOwner). */
   cancel(): boolean {
     if (this.state === 'done') return true;
     return this.owner === null ? true : this.owner.abandon(this, null);

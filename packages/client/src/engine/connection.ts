@@ -177,7 +177,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   // -------------------------------------------------------------------------------------------
   // SessionSink
 
-  /** @internal The written call with this id, dropping abandoned calls before it. */
+  /** SessionSink: the written call with this id, dropping abandoned calls before it. */
   take(id: number): C | null {
     while (this.writtenHead < this.written.length) {
       const call = this.written[this.writtenHead] as C;
@@ -196,12 +196,12 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     return null;
   }
 
-  /** @internal */
+  /** SessionSink (see adapter.ts). */
   event(event: Ev): void {
     if (!this.closed) this.owner.onEvent(this, event);
   }
 
-  /** @internal */
+  /** SessionSink (see adapter.ts). */
   ready(): void {
     const wake = this.readyWake;
     this.readyWake = null;
@@ -209,7 +209,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     else this.readyOutcome = true;
   }
 
-  /** @internal */
+  /** SessionSink (see adapter.ts). */
   handshakeFailed(error: Error): void {
     const wake = this.readyWake;
     this.readyWake = null;
@@ -218,7 +218,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     this.close();
   }
 
-  /** @internal */
+  /** SessionSink (see adapter.ts). */
   pauseReading(): () => void {
     this.pausedBy++;
     let resumed = false;

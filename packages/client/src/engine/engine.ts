@@ -259,7 +259,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   // -------------------------------------------------------------------------------------------
   // Calls
 
-  /** @internal A call's wait began: arm its timeout and signal, then send it. */
+  /** CallOwner: a call's wait began: arm its timeout and signal, then send it. */
   begin(call: EngineCall): void {
     const timeout = call.timeout;
     const signal = call.signal;
@@ -282,7 +282,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     else this.route(call as C);
   }
 
-  /** @internal End a call early (see CallOwner). */
+  /** CallOwner: end a call early (see CallOwner). */
   abandon(call: EngineCall, error: unknown): boolean {
     if (call.state === 'done') return true;
     if (call.state === 'abandoning') {
@@ -518,7 +518,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.drainOffline();
   }
 
-  /** @internal A connection ended. */
+  /** ConnectionOwner: a connection ended. */
   onLost(connection: EngineConnection<C, Ev>, error: ConnectionError, unanswered: C[], queued: C[]): void {
     this.lastError = error;
     const pooled = this.poolLive.delete(connection as EngineConnection<C, Ev, S>);
@@ -576,7 +576,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.startReconnect();
   }
 
-  /** @internal The main connection received something that answers no call. */
+  /** ConnectionOwner: the main connection received something that answers no call. */
   onEvent(connection: EngineConnection<C, Ev>, event: Ev): void {
     if (connection !== this.connection) return;
     for (const listener of this.listeners) listener.onEvent(event);

@@ -44,7 +44,9 @@ export interface SubscriptionOptions {
  * Pushes from a connection of its own, handed out with `for await` (base of Subscription and
  * MonitorStream).
  */
-export class PushStream<T> implements AsyncIterable<T>, PushListener {
+export class PushStream<T> implements AsyncIterable<T> {
+  // Not `implements PushListener`: its members are internal here, and the published .d.ts
+  // would claim an implementation it leaves out. Checked where it is passed as a listener.
   private readonly buffer: T[] = [];
   private head = 0;
   private waiter: Wake<T | null> | null = null;
