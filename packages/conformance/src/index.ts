@@ -6,3 +6,7 @@ export { promiseConformance, UnhandledRejections } from './promise.js';
 export type { RedisHarness, TestApi } from './redis.js';
 export { startPrivateRedis, freePort, waitForPort, startFakeRedis, answerLikeRedis, bulkAnswer, sawServerLoading } from './servers.js';
 export type { PrivateRedis, PrivateRedisOptions, FakeRedis, FakeRedisCommand, FakeRedisAnswer } from './servers.js';
+export { engineConformance } from './engine.js';
+export type { EngineHarness } from './engine.js';
+export { LineCall, LineSession, LineError, LineProtocolError, lineAdapter, startLineServer } from './line-protocol.js';
+export type { LineServer } from './line-protocol.js';
