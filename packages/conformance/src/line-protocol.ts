@@ -123,7 +123,7 @@ export interface LineServer {
   /** Every request line received, in order, across connections. */
   readonly lines: string[];
   /** Connections accepted so far. */
-  readonly accepted: number;
+  accepted: number;
   /** Refuse the next handshakes with `-nope`. */
   refuseHello: boolean;
   /** Stop listening and close every connection. */
