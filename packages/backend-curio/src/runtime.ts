@@ -24,10 +24,9 @@ import {
   openUnixConnection,
   sleep,
   spawn,
-  TaskOperation,
-  atBurstEnd,
 } from '@curio-ts/kernel';
 import type { Kernel, Socket } from '@curio-ts/kernel';
+import { TaskOperation, atBurstEnd } from '@curio-ts/kernel/lowlevel';
 
 const HIGH_WATER = 4 * 1024 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();

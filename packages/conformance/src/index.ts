@@ -9,3 +9,7 @@ export type { PrivateRedis, PrivateRedisOptions, FakeRedis, FakeRedisCommand, Fa
 export { startInProcessRedis } from './inprocess/server.js';
 export type { InProcessRedis, InProcessRedisOptions } from './inprocess/server.js';
 export { startFakeRedisOn } from './inprocess/scripted.js';
+export { engineConformance } from './engine.js';
+export type { EngineHarness } from './engine.js';
+export { LineCall, LineSession, LineError, LineProtocolError, lineAdapter, startLineServer } from './line-protocol.js';
+export type { LineServer } from './line-protocol.js';
