@@ -199,6 +199,8 @@ export class VirtualClock {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
+      // With autoAdvance, time goes on once what the waiters do next has settled.
+      if (this.auto && this.live > 0) this.scheduleTurn();
       return;
     }
     if (this.auto && this.driving === 0) {

@@ -13,11 +13,10 @@
 //   fault or by the test); then it leaves `network.connections`.
 
 import { ConnectionError } from '@curio-ts/client';
-import type { ByteStream } from '@curio-ts/client';
+import type { ByteStream, StreamAddress, TlsInfo } from '@curio-ts/client';
 import type { VirtualClock } from './clock.js';
 import { Pipe } from './pipe.js';
 import type { PipeControl, PipeFaults, PipeOwner } from './pipe.js';
-import type { StreamAddress, TlsInfo } from './types.js';
 
 /** Faults of both directions of a connection. */
 export interface ConnectionFaults {

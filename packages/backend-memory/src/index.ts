@@ -12,4 +12,3 @@ export { MemoryConnection, MemoryByteStream } from './connection.js';
 export type { ConnectionFaults } from './connection.js';
 export type { PipeControl, PipeFaults } from './pipe.js';
 export { MemoryRuntimeError } from './errors.js';
-export type { Listener, ListenTarget, StreamAddress } from './types.js';

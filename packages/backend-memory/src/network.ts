@@ -18,12 +18,11 @@
 //   nothing uses randomness or wall time.
 
 import { ConnectionError, ConnectTimeoutError } from '@curio-ts/client';
-import type { ByteStream, ConnectTarget } from '@curio-ts/client';
+import type { ByteStream, ConnectTarget, Listener, ListenTarget, StreamAddress } from '@curio-ts/client';
 import type { VirtualClock } from './clock.js';
 import { MemoryConnection, refused } from './connection.js';
 import type { ConnectionFaults, MemoryByteStream } from './connection.js';
 import { checkNumber, MemoryRuntimeError } from './errors.js';
-import type { Listener, ListenTarget, StreamAddress } from './types.js';
 
 /** What happens to one connect. Every field is optional: an empty plan is a normal connect. */
 export interface ConnectionPlan extends ConnectionFaults {

@@ -10,6 +10,9 @@
 // - Order is kept: every chunk, injected bytes, end of stream and reset leave the wire in the
 //   order they entered it. A chunk is delivered as written (the writer's own bytes, no copy),
 //   or cut into subarrays by `chunkSize` and at fault positions.
+// - Nothing arrives within the writer's burst: without a delay, what is written (or the end of
+//   stream) reaches the reader at the end of the burst (the clock's `defer`), as the peer of a
+//   socket sees it in a later turn at the earliest. Only the test's own `reset()` acts at once.
 // - Paced: `pending` counts the bytes written and not yet read (in the wire and in the queue).
 //   A write resolves at once while `pending` is at most the high-water mark after it, else
 //   once the reader has brought it back down there; a writer that awaits its writes therefore
@@ -114,6 +117,7 @@ export class Pipe implements PipeControl {
   private lastAt = Number.NEGATIVE_INFINITY;
   private holdUntil = Number.NEGATIVE_INFINITY;
   private cancelWireTimer: (() => void) | null = null;
+  private flushDeferred = false;
   /** Delivered and not yet read. */
   private queue: Uint8Array[] = [];
   private queueHead = 0;
@@ -306,10 +310,6 @@ export class Pipe implements PipeControl {
     if (item instanceof Uint8Array) this.pending += item.length;
     if (at < this.lastAt) at = this.lastAt;
     this.lastAt = at;
-    if (this.wireHead === this.wire.length && at <= now && this.holdUntil <= now) {
-      this.deliver(item);
-      return;
-    }
     this.wire.push(item);
     this.wireAt.push(at);
     this.armWire();
@@ -319,6 +319,7 @@ export class Pipe implements PipeControl {
   private readonly flushWire = (): void => {
     this.cancelWireTimer?.();
     this.cancelWireTimer = null;
+    this.flushDeferred = false;
     const now = this.clock.now();
     while (this.wireHead < this.wire.length && (this.wireAt[this.wireHead] as number) <= now && this.holdUntil <= now) {
       const item = this.wire[this.wireHead] as WireItem;
@@ -338,7 +339,12 @@ export class Pipe implements PipeControl {
     if (this.wireHead === this.wire.length) return;
     const at = Math.max(this.wireAt[this.wireHead] as number, this.holdUntil);
     if (at === Number.POSITIVE_INFINITY) return;
-    this.cancelWireTimer = this.clock.timer(at - this.clock.now(), this.flushWire);
+    if (at > this.clock.now()) this.cancelWireTimer = this.clock.timer(at - this.clock.now(), this.flushWire);
+    else if (!this.flushDeferred) {
+      // Due now: delivered at the end of the writer's burst, as a socket's peer would see it.
+      this.flushDeferred = true;
+      this.clock.defer(this.flushWire);
+    }
   }
 
   private dropWire(): void {

@@ -182,3 +182,13 @@ describe('VirtualClock', () => {
     expect(fired).toBe(1);
   });
 });
+
+describe('VirtualClock with autoAdvance and runUntilIdle together', () => {
+  it('runUntilIdle returns at an idle point, and time goes on jumping afterwards', async () => {
+    const clock = new VirtualClock({ autoAdvance: true });
+    const slept = clock.sleep(100).then(() => clock.now());
+    await clock.runUntilIdle();
+    await clock.runUntilIdle();
+    expect(await slept).toBe(100);
+  });
+});

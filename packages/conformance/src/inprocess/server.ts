@@ -25,7 +25,7 @@
 
 import { NEED_DATA, RedisServerConnection, RemoteProtocolError, RespErrorReply } from '@curio-ts/proto-redis';
 import type { RespFrame, RespValue, RespVersion } from '@curio-ts/proto-redis';
-import type { ByteStream, Runtime } from '@curio-ts/client';
+import type { ByteStream, Listener, Runtime } from '@curio-ts/client';
 import { COMMANDS, NO_REPLY, Status } from './commands.js';
 import type { ClientState, CommandContext, Reply, ServerState } from './commands.js';
 import { bin, bytes, CommandError, Database, globPattern } from './keyspace.js';
@@ -54,8 +54,6 @@ export interface InProcessRedis {
   /** Stop for good. */
   stop(): Promise<void>;
 }
-
-type Listener = Awaited<ReturnType<Runtime['listen']>>;
 
 /** Most replies held before the server writes them and waits for the client to take them. */
 const REPLIES_PER_WRITE = 1024;
