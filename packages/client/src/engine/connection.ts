@@ -96,7 +96,11 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   abandon(call: C): AbandonResult {
     if (call.state !== 'written') return 'discard';
     const result = this.session.abandon(call);
-    if (result === 'pending') call.state = 'abandoning';
+    if (result === 'pending') {
+      call.state = 'abandoning';
+      // What the session wrote to resynchronise (a cancel request) goes out now.
+      if (this.session.hasDataToSend) this.scheduleFlush();
+    }
     return result;
   }
 

@@ -410,8 +410,11 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       return;
     }
     if (connection.inFlight > 0) {
-      // Returned with work under way: its state is unknown, so it is not reused.
+      // Returned with work under way: its state is unknown, so it is not reused, and its slot
+      // is free (nobody gives it back again).
       connection.close();
+      this.poolOpen--;
+      this.wakePoolWaiter();
       return;
     }
     const waiter = this.poolWaiters.shift();
