@@ -212,12 +212,11 @@ export async function startLineServer(runtime: Runtime, host = '127.0.0.1'): Pro
             const chunk = await stream.read();
             if (chunk === null || chunk.length === 0) return;
             buffered += decoder.decode(chunk);
-            for (let end = buffered.indexOf('\n'); end !== -1; end = buffered.indexOf('\n')) {
-              const line = buffered.slice(0, end);
-              buffered = buffered.slice(end + 1);
-              state.lines.push(line);
-              if (!(await handle(line))) return;
-            }
+            // Every line received is recorded, those after a CLOSE in the same chunk too.
+            const lines = buffered.split('\n');
+            buffered = lines.pop() ?? '';
+            state.lines.push(...lines);
+            for (const line of lines) if (!(await handle(line))) return;
           }
         } catch {
           // The client went away.
