@@ -25,7 +25,12 @@ const harness: RedisHarness = {
   },
   server: main.url,
   now: () => memory.clock.now(),
-  startServer: (options) => startInProcessRedis(memory.runtime, { port: 0, ...(options?.password !== undefined ? { password: options.password } : {}) }),
+  // Its data survives kill()/restart() (as a durable server's would); it has no TLS and takes no
+  // redis-server arguments (the suite asks for neither here: see `capabilities`).
+  startServer: (options) => {
+    if (options?.tls === true || options?.extraArgs !== undefined) return Promise.reject(new Error('the in-process Redis has no TLS and takes no redis-server arguments'));
+    return startInProcessRedis(memory.runtime, { port: 0, ...(options?.password !== undefined ? { password: options.password } : {}) });
+  },
   startFakeRedis: (answer) => startFakeRedisOn(memory.runtime, answer),
   capabilities: new Set(),
 };
@@ -43,7 +48,7 @@ describe('the conformance suites on the memory runtime', () => {
     ]);
   });
 
-  it('ran on the in-process network under virtual time, with no socket and no server process', () => {
+  it('ran on the in-process network, under virtual time', () => {
     expect(memory.network.connectionsMade).toBeGreaterThan(50);
     expect(memory.clock.now()).toBeGreaterThan(1000);
   });
