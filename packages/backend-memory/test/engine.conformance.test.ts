@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineConformance } from '@curio-ts/conformance';
 import { createMemoryRuntime } from '@curio-ts/backend-memory';
+import { startConcurrently } from './helpers.js';
 
 const memory = createMemoryRuntime({ autoAdvance: true });
 
@@ -12,11 +13,7 @@ engineConformance(
     runtime: memory.runtime,
     run: (body) => body(),
     sleep: (ms) => memory.runtime.sleep(ms),
-    start: (body) => {
-      const running = body();
-      running.catch(() => {});
-      return { join: () => running };
-    },
+    start: startConcurrently,
   },
   { describe, it, expect, beforeAll, afterAll },
 );

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promiseConformance, redisConformance, startFakeRedisOn, startInProcessRedis } from '@curio-ts/conformance';
 import type { RedisHarness } from '@curio-ts/conformance';
 import { createMemoryRuntime } from '@curio-ts/backend-memory';
+import { startConcurrently } from './helpers.js';
 
 // Each chunk takes 0.5 virtual ms each way: loops of requests that never sleep (the suite's
 // writers under load) still let virtual time pass.
@@ -18,11 +19,7 @@ const harness: RedisHarness = {
   connect: (options) => memory.connectRedis(options),
   run: (body) => body(),
   sleep: (ms) => memory.runtime.sleep(ms),
-  start: (body) => {
-    const running = body();
-    running.catch(() => {});
-    return { join: () => running };
-  },
+  start: startConcurrently,
   server: main.url,
   now: () => memory.clock.now(),
   // Its data survives kill()/restart() (as a durable server's would); it has no TLS and takes no
