@@ -589,11 +589,7 @@ function removeMembers<T extends 'hash' | 'set' | 'zset'>(type: T, remove: (valu
 // Hashes
 
 function hashFor(context: CommandContext, k: string): Map<string, Uint8Array> {
-  const existing = context.db.typed(k, 'hash');
-  if (existing !== undefined) return existing.fields;
-  const value: Value = { type: 'hash', fields: new Map() };
-  context.db.set(k, value);
-  return value.fields;
+  return context.db.typedOrNew(k, 'hash', () => ({ type: 'hash', fields: new Map() })).fields;
 }
 
 const hset: Run = (context, args) => {
@@ -673,11 +669,7 @@ const push =
   (left: boolean): Run =>
   (context, args) => {
     const k = key(args);
-    let value = context.db.typed(k, 'list');
-    if (value === undefined) {
-      value = { type: 'list', items: [] };
-      context.db.set(k, value);
-    }
+    const value = context.db.typedOrNew(k, 'list', () => ({ type: 'list', items: [] }));
     for (let i = 2; i < args.length; i++) {
       if (left) value.items.unshift(arg(args, i));
       else value.items.push(arg(args, i));
@@ -757,11 +749,7 @@ define(
   -3,
   (context, args) => {
     const k = key(args);
-    let value = context.db.typed(k, 'set');
-    if (value === undefined) {
-      value = { type: 'set', members: new Set() };
-      context.db.set(k, value);
-    }
+    const value = context.db.typedOrNew(k, 'set', () => ({ type: 'set', members: new Set() }));
     let added = 0;
     for (let i = 2; i < args.length; i++) {
       const member = key(args, i);
@@ -809,11 +797,7 @@ define(
     const pairs: [number, string][] = [];
     for (; i < args.length; i += 2) pairs.push([float(arg(args, i)), key(args, i + 1)]);
     const k = key(args);
-    let value = context.db.typed(k, 'zset');
-    if (value === undefined) {
-      value = { type: 'zset', scores: new Map() };
-      context.db.set(k, value);
-    }
+    const value = context.db.typedOrNew(k, 'zset', () => ({ type: 'zset', scores: new Map() }));
     let added = 0;
     let updated = 0;
     for (const [score, member] of pairs) {
@@ -920,10 +904,7 @@ define(
     } else id = streamId(arg(args, i - 1), 0);
     if (compareId(id, { ms: 0, seq: 0 }) === 0) throw new CommandError('ERR The ID specified in XADD must be greater than 0-0');
     if (compareId(id, last) <= 0) throw new CommandError('ERR The ID specified in XADD is equal or smaller than the target stream top item');
-    if (stream === undefined) {
-      stream = { type: 'stream', entries: [], last };
-      context.db.set(k, stream);
-    }
+    stream ??= context.db.typedOrNew(k, 'stream', () => ({ type: 'stream', entries: [], last }));
     stream.entries.push({ ms: id.ms, seq: id.seq, fields: args.slice(i) });
     stream.last = id;
     if (maxLength !== null && stream.entries.length > maxLength) stream.entries.splice(0, stream.entries.length - maxLength);

@@ -63,6 +63,15 @@ export class Database {
     return value as Extract<Value, { type: T }>;
   }
 
+  /** The value of `key` if it is of `type` (WRONGTYPE otherwise), else `make()` stored there. */
+  typedOrNew<T extends ValueType>(key: string, type: T, make: () => Extract<Value, { type: T }>): Extract<Value, { type: T }> {
+    const existing = this.typed(key, type);
+    if (existing !== undefined) return existing;
+    const value = make();
+    this.set(key, value);
+    return value;
+  }
+
   /** Store `value` under `key`, dropping any expiry unless `keepTtl`. */
   set(key: string, value: Value, keepTtl = false): void {
     this.data.set(key, value);
