@@ -208,30 +208,23 @@ export class Pipe implements PipeControl {
   // PipeControl
 
   configure(faults: PipeFaults): void {
-    if (faults.chunkSize !== undefined) {
-      checkNumber('chunkSize', faults.chunkSize, 1, true);
-      this.chunkSize = faults.chunkSize;
-    }
-    if (faults.latency !== undefined) {
-      checkNumber('latency', faults.latency, 0);
-      this.latency = faults.latency;
-    }
-    if (faults.firstDelay !== undefined) {
-      checkNumber('firstDelay', faults.firstDelay, 0);
-      this.firstDelay = faults.firstDelay;
-    }
-    const add = (trigger: Trigger): void => {
-      checkNumber('a fault position', trigger.at, 0, true);
-      this.triggers.push(trigger);
-    };
-    if (faults.inject !== undefined) add({ at: faults.injectAfter ?? 0, order: 0, bytes: latin1(faults.inject) });
-    else if (faults.injectAfter !== undefined) throw new MemoryRuntimeError('injectAfter without inject', 'ERR_BAD_OPTION');
-    if (faults.stallAfter !== undefined) {
-      if (faults.stallFor !== undefined) checkNumber('stallFor', faults.stallFor, 0);
-      add({ at: faults.stallAfter, order: 1, stallMs: faults.stallFor ?? Number.POSITIVE_INFINITY });
-    } else if (faults.stallFor !== undefined) throw new MemoryRuntimeError('stallFor without stallAfter', 'ERR_BAD_OPTION');
-    if (faults.closeAfter !== undefined) add({ at: faults.closeAfter, order: 2 });
-    if (faults.resetAfter !== undefined) add({ at: faults.resetAfter, order: 3 });
+    // Everything is checked before anything changes: a plan is applied whole or not at all.
+    if (faults.chunkSize !== undefined) checkNumber('chunkSize', faults.chunkSize, 1, true);
+    if (faults.latency !== undefined) checkNumber('latency', faults.latency, 0);
+    if (faults.firstDelay !== undefined) checkNumber('firstDelay', faults.firstDelay, 0);
+    if (faults.stallFor !== undefined) checkNumber('stallFor', faults.stallFor, 0);
+    if (faults.inject === undefined && faults.injectAfter !== undefined) throw new MemoryRuntimeError('injectAfter without inject', 'ERR_BAD_OPTION');
+    if (faults.stallAfter === undefined && faults.stallFor !== undefined) throw new MemoryRuntimeError('stallFor without stallAfter', 'ERR_BAD_OPTION');
+    const added: Trigger[] = [];
+    if (faults.inject !== undefined) added.push({ at: faults.injectAfter ?? 0, order: 0, bytes: latin1(faults.inject) });
+    if (faults.stallAfter !== undefined) added.push({ at: faults.stallAfter, order: 1, stallMs: faults.stallFor ?? Number.POSITIVE_INFINITY });
+    if (faults.closeAfter !== undefined) added.push({ at: faults.closeAfter, order: 2 });
+    if (faults.resetAfter !== undefined) added.push({ at: faults.resetAfter, order: 3 });
+    for (const trigger of added) checkNumber('a fault position', trigger.at, 0, true);
+    if (faults.chunkSize !== undefined) this.chunkSize = faults.chunkSize;
+    if (faults.latency !== undefined) this.latency = faults.latency;
+    if (faults.firstDelay !== undefined) this.firstDelay = faults.firstDelay;
+    this.triggers.push(...added);
     this.triggers.sort((a, b) => a.at - b.at || a.order - b.order);
     if (this.refused === null) this.fireTriggers();
   }

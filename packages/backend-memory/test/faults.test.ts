@@ -175,6 +175,14 @@ describe('fault plans', () => {
     expect((failure as MemoryRuntimeError).code).toBe('ERR_BAD_OPTION');
     expect(memory.network.connections).toEqual([]);
   });
+
+  it('a live plan is applied whole or not at all', async () => {
+    const { client, server, connection } = await pair({});
+    expect(() => connection.configure({ toServer: { chunkSize: 2, stallAfter: 0, stallFor: -1 } })).toThrow(MemoryRuntimeError);
+    expect(() => connection.configure({ toServer: { injectAfter: 3 } })).toThrow(MemoryRuntimeError);
+    await client.write(text('abcd'));
+    expect(await outcome(server)).toBe('abcd');
+  });
 });
 
 describe('live fault controls', () => {
