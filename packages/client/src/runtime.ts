@@ -229,4 +229,9 @@ export interface Runtime {
   now(): number;
   /** Start a one-shot timer on the runtime's clock; returns a cancel function. */
   timer(ms: number, fn: () => void): () => void;
+  /**
+   * Optional: a number in [0, 1) for jitter (reconnect backoff). A deterministic runtime (the
+   * memory runtime's seeded one) makes every run take the same instants; default Math.random.
+   */
+  random?(): number;
 }

@@ -284,7 +284,13 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
           session.receive(chunk, this);
         } catch (error) {
           this.stream.close();
-          this.lost(error instanceof ProtocolViolationError ? error : new ProtocolViolationError(error instanceof Error ? error.message : String(error), { cause: error }));
+          if (chunk.length === 0) {
+            // The stream ended inside a message (a server killed mid-reply): the connection was
+            // lost, the peer did not break the protocol, so retryable calls may go again.
+            this.lost(new ConnectionError('connection closed by the server in the middle of a response', 'ERR_CONNECTION_CLOSED', { cause: error }));
+          } else {
+            this.lost(error instanceof ProtocolViolationError ? error : new ProtocolViolationError(error instanceof Error ? error.message : String(error), { cause: error }));
+          }
           return;
         }
         if (this.closed) return;

@@ -606,7 +606,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     if (policy === false) return null;
     let delay = policy.initialDelay;
     while (this.currentStatus === 'reconnecting') {
-      await this.pause(delay * (0.5 + Math.random() / 2));
+      await this.pause(delay * (0.5 + (this.runtime.random?.() ?? Math.random()) / 2));
       if (this.currentStatus !== 'reconnecting') return null;
       try {
         const connection = await this.open('main');
