@@ -278,6 +278,31 @@ describe('STARTTLS: upgrading a connection with startTls', () => {
     expect(got).toEqual({ request: 'STARTTLS\r\n', code: 'ERR_TLS_UNREAD_DATA', stillThere: 'INJECTED' });
   });
 
+  test("unread: 'handshake' hands a client hello the server socket already read to TLS; injected plaintext fails the handshake", async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await client.sendall(Buffer.from('STARTTLS\r\n'));
+      const request = text(await peer.recv(10));
+      // The client does not wait for an answer: its hello reaches the server socket first.
+      const upgrading = spawn(() => startTls(client, { tls: { ca: certs.ca }, serverHostname: 'localhost' }));
+      await until(() => peer.bufferedBytes > 0, 'the client hello is queued at the server');
+      const secure = await startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert }, unread: 'handshake' });
+      const secureClient = await upgrading.join();
+      await secureClient.sendall(Buffer.from('over tls'));
+      const data = text(await secure.recv(100));
+      await closeAll(secureClient, secure);
+
+      const second = await connectedPair();
+      await second.client.sendall(Buffer.from('STARTTLS\r\nINJECTED'));
+      await second.peer.recv(10);
+      await until(() => second.peer.bufferedBytes === 8, 'the injected bytes are queued');
+      const error = await failure(startTls(second.peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert }, unread: 'handshake' }));
+      await closeAll(second.client, second.peer, second.server, server);
+      return { request, data, injected: error instanceof TlsError };
+    });
+    expect(got).toEqual({ request: 'STARTTLS\r\n', data: 'over tls', injected: true });
+  });
+
   test('a socket another task is reading cannot be upgraded (ReadResourceBusy)', async () => {
     const got = await runReal(async () => {
       const { server, client, peer } = await connectedPair();

@@ -145,6 +145,14 @@ export interface StartTlsOptions {
   serverHostname?: string;
   /** Give up the handshake after this many ms (SocketError 'ETIMEDOUT'); the connection is closed. */
   timeout?: number;
+  /**
+   * Bytes that arrived in the clear and were not read: refuse to upgrade (`'refuse'`, default,
+   * SocketError `ERR_TLS_UNREAD_DATA`), or hand them to the TLS layer as the start of the peer's
+   * handshake (`'handshake'`). Handing them over is safe (TLS parses them as records; nothing
+   * injected in the clear is ever delivered as data) and is what a server needs whose socket
+   * may already have read the client's hello, sent right after the negotiation.
+   */
+  unread?: 'refuse' | 'handshake';
 }
 
 /**
@@ -155,7 +163,8 @@ export interface StartTlsOptions {
  *
  * Call it with the socket idle: every byte written is flushed first, and if any byte arrived
  * and was not read, the upgrade is refused with SocketError `ERR_TLS_UNREAD_DATA` (plaintext
- * sent after the upgrade request could be an injection attack). A failed handshake throws a
+ * sent after the upgrade request could be an injection attack), unless `unread: 'handshake'`
+ * hands those bytes to the TLS layer. A failed handshake throws a
  * {@link TlsError} (and closes the connection); as a server that asked for a client
  * certificate with `rejectUnauthorized`, an unauthorized one is a TlsError too. The handshake
  * is a WRITE_WAIT trap: cancellable, and bounded by `timeout` if given.
@@ -164,7 +173,7 @@ export async function startTls(socket: Socket, options: StartTlsOptions = {}): P
   if (options.serverSide === true && options.serverHostname !== undefined) {
     throw new TypeError('startTls: serverHostname is for the client side');
   }
-  await socket._quiesceForTls();
+  await socket._quiesceForTls(options.unread === 'handshake');
   const { raw, path } = socket._detachForTls();
   const settings = options.tls ?? {};
   let secure: tls.TLSSocket;

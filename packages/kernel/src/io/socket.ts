@@ -603,7 +603,7 @@ export class Socket {
    * asked for could be injected by an attacker: the upgrade is refused, as STARTTLS must).
    * @internal
    */
-  async _quiesceForTls(): Promise<void> {
+  async _quiesceForTls(handshakeUnread = false): Promise<void> {
     this.lockWrite();
     try {
       await this.flushed();
@@ -614,7 +614,7 @@ export class Socket {
     if (this.closedHere) throw this.closedError();
     if (this.failure !== null) throw this.failure;
     if (this.eof || this._raw.destroyed) throw new SocketError('the connection ended before the TLS upgrade', { code: 'ERR_SOCKET_EOF' });
-    if (this.queued > 0) {
+    if (this.queued > 0 && !handshakeUnread) {
       throw new SocketError(
         `${this.queued} unread bytes arrived in the clear before the TLS handshake; refusing to upgrade (they could be injected)`,
         { code: 'ERR_TLS_UNREAD_DATA' },
@@ -624,11 +624,25 @@ export class Socket {
 
   /**
    * Give up the Node socket for a TLS upgrade (synchronously after {@link _quiesceForTls}): stop
-   * listening to it and mark this Socket closed without destroying the connection.
+   * listening to it and mark this Socket closed without destroying the connection. Bytes
+   * received and not read are put back into the net.Socket's own buffer, where the TLS layer
+   * that takes it over reads them first (only left there when the upgrade allows it).
    * @internal
    */
   _detachForTls(): { raw: net.Socket; path: string | undefined } {
     const raw = this._raw;
+    if (this.queued > 0) {
+      const first = this.chunks[0] as Buffer;
+      if (this.head > 0) this.chunks[0] = first.subarray(this.head);
+      const unread = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+      // Paused first: a flowing stream with no 'data' listener would drop what it is handed.
+      raw.pause();
+      raw.unshift(unread);
+      this.chunks = [];
+      this.head = 0;
+      this.queued = 0;
+      this.paused = false;
+    }
     raw.removeListener('data', onData);
     raw.removeListener('end', onEnd);
     raw.removeListener('error', onError);
