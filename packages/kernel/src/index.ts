@@ -20,7 +20,7 @@ export {
   SuppressedError,
 } from './errors.js';
 export type { SuppressedErrorLike } from './errors.js';
-export { Kernel } from './kernel.js';
+export { Kernel, ScheduledCall } from './kernel.js';
 export type { KernelOptions, KernelErrorInfo, KernelErrorReason } from './kernel.js';
 export { run } from './run.js';
 export type { RunOptions } from './run.js';

@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -301,6 +302,31 @@ describe('STARTTLS: upgrading a connection with startTls', () => {
       return { request, data, injected: error instanceof TlsError };
     });
     expect(got).toEqual({ request: 'STARTTLS\r\n', data: 'over tls', injected: true });
+  });
+
+  test('a server upgrade asking for a client certificate accepts a trusted one; tlsSession gives both certificates as DER', async () => {
+    const der = (pem: string): string => new X509Certificate(pem).raw.toString('hex');
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const serverSide = spawn(() => startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert, ca: certs.ca, requestCert: true, ALPNProtocols: ['curio/1'] } }));
+      const secure = await startTls(client, { tls: { ca: certs.ca, key: certs.key, cert: certs.cert, ALPNProtocols: ['curio/1'] }, serverHostname: 'localhost' });
+      const secured = await serverSide.join();
+      const atClient = secure.tlsSession;
+      const atServer = secured.tlsSession;
+      const plain = client.tlsSession;
+      await closeAll(secure, secured, server);
+      const hex = (bytes: Uint8Array | null | undefined): string | null => (bytes == null ? null : Buffer.from(bytes).toString('hex'));
+      return {
+        plain,
+        clientSeesServer: hex(atClient?.peerCertificate) === der(certs.cert),
+        serverSeesClient: hex(atServer?.peerCertificate) === der(certs.cert),
+        serverOwn: hex(atServer?.localCertificate) === der(certs.cert),
+        authorized: [atClient?.authorized, atServer?.authorized],
+        alpn: atServer?.alpnProtocol,
+        protocol: atClient?.protocol,
+      };
+    });
+    expect(got).toEqual({ plain: null, clientSeesServer: true, serverSeesClient: true, serverOwn: true, authorized: [true, true], alpn: 'curio/1', protocol: 'TLSv1.3' });
   });
 
   test('a socket another task is reading cannot be upgraded (ReadResourceBusy)', async () => {

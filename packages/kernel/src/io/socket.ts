@@ -31,6 +31,7 @@
 //   symbol on the net.Socket), so a socket costs no closures; waiting costs the trap alone.
 
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { waitExternal } from '../cancellation.js';
 import { Deque } from '../deque.js';
 import { ReadResourceBusy, WriteResourceBusy } from '../errors.js';
@@ -48,6 +49,20 @@ export const LOW_WATER = 64 * 1024;
 export const DEFAULT_READ = 64 * 1024;
 /** Largest slice of a `sendall` handed to Node at once. */
 export const WRITE_SLICE = 256 * 1024;
+
+/** What a TLS socket knows about its session ({@link Socket.tlsSession}). */
+export interface TlsSession {
+  /** The peer's certificate in DER form (null if it sent none). */
+  readonly peerCertificate: Uint8Array | null;
+  /** This side's own certificate in DER form (null if it has none). */
+  readonly localCertificate: Uint8Array | null;
+  /** The protocol version agreed ('TLSv1.3'...). */
+  readonly protocol: string | null;
+  /** The ALPN protocol agreed, or null. */
+  readonly alpnProtocol: string | null;
+  /** Whether the peer's certificate was verified against the trusted CAs. */
+  readonly authorized: boolean;
+}
 
 /** An endpoint of a socket: an IP address and port, or a Unix socket path. */
 export type SocketAddress =
@@ -576,6 +591,29 @@ export class Socket {
   /** Whether the socket is a TLS socket. */
   get tls(): boolean {
     return this.isTls;
+  }
+
+  /**
+   * The TLS session of a TLS socket (null for a plain one): the certificates (DER, as SCRAM's
+   * channel binding hashes them), the protocol, the ALPN protocol, and whether the peer was
+   * verified. Read once the handshake is done (sockets from openConnection, accept and
+   * startTls are).
+   */
+  get tlsSession(): TlsSession | null {
+    if (!this.isTls) return null;
+    const secure = this._raw as tls.TLSSocket;
+    const der = (certificate: object | null): Uint8Array | null => {
+      const raw = (certificate as { raw?: Buffer } | null)?.raw;
+      return raw === undefined ? null : new Uint8Array(raw);
+    };
+    const alpn = secure.alpnProtocol;
+    return {
+      peerCertificate: der(secure.getPeerCertificate()),
+      localCertificate: der(secure.getCertificate()),
+      protocol: secure.getProtocol(),
+      alpnProtocol: typeof alpn === 'string' ? alpn : null,
+      authorized: secure.authorized,
+    };
   }
 
   /**
