@@ -2,7 +2,21 @@
 // Backends (@curio-ts/backend-node, @curio-ts/backend-curio) implement Runtime and export
 // `connectRedis` bound to themselves.
 
-export type { Runtime, ByteStream, ConnectTarget, TlsOptions, Wake, Waiter, Background } from './runtime.js';
+export type {
+  Runtime,
+  ByteStream,
+  ConnectTarget,
+  ListenTarget,
+  Listener,
+  StreamAddress,
+  TlsOptions,
+  TlsServerOptions,
+  TlsInfo,
+  StartTlsOptions,
+  Wake,
+  Waiter,
+  Background,
+} from './runtime.js';
 export { FnWaiter } from './runtime.js';
 export {
   ClientError,

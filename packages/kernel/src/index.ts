@@ -61,7 +61,7 @@ export {
   DEFAULT_READ,
   WRITE_SLICE,
 } from './io/socket.js';
-export type { SocketAddress, SocketOptions, ServerSocketOptions } from './io/socket.js';
+export type { SocketAddress, SocketOptions, ServerSocketOptions, TlsSession } from './io/socket.js';
 export { SocketStream, DEFAULT_LINE_LIMIT } from './io/socket-stream.js';
 export type { SocketStreamOptions } from './io/socket-stream.js';
 export {
@@ -84,7 +84,7 @@ export {
   unixServer,
   runServer,
 } from './io/network.js';
-export type { ConnectOptions, ListenOptions, ClientHandler, ServeOptions, ServerOptions } from './io/network.js';
+export type { ConnectOptions, ListenOptions, StartTlsOptions, ClientHandler, ServeOptions, ServerOptions } from './io/network.js';
 export { udpSocket, UdpSocket } from './io/udp.js';
 export type { Datagram, UdpSocketOptions } from './io/udp.js';
 export { Channel, Connection, ChannelError, AuthenticationError, FrameTooLargeError } from './io/channel.js';
