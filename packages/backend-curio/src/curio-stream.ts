@@ -52,6 +52,15 @@ export class CurioByteStream implements ByteStream {
   private upgraded = false;
   private drainWaiters: (() => void)[] = [];
   private writing = false;
+  /** Writes handed straight to the socket whose callback has not come yet. */
+  private rawPending = 0;
+  private readonly rawWritten = (): void => {
+    // The kernel socket's sendall must start with Node's buffer empty of bytes it did not write
+    // itself (it waits for its own writes' callbacks), so the writer task waits for these.
+    if (--this.rawPending > 0) return;
+    if (this.queue.length > 0) this.wakeup.set();
+    else this.idle?.set();
+  };
   private readonly readFailed = (error: unknown): Uint8Array | null => this.readError(error);
 
   constructor(
@@ -76,7 +85,8 @@ export class CurioByteStream implements ByteStream {
     if (this.queue.length === 0 && !this.writing && raw.writableLength === 0 && !raw.destroyed) {
       // Nothing queued and the socket is not pushing back: hand the bytes to the socket now,
       // without waking the writer task (the common case: one flush per burst of calls).
-      raw.write(data);
+      this.rawPending++;
+      raw.write(data, this.rawWritten);
       return RESOLVED;
     }
     this.queue.push(data);
@@ -138,9 +148,9 @@ export class CurioByteStream implements ByteStream {
     if (this.closed) throw new ConnectionError('the stream is closed', 'ERR_STREAM_CLOSED');
     if (this.failure !== null) throw this.failure;
     const idle = (this.idle ??= new Event());
-    while (this.queue.length > 0 || this.writing) {
+    while (this.queue.length > 0 || this.writing || this.rawPending > 0) {
       idle.clear();
-      this.wakeup.set();
+      if (this.queue.length > 0) this.wakeup.set();
       await idle.wait();
       if (this.failure !== null) throw this.failure;
       if (this.closed) throw new ConnectionError('the stream was closed during the TLS upgrade', 'ERR_STREAM_CLOSED');
@@ -184,8 +194,8 @@ export class CurioByteStream implements ByteStream {
   private async writer(): Promise<void> {
     try {
       for (;;) {
-        if (this.queue.length === 0) {
-          this.idle?.set();
+        if (this.queue.length === 0 || this.rawPending > 0) {
+          if (this.queue.length === 0) this.idle?.set();
           if (this.closed) return;
           this.wakeup.clear();
           await this.wakeup.wait();

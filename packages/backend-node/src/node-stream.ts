@@ -85,6 +85,8 @@ export class NodeByteStream implements ByteStream {
     socket.on('error', this.onError);
     socket.on('close', this.onEnd);
     if (socket.destroyed) this.ended = true;
+    // A socket explicitly paused (a listener's pauseOnConnect) does not flow for a 'data' listener.
+    else if (socket.isPaused()) socket.resume();
   }
 
   read(): Promise<Uint8Array | null> {

@@ -329,6 +329,20 @@ describe('STARTTLS: upgrading a connection with startTls', () => {
     expect(got).toEqual({ plain: null, clientSeesServer: true, serverSeesClient: true, serverOwn: true, authorized: [true, true], alpn: 'curio/1', protocol: 'TLSv1.3' });
   });
 
+  test('a client that gives up during a server upgrade (untrusted certificate) fails the server handshake at once', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const serverSide = spawn(() => startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert } }));
+      // No CA given: the client refuses the server's certificate and closes.
+      const clientError = await failure(startTls(client, { serverHostname: 'localhost' }));
+      const serverError = await failure(serverSide.join());
+      await closeAll(client, peer, server);
+      const cause = ((serverError as { cause?: unknown }).cause ?? serverError) as SocketError;
+      return { client: clientError instanceof TlsError, server: cause.code };
+    });
+    expect(got).toEqual({ client: true, server: 'ECONNRESET' });
+  });
+
   test('a socket another task is reading cannot be upgraded (ReadResourceBusy)', async () => {
     const got = await runReal(async () => {
       const { server, client, peer } = await connectedPair();

@@ -200,8 +200,13 @@ export async function startTls(socket: Socket, options: StartTlsOptions = {}): P
     injector.on('tlsClientError', (error: Error) => {
       if (injector.listenerCount('error') > 0) injector.emit('error', error);
     });
+    // A half-open TLS socket whose client leaves during the handshake would wait for it forever
+    // (Node reports the failure only once the socket closes): half-open again once secure.
+    const halfOpen = raw.allowHalfOpen;
+    raw.allowHalfOpen = false;
     await established(raw, 'secureConnection', options.timeout, true, 'the TLS handshake', injector, () => injector.emit('connection', raw));
     secure = accepted as unknown as tls.TLSSocket;
+    secure.allowHalfOpen = halfOpen;
     if (server.requestCert === true && (server.rejectUnauthorized ?? true) && !secure.authorized) {
       secure.destroy();
       const reason = secure.authorizationError;
