@@ -8,7 +8,7 @@ export { startPrivateRedis, freePort, waitForPort, startFakeRedis, answerLikeRed
 export type { PrivateRedis, PrivateRedisOptions, FakeRedis, FakeRedisCommand, FakeRedisAnswer } from './servers.js';
 export { runtimeConformance, FLOOD_BYTES, STALL_BOUND, BUFFERED_BOUND } from './runtime.js';
 export type { RuntimeHarness, RuntimeCapabilities } from './runtime.js';
-export { startLineServer, LineReader, bytesOf, targetOf } from './line-server.js';
-export type { LineServer } from './line-server.js';
+export { startUpperServer, LineReader, bytesOf, targetOf } from './upper-server.js';
+export type { UpperServer } from './upper-server.js';
 export { makeTestCertificates } from './certs.js';
 export type { TestCertificates } from './certs.js';

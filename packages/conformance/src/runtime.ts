@@ -20,7 +20,7 @@
 //   code only waits (for time, or for a peer that stays silent); registers the virtual-clock
 //   cases (a 60 s timer fires at once in wall time).
 //
-// Every runtime runs: a line server written once on the server side (startLineServer) with
+// Every runtime runs: an upper-case line server written once on the server side (startUpperServer) with
 // clients talking to it and a graceful stop; the stream conventions (end of stream, close);
 // a consumer that stops reading stalls a writer with bounded memory, measured in bytes;
 // `spawn` that stops; timers and `now()`.
@@ -33,7 +33,7 @@ import { ConnectionError } from '@curio-ts/client';
 import type { ByteStream, Runtime } from '@curio-ts/client';
 import { makeTestCertificates } from './certs.js';
 import type { TestCertificates } from './certs.js';
-import { LineReader, bytesOf, startLineServer, targetOf } from './line-server.js';
+import { LineReader, bytesOf, startUpperServer, targetOf } from './upper-server.js';
 import type { TestApi } from './redis.js';
 
 /** What a runtime supplies to {@link runtimeConformance}. See the file header. */
@@ -105,9 +105,9 @@ export function runtimeConformance(h: RuntimeHarness, t: TestApi): void {
   };
 
   describe(`the Runtime contract (${h.name} runtime)`, () => {
-    it('a line server written once on the server side serves clients and stops gracefully', async () => {
+    it('an upper-case server written once on the server side serves clients and stops gracefully', async () => {
       await h.run(async (rt) => {
-        const server = await startLineServer(rt);
+        const server = await startUpperServer(rt);
         const a = await rt.connect(targetOf(server.address));
         const b = await rt.connect(targetOf(server.address));
         const linesA = new LineReader(a);
@@ -133,7 +133,7 @@ export function runtimeConformance(h: RuntimeHarness, t: TestApi): void {
 
     it('end of stream is null; close is idempotent, ends a pending read with null, and later writes fail', async () => {
       await h.run(async (rt) => {
-        const server = await startLineServer(rt);
+        const server = await startUpperServer(rt);
         const stream = await rt.connect(targetOf(server.address));
         let pending: unknown = 'still reading';
         const reader = rt.spawn(async () => {
@@ -235,7 +235,7 @@ export function runtimeConformance(h: RuntimeHarness, t: TestApi): void {
 
     it('spawn: a read blocked in cancelled work ends (its signal closes the stream)', async () => {
       await h.run(async (rt) => {
-        const server = await startLineServer(rt);
+        const server = await startUpperServer(rt);
         const stream = await rt.connect(targetOf(server.address));
         let outcome: unknown = 'still reading';
         const reader = rt.spawn(async (signal) => {
@@ -295,11 +295,11 @@ export function runtimeConformance(h: RuntimeHarness, t: TestApi): void {
     });
 
     if (h.capabilities.unixSockets) {
-      it('the line server works on a Unix socket path', async () => {
+      it('the upper-case server works on a Unix socket path', async () => {
         const dir = mkdtempSync(join(tmpdir(), 'curio-unix-'));
         try {
           await h.run(async (rt) => {
-            const server = await startLineServer(rt, { path: join(dir, 'lines.sock') });
+            const server = await startUpperServer(rt, { path: join(dir, 'lines.sock') });
             expect(server.address).toEqual({ path: join(dir, 'lines.sock') });
             const stream = await rt.connect(targetOf(server.address));
             const lines = new LineReader(stream);

@@ -1,4 +1,4 @@
-// conformance/line-server.ts
+// conformance/upper-server.ts
 //
 // A small server written once on the Runtime's server side, run unchanged by every runtime:
 // each line a client sends comes back upper-cased, `QUIT` is answered `BYE` and ends that
@@ -17,7 +17,7 @@ import { ConnectionError } from '@curio-ts/client';
 import type { Background, ByteStream, ConnectTarget, ListenTarget, Runtime, StreamAddress } from '@curio-ts/client';
 
 /** A running line server. */
-export interface LineServer {
+export interface UpperServer {
   /** Where it listens. */
   readonly address: StreamAddress;
   /** Connections accepted so far. */
@@ -41,7 +41,7 @@ export function targetOf(address: StreamAddress): ConnectTarget {
 }
 
 /** Start the line server on `runtime` (default target: a free port on 127.0.0.1). */
-export async function startLineServer(runtime: Runtime, target: ListenTarget = { port: 0 }): Promise<LineServer> {
+export async function startUpperServer(runtime: Runtime, target: ListenTarget = { port: 0 }): Promise<UpperServer> {
   const listener = await runtime.listen(target);
   const handlers = new Set<Background>();
   let accepted = 0;
@@ -53,7 +53,7 @@ export async function startLineServer(runtime: Runtime, target: ListenTarget = {
         const stream = await listener.accept();
         if (stream === null) return;
         accepted++;
-        const handler = runtime.spawn((handlerSignal) => serveLines(stream, handlerSignal), `line-client-${accepted}`);
+        const handler = runtime.spawn((handlerSignal) => serveLines(stream, handlerSignal), `upper-client-${accepted}`);
         handlers.add(handler);
         void handler.done.then(() => handlers.delete(handler));
       }
@@ -63,7 +63,7 @@ export async function startLineServer(runtime: Runtime, target: ListenTarget = {
       signal.removeEventListener('abort', stopAccepting);
       listener.close();
     }
-  }, 'line-accept');
+  }, 'upper-accept');
   return {
     address: listener.address,
     get accepted() {
