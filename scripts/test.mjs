@@ -6,7 +6,9 @@
 // 2. Start a private redis-server on a free loopback port (scripts/private-redis.mjs) and give
 //    its address to every test as CURIO_TEST_REDIS_URL (unless that is already set: then the
 //    tests use the Redis it names, which must allow FLUSHDB and DEBUG).
-// 3. Build, type-check and run every project's tests through nx.
+// 3. Build every project, check the published type declarations (scripts/check-dts.mjs: no
+//    @internal member ships, every entry is usable), type-check, and run every project's tests
+//    through nx.
 // 4. Stop the server, also on a failed step and on SIGINT/SIGTERM/SIGHUP, and print one line:
 //    "N passed, N failed", summed over all projects from their vitest JSON reports.
 //
@@ -89,30 +91,32 @@ if (env.CURIO_TEST_REDIS_URL === undefined || env.CURIO_TEST_REDIS_URL === '') {
   console.error(`tests use the Redis in CURIO_TEST_REDIS_URL: ${env.CURIO_TEST_REDIS_URL}`);
 }
 
-function nx(args) {
+function step(command, args) {
   return new Promise((resolve) => {
-    running = spawn(join(root, 'node_modules', '.bin', 'nx'), args, { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    running = spawn(command, args, { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
     running.once('error', (error) => {
-      console.error(`cannot run nx: ${error.message}`);
+      console.error(`cannot run ${command}: ${error.message}`);
       resolve(1);
     });
     running.once('close', (code, signal) => resolve(code ?? (signal !== null ? 1 : 0)));
   });
 }
 
+const nxBin = join(root, 'node_modules', '.bin', 'nx');
 const steps = [
-  ['run-many', '-t', 'build', '--outputStyle=static'],
-  ['run-many', '-t', 'typecheck', '--outputStyle=static'],
-  ['run-many', '-t', 'test', '--outputStyle=static', '--parallel=1'],
+  [nxBin, ['run-many', '-t', 'build', '--outputStyle=static']],
+  [process.execPath, [join(root, 'scripts', 'check-dts.mjs')]],
+  [nxBin, ['run-many', '-t', 'typecheck', '--outputStyle=static']],
+  [nxBin, ['run-many', '-t', 'test', '--outputStyle=static', '--parallel=1']],
 ];
 let stepFailed = false;
-for (const args of steps) {
-  const status = await nx(args);
+for (const [command, args] of steps) {
+  const status = await step(command, args);
   if (stopping) await new Promise(() => {}); // the signal handler ends the process
   if (status !== 0) {
     stepFailed = true;
-    console.error(`step failed: nx ${args.join(' ')} (exit ${status})`);
-    if (args[2] !== 'test') break;
+    console.error(`step failed: ${command === nxBin ? 'nx' : 'node'} ${args.join(' ')} (exit ${status})`);
+    if (command === nxBin && args[2] !== 'test') break; // nothing to test without a build
   }
 }
 running = null;

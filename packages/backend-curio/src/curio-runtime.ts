@@ -22,17 +22,9 @@
 
 import { performance } from 'node:perf_hooks';
 import type { Background, ConnectTarget, Runtime, Waiter } from '@curio-ts/client';
-import {
-  KernelClosedError,
-  TaskOperation,
-  atBurstEnd,
-  currentTaskOrNull,
-  openConnection,
-  openUnixConnection,
-  sleep,
-  spawn,
-} from '@curio-ts/kernel';
+import { KernelClosedError, openConnection, openUnixConnection, sleep, spawn } from '@curio-ts/kernel';
 import type { Kernel, Socket, Task } from '@curio-ts/kernel';
+import { TaskOperation, atBurstEnd, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
 import { listenCurio } from './curio-listener.js';
 import { CurioByteStream, toConnectionError } from './curio-stream.js';
 import { clientTls, sniName } from './curio-tls.js';

@@ -8,7 +8,8 @@ import { CommandTimeoutError, FnWaiter } from '@curio-ts/client';
 import type { Background, Wake } from '@curio-ts/client';
 import { answerLikeRedis, startFakeRedis } from '@curio-ts/conformance';
 import type { FakeRedis } from '@curio-ts/conformance';
-import { TaskCancelled, clock, currentTask, currentTaskOrNull, run, sleep, spawn } from '@curio-ts/kernel';
+import { TaskCancelled, clock, currentTask, run, sleep, spawn } from '@curio-ts/kernel';
+import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
 import { CurioListener, connectRedis, curioRuntime } from '@curio-ts/backend-curio';
 
 describe('the curio runtime on the kernel clock', () => {

@@ -1,6 +1,6 @@
-// @curio-ts/client: the one client API, written once against the Runtime interface.
-// Backends (@curio-ts/backend-node, @curio-ts/backend-curio) implement Runtime and export
-// `connectRedis` bound to themselves.
+// @curio-ts/client: the engine, the Runtime interface, and each protocol's client API written
+// once on them. Backends (@curio-ts/backend-node, @curio-ts/backend-curio,
+// @curio-ts/backend-memory) implement Runtime and export `connectRedis` bound to themselves.
 
 export type {
   Runtime,
@@ -32,10 +32,21 @@ export {
   OfflineQueueFullError,
   ProtocolViolationError,
 } from './errors.js';
+// The engine, for protocol drivers (see docs/writing-a-protocol.md).
+export { Engine, Lease } from './engine/engine.js';
+export type { EngineStatus, EngineListener, BatchOptions } from './engine/engine.js';
+export { EngineCall } from './engine/call.js';
+export type { CallState, CallOwner } from './engine/call.js';
+export { EngineConnection } from './engine/connection.js';
+export type { ProtocolAdapter, ProtocolSession, SessionSink, HandshakeContext, AbandonResult } from './engine/adapter.js';
+export type { EngineOptions, ReconnectOptions, ConnectFunction } from './engine/options.js';
+export { resolveReconnect } from './engine/options.js';
+// Redis.
 export { RedisClient, Pipeline, Transaction, connectRedisWith } from './redis/redis.js';
-export { RedisClientCore } from './redis/client.js';
-export type { CallOptions, RedisClientStatus, PushListener } from './redis/client.js';
-export type { RedisOptions, ReconnectOptions } from './redis/options.js';
+export { RedisEngine } from './redis/engine.js';
+export type { CallOptions, RedisClientStatus, PushListener, RedisLease } from './redis/engine.js';
+export { RedisCall, RedisSession, redisAdapter } from './redis/adapter.js';
+export type { RedisOptions } from './redis/options.js';
 export { parseRedisUrl } from './redis/options.js';
 export { Subscription, SubscriptionOverflowError, PushStream, MonitorStream } from './redis/pubsub.js';
 export type { PubSubMessage, SubscriptionOptions } from './redis/pubsub.js';

@@ -439,6 +439,43 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): void 
       });
     });
 
+    it('isolated(): WATCH transactions of concurrent workers on leased connections of their own, while the main connection keeps working', async () => {
+      await withClient(async (c) => {
+        const counter = key('iso:counter');
+        await c.set(counter, '0');
+        const mainId = await c.sendCommand<number>(['CLIENT', 'ID']);
+        const leasedIds = new Set<number>();
+        const incrementBy = (worker: number): Promise<number> =>
+          c.isolated(async (own) => {
+            leasedIds.add(await own.sendCommand<number>(['CLIENT', 'ID']));
+            let conflicts = 0;
+            for (let done = 0; done < 10; ) {
+              await own.watch(counter);
+              const value = Number(await own.get(counter));
+              // Between WATCH and EXEC the other workers write: some EXECs must fail.
+              await h.sleep(worker % 3);
+              const result = await own.multi().set(counter, String(value + 1)).exec();
+              if (result === null) conflicts++;
+              else done++;
+            }
+            return conflicts;
+          });
+        const workers = Array.from({ length: 6 }, (_, w) => h.start(() => incrementBy(w)));
+        // The main connection serves others meanwhile, and is never one of the leased ones.
+        for (let i = 0; i < 20; i++) expect(await c.echo(`main ${i}`)).toBe(`main ${i}`);
+        let conflicts = 0;
+        for (const worker of workers) conflicts += await worker.join();
+        expect(await c.get(counter)).toBe('60');
+        expect(conflicts).toBeGreaterThan(0);
+        expect(leasedIds.has(mainId)).toBe(false);
+        // The pool (blockingPoolSize, default 4) bounds the connections: 6 workers shared them.
+        expect(leasedIds.size).toBeLessThanOrEqual(4);
+        // A lease given back after WATCH is clean: the next isolated block's EXEC is not aborted.
+        await c.isolated(async (own) => own.watch(counter));
+        expect(await c.isolated(async (own) => own.multi().incr(counter).exec())).toEqual([61]);
+      });
+    });
+
     it('cancelling calls in the middle of a deep pipeline: every other caller gets its own reply', async () => {
       await withClient(async (c) => {
         const n = 20_000;

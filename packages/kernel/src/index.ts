@@ -2,6 +2,9 @@
 //
 // Tasks are plain async functions. Every blocking operation is a kernel trap, so the kernel
 // can schedule, time out and cancel any task at its awaits.
+//
+// This is the user API. What library authors build on (the trap gate, external waits, the
+// scheduler's wait queues, task-owned operations) is in lowlevel.ts, `@curio-ts/kernel/lowlevel`.
 
 export {
   CurioError,
@@ -36,31 +39,17 @@ export {
   setCancellation,
   awaitPromise,
   abortSignal,
-  waitExternal,
 } from './cancellation.js';
 export { Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition, Result } from './sync.js';
 export type { Held } from './sync.js';
 export { Queue, LifoQueue, PriorityQueue, defaultCompare } from './queue.js';
 export { Local } from './local.js';
-export { SchedBase, SchedFIFO, SchedBarrier } from './sched.js';
-export { kernelTrap, currentTaskOrNull } from './traps.js';
-export { atBurstEnd } from './runtime.js';
-export { TaskOperation } from './operation.js';
-export type { OperationCanceller } from './operation.js';
-export type { TrapRequest, TrapResults, ExternalWake } from './traps.js';
 // --- monitor ---
-export { MonitorError, DEFAULT_MONITOR_HOST, DEFAULT_MONITOR_PORT } from './monitor/server.js';
-export type { MonitorOptions, MonitorAddress } from './monitor/server.js';
+export { attachMonitor, MonitorError, DEFAULT_MONITOR_HOST, DEFAULT_MONITOR_PORT } from './monitor/server.js';
+export type { Monitor, MonitorOptions, MonitorAddress } from './monitor/server.js';
 // --- end monitor ---
 // --- sockets ---
-export {
-  Socket,
-  ServerSocket,
-  HIGH_WATER,
-  LOW_WATER,
-  DEFAULT_READ,
-  WRITE_SLICE,
-} from './io/socket.js';
+export { Socket, ServerSocket } from './io/socket.js';
 export type { SocketAddress, SocketOptions, ServerSocketOptions, TlsSession } from './io/socket.js';
 export { SocketStream, DEFAULT_LINE_LIMIT } from './io/socket-stream.js';
 export type { SocketStreamOptions } from './io/socket-stream.js';

@@ -3,7 +3,7 @@
 // The Kernel: a table of tasks, a clock (real or virtual), a deadline queue, and the trap
 // handlers. Everything a task asks of the kernel arrives through `dispatch` (called by the
 // gate in traps.ts) and is served by a handler named after the trap, as in Curio. The
-// hand-off of control between tasks lives in runtime.ts and is shared by all kernels.
+// hand-off of control between tasks lives in handoff.ts and is shared by all kernels.
 //
 // Invariants:
 // - A blocking handler either returns a rejected Promise at once (a pending cancellation is
@@ -55,17 +55,14 @@ import {
   rescheduleError,
   suspend,
   trapPromise,
-} from './runtime.js';
-import type { SchedulerKernel } from './runtime.js';
+} from './handoff.js';
 import type { SchedBase, WaitCancel } from './sched.js';
 import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
 import { TimeQueue } from './timequeue.js';
 import { abortOperations, opWaiting, releaseOperations } from './operation.js';
 import type { DeadlineEntry } from './timequeue.js';
-import { MonitorServer } from './monitor/server.js';
-import type { MonitorAddress, MonitorOptions } from './monitor/server.js';
-import type { ExternalWake, TrapHandler, TrapRequest } from './traps.js';
+import type { ExternalWake, TrapRequest } from './traps.js';
 
 /** Why the kernel calls its error hook. */
 export type KernelErrorReason =
@@ -121,13 +118,23 @@ export interface KernelOptions {
    * printing on stderr. It must not throw.
    */
   onError?: (error: unknown, info: KernelErrorInfo) => void;
+}
+
+/**
+ * Something attached to a kernel for the rest of its life (Curio's activations); the task
+ * monitor is one ({@link attachMonitor}). Attach one with {@link Kernel.activate}. For tools
+ * that watch a kernel; an application never implements one. Its methods must not throw.
+ */
+export interface KernelActivation {
   /**
-   * Start the task monitor on a loopback TCP port (`true`: 127.0.0.1:48802, as Curio; or
-   * `{ host, port }`, port 0 for a free one). Connect with `npx curio-monitor [host] [port]`.
-   * With the monitor on, the kernel records the source location of every blocking await, as
-   * with `debug`. The monitor never keeps the process alive and closes at shutdown.
+   * Ask the kernel to record the source location of every blocking await from now on (shown
+   * by `task.where()`), as `debug` does; it costs about 2 us per blocking await.
    */
-  monitor?: boolean | MonitorOptions;
+  readonly recordsTrapSites?: boolean;
+  /** A task was created; `parent` is the task that spawned it, null for a top-level task. */
+  taskCreated?(task: Task, parent: Task | null): void;
+  /** The kernel shut down: every task has ended. Called once. */
+  kernelClosed?(): void;
 }
 
 let nextTaskId = 1;
@@ -156,7 +163,12 @@ function defaultErrorHook(error: unknown, info: KernelErrorInfo): void {
  * A kernel: runs tasks, owns their clock and deadlines. Plain Promise code drives it with
  * {@link Kernel.runTask}; {@link run} is the one-shot form.
  */
-export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
+export class Kernel {
+  // The scheduler (handoff.ts, SchedulerKernel), the trap gate (traps.ts, TrapHandler) and the
+  // wait queues (WaitCancel) call the Kernel through members marked internal. It is checked
+  // against those interfaces where it is passed to them, not with `implements`, which would
+  // name interfaces whose members the published .d.ts leaves out.
+
   /** Whether `clock()` is virtual. */
   readonly virtualClock: boolean;
   /** Whether debugging aids are on. */
@@ -169,9 +181,9 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   private readonly timers = new TimeQueue<Task | ScheduledCall>();
   private readonly autojumpMs: number | undefined;
   private readonly errorHook: (error: unknown, info: KernelErrorInfo) => void;
-  /** Record trap sites (debug or monitor). */
-  private readonly recordTrapSites: boolean;
-  private readonly monitorServer: MonitorServer | null;
+  /** Record trap sites (debug, or an activation asked for them: the monitor). */
+  private recordTrapSites: boolean;
+  private readonly activations: KernelActivation[] = [];
   private readonly longForeignMs: number;
   private virtualNow = 0;
   private foreignCount = 0;
@@ -202,23 +214,26 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     this.longForeignMs =
       typeof options?.debug === 'object' ? (options.debug.longForeignAwaitMs ?? 100) : 100;
     this.errorHook = options?.onError ?? defaultErrorHook;
-    const monitor = options?.monitor;
-    this.monitorServer =
-      monitor === undefined || monitor === false ? null : new MonitorServer(this, monitor === true ? {} : monitor);
-    this.recordTrapSites = this.debug || this.monitorServer !== null;
-  }
-
-  /** Where the task monitor listens, once it does (null without a monitor or after shutdown). */
-  get monitorAddress(): MonitorAddress | null {
-    return this.monitorServer?.address ?? null;
+    if ((options as { monitor?: unknown } | undefined)?.monitor !== undefined) {
+      // The kernel core no longer starts the monitor; say where it went rather than ignore it.
+      throw new KernelUsageError(
+        "Kernel options have no 'monitor': use run(main, { monitor }) or attachMonitor(kernel, options)",
+        'ERR_KERNEL_OPTIONS',
+      );
+    }
+    this.recordTrapSites = this.debug;
   }
 
   /**
-   * Resolves with the monitor's address once it listens (null without a monitor); rejects with
-   * a MonitorError if it cannot listen (e.g. the port is in use).
+   * Attach `activation` to this kernel until it shuts down (see {@link KernelActivation}):
+   * it is told of every task created from now on and of the shutdown. Low-level: for tools
+   * such as the task monitor ({@link attachMonitor}). Throws {@link KernelClosedError} once
+   * the kernel is shutting down.
    */
-  monitorReady(): Promise<MonitorAddress | null> {
-    return this.monitorServer?.whenReady() ?? Promise.resolve(null);
+  activate(activation: KernelActivation): void {
+    if (this.closed || this.closing) throw new KernelClosedError();
+    this.activations.push(activation);
+    if (activation.recordsTrapSites === true) this.recordTrapSites = true;
   }
 
   /** The kernel clock in milliseconds (monotonic; virtual clocks start at 0). */
@@ -314,7 +329,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     }
     for (const pending of this.unreported) this.reportNow(pending);
     this.closed = true;
-    this.monitorServer?.close();
+    for (const activation of this.activations) activation.kernelClosed?.();
     if (this.attached) {
       this.attached = false;
       detachKernel(this, this.debug);
@@ -361,7 +376,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
     }
   }
 
-  /** With `debug`: verify the caller. With `debug` or the monitor: record blocking trap sites. */
+  /** With `debug`: verify the caller. With `debug` or an activation (the monitor): record blocking trap sites. */
   private inspectTrap(task: Task, request: TrapRequest): void {
     if (this.debug && task !== activeTask() && !task._foreign && !opWaiting(task) && task.state !== 'RUNNING') {
       throw new KernelUsageError(
@@ -535,7 +550,7 @@ export class Kernel implements SchedulerKernel, TrapHandler, WaitCancel {
   private createTask(fn: () => unknown, parent: Task | null, options: SpawnOptions | undefined): Task {
     this.ensureAttached();
     const task = new Task<unknown>(this, nextTaskId++, fn, parent, options);
-    if (this.monitorServer !== null) this.monitorServer.taskCreated(task, parent);
+    for (let i = 0; i < this.activations.length; i++) (this.activations[i] as KernelActivation).taskCreated?.(task, parent);
     task._next = this.head;
     if (this.head !== null) this.head._prev = task;
     this.head = task;

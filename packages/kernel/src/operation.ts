@@ -47,7 +47,7 @@
 // - A task `waiting` on its operations that really awaits something else (a plain Promise) can be resumed by
 //   that instead, outside its turn. If that happens while no task holds the baton (IO
 //   callbacks, timers: the usual case), the kernel cannot trust `active` and identifies the
-//   caller from the async stack, then hands it the baton (runtime.ts, `adopt`). If another
+//   caller from the async stack, then hands it the baton (handoff.ts, `adopt`). If another
 //   task's code resolves that plain Promise inside its own turn, the resumed task's kernel
 //   calls would be attributed to that task: the one case this design does not cover without a
 //   stack check, and the reason `debug: true` verifies every kernel call's caller.
@@ -71,7 +71,7 @@
 
 import type { CancelledError } from './errors.js';
 import { TaskTimeout } from './errors.js';
-import { callerTask, enteredKernel, routeSettled } from './runtime.js';
+import { callerTask, enteredKernel, routeSettled } from './handoff.js';
 import type { Task, TaskState } from './task.js';
 
 /** What an operation's starter is told when the kernel abandons it (a task was cancelled). */

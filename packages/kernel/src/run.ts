@@ -1,17 +1,28 @@
 // run.ts
 //
-// `run(main)`: the short form of driving a kernel from plain Promise code.
+// `run(main)`: the short form of driving a kernel from plain Promise code. It is also where
+// the task monitor is attached (as Curio's `run(..., with_monitor=True)`): the kernel core
+// knows nothing of it.
 
 import { KernelUsageError } from './errors.js';
 import { Kernel } from './kernel.js';
 import type { KernelOptions } from './kernel.js';
-import { strictCallerTask } from './runtime.js';
+import { attachMonitor } from './monitor/server.js';
+import type { MonitorOptions } from './monitor/server.js';
+import { strictCallerTask } from './handoff.js';
 import type { TaskFunction } from './task.js';
 
-/** Options of {@link run}: the kernel's options, plus a name for the main task. */
+/** Options of {@link run}: the kernel's options, a name for the main task, and the monitor. */
 export interface RunOptions extends KernelOptions {
   /** Name of the main task (default: the function's name, or 'main'). */
   name?: string;
+  /**
+   * Start the task monitor before `main` (see {@link attachMonitor}): `true` for
+   * 127.0.0.1:48802, as Curio, or `{ host, port, onListening }` (port 0 for a free one).
+   * Connect with `npx curio-monitor [host] [port]`. If it cannot listen, `run` rejects with
+   * a {@link MonitorError} without starting `main`.
+   */
+  monitor?: boolean | MonitorOptions;
 }
 
 /**
@@ -23,10 +34,11 @@ export async function run<T>(main: TaskFunction<T>, options?: RunOptions): Promi
   if (strictCallerTask() !== null) {
     throw new KernelUsageError('run() called from inside a running kernel; use spawn()', 'ERR_NESTED_RUN');
   }
-  const kernel = new Kernel(options);
+  const { name, monitor, ...kernelOptions } = options ?? {};
+  const kernel = new Kernel(kernelOptions);
   try {
-    if (options?.monitor !== undefined && options.monitor !== false) await kernel.monitorReady();
-    return await kernel.runTask(main, { name: options?.name ?? (main.name !== '' ? main.name : 'main') });
+    if (monitor !== undefined && monitor !== false) await attachMonitor(kernel, monitor === true ? {} : monitor).ready();
+    return await kernel.runTask(main, { name: name ?? (main.name !== '' ? main.name : 'main') });
   } finally {
     await kernel.shutdown();
   }

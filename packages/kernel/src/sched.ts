@@ -22,15 +22,12 @@
 
 import type { Task, TaskState } from './task.js';
 import { Deque } from './deque.js';
-import { reschedule } from './runtime.js';
+import { reschedule } from './handoff.js';
 import { kernelTrap } from './traps.js';
 
 /** Something a blocked task can be taken out of when it is cancelled or times out. */
 export interface WaitCancel {
-  /**
-   * Forget that `task` waits here. Called by the kernel only, while the task is still blocked.
-   * @internal
-   */
+  /** Forget that `task` waits here. Called by the kernel only, while the task is still blocked. */
   cancelWait(task: Task): void;
 }
 
@@ -39,14 +36,16 @@ export abstract class SchedBase implements WaitCancel {
   /** Number of tasks waiting. */
   abstract get length(): number;
 
+  // kernelSuspend and cancelWait stay in the published types although only the kernel calls
+  // them: a subclass must implement them.
+
   /**
    * Register `task` (already marked as waiting by the kernel) as waiting here. Called by the
    * kernel only.
-   * @internal
    */
   abstract kernelSuspend(task: Task): void;
 
-  /** @internal */
+  /** Forget that `task` waits here (it was cancelled or timed out). Called by the kernel only. */
   abstract cancelWait(task: Task): void;
 
   /** Remove the next waiting task, or return null. */
@@ -99,14 +98,12 @@ export class SchedFIFO extends SchedBase {
     return this.waiting;
   }
 
-  /** @internal */
   override kernelSuspend(task: Task): void {
     this.tasks.push(task);
     this.seqs.push(task._waitSeq);
     this.waiting++;
   }
 
-  /** @internal */
   override cancelWait(_task: Task): void {
     this.waiting--;
   }

@@ -12,7 +12,7 @@
 
 import { KernelUsageError } from './errors.js';
 import type { CancelledError } from './errors.js';
-import { callerTask, strictCallerTask } from './runtime.js';
+import { callerTask, strictCallerTask } from './handoff.js';
 import type { SchedBase } from './sched.js';
 import type { SpawnOptions, Task, TaskState } from './task.js';
 
@@ -62,7 +62,7 @@ export interface TrapResults {
   current: Task<unknown>;
 }
 
-/** The handler side of the gate, implemented by Kernel. */
+/** The handler side of the gate, implemented by Kernel. @internal */
 export interface TrapHandler {
   dispatch(task: Task, request: TrapRequest): unknown;
 }

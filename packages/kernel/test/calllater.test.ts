@@ -2,7 +2,8 @@
 // and the virtual clock's autojump (KernelOptions.autojumpThreshold: jump while tasks wait on IO
 // once the kernel has been idle for a while), traced in order.
 import { describe, expect, it } from 'vitest';
-import { Event, Kernel, KernelClosedError, clock, currentTaskOrNull, run, sleep, spawn, timeoutAfter } from '@curio-ts/kernel';
+import { Event, Kernel, KernelClosedError, clock, run, sleep, spawn, timeoutAfter } from '@curio-ts/kernel';
+import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
 import type { KernelErrorInfo } from '@curio-ts/kernel';
 import { closeAll, connectedPair } from './socket-helpers.js';
 

@@ -17,7 +17,6 @@ import {
   KernelClosedError,
   KernelUsageError,
   Queue,
-  SchedFIFO,
   TaskCancelled,
   TaskError,
   TaskTimeout,
@@ -28,16 +27,16 @@ import {
   clock,
   disableCancellation,
   ignoreAfter,
-  kernelTrap,
   run,
   setCancellation,
   sleep,
   spawn,
   timeoutAfter,
   timeoutAt,
-  waitExternal,
 } from '@curio-ts/kernel';
-import type { KernelErrorInfo, Task, TrapRequest } from '@curio-ts/kernel';
+import type { KernelErrorInfo, Task } from '@curio-ts/kernel';
+import { SchedFIFO, kernelTrap, waitExternal } from '@curio-ts/kernel/lowlevel';
+import type { TrapRequest } from '@curio-ts/kernel/lowlevel';
 import { rejected, runClean, runV } from './helpers.js';
 import type { Report } from './helpers.js';
 

@@ -8,7 +8,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Event, Kernel, MonitorError, awaitPromise, disableCancellation, run, sleep, spawn } from '@curio-ts/kernel';
+import { Event, Kernel, KernelClosedError, KernelUsageError, MonitorError, attachMonitor, awaitPromise, disableCancellation, run, sleep, spawn } from '@curio-ts/kernel';
 import type { MonitorAddress } from '@curio-ts/kernel';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -308,8 +308,8 @@ function connectionRefused(address: MonitorAddress): Promise<string> {
 
 describe('task monitor in process', () => {
   it('answers while a task spins: the spinner stops only once the reply has arrived', async () => {
-    const kernel = new Kernel({ monitor: { port: 0 } });
-    const address = (await kernel.monitorReady()) as MonitorAddress;
+    const kernel = new Kernel();
+    const address = await attachMonitor(kernel, { port: 0 }).ready();
     let answered = false;
     let spins = 0;
     const spinning = kernel.runTask(async function spinner() {
@@ -326,17 +326,38 @@ describe('task monitor in process', () => {
     await kernel.shutdown();
   });
 
-  it('closes its port at shutdown; monitorAddress is null before listening and after', async () => {
-    const kernel = new Kernel({ monitor: { port: 0 } });
-    expect(kernel.monitorAddress).toBeNull();
-    const address = (await kernel.monitorReady()) as MonitorAddress;
+  it('closes its port at shutdown; its address is null before listening and after', async () => {
+    const kernel = new Kernel();
+    const monitor = attachMonitor(kernel, { port: 0 });
+    expect(monitor.address).toBeNull();
+    const address = await monitor.ready();
     expect(address.host).toBe('127.0.0.1');
-    expect(kernel.monitorAddress).toEqual(address);
+    expect(monitor.address).toEqual(address);
     expect(await connectionRefused(address)).toBe('connected');
     await kernel.runTask(() => sleep(1));
     await kernel.shutdown();
-    expect(kernel.monitorAddress).toBeNull();
+    expect(monitor.address).toBeNull();
     expect(await connectionRefused(address)).toBe('ECONNREFUSED');
+  });
+
+  it('close() stops it before the kernel shuts down; the kernel runs on', async () => {
+    const kernel = new Kernel();
+    const monitor = attachMonitor(kernel, { port: 0 });
+    const address = await monitor.ready();
+    monitor.close();
+    monitor.close();
+    expect(monitor.address).toBeNull();
+    expect(await connectionRefused(address)).toBe('ECONNREFUSED');
+    expect(await kernel.runTask(async () => (await sleep(1), 'still running'))).toBe('still running');
+    await kernel.shutdown();
+  });
+
+  it('cannot be attached to a kernel that has shut down; the Kernel itself refuses a monitor option', async () => {
+    const kernel = new Kernel();
+    await kernel.shutdown();
+    expect(() => attachMonitor(kernel, { port: 0 })).toThrow(KernelClosedError);
+    const stale = { monitor: { port: 0 } } as unknown as ConstructorParameters<typeof Kernel>[0];
+    expect(() => new Kernel(stale)).toThrow(expect.objectContaining({ name: KernelUsageError.name, code: 'ERR_KERNEL_OPTIONS' }));
   });
 
   it('run(main, { monitor }) starts it before main and closes it after; onListening gives the port', async () => {
@@ -355,16 +376,17 @@ describe('task monitor in process', () => {
   });
 
   it('two kernels cannot bind the same port: a clear MonitorError, and run() does not start main', async () => {
-    const first = new Kernel({ monitor: { port: 0 } });
-    const { port } = (await first.monitorReady()) as MonitorAddress;
-    const second = new Kernel({ monitor: { port } });
-    const error = await second.monitorReady().catch((caught: unknown) => caught);
+    const first = new Kernel();
+    const { port } = await attachMonitor(first, { port: 0 }).ready();
+    const second = new Kernel();
+    const secondMonitor = attachMonitor(second, { port });
+    const error = await secondMonitor.ready().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(MonitorError);
     expect(error).toMatchObject({ code: 'ERR_MONITOR_BIND', cause: { code: 'EADDRINUSE' } });
     expect((error as Error).message).toBe(
       `the monitor cannot listen on 127.0.0.1:${port}: address already in use (another monitor? use port 0 for a free one)`,
     );
-    expect(second.monitorAddress).toBeNull();
+    expect(secondMonitor.address).toBeNull();
     await second.shutdown();
 
     let mainRan = false;
@@ -374,25 +396,25 @@ describe('task monitor in process', () => {
   });
 
   it('a bind failure nobody awaits is reported through onError', async () => {
-    const first = new Kernel({ monitor: { port: 0 } });
-    const { port } = (await first.monitorReady()) as MonitorAddress;
+    const first = new Kernel();
+    const { port } = await attachMonitor(first, { port: 0 }).ready();
     const reports: string[] = [];
     await new Promise<void>((resolve) => {
-      new Kernel({
-        monitor: { port },
+      const second = new Kernel({
         onError: (error, info) => {
           reports.push(`${info.reason} ${(error as MonitorError).code}`);
           resolve();
         },
       });
+      attachMonitor(second, { port });
     });
     expect(reports).toEqual(['monitor-error ERR_MONITOR_BIND']);
     await first.shutdown();
   });
 
   it('serves 8 sessions at once and tells a 9th to come back later', async () => {
-    const kernel = new Kernel({ monitor: { port: 0 } });
-    const address = (await kernel.monitorReady()) as MonitorAddress;
+    const kernel = new Kernel();
+    const address = await attachMonitor(kernel, { port: 0 }).ready();
     const sockets: net.Socket[] = [];
     for (let i = 0; i < 8; i++) {
       const socket = net.connect({ host: address.host, port: address.port });
@@ -404,10 +426,10 @@ describe('task monitor in process', () => {
     await kernel.shutdown();
   });
 
-  it('monitor: true means 127.0.0.1:48802, as in Curio', async () => {
+  it('by default it listens on 127.0.0.1:48802, as in Curio', async () => {
     // The port may be taken by another program on this machine; either way it is the one tried.
-    const kernel = new Kernel({ monitor: true });
-    const outcome = await kernel.monitorReady().then(
+    const kernel = new Kernel();
+    const outcome = await attachMonitor(kernel).ready().then(
       (address) => address,
       (error: unknown) => error,
     );
@@ -419,20 +441,26 @@ describe('task monitor in process', () => {
     await kernel.shutdown();
   });
 
-  it('refuses a host that is not loopback and a bad port, before starting anything', () => {
-    expect(() => new Kernel({ monitor: { host: '0.0.0.0', port: 0 } })).toThrow(
+  it('refuses a host that is not loopback and a bad port, before starting anything', async () => {
+    const kernel = new Kernel();
+    expect(() => attachMonitor(kernel, { host: '0.0.0.0', port: 0 })).toThrow(
       expect.objectContaining({ name: 'MonitorError', code: 'ERR_MONITOR_HOST' }),
     );
-    expect(() => new Kernel({ monitor: { host: '192.168.1.10' } })).toThrow(/not a loopback address/);
-    expect(() => new Kernel({ monitor: { port: 70000 } })).toThrow(
+    expect(() => attachMonitor(kernel, { host: '192.168.1.10' })).toThrow(/not a loopback address/);
+    expect(() => attachMonitor(kernel, { port: 70000 })).toThrow(
       expect.objectContaining({ code: 'ERR_MONITOR_OPTIONS' }),
     );
-    expect(() => new Kernel({ monitor: { port: 1.5 } })).toThrow(MonitorError);
+    expect(() => attachMonitor(kernel, { port: 1.5 })).toThrow(MonitorError);
+    expect(() => attachMonitor(kernel, null as unknown as { port: number })).toThrow(
+      expect.objectContaining({ code: 'ERR_MONITOR_OPTIONS' }),
+    );
+    await expect(run(() => 'main ran', { monitor: { host: '0.0.0.0' } })).rejects.toMatchObject({ code: 'ERR_MONITOR_HOST' });
+    await kernel.shutdown();
   });
 
   it('cancel reports a task that caught the cancellation, one that is shielded, and one cancelled before', async () => {
-    const kernel = new Kernel({ monitor: { port: 0 } });
-    const address = (await kernel.monitorReady()) as MonitorAddress;
+    const kernel = new Kernel();
+    const address = await attachMonitor(kernel, { port: 0 }).ready();
     // Everything that waits for tasks runs in a kernel task; the monitor is asked through
     // plain sockets with awaitPromise.
     await kernel.runTask(async () => {

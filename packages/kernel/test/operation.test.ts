@@ -4,7 +4,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   TaskCancelled,
-  TaskOperation,
   TaskTimeout,
   clock,
   currentTask,
@@ -13,6 +12,7 @@ import {
   spawn,
   timeoutAfter,
 } from '@curio-ts/kernel';
+import { TaskOperation } from '@curio-ts/kernel/lowlevel';
 
 /** An operation settled from outside the kernel after `ms` (like a reply arriving from IO). */
 function later<T>(ms: number, value: T, log?: string[]): TaskOperation<T> {

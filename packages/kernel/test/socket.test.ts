@@ -9,7 +9,6 @@ import {
   ConnectionRefusedError,
   ConnectionResetError,
   CurioError,
-  HIGH_WATER,
   ReadResourceBusy,
   SocketClosedError,
   SocketError,
@@ -24,6 +23,7 @@ import {
   timeoutAfter,
 } from '@curio-ts/kernel';
 import type { Socket } from '@curio-ts/kernel';
+import { HIGH_WATER } from '@curio-ts/kernel/lowlevel';
 import { closeAll, blockedIn, connectedPair, drain, failure, payload, runReal, sha256, until } from './socket-helpers.js';
 
 /** Largest chunk Node hands over from one read of a TCP socket. */

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  HIGH_WATER,
   LineTooLongError,
   OSError,
   TaskCancelled,
@@ -19,6 +18,7 @@ import {
   subprocess,
   timeoutAfter,
 } from '@curio-ts/kernel';
+import { HIGH_WATER } from '@curio-ts/kernel/lowlevel';
 import { blockedIn, failure, payload, runReal, sha256, until } from './socket-helpers.js';
 
 const node = process.execPath;

@@ -7,7 +7,7 @@
 // both become an object, a double and its RESP2 string both become a number).
 
 import type { RedisArg, RespValue } from '@curio-ts/proto-redis';
-import type { CallOptions } from './client.js';
+import type { CallOptions } from './engine.js';
 
 /** `string`, or `Uint8Array` when the call asked for bytes. */
 export type Bulk<O> = O extends { readonly bytes: true } ? Uint8Array : string;

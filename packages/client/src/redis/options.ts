@@ -4,27 +4,10 @@
 // checked when the client is made: a value of the wrong type or range is an
 // InvalidArgumentError (ERR_BAD_OPTION), never a failure deep inside a handshake.
 
+import type { ConnectFunction, ReconnectOptions } from '../engine/options.js';
+import { resolveReconnect } from '../engine/options.js';
 import type { ConnectTarget, TlsOptions } from '../runtime.js';
 import { ClientError, InvalidArgumentError } from '../errors.js';
-
-/** Reconnection with exponential backoff (with jitter: each delay is 50 to 100 % of its value). */
-export interface ReconnectOptions {
-  /** First delay in ms (default 50). */
-  readonly initialDelay?: number;
-  /** Largest delay in ms (default 2000). */
-  readonly maxDelay?: number;
-  /** Growth factor between attempts (default 2). */
-  readonly factor?: number;
-  /**
-   * Give up after this many failed attempts in a row (default Infinity: keep trying while the
-   * server is away, as a long-running service usually should). An attempt fails when it cannot
-   * connect and finish the handshake within `connectTimeout`, or when the connection it made
-   * breaks with a protocol violation before answering anything. Giving up closes the client
-   * for good: the calls waiting for a connection, and every call after, fail with
-   * ReconnectFailedError (its `cause` is the last attempt's error).
-   */
-  readonly maxAttempts?: number;
-}
 
 /** Options of connectRedis. */
 export interface RedisOptions {
@@ -63,8 +46,17 @@ export interface RedisOptions {
    * ConnectionLostError; 'never' fails them all.
    */
   readonly retryOnReconnect?: 'idempotent' | 'never';
-  /** Connections used for blocking commands (BLPOP, XREAD BLOCK...) (default 4). */
+  /**
+   * Connections leased for blocking commands (BLPOP, XREAD BLOCK...) and `isolated()` work
+   * (default 4).
+   */
   readonly blockingPoolSize?: number;
+  /**
+   * Open connections with this instead of the runtime's `connect` (a transport that is not a
+   * socket: a test pipe, a tunnel). It must give up after `timeout` ms (ConnectionError, code
+   * ETIMEDOUT). Host, port, path and tls are then only used in messages.
+   */
+  readonly connect?: ConnectFunction;
 }
 
 /** Options after defaults, and where to connect. */
@@ -81,6 +73,7 @@ export interface ResolvedRedisOptions {
   readonly offlineQueueLimit: number;
   readonly retryOnReconnect: 'idempotent' | 'never';
   readonly blockingPoolSize: number;
+  readonly connect: ConnectFunction | undefined;
 }
 
 /** Parse a Redis URL into options. */
@@ -124,6 +117,8 @@ export function parseRedisUrl(url: string): RedisOptions {
   }
 }
 
+export type { ReconnectOptions };
+
 /** Apply defaults. Throws InvalidArgumentError (ERR_BAD_OPTION) for a bad option. */
 export function resolveRedisOptions(input: string | RedisOptions | undefined): ResolvedRedisOptions {
   const given = typeof input === 'string' ? { url: input } : (input ?? {});
@@ -139,15 +134,7 @@ export function resolveRedisOptions(input: string | RedisOptions | undefined): R
         ? { host, port }
         : { host, port, tls: options.tls === true ? {} : options.tls };
   }
-  const reconnect =
-    options.reconnect === false
-      ? false
-      : {
-          initialDelay: options.reconnect?.initialDelay ?? 50,
-          maxDelay: options.reconnect?.maxDelay ?? 2000,
-          factor: options.reconnect?.factor ?? 2,
-          maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
-        };
+  const reconnect = resolveReconnect(options.reconnect);
   return {
     target,
     username: options.username,
@@ -161,6 +148,7 @@ export function resolveRedisOptions(input: string | RedisOptions | undefined): R
     offlineQueueLimit: options.offlineQueueLimit ?? 10_000,
     retryOnReconnect: options.retryOnReconnect ?? 'idempotent',
     blockingPoolSize: options.blockingPoolSize ?? 4,
+    connect: options.connect,
   };
 }
 
@@ -202,6 +190,7 @@ function checkOptions(options: RedisOptions): void {
     }
   }
   if (options.protocol !== undefined && options.protocol !== 2 && options.protocol !== 3) bad('protocol', '2 or 3', options.protocol);
+  if (options.connect !== undefined && typeof options.connect !== 'function') bad('connect', 'a function', options.connect);
 }
 
 function withoutUrl(options: RedisOptions): RedisOptions {

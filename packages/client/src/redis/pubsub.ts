@@ -14,7 +14,7 @@ import type { RespPush, RespValue } from '@curio-ts/proto-redis';
 import { ClientClosedError, ClientError, InvalidArgumentError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
 import type { Runtime, Wake } from '../runtime.js';
-import type { PushListener, RedisClientCore } from './client.js';
+import type { PushListener, RedisEngine } from './engine.js';
 import { keyString } from './commands.js';
 
 /** A message received on a subscription. */
@@ -44,7 +44,9 @@ export interface SubscriptionOptions {
  * Pushes from a connection of its own, handed out with `for await` (base of Subscription and
  * MonitorStream).
  */
-export class PushStream<T> implements AsyncIterable<T>, PushListener {
+export class PushStream<T> implements AsyncIterable<T> {
+  // Not `implements PushListener`: its members are internal here, and the published .d.ts
+  // would claim an implementation it leaves out. Checked where it is passed as a listener.
   private readonly buffer: T[] = [];
   private head = 0;
   private waiter: Wake<T | null> | null = null;
@@ -54,7 +56,7 @@ export class PushStream<T> implements AsyncIterable<T>, PushListener {
 
   /** @internal */
   constructor(
-    protected readonly core: RedisClientCore,
+    protected readonly core: RedisEngine,
     private readonly runtime: Runtime,
     private readonly select: (push: RespPush) => T | null,
     options?: SubscriptionOptions,
@@ -104,7 +106,7 @@ export class PushStream<T> implements AsyncIterable<T>, PushListener {
   }
 
   /** @internal */
-  onPush(push: RespPush): void {
+  onEvent(push: RespPush): void {
     if (this.done) return;
     const item = this.select(push);
     if (item === null) return;
@@ -165,7 +167,7 @@ export class Subscription extends PushStream<PubSubMessage> {
   private readonly wanted = { channel: new Set<string>(), pattern: new Set<string>(), shard: new Set<string>() };
 
   /** @internal Use RedisClient.subscribe(). */
-  constructor(core: RedisClientCore, runtime: Runtime, options?: SubscriptionOptions) {
+  constructor(core: RedisEngine, runtime: Runtime, options?: SubscriptionOptions) {
     super(core, runtime, toMessage, options);
   }
 
@@ -230,7 +232,7 @@ export class Subscription extends PushStream<PubSubMessage> {
 /** MONITOR lines, from a connection of its own. */
 export class MonitorStream extends PushStream<string> {
   /** @internal Use RedisClient.monitor(). */
-  constructor(core: RedisClientCore, runtime: Runtime, options?: SubscriptionOptions) {
+  constructor(core: RedisEngine, runtime: Runtime, options?: SubscriptionOptions) {
     super(core, runtime, (push) => (push.kind === 'monitor' ? String(push.data[1]) : null), options);
   }
 

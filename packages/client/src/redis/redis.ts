@@ -7,8 +7,8 @@ import { RespErrorReply } from '@curio-ts/proto-redis';
 import type { RedisArg, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { RedisError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
-import { RedisClientCore } from './client.js';
-import type { CallOptions, PushListener, RedisClientStatus } from './client.js';
+import { RedisEngine } from './engine.js';
+import type { CallOptions, PushListener, RedisClientStatus, RedisLease } from './engine.js';
 import { RedisCommands, asArray, identity, keyString, scanArgs, scored } from './commands.js';
 import type { Out, ScanOptions, ScoredMember, Transform } from './commands.js';
 import type { RedisOptions } from './options.js';
@@ -19,14 +19,39 @@ import type { SubscriptionOptions } from './pubsub.js';
 export class RedisClient extends RedisCommands<'client'> {
   private readonly scripts = new Map<string, string>();
   /** The engines of this client's subscriptions and monitors: closed with it. */
-  private readonly dedicated = new Set<RedisClientCore>();
+  private readonly dedicated = new Set<RedisEngine>();
+
+  /** Whether WATCH was sent through this (isolated) client. */
+  private watching = false;
 
   /** @internal Use connectRedis. */
   constructor(
     /** The engine (connection, reconnects, offline queue). */
-    readonly core: RedisClientCore,
+    readonly core: RedisEngine,
+    /** The leased connection of an isolated client (see isolated()). */
+    private readonly lease?: RedisLease,
   ) {
     super();
+  }
+
+  /**
+   * Run `fn` with a client bound to a connection of its own, leased from the pool (shared with
+   * blocking commands, `blockingPoolSize`): nobody else's commands are pipelined into it, so a
+   * WATCH / MULTI / EXEC sequence, a long blocking loop or a CLIENT setting applies to `fn`'s
+   * commands alone. The connection goes back to the pool when `fn` settles (after UNWATCH if
+   * `fn` watched keys; closed instead if calls are still in flight). If it breaks, its calls
+   * fail with ConnectionLostError and are never retried. Do not close the isolated client.
+   */
+  async isolated<T>(fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    if (this.lease !== undefined) return fn(this);
+    const lease = await this.core.lease();
+    const client = new RedisClient(this.core, lease);
+    try {
+      return await fn(client);
+    } finally {
+      if (client.watching && !lease.isClosed) await this.core.call(['UNWATCH'], { timeout: this.core.redisOptions.connectTimeout }, undefined, lease).catch(() => {});
+      lease.release();
+    }
   }
 
   /** 'connecting', 'ready', 'reconnecting' or 'closed'. */
@@ -42,7 +67,7 @@ export class RedisClient extends RedisCommands<'client'> {
   protected command<T>(args: readonly RedisArg[], transform: Transform<T>, options?: CallOptions): Promise<T> {
     // The transform runs inside the call: the caller gets the call's own Promise (on curio, the
     // kernel operation its task owns), not a second Promise chained onto it.
-    return this.core.call<T>(args, options, transform === identity ? undefined : transform);
+    return this.core.call<T>(args, options, transform === identity ? undefined : transform, this.lease);
   }
 
   /**
@@ -56,22 +81,23 @@ export class RedisClient extends RedisCommands<'client'> {
 
   /** A pipeline: queue commands, then `exec()` sends them in one write. */
   pipeline(): Pipeline {
-    return new Pipeline(this.core);
+    return new Pipeline(this.core, this.lease);
   }
 
   /** A MULTI/EXEC transaction: queue commands, then `exec()`. */
   multi(): Transaction {
-    return new Transaction(this.core);
+    return new Transaction(this.core, this.lease);
   }
 
   /** WATCH keys for the next transaction. */
   watch(...keys: RedisArg[]): Promise<'OK'> {
-    return this.core.call(['WATCH', ...keys], undefined, () => 'OK' as const);
+    if (this.lease !== undefined) this.watching = true;
+    return this.core.call(['WATCH', ...keys], undefined, () => 'OK' as const, this.lease);
   }
 
   /** UNWATCH. */
   unwatch(): Promise<'OK'> {
-    return this.core.call(['UNWATCH'], undefined, () => 'OK' as const);
+    return this.core.call(['UNWATCH'], undefined, () => 'OK' as const, this.lease);
   }
 
   /**
@@ -108,17 +134,17 @@ export class RedisClient extends RedisCommands<'client'> {
    * caching invalidations with CLIENT TRACKING, server-initiated messages). Returns a remover.
    */
   onPush(listener: (push: RespPush) => void): () => void {
-    const entry: PushListener = { onPush: listener, onReconnect: () => {} };
+    const entry: PushListener = { onEvent: listener, onReconnect: () => {} };
     this.core.addListener(entry);
     return () => this.core.removeListener(entry);
   }
 
   /** A connection of its own (with its engine), closed when this client closes. */
-  private async dedicatedCore(role: string): Promise<RedisClientCore> {
+  private async dedicatedCore(role: string): Promise<RedisEngine> {
     if (this.core.status === 'closed') throw this.core.closedError();
-    const core = new RedisClientCore(this.core.runtime, { ...rawOptions(this.core), clientName: `${this.core.options.clientName ?? 'curio-ts'}:${role}` });
+    const core = new RedisEngine(this.core.runtime, { ...rawOptions(this.core), clientName: `${this.core.redisOptions.clientName ?? 'curio-ts'}:${role}` }, `redis:${role}`);
     this.dedicated.add(core);
-    core.addListener({ onPush: () => {}, onReconnect: () => {}, onClosed: () => this.dedicated.delete(core) });
+    core.addListener({ onEvent: () => {}, onReconnect: () => {}, onClosed: () => this.dedicated.delete(core) });
     await core.start();
     return core;
   }
@@ -234,7 +260,10 @@ interface Queued {
 abstract class Batch<Self> extends RedisCommands<Self> {
   protected readonly queued: Queued[] = [];
 
-  constructor(protected readonly core: RedisClientCore) {
+  constructor(
+    protected readonly core: RedisEngine,
+    protected readonly lease?: RedisLease,
+  ) {
     super();
   }
 
@@ -259,6 +288,7 @@ export class Pipeline extends Batch<Pipeline> {
     const replies = await this.core.callBatch(
       this.queued.map((q) => q.args),
       options,
+      this.lease,
     );
     return replies.map((reply, i) => (reply instanceof RedisError ? reply : (this.queued[i] as Queued).transform(reply as RespValue)));
   }
@@ -272,7 +302,7 @@ export class Pipeline extends Batch<Pipeline> {
 export class Transaction extends Batch<Transaction> {
   /** Send MULTI, the commands and EXEC in one write. */
   async exec(options?: CallOptions): Promise<unknown[] | null> {
-    const replies = await this.core.callBatch([['MULTI'], ...this.queued.map((q) => q.args), ['EXEC']], options);
+    const replies = await this.core.callBatch([['MULTI'], ...this.queued.map((q) => q.args), ['EXEC']], options, this.lease);
     const exec = replies[replies.length - 1];
     if (exec instanceof RedisError) throw exec;
     if (exec === null) return null;
@@ -282,8 +312,8 @@ export class Transaction extends Batch<Transaction> {
   }
 }
 
-function rawOptions(core: RedisClientCore): RedisOptions {
-  const o = core.options;
+function rawOptions(core: RedisEngine): RedisOptions {
+  const o = core.redisOptions;
   const target = o.target;
   const where: RedisOptions =
     'path' in target ? { path: target.path } : { host: target.host, port: target.port, ...(target.tls !== undefined ? { tls: target.tls } : {}) };
@@ -296,12 +326,13 @@ function rawOptions(core: RedisClientCore): RedisOptions {
     connectTimeout: o.connectTimeout,
     reconnect: o.reconnect,
     offlineQueueLimit: o.offlineQueueLimit,
+    ...(o.connect !== undefined ? { connect: o.connect } : {}),
   };
 }
 
 /** Connect to Redis over `runtime`; resolves once the handshake is done. */
 export async function connectRedisWith(runtime: Runtime, options?: string | RedisOptions): Promise<RedisClient> {
-  const core = new RedisClientCore(runtime, options);
+  const core = new RedisEngine(runtime, options);
   await core.start();
   return new RedisClient(core);
 }

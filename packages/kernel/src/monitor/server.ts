@@ -4,6 +4,10 @@
 // shows and cancels a kernel's tasks while the program runs. `curio-monitor` (bin/) is its
 // client; `nc 127.0.0.1 48802` works as well.
 //
+// As in Curio, the kernel core knows nothing of it: `run(main, { monitor })` (run.ts) or
+// `attachMonitor(kernel, options)` attaches it to a kernel as an activation (kernel.ts,
+// `KernelActivation`), which tells it of every new task and of the shutdown.
+//
 // Curio runs its monitor in a thread so that it answers even when the kernel is stuck. Here it
 // is a plain node:net server on the main thread, outside the kernel's tasks: the kernel yields
 // to Node's event loop at every foreign await and after every ~2 ms slice of task switches, so
@@ -28,7 +32,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { CurioError } from '../errors.js';
-import type { KernelErrorInfo } from '../kernel.js';
+import type { Kernel, KernelActivation, KernelErrorInfo } from '../kernel.js';
 import type { Task } from '../task.js';
 import { formatCancelOutcome, formatParents, formatPs, formatWhere } from './format.js';
 import type { TaskLink } from './format.js';
@@ -38,11 +42,11 @@ export const DEFAULT_MONITOR_PORT = 48802;
 /** Where the monitor listens unless told otherwise. */
 export const DEFAULT_MONITOR_HOST = '127.0.0.1';
 
-/** Options of the task monitor (`monitor: { ... }` in {@link KernelOptions}). */
+/** Options of the task monitor ({@link attachMonitor}, or `monitor: { ... }` in {@link RunOptions}). */
 export interface MonitorOptions {
   /** A loopback address (default `127.0.0.1`); anything else is refused. */
   host?: string;
-  /** TCP port (default 48802, as Curio); 0 picks a free one, see `kernel.monitorAddress`. */
+  /** TCP port (default 48802, as Curio); 0 picks a free one, see {@link Monitor.address}. */
   port?: number;
   /** Called once the monitor listens (useful with port 0). Must not throw. */
   onListening?: (address: MonitorAddress) => void;
@@ -67,8 +71,24 @@ export class MonitorError extends CurioError {
   }
 }
 
+/** A task monitor attached to a kernel ({@link attachMonitor}). */
+export interface Monitor {
+  /** Where the monitor listens; null before it listens and after it closed. */
+  readonly address: MonitorAddress | null;
+  /**
+   * Resolves with the address once the monitor listens; rejects with a {@link MonitorError} if
+   * it cannot (`ERR_MONITOR_BIND`: the port is in use; `ERR_MONITOR_CLOSED`: the kernel shut
+   * down first).
+   */
+  ready(): Promise<MonitorAddress>;
+  /** Stop listening and end every session now (the kernel's shutdown does it too). Idempotent. */
+  close(): void;
+}
+
 /** What the monitor needs from its kernel (the Kernel class provides it). */
-export interface MonitoredKernel {
+interface MonitoredKernel {
+  /** Attach the monitor (see KernelActivation). */
+  activate(activation: KernelActivation): void;
   /** Live tasks in id order. */
   taskList(): Task[];
   /** The live task with this id. */
@@ -108,15 +128,32 @@ function isLoopback(host: string): boolean {
 }
 
 /**
- * The monitor server of one kernel. Created by the kernel when `monitor` is set; it starts
- * listening at once and closes when the kernel shuts down.
- * @internal
+ * Start the task monitor of `kernel` on a loopback TCP port (by default 127.0.0.1:48802, as
+ * Curio; `{ port: 0 }` picks a free one) and return it. Connect with
+ * `npx curio-monitor [host] [port]`. From now on the kernel records the source location of
+ * every blocking await, as with `debug`. The monitor never keeps the process alive and closes
+ * when the kernel shuts down. `run(main, { monitor })` does this for you and waits for
+ * {@link Monitor.ready} before starting `main`.
+ *
+ * Throws {@link MonitorError} at once for a bad option (`ERR_MONITOR_OPTIONS`) or a host that
+ * is not loopback (`ERR_MONITOR_HOST`), and {@link KernelClosedError} if the kernel has shut
+ * down; failing to listen is reported by `ready()` (and, if nobody awaits it, through the
+ * kernel's error hook, reason `'monitor-error'`).
  */
-export class MonitorServer {
+export function attachMonitor(kernel: Kernel, options: MonitorOptions = {}): Monitor {
+  if (typeof options !== 'object' || options === null) {
+    throw new MonitorError('monitor options must be an object ({ host, port, onListening })', 'ERR_MONITOR_OPTIONS');
+  }
+  return new MonitorServer(kernel, options);
+}
+
+/** The monitor server of one kernel. */
+class MonitorServer implements Monitor, KernelActivation {
+  readonly recordsTrapSites = true;
   private readonly server: net.Server;
   private readonly sessions = new Set<MonitorSession>();
   private readonly lineage = new WeakMap<Task, readonly TaskLink[]>();
-  private readonly ready: Promise<MonitorAddress>;
+  private readonly listening: Promise<MonitorAddress>;
   private bound: MonitorAddress | null = null;
   private closed = false;
   private readyAwaited = false;
@@ -136,9 +173,10 @@ export class MonitorServer {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new MonitorError(`monitor port ${String(port)} is not an integer in 0..65535`, 'ERR_MONITOR_OPTIONS');
     }
+    kernel.activate(this);
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.unref();
-    this.ready = new Promise<MonitorAddress>((resolve, reject) => {
+    this.listening = new Promise<MonitorAddress>((resolve, reject) => {
       this.server.once('listening', () => {
         const address = this.server.address() as AddressInfo;
         this.bound = { host: address.address, port: address.port };
@@ -166,7 +204,7 @@ export class MonitorServer {
         if (!this.readyAwaited) this.kernel.report(error, { reason: 'monitor-error', message: error.message });
       });
     });
-    this.ready.catch(() => {});
+    this.listening.catch(() => {});
     this.server.listen({ host, port, exclusive: true });
   }
 
@@ -176,9 +214,9 @@ export class MonitorServer {
   }
 
   /** Resolves once listening; rejects with a {@link MonitorError} if it cannot. */
-  whenReady(): Promise<MonitorAddress> {
+  ready(): Promise<MonitorAddress> {
     this.readyAwaited = true;
-    return this.ready;
+    return this.listening;
   }
 
   /** Record a new task's ancestors (called by the kernel at spawn). */
@@ -188,6 +226,11 @@ export class MonitorServer {
     const links: TaskLink[] = [{ id: parent.id, name: parent.name }];
     for (let i = 0; i < above.length && links.length < MAX_ANCESTORS; i++) links.push(above[i] as TaskLink);
     this.lineage.set(task, links);
+  }
+
+  /** The kernel shut down: close with it. */
+  kernelClosed(): void {
+    this.close();
   }
 
   /** Stop listening and end every session. Idempotent. */

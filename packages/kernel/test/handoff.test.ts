@@ -581,7 +581,7 @@ describe('debugging aids', () => {
           await new Event().wait(); // where() should point here
         });
         await schedule();
-        expect(t.where()).toMatch(/^EVENT_WAIT at .*runtime\.test\.ts:\d+/);
+        expect(t.where()).toMatch(/^EVENT_WAIT at .*handoff\.test\.ts:\d+/);
         const s = spawn(() => sleep(500));
         await schedule();
         expect(s.where()).toMatch(/^TIME_SLEEP \(until clock \d+/);

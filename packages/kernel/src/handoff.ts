@@ -1,7 +1,10 @@
-// runtime.ts
+// handoff.ts
 //
-// The hand-off scheduler shared by every Kernel in the process: which task is running now,
-// which are ready, and how control passes from one task to the next.
+// The kernel's scheduler core: the hand-off scheduler shared by every Kernel in the process.
+// It knows which task is running now and which are ready, and passes control (the "baton")
+// from one task to the next. The wait queues that sync primitives block on are in sched.ts;
+// the Kernel (kernel.ts) owns tasks, clocks and deadlines and calls in here to suspend and
+// resume them.
 //
 // Discussion: knowing the current task without AsyncLocalStorage.
 //
@@ -52,7 +55,7 @@ const SLICE_MS = 2;
 /** Check the clock for slice expiry every this many task resumptions. */
 const RESUMES_PER_CLOCK_CHECK = 32;
 
-/** The part of a Kernel the scheduler needs. */
+/** The part of a Kernel the scheduler needs. @internal */
 export interface SchedulerKernel {
   /** Move expired deadlines' tasks to the ready queue. */
   expireTimers(): void;
@@ -106,7 +109,7 @@ let beforeExitInstalled = false;
 
 const TASK_FRAME_PREFIX = 'curio$task$';
 
-/** Register a kernel with the scheduler (it then receives timer and idle callbacks). */
+/** Register a kernel with the scheduler (it then receives timer and idle callbacks). @internal */
 export function attachKernel(kernel: SchedulerKernel, verifyCallers: boolean): void {
   if (!kernels.includes(kernel)) kernels = [...kernels, kernel];
   if (verifyCallers) verifyingKernels++;
@@ -116,7 +119,7 @@ export function attachKernel(kernel: SchedulerKernel, verifyCallers: boolean): v
   }
 }
 
-/** Unregister a kernel. */
+/** Unregister a kernel. @internal */
 export function detachKernel(kernel: SchedulerKernel, verifyCallers: boolean): void {
   if (kernels.includes(kernel)) {
     kernels = kernels.filter((k) => k !== kernel);
@@ -130,7 +133,7 @@ export function detachKernel(kernel: SchedulerKernel, verifyCallers: boolean): v
   if (kernels.length === 0) disarmAutojump();
 }
 
-/** The task whose code is running now, or null outside any kernel task. */
+/** The task whose code is running now, or null outside any kernel task. @internal */
 export function callerTask(): Task | null {
   if (foreignCount === 0 && verifyingKernels === 0 && (active !== null || opWaitCount === 0)) return active;
   const task = identifyCaller(true);
@@ -144,6 +147,7 @@ export function callerTask(): Task | null {
  * baton), so whenever a task is running or waiting on a foreign Promise the answer comes from
  * the async stack. For APIs that behave differently in and out of tasks. Costs ~3 us while the
  * kernel is busy, nothing when it is idle.
+ * @internal
  */
 export function strictCallerTask(): Task | null {
   if (active === null && foreignCount === 0 && opWaitCount === 0) return null;
@@ -152,12 +156,12 @@ export function strictCallerTask(): Task | null {
   return task;
 }
 
-/** The task the scheduler last resumed and that has not trapped since (no stack inspection). */
+/** The task the scheduler last resumed and that has not trapped since (no stack inspection). @internal */
 export function activeTask(): Task | null {
   return active;
 }
 
-/** Number of tasks currently waiting on a raw foreign await. */
+/** Number of tasks currently waiting on a raw foreign await. @internal */
 export function foreignTaskCount(): number {
   return foreignCount;
 }
@@ -165,6 +169,7 @@ export function foreignTaskCount(): number {
 /**
  * Create the Promise that the task's current trap returns; the scheduler settles it when the
  * task is resumed.
+ * @internal
  */
 export function trapPromise<V>(task: Task): Promise<V> {
   const promise = new Promise<V>(captureResolvers);
@@ -184,6 +189,7 @@ function captureResolvers(resolve: (value: never) => void, reject: (error: unkno
 /**
  * The real clock as read at most a scheduling slice ago (~2 ms): what `sleep(0)` returns, so
  * that a yield does not pay for a clock read.
+ * @internal
  */
 export function recentClock(): number {
   return sliceNow;
@@ -192,6 +198,7 @@ export function recentClock(): number {
 /**
  * The calling task stops executing until the scheduler resumes it: its trap Promise must
  * already exist. If it held the baton, the next ready task runs.
+ * @internal
  */
 export function leave(task: Task): void {
   const ops = task._ops;
@@ -210,6 +217,7 @@ export function leave(task: Task): void {
 /**
  * Suspend the calling task in `state`; `cancel.cancelWait(task)` undoes its registration if it
  * is cancelled or times out.
+ * @internal
  */
 export function suspend<V>(task: Task, state: Task['state'], cancel: WaitCancel): Promise<V> {
   const promise = trapPromise<V>(task);
@@ -219,7 +227,7 @@ export function suspend<V>(task: Task, state: Task['state'], cancel: WaitCancel)
   return promise;
 }
 
-/** Make a blocked task ready; its trap resolves with `value`. */
+/** Make a blocked task ready; its trap resolves with `value`. @internal */
 export function reschedule(task: Task, value: unknown): void {
   task.state = 'READY';
   task._waitCancel = null;
@@ -229,7 +237,7 @@ export function reschedule(task: Task, value: unknown): void {
   if (!chainLive) kick();
 }
 
-/** Make a blocked task ready; its trap rejects with `error`. */
+/** Make a blocked task ready; its trap rejects with `error`. @internal */
 export function rescheduleError(task: Task, error: unknown): void {
   task.state = 'READY';
   task._waitCancel = null;
@@ -239,12 +247,12 @@ export function rescheduleError(task: Task, error: unknown): void {
   if (!chainLive) kick();
 }
 
-/** A task finished (its frame returned). Passes the baton on if it held it. */
+/** A task finished (its frame returned). Passes the baton on if it held it. @internal */
 export function exited(task: Task): void {
   leave(task);
 }
 
-/** Tell the scheduler a real-time deadline was added; re-arms the wake timer when idle. */
+/** Tell the scheduler a real-time deadline was added; re-arms the wake timer when idle. @internal */
 export function deadlineAdded(at: number): void {
   if (!chainLive && at < wakeTimerAt) armWakeTimer(at);
 }
@@ -252,6 +260,7 @@ export function deadlineAdded(at: number): void {
 /**
  * An operation of `task` settled while the task is stalled on its operations: give the task a
  * turn, in which the settlement is delivered (operation.ts).
+ * @internal
  */
 export function routeSettled(task: Task, ops: TaskOps): void {
   if (task.state === 'READY') return;
@@ -264,6 +273,7 @@ export function routeSettled(task: Task, ops: TaskOps): void {
 /**
  * `task` (the caller, known for certain) entered the kernel: if it is in the turn that
  * delivered a cancellation through its operations, it has seen that cancellation.
+ * @internal
  */
 export function enteredKernel(task: Task): void {
   const ops = task._ops;
@@ -296,7 +306,7 @@ function chainStopped(): void {
   for (let i = 0; i < fns.length; i++) (fns[i] as () => void)();
 }
 
-/** Whether a chain of task hand-offs is in progress. */
+/** Whether a chain of task hand-offs is in progress. @internal */
 export function isChainLive(): boolean {
   return chainLive;
 }

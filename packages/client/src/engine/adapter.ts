@@ -1,0 +1,100 @@
+// engine/adapter.ts
+//
+// What a protocol gives the engine: an adapter (one per client: which calls may be retried,
+// which need a connection of their own, the handshake) and a session per connection (the
+// protocol object behind a few members: encode a call, hand over the bytes to write, feed the
+// bytes read and settle calls, abandon a written call). undici's `connectH1` is the model: the
+// generic engine owns queueing, pipelining, timeouts, reconnects and pools; the adapter only
+// speaks the protocol.
+//
+// Invariants the engine relies on:
+// - Responses come in the order calls were written (Redis, Postgres, HTTP/1.1 all answer in
+//   order): a session settles a call by taking it with `sink.take(id)`, which also drops the
+//   abandoned calls written before it.
+// - `send` either encodes the whole call into the pending output or throws (a ClientError)
+//   leaving the output untouched: a call that cannot be sent fails alone.
+// - `receive` throws only for a protocol violation (the peer sent what the protocol forbids):
+//   the engine then drops the connection and fails its calls with ProtocolViolationError,
+//   never sending them again. An empty chunk is the end of the stream.
+
+import type { ByteStream, StartTlsOptions } from '../runtime.js';
+import type { EngineCall } from './call.js';
+
+/** What a session tells the connection it belongs to. */
+export interface SessionSink<C extends EngineCall, Ev> {
+  /** The written call whose response has id `id`, taken off the queue (null: it was abandoned). */
+  take(id: number): C | null;
+  /** Something the peer sent that answers no call (a push, a notification, a notice). */
+  event(event: Ev): void;
+  /** The handshake the session ran by itself succeeded. */
+  ready(): void;
+  /** The handshake the session ran by itself failed with `error` (the connection is closed). */
+  handshakeFailed(error: Error): void;
+  /**
+   * Stop reading from the peer until the returned function is called (a consumer that has not
+   * taken the rows or body bytes already received): the peer is then stalled by TCP.
+   */
+  pauseReading(): () => void;
+}
+
+/**
+ * How a written call is abandoned: 'discard' (the session swallows its response when it
+ * comes: the call ends now), 'close' (the connection cannot be used any more: the engine
+ * closes it and the call ends now) or 'pending' (the session started to resynchronise, as a
+ * Postgres CancelRequest does; it settles the call later through the sink, and the call then
+ * ends with the abandonment's error).
+ */
+export type AbandonResult = 'discard' | 'close' | 'pending';
+
+/** One connection's protocol object, as the engine drives it. */
+export interface ProtocolSession<C extends EngineCall, Ev> {
+  /** Encode `call` into the pending output and return the id its response will carry. */
+  send(call: C): number;
+  /** Whether there are bytes to write. */
+  readonly hasDataToSend: boolean;
+  /** The bytes to write now (everything encoded since the last call), or null. */
+  dataToSend(): Uint8Array | null;
+  /** Feed bytes from the peer (empty: end of stream); settle calls and report events through `sink`. */
+  receive(chunk: Uint8Array, sink: SessionSink<C, Ev>): void;
+  /** A written call is abandoned (timeout, abort, cancellation). */
+  abandon(call: C): AbandonResult;
+}
+
+/** What a handshake can do with the connection it runs on. */
+export interface HandshakeContext<C extends EngineCall, S> {
+  /** The connection's session. */
+  readonly session: S;
+  /**
+   * Send a call of the connection's own (AUTH, SELECT, SET search_path) and wait for its
+   * result. Not retried; an error response rejects; cancelling the wait closes the connection.
+   */
+  request<T>(call: C): Promise<T>;
+  /** Write what the session has encoded by itself (a handshake it drives). */
+  flush(): void;
+  /** Wait until the session reports `ready` (or `handshakeFailed`) through its sink. */
+  untilReady(): Promise<void>;
+  /**
+   * Pause for `ms` on the runtime's clock (a server still loading its data). The connect
+   * timeout does not run during the pause and starts afresh after it. Ends early, with the
+   * engine's closed error, when the engine closes.
+   */
+  pause(ms: number): Promise<void>;
+  /**
+   * Upgrade the connection to TLS (Postgres's SSLRequest): the stream is replaced by the TLS
+   * stream, whose `tls` is returned. Only between two exchanges (nothing unread).
+   */
+  startTls(options: StartTlsOptions): Promise<NonNullable<ByteStream['tls']>>;
+}
+
+/** One protocol, as the engine needs it. */
+export interface ProtocolAdapter<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> = ProtocolSession<C, Ev>> {
+  /** The protocol's name, for task names and messages ('redis'). */
+  readonly protocol: string;
+  /** A session for a connection that just opened. */
+  createSession(): S;
+  /**
+   * Bring a fresh connection to ready (authentication, options, readiness of the server).
+   * Rejects to fail the attempt; bounded by the engine's connect timeout.
+   */
+  handshake(context: HandshakeContext<C, S>): Promise<void>;
+}

@@ -1,0 +1,714 @@
+// engine/engine.ts
+//
+// The protocol-agnostic client engine: one main connection with auto-pipelining, reconnection
+// with backoff (and a limit) and a bounded offline queue, per-call timeouts and AbortSignals,
+// the runtime's cancellation, and a pool of connections leased for exclusive work (a blocking
+// command, a transaction, a COPY, a cursor). A protocol plugs in through an adapter
+// (adapter.ts); its user-facing client (RedisClient...) is a thin typed layer on top.
+//
+// Invariants:
+// - A call is settled exactly once: by its response, its timeout, its signal, the runtime's
+//   cancellation, the connection's end, or the engine's close.
+// - Calls keep their order: calls issued while (re)connecting wait in the offline queue in
+//   issue order; retryable calls that were written when the connection broke go back to the
+//   front of that queue (when `retryOnReconnect` is 'idempotent'); others fail with
+//   ConnectionLostError, because they may have run. After a protocol violation nothing is sent
+//   again: the calls that were waiting fail with ProtocolViolationError.
+// - A connection is handed out (main or leased) only once the adapter's handshake is done.
+// - Closed is final. close() (or giving up reconnecting) ends every connection of the engine,
+//   those being opened included, every pause, every lease and every call: a connection that
+//   finishes opening afterwards is closed at once, never used.
+// - A leased connection carries only its lessee's calls. Its calls are never retried
+//   elsewhere: if it breaks, they fail and the lease is dead.
+//
+// Discussion: the reconnect limit. `reconnect.maxAttempts` counts attempts in a row that
+// failed: a connect or handshake that failed, or a connection that broke with a protocol
+// violation before it delivered a single response (a peer that completes the handshake and
+// then answers garbage would otherwise be reconnected to forever). Anything else resets it.
+
+import {
+  AbortedError,
+  ClientClosedError,
+  CommandTimeoutError,
+  ConnectTimeoutError,
+  ConnectionError,
+  ConnectionLostError,
+  OfflineQueueFullError,
+  ProtocolViolationError,
+  ReconnectFailedError,
+} from '../errors.js';
+import { FnWaiter } from '../runtime.js';
+import type { Background, ByteStream, Runtime, Wake, Waiter } from '../runtime.js';
+import type { HandshakeContext, ProtocolAdapter, ProtocolSession } from './adapter.js';
+import type { CallOwner, EngineCall } from './call.js';
+import { EngineConnection } from './connection.js';
+import type { ConnectionOwner } from './connection.js';
+import type { EngineOptions } from './options.js';
+
+/** Engine states. */
+export type EngineStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+/** Someone who wants what the main connection receives besides responses. */
+export interface EngineListener<Ev> {
+  /** Something the peer sent that answers no call (a push, a notification). */
+  onEvent(event: Ev): void;
+  /** The main connection was replaced after a loss (subscribe again here). */
+  onReconnect(): void;
+  /**
+   * The engine closed for good: `reason` is null after close(), else why it gave up (a
+   * ReconnectFailedError, or the connection's error when `reconnect` is false).
+   */
+  onClosed?(reason: unknown): void;
+}
+
+/** Options of {@link Engine.batch}. */
+export interface BatchOptions {
+  /** Abort the batch: rejected with AbortedError. */
+  readonly signal?: AbortSignal;
+  /** Timeout of the whole batch in ms: rejected with CommandTimeoutError. */
+  readonly timeout?: number;
+}
+
+/** The runtime-independent engine of one protocol client. */
+export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> = ProtocolSession<C, Ev>> implements ConnectionOwner<C, Ev>, CallOwner {
+  private connection: EngineConnection<C, Ev, S> | null = null;
+  private offline: C[] = [];
+  private currentStatus: EngineStatus = 'connecting';
+  /** Why the engine closed by itself (null while open, and after close()). */
+  private closedBy: unknown = null;
+  private reconnector: Background | null = null;
+  private failedAttempts = 0;
+  /** Responses the main connection had delivered when it became ready. */
+  private responsesAtReady = 0;
+  /** Connections being opened (handshake): close() closes them. */
+  private readonly opening = new Set<EngineConnection<C, Ev, S>>();
+  /** Pauses under way (backoff, handshake pauses) and their timer cancels: close() ends them. */
+  private readonly pauses = new Map<Wake<void>, () => void>();
+  private readonly poolIdle: EngineConnection<C, Ev, S>[] = [];
+  /** Every open pool connection, idle or leased. */
+  private readonly poolLive = new Set<EngineConnection<C, Ev, S>>();
+  /** Pool slots taken (open connections, and connections being opened). */
+  private poolOpen = 0;
+  private readonly poolWaiters: Wake<EngineConnection<C, Ev, S>>[] = [];
+  private readonly listeners = new Set<EngineListener<Ev>>();
+  private lastError: unknown = null;
+  private readonly waitState: string;
+
+  constructor(
+    /** The runtime it runs on. */
+    readonly runtime: Runtime,
+    /** The protocol. */
+    readonly adapter: ProtocolAdapter<C, Ev, S>,
+    /** Resolved options. */
+    readonly options: EngineOptions,
+  ) {
+    this.waitState = `${adapter.protocol.toUpperCase()}_REPLY`;
+  }
+
+  /** Connect and handshake; resolves when ready, rejects if the first attempt fails. */
+  async start(): Promise<void> {
+    let connection: EngineConnection<C, Ev, S>;
+    try {
+      connection = await this.open('main');
+    } catch (error) {
+      if (!this.isClosed) this.shutDown(error);
+      throw error;
+    }
+    if (this.isClosed) {
+      connection.close();
+      throw this.closedError();
+    }
+    this.becomeReady(connection, false);
+  }
+
+  /** The engine's state. */
+  get status(): EngineStatus {
+    return this.currentStatus;
+  }
+
+  /** Closed for good (a getter, so that checks after an await are not narrowed away). */
+  get isClosed(): boolean {
+    return this.currentStatus === 'closed';
+  }
+
+  /** The main connection's session (null while there is none). */
+  get session(): S | null {
+    return this.connection?.session ?? null;
+  }
+
+  /** Calls waiting for a connection. */
+  get offlineCount(): number {
+    return this.offline.length;
+  }
+
+  /** The last connection error seen (for diagnostics). */
+  get lastConnectionError(): unknown {
+    return this.lastError;
+  }
+
+  /**
+   * Perform a call made by the protocol client: a plain Promise of its (transformed) response.
+   * On curio, a kernel operation owned by the calling task (see runtime.ts).
+   */
+  perform<T>(call: C): Promise<T> {
+    if (this.isClosed) return Promise.reject(this.closedError());
+    const signal = call.signal;
+    if (signal?.aborted === true) return Promise.reject(new AbortedError(call.label, signal.reason));
+    return this.runtime.wait<T>(this.waitState, call as unknown as Waiter<T>);
+  }
+
+  /**
+   * Send several calls in one burst and wait for all of them: the results in order. Errors
+   * for which `keepError` answers true take their call's place in the results (Redis's error
+   * replies in a pipeline); any other failure, the timeout or the signal rejects the batch and
+   * abandons the calls still pending. Calls are made with a null owner.
+   */
+  batch(label: string, calls: readonly C[], keepError: (error: unknown) => boolean, options?: BatchOptions): Promise<unknown[]> {
+    if (this.isClosed) return Promise.reject(this.closedError());
+    if (calls.length === 0) return Promise.resolve([]);
+    const timeout = options?.timeout ?? this.options.callTimeout;
+    const signal = options?.signal;
+    if (signal?.aborted === true) return Promise.reject(new AbortedError(label, signal.reason));
+    const results: unknown[] = new Array(calls.length);
+    let remaining = calls.length;
+    let finished = false;
+    let cleanup = (): void => {};
+    const abandonAll = (): void => {
+      for (const call of calls) this.abandon(call, null);
+    };
+    return this.runtime.wait<unknown[]>(
+      `${this.waitState}_BATCH`,
+      new FnWaiter<unknown[]>(
+        (wake) => {
+          const fail = (error: unknown): void => {
+            if (finished) return;
+            finished = true;
+            cleanup();
+            abandonAll();
+            wake.reject(error);
+          };
+          const cancelTimer = timeout !== undefined && timeout !== Infinity ? this.runtime.timer(timeout, () => fail(new CommandTimeoutError(label, timeout))) : null;
+          const onAbort = signal === undefined ? null : (): void => fail(new AbortedError(label, signal.reason));
+          if (onAbort !== null) signal?.addEventListener('abort', onAbort, { once: true });
+          cleanup = (): void => {
+            cancelTimer?.();
+            if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
+          };
+          const settled = (index: number, value: unknown): void => {
+            results[index] = value;
+            if (--remaining === 0 && !finished) {
+              finished = true;
+              cleanup();
+              wake.resolve(results);
+            }
+          };
+          calls.forEach((call, index) => {
+            call.startWith(
+              (value) => settled(index, value),
+              (error) => (keepError(error) ? settled(index, error) : fail(error)),
+            );
+          });
+          for (const call of calls) this.route(call);
+        },
+        () => {
+          finished = true;
+          cleanup();
+          abandonAll();
+        },
+      ),
+    );
+  }
+
+  /**
+   * Close every connection (those being opened and leased too); every pending call, queued or
+   * waiting for its response, fails with ClientClosedError, and so does every call made after.
+   * Final.
+   */
+  close(): void {
+    if (this.isClosed) return;
+    this.shutDown(null);
+  }
+
+  /** The error a call on the closed engine fails with (a new one each time). */
+  closedError(): ClientClosedError | ReconnectFailedError {
+    const reason = this.closedBy;
+    if (reason instanceof ReconnectFailedError) return new ReconnectFailedError(reason.message, { cause: reason.cause });
+    if (reason === null) return new ClientClosedError();
+    return new ClientClosedError(`the client is closed: ${reason instanceof Error ? reason.message : String(reason)}`, { cause: reason });
+  }
+
+  /** Register a listener of events and reconnects. */
+  addListener(listener: EngineListener<Ev>): void {
+    this.listeners.add(listener);
+  }
+
+  /** Unregister a listener. */
+  removeListener(listener: EngineListener<Ev>): void {
+    this.listeners.delete(listener);
+  }
+
+  /**
+   * A connection of the pool for exclusive work (a transaction, a cursor, a COPY): only the
+   * calls made through the lease run on it. Release it when done; a lease whose connection
+   * broke is dead (its calls fail with ConnectionLostError). Waits while the pool is full.
+   */
+  async lease(): Promise<Lease<C, Ev, S>> {
+    return new Lease(this, await this.borrow());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Calls
+
+  /** CallOwner: a call's wait began: arm its timeout and signal, then send it. */
+  begin(call: EngineCall): void {
+    const timeout = call.timeout;
+    const signal = call.signal;
+    if ((timeout !== undefined && timeout !== Infinity) || signal !== undefined) {
+      let cancelTimer: (() => void) | null = null;
+      let onAbort: (() => void) | null = null;
+      if (timeout !== undefined && timeout !== Infinity) {
+        cancelTimer = this.runtime.timer(timeout, () => this.abandon(call, new CommandTimeoutError(call.label, timeout)));
+      }
+      if (signal !== undefined) {
+        onAbort = () => this.abandon(call, new AbortedError(call.label, signal.reason));
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      call.cleanup = () => {
+        cancelTimer?.();
+        if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
+      };
+    }
+    if (call.exclusive && call.connection === null) this.sendExclusive(call as C);
+    else this.route(call as C);
+  }
+
+  /** CallOwner: end a call early (see CallOwner). */
+  abandon(call: EngineCall, error: unknown): boolean {
+    if (call.state === 'done') return true;
+    if (call.state === 'abandoning') {
+      // Already resynchronising: a second abandonment (a timeout after a cancellation) only
+      // changes nothing but the error, if there was none.
+      if (call.abandonedWith === null && error !== null) call.abandonedWith = error;
+      return false;
+    }
+    const connection = call.connection as EngineConnection<C, Ev, S> | null;
+    let closing = false;
+    if (call.state === 'written' && connection !== null) {
+      const result = connection.abandon(call as C);
+      if (result === 'pending') {
+        call.abandonedWith = error;
+        return false;
+      }
+      closing = result === 'close';
+    }
+    if (error === null) call.drop();
+    else call.fail(error);
+    if (closing) connection?.close();
+    const index = this.offline.indexOf(call as C);
+    if (index !== -1) this.offline.splice(index, 1);
+    return true;
+  }
+
+  /** Send on the main connection (or the call's leased one), or keep it for later. */
+  private route(call: C): void {
+    const pinned = call.connection as EngineConnection<C, Ev, S> | null;
+    if (pinned !== null) {
+      if (pinned.isClosed) call.fail(new ConnectionLostError(`${call.label}: the leased connection is closed`));
+      else pinned.submit(call);
+      return;
+    }
+    const connection = this.connection;
+    if (this.currentStatus === 'ready' && connection !== null && !connection.isClosed) {
+      connection.submit(call);
+      return;
+    }
+    if (this.offline.length >= this.options.offlineQueueLimit) {
+      call.fail(new OfflineQueueFullError(this.options.offlineQueueLimit));
+      return;
+    }
+    this.offline.push(call);
+  }
+
+  private drainOffline(): void {
+    const calls = this.offline;
+    this.offline = [];
+    for (const call of calls) if (call.state === 'queued') this.route(call);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The pool
+
+  private sendExclusive(call: C): void {
+    // Borrowing may open a connection, which blocks: do it in the background (a task of its
+    // own on curio), never in the caller's context, which is not waiting on it.
+    this.runtime.spawn(async () => {
+      let connection: EngineConnection<C, Ev, S>;
+      try {
+        connection = await this.borrow();
+      } catch (error) {
+        call.fail(error);
+        return;
+      }
+      if (call.state !== 'queued') {
+        this.giveBack(connection);
+        return;
+      }
+      call.onSettled = () => this.giveBack(connection);
+      connection.submit(call);
+    }, `${this.options.name}-lease`);
+  }
+
+  /** @internal A pool connection, opened if needed; waits while the pool is full. */
+  async borrow(): Promise<EngineConnection<C, Ev, S>> {
+    if (this.isClosed) throw this.closedError();
+    for (;;) {
+      const idle = this.poolIdle.pop();
+      if (idle === undefined) break;
+      if (!idle.isClosed) return idle;
+      this.poolOpen--;
+    }
+    if (this.poolOpen < this.options.poolSize) {
+      this.poolOpen++;
+      let connection: EngineConnection<C, Ev, S>;
+      try {
+        connection = await this.open(`pool-${this.poolOpen}`);
+      } catch (error) {
+        this.poolOpen--;
+        throw error;
+      }
+      if (this.isClosed) {
+        connection.close();
+        this.poolOpen--;
+        throw this.closedError();
+      }
+      this.poolLive.add(connection);
+      return connection;
+    }
+    // Wait for a connection given back (or a slot freed). Through the runtime, never a plain
+    // Promise: on curio the wait is then the calling task's own operation, resumed in its turn.
+    let waiting: Wake<EngineConnection<C, Ev, S>> | null = null;
+    return this.runtime.wait<EngineConnection<C, Ev, S>>(
+      'POOL_WAIT',
+      new FnWaiter<EngineConnection<C, Ev, S>>(
+        (wake) => {
+          waiting = wake;
+          this.poolWaiters.push(wake);
+        },
+        () => {
+          const index = waiting === null ? -1 : this.poolWaiters.indexOf(waiting);
+          if (index !== -1) this.poolWaiters.splice(index, 1);
+        },
+      ),
+    );
+  }
+
+  /** @internal Return a pool connection (closed ones free their slot). */
+  giveBack(connection: EngineConnection<C, Ev, S>): void {
+    if (connection.isClosed) {
+      this.poolOpen--;
+      this.wakePoolWaiter();
+      return;
+    }
+    if (connection.inFlight > 0) {
+      // Returned with work under way: its state is unknown, so it is not reused.
+      connection.close();
+      return;
+    }
+    const waiter = this.poolWaiters.shift();
+    if (waiter !== undefined) waiter.resolve(connection);
+    else if (this.isClosed) connection.close();
+    else this.poolIdle.push(connection);
+  }
+
+  /** A slot freed: a waiter may open a connection of its own (in the background). */
+  private wakePoolWaiter(): void {
+    const waiter = this.poolWaiters.shift();
+    if (waiter === undefined) return;
+    this.runtime.spawn(async () => {
+      try {
+        waiter.resolve(await this.borrow());
+      } catch (error) {
+        waiter.reject(error);
+      }
+    }, `${this.options.name}-pool-open`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connections
+
+  /**
+   * Connect, run the adapter's handshake, and return the ready connection. Bounded by
+   * `connectTimeout` (ConnectTimeoutError), except the handshake's pauses.
+   */
+  private async open(label: string): Promise<EngineConnection<C, Ev, S>> {
+    if (this.isClosed) throw this.closedError();
+    const options = this.options;
+    const started = this.runtime.now();
+    let stream: ByteStream;
+    try {
+      stream = await options.connect({ timeout: options.connectTimeout });
+    } catch (error) {
+      throw asConnectTimeout(error, options.connectTimeout);
+    }
+    if (this.isClosed) {
+      stream.close();
+      throw this.closedError();
+    }
+    const connection = new EngineConnection<C, Ev, S>(this.runtime, stream, this.adapter.createSession(), this, `${options.name} ${label}`);
+    this.opening.add(connection);
+    const timedOut = (): void => connection.fail(new ConnectTimeoutError(`the server did not answer the handshake within ${options.connectTimeout} ms`));
+    let cancelTimer = this.runtime.timer(Math.max(0, options.connectTimeout - (this.runtime.now() - started)), timedOut);
+    const context: HandshakeContext<C, S> = {
+      session: connection.session,
+      request: (call) => connection.request(call),
+      flush: () => connection.flushSoon(),
+      untilReady: () => connection.untilReady(),
+      startTls: (tlsOptions) => connection.startTls(tlsOptions),
+      pause: async (ms) => {
+        cancelTimer();
+        await this.pause(ms);
+        if (this.isClosed) throw this.closedError();
+        cancelTimer = this.runtime.timer(options.connectTimeout, timedOut);
+      },
+    };
+    try {
+      await this.adapter.handshake(context);
+      if (this.isClosed) throw this.closedError();
+      if (connection.isClosed) throw new ConnectionError('the connection closed during the handshake', 'ERR_CONNECTION_CLOSED');
+      return connection;
+    } catch (error) {
+      connection.close();
+      throw this.isClosed ? this.closedError() : error;
+    } finally {
+      cancelTimer();
+      this.opening.delete(connection);
+    }
+  }
+
+  /** Sleep `ms`, unless the engine closes first (a kernel trap on curio, cancellable). */
+  private pause(ms: number): Promise<void> {
+    if (this.isClosed) return Promise.resolve();
+    let started: Wake<void> | null = null;
+    return this.runtime.wait<void>(
+      'PAUSE',
+      new FnWaiter<void>(
+        (wake) => {
+          started = wake;
+          const cancelTimer = this.runtime.timer(ms, () => {
+            this.pauses.delete(wake);
+            wake.resolve();
+          });
+          this.pauses.set(wake, cancelTimer);
+        },
+        () => {
+          if (started === null) return;
+          this.pauses.get(started)?.();
+          this.pauses.delete(started);
+        },
+      ),
+    );
+  }
+
+  /** Make `connection` the main connection and send what waited for it. */
+  private becomeReady(connection: EngineConnection<C, Ev, S>, reconnected: boolean): void {
+    this.connection = connection;
+    this.responsesAtReady = connection.responsesDelivered;
+    this.currentStatus = 'ready';
+    if (reconnected) for (const listener of this.listeners) listener.onReconnect();
+    this.drainOffline();
+  }
+
+  /** ConnectionOwner: a connection ended. */
+  onLost(connection: EngineConnection<C, Ev>, error: ConnectionError, unanswered: C[], queued: C[]): void {
+    this.lastError = error;
+    const pooled = this.poolLive.delete(connection as EngineConnection<C, Ev, S>);
+    if (pooled) {
+      const idle = this.poolIdle.indexOf(connection as EngineConnection<C, Ev, S>);
+      if (idle !== -1) {
+        this.poolIdle.splice(idle, 1);
+        this.poolOpen--;
+        this.wakePoolWaiter();
+      }
+    }
+    if (this.isClosed) {
+      for (const call of unanswered) call.fail(this.closedError());
+      for (const call of queued) call.fail(this.closedError());
+      return;
+    }
+    if (connection !== this.connection) {
+      // A pool connection (its calls may have run: nothing to retry), or one being opened
+      // (its handshake calls fail with the error itself: a timeout stays a timeout).
+      for (const call of unanswered) call.fail(pooled ? lostCallError(call, error) : error);
+      for (const call of queued) call.fail(pooled ? lostCallError(call, error) : error);
+      return;
+    }
+    this.connection = null;
+    const violation = error instanceof ProtocolViolationError;
+    const retrying = this.options.reconnect !== false && this.options.retryOnReconnect === 'idempotent' && !violation;
+    const retry: C[] = [];
+    for (const call of unanswered) {
+      if (retrying && call.retryable && call.state === 'written') {
+        call.state = 'queued';
+        call.id = 0;
+        call.connection = null;
+        retry.push(call);
+      } else call.fail(lostCallError(call, error));
+    }
+    for (const call of queued) {
+      call.connection = null;
+      retry.push(call);
+    }
+    const policy = this.options.reconnect;
+    if (policy === false) {
+      for (const call of retry) call.fail(error);
+      this.shutDown(error);
+      return;
+    }
+    this.offline = retry.length === 0 ? this.offline : [...retry, ...this.offline];
+    if (violation && connection.responsesDelivered === this.responsesAtReady) {
+      this.failedAttempts++;
+      if (this.failedAttempts >= policy.maxAttempts) {
+        this.giveUp(error);
+        return;
+      }
+    } else this.failedAttempts = 0;
+    this.currentStatus = 'reconnecting';
+    this.startReconnect();
+  }
+
+  /** ConnectionOwner: the main connection received something that answers no call. */
+  onEvent(connection: EngineConnection<C, Ev>, event: Ev): void {
+    if (connection !== this.connection) return;
+    for (const listener of this.listeners) listener.onEvent(event);
+  }
+
+  private startReconnect(): void {
+    if (this.reconnector !== null) return;
+    this.reconnector = this.runtime.spawn(async () => {
+      let connection: EngineConnection<C, Ev, S> | null;
+      try {
+        connection = await this.reconnectLoop();
+      } finally {
+        this.reconnector = null;
+      }
+      // Ready after the reconnector is cleared: should the new connection break at once, a
+      // new reconnector can start.
+      if (connection !== null) this.becomeReady(connection, true);
+    }, `${this.options.name}-reconnect`);
+  }
+
+  /** Try to connect with backoff: the new connection, or null once closed or given up. */
+  private async reconnectLoop(): Promise<EngineConnection<C, Ev, S> | null> {
+    const policy = this.options.reconnect;
+    if (policy === false) return null;
+    let delay = policy.initialDelay;
+    while (this.currentStatus === 'reconnecting') {
+      await this.pause(delay * (0.5 + Math.random() / 2));
+      if (this.currentStatus !== 'reconnecting') return null;
+      try {
+        const connection = await this.open('main');
+        if (this.currentStatus === 'reconnecting') return connection;
+        connection.close();
+        return null;
+      } catch (error) {
+        if (this.currentStatus !== 'reconnecting') return null;
+        this.lastError = error;
+        this.failedAttempts++;
+        if (this.failedAttempts >= policy.maxAttempts) {
+          this.reconnector = null; // this task: shutDown must not cancel it under its own feet
+          this.giveUp(error);
+          return null;
+        }
+        delay = Math.min(policy.maxDelay, delay * policy.factor);
+      }
+    }
+    return null;
+  }
+
+  /** Reconnecting reached its limit: close for good. */
+  private giveUp(cause: unknown): void {
+    this.shutDown(new ReconnectFailedError(`gave up reconnecting after ${this.failedAttempts} failed attempts in a row`, { cause }));
+  }
+
+  /** Enter the final state: stop everything, fail everything (`reason`: null for close()). */
+  private shutDown(reason: unknown): void {
+    this.currentStatus = 'closed';
+    this.closedBy = reason;
+    this.reconnector?.cancel();
+    this.reconnector = null;
+    for (const [wake, cancelTimer] of this.pauses) {
+      cancelTimer();
+      wake.resolve();
+    }
+    this.pauses.clear();
+    const offline = this.offline;
+    this.offline = [];
+    for (const call of offline) call.fail(this.closedError());
+    for (const connection of [...this.opening]) connection.close();
+    const main = this.connection;
+    this.connection = null;
+    main?.close();
+    this.poolIdle.length = 0;
+    for (const connection of [...this.poolLive]) connection.close();
+    for (const waiter of this.poolWaiters.splice(0)) waiter.reject(this.closedError());
+    for (const listener of [...this.listeners]) listener.onClosed?.(reason);
+  }
+}
+
+/**
+ * A pool connection leased for exclusive work. Calls made with `perform` run on it alone, in
+ * order; `release()` gives it back (closed instead if calls are still in flight: its state is
+ * unknown).
+ */
+export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
+  private released = false;
+
+  /** @internal Use Engine.lease. */
+  constructor(
+    private readonly engine: Engine<C, Ev, S>,
+    private readonly connection: EngineConnection<C, Ev, S>,
+  ) {}
+
+  /** Whether the connection is gone (broken, closed, or released). */
+  get isClosed(): boolean {
+    return this.released || this.connection.isClosed;
+  }
+
+  /** The connection's session. */
+  get session(): S {
+    return this.connection.session;
+  }
+
+  /** Perform a call on the leased connection. */
+  perform<T>(call: C): Promise<T> {
+    if (this.released) return Promise.reject(new ClientClosedError('the lease was released'));
+    call.connection = this.connection;
+    return this.engine.perform<T>(call);
+  }
+
+  /** Make a call (of a batch) run on the leased connection. */
+  pin(call: C): void {
+    call.connection = this.connection;
+  }
+
+  /** Give the connection back to the pool. Idempotent. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.engine.giveBack(this.connection);
+  }
+}
+
+/** The error of a call that was written when its connection broke. */
+function lostCallError(call: EngineCall, error: ConnectionError): ConnectionError {
+  if (error instanceof ProtocolViolationError) {
+    return new ProtocolViolationError(`${call.label}: ${error.message}`, { cause: error.cause ?? error });
+  }
+  return new ConnectionLostError(`${call.label}: connection lost before the reply arrived`, { cause: error });
+}
+
+/** A transport's connect timeout (code ETIMEDOUT), as a ConnectTimeoutError. */
+function asConnectTimeout(error: unknown, ms: number): unknown {
+  if (error instanceof ConnectTimeoutError || !(error instanceof ConnectionError) || error.code !== 'ETIMEDOUT') return error;
+  return new ConnectTimeoutError(`connecting timed out after ${ms} ms`, { cause: error });
+}

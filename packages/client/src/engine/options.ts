@@ -1,0 +1,63 @@
+// engine/options.ts
+//
+// The engine's options, shared by every protocol client (each protocol resolves its own user
+// options into these).
+
+import type { ByteStream } from '../runtime.js';
+
+/** Reconnection with exponential backoff (with jitter: each delay is 50 to 100 % of its value). */
+export interface ReconnectOptions {
+  /** First delay in ms (default 50). */
+  readonly initialDelay?: number;
+  /** Largest delay in ms (default 2000). */
+  readonly maxDelay?: number;
+  /** Growth factor between attempts (default 2). */
+  readonly factor?: number;
+  /**
+   * Give up after this many failed attempts in a row (default Infinity: keep trying while the
+   * server is away, as a long-running service usually should). An attempt fails when it cannot
+   * connect and finish the handshake within `connectTimeout`, or when the connection it made
+   * breaks with a protocol violation before answering anything. Giving up closes the client
+   * for good: the calls waiting for a connection, and every call after, fail with
+   * ReconnectFailedError (its `cause` is the last attempt's error).
+   */
+  readonly maxAttempts?: number;
+}
+
+/**
+ * A transport: opens one connection and returns its byte stream (a socket through the
+ * runtime, or anything else that carries the protocol's bytes: PGlite, a test pipe). Must
+ * give up after `timeout` ms with a ConnectionError whose code is ETIMEDOUT.
+ */
+export type ConnectFunction = (options: { readonly timeout: number }) => Promise<ByteStream>;
+
+/** What the engine runs on, after defaults. */
+export interface EngineOptions {
+  /** For task names and messages: 'redis', 'redis:sub'. */
+  readonly name: string;
+  /** Opens a connection. */
+  readonly connect: ConnectFunction;
+  /** Bound on connecting plus the handshake, in ms. */
+  readonly connectTimeout: number;
+  /** Default per-call timeout in ms (undefined: none). */
+  readonly callTimeout: number | undefined;
+  /** Reconnection policy, or false: the first loss closes the engine. */
+  readonly reconnect: Required<ReconnectOptions> | false;
+  /** Most calls kept while (re)connecting. */
+  readonly offlineQueueLimit: number;
+  /** Calls written when a connection broke: 'idempotent' sends retryable ones again; 'never' fails them all. */
+  readonly retryOnReconnect: 'idempotent' | 'never';
+  /** Most connections leased for exclusive work at once. */
+  readonly poolSize: number;
+}
+
+/** Reconnect options with their defaults (or false). */
+export function resolveReconnect(options: ReconnectOptions | false | undefined): Required<ReconnectOptions> | false {
+  if (options === false) return false;
+  return {
+    initialDelay: options?.initialDelay ?? 50,
+    maxDelay: options?.maxDelay ?? 2000,
+    factor: options?.factor ?? 2,
+    maxAttempts: options?.maxAttempts ?? Infinity,
+  };
+}

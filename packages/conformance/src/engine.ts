@@ -1,0 +1,247 @@
+// conformance/engine.ts
+//
+// The engine's own suite: everything the protocol-agnostic engine promises, checked with the
+// toy line protocol (line-protocol.ts) against its server written on the Runtime's server side.
+// No Redis, no external server: it runs on every runtime (in-memory first, where it is
+// deterministic; node and curio too, over loopback).
+
+import { AbortedError, ClientClosedError, CommandTimeoutError, ConnectionLostError, Engine, OfflineQueueFullError, ProtocolViolationError, ReconnectFailedError } from '@curio-ts/client';
+import type { EngineOptions, Runtime } from '@curio-ts/client';
+import { LineCall, LineError, lineAdapter, startLineServer } from './line-protocol.js';
+import type { LineServer, LineSession } from './line-protocol.js';
+import type { TestApi } from './redis.js';
+
+/** What a runtime provides to the engine suite. */
+export interface EngineHarness {
+  /** 'node', 'curio', 'memory' (used in test names). */
+  readonly name: string;
+  /** The runtime under test. */
+  readonly runtime: Runtime;
+  /** Run a test body the way users of this runtime would (inside a kernel on curio). */
+  run<T>(body: () => Promise<T>): Promise<T>;
+  /** Sleep on the runtime's clock. */
+  sleep(ms: number): Promise<void>;
+  /** Run `body` concurrently with the caller (a kernel task on curio); `join` waits for it. */
+  start<T>(body: () => Promise<T>): { join(): Promise<T> };
+}
+
+type LineEngine = Engine<LineCall, string, LineSession>;
+
+/** Register the engine suite. */
+export function engineConformance(h: EngineHarness, t: TestApi): void {
+  const { describe, it, expect } = t;
+
+  const open = async (server: LineServer, options?: Partial<EngineOptions>): Promise<LineEngine> => {
+    const engine = new Engine(h.runtime, lineAdapter, {
+      name: 'line',
+      connect: ({ timeout }) => h.runtime.connect({ host: server.host, port: server.port }, { timeout }),
+      connectTimeout: 2000,
+      callTimeout: undefined,
+      reconnect: { initialDelay: 5, maxDelay: 20, factor: 2, maxAttempts: Infinity },
+      offlineQueueLimit: 1000,
+      retryOnReconnect: 'idempotent',
+      poolSize: 2,
+      ...options,
+    });
+    await engine.start();
+    return engine;
+  };
+  const call = (engine: LineEngine, line: string, options?: { timeout?: number; signal?: AbortSignal }): Promise<string> =>
+    engine.perform<string>(new LineCall(line, engine, options));
+  const settled = async (promise: Promise<unknown>): Promise<unknown> => promise.then((value) => value, (error: unknown) => error);
+  /** A server for one test, closed after it. */
+  const withServer = (body: (server: LineServer) => Promise<void>): Promise<void> =>
+    h.run(async () => {
+      const server = await startLineServer(h.runtime);
+      try {
+        await body(server);
+      } finally {
+        server.close();
+      }
+    });
+
+  describe(`engine (${h.name} runtime, line protocol)`, () => {
+    it('pipelined calls get their own responses, in order; an error response fails its call alone', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const calls = Array.from({ length: 300 }, (_, i) => (i % 7 === 3 ? call(engine, `ERR e${i}`) : call(engine, `ECHO m${i}`)));
+        const results = await Promise.all(calls.map(settled));
+        results.forEach((result, i) => {
+          if (i % 7 === 3) {
+            expect(result).toBeInstanceOf(LineError);
+            expect((result as LineError).message).toBe(`e${i}`);
+          } else expect(result).toBe(`m${i}`);
+        });
+        expect(await call(engine, 'ECHO after')).toBe('after');
+        engine.close();
+      });
+    });
+
+    it('a per-call timeout ends the call; its late response is discarded and the next caller gets its own', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const late = settled(call(engine, 'DELAY 80 late', { timeout: 10 }));
+        const next = call(engine, 'ECHO next');
+        const error = await late;
+        expect(error).toBeInstanceOf(CommandTimeoutError);
+        expect(await next).toBe('next');
+        expect(await call(engine, 'ECHO again')).toBe('again');
+        engine.close();
+      });
+    });
+
+    it('an AbortSignal ends a written call with an AbortError; the connection stays in step', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const controller = new AbortController();
+        const aborted = settled(call(engine, 'DELAY 50 x', { signal: controller.signal }));
+        await h.sleep(5);
+        controller.abort(new Error('stop'));
+        const error = await aborted;
+        expect(error).toBeInstanceOf(AbortedError);
+        expect((error as Error).name).toBe('AbortError');
+        expect(await call(engine, 'ECHO y')).toBe('y');
+        engine.close();
+      });
+    });
+
+    it('a call that cannot be abandoned at once ends only after the peer confirmed, with the abandonment error; the connection stays in step', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const slow = settled(call(engine, 'SLOW', { timeout: 10 }));
+        const behind = call(engine, 'ECHO behind');
+        const error = await slow;
+        expect(error).toBeInstanceOf(CommandTimeoutError);
+        // The session asked the server to cancel, and the server's answer to SLOW was consumed
+        // before the next response: the call behind it gets its own.
+        expect(server.lines).toContain('CANCEL');
+        expect(await behind).toBe('behind');
+        expect(await call(engine, 'ECHO after')).toBe('after');
+        engine.close();
+      });
+    });
+
+    it('pushes reach listeners, never callers', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const events: string[] = [];
+        engine.addListener({ onEvent: (event) => events.push(event), onReconnect: () => {} });
+        expect(await call(engine, 'PUSH hello')).toBe('pushed');
+        expect(await call(engine, 'ECHO x')).toBe('x');
+        expect(events).toEqual(['hello']);
+        engine.close();
+      });
+    });
+
+    it('a lost connection: a retryable call is sent again after reconnecting, others fail with ConnectionLostError', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        let reconnects = 0;
+        engine.addListener({ onEvent: () => {}, onReconnect: () => reconnects++ });
+        const results = await Promise.all([call(engine, 'CLOSE'), call(engine, 'ECHO lost'), call(engine, 'GET k')].map(settled));
+        expect(results[0]).toBeInstanceOf(ConnectionLostError);
+        expect(results[1]).toBeInstanceOf(ConnectionLostError);
+        expect(results[2]).toBe('value:k');
+        expect(server.lines.filter((line) => line === 'GET k')).toHaveLength(2);
+        expect(server.lines.filter((line) => line === 'ECHO lost')).toHaveLength(1);
+        expect(reconnects).toBe(1);
+        expect(engine.status).toBe('ready');
+        engine.close();
+      });
+    });
+
+    it('a protocol violation fails the waiting calls with ProtocolViolationError and never sends them again', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const results = await Promise.all([call(engine, 'GARBAGE'), call(engine, 'GET k')].map(settled));
+        expect(results[0]).toBeInstanceOf(ProtocolViolationError);
+        expect(results[1]).toBeInstanceOf(ProtocolViolationError);
+        expect(server.lines.filter((line) => line === 'GET k')).toHaveLength(1);
+        // The engine reconnected: a new connection works.
+        expect(await call(engine, 'ECHO fresh')).toBe('fresh');
+        engine.close();
+      });
+    });
+
+    it('reconnecting gives up after maxAttempts failures in a row: the calls waiting fail with ReconnectFailedError, and the engine is closed', async () => {
+      await h.run(async () => {
+        const server = await startLineServer(h.runtime);
+        const engine = await open(server, { reconnect: { initialDelay: 1, maxDelay: 2, factor: 2, maxAttempts: 3 } });
+        server.close();
+        const waiting = settled(call(engine, 'CLOSE'));
+        const error = await waiting;
+        expect(error).toBeInstanceOf(ConnectionLostError);
+        const queued = await settled(call(engine, 'ECHO never'));
+        expect(queued).toBeInstanceOf(ReconnectFailedError);
+        expect(engine.status).toBe('closed');
+        expect(await settled(call(engine, 'ECHO after'))).toBeInstanceOf(ReconnectFailedError);
+      });
+    });
+
+    it('while reconnecting, calls wait in a bounded offline queue; beyond it they fail at once', async () => {
+      await h.run(async () => {
+        const server = await startLineServer(h.runtime);
+        const engine = await open(server, { offlineQueueLimit: 3, reconnect: { initialDelay: 1000, maxDelay: 1000, factor: 1, maxAttempts: Infinity } });
+        await settled(call(engine, 'CLOSE'));
+        const queued = [1, 2, 3].map((i) => settled(call(engine, `ECHO q${i}`)));
+        expect(engine.offlineCount).toBe(3);
+        expect(await settled(call(engine, 'ECHO over'))).toBeInstanceOf(OfflineQueueFullError);
+        engine.close();
+        for (const result of await Promise.all(queued)) expect(result).toBeInstanceOf(ClientClosedError);
+        server.close();
+      });
+    });
+
+    it('a refused handshake fails start() with the handshake error, and leaves nothing open', async () => {
+      await withServer(async (server) => {
+        server.refuseHello = true;
+        const error = await settled(open(server, { reconnect: false }));
+        expect(error).toBeInstanceOf(LineError);
+        expect((error as LineError).message).toBe('nope');
+      });
+    });
+
+    it('exclusive calls run on pool connections of their own; abandoning one closes its connection', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const blocks = [call(engine, 'BLOCK 30'), call(engine, 'BLOCK 30')];
+        expect(await call(engine, 'ECHO main')).toBe('main');
+        expect(await Promise.all(blocks)).toEqual(['unblocked', 'unblocked']);
+        expect(server.accepted).toBe(3);
+        const abandoned = await settled(call(engine, 'BLOCK 1000', { timeout: 10 }));
+        expect(abandoned).toBeInstanceOf(CommandTimeoutError);
+        expect(await call(engine, 'BLOCK 1')).toBe('unblocked');
+        expect(server.accepted).toBe(4);
+        engine.close();
+      });
+    });
+
+    it('a lease carries only its lessee\'s calls, and goes back to the pool when released', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const lease = await engine.lease();
+        expect(await lease.perform<string>(new LineCall('ECHO leased', engine))).toBe('leased');
+        expect(await call(engine, 'ECHO main')).toBe('main');
+        lease.release();
+        expect(lease.isClosed).toBe(true);
+        const again = await engine.lease();
+        expect(await again.perform<string>(new LineCall('ECHO reused', engine))).toBe('reused');
+        again.release();
+        expect(server.accepted).toBe(2);
+        engine.close();
+      });
+    });
+
+    it('close() is final: pending and later calls fail with ClientClosedError', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server);
+        const pending = settled(call(engine, 'DELAY 50 x'));
+        await h.sleep(1);
+        engine.close();
+        expect(await pending).toBeInstanceOf(ClientClosedError);
+        expect(await settled(call(engine, 'ECHO after'))).toBeInstanceOf(ClientClosedError);
+        expect(engine.status).toBe('closed');
+      });
+    });
+  });
+}
