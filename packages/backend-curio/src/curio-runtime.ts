@@ -16,7 +16,8 @@
 // - Time is the kernel's: `now()` is the kernel clock, `timer` a Kernel.callLater and `sleep`
 //   a kernel sleep, so under a virtual clock a call's timeout expires when the clock jumps,
 //   not after real time. The kernel is the one given in the options, else the one of the
-//   first task that uses the runtime; before that (plain code, no kernel yet) time is real.
+//   first task that uses the runtime (and of the next task using it once that kernel has shut
+//   down); before that (plain code, no kernel yet) time is real.
 // - A timer's callback runs from the kernel's scheduler, outside any task: what the engine
 //   runs there (failing a call, closing a stream, starting a reconnection) is safe there.
 
@@ -59,9 +60,12 @@ const ignore = (): void => {};
  */
 export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
   let kernel: Kernel | null = options.kernel ?? null;
-  /** The runtime's kernel: given, or learnt from the first task that uses the runtime. */
+  /**
+   * The runtime's kernel: given, or learnt from the first task that uses the runtime, and learnt
+   * again once that kernel has shut down (a test suite runs one kernel per test).
+   */
   const kernelNow = (): Kernel | null => {
-    if (kernel === null) kernel = currentTaskOrNull()?.kernel ?? null;
+    if (kernel === null || kernel.isClosed) kernel = currentTaskOrNull()?.kernel ?? kernel;
     return kernel;
   };
 

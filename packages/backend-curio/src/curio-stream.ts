@@ -24,7 +24,7 @@
 
 import { ConnectionError } from '@curio-ts/client';
 import type { ByteStream, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
-import { Event, ReadResourceBusy, SocketClosedError, SocketError, spawn, startTls } from '@curio-ts/kernel';
+import { Event, ResourceBusy, SocketClosedError, SocketError, spawn, startTls } from '@curio-ts/kernel';
 import type { Socket, StartTlsOptions as KernelStartTlsOptions } from '@curio-ts/kernel';
 import { clientTls, serverTls, sniName } from './curio-tls.js';
 
@@ -139,9 +139,9 @@ export class CurioByteStream implements ByteStream {
 
   /**
    * Upgrade to TLS (see ByteStream.startTls): a kernel trap, cancellable. Waits until every
-   * byte written has gone to the OS. Rejects with a ConnectionError (the kernel's code:
-   * ERR_READ_RESOURCE_BUSY while a task reads this stream, the TLS layer's if the handshake
-   * fails, after which the connection is closed).
+   * byte written has gone to the OS. Rejects with a ConnectionError (ERR_STREAM_BUSY while a
+   * task reads this stream, the TLS layer's code if the handshake fails, after which the
+   * connection is closed).
    */
   async startTls(options: StartTlsOptions): Promise<CurioByteStream> {
     if (this.upgraded || this.upgrading) throw upgradedError();
@@ -187,7 +187,6 @@ export class CurioByteStream implements ByteStream {
       if (this.upgraded) throw upgradedError();
       return null;
     }
-    if (error instanceof ReadResourceBusy) throw new ConnectionError(error.message, 'ERR_STREAM_BUSY', { cause: error });
     throw toConnectionError(error);
   }
 
@@ -232,9 +231,13 @@ function upgradedError(): ConnectionError {
   return new ConnectionError('this stream was upgraded to TLS: use the stream startTls returned', 'ERR_STREAM_UPGRADED');
 }
 
-/** A kernel socket error as a ConnectionError keeping its code; anything else (a cancellation) as it is. */
+/**
+ * A kernel socket error as a ConnectionError keeping its code (a second reader or writer:
+ * ERR_STREAM_BUSY); anything else (a cancellation) as it is.
+ */
 export function toConnectionError(error: unknown): unknown {
   if (error instanceof SocketError) return new ConnectionError(error.message, error.code, { cause: error });
+  if (error instanceof ResourceBusy) return new ConnectionError(error.message, 'ERR_STREAM_BUSY', { cause: error });
   return error;
 }
 

@@ -150,6 +150,29 @@ export function runtimeConformance(h: RuntimeHarness, t: TestApi): void {
       });
     });
 
+    it('one read at a time: a second concurrent read is a ConnectionError ERR_STREAM_BUSY, and the first still gets its bytes', async () => {
+      await h.run(async (rt) => {
+        const server = await startUpperServer(rt);
+        const stream = await rt.connect(targetOf(server.address));
+        let first: unknown = 'still reading';
+        const reader = rt.spawn(async () => {
+          first = await stream.read();
+        }, 'first-read');
+        await rt.sleep(5);
+        const second = await stream.read().then(
+          () => 'read',
+          (error: unknown) => error,
+        );
+        expect(second).toBeInstanceOf(ConnectionError);
+        expect((second as ConnectionError).code).toBe('ERR_STREAM_BUSY');
+        await stream.write(bytesOf('x\n'));
+        await reader.done;
+        expect(new TextDecoder().decode(first as Uint8Array)).toBe('X\n');
+        stream.close();
+        await server.stop();
+      });
+    });
+
     it('a consumer that stops reading stalls the writer with bounded memory; reading again lets it go on', async () => {
       await h.run(async (rt) => {
         const listener = await rt.listen({ port: 0 });
@@ -469,6 +492,28 @@ function registerTlsCases(h: RuntimeHarness, t: TestApi): void {
         await server.done;
         listener.close();
         expect({ code: result.code, out: result.stdout }).toEqual({ code: 0, out: 'HELLO OVER STARTTLS\n' });
+      });
+    });
+
+    it('startTls while a read is pending is a ConnectionError ERR_STREAM_BUSY, and the stream stays usable', async () => {
+      await h.run(async (rt) => {
+        const server = await startUpperServer(rt);
+        const stream = await rt.connect(targetOf(server.address));
+        let first: unknown = 'still reading';
+        const reader = rt.spawn(async () => {
+          first = await stream.read();
+        }, 'pending-read');
+        await rt.sleep(5);
+        const refused = await (stream.startTls as NonNullable<ByteStream['startTls']>)({ ca: certs.ca, serverName: 'localhost' }).then(
+          () => 'upgraded',
+          (error: unknown) => error,
+        );
+        expect((refused as ConnectionError).code).toBe('ERR_STREAM_BUSY');
+        await stream.write(bytesOf('still plain\n'));
+        await reader.done;
+        expect(new TextDecoder().decode(first as Uint8Array)).toBe('STILL PLAIN\n');
+        stream.close();
+        await server.stop();
       });
     });
 

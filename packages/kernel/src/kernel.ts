@@ -264,6 +264,11 @@ export class Kernel {
     this.timers.markStale(this.isLive);
   }
 
+  /** Whether the kernel has shut down (or is shutting down): it runs nothing more. */
+  get isClosed(): boolean {
+    return this.closed || this.closing;
+  }
+
   /** Number of tasks alive in this kernel. */
   get taskCount(): number {
     return this.liveCount;

@@ -74,6 +74,7 @@ describe('Kernel.callLater', () => {
       await kernel.shutdown();
     }
     expect(reports).toEqual(['scheduled-call-error: boom']);
+    expect(kernel.isClosed).toBe(true);
     expect(() => kernel.callLater(1, () => {})).toThrow(KernelClosedError);
   });
 });
