@@ -3,9 +3,13 @@
 
 import { connectRedisWith } from '@curio-ts/client';
 import type { RedisClient, RedisOptions } from '@curio-ts/client';
-import { curioRuntime } from './runtime.js';
+import { curioRuntime } from './curio-runtime.js';
 
-export { curioRuntime, CurioByteStream } from './runtime.js';
+export { curioRuntime, connectCurio } from './curio-runtime.js';
+export type { CurioRuntimeOptions } from './curio-runtime.js';
+export { CurioByteStream, WRITE_HIGH_WATER } from './curio-stream.js';
+export type { CurioStreamOrigin } from './curio-stream.js';
+export { CurioListener, listenCurio } from './curio-listener.js';
 
 /**
  * Connect to Redis (a `redis://` URL or options) over the kernel. Call it from a kernel task.

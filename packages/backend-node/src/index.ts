@@ -3,9 +3,12 @@
 
 import { connectRedisWith } from '@curio-ts/client';
 import type { RedisClient, RedisOptions } from '@curio-ts/client';
-import { nodeRuntime } from './runtime.js';
+import { nodeRuntime } from './node-runtime.js';
 
-export { nodeRuntime, NodeByteStream, connectNode } from './runtime.js';
+export { nodeRuntime, connectNode, spawnNode } from './node-runtime.js';
+export { NodeByteStream, READ_HIGH_WATER, READ_LOW_WATER, WRITE_HIGH_WATER } from './node-stream.js';
+export type { NodeStreamOrigin } from './node-stream.js';
+export { NodeListener, listenNode, DEFAULT_BACKLOG } from './node-listener.js';
 
 /** Connect to Redis (a `redis://` URL or options) over plain Node. */
 export function connectRedis(options?: string | RedisOptions): Promise<RedisClient> {

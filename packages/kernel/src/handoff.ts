@@ -63,8 +63,13 @@ export interface SchedulerKernel {
   nextRealDeadline(): number | undefined;
   /** Whether a virtual clock could jump now (every task blocked on time alone). */
   canJump(): boolean;
-  /** Jump a virtual clock to its next deadline and wake what expires. True if it jumped. */
-  jump(): boolean;
+  /**
+   * Jump a virtual clock to its next deadline and wake what expires. True if it jumped.
+   * `force`: an autojump (tasks may be waiting on IO).
+   */
+  jump(force?: boolean): boolean;
+  /** With a virtual clock that autojumps: how long the kernel must stay idle first (real ms). */
+  autojumpThreshold(): number | undefined;
   /** Called when the process is about to exit while the kernel still has tasks. */
   deadlocked(): void;
   /** Whether the kernel still holds tasks. */
@@ -96,6 +101,10 @@ let burstEnd: (() => void)[] = [];
 let verifyingKernels = 0;
 let wakeTimer: ReturnType<typeof setTimeout> | null = null;
 let wakeTimerAt = Infinity;
+/** Bumped whenever a chain of task hand-offs starts: an autojump needs it unchanged. */
+let idleEpoch = 0;
+let autojumpTimer: ReturnType<typeof setTimeout> | null = null;
+let autojumpEpoch = -1;
 let beforeExitInstalled = false;
 
 const TASK_FRAME_PREFIX = 'curio$task$';
@@ -121,6 +130,7 @@ export function detachKernel(kernel: SchedulerKernel, verifyCallers: boolean): v
     wakeTimer = null;
     wakeTimerAt = Infinity;
   }
+  if (kernels.length === 0) disarmAutojump();
 }
 
 /** The task whose code is running now, or null outside any kernel task. @internal */
@@ -306,6 +316,7 @@ export function isChainLive(): boolean {
 
 function kick(): void {
   chainLive = true;
+  idleEpoch++;
   sliceStart = sliceNow = performance.now();
   resumesSinceCheck = 0;
   queueMicrotask(startCycle);
@@ -427,6 +438,7 @@ function continueAfterStall(): void {
 function adopt(task: Task): void {
   if (!chainLive) {
     chainLive = true;
+    idleEpoch++;
     sliceStart = sliceNow = performance.now();
     resumesSinceCheck = 0;
   }
@@ -460,6 +472,7 @@ function tick(): void {
   if (chainLive) return;
   // Start a new slice. chainLive is set first so that tasks woken below do not kick again.
   chainLive = true;
+  idleEpoch++;
   sliceStart = sliceNow = performance.now();
   resumesSinceCheck = 0;
   if (ready.length === 0) {
@@ -495,6 +508,8 @@ function goIdle(): void {
   if (jumpPossible && !tickPending) {
     tickPending = true;
     setImmediate(tick);
+  } else if (!jumpPossible) {
+    armAutojump();
   }
 }
 
@@ -514,10 +529,61 @@ function onWakeTimer(): void {
   wakeTimerAt = Infinity;
   if (!chainLive) {
     chainLive = true;
+    idleEpoch++;
     sliceStart = sliceNow = performance.now();
     resumesSinceCheck = 0;
     queueMicrotask(startCycle);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Autojump (a virtual clock that jumps while tasks wait on IO; KernelOptions.autojumpThreshold)
+//
+// Discussion: when the kernel goes idle, a real timer of the smallest threshold is armed. When
+// it fires, Node may still hold IO that arrived meanwhile (timers run before the poll phase of
+// the same loop turn, and a busy process may fire a timer long overdue), so the jump waits one
+// more setImmediate, which runs after the poll phase: only if no chain of hand-offs started in
+// between (no task was woken by that IO) does the clock jump.
+
+function armAutojump(): void {
+  let threshold = Infinity;
+  for (const kernel of kernels) {
+    const ms = kernel.autojumpThreshold();
+    if (ms !== undefined && ms < threshold) threshold = ms;
+  }
+  disarmAutojump();
+  if (threshold === Infinity) return;
+  autojumpEpoch = idleEpoch;
+  autojumpTimer = setTimeout(onAutojumpTimer, threshold);
+}
+
+function disarmAutojump(): void {
+  if (autojumpTimer !== null) {
+    clearTimeout(autojumpTimer);
+    autojumpTimer = null;
+  }
+}
+
+function onAutojumpTimer(): void {
+  autojumpTimer = null;
+  if (chainLive || idleEpoch !== autojumpEpoch) return;
+  setImmediate(autojump);
+}
+
+function autojump(): void {
+  if (chainLive || idleEpoch !== autojumpEpoch) return;
+  chainLive = true;
+  idleEpoch++;
+  sliceStart = sliceNow = performance.now();
+  resumesSinceCheck = 0;
+  let jumped = false;
+  for (const kernel of kernels) if (kernel.autojumpThreshold() !== undefined && kernel.jump(true)) jumped = true;
+  if (!jumped) {
+    chainStopped();
+    goIdle();
+    return;
+  }
+  queueMicrotask(startCycle);
 }
 
 function onBeforeExit(): void {

@@ -23,7 +23,7 @@ export {
   SuppressedError,
 } from './errors.js';
 export type { SuppressedErrorLike } from './errors.js';
-export { Kernel } from './kernel.js';
+export { Kernel, ScheduledCall } from './kernel.js';
 export type { KernelOptions, KernelErrorInfo, KernelErrorReason } from './kernel.js';
 export { run } from './run.js';
 export type { RunOptions } from './run.js';
@@ -50,7 +50,7 @@ export type { Monitor, MonitorOptions, MonitorAddress } from './monitor/server.j
 // --- end monitor ---
 // --- sockets ---
 export { Socket, ServerSocket } from './io/socket.js';
-export type { SocketAddress, SocketOptions, ServerSocketOptions } from './io/socket.js';
+export type { SocketAddress, SocketOptions, ServerSocketOptions, TlsSession } from './io/socket.js';
 export { SocketStream, DEFAULT_LINE_LIMIT } from './io/socket-stream.js';
 export type { SocketStreamOptions } from './io/socket-stream.js';
 export {
@@ -73,7 +73,7 @@ export {
   unixServer,
   runServer,
 } from './io/network.js';
-export type { ConnectOptions, ListenOptions, ClientHandler, ServeOptions, ServerOptions } from './io/network.js';
+export type { ConnectOptions, ListenOptions, StartTlsOptions, ClientHandler, ServeOptions, ServerOptions } from './io/network.js';
 export { udpSocket, UdpSocket } from './io/udp.js';
 export type { Datagram, UdpSocketOptions } from './io/udp.js';
 export { Channel, Connection, ChannelError, AuthenticationError, FrameTooLargeError } from './io/channel.js';

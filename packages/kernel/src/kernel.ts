@@ -71,7 +71,8 @@ export type KernelErrorReason =
   | 'task-crash'
   | 'long-foreign-await'
   | 'timeout-overrun'
-  | 'monitor-error';
+  | 'monitor-error'
+  | 'scheduled-call-error';
 
 /** Context given to {@link KernelOptions.onError}. */
 export interface KernelErrorInfo {
@@ -91,6 +92,16 @@ export interface KernelOptions {
    * jumps to the next deadline, so timeouts are exact and tests instant.
    */
   clock?: 'real' | 'virtual';
+  /**
+   * With a virtual clock: also jump while tasks wait on IO, threads or foreign Promises, once no
+   * task of any kernel has run for this many real milliseconds (and Node's pending IO was polled
+   * after that), as trio's MockClock `autojump_threshold`. For tests of code that talks to real
+   * peers: a call with a 60 s timeout to a server that never answers times out after about this
+   * long in wall time. Too small a value jumps while a real reply is still on its way (a loopback
+   * round trip is well under 1 ms; 20 to 100 ms is a safe choice). Default: never (a virtual
+   * clock jumps only when every task is blocked on time alone).
+   */
+  autojumpThreshold?: number;
   /**
    * Debugging aids: record the source location of every blocking await (shown by
    * `task.where()`), verify that every kernel call comes from the task the kernel thinks is
@@ -167,7 +178,8 @@ export class Kernel {
   // no per-task allocation, which matters when 100 000 tasks are alive at once.
   private head: Task | null = null;
   private liveCount = 0;
-  private readonly timers = new TimeQueue<Task>();
+  private readonly timers = new TimeQueue<Task | ScheduledCall>();
+  private readonly autojumpMs: number | undefined;
   private readonly errorHook: (error: unknown, info: KernelErrorInfo) => void;
   /** Record trap sites (debug, or an activation asked for them: the monitor). */
   private recordTrapSites: boolean;
@@ -184,11 +196,20 @@ export class Kernel {
   private readonly pendingRuns = new Set<(error: unknown) => void>();
   private readonly unreported = new Set<UnreportedError>();
   private readonly collected = new FinalizationRegistry<UnreportedError>((pending) => this.reportNow(pending));
-  private readonly isLive = (entry: DeadlineEntry<Task>): boolean =>
-    (entry.kind === 'sleep' ? entry.owner._sleepAt : entry.owner._timeoutAt) === entry.at;
+  private readonly isLive = (entry: DeadlineEntry<Task | ScheduledCall>): boolean =>
+    (entry.kind === 'call'
+      ? (entry.owner as ScheduledCall)._at
+      : entry.kind === 'sleep'
+        ? (entry.owner as Task)._sleepAt
+        : (entry.owner as Task)._timeoutAt) === entry.at;
 
   constructor(options?: KernelOptions) {
     this.virtualClock = options?.clock === 'virtual';
+    const autojump = options?.autojumpThreshold;
+    if (autojump !== undefined && !(autojump >= 0)) {
+      throw new TypeError(`autojumpThreshold: expected milliseconds >= 0, got ${String(autojump)}`);
+    }
+    this.autojumpMs = this.virtualClock ? autojump : undefined;
     this.debug = options?.debug !== undefined && options.debug !== false;
     this.longForeignMs =
       typeof options?.debug === 'object' ? (options.debug.longForeignAwaitMs ?? 100) : 100;
@@ -218,6 +239,34 @@ export class Kernel {
   /** The kernel clock in milliseconds (monotonic; virtual clocks start at 0). */
   clock(): number {
     return this.virtualClock ? this.virtualNow : performance.now();
+  }
+
+  /**
+   * Run `fn` once the kernel clock reaches `clock() + ms` (on a virtual clock, once it jumps
+   * there), from the scheduler and outside any task: `fn` must not make kernel calls that need
+   * a task (it may settle operations, set events, put on queues, or start a task with
+   * `runTask`). An error it throws is reported through the error hook. The returned handle
+   * cancels it; a cancelled or fired call costs nothing more. Throws KernelClosedError once
+   * the kernel has shut down.
+   */
+  callLater(ms: number, fn: () => void): ScheduledCall {
+    if (this.closed || this.closing) throw new KernelClosedError();
+    const delay = typeof ms === 'number' && ms > 0 ? ms : 0;
+    this.ensureAttached();
+    const call = new ScheduledCall(this, this.clock() + delay, fn);
+    this.timers.push(call._at as number, call, 0, 'call');
+    if (!this.virtualClock) deadlineAdded(call._at as number);
+    return call;
+  }
+
+  /** @internal A scheduled call was cancelled: its deadline entry is stale. */
+  _callCancelled(): void {
+    this.timers.markStale(this.isLive);
+  }
+
+  /** Whether the kernel has shut down (or is shutting down): it runs nothing more. */
+  get isClosed(): boolean {
+    return this.closed || this.closing;
   }
 
   /** Number of tasks alive in this kernel. */
@@ -621,7 +670,17 @@ export class Kernel {
     for (;;) {
       const entry = this.timers.popExpired(now);
       if (entry === undefined) break;
-      const task = entry.owner;
+      if (entry.kind === 'call') {
+        const call = entry.owner as ScheduledCall;
+        if (call._at !== entry.at) {
+          this.timers.noteStalePopped();
+          continue;
+        }
+        call._at = null;
+        this.runScheduled(call);
+        continue;
+      }
+      const task = entry.owner as Task;
       if (entry.kind === 'sleep') {
         if (task._sleepAt !== entry.at) {
           this.timers.noteStalePopped();
@@ -649,6 +708,14 @@ export class Kernel {
     }
   }
 
+  private runScheduled(call: ScheduledCall): void {
+    try {
+      call.fn();
+    } catch (error) {
+      this.report(error, { reason: 'scheduled-call-error', message: 'a callback scheduled with callLater() threw' });
+    }
+  }
+
   /** @internal */
   nextRealDeadline(): number | undefined {
     return this.virtualClock ? undefined : this.timers.peekDeadline();
@@ -667,8 +734,14 @@ export class Kernel {
   }
 
   /** @internal */
-  jump(): boolean {
-    if (!this.canJump()) return false;
+  autojumpThreshold(): number | undefined {
+    if (this.autojumpMs === undefined || this.timers.size === 0 || this.liveCount === 0) return undefined;
+    return this.autojumpMs;
+  }
+
+  /** @internal `force`: an autojump, made while tasks wait on IO (see `autojumpThreshold`). */
+  jump(force = false): boolean {
+    if (force ? this.autojumpThreshold() === undefined : !this.canJump()) return false;
     for (;;) {
       const entry = this.timers.peek();
       if (entry === undefined) return false;
@@ -728,6 +801,36 @@ export class Kernel {
     for (const reject of this.pendingRuns) reject(error);
     this.pendingRuns.clear();
     void this.shutdown();
+  }
+}
+
+/**
+ * A callback waiting for a point on a kernel's clock ({@link Kernel.callLater}). Cancel it with
+ * {@link ScheduledCall.cancel}.
+ */
+export class ScheduledCall {
+  /** @internal When it runs, on the kernel clock; null once it ran or was cancelled. */
+  _at: number | null;
+
+  /** @internal */
+  constructor(
+    private readonly kernel: Kernel,
+    at: number,
+    /** @internal */ readonly fn: () => void,
+  ) {
+    this._at = at;
+  }
+
+  /** Whether it is still waiting to run. */
+  get pending(): boolean {
+    return this._at !== null;
+  }
+
+  /** Do not run it (if it has not run yet). Idempotent. */
+  cancel(): void {
+    if (this._at === null) return;
+    this._at = null;
+    this.kernel._callCancelled();
   }
 }
 

@@ -59,6 +59,15 @@
 // - An aborted operation's Promise is marked handled before it rejects: a task's fire-and-
 //   forget call that its cancellation abandoned must not become an unhandled rejection that a
 //   Node runtime would never have produced.
+//
+// Discussion: operations that cannot be abandoned at once. The canceller is asked first; it may
+// answer false ("not yet", trio's Abort.FAILED): a Postgres query the server must first confirm
+// cancelled cannot simply be dropped, or the connection would fall out of step. The operation
+// then stays pending and owned, so its task stays waiting on it (the kernel does not pretend
+// the wait is over), and whenever it settles, with a value or an error, its Promise rejects
+// with the cancellation instead: the task gets the TaskCancelled / TaskTimeout it was due, only
+// later. Whatever the canceller does meanwhile (settling the operation from inside `cancel()`
+// included) ends the same way.
 
 import type { CancelledError } from './errors.js';
 import { TaskTimeout } from './errors.js';
@@ -67,8 +76,14 @@ import type { Task, TaskState } from './task.js';
 
 /** What an operation's starter is told when the kernel abandons it (a task was cancelled). */
 export interface OperationCanceller {
-  /** Forget the operation: its outcome will be ignored. Called once, after its Promise rejected. */
-  cancel(): void;
+  /**
+   * The kernel abandons the operation: its outcome will be ignored. Called once, before its
+   * Promise rejects. Return nothing (or true) when it is over at once: the Promise rejects with
+   * the cancellation now. Return false for "not yet": the operation cannot be dropped at once;
+   * its task keeps waiting until it settles, and the Promise then rejects with the cancellation
+   * (the value or error it settled with is dropped).
+   */
+  cancel(): boolean | void;
 }
 
 /** The links of an operation on its owner task (internal). */
@@ -80,7 +95,7 @@ export interface TaskOperationLink {
   /** @internal */ _owner: Task | null;
   /** @internal */ readonly state: TaskState;
   /** @internal */ _deliver(): void;
-  /** @internal */ _abort(error: CancelledError): void;
+  /** @internal Returns whether the operation settled now (false: pending, "not yet"). */ _abort(error: CancelledError): boolean;
 }
 
 /**
@@ -139,6 +154,8 @@ export class TaskOperation<T> implements TaskOperationLink {
   _owner: Task | null;
   private status = PENDING;
   private outcome: unknown = undefined;
+  /** The cancellation the operation ends with whenever it settles (set when it is abandoned). */
+  private cancelling: CancelledError | null = null;
   private readonly resolvePromise: (value: T) => void;
   private readonly rejectPromise: (error: unknown) => void;
   /** @internal */ _prev: TaskOperationLink | null = null;
@@ -182,6 +199,12 @@ export class TaskOperation<T> implements TaskOperationLink {
 
   private settle(status: number, value: unknown): void {
     if (this.status !== PENDING) return;
+    const cancelling = this.cancelling;
+    if (cancelling !== null) {
+      // Abandoned earlier: whatever it settled with, it ends with the cancellation.
+      status = REJECTED;
+      value = cancelling;
+    }
     this.status = status;
     this.outcome = value;
     const owner = this._owner;
@@ -196,6 +219,8 @@ export class TaskOperation<T> implements TaskOperationLink {
       this._deliver();
       return;
     }
+    // A late cancellation ("not yet" earlier) reaching a task stalled on it: delivered in this turn.
+    if (cancelling !== null) ops.delivering = cancelling;
     // The owner is stalled, most likely on this operation: settle it in the owner's turn.
     if (ops.settledTail === null) ops.settledHead = this;
     else ops.settledTail._nextSettled = this;
@@ -211,12 +236,20 @@ export class TaskOperation<T> implements TaskOperationLink {
     else this.rejectPromise(value);
   }
 
-  /** @internal The kernel abandons the operation: its task's cancellation covers it. */
-  _abort(error: CancelledError): void {
-    if (this.status !== PENDING) return;
+  /**
+   * @internal The kernel abandons the operation: its task's cancellation covers it. Returns
+   * whether it settled now; false when its canceller answered "not yet" (see the file header).
+   */
+  _abort(error: CancelledError): boolean {
+    if (this.status !== PENDING) return false;
+    if (this.cancelling !== null) return false;
+    this.cancelling = error;
     this.promise.then(undefined, ignore);
+    const answer = this.canceller?.cancel();
+    if (answer === false && this.status === PENDING) return false;
+    // Over at once (if the canceller settled it meanwhile, `settle` made that the cancellation).
     this.reject(error);
-    this.canceller?.cancel();
+    return true;
   }
 }
 
@@ -265,16 +298,19 @@ export function abortOperations(task: Task, error: CancelledError): number {
     }
   }
   let aborted = 0;
+  let settled = 0;
   let op = ops.head;
   while (op !== null) {
     const next = op._next;
     if (op._seq > after) {
-      op._abort(error);
+      if (op._abort(error)) settled++;
       aborted++;
     }
     op = next;
   }
-  if (aborted > 0 && ops.waiting) ops.delivering = error;
+  // Delivered in this turn only through operations that settled now; one that answered "not
+  // yet" marks its own delivery when it settles.
+  if (settled > 0 && ops.waiting) ops.delivering = error;
   return aborted;
 }
 

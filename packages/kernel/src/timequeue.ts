@@ -9,8 +9,11 @@
 // outnumber live ones the heap is rebuilt without them, so a program that sets and clears
 // long timeouts at a high rate (a 30 s timeout per Redis call) keeps the heap small.
 
-/** What a deadline is for: waking a sleeping task, or cancelling a task with a timeout. */
-export type DeadlineKind = 'sleep' | 'timeout';
+/**
+ * What a deadline is for: waking a sleeping task, cancelling a task with a timeout, or running a
+ * callback scheduled with `Kernel.callLater`.
+ */
+export type DeadlineKind = 'sleep' | 'timeout' | 'call';
 
 /** One deadline in the queue. */
 export interface DeadlineEntry<T> {

@@ -185,6 +185,88 @@ describe('TaskOperation', () => {
     expect(unhandled).toEqual([]);
   });
 
+  it('"not yet": a cancelled task keeps waiting until its operation settles, then gets the cancellation', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      let op: TaskOperation<string> | null = null;
+      const task = spawn(async () => {
+        op = new TaskOperation<string>('QUERY_WAIT', {
+          cancel: () => {
+            log.push('cancel asked');
+            return false; // the server must confirm first
+          },
+        });
+        try {
+          log.push(`got ${await op.promise}`);
+        } catch (error) {
+          log.push(`${(error as Error).name} in ${currentTask().state}`);
+          await sleep(0); // the cancellation was delivered once: kernel calls work again
+          log.push('went on');
+        }
+      }, { name: 'query' });
+      await sleep(1);
+      await task.cancel({ blocking: false });
+      await sleep(5);
+      log.push(`after cancel: ${task.state}, terminated ${String(task.terminated)}`);
+      (op as TaskOperation<string> | null)?.resolve('late value');
+      await task.wait();
+      log.push(`exception ${String(task.exception)}`);
+    });
+    expect(log).toEqual([
+      'cancel asked',
+      'after cancel: QUERY_WAIT, terminated false',
+      'TaskCancelled in RUNNING',
+      'went on',
+      'exception undefined',
+    ]);
+  });
+
+  it('"not yet" under a timeout: the block ends with TaskTimeout once the operation settles', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      const query = (): Promise<string> => {
+        // Started inside the timeout block, so the timeout covers it.
+        const op: TaskOperation<string> = new TaskOperation<string>('QUERY_WAIT', {
+          cancel: () => {
+            log.push('cancel asked');
+            setTimeout(() => {
+              log.push('settles with an error');
+              op.reject(new Error('query cancelled by the server'));
+            }, 10);
+            return false;
+          },
+        });
+        return op.promise;
+      };
+      try {
+        await timeoutAfter(5, query);
+      } catch (error) {
+        log.push((error as Error).name);
+      }
+      await sleep(0);
+      log.push('went on');
+    });
+    expect(log).toEqual(['cancel asked', 'settles with an error', 'TaskTimeout', 'went on']);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('a canceller that settles its operation inside cancel() still ends it with the cancellation', async () => {
+    const out = await run(async () => {
+      const task = spawn(async () => {
+        const op: TaskOperation<string> = new TaskOperation<string>('OP_WAIT', {
+          cancel: () => {
+            op.resolve('a value nobody may see');
+          },
+        });
+        return op.promise;
+      });
+      await sleep(1);
+      await task.cancel();
+      return task.exception;
+    });
+    expect(out).toBeInstanceOf(TaskCancelled);
+  });
+
   it('a virtual clock does not jump while a task waits on an operation', async () => {
     const order = await run(
       async () => {

@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -276,6 +277,70 @@ describe('STARTTLS: upgrading a connection with startTls', () => {
       return { request, code: error.code, stillThere };
     });
     expect(got).toEqual({ request: 'STARTTLS\r\n', code: 'ERR_TLS_UNREAD_DATA', stillThere: 'INJECTED' });
+  });
+
+  test("unread: 'handshake' hands a client hello the server socket already read to TLS; injected plaintext fails the handshake", async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await client.sendall(Buffer.from('STARTTLS\r\n'));
+      const request = text(await peer.recv(10));
+      // The client does not wait for an answer: its hello reaches the server socket first.
+      const upgrading = spawn(() => startTls(client, { tls: { ca: certs.ca }, serverHostname: 'localhost' }));
+      await until(() => peer.bufferedBytes > 0, 'the client hello is queued at the server');
+      const secure = await startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert }, unread: 'handshake' });
+      const secureClient = await upgrading.join();
+      await secureClient.sendall(Buffer.from('over tls'));
+      const data = text(await secure.recv(100));
+      await closeAll(secureClient, secure);
+
+      const second = await connectedPair();
+      await second.client.sendall(Buffer.from('STARTTLS\r\nINJECTED'));
+      await second.peer.recv(10);
+      await until(() => second.peer.bufferedBytes === 8, 'the injected bytes are queued');
+      const error = await failure(startTls(second.peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert }, unread: 'handshake' }));
+      await closeAll(second.client, second.peer, second.server, server);
+      return { request, data, injected: error instanceof TlsError };
+    });
+    expect(got).toEqual({ request: 'STARTTLS\r\n', data: 'over tls', injected: true });
+  });
+
+  test('a server upgrade asking for a client certificate accepts a trusted one; tlsSession gives both certificates as DER', async () => {
+    const der = (pem: string): string => new X509Certificate(pem).raw.toString('hex');
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const serverSide = spawn(() => startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert, ca: certs.ca, requestCert: true, ALPNProtocols: ['curio/1'] } }));
+      const secure = await startTls(client, { tls: { ca: certs.ca, key: certs.key, cert: certs.cert, ALPNProtocols: ['curio/1'] }, serverHostname: 'localhost' });
+      const secured = await serverSide.join();
+      const atClient = secure.tlsSession;
+      const atServer = secured.tlsSession;
+      const plain = client.tlsSession;
+      await closeAll(secure, secured, server);
+      const hex = (bytes: Uint8Array | null | undefined): string | null => (bytes == null ? null : Buffer.from(bytes).toString('hex'));
+      return {
+        plain,
+        clientSeesServer: hex(atClient?.peerCertificate) === der(certs.cert),
+        serverSeesClient: hex(atServer?.peerCertificate) === der(certs.cert),
+        serverOwn: hex(atServer?.localCertificate) === der(certs.cert),
+        authorized: [atClient?.authorized, atServer?.authorized],
+        alpn: atServer?.alpnProtocol,
+        protocol: atClient?.protocol,
+      };
+    });
+    expect(got).toEqual({ plain: null, clientSeesServer: true, serverSeesClient: true, serverOwn: true, authorized: [true, true], alpn: 'curio/1', protocol: 'TLSv1.3' });
+  });
+
+  test('a client that gives up during a server upgrade (untrusted certificate) fails the server handshake at once', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const serverSide = spawn(() => startTls(peer, { serverSide: true, tls: { key: certs.key, cert: certs.cert } }));
+      // No CA given: the client refuses the server's certificate and closes.
+      const clientError = await failure(startTls(client, { serverHostname: 'localhost' }));
+      const serverError = await failure(serverSide.join());
+      await closeAll(client, peer, server);
+      const cause = ((serverError as { cause?: unknown }).cause ?? serverError) as SocketError;
+      return { client: clientError instanceof TlsError, server: cause.code };
+    });
+    expect(got).toEqual({ client: true, server: 'ECONNRESET' });
   });
 
   test('a socket another task is reading cannot be upgraded (ReadResourceBusy)', async () => {

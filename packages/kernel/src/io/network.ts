@@ -20,6 +20,7 @@
 //   a backlog of 128, over half of a burst of 1 000 connects was left hanging (so it is with
 //   Node's own net.Server), with 511 all are served.
 
+import type { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { disableCancellation } from '../cancellation.js';
@@ -107,15 +108,24 @@ async function connect(
 }
 
 /**
- * Wait (WRITE_WAIT) for `raw` to emit `event`, at most `timeout` ms; on failure, timeout or
- * cancellation, destroy it and throw a SocketError (or the cancellation).
+ * Wait (WRITE_WAIT) for `emitter` (default `raw`) to emit `event` (after `begin()`), at most
+ * `timeout` ms; on failure, timeout or cancellation, destroy `raw` and throw a SocketError (or
+ * the cancellation).
  */
-async function established(raw: net.Socket, event: string, timeout: number | undefined, useTls: boolean, what: string): Promise<void> {
+async function established(
+  raw: net.Socket,
+  event: string,
+  timeout: number | undefined,
+  useTls: boolean,
+  what: string,
+  emitter: EventEmitter = raw,
+  begin?: () => void,
+): Promise<void> {
   try {
     const waited =
       timeout === undefined
-        ? await waitEvent(raw, event, 'WRITE_WAIT')
-        : await ignoreAfter(timeout, () => waitEvent(raw, event, 'WRITE_WAIT'), { timeoutResult: TIMED_OUT });
+        ? await waitEvent(emitter, event, 'WRITE_WAIT', begin)
+        : await ignoreAfter(timeout, () => waitEvent(emitter, event, 'WRITE_WAIT', begin), { timeoutResult: TIMED_OUT });
     if (waited === TIMED_OUT) {
       throw new SocketError(`${what} timed out after ${timeout} ms`, { code: 'ETIMEDOUT', syscall: 'connect' });
     }
@@ -145,6 +155,14 @@ export interface StartTlsOptions {
   serverHostname?: string;
   /** Give up the handshake after this many ms (SocketError 'ETIMEDOUT'); the connection is closed. */
   timeout?: number;
+  /**
+   * Bytes that arrived in the clear and were not read: refuse to upgrade (`'refuse'`, default,
+   * SocketError `ERR_TLS_UNREAD_DATA`), or hand them to the TLS layer as the start of the peer's
+   * handshake (`'handshake'`). Handing them over is safe (TLS parses them as records; nothing
+   * injected in the clear is ever delivered as data) and is what a server needs whose socket
+   * may already have read the client's hello, sent right after the negotiation.
+   */
+  unread?: 'refuse' | 'handshake';
 }
 
 /**
@@ -155,7 +173,8 @@ export interface StartTlsOptions {
  *
  * Call it with the socket idle: every byte written is flushed first, and if any byte arrived
  * and was not read, the upgrade is refused with SocketError `ERR_TLS_UNREAD_DATA` (plaintext
- * sent after the upgrade request could be an injection attack). A failed handshake throws a
+ * sent after the upgrade request could be an injection attack), unless `unread: 'handshake'`
+ * hands those bytes to the TLS layer. A failed handshake throws a
  * {@link TlsError} (and closes the connection); as a server that asked for a client
  * certificate with `rejectUnauthorized`, an unauthorized one is a TlsError too. The handshake
  * is a WRITE_WAIT trap: cancellable, and bounded by `timeout` if given.
@@ -164,20 +183,30 @@ export async function startTls(socket: Socket, options: StartTlsOptions = {}): P
   if (options.serverSide === true && options.serverHostname !== undefined) {
     throw new TypeError('startTls: serverHostname is for the client side');
   }
-  await socket._quiesceForTls();
+  await socket._quiesceForTls(options.unread === 'handshake');
   const { raw, path } = socket._detachForTls();
   const settings = options.tls ?? {};
   let secure: tls.TLSSocket;
   if (options.serverSide === true) {
     const server = settings as tls.TlsOptions;
-    secure = new tls.TLSSocket(raw, {
-      isServer: true,
-      secureContext: tls.createSecureContext(server),
-      requestCert: server.requestCert ?? false,
-      rejectUnauthorized: server.rejectUnauthorized ?? true,
-      ...(server.ALPNProtocols !== undefined ? { ALPNProtocols: server.ALPNProtocols } : {}),
+    // Handed to a (never listening) tls.Server, Node's documented way to inject a connection:
+    // Node then checks a client certificate (`authorized`, and a refused one never reaches
+    // 'secureConnection'), which a bare TLSSocket leaves undone.
+    const injector = tls.createServer({ ...server, rejectUnauthorized: server.rejectUnauthorized ?? true });
+    let accepted: tls.TLSSocket | null = null;
+    injector.once('secureConnection', (socket: tls.TLSSocket) => {
+      accepted = socket;
     });
-    await established(secure, 'secure', options.timeout, true, 'the TLS handshake');
+    injector.on('tlsClientError', (error: Error) => {
+      if (injector.listenerCount('error') > 0) injector.emit('error', error);
+    });
+    // A half-open TLS socket whose client leaves during the handshake would wait for it forever
+    // (Node reports the failure only once the socket closes): half-open again once secure.
+    const halfOpen = raw.allowHalfOpen;
+    raw.allowHalfOpen = false;
+    await established(raw, 'secureConnection', options.timeout, true, 'the TLS handshake', injector, () => injector.emit('connection', raw));
+    secure = accepted as unknown as tls.TLSSocket;
+    secure.allowHalfOpen = halfOpen;
     if (server.requestCert === true && (server.rejectUnauthorized ?? true) && !secure.authorized) {
       secure.destroy();
       const reason = secure.authorizationError;

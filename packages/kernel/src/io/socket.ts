@@ -31,6 +31,7 @@
 //   symbol on the net.Socket), so a socket costs no closures; waiting costs the trap alone.
 
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { waitExternal } from '../cancellation.js';
 import { Deque } from '../deque.js';
 import { ReadResourceBusy, WriteResourceBusy } from '../errors.js';
@@ -48,6 +49,20 @@ export const LOW_WATER = 64 * 1024;
 export const DEFAULT_READ = 64 * 1024;
 /** Largest slice of a `sendall` handed to Node at once. */
 export const WRITE_SLICE = 256 * 1024;
+
+/** What a TLS socket knows about its session ({@link Socket.tlsSession}). */
+export interface TlsSession {
+  /** The peer's certificate in DER form (null if it sent none). */
+  readonly peerCertificate: Uint8Array | null;
+  /** This side's own certificate in DER form (null if it has none). */
+  readonly localCertificate: Uint8Array | null;
+  /** The protocol version agreed ('TLSv1.3'...). */
+  readonly protocol: string | null;
+  /** The ALPN protocol agreed, or null. */
+  readonly alpnProtocol: string | null;
+  /** Whether the peer's certificate was verified against the trusted CAs. */
+  readonly authorized: boolean;
+}
 
 /** An endpoint of a socket: an IP address and port, or a Unix socket path. */
 export type SocketAddress =
@@ -579,6 +594,29 @@ export class Socket {
   }
 
   /**
+   * The TLS session of a TLS socket (null for a plain one): the certificates (DER, as SCRAM's
+   * channel binding hashes them), the protocol, the ALPN protocol, and whether the peer was
+   * verified. Read once the handshake is done (sockets from openConnection, accept and
+   * startTls are).
+   */
+  get tlsSession(): TlsSession | null {
+    if (!this.isTls) return null;
+    const secure = this._raw as tls.TLSSocket;
+    const der = (certificate: object | null): Uint8Array | null => {
+      const raw = (certificate as { raw?: Buffer } | null)?.raw;
+      return raw === undefined ? null : new Uint8Array(raw);
+    };
+    const alpn = secure.alpnProtocol;
+    return {
+      peerCertificate: der(secure.getPeerCertificate()),
+      localCertificate: der(secure.getCertificate()),
+      protocol: secure.getProtocol(),
+      alpnProtocol: typeof alpn === 'string' ? alpn : null,
+      authorized: secure.authorized,
+    };
+  }
+
+  /**
    * The underlying net.Socket, for options such as `setKeepAlive`. Do not read from it or
    * write to it directly.
    */
@@ -603,7 +641,7 @@ export class Socket {
    * asked for could be injected by an attacker: the upgrade is refused, as STARTTLS must).
    * @internal
    */
-  async _quiesceForTls(): Promise<void> {
+  async _quiesceForTls(handshakeUnread = false): Promise<void> {
     this.lockWrite();
     try {
       await this.flushed();
@@ -614,7 +652,7 @@ export class Socket {
     if (this.closedHere) throw this.closedError();
     if (this.failure !== null) throw this.failure;
     if (this.eof || this._raw.destroyed) throw new SocketError('the connection ended before the TLS upgrade', { code: 'ERR_SOCKET_EOF' });
-    if (this.queued > 0) {
+    if (this.queued > 0 && !handshakeUnread) {
       throw new SocketError(
         `${this.queued} unread bytes arrived in the clear before the TLS handshake; refusing to upgrade (they could be injected)`,
         { code: 'ERR_TLS_UNREAD_DATA' },
@@ -624,11 +662,25 @@ export class Socket {
 
   /**
    * Give up the Node socket for a TLS upgrade (synchronously after {@link _quiesceForTls}): stop
-   * listening to it and mark this Socket closed without destroying the connection.
+   * listening to it and mark this Socket closed without destroying the connection. Bytes
+   * received and not read are put back into the net.Socket's own buffer, where the TLS layer
+   * that takes it over reads them first (only left there when the upgrade allows it).
    * @internal
    */
   _detachForTls(): { raw: net.Socket; path: string | undefined } {
     const raw = this._raw;
+    if (this.queued > 0) {
+      const first = this.chunks[0] as Buffer;
+      if (this.head > 0) this.chunks[0] = first.subarray(this.head);
+      const unread = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+      // Paused first: a flowing stream with no 'data' listener would drop what it is handed.
+      raw.pause();
+      raw.unshift(unread);
+      this.chunks = [];
+      this.head = 0;
+      this.queued = 0;
+      this.paused = false;
+    }
     raw.removeListener('data', onData);
     raw.removeListener('end', onEnd);
     raw.removeListener('error', onError);

@@ -1,0 +1,161 @@
+// curio-runtime.ts
+//
+// The curio runtime: the Runtime interface over the kernel. Connections are kernel sockets
+// (CurioByteStream, CurioListener); every client call is a kernel TaskOperation: the caller
+// gets a plain Promise (faithful in every use), owned by the task that made the call, so a
+// task awaiting a Redis reply is resumed in its own scheduler turn and is interrupted at once
+// by task.cancel() or timeoutAfter(), exactly like a task blocked on a kernel Queue (see the
+// kernel's operation.ts). Background loops (the reader of each connection, reconnection) are
+// daemon kernel tasks, visible in the monitor.
+//
+// Invariants:
+// - A wait whose waiter answers "not yet" to `cancel()` keeps its task waiting until the
+//   waiter settles it, then delivers the cancellation (the kernel's TaskOperation does it).
+// - `spawn` makes a daemon task; `cancel()` aborts its signal and cancels the task at its
+//   current await (or its next one), whatever `fn` awaits; `done` settles once `fn` returned.
+// - Time is the kernel's: `now()` is the kernel clock, `timer` a Kernel.callLater and `sleep`
+//   a kernel sleep, so under a virtual clock a call's timeout expires when the clock jumps,
+//   not after real time. The kernel is the one given in the options, else the one of the
+//   first task that uses the runtime (and of the next task using it once that kernel has shut
+//   down); before that (plain code, no kernel yet) time is real.
+// - A timer's callback runs from the kernel's scheduler, outside any task: what the engine
+//   runs there (failing a call, closing a stream, starting a reconnection) is safe there.
+
+import { performance } from 'node:perf_hooks';
+import type { Background, ConnectTarget, Runtime, Waiter } from '@curio-ts/client';
+import { KernelClosedError, openConnection, openUnixConnection, sleep, spawn } from '@curio-ts/kernel';
+import type { Kernel, Socket, Task } from '@curio-ts/kernel';
+import { TaskOperation, atBurstEnd, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
+import { listenCurio } from './curio-listener.js';
+import { CurioByteStream, toConnectionError } from './curio-stream.js';
+import { clientTls, sniName } from './curio-tls.js';
+
+/** Open a kernel connection to `target` (a kernel trap: call it from a task). */
+export async function connectCurio(target: ConnectTarget, timeout: number | undefined): Promise<CurioByteStream> {
+  try {
+    const options = timeout === undefined ? {} : { timeout };
+    let socket: Socket;
+    if ('path' in target) socket = await openUnixConnection(target.path, options);
+    else if (target.tls !== undefined) {
+      socket = await openConnection(target.host, target.port, { ...options, tls: clientTls(target.tls), ...sniName(target.tls.serverName, target.host) });
+    } else socket = await openConnection(target.host, target.port, options);
+    return new CurioByteStream(socket, 'path' in target ? {} : { host: target.host });
+  } catch (error) {
+    throw toConnectionError(error);
+  }
+}
+
+/** Options of {@link curioRuntime}. */
+export interface CurioRuntimeOptions {
+  /** The kernel whose clock and tasks the runtime uses (default: that of the first task using it). */
+  readonly kernel?: Kernel;
+}
+
+const ignore = (): void => {};
+
+/**
+ * Make a curio Runtime. Use it from kernel tasks: connecting and listening are kernel traps.
+ * Background work and timers started from outside any task (a write failure noticed at a
+ * flush, a timeout firing) go to the runtime's kernel.
+ */
+export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
+  let kernel: Kernel | null = options.kernel ?? null;
+  /**
+   * The runtime's kernel: given, or learnt from the first task that uses the runtime, and learnt
+   * again once that kernel has shut down (a test suite runs one kernel per test).
+   */
+  const kernelNow = (): Kernel | null => {
+    if (kernel === null || kernel.isClosed) kernel = currentTaskOrNull()?.kernel ?? kernel;
+    return kernel;
+  };
+
+  const spawnTask = (fn: (signal: AbortSignal) => Promise<void>, name: string): Background => {
+    const controller = new AbortController();
+    let finished: () => void = ignore;
+    const done = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    let task: Task | null = null;
+    let cancelled = false;
+    const body = async (): Promise<void> => {
+      try {
+        if (!cancelled) await fn(controller.signal);
+      } finally {
+        finished();
+      }
+    };
+    const cancel = (): void => {
+      if (cancelled) return;
+      cancelled = true;
+      controller.abort();
+      void task?.cancel({ blocking: false });
+    };
+    if (currentTaskOrNull() !== null) {
+      kernelNow();
+      task = spawn(body, { name, daemon: true });
+      return { cancel, done };
+    }
+    const owner = kernelNow();
+    if (owner === null) {
+      // No kernel to run it in yet: a plain async call (its signal still stops it).
+      body().then(ignore, (error: unknown) => void Promise.reject(error));
+      return { cancel, done };
+    }
+    // From outside any task (a timer, an IO callback): a top-level task of the runtime's kernel.
+    // The starter only waits: the work is a daemon task, whose error the kernel reports.
+    owner
+      .runTask(
+        () => {
+          task = spawn(body, { name, daemon: true });
+          return task.wait();
+        },
+        { name: `${name} (starter)` },
+      )
+      .then(ignore, () => finished());
+    return { cancel, done };
+  };
+
+  return {
+    name: 'curio',
+    connect(target, connectOptions) {
+      kernelNow();
+      return connectCurio(target, connectOptions?.timeout);
+    },
+    listen(target, listenOptions) {
+      kernelNow();
+      return listenCurio(target, listenOptions?.backlog);
+    },
+    wait<T>(state: string, waiter: Waiter<T>): Promise<T> {
+      const operation = new TaskOperation<T>(state, waiter);
+      waiter.start(operation);
+      return operation.promise;
+    },
+    spawn: spawnTask,
+    sleep(ms) {
+      if (currentTaskOrNull() !== null) return sleep(ms).then(ignore);
+      return new Promise<void>((resolve) => {
+        startTimer(kernelNow(), ms, resolve);
+      });
+    },
+    defer: (fn) => atBurstEnd(fn),
+    now() {
+      const k = kernelNow();
+      return k === null ? performance.now() : k.clock();
+    },
+    timer: (ms, fn) => startTimer(kernelNow(), ms, fn),
+  };
+}
+
+/** A one-shot timer on `kernel`'s clock (real time without a kernel, or once it has shut down). */
+function startTimer(kernel: Kernel | null, ms: number, fn: () => void): () => void {
+  if (kernel !== null) {
+    try {
+      const call = kernel.callLater(ms, fn);
+      return () => call.cancel();
+    } catch (error) {
+      if (!(error instanceof KernelClosedError)) throw error;
+    }
+  }
+  const handle = setTimeout(fn, ms);
+  return () => clearTimeout(handle);
+}

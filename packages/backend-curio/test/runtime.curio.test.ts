@@ -1,0 +1,142 @@
+// What only the curio runtime does with the Runtime interface: time on the kernel's clock (a
+// per-call timeout under a virtual clock ends at once in wall time), a wait that answers "not
+// yet" to its cancellation, background work started from outside any task, and the listener's
+// bound on connections nobody accepts.
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CommandTimeoutError, FnWaiter } from '@curio-ts/client';
+import type { Background, Wake } from '@curio-ts/client';
+import { answerLikeRedis, startFakeRedis } from '@curio-ts/conformance';
+import type { FakeRedis } from '@curio-ts/conformance';
+import { TaskCancelled, clock, currentTask, run, sleep, spawn } from '@curio-ts/kernel';
+import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
+import { CurioListener, connectRedis, curioRuntime } from '@curio-ts/backend-curio';
+
+describe('the curio runtime on the kernel clock', () => {
+  let silent: FakeRedis;
+  beforeAll(async () => {
+    // Answers the handshake like Redis, never answers GET.
+    silent = await startFakeRedis((command) => (command.name === 'GET' ? null : answerLikeRedis(command)));
+  });
+  afterAll(async () => {
+    await silent.stop();
+  });
+
+  it('a 60 s per-call timeout on a GET nobody answers ends at once under the virtual clock', async () => {
+    const wallStart = Date.now();
+    const out = await run(
+      async () => {
+        const client = await connectRedis(`redis://127.0.0.1:${silent.port}`);
+        const start = clock();
+        const failure = await client.get('never', { timeout: 60_000 }).then(
+          () => null,
+          (error: unknown) => error,
+        );
+        const elapsed = clock() - start;
+        await client.close();
+        return { failure, elapsed };
+      },
+      { clock: 'virtual', autojumpThreshold: 50 },
+    );
+    expect(out.failure).toBeInstanceOf(CommandTimeoutError);
+    expect(out.elapsed).toBeGreaterThanOrEqual(60_000);
+    expect(Date.now() - wallStart).toBeLessThan(60_000);
+    expect(silent.commands.some((command) => command.name === 'GET')).toBe(true);
+  });
+
+  it('a wait answering "not yet" keeps its task waiting until it settles, then delivers the cancellation', async () => {
+    const log = await run(async () => {
+      const rt = curioRuntime();
+      const trace: string[] = [];
+      let wake: Wake<string> | null = null;
+      const task = spawn(async () => {
+        try {
+          trace.push(
+            await rt.wait(
+              'QUERY_WAIT',
+              new FnWaiter<string>(
+                (w) => {
+                  wake = w;
+                },
+                () => {
+                  trace.push('cancel asked');
+                  return false; // e.g. a Postgres CancelRequest must be answered first
+                },
+              ),
+            ),
+          );
+        } catch (error) {
+          trace.push((error as Error).name);
+        }
+      }, { name: 'query' });
+      await sleep(1);
+      await task.cancel({ blocking: false });
+      await sleep(5);
+      trace.push(`still ${task.state}`);
+      (wake as Wake<string> | null)?.resolve('late value');
+      await task.wait();
+      return trace;
+    });
+    expect(log).toEqual(['cancel asked', 'still QUERY_WAIT', 'TaskCancelled']);
+  });
+
+  it('work spawned from a timer (outside any task) is a daemon task of the kernel and stops when cancelled', async () => {
+    const out = await run(async () => {
+      const rt = curioRuntime();
+      rt.now(); // learns the kernel from this task
+      let background: Background | null = null;
+      let seen = '';
+      let rounds = 0;
+      rt.timer(1, () => {
+        seen = `timer in a task: ${String(currentTaskOrNull() !== null)}`;
+        background = rt.spawn(async () => {
+          const self = currentTask();
+          seen += `; work: ${self.name}, daemon ${String(self.daemon)}`;
+          for (;;) {
+            rounds++;
+            await sleep(1); // ignores its signal: cancelled at this await
+          }
+        }, 'from-timer');
+      });
+      while (rounds < 3) await sleep(1);
+      (background as Background | null)?.cancel();
+      await (background as Background | null)?.done;
+      const stoppedAt = rounds;
+      await sleep(5);
+      return { seen, stopped: rounds === stoppedAt };
+    });
+    expect(out).toEqual({ seen: 'timer in a task: false; work: from-timer, daemon true', stopped: true });
+  });
+
+  it('a listener keeps at most `backlog` connections waiting for accept and closes the rest', async () => {
+    const out = await run(async () => {
+      const rt = curioRuntime();
+      const listener = (await rt.listen({ port: 0 }, { backlog: 2 })) as CurioListener;
+      const address = listener.address as { host: string; port: number };
+      const clients = Array.from({ length: 5 }, () => net.connect({ host: address.host, port: address.port }).on('error', () => {}));
+      while (listener.pendingConnections + listener.droppedConnections < 5) await sleep(2);
+      const counts = { pending: listener.pendingConnections, dropped: listener.droppedConnections };
+      const first = await listener.accept();
+      listener.close();
+      const afterClose = await listener.accept();
+      first?.close();
+      for (const client of clients) client.destroy();
+      return { counts, accepted: first !== null, afterClose };
+    });
+    expect(out).toEqual({ counts: { pending: 2, dropped: 3 }, accepted: true, afterClose: null });
+  });
+
+  it('cancelling a task blocked in accept() interrupts it at once', async () => {
+    const out = await run(async () => {
+      const rt = curioRuntime();
+      const listener = await rt.listen({ port: 0 });
+      const acceptor = spawn(() => listener.accept(), { name: 'acceptor' });
+      await sleep(2);
+      const state = acceptor.state;
+      await acceptor.cancel();
+      listener.close();
+      return { state, cancelled: acceptor.exception instanceof TaskCancelled };
+    });
+    expect(out).toEqual({ state: 'READ_WAIT', cancelled: true });
+  });
+});

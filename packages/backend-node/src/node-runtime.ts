@@ -1,0 +1,111 @@
+// node-runtime.ts
+//
+// The node runtime: the Runtime interface over node:net / node:tls (NodeByteStream,
+// NodeListener), Promises, AbortSignals and Node's timers.
+//
+// Invariants:
+// - `wait` is a plain Promise: nothing outside the call itself (its own timeout or signal,
+//   handled by the engine) can abandon it, so a waiter's `cancel` is never called here, and a
+//   "not yet" answer never arises.
+// - `spawn` runs `fn` at once as a plain async call; `cancel()` aborts its signal, and that is
+//   all it can do: a loop stops because it watches the signal (or because what it awaits ends:
+//   the engine closes its stream on abort, and a pending read of a closed stream ends with
+//   null). `done` settles once `fn` has returned or thrown.
+// - Timers and `now()` are Node's (`setTimeout`, `performance.now()`); there is no virtual clock.
+
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import * as tls from 'node:tls';
+import { ConnectTimeoutError } from '@curio-ts/client';
+import type { Background, ConnectTarget, Runtime, Wake, Waiter } from '@curio-ts/client';
+import { listenNode } from './node-listener.js';
+import { NodeByteStream, clientTlsOptions, toConnectionError } from './node-stream.js';
+
+/** Open a socket to `target`. */
+export function connectNode(target: ConnectTarget, timeout: number | undefined): Promise<NodeByteStream> {
+  return new Promise<NodeByteStream>((resolve, reject) => {
+    let socket: net.Socket;
+    let event = 'connect';
+    if ('path' in target) socket = net.connect({ path: target.path });
+    else if (target.tls !== undefined) {
+      socket = tls.connect({ host: target.host, port: target.port, ...clientTlsOptions(target.tls, target.host) });
+      event = 'secureConnect';
+    } else socket = net.connect({ host: target.host, port: target.port });
+    const timer =
+      timeout === undefined
+        ? null
+        : setTimeout(() => {
+            socket.destroy();
+            reject(new ConnectTimeoutError(`connect timed out after ${timeout} ms`));
+          }, timeout);
+    const fail = (error: Error): void => {
+      if (timer !== null) clearTimeout(timer);
+      reject(toConnectionError(error));
+    };
+    socket.once('error', fail);
+    socket.once(event, () => {
+      if (timer !== null) clearTimeout(timer);
+      socket.off('error', fail);
+      resolve(new NodeByteStream(socket, 'path' in target ? { path: target.path } : { host: target.host }));
+    });
+  });
+}
+
+// One shared Promise executor (no closure per call).
+let capturedResolve: (value: never) => void = () => {};
+let capturedReject: (error: unknown) => void = () => {};
+function captureResolvers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+class NodeWake<T> implements Wake<T> {
+  constructor(
+    readonly resolve: (value: T) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
+const ignore = (): void => {};
+
+/**
+ * Run `fn` in the background with a signal of its own (see the file header). An error that
+ * escapes `fn` becomes an unhandled rejection, unless it is the abort of its own signal.
+ */
+export function spawnNode(fn: (signal: AbortSignal) => Promise<void>): Background {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let running: Promise<void>;
+  try {
+    running = fn(signal);
+  } catch (error) {
+    running = Promise.reject(error);
+  }
+  const done = running.then(ignore, (error: unknown) => {
+    if (signal.aborted && (error === signal.reason || (error as { name?: unknown } | null)?.name === 'AbortError')) return;
+    // fn must handle its own errors: one that escapes is reported as Node reports any other.
+    void Promise.reject(error);
+  });
+  return { cancel: () => controller.abort(), done };
+}
+
+/** The Runtime of plain Node: Promises, node:net / node:tls, timers. */
+export const nodeRuntime: Runtime = {
+  name: 'node',
+  connect: (target, options) => connectNode(target, options?.timeout),
+  listen: (target, options) => listenNode(target, options?.backlog),
+  wait<T>(_state: string, waiter: Waiter<T>): Promise<T> {
+    const promise = new Promise<T>(captureResolvers);
+    if (waiter.startWith !== undefined) waiter.startWith(capturedResolve as (value: T) => void, capturedReject);
+    else waiter.start(new NodeWake<T>(capturedResolve as (value: T) => void, capturedReject));
+    return promise;
+  },
+  spawn: (fn) => spawnNode(fn),
+  sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  defer: (fn) => process.nextTick(fn),
+  now: () => performance.now(),
+  timer(ms, fn) {
+    const handle = setTimeout(fn, ms);
+    return () => clearTimeout(handle);
+  },
+};
