@@ -44,6 +44,11 @@ export interface MemoryRuntimeOptions {
    * as on the node runtime).
    */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Seed of the runtime's `random()` (reconnect jitter), a 32-bit integer (default 1): the same
+   * seed gives the same instants on every run.
+   */
+  readonly seed?: number;
 }
 
 /** A memory runtime and the handles a test drives it with. */
@@ -111,6 +116,7 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
     defer: (fn) => clock.defer(fn),
     now: () => clock.now(),
     timer: (ms, fn) => clock.timer(ms, fn),
+    random: seededRandom(options.seed ?? 1),
   };
 
   return {
@@ -118,5 +124,17 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
     clock,
     network,
     connectRedis: (redisOptions) => connectRedisWith(runtime, redisOptions),
+  };
+}
+
+/** A small deterministic generator (mulberry32) of numbers in [0, 1). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

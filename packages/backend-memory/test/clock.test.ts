@@ -192,3 +192,18 @@ describe('VirtualClock with autoAdvance and runUntilIdle together', () => {
     expect(await slept).toBe(100);
   });
 });
+
+describe('random', () => {
+  it('is seeded: the same seed gives the same sequence, in [0, 1); another seed another one', () => {
+    const draw = (seed: number): number[] => {
+      const { runtime } = createMemoryRuntime({ seed });
+      const random = runtime.random as () => number;
+      return Array.from({ length: 50 }, () => random());
+    };
+    const first = draw(7);
+    expect(draw(7)).toEqual(first);
+    expect(draw(8)).not.toEqual(first);
+    for (const value of first) expect(value >= 0 && value < 1).toBe(true);
+    expect(new Set(first).size).toBe(50);
+  });
+});
