@@ -5,16 +5,20 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NEED_DATA, RedisServerConnection, RemoteProtocolError } from '@curio-ts/proto-redis';
+import { NEED_DATA, PAUSED, RedisServerProtocol, RemoteProtocolError } from '@curio-ts/proto-redis';
 import type { RedisServerEvent } from '@curio-ts/proto-redis';
 
 const encoder = new TextEncoder();
 const bytes = (s: string): Uint8Array => encoder.encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
-function commands(server: RedisServerConnection): RedisServerEvent[] {
+/** Every command up to NEED_DATA or PAUSED, or up to and including 'closed' (which nextEvent repeats). */
+function commands(server: RedisServerProtocol): RedisServerEvent[] {
   const out: RedisServerEvent[] = [];
-  for (let e = server.nextEvent(); e !== NEED_DATA; e = server.nextEvent()) out.push(e);
+  for (let e = server.nextEvent(); e !== NEED_DATA && e !== PAUSED; e = server.nextEvent()) {
+    out.push(e);
+    if (e.type === 'closed') break;
+  }
   return out;
 }
 
@@ -53,7 +57,7 @@ describe('server connection: received bytes', () => {
     }
     const size = 1000;
     const chunks = cut(stream, size);
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     for (const chunk of chunks) server.receiveData(chunk);
     expect(server.bufferedBytes).toBe(stream.length);
     const got = commands(server);
@@ -88,7 +92,7 @@ describe('server connection: received bytes', () => {
           stream.set(inline, at + part.length);
           at += part.length + inline.length;
         }
-        const server = new RedisServerConnection();
+        const server = new RedisServerProtocol();
         const got: string[][] = [];
         let i = 0;
         for (let offset = 0; offset < stream.length; i++) {
@@ -109,7 +113,7 @@ describe('server connection: received bytes', () => {
   it('a long inline line and a long argument fed one byte at a time', () => {
     const line = `SET k ${'y'.repeat(60_000)}\r\n`;
     const bulk = encode(['SET', 'k', 'z'.repeat(100_000)]).bytes;
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     const got: RedisServerEvent[] = [];
     for (const stream of [bytes(line), bulk]) {
       for (let i = 0; i < stream.length; i++) {
@@ -124,7 +128,7 @@ describe('server connection: received bytes', () => {
   });
 
   it('bufferedBytes counts what is received and not yet delivered, a partial command included', () => {
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     expect(server.bufferedBytes).toBe(0);
     server.receiveData(bytes('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n01234'));
     expect(server.bufferedBytes).toBe(30);
@@ -138,13 +142,13 @@ describe('server connection: received bytes', () => {
 
   it('refuses data beyond maxBufferedBytes: the next event is an ERR_BUFFER_LIMIT error', () => {
     const command = encode(['SET', 'k', 'v'.repeat(50)]).bytes; // 77 bytes
-    const fits = new RedisServerConnection({ maxBufferedBytes: command.length });
+    const fits = new RedisServerProtocol({ maxBufferedBytes: command.length });
     fits.receiveData(command);
     expect(commands(fits)).toHaveLength(1);
     fits.receiveData(command); // delivered commands no longer count
     expect(commands(fits)).toHaveLength(1);
 
-    const server = new RedisServerConnection({ maxBufferedBytes: 100 });
+    const server = new RedisServerProtocol({ maxBufferedBytes: 100 });
     server.receiveData(command);
     server.receiveData(command); // 154 bytes held: over the limit
     expect(() => server.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_BUFFER_LIMIT' }));
@@ -152,7 +156,7 @@ describe('server connection: received bytes', () => {
     expect(() => server.receiveData(command)).toThrow(RemoteProtocolError);
 
     // The arguments of a command still incomplete count too.
-    const partial = new RedisServerConnection({ maxBufferedBytes: 100 });
+    const partial = new RedisServerProtocol({ maxBufferedBytes: 100 });
     partial.receiveData(bytes('*3\r\n$3\r\nSET\r\n$60\r\n'));
     partial.receiveData(bytes(`${'a'.repeat(60)}\r\n$60\r\n`));
     expect(partial.nextEvent()).toBe(NEED_DATA);
@@ -163,7 +167,7 @@ describe('server connection: received bytes', () => {
   it('reports the stream offset of a bad byte, wherever the chunks were cut', () => {
     const stream = bytes('PING\r\n*1\r\n$4\r\nPINGxx');
     for (let split = 1; split < stream.length; split++) {
-      const server = new RedisServerConnection();
+      const server = new RedisServerProtocol();
       server.receiveData(stream.slice(0, split));
       server.receiveData(stream.slice(split));
       let error: unknown;
