@@ -9,7 +9,7 @@
 // would (plain async code on node, inside a kernel task on curio).
 
 import * as net from 'node:net';
-import { NEED_DATA, RedisServerConnection, RemoteProtocolError, RespVerbatim } from '@curio-ts/proto-redis';
+import { RedisServerProtocol, RemoteProtocolError, RespVerbatim } from '@curio-ts/proto-redis';
 import type { RespAttributes, RespValue } from '@curio-ts/proto-redis';
 import type * as Vitest from 'vitest';
 import {
@@ -958,11 +958,11 @@ async function attributePeer(): Promise<{ url: string; close(): Promise<void> }>
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const commands = new RedisServerConnection();
+    const commands = new RedisServerProtocol();
     socket.on('data', (chunk) => {
       commands.receiveData(chunk);
-      for (let event = commands.nextEvent(); event !== NEED_DATA; event = commands.nextEvent()) {
-        if (event.type === 'command') socket.write(replies[event.name] ?? `${attribute}+OK\r\n`);
+      for (let event = commands.nextEvent(); typeof event === 'object' && event.type === 'command'; event = commands.nextEvent()) {
+        socket.write(replies[event.name] ?? `${attribute}+OK\r\n`);
       }
     });
   });

@@ -14,7 +14,7 @@
 // - The handshake is HELLO (with AUTH and SETNAME) through the state machine, then SELECT as a
 //   command of the connection's own: each failure names the command that failed.
 
-import { RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
+import { RedisClientProtocol, RemoteProtocolError, RespErrorReply } from '@curio-ts/proto-redis';
 import type { HandshakeOptions, RedisArg, RedisClientEvent, RespAttributes, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { ClientError, ConnectionError, InvalidArgumentError, ProtocolViolationError, RedisError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
@@ -171,7 +171,7 @@ export interface ConnectionOwner {
 
 /** One connection: a stream, a state machine, a reader. */
 export class RedisConnection {
-  private readonly machine = new RedisClientConnection();
+  private readonly machine = new RedisClientProtocol();
   private queued: Call[] = [];
   private readonly written: Call[] = [];
   private writtenHead = 0;
@@ -214,7 +214,7 @@ export class RedisConnection {
   }
 
   /** The state machine's view (subscribed channels, state). */
-  get state(): RedisClientConnection {
+  get state(): RedisClientProtocol {
     return this.machine;
   }
 
@@ -340,7 +340,8 @@ export class RedisConnection {
       this.lost(new ConnectionError('connection closed by the server', 'ERR_CONNECTION_CLOSED'));
     } catch (error) {
       this.stream.close();
-      this.lost(asConnectionError(error, 'read failed'));
+      // The protocol object throws the server's protocol violations (and refuses more input).
+      this.lost(error instanceof RemoteProtocolError ? new ProtocolViolationError(error.message, { cause: error }) : asConnectionError(error, 'read failed'));
     }
   }
 
@@ -369,11 +370,7 @@ export class RedisConnection {
       }
       case 'closed': {
         this.stream.close();
-        const error =
-          event.error === null
-            ? new ConnectionError('connection closed by the server', 'ERR_CONNECTION_CLOSED')
-            : new ProtocolViolationError(event.error.message, { cause: event.error });
-        this.lost(error);
+        this.lost(new ConnectionError('connection closed by the server', 'ERR_CONNECTION_CLOSED'));
         return;
       }
       default: {
