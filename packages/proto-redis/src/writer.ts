@@ -64,8 +64,8 @@ const newUint8Array: Allocate = (size) => new Uint8Array(size);
 
 /** A growable output buffer that lends or gives away what was written (see the file header). */
 export class ByteWriter {
-  /** The current buffer. */
-  protected buf: Uint8Array = EMPTY_BUFFER;
+  /** The current buffer (always one made by `allocate`, so that element access stays monomorphic). */
+  protected buf: Uint8Array;
   /** Where the bytes not yet handed out start in `buf`. */
   protected start = 0;
   /** Where the next byte goes in `buf`. */
@@ -75,14 +75,18 @@ export class ByteWriter {
   /** Size of the next buffer (twice the last burst, within bounds). */
   private nextSize: number;
   private readonly allocate: Allocate;
-  /** Offsets in `buf` of the views lent and not yet released, oldest first. */
-  private loans: number[] = [];
+  /** An empty buffer made by `allocate`: what `buf` is before the first write. */
+  private readonly empty: Uint8Array;
+  /** The views of `buf` lent and not yet released, oldest first. */
+  private loans: Uint8Array[] = [];
   /** Whether `take()` gave part of `buf` away: then `buf` is never written from the front again. */
   private givenAway = false;
 
   constructor(options: ByteWriterOptions = {}) {
     this.nextSize = options.initialSize ?? MIN_SLAB;
     this.allocate = options.allocate ?? newUint8Array;
+    this.empty = this.allocate === newUint8Array ? EMPTY_BUFFER : this.allocate(0);
+    this.buf = this.empty;
   }
 
   /** Bytes written and not yet taken or lent. */
@@ -136,9 +140,14 @@ export class ByteWriter {
 
   /** Append bytes. */
   bytes(data: Uint8Array): void {
-    this.reserve(data.length);
-    this.buf.set(data, this.at);
-    this.at += data.length;
+    const n = data.length;
+    this.reserve(n);
+    const buf = this.buf;
+    const at = this.at;
+    // A native copy costs more than a loop for the few bytes of a constant reply.
+    if (n > 16) buf.set(data, at);
+    else for (let i = 0; i < n; i++) buf[at + i] = data[i] as number;
+    this.at = at + n;
   }
 
   /** Append ASCII text (type bytes, numbers, CRLF). */
@@ -327,7 +336,7 @@ export class ByteWriter {
       this.start = next;
       this.at = next;
     } else {
-      this.useBuffer(EMPTY_BUFFER);
+      this.useBuffer(this.empty);
     }
     return out;
   }
@@ -339,7 +348,7 @@ export class ByteWriter {
   lend(): Uint8Array {
     const out = this.buf.subarray(this.start, this.at);
     if (out.length === 0) return out;
-    this.loans.push(this.start);
+    this.loans.push(out);
     const next = Math.min((this.at + 7) & ~7, this.buf.length);
     this.start = next;
     this.at = next;
@@ -354,21 +363,29 @@ export class ByteWriter {
    * is not on loan (released twice, or never lent).
    */
   release(view: Uint8Array): void {
-    const buf = this.buf;
-    if (view.length === 0 || view.buffer !== buf.buffer) return;
-    const offset = view.byteOffset - buf.byteOffset;
-    if (offset < 0 || offset >= buf.length) return;
     const loans = this.loans;
-    const index = loans[0] === offset ? 0 : loans.indexOf(offset);
-    if (index === -1) throw new LocalProtocolError('release() of bytes that are not on loan from this writer (released twice?)', 'ERR_NOT_LENT');
-    if (index === 0) loans.shift();
-    else loans.splice(index, 1);
+    if (loans.length === 1 && loans[0] === view) loans.pop();
+    else {
+      const index = loans.indexOf(view);
+      if (index !== -1) loans.splice(index, 1);
+      else {
+        if (view.length > 0 && this.holds(view)) throw new LocalProtocolError('release() of bytes that are not on loan from this writer (released twice?)', 'ERR_NOT_LENT');
+        return;
+      }
+    }
     if (loans.length === 0 && !this.givenAway && this.at === this.start) {
-      if (buf.length > KEEP_SIZE) this.useBuffer(EMPTY_BUFFER);
+      if (this.buf.length > KEEP_SIZE) this.useBuffer(this.empty);
       else {
         this.start = 0;
         this.at = 0;
       }
     }
+  }
+
+  /** Whether `view` lies in the current buffer. */
+  private holds(view: Uint8Array): boolean {
+    const buf = this.buf;
+    const offset = view.byteOffset - buf.byteOffset;
+    return view.buffer === buf.buffer && offset >= 0 && offset < buf.length;
   }
 }
