@@ -6,36 +6,40 @@
 // decide a next state themselves. commands.ts says what each command *is* (its kind); this
 // file says what the replies and calls it leads to *do* to the connection.
 //
-// Three machines, h11-style (one per side of the conversation that has a state):
+// Three machines, h11-style, one per side of the conversation that has a state. Each row says
+// what the state means (`mode`), whether output may be queued in it, and where each input
+// leads ("—": nowhere, the input is refused there). These tables are the data below, printed
+// (a test keeps them equal, and equal to those in docs/writing-a-protocol.md).
 //
-// Client role, the read side (`RedisClientProtocol.state`): what the frames the server sends
-// next mean. Driven by the replies and confirmations as they are received, not by what was
-// sent (a pipelined SUBSCRIBE changes the state when its confirmation arrives).
+// CLIENT_STATES, the client role's read side (`RedisClientProtocol.state`): what the frames the
+// server sends next mean. Moved by the replies and confirmations as they are received, not by
+// what was sent (a pipelined SUBSCRIBE changes the state when its confirmation arrives).
 //
-// | state       | mode                            | may send | subscribed | unsubscribed-all | monitor-ok | reset-ok | end-of-stream | protocol-error |
-// |-------------|---------------------------------|----------|------------|------------------|------------|----------|---------------|----------------|
-// | normal      | replies                         | yes      | subscribed | normal           | monitoring | normal   | closed        | error          |
-// | subscribed  | replies and messages (RESP2)    | yes      | subscribed | normal           | monitoring | normal   | closed        | error          |
-// | monitoring  | monitor lines (but RESET/QUIT's reply) | yes | monitoring | monitoring     | —          | normal   | closed        | error          |
-// | closed      | nothing                         | no       | —          | —                | —          | —        | —             | —              |
-// | error       | nothing                         | no       | —          | —                | —          | —        | —             | —              |
+// | state | mode | may send | subscribed | unsubscribed-all | monitor-ok | reset-ok | end-of-stream | protocol-error |
+// | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+// | normal | replies | yes | subscribed | normal | monitoring | normal | closed | error |
+// | subscribed | replies-and-messages | yes | subscribed | normal | monitoring | normal | closed | error |
+// | monitoring | monitor-lines | yes | monitoring | monitoring | — | normal | closed | error |
+// | closed | nothing | no | — | — | — | — | — | — |
+// | error | nothing | no | — | — | — | — | — | — |
 //
-// Client role, the send side (`RedisClientProtocol.inTransaction`): whether the commands sent
-// now are queued in a MULTI. Driven by what is sent.
+// TRANSACTION_STATES, the client role's send side (`RedisClientProtocol.inTransaction`):
+// whether the commands sent now are queued in a MULTI. Moved by the commands sent.
 //
-// | state  | multi sent | exec sent | discard sent | reset sent |
-// |--------|------------|-----------|--------------|------------|
-// | idle   | open       | idle      | idle         | idle       |
-// | open   | open       | idle      | idle         | idle       |
+// | state | mode | may send | multi | exec | discard | reset |
+// | --- | --- | --- | --- | --- | --- | --- |
+// | idle | direct | yes | open | idle | idle | idle |
+// | open | queued | yes | open | idle | idle | idle |
 //
-// Server role (`RedisServerProtocol.state`): what happens to the client's input.
+// SERVER_STATES, the server role (`RedisServerProtocol.state`): what happens to the client's
+// input. Moved by the server logic's calls (block, unblock) and by the input.
 //
-// | state    | mode: nextEvent gives         | block   | unblock | end-of-stream | protocol-error |
-// |----------|--------------------------|---------|---------|---------------|----------------|
-// | reading  | commands, then 'closed'  | blocked | —       | closed        | error          |
-// | blocked  | PAUSED                   | —       | reading | —             | error          |
-// | closed   | the 'closed' event again | —       | —       | —             | —              |
-// | error    | throws the error again   | —       | —       | —             | —              |
+// | state | mode | may send | block | end-of-stream | protocol-error | unblock |
+// | --- | --- | --- | --- | --- | --- | --- |
+// | reading | commands | yes | blocked | closed | error | — |
+// | blocked | paused | yes | — | — | error | reading |
+// | closed | nothing | yes | — | — | — | — |
+// | error | nothing | yes | — | — | — | — |
 //
 // Invariants:
 // - A transition not in the table is never taken: looking one up returns undefined, and the

@@ -180,3 +180,149 @@ describe('server connection: received bytes', () => {
     }
   });
 });
+
+/** What a server makes of a stream: command names in order, then 'closed' or the error code. */
+type Outcome = string[];
+
+/** The stream fed in one chunk, then its end; every command answered at once, no pause. */
+function reference(stream: Uint8Array): Outcome {
+  const server = new RedisServerProtocol({ maxArgs: 64, maxBulkLength: 1 << 16, maxInlineLength: 256 });
+  const out: Outcome = [];
+  try {
+    if (stream.length > 0) server.receiveData(stream);
+    server.receiveData(new Uint8Array(0));
+    for (;;) {
+      const e = server.nextEvent();
+      if (e === NEED_DATA || e === PAUSED) throw new Error(`${String(e)} after the end of the stream`);
+      if (e.type === 'closed') return [...out, 'closed'];
+      out.push(e.name);
+      server.answered();
+    }
+  } catch (error) {
+    if (!(error instanceof RemoteProtocolError)) throw error;
+    return [...out, error.code];
+  }
+}
+
+/**
+ * The same stream cut at `cuts`, driven by a consumer that follows `steps`: after each chunk it
+ * reads events, and between events it may block (resuming a few events later), hold answers
+ * back (up to `maxUnanswered`), or answer. Checks the pacing rules as it goes.
+ */
+function paced(stream: Uint8Array, cuts: number[], steps: number[], maxUnanswered: number): Outcome {
+  const server = new RedisServerProtocol({ maxArgs: 64, maxBulkLength: 1 << 16, maxInlineLength: 256, maxUnanswered });
+  const out: Outcome = [];
+  let step = 0;
+  const choice = (): number => steps[step++ % steps.length] as number;
+  const bounds = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let from = 0;
+  for (const to of [...bounds, stream.length]) {
+    if (to > from) chunks.push(stream.slice(from, to));
+    from = Math.max(from, to);
+  }
+  chunks.push(new Uint8Array(0));
+  let blockedFor = 0; // PAUSED answers to wait before unblocking
+  let heldBack = 0; // PAUSED answers the unanswered limit was kept
+  try {
+    for (const chunk of chunks) {
+      server.receiveData(chunk);
+      for (let guard = 0; ; guard++) {
+        if (guard > 10_000) throw new Error('no progress');
+        const paused = server.state === 'blocked' || server.unanswered >= maxUnanswered;
+        const e = server.nextEvent();
+        if (paused) {
+          expect(e).toBe(PAUSED);
+          // Resume now or after more input, as a consumer would.
+          if (server.state === 'blocked' && --blockedFor <= 0) server.unblock();
+          if (server.unanswered >= maxUnanswered && (choice() % 2 === 0 || ++heldBack > 2)) {
+            server.answered(server.unanswered);
+            heldBack = 0;
+          }
+          if (choice() % 3 === 0 && chunk.length > 0) break; // wait for the next chunk while paused
+          continue;
+        }
+        expect(e).not.toBe(PAUSED);
+        if (e === NEED_DATA) break;
+        if (e.type === 'closed') {
+          expect(e.unanswered).toBe(server.unanswered);
+          return [...out, 'closed'];
+        }
+        out.push(e.name);
+        const what = choice() % 4;
+        if (what === 0) {
+          server.block();
+          blockedFor = 1 + (choice() % 3);
+        } else if (what === 1 && server.unanswered > 0) server.answered();
+      }
+    }
+    // The end of the stream was fed: resume whatever is paused until it is reported.
+    for (let guard = 0; guard < 10_000; guard++) {
+      if (server.state === 'blocked') server.unblock();
+      if (server.unanswered > 0) server.answered(server.unanswered);
+      const e = server.nextEvent();
+      if (e === NEED_DATA || e === PAUSED) throw new Error(`${String(e)} after the end of the stream`);
+      if (e.type === 'closed') return [...out, 'closed'];
+      out.push(e.name);
+    }
+    throw new Error('no progress');
+  } catch (error) {
+    if (!(error instanceof RemoteProtocolError)) throw error;
+    expect(server.state).toBe('error');
+    expect(() => server.nextEvent()).toThrow(error);
+    expect(() => server.receiveData(bytes('PING\r\n'))).toThrow(error);
+    return [...out, error.code];
+  }
+}
+
+describe('server connection: pacing and end of stream under random input', () => {
+  it('commands split anywhere and paced anyhow (block, unanswered limit): the same commands, then closed', () => {
+    const validCommand = fc.array(fc.oneof(fc.constantFrom('GET', 'SET', 'PING', 'BLPOP'), fc.string({ unit: 'binary', maxLength: 40 })), { minLength: 1, maxLength: 5 });
+    fc.assert(
+      fc.property(
+        fc.array(validCommand, { minLength: 0, maxLength: 30 }),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 16 }),
+        fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 4 })),
+        (commandList, inline, cuts, steps, maxUnanswered) => {
+          const text = commandList
+            .map((args) =>
+              inline && args.every((a) => /^[A-Za-z0-9]+$/.test(a))
+                ? `${args.join(' ')}\r\n`
+                : `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a, 'latin1')}\r\n${a}\r\n`).join('')}`,
+            )
+            .join('');
+          const stream = Uint8Array.from(Buffer.from(text, 'latin1'));
+          const expected = reference(stream);
+          expect(expected.at(-1)).toBe('closed');
+          expect(paced(stream, cuts, steps, maxUnanswered)).toEqual(expected);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('hostile bytes (random, and valid commands with bytes flipped): the same outcome however cut and paced', () => {
+    const valid = fc.array(fc.array(fc.string({ maxLength: 8 }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 6 }).map((commandList) =>
+      encoder.encode(commandList.map((args) => `*${args.length}\r\n${args.map((a) => `$${encoder.encode(a).length}\r\n${a}\r\n`).join('')}`).join('')),
+    );
+    const mutated = fc.tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 })).map(([stream, flips]) => {
+      const copy = stream.slice();
+      for (const [at, value] of flips) copy[at % copy.length] = value;
+      return copy;
+    });
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 200 }), mutated),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 16 }),
+        fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 3 })),
+        (stream, cuts, steps, maxUnanswered) => {
+          expect(paced(stream, cuts, steps, maxUnanswered)).toEqual(reference(stream));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
