@@ -242,7 +242,7 @@ function paced(stream: Uint8Array, cuts: number[], steps: number[], maxUnanswere
           if (choice() % 3 === 0 && chunk.length > 0) break; // wait for the next chunk while paused
           continue;
         }
-        expect(e).not.toBe(PAUSED);
+        if (e === PAUSED) throw new Error('PAUSED while neither blocked nor at the unanswered limit');
         if (e === NEED_DATA) break;
         if (e.type === 'closed') {
           expect(e.unanswered).toBe(server.unanswered);
