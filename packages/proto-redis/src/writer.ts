@@ -140,8 +140,13 @@ export class ByteWriter {
 
   /** Append bytes. */
   bytes(data: Uint8Array): void {
+    this.reserve(data.length);
+    this.copyIn(data);
+  }
+
+  /** Copy `data` in (room must be reserved). */
+  private copyIn(data: Uint8Array): void {
     const n = data.length;
-    this.reserve(n);
     const buf = this.buf;
     const at = this.at;
     // A native copy costs more than a loop for the few bytes of a constant reply.
@@ -269,14 +274,26 @@ export class ByteWriter {
 
   /** Append `<type><length>\r\n<binary string>\r\n` (a blob of one byte per char). */
   blobBinary(type: number, text: string): void {
-    const n = text.length;
+    this.blobHeader(type, text.length);
+    this.binaryBody(text);
+    this.buf[this.at++] = 13;
+    this.buf[this.at++] = 10;
+  }
+
+  /** Append a blob of bytes with its header. */
+  blobBytes(type: number, data: Uint8Array): void {
+    this.blobHeader(type, data.length);
+    this.copyIn(data);
+    this.buf[this.at++] = 13;
+    this.buf[this.at++] = 10;
+  }
+
+  /** Reserve room for a blob of `n` bytes and its header and CRLF, and write the header. */
+  private blobHeader(type: number, n: number): void {
     this.reserve(n + 24);
     const buf = this.buf;
     buf[this.at++] = type;
     this.digits(n);
-    buf[this.at++] = 13;
-    buf[this.at++] = 10;
-    this.binaryBody(text);
     buf[this.at++] = 13;
     buf[this.at++] = 10;
   }
@@ -293,22 +310,6 @@ export class ByteWriter {
     let at = this.at;
     for (let i = 0; i < n; i++) buf[at++] = text.charCodeAt(i);
     this.at = at;
-  }
-
-  /** Append a blob of bytes with its header. */
-  blobBytes(type: number, data: Uint8Array): void {
-    const n = data.length;
-    this.reserve(n + 24);
-    const buf = this.buf;
-    buf[this.at++] = type;
-    this.digits(n);
-    buf[this.at++] = 13;
-    buf[this.at++] = 10;
-    if (n > 16) buf.set(data, this.at);
-    else for (let i = 0; i < n; i++) buf[this.at + i] = data[i] as number;
-    this.at += n;
-    buf[this.at++] = 13;
-    buf[this.at++] = 10;
   }
 
   /**

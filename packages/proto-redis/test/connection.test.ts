@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   ByteWriter,
   NEED_DATA,
-  PAUSED,
   encodeCommand,
   writeCommand,
   RedisClientProtocol,
@@ -17,40 +16,11 @@ import {
   RespPush,
   LocalProtocolError,
 } from '@curio-ts/proto-redis';
-import type { RedisClientEvent, RedisServerEvent, RespAttributes, RespFrame, RespValue, RespVersion } from '@curio-ts/proto-redis';
+import type { RedisClientEvent, RespAttributes, RespFrame, RespValue, RespVersion } from '@curio-ts/proto-redis';
+import { commands, events, thrown } from './helpers.js';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-/** Every event up to NEED_DATA, or up to and including 'closed' (which nextEvent repeats). */
-function events(client: RedisClientProtocol): RedisClientEvent[] {
-  const out: RedisClientEvent[] = [];
-  for (let e = client.nextEvent(); e !== NEED_DATA; e = client.nextEvent()) {
-    out.push(e);
-    if (e.type === 'closed') break;
-  }
-  return out;
-}
-
-/** Every command up to NEED_DATA or PAUSED, or up to and including 'closed'. */
-function commands(server: RedisServerProtocol): RedisServerEvent[] {
-  const out: RedisServerEvent[] = [];
-  for (let e = server.nextEvent(); e !== NEED_DATA && e !== PAUSED; e = server.nextEvent()) {
-    out.push(e);
-    if (e.type === 'closed') break;
-  }
-  return out;
-}
-
-/** The error `fn` throws (it must throw). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('client connection: framing and matching', () => {
   it('encodes commands as RESP arrays of blob strings (golden bytes)', () => {

@@ -7,20 +7,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NEED_DATA, PAUSED, RedisServerProtocol, RemoteProtocolError } from '@curio-ts/proto-redis';
 import type { RedisServerEvent } from '@curio-ts/proto-redis';
+import { commands } from './helpers.js';
 
 const encoder = new TextEncoder();
 const bytes = (s: string): Uint8Array => encoder.encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-/** Every command up to NEED_DATA or PAUSED, or up to and including 'closed' (which nextEvent repeats). */
-function commands(server: RedisServerProtocol): RedisServerEvent[] {
-  const out: RedisServerEvent[] = [];
-  for (let e = server.nextEvent(); e !== NEED_DATA && e !== PAUSED; e = server.nextEvent()) {
-    out.push(e);
-    if (e.type === 'closed') break;
-  }
-  return out;
-}
 
 /** One command in RESP, and where each of its arguments' bodies lies in it. */
 function encode(args: readonly string[]): { bytes: Uint8Array; bodies: { start: number; end: number }[] } {

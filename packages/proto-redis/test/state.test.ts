@@ -17,6 +17,7 @@ import {
   nextState,
 } from '@curio-ts/proto-redis';
 import type { RedisClientEvent, RespVersion, StateTable } from '@curio-ts/proto-redis';
+import { events, thrown } from './helpers.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const EOF = new Uint8Array(0);
@@ -125,16 +126,6 @@ describe('the tables as the documents show them', () => {
 // -------------------------------------------------------------------------------------------
 // (state, input, bytes) → (events, state), client role
 
-/** Events up to NEED_DATA, or through the first 'closed' (nextEvent repeats it). */
-function events(client: RedisClientProtocol): RedisClientEvent[] {
-  const out: RedisClientEvent[] = [];
-  for (let e = client.nextEvent(); e !== NEED_DATA; e = client.nextEvent()) {
-    out.push(e);
-    if (e.type === 'closed') break;
-  }
-  return out;
-}
-
 /** A client brought into a state with real replies, in RESP `version`. */
 function clientIn(state: 'normal' | 'subscribed' | 'monitoring', version: RespVersion): RedisClientProtocol {
   const client = new RedisClientProtocol();
@@ -203,12 +194,7 @@ describe('client role: (state, bytes) → (events, state)', () => {
 
     const broken = clientIn(state, 3);
     broken.receiveData(bytes('?\r\n'));
-    let error: unknown;
-    try {
-      broken.nextEvent();
-    } catch (caught) {
-      error = caught;
-    }
+    const error = thrown(() => broken.nextEvent());
     expect(error).toBeInstanceOf(RemoteProtocolError);
     expect(broken.state).toBe('error');
     expect(() => broken.nextEvent()).toThrow(error as Error);
