@@ -101,7 +101,7 @@ export class ReplyWriter extends ByteWriter {
   /** An integer reply (a number that is an integer, or a bigint). */
   integer(n: number | bigint): void {
     if (typeof n === 'number') {
-      if (n >= 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n)) {
+      if (n >>> 0 === n || (n > 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n))) {
         this.reserve(20);
         this.buf[this.at++] = 0x3a;
         this.digits(n);

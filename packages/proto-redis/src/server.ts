@@ -272,6 +272,10 @@ export class RedisServerProtocol {
    * due). Only needed with `maxUnanswered`, and for the count in the 'closed' event.
    */
   answered(count = 1): void {
+    if (count === 1 && this.unansweredCount > 0) {
+      this.unansweredCount--;
+      return;
+    }
     if (!Number.isInteger(count) || count < 0 || count > this.unansweredCount) {
       throw new LocalProtocolError(`answered(${count}) with ${this.unansweredCount} commands unanswered`, 'ERR_NOT_DELIVERED');
     }

@@ -181,8 +181,14 @@ export class ByteWriter {
       buf[this.at++] = 48 + n;
       return;
     }
-    let count = 2;
-    for (let power = 100; power <= n; power *= 10) count++;
+    if (n < 100) {
+      const tens = (n / 10) | 0;
+      buf[this.at++] = 48 + tens;
+      buf[this.at++] = 48 + n - tens * 10;
+      return;
+    }
+    let count = 3;
+    for (let power = 1000; power <= n; power *= 10) count++;
     let at = this.at + count;
     this.at = at;
     let rest = n;
