@@ -266,8 +266,8 @@ export class Session implements Subscriber, ClientInfo {
     await this.flush(); // replies to earlier commands go out while this client waits
     const db = this.db;
     const waiter = new BlockedPop(keys, left);
+    this.conn.block(); // its next commands wait (nextEvent is PAUSED) until unblock()
     db.block(waiter);
-    this.conn.block();
     this.blockedNow = true;
     const watcher = spawn(() => this.watchWhileBlocked(waiter), { name: `mini-redis client ${this.id} blocked` });
     let waited = false;
@@ -277,7 +277,7 @@ export class Session implements Subscriber, ClientInfo {
       waited = true;
     } finally {
       this.blockedNow = false;
-      this.conn.unblock();
+      if (this.conn.state === 'blocked') this.conn.unblock(); // not after a protocol error
       db.unblock(waiter);
       await disableCancellation(() => watcher.cancel());
       // Served, but cancelled or disconnected before replying: the element goes back.
