@@ -16,7 +16,9 @@
 //   layer's `node` policy or an exception; an npm package is declared and allowed;
 // - every import in test/ and scripts/: no app (packages never import apps, not even in tests);
 // - in a pure layer's src/: none of the forbidden globals (identifiers, or `a.b` accesses such
-//   as Date.now, as written in the code, comments and strings aside) and no async/await.
+//   as Date.now, as written in the code, comments and strings aside) and no async/await;
+// - for a layer with a `tsconfig`: every tsconfig*.json of the workspace folder extends it (so
+//   a proto package compiles with no host types).
 //
 // Invariants: files are parsed with TypeScript's own parser (no regular expressions over code),
 // so an import or a global in a comment or a string is not one; every violation names the
@@ -41,6 +43,8 @@ export interface Layer {
   readonly externals: 'any' | readonly string[];
   /** No forbidden globals, no async/await. */
   readonly pure?: boolean;
+  /** A tsconfig at the root that every tsconfig*.json of the workspace folder extends. */
+  readonly tsconfig?: string;
 }
 
 /** An allowance for one workspace. */
@@ -76,7 +80,8 @@ export interface Violation {
     | 'node-builtin'
     | 'external'
     | 'global'
-    | 'async';
+    | 'async'
+    | 'tsconfig';
   readonly message: string;
 }
 
@@ -122,6 +127,7 @@ export function checkRepository(root: string, rules: Rules = loadRules(root)): V
       continue;
     }
     checkManifest(workspace, byName, violations);
+    if (workspace.layer.tsconfig !== undefined) checkTsconfigs(root, workspace, workspace.layer.tsconfig, violations);
     for (const file of sourceFiles(join(workspace.dir, 'src'))) checkSource(root, workspace, file, rules, byName, violations);
     for (const dir of ['test', 'scripts']) for (const file of sourceFiles(join(workspace.dir, dir))) checkTestFile(root, workspace, file, byName, violations);
   }
@@ -302,6 +308,20 @@ function checkPurity(text: string, path: string, forbidden: ReadonlySet<string>,
     ts.forEachChild(node, visit);
   };
   visit(source);
+}
+
+/** Every tsconfig*.json of the workspace folder extends `required` (a file at the root). */
+function checkTsconfigs(root: string, workspace: Workspace, required: string, violations: Violation[]): void {
+  const names = readdirSync(workspace.dir).filter((name) => /^tsconfig.*\.json$/.test(name));
+  if (names.length === 0) violations.push({ workspace: workspace.folder, file: `${workspace.folder}/tsconfig.json`, rule: 'tsconfig', message: `has no tsconfig.json extending ${required}` });
+  for (const name of names) {
+    const path = join(workspace.dir, name);
+    const { config } = ts.readConfigFile(path, ts.sys.readFile) as { config?: { extends?: unknown } };
+    const base = typeof config?.extends === 'string' ? resolve(workspace.dir, config.extends) : null;
+    if (base !== join(root, required)) {
+      violations.push({ workspace: workspace.folder, file: `${workspace.folder}/${name}`, rule: 'tsconfig', message: `extends ${String(config?.extends)}, not ${required} (a ${workspace.layer?.name ?? ''} package compiles with no host types)` });
+    }
+  }
 }
 
 /** Test files and scripts may import anything, except an app from a package. */

@@ -82,6 +82,7 @@ describe('planted violations are found', () => {
     plant('packages/proto-redis/src/fine.ts', "// setTimeout(process.exit) and import 'node:net' in a comment\nexport const text = 'Date.now() and Buffer, in a string';\nexport const utf8 = (b: Uint8Array & { utf8Slice?: unknown }): unknown => b.utf8Slice;\n");
     expect(found()).toEqual([]);
     plant('packages/proto-pg/package.json', JSON.stringify({ name: '@curio-ts/proto-pg', version: '0.1.0', type: 'module', exports: { '.': './src/index.ts' }, dependencies: { 'pg-protocol': '1.0.0' } }));
+    plant('packages/proto-pg/tsconfig.json', JSON.stringify({ extends: '../../tsconfig.proto.json', include: ['src'] }));
     plant('packages/proto-pg/src/index.ts', "import { createHmac } from 'node:crypto';\nimport { serialize } from 'pg-protocol';\nexport const b = Buffer.alloc(1);\nexport { createHmac, serialize };\n");
     expect(found()).toEqual([]);
     // The same imports are no one else's exception.
@@ -129,6 +130,11 @@ describe('planted violations are found', () => {
     expect(found().filter((v) => v.file === 'packages/backend-curio/src/undeclared.ts')).toEqual([
       { file: 'packages/backend-curio/src/undeclared.ts', rule: 'layer-dependency' },
     ]);
+  });
+
+  it('a proto package whose tsconfig does not extend tsconfig.proto.json (and so may see Node types)', () => {
+    plant('packages/proto-redis/tsconfig.build.json', JSON.stringify({ extends: '../../tsconfig.base.json', include: ['src'] }));
+    expect(found()).toEqual([{ file: 'packages/proto-redis/tsconfig.build.json', rule: 'tsconfig' }]);
   });
 
   it('a workspace in no layer', () => {
