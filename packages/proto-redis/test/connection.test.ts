@@ -462,6 +462,71 @@ describe('server connection', () => {
   });
 });
 
+describe('client connection: hostile input under the contract', () => {
+  /** What a client makes of a stream: event summaries, then 'closed' or the error code. */
+  function outcome(stream: Uint8Array, cuts: number[], useDrain: boolean): string[] {
+    const client = new RedisClientProtocol({ limits: { maxBulkLength: 1 << 12, maxAggregateLength: 64, maxNesting: 8 } });
+    for (let i = 0; i < 6; i++) client.send(i % 3 === 0 ? ['SUBSCRIBE', `c${i}`] : ['GET', `k${i}`]);
+    const out: string[] = [];
+    const seen = (e: RedisClientEvent): void => {
+      out.push(e.type === 'reply' ? `reply ${e.id}` : e.type === 'push' ? `push ${e.push.kind}` : e.type);
+    };
+    const bounds = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+    let from = 0;
+    try {
+      for (const to of [...bounds, stream.length, -1]) {
+        if (to === -1) client.receiveData(new Uint8Array(0));
+        else if (to > from) {
+          client.receiveData(stream.slice(from, to));
+          from = to;
+        } else continue;
+        if (useDrain) {
+          client.drain((id) => out.push(`reply ${id}`), seen);
+          if (out.at(-1) === 'closed') break;
+        } else {
+          let closed = false;
+          for (let e = client.nextEvent(); e !== NEED_DATA; e = client.nextEvent()) {
+            seen(e);
+            if (e.type === 'closed') {
+              closed = true;
+              break;
+            }
+          }
+          if (closed) break;
+        }
+      }
+      expect(client.state).toBe('closed');
+      return out;
+    } catch (error) {
+      if (!(error instanceof RemoteProtocolError)) throw error;
+      expect(client.state).toBe('error');
+      expect(() => client.nextEvent()).toThrow(error);
+      expect(() => client.receiveData(bytes('+OK\r\n'))).toThrow(error);
+      expect(() => client.send(['PING'])).toThrowError(expect.objectContaining({ code: 'ERR_CLOSED' }));
+      return [...out, error.code];
+    }
+  }
+
+  it('random and mutated replies: the same events, then the same end or error code, however cut, by nextEvent or drain', () => {
+    const valid = fc
+      .array(fc.constantFrom('+OK\r\n', '$3\r\nabc\r\n', ':7\r\n', '*3\r\n$9\r\nsubscribe\r\n$2\r\nc0\r\n:1\r\n', '>3\r\n$7\r\nmessage\r\n$2\r\nc0\r\n$1\r\nm\r\n', '-ERR x\r\n', '_\r\n', '%1\r\n+a\r\n:1\r\n'), { maxLength: 10 })
+      .map((frames) => bytes(frames.join('')));
+    const mutated = fc.tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 })).map(([stream, flips]) => {
+      const copy = stream.slice();
+      for (const [at, value] of flips) if (copy.length > 0) copy[at % copy.length] = value;
+      return copy;
+    });
+    fc.assert(
+      fc.property(fc.oneof(valid, mutated, fc.uint8Array({ maxLength: 120 })), fc.array(fc.nat(), { maxLength: 10 }), (stream, cuts) => {
+        const whole = outcome(stream, [], false);
+        expect(outcome(stream, cuts, false)).toEqual(whole);
+        expect(outcome(stream, cuts, true)).toEqual(whole);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('client and server in memory', () => {
   it('round-trips 10 000 pipelined commands with random values', () => {
     fc.assert(
