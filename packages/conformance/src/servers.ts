@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NEED_DATA, RedisServerConnection, decodeUtf8 } from '@curio-ts/proto-redis';
+import { RedisServerProtocol, decodeUtf8 } from '@curio-ts/proto-redis';
 
 /** Options of a private server. */
 export interface PrivateRedisOptions {
@@ -208,13 +208,13 @@ export async function startFakeRedis(answer: (command: FakeRedisCommand) => Fake
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
-    const parser = new RedisServerConnection();
+    const parser = new RedisServerProtocol();
     let answering = Promise.resolve();
     socket.on('data', (chunk: Buffer) => {
       const received: FakeRedisCommand[] = [];
       try {
         parser.receiveData(chunk);
-        for (let event = parser.nextEvent(); event !== NEED_DATA && event.type === 'command'; event = parser.nextEvent()) {
+        for (let event = parser.nextEvent(); typeof event === 'object' && event.type === 'command'; event = parser.nextEvent()) {
           const args = event.args.slice(1).map((arg) => decodeUtf8(arg, 0, arg.length));
           received.push({ name: event.name, args, connection });
         }

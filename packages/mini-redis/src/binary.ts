@@ -9,21 +9,13 @@
 // Also here: Redis's strict integer and float parsing (string2ll, string2ld) and 64-bit
 // integer arithmetic that stays in plain numbers while it can.
 
-type Latin1Buffer = Uint8Array & {
-  latin1Slice(start: number, end: number): string;
-  latin1Write(text: string, offset: number, length: number): number;
-};
+type Latin1Buffer = Uint8Array & { latin1Slice(start: number, end: number): string };
 
 /** The binary string of `bytes` (one char per byte). */
 export function bin(bytes: Uint8Array): string {
   const buffer = bytes as Latin1Buffer;
   if (typeof buffer.latin1Slice === 'function') return buffer.latin1Slice(0, bytes.length);
   return (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) as unknown as Latin1Buffer).latin1Slice(0, bytes.length);
-}
-
-/** Write the bytes of binary string `text` into `buffer` at `offset` (room must be there). */
-export function writeBin(buffer: Buffer, text: string, offset: number): void {
-  (buffer as unknown as Latin1Buffer).latin1Write(text, offset, text.length);
 }
 
 /** An argument read as an option keyword: upper-cased ASCII. */

@@ -1,7 +1,7 @@
 // server.ts
 //
 // mini-redis: a Redis-compatible server on the curio kernel. The kernel's tcpServer runs one
-// task per client (a Session, driving proto-redis's RedisServerConnection); a background task
+// task per client (a Session, driving proto-redis's RedisServerProtocol); a background task
 // (Redis's serverCron, `hz` times a second) expires keys whose time has passed and closes
 // clients idle for longer than `timeout`; everything else happens inside the commands.
 //

@@ -1,9 +1,11 @@
 // session.ts
 //
 // One client connection, served by one kernel task: read a chunk, let proto-redis's
-// RedisServerConnection cut it into commands, run each command, and write every reply of the
+// RedisServerProtocol cut it into commands, run each command, and write every reply of the
 // chunk in one sendall. Pipelined clients (redis-benchmark -P 16) thus cost one read and one
-// write per batch.
+// write per batch. Replies are written by the protocol object's ReplyWriter (binary strings,
+// into Node Buffers): a flush lends its bytes to the sendall and hands them back once sent, so
+// the same buffer serves every reply of the connection.
 //
 // Two things reach a client from outside its own task:
 // - Published messages. The publisher appends them to this client's reply buffer (never
@@ -12,9 +14,10 @@
 //   order it was appended, so replies and messages never interleave wrongly.
 // - Being served in BLPOP / BRPOP. The client's task waits on its waiter's kernel Event (under
 //   ignoreAfter for a timeout) while a watcher task keeps reading the socket, so that a client
-//   that disconnects is noticed and unblocked at once; bytes that arrive meanwhile are queued
-//   in the connection (not parsed, not copied) and run after the blocking command, as in
-//   Redis. Up to BLOCKED_READ_AHEAD bytes: then the watcher stops reading, and TCP
+//   that disconnects is noticed and unblocked at once. The protocol object is blocked
+//   meanwhile (`block()`: its nextEvent is PAUSED): bytes that arrive are queued in it (not
+//   parsed, not copied) and run after the blocking command, as in Redis. Up to
+//   BLOCKED_READ_AHEAD bytes (`wantsData` turns false): then the watcher stops reading, and TCP
 //   backpressure holds the client until it is unblocked.
 //
 // Discussion: a protocol error is answered with "-ERR Protocol error: ..." and the connection
@@ -23,11 +26,10 @@
 
 import { CancelledError, disableCancellation, Event, ignoreAfter, SocketError, spawn } from '@curio-ts/kernel';
 import type { Socket, SocketAddress, Task } from '@curio-ts/kernel';
-import { NEED_DATA, RedisServerConnection, RemoteProtocolError } from '@curio-ts/proto-redis';
-import type { RedisServerEvent, NeedData, RespVersion } from '@curio-ts/proto-redis';
+import { NEED_DATA, PAUSED, RedisServerProtocol, RemoteProtocolError } from '@curio-ts/proto-redis';
+import type { RedisServerEvent, NeedData, Paused, ReplyWriter, RespVersion } from '@curio-ts/proto-redis';
 import { printable } from './binary.js';
 import { execute } from './commands/table.js';
-import { Reply } from './reply.js';
 import type { ClientInfo, ServerState, Subscriber } from './state.js';
 import { BlockedPop } from './store.js';
 import type { Database } from './store.js';
@@ -46,11 +48,15 @@ const BLOCKED_READ_AHEAD = 1024 * 1024;
 /** A subscriber whose unsent messages exceed this is disconnected (Redis: 32 MB for pubsub). */
 const PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024;
 
+/** Reply buffers are Node Buffers: no zero-filling, and long values copied by latin1Write. */
+const allocate = (size: number): Uint8Array => Buffer.allocUnsafeSlow(size);
+
 /** One connected client. */
 export class Session implements Subscriber, ClientInfo {
   readonly id: number;
-  readonly reply = new Reply();
-  readonly conn = new RedisServerConnection();
+  readonly conn = new RedisServerProtocol({ writer: { strings: 'binary', allocate }, pausedReadAhead: BLOCKED_READ_AHEAD });
+  /** Where every reply and push to this client is written (keys and values are binary strings). */
+  readonly reply: ReplyWriter = this.conn.writer;
   db: Database;
   /** CLIENT SETNAME, as a binary string; empty when unset. */
   name = '';
@@ -90,13 +96,12 @@ export class Session implements Subscriber, ClientInfo {
 
   /** The negotiated RESP version. */
   get protocol(): RespVersion {
-    return this.reply.protocol;
+    return this.conn.protocol;
   }
 
   /** Switch RESP version (HELLO, RESET). */
   set protocol(version: RespVersion) {
-    this.reply.protocol = version;
-    this.conn.protocol = version;
+    this.conn.setProtocol(version);
   }
 
   /** Channels + patterns subscribed. */
@@ -145,7 +150,7 @@ export class Session implements Subscriber, ClientInfo {
   private async runCommands(): Promise<boolean> {
     const conn = this.conn;
     for (;;) {
-      let event: RedisServerEvent | NeedData;
+      let event: RedisServerEvent | NeedData | Paused;
       try {
         event = conn.nextEvent();
       } catch (error) {
@@ -153,23 +158,29 @@ export class Session implements Subscriber, ClientInfo {
         this.reply.error(protocolErrorReply(error));
         return false;
       }
-      if (event === NEED_DATA) return true;
-      if (event.type === 'eof') return false;
+      // PAUSED cannot come here: a blocking command unblocks before its await returns.
+      if (event === NEED_DATA || event === PAUSED) return true;
+      if (event.type === 'closed') return false;
       const blocking = execute(this, event.name, event.args);
       if (blocking !== undefined) await blocking;
+      conn.answered();
       if (this.closing) return false;
     }
   }
 
   /** Write everything pending; returns at once if another task of this client is writing. */
   async flush(): Promise<void> {
-    if (this.flushing || !this.reply.pending) return;
+    const reply = this.reply;
+    if (this.flushing || reply.length === 0) return;
     this.flushing = true;
     try {
       do {
-        await this.socket.sendall(this.reply.take());
-        this.reply.written();
-      } while (this.reply.pending);
+        // Lent, not taken: sendall resolves once the OS has every byte, and the writer may then
+        // write over them (a failed send leaves the buffer to the dead connection).
+        const out = reply.lend();
+        await this.socket.sendall(out);
+        reply.release(out);
+      } while (reply.length > 0);
       this.lastActive = Date.now(); // as Redis counts a write as interaction (timeout)
     } finally {
       this.flushing = false;
@@ -236,7 +247,7 @@ export class Session implements Subscriber, ClientInfo {
   }
 
   private pushedMessage(): void {
-    if (this.reply.pendingBytes > PUBSUB_OUTPUT_LIMIT) {
+    if (this.reply.length > PUBSUB_OUTPUT_LIMIT) {
       // Too slow a reader: close, as Redis's client-output-buffer-limit does.
       this.socket.closeNow();
       return;
@@ -255,6 +266,7 @@ export class Session implements Subscriber, ClientInfo {
     await this.flush(); // replies to earlier commands go out while this client waits
     const db = this.db;
     const waiter = new BlockedPop(keys, left);
+    this.conn.block(); // its next commands wait (nextEvent is PAUSED) until unblock()
     db.block(waiter);
     this.blockedNow = true;
     const watcher = spawn(() => this.watchWhileBlocked(waiter), { name: `mini-redis client ${this.id} blocked` });
@@ -265,6 +277,7 @@ export class Session implements Subscriber, ClientInfo {
       waited = true;
     } finally {
       this.blockedNow = false;
+      if (this.conn.state === 'blocked') this.conn.unblock(); // not after a protocol error
       db.unblock(waiter);
       await disableCancellation(() => watcher.cancel());
       // Served, but cancelled or disconnected before replying: the element goes back.
@@ -276,7 +289,7 @@ export class Session implements Subscriber, ClientInfo {
     }
     const served = waiter.served;
     if (served === null) {
-      this.reply.nilArray();
+      this.reply.nullArray();
       return;
     }
     this.reply.array(2);
@@ -285,16 +298,17 @@ export class Session implements Subscriber, ClientInfo {
   }
 
   /**
-   * While blocked: keep reading, so that a disconnect unblocks the client, until the client has
-   * sent BLOCKED_READ_AHEAD bytes ahead; then stop, so that it waits (TCP backpressure).
+   * While blocked: keep reading, so that a disconnect unblocks the client, while the protocol
+   * object wants data (until the client has sent BLOCKED_READ_AHEAD bytes ahead); then stop,
+   * so that it waits (TCP backpressure).
    */
   private async watchWhileBlocked(waiter: BlockedPop): Promise<void> {
     try {
       for (;;) {
-        if (this.conn.bufferedBytes >= BLOCKED_READ_AHEAD) return;
+        if (!this.conn.wantsData) return;
         const data = await this.socket.recv(READ_SIZE);
-        if (data.length === 0) break;
         this.conn.receiveData(data);
+        if (data.length === 0) break;
       }
     } catch (error) {
       if (error instanceof CancelledError) throw error;

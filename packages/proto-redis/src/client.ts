@@ -1,34 +1,50 @@
 // client.ts
 //
-// The client role of a Redis connection as a pure state machine: commands in, bytes out;
+// The client role of a Redis connection as a sans-IO protocol object: commands in, bytes out;
 // bytes in, replies matched to commands in order (pipelining of any depth), pushes (pub/sub
 // messages, client-side-caching invalidations, MONITOR lines) delivered apart.
+//
+// The contract (the same as the server role's, see docs/writing-a-protocol.md):
+// - `receiveData(bytes)` feeds bytes; an empty array is the end of the stream.
+// - `nextEvent()` returns an event or NEED_DATA (the client role has no pacing of its own and
+//   never returns PAUSED); at the end, after every complete reply, `{ type: 'closed',
+//   unanswered }`, and that same event again if asked again.
+// - A protocol violation (bad RESP, a reply nobody asked for, a stream cut inside a reply) is
+//   thrown by `nextEvent` / `drain` as RemoteProtocolError (with a `code`); from then on
+//   `receiveData`, `nextEvent` and `drain` throw that same error, and `send` / `handshake` a
+//   LocalProtocolError (ERR_CLOSED). `unansweredIds()` still lists the commands that got no reply.
+// - Every state change is a transition of CLIENT_STATES or TRANSACTION_STATES (state.ts);
+//   what a command is comes from commands.ts.
 //
 // Invariants:
 // - Commands are answered strictly in the order sent. Every sent command gets exactly one
 //   'reply' event (a (un)subscribe command gets one after all its per-channel confirmations),
 //   unless it was discarded, in which case its frames are consumed silently: a cancelled call
 //   can never shift the replies of the calls after it.
-// - What is a reply and what is a push is decided by the state table (commands.ts) and the
-//   connection's state: RESP3 marks pushes itself; in RESP2 a subscribed connection receives
-//   messages as arrays whose first element says 'message', 'pmessage' or 'smessage'.
-// - After a RemoteProtocolError or end of stream the connection is closed: the commands that
-//   got no reply are listed in the 'closed' event; sending more is a LocalProtocolError.
+// - What is a reply and what is a push is decided by the state's mode (state.ts) and the
+//   command at the head of the queue: RESP3 marks pushes itself; in RESP2 a subscribed
+//   connection receives messages as arrays whose first element says 'message', 'pmessage' or
+//   'smessage'.
 // - A reply's value never contains RESP3 attributes: an attribute map sent before a reply is
 //   handed apart (`attributes` of the 'reply' event, third argument of `drain`'s onReply), so an
 //   error reply with an attribute is still a RespErrorReply and typed code sees plain values.
 
 import { CONFIRMATION_SPACES, MESSAGE_KINDS, commandKind, subscriptionSpace } from './commands.js';
 import type { CommandKind, SubscriptionSpace } from './commands.js';
-import { NEED_DATA, RespDecoder, decodeUtf8 } from './decoder.js';
-import type { DecoderLimits, NeedData } from './decoder.js';
-import { ByteWriter, writeCommand } from './encoder.js';
+import { RespDecoder, decodeUtf8 } from './decoder.js';
+import type { DecoderLimits } from './decoder.js';
+import { writeCommand } from './encoder.js';
 import type { RedisArg, RespVersion } from './encoder.js';
 import { LocalProtocolError, RemoteProtocolError } from './errors.js';
+import { NEED_DATA } from './sentinels.js';
+import type { NeedData } from './sentinels.js';
+import { CLIENT_STATES, TRANSACTION_STATES, nextState } from './state.js';
+import type { ClientInput, ClientMode, ClientState, TransactionInput, TransactionState } from './state.js';
+import { ByteWriter } from './writer.js';
 import { RespAttributed, RespErrorReply, RespPush, withoutAttributes } from './values.js';
 import type { RespAttributes, RespFrame, RespValue } from './values.js';
 
-/** What the client connection hands back. */
+/** What the client protocol object hands back. */
 export type RedisClientEvent =
   | {
       readonly type: 'reply';
@@ -46,18 +62,19 @@ export type RedisClientEvent =
   | { readonly type: 'push'; readonly push: RespPush }
   | { readonly type: 'ready'; readonly protocol: RespVersion; readonly server: ReadonlyMap<string, RespValue> }
   | { readonly type: 'handshake-failed'; readonly error: RespErrorReply }
-  | { readonly type: 'closed'; readonly unanswered: readonly number[]; readonly error: RemoteProtocolError | null };
+  /** The server ended the stream; the ids of the commands sent that got no reply (discarded ones left out). */
+  | { readonly type: 'closed'; readonly unanswered: readonly number[] };
 
-/** Connection states. */
-export type RedisClientState = 'normal' | 'subscribed' | 'monitoring' | 'closed';
+/** The client role's states (CLIENT_STATES in state.ts). */
+export type RedisClientState = ClientState;
 
-/** Options of {@link RedisClientConnection.send}. */
+/** Options of {@link RedisClientProtocol.send}. */
 export interface SendOptions {
   /** Deliver blob strings of the reply as Uint8Array views instead of strings. */
   readonly bytes?: boolean;
 }
 
-/** What {@link RedisClientConnection.handshake} negotiates. */
+/** What {@link RedisClientProtocol.handshake} negotiates. */
 export interface HandshakeOptions {
   /** Preferred protocol (default 3); RESP2 is used if the server does not know HELLO 3. */
   readonly protocol?: RespVersion;
@@ -176,22 +193,24 @@ class PendingQueue {
   }
 }
 
-/** Options of {@link RedisClientConnection}. */
+/** Options of {@link RedisClientProtocol}. */
 export interface RedisClientOptions {
   /** Decoder limits (bulk length, nesting...). */
   readonly limits?: DecoderLimits;
 }
 
-/** A Redis client connection state machine. */
-export class RedisClientConnection {
+/** The client role of a Redis connection, as a sans-IO protocol object. */
+export class RedisClientProtocol {
   private readonly decoder: RespDecoder;
   private readonly out = new ByteWriter();
   private readonly pending = new PendingQueue();
   private nextId = 1;
-  private currentState: RedisClientState = 'normal';
+  private currentState: ClientState = 'normal';
+  private mode: ClientMode = 'replies';
+  private transaction: TransactionState = 'idle';
   private version: RespVersion = 2;
   private eof = false;
-  private closedEmitted = false;
+  private closedEvent: RedisClientEvent | null = null;
   private failure: RemoteProtocolError | null = null;
   private readonly subscriptions: Record<SubscriptionSpace, Set<string>> = {
     channel: new Set(),
@@ -200,13 +219,12 @@ export class RedisClientConnection {
   };
   private handshakeWanted: HandshakeOptions | null = null;
   private handshakeHelloFailed = false;
-  private queuedEvents: RedisClientEvent[] = [];
 
   constructor(options?: RedisClientOptions) {
     this.decoder = new RespDecoder(options?.limits);
   }
 
-  /** The connection's state. */
+  /** The read side's state (CLIENT_STATES in state.ts): what the next frames from the server mean. */
   get state(): RedisClientState {
     return this.currentState;
   }
@@ -221,11 +239,25 @@ export class RedisClientConnection {
     return this.pending.length;
   }
 
-  /** Whether a MULTI has been sent and not yet ended by a sent EXEC, DISCARD or RESET. */
+  /**
+   * Whether a MULTI has been sent and not yet ended by a sent EXEC, DISCARD or RESET (the send
+   * side, TRANSACTION_STATES in state.ts).
+   */
   get inTransaction(): boolean {
-    return this.transactionSent;
+    return this.transaction === 'open';
   }
-  private transactionSent = false;
+
+  /**
+   * The ids of the commands sent and not answered (discarded ones left out), in order: what a
+   * consumer retries or fails after the stream ended or broke.
+   */
+  unansweredIds(): number[] {
+    const ids: number[] = [];
+    this.pending.forEach((entry) => {
+      if (entry.step === null && !entry.discarded) ids.push(entry.id);
+    });
+    return ids;
+  }
 
   /** Channels, patterns and shard channels the server confirmed as subscribed. */
   get subscribed(): { readonly channels: ReadonlySet<string>; readonly patterns: ReadonlySet<string>; readonly shardChannels: ReadonlySet<string> } {
@@ -279,24 +311,25 @@ export class RedisClientConnection {
   }
 
   /**
-   * Feed bytes from the server; an empty array means end of stream. After a protocol error (the
-   * 'closed' event's `error`), the stream cannot be trusted: more bytes are refused with that
-   * RemoteProtocolError.
+   * Feed bytes from the server; an empty array means end of stream. After a protocol error it
+   * throws that error (the stream cannot be trusted); after the end of the stream, more bytes
+   * are a LocalProtocolError (ERR_AFTER_EOF).
    */
   receiveData(data: Uint8Array): void {
-    if (this.eof) {
-      if (data.length === 0) return;
-      throw new LocalProtocolError('data received after end of stream', 'ERR_AFTER_EOF');
-    }
+    if (this.failure !== null) throw this.failure;
     if (data.length === 0) {
       this.eof = true;
       return;
     }
-    if (this.failure !== null) throw this.failure;
+    if (this.eof) throw new LocalProtocolError('data received after end of stream', 'ERR_AFTER_EOF');
     this.decoder.feed(data);
   }
 
-  /** The next event, or NEED_DATA. */
+  /**
+   * The next event, or NEED_DATA. After the end of the stream and every complete reply before
+   * it, the 'closed' event (again on every later call). Throws RemoteProtocolError when the
+   * server broke the protocol, and that same error on every later call.
+   */
   nextEvent(): RedisClientEvent | NeedData {
     const next = this.advance();
     if (next === REPLY) return { type: 'reply', id: this.replyId, value: this.replyValue, attributes: this.replyAttributes };
@@ -306,7 +339,9 @@ export class RedisClientConnection {
   /**
    * Process every buffered frame: `onReply(id, value, attributes)` for each reply, as in the
    * 'reply' event (no event object is made: the fast path of a client driving many calls),
-   * `onEvent` for everything else. Stops at NEED_DATA, or after a 'closed' event.
+   * `onEvent` for everything else. Stops at NEED_DATA, or after the 'closed' event. Errors as
+   * {@link nextEvent}: a protocol violation is thrown (after the callbacks of every frame
+   * before it).
    */
   drain(onReply: (id: number, value: RespValue, attributes: RespAttributes | null) => void, onEvent: (event: RedisClientEvent) => void): void {
     for (;;) {
@@ -328,25 +363,21 @@ export class RedisClientConnection {
 
   private advance(): RedisClientEvent | NeedData | typeof REPLY {
     for (;;) {
-      const queued = this.queuedEvents.shift();
-      if (queued !== undefined) return queued;
-      if (this.closedEmitted) return NEED_DATA;
-      if (this.failure !== null) return this.close(this.failure);
+      if (this.failure !== null) throw this.failure;
+      if (this.closedEvent !== null) return this.closedEvent;
       const head = this.pending.peek();
       let frame: RespFrame | NeedData;
       try {
         frame = this.decoder.next(head !== undefined && head.bytes);
       } catch (error) {
-        if (!(error instanceof RemoteProtocolError)) throw error;
-        this.failure = error;
-        continue;
+        if (error instanceof RemoteProtocolError) this.fail(error);
+        throw error;
       }
       if (frame === NEED_DATA) {
         if (!this.eof) return NEED_DATA;
-        const truncated = this.decoder.inFrame
-          ? new RemoteProtocolError('connection closed in the middle of a reply', 'ERR_TRUNCATED')
-          : null;
-        return this.close(truncated);
+        if (this.decoder.inFrame) this.fail(new RemoteProtocolError('connection closed in the middle of a reply', 'ERR_TRUNCATED'));
+        else return this.close();
+        continue;
       }
       this.frameAttributes = null;
       if (this.decoder.lastFrameHadAttributes) frame = this.setAttributesApart(frame);
@@ -356,8 +387,8 @@ export class RedisClientConnection {
   }
 
   private enqueue(args: readonly RedisArg[], bytes: boolean, step: Pending['step']): number {
-    if (this.currentState === 'closed' || this.eof || this.failure !== null) {
-      throw new LocalProtocolError('the connection is closed', 'ERR_CLOSED');
+    if (!CLIENT_STATES[this.currentState].maySend || this.eof) {
+      throw new LocalProtocolError('the connection is closed', 'ERR_CLOSED', this.failure !== null ? { cause: this.failure } : undefined);
     }
     const name = args[0];
     if (typeof name !== 'string') throw new LocalProtocolError('the command name must be a string', 'ERR_BAD_COMMAND');
@@ -370,8 +401,7 @@ export class RedisClientConnection {
       sub = { space: subscriptionSpace(name), expected: kind === 'subscribe' || channels > 0 ? channels : -1, confirmations: [] };
     }
     this.pending.push(id, bytes, kind === 'normal' && step === null ? null : { id, kind, bytes, discarded: false, step, sub });
-    if (kind === 'multi') this.transactionSent = true;
-    else if (kind === 'exec' || kind === 'discard' || kind === 'reset') this.transactionSent = false;
+    if (kind === 'multi' || kind === 'exec' || kind === 'discard' || kind === 'reset') this.sent(kind);
     return id;
   }
 
@@ -392,7 +422,7 @@ export class RedisClientConnection {
       if (space !== undefined) return this.confirmation(frame.kind, space, frame.data, frame);
       return { type: 'push', push: frame };
     }
-    if (this.currentState === 'monitoring') {
+    if (this.mode === 'monitor-lines') {
       const head = this.pending.peek();
       if (head !== undefined && head.kind === 'reset' && frame === 'RESET') return this.reply(frame);
       if (head !== undefined && head.kind === 'quit' && frame === 'OK') return this.reply(frame);
@@ -401,7 +431,7 @@ export class RedisClientConnection {
     if (this.version === 2 && Array.isArray(frame) && frame.length > 0) {
       const first = frame[0];
       const kind = typeof first === 'string' ? first : first instanceof Uint8Array ? decodeUtf8(first, 0, first.length) : null;
-      if (kind !== null && (this.currentState === 'subscribed' || this.headIsSubscription())) {
+      if (kind !== null && (this.mode === 'replies-and-messages' || this.headIsSubscription())) {
         if (MESSAGE_KINDS.has(kind)) return { type: 'push', push: new RespPush(kind, frame) };
         const space = CONFIRMATION_SPACES.get(kind);
         if (space !== undefined) return this.confirmation(kind, space, frame, new RespPush(kind, frame));
@@ -424,7 +454,8 @@ export class RedisClientConnection {
       if (kind.endsWith('unsubscribe')) set.delete(name);
       else set.add(name);
     }
-    this.updateSubscribedState();
+    const subscriptions = this.subscriptions.channel.size + this.subscriptions.pattern.size + this.subscriptions.shard.size;
+    this.received(subscriptions > 0 ? 'subscribed' : 'unsubscribed-all');
     const head = this.pending.peek();
     const wanted = kind.endsWith('unsubscribe') ? 'unsubscribe' : 'subscribe';
     const sub = head?.sub;
@@ -438,23 +469,17 @@ export class RedisClientConnection {
     return this.reply(sub.confirmations);
   }
 
-  private updateSubscribedState(): void {
-    if (this.currentState === 'closed' || this.currentState === 'monitoring') return;
-    const any = this.subscriptions.channel.size + this.subscriptions.pattern.size + this.subscriptions.shard.size > 0;
-    this.currentState = any ? 'subscribed' : 'normal';
-  }
-
   /** The reply of the command at the head of the queue. */
   private reply(value: RespValue): RedisClientEvent | typeof REPLY | null {
     const head = this.pending.shift();
     if (head === undefined) {
-      this.failure = new RemoteProtocolError('reply received with no command waiting for it', 'ERR_UNEXPECTED_REPLY');
+      this.fail(new RemoteProtocolError('reply received with no command waiting for it', 'ERR_UNEXPECTED_REPLY'));
       return null;
     }
     const failed = value instanceof RespErrorReply;
     switch (head.kind) {
       case 'monitor':
-        if (!failed) this.currentState = 'monitoring';
+        if (!failed) this.received('monitor-ok');
         break;
       case 'hello':
         if (!failed) this.version = helloProtocol(value) ?? this.version;
@@ -462,7 +487,7 @@ export class RedisClientConnection {
       case 'reset':
         this.version = 2;
         for (const set of Object.values(this.subscriptions)) set.clear();
-        this.currentState = 'normal';
+        this.received('reset-ok');
         break;
       default:
         break;
@@ -518,15 +543,36 @@ export class RedisClientConnection {
     return n;
   }
 
-  private close(error: RemoteProtocolError | null): RedisClientEvent {
-    this.closedEmitted = true;
-    this.currentState = 'closed';
-    const unanswered: number[] = [];
-    this.pending.forEach((entry) => {
-      if (entry.step === null && !entry.discarded) unanswered.push(entry.id);
-    });
+  /** Report the end of the stream. */
+  private close(): RedisClientEvent {
+    this.received('end-of-stream');
+    const event: RedisClientEvent = { type: 'closed', unanswered: this.unansweredIds() };
     this.pending.clear();
-    return { type: 'closed', unanswered, error };
+    this.closedEvent = event;
+    return event;
+  }
+
+  /** The server broke the protocol: remember the error (it is thrown from now on). */
+  private fail(error: RemoteProtocolError): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    this.received('protocol-error');
+  }
+
+  /** Take the read side's transition for `input` (what the server's frames did). */
+  private received(input: ClientInput): void {
+    const next = nextState(CLIENT_STATES, this.currentState, input);
+    // Only the terminal states lack transitions, and nothing is read in them (advance stops first).
+    if (next === undefined) throw new LocalProtocolError(`internal: ${input} while ${this.currentState}`, 'ERR_STATE');
+    this.currentState = next;
+    this.mode = CLIENT_STATES[next].mode;
+  }
+
+  /** Take the send side's transition for a command of kind `input` sent. */
+  private sent(input: TransactionInput): void {
+    const next = nextState(TRANSACTION_STATES, this.transaction, input);
+    if (next === undefined) throw new LocalProtocolError(`${input} sent while the transaction is ${this.transaction}`, 'ERR_STATE');
+    this.transaction = next;
   }
 }
 

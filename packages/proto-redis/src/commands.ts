@@ -1,8 +1,9 @@
 // commands.ts
 //
-// The state table of the client role: what each command does to the connection and how many
-// frames answer it. It knows nothing about bytes. The connection looks a command up once when
-// it is sent.
+// What each command *is*: its kind, and how many frames answer it. It knows nothing about
+// bytes. The client role looks a command up once when it is sent; what the kind then *does* to
+// the connection's state (MULTI opens a transaction, MONITOR's +OK starts monitoring...) is a
+// transition of the tables in state.ts.
 //
 // | kind         | commands                                     | answered by                          |
 // |--------------|----------------------------------------------|--------------------------------------|

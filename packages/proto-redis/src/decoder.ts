@@ -47,13 +47,11 @@
 
 import { join } from './bytes.js';
 import { RemoteProtocolError } from './errors.js';
+import { NEED_DATA } from './sentinels.js';
+import type { NeedData } from './sentinels.js';
 import { RespAttributed, RespErrorReply, RespPush, RespVerbatim } from './values.js';
 import type { RespFrame, RespValue } from './values.js';
 
-/** Returned by `next()` when no complete frame is buffered. */
-export const NEED_DATA: unique symbol = Symbol('NEED_DATA');
-/** The type of {@link NEED_DATA}. */
-export type NeedData = typeof NEED_DATA;
 
 /** Limits that protect against hostile or broken peers. */
 export interface DecoderLimits {

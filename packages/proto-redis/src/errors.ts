@@ -2,8 +2,9 @@
 //
 // Two kinds of protocol error, as in h11: the peer sent something wrong
 // (RemoteProtocolError), or this side used the API wrongly (LocalProtocolError). Both are
-// ProtocolErrors with a stable `code`. After a RemoteProtocolError the connection object
-// refuses further use: the byte stream can no longer be trusted.
+// ProtocolErrors with a stable `code`. After a RemoteProtocolError the protocol object
+// refuses further input (it throws that same error again): the byte stream can no longer be
+// trusted.
 //
 // A Redis *error reply* (`-ERR ...`) is not a protocol error: it is a value the server sent
 // on purpose, delivered as a {@link RespErrorReply}.
@@ -12,8 +13,8 @@
 export class ProtocolError extends Error {
   /** Stable identifier of the error kind. */
   readonly code: string;
-  constructor(message: string, code: string) {
-    super(message);
+  constructor(message: string, code: string, options?: { readonly cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
     this.code = code;
   }
@@ -25,8 +26,8 @@ export class ProtocolError extends Error {
  */
 export class RemoteProtocolError extends ProtocolError {
   readonly offset: number;
-  constructor(message: string, code: string, offset = -1) {
-    super(offset >= 0 ? `${message} (at byte ${offset})` : message, code);
+  constructor(message: string, code: string, offset = -1, options?: { readonly cause?: unknown }) {
+    super(offset >= 0 ? `${message} (at byte ${offset})` : message, code, options);
     this.offset = offset;
   }
 }

@@ -2,7 +2,22 @@
 //
 // The server role of a Redis connection, so people can write Redis-compatible servers:
 // commands parsed from bytes (RESP multibulk, and inline commands as typed by telnet/nc or
-// redis-cli's inline mode), replies encoded in the protocol version the client negotiated.
+// redis-cli's inline mode), replies written by a ReplyWriter (reply.ts) in the protocol
+// version the client negotiated, whose bytes a server lends to its socket and takes back.
+//
+// The contract (the same as the client role's, see docs/writing-a-protocol.md):
+// - `receiveData(bytes)` feeds bytes; an empty array is the end of the stream.
+// - `nextEvent()` returns a command, NEED_DATA, PAUSED, or at the end `{ type: 'closed' }`
+//   (every command received before the end comes first); it returns that same event again
+//   if asked again.
+// - PAUSED: while the server logic has blocked the client (`block()`, BLPOP with nothing to
+//   pop) or has `maxUnanswered` commands delivered and not yet `answered()`. The consumer
+//   resumes it with `unblock()` / `answered()`. Bytes are still accepted while paused; read
+//   the socket only while `wantsData` says so, and TCP pushes back on the client.
+// - A protocol violation is thrown by `nextEvent` as RemoteProtocolError (with a `code`); from
+//   then on `receiveData` and `nextEvent` throw that same error. Replies may still be written
+//   (Redis answers "-ERR Protocol error: ..." before it closes).
+// - Every state change is a transition of SERVER_STATES (state.ts).
 //
 // Invariants:
 // - A command is delivered only when all of its bytes have arrived; arguments are Uint8Array
@@ -11,27 +26,27 @@
 //   chunk (no copy, no parse), a line is searched once (the search resumes where the last one
 //   stopped), and a token that spans chunks is copied once, when it is complete.
 // - Memory is bounded: limits (argument count, argument length, inline line length, bytes held
-//   unparsed) are enforced before any allocation that depends on them; a violation is a
-//   RemoteProtocolError and the connection object refuses further input (a real server replies
-//   with the error, then closes).
-// - The server logic decides protocol switches: set `protocol = 3` when it answers HELLO 3.
+//   unparsed) are enforced before any allocation that depends on them.
 //
 // Discussion: a server does not parse while a command blocks (BLPOP), so what the client sends
-// meanwhile accumulates here. `bufferedBytes` says how much: an IO layer that stops reading
-// from the socket above a bound of its own (and resumes once it calls nextEvent again) turns
-// that into TCP backpressure on the client. `maxBufferedBytes` is the last resort, Redis's
+// meanwhile accumulates here. A consumer that keeps reading while blocked (to notice the
+// client leaving) stops once `wantsData` is false (`pausedReadAhead` bytes held); TCP
+// backpressure then holds the client. `maxBufferedBytes` is the last resort, Redis's
 // client-query-buffer-limit: beyond it the client is refused.
 
 import { decodeUtf8 } from './decoder.js';
-import type { NeedData } from './decoder.js';
-import { NEED_DATA } from './decoder.js';
-import { ByteWriter, writeReply, writeStatus } from './encoder.js';
 import type { RespVersion } from './encoder.js';
 import { LocalProtocolError, RemoteProtocolError } from './errors.js';
+import { ReplyWriter } from './reply.js';
+import type { ReplyWriterOptions } from './reply.js';
+import { NEED_DATA, PAUSED } from './sentinels.js';
+import type { NeedData, Paused } from './sentinels.js';
+import { SERVER_STATES, nextState } from './state.js';
+import type { ServerInput, ServerMode, ServerState } from './state.js';
 import { RespErrorReply, RespPush } from './values.js';
 import type { RespFrame, RespValue } from './values.js';
 
-/** What the server connection hands back. */
+/** What the server protocol object hands back. */
 export type RedisServerEvent =
   | {
       readonly type: 'command';
@@ -45,9 +60,14 @@ export type RedisServerEvent =
       /** Whether it arrived as an inline command. */
       readonly inline: boolean;
     }
-  | { readonly type: 'eof' };
+  | {
+      /** The client ended the stream, and every command it sent before has been delivered. */
+      readonly type: 'closed';
+      /** Commands delivered and not {@link RedisServerProtocol.answered} when the end was reported. */
+      readonly unanswered: number;
+    };
 
-/** Limits of {@link RedisServerConnection}. */
+/** Limits and pacing of {@link RedisServerProtocol}. */
 export interface RedisServerOptions {
   /** Most arguments in one command (default 1 048 576). */
   readonly maxArgs?: number;
@@ -58,9 +78,20 @@ export interface RedisServerOptions {
   /**
    * Most bytes held for commands not yet delivered: received and unparsed, plus the arguments
    * of a command still incomplete (default 1 GiB, Redis's client-query-buffer-limit). Data
-   * beyond it is refused with a RemoteProtocolError (code ERR_BUFFER_LIMIT).
+   * beyond it is refused: the next {@link RedisServerProtocol.nextEvent} throws a
+   * RemoteProtocolError (code ERR_BUFFER_LIMIT).
    */
   readonly maxBufferedBytes?: number;
+  /**
+   * Commands delivered and not yet {@link RedisServerProtocol.answered} at which nextEvent
+   * returns PAUSED (default: no limit). For a server that answers commands concurrently and
+   * wants a bound on how many are in progress.
+   */
+  readonly maxUnanswered?: number;
+  /** While paused, bytes held beyond which {@link RedisServerProtocol.wantsData} is false (default 64 KiB). */
+  readonly pausedReadAhead?: number;
+  /** How replies are written (strings UTF-8 or binary, how buffers are made). */
+  readonly writer?: ReplyWriterOptions;
 }
 
 const CR = 13;
@@ -80,11 +111,15 @@ interface Multibulk {
   held: number;
 }
 
-/** A Redis server connection state machine. */
-export class RedisServerConnection {
-  /** The RESP version replies are encoded in; set it to 3 after answering HELLO 3. */
-  protocol: RespVersion = 2;
-  private readonly out = new ByteWriter();
+/** The server role of a Redis connection, as a sans-IO protocol object. */
+export class RedisServerProtocol {
+  /**
+   * Where replies are written: `writer.lend()` the bytes to the socket and `release()` them
+   * once written, or take them for good with {@link dataToSend}.
+   */
+  readonly writer: ReplyWriter;
+  private currentState: ServerState = 'reading';
+  private mode: ServerMode = 'commands';
   /** Received chunks; `chunks[first]` holds the next unread byte, at `pos`. */
   private chunks: Uint8Array[] = [];
   private first = 0;
@@ -101,45 +136,86 @@ export class RedisServerConnection {
   private view: Uint8Array = EMPTY;
   private viewAt = 0;
   private command: Multibulk | null = null;
-  private eof = false;
-  private eofDelivered = false;
+  private ended = false;
+  private closedEvent: RedisServerEvent | null = null;
   private failure: RemoteProtocolError | null = null;
+  private unansweredCount = 0;
   private readonly maxArgs: number;
   private readonly maxBulk: number;
   private readonly maxInline: number;
   private readonly maxBuffered: number;
+  private readonly maxUnanswered: number;
+  private readonly pausedReadAhead: number;
 
   constructor(options?: RedisServerOptions) {
     this.maxArgs = options?.maxArgs ?? 1024 * 1024;
     this.maxBulk = options?.maxBulkLength ?? 512 * 1024 * 1024;
     this.maxInline = options?.maxInlineLength ?? 64 * 1024;
     this.maxBuffered = options?.maxBufferedBytes ?? 1024 * 1024 * 1024;
+    this.maxUnanswered = options?.maxUnanswered ?? Infinity;
+    this.pausedReadAhead = options?.pausedReadAhead ?? 64 * 1024;
+    this.writer = new ReplyWriter(options?.writer);
+  }
+
+  /** The state (SERVER_STATES in state.ts): reading, blocked, closed or error. */
+  get state(): ServerState {
+    return this.currentState;
+  }
+
+  /** The RESP version replies are written in (2 until {@link setProtocol}). */
+  get protocol(): RespVersion {
+    return this.writer.protocol;
+  }
+
+  /** Write replies in `version` from now on: call it when answering HELLO 3 (or RESET). */
+  setProtocol(version: RespVersion): void {
+    this.writer.setProtocol(version);
+  }
+
+  /** Commands delivered by nextEvent and not yet {@link answered}. */
+  get unanswered(): number {
+    return this.unansweredCount;
+  }
+
+  /** Whether the end of the stream was received (it is reported after the commands before it). */
+  get inputEnded(): boolean {
+    return this.ended;
   }
 
   /**
    * Bytes held for commands not yet delivered: received and unparsed, plus the arguments of a
-   * command still incomplete. What a blocked client sent piles up here; stop reading from its
-   * socket above a bound of your own (see the file's Discussion).
+   * command still incomplete.
    */
   get bufferedBytes(): number {
     return this.unread + (this.command?.held ?? 0);
   }
 
   /**
+   * Whether reading more from the client is useful now: false once the input ended or failed,
+   * and while paused with `pausedReadAhead` bytes or more held (stop reading: TCP then holds
+   * the client back).
+   */
+  get wantsData(): boolean {
+    if (this.failure !== null || this.ended) return false;
+    if (this.mode === 'commands' && this.unansweredCount < this.maxUnanswered) return true;
+    return this.bufferedBytes < this.pausedReadAhead;
+  }
+
+  /**
    * Feed bytes from the client; an empty array means end of stream. Queues the chunk as it is
-   * (it must not be modified afterwards); beyond maxBufferedBytes, the next
-   * {@link nextEvent} throws.
+   * (it must not be modified afterwards). After a protocol error it throws that error; after
+   * the end of the stream, more bytes are a LocalProtocolError (ERR_AFTER_EOF).
    */
   receiveData(data: Uint8Array): void {
     if (this.failure !== null) throw this.failure;
     if (data.length === 0) {
-      this.eof = true;
+      this.ended = true;
       return;
     }
-    if (this.eof) throw new LocalProtocolError('data received after end of stream', 'ERR_AFTER_EOF');
+    if (this.ended) throw new LocalProtocolError('data received after end of stream', 'ERR_AFTER_EOF');
     if (this.bufferedBytes + data.length > this.maxBuffered) {
       // Refused whole, as Redis closes a client over its query buffer limit.
-      this.failure = new RemoteProtocolError('Protocol error: too much unparsed data (query buffer limit)', 'ERR_BUFFER_LIMIT', this.received);
+      this.fail(new RemoteProtocolError('Protocol error: too much unparsed data (query buffer limit)', 'ERR_BUFFER_LIMIT', this.received));
       return;
     }
     this.chunks.push(data);
@@ -147,51 +223,105 @@ export class RedisServerConnection {
     this.received += data.length;
   }
 
-  /** The next complete command, 'eof', or NEED_DATA. Throws RemoteProtocolError on bad input. */
-  nextEvent(): RedisServerEvent | NeedData {
+  /**
+   * The next complete command; NEED_DATA when more bytes are needed; PAUSED while blocked or
+   * at `maxUnanswered` (see the file header); `{ type: 'closed' }` once the stream ended and
+   * every command before the end was delivered (again on every later call). Throws
+   * RemoteProtocolError on bad input, and that same error on every later call.
+   */
+  nextEvent(): RedisServerEvent | NeedData | Paused {
     if (this.failure !== null) throw this.failure;
+    if (this.mode !== 'commands') return this.closedEvent ?? PAUSED;
+    if (this.unansweredCount >= this.maxUnanswered) return PAUSED;
+    let event: RedisServerEvent | NeedData;
     try {
-      const event = this.parse();
-      if (event !== NEED_DATA) return event;
+      event = this.parse();
     } catch (error) {
-      if (error instanceof RemoteProtocolError) this.failure = error;
+      if (error instanceof RemoteProtocolError) this.fail(error);
       throw error;
     }
-    if (this.eof && !this.eofDelivered) {
-      this.eofDelivered = true;
-      if (this.command !== null || this.unread > 0) {
-        this.failure = new RemoteProtocolError('Protocol error: connection closed in the middle of a command', 'ERR_TRUNCATED');
-        throw this.failure;
-      }
-      return { type: 'eof' };
+    if (event !== NEED_DATA) {
+      this.unansweredCount++;
+      return event;
     }
-    return NEED_DATA;
+    if (!this.ended) return NEED_DATA;
+    if (this.command !== null || this.unread > 0) {
+      this.fail(new RemoteProtocolError('Protocol error: connection closed in the middle of a command', 'ERR_TRUNCATED', this.received));
+      throw this.failure;
+    }
+    this.apply('end-of-stream');
+    this.closedEvent = { type: 'closed', unanswered: this.unansweredCount };
+    return this.closedEvent;
   }
 
-  /** Queue a reply value, encoded for the negotiated protocol. */
+  /**
+   * The server logic blocked the client (a BLPOP with nothing to pop): nextEvent returns PAUSED
+   * until {@link unblock}. Only while reading (LocalProtocolError ERR_STATE otherwise).
+   */
+  block(): void {
+    this.apply('block');
+  }
+
+  /** The blocked client may go on: nextEvent delivers its next commands again. */
+  unblock(): void {
+    this.apply('unblock');
+  }
+
+  /**
+   * `count` of the commands delivered have been answered (their replies written, or none is
+   * due). Only needed with `maxUnanswered`, and for the count in the 'closed' event.
+   */
+  answered(count = 1): void {
+    if (count === 1 && this.unansweredCount > 0) {
+      this.unansweredCount--;
+      return;
+    }
+    if (!Number.isInteger(count) || count < 0 || count > this.unansweredCount) {
+      throw new LocalProtocolError(`answered(${count}) with ${this.unansweredCount} commands unanswered`, 'ERR_NOT_DELIVERED');
+    }
+    this.unansweredCount -= count;
+  }
+
+  /** Write a reply value (see ReplyWriter.value). */
   sendReply(value: RespFrame): void {
-    writeReply(this.out, value, this.protocol);
+    this.writer.value(value);
   }
 
-  /** Queue a status reply (`+OK`). */
+  /** Write a status reply (`+OK`). */
   sendStatus(text: string): void {
-    writeStatus(this.out, text);
+    this.writer.status(text);
   }
 
-  /** Queue an error reply; `message` should start with a code such as ERR or WRONGTYPE. */
+  /** Write an error reply; `message` should start with a code such as ERR or WRONGTYPE. */
   sendError(message: string): void {
-    writeReply(this.out, new RespErrorReply(message), this.protocol);
+    this.writer.value(new RespErrorReply(message));
   }
 
-  /** Queue a push (RESP3 `>`; an array in RESP2, as Redis sends pub/sub messages). */
+  /** Write a push (RESP3 `>`; an array in RESP2, as Redis sends pub/sub messages). */
   sendPush(kind: string, data: readonly RespValue[]): void {
-    writeReply(this.out, new RespPush(kind, [kind, ...data]), this.protocol);
+    this.writer.value(new RespPush(kind, [kind, ...data]));
   }
 
-  /** Take the bytes to write. */
+  /** Take the bytes written so far for good (or null): `writer.take()`. To reuse the buffer, use `writer.lend()` / `writer.release()`. */
   dataToSend(): Uint8Array | null {
-    if (this.out.length === 0) return null;
-    return this.out.take();
+    if (this.writer.length === 0) return null;
+    return this.writer.take();
+  }
+
+  private apply(input: ServerInput): void {
+    const next = nextState(SERVER_STATES, this.currentState, input);
+    if (next === undefined) throw new LocalProtocolError(`${input} is not possible while the connection is ${this.currentState}`, 'ERR_STATE');
+    this.currentState = next;
+    this.mode = SERVER_STATES[next].mode;
+  }
+
+  private fail(error: RemoteProtocolError): void {
+    this.failure = error;
+    const next = nextState(SERVER_STATES, this.currentState, 'protocol-error');
+    if (next !== undefined) {
+      this.currentState = next;
+      this.mode = SERVER_STATES[next].mode;
+    }
   }
 
   private parse(): RedisServerEvent | NeedData {

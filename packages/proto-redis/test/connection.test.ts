@@ -9,33 +9,22 @@ import {
   NEED_DATA,
   encodeCommand,
   writeCommand,
-  RedisClientConnection,
-  RedisServerConnection,
+  RedisClientProtocol,
+  RedisServerProtocol,
   RemoteProtocolError,
   RespErrorReply,
   RespPush,
   LocalProtocolError,
 } from '@curio-ts/proto-redis';
-import type { RedisClientEvent, RedisServerEvent, RespAttributes, RespFrame, RespValue, RespVersion } from '@curio-ts/proto-redis';
+import type { RedisClientEvent, RespAttributes, RespFrame, RespValue, RespVersion } from '@curio-ts/proto-redis';
+import { commands, events, thrown } from './helpers.js';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-function events(client: RedisClientConnection): RedisClientEvent[] {
-  const out: RedisClientEvent[] = [];
-  for (let e = client.nextEvent(); e !== NEED_DATA; e = client.nextEvent()) out.push(e);
-  return out;
-}
-
-function commands(server: RedisServerConnection): RedisServerEvent[] {
-  const out: RedisServerEvent[] = [];
-  for (let e = server.nextEvent(); e !== NEED_DATA; e = server.nextEvent()) out.push(e);
-  return out;
-}
-
 describe('client connection: framing and matching', () => {
   it('encodes commands as RESP arrays of blob strings (golden bytes)', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     client.send(['SET', 'key', 'välue', 42, 7n, new Uint8Array([0, 255])]);
     client.send(['GET', 'key']);
     expect(text(client.dataToSend() as Uint8Array)).toBe(
@@ -46,7 +35,7 @@ describe('client connection: framing and matching', () => {
   });
 
   it('matches pipelined replies to commands in order, errors as values', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const ids = [client.send(['GET', 'a']), client.send(['INCR', 'b']), client.send(['HGET', 'c', 'd']), client.send(['GET', 'x'], { bytes: true })];
     client.receiveData(bytes('$1\r\n1\r\n:2\r\n-WRONGTYPE Operation against a key\r\n$2\r\nhi\r\n'));
     const got = events(client);
@@ -59,7 +48,7 @@ describe('client connection: framing and matching', () => {
   });
 
   it('a discarded command never shifts the replies of the others', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const ids = Array.from({ length: 6 }, (_, i) => client.send(['GET', `k${i}`]));
     expect(client.discard(ids[1] as number)).toBe(true);
     expect(client.discard(ids[4] as number)).toBe(true);
@@ -74,36 +63,73 @@ describe('client connection: framing and matching', () => {
     expect(client.discard(ids[0] as number)).toBe(false);
   });
 
-  it('reports unanswered commands at end of stream, and a truncated reply as an error', () => {
-    const client = new RedisClientConnection();
+  it('end of stream: the replies before it, then a closed event listing the unanswered commands, repeated', () => {
+    const client = new RedisClientProtocol();
+    const a = client.send(['GET', 'a']);
+    const b = client.send(['GET', 'b']);
+    const c = client.send(['GET', 'c']);
+    client.discard(c);
+    client.receiveData(bytes('$1\r\nA\r\n'));
+    client.receiveData(new Uint8Array(0));
+    expect(events(client)).toEqual([
+      { type: 'reply', id: a, value: 'A', attributes: null },
+      { type: 'closed', unanswered: [b] },
+    ]);
+    expect(client.state).toBe('closed');
+    expect(client.nextEvent()).toEqual({ type: 'closed', unanswered: [b] });
+    client.receiveData(new Uint8Array(0)); // a second end is nothing new
+    expect(() => client.receiveData(bytes('+OK\r\n'))).toThrowError(expect.objectContaining({ code: 'ERR_AFTER_EOF' }));
+    expect(() => client.send(['PING'])).toThrowError(expect.objectContaining({ code: 'ERR_CLOSED' }));
+  });
+
+  it('a stream cut inside a reply throws ERR_TRUNCATED; the unanswered commands stay listed', () => {
+    const client = new RedisClientProtocol();
     const a = client.send(['GET', 'a']);
     const b = client.send(['GET', 'b']);
     const c = client.send(['GET', 'c']);
     client.receiveData(bytes('$1\r\nA\r\n$5\r\nhel'));
     client.receiveData(new Uint8Array(0));
-    const got = events(client);
-    expect(got[0]).toEqual({ type: 'reply', id: a, value: 'A', attributes: null });
-    expect(got[1]).toMatchObject({ type: 'closed', unanswered: [b, c] });
-    expect((got[1] as { error: RemoteProtocolError }).error.code).toBe('ERR_TRUNCATED');
-    expect(client.state).toBe('closed');
+    expect(client.nextEvent()).toEqual({ type: 'reply', id: a, value: 'A', attributes: null });
+    const error = thrown(() => client.nextEvent());
+    expect(error).toBeInstanceOf(RemoteProtocolError);
+    expect(error).toMatchObject({ code: 'ERR_TRUNCATED' });
+    expect(client.state).toBe('error');
+    expect(client.unansweredIds()).toEqual([b, c]);
     expect(() => client.send(['PING'])).toThrow(LocalProtocolError);
   });
 
-  it('a reply with no command waiting closes the connection with a protocol error', () => {
-    const client = new RedisClientConnection();
+  it('a reply with no command waiting is a protocol error', () => {
+    const client = new RedisClientProtocol();
     client.receiveData(bytes('+OK\r\n'));
-    const [closed] = events(client);
-    expect(closed).toMatchObject({ type: 'closed', unanswered: [] });
-    expect((closed as { error: RemoteProtocolError }).error.code).toBe('ERR_UNEXPECTED_REPLY');
+    expect(() => client.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_UNEXPECTED_REPLY' }));
+    expect(client.state).toBe('error');
   });
 
-  it('garbage from the server closes the connection with the pending commands listed', () => {
-    const client = new RedisClientConnection();
+  it('after a protocol error: the same error from nextEvent, drain and receiveData; send refused', () => {
+    const client = new RedisClientProtocol();
     const id = client.send(['PING']);
     client.receiveData(bytes('HTTP/1.1 400 Bad Request\r\n'));
-    const [closed] = events(client);
-    expect(closed).toMatchObject({ type: 'closed', unanswered: [id] });
-    expect((closed as { error: RemoteProtocolError }).error).toBeInstanceOf(RemoteProtocolError);
+    const error = thrown(() => client.nextEvent());
+    expect(error).toBeInstanceOf(RemoteProtocolError);
+    expect(() => client.nextEvent()).toThrow(error as Error);
+    expect(() => client.drain(() => undefined, () => undefined)).toThrow(error as Error);
+    expect(() => client.receiveData(bytes('+PONG\r\n'))).toThrow(error as Error);
+    expect(() => client.receiveData(new Uint8Array(0))).toThrow(error as Error);
+    const refused = thrown(() => client.send(['PING']));
+    expect(refused).toBeInstanceOf(LocalProtocolError);
+    expect(refused).toMatchObject({ code: 'ERR_CLOSED', cause: error });
+    expect(client.unansweredIds()).toEqual([id]);
+  });
+
+  it('drain delivers the replies before a protocol error, then throws it', () => {
+    const client = new RedisClientProtocol();
+    const a = client.send(['GET', 'a']);
+    const b = client.send(['GET', 'b']);
+    client.receiveData(bytes('$1\r\nA\r\n$x\r\n'));
+    const replies: number[] = [];
+    expect(() => client.drain((id) => replies.push(id), () => undefined)).toThrowError(expect.objectContaining({ code: 'ERR_RESP_HEADER' }));
+    expect(replies).toEqual([a]);
+    expect(client.unansweredIds()).toEqual([b]);
   });
 });
 
@@ -112,7 +138,7 @@ describe('client connection: RESP3 attributes', () => {
   const popular: RespAttributes = new Map<RespValue, RespValue>([['key-popularity', ['k', 0.25]]]);
 
   it('the value after an attribute is the reply (GET, INCR, HGETALL, bytes), the attributes come apart', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const ids = [
       client.send(['GET', 'k']),
       client.send(['INCR', 'n']),
@@ -132,7 +158,7 @@ describe('client connection: RESP3 attributes', () => {
   });
 
   it('an error reply after an attribute is an error reply', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const set = client.send(['SET', 'k', 'v', 'XX', 'NX']);
     const hello = client.send(['HELLO', '9']);
     client.receiveData(bytes(`${popularity}-ERR syntax error\r\n${popularity}!21\r\nNOPROTO unsupported!!\r\n`));
@@ -145,7 +171,7 @@ describe('client connection: RESP3 attributes', () => {
   });
 
   it('drain hands the attributes as the third argument; attributes inside a reply are removed from its value', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     client.send(['LRANGE', 'l', '0', '-1']);
     client.send(['GET', 'k']);
     client.receiveData(bytes(`*2\r\n|1\r\n+ttl\r\n:9\r\n$1\r\na\r\n$1\r\nb\r\n${popularity}|1\r\n+more\r\n#t\r\n$1\r\nv\r\n`));
@@ -161,7 +187,7 @@ describe('client connection: RESP3 attributes', () => {
   });
 
   it('the handshake and pushes carrying attributes', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     client.handshake({});
     client.receiveData(bytes(`${popularity}%1\r\n$5\r\nproto\r\n:3\r\n`));
     expect(events(client)).toMatchObject([{ type: 'ready', protocol: 3 }]);
@@ -172,33 +198,31 @@ describe('client connection: RESP3 attributes', () => {
     expect(reply).toEqual({ type: 'reply', id: get, value: 'v', attributes: null });
   });
 
-  it('malformed attributes close the connection with a RemoteProtocolError', () => {
-    const client = new RedisClientConnection();
+  it('malformed attributes are a RemoteProtocolError', () => {
+    const client = new RedisClientProtocol();
     const id = client.send(['SCAN', '0']);
     client.receiveData(bytes('*?\r\n$1\r\na\r\n|1\r\n+a\r\n:1\r\n.\r\n'));
-    const [closed] = events(client);
-    expect(closed).toMatchObject({ type: 'closed', unanswered: [id] });
-    expect((closed as { error: RemoteProtocolError }).error.code).toBe('ERR_RESP_ATTRIBUTE');
+    const error = thrown(() => client.nextEvent());
+    expect(error).toMatchObject({ code: 'ERR_RESP_ATTRIBUTE' });
+    expect(client.unansweredIds()).toEqual([id]);
     expect(() => client.send(['PING'])).toThrow(LocalProtocolError);
-    expect(() => client.receiveData(bytes('+OK\r\n'))).toThrow((closed as { error: RemoteProtocolError }).error);
-    expect(events(client)).toEqual([]);
+    expect(() => client.receiveData(bytes('+OK\r\n'))).toThrow(error as Error);
   });
 });
 
 describe('client connection: limits', () => {
   it('a streamed part over maxBulkLength fails the waiting command at its header, before its data', () => {
-    const client = new RedisClientConnection({ limits: { maxBulkLength: 1024 * 1024 } });
+    const client = new RedisClientProtocol({ limits: { maxBulkLength: 1024 * 1024 } });
     const id = client.send(['GET', 'k']);
     client.receiveData(bytes(`$?\r\n;${32 * 1024 * 1024}\r\n`));
-    const [closed] = events(client);
-    expect(closed).toMatchObject({ type: 'closed', unanswered: [id] });
-    expect((closed as { error: RemoteProtocolError }).error.code).toBe('ERR_RESP_BULK_TOO_LONG');
+    expect(() => client.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_RESP_BULK_TOO_LONG' }));
+    expect(client.unansweredIds()).toEqual([id]);
   });
 });
 
 describe('client connection: pub/sub', () => {
   it('RESP2: confirmations complete the command, messages become pushes', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const sub = client.send(['SUBSCRIBE', 'a', 'b']);
     const psub = client.send(['PSUBSCRIBE', 'n*']);
     client.receiveData(
@@ -230,7 +254,7 @@ describe('client connection: pub/sub', () => {
   });
 
   it('RESP3: pushes interleave with ordinary replies', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const hello = client.send(['HELLO', '3']);
     client.receiveData(bytes('%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n'));
     expect(events(client)).toMatchObject([{ type: 'reply', id: hello }]);
@@ -246,7 +270,7 @@ describe('client connection: pub/sub', () => {
   });
 
   it('a discarded subscribe still updates the subscription state', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const sub = client.send(['SUBSCRIBE', 'x']);
     client.discard(sub);
     client.receiveData(bytes('*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n'));
@@ -257,7 +281,7 @@ describe('client connection: pub/sub', () => {
 
 describe('client connection: transactions, MONITOR, RESET', () => {
   it('tracks MULTI/EXEC and delivers QUEUED and the EXEC array in order', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const ids = [client.send(['MULTI']), client.send(['INCR', 'n']), client.send(['GET', 'n'])];
     expect(client.inTransaction).toBe(true);
     ids.push(client.send(['EXEC']));
@@ -272,7 +296,7 @@ describe('client connection: transactions, MONITOR, RESET', () => {
   });
 
   it('after MONITOR every frame is a monitor line, until RESET', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const monitor = client.send(['MONITOR']);
     client.receiveData(bytes('+OK\r\n+1700000000.1 [0 127.0.0.1:1] "set" "k" "v"\r\n'));
     const got = events(client);
@@ -290,9 +314,9 @@ describe('client connection: transactions, MONITOR, RESET', () => {
 
 describe('client connection: handshake', () => {
   /** Run the client's handshake against our own server role, answering like a given server. */
-  function handshakeAgainst(answer: (cmd: string[], server: RedisServerConnection) => void, options: Parameters<RedisClientConnection['handshake']>[0]): RedisClientEvent[] {
-    const client = new RedisClientConnection();
-    const server = new RedisServerConnection();
+  function handshakeAgainst(answer: (cmd: string[], server: RedisServerProtocol) => void, options: Parameters<RedisClientProtocol['handshake']>[0]): RedisClientEvent[] {
+    const client = new RedisClientProtocol();
+    const server = new RedisServerProtocol();
     client.handshake(options);
     const seen: RedisClientEvent[] = [];
     for (let round = 0; round < 10; round++) {
@@ -314,7 +338,7 @@ describe('client connection: handshake', () => {
       (cmd, server) => {
         sent.push(cmd);
         if (cmd[0] === 'HELLO') {
-          server.protocol = 3;
+          server.setProtocol(3);
           server.sendReply(new Map<string, number | string>([['server', 'redis'], ['proto', 3]]));
         } else server.sendStatus('OK');
       },
@@ -353,7 +377,7 @@ describe('server connection', () => {
   it('parses multibulk and inline commands, binary safe, split anywhere', () => {
     const input = bytes('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na\u0000b\r\nping\r\n\r\nset "a b" \'c\\\'d\' "\\x41\\n"\n');
     for (let cut = 0; cut <= input.length; cut++) {
-      const server = new RedisServerConnection();
+      const server = new RedisServerProtocol();
       if (cut > 0) server.receiveData(input.subarray(0, cut));
       const got = commands(server);
       if (cut < input.length) server.receiveData(input.subarray(cut));
@@ -367,8 +391,8 @@ describe('server connection', () => {
   });
 
   it.each([2, 3] as RespVersion[])('encodes replies for RESP%i', (version) => {
-    const server = new RedisServerConnection();
-    server.protocol = version;
+    const server = new RedisServerProtocol();
+    server.setProtocol(version);
     server.sendReply(new Map([['k', 1.5]]));
     server.sendReply(null);
     server.sendReply(true);
@@ -390,30 +414,30 @@ describe('server connection', () => {
     ['*9999999999999\r\n', 'ERR_PROTOCOL'],
     ['set "unterminated\r\n', 'ERR_INLINE'],
   ])('rejects %j with %s', (input, code) => {
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     server.receiveData(bytes(input));
     expect(() => commands(server)).toThrowError(expect.objectContaining({ code }));
     expect(() => server.nextEvent()).toThrow(RemoteProtocolError);
   });
 
   it('enforces its limits', () => {
-    const server = new RedisServerConnection({ maxArgs: 2, maxBulkLength: 4, maxInlineLength: 8 });
+    const server = new RedisServerProtocol({ maxArgs: 2, maxBulkLength: 4, maxInlineLength: 8 });
     server.receiveData(bytes('*3\r\n'));
     expect(() => server.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_TOO_MANY_ARGS' }));
-    const s2 = new RedisServerConnection({ maxBulkLength: 4 });
+    const s2 = new RedisServerProtocol({ maxBulkLength: 4 });
     s2.receiveData(bytes('*1\r\n$5\r\n'));
     expect(() => s2.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_BULK_LENGTH' }));
-    const s3 = new RedisServerConnection({ maxInlineLength: 8 });
+    const s3 = new RedisServerProtocol({ maxInlineLength: 8 });
     s3.receiveData(bytes('aaaaaaaaaaaa'));
     expect(() => s3.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_INLINE_TOO_LONG' }));
   });
 
   it('end of stream: eof after complete commands, an error in the middle of one', () => {
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     server.receiveData(bytes('PING\r\n'));
     server.receiveData(new Uint8Array(0));
-    expect(commands(server).map((c) => c.type)).toEqual(['command', 'eof']);
-    const cut = new RedisServerConnection();
+    expect(commands(server)).toMatchObject([{ type: 'command', name: 'PING' }, { type: 'closed', unanswered: 1 }]);
+    const cut = new RedisServerProtocol();
     cut.receiveData(bytes('*2\r\n$3\r\nGET\r\n'));
     cut.receiveData(new Uint8Array(0));
     expect(() => commands(cut)).toThrowError(expect.objectContaining({ code: 'ERR_TRUNCATED' }));
@@ -422,12 +446,12 @@ describe('server connection', () => {
   it('never crashes or loops on random input', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 40 }), (data, step) => {
-        const server = new RedisServerConnection({ maxArgs: 64, maxBulkLength: 1 << 16, maxInlineLength: 256 });
+        const server = new RedisServerProtocol({ maxArgs: 64, maxBulkLength: 1 << 16, maxInlineLength: 256 });
         try {
           for (let i = 0; i < data.length; i += step) {
             server.receiveData(data.subarray(i, i + step));
             let guard = 0;
-            while (server.nextEvent() !== NEED_DATA) if (++guard > 1000) throw new Error('no progress');
+            for (let e = server.nextEvent(); e !== NEED_DATA; e = server.nextEvent()) if (++guard > 1000) throw new Error('no progress');
           }
         } catch (error) {
           if (!(error instanceof RemoteProtocolError)) throw error;
@@ -438,12 +462,77 @@ describe('server connection', () => {
   });
 });
 
+describe('client connection: hostile input under the contract', () => {
+  /** What a client makes of a stream: event summaries, then 'closed' or the error code. */
+  function outcome(stream: Uint8Array, cuts: number[], useDrain: boolean): string[] {
+    const client = new RedisClientProtocol({ limits: { maxBulkLength: 1 << 12, maxAggregateLength: 64, maxNesting: 8 } });
+    for (let i = 0; i < 6; i++) client.send(i % 3 === 0 ? ['SUBSCRIBE', `c${i}`] : ['GET', `k${i}`]);
+    const out: string[] = [];
+    const seen = (e: RedisClientEvent): void => {
+      out.push(e.type === 'reply' ? `reply ${e.id}` : e.type === 'push' ? `push ${e.push.kind}` : e.type);
+    };
+    const bounds = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+    let from = 0;
+    try {
+      for (const to of [...bounds, stream.length, -1]) {
+        if (to === -1) client.receiveData(new Uint8Array(0));
+        else if (to > from) {
+          client.receiveData(stream.slice(from, to));
+          from = to;
+        } else continue;
+        if (useDrain) {
+          client.drain((id) => out.push(`reply ${id}`), seen);
+          if (out.at(-1) === 'closed') break;
+        } else {
+          let closed = false;
+          for (let e = client.nextEvent(); e !== NEED_DATA; e = client.nextEvent()) {
+            seen(e);
+            if (e.type === 'closed') {
+              closed = true;
+              break;
+            }
+          }
+          if (closed) break;
+        }
+      }
+      expect(client.state).toBe('closed');
+      return out;
+    } catch (error) {
+      if (!(error instanceof RemoteProtocolError)) throw error;
+      expect(client.state).toBe('error');
+      expect(() => client.nextEvent()).toThrow(error);
+      expect(() => client.receiveData(bytes('+OK\r\n'))).toThrow(error);
+      expect(() => client.send(['PING'])).toThrowError(expect.objectContaining({ code: 'ERR_CLOSED' }));
+      return [...out, error.code];
+    }
+  }
+
+  it('random and mutated replies: the same events, then the same end or error code, however cut, by nextEvent or drain', () => {
+    const valid = fc
+      .array(fc.constantFrom('+OK\r\n', '$3\r\nabc\r\n', ':7\r\n', '*3\r\n$9\r\nsubscribe\r\n$2\r\nc0\r\n:1\r\n', '>3\r\n$7\r\nmessage\r\n$2\r\nc0\r\n$1\r\nm\r\n', '-ERR x\r\n', '_\r\n', '%1\r\n+a\r\n:1\r\n'), { maxLength: 10 })
+      .map((frames) => bytes(frames.join('')));
+    const mutated = fc.tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 })).map(([stream, flips]) => {
+      const copy = stream.slice();
+      for (const [at, value] of flips) if (copy.length > 0) copy[at % copy.length] = value;
+      return copy;
+    });
+    fc.assert(
+      fc.property(fc.oneof(valid, mutated, fc.uint8Array({ maxLength: 120 })), fc.array(fc.nat(), { maxLength: 10 }), (stream, cuts) => {
+        const whole = outcome(stream, [], false);
+        expect(outcome(stream, cuts, false)).toEqual(whole);
+        expect(outcome(stream, cuts, true)).toEqual(whole);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('client and server in memory', () => {
   it('round-trips 10 000 pipelined commands with random values', () => {
     fc.assert(
       fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 50 }), { minLength: 1, maxLength: 200 }), (values) => {
-        const client = new RedisClientConnection();
-        const server = new RedisServerConnection();
+        const client = new RedisClientProtocol();
+        const server = new RedisServerProtocol();
         const ids = values.map((v) => client.send(['ECHO', v]));
         server.receiveData(client.dataToSend() as Uint8Array);
         for (const cmd of commands(server)) if (cmd.type === 'command') server.sendReply(text(cmd.args[1] as Uint8Array));
@@ -459,7 +548,7 @@ describe('client and server in memory', () => {
 
 describe('encoding failures and buffer reuse', () => {
   it('a command with a bad argument throws and leaves nothing of itself in the stream', () => {
-    const client = new RedisClientConnection();
+    const client = new RedisClientProtocol();
     const before = client.send(['GET', 'a']);
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, {} as unknown as string, undefined as unknown as string]) {
       expect(() => client.send(['SET', 'k', 'x'.repeat(100), bad])).toThrow(LocalProtocolError);
@@ -470,12 +559,12 @@ describe('encoding failures and buffer reuse', () => {
   });
 
   it('a reply that cannot be encoded throws and leaves nothing of itself in the stream', () => {
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     server.sendReply('first');
     const bad = ['ok', 1, Symbol('not a RESP value')] as unknown as RespFrame;
     expect(() => server.sendReply(bad)).toThrow();
     server.sendReply(2);
-    const expected = new RedisServerConnection();
+    const expected = new RedisServerProtocol();
     expected.sendReply('first');
     expected.sendReply(2);
     expect(text(server.dataToSend() as Uint8Array)).toBe(text(expected.dataToSend() as Uint8Array));

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  ByteWriter,
+  ReplyWriter,
   NEED_DATA,
   RemoteProtocolError,
   RespAttributed,
@@ -14,7 +14,6 @@ import {
   RespPush,
   RespVerbatim,
   withoutAttributes,
-  writeReply,
 } from '@curio-ts/proto-redis';
 import type { DecoderLimits, RespFrame, RespValue } from '@curio-ts/proto-redis';
 import { resp3Stream } from './resp3-samples.js';
@@ -168,7 +167,7 @@ describe('RESP3 types', () => {
     ]);
   });
 
-  it('round-trips every value through writeReply in RESP3', () => {
+  it('round-trips every value through ReplyWriter.value in RESP3', () => {
     const value = new Map<RespValue, RespValue>([
       ['s', 'text'],
       ['n', -7],
@@ -181,8 +180,9 @@ describe('RESP3 types', () => {
       ['v', new RespVerbatim('mkd', '# title')],
       ['e', new RespErrorReply('WRONGTYPE bad')],
     ]);
-    const out = new ByteWriter();
-    writeReply(out, value, 3);
+    const out = new ReplyWriter();
+    out.setProtocol(3);
+    out.value(value);
     expect(decodeAll(out.take())).toEqual([value]);
   });
 });
@@ -624,8 +624,8 @@ describe('differential against redis-parser (RESP2)', () => {
         fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1000, max: 70_000 })),
         fc.array(fc.nat(), { maxLength: 8 }),
         (values, step, extraCuts) => {
-          const out = new ByteWriter();
-          for (const value of values) writeReply(out, value, 2);
+          const out = new ReplyWriter();
+          for (const value of values) out.value(value);
           const data = Buffer.from(out.take());
           const every = data.length > 20_000 ? Math.max(step, 997) : step;
           const cuts = [...new Set([...extraCuts.map((c) => c % data.length), ...Array.from({ length: Math.ceil(data.length / every) }, (_, i) => i * every)])]

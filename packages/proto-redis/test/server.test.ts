@@ -5,18 +5,13 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NEED_DATA, RedisServerConnection, RemoteProtocolError } from '@curio-ts/proto-redis';
+import { NEED_DATA, PAUSED, RedisServerProtocol, RemoteProtocolError } from '@curio-ts/proto-redis';
 import type { RedisServerEvent } from '@curio-ts/proto-redis';
+import { commands } from './helpers.js';
 
 const encoder = new TextEncoder();
 const bytes = (s: string): Uint8Array => encoder.encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-function commands(server: RedisServerConnection): RedisServerEvent[] {
-  const out: RedisServerEvent[] = [];
-  for (let e = server.nextEvent(); e !== NEED_DATA; e = server.nextEvent()) out.push(e);
-  return out;
-}
 
 /** One command in RESP, and where each of its arguments' bodies lies in it. */
 function encode(args: readonly string[]): { bytes: Uint8Array; bodies: { start: number; end: number }[] } {
@@ -53,7 +48,7 @@ describe('server connection: received bytes', () => {
     }
     const size = 1000;
     const chunks = cut(stream, size);
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     for (const chunk of chunks) server.receiveData(chunk);
     expect(server.bufferedBytes).toBe(stream.length);
     const got = commands(server);
@@ -88,7 +83,7 @@ describe('server connection: received bytes', () => {
           stream.set(inline, at + part.length);
           at += part.length + inline.length;
         }
-        const server = new RedisServerConnection();
+        const server = new RedisServerProtocol();
         const got: string[][] = [];
         let i = 0;
         for (let offset = 0; offset < stream.length; i++) {
@@ -109,7 +104,7 @@ describe('server connection: received bytes', () => {
   it('a long inline line and a long argument fed one byte at a time', () => {
     const line = `SET k ${'y'.repeat(60_000)}\r\n`;
     const bulk = encode(['SET', 'k', 'z'.repeat(100_000)]).bytes;
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     const got: RedisServerEvent[] = [];
     for (const stream of [bytes(line), bulk]) {
       for (let i = 0; i < stream.length; i++) {
@@ -124,7 +119,7 @@ describe('server connection: received bytes', () => {
   });
 
   it('bufferedBytes counts what is received and not yet delivered, a partial command included', () => {
-    const server = new RedisServerConnection();
+    const server = new RedisServerProtocol();
     expect(server.bufferedBytes).toBe(0);
     server.receiveData(bytes('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n01234'));
     expect(server.bufferedBytes).toBe(30);
@@ -138,13 +133,13 @@ describe('server connection: received bytes', () => {
 
   it('refuses data beyond maxBufferedBytes: the next event is an ERR_BUFFER_LIMIT error', () => {
     const command = encode(['SET', 'k', 'v'.repeat(50)]).bytes; // 77 bytes
-    const fits = new RedisServerConnection({ maxBufferedBytes: command.length });
+    const fits = new RedisServerProtocol({ maxBufferedBytes: command.length });
     fits.receiveData(command);
     expect(commands(fits)).toHaveLength(1);
     fits.receiveData(command); // delivered commands no longer count
     expect(commands(fits)).toHaveLength(1);
 
-    const server = new RedisServerConnection({ maxBufferedBytes: 100 });
+    const server = new RedisServerProtocol({ maxBufferedBytes: 100 });
     server.receiveData(command);
     server.receiveData(command); // 154 bytes held: over the limit
     expect(() => server.nextEvent()).toThrowError(expect.objectContaining({ code: 'ERR_BUFFER_LIMIT' }));
@@ -152,7 +147,7 @@ describe('server connection: received bytes', () => {
     expect(() => server.receiveData(command)).toThrow(RemoteProtocolError);
 
     // The arguments of a command still incomplete count too.
-    const partial = new RedisServerConnection({ maxBufferedBytes: 100 });
+    const partial = new RedisServerProtocol({ maxBufferedBytes: 100 });
     partial.receiveData(bytes('*3\r\n$3\r\nSET\r\n$60\r\n'));
     partial.receiveData(bytes(`${'a'.repeat(60)}\r\n$60\r\n`));
     expect(partial.nextEvent()).toBe(NEED_DATA);
@@ -163,7 +158,7 @@ describe('server connection: received bytes', () => {
   it('reports the stream offset of a bad byte, wherever the chunks were cut', () => {
     const stream = bytes('PING\r\n*1\r\n$4\r\nPINGxx');
     for (let split = 1; split < stream.length; split++) {
-      const server = new RedisServerConnection();
+      const server = new RedisServerProtocol();
       server.receiveData(stream.slice(0, split));
       server.receiveData(stream.slice(split));
       let error: unknown;
@@ -174,5 +169,151 @@ describe('server connection: received bytes', () => {
       }
       expect(error).toMatchObject({ code: 'ERR_CRLF', offset: 18 });
     }
+  });
+});
+
+/** What a server makes of a stream: command names in order, then 'closed' or the error code. */
+type Outcome = string[];
+
+/** The stream fed in one chunk, then its end; every command answered at once, no pause. */
+function reference(stream: Uint8Array): Outcome {
+  const server = new RedisServerProtocol({ maxArgs: 64, maxBulkLength: 1 << 16, maxInlineLength: 256 });
+  const out: Outcome = [];
+  try {
+    if (stream.length > 0) server.receiveData(stream);
+    server.receiveData(new Uint8Array(0));
+    for (;;) {
+      const e = server.nextEvent();
+      if (e === NEED_DATA || e === PAUSED) throw new Error(`${String(e)} after the end of the stream`);
+      if (e.type === 'closed') return [...out, 'closed'];
+      out.push(e.name);
+      server.answered();
+    }
+  } catch (error) {
+    if (!(error instanceof RemoteProtocolError)) throw error;
+    return [...out, error.code];
+  }
+}
+
+/**
+ * The same stream cut at `cuts`, driven by a consumer that follows `steps`: after each chunk it
+ * reads events, and between events it may block (resuming a few events later), hold answers
+ * back (up to `maxUnanswered`), or answer. Checks the pacing rules as it goes.
+ */
+function paced(stream: Uint8Array, cuts: number[], steps: number[], maxUnanswered: number): Outcome {
+  const server = new RedisServerProtocol({ maxArgs: 64, maxBulkLength: 1 << 16, maxInlineLength: 256, maxUnanswered });
+  const out: Outcome = [];
+  let step = 0;
+  const choice = (): number => steps[step++ % steps.length] as number;
+  const bounds = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let from = 0;
+  for (const to of [...bounds, stream.length]) {
+    if (to > from) chunks.push(stream.slice(from, to));
+    from = Math.max(from, to);
+  }
+  chunks.push(new Uint8Array(0));
+  let blockedFor = 0; // PAUSED answers to wait before unblocking
+  let heldBack = 0; // PAUSED answers the unanswered limit was kept
+  try {
+    for (const chunk of chunks) {
+      server.receiveData(chunk);
+      for (let guard = 0; ; guard++) {
+        if (guard > 10_000) throw new Error('no progress');
+        const paused = server.state === 'blocked' || server.unanswered >= maxUnanswered;
+        const e = server.nextEvent();
+        if (paused) {
+          expect(e).toBe(PAUSED);
+          // Resume now or after more input, as a consumer would.
+          if (server.state === 'blocked' && --blockedFor <= 0) server.unblock();
+          if (server.unanswered >= maxUnanswered && (choice() % 2 === 0 || ++heldBack > 2)) {
+            server.answered(server.unanswered);
+            heldBack = 0;
+          }
+          if (choice() % 3 === 0 && chunk.length > 0) break; // wait for the next chunk while paused
+          continue;
+        }
+        if (e === PAUSED) throw new Error('PAUSED while neither blocked nor at the unanswered limit');
+        if (e === NEED_DATA) break;
+        if (e.type === 'closed') {
+          expect(e.unanswered).toBe(server.unanswered);
+          return [...out, 'closed'];
+        }
+        out.push(e.name);
+        const what = choice() % 4;
+        if (what === 0) {
+          server.block();
+          blockedFor = 1 + (choice() % 3);
+        } else if (what === 1 && server.unanswered > 0) server.answered();
+      }
+    }
+    // The end of the stream was fed: resume whatever is paused until it is reported.
+    for (let guard = 0; guard < 10_000; guard++) {
+      if (server.state === 'blocked') server.unblock();
+      if (server.unanswered > 0) server.answered(server.unanswered);
+      const e = server.nextEvent();
+      if (e === NEED_DATA || e === PAUSED) throw new Error(`${String(e)} after the end of the stream`);
+      if (e.type === 'closed') return [...out, 'closed'];
+      out.push(e.name);
+    }
+    throw new Error('no progress');
+  } catch (error) {
+    if (!(error instanceof RemoteProtocolError)) throw error;
+    expect(server.state).toBe('error');
+    expect(() => server.nextEvent()).toThrow(error);
+    expect(() => server.receiveData(bytes('PING\r\n'))).toThrow(error);
+    return [...out, error.code];
+  }
+}
+
+describe('server connection: pacing and end of stream under random input', () => {
+  it('commands split anywhere and paced anyhow (block, unanswered limit): the same commands, then closed', () => {
+    const validCommand = fc.array(fc.oneof(fc.constantFrom('GET', 'SET', 'PING', 'BLPOP'), fc.string({ unit: 'binary', maxLength: 40 })), { minLength: 1, maxLength: 5 });
+    fc.assert(
+      fc.property(
+        fc.array(validCommand, { minLength: 0, maxLength: 30 }),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 16 }),
+        fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 4 })),
+        (commandList, inline, cuts, steps, maxUnanswered) => {
+          const text = commandList
+            .map((args) =>
+              inline && args.every((a) => /^[A-Za-z0-9]+$/.test(a))
+                ? `${args.join(' ')}\r\n`
+                : `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a, 'latin1')}\r\n${a}\r\n`).join('')}`,
+            )
+            .join('');
+          const stream = Uint8Array.from(Buffer.from(text, 'latin1'));
+          const expected = reference(stream);
+          expect(expected.at(-1)).toBe('closed');
+          expect(paced(stream, cuts, steps, maxUnanswered)).toEqual(expected);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('hostile bytes (random, and valid commands with bytes flipped): the same outcome however cut and paced', () => {
+    const valid = fc.array(fc.array(fc.string({ maxLength: 8 }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 6 }).map((commandList) =>
+      encoder.encode(commandList.map((args) => `*${args.length}\r\n${args.map((a) => `$${encoder.encode(a).length}\r\n${a}\r\n`).join('')}`).join('')),
+    );
+    const mutated = fc.tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 })).map(([stream, flips]) => {
+      const copy = stream.slice();
+      for (const [at, value] of flips) copy[at % copy.length] = value;
+      return copy;
+    });
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 200 }), mutated),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 16 }),
+        fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 3 })),
+        (stream, cuts, steps, maxUnanswered) => {
+          expect(paced(stream, cuts, steps, maxUnanswered)).toEqual(reference(stream));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

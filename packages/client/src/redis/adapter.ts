@@ -12,7 +12,7 @@
 // - Abandoning a written call discards its reply (the protocol object swallows it), except a
 //   blocking command (BLPOP...): the server would keep that connection blocked, so it is closed.
 
-import { RedisClientConnection, RespErrorReply } from '@curio-ts/proto-redis';
+import { RedisClientProtocol, RespErrorReply } from '@curio-ts/proto-redis';
 import type { HandshakeOptions, RedisArg, RedisClientEvent, RespAttributes, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { RedisError } from '../errors.js';
 import type { AbandonResult, HandshakeContext, ProtocolAdapter, ProtocolSession, SessionSink } from '../engine/adapter.js';
@@ -48,7 +48,7 @@ const BYTES = { bytes: true } as const;
 /** One connection's Redis protocol object, as the engine drives it. */
 export class RedisSession implements ProtocolSession<RedisCall, RespPush> {
   /** The sans-IO protocol object (subscribed channels, state, protocol version). */
-  readonly protocolObject = new RedisClientConnection();
+  readonly protocolObject = new RedisClientProtocol();
   private sink: SessionSink<RedisCall, RespPush> | null = null;
   private readonly onReply = (id: number, value: RespValue, attributes: RespAttributes | null): void => {
     const call = (this.sink as SessionSink<RedisCall, RespPush>).take(id);
@@ -109,8 +109,8 @@ export class RedisSession implements ProtocolSession<RedisCall, RespPush> {
         sink.handshakeFailed(new RedisError(event.error.code, event.error.message, 'HELLO'));
         return;
       case 'closed':
-        // End of stream: the engine reports the loss. A protocol error is a violation.
-        if (event.error !== null) throw event.error;
+        // End of stream: the engine reports the loss. (A protocol violation is thrown by
+        // drain, and the engine turns it into ProtocolViolationError.)
         return;
       default: {
         const unknown: never = event;

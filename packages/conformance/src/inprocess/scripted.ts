@@ -9,7 +9,7 @@
 // connection counts as open (`open`) until the peer has seen it end (its read ended) or closed
 // it itself.
 
-import { NEED_DATA, RedisServerConnection, decodeUtf8 } from '@curio-ts/proto-redis';
+import { RedisServerProtocol, decodeUtf8 } from '@curio-ts/proto-redis';
 import type { ByteStream, Runtime } from '@curio-ts/client';
 import type { FakeRedis, FakeRedisAnswer, FakeRedisCommand } from '../servers.js';
 import { bytes } from './keyspace.js';
@@ -24,7 +24,7 @@ export async function startFakeRedisOn(runtime: Runtime, answer: (command: FakeR
   let accepted = 0;
 
   const serve = async (stream: ByteStream, connection: number): Promise<void> => {
-    const parser = new RedisServerConnection();
+    const parser = new RedisServerProtocol();
     let answering = Promise.resolve();
     const end = (): void => {
       if (!streams.delete(stream)) return;
@@ -34,7 +34,7 @@ export async function startFakeRedisOn(runtime: Runtime, answer: (command: FakeR
       for (let chunk = await stream.read(); chunk !== null && chunk.length > 0 && streams.has(stream); chunk = await stream.read()) {
         const received: FakeRedisCommand[] = [];
         parser.receiveData(chunk);
-        for (let event = parser.nextEvent(); event !== NEED_DATA && event.type === 'command'; event = parser.nextEvent()) {
+        for (let event = parser.nextEvent(); typeof event === 'object' && event.type === 'command'; event = parser.nextEvent()) {
           received.push({ name: event.name, args: event.args.slice(1).map((arg) => decodeUtf8(arg, 0, arg.length)), connection });
         }
         for (const command of received) {

@@ -1,7 +1,7 @@
 // inprocess/server.ts
 //
 // A small Redis server written once on the Runtime's server side (`runtime.listen`, an accept
-// loop, proto-redis's RedisServerConnection per client), with an in-memory keyspace covering
+// loop, proto-redis's RedisServerProtocol per client), with an in-memory keyspace covering
 // what the conformance suite uses. It runs on any runtime that has `listen`; the memory
 // runtime uses it to run the Redis conformance suite without a redis-server process, under
 // virtual time (expiry, BLPOP timeouts and DEBUG SLEEP follow the runtime's clock).
@@ -23,7 +23,7 @@
 // cluster, no ACL users beyond `requirepass`; the replies it gives are Redis's, with the small
 // differences listed in commands.ts.
 
-import { NEED_DATA, RedisServerConnection, RemoteProtocolError, RespErrorReply } from '@curio-ts/proto-redis';
+import { RedisServerProtocol, RemoteProtocolError, RespErrorReply } from '@curio-ts/proto-redis';
 import type { RespFrame, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import type { ByteStream, Listener, Runtime } from '@curio-ts/client';
 import { COMMANDS, NO_REPLY, Status } from './commands.js';
@@ -320,7 +320,7 @@ function errorOf(error: unknown): RespErrorReply {
 
 /** One client connection. */
 class Session implements ClientState {
-  readonly conn = new RedisServerConnection();
+  readonly conn = new RedisServerProtocol();
   name = '';
   libName = '';
   libVersion = '';
@@ -404,7 +404,7 @@ class Session implements ClientState {
           this.resumeReading();
           this.resumeReading = null;
         }
-        if (event === NEED_DATA || event.type === 'eof') {
+        if (typeof event !== 'object' || event.type === 'closed') {
           const out = this.conn.dataToSend();
           if (out === null) {
             if (this.inputEnded) this.close();
@@ -487,7 +487,7 @@ class Session implements ClientState {
   }
 
   setProtocol(version: RespVersion): void {
-    this.conn.protocol = version;
+    this.conn.setProtocol(version);
   }
 
   startMonitor(): void {
@@ -499,7 +499,7 @@ class Session implements ClientState {
   }
 
   reset(): void {
-    this.conn.protocol = 2;
+    this.conn.setProtocol(2);
     this.channels.clear();
     this.patterns.clear();
     this.watched.clear();

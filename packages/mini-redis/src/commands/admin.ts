@@ -87,7 +87,7 @@ function commandInfoCommand(session: Session, args: readonly Uint8Array[]): void
   session.reply.array(names.length);
   for (const name of names) {
     const spec = lookup(name);
-    if (spec === undefined) session.reply.nilArray();
+    if (spec === undefined) session.reply.nullArray();
     else commandInfo(session, spec);
   }
 }

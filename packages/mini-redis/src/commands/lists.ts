@@ -47,7 +47,7 @@ function pop(left: boolean): (session: Session, args: readonly Uint8Array[]) => 
     const key = arg(args, 1);
     const list = db.getList(key);
     if (list === undefined) {
-      if (hasCount) reply.nilArray();
+      if (hasCount) reply.nullArray();
       else reply.nil();
       return;
     }
