@@ -33,6 +33,11 @@ export class MemoryByteStream implements ByteStream {
   private closed = false;
 
   /** @internal */
+  /** Bytes received and not yet read (the runtime conformance suite's pacing bound). */
+  get bufferedBytes(): number {
+    return this.inbound.pending;
+  }
+
   constructor(
     private readonly inbound: Pipe,
     private readonly outbound: Pipe,

@@ -9,7 +9,7 @@
 
 /** Base (and only) error class of @curio-ts/backend-memory: the API was used wrongly. */
 export class MemoryRuntimeError extends Error {
-  /** Stable identifier: ERR_BAD_OPTION, ERR_CONCURRENT_READ, ERR_CONCURRENT_ACCEPT... */
+  /** Stable identifier: ERR_BAD_OPTION, ERR_CONCURRENT_ACCEPT... */
   readonly code: string;
   constructor(message: string, code: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });

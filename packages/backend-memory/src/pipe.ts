@@ -150,7 +150,7 @@ export class Pipe implements PipeControl {
 
   /** The reading end's read (see ByteStream.read). */
   readChunk(): Promise<Uint8Array | null> {
-    if (this.reader !== null) return Promise.reject(new MemoryRuntimeError('a read is already pending on this stream', 'ERR_CONCURRENT_READ'));
+    if (this.reader !== null) return Promise.reject(new ConnectionError('a read is already pending on this stream (one read at a time)', 'ERR_STREAM_BUSY'));
     if (this.queueHead < this.queue.length) return Promise.resolve(this.take());
     if (this.end === null && !this.readerGone) {
       return new Promise<Uint8Array | null>((resolve, reject) => {

@@ -161,8 +161,9 @@ describe('memory network: streams', () => {
     const { client } = await connected();
     const first = client.read();
     const second = await client.read().catch((e: unknown) => e);
-    expect(second).toBeInstanceOf(MemoryRuntimeError);
-    expect((second as MemoryRuntimeError).code).toBe('ERR_CONCURRENT_READ');
+    // As on the socket runtimes: a ConnectionError with code ERR_STREAM_BUSY.
+    expect(second).toBeInstanceOf(ConnectionError);
+    expect((second as ConnectionError).code).toBe('ERR_STREAM_BUSY');
     client.close();
     expect(await first).toBeNull();
   });
