@@ -31,9 +31,11 @@
 //    FOREIGN_WAIT state; the chain continues with the next task. (A nextTick, not a
 //    setImmediate: it costs no extra turn of the event loop per burst.)
 //    While any task is in FOREIGN_WAIT, its continuation may run interleaved with other
-//    tasks, so `active` can no longer be trusted: traps then identify their caller from V8's
-//    async stack trace, which contains the task's outermost frame, an async function named
-//    `curio$task$<id>` (a few microseconds per trap, and only while such a task exists).
+//    tasks, so `active` can no longer be trusted. The kernel then follows tasks through their
+//    Promise jobs with V8's promise hooks (see "Following tasks while a foreign wait exists"
+//    below), enabled only while such a task exists; where the hooks cannot tell, a trap
+//    identifies its caller from V8's async stack trace, which contains the task's outermost
+//    frame, an async function named `curio$task$<id>` (a few microseconds per trap).
 //    `awaitPromise(p)` is the cheap and cancellable alternative to a raw await.
 //    A task that stalls while operations of its own are pending (operation.ts: a client call
 //    it awaits) is not counted as foreign: those operations settle in its own turn. Should it
@@ -44,6 +46,7 @@
 //    from the same tick.
 
 import { performance } from 'node:perf_hooks';
+import { promiseHooks } from 'node:v8';
 import { Deque } from './deque.js';
 import type { Task } from './task.js';
 import type { WaitCancel } from './sched.js';
@@ -136,7 +139,15 @@ export function detachKernel(kernel: SchedulerKernel, verifyCallers: boolean): v
 /** The task whose code is running now, or null outside any kernel task. @internal */
 export function callerTask(): Task | null {
   if (foreignCount === 0 && verifyingKernels === 0 && (active !== null || opWaitCount === 0)) return active;
-  const task = identifyCaller(true);
+  let task = jobTask;
+  if (task === null || hooksStop === null || verifyingKernels !== 0) {
+    task = identifyCaller();
+    if (task !== null) {
+      if (inJob && hooksStop !== null) jobTask = task;
+    } else {
+      task = active;
+    }
+  }
   if (active === null && task !== null && (task._foreign || opWaiting(task))) adopt(task);
   return task;
 }
@@ -151,7 +162,11 @@ export function callerTask(): Task | null {
  */
 export function strictCallerTask(): Task | null {
   if (active === null && foreignCount === 0 && opWaitCount === 0) return null;
-  const task = identifyCaller(false);
+  let task = hooksStop !== null && verifyingKernels === 0 ? jobTask : null;
+  if (task === null) {
+    task = identifyCaller();
+    if (task !== null && inJob && hooksStop !== null) jobTask = task;
+  }
   if (active === null && task !== null && (task._foreign || opWaiting(task))) adopt(task);
   return task;
 }
@@ -419,7 +434,7 @@ function stallCheck(): void {
     task.state = 'FOREIGN_WAIT';
     task._foreign = true;
     task._foreignSince = performance.now();
-    foreignCount++;
+    if (foreignCount++ === 0) startFollowing();
     task._kernel.foreignStarted(task);
   }
   // From a microtask: a nextTick armed by the next resume must wait for that task's code.
@@ -491,7 +506,7 @@ function tick(): void {
 
 function endForeign(task: Task): void {
   task._foreign = false;
-  foreignCount--;
+  if (--foreignCount === 0) stopFollowing();
   task._kernel.foreignEnded(task, performance.now() - task._foreignSince);
   if (!chainLive) goIdle();
 }
@@ -612,7 +627,8 @@ function captureCallSites(): CallSiteLike[] {
   return sites ?? [];
 }
 
-function identifyCaller(fallbackToActive = true): Task | null {
+/** The task whose frame is on the (async) stack, or null. */
+function identifyCaller(): Task | null {
   const sites = captureCallSites();
   for (let i = 0; i < sites.length; i++) {
     const name = (sites[i] as CallSiteLike).getFunctionName();
@@ -621,7 +637,76 @@ function identifyCaller(fallbackToActive = true): Task | null {
       if (task !== undefined) return task;
     }
   }
-  return fallbackToActive ? active : null;
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following tasks while a foreign wait exists
+//
+// Discussion. A task in FOREIGN_WAIT resumes in the Promise job that its foreign Promise's
+// settlement queues, at a moment the kernel cannot see, and may trap while another task holds
+// the baton. Identifying every caller from the stack (~3 us a trap) made every task ~30x
+// slower for as long as one foreign await lasted. Instead, while any task is in FOREIGN_WAIT
+// (and only then: code that never uses the kernel pays nothing otherwise), V8's promise hooks
+// carry the calling task from job to job, as AsyncLocalStorage would but with three small
+// callbacks and no async ids:
+//
+// - init: a Promise created while the code of task T runs is tagged with T. `await` and
+//   `then` create such a Promise (the "throwaway" of an await, the derived Promise of a then),
+//   and the job that runs the continuation receives it.
+// - before: the job about to run belongs to the task its Promise was tagged with (`jobTask`),
+//   or to nobody known (untagged: created outside any known task).
+// - after: the job ended; nothing is known until the next job begins.
+//
+// Invariants.
+// - `jobTask` is non-null only inside a Promise job whose before hook ran (`inJob`), or while
+//   a task's first run is being called (startNext); it is reset when the job ends. A Promise
+//   job whose reaction was registered before the hooks were enabled (the pending await of the
+//   task that just stalled, and of every other task at that moment) runs without before/after
+//   hooks: `inJob` is false and `jobTask` null there, so its traps take the stack path and
+//   nothing is cached. Non-Promise callbacks (queueMicrotask, nextTick, IO, timers) likewise.
+// - When the stack identifies the caller inside a job with before/after hooks, the rest of
+//   that job is the same synchronous code: `jobTask` caches the answer, so the Promises it
+//   creates (the await right after the trap) are tagged and the task's later jobs are known.
+// - A tag is a Task, never a frame slot: a tagged Promise outliving its task still names the
+//   task whose code created it.
+// So the stack is read at most once or twice per task after each start of following, and the
+// fast path (`active`, no hooks) returns as soon as no task is in FOREIGN_WAIT.
+
+const TASK_TAG = Symbol('curio.task');
+type Tagged = { [TASK_TAG]?: Task };
+
+let hooksStop: (() => void) | null = null;
+let jobTask: Task | null = null;
+let inJob = false;
+
+function hookInit(promise: Promise<unknown>): void {
+  if (jobTask !== null) (promise as Tagged)[TASK_TAG] = jobTask;
+}
+
+function hookBefore(promise: Promise<unknown>): void {
+  inJob = true;
+  jobTask = (promise as Tagged)[TASK_TAG] ?? null;
+}
+
+function hookAfter(): void {
+  inJob = false;
+  jobTask = null;
+}
+
+function startFollowing(): void {
+  if (hooksStop !== null) return;
+  jobTask = null;
+  inJob = false;
+  hooksStop = promiseHooks.createHook({ init: hookInit, before: hookBefore, after: hookAfter }) as () => void;
+}
+
+function stopFollowing(): void {
+  if (hooksStop === null) return;
+  hooksStop();
+  hooksStop = null;
+  jobTask = null;
+  inJob = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -649,7 +734,12 @@ function startNext(): void {
   }
   frameSlots[slot] = task;
   const frame = frames[slot] as Frame;
+  // A queueMicrotask callback has no promise hooks: name the task for the code it runs now.
+  jobTask = task;
+  inJob = true;
   void frame(task);
+  jobTask = null;
+  inJob = false;
 }
 
 function makeFrame(slot: number): Frame {
