@@ -2,6 +2,7 @@
 // node:net client, against the same redis-server (127.0.0.1:6379) in the same process run; and
 // RESP decoding vs redis-parser.
 
+import { promises as fsp } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { connectRedis as connectNode } from '@curio-ts/backend-node';
@@ -88,6 +89,26 @@ function concurrent(getClient: () => RedisLike): () => Promise<number> {
     for (let i = 0; i < CONC_N; i++) calls[i] = client.get(KEY);
     await Promise.all(calls);
     return CONC_N;
+  };
+}
+
+/**
+ * Sequential GETs on the curio runtime while another task loops over a raw
+ * `await fs.promises.stat(...)` (a task in a foreign await all along: issue 9's cliff).
+ */
+function sequentialBesideStat(getClient: () => RedisLike): () => Promise<number> {
+  const body = sequential(getClient);
+  return async () => {
+    let stop = false;
+    const statter = spawn(async () => {
+      while (!stop) await fsp.stat('.');
+    });
+    try {
+      return await body();
+    } finally {
+      stop = true;
+      await statter.join();
+    }
   };
 }
 
@@ -193,6 +214,16 @@ export async function redisSuite(): Promise<string> {
   rows.push({ benchmark: `sequential awaited GET x${SEQ_N}, node runtime vs raw net`, ours: seqOurs!, baseline: seqRaw!, target: 0.95 });
   rows.push({ benchmark: 'sequential awaited GET, curio runtime vs raw net', ours: seqCurio!, baseline: seqRaw!, target: 0.95 });
   rows.push({ benchmark: 'sequential awaited GET, node runtime vs ioredis', ours: seqOurs!, baseline: seqIo! });
+  const [seqStat, seqCurio2] = await measure([
+    { name: 'curio-ts (curio) beside a stat loop', run: () => curio.submit(sequentialBesideStat(() => curio.client)) },
+    { name: 'curio-ts (curio)', run: () => curio.submit(sequential(() => curio.client)) },
+  ]);
+  rows.push({
+    benchmark: 'sequential awaited GET, curio runtime, beside a task looping over a raw await fs.promises.stat (vs without)',
+    ours: seqStat!,
+    baseline: seqCurio2!,
+    target: 0.5,
+  });
   rows.push({ benchmark: 'sequential awaited GET, node runtime vs node-redis', ours: seqOurs!, baseline: seqNr! });
 
   const rawBatch = Buffer.concat(Array.from({ length: CONC_N }, () => getCommand));

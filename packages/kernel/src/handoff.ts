@@ -181,6 +181,11 @@ export function foreignTaskCount(): number {
   return foreignCount;
 }
 
+/** Whether promise hooks follow tasks from job to job now (a task is in FOREIGN_WAIT). @internal */
+export function followingTasks(): boolean {
+  return hooksStop !== null;
+}
+
 /**
  * Create the Promise that the task's current trap returns; the scheduler settles it when the
  * task is resumed.

@@ -352,6 +352,7 @@ export class Kernel {
   /** @internal */
   dispatch(task: Task, request: TrapRequest): unknown {
     if (task._ops !== null) enteredKernel(task);
+    if (task.state !== 'RUNNING') this.checkBlockedCaller(task, request);
     if (this.recordTrapSites) this.inspectTrap(task, request);
     switch (request.trap) {
       case 'sleep':
@@ -378,6 +379,24 @@ export class Kernel {
         const unknownRequest: never = request;
         throw new KernelUsageError(`unknown trap ${JSON.stringify(unknownRequest)}`);
       }
+    }
+  }
+
+  /**
+   * The caller was identified for certain (from the promise hooks or the stack: the scheduler's
+   * `active` task is always RUNNING) and is not running: a task already blocked in one trap
+   * blocking in a second one (`Promise.all([a.join(), b.join()])`) would corrupt its wait, so it
+   * is refused. Non-blocking traps (`currentTask()`...) stay allowed.
+   */
+  private checkBlockedCaller(task: Task, request: TrapRequest): void {
+    if (task._foreign || opWaiting(task)) return;
+    const trap = request.trap;
+    if (trap === 'sleep' || trap === 'schedWait' || trap === 'promiseWait' || trap === 'externalWait') {
+      throw new KernelUsageError(
+        `task ${task.id} (${task.name}) made blocking kernel call '${trap}' while already blocked in ` +
+          `${task.state}: an earlier kernel call was not awaited (await each blocking call before the next)`,
+        'ERR_NOT_AWAITED',
+      );
     }
   }
 
@@ -568,7 +587,11 @@ export class Kernel {
   taskExit(task: Task, failed: boolean, value: unknown, error: unknown): void {
     task.terminated = true;
     task.state = 'TERMINATED';
+    // Normally null (a task ends while it runs). Not after a blocking call it never awaited
+    // (refused with ERR_NOT_AWAITED, or a raw Promise.all of two): leave that wait queue.
+    const waitCancel = task._waitCancel;
     task._waitCancel = null;
+    if (waitCancel !== null) waitCancel.cancelWait(task);
     if (failed) {
       task._failed = true;
       task._outcome = adoptAbort(task, error);

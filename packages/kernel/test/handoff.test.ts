@@ -26,6 +26,8 @@ import {
   timeoutAfter,
 } from '@curio-ts/kernel';
 import type { KernelErrorInfo, Task } from '@curio-ts/kernel';
+import { promises as fsp } from 'node:fs';
+import { followingTasks } from '../src/handoff.js';
 
 describe('scheduling order', () => {
   it('spawn does not switch; the child runs at its turn', async () => {
@@ -320,6 +322,128 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
       trace.push(t.exception instanceof TaskCancelled ? 'cancelled at once' : 'not cancelled');
     });
     expect(trace).toEqual(['value', 'boom', '42', 'timed out', 'cancelled at once']);
+  });
+
+  it('a task resuming from a raw foreign await in the middle of a burst is identified correctly', async () => {
+    // The parked task's foreign Promise is settled by main's code while main and echo pass the
+    // baton back and forth: its continuation runs between their traps, in a Promise job whose
+    // reaction was registered before the kernel started following tasks.
+    const mismatches: string[] = [];
+    const check = (name: string): void => {
+      const seen = currentTask().name;
+      if (seen !== name) mismatches.push(`${name} seen as ${seen}`);
+    };
+    let parkedSum = 0;
+    let echoed = 0;
+    await run(async () => {
+      let release!: (v: number) => void;
+      const foreign = new Promise<number>((resolve) => (release = resolve));
+      const results = new Queue<number>();
+      const parked = spawn(async () => {
+        const first = await foreign;
+        check('parked');
+        for (let i = 0; i < 200; i++) {
+          await results.put(first + i);
+          check('parked');
+          if (i % 50 === 0) await new Promise<void>((resolve) => setImmediate(resolve)); // foreign again
+          await sleep(0);
+          check('parked');
+        }
+      }, { name: 'parked' });
+      const ping = new Queue<number>();
+      const pong = new Queue<number>();
+      const echo = spawn(async () => {
+        for (let i = 0; i < 2000; i++) {
+          const v = await ping.get();
+          check('echo');
+          await pong.put(v);
+          echoed++;
+        }
+      }, { name: 'echo' });
+      await sleep(1);
+      expect(parked.state).toBe('FOREIGN_WAIT');
+      expect(followingTasks()).toBe(true);
+      for (let i = 0; i < 2000; i++) {
+        if (i === 500) release(1000);
+        await ping.put(i);
+        check('main');
+        expect(await pong.get()).toBe(i);
+        check('main');
+      }
+      for (let i = 0; i < 200; i++) parkedSum += await results.get();
+      await echo.join();
+      await parked.join();
+      expect(followingTasks()).toBe(false);
+    }, { name: 'main' });
+    expect(mismatches).toEqual([]);
+    expect(echoed).toBe(2000);
+    expect(parkedSum).toBe(200 * 1000 + (199 * 200) / 2);
+  });
+
+  it('tasks trapping beside a task looping over fs.promises.stat are identified correctly', async () => {
+    const mismatches: string[] = [];
+    const local = new Local('none');
+    await run(async () => {
+      let stop = false;
+      let stats = 0;
+      const statter = spawn(async () => {
+        local.set('statter');
+        while (!stop) {
+          await fsp.stat('.');
+          stats++;
+          if (stats % 3 === 0) {
+            await sleep(0);
+            if (currentTask().name !== 'statter' || local.get() !== 'statter') mismatches.push('statter');
+          }
+        }
+      }, { name: 'statter' });
+      const workers = Array.from({ length: 4 }, (_, w) =>
+        spawn(async () => {
+          local.set(`w${w}`);
+          for (let i = 0; i < 300; i++) {
+            await sleep(0);
+            if (currentTask().name !== `w${w}` || local.get() !== `w${w}`) mismatches.push(`w${w}`);
+            if (i % 100 === 0) await fsp.stat('.');
+          }
+        }, { name: `w${w}` }),
+      );
+      for (const t of workers) await t.join();
+      while (stats < 5) await sleep(1);
+      stop = true;
+      await statter.join();
+    });
+    expect(mismatches).toEqual([]);
+    expect(followingTasks()).toBe(false);
+  });
+
+  it('Promise.all of two joins in one task is refused (ERR_NOT_AWAITED) while a foreign wait exists', async () => {
+    // With the caller known for certain, the second blocking call of the same synchronous code
+    // is attributed to the task already blocked in the first, and refused instead of hanging.
+    await run(async () => {
+      let release!: () => void;
+      const parked = spawn(() => new Promise<void>((resolve) => (release = resolve)));
+      await sleep(1);
+      expect(parked.state).toBe('FOREIGN_WAIT');
+      const a = spawn(async () => {
+        await sleep(2);
+        return 'a';
+      });
+      const b = spawn(async () => {
+        await sleep(1);
+        return 'b';
+      });
+      let error: unknown;
+      try {
+        await Promise.all([a.join(), b.join()]);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(KernelUsageError);
+      expect((error as KernelUsageError).code).toBe('ERR_NOT_AWAITED');
+      await sleep(5); // the first join is still pending: let it finish
+      release();
+      await parked.join();
+    });
   });
 
   it('a debug kernel reports long foreign awaits through the error hook', async () => {
