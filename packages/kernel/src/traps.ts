@@ -85,7 +85,8 @@ export function kernelTrap<R extends TrapRequest>(request: R): TrapResults[R['tr
 /**
  * The calling task, or null when the caller is not a kernel task (plain Promise code, even
  * when it runs interleaved with the kernel's tasks). Never throws. For APIs that work both in
- * and out of tasks; it inspects the async stack while the kernel is busy (~3 us).
+ * and out of tasks; while the kernel is busy it inspects the async stack (~3 us), except in
+ * Promise jobs the kernel follows (while a task sits in a raw foreign await).
  */
 export function currentTaskOrNull(): Task | null {
   return strictCallerTask();
