@@ -683,6 +683,16 @@ function identifyCaller(): Task | null {
 //   task whose code created it.
 // So the stack is read at most once or twice per task after each start of following, and the
 // fast path (`active`, no hooks) returns as soon as no task is in FOREIGN_WAIT.
+//
+// Rejected (issue 9): using the stack only while a foreign-waiting task "may have resumed".
+// Its continuation runs after its foreign Promise settles, but the kernel cannot name that
+// Promise (V8 exposes nothing about what a stalled async function awaits, and `await` of a
+// native Promise never calls `then`). Watching every settlement instead (an `onSettled`
+// hook) would have to keep the stack path until the microtask queue drains after any
+// settlement not the kernel's own (the resumed task may go on through already settled
+// Promises, with no further settlement, before it traps), and inside a burst the queue never
+// drains while the tasks' own async functions settle Promises all the time. Recognising the
+// Promise is possible only for Promises the kernel hands out: that is `awaitPromise`.
 
 const TASK_TAG = Symbol('curio.task');
 type Tagged = { [TASK_TAG]?: Task };
