@@ -20,7 +20,8 @@
 //   is not on the JS heap and is not counted). The top allocating frames are listed.
 // - GC share: a CPU profile (Profiler.start, 100 µs sampling) of RUNS runs; the share of
 //   samples whose frame is "(garbage collector)" in all samples, and in the samples that are
-//   not "(idle)" (time spent waiting for the server).
+//   not "(idle)" (time spent waiting for the server). The frames with the most self time are
+//   listed (where the instructions go; use callgrind for exact counts).
 
 import { Session } from 'node:inspector/promises';
 import * as path from 'node:path';
@@ -39,7 +40,7 @@ interface HeapProfile {
   readonly samples: { readonly size: number; readonly nodeId: number }[];
 }
 interface CpuProfile {
-  readonly nodes: { readonly id: number; readonly callFrame: { readonly functionName: string } }[];
+  readonly nodes: { readonly id: number; readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number } }[];
   readonly samples: number[];
 }
 
@@ -103,7 +104,7 @@ async function allocation(session: Session, workload: Workload, calls: number): 
   return { objects: profile.samples.length / calls, bytes: bytes / calls, top };
 }
 
-async function gcShare(session: Session, workload: Workload, calls: number): Promise<{ all: number; busy: number }> {
+async function gcShare(session: Session, workload: Workload, calls: number): Promise<{ all: number; busy: number; top: string[] }> {
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 100 });
   await session.post('Profiler.start');
@@ -111,15 +112,23 @@ async function gcShare(session: Session, workload: Workload, calls: number): Pro
   const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: CpuProfile };
   await session.post('Profiler.disable');
   const names = new Map(profile.nodes.map((n) => [n.id, n.callFrame.functionName]));
+  const frames = new Map(profile.nodes.map((n) => [n.id, frameName(n as unknown as HeapNode)]));
   let gcSamples = 0;
   let idle = 0;
+  const self = new Map<string, number>();
   for (const id of profile.samples) {
     const name = names.get(id);
     if (name === '(garbage collector)') gcSamples++;
     else if (name === '(idle)') idle++;
+    const frame = frames.get(id) ?? '?';
+    self.set(frame, (self.get(frame) ?? 0) + 1);
   }
   const total = profile.samples.length;
-  return { all: gcSamples / total, busy: gcSamples / Math.max(1, total - idle) };
+  const top = [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 15)
+    .map(([frame, n]) => `${((n / total) * 100).toFixed(1).padStart(5)}%  ${frame}`);
+  return { all: gcSamples / total, busy: gcSamples / Math.max(1, total - idle), top };
 }
 
 async function profileOne(name: string, workload: Workload, callsArg: number | undefined): Promise<void> {
@@ -140,6 +149,8 @@ async function profileOne(name: string, workload: Workload, callsArg: number | u
     console.log(`GC share: ${(share.all * 100).toFixed(1)}% of all samples, ${(share.busy * 100).toFixed(1)}% of non-idle samples`);
     console.log('top allocating frames (per call):');
     for (const line of alloc.top) console.log(`  ${line}`);
+    console.log('top self-time frames (share of all CPU samples):');
+    for (const line of share.top) console.log(`  ${line}`);
   } finally {
     await workload.teardown();
   }

@@ -297,24 +297,32 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   /** CallOwner: a call's wait began: arm its timeout and signal, then send it. */
   begin(call: EngineCall): void {
     const timeout = call.timeout;
-    const signal = call.signal;
-    if ((timeout !== undefined && timeout !== Infinity) || signal !== undefined) {
-      let cancelTimer: (() => void) | null = null;
-      let onAbort: (() => void) | null = null;
-      if (timeout !== undefined && timeout !== Infinity) {
-        cancelTimer = this.runtime.timer(timeout, () => this.abandon(call, new CommandTimeoutError(call.label, timeout)));
-      }
-      if (signal !== undefined) {
-        onAbort = () => this.abandon(call, new AbortedError(call.label, signal.reason));
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      call.cleanup = () => {
-        cancelTimer?.();
-        if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
-      };
-    }
+    if ((timeout !== undefined && timeout !== Infinity) || call.signal !== undefined) this.arm(call);
     if (call.exclusive && call.connection === null) this.sendExclusive(call as C);
     else this.route(call as C);
+  }
+
+  /**
+   * Arm a call's timeout and signal. A method of its own: its closures capture `call`, and a
+   * function whose parameters are captured allocates their context on every entry, so `begin`
+   * would pay for it on every call, timeout or not.
+   */
+  private arm(call: EngineCall): void {
+    const timeout = call.timeout;
+    const signal = call.signal;
+    let cancelTimer: (() => void) | null = null;
+    let onAbort: (() => void) | null = null;
+    if (timeout !== undefined && timeout !== Infinity) {
+      cancelTimer = this.runtime.timer(timeout, () => this.abandon(call, new CommandTimeoutError(call.label, timeout)));
+    }
+    if (signal !== undefined) {
+      onAbort = () => this.abandon(call, new AbortedError(call.label, signal.reason));
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    call.cleanup = () => {
+      cancelTimer?.();
+      if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
+    };
   }
 
   /** CallOwner: end a call early (see CallOwner). */
