@@ -287,8 +287,18 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     this.spare = queued;
     const data = session.dataToSend();
     if (data === null) return;
-    this.stream.write(data).then(undefined, this.onWriteError);
+    const written = this.stream.write(data);
+    // A stream hands back the same fulfilled Promise whenever it takes the bytes at once (the
+    // usual case): once that Promise is known fulfilled, it cannot fail, and no handler (a
+    // derived Promise and a microtask per flush) is attached to it again.
+    if (written === this.fulfilledWrite) return;
+    written.then(() => {
+      this.fulfilledWrite = written;
+    }, this.onWriteError);
   }
+
+  /** The last Promise of `stream.write` seen fulfilled (see flush). */
+  private fulfilledWrite: Promise<void> | null = null;
 
   private readonly onWriteError = (error: unknown): void => {
     this.stream.close();
