@@ -81,17 +81,21 @@ async function allocation(session: Session, workload: Workload, calls: number): 
   const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: HeapProfile };
   await session.post('HeapProfiler.disable');
   const nodes = new Map<number, HeapNode>();
-  const walk = (node: HeapNode): void => {
+  // PROFILE_DEPTH=n names an allocation by its n innermost frames (default 1).
+  const depth = Number(process.env['PROFILE_DEPTH'] ?? 1);
+  const names = new Map<number, string>();
+  const walk = (node: HeapNode, outer: string[]): void => {
     nodes.set(node.id, node);
-    for (const child of node.children) walk(child);
+    const here = [frameName(node), ...outer].slice(0, depth);
+    names.set(node.id, here.join(' < '));
+    for (const child of node.children) walk(child, here);
   };
-  walk(profile.head);
+  walk(profile.head, []);
   let bytes = 0;
   const byFrame = new Map<string, { count: number; bytes: number }>();
   for (const sample of profile.samples) {
     bytes += sample.size;
-    const node = nodes.get(sample.nodeId);
-    const name = node === undefined ? '?' : frameName(node);
+    const name = names.get(sample.nodeId) ?? '?';
     const entry = byFrame.get(name) ?? { count: 0, bytes: 0 };
     entry.count++;
     entry.bytes += sample.size;
