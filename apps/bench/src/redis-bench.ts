@@ -134,7 +134,7 @@ function concurrentTasks(getClient: () => RedisLike): () => Promise<number> {
 }
 
 /** Run a contender body inside one long-lived kernel (the curio runtime's client lives there). */
-class CurioHost {
+export class CurioHost {
   private queue: { body: () => Promise<number>; resolve: (n: number) => void; reject: (e: unknown) => void }[] = [];
   private wake: (() => void) | null = null;
   private stopped = false;

@@ -32,7 +32,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ConnectionError } from '@curio-ts/client';
-import type { ByteStream, StartTlsOptions, StreamAddress, TlsInfo, TlsOptions, TlsServerOptions, Wake } from '@curio-ts/client';
+import type { ByteStream, StartTlsOptions, StreamAddress, TlsInfo, TlsOptions, TlsServerOptions } from '@curio-ts/client';
 
 /** Unread bytes above which the socket stops reading from the OS. */
 export const READ_HIGH_WATER = 1024 * 1024;
@@ -56,12 +56,23 @@ export interface NodeStreamOrigin {
   readonly pendingError?: Error;
 }
 
+let capturedReaderResolve: (chunk: Uint8Array | null) => void = () => {};
+let capturedReaderReject: (error: unknown) => void = () => {};
+
+/** The executor of every read's Promise: a module function, so a read makes no closure. */
+function captureReader(resolve: (chunk: Uint8Array | null) => void, reject: (error: unknown) => void): void {
+  capturedReaderResolve = resolve;
+  capturedReaderReject = reject;
+}
+
 /** A node:net / node:tls socket as a ByteStream. */
 export class NodeByteStream implements ByteStream {
   private chunks: Uint8Array[] = [];
   private head = 0;
   private queuedBytes = 0;
-  private reader: Wake<Uint8Array | null> | null = null;
+  /** The pending read's resolvers (two fields, not a wake object: nothing allocated per read but its Promise). */
+  private reader: ((chunk: Uint8Array | null) => void) | null = null;
+  private readerReject: ((error: unknown) => void) | null = null;
   private ended = false;
   private closedHere = false;
   private failure: ConnectionError | null = null;
@@ -108,9 +119,10 @@ export class NodeByteStream implements ByteStream {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.ended) return Promise.resolve(null);
     if (this.reader !== null) return Promise.reject(new ConnectionError('another read is already pending on this stream', 'ERR_STREAM_BUSY'));
-    return new Promise<Uint8Array | null>((resolve, reject) => {
-      this.reader = { resolve, reject };
-    });
+    const promise = new Promise<Uint8Array | null>(captureReader);
+    this.reader = capturedReaderResolve;
+    this.readerReject = capturedReaderReject;
+    return promise;
   }
 
   write(data: Uint8Array): Promise<void> {
@@ -266,7 +278,8 @@ export class NodeByteStream implements ByteStream {
     const reader = this.reader;
     if (reader !== null) {
       this.reader = null;
-      reader.resolve(chunk);
+      this.readerReject = null;
+      reader(chunk);
       return;
     }
     this.chunks.push(chunk);
@@ -281,19 +294,21 @@ export class NodeByteStream implements ByteStream {
     if (this.ended && this.reader === null) return;
     this.ended = true;
     const reader = this.reader;
-    this.reader = null;
+    const readerReject = this.readerReject as (error: unknown) => void;
+    this.reader = this.readerReject = null;
     if (reader === null) return;
-    if (this.failure !== null && !this.closedHere) reader.reject(this.failure);
-    else reader.resolve(null);
+    if (this.failure !== null && !this.closedHere) readerReject(this.failure);
+    else reader(null);
   }
 
   private broke(error: Error): void {
     if (this.failure === null && !this.closedHere) this.failure = toConnectionError(error);
     const reader = this.reader;
-    this.reader = null;
+    const readerReject = this.readerReject as (error: unknown) => void;
+    this.reader = this.readerReject = null;
     if (reader === null) return;
-    if (this.closedHere) reader.resolve(null);
-    else reader.reject(this.failure);
+    if (this.closedHere) reader(null);
+    else readerReject(this.failure);
   }
 }
 

@@ -118,8 +118,10 @@ const SPECIAL = 4;
  * A pipeline of 100 000 GETs allocates nothing per command here.
  */
 class PendingQueue {
-  private codes: number[] = [];
+  /** The codes, a ring of `codes.length` (a power of two) bytes from `head`: no array grows or is copied per command. */
+  private codes = new Uint8Array(64);
   private head = 0;
+  private count = 0;
   private headId = 1;
   private readonly special = new Map<number, Pending>();
   private readonly view: { id: number; kind: CommandKind; bytes: boolean; discarded: boolean; step: Pending['step']; sub: Subscription | null } = {
@@ -132,19 +134,29 @@ class PendingQueue {
   };
 
   get length(): number {
-    return this.codes.length - this.head;
+    return this.count;
   }
 
   /** Append the command with the next id. */
   push(id: number, bytes: boolean, special: Pending | null): void {
-    if (this.length === 0) this.headId = id;
+    if (this.count === 0) this.headId = id;
     if (special !== null) this.special.set(id, special);
-    this.codes.push((bytes ? BYTES : 0) | (special !== null ? SPECIAL : 0));
+    let codes = this.codes;
+    if (this.count === codes.length) {
+      const grown = new Uint8Array(codes.length * 2);
+      const first = codes.subarray(this.head);
+      grown.set(first);
+      grown.set(codes.subarray(0, this.head), first.length);
+      this.codes = codes = grown;
+      this.head = 0;
+    }
+    codes[(this.head + this.count) & (codes.length - 1)] = (bytes ? BYTES : 0) | (special !== null ? SPECIAL : 0);
+    this.count++;
   }
 
   /** The head command, as a view valid until the next call (or undefined). */
   peek(): Pending | undefined {
-    if (this.head >= this.codes.length) return undefined;
+    if (this.count === 0) return undefined;
     return this.describe(this.headId, this.codes[this.head] as number);
   }
 
@@ -153,19 +165,17 @@ class PendingQueue {
     const head = this.peek();
     if (head === undefined) return undefined;
     if (head.kind !== 'normal' || head.step !== null) this.special.delete(head.id);
-    this.head++;
+    this.head = (this.head + 1) & (this.codes.length - 1);
+    this.count--;
     this.headId++;
-    if (this.head > 4096 && this.head * 2 > this.codes.length) {
-      this.codes = this.codes.slice(this.head);
-      this.head = 0;
-    }
     return head;
   }
 
   /** Mark a command's reply as unwanted. False if it is not waiting any more. */
   discard(id: number): boolean {
-    const index = this.head + (id - this.headId);
-    if (id < this.headId || index >= this.codes.length) return false;
+    const offset = id - this.headId;
+    if (offset < 0 || offset >= this.count) return false;
+    const index = (this.head + offset) & (this.codes.length - 1);
     this.codes[index] = (this.codes[index] as number) | DISCARDED;
     const special = this.special.get(id);
     if (special !== undefined) special.discarded = true;
@@ -174,12 +184,13 @@ class PendingQueue {
 
   /** Every waiting command, in order (views valid during the callback only). */
   forEach(fn: (entry: Pending) => void): void {
-    for (let i = this.head; i < this.codes.length; i++) fn(this.describe(this.headId + i - this.head, this.codes[i] as number));
+    const mask = this.codes.length - 1;
+    for (let i = 0; i < this.count; i++) fn(this.describe(this.headId + i, this.codes[(this.head + i) & mask] as number));
   }
 
   clear(): void {
-    this.codes = [];
     this.head = 0;
+    this.count = 0;
     this.special.clear();
   }
 

@@ -89,7 +89,19 @@ export const BLOCKING_COMMANDS: ReadonlySet<string> = new Set([
 
 /** The kind of a command, by its (case-insensitive) name. */
 export function commandKind(name: string): CommandKind {
-  return KINDS.get(name) ?? KINDS.get(name.toUpperCase()) ?? 'normal';
+  const kind = KINDS.get(name);
+  if (kind !== undefined) return kind;
+  // Upper-casing makes a new string: only for a name that has lower-case letters (the hot
+  // path sends upper-case names, and then allocates nothing here).
+  return hasLowerCase(name) ? (KINDS.get(name.toUpperCase()) ?? 'normal') : 'normal';
+}
+
+function hasLowerCase(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 97 && c <= 122) || c >= 128) return true;
+  }
+  return false;
 }
 
 /** The subscription namespace of a (un)subscribe command. */

@@ -36,6 +36,12 @@ export interface CallConnection {
   readonly isClosed: boolean;
 }
 
+/** Hears the calls of a batch settle: one object for the whole batch, no closure per call. */
+export interface BatchSink {
+  /** `call` (the batch's call number `call.index`) settled. */
+  settled(call: EngineCall, ok: boolean, value: unknown): void;
+}
+
 /** A request on its way. Protocols extend it with their request data. */
 export class EngineCall implements Waiter<unknown> {
   /** The id the session gave it when written; 0 before. */
@@ -54,6 +60,9 @@ export class EngineCall implements Waiter<unknown> {
   private wake: Wake<unknown> | null = null;
   private resolveFn: ((value: unknown) => void) | null = null;
   private rejectFn: ((error: unknown) => void) | null = null;
+  /** The batch it is part of (see startBatch), and its place there. */
+  private batchSink: BatchSink | null = null;
+  index = 0;
   /** The settled value, kept until the wait begins (a call settled synchronously). */
   private outcome: { readonly ok: boolean; readonly value: unknown } | null = null;
 
@@ -86,6 +95,13 @@ export class EngineCall implements Waiter<unknown> {
     this.rejectFn = reject;
     if (this.flushOutcome()) return;
     this.owner?.begin(this);
+  }
+
+  /** A call of a batch: its outcome goes to `sink`, as number `index` (nothing allocated per call). */
+  startBatch(sink: BatchSink, index: number): void {
+    this.batchSink = sink;
+    this.index = index;
+    this.flushOutcome();
   }
 
   /** Waiter (called by the runtime): the runtime abandons the wait. False: not at once (see CallOwner). */
@@ -126,6 +142,7 @@ export class EngineCall implements Waiter<unknown> {
   drop(): void {
     this.wake = null;
     this.resolveFn = this.rejectFn = null;
+    this.batchSink = null;
     this.finish(false, null);
   }
 
@@ -151,6 +168,12 @@ export class EngineCall implements Waiter<unknown> {
       this.wake = null;
       if (ok) wake.resolve(value);
       else wake.reject(value);
+      return;
+    }
+    const batch = this.batchSink;
+    if (batch !== null) {
+      this.batchSink = null;
+      batch.settled(this, ok, value);
       return;
     }
     const resolve = this.resolveFn;

@@ -13,6 +13,12 @@
 // - When the connection ends, every call that was written and is unanswered, and every call
 //   still queued, is handed back to the owner (`onLost`), which decides between retrying and
 //   failing it. A protocol violation ends it with ProtocolViolationError.
+//
+// Discussion: queues. Nothing is allocated per call here. Submitted calls go to `queued`, one
+// of a pair of arrays that swap at each flush and keep their capacity (setting an array's
+// length to 0 would let V8 trim its backing store, and a fresh `[]` per flush regrows it by
+// copying, a burst of 200 000 calls at a time); written calls wait in a ring that doubles when
+// full and never shrinks. Slots are cleared as they are consumed, so no settled call is kept.
 
 import { ConnectionError, ProtocolViolationError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
@@ -30,9 +36,15 @@ export interface ConnectionOwner<C extends EngineCall, Ev> {
 
 /** One connection: a stream, a protocol session, a reader. */
 export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> = ProtocolSession<C, Ev>> implements SessionSink<C, Ev> {
-  private queued: C[] = [];
-  private readonly written: C[] = [];
+  /** Calls submitted since the last flush: `queued[0 .. queuedCount)` (see "Discussion: queues"). */
+  private queued: (C | undefined)[] = [];
+  private queuedCount = 0;
+  /** The other array of the pair `queued` swaps with at each flush. */
+  private spare: (C | undefined)[] = [];
+  /** Written calls awaiting their responses, oldest first: a ring of `written.length` (a power of two) slots. */
+  private written: (C | undefined)[] = new Array<C | undefined>(16).fill(undefined);
   private writtenHead = 0;
+  private writtenCount = 0;
   private flushScheduled = false;
   private closed = false;
   private responses = 0;
@@ -59,7 +71,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
 
   /** Calls written and not yet answered, plus calls waiting to be written. */
   get inFlight(): number {
-    return this.written.length - this.writtenHead + this.queued.length;
+    return this.writtenCount + this.queuedCount;
   }
 
   /** Whether the connection has ended. */
@@ -84,7 +96,10 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
       return;
     }
     call.connection = this;
-    this.queued.push(call);
+    const queued = this.queued;
+    if (this.queuedCount < queued.length) queued[this.queuedCount] = call;
+    else queued.push(call);
+    this.queuedCount++;
     this.scheduleFlush();
   }
 
@@ -183,14 +198,14 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
 
   /** SessionSink: the written call with this id, dropping abandoned calls before it. */
   take(id: number): C | null {
-    while (this.writtenHead < this.written.length) {
-      const call = this.written[this.writtenHead] as C;
-      this.written[this.writtenHead] = undefined as unknown as C;
-      this.writtenHead++;
-      if (this.writtenHead > 4096 && this.writtenHead * 2 > this.written.length) {
-        this.written.splice(0, this.writtenHead);
-        this.writtenHead = 0;
-      }
+    const written = this.written;
+    const mask = written.length - 1;
+    while (this.writtenCount > 0) {
+      const head = this.writtenHead;
+      const call = written[head] as C;
+      written[head] = undefined;
+      this.writtenHead = (head + 1) & mask;
+      this.writtenCount--;
       if (call.id === id) {
         if (call.state !== 'written' && call.state !== 'abandoning') return null;
         this.responses++;
@@ -248,10 +263,15 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   private flush(): void {
     this.flushScheduled = false;
     if (this.closed) return;
+    // Swap the pair first: a call submitted while this one is encoded goes to the next flush.
     const queued = this.queued;
-    this.queued = [];
+    const count = this.queuedCount;
+    this.queued = this.spare;
+    this.queuedCount = 0;
     const session = this.session;
-    for (const call of queued) {
+    for (let i = 0; i < count; i++) {
+      const call = queued[i] as C;
+      queued[i] = undefined;
       if (call.state !== 'queued') continue;
       try {
         call.id = session.send(call);
@@ -262,14 +282,41 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
         continue;
       }
       call.state = 'written';
-      this.written.push(call);
+      this.pushWritten(call);
     }
+    this.spare = queued;
     const data = session.dataToSend();
     if (data === null) return;
-    this.stream.write(data).then(undefined, (error: unknown) => {
-      this.stream.close();
-      this.lost(asConnectionError(error, 'write failed'));
-    });
+    const written = this.stream.write(data);
+    // A stream hands back the same fulfilled Promise whenever it takes the bytes at once (the
+    // usual case): once that Promise is known fulfilled, it cannot fail, and no handler (a
+    // derived Promise and a microtask per flush) is attached to it again.
+    if (written === this.fulfilledWrite) return;
+    written.then(() => {
+      this.fulfilledWrite = written;
+    }, this.onWriteError);
+  }
+
+  /** The last Promise of `stream.write` seen fulfilled (see flush). */
+  private fulfilledWrite: Promise<void> | null = null;
+
+  private readonly onWriteError = (error: unknown): void => {
+    this.stream.close();
+    this.lost(asConnectionError(error, 'write failed'));
+  };
+
+  /** Append to the ring of written calls, doubling it when full. */
+  private pushWritten(call: C): void {
+    let written = this.written;
+    if (this.writtenCount === written.length) {
+      const size = written.length;
+      const grown = new Array<C | undefined>(size * 2).fill(undefined);
+      for (let i = 0; i < size; i++) grown[i] = written[(this.writtenHead + i) & (size - 1)];
+      this.written = written = grown;
+      this.writtenHead = 0;
+    }
+    written[(this.writtenHead + this.writtenCount) & (written.length - 1)] = call;
+    this.writtenCount++;
   }
 
   private async readLoop(): Promise<void> {
@@ -325,14 +372,22 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     this.resumeWake = null;
     resume?.resolve();
     const unanswered: C[] = [];
-    for (let i = this.writtenHead; i < this.written.length; i++) {
-      const call = this.written[i] as C;
+    const written = this.written;
+    for (let i = 0; i < this.writtenCount; i++) {
+      const slot = (this.writtenHead + i) & (written.length - 1);
+      const call = written[slot] as C;
+      written[slot] = undefined;
       if (call.state === 'written' || call.state === 'abandoning') unanswered.push(call);
     }
-    this.written.length = 0;
     this.writtenHead = 0;
-    const queued = this.queued.filter((call) => call.state === 'queued');
-    this.queued = [];
+    this.writtenCount = 0;
+    const queued: C[] = [];
+    for (let i = 0; i < this.queuedCount; i++) {
+      const call = this.queued[i] as C;
+      this.queued[i] = undefined;
+      if (call.state === 'queued') queued.push(call);
+    }
+    this.queuedCount = 0;
     this.owner.onLost(this, error, unanswered, queued);
   }
 }

@@ -40,7 +40,7 @@ import {
 import { FnWaiter } from '../runtime.js';
 import type { Background, ByteStream, Runtime, Wake, Waiter } from '../runtime.js';
 import type { HandshakeContext, ProtocolAdapter, ProtocolSession } from './adapter.js';
-import type { CallOwner, EngineCall } from './call.js';
+import type { BatchSink, CallOwner, EngineCall } from './call.js';
 import { EngineConnection } from './connection.js';
 import type { ConnectionOwner } from './connection.js';
 import type { EngineOptions } from './options.js';
@@ -67,6 +67,87 @@ export interface BatchOptions {
   readonly signal?: AbortSignal;
   /** Timeout of the whole batch in ms: rejected with CommandTimeoutError. */
   readonly timeout?: number;
+}
+
+/**
+ * The wait of a batch: the Waiter the runtime starts, and the sink every call of the batch
+ * settles into (by its index), so that a batch of n calls costs no closure per call.
+ */
+class BatchWait<C extends EngineCall> implements Waiter<unknown[]>, BatchSink {
+  private readonly results: unknown[];
+  private remaining: number;
+  private finished = false;
+  private wake: Wake<unknown[]> | null = null;
+  private cancelTimer: (() => void) | null = null;
+  private onAbort: (() => void) | null = null;
+
+  constructor(
+    private readonly engine: { abandon(call: EngineCall, error: unknown): boolean; route(call: C): void; readonly runtime: Runtime },
+    private readonly label: string,
+    private readonly calls: readonly C[],
+    private readonly keepError: (error: unknown) => boolean,
+    private readonly timeout: number | undefined,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.results = new Array<unknown>(calls.length);
+    this.remaining = calls.length;
+  }
+
+  start(wake: Wake<unknown[]>): void {
+    this.wake = wake;
+    const { timeout, signal, label } = this;
+    if (timeout !== undefined && timeout !== Infinity) this.cancelTimer = this.engine.runtime.timer(timeout, () => this.fail(new CommandTimeoutError(label, timeout)));
+    if (signal !== undefined) {
+      const onAbort = (): void => this.fail(new AbortedError(label, signal.reason));
+      this.onAbort = onAbort;
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    const calls = this.calls;
+    for (let i = 0; i < calls.length; i++) (calls[i] as C).startBatch(this, i);
+    for (let i = 0; i < calls.length; i++) this.engine.route(calls[i] as C);
+  }
+
+  cancel(): boolean {
+    this.finished = true;
+    this.cleanup();
+    this.abandonAll();
+    return true;
+  }
+
+  settled(call: EngineCall, ok: boolean, value: unknown): void {
+    if (!ok && !this.keepError(value)) {
+      this.fail(value);
+      return;
+    }
+    this.results[call.index] = value;
+    if (--this.remaining === 0 && !this.finished) {
+      this.finished = true;
+      this.cleanup();
+      (this.wake as Wake<unknown[]>).resolve(this.results);
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.cleanup();
+    this.abandonAll();
+    (this.wake as Wake<unknown[]>).reject(error);
+  }
+
+  private cleanup(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    const onAbort = this.onAbort;
+    if (onAbort !== null) {
+      this.onAbort = null;
+      this.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private abandonAll(): void {
+    for (const call of this.calls) this.engine.abandon(call, null);
+  }
 }
 
 /** The runtime-independent engine of one protocol client. */
@@ -169,54 +250,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     const timeout = options?.timeout ?? this.options.callTimeout;
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(new AbortedError(label, signal.reason));
-    const results: unknown[] = new Array(calls.length);
-    let remaining = calls.length;
-    let finished = false;
-    let cleanup = (): void => {};
-    const abandonAll = (): void => {
-      for (const call of calls) this.abandon(call, null);
-    };
-    return this.runtime.wait<unknown[]>(
-      `${this.waitState}_BATCH`,
-      new FnWaiter<unknown[]>(
-        (wake) => {
-          const fail = (error: unknown): void => {
-            if (finished) return;
-            finished = true;
-            cleanup();
-            abandonAll();
-            wake.reject(error);
-          };
-          const cancelTimer = timeout !== undefined && timeout !== Infinity ? this.runtime.timer(timeout, () => fail(new CommandTimeoutError(label, timeout))) : null;
-          const onAbort = signal === undefined ? null : (): void => fail(new AbortedError(label, signal.reason));
-          if (onAbort !== null) signal?.addEventListener('abort', onAbort, { once: true });
-          cleanup = (): void => {
-            cancelTimer?.();
-            if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
-          };
-          const settled = (index: number, value: unknown): void => {
-            results[index] = value;
-            if (--remaining === 0 && !finished) {
-              finished = true;
-              cleanup();
-              wake.resolve(results);
-            }
-          };
-          calls.forEach((call, index) => {
-            call.startWith(
-              (value) => settled(index, value),
-              (error) => (keepError(error) ? settled(index, error) : fail(error)),
-            );
-          });
-          for (const call of calls) this.route(call);
-        },
-        () => {
-          finished = true;
-          cleanup();
-          abandonAll();
-        },
-      ),
-    );
+    const wait = new BatchWait(this, label, calls, keepError, timeout, signal);
+    return this.runtime.wait<unknown[]>(`${this.waitState}_BATCH`, wait);
   }
 
   /**
@@ -262,24 +297,32 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   /** CallOwner: a call's wait began: arm its timeout and signal, then send it. */
   begin(call: EngineCall): void {
     const timeout = call.timeout;
-    const signal = call.signal;
-    if ((timeout !== undefined && timeout !== Infinity) || signal !== undefined) {
-      let cancelTimer: (() => void) | null = null;
-      let onAbort: (() => void) | null = null;
-      if (timeout !== undefined && timeout !== Infinity) {
-        cancelTimer = this.runtime.timer(timeout, () => this.abandon(call, new CommandTimeoutError(call.label, timeout)));
-      }
-      if (signal !== undefined) {
-        onAbort = () => this.abandon(call, new AbortedError(call.label, signal.reason));
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      call.cleanup = () => {
-        cancelTimer?.();
-        if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
-      };
-    }
+    if ((timeout !== undefined && timeout !== Infinity) || call.signal !== undefined) this.arm(call);
     if (call.exclusive && call.connection === null) this.sendExclusive(call as C);
     else this.route(call as C);
+  }
+
+  /**
+   * Arm a call's timeout and signal. A method of its own: its closures capture `call`, and a
+   * function whose parameters are captured allocates their context on every entry, so `begin`
+   * would pay for it on every call, timeout or not.
+   */
+  private arm(call: EngineCall): void {
+    const timeout = call.timeout;
+    const signal = call.signal;
+    let cancelTimer: (() => void) | null = null;
+    let onAbort: (() => void) | null = null;
+    if (timeout !== undefined && timeout !== Infinity) {
+      cancelTimer = this.runtime.timer(timeout, () => this.abandon(call, new CommandTimeoutError(call.label, timeout)));
+    }
+    if (signal !== undefined) {
+      onAbort = () => this.abandon(call, new AbortedError(call.label, signal.reason));
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    call.cleanup = () => {
+      cancelTimer?.();
+      if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
+    };
   }
 
   /** CallOwner: end a call early (see CallOwner). */
@@ -309,8 +352,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     return true;
   }
 
-  /** Send on the main connection (or the call's leased one), or keep it for later. */
-  private route(call: C): void {
+  /** @internal Send on the main connection (or the call's leased one), or keep it for later. */
+  route(call: C): void {
     const pinned = call.connection as EngineConnection<C, Ev, S> | null;
     if (pinned !== null) {
       if (pinned.isClosed) call.fail(new ConnectionLostError(`${call.label}: the leased connection is closed`));

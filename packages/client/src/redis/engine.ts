@@ -93,13 +93,13 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
     if (this.isClosed) return Promise.reject(this.closedError());
     const invalid = checkCommand(args);
     if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
-    const name = upperName(args[0] as string);
+    const info = commandInfo(args[0] as string);
     const call = new RedisCall(
       args,
-      name,
+      info.name,
       options?.bytes === true,
-      READ_ONLY_COMMANDS.has(name),
-      isBlockingCommand(name, args),
+      info.readOnly,
+      info.blocking === MAYBE_BLOCKING ? isBlockingCommand(info.name, args) : info.blocking,
       this,
       options?.timeout ?? this.options.callTimeout,
       options?.signal,
@@ -123,8 +123,8 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
       if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
     }
     const calls = batch.map((args) => {
-      const name = upperName(args[0] as string);
-      const call = new RedisCall(args, name, options?.bytes === true, READ_ONLY_COMMANDS.has(name), false, null, undefined, undefined, null);
+      const info = commandInfo(args[0] as string);
+      const call = new RedisCall(args, info.name, options?.bytes === true, info.readOnly, false, null, undefined, undefined, null);
       if (options?.onAttributes !== undefined) call.onAttributes = options.onAttributes;
       if (lease !== undefined) lease.pin(call);
       return call;
@@ -137,14 +137,30 @@ function isRedisError(error: unknown): boolean {
   return error instanceof RedisError;
 }
 
-const upperCache = new Map<string, string>();
+/** What a call needs to know about its command name, found once per name. */
+interface CommandInfo {
+  /** The name, upper case. */
+  readonly name: string;
+  /** Retryable after a connection loss. */
+  readonly readOnly: boolean;
+  /** Whether it blocks server-side; MAYBE_BLOCKING when that depends on its arguments (XREAD BLOCK). */
+  readonly blocking: boolean | typeof MAYBE_BLOCKING;
+}
 
-/** Upper-cased command name, cached (typed methods pass the same few names over and over). */
-function upperName(name: string): string {
-  let upper = upperCache.get(name);
-  if (upper === undefined) {
-    upper = name.toUpperCase();
-    if (upperCache.size < 512) upperCache.set(name, upper);
+const MAYBE_BLOCKING = 'args';
+const infoCache = new Map<string, CommandInfo>();
+
+/**
+ * The command's upper-case name and properties, cached (typed methods pass the same few names
+ * over and over): one map lookup per call instead of upper-casing and two set lookups.
+ */
+function commandInfo(name: string): CommandInfo {
+  let info = infoCache.get(name);
+  if (info === undefined) {
+    const upper = name.toUpperCase();
+    const blocking = isBlockingCommand(upper, []) ? true : upper === 'XREAD' || upper === 'XREADGROUP' ? MAYBE_BLOCKING : false;
+    info = { name: upper, readOnly: READ_ONLY_COMMANDS.has(upper), blocking };
+    if (infoCache.size < 512) infoCache.set(name, info);
   }
-  return upper;
+  return info;
 }
