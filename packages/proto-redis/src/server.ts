@@ -122,12 +122,18 @@ interface Multibulk {
   held: number;
 }
 
-type Latin1Buffer = Uint8Array & { latin1Slice(start: number, end: number): string };
+type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
 
-/** Bytes [start, end) of `buf` as a binary string (Node's native latin1 decoder on a Buffer). */
+/**
+ * Node's native latin1 decoder, when there is a Buffer. It takes any Uint8Array as `this` (Node
+ * checks for an ArrayBufferView), so chunks need not be Buffers.
+ */
+const nodeLatin1: Latin1Slice | undefined = (globalThis as { Buffer?: { prototype: { latin1Slice?: Latin1Slice } } }).Buffer?.prototype
+  .latin1Slice;
+
+/** Bytes [start, end) of `buf` as a binary string (one char per byte). */
 function latin1(buf: Uint8Array, start: number, end: number): string {
-  const node = buf as Latin1Buffer;
-  if (typeof node.latin1Slice === 'function') return node.latin1Slice(start, end);
+  if (nodeLatin1 !== undefined) return nodeLatin1.call(buf, start, end);
   let text = '';
   for (let i = start; i < end; i += 8192) text += String.fromCharCode(...buf.subarray(i, Math.min(end, i + 8192)));
   return text;
@@ -413,7 +419,9 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
           if (i === pos + 1 || i - pos > 13 || i + 1 >= end || chunk[i] !== CR || chunk[i + 1] !== LF || length > this.maxBulk) break;
           const body = i + 2;
           if (end - body < length + 2 || chunk[body + length] !== CR || chunk[body + length + 1] !== LF) break;
-          command.args.push(binary ? latin1(chunk, body, body + length) : chunk.subarray(body, body + length));
+          if (!binary) command.args.push(chunk.subarray(body, body + length));
+          else if (command.args.length === 0) command.args.push(this.rawName(chunk, body, length));
+          else command.args.push(latin1(chunk, body, body + length));
           command.held += length;
           command.remaining--;
           pos = body + length + 2;
@@ -522,6 +530,20 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
     if (args.length === 0) return null;
     const delivered: ServerArg[] = this.binary ? args.map((bytes) => latin1(bytes, 0, bytes.length)) : args;
     return { type: 'command', name: this.commandName(delivered[0] as ServerArg), args: delivered as A[], inline: true };
+  }
+
+  /**
+   * The command name `buf[start, start + length)` as a binary string: the last one's string
+   * when the bytes are the same (pipelines repeat a command), so no string is made.
+   */
+  private rawName(buf: Uint8Array, start: number, length: number): string {
+    const last = this.lastRawName;
+    if (last.length === length) {
+      let i = 0;
+      while (i < length && last.charCodeAt(i) === buf[start + i]) i++;
+      if (i === length) return last;
+    }
+    return latin1(buf, start, start + length);
   }
 
   /** The upper-cased command name; a binary name equal to the last one reuses its string. */
