@@ -125,15 +125,11 @@ interface Multibulk {
 type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
 
 /**
- * Node's native latin1 decoder, when there is a Buffer. It takes any Uint8Array as `this` (Node
- * checks for an ArrayBufferView), so chunks need not be Buffers.
+ * Bytes [start, end) of `buf` as a binary string (one char per byte): with `native`, a Node
+ * Buffer's latin1Slice (it takes any Uint8Array as `this`: Node checks for an ArrayBufferView).
  */
-const nodeLatin1: Latin1Slice | undefined = (globalThis as { Buffer?: { prototype: { latin1Slice?: Latin1Slice } } }).Buffer?.prototype
-  .latin1Slice;
-
-/** Bytes [start, end) of `buf` as a binary string (one char per byte). */
-function latin1(buf: Uint8Array, start: number, end: number): string {
-  if (nodeLatin1 !== undefined) return nodeLatin1.call(buf, start, end);
+function latin1(native: Latin1Slice | null, buf: Uint8Array, start: number, end: number): string {
+  if (native !== null) return native.call(buf, start, end);
   let text = '';
   for (let i = start; i < end; i += 8192) text += String.fromCharCode(...buf.subarray(i, Math.min(end, i + 8192)));
   return text;
@@ -170,6 +166,8 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   private command: Multibulk | null = null;
   /** Arguments as binary strings (`args: 'binary'`). */
   private readonly binary: boolean;
+  /** latin1Slice of the first received chunk that was a Node Buffer (a feature test). */
+  private nodeLatin1: Latin1Slice | null = null;
   /** The last command name as sent (binary mode) and upper-cased: pipelines repeat it. */
   private lastRawName = '';
   private lastName = '';
@@ -255,6 +253,10 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
       // Refused whole, as Redis closes a client over its query buffer limit.
       this.fail(new RemoteProtocolError('Protocol error: too much unparsed data (query buffer limit)', 'ERR_BUFFER_LIMIT', this.received));
       return;
+    }
+    if (this.binary && this.nodeLatin1 === null) {
+      const native = (data as Uint8Array & { latin1Slice?: Latin1Slice }).latin1Slice;
+      if (typeof native === 'function') this.nodeLatin1 = native;
     }
     this.chunks.push(data);
     this.unread += data.length;
@@ -421,7 +423,7 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
           if (end - body < length + 2 || chunk[body + length] !== CR || chunk[body + length + 1] !== LF) break;
           if (!binary) command.args.push(chunk.subarray(body, body + length));
           else if (command.args.length === 0) command.args.push(this.rawName(chunk, body, length));
-          else command.args.push(latin1(chunk, body, body + length));
+          else command.args.push(latin1(this.nodeLatin1, chunk, body, body + length));
           command.held += length;
           command.remaining--;
           pos = body + length + 2;
@@ -456,7 +458,7 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
             body = this.view.subarray(this.viewAt, this.viewAt + length);
           }
         }
-        command.args.push(this.binary ? latin1(body, 0, length) : body);
+        command.args.push(this.binary ? latin1(this.nodeLatin1, body, 0, length) : body);
         command.held += length;
         this.consume(length + 2);
         command.bulk = -1;
@@ -528,7 +530,7 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
       throw new RemoteProtocolError(`Protocol error: ${message}`, 'ERR_INLINE', offset);
     });
     if (args.length === 0) return null;
-    const delivered: ServerArg[] = this.binary ? args.map((bytes) => latin1(bytes, 0, bytes.length)) : args;
+    const delivered: ServerArg[] = this.binary ? args.map((bytes) => latin1(this.nodeLatin1, bytes, 0, bytes.length)) : args;
     return { type: 'command', name: this.commandName(delivered[0] as ServerArg), args: delivered as A[], inline: true };
   }
 
@@ -543,7 +545,7 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
       while (i < length && last.charCodeAt(i) === buf[start + i]) i++;
       if (i === length) return last;
     }
-    return latin1(buf, start, start + length);
+    return latin1(this.nodeLatin1, buf, start, start + length);
   }
 
   /** The upper-cased command name; a binary name equal to the last one reuses its string. */
