@@ -15,6 +15,7 @@ const suites: Record<string, () => Promise<string>> = {
   io: ioSuite,
   threads: threadsSuite,
   'mini-redis': (await import('./miniredis-bench.js')).miniRedisSuite,
+  memory: (await import('./memory-bench.js')).memorySuite,
 };
 
 const results = fileURLToPath(new URL('../RESULTS.md', import.meta.url));

@@ -1,27 +1,14 @@
 // binary.ts
 //
 // Keys and string values live as "binary strings": one UTF-16 code unit per byte (latin1),
-// made by Node's native latin1 decoder. They are binary safe (all 256 byte values round-trip),
+// cut from the received bytes by proto-redis's server role (`args: 'binary'`, Node's native
+// latin1 decoder). They are binary safe (all 256 byte values round-trip),
 // hash fast as Map keys, compare with ===, and hold no reference to the received chunk (a view
 // kept as a value would pin its whole 64 KiB chunk). Options and numbers are ASCII, which
 // latin1 leaves unchanged, so they are read from the same strings.
 //
 // Also here: Redis's strict integer and float parsing (string2ll, string2ld) and 64-bit
 // integer arithmetic that stays in plain numbers while it can.
-
-type Latin1Buffer = Uint8Array & { latin1Slice(start: number, end: number): string };
-
-/** The binary string of `bytes` (one char per byte). */
-export function bin(bytes: Uint8Array): string {
-  const buffer = bytes as Latin1Buffer;
-  if (typeof buffer.latin1Slice === 'function') return buffer.latin1Slice(0, bytes.length);
-  return (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) as unknown as Latin1Buffer).latin1Slice(0, bytes.length);
-}
-
-/** An argument read as an option keyword: upper-cased ASCII. */
-export function keyword(bytes: Uint8Array): string {
-  return bin(bytes).toUpperCase();
-}
 
 /** Printable form of a binary string for error messages (bytes as they are, CR/LF blanked). */
 export function printable(text: string): string {

@@ -54,7 +54,12 @@ const allocate = (size: number): Uint8Array => Buffer.allocUnsafeSlow(size);
 /** One connected client. */
 export class Session implements Subscriber, ClientInfo {
   readonly id: number;
-  readonly conn = new RedisServerProtocol({ writer: { strings: 'binary', allocate }, pausedReadAhead: BLOCKED_READ_AHEAD });
+  /** Arguments arrive as binary strings: keys and values are kept as such (binary.ts). */
+  readonly conn = new RedisServerProtocol<string>({
+    args: 'binary',
+    writer: { strings: 'binary', allocate },
+    pausedReadAhead: BLOCKED_READ_AHEAD,
+  });
   /** Where every reply and push to this client is written (keys and values are binary strings). */
   readonly reply: ReplyWriter = this.conn.writer;
   db: Database;
@@ -150,7 +155,7 @@ export class Session implements Subscriber, ClientInfo {
   private async runCommands(): Promise<boolean> {
     const conn = this.conn;
     for (;;) {
-      let event: RedisServerEvent | NeedData | Paused;
+      let event: RedisServerEvent<string> | NeedData | Paused;
       try {
         event = conn.nextEvent();
       } catch (error) {

@@ -33,4 +33,4 @@ export type { RedisClientEvent, RedisClientState, RedisClientOptions, SendOption
 export { commandKind, subscriptionSpace, isBlockingCommand, BLOCKING_COMMANDS } from './commands.js';
 export type { CommandKind, SubscriptionSpace } from './commands.js';
 export { RedisServerProtocol, splitInline } from './server.js';
-export type { RedisServerEvent, RedisServerOptions } from './server.js';
+export type { RedisServerEvent, RedisServerLimits, RedisServerOptions, ServerArg } from './server.js';

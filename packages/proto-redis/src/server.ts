@@ -21,7 +21,8 @@
 //
 // Invariants:
 // - A command is delivered only when all of its bytes have arrived; arguments are Uint8Array
-//   views into the received chunks (binary safe, never copied unless a value spans chunks).
+//   views into the received chunks (binary safe, never copied unless a value spans chunks), or
+//   with `args: 'binary'`, binary strings (one char per byte) cut straight from the chunks.
 // - Work is linear in the bytes received, however they are cut: `receiveData` only queues a
 //   chunk (no copy, no parse), a line is searched once (the search resumes where the last one
 //   stopped), and a token that spans chunks is copied once, when it is complete.
@@ -46,17 +47,23 @@ import type { ServerInput, ServerMode, ServerState } from './state.js';
 import { RespErrorReply, RespPush } from './values.js';
 import type { RespFrame, RespValue } from './values.js';
 
-/** What the server protocol object hands back. */
-export type RedisServerEvent =
+/**
+ * How arguments are handed over: `Uint8Array` views (option `args: 'bytes'`, the default) or
+ * binary strings, one UTF-16 code unit per byte (`args: 'binary'`).
+ */
+export type ServerArg = Uint8Array | string;
+
+/** What the server protocol object hands back (arguments as bytes unless `A` is string). */
+export type RedisServerEvent<A extends ServerArg = Uint8Array> =
   | {
       readonly type: 'command';
       /** The command name, upper-cased (ASCII). */
       readonly name: string;
       /**
-       * Every argument, the name included, as bytes: views into the received chunks, valid as
-       * long as those chunks are not reused by the caller.
+       * Every argument, the name included: as bytes, views into the received chunks (valid as
+       * long as those chunks are not reused by the caller); or as binary strings (`args: 'binary'`).
        */
-      readonly args: readonly Uint8Array[];
+      readonly args: readonly A[];
       /** Whether it arrived as an inline command. */
       readonly inline: boolean;
     }
@@ -67,8 +74,12 @@ export type RedisServerEvent =
       readonly unanswered: number;
     };
 
+/** Limits and pacing of {@link RedisServerProtocol}; `args` must be 'binary' for string arguments. */
+export type RedisServerOptions<A extends ServerArg = Uint8Array> = RedisServerLimits &
+  (A extends string ? { readonly args: 'binary' } : { readonly args?: 'bytes' });
+
 /** Limits and pacing of {@link RedisServerProtocol}. */
-export interface RedisServerOptions {
+export interface RedisServerLimits {
   /** Most arguments in one command (default 1 048 576). */
   readonly maxArgs?: number;
   /** Longest argument (default 512 MiB, Redis's proto-max-bulk-len). */
@@ -104,15 +115,32 @@ const COMPACT_AFTER = 64;
 
 interface Multibulk {
   remaining: number;
-  readonly args: Uint8Array[];
+  readonly args: ServerArg[];
   /** Length of the argument whose body is awaited, or -1 while reading a header. */
   bulk: number;
   /** Bytes of the arguments parsed so far (they count toward maxBufferedBytes). */
   held: number;
 }
 
-/** The server role of a Redis connection, as a sans-IO protocol object. */
-export class RedisServerProtocol {
+type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
+
+/**
+ * Bytes [start, end) of `buf` as a binary string (one char per byte): with `native`, a Node
+ * Buffer's latin1Slice (it takes any Uint8Array as `this`: Node checks for an ArrayBufferView).
+ */
+function latin1(native: Latin1Slice | null, buf: Uint8Array, start: number, end: number): string {
+  if (native !== null) return native.call(buf, start, end);
+  let text = '';
+  for (let i = start; i < end; i += 8192) text += String.fromCharCode(...buf.subarray(i, Math.min(end, i + 8192)));
+  return text;
+}
+
+/**
+ * The server role of a Redis connection, as a sans-IO protocol object. Arguments come as
+ * Uint8Array views; `new RedisServerProtocol<string>({ args: 'binary' })` hands them over as
+ * binary strings instead (cheaper for a server that keeps them as strings: no view is made).
+ */
+export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   /**
    * Where replies are written: `writer.lend()` the bytes to the socket and `release()` them
    * once written, or take them for good with {@link dataToSend}.
@@ -136,8 +164,15 @@ export class RedisServerProtocol {
   private view: Uint8Array = EMPTY;
   private viewAt = 0;
   private command: Multibulk | null = null;
+  /** Arguments as binary strings (`args: 'binary'`). */
+  private readonly binary: boolean;
+  /** latin1Slice of the first received chunk that was a Node Buffer (a feature test). */
+  private nodeLatin1: Latin1Slice | null = null;
+  /** The last command name as sent (binary mode) and upper-cased: pipelines repeat it. */
+  private lastRawName = '';
+  private lastName = '';
   private ended = false;
-  private closedEvent: RedisServerEvent | null = null;
+  private closedEvent: RedisServerEvent<A> | null = null;
   private failure: RemoteProtocolError | null = null;
   private unansweredCount = 0;
   private readonly maxArgs: number;
@@ -147,7 +182,8 @@ export class RedisServerProtocol {
   private readonly maxUnanswered: number;
   private readonly pausedReadAhead: number;
 
-  constructor(options?: RedisServerOptions) {
+  constructor(...[options]: A extends string ? [RedisServerOptions<A>] : [RedisServerOptions<A>?]) {
+    this.binary = options?.args === 'binary';
     this.maxArgs = options?.maxArgs ?? 1024 * 1024;
     this.maxBulk = options?.maxBulkLength ?? 512 * 1024 * 1024;
     this.maxInline = options?.maxInlineLength ?? 64 * 1024;
@@ -218,6 +254,10 @@ export class RedisServerProtocol {
       this.fail(new RemoteProtocolError('Protocol error: too much unparsed data (query buffer limit)', 'ERR_BUFFER_LIMIT', this.received));
       return;
     }
+    if (this.binary && this.nodeLatin1 === null) {
+      const native = (data as Uint8Array & { latin1Slice?: Latin1Slice }).latin1Slice;
+      if (typeof native === 'function') this.nodeLatin1 = native;
+    }
     this.chunks.push(data);
     this.unread += data.length;
     this.received += data.length;
@@ -229,11 +269,11 @@ export class RedisServerProtocol {
    * every command before the end was delivered (again on every later call). Throws
    * RemoteProtocolError on bad input, and that same error on every later call.
    */
-  nextEvent(): RedisServerEvent | NeedData | Paused {
+  nextEvent(): RedisServerEvent<A> | NeedData | Paused {
     if (this.failure !== null) throw this.failure;
     if (this.mode !== 'commands') return this.closedEvent ?? PAUSED;
     if (this.unansweredCount >= this.maxUnanswered) return PAUSED;
-    let event: RedisServerEvent | NeedData;
+    let event: RedisServerEvent<A> | NeedData;
     try {
       event = this.parse();
     } catch (error) {
@@ -324,7 +364,7 @@ export class RedisServerProtocol {
     }
   }
 
-  private parse(): RedisServerEvent | NeedData {
+  private parse(): RedisServerEvent<A> | NeedData {
     for (;;) {
       let command = this.command;
       if (command === null) {
@@ -368,6 +408,7 @@ export class RedisServerProtocol {
         const start = this.pos;
         const end = chunk.length;
         let pos = start;
+        const binary = this.binary;
         while (command.remaining > 0 && pos < end && chunk[pos] === 0x24 /* $ */) {
           const limit = Math.min(end, pos + MAX_HEADER);
           let i = pos + 1;
@@ -380,7 +421,9 @@ export class RedisServerProtocol {
           if (i === pos + 1 || i - pos > 13 || i + 1 >= end || chunk[i] !== CR || chunk[i + 1] !== LF || length > this.maxBulk) break;
           const body = i + 2;
           if (end - body < length + 2 || chunk[body + length] !== CR || chunk[body + length + 1] !== LF) break;
-          command.args.push(chunk.subarray(body, body + length));
+          if (!binary) command.args.push(chunk.subarray(body, body + length));
+          else if (command.args.length === 0) command.args.push(this.rawName(chunk, body, length));
+          else command.args.push(latin1(this.nodeLatin1, chunk, body, body + length));
           command.held += length;
           command.remaining--;
           pos = body + length + 2;
@@ -415,14 +458,14 @@ export class RedisServerProtocol {
             body = this.view.subarray(this.viewAt, this.viewAt + length);
           }
         }
-        command.args.push(body);
+        command.args.push(this.binary ? latin1(this.nodeLatin1, body, 0, length) : body);
         command.held += length;
         this.consume(length + 2);
         command.bulk = -1;
         command.remaining--;
       }
       this.command = null;
-      return { type: 'command', name: upperAscii(command.args[0] as Uint8Array), args: command.args, inline: false };
+      return { type: 'command', name: this.commandName(command.args[0] as ServerArg), args: command.args as A[], inline: false };
     }
   }
 
@@ -470,7 +513,7 @@ export class RedisServerProtocol {
   }
 
   /** An inline command: one line, arguments separated by blanks, with quoting like redis-cli. */
-  private inline(): RedisServerEvent | NeedData | null {
+  private inline(): RedisServerEvent<A> | NeedData | null {
     const lf = this.findLineFeed(this.maxInline);
     if (lf === -1) {
       if (this.unread >= this.maxInline) this.failAt('inline command too long', 'ERR_INLINE_TOO_LONG', this.offset(0));
@@ -487,7 +530,32 @@ export class RedisServerProtocol {
       throw new RemoteProtocolError(`Protocol error: ${message}`, 'ERR_INLINE', offset);
     });
     if (args.length === 0) return null;
-    return { type: 'command', name: upperAscii(args[0] as Uint8Array), args, inline: true };
+    const delivered: ServerArg[] = this.binary ? args.map((bytes) => latin1(this.nodeLatin1, bytes, 0, bytes.length)) : args;
+    return { type: 'command', name: this.commandName(delivered[0] as ServerArg), args: delivered as A[], inline: true };
+  }
+
+  /**
+   * The command name `buf[start, start + length)` as a binary string: the last one's string
+   * when the bytes are the same (pipelines repeat a command), so no string is made.
+   */
+  private rawName(buf: Uint8Array, start: number, length: number): string {
+    const last = this.lastRawName;
+    if (last.length === length) {
+      let i = 0;
+      while (i < length && last.charCodeAt(i) === buf[start + i]) i++;
+      if (i === length) return last;
+    }
+    return latin1(this.nodeLatin1, buf, start, start + length);
+  }
+
+  /** The upper-cased command name; a binary name equal to the last one reuses its string. */
+  private commandName(raw: ServerArg): string {
+    if (typeof raw !== 'string') return upperAscii(raw);
+    if (raw === this.lastRawName) return this.lastName;
+    const name = raw.toUpperCase();
+    this.lastRawName = raw;
+    this.lastName = name;
+    return name;
   }
 
   // -------------------------------------------------------------------------------------------

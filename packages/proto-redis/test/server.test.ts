@@ -101,6 +101,43 @@ describe('server connection: received bytes', () => {
     );
   });
 
+  it("args: 'binary': arguments as binary strings (every byte value, Buffers or not), cut anywhere", () => {
+    const binaryArg = fc.uint8Array({ maxLength: 40 }).map((b) => String.fromCharCode(...b));
+    const command = fc.tuple(fc.constantFrom('SET', 'get', 'SET'), fc.array(binaryArg, { maxLength: 4 }));
+    fc.assert(
+      fc.property(
+        fc.array(command, { minLength: 1, maxLength: 20 }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1 }),
+        fc.boolean(),
+        (list, sizes, asBuffers) => {
+          let stream = '';
+          for (const [name, rest] of list) stream += [name, ...rest].reduce((out, a) => `${out}$${a.length}\r\n${a}\r\n`, `*${rest.length + 1}\r\n`);
+          stream += 'PING "a\\xffb"\r\n'; // and an inline one
+          const all = Uint8Array.from(stream, (c) => c.charCodeAt(0));
+          const server = new RedisServerProtocol<string>({ args: 'binary' });
+          const got: (readonly string[])[] = [];
+          const names: string[] = [];
+          let i = 0;
+          for (let offset = 0; offset < all.length; i++) {
+            const size = sizes[i % sizes.length] as number;
+            const part = all.slice(offset, offset + size);
+            server.receiveData(asBuffers ? Buffer.from(part) : part);
+            offset += size;
+            for (;;) {
+              const event = server.nextEvent();
+              if (event === NEED_DATA || event === PAUSED || event.type !== 'command') break;
+              got.push(event.args);
+              names.push(event.name);
+            }
+          }
+          expect(got).toEqual([...list.map(([name, rest]) => [name, ...rest]), ['PING', 'a\xffb']]);
+          expect(names).toEqual([...list.map(([name]) => name.toUpperCase()), 'PING']);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('a long inline line and a long argument fed one byte at a time', () => {
     const line = `SET k ${'y'.repeat(60_000)}\r\n`;
     const bulk = encode(['SET', 'k', 'z'.repeat(100_000)]).bytes;

@@ -9,7 +9,7 @@ import { ConfigError } from '../config.js';
 import { fail, SYNTAX } from '../errors.js';
 import type { Session } from '../session.js';
 import { arg, argsFrom, command } from './spec.js';
-import type { CommandSpec } from './spec.js';
+import type { Args, CommandSpec } from './spec.js';
 import { COMMANDS } from './spec.js';
 import { helpReply, REDIS_VERSION } from './connection.js';
 
@@ -82,7 +82,7 @@ function commandList(session: Session): void {
   session.reply.bulkArray(names, names.length);
 }
 
-function commandInfoCommand(session: Session, args: readonly Uint8Array[]): void {
+function commandInfoCommand(session: Session, args: Args): void {
   const names = args.length > 2 ? argsFrom(args, 2) : [...COMMANDS.values()].map((spec) => spec.name);
   session.reply.array(names.length);
   for (const name of names) {
@@ -92,7 +92,7 @@ function commandInfoCommand(session: Session, args: readonly Uint8Array[]): void
   }
 }
 
-function commandDocsCommand(session: Session, args: readonly Uint8Array[]): void {
+function commandDocsCommand(session: Session, args: Args): void {
   const specs = args.length > 2 ? argsFrom(args, 2).flatMap((name) => lookup(name) ?? []) : [...COMMANDS.values()];
   session.reply.map(specs.length);
   for (const spec of specs) {
@@ -167,7 +167,7 @@ function infoSections(session: Session): Map<string, string[]> {
   ]);
 }
 
-function info(session: Session, args: readonly Uint8Array[]): void {
+function info(session: Session, args: Args): void {
   const sections = infoSections(session);
   const wanted = argsFrom(args, 1).map((name) => name.toLowerCase());
   const all = wanted.length === 0 || wanted.some((name) => name === 'all' || name === 'everything' || name === 'default');
@@ -182,7 +182,7 @@ function info(session: Session, args: readonly Uint8Array[]): void {
 // ---------------------------------------------------------------------------------------------
 // CONFIG
 
-function configGet(session: Session, args: readonly Uint8Array[]): void {
+function configGet(session: Session, args: Args): void {
   const found = new Map<string, string>();
   for (const pattern of argsFrom(args, 2)) {
     const match = compileGlob(pattern.toLowerCase());
@@ -195,7 +195,7 @@ function configGet(session: Session, args: readonly Uint8Array[]): void {
   }
 }
 
-function configSet(session: Session, args: readonly Uint8Array[]): void {
+function configSet(session: Session, args: Args): void {
   if (args.length % 2 === 1) return fail(SYNTAX);
   try {
     session.server.config.set(argsFrom(args, 2));

@@ -4,13 +4,13 @@
 // map), AUTH (the default user, with requirepass as its password, as Redis has it), SELECT,
 // CLIENT, QUIT and RESET.
 
-import { bin, parseInt64 } from '../binary.js';
+import { parseInt64 } from '../binary.js';
 import { fail, NOT_INTEGER, SYNTAX, wrongArity } from '../errors.js';
 import type { Session } from '../session.js';
 import type { Database } from '../store.js';
 import { unsubscribeFrom } from './pubsub.js';
 import { arg, command, option } from './spec.js';
-import type { CommandSpec } from './spec.js';
+import type { Args, CommandSpec } from './spec.js';
 
 /** The version mini-redis reports (HELLO, INFO): the Redis release whose behaviour it follows. */
 export const REDIS_VERSION = '7.0.15';
@@ -19,7 +19,7 @@ const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.
 const NOAUTH_HELLO =
   'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time';
 
-function ping(session: Session, args: readonly Uint8Array[]): void {
+function ping(session: Session, args: Args): void {
   if (args.length > 2) return fail(wrongArity('ping'));
   const reply = session.reply;
   if (session.protocol === 2 && session.subscriptions > 0) {
@@ -30,7 +30,7 @@ function ping(session: Session, args: readonly Uint8Array[]): void {
   else reply.status('PONG');
 }
 
-function echo(session: Session, args: readonly Uint8Array[]): void {
+function echo(session: Session, args: Args): void {
   session.reply.bulk(arg(args, 1));
 }
 
@@ -52,7 +52,7 @@ function authenticate(session: Session, username: string, password: string): voi
   session.authenticated = true;
 }
 
-function hello(session: Session, args: readonly Uint8Array[]): void {
+function hello(session: Session, args: Args): void {
   let version = 0;
   if (args.length >= 2) {
     const requested = parseInt64(arg(args, 1));
@@ -73,7 +73,7 @@ function hello(session: Session, args: readonly Uint8Array[]): void {
     } else if (opt === 'SETNAME' && more >= 1) {
       name = arg(args, ++j);
       checkName(name); // before authenticating, as Redis does
-    } else return fail(`ERR Syntax error in HELLO option '${bin(args[j] as Uint8Array)}'`);
+    } else return fail(`ERR Syntax error in HELLO option '${args[j] as string}'`);
   }
   if (username !== null) authenticate(session, username, password);
   if (!session.authenticated && session.server.config.settings.requirepass !== '') return fail(NOAUTH_HELLO);
@@ -97,7 +97,7 @@ function hello(session: Session, args: readonly Uint8Array[]): void {
   reply.array(0);
 }
 
-function auth(session: Session, args: readonly Uint8Array[]): void {
+function auth(session: Session, args: Args): void {
   if (args.length > 3) return fail('ERR syntax error');
   if (args.length === 2) {
     if (session.server.config.settings.requirepass === '') {
@@ -108,7 +108,7 @@ function auth(session: Session, args: readonly Uint8Array[]): void {
   session.reply.ok();
 }
 
-function select(session: Session, args: readonly Uint8Array[]): void {
+function select(session: Session, args: Args): void {
   const index = parseInt64(arg(args, 1));
   if (index === null || typeof index === 'bigint' || index < -2147483648 || index > 2147483647) return fail(NOT_INTEGER);
   const db = session.server.databases[index];
@@ -136,7 +136,7 @@ function reset(session: Session): void {
 // ---------------------------------------------------------------------------------------------
 // CLIENT
 
-function clientSetname(session: Session, args: readonly Uint8Array[]): void {
+function clientSetname(session: Session, args: Args): void {
   const name = arg(args, 2);
   checkName(name);
   session.name = name;
@@ -156,7 +156,7 @@ function clientInfo(session: Session): void {
 }
 
 /** CLIENT LIST [TYPE type | ID id...], with Redis's argument rules. */
-function clientList(session: Session, args: readonly Uint8Array[]): void {
+function clientList(session: Session, args: Args): void {
   const clients = session.server.clients;
   let text = '';
   if (args.length === 4 && option(args, 2) === 'TYPE') {
@@ -181,7 +181,7 @@ function clientList(session: Session, args: readonly Uint8Array[]): void {
   session.reply.verbatim(text);
 }
 
-function clientSetinfo(session: Session, args: readonly Uint8Array[]): void {
+function clientSetinfo(session: Session, args: Args): void {
   const attribute = option(args, 2);
   const value = arg(args, 3);
   if (attribute === 'LIB-NAME') session.libName = value;

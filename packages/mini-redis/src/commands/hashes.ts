@@ -3,13 +3,12 @@
 // Hash and set commands (t_hash.c, t_set.c). HGETALL answers a map and SMEMBERS a set in RESP3
 // (flat arrays in RESP2); a missing key is an empty aggregate; an emptied one is deleted.
 
-import { bin } from '../binary.js';
 import { fail, wrongArity } from '../errors.js';
 import { NOTIFY } from '../notify.js';
 import type { Session } from '../session.js';
 import type { RedisHash, RedisSet } from '../store.js';
 import { addToInteger, arg, command, integerArg } from './spec.js';
-import type { CommandSpec } from './spec.js';
+import type { Args, CommandSpec } from './spec.js';
 
 function hashForWrite(session: Session, key: string): RedisHash {
   let hash = session.db.getHash(key);
@@ -20,41 +19,41 @@ function hashForWrite(session: Session, key: string): RedisHash {
   return hash;
 }
 
-function hsetPairs(session: Session, args: readonly Uint8Array[], name: string): number {
+function hsetPairs(session: Session, args: Args, name: string): number {
   if (args.length % 2 === 1) return fail(wrongArity(name));
   const hash = hashForWrite(session, arg(args, 1));
   let created = 0;
   for (let i = 2; i < args.length; i += 2) {
-    const field = bin(args[i] as Uint8Array);
+    const field = args[i] as string;
     if (!hash.has(field)) created++;
-    hash.set(field, bin(args[i + 1] as Uint8Array));
+    hash.set(field, args[i + 1] as string);
   }
   return created;
 }
 
-function hset(session: Session, args: readonly Uint8Array[]): void {
+function hset(session: Session, args: Args): void {
   const created = hsetPairs(session, args, 'hset');
   session.db.notify(NOTIFY.HASH, 'hset', arg(args, 1));
   session.reply.integer(created);
 }
 
-function hmset(session: Session, args: readonly Uint8Array[]): void {
+function hmset(session: Session, args: Args): void {
   hsetPairs(session, args, 'hmset');
   session.db.notify(NOTIFY.HASH, 'hset', arg(args, 1));
   session.reply.ok();
 }
 
-function hget(session: Session, args: readonly Uint8Array[]): void {
+function hget(session: Session, args: Args): void {
   session.reply.bulkOrNull(session.db.readHash(arg(args, 1))?.get(arg(args, 2)));
 }
 
-function hmget(session: Session, args: readonly Uint8Array[]): void {
+function hmget(session: Session, args: Args): void {
   const hash = session.db.readHash(arg(args, 1));
   session.reply.array(args.length - 2);
   for (let i = 2; i < args.length; i++) session.reply.bulkOrNull(hash?.get(arg(args, i)));
 }
 
-function hgetall(session: Session, args: readonly Uint8Array[]): void {
+function hgetall(session: Session, args: Args): void {
   const hash = session.db.readHash(arg(args, 1));
   const reply = session.reply;
   reply.map(hash?.size ?? 0);
@@ -71,7 +70,7 @@ const HASH_NOT_INTEGER = 'ERR hash value is not an integer';
  * Delete `args[2..]` from the hash or set at `args[1]`; reply the count. When some were:
  * `event` of class `type`, then the key deleted if emptied.
  */
-function removeMembers(session: Session, args: readonly Uint8Array[], container: RedisHash | RedisSet | undefined, type: number, event: string): void {
+function removeMembers(session: Session, args: Args, container: RedisHash | RedisSet | undefined, type: number, event: string): void {
   let removed = 0;
   if (container !== undefined) {
     for (let i = 2; i < args.length; i++) if (container.delete(arg(args, i))) removed++;
@@ -84,29 +83,29 @@ function removeMembers(session: Session, args: readonly Uint8Array[], container:
   session.reply.integer(removed);
 }
 
-function hdel(session: Session, args: readonly Uint8Array[]): void {
+function hdel(session: Session, args: Args): void {
   removeMembers(session, args, session.db.getHash(arg(args, 1)), NOTIFY.HASH, 'hdel');
 }
 
-function hexists(session: Session, args: readonly Uint8Array[]): void {
+function hexists(session: Session, args: Args): void {
   session.reply.integer(session.db.readHash(arg(args, 1))?.has(arg(args, 2)) === true ? 1 : 0);
 }
 
-function hlen(session: Session, args: readonly Uint8Array[]): void {
+function hlen(session: Session, args: Args): void {
   session.reply.integer(session.db.readHash(arg(args, 1))?.size ?? 0);
 }
 
-function hkeys(session: Session, args: readonly Uint8Array[]): void {
+function hkeys(session: Session, args: Args): void {
   const hash = session.db.readHash(arg(args, 1));
   session.reply.bulkArray(hash?.keys() ?? [], hash?.size ?? 0);
 }
 
-function hvals(session: Session, args: readonly Uint8Array[]): void {
+function hvals(session: Session, args: Args): void {
   const hash = session.db.readHash(arg(args, 1));
   session.reply.bulkArray(hash?.values() ?? [], hash?.size ?? 0);
 }
 
-function hincrby(session: Session, args: readonly Uint8Array[]): void {
+function hincrby(session: Session, args: Args): void {
   const increment = integerArg(args, 3);
   const hash = hashForWrite(session, arg(args, 1));
   const field = arg(args, 2);
@@ -119,7 +118,7 @@ function hincrby(session: Session, args: readonly Uint8Array[]): void {
 // ---------------------------------------------------------------------------------------------
 // Sets
 
-function sadd(session: Session, args: readonly Uint8Array[]): void {
+function sadd(session: Session, args: Args): void {
   const key = arg(args, 1);
   let set: RedisSet | undefined = session.db.getSet(key);
   if (set === undefined) {
@@ -138,21 +137,21 @@ function sadd(session: Session, args: readonly Uint8Array[]): void {
   session.reply.integer(added);
 }
 
-function srem(session: Session, args: readonly Uint8Array[]): void {
+function srem(session: Session, args: Args): void {
   removeMembers(session, args, session.db.getSet(arg(args, 1)), NOTIFY.SET, 'srem');
 }
 
-function smembers(session: Session, args: readonly Uint8Array[]): void {
+function smembers(session: Session, args: Args): void {
   const set = session.db.readSet(arg(args, 1));
   session.reply.set(set?.size ?? 0);
   if (set !== undefined) for (const member of set) session.reply.bulk(member);
 }
 
-function sismember(session: Session, args: readonly Uint8Array[]): void {
+function sismember(session: Session, args: Args): void {
   session.reply.integer(session.db.readSet(arg(args, 1))?.has(arg(args, 2)) === true ? 1 : 0);
 }
 
-function scard(session: Session, args: readonly Uint8Array[]): void {
+function scard(session: Session, args: Args): void {
   session.reply.integer(session.db.readSet(arg(args, 1))?.size ?? 0);
 }
 

@@ -10,9 +10,9 @@ import type { Session } from '../session.js';
 import { typeName } from '../store.js';
 import type { Database, Value } from '../store.js';
 import { arg, command, indexArg, option } from './spec.js';
-import type { CommandSpec } from './spec.js';
+import type { Args, CommandSpec } from './spec.js';
 
-function del(session: Session, args: readonly Uint8Array[]): void {
+function del(session: Session, args: Args): void {
   let deleted = 0;
   for (let i = 1; i < args.length; i++) {
     const key = arg(args, i);
@@ -24,7 +24,7 @@ function del(session: Session, args: readonly Uint8Array[]): void {
   session.reply.integer(deleted);
 }
 
-function exists(session: Session, args: readonly Uint8Array[]): void {
+function exists(session: Session, args: Args): void {
   let found = 0;
   for (let i = 1; i < args.length; i++) if (session.db.read(arg(args, i)) !== undefined) found++;
   session.reply.integer(found);
@@ -41,7 +41,7 @@ function patternMatcher(pattern: string): Matcher | null {
   return pattern === '*' ? null : compileGlob(pattern);
 }
 
-function keys(session: Session, args: readonly Uint8Array[]): void {
+function keys(session: Session, args: Args): void {
   const db = session.db;
   const match = patternMatcher(arg(args, 1));
   const now = session.server.now();
@@ -59,7 +59,7 @@ interface ScanOptions {
 }
 
 /** `cursor [MATCH pattern] [COUNT count] [TYPE type]` from argument `at` (TYPE only for SCAN). */
-function scanOptions(args: readonly Uint8Array[], at: number, allowType: boolean): ScanOptions {
+function scanOptions(args: Args, at: number, allowType: boolean): ScanOptions {
   const cursorText = arg(args, at);
   if (!/^\d+$/.test(cursorText) || cursorText.length > 20) return fail('ERR invalid cursor');
   let count = 10;
@@ -108,7 +108,7 @@ function scanPage<T>(session: Session, owner: object, cursorText: string, count:
 }
 
 /** SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] */
-function scan(session: Session, args: readonly Uint8Array[]): void {
+function scan(session: Session, args: Args): void {
   const { count, match, type } = scanOptions(args, 1, true);
   const db = session.db;
   const now = session.server.now();
@@ -120,7 +120,7 @@ function scan(session: Session, args: readonly Uint8Array[]): void {
 }
 
 /** HSCAN key cursor [MATCH pattern] [COUNT count] */
-function hscan(session: Session, args: readonly Uint8Array[]): void {
+function hscan(session: Session, args: Args): void {
   const { count, match } = scanOptions(args, 2, false);
   const hash = session.db.readHash(arg(args, 1)) ?? new Map<string, string>();
   scanPage(session, hash, arg(args, 2), count, () => hash.entries(), ([field, value]: [string, string], found) => {
@@ -129,7 +129,7 @@ function hscan(session: Session, args: readonly Uint8Array[]): void {
 }
 
 /** SSCAN key cursor [MATCH pattern] [COUNT count] */
-function sscan(session: Session, args: readonly Uint8Array[]): void {
+function sscan(session: Session, args: Args): void {
   const { count, match } = scanOptions(args, 2, false);
   const set = session.db.readSet(arg(args, 1)) ?? new Set<string>();
   scanPage(session, set, arg(args, 2), count, () => set.values(), (member: string, found) => {
@@ -137,7 +137,7 @@ function sscan(session: Session, args: readonly Uint8Array[]): void {
   });
 }
 
-function type(session: Session, args: readonly Uint8Array[]): void {
+function type(session: Session, args: Args): void {
   const value = session.db.read(arg(args, 1));
   session.reply.status(value === undefined ? 'none' : typeName(value));
 }
@@ -147,19 +147,19 @@ function dbsize(session: Session): void {
 }
 
 /** FLUSHDB / FLUSHALL take an optional ASYNC or SYNC, both done at once here. */
-function checkFlushMode(args: readonly Uint8Array[]): void {
+function checkFlushMode(args: Args): void {
   if (args.length === 1) return;
   const mode = option(args, 1);
   if (args.length !== 2 || (mode !== 'ASYNC' && mode !== 'SYNC')) fail(SYNTAX);
 }
 
-function flushdb(session: Session, args: readonly Uint8Array[]): void {
+function flushdb(session: Session, args: Args): void {
   checkFlushMode(args);
   session.db.flush();
   session.reply.ok();
 }
 
-function flushall(session: Session, args: readonly Uint8Array[]): void {
+function flushall(session: Session, args: Args): void {
   checkFlushMode(args);
   for (const db of session.server.databases) db.flush();
   session.reply.ok();

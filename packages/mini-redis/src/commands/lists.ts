@@ -4,15 +4,15 @@
 // runs; pops with a count reply with an array (a null array for a missing key); BLPOP / BRPOP
 // pop at once when they can and otherwise block the client's task (Session.blockingPop).
 
-import { bin, parseFloatText, parseIndex } from '../binary.js';
+import { parseFloatText, parseIndex } from '../binary.js';
 import { fail, wrongArity } from '../errors.js';
 import { RedisList } from '../list.js';
 import { NOTIFY } from '../notify.js';
 import type { Session } from '../session.js';
 import { arg, argsFrom, command, indexArg } from './spec.js';
-import type { CommandSpec } from './spec.js';
+import type { Args, CommandSpec } from './spec.js';
 
-function push(left: boolean): (session: Session, args: readonly Uint8Array[]) => void {
+function push(left: boolean): (session: Session, args: Args) => void {
   return (session, args) => {
     const db = session.db;
     const key = arg(args, 1);
@@ -22,7 +22,7 @@ function push(left: boolean): (session: Session, args: readonly Uint8Array[]) =>
       db.put(key, list);
     }
     for (let i = 2; i < args.length; i++) {
-      const value = bin(args[i] as Uint8Array);
+      const value = args[i] as string;
       if (left) list.pushLeft(value);
       else list.pushRight(value);
     }
@@ -32,7 +32,7 @@ function push(left: boolean): (session: Session, args: readonly Uint8Array[]) =>
   };
 }
 
-function pop(left: boolean): (session: Session, args: readonly Uint8Array[]) => void {
+function pop(left: boolean): (session: Session, args: Args) => void {
   return (session, args) => {
     const { db, reply } = session;
     if (args.length > 3) return fail(wrongArity(left ? 'lpop' : 'rpop'));
@@ -69,7 +69,7 @@ function popped(session: Session, key: string, list: RedisList, left: boolean): 
   if (list.length === 0) session.db.deleteAndNotify(key);
 }
 
-function lrange(session: Session, args: readonly Uint8Array[]): void {
+function lrange(session: Session, args: Args): void {
   let start = indexArg(args, 2);
   let end = indexArg(args, 3);
   const { db, reply } = session;
@@ -91,11 +91,11 @@ function lrange(session: Session, args: readonly Uint8Array[]): void {
   for (let i = start; i <= end; i++) reply.bulk(list.at(i));
 }
 
-function llen(session: Session, args: readonly Uint8Array[]): void {
+function llen(session: Session, args: Args): void {
   session.reply.integer(session.db.readList(arg(args, 1))?.length ?? 0);
 }
 
-function lindex(session: Session, args: readonly Uint8Array[]): void {
+function lindex(session: Session, args: Args): void {
   const list = session.db.readList(arg(args, 1));
   if (list === undefined) {
     session.reply.nil();
@@ -117,7 +117,7 @@ function timeoutMs(text: string): number {
   return rounded === 0 ? 0 : rounded; // ceil(-0.5) is -0: no timeout
 }
 
-function blockingPop(left: boolean): (session: Session, args: readonly Uint8Array[]) => void | Promise<void> {
+function blockingPop(left: boolean): (session: Session, args: Args) => void | Promise<void> {
   return (session, args) => {
     const timeout = timeoutMs(arg(args, args.length - 1));
     const keys = argsFrom(args, 1).slice(0, -1);

@@ -6,7 +6,7 @@
 
 import type { Session } from '../session.js';
 import { arg, argsFrom, command } from './spec.js';
-import type { CommandSpec } from './spec.js';
+import type { Args, CommandSpec } from './spec.js';
 
 function confirm(session: Session, kind: string, name: string | null): void {
   const reply = session.reply;
@@ -17,7 +17,7 @@ function confirm(session: Session, kind: string, name: string | null): void {
 }
 
 /** SUBSCRIBE (channels) or PSUBSCRIBE (patterns): confirm each name, subscribed once. */
-function subscribeTo(space: 'channel' | 'pattern'): (session: Session, args: readonly Uint8Array[]) => void {
+function subscribeTo(space: 'channel' | 'pattern'): (session: Session, args: Args) => void {
   return (session, args) => {
     session.startPushWriter();
     const { pubsub } = session.server;
@@ -52,11 +52,11 @@ export function unsubscribeFrom(session: Session, space: 'channel' | 'pattern', 
   }
 }
 
-function unsubscribeCommand(space: 'channel' | 'pattern'): (session: Session, args: readonly Uint8Array[]) => void {
+function unsubscribeCommand(space: 'channel' | 'pattern'): (session: Session, args: Args) => void {
   return (session, args) => unsubscribeFrom(session, space, argsFrom(args, 1));
 }
 
-function publish(session: Session, args: readonly Uint8Array[]): void {
+function publish(session: Session, args: Args): void {
   session.reply.integer(session.server.pubsub.publish(arg(args, 1), arg(args, 2)));
 }
 

@@ -8,12 +8,18 @@
 // A handler runs synchronously and writes its reply into the session's reply buffer; only a
 // command that blocks (BLPOP) returns a Promise. Errors are thrown as CommandError.
 
-import { addInt64, bin, keyword, parseIndex, parseInt64 } from '../binary.js';
+import { addInt64, parseIndex, parseInt64 } from '../binary.js';
 import { fail, NOT_INTEGER, OVERFLOW } from '../errors.js';
 import type { Session } from '../session.js';
 
+/**
+ * A command's arguments as binary strings (one char per byte, see binary.ts), cut from the
+ * received bytes by proto-redis (`args: 'binary'`); `args[0]` is the command name as sent.
+ */
+export type Args = readonly string[];
+
 /** Runs one command. `args[0]` is the command name as sent. */
-export type Handler = (session: Session, args: readonly Uint8Array[]) => void | Promise<void>;
+export type Handler = (session: Session, args: Args) => void | Promise<void>;
 
 /** A command (or a subcommand, named `container|sub`). */
 export interface CommandSpec {
@@ -77,30 +83,30 @@ export const COMMANDS = new Map<string, CommandSpec>();
 // Argument helpers
 
 /** Argument `i` as a binary string (a key, field, member, value...). */
-export function arg(args: readonly Uint8Array[], i: number): string {
-  return bin(args[i] as Uint8Array);
+export function arg(args: Args, i: number): string {
+  return args[i] as string;
 }
 
 /** Argument `i` as an upper-case keyword. */
-export function option(args: readonly Uint8Array[], i: number): string {
-  return keyword(args[i] as Uint8Array);
+export function option(args: Args, i: number): string {
+  return (args[i] as string).toUpperCase();
 }
 
 /** Arguments from `from` on as binary strings. */
-export function argsFrom(args: readonly Uint8Array[], from: number): string[] {
+export function argsFrom(args: Args, from: number): string[] {
   const out: string[] = [];
-  for (let i = from; i < args.length; i++) out.push(bin(args[i] as Uint8Array));
+  for (let i = from; i < args.length; i++) out.push(args[i] as string);
   return out;
 }
 
 /** Argument `i` as a 64-bit integer; "value is not an integer or out of range" otherwise. */
-export function integerArg(args: readonly Uint8Array[], i: number): number | bigint {
+export function integerArg(args: Args, i: number): number | bigint {
   const value = parseInt64(arg(args, i));
   return value === null ? fail(NOT_INTEGER) : value;
 }
 
 /** Argument `i` as an integer index or count (rounded beyond 2^53). */
-export function indexArg(args: readonly Uint8Array[], i: number): number {
+export function indexArg(args: Args, i: number): number {
   const value = parseIndex(arg(args, i));
   return value === null ? fail(NOT_INTEGER) : value;
 }

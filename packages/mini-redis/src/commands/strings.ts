@@ -4,13 +4,13 @@
 // t_string.c and expire.c: SET's option table (NX/XX/GET/KEEPTTL/EX/PX/EXAT/PXAT), expiry
 // overflow checks, INCR's strict 64-bit integers, INCRBYFLOAT's long double arithmetic.
 
-import { bin, isInt64Min, parseInt64 } from '../binary.js';
+import { isInt64Min, parseInt64 } from '../binary.js';
 import { fail, invalidExpire, NOT_INTEGER, SYNTAX, wrongArity } from '../errors.js';
 import { incrByFloat } from '../longdouble.js';
 import { NOTIFY } from '../notify.js';
 import type { Session } from '../session.js';
 import { addToInteger, arg, command, integerArg, option } from './spec.js';
-import type { CommandSpec } from './spec.js';
+import type { Args, CommandSpec } from './spec.js';
 
 const INT64_MAX = 9223372036854775807n;
 
@@ -34,7 +34,7 @@ function expireAt(session: Session, text: string, seconds: boolean, absolute: bo
 }
 
 /** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL] */
-function set(session: Session, args: readonly Uint8Array[]): void {
+function set(session: Session, args: Args): void {
   let flags = 0;
   let expiry: string | null = null;
   for (let j = 3; j < args.length; j++) {
@@ -78,18 +78,18 @@ function setGeneric(session: Session, key: string, value: string, flags: number,
 }
 
 /** SETEX / PSETEX key time value */
-function setWithExpiry(seconds: boolean, name: string): (session: Session, args: readonly Uint8Array[]) => void {
+function setWithExpiry(seconds: boolean, name: string): (session: Session, args: Args) => void {
   return (session, args) => {
     const when = expireAt(session, arg(args, 2), seconds, false, name);
     setGeneric(session, arg(args, 1), arg(args, 3), 0, when);
   };
 }
 
-function get(session: Session, args: readonly Uint8Array[]): void {
+function get(session: Session, args: Args): void {
   session.reply.bulkOrNull(session.db.readString(arg(args, 1)));
 }
 
-function mget(session: Session, args: readonly Uint8Array[]): void {
+function mget(session: Session, args: Args): void {
   const { db, reply } = session;
   reply.array(args.length - 1);
   for (let i = 1; i < args.length; i++) {
@@ -98,7 +98,7 @@ function mget(session: Session, args: readonly Uint8Array[]): void {
   }
 }
 
-function mset(session: Session, args: readonly Uint8Array[]): void {
+function mset(session: Session, args: Args): void {
   if (args.length % 2 === 0) return fail(wrongArity('mset'));
   for (let i = 1; i < args.length; i += 2) {
     const key = arg(args, i);
@@ -108,14 +108,14 @@ function mset(session: Session, args: readonly Uint8Array[]): void {
   session.reply.ok();
 }
 
-function getdel(session: Session, args: readonly Uint8Array[]): void {
+function getdel(session: Session, args: Args): void {
   const key = arg(args, 1);
   const value = session.db.readString(key);
   if (value !== undefined) session.db.deleteAndNotify(key);
   session.reply.bulkOrNull(value);
 }
 
-function append(session: Session, args: readonly Uint8Array[]): void {
+function append(session: Session, args: Args): void {
   const key = arg(args, 1);
   const value = (session.db.getString(key) ?? '') + arg(args, 2);
   session.db.put(key, value);
@@ -123,7 +123,7 @@ function append(session: Session, args: readonly Uint8Array[]): void {
   session.reply.integer(value.length);
 }
 
-function strlen(session: Session, args: readonly Uint8Array[]): void {
+function strlen(session: Session, args: Args): void {
   session.reply.integer(session.db.readString(arg(args, 1))?.length ?? 0);
 }
 
@@ -134,7 +134,7 @@ function strlen(session: Session, args: readonly Uint8Array[]): void {
 const EXPIRE = { NX: 1, XX: 2, GT: 4, LT: 8 } as const;
 
 /** EXPIRE / PEXPIRE key time [NX|XX|GT|LT] */
-function expire(seconds: boolean, name: string): (session: Session, args: readonly Uint8Array[]) => void {
+function expire(seconds: boolean, name: string): (session: Session, args: Args) => void {
   return (session, args) => {
     let flags = 0;
     for (let j = 3; j < args.length; j++) {
@@ -143,7 +143,7 @@ function expire(seconds: boolean, name: string): (session: Session, args: readon
       else if (opt === 'XX') flags |= EXPIRE.XX;
       else if (opt === 'GT') flags |= EXPIRE.GT;
       else if (opt === 'LT') flags |= EXPIRE.LT;
-      else return fail(`ERR Unsupported option ${bin(args[j] as Uint8Array)}`);
+      else return fail(`ERR Unsupported option ${args[j] as string}`);
     }
     if ((flags & EXPIRE.NX) !== 0 && (flags & (EXPIRE.XX | EXPIRE.GT | EXPIRE.LT)) !== 0) {
       return fail('ERR NX and XX, GT or LT options at the same time are not compatible');
@@ -185,14 +185,14 @@ function expire(seconds: boolean, name: string): (session: Session, args: readon
   };
 }
 
-function ttl(milliseconds: boolean): (session: Session, args: readonly Uint8Array[]) => void {
+function ttl(milliseconds: boolean): (session: Session, args: Args) => void {
   return (session, args) => {
     const left = session.db.ttl(arg(args, 1));
     session.reply.integer(left < 0 || milliseconds ? left : Math.floor((left + 500) / 1000));
   };
 }
 
-function persist(session: Session, args: readonly Uint8Array[]): void {
+function persist(session: Session, args: Args): void {
   const key = arg(args, 1);
   const persisted = session.db.has(key) && session.db.persist(key);
   if (persisted) session.db.notify(NOTIFY.GENERIC, 'persist', key);
@@ -209,25 +209,25 @@ function incrBy(session: Session, key: string, increment: number | bigint): void
   session.reply.integer(result);
 }
 
-function incr(session: Session, args: readonly Uint8Array[]): void {
+function incr(session: Session, args: Args): void {
   incrBy(session, arg(args, 1), 1);
 }
 
-function decr(session: Session, args: readonly Uint8Array[]): void {
+function decr(session: Session, args: Args): void {
   incrBy(session, arg(args, 1), -1);
 }
 
-function incrby(session: Session, args: readonly Uint8Array[]): void {
+function incrby(session: Session, args: Args): void {
   incrBy(session, arg(args, 1), integerArg(args, 2));
 }
 
-function decrby(session: Session, args: readonly Uint8Array[]): void {
+function decrby(session: Session, args: Args): void {
   const decrement = integerArg(args, 2);
   if (isInt64Min(decrement)) return fail('ERR decrement would overflow');
   incrBy(session, arg(args, 1), -decrement);
 }
 
-function incrbyfloat(session: Session, args: readonly Uint8Array[]): void {
+function incrbyfloat(session: Session, args: Args): void {
   const key = arg(args, 1);
   const current = session.db.getString(key);
   const result = incrByFloat(current ?? '0', arg(args, 2));

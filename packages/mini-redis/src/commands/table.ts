@@ -5,7 +5,6 @@
 // subscribed mode, run it, and turn a CommandError into the error reply. Checks happen in
 // Redis's order, with Redis's texts.
 
-import { bin } from '../binary.js';
 import { CommandError, NOAUTH, unknownCommand, unknownSubcommand, wrongArity } from '../errors.js';
 import type { Session } from '../session.js';
 import { adminCommands } from './admin.js';
@@ -15,7 +14,7 @@ import { keyCommands } from './keys.js';
 import { listCommands } from './lists.js';
 import { pubsubCommands } from './pubsub.js';
 import { COMMANDS } from './spec.js';
-import type { CommandSpec } from './spec.js';
+import type { Args, CommandSpec } from './spec.js';
 import { stringCommands } from './strings.js';
 
 for (const spec of [
@@ -41,7 +40,7 @@ function arityMismatch(spec: CommandSpec, argc: number): boolean {
  * Run one command. Returns a Promise only for a command that blocks (BLPOP); everything else
  * has replied when this returns.
  */
-export function execute(session: Session, name: string, args: readonly Uint8Array[]): Promise<void> | undefined {
+export function execute(session: Session, name: string, args: Args): Promise<void> | undefined {
   session.server.stats.commands++;
   // Pipelines repeat a command: comparing with the last name is cheaper than hashing a fresh
   // string for the table lookup.
@@ -55,14 +54,14 @@ export function execute(session: Session, name: string, args: readonly Uint8Arra
   const reply = session.reply;
   if (spec === undefined) {
     const quoted: string[] = [];
-    for (let i = 1; i < args.length && i < 10; i++) quoted.push(bin(args[i] as Uint8Array));
-    reply.error(unknownCommand(bin(args[0] as Uint8Array), quoted));
+    for (let i = 1; i < args.length && i < 10; i++) quoted.push(args[i] as string);
+    reply.error(unknownCommand(args[0] as string, quoted));
     return undefined;
   }
   if (spec.subcommands !== null && args.length >= 2) {
-    const sub = spec.subcommands.get(bin(args[1] as Uint8Array).toUpperCase());
+    const sub = spec.subcommands.get((args[1] as string).toUpperCase());
     if (sub === undefined) {
-      reply.error(unknownSubcommand(spec.name, bin(args[1] as Uint8Array)));
+      reply.error(unknownSubcommand(spec.name, args[1] as string));
       return undefined;
     }
     spec = sub;
