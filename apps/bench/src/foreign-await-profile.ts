@@ -20,8 +20,9 @@
 
 import { promises as fsp } from 'node:fs';
 import { connectRedis } from '@curio-ts/backend-curio';
-import { Queue, awaitPromise, run, sleep, spawn } from '@curio-ts/kernel';
+import { awaitPromise, run, sleep, spawn } from '@curio-ts/kernel';
 import type { Task } from '@curio-ts/kernel';
+import { kernelQueuePingPong } from './kernel-bench.js';
 
 type Beside = 'none' | 'parked' | 'stat' | 'stat-trap';
 
@@ -85,18 +86,7 @@ async function measureOps(n: number, beside: Beside, body: () => Promise<void>):
   return sample;
 }
 
-async function pingPong(n: number): Promise<void> {
-  const ping = new Queue<number>();
-  const pong = new Queue<number>();
-  const echo = spawn(async () => {
-    for (let i = 0; i < n; i++) await pong.put(await ping.get());
-  });
-  for (let i = 0; i < n; i++) {
-    await ping.put(i);
-    await pong.get();
-  }
-  await echo.join();
-}
+const pingPong = kernelQueuePingPong;
 
 async function main(): Promise<void> {
   const [what = 'pingpong', besideArg = 'parked', nArg = '20000', roundsArg = '5'] = process.argv.slice(2);

@@ -83,18 +83,26 @@ async function promiseAllMicrotask(): Promise<number> {
   return SPAWN_N;
 }
 
+/**
+ * `n` round trips between the calling task and an echo task over two kernel Queues (call it
+ * inside a kernel task). Shared by every ping-pong row and the foreign-await profile script.
+ */
+export async function kernelQueuePingPong(n: number): Promise<void> {
+  const ping = new Queue<number>();
+  const pong = new Queue<number>();
+  const echo = spawn(async () => {
+    for (let i = 0; i < n; i++) await pong.put(await ping.get());
+  });
+  for (let i = 0; i < n; i++) {
+    await ping.put(i);
+    await pong.get();
+  }
+  await echo.join();
+}
+
 async function kernelPingPong(): Promise<number> {
   return run(async () => {
-    const ping = new Queue<number>();
-    const pong = new Queue<number>();
-    const echo = spawn(async () => {
-      for (let i = 0; i < PINGPONG_N; i++) await pong.put(await ping.get());
-    });
-    for (let i = 0; i < PINGPONG_N; i++) {
-      await ping.put(i);
-      await pong.get();
-    }
-    await echo.join();
+    await kernelQueuePingPong(PINGPONG_N);
     return PINGPONG_N;
   });
 }
@@ -196,16 +204,7 @@ async function kernelPingPongSlowPath(): Promise<number> {
     const parked = spawn(() => new Promise<void>((resolve) => (release = resolve)));
     await sleep(0);
     await new Promise<void>((resolve) => setImmediate(resolve)); // let the scheduler see it parked
-    const ping = new Queue<number>();
-    const pong = new Queue<number>();
-    const echo = spawn(async () => {
-      for (let i = 0; i < n; i++) await pong.put(await ping.get());
-    });
-    for (let i = 0; i < n; i++) {
-      await ping.put(i);
-      await pong.get();
-    }
-    await echo.join();
+    await kernelQueuePingPong(n);
     release();
     await parked.join();
     return n;
@@ -222,16 +221,7 @@ async function kernelPingPongBesideStat(): Promise<number> {
     });
     await sleep(0);
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const ping = new Queue<number>();
-    const pong = new Queue<number>();
-    const echo = spawn(async () => {
-      for (let i = 0; i < n; i++) await pong.put(await ping.get());
-    });
-    for (let i = 0; i < n; i++) {
-      await ping.put(i);
-      await pong.get();
-    }
-    await echo.join();
+    await kernelQueuePingPong(n);
     stop = true;
     await statter.join();
     return n;
