@@ -16,22 +16,22 @@ import { RedisClientProtocol, RespErrorReply } from '@curio-ts/proto-redis';
 import type { HandshakeOptions, RedisArg, RedisClientEvent, RespAttributes, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { RedisError } from '../errors.js';
 import type { AbandonResult, HandshakeContext, ProtocolAdapter, ProtocolSession, SessionSink } from '../engine/adapter.js';
-import { EngineCall } from '../engine/call.js';
+import { EngineCall, PROTOCOL_FLAG } from '../engine/call.js';
 import type { CallOwner } from '../engine/call.js';
 import { keyString } from './commands.js';
 
+/** RedisCall's flag: deliver blob strings as Uint8Array. */
+const BYTES_FLAG = PROTOCOL_FLAG;
+
 /** A Redis command on its way. */
 export class RedisCall extends EngineCall {
-  /** Told the RESP3 attribute map the server sent before the reply, if any. */
-  onAttributes: ((attributes: RespAttributes) => void) | null = null;
-
   constructor(
     /** The command and its arguments. */
     readonly args: readonly RedisArg[],
     /** The command's name, upper case. */
     name: string,
     /** Deliver blob strings as Uint8Array. */
-    readonly bytes: boolean,
+    bytes: boolean,
     retryable: boolean,
     blocking: boolean,
     owner: CallOwner | null,
@@ -40,6 +40,20 @@ export class RedisCall extends EngineCall {
     transform: ((reply: RespValue) => unknown) | null,
   ) {
     super(name, retryable, blocking, owner, timeout, signal, transform as ((response: never) => unknown) | null);
+    if (bytes) this.flags |= BYTES_FLAG;
+  }
+
+  /** Deliver blob strings as Uint8Array. */
+  get bytes(): boolean {
+    return (this.flags & BYTES_FLAG) !== 0;
+  }
+
+  /** Told the RESP3 attribute map the server sent before the reply, if any. */
+  get onAttributes(): ((attributes: RespAttributes) => void) | null {
+    return this.protocolData as ((attributes: RespAttributes) => void) | null;
+  }
+  set onAttributes(fn: ((attributes: RespAttributes) => void) | null) {
+    this.protocolData = fn;
   }
 }
 
