@@ -33,7 +33,7 @@ import { CONFIRMATION_SPACES, MESSAGE_KINDS, commandKind, subscriptionSpace } fr
 import type { CommandKind, SubscriptionSpace } from './commands.js';
 import { RespDecoder, decodeUtf8 } from './decoder.js';
 import type { DecoderLimits } from './decoder.js';
-import { writeCommand } from './encoder.js';
+import { writeCommand, writeKeyCommand } from './encoder.js';
 import type { RedisArg, RespVersion } from './encoder.js';
 import { LocalProtocolError, RemoteProtocolError } from './errors.js';
 import { NEED_DATA } from './sentinels.js';
@@ -289,6 +289,20 @@ export class RedisClientProtocol {
   }
 
   /**
+   * Queue the command `name key` ({@link send} of `[name, key]`, without the array: the
+   * one-key commands of a client's hot path). Returns the id its 'reply' event will carry.
+   */
+  sendKey(name: string, key: RedisArg, options?: SendOptions): number {
+    const bytes = options?.bytes ?? false;
+    if (typeof name !== 'string' || commandKind(name) !== 'normal') return this.enqueue([name, key], bytes, null);
+    if (!CLIENT_STATES[this.currentState].maySend || this.eof) this.refuseSend();
+    writeKeyCommand(this.out, name, key);
+    const id = this.nextId++;
+    this.pending.push(id, bytes, null);
+    return id;
+  }
+
+  /**
    * Start the connection handshake: HELLO (protocol, AUTH, SETNAME), with a fallback to AUTH
    * and CLIENT SETNAME for servers without HELLO, then SELECT. Ends with a 'ready' or a
    * 'handshake-failed' event. Send user commands only after 'ready'.
@@ -398,9 +412,7 @@ export class RedisClientProtocol {
   }
 
   private enqueue(args: readonly RedisArg[], bytes: boolean, step: Pending['step']): number {
-    if (!CLIENT_STATES[this.currentState].maySend || this.eof) {
-      throw new LocalProtocolError('the connection is closed', 'ERR_CLOSED', this.failure !== null ? { cause: this.failure } : undefined);
-    }
+    if (!CLIENT_STATES[this.currentState].maySend || this.eof) this.refuseSend();
     const name = args[0];
     if (typeof name !== 'string') throw new LocalProtocolError('the command name must be a string', 'ERR_BAD_COMMAND');
     writeCommand(this.out, args);
@@ -414,6 +426,10 @@ export class RedisClientProtocol {
     this.pending.push(id, bytes, kind === 'normal' && step === null ? null : { id, kind, bytes, discarded: false, step, sub });
     if (kind === 'multi' || kind === 'exec' || kind === 'discard' || kind === 'reset') this.sent(kind);
     return id;
+  }
+
+  private refuseSend(): never {
+    throw new LocalProtocolError('the connection is closed', 'ERR_CLOSED', this.failure !== null ? { cause: this.failure } : undefined);
   }
 
   /** The frame without attributes; the reply's own attribute map goes to `frameAttributes`. */

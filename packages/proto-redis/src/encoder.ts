@@ -22,15 +22,24 @@ export function checkCommand(args: readonly unknown[]): LocalProtocolError | nul
   if (args.length === 0) return new LocalProtocolError('a command needs at least a name', 'ERR_EMPTY_COMMAND');
   if (typeof args[0] !== 'string') return new LocalProtocolError('the command name must be a string', 'ERR_BAD_COMMAND');
   for (let i = 1; i < args.length; i++) {
-    const arg = args[i];
-    if (typeof arg === 'string' || arg instanceof Uint8Array || typeof arg === 'bigint') continue;
-    if (typeof arg === 'number') {
-      if (Number.isFinite(arg)) continue;
-      return new LocalProtocolError(`cannot send ${String(arg)} as a Redis argument (argument ${i} of ${args[0]})`, 'ERR_BAD_ARGUMENT');
-    }
-    return new LocalProtocolError(`unsupported argument type ${arg === null ? 'null' : typeof arg} (argument ${i} of ${args[0]})`, 'ERR_BAD_ARGUMENT');
+    const invalid = checkArgument(args[i], i, args[0]);
+    if (invalid !== null) return invalid;
   }
   return null;
+}
+
+/**
+ * Why `arg`, argument number `index` of command `name`, cannot be sent, or null if it can (a
+ * string, a finite number, a bigint or a Uint8Array): {@link checkCommand} for one argument,
+ * for a client that checks a command without making its argument array.
+ */
+export function checkArgument(arg: unknown, index: number, name: string): LocalProtocolError | null {
+  if (typeof arg === 'string' || arg instanceof Uint8Array || typeof arg === 'bigint') return null;
+  if (typeof arg === 'number') {
+    if (Number.isFinite(arg)) return null;
+    return new LocalProtocolError(`cannot send ${String(arg)} as a Redis argument (argument ${index} of ${name})`, 'ERR_BAD_ARGUMENT');
+  }
+  return new LocalProtocolError(`unsupported argument type ${arg === null ? 'null' : typeof arg} (argument ${index} of ${name})`, 'ERR_BAD_ARGUMENT');
 }
 
 /** Append one command (`*N` then N blob strings) to `out`. */
@@ -45,20 +54,40 @@ export function writeCommand(out: ByteWriter, args: readonly RedisArg[]): void {
   }
 }
 
+/**
+ * Append the command `name key` (`*2` then two blob strings) to `out`: what {@link writeCommand}
+ * writes for `[name, key]`, without the array (the one-key commands of a client's hot path).
+ */
+export function writeKeyCommand(out: ByteWriter, name: string, key: RedisArg): void {
+  const mark = out.length;
+  try {
+    out.bytes(ARRAY_OF_TWO);
+    out.blobString(0x24, name);
+    writeArg(out, key);
+  } catch (error) {
+    out.truncate(mark);
+    throw error;
+  }
+}
+
+/** `*2\r\n`. */
+const ARRAY_OF_TWO = new Uint8Array([0x2a, 0x32, 13, 10]);
+
 function writeArgs(out: ByteWriter, args: readonly RedisArg[]): void {
   out.byte(0x2a);
   out.decimal(args.length);
   out.crlf();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as RedisArg;
-    if (typeof arg === 'string') out.blobString(0x24, arg);
-    else if (arg instanceof Uint8Array) out.blobBytes(0x24, arg);
-    else if (typeof arg === 'number') {
-      if (!Number.isFinite(arg)) throw new LocalProtocolError(`cannot send ${String(arg)} as a Redis argument`, 'ERR_BAD_ARGUMENT');
-      out.blobString(0x24, String(arg));
-    } else if (typeof arg === 'bigint') out.blobString(0x24, arg.toString());
-    else throw new LocalProtocolError(`unsupported argument type ${typeof arg}`, 'ERR_BAD_ARGUMENT');
-  }
+  for (let i = 0; i < args.length; i++) writeArg(out, args[i] as RedisArg);
+}
+
+function writeArg(out: ByteWriter, arg: RedisArg): void {
+  if (typeof arg === 'string') out.blobString(0x24, arg);
+  else if (arg instanceof Uint8Array) out.blobBytes(0x24, arg);
+  else if (typeof arg === 'number') {
+    if (!Number.isFinite(arg)) throw new LocalProtocolError(`cannot send ${String(arg)} as a Redis argument`, 'ERR_BAD_ARGUMENT');
+    out.blobString(0x24, String(arg));
+  } else if (typeof arg === 'bigint') out.blobString(0x24, arg.toString());
+  else throw new LocalProtocolError(`unsupported argument type ${typeof arg}`, 'ERR_BAD_ARGUMENT');
 }
 
 /** Encode one command as bytes. */

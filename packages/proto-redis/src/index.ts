@@ -12,7 +12,7 @@ export { ByteWriter } from './writer.js';
 export type { Allocate, ByteWriterOptions } from './writer.js';
 export { ReplyWriter } from './reply.js';
 export type { ReplyWriterOptions } from './reply.js';
-export { checkCommand, writeCommand, encodeCommand } from './encoder.js';
+export { checkArgument, checkCommand, writeCommand, writeKeyCommand, encodeCommand } from './encoder.js';
 export type { RedisArg, RespVersion } from './encoder.js';
 export { CLIENT_STATES, SERVER_STATES, TRANSACTION_STATES, nextState } from './state.js';
 export type {

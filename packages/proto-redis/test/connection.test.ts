@@ -133,6 +133,45 @@ describe('client connection: framing and matching', () => {
   });
 });
 
+describe('client connection: sendKey', () => {
+  it('writes the bytes send([name, key]) writes, for every kind of argument, and matches replies in order', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string(), fc.integer(), fc.bigInt(), fc.uint8Array({ maxLength: 80 }), fc.string({ minLength: 60, maxLength: 200 })),
+        fc.boolean(),
+        (key, asBytes) => {
+          const viaKey = new RedisClientProtocol();
+          const viaArray = new RedisClientProtocol();
+          const options = asBytes ? { bytes: true } : undefined;
+          expect(viaKey.sendKey('GET', key, options)).toBe(viaArray.send(['GET', key], options));
+          expect(viaKey.dataToSend()).toEqual(viaArray.dataToSend());
+          viaKey.receiveData(bytes('$2\r\nhi\r\n'));
+          const event = viaKey.nextEvent() as RedisClientEvent & { type: 'reply' };
+          expect(event.id).toBe(1);
+          expect(event.value).toEqual(asBytes ? bytes('hi') : 'hi');
+        },
+      ),
+    );
+  });
+
+  it('refuses an argument it cannot send and leaves the output untouched', () => {
+    const client = new RedisClientProtocol();
+    client.sendKey('GET', 'a');
+    expect(() => client.sendKey('GET', Number.NaN)).toThrow(LocalProtocolError);
+    expect(() => client.sendKey('GET', null as unknown as string)).toThrow(LocalProtocolError);
+    expect(client.pendingCount).toBe(1);
+    expect(text(client.dataToSend() as Uint8Array)).toBe('*2\r\n$3\r\nGET\r\n$1\r\na\r\n');
+  });
+
+  it('takes the general path for a command that changes the connection (SUBSCRIBE)', () => {
+    const client = new RedisClientProtocol();
+    client.sendKey('SUBSCRIBE', 'news');
+    client.receiveData(bytes('*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n'));
+    expect(client.nextEvent()).toMatchObject({ type: 'reply', id: 1 });
+    expect([...client.subscribed.channels]).toEqual(['news']);
+  });
+});
+
 describe('client connection: RESP3 attributes', () => {
   const popularity = '|1\r\n+key-popularity\r\n*2\r\n$1\r\nk\r\n,0.25\r\n';
   const popular: RespAttributes = new Map<RespValue, RespValue>([['key-popularity', ['k', 0.25]]]);

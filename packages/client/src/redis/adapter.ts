@@ -20,14 +20,20 @@ import { EngineCall, PROTOCOL_FLAG } from '../engine/call.js';
 import type { CallOwner } from '../engine/call.js';
 import { keyString } from './commands.js';
 
-/** RedisCall's flag: deliver blob strings as Uint8Array. */
+/** RedisCall's flags: deliver blob strings as Uint8Array; the command is `label key` (see forKey). */
 const BYTES_FLAG = PROTOCOL_FLAG;
+const KEY_FLAG = PROTOCOL_FLAG << 1;
+
+const NO_ARGS: readonly RedisArg[] = [];
 
 /** A Redis command on its way. */
 export class RedisCall extends EngineCall {
+  /** The arguments, or (KEY_FLAG) the one argument after the name. */
+  private request: readonly RedisArg[] | RedisArg;
+
   constructor(
     /** The command and its arguments. */
-    readonly args: readonly RedisArg[],
+    args: readonly RedisArg[],
     /** The command's name, upper case. */
     name: string,
     /** Deliver blob strings as Uint8Array. */
@@ -40,7 +46,33 @@ export class RedisCall extends EngineCall {
     transform: ((reply: RespValue) => unknown) | null,
   ) {
     super(name, retryable, blocking, owner, timeout, signal, transform as ((response: never) => unknown) | null);
+    this.request = args;
     if (bytes) this.flags |= BYTES_FLAG;
+  }
+
+  /**
+   * The command `name key` (`name` upper case), kept without an argument array: the one-key
+   * commands of the hot path (GET, INCR...) cost one object less each.
+   */
+  static forKey(
+    name: string,
+    key: RedisArg,
+    bytes: boolean,
+    retryable: boolean,
+    owner: CallOwner | null,
+    timeout: number | undefined,
+    signal: AbortSignal | undefined,
+    transform: ((reply: RespValue) => unknown) | null,
+  ): RedisCall {
+    const call = new RedisCall(NO_ARGS, name, bytes, retryable, false, owner, timeout, signal, transform);
+    call.request = key;
+    call.flags |= KEY_FLAG;
+    return call;
+  }
+
+  /** The command and its arguments (made on demand for a one-key command: not on the hot path). */
+  get args(): readonly RedisArg[] {
+    return (this.flags & KEY_FLAG) !== 0 ? [this.label, this.request as RedisArg] : (this.request as readonly RedisArg[]);
   }
 
   /** Deliver blob strings as Uint8Array. */
@@ -54,6 +86,13 @@ export class RedisCall extends EngineCall {
   }
   set onAttributes(fn: ((attributes: RespAttributes) => void) | null) {
     this.protocolData = fn;
+  }
+
+  /** Encode the call into `protocol`'s output; the id of its reply. */
+  sendTo(protocol: RedisClientProtocol): number {
+    const options = (this.flags & BYTES_FLAG) !== 0 ? BYTES : undefined;
+    if ((this.flags & KEY_FLAG) !== 0) return protocol.sendKey(this.label, this.request as RedisArg, options);
+    return protocol.send(this.request as readonly RedisArg[], options);
   }
 }
 
@@ -76,7 +115,7 @@ export class RedisSession implements ProtocolSession<RedisCall, RespPush> {
   }
 
   send(call: RedisCall): number {
-    return this.protocolObject.send(call.args, call.bytes ? BYTES : undefined);
+    return call.sendTo(this.protocolObject);
   }
 
   get hasDataToSend(): boolean {

@@ -154,6 +154,14 @@ export abstract class RedisCommands<M> {
   /** Send (or queue) a command with a reply transform. */
   protected abstract command<T>(args: readonly RedisArg[], transform: Transform<T>, options?: CallOptions): Out<M, T>;
 
+  /**
+   * The command `name key` (`name` upper case, a command that never blocks): `command([name,
+   * key])`, which the client overrides to make no argument array.
+   */
+  protected commandKey<T>(name: string, key: RedisArg, transform: Transform<T>, options?: CallOptions): Out<M, T> {
+    return this.command([name, key], transform, options);
+  }
+
   // --- generic -----------------------------------------------------------------------------
 
   /**
@@ -189,7 +197,7 @@ export abstract class RedisCommands<M> {
   // --- strings ------------------------------------------------------------------------------
 
   get<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, Bulk<O> | null> {
-    return this.command(['GET', key], identity as Transform<Bulk<O> | null>, options);
+    return this.commandKey('GET', key, identity as Transform<Bulk<O> | null>, options);
   }
   set(key: RedisArg, value: RedisArg, options?: SetOptions): Out<M, string | null> {
     const args: RedisArg[] = ['SET', key, value];
@@ -212,7 +220,7 @@ export abstract class RedisCommands<M> {
     return this.command(['MSET', ...flattenRecord(entries)], asOk, options);
   }
   incr(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['INCR', key], asNumber, options);
+    return this.commandKey('INCR', key, asNumber, options);
   }
   incrBy(key: RedisArg, by: number, options?: CallOptions): Out<M, number> {
     return this.command(['INCRBY', key, by], asNumber, options);
@@ -221,7 +229,7 @@ export abstract class RedisCommands<M> {
     return this.command(['INCRBYFLOAT', key, by], asNumber, options);
   }
   decr(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['DECR', key], asNumber, options);
+    return this.commandKey('DECR', key, asNumber, options);
   }
   decrBy(key: RedisArg, by: number, options?: CallOptions): Out<M, number> {
     return this.command(['DECRBY', key, by], asNumber, options);
@@ -230,10 +238,10 @@ export abstract class RedisCommands<M> {
     return this.command(['APPEND', key, value], asNumber, options);
   }
   getDel<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, Bulk<O> | null> {
-    return this.command(['GETDEL', key], identity as Transform<Bulk<O> | null>, options);
+    return this.commandKey('GETDEL', key, identity as Transform<Bulk<O> | null>, options);
   }
   strLen(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['STRLEN', key], asNumber, options);
+    return this.commandKey('STRLEN', key, asNumber, options);
   }
   getRange(key: RedisArg, start: number, end: number, options?: CallOptions): Out<M, string> {
     return this.command(['GETRANGE', key, start, end], keyString, options);
@@ -257,16 +265,16 @@ export abstract class RedisCommands<M> {
     return this.command(['PEXPIRE', key, ms], asBoolean, options);
   }
   ttl(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['TTL', key], asNumber, options);
+    return this.commandKey('TTL', key, asNumber, options);
   }
   pTtl(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['PTTL', key], asNumber, options);
+    return this.commandKey('PTTL', key, asNumber, options);
   }
   persist(key: RedisArg, options?: CallOptions): Out<M, boolean> {
-    return this.command(['PERSIST', key], asBoolean, options);
+    return this.commandKey('PERSIST', key, asBoolean, options);
   }
   type(key: RedisArg, options?: CallOptions): Out<M, string> {
-    return this.command(['TYPE', key], keyString, options);
+    return this.commandKey('TYPE', key, keyString, options);
   }
   rename(key: RedisArg, newKey: RedisArg, options?: CallOptions): Out<M, 'OK'> {
     return this.command(['RENAME', key, newKey], asOk, options);
@@ -302,7 +310,7 @@ export abstract class RedisCommands<M> {
    * [field, value] Uint8Array pairs, so that binary field names come back exactly.
    */
   hGetAll<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, HashEntries<O>> {
-    return this.command(['HGETALL', key], (options?.bytes === true ? asBytePairs : asRecord) as Transform<HashEntries<O>>, options);
+    return this.commandKey('HGETALL', key, (options?.bytes === true ? asBytePairs : asRecord) as Transform<HashEntries<O>>, options);
   }
   hDel(key: RedisArg, fields: RedisArg | readonly RedisArg[], options?: CallOptions): Out<M, number> {
     return this.command(['HDEL', key, ...(Array.isArray(fields) ? fields : [fields as RedisArg])], asNumber, options);
@@ -314,13 +322,13 @@ export abstract class RedisCommands<M> {
     return this.command(['HEXISTS', key, field], asBoolean, options);
   }
   hLen(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['HLEN', key], asNumber, options);
+    return this.commandKey('HLEN', key, asNumber, options);
   }
   hKeys(key: RedisArg, options?: CallOptions): Out<M, string[]> {
-    return this.command(['HKEYS', key], (r) => asArray<RespValue>(r).map(keyString), options);
+    return this.commandKey('HKEYS', key, (r) => asArray<RespValue>(r).map(keyString), options);
   }
   hVals<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, Bulk<O>[]> {
-    return this.command(['HVALS', key], (r) => asArray<Bulk<O>>(r), options);
+    return this.commandKey('HVALS', key, (r) => asArray<Bulk<O>>(r), options);
   }
 
   // --- lists --------------------------------------------------------------------------------
@@ -332,16 +340,16 @@ export abstract class RedisCommands<M> {
     return this.command(['RPUSH', key, ...(Array.isArray(values) ? values : [values as RedisArg])], asNumber, options);
   }
   lPop<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, Bulk<O> | null> {
-    return this.command(['LPOP', key], identity as Transform<Bulk<O> | null>, options);
+    return this.commandKey('LPOP', key, identity as Transform<Bulk<O> | null>, options);
   }
   rPop<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, Bulk<O> | null> {
-    return this.command(['RPOP', key], identity as Transform<Bulk<O> | null>, options);
+    return this.commandKey('RPOP', key, identity as Transform<Bulk<O> | null>, options);
   }
   lRange<O extends CallOptions = CallOptions>(key: RedisArg, start: number, stop: number, options?: O): Out<M, Bulk<O>[]> {
     return this.command(['LRANGE', key, start, stop], (r) => asArray<Bulk<O>>(r), options);
   }
   lLen(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['LLEN', key], asNumber, options);
+    return this.commandKey('LLEN', key, asNumber, options);
   }
   lIndex<O extends CallOptions = CallOptions>(key: RedisArg, index: number, options?: O): Out<M, Bulk<O> | null> {
     return this.command(['LINDEX', key, index], identity as Transform<Bulk<O> | null>, options);
@@ -375,13 +383,13 @@ export abstract class RedisCommands<M> {
     return this.command(['SREM', key, ...(Array.isArray(members) ? members : [members as RedisArg])], asNumber, options);
   }
   sMembers<O extends CallOptions = CallOptions>(key: RedisArg, options?: O): Out<M, Bulk<O>[]> {
-    return this.command(['SMEMBERS', key], (r) => asArray<Bulk<O>>(r), options);
+    return this.commandKey('SMEMBERS', key, (r) => asArray<Bulk<O>>(r), options);
   }
   sIsMember(key: RedisArg, member: RedisArg, options?: CallOptions): Out<M, boolean> {
     return this.command(['SISMEMBER', key, member], asBoolean, options);
   }
   sCard(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['SCARD', key], asNumber, options);
+    return this.commandKey('SCARD', key, asNumber, options);
   }
 
   // --- sorted sets --------------------------------------------------------------------------
@@ -401,7 +409,7 @@ export abstract class RedisCommands<M> {
     return this.command(['ZREM', key, ...(Array.isArray(members) ? members : [members as RedisArg])], asNumber, options);
   }
   zCard(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['ZCARD', key], asNumber, options);
+    return this.commandKey('ZCARD', key, asNumber, options);
   }
   zRank(key: RedisArg, member: RedisArg, options?: CallOptions): Out<M, number | null> {
     return this.command(['ZRANK', key, member], asNumberOrNull, options);
@@ -429,7 +437,7 @@ export abstract class RedisCommands<M> {
     return this.command(args, keyString, options);
   }
   xLen(key: RedisArg, options?: CallOptions): Out<M, number> {
-    return this.command(['XLEN', key], asNumber, options);
+    return this.commandKey('XLEN', key, asNumber, options);
   }
   xRange(key: RedisArg, start: string, end: string, options?: CallOptions & { readonly COUNT?: number }): Out<M, StreamEntry[]> {
     const args: RedisArg[] = ['XRANGE', key, start, end];

@@ -11,7 +11,7 @@
 // - Read-only commands are retryable after a connection loss; blocking commands (BLPOP, XREAD
 //   BLOCK...) run on a pool connection of their own (the server keeps that one blocked).
 
-import { checkCommand, isBlockingCommand } from '@curio-ts/proto-redis';
+import { checkArgument, checkCommand, isBlockingCommand } from '@curio-ts/proto-redis';
 import type { RedisArg, RespAttributes, RespPush, RespValue, RespVersion } from '@curio-ts/proto-redis';
 import { InvalidArgumentError, RedisError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
@@ -105,6 +105,21 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
       options?.signal,
       transform ?? null,
     );
+    if (options?.onAttributes !== undefined) call.onAttributes = options.onAttributes;
+    return lease === undefined ? this.perform<T>(call) : lease.perform<T>(call);
+  }
+
+  /**
+   * {@link call} of the command `name key` without its argument array (the one-key typed
+   * methods: GET, INCR, TTL...). `name` must be a command name in upper case that never blocks.
+   */
+  callKey<T = RespValue>(name: string, key: RedisArg, options?: CallOptions, transform?: (reply: RespValue) => T, lease?: RedisLease): Promise<T> {
+    if (this.isClosed) return Promise.reject(this.closedError());
+    const invalid = checkArgument(key, 1, name);
+    if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
+    const info = commandInfo(name);
+    if (info.blocking !== false) return this.call<T>([name, key], options, transform, lease);
+    const call = RedisCall.forKey(name, key, options?.bytes === true, info.readOnly, this, options?.timeout ?? this.options.callTimeout, options?.signal, transform ?? null);
     if (options?.onAttributes !== undefined) call.onAttributes = options.onAttributes;
     return lease === undefined ? this.perform<T>(call) : lease.perform<T>(call);
   }

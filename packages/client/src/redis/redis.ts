@@ -70,6 +70,10 @@ export class RedisClient extends RedisCommands<'client'> {
     return this.core.call<T>(args, options, transform === identity ? undefined : transform, this.lease);
   }
 
+  protected override commandKey<T>(name: string, key: RedisArg, transform: Transform<T>, options?: CallOptions): Promise<T> {
+    return this.core.callKey<T>(name, key, options, transform === identity ? undefined : transform, this.lease);
+  }
+
   /**
    * Send any command, raw reply: `client.call('OBJECT', 'ENCODING', 'key')`. A shorthand for
    * `client.sendCommand(['OBJECT', 'ENCODING', 'key'])`, the one raw-command method (on
