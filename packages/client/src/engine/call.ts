@@ -187,42 +187,21 @@ export class EngineCall implements Waiter<unknown> {
 
   /** Waiter (called by the runtime): the wait began. */
   start(wake: Wake<unknown>): void {
-    if (this.flushOutcome()) {
-      // Settled before its wait began: hand the outcome over now.
-      const ok = (this.flags & TO_MASK) === HELD_VALUE;
-      const value = this.aux;
-      this.clearTarget();
-      if (ok) wake.resolve(value);
-      else wake.reject(value);
-      return;
-    }
+    if (this.handOverHeld(TO_WAKE, wake, null)) return;
     this.setTarget(TO_WAKE, wake, null);
     this.owner?.begin(this);
   }
 
   /** Waiter (called by the runtime): the wait began (a Promise runtime hands its resolvers directly). */
   startWith(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
-    if (this.flushOutcome()) {
-      const ok = (this.flags & TO_MASK) === HELD_VALUE;
-      const value = this.aux;
-      this.clearTarget();
-      if (ok) resolve(value);
-      else reject(value);
-      return;
-    }
+    if (this.handOverHeld(TO_FUNCTIONS, resolve, reject)) return;
     this.setTarget(TO_FUNCTIONS, resolve, reject);
     this.owner?.begin(this);
   }
 
   /** A call of a batch: its outcome goes to `sink`, as number `index` (nothing allocated per call). */
   startBatch(sink: BatchSink, index: number): void {
-    if (this.flushOutcome()) {
-      const ok = (this.flags & TO_MASK) === HELD_VALUE;
-      const value = this.aux;
-      this.setTarget(TO_BATCH, sink, index);
-      this.deliver(ok, value);
-      return;
-    }
+    if (this.handOverHeld(TO_BATCH, sink, index)) return;
     this.setTarget(TO_BATCH, sink, index);
   }
 
@@ -330,11 +309,15 @@ export class EngineCall implements Waiter<unknown> {
   }
 
   /**
-   * A call settled before its wait began holds its outcome: true if so (the caller hands it
-   * over). The call counts as settled from then on.
+   * A call settled before its wait began holds its outcome: hand it to the waiter described by
+   * (to, target, aux) now, and return true; false if it holds none.
    */
-  private flushOutcome(): boolean {
-    const to = this.flags & TO_MASK;
-    return to === HELD_VALUE || to === HELD_ERROR;
+  private handOverHeld(to: number, target: unknown, aux: unknown): boolean {
+    const held = this.flags & TO_MASK;
+    if (held !== HELD_VALUE && held !== HELD_ERROR) return false;
+    const value = this.aux;
+    this.setTarget(to, target, aux);
+    this.deliver(held === HELD_VALUE, value);
+    return true;
   }
 }
