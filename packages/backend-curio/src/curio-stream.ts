@@ -75,8 +75,9 @@ export class CurioByteStream implements ByteStream {
   read(): Promise<Uint8Array | null> {
     if (this.upgraded || this.upgrading) return Promise.reject(upgradedError());
     if (this.failure !== null) return Promise.reject(this.failure);
-    // The kernel's own trap: an empty chunk is end of stream.
-    return this.socket.recv(READ_SIZE).then(undefined, this.readFailed);
+    // The kernel's own trap: an empty chunk is end of stream; the socket's failures come back
+    // translated (readError), with no Promise derived per read.
+    return this.socket.recvOr(READ_SIZE, this.readFailed);
   }
 
   write(data: Uint8Array): Promise<void> {
