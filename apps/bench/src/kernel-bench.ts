@@ -3,6 +3,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { promises as fsp } from 'node:fs';
 import { Event, Queue, run, sleep, spawn } from '@curio-ts/kernel';
+import type { Task } from '@curio-ts/kernel';
 import { measure, table } from './harness.js';
 import type { Row } from './harness.js';
 
@@ -45,16 +46,21 @@ class PromiseEvent {
   }
 }
 
+/** Spawn `n` tasks that each sleep(0) once, then join them all (call it inside a kernel task). */
+export async function kernelSpawnJoinTasks(n: number): Promise<void> {
+  const tasks = new Array<Task<number>>(n);
+  for (let i = 0; i < n; i++) {
+    tasks[i] = spawn(async () => {
+      await sleep(0);
+      return i;
+    });
+  }
+  for (let i = 0; i < n; i++) await (tasks[i] as Task<number>).join();
+}
+
 async function kernelSpawnJoin(): Promise<number> {
   return run(async () => {
-    const tasks = new Array(SPAWN_N);
-    for (let i = 0; i < SPAWN_N; i++) {
-      tasks[i] = spawn(async () => {
-        await sleep(0);
-        return i;
-      });
-    }
-    for (let i = 0; i < SPAWN_N; i++) await tasks[i].join();
+    await kernelSpawnJoinTasks(SPAWN_N);
     return SPAWN_N;
   });
 }
@@ -121,23 +127,28 @@ async function promisePingPong(): Promise<number> {
   return PINGPONG_N;
 }
 
+/** `n` round trips between the calling task and another over two kernel Events (inside a task). */
+export async function kernelEventRoundTrips(n: number): Promise<void> {
+  const go = new Event();
+  const back = new Event();
+  const waiter = spawn(async () => {
+    for (let i = 0; i < n; i++) {
+      await go.wait();
+      go.clear();
+      back.set();
+    }
+  });
+  for (let i = 0; i < n; i++) {
+    go.set();
+    await back.wait();
+    back.clear();
+  }
+  await waiter.join();
+}
+
 async function kernelEvents(): Promise<number> {
   return run(async () => {
-    const go = new Event();
-    const back = new Event();
-    const waiter = spawn(async () => {
-      for (let i = 0; i < EVENT_N; i++) {
-        await go.wait();
-        go.clear();
-        back.set();
-      }
-    });
-    for (let i = 0; i < EVENT_N; i++) {
-      go.set();
-      await back.wait();
-      back.clear();
-    }
-    await waiter.join();
+    await kernelEventRoundTrips(EVENT_N);
     return EVENT_N;
   });
 }
@@ -161,13 +172,18 @@ async function promiseEvents(): Promise<number> {
   return EVENT_N;
 }
 
+/** `n` task switches: the calling task and another each sleep(0) n/2 times (inside a task). */
+export async function kernelSleepSwitches(n: number): Promise<void> {
+  const other = spawn(async () => {
+    for (let i = 0; i < n / 2; i++) await sleep(0);
+  });
+  for (let i = 0; i < n / 2; i++) await sleep(0);
+  await other.join();
+}
+
 async function kernelSwitches(): Promise<number> {
   return run(async () => {
-    const other = spawn(async () => {
-      for (let i = 0; i < SWITCH_N / 2; i++) await sleep(0);
-    });
-    for (let i = 0; i < SWITCH_N / 2; i++) await sleep(0);
-    await other.join();
+    await kernelSleepSwitches(SWITCH_N);
     return SWITCH_N;
   });
 }
@@ -197,33 +213,43 @@ async function promiseSwitches(): Promise<number> {
  * The ping-pong while another task sits in a raw foreign await: the kernel follows its tasks
  * with promise hooks for as long as that await lasts (before issue 9, every trap read the stack).
  */
+/** The queue ping-pong (`n` round trips) beside a task parked in a raw foreign await (inside a task). */
+export async function kernelQueuePingPongBesideParked(n: number): Promise<void> {
+  let release!: () => void;
+  const parked = spawn(() => new Promise<void>((resolve) => (release = resolve)));
+  await sleep(0);
+  await new Promise<void>((resolve) => setImmediate(resolve)); // let the scheduler see it parked
+  await kernelQueuePingPong(n);
+  release();
+  await parked.join();
+}
+
 async function kernelPingPongSlowPath(): Promise<number> {
   const n = PINGPONG_N / 10;
   return run(async () => {
-    let release!: () => void;
-    const parked = spawn(() => new Promise<void>((resolve) => (release = resolve)));
-    await sleep(0);
-    await new Promise<void>((resolve) => setImmediate(resolve)); // let the scheduler see it parked
-    await kernelQueuePingPong(n);
-    release();
-    await parked.join();
+    await kernelQueuePingPongBesideParked(n);
     return n;
   });
 }
 
 /** The ping-pong beside a task looping over a raw `await fs.promises.stat(...)`. */
+/** The queue ping-pong (`n` round trips) beside a task looping over a raw fs.promises.stat (inside a task). */
+export async function kernelQueuePingPongBesideStat(n: number): Promise<void> {
+  let stop = false;
+  const statter = spawn(async () => {
+    while (!stop) await fsp.stat('.');
+  });
+  await sleep(0);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  await kernelQueuePingPong(n);
+  stop = true;
+  await statter.join();
+}
+
 async function kernelPingPongBesideStat(): Promise<number> {
   const n = PINGPONG_N / 10;
   return run(async () => {
-    let stop = false;
-    const statter = spawn(async () => {
-      while (!stop) await fsp.stat('.');
-    });
-    await sleep(0);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    await kernelQueuePingPong(n);
-    stop = true;
-    await statter.join();
+    await kernelQueuePingPongBesideStat(n);
     return n;
   });
 }

@@ -25,7 +25,7 @@ const PIPE_N = 200_000;
 // ---------------------------------------------------------------------------------------------
 // A raw client: the round-trip limit. Writes RESP by hand and counts complete replies.
 
-class RawClient {
+export class RawClient {
   private socket!: net.Socket;
   private expected = 0;
   private got = 0;
@@ -63,7 +63,7 @@ class RawClient {
   }
 }
 
-function command(...args: string[]): Buffer {
+export function command(...args: string[]): Buffer {
   return Buffer.from(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
 }
 

@@ -33,6 +33,8 @@ export const WRITE_HIGH_WATER = 4 * 1024 * 1024;
 /** Most bytes one read returns. */
 const READ_SIZE = 256 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** An empty write: its callback runs once every byte written before it has gone to the OS. */
+const FENCE = new Uint8Array(0);
 
 /** Where a stream is connected, as the runtime knows it. */
 export interface CurioStreamOrigin {
@@ -73,8 +75,9 @@ export class CurioByteStream implements ByteStream {
   read(): Promise<Uint8Array | null> {
     if (this.upgraded || this.upgrading) return Promise.reject(upgradedError());
     if (this.failure !== null) return Promise.reject(this.failure);
-    // The kernel's own trap: an empty chunk is end of stream.
-    return this.socket.recv(READ_SIZE).then(undefined, this.readFailed);
+    // The kernel's own trap: an empty chunk is end of stream; the socket's failures come back
+    // translated (readError), with no Promise derived per read.
+    return this.socket.recvOr(READ_SIZE, this.readFailed);
   }
 
   write(data: Uint8Array): Promise<void> {
@@ -84,9 +87,15 @@ export class CurioByteStream implements ByteStream {
     const raw = this.socket.rawSocket;
     if (this.queue.length === 0 && !this.writing && raw.writableLength === 0 && !raw.destroyed) {
       // Nothing queued and the socket is not pushing back: hand the bytes to the socket now,
-      // without waking the writer task (the common case: one flush per burst of calls).
-      this.rawPending++;
-      raw.write(data, this.rawWritten);
+      // without waking the writer task (the common case: one flush per burst of calls). With no
+      // callback: Node then schedules nothing after a write the OS took at once (a callback
+      // costs a nextTick per write). If bytes stay in Node, an empty write behind them is the
+      // callback: Node completes writes in order.
+      raw.write(data);
+      if (raw.writableLength > 0) {
+        this.rawPending++;
+        raw.write(FENCE, this.rawWritten);
+      }
       return RESOLVED;
     }
     this.queue.push(data);

@@ -10,7 +10,7 @@ import { answerLikeRedis, startFakeRedis } from '@curio-ts/conformance';
 import type { FakeRedis } from '@curio-ts/conformance';
 import { TaskCancelled, clock, currentTask, run, sleep, spawn } from '@curio-ts/kernel';
 import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
-import { CurioListener, connectRedis, curioRuntime } from '@curio-ts/backend-curio';
+import { CurioListener, connectCurio, connectRedis, curioRuntime } from '@curio-ts/backend-curio';
 
 describe('the curio runtime on the kernel clock', () => {
   let silent: FakeRedis;
@@ -124,6 +124,44 @@ describe('the curio runtime on the kernel clock', () => {
       return { counts, accepted: first !== null, afterClose };
     });
     expect(out).toEqual({ counts: { pending: 2, dropped: 3 }, accepted: true, afterClose: null });
+  });
+
+  it('bytes the socket could not take at once hold back later writes: every byte arrives, in order', async () => {
+    // The first write leaves most of its bytes in Node (the peer reads nothing yet); the stream
+    // fences them with an empty write and later writes go through its writer task behind them.
+    const big = new Uint8Array(8 * 1024 * 1024).fill(1);
+    const received: Buffer[] = [];
+    let total = 0;
+    let peer: net.Socket | null = null;
+    const server = net.createServer((socket) => {
+      peer = socket;
+      socket.pause();
+      socket.on('data', (chunk: Buffer) => {
+        received.push(chunk);
+        total += chunk.length;
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const expected = big.length + 3;
+    const out = await run(async () => {
+      const stream = await connectCurio({ host: '127.0.0.1', port }, undefined);
+      await stream.write(big);
+      const heldInNode = stream.pendingWriteBytes > 0;
+      for (const byte of [2, 3, 4]) await stream.write(Uint8Array.of(byte));
+      while (peer === null) await sleep(1);
+      (peer as net.Socket).resume();
+      while (total < expected) await sleep(2);
+      const pendingAfter = stream.pendingWriteBytes;
+      stream.close();
+      return { heldInNode, pendingAfter };
+    });
+    server.close();
+    const all = Buffer.concat(received);
+    expect(out).toEqual({ heldInNode: true, pendingAfter: 0 });
+    expect(all.length).toBe(expected);
+    expect(all.subarray(0, big.length).every((b) => b === 1)).toBe(true);
+    expect([...all.subarray(big.length)]).toEqual([2, 3, 4]);
   });
 
   it('cancelling a task blocked in accept() interrupts it at once', async () => {

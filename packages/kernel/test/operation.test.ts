@@ -12,7 +12,7 @@ import {
   spawn,
   timeoutAfter,
 } from '@curio-ts/kernel';
-import { TaskOperation } from '@curio-ts/kernel/lowlevel';
+import { TaskOperation, atBurstEnd } from '@curio-ts/kernel/lowlevel';
 
 /** An operation settled from outside the kernel after `ms` (like a reply arriving from IO). */
 function later<T>(ms: number, value: T, log?: string[]): TaskOperation<T> {
@@ -286,5 +286,40 @@ describe('TaskOperation', () => {
     );
     // Had the clock jumped while the operation was pending, the sleeper would finish first.
     expect(order).toEqual(['op@0', 'sleep@1000']);
+  });
+});
+
+describe('the end of a burst (atBurstEnd) around a task stalled on its operation', () => {
+  it('runs once every ready task ran, before the operation it settles is delivered', async () => {
+    const out = await run(async () => {
+      const trace: string[] = [];
+      const op = new TaskOperation<number>('OP_WAIT');
+      atBurstEnd(() => {
+        trace.push('burst end');
+        op.resolve(1);
+      });
+      spawn(async () => {
+        trace.push('other task');
+      });
+      trace.push(`got ${await op.promise}`);
+      return trace;
+    });
+    expect(out).toEqual(['other task', 'burst end', 'got 1']);
+  });
+
+  it('runs at the stall itself when nothing else is ready, and the task resumes in its turn', async () => {
+    const out = await run(async () => {
+      const trace: string[] = [];
+      const op = new TaskOperation<number>('OP_WAIT');
+      const task = currentTask();
+      atBurstEnd(() => {
+        trace.push(`burst end, task ${task.state}`);
+        op.resolve(2);
+        trace.push(`settled, task ${task.state}`);
+      });
+      trace.push(`got ${await op.promise}, task ${task.state}`);
+      return trace;
+    });
+    expect(out).toEqual(['burst end, task OP_WAIT', 'settled, task READY', 'got 2, task RUNNING']);
   });
 });

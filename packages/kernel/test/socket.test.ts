@@ -469,3 +469,40 @@ describe('cancellation, timeouts and busy resources', () => {
     expect(error).toBeInstanceOf(CurioError);
   });
 });
+
+describe('recvOr: a read whose socket failures a handler translates', () => {
+  test('bytes as recv; a close on this side and a second reader go to the handler; a cancellation rejects', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const seen: string[] = [];
+      const translate = (error: Error): string => {
+        seen.push(error.constructor.name);
+        if (error instanceof SocketClosedError) return 'closed here';
+        throw new Error(`translated ${error.constructor.name}`);
+      };
+      await peer.sendall(Buffer.from('hello'));
+      const bytes = Buffer.from((await client.recvOr(1024, translate)) as Uint8Array).toString();
+      // A second reader while one waits: busy, handed to the handler.
+      const reader = spawn(() => client.recvOr(1024, translate), { name: 'reader' });
+      await blockedIn(reader, 'READ_WAIT');
+      const busy = await client.recvOr(1024, translate).then(String, (error: Error) => error.message);
+      // A waiting read cancelled: the cancellation itself, untranslated.
+      await reader.cancel();
+      const cancelled = reader.exception instanceof TaskCancelled;
+      // A waiting read when this side closes: the handler's value is the result.
+      const waiting = spawn(() => client.recvOr(1024, translate), { name: 'waiting' });
+      await blockedIn(waiting, 'READ_WAIT');
+      client.closeNow();
+      const afterClose = await waiting.join();
+      await closeAll(peer, server);
+      return { bytes, busy, cancelled, afterClose, seen };
+    });
+    expect(got).toEqual({
+      bytes: 'hello',
+      busy: 'translated ReadResourceBusy',
+      cancelled: true,
+      afterClose: 'closed here',
+      seen: ['ReadResourceBusy', 'SocketClosedError'],
+    });
+  });
+});

@@ -7,7 +7,7 @@
 
 import { connectRedis as connectNode } from '@curio-ts/backend-node';
 import { spawn } from '@curio-ts/kernel';
-import { CurioHost } from '../redis-bench.js';
+import { CurioHost, RawClient, command } from '../redis-bench.js';
 import type { Workload } from './workload.js';
 
 const HOST = '127.0.0.1';
@@ -86,6 +86,31 @@ function onCurio(description: string, defaultCalls: number, body: Body): Workloa
   };
 }
 
+/**
+ * The round-trip limit the sequential workloads are compared with: a hand-written node:net
+ * client sending a prepared GET and waiting for its reply, one at a time (the bench suite's
+ * "raw net" contender).
+ */
+function rawSequential(): Workload {
+  let raw: RawClient | null = null;
+  const get = command('GET', KEY);
+  return {
+    description: 'sequential awaited GET, raw node:net client (the round-trip limit)',
+    defaultCalls: 20_000,
+    async setup() {
+      raw = new RawClient();
+      await raw.connect();
+    },
+    async run(n) {
+      const client = raw as RawClient;
+      for (let i = 0; i < n; i++) await client.roundTrip(get, 1);
+    },
+    async teardown() {
+      raw?.close();
+    },
+  };
+}
+
 /** The workloads of issue 9, by name. */
 export const workloads: Record<string, Workload> = {
   'concurrent-node': onNode('concurrent GETs (Promise.all), node runtime', 200_000, concurrent),
@@ -93,6 +118,7 @@ export const workloads: Record<string, Workload> = {
   'tasks-curio': onCurio(`GETs from ${TASKS} kernel tasks, curio runtime`, 200_000, fromTasks),
   'sequential-node': onNode('sequential awaited GET, node runtime', 20_000, sequential),
   'sequential-curio': onCurio('sequential awaited GET, curio runtime', 20_000, sequential),
+  'sequential-raw': rawSequential(),
   'pipeline-node': onNode('pipeline of SETs, node runtime', 200_000, pipeline),
   'pipeline-curio': onCurio('pipeline of SETs, curio runtime', 200_000, pipeline),
 };
