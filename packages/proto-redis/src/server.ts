@@ -138,6 +138,9 @@ type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
  */
 const SHORT_ARG = 16;
 
+/** Argument places (the name is place 0, not counted here) below which binaryArg remembers the last short argument. */
+const REMEMBERED_ARGS = 4;
+
 /** String.fromCharCode, typed for the reads of {@link shortLatin1} (always within bounds). */
 const fromCodes = String.fromCharCode as (...codes: (number | undefined)[]) => string;
 
@@ -232,6 +235,8 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   private nodeLatin1: Latin1Slice | null = null;
   /** The last command name as sent (binary mode) and upper-cased: pipelines repeat it. */
   private lastRawName = '';
+  /** The short argument last seen at each place 1..REMEMBERED_ARGS-1 (binary mode; see binaryArg). */
+  private readonly recentArgs: string[] = new Array<string>(REMEMBERED_ARGS).fill('');
   private lastName = '';
   private ended = false;
   private closedEvent: RedisServerEvent<A> | null = null;
@@ -485,7 +490,10 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
           if (end - body < length + 2 || chunk[body + length] !== CR || chunk[body + length + 1] !== LF) break;
           if (!binary) command.args[command.filled++] = chunk.subarray(body, body + length);
           else if (command.filled === 0) command.args[command.filled++] = this.rawName(chunk, body, length);
-          else command.args[command.filled++] = latin1(this.nodeLatin1, chunk, body, body + length);
+          else {
+            const at = command.filled++;
+            command.args[at] = this.binaryArg(chunk, body, length, at);
+          }
           command.held += length;
           command.remaining--;
           pos = body + length + 2;
@@ -608,6 +616,27 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
       if (i === length) return last;
     }
     return latin1(this.nodeLatin1, buf, start, start + length);
+  }
+
+  /**
+   * Argument number `index` (the name is 0), `buf[start, start + length)`, as a binary string.
+   * A short one equal to the argument at the same place in the last command that had one there
+   * is that same string: pipelines repeat keys (and often values), and a string reused costs
+   * neither its making nor, as a Map key, its hashing (V8 keeps a string's hash in it). A miss
+   * costs the comparison up to the first byte that differs.
+   */
+  private binaryArg(buf: Uint8Array, start: number, length: number, index: number): string {
+    if (length > SHORT_ARG || index >= REMEMBERED_ARGS) return latin1(this.nodeLatin1, buf, start, start + length);
+    const recent = this.recentArgs;
+    const last = recent[index] as string;
+    if (last.length === length) {
+      let i = 0;
+      while (i < length && last.charCodeAt(i) === buf[start + i]) i++;
+      if (i === length) return last;
+    }
+    const made = shortLatin1(buf, start, start + length);
+    recent[index] = made;
+    return made;
   }
 
   /** The upper-cased command name; a binary name equal to the last one reuses its string. */
