@@ -235,11 +235,11 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   private nodeLatin1: Latin1Slice | null = null;
   /** The last command name as sent (binary mode) and upper-cased: pipelines repeat it. */
   private lastRawName = '';
+  private lastName = '';
   /** The short argument last seen at each place 1..REMEMBERED_ARGS-1 (binary mode; see binaryArg). */
   private readonly recentArgs: string[] = new Array<string>(REMEMBERED_ARGS).fill('');
   /** Their bytes, SHORT_ARG bytes for each place. */
   private readonly recentBytes = new Uint8Array(REMEMBERED_ARGS * SHORT_ARG);
-  private lastName = '';
   private ended = false;
   private closedEvent: RedisServerEvent<A> | null = null;
   private failure: RemoteProtocolError | null = null;
