@@ -140,6 +140,8 @@ const SHORT_ARG = 16;
 
 /** Argument places (the name is place 0, not counted here) below which binaryArg remembers the last short argument. */
 const REMEMBERED_ARGS = 4;
+/** Longest argument binaryArg remembers (a redis-benchmark HSET field is 20 bytes). */
+const REMEMBERED_LENGTH = 32;
 
 /** String.fromCharCode, typed for the reads of {@link shortLatin1} (always within bounds). */
 const fromCodes = String.fromCharCode as (...codes: (number | undefined)[]) => string;
@@ -238,8 +240,8 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   private lastName = '';
   /** The short argument last seen at each place 1..REMEMBERED_ARGS-1 (binary mode; see binaryArg). */
   private readonly recentArgs: string[] = new Array<string>(REMEMBERED_ARGS).fill('');
-  /** Their bytes, SHORT_ARG bytes for each place. */
-  private readonly recentBytes = new Uint8Array(REMEMBERED_ARGS * SHORT_ARG);
+  /** Their bytes, REMEMBERED_LENGTH bytes for each place. */
+  private readonly recentBytes = new Uint8Array(REMEMBERED_ARGS * REMEMBERED_LENGTH);
   private ended = false;
   private closedEvent: RedisServerEvent<A> | null = null;
   private failure: RemoteProtocolError | null = null;
@@ -628,19 +630,19 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
    * costs the comparison up to the first byte that differs.
    */
   private binaryArg(buf: Uint8Array, start: number, length: number, index: number): string {
-    if (length > SHORT_ARG || index >= REMEMBERED_ARGS) return latin1(this.nodeLatin1, buf, start, start + length);
+    if (length > REMEMBERED_LENGTH || index >= REMEMBERED_ARGS) return latin1(this.nodeLatin1, buf, start, start + length);
     // The bytes are compared with a copy of the last argument's bytes (a typed array against a
     // typed array is several times cheaper per byte than charCodeAt against a typed array).
     const recent = this.recentArgs;
     const last = recent[index] as string;
     const bytes = this.recentBytes;
-    const at = index * SHORT_ARG;
+    const at = index * REMEMBERED_LENGTH;
     if (last.length === length) {
       let i = 0;
       while (i < length && bytes[at + i] === buf[start + i]) i++;
       if (i === length) return last;
     }
-    const made = shortLatin1(buf, start, start + length);
+    const made = latin1(this.nodeLatin1, buf, start, start + length);
     for (let i = 0; i < length; i++) bytes[at + i] = buf[start + i] as number;
     recent[index] = made;
     return made;
