@@ -139,8 +139,9 @@ export class Session implements Subscriber, ClientInfo {
         const data = await socket.recv(READ_SIZE);
         conn.receiveData(data);
         this.lastActive = Date.now();
-        const open = await this.runCommands();
-        await this.flush();
+        let open = this.runCommands();
+        if (typeof open !== 'boolean') open = await open; // a command blocked (BLPOP)
+        if (this.reply.length > 0) await this.flush();
         if (!open || data.length === 0) return;
       }
     } catch (error) {
@@ -151,8 +152,12 @@ export class Session implements Subscriber, ClientInfo {
     }
   }
 
-  /** Run every complete command received; false when the connection must close. */
-  private async runCommands(): Promise<boolean> {
+  /**
+   * Run every complete command received; false when the connection must close. Synchronous
+   * (no Promise to make and await per burst) unless a command blocks: then a Promise that runs
+   * the rest once it is done.
+   */
+  private runCommands(): boolean | Promise<boolean> {
     const conn = this.conn;
     for (;;) {
       let event: RedisServerEvent<string> | NeedData | Paused;
@@ -167,10 +172,18 @@ export class Session implements Subscriber, ClientInfo {
       if (event === NEED_DATA || event === PAUSED) return true;
       if (event.type === 'closed') return false;
       const blocking = execute(this, event.name, event.args);
-      if (blocking !== undefined) await blocking;
+      if (blocking !== undefined) return this.afterBlocking(blocking);
       conn.answered();
       if (this.closing) return false;
     }
+  }
+
+  /** Wait for a command that blocked, then run the commands received after it. */
+  private async afterBlocking(blocking: Promise<void>): Promise<boolean> {
+    await blocking;
+    this.conn.answered();
+    if (this.closing) return false;
+    return this.runCommands();
   }
 
   /** Write everything pending; returns at once if another task of this client is writing. */

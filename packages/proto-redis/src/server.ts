@@ -110,12 +110,19 @@ const LF = 10;
 const EMPTY = new Uint8Array(0);
 /** Longest `*<n>\r\n` / `$<n>\r\n` line: type byte, sign, 12 digits, CRLF (and some slack). */
 const MAX_HEADER = 32;
+/**
+ * Most argument slots made before the arguments arrive: a command announcing more grows its
+ * array as they come (a `*1000000` header alone must not cost megabytes).
+ */
+const PREALLOCATED_ARGS = 64;
 /** Chunks already consumed at the head of the queue before it is compacted. */
 const COMPACT_AFTER = 64;
 
 interface Multibulk {
   remaining: number;
+  /** The arguments so far, `args[0, filled)`: made at the announced size (up to PREALLOCATED_ARGS). */
   readonly args: ServerArg[];
+  filled: number;
   /** Length of the argument whose body is awaited, or -1 while reading a header. */
   bulk: number;
   /** Bytes of the arguments parsed so far (they count toward maxBufferedBytes). */
@@ -125,10 +132,70 @@ interface Multibulk {
 type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
 
 /**
- * Bytes [start, end) of `buf` as a binary string (one char per byte): with `native`, a Node
- * Buffer's latin1Slice (it takes any Uint8Array as `this`: Node checks for an ArrayBufferView).
+ * Longest argument made into a string by {@link shortLatin1}. Node's latin1Slice is a call into
+ * C++ that costs about 760 instructions whatever the length (callgrind); String.fromCharCode
+ * with one argument per byte costs about 190 at 3 bytes and 510 at 16, and passes 760 near 24.
+ */
+const SHORT_ARG = 16;
+
+/** Argument places (the name is place 0, not counted here) below which binaryArg remembers the last short argument. */
+const REMEMBERED_ARGS = 4;
+/** Longest argument binaryArg remembers (a redis-benchmark HSET field is 20 bytes). */
+const REMEMBERED_LENGTH = 32;
+
+/** String.fromCharCode, typed for the reads of {@link shortLatin1} (always within bounds). */
+const fromCodes = String.fromCharCode as (...codes: (number | undefined)[]) => string;
+
+/** `b[s, e)` (at most SHORT_ARG bytes) as a binary string, in one String.fromCharCode call. */
+function shortLatin1(b: Uint8Array, s: number, e: number): string {
+  switch (e - s) {
+    case 0:
+      return '';
+    case 1:
+      return fromCodes(b[s]);
+    case 2:
+      return fromCodes(b[s], b[s + 1]);
+    case 3:
+      return fromCodes(b[s], b[s + 1], b[s + 2]);
+    case 4:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3]);
+    case 5:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
+    case 6:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
+    case 7:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
+    case 8:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7]);
+    case 9:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8]);
+    case 10:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9]);
+    case 11:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10]);
+    case 12:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11]);
+    case 13:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12]);
+    case 14:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13]);
+    case 15:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14]);
+    case 16:
+      return fromCodes(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15]);
+    default:
+      throw new RangeError(`shortLatin1: ${e - s} bytes`);
+  }
+}
+
+/**
+ * Bytes [start, end) of `buf` as a binary string (one char per byte). Up to SHORT_ARG bytes
+ * (most keys, fields and small values) in JavaScript; longer ones with `native`, a Node
+ * Buffer's latin1Slice (it takes any Uint8Array as `this`: Node checks for an ArrayBufferView),
+ * when there is one.
  */
 function latin1(native: Latin1Slice | null, buf: Uint8Array, start: number, end: number): string {
+  if (end - start <= SHORT_ARG) return shortLatin1(buf, start, end);
   if (native !== null) return native.call(buf, start, end);
   let text = '';
   for (let i = start; i < end; i += 8192) text += String.fromCharCode(...buf.subarray(i, Math.min(end, i + 8192)));
@@ -171,6 +238,10 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   /** The last command name as sent (binary mode) and upper-cased: pipelines repeat it. */
   private lastRawName = '';
   private lastName = '';
+  /** The short argument last seen at each place 1..REMEMBERED_ARGS-1 (binary mode; see binaryArg). */
+  private readonly recentArgs: string[] = new Array<string>(REMEMBERED_ARGS).fill('');
+  /** Their bytes, REMEMBERED_LENGTH bytes for each place. */
+  private readonly recentBytes = new Uint8Array(REMEMBERED_ARGS * REMEMBERED_LENGTH);
   private ended = false;
   private closedEvent: RedisServerEvent<A> | null = null;
   private failure: RemoteProtocolError | null = null;
@@ -388,7 +459,7 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
         if (i > pos + 1 && i + 1 < chunk.length && chunk[i] === CR && chunk[i + 1] === LF && count <= this.maxArgs) {
           this.consume(i + 2 - pos);
           if (count === 0) continue;
-          command = { remaining: count, args: [], bulk: -1, held: 0 };
+          command = newMultibulk(count);
           this.command = command;
         }
       }
@@ -398,7 +469,7 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
         if (n === undefined) return NEED_DATA;
         if (n > this.maxArgs) this.failAt('invalid multibulk length', 'ERR_TOO_MANY_ARGS', lineStart);
         if (n <= 0) continue; // *0 and *-1 are ignored, as Redis does
-        command = { remaining: n, args: [], bulk: -1, held: 0 };
+        command = newMultibulk(n);
         this.command = command;
       }
       // Arguments. Fast path: whole arguments (header, body, CRLF) inside the current chunk;
@@ -421,9 +492,12 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
           if (i === pos + 1 || i - pos > 13 || i + 1 >= end || chunk[i] !== CR || chunk[i + 1] !== LF || length > this.maxBulk) break;
           const body = i + 2;
           if (end - body < length + 2 || chunk[body + length] !== CR || chunk[body + length + 1] !== LF) break;
-          if (!binary) command.args.push(chunk.subarray(body, body + length));
-          else if (command.args.length === 0) command.args.push(this.rawName(chunk, body, length));
-          else command.args.push(latin1(this.nodeLatin1, chunk, body, body + length));
+          if (!binary) command.args[command.filled++] = chunk.subarray(body, body + length);
+          else if (command.filled === 0) command.args[command.filled++] = this.rawName(chunk, body, length);
+          else {
+            const at = command.filled++;
+            command.args[at] = this.binaryArg(chunk, body, length, at);
+          }
           command.held += length;
           command.remaining--;
           pos = body + length + 2;
@@ -458,7 +532,7 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
             body = this.view.subarray(this.viewAt, this.viewAt + length);
           }
         }
-        command.args.push(this.binary ? latin1(this.nodeLatin1, body, 0, length) : body);
+        command.args[command.filled++] = this.binary ? latin1(this.nodeLatin1, body, 0, length) : body;
         command.held += length;
         this.consume(length + 2);
         command.bulk = -1;
@@ -546,6 +620,32 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
       if (i === length) return last;
     }
     return latin1(this.nodeLatin1, buf, start, start + length);
+  }
+
+  /**
+   * Argument number `index` (the name is 0), `buf[start, start + length)`, as a binary string.
+   * A short one equal to the argument at the same place in the last command that had one there
+   * is that same string: pipelines repeat keys (and often values), and a string reused costs
+   * neither its making nor, as a Map key, its hashing (V8 keeps a string's hash in it). A miss
+   * costs the comparison up to the first byte that differs.
+   */
+  private binaryArg(buf: Uint8Array, start: number, length: number, index: number): string {
+    if (length > REMEMBERED_LENGTH || index >= REMEMBERED_ARGS) return latin1(this.nodeLatin1, buf, start, start + length);
+    // The bytes are compared with a copy of the last argument's bytes (a typed array against a
+    // typed array is several times cheaper per byte than charCodeAt against a typed array).
+    const recent = this.recentArgs;
+    const last = recent[index] as string;
+    const bytes = this.recentBytes;
+    const at = index * REMEMBERED_LENGTH;
+    if (last.length === length) {
+      let i = 0;
+      while (i < length && bytes[at + i] === buf[start + i]) i++;
+      if (i === length) return last;
+    }
+    const made = latin1(this.nodeLatin1, buf, start, start + length);
+    for (let i = 0; i < length; i++) bytes[at + i] = buf[start + i] as number;
+    recent[index] = made;
+    return made;
   }
 
   /** The upper-cased command name; a binary name equal to the last one reuses its string. */
@@ -667,6 +767,11 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   private failAt(message: string, code: string, offset: number): never {
     throw new RemoteProtocolError(`Protocol error: ${message}`, code, offset);
   }
+}
+
+/** A command announced with `count` (> 0) arguments, none received yet. */
+function newMultibulk(count: number): Multibulk {
+  return { remaining: count, args: new Array<ServerArg>(Math.min(count, PREALLOCATED_ARGS)), filled: 0, bulk: -1, held: 0 };
 }
 
 function upperAscii(bytes: Uint8Array): string {

@@ -101,6 +101,33 @@ describe('server connection: received bytes', () => {
     );
   });
 
+  it("args: 'binary': an argument repeated at the same place is the same string; one byte apart is not", () => {
+    // Every length up to 40 (up to 16 made in JavaScript, up to 32 remembered), each byte
+    // value at each position, against the argument of the command before (equal, or not).
+    const server = new RedisServerProtocol<string>({ args: 'binary' });
+    const send = (args: readonly string[]): readonly string[] => {
+      const text = args.reduce((out, a) => `${out}$${a.length}\r\n${a}\r\n`, `*${args.length}\r\n`);
+      server.receiveData(Buffer.from(text, 'latin1'));
+      const event = server.nextEvent();
+      if (event === NEED_DATA || event === PAUSED || event.type !== 'command') throw new Error('no command');
+      return event.args;
+    };
+    for (let length = 0; length <= 40; length++) {
+      const base = 'k'.repeat(length);
+      for (let at = 0; at < length; at++) {
+        for (const code of [0, 0x6a, 0x6b, 0x80, 0xff]) {
+          const other = base.slice(0, at) + String.fromCharCode(code) + base.slice(at + 1);
+          const first = send(['HSET', base, other, base, base]);
+          const second = send(['HSET', other, base, other, other]);
+          expect(first).toEqual(['HSET', base, other, base, base]);
+          expect(second).toEqual(['HSET', other, base, other, other]);
+          const third = send(['HSET', other, base, other, other]);
+          expect(third).toEqual(second);
+        }
+      }
+    }
+  });
+
   it("args: 'binary': arguments as binary strings (every byte value, Buffers or not), cut anywhere", () => {
     const binaryArg = fc.uint8Array({ maxLength: 40 }).map((b) => String.fromCharCode(...b));
     const command = fc.tuple(fc.constantFrom('SET', 'get', 'SET'), fc.array(binaryArg, { maxLength: 4 }));
