@@ -24,6 +24,7 @@
 //   listed (where the instructions go; use callgrind for exact counts).
 
 import { Session } from 'node:inspector/promises';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Workload, WorkloadModule } from './workload.js';
@@ -45,7 +46,9 @@ interface CpuProfile {
 }
 
 async function loadModule(specifier: string): Promise<WorkloadModule> {
-  const url = specifier.startsWith('.') || path.isAbsolute(specifier) ? pathToFileURL(path.resolve(specifier)).href : specifier;
+  // A file that exists is a path (`apps/x/dist/w.js` as typed, as count.ts takes it); anything
+  // else is a URL or a package specifier.
+  const url = !specifier.startsWith('file:') && existsSync(specifier) ? pathToFileURL(path.resolve(specifier)).href : specifier;
   return (await import(url)) as WorkloadModule;
 }
 
