@@ -323,3 +323,33 @@ describe('the end of a burst (atBurstEnd) around a task stalled on its operation
     expect(out).toEqual(['burst end, task OP_WAIT', 'settled, task READY', 'got 2, task RUNNING']);
   });
 });
+
+describe('an end-of-burst function that throws', () => {
+  it('does not stop the others or the scheduler; its error is an uncaught exception', async () => {
+    // In a child process: the test runner treats an uncaught exception as a failure of its own.
+    const script = `
+      import { run, spawn, sleep } from '@curio-ts/kernel';
+      import { atBurstEnd } from '@curio-ts/kernel/lowlevel';
+      const uncaught = [];
+      process.on('uncaughtException', (error) => uncaught.push(error.message));
+      const trace = await run(async () => {
+        const trace = [];
+        atBurstEnd(() => { throw new Error('boom'); });
+        atBurstEnd(() => trace.push('second ran'));
+        const other = spawn(async () => { await sleep(0); trace.push('other task ran'); });
+        await other.join();
+        await sleep(20); // the chain goes idle: the burst ends here
+        trace.push('main went on');
+        atBurstEnd(() => trace.push('third ran'));
+        await sleep(20);
+        trace.push('end');
+        return trace;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      process.stdout.write(JSON.stringify({ trace, uncaught }));
+    `;
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: import.meta.dirname, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ trace: ['other task ran', 'second ran', 'main went on', 'third ran', 'end'], uncaught: ['boom'] });
+  });
+});
