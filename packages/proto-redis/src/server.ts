@@ -138,7 +138,7 @@ type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
  */
 const SHORT_ARG = 16;
 
-/** Argument places (the name is place 0, not counted here) below which binaryArg remembers the last short argument. */
+/** Argument places (the name is place 0) below which binaryArg remembers the last short argument. */
 const REMEMBERED_ARGS = 4;
 /** Longest argument binaryArg remembers (a redis-benchmark HSET field is 20 bytes). */
 const REMEMBERED_LENGTH = 32;
@@ -238,7 +238,7 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   /** The last command name as sent (binary mode) and upper-cased: pipelines repeat it. */
   private lastRawName = '';
   private lastName = '';
-  /** The short argument last seen at each place 1..REMEMBERED_ARGS-1 (binary mode; see binaryArg). */
+  /** The short argument last seen at each place 0..REMEMBERED_ARGS-1 (binary mode; see binaryArg). */
   private readonly recentArgs: string[] = new Array<string>(REMEMBERED_ARGS).fill('');
   /** Their bytes, REMEMBERED_LENGTH bytes for each place. */
   private readonly recentBytes = new Uint8Array(REMEMBERED_ARGS * REMEMBERED_LENGTH);
@@ -493,7 +493,6 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
           const body = i + 2;
           if (end - body < length + 2 || chunk[body + length] !== CR || chunk[body + length + 1] !== LF) break;
           if (!binary) command.args[command.filled++] = chunk.subarray(body, body + length);
-          else if (command.filled === 0) command.args[command.filled++] = this.rawName(chunk, body, length);
           else {
             const at = command.filled++;
             command.args[at] = this.binaryArg(chunk, body, length, at);
@@ -609,23 +608,10 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
   }
 
   /**
-   * The command name `buf[start, start + length)` as a binary string: the last one's string
-   * when the bytes are the same (pipelines repeat a command), so no string is made.
-   */
-  private rawName(buf: Uint8Array, start: number, length: number): string {
-    const last = this.lastRawName;
-    if (last.length === length) {
-      let i = 0;
-      while (i < length && last.charCodeAt(i) === buf[start + i]) i++;
-      if (i === length) return last;
-    }
-    return latin1(this.nodeLatin1, buf, start, start + length);
-  }
-
-  /**
    * Argument number `index` (the name is 0), `buf[start, start + length)`, as a binary string.
    * A short one equal to the argument at the same place in the last command that had one there
-   * is that same string: pipelines repeat keys (and often values), and a string reused costs
+   * is that same string: pipelines repeat names and keys (and often values); a name reused is
+   * what lets {@link commandName} skip upper-casing it, and any string reused costs
    * neither its making nor, as a Map key, its hashing (V8 keeps a string's hash in it). A miss
    * costs the comparison up to the first byte that differs.
    */
