@@ -42,6 +42,7 @@ function recorder(noBody = false): { sink: WireSink; seen: Seen } {
     },
     onBody(chunk, start, end) {
       body += text(chunk, start, end);
+      return false;
     },
     onMessageComplete(trailers: WireFields | null) {
       seen.bodies.push(body);
@@ -168,7 +169,7 @@ describe('llhttp binding', () => {
           }
           return 0;
         },
-        onBody() {},
+        onBody: () => false,
         onMessageComplete: () => false,
       },
       limits,

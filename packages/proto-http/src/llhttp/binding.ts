@@ -68,7 +68,7 @@ export const HEAD_NO_BODY = 1;
 export const HEAD_UPGRADE = 2;
 
 /** Which limit a parse broke (set when execute returns HPE.USER). */
-export type WireLimit = 'head' | 'target' | 'fields';
+export type WireLimit = 'head' | 'target' | 'fields' | 'body';
 
 /** A message head as received: offsets into `bytes`, strings made by whoever asks. */
 export interface WireHead {
@@ -104,8 +104,8 @@ export interface WireFields {
 export interface WireSink {
   /** A head is complete: HEAD_CONTINUE, HEAD_NO_BODY or HEAD_UPGRADE. */
   onHead(head: WireHead): number;
-  /** Body bytes: `chunk[start, end)` (chunked framing removed). */
-  onBody(chunk: Uint8Array, start: number, end: number): void;
+  /** Body bytes: `chunk[start, end)` (chunked framing removed). True: too much, stop (limit 'body'). */
+  onBody(chunk: Uint8Array, start: number, end: number): boolean;
   /** The message ended (`trailers`: its trailer fields, or null). True: pause after it. */
   onMessageComplete(trailers: WireFields | null): boolean;
 }
@@ -388,6 +388,11 @@ export class WireParser {
   // -------------------------------------------------------------------------------------------
   // Callbacks (from inside execute)
 
+  /** Whether a message has begun and not ended (bytes of it were parsed). */
+  get inMessage(): boolean {
+    return this.phase !== OUTSIDE;
+  }
+
   /** @internal */
   messageBegin(): number {
     this.clearMessage();
@@ -446,8 +451,7 @@ export class WireParser {
   /** @internal */
   body(at: number, length: number): number {
     const start = at + this.chunkDelta;
-    this.sink.onBody(this.chunk, start, start + length);
-    return 0;
+    return this.sink.onBody(this.chunk, start, start + length) ? this.broke('body') : 0;
   }
 
   /** @internal */

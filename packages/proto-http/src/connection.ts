@@ -1,0 +1,671 @@
+// connection.ts
+//
+// HttpConnection: one HTTP/1.1 connection as a sans-IO object, for either role. Bytes the peer
+// sent go in with `receiveData`, and `nextEvent()` hands out what they mean, one event at a
+// time; what we send goes in as events to `send`, which returns the bytes to write. No
+// sockets, timers or Promises: the caller does the IO (see packages/client's HTTP server and
+// client, which run it on every runtime).
+//
+// Invariants:
+// - Both sides' states follow state.ts; an event the table forbids is a LocalProtocolError
+//   (ours) or a RemoteProtocolError (theirs), and that side is in ERROR for good.
+// - One request/response cycle at a time: once the peer's message is complete, nothing more
+//   of its bytes is parsed until `startNextCycle()` (pipelined requests wait, intact, in the
+//   input); `nextEvent()` answers PAUSED meanwhile if bytes are waiting.
+// - After a protocol switch (101, a 2xx to CONNECT), HTTP is over: `trailingData` holds the
+//   bytes received after the switch and whether the peer closed, for the next protocol.
+// - Received body data are views of the bytes given to receiveData (give each chunk once and
+//   do not modify it afterwards); header values are made into strings only when read.
+// - Framing on send: the caller's Content-Length or `Transfer-Encoding: chunked` if given;
+//   otherwise a response body is chunked for an HTTP/1.1 peer and delimited by closing the
+//   connection for an HTTP/1.0 one, and a request without either has no body. A body longer or
+//   shorter than its Content-Length is a LocalProtocolError. Responses to HEAD, 1xx, 204 and
+//   304 carry no body.
+// - Smuggling shapes are RemoteProtocolErrors with a status hint: llhttp (strict) rejects most
+//   of them (Content-Length with Transfer-Encoding, duplicate Content-Length, `chunked` not
+//   last, bad chunk sizes, bare CR/LF, obs-fold, bad names and values, space before the
+//   colon); this file adds what it accepts: an HTTP/1.1 request without exactly one Host, a
+//   transfer coding other than chunked (501), an HTTP version other than 1.0 / 1.1 (505).
+
+import { HttpProtocolError, LocalProtocolError, RemoteProtocolError } from './errors.js';
+import { ConnectionClosed, Data, EndOfMessage, InformationalResponse, NEED_DATA, PAUSED, Request, Response } from './events.js';
+import type { HttpEvent, HttpVersion, NeedData, Paused } from './events.js';
+import { FieldList, latin1 } from './fields.js';
+import { HEAD_CONTINUE, HEAD_NO_BODY, HEAD_UPGRADE, HPE, REQUEST, RESPONSE, WireParser, methodName } from './llhttp/binding.js';
+import type { WireFields, WireHead, WireLimit, WireSink } from './llhttp/binding.js';
+import { nextState, restingState } from './state.js';
+import type { HttpState, Role, StateInput } from './state.js';
+
+/** Limits on what the peer may send (bytes; fields). */
+export interface HttpLimits {
+  /** Start line and header fields together (default 16 KiB, as Node's http). 431 when exceeded. */
+  readonly maxHeadBytes?: number;
+  /** The request target (default 8 KiB). 414 when exceeded. */
+  readonly maxTargetBytes?: number;
+  /** Header fields per message (default 100). 431 when exceeded. */
+  readonly maxFields?: number;
+  /** Body bytes per message (default: no limit). 413 when exceeded. */
+  readonly maxBodyBytes?: number;
+}
+
+/** What the caller knows after a protocol switch. */
+export interface TrailingData {
+  /** Bytes received after the switch (the next protocol's). */
+  readonly data: Uint8Array;
+  /** Whether the peer had closed its side already. */
+  readonly closed: boolean;
+}
+
+const encoder = new TextEncoder();
+const CRLF = 0x0d0a;
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** How a message's body is framed on send. */
+const NO_BODY = 0;
+const BY_LENGTH = 1;
+const CHUNKED = 2;
+const TO_CLOSE = 3;
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values: visible chars, spaces, tabs and obs-text; no CR, LF or NUL.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+
+/** The bytes of `text` as latin1 (header text is bytes: one char per byte). */
+function latin1Bytes(text: string, into: number[]): void {
+  for (let i = 0; i < text.length; i++) into.push(text.charCodeAt(i) & 0xff);
+}
+
+/** An HTTP/1.1 connection, either role (see the file header). */
+export class HttpConnection implements WireSink {
+  readonly theirRole: Role;
+  private ours: HttpState = 'IDLE';
+  private theirs: HttpState = 'IDLE';
+  private readonly parser: WireParser;
+  private readonly maxBodyBytes: number;
+  /** Received events not yet handed out (index `eventHead` on). */
+  private events: HttpEvent[] = [];
+  private eventHead = 0;
+  /** Received bytes not yet parsed (after a pause). */
+  private input: Uint8Array[] = [];
+  private inputHead = 0;
+  private eof = false;
+  private eofDone = false;
+  /** The parser paused at the end of the peer's message (one cycle at a time). */
+  private paused = false;
+  /** It paused for a protocol switch (llhttp's PAUSED_UPGRADE): resumed differently. */
+  private pausedForUpgrade = false;
+  private failure: HttpProtocolError | null = null;
+  private trailing: TrailingData | null = null;
+  private bodyBytes = 0;
+  // Per cycle.
+  private keepAlive = true;
+  private requestMethod = '';
+  private proposedSwitch = false;
+  private theirVersion: HttpVersion = '1.1';
+  private sendFraming = NO_BODY;
+  private sendRemaining = 0;
+  /** The server: the client sent `Expect: 100-continue` and is waiting for a 100 (or a response). */
+  private waitingFor100 = false;
+
+  constructor(
+    /** The side we play. */
+    readonly ourRole: Role,
+    limits: HttpLimits = {},
+  ) {
+    this.theirRole = ourRole === 'client' ? 'server' : 'client';
+    this.maxBodyBytes = limits.maxBodyBytes ?? Infinity;
+    this.parser = new WireParser(ourRole === 'server' ? REQUEST : RESPONSE, this, {
+      maxHeadBytes: limits.maxHeadBytes ?? 16 * 1024,
+      maxTargetBytes: limits.maxTargetBytes ?? 8 * 1024,
+      maxFields: limits.maxFields ?? 100,
+    });
+  }
+
+  /** Our side's state. */
+  get ourState(): HttpState {
+    return this.ours;
+  }
+
+  /** The peer's side's state. */
+  get theirState(): HttpState {
+    return this.theirs;
+  }
+
+  /** The server role: the client is waiting for `100 Continue` before it sends the body. */
+  get theyAreWaitingFor100Continue(): boolean {
+    return this.waitingFor100;
+  }
+
+  /** After a protocol switch: the bytes that followed it (null before). */
+  get trailingData(): TrailingData | null {
+    return this.trailing;
+  }
+
+  /** The peer's HTTP version in this cycle. */
+  get theirHttpVersion(): HttpVersion {
+    return this.theirVersion;
+  }
+
+  /** Free the parser (the connection is not used again). */
+  destroy(): void {
+    this.parser.destroy();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Receiving
+
+  /** Bytes from the peer; an empty chunk means the peer closed its side (EOF). */
+  receiveData(data: Uint8Array): void {
+    if (this.eof) {
+      if (data.length === 0) return;
+      throw new LocalProtocolError('receiveData after the end of the stream', 'ERR_HTTP_AFTER_EOF');
+    }
+    if (data.length === 0) this.eof = true;
+    else if (this.trailing !== null) this.trailing = { data: concat(this.trailing.data, data), closed: false };
+    else this.input.push(data);
+    if (this.eof && this.trailing !== null) this.trailing = { data: this.trailing.data, closed: true };
+  }
+
+  /** The next event the peer's bytes make, NEED_DATA, or PAUSED (see the file header). */
+  nextEvent(): HttpEvent | NeedData | Paused {
+    if (this.failure !== null) throw this.failure;
+    for (;;) {
+      if (this.eventHead < this.events.length) return this.take();
+      if (this.theirs === 'SWITCHED_PROTOCOL' || this.ours === 'SWITCHED_PROTOCOL') return PAUSED;
+      if (this.theirs === 'MIGHT_SWITCH_PROTOCOL') return PAUSED;
+      if (this.paused) {
+        if (this.inputHead < this.input.length) return PAUSED;
+        if (this.eof) return this.closedEvent();
+        return NEED_DATA;
+      }
+      if (this.inputHead < this.input.length) {
+        this.parseNext();
+        continue;
+      }
+      if (this.eof) {
+        if (!this.eofDone) {
+          this.eofDone = true;
+          this.finishInput();
+          continue;
+        }
+        return this.closedEvent();
+      }
+      return NEED_DATA;
+    }
+  }
+
+  private closedEvent(): HttpEvent {
+    this.eofDone = true;
+    const event = new ConnectionClosed();
+    const next = nextState(this.theirRole, this.theirs, 'ConnectionClosed');
+    if (next === null) throw this.remote(`the peer closed the connection in state ${this.theirs}`, 400, 'ERR_HTTP_CLOSED_EARLY');
+    this.theirs = next;
+    return event;
+  }
+
+  private parseNext(): void {
+    const chunk = this.input[this.inputHead] as Uint8Array;
+    this.input[this.inputHead++] = EMPTY;
+    if (this.inputHead === this.input.length) {
+      this.input = [];
+      this.inputHead = 0;
+    }
+    const result = this.parser.execute(chunk);
+    if (result === HPE.OK) return;
+    const rest = this.parser.stoppedAt < chunk.length ? chunk.subarray(this.parser.stoppedAt) : null;
+    if (result === HPE.PAUSED) {
+      this.paused = true;
+      if (rest !== null) this.unshift(rest);
+      return;
+    }
+    if (result === HPE.PAUSED_UPGRADE && this.theirs === 'IDLE' && this.ours === 'IDLE') {
+      // The upgrade pause of a message whose switch was refused, reached after the next cycle
+      // began (the pause at its end came first): HTTP goes on.
+      this.parser.resumeAfterUpgrade();
+      if (rest !== null) this.unshift(rest);
+      return;
+    }
+    if (result === HPE.PAUSED_UPGRADE) {
+      // Bytes after the head (or body) of a switching message: the next protocol's, unless the
+      // switch is refused (startNextCycle resumes HTTP with them).
+      this.paused = true;
+      this.pausedForUpgrade = true;
+      if (rest !== null) this.unshift(rest);
+      return;
+    }
+    throw this.parseError(result);
+  }
+
+  private unshift(rest: Uint8Array): void {
+    if (this.inputHead > 0) this.input[--this.inputHead] = rest;
+    else this.input.unshift(rest);
+  }
+
+  private finishInput(): void {
+    if (this.theirs === 'SWITCHED_PROTOCOL') return;
+    // Between messages there is nothing to finish (and a parser resumed after its pause at a
+    // message's end would call the end of the stream an "invalid EOF state").
+    if (!this.parser.inMessage) return;
+    const result = this.parser.finish();
+    // PAUSED: a body read until the close ended, and the sink paused after it as usual.
+    if (result !== HPE.OK && result !== HPE.PAUSED) {
+      throw this.remote(`the peer closed the connection in the middle of a message (${this.parser.reason()})`, 400, 'ERR_HTTP_INCOMPLETE');
+    }
+  }
+
+  /** Hand out the next queued event, applying it to the peer's state. */
+  private take(): HttpEvent {
+    const event = this.events[this.eventHead] as HttpEvent;
+    this.events[this.eventHead++] = undefined as never;
+    if (this.eventHead === this.events.length) {
+      this.events = [];
+      this.eventHead = 0;
+    }
+    switch (event.type) {
+      case 'request':
+        this.theirs = this.moveTheirs('Request');
+        this.ours = nextState(this.ourRole, this.ours, 'peer-request') ?? this.ours;
+        break;
+      case 'informational-response':
+        this.theirs = this.moveTheirs('InformationalResponse');
+        break;
+      case 'response':
+        this.theirs = this.moveTheirs('Response');
+        if (this.ours === 'MIGHT_SWITCH_PROTOCOL') {
+          if (this.accepted(event.status)) {
+            this.ours = this.theirs = 'SWITCHED_PROTOCOL';
+          } else this.ours = restingState('DONE', this.keepAlive, false);
+        }
+        break;
+      case 'data':
+        if (this.theirs !== 'SWITCHED_PROTOCOL') this.theirs = this.moveTheirs('Data');
+        break;
+      case 'end-of-message':
+        if (this.theirs !== 'SWITCHED_PROTOCOL') {
+          this.theirs = restingState(this.moveTheirs('EndOfMessage'), this.keepAlive, this.ourRole === 'server' && this.proposedSwitch);
+          if (this.ours === 'DONE' && !this.keepAlive) this.ours = 'MUST_CLOSE';
+        }
+        break;
+      case 'connection-closed':
+        break;
+    }
+    if (this.ours === 'SWITCHED_PROTOCOL' || this.theirs === 'SWITCHED_PROTOCOL') this.captureTrailing();
+    return event;
+  }
+
+  private moveTheirs(input: StateInput): HttpState {
+    const next = nextState(this.theirRole, this.theirs, input);
+    if (next === null) throw this.remote(`the peer sent ${input} in state ${this.theirs}`, 400, 'ERR_HTTP_STATE');
+    return next;
+  }
+
+  private accepted(status: number): boolean {
+    if (this.requestMethod === 'CONNECT') return status >= 200 && status < 300;
+    return status === 101;
+  }
+
+  private captureTrailing(): void {
+    if (this.trailing !== null) return;
+    let data = EMPTY;
+    for (let i = this.inputHead; i < this.input.length; i++) data = concat(data, this.input[i] as Uint8Array);
+    this.input = [];
+    this.inputHead = 0;
+    this.trailing = { data, closed: this.eof };
+  }
+
+  // WireSink ----------------------------------------------------------------------------------
+
+  /** @internal */
+  onHead(head: WireHead): number {
+    const fields = FieldList.received(head.bytes, head.spans, 2, head.fieldCount);
+    if (head.versionMajor !== 1 || head.versionMinor > 1) {
+      this.pendingError = this.remote(`HTTP/${head.versionMajor}.${head.versionMinor} is not supported`, 505, 'ERR_HTTP_VERSION');
+      return -1;
+    }
+    const version: HttpVersion = head.versionMinor === 0 ? '1.0' : '1.1';
+    this.theirVersion = version;
+    if (!head.keepAlive) this.keepAlive = false;
+    const te = fields.get('transfer-encoding');
+    if (te !== null && te.trim().toLowerCase() !== 'chunked') {
+      // llhttp rejects `chunked` not last in a request; other codings are not implemented here.
+      this.pendingError = this.remote(`unsupported Transfer-Encoding: ${te}`, this.ourRole === 'server' ? 501 : 502, 'ERR_HTTP_TRANSFER_ENCODING');
+      return -1;
+    }
+    if (this.ourRole === 'server') {
+      const method = methodName(head.method);
+      let hosts = 0;
+      for (let i = 0; i < fields.length; i++) if (fields.nameIs(i, 'host')) hosts++;
+      if (hosts > 1 || (version === '1.1' && hosts !== 1)) {
+        this.pendingError = this.remote(`an HTTP/${version} request needs exactly one Host header (got ${hosts})`, 400, 'ERR_HTTP_HOST');
+        return -1;
+      }
+      const target = latin1(head.bytes, head.spans[0] as number, head.spans[1] as number);
+      this.requestMethod = method;
+      this.proposedSwitch = head.upgrade || method === 'CONNECT';
+      const expect = version === '1.1' ? fields.get('expect') : null;
+      this.waitingFor100 = expect !== null && expect.toLowerCase() === '100-continue';
+      this.bodyBytes = 0;
+      this.events.push(new Request(method, target, fields, version));
+      return HEAD_CONTINUE;
+    }
+    const status = head.status;
+    const reason = head.spans[0]! < 0 ? '' : latin1(head.bytes, head.spans[0] as number, head.spans[1] as number);
+    if (status < 200 && status !== 101) {
+      this.events.push(new InformationalResponse(status, fields, reason, version));
+      return HEAD_CONTINUE;
+    }
+    this.bodyBytes = 0;
+    this.events.push(new Response(status, fields, reason, version));
+    if (this.requestMethod === 'CONNECT' && status >= 200 && status < 300) return HEAD_UPGRADE;
+    if (this.requestMethod === 'HEAD') return HEAD_NO_BODY;
+    return HEAD_CONTINUE;
+  }
+
+  /** @internal */
+  onBody(chunk: Uint8Array, start: number, end: number): boolean {
+    this.bodyBytes += end - start;
+    if (this.bodyBytes > this.maxBodyBytes) return true;
+    this.events.push(new Data(chunk.subarray(start, end)));
+    return false;
+  }
+
+  /** @internal */
+  onMessageComplete(trailers: WireFields | null): boolean {
+    const last = this.events[this.events.length - 1];
+    const informational = last !== undefined && last.type === 'informational-response';
+    if (informational) return false;
+    this.events.push(new EndOfMessage(trailers === null ? undefined : FieldList.received(trailers.bytes, trailers.spans, 2, trailers.fieldCount)));
+    // One cycle at a time: stop here until startNextCycle.
+    return true;
+  }
+
+  /** An error found in a callback, thrown when execute returns. */
+  private pendingError: HttpProtocolError | null = null;
+
+  private parseError(result: number): HttpProtocolError {
+    const pending = this.pendingError;
+    if (pending !== null) {
+      this.pendingError = null;
+      this.theirs = 'ERROR';
+      this.failure = pending;
+      return pending;
+    }
+    if (result === HPE.USER && this.parser.limit !== null) return this.limitError(this.parser.limit);
+    const reason = this.parser.reason();
+    // llhttp says INVALID_VERSION both for a malformed version and for one it does not speak.
+    const status = result === HPE.INVALID_VERSION && reason === 'Invalid HTTP version' ? 505 : 400;
+    return this.remote(`bad HTTP from the peer: ${reason}`, status, `ERR_HTTP_PARSE_${result}`);
+  }
+
+  private limitError(limit: WireLimit): HttpProtocolError {
+    switch (limit) {
+      case 'target':
+        return this.remote('the request target is too long', 414, 'ERR_HTTP_URI_TOO_LONG');
+      case 'body':
+        return this.remote(`the body is larger than ${this.maxBodyBytes} bytes`, 413, 'ERR_HTTP_BODY_TOO_LARGE');
+      default:
+        return this.remote('the header fields are too large', 431, 'ERR_HTTP_HEADER_TOO_LARGE');
+    }
+  }
+
+  private remote(message: string, status: number, code: string): RemoteProtocolError {
+    const error = new RemoteProtocolError(message, status, code);
+    this.theirs = 'ERROR';
+    this.failure = error;
+    return error;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending
+
+  /**
+   * The bytes of `event` (null for ConnectionClosed: close the stream). A LocalProtocolError
+   * when our state does not allow it or the event is malformed.
+   */
+  send(event: HttpEvent): Uint8Array | null {
+    if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_HTTP_STATE');
+    try {
+      return this.sendEvent(event);
+    } catch (error) {
+      if (error instanceof LocalProtocolError) this.ours = 'ERROR';
+      throw error;
+    }
+  }
+
+  private moveOurs(input: StateInput): HttpState {
+    const next = nextState(this.ourRole, this.ours, input);
+    if (next === null) throw new LocalProtocolError(`cannot send ${input} in state ${this.ours}`, 'ERR_HTTP_STATE');
+    return next;
+  }
+
+  private sendEvent(event: HttpEvent): Uint8Array | null {
+    switch (event.type) {
+      case 'request':
+        return this.sendRequest(event);
+      case 'informational-response':
+      case 'response':
+        return this.sendResponse(event);
+      case 'data':
+        return this.sendData(event.data);
+      case 'end-of-message':
+        return this.sendEnd(event);
+      case 'connection-closed':
+        this.ours = this.moveOurs('ConnectionClosed');
+        return null;
+    }
+  }
+
+  private sendRequest(request: Request): Uint8Array {
+    if (this.ourRole !== 'client') throw new LocalProtocolError('a server does not send requests', 'ERR_HTTP_ROLE');
+    const next = this.moveOurs('Request');
+    if (!TOKEN.test(request.method)) throw new LocalProtocolError(`bad method ${JSON.stringify(request.method)}`, 'ERR_HTTP_METHOD');
+    if (!TARGET.test(request.target)) throw new LocalProtocolError(`bad request target ${JSON.stringify(request.target)}`, 'ERR_HTTP_TARGET');
+    const headers = request.headers;
+    if (request.httpVersion === '1.1' && headers.getAll('host').length !== 1) throw new LocalProtocolError('an HTTP/1.1 request needs exactly one Host header', 'ERR_HTTP_HOST');
+    const bytes: number[] = [];
+    latin1Bytes(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`, bytes);
+    this.sendFraming = this.framing(headers, false);
+    this.requestMethod = request.method.toUpperCase();
+    this.keepAlive = request.httpVersion === '1.1' ? !hasToken(headers, 'connection', 'close') : hasToken(headers, 'connection', 'keep-alive');
+    this.proposedSwitch = this.requestMethod === 'CONNECT' || headers.has('upgrade');
+    this.writeFields(headers, bytes, false);
+    this.ours = next;
+    this.theirs = nextState(this.theirRole, this.theirs, 'peer-request') ?? this.theirs;
+    return Uint8Array.from(bytes);
+  }
+
+  private sendResponse(response: Response | InformationalResponse): Uint8Array {
+    if (this.ourRole !== 'server') throw new LocalProtocolError('a client does not send responses', 'ERR_HTTP_ROLE');
+    const status = response.status;
+    const informational = response.type === 'informational-response';
+    // 101 ends HTTP: it is a (final) Response here, not an informational one.
+    const valid = informational ? status >= 100 && status <= 199 && status !== 101 : status === 101 || (status >= 200 && status <= 999);
+    if (!valid || !Number.isInteger(status)) throw new LocalProtocolError(`bad status ${status} for ${response.type}`, 'ERR_HTTP_STATUS');
+    const next = this.moveOurs(informational ? 'InformationalResponse' : 'Response');
+    const headers = response.headers;
+    const bytes: number[] = [];
+    const reason = response.reason === '' ? (REASONS[status] ?? '') : response.reason;
+    if (/[\r\n]/.test(reason)) throw new LocalProtocolError('a reason phrase cannot hold CR or LF', 'ERR_HTTP_REASON');
+    latin1Bytes(`HTTP/1.1 ${status} ${reason}\r\n`, bytes);
+    if (informational) {
+      if (status === 100) this.waitingFor100 = false;
+      this.writeFields(headers, bytes, false);
+      this.ours = next;
+      return Uint8Array.from(bytes);
+    }
+    this.waitingFor100 = false;
+    const switching = this.proposedSwitch && this.accepted(status);
+    if (hasToken(headers, 'connection', 'close')) this.keepAlive = false;
+    const noBody = this.requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) || switching;
+    this.sendFraming = noBody ? NO_BODY : this.framing(headers, true);
+    let extra = '';
+    if (!noBody && this.sendFraming === CHUNKED && !headers.has('transfer-encoding')) extra = 'Transfer-Encoding: chunked\r\n';
+    if (this.sendFraming === TO_CLOSE) this.keepAlive = false;
+    if (!this.keepAlive && !switching && !hasToken(headers, 'connection', 'close')) extra += 'Connection: close\r\n';
+    this.writeFields(headers, bytes, false, extra);
+    this.ours = switching ? 'SWITCHED_PROTOCOL' : next;
+    if (switching) {
+      this.theirs = 'SWITCHED_PROTOCOL';
+      this.captureTrailing();
+    } else if (this.theirs === 'MIGHT_SWITCH_PROTOCOL') {
+      // The switch was refused: the client's side rests again, and HTTP goes on.
+      this.theirs = restingState('DONE', this.keepAlive, false);
+    }
+    return Uint8Array.from(bytes);
+  }
+
+  /** The framing of the body we send (see the file header). */
+  private framing(headers: FieldList, response: boolean): number {
+    const te = headers.get('transfer-encoding');
+    const cl = headers.getAll('content-length');
+    if (te !== null && cl.length > 0) throw new LocalProtocolError('Content-Length and Transfer-Encoding together', 'ERR_HTTP_FRAMING');
+    if (te !== null) {
+      if (te.trim().toLowerCase() !== 'chunked') throw new LocalProtocolError(`only chunked transfer coding is supported: ${te}`, 'ERR_HTTP_FRAMING');
+      if (response && this.theirVersion === '1.0') throw new LocalProtocolError('an HTTP/1.0 peer cannot read chunked bodies', 'ERR_HTTP_FRAMING');
+      return CHUNKED;
+    }
+    if (cl.length > 1) throw new LocalProtocolError('more than one Content-Length', 'ERR_HTTP_FRAMING');
+    if (cl.length === 1) {
+      const text = cl[0] as string;
+      if (!/^[0-9]{1,15}$/.test(text)) throw new LocalProtocolError(`bad Content-Length ${JSON.stringify(text)}`, 'ERR_HTTP_FRAMING');
+      this.sendRemaining = Number(text);
+      return BY_LENGTH;
+    }
+    if (!response) {
+      this.sendRemaining = 0;
+      return BY_LENGTH;
+    }
+    return this.theirVersion === '1.0' ? TO_CLOSE : CHUNKED;
+  }
+
+  private writeFields(headers: FieldList, bytes: number[], trailers: boolean, extra = ''): void {
+    for (let i = 0; i < headers.length; i++) {
+      const name = headers.name(i);
+      const value = headers.value(i);
+      if (!TOKEN.test(name)) throw new LocalProtocolError(`bad field name ${JSON.stringify(name)}`, 'ERR_HTTP_FIELD');
+      if (!FIELD_VALUE.test(value)) throw new LocalProtocolError(`bad value for field ${name}: CR, LF and NUL are not allowed`, 'ERR_HTTP_FIELD');
+      if (trailers && /^(?:content-length|transfer-encoding|host)$/i.test(name)) throw new LocalProtocolError(`${name} cannot be a trailer`, 'ERR_HTTP_FIELD');
+      latin1Bytes(`${name}: ${value.trim()}\r\n`, bytes);
+    }
+    latin1Bytes(extra, bytes);
+    bytes.push(CRLF >> 8, CRLF & 0xff);
+  }
+
+  private sendData(data: Uint8Array): Uint8Array {
+    this.ours = this.moveOurs('Data');
+    if (data.length === 0) return EMPTY;
+    switch (this.sendFraming) {
+      case NO_BODY:
+        throw new LocalProtocolError('this message has no body', 'ERR_HTTP_NO_BODY');
+      case BY_LENGTH:
+        if (data.length > this.sendRemaining) throw new LocalProtocolError(`the body is longer than its Content-Length (${data.length} bytes, ${this.sendRemaining} left)`, 'ERR_HTTP_TOO_LONG');
+        this.sendRemaining -= data.length;
+        return data;
+      case CHUNKED: {
+        const size = encoder.encode(`${data.length.toString(16)}\r\n`);
+        const out = new Uint8Array(size.length + data.length + 2);
+        out.set(size, 0);
+        out.set(data, size.length);
+        out[out.length - 2] = 0x0d;
+        out[out.length - 1] = 0x0a;
+        return out;
+      }
+      default:
+        return data;
+    }
+  }
+
+  private sendEnd(end: EndOfMessage): Uint8Array {
+    const next = this.moveOurs('EndOfMessage');
+    let bytes: Uint8Array = EMPTY;
+    if (this.sendFraming === BY_LENGTH && this.sendRemaining > 0) throw new LocalProtocolError(`the body is shorter than its Content-Length (${this.sendRemaining} bytes missing)`, 'ERR_HTTP_TOO_SHORT');
+    if (end.trailers.length > 0 && this.sendFraming !== CHUNKED) throw new LocalProtocolError('trailers need a chunked body', 'ERR_HTTP_TRAILERS');
+    if (this.sendFraming === CHUNKED) {
+      const out: number[] = [0x30, 0x0d, 0x0a];
+      this.writeFields(end.trailers, out, true);
+      bytes = Uint8Array.from(out);
+    }
+    const proposed = this.ourRole === 'client' && this.proposedSwitch;
+    this.ours = restingState(next, this.keepAlive, proposed);
+    if (this.theirs === 'DONE' && !this.keepAlive) this.theirs = 'MUST_CLOSE';
+    return bytes;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** Both sides are DONE: start the next request/response cycle (a keep-alive connection). */
+  startNextCycle(): void {
+    if (this.ours !== 'DONE' || this.theirs !== 'DONE') {
+      throw new LocalProtocolError(`not both sides are DONE (ours ${this.ours}, theirs ${this.theirs})`, 'ERR_HTTP_STATE');
+    }
+    this.ours = this.theirs = 'IDLE';
+    this.keepAlive = true;
+    this.requestMethod = '';
+    this.proposedSwitch = false;
+    this.waitingFor100 = false;
+    this.sendFraming = NO_BODY;
+    this.bodyBytes = 0;
+    if (this.paused) {
+      this.paused = false;
+      if (this.pausedForUpgrade) this.parser.resumeAfterUpgrade();
+      else this.parser.resume();
+      this.pausedForUpgrade = false;
+    }
+  }
+}
+
+/** Whether a comma-separated field `name` holds `token` (case-insensitive). */
+function hasToken(headers: FieldList, name: string, token: string): boolean {
+  const value = headers.get(name);
+  if (value === null) return false;
+  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
+  return false;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Reason phrases of the usual statuses. */
+const REASONS: Readonly<Record<number, string>> = {
+  100: 'Continue',
+  101: 'Switching Protocols',
+  103: 'Early Hints',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  206: 'Partial Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  411: 'Length Required',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  417: 'Expectation Failed',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};

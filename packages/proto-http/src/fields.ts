@@ -1,0 +1,163 @@
+// fields.ts
+//
+// FieldList: a message's header (or trailer) fields as received, without strings. It keeps
+// the bytes and the offsets the parser found; a name or value becomes a string only when
+// someone asks for it, and a lookup by name compares bytes. Fields made by the caller (to send)
+// are plain string pairs in the same class.
+//
+// Invariants:
+// - Order and duplicates are kept, as received; names keep their case (lookups ignore it).
+// - Strings are made as latin1 (one char per byte): field values are bytes, and obs-text
+//   (bytes 0x80-0xFF) must come out as it came in. `utf8Value` decodes a value as UTF-8.
+// - The bytes are the caller's (see the binding): a FieldList does not copy them.
+
+/** Fields as given by the caller: pairs, or a record of name → value(s). */
+export type FieldsInit = FieldList | readonly (readonly [string, string])[] | Readonly<Record<string, string | readonly string[]>>;
+
+const utf8 = new TextDecoder();
+
+/** A latin1 string of `bytes[start, end)`. */
+export function latin1(bytes: Uint8Array, start: number, end: number): string {
+  const length = end - start;
+  if (length <= 0) return '';
+  if (length <= 16) {
+    let text = '';
+    for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i] as number);
+    return text;
+  }
+  let text = '';
+  for (let at = start; at < end; at += 8192) {
+    text += String.fromCharCode.apply(null, bytes.subarray(at, Math.min(end, at + 8192)) as unknown as number[]);
+  }
+  return text;
+}
+
+/** Whether `bytes[start, end)` equals `lower` (lowercase ASCII) ignoring ASCII case. */
+function sameName(bytes: Uint8Array, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    let b = bytes[start + i] as number;
+    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
+    if (b !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+const NO_SPANS: readonly number[] = [];
+const NO_BYTES = new Uint8Array(0);
+
+/** Header or trailer fields (see the file header). */
+export class FieldList {
+  /** Received: the bytes and offsets (fields from index `first`, four numbers each). */
+  private readonly bytes: Uint8Array;
+  private readonly spans: readonly number[];
+  private readonly first: number;
+  /** Made by the caller: names and values. */
+  private readonly pairs: readonly (readonly [string, string])[] | null;
+  /** Number of fields. */
+  readonly length: number;
+
+  private constructor(bytes: Uint8Array, spans: readonly number[], first: number, count: number, pairs: readonly (readonly [string, string])[] | null) {
+    this.bytes = bytes;
+    this.spans = spans;
+    this.first = first;
+    this.length = count;
+    this.pairs = pairs;
+  }
+
+  /** Fields as received: `count` fields at `spans[first..]` into `bytes`. @internal */
+  static received(bytes: Uint8Array, spans: readonly number[], first: number, count: number): FieldList {
+    return new FieldList(bytes, spans, first, count, null);
+  }
+
+  /** No fields. */
+  static readonly EMPTY: FieldList = new FieldList(NO_BYTES, NO_SPANS, 0, 0, []);
+
+  /** Fields from pairs, a record (an array value: one field per element), or another list. */
+  static from(init: FieldsInit | undefined): FieldList {
+    if (init === undefined) return FieldList.EMPTY;
+    if (init instanceof FieldList) return init;
+    if (Array.isArray(init)) {
+      const pairs = init as readonly (readonly [string, string])[];
+      return new FieldList(NO_BYTES, NO_SPANS, 0, pairs.length, pairs);
+    }
+    const pairs: [string, string][] = [];
+    for (const [name, value] of Object.entries(init as Readonly<Record<string, string | readonly string[]>>)) {
+      if (typeof value === 'string') pairs.push([name, value]);
+      else for (const one of value) pairs.push([name, one]);
+    }
+    return new FieldList(NO_BYTES, NO_SPANS, 0, pairs.length, pairs);
+  }
+
+  /** The name of field `i`, as received (case kept). */
+  name(i: number): string {
+    const pairs = this.pairs;
+    if (pairs !== null) return (pairs[i] as readonly [string, string])[0];
+    const o = this.first + 4 * i;
+    return latin1(this.bytes, this.spans[o] as number, this.spans[o + 1] as number);
+  }
+
+  /** The value of field `i` (latin1: one char per byte). */
+  value(i: number): string {
+    const pairs = this.pairs;
+    if (pairs !== null) return (pairs[i] as readonly [string, string])[1];
+    const o = this.first + 4 * i;
+    const start = this.spans[o + 2] as number;
+    return start < 0 ? '' : latin1(this.bytes, start, this.spans[o + 3] as number);
+  }
+
+  /** The value of field `i` decoded as UTF-8. */
+  utf8Value(i: number): string {
+    if (this.pairs !== null) return this.value(i);
+    const o = this.first + 4 * i;
+    const start = this.spans[o + 2] as number;
+    return start < 0 ? '' : utf8.decode(this.bytes.subarray(start, this.spans[o + 3] as number));
+  }
+
+  /** Whether field `i`'s name is `lowerName` (give it in lowercase), without making a string. */
+  nameIs(i: number, lowerName: string): boolean {
+    const pairs = this.pairs;
+    if (pairs !== null) return (pairs[i] as readonly [string, string])[0].toLowerCase() === lowerName;
+    const o = this.first + 4 * i;
+    return sameName(this.bytes, this.spans[o] as number, this.spans[o + 1] as number, lowerName);
+  }
+
+  /** The index of the first field named `name` from `from` on, or -1. */
+  indexOf(name: string, from = 0): number {
+    const lower = name.toLowerCase();
+    for (let i = from; i < this.length; i++) if (this.nameIs(i, lower)) return i;
+    return -1;
+  }
+
+  /** Whether a field named `name` is present. */
+  has(name: string): boolean {
+    return this.indexOf(name) !== -1;
+  }
+
+  /** The values of the fields named `name`, joined with ", " as fetch's Headers.get does; null when absent. */
+  get(name: string): string | null {
+    let at = this.indexOf(name);
+    if (at === -1) return null;
+    let text = this.value(at);
+    while ((at = this.indexOf(name, at + 1)) !== -1) text += `, ${this.value(at)}`;
+    return text;
+  }
+
+  /** The values of every field named `name`, in order (Set-Cookie). */
+  getAll(name: string): string[] {
+    const values: string[] = [];
+    for (let at = this.indexOf(name); at !== -1; at = this.indexOf(name, at + 1)) values.push(this.value(at));
+    return values;
+  }
+
+  /** Every field as [name, value], in order. */
+  entries(): [string, string][] {
+    const out: [string, string][] = [];
+    for (let i = 0; i < this.length; i++) out.push([this.name(i), this.value(i)]);
+    return out;
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries()[Symbol.iterator]();
+  }
+}

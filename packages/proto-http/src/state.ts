@@ -1,0 +1,94 @@
+// state.ts
+//
+// The states of both sides of an HTTP/1.1 connection, as one table: what each event a side
+// sends (or that the peer sends, for the server's switch to SEND_RESPONSE) does to its state.
+// Pure data plus one function; connection.ts applies it, and the table is tested on its own.
+//
+// Invariants:
+// - Each side has its own state; an event that the table has no row for, in that side's
+//   state, is a protocol error: a LocalProtocolError when we would send it, a
+//   RemoteProtocolError when the peer sent it (connection.ts), and that side goes to ERROR.
+// - DONE is where a side rests once its message is complete. When keep-alive is off (either
+//   side said `Connection: close`, or an HTTP/1.0 peer did not ask to keep it), DONE becomes
+//   MUST_CLOSE, and nothing but closing is left.
+// - A new cycle (both sides back to IDLE) starts only when both are DONE: `startNextCycle`.
+// - Protocol switches (Upgrade, CONNECT): the client, once DONE with a request proposing one,
+//   is MIGHT_SWITCH_PROTOCOL until the server answers: an accepting response (101, or 2xx to
+//   CONNECT) moves both sides to SWITCHED_PROTOCOL, where HTTP is over; any other response
+//   puts the client back to DONE.
+
+/** A side of the connection. */
+export type Role = 'client' | 'server';
+
+/** The states of one side. */
+export type HttpState =
+  | 'IDLE'
+  | 'SEND_RESPONSE'
+  | 'SEND_BODY'
+  | 'DONE'
+  | 'MUST_CLOSE'
+  | 'CLOSED'
+  | 'MIGHT_SWITCH_PROTOCOL'
+  | 'SWITCHED_PROTOCOL'
+  | 'ERROR';
+
+/** What moves a state: an event sent by that side (or, for `peer-request`, received from the client). */
+export type StateInput =
+  | 'Request'
+  | 'InformationalResponse'
+  | 'Response'
+  | 'Data'
+  | 'EndOfMessage'
+  | 'ConnectionClosed'
+  /** The server's side, when the client's request arrives. */
+  | 'peer-request';
+
+/** One side's table: state → input → next state. */
+export type StateTable = Readonly<Record<HttpState, Readonly<Partial<Record<StateInput, HttpState>>>>>;
+
+/** The client's side. */
+export const CLIENT_STATES: StateTable = {
+  IDLE: { Request: 'SEND_BODY', ConnectionClosed: 'CLOSED' },
+  SEND_RESPONSE: {},
+  SEND_BODY: { Data: 'SEND_BODY', EndOfMessage: 'DONE' },
+  DONE: { ConnectionClosed: 'CLOSED' },
+  MUST_CLOSE: { ConnectionClosed: 'CLOSED' },
+  CLOSED: { ConnectionClosed: 'CLOSED' },
+  MIGHT_SWITCH_PROTOCOL: {},
+  SWITCHED_PROTOCOL: {},
+  ERROR: {},
+};
+
+/** The server's side. */
+export const SERVER_STATES: StateTable = {
+  // A response from IDLE: the server answers a request it could not parse (a 400...).
+  IDLE: { 'peer-request': 'SEND_RESPONSE', Response: 'SEND_BODY', ConnectionClosed: 'CLOSED' },
+  SEND_RESPONSE: { InformationalResponse: 'SEND_RESPONSE', Response: 'SEND_BODY' },
+  SEND_BODY: { Data: 'SEND_BODY', EndOfMessage: 'DONE' },
+  DONE: { ConnectionClosed: 'CLOSED' },
+  MUST_CLOSE: { ConnectionClosed: 'CLOSED' },
+  CLOSED: { ConnectionClosed: 'CLOSED' },
+  MIGHT_SWITCH_PROTOCOL: {},
+  SWITCHED_PROTOCOL: {},
+  ERROR: {},
+};
+
+/** The table of `role`. */
+export function statesOf(role: Role): StateTable {
+  return role === 'client' ? CLIENT_STATES : SERVER_STATES;
+}
+
+/** The next state of `role` in `state` on `input`, or null when the table forbids it. */
+export function nextState(role: Role, state: HttpState, input: StateInput): HttpState | null {
+  return statesOf(role)[state][input] ?? null;
+}
+
+/**
+ * The state a side rests in after its message, given keep-alive and a pending switch proposal:
+ * DONE, MUST_CLOSE (no keep-alive) or MIGHT_SWITCH_PROTOCOL (a client that proposed a switch).
+ */
+export function restingState(state: HttpState, keepAlive: boolean, proposedSwitch: boolean): HttpState {
+  if (state !== 'DONE') return state;
+  if (proposedSwitch) return 'MIGHT_SWITCH_PROTOCOL';
+  return keepAlive ? 'DONE' : 'MUST_CLOSE';
+}
