@@ -33,7 +33,7 @@ import type { HttpEvent, HttpVersion, NeedData, Paused } from './events.js';
 import { FieldList, latin1 } from './fields.js';
 import { HEAD_CONTINUE, HEAD_NO_BODY, HEAD_UPGRADE, HPE, REQUEST, RESPONSE, WireParser, methodName } from './llhttp/binding.js';
 import type { WireFields, WireHead, WireLimit, WireSink } from './llhttp/binding.js';
-import { nextState, restingState } from './state.js';
+import { nextState } from './state.js';
 import type { HttpState, Role, StateInput } from './state.js';
 
 /** Limits on what the peer may send (bytes; fields). */
@@ -157,9 +157,10 @@ export class HttpConnection implements WireSink {
 
   /** Bytes from the peer; an empty chunk means the peer closed its side (EOF). */
   receiveData(data: Uint8Array): void {
+    if (this.failure !== null) throw this.failure;
     if (this.eof) {
       if (data.length === 0) return;
-      throw new LocalProtocolError('receiveData after the end of the stream', 'ERR_HTTP_AFTER_EOF');
+      throw new LocalProtocolError('receiveData after the end of the stream', 'ERR_AFTER_EOF');
     }
     if (data.length === 0) this.eof = true;
     else if (this.trailing !== null) this.trailing = { data: concat(this.trailing.data, data), closed: false };
@@ -198,9 +199,7 @@ export class HttpConnection implements WireSink {
   private closedEvent(): HttpEvent {
     this.eofDone = true;
     const event = new ConnectionClosed();
-    const next = nextState(this.theirRole, this.theirs, 'ConnectionClosed');
-    if (next === null) throw this.remote(`the peer closed the connection in state ${this.theirs}`, 400, 'ERR_HTTP_CLOSED_EARLY');
-    this.theirs = next;
+    this.theirs = this.moveTheirs('ConnectionClosed');
     return event;
   }
 
@@ -250,7 +249,7 @@ export class HttpConnection implements WireSink {
     const result = this.parser.finish();
     // PAUSED: a body read until the close ended, and the sink paused after it as usual.
     if (result !== HPE.OK && result !== HPE.PAUSED) {
-      throw this.remote(`the peer closed the connection in the middle of a message (${this.parser.reason()})`, 400, 'ERR_HTTP_INCOMPLETE');
+      throw this.remote(`the peer closed the connection in the middle of a message (${this.parser.reason()})`, 400, 'ERR_TRUNCATED');
     }
   }
 
@@ -265,17 +264,21 @@ export class HttpConnection implements WireSink {
     switch (event.type) {
       case 'request':
         this.theirs = this.moveTheirs('Request');
-        this.ours = nextState(this.ourRole, this.ours, 'peer-request') ?? this.ours;
+        this.ours = this.moveOurs('peer-request');
         break;
       case 'informational-response':
         this.theirs = this.moveTheirs('InformationalResponse');
         break;
       case 'response':
+        if (this.ours === 'MIGHT_SWITCH_PROTOCOL' && this.accepted(event.status)) {
+          this.theirs = this.moveTheirs('accept-switch');
+          this.ours = this.moveOurs('accept-switch');
+          break;
+        }
         this.theirs = this.moveTheirs('Response');
         if (this.ours === 'MIGHT_SWITCH_PROTOCOL') {
-          if (this.accepted(event.status)) {
-            this.ours = this.theirs = 'SWITCHED_PROTOCOL';
-          } else this.ours = restingState('DONE', this.keepAlive, false);
+          this.ours = this.moveOurs('refuse-switch');
+          this.restOurs();
         }
         break;
       case 'data':
@@ -283,8 +286,10 @@ export class HttpConnection implements WireSink {
         break;
       case 'end-of-message':
         if (this.theirs !== 'SWITCHED_PROTOCOL') {
-          this.theirs = restingState(this.moveTheirs('EndOfMessage'), this.keepAlive, this.ourRole === 'server' && this.proposedSwitch);
-          if (this.ours === 'DONE' && !this.keepAlive) this.ours = 'MUST_CLOSE';
+          this.theirs = this.moveTheirs('EndOfMessage');
+          if (this.ourRole === 'server' && this.proposedSwitch) this.theirs = this.moveTheirs('propose-switch');
+          this.restTheirs();
+          this.restOurs();
         }
         break;
       case 'connection-closed':
@@ -296,8 +301,17 @@ export class HttpConnection implements WireSink {
 
   private moveTheirs(input: StateInput): HttpState {
     const next = nextState(this.theirRole, this.theirs, input);
-    if (next === null) throw this.remote(`the peer sent ${input} in state ${this.theirs}`, 400, 'ERR_HTTP_STATE');
+    if (next === null) throw this.remote(`the peer sent ${input} in state ${this.theirs}`, 400, 'ERR_STATE');
     return next;
+  }
+
+  /** A side DONE on a connection without keep-alive must close. */
+  private restTheirs(): void {
+    if (!this.keepAlive && this.theirs === 'DONE') this.theirs = this.moveTheirs('keep-alive-off');
+  }
+
+  private restOurs(): void {
+    if (!this.keepAlive && this.ours === 'DONE') this.ours = this.moveOurs('keep-alive-off');
   }
 
   private accepted(status: number): boolean {
@@ -387,8 +401,6 @@ export class HttpConnection implements WireSink {
     const pending = this.pendingError;
     if (pending !== null) {
       this.pendingError = null;
-      this.theirs = 'ERROR';
-      this.failure = pending;
       return pending;
     }
     if (result === HPE.USER && this.parser.limit !== null) return this.limitError(this.parser.limit);
@@ -411,7 +423,7 @@ export class HttpConnection implements WireSink {
 
   private remote(message: string, status: number, code: string): RemoteProtocolError {
     const error = new RemoteProtocolError(message, status, code);
-    this.theirs = 'ERROR';
+    this.theirs = nextState(this.theirRole, this.theirs, 'protocol-error') as HttpState;
     this.failure = error;
     return error;
   }
@@ -424,18 +436,18 @@ export class HttpConnection implements WireSink {
    * when our state does not allow it or the event is malformed.
    */
   send(event: HttpEvent): Uint8Array | null {
-    if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_HTTP_STATE');
+    if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
     try {
       return this.sendEvent(event);
     } catch (error) {
-      if (error instanceof LocalProtocolError) this.ours = 'ERROR';
+      if (error instanceof LocalProtocolError) this.ours = nextState(this.ourRole, this.ours, 'protocol-error') as HttpState;
       throw error;
     }
   }
 
   private moveOurs(input: StateInput): HttpState {
     const next = nextState(this.ourRole, this.ours, input);
-    if (next === null) throw new LocalProtocolError(`cannot send ${input} in state ${this.ours}`, 'ERR_HTTP_STATE');
+    if (next === null) throw new LocalProtocolError(`cannot do ${input} in state ${this.ours}`, 'ERR_STATE');
     return next;
   }
 
@@ -471,7 +483,7 @@ export class HttpConnection implements WireSink {
     this.proposedSwitch = this.requestMethod === 'CONNECT' || headers.has('upgrade');
     this.writeFields(headers, bytes, false);
     this.ours = next;
-    this.theirs = nextState(this.theirRole, this.theirs, 'peer-request') ?? this.theirs;
+    this.theirs = this.moveTheirs('peer-request');
     return Uint8Array.from(bytes);
   }
 
@@ -504,13 +516,17 @@ export class HttpConnection implements WireSink {
     if (this.sendFraming === TO_CLOSE) this.keepAlive = false;
     if (!this.keepAlive && !switching && !hasToken(headers, 'connection', 'close')) extra += 'Connection: close\r\n';
     this.writeFields(headers, bytes, false, extra);
-    this.ours = switching ? 'SWITCHED_PROTOCOL' : next;
     if (switching) {
-      this.theirs = 'SWITCHED_PROTOCOL';
+      this.ours = this.moveOurs('accept-switch');
+      this.theirs = this.moveTheirs('accept-switch');
       this.captureTrailing();
-    } else if (this.theirs === 'MIGHT_SWITCH_PROTOCOL') {
-      // The switch was refused: the client's side rests again, and HTTP goes on.
-      this.theirs = restingState('DONE', this.keepAlive, false);
+    } else {
+      this.ours = next;
+      if (this.theirs === 'MIGHT_SWITCH_PROTOCOL') {
+        // The switch was refused: the client's side rests again, and HTTP goes on.
+        this.theirs = this.moveTheirs('refuse-switch');
+        this.restTheirs();
+      }
     }
     return Uint8Array.from(bytes);
   }
@@ -586,9 +602,10 @@ export class HttpConnection implements WireSink {
       this.writeFields(end.trailers, out, true);
       bytes = Uint8Array.from(out);
     }
-    const proposed = this.ourRole === 'client' && this.proposedSwitch;
-    this.ours = restingState(next, this.keepAlive, proposed);
-    if (this.theirs === 'DONE' && !this.keepAlive) this.theirs = 'MUST_CLOSE';
+    this.ours = next;
+    if (this.ourRole === 'client' && this.proposedSwitch) this.ours = this.moveOurs('propose-switch');
+    this.restOurs();
+    this.restTheirs();
     return bytes;
   }
 
@@ -599,7 +616,8 @@ export class HttpConnection implements WireSink {
     if (this.ours !== 'DONE' || this.theirs !== 'DONE') {
       throw new LocalProtocolError(`not both sides are DONE (ours ${this.ours}, theirs ${this.theirs})`, 'ERR_HTTP_STATE');
     }
-    this.ours = this.theirs = 'IDLE';
+    this.ours = this.moveOurs('next-cycle');
+    this.theirs = this.moveTheirs('next-cycle');
     this.keepAlive = true;
     this.requestMethod = '';
     this.proposedSwitch = false;

@@ -11,5 +11,5 @@ export type { HttpEvent, HttpVersion, NeedData, Paused } from './events.js';
 export { FieldList, latin1 } from './fields.js';
 export type { FieldsInit } from './fields.js';
 export { HttpProtocolError, LocalProtocolError, RemoteProtocolError } from './errors.js';
-export { CLIENT_STATES, SERVER_STATES, nextState, restingState, statesOf } from './state.js';
+export { CLIENT_STATES, SERVER_STATES, nextState, statesOf } from './state.js';
 export type { HttpState, Role, StateInput, StateTable } from './state.js';

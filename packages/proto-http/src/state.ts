@@ -32,7 +32,16 @@ export type HttpState =
   | 'SWITCHED_PROTOCOL'
   | 'ERROR';
 
-/** What moves a state: an event sent by that side (or, for `peer-request`, received from the client). */
+/**
+ * What moves a state. The event names are events that side sends; the others:
+ * - `peer-request`: the server's side, when the client's request head arrives (or is sent);
+ * - `propose-switch`: a client DONE with a request proposing Upgrade or CONNECT;
+ * - `accept-switch` / `refuse-switch`: the server's answer to that proposal (for the server's
+ *   own side, `accept-switch` replaces Response when it sends the 101 or the 2xx to CONNECT);
+ * - `keep-alive-off`: a side DONE on a connection that will not be reused;
+ * - `next-cycle`: both sides DONE, a new request/response cycle;
+ * - `protocol-error`: that side broke the protocol (from any state).
+ */
 export type StateInput =
   | 'Request'
   | 'InformationalResponse'
@@ -40,37 +49,44 @@ export type StateInput =
   | 'Data'
   | 'EndOfMessage'
   | 'ConnectionClosed'
-  /** The server's side, when the client's request arrives. */
-  | 'peer-request';
+  | 'peer-request'
+  | 'propose-switch'
+  | 'accept-switch'
+  | 'refuse-switch'
+  | 'keep-alive-off'
+  | 'next-cycle'
+  | 'protocol-error';
 
 /** One side's table: state → input → next state. */
 export type StateTable = Readonly<Record<HttpState, Readonly<Partial<Record<StateInput, HttpState>>>>>;
 
+const ERROR_ROW = { 'protocol-error': 'ERROR' } as const;
+
 /** The client's side. */
 export const CLIENT_STATES: StateTable = {
-  IDLE: { Request: 'SEND_BODY', ConnectionClosed: 'CLOSED' },
-  SEND_RESPONSE: {},
-  SEND_BODY: { Data: 'SEND_BODY', EndOfMessage: 'DONE' },
-  DONE: { ConnectionClosed: 'CLOSED' },
-  MUST_CLOSE: { ConnectionClosed: 'CLOSED' },
-  CLOSED: { ConnectionClosed: 'CLOSED' },
-  MIGHT_SWITCH_PROTOCOL: {},
-  SWITCHED_PROTOCOL: {},
-  ERROR: {},
+  IDLE: { Request: 'SEND_BODY', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
+  SEND_RESPONSE: { ...ERROR_ROW },
+  SEND_BODY: { Data: 'SEND_BODY', EndOfMessage: 'DONE', ...ERROR_ROW },
+  DONE: { 'propose-switch': 'MIGHT_SWITCH_PROTOCOL', 'keep-alive-off': 'MUST_CLOSE', 'next-cycle': 'IDLE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
+  MUST_CLOSE: { 'keep-alive-off': 'MUST_CLOSE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
+  CLOSED: { ConnectionClosed: 'CLOSED', 'keep-alive-off': 'CLOSED', ...ERROR_ROW },
+  MIGHT_SWITCH_PROTOCOL: { 'accept-switch': 'SWITCHED_PROTOCOL', 'refuse-switch': 'DONE', ...ERROR_ROW },
+  SWITCHED_PROTOCOL: { ...ERROR_ROW },
+  ERROR: { ...ERROR_ROW },
 };
 
 /** The server's side. */
 export const SERVER_STATES: StateTable = {
   // A response from IDLE: the server answers a request it could not parse (a 400...).
-  IDLE: { 'peer-request': 'SEND_RESPONSE', Response: 'SEND_BODY', ConnectionClosed: 'CLOSED' },
-  SEND_RESPONSE: { InformationalResponse: 'SEND_RESPONSE', Response: 'SEND_BODY' },
-  SEND_BODY: { Data: 'SEND_BODY', EndOfMessage: 'DONE' },
-  DONE: { ConnectionClosed: 'CLOSED' },
-  MUST_CLOSE: { ConnectionClosed: 'CLOSED' },
-  CLOSED: { ConnectionClosed: 'CLOSED' },
-  MIGHT_SWITCH_PROTOCOL: {},
-  SWITCHED_PROTOCOL: {},
-  ERROR: {},
+  IDLE: { 'peer-request': 'SEND_RESPONSE', Response: 'SEND_BODY', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
+  SEND_RESPONSE: { InformationalResponse: 'SEND_RESPONSE', Response: 'SEND_BODY', 'accept-switch': 'SWITCHED_PROTOCOL', ...ERROR_ROW },
+  SEND_BODY: { Data: 'SEND_BODY', EndOfMessage: 'DONE', ...ERROR_ROW },
+  DONE: { 'keep-alive-off': 'MUST_CLOSE', 'next-cycle': 'IDLE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
+  MUST_CLOSE: { 'keep-alive-off': 'MUST_CLOSE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
+  CLOSED: { ConnectionClosed: 'CLOSED', 'keep-alive-off': 'CLOSED', ...ERROR_ROW },
+  MIGHT_SWITCH_PROTOCOL: { ...ERROR_ROW },
+  SWITCHED_PROTOCOL: { ...ERROR_ROW },
+  ERROR: { ...ERROR_ROW },
 };
 
 /** The table of `role`. */
@@ -81,14 +97,4 @@ export function statesOf(role: Role): StateTable {
 /** The next state of `role` in `state` on `input`, or null when the table forbids it. */
 export function nextState(role: Role, state: HttpState, input: StateInput): HttpState | null {
   return statesOf(role)[state][input] ?? null;
-}
-
-/**
- * The state a side rests in after its message, given keep-alive and a pending switch proposal:
- * DONE, MUST_CLOSE (no keep-alive) or MIGHT_SWITCH_PROTOCOL (a client that proposed a switch).
- */
-export function restingState(state: HttpState, keepAlive: boolean, proposedSwitch: boolean): HttpState {
-  if (state !== 'DONE') return state;
-  if (proposedSwitch) return 'MIGHT_SWITCH_PROTOCOL';
-  return keepAlive ? 'DONE' : 'MUST_CLOSE';
 }
