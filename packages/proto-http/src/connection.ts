@@ -91,6 +91,8 @@ export class HttpConnection implements WireSink {
   private inputHead = 0;
   private eof = false;
   private eofDone = false;
+  /** Bytes received and not yet handed out (unparsed input, and Data events not yet taken). */
+  private pending = 0;
   /** The parser paused at the end of the peer's message (one cycle at a time). */
   private paused = false;
   /** It paused for a protocol switch (llhttp's PAUSED_UPGRADE): resumed differently. */
@@ -142,6 +144,14 @@ export class HttpConnection implements WireSink {
     return this.trailing;
   }
 
+  /**
+   * Bytes received and not yet handed out: input not parsed yet (pipelined requests wait here)
+   * and body data not yet taken. A reader stops reading above its high-water mark.
+   */
+  get pendingBytes(): number {
+    return this.pending;
+  }
+
   /** The peer's HTTP version in this cycle. */
   get theirHttpVersion(): HttpVersion {
     return this.theirVersion;
@@ -164,7 +174,10 @@ export class HttpConnection implements WireSink {
     }
     if (data.length === 0) this.eof = true;
     else if (this.trailing !== null) this.trailing = { data: concat(this.trailing.data, data), closed: false };
-    else this.input.push(data);
+    else {
+      this.input.push(data);
+      this.pending += data.length;
+    }
     if (this.eof && this.trailing !== null) this.trailing = { data: this.trailing.data, closed: true };
   }
 
@@ -210,9 +223,11 @@ export class HttpConnection implements WireSink {
       this.input = [];
       this.inputHead = 0;
     }
+    this.pending -= chunk.length;
     const result = this.parser.execute(chunk);
     if (result === HPE.OK) return;
     const rest = this.parser.stoppedAt < chunk.length ? chunk.subarray(this.parser.stoppedAt) : null;
+    if (rest !== null) this.pending += rest.length;
     if (result === HPE.PAUSED) {
       this.paused = true;
       if (rest !== null) this.unshift(rest);
@@ -282,6 +297,7 @@ export class HttpConnection implements WireSink {
         }
         break;
       case 'data':
+        this.pending -= event.data.length;
         if (this.theirs !== 'SWITCHED_PROTOCOL') this.theirs = this.moveTheirs('Data');
         break;
       case 'end-of-message':
@@ -325,6 +341,7 @@ export class HttpConnection implements WireSink {
     for (let i = this.inputHead; i < this.input.length; i++) data = concat(data, this.input[i] as Uint8Array);
     this.input = [];
     this.inputHead = 0;
+    this.pending = 0;
     this.trailing = { data, closed: this.eof };
   }
 
@@ -380,6 +397,7 @@ export class HttpConnection implements WireSink {
   onBody(chunk: Uint8Array, start: number, end: number): boolean {
     this.bodyBytes += end - start;
     if (this.bodyBytes > this.maxBodyBytes) return true;
+    this.pending += end - start;
     this.events.push(new Data(chunk.subarray(start, end)));
     return false;
   }
