@@ -1,8 +1,8 @@
 // @curio-ts/backend-curio: the curio-ts clients over the curio kernel.
 // Switching runtime is switching this import for '@curio-ts/backend-node'.
 
-import { connectRedisWith } from '@curio-ts/client';
-import type { RedisClient, RedisOptions } from '@curio-ts/client';
+import { connectRedisWith, serveHttp as serveHttpWith } from '@curio-ts/client';
+import type { HttpHandler, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
 import { curioRuntime } from './curio-runtime.js';
 
 export { curioRuntime, connectCurio } from './curio-runtime.js';
@@ -19,4 +19,9 @@ export { CurioListener, listenCurio } from './curio-listener.js';
  */
 export function connectRedis(options?: string | RedisOptions): Promise<RedisClient> {
   return connectRedisWith(curioRuntime(), options);
+}
+
+/** Serve HTTP/1.1 with `handler` over the kernel: call it from a kernel task. Each connection is a daemon task, each request's handler a task of its own (cancelled when its client disconnects). */
+export function serveHttp(handler: HttpHandler, options?: HttpServerOptions): Promise<HttpServer> {
+  return serveHttpWith(curioRuntime(), handler, options);
 }

@@ -51,3 +51,6 @@ export { parseRedisUrl } from './redis/options.js';
 export { Subscription, SubscriptionOverflowError, PushStream, MonitorStream } from './redis/pubsub.js';
 export type { PubSubMessage, SubscriptionOptions } from './redis/pubsub.js';
 export type { SetOptions, ScanOptions, StreamEntry, ScoredMember, Bulk, HashEntries } from './redis/commands.js';
+// HTTP.
+export { serveHttp } from './http/server.js';
+export type { HttpHandler, HttpServer, HttpServerOptions, RequestBody, ServerRequest, ServerResponse } from './http/server.js';

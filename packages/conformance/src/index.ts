@@ -19,3 +19,4 @@ export { startUpperServer, LineReader, bytesOf, targetOf } from './upper-server.
 export type { UpperServer } from './upper-server.js';
 export { makeTestCertificates } from './certs.js';
 export type { TestCertificates } from './certs.js';
+export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';

@@ -526,6 +526,9 @@ export class HttpConnection implements WireSink {
     }
     this.waitingFor100 = false;
     const switching = this.proposedSwitch && this.accepted(status);
+    if (switching && this.theirs !== 'MIGHT_SWITCH_PROTOCOL') {
+      throw new LocalProtocolError('a protocol switch is accepted only once the request was read to its end (take its EndOfMessage first)', 'ERR_STATE');
+    }
     if (hasToken(headers, 'connection', 'close')) this.keepAlive = false;
     const noBody = this.requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) || switching;
     this.sendFraming = noBody ? NO_BODY : this.framing(headers, true);

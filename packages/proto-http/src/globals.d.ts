@@ -1,32 +1,12 @@
 // globals.d.ts
 //
-// The only host globals proto-http uses, declared here because the package compiles with no
-// host types at all (`types: []`, no DOM or Node lib): WebAssembly (to run llhttp), `atob` (to
-// decode the embedded wasm bytes) and the WHATWG Encoding API; every JavaScript runtime has
-// them (Node, Deno, Bun, browsers, workers). Declared as far as they are used.
+// The host globals proto-http uses, declared here because the package compiles with no host
+// types at all (`types: []`, no DOM or Node lib): the WHATWG Encoding API. WebAssembly (to run
+// llhttp) and `atob` (to decode the embedded wasm bytes) are reached through globalThis with
+// local types (llhttp/binding.ts), so that no declaration clashes with a host's. Every
+// JavaScript runtime has them (Node, Deno, Bun, browsers, workers).
 
 declare global {
-  namespace WebAssembly {
-    interface Memory {
-      readonly buffer: ArrayBuffer;
-    }
-    type ExportValue = ((...args: number[]) => number) | Memory;
-    interface Instance {
-      readonly exports: Record<string, ExportValue>;
-    }
-    interface Module {
-      readonly __brand?: 'WebAssembly.Module';
-    }
-    type ImportValue = (...args: number[]) => number;
-    type Imports = Record<string, Record<string, ImportValue>>;
-  }
-  var WebAssembly: {
-    Module: new (bytes: Uint8Array) => WebAssembly.Module;
-    Instance: new (module: WebAssembly.Module, imports: WebAssembly.Imports) => WebAssembly.Instance;
-  };
-
-  function atob(data: string): string;
-
   interface TextEncoder {
     encode(input?: string): Uint8Array;
     encodeInto(source: string, destination: Uint8Array): { read: number; written: number };

@@ -122,8 +122,21 @@ export interface WireLimits {
 
 type Fn = (...args: number[]) => number;
 
+/**
+ * The part of the WebAssembly API used here, reached through globalThis: declaring the global
+ * would clash with the declarations of a host that has it (DOM), and Node's types have none.
+ */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, Fn>>) => { readonly exports: Record<string, Fn | WasmMemory> };
+}
+const host = globalThis as unknown as { readonly WebAssembly: WasmApi; atob(data: string): string };
+
 interface Llhttp {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   readonly alloc: Fn;
   readonly free: Fn;
   readonly malloc: Fn;
@@ -158,7 +171,7 @@ function view(): Uint8Array {
 }
 
 function decodeBase64(text: string): Uint8Array {
-  const binary = atob(text);
+  const binary = host.atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
@@ -170,8 +183,8 @@ function active(): WireParser {
 
 function load(): Llhttp {
   if (llhttp !== null) return llhttp;
-  const module = new WebAssembly.Module(decodeBase64(LLHTTP_WASM_BASE64));
-  const instance = new WebAssembly.Instance(module, {
+  const module = new host.WebAssembly.Module(decodeBase64(LLHTTP_WASM_BASE64));
+  const instance = new host.WebAssembly.Instance(module, {
     env: {
       wasm_on_message_begin: () => active().messageBegin(),
       wasm_on_url: (_p, at, length) => active().span(TARGET, at as number, length as number),
@@ -191,7 +204,7 @@ function load(): Llhttp {
   };
   (fn('_initialize') as () => number)();
   llhttp = {
-    memory: e['memory'] as WebAssembly.Memory,
+    memory: e['memory'] as WasmMemory,
     alloc: fn('llhttp_alloc'),
     free: fn('llhttp_free'),
     malloc: fn('malloc'),
