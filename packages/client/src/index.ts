@@ -54,3 +54,5 @@ export type { SetOptions, ScanOptions, StreamEntry, ScoredMember, Bulk, HashEntr
 // HTTP.
 export { serveHttp } from './http/server.js';
 export type { HttpHandler, HttpServer, HttpServerOptions, RequestBody, ServerRequest, ServerResponse } from './http/server.js';
+export { fetchHandler } from './http/web.js';
+export type { FetchHandler, FetchHandlerOptions } from './http/web.js';

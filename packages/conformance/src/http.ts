@@ -8,7 +8,9 @@
 import { spawn as spawnChild } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { serveHttp } from '@curio-ts/client';
+import { fetchHandler, serveHttp } from '@curio-ts/client';
+import { Hono } from 'hono';
+import { stream as honoStream } from 'hono/streaming';
 import type { HttpHandler, HttpServer, HttpServerOptions, Runtime, ServerRequest } from '@curio-ts/client';
 import type { RuntimeHarness } from './runtime.js';
 import type { TestApi } from './redis.js';
@@ -215,6 +217,50 @@ export function httpServerConformance(harness: RuntimeHarness, t: TestApi): void
       await withServer(handler, async (port) => {
         await rawExchange(port, 'GET /wait HTTP/1.1\r\nHost: h\r\n\r\n', 200);
         await sawAbort;
+      });
+    });
+
+    it('a Hono app runs unchanged: routes with parameters, middleware, JSON and form bodies, a streamed response', async () => {
+      const app = new Hono();
+      const seen: string[] = [];
+      app.use('*', async (c, next) => {
+        seen.push(`${c.req.method} ${c.req.path}`);
+        await next();
+        c.header('X-Middleware', 'yes');
+      });
+      app.get('/users/:id/posts/:post', (c) => c.json({ id: c.req.param('id'), post: Number(c.req.param('post')), q: c.req.query('q') ?? null }));
+      app.post('/json', async (c) => {
+        const body = (await c.req.json()) as { n: number };
+        return c.json({ doubled: body.n * 2 }, 201);
+      });
+      app.post('/form', async (c) => {
+        const form = await c.req.parseBody();
+        return c.text(`name=${String(form['name'])} age=${String(form['age'])}`);
+      });
+      app.get('/stream', (c) =>
+        honoStream(c, async (s) => {
+          for (let i = 0; i < 3; i++) await s.write(`part ${i};`);
+        }),
+      );
+      app.get('/cookies', (c) => {
+        c.header('Set-Cookie', 'a=1; Path=/', { append: true });
+        c.header('Set-Cookie', 'b=2; Path=/', { append: true });
+        return c.text('ok');
+      });
+      await withServer(fetchHandler(app.fetch), async (port) => {
+        const base = `http://127.0.0.1:${port}`;
+        const user = await curl(['-i', `${base}/users/42/posts/7?q=x`]);
+        expect(user).toMatch(/^HTTP\/1.1 200 /);
+        expect(user).toMatch(/x-middleware: yes/i);
+        expect(user).toMatch(/content-type: application\/json/i);
+        expect(JSON.parse(user.slice(user.indexOf('\r\n\r\n') + 4))).toEqual({ id: '42', post: 7, q: 'x' });
+        expect(await curl(['-w', '|%{http_code}', '-H', 'Content-Type: application/json', '--data-binary', '{"n":21}', `${base}/json`])).toBe('{"doubled":42}|201');
+        expect(await curl(['--data-urlencode', 'name=Ada Lovelace', '--data', 'age=36', `${base}/form`])).toBe('name=Ada Lovelace age=36');
+        expect(await curl([`${base}/stream`])).toBe('part 0;part 1;part 2;');
+        const cookies = await curl(['-i', `${base}/cookies`]);
+        expect(cookies.match(/set-cookie: [ab]=\d; Path=\//gi)).toHaveLength(2);
+        expect(await curl(['-o', '/dev/null', '-w', '%{http_code}', `${base}/missing`])).toBe('404');
+        expect(seen).toContain('GET /users/42/posts/7');
       });
     });
 
