@@ -12,6 +12,7 @@ import { fetchHandler, serveHttp } from '@curio-ts/client';
 import { Hono } from 'hono';
 import { stream as honoStream } from 'hono/streaming';
 import type { HttpHandler, HttpServer, HttpServerOptions, Runtime, ServerRequest } from '@curio-ts/client';
+import { makeTestCertificates } from './certs.js';
 import type { RuntimeHarness } from './runtime.js';
 import type { TestApi } from './redis.js';
 
@@ -263,6 +264,29 @@ export function httpServerConformance(harness: RuntimeHarness, t: TestApi): void
         expect(seen).toContain('GET /users/42/posts/7');
       });
     });
+
+    if (harness.capabilities.tls) {
+      it('https: curl and node:https against a TLS listener, keep-alive included', async () => {
+        const certs = makeTestCertificates();
+        try {
+          await harness.run(async (runtime) => {
+            const server = await serveHttp(runtime, fetchHandler((request) => new Response(`secure ${new URL(request.url).protocol}`), { scheme: 'https' }), {
+              listen: { host: '127.0.0.1', port: 0, tls: { cert: certs.serverCert, key: certs.serverKey } },
+            });
+            try {
+              const port = portOf(server);
+              const out = await curl(['--cacert', `${certs.dir}/ca.crt`, '-w', '|%{num_connects}\\n', `https://127.0.0.1:${port}/`, `https://127.0.0.1:${port}/`]);
+              expect(out).toBe('secure https:|1\nsecure https:|0\n');
+              await expect(curl([`https://127.0.0.1:${port}/`])).rejects.toThrow();
+            } finally {
+              await server.closeNow();
+            }
+          });
+        } finally {
+          certs.remove();
+        }
+      });
+    }
 
     if (harness.capabilities.cancelsAwaits) {
       it("a client that disconnects cancels the handler's task at its await", async () => {
