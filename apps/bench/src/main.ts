@@ -16,6 +16,7 @@ const suites: Record<string, () => Promise<string>> = {
   threads: threadsSuite,
   'mini-redis': (await import('./miniredis-bench.js')).miniRedisSuite,
   memory: (await import('./memory-bench.js')).memorySuite,
+  http: (await import('./http-bench.js')).httpSuite,
 };
 
 const results = fileURLToPath(new URL('../RESULTS.md', import.meta.url));

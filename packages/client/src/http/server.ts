@@ -201,7 +201,7 @@ class ServerConnection {
   private eof = false;
   private idle = true;
   private closed = false;
-  private current: AbortController | null = null;
+  private current: RequestAbort | null = null;
   private handlerTask: Background | null = null;
   private timerCancel: (() => void) | null = null;
   /** Bytes received since the connection waits for its current request (0: none of its head yet). */
@@ -358,10 +358,10 @@ class ServerConnection {
 
   /** One request and its response. False: the connection must end. */
   private async exchange(head: RequestEvent): Promise<boolean> {
-    const controller = new AbortController();
+    const controller = new RequestAbort();
     this.current = controller;
     const body = new Body(this, head);
-    const request = makeRequest(head, this.stream.remoteAddress ?? null, controller.signal, body);
+    const request = new IncomingRequest(head, this.stream.remoteAddress ?? null, controller, body);
     let response: ServerResponse | null = null;
     let failure: unknown = null;
     const handler = this.server.handler;
@@ -666,20 +666,60 @@ class Body implements RequestBody {
   }
 }
 
-function makeRequest(head: RequestEvent, remoteAddress: StreamAddress | null, signal: AbortSignal, body: Body): ServerRequest {
-  const target = head.target;
-  const q = target.indexOf('?');
-  return {
-    method: head.method,
-    target,
-    path: q === -1 ? target : target.slice(0, q),
-    query: q === -1 ? '' : target.slice(q + 1),
-    headers: head.headers,
-    httpVersion: head.httpVersion,
-    remoteAddress,
-    signal,
-    body,
-  };
+/** A request's abort: its AbortController is made only if someone looks at the signal. */
+class RequestAbort {
+  private controller: AbortController | null = null;
+  private reason: unknown = undefined;
+  private aborted = false;
+
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
+/** The request the handler gets (see ServerRequest). */
+class IncomingRequest implements ServerRequest {
+  readonly method: string;
+  readonly target: string;
+  readonly headers: FieldList;
+  readonly httpVersion: '1.0' | '1.1';
+
+  constructor(
+    head: RequestEvent,
+    readonly remoteAddress: StreamAddress | null,
+    private readonly abort: RequestAbort,
+    readonly body: Body,
+  ) {
+    this.method = head.method;
+    this.target = head.target;
+    this.headers = head.headers;
+    this.httpVersion = head.httpVersion;
+  }
+
+  get path(): string {
+    const q = this.target.indexOf('?');
+    return q === -1 ? this.target : this.target.slice(0, q);
+  }
+
+  get query(): string {
+    const q = this.target.indexOf('?');
+    return q === -1 ? '' : this.target.slice(q + 1);
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
 }
 
 function hasClose(headers: FieldList): boolean {

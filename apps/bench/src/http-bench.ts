@@ -1,0 +1,232 @@
+// HTTP server benchmarks: ours on both runtimes (lean handler and web-standard handler) against
+// node:http, Hono on @hono/node-server, and a raw node:net responder (the limit), all in this
+// process, loaded in turn by wrk (keep-alive hello, 50 connections; 16 requests pipelined per
+// connection), medians of interleaved rounds.
+
+import { spawn as spawnChild, spawnSync } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serveHttp as serveNode } from '@curio-ts/backend-node';
+import { serveHttp as serveCurio } from '@curio-ts/backend-curio';
+import { fetchHandler } from '@curio-ts/client';
+import type { HttpHandler, HttpServer } from '@curio-ts/client';
+import { awaitPromise, run } from '@curio-ts/kernel';
+import { serve as honoServe } from '@hono/node-server';
+import { Hono } from 'hono';
+import { table } from './harness.js';
+import type { Row } from './harness.js';
+
+const SECONDS = Number(process.env['HTTP_BENCH_SECONDS'] ?? 3);
+const ROUNDS = Number(process.env['HTTP_BENCH_ROUNDS'] ?? 3);
+
+/** A server under test: started once, loaded by wrk in turn with the others. */
+interface Contender {
+  readonly name: string;
+  port: number;
+  start(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const hello: HttpHandler = () => ({ headers: [['Content-Type', 'text/plain']], body: 'hello' });
+const helloWeb = fetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }));
+
+function ours(name: string, handler: HttpHandler): Contender {
+  let server: HttpServer | null = null;
+  return {
+    name,
+    port: 0,
+    async start() {
+      server = await serveNode(handler, { listen: { host: '127.0.0.1', port: 0 } });
+      return (server.address as { port: number }).port;
+    },
+    async stop() {
+      await server?.closeNow();
+    },
+  };
+}
+
+/** Ours on the curio runtime: a kernel that lives for the whole bench, serving from a task. */
+function oursCurio(name: string, handler: HttpHandler): Contender {
+  let stop: () => void = () => {};
+  let finished: Promise<unknown> = Promise.resolve();
+  return {
+    name,
+    port: 0,
+    async start() {
+      let ready: (port: number) => void = () => {};
+      const port = new Promise<number>((resolve) => (ready = resolve));
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      finished = run(async () => {
+        const server = await serveCurio(handler, { listen: { host: '127.0.0.1', port: 0 } });
+        ready((server.address as { port: number }).port);
+        // awaitPromise, not a raw await: a task parked in a raw foreign await slows every trap.
+        await awaitPromise(stopped);
+        await server.closeNow();
+      });
+      return port;
+    },
+    async stop() {
+      stop();
+      await finished;
+    },
+  };
+}
+
+function nodeHttp(): Contender {
+  let server: http.Server | null = null;
+  return {
+    name: 'node:http',
+    port: 0,
+    start() {
+      server = http.createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+        res.end('hello');
+      });
+      return listenOn(server);
+    },
+    stop: () => closeServer(server),
+  };
+}
+
+function honoNodeServer(): Contender {
+  let server: http.Server | null = null;
+  return {
+    name: 'Hono on @hono/node-server',
+    port: 0,
+    start() {
+      const app = new Hono();
+      app.get('/', (c) => c.text('hello'));
+      return new Promise((resolve) => {
+        server = honoServe({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => resolve(info.port)) as http.Server;
+      });
+    },
+    stop: () => closeServer(server),
+  };
+}
+
+/** The limit: a node:net server answering every request head it sees with a fixed response. */
+function rawNet(): Contender {
+  let server: net.Server | null = null;
+  const response = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello');
+  return {
+    name: 'raw node:net',
+    port: 0,
+    start() {
+      server = net.createServer((socket) => {
+        socket.setNoDelay(true);
+        let tail = 0; // bytes of "\r\n\r\n" matched so far, across chunks
+        socket.on('data', (chunk: Buffer) => {
+          let count = 0;
+          for (let i = 0; i < chunk.length; i++) {
+            const b = chunk[i];
+            if (b === (tail % 2 === 0 ? 13 : 10)) tail++;
+            else tail = b === 13 ? 1 : 0;
+            if (tail === 4) {
+              count++;
+              tail = 0;
+            }
+          }
+          if (count === 1) socket.write(response);
+          else if (count > 1) socket.write(Buffer.concat(Array.from({ length: count }, () => response)));
+        });
+        socket.on('error', () => {});
+      });
+      return listenOn(server);
+    },
+    stop: () => closeServer(server),
+  };
+}
+
+function listenOn(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+function closeServer(server: net.Server | null): Promise<void> {
+  return new Promise((resolve) => {
+    if (server === null) return resolve();
+    (server as http.Server).closeAllConnections?.();
+    server.close(() => resolve());
+  });
+}
+
+/** wrk's requests/s against `port` (async: the servers live in this process). */
+function wrk(port: number, connections: number, script: string | null): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const args = ['-t1', `-c${connections}`, `-d${SECONDS}s`, '--latency'];
+    if (script !== null) args.push('-s', script);
+    args.push(`http://127.0.0.1:${port}/`);
+    const child = spawnChild('wrk', args);
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('error', reject);
+    child.on('close', () => {
+      const match = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
+      if (match === null) reject(new Error(`wrk printed no rate:\n${out}`));
+      else if (errors !== null && errors[1] !== undefined) reject(new Error(`wrk saw errors:\n${out}`));
+      else resolve(Number(match[1]));
+    });
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] as number;
+}
+
+async function load(contenders: Contender[], connections: number, script: string | null): Promise<Map<string, number>> {
+  const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  for (const c of contenders) await wrk(c.port, connections, script); // warm-up
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const c of contenders) samples.get(c.name)?.push(await wrk(c.port, connections, script));
+  }
+  return new Map([...samples].map(([name, values]) => [name, median(values)]));
+}
+
+/** Run the HTTP server suite; returns the markdown table. */
+export async function httpSuite(): Promise<string> {
+  if (spawnSync('wrk', ['--version']).error !== undefined) {
+    throw new Error('the http suite needs wrk: apt-get install wrk (Debian/Ubuntu), brew install wrk (macOS)');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'http-bench-'));
+  const pipelineScript = join(dir, 'pipeline.lua');
+  // 16 requests per write (wrk's own pipelining recipe).
+  writeFileSync(pipelineScript, 'init = function(args)\n  local r = {}\n  for i = 1, 16 do r[i] = wrk.format(nil, "/") end\n  req = table.concat(r)\nend\nrequest = function()\n  return req\nend\n');
+  const contenders = [
+    ours('curio-ts (node)', hello),
+    oursCurio('curio-ts (curio)', hello),
+    ours('curio-ts (node), web-standard handler', helloWeb),
+    nodeHttp(),
+    honoNodeServer(),
+    rawNet(),
+  ];
+  try {
+    for (const c of contenders) c.port = await c.start();
+    const keepAlive = await load(contenders, 50, null);
+    const pipelined = await load(contenders, 50, pipelineScript);
+    const at = (m: Map<string, number>, name: string): number => m.get(name) ?? 0;
+    const row = (m: Map<string, number>, benchmark: string, a: string, b: string, target?: number): Row => ({
+      benchmark,
+      ours: { name: a, opsPerSec: at(m, a), samples: [] },
+      baseline: { name: b, opsPerSec: at(m, b), samples: [] },
+      ...(target === undefined ? {} : { target }),
+    });
+    const rows: Row[] = [
+      row(keepAlive, 'keep-alive hello, wrk -c50: node runtime vs node:http', 'curio-ts (node)', 'node:http', 1.7),
+      row(keepAlive, 'keep-alive hello, wrk -c50: curio runtime vs node:http', 'curio-ts (curio)', 'node:http', 1.5),
+      row(keepAlive, 'keep-alive hello, wrk -c50: web-standard handler (node) vs node:http', 'curio-ts (node), web-standard handler', 'node:http', 1.3),
+      row(keepAlive, 'keep-alive hello, wrk -c50: web-standard handler (node) vs Hono on @hono/node-server', 'curio-ts (node), web-standard handler', 'Hono on @hono/node-server', 1.0),
+      row(keepAlive, 'keep-alive hello, wrk -c50: node runtime vs raw node:net', 'curio-ts (node)', 'raw node:net'),
+      row(pipelined, '16 pipelined, wrk -c50: node runtime vs node:http', 'curio-ts (node)', 'node:http', 8),
+      row(pipelined, '16 pipelined, wrk -c50: curio runtime vs node:http', 'curio-ts (curio)', 'node:http'),
+      row(pipelined, '16 pipelined, wrk -c50: node runtime vs raw node:net', 'curio-ts (node)', 'raw node:net'),
+    ];
+    return `wrk -t1, ${SECONDS} s per run, medians of ${ROUNDS} interleaved rounds after a warm-up; servers in the bench process.\n\n${table(rows)}`;
+  } finally {
+    for (const c of contenders) await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
