@@ -189,7 +189,9 @@ async function load(contenders: Contender[], connections: number, script: string
 /** Run the HTTP server suite; returns the markdown table. */
 export async function httpSuite(): Promise<string> {
   if (spawnSync('wrk', ['--version']).error !== undefined) {
-    throw new Error('the http suite needs wrk: apt-get install wrk (Debian/Ubuntu), brew install wrk (macOS)');
+    const message = 'Not run: this suite needs wrk. Install it (`apt-get install wrk` on Debian/Ubuntu, `brew install wrk` on macOS) and run `npm run bench -- http`.';
+    console.error(message);
+    return message;
   }
   const dir = mkdtempSync(join(tmpdir(), 'http-bench-'));
   const pipelineScript = join(dir, 'pipeline.lua');
