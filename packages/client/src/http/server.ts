@@ -202,7 +202,10 @@ class ServerConnection {
   private idle = true;
   private closed = false;
   private current: RequestAbort | null = null;
-  private handlerTask: Background | null = null;
+  /** A handler is running (in this connection's activity). */
+  private inHandler = false;
+  /** The client went away while its request was under way. */
+  private gone = false;
   private timerCancel: (() => void) | null = null;
   /** Bytes received since the connection waits for its current request (0: none of its head yet). */
   private cycleBytes = 0;
@@ -225,7 +228,7 @@ class ServerConnection {
   /** Abort the request in flight and close (closeNow). */
   abort(): void {
     this.current?.abort(new Error('the server is closing'));
-    this.handlerTask?.cancel();
+    if (this.inHandler) this.background?.cancel();
     this.shut();
   }
 
@@ -244,7 +247,9 @@ class ServerConnection {
     } catch {
       // Errors of the stream end the connection; handler errors were answered already.
     } finally {
-      this.cancelTimer();
+      this.deadline = Infinity;
+      this.timerCancel?.();
+      this.timerCancel = null;
       this.shut();
       this.reader.cancel();
       await this.reader.done;
@@ -293,8 +298,9 @@ class ServerConnection {
   private clientGone(reason: unknown): void {
     const current = this.current;
     if (current !== null) {
+      this.gone = true;
       current.abort(reason);
-      this.handlerTask?.cancel();
+      if (this.inHandler) this.background?.cancel();
     }
     this.wakeData();
   }
@@ -364,20 +370,19 @@ class ServerConnection {
     const request = new IncomingRequest(head, this.stream.remoteAddress ?? null, controller, body);
     let response: ServerResponse | null = null;
     let failure: unknown = null;
-    const handler = this.server.handler;
-    const task = this.runtime.spawn(async () => {
-      try {
-        response = await handler(request);
-      } catch (error) {
-        failure = error;
-      }
-    }, `http ${head.method} ${head.target}`);
-    this.handlerTask = task;
-    await task.done;
-    this.handlerTask = null;
+    // The handler runs in the connection's own activity (no spawn per request): a client that
+    // goes away cancels that activity (clientGone), which on curio interrupts the handler at
+    // its await; the connection is over then anyway.
+    this.inHandler = true;
+    try {
+      response = await this.server.handler(request);
+    } catch (error) {
+      failure = error;
+    } finally {
+      this.inHandler = false;
+    }
     this.current = null;
-    if (this.closed) return false;
-    if (failure === null && response === null) failure = new Error('the request was cancelled');
+    if (this.closed || this.gone) return false;
     if (failure !== null) {
       this.server.options.onError?.(failure, request);
       return this.respond(head, body, { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' }, request);
@@ -494,11 +499,43 @@ class ServerConnection {
     }
   }
 
+  /**
+   * Arm the connection's deadline `ms` from now. One runtime timer at most is pending per
+   * connection: re-arming only moves the deadline, and a timer that fires before it re-arms
+   * itself for the rest (a keep-alive connection would otherwise start and stop a timer per
+   * request).
+   */
   private armTimer(ms: number, idle: boolean): void {
-    this.cancelTimer();
-    if (!Number.isFinite(ms) || ms <= 0) return;
+    if (!Number.isFinite(ms) || ms <= 0) {
+      this.deadline = Infinity;
+      return;
+    }
+    this.deadline = this.runtime.now() + ms;
+    this.deadlineIdle = idle;
+    if (this.timerCancel !== null && this.deadline < this.timerAt) {
+      // The pending timer would fire too late for this deadline.
+      this.timerCancel();
+      this.timerCancel = null;
+    }
+    if (this.timerCancel === null) this.startTimer(ms);
+  }
+
+  private deadline = Infinity;
+  private deadlineIdle = false;
+  /** When the pending timer fires. */
+  private timerAt = 0;
+
+  private startTimer(ms: number): void {
+    this.timerAt = this.runtime.now() + ms;
     this.timerCancel = this.runtime.timer(ms, () => {
       this.timerCancel = null;
+      if (this.closed || this.deadline === Infinity) return;
+      const left = this.deadline - this.runtime.now();
+      if (left > 1) {
+        this.startTimer(left);
+        return;
+      }
+      const idle = this.deadlineIdle;
       if (!idle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') {
         // A head that did not arrive in time: 408, then close.
         this.stream.write(encoder.encode('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')).then(
@@ -511,9 +548,9 @@ class ServerConnection {
     });
   }
 
+  /** No deadline while a request is handled (the pending timer, if any, will find none). */
   private cancelTimer(): void {
-    this.timerCancel?.();
-    this.timerCancel = null;
+    this.deadline = Infinity;
   }
 
   // For the body ------------------------------------------------------------------------------
