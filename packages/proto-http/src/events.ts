@@ -26,9 +26,8 @@ export class Request {
   }
 }
 
-/** A 1xx response head (100 Continue, 103 Early Hints; 101 Switching Protocols ends HTTP). */
-export class InformationalResponse {
-  readonly type = 'informational-response';
+/** What a response head holds, informational or final. */
+abstract class ResponseHead {
   readonly headers: FieldList;
   constructor(
     readonly status: number,
@@ -40,18 +39,14 @@ export class InformationalResponse {
   }
 }
 
-/** A final response head (status 200-999). */
-export class Response {
+/** A 1xx response head (100 Continue, 103 Early Hints; 101 Switching Protocols ends HTTP: a Response). */
+export class InformationalResponse extends ResponseHead {
+  readonly type = 'informational-response';
+}
+
+/** A final response head (status 101, or 200-999). */
+export class Response extends ResponseHead {
   readonly type = 'response';
-  readonly headers: FieldList;
-  constructor(
-    readonly status: number,
-    headers?: FieldsInit,
-    readonly reason = '',
-    readonly httpVersion: HttpVersion = '1.1',
-  ) {
-    this.headers = FieldList.from(headers);
-  }
 }
 
 /** Body bytes (received: a view of the bytes given to receiveData, framing removed). */
