@@ -253,7 +253,7 @@ export class RespDecoder {
     queue[this.queueHead] = EMPTY;
     this.queueHead++;
     if (this.queueHead === queue.length) {
-      this.queue = [];
+      queue.length = 0;
       this.queueHead = 0;
     }
     this.queuedBytes -= chunk.length;
@@ -286,15 +286,23 @@ export class RespDecoder {
    */
   next(bytes = false): RespFrame | NeedData {
     if (this.failure !== null) throw this.failure;
-    if (this.stack.length === 0 && this.collector === null) {
-      this.bytesMode = bytes;
-      // (With a carried line `buf` is empty; in a joined line, parsing there is as good.)
-      if (this.topAttributes === null) {
-        const fast = this.fastBlob(bytes);
-        if (fast !== INCOMPLETE) {
-          this.attributesInLastFrame = false;
-          return fast;
+    if (this.stack.length === 0) {
+      const collector = this.collector;
+      if (collector === null) {
+        this.bytesMode = bytes;
+        // (With a carried line `buf` is empty; in a joined line, parsing there is as good.)
+        if (this.topAttributes === null) {
+          const fast = this.fastBlob(bytes);
+          if (fast !== INCOMPLETE) {
+            this.attributesInLastFrame = false;
+            return fast;
+          }
         }
+      } else if (collector.split !== null && this.topAttributes === null && this.queueHead < this.queue.length && this.fillSplit(collector, collector.split)) {
+        // A top-level text blob cut by a chunk end, completed by the next chunk.
+        this.collector = null;
+        this.attributesInLastFrame = false;
+        return collector.text as string;
       }
     }
     try {
@@ -307,7 +315,8 @@ export class RespDecoder {
 
   /**
    * The common case, decoded without the general machinery: a complete top-level blob
-   * string with a plain length. Anything else (including an incomplete one) goes the slow way.
+   * string with a plain length (one cut by the end of the chunk goes to its collector at once).
+   * Anything else goes the slow way.
    */
   private fastBlob(bytes: boolean): RespValue | typeof INCOMPLETE {
     const buf = this.buf;
@@ -325,7 +334,13 @@ export class RespDecoder {
     if (i === digitsFrom || i - digitsFrom > 10 || i + 1 >= length || buf[i] !== CR || buf[i + 1] !== LF) return INCOMPLETE;
     const body = i + 2;
     const end = body + n;
-    if (n > this.maxBulk || end + 2 > length || buf[end] !== CR || buf[end + 1] !== LF) return INCOMPLETE;
+    if (n > this.maxBulk) return INCOMPLETE;
+    if (end + 2 > length) {
+      // Cut by the end of the chunk: collect it here rather than parse the header again.
+      this.pos = body;
+      return this.startCollector(0x24, n, body);
+    }
+    if (buf[end] !== CR || buf[end + 1] !== LF) return INCOMPLETE;
     this.pos = end + 2;
     if (bytes) return buf.subarray(body, end);
     if (n > 8 && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(body, end);
