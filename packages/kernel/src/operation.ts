@@ -75,7 +75,8 @@
 // its fields double up. While pending, `_seq` is its start number and `outcome` its cancellation
 // (null if none); once settled, `_seq` is its (negative) status and `outcome` its value or error;
 // a settled operation queued for its owner's turn is linked through `_next` (it left the pending
-// list when it settled).
+// list when it settled). A runtime's operations of one kind share their name (OwnedOperation's
+// `state` getter) instead of holding it.
 
 import type { CancelledError } from './errors.js';
 import { TaskTimeout } from './errors.js';
@@ -154,8 +155,12 @@ const ignore = (): void => {};
  * Promises yet must be scheduled and cancelled by the kernel: give callers {@link promise} and
  * settle the operation with {@link resolve} / {@link reject} from anywhere (an IO callback,
  * another task). See the file header for what the kernel does with it.
+ *
+ * The base of {@link TaskOperation}, for a runtime that starts very many operations of a few
+ * kinds: a subclass names its kind with a `state` getter instead of a field in each operation
+ * (see "Discussion: size").
  */
-export class TaskOperation<T> implements TaskOperationLink {
+export abstract class OwnedOperation<T> implements TaskOperationLink {
   /** The Promise the caller gets: a plain native Promise. */
   readonly promise: Promise<T>;
   /** @internal The task that started the operation, while the operation is pending; null for plain code. */
@@ -170,15 +175,11 @@ export class TaskOperation<T> implements TaskOperationLink {
   /** @internal */ _prev: TaskOperationLink | null = null;
   /** @internal */ _next: TaskOperationLink | null = null;
   /** @internal */ _seq = 0;
+  /** Names the operation in `task.state` and the monitor while the task waits for it. */
+  abstract readonly state: TaskState;
 
-  /**
-   * Start an operation owned by the calling task. `state` names it in `task.state` and the
-   * monitor while the task waits for it; `canceller` is told if the kernel abandons it.
-   */
-  constructor(
-    readonly state: TaskState,
-    private readonly canceller: OperationCanceller | null = null,
-  ) {
+  /** Start an operation owned by the calling task; `canceller` is told if the kernel abandons it. */
+  constructor(private readonly canceller: OperationCanceller | null = null) {
     this.promise = new Promise<T>(captureResolvers);
     this.resolvePromise = capturedResolve as (value: T) => void;
     this.rejectPromise = capturedReject;
@@ -259,6 +260,20 @@ export class TaskOperation<T> implements TaskOperationLink {
     // Over at once (if the canceller settled it meanwhile, `settle` made that the cancellation).
     this.reject(error);
     return true;
+  }
+}
+
+/** An operation whose kind is given when it starts (see {@link OwnedOperation}). */
+export class TaskOperation<T> extends OwnedOperation<T> {
+  /**
+   * Start an operation owned by the calling task. `state` names it in `task.state` and the
+   * monitor while the task waits for it; `canceller` is told if the kernel abandons it.
+   */
+  constructor(
+    readonly state: TaskState,
+    canceller: OperationCanceller | null = null,
+  ) {
+    super(canceller);
   }
 }
 
