@@ -151,8 +151,10 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
     wait<T>(state: string, waiter: Waiter<T>): Promise<T> {
       const kind = operationKind(state);
       const operation = kind === undefined ? new TaskOperation<T>(state, waiter) : (new kind(waiter as Waiter<unknown>) as OwnedOperation<T>);
+      // Read before the wait begins: a call settled already settles the operation in `start`.
+      const promise = operation.promise;
       waiter.start(operation);
-      return operation.promise;
+      return promise;
     },
     spawn: spawnTask,
     sleep(ms) {

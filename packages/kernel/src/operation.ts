@@ -72,8 +72,8 @@
 // Discussion: size. A client can have hundreds of thousands of operations pending at once (200 000
 // GETs in one Promise.all), each kept alive and copied by the young generation's scavenges until
 // it settles: the garbage collector's share of the time follows the bytes an operation keeps, so
-// its fields double up. While pending, `_seq` is its start number and `outcome` its cancellation
-// (null if none); once settled, `_seq` is its (negative) status and `outcome` its value or error;
+// its fields double up. While pending, `_seq` is its start number and `outcome` its Promise (its
+// cancellation once abandoned); once settled, `_seq` is its (negative) status and `outcome` its value or error;
 // a settled operation queued for its owner's turn is linked through `_next` (it left the pending
 // list when it settled). A runtime's operations of one kind share their name (OwnedOperation's
 // `state` getter) instead of holding it.
@@ -161,15 +161,13 @@ const ignore = (): void => {};
  * (see "Discussion: size").
  */
 export abstract class OwnedOperation<T> implements TaskOperationLink {
-  /** The Promise the caller gets: a plain native Promise. */
-  readonly promise: Promise<T>;
   /** @internal The task that started the operation, while the operation is pending; null for plain code. */
   _owner: Task | null;
   /**
-   * While pending: the cancellation the operation ends with whenever it settles (set when it is
-   * abandoned), else null. Once settled: its value or error, until delivered.
+   * While pending: its Promise, until it is abandoned; then the cancellation it ends with
+   * whenever it settles. Once settled: its value or error, until delivered.
    */
-  private outcome: unknown = null;
+  private outcome: unknown;
   private readonly resolvePromise: (value: T) => void;
   private readonly rejectPromise: (error: unknown) => void;
   /** @internal */ _prev: TaskOperationLink | null = null;
@@ -180,7 +178,7 @@ export abstract class OwnedOperation<T> implements TaskOperationLink {
 
   /** Start an operation owned by the calling task; `canceller` is told if the kernel abandons it. */
   constructor(private readonly canceller: OperationCanceller | null = null) {
-    this.promise = new Promise<T>(captureResolvers);
+    this.outcome = new Promise<T>(captureResolvers);
     this.resolvePromise = capturedResolve as (value: T) => void;
     this.rejectPromise = capturedReject;
     const owner = callerTask();
@@ -189,6 +187,17 @@ export abstract class OwnedOperation<T> implements TaskOperationLink {
       enteredKernel(owner);
       attach(owner, this);
     }
+  }
+
+  /**
+   * The Promise the caller gets: a plain native Promise. Read it when starting the operation,
+   * before anything can settle or abandon it: the operation keeps it only that long (one field
+   * less, see "Discussion: size"); reading it later throws. {@link TaskOperation} keeps it.
+   */
+  get promise(): Promise<T> {
+    const held = this.outcome;
+    if (this._seq < 0 || !(held instanceof Promise)) throw new Error('the Promise of an operation is read when it starts (TaskOperation keeps it)');
+    return held as Promise<T>;
   }
 
   /** Whether the operation has settled. */
@@ -208,7 +217,8 @@ export abstract class OwnedOperation<T> implements TaskOperationLink {
 
   private settle(status: number, value: unknown): void {
     if (this._seq < 0) return;
-    const cancelling = this.outcome as CancelledError | null;
+    const held = this.outcome;
+    const cancelling = held instanceof Promise ? null : (held as CancelledError);
     if (cancelling !== null) {
       // Abandoned earlier: whatever it settled with, it ends with the cancellation.
       status = REJECTED;
@@ -252,9 +262,10 @@ export abstract class OwnedOperation<T> implements TaskOperationLink {
    */
   _abort(error: CancelledError): boolean {
     if (this._seq < 0) return false;
-    if (this.outcome !== null) return false;
+    const held = this.outcome;
+    if (!(held instanceof Promise)) return false; // abandoned already
     this.outcome = error;
-    this.promise.then(undefined, ignore);
+    held.then(undefined, ignore);
     const answer = this.canceller?.cancel();
     if (answer === false && this._seq >= 0) return false;
     // Over at once (if the canceller settled it meanwhile, `settle` made that the cancellation).
@@ -269,11 +280,19 @@ export class TaskOperation<T> extends OwnedOperation<T> {
    * Start an operation owned by the calling task. `state` names it in `task.state` and the
    * monitor while the task waits for it; `canceller` is told if the kernel abandons it.
    */
+  private readonly started: Promise<T>;
+
   constructor(
     readonly state: TaskState,
     canceller: OperationCanceller | null = null,
   ) {
     super(canceller);
+    this.started = super.promise;
+  }
+
+  /** The Promise the caller gets: a plain native Promise. */
+  override get promise(): Promise<T> {
+    return this.started;
   }
 }
 

@@ -316,6 +316,17 @@ describe('OwnedOperation (a kind of operation named by its class)', () => {
     });
   });
 
+  it('gives its Promise while it starts only; a TaskOperation keeps its Promise', async () => {
+    const owned = new ReplyOperation<number>();
+    const promise = owned.promise;
+    owned.resolve(1);
+    expect(() => owned.promise).toThrow();
+    expect(await promise).toBe(1);
+    const kept = new TaskOperation<number>('OP_WAIT');
+    kept.resolve(2);
+    expect(await kept.promise).toBe(2);
+  });
+
   it('is abandoned by a cancellation: its canceller is told and its Promise is handled', async () => {
     const log: string[] = [];
     await run(async () => {
