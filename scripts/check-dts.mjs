@@ -32,7 +32,7 @@ const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 
 /** Internal members that must exist tagged in src and be missing from dist: `project: keys`. */
 const SENTINELS = {
-  'packages/kernel': ['Task._cancelPending', 'Task._kernel', 'Kernel.dispatch', 'Kernel.requestCancel', 'TaskOperation._deliver', 'Socket._raw', 'callerTask'],
+  'packages/kernel': ['Task._cancelPending', 'Task._kernel', 'Kernel.dispatch', 'Kernel.requestCancel', 'OwnedOperation._deliver', 'Socket._raw', 'callerTask'],
 };
 
 const problems = [];

@@ -1,7 +1,7 @@
 // curio-runtime.ts
 //
 // The curio runtime: the Runtime interface over the kernel. Connections are kernel sockets
-// (CurioByteStream, CurioListener); every client call is a kernel TaskOperation: the caller
+// (CurioByteStream, CurioListener); every client call is a kernel operation: the caller
 // gets a plain Promise (faithful in every use), owned by the task that made the call, so a
 // task awaiting a Redis reply is resumed in its own scheduler turn and is interrupted at once
 // by task.cancel() or timeoutAfter(), exactly like a task blocked on a kernel Queue (see the
@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import type { Background, ConnectTarget, Runtime, Waiter } from '@curio-ts/client';
 import { KernelClosedError, openConnection, openUnixConnection, sleep, spawn } from '@curio-ts/kernel';
 import type { Kernel, Socket, Task } from '@curio-ts/kernel';
-import { TaskOperation, atBurstEnd, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
+import { OwnedOperation, TaskOperation, atBurstEnd, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
 import { listenCurio } from './curio-listener.js';
 import { CurioByteStream, toConnectionError } from './curio-stream.js';
 import { clientTls, sniName } from './curio-tls.js';
@@ -52,6 +52,29 @@ export interface CurioRuntimeOptions {
 }
 
 const ignore = (): void => {};
+
+type OperationKind = new (waiter: Waiter<unknown>) => OwnedOperation<unknown>;
+
+/**
+ * The operation class of each wait state: a call's operation then holds no name of its own (one
+ * field less in each of the calls in flight, see the kernel's operation.ts "Discussion: size").
+ * The engine's states are a few constants; past KINDS_LIMIT, a wait makes a TaskOperation.
+ */
+const operationKinds = new Map<string, OperationKind>();
+const KINDS_LIMIT = 64;
+
+function operationKind(state: string): OperationKind | undefined {
+  let kind = operationKinds.get(state);
+  if (kind === undefined && operationKinds.size < KINDS_LIMIT) {
+    kind = class extends OwnedOperation<unknown> {
+      get state(): string {
+        return state;
+      }
+    };
+    operationKinds.set(state, kind);
+  }
+  return kind;
+}
 
 /**
  * Make a curio Runtime. Use it from kernel tasks: connecting and listening are kernel traps.
@@ -126,9 +149,12 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
       return listenCurio(target, listenOptions?.backlog);
     },
     wait<T>(state: string, waiter: Waiter<T>): Promise<T> {
-      const operation = new TaskOperation<T>(state, waiter);
+      const kind = operationKind(state);
+      const operation = kind === undefined ? new TaskOperation<T>(state, waiter) : (new kind(waiter as Waiter<unknown>) as OwnedOperation<T>);
+      // Read before the wait begins: a call settled already settles the operation in `start`.
+      const promise = operation.promise;
       waiter.start(operation);
-      return operation.promise;
+      return promise;
     },
     spawn: spawnTask,
     sleep(ms) {

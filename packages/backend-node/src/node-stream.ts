@@ -7,7 +7,9 @@
 //   handed to a waiting reader at once), and is paused while more than READ_HIGH_WATER bytes
 //   are unread (Node then stops reading from the OS and TCP pushes back on the peer); a read
 //   that brings the queue to READ_LOW_WATER resumes it. Unread bytes held: at most
-//   READ_HIGH_WATER plus one chunk, plus the socket's own readable buffer.
+//   READ_HIGH_WATER plus one chunk, plus the socket's own readable buffer. A read given a sink
+//   (runtime.ts's ReadSink) hands each chunk to it from the socket's 'data' event while the read
+//   is pending: nothing is queued then, and no Promise is made or settled per chunk.
 // - Writes wait for the peer: `write()` hands the bytes to the socket at once and resolves at
 //   once while fewer than WRITE_HIGH_WATER bytes are waiting in Node for the OS; above that it
 //   resolves on the socket's next 'drain' (all writers waiting then share one Promise).
@@ -65,6 +67,8 @@ function captureReader(resolve: (chunk: Uint8Array | null) => void, reject: (err
   capturedReaderReject = reject;
 }
 
+type ReadSink = NonNullable<Parameters<ByteStream['read']>[0]>;
+
 /** A node:net / node:tls socket as a ByteStream. */
 export class NodeByteStream implements ByteStream {
   private chunks: Uint8Array[] = [];
@@ -73,6 +77,8 @@ export class NodeByteStream implements ByteStream {
   /** The pending read's resolvers (two fields, not a wake object: nothing allocated per read but its Promise). */
   private reader: ((chunk: Uint8Array | null) => void) | null = null;
   private readerReject: ((error: unknown) => void) | null = null;
+  /** The pending read's sink, if it has one. */
+  private sink: ReadSink | null = null;
   private ended = false;
   private closedHere = false;
   private failure: ConnectionError | null = null;
@@ -100,7 +106,7 @@ export class NodeByteStream implements ByteStream {
     else if (socket.isPaused()) socket.resume();
   }
 
-  read(): Promise<Uint8Array | null> {
+  read(sink?: ReadSink): Promise<Uint8Array | null> {
     if (this.head < this.chunks.length) {
       const chunk = this.chunks[this.head] as Uint8Array;
       this.chunks[this.head++] = EMPTY;
@@ -122,6 +128,7 @@ export class NodeByteStream implements ByteStream {
     const promise = new Promise<Uint8Array | null>(captureReader);
     this.reader = capturedReaderResolve;
     this.readerReject = capturedReaderReject;
+    this.sink = sink ?? null;
     return promise;
   }
 
@@ -277,8 +284,14 @@ export class NodeByteStream implements ByteStream {
     if (this.closedHere) return;
     const reader = this.reader;
     if (reader !== null) {
+      const sink = this.sink;
+      // The sink took the chunk: the read stays pending. If it declined, the read ends with the
+      // chunk, unless the sink ended it already (it closed the stream).
+      if (sink !== null && sink(chunk)) return;
+      if (this.reader !== reader) return;
       this.reader = null;
       this.readerReject = null;
+      this.sink = null;
       reader(chunk);
       return;
     }
@@ -296,6 +309,7 @@ export class NodeByteStream implements ByteStream {
     const reader = this.reader;
     const readerReject = this.readerReject as (error: unknown) => void;
     this.reader = this.readerReject = null;
+    this.sink = null;
     if (reader === null) return;
     if (this.failure !== null && !this.closedHere) readerReject(this.failure);
     else reader(null);
@@ -306,6 +320,7 @@ export class NodeByteStream implements ByteStream {
     const reader = this.reader;
     const readerReject = this.readerReject as (error: unknown) => void;
     this.reader = this.readerReject = null;
+    this.sink = null;
     if (reader === null) return;
     if (this.closedHere) reader(null);
     else readerReject(this.failure);

@@ -1,8 +1,8 @@
 // What only the node runtime's own classes show: the listener's bound on connections nobody
-// accepts, and a pending accept ended by close.
+// accepts, a pending accept ended by close, and reads given a sink (chunks pushed to it).
 import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { NodeListener, nodeRuntime } from '@curio-ts/backend-node';
+import { NodeByteStream, NodeListener, nodeRuntime } from '@curio-ts/backend-node';
 
 describe('the node runtime listener', () => {
   it('keeps at most `backlog` connections waiting for accept and closes the rest', async () => {
@@ -34,5 +34,79 @@ describe('the node runtime listener', () => {
     const address = listener.address as { host: string; port: number };
     await expect(nodeRuntime.listen({ host: address.host, port: address.port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
     listener.close();
+  });
+});
+
+describe('the node stream, read with a sink', () => {
+  /** A connected pair: our stream and the raw socket of the peer. */
+  async function pair(): Promise<{ stream: NodeByteStream; peer: net.Socket; close: () => void }> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    const stream = (await nodeRuntime.connect({ host: '127.0.0.1', port })) as NodeByteStream;
+    const peer = await accepted;
+    return {
+      stream,
+      peer,
+      close: () => {
+        stream.close();
+        peer.destroy();
+        server.close();
+      },
+    };
+  }
+
+  const text = (chunk: Uint8Array | null): string | null => (chunk === null ? null : Buffer.from(chunk).toString());
+
+  it('hands each chunk to the sink as it arrives while the read stays pending; a declined chunk ends the read', async () => {
+    const { stream, peer, close } = await pair();
+    const taken: string[] = [];
+    let settled = false;
+    const read = stream.read((chunk) => {
+      const got = Buffer.from(chunk).toString();
+      if (got === 'stop') return false;
+      taken.push(got);
+      return true;
+    });
+    void read.then(() => (settled = true));
+    peer.write('a');
+    while (taken.length < 1) await nodeRuntime.sleep(1);
+    peer.write('b');
+    while (taken.length < 2) await nodeRuntime.sleep(1);
+    expect(settled).toBe(false);
+    expect(stream.bufferedBytes).toBe(0);
+    peer.write('stop');
+    expect(text(await read)).toBe('stop');
+    expect(taken).toEqual(['a', 'b']);
+    // Bytes that came while no read was pending are read first, without the sink.
+    peer.write('queued');
+    while (stream.bufferedBytes < 6) await nodeRuntime.sleep(1);
+    expect(text(await stream.read(() => true))).toBe('queued');
+    close();
+  });
+
+  it('the end of the stream, an error and our own close still settle a read given a sink', async () => {
+    const ended = await pair();
+    const pending = ended.stream.read(() => true);
+    ended.peer.end();
+    expect(await pending).toBeNull();
+    ended.close();
+
+    const broken = await pair();
+    const failing = broken.stream.read(() => true);
+    broken.peer.resetAndDestroy();
+    await expect(failing).rejects.toMatchObject({ code: 'ECONNRESET' });
+    broken.close();
+
+    const closed = await pair();
+    // A sink that closes the stream: the read ends with null, the chunk is not handed again.
+    const closing = closed.stream.read(() => {
+      closed.stream.close();
+      return false;
+    });
+    closed.peer.write('x');
+    expect(await closing).toBeNull();
+    closed.close();
   });
 });

@@ -102,9 +102,10 @@ export interface ByteStream {
   /**
    * The next chunk of bytes; null or an empty chunk at end of stream. Rejects with a typed error
    * (ConnectionError) when the connection breaks. Only one read at a time. The chunk is the
-   * caller's: the stream never writes into it again.
+   * caller's: the stream never writes into it again. With a `sink`, chunks may be handed to
+   * it while the read is pending instead (see {@link ReadSink}).
    */
-  read(): Promise<Uint8Array | null>;
+  read(sink?: ReadSink): Promise<Uint8Array | null>;
   /**
    * Write bytes; resolves once the runtime accepted them: at once while less than the stream's
    * high-water mark is waiting for the peer, otherwise when it drains. Rejects with a
@@ -127,6 +128,20 @@ export interface ByteStream {
   /** The peer's address, when known. */
   readonly remoteAddress?: StreamAddress | null;
 }
+
+/**
+ * Optional push-style reading (see {@link ByteStream.read}): while a read given a sink is
+ * pending, each chunk that arrives is handed to the sink at once, synchronously, instead of
+ * settling the read. Returning true means the sink took the chunk, and the read stays pending
+ * for the next one; returning false settles the read with that chunk (whatever the sink did with
+ * it is its own business: a consumer that wants to stop, to pause reading say, returns false
+ * after handling it). The end of the stream and its errors still settle the read. Chunks already
+ * buffered when the read begins are not offered: the read resolves with the first of them.
+ * A consumer that handles bytes synchronously (the engine's reader) thus saves a Promise and a
+ * turn per chunk; backpressure is unchanged, as the sink handles each chunk before the next.
+ * A runtime may ignore the sink (the read then settles with each chunk, as without one).
+ */
+export type ReadSink = (chunk: Uint8Array) => boolean;
 
 /** Options of {@link ByteStream.startTls}. */
 export type StartTlsOptions = ({ readonly side?: 'client' } & TlsOptions) | ({ readonly side: 'server' } & TlsServerOptions);

@@ -150,6 +150,39 @@ export function runtimeConformance(h: RuntimeHarness, t: TestApi): void {
       });
     });
 
+    it('a read given a sink: every byte arrives once and in order, whether the sink takes a chunk, declines it or the runtime ignores the sink', async () => {
+      await h.run(async (rt) => {
+        const server = await startUpperServer(rt);
+        const stream = await rt.connect(targetOf(server.address));
+        const decoder = new TextDecoder();
+        let text = '';
+        let offered = 0;
+        // Takes every other chunk offered; the read ends with the others.
+        const sink = (chunk: Uint8Array): boolean => {
+          if (offered++ % 2 === 1) return false;
+          text += decoder.decode(chunk);
+          return true;
+        };
+        const reader = rt.spawn(async () => {
+          for (;;) {
+            const chunk = await stream.read(sink);
+            if (chunk === null || chunk.length === 0) return;
+            text += decoder.decode(chunk);
+          }
+        }, 'sink-reader');
+        const lines = ['one', 'two', 'three', 'four', 'five'];
+        for (const line of lines) {
+          await stream.write(bytesOf(`${line}\n`));
+          expect(await until(rt, () => text.endsWith(`${line.toUpperCase()}\n`))).toBe(true);
+        }
+        await stream.write(bytesOf('QUIT\n'));
+        await reader.done;
+        expect(text).toBe(`${lines.map((line) => line.toUpperCase()).join('\n')}\nBYE\n`);
+        stream.close();
+        await server.stop();
+      });
+    });
+
     it('one read at a time: a second concurrent read is a ConnectionError ERR_STREAM_BUSY, and the first still gets its bytes', async () => {
       await h.run(async (rt) => {
         expect(await whileReading(rt, (stream) => stream.read())).toEqual({ refused: 'ERR_STREAM_BUSY', first: 'STILL USABLE\n' });

@@ -17,7 +17,7 @@ export { kernelTrap, currentTaskOrNull } from './traps.js';
 export type { TrapRequest, TrapResults, ExternalWake } from './traps.js';
 export { waitExternal } from './cancellation.js';
 export { SchedBase, SchedFIFO, SchedBarrier } from './sched.js';
-export { TaskOperation } from './operation.js';
+export { OwnedOperation, TaskOperation } from './operation.js';
 export type { OperationCanceller } from './operation.js';
 export { atBurstEnd } from './handoff.js';
 export type { KernelActivation } from './kernel.js';

@@ -68,6 +68,15 @@
 // with the cancellation instead: the task gets the TaskCancelled / TaskTimeout it was due, only
 // later. Whatever the canceller does meanwhile (settling the operation from inside `cancel()`
 // included) ends the same way.
+//
+// Discussion: size. A client can have hundreds of thousands of operations pending at once (200 000
+// GETs in one Promise.all), each kept alive and copied by the young generation's scavenges until
+// it settles: the garbage collector's share of the time follows the bytes an operation keeps, so
+// its fields double up. While pending, `_seq` is its start number and `outcome` its Promise (its
+// cancellation once abandoned); once settled, `_seq` is its (negative) status and `outcome` its value or error;
+// a settled operation queued for its owner's turn is linked through `_next` (it left the pending
+// list when it settled). A runtime's operations of one kind share their name (OwnedOperation's
+// `state` getter) instead of holding it.
 
 import type { CancelledError } from './errors.js';
 import { TaskTimeout } from './errors.js';
@@ -89,9 +98,8 @@ export interface OperationCanceller {
 /** The links of an operation on its owner task (internal). */
 export interface TaskOperationLink {
   /** @internal */ _prev: TaskOperationLink | null;
-  /** @internal */ _next: TaskOperationLink | null;
-  /** @internal */ _nextSettled: TaskOperationLink | null;
-  /** @internal */ _seq: number;
+  /** @internal The next pending operation of the owner; once settled and queued for the owner's turn, the next queued one. */ _next: TaskOperationLink | null;
+  /** @internal While pending, its start number on the owner (0: none); after it settles, its status (a negative number). */ _seq: number;
   /** @internal */ _owner: Task | null;
   /** @internal */ readonly state: TaskState;
   /** @internal */ _deliver(): void;
@@ -128,9 +136,10 @@ export function opWaiting(task: Task): boolean {
   return ops !== null && ops.waiting;
 }
 
-const PENDING = 0;
-const FULFILLED = 1;
-const REJECTED = 2;
+// The status of a settled operation, kept in `_seq` (a pending operation's is its start number,
+// 0 or more): one field less per operation (see "Discussion: size" below).
+const FULFILLED = -1;
+const REJECTED = -2;
 
 // One shared executor instead of a closure per operation.
 let capturedResolve: (value: never) => void = () => {};
@@ -146,32 +155,30 @@ const ignore = (): void => {};
  * Promises yet must be scheduled and cancelled by the kernel: give callers {@link promise} and
  * settle the operation with {@link resolve} / {@link reject} from anywhere (an IO callback,
  * another task). See the file header for what the kernel does with it.
+ *
+ * The base of {@link TaskOperation}, for a runtime that starts very many operations of a few
+ * kinds: a subclass names its kind with a `state` getter instead of a field in each operation
+ * (see "Discussion: size").
  */
-export class TaskOperation<T> implements TaskOperationLink {
-  /** The Promise the caller gets: a plain native Promise. */
-  readonly promise: Promise<T>;
+export abstract class OwnedOperation<T> implements TaskOperationLink {
   /** @internal The task that started the operation, while the operation is pending; null for plain code. */
   _owner: Task | null;
-  private status = PENDING;
-  private outcome: unknown = undefined;
-  /** The cancellation the operation ends with whenever it settles (set when it is abandoned). */
-  private cancelling: CancelledError | null = null;
+  /**
+   * While pending: its Promise, until it is abandoned; then the cancellation it ends with
+   * whenever it settles. Once settled: its value or error, until delivered.
+   */
+  private outcome: unknown;
   private readonly resolvePromise: (value: T) => void;
   private readonly rejectPromise: (error: unknown) => void;
   /** @internal */ _prev: TaskOperationLink | null = null;
   /** @internal */ _next: TaskOperationLink | null = null;
-  /** @internal */ _nextSettled: TaskOperationLink | null = null;
   /** @internal */ _seq = 0;
+  /** Names the operation in `task.state` and the monitor while the task waits for it. */
+  abstract readonly state: TaskState;
 
-  /**
-   * Start an operation owned by the calling task. `state` names it in `task.state` and the
-   * monitor while the task waits for it; `canceller` is told if the kernel abandons it.
-   */
-  constructor(
-    readonly state: TaskState,
-    private readonly canceller: OperationCanceller | null = null,
-  ) {
-    this.promise = new Promise<T>(captureResolvers);
+  /** Start an operation owned by the calling task; `canceller` is told if the kernel abandons it. */
+  constructor(private readonly canceller: OperationCanceller | null = null) {
+    this.outcome = new Promise<T>(captureResolvers);
     this.resolvePromise = capturedResolve as (value: T) => void;
     this.rejectPromise = capturedReject;
     const owner = callerTask();
@@ -182,9 +189,20 @@ export class TaskOperation<T> implements TaskOperationLink {
     }
   }
 
+  /**
+   * The Promise the caller gets: a plain native Promise. Read it when starting the operation,
+   * before anything can settle or abandon it: the operation keeps it only that long (one field
+   * less, see "Discussion: size"); reading it later throws. {@link TaskOperation} keeps it.
+   */
+  get promise(): Promise<T> {
+    const held = this.outcome;
+    if (this._seq < 0 || !(held instanceof Promise)) throw new Error('the Promise of an operation is read when it starts (TaskOperation keeps it)');
+    return held as Promise<T>;
+  }
+
   /** Whether the operation has settled. */
   get settled(): boolean {
-    return this.status !== PENDING;
+    return this._seq < 0;
   }
 
   /** Fulfil the operation (later calls are ignored). */
@@ -198,14 +216,15 @@ export class TaskOperation<T> implements TaskOperationLink {
   }
 
   private settle(status: number, value: unknown): void {
-    if (this.status !== PENDING) return;
-    const cancelling = this.cancelling;
+    if (this._seq < 0) return;
+    const held = this.outcome;
+    const cancelling = held instanceof Promise ? null : (held as CancelledError);
     if (cancelling !== null) {
       // Abandoned earlier: whatever it settled with, it ends with the cancellation.
       status = REJECTED;
       value = cancelling;
     }
-    this.status = status;
+    this._seq = status;
     this.outcome = value;
     const owner = this._owner;
     if (owner === null) {
@@ -221,9 +240,10 @@ export class TaskOperation<T> implements TaskOperationLink {
     }
     // A late cancellation ("not yet" earlier) reaching a task stalled on it: delivered in this turn.
     if (cancelling !== null) ops.delivering = cancelling;
-    // The owner is stalled, most likely on this operation: settle it in the owner's turn.
+    // The owner is stalled, most likely on this operation: settle it in the owner's turn (queued
+    // through `_next`, free once detached).
     if (ops.settledTail === null) ops.settledHead = this;
-    else ops.settledTail._nextSettled = this;
+    else ops.settledTail._next = this;
     ops.settledTail = this;
     routeSettled(owner, ops);
   }
@@ -231,8 +251,8 @@ export class TaskOperation<T> implements TaskOperationLink {
   /** @internal Settle the Promise (in the owner's turn, or at once). */
   _deliver(): void {
     const value = this.outcome;
-    this.outcome = undefined;
-    if (this.status === FULFILLED) this.resolvePromise(value as T);
+    this.outcome = null;
+    if (this._seq === FULFILLED) this.resolvePromise(value as T);
     else this.rejectPromise(value);
   }
 
@@ -241,15 +261,38 @@ export class TaskOperation<T> implements TaskOperationLink {
    * whether it settled now; false when its canceller answered "not yet" (see the file header).
    */
   _abort(error: CancelledError): boolean {
-    if (this.status !== PENDING) return false;
-    if (this.cancelling !== null) return false;
-    this.cancelling = error;
-    this.promise.then(undefined, ignore);
+    if (this._seq < 0) return false;
+    const held = this.outcome;
+    if (!(held instanceof Promise)) return false; // abandoned already
+    this.outcome = error;
+    held.then(undefined, ignore);
     const answer = this.canceller?.cancel();
-    if (answer === false && this.status === PENDING) return false;
+    if (answer === false && this._seq >= 0) return false;
     // Over at once (if the canceller settled it meanwhile, `settle` made that the cancellation).
     this.reject(error);
     return true;
+  }
+}
+
+/** An operation whose kind is given when it starts (see {@link OwnedOperation}). */
+export class TaskOperation<T> extends OwnedOperation<T> {
+  /**
+   * Start an operation owned by the calling task. `state` names it in `task.state` and the
+   * monitor while the task waits for it; `canceller` is told if the kernel abandons it.
+   */
+  private readonly started: Promise<T>;
+
+  constructor(
+    readonly state: TaskState,
+    canceller: OperationCanceller | null = null,
+  ) {
+    super(canceller);
+    this.started = super.promise;
+  }
+
+  /** The Promise the caller gets: a plain native Promise. */
+  override get promise(): Promise<T> {
+    return this.started;
   }
 }
 
@@ -337,8 +380,8 @@ export function flushSettled(ops: TaskOps): void {
   let op = ops.settledHead;
   ops.settledHead = ops.settledTail = null;
   while (op !== null) {
-    const next = op._nextSettled;
-    op._nextSettled = null;
+    const next = op._next;
+    op._next = null;
     op._deliver();
     op = next;
   }

@@ -17,6 +17,7 @@ const LOW_LEVEL_VALUES = [
   'SchedFIFO',
   'SchedBarrier',
   'TaskOperation',
+  'OwnedOperation',
   'atBurstEnd',
   'HIGH_WATER',
   'LOW_WATER',

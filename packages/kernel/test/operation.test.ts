@@ -12,7 +12,7 @@ import {
   spawn,
   timeoutAfter,
 } from '@curio-ts/kernel';
-import { TaskOperation, atBurstEnd } from '@curio-ts/kernel/lowlevel';
+import { OwnedOperation, TaskOperation, atBurstEnd } from '@curio-ts/kernel/lowlevel';
 
 /** An operation settled from outside the kernel after `ms` (like a reply arriving from IO). */
 function later<T>(ms: number, value: T, log?: string[]): TaskOperation<T> {
@@ -286,6 +286,62 @@ describe('TaskOperation', () => {
     );
     // Had the clock jumped while the operation was pending, the sleeper would finish first.
     expect(order).toEqual(['op@0', 'sleep@1000']);
+  });
+});
+
+describe('OwnedOperation (a kind of operation named by its class)', () => {
+  class ReplyOperation<T> extends OwnedOperation<T> {
+    get state(): string {
+      return 'REPLY_WAIT';
+    }
+  }
+
+  it('names the waiting task by its getter, resumes it in its turn, and settles once', async () => {
+    await run(async () => {
+      let op: ReplyOperation<string> | null = null;
+      const waiter = spawn(async () => {
+        op = new ReplyOperation<string>();
+        const value = await op.promise;
+        return `${value}@${currentTask().name}`;
+      }, { name: 'waiter' });
+      await sleep(5);
+      expect(waiter.state).toBe('REPLY_WAIT');
+      expect(Object.keys(op as unknown as object)).not.toContain('state');
+      setTimeout(() => {
+        op?.resolve('done');
+        op?.reject(new Error('ignored'));
+      }, 5);
+      expect(await waiter.join()).toBe('done@waiter');
+      expect((op as unknown as ReplyOperation<string>).settled).toBe(true);
+    });
+  });
+
+  it('gives its Promise while it starts only; a TaskOperation keeps its Promise', async () => {
+    const owned = new ReplyOperation<number>();
+    const promise = owned.promise;
+    owned.resolve(1);
+    expect(() => owned.promise).toThrow();
+    expect(await promise).toBe(1);
+    const kept = new TaskOperation<number>('OP_WAIT');
+    kept.resolve(2);
+    expect(await kept.promise).toBe(2);
+  });
+
+  it('is abandoned by a cancellation: its canceller is told and its Promise is handled', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      const task = spawn(async () => {
+        const op = new ReplyOperation<string>({ cancel: () => void log.push('cancelled') });
+        void op.promise;
+        await op.promise;
+      });
+      await sleep(5);
+      await task.cancel();
+      expect(task.exception).toBeInstanceOf(TaskCancelled);
+      expect(log).toEqual(['cancelled']);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(unhandled).toEqual([]);
   });
 });
 

@@ -32,6 +32,11 @@
 //   `Collector`. A small body (up to 64 KiB) is copied into one buffer of its size as it comes
 //   (a reused scratch buffer when it becomes a string at once); a larger one is kept as views of
 //   the chunks and joined once when complete.
+//   A small text blob is not collected at first but left where it is (`split`): when the next
+//   chunk holds its rest (the usual cut in a stream of replies), each half is decoded in place
+//   and the two strings are concatenated: no copy, no view, no parts. Only otherwise (a
+//   non-ASCII byte just before the cut, the rest in several chunks) is it collected as above.
+//   A cut reply of 1000 B costs ~0.45 us so, ~0.8 us collected (redis-parser: ~0.37 us).
 // - in a line (a header, a simple string, a number...), whose end is unknown: its bytes are kept
 //   in `carry`, and each new chunk is scanned once for the line's end (a CR or an LF). Only then
 //   are the carried bytes and the new chunk's bytes up to that end copied into one small buffer,
@@ -125,8 +130,17 @@ interface Collector {
   need: number;
   /** Length of the body. */
   readonly length: number;
-  /** What has arrived. */
-  readonly parts: Pieces;
+  /** What has arrived (null while the body is only `split`: still in the chunk it began in). */
+  parts: Pieces | null;
+  /**
+   * A text blob cut by a chunk end, not copied yet: the chunk it began in (its body from
+   * `splitAt`). If the next chunk holds the rest, the two halves are decoded in place and
+   * concatenated (`text`); otherwise the head is collected into `parts` like any body.
+   */
+  split: Uint8Array | null;
+  splitAt: number;
+  /** The decoded string, once a `split` body is complete. */
+  text: string | null;
   /** '$', '=', '!', or ';' for a part of a streamed string. */
   readonly type: number;
   readonly bytes: boolean;
@@ -239,7 +253,7 @@ export class RespDecoder {
     queue[this.queueHead] = EMPTY;
     this.queueHead++;
     if (this.queueHead === queue.length) {
-      this.queue = [];
+      queue.length = 0;
       this.queueHead = 0;
     }
     this.queuedBytes -= chunk.length;
@@ -272,15 +286,23 @@ export class RespDecoder {
    */
   next(bytes = false): RespFrame | NeedData {
     if (this.failure !== null) throw this.failure;
-    if (this.stack.length === 0 && this.collector === null) {
-      this.bytesMode = bytes;
-      // (With a carried line `buf` is empty; in a joined line, parsing there is as good.)
-      if (this.topAttributes === null) {
-        const fast = this.fastBlob(bytes);
-        if (fast !== INCOMPLETE) {
-          this.attributesInLastFrame = false;
-          return fast;
+    if (this.stack.length === 0) {
+      const collector = this.collector;
+      if (collector === null) {
+        this.bytesMode = bytes;
+        // (With a carried line `buf` is empty; in a joined line, parsing there is as good.)
+        if (this.topAttributes === null) {
+          const fast = this.fastBlob(bytes);
+          if (fast !== INCOMPLETE) {
+            this.attributesInLastFrame = false;
+            return fast;
+          }
         }
+      } else if (collector.split !== null && this.topAttributes === null && this.queueHead < this.queue.length && this.fillSplit(collector, collector.split)) {
+        // A top-level text blob cut by a chunk end, completed by the next chunk.
+        this.collector = null;
+        this.attributesInLastFrame = false;
+        return collector.text as string;
       }
     }
     try {
@@ -293,7 +315,8 @@ export class RespDecoder {
 
   /**
    * The common case, decoded without the general machinery: a complete top-level blob
-   * string with a plain length. Anything else (including an incomplete one) goes the slow way.
+   * string with a plain length (one cut by the end of the chunk goes to its collector at once).
+   * Anything else goes the slow way.
    */
   private fastBlob(bytes: boolean): RespValue | typeof INCOMPLETE {
     const buf = this.buf;
@@ -311,7 +334,13 @@ export class RespDecoder {
     if (i === digitsFrom || i - digitsFrom > 10 || i + 1 >= length || buf[i] !== CR || buf[i + 1] !== LF) return INCOMPLETE;
     const body = i + 2;
     const end = body + n;
-    if (n > this.maxBulk || end + 2 > length || buf[end] !== CR || buf[end + 1] !== LF) return INCOMPLETE;
+    if (n > this.maxBulk) return INCOMPLETE;
+    if (end + 2 > length) {
+      // Cut by the end of the chunk: collect it here rather than parse the header again.
+      this.pos = body;
+      return this.startCollector(0x24, n, body);
+    }
+    if (buf[end] !== CR || buf[end + 1] !== LF) return INCOMPLETE;
     this.pos = end + 2;
     if (bytes) return buf.subarray(body, end);
     if (n > 8 && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(body, end);
@@ -611,29 +640,49 @@ export class RespDecoder {
 
   /** The body at `body` (n bytes + CRLF) is not all here: collect it as it arrives. */
   private startCollector(type: number, n: number, body: number): typeof INCOMPLETE {
-    const here = this.buf.subarray(body);
-    let parts: Pieces;
-    if (n + 2 > EXACT_UP_TO) parts = new Pieces();
-    else if (this.bytesMode || type === 0x3b) parts = new Pieces(n + 2);
-    else parts = new Pieces(n + 2, (this.scratch ??= new Uint8Array(EXACT_UP_TO))); // decoded to a string at once
-    parts.add(here);
-    this.collector = { need: n + 2 - here.length, length: n, parts, type, bytes: this.bytesMode, offset: this.base + body };
+    const buf = this.buf;
+    const need = n + 2 - (buf.length - body);
+    const offset = this.base + body;
+    if (type === 0x24 && !this.bytesMode && this.nodeUtf8 !== null && n + 2 <= EXACT_UP_TO) {
+      // Text whose rest will most likely come in the next chunk: see fillSplit.
+      this.collector = { need, length: n, parts: null, split: buf, splitAt: body, text: null, type, bytes: false, offset };
+    } else {
+      const parts = this.collectorParts(type, n);
+      parts.add(buf.subarray(body));
+      this.collector = { need, length: n, parts, split: null, splitAt: 0, text: null, type, bytes: this.bytesMode, offset };
+    }
     this.dropResume();
     this.setBuf(EMPTY);
     this.pos = 0;
     return INCOMPLETE;
   }
 
+  private collectorParts(type: number, n: number): Pieces {
+    if (n + 2 > EXACT_UP_TO) return new Pieces();
+    if (this.bytesMode || type === 0x3b) return new Pieces(n + 2);
+    return new Pieces(n + 2, (this.scratch ??= new Uint8Array(EXACT_UP_TO))); // decoded to a string at once
+  }
+
   /** Move queued chunks into the collector; false if it still needs more. */
   private fillCollector(collector: Collector): boolean {
+    const split = collector.split;
+    if (split !== null) {
+      if (this.queueHead >= this.queue.length) return false;
+      if (this.fillSplit(collector, split)) return true;
+      // Not the common case: collect the head like any body.
+      collector.split = null;
+      collector.parts = this.collectorParts(collector.type, collector.length);
+      collector.parts.add(split.subarray(collector.splitAt));
+    }
+    const parts = collector.parts as Pieces;
     while (collector.need > 0) {
       const chunk = this.takeChunk();
       if (chunk === null) return false;
       if (chunk.length <= collector.need) {
-        collector.parts.add(chunk);
+        parts.add(chunk);
         collector.need -= chunk.length;
       } else {
-        collector.parts.add(chunk.subarray(0, collector.need));
+        parts.add(chunk.subarray(0, collector.need));
         this.base = this.takenOffset;
         this.setBuf(chunk);
         this.pos = collector.need;
@@ -643,12 +692,45 @@ export class RespDecoder {
     return true;
   }
 
+  /**
+   * A text blob cut by a chunk end (`split`), when the next queued chunk holds the rest and
+   * its CRLF: decode the head where it is, the rest where it is, and concatenate them (no copy,
+   * no view; V8 makes a rope of the two). True if done (`text` set, parsing moved into that
+   * chunk). Only when the head ends with an ASCII byte: a UTF-8 decoder is back in its initial
+   * state after one, so decoding the halves apart gives the same string as decoding them joined.
+   */
+  private fillSplit(collector: Collector, split: Uint8Array): boolean {
+    const chunk = this.queue[this.queueHead] as Uint8Array;
+    const need = collector.need;
+    if (chunk.length < need) return false;
+    const n = collector.length;
+    const start = collector.splitAt;
+    const inHead = split.length - start; // < n + 2
+    const cr = n < inHead ? split[start + n] : chunk[n - inHead];
+    if (cr !== CR || chunk[need - 1] !== LF) return false;
+    const nodeUtf8 = this.nodeUtf8 as (this: Uint8Array, start: number, end: number) => string;
+    let text: string;
+    if (inHead >= n) text = nodeUtf8.call(split, start, start + n);
+    else if (inHead === 0) text = nodeUtf8.call(chunk, 0, n);
+    else if ((split[split.length - 1] as number) < 0x80) text = nodeUtf8.call(split, start, split.length) + nodeUtf8.call(chunk, 0, n - inHead);
+    else return false;
+    this.takeChunk();
+    this.base = this.takenOffset;
+    this.setBuf(chunk);
+    this.pos = need;
+    collector.need = 0;
+    collector.text = text;
+    return true;
+  }
+
   private finishCollected(collector: Collector): Step {
     this.collector = null;
+    if (collector.text !== null) return collector.text;
     const end = collector.offset + collector.length;
+    const pieces = collector.parts as Pieces;
     if (collector.type === 0x3b) {
       // A streamed part: check its CRLF, add its bytes to the string (joined when complete).
-      const parts = collector.parts.list();
+      const parts = pieces.list();
       const last = parts[parts.length - 1] as Uint8Array;
       const beforeLast = last.length >= 2 ? last : (parts[parts.length - 2] as Uint8Array);
       const cr = last.length >= 2 ? last[last.length - 2] : beforeLast[beforeLast.length - 1];
@@ -663,7 +745,7 @@ export class RespDecoder {
       }
       return OPENED;
     }
-    const joined = collector.parts.joined();
+    const joined = pieces.joined();
     if (joined[collector.length] !== CR || joined[collector.length + 1] !== LF) this.fail('blob string not terminated by CRLF', 'ERR_RESP_CRLF', end);
     return this.blob(collector.type, joined, 0, collector.length, collector.bytes);
   }

@@ -333,7 +333,7 @@ export class ByteWriter {
    */
   take(): Uint8Array {
     const used = this.at - this.start;
-    const out = this.buf.subarray(this.start, this.at);
+    const out = this.view();
     // The next burst starts after the taken bytes (8-aligned) if the buffer has room left, else
     // in a new buffer sized like this burst (bounded), made when the next write needs it.
     this.nextSize = Math.max(MIN_SLAB, Math.min(used * 2, MAX_SLAB));
@@ -353,7 +353,7 @@ export class ByteWriter {
    * until it is handed back with {@link release}. Writing may go on meanwhile (after it).
    */
   lend(): Uint8Array {
-    const out = this.buf.subarray(this.start, this.at);
+    const out = this.view();
     if (out.length === 0) return out;
     this.loans.push(out);
     const next = Math.min((this.at + 7) & ~7, this.buf.length);
@@ -387,6 +387,18 @@ export class ByteWriter {
         this.at = 0;
       }
     }
+  }
+
+  /**
+   * The bytes not yet handed out, as a view of their own. A plain Uint8Array is made directly
+   * on its ArrayBuffer rather than by `subarray`, which first looks up the species constructor
+   * (once per flush on a client's hot path: blobString + take measured 44-52 ns against 53-116
+   * ns with subarray, Node 20). Buffers of another `allocate` keep their own class (subarray).
+   */
+  private view(): Uint8Array {
+    const buf = this.buf;
+    if (this.allocate !== newUint8Array) return buf.subarray(this.start, this.at);
+    return new Uint8Array(buf.buffer, buf.byteOffset + this.start, this.at - this.start);
   }
 
   /** Whether `view` lies in the current buffer. */

@@ -559,6 +559,34 @@ describe('every parser path under random, split and hostile bytes', () => {
     );
   });
 
+  it('text blobs of any bytes (invalid UTF-8 too), in Node Buffers cut anywhere, decode as when unbroken', () => {
+    const blob = fc.uint8Array({ maxLength: 40 }).map((body) => Buffer.concat([Buffer.from(`$${body.length}\r\n`), body, Buffer.from('\r\n')]));
+    fc.assert(
+      fc.property(fc.array(blob, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 12 }), (blobs, cuts) => {
+        const data = Buffer.concat(blobs);
+        const whole = outcome(data, []);
+        expect(whole.frames).toHaveLength(blobs.length);
+        expect(outcome(data, cuts.map((c) => c % (data.length + 1)))).toEqual(whole);
+        for (let cut = 1; cut < data.length; cut++) expect(outcome(data, [cut])).toEqual(whole);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a text blob cut after a non-ASCII byte, or whose rest comes in several chunks, is joined before decoding', () => {
+    const data = Buffer.from('$13\r\nhéllo wörld\r\n+OK\r\n'); // é at 6-7, ö at 13-14, CRLF at 18
+    const frames = ['héllo wörld', 'OK'];
+    const cutAt = (cuts: number[]): void => expect(outcome(data, cuts)).toEqual({ frames, error: null, buffered: 0 });
+    cutAt([]);
+    cutAt([7]); // inside é
+    cutAt([8]); // after é
+    cutAt([14]); // inside ö
+    cutAt([9, 11, 13]); // the rest in several chunks
+    cutAt([18]); // before the CR
+    cutAt([19]); // between CR and LF
+    cutAt([5]); // right after the header
+  });
+
   const mutation = fc.oneof(
     fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(13, 10, 0x24, 0x2a, 0x25, 0x3f, 0x3b, 0x2e, 0x7c, 0x3e, 0x2d, 0x30, 0x39, 0x5f)) }),
     fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 6 }) }),
@@ -586,6 +614,8 @@ describe('every parser path under random, split and hostile bytes', () => {
         const hostile = mutate(data, mutations);
         const whole = outcome(hostile, [], limits);
         expect(outcome(hostile, cuts.map((c) => c % (hostile.length + 1)), limits)).toEqual(whole);
+        // Node Buffers: a text blob cut by a chunk end is decoded in its two halves when it can be.
+        expect(outcome(Buffer.from(hostile), cuts.map((c) => c % (hostile.length + 1)), limits)).toEqual(whole);
         if (hostile.length <= 160) expect(outcome(hostile, everyCut(hostile.length), limits)).toEqual(whole);
       }),
       { numRuns: 1500 },

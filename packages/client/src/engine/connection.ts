@@ -19,6 +19,15 @@
 // length to 0 would let V8 trim its backing store, and a fresh `[]` per flush regrows it by
 // copying, a burst of 200 000 calls at a time); written calls wait in a ring that doubles when
 // full and never shrinks. Slots are cleared as they are consumed, so no settled call is kept.
+//
+// Discussion: reading. The reader is a loop awaiting `stream.read()`, given a sink
+// (runtime.ts's ReadSink): a stream that can (node's) hands each chunk to the sink from its
+// data event, and the session decodes it and settles its calls there and then, with no Promise
+// made or settled per chunk and no turn between the bytes and the caller. The loop's read then
+// stays pending and settles only at the end of the stream, on an error, or when the sink ends
+// it: after a chunk that paused reading (the loop must park with no read pending: startTls
+// needs that), the chunk already handled (`handledByPush`). A stream that ignores the sink
+// settles the read with each chunk, handled by the loop the same way.
 
 import { ConnectionError, ProtocolViolationError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
@@ -55,6 +64,26 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   private resumeWake: Wake<void> | null = null;
   private stream: ByteStream;
   private readonly flushNow = (): void => this.flush();
+  /** Set by `onChunk` when it handled a chunk and then ended the read with it (see readLoop). */
+  private handledByPush = false;
+  /** The reader's ReadSink: each chunk handled as it arrives (see "Discussion: reading"). */
+  private readonly onChunk = (chunk: Uint8Array): boolean => {
+    if (this.closed) return false;
+    let handled: boolean;
+    try {
+      handled = this.handle(chunk);
+    } catch (error) {
+      // Called from the stream's own event: nothing may escape (the read loop's catch, here).
+      this.stream.close();
+      this.lost(asConnectionError(error, 'read failed'));
+      return false;
+    }
+    if (handled && this.pausedBy === 0) return true;
+    // Paused by the session (or closed): end the read, so that the loop parks with no read
+    // pending (startTls needs that); it must not handle that chunk again.
+    this.handledByPush = true;
+    return false;
+  };
 
   constructor(
     private readonly runtime: Runtime,
@@ -320,28 +349,17 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   }
 
   private async readLoop(): Promise<void> {
-    const session = this.session;
     try {
       for (;;) {
         if (this.pausedBy > 0) await this.waitResumed();
         if (this.closed) return;
-        const chunk = (await this.stream.read()) ?? EMPTY;
+        const chunk = (await this.stream.read(this.onChunk)) ?? EMPTY;
         if (this.closed) return;
-        try {
-          session.receive(chunk, this);
-        } catch (error) {
-          this.stream.close();
-          if (chunk.length === 0) {
-            // The stream ended inside a message (a server killed mid-reply): the connection was
-            // lost, the peer did not break the protocol, so retryable calls may go again.
-            this.lost(new ConnectionError('connection closed by the server in the middle of a response', 'ERR_CONNECTION_CLOSED', { cause: error }));
-          } else {
-            this.lost(error instanceof ProtocolViolationError ? error : new ProtocolViolationError(error instanceof Error ? error.message : String(error), { cause: error }));
-          }
-          return;
+        if (this.handledByPush) {
+          this.handledByPush = false;
+          continue;
         }
-        if (this.closed) return;
-        if (!this.flushScheduled && session.hasDataToSend) this.scheduleFlush();
+        if (!this.handle(chunk)) return;
         if (chunk.length === 0) break;
       }
       this.lost(new ConnectionError('connection closed by the server', 'ERR_CONNECTION_CLOSED'));
@@ -349,6 +367,30 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
       this.stream.close();
       this.lost(asConnectionError(error, 'read failed'));
     }
+  }
+
+  /**
+   * Hand a chunk (an empty one: the end of the stream) to the session; false when that ended
+   * the connection (a protocol violation, a stream cut inside a message, or a close meanwhile).
+   */
+  private handle(chunk: Uint8Array): boolean {
+    const session = this.session;
+    try {
+      session.receive(chunk, this);
+    } catch (error) {
+      this.stream.close();
+      if (chunk.length === 0) {
+        // The stream ended inside a message (a server killed mid-reply): the connection was
+        // lost, the peer did not break the protocol, so retryable calls may go again.
+        this.lost(new ConnectionError('connection closed by the server in the middle of a response', 'ERR_CONNECTION_CLOSED', { cause: error }));
+      } else {
+        this.lost(error instanceof ProtocolViolationError ? error : new ProtocolViolationError(error instanceof Error ? error.message : String(error), { cause: error }));
+      }
+      return false;
+    }
+    if (this.closed) return false;
+    if (!this.flushScheduled && session.hasDataToSend) this.scheduleFlush();
+    return true;
   }
 
   private waitResumed(): Promise<void> {
