@@ -5,6 +5,7 @@
 export type {
   Runtime,
   ByteStream,
+  ReadSink,
   ConnectTarget,
   ListenTarget,
   Listener,
