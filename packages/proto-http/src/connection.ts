@@ -32,7 +32,7 @@ import { ConnectionClosed, Data, EndOfMessage, InformationalResponse, NEED_DATA,
 import type { HttpEvent, HttpVersion, NeedData, Paused } from './events.js';
 import { FieldList, latin1 } from './fields.js';
 import { HEAD_CONTINUE, HEAD_NO_BODY, HEAD_UPGRADE, HPE, REQUEST, RESPONSE, WireParser, methodName } from './llhttp/binding.js';
-import type { WireFields, WireHead, WireLimit, WireSink } from './llhttp/binding.js';
+import type { WireFields, WireHead, WireLimit } from './llhttp/binding.js';
 import { nextState } from './state.js';
 import type { HttpState, Role, StateInput } from './state.js';
 
@@ -76,8 +76,11 @@ function latin1Bytes(text: string, into: number[]): void {
   for (let i = 0; i < text.length; i++) into.push(text.charCodeAt(i) & 0xff);
 }
 
-/** An HTTP/1.1 connection, either role (see the file header). */
-export class HttpConnection implements WireSink {
+/**
+ * An HTTP/1.1 connection, either role (see the file header). It is its parser's WireSink (the
+ * sink methods are internal, so the class does not declare `implements`).
+ */
+export class HttpConnection {
   readonly theirRole: Role;
   private ours: HttpState = 'IDLE';
   private theirs: HttpState = 'IDLE';
