@@ -5,7 +5,10 @@
 // with its version and SHA-256. undici is a devDependency of this package only, pinned in the
 // lockfile: proto-http's users never install it, and proto-http needs no node:buffer at run
 // time (the module decodes the base64 with `atob`, which every JavaScript runtime has).
-// Run by the package's build; the generated file is not committed.
+// Run by the package's build. The generated file is committed too, so that whatever compiles
+// proto-http from source (vitest, another package's tsc, a build restored from nx's cache, which
+// restores dist/ only) finds it; the build rewrites it only when undici's bytes change, and a
+// test checks it against the pinned undici byte for byte.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
