@@ -25,6 +25,15 @@ const PIPE_N = 200_000;
 // ---------------------------------------------------------------------------------------------
 // A raw client: the round-trip limit. Writes RESP by hand and counts complete replies.
 
+/** A connected node:net socket to the bench's Redis, Nagle off. */
+function openSocket(): Promise<net.Socket> {
+  const socket = net.connect({ host: HOST, port: PORT, noDelay: true });
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
 export class RawClient {
   private socket!: net.Socket;
   private expected = 0;
@@ -33,11 +42,7 @@ export class RawClient {
   private decoder = new RespDecoder();
 
   async connect(): Promise<void> {
-    this.socket = net.connect({ host: HOST, port: PORT, noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      this.socket.once('connect', resolve);
-      this.socket.once('error', reject);
-    });
+    this.socket = await openSocket();
     this.socket.on('data', (chunk: Buffer) => {
       this.decoder.feed(chunk);
       while (this.decoder.next() !== NEED_DATA) this.got++;
@@ -86,11 +91,7 @@ export class FloorClient {
   };
 
   async connect(): Promise<void> {
-    this.socket = net.connect({ host: HOST, port: PORT, noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      this.socket.once('connect', resolve);
-      this.socket.once('error', reject);
-    });
+    this.socket = await openSocket();
     this.socket.on('data', (chunk: Buffer) => {
       const decoder = this.decoder;
       decoder.feed(chunk);

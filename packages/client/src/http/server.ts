@@ -170,18 +170,19 @@ class Server implements HttpServer {
     }, 'http accept');
   }
 
-  async close(): Promise<void> {
-    this.closing = true;
-    this.listener.close();
-    for (const connection of this.live) connection.closeIfIdle();
-    await this.acceptor?.done;
-    while (this.ended.size > 0) await Promise.all([...this.ended]);
+  close(): Promise<void> {
+    return this.stop((connection) => connection.closeIfIdle());
   }
 
-  async closeNow(): Promise<void> {
+  closeNow(): Promise<void> {
+    return this.stop((connection) => connection.abort());
+  }
+
+  /** Stop accepting, do `each` to every open connection, and wait until all have ended. */
+  private async stop(each: (connection: ServerConnection) => void): Promise<void> {
     this.closing = true;
     this.listener.close();
-    for (const connection of this.live) connection.abort();
+    for (const connection of this.live) each(connection);
     await this.acceptor?.done;
     while (this.ended.size > 0) await Promise.all([...this.ended]);
   }
@@ -366,7 +367,7 @@ class ServerConnection {
   private async exchange(head: RequestEvent): Promise<boolean> {
     const controller = new RequestAbort();
     this.current = controller;
-    const body = new Body(this, head);
+    const body = new Body(this);
     const request = new IncomingRequest(head, this.stream.remoteAddress ?? null, controller, body);
     let response: ServerResponse | null = null;
     let failure: unknown = null;
@@ -573,10 +574,6 @@ class ServerConnection {
     return state !== 'SEND_BODY';
   }
 
-  /** @internal Whether the client waits for 100-continue (then nothing of the body was sent). */
-  get waitingFor100(): boolean {
-    return this.conn.theyAreWaitingFor100Continue;
-  }
 }
 
 /** The stream handed to an upgrade: bytes a read begun before the switch brought, then the stream's own. */
@@ -633,10 +630,7 @@ class HandoverStream implements ByteStream {
 class Body implements RequestBody {
   private used = false;
 
-  constructor(
-    private readonly connection: ServerConnection,
-    private readonly head: RequestEvent,
-  ) {}
+  constructor(private readonly connection: ServerConnection) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     if (this.used) throw new TypeError('the request body was read already');
@@ -696,10 +690,6 @@ class Body implements RequestBody {
   /** Whether the body has been read to its end. */
   get done(): boolean {
     return this.connection.bodyDone;
-  }
-
-  get method(): string {
-    return this.head.method;
   }
 }
 
