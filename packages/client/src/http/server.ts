@@ -30,6 +30,7 @@
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
 import { FnWaiter } from '../runtime.js';
+import { checkAnswer } from './answer.js';
 import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake } from '../runtime.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
@@ -38,6 +39,8 @@ const READ_HIGH_WATER = 64 * 1024;
 const DRAIN_LIMIT = 256 * 1024;
 
 const EMPTY = new Uint8Array(0);
+/** The answer to a handler that failed, or whose answer cannot be sent. */
+const INTERNAL_ERROR: ServerResponse = { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -370,23 +373,25 @@ class ServerConnection {
     const body = new Body(this);
     const request = new IncomingRequest(head, this.stream.remoteAddress ?? null, controller, body);
     let response: ServerResponse | null = null;
-    let failure: unknown = null;
+    let failed = false;
+    let failure: unknown;
     // The handler runs in the connection's own activity (no spawn per request): a client that
     // goes away cancels that activity (clientGone), which on curio interrupts the handler at
     // its await; the connection is over then anyway.
     this.inHandler = true;
     try {
-      response = await this.server.handler(request);
+      response = checkAnswer(await this.server.handler(request));
     } catch (error) {
+      failed = true;
       failure = error;
     } finally {
       this.inHandler = false;
     }
     this.current = null;
     if (this.closed || this.gone) return false;
-    if (failure !== null) {
+    if (failed) {
       this.server.options.onError?.(failure, request);
-      return this.respond(head, body, { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' }, request);
+      return this.respond(head, body, INTERNAL_ERROR, request);
     }
     return this.respond(head, body, response as unknown as ServerResponse, request);
   }
@@ -399,6 +404,10 @@ class ServerConnection {
     let bytes: Uint8Array | null = null;
     if (typeof payload === 'string') bytes = encoder.encode(payload);
     else if (payload instanceof Uint8Array) bytes = payload;
+    if (bytes !== null && headers.has('content-length') && headers.get('content-length')?.trim() !== String(bytes.length)) {
+      this.server.options.onError?.(new TypeError(`the HTTP handler's Content-Length (${headers.get('content-length') ?? ''}) is not its body's length (${bytes.length})`), request);
+      return this.respond(head, body, INTERNAL_ERROR, request);
+    }
     const extra: [string, string][] = [];
     if (bytes !== null && !headers.has('content-length') && !headers.has('transfer-encoding')) extra.push(['Content-Length', String(bytes.length)]);
     if (payload === null && status !== 101 && status !== 204 && status !== 304 && !headers.has('content-length') && !headers.has('transfer-encoding') && head.method !== 'HEAD') extra.push(['Content-Length', '0']);
@@ -450,7 +459,7 @@ class ServerConnection {
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
-      if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, { status: 500, body: 'Internal Server Error' }, request);
+      if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
       return false;
     }
     if (keep && !body.done) keep = await body.drain(DRAIN_LIMIT);
