@@ -29,6 +29,7 @@
 
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
+import { ConnectionError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
 import { checkAnswer } from './answer.js';
 import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake } from '../runtime.js';
@@ -147,30 +148,47 @@ class Server implements HttpServer {
 
   start(): void {
     this.acceptor = this.runtime.spawn(async () => {
-      for (;;) {
-        let stream: ByteStream | null;
-        try {
-          stream = await this.listener.accept();
-        } catch {
-          if (this.closing) return;
-          continue;
-        }
-        if (stream === null) return;
-        if (this.closing) {
-          stream.close();
-          continue;
-        }
-        const connection = new ServerConnection(this, stream);
-        this.live.add(connection);
-        const background = this.runtime.spawn(() => connection.run(), 'http connection');
-        connection.background = background;
-        const done = background.done.then(() => {
-          this.live.delete(connection);
-          this.ended.delete(done);
-        });
-        this.ended.add(done);
+      try {
+        await this.acceptLoop();
+      } finally {
+        // Cancelled from outside (on curio: the kernel shutting down at the end of run(), a
+        // task group cancelled): nothing accepts any more, so the port is released too.
+        this.listener.close();
       }
     }, 'http accept');
+  }
+
+  private async acceptLoop(): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      let stream: ByteStream | null;
+      try {
+        stream = await this.listener.accept();
+        failures = 0;
+      } catch (error) {
+        if (this.closing) return;
+        // A connection the OS could not hand over (out of file descriptors...): go on after a
+        // pause. Anything else (a cancellation of this task above all) ends the loop.
+        if (!(error instanceof ConnectionError)) return;
+        this.options.onError?.(error, null);
+        await this.runtime.sleep(Math.min(1000, 10 * 2 ** failures++));
+        continue;
+      }
+      if (stream === null) return;
+      if (this.closing) {
+        stream.close();
+        continue;
+      }
+      const connection = new ServerConnection(this, stream);
+      this.live.add(connection);
+      const background = this.runtime.spawn(() => connection.run(), 'http connection');
+      connection.background = background;
+      const done = background.done.then(() => {
+        this.live.delete(connection);
+        this.ended.delete(done);
+      });
+      this.ended.add(done);
+    }
   }
 
   close(): Promise<void> {
