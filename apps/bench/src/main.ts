@@ -17,6 +17,7 @@ const suites: Record<string, () => Promise<string>> = {
   'mini-redis': (await import('./miniredis-bench.js')).miniRedisSuite,
   memory: (await import('./memory-bench.js')).memorySuite,
   http: (await import('./http-bench.js')).httpSuite,
+  'http-parse': (await import('./http-parse-bench.js')).httpParseSuite,
   'http-idle': (await import('./http-idle-bench.js')).httpIdleSuite,
 };
 
