@@ -18,6 +18,7 @@ const suites: Record<string, () => Promise<string>> = {
   memory: (await import('./memory-bench.js')).memorySuite,
   http: (await import('./http-bench.js')).httpSuite,
   'http-parse': (await import('./http-parse-bench.js')).httpParseSuite,
+  'http-client': (await import('./http-client-bench.js')).httpClientSuite,
   'http-idle': (await import('./http-idle-bench.js')).httpIdleSuite,
 };
 
