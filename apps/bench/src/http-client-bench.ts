@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { request as undiciRequest } from 'undici';
 import { HEAD_CONTINUE, RESPONSE, WireParser } from '@curio-ts/proto-http';
 import { startPeer, stopPeer } from './child-peers.js';
-import { measure, table } from './harness.js';
+import { byName, measure, table } from './harness.js';
 import type { Measurement, Row } from './harness.js';
 
 const PEERS = fileURLToPath(new URL('./http-peers.js', import.meta.url));
@@ -139,11 +139,7 @@ export async function httpClientSuite(): Promise<string> {
       });
     }
     const results = await measure(contenders);
-    const by = (name: string): Measurement => {
-      const found = results.find((m) => m.name === name);
-      if (found === undefined) throw new Error(`no measurement named ${name}`);
-      return found;
-    };
+    const by = (name: string): Measurement => byName(results, name);
     const label = `${N} sequential keep-alive GETs of a node:http hello`;
     const rows: Row[] = [];
     for (const client of CLIENTS.filter((c) => c.ours === true)) {

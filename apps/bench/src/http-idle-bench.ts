@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nextLine, startPeer, stopPeer } from './child-peers.js';
 import type { Peer } from './child-peers.js';
+import { median } from './harness.js';
 
 const PEERS = fileURLToPath(new URL('./http-peers.js', import.meta.url));
 const HOST = '127.0.0.1';
@@ -87,11 +88,6 @@ async function idleOnce(kind: string): Promise<PerConnection> {
     await stopPeer(server);
     if (clients !== null) await stopPeer(clients);
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] as number;
 }
 
 const bytes = (n: number): string => (Math.abs(n) >= 1024 ? `${(n / 1024).toFixed(2)} KiB` : `${n.toFixed(0)} B`);

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { createParser } from 'llhttp-wasm';
 import { EndOfMessage, HEAD_CONTINUE, HttpConnection, NEED_DATA, PAUSED, REQUEST, Response, WireParser, latin1 } from '@curio-ts/proto-http';
 import type { WireFields, WireHead, WireSink } from '@curio-ts/proto-http';
-import { measure, table } from './harness.js';
+import { byName, measure, table } from './harness.js';
 import type { Contender, Measurement, Row } from './harness.js';
 
 /** A GET that Chrome 131 sends for a page's fetch() of a JSON resource, as sent (order and spelling kept). */
@@ -214,11 +214,7 @@ export async function httpParseSuite(): Promise<string> {
     [`${PIPELINED} pipelined per buffer`, sixteen, PIPELINED, PIPELINED_RUNS],
   ] as const) {
     const results = await measure(contenders(buffer, perBuffer, runs));
-    const by = (name: string): Measurement => {
-      const found = results.find((m) => m.name === name);
-      if (found === undefined) throw new Error(`no measurement named ${name}`);
-      return found;
-    };
+    const by = (name: string): Measurement => byName(results, name);
     const vs = (ours: string, baseline: string): void => {
       rows.push({ benchmark: `parse a ${one.length} B Chrome GET, ${label}: ${ours} vs ${baseline}`, ours: by(ours), baseline: by(baseline) });
     };
