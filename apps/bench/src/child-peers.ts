@@ -17,7 +17,7 @@ export interface Peer {
  * Its stdin is a pipe (for peers that take commands), its stderr is ours.
  */
 export async function startPeer(script: string, args: readonly string[], nodeArgs: readonly string[] = []): Promise<Peer> {
-  const child = spawnChild(process.execPath, [...nodeArgs, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const { child } = spawnPeer(script, args, nodeArgs);
   // 'data' events, not for-await: leaving such a loop would close the child's stdout.
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';
@@ -29,6 +29,11 @@ export async function startPeer(script: string, args: readonly string[], nodeArg
     child.once('exit', () => reject(new Error(`peer ${args.join(' ')} exited before listening`)));
   });
   return { child, port };
+}
+
+/** Start `node [nodeArgs] script args` without waiting for a port (port 0). */
+export function spawnPeer(script: string, args: readonly string[], nodeArgs: readonly string[] = []): Peer {
+  return { child: spawnChild(process.execPath, [...nodeArgs, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] }), port: 0 };
 }
 
 /** Kill a peer (SIGKILL) and wait until it has exited. */
