@@ -23,28 +23,42 @@ import type { Measurement, Row } from './harness.js';
 const PEERS = fileURLToPath(new URL('./http-peers.js', import.meta.url));
 const N = Number(process.env['HTTP_CLIENT_N'] ?? 5_000);
 
-/** One client under test: `open` makes its GET of `url` (awaits the response and its whole body). */
+/** An opened client: `sequential(n)` does n GETs one after the other, each awaited with its body. */
+interface Opened {
+  readonly sequential: (n: number) => Promise<void>;
+  readonly close: () => Promise<void>;
+}
+
+/** One client under test. */
 interface Client {
   readonly name: string;
   /** Ours (rows against undici with the target, and against the floor). */
   readonly ours?: boolean;
-  readonly open: (url: string) => Promise<{ get: () => Promise<void>; close: () => Promise<void> }>;
+  readonly open: (url: string) => Promise<Opened>;
 }
+
+/** `sequential` from one GET (for clients used from plain async code). */
+const loop =
+  (get: () => Promise<void>) =>
+  async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await get();
+  };
 
 const UNDICI = 'undici request 7.30.1';
 const FLOOR = 'raw node:net + WireParser (floor)';
 
 const CLIENTS: Client[] = [
   // ---- OURS: add our client here once @curio-ts/backend-node / backend-curio export it, e.g.
-  // { name: 'curio-ts request (node)', ours: true, open: async (url) => ({ get: async () => { await (await request(url)).body.text(); }, close: async () => {} }) },
-  // (on the curio runtime, run the loop inside one kernel task: see http-bench.ts's oursCurio).
+  // { name: 'curio-ts request (node)', ours: true, open: async (url) => ({ sequential: loop(async () => { await (await request(url)).body.text(); }), close: async () => {} }) },
+  // { name: 'curio-ts request (curio)', ours: true, open: async (url) => ({ sequential: (n) => run(async () => { for (let i = 0; i < n; i++) await (await request(url)).body.text(); }), close: async () => {} }) },
+  // (on curio the whole loop runs in one kernel task, `run` of @curio-ts/kernel).
   {
     name: UNDICI,
     open: async (url) => ({
-      get: async () => {
+      sequential: loop(async () => {
         const response = await undiciRequest(url);
         await response.body.text();
-      },
+      }),
       close: async () => {},
     }),
   },
@@ -53,16 +67,18 @@ const CLIENTS: Client[] = [
     open: async (url) => {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       return {
-        get: () =>
-          new Promise<void>((resolve, reject) => {
-            http
-              .get(url, { agent }, (response) => {
-                response.on('data', () => {});
-                response.on('end', resolve);
-                response.on('error', reject);
-              })
-              .on('error', reject);
-          }),
+        sequential: loop(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              http
+                .get(url, { agent }, (response) => {
+                  response.on('data', () => {});
+                  response.on('end', resolve);
+                  response.on('error', reject);
+                })
+                .on('error', reject);
+            }),
+        ),
         close: async () => agent.destroy(),
       };
     },
@@ -70,9 +86,9 @@ const CLIENTS: Client[] = [
   {
     name: 'global fetch',
     open: async (url) => ({
-      get: async () => {
+      sequential: loop(async () => {
         await (await fetch(url)).text();
-      },
+      }),
       close: async () => {},
     }),
   },
@@ -80,7 +96,7 @@ const CLIENTS: Client[] = [
 ];
 
 /** The floor: one socket, a fixed GET written per call, the response parsed by WireParser. */
-async function rawClient(url: string): Promise<{ get: () => Promise<void>; close: () => Promise<void> }> {
+async function rawClient(url: string): Promise<Opened> {
   const { hostname, port, pathname } = new URL(url);
   const socket = net.connect({ host: hostname, port: Number(port), noDelay: true });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -107,12 +123,14 @@ async function rawClient(url: string): Promise<{ get: () => Promise<void>; close
   });
   socket.on('error', (error) => failed?.(error));
   return {
-    get: () =>
-      new Promise<void>((resolve, reject) => {
-        done = resolve;
-        failed = reject;
-        socket.write(request);
-      }),
+    sequential: loop(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          done = resolve;
+          failed = reject;
+          socket.write(request);
+        }),
+    ),
     close: async () => {
       socket.destroy();
       parser.destroy();
@@ -124,16 +142,16 @@ async function rawClient(url: string): Promise<{ get: () => Promise<void>; close
 export async function httpClientSuite(): Promise<string> {
   const server = await startPeer(PEERS, ['serve', 'node-http'], ['--expose-gc']);
   const url = `http://127.0.0.1:${server.port}/`;
-  const opened: { close: () => Promise<void> }[] = [];
+  const opened: Pick<Opened, 'close'>[] = [];
   try {
     const contenders = [];
     for (const client of CLIENTS) {
-      const { get, close } = await client.open(url);
+      const { sequential, close } = await client.open(url);
       opened.push({ close });
       contenders.push({
         name: client.name,
         run: async () => {
-          for (let i = 0; i < N; i++) await get();
+          await sequential(N);
           return N;
         },
       });
@@ -151,7 +169,10 @@ export async function httpClientSuite(): Promise<string> {
     }
     rows.push({ benchmark: `${label}: undici vs the floor`, ours: by(UNDICI), baseline: by(FLOOR) });
     const pending = CLIENTS.some((c) => c.ours === true) ? '' : ' Our client is not in this table yet (its API is not final).';
-    return `${table(rows)}\n\nnode:http server in a child process; clients in the bench process, median of 5 interleaved rounds after a warm-up (harness.measure).${pending}`;
+    return (
+      `${table(rows)}\n\nnode:http server in a child process; clients in the bench process, median of 5 interleaved rounds after a warm-up (harness.measure). ` +
+      `Node's fetch finds undici's global dispatcher (installed undici and Node's bundled one share its global symbol), so here it runs over undici ${'7.30.1'}'s Agent.${pending}`
+    );
   } finally {
     for (const { close } of opened) await close();
     await stopPeer(server);
