@@ -20,3 +20,5 @@ export type { UpperServer } from './upper-server.js';
 export { makeTestCertificates } from './certs.js';
 export type { TestCertificates } from './certs.js';
 export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';
+export { httpHostileConformance, rawOutcome } from './http-hostile.js';
+export type { RawOutcome } from './http-hostile.js';

@@ -415,7 +415,9 @@ class ServerConnection {
     // The next request can follow only once this one's body is read to its end: a client still
     // waiting for 100-continue may or may not send it, so that connection closes; otherwise what
     // is left is drained after the response (up to DRAIN_LIMIT, else the connection closes).
-    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done);
+    // An HTTP/1.0 request with Transfer-Encoding has faulty framing: answer it, then close
+    // (RFC 9112 §6.1), or what its sender meant as body could be read as the next request.
+    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done) && !(head.httpVersion === '1.0' && head.headers.has('transfer-encoding'));
     if (!keep && !hasClose(headers)) extra.push(['Connection', 'close']);
     if (extra.length > 0) headers = FieldList.from([...headers.entries(), ...extra]);
     let started = false;
