@@ -22,3 +22,4 @@ export type { TestCertificates } from './certs.js';
 export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';
 export { httpHostileConformance, rawOutcome } from './http-hostile.js';
 export type { RawOutcome } from './http-hostile.js';
+export { httpPeersConformance } from './http-peers.js';
