@@ -19,6 +19,8 @@
 // so a bad byte in the first fragment of a long message fails at once instead of at its end;
 // a code point split across two fragments is accepted, as it must be.
 
+import { Buffer } from 'node:buffer';
+
 /** Opcodes (RFC 6455 §5.2). */
 export const Opcode = {
   continuation: 0x0,
@@ -247,7 +249,7 @@ export class FrameReader {
     this.messageBytes += payload.length;
     if (!this.fin) return null;
     if (text && !this.utf8.complete) throw invalidUtf8('a text message ends inside a UTF-8 sequence');
-    const data = join(this.fragments, this.messageBytes);
+    const data = this.fragments.length === 1 ? (this.fragments[0] as Uint8Array) : bytesOf(Buffer.concat(this.fragments, this.messageBytes));
     const event: MessageEvent = { type: 'message', binary: !text, data };
     this.messageOpcode = 0;
     this.fragments = [];
@@ -464,15 +466,9 @@ class ByteQueue {
   }
 }
 
-function join(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+/** A plain Uint8Array view of `buffer`'s bytes (events carry Uint8Array, not Buffer). */
+function bytesOf(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 function protocolError(message: string): WebSocketError {

@@ -7,85 +7,56 @@
 // works), and stops cleanly on SIGTERM / SIGINT: every session gets close 1001, the server
 // stops accepting, and the process exits 0.
 
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
 import { serveHttp as serveOnNode } from '@curio-ts/backend-node';
 import { serveHttp as serveOnCurio } from '@curio-ts/backend-curio';
 import { awaitPromise, run } from '@curio-ts/kernel';
 import { startWsEcho } from './echo.js';
-import type { ServeHttp, WsEcho } from './echo.js';
+import type { ServeHttp } from './echo.js';
+
+const USAGE = 'usage: node dist/main.js [--host H] [--port P] [--runtime node|curio] [--max-message BYTES]';
 
 interface Options {
-  host: string;
-  port: number;
-  runtime: 'node' | 'curio';
-  maxMessageBytes: number;
+  readonly host: string;
+  readonly port: number;
+  readonly runtime: 'node' | 'curio';
+  readonly maxMessageBytes: number;
 }
 
-class UsageError extends Error {}
-
-function parseOptions(args: string[]): Options {
-  const options: Options = { host: '127.0.0.1', port: 8080, runtime: 'node', maxMessageBytes: 16 * 1024 * 1024 };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === '--host') options.host = value();
-    else if (arg === '--port') {
-      const port = Number(value());
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port ${args[i]}`);
-      options.port = port;
-    } else if (arg === '--runtime') {
-      const runtime = value();
-      if (runtime !== 'node' && runtime !== 'curio') throw new UsageError(`--runtime is node or curio, not ${runtime}`);
-      options.runtime = runtime;
-    } else if (arg === '--max-message') {
-      const bytes = Number(value());
-      if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new UsageError(`invalid --max-message ${args[i]}`);
-      options.maxMessageBytes = bytes;
-    } else throw new UsageError(`unknown option ${arg}`);
+/** The command line's options; a string saying what is wrong with it otherwise. */
+function options(args: string[]): Options | string {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' }, runtime: { type: 'string', default: 'node' }, 'max-message': { type: 'string', default: String(16 * 1024 * 1024) } },
+    }));
+  } catch (error) {
+    return (error as Error).message;
   }
-  return options;
+  const port = Number(values.port);
+  const maxMessageBytes = Number(values['max-message']);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return `invalid port ${values.port}`;
+  if (values.runtime !== 'node' && values.runtime !== 'curio') return `--runtime is node or curio, not ${values.runtime}`;
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) return `invalid --max-message ${values['max-message']}`;
+  return { host: values.host, port, runtime: values.runtime, maxMessageBytes };
 }
 
-/** Resolves at the first SIGTERM or SIGINT. */
-function stopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const stop = (signal: string): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve(signal);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
-}
-
-async function serve(serveHttp: ServeHttp, options: Options, wait: (p: Promise<string>) => Promise<string>): Promise<void> {
-  const echo: WsEcho = await startWsEcho(serveHttp, { maxMessageBytes: options.maxMessageBytes, http: { listen: { host: options.host, port: options.port } } });
+/** Serve until SIGTERM or SIGINT; `wait` awaits a Promise the way the runtime's code does. */
+async function serve(serveHttp: ServeHttp, opts: Options, wait: <T>(p: Promise<T>) => Promise<T>): Promise<void> {
+  const echo = await startWsEcho(serveHttp, { maxMessageBytes: opts.maxMessageBytes, http: { listen: { host: opts.host, port: opts.port } } });
+  const signal = Promise.race([once(process, 'SIGTERM').then(() => 'SIGTERM'), once(process, 'SIGINT').then(() => 'SIGINT')]);
   const address = echo.http.address;
-  const where = 'port' in address ? `ws://${address.host}:${address.port}` : address.path;
-  const stopped = stopSignal();
-  console.log(`ws-echo listening on ${where} (${options.runtime})`);
-  const signal = await wait(stopped);
-  console.log(`ws-echo stopping (${signal})`);
+  console.log(`ws-echo listening on ${'port' in address ? `ws://${address.host}:${address.port}` : address.path} (${opts.runtime})`);
+  console.log(`ws-echo stopping (${await wait(signal)})`);
   await echo.close();
 }
 
-async function main(): Promise<void> {
-  let options: Options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`ws-echo: ${error.message}\nusage: node dist/main.js [--host H] [--port P] [--runtime node|curio] [--max-message BYTES]`);
-    process.exitCode = 2;
-    return;
-  }
-  if (options.runtime === 'node') await serve(serveOnNode, options, (p) => p);
-  // The whole server runs inside the kernel; the signal is awaited through awaitPromise.
-  else await run(async () => serve(serveOnCurio, options, (p) => awaitPromise(p)));
-}
-
-await main();
+const parsed = options(process.argv.slice(2));
+if (typeof parsed === 'string') {
+  console.error(`ws-echo: ${parsed}\n${USAGE}`);
+  process.exitCode = 2;
+} else if (parsed.runtime === 'node') await serve(serveOnNode, parsed, (p) => p);
+// The whole server runs inside the kernel; the signal is awaited through awaitPromise.
+else await run(async () => serve(serveOnCurio, parsed, (p) => awaitPromise(p)));

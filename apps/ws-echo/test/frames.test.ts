@@ -5,21 +5,10 @@ import { describe, expect, test } from 'vitest';
 import { FrameReader, NEED_DATA, Opcode, Utf8Validator, WebSocketError, closePayload, encodeClose, encodeFrame, isValidCloseCode } from '../src/frames.js';
 import type { FrameReaderOptions, WebSocketEvent } from '../src/frames.js';
 import { acceptKey } from '../src/handshake.js';
+import { seededRandom } from '@curio-ts/backend-memory';
 
 const MASK = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
 const enc = new TextEncoder();
-
-/** A seeded PRNG (mulberry32): the same cases on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -121,7 +110,7 @@ describe('frame reader: well-formed streams', () => {
   });
 
   test('random message streams: the same events fed whole, split at every offset, and byte by byte', () => {
-    const random = prng(6455);
+    const random = seededRandom(6455);
     const texts = ['', 'a', 'héllo wörld', '日本語のテキスト', '🎉 emoji 🎉', 'x'.repeat(130)];
     for (let round = 0; round < 6; round++) {
       const frames: Uint8Array[] = [];
@@ -215,7 +204,7 @@ describe('frame reader: hostile bytes', () => {
   });
 
   test('random garbage: only events or a WebSocketError, never another exception, and every byte at most once', () => {
-    const random = prng(1009);
+    const random = seededRandom(1009);
     let failures = 0;
     for (let round = 0; round < 2000; round++) {
       const bytes = new Uint8Array(1 + Math.floor(random() * 64)).map(() => Math.floor(random() * 256));
@@ -236,7 +225,7 @@ describe('frame reader: hostile bytes', () => {
   });
 
   test('the UTF-8 validator agrees with a fatal TextDecoder on random bytes', () => {
-    const random = prng(3629);
+    const random = seededRandom(3629);
     const fatal = new TextDecoder('utf-8', { fatal: true });
     for (let round = 0; round < 5000; round++) {
       const bytes = new Uint8Array(1 + Math.floor(random() * 8)).map(() => (random() < 0.5 ? 0x80 + Math.floor(random() * 0x80) : Math.floor(random() * 256)));

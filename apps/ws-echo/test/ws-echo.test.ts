@@ -3,7 +3,6 @@
 // clients at once; raw sockets for what `ws` will not send (unmasked frames, bad UTF-8); and
 // the app as users run it (a process, stopped by SIGTERM).
 
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import WebSocket from 'ws';
 import { serveHttp as serveOnNode } from '@curio-ts/backend-node';
 import { serveHttp as serveOnCurio } from '@curio-ts/backend-curio';
 import { run } from '@curio-ts/kernel';
+import { startAppProcess } from '@curio-ts/conformance';
 import { startWsEcho } from '../src/echo.js';
 import type { WsEcho, WsEchoOptions } from '../src/echo.js';
 import { Opcode, closePayload, encodeFrame } from '../src/frames.js';
@@ -277,32 +277,20 @@ afterEach(() => {
 
 for (const runtime of ['node', 'curio']) {
   test(`ws-echo --runtime ${runtime} as a process: prints its line, echoes, exits 0 on SIGTERM`, async () => {
-    const child = spawn(process.execPath, ['--conditions=@curio-ts/source', '--import', 'tsx', main, '--port', '0', '--runtime', runtime], { stdio: ['ignore', 'pipe', 'pipe'] });
-    started.push(child);
-    let text = '';
-    child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const match = /ws-echo listening on (ws:\/\/127\.0\.0\.1:\d+) \((node|curio)\)/.exec(text);
-        if (match !== null) {
-          clearInterval(timer);
-          resolve(match[1] as string);
-        } else if (child.exitCode !== null) {
-          clearInterval(timer);
-          reject(new Error(`ws-echo exited: ${text}`));
-        }
-      }, 20);
-    });
-    const ws = await open(url);
+    const app = await startAppProcess(main, ['--port', '0', '--runtime', runtime], /ws-echo listening on (ws:\/\/127\.0\.0\.1:\d+) \((node|curio)\)/);
+    started.push(app.child);
+    const ws = await open(app.ready[1] as string);
     const back = messages(ws, 1);
     ws.send('over a process');
     expect((await back)[0]?.data.toString()).toBe('over a process');
     const bye = closed(ws);
-    child.kill('SIGTERM');
+    app.child.kill('SIGTERM');
     expect((await bye).code).toBe(1001);
-    expect(await exited).toBe(0);
-    expect(text).toContain('ws-echo stopping (SIGTERM)');
+    expect(await app.exited).toBe(0);
+    expect(app.output()).toContain('ws-echo stopping (SIGTERM)');
+  });
+
+  test(`ws-echo --runtime ${runtime}: a bad option is a usage error (exit 2)`, async () => {
+    await expect(startAppProcess(main, ['--port', 'x', '--runtime', runtime], /listening/)).rejects.toThrow(/invalid port x[\s\S]*usage:/);
   });
 }

@@ -1,14 +1,6 @@
 // Real clients (undici, autocannon) against the HTTP server on the node runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpPeersConformance } from '@curio-ts/conformance';
-import type { RuntimeHarness } from '@curio-ts/conformance';
-import { NodeByteStream, nodeRuntime } from '@curio-ts/backend-node';
+import { nodeHarness } from './harness.js';
 
-const harness: RuntimeHarness = {
-  name: 'node',
-  run: (body) => body(nodeRuntime),
-  buffered: (stream) => (stream as NodeByteStream).bufferedBytes,
-  capabilities: { tls: true, unixSockets: true, cancelsAwaits: false },
-};
-
-httpPeersConformance(harness, { describe, it, expect, beforeAll, afterAll });
+httpPeersConformance(nodeHarness, { describe, it, expect, beforeAll, afterAll });

@@ -23,3 +23,5 @@ export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js
 export { httpHostileConformance, rawOutcome } from './http-hostile.js';
 export type { RawOutcome } from './http-hostile.js';
 export { httpPeersConformance } from './http-peers.js';
+export { startAppProcess } from './app-process.js';
+export type { AppProcess } from './app-process.js';
