@@ -182,34 +182,45 @@ export function httpHostileConformance(harness: RuntimeHarness, t: TestApi): voi
       });
     });
 
-    it('slowloris: a head sent 1 byte every 20 ms gets 408 and a close before it is complete', async () => {
+    it('slowloris: a head sent 1 byte every 20 ms gets 408 and a close before it is complete, on a new and on a kept-alive connection', async () => {
       await withServer(
-        async (port) => {
-          const head = `GET / HTTP/1.1\r\n${H}${'X-Padding: slow\r\n'.repeat(20)}\r\n`;
-          const out = await new Promise<{ text: string; sent: number; closed: boolean }>((resolve) => {
-            const socket = net.connect(port, '127.0.0.1');
-            let text = '';
-            let sent = 0;
-            let closed = false;
-            const drip = setInterval(() => {
-              if (sent < head.length && !socket.destroyed) socket.write(head[sent++] as string);
-            }, 20);
-            const guard = setTimeout(() => socket.destroy(), 15_000);
-            socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
-            socket.on('error', () => {});
-            socket.on('end', () => (closed = true));
-            socket.on('close', () => {
-              clearInterval(drip);
-              clearTimeout(guard);
-              resolve({ text, sent, closed });
+        async (port, _server, seen) => {
+          const head = `GET /slow HTTP/1.1\r\n${H}${'X-Padding: slow\r\n'.repeat(20)}\r\n`;
+          /** Send `first` at once, then `head` byte by byte; what came back, how much was sent, whether the server ended. */
+          const drip = (first: string): Promise<{ text: string; sent: number; ended: boolean }> =>
+            new Promise((resolve) => {
+              const socket = net.connect(port, '127.0.0.1');
+              let text = '';
+              let sent = 0;
+              let ended = false;
+              socket.write(first);
+              const timer = setInterval(() => {
+                // A kept-alive connection starts its drip once its first response is in.
+                if (first !== '' && !text.endsWith('hello')) return;
+                if (sent < head.length && !socket.destroyed) socket.write(head[sent++] as string);
+              }, 20);
+              const guard = setTimeout(() => socket.destroy(), 15_000);
+              socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+              socket.on('error', () => {});
+              socket.on('end', () => (ended = true));
+              socket.on('close', () => {
+                clearInterval(timer);
+                clearTimeout(guard);
+                resolve({ text, sent, ended });
+              });
             });
-          });
-          expect(out.text).toMatch(/^HTTP\/1\.1 408 /);
-          expect(out.closed).toBe(true);
-          expect(out.sent).toBeLessThan(head.length);
+          const [fresh, kept] = await Promise.all([drip(''), drip(`GET / HTTP/1.1\r\n${H}\r\n`)]);
+          expect(fresh.text).toMatch(/^HTTP\/1\.1 408 /);
+          expect(statuses(kept.text)).toEqual(['200', '408']);
+          for (const out of [fresh, kept]) {
+            expect(out.ended).toBe(true);
+            expect(out.sent).toBeGreaterThan(0);
+            expect(out.sent).toBeLessThan(head.length);
+          }
+          expect(seen).not.toContain('/slow');
           await stillServes(port);
         },
-        { headersTimeout: 300 },
+        { headersTimeout: 300, idleTimeout: 5000 },
       );
     });
 
