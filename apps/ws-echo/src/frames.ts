@@ -94,7 +94,8 @@ export interface FrameReaderOptions {
 const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
 const MAX_CONTROL_PAYLOAD = 125;
 
-type ReaderState = 'HEADER' | 'PAYLOAD' | 'CLOSED' | 'FAILED';
+/** Where a {@link FrameReader} is. */
+export type ReaderState = 'HEADER' | 'PAYLOAD' | 'CLOSED' | 'FAILED';
 
 /** Reads client frames (masked, as RFC 6455 requires of clients) into events. */
 export class FrameReader {
