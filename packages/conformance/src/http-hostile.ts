@@ -224,6 +224,41 @@ export function httpHostileConformance(harness: RuntimeHarness, t: TestApi): voi
       );
     });
 
+    it('a body that stalls: 408 and close after bodyTimeout (read by the handler, or drained after its response); a slow but steady body is read whole', async () => {
+      await withServer(
+        async (port, _server, seen, bodyOutcomes) => {
+          const steady = new Promise<RawOutcome>((resolve) => {
+            const socket = net.connect(port, '127.0.0.1');
+            let text = '';
+            let sent = 0;
+            socket.on('error', () => {});
+            socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+            socket.on('close', () => resolve({ text, closedByServer: true }));
+            socket.write(`POST /consume HTTP/1.1\r\n${H}Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n`);
+            const timer = setInterval(() => {
+              socket.write(sent++ < 5 ? '2\r\nab\r\n' : '0\r\n\r\n');
+              if (sent > 5) clearInterval(timer);
+            }, 50);
+          });
+          const [read, drained, slow] = await Promise.all([
+            rawOutcome(port, `POST /consume HTTP/1.1\r\n${H}Content-Length: 10\r\n\r\nabcde`, 10_000),
+            rawOutcome(port, `GET / HTTP/1.1\r\n${H}Content-Length: 10\r\n\r\nabcde`, 10_000),
+            steady,
+          ]);
+          expect(statuses(read.text)).toEqual(['408']);
+          expect(read.closedByServer).toBe(true);
+          expect(bodyOutcomes).toContain('failed: the connection ended before the request body was complete');
+          expect(statuses(drained.text)).toEqual(['200']);
+          expect(drained.text.endsWith('hello')).toBe(true);
+          expect(drained.closedByServer).toBe(true);
+          expect(slow.text.endsWith('read 10')).toBe(true);
+          expect(seen.filter((path) => path === '/consume')).toHaveLength(2);
+          await stillServes(port);
+        },
+        { bodyTimeout: 1000 },
+      );
+    });
+
     it('header floods: 10 000 header fields, and one 1 MB header field → 431 and close', async () => {
       await withServer(async (port, _server, seen) => {
         let many = `GET /many HTTP/1.1\r\n${H}`;
