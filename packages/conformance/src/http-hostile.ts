@@ -138,6 +138,9 @@ export function httpHostileConformance(harness: RuntimeHarness, t: TestApi): voi
       }
     });
 
+  /** Handler errors the server reported (onError), for the cases that pass it. */
+  const errors: unknown[] = [];
+
   /** A normal request on a fresh connection is served. */
   const stillServes = async (port: number): Promise<void> => {
     const out = await rawOutcome(port, `GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
@@ -180,6 +183,38 @@ export function httpHostileConformance(harness: RuntimeHarness, t: TestApi): voi
         expect(seen).not.toContain('/smuggled');
         await stillServes(port);
       });
+    });
+
+    it('every single-byte mutation of a request: a status or a close, never a 500, never a hang; the server goes on', async () => {
+      await withServer(
+        async (port) => {
+          const base = `GET /n/7 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`;
+          const replacements = [0x00, 0x09, 0x0a, 0x0d, 0x20, 0x2c, 0x3a, 0x7f, 0xff];
+          const mutations: Buffer[] = [];
+          for (let at = 0; at < base.length; at++) {
+            for (const byte of replacements) {
+              const bytes = Buffer.from(base, 'latin1');
+              if (bytes[at] === byte) continue;
+              bytes[at] = byte;
+              mutations.push(bytes);
+            }
+          }
+          const outcomes: RawOutcome[] = [];
+          for (let i = 0; i < mutations.length; i += 64) outcomes.push(...(await Promise.all(mutations.slice(i, i + 64).map((bytes) => rawOutcome(port, bytes, 10_000)))));
+          const seenStatuses = new Set<string>();
+          outcomes.forEach((out) => {
+            expect(out.closedByServer).toBe(true);
+            const got = statuses(out.text);
+            expect(got.length).toBeLessThanOrEqual(1);
+            for (const status of got) seenStatuses.add(status);
+          });
+          expect([...seenStatuses].filter((status) => !['200', '400', '404', '408', '505', '501'].includes(status))).toEqual([]);
+          expect(seenStatuses.has('400')).toBe(true);
+          expect(errors).toEqual([]);
+          await stillServes(port);
+        },
+        { headersTimeout: 300, idleTimeout: 300, onError: (error) => errors.push(error) },
+      );
     });
 
     it('slowloris: a head sent 1 byte every 20 ms gets 408 and a close before it is complete, on a new and on a kept-alive connection', async () => {
