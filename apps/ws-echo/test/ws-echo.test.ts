@@ -240,6 +240,8 @@ for (const runtime of ['node', 'curio']) {
     test('100 clients at once, 10 messages each, each gets its own back in order', async () => {
       await withEcho(runtime, async (url, echo) => {
         const clients = await Promise.all(Array.from({ length: 100 }, () => open(url)));
+        // A session registers once the server has written its 101, which the client may see first.
+        for (let i = 0; i < 500 && echo.sessions < 100; i++) await new Promise((resolve) => setTimeout(resolve, 10));
         expect(echo.sessions).toBe(100);
         const results = await Promise.all(
           clients.map(async (ws, c) => {
