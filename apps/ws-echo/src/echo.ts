@@ -37,7 +37,7 @@ export type ServeHttp = (handler: HttpHandler, options?: HttpServerOptions) => P
 
 /** Start the echo server with `serve` (which picks the runtime). */
 export async function startWsEcho(serve: ServeHttp, options: WsEchoOptions = {}): Promise<WsEcho> {
-  const sessions = new Set<EchoSession>();
+  const sessions = new EchoSessions();
   const http = await serve(wsEchoHandler(options, sessions), options.http);
   return {
     http,
@@ -45,14 +45,39 @@ export async function startWsEcho(serve: ServeHttp, options: WsEchoOptions = {})
       return sessions.size;
     },
     async close() {
-      for (const session of sessions) session.goingAway();
+      sessions.goingAway();
       await http.close();
     },
   };
 }
 
+/** The open sessions; once going away, a session that opens after is sent away at once. */
+export class EchoSessions {
+  private readonly open = new Set<EchoSession>();
+  private leaving = false;
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  add(session: EchoSession): void {
+    this.open.add(session);
+    if (this.leaving) session.goingAway();
+  }
+
+  delete(session: EchoSession): void {
+    this.open.delete(session);
+  }
+
+  /** Close every session with 1001, now and from now on. */
+  goingAway(): void {
+    this.leaving = true;
+    for (const session of this.open) session.goingAway();
+  }
+}
+
 /** The HTTP handler: a WebSocket handshake is switched to an echo session; anything else gets 426. */
-export function wsEchoHandler(options: FrameReaderOptions = {}, sessions: Set<EchoSession> = new Set()): HttpHandler {
+export function wsEchoHandler(options: FrameReaderOptions = {}, sessions: EchoSessions = new EchoSessions()): HttpHandler {
   return (request: ServerRequest): ServerResponse => {
     if (!wantsWebSocket(request)) {
       return { status: 426, headers: [['Upgrade', 'websocket'], ['Content-Type', 'text/plain']], body: 'ws-echo speaks WebSocket only\n' };
