@@ -20,6 +20,7 @@ export type { UpperServer } from './upper-server.js';
 export { makeTestCertificates } from './certs.js';
 export type { TestCertificates } from './certs.js';
 export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';
+export { httpHandlerConformance } from './http-handlers.js';
 export { httpHostileConformance, rawOutcome } from './http-hostile.js';
 export type { RawOutcome } from './http-hostile.js';
 export { httpPeersConformance } from './http-peers.js';

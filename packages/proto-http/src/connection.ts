@@ -458,10 +458,36 @@ export class HttpConnection {
    */
   send(event: HttpEvent): Uint8Array | null {
     if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
+    const type = event.type;
+    if (type === 'request' || type === 'response' || type === 'informational-response') return this.sendHead(event);
     try {
       return this.sendEvent(event);
     } catch (error) {
       if (error instanceof LocalProtocolError) this.ours = nextState(this.ourRole, this.ours, 'protocol-error') as HttpState;
+      throw error;
+    }
+  }
+
+  /**
+   * A head refused (a bad status, field or framing, or one our state does not allow) produced
+   * no bytes, so it changes nothing: the caller may send another (a server, its 500). h11 moves
+   * to ERROR here; nothing has reached the peer, so there is no reason to.
+   */
+  private sendHead(event: Request | Response | InformationalResponse): Uint8Array {
+    const { ours, theirs, keepAlive, requestMethod, proposedSwitch, sendFraming, sendRemaining, waitingFor100 } = this;
+    try {
+      return event.type === 'request' ? this.sendRequest(event) : this.sendResponse(event);
+    } catch (error) {
+      if (error instanceof LocalProtocolError) {
+        this.ours = ours;
+        this.theirs = theirs;
+        this.keepAlive = keepAlive;
+        this.requestMethod = requestMethod;
+        this.proposedSwitch = proposedSwitch;
+        this.sendFraming = sendFraming;
+        this.sendRemaining = sendRemaining;
+        this.waitingFor100 = waitingFor100;
+      }
       throw error;
     }
   }

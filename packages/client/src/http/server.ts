@@ -30,7 +30,9 @@
 
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
+import { ConnectionError } from '../errors.js';
 import { FnWaiter } from '../runtime.js';
+import { checkAnswer } from './answer.js';
 import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake } from '../runtime.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
@@ -39,6 +41,8 @@ const READ_HIGH_WATER = 64 * 1024;
 const DRAIN_LIMIT = 256 * 1024;
 
 const EMPTY = new Uint8Array(0);
+/** The answer to a handler that failed, or whose answer cannot be sent. */
+const INTERNAL_ERROR: ServerResponse = { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -147,30 +151,47 @@ class Server implements HttpServer {
 
   start(): void {
     this.acceptor = this.runtime.spawn(async () => {
-      for (;;) {
-        let stream: ByteStream | null;
-        try {
-          stream = await this.listener.accept();
-        } catch {
-          if (this.closing) return;
-          continue;
-        }
-        if (stream === null) return;
-        if (this.closing) {
-          stream.close();
-          continue;
-        }
-        const connection = new ServerConnection(this, stream);
-        this.live.add(connection);
-        const background = this.runtime.spawn(() => connection.run(), 'http connection');
-        connection.background = background;
-        const done = background.done.then(() => {
-          this.live.delete(connection);
-          this.ended.delete(done);
-        });
-        this.ended.add(done);
+      try {
+        await this.acceptLoop();
+      } finally {
+        // Cancelled from outside (on curio: the kernel shutting down at the end of run(), a
+        // task group cancelled): nothing accepts any more, so the port is released too.
+        this.listener.close();
       }
     }, 'http accept');
+  }
+
+  private async acceptLoop(): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      let stream: ByteStream | null;
+      try {
+        stream = await this.listener.accept();
+        failures = 0;
+      } catch (error) {
+        if (this.closing) return;
+        // A connection the OS could not hand over (out of file descriptors...): go on after a
+        // pause. Anything else (a cancellation of this task above all) ends the loop.
+        if (!(error instanceof ConnectionError)) return;
+        this.options.onError?.(error, null);
+        await this.runtime.sleep(Math.min(1000, 10 * 2 ** failures++));
+        continue;
+      }
+      if (stream === null) return;
+      if (this.closing) {
+        stream.close();
+        continue;
+      }
+      const connection = new ServerConnection(this, stream);
+      this.live.add(connection);
+      const background = this.runtime.spawn(() => connection.run(), 'http connection');
+      connection.background = background;
+      const done = background.done.then(() => {
+        this.live.delete(connection);
+        this.ended.delete(done);
+      });
+      this.ended.add(done);
+    }
   }
 
   close(): Promise<void> {
@@ -385,23 +406,25 @@ class ServerConnection {
     const body = new Body(this);
     const request = new IncomingRequest(head, this.stream.remoteAddress ?? null, controller, body);
     let response: ServerResponse | null = null;
-    let failure: unknown = null;
+    let failed = false;
+    let failure: unknown;
     // The handler runs in the connection's own activity (no spawn per request): a client that
     // goes away cancels that activity (clientGone), which on curio interrupts the handler at
     // its await; the connection is over then anyway.
     this.inHandler = true;
     try {
-      response = await this.server.handler(request);
+      response = checkAnswer(await this.server.handler(request));
     } catch (error) {
+      failed = true;
       failure = error;
     } finally {
       this.inHandler = false;
     }
     this.current = null;
     if (this.closed || this.gone) return false;
-    if (failure !== null) {
+    if (failed) {
       this.server.options.onError?.(failure, request);
-      return this.respond(head, body, { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' }, request);
+      return this.respond(head, body, INTERNAL_ERROR, request);
     }
     return this.respond(head, body, response as unknown as ServerResponse, request);
   }
@@ -414,6 +437,10 @@ class ServerConnection {
     let bytes: Uint8Array | null = null;
     if (typeof payload === 'string') bytes = encoder.encode(payload);
     else if (payload instanceof Uint8Array) bytes = payload;
+    if (bytes !== null && headers.has('content-length') && headers.get('content-length')?.trim() !== String(bytes.length)) {
+      this.server.options.onError?.(new TypeError(`the HTTP handler's Content-Length (${headers.get('content-length') ?? ''}) is not its body's length (${bytes.length})`), request);
+      return this.respond(head, body, INTERNAL_ERROR, request);
+    }
     const extra: [string, string][] = [];
     if (bytes !== null && !headers.has('content-length') && !headers.has('transfer-encoding')) extra.push(['Content-Length', String(bytes.length)]);
     if (payload === null && status !== 101 && status !== 204 && status !== 304 && !headers.has('content-length') && !headers.has('transfer-encoding') && head.method !== 'HEAD') extra.push(['Content-Length', '0']);
@@ -467,7 +494,7 @@ class ServerConnection {
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
-      if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, { status: 500, body: 'Internal Server Error' }, request);
+      if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
       return false;
     }
     if (keep && !body.done) keep = await body.drain(DRAIN_LIMIT);

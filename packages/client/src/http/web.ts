@@ -12,7 +12,10 @@
 // - The Response's status, headers (Set-Cookie kept as separate fields) and body are sent as
 //   they are; a streamed body is pulled as the connection can take it.
 // - A header the Fetch API refuses (a byte it does not allow) gets a 400, not a crash.
+// - An answer that is not a Response, or is Response.error(), is a TypeError: the client gets
+//   a 500 and onError says why.
 
+import { describe } from './answer.js';
 import type { HttpHandler, ServerRequest, ServerResponse } from './server.js';
 
 /** A web-standard handler. */
@@ -34,7 +37,7 @@ export function fetchHandler(handler: FetchHandler, options: FetchHandlerOptions
     } catch (error) {
       return { status: 400, headers: [['Content-Type', 'text/plain']], body: `bad request: ${error instanceof Error ? error.message : String(error)}\n` };
     }
-    const response = await handler(webRequest);
+    const response: unknown = await handler(webRequest);
     return fromWebResponse(response);
   };
 }
@@ -71,7 +74,9 @@ function bodyStream(body: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array>
   });
 }
 
-function fromWebResponse(response: Response): ServerResponse {
+function fromWebResponse(response: unknown): ServerResponse {
+  if (!(response instanceof Response)) throw new TypeError(`the fetch handler answered ${describe(response)}, not a Response`);
+  if (response.type === 'error') throw new TypeError('the fetch handler answered Response.error() (a network error): the client gets a 500');
   const headers: [string, string][] = [];
   response.headers.forEach((value, name) => {
     if (name !== 'set-cookie') headers.push([name, value]);
