@@ -127,8 +127,8 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
   };
 }
 
-/** A small deterministic generator (mulberry32) of numbers in [0, 1). */
-function seededRandom(seed: number): () => number {
+/** A small deterministic generator (mulberry32) of numbers in [0, 1): the same `seed`, the same sequence. */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -21,3 +21,8 @@ export { makeTestCertificates } from './certs.js';
 export type { TestCertificates } from './certs.js';
 export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';
 export { httpHandlerConformance } from './http-handlers.js';
+export { httpHostileConformance, rawOutcome } from './http-hostile.js';
+export type { RawOutcome } from './http-hostile.js';
+export { httpPeersConformance } from './http-peers.js';
+export { startAppProcess } from './app-process.js';
+export type { AppProcess } from './app-process.js';
