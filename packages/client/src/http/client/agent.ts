@@ -22,7 +22,7 @@
 import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';
 import type { HttpLimits } from '@curio-ts/proto-http';
 import { ClientClosedError, ConnectionError, ConnectionLostError, InvalidArgumentError, ProtocolViolationError } from '../../errors.js';
-import type { ConnectTarget, Runtime, TlsOptions, Wake } from '../../runtime.js';
+import type { ByteStream, ConnectTarget, Runtime, TlsOptions, Wake } from '../../runtime.js';
 import { ClientConnection } from './connection.js';
 import { Exchange } from './exchange.js';
 import { ClientResponse, ResponseBody } from './response.js';
@@ -202,9 +202,20 @@ export class HttpAgent {
       const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
       target = tls === undefined ? { host, port } : { host, port, tls };
     }
+    // Connecting runs as a background activity of its own (a kernel task on curio): the request
+    // waiting for it may be one of several flows of a task, resumed outside the kernel's turn.
+    const connecting = new Promise<ByteStream>((resolve, reject) => {
+      this.runtime.spawn(async () => {
+        try {
+          resolve(await this.runtime.connect(target, { timeout: this.connectTimeout }));
+        } catch (error) {
+          reject(error);
+        }
+      }, 'http connect');
+    });
     let stream;
     try {
-      stream = await exchange.settle('HTTP_CONNECT', this.runtime.connect(target, { timeout: this.connectTimeout }), (late) => late.close());
+      stream = await exchange.settle('HTTP_CONNECT', connecting, (late) => late.close());
     } catch (error) {
       pool.open--;
       this.wakeOne(pool);
