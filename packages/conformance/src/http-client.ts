@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AbortedError, BodyTimeoutError, ClientClosedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, RedirectError, request, serveHttp } from '@curio-ts/client';
-import type { HttpAgentOptions, Runtime } from '@curio-ts/client';
+import type { HttpAgentOptions, HttpHandler, Runtime } from '@curio-ts/client';
 import { makeTestCertificates } from './certs.js';
 import { echoHandler } from './http.js';
 import type { RuntimeHarness } from './runtime.js';
@@ -100,10 +100,25 @@ export function peerHandler(req: http.IncomingMessage, res: http.ServerResponse)
   res.end('not found');
 }
 
+/** A Promise the test resolves. */
+class Gate {
+  open: () => void = () => {};
+  readonly wait = new Promise<void>((resolve) => (this.open = resolve));
+}
+
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
+/** Options of {@link httpClientConformance}. */
+export interface HttpClientSuiteOptions {
+  /**
+   * The runtime reaches real sockets (default true): the cases against Node's servers are
+   * registered. The memory runtime runs only the cases against serveHttp on itself.
+   */
+  readonly realSockets?: boolean;
+}
+
 /** The HTTP client conformance suite on `harness`'s runtime. */
-export function httpClientConformance(harness: RuntimeHarness, t: TestApi): void {
+export function httpClientConformance(harness: RuntimeHarness, t: TestApi, options: HttpClientSuiteOptions = {}): void {
   const { describe, it, expect } = t;
 
   /** Run `body` with a fresh agent on the harness's runtime; the agent is closed afterwards. */
@@ -132,7 +147,144 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi): void
     return condition();
   };
 
-  describe(`HTTP client on the ${harness.name} runtime`, () => {
+  /** serveHttp with `handler` and an agent, both on the harness's runtime. */
+  const withServe = (handler: HttpHandler, body: (base: string, agent: HttpAgent, runtime: Runtime) => Promise<void>, agentOptions: HttpAgentOptions = {}): Promise<void> =>
+    harness.run(async (runtime) => {
+      const server = await serveHttp(runtime, handler);
+      const agent = new HttpAgent(runtime, agentOptions);
+      try {
+        await body(`http://127.0.0.1:${(server.address as { port: number }).port}`, agent, runtime);
+      } finally {
+        await agent.close();
+        await server.closeNow();
+      }
+    });
+
+  describe(`HTTP client against serveHttp on the ${harness.name} runtime`, () => {
+    it('GET, an echoed chunked upload, a streamed response, HEAD and 204: all on one kept-alive connection', async () => {
+      const peers = new Set<string>();
+      const echo = echoHandler((request) => peers.add(JSON.stringify(request.remoteAddress)));
+      await withServe(
+        (request) => {
+          if (request.path === '/empty') return { status: 204 };
+          if (request.method === 'HEAD') return { headers: [['Content-Type', 'text/plain']], body: 'hello' };
+          return echo(request);
+        },
+        async (base, agent) => {
+          for (let i = 0; i < 50; i++) expect(await (await agent.request(`${base}/`)).body.text()).toBe('hello');
+          const parts = async function* (): AsyncIterable<string> {
+            for (let i = 0; i < 100; i++) yield `part ${i};`;
+          };
+          const echoed = await (await agent.request(`${base}/echo`, { method: 'POST', body: parts() })).body.text();
+          expect(echoed).toBe(Array.from({ length: 100 }, (_, i) => `part ${i};`).join(''));
+          expect(await (await agent.request(`${base}/stream?n=4`)).body.text()).toBe('chunk 0\nchunk 1\nchunk 2\nchunk 3\n');
+          const head = await agent.request(`${base}/`, { method: 'HEAD' });
+          expect([head.status, head.headers.get('content-length'), (await head.body.bytes()).length]).toEqual([200, '5', 0]);
+          const empty = await agent.request(`${base}/empty`);
+          expect([empty.status, (await empty.body.bytes()).length]).toEqual([204, 0]);
+          expect(await (await agent.request(`${base}/`)).body.text()).toBe('hello');
+          expect(peers.size).toBe(1);
+          expect(agent.connections).toBe(1);
+        },
+      );
+    });
+
+    it('a streamed download with backpressure: the handler is held back while the body is not read', async () => {
+      let produced = 0;
+      const total = 512;
+      const chunk = new Uint8Array(64 * 1024).fill(120);
+      await withServe(
+        () => ({
+          body: (async function* () {
+            for (; produced < total; produced++) yield chunk;
+          })(),
+        }),
+        async (base, agent, runtime) => {
+          const response = await agent.request(`${base}/big`);
+          let received = ((await response.body.read()) as Uint8Array).length;
+          await runtime.sleep(100);
+          expect(produced).toBeLessThan(total / 2);
+          for await (const part of response.body) received += part.length;
+          expect(received).toBe(total * chunk.length);
+        },
+      );
+    });
+
+    it('abort mid-body: AbortError, and the connection is closed (the server sees it go)', async () => {
+      // The handler's body waits for the test to let it end (a streamed body is not interrupted
+      // by the client going away).
+      const gate = new Gate();
+      await withServe(
+        () => ({
+          body: (async function* () {
+            yield 'first';
+            await gate.wait;
+          })(),
+        }),
+        async (base, agent) => {
+          try {
+            const controller = new AbortController();
+            const response = await agent.request(`${base}/`, { signal: controller.signal });
+            expect(new TextDecoder().decode((await response.body.read()) as Uint8Array)).toBe('first');
+            const pending = response.body.read().catch((e: unknown) => e);
+            controller.abort();
+            const error = await pending;
+            expect(error).toBeInstanceOf(AbortedError);
+            expect((error as Error).name).toBe('AbortError');
+            expect(agent.connections).toBe(0);
+          } finally {
+            gate.open();
+          }
+        },
+      );
+    });
+
+    it('a handler that never answers: HeadersTimeoutError; one that stalls mid-body: BodyTimeoutError', async () => {
+      const gate = new Gate();
+      await withServe(
+        async (request) => {
+          if (request.path === '/stall') {
+            return {
+              body: (async function* () {
+                yield 'part';
+                await gate.wait;
+              })(),
+            };
+          }
+          await Promise.race([gate.wait, new Promise<void>((resolve) => request.signal.addEventListener('abort', () => resolve(), { once: true }))]);
+          return { status: 500 };
+        },
+        async (base, agent) => {
+          try {
+            expect(await agent.request(`${base}/never`, { headersTimeout: 200 }).catch((e: unknown) => e)).toBeInstanceOf(HeadersTimeoutError);
+            const response = await agent.request(`${base}/stall`, { timeout: 200 });
+            expect(await response.body.text().catch((e: unknown) => e)).toBeInstanceOf(BodyTimeoutError);
+            expect(agent.connections).toBe(0);
+          } finally {
+            gate.open();
+          }
+        },
+      );
+    });
+
+    it('maxConnectionsPerOrigin 2: 12 concurrent requests, 2 connections', async () => {
+      const peers = new Set<string>();
+      await withServe(
+        echoHandler((request) => peers.add(JSON.stringify(request.remoteAddress))),
+        async (base, agent) => {
+          const texts = await Promise.all(Array.from({ length: 12 }, async () => (await agent.request(`${base}/`)).body.text()));
+          expect(texts.every((text) => text === 'hello')).toBe(true);
+          expect(peers.size).toBe(2);
+          expect(agent.connections).toBe(2);
+        },
+        { maxConnectionsPerOrigin: 2 },
+      );
+    });
+  });
+
+  if (options.realSockets === false) return;
+
+  describe(`HTTP client on the ${harness.name} runtime against Node's servers`, () => {
     it("against Node's http server: GET, headers, status; 20 requests on one kept-alive connection", async () => {
       await withPeer(peerHandler, (peer) =>
         withAgent(async (agent) => {
@@ -385,28 +537,6 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi): void
               expect(await agent.request(`${peer.url}/loop`, { maxRedirections: 3 }).catch((e: unknown) => e)).toBeInstanceOf(RedirectError);
             }),
         );
-      });
-    });
-
-    it('our own serveHttp as the peer: GET, an echoed chunked upload, a streamed response', async () => {
-      await harness.run(async (runtime) => {
-        const server = await serveHttp(runtime, echoHandler());
-        const agent = new HttpAgent(runtime);
-        try {
-          const port = (server.address as { port: number }).port;
-          const base = `http://127.0.0.1:${port}`;
-          expect(await (await agent.request(`${base}/`)).body.text()).toBe('hello');
-          const parts = async function* (): AsyncIterable<string> {
-            for (let i = 0; i < 100; i++) yield `part ${i};`;
-          };
-          const echoed = await (await agent.request(`${base}/echo`, { method: 'POST', body: parts() })).body.text();
-          expect(echoed).toBe(Array.from({ length: 100 }, (_, i) => `part ${i};`).join(''));
-          expect(await (await agent.request(`${base}/stream?n=4`)).body.text()).toBe('chunk 0\nchunk 1\nchunk 2\nchunk 3\n');
-          expect(agent.connections).toBe(1);
-        } finally {
-          await agent.close();
-          await server.closeNow();
-        }
       });
     });
 

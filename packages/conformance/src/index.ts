@@ -21,4 +21,4 @@ export { makeTestCertificates } from './certs.js';
 export type { TestCertificates } from './certs.js';
 export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';
 export { httpClientConformance, nodeHttpServer, rawServer, peerHandler } from './http-client.js';
-export type { PeerServer } from './http-client.js';
+export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';
