@@ -65,3 +65,5 @@ export type { HttpAgentOptions } from './http/client/agent.js';
 export { request, defaultAgent } from './http/client/request.js';
 export type { HttpRequestOptions, HttpRequestBody } from './http/client/request.js';
 export type { HttpResponse, HttpResponseBody } from './http/client/response.js';
+export { makeFetch } from './http/client/fetch.js';
+export type { FetchFunction, FetchInit, MakeFetchOptions, ContentDecoder } from './http/client/fetch.js';

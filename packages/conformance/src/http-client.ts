@@ -12,8 +12,10 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AbortedError, BodyTimeoutError, ClientClosedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, RedirectError, request, serveHttp } from '@curio-ts/client';
-import type { HttpAgentOptions, HttpHandler, Runtime } from '@curio-ts/client';
+import { Duplex } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { AbortedError, BodyTimeoutError, makeFetch, ClientClosedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, RedirectError, request, serveHttp } from '@curio-ts/client';
+import type { FetchFunction, HttpAgentOptions, HttpHandler, Runtime } from '@curio-ts/client';
 import { makeTestCertificates } from './certs.js';
 import { echoHandler } from './http.js';
 import type { RuntimeHarness } from './runtime.js';
@@ -552,6 +554,106 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
           expect((await agent.request(`${peer.url}/hello`, { headers: { 'X-Bad': 'a\r\nInjected: 1' } }).catch((e: unknown) => e)) as Error).toHaveProperty('code', 'ERR_BAD_ARGUMENT');
           expect(await agent.request('http://127.0.0.1:1/').catch((e: unknown) => e)).toBeInstanceOf(ConnectionError);
         }),
+      );
+    });
+
+    /** A fetch on the agent's pools, decoding br with node:zlib as the node and curio backends do. */
+    const fetchOn = (agent: HttpAgent): FetchFunction => makeFetch(agent.runtime, { agent, decoders: { br: () => Duplex.toWeb(zlib.createBrotliDecompress()) } });
+
+    it('fetch: gzip, deflate and br bodies made by node:zlib are decoded; a 1 MB gzip body streams', async () => {
+      const text = 'curio-ts '.repeat(120_000);
+      const encoded: Record<string, Buffer> = { gzip: zlib.gzipSync(text), deflate: zlib.deflateSync(text), br: zlib.brotliCompressSync(text) };
+      await withPeer(
+        (req, res) => {
+          const coding = (req.url ?? '/').slice(1);
+          const body = encoded[coding];
+          if (body === undefined) return peerHandler(req, res);
+          res.writeHead(200, { 'Content-Encoding': coding, 'Content-Type': 'text/plain', 'X-Accept-Encoding': String(req.headers['accept-encoding']) });
+          // In pieces, so that the decoder streams.
+          for (let at = 0; at < body.length; at += 16 * 1024) res.write(body.subarray(at, at + 16 * 1024));
+          res.end();
+        },
+        (peer) =>
+          withAgent(async (agent) => {
+            const fetch = fetchOn(agent);
+            for (const coding of ['gzip', 'deflate', 'br']) {
+              const response = await fetch(`${peer.url}/${coding}`);
+              expect(response.status).toBe(200);
+              expect(response.headers.get('content-encoding')).toBe(coding);
+              expect(response.headers.get('x-accept-encoding')).toBe('gzip, deflate, br');
+              expect(await response.text()).toBe(text);
+            }
+            const plain = await fetch(`${peer.url}/hello`);
+            expect([plain.ok, plain.url, plain.redirected, await plain.text()]).toEqual([true, `${peer.url}/hello`, false, 'hello']);
+            expect(peer.connections).toBe(1);
+          }),
+      );
+    });
+
+    it('fetch: redirects followed by default (303 POST becomes GET, Authorization dropped across origins), manual and error modes', async () => {
+      await withPeer(peerHandler, async (other) => {
+        await withPeer(
+          (req, res) => {
+            if (req.url === '/303') res.writeHead(303, { Location: '/echo' }).end();
+            else if (req.url === '/away') res.writeHead(302, { Location: `${other.url}/echo` }).end();
+            else peerHandler(req, res);
+          },
+          (peer) =>
+            withAgent(async (agent) => {
+              const fetch = fetchOn(agent);
+              const followed = await fetch(`${peer.url}/303`, { method: 'POST', body: 'data', headers: { Authorization: 'same origin' } });
+              expect(followed.redirected).toBe(true);
+              expect(followed.url).toBe(`${peer.url}/echo`);
+              const seen = (await followed.json()) as { method: string; headers: Record<string, string> };
+              expect(seen.method).toBe('GET');
+              expect(seen.headers.authorization).toBe('same origin');
+              const away = (await (await fetch(`${peer.url}/away`, { headers: { Authorization: 'secret' } })).json()) as { headers: Record<string, string> };
+              expect(away.headers.authorization).toBeUndefined();
+              const manual = await fetch(`${peer.url}/303`, { redirect: 'manual' });
+              expect([manual.status, manual.headers.get('location')]).toEqual([303, '/echo']);
+              await manual.arrayBuffer();
+              const refused = await fetch(`${peer.url}/303`, { redirect: 'error' }).catch((e: unknown) => e);
+              expect(refused).toBeInstanceOf(TypeError);
+              expect((refused as TypeError).cause).toBeInstanceOf(RedirectError);
+            }),
+        );
+      });
+    });
+
+    it('fetch: bodies (URLSearchParams, a ReadableStream), an abort mid-body, a network error as TypeError', async () => {
+      await withPeer(
+        (req, res) => {
+          if (req.url === '/slow') {
+            res.write('first');
+            return;
+          }
+          peerHandler(req, res);
+        },
+        (peer) =>
+          withAgent(async (agent) => {
+            const fetch = fetchOn(agent);
+            const form = (await (await fetch(`${peer.url}/echo`, { method: 'POST', body: new URLSearchParams({ a: '1', b: 'two' }) })).json()) as { length: number; headers: Record<string, string> };
+            expect(form.length).toBe('a=1&b=two'.length);
+            expect(form.headers['content-type']).toBe('application/x-www-form-urlencoded;charset=UTF-8');
+            const stream = new ReadableStream<Uint8Array>({
+              start(controller) {
+                for (let i = 0; i < 10; i++) controller.enqueue(new TextEncoder().encode(`piece ${i} `));
+                controller.close();
+              },
+            });
+            const streamed = (await (await fetch(`${peer.url}/echo`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit)).json()) as { length: number };
+            expect(streamed.length).toBe(Array.from({ length: 10 }, (_, i) => `piece ${i} `).join('').length);
+            const controller = new AbortController();
+            const slow = await fetch(`${peer.url}/slow`, { signal: controller.signal });
+            const reader = (slow.body as ReadableStream<Uint8Array>).getReader();
+            expect(new TextDecoder().decode((await reader.read()).value)).toBe('first');
+            const pending = reader.read().catch((e: unknown) => e);
+            controller.abort();
+            expect(((await pending) as Error).name).toBe('AbortError');
+            const refused = await fetch('http://127.0.0.1:1/').catch((e: unknown) => e);
+            expect(refused).toBeInstanceOf(TypeError);
+            expect((refused as TypeError).cause).toBeInstanceOf(ConnectionError);
+          }),
       );
     });
 
