@@ -141,7 +141,7 @@ export class HttpAgent {
         [connection, reused] = await this.acquire(pool, spec, tls, exchange, fresh);
       } catch (error) {
         exchange.fail(error);
-        throw exchange.failure;
+        throw error;
       }
       try {
         return await this.exchangeOn(connection, spec, exchange);
@@ -155,7 +155,7 @@ export class HttpAgent {
           continue;
         }
         exchange.fail(error);
-        throw exchange.failure;
+        throw error;
       }
     }
   }

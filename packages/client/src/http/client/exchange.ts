@@ -78,7 +78,10 @@ export class Exchange {
           this.disarm = arm(wake);
         },
         () => {
-          // The runtime abandons the wait (curio: the task was cancelled or timed out).
+          // The runtime abandons the wait (curio: the task was cancelled or timed out): the
+          // caller gets the runtime's cancellation, not this failure (the wake is dropped first);
+          // the request is over and its connection closed.
+          this.wake = null;
           this.fail(new ClientClosedError(`${this.label}: the waiting task was cancelled`));
         },
       ),

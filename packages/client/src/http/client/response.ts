@@ -171,7 +171,10 @@ export class ResponseBody implements HttpResponseBody {
         this.exchange.awaitBody();
         this.accept(event);
       } catch (error) {
+        // This read rejects with what stopped it (on curio, the task's cancellation); later
+        // reads with the request's failure.
         this.fail(error);
+        throw error;
       }
     }
   }
