@@ -42,8 +42,10 @@ export class ClientConnection implements Closeable {
   /** Called once when the connection ends (closed by us, the peer, or an error). */
   onEnd: ((connection: ClientConnection) => void) | null = null;
   private reader: Background | null = null;
-  private dataWake: Wake<void> | null = null;
-  private drainWake: Wake<void> | null = null;
+  /** The request waits for bytes. */
+  private readonly dataArrived = new WakeSlot();
+  /** The reader waits for the request to take what it received. */
+  private readonly drained = new WakeSlot();
   private readError: unknown = null;
   private eof = false;
   private closed = false;
@@ -78,8 +80,8 @@ export class ClientConnection implements Closeable {
     this.closed = true;
     this.stream.close();
     this.reader?.cancel();
-    this.wakeData();
-    this.wakeDrain();
+    this.dataArrived.fire();
+    this.drained.fire();
     this.end();
     // The parser's memory goes once the reader cannot feed it any more.
     void this.finished.then(() => this.conn.destroy());
@@ -104,7 +106,7 @@ export class ClientConnection implements Closeable {
     try {
       while (!this.closed) {
         if (this.conn.pendingBytes >= READ_HIGH_WATER) {
-          await this.runtime.wait<void>('HTTP_CLIENT_READ_PAUSED', new FnWaiter<void>((wake) => (this.drainWake = wake)));
+          await this.runtime.wait<void>('HTTP_CLIENT_READ_PAUSED', new FnWaiter<void>((wake) => this.drained.set(wake)));
           continue;
         }
         const chunk = await this.stream.read();
@@ -116,25 +118,25 @@ export class ClientConnection implements Closeable {
         }
         this.received += chunk.length;
         this.conn.receiveData(chunk);
-        this.wakeData();
+        this.dataArrived.fire();
       }
     } catch (error) {
       if (!this.closed) this.readError = error;
     }
-    this.wakeData();
+    this.dataArrived.fire();
     if (this.eof || this.readError !== null) this.end();
   }
 
-  private wakeData(): void {
-    const wake = this.dataWake;
-    this.dataWake = null;
-    wake?.resolve();
-  }
-
-  private wakeDrain(): void {
-    const wake = this.drainWake;
-    this.drainWake = null;
-    wake?.resolve();
+  /** The next event the received bytes make, or NEED_DATA / PAUSED; errors translated. */
+  private take(): HttpEvent | typeof NEED_DATA | typeof PAUSED {
+    let event;
+    try {
+      event = this.conn.nextEvent();
+    } catch (error) {
+      throw this.translate(error);
+    }
+    if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.drained.fire();
+    return event;
   }
 
   /**
@@ -146,22 +148,14 @@ export class ClientConnection implements Closeable {
     for (;;) {
       exchange.check();
       if (this.closed) throw new ConnectionLostError('the connection was closed');
-      let event;
-      try {
-        event = this.conn.nextEvent();
-      } catch (error) {
-        throw this.translate(error);
-      }
-      if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.wakeDrain();
+      const event = this.take();
       if (event === PAUSED) throw new ProtocolViolationError('the server sent more than one response');
       if (event !== NEED_DATA) return event;
       if (this.readError !== null) throw this.lost(this.readError);
       if (this.closed) throw new ConnectionLostError('the connection was closed');
       await exchange.wait<void>('HTTP_CLIENT_READ', (wake) => {
-        this.dataWake = wake;
-        return () => {
-          if (this.dataWake === wake) this.dataWake = null;
-        };
+        this.dataArrived.set(wake);
+        return () => this.dataArrived.forget(wake);
       });
     }
   }
@@ -169,13 +163,7 @@ export class ClientConnection implements Closeable {
   /** The next event if one is ready now (no wait); null otherwise. Errors as `next`. */
   poll(): HttpEvent | null {
     if (this.closed) return null;
-    let event;
-    try {
-      event = this.conn.nextEvent();
-    } catch (error) {
-      throw this.translate(error);
-    }
-    if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.wakeDrain();
+    const event = this.take();
     return event === NEED_DATA || event === PAUSED ? null : event;
   }
 
@@ -203,5 +191,25 @@ export class ClientConnection implements Closeable {
       return new ProtocolViolationError(`the server's response is not valid HTTP/1.1: ${error.message}`, { cause: error });
     }
     return error;
+  }
+}
+
+/** One waiting party at most, woken once. */
+class WakeSlot {
+  private wake: Wake<void> | null = null;
+
+  set(wake: Wake<void>): void {
+    this.wake = wake;
+  }
+
+  /** Drop `wake` if it is still the one waiting. */
+  forget(wake: Wake<void>): void {
+    if (this.wake === wake) this.wake = null;
+  }
+
+  fire(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.resolve();
   }
 }

@@ -16,10 +16,10 @@
 //   body in a coding nobody decodes is handed over as it came, header included.
 
 import { AbortedError, InvalidArgumentError, RedirectError } from '../../errors.js';
-import type { Runtime, TlsOptions } from '../../runtime.js';
+import type { Runtime } from '../../runtime.js';
 import type { HttpAgent } from './agent.js';
 import { request } from './request.js';
-import type { HttpRequestBody } from './request.js';
+import type { HttpRequestBody, HttpRequestOptions } from './request.js';
 
 /** A decoder of one content coding: a transform from encoded to decoded bytes. */
 export type ContentDecoder = () => { readonly readable: ReadableStream<Uint8Array>; readonly writable: WritableStream<Uint8Array> };
@@ -32,21 +32,11 @@ export interface MakeFetchOptions {
   readonly decoders?: Readonly<Record<string, ContentDecoder>>;
 }
 
-/** RequestInit, and the client's own options. */
-export interface FetchInit extends RequestInit {
-  /** Sets both `headersTimeout` and `bodyTimeout` (ms). */
-  readonly timeout?: number;
-  readonly headersTimeout?: number;
-  readonly bodyTimeout?: number;
-  /** TLS options for https URLs. */
-  readonly tls?: TlsOptions;
-  /** Connect to this unix socket instead of the URL's host and port. */
-  readonly socketPath?: string;
-  /** Redirections followed at most in 'follow' mode (default 20). */
-  readonly maxRedirections?: number;
-  /** The pools to use (default: the fetch's). */
-  readonly agent?: HttpAgent;
-}
+/**
+ * RequestInit, and the client's own options (as {@link HttpRequestOptions}'s; `maxRedirections`
+ * applies to 'follow' mode, default 20).
+ */
+export interface FetchInit extends RequestInit, Pick<HttpRequestOptions, 'timeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'socketPath' | 'maxRedirections' | 'agent'> {}
 
 /** A fetch function. */
 export type FetchFunction = (input: string | URL | Request, init?: FetchInit) => Promise<Response>;

@@ -196,19 +196,10 @@ export class ResponseBody implements HttpResponseBody {
 
   async bytes(): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
-    let length = 0;
-    for (let part = await this.read(); part !== null; part = await this.read()) {
-      parts.push(part);
-      length += part.length;
-    }
+    for (let part = await this.read(); part !== null; part = await this.read()) parts.push(part);
     if (parts.length === 1) return parts[0] as Uint8Array;
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+    // Several chunks: the platform's Blob joins them (one copy).
+    return new Uint8Array(await new Blob(parts).arrayBuffer());
   }
 
   async text(): Promise<string> {
