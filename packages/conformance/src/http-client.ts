@@ -71,6 +71,47 @@ export function rawServer(onSocket: (socket: net.Socket) => void): Promise<PeerS
   return track(net.createServer(onSocket), (port) => `http://127.0.0.1:${port}`);
 }
 
+/** A proxy written with node:http: absolute-form requests forwarded, CONNECT tunnels; what it saw. */
+export async function startProxy(credentials: string | null): Promise<PeerServer & { readonly seen: string[] }> {
+  const seen: string[] = [];
+  const allowed = (headers: http.IncomingHttpHeaders): boolean => credentials === null || headers['proxy-authorization'] === credentials;
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    if (!allowed(req.headers)) {
+      res.writeHead(407, { 'Content-Length': '0' }).end();
+      return;
+    }
+    const target = new URL(req.url ?? '/');
+    const headers = { ...req.headers };
+    delete headers['proxy-authorization'];
+    const upstream = http.request({ host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method: req.method, headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    seen.push(`CONNECT ${req.url}`);
+    socket.on('error', () => {});
+    if (!allowed(req.headers)) {
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const [host, port] = (req.url ?? '').split(':');
+    const upstream = net.connect(Number(port), host === 'localhost' ? '127.0.0.1' : (host as string), () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+  });
+  const peer = await track(server, (port) => `http://127.0.0.1:${port}`);
+  return Object.assign(peer, { seen });
+}
+
 /** The request handler of the node peer: /hello, /echo, /big?n, /status/N, /redirect... */
 export function peerHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://x');
@@ -672,6 +713,34 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
           });
         } finally {
           await peer.close();
+        }
+      });
+
+      it('a proxy: http:// in absolute form with its credentials, https:// through a CONNECT tunnel; a refused tunnel is ERR_PROXY_TUNNEL', async () => {
+        const certs = makeTestCertificates();
+        const origin = await track(https.createServer({ cert: certs.serverCert, key: certs.serverKey }, (req, res) => res.end(`secure ${req.url}`)), (port) => `https://localhost:${port}`);
+        const plain = await nodeHttpServer(peerHandler);
+        const proxy = await startProxy(`Basic ${Buffer.from('user:pw').toString('base64')}`);
+        const proxyUrl = `http://user:pw@127.0.0.1:${proxy.port}`;
+        try {
+          await withAgent(async (agent) => {
+            expect(await (await agent.request(`${plain.url}/hello`, { proxy: proxyUrl })).body.text()).toBe('hello');
+            expect(await (await agent.request(`${plain.url}/hello`, { proxy: proxyUrl })).body.text()).toBe('hello');
+            expect(proxy.seen).toEqual([`GET ${plain.url}/hello`, `GET ${plain.url}/hello`]);
+            const refused = await agent.request(`${plain.url}/hello`, { proxy: `http://127.0.0.1:${proxy.port}` });
+            expect(refused.status).toBe(407);
+            await refused.body.dump();
+            for (const path of ['/x', '/y']) expect(await (await agent.request(`${origin.url}${path}`, { proxy: proxyUrl, tls: { ca: certs.ca } })).body.text()).toBe(`secure ${path}`);
+            expect(proxy.seen.filter((line) => line.startsWith('CONNECT'))).toEqual([`CONNECT localhost:${origin.port}`]);
+            expect(origin.connections).toBe(1);
+            const tunnel = await agent.request(`${origin.url}/`, { proxy: `http://127.0.0.1:${proxy.port}`, tls: { ca: certs.ca } }).catch((e: unknown) => e);
+            expect(tunnel).toBeInstanceOf(ConnectionError);
+            expect((tunnel as ConnectionError).code).toBe('ERR_PROXY_TUNNEL');
+          });
+        } finally {
+          await proxy.close();
+          await plain.close();
+          await origin.close();
         }
       });
     }

@@ -20,5 +20,5 @@ export type { UpperServer } from './upper-server.js';
 export { makeTestCertificates } from './certs.js';
 export type { TestCertificates } from './certs.js';
 export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';
-export { httpClientConformance, nodeHttpServer, rawServer, peerHandler } from './http-client.js';
+export { httpClientConformance, nodeHttpServer, rawServer, peerHandler, startProxy } from './http-client.js';
 export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';

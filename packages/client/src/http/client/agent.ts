@@ -22,9 +22,11 @@
 import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';
 import type { HttpLimits } from '@curio-ts/proto-http';
 import { ClientClosedError, ConnectionError, ConnectionLostError, InvalidArgumentError, ProtocolViolationError } from '../../errors.js';
-import type { ByteStream, ConnectTarget, Runtime, TlsOptions, Wake } from '../../runtime.js';
+import type { Background, ByteStream, ConnectTarget, Runtime, TlsOptions, Wake } from '../../runtime.js';
 import { ClientConnection } from './connection.js';
 import { Exchange } from './exchange.js';
+import { hostOf, parseProxy, portOf, tunnelTls } from './proxy.js';
+import type { ProxyTarget } from './proxy.js';
 import { ClientResponse, ResponseBody } from './response.js';
 import type { HttpResponse } from './response.js';
 import { request } from './request.js';
@@ -40,6 +42,8 @@ export interface HttpAgentOptions extends HttpLimits {
   readonly connectTimeout?: number;
   /** TLS options for https origins, unless a request gives its own. */
   readonly tls?: TlsOptions;
+  /** An http:// proxy for every request, unless a request gives its own (see proxy.ts). */
+  readonly proxy?: string | URL;
 }
 
 /** A request ready to send (see request.ts). */
@@ -51,6 +55,7 @@ export interface RequestSpec {
   readonly body: Uint8Array | AsyncIterable<Uint8Array | string> | null;
   readonly socketPath: string | undefined;
   readonly tls: TlsOptions | undefined;
+  readonly proxy: ProxyTarget | undefined;
   readonly signal: AbortSignal | undefined;
   readonly headersTimeout: number;
   readonly bodyTimeout: number;
@@ -79,6 +84,7 @@ export class HttpAgent {
   private readonly maxPerOrigin: number;
   private readonly idleTimeout: number;
   private readonly connectTimeout: number;
+  private readonly proxy: ProxyTarget | undefined;
 
   constructor(
     /** The runtime the agent's connections run on. */
@@ -88,6 +94,7 @@ export class HttpAgent {
     this.maxPerOrigin = Math.max(1, options.maxConnectionsPerOrigin ?? 64);
     this.idleTimeout = options.idleTimeout ?? 4_000;
     this.connectTimeout = options.connectTimeout ?? 10_000;
+    this.proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
   }
 
   /** `request(runtime, url, options)` on this agent's pools. */
@@ -130,7 +137,8 @@ export class HttpAgent {
     const url = spec.url;
     const exchange = new Exchange(this.runtime, `${spec.method} ${url.href}`, spec.signal, spec.headersTimeout, spec.bodyTimeout);
     const tls = url.protocol === 'https:' ? (spec.tls ?? this.options.tls ?? {}) : undefined;
-    const key = originKey(url, spec.socketPath, tls);
+    const proxy = spec.proxy ?? this.proxy;
+    const key = originKey(url, spec.socketPath, tls, proxy);
     let fresh = false;
     let retried = false;
     for (;;) {
@@ -138,13 +146,13 @@ export class HttpAgent {
       let reused: boolean;
       try {
         const pool = this.poolFor(key);
-        [connection, reused] = await this.acquire(pool, spec, tls, exchange, fresh);
+        [connection, reused] = await this.acquire(pool, spec, tls, proxy, exchange, fresh);
       } catch (error) {
         exchange.fail(error);
         throw error;
       }
       try {
-        return await this.exchangeOn(connection, spec, exchange);
+        return await this.exchangeOn(connection, spec, proxy, exchange);
       } catch (error) {
         connection.destroy();
         exchange.holding = null;
@@ -170,7 +178,7 @@ export class HttpAgent {
   }
 
   /** A connection for the request: an idle one (unless `fresh`), a new one, or wait for either. */
-  private async acquire(pool: OriginPool, spec: RequestSpec, tls: TlsOptions | undefined, exchange: Exchange, fresh: boolean): Promise<[ClientConnection, boolean]> {
+  private async acquire(pool: OriginPool, spec: RequestSpec, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined, exchange: Exchange, fresh: boolean): Promise<[ClientConnection, boolean]> {
     for (;;) {
       if (this.closed) throw new ClientClosedError('the HTTP agent is closed');
       exchange.check();
@@ -181,7 +189,7 @@ export class HttpAgent {
         if (connection.reusable) return [connection, true];
         connection.destroy();
       }
-      if (pool.open < this.maxPerOrigin) return [await this.connect(pool, spec, tls, exchange), false];
+      if (pool.open < this.maxPerOrigin) return [await this.connect(pool, spec, tls, proxy, exchange), false];
       await exchange.wait<void>('HTTP_POOL_WAIT', (wake) => {
         pool.waiters.push(wake);
         return () => {
@@ -192,24 +200,30 @@ export class HttpAgent {
     }
   }
 
-  private async connect(pool: OriginPool, spec: RequestSpec, tls: TlsOptions | undefined, exchange: Exchange): Promise<ClientConnection> {
+  private async connect(pool: OriginPool, spec: RequestSpec, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined, exchange: Exchange): Promise<ClientConnection> {
     pool.open++;
     const url = spec.url;
     let target: ConnectTarget;
     if (spec.socketPath !== undefined) target = { path: spec.socketPath };
-    else {
-      const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-      const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
-      target = tls === undefined ? { host, port } : { host, port, tls };
-    }
+    else if (proxy !== undefined) target = { host: proxy.host, port: proxy.port };
+    else target = tls === undefined ? { host: hostOf(url), port: portOf(url) } : { host: hostOf(url), port: portOf(url), tls };
+    const tunnel = proxy !== undefined && tls !== undefined ? proxy : null;
     // Connecting runs as a background activity of its own (a kernel task on curio): the request
     // waiting for it may be one of several flows of a task, resumed outside the kernel's turn.
+    let background: Background | null = null;
     const connecting = new Promise<ByteStream>((resolve, reject) => {
-      this.runtime.spawn(async () => {
+      background = this.runtime.spawn(async (signal) => {
+        let opened: ByteStream | null = null;
+        const close = (): void => opened?.close();
+        signal.addEventListener('abort', close, { once: true });
         try {
-          resolve(await this.runtime.connect(target, { timeout: this.connectTimeout }));
+          opened = await this.runtime.connect(target, { timeout: this.connectTimeout });
+          if (signal.aborted) opened.close();
+          resolve(tunnel === null ? opened : await tunnelTls(opened, url, tunnel, tls as TlsOptions));
         } catch (error) {
           reject(error);
+        } finally {
+          signal.removeEventListener('abort', close);
         }
       }, 'http connect');
     });
@@ -217,6 +231,7 @@ export class HttpAgent {
     try {
       stream = await exchange.settle('HTTP_CONNECT', connecting, (late) => late.close());
     } catch (error) {
+      (background as Background | null)?.cancel();
       pool.open--;
       this.wakeOne(pool);
       throw error;
@@ -243,7 +258,7 @@ export class HttpAgent {
   }
 
   /** Send the request on `connection`, and read the response's head. */
-  private async exchangeOn(connection: ClientConnection, spec: RequestSpec, exchange: Exchange): Promise<ClientResponse> {
+  private async exchangeOn(connection: ClientConnection, spec: RequestSpec, proxy: ProxyTarget | undefined, exchange: Exchange): Promise<ClientResponse> {
     exchange.holding = connection;
     connection.received = 0;
     connection.uses++;
@@ -252,7 +267,11 @@ export class HttpAgent {
     const body = spec.body;
     let head: Uint8Array;
     try {
-      head = conn.send(new RequestEvent(spec.method, targetOf(spec.url), spec.headers)) as Uint8Array;
+      // Through a proxy, an http:// request is asked of the proxy: absolute form, its credentials.
+      const viaProxy = proxy !== undefined && spec.url.protocol === 'http:';
+      const target = viaProxy ? `${spec.url.origin}${targetOf(spec.url)}` : targetOf(spec.url);
+      const headers = viaProxy && proxy.authorization !== null ? [...spec.headers, ['Proxy-Authorization', proxy.authorization] as const] : spec.headers;
+      head = conn.send(new RequestEvent(spec.method, target, headers)) as Uint8Array;
       if (body instanceof Uint8Array) {
         head = concat3(head, body.length === 0 ? null : (conn.send(new Data(body)) as Uint8Array), conn.send(END) as Uint8Array);
       } else if (body === null) {
@@ -329,8 +348,9 @@ export class HttpAgent {
 }
 
 /** The pool key of a request. */
-function originKey(url: URL, socketPath: string | undefined, tls: TlsOptions | undefined): string {
+function originKey(url: URL, socketPath: string | undefined, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined): string {
   let key = `${url.protocol}//${url.host}`;
+  if (proxy !== undefined) key += ` via ${proxy.url.href}`;
   if (socketPath !== undefined) key += ` unix:${socketPath}`;
   if (tls !== undefined) key += ` ${JSON.stringify(tls)}`;
   return key;

@@ -36,7 +36,7 @@ export interface MakeFetchOptions {
  * RequestInit, and the client's own options (as {@link HttpRequestOptions}'s; `maxRedirections`
  * applies to 'follow' mode, default 20).
  */
-export interface FetchInit extends RequestInit, Pick<HttpRequestOptions, 'timeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'socketPath' | 'maxRedirections' | 'agent'> {}
+export interface FetchInit extends RequestInit, Pick<HttpRequestOptions, 'timeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'socketPath' | 'proxy' | 'maxRedirections' | 'agent'> {}
 
 /** A fetch function. */
 export type FetchFunction = (input: string | URL | Request, init?: FetchInit) => Promise<Response>;
@@ -97,6 +97,7 @@ async function fetchOn(
       ...(init.bodyTimeout !== undefined ? { bodyTimeout: init.bodyTimeout } : {}),
       ...(init.tls !== undefined ? { tls: init.tls } : {}),
       ...(init.socketPath !== undefined ? { socketPath: init.socketPath } : {}),
+      ...(init.proxy !== undefined ? { proxy: init.proxy } : {}),
     });
   } catch (error) {
     throw fetchError(error);

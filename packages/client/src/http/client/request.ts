@@ -20,6 +20,7 @@ import { InvalidArgumentError, RedirectError } from '../../errors.js';
 import type { Runtime, TlsOptions } from '../../runtime.js';
 import { HttpAgent } from './agent.js';
 import type { RequestSpec } from './agent.js';
+import { parseProxy } from './proxy.js';
 import type { HttpResponse } from './response.js';
 
 /** A request body. */
@@ -44,6 +45,11 @@ export interface HttpRequestOptions {
   readonly tls?: TlsOptions;
   /** Connect to this unix socket instead of the URL's host and port. */
   readonly socketPath?: string;
+  /**
+   * An http:// proxy (`http://user:password@host:port`): http:// URLs are asked of it in
+   * absolute form, https:// ones go through a CONNECT tunnel (default: the agent's).
+   */
+  readonly proxy?: string | URL;
   /** Redirections to follow at most (default 0: a 3xx is returned as it is). */
   readonly maxRedirections?: number;
   /** The pools to use (default: the runtime's default agent, see {@link defaultAgent}). */
@@ -174,6 +180,7 @@ function makeSpec(url: URL, method: string, headers: readonly (readonly [string,
     body,
     socketPath: options.socketPath,
     tls: options.tls,
+    proxy: options.proxy === undefined ? undefined : parseProxy(options.proxy),
     signal: options.signal,
     headersTimeout: options.headersTimeout ?? timeout,
     bodyTimeout: options.bodyTimeout ?? timeout,
