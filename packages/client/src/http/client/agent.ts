@@ -78,7 +78,6 @@ class OriginPool {
 /** Keep-alive connection pools per origin (see the file header). */
 export class HttpAgent {
   private readonly pools = new Map<string, OriginPool>();
-  private readonly idleTimers = new Map<ClientConnection, () => void>();
   private readonly live = new Set<ClientConnection>();
   private closed = false;
   private readonly maxPerOrigin: number;
@@ -135,7 +134,7 @@ export class HttpAgent {
   /** @internal Send `spec` and read the response's head. */
   async send(spec: RequestSpec): Promise<ClientResponse> {
     const url = spec.url;
-    const exchange = new Exchange(this.runtime, `${spec.method} ${url.href}`, spec.signal, spec.headersTimeout, spec.bodyTimeout);
+    const exchange = new Exchange(this.runtime, spec.method, url, spec.signal, spec.headersTimeout, spec.bodyTimeout);
     const tls = url.protocol === 'https:' ? (spec.tls ?? this.options.tls ?? {}) : undefined;
     const proxy = spec.proxy ?? this.proxy;
     const key = originKey(url, spec.socketPath, tls, proxy);
@@ -184,8 +183,7 @@ export class HttpAgent {
       exchange.check();
       while (!fresh && pool.idle.length > 0) {
         const connection = pool.idle.pop() as ClientConnection;
-        this.idleTimers.get(connection)?.();
-        this.idleTimers.delete(connection);
+        connection.deadline.clear();
         if (connection.reusable) return [connection, true];
         connection.destroy();
       }
@@ -244,8 +242,6 @@ export class HttpAgent {
       pool.open--;
       const at = pool.idle.indexOf(connection);
       if (at !== -1) pool.idle.splice(at, 1);
-      this.idleTimers.get(connection)?.();
-      this.idleTimers.delete(connection);
       if (pool.open === 0 && pool.waiters.length === 0) this.pools.delete(pool.key);
       this.wakeOne(pool);
     };
@@ -329,22 +325,15 @@ export class HttpAgent {
       connection.destroy();
       return;
     }
-    pool.idle.push(connection);
     const ms = Math.min(this.idleTimeout, connection.serverIdleMs);
     if (ms <= 0) {
       connection.destroy();
       return;
     }
-    this.idleTimers.set(
-      connection,
-      this.runtime.timer(ms, () => {
-        this.idleTimers.delete(connection);
-        connection.destroy();
-      }),
-    );
+    pool.idle.push(connection);
+    connection.deadline.set(ms, connection);
     this.wakeOne(pool);
   }
-
 }
 
 /** The pool key of a request. */
@@ -367,6 +356,17 @@ function isStreamed(body: RequestSpec['body']): boolean {
 
 /** ms before the server drops an idle connection, from `Keep-Alive: timeout=N` (minus a second). */
 function keepAliveMs(value: string): number {
+  // Servers send the same value with every response: the last one is remembered.
+  if (value === lastKeepAlive) return lastKeepAliveMs;
+  lastKeepAlive = value;
+  lastKeepAliveMs = parseKeepAlive(value);
+  return lastKeepAliveMs;
+}
+
+let lastKeepAlive = '';
+let lastKeepAliveMs = Infinity;
+
+function parseKeepAlive(value: string): number {
   const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
   if (match === null) return Infinity;
   return Number(match[1]) * 1000 - 1000;

@@ -22,15 +22,18 @@ import type { HttpEvent, HttpLimits } from '@curio-ts/proto-http';
 import { ConnectionError, ConnectionLostError, ProtocolViolationError } from '../../errors.js';
 import { FnWaiter } from '../../runtime.js';
 import type { Background, ByteStream, Runtime, Wake } from '../../runtime.js';
-import type { Closeable, Exchange } from './exchange.js';
+import { Deadline } from './exchange.js';
+import type { Exchange, Expirable, Held } from './exchange.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
 export const READ_HIGH_WATER = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
-export class ClientConnection implements Closeable {
+export class ClientConnection implements Held, Expirable {
   readonly conn: HttpConnection;
+  /** The request's timeouts while busy, the idle timeout in the pool. */
+  readonly deadline: Deadline;
   /** Bytes received in the current cycle. */
   received = 0;
   /** The key of the pool it belongs to. */
@@ -57,6 +60,12 @@ export class ClientConnection implements Closeable {
     limits: HttpLimits,
   ) {
     this.conn = new HttpConnection('client', limits);
+    this.deadline = new Deadline(runtime);
+  }
+
+  /** The idle timeout passed (see HttpAgent's release). */
+  expire(): void {
+    this.destroy();
   }
 
   start(): void {
@@ -78,6 +87,7 @@ export class ClientConnection implements Closeable {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
+    this.deadline.stop();
     this.stream.close();
     this.reader?.cancel();
     this.dataArrived.fire();

@@ -12,49 +12,115 @@
 // - The first failure wins (`failure`), and is what every later wait of the exchange rejects
 //   with; failing closes the connection the exchange holds (a half-read response cannot be
 //   mended), so the connection never goes back to its pool.
-// - One runtime timer at most is pending per exchange: re-arming moves a deadline, and a timer
-//   that fires early re-arms itself for the rest (the body timeout moves with every chunk).
+// - Timeouts use the Deadline of the connection held (one lazy runtime timer per connection,
+//   shared with its idle timeout in the pool): re-arming only moves the deadline, so a
+//   keep-alive connection does not start and stop a timer per request, nor the body timeout
+//   one per chunk.
 
 import { AbortedError, BodyTimeoutError, ClientClosedError, HeadersTimeoutError } from '../../errors.js';
 import { FnWaiter } from '../../runtime.js';
 import type { Runtime, Wake } from '../../runtime.js';
 
-/** What an exchange closes when it fails (the connection it holds). */
-export interface Closeable {
+/** What an exchange holds: the connection, which it closes if it fails, and its deadline. */
+export interface Held {
   destroy(): void;
+  readonly deadline: Deadline;
+}
+
+/** What a Deadline does when it passes. */
+export interface Expirable {
+  expire(): void;
+}
+
+/**
+ * A deadline on the runtime's clock with one lazy timer: `set` moves it (starting a timer only
+ * if none is pending early enough), `clear` disarms it (a pending timer then finds nothing),
+ * `stop` also cancels the timer (the owner is gone).
+ */
+export class Deadline {
+  private at = Infinity;
+  private timerAt = Infinity;
+  private cancel: (() => void) | null = null;
+  private target: Expirable | null = null;
+
+  constructor(private readonly runtime: Runtime) {}
+
+  /** `target.expire()` once `ms` from now (unless moved or cleared); no deadline for ms ≤ 0 or Infinity. */
+  set(ms: number, target: Expirable): void {
+    if (!(ms > 0 && ms < Infinity)) {
+      this.clear();
+      return;
+    }
+    this.at = this.runtime.now() + ms;
+    this.target = target;
+    if (this.cancel !== null && this.at < this.timerAt) {
+      this.cancel();
+      this.cancel = null;
+    }
+    if (this.cancel === null) this.start(ms);
+  }
+
+  clear(): void {
+    this.at = Infinity;
+    this.target = null;
+  }
+
+  stop(): void {
+    this.clear();
+    this.cancel?.();
+    this.cancel = null;
+  }
+
+  private start(ms: number): void {
+    this.timerAt = this.runtime.now() + ms;
+    this.cancel = this.runtime.timer(ms, () => {
+      this.cancel = null;
+      if (this.at === Infinity) return;
+      const left = this.at - this.runtime.now();
+      if (left >= 1) {
+        this.start(left);
+        return;
+      }
+      const target = this.target;
+      this.clear();
+      target?.expire();
+    });
+  }
 }
 
 /** Which timeout is armed. */
 type Phase = 'headers' | 'body' | 'none';
 
-export class Exchange {
+export class Exchange implements Expirable {
   failure: unknown = null;
   /** The connection in use (closed if the exchange fails). */
-  holding: Closeable | null = null;
+  holding: Held | null = null;
   private wake: Wake<never> | null = null;
   private disarm: (() => void) | null = null;
   private phase: Phase = 'none';
-  private deadline = Infinity;
-  private timerAt = Infinity;
-  private timerCancel: (() => void) | null = null;
   private readonly onAbort: (() => void) | null = null;
 
   constructor(
     readonly runtime: Runtime,
-    /** 'GET http://host/path', for messages. */
-    readonly label: string,
+    private readonly method: string,
+    private readonly url: URL,
     private readonly signal: AbortSignal | undefined,
     private readonly headersTimeout: number,
     private readonly bodyTimeout: number,
   ) {
     if (signal !== undefined) {
       if (signal.aborted) {
-        this.failure = new AbortedError(label, signal.reason);
+        this.failure = new AbortedError(this.label, signal.reason);
         return;
       }
-      this.onAbort = () => this.fail(new AbortedError(label, signal.reason));
+      this.onAbort = () => this.fail(new AbortedError(this.label, signal.reason));
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
+  }
+
+  /** 'GET http://host/path', for messages (made only when one is). */
+  get label(): string {
+    return `${this.method} ${this.url.href}`;
   }
 
   /** Throw the failure, if any. */
@@ -128,16 +194,16 @@ export class Exchange {
     wake?.reject(error);
   }
 
-  /** The exchange is over (its response read, or it failed): stop the timer and the signal. */
+  /** The exchange is over (its response read, or it failed): no more timeout, nor signal. */
   done(): void {
-    this.phase = 'none';
-    this.deadline = Infinity;
-    this.timerCancel?.();
-    this.timerCancel = null;
+    if (this.phase !== 'none') {
+      this.phase = 'none';
+      this.holding?.deadline.clear();
+    }
     if (this.onAbort !== null) this.signal?.removeEventListener('abort', this.onAbort);
   }
 
-  /** Arm the headers timeout (the request is being sent). */
+  /** Arm the headers timeout (the request is being sent on the connection held). */
   awaitHeaders(): void {
     this.arm('headers', this.headersTimeout);
   }
@@ -148,32 +214,14 @@ export class Exchange {
   }
 
   private arm(phase: Phase, ms: number): void {
-    if (this.failure !== null) return;
-    if (!Number.isFinite(ms) || ms <= 0) {
-      this.phase = 'none';
-      this.deadline = Infinity;
-      return;
-    }
+    if (this.failure !== null || this.holding === null) return;
     this.phase = phase;
-    this.deadline = this.runtime.now() + ms;
-    if (this.timerCancel !== null && this.deadline < this.timerAt) {
-      this.timerCancel();
-      this.timerCancel = null;
-    }
-    if (this.timerCancel === null) this.startTimer(ms);
+    this.holding.deadline.set(ms, this);
   }
 
-  private startTimer(ms: number): void {
-    this.timerAt = this.runtime.now() + ms;
-    this.timerCancel = this.runtime.timer(ms, () => {
-      this.timerCancel = null;
-      if (this.failure !== null || this.deadline === Infinity) return;
-      const left = this.deadline - this.runtime.now();
-      if (left >= 1) {
-        this.startTimer(left);
-        return;
-      }
-      this.fail(this.phase === 'headers' ? new HeadersTimeoutError(this.headersTimeout) : new BodyTimeoutError(this.bodyTimeout));
-    });
+  /** @internal The deadline passed. */
+  expire(): void {
+    if (this.phase === 'none') return;
+    this.fail(this.phase === 'headers' ? new HeadersTimeoutError(this.headersTimeout) : new BodyTimeoutError(this.bodyTimeout));
   }
 }

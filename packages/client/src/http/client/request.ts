@@ -71,6 +71,7 @@ export function defaultAgent(runtime: Runtime): HttpAgent {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 const encoder = new TextEncoder();
+const NO_FIELDS: readonly (readonly [string, string])[] = [];
 
 /**
  * Send an HTTP/1.1 request on `runtime` and return the response once its head has arrived;
@@ -83,7 +84,7 @@ export async function request(runtime: Runtime, url: string | URL, options: Http
   const agent = options.agent ?? defaultAgent(runtime);
   let current = parseUrl(url);
   let method = (options.method ?? 'GET').toUpperCase();
-  let headers: (readonly [string, string])[] = FieldList.from(options.headers).entries();
+  let headers: readonly (readonly [string, string])[] = options.headers === undefined ? NO_FIELDS : FieldList.from(options.headers).entries();
   let body = toBody(options.body ?? null);
   const maxRedirections = options.maxRedirections ?? 0;
   for (let hop = 0; ; hop++) {
@@ -135,7 +136,13 @@ export function redirection(
   return { url: to, method: nextMethod, headers: kept, body: nextBody };
 }
 
+// The last URL string parsed, and its URL (a loop of requests to one URL parses it once; the
+// URL object is never handed out or changed).
+let lastUrlText = '';
+let lastUrl: URL | null = null;
+
 function parseUrl(url: string | URL): URL {
+  if (typeof url === 'string' && url === lastUrlText && lastUrl !== null) return lastUrl;
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -143,6 +150,10 @@ function parseUrl(url: string | URL): URL {
     throw new InvalidArgumentError(`bad URL ${JSON.stringify(String(url))}`, 'ERR_BAD_ARGUMENT');
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new InvalidArgumentError(`unsupported URL scheme ${parsed.protocol}`, 'ERR_BAD_ARGUMENT');
+  if (typeof url === 'string') {
+    lastUrlText = url;
+    lastUrl = parsed;
+  }
   return parsed;
 }
 
