@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { AbortedError, BodyTimeoutError, makeFetch, ClientClosedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, RedirectError, request, serveHttp } from '@curio-ts/client';
+import { AbortedError, BodyTimeoutError, makeFetch, ProtocolViolationError, ClientClosedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, RedirectError, request, serveHttp } from '@curio-ts/client';
 import type { FetchFunction, HttpAgentOptions, HttpHandler, Runtime } from '@curio-ts/client';
 import { makeTestCertificates } from './certs.js';
 import { echoHandler } from './http.js';
@@ -493,6 +493,44 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
       } finally {
         await peer.close();
       }
+    });
+
+    it('Connection: close and a body read until the close are not pooled; a head too large is a ProtocolViolationError; an upload that throws fails its request', async () => {
+      const peer = await rawServer((socket) => {
+        socket.once('data', (chunk: Buffer) => {
+          const line = chunk.toString('latin1').split('\r\n')[0] ?? '';
+          if (line.startsWith('GET /close ')) socket.end('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\ndone');
+          else if (line.startsWith('GET /old ')) socket.end('HTTP/1.0 200 OK\r\n\r\nread until the close');
+          else socket.end(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 0\r\n\r\n`);
+        });
+        socket.on('error', () => {});
+      });
+      try {
+        await withAgent(async (agent, runtime) => {
+          const closing = await agent.request(`${peer.url}/close`);
+          expect(await closing.body.text()).toBe('done');
+          const old = await agent.request(`${peer.url}/old`);
+          expect(old.httpVersion).toBe('1.0');
+          expect(await old.body.text()).toBe('read until the close');
+          expect(await until(runtime, () => agent.connections === 0)).toBe(true);
+          expect(agent.idleConnections).toBe(0);
+          expect(await agent.request(`${peer.url}/big`).catch((e: unknown) => e)).toBeInstanceOf(ProtocolViolationError);
+        });
+      } finally {
+        await peer.close();
+      }
+      await withPeer(peerHandler, (echo) =>
+        withAgent(async (agent) => {
+          const failing = async function* (): AsyncIterable<string> {
+            yield 'some';
+            throw new Error('the source failed');
+          };
+          const error = await agent.request(`${echo.url}/echo`, { method: 'POST', body: failing() }).catch((e: unknown) => e);
+          expect((error as Error).message).toBe('the source failed');
+          expect(agent.connections).toBe(0);
+          expect(await (await agent.request(`${echo.url}/hello`)).body.text()).toBe('hello');
+        }),
+      );
     });
 
     it('aborting mid-body rejects the read with an AbortError and closes that connection', async () => {
