@@ -1,5 +1,6 @@
 // The HTTP client under fault injection: serveHttp and the client on one memory runtime (no
 // sockets), connections broken exactly where the test says, time on the virtual clock.
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, serveHttp } from '@curio-ts/client';
 import type { HttpAgentOptions, HttpHandler, HttpServerOptions } from '@curio-ts/client';
@@ -22,6 +23,22 @@ async function setup(handler: HttpHandler = () => ({ body: BODY }), serverOption
 }
 
 describe('HTTP client on the memory runtime, with faults', () => {
+  it("the runtime's own request and fetch (its default agent): a gzip body decoded by the platform", async () => {
+    const text = 'in memory '.repeat(500);
+    const { memory, stop } = await setup((request) =>
+      request.path === '/gzip' ? { headers: [['Content-Encoding', 'gzip']], body: new Uint8Array(gzipSync(text)) } : { body: BODY },
+    );
+    try {
+      expect(await (await memory.request(URL_)).body.text()).toBe(BODY);
+      const response = await memory.fetch(`${URL_}gzip`);
+      expect(response.headers.get('content-encoding')).toBe('gzip');
+      expect(await response.text()).toBe(text);
+      expect(memory.network.connectionsMade).toBe(1);
+    } finally {
+      await stop();
+    }
+  });
+
   it('a connection closed in the middle of a response: ConnectionLostError, the pool drops it, the next request gets a fresh one', async () => {
     const { memory, agent, stop } = await setup();
     memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { closeAfter: 300 } }));
