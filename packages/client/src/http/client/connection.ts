@@ -119,22 +119,48 @@ export class ClientConnection implements Held, Expirable {
           await this.runtime.wait<void>('HTTP_CLIENT_READ_PAUSED', new FnWaiter<void>((wake) => this.drained.set(wake)));
           continue;
         }
-        const chunk = await this.stream.read();
+        // With the sink, the chunks of a keep-alive connection's responses are handled as they
+        // arrive, and the read stays pending from one response to the next (node runtime).
+        const chunk = await this.stream.read(this.sink);
         if (this.closed) break;
+        if (this.readError !== null) throw this.readError;
         if (chunk === null || chunk.length === 0) {
           this.eof = true;
           this.conn.receiveData(EMPTY);
           break;
         }
-        this.received += chunk.length;
-        this.conn.receiveData(chunk);
-        this.dataArrived.fire();
+        if (chunk !== this.sunk) this.receive(chunk);
+        this.sunk = null;
       }
     } catch (error) {
       if (!this.closed) this.readError = error;
     }
     this.dataArrived.fire();
     if (this.eof || this.readError !== null) this.end();
+  }
+
+  /** The last chunk the sink handled (a read that settles with it must not hand it over again). */
+  private sunk: Uint8Array | null = null;
+
+  /** The read's sink: take the chunk now, and keep the read pending below the high-water mark. */
+  private readonly sink = (chunk: Uint8Array): boolean => {
+    if (this.closed || chunk.length === 0) return false;
+    try {
+      this.receive(chunk);
+    } catch (error) {
+      this.readError = error;
+      this.sunk = chunk;
+      return false;
+    }
+    if (this.conn.pendingBytes < READ_HIGH_WATER) return true;
+    this.sunk = chunk;
+    return false;
+  };
+
+  private receive(chunk: Uint8Array): void {
+    this.received += chunk.length;
+    this.conn.receiveData(chunk);
+    this.dataArrived.fire();
   }
 
   /** The next event the received bytes make, or NEED_DATA / PAUSED; errors translated. */
