@@ -98,6 +98,8 @@ describe('HTTP client on the memory runtime, with faults', () => {
       expect(await (await second.agent.request(URL_)).body.text()).toBe(BODY);
       await second.memory.clock.advance(600);
       expect(second.agent.connections).toBe(0);
+      // The dropped connection left no timer behind (its idle timeout was 60 s).
+      expect(second.memory.clock.nextTimerAt() ?? 0).toBeLessThan(59_000);
       expect(await (await second.agent.request(URL_)).body.text()).toBe(BODY);
       expect(second.memory.network.connectionsMade).toBe(2);
     } finally {

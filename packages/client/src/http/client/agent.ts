@@ -241,7 +241,11 @@ export class HttpAgent {
       this.live.delete(connection);
       pool.open--;
       const at = pool.idle.indexOf(connection);
-      if (at !== -1) pool.idle.splice(at, 1);
+      if (at !== -1) {
+        // Idle, and the server closed it (or it broke): close our side too (its timer stops).
+        pool.idle.splice(at, 1);
+        connection.destroy();
+      }
       if (pool.open === 0 && pool.waiters.length === 0) this.pools.delete(pool.key);
       this.wakeOne(pool);
     };

@@ -31,7 +31,7 @@ export interface HttpResponseBody extends AsyncIterable<Uint8Array> {
   json(): Promise<unknown>;
   /**
    * The next chunk, or null at the end. A chunk stays valid for good (it is the caller's).
-   * Rejects with the request's error (timeout, abort, connection lost...).
+   * Rejects with the request's error (timeout, abort, connection lost...). One read at a time.
    */
   read(): Promise<Uint8Array | null>;
   /**
@@ -95,6 +95,8 @@ export class ResponseBody implements HttpResponseBody {
   private failure: unknown = null;
   private used = false;
   private iterated = false;
+  /** A read waits for the connection (one at a time). */
+  private reading = false;
 
   constructor(
     private connection: ClientConnection | null,
@@ -165,7 +167,9 @@ export class ResponseBody implements HttpResponseBody {
       }
       if (this.complete) return null;
       if (this.failure !== null) throw this.failure;
+      if (this.reading) throw new TypeError('a read of this response body is pending already');
       const connection = this.connection as ClientConnection;
+      this.reading = true;
       try {
         const event = await connection.next(this.exchange);
         this.exchange.awaitBody();
@@ -175,6 +179,8 @@ export class ResponseBody implements HttpResponseBody {
         // reads with the request's failure.
         this.fail(error);
         throw error;
+      } finally {
+        this.reading = false;
       }
     }
   }
