@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { AbortedError, BodyTimeoutError, makeFetch, ProtocolViolationError, ClientClosedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, RedirectError, request, serveHttp } from '@curio-ts/client';
+import { AbortedError, BodyTimeoutError, ClientClosedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, InvalidArgumentError, makeFetch, ProtocolViolationError, RedirectError, serveHttp } from '@curio-ts/client';
 import type { FetchFunction, HttpAgentOptions, HttpHandler, Runtime } from '@curio-ts/client';
 import { makeTestCertificates } from './certs.js';
 import { echoHandler } from './http.js';
@@ -625,6 +625,9 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
       await withAgent(async (agent) => {
         expect((await agent.request('ftp://example.com/').catch((e: unknown) => e)) as Error).toHaveProperty('code', 'ERR_BAD_ARGUMENT');
         expect((await agent.request('not a url').catch((e: unknown) => e)) as Error).toHaveProperty('code', 'ERR_BAD_ARGUMENT');
+        expect((await agent.request('http://127.0.0.1:1/', { maxRedirections: -1 }).catch((e: unknown) => e)) as Error).toHaveProperty('code', 'ERR_BAD_ARGUMENT');
+        expect((await agent.request('http://127.0.0.1:1/', { timeout: Number.NaN }).catch((e: unknown) => e)) as Error).toHaveProperty('code', 'ERR_BAD_ARGUMENT');
+        expect(() => new HttpAgent(agent.runtime, { maxConnectionsPerOrigin: 0 })).toThrow(InvalidArgumentError);
         await agent.close();
         expect(await agent.request('http://127.0.0.1:1/').catch((e: unknown) => e)).toBeInstanceOf(ClientClosedError);
       });

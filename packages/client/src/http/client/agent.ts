@@ -36,7 +36,7 @@ import type { HttpRequestOptions } from './request.js';
 export interface HttpAgentOptions extends HttpLimits {
   /** Connections open (or opening) per origin at most; default 64. */
   readonly maxConnectionsPerOrigin?: number;
-  /** ms an idle keep-alive connection stays open; default 4 000. */
+  /** ms an idle keep-alive connection stays open; default 4 000 (0: connections are not kept). */
   readonly idleTimeout?: number;
   /** ms to connect (and finish the TLS handshake); default 10 000. */
   readonly connectTimeout?: number;
@@ -90,9 +90,9 @@ export class HttpAgent {
     readonly runtime: Runtime,
     private readonly options: HttpAgentOptions = {},
   ) {
-    this.maxPerOrigin = Math.max(1, options.maxConnectionsPerOrigin ?? 64);
-    this.idleTimeout = options.idleTimeout ?? 4_000;
-    this.connectTimeout = options.connectTimeout ?? 10_000;
+    this.maxPerOrigin = checkCount('maxConnectionsPerOrigin', options.maxConnectionsPerOrigin ?? 64, 1);
+    this.idleTimeout = checkMs('idleTimeout', options.idleTimeout ?? 4_000);
+    this.connectTimeout = checkMs('connectTimeout', options.connectTimeout ?? 10_000);
     this.proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
   }
 
@@ -338,6 +338,18 @@ export class HttpAgent {
     connection.deadline.set(ms, connection);
     this.wakeOne(pool);
   }
+}
+
+/** A count option: an integer ≥ `min`, or Infinity; else an InvalidArgumentError. */
+export function checkCount(name: string, value: number, min: number): number {
+  if (value === Infinity || (Number.isInteger(value) && value >= min)) return value;
+  throw new InvalidArgumentError(`${name} must be an integer ≥ ${min} (got ${String(value)})`, 'ERR_BAD_ARGUMENT');
+}
+
+/** A duration option in ms: a number ≥ 0 (Infinity or 0: none); else an InvalidArgumentError. */
+export function checkMs(name: string, value: number): number {
+  if (typeof value === 'number' && value >= 0) return value;
+  throw new InvalidArgumentError(`${name} must be a duration in ms ≥ 0 (got ${String(value)})`, 'ERR_BAD_ARGUMENT');
 }
 
 /** The pool key of a request. */

@@ -18,7 +18,7 @@ import { FieldList } from '@curio-ts/proto-http';
 import type { FieldsInit } from '@curio-ts/proto-http';
 import { InvalidArgumentError, RedirectError } from '../../errors.js';
 import type { Runtime, TlsOptions } from '../../runtime.js';
-import { HttpAgent } from './agent.js';
+import { checkCount, checkMs, HttpAgent } from './agent.js';
 import type { RequestSpec } from './agent.js';
 import { parseProxy } from './proxy.js';
 import type { HttpResponse } from './response.js';
@@ -37,9 +37,9 @@ export interface HttpRequestOptions {
   readonly signal?: AbortSignal;
   /** Sets both `headersTimeout` and `bodyTimeout` (ms). */
   readonly timeout?: number;
-  /** ms from sending the request until the response's head has arrived; default 300 000. */
+  /** ms from sending the request until the response's head has arrived; default 300 000 (0 or Infinity: none). */
   readonly headersTimeout?: number;
-  /** ms the response's body may stall between two chunks; default 300 000. */
+  /** ms the response's body may stall between two chunks; default 300 000 (0 or Infinity: none). */
   readonly bodyTimeout?: number;
   /** TLS options for https URLs (default: the agent's, else the runtime's defaults). */
   readonly tls?: TlsOptions;
@@ -86,7 +86,7 @@ export async function request(runtime: Runtime, url: string | URL, options: Http
   let method = (options.method ?? 'GET').toUpperCase();
   let headers: readonly (readonly [string, string])[] = options.headers === undefined ? NO_FIELDS : FieldList.from(options.headers).entries();
   let body = toBody(options.body ?? null);
-  const maxRedirections = options.maxRedirections ?? 0;
+  const maxRedirections = checkCount('maxRedirections', options.maxRedirections ?? 0, 0);
   for (let hop = 0; ; hop++) {
     const response = await agent.send(makeSpec(current, method, headers, body, options));
     if (hop > 0) response.redirected = true;
@@ -183,7 +183,7 @@ function makeSpec(url: URL, method: string, headers: readonly (readonly [string,
   } else if (body !== null) {
     if (!length && !chunked) fields.push(['Transfer-Encoding', 'chunked']);
   } else if (!length && !chunked && WITH_BODY.has(method)) fields.push(['Content-Length', '0']);
-  const timeout = options.timeout ?? 300_000;
+  const timeout = checkMs('timeout', options.timeout ?? 300_000);
   return {
     url,
     method,
@@ -193,8 +193,8 @@ function makeSpec(url: URL, method: string, headers: readonly (readonly [string,
     tls: options.tls,
     proxy: options.proxy === undefined ? undefined : parseProxy(options.proxy),
     signal: options.signal,
-    headersTimeout: options.headersTimeout ?? timeout,
-    bodyTimeout: options.bodyTimeout ?? timeout,
+    headersTimeout: options.headersTimeout === undefined ? timeout : checkMs('headersTimeout', options.headersTimeout),
+    bodyTimeout: options.bodyTimeout === undefined ? timeout : checkMs('bodyTimeout', options.bodyTimeout),
   };
 }
 
