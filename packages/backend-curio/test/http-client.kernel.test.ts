@@ -52,6 +52,15 @@ describe('the HTTP client under the kernel', () => {
     });
   });
 
+  it('a later kernel run gets working connections (those of an ended kernel are not reused)', async () => {
+    for (let round = 0; round < 3; round++) {
+      await run(async () => {
+        const text = await timeoutAfter(2_000, async () => (await request(`${base}/`)).body.text());
+        expect(text).toBe('hello');
+      });
+    }
+  });
+
   it('timeoutAfter interrupts a request waiting for its head, and its connection is closed', async () => {
     await run(async () => {
       const before = closedSockets;
