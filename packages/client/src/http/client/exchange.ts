@@ -219,7 +219,7 @@ export class Exchange implements Expirable {
     this.holding.deadline.set(ms, this);
   }
 
-  /** @internal The deadline passed. */
+  /** The deadline passed: the request fails with the timeout of its phase. */
   expire(): void {
     if (this.phase === 'none') return;
     this.fail(this.phase === 'headers' ? new HeadersTimeoutError(this.headersTimeout) : new BodyTimeoutError(this.bodyTimeout));
