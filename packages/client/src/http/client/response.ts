@@ -201,8 +201,17 @@ export class ResponseBody implements HttpResponseBody {
   }
 
   async bytes(): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    for (let part = await this.read(); part !== null; part = await this.read()) parts.push(part);
+    let parts: Uint8Array[] = [];
+    if (this.complete && this.chunkHead === 0) {
+      // All of it arrived with the head (a small response): no read to wait for.
+      this.used = true;
+      parts = this.chunks;
+      this.chunks = [];
+      this.chunkBytes = 0;
+    } else {
+      for (let part = await this.read(); part !== null; part = await this.read()) parts.push(part);
+    }
+    if (parts.length === 0) return EMPTY;
     if (parts.length === 1) return parts[0] as Uint8Array;
     // Several chunks: the platform's Blob joins them (one copy).
     return new Uint8Array(await new Blob(parts).arrayBuffer());
