@@ -26,3 +26,5 @@ export type { RawOutcome } from './http-hostile.js';
 export { httpPeersConformance } from './http-peers.js';
 export { startAppProcess } from './app-process.js';
 export type { AppProcess } from './app-process.js';
+export { httpClientConformance, nodeHttpServer, rawServer, peerHandler, startProxy } from './http-client.js';
+export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';
