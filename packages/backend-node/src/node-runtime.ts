@@ -104,8 +104,9 @@ export const nodeRuntime: Runtime = {
   sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   defer: (fn) => process.nextTick(fn),
   now: () => performance.now(),
-  timer(ms, fn) {
+  timer(ms, fn, options) {
     const handle = setTimeout(fn, ms);
+    if (options?.unref === true) handle.unref();
     return () => clearTimeout(handle);
   },
 };

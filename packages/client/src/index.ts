@@ -13,6 +13,7 @@ export type {
   TlsOptions,
   TlsServerOptions,
   TlsInfo,
+  TimerOptions,
   StartTlsOptions,
   Wake,
   Waiter,

@@ -735,6 +735,9 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
             const refused = await fetch('http://127.0.0.1:1/').catch((e: unknown) => e);
             expect(refused).toBeInstanceOf(TypeError);
             expect((refused as TypeError).cause).toBeInstanceOf(ConnectionError);
+            // data: URLs need no connection, as with the platform's fetch.
+            const data = await fetch('data:text/plain;charset=utf-8,h%C3%A9llo');
+            expect([data.status, data.headers.get('content-type'), await data.text()]).toEqual([200, 'text/plain;charset=utf-8', 'héllo']);
           }),
       );
     });

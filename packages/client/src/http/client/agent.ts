@@ -184,6 +184,7 @@ export class HttpAgent {
       while (!fresh && pool.idle.length > 0) {
         const connection = pool.idle.pop() as ClientConnection;
         connection.deadline.clear();
+        connection.idle(false);
         if (connection.reusable) return [connection, true];
         connection.destroy();
       }
@@ -335,6 +336,7 @@ export class HttpAgent {
       return;
     }
     pool.idle.push(connection);
+    connection.idle(true);
     connection.deadline.set(ms, connection);
     this.wakeOne(pool);
   }

@@ -83,6 +83,12 @@ export class ClientConnection implements Held, Expirable {
     return this.closed || this.eof || this.readError !== null;
   }
 
+  /** Idle in the pool (true: the socket no longer keeps the process alive) or taken out (false). */
+  idle(idle: boolean): void {
+    if (idle) this.stream.unref?.();
+    else this.stream.ref?.();
+  }
+
   /** Close the stream and stop the reader. Idempotent. */
   destroy(): void {
     if (this.closed) return;

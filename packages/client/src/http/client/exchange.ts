@@ -27,6 +27,8 @@ export interface Held {
   readonly deadline: Deadline;
 }
 
+const UNREF = { unref: true } as const;
+
 /** What a Deadline does when it passes. */
 export interface Expirable {
   expire(): void;
@@ -35,7 +37,9 @@ export interface Expirable {
 /**
  * A deadline on the runtime's clock with one lazy timer: `set` moves it (starting a timer only
  * if none is pending early enough), `clear` disarms it (a pending timer then finds nothing),
- * `stop` also cancels the timer (the owner is gone).
+ * `stop` also cancels the timer (the owner is gone). The timer does not keep the process alive
+ * (Runtime.timer's `unref`): while a request is under way its connection's socket does, and a
+ * connection idle in the pool (its socket unref'd) must not.
  */
 export class Deadline {
   private at = Infinity;
@@ -73,18 +77,22 @@ export class Deadline {
 
   private start(ms: number): void {
     this.timerAt = this.runtime.now() + ms;
-    this.cancel = this.runtime.timer(ms, () => {
-      this.cancel = null;
-      if (this.at === Infinity) return;
-      const left = this.at - this.runtime.now();
-      if (left >= 1) {
-        this.start(left);
-        return;
-      }
-      const target = this.target;
-      this.clear();
-      target?.expire();
-    });
+    this.cancel = this.runtime.timer(
+      ms,
+      () => {
+        this.cancel = null;
+        if (this.at === Infinity) return;
+        const left = this.at - this.runtime.now();
+        if (left >= 1) {
+          this.start(left);
+          return;
+        }
+        const target = this.target;
+        this.clear();
+        target?.expire();
+      },
+      UNREF,
+    );
   }
 }
 

@@ -70,6 +70,8 @@ async function fetchOn(
 ): Promise<Response> {
   const source = input instanceof Request ? input : null;
   const url = source !== null ? source.url : String(input);
+  // data: and blob: URLs involve no connection: the platform's fetch answers them as fetch does.
+  if (url.startsWith('data:') || url.startsWith('blob:')) return globalThis.fetch(input, init);
   const method = (init.method ?? source?.method ?? 'GET').toUpperCase();
   const headers = new Headers(init.headers ?? source?.headers);
   const signal = init.signal ?? source?.signal ?? undefined;
