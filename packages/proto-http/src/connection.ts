@@ -34,6 +34,7 @@ import { FieldList, latin1 } from './fields.js';
 import { HEAD_CONTINUE, HEAD_NO_BODY, HEAD_UPGRADE, HPE, REQUEST, RESPONSE, WireParser, methodName } from './llhttp/binding.js';
 import type { WireFields, WireHead, WireLimit } from './llhttp/binding.js';
 import { nextState } from './state.js';
+import { MessageWriter } from './writer.js';
 import type { HttpState, Role, StateInput } from './state.js';
 
 /** Limits on what the peer may send (bytes; fields). */
@@ -57,7 +58,6 @@ export interface TrailingData {
 }
 
 const encoder = new TextEncoder();
-const CRLF = 0x0d0a;
 const EMPTY: Uint8Array = new Uint8Array(0);
 
 /** How a message's body is framed on send. */
@@ -67,14 +67,7 @@ const CHUNKED = 2;
 const TO_CLOSE = 3;
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible chars, spaces, tabs and obs-text; no CR, LF or NUL.
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
-
-/** The bytes of `text` as latin1 (header text is bytes: one char per byte). */
-function latin1Bytes(text: string, into: number[]): void {
-  for (let i = 0; i < text.length; i++) into.push(text.charCodeAt(i) & 0xff);
-}
 
 /**
  * An HTTP/1.1 connection, either role (see the file header). It is its parser's WireSink (the
@@ -496,50 +489,86 @@ export class HttpConnection {
     if (!TARGET.test(request.target)) throw new LocalProtocolError(`bad request target ${JSON.stringify(request.target)}`, 'ERR_HTTP_TARGET');
     const headers = request.headers;
     if (request.httpVersion === '1.1' && headers.getAll('host').length !== 1) throw new LocalProtocolError('an HTTP/1.1 request needs exactly one Host header', 'ERR_HTTP_HOST');
-    const bytes: number[] = [];
-    latin1Bytes(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`, bytes);
-    this.sendFraming = this.framing(headers, false);
+    this.sendFraming = this.framing(headers.get('transfer-encoding'), headers.getAll('content-length'), false);
+    writer.begin();
+    writer.text(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`);
     this.requestMethod = request.method.toUpperCase();
     this.keepAlive = request.httpVersion === '1.1' ? !hasToken(headers, 'connection', 'close') : hasToken(headers, 'connection', 'keep-alive');
     this.proposedSwitch = this.requestMethod === 'CONNECT' || headers.has('upgrade');
-    this.writeFields(headers, bytes, false);
+    writer.fields(headers, false);
+    writer.crlf();
     this.ours = next;
     this.theirs = this.moveTheirs('peer-request');
-    return Uint8Array.from(bytes);
+    return writer.take();
   }
 
   private sendResponse(response: Response | InformationalResponse): Uint8Array {
+    writer.begin();
+    this.writeResponseHead(response.type === 'informational-response', response.status, response.reason, response.headers, null);
+    return writer.take();
+  }
+
+  /**
+   * A whole response at once: its head, its body and its end as one byte array, what
+   * `send(new Response(status, headers))`, `send(new Data(body))` and `send(new EndOfMessage())`
+   * would return, joined. Unless `headers` frame the body themselves (Content-Length,
+   * Transfer-Encoding), a Content-Length is added: the body's length, or 0 without a body when
+   * the response may have one (not 101, 204, 304, nor a response to HEAD). `close`: this is the
+   * connection's last response (`Connection: close` is added unless `headers` say it). A
+   * response to HEAD gets the head only (its Content-Length says the body's length).
+   */
+  sendWholeResponse(status: number, headers: FieldList, body: Uint8Array | null, close = false): Uint8Array {
+    if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
+    try {
+      writer.begin();
+      if (close) this.keepAlive = false;
+      const length = body !== null ? body.length : status === 101 || status === 204 || status === 304 || this.requestMethod === 'HEAD' ? -1 : 0;
+      this.writeResponseHead(false, status, '', headers, length);
+      if (body !== null && body.length > 0 && this.requestMethod !== 'HEAD') {
+        writer.bytes(this.sendData(body) ?? EMPTY);
+      }
+      this.writeEnd(FieldList.EMPTY);
+      return writer.take();
+    } catch (error) {
+      if (error instanceof LocalProtocolError) this.ours = nextState(this.ourRole, this.ours, 'protocol-error') as HttpState;
+      throw error;
+    }
+  }
+
+  /**
+   * A response head into the writer. `length`: a Content-Length to add when the headers frame
+   * nothing (null or -1: none).
+   */
+  private writeResponseHead(informational: boolean, status: number, givenReason: string, headers: FieldList, length: number | null): void {
     if (this.ourRole !== 'server') throw new LocalProtocolError('a client does not send responses', 'ERR_HTTP_ROLE');
-    const status = response.status;
-    const informational = response.type === 'informational-response';
     // 101 ends HTTP: it is a (final) Response here, not an informational one.
     const valid = informational ? status >= 100 && status <= 199 && status !== 101 : status === 101 || (status >= 200 && status <= 999);
-    if (!valid || !Number.isInteger(status)) throw new LocalProtocolError(`bad status ${status} for ${response.type}`, 'ERR_HTTP_STATUS');
+    if (!valid || !Number.isInteger(status)) throw new LocalProtocolError(`bad status ${status} for ${informational ? 'informational-response' : 'response'}`, 'ERR_HTTP_STATUS');
     const next = this.moveOurs(informational ? 'InformationalResponse' : 'Response');
-    const headers = response.headers;
-    const bytes: number[] = [];
-    const reason = response.reason === '' ? (REASONS[status] ?? '') : response.reason;
-    if (/[\r\n]/.test(reason)) throw new LocalProtocolError('a reason phrase cannot hold CR or LF', 'ERR_HTTP_REASON');
-    latin1Bytes(`HTTP/1.1 ${status} ${reason}\r\n`, bytes);
+    writer.bytes(statusLine(status, givenReason));
+    writer.fields(headers, false);
     if (informational) {
       if (status === 100) this.waitingFor100 = false;
-      this.writeFields(headers, bytes, false);
+      writer.crlf();
       this.ours = next;
-      return Uint8Array.from(bytes);
+      return;
     }
     this.waitingFor100 = false;
     const switching = this.proposedSwitch && this.accepted(status);
     if (switching && this.theirs !== 'MIGHT_SWITCH_PROTOCOL') {
       throw new LocalProtocolError('a protocol switch is accepted only once the request was read to its end (take its EndOfMessage first)', 'ERR_STATE');
     }
-    if (hasToken(headers, 'connection', 'close')) this.keepAlive = false;
+    if (length !== null && length >= 0 && writer.transferEncoding === null && writer.contentLengths.length === 0) {
+      writer.field('Content-Length', String(length), false);
+    }
+    const close = writer.connectionClose;
+    if (close) this.keepAlive = false;
     const noBody = this.requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) || switching;
-    this.sendFraming = noBody ? NO_BODY : this.framing(headers, true);
-    let extra = '';
-    if (!noBody && this.sendFraming === CHUNKED && !headers.has('transfer-encoding')) extra = 'Transfer-Encoding: chunked\r\n';
+    this.sendFraming = noBody ? NO_BODY : this.framing(writer.transferEncoding, writer.contentLengths, true);
+    if (!noBody && this.sendFraming === CHUNKED && writer.transferEncoding === null) writer.text('Transfer-Encoding: chunked\r\n');
     if (this.sendFraming === TO_CLOSE) this.keepAlive = false;
-    if (!this.keepAlive && !switching && !hasToken(headers, 'connection', 'close')) extra += 'Connection: close\r\n';
-    this.writeFields(headers, bytes, false, extra);
+    if (!this.keepAlive && !switching && !close) writer.text('Connection: close\r\n');
+    writer.crlf();
     if (switching) {
       this.ours = this.moveOurs('accept-switch');
       this.theirs = this.moveTheirs('accept-switch');
@@ -552,13 +581,10 @@ export class HttpConnection {
         this.restTheirs();
       }
     }
-    return Uint8Array.from(bytes);
   }
 
-  /** The framing of the body we send (see the file header). */
-  private framing(headers: FieldList, response: boolean): number {
-    const te = headers.get('transfer-encoding');
-    const cl = headers.getAll('content-length');
+  /** The framing of the body we send (see the file header), from its Transfer-Encoding and Content-Length values. */
+  private framing(te: string | null, cl: readonly string[], response: boolean): number {
     if (te !== null && cl.length > 0) throw new LocalProtocolError('Content-Length and Transfer-Encoding together', 'ERR_HTTP_FRAMING');
     if (te !== null) {
       if (te.trim().toLowerCase() !== 'chunked') throw new LocalProtocolError(`only chunked transfer coding is supported: ${te}`, 'ERR_HTTP_FRAMING');
@@ -577,19 +603,6 @@ export class HttpConnection {
       return BY_LENGTH;
     }
     return this.theirVersion === '1.0' ? TO_CLOSE : CHUNKED;
-  }
-
-  private writeFields(headers: FieldList, bytes: number[], trailers: boolean, extra = ''): void {
-    for (let i = 0; i < headers.length; i++) {
-      const name = headers.name(i);
-      const value = headers.value(i);
-      if (!TOKEN.test(name)) throw new LocalProtocolError(`bad field name ${JSON.stringify(name)}`, 'ERR_HTTP_FIELD');
-      if (!FIELD_VALUE.test(value)) throw new LocalProtocolError(`bad value for field ${name}: CR, LF and NUL are not allowed`, 'ERR_HTTP_FIELD');
-      if (trailers && /^(?:content-length|transfer-encoding|host)$/i.test(name)) throw new LocalProtocolError(`${name} cannot be a trailer`, 'ERR_HTTP_FIELD');
-      latin1Bytes(`${name}: ${value.trim()}\r\n`, bytes);
-    }
-    latin1Bytes(extra, bytes);
-    bytes.push(CRLF >> 8, CRLF & 0xff);
   }
 
   private sendData(data: Uint8Array): Uint8Array {
@@ -617,20 +630,27 @@ export class HttpConnection {
   }
 
   private sendEnd(end: EndOfMessage): Uint8Array {
+    writer.begin();
+    if (this.writeEnd(end.trailers)) return writer.take();
+    return EMPTY;
+  }
+
+  /** The end of our message into the writer; true when it has bytes (the last chunk of a chunked body). */
+  private writeEnd(trailers: FieldList): boolean {
     const next = this.moveOurs('EndOfMessage');
-    let bytes: Uint8Array = EMPTY;
     if (this.sendFraming === BY_LENGTH && this.sendRemaining > 0) throw new LocalProtocolError(`the body is shorter than its Content-Length (${this.sendRemaining} bytes missing)`, 'ERR_HTTP_TOO_SHORT');
-    if (end.trailers.length > 0 && this.sendFraming !== CHUNKED) throw new LocalProtocolError('trailers need a chunked body', 'ERR_HTTP_TRAILERS');
-    if (this.sendFraming === CHUNKED) {
-      const out: number[] = [0x30, 0x0d, 0x0a];
-      this.writeFields(end.trailers, out, true);
-      bytes = Uint8Array.from(out);
+    if (trailers.length > 0 && this.sendFraming !== CHUNKED) throw new LocalProtocolError('trailers need a chunked body', 'ERR_HTTP_TRAILERS');
+    const chunked = this.sendFraming === CHUNKED;
+    if (chunked) {
+      writer.text('0\r\n');
+      writer.fields(trailers, true);
+      writer.crlf();
     }
     this.ours = next;
     if (this.ourRole === 'client' && this.proposedSwitch) this.ours = this.moveOurs('propose-switch');
     this.restOurs();
     this.restTheirs();
-    return bytes;
+    return chunked;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -655,6 +675,26 @@ export class HttpConnection {
       this.pausedForUpgrade = false;
     }
   }
+}
+
+/** The bytes of every head we send pass through it (one message at a time: see writer.ts). */
+const writer = new MessageWriter();
+
+const statusLines = new Map<number, Uint8Array>();
+
+/** `HTTP/1.1 <status> <reason>` CR LF (the usual reason when `given` is ''), cached for the usual reasons. */
+function statusLine(status: number, given: string): Uint8Array {
+  if (given === '') {
+    const cached = statusLines.get(status);
+    if (cached !== undefined) return cached;
+  }
+  const reason = given === '' ? (REASONS[status] ?? '') : given;
+  if (/[\r\n]/.test(reason)) throw new LocalProtocolError('a reason phrase cannot hold CR or LF', 'ERR_HTTP_REASON');
+  const line = new Uint8Array(`HTTP/1.1 ${status} ${reason}\r\n`.length);
+  const text = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (let i = 0; i < text.length; i++) line[i] = text.charCodeAt(i) & 0xff;
+  if (given === '' && statusLines.size < 1000) statusLines.set(status, line);
+  return line;
 }
 
 /** Whether a comma-separated field `name` holds `token` (case-insensitive). */

@@ -12,6 +12,13 @@
 // - A client that closes its side (or whose connection breaks) while its request is under way
 //   aborts the request's signal and cancels the handler's activity (Go's server does the same;
 //   a half-closed client is treated alike, since a read cannot tell the two apart).
+// - Responses go out in order, gathered: the bytes of every response made in one burst of
+//   work (all the pipelined requests one read brought, answered at once) are written together,
+//   at the end of the burst (`Runtime.defer`), or at once when OUT_HIGH_WATER bytes are waiting;
+//   before anything that waits for the peer (a 100 Continue, a switch, an error status) and
+//   before the stream is closed, what is gathered is written first.
+// - A handler that answers synchronously with a whole body (a string, bytes, none) is served
+//   without a Promise: no await between the request's head and its response's bytes.
 // - Reading is paced by the handler: the reader stops while more than READ_HIGH_WATER bytes
 //   received are not yet consumed (a body nobody reads, pipelined requests), so memory per
 //   connection is bounded; writing awaits the stream (backpressure both ways).
@@ -29,15 +36,20 @@
 
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
-import { FnWaiter } from '../runtime.js';
-import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake } from '../runtime.js';
+import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake, Waiter } from '../runtime.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
 const READ_HIGH_WATER = 64 * 1024;
 /** Unread request body (after the response) the server drains to keep the connection; beyond, it closes. */
 const DRAIN_LIMIT = 256 * 1024;
 
+/** Gathered response bytes above which they are written at once (and the writer waits for the stream). */
+const OUT_HIGH_WATER = 64 * 1024;
+
 const EMPTY = new Uint8Array(0);
+const RESOLVED: Promise<void> = Promise.resolve();
+/** What nextReady() answers when the next event needs waiting for. */
+const WAIT: unique symbol = Symbol('WAIT');
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -212,6 +224,23 @@ class ServerConnection {
   private cycleBytes = 0;
   /** The timer armed is the idle timeout (no byte of the next request yet). */
   private waitingIdle = false;
+  /** Response bytes gathered, not yet written (see the file header). */
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  private flushDeferred = false;
+  /** The last write, until the stream has accepted it (backpressure). */
+  private writing: Promise<void> | null = null;
+  /** The peer's address, once asked (undefined: not yet). */
+  private peer: StreamAddress | null | undefined = undefined;
+  /** The chunk the read sink handled and declined (the read settles with it: not to be received twice). */
+  private sunk: Uint8Array | null = null;
+  private readonly flushLater = (): void => {
+    this.flushDeferred = false;
+    void this.flush();
+  };
+  private readonly sink = (chunk: Uint8Array): boolean => this.sinkChunk(chunk);
+  private readonly dataWaiter: Waiter<void> = new WakeSlot((wake) => (this.dataWake = wake));
+  private readonly drainWaiter: Waiter<void> = new WakeSlot((wake) => (this.drainWake = wake));
 
   constructor(
     private readonly server: Server,
@@ -236,6 +265,7 @@ class ServerConnection {
   private shut(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.out.length > 0) void this.flush();
     this.stream.close();
     this.wakeData();
     this.wakeDrain();
@@ -266,10 +296,10 @@ class ServerConnection {
         const theirs = this.conn.theirState;
         if (theirs === 'SWITCHED_PROTOCOL') return;
         if (this.conn.pendingBytes >= READ_HIGH_WATER || theirs === 'MIGHT_SWITCH_PROTOCOL') {
-          await this.runtime.wait<void>('HTTP_READ_PAUSED', new FnWaiter<void>((wake) => (this.drainWake = wake)));
+          await this.runtime.wait<void>('HTTP_READ_PAUSED', this.drainWaiter);
           continue;
         }
-        const chunk = await this.stream.read();
+        const chunk = await this.stream.read(this.sink);
         if (this.closed) return;
         if (chunk === null || chunk.length === 0) {
           this.eof = true;
@@ -277,18 +307,40 @@ class ServerConnection {
           this.clientGone(new Error('the client closed the connection'));
           return;
         }
-        if (this.idle && this.cycleBytes === 0 && this.waitingIdle) {
-          // The first byte of the next request: its head now has headersTimeout.
-          this.armTimer(this.server.options.headersTimeout ?? 60_000, false);
+        if (chunk === this.sunk) {
+          this.sunk = null;
+          continue;
         }
-        this.cycleBytes += chunk.length;
-        this.conn.receiveData(chunk);
-        this.wakeData();
+        this.receive(chunk);
       }
     } catch (error) {
       this.readError = error;
       this.clientGone(error);
     }
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.idle && this.cycleBytes === 0 && this.waitingIdle) {
+      // The first byte of the next request: its head now has headersTimeout.
+      this.armTimer(this.server.options.headersTimeout ?? 60_000, false);
+    }
+    this.cycleBytes += chunk.length;
+    this.conn.receiveData(chunk);
+    this.wakeData();
+  }
+
+  /**
+   * The read's sink (runtime.ts's ReadSink): a chunk taken as it arrives, the read staying
+   * pending, while nothing asks the reader to stop; otherwise the chunk is left to the loop.
+   */
+  private sinkChunk(chunk: Uint8Array): boolean {
+    if (this.closed || chunk.length === 0) return false;
+    const theirs = this.conn.theirState;
+    if (theirs === 'SWITCHED_PROTOCOL' || theirs === 'MIGHT_SWITCH_PROTOCOL') return false;
+    this.receive(chunk);
+    if (this.conn.pendingBytes < READ_HIGH_WATER) return true;
+    this.sunk = chunk;
+    return false;
   }
 
   /**
@@ -318,6 +370,19 @@ class ServerConnection {
     wake?.resolve();
   }
 
+  /** The next event if it needs no waiting: an event, PAUSED, null (the connection is over), or WAIT. */
+  private nextReady(): HttpEvent | typeof PAUSED | typeof WAIT | null {
+    if (this.closed) return null;
+    let event;
+    try {
+      event = this.conn.nextEvent();
+    } catch {
+      return WAIT; // next() meets the error again and answers it
+    }
+    if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.wakeDrain();
+    return event === NEED_DATA ? WAIT : event;
+  }
+
   /** The next event, waiting for bytes as needed; null when the connection is over. */
   private async next(): Promise<HttpEvent | typeof PAUSED | null> {
     for (;;) {
@@ -332,7 +397,7 @@ class ServerConnection {
       if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.wakeDrain();
       if (event !== NEED_DATA) return event;
       if (this.readError !== null) return null;
-      await this.runtime.wait<void>('HTTP_READ', new FnWaiter<void>((wake) => (this.dataWake = wake)));
+      await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
     }
   }
 
@@ -348,12 +413,15 @@ class ServerConnection {
       this.waitingIdle = !first && this.cycleBytes === 0;
       this.armTimer(this.waitingIdle ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), this.waitingIdle);
       first = false;
-      const event = await this.next();
+      let event = this.nextReady();
+      if (event === WAIT) event = await this.next();
       if (event === null || event === PAUSED || event.type !== 'request') return;
       this.idle = false;
       this.cancelTimer();
-      const ok = await this.exchange(event);
+      let ok = this.exchange(event);
+      if (typeof ok !== 'boolean') ok = await ok;
       if (!ok || this.closed) return;
+      if (this.writing !== null) await this.writing; // the stream pushes back: wait before the next response
       const ours = this.conn.ourState;
       const theirs = this.conn.theirState;
       if (ours === 'DONE' && theirs === 'DONE') {
@@ -363,35 +431,90 @@ class ServerConnection {
     }
   }
 
-  /** One request and its response. False: the connection must end. */
-  private async exchange(head: RequestEvent): Promise<boolean> {
+  /** One request and its response. False: the connection must end. Synchronous when the handler is. */
+  private exchange(head: RequestEvent): boolean | Promise<boolean> {
     const controller = new RequestAbort();
     this.current = controller;
     const body = new Body(this);
-    const request = new IncomingRequest(head, this.stream.remoteAddress ?? null, controller, body);
-    let response: ServerResponse | null = null;
-    let failure: unknown = null;
+    const request = new IncomingRequest(head, this, controller, body);
     // The handler runs in the connection's own activity (no spawn per request): a client that
     // goes away cancels that activity (clientGone), which on curio interrupts the handler at
     // its await; the connection is over then anyway.
     this.inHandler = true;
+    let response: ServerResponse | Promise<ServerResponse>;
     try {
-      response = await this.server.handler(request);
+      response = this.server.handler(request);
+    } catch (error) {
+      this.inHandler = false;
+      this.current = null;
+      return this.failed(head, body, request, error);
+    }
+    if (isThenable(response)) return this.settle(response, head, body, request);
+    this.inHandler = false;
+    this.current = null;
+    if (this.closed || this.gone) return false;
+    return this.respond(head, body, response, request);
+  }
+
+  /** The rest of an exchange whose handler answered with a Promise. */
+  private async settle(pending: Promise<ServerResponse>, head: RequestEvent, body: Body, request: ServerRequest): Promise<boolean> {
+    let response: ServerResponse | null = null;
+    let failure: unknown = null;
+    let failed = false;
+    try {
+      response = await pending;
     } catch (error) {
       failure = error;
+      failed = true;
     } finally {
       this.inHandler = false;
     }
     this.current = null;
+    if (failed) return this.failed(head, body, request, failure);
     if (this.closed || this.gone) return false;
-    if (failure !== null) {
-      this.server.options.onError?.(failure, request);
-      return this.respond(head, body, { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' }, request);
-    }
-    return this.respond(head, body, response as unknown as ServerResponse, request);
+    return this.respond(head, body, response as ServerResponse, request);
   }
 
-  private async respond(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): Promise<boolean> {
+  /** The handler threw: a 500 (and onError). */
+  private failed(head: RequestEvent, body: Body, request: ServerRequest, failure: unknown): boolean | Promise<boolean> {
+    if (this.closed || this.gone) return false;
+    this.server.options.onError?.(failure, request);
+    return this.respond(head, body, { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' }, request);
+  }
+
+  /**
+   * The response: at once when its body is whole (a string, bytes, none) and nothing must be
+   * waited for; otherwise respondStreamed.
+   */
+  private respond(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): boolean | Promise<boolean> {
+    const status = response.status ?? 200;
+    const payload = response.body ?? null;
+    const whole = payload === null || typeof payload === 'string' || payload instanceof Uint8Array;
+    if (!whole || status < 200 || status === 101 || (head.method === 'CONNECT' && status < 300)) return this.respondStreamed(head, body, response, request);
+    const conn = this.conn;
+    const headers = FieldList.from(response.headers);
+    const bytes = typeof payload === 'string' ? encoder.encode(payload) : payload;
+    // The next request can follow only once this one's body is read to its end (see respondStreamed).
+    const keep = !this.server.closing && !(conn.theyAreWaitingFor100Continue && !body.done);
+    let message: Uint8Array;
+    try {
+      message = conn.sendWholeResponse(status, headers, bytes, !keep);
+    } catch (error) {
+      if (this.closed) return false;
+      this.server.options.onError?.(error, request);
+      if (conn.ourState !== 'ERROR') return this.respondStreamed(head, body, { status: 500, body: 'Internal Server Error' }, request);
+      return false;
+    }
+    this.send(message);
+    if (keep && !body.done) return this.drained(body);
+    return keep && conn.ourState === 'DONE';
+  }
+
+  private async drained(body: Body): Promise<boolean> {
+    return (await body.drain(DRAIN_LIMIT)) && this.conn.ourState === 'DONE';
+  }
+
+  private async respondStreamed(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): Promise<boolean> {
     const conn = this.conn;
     const status = response.status ?? 200;
     let headers = FieldList.from(response.headers);
@@ -407,7 +530,7 @@ class ServerConnection {
       // A streamed response may read the request's body as it goes (an echo): the client must
       // be told to send it before the final response's head.
       try {
-        await this.stream.write(this.conn.send(new InformationalResponse(100)) as Uint8Array);
+        await this.sendNow(this.conn.send(new InformationalResponse(100)) as Uint8Array);
       } catch {
         return false;
       }
@@ -428,44 +551,95 @@ class ServerConnection {
       const headBytes = conn.send(event) as Uint8Array;
       started = true;
       if (status === 101) {
-        await this.stream.write(headBytes);
+        await this.sendNow(headBytes);
         await this.switchTo(response);
         return false;
       }
       if (bytes !== null) {
-        await this.write(headBytes, head.method === 'HEAD' || bytes.length === 0 ? null : (conn.send(new Data(bytes)) as Uint8Array), conn.send(new EndOfMessage()) as Uint8Array);
+        this.send(headBytes);
+        if (head.method !== 'HEAD' && bytes.length > 0) this.send(conn.send(new Data(bytes)) as Uint8Array);
+        await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       } else if (payload !== null && head.method !== 'HEAD') {
-        await this.stream.write(headBytes);
+        await this.send(headBytes);
         for await (const part of payload as AsyncIterable<Uint8Array | string>) {
           if (this.closed) return false;
           const chunk = typeof part === 'string' ? encoder.encode(part) : part;
           if (chunk.length === 0) continue;
-          await this.stream.write(conn.send(new Data(chunk)) as Uint8Array);
+          await this.send(conn.send(new Data(chunk)) as Uint8Array);
         }
-        const end = conn.send(new EndOfMessage()) as Uint8Array;
-        if (end.length > 0) await this.stream.write(end);
+        await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       } else {
-        await this.write(headBytes, null, conn.send(new EndOfMessage()) as Uint8Array);
+        this.send(headBytes);
+        await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       }
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
-      if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, { status: 500, body: 'Internal Server Error' }, request);
+      if (!started && conn.ourState !== 'ERROR') return this.respondStreamed(head, body, { status: 500, body: 'Internal Server Error' }, request);
       return false;
     }
     if (keep && !body.done) keep = await body.drain(DRAIN_LIMIT);
     return keep && conn.ourState === 'DONE';
   }
 
-  /** Write a head, an optional body and an end in one write. */
-  private async write(a: Uint8Array, b: Uint8Array | null, c: Uint8Array): Promise<void> {
-    const length = a.length + (b === null ? 0 : b.length) + c.length;
-    if (length === a.length) return this.stream.write(a);
-    const out = new Uint8Array(length);
-    out.set(a, 0);
-    if (b !== null) out.set(b, a.length);
-    out.set(c, length - c.length);
-    return this.stream.write(out);
+  // Writing -----------------------------------------------------------------------------------
+
+  /**
+   * Gather `bytes` for the end of the burst (see the file header). Returns what to await before
+   * sending more (the stream pushes back), or null.
+   */
+  private send(bytes: Uint8Array): Promise<void> | null {
+    if (bytes.length > 0) {
+      this.out.push(bytes);
+      this.outBytes += bytes.length;
+      if (this.outBytes >= OUT_HIGH_WATER) return this.flush();
+      if (!this.flushDeferred) {
+        this.flushDeferred = true;
+        this.runtime.defer(this.flushLater);
+      }
+    }
+    return this.writing;
+  }
+
+  /** Gather `bytes` and write everything gathered now; resolves once the stream took it. */
+  private sendNow(bytes: Uint8Array): Promise<void> {
+    this.send(bytes);
+    return this.flush();
+  }
+
+  /**
+   * Write what is gathered, in one write. Resolves once the stream accepted it; rejects if the
+   * stream is broken (the connection is then shut: the client is gone).
+   */
+  private flush(): Promise<void> {
+    const out = this.out;
+    if (out.length === 0) return this.writing ?? RESOLVED;
+    const data = out.length === 1 ? (out[0] as Uint8Array) : concat(out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    let write: Promise<void>;
+    try {
+      write = this.stream.write(data);
+    } catch (error) {
+      write = Promise.reject(error);
+    }
+    this.writing = write;
+    write.then(
+      () => {
+        if (this.writing === write) this.writing = null;
+      },
+      () => {
+        if (this.writing === write) this.writing = null;
+        this.shut();
+      },
+    );
+    return write;
+  }
+
+  /** The peer's address (asked of the stream once). */
+  remoteAddress(): StreamAddress | null {
+    if (this.peer === undefined) this.peer = this.stream.remoteAddress ?? null;
+    return this.peer;
   }
 
   private async switchTo(response: ServerResponse): Promise<void> {
@@ -494,7 +668,7 @@ class ServerConnection {
     if (this.conn.ourState !== 'IDLE' && this.conn.ourState !== 'SEND_RESPONSE') return;
     const text = `${error.message}\n`;
     try {
-      await this.stream.write(encoder.encode(`HTTP/1.1 ${error.statusHint} ${REASONS[error.statusHint] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${encoder.encode(text).length}\r\n\r\n${text}`));
+      await this.sendNow(encoder.encode(`HTTP/1.1 ${error.statusHint} ${REASONS[error.statusHint] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${encoder.encode(text).length}\r\n\r\n${text}`));
     } catch {
       // The client is gone.
     }
@@ -539,7 +713,7 @@ class ServerConnection {
       const idle = this.deadlineIdle;
       if (!idle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') {
         // A head that did not arrive in time: 408, then close.
-        this.stream.write(encoder.encode('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')).then(
+        this.sendNow(encoder.encode('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')).then(
           () => this.shut(),
           () => this.shut(),
         );
@@ -559,7 +733,7 @@ class ServerConnection {
   /** @internal The next body chunk, or null at its end (the request's EndOfMessage). */
   async nextBodyChunk(): Promise<Uint8Array | null> {
     if (this.conn.theyAreWaitingFor100Continue && this.conn.ourState === 'SEND_RESPONSE') {
-      await this.stream.write(this.conn.send(new InformationalResponse(100)) as Uint8Array);
+      await this.sendNow(this.conn.send(new InformationalResponse(100)) as Uint8Array);
     }
     const event = await this.next();
     if (event === null || event === PAUSED) throw new Error('the connection ended before the request body was complete');
@@ -649,14 +823,7 @@ class Body implements RequestBody {
       parts.push(part);
       length += part.length;
     }
-    if (parts.length === 1) return parts[0] as Uint8Array;
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+    return parts.length === 1 ? (parts[0] as Uint8Array) : concat(parts, length);
   }
 
   async text(): Promise<string> {
@@ -724,7 +891,7 @@ class IncomingRequest implements ServerRequest {
 
   constructor(
     head: RequestEvent,
-    readonly remoteAddress: StreamAddress | null,
+    private readonly connection: ServerConnection,
     private readonly abort: RequestAbort,
     readonly body: Body,
   ) {
@@ -732,6 +899,10 @@ class IncomingRequest implements ServerRequest {
     this.target = head.target;
     this.headers = head.headers;
     this.httpVersion = head.httpVersion;
+  }
+
+  get remoteAddress(): StreamAddress | null {
+    return this.connection.remoteAddress();
   }
 
   get path(): string {
@@ -747,6 +918,30 @@ class IncomingRequest implements ServerRequest {
   get signal(): AbortSignal {
     return this.abort.signal;
   }
+}
+
+/** A Waiter that hands its wake to a slot (one per connection and wait kind: nothing made per wait). */
+class WakeSlot implements Waiter<void> {
+  constructor(private readonly keep: (wake: Wake<void>) => void) {}
+  start(wake: Wake<void>): void {
+    this.keep(wake);
+  }
+  cancel(): void {}
+}
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** `parts` (`length` bytes in all) as one array. */
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 function hasClose(headers: FieldList): boolean {

@@ -1,0 +1,153 @@
+// writer.ts
+//
+// MessageWriter: the bytes of what we send (a head, and for a whole response its body and end),
+// written into one scratch buffer that every connection reuses, then copied out once. Field
+// names and values are checked as they are copied, and the fields that decide framing
+// (Content-Length, Transfer-Encoding, Connection) are noted on the way, so that a head is read
+// once and allocates one array.
+//
+// Invariants:
+// - One message at a time: `begin()` forgets whatever an earlier (perhaps failed) message left;
+//   `take()` copies the bytes out (the caller owns the copy) and nothing of the scratch escapes.
+// - A field name is a token; a field value holds tabs, visible chars, spaces and obs-text only
+//   (no CR, LF, NUL, DEL, nothing above 0xFF); the value written is trimmed of surrounding
+//   whitespace. Text is written as latin1 (one byte per char).
+// - The notes (`transferEncoding`, `contentLengths`, `connectionClose`...) describe the fields
+//   written since `begin()`, exactly as FieldList.get / getAll / a token search would.
+
+import { LocalProtocolError } from './errors.js';
+import type { FieldList } from './fields.js';
+
+/** Token chars (RFC 9110): `!#$%&'*+-.^_`|~`, digits, letters. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
+
+/** Whether `c` may appear in a field value. */
+function valueChar(c: number): boolean {
+  return c === 0x09 || (c >= 0x20 && c <= 0x7e) || (c >= 0x80 && c <= 0xff);
+}
+
+/** Whether `c` is printable ASCII other than space (a value starting and ending so needs no trim). */
+function plain(c: number): boolean {
+  return c > 0x20 && c < 0x7f;
+}
+
+/** Whether `text` is a token. */
+export function isToken(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+/** See the file header. */
+export class MessageWriter {
+  private buffer = new Uint8Array(4096);
+  private length = 0;
+  /** The Transfer-Encoding values joined with ', ' (as FieldList.get), or null. */
+  transferEncoding: string | null = null;
+  /** The Content-Length values, in order. */
+  contentLengths: string[] = [];
+  /** Some Connection field holds the token `close`. */
+  connectionClose = false;
+
+  /** Start a message. */
+  begin(): void {
+    this.length = 0;
+    this.transferEncoding = null;
+    if (this.contentLengths.length > 0) this.contentLengths = [];
+    this.connectionClose = false;
+  }
+
+  private reserve(n: number): void {
+    const needed = this.length + n;
+    if (needed <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.max(needed, this.buffer.length * 2));
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
+  }
+
+  /** Bytes as they are. */
+  bytes(data: Uint8Array): void {
+    this.reserve(data.length);
+    this.buffer.set(data, this.length);
+    this.length += data.length;
+  }
+
+  /** Text known to be latin1 (chars ≤ 0xFF). */
+  text(text: string): void {
+    this.reserve(text.length);
+    const buffer = this.buffer;
+    let at = this.length;
+    for (let i = 0; i < text.length; i++) buffer[at++] = text.charCodeAt(i);
+    this.length = at;
+  }
+
+  /** CR LF. */
+  crlf(): void {
+    this.reserve(2);
+    this.buffer[this.length++] = 0x0d;
+    this.buffer[this.length++] = 0x0a;
+  }
+
+  /** Every field of `fields` as `name: value` CR LF (checked, noted; see the file header). */
+  fields(fields: FieldList, trailers: boolean): void {
+    for (let i = 0; i < fields.length; i++) this.field(fields.name(i), fields.value(i), trailers);
+  }
+
+  /** One field (checked, noted). */
+  field(name: string, value: string, trailers: boolean): void {
+    this.reserve(name.length + value.length + 4);
+    const buffer = this.buffer;
+    let at = this.length;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 128 || TOKEN_CHARS[c] === 0) throw new LocalProtocolError(`bad field name ${JSON.stringify(name)}`, 'ERR_HTTP_FIELD');
+      buffer[at++] = c;
+    }
+    if (name.length === 0) throw new LocalProtocolError(`bad field name ${JSON.stringify(name)}`, 'ERR_HTTP_FIELD');
+    buffer[at++] = 0x3a;
+    buffer[at++] = 0x20;
+    const n = value.length;
+    if (n === 0 || (plain(value.charCodeAt(0)) && plain(value.charCodeAt(n - 1)))) {
+      for (let i = 0; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (!valueChar(c)) throw badValue(name);
+        buffer[at++] = c;
+      }
+    } else {
+      for (let i = 0; i < n; i++) if (!valueChar(value.charCodeAt(i))) throw badValue(name);
+      const trimmed = value.trim();
+      for (let i = 0; i < trimmed.length; i++) buffer[at++] = trimmed.charCodeAt(i);
+    }
+    buffer[at++] = 0x0d;
+    buffer[at++] = 0x0a;
+    this.length = at;
+    this.note(name, value, trailers);
+  }
+
+  private note(name: string, value: string, trailers: boolean): void {
+    const n = name.length;
+    if (n !== 10 && n !== 14 && n !== 17 && n !== 4) return;
+    const lower = name.toLowerCase();
+    if (trailers && (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'host')) {
+      throw new LocalProtocolError(`${name} cannot be a trailer`, 'ERR_HTTP_FIELD');
+    }
+    if (lower === 'content-length') this.contentLengths.push(value);
+    else if (lower === 'transfer-encoding') this.transferEncoding = this.transferEncoding === null ? value : `${this.transferEncoding}, ${value}`;
+    else if (lower === 'connection' && !this.connectionClose) {
+      for (const part of value.split(',')) if (part.trim().toLowerCase() === 'close') this.connectionClose = true;
+    }
+  }
+
+  /** The message's bytes (a copy; the scratch is reused). */
+  take(): Uint8Array {
+    return this.buffer.slice(0, this.length);
+  }
+}
+
+function badValue(name: string): LocalProtocolError {
+  return new LocalProtocolError(`bad value for field ${name}: CR, LF and NUL are not allowed`, 'ERR_HTTP_FIELD');
+}
