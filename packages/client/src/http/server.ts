@@ -50,6 +50,11 @@ const EMPTY = new Uint8Array(0);
 const RESOLVED: Promise<void> = Promise.resolve();
 /** What nextReady() answers when the next event needs waiting for. */
 const WAIT: unique symbol = Symbol('WAIT');
+/** What skipBody() found. */
+const SKIP_DONE = -1;
+const SKIP_OVER = -2;
+/** What nextReady() answers when the peer broke the protocol. */
+const BROKEN: unique symbol = Symbol('BROKEN');
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -206,9 +211,9 @@ class ServerConnection {
   private readonly conn: HttpConnection;
   private readonly runtime: Runtime;
   /** The consumer waits for bytes (NEED_DATA). */
-  private dataWake: Wake<void> | null = null;
+  private dataWake: Resume | null = null;
   /** The reader waits for the consumer to drain. */
-  private drainWake: Wake<void> | null = null;
+  private drainWake: Resume | null = null;
   private reader: Background | null = null;
   private readError: unknown = null;
   private eof = false;
@@ -234,6 +239,15 @@ class ServerConnection {
   private peer: StreamAddress | null | undefined = undefined;
   /** The chunk the read sink handled and declined (the read settles with it: not to be received twice). */
   private sunk: Uint8Array | null = null;
+  /** Writes not yet accepted by the stream. */
+  private writesPending = 0;
+  private readonly written = (): void => {
+    if (--this.writesPending === 0) this.writing = null;
+  };
+  private readonly writeFailed = (): void => {
+    if (--this.writesPending === 0) this.writing = null;
+    this.shut();
+  };
   private readonly flushLater = (): void => {
     this.flushDeferred = false;
     void this.flush();
@@ -361,26 +375,30 @@ class ServerConnection {
   private wakeData(): void {
     const wake = this.dataWake;
     this.dataWake = null;
-    wake?.resolve();
+    if (wake !== null) resume(wake);
   }
 
   private wakeDrain(): void {
     const wake = this.drainWake;
     this.drainWake = null;
-    wake?.resolve();
+    if (wake !== null) resume(wake);
   }
 
-  /** The next event if it needs no waiting: an event, PAUSED, null (the connection is over), or WAIT. */
-  private nextReady(): HttpEvent | typeof PAUSED | typeof WAIT | null {
+  /**
+   * The next event if it needs no waiting: an event, PAUSED, null (the connection is over),
+   * WAIT (bytes are needed) or BROKEN (the peer broke the protocol: next() answers it).
+   */
+  private nextReady(): HttpEvent | typeof PAUSED | typeof WAIT | typeof BROKEN | null {
     if (this.closed) return null;
     let event;
     try {
       event = this.conn.nextEvent();
     } catch {
-      return WAIT; // next() meets the error again and answers it
+      return BROKEN; // next() meets the error again and answers it
     }
     if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.wakeDrain();
-    return event === NEED_DATA ? WAIT : event;
+    if (event !== NEED_DATA) return event;
+    return this.readError !== null ? null : WAIT;
   }
 
   /** The next event, waiting for bytes as needed; null when the connection is over. */
@@ -414,7 +432,11 @@ class ServerConnection {
       this.armTimer(this.waitingIdle ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), this.waitingIdle);
       first = false;
       let event = this.nextReady();
-      if (event === WAIT) event = await this.next();
+      while (event === WAIT) {
+        await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+        event = this.nextReady();
+      }
+      if (event === BROKEN) event = await this.next();
       if (event === null || event === PAUSED || event.type !== 'request') return;
       this.idle = false;
       this.cancelTimer();
@@ -506,12 +528,35 @@ class ServerConnection {
       return false;
     }
     this.send(message);
-    if (keep && !body.done) return this.drained(body);
+    if (keep && !body.done) {
+      const left = this.skipBody(DRAIN_LIMIT);
+      if (left === SKIP_OVER) return false;
+      if (left !== SKIP_DONE) return this.drained(body, left);
+    }
     return keep && conn.ourState === 'DONE';
   }
 
-  private async drained(body: Body): Promise<boolean> {
-    return (await body.drain(DRAIN_LIMIT)) && this.conn.ourState === 'DONE';
+  private async drained(body: Body, limit: number): Promise<boolean> {
+    return (await body.drain(limit)) && this.conn.ourState === 'DONE';
+  }
+
+  /**
+   * Skip the rest of the request's body as far as it is here already: SKIP_DONE when its end
+   * was reached, SKIP_OVER when more than `limit` bytes were left (or the connection ended);
+   * otherwise the rest must be waited for (Body.drain does it), and what is left of `limit` is
+   * returned.
+   */
+  private skipBody(limit: number): number {
+    let left = limit;
+    for (;;) {
+      const event = this.nextReady();
+      if (event === WAIT || event === BROKEN) return left;
+      if (event === null || event === PAUSED) return SKIP_OVER;
+      if (event.type === 'end-of-message') return SKIP_DONE;
+      if (event.type !== 'data') return SKIP_OVER;
+      left -= event.data.length;
+      if (left < 0) return SKIP_OVER;
+    }
   }
 
   private async respondStreamed(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): Promise<boolean> {
@@ -624,15 +669,8 @@ class ServerConnection {
       write = Promise.reject(error);
     }
     this.writing = write;
-    write.then(
-      () => {
-        if (this.writing === write) this.writing = null;
-      },
-      () => {
-        if (this.writing === write) this.writing = null;
-        this.shut();
-      },
-    );
+    this.writesPending++;
+    write.then(this.written, this.writeFailed);
     return write;
   }
 
@@ -920,11 +958,22 @@ class IncomingRequest implements ServerRequest {
   }
 }
 
+/** What ends a wait: its Wake, or (runtimes that offer it, see Waiter.startWith) its resolve function. */
+type Resume = Wake<void> | ((value: void) => void);
+
+function resume(wake: Resume): void {
+  if (typeof wake === 'function') wake();
+  else wake.resolve();
+}
+
 /** A Waiter that hands its wake to a slot (one per connection and wait kind: nothing made per wait). */
 class WakeSlot implements Waiter<void> {
-  constructor(private readonly keep: (wake: Wake<void>) => void) {}
+  constructor(private readonly keep: (wake: Resume) => void) {}
   start(wake: Wake<void>): void {
     this.keep(wake);
+  }
+  startWith(resolve: (value: void) => void): void {
+    this.keep(resolve);
   }
   cancel(): void {}
 }
