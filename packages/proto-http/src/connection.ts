@@ -34,7 +34,7 @@ import { FieldList, latin1 } from './fields.js';
 import { HEAD_CONTINUE, HEAD_NO_BODY, HEAD_UPGRADE, HPE, REQUEST, RESPONSE, WireParser, methodName } from './llhttp/binding.js';
 import type { WireFields, WireHead, WireLimit } from './llhttp/binding.js';
 import { nextState } from './state.js';
-import { MessageWriter } from './writer.js';
+import { OutputBuffer } from './writer.js';
 import type { HttpState, Role, StateInput } from './state.js';
 
 /** Limits on what the peer may send (bytes; fields). */
@@ -454,6 +454,7 @@ export class HttpConnection {
     try {
       return this.sendEvent(event);
     } catch (error) {
+      writer.rollback();
       if (error instanceof LocalProtocolError) this.ours = nextState(this.ourRole, this.ours, 'protocol-error') as HttpState;
       throw error;
     }
@@ -499,13 +500,13 @@ export class HttpConnection {
     writer.crlf();
     this.ours = next;
     this.theirs = this.moveTheirs('peer-request');
-    return writer.take();
+    return writer.takeMessage();
   }
 
   private sendResponse(response: Response | InformationalResponse): Uint8Array {
     writer.begin();
-    this.writeResponseHead(response.type === 'informational-response', response.status, response.reason, response.headers, null);
-    return writer.take();
+    this.writeResponseHead(writer, response.type === 'informational-response', response.status, response.reason, response.headers, null);
+    return writer.takeMessage();
   }
 
   /**
@@ -513,23 +514,39 @@ export class HttpConnection {
    * `send(new Response(status, headers))`, `send(new Data(body))` and `send(new EndOfMessage())`
    * would return, joined. Unless `headers` frame the body themselves (Content-Length,
    * Transfer-Encoding), a Content-Length is added: the body's length, or 0 without a body when
-   * the response may have one (not 101, 204, 304, nor a response to HEAD). `close`: this is the
-   * connection's last response (`Connection: close` is added unless `headers` say it). A
-   * response to HEAD gets the head only (its Content-Length says the body's length).
+   * the response may have one (not 101, 204, 304, nor a response to HEAD). A string body is sent
+   * as UTF-8. `close`: this is the connection's last response (`Connection: close` is added
+   * unless `headers` say it). A response to HEAD gets the head only (its Content-Length says the
+   * body's length).
    */
-  sendWholeResponse(status: number, headers: FieldList, body: Uint8Array | null, close = false): Uint8Array {
+  sendWholeResponse(status: number, headers: FieldList, body: Uint8Array | string | null, close = false): Uint8Array {
+    this.writeWholeResponse(writer, status, headers, body, close);
+    return writer.takeMessage();
+  }
+
+  /**
+   * sendWholeResponse, the bytes appended to `into` (a server gathering the responses of a burst
+   * of pipelined requests, to write them at once). On an error, `into` is left as it was.
+   */
+  writeWholeResponse(into: OutputBuffer, status: number, headers: FieldList, body: Uint8Array | string | null, close = false): void {
     if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
+    into.begin();
     try {
-      writer.begin();
       if (close) this.keepAlive = false;
-      const length = body !== null ? body.length : status === 101 || status === 204 || status === 304 || this.requestMethod === 'HEAD' ? -1 : 0;
-      this.writeResponseHead(false, status, '', headers, length);
-      if (body !== null && body.length > 0 && this.requestMethod !== 'HEAD') {
-        writer.bytes(this.sendData(body) ?? EMPTY);
+      const bytes = typeof body === 'string' && !isAscii(body) ? encoder.encode(body) : body;
+      const length = bytes !== null ? bytes.length : status === 101 || status === 204 || status === 304 || this.requestMethod === 'HEAD' ? -1 : 0;
+      this.writeResponseHead(into, false, status, '', headers, length);
+      if (bytes !== null && bytes.length > 0 && this.requestMethod !== 'HEAD') {
+        if (typeof bytes !== 'string') into.append(this.sendData(bytes));
+        else if (this.sendFraming === CHUNKED) into.append(this.sendData(encoder.encode(bytes)));
+        else {
+          this.checkData(bytes.length);
+          into.text(bytes);
+        }
       }
-      this.writeEnd(FieldList.EMPTY);
-      return writer.take();
+      this.writeEnd(into, FieldList.EMPTY);
     } catch (error) {
+      into.rollback();
       if (error instanceof LocalProtocolError) this.ours = nextState(this.ourRole, this.ours, 'protocol-error') as HttpState;
       throw error;
     }
@@ -539,13 +556,13 @@ export class HttpConnection {
    * A response head into the writer. `length`: a Content-Length to add when the headers frame
    * nothing (null or -1: none).
    */
-  private writeResponseHead(informational: boolean, status: number, givenReason: string, headers: FieldList, length: number | null): void {
+  private writeResponseHead(writer: OutputBuffer, informational: boolean, status: number, givenReason: string, headers: FieldList, length: number | null): void {
     if (this.ourRole !== 'server') throw new LocalProtocolError('a client does not send responses', 'ERR_HTTP_ROLE');
     // 101 ends HTTP: it is a (final) Response here, not an informational one.
     const valid = informational ? status >= 100 && status <= 199 && status !== 101 : status === 101 || (status >= 200 && status <= 999);
     if (!valid || !Number.isInteger(status)) throw new LocalProtocolError(`bad status ${status} for ${informational ? 'informational-response' : 'response'}`, 'ERR_HTTP_STATUS');
     const next = this.moveOurs(informational ? 'InformationalResponse' : 'Response');
-    writer.bytes(statusLine(status, givenReason));
+    writer.append(statusLine(status, givenReason));
     writer.fields(headers, false);
     if (informational) {
       if (status === 100) this.waitingFor100 = false;
@@ -605,38 +622,43 @@ export class HttpConnection {
     return this.theirVersion === '1.0' ? TO_CLOSE : CHUNKED;
   }
 
-  private sendData(data: Uint8Array): Uint8Array {
+  /** Data of `length` bytes (> 0) may be sent now, framed as it is (not chunked); our state moves. */
+  private checkData(length: number): void {
     this.ours = this.moveOurs('Data');
-    if (data.length === 0) return EMPTY;
-    switch (this.sendFraming) {
-      case NO_BODY:
-        throw new LocalProtocolError('this message has no body', 'ERR_HTTP_NO_BODY');
-      case BY_LENGTH:
-        if (data.length > this.sendRemaining) throw new LocalProtocolError(`the body is longer than its Content-Length (${data.length} bytes, ${this.sendRemaining} left)`, 'ERR_HTTP_TOO_LONG');
-        this.sendRemaining -= data.length;
-        return data;
-      case CHUNKED: {
-        const size = encoder.encode(`${data.length.toString(16)}\r\n`);
-        const out = new Uint8Array(size.length + data.length + 2);
-        out.set(size, 0);
-        out.set(data, size.length);
-        out[out.length - 2] = 0x0d;
-        out[out.length - 1] = 0x0a;
-        return out;
-      }
-      default:
-        return data;
+    if (this.sendFraming === NO_BODY) throw new LocalProtocolError('this message has no body', 'ERR_HTTP_NO_BODY');
+    if (this.sendFraming === BY_LENGTH) {
+      if (length > this.sendRemaining) throw new LocalProtocolError(`the body is longer than its Content-Length (${length} bytes, ${this.sendRemaining} left)`, 'ERR_HTTP_TOO_LONG');
+      this.sendRemaining -= length;
     }
+  }
+
+  private sendData(data: Uint8Array): Uint8Array {
+    if (data.length === 0) {
+      this.ours = this.moveOurs('Data');
+      return EMPTY;
+    }
+    if (this.sendFraming !== CHUNKED) {
+      this.checkData(data.length);
+      return data;
+    }
+    this.ours = this.moveOurs('Data');
+    const size = encoder.encode(`${data.length.toString(16)}\r\n`);
+    const out = new Uint8Array(size.length + data.length + 2);
+    out.set(size, 0);
+    out.set(data, size.length);
+    out[out.length - 2] = 0x0d;
+    out[out.length - 1] = 0x0a;
+    return out;
   }
 
   private sendEnd(end: EndOfMessage): Uint8Array {
     writer.begin();
-    if (this.writeEnd(end.trailers)) return writer.take();
+    if (this.writeEnd(writer, end.trailers)) return writer.takeMessage();
     return EMPTY;
   }
 
   /** The end of our message into the writer; true when it has bytes (the last chunk of a chunked body). */
-  private writeEnd(trailers: FieldList): boolean {
+  private writeEnd(writer: OutputBuffer, trailers: FieldList): boolean {
     const next = this.moveOurs('EndOfMessage');
     if (this.sendFraming === BY_LENGTH && this.sendRemaining > 0) throw new LocalProtocolError(`the body is shorter than its Content-Length (${this.sendRemaining} bytes missing)`, 'ERR_HTTP_TOO_SHORT');
     if (trailers.length > 0 && this.sendFraming !== CHUNKED) throw new LocalProtocolError('trailers need a chunked body', 'ERR_HTTP_TRAILERS');
@@ -677,8 +699,14 @@ export class HttpConnection {
   }
 }
 
+/** Whether every char of `text` is ASCII (its UTF-8 is then its latin1). */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
 /** The bytes of every head we send pass through it (one message at a time: see writer.ts). */
-const writer = new MessageWriter();
+const writer = new OutputBuffer();
 
 const statusLines = new Map<number, Uint8Array>();
 

@@ -1,14 +1,17 @@
 // writer.ts
 //
-// MessageWriter: the bytes of what we send (a head, and for a whole response its body and end),
-// written into one scratch buffer that every connection reuses, then copied out once. Field
-// names and values are checked as they are copied, and the fields that decide framing
+// OutputBuffer: the bytes of what we send (a head, and for a whole response its body and end),
+// written into a growable buffer. Connections share one as scratch (a message is copied out of
+// it once); a server may own one per connection and have whole responses appended to it
+// (HttpConnection.writeWholeResponse), so that every response of a burst goes out in one copy.
+// Field names and values are checked as they are copied, and the fields that decide framing
 // (Content-Length, Transfer-Encoding, Connection) are noted on the way, so that a head is read
-// once and allocates one array.
+// once.
 //
 // Invariants:
-// - One message at a time: `begin()` forgets whatever an earlier (perhaps failed) message left;
-//   `take()` copies the bytes out (the caller owns the copy) and nothing of the scratch escapes.
+// - One message at a time: `begin()` starts one at the end of what the buffer holds;
+//   `takeMessage()` copies it out, `rollback()` forgets it (a message that failed halfway).
+//   `take()` copies out everything and empties the buffer. Nothing of the buffer escapes.
 // - A field name is a token; a field value holds tabs, visible chars, spaces and obs-text only
 //   (no CR, LF, NUL, DEL, nothing above 0xFF); the value written is trimmed of surrounding
 //   whitespace. Text is written as latin1 (one byte per char).
@@ -42,20 +45,38 @@ export function isToken(text: string): boolean {
   return true;
 }
 
-/** See the file header. */
-export class MessageWriter {
-  private buffer = new Uint8Array(4096);
+/** Bytes to send, gathered (see the file header). */
+export class OutputBuffer {
+  private buffer: Uint8Array;
   private length = 0;
-  /** The Transfer-Encoding values joined with ', ' (as FieldList.get), or null. */
+  /** Where the message being written begins. */
+  private start = 0;
+  /** @internal The Transfer-Encoding values joined with ', ' (as FieldList.get), or null. */
   transferEncoding: string | null = null;
-  /** The Content-Length values, in order. */
+  /** @internal The Content-Length values, in order. */
   contentLengths: string[] = [];
-  /** Some Connection field holds the token `close`. */
+  /** @internal Some Connection field holds the token `close`. */
   connectionClose = false;
 
-  /** Start a message. */
+  constructor(initialSize = 4096) {
+    this.buffer = new Uint8Array(initialSize);
+  }
+
+  /** Bytes held. */
+  get size(): number {
+    return this.length;
+  }
+
+  /** Everything held, as one array (a copy, the caller's); the buffer is empty again. */
+  take(): Uint8Array {
+    const out = this.buffer.slice(0, this.length);
+    this.length = this.start = 0;
+    return out;
+  }
+
+  /** @internal Start a message after what the buffer holds. */
   begin(): void {
-    this.length = 0;
+    this.start = this.length;
     this.transferEncoding = null;
     if (this.contentLengths.length > 0) this.contentLengths = [];
     this.connectionClose = false;
@@ -69,14 +90,26 @@ export class MessageWriter {
     this.buffer = grown;
   }
 
-  /** Bytes as they are. */
-  bytes(data: Uint8Array): void {
+  /** Append bytes as they are. */
+  append(data: Uint8Array): void {
     this.reserve(data.length);
     this.buffer.set(data, this.length);
     this.length += data.length;
   }
 
-  /** Text known to be latin1 (chars ≤ 0xFF). */
+  /** @internal Forget the message begun (it failed). */
+  rollback(): void {
+    this.length = this.start;
+  }
+
+  /** @internal The message begun, copied out (and removed). */
+  takeMessage(): Uint8Array {
+    const out = this.buffer.slice(this.start, this.length);
+    this.length = this.start;
+    return out;
+  }
+
+  /** @internal Text known to be latin1 (chars ≤ 0xFF). */
   text(text: string): void {
     this.reserve(text.length);
     const buffer = this.buffer;
@@ -85,19 +118,19 @@ export class MessageWriter {
     this.length = at;
   }
 
-  /** CR LF. */
+  /** @internal CR LF. */
   crlf(): void {
     this.reserve(2);
     this.buffer[this.length++] = 0x0d;
     this.buffer[this.length++] = 0x0a;
   }
 
-  /** Every field of `fields` as `name: value` CR LF (checked, noted; see the file header). */
+  /** @internal Every field of `fields` as `name: value` CR LF (checked, noted; see the file header). */
   fields(fields: FieldList, trailers: boolean): void {
     for (let i = 0; i < fields.length; i++) this.field(fields.name(i), fields.value(i), trailers);
   }
 
-  /** One field (checked, noted). */
+  /** @internal One field (checked, noted). */
   field(name: string, value: string, trailers: boolean): void {
     this.reserve(name.length + value.length + 4);
     const buffer = this.buffer;
@@ -142,10 +175,6 @@ export class MessageWriter {
     }
   }
 
-  /** The message's bytes (a copy; the scratch is reused). */
-  take(): Uint8Array {
-    return this.buffer.slice(0, this.length);
-  }
 }
 
 function badValue(name: string): LocalProtocolError {

@@ -34,7 +34,7 @@
 //   (their responses say `Connection: close`); it resolves when every connection has ended.
 //   closeNow() also aborts the requests in flight.
 
-import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
+import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, OutputBuffer, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
 import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake, Waiter } from '../runtime.js';
 
@@ -45,6 +45,8 @@ const DRAIN_LIMIT = 256 * 1024;
 
 /** Gathered response bytes above which they are written at once (and the writer waits for the stream). */
 const OUT_HIGH_WATER = 64 * 1024;
+/** Bytes written as they are rather than copied into the gathered output (after what is gathered). */
+const OUT_DIRECT = 16 * 1024;
 
 const EMPTY = new Uint8Array(0);
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -230,8 +232,7 @@ class ServerConnection {
   /** The timer armed is the idle timeout (no byte of the next request yet). */
   private waitingIdle = false;
   /** Response bytes gathered, not yet written (see the file header). */
-  private out: Uint8Array[] = [];
-  private outBytes = 0;
+  private readonly out = new OutputBuffer(2048);
   private flushDeferred = false;
   /** The last write, until the stream has accepted it (backpressure). */
   private writing: Promise<void> | null = null;
@@ -279,7 +280,7 @@ class ServerConnection {
   private shut(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.out.length > 0) void this.flush();
+    if (this.out.size > 0) void this.flush();
     this.stream.close();
     this.wakeData();
     this.wakeDrain();
@@ -511,23 +512,21 @@ class ServerConnection {
   private respond(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): boolean | Promise<boolean> {
     const status = response.status ?? 200;
     const payload = response.body ?? null;
-    const whole = payload === null || typeof payload === 'string' || payload instanceof Uint8Array;
+    const whole = payload === null || typeof payload === 'string' || (payload instanceof Uint8Array && payload.length < OUT_DIRECT);
     if (!whole || status < 200 || status === 101 || (head.method === 'CONNECT' && status < 300)) return this.respondStreamed(head, body, response, request);
     const conn = this.conn;
     const headers = FieldList.from(response.headers);
-    const bytes = typeof payload === 'string' ? encoder.encode(payload) : payload;
     // The next request can follow only once this one's body is read to its end (see respondStreamed).
     const keep = !this.server.closing && !(conn.theyAreWaitingFor100Continue && !body.done);
-    let message: Uint8Array;
     try {
-      message = conn.sendWholeResponse(status, headers, bytes, !keep);
+      conn.writeWholeResponse(this.out, status, headers, payload as string | Uint8Array | null, !keep);
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
       if (conn.ourState !== 'ERROR') return this.respondStreamed(head, body, { status: 500, body: 'Internal Server Error' }, request);
       return false;
     }
-    this.send(message);
+    this.gathered();
     if (keep && !body.done) {
       const left = this.skipBody(DRAIN_LIMIT);
       if (left === SKIP_OVER) return false;
@@ -634,14 +633,20 @@ class ServerConnection {
    * sending more (the stream pushes back), or null.
    */
   private send(bytes: Uint8Array): Promise<void> | null {
-    if (bytes.length > 0) {
-      this.out.push(bytes);
-      this.outBytes += bytes.length;
-      if (this.outBytes >= OUT_HIGH_WATER) return this.flush();
-      if (!this.flushDeferred) {
-        this.flushDeferred = true;
-        this.runtime.defer(this.flushLater);
-      }
+    if (bytes.length >= OUT_DIRECT) {
+      this.flush();
+      return this.write(bytes);
+    }
+    this.out.append(bytes);
+    return this.gathered();
+  }
+
+  /** Bytes were gathered: write them at the end of the burst, or now if there are many. */
+  private gathered(): Promise<void> | null {
+    if (this.out.size >= OUT_HIGH_WATER) return this.flush();
+    if (!this.flushDeferred && this.out.size > 0) {
+      this.flushDeferred = true;
+      this.runtime.defer(this.flushLater);
     }
     return this.writing;
   }
@@ -657,11 +662,12 @@ class ServerConnection {
    * stream is broken (the connection is then shut: the client is gone).
    */
   private flush(): Promise<void> {
-    const out = this.out;
-    if (out.length === 0) return this.writing ?? RESOLVED;
-    const data = out.length === 1 ? (out[0] as Uint8Array) : concat(out, this.outBytes);
-    this.out = [];
-    this.outBytes = 0;
+    if (this.out.size === 0) return this.writing ?? RESOLVED;
+    return this.write(this.out.take());
+  }
+
+  /** Write `data` (nothing is gathered); see flush. */
+  private write(data: Uint8Array): Promise<void> {
     let write: Promise<void>;
     try {
       write = this.stream.write(data);
