@@ -85,6 +85,8 @@ export class HttpConnection {
   /** Received bytes not yet parsed (after a pause). */
   private input: Uint8Array[] = [];
   private inputHead = 0;
+  /** Where the unparsed bytes of `input[inputHead]` begin (the rest of a chunk parsed in part). */
+  private inputOffset = 0;
   private eof = false;
   private eofDone = false;
   /** Bytes received and not yet handed out (unparsed input, and Data events not yet taken). */
@@ -214,26 +216,31 @@ export class HttpConnection {
 
   private parseNext(): void {
     const chunk = this.input[this.inputHead] as Uint8Array;
-    this.input[this.inputHead++] = EMPTY;
-    if (this.inputHead === this.input.length) {
-      this.input = [];
-      this.inputHead = 0;
+    const from = this.inputOffset;
+    this.pending -= chunk.length - from;
+    const result = this.parser.execute(chunk, from, chunk.length);
+    const stopped = result === HPE.OK ? chunk.length : this.parser.stoppedAt;
+    if (stopped < chunk.length) {
+      // The rest stays where it is, for the next execute (pipelined requests wait here).
+      this.inputOffset = stopped;
+      this.pending += chunk.length - stopped;
+    } else {
+      this.input[this.inputHead++] = EMPTY;
+      this.inputOffset = 0;
+      if (this.inputHead === this.input.length) {
+        this.input = [];
+        this.inputHead = 0;
+      }
     }
-    this.pending -= chunk.length;
-    const result = this.parser.execute(chunk);
     if (result === HPE.OK) return;
-    const rest = this.parser.stoppedAt < chunk.length ? chunk.subarray(this.parser.stoppedAt) : null;
-    if (rest !== null) this.pending += rest.length;
     if (result === HPE.PAUSED) {
       this.paused = true;
-      if (rest !== null) this.unshift(rest);
       return;
     }
     if (result === HPE.PAUSED_UPGRADE && this.theirs === 'IDLE' && this.ours === 'IDLE') {
       // The upgrade pause of a message whose switch was refused, reached after the next cycle
       // began (the pause at its end came first): HTTP goes on.
       this.parser.resumeAfterUpgrade();
-      if (rest !== null) this.unshift(rest);
       return;
     }
     if (result === HPE.PAUSED_UPGRADE) {
@@ -241,15 +248,9 @@ export class HttpConnection {
       // switch is refused (startNextCycle resumes HTTP with them).
       this.paused = true;
       this.pausedForUpgrade = true;
-      if (rest !== null) this.unshift(rest);
       return;
     }
     throw this.parseError(result);
-  }
-
-  private unshift(rest: Uint8Array): void {
-    if (this.inputHead > 0) this.input[--this.inputHead] = rest;
-    else this.input.unshift(rest);
   }
 
   private finishInput(): void {
@@ -334,9 +335,13 @@ export class HttpConnection {
   private captureTrailing(): void {
     if (this.trailing !== null) return;
     let data = EMPTY;
-    for (let i = this.inputHead; i < this.input.length; i++) data = concat(data, this.input[i] as Uint8Array);
+    for (let i = this.inputHead; i < this.input.length; i++) {
+      const chunk = this.input[i] as Uint8Array;
+      data = concat(data, i === this.inputHead && this.inputOffset > 0 ? chunk.subarray(this.inputOffset) : chunk);
+    }
     this.input = [];
     this.inputHead = 0;
+    this.inputOffset = 0;
     this.pending = 0;
     this.trailing = { data, closed: this.eof };
   }

@@ -35,12 +35,13 @@ function plain(c: number): boolean {
   return c > 0x20 && c < 0x7f;
 }
 
-/** Whether `text` is a token. */
-export function isToken(text: string): boolean {
-  if (text.length === 0) return false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 128 || TOKEN_CHARS[c] === 0) return false;
+/** Whether `name` is `lower` (lowercase ASCII) ignoring ASCII case, without making a string. */
+function sameName(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
   }
   return true;
 }
@@ -164,13 +165,14 @@ export class OutputBuffer {
   private note(name: string, value: string, trailers: boolean): void {
     const n = name.length;
     if (n !== 10 && n !== 14 && n !== 17 && n !== 4) return;
-    const lower = name.toLowerCase();
-    if (trailers && (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'host')) {
+    const contentLength = sameName(name, 'content-length');
+    const transferEncoding = !contentLength && sameName(name, 'transfer-encoding');
+    if (trailers && (contentLength || transferEncoding || sameName(name, 'host'))) {
       throw new LocalProtocolError(`${name} cannot be a trailer`, 'ERR_HTTP_FIELD');
     }
-    if (lower === 'content-length') this.contentLengths.push(value);
-    else if (lower === 'transfer-encoding') this.transferEncoding = this.transferEncoding === null ? value : `${this.transferEncoding}, ${value}`;
-    else if (lower === 'connection' && !this.connectionClose) {
+    if (contentLength) this.contentLengths.push(value);
+    else if (transferEncoding) this.transferEncoding = this.transferEncoding === null ? value : `${this.transferEncoding}, ${value}`;
+    else if (!this.connectionClose && sameName(name, 'connection')) {
       for (const part of value.split(',')) if (part.trim().toLowerCase() === 'close') this.connectionClose = true;
     }
   }
