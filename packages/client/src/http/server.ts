@@ -13,10 +13,11 @@
 //   aborts the request's signal and cancels the handler's activity (Go's server does the same;
 //   a half-closed client is treated alike, since a read cannot tell the two apart).
 // - Responses go out in order, gathered: the bytes of every response made in one burst of
-//   work (all the pipelined requests one read brought, answered at once) are written together,
-//   at the end of the burst (`Runtime.defer`), or at once when OUT_HIGH_WATER bytes are waiting;
-//   before anything that waits for the peer (a 100 Continue, a switch, an error status) and
-//   before the stream is closed, what is gathered is written first.
+//   work (all the pipelined requests one read brought, answered at once) are written together:
+//   when the connection waits for the peer's next bytes, at the end of the burst
+//   (`Runtime.defer`) if it awaits anything else (a handler's Promise, a streamed body), or at
+//   once when OUT_HIGH_WATER bytes are waiting; before a 100 Continue, a switch, an error
+//   status, and before the stream is closed, what is gathered is written first.
 // - A handler that answers synchronously with a whole body (a string, bytes, none) is served
 //   without a Promise: no await between the request's head and its response's bytes.
 // - Reading is paced by the handler: the reader stops while more than READ_HIGH_WATER bytes
@@ -434,6 +435,7 @@ class ServerConnection {
       first = false;
       let event = this.nextReady();
       while (event === WAIT) {
+        if (this.out.size > 0) this.flush();
         await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
         event = this.nextReady();
       }
@@ -442,9 +444,16 @@ class ServerConnection {
       this.idle = false;
       this.cancelTimer();
       let ok = this.exchange(event);
-      if (typeof ok !== 'boolean') ok = await ok;
+      if (typeof ok !== 'boolean') {
+        this.flushSoon();
+        ok = await ok;
+      }
       if (!ok || this.closed) return;
-      if (this.writing !== null) await this.writing; // the stream pushes back: wait before the next response
+      if (this.writing !== null) {
+        // The stream pushes back: wait before the next response.
+        this.flushSoon();
+        await this.writing;
+      }
       const ours = this.conn.ourState;
       const theirs = this.conn.theirState;
       if (ours === 'DONE' && theirs === 'DONE') {
@@ -526,7 +535,8 @@ class ServerConnection {
       if (conn.ourState !== 'ERROR') return this.respondStreamed(head, body, { status: 500, body: 'Internal Server Error' }, request);
       return false;
     }
-    this.gathered();
+    // Written when the loop waits (cycles), or at OUT_HIGH_WATER.
+    if (this.out.size >= OUT_HIGH_WATER) this.flush();
     if (keep && !body.done) {
       const left = this.skipBody(DRAIN_LIMIT);
       if (left === SKIP_OVER) return false;
@@ -644,11 +654,16 @@ class ServerConnection {
   /** Bytes were gathered: write them at the end of the burst, or now if there are many. */
   private gathered(): Promise<void> | null {
     if (this.out.size >= OUT_HIGH_WATER) return this.flush();
+    this.flushSoon();
+    return this.writing;
+  }
+
+  /** Write what is gathered at the end of the burst. */
+  private flushSoon(): void {
     if (!this.flushDeferred && this.out.size > 0) {
       this.flushDeferred = true;
       this.runtime.defer(this.flushLater);
     }
-    return this.writing;
   }
 
   /** Gather `bytes` and write everything gathered now; resolves once the stream took it. */
