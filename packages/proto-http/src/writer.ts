@@ -54,8 +54,8 @@ export class OutputBuffer {
   private start = 0;
   /** @internal The Transfer-Encoding values joined with ', ' (as FieldList.get), or null. */
   transferEncoding: string | null = null;
-  /** @internal The Content-Length values, in order. */
-  contentLengths: string[] = [];
+  /** @internal The Content-Length values, in order (until the next message begins). */
+  readonly contentLengths: string[] = [];
   /** @internal Some Connection field holds the token `close`. */
   connectionClose = false;
 
@@ -79,7 +79,7 @@ export class OutputBuffer {
   begin(): void {
     this.start = this.length;
     this.transferEncoding = null;
-    if (this.contentLengths.length > 0) this.contentLengths = [];
+    this.contentLengths.length = 0;
     this.connectionClose = false;
   }
 
