@@ -495,7 +495,8 @@ export class HttpConnection {
     if (!TARGET.test(request.target)) throw new LocalProtocolError(`bad request target ${JSON.stringify(request.target)}`, 'ERR_HTTP_TARGET');
     const headers = request.headers;
     if (request.httpVersion === '1.1' && headers.getAll('host').length !== 1) throw new LocalProtocolError('an HTTP/1.1 request needs exactly one Host header', 'ERR_HTTP_HOST');
-    this.sendFraming = this.framing(headers.get('transfer-encoding'), headers.getAll('content-length'), false);
+    const lengths = headers.getAll('content-length');
+    this.sendFraming = this.framing(headers.get('transfer-encoding'), lengths.length, lengths[0] ?? null, false);
     writer.begin();
     writer.text(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`);
     this.requestMethod = request.method.toUpperCase();
@@ -580,13 +581,13 @@ export class HttpConnection {
     if (switching && this.theirs !== 'MIGHT_SWITCH_PROTOCOL') {
       throw new LocalProtocolError('a protocol switch is accepted only once the request was read to its end (take its EndOfMessage first)', 'ERR_STATE');
     }
-    if (length !== null && length >= 0 && writer.transferEncoding === null && writer.contentLengths.length === 0) {
+    if (length !== null && length >= 0 && writer.transferEncoding === null && writer.contentLengths === 0) {
       writer.field('Content-Length', String(length), false);
     }
     const close = writer.connectionClose;
     if (close) this.keepAlive = false;
     const noBody = this.requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) || switching;
-    this.sendFraming = noBody ? NO_BODY : this.framing(writer.transferEncoding, writer.contentLengths, true);
+    this.sendFraming = noBody ? NO_BODY : this.framing(writer.transferEncoding, writer.contentLengths, writer.contentLength, true);
     if (!noBody && this.sendFraming === CHUNKED && writer.transferEncoding === null) writer.text('Transfer-Encoding: chunked\r\n');
     if (this.sendFraming === TO_CLOSE) this.keepAlive = false;
     if (!this.keepAlive && !switching && !close) writer.text('Connection: close\r\n');
@@ -605,17 +606,20 @@ export class HttpConnection {
     }
   }
 
-  /** The framing of the body we send (see the file header), from its Transfer-Encoding and Content-Length values. */
-  private framing(te: string | null, cl: readonly string[], response: boolean): number {
-    if (te !== null && cl.length > 0) throw new LocalProtocolError('Content-Length and Transfer-Encoding together', 'ERR_HTTP_FRAMING');
+  /**
+   * The framing of the body we send (see the file header), from its Transfer-Encoding, the
+   * number of its Content-Length fields and the first one's value.
+   */
+  private framing(te: string | null, lengths: number, length: string | null, response: boolean): number {
+    if (te !== null && lengths > 0) throw new LocalProtocolError('Content-Length and Transfer-Encoding together', 'ERR_HTTP_FRAMING');
     if (te !== null) {
       if (te.trim().toLowerCase() !== 'chunked') throw new LocalProtocolError(`only chunked transfer coding is supported: ${te}`, 'ERR_HTTP_FRAMING');
       if (response && this.theirVersion === '1.0') throw new LocalProtocolError('an HTTP/1.0 peer cannot read chunked bodies', 'ERR_HTTP_FRAMING');
       return CHUNKED;
     }
-    if (cl.length > 1) throw new LocalProtocolError('more than one Content-Length', 'ERR_HTTP_FRAMING');
-    if (cl.length === 1) {
-      const text = cl[0] as string;
+    if (lengths > 1) throw new LocalProtocolError('more than one Content-Length', 'ERR_HTTP_FRAMING');
+    if (lengths === 1) {
+      const text = length as string;
       if (!/^[0-9]{1,15}$/.test(text)) throw new LocalProtocolError(`bad Content-Length ${JSON.stringify(text)}`, 'ERR_HTTP_FRAMING');
       this.sendRemaining = Number(text);
       return BY_LENGTH;

@@ -15,7 +15,7 @@
 // - A field name is a token; a field value holds tabs, visible chars, spaces and obs-text only
 //   (no CR, LF, NUL, DEL, nothing above 0xFF); the value written is trimmed of surrounding
 //   whitespace. Text is written as latin1 (one byte per char).
-// - The notes (`transferEncoding`, `contentLengths`, `connectionClose`...) describe the fields
+// - The notes (`transferEncoding`, `contentLength(s)`, `connectionClose`) describe the fields
 //   written since `begin()`, exactly as FieldList.get / getAll / a token search would.
 
 import { LocalProtocolError } from './errors.js';
@@ -54,8 +54,9 @@ export class OutputBuffer {
   private start = 0;
   /** @internal The Transfer-Encoding values joined with ', ' (as FieldList.get), or null. */
   transferEncoding: string | null = null;
-  /** @internal The Content-Length values, in order (until the next message begins). */
-  readonly contentLengths: string[] = [];
+  /** @internal How many Content-Length fields, and the first one's value. */
+  contentLengths = 0;
+  contentLength: string | null = null;
   /** @internal Some Connection field holds the token `close`. */
   connectionClose = false;
 
@@ -79,7 +80,8 @@ export class OutputBuffer {
   begin(): void {
     this.start = this.length;
     this.transferEncoding = null;
-    this.contentLengths.length = 0;
+    this.contentLengths = 0;
+    this.contentLength = null;
     this.connectionClose = false;
   }
 
@@ -170,7 +172,9 @@ export class OutputBuffer {
     if (trailers && (contentLength || transferEncoding || sameName(name, 'host'))) {
       throw new LocalProtocolError(`${name} cannot be a trailer`, 'ERR_HTTP_FIELD');
     }
-    if (contentLength) this.contentLengths.push(value);
+    if (contentLength) {
+      if (this.contentLengths++ === 0) this.contentLength = value;
+    }
     else if (transferEncoding) this.transferEncoding = this.transferEncoding === null ? value : `${this.transferEncoding}, ${value}`;
     else if (!this.connectionClose && sameName(name, 'connection')) {
       for (const part of value.split(',')) if (part.trim().toLowerCase() === 'close') this.connectionClose = true;
