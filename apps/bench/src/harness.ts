@@ -16,7 +16,8 @@ export interface Measurement {
   readonly samples: number[];
 }
 
-function median(values: number[]): number {
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
@@ -37,6 +38,13 @@ export async function measure(contenders: readonly Contender[], rounds = 5): Pro
     }
   }
   return contenders.map((c, i) => ({ name: c.name, opsPerSec: median(samples[i] as number[]), samples: samples[i] as number[] }));
+}
+
+/** The measurement of the contender named `name` (an error if there is none). */
+export function byName(results: readonly Measurement[], name: string): Measurement {
+  const found = results.find((m) => m.name === name);
+  if (found === undefined) throw new Error(`no measurement named ${name}`);
+  return found;
 }
 
 /** Format ops/s for humans: 1.23M/s, 456k/s. */

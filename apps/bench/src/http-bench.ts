@@ -19,21 +19,21 @@ import { Hono } from 'hono';
 import { table } from './harness.js';
 import type { Row } from './harness.js';
 
-const SECONDS = Number(process.env['HTTP_BENCH_SECONDS'] ?? 3);
-const ROUNDS = Number(process.env['HTTP_BENCH_ROUNDS'] ?? 3);
+export const SECONDS = Number(process.env['HTTP_BENCH_SECONDS'] ?? 3);
+export const ROUNDS = Number(process.env['HTTP_BENCH_ROUNDS'] ?? 3);
 
 /** A server under test: started once, loaded by wrk in turn with the others. */
-interface Contender {
+export interface Contender {
   readonly name: string;
   port: number;
   start(): Promise<number>;
   stop(): Promise<void>;
 }
 
-const hello: HttpHandler = () => ({ headers: [['Content-Type', 'text/plain']], body: 'hello' });
+export const hello: HttpHandler = () => ({ headers: [['Content-Type', 'text/plain']], body: 'hello' });
 const helloWeb = fetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }));
 
-function ours(name: string, handler: HttpHandler): Contender {
+export function ours(name: string, handler: HttpHandler): Contender {
   let server: HttpServer | null = null;
   return {
     name,
@@ -49,7 +49,7 @@ function ours(name: string, handler: HttpHandler): Contender {
 }
 
 /** Ours on the curio runtime: a kernel that lives for the whole bench, serving from a task. */
-function oursCurio(name: string, handler: HttpHandler): Contender {
+export function oursCurio(name: string, handler: HttpHandler): Contender {
   let stop: () => void = () => {};
   let finished: Promise<unknown> = Promise.resolve();
   return {
@@ -75,15 +75,20 @@ function oursCurio(name: string, handler: HttpHandler): Contender {
   };
 }
 
-function nodeHttp(): Contender {
+/** node:http answering hello; `before` (if given) is awaited first in each request. */
+export function nodeHttp(name = 'node:http', before?: () => Promise<unknown>): Contender {
   let server: http.Server | null = null;
+  const respond = (res: http.ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+    res.end('hello');
+  };
   return {
-    name: 'node:http',
+    name,
     port: 0,
     start() {
       server = http.createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
-        res.end('hello');
+        if (before === undefined) respond(res);
+        else before().then(() => respond(res), () => res.destroy());
       });
       return listenOn(server);
     },
@@ -177,7 +182,8 @@ function median(values: number[]): number {
   return sorted[sorted.length >> 1] as number;
 }
 
-async function load(contenders: Contender[], connections: number, script: string | null): Promise<Map<string, number>> {
+/** wrk against each contender in turn: a warm-up, then ROUNDS interleaved rounds; median requests/s by name. */
+export async function load(contenders: Contender[], connections: number, script: string | null): Promise<Map<string, number>> {
   const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   for (const c of contenders) await wrk(c.port, connections, script); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
@@ -186,13 +192,18 @@ async function load(contenders: Contender[], connections: number, script: string
   return new Map([...samples].map(([name, values]) => [name, median(values)]));
 }
 
+/** Null when wrk is installed; otherwise the message the suite returns instead of a table. */
+export function wrkMissing(suite: string): string | null {
+  if (spawnSync('wrk', ['--version']).error === undefined) return null;
+  const message = `Not run: this suite needs wrk. Install it (\`apt-get install wrk\` on Debian/Ubuntu, \`brew install wrk\` on macOS) and run \`npm run bench -- ${suite}\`.`;
+  console.error(message);
+  return message;
+}
+
 /** Run the HTTP server suite; returns the markdown table. */
 export async function httpSuite(): Promise<string> {
-  if (spawnSync('wrk', ['--version']).error !== undefined) {
-    const message = 'Not run: this suite needs wrk. Install it (`apt-get install wrk` on Debian/Ubuntu, `brew install wrk` on macOS) and run `npm run bench -- http`.';
-    console.error(message);
-    return message;
-  }
+  const missing = wrkMissing('http');
+  if (missing !== null) return missing;
   const dir = mkdtempSync(join(tmpdir(), 'http-bench-'));
   const pipelineScript = join(dir, 'pipeline.lua');
   // 16 requests per write (wrk's own pipelining recipe).

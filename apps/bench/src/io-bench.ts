@@ -12,11 +12,11 @@
 //    Lower is better; the ratio is ours/theirs; target <= 1.5x.
 
 import { spawn as spawnChild } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { openConnection, run, spawn } from '@curio-ts/kernel';
+import { startPeer as startChild, stopPeer } from './child-peers.js';
+import type { Peer } from './child-peers.js';
 import { measure, table } from './harness.js';
 import type { Row } from './harness.js';
 
@@ -25,32 +25,7 @@ const HOST = '127.0.0.1';
 const IDLE_CONNECTIONS = 10_000;
 const IDLE_ROUNDS = 3;
 
-/** A child process started from io-peers.js that printed its port. */
-interface Peer {
-  readonly child: ChildProcess;
-  readonly port: number;
-}
-
-async function startPeer(mode: string): Promise<Peer> {
-  const child = spawnChild(process.execPath, [PEERS, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
-  // 'data' events, not for-await: leaving such a loop would close the child's stdout.
-  const port = await new Promise<number>((resolve, reject) => {
-    let text = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = /port (\d+)\n/.exec(text);
-      if (match !== null) resolve(Number(match[1]));
-    });
-    child.once('exit', () => reject(new Error(`peer ${mode} exited before listening`)));
-  });
-  return { child, port };
-}
-
-async function stopPeer(peer: Peer): Promise<void> {
-  if (peer.child.exitCode !== null) return;
-  peer.child.kill('SIGKILL');
-  await once(peer.child, 'exit');
-}
+const startPeer = (mode: string): Promise<Peer> => startChild(PEERS, [mode]);
 
 /** `clients` raw node:net connections, each doing `roundTrips` echo round trips of `size` bytes. */
 async function rawLoad(port: number, clients: number, roundTrips: number, size: number): Promise<number> {

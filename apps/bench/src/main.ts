@@ -1,5 +1,6 @@
 // Benchmark entry point: `npm run bench [suite...]` from the repository root.
-// Suites: kernel. Each suite rewrites its own section of apps/bench/RESULTS.md.
+// Each suite rewrites its own section of apps/bench/RESULTS.md. A group name runs its suites
+// (`http`: the wrk server rows, then http-foreign, http-parse, http-idle and http-client).
 
 import { fileURLToPath } from 'node:url';
 import * as os from 'node:os';
@@ -17,11 +18,20 @@ const suites: Record<string, () => Promise<string>> = {
   'mini-redis': (await import('./miniredis-bench.js')).miniRedisSuite,
   memory: (await import('./memory-bench.js')).memorySuite,
   http: (await import('./http-bench.js')).httpSuite,
+  'http-foreign': (await import('./http-foreign-bench.js')).httpForeignSuite,
+  'http-parse': (await import('./http-parse-bench.js')).httpParseSuite,
+  'http-client': (await import('./http-client-bench.js')).httpClientSuite,
+  'http-idle': (await import('./http-idle-bench.js')).httpIdleSuite,
+};
+
+/** Names that run several suites: the group's own suite (if any) first, each one once. */
+const groups: Record<string, string[]> = {
+  http: ['http', 'http-foreign', 'http-parse', 'http-idle', 'http-client'],
 };
 
 const results = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
 const requested = process.argv.slice(2);
-const names = requested.length > 0 ? requested : Object.keys(suites);
+const names = [...new Set((requested.length > 0 ? requested : Object.keys(suites)).flatMap((name) => groups[name] ?? [name]))];
 
 for (const name of names) {
   const suite = suites[name];

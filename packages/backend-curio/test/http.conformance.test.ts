@@ -1,6 +1,6 @@
 // The HTTP server conformance suite on the curio runtime: every body runs in a kernel task.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpServerConformance } from '@curio-ts/conformance';
+import { httpHandlerConformance, httpServerConformance } from '@curio-ts/conformance';
 import type { RuntimeHarness } from '@curio-ts/conformance';
 import { currentTask, run } from '@curio-ts/kernel';
 import { CurioByteStream, curioRuntime } from '@curio-ts/backend-curio';
@@ -13,3 +13,4 @@ const harness: RuntimeHarness = {
 };
 
 httpServerConformance(harness, { describe, it, expect, beforeAll, afterAll });
+httpHandlerConformance(harness, { describe, it, expect, beforeAll, afterAll });

@@ -1,6 +1,6 @@
 // The HTTP server conformance suite on the node runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpServerConformance } from '@curio-ts/conformance';
+import { httpHandlerConformance, httpServerConformance } from '@curio-ts/conformance';
 import type { RuntimeHarness } from '@curio-ts/conformance';
 import { NodeByteStream, nodeRuntime } from '@curio-ts/backend-node';
 
@@ -12,3 +12,4 @@ const harness: RuntimeHarness = {
 };
 
 httpServerConformance(harness, { describe, it, expect, beforeAll, afterAll });
+httpHandlerConformance(harness, { describe, it, expect, beforeAll, afterAll });

@@ -20,3 +20,4 @@ export type { UpperServer } from './upper-server.js';
 export { makeTestCertificates } from './certs.js';
 export type { TestCertificates } from './certs.js';
 export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';
+export { httpHandlerConformance } from './http-handlers.js';

@@ -456,6 +456,8 @@ export class HttpConnection {
    */
   send(event: HttpEvent): Uint8Array | null {
     if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
+    const type = event.type;
+    if (type === 'request' || type === 'response' || type === 'informational-response') return this.sendHead(event);
     try {
       return this.sendEvent(event);
     } catch (error) {
@@ -463,6 +465,31 @@ export class HttpConnection {
       if (error instanceof LocalProtocolError) this.ours = nextState(this.ourRole, this.ours, 'protocol-error') as HttpState;
       throw error;
     }
+  }
+
+  /**
+   * A head refused (a bad status, field or framing, or one our state does not allow) produced
+   * no bytes, so it changes nothing: the caller may send another (a server, its 500). h11 moves
+   * to ERROR here; nothing has reached the peer, so there is no reason to.
+   */
+  private sendHead(event: Request | Response | InformationalResponse): Uint8Array {
+    const saved = this.saveSendState();
+    try {
+      return event.type === 'request' ? this.sendRequest(event) : this.sendResponse(event);
+    } catch (error) {
+      writer.rollback();
+      if (error instanceof LocalProtocolError) this.restoreSendState(saved);
+      throw error;
+    }
+  }
+
+  /** What sending a head may change (restored when the head is refused). */
+  private saveSendState(): SendState {
+    return [this.ours, this.theirs, this.keepAlive, this.requestMethod, this.proposedSwitch, this.sendFraming, this.sendRemaining, this.waitingFor100];
+  }
+
+  private restoreSendState(saved: SendState): void {
+    [this.ours, this.theirs, this.keepAlive, this.requestMethod, this.proposedSwitch, this.sendFraming, this.sendRemaining, this.waitingFor100] = saved;
   }
 
   private moveOurs(input: StateInput): HttpState {
@@ -523,7 +550,9 @@ export class HttpConnection {
    * the response may have one (not 101, 204, 304, nor a response to HEAD). A string body is sent
    * as UTF-8. `close`: this is the connection's last response (`Connection: close` is added
    * unless `headers` say it). A response to HEAD gets the head only (its Content-Length says the
-   * body's length).
+   * body's length). A response refused (a bad status or field, its framing, a body longer or
+   * shorter than its Content-Length) produced no bytes and changes nothing, as a refused head:
+   * the caller may send another (a server, its 500).
    */
   sendWholeResponse(status: number, headers: FieldList, body: Uint8Array | string | null, close = false): Uint8Array {
     this.writeWholeResponse(writer, status, headers, body, close);
@@ -537,6 +566,7 @@ export class HttpConnection {
   writeWholeResponse(into: OutputBuffer, status: number, headers: FieldList, body: Uint8Array | string | null, close = false): void {
     if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
     into.begin();
+    const saved = this.saveSendState();
     try {
       if (close) this.keepAlive = false;
       const bytes = typeof body === 'string' && !isAscii(body) ? encoder.encode(body) : body;
@@ -552,8 +582,9 @@ export class HttpConnection {
       }
       this.writeEnd(into, FieldList.EMPTY);
     } catch (error) {
+      // Nothing was sent: the response changes nothing, as a refused head (sendHead).
       into.rollback();
-      if (error instanceof LocalProtocolError) this.ours = nextState(this.ourRole, this.ours, 'protocol-error') as HttpState;
+      if (error instanceof LocalProtocolError) this.restoreSendState(saved);
       throw error;
     }
   }
@@ -707,6 +738,9 @@ export class HttpConnection {
     }
   }
 }
+
+/** What sending a head may change: ours, theirs, keepAlive, requestMethod, proposedSwitch, sendFraming, sendRemaining, waitingFor100. */
+type SendState = [HttpState, HttpState, boolean, string, boolean, number, number, boolean];
 
 /** Whether every char of `text` is ASCII (its UTF-8 is then its latin1). */
 function isAscii(text: string): boolean {

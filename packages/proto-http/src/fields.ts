@@ -11,10 +11,28 @@
 //   (bytes 0x80-0xFF) must come out as it came in. `utf8Value` decodes a value as UTF-8.
 // - The bytes are the caller's (see the binding): a FieldList does not copy them.
 
-/** Fields as given by the caller: pairs, or a record of name → value(s). */
-export type FieldsInit = FieldList | readonly (readonly [string, string])[] | Readonly<Record<string, string | readonly string[]>>;
+/** A field value as the caller may give it: a number is sent as its decimal text. */
+export type FieldValueInit = string | number;
+
+/**
+ * Fields as given by the caller: pairs (an array, or any iterable of pairs such as a `Headers`
+ * or a `Map`), a record of name → value(s), or another list.
+ */
+export type FieldsInit =
+  | FieldList
+  | readonly (readonly [string, FieldValueInit])[]
+  | Iterable<readonly [string, FieldValueInit]>
+  | Readonly<Record<string, FieldValueInit | readonly FieldValueInit[]>>;
 
 const utf8 = new TextDecoder();
+
+/** The value given for field `name` as a string (a finite number as its decimal text). */
+function fieldValue(name: string, value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  const shown = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  throw new TypeError(`the value of field ${name} is ${shown}: a field value is a string or a finite number`);
+}
 
 /** A latin1 string of `bytes[start, end)`. */
 export function latin1(bytes: Uint8Array, start: number, end: number): string {
@@ -73,18 +91,37 @@ export class FieldList {
   /** No fields. */
   static readonly EMPTY: FieldList = new FieldList(NO_BYTES, NO_SPANS, 0, 0, []);
 
-  /** Fields from pairs, a record (an array value: one field per element), or another list. */
-  static from(init: FieldsInit | undefined): FieldList {
-    if (init === undefined) return FieldList.EMPTY;
+  /**
+   * Fields from pairs, an iterable of pairs (a `Headers`, a `Map`), a record (an array value:
+   * one field per element), or another list. A value that is neither a string nor a finite
+   * number, or a pair that is not a pair, is a TypeError: no field is dropped in silence.
+   */
+  static from(init: FieldsInit | undefined | null): FieldList {
+    if (init === undefined || init === null) return FieldList.EMPTY;
     if (init instanceof FieldList) return init;
     if (Array.isArray(init)) {
-      const pairs = init as readonly (readonly [string, string])[];
-      return new FieldList(NO_BYTES, NO_SPANS, 0, pairs.length, pairs);
+      const given = init as readonly (readonly [string, FieldValueInit])[];
+      for (let i = 0; i < given.length; i++) {
+        const pair = given[i];
+        if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') return FieldList.fromPairs(given);
+      }
+      return new FieldList(NO_BYTES, NO_SPANS, 0, given.length, given as readonly (readonly [string, string])[]);
     }
+    if (typeof init !== 'object') throw new TypeError(`fields must be pairs, a Headers, a Map or a record, not a ${typeof init}`);
+    if (typeof (init as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function') return FieldList.fromPairs(init as Iterable<readonly [string, FieldValueInit]>);
     const pairs: [string, string][] = [];
-    for (const [name, value] of Object.entries(init as Readonly<Record<string, string | readonly string[]>>)) {
-      if (typeof value === 'string') pairs.push([name, value]);
-      else for (const one of value) pairs.push([name, one]);
+    for (const [name, value] of Object.entries(init as Readonly<Record<string, FieldValueInit | readonly FieldValueInit[]>>)) {
+      if (Array.isArray(value)) for (const one of value as readonly unknown[]) pairs.push([name, fieldValue(name, one)]);
+      else pairs.push([name, fieldValue(name, value)]);
+    }
+    return new FieldList(NO_BYTES, NO_SPANS, 0, pairs.length, pairs);
+  }
+
+  private static fromPairs(given: Iterable<unknown>): FieldList {
+    const pairs: [string, string][] = [];
+    for (const pair of given) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') throw new TypeError(`a field must be a [name, value] pair of strings, not ${JSON.stringify(pair) ?? String(pair)}`);
+      pairs.push([pair[0], fieldValue(pair[0], pair[1])]);
     }
     return new FieldList(NO_BYTES, NO_SPANS, 0, pairs.length, pairs);
   }

@@ -10,7 +10,7 @@ export { ConnectionClosed, Data, EndOfMessage, InformationalResponse, NEED_DATA,
 export type { HttpEvent, HttpVersion, NeedData, Paused } from './events.js';
 export { FieldList, latin1 } from './fields.js';
 export { OutputBuffer } from './writer.js';
-export type { FieldsInit } from './fields.js';
+export type { FieldsInit, FieldValueInit } from './fields.js';
 export { HttpProtocolError, LocalProtocolError, RemoteProtocolError } from './errors.js';
 export { CLIENT_STATES, SERVER_STATES, nextState, statesOf } from './state.js';
 export type { HttpState, Role, StateInput, StateTable } from './state.js';

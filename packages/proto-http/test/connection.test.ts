@@ -399,7 +399,54 @@ describe('HttpConnection, client role, against the server role in memory', () =>
     expect(() => c5.send(new Request('GET', '/', [['Host', 'h'], ['X\r\nInjected', '1']]))).toThrow(LocalProtocolError);
     const c6 = new HttpConnection('client');
     expect(() => c6.send(new Request('GET', '/', [['Host', 'h'], ['X', 'a\r\nInjected: 1']]))).toThrow(LocalProtocolError);
-    expect(c6.ourState).toBe('ERROR');
+    // A refused head produced no bytes: nothing changed, and a good head can follow.
+    expect([c6.ourState, c6.theirState]).toEqual(['IDLE', 'IDLE']);
+    expect(new TextDecoder().decode(c6.send(new Request('GET', '/', [['Host', 'h']])) as Uint8Array)).toBe('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+    // A body that breaks its framing did reach the wire in part: that side is in ERROR for good.
+    expect(c4.ourState).toBe('ERROR');
     for (const c of [client, c2, c3, c4, c5, c6]) c.destroy();
+  });
+
+  it('a refused response head changes nothing: the server sends its 500 instead', () => {
+    const server = new HttpConnection('server');
+    server.receiveData(bytes('GET / HTTP/1.1\r\nHost: h\r\n\r\n'));
+    expect((server.nextEvent() as { type: string }).type).toBe('request');
+    expect((server.nextEvent() as { type: string }).type).toBe('end-of-message');
+    const refused: [string, () => unknown][] = [
+      ['status', () => server.send(new Response(42, []))],
+      ['field value', () => server.send(new Response(200, [['X', 'a\nb']]))],
+      ['field name', () => server.send(new Response(200, [['X Y', 'a']]))],
+      ['framing', () => server.send(new Response(200, [['Content-Length', '1'], ['Transfer-Encoding', 'chunked']]))],
+      ['reason', () => server.send(new Response(200, [], 'OK\r\nX: y'))],
+    ];
+    for (const [, send] of refused) {
+      expect(send).toThrow(LocalProtocolError);
+      expect([server.ourState, server.theirState]).toEqual(['SEND_RESPONSE', 'DONE']);
+    }
+    const head = new TextDecoder().decode(server.send(new Response(500, [['Content-Length', '0']])) as Uint8Array);
+    expect(head).toBe('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n');
+    server.send(new EndOfMessage());
+    expect([server.ourState, server.theirState]).toEqual(['DONE', 'DONE']);
+    server.destroy();
+  });
+
+  it('fields from a Headers, a Map, pairs with numbers or a record; a bad value is a TypeError', () => {
+    const sent = (fields: unknown): string => {
+      const c = new HttpConnection('client');
+      const out = new TextDecoder().decode(c.send(new Request('GET', '/', fields as [string, string][])) as Uint8Array);
+      c.destroy();
+      return out;
+    };
+    const want = 'GET / HTTP/1.1\r\nhost: h\r\nx-n: 5\r\n\r\n';
+    expect(sent(new Headers([['host', 'h'], ['x-n', '5']]))).toBe(want);
+    expect(sent(new Map([['host', 'h'], ['x-n', 5]]))).toBe(want);
+    expect(sent([['host', 'h'], ['x-n', 5]])).toBe(want);
+    expect(sent({ host: 'h', 'x-n': 5 })).toBe(want);
+    expect(sent({ host: 'h', 'x-n': ['5'] })).toBe(want);
+    expect(() => sent({ host: 'h', 'x-n': { a: 1 } })).toThrow(TypeError);
+    expect(() => sent({ host: 'h', 'x-n': null })).toThrow(/x-n/);
+    expect(() => sent([['host', 'h'], ['x-n']])).toThrow(/pair/);
+    expect(() => sent([['host', 'h'], ['x-n', Number.NaN]])).toThrow(TypeError);
+    expect(() => sent('host: h')).toThrow(TypeError);
   });
 });

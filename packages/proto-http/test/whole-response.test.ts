@@ -62,19 +62,23 @@ describe('sendWholeResponse', () => {
     expect(conn.ourState).toBe('MUST_CLOSE');
   });
 
-  it('writeWholeResponse appends to a buffer; a response that fails leaves it as it was', () => {
+  it('writeWholeResponse appends to a buffer; a response refused leaves it and the state as they were', () => {
     const out = new OutputBuffer(8);
     const first = serverAfter('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
     first.writeWholeResponse(out, 200, FieldList.EMPTY, 'one');
     const second = serverAfter('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
     expect(() => second.writeWholeResponse(out, 200, FieldList.from([['Bad Name', 'v']]), 'two')).toThrow(LocalProtocolError);
-    expect(second.ourState).toBe('ERROR');
+    expect(second.ourState).toBe('SEND_RESPONSE');
     const third = serverAfter('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
     expect(() => third.writeWholeResponse(out, 200, FieldList.from([['Content-Length', '9']]), 'short')).toThrow(/shorter than its Content-Length/);
+    expect(() => third.writeWholeResponse(out, 200, FieldList.from([['Content-Length', '2']]), 'long')).toThrow(/longer than its Content-Length/);
+    // Refused responses changed nothing: the 500 can follow.
+    third.writeWholeResponse(out, 500, FieldList.EMPTY, 'ISE');
+    expect(third.ourState).toBe('DONE');
     const fourth = serverAfter('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
     fourth.writeWholeResponse(out, 201, FieldList.EMPTY, null);
     expect(out.size).toBeGreaterThan(0);
-    expect(str(out.take())).toBe('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\noneHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n');
+    expect(str(out.take())).toBe('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\noneHTTP/1.1 500 Internal Server Error\r\nContent-Length: 3\r\n\r\nISEHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n');
     expect(out.size).toBe(0);
   });
 

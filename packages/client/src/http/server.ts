@@ -37,6 +37,8 @@
 
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, OutputBuffer, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
+import { ConnectionError } from '../errors.js';
+import { checkAnswer } from './answer.js';
 import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake, Waiter } from '../runtime.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
@@ -58,6 +60,8 @@ const SKIP_DONE = -1;
 const SKIP_OVER = -2;
 /** What nextReady() answers when the peer broke the protocol. */
 const BROKEN: unique symbol = Symbol('BROKEN');
+/** The answer to a handler that failed, or whose answer cannot be sent. */
+const INTERNAL_ERROR: ServerResponse = { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -164,30 +168,47 @@ class Server implements HttpServer {
 
   start(): void {
     this.acceptor = this.runtime.spawn(async () => {
-      for (;;) {
-        let stream: ByteStream | null;
-        try {
-          stream = await this.listener.accept();
-        } catch {
-          if (this.closing) return;
-          continue;
-        }
-        if (stream === null) return;
-        if (this.closing) {
-          stream.close();
-          continue;
-        }
-        const connection = new ServerConnection(this, stream);
-        this.live.add(connection);
-        const background = this.runtime.spawn(() => connection.run(), 'http connection');
-        connection.background = background;
-        const done = background.done.then(() => {
-          this.live.delete(connection);
-          this.ended.delete(done);
-        });
-        this.ended.add(done);
+      try {
+        await this.acceptLoop();
+      } finally {
+        // Cancelled from outside (on curio: the kernel shutting down at the end of run(), a
+        // task group cancelled): nothing accepts any more, so the port is released too.
+        this.listener.close();
       }
     }, 'http accept');
+  }
+
+  private async acceptLoop(): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      let stream: ByteStream | null;
+      try {
+        stream = await this.listener.accept();
+        failures = 0;
+      } catch (error) {
+        if (this.closing) return;
+        // A connection the OS could not hand over (out of file descriptors...): go on after a
+        // pause. Anything else (a cancellation of this task above all) ends the loop.
+        if (!(error instanceof ConnectionError)) return;
+        this.options.onError?.(error, null);
+        await this.runtime.sleep(Math.min(1000, 10 * 2 ** failures++));
+        continue;
+      }
+      if (stream === null) return;
+      if (this.closing) {
+        stream.close();
+        continue;
+      }
+      const connection = new ServerConnection(this, stream);
+      this.live.add(connection);
+      const background = this.runtime.spawn(() => connection.run(), 'http connection');
+      connection.background = background;
+      const done = background.done.then(() => {
+        this.live.delete(connection);
+        this.ended.delete(done);
+      });
+      this.ended.add(done);
+    }
   }
 
   close(): Promise<void> {
@@ -473,15 +494,16 @@ class ServerConnection {
     // goes away cancels that activity (clientGone), which on curio interrupts the handler at
     // its await; the connection is over then anyway.
     this.inHandler = true;
-    let response: ServerResponse | Promise<ServerResponse>;
+    let response: ServerResponse;
     try {
-      response = this.server.handler(request);
+      const answer: unknown = this.server.handler(request);
+      if (isThenable(answer)) return this.settle(answer, head, body, request);
+      response = checkAnswer(answer);
     } catch (error) {
       this.inHandler = false;
       this.current = null;
       return this.failed(head, body, request, error);
     }
-    if (isThenable(response)) return this.settle(response, head, body, request);
     this.inHandler = false;
     this.current = null;
     if (this.closed || this.gone) return false;
@@ -489,12 +511,12 @@ class ServerConnection {
   }
 
   /** The rest of an exchange whose handler answered with a Promise. */
-  private async settle(pending: Promise<ServerResponse>, head: RequestEvent, body: Body, request: ServerRequest): Promise<boolean> {
+  private async settle(pending: PromiseLike<unknown>, head: RequestEvent, body: Body, request: ServerRequest): Promise<boolean> {
     let response: ServerResponse | null = null;
     let failure: unknown = null;
     let failed = false;
     try {
-      response = await pending;
+      response = checkAnswer(await pending);
     } catch (error) {
       failure = error;
       failed = true;
@@ -511,7 +533,7 @@ class ServerConnection {
   private failed(head: RequestEvent, body: Body, request: ServerRequest, failure: unknown): boolean | Promise<boolean> {
     if (this.closed || this.gone) return false;
     this.server.options.onError?.(failure, request);
-    return this.respond(head, body, { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' }, request);
+    return this.respond(head, body, INTERNAL_ERROR, request);
   }
 
   /**
@@ -532,7 +554,7 @@ class ServerConnection {
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
-      if (conn.ourState !== 'ERROR') return this.respondStreamed(head, body, { status: 500, body: 'Internal Server Error' }, request);
+      if (conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
       return false;
     }
     // Written when the loop waits (cycles), or at OUT_HIGH_WATER.
@@ -576,6 +598,10 @@ class ServerConnection {
     let bytes: Uint8Array | null = null;
     if (typeof payload === 'string') bytes = encoder.encode(payload);
     else if (payload instanceof Uint8Array) bytes = payload;
+    if (bytes !== null && headers.has('content-length') && headers.get('content-length')?.trim() !== String(bytes.length)) {
+      this.server.options.onError?.(new TypeError(`the HTTP handler's Content-Length (${headers.get('content-length') ?? ''}) is not its body's length (${bytes.length})`), request);
+      return this.respond(head, body, INTERNAL_ERROR, request);
+    }
     const extra: [string, string][] = [];
     if (bytes !== null && !headers.has('content-length') && !headers.has('transfer-encoding')) extra.push(['Content-Length', String(bytes.length)]);
     if (payload === null && status !== 101 && status !== 204 && status !== 304 && !headers.has('content-length') && !headers.has('transfer-encoding') && head.method !== 'HEAD') extra.push(['Content-Length', '0']);
@@ -629,7 +655,7 @@ class ServerConnection {
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
-      if (!started && conn.ourState !== 'ERROR') return this.respondStreamed(head, body, { status: 500, body: 'Internal Server Error' }, request);
+      if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
       return false;
     }
     if (keep && !body.done) keep = await body.drain(DRAIN_LIMIT);
@@ -999,7 +1025,7 @@ class WakeSlot implements Waiter<void> {
   cancel(): void {}
 }
 
-function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 

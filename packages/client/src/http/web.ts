@@ -14,6 +14,8 @@
 // - A request the Fetch API refuses (a URL it cannot parse, credentials in it, a forbidden
 //   method such as CONNECT or TRACE) gets a 400, not a crash. (Field names and values that a
 //   Headers object would refuse never get this far: llhttp, strict, refuses them first.)
+// - An answer that is not a Response, or is Response.error(), is a TypeError: the client gets
+//   a 500 and onError says why.
 // - A handler that answers synchronously, with a Response whose body is a string, bytes or
 //   none, is answered synchronously (server.ts then needs no Promise for the request).
 //
@@ -37,6 +39,7 @@
 // making the real Response and its stream.
 
 import type { FieldList } from '@curio-ts/proto-http';
+import { describe } from './answer.js';
 import type { HttpHandler, ServerRequest, ServerResponse } from './server.js';
 
 /** A web-standard handler. */
@@ -58,7 +61,7 @@ export function fetchHandler(handler: FetchHandler, options: FetchHandlerOptions
     } catch (error) {
       return { status: 400, headers: [['Content-Type', 'text/plain']], body: `bad request: ${error instanceof Error ? error.message : String(error)}\n` };
     }
-    const response = handler(webRequest);
+    const response: unknown = handler(webRequest);
     return response instanceof Response ? fromWebResponse(response) : Promise.resolve(response).then(fromWebResponse);
   };
 }
@@ -268,7 +271,20 @@ function sourceOf(response: Response): string | Uint8Array | null | undefined {
   return typeof source === 'string' || source instanceof Uint8Array ? source : undefined;
 }
 
-function fromWebResponse(response: Response): ServerResponse {
+/**
+ * Whether `response` is Response.error(): read in undici's state when there is one (asking a
+ * lightweight Response for `type` would make its real Response).
+ */
+function isNetworkError(response: Response): boolean {
+  const state = kState === undefined ? undefined : (response as unknown as Record<symbol, { type?: unknown } | undefined>)[kState];
+  if (state !== undefined && state !== null && typeof state === 'object') return state.type === 'error';
+  if (cachedSourceOf(response) !== undefined) return false; // made by its constructor, which makes no network errors
+  return response.type === 'error';
+}
+
+function fromWebResponse(response: unknown): ServerResponse {
+  if (!(response instanceof Response)) throw new TypeError(`the fetch handler answered ${describe(response)}, not a Response`);
+  if (isNetworkError(response)) throw new TypeError('the fetch handler answered Response.error() (a network error): the client gets a 500');
   const headers: [string, string][] = [];
   let cookies = false;
   response.headers.forEach((value, name) => {

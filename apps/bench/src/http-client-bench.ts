@@ -1,0 +1,180 @@
+// HTTP client benchmarks (suite 'http-client'): N sequential keep-alive GETs (default 5 000,
+// HTTP_CLIENT_N; the issue's figure is 20 000), each awaited with its body read, against one
+// node:http hello server in a child process (http-peers.ts), by:
+//
+// - undici's `request` (its global Agent: keep-alive);
+// - node:http with a keep-alive Agent (one socket);
+// - Node's global fetch (the undici bundled with Node);
+// - the floor: a raw node:net socket writing a fixed GET and parsing the response with
+//   proto-http's WireParser.
+//
+// Interleaved rounds in this process (harness.measure). Adding a client is one entry of
+// CLIENTS; entries marked `ours` get rows against undici (target >= 1.5x) and the floor.
+
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { request as undiciRequest } from 'undici';
+import { HEAD_CONTINUE, RESPONSE, WireParser } from '@curio-ts/proto-http';
+import { startPeer, stopPeer } from './child-peers.js';
+import { byName, measure, table } from './harness.js';
+import type { Measurement, Row } from './harness.js';
+
+const PEERS = fileURLToPath(new URL('./http-peers.js', import.meta.url));
+const N = Number(process.env['HTTP_CLIENT_N'] ?? 5_000);
+
+/** An opened client: `sequential(n)` does n GETs one after the other, each awaited with its body. */
+interface Opened {
+  readonly sequential: (n: number) => Promise<void>;
+  readonly close: () => Promise<void>;
+}
+
+/** One client under test. */
+interface Client {
+  readonly name: string;
+  /** Ours (rows against undici with the target, and against the floor). */
+  readonly ours?: boolean;
+  readonly open: (url: string) => Promise<Opened>;
+}
+
+/** `sequential` from one GET (for clients used from plain async code). */
+const loop =
+  (get: () => Promise<void>) =>
+  async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await get();
+  };
+
+const UNDICI = 'undici request 7.30.1';
+const FLOOR = 'raw node:net + WireParser (floor)';
+
+const CLIENTS: Client[] = [
+  // ---- OURS: add our client here once @curio-ts/backend-node / backend-curio export it, e.g.
+  // { name: 'curio-ts request (node)', ours: true, open: async (url) => ({ sequential: loop(async () => { await (await request(url)).body.text(); }), close: async () => {} }) },
+  // { name: 'curio-ts request (curio)', ours: true, open: async (url) => ({ sequential: (n) => run(async () => { for (let i = 0; i < n; i++) await (await request(url)).body.text(); }), close: async () => {} }) },
+  // (on curio the whole loop runs in one kernel task, `run` of @curio-ts/kernel).
+  {
+    name: UNDICI,
+    open: async (url) => ({
+      sequential: loop(async () => {
+        const response = await undiciRequest(url);
+        await response.body.text();
+      }),
+      close: async () => {},
+    }),
+  },
+  {
+    name: 'node:http, keep-alive Agent',
+    open: async (url) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      return {
+        sequential: loop(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              http
+                .get(url, { agent }, (response) => {
+                  response.on('data', () => {});
+                  response.on('end', resolve);
+                  response.on('error', reject);
+                })
+                .on('error', reject);
+            }),
+        ),
+        close: async () => agent.destroy(),
+      };
+    },
+  },
+  {
+    name: 'global fetch',
+    open: async (url) => ({
+      sequential: loop(async () => {
+        await (await fetch(url)).text();
+      }),
+      close: async () => {},
+    }),
+  },
+  { name: FLOOR, open: rawClient },
+];
+
+/** The floor: one socket, a fixed GET written per call, the response parsed by WireParser. */
+async function rawClient(url: string): Promise<Opened> {
+  const { hostname, port, pathname } = new URL(url);
+  const socket = net.connect({ host: hostname, port: Number(port), noDelay: true });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const request = Buffer.from(`GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`, 'latin1');
+  let done: (() => void) | null = null;
+  let failed: ((error: Error) => void) | null = null;
+  const parser = new WireParser(
+    RESPONSE,
+    {
+      onHead: () => HEAD_CONTINUE,
+      onBody: () => false,
+      onMessageComplete: () => {
+        const resolve = done;
+        done = failed = null;
+        resolve?.();
+        return false;
+      },
+    },
+    { maxHeadBytes: 16 * 1024, maxTargetBytes: 8 * 1024, maxFields: 100 },
+  );
+  socket.on('data', (chunk: Buffer) => {
+    const result = parser.execute(chunk);
+    if (result !== 0) failed?.(new Error(`response parse error: ${parser.reason()}`));
+  });
+  socket.on('error', (error) => failed?.(error));
+  return {
+    sequential: loop(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          done = resolve;
+          failed = reject;
+          socket.write(request);
+        }),
+    ),
+    close: async () => {
+      socket.destroy();
+      parser.destroy();
+    },
+  };
+}
+
+/** Run the client suite; returns the markdown table. */
+export async function httpClientSuite(): Promise<string> {
+  const server = await startPeer(PEERS, ['serve', 'node-http'], ['--expose-gc']);
+  const url = `http://127.0.0.1:${server.port}/`;
+  const opened: Pick<Opened, 'close'>[] = [];
+  try {
+    const contenders = [];
+    for (const client of CLIENTS) {
+      const { sequential, close } = await client.open(url);
+      opened.push({ close });
+      contenders.push({
+        name: client.name,
+        run: async () => {
+          await sequential(N);
+          return N;
+        },
+      });
+    }
+    const results = await measure(contenders);
+    const by = (name: string): Measurement => byName(results, name);
+    const label = `${N} sequential keep-alive GETs of a node:http hello`;
+    const rows: Row[] = [];
+    for (const client of CLIENTS.filter((c) => c.ours === true)) {
+      rows.push({ benchmark: `${label}: ${client.name} vs undici`, ours: by(client.name), baseline: by(UNDICI), target: 1.5 });
+      rows.push({ benchmark: `${label}: ${client.name} vs the floor`, ours: by(client.name), baseline: by(FLOOR) });
+    }
+    for (const client of CLIENTS.filter((c) => c.ours !== true && c.name !== UNDICI && c.name !== FLOOR)) {
+      rows.push({ benchmark: `${label}: ${client.name} vs undici`, ours: by(client.name), baseline: by(UNDICI) });
+    }
+    rows.push({ benchmark: `${label}: undici vs the floor`, ours: by(UNDICI), baseline: by(FLOOR) });
+    const pending = CLIENTS.some((c) => c.ours === true) ? '' : ' Our client is not in this table yet (its API is not final).';
+    return (
+      `${table(rows)}\n\nnode:http server in a child process; clients in the bench process, median of 5 interleaved rounds after a warm-up (harness.measure). ` +
+      `Node's fetch finds undici's global dispatcher (installed undici and Node's bundled one share its global symbol), so here it runs over undici ${'7.30.1'}'s Agent.${pending}`
+    );
+  } finally {
+    for (const { close } of opened) await close();
+    await stopPeer(server);
+  }
+}
