@@ -612,13 +612,17 @@ export class HttpConnection {
     if (switching && this.theirs !== 'MIGHT_SWITCH_PROTOCOL') {
       throw new LocalProtocolError('a protocol switch is accepted only once the request was read to its end (take its EndOfMessage first)', 'ERR_STATE');
     }
-    if (length !== null && length >= 0 && writer.transferEncoding === null && writer.contentLengths === 0) {
-      writer.field('Content-Length', String(length), false);
-    }
+    const added = length !== null && length >= 0 && writer.transferEncoding === null && writer.contentLengths === 0;
+    if (added) writer.contentLengthField(length);
     const close = writer.connectionClose;
     if (close) this.keepAlive = false;
     const noBody = this.requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) || switching;
-    this.sendFraming = noBody ? NO_BODY : this.framing(writer.transferEncoding, writer.contentLengths, writer.contentLength, true);
+    if (noBody) this.sendFraming = NO_BODY;
+    else if (added) {
+      // The Content-Length we wrote ourselves: the framing is known.
+      this.sendFraming = BY_LENGTH;
+      this.sendRemaining = length;
+    } else this.sendFraming = this.framing(writer.transferEncoding, writer.contentLengths, writer.contentLength, true);
     if (!noBody && this.sendFraming === CHUNKED && writer.transferEncoding === null) writer.text('Transfer-Encoding: chunked\r\n');
     if (this.sendFraming === TO_CLOSE) this.keepAlive = false;
     if (!this.keepAlive && !switching && !close) writer.text('Connection: close\r\n');

@@ -46,6 +46,8 @@ function sameName(name: string, lower: string): boolean {
   return true;
 }
 
+const CONTENT_LENGTH = new Uint8Array([...'Content-Length: '].map((c) => c.charCodeAt(0)));
+
 /** Bytes to send, gathered (see the file header). */
 export class OutputBuffer {
   private buffer: Uint8Array;
@@ -118,6 +120,28 @@ export class OutputBuffer {
     const buffer = this.buffer;
     let at = this.length;
     for (let i = 0; i < text.length; i++) buffer[at++] = text.charCodeAt(i);
+    this.length = at;
+  }
+
+  /**
+   * @internal `Content-Length: <length>` CR LF, made here (nothing to check, and not noted: the
+   * caller knows the framing it chose).
+   */
+  contentLengthField(length: number): void {
+    this.reserve(CONTENT_LENGTH.length + 20);
+    const buffer = this.buffer;
+    buffer.set(CONTENT_LENGTH, this.length);
+    let at = this.length + CONTENT_LENGTH.length;
+    let digits = 1;
+    for (let rest = length; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    let rest = length;
+    for (let i = digits - 1; i >= 0; i--) {
+      buffer[at + i] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
+    at += digits;
+    buffer[at++] = 0x0d;
+    buffer[at++] = 0x0a;
     this.length = at;
   }
 

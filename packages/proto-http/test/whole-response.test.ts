@@ -46,6 +46,7 @@ describe('sendWholeResponse', () => {
     [GET, 200, [['Content-Length', '3']], 'abc'],
     [GET, 299, [['Connection', 'close']], 'closing'],
     [GET, 200, [['X-Latin', 'caf\xe9']], 'h\xe9llo w\u00f6rld \u{1f600}'],
+    ...[9, 10, 99, 100, 12345].map((n) => [GET, 200, [], 'x'.repeat(n)]),
   ] as [string, number, [string, string][], string | null][])('%j %i %j %j', (request, status, headers, body) => {
     const encoded = body === null ? null : new TextEncoder().encode(body);
     const expected = threeEvents(request, status, headers, encoded);

@@ -452,13 +452,17 @@ class ServerConnection {
       if (this.server.closing && this.conn.pendingBytes === 0) return;
       this.cycleBytes = this.conn.pendingBytes;
       this.waitingIdle = !first && this.cycleBytes === 0;
-      this.armTimer(this.waitingIdle ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), this.waitingIdle);
+      const idleTimeout = this.waitingIdle;
       first = false;
       let event = this.nextReady();
-      while (event === WAIT) {
-        if (this.out.size > 0) this.flush();
-        await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
-        event = this.nextReady();
+      if (event === WAIT) {
+        // The timer runs only while the connection waits (a request already here needs none).
+        this.armTimer(idleTimeout ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), idleTimeout);
+        do {
+          if (this.out.size > 0) this.flush();
+          await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+          event = this.nextReady();
+        } while (event === WAIT);
       }
       if (event === BROKEN) event = await this.next();
       if (event === null || event === PAUSED || event.type !== 'request') return;
