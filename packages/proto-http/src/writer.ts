@@ -46,11 +46,14 @@ function sameName(name: string, lower: string): boolean {
   return true;
 }
 
+const NO_BYTES = new Uint8Array(0);
 const CONTENT_LENGTH = new Uint8Array([...'Content-Length: '].map((c) => c.charCodeAt(0)));
 
 /** Bytes to send, gathered (see the file header). */
 export class OutputBuffer {
   private buffer: Uint8Array;
+  /** Size of the next buffer made after take() gave the last one away (the last message or burst's). */
+  private hint: number;
   private length = 0;
   /** Where the message being written begins. */
   private start = 0;
@@ -64,6 +67,7 @@ export class OutputBuffer {
 
   constructor(initialSize = 4096) {
     this.buffer = new Uint8Array(initialSize);
+    this.hint = Math.max(256, initialSize);
   }
 
   /** Bytes held. */
@@ -71,9 +75,14 @@ export class OutputBuffer {
     return this.length;
   }
 
-  /** Everything held, as one array (a copy, the caller's); the buffer is empty again. */
+  /**
+   * Everything held, as one array (the caller's); the buffer is empty again. The storage itself
+   * is handed over (no copy), so a buffer emptied holds no memory until it is written to again.
+   */
   take(): Uint8Array {
-    const out = this.buffer.slice(0, this.length);
+    const out = this.buffer.subarray(0, this.length);
+    this.hint = Math.min(Math.max(256, this.length), 16 * 1024);
+    this.buffer = NO_BYTES;
     this.length = this.start = 0;
     return out;
   }
@@ -90,7 +99,7 @@ export class OutputBuffer {
   private reserve(n: number): void {
     const needed = this.length + n;
     if (needed <= this.buffer.length) return;
-    const grown = new Uint8Array(Math.max(needed, this.buffer.length * 2));
+    const grown = new Uint8Array(Math.max(needed, this.buffer.length * 2, this.hint));
     grown.set(this.buffer.subarray(0, this.length));
     this.buffer = grown;
   }

@@ -254,7 +254,8 @@ class ServerConnection {
   /** The timer armed is the idle timeout (no byte of the next request yet). */
   private waitingIdle = false;
   /** Response bytes gathered, not yet written (see the file header). */
-  private readonly out = new OutputBuffer(2048);
+  /** Empty between bursts: it holds memory only while responses are gathered (take() gives its storage away). */
+  private readonly out = new OutputBuffer(0);
   private flushDeferred = false;
   /** The last write, until the stream has accepted it (backpressure). */
   private writing: Promise<void> | null = null;
