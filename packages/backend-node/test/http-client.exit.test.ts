@@ -50,9 +50,9 @@ describe('HTTP client and process lifetime (node runtime)', () => {
       const a = await agent.request(${JSON.stringify(base)} + '/');
       const b = await request(${JSON.stringify(base)} + '/');
       const f = await makeFetch(nodeRuntime, { agent })(${JSON.stringify(base)} + '/');
-      process.stdout.write([await a.body.text(), await b.body.text(), await f.text(), String(agent.idleConnections)].join(' ') + '\n');
+      process.stdout.write([await a.body.text(), await b.body.text(), await f.text(), String(agent.idleConnections)].join(' ') + '\\n');
       // Not awaited: only the request under way keeps the process alive until it ends.
-      agent.request(${JSON.stringify(base)} + '/slow').then((r) => r.body.text()).then((t) => process.stdout.write(t + '\n'));
+      agent.request(${JSON.stringify(base)} + '/slow').then((r) => r.body.text()).then((t) => process.stdout.write(t + '\\n'));
     `;
     const result = await runScript(script);
     expect(result.exitedBy).toBe('exit');
