@@ -11,8 +11,9 @@
 // Invariants:
 // - A wait whose waiter answers "not yet" to `cancel()` keeps its task waiting until the
 //   waiter settles it, then delivers the cancellation (the kernel's TaskOperation does it).
-// - `spawn` makes a daemon task; `cancel()` aborts its signal and cancels the task at its
-//   current await (or its next one), whatever `fn` awaits; `done` settles once `fn` returned.
+// - `spawn` makes a daemon task; `cancel()` aborts its signal (none with `signal: false`) and
+//   cancels the task at its current await (or its next one), whatever `fn` awaits; `done`
+//   settles once `fn` returned.
 // - Time is the kernel's: `now()` is the kernel clock, `timer` a Kernel.callLater and `sleep`
 //   a kernel sleep, so under a virtual clock a call's timeout expires when the clock jumps,
 //   not after real time. The kernel is the one given in the options, else the one of the
@@ -22,7 +23,8 @@
 //   runs there (failing a call, closing a stream, starting a reconnection) is safe there.
 
 import { performance } from 'node:perf_hooks';
-import type { Background, ConnectTarget, Runtime, Waiter } from '@curio-ts/client';
+import { NEVER_ABORTED } from '@curio-ts/client';
+import type { Background, ConnectTarget, Runtime, SpawnOptions, Waiter } from '@curio-ts/client';
 import { KernelClosedError, openConnection, openUnixConnection, sleep, spawn } from '@curio-ts/kernel';
 import type { Kernel, Socket, Task } from '@curio-ts/kernel';
 import { OwnedOperation, TaskOperation, atBurstEnd, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
@@ -52,6 +54,42 @@ export interface CurioRuntimeOptions {
 }
 
 const ignore = (): void => {};
+
+/**
+ * A background activity (a daemon task): one object holding what the closures of a spawn held,
+ * and an AbortController only for a function that uses its signal (see SpawnOptions).
+ */
+class CurioActivity implements Background {
+  readonly done: Promise<void>;
+  /** Settles `done`. */
+  finished: () => void = ignore;
+  task: Task | null = null;
+  private cancelled = false;
+  private readonly controller: AbortController | null;
+  /** The task's function (one closure, made once: the kernel takes a function). */
+  readonly body: () => Promise<void>;
+
+  constructor(fn: (signal: AbortSignal) => Promise<void>, withSignal: boolean) {
+    this.controller = withSignal ? new AbortController() : null;
+    this.done = new Promise<void>((resolve) => {
+      this.finished = resolve;
+    });
+    this.body = async (): Promise<void> => {
+      try {
+        if (!this.cancelled) await fn(this.controller === null ? NEVER_ABORTED : this.controller.signal);
+      } finally {
+        this.finished();
+      }
+    };
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.controller?.abort();
+    void this.task?.cancel({ blocking: false });
+  }
+}
 
 type OperationKind = new (waiter: Waiter<unknown>) => OwnedOperation<unknown>;
 
@@ -92,50 +130,32 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
     return kernel;
   };
 
-  const spawnTask = (fn: (signal: AbortSignal) => Promise<void>, name: string): Background => {
-    const controller = new AbortController();
-    let finished: () => void = ignore;
-    const done = new Promise<void>((resolve) => {
-      finished = resolve;
-    });
-    let task: Task | null = null;
-    let cancelled = false;
-    const body = async (): Promise<void> => {
-      try {
-        if (!cancelled) await fn(controller.signal);
-      } finally {
-        finished();
-      }
-    };
-    const cancel = (): void => {
-      if (cancelled) return;
-      cancelled = true;
-      controller.abort();
-      void task?.cancel({ blocking: false });
-    };
+  const spawnTask = (fn: (signal: AbortSignal) => Promise<void>, name: string, spawnOptions?: SpawnOptions): Background => {
+    const activity = new CurioActivity(fn, spawnOptions?.signal ?? true);
     if (currentTaskOrNull() !== null) {
       kernelNow();
-      task = spawn(body, { name, daemon: true });
-      return { cancel, done };
+      activity.task = spawn(activity.body, { name, daemon: true });
+      return activity;
     }
     const owner = kernelNow();
     if (owner === null) {
       // No kernel to run it in yet: a plain async call (its signal still stops it).
-      body().then(ignore, (error: unknown) => void Promise.reject(error));
-      return { cancel, done };
+      activity.body().then(ignore, (error: unknown) => void Promise.reject(error));
+      return activity;
     }
     // From outside any task (a timer, an IO callback): a top-level task of the runtime's kernel.
     // The starter only waits: the work is a daemon task, whose error the kernel reports.
     owner
       .runTask(
         () => {
-          task = spawn(body, { name, daemon: true });
+          const task = spawn(activity.body, { name, daemon: true });
+          activity.task = task;
           return task.wait();
         },
         { name: `${name} (starter)` },
       )
-      .then(ignore, () => finished());
-    return { cancel, done };
+      .then(ignore, activity.finished);
+    return activity;
   };
 
   return {
