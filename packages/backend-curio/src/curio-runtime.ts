@@ -27,7 +27,7 @@ import { NEVER_ABORTED } from '@curio-ts/client';
 import type { Background, ConnectTarget, Runtime, SpawnOptions, Waiter } from '@curio-ts/client';
 import { KernelClosedError, openConnection, openUnixConnection, sleep, spawn } from '@curio-ts/kernel';
 import type { Kernel, Socket, Task } from '@curio-ts/kernel';
-import { OwnedOperation, TaskOperation, atBurstEnd, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
+import { OwnedOperation, TaskOperation, atBurstEnd, atTaskExit, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
 import { listenCurio } from './curio-listener.js';
 import { CurioByteStream, toConnectionError } from './curio-stream.js';
 import { clientTls, sniName } from './curio-tls.js';
@@ -57,7 +57,9 @@ const ignore = (): void => {};
 
 /**
  * A background activity (a daemon task): one object holding what the closures of a spawn held,
- * and an AbortController only for a function that uses its signal (see SpawnOptions).
+ * an AbortController only for a function that uses its signal (see SpawnOptions), and no async
+ * wrapper: `done` settles from the task's exit (atTaskExit), so a running activity holds no
+ * suspended function of its own.
  */
 class CurioActivity implements Background {
   readonly done: Promise<void>;
@@ -66,21 +68,31 @@ class CurioActivity implements Background {
   task: Task | null = null;
   private cancelled = false;
   private readonly controller: AbortController | null;
-  /** The task's function (one closure, made once: the kernel takes a function). */
-  readonly body: () => Promise<void>;
+  /** The function, until it starts. */
+  private fn: ((signal: AbortSignal) => Promise<void>) | null;
 
   constructor(fn: (signal: AbortSignal) => Promise<void>, withSignal: boolean) {
+    this.fn = fn;
     this.controller = withSignal ? new AbortController() : null;
     this.done = new Promise<void>((resolve) => {
       this.finished = resolve;
     });
-    this.body = async (): Promise<void> => {
-      try {
-        if (!this.cancelled) await fn(this.controller === null ? NEVER_ABORTED : this.controller.signal);
-      } finally {
-        this.finished();
-      }
-    };
+  }
+
+  /** The task's body: `fn`, unless cancelled before it started. */
+  run(): Promise<void> | undefined {
+    const fn = this.fn;
+    this.fn = null;
+    if (this.cancelled || fn === null) return undefined;
+    return fn(this.controller === null ? NEVER_ABORTED : this.controller.signal);
+  }
+
+  /** Spawn the task (from a task): `done` settles when it exits. */
+  spawnTask(name: string): Task {
+    const task = spawn(() => this.run(), { name, daemon: true });
+    this.task = task;
+    atTaskExit(task, this.finished);
+    return task;
   }
 
   cancel(): void {
@@ -134,27 +146,27 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
     const activity = new CurioActivity(fn, spawnOptions?.signal ?? true);
     if (currentTaskOrNull() !== null) {
       kernelNow();
-      activity.task = spawn(activity.body, { name, daemon: true });
+      activity.spawnTask(name);
       return activity;
     }
     const owner = kernelNow();
     if (owner === null) {
       // No kernel to run it in yet: a plain async call (its signal still stops it).
-      activity.body().then(ignore, (error: unknown) => void Promise.reject(error));
+      let running: Promise<void>;
+      try {
+        running = Promise.resolve(activity.run());
+      } catch (error) {
+        running = Promise.reject(error);
+      }
+      running.then(activity.finished, (error: unknown) => {
+        activity.finished();
+        void Promise.reject(error);
+      });
       return activity;
     }
     // From outside any task (a timer, an IO callback): a top-level task of the runtime's kernel.
     // The starter only waits: the work is a daemon task, whose error the kernel reports.
-    owner
-      .runTask(
-        () => {
-          const task = spawn(activity.body, { name, daemon: true });
-          activity.task = task;
-          return task.wait();
-        },
-        { name: `${name} (starter)` },
-      )
-      .then(ignore, activity.finished);
+    owner.runTask(() => activity.spawnTask(name).wait(), { name: `${name} (starter)` }).then(ignore, activity.finished);
     return activity;
   };
 
