@@ -187,11 +187,14 @@ export interface Waiter<T> {
   startWith?(resolve: (value: T) => void, reject: (error: unknown) => void): void;
 }
 
+/** The default `cancel` of an FnWaiter: one function, not a new one per waiter. */
+const noCancel = (): void => {};
+
 /** A Waiter made of two functions, for waits off the hot path. */
 export class FnWaiter<T> implements Waiter<T> {
   constructor(
     private readonly onStart: (wake: Wake<T>) => void,
-    private readonly onCancel: () => boolean | void = () => {},
+    private readonly onCancel: () => boolean | void = noCancel,
   ) {}
   start(wake: Wake<T>): void {
     this.onStart(wake);

@@ -276,7 +276,9 @@ export function spawn<T>(fn: TaskFunction<T>, options?: SpawnOptions): Task<T> {
  */
 export function atTaskExit(task: Task, fn: () => void): void {
   if (task.terminated) fn();
-  else (task._doneWaiters ??= []).push(fn);
+  // A literal of one: pushing onto an empty array would reserve room for 17.
+  else if (task._doneWaiters === null) task._doneWaiters = [fn];
+  else task._doneWaiters.push(fn);
 }
 
 /** The task running this code. Throws {@link KernelUsageError} outside a kernel task. */
