@@ -209,7 +209,8 @@ function startTimer(kernel: Kernel | null, ms: number, fn: () => void): () => vo
   if (kernel !== null) {
     try {
       const call = kernel.callLater(ms, fn);
-      return () => call.cancel();
+      // A bound method, not a closure: no context object held with each armed timer.
+      return call.cancel.bind(call);
     } catch (error) {
       if (!(error instanceof KernelClosedError)) throw error;
     }

@@ -66,13 +66,8 @@ export class CurioByteStream implements ByteStream {
   private writing = false;
   /** Writes handed straight to the socket whose callback has not come yet. */
   private rawPending = 0;
-  private readonly rawWritten = (): void => {
-    // The kernel socket's sendall must start with Node's buffer empty of bytes it did not write
-    // itself (it waits for its own writes' callbacks), so the writer task waits for these.
-    if (--this.rawPending > 0) return;
-    if (this.queue.length > 0) this.wakeup?.set();
-    else this.idle?.set();
-  };
+  /** The callback of a write Node kept (made on first need: most streams never need it). */
+  private rawWritten: (() => void) | null = null;
   private readonly readFailed = (error: unknown): Uint8Array | null => this.readError(error);
 
   constructor(
@@ -104,7 +99,7 @@ export class CurioByteStream implements ByteStream {
       raw.write(data);
       if (raw.writableLength > 0) {
         this.rawPending++;
-        raw.write(FENCE, this.rawWritten);
+        raw.write(FENCE, (this.rawWritten ??= () => this.rawDone()));
       }
       return RESOLVED;
     }
@@ -199,6 +194,15 @@ export class CurioByteStream implements ByteStream {
     this.closed = true;
     this.wakeup?.set();
     this.releaseWriters();
+  }
+
+  /** A write handed straight to the socket has gone to the OS. */
+  private rawDone(): void {
+    // The kernel socket's sendall must start with Node's buffer empty of bytes it did not write
+    // itself (it waits for its own writes' callbacks), so the writer task waits for these.
+    if (--this.rawPending > 0) return;
+    if (this.queue.length > 0) this.wakeup?.set();
+    else this.idle?.set();
   }
 
   /**
