@@ -9,13 +9,18 @@
 //   proto-http's WireParser.
 //
 // Interleaved rounds in this process (harness.measure). Adding a client is one entry of
-// CLIENTS; entries marked `ours` get rows against undici (target >= 1.5x) and the floor.
+// CLIENTS; entries marked `ours` get rows against undici (target >= 1.5x) and the floor; our
+// fetch gets a row against Node's global fetch (target >= 2x).
 
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { request as undiciRequest } from 'undici';
 import { HEAD_CONTINUE, RESPONSE, WireParser } from '@curio-ts/proto-http';
+import { HttpAgent, makeFetch } from '@curio-ts/client';
+import { nodeRuntime } from '@curio-ts/backend-node';
+import { curioRuntime } from '@curio-ts/backend-curio';
+import { run } from '@curio-ts/kernel';
 import { startPeer, stopPeer } from './child-peers.js';
 import { byName, measure, table } from './harness.js';
 import type { Measurement, Row } from './harness.js';
@@ -45,13 +50,44 @@ const loop =
   };
 
 const UNDICI = 'undici request 7.30.1';
+const OURS_NODE = 'curio-ts request (node runtime)';
+const OURS_FETCH = 'curio-ts fetch (node runtime)';
+const GLOBAL_FETCH = 'global fetch';
 const FLOOR = 'raw node:net + WireParser (floor)';
 
 const CLIENTS: Client[] = [
-  // ---- OURS: add our client here once @curio-ts/backend-node / backend-curio export it, e.g.
-  // { name: 'curio-ts request (node)', ours: true, open: async (url) => ({ sequential: loop(async () => { await (await request(url)).body.text(); }), close: async () => {} }) },
-  // { name: 'curio-ts request (curio)', ours: true, open: async (url) => ({ sequential: (n) => run(async () => { for (let i = 0; i < n; i++) await (await request(url)).body.text(); }), close: async () => {} }) },
-  // (on curio the whole loop runs in one kernel task, `run` of @curio-ts/kernel).
+  {
+    name: OURS_NODE,
+    ours: true,
+    open: async (url) => {
+      const agent = new HttpAgent(nodeRuntime);
+      return { sequential: loop(async () => void (await (await agent.request(url)).body.text())), close: () => agent.close() };
+    },
+  },
+  {
+    name: 'curio-ts request (curio runtime, the loop in one kernel task)',
+    ours: true,
+    open: async (url) => ({
+      sequential: (n) =>
+        run(async () => {
+          const agent = new HttpAgent(curioRuntime());
+          try {
+            for (let i = 0; i < n; i++) await (await agent.request(url)).body.text();
+          } finally {
+            await agent.close();
+          }
+        }),
+      close: async () => {},
+    }),
+  },
+  {
+    name: OURS_FETCH,
+    open: async (url) => {
+      const agent = new HttpAgent(nodeRuntime);
+      const ourFetch = makeFetch(nodeRuntime, { agent });
+      return { sequential: loop(async () => void (await (await ourFetch(url)).text())), close: () => agent.close() };
+    },
+  },
   {
     name: UNDICI,
     open: async (url) => ({
@@ -84,7 +120,7 @@ const CLIENTS: Client[] = [
     },
   },
   {
-    name: 'global fetch',
+    name: GLOBAL_FETCH,
     open: async (url) => ({
       sequential: loop(async () => {
         await (await fetch(url)).text();
@@ -164,14 +200,14 @@ export async function httpClientSuite(): Promise<string> {
       rows.push({ benchmark: `${label}: ${client.name} vs undici`, ours: by(client.name), baseline: by(UNDICI), target: 1.5 });
       rows.push({ benchmark: `${label}: ${client.name} vs the floor`, ours: by(client.name), baseline: by(FLOOR) });
     }
+    rows.push({ benchmark: `${label}: ${OURS_FETCH} vs Node's global fetch`, ours: by(OURS_FETCH), baseline: by(GLOBAL_FETCH), target: 2 });
     for (const client of CLIENTS.filter((c) => c.ours !== true && c.name !== UNDICI && c.name !== FLOOR)) {
       rows.push({ benchmark: `${label}: ${client.name} vs undici`, ours: by(client.name), baseline: by(UNDICI) });
     }
     rows.push({ benchmark: `${label}: undici vs the floor`, ours: by(UNDICI), baseline: by(FLOOR) });
-    const pending = CLIENTS.some((c) => c.ours === true) ? '' : ' Our client is not in this table yet (its API is not final).';
     return (
       `${table(rows)}\n\nnode:http server in a child process; clients in the bench process, median of 5 interleaved rounds after a warm-up (harness.measure). ` +
-      `Node's fetch finds undici's global dispatcher (installed undici and Node's bundled one share its global symbol), so here it runs over undici ${'7.30.1'}'s Agent.${pending}`
+      `Node's fetch finds undici's global dispatcher (installed undici and Node's bundled one share its global symbol), so here it runs over undici ${'7.30.1'}'s Agent. Each of ours uses an HttpAgent of its own (one pooled connection here).`
     );
   } finally {
     for (const { close } of opened) await close();

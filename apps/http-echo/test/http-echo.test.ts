@@ -1,13 +1,11 @@
 // http-echo as users run it: a real process on each runtime, real curl, stopped by SIGTERM.
 
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
-import { curl } from '@curio-ts/conformance';
+import { curl, startAppProcess } from '@curio-ts/conformance';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const nodeArgs = ['--conditions=@curio-ts/source', '--import', 'tsx', main];
 const started: ChildProcess[] = [];
 
 afterEach(() => {
@@ -15,24 +13,9 @@ afterEach(() => {
 });
 
 async function start(runtime: string): Promise<{ child: ChildProcess; base: string; output: () => string }> {
-  const child = spawn(process.execPath, [...nodeArgs, '--port', '0', '--runtime', runtime], { stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push(child);
-  let text = '';
-  child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setInterval(() => {
-      const match = /http-echo listening on (http:\/\/127\.0\.0\.1:\d+) \((node|curio)\)/.exec(text);
-      if (match !== null) {
-        clearInterval(timer);
-        resolve(match[1] as string);
-      } else if (child.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(`http-echo exited: ${text}`));
-      }
-    }, 20);
-  });
-  return { child, base, output: () => text };
+  const app = await startAppProcess(main, ['--port', '0', '--runtime', runtime], /http-echo listening on (http:\/\/127\.0\.0\.1:\d+) \((node|curio)\)/);
+  started.push(app.child);
+  return { child: app.child, base: app.ready[1] as string, output: app.output };
 }
 
 for (const runtime of ['node', 'curio']) {

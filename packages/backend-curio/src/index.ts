@@ -1,8 +1,10 @@
 // @curio-ts/backend-curio: the curio-ts clients over the curio kernel.
 // Switching runtime is switching this import for '@curio-ts/backend-node'.
 
-import { connectRedisWith, serveHttp as serveHttpWith } from '@curio-ts/client';
-import type { HttpHandler, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
+import { Duplex } from 'node:stream';
+import { createBrotliDecompress } from 'node:zlib';
+import { connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
+import type { FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions, Runtime } from '@curio-ts/client';
 import { curioRuntime } from './curio-runtime.js';
 
 export { curioRuntime, connectCurio } from './curio-runtime.js';
@@ -25,3 +27,27 @@ export function connectRedis(options?: string | RedisOptions): Promise<RedisClie
 export function serveHttp(handler: HttpHandler, options?: HttpServerOptions): Promise<HttpServer> {
   return serveHttpWith(curioRuntime(), handler, options);
 }
+
+/**
+ * The runtime of `request` and `fetch` below: one for the module, so that their default
+ * HttpAgent (one per runtime) pools connections across calls. It works for the kernel of the
+ * calling task, and learns the next kernel once that one has ended (the connections of an
+ * ended kernel are gone with its tasks, and dropped from the pools).
+ */
+const shared: Runtime = curioRuntime();
+
+/**
+ * Send an HTTP/1.1 request over the kernel: `request(runtime, url, options)` of
+ * @curio-ts/client. Call it from a kernel task: every wait of the request is an operation of
+ * that task, so cancelling the task (or an enclosing `timeoutAfter`) interrupts it, closing
+ * the connection it used.
+ */
+export function request(url: string | URL, options?: HttpRequestOptions): Promise<HttpResponse> {
+  return requestWith(shared, url, options);
+}
+
+/**
+ * `fetch` over the kernel (the global Response out); gzip and deflate bodies are decoded by the
+ * platform, br by node:zlib. Call it from a kernel task.
+ */
+export const fetch: FetchFunction = makeFetch(shared, { decoders: { br: () => Duplex.toWeb(createBrotliDecompress()) } });

@@ -1,16 +1,7 @@
 // The HTTP server conformance suite on the curio runtime: every body runs in a kernel task.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpHandlerConformance, httpServerConformance } from '@curio-ts/conformance';
-import type { RuntimeHarness } from '@curio-ts/conformance';
-import { currentTask, run } from '@curio-ts/kernel';
-import { CurioByteStream, curioRuntime } from '@curio-ts/backend-curio';
+import { curioHarness } from './harness.js';
 
-const harness: RuntimeHarness = {
-  name: 'curio',
-  run: (body) => run(() => body(curioRuntime({ kernel: currentTask().kernel }))),
-  buffered: (stream) => (stream as CurioByteStream).bufferedBytes,
-  capabilities: { tls: true, unixSockets: true, cancelsAwaits: true },
-};
-
-httpServerConformance(harness, { describe, it, expect, beforeAll, afterAll });
-httpHandlerConformance(harness, { describe, it, expect, beforeAll, afterAll });
+httpServerConformance(curioHarness, { describe, it, expect, beforeAll, afterAll });
+httpHandlerConformance(curioHarness, { describe, it, expect, beforeAll, afterAll });

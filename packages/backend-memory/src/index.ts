@@ -2,7 +2,7 @@
 // clock the test advances. For deterministic engine tests and fault injection, beside the
 // tests against real peers (never instead of them).
 
-export { createMemoryRuntime } from './runtime.js';
+export { createMemoryRuntime, seededRandom } from './runtime.js';
 export type { MemoryRuntime, MemoryRuntimeOptions } from './runtime.js';
 export { VirtualClock } from './clock.js';
 export type { VirtualClockOptions } from './clock.js';

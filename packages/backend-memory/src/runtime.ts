@@ -15,8 +15,8 @@
 //   thrown. An error that escapes it goes to `onError` (default: an unhandled rejection, as on
 //   the node runtime).
 
-import { NEVER_ABORTED, connectRedisWith } from '@curio-ts/client';
-import type { Background, RedisClient, RedisOptions, Runtime, SpawnOptions, Wake, Waiter } from '@curio-ts/client';
+import { NEVER_ABORTED, connectRedisWith, makeFetch, request } from '@curio-ts/client';
+import type { Background, FetchFunction, HttpRequestOptions, HttpResponse, RedisClient, RedisOptions, Runtime, SpawnOptions, Wake, Waiter } from '@curio-ts/client';
 import { VirtualClock } from './clock.js';
 import { MemoryNetwork } from './network.js';
 
@@ -61,6 +61,10 @@ export interface MemoryRuntime {
   readonly network: MemoryNetwork;
   /** The Redis client on this runtime: `connectRedisWith(runtime, options)`. */
   connectRedis(options?: string | RedisOptions): Promise<RedisClient>;
+  /** An HTTP request on this runtime: `request(runtime, url, options)` (its default agent). */
+  request(url: string | URL, options?: HttpRequestOptions): Promise<HttpResponse>;
+  /** `fetch` on this runtime (gzip and deflate decoded by the platform). */
+  readonly fetch: FetchFunction;
 }
 
 class MemoryWake<T> implements Wake<T> {
@@ -124,11 +128,13 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
     clock,
     network,
     connectRedis: (redisOptions) => connectRedisWith(runtime, redisOptions),
+    request: (url, requestOptions) => request(runtime, url, requestOptions),
+    fetch: makeFetch(runtime),
   };
 }
 
-/** A small deterministic generator (mulberry32) of numbers in [0, 1). */
-function seededRandom(seed: number): () => number {
+/** A small deterministic generator (mulberry32) of numbers in [0, 1): the same `seed`, the same sequence. */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -1,8 +1,10 @@
 // @curio-ts/backend-node: the curio-ts clients over plain Node streams and Promises.
 // Switching runtime is switching this import for '@curio-ts/backend-curio'.
 
-import { connectRedisWith, serveHttp as serveHttpWith } from '@curio-ts/client';
-import type { HttpHandler, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
+import { Duplex } from 'node:stream';
+import { createBrotliDecompress } from 'node:zlib';
+import { connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
+import type { FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
 import { nodeRuntime } from './node-runtime.js';
 
 export { nodeRuntime, connectNode, spawnNode } from './node-runtime.js';
@@ -19,3 +21,17 @@ export function connectRedis(options?: string | RedisOptions): Promise<RedisClie
 export function serveHttp(handler: HttpHandler, options?: HttpServerOptions): Promise<HttpServer> {
   return serveHttpWith(nodeRuntime, handler, options);
 }
+
+/**
+ * Send an HTTP/1.1 request over plain Node: `request(nodeRuntime, url, options)` of
+ * @curio-ts/client, pooled by the node runtime's default HttpAgent.
+ */
+export function request(url: string | URL, options?: HttpRequestOptions): Promise<HttpResponse> {
+  return requestWith(nodeRuntime, url, options);
+}
+
+/**
+ * `fetch` over plain Node (the global Response out), pooled by the node runtime's default
+ * HttpAgent; gzip and deflate bodies are decoded by the platform, br by node:zlib.
+ */
+export const fetch: FetchFunction = makeFetch(nodeRuntime, { decoders: { br: () => Duplex.toWeb(createBrotliDecompress()) } });

@@ -133,8 +133,9 @@ export const nodeRuntime: Runtime = {
   sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   defer: (fn) => process.nextTick(fn),
   now: () => performance.now(),
-  timer(ms, fn) {
+  timer(ms, fn, options) {
     const handle = setTimeout(fn, ms);
+    if (options?.unref === true) handle.unref();
     // A bound method, not a closure: no context object held with each armed timer.
     return handle.close.bind(handle) as () => void;
   },

@@ -215,6 +215,16 @@ export class NodeByteStream implements ByteStream {
   }
 
   /** The peer's address (null once unknown). */
+  /** The socket no longer keeps the process alive by itself (see ByteStream.unref). */
+  unref(): void {
+    this.socket.unref();
+  }
+
+  /** The socket keeps the process alive again. */
+  ref(): void {
+    this.socket.ref();
+  }
+
   get remoteAddress(): StreamAddress | null {
     if (this.origin.path !== undefined) return { path: this.origin.path };
     const host = this.socket.remoteAddress;

@@ -1,15 +1,7 @@
 // The HTTP server conformance suite on the node runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpHandlerConformance, httpServerConformance } from '@curio-ts/conformance';
-import type { RuntimeHarness } from '@curio-ts/conformance';
-import { NodeByteStream, nodeRuntime } from '@curio-ts/backend-node';
+import { nodeHarness } from './harness.js';
 
-const harness: RuntimeHarness = {
-  name: 'node',
-  run: (body) => body(nodeRuntime),
-  buffered: (stream) => (stream as NodeByteStream).bufferedBytes,
-  capabilities: { tls: true, unixSockets: true, cancelsAwaits: false },
-};
-
-httpServerConformance(harness, { describe, it, expect, beforeAll, afterAll });
-httpHandlerConformance(harness, { describe, it, expect, beforeAll, afterAll });
+httpServerConformance(nodeHarness, { describe, it, expect, beforeAll, afterAll });
+httpHandlerConformance(nodeHarness, { describe, it, expect, beforeAll, afterAll });

@@ -15,6 +15,8 @@
 // - InvalidArgumentError: a command that cannot be sent (a NaN, an object, no name); nothing
 //   of it was sent.
 // - ClientClosedError, OfflineQueueFullError, ProtocolViolationError: what their names say.
+// - HTTP client: HeadersTimeoutError / BodyTimeoutError (the `timeout` options of a request),
+//   RedirectError (too many redirections, or one that cannot be followed).
 
 /** Base class of every client error. */
 export class ClientError extends Error {
@@ -114,12 +116,43 @@ export class OfflineQueueFullError extends ClientError {
 }
 
 /**
- * The server sent something that is not valid RESP: the connection was dropped, and the calls
+ * The server sent something that is not valid RESP (or HTTP): the connection was dropped, and the calls
  * that were waiting on it fail with this (never sent again: the same reply would come back).
  * `cause` is the decoder's RemoteProtocolError.
  */
 export class ProtocolViolationError extends ConnectionError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'ERR_PROTOCOL_VIOLATION', options);
+  }
+}
+
+/**
+ * The HTTP response's head did not arrive within `headersTimeout` ms of the request being sent.
+ * The connection was closed. `code` is ERR_HTTP_HEADERS_TIMEOUT.
+ */
+export class HeadersTimeoutError extends ClientError {
+  constructor(ms: number) {
+    super(`no response head within ${ms} ms`, 'ERR_HTTP_HEADERS_TIMEOUT');
+  }
+}
+
+/**
+ * No byte of the HTTP response's body arrived for `bodyTimeout` ms. The connection was closed.
+ * `code` is ERR_HTTP_BODY_TIMEOUT.
+ */
+export class BodyTimeoutError extends ClientError {
+  constructor(ms: number) {
+    super(`the response body stalled for ${ms} ms`, 'ERR_HTTP_BODY_TIMEOUT');
+  }
+}
+
+/**
+ * A redirection could not be followed: more than `maxRedirections` in a row, a Location that is
+ * not an http(s) URL, or a streamed request body that cannot be sent again. `code` is
+ * ERR_HTTP_REDIRECT.
+ */
+export class RedirectError extends ClientError {
+  constructor(message: string) {
+    super(message, 'ERR_HTTP_REDIRECT');
   }
 }

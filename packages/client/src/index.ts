@@ -13,6 +13,7 @@ export type {
   TlsOptions,
   TlsServerOptions,
   TlsInfo,
+  TimerOptions,
   StartTlsOptions,
   Wake,
   Waiter,
@@ -33,6 +34,9 @@ export {
   InvalidArgumentError,
   OfflineQueueFullError,
   ProtocolViolationError,
+  HeadersTimeoutError,
+  BodyTimeoutError,
+  RedirectError,
 } from './errors.js';
 // The engine, for protocol drivers (see docs/writing-a-protocol.md).
 export { Engine, Lease } from './engine/engine.js';
@@ -58,3 +62,10 @@ export { serveHttp } from './http/server.js';
 export type { HttpHandler, HttpServer, HttpServerOptions, RequestBody, ServerRequest, ServerResponse } from './http/server.js';
 export { fetchHandler } from './http/web.js';
 export type { FetchHandler, FetchHandlerOptions } from './http/web.js';
+export { HttpAgent } from './http/client/agent.js';
+export type { HttpAgentOptions } from './http/client/agent.js';
+export { request, defaultAgent } from './http/client/request.js';
+export type { HttpRequestOptions, HttpRequestBody } from './http/client/request.js';
+export type { HttpResponse, HttpResponseBody } from './http/client/response.js';
+export { makeFetch } from './http/client/fetch.js';
+export type { FetchFunction, FetchInit, MakeFetchOptions, ContentDecoder } from './http/client/fetch.js';

@@ -32,6 +32,12 @@
 // `false` ("not yet", trio's Abort.FAILED): the runtime then keeps the caller waiting until the
 // waiter settles (with the error the abandonment produced), instead of pretending.
 
+/** Options of {@link Runtime.timer}. */
+export interface TimerOptions {
+  /** The timer does not keep the process alive by itself (default false). */
+  readonly unref?: boolean;
+}
+
 /** Where to connect. */
 export type ConnectTarget =
   | {
@@ -125,6 +131,13 @@ export interface ByteStream {
   startTls?(options: StartTlsOptions): Promise<ByteStream>;
   /** The TLS session of this stream; null or absent for a plain stream. */
   readonly tls?: TlsInfo | null;
+  /**
+   * Optional: while unref'd, the stream does not keep the process alive by itself (Node's
+   * `socket.unref()`); `ref()` undoes it. An HTTP client unrefs the connections idle in its
+   * pool, so a script that made requests exits when it is done, as with undici.
+   */
+  unref?(): void;
+  ref?(): void;
   /** The peer's address, when known. */
   readonly remoteAddress?: StreamAddress | null;
 }
@@ -261,8 +274,12 @@ export interface Runtime {
   defer(fn: () => void): void;
   /** The runtime's monotonic clock in milliseconds (the kernel's on curio, virtual on memory). */
   now(): number;
-  /** Start a one-shot timer on the runtime's clock; returns a cancel function. */
-  timer(ms: number, fn: () => void): () => void;
+  /**
+   * Start a one-shot timer on the runtime's clock; returns a cancel function. With
+   * `{ unref: true }` the timer alone does not keep the process alive (Node's `unref`; an
+   * idle pooled connection's timeout): runtimes whose lifetime is not the process's ignore it.
+   */
+  timer(ms: number, fn: () => void, options?: TimerOptions): () => void;
   /**
    * Optional: a number in [0, 1) for jitter (reconnect backoff). A deterministic runtime (the
    * memory runtime's seeded one) makes every run take the same instants; default Math.random.

@@ -439,7 +439,7 @@ describe('HttpConnection, client role, against the server role in memory', () =>
     };
     const want = 'GET / HTTP/1.1\r\nhost: h\r\nx-n: 5\r\n\r\n';
     expect(sent(new Headers([['host', 'h'], ['x-n', '5']]))).toBe(want);
-    expect(sent(new Map([['host', 'h'], ['x-n', 5]]))).toBe(want);
+    expect(sent(new Map<string, string | number>([['host', 'h'], ['x-n', 5]]))).toBe(want);
     expect(sent([['host', 'h'], ['x-n', 5]])).toBe(want);
     expect(sent({ host: 'h', 'x-n': 5 })).toBe(want);
     expect(sent({ host: 'h', 'x-n': ['5'] })).toBe(want);

@@ -22,7 +22,8 @@
 //   414, 431, 501, 505) and `Connection: close`.
 // - Timeouts: `headersTimeout` from the first byte of a request (or the connection's start)
 //   until its head is complete (408, then close); `idleTimeout` while a kept-alive connection
-//   waits for its next request (close).
+//   waits for its next request (close); `bodyTimeout` while the server waits for more bytes of
+//   a request body it is reading (408 if no response was begun, then close).
 // - close() stops accepting, closes idle connections at once and lets requests in flight end
 //   (their responses say `Connection: close`); it resolves when every connection has ended.
 //   closeNow() also aborts the requests in flight.
@@ -101,6 +102,8 @@ export interface HttpServerOptions extends HttpLimits {
   readonly headersTimeout?: number;
   /** ms a kept-alive connection may wait for its next request; default 5 000. */
   readonly idleTimeout?: number;
+  /** ms the server waits for the next bytes of a request body it is reading (or draining); default 60 000. */
+  readonly bodyTimeout?: number;
   /** Called with errors of handlers (default: none; the client gets a 500 either way). */
   readonly onError?: (error: unknown, request: ServerRequest | null) => void;
 }
@@ -233,6 +236,8 @@ class ServerConnection {
   private cycleBytes = 0;
   /** The timer armed is the idle timeout (no byte of the next request yet). */
   private waitingIdle = false;
+  /** The connection waits for bytes of a request body, under bodyTimeout. */
+  private waitingForBody = false;
 
   constructor(
     private readonly server: Server,
@@ -339,8 +344,12 @@ class ServerConnection {
     wake?.resolve();
   }
 
-  /** The next event, waiting for bytes as needed; null when the connection is over. */
-  private async next(): Promise<HttpEvent | typeof PAUSED | null> {
+  /**
+   * The next event, waiting for bytes as needed; null when the connection is over. With
+   * `bodyTimeout` > 0, a wait for bytes lasts that long at most (a stalled body ends the
+   * connection instead of holding it for ever).
+   */
+  private async next(bodyTimeout = 0): Promise<HttpEvent | typeof PAUSED | null> {
     for (;;) {
       if (this.closed) return null;
       let event;
@@ -353,7 +362,13 @@ class ServerConnection {
       if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.wakeDrain();
       if (event !== NEED_DATA) return event;
       if (this.readError !== null) return null;
+      if (bodyTimeout > 0) this.armTimer(bodyTimeout, false);
+      this.waitingForBody = bodyTimeout > 0;
       await this.runtime.wait<void>('HTTP_READ', new FnWaiter<void>((wake) => (this.dataWake = wake)));
+      if (this.waitingForBody) {
+        this.waitingForBody = false;
+        this.cancelTimer();
+      }
     }
   }
 
@@ -442,7 +457,9 @@ class ServerConnection {
     // The next request can follow only once this one's body is read to its end: a client still
     // waiting for 100-continue may or may not send it, so that connection closes; otherwise what
     // is left is drained after the response (up to DRAIN_LIMIT, else the connection closes).
-    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done);
+    // An HTTP/1.0 request with Transfer-Encoding has faulty framing: answer it, then close
+    // (RFC 9112 §6.1), or what its sender meant as body could be read as the next request.
+    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done) && !(head.httpVersion === '1.0' && head.headers.has('transfer-encoding'));
     if (!keep && !hasClose(headers)) extra.push(['Connection', 'close']);
     if (extra.length > 0) headers = FieldList.from([...headers.entries(), ...extra]);
     let started = false;
@@ -564,8 +581,8 @@ class ServerConnection {
         return;
       }
       const idle = this.deadlineIdle;
-      if (!idle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') {
-        // A head that did not arrive in time: 408, then close.
+      if ((!idle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') || (this.waitingForBody && this.conn.ourState === 'SEND_RESPONSE')) {
+        // A head (or a body the handler waits for, its response not begun) that did not arrive in time: 408, then close.
         this.stream.write(encoder.encode('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')).then(
           () => this.shut(),
           () => this.shut(),
@@ -588,7 +605,7 @@ class ServerConnection {
     if (this.conn.theyAreWaitingFor100Continue && this.conn.ourState === 'SEND_RESPONSE') {
       await this.stream.write(this.conn.send(new InformationalResponse(100)) as Uint8Array);
     }
-    const event = await this.next();
+    const event = await this.next(this.server.options.bodyTimeout ?? 60_000);
     if (event === null || event === PAUSED) throw new Error('the connection ended before the request body was complete');
     if (event.type === 'data') return event.data;
     if (event.type === 'end-of-message') return null;

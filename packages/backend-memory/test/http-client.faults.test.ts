@@ -1,0 +1,125 @@
+// The HTTP client under fault injection: serveHttp and the client on one memory runtime (no
+// sockets), connections broken exactly where the test says, time on the virtual clock.
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, serveHttp } from '@curio-ts/client';
+import type { HttpAgentOptions, HttpHandler, HttpServerOptions } from '@curio-ts/client';
+import { createMemoryRuntime, forFirst } from '@curio-ts/backend-memory';
+import type { MemoryRuntime } from '@curio-ts/backend-memory';
+
+const BODY = 'x'.repeat(1000);
+const URL_ = 'http://127.0.0.1:8080/';
+
+/** A memory runtime with serveHttp on port 8080 and an agent. */
+async function setup(handler: HttpHandler = () => ({ body: BODY }), serverOptions: HttpServerOptions = {}, agentOptions: HttpAgentOptions = {}) {
+  const memory: MemoryRuntime = createMemoryRuntime({ autoAdvance: true });
+  const server = await serveHttp(memory.runtime, handler, { listen: { port: 8080 }, ...serverOptions });
+  const agent = new HttpAgent(memory.runtime, agentOptions);
+  const stop = async (): Promise<void> => {
+    await agent.close();
+    await server.closeNow();
+  };
+  return { memory, server, agent, stop };
+}
+
+describe('HTTP client on the memory runtime, with faults', () => {
+  it("the runtime's own request and fetch (its default agent): a gzip body decoded by the platform", async () => {
+    const text = 'in memory '.repeat(500);
+    const { memory, stop } = await setup((request) =>
+      request.path === '/gzip' ? { headers: [['Content-Encoding', 'gzip']], body: new Uint8Array(gzipSync(text)) } : { body: BODY },
+    );
+    try {
+      expect(await (await memory.request(URL_)).body.text()).toBe(BODY);
+      const response = await memory.fetch(`${URL_}gzip`);
+      expect(response.headers.get('content-encoding')).toBe('gzip');
+      expect(await response.text()).toBe(text);
+      expect(memory.network.connectionsMade).toBe(1);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('a connection closed in the middle of a response: ConnectionLostError, the pool drops it, the next request gets a fresh one', async () => {
+    const { memory, agent, stop } = await setup();
+    memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { closeAfter: 300 } }));
+    try {
+      const response = await agent.request(URL_);
+      expect(response.status).toBe(200);
+      const error = await response.body.text().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectionLostError);
+      expect(agent.connections).toBe(0);
+      expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('a reset in the middle of the head: ConnectionLostError whose cause is the ECONNRESET', async () => {
+    const { memory, agent, stop } = await setup();
+    memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { resetAfter: 10 } }));
+    try {
+      const error = (await agent.request(URL_, { method: 'POST', body: 'once' }).catch((e: unknown) => e)) as ConnectionLostError;
+      expect(error).toBeInstanceOf(ConnectionLostError);
+      expect((error.cause as ConnectionError).code).toBe('ECONNRESET');
+      expect(agent.connections).toBe(0);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('a reused connection reset as the next request is sent: a GET is sent again on a fresh connection', async () => {
+    const { memory, agent, stop } = await setup();
+    try {
+      expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+      // The next bytes the client sends reset the connection (the server never sees them).
+      memory.network.connections[0]?.configure({ toServer: { resetAfter: 0 } });
+      expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('idle connections close after idleTimeout on the virtual clock; a server closing them is seen before reuse', async () => {
+    const { memory, agent, stop } = await setup(undefined, { idleTimeout: 10_000 }, { idleTimeout: 1_000 });
+    try {
+      expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+      expect(agent.idleConnections).toBe(1);
+      await memory.clock.advance(1_001);
+      expect(agent.connections).toBe(0);
+      expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+    const second = await setup(undefined, { idleTimeout: 500 }, { idleTimeout: 60_000 });
+    try {
+      expect(await (await second.agent.request(URL_)).body.text()).toBe(BODY);
+      await second.memory.clock.advance(600);
+      expect(second.agent.connections).toBe(0);
+      // The dropped connection left no timer behind (its idle timeout was 60 s).
+      expect(second.memory.clock.nextTimerAt() ?? 0).toBeLessThan(59_000);
+      expect(await (await second.agent.request(URL_)).body.text()).toBe(BODY);
+      expect(second.memory.network.connectionsMade).toBe(2);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('a connect that is never accepted ends with the connect timeout; a stalled head with the headers timeout, at the virtual instant', async () => {
+    const { memory, agent, stop } = await setup(undefined, {}, { connectTimeout: 2_000 });
+    memory.network.faults({ port: 8080 }, forFirst(1, { acceptDelay: Infinity }));
+    try {
+      const start = memory.clock.now();
+      expect(await agent.request(URL_).catch((e: unknown) => e)).toBeInstanceOf(ConnectionError);
+      expect(memory.clock.now() - start).toBe(2_000);
+      memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { stallAfter: 5 } }));
+      const before = memory.clock.now();
+      expect(await agent.request(URL_, { headersTimeout: 3_000 }).catch((e: unknown) => e)).toBeInstanceOf(HeadersTimeoutError);
+      expect(memory.clock.now() - before).toBe(3_000);
+    } finally {
+      await stop();
+    }
+  });
+});

@@ -1,0 +1,401 @@
+// http/client/agent.ts
+//
+// HttpAgent: keep-alive connection pools, one per origin (scheme, host, port, and the unix
+// socket and TLS options used to reach it), and the sending of one request on a pooled
+// connection. Every runtime has a default agent (`defaultAgent`), which `request` uses unless
+// given another.
+//
+// Invariants:
+// - At most `maxConnectionsPerOrigin` connections per origin are open or opening; a request
+//   beyond waits (through the Runtime: cancellable on curio, and by its signal and timeout) for
+//   one to come back or close.
+// - A connection goes back to its pool only when its response was read to its end and both
+//   sides are DONE; the most recently used idle connection is reused first (the others then
+//   reach their idle timeout and close). An idle connection the server closed (or that
+//   received anything unasked) is dropped by its reader at once, so it is never reused.
+// - A request that failed on a reused connection before any byte of the response arrived
+//   (the server closed the idle connection as we sent) is sent once more on a fresh connection
+//   when that is safe: an idempotent method and a body that can be sent again.
+// - An idle connection closes after `idleTimeout`, or earlier if the server's `Keep-Alive:
+//   timeout=N` says it will drop it sooner (one second before that).
+
+import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';
+import type { HttpLimits } from '@curio-ts/proto-http';
+import { ClientClosedError, ConnectionError, ConnectionLostError, InvalidArgumentError, ProtocolViolationError } from '../../errors.js';
+import type { Background, ByteStream, ConnectTarget, Runtime, TlsOptions, Wake } from '../../runtime.js';
+import { ClientConnection } from './connection.js';
+import { Exchange } from './exchange.js';
+import { hostOf, parseProxy, portOf, tunnelTls } from './proxy.js';
+import type { ProxyTarget } from './proxy.js';
+import { ClientResponse, ResponseBody } from './response.js';
+import type { HttpResponse } from './response.js';
+import { request } from './request.js';
+import type { HttpRequestOptions } from './request.js';
+
+/** Options of {@link HttpAgent}. */
+export interface HttpAgentOptions extends HttpLimits {
+  /** Connections open (or opening) per origin at most; default 64. */
+  readonly maxConnectionsPerOrigin?: number;
+  /** ms an idle keep-alive connection stays open; default 4 000 (0: connections are not kept). */
+  readonly idleTimeout?: number;
+  /** ms to connect (and finish the TLS handshake); default 10 000. */
+  readonly connectTimeout?: number;
+  /** TLS options for https origins, unless a request gives its own. */
+  readonly tls?: TlsOptions;
+  /** An http:// proxy for every request, unless a request gives its own (see proxy.ts). */
+  readonly proxy?: string | URL;
+}
+
+/** A request ready to send (see request.ts). */
+export interface RequestSpec {
+  readonly url: URL;
+  readonly method: string;
+  /** Header fields as sent (Host and framing included). */
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: Uint8Array | AsyncIterable<Uint8Array | string> | null;
+  readonly socketPath: string | undefined;
+  readonly tls: TlsOptions | undefined;
+  readonly proxy: ProxyTarget | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly headersTimeout: number;
+  readonly bodyTimeout: number;
+}
+
+/** Methods a request may be sent again with (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const encoder = new TextEncoder();
+/** Events are immutable: one end-of-message serves every request. */
+const END = new EndOfMessage();
+
+class OriginPool {
+  readonly idle: ClientConnection[] = [];
+  /** Connections open or opening. */
+  open = 0;
+  readonly waiters: Wake<void>[] = [];
+  constructor(readonly key: string) {}
+}
+
+/** Keep-alive connection pools per origin (see the file header). */
+export class HttpAgent {
+  private readonly pools = new Map<string, OriginPool>();
+  private readonly live = new Set<ClientConnection>();
+  private closed = false;
+  private readonly maxPerOrigin: number;
+  private readonly idleTimeout: number;
+  private readonly connectTimeout: number;
+  private readonly proxy: ProxyTarget | undefined;
+
+  constructor(
+    /** The runtime the agent's connections run on. */
+    readonly runtime: Runtime,
+    private readonly options: HttpAgentOptions = {},
+  ) {
+    this.maxPerOrigin = checkCount('maxConnectionsPerOrigin', options.maxConnectionsPerOrigin ?? 64, 1);
+    this.idleTimeout = checkMs('idleTimeout', options.idleTimeout ?? 4_000);
+    this.connectTimeout = checkMs('connectTimeout', options.connectTimeout ?? 10_000);
+    this.proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+  }
+
+  /** `request(runtime, url, options)` on this agent's pools. */
+  request(url: string | URL, options: Omit<HttpRequestOptions, 'agent'> = {}): Promise<HttpResponse> {
+    return request(this.runtime, url, { ...options, agent: this });
+  }
+
+  /** Connections open now (idle and busy, all origins). */
+  get connections(): number {
+    return this.live.size;
+  }
+
+  /** Idle connections in the pools now. */
+  get idleConnections(): number {
+    let n = 0;
+    for (const pool of this.pools.values()) n += pool.idle.length;
+    return n;
+  }
+
+  /**
+   * Close the agent: idle connections close now, requests waiting for a connection fail with a
+   * ClientClosedError, and so do later requests; responses being read finish, and their
+   * connections then close. Resolves once the idle connections are closed.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    const finished: Promise<void>[] = [];
+    for (const pool of this.pools.values()) {
+      for (const connection of [...pool.idle]) {
+        finished.push(connection.finished);
+        connection.destroy();
+      }
+      for (const wake of pool.waiters.splice(0)) wake.reject(new ClientClosedError('the HTTP agent is closed'));
+    }
+    await Promise.all(finished);
+  }
+
+  /** @internal Send `spec` and read the response's head. */
+  async send(spec: RequestSpec): Promise<ClientResponse> {
+    const url = spec.url;
+    const exchange = new Exchange(this.runtime, spec.method, url, spec.signal, spec.headersTimeout, spec.bodyTimeout);
+    const tls = url.protocol === 'https:' ? (spec.tls ?? this.options.tls ?? {}) : undefined;
+    const proxy = spec.proxy ?? this.proxy;
+    const key = originKey(url, spec.socketPath, tls, proxy);
+    let fresh = false;
+    let retried = false;
+    for (;;) {
+      let connection: ClientConnection;
+      let reused: boolean;
+      try {
+        const pool = this.poolFor(key);
+        [connection, reused] = await this.acquire(pool, spec, tls, proxy, exchange, fresh);
+      } catch (error) {
+        exchange.fail(error);
+        throw error;
+      }
+      try {
+        return await this.exchangeOn(connection, spec, proxy, exchange);
+      } catch (error) {
+        connection.destroy();
+        exchange.holding = null;
+        const retry = reused && !retried && exchange.failure === null && connection.received === 0 && error instanceof ConnectionError && IDEMPOTENT.has(spec.method) && !isStreamed(spec.body);
+        if (retry) {
+          retried = true;
+          fresh = true;
+          continue;
+        }
+        exchange.fail(error);
+        throw error;
+      }
+    }
+  }
+
+  private poolFor(key: string): OriginPool {
+    let pool = this.pools.get(key);
+    if (pool === undefined) {
+      pool = new OriginPool(key);
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** A connection for the request: an idle one (unless `fresh`), a new one, or wait for either. */
+  private async acquire(pool: OriginPool, spec: RequestSpec, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined, exchange: Exchange, fresh: boolean): Promise<[ClientConnection, boolean]> {
+    for (;;) {
+      if (this.closed) throw new ClientClosedError('the HTTP agent is closed');
+      exchange.check();
+      while (!fresh && pool.idle.length > 0) {
+        const connection = pool.idle.pop() as ClientConnection;
+        connection.deadline.clear();
+        connection.idle(false);
+        if (connection.reusable) return [connection, true];
+        connection.destroy();
+      }
+      if (pool.open < this.maxPerOrigin) return [await this.connect(pool, spec, tls, proxy, exchange), false];
+      await exchange.wait<void>('HTTP_POOL_WAIT', (wake) => {
+        pool.waiters.push(wake);
+        return () => {
+          const at = pool.waiters.indexOf(wake);
+          if (at !== -1) pool.waiters.splice(at, 1);
+        };
+      });
+    }
+  }
+
+  private async connect(pool: OriginPool, spec: RequestSpec, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined, exchange: Exchange): Promise<ClientConnection> {
+    pool.open++;
+    const url = spec.url;
+    let target: ConnectTarget;
+    if (spec.socketPath !== undefined) target = { path: spec.socketPath };
+    else if (proxy !== undefined) target = { host: proxy.host, port: proxy.port };
+    else target = tls === undefined ? { host: hostOf(url), port: portOf(url) } : { host: hostOf(url), port: portOf(url), tls };
+    const tunnel = proxy !== undefined && tls !== undefined ? proxy : null;
+    // Connecting runs as a background activity of its own (a kernel task on curio): the request
+    // waiting for it may be one of several flows of a task, resumed outside the kernel's turn.
+    let background: Background | null = null;
+    const connecting = new Promise<ByteStream>((resolve, reject) => {
+      background = this.runtime.spawn(async (signal) => {
+        let opened: ByteStream | null = null;
+        const close = (): void => opened?.close();
+        signal.addEventListener('abort', close, { once: true });
+        try {
+          opened = await this.runtime.connect(target, { timeout: this.connectTimeout });
+          if (signal.aborted) opened.close();
+          resolve(tunnel === null ? opened : await tunnelTls(opened, url, tunnel, tls as TlsOptions));
+        } catch (error) {
+          reject(error);
+        } finally {
+          signal.removeEventListener('abort', close);
+        }
+      }, 'http connect');
+    });
+    let stream;
+    try {
+      stream = await exchange.settle('HTTP_CONNECT', connecting, (late) => late.close());
+    } catch (error) {
+      (background as Background | null)?.cancel();
+      pool.open--;
+      this.wakeOne(pool);
+      throw error;
+    }
+    const connection = new ClientConnection(this.runtime, stream, this.options);
+    connection.poolKey = pool.key;
+    this.live.add(connection);
+    connection.onEnd = () => {
+      this.live.delete(connection);
+      pool.open--;
+      const at = pool.idle.indexOf(connection);
+      if (at !== -1) {
+        // Idle, and the server closed it (or it broke): close our side too (its timer stops).
+        pool.idle.splice(at, 1);
+        connection.destroy();
+      }
+      if (pool.open === 0 && pool.waiters.length === 0) this.pools.delete(pool.key);
+      this.wakeOne(pool);
+    };
+    connection.start();
+    return connection;
+  }
+
+  private wakeOne(pool: OriginPool): void {
+    pool.waiters.shift()?.resolve();
+  }
+
+  /** Send the request on `connection`, and read the response's head. */
+  private async exchangeOn(connection: ClientConnection, spec: RequestSpec, proxy: ProxyTarget | undefined, exchange: Exchange): Promise<ClientResponse> {
+    exchange.holding = connection;
+    connection.received = 0;
+    connection.uses++;
+    exchange.awaitHeaders();
+    const conn = connection.conn;
+    const body = spec.body;
+    let head: Uint8Array;
+    try {
+      // Through a proxy, an http:// request is asked of the proxy: absolute form, its credentials.
+      const viaProxy = proxy !== undefined && spec.url.protocol === 'http:';
+      const target = viaProxy ? `${spec.url.origin}${targetOf(spec.url)}` : targetOf(spec.url);
+      const headers = viaProxy && proxy.authorization !== null ? [...spec.headers, ['Proxy-Authorization', proxy.authorization] as const] : spec.headers;
+      head = conn.send(new RequestEvent(spec.method, target, headers)) as Uint8Array;
+      if (body instanceof Uint8Array) {
+        head = concat3(head, body.length === 0 ? null : (conn.send(new Data(body)) as Uint8Array), conn.send(END) as Uint8Array);
+      } else if (body === null) {
+        head = concat3(head, null, conn.send(END) as Uint8Array);
+      }
+    } catch (error) {
+      if (error instanceof LocalProtocolError) throw new InvalidArgumentError(`${spec.method} ${spec.url.href}: ${error.message}`, 'ERR_BAD_ARGUMENT', { cause: error });
+      throw error;
+    }
+    await connection.write(head, exchange);
+    if (body !== null && !(body instanceof Uint8Array)) await this.upload(connection, body, exchange);
+    let event;
+    for (;;) {
+      event = await connection.next(exchange);
+      if (event.type !== 'informational-response') break;
+    }
+    if (event.type === 'connection-closed') throw new ConnectionLostError('the server closed the connection without a response');
+    if (event.type !== 'response') throw new ProtocolViolationError(`unexpected ${event.type} before the response`);
+    const keepAlive = event.headers.get('keep-alive');
+    if (keepAlive !== null) connection.serverIdleMs = keepAliveMs(keepAlive);
+    exchange.awaitBody();
+    const responseBody = new ResponseBody(connection, exchange, (done, reusable) => this.release(done, reusable));
+    const response = new ClientResponse(event, spec.url.href, responseBody);
+    responseBody.prefetch();
+    return response;
+  }
+
+  /** A streamed request body: chunked (or the caller's Content-Length), written as it comes. */
+  private async upload(connection: ClientConnection, body: AsyncIterable<Uint8Array | string>, exchange: Exchange): Promise<void> {
+    const conn = connection.conn;
+    try {
+      for await (const part of body) {
+        exchange.check();
+        const chunk = typeof part === 'string' ? encoder.encode(part) : part;
+        if (chunk.length === 0) continue;
+        await connection.write(conn.send(new Data(chunk)) as Uint8Array, exchange);
+      }
+      const end = conn.send(END) as Uint8Array;
+      if (end.length > 0) await connection.write(end, exchange);
+    } catch (error) {
+      if (error instanceof LocalProtocolError) throw new InvalidArgumentError(`the request body does not match its framing: ${error.message}`, 'ERR_BAD_ARGUMENT', { cause: error });
+      throw error;
+    }
+  }
+
+  /** The response was read to its end (or abandoned): back to the pool, or closed. */
+  private release(connection: ClientConnection, reusable: boolean): void {
+    if (!reusable || this.closed) {
+      connection.destroy();
+      return;
+    }
+    connection.conn.startNextCycle();
+    const pool = this.pools.get(connection.poolKey);
+    if (pool === undefined || !connection.reusable) {
+      connection.destroy();
+      return;
+    }
+    const ms = Math.min(this.idleTimeout, connection.serverIdleMs);
+    if (ms <= 0) {
+      connection.destroy();
+      return;
+    }
+    pool.idle.push(connection);
+    connection.idle(true);
+    connection.deadline.set(ms, connection);
+    this.wakeOne(pool);
+  }
+}
+
+/** A count option: an integer ≥ `min`, or Infinity; else an InvalidArgumentError. */
+export function checkCount(name: string, value: number, min: number): number {
+  if (value === Infinity || (Number.isInteger(value) && value >= min)) return value;
+  throw new InvalidArgumentError(`${name} must be an integer ≥ ${min} (got ${String(value)})`, 'ERR_BAD_ARGUMENT');
+}
+
+/** A duration option in ms: a number ≥ 0 (Infinity or 0: none); else an InvalidArgumentError. */
+export function checkMs(name: string, value: number): number {
+  if (typeof value === 'number' && value >= 0) return value;
+  throw new InvalidArgumentError(`${name} must be a duration in ms ≥ 0 (got ${String(value)})`, 'ERR_BAD_ARGUMENT');
+}
+
+/** The pool key of a request. */
+function originKey(url: URL, socketPath: string | undefined, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined): string {
+  let key = `${url.protocol}//${url.host}`;
+  if (proxy !== undefined) key += ` via ${proxy.url.href}`;
+  if (socketPath !== undefined) key += ` unix:${socketPath}`;
+  if (tls !== undefined) key += ` ${JSON.stringify(tls)}`;
+  return key;
+}
+
+/** The request target: origin-form. */
+function targetOf(url: URL): string {
+  return `${url.pathname === '' ? '/' : url.pathname}${url.search}`;
+}
+
+function isStreamed(body: RequestSpec['body']): boolean {
+  return body !== null && !(body instanceof Uint8Array);
+}
+
+/** ms before the server drops an idle connection, from `Keep-Alive: timeout=N` (minus a second). */
+function keepAliveMs(value: string): number {
+  // Servers send the same value with every response: the last one is remembered.
+  if (value === lastKeepAlive) return lastKeepAliveMs;
+  lastKeepAlive = value;
+  lastKeepAliveMs = parseKeepAlive(value);
+  return lastKeepAliveMs;
+}
+
+let lastKeepAlive = '';
+let lastKeepAliveMs = Infinity;
+
+function parseKeepAlive(value: string): number {
+  const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
+  if (match === null) return Infinity;
+  return Number(match[1]) * 1000 - 1000;
+}
+
+function concat3(a: Uint8Array, b: Uint8Array | null, c: Uint8Array): Uint8Array {
+  const length = a.length + (b === null ? 0 : b.length) + c.length;
+  if (length === a.length) return a;
+  const out = new Uint8Array(length);
+  out.set(a, 0);
+  if (b !== null) out.set(b, a.length);
+  out.set(c, length - c.length);
+  return out;
+}

@@ -1,0 +1,257 @@
+// http/client/connection.ts
+//
+// ClientConnection: one HTTP/1.1 connection of the client: proto-http's connection object in
+// the client role over a ByteStream, a reader activity that feeds it, and the waits of the
+// request using it.
+//
+// Invariants:
+// - One background activity (a daemon kernel task on curio) reads the stream for the whole
+//   life of the connection, also while it is idle in its pool: a server closing an idle
+//   keep-alive connection (or sending anything unasked) is seen at once, and the connection is
+//   dropped before anyone reuses it.
+// - Reading is paced by the consumer: the reader stops while more than READ_HIGH_WATER bytes
+//   received are not yet taken as events (an unread body), so memory per connection is bounded.
+// - Body Data are views of the chunks the stream handed over (a stream never reuses them): no
+//   copy between the socket and the user.
+// - `received` counts the bytes of the current cycle: a request that failed with none may be
+//   sent again on a fresh connection (the server cannot have answered it).
+
+import { NEED_DATA, PAUSED, RemoteProtocolError } from '@curio-ts/proto-http';
+import { HttpConnection } from '@curio-ts/proto-http';
+import type { HttpEvent, HttpLimits } from '@curio-ts/proto-http';
+import { ConnectionError, ConnectionLostError, ProtocolViolationError } from '../../errors.js';
+import { FnWaiter } from '../../runtime.js';
+import type { Background, ByteStream, Runtime, Wake } from '../../runtime.js';
+import { Deadline } from './exchange.js';
+import type { Exchange, Expirable, Held } from './exchange.js';
+
+/** Received and unconsumed bytes above which a connection stops reading. */
+export const READ_HIGH_WATER = 64 * 1024;
+
+const EMPTY = new Uint8Array(0);
+
+export class ClientConnection implements Held, Expirable {
+  readonly conn: HttpConnection;
+  /** The request's timeouts while busy, the idle timeout in the pool. */
+  readonly deadline: Deadline;
+  /** Bytes received in the current cycle. */
+  received = 0;
+  /** The key of the pool it belongs to. */
+  poolKey = '';
+  /** Requests sent on this connection. */
+  uses = 0;
+  /** When the server's Keep-Alive header said it drops idle connections (ms), else Infinity. */
+  serverIdleMs = Infinity;
+  /** Called once when the connection ends (closed by us, the peer, or an error). */
+  onEnd: ((connection: ClientConnection) => void) | null = null;
+  private reader: Background | null = null;
+  /** The request waits for bytes. */
+  private readonly dataArrived = new WakeSlot();
+  /** The reader waits for the request to take what it received. */
+  private readonly drained = new WakeSlot();
+  private readError: unknown = null;
+  private eof = false;
+  private closed = false;
+  private ended = false;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly stream: ByteStream,
+    limits: HttpLimits,
+  ) {
+    this.conn = new HttpConnection('client', limits);
+    this.deadline = new Deadline(runtime);
+  }
+
+  /** The idle timeout passed (see HttpAgent's release). */
+  expire(): void {
+    this.destroy();
+  }
+
+  start(): void {
+    this.reader = this.runtime.spawn(() => this.readLoop(), 'http client reader');
+  }
+
+  /** Whether a new request may be sent on it now. */
+  get reusable(): boolean {
+    const conn = this.conn;
+    return !this.closed && !this.eof && this.readError === null && conn.ourState === 'IDLE' && conn.theirState === 'IDLE' && conn.pendingBytes === 0;
+  }
+
+  /** Whether the connection has ended (closed, or the peer closed it). */
+  get isClosed(): boolean {
+    return this.closed || this.eof || this.readError !== null;
+  }
+
+  /** Idle in the pool (true: the socket no longer keeps the process alive) or taken out (false). */
+  idle(idle: boolean): void {
+    if (idle) this.stream.unref?.();
+    else this.stream.ref?.();
+  }
+
+  /** Close the stream and stop the reader. Idempotent. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deadline.stop();
+    this.stream.close();
+    this.reader?.cancel();
+    this.dataArrived.fire();
+    this.drained.fire();
+    this.end();
+    // The parser's memory goes once the reader cannot feed it any more.
+    void this.finished.then(() => this.conn.destroy());
+  }
+
+  /** Resolves once the reader has stopped. */
+  get finished(): Promise<void> {
+    return this.reader?.done ?? Promise.resolve();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const onEnd = this.onEnd;
+    this.onEnd = null;
+    onEnd?.(this);
+  }
+
+  // Reading -----------------------------------------------------------------------------------
+
+  private async readLoop(): Promise<void> {
+    try {
+      while (!this.closed) {
+        if (this.conn.pendingBytes >= READ_HIGH_WATER) {
+          await this.runtime.wait<void>('HTTP_CLIENT_READ_PAUSED', new FnWaiter<void>((wake) => this.drained.set(wake)));
+          continue;
+        }
+        // With the sink, the chunks of a keep-alive connection's responses are handled as they
+        // arrive, and the read stays pending from one response to the next (node runtime).
+        const chunk = await this.stream.read(this.sink);
+        if (this.closed) break;
+        if (this.readError !== null) throw this.readError;
+        if (chunk === null || chunk.length === 0) {
+          this.eof = true;
+          this.conn.receiveData(EMPTY);
+          break;
+        }
+        if (chunk !== this.sunk) this.receive(chunk);
+        this.sunk = null;
+      }
+    } catch (error) {
+      if (!this.closed) this.readError = error;
+    }
+    this.dataArrived.fire();
+    if (this.eof || this.readError !== null) this.end();
+  }
+
+  /** The last chunk the sink handled (a read that settles with it must not hand it over again). */
+  private sunk: Uint8Array | null = null;
+
+  /** The read's sink: take the chunk now, and keep the read pending below the high-water mark. */
+  private readonly sink = (chunk: Uint8Array): boolean => {
+    if (this.closed || chunk.length === 0) return false;
+    try {
+      this.receive(chunk);
+    } catch (error) {
+      this.readError = error;
+      this.sunk = chunk;
+      return false;
+    }
+    if (this.conn.pendingBytes < READ_HIGH_WATER) return true;
+    this.sunk = chunk;
+    return false;
+  };
+
+  private receive(chunk: Uint8Array): void {
+    this.received += chunk.length;
+    this.conn.receiveData(chunk);
+    this.dataArrived.fire();
+  }
+
+  /** The next event the received bytes make, or NEED_DATA / PAUSED; errors translated. */
+  private take(): HttpEvent | typeof NEED_DATA | typeof PAUSED {
+    let event;
+    try {
+      event = this.conn.nextEvent();
+    } catch (error) {
+      throw this.translate(error);
+    }
+    if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.drained.fire();
+    return event;
+  }
+
+  /**
+   * The next event of the response, waiting (through `exchange`) for bytes as needed. Rejects
+   * with the exchange's failure, a ConnectionLostError when the connection ends in the middle
+   * of the response, or a ProtocolViolationError when the server's bytes are not HTTP.
+   */
+  async next(exchange: Exchange): Promise<HttpEvent> {
+    for (;;) {
+      exchange.check();
+      if (this.closed) throw new ConnectionLostError('the connection was closed');
+      const event = this.take();
+      if (event === PAUSED) throw new ProtocolViolationError('the server sent more than one response');
+      if (event !== NEED_DATA) return event;
+      if (this.readError !== null) throw this.lost(this.readError);
+      if (this.closed) throw new ConnectionLostError('the connection was closed');
+      await exchange.wait<void>('HTTP_CLIENT_READ', (wake) => {
+        this.dataArrived.set(wake);
+        return () => this.dataArrived.forget(wake);
+      });
+    }
+  }
+
+  /** The next event if one is ready now (no wait); null otherwise. Errors as `next`. */
+  poll(): HttpEvent | null {
+    if (this.closed) return null;
+    const event = this.take();
+    return event === NEED_DATA || event === PAUSED ? null : event;
+  }
+
+  /** Write `bytes`; a broken stream is a ConnectionLostError. */
+  async write(bytes: Uint8Array, exchange: Exchange): Promise<void> {
+    try {
+      await this.stream.write(bytes);
+    } catch (error) {
+      exchange.check();
+      throw this.lost(error);
+    }
+    exchange.check();
+  }
+
+  private lost(cause: unknown): ConnectionLostError {
+    const code = cause instanceof ConnectionError ? ` (${cause.code})` : '';
+    return new ConnectionLostError(`the connection broke before the response was complete${code}`, { cause });
+  }
+
+  private translate(error: unknown): unknown {
+    if (error instanceof RemoteProtocolError) {
+      // The end of the stream in the middle of a response, or before it (the peer's state
+      // forbids a close there).
+      if (error.code === 'ERR_TRUNCATED' || (this.eof && error.code === 'ERR_STATE')) return new ConnectionLostError('the server closed the connection in the middle of the response', { cause: error });
+      return new ProtocolViolationError(`the server's response is not valid HTTP/1.1: ${error.message}`, { cause: error });
+    }
+    return error;
+  }
+}
+
+/** One waiting party at most, woken once. */
+class WakeSlot {
+  private wake: Wake<void> | null = null;
+
+  set(wake: Wake<void>): void {
+    this.wake = wake;
+  }
+
+  /** Drop `wake` if it is still the one waiting. */
+  forget(wake: Wake<void>): void {
+    if (this.wake === wake) this.wake = null;
+  }
+
+  fire(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.resolve();
+  }
+}

@@ -1,0 +1,203 @@
+// http/client/fetch.ts
+//
+// A `fetch` on top of `request`: the web-standard call (a Request or URL and a RequestInit in,
+// the platform's global Response out), on any runtime.
+//
+// Invariants:
+// - Redirections: `redirect: 'follow'` (the default) follows up to 20 with fetch's rules (see
+//   request.ts); 'manual' returns the 3xx as it is; 'error' rejects with a TypeError.
+// - Errors: like the platform's fetch, a TypeError('fetch failed') whose `cause` is the client's
+//   typed error; an abort rejects with the AbortedError itself (its name is 'AbortError').
+// - The Response's body is a ReadableStream pulled from the connection only as it is read
+//   (highWaterMark 0); cancelling it closes the connection.
+// - Content-Encoding gzip, x-gzip and deflate are decoded with the platform's
+//   DecompressionStream; other codings with the decoders given to `makeFetch` (the node and
+//   curio backends give `br` through node:zlib, which Node 20's DecompressionStream lacks). A
+//   body in a coding nobody decodes is handed over as it came, header included.
+
+import { AbortedError, InvalidArgumentError, RedirectError } from '../../errors.js';
+import type { Runtime } from '../../runtime.js';
+import type { HttpAgent } from './agent.js';
+import { request } from './request.js';
+import type { HttpRequestBody, HttpRequestOptions } from './request.js';
+
+/** A decoder of one content coding: a transform from encoded to decoded bytes. */
+export type ContentDecoder = () => { readonly readable: ReadableStream<Uint8Array>; readonly writable: WritableStream<Uint8Array> };
+
+/** Options of {@link makeFetch}. */
+export interface MakeFetchOptions {
+  /** The pools to use (default: the runtime's default agent). */
+  readonly agent?: HttpAgent;
+  /** Decoders by content coding (lower case), beside the platform's gzip and deflate. */
+  readonly decoders?: Readonly<Record<string, ContentDecoder>>;
+}
+
+/**
+ * RequestInit, and the client's own options (as {@link HttpRequestOptions}'s; `maxRedirections`
+ * applies to 'follow' mode, default 20).
+ */
+export interface FetchInit extends RequestInit, Pick<HttpRequestOptions, 'timeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'socketPath' | 'proxy' | 'maxRedirections' | 'agent'> {}
+
+/** A fetch function. */
+export type FetchFunction = (input: string | URL | Request, init?: FetchInit) => Promise<Response>;
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** The platform's decoders (DecompressionStream). */
+const PLATFORM: Readonly<Record<string, ContentDecoder>> = {
+  gzip: () => new DecompressionStream('gzip'),
+  'x-gzip': () => new DecompressionStream('gzip'),
+  deflate: () => new DecompressionStream('deflate'),
+};
+
+/** A `fetch` running on `runtime` (see the file header). */
+export function makeFetch(runtime: Runtime, options: MakeFetchOptions = {}): FetchFunction {
+  const decoders: Readonly<Record<string, ContentDecoder>> = { ...PLATFORM, ...options.decoders };
+  const acceptEncoding = Object.keys(decoders)
+    .filter((coding) => coding !== 'x-gzip')
+    .join(', ');
+  return (input, init = {}) => fetchOn(runtime, options.agent, decoders, acceptEncoding, input, init);
+}
+
+async function fetchOn(
+  runtime: Runtime,
+  agent: HttpAgent | undefined,
+  decoders: Readonly<Record<string, ContentDecoder>>,
+  acceptEncoding: string,
+  input: string | URL | Request,
+  init: FetchInit,
+): Promise<Response> {
+  const source = input instanceof Request ? input : null;
+  const url = source !== null ? source.url : String(input);
+  // data: and blob: URLs involve no connection: the platform's fetch answers them as fetch does.
+  if (url.startsWith('data:') || url.startsWith('blob:')) return globalThis.fetch(input, init);
+  const method = (init.method ?? source?.method ?? 'GET').toUpperCase();
+  const headers = new Headers(init.headers ?? source?.headers);
+  const signal = init.signal ?? source?.signal ?? undefined;
+  const redirect = init.redirect ?? source?.redirect ?? 'follow';
+  let body: HttpRequestBody | null;
+  try {
+    body = await requestBody(init.body !== undefined ? init.body : (source?.body ?? null), headers);
+  } catch (error) {
+    throw new TypeError('fetch failed: the request body cannot be sent', { cause: error });
+  }
+  if (!headers.has('accept')) headers.set('accept', '*/*');
+  if (!headers.has('accept-encoding')) headers.set('accept-encoding', acceptEncoding);
+  const useAgent = init.agent ?? agent;
+  let response;
+  try {
+    response = await request(runtime, url, {
+      method,
+      headers: [...headers],
+      body,
+      maxRedirections: redirect === 'follow' ? (init.maxRedirections ?? 20) : 0,
+      ...(signal !== undefined ? { signal } : {}),
+      ...(useAgent !== undefined ? { agent: useAgent } : {}),
+      ...(init.timeout !== undefined ? { timeout: init.timeout } : {}),
+      ...(init.headersTimeout !== undefined ? { headersTimeout: init.headersTimeout } : {}),
+      ...(init.bodyTimeout !== undefined ? { bodyTimeout: init.bodyTimeout } : {}),
+      ...(init.tls !== undefined ? { tls: init.tls } : {}),
+      ...(init.socketPath !== undefined ? { socketPath: init.socketPath } : {}),
+      ...(init.proxy !== undefined ? { proxy: init.proxy } : {}),
+    });
+  } catch (error) {
+    throw fetchError(error);
+  }
+  const location = response.headers.get('location');
+  if (redirect === 'error' && REDIRECTS.has(response.status) && location !== null) {
+    response.body.cancel();
+    throw new TypeError('fetch failed', { cause: new RedirectError(`a ${response.status} redirection with redirect: 'error'`) });
+  }
+  const responseHeaders = new Headers();
+  for (const [name, value] of response.headers.entries()) responseHeaders.append(name, value);
+  const body_ = response.body;
+  let stream: ReadableStream<Uint8Array> | null = null;
+  if (method === 'HEAD' || NULL_BODY.has(response.status)) await body_.dump();
+  else {
+    stream = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          try {
+            const chunk = await body_.read();
+            if (chunk === null) controller.close();
+            else controller.enqueue(chunk);
+          } catch (error) {
+            controller.error(error);
+          }
+        },
+        cancel() {
+          body_.cancel();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    stream = decode(stream, response.headers.get('content-encoding'), decoders);
+  }
+  let result: Response;
+  try {
+    result = new Response(stream, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+  } catch (error) {
+    body_.cancel();
+    throw new TypeError('fetch failed', { cause: error });
+  }
+  Object.defineProperty(result, 'url', { value: response.url });
+  Object.defineProperty(result, 'redirected', { value: response.redirected });
+  return result;
+}
+
+/** Decode `stream` per its Content-Encoding (in reverse order of application). */
+function decode(stream: ReadableStream<Uint8Array>, encoding: string | null, decoders: Readonly<Record<string, ContentDecoder>>): ReadableStream<Uint8Array> {
+  if (encoding === null) return stream;
+  const codings = encoding
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity')
+    .reverse();
+  const chain: ContentDecoder[] = [];
+  for (const coding of codings) {
+    const decoder = decoders[coding];
+    if (decoder === undefined) return stream;
+    chain.push(decoder);
+  }
+  let out = stream;
+  for (const decoder of chain) out = out.pipeThrough(decoder());
+  return out;
+}
+
+function fetchError(error: unknown): unknown {
+  if (error instanceof AbortedError) return error;
+  return new TypeError('fetch failed', { cause: error });
+}
+
+/** A RequestInit body as the client's, setting Content-Type as fetch does. */
+async function requestBody(body: RequestInit['body'], headers: Headers): Promise<HttpRequestBody | null> {
+  if (body === null || body === undefined) return null;
+  if (typeof body === 'string') {
+    if (!headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8');
+    return body;
+  }
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof ReadableStream) return streamIterable(body as ReadableStream<Uint8Array>);
+  if (typeof body !== 'object') throw new InvalidArgumentError('unsupported body', 'ERR_BAD_ARGUMENT');
+  // URLSearchParams, Blob, FormData: the platform knows their bytes and type.
+  const packed = new Response(body);
+  const type = packed.headers.get('content-type');
+  if (type !== null && !headers.has('content-type')) headers.set('content-type', type);
+  return new Uint8Array(await packed.arrayBuffer());
+}
+
+async function* streamIterable(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
