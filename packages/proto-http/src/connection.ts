@@ -34,6 +34,7 @@ import { FieldList, latin1 } from './fields.js';
 import { HEAD_CONTINUE, HEAD_NO_BODY, HEAD_UPGRADE, HPE, REQUEST, RESPONSE, WireParser, methodName } from './llhttp/binding.js';
 import type { WireFields, WireHead, WireLimit } from './llhttp/binding.js';
 import { nextState } from './state.js';
+import { OutputBuffer } from './writer.js';
 import type { HttpState, Role, StateInput } from './state.js';
 
 /** Limits on what the peer may send (bytes; fields). */
@@ -57,7 +58,6 @@ export interface TrailingData {
 }
 
 const encoder = new TextEncoder();
-const CRLF = 0x0d0a;
 const EMPTY: Uint8Array = new Uint8Array(0);
 
 /** How a message's body is framed on send. */
@@ -66,15 +66,10 @@ const BY_LENGTH = 1;
 const CHUNKED = 2;
 const TO_CLOSE = 3;
 
+/** A Host value (RFC 9112 §3.2): uri-host [":" port], the host an IP-literal or a reg-name (may be empty). */
+const HOST = /^(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible chars, spaces, tabs and obs-text; no CR, LF or NUL.
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
-
-/** The bytes of `text` as latin1 (header text is bytes: one char per byte). */
-function latin1Bytes(text: string, into: number[]): void {
-  for (let i = 0; i < text.length; i++) into.push(text.charCodeAt(i) & 0xff);
-}
 
 /**
  * An HTTP/1.1 connection, either role (see the file header). It is its parser's WireSink (the
@@ -92,6 +87,8 @@ export class HttpConnection {
   /** Received bytes not yet parsed (after a pause). */
   private input: Uint8Array[] = [];
   private inputHead = 0;
+  /** Where the unparsed bytes of `input[inputHead]` begin (the rest of a chunk parsed in part). */
+  private inputOffset = 0;
   private eof = false;
   private eofDone = false;
   /** Bytes received and not yet handed out (unparsed input, and Data events not yet taken). */
@@ -221,26 +218,31 @@ export class HttpConnection {
 
   private parseNext(): void {
     const chunk = this.input[this.inputHead] as Uint8Array;
-    this.input[this.inputHead++] = EMPTY;
-    if (this.inputHead === this.input.length) {
-      this.input = [];
-      this.inputHead = 0;
+    const from = this.inputOffset;
+    this.pending -= chunk.length - from;
+    const result = this.parser.execute(chunk, from, chunk.length);
+    const stopped = result === HPE.OK ? chunk.length : this.parser.stoppedAt;
+    if (stopped < chunk.length) {
+      // The rest stays where it is, for the next execute (pipelined requests wait here).
+      this.inputOffset = stopped;
+      this.pending += chunk.length - stopped;
+    } else {
+      this.input[this.inputHead++] = EMPTY;
+      this.inputOffset = 0;
+      if (this.inputHead === this.input.length) {
+        this.input = [];
+        this.inputHead = 0;
+      }
     }
-    this.pending -= chunk.length;
-    const result = this.parser.execute(chunk);
     if (result === HPE.OK) return;
-    const rest = this.parser.stoppedAt < chunk.length ? chunk.subarray(this.parser.stoppedAt) : null;
-    if (rest !== null) this.pending += rest.length;
     if (result === HPE.PAUSED) {
       this.paused = true;
-      if (rest !== null) this.unshift(rest);
       return;
     }
     if (result === HPE.PAUSED_UPGRADE && this.theirs === 'IDLE' && this.ours === 'IDLE') {
       // The upgrade pause of a message whose switch was refused, reached after the next cycle
       // began (the pause at its end came first): HTTP goes on.
       this.parser.resumeAfterUpgrade();
-      if (rest !== null) this.unshift(rest);
       return;
     }
     if (result === HPE.PAUSED_UPGRADE) {
@@ -248,15 +250,9 @@ export class HttpConnection {
       // switch is refused (startNextCycle resumes HTTP with them).
       this.paused = true;
       this.pausedForUpgrade = true;
-      if (rest !== null) this.unshift(rest);
       return;
     }
     throw this.parseError(result);
-  }
-
-  private unshift(rest: Uint8Array): void {
-    if (this.inputHead > 0) this.input[--this.inputHead] = rest;
-    else this.input.unshift(rest);
   }
 
   private finishInput(): void {
@@ -341,9 +337,13 @@ export class HttpConnection {
   private captureTrailing(): void {
     if (this.trailing !== null) return;
     let data = EMPTY;
-    for (let i = this.inputHead; i < this.input.length; i++) data = concat(data, this.input[i] as Uint8Array);
+    for (let i = this.inputHead; i < this.input.length; i++) {
+      const chunk = this.input[i] as Uint8Array;
+      data = concat(data, i === this.inputHead && this.inputOffset > 0 ? chunk.subarray(this.inputOffset) : chunk);
+    }
     this.input = [];
     this.inputHead = 0;
+    this.inputOffset = 0;
     this.pending = 0;
     this.trailing = { data, closed: this.eof };
   }
@@ -359,8 +359,15 @@ export class HttpConnection {
     }
     const version: HttpVersion = head.versionMinor === 0 ? '1.0' : '1.1';
     this.theirVersion = version;
-    if (!head.keepAlive) this.keepAlive = false;
     const te = fields.get('transfer-encoding');
+    if (this.ourRole === 'client' && (this.requestMethod === 'HEAD' || head.status === 204 || head.status === 304)) {
+      // No body follows whatever the length fields say: llhttp judged keep-alive before it was
+      // told so, and a HEAD answer without Content-Length is not close-delimited.
+      if (version === '1.1' ? hasToken(fields, 'connection', 'close') : !hasToken(fields, 'connection', 'keep-alive')) this.keepAlive = false;
+    } else if (!head.keepAlive) this.keepAlive = false;
+    // An HTTP/1.0 message with Transfer-Encoding has faulty framing: answer (or read) it, then
+    // close, or what its sender meant as body could be taken for the next message (RFC 9112 §6.1).
+    if (te !== null && version === '1.0') this.keepAlive = false;
     if (te !== null && te.trim().toLowerCase() !== 'chunked') {
       // llhttp rejects `chunked` not last in a request; other codings are not implemented here.
       this.pendingError = this.remote(`unsupported Transfer-Encoding: ${te}`, this.ourRole === 'server' ? 501 : 502, 'ERR_HTTP_TRANSFER_ENCODING');
@@ -373,6 +380,13 @@ export class HttpConnection {
       if (hosts > 1 || (version === '1.1' && hosts !== 1)) {
         this.pendingError = this.remote(`an HTTP/${version} request needs exactly one Host header (got ${hosts})`, 400, 'ERR_HTTP_HOST');
         return -1;
+      }
+      if (hosts === 1) {
+        const host = fields.get('host') as string;
+        if (!HOST.test(host)) {
+          this.pendingError = this.remote(`bad Host header ${JSON.stringify(host.slice(0, 100))}`, 400, 'ERR_HTTP_HOST');
+          return -1;
+        }
       }
       const target = latin1(head.bytes, head.spans[0] as number, head.spans[1] as number);
       this.requestMethod = method;
@@ -463,6 +477,7 @@ export class HttpConnection {
     try {
       return this.sendEvent(event);
     } catch (error) {
+      writer.rollback();
       if (error instanceof LocalProtocolError) this.ours = nextState(this.ourRole, this.ours, 'protocol-error') as HttpState;
       throw error;
     }
@@ -474,22 +489,23 @@ export class HttpConnection {
    * to ERROR here; nothing has reached the peer, so there is no reason to.
    */
   private sendHead(event: Request | Response | InformationalResponse): Uint8Array {
-    const { ours, theirs, keepAlive, requestMethod, proposedSwitch, sendFraming, sendRemaining, waitingFor100 } = this;
+    const saved = this.saveSendState();
     try {
       return event.type === 'request' ? this.sendRequest(event) : this.sendResponse(event);
     } catch (error) {
-      if (error instanceof LocalProtocolError) {
-        this.ours = ours;
-        this.theirs = theirs;
-        this.keepAlive = keepAlive;
-        this.requestMethod = requestMethod;
-        this.proposedSwitch = proposedSwitch;
-        this.sendFraming = sendFraming;
-        this.sendRemaining = sendRemaining;
-        this.waitingFor100 = waitingFor100;
-      }
+      writer.rollback();
+      if (error instanceof LocalProtocolError) this.restoreSendState(saved);
       throw error;
     }
+  }
+
+  /** What sending a head may change (restored when the head is refused). */
+  private saveSendState(): SendState {
+    return [this.ours, this.theirs, this.keepAlive, this.requestMethod, this.proposedSwitch, this.sendFraming, this.sendRemaining, this.waitingFor100];
+  }
+
+  private restoreSendState(saved: SendState): void {
+    [this.ours, this.theirs, this.keepAlive, this.requestMethod, this.proposedSwitch, this.sendFraming, this.sendRemaining, this.waitingFor100] = saved;
   }
 
   private moveOurs(input: StateInput): HttpState {
@@ -522,50 +538,111 @@ export class HttpConnection {
     if (!TARGET.test(request.target)) throw new LocalProtocolError(`bad request target ${JSON.stringify(request.target)}`, 'ERR_HTTP_TARGET');
     const headers = request.headers;
     if (request.httpVersion === '1.1' && headers.getAll('host').length !== 1) throw new LocalProtocolError('an HTTP/1.1 request needs exactly one Host header', 'ERR_HTTP_HOST');
-    const bytes: number[] = [];
-    latin1Bytes(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`, bytes);
-    this.sendFraming = this.framing(headers, false);
+    const lengths = headers.getAll('content-length');
+    this.sendFraming = this.framing(headers.get('transfer-encoding'), lengths.length, lengths[0] ?? null, false);
+    writer.begin();
+    writer.text(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`);
     this.requestMethod = request.method.toUpperCase();
     this.keepAlive = request.httpVersion === '1.1' ? !hasToken(headers, 'connection', 'close') : hasToken(headers, 'connection', 'keep-alive');
     this.proposedSwitch = this.requestMethod === 'CONNECT' || headers.has('upgrade');
-    this.writeFields(headers, bytes, false);
+    writer.fields(headers, false);
+    writer.crlf();
     this.ours = next;
     this.theirs = this.moveTheirs('peer-request');
-    return Uint8Array.from(bytes);
+    return writer.takeMessage();
   }
 
   private sendResponse(response: Response | InformationalResponse): Uint8Array {
+    writer.begin();
+    this.writeResponseHead(writer, response.type === 'informational-response', response.status, response.reason, response.headers, null);
+    return writer.takeMessage();
+  }
+
+  /**
+   * A whole response at once: its head, its body and its end as one byte array, what
+   * `send(new Response(status, headers))`, `send(new Data(body))` and `send(new EndOfMessage())`
+   * would return, joined. Unless `headers` frame the body themselves (Content-Length,
+   * Transfer-Encoding), a Content-Length is added: the body's length, or 0 without a body when
+   * the response may have one (not 101, 204, 304, nor a response to HEAD). A string body is sent
+   * as UTF-8. `close`: this is the connection's last response (`Connection: close` is added
+   * unless `headers` say it). A response to HEAD gets the head only (its Content-Length says the
+   * body's length). A response refused (a bad status or field, its framing, a body longer or
+   * shorter than its Content-Length) produced no bytes and changes nothing, as a refused head:
+   * the caller may send another (a server, its 500).
+   */
+  sendWholeResponse(status: number, headers: FieldList, body: Uint8Array | string | null, close = false): Uint8Array {
+    this.writeWholeResponse(writer, status, headers, body, close);
+    return writer.takeMessage();
+  }
+
+  /**
+   * sendWholeResponse, the bytes appended to `into` (a server gathering the responses of a burst
+   * of pipelined requests, to write them at once). On an error, `into` is left as it was.
+   */
+  writeWholeResponse(into: OutputBuffer, status: number, headers: FieldList, body: Uint8Array | string | null, close = false): void {
+    if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
+    into.begin();
+    const saved = this.saveSendState();
+    try {
+      if (close) this.keepAlive = false;
+      const bytes = typeof body === 'string' && !isAscii(body) ? encoder.encode(body) : body;
+      const length = bytes !== null ? bytes.length : status === 101 || status === 204 || status === 304 || this.requestMethod === 'HEAD' ? -1 : 0;
+      this.writeResponseHead(into, false, status, '', headers, length);
+      if (bytes !== null && bytes.length > 0 && this.requestMethod !== 'HEAD') {
+        if (typeof bytes !== 'string') into.append(this.sendData(bytes));
+        else if (this.sendFraming === CHUNKED) into.append(this.sendData(encoder.encode(bytes)));
+        else {
+          this.checkData(bytes.length);
+          into.text(bytes);
+        }
+      }
+      this.writeEnd(into, FieldList.EMPTY);
+    } catch (error) {
+      // Nothing was sent: the response changes nothing, as a refused head (sendHead).
+      into.rollback();
+      if (error instanceof LocalProtocolError) this.restoreSendState(saved);
+      throw error;
+    }
+  }
+
+  /**
+   * A response head into the writer. `length`: a Content-Length to add when the headers frame
+   * nothing (null or -1: none).
+   */
+  private writeResponseHead(writer: OutputBuffer, informational: boolean, status: number, givenReason: string, headers: FieldList, length: number | null): void {
     if (this.ourRole !== 'server') throw new LocalProtocolError('a client does not send responses', 'ERR_HTTP_ROLE');
-    const status = response.status;
-    const informational = response.type === 'informational-response';
     // 101 ends HTTP: it is a (final) Response here, not an informational one.
     const valid = informational ? status >= 100 && status <= 199 && status !== 101 : status === 101 || (status >= 200 && status <= 999);
-    if (!valid || !Number.isInteger(status)) throw new LocalProtocolError(`bad status ${status} for ${response.type}`, 'ERR_HTTP_STATUS');
+    if (!valid || !Number.isInteger(status)) throw new LocalProtocolError(`bad status ${status} for ${informational ? 'informational-response' : 'response'}`, 'ERR_HTTP_STATUS');
     const next = this.moveOurs(informational ? 'InformationalResponse' : 'Response');
-    const headers = response.headers;
-    const bytes: number[] = [];
-    const reason = response.reason === '' ? (REASONS[status] ?? '') : response.reason;
-    if (/[\r\n]/.test(reason)) throw new LocalProtocolError('a reason phrase cannot hold CR or LF', 'ERR_HTTP_REASON');
-    latin1Bytes(`HTTP/1.1 ${status} ${reason}\r\n`, bytes);
+    writer.append(statusLine(status, givenReason));
+    writer.fields(headers, false);
     if (informational) {
       if (status === 100) this.waitingFor100 = false;
-      this.writeFields(headers, bytes, false);
+      writer.crlf();
       this.ours = next;
-      return Uint8Array.from(bytes);
+      return;
     }
     this.waitingFor100 = false;
     const switching = this.proposedSwitch && this.accepted(status);
     if (switching && this.theirs !== 'MIGHT_SWITCH_PROTOCOL') {
       throw new LocalProtocolError('a protocol switch is accepted only once the request was read to its end (take its EndOfMessage first)', 'ERR_STATE');
     }
-    if (hasToken(headers, 'connection', 'close')) this.keepAlive = false;
+    const added = length !== null && length >= 0 && writer.transferEncoding === null && writer.contentLengths === 0;
+    if (added) writer.contentLengthField(length);
+    const close = writer.connectionClose;
+    if (close) this.keepAlive = false;
     const noBody = this.requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) || switching;
-    this.sendFraming = noBody ? NO_BODY : this.framing(headers, true);
-    let extra = '';
-    if (!noBody && this.sendFraming === CHUNKED && !headers.has('transfer-encoding')) extra = 'Transfer-Encoding: chunked\r\n';
+    if (noBody) this.sendFraming = NO_BODY;
+    else if (added) {
+      // The Content-Length we wrote ourselves: the framing is known.
+      this.sendFraming = BY_LENGTH;
+      this.sendRemaining = length;
+    } else this.sendFraming = this.framing(writer.transferEncoding, writer.contentLengths, writer.contentLength, true);
+    if (!noBody && this.sendFraming === CHUNKED && writer.transferEncoding === null) writer.text('Transfer-Encoding: chunked\r\n');
     if (this.sendFraming === TO_CLOSE) this.keepAlive = false;
-    if (!this.keepAlive && !switching && !hasToken(headers, 'connection', 'close')) extra += 'Connection: close\r\n';
-    this.writeFields(headers, bytes, false, extra);
+    if (!this.keepAlive && !switching && !close) writer.text('Connection: close\r\n');
+    writer.crlf();
     if (switching) {
       this.ours = this.moveOurs('accept-switch');
       this.theirs = this.moveTheirs('accept-switch');
@@ -578,22 +655,22 @@ export class HttpConnection {
         this.restTheirs();
       }
     }
-    return Uint8Array.from(bytes);
   }
 
-  /** The framing of the body we send (see the file header). */
-  private framing(headers: FieldList, response: boolean): number {
-    const te = headers.get('transfer-encoding');
-    const cl = headers.getAll('content-length');
-    if (te !== null && cl.length > 0) throw new LocalProtocolError('Content-Length and Transfer-Encoding together', 'ERR_HTTP_FRAMING');
+  /**
+   * The framing of the body we send (see the file header), from its Transfer-Encoding, the
+   * number of its Content-Length fields and the first one's value.
+   */
+  private framing(te: string | null, lengths: number, length: string | null, response: boolean): number {
+    if (te !== null && lengths > 0) throw new LocalProtocolError('Content-Length and Transfer-Encoding together', 'ERR_HTTP_FRAMING');
     if (te !== null) {
       if (te.trim().toLowerCase() !== 'chunked') throw new LocalProtocolError(`only chunked transfer coding is supported: ${te}`, 'ERR_HTTP_FRAMING');
       if (response && this.theirVersion === '1.0') throw new LocalProtocolError('an HTTP/1.0 peer cannot read chunked bodies', 'ERR_HTTP_FRAMING');
       return CHUNKED;
     }
-    if (cl.length > 1) throw new LocalProtocolError('more than one Content-Length', 'ERR_HTTP_FRAMING');
-    if (cl.length === 1) {
-      const text = cl[0] as string;
+    if (lengths > 1) throw new LocalProtocolError('more than one Content-Length', 'ERR_HTTP_FRAMING');
+    if (lengths === 1) {
+      const text = length as string;
       if (!/^[0-9]{1,15}$/.test(text)) throw new LocalProtocolError(`bad Content-Length ${JSON.stringify(text)}`, 'ERR_HTTP_FRAMING');
       this.sendRemaining = Number(text);
       return BY_LENGTH;
@@ -605,58 +682,57 @@ export class HttpConnection {
     return this.theirVersion === '1.0' ? TO_CLOSE : CHUNKED;
   }
 
-  private writeFields(headers: FieldList, bytes: number[], trailers: boolean, extra = ''): void {
-    for (let i = 0; i < headers.length; i++) {
-      const name = headers.name(i);
-      const value = headers.value(i);
-      if (!TOKEN.test(name)) throw new LocalProtocolError(`bad field name ${JSON.stringify(name)}`, 'ERR_HTTP_FIELD');
-      if (!FIELD_VALUE.test(value)) throw new LocalProtocolError(`bad value for field ${name}: CR, LF and NUL are not allowed`, 'ERR_HTTP_FIELD');
-      if (trailers && /^(?:content-length|transfer-encoding|host)$/i.test(name)) throw new LocalProtocolError(`${name} cannot be a trailer`, 'ERR_HTTP_FIELD');
-      latin1Bytes(`${name}: ${value.trim()}\r\n`, bytes);
+  /** Data of `length` bytes (> 0) may be sent now, framed as it is (not chunked); our state moves. */
+  private checkData(length: number): void {
+    this.ours = this.moveOurs('Data');
+    if (this.sendFraming === NO_BODY) throw new LocalProtocolError('this message has no body', 'ERR_HTTP_NO_BODY');
+    if (this.sendFraming === BY_LENGTH) {
+      if (length > this.sendRemaining) throw new LocalProtocolError(`the body is longer than its Content-Length (${length} bytes, ${this.sendRemaining} left)`, 'ERR_HTTP_TOO_LONG');
+      this.sendRemaining -= length;
     }
-    latin1Bytes(extra, bytes);
-    bytes.push(CRLF >> 8, CRLF & 0xff);
   }
 
   private sendData(data: Uint8Array): Uint8Array {
-    this.ours = this.moveOurs('Data');
-    if (data.length === 0) return EMPTY;
-    switch (this.sendFraming) {
-      case NO_BODY:
-        throw new LocalProtocolError('this message has no body', 'ERR_HTTP_NO_BODY');
-      case BY_LENGTH:
-        if (data.length > this.sendRemaining) throw new LocalProtocolError(`the body is longer than its Content-Length (${data.length} bytes, ${this.sendRemaining} left)`, 'ERR_HTTP_TOO_LONG');
-        this.sendRemaining -= data.length;
-        return data;
-      case CHUNKED: {
-        const size = encoder.encode(`${data.length.toString(16)}\r\n`);
-        const out = new Uint8Array(size.length + data.length + 2);
-        out.set(size, 0);
-        out.set(data, size.length);
-        out[out.length - 2] = 0x0d;
-        out[out.length - 1] = 0x0a;
-        return out;
-      }
-      default:
-        return data;
+    if (data.length === 0) {
+      this.ours = this.moveOurs('Data');
+      return EMPTY;
     }
+    if (this.sendFraming !== CHUNKED) {
+      this.checkData(data.length);
+      return data;
+    }
+    this.ours = this.moveOurs('Data');
+    const size = encoder.encode(`${data.length.toString(16)}\r\n`);
+    const out = new Uint8Array(size.length + data.length + 2);
+    out.set(size, 0);
+    out.set(data, size.length);
+    out[out.length - 2] = 0x0d;
+    out[out.length - 1] = 0x0a;
+    return out;
   }
 
   private sendEnd(end: EndOfMessage): Uint8Array {
+    writer.begin();
+    if (this.writeEnd(writer, end.trailers)) return writer.takeMessage();
+    return EMPTY;
+  }
+
+  /** The end of our message into the writer; true when it has bytes (the last chunk of a chunked body). */
+  private writeEnd(writer: OutputBuffer, trailers: FieldList): boolean {
     const next = this.moveOurs('EndOfMessage');
-    let bytes: Uint8Array = EMPTY;
     if (this.sendFraming === BY_LENGTH && this.sendRemaining > 0) throw new LocalProtocolError(`the body is shorter than its Content-Length (${this.sendRemaining} bytes missing)`, 'ERR_HTTP_TOO_SHORT');
-    if (end.trailers.length > 0 && this.sendFraming !== CHUNKED) throw new LocalProtocolError('trailers need a chunked body', 'ERR_HTTP_TRAILERS');
-    if (this.sendFraming === CHUNKED) {
-      const out: number[] = [0x30, 0x0d, 0x0a];
-      this.writeFields(end.trailers, out, true);
-      bytes = Uint8Array.from(out);
+    if (trailers.length > 0 && this.sendFraming !== CHUNKED) throw new LocalProtocolError('trailers need a chunked body', 'ERR_HTTP_TRAILERS');
+    const chunked = this.sendFraming === CHUNKED;
+    if (chunked) {
+      writer.text('0\r\n');
+      writer.fields(trailers, true);
+      writer.crlf();
     }
     this.ours = next;
     if (this.ourRole === 'client' && this.proposedSwitch) this.ours = this.moveOurs('propose-switch');
     this.restOurs();
     this.restTheirs();
-    return bytes;
+    return chunked;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -681,6 +757,35 @@ export class HttpConnection {
       this.pausedForUpgrade = false;
     }
   }
+}
+
+/** What sending a head may change: ours, theirs, keepAlive, requestMethod, proposedSwitch, sendFraming, sendRemaining, waitingFor100. */
+type SendState = [HttpState, HttpState, boolean, string, boolean, number, number, boolean];
+
+/** Whether every char of `text` is ASCII (its UTF-8 is then its latin1). */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/** The bytes of every head we send pass through it (one message at a time: see writer.ts). */
+const writer = new OutputBuffer();
+
+const statusLines = new Map<number, Uint8Array>();
+
+/** `HTTP/1.1 <status> <reason>` CR LF (the usual reason when `given` is ''), cached for the usual reasons. */
+function statusLine(status: number, given: string): Uint8Array {
+  if (given === '') {
+    const cached = statusLines.get(status);
+    if (cached !== undefined) return cached;
+  }
+  const reason = given === '' ? (REASONS[status] ?? '') : given;
+  if (/[\r\n]/.test(reason)) throw new LocalProtocolError('a reason phrase cannot hold CR or LF', 'ERR_HTTP_REASON');
+  const line = new Uint8Array(`HTTP/1.1 ${status} ${reason}\r\n`.length);
+  const text = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (let i = 0; i < text.length; i++) line[i] = text.charCodeAt(i) & 0xff;
+  if (given === '' && statusLines.size < 1000) statusLines.set(status, line);
+  return line;
 }
 
 /** Whether a comma-separated field `name` holds `token` (case-insensitive). */

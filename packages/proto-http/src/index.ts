@@ -9,6 +9,7 @@ export type { HttpLimits, TrailingData } from './connection.js';
 export { ConnectionClosed, Data, EndOfMessage, InformationalResponse, NEED_DATA, PAUSED, Request, Response } from './events.js';
 export type { HttpEvent, HttpVersion, NeedData, Paused } from './events.js';
 export { FieldList, latin1 } from './fields.js';
+export { OutputBuffer } from './writer.js';
 export type { FieldsInit, FieldValueInit } from './fields.js';
 export { HttpProtocolError, LocalProtocolError, RemoteProtocolError } from './errors.js';
 export { CLIENT_STATES, SERVER_STATES, nextState, statesOf } from './state.js';

@@ -94,7 +94,15 @@ export function statesOf(role: Role): StateTable {
   return role === 'client' ? CLIENT_STATES : SERVER_STATES;
 }
 
+/** A table as Maps (looked up on every event: a Map of interned strings beats an object's keyed lookup). */
+function compile(table: StateTable): ReadonlyMap<HttpState, ReadonlyMap<StateInput, HttpState>> {
+  return new Map(Object.entries(table).map(([state, row]) => [state as HttpState, new Map(Object.entries(row) as [StateInput, HttpState][])]));
+}
+
+const CLIENT_NEXT = compile(CLIENT_STATES);
+const SERVER_NEXT = compile(SERVER_STATES);
+
 /** The next state of `role` in `state` on `input`, or null when the table forbids it. */
 export function nextState(role: Role, state: HttpState, input: StateInput): HttpState | null {
-  return statesOf(role)[state][input] ?? null;
+  return (role === 'client' ? CLIENT_NEXT : SERVER_NEXT).get(state)?.get(input) ?? null;
 }

@@ -280,6 +280,10 @@ describe('smuggling shapes and bad input are rejected with a status hint', () =>
     ['whitespace before the colon', 'GET / HTTP/1.1\r\nHost: h\r\nX : 1\r\n\r\n', 400],
     ['no Host in HTTP/1.1', 'GET / HTTP/1.1\r\nX: 1\r\n\r\n', 400],
     ['two Host headers', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400],
+    ['a Host value with a space (two hosts in one)', 'GET / HTTP/1.1\r\nHost: a, b\r\n\r\n', 400],
+    ['a Host value with a path', 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', 400],
+    ['a Host value with userinfo', 'GET / HTTP/1.1\r\nHost: user@a\r\n\r\n', 400],
+    ['a Host port that is not a number', 'GET / HTTP/1.1\r\nHost: a:b\r\n\r\n', 400],
     ['HTTP/2.0 request line', 'GET / HTTP/2.0\r\nHost: h\r\n\r\n', 505],
     ['garbage', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', 400],
   ];
@@ -288,6 +292,28 @@ describe('smuggling shapes and bad input are rejected with a status hint', () =>
       expect(rejection(input)).toBe(status);
     });
   }
+
+  it('Host values the grammar allows are accepted: names, ports, IPv4, IPv6 literals, empty', () => {
+    for (const host of ['example.com', 'example.com:8080', '127.0.0.1:80', '[::1]:443', '[2001:db8::1]', 'a-b_c~d.e', 'xn--bcher-kva.example', '']) {
+      const server = new HttpConnection('server');
+      server.receiveData(bytes(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+      const event = server.nextEvent() as { type: string; headers: { get(name: string): string | null } };
+      expect([host, event.type, event.headers.get('host')]).toEqual([host, 'request', host]);
+      server.destroy();
+    }
+  });
+
+  it('an HTTP/1.0 request with Transfer-Encoding is answered, then the connection closes (RFC 9112 §6.1)', () => {
+    const server = new HttpConnection('server');
+    server.receiveData(bytes('POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.0\r\n\r\n'));
+    expect(drain(server).slice(0, 3).map((e) => (typeof e === 'string' ? e : Object.keys(e as object)[0]))).toEqual(['request', 'data', 'end']);
+    const head = str(server.send(new Response(200, [['Content-Length', '2']])));
+    expect(head).toMatch(/\r\nConnection: close\r\n/i);
+    server.send(new Data(bytes('ok')));
+    server.send(new EndOfMessage());
+    expect(server.ourState).toBe('MUST_CLOSE');
+    server.destroy();
+  });
 
   it('limits: target 414, head 431, fields 431, body 413', () => {
     expect(rejection(`GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: h\r\n\r\n`)).toBe(414);
@@ -364,6 +390,28 @@ describe('HttpConnection, client role, against the server role in memory', () =>
     client.receiveData(new Uint8Array(0));
     expect(drain(client)).toEqual(['end', 'closed']);
     client.destroy();
+  });
+
+  it('a HEAD answered without Content-Length, a 204 and a 304 keep the connection alive', () => {
+    for (const [method, status] of [['HEAD', 200], ['GET', 204], ['GET', 304]] as const) {
+      const client = new HttpConnection('client');
+      client.send(new Request(method, '/', [['Host', 'h']]));
+      client.send(new EndOfMessage());
+      client.receiveData(bytes(`HTTP/1.1 ${status} X\r\nDate: now\r\n\r\n`));
+      const events = drain(client);
+      expect(events.length).toBeGreaterThanOrEqual(2);
+      expect([method, status, client.ourState, client.theirState]).toEqual([method, status, 'DONE', 'DONE']);
+      client.startNextCycle();
+      expect(client.ourState).toBe('IDLE');
+      client.destroy();
+    }
+    const closing = new HttpConnection('client');
+    closing.send(new Request('HEAD', '/', [['Host', 'h']]));
+    closing.send(new EndOfMessage());
+    closing.receiveData(bytes('HTTP/1.1 200 X\r\nConnection: close\r\n\r\n'));
+    drain(closing);
+    expect(closing.theirState).toBe('MUST_CLOSE');
+    closing.destroy();
   });
 
   it('1xx responses before the final one, and a 101 switch', () => {

@@ -4,7 +4,8 @@
 // keep-alive request answered 'hello', sent by a raw in-process client in batches of 16
 // pipelined requests over 4 connections, to our server on each runtime (lean and web-standard
 // handlers), to node:http, and to a raw node:net responder (the limit). The client's share is
-// the same for all, so differences are the servers'.
+// the same for all, so differences are the servers'. The `-ka` workloads send one request at a
+// time per connection (keep-alive, not pipelined): the cost of a request alone in its read.
 //
 //   node --expose-gc apps/bench/dist/profile/profile.js all 20000 --module apps/bench/dist/profile/http-workloads.js
 
@@ -27,6 +28,8 @@ const hello: HttpHandler = () => ({ headers: [['Content-Type', 'text/plain']], b
 /** A raw client: sends batches of pipelined requests, counts responses by their bodies' ends. */
 class Client {
   private sockets: net.Socket[] = [];
+
+  constructor(private readonly batch: number) {}
 
   async connect(port: number): Promise<void> {
     for (let i = 0; i < CONNECTIONS; i++) {
@@ -53,7 +56,7 @@ class Client {
       let got = 0;
       let carry = '';
       const send = (): void => {
-        const k = Math.min(BATCH, count - sent);
+        const k = Math.min(this.batch, count - sent);
         sent += k;
         socket.write(REQUEST.repeat(k));
       };
@@ -82,8 +85,8 @@ class Client {
   }
 }
 
-function workload(description: string, start: () => Promise<{ port: number; stop: () => Promise<void> }>): Workload {
-  const client = new Client();
+function workload(description: string, start: () => Promise<{ port: number; stop: () => Promise<void> }>, batch = BATCH): Workload {
+  const client = new Client(batch);
   let stop: () => Promise<void> = async () => {};
   return {
     description,
@@ -141,18 +144,24 @@ function listen(server: net.Server): Promise<{ port: number; stop: () => Promise
   );
 }
 
+const nodeHttpHello = (): Promise<{ port: number; stop: () => Promise<void> }> =>
+  listen(
+    http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+      res.end('hello');
+    }),
+  );
+const webHello = fetchHandler(() => new Response('hello'));
+
 export const workloads: Record<string, Workload> = {
+  'http-node-ka': workload('HTTP server, node runtime, lean handler, keep-alive (1 request at a time)', () => oursOnNode(hello), 1),
+  'http-curio-ka': workload('HTTP server, curio runtime, lean handler, keep-alive (1 request at a time)', () => oursOnCurio(hello), 1),
+  'http-web-ka': workload('HTTP server, node runtime, web-standard handler, keep-alive (1 request at a time)', () => oursOnNode(webHello), 1),
+  'http-nodehttp-ka': workload('node:http server, keep-alive (1 request at a time)', nodeHttpHello, 1),
   'http-node': workload('HTTP server, node runtime, lean handler', () => oursOnNode(hello)),
   'http-curio': workload('HTTP server, curio runtime, lean handler', () => oursOnCurio(hello)),
-  'http-web': workload('HTTP server, node runtime, web-standard handler', () => oursOnNode(fetchHandler(() => new Response('hello')))),
-  'http-nodehttp': workload('node:http server', () =>
-    listen(
-      http.createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
-        res.end('hello');
-      }),
-    ),
-  ),
+  'http-web': workload('HTTP server, node runtime, web-standard handler', () => oursOnNode(webHello)),
+  'http-nodehttp': workload('node:http server', nodeHttpHello),
   'http-raw': workload('raw node:net responder (the limit)', () => {
     const response = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
     return listen(

@@ -12,6 +12,14 @@
 // - A client that closes its side (or whose connection breaks) while its request is under way
 //   aborts the request's signal and cancels the handler's activity (Go's server does the same;
 //   a half-closed client is treated alike, since a read cannot tell the two apart).
+// - Responses go out in order, gathered: the bytes of every response made in one burst of
+//   work (all the pipelined requests one read brought, answered at once) are written together:
+//   when the connection waits for the peer's next bytes, at the end of the burst
+//   (`Runtime.defer`) if it awaits anything else (a handler's Promise, a streamed body), or at
+//   once when OUT_HIGH_WATER bytes are waiting; before a 100 Continue, a switch, an error
+//   status, and before the stream is closed, what is gathered is written first.
+// - A handler that answers synchronously with a whole body (a string, bytes, none) is served
+//   without a Promise: no await between the request's head and its response's bytes.
 // - Reading is paced by the handler: the reader stops while more than READ_HIGH_WATER bytes
 //   received are not yet consumed (a body nobody reads, pipelined requests), so memory per
 //   connection is bounded; writing awaits the stream (backpressure both ways).
@@ -28,19 +36,31 @@
 //   (their responses say `Connection: close`); it resolves when every connection has ended.
 //   closeNow() also aborts the requests in flight.
 
-import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
+import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, OutputBuffer, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
 import { ConnectionError } from '../errors.js';
-import { FnWaiter } from '../runtime.js';
 import { checkAnswer } from './answer.js';
-import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake } from '../runtime.js';
+import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake, Waiter } from '../runtime.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
 const READ_HIGH_WATER = 64 * 1024;
 /** Unread request body (after the response) the server drains to keep the connection; beyond, it closes. */
 const DRAIN_LIMIT = 256 * 1024;
 
+/** Gathered response bytes above which they are written at once (and the writer waits for the stream). */
+const OUT_HIGH_WATER = 64 * 1024;
+/** Bytes written as they are rather than copied into the gathered output (after what is gathered). */
+const OUT_DIRECT = 16 * 1024;
+
 const EMPTY = new Uint8Array(0);
+const RESOLVED: Promise<void> = Promise.resolve();
+/** What nextReady() answers when the next event needs waiting for. */
+const WAIT: unique symbol = Symbol('WAIT');
+/** What skipBody() found. */
+const SKIP_DONE = -1;
+const SKIP_OVER = -2;
+/** What nextReady() answers when the peer broke the protocol. */
+const BROKEN: unique symbol = Symbol('BROKEN');
 /** The answer to a handler that failed, or whose answer cannot be sent. */
 const INTERNAL_ERROR: ServerResponse = { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' };
 const encoder = new TextEncoder();
@@ -218,9 +238,9 @@ class ServerConnection {
   private readonly conn: HttpConnection;
   private readonly runtime: Runtime;
   /** The consumer waits for bytes (NEED_DATA). */
-  private dataWake: Wake<void> | null = null;
+  private dataWake: Resume | null = null;
   /** The reader waits for the consumer to drain. */
-  private drainWake: Wake<void> | null = null;
+  private drainWake: Resume | null = null;
   private reader: Background | null = null;
   private readError: unknown = null;
   private eof = false;
@@ -238,6 +258,32 @@ class ServerConnection {
   private waitingIdle = false;
   /** The connection waits for bytes of a request body, under bodyTimeout. */
   private waitingForBody = false;
+  /** Response bytes gathered, not yet written (see the file header). */
+  /** Empty between bursts: it holds memory only while responses are gathered (take() gives its storage away). */
+  private readonly out = new OutputBuffer(0);
+  private flushDeferred = false;
+  /** The last write, until the stream has accepted it (backpressure). */
+  private writing: Promise<void> | null = null;
+  /** The peer's address, once asked (undefined: not yet). */
+  private peer: StreamAddress | null | undefined = undefined;
+  /** The chunk the read sink handled and declined (the read settles with it: not to be received twice). */
+  private sunk: Uint8Array | null = null;
+  /** Writes not yet accepted by the stream. */
+  private writesPending = 0;
+  private readonly written = (): void => {
+    if (--this.writesPending === 0) this.writing = null;
+  };
+  private readonly writeFailed = (): void => {
+    if (--this.writesPending === 0) this.writing = null;
+    this.shut();
+  };
+  private readonly flushLater = (): void => {
+    this.flushDeferred = false;
+    void this.flush();
+  };
+  private readonly sink = (chunk: Uint8Array): boolean => this.sinkChunk(chunk);
+  private readonly dataWaiter: Waiter<void> = new WakeSlot((wake) => (this.dataWake = wake));
+  private readonly drainWaiter: Waiter<void> = new WakeSlot((wake) => (this.drainWake = wake));
 
   constructor(
     private readonly server: Server,
@@ -262,6 +308,7 @@ class ServerConnection {
   private shut(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.out.size > 0) void this.flush();
     this.stream.close();
     this.wakeData();
     this.wakeDrain();
@@ -292,10 +339,10 @@ class ServerConnection {
         const theirs = this.conn.theirState;
         if (theirs === 'SWITCHED_PROTOCOL') return;
         if (this.conn.pendingBytes >= READ_HIGH_WATER || theirs === 'MIGHT_SWITCH_PROTOCOL') {
-          await this.runtime.wait<void>('HTTP_READ_PAUSED', new FnWaiter<void>((wake) => (this.drainWake = wake)));
+          await this.runtime.wait<void>('HTTP_READ_PAUSED', this.drainWaiter);
           continue;
         }
-        const chunk = await this.stream.read();
+        const chunk = await this.stream.read(this.sink);
         if (this.closed) return;
         if (chunk === null || chunk.length === 0) {
           this.eof = true;
@@ -303,18 +350,40 @@ class ServerConnection {
           this.clientGone(new Error('the client closed the connection'));
           return;
         }
-        if (this.idle && this.cycleBytes === 0 && this.waitingIdle) {
-          // The first byte of the next request: its head now has headersTimeout.
-          this.armTimer(this.server.options.headersTimeout ?? 60_000, false);
+        if (chunk === this.sunk) {
+          this.sunk = null;
+          continue;
         }
-        this.cycleBytes += chunk.length;
-        this.conn.receiveData(chunk);
-        this.wakeData();
+        this.receive(chunk);
       }
     } catch (error) {
       this.readError = error;
       this.clientGone(error);
     }
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.idle && this.cycleBytes === 0 && this.waitingIdle) {
+      // The first byte of the next request: its head now has headersTimeout.
+      this.armTimer(this.server.options.headersTimeout ?? 60_000, false);
+    }
+    this.cycleBytes += chunk.length;
+    this.conn.receiveData(chunk);
+    this.wakeData();
+  }
+
+  /**
+   * The read's sink (runtime.ts's ReadSink): a chunk taken as it arrives, the read staying
+   * pending, while nothing asks the reader to stop; otherwise the chunk is left to the loop.
+   */
+  private sinkChunk(chunk: Uint8Array): boolean {
+    if (this.closed || chunk.length === 0) return false;
+    const theirs = this.conn.theirState;
+    if (theirs === 'SWITCHED_PROTOCOL' || theirs === 'MIGHT_SWITCH_PROTOCOL') return false;
+    this.receive(chunk);
+    if (this.conn.pendingBytes < READ_HIGH_WATER) return true;
+    this.sunk = chunk;
+    return false;
   }
 
   /**
@@ -335,13 +404,30 @@ class ServerConnection {
   private wakeData(): void {
     const wake = this.dataWake;
     this.dataWake = null;
-    wake?.resolve();
+    if (wake !== null) resume(wake);
   }
 
   private wakeDrain(): void {
     const wake = this.drainWake;
     this.drainWake = null;
-    wake?.resolve();
+    if (wake !== null) resume(wake);
+  }
+
+  /**
+   * The next event if it needs no waiting: an event, PAUSED, null (the connection is over),
+   * WAIT (bytes are needed) or BROKEN (the peer broke the protocol: next() answers it).
+   */
+  private nextReady(): HttpEvent | typeof PAUSED | typeof WAIT | typeof BROKEN | null {
+    if (this.closed) return null;
+    let event;
+    try {
+      event = this.conn.nextEvent();
+    } catch {
+      return BROKEN; // next() meets the error again and answers it
+    }
+    if (this.conn.pendingBytes < READ_HIGH_WATER / 2) this.wakeDrain();
+    if (event !== NEED_DATA) return event;
+    return this.readError !== null ? null : WAIT;
   }
 
   /**
@@ -364,7 +450,7 @@ class ServerConnection {
       if (this.readError !== null) return null;
       if (bodyTimeout > 0) this.armTimer(bodyTimeout, false);
       this.waitingForBody = bodyTimeout > 0;
-      await this.runtime.wait<void>('HTTP_READ', new FnWaiter<void>((wake) => (this.dataWake = wake)));
+      await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
       if (this.waitingForBody) {
         this.waitingForBody = false;
         this.cancelTimer();
@@ -382,14 +468,33 @@ class ServerConnection {
       if (this.server.closing && this.conn.pendingBytes === 0) return;
       this.cycleBytes = this.conn.pendingBytes;
       this.waitingIdle = !first && this.cycleBytes === 0;
-      this.armTimer(this.waitingIdle ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), this.waitingIdle);
+      const idleTimeout = this.waitingIdle;
       first = false;
-      const event = await this.next();
+      let event = this.nextReady();
+      if (event === WAIT) {
+        // The timer runs only while the connection waits (a request already here needs none).
+        this.armTimer(idleTimeout ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), idleTimeout);
+        do {
+          if (this.out.size > 0) this.flush();
+          await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+          event = this.nextReady();
+        } while (event === WAIT);
+      }
+      if (event === BROKEN) event = await this.next();
       if (event === null || event === PAUSED || event.type !== 'request') return;
       this.idle = false;
       this.cancelTimer();
-      const ok = await this.exchange(event);
+      let ok = this.exchange(event);
+      if (typeof ok !== 'boolean') {
+        this.flushSoon();
+        ok = await ok;
+      }
       if (!ok || this.closed) return;
+      if (this.writing !== null) {
+        // The stream pushes back: wait before the next response.
+        this.flushSoon();
+        await this.writing;
+      }
       const ours = this.conn.ourState;
       const theirs = this.conn.theirState;
       if (ours === 'DONE' && theirs === 'DONE') {
@@ -399,37 +504,113 @@ class ServerConnection {
     }
   }
 
-  /** One request and its response. False: the connection must end. */
-  private async exchange(head: RequestEvent): Promise<boolean> {
+  /** One request and its response. False: the connection must end. Synchronous when the handler is. */
+  private exchange(head: RequestEvent): boolean | Promise<boolean> {
     const controller = new RequestAbort();
     this.current = controller;
     const body = new Body(this);
-    const request = new IncomingRequest(head, this.stream.remoteAddress ?? null, controller, body);
-    let response: ServerResponse | null = null;
-    let failed = false;
-    let failure: unknown;
+    const request = new IncomingRequest(head, this, controller, body);
     // The handler runs in the connection's own activity (no spawn per request): a client that
     // goes away cancels that activity (clientGone), which on curio interrupts the handler at
     // its await; the connection is over then anyway.
     this.inHandler = true;
+    let response: ServerResponse;
     try {
-      response = checkAnswer(await this.server.handler(request));
+      const answer: unknown = this.server.handler(request);
+      if (isThenable(answer)) return this.settle(answer, head, body, request);
+      response = checkAnswer(answer);
     } catch (error) {
-      failed = true;
+      this.inHandler = false;
+      this.current = null;
+      return this.failed(head, body, request, error);
+    }
+    this.inHandler = false;
+    this.current = null;
+    if (this.closed || this.gone) return false;
+    return this.respond(head, body, response, request);
+  }
+
+  /** The rest of an exchange whose handler answered with a Promise. */
+  private async settle(pending: PromiseLike<unknown>, head: RequestEvent, body: Body, request: ServerRequest): Promise<boolean> {
+    let response: ServerResponse | null = null;
+    let failure: unknown = null;
+    let failed = false;
+    try {
+      response = checkAnswer(await pending);
+    } catch (error) {
       failure = error;
+      failed = true;
     } finally {
       this.inHandler = false;
     }
     this.current = null;
+    if (failed) return this.failed(head, body, request, failure);
     if (this.closed || this.gone) return false;
-    if (failed) {
-      this.server.options.onError?.(failure, request);
-      return this.respond(head, body, INTERNAL_ERROR, request);
-    }
-    return this.respond(head, body, response as unknown as ServerResponse, request);
+    return this.respond(head, body, response as ServerResponse, request);
   }
 
-  private async respond(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): Promise<boolean> {
+  /** The handler threw: a 500 (and onError). */
+  private failed(head: RequestEvent, body: Body, request: ServerRequest, failure: unknown): boolean | Promise<boolean> {
+    if (this.closed || this.gone) return false;
+    this.server.options.onError?.(failure, request);
+    return this.respond(head, body, INTERNAL_ERROR, request);
+  }
+
+  /**
+   * The response: at once when its body is whole (a string, bytes, none) and nothing must be
+   * waited for; otherwise respondStreamed.
+   */
+  private respond(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): boolean | Promise<boolean> {
+    const status = response.status ?? 200;
+    const payload = response.body ?? null;
+    const whole = payload === null || typeof payload === 'string' || (payload instanceof Uint8Array && payload.length < OUT_DIRECT);
+    if (!whole || status < 200 || status === 101 || (head.method === 'CONNECT' && status < 300)) return this.respondStreamed(head, body, response, request);
+    const conn = this.conn;
+    const headers = FieldList.from(response.headers);
+    // The next request can follow only once this one's body is read to its end (see respondStreamed).
+    const keep = !this.server.closing && !(conn.theyAreWaitingFor100Continue && !body.done);
+    try {
+      conn.writeWholeResponse(this.out, status, headers, payload as string | Uint8Array | null, !keep);
+    } catch (error) {
+      if (this.closed) return false;
+      this.server.options.onError?.(error, request);
+      if (conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
+      return false;
+    }
+    // Written when the loop waits (cycles), or at OUT_HIGH_WATER.
+    if (this.out.size >= OUT_HIGH_WATER) this.flush();
+    if (keep && !body.done) {
+      const left = this.skipBody(DRAIN_LIMIT);
+      if (left === SKIP_OVER) return false;
+      if (left !== SKIP_DONE) return this.drained(body, left);
+    }
+    return keep && conn.ourState === 'DONE';
+  }
+
+  private async drained(body: Body, limit: number): Promise<boolean> {
+    return (await body.drain(limit)) && this.conn.ourState === 'DONE';
+  }
+
+  /**
+   * Skip the rest of the request's body as far as it is here already: SKIP_DONE when its end
+   * was reached, SKIP_OVER when more than `limit` bytes were left (or the connection ended);
+   * otherwise the rest must be waited for (Body.drain does it), and what is left of `limit` is
+   * returned.
+   */
+  private skipBody(limit: number): number {
+    let left = limit;
+    for (;;) {
+      const event = this.nextReady();
+      if (event === WAIT || event === BROKEN) return left;
+      if (event === null || event === PAUSED) return SKIP_OVER;
+      if (event.type === 'end-of-message') return SKIP_DONE;
+      if (event.type !== 'data') return SKIP_OVER;
+      left -= event.data.length;
+      if (left < 0) return SKIP_OVER;
+    }
+  }
+
+  private async respondStreamed(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): Promise<boolean> {
     const conn = this.conn;
     const status = response.status ?? 200;
     let headers = FieldList.from(response.headers);
@@ -449,7 +630,7 @@ class ServerConnection {
       // A streamed response may read the request's body as it goes (an echo): the client must
       // be told to send it before the final response's head.
       try {
-        await this.stream.write(this.conn.send(new InformationalResponse(100)) as Uint8Array);
+        await this.sendNow(this.conn.send(new InformationalResponse(100)) as Uint8Array);
       } catch {
         return false;
       }
@@ -457,9 +638,7 @@ class ServerConnection {
     // The next request can follow only once this one's body is read to its end: a client still
     // waiting for 100-continue may or may not send it, so that connection closes; otherwise what
     // is left is drained after the response (up to DRAIN_LIMIT, else the connection closes).
-    // An HTTP/1.0 request with Transfer-Encoding has faulty framing: answer it, then close
-    // (RFC 9112 §6.1), or what its sender meant as body could be read as the next request.
-    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done) && !(head.httpVersion === '1.0' && head.headers.has('transfer-encoding'));
+    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done);
     if (!keep && !hasClose(headers)) extra.push(['Connection', 'close']);
     if (extra.length > 0) headers = FieldList.from([...headers.entries(), ...extra]);
     let started = false;
@@ -472,24 +651,26 @@ class ServerConnection {
       const headBytes = conn.send(event) as Uint8Array;
       started = true;
       if (status === 101) {
-        await this.stream.write(headBytes);
+        await this.sendNow(headBytes);
         await this.switchTo(response);
         return false;
       }
       if (bytes !== null) {
-        await this.write(headBytes, head.method === 'HEAD' || bytes.length === 0 ? null : (conn.send(new Data(bytes)) as Uint8Array), conn.send(new EndOfMessage()) as Uint8Array);
+        this.send(headBytes);
+        if (head.method !== 'HEAD' && bytes.length > 0) this.send(conn.send(new Data(bytes)) as Uint8Array);
+        await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       } else if (payload !== null && head.method !== 'HEAD') {
-        await this.stream.write(headBytes);
+        await this.send(headBytes);
         for await (const part of payload as AsyncIterable<Uint8Array | string>) {
           if (this.closed) return false;
           const chunk = typeof part === 'string' ? encoder.encode(part) : part;
           if (chunk.length === 0) continue;
-          await this.stream.write(conn.send(new Data(chunk)) as Uint8Array);
+          await this.send(conn.send(new Data(chunk)) as Uint8Array);
         }
-        const end = conn.send(new EndOfMessage()) as Uint8Array;
-        if (end.length > 0) await this.stream.write(end);
+        await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       } else {
-        await this.write(headBytes, null, conn.send(new EndOfMessage()) as Uint8Array);
+        this.send(headBytes);
+        await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       }
     } catch (error) {
       if (this.closed) return false;
@@ -501,15 +682,69 @@ class ServerConnection {
     return keep && conn.ourState === 'DONE';
   }
 
-  /** Write a head, an optional body and an end in one write. */
-  private async write(a: Uint8Array, b: Uint8Array | null, c: Uint8Array): Promise<void> {
-    const length = a.length + (b === null ? 0 : b.length) + c.length;
-    if (length === a.length) return this.stream.write(a);
-    const out = new Uint8Array(length);
-    out.set(a, 0);
-    if (b !== null) out.set(b, a.length);
-    out.set(c, length - c.length);
-    return this.stream.write(out);
+  // Writing -----------------------------------------------------------------------------------
+
+  /**
+   * Gather `bytes` for the end of the burst (see the file header). Returns what to await before
+   * sending more (the stream pushes back), or null.
+   */
+  private send(bytes: Uint8Array): Promise<void> | null {
+    if (bytes.length >= OUT_DIRECT) {
+      this.flush();
+      return this.write(bytes);
+    }
+    this.out.append(bytes);
+    return this.gathered();
+  }
+
+  /** Bytes were gathered: write them at the end of the burst, or now if there are many. */
+  private gathered(): Promise<void> | null {
+    if (this.out.size >= OUT_HIGH_WATER) return this.flush();
+    this.flushSoon();
+    return this.writing;
+  }
+
+  /** Write what is gathered at the end of the burst. */
+  private flushSoon(): void {
+    if (!this.flushDeferred && this.out.size > 0) {
+      this.flushDeferred = true;
+      this.runtime.defer(this.flushLater);
+    }
+  }
+
+  /** Gather `bytes` and write everything gathered now; resolves once the stream took it. */
+  private sendNow(bytes: Uint8Array): Promise<void> {
+    this.send(bytes);
+    return this.flush();
+  }
+
+  /**
+   * Write what is gathered, in one write. Resolves once the stream accepted it; rejects if the
+   * stream is broken (the connection is then shut: the client is gone).
+   */
+  private flush(): Promise<void> {
+    if (this.out.size === 0) return this.writing ?? RESOLVED;
+    return this.write(this.out.take());
+  }
+
+  /** Write `data` (nothing is gathered); see flush. */
+  private write(data: Uint8Array): Promise<void> {
+    let write: Promise<void>;
+    try {
+      write = this.stream.write(data);
+    } catch (error) {
+      write = Promise.reject(error);
+    }
+    this.writing = write;
+    this.writesPending++;
+    write.then(this.written, this.writeFailed);
+    return write;
+  }
+
+  /** The peer's address (asked of the stream once). */
+  remoteAddress(): StreamAddress | null {
+    if (this.peer === undefined) this.peer = this.stream.remoteAddress ?? null;
+    return this.peer;
   }
 
   private async switchTo(response: ServerResponse): Promise<void> {
@@ -538,7 +773,7 @@ class ServerConnection {
     if (this.conn.ourState !== 'IDLE' && this.conn.ourState !== 'SEND_RESPONSE') return;
     const text = `${error.message}\n`;
     try {
-      await this.stream.write(encoder.encode(`HTTP/1.1 ${error.statusHint} ${REASONS[error.statusHint] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${encoder.encode(text).length}\r\n\r\n${text}`));
+      await this.sendNow(encoder.encode(`HTTP/1.1 ${error.statusHint} ${REASONS[error.statusHint] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${encoder.encode(text).length}\r\n\r\n${text}`));
     } catch {
       // The client is gone.
     }
@@ -583,7 +818,7 @@ class ServerConnection {
       const idle = this.deadlineIdle;
       if ((!idle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') || (this.waitingForBody && this.conn.ourState === 'SEND_RESPONSE')) {
         // A head (or a body the handler waits for, its response not begun) that did not arrive in time: 408, then close.
-        this.stream.write(encoder.encode('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')).then(
+        this.sendNow(encoder.encode('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')).then(
           () => this.shut(),
           () => this.shut(),
         );
@@ -603,7 +838,7 @@ class ServerConnection {
   /** @internal The next body chunk, or null at its end (the request's EndOfMessage). */
   async nextBodyChunk(): Promise<Uint8Array | null> {
     if (this.conn.theyAreWaitingFor100Continue && this.conn.ourState === 'SEND_RESPONSE') {
-      await this.stream.write(this.conn.send(new InformationalResponse(100)) as Uint8Array);
+      await this.sendNow(this.conn.send(new InformationalResponse(100)) as Uint8Array);
     }
     const event = await this.next(this.server.options.bodyTimeout ?? 60_000);
     if (event === null || event === PAUSED) throw new Error('the connection ended before the request body was complete');
@@ -693,14 +928,7 @@ class Body implements RequestBody {
       parts.push(part);
       length += part.length;
     }
-    if (parts.length === 1) return parts[0] as Uint8Array;
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+    return parts.length === 1 ? (parts[0] as Uint8Array) : concat(parts, length);
   }
 
   async text(): Promise<string> {
@@ -768,7 +996,7 @@ class IncomingRequest implements ServerRequest {
 
   constructor(
     head: RequestEvent,
-    readonly remoteAddress: StreamAddress | null,
+    private readonly connection: ServerConnection,
     private readonly abort: RequestAbort,
     readonly body: Body,
   ) {
@@ -776,6 +1004,10 @@ class IncomingRequest implements ServerRequest {
     this.target = head.target;
     this.headers = head.headers;
     this.httpVersion = head.httpVersion;
+  }
+
+  get remoteAddress(): StreamAddress | null {
+    return this.connection.remoteAddress();
   }
 
   get path(): string {
@@ -791,6 +1023,41 @@ class IncomingRequest implements ServerRequest {
   get signal(): AbortSignal {
     return this.abort.signal;
   }
+}
+
+/** What ends a wait: its Wake, or (runtimes that offer it, see Waiter.startWith) its resolve function. */
+type Resume = Wake<void> | ((value: void) => void);
+
+function resume(wake: Resume): void {
+  if (typeof wake === 'function') wake();
+  else wake.resolve();
+}
+
+/** A Waiter that hands its wake to a slot (one per connection and wait kind: nothing made per wait). */
+class WakeSlot implements Waiter<void> {
+  constructor(private readonly keep: (wake: Resume) => void) {}
+  start(wake: Wake<void>): void {
+    this.keep(wake);
+  }
+  startWith(resolve: (value: void) => void): void {
+    this.keep(resolve);
+  }
+  cancel(): void {}
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** `parts` (`length` bytes in all) as one array. */
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 function hasClose(headers: FieldList): boolean {

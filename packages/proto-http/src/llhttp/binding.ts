@@ -8,8 +8,11 @@
 // - The wasm module is compiled and instantiated once per process, on first use (lazily: a
 //   program that imports proto-http and never parses pays nothing).
 // - All parsers share ONE input region in wasm memory, grown to the largest chunk seen: a
-//   chunk is copied there, executed, and nothing of it stays. So `execute` is not re-entrant:
-//   a sink that parses again from inside a callback gets an error, never corrupted input.
+//   chunk is copied there and executed. So `execute` is not re-entrant: a sink that parses
+//   again from inside a callback gets an error, never corrupted input. When a parser paused in
+//   a chunk and is next given the rest of that same chunk (pipelined requests, one at a time),
+//   and no other chunk was copied meanwhile, the rest is still there and is not copied again:
+//   a chunk of n requests costs one copy, not n (so the rest must not change in between).
 // - Positions reported to the sink are offsets into bytes the caller owns, never views of wasm
 //   memory: body data is `chunk[start, end)` of the chunk given to `execute` (zero copy); a
 //   message head is a list of offsets into `head.bytes`, which is that chunk itself when the
@@ -162,6 +165,15 @@ let current: WireParser | null = null;
 /** The shared input region. */
 let inputPtr = 0;
 let inputSize = 0;
+/**
+ * What the input region holds: `resident[residentFrom, residentTo)` (the last chunk executed),
+ * so that executing the rest of it after a pause copies nothing again (a chunk of n pipelined
+ * requests is copied once, not n times).
+ */
+let resident: Uint8Array | null = null;
+let residentParser: WireParser | null = null;
+let residentFrom = 0;
+let residentTo = 0;
 let memoryView = new Uint8Array(0);
 
 function view(): Uint8Array {
@@ -229,6 +241,7 @@ function load(): Llhttp {
 /** Make the shared input region at least `size` bytes. */
 function reserveInput(w: Llhttp, size: number): void {
   if (size <= inputSize) return;
+  resident = null;
   if (inputPtr !== 0) w.release(inputPtr);
   let grown = Math.max(inputSize * 2, 16384);
   while (grown < size) grown *= 2;
@@ -324,14 +337,24 @@ export class WireParser {
     if (this.pointer === 0) throw new Error('WireParser: destroyed');
     const w = load();
     const length = end - offset;
-    reserveInput(w, length);
-    view().set(chunk.subarray(offset, end), inputPtr);
+    let pointer: number;
+    if (resident === chunk && residentParser === this && offset === this.stoppedAt && offset >= residentFrom && end <= residentTo) {
+      pointer = inputPtr + (offset - residentFrom);
+    } else {
+      reserveInput(w, length);
+      view().set(offset === 0 && end === chunk.length ? chunk : chunk.subarray(offset, end), inputPtr);
+      resident = chunk;
+      residentParser = this;
+      residentFrom = offset;
+      residentTo = end;
+      pointer = inputPtr;
+    }
     this.chunk = chunk;
-    this.chunkDelta = offset - inputPtr;
+    this.chunkDelta = offset - pointer;
     if (this.carry !== null) {
       this.source = this.carry;
       this.carryFrom = offset;
-      this.spanDelta = this.carryLength - inputPtr;
+      this.spanDelta = this.carryLength - pointer;
     } else {
       this.source = chunk;
       this.spanDelta = this.chunkDelta;
@@ -339,7 +362,7 @@ export class WireParser {
     current = this;
     let result: number;
     try {
-      result = w.execute(this.pointer, inputPtr, length);
+      result = w.execute(this.pointer, pointer, length);
     } finally {
       current = null;
     }
