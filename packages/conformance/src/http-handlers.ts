@@ -277,6 +277,48 @@ export function httpHandlerConformance(harness: RuntimeHarness, t: TestApi): voi
       );
     });
 
+    it("a streamed body's source still running: the client leaving aborts request.signal, the source ends, so does closeNow", async () => {
+      const seen: string[] = [];
+      const source = (request: ServerRequest): AsyncIterable<string> =>
+        (async function* () {
+          try {
+            yield 'first';
+            await new Promise<void>((resolve) => {
+              if (request.signal.aborted) resolve();
+              else request.signal.addEventListener('abort', () => resolve(), { once: true });
+            });
+            seen.push(`aborted: ${request.signal.aborted}`);
+          } finally {
+            seen.push('source ended');
+          }
+        })();
+      await withServer(((request: ServerRequest) => ({ body: source(request) })) as HttpHandler, async (port, errors, server) => {
+        // A client that reads the first chunk and leaves.
+        await new Promise<void>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1');
+          socket.on('data', (chunk: Buffer) => {
+            if (chunk.toString('latin1').includes('first')) socket.destroy();
+          });
+          socket.on('close', () => resolve());
+          socket.write(GET('/'));
+        });
+        for (let i = 0; i < 200 && (seen.length < 2 || server.connections > 0); i++) await new Promise((r) => setTimeout(r, 10));
+        expect(seen).toEqual(['aborted: true', 'source ended']);
+        expect(server.connections).toBe(0);
+        expect(errors).toEqual([]);
+        // closeNow while a source waits on the signal: it ends too, and closeNow resolves.
+        seen.length = 0;
+        const socket = net.connect(port, '127.0.0.1');
+        socket.on('error', () => {});
+        const first = new Promise<void>((resolve) => socket.on('data', () => resolve()));
+        socket.write(GET('/'));
+        await first;
+        await server.closeNow();
+        socket.destroy();
+        expect(seen).toEqual(['aborted: true', 'source ended']);
+      });
+    });
+
     it('bodies a handler keeps stay intact while the connection reads on (no view into a reused buffer)', async () => {
       const kept: Uint8Array[] = [];
       await withServer(

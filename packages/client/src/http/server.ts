@@ -639,7 +639,7 @@ class ServerConnection {
     // waiting for 100-continue may or may not send it, so that connection closes; otherwise what
     // is left is drained after the response (up to DRAIN_LIMIT, else the connection closes).
     let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done);
-    if (!keep && !hasClose(headers)) extra.push(['Connection', 'close']);
+    if (!keep && status !== 101 && !hasClose(headers)) extra.push(['Connection', 'close']); // a 101 ends HTTP here anyway
     if (extra.length > 0) headers = FieldList.from([...headers.entries(), ...extra]);
     let started = false;
     if (status === 101 || (head.method === 'CONNECT' && status >= 200 && status < 300)) {
@@ -661,11 +661,21 @@ class ServerConnection {
         await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       } else if (payload !== null && head.method !== 'HEAD') {
         await this.send(headBytes);
-        for await (const part of payload as AsyncIterable<Uint8Array | string>) {
-          if (this.closed) return false;
-          const chunk = typeof part === 'string' ? encoder.encode(part) : part;
-          if (chunk.length === 0) continue;
-          await this.send(conn.send(new Data(chunk)) as Uint8Array);
+        // The body's source is the handler's code still running: until it ends, a client that
+        // goes away (or closeNow) aborts the request's signal and cancels this activity, as
+        // while the handler ran.
+        this.current = request instanceof IncomingRequest ? request.abortControl : null;
+        this.inHandler = true;
+        try {
+          for await (const part of payload as AsyncIterable<Uint8Array | string>) {
+            if (this.closed || this.gone) return false;
+            const chunk = typeof part === 'string' ? encoder.encode(part) : part;
+            if (chunk.length === 0) continue;
+            await this.send(conn.send(new Data(chunk)) as Uint8Array);
+          }
+        } finally {
+          this.inHandler = false;
+          this.current = null;
         }
         await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       } else {
@@ -673,7 +683,7 @@ class ServerConnection {
         await this.send(conn.send(new EndOfMessage()) as Uint8Array);
       }
     } catch (error) {
-      if (this.closed) return false;
+      if (this.closed || this.gone) return false;
       this.server.options.onError?.(error, request);
       if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
       return false;
@@ -997,7 +1007,8 @@ class IncomingRequest implements ServerRequest {
   constructor(
     head: RequestEvent,
     private readonly connection: ServerConnection,
-    private readonly abort: RequestAbort,
+    /** @internal The request's abort, for the server. */
+    readonly abortControl: RequestAbort,
     readonly body: Body,
   ) {
     this.method = head.method;
@@ -1021,7 +1032,7 @@ class IncomingRequest implements ServerRequest {
   }
 
   get signal(): AbortSignal {
-    return this.abort.signal;
+    return this.abortControl.signal;
   }
 }
 
