@@ -11,8 +11,9 @@
 // Invariants:
 // - A wait whose waiter answers "not yet" to `cancel()` keeps its task waiting until the
 //   waiter settles it, then delivers the cancellation (the kernel's TaskOperation does it).
-// - `spawn` makes a daemon task; `cancel()` aborts its signal and cancels the task at its
-//   current await (or its next one), whatever `fn` awaits; `done` settles once `fn` returned.
+// - `spawn` makes a daemon task; `cancel()` aborts its signal (none with `signal: false`) and
+//   cancels the task at its current await (or its next one), whatever `fn` awaits; `done`
+//   settles once `fn` returned.
 // - Time is the kernel's: `now()` is the kernel clock, `timer` a Kernel.callLater and `sleep`
 //   a kernel sleep, so under a virtual clock a call's timeout expires when the clock jumps,
 //   not after real time. The kernel is the one given in the options, else the one of the
@@ -22,10 +23,11 @@
 //   runs there (failing a call, closing a stream, starting a reconnection) is safe there.
 
 import { performance } from 'node:perf_hooks';
-import type { Background, ConnectTarget, Runtime, Waiter } from '@curio-ts/client';
+import { NEVER_ABORTED } from '@curio-ts/client';
+import type { Background, ConnectTarget, Runtime, SpawnOptions, Waiter } from '@curio-ts/client';
 import { KernelClosedError, openConnection, openUnixConnection, sleep, spawn } from '@curio-ts/kernel';
 import type { Kernel, Socket, Task } from '@curio-ts/kernel';
-import { OwnedOperation, TaskOperation, atBurstEnd, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
+import { OwnedOperation, TaskOperation, atBurstEnd, atTaskExit, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
 import { listenCurio } from './curio-listener.js';
 import { CurioByteStream, toConnectionError } from './curio-stream.js';
 import { clientTls, sniName } from './curio-tls.js';
@@ -52,6 +54,54 @@ export interface CurioRuntimeOptions {
 }
 
 const ignore = (): void => {};
+
+/**
+ * A background activity (a daemon task): one object holding what the closures of a spawn held,
+ * an AbortController only for a function that uses its signal (see SpawnOptions), and no async
+ * wrapper: `done` settles from the task's exit (atTaskExit), so a running activity holds no
+ * suspended function of its own.
+ */
+class CurioActivity implements Background {
+  readonly done: Promise<void>;
+  /** Settles `done`. */
+  finished: () => void = ignore;
+  task: Task | null = null;
+  private cancelled = false;
+  private readonly controller: AbortController | null;
+  /** The function, until it starts. */
+  private fn: ((signal: AbortSignal) => Promise<void>) | null;
+
+  constructor(fn: (signal: AbortSignal) => Promise<void>, withSignal: boolean) {
+    this.fn = fn;
+    this.controller = withSignal ? new AbortController() : null;
+    this.done = new Promise<void>((resolve) => {
+      this.finished = resolve;
+    });
+  }
+
+  /** The task's body: `fn`, unless cancelled before it started. */
+  run(): Promise<void> | undefined {
+    const fn = this.fn;
+    this.fn = null;
+    if (this.cancelled || fn === null) return undefined;
+    return fn(this.controller === null ? NEVER_ABORTED : this.controller.signal);
+  }
+
+  /** Spawn the task (from a task): `done` settles when it exits. */
+  spawnTask(name: string): Task {
+    const task = spawn(() => this.run(), { name, daemon: true });
+    this.task = task;
+    atTaskExit(task, this.finished);
+    return task;
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.controller?.abort();
+    void this.task?.cancel({ blocking: false });
+  }
+}
 
 type OperationKind = new (waiter: Waiter<unknown>) => OwnedOperation<unknown>;
 
@@ -92,50 +142,32 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
     return kernel;
   };
 
-  const spawnTask = (fn: (signal: AbortSignal) => Promise<void>, name: string): Background => {
-    const controller = new AbortController();
-    let finished: () => void = ignore;
-    const done = new Promise<void>((resolve) => {
-      finished = resolve;
-    });
-    let task: Task | null = null;
-    let cancelled = false;
-    const body = async (): Promise<void> => {
-      try {
-        if (!cancelled) await fn(controller.signal);
-      } finally {
-        finished();
-      }
-    };
-    const cancel = (): void => {
-      if (cancelled) return;
-      cancelled = true;
-      controller.abort();
-      void task?.cancel({ blocking: false });
-    };
+  const spawnTask = (fn: (signal: AbortSignal) => Promise<void>, name: string, spawnOptions?: SpawnOptions): Background => {
+    const activity = new CurioActivity(fn, spawnOptions?.signal ?? true);
     if (currentTaskOrNull() !== null) {
       kernelNow();
-      task = spawn(body, { name, daemon: true });
-      return { cancel, done };
+      activity.spawnTask(name);
+      return activity;
     }
     const owner = kernelNow();
     if (owner === null) {
       // No kernel to run it in yet: a plain async call (its signal still stops it).
-      body().then(ignore, (error: unknown) => void Promise.reject(error));
-      return { cancel, done };
+      let running: Promise<void>;
+      try {
+        running = Promise.resolve(activity.run());
+      } catch (error) {
+        running = Promise.reject(error);
+      }
+      running.then(activity.finished, (error: unknown) => {
+        activity.finished();
+        void Promise.reject(error);
+      });
+      return activity;
     }
     // From outside any task (a timer, an IO callback): a top-level task of the runtime's kernel.
     // The starter only waits: the work is a daemon task, whose error the kernel reports.
-    owner
-      .runTask(
-        () => {
-          task = spawn(body, { name, daemon: true });
-          return task.wait();
-        },
-        { name: `${name} (starter)` },
-      )
-      .then(ignore, () => finished());
-    return { cancel, done };
+    owner.runTask(() => activity.spawnTask(name).wait(), { name: `${name} (starter)` }).then(ignore, activity.finished);
+    return activity;
   };
 
   return {
@@ -177,7 +209,8 @@ function startTimer(kernel: Kernel | null, ms: number, fn: () => void): () => vo
   if (kernel !== null) {
     try {
       const call = kernel.callLater(ms, fn);
-      return () => call.cancel();
+      // A bound method, not a closure: no context object held with each armed timer.
+      return call.cancel.bind(call);
     } catch (error) {
       if (!(error instanceof KernelClosedError)) throw error;
     }

@@ -8,6 +8,12 @@
 // is waiting, and otherwise to a queue that a writer task of the stream's own sends with
 // `sendall` (a trap when the peer pushes back).
 //
+// Discussion: the writer task starts with the first write that has to queue. A stream whose
+// writes all go straight to the socket (small replies to a reading peer: an idle keep-alive
+// connection, most Redis traffic) never has one, which saves a kernel Task, a suspended async
+// function and an Event per connection (about 1 KiB). A write queued from outside any task (the
+// engine's flush at the end of a burst) starts it as a top-level task of the stream's kernel.
+//
 // Invariants:
 // - Reads are paced by the consumer: the kernel socket stops reading from the OS above its
 //   HIGH_WATER (256 KiB) of unread bytes and resumes at LOW_WATER (kernel io/socket.ts).
@@ -25,7 +31,8 @@
 import { ConnectionError } from '@curio-ts/client';
 import type { ByteStream, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
 import { Event, ResourceBusy, SocketClosedError, SocketError, spawn, startTls } from '@curio-ts/kernel';
-import type { Socket, StartTlsOptions as KernelStartTlsOptions } from '@curio-ts/kernel';
+import type { Kernel, Socket, StartTlsOptions as KernelStartTlsOptions } from '@curio-ts/kernel';
+import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
 import { clientTls, serverTls, sniName } from './curio-tls.js';
 
 /** Queued bytes above which `write()` waits for the writer task. */
@@ -46,7 +53,10 @@ export interface CurioStreamOrigin {
 export class CurioByteStream implements ByteStream {
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
-  private readonly wakeup = new Event();
+  /** Set when the writer has work; null until the writer task exists (see the file header). */
+  private wakeup: Event | null = null;
+  /** The kernel the stream was made in: where its writer task runs. */
+  private readonly kernel: Kernel | null;
   private idle: Event | null = null;
   private failure: ConnectionError | null = null;
   private closed = false;
@@ -56,20 +66,15 @@ export class CurioByteStream implements ByteStream {
   private writing = false;
   /** Writes handed straight to the socket whose callback has not come yet. */
   private rawPending = 0;
-  private readonly rawWritten = (): void => {
-    // The kernel socket's sendall must start with Node's buffer empty of bytes it did not write
-    // itself (it waits for its own writes' callbacks), so the writer task waits for these.
-    if (--this.rawPending > 0) return;
-    if (this.queue.length > 0) this.wakeup.set();
-    else this.idle?.set();
-  };
+  /** The callback of a write Node kept (made on first need: most streams never need it). */
+  private rawWritten: (() => void) | null = null;
   private readonly readFailed = (error: unknown): Uint8Array | null => this.readError(error);
 
   constructor(
     private readonly socket: Socket,
     private readonly origin: CurioStreamOrigin = {},
   ) {
-    spawn(() => this.writer(), { name: 'stream-writer', daemon: true });
+    this.kernel = currentTaskOrNull()?.kernel ?? null;
   }
 
   read(): Promise<Uint8Array | null> {
@@ -94,13 +99,13 @@ export class CurioByteStream implements ByteStream {
       raw.write(data);
       if (raw.writableLength > 0) {
         this.rawPending++;
-        raw.write(FENCE, this.rawWritten);
+        raw.write(FENCE, (this.rawWritten ??= () => this.rawDone()));
       }
       return RESOLVED;
     }
     this.queue.push(data);
     this.queuedBytes += data.length;
-    this.wakeup.set();
+    (this.wakeup ?? this.startWriter()).set();
     if (this.queuedBytes < WRITE_HIGH_WATER) return RESOLVED;
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
@@ -115,7 +120,7 @@ export class CurioByteStream implements ByteStream {
     if (this.closed || this.upgraded) return;
     this.closed = true;
     this.socket.closeNow();
-    this.wakeup.set();
+    this.wakeup?.set();
     this.releaseWriters();
   }
 
@@ -159,7 +164,7 @@ export class CurioByteStream implements ByteStream {
     const idle = (this.idle ??= new Event());
     while (this.queue.length > 0 || this.writing || this.rawPending > 0) {
       idle.clear();
-      if (this.queue.length > 0) this.wakeup.set();
+      if (this.queue.length > 0) this.wakeup?.set();
       await idle.wait();
       if (this.failure !== null) throw this.failure;
       if (this.closed) throw new ConnectionError('the stream was closed during the TLS upgrade', 'ERR_STREAM_CLOSED');
@@ -187,8 +192,39 @@ export class CurioByteStream implements ByteStream {
   /** The connection moved to a TLS stream (or was lost in the attempt): end the writer. */
   private finish(): void {
     this.closed = true;
-    this.wakeup.set();
+    this.wakeup?.set();
     this.releaseWriters();
+  }
+
+  /** A write handed straight to the socket has gone to the OS. */
+  private rawDone(): void {
+    // The kernel socket's sendall must start with Node's buffer empty of bytes it did not write
+    // itself (it waits for its own writes' callbacks), so the writer task waits for these.
+    if (--this.rawPending > 0) return;
+    if (this.queue.length > 0) this.wakeup?.set();
+    else this.idle?.set();
+  }
+
+  /**
+   * Start the writer task (the first write that queues): in the calling task's kernel, or from
+   * outside any task as a top-level task of the stream's kernel that only waits for the writer.
+   */
+  private startWriter(): Event {
+    const wakeup = (this.wakeup = new Event());
+    const writer = (): Promise<void> => this.writer(wakeup);
+    if (currentTaskOrNull() !== null || this.kernel === null) {
+      spawn(writer, { name: 'stream-writer', daemon: true });
+      return wakeup;
+    }
+    this.kernel
+      .runTask(() => spawn(writer, { name: 'stream-writer', daemon: true }).wait(), { name: 'stream-writer (starter)' })
+      .catch((error: unknown) => {
+        // The kernel has shut down: nothing will send the queue.
+        this.failure ??= new ConnectionError('the kernel of this stream has shut down', 'ERR_STREAM_CLOSED', { cause: error });
+        this.releaseWriters();
+        this.idle?.set();
+      });
+    return wakeup;
   }
 
   private readError(error: unknown): Uint8Array | null {
@@ -199,14 +235,14 @@ export class CurioByteStream implements ByteStream {
     throw toConnectionError(error);
   }
 
-  private async writer(): Promise<void> {
+  private async writer(wakeup: Event): Promise<void> {
     try {
       for (;;) {
         if (this.queue.length === 0 || this.rawPending > 0) {
           if (this.queue.length === 0) this.idle?.set();
           if (this.closed) return;
-          this.wakeup.clear();
-          await this.wakeup.wait();
+          wakeup.clear();
+          await wakeup.wait();
           continue;
         }
         const parts = this.queue;

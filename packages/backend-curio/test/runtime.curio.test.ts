@@ -108,6 +108,50 @@ describe('the curio runtime on the kernel clock', () => {
     expect(out).toEqual({ seen: 'timer in a task: false; work: from-timer, daemon true', stopped: true });
   });
 
+  it('a stream starts its writer task only when a write must queue, also from outside any task, and every byte arrives in order', async () => {
+    const received: Buffer[] = [];
+    let resume: () => void = () => {};
+    const ended = new Promise<void>((resolve) => (resume = resolve));
+    const server = net.createServer((socket) => {
+      socket.pause(); // push back until the writes have queued
+      setTimeout(() => {
+        socket.on('data', (chunk: Buffer) => received.push(chunk));
+        socket.on('end', () => {
+          socket.end();
+          resume();
+        });
+        socket.resume();
+      }, 200);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const chunks = Array.from({ length: 32 }, (_, i) => new Uint8Array(1024 * 1024).fill(i + 1));
+    const out = await run(async () => {
+      const stream = await connectCurio({ host: '127.0.0.1', port }, undefined);
+      const writers = (): number => currentTask().kernel.taskList().filter((task) => task.name === 'stream-writer').length;
+      const before = writers();
+      const inTask: boolean[] = [];
+      const written = new Promise<void>((resolve, reject) => {
+        setTimeout(() => {
+          inTask.push(currentTaskOrNull() !== null);
+          Promise.all(chunks.map((chunk) => stream.write(chunk))).then(() => resolve(), reject);
+        }, 1);
+      });
+      await written;
+      await sleep(1); // the starter task has run
+      const after = writers();
+      while (stream.pendingWriteBytes > 0) await sleep(5);
+      stream.close();
+      return { before, after, inTask };
+    });
+    await ended;
+    server.close();
+    const all = Buffer.concat(received);
+    expect(out).toEqual({ before: 0, after: 1, inTask: [false] });
+    expect(all.length).toBe(32 * 1024 * 1024);
+    for (let i = 0; i < 32; i++) expect(all[i * 1024 * 1024]).toBe(i + 1);
+  });
+
   it('a listener keeps at most `backlog` connections waiting for accept and closes the rest', async () => {
     const out = await run(async () => {
       const rt = curioRuntime();

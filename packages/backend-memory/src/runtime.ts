@@ -15,8 +15,8 @@
 //   thrown. An error that escapes it goes to `onError` (default: an unhandled rejection, as on
 //   the node runtime).
 
-import { connectRedisWith, makeFetch, request } from '@curio-ts/client';
-import type { Background, FetchFunction, HttpRequestOptions, HttpResponse, RedisClient, RedisOptions, Runtime, Wake, Waiter } from '@curio-ts/client';
+import { NEVER_ABORTED, connectRedisWith, makeFetch, request } from '@curio-ts/client';
+import type { Background, FetchFunction, HttpRequestOptions, HttpResponse, RedisClient, RedisOptions, Runtime, SpawnOptions, Wake, Waiter } from '@curio-ts/client';
 import { VirtualClock } from './clock.js';
 import { MemoryNetwork } from './network.js';
 
@@ -102,17 +102,17 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
         else waiter.start(new MemoryWake<T>(resolve, reject));
       });
     },
-    spawn(fn: (signal: AbortSignal) => Promise<void>): Background {
-      const controller = new AbortController();
+    spawn(fn: (signal: AbortSignal) => Promise<void>, _name: string, spawnOptions?: SpawnOptions): Background {
+      const controller = (spawnOptions?.signal ?? true) ? new AbortController() : null;
       let done: Promise<void>;
       try {
-        done = fn(controller.signal).then(undefined, escaped);
+        done = fn(controller === null ? NEVER_ABORTED : controller.signal).then(undefined, escaped);
       } catch (error) {
         escaped(error);
         done = Promise.resolve();
       }
       return {
-        cancel: () => controller.abort(),
+        cancel: () => controller?.abort(),
         done,
       };
     },

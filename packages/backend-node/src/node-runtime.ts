@@ -7,8 +7,8 @@
 // - `wait` is a plain Promise: nothing outside the call itself (its own timeout or signal,
 //   handled by the engine) can abandon it, so a waiter's `cancel` is never called here, and a
 //   "not yet" answer never arises.
-// - `spawn` runs `fn` at once as a plain async call; `cancel()` aborts its signal, and that is
-//   all it can do: a loop stops because it watches the signal (or because what it awaits ends:
+// - `spawn` runs `fn` at once as a plain async call; `cancel()` aborts its signal (none with
+//   `signal: false`), and that is all it can do: a loop stops because it watches the signal (or because what it awaits ends:
 //   the engine closes its stream on abort, and a pending read of a closed stream ends with
 //   null). `done` settles once `fn` has returned or thrown.
 // - Timers and `now()` are Node's (`setTimeout`, `performance.now()`); there is no virtual clock.
@@ -16,8 +16,8 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
-import { ConnectTimeoutError } from '@curio-ts/client';
-import type { Background, ConnectTarget, Runtime, Wake, Waiter } from '@curio-ts/client';
+import { ConnectTimeoutError, NEVER_ABORTED } from '@curio-ts/client';
+import type { Background, ConnectTarget, Runtime, SpawnOptions, Wake, Waiter } from '@curio-ts/client';
 import { listenNode } from './node-listener.js';
 import { NodeByteStream, clientTlsOptions, toConnectionError } from './node-stream.js';
 
@@ -68,25 +68,54 @@ class NodeWake<T> implements Wake<T> {
 
 const ignore = (): void => {};
 
+/** An error that escaped a spawned function: reported as Node reports any other. */
+function reportEscaped(error: unknown): void {
+  void Promise.reject(error);
+}
+
 /**
- * Run `fn` in the background with a signal of its own (see the file header). An error that
- * escapes `fn` becomes an unhandled rejection, unless it is the abort of its own signal.
+ * A background activity of the node runtime (see the file header): an object rather than
+ * closures, and an AbortController only for a function that uses its signal (Node makes the
+ * signal itself lazily too, but `fn` is given it at once).
  */
-export function spawnNode(fn: (signal: AbortSignal) => Promise<void>): Background {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let running: Promise<void>;
-  try {
-    running = fn(signal);
-  } catch (error) {
-    running = Promise.reject(error);
+class NodeActivity implements Background {
+  readonly done: Promise<void>;
+  private readonly controller: AbortController | null;
+
+  constructor(fn: (signal: AbortSignal) => Promise<void>, withSignal: boolean) {
+    const controller = withSignal ? new AbortController() : null;
+    this.controller = controller;
+    let running: Promise<void>;
+    try {
+      running = fn(controller === null ? NEVER_ABORTED : controller.signal);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    this.done = running.then(
+      ignore,
+      controller === null
+        ? reportEscaped
+        : (error: unknown) => {
+            const signal = controller.signal;
+            if (signal.aborted && (error === signal.reason || (error as { name?: unknown } | null)?.name === 'AbortError')) return;
+            // fn must handle its own errors: one that escapes is reported as Node reports any other.
+            reportEscaped(error);
+          },
+    );
   }
-  const done = running.then(ignore, (error: unknown) => {
-    if (signal.aborted && (error === signal.reason || (error as { name?: unknown } | null)?.name === 'AbortError')) return;
-    // fn must handle its own errors: one that escapes is reported as Node reports any other.
-    void Promise.reject(error);
-  });
-  return { cancel: () => controller.abort(), done };
+
+  cancel(): void {
+    this.controller?.abort();
+  }
+}
+
+/**
+ * Run `fn` in the background with a signal of its own (none with `signal: false`: see
+ * SpawnOptions). An error that escapes `fn` becomes an unhandled rejection, unless it is the
+ * abort of its own signal.
+ */
+export function spawnNode(fn: (signal: AbortSignal) => Promise<void>, options?: SpawnOptions): Background {
+  return new NodeActivity(fn, options?.signal ?? true);
 }
 
 /** The Runtime of plain Node: Promises, node:net / node:tls, timers. */
@@ -100,13 +129,14 @@ export const nodeRuntime: Runtime = {
     else waiter.start(new NodeWake<T>(capturedResolve as (value: T) => void, capturedReject));
     return promise;
   },
-  spawn: (fn) => spawnNode(fn),
+  spawn: (fn, _name, options) => spawnNode(fn, options),
   sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   defer: (fn) => process.nextTick(fn),
   now: () => performance.now(),
   timer(ms, fn, options) {
     const handle = setTimeout(fn, ms);
     if (options?.unref === true) handle.unref();
-    return () => clearTimeout(handle);
+    // A bound method, not a closure: no context object held with each armed timer.
+    return handle.close.bind(handle) as () => void;
   },
 };

@@ -69,6 +69,10 @@ function captureReader(resolve: (chunk: Uint8Array | null) => void, reject: (err
 
 type ReadSink = NonNullable<Parameters<ByteStream['read']>[0]>;
 
+/** The stream a socket belongs to, on the socket (see NodeByteStream's listeners). */
+const STREAM = Symbol('curio.stream');
+type OwnedSocket = net.Socket & { [STREAM]?: NodeByteStream | undefined };
+
 /** A node:net / node:tls socket as a ByteStream. */
 export class NodeByteStream implements ByteStream {
   private chunks: Uint8Array[] = [];
@@ -87,9 +91,18 @@ export class NodeByteStream implements ByteStream {
   private upgraded = false;
   private drain: Promise<void> | null = null;
   private info: TlsInfo | null | undefined = undefined;
-  private readonly onData = (chunk: Buffer): void => this.received(chunk);
-  private readonly onEnd = (): void => this.end();
-  private readonly onError = (error: Error): void => this.broke(error);
+
+  // The socket's listeners are shared by every stream (EventEmitter calls them with the socket
+  // as `this`, which names its stream): three closures less per connection, held while it lives.
+  private static onData(this: OwnedSocket, chunk: Buffer): void {
+    this[STREAM]?.received(chunk);
+  }
+  private static onEnd(this: OwnedSocket): void {
+    this[STREAM]?.end();
+  }
+  private static onError(this: OwnedSocket, error: Error): void {
+    this[STREAM]?.broke(error);
+  }
 
   constructor(
     private readonly socket: net.Socket,
@@ -97,10 +110,11 @@ export class NodeByteStream implements ByteStream {
   ) {
     if (origin.pendingError !== undefined) this.failure = toConnectionError(origin.pendingError);
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onError);
-    socket.on('close', this.onEnd);
+    (socket as OwnedSocket)[STREAM] = this;
+    socket.on('data', NodeByteStream.onData);
+    socket.on('end', NodeByteStream.onEnd);
+    socket.on('error', NodeByteStream.onError);
+    socket.on('close', NodeByteStream.onEnd);
     if (socket.destroyed) this.ended = true;
     // A socket explicitly paused (a listener's pauseOnConnect) does not flow for a 'data' listener.
     else if (socket.isPaused()) socket.resume();
@@ -270,10 +284,11 @@ export class NodeByteStream implements ByteStream {
   /** Give up the socket for a TLS upgrade: stop listening to it, put unread bytes back in it. */
   private detach(): net.Socket {
     const socket = this.socket;
-    socket.off('data', this.onData);
-    socket.off('end', this.onEnd);
-    socket.off('error', this.onError);
-    socket.off('close', this.onEnd);
+    socket.off('data', NodeByteStream.onData);
+    socket.off('end', NodeByteStream.onEnd);
+    socket.off('error', NodeByteStream.onError);
+    socket.off('close', NodeByteStream.onEnd);
+    (socket as OwnedSocket)[STREAM] = undefined;
     this.upgraded = true;
     if (this.head < this.chunks.length) {
       const unread = this.chunks.slice(this.head);

@@ -18,8 +18,9 @@ export type {
   Wake,
   Waiter,
   Background,
+  SpawnOptions,
 } from './runtime.js';
-export { FnWaiter } from './runtime.js';
+export { FnWaiter, NEVER_ABORTED } from './runtime.js';
 export {
   ClientError,
   RedisError,

@@ -200,11 +200,14 @@ export interface Waiter<T> {
   startWith?(resolve: (value: T) => void, reject: (error: unknown) => void): void;
 }
 
+/** The default `cancel` of an FnWaiter: one function, not a new one per waiter. */
+const noCancel = (): void => {};
+
 /** A Waiter made of two functions, for waits off the hot path. */
 export class FnWaiter<T> implements Waiter<T> {
   constructor(
     private readonly onStart: (wake: Wake<T>) => void,
-    private readonly onCancel: () => boolean | void = () => {},
+    private readonly onCancel: () => boolean | void = noCancel,
   ) {}
   start(wake: Wake<T>): void {
     this.onStart(wake);
@@ -225,6 +228,21 @@ export interface Background {
   readonly done: Promise<void>;
 }
 
+/** Options of {@link Runtime.spawn}. */
+export interface SpawnOptions {
+  /**
+   * Whether `fn` uses its signal (default true). False: `fn` is given {@link NEVER_ABORTED}
+   * instead of a signal of its own, which saves the AbortSignal (about 0.7 KiB on Node, held as
+   * long as the activity runs: it matters for an activity per idle connection). `cancel()` then
+   * stops `fn` only where the runtime can interrupt it: on curio its task is cancelled at its
+   * await; on node and memory `fn` stops once what it awaits ends (a stream it reads is closed).
+   */
+  readonly signal?: boolean;
+}
+
+/** The signal given to activities spawned with `signal: false`: one for the process, never aborted. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
 /** What a backend provides. */
 export interface Runtime {
   /** 'node', 'curio', 'memory'... */
@@ -242,9 +260,10 @@ export interface Runtime {
   /**
    * Run `fn` in the background: on curio a daemon kernel task, on node and memory a plain async
    * call. `fn` must handle its own errors (one that escapes is reported as unhandled). `signal`
-   * aborts when the activity is cancelled.
+   * aborts when the activity is cancelled, unless `options.signal` is false (see
+   * {@link SpawnOptions}).
    */
-  spawn(fn: (signal: AbortSignal) => Promise<void>, name: string): Background;
+  spawn(fn: (signal: AbortSignal) => Promise<void>, name: string, options?: SpawnOptions): Background;
   /** Sleep on the runtime's clock (cancellable on curio). */
   sleep(ms: number): Promise<void>;
   /**

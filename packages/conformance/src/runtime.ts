@@ -29,7 +29,7 @@ import { spawn as spawnChild } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConnectionError } from '@curio-ts/client';
+import { ConnectionError, NEVER_ABORTED } from '@curio-ts/client';
 import type { ByteStream, Runtime } from '@curio-ts/client';
 import { makeTestCertificates } from './certs.js';
 import type { TestCertificates } from './certs.js';
@@ -288,6 +288,35 @@ export function runtimeConformance(h: RuntimeHarness, t: TestApi): void {
         await rt.sleep(5);
         reader.cancel();
         await reader.done;
+        expect(outcome).not.toBe('still reading');
+        await server.stop();
+      });
+    });
+
+    it('spawn with signal: false: fn gets NEVER_ABORTED, which cancel leaves alone; closing what it reads ends it', async () => {
+      await h.run(async (rt) => {
+        const server = await startUpperServer(rt);
+        const stream = await rt.connect(targetOf(server.address));
+        let given: AbortSignal | null = null;
+        let outcome: unknown = 'still reading';
+        const reader = rt.spawn(
+          async (signal) => {
+            given = signal;
+            try {
+              outcome = await stream.read();
+            } catch (error) {
+              outcome = error;
+            }
+          },
+          'signal-less reader',
+          { signal: false },
+        );
+        await rt.sleep(5);
+        reader.cancel();
+        stream.close();
+        await reader.done;
+        expect(given).toBe(NEVER_ABORTED);
+        expect(NEVER_ABORTED.aborted).toBe(false);
         expect(outcome).not.toBe('still reading');
         await server.stop();
       });

@@ -817,9 +817,9 @@ function makeFrame(slot: number): Frame {
       let value: unknown;
       let error: unknown;
       try {
-        const fn = task._fn as () => unknown;
-        task._fn = null;
-        value = await fn();
+        // Called by a helper, not through a local: a local would keep the function (and all
+        // it captures) alive in this frame's suspended state for the task's whole life.
+        value = await callTaskFunction(task);
       } catch (caught) {
         failed = true;
         error = caught;
@@ -830,6 +830,13 @@ function makeFrame(slot: number): Frame {
     },
   };
   return named[name] as Frame;
+}
+
+/** Take the task's function (the task no longer holds it) and call it. */
+function callTaskFunction(task: Task): unknown {
+  const fn = task._fn as () => unknown;
+  task._fn = null;
+  return fn();
 }
 
 function taskInSlot(slot: number): Task | undefined {

@@ -20,5 +20,6 @@ export { SchedBase, SchedFIFO, SchedBarrier } from './sched.js';
 export { OwnedOperation, TaskOperation } from './operation.js';
 export type { OperationCanceller } from './operation.js';
 export { atBurstEnd } from './handoff.js';
+export { atTaskExit } from './task.js';
 export type { KernelActivation } from './kernel.js';
 export { HIGH_WATER, LOW_WATER, DEFAULT_READ, WRITE_SLICE } from './io/socket.js';

@@ -269,6 +269,18 @@ export function spawn<T>(fn: TaskFunction<T>, options?: SpawnOptions): Task<T> {
   return kernelTrap({ trap: 'spawn', fn, options }) as Task<T>;
 }
 
+/**
+ * Call `fn` once `task` has ended (at once if it has), from wherever it ends: a plain callback,
+ * for code that must not hold a suspended async function per task to learn it (a runtime's
+ * background activities). Low-level: `fn` runs inside the kernel's exit path and must not throw.
+ */
+export function atTaskExit(task: Task, fn: () => void): void {
+  if (task.terminated) fn();
+  // A literal of one: pushing onto an empty array would reserve room for 17.
+  else if (task._doneWaiters === null) task._doneWaiters = [fn];
+  else task._doneWaiters.push(fn);
+}
+
 /** The task running this code. Throws {@link KernelUsageError} outside a kernel task. */
 export function currentTask(): Task {
   return kernelTrap({ trap: 'current' });

@@ -19,6 +19,7 @@ const LOW_LEVEL_VALUES = [
   'TaskOperation',
   'OwnedOperation',
   'atBurstEnd',
+  'atTaskExit',
   'HIGH_WATER',
   'LOW_WATER',
   'DEFAULT_READ',
@@ -72,5 +73,47 @@ describe('kernel activations', () => {
     kernel.activate({ recordsTrapSites: true });
     expect(await where()).toMatch(/^EVENT_WAIT at .*lowlevel\.test\.ts:\d+/);
     await kernel.shutdown();
+  });
+});
+
+describe('atTaskExit', () => {
+  it('calls back once when a task returns, fails or is cancelled, and at once for an ended task; the callback order is the registration order', async () => {
+    const trace: string[] = [];
+    const kernel = new Kernel({ onError: () => {} });
+    await kernel.runTask(async function main() {
+      const gate = new Event();
+      const returns = spawn(async () => {
+        await gate.wait();
+      }, { name: 'returns' });
+      const fails = spawn(async () => {
+        await gate.wait();
+        throw new Error('boom');
+      }, { name: 'fails', daemon: true });
+      const cancelled = spawn(async () => {
+        await gate.wait();
+      }, { name: 'cancelled' });
+      lowlevel.atTaskExit(returns, () => trace.push('returns ended (1)'));
+      lowlevel.atTaskExit(returns, () => trace.push('returns ended (2)'));
+      lowlevel.atTaskExit(fails, () => trace.push(`fails ended, terminated ${String(fails.terminated)}`));
+      lowlevel.atTaskExit(cancelled, () => trace.push('cancelled ended'));
+      await schedule();
+      trace.push('cancelling');
+      await cancelled.cancel();
+      trace.push('setting the gate');
+      await gate.set();
+      await returns.join();
+      await fails.wait();
+      lowlevel.atTaskExit(returns, () => trace.push('returns had ended already'));
+    });
+    await kernel.shutdown();
+    expect(trace).toEqual([
+      'cancelling',
+      'cancelled ended',
+      'setting the gate',
+      'returns ended (1)',
+      'returns ended (2)',
+      'fails ended, terminated true',
+      'returns had ended already',
+    ]);
   });
 });

@@ -204,7 +204,10 @@ class Server implements HttpServer {
       }
       const connection = new ServerConnection(this, stream);
       this.live.add(connection);
-      const background = this.runtime.spawn(() => connection.run(), 'http connection');
+      // No signal: nothing in the connection reads it (a cancellation reaches it through its
+      // stream and, on curio, at its await), and an AbortSignal held per idle connection costs
+      // about 0.8 KiB.
+      const background = this.runtime.spawn(() => connection.run(), 'http connection', { signal: false });
       connection.background = background;
       const done = background.done.then(() => {
         this.live.delete(connection);
@@ -283,7 +286,8 @@ class ServerConnection {
   };
   private readonly sink = (chunk: Uint8Array): boolean => this.sinkChunk(chunk);
   private readonly dataWaiter: Waiter<void> = new WakeSlot((wake) => (this.dataWake = wake));
-  private readonly drainWaiter: Waiter<void> = new WakeSlot((wake) => (this.drainWake = wake));
+  /** Made when reading first pauses (most connections never pause). */
+  private drainWaiter: Waiter<void> | null = null;
 
   constructor(
     private readonly server: Server,
@@ -315,7 +319,8 @@ class ServerConnection {
   }
 
   async run(): Promise<void> {
-    this.reader = this.runtime.spawn(() => this.readLoop(), 'http reader');
+    // No signal (as for the connection): the reader ends when the stream closes.
+    this.reader = this.runtime.spawn(() => this.readLoop(), 'http reader', { signal: false });
     try {
       await this.cycles();
     } catch {
@@ -339,7 +344,7 @@ class ServerConnection {
         const theirs = this.conn.theirState;
         if (theirs === 'SWITCHED_PROTOCOL') return;
         if (this.conn.pendingBytes >= READ_HIGH_WATER || theirs === 'MIGHT_SWITCH_PROTOCOL') {
-          await this.runtime.wait<void>('HTTP_READ_PAUSED', this.drainWaiter);
+          await this.runtime.wait<void>('HTTP_READ_PAUSED', (this.drainWaiter ??= new WakeSlot((wake) => (this.drainWake = wake))));
           continue;
         }
         const chunk = await this.stream.read(this.sink);

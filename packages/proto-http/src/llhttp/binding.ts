@@ -370,6 +370,9 @@ export class WireParser {
     else this.stoppedAt = end;
     if (result === HPE.OK || result === HPE.PAUSED) this.keepHead(end);
     this.chunk = EMPTY;
+    // Between executes only a carried head is needed: an idle connection then holds none of
+    // the last chunk it read (the events made from it hold what they need).
+    if (this.carry === null) this.source = EMPTY;
     return result;
   }
 
