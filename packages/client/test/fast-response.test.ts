@@ -202,6 +202,16 @@ describe('installFastResponse', () => {
     expect(globalThis.Response).toBe(Platform);
   });
 
+  it('uninstalling leaves a Response installed after it in place', () => {
+    uninstall = installFastResponse();
+    class Other extends Platform {}
+    globalThis.Response = Other;
+    uninstall();
+    uninstall = null;
+    expect(globalThis.Response).toBe(Other);
+    globalThis.Response = Platform;
+  });
+
   /** A Hono app answering on our server, fetched by the global fetch (undici). */
   function app(): FetchHandler {
     const hono = new Hono();
