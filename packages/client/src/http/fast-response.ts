@@ -85,36 +85,43 @@ export class FastResponse {
     return PlatformResponse.error();
   }
 
+  /** The status (from the record until the real Response exists). */
   get status(): number {
     const real = this[kReal];
     return real === null ? this[kStatus] : real.status;
   }
 
+  /** The status text (from the record until the real Response exists). */
   get statusText(): string {
     const real = this[kReal];
     return real === null ? this[kStatusText] : real.statusText;
   }
 
+  /** Whether the status is 200-299. */
   get ok(): boolean {
     const status = this.status;
     return status >= 200 && status <= 299;
   }
 
+  /** 'default' for a constructed Response. */
   get type(): Response['type'] {
     const real = this[kReal];
     return real === null ? 'default' : real.type;
   }
 
+  /** False for a constructed Response. */
   get redirected(): boolean {
     const real = this[kReal];
     return real === null ? false : real.redirected;
   }
 
+  /** '' for a constructed Response. */
   get url(): string {
     const real = this[kReal];
     return real === null ? '' : real.url;
   }
 
+  /** False until the body is read (which makes the real Response). */
   get bodyUsed(): boolean {
     const real = this[kReal];
     return real === null ? false : real.bodyUsed;
