@@ -2,7 +2,7 @@
 // http-client-bench.ts start them with node):
 //
 //   node --expose-gc http-peers.js serve <kind>
-//       a hello-world server (kind: ours-node, ours-web-node, ours-curio, node-http, net); prints its port, then
+//       a hello-world server (kind: ours-node, ours-web-node, ours-web-node-fast, ours-curio, node-http, net); prints its port, then
 //       answers each `measure` line on stdin with `mem {json}`: process.memoryUsage() after GC
 //       (and the connections it holds). Keep-alive connections are never timed out.
 //   node http-peers.js idle-clients <port> <n>
@@ -17,7 +17,7 @@ import * as net from 'node:net';
 import { once } from 'node:events';
 import { serveHttp as serveNode } from '@curio-ts/backend-node';
 import { serveHttp as serveCurio } from '@curio-ts/backend-curio';
-import { fetchHandler } from '@curio-ts/client';
+import { fetchHandler, installFastResponse } from '@curio-ts/client';
 import type { HttpHandler, HttpServerOptions } from '@curio-ts/client';
 import { awaitPromise, run } from '@curio-ts/kernel';
 
@@ -33,6 +33,16 @@ function announce(port: number): void {
 const hello: HttpHandler = () => ({ headers: [['Content-Type', 'text/plain']], body: 'hello' });
 const ourOptions: HttpServerOptions = { listen: { host: HOST, port: 0 }, idleTimeout: HOUR, headersTimeout: HOUR };
 
+/** Our server with a web-standard hello handler, made with whatever globalThis.Response is. */
+async function serveWebHello(): Promise<() => number> {
+  const server = await serveNode(
+    fetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } })),
+    ourOptions,
+  );
+  announce((server.address as { port: number }).port);
+  return () => server.connections;
+}
+
 /** Start a server of `kind`; resolves with a function counting the connections it holds. */
 async function serve(kind: string): Promise<() => number> {
   switch (kind) {
@@ -44,12 +54,12 @@ async function serve(kind: string): Promise<() => number> {
     case 'ours-web-node': {
       // The web-standard handler as a user runs it: the platform's own Response (no
       // @hono/node-server loaded in this process to replace it).
-      const server = await serveNode(
-        fetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } })),
-        ourOptions,
-      );
-      announce((server.address as { port: number }).port);
-      return () => server.connections;
+      return serveWebHello();
+    }
+    case 'ours-web-node-fast': {
+      // The same handler with our FastResponse installed as globalThis.Response.
+      installFastResponse();
+      return serveWebHello();
     }
     case 'ours-curio': {
       let connections = (): number => 0;

@@ -62,6 +62,7 @@ export { serveHttp } from './http/server.js';
 export type { HttpHandler, HttpServer, HttpServerOptions, RequestBody, ServerRequest, ServerResponse } from './http/server.js';
 export { fetchHandler } from './http/web.js';
 export type { FetchHandler, FetchHandlerOptions } from './http/web.js';
+export { FastResponse, installFastResponse } from './http/fast-response.js';
 export { HttpAgent } from './http/client/agent.js';
 export type { HttpAgentOptions } from './http/client/agent.js';
 export { request, defaultAgent } from './http/client/request.js';

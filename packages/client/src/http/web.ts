@@ -36,10 +36,12 @@
 // holds for the lightweight Response that @hono/node-server installs as globalThis.Response
 // (its own instances keep `[status, body, headers]` under a symbol described 'cache' until
 // something asks for more): its body is read there while that cache is alive, instead of
-// making the real Response and its stream.
+// making the real Response and its stream. Our own FastResponse (fast-response.ts, opt-in)
+// is read from its record the same way, until something has made its real Response.
 
 import type { FieldList } from '@curio-ts/proto-http';
 import { describe } from './answer.js';
+import { delegateMembers, fastResponseParts } from './fast-response.js';
 import type { HttpHandler, ServerRequest, ServerResponse } from './server.js';
 
 /** A web-standard handler. */
@@ -105,26 +107,7 @@ class RequestView {
   }
 }
 
-const OWN = new Set<PropertyKey>(['constructor', 'method', 'url', 'headers', 'signal']);
-Object.setPrototypeOf(RequestView.prototype, Request.prototype);
-for (const key of Reflect.ownKeys(Request.prototype)) {
-  if (OWN.has(key)) continue;
-  const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, key) as PropertyDescriptor;
-  if (descriptor.get !== undefined) {
-    const get = descriptor.get;
-    Object.defineProperty(RequestView.prototype, key, { configurable: true, enumerable: descriptor.enumerable ?? false, get: function (this: RequestView) { return get.call(realRequest(this)) as unknown; } });
-  } else if (typeof descriptor.value === 'function') {
-    const method = descriptor.value as (...args: unknown[]) => unknown;
-    Object.defineProperty(RequestView.prototype, key, {
-      configurable: true,
-      enumerable: descriptor.enumerable ?? false,
-      writable: true,
-      value: function (this: RequestView, ...args: unknown[]) {
-        return method.apply(realRequest(this), args);
-      },
-    });
-  }
-}
+delegateMembers(RequestView, Request, new Set<PropertyKey>(['constructor', 'method', 'url', 'headers', 'signal']), realRequest);
 
 /** The real Request of a view, made once. */
 function realRequest(view: RequestView): Request {
@@ -282,8 +265,10 @@ function isNetworkError(response: Response): boolean {
   return response.type === 'error';
 }
 
-function fromWebResponse(response: unknown): ServerResponse {
-  if (!(response instanceof Response)) throw new TypeError(`the fetch handler answered ${describe(response)}, not a Response`);
+function fromWebResponse(answer: unknown): ServerResponse {
+  if (!(answer instanceof Response)) throw new TypeError(`the fetch handler answered ${describe(answer)}, not a Response`);
+  const response = fastResponseParts(answer);
+  if (!(response instanceof Response)) return { status: response.status, headers: response.fields, body: response.body };
   if (isNetworkError(response)) throw new TypeError('the fetch handler answered Response.error() (a network error): the client gets a 500');
   const headers: [string, string][] = [];
   let cookies = false;
