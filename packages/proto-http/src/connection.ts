@@ -173,6 +173,14 @@ export class HttpConnection {
     return this.sentMethods.length;
   }
 
+  /**
+   * The client: whether the next request may be sent now, pipelined behind those still
+   * unanswered (our last request is complete, keep-alive is on, no switch was proposed).
+   */
+  get canPipeline(): boolean {
+    return this.ours === 'DONE' && this.keepAlive && this.sentMethods.length > 0;
+  }
+
   /** The peer's HTTP version in this cycle. */
   get theirHttpVersion(): HttpVersion {
     return this.theirVersion;
