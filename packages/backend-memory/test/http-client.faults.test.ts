@@ -164,4 +164,37 @@ describe('HTTP client on the memory runtime, with faults', () => {
       await stop();
     }
   });
+
+  it('pipelining: a headers timeout of the second of four pipelined requests closes the connection; the two behind it are sent again', async () => {
+    let stalled = false;
+    const { memory, agent, stop } = await setup(
+      (request) => {
+        if (request.path === '/b' && !stalled) {
+          stalled = true;
+          // Never answers (until the client leaves).
+          return new Promise((resolve) => request.signal.addEventListener('abort', () => resolve({ status: 500 })));
+        }
+        return { body: `for ${request.path}` };
+      },
+      {},
+      { pipelining: 4, maxConnectionsPerOrigin: 1 },
+    );
+    try {
+      const results = await Promise.all(
+        ['a', 'b', 'c', 'd'].map(async (p) => {
+          try {
+            return await (await agent.request(`${URL_}${p}`, { headersTimeout: 1000 })).body.text();
+          } catch (error) {
+            return error;
+          }
+        }),
+      );
+      expect(results[0]).toBe('for /a');
+      expect(results[1]).toBeInstanceOf(HeadersTimeoutError);
+      expect(results.slice(2)).toEqual(['for /c', 'for /d']);
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
 });
