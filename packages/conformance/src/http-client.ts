@@ -910,5 +910,37 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
           ),
       );
     });
+    it('pipelining: nothing is pipelined behind a POST (a GET sent meanwhile takes another connection), and a POST is never pipelined', async () => {
+      const held: http.ServerResponse[] = [];
+      const sockets: string[] = [];
+      await withPeer(
+        (req, res) => {
+          sockets.push(`${req.method} ${req.url} ${req.socket.remotePort}`);
+          if (req.method === 'POST') held.push(res);
+          else res.end(`for ${req.url ?? ''}`);
+        },
+        (peer) =>
+          withAgent(
+            async (agent, runtime) => {
+              expect(await (await agent.request(`${peer.url}/warm`)).body.text()).toBe('for /warm');
+              const posted = agent.request(`${peer.url}/post`, { method: 'POST', body: 'x' });
+              expect(await until(runtime, () => held.length === 1)).toBe(true);
+              // The POST's connection is busy and takes nothing behind it: the GET opens another.
+              expect(await (await agent.request(`${peer.url}/get`)).body.text()).toBe('for /get');
+              const second = agent.request(`${peer.url}/post2`, { method: 'POST', body: 'y' });
+              expect(await until(runtime, () => held.length === 2)).toBe(true);
+              for (const res of held) res.end('posted');
+              expect(await (await posted).body.text()).toBe('posted');
+              expect(await (await second).body.text()).toBe('posted');
+              const port = (line: string | undefined): string => (line ?? '').split(' ')[2] as string;
+              // /warm and the first POST share a connection; the GET is on another; the second POST not on the first POST's.
+              expect(port(sockets[1])).toBe(port(sockets[0]));
+              expect(port(sockets[2])).not.toBe(port(sockets[1]));
+              expect(port(sockets[3])).not.toBe(port(sockets[1]));
+            },
+            { pipelining: 5, maxConnectionsPerOrigin: 3 },
+          ),
+      );
+    });
   });
 }
