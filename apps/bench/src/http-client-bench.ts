@@ -8,6 +8,10 @@
 // - the floor: a raw node:net socket writing a fixed GET and parsing the response with
 //   proto-http's WireParser.
 //
+// Pipelined: bursts of 100 GETs at once (Promise.all, each body read), on 10 connections with up
+// to 10 requests in flight on each: ours (HttpAgent { pipelining: 10, maxConnectionsPerOrigin:
+// 10 }) against undici's Pool ({ pipelining: 10, connections: 10 }).
+//
 // Interleaved rounds in this process (harness.measure). Adding a client is one entry of
 // CLIENTS; entries marked `ours` get rows against undici (target >= 1.5x) and the floor; our
 // fetch gets a row against Node's global fetch (target >= 2x).
@@ -15,7 +19,7 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { request as undiciRequest } from 'undici';
+import { Pool, request as undiciRequest } from 'undici';
 import { HEAD_CONTINUE, RESPONSE, WireParser } from '@curio-ts/proto-http';
 import { HttpAgent, makeFetch } from '@curio-ts/client';
 import { nodeRuntime } from '@curio-ts/backend-node';
@@ -174,6 +178,36 @@ async function rawClient(url: string): Promise<Opened> {
   };
 }
 
+const BURST = 100;
+const DEPTH = 10;
+const OURS_PIPELINED = `curio-ts request, pipelining ${DEPTH} (node runtime)`;
+const UNDICI_PIPELINED = `undici Pool, pipelining ${DEPTH}`;
+
+/** `bursts` bursts of BURST GETs at once, each awaited with its body. */
+const bursts =
+  (get: () => Promise<void>) =>
+  async (count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) await Promise.all(Array.from({ length: BURST }, get));
+  };
+
+/** The pipelined contenders: ours and undici's Pool, DEPTH connections of DEPTH requests in flight. */
+async function pipelinedContenders(url: string, opened: Pick<Opened, 'close'>[]): Promise<{ name: string; run: () => Promise<number> }[]> {
+  const agent = new HttpAgent(nodeRuntime, { pipelining: DEPTH, maxConnectionsPerOrigin: DEPTH });
+  const pool = new Pool(new URL(url).origin, { pipelining: DEPTH, connections: DEPTH });
+  opened.push({ close: () => agent.close() }, { close: () => pool.close() });
+  const path = new URL(url).pathname;
+  const ours = bursts(async () => void (await (await agent.request(url)).body.text()));
+  const theirs = bursts(async () => {
+    const response = await pool.request({ method: 'GET', path });
+    await response.body.text();
+  });
+  const rounds = Math.max(1, Math.round(N / BURST));
+  return [
+    { name: OURS_PIPELINED, run: async () => (await ours(rounds), rounds * BURST) },
+    { name: UNDICI_PIPELINED, run: async () => (await theirs(rounds), rounds * BURST) },
+  ];
+}
+
 /** Run the client suite; returns the markdown table. */
 export async function httpClientSuite(): Promise<string> {
   const server = await startPeer(PEERS, ['serve', 'node-http'], ['--expose-gc']);
@@ -205,6 +239,12 @@ export async function httpClientSuite(): Promise<string> {
       rows.push({ benchmark: `${label}: ${client.name} vs undici`, ours: by(client.name), baseline: by(UNDICI) });
     }
     rows.push({ benchmark: `${label}: undici vs the floor`, ours: by(UNDICI), baseline: by(FLOOR) });
+    const piped = await measure(await pipelinedContenders(url, opened));
+    rows.push({
+      benchmark: `${Math.max(1, Math.round(N / BURST))} bursts of ${BURST} GETs at once, ${DEPTH} connections pipelining ${DEPTH}: ours vs undici Pool`,
+      ours: byName(piped, OURS_PIPELINED),
+      baseline: byName(piped, UNDICI_PIPELINED),
+    });
     return (
       `${table(rows)}\n\nnode:http server in a child process; clients in the bench process, median of 5 interleaved rounds after a warm-up (harness.measure). ` +
       `Node's fetch finds undici's global dispatcher (installed undici and Node's bundled one share its global symbol), so here it runs over undici ${'7.30.1'}'s Agent. Each of ours uses an HttpAgent of its own (one pooled connection here).`

@@ -122,4 +122,79 @@ describe('HTTP client on the memory runtime, with faults', () => {
       await stop();
     }
   });
+  it('pipelining: a cut in the middle of the third of five pipelined responses fails that one (ConnectionLostError), the two behind it are sent again', async () => {
+    const handler: HttpHandler = (request) => ({ body: request.path.slice(1).repeat(1000) });
+    // The size of one response's head, from a connection without faults.
+    const probe = await setup(handler);
+    const first = await probe.agent.request(`${URL_}a`);
+    const headBytes = 'HTTP/1.1 200 OK\r\n'.length + first.headers.entries().reduce((n, [name, value]) => n + name.length + value.length + 4, 0) + 2;
+    expect(await first.body.text()).toBe('a'.repeat(1000));
+    await probe.stop();
+
+    const served: string[] = [];
+    const { memory, agent, stop } = await setup(
+      (request) => {
+        served.push(`${request.path} from ${JSON.stringify(request.remoteAddress)}`);
+        return handler(request);
+      },
+      {},
+      { pipelining: 5, maxConnectionsPerOrigin: 1 },
+    );
+    memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { closeAfter: 2 * (headBytes + 1000) + headBytes + 500 } }));
+    try {
+      const paths = ['a', 'b', 'c', 'd', 'e'];
+      const results = await Promise.all(
+        paths.map(async (p) => {
+          const response = await agent.request(`${URL_}${p}`);
+          return response.body.text().catch((error: unknown) => error);
+        }),
+      );
+      expect(results[0]).toBe('a'.repeat(1000));
+      expect(results[1]).toBe('b'.repeat(1000));
+      expect(results[2]).toBeInstanceOf(ConnectionLostError);
+      expect(results[3]).toBe('d'.repeat(1000));
+      expect(results[4]).toBe('e'.repeat(1000));
+      expect(memory.network.connectionsMade).toBe(2);
+      // /d was sent (pipelined) and served on the first connection before /c's response was
+      // cut; /d and /e were sent again on the second.
+      const [firstPort, secondPort] = [...new Set(served.map((line) => line.split(' from ')[1]))];
+      expect(served.filter((line) => line.endsWith(firstPort as string)).map((line) => line.split(' ')[0])).toEqual(expect.arrayContaining(['/a', '/b', '/c', '/d']));
+      expect(served.filter((line) => line.endsWith(secondPort as string)).map((line) => line.split(' ')[0])).toEqual(['/d', '/e']);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('pipelining: a headers timeout of the second of four pipelined requests closes the connection; the two behind it are sent again', async () => {
+    let stalled = false;
+    const { memory, agent, stop } = await setup(
+      (request) => {
+        if (request.path === '/b' && !stalled) {
+          stalled = true;
+          // Never answers (until the client leaves).
+          return new Promise((resolve) => request.signal.addEventListener('abort', () => resolve({ status: 500 })));
+        }
+        return { body: `for ${request.path}` };
+      },
+      {},
+      { pipelining: 4, maxConnectionsPerOrigin: 1 },
+    );
+    try {
+      const results = await Promise.all(
+        ['a', 'b', 'c', 'd'].map(async (p) => {
+          try {
+            return await (await agent.request(`${URL_}${p}`, { headersTimeout: 1000 })).body.text();
+          } catch (error) {
+            return error;
+          }
+        }),
+      );
+      expect(results[0]).toBe('for /a');
+      expect(results[1]).toBeInstanceOf(HeadersTimeoutError);
+      expect(results.slice(2)).toEqual(['for /c', 'for /d']);
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
 });

@@ -323,6 +323,31 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
         { maxConnectionsPerOrigin: 2 },
       );
     });
+
+    it('pipelining 10: 30 GETs and HEADs at once on one connection, each answered by its own response, in order', async () => {
+      await withServe(
+        (request) => {
+          if (request.path === '/empty') return { status: 204 };
+          return { body: `answer to ${request.method} ${request.path}` };
+        },
+        async (base, agent) => {
+          const paths = Array.from({ length: 30 }, (_, i) => (i % 7 === 3 ? '/empty' : `/p${i}`));
+          const methods = paths.map((_, i) => (i % 5 === 2 ? 'HEAD' : 'GET'));
+          const answers = await Promise.all(
+            paths.map(async (p, i) => {
+              const response = await agent.request(`${base}${p}`, { method: methods[i] as string });
+              return `${response.status} ${await response.body.text()}`;
+            }),
+          );
+          expect(answers).toEqual(paths.map((p, i) => (p === '/empty' ? '204 ' : methods[i] === 'HEAD' ? '200 ' : `200 answer to GET ${p}`)));
+          expect(agent.connections).toBe(1);
+          // A POST is not pipelined, and nothing is pipelined behind it: it still works on the pool.
+          const posted = await Promise.all([agent.request(`${base}/a`, { method: 'POST', body: 'x' }), agent.request(`${base}/b`)]);
+          expect(await Promise.all(posted.map((r) => r.body.text()))).toEqual(['answer to POST /a', 'answer to GET /b']);
+        },
+        { pipelining: 10, maxConnectionsPerOrigin: 1 },
+      );
+    });
   });
 
   if (options.realSockets === false) return;
@@ -808,5 +833,114 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
         }
       });
     }
+    it("pipelining against Node's http server: five requests arrive before the first is answered, the answers come back in order", async () => {
+      // The server answers nothing until it has all five requests of one connection, and then
+      // answers the last first: Node writes the responses in request order.
+      const held: { path: string; res: http.ServerResponse }[] = [];
+      await withPeer(
+        (req, res) => {
+          held.push({ path: req.url ?? '', res });
+          if (held.length < 5) return;
+          for (const { path: p, res: r } of held.splice(0).reverse()) r.end(`for ${p}`);
+        },
+        (peer) =>
+          withAgent(
+            async (agent) => {
+              const paths = ['/1', '/2', '/3', '/4', '/5'];
+              const texts = await Promise.all(paths.map(async (p) => (await agent.request(`${peer.url}${p}`, { headersTimeout: 10_000 })).body.text()));
+              expect(texts).toEqual(paths.map((p) => `for ${p}`));
+              expect(peer.connections).toBe(1);
+            },
+            { pipelining: 5, maxConnectionsPerOrigin: 1 },
+          ),
+      );
+    });
+
+    it('pipelining: a response with Connection: close ends the pipeline, the requests behind it are sent again on a new connection', async () => {
+      let seen = 0;
+      await withPeer(
+        (req, res) => {
+          seen++;
+          if (req.url === '/2' && seen === 2) res.setHeader('Connection', 'close');
+          res.end(`for ${req.url ?? ''}`);
+        },
+        (peer) =>
+          withAgent(
+            async (agent) => {
+              const paths = ['/1', '/2', '/3', '/4', '/5'];
+              const texts = await Promise.all(paths.map(async (p) => (await agent.request(`${peer.url}${p}`)).body.text()));
+              expect(texts).toEqual(paths.map((p) => `for ${p}`));
+              expect(peer.connections).toBe(2);
+            },
+            { pipelining: 5, maxConnectionsPerOrigin: 1 },
+          ),
+      );
+    });
+
+    it('pipelining: aborting a request in the middle of the pipeline closes the connection; the others are sent again and succeed', async () => {
+      const held: http.ServerResponse[] = [];
+      let first: net.Socket | null = null;
+      await withPeer(
+        (req, res) => {
+          // The first connection answers nothing (its requests are all held); later ones at once.
+          first ??= req.socket;
+          if (req.socket === first) held.push(res);
+          else res.end(`for ${req.url ?? ''}`);
+        },
+        (peer) =>
+          withAgent(
+            async (agent, runtime) => {
+              const controller = new AbortController();
+              const paths = ['/1', '/2', '/3', '/4', '/5'];
+              const results = Promise.all(
+                paths.map(async (p) => {
+                  try {
+                    return await (await agent.request(`${peer.url}${p}`, p === '/3' ? { signal: controller.signal } : {})).body.text();
+                  } catch (error) {
+                    return (error as Error).name;
+                  }
+                }),
+              );
+              expect(await until(runtime, () => held.length === 5)).toBe(true);
+              controller.abort();
+              expect(await results).toEqual(['for /1', 'for /2', 'AbortError', 'for /4', 'for /5']);
+              expect(peer.connections).toBe(2);
+            },
+            { pipelining: 5, maxConnectionsPerOrigin: 1 },
+          ),
+      );
+    });
+    it('pipelining: nothing is pipelined behind a POST (a GET sent meanwhile takes another connection), and a POST is never pipelined', async () => {
+      const held: http.ServerResponse[] = [];
+      const sockets: string[] = [];
+      await withPeer(
+        (req, res) => {
+          sockets.push(`${req.method} ${req.url} ${req.socket.remotePort}`);
+          if (req.method === 'POST') held.push(res);
+          else res.end(`for ${req.url ?? ''}`);
+        },
+        (peer) =>
+          withAgent(
+            async (agent, runtime) => {
+              expect(await (await agent.request(`${peer.url}/warm`)).body.text()).toBe('for /warm');
+              const posted = agent.request(`${peer.url}/post`, { method: 'POST', body: 'x' });
+              expect(await until(runtime, () => held.length === 1)).toBe(true);
+              // The POST's connection is busy and takes nothing behind it: the GET opens another.
+              expect(await (await agent.request(`${peer.url}/get`)).body.text()).toBe('for /get');
+              const second = agent.request(`${peer.url}/post2`, { method: 'POST', body: 'y' });
+              expect(await until(runtime, () => held.length === 2)).toBe(true);
+              for (const res of held) res.end('posted');
+              expect(await (await posted).body.text()).toBe('posted');
+              expect(await (await second).body.text()).toBe('posted');
+              const port = (line: string | undefined): string => (line ?? '').split(' ')[2] as string;
+              // /warm and the first POST share a connection; the GET is on another; the second POST not on the first POST's.
+              expect(port(sockets[1])).toBe(port(sockets[0]));
+              expect(port(sockets[2])).not.toBe(port(sockets[1]));
+              expect(port(sockets[3])).not.toBe(port(sockets[1]));
+            },
+            { pipelining: 5, maxConnectionsPerOrigin: 3 },
+          ),
+      );
+    });
   });
 }

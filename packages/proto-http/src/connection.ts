@@ -12,6 +12,15 @@
 // - One request/response cycle at a time: once the peer's message is complete, nothing more
 //   of its bytes is parsed until `startNextCycle()` (pipelined requests wait, intact, in the
 //   input); `nextEvent()` answers PAUSED meanwhile if bytes are waiting.
+// - Pipelining, client role: once our request is complete (ours DONE, keep-alive on, no switch
+//   proposed) the next request may be sent before its response came. The methods of the
+//   requests sent and not yet answered wait in a FIFO (`unansweredRequests`): each response is
+//   parsed knowing the method it answers (a HEAD's has no body), and when one ends while
+//   others are unanswered, the server's side goes on to the next at once (no startNextCycle).
+//   A response that closes the connection (`Connection: close`, an HTTP/1.0 one without
+//   keep-alive) ends it: the server's side is MUST_CLOSE, and the requests behind it stay
+//   unanswered (the caller sends them again elsewhere). A request proposing a switch is never
+//   pipelined, nor sent behind one.
 // - After a protocol switch (101, a 2xx to CONNECT), HTTP is over: `trailingData` holds the
 //   bytes received after the switch and whether the peer closed, for the next protocol.
 // - Received body data are views of the bytes given to receiveData (give each chunk once and
@@ -102,6 +111,10 @@ export class HttpConnection {
   private bodyBytes = 0;
   // Per cycle.
   private keepAlive = true;
+  /** The client: the response being read said the connection closes after it. */
+  private theyClose = false;
+  /** The client: the methods of the requests sent whose responses are not complete, oldest first. */
+  private sentMethods: string[] = [];
   private requestMethod = '';
   private proposedSwitch = false;
   private theirVersion: HttpVersion = '1.1';
@@ -150,6 +163,22 @@ export class HttpConnection {
    */
   get pendingBytes(): number {
     return this.pending;
+  }
+
+  /**
+   * The client: requests sent whose responses have not been read to their end (the first is
+   * the one being answered). More than one when pipelining.
+   */
+  get unansweredRequests(): number {
+    return this.sentMethods.length;
+  }
+
+  /**
+   * The client: whether the next request may be sent now, pipelined behind those still
+   * unanswered (our last request is complete, keep-alive is on, no switch was proposed).
+   */
+  get canPipeline(): boolean {
+    return this.ours === 'DONE' && this.keepAlive && this.sentMethods.length > 0;
   }
 
   /** The peer's HTTP version in this cycle. */
@@ -303,8 +332,11 @@ export class HttpConnection {
         if (this.theirs !== 'SWITCHED_PROTOCOL') {
           this.theirs = this.moveTheirs('EndOfMessage');
           if (this.ourRole === 'server' && this.proposedSwitch) this.theirs = this.moveTheirs('propose-switch');
-          this.restTheirs();
-          this.restOurs();
+          if (this.ourRole === 'client') this.answered();
+          else {
+            this.restTheirs();
+            this.restOurs();
+          }
         }
         break;
       case 'connection-closed':
@@ -318,6 +350,27 @@ export class HttpConnection {
     const next = nextState(this.theirRole, this.theirs, input);
     if (next === null) throw this.remote(`the peer sent ${input} in state ${this.theirs}`, 400, 'ERR_STATE');
     return next;
+  }
+
+  /**
+   * The client: a response ended. The server's side goes on to the next pipelined request
+   * unless this response closes the connection; else both sides rest as usual.
+   */
+  private answered(): void {
+    const methods = this.sentMethods;
+    methods.shift();
+    if (methods.length > 0 && !this.theyClose && this.theirs === 'DONE') {
+      this.theirs = this.moveTheirs('next-response');
+      this.requestMethod = methods[0] as string;
+      this.bodyBytes = 0;
+      if (this.paused) {
+        this.paused = false;
+        this.parser.resume();
+      }
+      return;
+    }
+    this.restTheirs();
+    this.restOurs();
   }
 
   /** A side DONE on a connection without keep-alive must close. */
@@ -360,14 +413,20 @@ export class HttpConnection {
     const version: HttpVersion = head.versionMinor === 0 ? '1.0' : '1.1';
     this.theirVersion = version;
     const te = fields.get('transfer-encoding');
+    let close: boolean;
     if (this.ourRole === 'client' && (this.requestMethod === 'HEAD' || head.status === 204 || head.status === 304)) {
       // No body follows whatever the length fields say: llhttp judged keep-alive before it was
       // told so, and a HEAD answer without Content-Length is not close-delimited.
-      if (version === '1.1' ? hasToken(fields, 'connection', 'close') : !hasToken(fields, 'connection', 'keep-alive')) this.keepAlive = false;
-    } else if (!head.keepAlive) this.keepAlive = false;
+      close = version === '1.1' ? hasToken(fields, 'connection', 'close') : !hasToken(fields, 'connection', 'keep-alive');
+    } else close = !head.keepAlive;
     // An HTTP/1.0 message with Transfer-Encoding has faulty framing: answer (or read) it, then
     // close, or what its sender meant as body could be taken for the next message (RFC 9112 §6.1).
-    if (te !== null && version === '1.0') this.keepAlive = false;
+    if (te !== null && version === '1.0') close = true;
+    if (close) {
+      this.keepAlive = false;
+      // A final response closing the connection ends pipelining (an interim one says nothing).
+      if (this.ourRole === 'client' && (head.status >= 200 || head.status === 101)) this.theyClose = true;
+    }
     if (te !== null && te.trim().toLowerCase() !== 'chunked') {
       // llhttp rejects `chunked` not last in a request; other codings are not implemented here.
       this.pendingError = this.remote(`unsupported Transfer-Encoding: ${te}`, this.ourRole === 'server' ? 501 : 502, 'ERR_HTTP_TRANSFER_ENCODING');
@@ -533,7 +592,9 @@ export class HttpConnection {
 
   private sendRequest(request: Request): Uint8Array {
     if (this.ourRole !== 'client') throw new LocalProtocolError('a server does not send requests', 'ERR_HTTP_ROLE');
-    const next = this.moveOurs('Request');
+    // Pipelined: our previous request is complete and its response (or an earlier one) is still to come.
+    const pipelined = this.ours === 'DONE' && this.sentMethods.length > 0;
+    const next = this.moveOurs(pipelined ? 'pipeline-request' : 'Request');
     if (!TOKEN.test(request.method)) throw new LocalProtocolError(`bad method ${JSON.stringify(request.method)}`, 'ERR_HTTP_METHOD');
     if (!TARGET.test(request.target)) throw new LocalProtocolError(`bad request target ${JSON.stringify(request.target)}`, 'ERR_HTTP_TARGET');
     const headers = request.headers;
@@ -542,13 +603,24 @@ export class HttpConnection {
     this.sendFraming = this.framing(headers.get('transfer-encoding'), lengths.length, lengths[0] ?? null, false);
     writer.begin();
     writer.text(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`);
-    this.requestMethod = request.method.toUpperCase();
-    this.keepAlive = request.httpVersion === '1.1' ? !hasToken(headers, 'connection', 'close') : hasToken(headers, 'connection', 'keep-alive');
-    this.proposedSwitch = this.requestMethod === 'CONNECT' || headers.has('upgrade');
+    const method = request.method.toUpperCase();
+    const keepAlive = request.httpVersion === '1.1' ? !hasToken(headers, 'connection', 'close') : hasToken(headers, 'connection', 'keep-alive');
+    const proposesSwitch = method === 'CONNECT' || headers.has('upgrade');
+    if (pipelined) {
+      if (proposesSwitch) throw new LocalProtocolError('a request proposing a protocol switch (Upgrade, CONNECT) cannot be pipelined', 'ERR_HTTP_PIPELINE');
+      if (!this.keepAlive) throw new LocalProtocolError('the connection closes after the response being read: nothing can be pipelined on it', 'ERR_HTTP_PIPELINE');
+      // The response being read is still the earlier request's: only keep-alive may change.
+      if (!keepAlive) this.keepAlive = false;
+    } else {
+      this.requestMethod = method;
+      this.keepAlive = keepAlive;
+      this.proposedSwitch = proposesSwitch;
+    }
     writer.fields(headers, false);
     writer.crlf();
     this.ours = next;
-    this.theirs = this.moveTheirs('peer-request');
+    this.sentMethods.push(method);
+    if (!pipelined) this.theirs = this.moveTheirs('peer-request');
     return writer.takeMessage();
   }
 
@@ -745,6 +817,8 @@ export class HttpConnection {
     this.ours = this.moveOurs('next-cycle');
     this.theirs = this.moveTheirs('next-cycle');
     this.keepAlive = true;
+    this.theyClose = false;
+    this.sentMethods.length = 0;
     this.requestMethod = '';
     this.proposedSwitch = false;
     this.waitingFor100 = false;

@@ -16,6 +16,12 @@
 //   is MIGHT_SWITCH_PROTOCOL until the server answers: an accepting response (101, or 2xx to
 //   CONNECT) moves both sides to SWITCHED_PROTOCOL, where HTTP is over; any other response
 //   puts the client back to DONE.
+// - Pipelining (client role): a client DONE with its request may send the next one before the
+//   response comes (`pipeline-request`, DONE → SEND_BODY), as long as keep-alive is on and no
+//   switch was proposed; the server's side then answers the requests in order: once DONE with
+//   one response while requests sent are still unanswered, it goes on to the next
+//   (`next-response`, DONE → SEND_RESPONSE). Which method each response answers (a HEAD's has
+//   no body) is kept by connection.ts as a FIFO of the methods sent.
 
 /** A side of the connection. */
 export type Role = 'client' | 'server';
@@ -40,6 +46,9 @@ export type HttpState =
  *   own side, `accept-switch` replaces Response when it sends the 101 or the 2xx to CONNECT);
  * - `keep-alive-off`: a side DONE on a connection that will not be reused;
  * - `next-cycle`: both sides DONE, a new request/response cycle;
+ * - `pipeline-request`: a client DONE sends another request while responses are still to come;
+ * - `next-response`: the server's side, DONE with one response, goes on to answer the next
+ *   pipelined request;
  * - `protocol-error`: that side broke the protocol (from any state).
  */
 export type StateInput =
@@ -55,6 +64,8 @@ export type StateInput =
   | 'refuse-switch'
   | 'keep-alive-off'
   | 'next-cycle'
+  | 'pipeline-request'
+  | 'next-response'
   | 'protocol-error';
 
 /** One side's table: state → input → next state. */
@@ -67,7 +78,14 @@ export const CLIENT_STATES: StateTable = {
   IDLE: { Request: 'SEND_BODY', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
   SEND_RESPONSE: { ...ERROR_ROW },
   SEND_BODY: { Data: 'SEND_BODY', EndOfMessage: 'DONE', ...ERROR_ROW },
-  DONE: { 'propose-switch': 'MIGHT_SWITCH_PROTOCOL', 'keep-alive-off': 'MUST_CLOSE', 'next-cycle': 'IDLE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
+  DONE: {
+    'propose-switch': 'MIGHT_SWITCH_PROTOCOL',
+    'keep-alive-off': 'MUST_CLOSE',
+    'next-cycle': 'IDLE',
+    'pipeline-request': 'SEND_BODY',
+    ConnectionClosed: 'CLOSED',
+    ...ERROR_ROW,
+  },
   MUST_CLOSE: { 'keep-alive-off': 'MUST_CLOSE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
   CLOSED: { ConnectionClosed: 'CLOSED', 'keep-alive-off': 'CLOSED', ...ERROR_ROW },
   MIGHT_SWITCH_PROTOCOL: { 'accept-switch': 'SWITCHED_PROTOCOL', 'refuse-switch': 'DONE', ...ERROR_ROW },
@@ -81,7 +99,8 @@ export const SERVER_STATES: StateTable = {
   IDLE: { 'peer-request': 'SEND_RESPONSE', Response: 'SEND_BODY', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
   SEND_RESPONSE: { InformationalResponse: 'SEND_RESPONSE', Response: 'SEND_BODY', 'accept-switch': 'SWITCHED_PROTOCOL', ...ERROR_ROW },
   SEND_BODY: { Data: 'SEND_BODY', EndOfMessage: 'DONE', ...ERROR_ROW },
-  DONE: { 'keep-alive-off': 'MUST_CLOSE', 'next-cycle': 'IDLE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
+  // next-response: seen from a pipelining client only (the server's own side never takes it).
+  DONE: { 'keep-alive-off': 'MUST_CLOSE', 'next-cycle': 'IDLE', 'next-response': 'SEND_RESPONSE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
   MUST_CLOSE: { 'keep-alive-off': 'MUST_CLOSE', ConnectionClosed: 'CLOSED', ...ERROR_ROW },
   CLOSED: { ConnectionClosed: 'CLOSED', 'keep-alive-off': 'CLOSED', ...ERROR_ROW },
   MIGHT_SWITCH_PROTOCOL: { ...ERROR_ROW },

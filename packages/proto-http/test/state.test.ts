@@ -83,3 +83,34 @@ describe('(state, event, bytes) cases', () => {
     });
   }
 });
+
+describe('the tables, printed', () => {
+  /** One line per state: its inputs and where each leads (ERROR rows left out). */
+  const print = (role: Role): string =>
+    STATES.map((state) => {
+      const row = Object.entries(role === 'client' ? CLIENT_STATES[state] : SERVER_STATES[state]).filter(([input]) => input !== 'protocol-error');
+      return `${state}: ${row.map(([input, next]) => `${input}→${next}`).join(', ')}`;
+    }).join('\n');
+
+  it('both sides (pipeline-request: client DONE → SEND_BODY; next-response: server DONE → SEND_RESPONSE, for a pipelining client)', () => {
+    expect(`${print('client')}\n--\n${print('server')}`).toBe(`IDLE: Request→SEND_BODY, ConnectionClosed→CLOSED
+SEND_RESPONSE: 
+SEND_BODY: Data→SEND_BODY, EndOfMessage→DONE
+DONE: propose-switch→MIGHT_SWITCH_PROTOCOL, keep-alive-off→MUST_CLOSE, next-cycle→IDLE, pipeline-request→SEND_BODY, ConnectionClosed→CLOSED
+MUST_CLOSE: keep-alive-off→MUST_CLOSE, ConnectionClosed→CLOSED
+CLOSED: ConnectionClosed→CLOSED, keep-alive-off→CLOSED
+MIGHT_SWITCH_PROTOCOL: accept-switch→SWITCHED_PROTOCOL, refuse-switch→DONE
+SWITCHED_PROTOCOL: 
+ERROR: 
+--
+IDLE: peer-request→SEND_RESPONSE, Response→SEND_BODY, ConnectionClosed→CLOSED
+SEND_RESPONSE: InformationalResponse→SEND_RESPONSE, Response→SEND_BODY, accept-switch→SWITCHED_PROTOCOL
+SEND_BODY: Data→SEND_BODY, EndOfMessage→DONE
+DONE: keep-alive-off→MUST_CLOSE, next-cycle→IDLE, next-response→SEND_RESPONSE, ConnectionClosed→CLOSED
+MUST_CLOSE: keep-alive-off→MUST_CLOSE, ConnectionClosed→CLOSED
+CLOSED: ConnectionClosed→CLOSED, keep-alive-off→CLOSED
+MIGHT_SWITCH_PROTOCOL: 
+SWITCHED_PROTOCOL: 
+ERROR: `);
+  });
+});

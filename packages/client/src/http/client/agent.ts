@@ -18,6 +18,14 @@
 //   when that is safe: an idempotent method and a body that can be sent again.
 // - An idle connection closes after `idleTimeout`, or earlier if the server's `Keep-Alive:
 //   timeout=N` says it will drop it sooner (one second before that).
+// - Pipelining (`pipelining` > 1): a pipelinable request (an idempotent method, no streamed
+//   body, no Upgrade) may be sent on a busy connection whose requests in flight are all
+//   pipelinable, up to `pipelining` in flight, before a new connection is opened; an idle
+//   connection is still taken first. Responses are read strictly in order (connection.ts). A
+//   response closing the connection ends its pipeline, and a connection that breaks or is closed
+//   (an abort or timeout of any request on it) fails the requests behind with a
+//   ConnectionLostError: each of those whose response had not begun is sent once more on
+//   another connection, by the retry rule above.
 
 import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';
 import type { HttpLimits } from '@curio-ts/proto-http';
@@ -44,6 +52,14 @@ export interface HttpAgentOptions extends HttpLimits {
   readonly tls?: TlsOptions;
   /** An http:// proxy for every request, unless a request gives its own (see proxy.ts). */
   readonly proxy?: string | URL;
+  /**
+   * Requests in flight per connection at most (HTTP/1.1 pipelining); default 1: off. Only
+   * idempotent requests (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) without a streamed body and
+   * without Upgrade are pipelined, and never behind one that is not. A pipelined request's
+   * headers timeout starts when the responses before it have been read, and a response whose
+   * body is not read holds the requests behind it.
+   */
+  readonly pipelining?: number;
 }
 
 /** A request ready to send (see request.ts). */
@@ -67,8 +83,13 @@ const encoder = new TextEncoder();
 /** Events are immutable: one end-of-message serves every request. */
 const END = new EndOfMessage();
 
+/** Raised when a connection chosen for pipelining stopped accepting requests before ours was sent. */
+const REACQUIRE = new Error('reacquire');
+
 class OriginPool {
   readonly idle: ClientConnection[] = [];
+  /** Connections with requests in flight (candidates for pipelining). */
+  readonly busy = new Set<ClientConnection>();
   /** Connections open or opening. */
   open = 0;
   readonly waiters: Wake<void>[] = [];
@@ -84,6 +105,8 @@ export class HttpAgent {
   private readonly idleTimeout: number;
   private readonly connectTimeout: number;
   private readonly proxy: ProxyTarget | undefined;
+  private readonly pipelining: number;
+  private readonly releaseBody = (connection: ClientConnection): void => this.release(connection);
 
   constructor(
     /** The runtime the agent's connections run on. */
@@ -94,6 +117,7 @@ export class HttpAgent {
     this.idleTimeout = checkMs('idleTimeout', options.idleTimeout ?? 4_000);
     this.connectTimeout = checkMs('connectTimeout', options.connectTimeout ?? 10_000);
     this.proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+    this.pipelining = checkCount('pipelining', options.pipelining ?? 1, 1);
   }
 
   /** `request(runtime, url, options)` on this agent's pools. */
@@ -140,22 +164,36 @@ export class HttpAgent {
     const key = originKey(url, spec.socketPath, tls, proxy);
     let fresh = false;
     let retried = false;
+    const pipelinable = this.pipelining > 1 && isPipelinable(spec);
     for (;;) {
       let connection: ClientConnection;
-      let reused: boolean;
-      try {
-        const pool = this.poolFor(key);
-        [connection, reused] = await this.acquire(pool, spec, tls, proxy, exchange, fresh);
-      } catch (error) {
-        exchange.fail(error);
-        throw error;
+      let reused = true;
+      const pool = this.poolFor(key);
+      // A connection ready now is taken without a wait (no Promise, no turn of the event loop);
+      // a busy one to pipeline on, at once too (no wait between the choice and the send). A
+      // retried request (`fresh`) skips idle connections, not busy ones (alive, answering).
+      let ready = this.closed || exchange.failure !== null || fresh ? null : this.takeIdle(pool);
+      if (ready === null && pipelinable && !this.closed) ready = this.pipelineOnto(pool);
+      if (ready !== null) connection = ready;
+      else {
+        try {
+          [connection, reused] = await this.acquire(pool, spec, tls, proxy, exchange, fresh, pipelinable);
+        } catch (error) {
+          exchange.fail(error);
+          throw error;
+        }
       }
       try {
-        return await this.exchangeOn(connection, spec, proxy, exchange);
+        return await this.exchangeOn(connection, spec, proxy, exchange, pipelinable);
       } catch (error) {
+        if (error === REACQUIRE) continue;
         connection.destroy();
         exchange.holding = null;
-        const retry = reused && !retried && exchange.failure === null && connection.received === 0 && error instanceof ConnectionError && IDEMPOTENT.has(spec.method) && !isStreamed(spec.body);
+        // A pipelined request whose turn had not come was not answered at all; one on a
+        // connection another request's failure closed did nothing wrong.
+        const unanswered = !connection.isAnswering(exchange) || connection.received === 0;
+        const innocent = reused || (connection.failedBy !== null && connection.failedBy !== exchange);
+        const retry = innocent && !retried && exchange.failure === null && unanswered && error instanceof ConnectionError && IDEMPOTENT.has(spec.method) && !isStreamed(spec.body);
         if (retry) {
           retried = true;
           fresh = true;
@@ -176,19 +214,54 @@ export class HttpAgent {
     return pool;
   }
 
-  /** A connection for the request: an idle one (unless `fresh`), a new one, or wait for either. */
-  private async acquire(pool: OriginPool, spec: RequestSpec, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined, exchange: Exchange, fresh: boolean): Promise<[ClientConnection, boolean]> {
+  /** The most recently used idle connection of `pool` still reusable (now busy), or null. */
+  private takeIdle(pool: OriginPool): ClientConnection | null {
+    while (pool.idle.length > 0) {
+      const connection = pool.idle.pop() as ClientConnection;
+      connection.deadline.clear();
+      connection.idle(false);
+      if (connection.reusable) {
+        pool.busy.add(connection);
+        return connection;
+      }
+      connection.destroy();
+    }
+    return null;
+  }
+
+  /** A busy connection of `pool` that takes one more pipelined request now, or null. */
+  private pipelineOnto(pool: OriginPool): ClientConnection | null {
+    for (const connection of pool.busy) if (connection.canPipeline(this.pipelining)) return connection;
+    return null;
+  }
+
+  /**
+   * A connection for the request: an idle one (unless `fresh`), a busy one to pipeline on
+   * (`pipelinable`), a new one, or wait for any of them.
+   */
+  private async acquire(
+    pool: OriginPool,
+    spec: RequestSpec,
+    tls: TlsOptions | undefined,
+    proxy: ProxyTarget | undefined,
+    exchange: Exchange,
+    fresh: boolean,
+    pipelinable: boolean,
+  ): Promise<[ClientConnection, boolean]> {
     for (;;) {
       if (this.closed) throw new ClientClosedError('the HTTP agent is closed');
       exchange.check();
-      while (!fresh && pool.idle.length > 0) {
-        const connection = pool.idle.pop() as ClientConnection;
-        connection.deadline.clear();
-        connection.idle(false);
-        if (connection.reusable) return [connection, true];
-        connection.destroy();
+      const idle = fresh ? null : this.takeIdle(pool);
+      if (idle !== null) return [idle, true];
+      if (pipelinable) {
+        const busy = this.pipelineOnto(pool);
+        if (busy !== null) return [busy, true];
       }
-      if (pool.open < this.maxPerOrigin) return [await this.connect(pool, spec, tls, proxy, exchange), false];
+      if (pool.open < this.maxPerOrigin) {
+        const connection = await this.connect(pool, spec, tls, proxy, exchange);
+        pool.busy.add(connection);
+        return [connection, false];
+      }
       await exchange.wait<void>('HTTP_POOL_WAIT', (wake) => {
         pool.waiters.push(wake);
         return () => {
@@ -240,6 +313,7 @@ export class HttpAgent {
     this.live.add(connection);
     connection.onEnd = () => {
       this.live.delete(connection);
+      pool.busy.delete(connection);
       pool.open--;
       const at = pool.idle.indexOf(connection);
       if (at !== -1) {
@@ -259,11 +333,15 @@ export class HttpAgent {
   }
 
   /** Send the request on `connection`, and read the response's head. */
-  private async exchangeOn(connection: ClientConnection, spec: RequestSpec, proxy: ProxyTarget | undefined, exchange: Exchange): Promise<ClientResponse> {
+  private async exchangeOn(connection: ClientConnection, spec: RequestSpec, proxy: ProxyTarget | undefined, exchange: Exchange, pipelinable: boolean): Promise<ClientResponse> {
+    const behind = connection.inFlightCount > 0;
+    // Chosen for pipelining, but it stopped accepting requests meanwhile (a closing response head).
+    if (behind && !connection.canPipeline(this.pipelining)) throw REACQUIRE;
     exchange.holding = connection;
-    connection.received = 0;
     connection.uses++;
-    exchange.awaitHeaders();
+    // A pipelined request's headers timeout starts at its turn (the connection's deadline
+    // serves the response being read).
+    if (!behind) exchange.awaitHeaders();
     const conn = connection.conn;
     const body = spec.body;
     let head: Uint8Array;
@@ -282,8 +360,18 @@ export class HttpAgent {
       if (error instanceof LocalProtocolError) throw new InvalidArgumentError(`${spec.method} ${spec.url.href}: ${error.message}`, 'ERR_BAD_ARGUMENT', { cause: error });
       throw error;
     }
+    connection.join(exchange, pipelinable);
+    if (pipelinable && connection.canPipeline(this.pipelining)) {
+      // A request waiting for a connection may pipeline behind this one (each wakes the next).
+      const pool = this.pools.get(connection.poolKey);
+      if (pool !== undefined) this.wakeOne(pool);
+    }
     await connection.write(head, exchange);
     if (body !== null && !(body instanceof Uint8Array)) await this.upload(connection, body, exchange);
+    if (behind) {
+      await connection.awaitTurn(exchange);
+      exchange.awaitHeaders();
+    }
     let event;
     for (;;) {
       event = await connection.next(exchange);
@@ -294,7 +382,7 @@ export class HttpAgent {
     const keepAlive = event.headers.get('keep-alive');
     if (keepAlive !== null) connection.serverIdleMs = keepAliveMs(keepAlive);
     exchange.awaitBody();
-    const responseBody = new ResponseBody(connection, exchange, (done, reusable) => this.release(done, reusable));
+    const responseBody = new ResponseBody(connection, exchange, this.releaseBody);
     const response = new ClientResponse(event, spec.url.href, responseBody);
     responseBody.prefetch();
     return response;
@@ -318,14 +406,31 @@ export class HttpAgent {
     }
   }
 
-  /** The response was read to its end (or abandoned): back to the pool, or closed. */
-  private release(connection: ClientConnection, reusable: boolean): void {
-    if (!reusable || this.closed) {
+  /**
+   * A response was read to its end: the next pipelined request's turn, or the connection back
+   * to its pool, or closed.
+   */
+  private release(connection: ClientConnection): void {
+    connection.endTurn();
+    const conn = connection.conn;
+    const pool = this.pools.get(connection.poolKey);
+    if (connection.inFlightCount > 0) {
+      // The server goes on to the next response, unless this one closed the connection: then
+      // the requests behind fail with a ConnectionLostError and are sent again elsewhere.
+      if (conn.theirState !== 'SEND_RESPONSE') {
+        connection.destroy();
+        return;
+      }
+      connection.passTurn();
+      if (pool !== undefined) this.wakeOne(pool);
+      return;
+    }
+    pool?.busy.delete(connection);
+    if (this.closed || conn.ourState !== 'DONE' || conn.theirState !== 'DONE') {
       connection.destroy();
       return;
     }
-    connection.conn.startNextCycle();
-    const pool = this.pools.get(connection.poolKey);
+    conn.startNextCycle();
     if (pool === undefined || !connection.reusable) {
       connection.destroy();
       return;
@@ -370,6 +475,18 @@ function targetOf(url: URL): string {
 
 function isStreamed(body: RequestSpec['body']): boolean {
   return body !== null && !(body instanceof Uint8Array);
+}
+
+/**
+ * Whether a request may be pipelined (sent behind others, and others behind it): an idempotent
+ * method (RFC 9110 §9.2.2: sending it twice does what sending it once does, so it may be sent
+ * again when the connection breaks before its response), a body sent whole, and no protocol
+ * switch proposed.
+ */
+function isPipelinable(spec: RequestSpec): boolean {
+  if (!IDEMPOTENT.has(spec.method) || isStreamed(spec.body)) return false;
+  for (const [name] of spec.headers) if (name.length === 7 && name.toLowerCase() === 'upgrade') return false;
+  return true;
 }
 
 /** ms before the server drops an idle connection, from `Keep-Alive: timeout=N` (minus a second). */

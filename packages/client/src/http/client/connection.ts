@@ -15,6 +15,11 @@
 //   copy between the socket and the user.
 // - `received` counts the bytes of the current cycle: a request that failed with none may be
 //   sent again on a fresh connection (the server cannot have answered it).
+// - Pipelining: `inFlight` holds the exchanges whose requests were sent, in order; the first is
+//   the one whose response is being read, and each other waits for its turn (`awaitTurn`), so
+//   responses are matched strictly in order. Only pipelinable requests (see agent.ts) join a
+//   connection that has one in flight already. When the connection ends, every exchange waiting
+//   for its turn wakes and fails with a ConnectionLostError.
 
 import { NEED_DATA, PAUSED, RemoteProtocolError } from '@curio-ts/proto-http';
 import { HttpConnection } from '@curio-ts/proto-http';
@@ -44,6 +49,14 @@ export class ClientConnection implements Held, Expirable {
   serverIdleMs = Infinity;
   /** Called once when the connection ends (closed by us, the peer, or an error). */
   onEnd: ((connection: ClientConnection) => void) | null = null;
+  /** Exchanges whose requests were sent, oldest first (the first is being answered). */
+  private readonly inFlight: Exchange[] = [];
+  /** The exchanges waiting for their turn, and how to wake them. */
+  private readonly turnWaits = new Map<Exchange, Wake<void>>();
+  /** The exchange whose response is being read (its turn came). */
+  private answering: Exchange | null = null;
+  /** False while a request that must not be pipelined behind is in flight. */
+  private pipelineOpen = true;
   private reader: Background | null = null;
   /** The request waits for bytes. */
   private readonly dataArrived = new WakeSlot();
@@ -78,6 +91,67 @@ export class ClientConnection implements Held, Expirable {
     return !this.closed && !this.eof && this.readError === null && conn.ourState === 'IDLE' && conn.theirState === 'IDLE' && conn.pendingBytes === 0;
   }
 
+  /** Requests sent on it whose responses have not been read to their end. */
+  get inFlightCount(): number {
+    return this.inFlight.length;
+  }
+
+  /** Whether a pipelinable request may be sent now behind those in flight (fewer than `depth`). */
+  canPipeline(depth: number): boolean {
+    const count = this.inFlight.length;
+    return count > 0 && count < depth && this.pipelineOpen && !this.isClosed && this.conn.canPipeline;
+  }
+
+  /** `exchange` sent its request on this connection (`pipelinable`: others may follow it). */
+  join(exchange: Exchange, pipelinable: boolean): void {
+    if (this.inFlight.length === 0) {
+      this.received = 0;
+      this.pipelineOpen = true;
+      this.answering = exchange;
+    }
+    this.inFlight.push(exchange);
+    if (!pipelinable) this.pipelineOpen = false;
+  }
+
+  /** Wait until the responses before `exchange`'s have been read; a ConnectionLostError if the connection ends first. */
+  async awaitTurn(exchange: Exchange): Promise<void> {
+    while (this.inFlight[0] !== exchange) {
+      // Its own failure first (an abort closes the connection, which wakes every turn).
+      exchange.check();
+      if (this.closed) throw new ConnectionLostError('the connection ended before the response to a pipelined request');
+      await exchange.wait<void>('HTTP_CLIENT_PIPELINE_TURN', (wake) => {
+        this.turnWaits.set(exchange, wake);
+        return () => this.turnWaits.delete(exchange);
+      });
+    }
+    exchange.check();
+    // A peer that closed after answering is seen by `next` (what it sent is read first).
+    if (this.closed) throw new ConnectionLostError('the connection ended before the response to a pipelined request');
+    // The bytes already received belong to this response (or later ones): see `received`.
+    this.received = this.conn.pendingBytes;
+    this.answering = exchange;
+  }
+
+  /** Whether `exchange`'s response may have begun to arrive (its turn came). */
+  isAnswering(exchange: Exchange): boolean {
+    return this.answering === exchange;
+  }
+
+  /** The response being read is over: the next exchange's turn (woken by `passTurn`). */
+  endTurn(): void {
+    this.inFlight.shift();
+    if (this.inFlight.length === 0) this.pipelineOpen = true;
+  }
+
+  /** Wake the exchange whose turn it is now. */
+  passTurn(): void {
+    const next = this.inFlight[0];
+    if (next === undefined) return;
+    const wake = this.turnWaits.get(next);
+    this.turnWaits.delete(next);
+    wake?.resolve();
+  }
+
   /** Whether the connection has ended (closed, or the peer closed it). */
   get isClosed(): boolean {
     return this.closed || this.eof || this.readError !== null;
@@ -89,15 +163,23 @@ export class ClientConnection implements Held, Expirable {
     else this.stream.ref?.();
   }
 
-  /** Close the stream and stop the reader. Idempotent. */
-  destroy(): void {
+  /**
+   * The exchange whose failure (abort, timeout, a cancelled body) closed the connection: the
+   * requests pipelined with it did nothing wrong, and may be sent again.
+   */
+  failedBy: Exchange | null = null;
+
+  /** Close the stream and stop the reader (`failed`: the exchange whose failure closes it). Idempotent. */
+  destroy(failed?: Exchange): void {
     if (this.closed) return;
     this.closed = true;
+    if (failed !== undefined) this.failedBy = failed;
     this.deadline.stop();
     this.stream.close();
     this.reader?.cancel();
     this.dataArrived.fire();
     this.drained.fire();
+    this.wakeAllTurns();
     this.end();
     // The parser's memory goes once the reader cannot feed it any more.
     void this.finished.then(() => this.conn.destroy());
@@ -142,7 +224,18 @@ export class ClientConnection implements Held, Expirable {
       if (!this.closed) this.readError = error;
     }
     this.dataArrived.fire();
-    if (this.eof || this.readError !== null) this.end();
+    if (this.eof || this.readError !== null) {
+      this.wakeAllTurns();
+      this.end();
+    }
+  }
+
+  /** The connection ended: every exchange waiting for its turn wakes (and finds it closed). */
+  private wakeAllTurns(): void {
+    if (this.turnWaits.size === 0) return;
+    const wakes = [...this.turnWaits.values()];
+    this.turnWaits.clear();
+    for (const wake of wakes) wake.resolve();
   }
 
   /** The last chunk the sink handled (a read that settles with it must not hand it over again). */

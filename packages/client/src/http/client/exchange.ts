@@ -23,7 +23,8 @@ import type { Runtime, Wake } from '../../runtime.js';
 
 /** What an exchange holds: the connection, which it closes if it fails, and its deadline. */
 export interface Held {
-  destroy(): void;
+  /** Close it; `failed`: the exchange whose failure closes it. */
+  destroy(failed?: Exchange): void;
   readonly deadline: Deadline;
 }
 
@@ -195,7 +196,7 @@ export class Exchange implements Expirable {
     if (this.failure !== null) return;
     this.failure = error;
     this.done();
-    this.holding?.destroy();
+    this.holding?.destroy(this);
     this.holding = null;
     const wake = this.wake;
     this.forget();

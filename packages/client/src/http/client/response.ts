@@ -64,8 +64,8 @@ export interface HttpResponse {
   readonly body: HttpResponseBody;
 }
 
-/** What the body tells its owner when the response is over. */
-export type ReleaseConnection = (connection: ClientConnection, reusable: boolean) => void;
+/** What the body tells its owner when the response has been read to its end. */
+export type ReleaseConnection = (connection: ClientConnection) => void;
 
 export class ClientResponse implements HttpResponse {
   readonly status: number;
@@ -137,8 +137,7 @@ export class ResponseBody implements HttpResponseBody {
         this.connection = null;
         this.exchange.done();
         this.exchange.holding = null;
-        const conn = connection.conn;
-        this.release(connection, conn.ourState === 'DONE' && conn.theirState === 'DONE');
+        this.release(connection);
         return;
       }
       default:
