@@ -7,6 +7,7 @@ import { spawn as spawnChild, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,13 +181,38 @@ function closeServer(server: net.Server | null): Promise<void> {
   });
 }
 
+/**
+ * Pinning, as the issue asks (2 cores: load generator and server each pinned): with taskset
+ * and at least 2 CPUs, this process and every thread of it, and the server processes it starts
+ * afterwards, run on CPU 0 and wrk on CPU 1, so that neither takes the other's core. Returns
+ * whether it pinned; `unpinServers()` gives this process every CPU again.
+ */
+export function pinServers(): boolean {
+  if (os.cpus().length < 2) return false;
+  pinned = spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]).status === 0;
+  return pinned;
+}
+
+export function unpinServers(): void {
+  if (!pinned) return;
+  spawnSync('taskset', ['-a', '-p', '-c', `0-${os.cpus().length - 1}`, String(process.pid)]);
+  pinned = false;
+}
+
+let pinned = false;
+
+/** How the suites' tables say where things ran. */
+export function pinningNote(): string {
+  return pinned ? 'Servers pinned to CPU 0, wrk to CPU 1 (taskset).' : 'Not pinned (no taskset, or fewer than 2 CPUs).';
+}
+
 /** wrk's requests/s against `port` (async: the servers live in this process). */
 function wrk(port: number, connections: number, script: string | null): Promise<number> {
   return new Promise((resolve, reject) => {
     const args = ['-t1', `-c${connections}`, `-d${SECONDS}s`, '--latency'];
     if (script !== null) args.push('-s', script);
     args.push(`http://127.0.0.1:${port}/`);
-    const child = spawnChild('wrk', args);
+    const child = pinned ? spawnChild('taskset', ['-c', '1', 'wrk', ...args]) : spawnChild('wrk', args);
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('error', reject);
@@ -227,6 +253,7 @@ export function wrkMissing(suite: string): string | null {
 export async function httpSuite(): Promise<string> {
   const missing = wrkMissing('http');
   if (missing !== null) return missing;
+  pinServers();
   const dir = mkdtempSync(join(tmpdir(), 'http-bench-'));
   const pipelineScript = join(dir, 'pipeline.lua');
   // 16 requests per write (wrk's own pipelining recipe).
@@ -265,12 +292,13 @@ export async function httpSuite(): Promise<string> {
       row(pipelined, '16 pipelined, wrk -c50: node runtime vs raw node:net', 'curio-ts (node)', 'raw node:net'),
     ];
     return (
-      `wrk -t1, ${SECONDS} s per run, medians of ${ROUNDS} interleaved rounds after a warm-up; servers in the bench process, except "${WEB_OWN}" and "${WEB_FAST}" (child processes). ` +
+      `wrk -t1, ${SECONDS} s per run, medians of ${ROUNDS} interleaved rounds after a warm-up. ${pinningNote()} Servers in the bench process, except "${WEB_OWN}" and "${WEB_FAST}" (child processes). ` +
       "Importing @hono/node-server replaces globalThis.Response with its lightweight one, which the web-standard handler in the bench process then uses too; " +
       `the two child rows make the platform's Response (informational) and our FastResponse (installFastResponse(), the row with the target).\n\n${table(rows)}`
     );
   } finally {
     for (const c of contenders) await c.stop();
     rmSync(dir, { recursive: true, force: true });
+    unpinServers();
   }
 }

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { HttpHandler } from '@curio-ts/client';
 import { table } from './harness.js';
 import type { Row } from './harness.js';
-import { ROUNDS, SECONDS, hello, load, nodeHttp, ours, oursCurio, wrkMissing } from './http-bench.js';
+import { ROUNDS, SECONDS, hello, load, nodeHttp, ours, oursCurio, pinServers, pinningNote, unpinServers, wrkMissing } from './http-bench.js';
 
 const STAT_FILE = fileURLToPath(import.meta.url);
 const stat = (): Promise<unknown> => fsp.stat(STAT_FILE);
@@ -35,6 +35,7 @@ const HTTP_STAT = 'node:http, await fs.promises.stat';
 export async function httpForeignSuite(): Promise<string> {
   const missing = wrkMissing('http-foreign');
   if (missing !== null) return missing;
+  pinServers();
   const contenders = [
     oursCurio(CURIO, hello),
     oursCurio(CURIO_STAT, helloAfterStat),
@@ -62,7 +63,7 @@ export async function httpForeignSuite(): Promise<string> {
     ];
     const cost = at(CURIO_STAT) / at(CURIO) / (at(NODE_STAT) / at(NODE));
     return (
-      `wrk -t1, ${SECONDS} s per run, medians of ${ROUNDS} interleaved rounds after a warm-up; servers in the bench process. ` +
+      `wrk -t1, ${SECONDS} s per run, medians of ${ROUNDS} interleaved rounds after a warm-up; servers in the bench process. ${pinningNote()} ` +
       `Every handler stats ${'`'}apps/bench/dist/http-foreign-bench.js${'`'}.\n\n${table(rows)}\n\n` +
       `Foreign-await cost: the share of its rate the curio runtime keeps when its handlers await stat raw, over the share the node runtime keeps, ` +
       `(curio stat / curio plain) / (node stat / node plain) = ${cost.toFixed(2)}x ` +
@@ -70,5 +71,6 @@ export async function httpForeignSuite(): Promise<string> {
     );
   } finally {
     for (const c of contenders) await c.stop();
+    unpinServers();
   }
 }
