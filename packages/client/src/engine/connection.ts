@@ -95,7 +95,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     readonly label: string,
   ) {
     this.stream = stream;
-    runtime.spawn(() => this.readLoop(), `reader ${label}`);
+    runtime.spawn(() => this.readLoop(), `reader ${label}`, { signal: false }); // the loop ends when the stream closes: no AbortSignal held per connection
   }
 
   /** Calls written and not yet answered, plus calls waiting to be written. */

@@ -82,7 +82,7 @@ export class ClientConnection implements Held, Expirable {
   }
 
   start(): void {
-    this.reader = this.runtime.spawn(() => this.readLoop(), 'http client reader');
+    this.reader = this.runtime.spawn(() => this.readLoop(), 'http client reader', { signal: false }); // ends when the stream closes
   }
 
   /** Whether a new request may be sent on it now. */
