@@ -38,6 +38,8 @@
 
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, OutputBuffer, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
+import { Deadline } from '../deadline.js';
+import type { Expirable } from '../deadline.js';
 import { ConnectionError } from '../errors.js';
 import { checkAnswer } from './answer.js';
 import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake, Waiter } from '../runtime.js';
@@ -236,7 +238,7 @@ class Server implements HttpServer {
 }
 
 /** One connection's cycles. */
-class ServerConnection {
+class ServerConnection implements Expirable {
   background: Background | null = null;
   private readonly conn: HttpConnection;
   private readonly runtime: Runtime;
@@ -254,7 +256,8 @@ class ServerConnection {
   private inHandler = false;
   /** The client went away while its request was under way. */
   private gone = false;
-  private timerCancel: (() => void) | null = null;
+  /** headersTimeout, bodyTimeout and idleTimeout: one lazy timer. */
+  private readonly timeout: Deadline;
   /** Bytes received since the connection waits for its current request (0: none of its head yet). */
   private cycleBytes = 0;
   /** The timer armed is the idle timeout (no byte of the next request yet). */
@@ -295,6 +298,7 @@ class ServerConnection {
   ) {
     this.runtime = server.runtime;
     this.conn = new HttpConnection('server', server.options);
+    this.timeout = new Deadline(server.runtime);
   }
 
   /** Close now if no request is under way (graceful close). */
@@ -326,9 +330,7 @@ class ServerConnection {
     } catch {
       // Errors of the stream end the connection; handler errors were answered already.
     } finally {
-      this.deadline = Infinity;
-      this.timerCancel?.();
-      this.timerCancel = null;
+      this.timeout.stop();
       this.shut();
       this.reader.cancel();
       await this.reader.done;
@@ -801,51 +803,29 @@ class ServerConnection {
    * request).
    */
   private armTimer(ms: number, idle: boolean): void {
-    if (!Number.isFinite(ms) || ms <= 0) {
-      this.deadline = Infinity;
-      return;
-    }
-    this.deadline = this.runtime.now() + ms;
     this.deadlineIdle = idle;
-    if (this.timerCancel !== null && this.deadline < this.timerAt) {
-      // The pending timer would fire too late for this deadline.
-      this.timerCancel();
-      this.timerCancel = null;
-    }
-    if (this.timerCancel === null) this.startTimer(ms);
+    this.timeout.set(ms, this);
   }
 
-  private deadline = Infinity;
   private deadlineIdle = false;
-  /** When the pending timer fires. */
-  private timerAt = 0;
 
-  private startTimer(ms: number): void {
-    this.timerAt = this.runtime.now() + ms;
-    this.timerCancel = this.runtime.timer(ms, () => {
-      this.timerCancel = null;
-      if (this.closed || this.deadline === Infinity) return;
-      const left = this.deadline - this.runtime.now();
-      if (left > 1) {
-        this.startTimer(left);
-        return;
-      }
-      const idle = this.deadlineIdle;
-      if ((!idle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') || (this.waitingForBody && this.conn.ourState === 'SEND_RESPONSE')) {
-        // A head (or a body the handler waits for, its response not begun) that did not arrive in time: 408, then close.
-        this.sendNow(encoder.encode('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')).then(
-          () => this.shut(),
-          () => this.shut(),
-        );
-        return;
-      }
-      this.shut();
-    });
+  /** @internal The deadline passed (Deadline's callback). */
+  expire(): void {
+    if (this.closed) return;
+    if ((!this.deadlineIdle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') || (this.waitingForBody && this.conn.ourState === 'SEND_RESPONSE')) {
+      // A head (or a body the handler waits for, its response not begun) that did not arrive in time: 408, then close.
+      this.sendNow(encoder.encode('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')).then(
+        () => this.shut(),
+        () => this.shut(),
+      );
+      return;
+    }
+    this.shut();
   }
 
   /** No deadline while a request is handled (the pending timer, if any, will find none). */
   private cancelTimer(): void {
-    this.deadline = Infinity;
+    this.timeout.clear();
   }
 
   // For the body ------------------------------------------------------------------------------

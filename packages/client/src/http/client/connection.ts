@@ -27,8 +27,9 @@ import type { HttpEvent, HttpLimits } from '@curio-ts/proto-http';
 import { ConnectionError, ConnectionLostError, ProtocolViolationError } from '../../errors.js';
 import { FnWaiter } from '../../runtime.js';
 import type { Background, ByteStream, Runtime, Wake } from '../../runtime.js';
-import { Deadline } from './exchange.js';
-import type { Exchange, Expirable, Held } from './exchange.js';
+import { Deadline } from '../../deadline.js';
+import type { Expirable } from '../../deadline.js';
+import type { Exchange, Held } from './exchange.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
 export const READ_HIGH_WATER = 64 * 1024;

@@ -20,81 +20,14 @@
 import { AbortedError, BodyTimeoutError, ClientClosedError, HeadersTimeoutError } from '../../errors.js';
 import { FnWaiter } from '../../runtime.js';
 import type { Runtime, Wake } from '../../runtime.js';
+import type { Deadline, Expirable } from '../../deadline.js';
+
 
 /** What an exchange holds: the connection, which it closes if it fails, and its deadline. */
 export interface Held {
   /** Close it; `failed`: the exchange whose failure closes it. */
   destroy(failed?: Exchange): void;
   readonly deadline: Deadline;
-}
-
-const UNREF = { unref: true } as const;
-
-/** What a Deadline does when it passes. */
-export interface Expirable {
-  expire(): void;
-}
-
-/**
- * A deadline on the runtime's clock with one lazy timer: `set` moves it (starting a timer only
- * if none is pending early enough), `clear` disarms it (a pending timer then finds nothing),
- * `stop` also cancels the timer (the owner is gone). The timer does not keep the process alive
- * (Runtime.timer's `unref`): while a request is under way its connection's socket does, and a
- * connection idle in the pool (its socket unref'd) must not.
- */
-export class Deadline {
-  private at = Infinity;
-  private timerAt = Infinity;
-  private cancel: (() => void) | null = null;
-  private target: Expirable | null = null;
-
-  constructor(private readonly runtime: Runtime) {}
-
-  /** `target.expire()` once `ms` from now (unless moved or cleared); no deadline for ms ≤ 0 or Infinity. */
-  set(ms: number, target: Expirable): void {
-    if (!(ms > 0 && ms < Infinity)) {
-      this.clear();
-      return;
-    }
-    this.at = this.runtime.now() + ms;
-    this.target = target;
-    if (this.cancel !== null && this.at < this.timerAt) {
-      this.cancel();
-      this.cancel = null;
-    }
-    if (this.cancel === null) this.start(ms);
-  }
-
-  clear(): void {
-    this.at = Infinity;
-    this.target = null;
-  }
-
-  stop(): void {
-    this.clear();
-    this.cancel?.();
-    this.cancel = null;
-  }
-
-  private start(ms: number): void {
-    this.timerAt = this.runtime.now() + ms;
-    this.cancel = this.runtime.timer(
-      ms,
-      () => {
-        this.cancel = null;
-        if (this.at === Infinity) return;
-        const left = this.at - this.runtime.now();
-        if (left >= 1) {
-          this.start(left);
-          return;
-        }
-        const target = this.target;
-        this.clear();
-        target?.expire();
-      },
-      UNREF,
-    );
-  }
 }
 
 /** Which timeout is armed. */
