@@ -417,7 +417,7 @@ export class HttpConnection {
     if (this.ourRole === 'client' && (this.requestMethod === 'HEAD' || head.status === 204 || head.status === 304)) {
       // No body follows whatever the length fields say: llhttp judged keep-alive before it was
       // told so, and a HEAD answer without Content-Length is not close-delimited.
-      close = version === '1.1' ? hasToken(fields, 'connection', 'close') : !hasToken(fields, 'connection', 'keep-alive');
+      close = version === '1.1' ? fields.hasToken('connection', 'close') : !fields.hasToken('connection', 'keep-alive');
     } else close = !head.keepAlive;
     // An HTTP/1.0 message with Transfer-Encoding has faulty framing: answer (or read) it, then
     // close, or what its sender meant as body could be taken for the next message (RFC 9112 §6.1).
@@ -604,7 +604,7 @@ export class HttpConnection {
     writer.begin();
     writer.text(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`);
     const method = request.method.toUpperCase();
-    const keepAlive = request.httpVersion === '1.1' ? !hasToken(headers, 'connection', 'close') : hasToken(headers, 'connection', 'keep-alive');
+    const keepAlive = request.httpVersion === '1.1' ? !headers.hasToken('connection', 'close') : headers.hasToken('connection', 'keep-alive');
     const proposesSwitch = method === 'CONNECT' || headers.has('upgrade');
     if (pipelined) {
       if (proposesSwitch) throw new LocalProtocolError('a request proposing a protocol switch (Upgrade, CONNECT) cannot be pipelined', 'ERR_HTTP_PIPELINE');
@@ -863,12 +863,6 @@ function statusLine(status: number, given: string): Uint8Array {
 }
 
 /** Whether a comma-separated field `name` holds `token` (case-insensitive). */
-function hasToken(headers: FieldList, name: string, token: string): boolean {
-  const value = headers.get(name);
-  if (value === null) return false;
-  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
-  return false;
-}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (a.length === 0) return b;

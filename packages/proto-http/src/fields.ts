@@ -126,6 +126,14 @@ export class FieldList {
     return new FieldList(NO_BYTES, NO_SPANS, 0, pairs.length, pairs);
   }
 
+  /** Whether field `name`'s comma-separated value holds `token` (lowercase), as `Connection: close`. */
+  hasToken(name: string, token: string): boolean {
+    const value = this.get(name);
+    if (value === null) return false;
+    for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
+    return false;
+  }
+
   /** The name of field `i`, as received (case kept). */
   name(i: number): string {
     const pairs = this.pairs;

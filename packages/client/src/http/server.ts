@@ -38,6 +38,7 @@
 
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, OutputBuffer, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
+import { concatBytes } from '../bytes.js';
 import { Deadline } from '../deadline.js';
 import type { Expirable } from '../deadline.js';
 import { ConnectionError } from '../errors.js';
@@ -646,7 +647,7 @@ class ServerConnection implements Expirable {
     // waiting for 100-continue may or may not send it, so that connection closes; otherwise what
     // is left is drained after the response (up to DRAIN_LIMIT, else the connection closes).
     let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done);
-    if (!keep && status !== 101 && !hasClose(headers)) extra.push(['Connection', 'close']); // a 101 ends HTTP here anyway
+    if (!keep && status !== 101 && !headers.hasToken('connection', 'close')) extra.push(['Connection', 'close']); // a 101 ends HTTP here anyway
     if (extra.length > 0) headers = FieldList.from([...headers.entries(), ...extra]);
     let started = false;
     if (status === 101 || (head.method === 'CONNECT' && status >= 200 && status < 300)) {
@@ -923,7 +924,7 @@ class Body implements RequestBody {
       parts.push(part);
       length += part.length;
     }
-    return parts.length === 1 ? (parts[0] as Uint8Array) : concat(parts, length);
+    return concatBytes(parts);
   }
 
   async text(): Promise<string> {
@@ -1043,22 +1044,6 @@ class WakeSlot implements Waiter<void> {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
-/** `parts` (`length` bytes in all) as one array. */
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-function hasClose(headers: FieldList): boolean {
-  const value = headers.get('connection');
-  return value !== null && value.split(',').some((part) => part.trim().toLowerCase() === 'close');
 }
 
 const REASONS: Readonly<Record<number, string>> = {

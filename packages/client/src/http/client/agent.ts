@@ -27,6 +27,7 @@
 //   ConnectionLostError: each of those whose response had not begun is sent once more on
 //   another connection, by the retry rule above.
 
+import { concatBytes } from '../../bytes.js';
 import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';
 import type { HttpLimits } from '@curio-ts/proto-http';
 import { ClientClosedError, ConnectionError, ConnectionLostError, InvalidArgumentError, ProtocolViolationError } from '../../errors.js';
@@ -352,9 +353,9 @@ export class HttpAgent {
       const headers = viaProxy && proxy.authorization !== null ? [...spec.headers, ['Proxy-Authorization', proxy.authorization] as const] : spec.headers;
       head = conn.send(new RequestEvent(spec.method, target, headers)) as Uint8Array;
       if (body instanceof Uint8Array) {
-        head = concat3(head, body.length === 0 ? null : (conn.send(new Data(body)) as Uint8Array), conn.send(END) as Uint8Array);
+        head = concatBytes(body.length === 0 ? [head, conn.send(END) as Uint8Array] : [head, conn.send(new Data(body)) as Uint8Array, conn.send(END) as Uint8Array]);
       } else if (body === null) {
-        head = concat3(head, null, conn.send(END) as Uint8Array);
+        head = concatBytes([head, conn.send(END) as Uint8Array]);
       }
     } catch (error) {
       if (error instanceof LocalProtocolError) throw new InvalidArgumentError(`${spec.method} ${spec.url.href}: ${error.message}`, 'ERR_BAD_ARGUMENT', { cause: error });
@@ -505,14 +506,4 @@ function parseKeepAlive(value: string): number {
   const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
   if (match === null) return Infinity;
   return Number(match[1]) * 1000 - 1000;
-}
-
-function concat3(a: Uint8Array, b: Uint8Array | null, c: Uint8Array): Uint8Array {
-  const length = a.length + (b === null ? 0 : b.length) + c.length;
-  if (length === a.length) return a;
-  const out = new Uint8Array(length);
-  out.set(a, 0);
-  if (b !== null) out.set(b, a.length);
-  out.set(c, length - c.length);
-  return out;
 }
