@@ -88,6 +88,19 @@ const SHORT_LINE = 64;
 
 const utf8 = new TextDecoder('utf-8');
 type NodeBufferLike = Uint8Array & { utf8Slice(start: number, end: number): string };
+type Slicer = (this: Uint8Array, start: number, end: number) => string;
+/** What a Node Buffer chunk offers for the ASCII path: its latin1Slice and `Buffer.byteLength`. */
+interface NodeBufferParts {
+  latin1Slice?: unknown;
+  constructor?: { byteLength?: unknown };
+}
+/**
+ * Text blobs this long or longer are tried on the ASCII path (see `nodeText`): below it,
+ * utf8Slice's own scan costs less than the extra call that proves a string ASCII.
+ */
+const ASCII_FROM = 256;
+/** After a text blob that was not ASCII, this many go straight to utf8Slice before trying again. */
+const ASCII_RETRY = 64;
 
 /** Decode bytes [start, end) of `buf` as UTF-8 (invalid sequences become U+FFFD). */
 export function decodeUtf8(buf: Uint8Array, start: number, end: number): string {
@@ -161,7 +174,16 @@ export class RespDecoder {
   /** Whether `buf` is a Node Buffer (its utf8Slice is the fastest UTF-8 decoder). */
   private nodeBuffer = false;
   /** A Node Buffer's utf8Slice, once one was fed: it decodes any Uint8Array, joined ones too. */
-  private nodeUtf8: ((this: Uint8Array, start: number, end: number) => string) | null = null;
+  private nodeUtf8: Slicer | null = null;
+  /**
+   * The ASCII path, once a Node Buffer was fed (both null otherwise): its latin1Slice copies
+   * bytes into a string without utf8Slice's scan, and `Buffer.byteLength` (UTF-8 length, one
+   * SIMD pass) proves the result ASCII, that is, what utf8Slice would have returned.
+   */
+  private nodeLatin1: Slicer | null = null;
+  private utf8Length: ((text: string) => number) | null = null;
+  /** Long text blobs still to decode with utf8Slice alone, after one that was not ASCII. */
+  private asciiSkip = 0;
   /** Reused to join a small blob cut by a chunk end, when it becomes a string at once. */
   private scratch: Uint8Array | null = null;
   // Chunks fed and not reached yet, in order; `queueOffset` is the stream offset of the first.
@@ -242,7 +264,36 @@ export class RespDecoder {
     this.buf = buf;
     const utf8Slice = (buf as Partial<NodeBufferLike>).utf8Slice;
     this.nodeBuffer = typeof utf8Slice === 'function';
-    if (this.nodeBuffer && this.nodeUtf8 === null) this.nodeUtf8 = utf8Slice as (this: Uint8Array, start: number, end: number) => string;
+    if (this.nodeBuffer && this.nodeUtf8 === null) {
+      this.nodeUtf8 = utf8Slice as Slicer;
+      const { latin1Slice, constructor } = buf as NodeBufferParts;
+      const byteLength = constructor?.byteLength;
+      if (typeof latin1Slice === 'function' && typeof byteLength === 'function') {
+        this.nodeLatin1 = latin1Slice as Slicer;
+        this.utf8Length = byteLength as (text: string) => number;
+      }
+    }
+  }
+
+  /**
+   * Bytes [start, end) of any Uint8Array as text, once a Node Buffer was fed (`nodeUtf8` set).
+   * A long blob is first copied as Latin-1 (no UTF-8 scan) and kept if its UTF-8 length is its
+   * length, i.e. every byte was ASCII, where Latin-1 and UTF-8 agree; else it is decoded again
+   * as UTF-8, and the next ASCII_RETRY long blobs go to utf8Slice directly (text that is not
+   * ASCII tends to come in a row).
+   */
+  private nodeText(buf: Uint8Array, start: number, end: number): string {
+    const latin1 = this.nodeLatin1;
+    if (end - start >= ASCII_FROM && latin1 !== null) {
+      if (this.asciiSkip === 0) {
+        const text = latin1.call(buf, start, end);
+        if ((this.utf8Length as (text: string) => number)(text) === text.length) return text;
+        this.asciiSkip = ASCII_RETRY;
+      } else {
+        this.asciiSkip--;
+      }
+    }
+    return (this.nodeUtf8 as Slicer).call(buf, start, end);
   }
 
   /** The next queued chunk (its stream offset in `takenOffset`), or null. */
@@ -343,7 +394,7 @@ export class RespDecoder {
     if (buf[end] !== CR || buf[end + 1] !== LF) return INCOMPLETE;
     this.pos = end + 2;
     if (bytes) return buf.subarray(body, end);
-    if (n > 8 && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(body, end);
+    if (n > 8 && this.nodeBuffer) return n >= ASCII_FROM ? this.nodeText(buf, body, end) : (buf as NodeBufferLike).utf8Slice(body, end);
     return decodeUtf8(buf, body, end);
   }
 
@@ -708,11 +759,10 @@ export class RespDecoder {
     const inHead = split.length - start; // < n + 2
     const cr = n < inHead ? split[start + n] : chunk[n - inHead];
     if (cr !== CR || chunk[need - 1] !== LF) return false;
-    const nodeUtf8 = this.nodeUtf8 as (this: Uint8Array, start: number, end: number) => string;
     let text: string;
-    if (inHead >= n) text = nodeUtf8.call(split, start, start + n);
-    else if (inHead === 0) text = nodeUtf8.call(chunk, 0, n);
-    else if ((split[split.length - 1] as number) < 0x80) text = nodeUtf8.call(split, start, split.length) + nodeUtf8.call(chunk, 0, n - inHead);
+    if (inHead >= n) text = this.nodeText(split, start, start + n);
+    else if (inHead === 0) text = this.nodeText(chunk, 0, n);
+    else if ((split[split.length - 1] as number) < 0x80) text = this.nodeText(split, start, split.length) + this.nodeText(chunk, 0, n - inHead);
     else return false;
     this.takeChunk();
     this.base = this.takenOffset;
@@ -811,7 +861,7 @@ export class RespDecoder {
   private blob(type: number, buf: Uint8Array, start: number, end: number, bytes: boolean): RespValue {
     if (type === 0x24) {
       if (bytes) return buf.subarray(start, end);
-      if (end - start > 8 && buf === this.buf && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(start, end);
+      if (end - start > 8 && end - start < ASCII_FROM && buf === this.buf && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(start, end);
       return this.text(buf, start, end);
     }
     if (type === 0x21) return new RespErrorReply(decodeUtf8(buf, start, end));
@@ -822,8 +872,7 @@ export class RespDecoder {
 
   /** Bytes [start, end) of any Uint8Array as text, with the fastest decoder at hand. */
   private text(buf: Uint8Array, start: number, end: number): string {
-    const nodeUtf8 = this.nodeUtf8;
-    if (end - start > 8 && nodeUtf8 !== null) return nodeUtf8.call(buf, start, end);
+    if (end - start > 8 && this.nodeUtf8 !== null) return this.nodeText(buf, start, end);
     return decodeUtf8(buf, start, end);
   }
 

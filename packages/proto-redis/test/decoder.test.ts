@@ -623,6 +623,95 @@ describe('every parser path under random, split and hostile bytes', () => {
   });
 });
 
+describe('long text blobs in Node Buffers (the ASCII path: latin1Slice proven ASCII, else utf8Slice)', () => {
+  /** `$n\r\n<body>\r\n` as a Node Buffer. */
+  const blobOf = (body: Uint8Array): Buffer => Buffer.concat([Buffer.from(`$${body.length}\r\n`), body, Buffer.from('\r\n')]);
+  /** What any UTF-8 decoder makes of `body` (invalid sequences as U+FFFD). */
+  const utf8Of = (body: Uint8Array): string => new TextDecoder().decode(body);
+  const ascii = (n: number, from = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => 0x20 + ((from + i) % 95));
+
+  // Bodies around the 256-byte threshold, long ones, ASCII or not: multi-byte characters (also
+  // as the first or last bytes), invalid UTF-8 (a lone continuation byte, a truncated sequence,
+  // an overlong form, a surrogate), Latin-1 bytes that are not UTF-8.
+  const body = fc.oneof(
+    fc.integer({ min: 250, max: 1100 }).map((n) => ascii(n)),
+    fc.tuple(fc.integer({ min: 250, max: 1100 }), fc.nat(), fc.constantFrom([0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0x80], [0xe2, 0x82], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe9], [0xff]))
+      .map(([n, at, seq]) => {
+        const out = Array.from(ascii(n));
+        out.splice(at % (n + 1), 0, ...seq);
+        return Uint8Array.from(out);
+      }),
+    fc.string({ unit: 'grapheme', minLength: 100, maxLength: 400 }).map((text) => new TextEncoder().encode(text)),
+    fc.uint8Array({ minLength: 250, maxLength: 700 }),
+  );
+
+  it('decode as UTF-8 of the whole body, in any order (ASCII ones after non-ASCII ones too), cut anywhere', () => {
+    fc.assert(
+      fc.property(fc.array(body, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (bodies, cuts) => {
+        const data = Buffer.concat(bodies.map(blobOf));
+        const expected = { frames: bodies.map(utf8Of), error: null, buffered: 0 };
+        expect(outcome(data, [])).toEqual(expected);
+        expect(outcome(data, cuts.map((c) => c % (data.length + 1)))).toEqual(expected);
+        // The same bytes as plain Uint8Arrays (no Node decoders) give the same strings.
+        expect(outcome(Uint8Array.from(data), cuts.map((c) => c % (data.length + 1)))).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('at the threshold: 255, 256 and 257 bytes, ASCII or ending in a multi-byte character, cut at every byte of the body and its CRLF', () => {
+    for (const n of [255, 256, 257]) {
+      for (const tail of [[], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xe9]]) {
+        const body = Uint8Array.from([...ascii(n - tail.length), ...tail]);
+        const data = Buffer.concat([blobOf(body), Buffer.from('+OK\r\n')]);
+        const expected = { frames: [utf8Of(body), 'OK'], error: null, buffered: 0 };
+        for (let cut = 0; cut < data.length; cut++) expect(outcome(data, [cut])).toEqual(expected);
+      }
+    }
+  });
+
+  it('after a non-ASCII long blob, the next ones (past the retry count too) are still decoded exactly', () => {
+    const euro = Uint8Array.from([...ascii(300), 0xe2, 0x82, 0xac]);
+    const plain = ascii(300, 7);
+    const bodies = [euro, ...Array.from({ length: 70 }, (_, i) => (i % 10 === 9 ? euro : plain)), plain, euro, plain];
+    const data = Buffer.concat(bodies.map(blobOf));
+    const frames = decodeAll(data);
+    expect(frames).toEqual(bodies.map(utf8Of));
+    expect(frames[1]).toBe(utf8Of(plain));
+    expect(frames[frames.length - 2]).toContain('\u20ac');
+  });
+
+  it('a long text blob arriving in many chunks, or a streamed string of long parts, is decoded joined', () => {
+    const body = Uint8Array.from([...ascii(400), 0xf0, 0x9f, 0x98, 0x80, ...ascii(400)]); // an emoji at 400-403
+    const data = Buffer.concat([blobOf(body), Buffer.from('$?\r\n;402\r\n'), body.subarray(0, 402), Buffer.from('\r\n;402\r\n'), body.subarray(402), Buffer.from('\r\n;0\r\n')]);
+    const expected = { frames: [utf8Of(body), utf8Of(body)], error: null, buffered: 0 };
+    expect(outcome(data, [])).toEqual(expected);
+    expect(outcome(data, [100, 402, 403, 404, 700])).toEqual(expected); // the emoji cut twice
+    expect(outcome(data, Array.from({ length: data.length }, (_, i) => i * 37))).toEqual(expected);
+    expect(outcome(Buffer.from(blobOf(ascii(5000))), [1000, 2000, 3000, 4000])).toEqual({ frames: [utf8Of(ascii(5000))], error: null, buffered: 0 });
+  });
+
+  it('chunks that have a utf8Slice but no latin1Slice or Buffer.byteLength still decode (utf8Slice alone)', () => {
+    class Utf8Only extends Uint8Array {
+      utf8Slice(start: number, end: number): string {
+        return new TextDecoder().decode(this.subarray(start, end));
+      }
+    }
+    const body = Uint8Array.from([...ascii(300), 0xc3, 0xa9, ...ascii(300)]);
+    const data = Buffer.concat([blobOf(ascii(300)), blobOf(body)]);
+    const decoder = new RespDecoder();
+    decoder.feed(Utf8Only.from(data));
+    expect([decoder.next(), decoder.next(), decoder.next()]).toEqual([utf8Of(ascii(300)), utf8Of(body), NEED_DATA]);
+  });
+
+  it('bytes mode returns the bytes themselves, not text, for long blobs', () => {
+    const body = Uint8Array.from([...ascii(300), 0xff]);
+    const decoder = new RespDecoder();
+    decoder.feed(blobOf(body));
+    expect(decoder.next(true)).toEqual(Buffer.from(body));
+  });
+});
+
 describe('differential against redis-parser (RESP2)', () => {
   const require = createRequire(import.meta.url);
   const RedisParser = require('redis-parser') as new (options: {
@@ -640,6 +729,9 @@ describe('differential against redis-parser (RESP2)', () => {
       { weight: 10, arbitrary: fc.array(tie('value'), { maxLength: 5 }) },
       { weight: 5, arbitrary: fc.string({ maxLength: 20 }).map((text) => new RespErrorReply(`ERR ${text.replace(/[\r\n]/g, ' ')}`)) },
       { weight: 1, arbitrary: fc.integer({ min: 60_000, max: 140_000 }).map((n) => 'v'.repeat(n)) },
+      // Long enough for the ASCII path: ASCII, and with multi-byte characters anywhere.
+      { weight: 3, arbitrary: fc.string({ unit: 'grapheme', minLength: 200, maxLength: 1500 }) },
+      { weight: 3, arbitrary: fc.string({ unit: 'grapheme-ascii', minLength: 250, maxLength: 1500 }) },
     ),
   })).value;
 
