@@ -91,7 +91,7 @@ const EMPTY = new Uint8Array(0);
 const SHORT_LINE = 64;
 
 const utf8 = new TextDecoder('utf-8');
-type NodeBufferLike = Uint8Array & { utf8Slice(start: number, end: number): string };
+type NodeBufferLike = Uint8Array & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
 type Slicer = (this: Uint8Array, start: number, end: number) => string;
 /** What a Node Buffer chunk offers for the ASCII path: its latin1Slice and `Buffer.byteLength`. */
 interface NodeBufferParts {
@@ -290,7 +290,8 @@ export class RespDecoder {
     const latin1 = this.nodeLatin1;
     if (end - start >= ASCII_FROM && latin1 !== null) {
       if (this.asciiSkip === 0) {
-        const text = latin1.call(buf, start, end);
+        // A method call on the current chunk is a fast API call; `.call` is the generic one.
+        const text = buf === this.buf && this.nodeBuffer ? (buf as NodeBufferLike).latin1Slice(start, end) : latin1.call(buf, start, end);
         if ((this.utf8Length as (text: string) => number)(text) === text.length) return text;
         this.asciiSkip = ASCII_RETRY;
       } else {
