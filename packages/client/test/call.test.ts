@@ -3,6 +3,7 @@
 // begins), independent of any runtime or connection.
 import { describe, expect, it } from 'vitest';
 import { EngineCall, RedisCall } from '@curio-ts/client';
+import { encodeCommand } from '@curio-ts/proto-redis';
 import type { Wake } from '@curio-ts/client';
 
 /** What a batch's waiter implements (engine/call.ts's BatchSink, not exported). */
@@ -112,5 +113,18 @@ describe('RedisCall', () => {
     expect(call.args).toEqual(['GET', 'k']);
     const full = new RedisCall(['SET', 'k', 'v'], 'SET', false, false, false, null, undefined, undefined, null);
     expect([full.args, full.bytes, full.onAttributes]).toEqual([['SET', 'k', 'v'], false, null]);
+  });
+
+  it('sizeHint is the bytes the command takes on the wire for ASCII strings and byte arrays, one-key or not', () => {
+    const keys = ['', 'k', 'bench:key', 'x'.repeat(10), 'y'.repeat(99), 'z'.repeat(100), 'w'.repeat(1000), 'v'.repeat(12_345)];
+    for (const key of keys) {
+      for (const arg of [key, new TextEncoder().encode(key)]) {
+        expect(RedisCall.forKey('GET', arg, false, true, null, undefined, undefined, null).sizeHint).toBe(encodeCommand(['GET', arg]).length);
+        const args = ['SET', arg, 'value', ...Array.from({ length: 12 }, (_, i) => `a${i}`)];
+        expect(new RedisCall(args, 'SET', false, false, false, null, undefined, undefined, null).sizeHint).toBe(encodeCommand(args).length);
+      }
+    }
+    // Numbers are guessed (their text is made only when encoded).
+    expect(RedisCall.forKey('INCRBY', 5, false, false, null, undefined, undefined, null).sizeHint).toBeGreaterThan(0);
   });
 });
