@@ -19,6 +19,7 @@ export type {
   Waiter,
   Background,
   SpawnOptions,
+  CallClass,
 } from './runtime.js';
 export { FnWaiter, NEVER_ABORTED } from './runtime.js';
 export {

@@ -72,6 +72,11 @@ const TO_BATCH = 0b01100;
 /** Settled before its wait began: `aux` is the value (or the error). */
 const HELD_VALUE = 0b10000;
 const HELD_ERROR = 0b10100;
+/**
+ * `target`: resolve, `aux`: reject, and the outcome goes through {@link EngineCall.deliverOwn}:
+ * a runtime's call class whose calls are their own waits (see Runtime.callClass).
+ */
+const TO_OWN = 0b11000;
 /** Its {@link CallState} (bits 5-6), as an index into STATES. */
 const STATE_SHIFT = 5;
 const STATE_MASK = 0b11 << STATE_SHIFT;
@@ -99,9 +104,9 @@ export class EngineCall implements Waiter<unknown> {
   connection: CallConnection | null = null;
   /** Flag bits (RETRYABLE, EXCLUSIVE, TO_*, the state, and the protocol's from PROTOCOL_FLAG up). */
   protected flags: number;
-  /** Where the outcome goes, as `flags` says (see "Discussion: size"). */
-  private target: unknown = null;
-  private aux: unknown = null;
+  /** Where the outcome goes, as `flags` says (see "Discussion: size"); a runtime's call class reads them for TO_OWN. */
+  protected target: unknown = null;
+  protected aux: unknown = null;
   /** The rarely set parts, or null. */
   private extra: CallExtra | null = null;
 
@@ -212,6 +217,29 @@ export class EngineCall implements Waiter<unknown> {
     this.owner?.begin(this);
   }
 
+  /**
+   * The wait began, for a runtime's call class whose calls are their own waits (see
+   * Runtime.callClass): `resolve` and `reject` are kept, and the outcome goes to
+   * {@link deliverOwn}, which the class overrides.
+   */
+  startOwn(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+    if (this.handOverHeld(TO_OWN, resolve, reject)) return;
+    this.setTarget(TO_OWN, resolve, reject);
+    this.owner?.begin(this);
+  }
+
+  /**
+   * The outcome of a call started with {@link startOwn} (`target` is its resolve, `aux` its
+   * reject, kept until the class clears them). By default they are called at once.
+   */
+  protected deliverOwn(ok: boolean, value: unknown): void {
+    const resolve = this.target as (value: unknown) => void;
+    const reject = this.aux as (error: unknown) => void;
+    this.clearTarget();
+    if (ok) resolve(value);
+    else reject(value);
+  }
+
   /** A call of a batch: its outcome goes to `sink`, as number `index` (nothing allocated per call). */
   startBatch(sink: BatchSink, index: number): void {
     if (this.handOverHeld(TO_BATCH, sink, index)) return;
@@ -252,8 +280,16 @@ export class EngineCall implements Waiter<unknown> {
     this.finish(false, error);
   }
 
-  /** End the call without telling its waiter (the runtime already ended the wait). */
+  /**
+   * End the call without telling its waiter (the runtime already ended the wait). A call
+   * started with {@link startOwn} keeps its resolve and reject: the runtime rejects the wait
+   * with them.
+   */
   drop(): void {
+    if ((this.flags & TO_MASK) === TO_OWN) {
+      this.finish(false, null, false);
+      return;
+    }
     this.clearTarget();
     this.finish(false, null);
   }
@@ -264,13 +300,14 @@ export class EngineCall implements Waiter<unknown> {
     this.aux = aux;
   }
 
-  private clearTarget(): void {
+  protected clearTarget(): void {
     this.flags &= ~TO_MASK;
     this.target = null;
     this.aux = null;
   }
 
-  private finish(ok: boolean, value: unknown): void {
+  /** Settle: run the cleanups, then hand the outcome on (unless `tell` is false). */
+  private finish(ok: boolean, value: unknown, tell = true): void {
     if ((this.flags & STATE_MASK) === DONE) return;
     const extra = this.extra;
     if (extra !== null) {
@@ -290,7 +327,7 @@ export class EngineCall implements Waiter<unknown> {
         settled();
       }
     } else this.flags |= DONE;
-    this.deliver(ok, value);
+    if (tell) this.deliver(ok, value);
   }
 
   /** Hand the outcome to whoever waits for it (or hold it until a wait begins). */
@@ -303,6 +340,10 @@ export class EngineCall implements Waiter<unknown> {
       this.clearTarget();
       if (ok) (target as (value: unknown) => void)(value);
       else reject(value);
+      return;
+    }
+    if (to === TO_OWN) {
+      this.deliverOwn(ok, value);
       return;
     }
     if (to === TO_WAKE) {

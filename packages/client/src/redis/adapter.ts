@@ -52,9 +52,11 @@ export class RedisCall extends EngineCall {
 
   /**
    * The command `name key` (`name` upper case), kept without an argument array: the one-key
-   * commands of the hot path (GET, INCR...) cost one object less each.
+   * commands of the hot path (GET, INCR...) cost one object less each. Made of the class it is
+   * called on (a runtime's subclass, see Runtime.callClass).
    */
   static forKey(
+    this: typeof RedisCall,
     name: string,
     key: RedisArg,
     bytes: boolean,
@@ -64,7 +66,7 @@ export class RedisCall extends EngineCall {
     signal: AbortSignal | undefined,
     transform: ((reply: RespValue) => unknown) | null,
   ): RedisCall {
-    const call = new RedisCall(NO_ARGS, name, bytes, retryable, false, owner, timeout, signal, transform);
+    const call = new this(NO_ARGS, name, bytes, retryable, false, owner, timeout, signal, transform);
     call.request = key;
     call.flags |= KEY_FLAG;
     return call;
