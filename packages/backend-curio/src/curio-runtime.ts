@@ -23,7 +23,7 @@
 //   runs there (failing a call, closing a stream, starting a reconnection) is safe there.
 
 import { performance } from 'node:perf_hooks';
-import { NEVER_ABORTED } from '@curio-ts/client';
+import { NEVER_ABORTED, rejectedWith } from '@curio-ts/client';
 import type { Background, CallClass, ConnectTarget, EngineCall, Runtime, SpawnOptions, Waiter } from '@curio-ts/client';
 import { KernelClosedError, openConnection, openUnixConnection, sleep, spawn } from '@curio-ts/kernel';
 import type { CancelledError, Kernel, Socket, Task, TaskState } from '@curio-ts/kernel';
@@ -126,12 +126,11 @@ const operationKinds = new Map<string, OperationKind>();
 /** The operation call class made of each call class (Runtime.callClass), with its state. */
 const callClasses = new WeakMap<CallClass, { readonly state: string; readonly made: CallClass }>();
 
-// One shared executor instead of a closure per call.
+// One shared executor instead of a closure per call; the reject function is not kept (an
+// error settles the call's Promise through a rejected one: see the client's rejectedWith).
 let capturedResolve: (value: unknown) => void = ignore;
-let capturedReject: (error: unknown) => void = ignore;
-function captureResolvers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+function captureResolve(resolve: (value: never) => void): void {
   capturedResolve = resolve as (value: unknown) => void;
-  capturedReject = reject;
 }
 const KINDS_LIMIT = 64;
 
@@ -155,7 +154,7 @@ type MixinBase = new (...args: any[]) => EngineCall;
 /** A call of a class made by {@link operationCallClass}: its own kernel operation. */
 interface OperationCall extends OperationSlots {
   /** The call's wait begins (see EngineCall.startOwn). */
-  startOwn(resolve: (value: unknown) => void, reject: (error: unknown) => void): void;
+  startOwn(resolve: (value: unknown) => void): void;
 }
 
 /**
@@ -164,7 +163,7 @@ interface OperationCall extends OperationSlots {
  * of about 90 bytes less per call in flight, and no hop through a Wake per reply). The call is
  * the operation's canceller (its `cancel`, as a Waiter's); its outcome goes to the kernel
  * (`settleOperation`, delivered at once or in its task's turn), which then settles the Promise
- * with the resolve and reject the call keeps (EngineCall's TO_OWN).
+ * with the resolve function the call keeps (EngineCall's TO_OWN).
  */
 function operationCallClass<K extends CallClass>(base: K, state: TaskState): K {
   const Base = base as unknown as MixinBase;
@@ -186,9 +185,9 @@ function operationCallClass<K extends CallClass>(base: K, state: TaskState): K {
     _deliver(): void {
       const value = this._outcome;
       this._outcome = null;
-      const settle = (operationFulfilled(this) ? this.target : this.aux) as (value: unknown) => void;
+      const resolve = this.target as (value: unknown) => void;
       this.clearTarget();
-      settle(value);
+      resolve(operationFulfilled(this) ? value : rejectedWith(value));
     }
 
     _cancelOperation(): boolean | void {
@@ -263,11 +262,10 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
     },
     wait<T>(state: string, waiter: Waiter<T>): Promise<T> {
       if (isOperationCall(waiter)) {
-        const promise = new Promise<T>(captureResolvers);
+        const promise = new Promise<T>(captureResolve);
         const resolve = capturedResolve;
-        const reject = capturedReject;
         beginOperation(waiter, promise);
-        waiter.startOwn(resolve, reject);
+        waiter.startOwn(resolve);
         return promise;
       }
       const kind = operationKind(state);

@@ -54,6 +54,42 @@ describe('EngineCall', () => {
     await expect(promise).rejects.toBe(boom);
   });
 
+  it('keeps only the resolve function it is handed: an error settles the Promise through a rejected one', async () => {
+    const error = new Error('failed');
+    const settled: string[] = [];
+    const call = plainCall();
+    const promise = new Promise((resolve, reject) =>
+      call.startWith(
+        (value) => {
+          settled.push('resolve');
+          resolve(value);
+        },
+        (reason) => {
+          settled.push('reject');
+          reject(reason);
+        },
+      ),
+    );
+    call.fail(error);
+    await expect(promise).rejects.toBe(error);
+    expect(settled).toEqual(['resolve']);
+    // Fire-and-forget: the rejected Promise it settles through is handled by the call's Promise.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const dropped = plainCall();
+      const kept = new Promise((resolve, reject) => dropped.startWith(resolve, reject));
+      dropped.fail(new Error('dropped'));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(unhandled).toHaveLength(1); // the call's own Promise, as with a reject function
+      expect(unhandled[0]).toBeInstanceOf(Error);
+      kept.catch(() => {});
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('holds an outcome reached before its wait began and hands it over when it begins (every kind of wait)', async () => {
     const early = plainCall();
     early.resolve('early');
