@@ -72,11 +72,14 @@
 // Discussion: size. A client can have hundreds of thousands of operations pending at once (200 000
 // GETs in one Promise.all), each kept alive and copied by the young generation's scavenges until
 // it settles: the garbage collector's share of the time follows the bytes an operation keeps, so
-// its fields double up. While pending, `_seq` is its start number and `outcome` its Promise (its
-// cancellation once abandoned); once settled, `_seq` is its (negative) status and `outcome` its value or error;
+// its fields double up. While pending, `_seq` is its start number and `_outcome` its Promise (its
+// cancellation once abandoned); once settled, `_seq` is its (negative) status and `_outcome` its value or error;
 // a settled operation queued for its owner's turn is linked through `_next` (it left the pending
 // list when it settled). A runtime's operations of one kind share their name (OwnedOperation's
-// `state` getter) instead of holding it.
+// `state` getter) instead of holding it. And an object can be its own operation (OperationSlots:
+// the links and `_outcome` as fields of its own, the logic in beginOperation, settleOperation and
+// abortOperation): the curio runtime's Redis calls are, so a call in flight is one object, not a
+// call plus an operation (about 90 bytes less each, issue 9).
 
 import type { CancelledError } from './errors.js';
 import { TaskTimeout } from './errors.js';
