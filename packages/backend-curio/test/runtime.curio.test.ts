@@ -255,7 +255,7 @@ describe('calls that are their own kernel operations (Runtime.callClass)', () =>
     const who = owner();
     const out = await run(async () => {
       const call = Calls.forKey('GET', 'k', false, true, who, undefined, undefined, (reply) => `<${String(reply)}>`);
-      const waiter = spawn(async () => `${await runtime.wait<string>('REDIS_REPLY', call)}@${currentTask().name}`, { name: 'w' });
+      const waiter = spawn(async () => `${String(await runtime.wait('REDIS_REPLY', call))}@${currentTask().name}`, { name: 'w' });
       await sleep(5);
       expect(waiter.state).toBe('REDIS_REPLY');
       setTimeout(() => call.resolve('v'), 5);
