@@ -23,11 +23,22 @@
 //   runs there (failing a call, closing a stream, starting a reconnection) is safe there.
 
 import { performance } from 'node:perf_hooks';
-import { NEVER_ABORTED } from '@curio-ts/client';
-import type { Background, ConnectTarget, Runtime, SpawnOptions, Waiter } from '@curio-ts/client';
+import { NEVER_ABORTED, rejectedWith } from '@curio-ts/client';
+import type { Background, CallClass, ConnectTarget, EngineCall, Runtime, SpawnOptions, Waiter } from '@curio-ts/client';
 import { KernelClosedError, openConnection, openUnixConnection, sleep, spawn } from '@curio-ts/kernel';
-import type { Kernel, Socket, Task } from '@curio-ts/kernel';
-import { OwnedOperation, TaskOperation, atBurstEnd, atTaskExit, currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
+import type { CancelledError, Kernel, Socket, Task, TaskState } from '@curio-ts/kernel';
+import {
+  OwnedOperation,
+  TaskOperation,
+  abortOperation,
+  atBurstEnd,
+  atTaskExit,
+  beginOperation,
+  currentTaskOrNull,
+  operationFulfilled,
+  settleOperation,
+} from '@curio-ts/kernel/lowlevel';
+import type { OperationSlots, TaskOperationLink } from '@curio-ts/kernel/lowlevel';
 import { listenCurio } from './curio-listener.js';
 import { CurioByteStream, toConnectionError } from './curio-stream.js';
 import { clientTls, sniName } from './curio-tls.js';
@@ -111,6 +122,16 @@ type OperationKind = new (waiter: Waiter<unknown>) => OwnedOperation<unknown>;
  * The engine's states are a few constants; past KINDS_LIMIT, a wait makes a TaskOperation.
  */
 const operationKinds = new Map<string, OperationKind>();
+
+/** The operation call class made of each call class (Runtime.callClass), with its state. */
+const callClasses = new WeakMap<CallClass, { readonly state: string; readonly made: CallClass }>();
+
+// One shared executor instead of a closure per call; the reject function is not kept (an
+// error settles the call's Promise through a rejected one: see the client's rejectedWith).
+let capturedResolve: (value: unknown) => void = ignore;
+function captureResolve(resolve: (value: never) => void): void {
+  capturedResolve = resolve as (value: unknown) => void;
+}
 const KINDS_LIMIT = 64;
 
 function operationKind(state: string): OperationKind | undefined {
@@ -124,6 +145,65 @@ function operationKind(state: string): OperationKind | undefined {
     operationKinds.set(state, kind);
   }
   return kind;
+}
+
+/** What the engine's call classes are, for the mixin below (a mixin's base must take `any[]`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type MixinBase = new (...args: any[]) => EngineCall;
+
+/** A call of a class made by {@link operationCallClass}: its own kernel operation. */
+interface OperationCall extends OperationSlots {
+  /** The call's wait begins (see EngineCall.startOwn). */
+  startOwn(resolve: (value: unknown) => void): void;
+}
+
+/**
+ * The curio subclass of a call class (Runtime.callClass): each call is its own kernel
+ * operation, owned by the task that made it, instead of a call plus a TaskOperation (one object
+ * of about 90 bytes less per call in flight, and no hop through a Wake per reply). The call is
+ * the operation's canceller (its `cancel`, as a Waiter's); its outcome goes to the kernel
+ * (`settleOperation`, delivered at once or in its task's turn), which then settles the Promise
+ * with the resolve function the call keeps (EngineCall's TO_OWN).
+ */
+function operationCallClass<K extends CallClass>(base: K, state: TaskState): K {
+  const Base = base as unknown as MixinBase;
+  class OperationCallOf extends Base implements OperationCall {
+    /** @internal */ _owner: Task | null = null;
+    /** @internal */ _prev: TaskOperationLink | null = null;
+    /** @internal */ _next: TaskOperationLink | null = null;
+    /** @internal */ _seq = 0;
+    /** @internal */ _outcome: unknown = null;
+
+    get _waitState(): TaskState {
+      return state;
+    }
+
+    protected override deliverOwn(ok: boolean, value: unknown): void {
+      settleOperation(this, ok, value);
+    }
+
+    _deliver(): void {
+      const value = this._outcome;
+      this._outcome = null;
+      const resolve = this.target as (value: unknown) => void;
+      this.clearTarget();
+      resolve(operationFulfilled(this) ? value : rejectedWith(value));
+    }
+
+    _cancelOperation(): boolean | void {
+      return this.cancel();
+    }
+
+    _abort(error: CancelledError): boolean {
+      return abortOperation(this, error);
+    }
+  }
+  return OperationCallOf as unknown as K;
+}
+
+/** Whether `waiter` is a call of a class made by {@link operationCallClass}. */
+function isOperationCall(waiter: object): waiter is OperationCall {
+  return (waiter as Partial<OperationCall>)._cancelOperation !== undefined;
 }
 
 /**
@@ -181,12 +261,27 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
       return listenCurio(target, listenOptions?.backlog);
     },
     wait<T>(state: string, waiter: Waiter<T>): Promise<T> {
+      if (isOperationCall(waiter)) {
+        const promise = new Promise<T>(captureResolve);
+        const resolve = capturedResolve;
+        beginOperation(waiter, promise);
+        waiter.startOwn(resolve);
+        return promise;
+      }
       const kind = operationKind(state);
       const operation = kind === undefined ? new TaskOperation<T>(state, waiter) : (new kind(waiter as Waiter<unknown>) as OwnedOperation<T>);
       // Read before the wait begins: a call settled already settles the operation in `start`.
       const promise = operation.promise;
       waiter.start(operation);
       return promise;
+    },
+    callClass<K extends CallClass>(base: K, state: string): K {
+      let made = callClasses.get(base);
+      if (made === undefined || made.state !== state) {
+        made = { state, made: operationCallClass(base, state as TaskState) };
+        callClasses.set(base, made);
+      }
+      return made.made as K;
     },
     spawn: spawnTask,
     sleep(ms) {

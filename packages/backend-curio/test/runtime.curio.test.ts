@@ -4,8 +4,8 @@
 // bound on connections nobody accepts.
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandTimeoutError, FnWaiter } from '@curio-ts/client';
-import type { Background, Wake } from '@curio-ts/client';
+import { CommandTimeoutError, EngineCall, FnWaiter, RedisCall } from '@curio-ts/client';
+import type { Background, CallOwner, Wake } from '@curio-ts/client';
 import { answerLikeRedis, startFakeRedis } from '@curio-ts/conformance';
 import type { FakeRedis } from '@curio-ts/conformance';
 import { TaskCancelled, clock, currentTask, run, sleep, spawn } from '@curio-ts/kernel';
@@ -220,5 +220,79 @@ describe('the curio runtime on the kernel clock', () => {
       return { state, cancelled: acceptor.exception instanceof TaskCancelled };
     });
     expect(out).toEqual({ state: 'READ_WAIT', cancelled: true });
+  });
+});
+
+describe('calls that are their own kernel operations (Runtime.callClass)', () => {
+  /** Records what the runtime asks of the calls' owner; `pending` answers abandon with "not yet". */
+  function owner(pending = false): CallOwner & { log: string[] } {
+    const log: string[] = [];
+    return {
+      log,
+      begin: (call: EngineCall) => void log.push(`begin ${call.label}`),
+      abandon: (call: EngineCall) => {
+        log.push(`abandon ${call.label}`);
+        if (pending) return false;
+        call.drop();
+        return true;
+      },
+    };
+  }
+
+  it('one subclass per call class, of that class, made by its static constructors too', () => {
+    const runtime = curioRuntime();
+    const Calls = runtime.callClass?.(RedisCall, 'REDIS_REPLY') as typeof RedisCall;
+    expect(runtime.callClass?.(RedisCall, 'REDIS_REPLY')).toBe(Calls);
+    const call = Calls.forKey('GET', 'k', false, true, null, undefined, undefined, null);
+    expect(call).toBeInstanceOf(Calls);
+    expect(call).toBeInstanceOf(RedisCall);
+    expect(call.args).toEqual(['GET', 'k']);
+  });
+
+  it('a task waiting on one shows its state and gets its (transformed) value in its turn; one settled before its wait began too', async () => {
+    const runtime = curioRuntime();
+    const Calls = runtime.callClass?.(RedisCall, 'REDIS_REPLY') as typeof RedisCall;
+    const who = owner();
+    const out = await run(async () => {
+      const call = Calls.forKey('GET', 'k', false, true, who, undefined, undefined, (reply) => `<${String(reply)}>`);
+      const waiter = spawn(async () => `${String(await runtime.wait('REDIS_REPLY', call))}@${currentTask().name}`, { name: 'w' });
+      await sleep(5);
+      expect(waiter.state).toBe('REDIS_REPLY');
+      setTimeout(() => call.resolve('v'), 5);
+      const early = Calls.forKey('GET', 'e', false, true, who, undefined, undefined, null);
+      early.fail(new Error('settled first'));
+      const failed = await runtime.wait('REDIS_REPLY', early).catch((error: Error) => error.message);
+      return [await waiter.join(), failed];
+    });
+    expect(out).toEqual(['<v>@w', 'settled first']);
+    expect(who.log).toEqual(['begin GET']);
+  });
+
+  it('cancelling the task abandons the call through its owner; "not yet" keeps the task waiting until the call settles', async () => {
+    const runtime = curioRuntime();
+    const Calls = runtime.callClass?.(RedisCall, 'REDIS_REPLY') as typeof RedisCall;
+    const at = owner();
+    const late = owner(true);
+    const log = await run(async () => {
+      const seen: string[] = [];
+      const atOnce = spawn(async () => runtime.wait('REDIS_REPLY', Calls.forKey('GET', 'a', false, true, at, undefined, undefined, null)));
+      const call = Calls.forKey('GET', 'b', false, true, late, undefined, undefined, null);
+      const notYet = spawn(async () => runtime.wait('REDIS_REPLY', call));
+      await sleep(5);
+      await atOnce.cancel();
+      seen.push(`at once: ${String(atOnce.exception instanceof TaskCancelled)}`);
+      await notYet.cancel({ blocking: false });
+      await sleep(5);
+      seen.push(`not yet: ${notYet.state}`);
+      call.resolve('late value');
+      await notYet.wait();
+      seen.push(`then: ${String(notYet.exception instanceof TaskCancelled)}`);
+      return seen;
+    });
+    expect(log).toEqual(['at once: true', 'not yet: REDIS_REPLY', 'then: true']);
+    expect([at.log, late.log]).toEqual([
+      ['begin GET', 'abandon GET'],
+      ['begin GET', 'abandon GET'],
+    ]);
   });
 });

@@ -19,6 +19,7 @@ export type {
   Waiter,
   Background,
   SpawnOptions,
+  CallClass,
 } from './runtime.js';
 export { FnWaiter, NEVER_ABORTED } from './runtime.js';
 export {
@@ -41,7 +42,7 @@ export {
 // The engine, for protocol drivers (see docs/writing-a-protocol.md).
 export { Engine, Lease } from './engine/engine.js';
 export type { EngineStatus, EngineListener, BatchOptions } from './engine/engine.js';
-export { EngineCall } from './engine/call.js';
+export { EngineCall, rejectedWith } from './engine/call.js';
 export type { CallState, CallOwner } from './engine/call.js';
 export { EngineConnection } from './engine/connection.js';
 export type { ProtocolAdapter, ProtocolSession, SessionSink, HandshakeContext, AbandonResult } from './engine/adapter.js';

@@ -32,6 +32,8 @@
 // `false` ("not yet", trio's Abort.FAILED): the runtime then keeps the caller waiting until the
 // waiter settles (with the error the abandonment produced), instead of pretending.
 
+import type { EngineCall } from './engine/call.js';
+
 /** Options of {@link Runtime.timer}. */
 export interface TimerOptions {
   /** The timer does not keep the process alive by itself (default false). */
@@ -200,6 +202,9 @@ export interface Waiter<T> {
   startWith?(resolve: (value: T) => void, reject: (error: unknown) => void): void;
 }
 
+/** A call class a runtime may extend (see {@link Runtime.callClass}). */
+export type CallClass = new (...args: never[]) => EngineCall;
+
 /** The default `cancel` of an FnWaiter: one function, not a new one per waiter. */
 const noCancel = (): void => {};
 
@@ -257,6 +262,14 @@ export interface Runtime {
    * cancellation or an enclosing timeout). `state` names the wait for monitors.
    */
   wait<T>(state: string, waiter: Waiter<T>): Promise<T>;
+  /**
+   * Optional: the runtime's own subclass of a call class (RedisCall...), whose calls are their
+   * own waits: `wait` on one of them makes nothing more per call (on curio, each call is then
+   * the kernel operation itself: one object per call instead of two). `state` is what `wait`
+   * is given for them. The engine makes its calls with the class returned; without this member
+   * it uses `base`.
+   */
+  callClass?<K extends CallClass>(base: K, state: string): K;
   /**
    * Run `fn` in the background: on curio a daemon kernel task, on node and memory a plain async
    * call. `fn` must handle its own errors (one that escapes is reported as unhandled). `signal`

@@ -3,6 +3,7 @@
 // begins), independent of any runtime or connection.
 import { describe, expect, it } from 'vitest';
 import { EngineCall, RedisCall } from '@curio-ts/client';
+import { encodeCommand } from '@curio-ts/proto-redis';
 import type { Wake } from '@curio-ts/client';
 
 /** What a batch's waiter implements (engine/call.ts's BatchSink, not exported). */
@@ -51,6 +52,42 @@ describe('EngineCall', () => {
     const promise = new Promise((resolve, reject) => call.startWith(resolve, reject));
     call.resolve('x');
     await expect(promise).rejects.toBe(boom);
+  });
+
+  it('keeps only the resolve function it is handed: an error settles the Promise through a rejected one', async () => {
+    const error = new Error('failed');
+    const settled: string[] = [];
+    const call = plainCall();
+    const promise = new Promise((resolve, reject) =>
+      call.startWith(
+        (value) => {
+          settled.push('resolve');
+          resolve(value);
+        },
+        (reason) => {
+          settled.push('reject');
+          reject(reason);
+        },
+      ),
+    );
+    call.fail(error);
+    await expect(promise).rejects.toBe(error);
+    expect(settled).toEqual(['resolve']);
+    // Fire-and-forget: the rejected Promise it settles through is handled by the call's Promise.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const dropped = plainCall();
+      const kept = new Promise((resolve, reject) => dropped.startWith(resolve, reject));
+      dropped.fail(new Error('dropped'));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(unhandled).toHaveLength(1); // the call's own Promise, as with a reject function
+      expect(unhandled[0]).toBeInstanceOf(Error);
+      kept.catch(() => {});
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('holds an outcome reached before its wait began and hands it over when it begins (every kind of wait)', async () => {
@@ -112,5 +149,18 @@ describe('RedisCall', () => {
     expect(call.args).toEqual(['GET', 'k']);
     const full = new RedisCall(['SET', 'k', 'v'], 'SET', false, false, false, null, undefined, undefined, null);
     expect([full.args, full.bytes, full.onAttributes]).toEqual([['SET', 'k', 'v'], false, null]);
+  });
+
+  it('sizeHint is the bytes the command takes on the wire for ASCII strings and byte arrays, one-key or not', () => {
+    const keys = ['', 'k', 'bench:key', 'x'.repeat(10), 'y'.repeat(99), 'z'.repeat(100), 'w'.repeat(1000), 'v'.repeat(12_345)];
+    for (const key of keys) {
+      for (const arg of [key, new TextEncoder().encode(key)]) {
+        expect(RedisCall.forKey('GET', arg, false, true, null, undefined, undefined, null).sizeHint).toBe(encodeCommand(['GET', arg]).length);
+        const args = ['SET', arg, 'value', ...Array.from({ length: 12 }, (_, i) => `a${i}`)];
+        expect(new RedisCall(args, 'SET', false, false, false, null, undefined, undefined, null).sizeHint).toBe(encodeCommand(args).length);
+      }
+    }
+    // Numbers are guessed (their text is made only when encoded).
+    expect(RedisCall.forKey('INCRBY', 5, false, false, null, undefined, undefined, null).sizeHint).toBeGreaterThan(0);
   });
 });

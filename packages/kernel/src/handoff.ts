@@ -481,7 +481,7 @@ function stallCheck(): void {
   if (ops !== null) ops.delivering = null;
   if (ops !== null && ops.count > 0) {
     // Most likely awaiting its own operations: they will settle in its turn.
-    task.state = (ops.head as TaskOperationLink).state;
+    task.state = (ops.head as TaskOperationLink)._waitState;
     ops.waiting = true;
     opWaitCount++;
     task._kernel.opWaitStarted(task);

@@ -72,11 +72,14 @@
 // Discussion: size. A client can have hundreds of thousands of operations pending at once (200 000
 // GETs in one Promise.all), each kept alive and copied by the young generation's scavenges until
 // it settles: the garbage collector's share of the time follows the bytes an operation keeps, so
-// its fields double up. While pending, `_seq` is its start number and `outcome` its Promise (its
-// cancellation once abandoned); once settled, `_seq` is its (negative) status and `outcome` its value or error;
+// its fields double up. While pending, `_seq` is its start number and `_outcome` its Promise (its
+// cancellation once abandoned); once settled, `_seq` is its (negative) status and `_outcome` its value or error;
 // a settled operation queued for its owner's turn is linked through `_next` (it left the pending
 // list when it settled). A runtime's operations of one kind share their name (OwnedOperation's
-// `state` getter) instead of holding it.
+// `state` getter) instead of holding it. And an object can be its own operation (OperationSlots:
+// the links and `_outcome` as fields of its own, the logic in beginOperation, settleOperation and
+// abortOperation): the curio runtime's Redis calls are, so a call in flight is one object, not a
+// call plus an operation (about 90 bytes less each, issue 9).
 
 import type { CancelledError } from './errors.js';
 import { TaskTimeout } from './errors.js';
@@ -101,7 +104,7 @@ export interface TaskOperationLink {
   /** @internal The next pending operation of the owner; once settled and queued for the owner's turn, the next queued one. */ _next: TaskOperationLink | null;
   /** @internal While pending, its start number on the owner (0: none); after it settles, its status (a negative number). */ _seq: number;
   /** @internal */ _owner: Task | null;
-  /** @internal */ readonly state: TaskState;
+  /** @internal What `task.state` shows while its task waits on it (the operation's `state`). */ readonly _waitState: TaskState;
   /** @internal */ _deliver(): void;
   /** @internal Returns whether the operation settled now (false: pending, "not yet"). */ _abort(error: CancelledError): boolean;
 }
@@ -151,6 +154,102 @@ function captureResolvers(resolve: (value: never) => void, reject: (error: unkno
 const ignore = (): void => {};
 
 /**
+ * The slots of an operation, for an object that is its own operation: {@link OwnedOperation},
+ * or a runtime's call class (a client call that is the kernel operation itself, one object per
+ * call instead of two: see the curio runtime). Such an object keeps the links of
+ * {@link TaskOperationLink} and these, starts with {@link beginOperation}, settles with
+ * {@link settleOperation}, and delivers (`_deliver`) by reading {@link operationFulfilled} and
+ * `_outcome` (then clearing it) and settling its Promise; `_abort` is {@link abortOperation}.
+ * @internal
+ */
+export interface OperationSlots extends TaskOperationLink {
+  /**
+   * While pending: its Promise, until it is abandoned; then the cancellation it ends with
+   * whenever it settles. Once settled: its value or error, until delivered.
+   */
+  _outcome: unknown;
+  /** The canceller's answer when the kernel abandons the operation (see {@link OperationCanceller}). */
+  _cancelOperation(): boolean | void;
+}
+
+/**
+ * Start `op`, whose Promise (made by the caller) is `promise`: owned by the calling task, if
+ * any. Call it before anything can settle the operation.
+ * @internal
+ */
+export function beginOperation(op: OperationSlots, promise: Promise<unknown>): void {
+  op._outcome = promise;
+  const owner = callerTask();
+  op._owner = owner;
+  if (owner !== null) {
+    enteredKernel(owner);
+    attach(owner, op);
+  }
+}
+
+/**
+ * Settle `op` (later calls are ignored): delivered now, or queued for its owner's turn when the
+ * owner is stalled on its operations (see the file header).
+ * @internal
+ */
+export function settleOperation(op: OperationSlots, ok: boolean, value: unknown): void {
+  if (op._seq < 0) return;
+  let status = ok ? FULFILLED : REJECTED;
+  const held = op._outcome;
+  const cancelling = held instanceof Promise ? null : (held as CancelledError);
+  if (cancelling !== null) {
+    // Abandoned earlier: whatever it settled with, it ends with the cancellation.
+    status = REJECTED;
+    value = cancelling;
+  }
+  op._seq = status;
+  op._outcome = value;
+  const owner = op._owner;
+  if (owner === null) {
+    op._deliver();
+    return;
+  }
+  op._owner = null;
+  const ops = owner._ops as TaskOps;
+  detach(ops, op);
+  if (!ops.waiting) {
+    op._deliver();
+    return;
+  }
+  // A late cancellation ("not yet" earlier) reaching a task stalled on it: delivered in this turn.
+  if (cancelling !== null) ops.delivering = cancelling;
+  // The owner is stalled, most likely on this operation: settle it in the owner's turn (queued
+  // through `_next`, free once detached).
+  if (ops.settledTail === null) ops.settledHead = op;
+  else ops.settledTail._next = op;
+  ops.settledTail = op;
+  routeSettled(owner, ops);
+}
+
+/** Whether a settled operation fulfilled (its `_outcome` is then its value, else its error). @internal */
+export function operationFulfilled(op: OperationSlots): boolean {
+  return op._seq === FULFILLED;
+}
+
+/**
+ * The kernel abandons `op`: its task's cancellation covers it. Returns whether it settled now;
+ * false when its canceller answered "not yet" (see the file header).
+ * @internal
+ */
+export function abortOperation(op: OperationSlots, error: CancelledError): boolean {
+  if (op._seq < 0) return false;
+  const held = op._outcome;
+  if (!(held instanceof Promise)) return false; // abandoned already
+  op._outcome = error;
+  held.then(undefined, ignore);
+  const answer = op._cancelOperation();
+  if (answer === false && op._seq >= 0) return false;
+  // Over at once (if the canceller settled it meanwhile, `settleOperation` made that the cancellation).
+  settleOperation(op, false, error);
+  return true;
+}
+
+/**
  * An operation started by the calling task (or by plain code), for APIs that return ordinary
  * Promises yet must be scheduled and cancelled by the kernel: give callers {@link promise} and
  * settle the operation with {@link resolve} / {@link reject} from anywhere (an IO callback,
@@ -160,14 +259,11 @@ const ignore = (): void => {};
  * kinds: a subclass names its kind with a `state` getter instead of a field in each operation
  * (see "Discussion: size").
  */
-export abstract class OwnedOperation<T> implements TaskOperationLink {
+export abstract class OwnedOperation<T> implements OperationSlots {
   /** @internal The task that started the operation, while the operation is pending; null for plain code. */
-  _owner: Task | null;
-  /**
-   * While pending: its Promise, until it is abandoned; then the cancellation it ends with
-   * whenever it settles. Once settled: its value or error, until delivered.
-   */
-  private outcome: unknown;
+  _owner: Task | null = null;
+  /** @internal See {@link OperationSlots}. */
+  _outcome: unknown = null;
   private readonly resolvePromise: (value: T) => void;
   private readonly rejectPromise: (error: unknown) => void;
   /** @internal */ _prev: TaskOperationLink | null = null;
@@ -178,15 +274,10 @@ export abstract class OwnedOperation<T> implements TaskOperationLink {
 
   /** Start an operation owned by the calling task; `canceller` is told if the kernel abandons it. */
   constructor(private readonly canceller: OperationCanceller | null = null) {
-    this.outcome = new Promise<T>(captureResolvers);
+    const promise = new Promise<T>(captureResolvers);
     this.resolvePromise = capturedResolve as (value: T) => void;
     this.rejectPromise = capturedReject;
-    const owner = callerTask();
-    this._owner = owner;
-    if (owner !== null) {
-      enteredKernel(owner);
-      attach(owner, this);
-    }
+    beginOperation(this, promise);
   }
 
   /**
@@ -195,7 +286,7 @@ export abstract class OwnedOperation<T> implements TaskOperationLink {
    * less, see "Discussion: size"); reading it later throws. {@link TaskOperation} keeps it.
    */
   get promise(): Promise<T> {
-    const held = this.outcome;
+    const held = this._outcome;
     if (this._seq < 0 || !(held instanceof Promise)) throw new Error('the Promise of an operation is read when it starts (TaskOperation keeps it)');
     return held as Promise<T>;
   }
@@ -205,55 +296,32 @@ export abstract class OwnedOperation<T> implements TaskOperationLink {
     return this._seq < 0;
   }
 
+  /** @internal */
+  get _waitState(): TaskState {
+    return this.state;
+  }
+
   /** Fulfil the operation (later calls are ignored). */
   resolve(value: T): void {
-    this.settle(FULFILLED, value);
+    settleOperation(this, true, value);
   }
 
   /** Reject the operation (later calls are ignored). */
   reject(error: unknown): void {
-    this.settle(REJECTED, error);
-  }
-
-  private settle(status: number, value: unknown): void {
-    if (this._seq < 0) return;
-    const held = this.outcome;
-    const cancelling = held instanceof Promise ? null : (held as CancelledError);
-    if (cancelling !== null) {
-      // Abandoned earlier: whatever it settled with, it ends with the cancellation.
-      status = REJECTED;
-      value = cancelling;
-    }
-    this._seq = status;
-    this.outcome = value;
-    const owner = this._owner;
-    if (owner === null) {
-      this._deliver();
-      return;
-    }
-    this._owner = null;
-    const ops = owner._ops as TaskOps;
-    detach(ops, this);
-    if (!ops.waiting) {
-      this._deliver();
-      return;
-    }
-    // A late cancellation ("not yet" earlier) reaching a task stalled on it: delivered in this turn.
-    if (cancelling !== null) ops.delivering = cancelling;
-    // The owner is stalled, most likely on this operation: settle it in the owner's turn (queued
-    // through `_next`, free once detached).
-    if (ops.settledTail === null) ops.settledHead = this;
-    else ops.settledTail._next = this;
-    ops.settledTail = this;
-    routeSettled(owner, ops);
+    settleOperation(this, false, error);
   }
 
   /** @internal Settle the Promise (in the owner's turn, or at once). */
   _deliver(): void {
-    const value = this.outcome;
-    this.outcome = null;
+    const value = this._outcome;
+    this._outcome = null;
     if (this._seq === FULFILLED) this.resolvePromise(value as T);
     else this.rejectPromise(value);
+  }
+
+  /** @internal */
+  _cancelOperation(): boolean | void {
+    return this.canceller?.cancel();
   }
 
   /**
@@ -261,16 +329,7 @@ export abstract class OwnedOperation<T> implements TaskOperationLink {
    * whether it settled now; false when its canceller answered "not yet" (see the file header).
    */
   _abort(error: CancelledError): boolean {
-    if (this._seq < 0) return false;
-    const held = this.outcome;
-    if (!(held instanceof Promise)) return false; // abandoned already
-    this.outcome = error;
-    held.then(undefined, ignore);
-    const answer = this.canceller?.cancel();
-    if (answer === false && this._seq >= 0) return false;
-    // Over at once (if the canceller settled it meanwhile, `settle` made that the cancellation).
-    this.reject(error);
-    return true;
+    return abortOperation(this, error);
   }
 }
 

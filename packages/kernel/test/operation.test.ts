@@ -12,7 +12,9 @@ import {
   spawn,
   timeoutAfter,
 } from '@curio-ts/kernel';
-import { OwnedOperation, TaskOperation, atBurstEnd } from '@curio-ts/kernel/lowlevel';
+import { OwnedOperation, TaskOperation, abortOperation, atBurstEnd, beginOperation, operationFulfilled, settleOperation } from '@curio-ts/kernel/lowlevel';
+import type { OperationSlots, TaskOperationLink } from '@curio-ts/kernel/lowlevel';
+import type { CancelledError, Task } from '@curio-ts/kernel';
 
 /** An operation settled from outside the kernel after `ms` (like a reply arriving from IO). */
 function later<T>(ms: number, value: T, log?: string[]): TaskOperation<T> {
@@ -342,6 +344,105 @@ describe('OwnedOperation (a kind of operation named by its class)', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(unhandled).toEqual([]);
+  });
+});
+
+/**
+ * An object that is its own operation, as a runtime's call class is (no OwnedOperation made):
+ * its slots, the kernel's functions, and its own resolve/reject and canceller.
+ */
+class SelfOperation<T> implements OperationSlots {
+  _owner: Task | null = null;
+  _prev: TaskOperationLink | null = null;
+  _next: TaskOperationLink | null = null;
+  _seq = 0;
+  _outcome: unknown = null;
+  readonly promise: Promise<T>;
+  private settleWith: [(value: T) => void, (error: unknown) => void] | null = null;
+
+  constructor(private readonly answer: () => boolean | void = () => {}) {
+    this.promise = new Promise<T>((resolve, reject) => (this.settleWith = [resolve, reject]));
+    beginOperation(this, this.promise);
+  }
+  get _waitState(): 'SELF_WAIT' {
+    return 'SELF_WAIT';
+  }
+  _deliver(): void {
+    const value = this._outcome;
+    this._outcome = null;
+    const [resolve, reject] = this.settleWith as [(value: T) => void, (error: unknown) => void];
+    if (operationFulfilled(this)) resolve(value as T);
+    else reject(value);
+  }
+  _cancelOperation(): boolean | void {
+    return this.answer();
+  }
+  _abort(error: CancelledError): boolean {
+    return abortOperation(this, error);
+  }
+}
+
+describe('an object that is its own operation (OperationSlots)', () => {
+  it('is owned by the task that made it, names its wait, resumes the task in its turn, settles once', async () => {
+    await run(async () => {
+      let op: SelfOperation<string> | null = null;
+      const waiter = spawn(async () => {
+        op = new SelfOperation<string>();
+        expect(op._owner).toBe(currentTask());
+        const value = await op.promise;
+        return `${value}@${currentTask().name}`;
+      }, { name: 'waiter' });
+      await sleep(5);
+      expect(waiter.state).toBe('SELF_WAIT');
+      setTimeout(() => {
+        settleOperation(op as unknown as SelfOperation<string>, true, 'done');
+        settleOperation(op as unknown as SelfOperation<string>, false, new Error('ignored'));
+      }, 5);
+      expect(await waiter.join()).toBe('done@waiter');
+      expect((op as unknown as SelfOperation<string>)._owner).toBeNull();
+    });
+    const plain = new SelfOperation<number>();
+    expect(plain._owner).toBeNull();
+    settleOperation(plain, false, new Error('plain'));
+    await expect(plain.promise).rejects.toThrow('plain');
+  });
+
+  it('a cancellation asks it, rejects it with the cancellation, and leaves no unhandled rejection', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      const task = spawn(async () => {
+        void new SelfOperation<string>(() => void log.push('fire-and-forget cancelled')).promise;
+        await new SelfOperation<string>(() => void log.push('awaited cancelled')).promise;
+      });
+      await sleep(5);
+      await task.cancel();
+      expect(task.exception).toBeInstanceOf(TaskCancelled);
+    });
+    expect(log).toEqual(['fire-and-forget cancelled', 'awaited cancelled']);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('"not yet": the task keeps waiting until it settles, then gets the cancellation', async () => {
+    const log: string[] = [];
+    await run(async () => {
+      let op: SelfOperation<string> | null = null;
+      const task = spawn(async () => {
+        op = new SelfOperation<string>(() => false);
+        try {
+          log.push(`got ${await op.promise}`);
+        } catch (error) {
+          log.push(`${(error as Error).name} in ${currentTask().state}`);
+        }
+      });
+      await sleep(1);
+      await task.cancel({ blocking: false });
+      await sleep(5);
+      log.push(`after cancel: ${task.state}`);
+      settleOperation(op as unknown as SelfOperation<string>, true, 'late value');
+      await task.wait();
+    });
+    expect(log).toEqual(['after cancel: SELF_WAIT', 'TaskCancelled in RUNNING']);
   });
 });
 

@@ -324,6 +324,15 @@ export class RedisClientProtocol {
     return this.pending.discard(id);
   }
 
+  /**
+   * Make room for `bytes` more bytes of commands at once: a client about to send a large burst
+   * (200 000 GETs) then encodes it into one buffer, instead of one that grows by doubling and
+   * copies what it holds each time. A hint: sending works the same without it.
+   */
+  reserve(bytes: number): void {
+    if (bytes > 0) this.out.reserve(bytes);
+  }
+
   /** Whether commands are queued for {@link dataToSend} (the handshake may add some). */
   get hasDataToSend(): boolean {
     return this.out.length > 0;

@@ -114,8 +114,9 @@ export class ByteWriter {
       this.at = used;
       return;
     }
-    let size = Math.max(used * 2, this.nextSize);
-    while (size < need) size *= 2;
+    // Twice what is waiting (or the size of the bursts), or exactly what was asked for when
+    // that is more: a large reservation (a burst announced) gets its size, not the next power.
+    const size = Math.max(used * 2, this.nextSize, need);
     const next = this.allocate(size);
     next.set(this.buf.subarray(this.start, this.at));
     this.useBuffer(next);

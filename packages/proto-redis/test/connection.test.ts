@@ -628,6 +628,28 @@ describe('encoding failures and buffer reuse', () => {
     );
   });
 
+  it('reserve: a burst announced is encoded into one buffer of its size, with the same bytes; a short guess still grows', () => {
+    const reserved = new RedisClientProtocol();
+    const plain = new RedisClientProtocol();
+    const one = encodeCommand(['GET', 'bench:key']).length;
+    reserved.reserve(5000 * one + 64); // writes reserve a few bytes more than they write
+    for (let i = 0; i < 5000; i++) {
+      reserved.sendKey('GET', 'bench:key');
+      plain.sendKey('GET', 'bench:key');
+    }
+    const data = reserved.dataToSend() as Uint8Array;
+    expect(data.buffer.byteLength).toBe(5000 * one + 64);
+    expect(data.length).toBe(5000 * one);
+    expect(Buffer.from(data).equals(Buffer.from(plain.dataToSend() as Uint8Array))).toBe(true);
+    // Under-reserved (keys longer than guessed): grows as without the hint, bytes unchanged.
+    const short = new RedisClientProtocol();
+    short.reserve(10);
+    const keys = Array.from({ length: 300 }, (_, i) => `key:${i}:${'k'.repeat(i % 50)}`);
+    for (const key of keys) short.sendKey('GET', key);
+    short.reserve(0);
+    expect(Buffer.from(short.dataToSend() as Uint8Array).equals(Buffer.concat(keys.map((key) => encodeCommand(['GET', key]))))).toBe(true);
+  });
+
   it('truncate rejects lengths outside the current burst', () => {
     const out = new ByteWriter();
     out.ascii('abc');

@@ -58,6 +58,13 @@ export interface ProtocolSession<C extends EngineCall, Ev> {
   receive(chunk: Uint8Array, sink: SessionSink<C, Ev>): void;
   /** A written call is abandoned (timeout, abort, cancellation). */
   abandon(call: C): AbandonResult;
+  /**
+   * Optional: `count` calls, `first` the first of them, are about to be sent in one burst (told
+   * only for large bursts): the session may make room for their bytes at once, so that a burst
+   * of 200 000 calls is encoded into one buffer instead of one that grows by doubling (each
+   * growth a copy of everything before). A hint: sending works the same without it.
+   */
+  expect?(count: number, first: C): void;
 }
 
 /** What a handshake can do with the connection it runs on. */

@@ -298,6 +298,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     this.queued = this.spare;
     this.queuedCount = 0;
     const session = this.session;
+    if (count >= EXPECT_FROM && session.expect !== undefined) session.expect(count, queued[0] as C);
     for (let i = 0; i < count; i++) {
       const call = queued[i] as C;
       queued[i] = undefined;
@@ -435,6 +436,9 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Bursts of at least this many calls are announced to the session (ProtocolSession.expect). */
+const EXPECT_FROM = 64;
 
 /** Any error of a stream, as a ConnectionError (kept if it is one). */
 export function asConnectionError(error: unknown, what: string): ConnectionError {

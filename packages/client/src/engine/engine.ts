@@ -173,7 +173,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   private readonly poolWaiters: Wake<EngineConnection<C, Ev, S>>[] = [];
   private readonly listeners = new Set<EngineListener<Ev>>();
   private lastError: unknown = null;
-  private readonly waitState: string;
+  /** What the wait of each call shows ('REDIS_REPLY'). */
+  protected readonly waitState: string;
 
   constructor(
     /** The runtime it runs on. */

@@ -52,9 +52,11 @@ export class RedisCall extends EngineCall {
 
   /**
    * The command `name key` (`name` upper case), kept without an argument array: the one-key
-   * commands of the hot path (GET, INCR...) cost one object less each.
+   * commands of the hot path (GET, INCR...) cost one object less each. Made of the class it is
+   * called on (a runtime's subclass, see Runtime.callClass).
    */
   static forKey(
+    this: typeof RedisCall,
     name: string,
     key: RedisArg,
     bytes: boolean,
@@ -64,7 +66,7 @@ export class RedisCall extends EngineCall {
     signal: AbortSignal | undefined,
     transform: ((reply: RespValue) => unknown) | null,
   ): RedisCall {
-    const call = new RedisCall(NO_ARGS, name, bytes, retryable, false, owner, timeout, signal, transform);
+    const call = new this(NO_ARGS, name, bytes, retryable, false, owner, timeout, signal, transform);
     call.request = key;
     call.flags |= KEY_FLAG;
     return call;
@@ -88,6 +90,18 @@ export class RedisCall extends EngineCall {
     this.protocolData = fn;
   }
 
+  /**
+   * About how many bytes the command takes on the wire (exact for ASCII strings and byte
+   * arrays): what a burst of calls like it reserves (RedisSession.expect).
+   */
+  get sizeHint(): number {
+    if ((this.flags & KEY_FLAG) !== 0) return 4 + blobSize(this.label.length) + blobSize(argSize(this.request as RedisArg));
+    const args = this.request as readonly RedisArg[];
+    let size = 3 + String(args.length).length;
+    for (let i = 0; i < args.length; i++) size += blobSize(argSize(args[i] as RedisArg));
+    return size;
+  }
+
   /** Encode the call into `protocol`'s output; the id of its reply. */
   sendTo(protocol: RedisClientProtocol): number {
     const options = (this.flags & BYTES_FLAG) !== 0 ? BYTES : undefined;
@@ -97,6 +111,16 @@ export class RedisCall extends EngineCall {
 }
 
 const BYTES = { bytes: true } as const;
+
+/** Bytes of an argument (its length for a string, an estimate for a number). */
+function argSize(arg: RedisArg): number {
+  return typeof arg === 'string' || arg instanceof Uint8Array ? arg.length : 20;
+}
+
+/** Bytes of a blob string of `n` bytes: `$<n>\r\n<bytes>\r\n`. */
+function blobSize(n: number): number {
+  return n + (n < 10 ? 6 : n < 100 ? 7 : n < 1000 ? 8 : 5 + String(n).length);
+}
 
 /** One connection's Redis protocol object, as the engine drives it. */
 export class RedisSession implements ProtocolSession<RedisCall, RespPush> {
@@ -131,6 +155,12 @@ export class RedisSession implements ProtocolSession<RedisCall, RespPush> {
     const machine = this.protocolObject;
     machine.receiveData(chunk);
     machine.drain(this.onReply, this.onEvent);
+  }
+
+  /** Make room for a burst of `count` commands the size of `first`'s (see ProtocolSession.expect). */
+  expect(count: number, first: RedisCall): void {
+    // A few bytes more: a write reserves a little more than it writes.
+    this.protocolObject.reserve(count * first.sizeHint + 64);
   }
 
   abandon(call: RedisCall): AbandonResult {

@@ -52,6 +52,8 @@ export type RedisLease = Lease<RedisCall, RespPush, RedisSession>;
 export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
   /** Resolved options. */
   readonly redisOptions: ResolvedRedisOptions;
+  /** The class of the calls it waits on: the runtime's own (Runtime.callClass), or RedisCall. */
+  private readonly callClass: typeof RedisCall;
 
   constructor(runtime: Runtime, options?: string | RedisOptions, role = 'redis') {
     const resolved = resolveRedisOptions(options);
@@ -78,6 +80,7 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
       },
     );
     this.redisOptions = resolved;
+    this.callClass = runtime.callClass?.(RedisCall, this.waitState) ?? RedisCall;
   }
 
   /** RESP version of the main connection. */
@@ -94,7 +97,7 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
     const invalid = checkCommand(args);
     if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
     const info = commandInfo(args[0] as string);
-    const call = new RedisCall(
+    const call = new this.callClass(
       args,
       info.name,
       options?.bytes === true,
@@ -119,7 +122,7 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
     if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
     const info = commandInfo(name);
     if (info.blocking !== false) return this.call<T>([name, key], options, transform, lease);
-    const call = RedisCall.forKey(name, key, options?.bytes === true, info.readOnly, this, options?.timeout ?? this.options.callTimeout, options?.signal, transform ?? null);
+    const call = this.callClass.forKey(name, key, options?.bytes === true, info.readOnly, this, options?.timeout ?? this.options.callTimeout, options?.signal, transform ?? null);
     if (options?.onAttributes !== undefined) call.onAttributes = options.onAttributes;
     return lease === undefined ? this.perform<T>(call) : lease.perform<T>(call);
   }
