@@ -15,7 +15,9 @@ import {
   TaskCancelled,
   TaskTimeout,
   WriteResourceBusy,
+  Event,
   currentTask,
+  disableCancellation,
   openConnection,
   sleep,
   spawn,
@@ -504,5 +506,127 @@ describe('recvOr: a read whose socket failures a handler translates', () => {
       afterClose: 'closed here',
       seen: ['ReadResourceBusy', 'SocketClosedError'],
     });
+  });
+});
+
+describe('recvOr with a sink: chunks handed over while the read waits', () => {
+  const translate = (error: Error): string => (error instanceof SocketClosedError ? 'closed here' : `failed: ${error.constructor.name}`);
+  const text = (value: unknown): string => (value instanceof Uint8Array ? `bytes ${Buffer.from(value).toString()}` : String(value));
+
+  test('each chunk goes to the sink while the task stays blocked; a declined chunk ends the read', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const seen: string[] = [];
+      const sink = (chunk: Uint8Array): boolean => {
+        const word = Buffer.from(chunk).toString();
+        seen.push(word);
+        return word !== 'stop';
+      };
+      const reader = spawn(() => client.recvOr(1024, translate, sink), { name: 'reader' });
+      await blockedIn(reader, 'READ_WAIT');
+      const cycles = reader.cycles;
+      for (const word of ['one', 'two']) {
+        await peer.sendall(Buffer.from(word));
+        await until(() => seen.length > 0 && seen[seen.length - 1] === word, `the sink saw ${word}`);
+      }
+      // The task never ran for those chunks: still blocked in the same trap.
+      const stillBlocked = reader.state === 'READ_WAIT' && reader.cycles === cycles;
+      await peer.sendall(Buffer.from('stop'));
+      const result = text(await reader.join());
+      // Nothing was queued: the next bytes are read afresh.
+      await peer.sendall(Buffer.from('next'));
+      const next = Buffer.from(await client.recv(1024)).toString();
+      await closeAll(client, peer, server);
+      return { seen, stillBlocked, result, next, buffered: client.bufferedBytes };
+    });
+    expect(got).toEqual({ seen: ['one', 'two', 'stop'], stillBlocked: true, result: 'bytes stop', next: 'next', buffered: 0 });
+  });
+
+  test('bytes queued when the read begins are returned at once, without the sink', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await peer.sendall(Buffer.from('early'));
+      await until(() => client.bufferedBytes === 5, 'the bytes are queued');
+      let offered = 0;
+      const result = text(await client.recvOr(1024, translate, () => (offered++, true)));
+      await closeAll(client, peer, server);
+      return { result, offered };
+    });
+    expect(got).toEqual({ result: 'bytes early', offered: 0 });
+  });
+
+  test('end of stream, a close by the sink, a throwing sink, a cancellation', async () => {
+    const got = await runReal(async () => {
+      const results: string[] = [];
+      // End of stream while the read waits with a sink: an empty chunk.
+      {
+        const { server, client, peer } = await connectedPair();
+        const reader = spawn(() => client.recvOr(1024, translate, () => true), { name: 'eof' });
+        await blockedIn(reader, 'READ_WAIT');
+        await peer.shutdown();
+        const chunk = (await reader.join()) as Uint8Array;
+        results.push(`eof: ${chunk.length}`);
+        await closeAll(client, peer, server);
+      }
+      // The sink closes the socket and declines: the read ends as a close on this side does.
+      {
+        const { server, client, peer } = await connectedPair();
+        const reader = spawn(() => client.recvOr(1024, translate, () => (client.closeNow(), false)), { name: 'closing' });
+        await blockedIn(reader, 'READ_WAIT');
+        await peer.sendall(Buffer.from('bye'));
+        results.push(`closing sink: ${text(await reader.join())}`);
+        await closeAll(peer, server);
+      }
+      // A sink that throws fails the read with its error.
+      {
+        const { server, client, peer } = await connectedPair();
+        const reader = spawn(() => client.recvOr(1024, translate, () => {
+          throw new Error('sink broke');
+        }), { name: 'throwing' });
+        await blockedIn(reader, 'READ_WAIT');
+        await peer.sendall(Buffer.from('x'));
+        results.push(`throwing sink: ${await reader.join().then(text, (error: Error) => (error.cause as Error).message)}`);
+        await closeAll(client, peer, server);
+      }
+      // A cancelled read leaves no sink behind: later bytes are queued for the next read.
+      {
+        const { server, client, peer } = await connectedPair();
+        let offered = 0;
+        const reader = spawn(() => client.recvOr(1024, translate, () => (offered++, true)), { name: 'cancelled' });
+        await blockedIn(reader, 'READ_WAIT');
+        await reader.cancel();
+        await peer.sendall(Buffer.from('later'));
+        const later = Buffer.from(await client.recv(1024)).toString();
+        results.push(`cancelled: ${String(reader.exception instanceof TaskCancelled)} ${later} offered ${offered}`);
+        await closeAll(client, peer, server);
+      }
+      return results;
+    });
+    expect(got).toEqual(['eof: 0', 'closing sink: closed here', 'throwing sink: sink broke', 'cancelled: true later offered 0']);
+  });
+
+  test('a read refused by a pending cancellation leaves no sink armed for the next read', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      let offered = 0;
+      const gate = new Event();
+      const reader = spawn(async () => {
+        await disableCancellation(() => gate.wait());
+        // The cancellation is delivered here, before the read waits.
+        const refused = await client.recvOr(1024, translate, () => (offered++, true)).then(text, (error: unknown) => (error instanceof TaskCancelled ? 'cancelled' : String(error)));
+        return refused;
+      }, { name: 'refused' });
+      await blockedIn(reader, 'EVENT_WAIT');
+      await reader.cancel({ blocking: false });
+      await gate.set();
+      const refused = await reader.join().catch((error: Error) => `join: ${error.message}`);
+      const plain = spawn(() => client.recv(1024), { name: 'plain' });
+      await blockedIn(plain, 'READ_WAIT');
+      await peer.sendall(Buffer.from('data'));
+      const data = Buffer.from(await plain.join()).toString();
+      await closeAll(client, peer, server);
+      return { refused, data, offered };
+    });
+    expect(got).toEqual({ refused: 'cancelled', data: 'data', offered: 0 });
   });
 });
