@@ -4,6 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
+import * as net from 'node:net';
 import {
   BrokenPipeError,
   ConnectionRefusedError,
@@ -26,6 +27,7 @@ import {
 } from '@curio-ts/kernel';
 import type { Socket } from '@curio-ts/kernel';
 import { HIGH_WATER } from '@curio-ts/kernel/lowlevel';
+import { ReadLink, Socket as KernelSocket } from '../src/io/socket.js';
 import { closeAll, blockedIn, connectedPair, drain, failure, payload, runReal, sha256, until } from './socket-helpers.js';
 
 /** Largest chunk Node hands over from one read of a TCP socket. */
@@ -628,5 +630,58 @@ describe('recvOr with a sink: chunks handed over while the read waits', () => {
       return { refused, data, offered };
     });
     expect(got).toEqual({ refused: 'cancelled', data: 'data', offered: 0 });
+  });
+});
+
+describe('connections the kernel opens read into a shared buffer (ReadLink)', () => {
+  test("no 'data' event: each read is a chunk of its own, intact after later reads of any socket", async () => {
+    const got = await runReal(async () => {
+      const a = await connectedPair();
+      const b = await connectedPair();
+      let dataEvents = 0;
+      a.client._raw.on('data', () => dataEvents++);
+      const kept: string[] = [];
+      const chunks: Uint8Array[] = [];
+      // Small reads (copied byte by byte) and large ones, alternating between the two sockets.
+      for (const [i, text] of ['one', 'x'.repeat(5000), 'two', 'y'.repeat(5000), 'three'].entries()) {
+        const { client, peer } = i % 2 === 0 ? a : b;
+        await peer.sendall(Buffer.from(text));
+        let read = '';
+        while (read.length < text.length) {
+          const chunk = await client.recv(65536);
+          chunks.push(chunk);
+          read += Buffer.from(chunk).toString();
+        }
+        kept.push(read);
+      }
+      const again = chunks.map((chunk) => Buffer.from(chunk).toString()).join('');
+      await closeAll(a.client, a.peer, a.server, b.client, b.peer, b.server);
+      return { kept, same: again === kept.join(''), dataEvents };
+    });
+    expect(got).toEqual({ kept: ['one', 'x'.repeat(5000), 'two', 'y'.repeat(5000), 'three'], same: true, dataEvents: 0 });
+  });
+
+  test('reads that come before the Socket exists are held for it, in order, before later ones', async () => {
+    const got = await runReal(async () => {
+      const server = await tcpServerSocket('127.0.0.1', 0);
+      const accepting = spawn(() => server.accept());
+      const raw = net.connect({ host: '127.0.0.1', port: server.port });
+      await new Promise((resolve) => raw.once('connect', resolve));
+      const peer = await accepting.join();
+      const link = new ReadLink();
+      const { callback } = link.onread();
+      const shared = Buffer.from('early-bytes');
+      callback(5, shared);
+      shared.write('LATER');
+      callback(5, shared); // the shared buffer was reused: the first chunk must not change
+      const socket = new KernelSocket(raw);
+      link.attach(socket);
+      await peer.sendall(Buffer.from('-then'));
+      let text = '';
+      while (text.length < 15) text += Buffer.from(await socket.recv(1024)).toString();
+      await closeAll(socket, peer, server);
+      return text;
+    });
+    expect(got).toBe('earlyLATER-then');
   });
 });

@@ -180,6 +180,55 @@ function onPendingError(this: net.Socket, error: Error): void {
  */
 export type RecvSink = (chunk: Uint8Array) => boolean;
 
+/** Most bytes one read of a {@link ReadLink}'s socket takes (Node's own read size). */
+const SHARED_READ_SIZE = 64 * 1024;
+/** The memory every ReadLink's socket reads into. */
+let sharedReadBuffer: Buffer | null = null;
+
+/**
+ * The `onread` of a connection the kernel opens (TCP or Unix, not TLS): libuv reads into one
+ * buffer shared by every such socket and Node calls the link with the byte count, instead of a
+ * 'data' event (issue 9: no Readable push and emit, no backing store made per read, and no
+ * `maybeReadMore` nextTick before the Promise jobs a chunk settles). Each read is copied into a
+ * chunk of its own at once (received bytes are the caller's to keep), which makes sharing the
+ * buffer safe: libuv reads one socket at a time, and the callback consumes the read before it
+ * returns. Reads that come before the Socket exists (the connection is established in a trap:
+ * other tasks run meanwhile) are held for it, as Node's own buffer would have held them.
+ * @internal
+ */
+export class ReadLink {
+  private socket: Socket | null = null;
+  private early: Buffer[] | null = null;
+
+  /** The `onread` option of `net.connect`. */
+  onread(): { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean } {
+    return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => this.read(bytes, buffer) };
+  }
+
+  /** The connection's Socket exists: it gets what was read before. */
+  attach(socket: Socket): void {
+    this.socket = socket;
+    const early = this.early;
+    this.early = null;
+    if (early !== null) for (const chunk of early) socket._onData(chunk);
+  }
+
+  private read(bytes: number, buffer: Uint8Array): boolean {
+    const chunk = Buffer.allocUnsafe(bytes);
+    if (bytes <= 64) {
+      // A reply or two (a request/response client's usual read): copied in a loop, no view made.
+      for (let i = 0; i < bytes; i++) chunk[i] = buffer[i] as number;
+    } else {
+      chunk.set(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
+    }
+    const socket = this.socket;
+    if (socket !== null) socket._onData(chunk);
+    else (this.early ??= []).push(chunk);
+    // Pausing is the Socket's own (pause() stops an `onread` socket's reads too).
+    return true;
+  }
+}
+
 /** Options of the {@link Socket} constructor. */
 export interface SocketOptions {
   /** Whether the socket is a tls.TLSSocket (errors are then classified as TLS errors). */
