@@ -19,21 +19,20 @@ import * as tls from 'node:tls';
 import { ConnectTimeoutError, NEVER_ABORTED } from '@curio-ts/client';
 import type { Background, ConnectTarget, Runtime, SpawnOptions, Wake, Waiter } from '@curio-ts/client';
 import { listenNode } from './node-listener.js';
-import { NodeByteStream, SocketReader, clientTlsOptions, toConnectionError } from './node-stream.js';
+import { NodeByteStream, clientTlsOptions, sharedRead, toConnectionError } from './node-stream.js';
 
 /**
  * Open a socket to `target`. A plain (TCP or Unix) socket reads into the shared buffer of
- * node-stream.ts (SocketReader: no 'data' event, no Buffer made by Node per read); TLS uses
+ * node-stream.ts (sharedRead: no 'data' event, no Buffer made by Node per read); TLS uses
  * Node's 'data' events.
  */
 export function connectNode(target: ConnectTarget, timeout: number | undefined): Promise<NodeByteStream> {
   return new Promise<NodeByteStream>((resolve, reject) => {
     let socket: net.Socket;
     let event = 'connect';
-    let reader: SocketReader | null = null;
+    let stream: NodeByteStream | null = null;
     if ('path' in target || target.tls === undefined) {
-      reader = new SocketReader();
-      const onread = reader.onread();
+      const onread = sharedRead(() => stream as NodeByteStream);
       socket = net.connect('path' in target ? { path: target.path, onread } : { host: target.host, port: target.port, onread });
     } else {
       socket = tls.connect({ host: target.host, port: target.port, ...clientTlsOptions(target.tls, target.host) });
@@ -54,7 +53,8 @@ export function connectNode(target: ConnectTarget, timeout: number | undefined):
     socket.once(event, () => {
       if (timer !== null) clearTimeout(timer);
       socket.off('error', fail);
-      resolve(new NodeByteStream(socket, 'path' in target ? { path: target.path } : { host: target.host }, reader));
+      stream = new NodeByteStream(socket, 'path' in target ? { path: target.path } : { host: target.host });
+      resolve(stream);
     });
   });
 }

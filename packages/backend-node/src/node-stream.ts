@@ -28,7 +28,7 @@
 //
 // Discussion: reading into a shared buffer (issue 9). A socket this runtime connects (TCP or
 // Unix, not TLS) reads with Node's `onread` option: libuv reads into one buffer shared by every
-// such socket, and Node calls the SocketReader with the byte count, without the Readable
+// such socket, and Node calls the stream (`receivedRead`) with the byte count, without the Readable
 // machinery of a 'data' event (a Buffer and its backing store made per read, the push, the
 // emit, and a `maybeReadMore` nextTick that runs before the Promise jobs the chunk settles:
 // a hop between a reply and its caller). The bytes are copied out at once into a chunk of
@@ -80,43 +80,17 @@ function captureReader(resolve: (chunk: Uint8Array | null) => void, reject: (err
 
 type ReadSink = NonNullable<Parameters<ByteStream['read']>[0]>;
 
-/** Most bytes one read of a SocketReader's socket takes (Node's own read size). */
+/** Most bytes one read of an `onread` socket takes (Node's own read size). */
 const SHARED_READ_SIZE = 64 * 1024;
-/** The memory every SocketReader's socket reads into (see "Discussion: reading into a shared buffer"). */
 let sharedReadBuffer: Buffer | null = null;
 
 /**
- * The `onread` of a socket connected by this runtime: each read, copied out of the shared
- * buffer, goes to the socket's stream (held until the stream exists, should a read come first).
+ * The `onread` option of a socket this runtime connects (see "Discussion: reading into a shared
+ * buffer"): reads go to `stream()`'s `receivedRead`. Node starts reading only after the socket's
+ * 'connect' event, whose listener makes the stream, so the stream exists by the first read.
  */
-export class SocketReader {
-  private stream: NodeByteStream | null = null;
-  private early: Buffer[] | null = null;
-
-  /** The `onread` option of `net.connect`. */
-  onread(): { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean } {
-    return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => this.read(bytes, buffer) };
-  }
-
-  /** The socket's stream exists: it gets what was read before. */
-  attach(stream: NodeByteStream): void {
-    this.stream = stream;
-    const early = this.early;
-    this.early = null;
-    if (early !== null) for (const chunk of early) stream.receivedRead(chunk);
-  }
-
-  private read(bytes: number, buffer: Uint8Array): boolean {
-    const chunk = Buffer.allocUnsafe(bytes);
-    // A reply or two (the usual read of a request/response client): a loop, no view made.
-    if (bytes <= 64) for (let i = 0; i < bytes; i++) chunk[i] = buffer[i] as number;
-    else chunk.set(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
-    const stream = this.stream;
-    if (stream !== null) stream.receivedRead(chunk);
-    else (this.early ??= []).push(chunk);
-    // Pausing is the stream's own (socket.pause() stops an `onread` socket's reads too).
-    return true;
-  }
+export function sharedRead(stream: () => NodeByteStream): { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean } {
+  return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => stream().receivedRead(bytes, buffer) };
 }
 
 /** The stream a socket belongs to, on the socket (see NodeByteStream's listeners). */
@@ -157,8 +131,6 @@ export class NodeByteStream implements ByteStream {
   constructor(
     private readonly socket: net.Socket,
     private readonly origin: NodeStreamOrigin = {},
-    /** The socket's SocketReader, when it was connected with one (its reads come from there, not from 'data' events). */
-    reader: SocketReader | null = null,
   ) {
     if (origin.pendingError !== undefined) this.failure = toConnectionError(origin.pendingError);
     socket.setNoDelay(true);
@@ -170,7 +142,6 @@ export class NodeByteStream implements ByteStream {
     if (socket.destroyed) this.ended = true;
     // A socket explicitly paused (a listener's pauseOnConnect) does not flow for a 'data' listener.
     else if (socket.isPaused()) socket.resume();
-    reader?.attach(this);
   }
 
   read(sink?: ReadSink): Promise<Uint8Array | null> {
@@ -358,9 +329,20 @@ export class NodeByteStream implements ByteStream {
     return socket;
   }
 
-  /** @internal A read of the socket's SocketReader (after a TLS upgrade, the TLS layer reads the socket instead). */
-  receivedRead(chunk: Buffer): void {
-    if (!this.upgraded) this.received(chunk);
+  /**
+   * @internal A read of an `onread` socket (sharedRead): `bytes` at the start of the shared
+   * buffer, copied into a chunk of their own before anything else reads into it. After a TLS
+   * upgrade the TLS layer reads the socket instead. True: Node goes on reading (pausing is
+   * `received`'s, with socket.pause(), which stops an `onread` socket's reads too).
+   */
+  receivedRead(bytes: number, buffer: Uint8Array): boolean {
+    if (this.upgraded) return true;
+    const chunk = Buffer.allocUnsafe(bytes);
+    // A reply or two (the usual read of a request/response client): a loop, no view made.
+    if (bytes <= 64) for (let i = 0; i < bytes; i++) chunk[i] = buffer[i] as number;
+    else chunk.set(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
+    this.received(chunk);
+    return true;
   }
 
   private received(chunk: Buffer): void {
