@@ -30,9 +30,9 @@ export function connectNode(target: ConnectTarget, timeout: number | undefined):
   return new Promise<NodeByteStream>((resolve, reject) => {
     let socket: net.Socket;
     let event = 'connect';
-    let stream: NodeByteStream | null = null;
+    const link: { stream: NodeByteStream | null } = { stream: null };
     if ('path' in target || target.tls === undefined) {
-      const onread = sharedRead(() => stream as NodeByteStream);
+      const onread = sharedRead(link);
       socket = net.connect('path' in target ? { path: target.path, onread } : { host: target.host, port: target.port, onread });
     } else {
       socket = tls.connect({ host: target.host, port: target.port, ...clientTlsOptions(target.tls, target.host) });
@@ -53,7 +53,8 @@ export function connectNode(target: ConnectTarget, timeout: number | undefined):
     socket.once(event, () => {
       if (timer !== null) clearTimeout(timer);
       socket.off('error', fail);
-      stream = new NodeByteStream(socket, 'path' in target ? { path: target.path } : { host: target.host });
+      const stream = new NodeByteStream(socket, 'path' in target ? { path: target.path } : { host: target.host });
+      link.stream = stream;
       resolve(stream);
     });
   });

@@ -86,11 +86,12 @@ let sharedReadBuffer: Buffer | null = null;
 
 /**
  * The `onread` option of a socket this runtime connects (see "Discussion: reading into a shared
- * buffer"): reads go to `stream()`'s `receivedRead`. Node starts reading only after the socket's
- * 'connect' event, whose listener makes the stream, so the stream exists by the first read.
+ * buffer"): reads go to `link.stream`'s `receivedRead`. Node starts reading only after the
+ * socket's 'connect' event, whose listener makes the stream, so the stream is there by the first
+ * read. (A module function: the callback, held as long as the socket lives, keeps only `link`.)
  */
-export function sharedRead(stream: () => NodeByteStream): { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean } {
-  return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => stream().receivedRead(bytes, buffer) };
+export function sharedRead(link: { stream: NodeByteStream | null }): { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean } {
+  return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => (link.stream as NodeByteStream).receivedRead(bytes, buffer) };
 }
 
 /** The stream a socket belongs to, on the socket (see NodeByteStream's listeners). */
