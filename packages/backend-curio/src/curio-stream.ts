@@ -29,7 +29,7 @@
 //   `unread: 'handshake'`; backend-node's node-stream.ts says why that is safe).
 
 import { ConnectionError } from '@curio-ts/client';
-import type { ByteStream, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
+import type { ByteStream, ReadSink, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
 import { Event, ResourceBusy, SocketClosedError, SocketError, spawn, startTls } from '@curio-ts/kernel';
 import type { Kernel, Socket, StartTlsOptions as KernelStartTlsOptions } from '@curio-ts/kernel';
 import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
@@ -77,12 +77,14 @@ export class CurioByteStream implements ByteStream {
     this.kernel = currentTaskOrNull()?.kernel ?? null;
   }
 
-  read(): Promise<Uint8Array | null> {
+  read(sink?: ReadSink): Promise<Uint8Array | null> {
     if (this.upgraded || this.upgrading) return Promise.reject(upgradedError());
     if (this.failure !== null) return Promise.reject(this.failure);
     // The kernel's own trap: an empty chunk is end of stream; the socket's failures come back
-    // translated (readError), with no Promise derived per read.
-    return this.socket.recvOr(READ_SIZE, this.readFailed);
+    // translated (readError), with no Promise derived per read. A sink is the kernel socket's
+    // own (RecvSink: the same contract as ReadSink): chunks reach it from the socket's 'data'
+    // event while the reading task stays blocked, with no task switch per chunk.
+    return this.socket.recvOr(READ_SIZE, this.readFailed, sink);
   }
 
   write(data: Uint8Array): Promise<void> {

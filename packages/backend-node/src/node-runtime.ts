@@ -19,18 +19,25 @@ import * as tls from 'node:tls';
 import { ConnectTimeoutError, NEVER_ABORTED } from '@curio-ts/client';
 import type { Background, ConnectTarget, Runtime, SpawnOptions, Wake, Waiter } from '@curio-ts/client';
 import { listenNode } from './node-listener.js';
-import { NodeByteStream, clientTlsOptions, toConnectionError } from './node-stream.js';
+import { NodeByteStream, clientTlsOptions, sharedRead, toConnectionError } from './node-stream.js';
 
-/** Open a socket to `target`. */
+/**
+ * Open a socket to `target`. A plain (TCP or Unix) socket reads into the shared buffer of
+ * node-stream.ts (sharedRead: no 'data' event, no Buffer made by Node per read); TLS uses
+ * Node's 'data' events.
+ */
 export function connectNode(target: ConnectTarget, timeout: number | undefined): Promise<NodeByteStream> {
   return new Promise<NodeByteStream>((resolve, reject) => {
     let socket: net.Socket;
     let event = 'connect';
-    if ('path' in target) socket = net.connect({ path: target.path });
-    else if (target.tls !== undefined) {
+    const link: { stream: NodeByteStream | null } = { stream: null };
+    if ('path' in target || target.tls === undefined) {
+      const onread = sharedRead(link);
+      socket = net.connect('path' in target ? { path: target.path, onread } : { host: target.host, port: target.port, onread });
+    } else {
       socket = tls.connect({ host: target.host, port: target.port, ...clientTlsOptions(target.tls, target.host) });
       event = 'secureConnect';
-    } else socket = net.connect({ host: target.host, port: target.port });
+    }
     const timer =
       timeout === undefined
         ? null
@@ -46,7 +53,9 @@ export function connectNode(target: ConnectTarget, timeout: number | undefined):
     socket.once(event, () => {
       if (timer !== null) clearTimeout(timer);
       socket.off('error', fail);
-      resolve(new NodeByteStream(socket, 'path' in target ? { path: target.path } : { host: target.host }));
+      const stream = new NodeByteStream(socket, 'path' in target ? { path: target.path } : { host: target.host });
+      link.stream = stream;
+      resolve(stream);
     });
   });
 }

@@ -26,6 +26,17 @@
 // Bytes the consumer did read are its business: a Postgres client must check that the chunk
 // holding 'S' holds nothing more (CVE-2021-23222).
 //
+// Discussion: reading into a shared buffer (issue 9). A socket this runtime connects (TCP or
+// Unix, not TLS) reads with Node's `onread` option: libuv reads into one buffer shared by every
+// such socket, and Node calls the stream (`receivedRead`) with the byte count, without the Readable
+// machinery of a 'data' event (a Buffer and its backing store made per read, the push, the
+// emit, and a `maybeReadMore` nextTick that runs before the Promise jobs the chunk settles:
+// a hop between a reply and its caller). The bytes are copied out at once into a chunk of
+// their own (the chunk is the consumer's, as ByteStream.read says), so sharing the buffer is
+// safe: libuv reads one socket at a time and the callback consumes the read before returning.
+// Sockets accepted by a listener and TLS sockets keep 'data' events (Node has no `onread` for
+// them); both paths end in the same `received`.
+//
 // Discussion: the server side of an upgrade is handed to a (never listening) tls.Server with
 // `emit('connection', socket)`, Node's documented way to inject a connection: Node then checks
 // a client certificate itself (`authorized`), which a bare `new TLSSocket(..., { isServer })`
@@ -68,6 +79,20 @@ function captureReader(resolve: (chunk: Uint8Array | null) => void, reject: (err
 }
 
 type ReadSink = NonNullable<Parameters<ByteStream['read']>[0]>;
+
+/** Most bytes one read of an `onread` socket takes (Node's own read size). */
+const SHARED_READ_SIZE = 64 * 1024;
+let sharedReadBuffer: Buffer | null = null;
+
+/**
+ * The `onread` option of a socket this runtime connects (see "Discussion: reading into a shared
+ * buffer"): reads go to `link.stream`'s `receivedRead`. Node starts reading only after the
+ * socket's 'connect' event, whose listener makes the stream, so the stream is there by the first
+ * read. (A module function: the callback, held as long as the socket lives, keeps only `link`.)
+ */
+export function sharedRead(link: { stream: NodeByteStream | null }): { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean } {
+  return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => (link.stream as NodeByteStream).receivedRead(bytes, buffer) };
+}
 
 /** The stream a socket belongs to, on the socket (see NodeByteStream's listeners). */
 const STREAM = Symbol('curio.stream');
@@ -303,6 +328,22 @@ export class NodeByteStream implements ByteStream {
     this.queuedBytes = 0;
     this.paused = false;
     return socket;
+  }
+
+  /**
+   * @internal A read of an `onread` socket (sharedRead): `bytes` at the start of the shared
+   * buffer, copied into a chunk of their own before anything else reads into it. After a TLS
+   * upgrade the TLS layer reads the socket instead. True: Node goes on reading (pausing is
+   * `received`'s, with socket.pause(), which stops an `onread` socket's reads too).
+   */
+  receivedRead(bytes: number, buffer: Uint8Array): boolean {
+    if (this.upgraded) return true;
+    const chunk = Buffer.allocUnsafe(bytes);
+    // A reply or two (the usual read of a request/response client): a loop, no view made.
+    if (bytes <= 64) for (let i = 0; i < bytes; i++) chunk[i] = buffer[i] as number;
+    else chunk.set(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
+    this.received(chunk);
+    return true;
   }
 
   private received(chunk: Buffer): void {

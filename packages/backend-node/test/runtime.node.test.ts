@@ -110,3 +110,78 @@ describe('the node stream, read with a sink', () => {
     closed.close();
   });
 });
+
+describe('a stream the runtime connects reads into a shared buffer (onread)', () => {
+  /** `count` streams connected to one server; the peers' raw sockets in the same order. */
+  async function streams(count: number): Promise<{ streams: NodeByteStream[]; peers: net.Socket[]; close: () => void }> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const connected: NodeByteStream[] = [];
+    const peers: net.Socket[] = [];
+    for (let i = 0; i < count; i++) {
+      const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+      connected.push((await nodeRuntime.connect({ host: '127.0.0.1', port })) as NodeByteStream);
+      peers.push(await accepted);
+    }
+    return {
+      streams: connected,
+      peers,
+      close: () => {
+        for (const stream of connected) stream.close();
+        for (const peer of peers) peer.destroy();
+        server.close();
+      },
+    };
+  }
+
+  it("no 'data' event: each read is copied into a chunk of its own, which later reads of any stream leave intact", async () => {
+    const { streams: [a, b], peers: [peerA, peerB], close } = await streams(2);
+    const streamA = a as NodeByteStream;
+    const streamB = b as NodeByteStream;
+    let dataEvents = 0;
+    streamA.rawSocket.on('data', () => dataEvents++);
+    const kept: Uint8Array[] = [];
+    const expected: string[] = [];
+    const big = (c: string): string => c.repeat(5000);
+    // Small reads (copied byte by byte) and large ones, alternating between the two streams.
+    for (const [i, payload] of ['one', big('x'), 'two', big('y'), 'three'].entries()) {
+      const [stream, peer] = i % 2 === 0 ? [streamA, peerA as net.Socket] : [streamB, peerB as net.Socket];
+      const read = stream.read();
+      peer.write(payload);
+      let got = Buffer.from((await read) as Uint8Array).toString();
+      while (got.length < payload.length) got += Buffer.from((await stream.read()) as Uint8Array).toString();
+      kept.push(Buffer.from(got));
+      expected.push(payload);
+    }
+    // The first chunks are still what they were after every later read.
+    const first = await (async () => {
+      const read = streamA.read();
+      (peerA as net.Socket).write('keep');
+      return (await read) as Uint8Array;
+    })();
+    (peerB as net.Socket).write('overwrite?');
+    expect(Buffer.from((await streamB.read()) as Uint8Array).toString()).toBe('overwrite?');
+    expect(Buffer.from(first).toString()).toBe('keep');
+    expect(kept.map((chunk) => Buffer.from(chunk).toString())).toEqual(expected);
+    expect(dataEvents).toBe(0);
+    close();
+  });
+
+  it('bytes queued while nobody reads stay intact until read; the end of stream follows them', async () => {
+    const { streams: [stream], peers: [peer], close } = await streams(1);
+    const s = stream as NodeByteStream;
+    (peer as net.Socket).write('first');
+    while (s.bufferedBytes < 5) await nodeRuntime.sleep(1);
+    (peer as net.Socket).end('second');
+    while (s.bufferedBytes < 11) await nodeRuntime.sleep(1);
+    let text = '';
+    for (;;) {
+      const chunk = await s.read();
+      if (chunk === null) break;
+      text += Buffer.from(chunk).toString();
+    }
+    expect(text).toBe('firstsecond');
+    close();
+  });
+});

@@ -50,7 +50,7 @@ export type { Monitor, MonitorOptions, MonitorAddress } from './monitor/server.j
 // --- end monitor ---
 // --- sockets ---
 export { Socket, ServerSocket } from './io/socket.js';
-export type { SocketAddress, SocketOptions, ServerSocketOptions, TlsSession } from './io/socket.js';
+export type { RecvSink, SocketAddress, SocketOptions, ServerSocketOptions, TlsSession } from './io/socket.js';
 export { SocketStream, DEFAULT_LINE_LIMIT } from './io/socket-stream.js';
 export type { SocketStreamOptions } from './io/socket-stream.js';
 export {

@@ -4,6 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
+import * as net from 'node:net';
 import {
   BrokenPipeError,
   ConnectionRefusedError,
@@ -15,7 +16,9 @@ import {
   TaskCancelled,
   TaskTimeout,
   WriteResourceBusy,
+  Event,
   currentTask,
+  disableCancellation,
   openConnection,
   sleep,
   spawn,
@@ -24,6 +27,7 @@ import {
 } from '@curio-ts/kernel';
 import type { Socket } from '@curio-ts/kernel';
 import { HIGH_WATER } from '@curio-ts/kernel/lowlevel';
+import { ReadLink, Socket as KernelSocket } from '../src/io/socket.js';
 import { closeAll, blockedIn, connectedPair, drain, failure, payload, runReal, sha256, until } from './socket-helpers.js';
 
 /** Largest chunk Node hands over from one read of a TCP socket. */
@@ -504,5 +508,180 @@ describe('recvOr: a read whose socket failures a handler translates', () => {
       afterClose: 'closed here',
       seen: ['ReadResourceBusy', 'SocketClosedError'],
     });
+  });
+});
+
+describe('recvOr with a sink: chunks handed over while the read waits', () => {
+  const translate = (error: Error): string => (error instanceof SocketClosedError ? 'closed here' : `failed: ${error.constructor.name}`);
+  const text = (value: unknown): string => (value instanceof Uint8Array ? `bytes ${Buffer.from(value).toString()}` : String(value));
+
+  test('each chunk goes to the sink while the task stays blocked; a declined chunk ends the read', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const seen: string[] = [];
+      const sink = (chunk: Uint8Array): boolean => {
+        const word = Buffer.from(chunk).toString();
+        seen.push(word);
+        return word !== 'stop';
+      };
+      const reader = spawn(() => client.recvOr(1024, translate, sink), { name: 'reader' });
+      await blockedIn(reader, 'READ_WAIT');
+      const cycles = reader.cycles;
+      for (const word of ['one', 'two']) {
+        await peer.sendall(Buffer.from(word));
+        await until(() => seen.length > 0 && seen[seen.length - 1] === word, `the sink saw ${word}`);
+      }
+      // The task never ran for those chunks: still blocked in the same trap.
+      const stillBlocked = reader.state === 'READ_WAIT' && reader.cycles === cycles;
+      await peer.sendall(Buffer.from('stop'));
+      const result = text(await reader.join());
+      // Nothing was queued: the next bytes are read afresh.
+      await peer.sendall(Buffer.from('next'));
+      const next = Buffer.from(await client.recv(1024)).toString();
+      await closeAll(client, peer, server);
+      return { seen, stillBlocked, result, next, buffered: client.bufferedBytes };
+    });
+    expect(got).toEqual({ seen: ['one', 'two', 'stop'], stillBlocked: true, result: 'bytes stop', next: 'next', buffered: 0 });
+  });
+
+  test('bytes queued when the read begins are returned at once, without the sink', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      await peer.sendall(Buffer.from('early'));
+      await until(() => client.bufferedBytes === 5, 'the bytes are queued');
+      let offered = 0;
+      const result = text(await client.recvOr(1024, translate, () => (offered++, true)));
+      await closeAll(client, peer, server);
+      return { result, offered };
+    });
+    expect(got).toEqual({ result: 'bytes early', offered: 0 });
+  });
+
+  test('end of stream, a close by the sink, a throwing sink, a cancellation', async () => {
+    const got = await runReal(async () => {
+      const results: string[] = [];
+      // End of stream while the read waits with a sink: an empty chunk.
+      {
+        const { server, client, peer } = await connectedPair();
+        const reader = spawn(() => client.recvOr(1024, translate, () => true), { name: 'eof' });
+        await blockedIn(reader, 'READ_WAIT');
+        await peer.shutdown();
+        const chunk = (await reader.join()) as Uint8Array;
+        results.push(`eof: ${chunk.length}`);
+        await closeAll(client, peer, server);
+      }
+      // The sink closes the socket and declines: the read ends as a close on this side does.
+      {
+        const { server, client, peer } = await connectedPair();
+        const reader = spawn(() => client.recvOr(1024, translate, () => (client.closeNow(), false)), { name: 'closing' });
+        await blockedIn(reader, 'READ_WAIT');
+        await peer.sendall(Buffer.from('bye'));
+        results.push(`closing sink: ${text(await reader.join())}`);
+        await closeAll(peer, server);
+      }
+      // A sink that throws fails the read with its error.
+      {
+        const { server, client, peer } = await connectedPair();
+        const reader = spawn(() => client.recvOr(1024, translate, () => {
+          throw new Error('sink broke');
+        }), { name: 'throwing' });
+        await blockedIn(reader, 'READ_WAIT');
+        await peer.sendall(Buffer.from('x'));
+        results.push(`throwing sink: ${await reader.join().then(text, (error: Error) => (error.cause as Error).message)}`);
+        await closeAll(client, peer, server);
+      }
+      // A cancelled read leaves no sink behind: later bytes are queued for the next read.
+      {
+        const { server, client, peer } = await connectedPair();
+        let offered = 0;
+        const reader = spawn(() => client.recvOr(1024, translate, () => (offered++, true)), { name: 'cancelled' });
+        await blockedIn(reader, 'READ_WAIT');
+        await reader.cancel();
+        await peer.sendall(Buffer.from('later'));
+        const later = Buffer.from(await client.recv(1024)).toString();
+        results.push(`cancelled: ${String(reader.exception instanceof TaskCancelled)} ${later} offered ${offered}`);
+        await closeAll(client, peer, server);
+      }
+      return results;
+    });
+    expect(got).toEqual(['eof: 0', 'closing sink: closed here', 'throwing sink: sink broke', 'cancelled: true later offered 0']);
+  });
+
+  test('a read refused by a pending cancellation leaves no sink armed for the next read', async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      let offered = 0;
+      const gate = new Event();
+      const reader = spawn(async () => {
+        await disableCancellation(() => gate.wait());
+        // The cancellation is delivered here, before the read waits.
+        const refused = await client.recvOr(1024, translate, () => (offered++, true)).then(text, (error: unknown) => (error instanceof TaskCancelled ? 'cancelled' : String(error)));
+        return refused;
+      }, { name: 'refused' });
+      await blockedIn(reader, 'EVENT_WAIT');
+      await reader.cancel({ blocking: false });
+      await gate.set();
+      const refused = await reader.join().catch((error: Error) => `join: ${error.message}`);
+      const plain = spawn(() => client.recv(1024), { name: 'plain' });
+      await blockedIn(plain, 'READ_WAIT');
+      await peer.sendall(Buffer.from('data'));
+      const data = Buffer.from(await plain.join()).toString();
+      await closeAll(client, peer, server);
+      return { refused, data, offered };
+    });
+    expect(got).toEqual({ refused: 'cancelled', data: 'data', offered: 0 });
+  });
+});
+
+describe('connections the kernel opens read into a shared buffer (ReadLink)', () => {
+  test("no 'data' event: each read is a chunk of its own, intact after later reads of any socket", async () => {
+    const got = await runReal(async () => {
+      const a = await connectedPair();
+      const b = await connectedPair();
+      let dataEvents = 0;
+      a.client._raw.on('data', () => dataEvents++);
+      const kept: string[] = [];
+      const chunks: Uint8Array[] = [];
+      // Small reads (copied byte by byte) and large ones, alternating between the two sockets.
+      for (const [i, text] of ['one', 'x'.repeat(5000), 'two', 'y'.repeat(5000), 'three'].entries()) {
+        const { client, peer } = i % 2 === 0 ? a : b;
+        await peer.sendall(Buffer.from(text));
+        let read = '';
+        while (read.length < text.length) {
+          const chunk = await client.recv(65536);
+          chunks.push(chunk);
+          read += Buffer.from(chunk).toString();
+        }
+        kept.push(read);
+      }
+      const again = chunks.map((chunk) => Buffer.from(chunk).toString()).join('');
+      await closeAll(a.client, a.peer, a.server, b.client, b.peer, b.server);
+      return { kept, same: again === kept.join(''), dataEvents };
+    });
+    expect(got).toEqual({ kept: ['one', 'x'.repeat(5000), 'two', 'y'.repeat(5000), 'three'], same: true, dataEvents: 0 });
+  });
+
+  test('reads that come before the Socket exists are held for it, in order, before later ones', async () => {
+    const got = await runReal(async () => {
+      const server = await tcpServerSocket('127.0.0.1', 0);
+      const accepting = spawn(() => server.accept());
+      const raw = net.connect({ host: '127.0.0.1', port: server.port });
+      await new Promise((resolve) => raw.once('connect', resolve));
+      const peer = await accepting.join();
+      const link = new ReadLink();
+      const { callback } = link.onread();
+      const shared = Buffer.from('early-bytes');
+      callback(5, shared);
+      shared.write('LATER');
+      callback(5, shared); // the shared buffer was reused: the first chunk must not change
+      const socket = new KernelSocket(raw);
+      link.attach(socket);
+      await peer.sendall(Buffer.from('-then'));
+      let text = '';
+      while (text.length < 15) text += Buffer.from(await socket.recv(1024)).toString();
+      await closeAll(socket, peer, server);
+      return text;
+    });
+    expect(got).toBe('earlyLATER-then');
   });
 });

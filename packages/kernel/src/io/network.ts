@@ -29,7 +29,7 @@ import { TaskGroup } from '../taskgroup.js';
 import { currentTask } from '../task.js';
 import type { Task } from '../task.js';
 import { ignoreAfter } from '../time.js';
-import { DEFAULT_BACKLOG, ServerSocket, Socket } from './socket.js';
+import { DEFAULT_BACKLOG, ReadLink, ServerSocket, Socket } from './socket.js';
 import type { SocketAddress } from './socket.js';
 import { SocketError, TlsError, toSocketError } from './socket-errors.js';
 import { waitEvent } from './waiter.js';
@@ -92,6 +92,7 @@ async function connect(
 ): Promise<Socket> {
   const useTls = options.tls !== undefined && options.tls !== false;
   let raw: net.Socket;
+  let link: ReadLink | null = null;
   if (useTls) {
     const host = 'host' in base ? base.host : undefined;
     const servername = options.serverHostname ?? (host !== undefined && net.isIP(host) === 0 ? host : undefined);
@@ -101,10 +102,14 @@ async function connect(
       ...(servername !== undefined ? { servername } : {}),
     });
   } else {
-    raw = net.connect(base);
+    // Reads into the shared buffer (socket.ts's ReadLink), not through 'data' events.
+    link = new ReadLink();
+    raw = net.connect({ ...base, onread: link.onread() });
   }
   await established(raw, useTls ? 'secureConnect' : 'connect', options.timeout, useTls, 'connecting');
-  return new Socket(raw, { tls: useTls, ...(path !== undefined ? { path } : {}) });
+  const socket = new Socket(raw, { tls: useTls, ...(path !== undefined ? { path } : {}) });
+  link?.attach(socket);
+  return socket;
 }
 
 /**

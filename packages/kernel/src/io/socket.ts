@@ -171,6 +171,64 @@ function onPendingError(this: net.Socket, error: Error): void {
   (this as OwnedSocket)[PENDING_ERROR] = error;
 }
 
+/**
+ * Push-style reading ({@link Socket.recvOr}): called synchronously, from the socket's 'data'
+ * event, with each chunk that arrives while the read waits. True: the sink took the chunk and
+ * the read goes on waiting. False: the read resolves with that chunk (the sink has seen it; a
+ * consumer that wants to stop after handling a chunk returns false). The chunk is a view of
+ * Node's buffer, the sink's to keep.
+ */
+export type RecvSink = (chunk: Uint8Array) => boolean;
+
+/** Most bytes one read of a {@link ReadLink}'s socket takes (Node's own read size). */
+const SHARED_READ_SIZE = 64 * 1024;
+/** The memory every ReadLink's socket reads into. */
+let sharedReadBuffer: Buffer | null = null;
+
+/**
+ * The `onread` of a connection the kernel opens (TCP or Unix, not TLS): libuv reads into one
+ * buffer shared by every such socket and Node calls the link with the byte count, instead of a
+ * 'data' event (issue 9: no Readable push and emit, no backing store made per read, and no
+ * `maybeReadMore` nextTick before the Promise jobs a chunk settles). Each read is copied into a
+ * chunk of its own at once (received bytes are the caller's to keep), which makes sharing the
+ * buffer safe: libuv reads one socket at a time, and the callback consumes the read before it
+ * returns. Reads that come before the Socket exists (the connection is established in a trap:
+ * other tasks run meanwhile) are held for it, as Node's own buffer would have held them.
+ * @internal
+ */
+export class ReadLink {
+  private socket: Socket | null = null;
+  private early: Buffer[] | null = null;
+
+  /** The `onread` option of `net.connect`. */
+  onread(): { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean } {
+    return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => this.read(bytes, buffer) };
+  }
+
+  /** The connection's Socket exists: it gets what was read before. */
+  attach(socket: Socket): void {
+    this.socket = socket;
+    const early = this.early;
+    this.early = null;
+    if (early !== null) for (const chunk of early) socket._onData(chunk);
+  }
+
+  private read(bytes: number, buffer: Uint8Array): boolean {
+    const chunk = Buffer.allocUnsafe(bytes);
+    if (bytes <= 64) {
+      // A reply or two (a request/response client's usual read): copied in a loop, no view made.
+      for (let i = 0; i < bytes; i++) chunk[i] = buffer[i] as number;
+    } else {
+      chunk.set(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
+    }
+    const socket = this.socket;
+    if (socket !== null) socket._onData(chunk);
+    else (this.early ??= []).push(chunk);
+    // Pausing is the Socket's own (pause() stops an `onread` socket's reads too).
+    return true;
+  }
+}
+
 /** Options of the {@link Socket} constructor. */
 export interface SocketOptions {
   /** Whether the socket is a tls.TLSSocket (errors are then classified as TLS errors). */
@@ -210,6 +268,8 @@ export class Socket {
   private readInto: Uint8Array | null = null;
   /** The waiting reader is a recvOr: what the socket's failures are handed to. */
   private readOnFailure: ((error: SocketError | ReadResourceBusy) => unknown) | null = null;
+  /** The waiting reader is a recvOr given a sink: where arriving chunks go while it waits. */
+  private readSink: RecvSink | null = null;
   /** The task waiting for written bytes to reach the OS (created on first need). */
   private writer: Waiter | null = null;
   private stopRead: (() => void) | null = null;
@@ -255,7 +315,7 @@ export class Socket {
     if (this.queued > 0 && !this.reading) return Promise.resolve(this._take(maxBytes));
     const ended = this.readEnd();
     if (ended !== null) return ended;
-    this.readMax = maxBytes;
+    this.setReader(maxBytes, null, null, null);
     arming = this;
     return waitExternal<Uint8Array>('READ_WAIT', startReadWait);
   }
@@ -268,16 +328,21 @@ export class Socket {
    * it rejects the read as it does a recv. For a consumer that translates the socket's errors
    * (a runtime's byte stream): one Promise per read, not a second one derived from it with
    * `then` (issue 9: a Promise, a microtask and a thenable check less per read).
+   *
+   * With a `sink` (see {@link RecvSink}), each chunk that arrives while the read waits is handed
+   * to the sink from Node's 'data' event instead of waking the task: the task stays blocked,
+   * with no trap, Promise or task switch per chunk, until the sink declines a chunk (the read
+   * then resolves with that chunk, which the sink has seen), the stream ends or fails, or the
+   * task is cancelled. Bytes queued when the read begins are returned at once, as without one.
    */
-  recvOr<F>(maxBytes: number, onFailure: (error: SocketError | ReadResourceBusy) => F): Promise<Uint8Array | F> {
+  recvOr<F>(maxBytes: number, onFailure: (error: SocketError | ReadResourceBusy) => F, sink?: RecvSink): Promise<Uint8Array | F> {
     if (!(maxBytes >= 1 && Number.isInteger(maxBytes))) return rejectSize(maxBytes, 'recv');
     if (this.queued > 0 && !this.reading) return Promise.resolve(this._take(maxBytes));
     if (this.reading || this.readWake !== null || this.closedHere || this.failure !== null || this.eof) {
       // Settled at once (busy, closed, failed, or at end of stream): off the hot path.
       return this.recv(maxBytes).then(undefined, onFailure as (error: unknown) => F);
     }
-    this.readMax = maxBytes;
-    this.readOnFailure = onFailure;
+    this.setReader(maxBytes, null, onFailure, sink ?? null);
     arming = this;
     return waitExternal<Uint8Array | F>('READ_WAIT', startReadWait);
   }
@@ -292,7 +357,7 @@ export class Socket {
     if (this.queued > 0 && !this.reading) return Promise.resolve(this.copyOut(buffer));
     const ended = this.readEnd();
     if (ended !== null) return ended.then(zeroAtEnd);
-    this.readInto = buffer;
+    this.setReader(0, buffer, null, null);
     arming = this;
     return waitExternal<number>('READ_WAIT', startReadWait);
   }
@@ -338,6 +403,7 @@ export class Socket {
     for (;;) {
       if (this.queued > 0) return true;
       if (this.readable()) return false;
+      this.setReader(0, null, null, null);
       arming = this;
       await waitExternal('READ_WAIT', startReadWait);
     }
@@ -738,6 +804,11 @@ export class Socket {
   /** @internal */
   _onData(chunk: Buffer): void {
     if (this.closedHere) return;
+    const sink = this.readSink;
+    if (sink !== null && this.readWake !== null) {
+      this.offer(chunk, sink);
+      return;
+    }
     this.chunks.push(chunk);
     this.queued += chunk.length;
     // Also when Node resumed the stream behind our back (child_process's flushStdio does, when
@@ -809,11 +880,48 @@ export class Socket {
     }
   }
 
+  /**
+   * What the read about to wait is (all four set, so that nothing is left over from a read
+   * whose trap was refused before it armed: a pending cancellation).
+   */
+  private setReader(max: number, into: Uint8Array | null, onFailure: ((error: SocketError | ReadResourceBusy) => unknown) | null, sink: RecvSink | null): void {
+    this.readMax = max;
+    this.readInto = into;
+    this.readOnFailure = onFailure;
+    this.readSink = sink;
+  }
+
   private disarmRead(): void {
     this.readWake = null;
     this.readMax = 0;
     this.readInto = null;
     this.readOnFailure = null;
+    this.readSink = null;
+  }
+
+  /**
+   * Hand a chunk to the waiting read's sink (the queue is empty: a read waits only then). The
+   * sink took it: the read goes on waiting. It declined: the read ends with it, unless the sink
+   * ended the read itself (it closed the socket, or the reading task was cancelled meanwhile).
+   * A sink that throws fails the read with its error (a socket's 'data' event must not throw).
+   */
+  private offer(chunk: Buffer, sink: RecvSink): void {
+    let taken: boolean;
+    try {
+      taken = sink(chunk);
+    } catch (error) {
+      const wake = this.readWake;
+      if (wake !== null && this.readSink === sink) {
+        this.disarmRead();
+        wake.reject(error);
+      }
+      return;
+    }
+    if (taken) return;
+    const wake = this.readWake;
+    if (wake === null || this.readSink !== sink) return;
+    this.disarmRead();
+    wake.resolve(chunk);
   }
 
   private wakeWriter(): void {
