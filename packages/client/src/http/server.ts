@@ -6,9 +6,12 @@
 //
 // Invariants:
 // - One background activity per connection (a kernel task on curio) runs its request/response
-//   cycles in order; each request's handler runs as a background activity of its own, so that
-//   a client disconnecting aborts the request's signal and, on curio, cancels the handler's
-//   task at its await.
+//   cycles in order, and the handler runs in it. It reads the stream itself whenever it needs
+//   bytes (waiting for a request, reading a body), so an idle connection is one activity blocked
+//   in one read. Only while it is busy with something else that may take long (awaiting a
+//   handler's Promise, a streamed response body) must someone else read, to see the client go:
+//   a reader activity is spawned then (the first time; it stays for the connection's life), and
+//   from then on all reads are its own (one read at a time on a stream).
 // - A client that closes its side (or whose connection breaks) while its request is under way
 //   aborts the request's signal and cancels the handler's activity (Go's server does the same;
 //   a half-closed client is treated alike, since a read cannot tell the two apart).
@@ -20,9 +23,10 @@
 //   status, and before the stream is closed, what is gathered is written first.
 // - A handler that answers synchronously with a whole body (a string, bytes, none) is served
 //   without a Promise: no await between the request's head and its response's bytes.
-// - Reading is paced by the handler: the reader stops while more than READ_HIGH_WATER bytes
-//   received are not yet consumed (a body nobody reads, pipelined requests), so memory per
-//   connection is bounded; writing awaits the stream (backpressure both ways).
+// - Reading is paced by the handler: the connection reads only when it needs bytes, and the
+//   reader (when there is one) stops while more than READ_HIGH_WATER bytes received are not yet
+//   consumed (a body nobody reads, pipelined requests), so memory per connection is bounded;
+//   writing awaits the stream (backpressure both ways).
 // - A handler that throws (or whose response is malformed) gets one 500 if nothing of its
 //   response was sent, and the connection goes on if the request was read to its end;
 //   otherwise the connection is closed (a half-sent response cannot be mended).
@@ -152,10 +156,14 @@ export async function serveHttp(runtime: Runtime, handler: HttpHandler, options:
 }
 
 class Server implements HttpServer {
-  readonly live = new Set<ServerConnection>();
   closing = false;
   private acceptor: Background | null = null;
-  private readonly ended = new Set<Promise<void>>();
+  /** The open connections: a list through their own links (nothing made per connection). */
+  private first: ServerConnection | null = null;
+  private open = 0;
+  /** What stop() awaits while connections are open: settled by the last one to end. */
+  private endedAll: Promise<void> | null = null;
+  private allEnded: (() => void) | null = null;
 
   constructor(
     readonly runtime: Runtime,
@@ -169,7 +177,7 @@ class Server implements HttpServer {
   }
 
   get connections(): number {
-    return this.live.size;
+    return this.open;
   }
 
   start(): void {
@@ -206,17 +214,32 @@ class Server implements HttpServer {
         continue;
       }
       const connection = new ServerConnection(this, stream);
-      this.live.add(connection);
+      const first = this.first;
+      connection.nextLink = first;
+      if (first !== null) first.previousLink = connection;
+      this.first = connection;
+      this.open++;
       // No signal: nothing in the connection reads it (a cancellation reaches it through its
       // stream and, on curio, at its await), and an AbortSignal held per idle connection costs
-      // about 0.8 KiB.
-      const background = this.runtime.spawn(() => connection.run(), 'http connection', { signal: false });
-      connection.background = background;
-      const done = background.done.then(() => {
-        this.live.delete(connection);
-        this.ended.delete(done);
-      });
-      this.ended.add(done);
+      // about 0.8 KiB. The connection leaves the list itself (release), at the end of its run.
+      connection.background = this.runtime.spawn(() => connection.run(), 'http connection', { signal: false });
+    }
+  }
+
+  /** @internal A connection's run has ended: it leaves the list. */
+  release(connection: ServerConnection): void {
+    const previous = connection.previousLink;
+    const next = connection.nextLink;
+    if (previous !== null) previous.nextLink = next;
+    else if (this.first === connection) this.first = next;
+    else return; // not in the list (released already)
+    if (next !== null) next.previousLink = previous;
+    connection.previousLink = connection.nextLink = null;
+    if (--this.open === 0 && this.allEnded !== null) {
+      const ended = this.allEnded;
+      this.allEnded = null;
+      this.endedAll = null;
+      ended();
     }
   }
 
@@ -232,15 +255,22 @@ class Server implements HttpServer {
   private async stop(each: (connection: ServerConnection) => void): Promise<void> {
     this.closing = true;
     this.listener.close();
-    for (const connection of this.live) each(connection);
+    for (let connection = this.first; connection !== null; ) {
+      const next = connection.nextLink; // `each` may end it (and unlink it) at once
+      each(connection);
+      connection = next;
+    }
     await this.acceptor?.done;
-    while (this.ended.size > 0) await Promise.all([...this.ended]);
+    while (this.open > 0) await (this.endedAll ??= new Promise<void>((resolve) => (this.allEnded = resolve)));
   }
 }
 
 /** One connection's cycles. */
 class ServerConnection implements Expirable {
   background: Background | null = null;
+  /** The server's list of open connections (see Server.release). */
+  previousLink: ServerConnection | null = null;
+  nextLink: ServerConnection | null = null;
   private readonly conn: HttpConnection;
   private readonly runtime: Runtime;
   /** The consumer waits for bytes (NEED_DATA). */
@@ -248,6 +278,8 @@ class ServerConnection implements Expirable {
   /** The reader waits for the consumer to drain. */
   private drainWake: Resume | null = null;
   private reader: Background | null = null;
+  /** A read of the connection's own activity is pending (readHere): the reader waits for it. */
+  private readingHere = false;
   private readError: unknown = null;
   private eof = false;
   private idle = true;
@@ -324,8 +356,6 @@ class ServerConnection implements Expirable {
   }
 
   async run(): Promise<void> {
-    // No signal (as for the connection): the reader ends when the stream closes.
-    this.reader = this.runtime.spawn(() => this.readLoop(), 'http reader', { signal: false });
     try {
       await this.cycles();
     } catch {
@@ -333,10 +363,57 @@ class ServerConnection implements Expirable {
     } finally {
       this.timeout.stop();
       this.shut();
-      this.reader.cancel();
-      await this.reader.done;
+      const reader = this.reader;
+      if (reader !== null) {
+        reader.cancel();
+        await reader.done;
+      }
       this.conn.destroy();
+      this.server.release(this);
     }
+  }
+
+  /**
+   * This activity is about to await something other than bytes (a handler's Promise, a
+   * streamed body): from now on a reader activity reads for it (see the file header).
+   */
+  private ensureReader(): void {
+    if (this.reader !== null || this.closed) return;
+    // No signal (as for the connection): the reader ends when the stream closes.
+    this.reader = this.runtime.spawn(() => this.readLoop(), 'http reader', { signal: false });
+  }
+
+  /**
+   * Read once in this activity, no reader running (a body read by the handler). A reader
+   * spawned meanwhile (the handler went on to await something) waits for this read to end.
+   */
+  private async readHere(): Promise<void> {
+    this.readingHere = true;
+    try {
+      this.took(await this.stream.read());
+    } catch (error) {
+      if (!this.closed) this.ended(error, true);
+    } finally {
+      this.readingHere = false;
+      this.wakeDrain();
+    }
+  }
+
+  /** A read of this activity's own (no reader runs) brought `chunk` (null: the end of the stream). */
+  private took(chunk: Uint8Array | null): void {
+    if (this.closed) return;
+    if (chunk === null || chunk.length === 0) this.ended(new Error('the client closed the connection'));
+    else this.receive(chunk);
+  }
+
+  /** The stream ended (or broke: `error`, then readError) under a read. */
+  private ended(reason: unknown, error = false): void {
+    if (error) this.readError = reason;
+    else {
+      this.eof = true;
+      this.conn.receiveData(EMPTY);
+    }
+    this.clientGone(reason);
   }
 
   // Reading -----------------------------------------------------------------------------------
@@ -346,16 +423,14 @@ class ServerConnection implements Expirable {
       while (!this.closed) {
         const theirs = this.conn.theirState;
         if (theirs === 'SWITCHED_PROTOCOL') return;
-        if (this.conn.pendingBytes >= READ_HIGH_WATER || theirs === 'MIGHT_SWITCH_PROTOCOL') {
+        if (this.conn.pendingBytes >= READ_HIGH_WATER || theirs === 'MIGHT_SWITCH_PROTOCOL' || this.readingHere) {
           await this.runtime.wait<void>('HTTP_READ_PAUSED', (this.drainWaiter ??= new WakeSlot((wake) => (this.drainWake = wake))));
           continue;
         }
         const chunk = await this.stream.read(this.sink);
         if (this.closed) return;
         if (chunk === null || chunk.length === 0) {
-          this.eof = true;
-          this.conn.receiveData(EMPTY);
-          this.clientGone(new Error('the client closed the connection'));
+          this.ended(new Error('the client closed the connection'));
           return;
         }
         if (chunk === this.sunk) {
@@ -365,8 +440,7 @@ class ServerConnection implements Expirable {
         this.receive(chunk);
       }
     } catch (error) {
-      this.readError = error;
-      this.clientGone(error);
+      this.ended(error, true);
     }
   }
 
@@ -458,7 +532,8 @@ class ServerConnection implements Expirable {
       if (this.readError !== null) return null;
       if (bodyTimeout > 0) this.armTimer(bodyTimeout, false);
       this.waitingForBody = bodyTimeout > 0;
-      await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+      if (this.reader === null) await this.readHere();
+      else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
       if (this.waitingForBody) {
         this.waitingForBody = false;
         this.cancelTimer();
@@ -484,7 +559,14 @@ class ServerConnection implements Expirable {
         this.armTimer(idleTimeout ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), idleTimeout);
         do {
           if (this.out.size > 0) this.flush();
-          await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+          if (this.reader === null) {
+            // Read here: no other activity reads (see the file header).
+            try {
+              this.took(await this.stream.read());
+            } catch (error) {
+              if (!this.closed) this.ended(error, true);
+            }
+          } else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
           event = this.nextReady();
         } while (event === WAIT);
       }
@@ -540,6 +622,7 @@ class ServerConnection implements Expirable {
 
   /** The rest of an exchange whose handler answered with a Promise. */
   private async settle(pending: PromiseLike<unknown>, head: RequestEvent, body: Body, request: ServerRequest): Promise<boolean> {
+    this.ensureReader(); // to see the client go while the handler runs
     let response: ServerResponse | null = null;
     let failure: unknown = null;
     let failed = false;
@@ -674,6 +757,7 @@ class ServerConnection implements Expirable {
         // while the handler ran.
         this.current = request instanceof IncomingRequest ? request.abortControl : null;
         this.inHandler = true;
+        this.ensureReader();
         try {
           for await (const part of payload as AsyncIterable<Uint8Array | string>) {
             if (this.closed || this.gone) return false;
@@ -776,8 +860,8 @@ class ServerConnection implements Expirable {
     this.wakeDrain(); // a reader parked on the switch proposal sees the switch and ends
     // The reader reads no more once HTTP is over, but a read it had begun may still bring the
     // new protocol's first bytes: the handed-over stream delivers those before reading on.
-    const reader = this.reader as Background;
-    const stream = new HandoverStream(this.stream, reader.done, () => this.conn.trailingData, head.length, trailing?.closed === true);
+    // Without a reader no read is pending: the trailing bytes are all there is.
+    const stream = new HandoverStream(this.stream, this.reader?.done ?? RESOLVED, () => this.conn.trailingData, head.length, trailing?.closed === true);
     try {
       await upgrade(stream, head);
     } catch (error) {
