@@ -167,6 +167,23 @@ export class FieldList {
     return sameName(this.bytes, this.spans[o] as number, this.spans[o + 1] as number, lowerName);
   }
 
+  /**
+   * @internal Whether field `i`'s value passes `test`, given its bytes (latin1) and where they
+   * are, without making a string of a received value.
+   */
+  valueBytesPass(i: number, test: (bytes: Uint8Array, start: number, end: number) => boolean): boolean {
+    const pairs = this.pairs;
+    if (pairs !== null) {
+      const value = (pairs[i] as readonly [string, string])[1];
+      const bytes = new Uint8Array(value.length);
+      for (let k = 0; k < value.length; k++) bytes[k] = value.charCodeAt(k) & 0xff;
+      return test(bytes, 0, bytes.length);
+    }
+    const o = this.first + 4 * i;
+    const start = this.spans[o + 2] as number;
+    return start < 0 ? test(NO_BYTES, 0, 0) : test(this.bytes, start, this.spans[o + 3] as number);
+  }
+
   /** The index of the first field named `name` from `from` on, or -1. */
   indexOf(name: string, from = 0): number {
     const lower = name.toLowerCase();

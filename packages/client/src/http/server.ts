@@ -316,11 +316,10 @@ class ServerConnection implements Expirable {
     if (--this.writesPending === 0) this.writing = null;
     this.shut();
   };
-  private readonly flushLater = (): void => {
-    this.flushDeferred = false;
-    void this.flush();
-  };
-  private readonly sink = (chunk: Uint8Array): boolean => this.sinkChunk(chunk);
+  /** Made on the first deferred flush (a connection that never gathers makes none). */
+  private flushLater: (() => void) | null = null;
+  /** The reader's sink: made with the reader. */
+  private sink: ((chunk: Uint8Array) => boolean) | null = null;
   private readonly dataWaiter: Waiter<void> = new WakeSlot((wake) => (this.dataWake = wake));
   /** Made when reading first pauses (most connections never pause). */
   private drainWaiter: Waiter<void> | null = null;
@@ -355,9 +354,60 @@ class ServerConnection implements Expirable {
     this.wakeDrain();
   }
 
+  /**
+   * The connection's life: its request/response cycles, in order, then its end. One async
+   * function (not one per cycle loop and one around it): an idle connection holds one frame.
+   */
   async run(): Promise<void> {
     try {
-      await this.cycles();
+      const options = this.server.options;
+      let first = true;
+      while (!this.closed) {
+        this.idle = true;
+        if (this.server.closing && this.conn.pendingBytes === 0) return;
+        this.cycleBytes = this.conn.pendingBytes;
+        this.waitingIdle = !first && this.cycleBytes === 0;
+        const idleTimeout = this.waitingIdle;
+        first = false;
+        let event = this.nextReady();
+        if (event === WAIT) {
+          // The timer runs only while the connection waits (a request already here needs none).
+          this.armTimer(idleTimeout ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), idleTimeout);
+          do {
+            if (this.out.size > 0) this.flush();
+            if (this.reader === null) {
+              // Read here: no other activity reads (see the file header).
+              try {
+                this.took(await this.stream.read());
+              } catch (error) {
+                if (!this.closed) this.ended(error, true);
+              }
+            } else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+            event = this.nextReady();
+          } while (event === WAIT);
+        }
+        if (event === BROKEN) event = await this.next();
+        if (event === null || event === PAUSED || event.type !== 'request') return;
+        this.idle = false;
+        this.cancelTimer();
+        let ok = this.exchange(event);
+        if (typeof ok !== 'boolean') {
+          this.flushSoon();
+          ok = await ok;
+        }
+        if (!ok || this.closed) return;
+        if (this.writing !== null) {
+          // The stream pushes back: wait before the next response.
+          this.flushSoon();
+          await this.writing;
+        }
+        const ours = this.conn.ourState;
+        const theirs = this.conn.theirState;
+        if (ours === 'DONE' && theirs === 'DONE') {
+          this.conn.startNextCycle();
+          this.wakeDrain();
+        } else return;
+      }
     } catch {
       // Errors of the stream end the connection; handler errors were answered already.
     } finally {
@@ -379,6 +429,7 @@ class ServerConnection implements Expirable {
    */
   private ensureReader(): void {
     if (this.reader !== null || this.closed) return;
+    this.sink = (chunk) => this.sinkChunk(chunk);
     // No signal (as for the connection): the reader ends when the stream closes.
     this.reader = this.runtime.spawn(() => this.readLoop(), 'http reader', { signal: false });
   }
@@ -427,7 +478,7 @@ class ServerConnection implements Expirable {
           await this.runtime.wait<void>('HTTP_READ_PAUSED', (this.drainWaiter ??= new WakeSlot((wake) => (this.drainWake = wake))));
           continue;
         }
-        const chunk = await this.stream.read(this.sink);
+        const chunk = await this.stream.read(this.sink ?? undefined);
         if (this.closed) return;
         if (chunk === null || chunk.length === 0) {
           this.ended(new Error('the client closed the connection'));
@@ -542,57 +593,6 @@ class ServerConnection implements Expirable {
   }
 
   // Cycles ------------------------------------------------------------------------------------
-
-  private async cycles(): Promise<void> {
-    const options = this.server.options;
-    let first = true;
-    while (!this.closed) {
-      this.idle = true;
-      if (this.server.closing && this.conn.pendingBytes === 0) return;
-      this.cycleBytes = this.conn.pendingBytes;
-      this.waitingIdle = !first && this.cycleBytes === 0;
-      const idleTimeout = this.waitingIdle;
-      first = false;
-      let event = this.nextReady();
-      if (event === WAIT) {
-        // The timer runs only while the connection waits (a request already here needs none).
-        this.armTimer(idleTimeout ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), idleTimeout);
-        do {
-          if (this.out.size > 0) this.flush();
-          if (this.reader === null) {
-            // Read here: no other activity reads (see the file header).
-            try {
-              this.took(await this.stream.read());
-            } catch (error) {
-              if (!this.closed) this.ended(error, true);
-            }
-          } else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
-          event = this.nextReady();
-        } while (event === WAIT);
-      }
-      if (event === BROKEN) event = await this.next();
-      if (event === null || event === PAUSED || event.type !== 'request') return;
-      this.idle = false;
-      this.cancelTimer();
-      let ok = this.exchange(event);
-      if (typeof ok !== 'boolean') {
-        this.flushSoon();
-        ok = await ok;
-      }
-      if (!ok || this.closed) return;
-      if (this.writing !== null) {
-        // The stream pushes back: wait before the next response.
-        this.flushSoon();
-        await this.writing;
-      }
-      const ours = this.conn.ourState;
-      const theirs = this.conn.theirState;
-      if (ours === 'DONE' && theirs === 'DONE') {
-        this.conn.startNextCycle();
-        this.wakeDrain();
-      } else return;
-    }
-  }
 
   /** One request and its response. False: the connection must end. Synchronous when the handler is. */
   private exchange(head: RequestEvent): boolean | Promise<boolean> {
@@ -810,7 +810,12 @@ class ServerConnection implements Expirable {
   private flushSoon(): void {
     if (!this.flushDeferred && this.out.size > 0) {
       this.flushDeferred = true;
-      this.runtime.defer(this.flushLater);
+      this.runtime.defer(
+        (this.flushLater ??= () => {
+          this.flushDeferred = false;
+          void this.flush();
+        }),
+      );
     }
   }
 

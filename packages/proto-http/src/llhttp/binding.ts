@@ -306,6 +306,8 @@ export class WireParser {
   private carryFrom = 0;
   private phase = OUTSIDE;
   private spans: number[] = [];
+  /** `spans` went out with a head or trailers (it is theirs now). */
+  private spansOut = false;
   private fields = 0;
   private last = NONE;
   private lastEnd = -1;
@@ -448,17 +450,22 @@ export class WireParser {
     if (this.firstStart < 0) this.firstStart = start;
     if (kind === this.last && start === this.lastEnd) {
       // The rest of a span cut by the end of the previous execute.
-      spans[kind === TARGET ? 1 : kind === FIELD ? spans.length - 3 : spans.length - 1] = end;
+      spans[kind === TARGET ? 1 : kind === FIELD ? 4 * this.fields - 1 : 4 * this.fields + 1] = end;
     } else if (kind === TARGET) {
       spans[0] = start;
       spans[1] = end;
     } else if (kind === FIELD) {
       if (this.fields >= this.limits.maxFields) return this.broke('fields');
-      spans.push(start, end, -1, -1);
-      this.fields++;
+      // Field i at 2 + 4i (the array is reused: its length is not the fields').
+      const o = 2 + 4 * this.fields++;
+      spans[o] = start;
+      spans[o + 1] = end;
+      spans[o + 2] = -1;
+      spans[o + 3] = -1;
     } else {
-      spans[spans.length - 2] = start;
-      spans[spans.length - 1] = end;
+      const o = 4 * this.fields;
+      spans[o] = start;
+      spans[o + 1] = end;
     }
     this.last = kind;
     this.lastEnd = end;
@@ -481,6 +488,7 @@ export class WireParser {
       upgrade,
       keepAlive,
     };
+    this.spansOut = true;
     // Trailers (if any) are spans of their own, from the current chunk.
     this.startSpans();
     this.phase = IN_BODY;
@@ -496,6 +504,7 @@ export class WireParser {
   /** @internal */
   messageComplete(): number {
     const trailers: WireFields | null = this.fields === 0 ? null : { bytes: this.source, spans: this.spans, fieldCount: this.fields };
+    if (trailers !== null) this.spansOut = true;
     this.clearMessage();
     return this.sink.onMessageComplete(trailers) ? HPE.PAUSED : 0;
   }
@@ -512,9 +521,18 @@ export class WireParser {
     this.startSpans();
   }
 
-  /** New span list, spans from the current chunk again (the carry, if any, is left to its head). */
+  /**
+   * Spans from the current chunk again (the carry, if any, is left to its head): a new span list
+   * if the last one was handed out with a head or trailers, else the same one emptied.
+   */
   private startSpans(): void {
-    this.spans = [-1, -1];
+    if (this.spansOut) {
+      // A new list (not a literal: its elements would be copied on the first write).
+      this.spans = [];
+      this.spansOut = false;
+    }
+    this.spans[0] = -1;
+    this.spans[1] = -1;
     this.fields = 0;
     this.last = NONE;
     this.lastEnd = -1;
@@ -552,7 +570,8 @@ export class WireParser {
       const carry = new Uint8Array(Math.max(2 * (end - first), 1024));
       carry.set(this.chunk.subarray(first, end));
       const spans = this.spans;
-      for (let i = 0; i < spans.length; i++) if (spans[i]! >= 0) spans[i] = spans[i]! - first;
+      const used = 2 + 4 * this.fields;
+      for (let i = 0; i < used; i++) if (spans[i]! >= 0) spans[i] = spans[i]! - first;
       this.lastEnd -= first;
       this.firstStart = 0;
       this.carry = carry;
