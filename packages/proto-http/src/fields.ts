@@ -61,6 +61,15 @@ function sameName(bytes: Uint8Array, start: number, end: number, lower: string):
   return true;
 }
 
+/** Whether `text` holds a char that toLowerCase would change. */
+function hasUpper(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c >= 0x80) return true;
+  }
+  return false;
+}
+
 const NO_SPANS: readonly number[] = [];
 const NO_BYTES = new Uint8Array(0);
 
@@ -186,7 +195,8 @@ export class FieldList {
 
   /** The index of the first field named `name` from `from` on, or -1. */
   indexOf(name: string, from = 0): number {
-    const lower = name.toLowerCase();
+    // toLowerCase makes a string even when nothing changes: names are mostly given lowercase.
+    const lower = hasUpper(name) ? name.toLowerCase() : name;
     for (let i = from; i < this.length; i++) if (this.nameIs(i, lower)) return i;
     return -1;
   }

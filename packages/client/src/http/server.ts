@@ -284,7 +284,7 @@ class ServerConnection implements Expirable {
   private eof = false;
   private idle = true;
   private closed = false;
-  private current: RequestAbort | null = null;
+  private current: IncomingRequest | null = null;
   /** A handler is running (in this connection's activity). */
   private inHandler = false;
   /** The client went away while its request was under way. */
@@ -596,10 +596,9 @@ class ServerConnection implements Expirable {
 
   /** One request and its response. False: the connection must end. Synchronous when the handler is. */
   private exchange(head: RequestEvent): boolean | Promise<boolean> {
-    const controller = new RequestAbort();
-    this.current = controller;
-    const body = new Body(this);
-    const request = new IncomingRequest(head, this, controller, body);
+    // One object per request: its body and its signal are made only if the handler asks.
+    const request = new IncomingRequest(head, this);
+    this.current = request;
     // The handler runs in the connection's own activity (no spawn per request): a client that
     // goes away cancels that activity (clientGone), which on curio interrupts the handler at
     // its await; the connection is over then anyway.
@@ -607,21 +606,21 @@ class ServerConnection implements Expirable {
     let response: ServerResponse;
     try {
       const answer: unknown = this.server.handler(request);
-      if (isThenable(answer)) return this.settle(answer, head, body, request);
+      if (isThenable(answer)) return this.settle(answer, head, request);
       response = checkAnswer(answer);
     } catch (error) {
       this.inHandler = false;
       this.current = null;
-      return this.failed(head, body, request, error);
+      return this.failed(head, request, error);
     }
     this.inHandler = false;
     this.current = null;
     if (this.closed || this.gone) return false;
-    return this.respond(head, body, response, request);
+    return this.respond(head, response, request);
   }
 
   /** The rest of an exchange whose handler answered with a Promise. */
-  private async settle(pending: PromiseLike<unknown>, head: RequestEvent, body: Body, request: ServerRequest): Promise<boolean> {
+  private async settle(pending: PromiseLike<unknown>, head: RequestEvent, request: IncomingRequest): Promise<boolean> {
     this.ensureReader(); // to see the client go while the handler runs
     let response: ServerResponse | null = null;
     let failure: unknown = null;
@@ -635,51 +634,71 @@ class ServerConnection implements Expirable {
       this.inHandler = false;
     }
     this.current = null;
-    if (failed) return this.failed(head, body, request, failure);
+    if (failed) return this.failed(head, request, failure);
     if (this.closed || this.gone) return false;
-    return this.respond(head, body, response as ServerResponse, request);
+    return this.respond(head, response as ServerResponse, request);
   }
 
   /** The handler threw: a 500 (and onError). */
-  private failed(head: RequestEvent, body: Body, request: ServerRequest, failure: unknown): boolean | Promise<boolean> {
+  private failed(head: RequestEvent, request: IncomingRequest, failure: unknown): boolean | Promise<boolean> {
     if (this.closed || this.gone) return false;
     this.server.options.onError?.(failure, request);
-    return this.respond(head, body, INTERNAL_ERROR, request);
+    return this.respond(head, INTERNAL_ERROR, request);
   }
 
   /**
    * The response: at once when its body is whole (a string, bytes, none) and nothing must be
    * waited for; otherwise respondStreamed.
    */
-  private respond(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): boolean | Promise<boolean> {
+  private respond(head: RequestEvent, response: ServerResponse, request: IncomingRequest): boolean | Promise<boolean> {
     const status = response.status ?? 200;
     const payload = response.body ?? null;
     const whole = payload === null || typeof payload === 'string' || (payload instanceof Uint8Array && payload.length < OUT_DIRECT);
-    if (!whole || status < 200 || status === 101 || (head.method === 'CONNECT' && status < 300)) return this.respondStreamed(head, body, response, request);
+    if (!whole || status < 200 || status === 101 || (head.method === 'CONNECT' && status < 300)) return this.respondStreamed(head, response, request);
     const conn = this.conn;
     const headers = FieldList.from(response.headers);
     // The next request can follow only once this one's body is read to its end (see respondStreamed).
-    const keep = !this.server.closing && !(conn.theyAreWaitingFor100Continue && !body.done);
+    const keep = !this.server.closing && !(conn.theyAreWaitingFor100Continue && !this.bodyDone);
     try {
       conn.writeWholeResponse(this.out, status, headers, payload as string | Uint8Array | null, !keep);
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
-      if (conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
+      if (conn.ourState !== 'ERROR') return this.respond(head, INTERNAL_ERROR, request);
       return false;
     }
     // Written when the loop waits (cycles), or at OUT_HIGH_WATER.
     if (this.out.size >= OUT_HIGH_WATER) this.flush();
-    if (keep && !body.done) {
+    if (keep && !this.bodyDone) {
       const left = this.skipBody(DRAIN_LIMIT);
       if (left === SKIP_OVER) return false;
-      if (left !== SKIP_DONE) return this.drained(body, left);
+      if (left !== SKIP_DONE) return this.drained(left);
     }
     return keep && conn.ourState === 'DONE';
   }
 
-  private async drained(body: Body, limit: number): Promise<boolean> {
-    return (await body.drain(limit)) && this.conn.ourState === 'DONE';
+  private async drained(limit: number): Promise<boolean> {
+    return (await this.drainBody(limit)) && this.conn.ourState === 'DONE';
+  }
+
+  /**
+   * After the handler: read what is left of the request's body, up to `limit` bytes, so the
+   * connection can carry the next request. False when it cannot (too much left, a client still
+   * waiting for 100-continue, the stream gone).
+   */
+  private async drainBody(limit: number): Promise<boolean> {
+    if (this.bodyDone) return true;
+    let left = limit;
+    try {
+      for (;;) {
+        const chunk = await this.nextBodyChunk();
+        if (chunk === null) return true;
+        left -= chunk.length;
+        if (left < 0) return false;
+      }
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -701,7 +720,7 @@ class ServerConnection implements Expirable {
     }
   }
 
-  private async respondStreamed(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): Promise<boolean> {
+  private async respondStreamed(head: RequestEvent, response: ServerResponse, request: IncomingRequest): Promise<boolean> {
     const conn = this.conn;
     const status = response.status ?? 200;
     let headers = FieldList.from(response.headers);
@@ -711,7 +730,7 @@ class ServerConnection implements Expirable {
     else if (payload instanceof Uint8Array) bytes = payload;
     if (bytes !== null && headers.has('content-length') && headers.get('content-length')?.trim() !== String(bytes.length)) {
       this.server.options.onError?.(new TypeError(`the HTTP handler's Content-Length (${headers.get('content-length') ?? ''}) is not its body's length (${bytes.length})`), request);
-      return this.respond(head, body, INTERNAL_ERROR, request);
+      return this.respond(head, INTERNAL_ERROR, request);
     }
     const extra: [string, string][] = [];
     if (bytes !== null && !headers.has('content-length') && !headers.has('transfer-encoding')) extra.push(['Content-Length', String(bytes.length)]);
@@ -729,13 +748,13 @@ class ServerConnection implements Expirable {
     // The next request can follow only once this one's body is read to its end: a client still
     // waiting for 100-continue may or may not send it, so that connection closes; otherwise what
     // is left is drained after the response (up to DRAIN_LIMIT, else the connection closes).
-    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done);
+    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !this.bodyDone);
     if (!keep && status !== 101 && !headers.hasToken('connection', 'close')) extra.push(['Connection', 'close']); // a 101 ends HTTP here anyway
     if (extra.length > 0) headers = FieldList.from([...headers.entries(), ...extra]);
     let started = false;
     if (status === 101 || (head.method === 'CONNECT' && status >= 200 && status < 300)) {
       // A switch is accepted once the request was read to its end.
-      if (!(await body.drain(DRAIN_LIMIT))) return false;
+      if (!(await this.drainBody(DRAIN_LIMIT))) return false;
     }
     try {
       const event = status >= 100 && status < 200 && status !== 101 ? new InformationalResponse(status, headers) : new ResponseEvent(status, headers);
@@ -755,7 +774,7 @@ class ServerConnection implements Expirable {
         // The body's source is the handler's code still running: until it ends, a client that
         // goes away (or closeNow) aborts the request's signal and cancels this activity, as
         // while the handler ran.
-        this.current = request instanceof IncomingRequest ? request.abortControl : null;
+        this.current = request;
         this.inHandler = true;
         this.ensureReader();
         try {
@@ -777,10 +796,10 @@ class ServerConnection implements Expirable {
     } catch (error) {
       if (this.closed || this.gone) return false;
       this.server.options.onError?.(error, request);
-      if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
+      if (!started && conn.ourState !== 'ERROR') return this.respond(head, INTERNAL_ERROR, request);
       return false;
     }
-    if (keep && !body.done) keep = await body.drain(DRAIN_LIMIT);
+    if (keep && !this.bodyDone) keep = await this.drainBody(DRAIN_LIMIT);
     return keep && conn.ourState === 'DONE';
   }
 
@@ -1023,73 +1042,34 @@ class Body implements RequestBody {
   async json(): Promise<unknown> {
     return JSON.parse(await this.text()) as unknown;
   }
-
-  /**
-   * After the handler: read what is left of the body, up to `limit` bytes, so the connection
-   * can carry the next request. False when it cannot (too much left, a client still waiting for
-   * 100-continue, the stream gone).
-   */
-  async drain(limit: number): Promise<boolean> {
-    if (this.connection.bodyDone) return true;
-    let left = limit;
-    try {
-      for (;;) {
-        const chunk = await this.connection.nextBodyChunk();
-        if (chunk === null) return true;
-        left -= chunk.length;
-        if (left < 0) return false;
-      }
-    } catch {
-      return false;
-    }
-  }
-
-  /** Whether the body has been read to its end. */
-  get done(): boolean {
-    return this.connection.bodyDone;
-  }
 }
 
-/** A request's abort: its AbortController is made only if someone looks at the signal. */
-class RequestAbort {
-  private controller: AbortController | null = null;
-  private reason: unknown = undefined;
-  private aborted = false;
-
-  get signal(): AbortSignal {
-    if (this.controller === null) {
-      this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.reason);
-    }
-    return this.controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.controller?.abort(reason);
-  }
-}
-
-/** The request the handler gets (see ServerRequest). */
+/**
+ * The request the handler gets (see ServerRequest), and its abort: its body and its
+ * AbortController are made only if someone asks for them.
+ */
 class IncomingRequest implements ServerRequest {
   readonly method: string;
   readonly target: string;
   readonly headers: FieldList;
   readonly httpVersion: '1.0' | '1.1';
+  private bodyReader: Body | null = null;
+  private controller: AbortController | null = null;
+  private reason: unknown = undefined;
+  private aborted = false;
 
   constructor(
     head: RequestEvent,
     private readonly connection: ServerConnection,
-    /** @internal The request's abort, for the server. */
-    readonly abortControl: RequestAbort,
-    readonly body: Body,
   ) {
     this.method = head.method;
     this.target = head.target;
     this.headers = head.headers;
     this.httpVersion = head.httpVersion;
+  }
+
+  get body(): RequestBody {
+    return (this.bodyReader ??= new Body(this.connection));
   }
 
   get remoteAddress(): StreamAddress | null {
@@ -1107,7 +1087,19 @@ class IncomingRequest implements ServerRequest {
   }
 
   get signal(): AbortSignal {
-    return this.abortControl.signal;
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /** @internal The client went away, or the server closes now: the signal aborts. */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
   }
 }
 

@@ -105,7 +105,10 @@ export interface WireFields {
 
 /** Who hears a WireParser (one object: no closure per message). */
 export interface WireSink {
-  /** A head is complete: HEAD_CONTINUE, HEAD_NO_BODY or HEAD_UPGRADE. */
+  /**
+   * A head is complete: HEAD_CONTINUE, HEAD_NO_BODY or HEAD_UPGRADE. `head` is the parser's own,
+   * filled again for the next message: read it now (its `bytes` and `spans` may be kept).
+   */
   onHead(head: WireHead): number;
   /** Body bytes: `chunk[start, end)` (chunked framing removed). True: too much, stop (limit 'body'). */
   onBody(chunk: Uint8Array, start: number, end: number): boolean;
@@ -291,6 +294,8 @@ const IN_BODY = 2;
 
 const EMPTY = new Uint8Array(0);
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** One direction of one connection: bytes in, heads / body / ends out to a sink. */
 export class WireParser {
   private pointer: number;
@@ -306,6 +311,8 @@ export class WireParser {
   private carryFrom = 0;
   private phase = OUTSIDE;
   private spans: number[] = [];
+  /** What onHead is given (see headersComplete). */
+  private readonly head: Mutable<WireHead> = { bytes: EMPTY, spans: [], fieldCount: 0, method: -1, status: 0, versionMajor: 0, versionMinor: 0, upgrade: false, keepAlive: false };
   /** `spans` went out with a head or trailers (it is theirs now). */
   private spansOut = false;
   private fields = 0;
@@ -477,17 +484,18 @@ export class WireParser {
   /** @internal */
   headersComplete(status: number, upgrade: boolean, keepAlive: boolean): number {
     const w = llhttp as Llhttp;
-    const head: WireHead = {
-      bytes: this.source,
-      spans: this.spans,
-      fieldCount: this.fields,
-      method: this.type === REQUEST ? w.method(this.pointer) : -1,
-      status,
-      versionMajor: w.major(this.pointer),
-      versionMinor: w.minor(this.pointer),
-      upgrade,
-      keepAlive,
-    };
+    // One head object per parser, filled again for each message: the sink reads it during
+    // onHead only (what it keeps, it takes out: the bytes, the span list).
+    const head = this.head;
+    head.bytes = this.source;
+    head.spans = this.spans;
+    head.fieldCount = this.fields;
+    head.method = this.type === REQUEST ? w.method(this.pointer) : -1;
+    head.status = status;
+    head.versionMajor = w.major(this.pointer);
+    head.versionMinor = w.minor(this.pointer);
+    head.upgrade = upgrade;
+    head.keepAlive = keepAlive;
     this.spansOut = true;
     // Trailers (if any) are spans of their own, from the current chunk.
     this.startSpans();
