@@ -296,6 +296,10 @@ const EMPTY = new Uint8Array(0);
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+const NO_SPANS: readonly number[] = [];
+/** What onHead is given (see headersComplete). */
+const sharedHead: Mutable<WireHead> = { bytes: EMPTY, spans: NO_SPANS, fieldCount: 0, method: -1, status: 0, versionMajor: 0, versionMinor: 0, upgrade: false, keepAlive: false };
+
 /** One direction of one connection: bytes in, heads / body / ends out to a sink. */
 export class WireParser {
   private pointer: number;
@@ -311,8 +315,6 @@ export class WireParser {
   private carryFrom = 0;
   private phase = OUTSIDE;
   private spans: number[] = [];
-  /** What onHead is given (see headersComplete). */
-  private readonly head: Mutable<WireHead> = { bytes: EMPTY, spans: [], fieldCount: 0, method: -1, status: 0, versionMajor: 0, versionMinor: 0, upgrade: false, keepAlive: false };
   /** `spans` went out with a head or trailers (it is theirs now). */
   private spansOut = false;
   private fields = 0;
@@ -484,9 +486,9 @@ export class WireParser {
   /** @internal */
   headersComplete(status: number, upgrade: boolean, keepAlive: boolean): number {
     const w = llhttp as Llhttp;
-    // One head object per parser, filled again for each message: the sink reads it during
-    // onHead only (what it keeps, it takes out: the bytes, the span list).
-    const head = this.head;
+    // One head object for every parser (execute is not re-entrant), filled again for each
+    // message: the sink reads it during onHead only (what it keeps, it takes out).
+    const head = sharedHead;
     head.bytes = this.source;
     head.spans = this.spans;
     head.fieldCount = this.fields;
@@ -500,7 +502,13 @@ export class WireParser {
     // Trailers (if any) are spans of their own, from the current chunk.
     this.startSpans();
     this.phase = IN_BODY;
-    return this.sink.onHead(head);
+    try {
+      return this.sink.onHead(head);
+    } finally {
+      // Nothing of this message is held once onHead returned.
+      head.bytes = EMPTY;
+      head.spans = NO_SPANS;
+    }
   }
 
   /** @internal */
@@ -535,12 +543,14 @@ export class WireParser {
    */
   private startSpans(): void {
     if (this.spansOut) {
-      // A new list (not a literal: its elements would be copied on the first write).
-      this.spans = [];
+      // A new list: a literal shares its elements until the first write (an idle connection
+      // holds no grown list).
+      this.spans = [-1, -1];
       this.spansOut = false;
+    } else if (this.spans[0] !== -1 || this.spans[1] !== -1) {
+      this.spans[0] = -1;
+      this.spans[1] = -1;
     }
-    this.spans[0] = -1;
-    this.spans[1] = -1;
     this.fields = 0;
     this.last = NONE;
     this.lastEnd = -1;
