@@ -68,6 +68,8 @@ export interface TrailingData {
 
 const encoder = new TextEncoder();
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** The parser's limits when HttpLimits sets none (see HttpLimits for each default). */
+const DEFAULT_WIRE_LIMITS = { maxHeadBytes: 16 * 1024, maxTargetBytes: 8 * 1024, maxFields: 100 } as const;
 
 /** How a message's body is framed on send. */
 const NO_BODY = 0;
@@ -75,8 +77,33 @@ const BY_LENGTH = 1;
 const CHUNKED = 2;
 const TO_CLOSE = 3;
 
-/** A Host value (RFC 9112 §3.2): uri-host [":" port], the host an IP-literal or a reg-name (may be empty). */
-const HOST = /^(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?$/;
+/** Bytes of a reg-name (RFC 3986: unreserved, pct-encoded's '%', sub-delims), and of an IP-literal's inside. */
+const REG_NAME = byteSet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=");
+const IP_LITERAL = byteSet('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:.');
+
+function byteSet(chars: string): Uint8Array {
+  const set = new Uint8Array(256);
+  for (let i = 0; i < chars.length; i++) set[chars.charCodeAt(i)] = 1;
+  return set;
+}
+
+/**
+ * Whether `bytes[start, end)` is a Host value (RFC 9112 §3.2): uri-host [":" port], the host an
+ * IP-literal (`[...]`) or a reg-name (may be empty), checked on the bytes (no string made).
+ */
+function validHost(bytes: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  if (i < end && bytes[i] === 0x5b) {
+    const first = ++i;
+    while (i < end && IP_LITERAL[bytes[i] as number] === 1) i++;
+    if (i === first || i === end || bytes[i] !== 0x5d) return false;
+    i++;
+  } else while (i < end && REG_NAME[bytes[i] as number] === 1) i++;
+  if (i === end) return true;
+  if (bytes[i] !== 0x3a) return false;
+  for (i++; i < end; i++) if ((bytes[i] as number) < 0x30 || (bytes[i] as number) > 0x39) return false;
+  return true;
+}
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 
@@ -90,12 +117,20 @@ export class HttpConnection {
   private theirs: HttpState = 'IDLE';
   private readonly parser: WireParser;
   private readonly maxBodyBytes: number;
-  /** Received events not yet handed out (index `eventHead` on). */
-  private events: HttpEvent[] = [];
+  /**
+   * Received events not yet handed out: `events[eventHead, eventEnd)`. The array is reused (its
+   * slots are cleared as they are taken), not made again per message.
+   */
+  // Small arrays made once (most messages make 2 or 3 events, arrive in 1 chunk): nothing is
+  // allocated per message for them, and an idle connection holds little.
+  private events: HttpEvent[] = new Array<HttpEvent>(4);
   private eventHead = 0;
+  private eventEnd = 0;
   /** Received bytes not yet parsed (after a pause). */
-  private input: Uint8Array[] = [];
+  private input: Uint8Array[] = new Array<Uint8Array>(2);
   private inputHead = 0;
+  /** The end of the chunks in `input` (reused as `events` is). */
+  private inputEnd = 0;
   /** Where the unparsed bytes of `input[inputHead]` begin (the rest of a chunk parsed in part). */
   private inputOffset = 0;
   private eof = false;
@@ -130,11 +165,19 @@ export class HttpConnection {
   ) {
     this.theirRole = ourRole === 'client' ? 'server' : 'client';
     this.maxBodyBytes = limits.maxBodyBytes ?? Infinity;
-    this.parser = new WireParser(ourRole === 'server' ? REQUEST : RESPONSE, this, {
-      maxHeadBytes: limits.maxHeadBytes ?? 16 * 1024,
-      maxTargetBytes: limits.maxTargetBytes ?? 8 * 1024,
-      maxFields: limits.maxFields ?? 100,
-    });
+    const defaults = limits.maxHeadBytes === undefined && limits.maxTargetBytes === undefined && limits.maxFields === undefined;
+    this.parser = new WireParser(
+      ourRole === 'server' ? REQUEST : RESPONSE,
+      this,
+      // One object for every connection with the default limits (it is held while each lives).
+      defaults
+        ? DEFAULT_WIRE_LIMITS
+        : {
+            maxHeadBytes: limits.maxHeadBytes ?? DEFAULT_WIRE_LIMITS.maxHeadBytes,
+            maxTargetBytes: limits.maxTargetBytes ?? DEFAULT_WIRE_LIMITS.maxTargetBytes,
+            maxFields: limits.maxFields ?? DEFAULT_WIRE_LIMITS.maxFields,
+          },
+    );
   }
 
   /** Our side's state. */
@@ -204,7 +247,7 @@ export class HttpConnection {
     if (data.length === 0) this.eof = true;
     else if (this.trailing !== null) this.trailing = { data: concat(this.trailing.data, data), closed: false };
     else {
-      this.input.push(data);
+      this.input[this.inputEnd++] = data;
       this.pending += data.length;
     }
     if (this.eof && this.trailing !== null) this.trailing = { data: this.trailing.data, closed: true };
@@ -214,15 +257,15 @@ export class HttpConnection {
   nextEvent(): HttpEvent | NeedData | Paused {
     if (this.failure !== null) throw this.failure;
     for (;;) {
-      if (this.eventHead < this.events.length) return this.take();
+      if (this.eventHead < this.eventEnd) return this.take();
       if (this.theirs === 'SWITCHED_PROTOCOL' || this.ours === 'SWITCHED_PROTOCOL') return PAUSED;
       if (this.theirs === 'MIGHT_SWITCH_PROTOCOL') return PAUSED;
       if (this.paused) {
-        if (this.inputHead < this.input.length) return PAUSED;
+        if (this.inputHead < this.inputEnd) return PAUSED;
         if (this.eof) return this.closedEvent();
         return NEED_DATA;
       }
-      if (this.inputHead < this.input.length) {
+      if (this.inputHead < this.inputEnd) {
         this.parseNext();
         continue;
       }
@@ -258,10 +301,7 @@ export class HttpConnection {
     } else {
       this.input[this.inputHead++] = EMPTY;
       this.inputOffset = 0;
-      if (this.inputHead === this.input.length) {
-        this.input = [];
-        this.inputHead = 0;
-      }
+      if (this.inputHead === this.inputEnd) this.inputHead = this.inputEnd = 0;
     }
     if (result === HPE.OK) return;
     if (result === HPE.PAUSED) {
@@ -300,10 +340,7 @@ export class HttpConnection {
   private take(): HttpEvent {
     const event = this.events[this.eventHead] as HttpEvent;
     this.events[this.eventHead++] = undefined as never;
-    if (this.eventHead === this.events.length) {
-      this.events = [];
-      this.eventHead = 0;
-    }
+    if (this.eventHead === this.eventEnd) this.eventHead = this.eventEnd = 0;
     switch (event.type) {
       case 'request':
         this.theirs = this.moveTheirs('Request');
@@ -390,12 +427,12 @@ export class HttpConnection {
   private captureTrailing(): void {
     if (this.trailing !== null) return;
     let data = EMPTY;
-    for (let i = this.inputHead; i < this.input.length; i++) {
+    for (let i = this.inputHead; i < this.inputEnd; i++) {
       const chunk = this.input[i] as Uint8Array;
       data = concat(data, i === this.inputHead && this.inputOffset > 0 ? chunk.subarray(this.inputOffset) : chunk);
     }
     this.input = [];
-    this.inputHead = 0;
+    this.inputHead = this.inputEnd = 0;
     this.inputOffset = 0;
     this.pending = 0;
     this.trailing = { data, closed: this.eof };
@@ -435,17 +472,20 @@ export class HttpConnection {
     if (this.ourRole === 'server') {
       const method = methodName(head.method);
       let hosts = 0;
-      for (let i = 0; i < fields.length; i++) if (fields.nameIs(i, 'host')) hosts++;
+      let host = -1;
+      for (let i = 0; i < fields.length; i++) {
+        if (fields.nameIs(i, 'host')) {
+          hosts++;
+          host = i;
+        }
+      }
       if (hosts > 1 || (version === '1.1' && hosts !== 1)) {
         this.pendingError = this.remote(`an HTTP/${version} request needs exactly one Host header (got ${hosts})`, 400, 'ERR_HTTP_HOST');
         return -1;
       }
-      if (hosts === 1) {
-        const host = fields.get('host') as string;
-        if (!HOST.test(host)) {
-          this.pendingError = this.remote(`bad Host header ${JSON.stringify(host.slice(0, 100))}`, 400, 'ERR_HTTP_HOST');
-          return -1;
-        }
+      if (hosts === 1 && !fields.valueBytesPass(host, validHost)) {
+        this.pendingError = this.remote(`bad Host header ${JSON.stringify(fields.value(host).slice(0, 100))}`, 400, 'ERR_HTTP_HOST');
+        return -1;
       }
       const target = latin1(head.bytes, head.spans[0] as number, head.spans[1] as number);
       this.requestMethod = method;
@@ -453,17 +493,17 @@ export class HttpConnection {
       const expect = version === '1.1' ? fields.get('expect') : null;
       this.waitingFor100 = expect !== null && expect.toLowerCase() === '100-continue';
       this.bodyBytes = 0;
-      this.events.push(new Request(method, target, fields, version));
+      this.events[this.eventEnd++] = new Request(method, target, fields, version);
       return HEAD_CONTINUE;
     }
     const status = head.status;
     const reason = head.spans[0]! < 0 ? '' : latin1(head.bytes, head.spans[0] as number, head.spans[1] as number);
     if (status < 200 && status !== 101) {
-      this.events.push(new InformationalResponse(status, fields, reason, version));
+      this.events[this.eventEnd++] = new InformationalResponse(status, fields, reason, version);
       return HEAD_CONTINUE;
     }
     this.bodyBytes = 0;
-    this.events.push(new Response(status, fields, reason, version));
+    this.events[this.eventEnd++] = new Response(status, fields, reason, version);
     if (this.requestMethod === 'CONNECT' && status >= 200 && status < 300) return HEAD_UPGRADE;
     if (this.requestMethod === 'HEAD') return HEAD_NO_BODY;
     return HEAD_CONTINUE;
@@ -474,16 +514,16 @@ export class HttpConnection {
     this.bodyBytes += end - start;
     if (this.bodyBytes > this.maxBodyBytes) return true;
     this.pending += end - start;
-    this.events.push(new Data(chunk.subarray(start, end)));
+    this.events[this.eventEnd++] = new Data(chunk.subarray(start, end));
     return false;
   }
 
   /** @internal */
   onMessageComplete(trailers: WireFields | null): boolean {
-    const last = this.events[this.events.length - 1];
+    const last = this.eventEnd > this.eventHead ? this.events[this.eventEnd - 1] : undefined;
     const informational = last !== undefined && last.type === 'informational-response';
     if (informational) return false;
-    this.events.push(new EndOfMessage(trailers === null ? undefined : FieldList.received(trailers.bytes, trailers.spans, 2, trailers.fieldCount)));
+    this.events[this.eventEnd++] = new EndOfMessage(trailers === null ? undefined : FieldList.received(trailers.bytes, trailers.spans, 2, trailers.fieldCount));
     // One cycle at a time: stop here until startNextCycle.
     return true;
   }

@@ -61,6 +61,15 @@ function sameName(bytes: Uint8Array, start: number, end: number, lower: string):
   return true;
 }
 
+/** Whether `text` holds a char that toLowerCase would change. */
+function hasUpper(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c >= 0x80) return true;
+  }
+  return false;
+}
+
 const NO_SPANS: readonly number[] = [];
 const NO_BYTES = new Uint8Array(0);
 
@@ -167,9 +176,27 @@ export class FieldList {
     return sameName(this.bytes, this.spans[o] as number, this.spans[o + 1] as number, lowerName);
   }
 
+  /**
+   * @internal Whether field `i`'s value passes `test`, given its bytes (latin1) and where they
+   * are, without making a string of a received value.
+   */
+  valueBytesPass(i: number, test: (bytes: Uint8Array, start: number, end: number) => boolean): boolean {
+    const pairs = this.pairs;
+    if (pairs !== null) {
+      const value = (pairs[i] as readonly [string, string])[1];
+      const bytes = new Uint8Array(value.length);
+      for (let k = 0; k < value.length; k++) bytes[k] = value.charCodeAt(k) & 0xff;
+      return test(bytes, 0, bytes.length);
+    }
+    const o = this.first + 4 * i;
+    const start = this.spans[o + 2] as number;
+    return start < 0 ? test(NO_BYTES, 0, 0) : test(this.bytes, start, this.spans[o + 3] as number);
+  }
+
   /** The index of the first field named `name` from `from` on, or -1. */
   indexOf(name: string, from = 0): number {
-    const lower = name.toLowerCase();
+    // toLowerCase makes a string even when nothing changes: names are mostly given lowercase.
+    const lower = hasUpper(name) ? name.toLowerCase() : name;
     for (let i = from; i < this.length; i++) if (this.nameIs(i, lower)) return i;
     return -1;
   }

@@ -162,26 +162,30 @@ export const workloads: Record<string, Workload> = {
   'http-curio': workload('HTTP server, curio runtime, lean handler', () => oursOnCurio(hello)),
   'http-web': workload('HTTP server, node runtime, web-standard handler', () => oursOnNode(webHello)),
   'http-nodehttp': workload('node:http server', nodeHttpHello),
-  'http-raw': workload('raw node:net responder (the limit)', () => {
-    const response = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
-    return listen(
-      net.createServer((socket) => {
-        let pending = '';
-        socket.on('data', (chunk: Buffer) => {
-          pending += chunk.toString('latin1');
-          let count = 0;
-          let at = 0;
-          for (;;) {
-            const end = pending.indexOf('\r\n\r\n', at);
-            if (end === -1) break;
-            count++;
-            at = end + 4;
-          }
-          pending = pending.slice(at);
-          if (count > 0) socket.write(Buffer.concat(Array.from({ length: count }, () => response)));
-        });
-        socket.on('error', () => {});
-      }),
-    );
-  }),
+  'http-raw-ka': workload('raw node:net responder, keep-alive (1 request at a time; the limit)', rawResponder, 1),
+  'http-raw': workload('raw node:net responder (the limit)', rawResponder),
 };
+
+/** A node:net server that answers every request head with a fixed response (the limit). */
+function rawResponder(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const response = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
+  return listen(
+    net.createServer((socket) => {
+      let pending = '';
+      socket.on('data', (chunk: Buffer) => {
+        pending += chunk.toString('latin1');
+        let count = 0;
+        let at = 0;
+        for (;;) {
+          const end = pending.indexOf('\r\n\r\n', at);
+          if (end === -1) break;
+          count++;
+          at = end + 4;
+        }
+        pending = pending.slice(at);
+        if (count > 0) socket.write(Buffer.concat(Array.from({ length: count }, () => response)));
+      });
+      socket.on('error', () => {});
+    }),
+  );
+}

@@ -6,9 +6,12 @@
 //
 // Invariants:
 // - One background activity per connection (a kernel task on curio) runs its request/response
-//   cycles in order; each request's handler runs as a background activity of its own, so that
-//   a client disconnecting aborts the request's signal and, on curio, cancels the handler's
-//   task at its await.
+//   cycles in order, and the handler runs in it. It reads the stream itself whenever it needs
+//   bytes (waiting for a request, reading a body), so an idle connection is one activity blocked
+//   in one read. Only while it is busy with something else that may take long (awaiting a
+//   handler's Promise, a streamed response body) must someone else read, to see the client go:
+//   a reader activity is spawned then (the first time; it stays for the connection's life), and
+//   from then on all reads are its own (one read at a time on a stream).
 // - A client that closes its side (or whose connection breaks) while its request is under way
 //   aborts the request's signal and cancels the handler's activity (Go's server does the same;
 //   a half-closed client is treated alike, since a read cannot tell the two apart).
@@ -20,9 +23,10 @@
 //   status, and before the stream is closed, what is gathered is written first.
 // - A handler that answers synchronously with a whole body (a string, bytes, none) is served
 //   without a Promise: no await between the request's head and its response's bytes.
-// - Reading is paced by the handler: the reader stops while more than READ_HIGH_WATER bytes
-//   received are not yet consumed (a body nobody reads, pipelined requests), so memory per
-//   connection is bounded; writing awaits the stream (backpressure both ways).
+// - Reading is paced by the handler: the connection reads only when it needs bytes, and the
+//   reader (when there is one) stops while more than READ_HIGH_WATER bytes received are not yet
+//   consumed (a body nobody reads, pipelined requests), so memory per connection is bounded;
+//   writing awaits the stream (backpressure both ways).
 // - A handler that throws (or whose response is malformed) gets one 500 if nothing of its
 //   response was sent, and the connection goes on if the request was read to its end;
 //   otherwise the connection is closed (a half-sent response cannot be mended).
@@ -152,10 +156,14 @@ export async function serveHttp(runtime: Runtime, handler: HttpHandler, options:
 }
 
 class Server implements HttpServer {
-  readonly live = new Set<ServerConnection>();
   closing = false;
   private acceptor: Background | null = null;
-  private readonly ended = new Set<Promise<void>>();
+  /** The open connections: a list through their own links (nothing made per connection). */
+  private first: ServerConnection | null = null;
+  private open = 0;
+  /** What stop() awaits while connections are open: settled by the last one to end. */
+  private endedAll: Promise<void> | null = null;
+  private allEnded: (() => void) | null = null;
 
   constructor(
     readonly runtime: Runtime,
@@ -169,7 +177,7 @@ class Server implements HttpServer {
   }
 
   get connections(): number {
-    return this.live.size;
+    return this.open;
   }
 
   start(): void {
@@ -206,17 +214,32 @@ class Server implements HttpServer {
         continue;
       }
       const connection = new ServerConnection(this, stream);
-      this.live.add(connection);
+      const first = this.first;
+      connection.nextLink = first;
+      if (first !== null) first.previousLink = connection;
+      this.first = connection;
+      this.open++;
       // No signal: nothing in the connection reads it (a cancellation reaches it through its
       // stream and, on curio, at its await), and an AbortSignal held per idle connection costs
-      // about 0.8 KiB.
-      const background = this.runtime.spawn(() => connection.run(), 'http connection', { signal: false });
-      connection.background = background;
-      const done = background.done.then(() => {
-        this.live.delete(connection);
-        this.ended.delete(done);
-      });
-      this.ended.add(done);
+      // about 0.8 KiB. The connection leaves the list itself (release), at the end of its run.
+      connection.background = this.runtime.spawn(() => connection.run(), 'http connection', { signal: false });
+    }
+  }
+
+  /** @internal A connection's run has ended: it leaves the list. */
+  release(connection: ServerConnection): void {
+    const previous = connection.previousLink;
+    const next = connection.nextLink;
+    if (previous !== null) previous.nextLink = next;
+    else if (this.first === connection) this.first = next;
+    else return; // not in the list (released already)
+    if (next !== null) next.previousLink = previous;
+    connection.previousLink = connection.nextLink = null;
+    if (--this.open === 0 && this.allEnded !== null) {
+      const ended = this.allEnded;
+      this.allEnded = null;
+      this.endedAll = null;
+      ended();
     }
   }
 
@@ -232,15 +255,22 @@ class Server implements HttpServer {
   private async stop(each: (connection: ServerConnection) => void): Promise<void> {
     this.closing = true;
     this.listener.close();
-    for (const connection of this.live) each(connection);
+    for (let connection = this.first; connection !== null; ) {
+      const next = connection.nextLink; // `each` may end it (and unlink it) at once
+      each(connection);
+      connection = next;
+    }
     await this.acceptor?.done;
-    while (this.ended.size > 0) await Promise.all([...this.ended]);
+    while (this.open > 0) await (this.endedAll ??= new Promise<void>((resolve) => (this.allEnded = resolve)));
   }
 }
 
 /** One connection's cycles. */
 class ServerConnection implements Expirable {
   background: Background | null = null;
+  /** The server's list of open connections (see Server.release). */
+  previousLink: ServerConnection | null = null;
+  nextLink: ServerConnection | null = null;
   private readonly conn: HttpConnection;
   private readonly runtime: Runtime;
   /** The consumer waits for bytes (NEED_DATA). */
@@ -248,11 +278,13 @@ class ServerConnection implements Expirable {
   /** The reader waits for the consumer to drain. */
   private drainWake: Resume | null = null;
   private reader: Background | null = null;
+  /** A read of the connection's own activity is pending (readHere): the reader waits for it. */
+  private readingHere = false;
   private readError: unknown = null;
   private eof = false;
   private idle = true;
   private closed = false;
-  private current: RequestAbort | null = null;
+  private current: IncomingRequest | null = null;
   /** A handler is running (in this connection's activity). */
   private inHandler = false;
   /** The client went away while its request was under way. */
@@ -284,11 +316,10 @@ class ServerConnection implements Expirable {
     if (--this.writesPending === 0) this.writing = null;
     this.shut();
   };
-  private readonly flushLater = (): void => {
-    this.flushDeferred = false;
-    void this.flush();
-  };
-  private readonly sink = (chunk: Uint8Array): boolean => this.sinkChunk(chunk);
+  /** Made on the first deferred flush (a connection that never gathers makes none). */
+  private flushLater: (() => void) | null = null;
+  /** The reader's sink: made with the reader. */
+  private sink: ((chunk: Uint8Array) => boolean) | null = null;
   private readonly dataWaiter: Waiter<void> = new WakeSlot((wake) => (this.dataWake = wake));
   /** Made when reading first pauses (most connections never pause). */
   private drainWaiter: Waiter<void> | null = null;
@@ -323,20 +354,117 @@ class ServerConnection implements Expirable {
     this.wakeDrain();
   }
 
+  /**
+   * The connection's life: its request/response cycles, in order, then its end. One async
+   * function (not one per cycle loop and one around it): an idle connection holds one frame.
+   */
   async run(): Promise<void> {
-    // No signal (as for the connection): the reader ends when the stream closes.
-    this.reader = this.runtime.spawn(() => this.readLoop(), 'http reader', { signal: false });
     try {
-      await this.cycles();
+      const options = this.server.options;
+      let first = true;
+      while (!this.closed) {
+        this.idle = true;
+        if (this.server.closing && this.conn.pendingBytes === 0) return;
+        this.cycleBytes = this.conn.pendingBytes;
+        this.waitingIdle = !first && this.cycleBytes === 0;
+        const idleTimeout = this.waitingIdle;
+        first = false;
+        let event = this.nextReady();
+        if (event === WAIT) {
+          // The timer runs only while the connection waits (a request already here needs none).
+          this.armTimer(idleTimeout ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), idleTimeout);
+          do {
+            if (this.out.size > 0) this.flush();
+            if (this.reader === null) {
+              // Read here: no other activity reads (see the file header).
+              try {
+                this.took(await this.stream.read());
+              } catch (error) {
+                if (!this.closed) this.ended(error, true);
+              }
+            } else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+            event = this.nextReady();
+          } while (event === WAIT);
+        }
+        if (event === BROKEN) event = await this.next();
+        if (event === null || event === PAUSED || event.type !== 'request') return;
+        this.idle = false;
+        this.cancelTimer();
+        let ok = this.exchange(event);
+        if (typeof ok !== 'boolean') {
+          this.flushSoon();
+          ok = await ok;
+        }
+        if (!ok || this.closed) return;
+        if (this.writing !== null) {
+          // The stream pushes back: wait before the next response.
+          this.flushSoon();
+          await this.writing;
+        }
+        const ours = this.conn.ourState;
+        const theirs = this.conn.theirState;
+        if (ours === 'DONE' && theirs === 'DONE') {
+          this.conn.startNextCycle();
+          this.wakeDrain();
+        } else return;
+      }
     } catch {
       // Errors of the stream end the connection; handler errors were answered already.
     } finally {
       this.timeout.stop();
       this.shut();
-      this.reader.cancel();
-      await this.reader.done;
+      const reader = this.reader;
+      if (reader !== null) {
+        reader.cancel();
+        await reader.done;
+      }
       this.conn.destroy();
+      this.server.release(this);
     }
+  }
+
+  /**
+   * This activity is about to await something other than bytes (a handler's Promise, a
+   * streamed body): from now on a reader activity reads for it (see the file header).
+   */
+  private ensureReader(): void {
+    if (this.reader !== null || this.closed) return;
+    this.sink = (chunk) => this.sinkChunk(chunk);
+    // No signal (as for the connection): the reader ends when the stream closes.
+    this.reader = this.runtime.spawn(() => this.readLoop(), 'http reader', { signal: false });
+  }
+
+  /**
+   * Read once in this activity, no reader running (a body read by the handler). A reader
+   * spawned meanwhile (the handler went on to await something) waits for this read to end.
+   */
+  private async readHere(): Promise<void> {
+    this.readingHere = true;
+    try {
+      this.took(await this.stream.read());
+    } catch (error) {
+      if (!this.closed) this.ended(error, true);
+    } finally {
+      this.readingHere = false;
+      this.wakeDrain();
+    }
+  }
+
+  /** A read of this activity's own (no reader runs) brought `chunk` (null: the end of the stream). */
+  private took(chunk: Uint8Array | null): void {
+    if (this.closed) return;
+    if (chunk === null || chunk.length === 0) this.ended(new Error('the client closed the connection'));
+    else this.receive(chunk);
+  }
+
+  /** The stream ended (or broke: `error`, then readError) under a read. */
+  private ended(reason: unknown, error = false): void {
+    if (error) this.readError = reason;
+    else {
+      this.eof = true;
+      this.conn.receiveData(EMPTY);
+    }
+    this.clientGone(reason);
   }
 
   // Reading -----------------------------------------------------------------------------------
@@ -346,16 +474,14 @@ class ServerConnection implements Expirable {
       while (!this.closed) {
         const theirs = this.conn.theirState;
         if (theirs === 'SWITCHED_PROTOCOL') return;
-        if (this.conn.pendingBytes >= READ_HIGH_WATER || theirs === 'MIGHT_SWITCH_PROTOCOL') {
+        if (this.conn.pendingBytes >= READ_HIGH_WATER || theirs === 'MIGHT_SWITCH_PROTOCOL' || this.readingHere) {
           await this.runtime.wait<void>('HTTP_READ_PAUSED', (this.drainWaiter ??= new WakeSlot((wake) => (this.drainWake = wake))));
           continue;
         }
-        const chunk = await this.stream.read(this.sink);
+        const chunk = await this.stream.read(this.sink ?? undefined);
         if (this.closed) return;
         if (chunk === null || chunk.length === 0) {
-          this.eof = true;
-          this.conn.receiveData(EMPTY);
-          this.clientGone(new Error('the client closed the connection'));
+          this.ended(new Error('the client closed the connection'));
           return;
         }
         if (chunk === this.sunk) {
@@ -365,8 +491,7 @@ class ServerConnection implements Expirable {
         this.receive(chunk);
       }
     } catch (error) {
-      this.readError = error;
-      this.clientGone(error);
+      this.ended(error, true);
     }
   }
 
@@ -458,7 +583,8 @@ class ServerConnection implements Expirable {
       if (this.readError !== null) return null;
       if (bodyTimeout > 0) this.armTimer(bodyTimeout, false);
       this.waitingForBody = bodyTimeout > 0;
-      await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+      if (this.reader === null) await this.readHere();
+      else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
       if (this.waitingForBody) {
         this.waitingForBody = false;
         this.cancelTimer();
@@ -468,56 +594,11 @@ class ServerConnection implements Expirable {
 
   // Cycles ------------------------------------------------------------------------------------
 
-  private async cycles(): Promise<void> {
-    const options = this.server.options;
-    let first = true;
-    while (!this.closed) {
-      this.idle = true;
-      if (this.server.closing && this.conn.pendingBytes === 0) return;
-      this.cycleBytes = this.conn.pendingBytes;
-      this.waitingIdle = !first && this.cycleBytes === 0;
-      const idleTimeout = this.waitingIdle;
-      first = false;
-      let event = this.nextReady();
-      if (event === WAIT) {
-        // The timer runs only while the connection waits (a request already here needs none).
-        this.armTimer(idleTimeout ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), idleTimeout);
-        do {
-          if (this.out.size > 0) this.flush();
-          await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
-          event = this.nextReady();
-        } while (event === WAIT);
-      }
-      if (event === BROKEN) event = await this.next();
-      if (event === null || event === PAUSED || event.type !== 'request') return;
-      this.idle = false;
-      this.cancelTimer();
-      let ok = this.exchange(event);
-      if (typeof ok !== 'boolean') {
-        this.flushSoon();
-        ok = await ok;
-      }
-      if (!ok || this.closed) return;
-      if (this.writing !== null) {
-        // The stream pushes back: wait before the next response.
-        this.flushSoon();
-        await this.writing;
-      }
-      const ours = this.conn.ourState;
-      const theirs = this.conn.theirState;
-      if (ours === 'DONE' && theirs === 'DONE') {
-        this.conn.startNextCycle();
-        this.wakeDrain();
-      } else return;
-    }
-  }
-
   /** One request and its response. False: the connection must end. Synchronous when the handler is. */
   private exchange(head: RequestEvent): boolean | Promise<boolean> {
-    const controller = new RequestAbort();
-    this.current = controller;
-    const body = new Body(this);
-    const request = new IncomingRequest(head, this, controller, body);
+    // One object per request: its body and its signal are made only if the handler asks.
+    const request = new IncomingRequest(head, this);
+    this.current = request;
     // The handler runs in the connection's own activity (no spawn per request): a client that
     // goes away cancels that activity (clientGone), which on curio interrupts the handler at
     // its await; the connection is over then anyway.
@@ -525,21 +606,22 @@ class ServerConnection implements Expirable {
     let response: ServerResponse;
     try {
       const answer: unknown = this.server.handler(request);
-      if (isThenable(answer)) return this.settle(answer, head, body, request);
+      if (isThenable(answer)) return this.settle(answer, head, request);
       response = checkAnswer(answer);
     } catch (error) {
       this.inHandler = false;
       this.current = null;
-      return this.failed(head, body, request, error);
+      return this.failed(head, request, error);
     }
     this.inHandler = false;
     this.current = null;
     if (this.closed || this.gone) return false;
-    return this.respond(head, body, response, request);
+    return this.respond(head, response, request);
   }
 
   /** The rest of an exchange whose handler answered with a Promise. */
-  private async settle(pending: PromiseLike<unknown>, head: RequestEvent, body: Body, request: ServerRequest): Promise<boolean> {
+  private async settle(pending: PromiseLike<unknown>, head: RequestEvent, request: IncomingRequest): Promise<boolean> {
+    this.ensureReader(); // to see the client go while the handler runs
     let response: ServerResponse | null = null;
     let failure: unknown = null;
     let failed = false;
@@ -552,51 +634,71 @@ class ServerConnection implements Expirable {
       this.inHandler = false;
     }
     this.current = null;
-    if (failed) return this.failed(head, body, request, failure);
+    if (failed) return this.failed(head, request, failure);
     if (this.closed || this.gone) return false;
-    return this.respond(head, body, response as ServerResponse, request);
+    return this.respond(head, response as ServerResponse, request);
   }
 
   /** The handler threw: a 500 (and onError). */
-  private failed(head: RequestEvent, body: Body, request: ServerRequest, failure: unknown): boolean | Promise<boolean> {
+  private failed(head: RequestEvent, request: IncomingRequest, failure: unknown): boolean | Promise<boolean> {
     if (this.closed || this.gone) return false;
     this.server.options.onError?.(failure, request);
-    return this.respond(head, body, INTERNAL_ERROR, request);
+    return this.respond(head, INTERNAL_ERROR, request);
   }
 
   /**
    * The response: at once when its body is whole (a string, bytes, none) and nothing must be
    * waited for; otherwise respondStreamed.
    */
-  private respond(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): boolean | Promise<boolean> {
+  private respond(head: RequestEvent, response: ServerResponse, request: IncomingRequest): boolean | Promise<boolean> {
     const status = response.status ?? 200;
     const payload = response.body ?? null;
     const whole = payload === null || typeof payload === 'string' || (payload instanceof Uint8Array && payload.length < OUT_DIRECT);
-    if (!whole || status < 200 || status === 101 || (head.method === 'CONNECT' && status < 300)) return this.respondStreamed(head, body, response, request);
+    if (!whole || status < 200 || status === 101 || (head.method === 'CONNECT' && status < 300)) return this.respondStreamed(head, response, request);
     const conn = this.conn;
     const headers = FieldList.from(response.headers);
     // The next request can follow only once this one's body is read to its end (see respondStreamed).
-    const keep = !this.server.closing && !(conn.theyAreWaitingFor100Continue && !body.done);
+    const keep = !this.server.closing && !(conn.theyAreWaitingFor100Continue && !this.bodyDone);
     try {
       conn.writeWholeResponse(this.out, status, headers, payload as string | Uint8Array | null, !keep);
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
-      if (conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
+      if (conn.ourState !== 'ERROR') return this.respond(head, INTERNAL_ERROR, request);
       return false;
     }
     // Written when the loop waits (cycles), or at OUT_HIGH_WATER.
     if (this.out.size >= OUT_HIGH_WATER) this.flush();
-    if (keep && !body.done) {
+    if (keep && !this.bodyDone) {
       const left = this.skipBody(DRAIN_LIMIT);
       if (left === SKIP_OVER) return false;
-      if (left !== SKIP_DONE) return this.drained(body, left);
+      if (left !== SKIP_DONE) return this.drained(left);
     }
     return keep && conn.ourState === 'DONE';
   }
 
-  private async drained(body: Body, limit: number): Promise<boolean> {
-    return (await body.drain(limit)) && this.conn.ourState === 'DONE';
+  private async drained(limit: number): Promise<boolean> {
+    return (await this.drainBody(limit)) && this.conn.ourState === 'DONE';
+  }
+
+  /**
+   * After the handler: read what is left of the request's body, up to `limit` bytes, so the
+   * connection can carry the next request. False when it cannot (too much left, a client still
+   * waiting for 100-continue, the stream gone).
+   */
+  private async drainBody(limit: number): Promise<boolean> {
+    if (this.bodyDone) return true;
+    let left = limit;
+    try {
+      for (;;) {
+        const chunk = await this.nextBodyChunk();
+        if (chunk === null) return true;
+        left -= chunk.length;
+        if (left < 0) return false;
+      }
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -618,7 +720,7 @@ class ServerConnection implements Expirable {
     }
   }
 
-  private async respondStreamed(head: RequestEvent, body: Body, response: ServerResponse, request: ServerRequest): Promise<boolean> {
+  private async respondStreamed(head: RequestEvent, response: ServerResponse, request: IncomingRequest): Promise<boolean> {
     const conn = this.conn;
     const status = response.status ?? 200;
     let headers = FieldList.from(response.headers);
@@ -628,7 +730,7 @@ class ServerConnection implements Expirable {
     else if (payload instanceof Uint8Array) bytes = payload;
     if (bytes !== null && headers.has('content-length') && headers.get('content-length')?.trim() !== String(bytes.length)) {
       this.server.options.onError?.(new TypeError(`the HTTP handler's Content-Length (${headers.get('content-length') ?? ''}) is not its body's length (${bytes.length})`), request);
-      return this.respond(head, body, INTERNAL_ERROR, request);
+      return this.respond(head, INTERNAL_ERROR, request);
     }
     const extra: [string, string][] = [];
     if (bytes !== null && !headers.has('content-length') && !headers.has('transfer-encoding')) extra.push(['Content-Length', String(bytes.length)]);
@@ -646,13 +748,13 @@ class ServerConnection implements Expirable {
     // The next request can follow only once this one's body is read to its end: a client still
     // waiting for 100-continue may or may not send it, so that connection closes; otherwise what
     // is left is drained after the response (up to DRAIN_LIMIT, else the connection closes).
-    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !body.done);
+    let keep = !this.server.closing && !(this.conn.theyAreWaitingFor100Continue && !this.bodyDone);
     if (!keep && status !== 101 && !headers.hasToken('connection', 'close')) extra.push(['Connection', 'close']); // a 101 ends HTTP here anyway
     if (extra.length > 0) headers = FieldList.from([...headers.entries(), ...extra]);
     let started = false;
     if (status === 101 || (head.method === 'CONNECT' && status >= 200 && status < 300)) {
       // A switch is accepted once the request was read to its end.
-      if (!(await body.drain(DRAIN_LIMIT))) return false;
+      if (!(await this.drainBody(DRAIN_LIMIT))) return false;
     }
     try {
       const event = status >= 100 && status < 200 && status !== 101 ? new InformationalResponse(status, headers) : new ResponseEvent(status, headers);
@@ -672,8 +774,9 @@ class ServerConnection implements Expirable {
         // The body's source is the handler's code still running: until it ends, a client that
         // goes away (or closeNow) aborts the request's signal and cancels this activity, as
         // while the handler ran.
-        this.current = request instanceof IncomingRequest ? request.abortControl : null;
+        this.current = request;
         this.inHandler = true;
+        this.ensureReader();
         try {
           for await (const part of payload as AsyncIterable<Uint8Array | string>) {
             if (this.closed || this.gone) return false;
@@ -693,10 +796,10 @@ class ServerConnection implements Expirable {
     } catch (error) {
       if (this.closed || this.gone) return false;
       this.server.options.onError?.(error, request);
-      if (!started && conn.ourState !== 'ERROR') return this.respond(head, body, INTERNAL_ERROR, request);
+      if (!started && conn.ourState !== 'ERROR') return this.respond(head, INTERNAL_ERROR, request);
       return false;
     }
-    if (keep && !body.done) keep = await body.drain(DRAIN_LIMIT);
+    if (keep && !this.bodyDone) keep = await this.drainBody(DRAIN_LIMIT);
     return keep && conn.ourState === 'DONE';
   }
 
@@ -726,7 +829,12 @@ class ServerConnection implements Expirable {
   private flushSoon(): void {
     if (!this.flushDeferred && this.out.size > 0) {
       this.flushDeferred = true;
-      this.runtime.defer(this.flushLater);
+      this.runtime.defer(
+        (this.flushLater ??= () => {
+          this.flushDeferred = false;
+          void this.flush();
+        }),
+      );
     }
   }
 
@@ -776,8 +884,8 @@ class ServerConnection implements Expirable {
     this.wakeDrain(); // a reader parked on the switch proposal sees the switch and ends
     // The reader reads no more once HTTP is over, but a read it had begun may still bring the
     // new protocol's first bytes: the handed-over stream delivers those before reading on.
-    const reader = this.reader as Background;
-    const stream = new HandoverStream(this.stream, reader.done, () => this.conn.trailingData, head.length, trailing?.closed === true);
+    // Without a reader no read is pending: the trailing bytes are all there is.
+    const stream = new HandoverStream(this.stream, this.reader?.done ?? RESOLVED, () => this.conn.trailingData, head.length, trailing?.closed === true);
     try {
       await upgrade(stream, head);
     } catch (error) {
@@ -934,73 +1042,34 @@ class Body implements RequestBody {
   async json(): Promise<unknown> {
     return JSON.parse(await this.text()) as unknown;
   }
-
-  /**
-   * After the handler: read what is left of the body, up to `limit` bytes, so the connection
-   * can carry the next request. False when it cannot (too much left, a client still waiting for
-   * 100-continue, the stream gone).
-   */
-  async drain(limit: number): Promise<boolean> {
-    if (this.connection.bodyDone) return true;
-    let left = limit;
-    try {
-      for (;;) {
-        const chunk = await this.connection.nextBodyChunk();
-        if (chunk === null) return true;
-        left -= chunk.length;
-        if (left < 0) return false;
-      }
-    } catch {
-      return false;
-    }
-  }
-
-  /** Whether the body has been read to its end. */
-  get done(): boolean {
-    return this.connection.bodyDone;
-  }
 }
 
-/** A request's abort: its AbortController is made only if someone looks at the signal. */
-class RequestAbort {
-  private controller: AbortController | null = null;
-  private reason: unknown = undefined;
-  private aborted = false;
-
-  get signal(): AbortSignal {
-    if (this.controller === null) {
-      this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.reason);
-    }
-    return this.controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.controller?.abort(reason);
-  }
-}
-
-/** The request the handler gets (see ServerRequest). */
+/**
+ * The request the handler gets (see ServerRequest), and its abort: its body and its
+ * AbortController are made only if someone asks for them.
+ */
 class IncomingRequest implements ServerRequest {
   readonly method: string;
   readonly target: string;
   readonly headers: FieldList;
   readonly httpVersion: '1.0' | '1.1';
+  private bodyReader: Body | null = null;
+  private controller: AbortController | null = null;
+  private reason: unknown = undefined;
+  private aborted = false;
 
   constructor(
     head: RequestEvent,
     private readonly connection: ServerConnection,
-    /** @internal The request's abort, for the server. */
-    readonly abortControl: RequestAbort,
-    readonly body: Body,
   ) {
     this.method = head.method;
     this.target = head.target;
     this.headers = head.headers;
     this.httpVersion = head.httpVersion;
+  }
+
+  get body(): RequestBody {
+    return (this.bodyReader ??= new Body(this.connection));
   }
 
   get remoteAddress(): StreamAddress | null {
@@ -1018,7 +1087,19 @@ class IncomingRequest implements ServerRequest {
   }
 
   get signal(): AbortSignal {
-    return this.abortControl.signal;
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /** @internal The client went away, or the server closes now: the signal aborts. */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
   }
 }
 

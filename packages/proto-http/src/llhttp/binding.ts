@@ -105,7 +105,10 @@ export interface WireFields {
 
 /** Who hears a WireParser (one object: no closure per message). */
 export interface WireSink {
-  /** A head is complete: HEAD_CONTINUE, HEAD_NO_BODY or HEAD_UPGRADE. */
+  /**
+   * A head is complete: HEAD_CONTINUE, HEAD_NO_BODY or HEAD_UPGRADE. `head` is the parser's own,
+   * filled again for the next message: read it now (its `bytes` and `spans` may be kept).
+   */
   onHead(head: WireHead): number;
   /** Body bytes: `chunk[start, end)` (chunked framing removed). True: too much, stop (limit 'body'). */
   onBody(chunk: Uint8Array, start: number, end: number): boolean;
@@ -291,6 +294,12 @@ const IN_BODY = 2;
 
 const EMPTY = new Uint8Array(0);
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const NO_SPANS: readonly number[] = [];
+/** What onHead is given (see headersComplete). */
+const sharedHead: Mutable<WireHead> = { bytes: EMPTY, spans: NO_SPANS, fieldCount: 0, method: -1, status: 0, versionMajor: 0, versionMinor: 0, upgrade: false, keepAlive: false };
+
 /** One direction of one connection: bytes in, heads / body / ends out to a sink. */
 export class WireParser {
   private pointer: number;
@@ -306,6 +315,8 @@ export class WireParser {
   private carryFrom = 0;
   private phase = OUTSIDE;
   private spans: number[] = [];
+  /** `spans` went out with a head or trailers (it is theirs now). */
+  private spansOut = false;
   private fields = 0;
   private last = NONE;
   private lastEnd = -1;
@@ -448,17 +459,22 @@ export class WireParser {
     if (this.firstStart < 0) this.firstStart = start;
     if (kind === this.last && start === this.lastEnd) {
       // The rest of a span cut by the end of the previous execute.
-      spans[kind === TARGET ? 1 : kind === FIELD ? spans.length - 3 : spans.length - 1] = end;
+      spans[kind === TARGET ? 1 : kind === FIELD ? 4 * this.fields - 1 : 4 * this.fields + 1] = end;
     } else if (kind === TARGET) {
       spans[0] = start;
       spans[1] = end;
     } else if (kind === FIELD) {
       if (this.fields >= this.limits.maxFields) return this.broke('fields');
-      spans.push(start, end, -1, -1);
-      this.fields++;
+      // Field i at 2 + 4i (the array is reused: its length is not the fields').
+      const o = 2 + 4 * this.fields++;
+      spans[o] = start;
+      spans[o + 1] = end;
+      spans[o + 2] = -1;
+      spans[o + 3] = -1;
     } else {
-      spans[spans.length - 2] = start;
-      spans[spans.length - 1] = end;
+      const o = 4 * this.fields;
+      spans[o] = start;
+      spans[o + 1] = end;
     }
     this.last = kind;
     this.lastEnd = end;
@@ -470,21 +486,29 @@ export class WireParser {
   /** @internal */
   headersComplete(status: number, upgrade: boolean, keepAlive: boolean): number {
     const w = llhttp as Llhttp;
-    const head: WireHead = {
-      bytes: this.source,
-      spans: this.spans,
-      fieldCount: this.fields,
-      method: this.type === REQUEST ? w.method(this.pointer) : -1,
-      status,
-      versionMajor: w.major(this.pointer),
-      versionMinor: w.minor(this.pointer),
-      upgrade,
-      keepAlive,
-    };
+    // One head object for every parser (execute is not re-entrant), filled again for each
+    // message: the sink reads it during onHead only (what it keeps, it takes out).
+    const head = sharedHead;
+    head.bytes = this.source;
+    head.spans = this.spans;
+    head.fieldCount = this.fields;
+    head.method = this.type === REQUEST ? w.method(this.pointer) : -1;
+    head.status = status;
+    head.versionMajor = w.major(this.pointer);
+    head.versionMinor = w.minor(this.pointer);
+    head.upgrade = upgrade;
+    head.keepAlive = keepAlive;
+    this.spansOut = true;
     // Trailers (if any) are spans of their own, from the current chunk.
     this.startSpans();
     this.phase = IN_BODY;
-    return this.sink.onHead(head);
+    try {
+      return this.sink.onHead(head);
+    } finally {
+      // Nothing of this message is held once onHead returned.
+      head.bytes = EMPTY;
+      head.spans = NO_SPANS;
+    }
   }
 
   /** @internal */
@@ -496,6 +520,7 @@ export class WireParser {
   /** @internal */
   messageComplete(): number {
     const trailers: WireFields | null = this.fields === 0 ? null : { bytes: this.source, spans: this.spans, fieldCount: this.fields };
+    if (trailers !== null) this.spansOut = true;
     this.clearMessage();
     return this.sink.onMessageComplete(trailers) ? HPE.PAUSED : 0;
   }
@@ -512,9 +537,20 @@ export class WireParser {
     this.startSpans();
   }
 
-  /** New span list, spans from the current chunk again (the carry, if any, is left to its head). */
+  /**
+   * Spans from the current chunk again (the carry, if any, is left to its head): a new span list
+   * if the last one was handed out with a head or trailers, else the same one emptied.
+   */
   private startSpans(): void {
-    this.spans = [-1, -1];
+    if (this.spansOut) {
+      // A new list: a literal shares its elements until the first write (an idle connection
+      // holds no grown list).
+      this.spans = [-1, -1];
+      this.spansOut = false;
+    } else if (this.spans[0] !== -1 || this.spans[1] !== -1) {
+      this.spans[0] = -1;
+      this.spans[1] = -1;
+    }
     this.fields = 0;
     this.last = NONE;
     this.lastEnd = -1;
@@ -552,7 +588,8 @@ export class WireParser {
       const carry = new Uint8Array(Math.max(2 * (end - first), 1024));
       carry.set(this.chunk.subarray(first, end));
       const spans = this.spans;
-      for (let i = 0; i < spans.length; i++) if (spans[i]! >= 0) spans[i] = spans[i]! - first;
+      const used = 2 + 4 * this.fields;
+      for (let i = 0; i < used; i++) if (spans[i]! >= 0) spans[i] = spans[i]! - first;
       this.lastEnd -= first;
       this.firstStart = 0;
       this.carry = carry;
