@@ -29,17 +29,17 @@ import { startPeer, stopPeer } from './child-peers.js';
 import { byName, measure, table } from './harness.js';
 import type { Measurement, Row } from './harness.js';
 
-const PEERS = fileURLToPath(new URL('./http-peers.js', import.meta.url));
+export const PEERS = fileURLToPath(new URL('./http-peers.js', import.meta.url));
 const N = Number(process.env['HTTP_CLIENT_N'] ?? 5_000);
 
 /** An opened client: `sequential(n)` does n GETs one after the other, each awaited with its body. */
-interface Opened {
+export interface Opened {
   readonly sequential: (n: number) => Promise<void>;
   readonly close: () => Promise<void>;
 }
 
 /** One client under test. */
-interface Client {
+export interface Client {
   readonly name: string;
   /** Ours (rows against undici with the target, and against the floor). */
   readonly ours?: boolean;
@@ -53,13 +53,14 @@ const loop =
     for (let i = 0; i < n; i++) await get();
   };
 
-const UNDICI = 'undici request 7.30.1';
-const OURS_NODE = 'curio-ts request (node runtime)';
-const OURS_FETCH = 'curio-ts fetch (node runtime)';
-const GLOBAL_FETCH = 'global fetch';
-const FLOOR = 'raw node:net + WireParser (floor)';
+export const UNDICI = 'undici request 7.30.1';
+export const OURS_NODE = 'curio-ts request (node runtime)';
+export const OURS_CURIO = 'curio-ts request (curio runtime, the loop in one kernel task)';
+export const OURS_FETCH = 'curio-ts fetch (node runtime)';
+export const GLOBAL_FETCH = 'global fetch';
+export const FLOOR = 'raw node:net + WireParser (floor)';
 
-const CLIENTS: Client[] = [
+export const CLIENTS: Client[] = [
   {
     name: OURS_NODE,
     ours: true,
@@ -69,7 +70,7 @@ const CLIENTS: Client[] = [
     },
   },
   {
-    name: 'curio-ts request (curio runtime, the loop in one kernel task)',
+    name: OURS_CURIO,
     ours: true,
     open: async (url) => ({
       sequential: (n) =>
