@@ -215,6 +215,11 @@ export class ResponseBody implements HttpResponseBody {
     return this.readAll();
   }
 
+  /** @internal The whole body if it has all arrived and none of it was read (then it is read), else null. */
+  takeIfComplete(): Uint8Array | null {
+    return this.complete && this.chunkHead === 0 ? this.takeWhole() : null;
+  }
+
   /** The chunks held, joined (the body is complete and none was read). */
   private takeWhole(): Uint8Array {
     this.used = true;
