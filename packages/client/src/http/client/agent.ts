@@ -400,10 +400,11 @@ export class HttpAgent {
     if (event.type !== 'response') throw new ProtocolViolationError(`unexpected ${event.type} before the response`);
     const keepAlive = event.headers.get('keep-alive');
     if (keepAlive !== null) connection.serverIdleMs = keepAliveMs(keepAlive);
-    exchange.awaitBody();
     const responseBody = new ResponseBody(connection, exchange, this.releaseBody);
     const response = new ClientResponse(event, spec.url.href, responseBody);
     responseBody.prefetch();
+    // The body timeout, unless the body is complete already (the exchange then holds nothing).
+    exchange.awaitBody();
     return response;
   }
 
