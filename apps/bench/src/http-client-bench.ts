@@ -179,10 +179,10 @@ async function rawClient(url: string): Promise<Opened> {
   };
 }
 
-const BURST = 100;
+export const BURST = 100;
 const DEPTH = 10;
-const OURS_PIPELINED = `curio-ts request, pipelining ${DEPTH} (node runtime)`;
-const UNDICI_PIPELINED = `undici Pool, pipelining ${DEPTH}`;
+export const OURS_PIPELINED = `curio-ts request, pipelining ${DEPTH} (node runtime)`;
+export const UNDICI_PIPELINED = `undici Pool, pipelining ${DEPTH}`;
 
 /** `bursts` bursts of BURST GETs at once, each awaited with its body. */
 const bursts =
@@ -192,7 +192,7 @@ const bursts =
   };
 
 /** The pipelined contenders: ours and undici's Pool, DEPTH connections of DEPTH requests in flight. */
-async function pipelinedContenders(url: string, opened: Pick<Opened, 'close'>[]): Promise<{ name: string; run: () => Promise<number> }[]> {
+export async function pipelinedContenders(url: string, opened: Pick<Opened, 'close'>[], rounds = Math.max(1, Math.round(N / BURST))): Promise<{ name: string; run: () => Promise<number> }[]> {
   const agent = new HttpAgent(nodeRuntime, { pipelining: DEPTH, maxConnectionsPerOrigin: DEPTH });
   const pool = new Pool(new URL(url).origin, { pipelining: DEPTH, connections: DEPTH });
   opened.push({ close: () => agent.close() }, { close: () => pool.close() });
@@ -202,7 +202,6 @@ async function pipelinedContenders(url: string, opened: Pick<Opened, 'close'>[])
     const response = await pool.request({ method: 'GET', path });
     await response.body.text();
   });
-  const rounds = Math.max(1, Math.round(N / BURST));
   return [
     { name: OURS_PIPELINED, run: async () => (await ours(rounds), rounds * BURST) },
     { name: UNDICI_PIPELINED, run: async () => (await theirs(rounds), rounds * BURST) },

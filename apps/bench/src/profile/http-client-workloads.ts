@@ -10,7 +10,7 @@
 
 import { startPeer, stopPeer } from '../child-peers.js';
 import type { Peer } from '../child-peers.js';
-import { CLIENTS, FLOOR, GLOBAL_FETCH, OURS_CURIO, OURS_FETCH, OURS_NODE, PEERS, UNDICI } from '../http-client-bench.js';
+import { BURST, CLIENTS, FLOOR, GLOBAL_FETCH, OURS_CURIO, OURS_FETCH, OURS_NODE, OURS_PIPELINED, PEERS, pipelinedContenders, UNDICI, UNDICI_PIPELINED } from '../http-client-bench.js';
 import type { Opened } from '../http-client-bench.js';
 import type { Workload } from './workload.js';
 
@@ -36,6 +36,30 @@ function workload(name: string): Workload {
   };
 }
 
+/** The suite's pipelined contender named `name`: bursts of BURST GETs at once (`n` rounded to bursts). */
+function pipelined(name: string): Workload {
+  let server: Peer | null = null;
+  const opened: { close: () => Promise<void> }[] = [];
+  let runBurst: (() => Promise<number>) | null = null;
+  return {
+    description: `bursts of ${BURST} GETs at once, 10 connections pipelining 10, node:http hello (child process): ${name}`,
+    defaultCalls: 5_000,
+    async setup() {
+      server = await startPeer(PEERS, ['serve', 'node-http'], ['--expose-gc']);
+      const contenders = await pipelinedContenders(`http://127.0.0.1:${server.port}/`, opened, 1);
+      runBurst = (contenders.find((c) => c.name === name) as { run: () => Promise<number> }).run;
+      await runBurst();
+    },
+    async run(n) {
+      for (let done = 0; done < n; ) done += await (runBurst as () => Promise<number>)();
+    },
+    async teardown() {
+      for (const { close } of opened) await close();
+      if (server !== null) await stopPeer(server);
+    },
+  };
+}
+
 export const workloads: Record<string, Workload> = {
   'client-node': workload(OURS_NODE),
   'client-curio': workload(OURS_CURIO),
@@ -44,4 +68,6 @@ export const workloads: Record<string, Workload> = {
   'client-global-fetch': workload(GLOBAL_FETCH),
   'client-nodehttp': workload('node:http, keep-alive Agent'),
   'client-raw': workload(FLOOR),
+  'client-pipelined': pipelined(OURS_PIPELINED),
+  'client-undici-pool': pipelined(UNDICI_PIPELINED),
 };
