@@ -149,21 +149,26 @@ export class Exchange implements Expirable, Waiter<unknown>, Wake<unknown> {
   /** @internal Wake (see `startWith`): calls after the first are ignored. */
   resolve(value: unknown): void {
     const resolve = this.resolveWait;
-    if (resolve === null) return;
-    this.resolveWait = this.rejectWait = null;
-    if (this.wake === (this as Wake<unknown>)) this.wake = null;
-    this.parkedIn = null;
-    resolve(value as never);
+    if (resolve !== null) {
+      this.woken();
+      resolve(value as never);
+    }
   }
 
   /** @internal Wake (see `startWith`). */
   reject(error: unknown): void {
     const reject = this.rejectWait;
-    if (reject === null) return;
+    if (reject !== null) {
+      this.woken();
+      reject(error);
+    }
+  }
+
+  /** The wait whose Wake the exchange is has ended. */
+  private woken(): void {
     this.resolveWait = this.rejectWait = null;
     if (this.wake === (this as Wake<unknown>)) this.wake = null;
     this.parkedIn = null;
-    reject(error);
   }
 
   /** Wait for a Promise made elsewhere (connecting); `late` gets its value if the exchange failed first. */
