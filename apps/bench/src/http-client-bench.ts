@@ -29,17 +29,17 @@ import { startPeer, stopPeer } from './child-peers.js';
 import { byName, measure, table } from './harness.js';
 import type { Measurement, Row } from './harness.js';
 
-const PEERS = fileURLToPath(new URL('./http-peers.js', import.meta.url));
+export const PEERS = fileURLToPath(new URL('./http-peers.js', import.meta.url));
 const N = Number(process.env['HTTP_CLIENT_N'] ?? 5_000);
 
 /** An opened client: `sequential(n)` does n GETs one after the other, each awaited with its body. */
-interface Opened {
+export interface Opened {
   readonly sequential: (n: number) => Promise<void>;
   readonly close: () => Promise<void>;
 }
 
 /** One client under test. */
-interface Client {
+export interface Client {
   readonly name: string;
   /** Ours (rows against undici with the target, and against the floor). */
   readonly ours?: boolean;
@@ -53,13 +53,14 @@ const loop =
     for (let i = 0; i < n; i++) await get();
   };
 
-const UNDICI = 'undici request 7.30.1';
-const OURS_NODE = 'curio-ts request (node runtime)';
-const OURS_FETCH = 'curio-ts fetch (node runtime)';
-const GLOBAL_FETCH = 'global fetch';
-const FLOOR = 'raw node:net + WireParser (floor)';
+export const UNDICI = 'undici request 7.30.1';
+export const OURS_NODE = 'curio-ts request (node runtime)';
+export const OURS_CURIO = 'curio-ts request (curio runtime, the loop in one kernel task)';
+export const OURS_FETCH = 'curio-ts fetch (node runtime)';
+export const GLOBAL_FETCH = 'global fetch';
+export const FLOOR = 'raw node:net + WireParser (floor)';
 
-const CLIENTS: Client[] = [
+export const CLIENTS: Client[] = [
   {
     name: OURS_NODE,
     ours: true,
@@ -69,7 +70,7 @@ const CLIENTS: Client[] = [
     },
   },
   {
-    name: 'curio-ts request (curio runtime, the loop in one kernel task)',
+    name: OURS_CURIO,
     ours: true,
     open: async (url) => ({
       sequential: (n) =>
@@ -178,10 +179,10 @@ async function rawClient(url: string): Promise<Opened> {
   };
 }
 
-const BURST = 100;
+export const BURST = 100;
 const DEPTH = 10;
-const OURS_PIPELINED = `curio-ts request, pipelining ${DEPTH} (node runtime)`;
-const UNDICI_PIPELINED = `undici Pool, pipelining ${DEPTH}`;
+export const OURS_PIPELINED = `curio-ts request, pipelining ${DEPTH} (node runtime)`;
+export const UNDICI_PIPELINED = `undici Pool, pipelining ${DEPTH}`;
 
 /** `bursts` bursts of BURST GETs at once, each awaited with its body. */
 const bursts =
@@ -191,7 +192,7 @@ const bursts =
   };
 
 /** The pipelined contenders: ours and undici's Pool, DEPTH connections of DEPTH requests in flight. */
-async function pipelinedContenders(url: string, opened: Pick<Opened, 'close'>[]): Promise<{ name: string; run: () => Promise<number> }[]> {
+export async function pipelinedContenders(url: string, opened: Pick<Opened, 'close'>[], rounds = Math.max(1, Math.round(N / BURST))): Promise<{ name: string; run: () => Promise<number> }[]> {
   const agent = new HttpAgent(nodeRuntime, { pipelining: DEPTH, maxConnectionsPerOrigin: DEPTH });
   const pool = new Pool(new URL(url).origin, { pipelining: DEPTH, connections: DEPTH });
   opened.push({ close: () => agent.close() }, { close: () => pool.close() });
@@ -201,7 +202,6 @@ async function pipelinedContenders(url: string, opened: Pick<Opened, 'close'>[])
     const response = await pool.request({ method: 'GET', path });
     await response.body.text();
   });
-  const rounds = Math.max(1, Math.round(N / BURST));
   return [
     { name: OURS_PIPELINED, run: async () => (await ours(rounds), rounds * BURST) },
     { name: UNDICI_PIPELINED, run: async () => (await theirs(rounds), rounds * BURST) },

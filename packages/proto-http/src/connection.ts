@@ -638,9 +638,16 @@ export class HttpConnection {
     if (!TOKEN.test(request.method)) throw new LocalProtocolError(`bad method ${JSON.stringify(request.method)}`, 'ERR_HTTP_METHOD');
     if (!TARGET.test(request.target)) throw new LocalProtocolError(`bad request target ${JSON.stringify(request.target)}`, 'ERR_HTTP_TARGET');
     const headers = request.headers;
-    if (request.httpVersion === '1.1' && headers.getAll('host').length !== 1) throw new LocalProtocolError('an HTTP/1.1 request needs exactly one Host header', 'ERR_HTTP_HOST');
-    const lengths = headers.getAll('content-length');
-    this.sendFraming = this.framing(headers.get('transfer-encoding'), lengths.length, lengths[0] ?? null, false);
+    // One pass for Host and Content-Length (no array of values).
+    let hosts = 0;
+    let lengths = 0;
+    let length: string | null = null;
+    for (let i = 0; i < headers.length; i++) {
+      if (headers.nameIs(i, 'host')) hosts++;
+      else if (headers.nameIs(i, 'content-length') && lengths++ === 0) length = headers.value(i);
+    }
+    if (request.httpVersion === '1.1' && hosts !== 1) throw new LocalProtocolError('an HTTP/1.1 request needs exactly one Host header', 'ERR_HTTP_HOST');
+    this.sendFraming = this.framing(headers.get('transfer-encoding'), lengths, length, false);
     writer.begin();
     writer.text(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`);
     const method = request.method.toUpperCase();

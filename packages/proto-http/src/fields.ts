@@ -171,7 +171,11 @@ export class FieldList {
   /** Whether field `i`'s name is `lowerName` (give it in lowercase), without making a string. */
   nameIs(i: number, lowerName: string): boolean {
     const pairs = this.pairs;
-    if (pairs !== null) return (pairs[i] as readonly [string, string])[0].toLowerCase() === lowerName;
+    if (pairs !== null) {
+      // A name of another length is another name: no lower-cased copy made for it.
+      const name = (pairs[i] as readonly [string, string])[0];
+      return name.length === lowerName.length && (name === lowerName || name.toLowerCase() === lowerName);
+    }
     const o = this.first + 4 * i;
     return sameName(this.bytes, this.spans[o] as number, this.spans[o + 1] as number, lowerName);
   }

@@ -29,7 +29,7 @@
 
 import { concatBytes } from '../../bytes.js';
 import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';
-import type { HttpLimits } from '@curio-ts/proto-http';
+import type { HttpEvent, HttpLimits } from '@curio-ts/proto-http';
 import { ClientClosedError, ConnectionError, ConnectionLostError, InvalidArgumentError, ProtocolViolationError } from '../../errors.js';
 import type { Background, ByteStream, ConnectTarget, Runtime, TlsOptions, Wake } from '../../runtime.js';
 import { ClientConnection } from './connection.js';
@@ -38,7 +38,7 @@ import { hostOf, parseProxy, portOf, tunnelTls } from './proxy.js';
 import type { ProxyTarget } from './proxy.js';
 import { ClientResponse, ResponseBody } from './response.js';
 import type { HttpResponse } from './response.js';
-import { request } from './request.js';
+import { requestOn } from './request.js';
 import type { HttpRequestOptions } from './request.js';
 
 /** Options of {@link HttpAgent}. */
@@ -69,6 +69,8 @@ export interface RequestSpec {
   readonly method: string;
   /** Header fields as sent (Host and framing included). */
   readonly headers: readonly (readonly [string, string])[];
+  /** Header fields as the caller gave them (what a redirection keeps of them). */
+  readonly given: readonly (readonly [string, string])[];
   readonly body: Uint8Array | AsyncIterable<Uint8Array | string> | null;
   readonly socketPath: string | undefined;
   readonly tls: TlsOptions | undefined;
@@ -123,7 +125,7 @@ export class HttpAgent {
 
   /** `request(runtime, url, options)` on this agent's pools. */
   request(url: string | URL, options: Omit<HttpRequestOptions, 'agent'> = {}): Promise<HttpResponse> {
-    return request(this.runtime, url, { ...options, agent: this });
+    return requestOn(this, url, options);
   }
 
   /** Connections open now (idle and busy, all origins). */
@@ -185,7 +187,21 @@ export class HttpAgent {
         }
       }
       try {
-        return await this.exchangeOn(connection, spec, proxy, exchange, pipelinable);
+        // Send, then read the head here (not in a function of its own: one Promise hop less
+        // between the head's arrival and the caller).
+        let behind = this.sendOn(connection, spec, proxy, exchange, pipelinable);
+        if (typeof behind !== 'boolean') behind = await behind;
+        if (behind) {
+          await connection.awaitTurn(exchange);
+          exchange.awaitHeaders();
+        }
+        let event: HttpEvent | null;
+        for (;;) {
+          event = connection.nextNow(exchange);
+          if (event === null) await connection.arrival(exchange);
+          else if (event.type !== 'informational-response') break;
+        }
+        return this.respond(connection, spec, exchange, event);
       } catch (error) {
         if (error === REACQUIRE) continue;
         connection.destroy();
@@ -333,8 +349,12 @@ export class HttpAgent {
     pool.waiters.shift()?.resolve();
   }
 
-  /** Send the request on `connection`, and read the response's head. */
-  private async exchangeOn(connection: ClientConnection, spec: RequestSpec, proxy: ProxyTarget | undefined, exchange: Exchange, pipelinable: boolean): Promise<ClientResponse> {
+  /**
+   * Send the request on `connection`: a request sent whole is written without waiting for the
+   * stream (its response is what comes next); a streamed body is uploaded first. Returns
+   * whether the request is pipelined behind others (then its turn is to be awaited).
+   */
+  private sendOn(connection: ClientConnection, spec: RequestSpec, proxy: ProxyTarget | undefined, exchange: Exchange, pipelinable: boolean): boolean | Promise<boolean> {
     const behind = connection.inFlightCount > 0;
     // Chosen for pipelining, but it stopped accepting requests meanwhile (a closing response head).
     if (behind && !connection.canPipeline(this.pipelining)) throw REACQUIRE;
@@ -367,26 +387,31 @@ export class HttpAgent {
       const pool = this.pools.get(connection.poolKey);
       if (pool !== undefined) this.wakeOne(pool);
     }
-    await connection.write(head, exchange);
-    if (body !== null && !(body instanceof Uint8Array)) await this.upload(connection, body, exchange);
-    if (behind) {
-      await connection.awaitTurn(exchange);
-      exchange.awaitHeaders();
+    if (body === null || body instanceof Uint8Array) {
+      connection.post(head);
+      return behind;
     }
-    let event;
-    for (;;) {
-      event = await connection.next(exchange);
-      if (event.type !== 'informational-response') break;
-    }
+    return this.uploadAll(connection, head, body, exchange).then(() => behind);
+  }
+
+  /** The response's head arrived: the response, its body taking what has arrived already. */
+  private respond(connection: ClientConnection, spec: RequestSpec, exchange: Exchange, event: HttpEvent): ClientResponse {
     if (event.type === 'connection-closed') throw new ConnectionLostError('the server closed the connection without a response');
     if (event.type !== 'response') throw new ProtocolViolationError(`unexpected ${event.type} before the response`);
     const keepAlive = event.headers.get('keep-alive');
     if (keepAlive !== null) connection.serverIdleMs = keepAliveMs(keepAlive);
-    exchange.awaitBody();
     const responseBody = new ResponseBody(connection, exchange, this.releaseBody);
     const response = new ClientResponse(event, spec.url.href, responseBody);
     responseBody.prefetch();
+    // The body timeout, unless the body is complete already (the exchange then holds nothing).
+    exchange.awaitBody();
     return response;
+  }
+
+  /** A streamed request: its head, then its body. */
+  private async uploadAll(connection: ClientConnection, head: Uint8Array, body: AsyncIterable<Uint8Array | string>, exchange: Exchange): Promise<void> {
+    await connection.write(head, exchange);
+    await this.upload(connection, body, exchange);
   }
 
   /** A streamed request body: chunked (or the caller's Content-Length), written as it comes. */
@@ -460,8 +485,22 @@ export function checkMs(name: string, value: number): number {
   throw new InvalidArgumentError(`${name} must be a duration in ms ≥ 0 (got ${String(value)})`, 'ERR_BAD_ARGUMENT');
 }
 
+// The last URL a plain request (no unix socket, TLS options nor proxy) was keyed for, its key
+// and its request target (a loop of requests to one URL makes them once).
+let keyedUrl: URL | null = null;
+let keyedKey = '';
+let keyedTarget = '';
+
 /** The pool key of a request. */
 function originKey(url: URL, socketPath: string | undefined, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined): string {
+  if (socketPath === undefined && tls === undefined && proxy === undefined) {
+    if (url !== keyedUrl) {
+      keyedKey = `${url.protocol}//${url.host}`;
+      keyedTarget = targetOf(url);
+      keyedUrl = url;
+    }
+    return keyedKey;
+  }
   let key = `${url.protocol}//${url.host}`;
   if (proxy !== undefined) key += ` via ${proxy.url.href}`;
   if (socketPath !== undefined) key += ` unix:${socketPath}`;
@@ -471,6 +510,7 @@ function originKey(url: URL, socketPath: string | undefined, tls: TlsOptions | u
 
 /** The request target: origin-form. */
 function targetOf(url: URL): string {
+  if (url === keyedUrl) return keyedTarget;
   return `${url.pathname === '' ? '/' : url.pathname}${url.search}`;
 }
 

@@ -29,7 +29,7 @@ import { FnWaiter } from '../../runtime.js';
 import type { Background, ByteStream, Runtime, Wake } from '../../runtime.js';
 import { Deadline } from '../../deadline.js';
 import type { Expirable } from '../../deadline.js';
-import type { Exchange, Held } from './exchange.js';
+import type { Exchange, Held, Parking } from './exchange.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
 export const READ_HIGH_WATER = 64 * 1024;
@@ -282,18 +282,27 @@ export class ClientConnection implements Held, Expirable {
    */
   async next(exchange: Exchange): Promise<HttpEvent> {
     for (;;) {
-      exchange.check();
-      if (this.closed) throw new ConnectionLostError('the connection was closed');
-      const event = this.take();
-      if (event === PAUSED) throw new ProtocolViolationError('the server sent more than one response');
-      if (event !== NEED_DATA) return event;
-      if (this.readError !== null) throw this.lost(this.readError);
-      if (this.closed) throw new ConnectionLostError('the connection was closed');
-      await exchange.wait<void>('HTTP_CLIENT_READ', (wake) => {
-        this.dataArrived.set(wake);
-        return () => this.dataArrived.forget(wake);
-      });
+      const event = this.nextNow(exchange);
+      if (event !== null) return event;
+      await this.arrival(exchange);
     }
+  }
+
+  /** The next event of the response if one is ready now, else null (then wait for `arrival`); throws as `next` rejects. */
+  nextNow(exchange: Exchange): HttpEvent | null {
+    exchange.check();
+    if (this.closed) throw new ConnectionLostError('the connection was closed');
+    const event = this.take();
+    if (event === PAUSED) throw new ProtocolViolationError('the server sent more than one response');
+    if (event !== NEED_DATA) return event;
+    if (this.readError !== null) throw this.lost(this.readError);
+    if (this.closed) throw new ConnectionLostError('the connection was closed');
+    return null;
+  }
+
+  /** Wait (through `exchange`) until more bytes arrived, or the connection ended. */
+  arrival(exchange: Exchange): Promise<void> {
+    return exchange.park('HTTP_CLIENT_READ', this.dataArrived);
   }
 
   /** The next event if one is ready now (no wait); null otherwise. Errors as `next`. */
@@ -314,6 +323,21 @@ export class ClientConnection implements Held, Expirable {
     exchange.check();
   }
 
+  /**
+   * Write `bytes` without waiting for the stream to take them (a request sent whole: what
+   * follows is reading its response). A write that fails breaks the connection as a read
+   * error does: the response's reader then gets a ConnectionLostError (`next`).
+   */
+  post(bytes: Uint8Array): void {
+    this.stream.write(bytes).then(undefined, this.writeFailed);
+  }
+
+  private readonly writeFailed = (error: unknown): void => {
+    if (this.closed) return;
+    if (this.readError === null) this.readError = error;
+    this.dataArrived.fire();
+  };
+
   private lost(cause: unknown): ConnectionLostError {
     const code = cause instanceof ConnectionError ? ` (${cause.code})` : '';
     return new ConnectionLostError(`the connection broke before the response was complete${code}`, { cause });
@@ -331,7 +355,7 @@ export class ClientConnection implements Held, Expirable {
 }
 
 /** One waiting party at most, woken once. */
-class WakeSlot {
+class WakeSlot implements Parking {
   private wake: Wake<void> | null = null;
 
   set(wake: Wake<void>): void {

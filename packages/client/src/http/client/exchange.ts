@@ -18,8 +18,7 @@
 //   one per chunk.
 
 import { AbortedError, BodyTimeoutError, ClientClosedError, HeadersTimeoutError } from '../../errors.js';
-import { FnWaiter } from '../../runtime.js';
-import type { Runtime, Wake } from '../../runtime.js';
+import type { Runtime, Waiter, Wake } from '../../runtime.js';
 import type { Deadline, Expirable } from '../../deadline.js';
 
 
@@ -30,15 +29,32 @@ export interface Held {
   readonly deadline: Deadline;
 }
 
+/** Where a wait parks its wake (a connection's slot for arriving bytes): see `park`. */
+export interface Parking {
+  set(wake: Wake<void>): void;
+  /** Drop `wake` if it is still the one parked. */
+  forget(wake: Wake<void>): void;
+}
+
 /** Which timeout is armed. */
 type Phase = 'headers' | 'body' | 'none';
 
-export class Exchange implements Expirable {
+// The exchange is the Waiter of its own waits (one at a time), and on a runtime built on plain
+// Promises (`startWith`) also their Wake: a wait then allocates nothing but the runtime's Promise.
+export class Exchange implements Expirable, Waiter<unknown>, Wake<unknown> {
   failure: unknown = null;
   /** The connection in use (closed if the exchange fails). */
   holding: Held | null = null;
   private wake: Wake<never> | null = null;
   private disarm: (() => void) | null = null;
+  /** The wait being started: where it parks (`park`), or how it arms (`wait`). */
+  private parking: Parking | null = null;
+  private arming: ((wake: Wake<never>) => () => void) | null = null;
+  /** The slot the current wait is parked in (forgotten if the exchange fails). */
+  private parkedIn: Parking | null = null;
+  /** The current wait's resolvers, when the exchange is its Wake (`startWith`). */
+  private resolveWait: ((value: never) => void) | null = null;
+  private rejectWait: ((error: unknown) => void) | null = null;
   private phase: Phase = 'none';
   private readonly onAbort: (() => void) | null = null;
 
@@ -78,22 +94,81 @@ export class Exchange implements Expirable {
    */
   wait<T>(state: string, arm: (wake: Wake<T>) => () => void): Promise<T> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    return this.runtime.wait<T>(
-      state,
-      new FnWaiter<T>(
-        (wake) => {
-          this.wake = wake as Wake<never>;
-          this.disarm = arm(wake);
-        },
-        () => {
-          // The runtime abandons the wait (curio: the task was cancelled or timed out): the
-          // caller gets the runtime's cancellation, not this failure (the wake is dropped first);
-          // the request is over and its connection closed.
-          this.wake = null;
-          this.fail(new ClientClosedError(`${this.label}: the waiting task was cancelled`));
-        },
-      ),
-    );
+    this.arming = arm as (wake: Wake<never>) => () => void;
+    return this.runtime.wait<T>(state, this as Waiter<unknown> as Waiter<T>);
+  }
+
+  /** `wait` for a wake put in `slot` (the hot path: no closure, no Waiter object). */
+  park(state: string, slot: Parking): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    this.parking = slot;
+    return this.runtime.wait<void>(state, this as Waiter<unknown> as Waiter<void>);
+  }
+
+  /** @internal Waiter: the wait begins. */
+  start(wake: Wake<unknown>): void {
+    this.begin(wake as Wake<never>);
+  }
+
+  /** @internal Waiter: the wait begins (a runtime on plain Promises): the exchange is the wake. */
+  startWith(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+    this.resolveWait = resolve;
+    this.rejectWait = reject;
+    this.begin(this as Wake<unknown> as Wake<never>);
+  }
+
+  private begin(wake: Wake<never>): void {
+    this.wake = wake;
+    const slot = this.parking;
+    if (slot !== null) {
+      this.parking = null;
+      this.parkedIn = slot;
+      slot.set(wake as Wake<void>);
+      return;
+    }
+    const arm = this.arming as (wake: Wake<never>) => () => void;
+    this.arming = null;
+    this.disarm = arm(wake);
+  }
+
+  /**
+   * @internal Waiter: the runtime abandons the wait (curio: the task was cancelled or timed
+   * out): the caller gets the runtime's cancellation, not this failure (the wake is dropped
+   * first); the request is over and its connection closed.
+   */
+  cancel(): void {
+    const wake = this.wake;
+    const slot = this.parkedIn;
+    this.parkedIn = null;
+    if (slot !== null && wake !== null) slot.forget(wake as Wake<void>);
+    this.wake = null;
+    this.resolveWait = this.rejectWait = null;
+    this.fail(new ClientClosedError(`${this.label}: the waiting task was cancelled`));
+  }
+
+  /** @internal Wake (see `startWith`): calls after the first are ignored. */
+  resolve(value: unknown): void {
+    const resolve = this.resolveWait;
+    if (resolve !== null) {
+      this.woken();
+      resolve(value as never);
+    }
+  }
+
+  /** @internal Wake (see `startWith`). */
+  reject(error: unknown): void {
+    const reject = this.rejectWait;
+    if (reject !== null) {
+      this.woken();
+      reject(error);
+    }
+  }
+
+  /** The wait whose Wake the exchange is has ended. */
+  private woken(): void {
+    this.resolveWait = this.rejectWait = null;
+    if (this.wake === (this as Wake<unknown>)) this.wake = null;
+    this.parkedIn = null;
   }
 
   /** Wait for a Promise made elsewhere (connecting); `late` gets its value if the exchange failed first. */
@@ -118,7 +193,13 @@ export class Exchange implements Expirable {
   }
 
   private forget(): void {
+    const wake = this.wake;
     this.wake = null;
+    const slot = this.parkedIn;
+    if (slot !== null) {
+      this.parkedIn = null;
+      if (wake !== null) slot.forget(wake as Wake<void>);
+    }
     const disarm = this.disarm;
     this.disarm = null;
     disarm?.();

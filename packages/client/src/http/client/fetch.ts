@@ -9,7 +9,9 @@
 // - Errors: like the platform's fetch, a TypeError('fetch failed') whose `cause` is the client's
 //   typed error; an abort rejects with the AbortedError itself (its name is 'AbortError').
 // - The Response's body is a ReadableStream pulled from the connection only as it is read
-//   (highWaterMark 0); cancelling it closes the connection.
+//   (highWaterMark 0); cancelling it closes the connection. A body that had all arrived with
+//   the head (and needs no decoding) is given to the Response as bytes: its connection is back
+//   in its pool already, and the platform makes the stream.
 // - Content-Encoding gzip, x-gzip and deflate are decoded with the platform's
 //   DecompressionStream; other codings with the decoders given to `makeFetch` (the node and
 //   curio backends give `br` through node:zlib, which Node 20's DecompressionStream lacks). A
@@ -18,6 +20,7 @@
 import { AbortedError, InvalidArgumentError, RedirectError } from '../../errors.js';
 import type { Runtime } from '../../runtime.js';
 import type { HttpAgent } from './agent.js';
+import type { ResponseBody } from './response.js';
 import { request } from './request.js';
 import type { HttpRequestBody, HttpRequestOptions } from './request.js';
 
@@ -57,7 +60,12 @@ export function makeFetch(runtime: Runtime, options: MakeFetchOptions = {}): Fet
   const acceptEncoding = Object.keys(decoders)
     .filter((coding) => coding !== 'x-gzip')
     .join(', ');
-  return (input, init = {}) => fetchOn(runtime, options.agent, decoders, acceptEncoding, input, init);
+  // The fields of a request that gives none (Headers sorts its names: the same order).
+  const defaultFields: readonly (readonly [string, string])[] = [
+    ['accept', '*/*'],
+    ['accept-encoding', acceptEncoding],
+  ];
+  return (input, init = {}) => fetchOn(runtime, options.agent, decoders, acceptEncoding, defaultFields, input, init);
 }
 
 async function fetchOn(
@@ -65,6 +73,7 @@ async function fetchOn(
   agent: HttpAgent | undefined,
   decoders: Readonly<Record<string, ContentDecoder>>,
   acceptEncoding: string,
+  defaultFields: readonly (readonly [string, string])[],
   input: string | URL | Request,
   init: FetchInit,
 ): Promise<Response> {
@@ -73,70 +82,82 @@ async function fetchOn(
   // data: and blob: URLs involve no connection: the platform's fetch answers them as fetch does.
   if (url.startsWith('data:') || url.startsWith('blob:')) return globalThis.fetch(input, init);
   const method = (init.method ?? source?.method ?? 'GET').toUpperCase();
-  const headers = new Headers(init.headers ?? source?.headers);
   const signal = init.signal ?? source?.signal ?? undefined;
   const redirect = init.redirect ?? source?.redirect ?? 'follow';
-  let body: HttpRequestBody | null;
-  try {
-    body = await requestBody(init.body !== undefined ? init.body : (source?.body ?? null), headers);
-  } catch (error) {
-    throw new TypeError('fetch failed: the request body cannot be sent', { cause: error });
+  const given = init.body !== undefined ? init.body : (source?.body ?? null);
+  let fields: readonly (readonly [string, string])[];
+  let body: HttpRequestBody | null = null;
+  if (init.headers === undefined && source === null && (given === null || given === undefined)) fields = defaultFields;
+  else {
+    const headers = new Headers(init.headers ?? source?.headers);
+    try {
+      body = await requestBody(given, headers);
+    } catch (error) {
+      throw new TypeError('fetch failed: the request body cannot be sent', { cause: error });
+    }
+    if (!headers.has('accept')) headers.set('accept', '*/*');
+    if (!headers.has('accept-encoding')) headers.set('accept-encoding', acceptEncoding);
+    fields = [...headers];
   }
-  if (!headers.has('accept')) headers.set('accept', '*/*');
-  if (!headers.has('accept-encoding')) headers.set('accept-encoding', acceptEncoding);
   const useAgent = init.agent ?? agent;
+  const options: { -readonly [K in keyof HttpRequestOptions]: HttpRequestOptions[K] } = {
+    method,
+    headers: fields,
+    body,
+    maxRedirections: redirect === 'follow' ? (init.maxRedirections ?? 20) : 0,
+  };
+  if (signal !== undefined) options.signal = signal;
+  if (useAgent !== undefined) options.agent = useAgent;
+  if (init.timeout !== undefined) options.timeout = init.timeout;
+  if (init.headersTimeout !== undefined) options.headersTimeout = init.headersTimeout;
+  if (init.bodyTimeout !== undefined) options.bodyTimeout = init.bodyTimeout;
+  if (init.tls !== undefined) options.tls = init.tls;
+  if (init.socketPath !== undefined) options.socketPath = init.socketPath;
+  if (init.proxy !== undefined) options.proxy = init.proxy;
   let response;
   try {
-    response = await request(runtime, url, {
-      method,
-      headers: [...headers],
-      body,
-      maxRedirections: redirect === 'follow' ? (init.maxRedirections ?? 20) : 0,
-      ...(signal !== undefined ? { signal } : {}),
-      ...(useAgent !== undefined ? { agent: useAgent } : {}),
-      ...(init.timeout !== undefined ? { timeout: init.timeout } : {}),
-      ...(init.headersTimeout !== undefined ? { headersTimeout: init.headersTimeout } : {}),
-      ...(init.bodyTimeout !== undefined ? { bodyTimeout: init.bodyTimeout } : {}),
-      ...(init.tls !== undefined ? { tls: init.tls } : {}),
-      ...(init.socketPath !== undefined ? { socketPath: init.socketPath } : {}),
-      ...(init.proxy !== undefined ? { proxy: init.proxy } : {}),
-    });
+    response = await request(runtime, url, options);
   } catch (error) {
     throw fetchError(error);
   }
-  const location = response.headers.get('location');
-  if (redirect === 'error' && REDIRECTS.has(response.status) && location !== null) {
+  if (redirect === 'error' && REDIRECTS.has(response.status) && response.headers.get('location') !== null) {
     response.body.cancel();
     throw new TypeError('fetch failed', { cause: new RedirectError(`a ${response.status} redirection with redirect: 'error'`) });
   }
-  const responseHeaders = new Headers();
-  for (const [name, value] of response.headers.entries()) responseHeaders.append(name, value);
   const body_ = response.body;
-  let stream: ReadableStream<Uint8Array> | null = null;
+  let responseBody: ReadableStream<Uint8Array> | Uint8Array | null = null;
   if (method === 'HEAD' || NULL_BODY.has(response.status)) await body_.dump();
   else {
-    stream = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          try {
-            const chunk = await body_.read();
-            if (chunk === null) controller.close();
-            else controller.enqueue(chunk);
-          } catch (error) {
-            controller.error(error);
-          }
+    const encoding = response.headers.get('content-encoding');
+    // A body that arrived whole with its head goes to the Response as it is (no stream of ours
+    // to pull it through); one still arriving, or to decode, is a stream pulled as it is read.
+    const whole = encoding === null ? (body_ as ResponseBody).takeIfComplete() : null;
+    if (whole !== null) responseBody = whole;
+    else {
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          async pull(controller) {
+            try {
+              const chunk = await body_.read();
+              if (chunk === null) controller.close();
+              else controller.enqueue(chunk);
+            } catch (error) {
+              controller.error(error);
+            }
+          },
+          cancel() {
+            body_.cancel();
+          },
         },
-        cancel() {
-          body_.cancel();
-        },
-      },
-      { highWaterMark: 0 },
-    );
-    stream = decode(stream, response.headers.get('content-encoding'), decoders);
+        { highWaterMark: 0 },
+      );
+      responseBody = decode(stream, encoding, decoders);
+    }
   }
   let result: Response;
   try {
-    result = new Response(stream, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+    // The fields as pairs: the Response fills its own Headers with them (no Headers of ours).
+    result = new Response(responseBody, { status: response.status, statusText: response.statusText, headers: response.headers.entries() });
   } catch (error) {
     body_.cancel();
     throw new TypeError('fetch failed', { cause: error });

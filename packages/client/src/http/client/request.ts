@@ -80,28 +80,43 @@ const NO_FIELDS: readonly (readonly [string, string])[] = [];
  * response was complete), ProtocolViolationError, HeadersTimeoutError, AbortedError,
  * RedirectError or InvalidArgumentError (a bad URL, method or header).
  */
-export async function request(runtime: Runtime, url: string | URL, options: HttpRequestOptions = {}): Promise<HttpResponse> {
-  const agent = options.agent ?? defaultAgent(runtime);
-  let current = parseUrl(url);
-  let method = (options.method ?? 'GET').toUpperCase();
-  let headers: readonly (readonly [string, string])[] = options.headers === undefined ? NO_FIELDS : FieldList.from(options.headers).entries();
-  let body = toBody(options.body ?? null);
-  const maxRedirections = checkCount('maxRedirections', options.maxRedirections ?? 0, 0);
+export function request(runtime: Runtime, url: string | URL, options: HttpRequestOptions = {}): Promise<HttpResponse> {
+  return requestOn(options.agent ?? defaultAgent(runtime), url, options);
+}
+
+/** `request` on `agent` (whatever `options.agent` says). */
+export function requestOn(agent: HttpAgent, url: string | URL, options: Omit<HttpRequestOptions, 'agent'>): Promise<HttpResponse> {
+  let spec: RequestSpec;
+  let maxRedirections: number;
+  try {
+    const method = options.method === undefined ? 'GET' : options.method.toUpperCase();
+    const headers: readonly (readonly [string, string])[] = options.headers === undefined ? NO_FIELDS : FieldList.from(options.headers).entries();
+    maxRedirections = checkCount('maxRedirections', options.maxRedirections ?? 0, 0);
+    spec = makeSpec(parseUrl(url), method, headers, toBody(options.body ?? null), options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  // Without redirections to follow, the agent's Promise is the caller's (no hop of our own).
+  if (maxRedirections <= 0) return agent.send(spec);
+  return follow(agent, spec, maxRedirections, options);
+}
+
+/** Send `spec`, following up to `maxRedirections` redirections. */
+async function follow(agent: HttpAgent, first: RequestSpec, maxRedirections: number, options: Omit<HttpRequestOptions, 'agent'>): Promise<HttpResponse> {
+  let spec = first;
   for (let hop = 0; ; hop++) {
-    const response = await agent.send(makeSpec(current, method, headers, body, options));
+    const response = await agent.send(spec);
     if (hop > 0) response.redirected = true;
+    if (!REDIRECTS.has(response.status)) return response;
     const location = response.headers.get('location');
-    if (maxRedirections <= 0 || !REDIRECTS.has(response.status) || location === null) return response;
+    if (location === null) return response;
     if (hop >= maxRedirections) {
       response.body.cancel();
-      throw new RedirectError(`${method} ${current.href}: more than ${maxRedirections} redirections`);
+      throw new RedirectError(`${spec.method} ${spec.url.href}: more than ${maxRedirections} redirections`);
     }
-    const next = redirection(current, location, response.status, method, headers, body);
+    const next = redirection(spec.url, location, response.status, spec.method, spec.given, spec.body);
     await response.body.dump();
-    current = next.url;
-    method = next.method;
-    headers = next.headers;
-    body = next.body;
+    spec = makeSpec(next.url, next.method, next.headers, next.body, options);
   }
 }
 
@@ -165,7 +180,39 @@ function toBody(body: HttpRequestBody | null): RequestSpec['body'] {
   throw new InvalidArgumentError('a request body is a string, a Uint8Array or an async iterable of them', 'ERR_BAD_ARGUMENT');
 }
 
-function makeSpec(url: URL, method: string, headers: readonly (readonly [string, string])[], body: RequestSpec['body'], options: HttpRequestOptions): RequestSpec {
+// The Host field of the last URL a request without header fields was made to, alone (a loop
+// of such requests to one URL makes it once; never changed once made).
+let hostOnlyUrl: URL | null = null;
+let hostOnly: readonly (readonly [string, string])[] = NO_FIELDS;
+
+function makeSpec(url: URL, method: string, headers: readonly (readonly [string, string])[], body: RequestSpec['body'], options: Omit<HttpRequestOptions, 'agent'>): RequestSpec {
+  const timeout = checkMs('timeout', options.timeout ?? 300_000);
+  return {
+    url,
+    method,
+    headers: headers.length === 0 && body === null && !WITH_BODY.has(method) ? hostField(url) : framed(url, method, headers, body),
+    given: headers,
+    body,
+    socketPath: options.socketPath,
+    tls: options.tls,
+    proxy: options.proxy === undefined ? undefined : parseProxy(options.proxy),
+    signal: options.signal,
+    headersTimeout: options.headersTimeout === undefined ? timeout : checkMs('headersTimeout', options.headersTimeout),
+    bodyTimeout: options.bodyTimeout === undefined ? timeout : checkMs('bodyTimeout', options.bodyTimeout),
+  };
+}
+
+/** `[['Host', url.host]]` (see hostOnly). */
+function hostField(url: URL): readonly (readonly [string, string])[] {
+  if (url !== hostOnlyUrl) {
+    hostOnly = [['Host', url.host]];
+    hostOnlyUrl = url;
+  }
+  return hostOnly;
+}
+
+/** The fields sent: the caller's, Host unless given, and the body's framing (see the file header). */
+function framed(url: URL, method: string, headers: readonly (readonly [string, string])[], body: RequestSpec['body']): (readonly [string, string])[] {
   const fields: (readonly [string, string])[] = [];
   let host = false;
   let length = false;
@@ -183,18 +230,6 @@ function makeSpec(url: URL, method: string, headers: readonly (readonly [string,
   } else if (body !== null) {
     if (!length && !chunked) fields.push(['Transfer-Encoding', 'chunked']);
   } else if (!length && !chunked && WITH_BODY.has(method)) fields.push(['Content-Length', '0']);
-  const timeout = checkMs('timeout', options.timeout ?? 300_000);
-  return {
-    url,
-    method,
-    headers: fields,
-    body,
-    socketPath: options.socketPath,
-    tls: options.tls,
-    proxy: options.proxy === undefined ? undefined : parseProxy(options.proxy),
-    signal: options.signal,
-    headersTimeout: options.headersTimeout === undefined ? timeout : checkMs('headersTimeout', options.headersTimeout),
-    bodyTimeout: options.bodyTimeout === undefined ? timeout : checkMs('bodyTimeout', options.bodyTimeout),
-  };
+  return fields;
 }
 

@@ -13,6 +13,7 @@
 //   connection back before the caller even reads the body.
 
 import type { FieldList, HttpEvent, Response as ResponseEvent } from '@curio-ts/proto-http';
+import { concatBytes } from '../../bytes.js';
 import { ClientClosedError, ProtocolViolationError } from '../../errors.js';
 import { READ_HIGH_WATER } from './connection.js';
 import type { ClientConnection } from './connection.js';
@@ -66,6 +67,15 @@ export interface HttpResponse {
 
 /** What the body tells its owner when the response has been read to its end. */
 export type ReleaseConnection = (connection: ClientConnection) => void;
+
+/** The parts of a body as one array (a copy only for several parts). */
+function join(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 0) return EMPTY;
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  return concatBytes(parts);
+}
+
+const decode = (bytes: Uint8Array): string => decoder.decode(bytes);
 
 export class ClientResponse implements HttpResponse {
   readonly status: number;
@@ -199,25 +209,38 @@ export class ResponseBody implements HttpResponseBody {
     };
   }
 
-  async bytes(): Promise<Uint8Array> {
-    let parts: Uint8Array[] = [];
-    if (this.complete && this.chunkHead === 0) {
-      // All of it arrived with the head (a small response): no read to wait for.
-      this.used = true;
-      parts = this.chunks;
-      this.chunks = [];
-      this.chunkBytes = 0;
-    } else {
-      for (let part = await this.read(); part !== null; part = await this.read()) parts.push(part);
-    }
-    if (parts.length === 0) return EMPTY;
-    if (parts.length === 1) return parts[0] as Uint8Array;
-    // Several chunks: the platform's Blob joins them (one copy).
-    return new Uint8Array(await new Blob(parts).arrayBuffer());
+  bytes(): Promise<Uint8Array> {
+    // All of it arrived with the head (a small response): no read to wait for, no hop of our own.
+    if (this.complete && this.chunkHead === 0) return Promise.resolve(this.takeWhole());
+    return this.readAll();
   }
 
-  async text(): Promise<string> {
-    return decoder.decode(await this.bytes());
+  /** @internal The whole body if it has all arrived and none of it was read (then it is read), else null. */
+  takeIfComplete(): Uint8Array | null {
+    return this.complete && this.chunkHead === 0 ? this.takeWhole() : null;
+  }
+
+  /** The chunks held, joined (the body is complete and none was read). */
+  private takeWhole(): Uint8Array {
+    this.used = true;
+    const parts = this.chunks;
+    this.chunks = [];
+    this.chunkBytes = 0;
+    return join(parts);
+  }
+
+  private async readAll(): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    for (let part = await this.read(); part !== null; part = await this.read()) parts.push(part);
+    return join(parts);
+  }
+
+  text(): Promise<string> {
+    if (this.complete && this.chunkHead === 0) {
+      const whole = this.takeWhole();
+      return Promise.resolve(decoder.decode(whole));
+    }
+    return this.readAll().then(decode);
   }
 
   async json(): Promise<unknown> {
