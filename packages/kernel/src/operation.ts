@@ -160,7 +160,7 @@ const ignore = (): void => {};
  * {@link TaskOperationLink} and these, starts with {@link beginOperation}, settles with
  * {@link settleOperation}, and delivers (`_deliver`) by reading {@link operationFulfilled} and
  * `_outcome` (then clearing it) and settling its Promise; `_abort` is {@link abortOperation}.
- * @internal
+ * Low-level (`@curio-ts/kernel/lowlevel`): for runtimes, never for application code.
  */
 export interface OperationSlots extends TaskOperationLink {
   /**
@@ -174,8 +174,7 @@ export interface OperationSlots extends TaskOperationLink {
 
 /**
  * Start `op`, whose Promise (made by the caller) is `promise`: owned by the calling task, if
- * any. Call it before anything can settle the operation.
- * @internal
+ * any. Call it before anything can settle the operation. Low-level: see {@link OperationSlots}.
  */
 export function beginOperation(op: OperationSlots, promise: Promise<unknown>): void {
   op._outcome = promise;
@@ -189,8 +188,7 @@ export function beginOperation(op: OperationSlots, promise: Promise<unknown>): v
 
 /**
  * Settle `op` (later calls are ignored): delivered now, or queued for its owner's turn when the
- * owner is stalled on its operations (see the file header).
- * @internal
+ * owner is stalled on its operations (see the file header). Low-level: see {@link OperationSlots}.
  */
 export function settleOperation(op: OperationSlots, ok: boolean, value: unknown): void {
   if (op._seq < 0) return;
@@ -226,15 +224,14 @@ export function settleOperation(op: OperationSlots, ok: boolean, value: unknown)
   routeSettled(owner, ops);
 }
 
-/** Whether a settled operation fulfilled (its `_outcome` is then its value, else its error). @internal */
+/** Whether a settled operation fulfilled (its `_outcome` is then its value, else its error). Low-level. */
 export function operationFulfilled(op: OperationSlots): boolean {
   return op._seq === FULFILLED;
 }
 
 /**
  * The kernel abandons `op`: its task's cancellation covers it. Returns whether it settled now;
- * false when its canceller answered "not yet" (see the file header).
- * @internal
+ * false when its canceller answered "not yet" (see the file header). Low-level: see {@link OperationSlots}.
  */
 export function abortOperation(op: OperationSlots, error: CancelledError): boolean {
   if (op._seq < 0) return false;
@@ -258,8 +255,11 @@ export function abortOperation(op: OperationSlots, error: CancelledError): boole
  * The base of {@link TaskOperation}, for a runtime that starts very many operations of a few
  * kinds: a subclass names its kind with a `state` getter instead of a field in each operation
  * (see "Discussion: size").
+ *
+ * It is an {@link OperationSlots} (checked where it is passed as one; not declared with
+ * `implements`, since its slots are left out of the published declarations).
  */
-export abstract class OwnedOperation<T> implements OperationSlots {
+export abstract class OwnedOperation<T> {
   /** @internal The task that started the operation, while the operation is pending; null for plain code. */
   _owner: Task | null = null;
   /** @internal See {@link OperationSlots}. */

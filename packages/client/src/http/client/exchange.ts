@@ -39,9 +39,10 @@ export interface Parking {
 /** Which timeout is armed. */
 type Phase = 'headers' | 'body' | 'none';
 
-// The exchange is the Waiter of its own waits (one at a time), and on a runtime built on plain
+// The exchange is the Waiter of its own waits (one at a time; passed as one, not declared with
+// `implements`, whose members are stripped from the declarations: see scripts/check-dts.mjs), and on a runtime built on plain
 // Promises (`startWith`) also their Wake: a wait then allocates nothing but the runtime's Promise.
-export class Exchange implements Expirable, Waiter<unknown>, Wake<unknown> {
+export class Exchange implements Expirable {
   failure: unknown = null;
   /** The connection in use (closed if the exchange fails). */
   holding: Held | null = null;
