@@ -81,6 +81,24 @@ describe('HTTP client on the memory runtime, with faults', () => {
     }
   });
 
+  it('a whole-body POST whose write fails on a reused connection (the write is not awaited): ConnectionLostError with the reset as cause, not sent again, the pool drops it', async () => {
+    const { memory, agent, stop } = await setup();
+    try {
+      expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+      memory.network.connections[0]?.configure({ toServer: { resetAfter: 0 } });
+      const error = (await agent.request(URL_, { method: 'POST', body: 'not idempotent' }).catch((e: unknown) => e)) as ConnectionLostError;
+      expect(error).toBeInstanceOf(ConnectionLostError);
+      expect((error.cause as ConnectionError).code).toBe('ECONNRESET');
+      expect(memory.network.connectionsMade).toBe(1);
+      expect(agent.connections).toBe(0);
+      // The agent goes on: the next request gets a fresh connection.
+      expect(await (await agent.request(URL_, { method: 'POST', body: 'again' })).body.text()).toBe(BODY);
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
+
   it('idle connections close after idleTimeout on the virtual clock; a server closing them is seen before reuse', async () => {
     const { memory, agent, stop } = await setup(undefined, { idleTimeout: 10_000 }, { idleTimeout: 1_000 });
     try {
