@@ -68,13 +68,6 @@ export interface HttpResponse {
 /** What the body tells its owner when the response has been read to its end. */
 export type ReleaseConnection = (connection: ClientConnection) => void;
 
-/** The parts of a body as one array (a copy only for several parts). */
-function join(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 0) return EMPTY;
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  return concatBytes(parts);
-}
-
 const decode = (bytes: Uint8Array): string => decoder.decode(bytes);
 
 export class ClientResponse implements HttpResponse {
@@ -211,13 +204,18 @@ export class ResponseBody implements HttpResponseBody {
 
   bytes(): Promise<Uint8Array> {
     // All of it arrived with the head (a small response): no read to wait for, no hop of our own.
-    if (this.complete && this.chunkHead === 0) return Promise.resolve(this.takeWhole());
+    if (this.arrivedWhole()) return Promise.resolve(this.takeWhole());
     return this.readAll();
   }
 
   /** @internal The whole body if it has all arrived and none of it was read (then it is read), else null. */
   takeIfComplete(): Uint8Array | null {
-    return this.complete && this.chunkHead === 0 ? this.takeWhole() : null;
+    return this.arrivedWhole() ? this.takeWhole() : null;
+  }
+
+  /** Whether the whole body has arrived and none of it was read. */
+  private arrivedWhole(): boolean {
+    return this.complete && this.chunkHead === 0;
   }
 
   /** The chunks held, joined (the body is complete and none was read). */
@@ -226,20 +224,17 @@ export class ResponseBody implements HttpResponseBody {
     const parts = this.chunks;
     this.chunks = [];
     this.chunkBytes = 0;
-    return join(parts);
+    return concatBytes(parts);
   }
 
   private async readAll(): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
     for (let part = await this.read(); part !== null; part = await this.read()) parts.push(part);
-    return join(parts);
+    return concatBytes(parts);
   }
 
   text(): Promise<string> {
-    if (this.complete && this.chunkHead === 0) {
-      const whole = this.takeWhole();
-      return Promise.resolve(decoder.decode(whole));
-    }
+    if (this.arrivedWhole()) return Promise.resolve(decode(this.takeWhole()));
     return this.readAll().then(decode);
   }
 
