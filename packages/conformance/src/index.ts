@@ -28,3 +28,5 @@ export { startAppProcess } from './app-process.js';
 export type { AppProcess } from './app-process.js';
 export { httpClientConformance, nodeHttpServer, rawServer, peerHandler, startProxy } from './http-client.js';
 export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';
+export { startPrivatePostgres, testPgUrl, sharedTestPgUrl, findPostgresBinaries, missingPostgresMessage, preparePostgresTemplate, TEST_PG_ENV, PG_TEST_USER } from './postgres-server.js';
+export type { PrivatePostgres, PrivatePostgresOptions, PrivatePostgresUser, PgAuthMethod, PgBinaries } from './postgres-server.js';

@@ -20,8 +20,10 @@
 // once per machine into a template folder (os.tmpdir()/curio-pg-template-<version>-<owner>,
 // made under a temporary name and renamed, so concurrent first starts never see half of it),
 // and every instance copies the template (`cp -a`, about 40 MB, ~0.1 s). The server runs with
-// fsync, synchronous_commit and full_page_writes off: tests never need durability across a
-// machine crash, only across a server crash (which fsync off does not affect).
+// fsync and full_page_writes off: tests never need durability across a machine crash, only
+// across a server crash (kill -9), which fsync off does not affect, as the WAL is still written
+// to the kernel at each commit. synchronous_commit stays on: off, a kill -9 loses the last
+// acknowledged commits (seen here: a table created just before the kill was gone).
 //
 // Discussion: the administrative connection. Users, passwords and the database `test` are
 // created over the server's Unix socket (in the instance folder, trust for `postgres` there
@@ -139,7 +141,8 @@ export function findPostgresBinaries(): PgBinaries | null {
   const debian = '/usr/lib/postgresql';
   if (existsSync(debian)) {
     const versions = readdirSync(debian).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
-    candidates.push(...versions.filter((v) => v === '15').concat(versions.filter((v) => v !== '15')).map((v) => join(debian, v, 'bin')));
+    const preferred: string[] = [...versions.filter((v) => v === '15'), ...versions.filter((v) => v !== '15')];
+    candidates.push(...preferred.map((v) => join(debian, v, 'bin')));
   }
   const onPath = run('sh', ['-c', 'command -v postgres']);
   if (onPath !== null) candidates.push(onPath.replace(/\/postgres$/, ''));
@@ -297,7 +300,6 @@ function settingArgs(port: number, socketDir: string, options: PrivatePostgresOp
     listen_addresses: '127.0.0.1',
     unix_socket_directories: socketDir,
     fsync: false,
-    synchronous_commit: false,
     full_page_writes: false,
     max_connections: 200,
     shared_buffers: '32MB',
@@ -391,7 +393,7 @@ async function launch(
       running = false;
       resolve();
     }));
-    const keep = (chunk: Buffer): void => {
+    const keep = (chunk: Buffer | string): void => {
       if (log.length < 256 * 1024) log += chunk.toString();
     };
     started.stdout?.on('data', keep);
@@ -402,9 +404,9 @@ async function launch(
       try {
         const failure = await simpleQuery(socketPath(), 'postgres', 'select 1');
         if (failure === null) return 'started';
-        if (!/starting up|recovery|shutting down/i.test(failure)) throw new Error(failure);
+        if (!/starting up|recovery|shutting down|not yet accepting/i.test(failure)) throw new Error(failure);
       } catch (error) {
-        if (!(error instanceof Error) || !/ENOENT|ECONNREFUSED|starting up|recovery|closed/.test(error.message)) throw error;
+        if (!(error instanceof Error) || !/ENOENT|ECONNREFUSED|starting up|recovery|closed|not yet accepting/.test(error.message)) throw error;
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -502,4 +504,23 @@ export async function preparePostgresTemplate(): Promise<void> {
   const bins = findPostgresBinaries();
   if (bins === null) throw new Error(missingPostgresMessage());
   await template(bins, serverOwner());
+}
+
+/** The URL in CURIO_TEST_PG_URL (`npm test` points it at a private server it starts), if set. */
+export function testPgUrl(): string | undefined {
+  const url = process.env[TEST_PG_ENV];
+  return url === undefined || url === '' ? undefined : url;
+}
+
+let shared: Promise<PrivatePostgres> | null = null;
+
+/**
+ * The server a test file shares: CURIO_TEST_PG_URL when set, else one private server started on
+ * first use for this process (stopped at exit). Never 127.0.0.1:5432 by accident.
+ */
+export async function sharedTestPgUrl(): Promise<string> {
+  const url = testPgUrl();
+  if (url !== undefined) return url;
+  shared ??= startPrivatePostgres();
+  return (await shared).url;
 }
