@@ -19,7 +19,8 @@
 // Discussion: speed. `initdb` takes 1-3 s here (most of it bootstrapping the catalogs), so it runs
 // once per machine into a template folder (os.tmpdir()/curio-pg-template-<version>-<owner>,
 // made under a temporary name and renamed, so concurrent first starts never see half of it),
-// and every instance copies the template (`cp -a`, about 40 MB, ~0.1 s). The server runs with
+// and every instance copies the template (`cp -a`, 24 MB with 1 MB WAL segments) onto tmpfs
+// (/dev/shm) where there is one: 65 ms, where ext4 /tmp took 820 ms. The server runs with
 // fsync and full_page_writes off: tests never need durability across a machine crash, only
 // across a server crash (kill -9), which fsync off does not affect, as the WAL is still written
 // to the kernel at each commit. synchronous_commit stays on: off, a kill -9 loses the last
@@ -32,7 +33,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, copyFileSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -199,8 +200,23 @@ function runAs(owner: Owner | null, file: string, args: readonly string[], cwd: 
   });
 }
 
-function ownedTempDir(prefix: string, owner: Owner | null): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+/**
+ * Where instances live: CURIO_PG_TMPDIR, else /dev/shm (tmpfs) when writable, else os.tmpdir().
+ * Copying the template onto tmpfs takes 65 ms here, onto ext4 /tmp 820 ms.
+ */
+function instanceParent(): string {
+  const fromEnv = process.env['CURIO_PG_TMPDIR'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
+function ownedTempDir(prefix: string, owner: Owner | null, parent = tmpdir()): string {
+  const dir = mkdtempSync(join(parent, prefix));
   if (owner !== null) chownSync(dir, owner.uid, owner.gid);
   return dir;
 }
@@ -208,11 +224,11 @@ function ownedTempDir(prefix: string, owner: Owner | null): string {
 /** initdb once per installation and owner; later calls return the folder at once. */
 async function template(bins: PgBinaries, owner: Owner | null): Promise<string> {
   const who = owner?.name ?? String(process.getuid?.() ?? 'user');
-  const dir = join(tmpdir(), `curio-pg-template-${bins.version}-${who}`);
+  const dir = join(tmpdir(), `curio-pg-template-${bins.version}-${who}-w1`);
   if (existsSync(join(dir, 'PG_VERSION'))) return dir;
   const work = ownedTempDir('curio-pg-initdb-', owner);
   const data = join(work, 'data');
-  await runAs(owner, bins.initdb, ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '--no-instructions', '-E', 'UTF8', '--locale=C'], work);
+  await runAs(owner, bins.initdb, ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '--no-instructions', '-E', 'UTF8', '--locale=C', '--wal-segsize=1'], work);
   try {
     renameSync(data, dir);
   } catch (error) {
@@ -336,7 +352,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const bins = findPostgresBinaries();
   if (bins === null) throw new Error(missingPostgresMessage());
   const owner = serverOwner();
-  const base = ownedTempDir('curio-pg-', owner);
+  const base = ownedTempDir('curio-pg-', owner, instanceParent());
   const dataDir = join(base, 'data');
   try {
     await runAs(owner, 'cp', ['-a', await template(bins, owner), dataDir], base);
