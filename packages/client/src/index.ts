@@ -71,3 +71,4 @@ export type { HttpRequestOptions, HttpRequestBody } from './http/client/request.
 export type { HttpResponse, HttpResponseBody } from './http/client/response.js';
 export { makeFetch } from './http/client/fetch.js';
 export type { FetchFunction, FetchInit, MakeFetchOptions, ContentDecoder } from './http/client/fetch.js';
+export { concatBytes } from './bytes.js';

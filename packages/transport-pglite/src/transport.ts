@@ -22,7 +22,7 @@
 // - When PGlite itself breaks (a wasm trap), every stream on it fails with a ConnectionError
 //   (code ERR_PGLITE_CRASHED) and so does every later connect.
 
-import { ConnectionError, ConnectTimeoutError } from '@curio-ts/client';
+import { ConnectionError, ConnectTimeoutError, concatBytes as concat } from '@curio-ts/client';
 import type { ByteStream, ConnectFunction, ReadSink } from '@curio-ts/client';
 import { Worker } from 'node:worker_threads';
 import {
@@ -380,16 +380,4 @@ class PgliteStream implements ByteStream {
       this.failWith(error instanceof Error ? error : new ConnectionError(String(error), 'ERR_PGLITE_CRASHED'));
     });
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
