@@ -80,6 +80,8 @@ class PgliteInstance {
   /** The stream holding the session, or null. */
   holder: PgliteStream | null = null;
   private closedResolve: (() => void) | null = null;
+  /** Open streams and execs in flight: while any, the worker keeps the process alive, as an open socket does. */
+  private users = 0;
 
   constructor(readonly dataDir: string | undefined) {
     this.worker = new Worker(new URL('../worker/pglite-worker.mjs', import.meta.url), {
@@ -130,6 +132,13 @@ class PgliteInstance {
     this.ready.catch(() => {});
   }
 
+  /** One more (+1) or one less (-1) reason to keep the process alive. */
+  hold(delta: 1 | -1): void {
+    this.users += delta;
+    if (this.users === 1 && delta === 1) this.worker.ref();
+    else if (this.users === 0) this.worker.unref();
+  }
+
   get failure(): Error | null {
     return this.broken;
   }
@@ -147,9 +156,22 @@ class PgliteInstance {
   exec(bytes: Uint8Array, onData: (bytes: Uint8Array) => void): Promise<void> {
     const run = (): Promise<void> => {
       if (this.broken !== null) return Promise.reject(this.broken);
+      this.hold(1);
       return new Promise<void>((resolve, reject) => {
         const id = this.nextId++;
-        this.execs.set(id, { id, onData, resolve, reject });
+        const settle = (): void => this.hold(-1);
+        this.execs.set(id, {
+          id,
+          onData,
+          resolve: () => {
+            settle();
+            resolve();
+          },
+          reject: (error) => {
+            settle();
+            reject(error);
+          },
+        });
         const copy = bytes.slice();
         this.worker.postMessage({ type: 'exec', id, bytes: copy, syncToFs: this.dataDir !== undefined }, [copy.buffer]);
       });
@@ -244,7 +266,9 @@ class PgliteStream implements ByteStream {
   private error: Error | null = null;
   private waiting: { resolve: (chunk: Uint8Array | null) => void; reject: (error: Error) => void; sink: ReadSink | undefined } | null = null;
 
-  constructor(private readonly instance: PgliteInstance, private readonly maxMessageSize: number) {}
+  constructor(private readonly instance: PgliteInstance, private readonly maxMessageSize: number) {
+    instance.hold(1);
+  }
 
   read(sink?: ReadSink): Promise<Uint8Array | null> {
     const chunk = this.readable.shift();
@@ -289,6 +313,7 @@ class PgliteStream implements ByteStream {
   private end(error: Error | null): void {
     if (this.ended) return;
     this.ended = true;
+    this.instance.hold(-1);
     this.error = error;
     const waiting = this.waiting;
     this.waiting = null;
