@@ -87,11 +87,12 @@ class PgliteInstance {
     this.worker = new Worker(new URL('../worker/pglite-worker.mjs', import.meta.url), {
       workerData: { pgliteUrl: import.meta.resolve('@electric-sql/pglite'), dataDir },
     });
-    this.worker.unref();
+    // Referenced while starting (someone awaits it), then only while a stream is open or an exec runs.
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (reply: WorkerReply) => {
         switch (reply.type) {
           case 'ready':
+            if (this.users === 0) this.worker.unref();
             resolve({ startupMs: reply.startupMs, rss: reply.rss });
             break;
           case 'fatal':
@@ -194,6 +195,7 @@ class PgliteInstance {
   async close(): Promise<void> {
     if (this.broken === null) {
       const closed = new Promise<void>((resolve) => (this.closedResolve = resolve));
+      this.worker.ref(); // whoever awaits close() must not see the process exit first
       this.worker.postMessage({ type: 'close' });
       await closed;
     }
