@@ -41,6 +41,8 @@ export interface ConnectionOwner<C extends EngineCall, Ev> {
   onLost(connection: EngineConnection<C, Ev>, error: ConnectionError, unanswered: C[], queued: C[]): void;
   /** The peer sent something that answers no call. */
   onEvent(connection: EngineConnection<C, Ev>, event: Ev): void;
+  /** Send bytes on a short connection of their own (SessionSink.sendAside). */
+  sendAside(bytes: Uint8Array): void;
 }
 
 /** One connection: a stream, a protocol session, a reader. */
@@ -139,7 +141,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
    */
   abandon(call: C): AbandonResult {
     if (call.state !== 'written') return 'discard';
-    const result = this.session.abandon(call);
+    const result = this.session.abandon(call, this);
     if (result === 'pending') {
       call.state = 'abandoning';
       // What the session wrote to resynchronise (a cancel request) goes out now.
@@ -247,6 +249,19 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   /** SessionSink (see adapter.ts). */
   event(event: Ev): void {
     if (!this.closed) this.owner.onEvent(this, event);
+  }
+
+  /** SessionSink (see adapter.ts). */
+  sendAside(bytes: Uint8Array): void {
+    this.owner.sendAside(bytes);
+  }
+
+  /** SessionSink (see adapter.ts). */
+  resubmit(call: C): void {
+    if (call.done) return;
+    call.state = 'queued';
+    call.id = 0;
+    this.submit(call);
   }
 
   /** SessionSink (see adapter.ts). */

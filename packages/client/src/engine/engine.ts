@@ -629,6 +629,30 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     for (const listener of this.listeners) listener.onEvent(event);
   }
 
+  /**
+   * ConnectionOwner: send `bytes` on a connection of their own (a Postgres CancelRequest), in
+   * the background: written, then closed when the peer closes it or after the connect timeout.
+   * Failures are ignored (see SessionSink.sendAside).
+   */
+  sendAside(bytes: Uint8Array): void {
+    if (this.isClosed) return;
+    const { connect, connectTimeout } = this.options;
+    this.runtime.spawn(async () => {
+      let stream: ByteStream | null = null;
+      const cancelTimer = this.runtime.timer(connectTimeout, () => stream?.close());
+      try {
+        stream = await connect({ timeout: connectTimeout });
+        await stream.write(bytes);
+        while (((await stream.read()) ?? EMPTY).length > 0);
+      } catch {
+        // Best effort (see SessionSink.sendAside).
+      } finally {
+        cancelTimer();
+        (stream as ByteStream | null)?.close();
+      }
+    }, `${this.options.name}-aside`);
+  }
+
   private startReconnect(): void {
     if (this.reconnector !== null) return;
     this.reconnector = this.runtime.spawn(async () => {
@@ -738,6 +762,16 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
     call.connection = this.connection;
   }
 
+  /**
+   * Close the connection instead of giving it back (its state is unknown or unwanted: a
+   * transaction that could not be rolled back); the pool slot is freed. Idempotent.
+   */
+  discard(): void {
+    if (this.released) return;
+    this.connection.close();
+    this.release();
+  }
+
   /** Give the connection back to the pool. Idempotent. */
   release(): void {
     if (this.released) return;
@@ -745,6 +779,8 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
     this.engine.giveBack(this.connection);
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** The error of a call that was written when its connection broke. */
 function lostCallError(call: EngineCall, error: ConnectionError): ConnectionError {
