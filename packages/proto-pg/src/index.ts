@@ -4,3 +4,4 @@
 
 export { LocalProtocolError, PgError, ProtocolError, RemoteProtocolError } from './errors.js';
 export type { PgErrorFields } from './errors.js';
+export * from './types/index.js';
