@@ -71,3 +71,8 @@ export type { HttpRequestOptions, HttpRequestBody } from './http/client/request.
 export type { HttpResponse, HttpResponseBody } from './http/client/response.js';
 export { makeFetch } from './http/client/fetch.js';
 export type { FetchFunction, FetchInit, MakeFetchOptions, ContentDecoder } from './http/client/fetch.js';
+// PostgreSQL.
+export { parsePgUrl, pgEnvironmentOptions, resolvePgOptions } from './pg/options.js';
+export type { PgOptions, PgSslMode, PgPassword, PgRowMode, PgEnvironment, ResolvedPgOptions } from './pg/options.js';
+export { sql, SqlFragment, isSqlFragment } from './pg/sql.js';
+export type { SqlTag } from './pg/sql.js';
