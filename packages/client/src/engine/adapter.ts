@@ -108,6 +108,8 @@ export interface HandshakeContext<C extends EngineCall, S> {
    * stream, whose `tls` is returned. Only between two exchanges (nothing unread).
    */
   startTls(options: StartTlsOptions): Promise<NonNullable<ByteStream['tls']>>;
+  /** Whether the transport can upgrade to TLS at all (a socket can; PGlite, a test pipe may not). */
+  readonly canStartTls: boolean;
 }
 
 /** One protocol, as the engine needs it. */

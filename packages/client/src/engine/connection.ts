@@ -192,6 +192,11 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     this.scheduleFlush();
   }
 
+  /** Whether the stream can be upgraded to TLS. */
+  get canStartTls(): boolean {
+    return this.stream.startTls !== undefined;
+  }
+
   /** Upgrade to TLS: only while nothing is in flight. */
   async startTls(options: StartTlsOptions): Promise<NonNullable<ByteStream['tls']>> {
     const upgrade = this.stream.startTls;

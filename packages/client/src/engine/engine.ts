@@ -511,6 +511,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       flush: () => connection.flushSoon(),
       untilReady: () => connection.untilReady(),
       startTls: (tlsOptions) => connection.startTls(tlsOptions),
+      canStartTls: connection.canStartTls,
       pause: async (ms) => {
         cancelTimer();
         await this.pause(ms);

@@ -24,6 +24,7 @@ import type { ConnectFunction, ReconnectOptions } from '../engine/options.js';
 import { resolveReconnect } from '../engine/options.js';
 import type { ConnectTarget, TlsOptions } from '../runtime.js';
 import { ClientError, InvalidArgumentError } from '../errors.js';
+import type { PgRowMode } from './result.js';
 
 /** How TLS is negotiated (libpq's sslmode; see the file header). */
 export type PgSslMode = 'disable' | 'prefer' | 'require' | 'verify-full';
@@ -31,8 +32,6 @@ export type PgSslMode = 'disable' | 'prefer' | 'require' | 'verify-full';
 /** A password, or a function that gives one (called at every connection: rotating tokens). */
 export type PgPassword = string | (() => string | Promise<string>);
 
-/** How rows are delivered: objects keyed by column name (default) or arrays in column order. */
-export type PgRowMode = 'object' | 'array';
 
 /** Options of connectPg. */
 export interface PgOptions {

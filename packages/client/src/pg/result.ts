@@ -1,0 +1,40 @@
+// pg/result.ts
+//
+// What a query gives back: rows (objects keyed by column name, or arrays with rowMode
+// 'array'), the fields, the command tag and the row count.
+
+/** How rows are delivered: objects keyed by column name (default) or arrays in column order. */
+export type PgRowMode = 'object' | 'array';
+
+/** One column of a result (from the RowDescription). */
+export interface PgField {
+  /** The column's name (or alias). */
+  readonly name: string;
+  /** The table's OID, or 0 when the column is not a table's. */
+  readonly tableOid: number;
+  /** The column's number in its table, or 0. */
+  readonly column: number;
+  /** The type's OID. */
+  readonly typeOid: number;
+  /** The type's size (negative: variable). */
+  readonly typeSize: number;
+  /** The type modifier (varchar(n)...). */
+  readonly typeModifier: number;
+  /** 0 text, 1 binary: how the values were sent. */
+  readonly format: number;
+}
+
+/** A row as an object keyed by column name (a later column of the same name wins). */
+export type PgRow = Record<string, unknown>;
+
+/** The result of one statement. */
+export interface PgResult<R = PgRow> {
+  /** The rows (objects, or arrays with rowMode 'array'). */
+  readonly rows: R[];
+  /** The columns (empty for a statement that returns no rows). */
+  readonly fields: readonly PgField[];
+  /** The command tag's verb: 'SELECT', 'INSERT', 'UPDATE', 'CREATE TABLE'... ('' for an empty query). */
+  readonly command: string;
+  /** Rows returned, or affected for INSERT, UPDATE, DELETE, MERGE, COPY (0 when the tag has no count). */
+  readonly rowCount: number;
+}
