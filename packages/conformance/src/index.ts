@@ -28,3 +28,5 @@ export { startAppProcess } from './app-process.js';
 export type { AppProcess } from './app-process.js';
 export { httpClientConformance, nodeHttpServer, rawServer, peerHandler, startProxy } from './http-client.js';
 export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';
+export { pgConformance, testPgUrl } from './pg.js';
+export type { PgHarness } from './pg.js';

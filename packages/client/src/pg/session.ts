@@ -336,7 +336,7 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
 
   /** One statement of a simple query ended: keep its result, start the next. */
   private endSimpleResult(call: PgCall, command: string, rowCount: number): void {
-    (call.results ??= []).push({ rows: call.rows, fields: call.fields ?? [], command, rowCount });
+    (call.results ??= []).push({ rows: call.rows as PgResult['rows'], fields: call.fields ?? [], command, rowCount });
     call.rows = [];
     call.fields = null;
     call.decoders = null;
