@@ -326,14 +326,15 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
         const killer = await h.connect(url);
         try {
           const pid = db.processId;
-          const sleeping = db.query('select pg_sleep(10)');
-          const behind = db.query('select 1');
+          const outcome = (error: unknown): unknown => error;
+          const sleeping = db.query('select pg_sleep(10)').then(() => 'resolved', outcome);
+          const behind = db.query('select 1').then(() => 'resolved', outcome);
           await h.sleep(200);
           const killed = await killer.query<{ ok: boolean }>('select pg_terminate_backend($1) as ok', [pid]);
           expect(killed.rows).toEqual([{ ok: true }]);
-          const error = await rejection(sleeping);
+          const error = await sleeping;
           expect(error instanceof PgError ? error.code : (error as ConnectionError).code).toMatch(/^(57P01|ERR_CONNECTION_LOST)$/);
-          const second = await rejection(behind);
+          const second = await behind;
           expect(second).toBeInstanceOf(ConnectionError);
           // The next query runs on a new connection.
           const again = await db.query<{ p: number }>('select pg_backend_pid() as p');
