@@ -34,6 +34,7 @@ export {
   ClientClosedError,
   InvalidArgumentError,
   OfflineQueueFullError,
+  PoolTimeoutError,
   ProtocolViolationError,
   HeadersTimeoutError,
   BodyTimeoutError,
@@ -77,8 +78,8 @@ export type { PgOptions, PgSslMode, PgPassword, PgEnvironment, ResolvedPgOptions
 export type { PgField, PgResult, PgRow, PgRowMode } from './pg/result.js';
 export { sql, SqlFragment, isSqlFragment } from './pg/sql.js';
 export type { SqlTag } from './pg/sql.js';
-export { PgClient, PgEngine, PgTransactionRolledBackError, connectPgWith, isPgError } from './pg/client.js';
-export type { PgQueryOptions, PgTransactionOptions, PgLease } from './pg/client.js';
+export { PgClient, PgEngine, PgListener, PgTransactionRolledBackError, connectPgWith, isPgError } from './pg/client.js';
+export type { PgQueryOptions, PgTransactionOptions, PgLease, PgCursorOptions, PgNotification } from './pg/client.js';
 export { PgCall } from './pg/call.js';
 export type { PgCallKind } from './pg/call.js';
 export { PgSession } from './pg/session.js';

@@ -359,6 +359,98 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
       });
     });
 
+    it('a cursor reads a large result batch by batch; leaving early closes it', async () => {
+      await withClient(async (db) => {
+        let count = 0;
+        let sum = 0;
+        for await (const row of db.cursor<{ g: number; m: string }>('select g, md5(g::text) as m from generate_series(1, $1::int) g', [10_000], { batch: 1000 })) {
+          count++;
+          sum += row.g;
+          if (count === 1) expect(row.m).toBe('c4ca4238a0b923820dcc509a6f75849b');
+        }
+        expect([count, sum]).toEqual([10_000, 50_005_000]);
+        const seen: number[] = [];
+        for await (const row of db.cursor<number[]>('select g from generate_series(1, 100) g', [], { batch: 7, rowMode: 'array' })) {
+          seen.push(row[0] as number);
+          if (seen.length === 10) break;
+        }
+        expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        // Inside a transaction, the cursor uses the transaction's connection.
+        const inside = await db.transaction(async (tx) => {
+          const rows: number[] = [];
+          for await (const row of tx.cursor<{ g: number }>('select g from generate_series(1, 5) g', [], { batch: 2 })) rows.push(row.g);
+          return rows;
+        });
+        expect(inside).toEqual([1, 2, 3, 4, 5]);
+        const failing = await rejection(
+          (async () => {
+            for await (const _row of db.cursor('select 1 / (g - 3) from generate_series(1, 5) g', [], { batch: 1 })) {
+              // consume
+            }
+          })(),
+        );
+        expect((failing as PgError).code).toBe('22012');
+        expect((await db.query('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
+      });
+    });
+
+    it('listen receives notifications, while queries run, and again after its connection is killed', async () => {
+      await withClient(async (db) => {
+        const channel = `conf ${h.runtime} "chan"`;
+        const listener = await db.listen(channel);
+        try {
+          await db.notify(channel, 'one');
+          await db.query('select pg_notify($1, $2)', [channel, 'two ✓']);
+          const received = [];
+          for await (const notification of listener) {
+            received.push(notification.payload);
+            if (received.length === 2) break;
+          }
+          expect(received).toEqual(['one', 'two ✓']);
+        } finally {
+          await listener.close();
+        }
+        const again = await db.listen(channel);
+        try {
+          const listenText = `listen "${channel.replace(/"/g, '""')}"`;
+          const pids = await db.query<{ pid: number }>('select pid from pg_stat_activity where query = $1', [listenText]);
+          expect(pids.rows.length).toBe(1);
+          for (const { pid } of pids.rows) await db.query('select pg_terminate_backend($1)', [pid]);
+          // It listens again on its new connection: notify until one arrives.
+          let delivered: string | undefined;
+          const waiting = h.start(async () => {
+            delivered = (await again.next()).value?.payload;
+          });
+          for (let i = 0; i < 100 && delivered === undefined; i++) {
+            await db.notify(channel, 'after');
+            await h.sleep(50);
+          }
+          await waiting.join();
+          expect(delivered).toBe('after');
+        } finally {
+          await again.close();
+        }
+      });
+    }, 20_000);
+
+    it('the pool limits connections for transactions; a wait beyond poolTimeout is a typed error', async () => {
+      await withClient(
+        async (db) => {
+          const release = h.start(() =>
+            db.transaction(async (tx) => {
+              await tx.query('select pg_sleep(0.5)');
+            }),
+          );
+          await h.sleep(100);
+          const waited = await rejection(db.transaction(async (tx) => tx.query('select 1')));
+          expect((waited as ClientError).code).toBe('ERR_POOL_TIMEOUT');
+          await release.join();
+          expect(await db.transaction(async (tx) => (await tx.query('select 3 as n')).rows)).toEqual([{ n: 3 }]);
+        },
+        { url, poolSize: 1, poolTimeout: 100 },
+      );
+    });
+
     it('private servers: a unix socket, SCRAM-SHA-256 and MD5 passwords (a function too), TLS modes', async () => {
       const server = await startPrivatePostgres({
         tls: true,

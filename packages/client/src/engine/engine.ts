@@ -34,6 +34,7 @@ import {
   ConnectionError,
   ConnectionLostError,
   OfflineQueueFullError,
+  PoolTimeoutError,
   ProtocolViolationError,
   ReconnectFailedError,
 } from '../errors.js';
@@ -288,8 +289,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
    * calls made through the lease run on it. Release it when done; a lease whose connection
    * broke is dead (its calls fail with ConnectionLostError). Waits while the pool is full.
    */
-  async lease(): Promise<Lease<C, Ev, S>> {
-    return new Lease(this, await this.borrow());
+  async lease(timeout?: number): Promise<Lease<C, Ev, S>> {
+    return new Lease(this, await this.borrow(timeout));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -402,8 +403,11 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     }, `${this.options.name}-lease`);
   }
 
-  /** @internal A pool connection, opened if needed; waits while the pool is full. */
-  async borrow(): Promise<EngineConnection<C, Ev, S>> {
+  /**
+   * @internal A pool connection, opened if needed; waits while the pool is full, at most
+   * `timeout` ms when given (then PoolTimeoutError).
+   */
+  async borrow(timeout?: number): Promise<EngineConnection<C, Ev, S>> {
     if (this.isClosed) throw this.closedError();
     for (;;) {
       const idle = this.poolIdle.pop();
@@ -431,18 +435,35 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     // Wait for a connection given back (or a slot freed). Through the runtime, never a plain
     // Promise: on curio the wait is then the calling task's own operation, resumed in its turn.
     let waiting: Wake<EngineConnection<C, Ev, S>> | null = null;
+    let cancelTimer: (() => void) | null = null;
+    const stopWaiting = (): void => {
+      cancelTimer?.();
+      const index = waiting === null ? -1 : this.poolWaiters.indexOf(waiting);
+      if (index !== -1) this.poolWaiters.splice(index, 1);
+    };
     return this.runtime.wait<EngineConnection<C, Ev, S>>(
       'POOL_WAIT',
-      new FnWaiter<EngineConnection<C, Ev, S>>(
-        (wake) => {
-          waiting = wake;
-          this.poolWaiters.push(wake);
-        },
-        () => {
-          const index = waiting === null ? -1 : this.poolWaiters.indexOf(waiting);
-          if (index !== -1) this.poolWaiters.splice(index, 1);
-        },
-      ),
+      new FnWaiter<EngineConnection<C, Ev, S>>((wake) => {
+        // The timer's wake and the pool's are one: whichever comes first settles the wait.
+        const settle: Wake<EngineConnection<C, Ev, S>> = {
+          resolve: (connection) => {
+            cancelTimer?.();
+            wake.resolve(connection);
+          },
+          reject: (error) => {
+            cancelTimer?.();
+            wake.reject(error);
+          },
+        };
+        waiting = settle;
+        this.poolWaiters.push(settle);
+        if (timeout !== undefined && timeout !== Infinity) {
+          cancelTimer = this.runtime.timer(timeout, () => {
+            stopWaiting();
+            wake.reject(new PoolTimeoutError(timeout, this.options.poolSize));
+          });
+        }
+      }, stopWaiting),
     );
   }
 

@@ -20,7 +20,8 @@ import type { PgCodec } from '@curio-ts/proto-pg';
 import { ClientError, InvalidArgumentError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
 import type { Lease } from '../engine/engine.js';
-import type { Runtime } from '../runtime.js';
+import { FnWaiter } from '../runtime.js';
+import type { Runtime, Wake } from '../runtime.js';
 import { pgAdapter } from './adapter.js';
 import { PgCall } from './call.js';
 import { resolvePgOptions } from './options.js';
@@ -43,6 +44,26 @@ export interface PgQueryOptions {
   readonly timeout?: number;
   /** Use the prepared-statement cache (default: the client's `prepare`). */
   readonly prepare?: boolean;
+}
+
+/** Options of a cursor. */
+export interface PgCursorOptions {
+  /** Rows fetched per round trip (default 100): what the cursor holds at most. */
+  readonly batch?: number;
+  /** Rows as objects (default: the client's rowMode) or arrays. */
+  readonly rowMode?: PgRowMode;
+  /** Abort the cursor's fetches (a running one is cancelled on the server). */
+  readonly signal?: AbortSignal;
+}
+
+/** A notification received by {@link PgClient.listen}. */
+export interface PgNotification {
+  /** The channel. */
+  readonly channel: string;
+  /** The payload ('' when none). */
+  readonly payload: string;
+  /** The server process that sent it. */
+  readonly processId: number;
 }
 
 /** Options of a transaction. */
@@ -126,6 +147,9 @@ const ISOLATION: Readonly<Record<string, string>> = {
 
 /** A Postgres client. Create one with `connectPg` from a backend package. */
 export class PgClient {
+  /** The engines of this client's listeners: closed with it. */
+  private readonly dedicated = new Set<PgEngine>();
+
   /** @internal Use connectPg. */
   constructor(
     /** The engine (connections, reconnects, pool). */
@@ -197,7 +221,7 @@ export class PgClient {
       begin += level;
     }
     if (options?.readOnly === true) begin += ' read only';
-    const lease = await this.core.lease();
+    const lease = await this.core.lease(this.core.pgOptions.poolTimeout);
     const tx = new PgClient(this.core, lease, 1);
     let result: T;
     try {
@@ -218,6 +242,75 @@ export class PgClient {
     this.giveBack(lease);
     if (failed || committed[0]?.command === 'ROLLBACK') throw new PgTransactionRolledBackError();
     return result;
+  }
+
+  /**
+   * Read a query's rows batch by batch (a portal executed with a row limit): at most `batch`
+   * rows are held at a time, and the next batch is asked for only when these are consumed.
+   * Runs in a transaction on a connection of its own (or in the current one, inside
+   * `transaction`); leaving the loop early closes the portal.
+   */
+  async *cursor<R = PgRow>(query: string | SqlFragment, params?: readonly unknown[], options?: PgCursorOptions): AsyncGenerator<R, void, undefined> {
+    const { text, values } = textAndValues(query, params);
+    const batch = options?.batch ?? 100;
+    if (!Number.isInteger(batch) || batch < 1) throw new InvalidArgumentError(`cursor batch must be an integer >= 1, not ${String(batch)}`, 'ERR_BAD_OPTION');
+    const own = this.lease === undefined;
+    const lease = this.lease ?? (await this.core.lease(this.core.pgOptions.poolTimeout));
+    const runner = own ? new PgClient(this.core, lease, 1) : this;
+    const portal = `curio_cursor_${++cursorCounter}`;
+    let finished = false;
+    try {
+      if (own) await runner.simpleQuery('begin');
+      const first = this.core.makeCall('query', text, values, { ...(options?.rowMode !== undefined ? { rowMode: options.rowMode } : {}), ...(options?.signal !== undefined ? { signal: options.signal } : {}), prepare: false });
+      first.portal = portal;
+      first.maxRows = batch;
+      let step = await lease.perform<CursorBatch>(first);
+      const fields = first.fields;
+      const decoders = first.decoders;
+      for (;;) {
+        for (const row of step.result.rows) yield row as R;
+        if (!step.suspended) break;
+        const next = this.core.makeCall('cursor-fetch', text, [], { ...(options?.rowMode !== undefined ? { rowMode: options.rowMode } : {}), ...(options?.signal !== undefined ? { signal: options.signal } : {}) });
+        next.portal = portal;
+        next.maxRows = batch;
+        next.fields = fields;
+        next.decoders = decoders;
+        step = await lease.perform<CursorBatch>(next);
+      }
+      finished = true;
+    } finally {
+      if (own) {
+        if (finished) await runner.simpleQuery('commit').then(() => this.giveBack(lease), () => lease.discard());
+        else await this.endLease(lease, 'rollback');
+      } else if (!finished && !lease.isClosed) await runner.simpleQuery(`close ${portal}`).catch(() => {});
+    }
+  }
+
+  /**
+   * Listen to `channel` on a connection of its own: an async iterator of its notifications,
+   * which listens again after a reconnect (notifications sent while it was away are lost, as
+   * the server keeps none). `close()` it (or leave the loop) to stop.
+   */
+  async listen(channel: string): Promise<PgListener> {
+    if (typeof channel !== 'string' || channel === '') throw new InvalidArgumentError('listen needs a channel name', 'ERR_BAD_ARGUMENT');
+    if (this.core.isClosed) throw this.core.closedError();
+    const core = new PgEngine(this.core.runtime, this.core.pgOptions, 'pg:listen');
+    const listener = new PgListener(core, channel);
+    this.dedicated.add(core);
+    core.addListener({ onEvent: () => {}, onReconnect: () => {}, onClosed: () => this.dedicated.delete(core) });
+    try {
+      await core.start();
+      await listener.start();
+    } catch (error) {
+      core.close();
+      throw error;
+    }
+    return listener;
+  }
+
+  /** NOTIFY `channel` with `payload` (pg_notify: any channel name, the payload a parameter). */
+  async notify(channel: string, payload = ''): Promise<void> {
+    await this.query('select pg_notify($1, $2)', [channel, payload], { prepare: true });
   }
 
   /** A nested transaction: SAVEPOINT, then RELEASE or ROLLBACK TO. */
@@ -265,12 +358,110 @@ export class PgClient {
   async close(): Promise<void> {
     if (this.lease !== undefined) throw new ClientError('close the client, not a transaction', 'ERR_BAD_CLOSE');
     this.core.close();
+    for (const core of [...this.dedicated]) core.close();
   }
 
   /** `await using db = await connectPg(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** What a cursor's call settles with: a batch, and whether the portal has more rows. */
+interface CursorBatch {
+  readonly result: PgResult<unknown>;
+  readonly suspended: boolean;
+}
+
+let cursorCounter = 0;
+
+/**
+ * The notifications of one channel, on a connection of its own (see PgClient.listen). Iterate
+ * it with `for await`; it listens again after a reconnect.
+ */
+export class PgListener implements AsyncIterable<PgNotification> {
+  private readonly queue: PgNotification[] = [];
+  private waiting: Wake<IteratorResult<PgNotification>> | null = null;
+  private closed = false;
+
+  /** @internal Use PgClient.listen. */
+  constructor(
+    private readonly core: PgEngine,
+    /** The channel listened to. */
+    readonly channel: string,
+  ) {
+    core.addListener({
+      onEvent: (event) => {
+        if (event.type === 'notification' && event.channel === channel) this.push({ channel: event.channel, payload: event.payload, processId: event.processId });
+      },
+      onReconnect: () => {
+        this.start().catch(() => {});
+      },
+      onClosed: () => this.end(),
+    });
+  }
+
+  /** @internal LISTEN (again, after a reconnect). */
+  async start(): Promise<void> {
+    const call = this.core.makeCall('simple', `listen ${quoteChannel(this.channel)}`, [], undefined);
+    await this.core.perform(call);
+  }
+
+  private push(notification: PgNotification): void {
+    const waiting = this.waiting;
+    if (waiting !== null) {
+      this.waiting = null;
+      waiting.resolve({ value: notification, done: false });
+    } else this.queue.push(notification);
+  }
+
+  private end(): void {
+    this.closed = true;
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.resolve({ value: undefined, done: true });
+  }
+
+  /** The next notification (done once closed). */
+  next(): Promise<IteratorResult<PgNotification>> {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return Promise.resolve({ value: queued, done: false });
+    if (this.closed) return Promise.resolve({ value: undefined, done: true });
+    // Through the runtime: on curio a task waiting here is cancellable at once.
+    return this.core.runtime.wait<IteratorResult<PgNotification>>(
+      'PG_NOTIFICATION',
+      new FnWaiter<IteratorResult<PgNotification>>(
+        (wake) => {
+          this.waiting = wake;
+        },
+        () => {
+          this.waiting = null;
+        },
+      ),
+    );
+  }
+
+  /** Stop listening: the connection is closed. */
+  async close(): Promise<void> {
+    this.core.close();
+    this.end();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<PgNotification> {
+    return {
+      next: () => this.next(),
+      return: async () => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
+
+/** A channel name as a quoted identifier. */
+function quoteChannel(channel: string): string {
+  if (channel.includes('\0')) throw new InvalidArgumentError('a channel name cannot contain NUL', 'ERR_BAD_ARGUMENT');
+  return `"${channel.replace(/"/g, '""')}"`;
 }
 
 /** Whether `error` is a PgError with this SQLSTATE. */

@@ -71,8 +71,10 @@ export interface PgOptions {
   readonly rowMode?: PgRowMode;
   /** int8 as 'bigint' (default), 'string' or 'number' (exact only below 2^53). */
   readonly int8?: 'bigint' | 'string' | 'number';
-  /** Most connections for transactions, cursors, COPY and LISTEN at once (default 10). */
+  /** Most connections for transactions and cursors at once (default 10). */
   readonly poolSize?: number;
+  /** Longest wait in ms for a pool connection while all are in use (PoolTimeoutError; default none). */
+  readonly poolTimeout?: number;
   /** Reconnection of the main connection (default: on, with backoff), or false. */
   readonly reconnect?: ReconnectOptions | false;
   /** Most queries kept while (re)connecting (default 10 000). */
@@ -102,6 +104,7 @@ export interface ResolvedPgOptions {
   readonly rowMode: PgRowMode;
   readonly int8: 'bigint' | 'string' | 'number';
   readonly poolSize: number;
+  readonly poolTimeout: number | undefined;
   readonly reconnect: ReturnType<typeof resolveReconnect>;
   readonly offlineQueueLimit: number;
   readonly connect: ConnectFunction | undefined;
@@ -295,6 +298,7 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     rowMode: options.rowMode ?? 'object',
     int8: options.int8 ?? 'bigint',
     poolSize: options.poolSize ?? 10,
+    poolTimeout: options.poolTimeout,
     reconnect: resolveReconnect(options.reconnect),
     offlineQueueLimit: options.offlineQueueLimit ?? 10_000,
     connect: options.connect,
@@ -337,6 +341,8 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
   if (options.port !== undefined && options.port > 65535) bad('port', 'at most 65535', options.port);
   const connectTimeout = options.connectTimeout;
   if (connectTimeout !== undefined && !(typeof connectTimeout === 'number' && connectTimeout >= 0 && Number.isFinite(connectTimeout))) bad('connectTimeout', 'a finite number of ms >= 0', connectTimeout);
+  const poolTimeout = options.poolTimeout;
+  if (poolTimeout !== undefined && !(typeof poolTimeout === 'number' && poolTimeout >= 0)) bad('poolTimeout', 'a number of ms >= 0, or Infinity', poolTimeout);
   const queryTimeout = options.queryTimeout;
   if (queryTimeout !== undefined && !(typeof queryTimeout === 'number' && queryTimeout >= 0)) bad('queryTimeout', 'a number of ms >= 0, or Infinity', queryTimeout);
   if (options.prepare !== undefined && typeof options.prepare !== 'boolean') bad('prepare', 'a boolean', options.prepare);

@@ -179,7 +179,7 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   /** Encode a query by the extended protocol (see the file header and statements.ts). */
   private sendQuery(connection: PgConnection, call: PgCall): void {
     const types = this.options.types;
-    let statement: PreparedStatement | null | undefined = call.prepare ? this.statements.get(call.text) : null;
+    let statement: PreparedStatement | null | undefined = call.prepare && call.portal === '' ? this.statements.get(call.text) : null;
     const params = call.params;
     const encoded: (string | Uint8Array | null)[] = new Array<string | Uint8Array | null>(params.length);
     let formats: number[] | undefined;
@@ -189,7 +189,7 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
       encoded[i] = value;
       if (value instanceof Uint8Array) (formats ??= new Array<number>(params.length).fill(0))[i] = 1;
     }
-    if (call.prepare && statement === undefined) {
+    if (call.prepare && call.portal === '' && statement === undefined) {
       statement = this.statements.add(call.text, (victim) => this.closing.push(victim));
       for (const victim of this.closing.splice(0)) connection.close('S', victim.name);
       if (statement !== null) {
@@ -197,6 +197,16 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
         connection.describe('S', statement.name);
         call.parses = true;
       }
+    }
+    if (call.portal !== '') {
+      // A cursor's first batch: a named portal (it lives until the transaction ends), executed
+      // for at most maxRows rows; later batches are 'cursor-fetch' calls.
+      connection.parse('', call.text, paramTypesOf(types, params));
+      connection.bind(call.portal, '', encoded, formats);
+      connection.describe('P', call.portal);
+      connection.execute(call.portal, call.maxRows);
+      connection.sync();
+      return;
     }
     if (statement === null || statement === undefined) {
       connection.parse('', call.text, paramTypesOf(types, params));
@@ -420,6 +430,7 @@ function resultOf(call: PgCall): unknown {
   if (call.kind === 'ssl' || call.kind === 'startup') return undefined;
   if (call.fields === null) fieldsFromStatement(call);
   const result: PgResult<unknown> = { rows: call.rows, fields: call.fields ?? [], command: call.command, rowCount: call.rowCount };
+  if (call.portal !== '') return { result, suspended: call.suspended };
   return result;
 }
 
