@@ -12,9 +12,26 @@
 // Discussion: `apt-get install` fails on a machine whose package lists were never fetched
 // (a fresh container), so a failed install is retried once after `apt-get update`, which needs
 // the network. Installing the redis-server package may also start the distribution's own
-// service on 6379; the tests do not use it (they start a private redis-server of their own).
+// service on 6379, and postgresql its cluster on 5432; the tests use neither (they start private
+// servers of their own).
 
 import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Whether PostgreSQL's server programs exist where the test kit's findPostgresBinaries looks
+ * (packages/conformance/src/postgres-server.ts): CURIO_PG_BINDIR, `pg_config --bindir`,
+ * Debian's /usr/lib/postgresql/<version>/bin (outside PATH), or PATH.
+ */
+function hasPostgresServer() {
+  const dirs = [];
+  if (process.env.CURIO_PG_BINDIR) dirs.push(process.env.CURIO_PG_BINDIR);
+  const config = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  if (config.status === 0) dirs.push(config.stdout.trim());
+  if (existsSync('/usr/lib/postgresql')) dirs.push(...readdirSync('/usr/lib/postgresql').map((v) => join('/usr/lib/postgresql', v, 'bin')));
+  return dirs.some((dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'postgres'))) || (onPath('initdb') && onPath('postgres'));
+}
 
 /**
  * Each peer: the command the tests run, the Debian package that provides it, and how to tell
@@ -34,6 +51,14 @@ export const PEERS = [
     isRightOne: () => /-N\b/.test(output('nc', ['-h'])),
   },
   { command: 'socat', debianPackage: 'socat', usedFor: 'UDP tests' },
+  {
+    command: 'initdb and postgres',
+    debianPackage: 'postgresql',
+    usedFor: 'the private PostgreSQL servers of the tests (CURIO_TEST_PG_URL)',
+    // Debian keeps them in /usr/lib/postgresql/<version>/bin, outside PATH.
+    isPresent: hasPostgresServer,
+  },
+  { command: 'psql', debianPackage: 'postgresql-client', usedFor: 'PostgreSQL tests (a second client)' },
 ];
 
 function output(command, args) {
@@ -47,7 +72,8 @@ function onPath(command) {
 
 /** The peers that are missing (or, for nc, the wrong variant). */
 export function missingPeers() {
-  return PEERS.filter((peer) => !onPath(peer.command) || (peer.isRightOne !== undefined && !peer.isRightOne()));
+  return PEERS.filter((peer) =>
+    peer.isPresent !== undefined ? !peer.isPresent() : !onPath(peer.command) || (peer.isRightOne !== undefined && !peer.isRightOne()));
 }
 
 function packagesOf(peers) {

@@ -6,10 +6,13 @@
 // 2. Start a private redis-server on a free loopback port (scripts/private-redis.mjs) and give
 //    its address to every test as CURIO_TEST_REDIS_URL (unless that is already set: then the
 //    tests use the Redis it names, which must allow FLUSHDB and DEBUG).
-// 3. Build every project, check the published type declarations (scripts/check-dts.mjs: no
-//    @internal member ships, every entry is usable), type-check, and run every project's tests
-//    through nx.
-// 4. Stop the server, also on a failed step and on SIGINT/SIGTERM/SIGHUP, and print one line:
+// 3. Build every project, then start a private PostgreSQL server (initdb into a temporary
+//    folder, a free loopback port: the test kit's startPrivatePostgres, from
+//    packages/conformance/dist, so it needs the build) and give its URL to every test as
+//    CURIO_TEST_PG_URL (unless that is already set: then the tests use the server it names).
+// 4. Check the published type declarations (scripts/check-dts.mjs: no @internal member ships,
+//    every entry is usable), type-check, and run every project's tests through nx.
+// 5. Stop the servers, also on a failed step and on SIGINT/SIGTERM/SIGHUP, and print one line:
 //    "N passed, N failed", summed over all projects from their vitest JSON reports.
 //
 // Invariants: the last line on stdout is always "N passed, N failed", and the exit status is 0
@@ -61,6 +64,7 @@ if (!peers.ok) {
 }
 
 let redis = null;
+let postgres = null;
 let running = null; // the nx child of the current step
 let stopping = false;
 
@@ -70,6 +74,7 @@ async function interrupted(signal, number) {
   console.error(`\n${signal}: stopping the tests`);
   if (running !== null && running.exitCode === null) running.kill(signal);
   await redis?.stop();
+  await postgres?.stop();
   console.log('0 passed, 1 failed');
   process.exit(128 + number);
 }
@@ -102,6 +107,26 @@ function step(command, args) {
   });
 }
 
+/** Start the private PostgreSQL server (after the build: the harness is the test kit's); false when it cannot. */
+async function startPostgres() {
+  if (env.CURIO_TEST_PG_URL !== undefined && env.CURIO_TEST_PG_URL !== '') {
+    console.error(`tests use the PostgreSQL in CURIO_TEST_PG_URL: ${env.CURIO_TEST_PG_URL}`);
+    return true;
+  }
+  try {
+    const kit = await import(join(root, 'packages', 'conformance', 'dist', 'postgres-server.js'));
+    const began = performance.now();
+    postgres = await kit.startPrivatePostgres();
+    env.CURIO_TEST_PG_URL = postgres.url;
+    const ms = Math.round(performance.now() - began);
+    console.error(`private postgres for the tests: ${postgres.url} (pid ${postgres.pid}, started in ${ms} ms)`);
+    return true;
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return false;
+  }
+}
+
 const nxBin = join(root, 'node_modules', '.bin', 'nx');
 const steps = [
   [nxBin, ['run-many', '-t', 'build', '--outputStyle=static']],
@@ -118,9 +143,14 @@ for (const [command, args] of steps) {
     console.error(`step failed: ${command === nxBin ? 'nx' : 'node'} ${args.join(' ')} (exit ${status})`);
     if (command === nxBin && args[2] !== 'test') break; // nothing to test without a build
   }
+  if (args[2] === 'build' && !(await startPostgres())) {
+    stepFailed = true;
+    break;
+  }
 }
 running = null;
 await redis?.stop();
+await postgres?.stop();
 
 const { passed, failed } = summary();
 finish(passed, stepFailed && failed === 0 ? 1 : failed);

@@ -1,7 +1,7 @@
 // The shared PostgreSQL conformance suite on the curio runtime: every test body runs in a
 // kernel task, against the real server, and must behave exactly as on the node runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pgConformance, testPgUrl } from '@curio-ts/conformance';
+import { pgConformance, sharedTestPgUrl } from '@curio-ts/conformance';
 import type { PgHarness } from '@curio-ts/conformance';
 import { TaskTimeout, clock, run, sleep, spawn, timeoutAfter } from '@curio-ts/kernel';
 import { connectPg } from '@curio-ts/backend-curio';
@@ -20,9 +20,14 @@ const harness: PgHarness = {
 pgConformance(harness, { describe, it, expect, beforeAll, afterAll });
 
 describe('pg on curio: the kernel cancels queries', () => {
+  let url = '';
+  beforeAll(async () => {
+    url = await sharedTestPgUrl();
+  }, 60_000);
+
   it('timeoutAfter and task cancellation cancel a running query on the server; the connection stays usable', async () => {
     await run(async () => {
-      const db = await connectPg(testPgUrl());
+      const db = await connectPg(url);
       try {
         const pid = db.processId;
         const started = clock();

@@ -1,8 +1,8 @@
 // conformance/pg.ts
 //
 // The PostgreSQL conformance suite every runtime runs unchanged, against real servers: the
-// test server (CURIO_TEST_PG_URL, which `npm test` points at a private instance, else the
-// PostgreSQL 15 on 127.0.0.1:5432, database `test`, trust) and private instances started here
+// test server (CURIO_TEST_PG_URL, which `npm test` points at a private instance, else a private
+// instance of this process: sharedTestPgUrl; never 127.0.0.1:5432) and private instances started here
 // for what needs a configuration of its own (TLS, SCRAM and MD5 users, a unix socket). A
 // backend calls `pgConformance` from its own test file with its `connectPg` and a `run` that
 // executes a test body the way its users would (plain async code on node, a kernel task on
@@ -14,7 +14,7 @@
 import type * as Vitest from 'vitest';
 import { AbortedError, ClientError, CommandTimeoutError, ConnectionError, InvalidArgumentError, PgError, sql } from '@curio-ts/client';
 import type { PgClient, PgOptions } from '@curio-ts/client';
-import { TEST_PG_ENV, startPrivatePostgres } from './postgres-server.js';
+import { sharedTestPgUrl, startPrivatePostgres } from './postgres-server.js';
 import type { PrivatePostgres } from './postgres-server.js';
 import type { TestApi } from './redis.js';
 
@@ -32,12 +32,6 @@ export interface PgHarness {
   start<T>(body: () => Promise<T>): { join(): Promise<T> };
 }
 
-/** The server the tests share: CURIO_TEST_PG_URL, else the local PostgreSQL on 5432. */
-export function testPgUrl(): string {
-  const url = process.env[TEST_PG_ENV];
-  return url === undefined || url === '' ? 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable' : url;
-}
-
 /** The error a promise rejects with (or a failure when it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -50,8 +44,9 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 /** Register the suite. */
 export function pgConformance(h: PgHarness, t: TestApi): void {
-  const { describe, it, expect, afterAll } = t;
-  const url = testPgUrl();
+  const { describe, it, expect, beforeAll, afterAll } = t;
+  /** The shared server (sharedTestPgUrl: CURIO_TEST_PG_URL, else a private one); set before the first test. */
+  let url = '';
   const table = (name: string): string => `conf_${h.runtime}_${name}`;
   const withClient = <T>(body: (client: PgClient) => Promise<T>, options?: string | PgOptions): Promise<T> =>
     h.run(async () => {
@@ -65,6 +60,9 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
 
   describe(`pg conformance (${h.runtime} runtime)`, () => {
     const privateServers: PrivatePostgres[] = [];
+    beforeAll(async () => {
+      url = await sharedTestPgUrl();
+    }, 60_000);
     afterAll(async () => {
       for (const server of privateServers) await server.stop();
     });

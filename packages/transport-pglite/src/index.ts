@@ -1,0 +1,7 @@
+// @curio-ts/transport-pglite: PGlite (PostgreSQL in WebAssembly) as a transport. A ByteStream
+// whose far end is PGlite in a worker thread, so the same protocol object and client that talk
+// to a server over a socket run in-process.
+
+export { pgliteConnect, startPglite, closePglite } from './transport.js';
+export type { PgliteTransportOptions, PgliteInstanceInfo } from './transport.js';
+export { isCopyFromStdin, COPY_FROM_STDIN_REFUSAL } from './frontend.js';

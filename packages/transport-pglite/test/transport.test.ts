@@ -1,0 +1,255 @@
+// The PGlite transport driven with raw protocol bytes (pg-protocol's serializer), as a client
+// would: no mocks, a real PGlite in a worker thread.
+import { serialize } from 'pg-protocol';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ByteStream } from '@curio-ts/client';
+import { closePglite, isCopyFromStdin, pgliteConnect, startPglite } from '@curio-ts/transport-pglite';
+
+const connectOnce = pgliteConnect();
+const opened: ByteStream[] = [];
+/** Open a stream; every stream a test opened is closed after it, so a failed test never holds the session. */
+async function connect(options: { timeout: number }): Promise<ByteStream> {
+  const stream = await connectOnce(options);
+  opened.push(stream);
+  return stream;
+}
+afterEach(() => {
+  for (const stream of opened.splice(0)) stream.close();
+});
+
+interface Backend {
+  readonly type: string;
+  readonly body: Uint8Array;
+}
+
+/** Reads whole backend messages from a stream. */
+class Reader {
+  private buffered = new Uint8Array(0);
+  constructor(readonly stream: ByteStream) {}
+
+  /** The next n raw bytes (for the one-byte SSL answer). */
+  async bytes(n: number): Promise<Uint8Array> {
+    while (this.buffered.length < n) if (!(await this.more())) throw new Error('end of stream');
+    const out = this.buffered.subarray(0, n);
+    this.buffered = this.buffered.subarray(n);
+    return out;
+  }
+
+  async next(): Promise<Backend | null> {
+    for (;;) {
+      if (this.buffered.length >= 5) {
+        const length = new DataView(this.buffered.buffer, this.buffered.byteOffset).getInt32(1);
+        if (this.buffered.length >= 1 + length) {
+          const message = { type: String.fromCharCode(this.buffered[0] ?? 0), body: this.buffered.subarray(5, 1 + length) };
+          this.buffered = this.buffered.subarray(1 + length);
+          return message;
+        }
+      }
+      if (!(await this.more())) return null;
+    }
+  }
+
+  /** Messages up to and including the next ReadyForQuery. */
+  async untilReady(): Promise<Backend[]> {
+    const out: Backend[] = [];
+    for (;;) {
+      const message = await this.next();
+      if (message === null) throw new Error(`end of stream after ${out.map((m) => m.type).join('')}`);
+      out.push(message);
+      if (message.type === 'Z') return out;
+    }
+  }
+
+  private async more(): Promise<boolean> {
+    const chunk = await this.stream.read();
+    if (chunk === null || chunk.length === 0) return false;
+    const joined = new Uint8Array(this.buffered.length + chunk.length);
+    joined.set(this.buffered);
+    joined.set(chunk, this.buffered.length);
+    this.buffered = joined;
+    return true;
+  }
+}
+
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+/** The message types, leaving out ParameterStatus (PGlite reports settings after some queries). */
+const types = (messages: readonly Backend[]): string => messages.filter((m) => m.type !== 'S').map((m) => m.type).join('');
+/** An ErrorResponse's fields by code letter. */
+function fields(body: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const field of text(body).split('\0')) if (field.length > 1) out[field[0] as string] = field.slice(1);
+  return out;
+}
+/** The text columns of a DataRow. */
+function columns(body: Uint8Array): (string | null)[] {
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
+  const count = view.getInt16(0);
+  const out: (string | null)[] = [];
+  let at = 2;
+  for (let i = 0; i < count; i++) {
+    const length = view.getInt32(at);
+    at += 4;
+    out.push(length < 0 ? null : text(body.subarray(at, at + length)));
+    if (length > 0) at += length;
+  }
+  return out;
+}
+
+async function session(): Promise<{ stream: ByteStream; reader: Reader; startup: Backend[] }> {
+  const stream = await connect({ timeout: 60_000 });
+  const reader = new Reader(stream);
+  await stream.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
+  return { stream, reader, startup: await reader.untilReady() };
+}
+
+async function query(reader: Reader, sql: string): Promise<Backend[]> {
+  await reader.stream.write(serialize.query(sql));
+  return reader.untilReady();
+}
+
+beforeAll(async () => {
+  const info = await startPglite();
+  expect(info.startupMs).toBeGreaterThan(0);
+}, 120_000);
+
+afterAll(async () => {
+  await closePglite();
+});
+
+describe('pgliteConnect', () => {
+  it('starts a session (AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery) and runs simple queries', async () => {
+    const { stream, reader, startup } = await session();
+    expect(startup[0]?.type).toBe('R');
+    expect(startup.some((m) => m.type === 'S' && text(m.body).startsWith('server_version\0'))).toBe(true);
+    expect(startup.at(-1)?.type).toBe('Z');
+    const answer = await query(reader, 'select 1 as one; select 2');
+    expect(types(answer)).toBe('TDCTDCZ');
+    expect(columns(answer[1]?.body ?? new Uint8Array())).toEqual(['1']);
+    stream.close();
+    expect(await stream.read()).toBeNull();
+  });
+
+  it('pipelines extended-protocol messages and answers only at Sync', async () => {
+    const { stream, reader } = await session();
+    const batch = [];
+    for (let i = 0; i < 50; i++) {
+      batch.push(serialize.parse({ text: 'select $1::int + 1', types: [23] }), serialize.bind({ values: [String(i)] }), serialize.describe({ type: 'P' }), serialize.execute());
+    }
+    batch.push(serialize.sync());
+    // Written split at awkward places: the transport frames them itself.
+    const all = Buffer.concat(batch);
+    for (let at = 0; at < all.length; at += 7) await stream.write(all.subarray(at, Math.min(all.length, at + 7)));
+    const answer = await reader.untilReady();
+    const rows = answer.filter((m) => m.type === 'D').map((m) => columns(m.body)[0]);
+    expect(rows).toEqual(Array.from({ length: 50 }, (_, i) => String(i + 1)));
+    stream.close();
+  });
+
+  it('answers an SSLRequest with N itself, then the startup goes on in plain text', async () => {
+    const stream = await connect({ timeout: 60_000 });
+    const reader = new Reader(stream);
+    await stream.write(serialize.requestSsl());
+    expect(text(await reader.bytes(1))).toBe('N');
+    await stream.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
+    expect((await reader.untilReady()).at(-1)?.type).toBe('Z');
+    expect(types(await query(reader, 'select 1'))).toBe('TDCZ');
+    stream.close();
+  });
+
+  it('swallows a CancelRequest and ends that stream; the session goes on', async () => {
+    const { stream, reader } = await session();
+    const cancel = await connect({ timeout: 60_000 });
+    await cancel.write(serialize.cancel(1234, 5678));
+    expect(await cancel.read()).toBeNull();
+    expect(types(await query(reader, 'select 1'))).toBe('TDCZ');
+    stream.close();
+  });
+
+  it('refuses a second concurrent session with FATAL 53300, and lets the next one in after the first closed, reset', async () => {
+    const first = await session();
+    await query(first.reader, 'begin');
+    await query(first.reader, 'set application_name = leaked');
+    const second = await connect({ timeout: 60_000 });
+    const secondReader = new Reader(second);
+    await second.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
+    const refusal = await secondReader.next();
+    expect(refusal?.type).toBe('E');
+    expect(fields(refusal?.body ?? new Uint8Array())).toMatchObject({ S: 'FATAL', C: '53300' });
+    expect(await secondReader.next()).toBeNull();
+    first.stream.close();
+    const third = await session();
+    const status = third.startup.at(-1)?.body[0];
+    expect(String.fromCharCode(status ?? 0)).toBe('I');
+    const name = await query(third.reader, 'show application_name');
+    expect(columns(name.find((m) => m.type === 'D')?.body ?? new Uint8Array())[0]).not.toBe('leaked');
+    third.stream.close();
+  });
+
+  it('refuses COPY ... FROM STDIN with feature_not_supported (never a hang), keeps the transaction state right, and COPY TO STDOUT works', async () => {
+    const { stream, reader } = await session();
+    await query(reader, 'create table if not exists copy_target (x int)');
+    const refused = await query(reader, 'COPY copy_target FROM STDIN');
+    expect(types(refused)).toBe('EZ');
+    expect(fields(refused[0]?.body ?? new Uint8Array())).toMatchObject({ C: '0A000' });
+    expect(fields(refused[0]?.body ?? new Uint8Array())['M']).toMatch(/COPY \.\.\. FROM STDIN/);
+    // Inside a transaction, the error fails it, as the server's own error would.
+    await query(reader, 'begin');
+    const inTx = await query(reader, '/* c */ copy copy_target (x) from stdin with (format csv)');
+    expect(String.fromCharCode(inTx.at(-1)?.body[0] ?? 0)).toBe('E');
+    await query(reader, 'rollback');
+    // Extended protocol: the error comes at Execute.
+    await stream.write(Buffer.concat([serialize.parse({ text: 'copy copy_target from stdin' }), serialize.bind(), serialize.execute(), serialize.sync()]));
+    const extended = await reader.untilReady();
+    expect(extended.some((m) => m.type === 'E' && fields(m.body)['C'] === '0A000')).toBe(true);
+    // Not a COPY FROM STDIN: untouched.
+    const literal = await query(reader, "select 'copy t from stdin'");
+    expect(columns(literal.find((m) => m.type === 'D')?.body ?? new Uint8Array())).toEqual(['copy t from stdin']);
+    await query(reader, 'insert into copy_target values (1), (2)');
+    const out = await query(reader, 'copy copy_target to stdout');
+    expect(types(out)).toBe('HddcCZ');
+    expect(text(out[1]?.body ?? new Uint8Array())).toBe('1\n');
+    stream.close();
+  });
+
+  it('runs a query in the worker: a timer on the main thread fires while pg_sleep(1) runs', async () => {
+    const { stream, reader } = await session();
+    const order: string[] = [];
+    setTimeout(() => order.push('timer'), 100);
+    await query(reader, 'select pg_sleep(1)');
+    order.push('reply');
+    expect(order).toEqual(['timer', 'reply']);
+    stream.close();
+  });
+
+  it('ends on Terminate without ending PGlite', async () => {
+    const { stream } = await session();
+    await stream.write(serialize.end());
+    expect(await stream.read()).toBeNull();
+    const next = await session();
+    expect(types(await query(next.reader, 'select 1'))).toBe('TDCZ');
+    next.stream.close();
+  });
+
+  it('streams a 100 000-row result in several chunks', async () => {
+    const { stream, reader } = await session();
+    const answer = await query(reader, 'select g, md5(g::text) from generate_series(1, 100000) g');
+    const rows = answer.filter((m) => m.type === 'D');
+    expect(rows.length).toBe(100_000);
+    expect(columns(rows[99_999]?.body ?? new Uint8Array())[0]).toBe('100000');
+    stream.close();
+  });
+});
+
+describe('isCopyFromStdin', () => {
+  it('finds COPY FROM STDIN past comments and case, not inside literals or identifiers', () => {
+    expect(isCopyFromStdin('COPY t FROM STDIN')).toBe(true);
+    expect(isCopyFromStdin('-- x\n copy t(a, b) from\n stdin (format binary)')).toBe(true);
+    expect(isCopyFromStdin('select 1; copy t from stdin;')).toBe(true);
+    expect(isCopyFromStdin("select 'copy t from stdin'")).toBe(false);
+    expect(isCopyFromStdin('select 1 as "copy t from stdin"')).toBe(false);
+    expect(isCopyFromStdin('select $$copy t from stdin$$')).toBe(false);
+    expect(isCopyFromStdin('copy t to stdout')).toBe(false);
+    expect(isCopyFromStdin("copy t from '/dev/blob'")).toBe(false);
+    expect(isCopyFromStdin('/* copy t from stdin */ select 1')).toBe(false);
+  });
+});
