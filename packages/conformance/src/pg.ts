@@ -392,6 +392,41 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
       });
     });
 
+    it('COPY FROM STDIN and TO STDOUT as streams; bad data and a failing source are typed errors', async () => {
+      await withClient(async (db) => {
+        const name = table('copy');
+        await db.query(`drop table if exists ${name}`);
+        await db.query(`create table ${name} (id int, v text)`);
+        async function* lines(): AsyncGenerator<string | Uint8Array> {
+          for (let i = 1; i <= 5000; i++) yield `${i}\tvalue ${i} ✓\n`;
+          yield new TextEncoder().encode('5001\t\\N\n');
+        }
+        expect(await db.copyFrom(`copy ${name} from stdin`, lines())).toBe(5001);
+        expect((await db.query(`select count(*)::int as n, count(v)::int as v from ${name}`)).rows).toEqual([{ n: 5001, v: 5000 }]);
+        const decoder = new TextDecoder();
+        let text = '';
+        for await (const chunk of db.copyTo(`copy (select * from ${name} where id <= 3 order by id) to stdout`)) text += decoder.decode(chunk, { stream: true });
+        expect(text).toBe('1\tvalue 1 ✓\n2\tvalue 2 ✓\n3\tvalue 3 ✓\n');
+        let chunks = 0;
+        for await (const _chunk of db.copyTo(`copy ${name} to stdout`)) {
+          if (++chunks === 2) break;
+        }
+        expect(chunks).toBe(2);
+        const bad = await rejection(db.copyFrom(`copy ${name} from stdin`, ['1\tok\n', 'not a number\tx\n']));
+        expect((bad as PgError).code).toBe('22P02');
+        const failure = new Error('the source failed');
+        async function* failing(): AsyncGenerator<string> {
+          yield '9999\tpartial\n';
+          throw failure;
+        }
+        expect(await rejection(db.copyFrom(`copy ${name} from stdin`, failing()))).toBe(failure);
+        const byQuery = await rejection(db.query(`copy ${name} from stdin`));
+        expect(byQuery).toBeInstanceOf(PgError);
+        expect((await db.query(`select count(*)::int as n from ${name}`)).rows).toEqual([{ n: 5001 }]);
+        await db.query(`drop table ${name}`);
+      });
+    });
+
     it('listen receives notifications, while queries run, and again after its connection is killed', async () => {
       await withClient(async (db) => {
         const channel = `conf ${h.runtime} "chan"`;

@@ -309,6 +309,20 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   }
 
   /** Encode every queued call still wanted and write them in one go. */
+  /**
+   * Write what the session encoded by itself now (a COPY's data), and resolve once the stream
+   * accepted it: at once below its high-water mark, else when it drained (so a producer that
+   * awaits this holds bounded memory). Rejects with the connection's error once it is closed.
+   */
+  writeNow(): Promise<void> {
+    if (this.closed) return Promise.reject(this.lostError ?? new ConnectionError('connection closed'));
+    this.flush();
+    return this.lastWrite;
+  }
+
+  /** The last write's Promise (see writeNow). */
+  private lastWrite: Promise<void> = Promise.resolve();
+
   private flush(): void {
     this.flushScheduled = false;
     if (this.closed) return;
@@ -338,6 +352,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     const data = session.dataToSend();
     if (data === null) return;
     const written = this.stream.write(data);
+    this.lastWrite = written;
     // A stream hands back the same fulfilled Promise whenever it takes the bytes at once (the
     // usual case): once that Promise is known fulfilled, it cannot fail, and no handler (a
     // derived Promise and a microtask per flush) is attached to it again.

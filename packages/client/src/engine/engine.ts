@@ -779,6 +779,15 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
     return this.engine.perform<T>(call);
   }
 
+  /**
+   * Write what the session encoded by itself (a COPY's data) now; resolves once the stream
+   * accepted it (at once below its high-water mark, else when it drained).
+   */
+  write(): Promise<void> {
+    if (this.released) return Promise.reject(new ClientClosedError('the lease was released'));
+    return this.connection.writeNow();
+  }
+
   /** Make a call (of a batch) run on the leased connection. */
   pin(call: C): void {
     call.connection = this.connection;

@@ -16,9 +16,18 @@ import type { PgDecoder, PreparedStatement } from './statements.js';
  * - 'query': one statement by the extended protocol (Parse when not cached, Bind, Execute, Sync);
  * - 'simple': a simple Query (several statements, no parameters): one result per statement;
  * - 'ssl': SSLRequest (handshake); 'startup': StartupMessage and authentication (handshake);
- * - 'cursor-fetch': Execute of a named portal with a row limit, then Sync (see cursor.ts).
+ * - 'cursor-fetch': Execute of a named portal with a row limit, then Sync (see PgClient.cursor);
+ * - 'copy-in', 'copy-out': a simple Query that starts COPY FROM STDIN / TO STDOUT (see copy.ts).
  */
-export type PgCallKind = 'query' | 'simple' | 'ssl' | 'startup' | 'cursor-fetch';
+export type PgCallKind = 'query' | 'simple' | 'ssl' | 'startup' | 'cursor-fetch' | 'copy-in' | 'copy-out';
+
+/** What a COPY call tells its driver (copy.ts) while the server's messages arrive. */
+export interface PgCopyHandler {
+  /** The server waits for our data (CopyInResponse). */
+  copyIn?(): void;
+  /** Data from the server (a copy of it); `pause` stops reading until the returned function is called. */
+  copyData?(data: Uint8Array, pause: () => () => void): void;
+}
 
 /** A Postgres request on its way. */
 export class PgCall extends EngineCall {
@@ -49,6 +58,8 @@ export class PgCall extends EngineCall {
   results: PgResult[] | null = null;
   /** The first error the server sent for this call. */
   error: PgError | Error | null = null;
+  /** For COPY calls: who hears the copy's progress. */
+  copy: PgCopyHandler | null = null;
   /** Sent again once after "cached plan must not change result type". */
   retried = false;
   /** Abandoned while waiting behind others: cancel on the server when it starts (see session.ts). */

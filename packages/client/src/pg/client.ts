@@ -28,6 +28,8 @@ import { resolvePgOptions } from './options.js';
 import type { PgEnvironment, PgOptions, ResolvedPgOptions } from './options.js';
 import type { PgResult, PgRow, PgRowMode } from './result.js';
 import type { PgSession, PgSessionEvent } from './session.js';
+import { copyFromOn, copyToOn } from './copy.js';
+import type { PgCopySource } from './copy.js';
 import { isSqlFragment } from './sql.js';
 import type { SqlFragment } from './sql.js';
 
@@ -105,7 +107,7 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession> {
   }
 
   /** Make a call of this engine's class. */
-  makeCall(kind: 'query' | 'simple' | 'cursor-fetch', text: string, params: readonly unknown[], options: PgQueryOptions | undefined): PgCall {
+  makeCall(kind: 'query' | 'simple' | 'cursor-fetch' | 'copy-in' | 'copy-out', text: string, params: readonly unknown[], options: PgQueryOptions | undefined): PgCall {
     return new this.callClass(
       kind,
       text,
@@ -311,6 +313,40 @@ export class PgClient {
   /** NOTIFY `channel` with `payload` (pg_notify: any channel name, the payload a parameter). */
   async notify(channel: string, payload = ''): Promise<void> {
     await this.query('select pg_notify($1, $2)', [channel, payload], { prepare: true });
+  }
+
+  /**
+   * Run `COPY ... FROM STDIN` with the chunks of `source` (bytes, or strings sent as UTF-8), on
+   * a connection of its own (or the transaction's); the number of rows copied. A source that
+   * throws aborts the COPY (CopyFail) and its error is thrown.
+   */
+  async copyFrom(text: string, source: PgCopySource): Promise<number> {
+    if (typeof text !== 'string') throw new InvalidArgumentError('copyFrom takes the COPY statement as text', 'ERR_BAD_ARGUMENT');
+    if (this.lease !== undefined) return copyFromOn(this.core, this.lease, text, source);
+    const lease = await this.core.lease(this.core.pgOptions.poolTimeout);
+    try {
+      return await copyFromOn(this.core, lease, text, source);
+    } finally {
+      this.giveBack(lease);
+    }
+  }
+
+  /**
+   * Run `COPY ... TO STDOUT`: its data as chunks of bytes, as they arrive (reading pauses while
+   * the consumer is behind). Leaving the loop early closes the connection it ran on.
+   */
+  async *copyTo(text: string): AsyncGenerator<Uint8Array, void, undefined> {
+    if (typeof text !== 'string') throw new InvalidArgumentError('copyTo takes the COPY statement as text', 'ERR_BAD_ARGUMENT');
+    if (this.lease !== undefined) {
+      yield* copyToOn(this.core, this.lease, text);
+      return;
+    }
+    const lease = await this.core.lease(this.core.pgOptions.poolTimeout);
+    try {
+      yield* copyToOn(this.core, lease, text);
+    } finally {
+      this.giveBack(lease);
+    }
   }
 
   /** A nested transaction: SAVEPOINT, then RELEASE or ROLLBACK TO. */

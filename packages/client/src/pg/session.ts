@@ -132,6 +132,10 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
         connection.execute(call.portal, call.maxRows);
         connection.sync();
         break;
+      case 'copy-in':
+      case 'copy-out':
+        connection.query(call.text);
+        break;
       default: {
         const never: never = call.kind;
         throw new Error(`unknown call kind ${String(never)}`);
@@ -162,7 +166,8 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   }
 
   abandon(call: PgCall, sink: SessionSink<PgCall, PgSessionEvent>): AbandonResult {
-    if (call.kind === 'ssl' || call.kind === 'startup') return 'close';
+    // A handshake step, or a COPY (its data is half sent or half read): the connection goes.
+    if (call.kind === 'ssl' || call.kind === 'startup' || call.kind === 'copy-in' || call.kind === 'copy-out') return 'close';
     if (this.inFlight[this.head] === call) this.cancelRunning(sink);
     else call.cancelWhenStarted = true;
     return 'pending';
@@ -319,6 +324,19 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
         if (call !== undefined) call.suspended = true;
         return;
       }
+      case 'copy-in-response': {
+        const call = this.current();
+        if (call?.kind === 'copy-in') call.copy?.copyIn?.();
+        // COPY FROM STDIN sent by query(): refuse it, the server answers with an error and
+        // the connection goes on.
+        else this.protocolObject.copyFail('COPY FROM STDIN runs with copyFrom(), not query()');
+        return;
+      }
+      case 'copy-data': {
+        const call = this.current();
+        call?.copy?.copyData?.(event.data.slice(), () => sink.pauseReading());
+        return;
+      }
       case 'ssl-response': {
         // The server answered the SSLRequest: read nothing more until the upgrade (the next
         // bytes are TLS), then settle the call with whether it agreed.
@@ -338,7 +356,8 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
         return;
       default:
         // parse-complete, bind-complete, close-complete, authenticated, backend-key-data,
-        // negotiate-protocol-version, copy-out-response, copy-done, copy-both-response: the
+        // negotiate-protocol-version, copy-out-response (COPY TO STDOUT by query(): its data
+        // is dropped), copy-done, copy-both-response: the
         // protocol object keeps what they say; nothing to settle.
         return;
     }
