@@ -443,9 +443,10 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
         } finally {
           await listener.close();
         }
-        const again = await db.listen(channel);
+        const channel2 = `${channel} again`; // the first listener's backend may not have gone yet
+        const again = await db.listen(channel2);
         try {
-          const listenText = `listen "${channel.replace(/"/g, '""')}"`;
+          const listenText = `listen "${channel2.replace(/"/g, '""')}"`;
           const pids = await db.query<{ pid: number }>('select pid from pg_stat_activity where query = $1', [listenText]);
           expect(pids.rows.length).toBe(1);
           for (const { pid } of pids.rows) await db.query('select pg_terminate_backend($1)', [pid]);
@@ -455,7 +456,7 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
             delivered = (await again.next()).value?.payload;
           });
           for (let i = 0; i < 100 && delivered === undefined; i++) {
-            await db.notify(channel, 'after');
+            await db.notify(channel2, 'after');
             await h.sleep(50);
           }
           await waiting.join();
