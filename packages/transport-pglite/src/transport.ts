@@ -52,7 +52,7 @@ type WorkerReply =
   | { readonly type: 'ready'; readonly startupMs: number; readonly rss: number }
   | { readonly type: 'fatal'; readonly message: string }
   | { readonly type: 'data'; readonly id: number; readonly bytes: Uint8Array }
-  | { readonly type: 'done'; readonly id: number }
+  | { readonly type: 'done'; readonly id: number; readonly bytes: Uint8Array | null }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }
   | { readonly type: 'closed' };
 
@@ -102,6 +102,7 @@ class PgliteInstance {
           case 'done': {
             const exec = this.execs.get(reply.id);
             this.execs.delete(reply.id);
+            if (reply.bytes !== null) exec?.onData(reply.bytes);
             exec?.resolve();
             break;
           }

@@ -6,7 +6,7 @@
 // messages ending at a Sync, Query or Flush); this thread runs them through
 // `execProtocolRawStream` and answers with { type: 'data', id, bytes } chunks (transferred,
 // about every 256 KiB so a big result streams while it is produced) and one
-// { type: 'done', id } or { type: 'failed', id, message } (PGlite itself broke: the instance is
+// { type: 'done', id, bytes } (the rest of the answer, or null) or { type: 'failed', id, message } (PGlite itself broke: the instance is
 // unusable afterwards).
 //
 // Plain JavaScript beside src/ (not compiled): the same file serves the sources under vitest
@@ -30,8 +30,12 @@ parentPort.postMessage({ type: 'ready', startupMs: performance.now() - began, rs
 let parts = [];
 let size = 0;
 
-function flush(id) {
-  if (size === 0) return;
+/** Post what was gathered: as 'data', or (last) as 'done' carrying the bytes, one message for a small answer. */
+function flush(id, last = false) {
+  if (size === 0) {
+    if (last) parentPort.postMessage({ type: 'done', id, bytes: null });
+    return;
+  }
   const bytes = new Uint8Array(size);
   let at = 0;
   for (const part of parts) {
@@ -40,7 +44,7 @@ function flush(id) {
   }
   parts = [];
   size = 0;
-  parentPort.postMessage({ type: 'data', id, bytes }, [bytes.buffer]);
+  parentPort.postMessage({ type: last ? 'done' : 'data', id, bytes }, [bytes.buffer]);
 }
 
 let chain = Promise.resolve();
@@ -58,8 +62,7 @@ async function exec(message) {
         return chunk.length;
       },
     });
-    flush(id);
-    parentPort.postMessage({ type: 'done', id });
+    flush(id, true);
   } catch (error) {
     flush(id);
     parentPort.postMessage({ type: 'failed', id, message: String(error?.message ?? error) });

@@ -1,124 +1,84 @@
-// pg/client-bench.ts: our Postgres client on the node and curio runtimes beside pg and
-// postgres.js, against one server, in one process (suite `pg-client`). A stand-in until the
-// shared `pg` suite (raw net, pgbench, PGlite) takes these rows.
+// pg/client-bench.ts: our Postgres client's rows in the `pg` suite (pg-bench.ts): the slots of
+// OURS, filled with contenders 'curio-ts (node)', 'curio-ts (curio)' and 'curio-ts (pglite)'
+// running the suite's workloads (the same sizes, PG_BENCH_* variables).
 //
-// Workloads (issue 11): 20 000 sequential `select $1::int`; 20 000 concurrent parameterized
-// queries on one connection; 100 000 rows of `select g, md5(g::text) from generate_series`.
-// The server: BENCH_PG_URL, else CURIO_TEST_PG_URL, else a private server started here.
+// curio: each run is a kernel of its own (`run`), which connects, works and closes: the
+// connections of a kernel end with it. The connect costs a few ms against runs of about a
+// second.
 
 import { run as runKernel } from '@curio-ts/kernel';
 import { connectPg as connectPgNode } from '@curio-ts/backend-node';
 import { connectPg as connectPgCurio } from '@curio-ts/backend-curio';
 import type { PgClient } from '@curio-ts/client';
-import { sharedTestPgUrl } from '@curio-ts/conformance';
-import pg from 'pg';
-import postgres from 'postgres';
-import { measure, rate } from '../harness.js';
-import type { Contender, Measurement } from '../harness.js';
+import { closePglite, pgliteConnect } from '@curio-ts/transport-pglite';
+import { OURS } from '../pg-bench.js';
 
-const SEQUENTIAL = 20_000;
-const CONCURRENT = 20_000;
-const ROWS = 100_000;
-const ROWS_SQL = 'select g, md5(g::text) as m from generate_series(1, 100000) g';
+const SEQ_N = Number(process.env['PG_BENCH_SEQ'] ?? 20_000);
+const CONC_N = Number(process.env['PG_BENCH_CONC'] ?? 20_000);
+const ROWS = Number(process.env['PG_BENCH_ROWS'] ?? 100_000);
+const PGLITE_SEQ_N = Number(process.env['PG_BENCH_PGLITE_SEQ'] ?? 5_000);
+const SEQ_SQL = 'select $1::int';
+const ROWS_SQL = `select g, md5(g::text) from generate_series(1, ${ROWS}) g`;
 
-async function ours(client: PgClient): Promise<Record<string, () => Promise<number>>> {
-  return {
-    sequential: async () => {
-      for (let i = 0; i < SEQUENTIAL; i++) await client.query('select $1::int as n', [i]);
-      return SEQUENTIAL;
-    },
-    concurrent: async () => {
-      const all: Promise<unknown>[] = new Array(CONCURRENT);
-      for (let i = 0; i < CONCURRENT; i++) all[i] = client.query('select $1::int as n', [i]);
-      await Promise.all(all);
-      return CONCURRENT;
-    },
-    rows: async () => (await client.query(ROWS_SQL)).rows.length,
-  };
+type Workload = 'sequential' | 'concurrent' | 'rows';
+
+/** The three workloads on a client; each returns the operations done (rows for `rows`). */
+const WORK: Record<Workload, (db: PgClient, n: number) => Promise<number>> = {
+  sequential: async (db, n) => {
+    for (let i = 0; i < n; i++) await db.query(SEQ_SQL, [i]);
+    return n;
+  },
+  concurrent: async (db, n) => {
+    const all = new Array<Promise<unknown>>(n);
+    for (let i = 0; i < n; i++) all[i] = db.query(SEQ_SQL, [i]);
+    await Promise.all(all);
+    return n;
+  },
+  rows: async (db) => (await db.query(ROWS_SQL, [], { rowMode: 'array' })).rows.length,
+};
+
+const SIZES: Record<Workload, number> = { sequential: SEQ_N, concurrent: CONC_N, rows: ROWS };
+
+/** `url` without TLS negotiation (the bench's server is local). */
+function plain(url: string): string {
+  return url.includes('sslmode=') ? url : `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`;
 }
 
-/** Run the three workloads for every contender; a table of ops/s and ratios. */
-export async function pgClientBench(): Promise<string> {
-  const url = process.env.BENCH_PG_URL ?? (await sharedTestPgUrl());
-  const plain = url.includes('sslmode=') ? url : `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`;
-  const node = await connectPgNode(plain);
-  const nodeRuns = await ours(node);
-  const pgClient = new pg.Client({ connectionString: url });
-  await pgClient.connect();
-  const sql = postgres(url, { max: 1, prepare: true });
-  const lines: string[] = [];
-  // curio: the whole measurement runs inside the kernel (a task making the calls).
-  let curioResults: Measurement[] = [];
-  await runKernel(async () => {
-    const curio = await connectPgCurio(plain);
-    const runs = await ours(curio);
-    curioResults = [];
-    for (const name of ['sequential', 'concurrent', 'rows'] as const) {
-      const [m] = await measure([{ name: `ours (curio)`, run: runs[name] as () => Promise<number> }], 3);
-      curioResults.push({ ...(m as Measurement), name });
-    }
-    await curio.close();
+/** Fill the suite's slots (call before pgSuite). */
+export function registerOurs(): void {
+  OURS.push(async (url) => {
+    const node = await connectPgNode(plain(url));
+    const workloads: Workload[] = ['sequential', 'concurrent', 'rows'];
+    return {
+      contenders: [
+        ...workloads.map((workload) => ({ name: 'curio-ts (node)', workload, target: 'server' as const, run: () => WORK[workload](node, SIZES[workload]) })),
+        ...workloads.map((workload) => ({
+          name: 'curio-ts (curio)',
+          workload,
+          target: 'server' as const,
+          run: () =>
+            runKernel(async () => {
+              const db = await connectPgCurio(plain(url));
+              try {
+                return await WORK[workload](db, SIZES[workload]);
+              } finally {
+                await db.close();
+              }
+            }),
+        })),
+      ],
+      close: () => node.close(),
+    };
   });
-  const others: Record<string, Contender[]> = {
-    sequential: [
-      { name: 'ours (node)', run: nodeRuns.sequential as () => Promise<number> },
-      {
-        name: 'pg',
-        run: async () => {
-          for (let i = 0; i < SEQUENTIAL; i++) await pgClient.query({ text: 'select $1::int as n', values: [i], name: 'seq' });
-          return SEQUENTIAL;
-        },
+  OURS.push(async () => {
+    const db = await connectPgNode({ connect: pgliteConnect(), user: 'postgres', database: 'postgres', reconnect: false, connectTimeout: 120_000 });
+    const sizes: Record<Workload, number> = { sequential: PGLITE_SEQ_N, concurrent: PGLITE_SEQ_N, rows: ROWS };
+    return {
+      contenders: (['sequential', 'rows'] as const).map((workload) => ({ name: 'curio-ts (pglite)', workload, target: 'pglite' as const, run: () => WORK[workload](db, sizes[workload]) })),
+      close: async () => {
+        await db.close();
+        await closePglite();
       },
-      {
-        name: 'postgres.js',
-        run: async () => {
-          for (let i = 0; i < SEQUENTIAL; i++) await sql`select ${i}::int as n`;
-          return SEQUENTIAL;
-        },
-      },
-    ],
-    concurrent: [
-      { name: 'ours (node)', run: nodeRuns.concurrent as () => Promise<number> },
-      {
-        name: 'pg',
-        run: async () => {
-          const all: Promise<unknown>[] = new Array(CONCURRENT);
-          for (let i = 0; i < CONCURRENT; i++) all[i] = pgClient.query({ text: 'select $1::int as n', values: [i], name: 'seq' });
-          await Promise.all(all);
-          return CONCURRENT;
-        },
-      },
-      {
-        name: 'postgres.js',
-        run: async () => {
-          const all: Promise<unknown>[] = new Array(CONCURRENT);
-          for (let i = 0; i < CONCURRENT; i++) all[i] = sql`select ${i}::int as n`;
-          await Promise.all(all);
-          return CONCURRENT;
-        },
-      },
-    ],
-    rows: [
-      { name: 'ours (node)', run: nodeRuns.rows as () => Promise<number> },
-      { name: 'pg', run: async () => (await pgClient.query(ROWS_SQL)).rows.length },
-      { name: 'postgres.js', run: async () => (await sql.unsafe(ROWS_SQL)).length },
-    ],
-  };
-  lines.push('| workload | ours (node) | ours (curio) | pg | postgres.js | node/pg | node/postgres.js |', '|---|---|---|---|---|---|---|');
-  for (const name of ['sequential', 'concurrent', 'rows'] as const) {
-    console.error(`pg-client: ${name}`);
-    const results = await measure(others[name] as Contender[], 3);
-    const get = (who: string): number => (results.find((m) => m.name === who) as Measurement).opsPerSec;
-    const curio = (curioResults.find((m) => m.name === name) as Measurement).opsPerSec;
-    lines.push(`| ${name} | ${rate(get('ours (node)'))} | ${rate(curio)} | ${rate(get('pg'))} | ${rate(get('postgres.js'))} | ${(get('ours (node)') / get('pg')).toFixed(2)}× | ${(get('ours (node)') / get('postgres.js')).toFixed(2)}× |`);
-  }
-  await node.close();
-  await pgClient.end();
-  await sql.end();
-  return `PostgreSQL client (${SEQUENTIAL} sequential, ${CONCURRENT} concurrent, ${ROWS} rows; rows counted as ops)\n\n${lines.join('\n')}\n`;
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(await pgClientBench());
-  process.exit(0);
+    };
+  });
 }
