@@ -10,7 +10,9 @@ const harness: PgHarness = {
   runtime: 'curio',
   connect: connectPg,
   run: (body) => run(body),
-  sleep: (ms) => sleep(ms),
+  sleep: async (ms) => {
+    await sleep(ms);
+  },
   start: (body) => {
     const task = spawn(body);
     return { join: () => task.join() };

@@ -16,20 +16,12 @@ import { AbortedError, ClientError, CommandTimeoutError, ConnectionError, Invali
 import type { PgClient, PgOptions } from '@curio-ts/client';
 import { sharedTestPgUrl, startPrivatePostgres } from './postgres-server.js';
 import type { PrivatePostgres } from './postgres-server.js';
-import type { TestApi } from './redis.js';
+import type { RedisHarness, TestApi } from './redis.js';
 
-/** What a backend provides to the suite. */
-export interface PgHarness {
-  /** 'node', 'curio'... (used in test and table names). */
-  readonly runtime: string;
+/** What a backend provides to the suite: how it runs test bodies (as for Redis), and its connectPg. */
+export interface PgHarness extends Pick<RedisHarness, 'runtime' | 'run' | 'sleep' | 'start'> {
   /** The backend's connectPg. */
   connect(options?: string | PgOptions): Promise<PgClient>;
-  /** Run a test body the way users of this runtime would. */
-  run<T>(body: () => Promise<T>): Promise<T>;
-  /** Sleep in the runtime's own way. */
-  sleep(ms: number): Promise<void>;
-  /** Run `body` concurrently with the caller; `join` waits for its result. */
-  start<T>(body: () => Promise<T>): { join(): Promise<T> };
 }
 
 /** The error a promise rejects with (or a failure when it resolves). */

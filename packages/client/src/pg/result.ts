@@ -6,23 +6,10 @@
 /** How rows are delivered: objects keyed by column name (default) or arrays in column order. */
 export type PgRowMode = 'object' | 'array';
 
-/** One column of a result (from the RowDescription). */
-export interface PgField {
-  /** The column's name (or alias). */
-  readonly name: string;
-  /** The table's OID, or 0 when the column is not a table's. */
-  readonly tableOid: number;
-  /** The column's number in its table, or 0. */
-  readonly column: number;
-  /** The type's OID. */
-  readonly typeOid: number;
-  /** The type's size (negative: variable). */
-  readonly typeSize: number;
-  /** The type modifier (varchar(n)...). */
-  readonly typeModifier: number;
-  /** 0 text, 1 binary: how the values were sent. */
-  readonly format: number;
-}
+import type { PgField } from '@curio-ts/proto-pg';
+
+/** One column of a result: the RowDescription's field (proto-pg's PgField). */
+export type { PgField };
 
 /** A row as an object keyed by column name (a later column of the same name wins). */
 export type PgRow = Record<string, unknown>;

@@ -271,7 +271,7 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
       case 'row-description': {
         const call = this.current();
         if (call === undefined) return;
-        const fields = event.fields.map(fieldOf);
+        const fields = event.fields.slice();
         const statement = call.statement;
         if (statement !== null && call.parses) this.learnFields(statement, fields);
         call.fields = fields;
@@ -463,16 +463,4 @@ function paramTypesOf(types: TypeRegistry, params: readonly unknown[]): number[]
   return declared;
 }
 
-/** A RowDescription field as the client's. */
-function fieldOf(field: PgField): PgField {
-  return {
-    name: field.name,
-    tableOid: field.tableOid,
-    column: field.column,
-    typeOid: field.typeOid,
-    typeSize: field.typeSize,
-    typeModifier: field.typeModifier,
-    format: field.format,
-  };
-}
 
