@@ -477,6 +477,22 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
       );
     });
 
+    it('an idle pool connection killed by the server is replaced, the transaction runs', async () => {
+      await withClient(
+        async (db) => {
+          const first = await db.transaction(async (tx) => tx.processId);
+          await db.query('select pg_terminate_backend($1)', [first]);
+          // Whether or not the pool's reader has seen that connection end yet, the next
+          // transaction runs on a new one (a dead one fails at BEGIN, where nothing ran, and
+          // is replaced).
+          const second = await db.transaction(async (tx) => (await tx.query<{ p: number }>('select pg_backend_pid() as p')).rows[0]?.p ?? 0);
+          expect(second).not.toBe(first);
+          expect(second).toBeGreaterThan(0);
+        },
+        { url, poolSize: 1 },
+      );
+    });
+
     it('private servers: a unix socket, SCRAM-SHA-256 and MD5 passwords (a function too), TLS modes', async () => {
       const server = await startPrivatePostgres({
         tls: true,

@@ -17,7 +17,7 @@
 
 import { PgError, TypeRegistry } from '@curio-ts/proto-pg';
 import type { PgCodec } from '@curio-ts/proto-pg';
-import { ClientError, InvalidArgumentError } from '../errors.js';
+import { ClientError, ConnectionError, InvalidArgumentError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
 import type { Lease } from '../engine/engine.js';
 import { FnWaiter } from '../runtime.js';
@@ -223,11 +223,10 @@ export class PgClient {
       begin += level;
     }
     if (options?.readOnly === true) begin += ' read only';
-    const lease = await this.core.lease(this.core.pgOptions.poolTimeout);
+    const lease = await this.beginOn(begin);
     const tx = new PgClient(this.core, lease, 1);
     let result: T;
     try {
-      await tx.simpleQuery(begin);
       result = await fn(tx);
     } catch (error) {
       await this.endLease(lease, 'rollback');
@@ -346,6 +345,27 @@ export class PgClient {
       yield* copyToOn(this.core, lease, text);
     } finally {
       this.giveBack(lease);
+    }
+  }
+
+  /**
+   * A pool connection with `begin` run on it. A connection that turns out to be dead (the
+   * server closed it while it sat idle in the pool) is dropped and BEGIN tried once more on
+   * another: nothing had run on it.
+   */
+  private async beginOn(begin: string): Promise<PgLease> {
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.core.lease(this.core.pgOptions.poolTimeout);
+      try {
+        await new PgClient(this.core, lease, 1).simpleQuery(begin);
+        return lease;
+      } catch (error) {
+        lease.discard();
+        // A dead connection shows as a lost connection, or as the FATAL the server sent on it
+        // before closing (57P01 after pg_terminate_backend, a server shutting down).
+        const dead = error instanceof ConnectionError || (error instanceof PgError && (error.severityName ?? error.severity) === 'FATAL');
+        if (attempt > 0 || !dead || this.core.isClosed) throw error;
+      }
     }
   }
 

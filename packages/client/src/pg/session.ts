@@ -28,7 +28,7 @@
 
 import { NEED_DATA, PgConnection, PgError, TypeRegistry } from '@curio-ts/proto-pg';
 import type { PgConnectionOptions, PgErrorFields, PgEvent } from '@curio-ts/proto-pg';
-import { ClientError } from '../errors.js';
+import { ClientError, ConnectionError } from '../errors.js';
 import type { AbandonResult, ProtocolSession, SessionSink } from '../engine/adapter.js';
 import type { PgCall } from './call.js';
 import type { PgField, PgResult } from './result.js';
@@ -63,6 +63,8 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   private nextId = 0;
   /** Reading paused at the SSL answer, until the TLS upgrade is done. */
   private resumeAfterSsl: (() => void) | null = null;
+  /** The FATAL error the server sent while no call was waiting (it closes next). */
+  private fatal: PgError | null = null;
   /** Statements to close before the next call's Sync. */
   private readonly closing: PreparedStatement[] = [];
 
@@ -114,6 +116,13 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
 
   send(call: PgCall): number {
     const connection = this.protocolObject;
+    const state = connection.state;
+    if (state === 'closing' || state === 'closed' || state === 'broken') {
+      // The server said it closes this connection (a FATAL while idle: terminated, shutting
+      // down): the call fails as on a lost connection (nothing of it was sent).
+      const reason = this.fatal;
+      throw new ConnectionError(`the server is closing this connection${reason === null ? '' : `: ${reason.message}`}`, 'ERR_CONNECTION_CLOSED', reason === null ? undefined : { cause: reason });
+    }
     switch (call.kind) {
       case 'ssl':
         connection.requestSsl();
@@ -297,6 +306,7 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
         if (call === undefined) {
           // An error outside any call (the server is shutting this connection down): the end
           // of the stream follows, and the engine reports the loss.
+          if (isFatal(event.error)) this.fatal = event.error;
           return;
         }
         if (call.error === null) call.error = event.error;
