@@ -86,6 +86,7 @@ export type { PgCopySource } from './pg/copy.js';
 export { PgSession } from './pg/session.js';
 export type { PgSessionEvent, PgSessionOptions } from './pg/session.js';
 export { pgAdapter } from './pg/adapter.js';
+export { tlsServerEndPoint, signatureAlgorithmOid } from './pg/channel-binding.js';
 export { PreparedStatement, StatementCache } from './pg/statements.js';
 export type { PgDecoder } from './pg/statements.js';
 export { PgError } from '@curio-ts/proto-pg';

@@ -509,12 +509,21 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
       await withClient(
         async (db) => {
           expect((await db.query('select current_user as u, ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows).toEqual([{ u: 'scram_user', ssl: true }]);
+          // Over TLS, SCRAM is bound to the TLS session (the certificate's tls-server-end-point hash).
+          expect(db.authenticationMethod).toBe('SCRAM-SHA-256-PLUS');
         },
         { url: tcp, user: 'scram_user', password: async () => 'scr@m pw', sslmode: 'require' },
       );
       await withClient(
         async (db) => {
+          expect(db.authenticationMethod).toBe('SCRAM-SHA-256');
+        },
+        { url: tcp, user: 'scram_user', password: 'scr@m pw', sslmode: 'disable' },
+      );
+      await withClient(
+        async (db) => {
           expect((await db.query('select current_user as u, ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows).toEqual([{ u: 'md5_user', ssl: false }]);
+          expect(db.authenticationMethod).toBe('md5');
         },
         { url: tcp, user: 'md5_user', password: 'md5 pw', sslmode: 'disable' },
       );

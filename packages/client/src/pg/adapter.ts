@@ -6,7 +6,8 @@
 // with HandshakeContext.startTls, on 'N' the connection goes on in the clear for 'prefer' and
 // fails for 'require' and 'verify-full'. Then the StartupMessage; authentication (cleartext,
 // MD5, SCRAM-SHA-256) is answered inside the protocol object; the handshake ends at the first
-// ReadyForQuery.
+// ReadyForQuery. Over TLS the startup's protocol object is given the certificate's
+// tls-server-end-point hash, so SCRAM-SHA-256-PLUS binds the authentication to the TLS session.
 //
 // The startup parameters fix what the codecs read: DateStyle ISO, IntervalStyle postgres,
 // client_encoding UTF8 (the codecs' text formats), besides application_name and the user's.
@@ -15,6 +16,7 @@ import { ConnectionError } from '../errors.js';
 import type { HandshakeContext, ProtocolAdapter } from '../engine/adapter.js';
 import type { TlsOptions } from '../runtime.js';
 import { PgCall } from './call.js';
+import { tlsServerEndPoint } from './channel-binding.js';
 import type { ResolvedPgOptions } from './options.js';
 import { PgSession } from './session.js';
 import type { PgSessionEvent, PgSessionOptions } from './session.js';
@@ -40,7 +42,7 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
       const given = options.password;
       const password = typeof given === 'function' ? await given() : (given ?? null);
       if (password !== null && typeof password !== 'string') throw new ConnectionError('the password function must give a string', 'ERR_PG_PASSWORD');
-      context.session.open({
+      const connectionOptions = {
         user: options.user,
         database: options.database,
         password,
@@ -51,7 +53,8 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
           IntervalStyle: 'postgres',
           ...options.parameters,
         },
-      });
+      };
+      context.session.open(connectionOptions);
       const wantsTls = options.sslmode !== 'disable';
       const mustTls = options.sslmode === 'require' || options.sslmode === 'verify-full';
       if (wantsTls && !context.canStartTls && mustTls) throw new ConnectionError(`sslmode ${options.sslmode}: this transport cannot start TLS`, 'ERR_PG_TLS_UNAVAILABLE');
@@ -64,8 +67,12 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
           throw error;
         }
         try {
-          if (accepted) await context.startTls({ side: 'client', ...tlsFor(options) });
-          else if (mustTls) throw new ConnectionError(`the server refused TLS (sslmode ${options.sslmode})`, 'ERR_PG_TLS_REFUSED');
+          if (accepted) {
+            const tls = await context.startTls({ side: 'client', ...tlsFor(options) });
+            // A fresh protocol object for the startup, given the TLS session's channel binding
+            // (SCRAM-SHA-256-PLUS when the server offers it).
+            context.session.open({ ...connectionOptions, channelBinding: await tlsServerEndPoint(tls.peerCertificate) });
+          } else if (mustTls) throw new ConnectionError(`the server refused TLS (sslmode ${options.sslmode})`, 'ERR_PG_TLS_REFUSED');
         } finally {
           context.session.resumeReading();
         }

@@ -172,6 +172,11 @@ export class PgClient {
     return (this.lease?.session ?? this.core.session)?.serverParameters ?? new Map();
   }
 
+  /** How the server authenticated the connection this client uses ('trust', 'md5', 'SCRAM-SHA-256-PLUS'...). */
+  get authenticationMethod(): string | null {
+    return (this.lease?.session ?? this.core.session)?.authenticationMethod ?? null;
+  }
+
   /** The server process id of the connection this client uses (0 when unknown). */
   get processId(): number {
     return (this.lease?.session ?? this.core.session)?.processId ?? 0;

@@ -63,6 +63,8 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   private nextId = 0;
   /** Reading paused at the SSL answer, until the TLS upgrade is done. */
   private resumeAfterSsl: (() => void) | null = null;
+  /** How the server authenticated us (the 'authenticated' event). */
+  private authMethod: string | null = null;
   /** The FATAL error the server sent while no call was waiting (it closes next). */
   private fatal: PgError | null = null;
   /** Statements to close before the next call's Sync. */
@@ -92,6 +94,11 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   /** The server's parameters (server_version, TimeZone...). */
   get serverParameters(): ReadonlyMap<string, string> {
     return this.connection?.parameters ?? new Map();
+  }
+
+  /** How the server authenticated this connection ('trust', 'md5', 'SCRAM-SHA-256-PLUS'...), once it did. */
+  get authenticationMethod(): string | null {
+    return this.authMethod;
   }
 
   /** The server process of this connection (for pg_terminate_backend, logs), or 0. */
@@ -355,6 +362,9 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
         call?.resolve(event.accepted);
         return;
       }
+      case 'authenticated':
+        this.authMethod = event.method;
+        return;
       case 'notification':
         sink.event({ type: 'notification', processId: event.processId, channel: event.channel, payload: event.payload });
         return;
@@ -365,7 +375,7 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
         sink.event({ type: 'parameter-status', name: event.name, value: event.value });
         return;
       default:
-        // parse-complete, bind-complete, close-complete, authenticated, backend-key-data,
+        // parse-complete, bind-complete, close-complete, backend-key-data,
         // negotiate-protocol-version, copy-out-response (COPY TO STDOUT by query(): its data
         // is dropped), copy-done, copy-both-response: the
         // protocol object keeps what they say; nothing to settle.
