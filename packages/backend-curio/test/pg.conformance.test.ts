@@ -5,19 +5,9 @@ import { pgConformance, sharedTestPgUrl } from '@curio-ts/conformance';
 import type { PgHarness } from '@curio-ts/conformance';
 import { TaskTimeout, clock, run, sleep, spawn, timeoutAfter } from '@curio-ts/kernel';
 import { connectPg } from '@curio-ts/backend-curio';
+import { curioRunner } from './harness.js';
 
-const harness: PgHarness = {
-  runtime: 'curio',
-  connect: connectPg,
-  run: (body) => run(body),
-  sleep: async (ms) => {
-    await sleep(ms);
-  },
-  start: (body) => {
-    const task = spawn(body);
-    return { join: () => task.join() };
-  },
-};
+const harness: PgHarness = { ...curioRunner, connect: connectPg };
 
 pgConformance(harness, { describe, it, expect, beforeAll, afterAll });
 
