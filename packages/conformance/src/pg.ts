@@ -272,7 +272,17 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
         const started = Date.now();
         const sleeping = db.query('select pg_sleep(5)', [], { signal: controller.signal });
         const other = db.query('select 42 as n');
-        await h.sleep(200);
+        // Abort once the server runs it (a CancelRequest that arrives before is ignored, by design).
+        const watcher = await h.connect(url);
+        try {
+          for (let i = 0; i < 200; i++) {
+            const active = await watcher.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where pid = $1 and state = 'active'", [pid]);
+            if (active.rows[0]?.n === 1) break;
+            await h.sleep(10);
+          }
+        } finally {
+          await watcher.close();
+        }
         controller.abort();
         const error = await rejection(sleeping);
         expect(error).toBeInstanceOf(AbortedError);
