@@ -22,7 +22,10 @@ const suites: Record<string, () => Promise<string>> = {
   'http-parse': (await import('./http-parse-bench.js')).httpParseSuite,
   'http-client': (await import('./http-client-bench.js')).httpClientSuite,
   'http-idle': (await import('./http-idle-bench.js')).httpIdleSuite,
-  pg: (await import('./pg-bench.js')).pgSuite,
+  pg: async () => {
+    (await import('./pg/client-bench.js')).registerOurs();
+    return (await import('./pg-bench.js')).pgSuite();
+  },
 };
 
 /** Names that run several suites: the group's own suite (if any) first, each one once. */

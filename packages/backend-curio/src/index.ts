@@ -3,8 +3,8 @@
 
 import { Duplex } from 'node:stream';
 import { createBrotliDecompress } from 'node:zlib';
-import { connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
-import type { FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions, Runtime } from '@curio-ts/client';
+import { connectPgWith, connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
+import type { PgClient, PgOptions, FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions, Runtime } from '@curio-ts/client';
 import { curioRuntime } from './curio-runtime.js';
 
 export { curioRuntime, connectCurio } from './curio-runtime.js';
@@ -21,6 +21,17 @@ export { CurioListener, listenCurio } from './curio-listener.js';
  */
 export function connectRedis(options?: string | RedisOptions): Promise<RedisClient> {
   return connectRedisWith(curioRuntime(), options);
+}
+
+/**
+ * Connect to PostgreSQL (a `postgres://` URL or options; the PG* environment variables fill in
+ * what they leave out) over the kernel. Call it from a kernel task. A query awaited by a kernel
+ * task belongs to that task: the task's cancellation (or an enclosing `timeoutAfter`) cancels
+ * it on the server (a CancelRequest) and the await ends once the server confirmed, as with the
+ * per-query `signal` and `timeout` options.
+ */
+export function connectPg(options?: string | PgOptions): Promise<PgClient> {
+  return connectPgWith(curioRuntime(), options, process.env);
 }
 
 /** Serve HTTP/1.1 with `handler` over the kernel: call it from a kernel task. Each connection is a daemon task, each request's handler a task of its own (cancelled when its client disconnects). */

@@ -3,8 +3,8 @@
 
 import { Duplex } from 'node:stream';
 import { createBrotliDecompress } from 'node:zlib';
-import { connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
-import type { FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
+import { connectPgWith, connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
+import type { PgClient, PgOptions, FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
 import { nodeRuntime } from './node-runtime.js';
 
 export { nodeRuntime, connectNode, spawnNode } from './node-runtime.js';
@@ -15,6 +15,14 @@ export { NodeListener, listenNode, DEFAULT_BACKLOG } from './node-listener.js';
 /** Connect to Redis (a `redis://` URL or options) over plain Node. */
 export function connectRedis(options?: string | RedisOptions): Promise<RedisClient> {
   return connectRedisWith(nodeRuntime, options);
+}
+
+/**
+ * Connect to PostgreSQL (a `postgres://` URL or options; the PG* environment variables fill in
+ * what they leave out) over plain Node. Resolves once the first connection is ready.
+ */
+export function connectPg(options?: string | PgOptions): Promise<PgClient> {
+  return connectPgWith(nodeRuntime, options, process.env);
 }
 
 /** Serve HTTP/1.1 with `handler` over plain Node (node:net streams and Promises). */

@@ -9,3 +9,15 @@ export const nodeHarness: RuntimeHarness = {
   buffered: (stream) => (stream as NodeByteStream).bufferedBytes,
   capabilities: { tls: true, unixSockets: true, cancelsAwaits: false },
 };
+
+/** How the client suites (Redis, PostgreSQL) run test bodies on node: plain async code. */
+export const nodeRunner = {
+  runtime: 'node',
+  run: <T>(body: () => Promise<T>): Promise<T> => body(),
+  sleep: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms)),
+  start: <T>(body: () => Promise<T>): { join(): Promise<T> } => {
+    const running = body();
+    running.catch(() => {});
+    return { join: () => running };
+  },
+};

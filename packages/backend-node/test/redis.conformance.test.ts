@@ -3,18 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promiseConformance, redisConformance } from '@curio-ts/conformance';
 import type { RedisHarness } from '@curio-ts/conformance';
 import { connectRedis } from '@curio-ts/backend-node';
+import { nodeRunner } from './harness.js';
 
-const harness: RedisHarness = {
-  runtime: 'node',
-  connect: connectRedis,
-  run: (body) => body(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  start: (body) => {
-    const running = body();
-    running.catch(() => {});
-    return { join: () => running };
-  },
-};
+const harness: RedisHarness = { ...nodeRunner, connect: connectRedis };
 const api = { describe, it, expect, beforeAll, afterAll };
 
 redisConformance(harness, api, 1);

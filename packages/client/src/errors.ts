@@ -115,6 +115,13 @@ export class OfflineQueueFullError extends ClientError {
   }
 }
 
+/** No pool connection became free within the wait's timeout (all `size` were leased). */
+export class PoolTimeoutError extends ClientError {
+  constructor(ms: number, size: number) {
+    super(`no pool connection became free within ${ms} ms (all ${size} are in use)`, 'ERR_POOL_TIMEOUT');
+  }
+}
+
 /**
  * The server sent something that is not valid RESP (or HTTP): the connection was dropped, and the calls
  * that were waiting on it fail with this (never sent again: the same reply would come back).

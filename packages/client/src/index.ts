@@ -34,6 +34,7 @@ export {
   ClientClosedError,
   InvalidArgumentError,
   OfflineQueueFullError,
+  PoolTimeoutError,
   ProtocolViolationError,
   HeadersTimeoutError,
   BodyTimeoutError,
@@ -72,3 +73,22 @@ export type { HttpResponse, HttpResponseBody } from './http/client/response.js';
 export { makeFetch } from './http/client/fetch.js';
 export type { FetchFunction, FetchInit, MakeFetchOptions, ContentDecoder } from './http/client/fetch.js';
 export { concatBytes } from './bytes.js';
+// PostgreSQL.
+export { parsePgUrl, pgEnvironmentOptions, resolvePgOptions } from './pg/options.js';
+export type { PgOptions, PgSslMode, PgPassword, PgEnvironment, ResolvedPgOptions } from './pg/options.js';
+export type { PgField, PgResult, PgRow, PgRowMode } from './pg/result.js';
+export { sql, SqlFragment, isSqlFragment } from './pg/sql.js';
+export type { SqlTag } from './pg/sql.js';
+export { PgClient, PgEngine, PgListener, PgTransactionRolledBackError, connectPgWith, isPgError } from './pg/client.js';
+export type { PgQueryOptions, PgTransactionOptions, PgLease, PgCursorOptions, PgNotification } from './pg/client.js';
+export { PgCall } from './pg/call.js';
+export type { PgCallKind, PgCopyHandler } from './pg/call.js';
+export type { PgCopySource } from './pg/copy.js';
+export { PgSession } from './pg/session.js';
+export type { PgSessionEvent, PgSessionOptions } from './pg/session.js';
+export { pgAdapter } from './pg/adapter.js';
+export { tlsServerEndPoint, signatureAlgorithmOid } from './pg/channel-binding.js';
+export { PreparedStatement, StatementCache } from './pg/statements.js';
+export type { PgDecoder } from './pg/statements.js';
+export { PgError } from '@curio-ts/proto-pg';
+export type { PgErrorFields, PgCodec } from '@curio-ts/proto-pg';

@@ -28,5 +28,7 @@ export { startAppProcess } from './app-process.js';
 export type { AppProcess } from './app-process.js';
 export { httpClientConformance, nodeHttpServer, rawServer, peerHandler, startProxy } from './http-client.js';
 export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';
+export { pgConformance } from './pg.js';
+export type { PgHarness } from './pg.js';
 export { startPrivatePostgres, testPgUrl, sharedTestPgUrl, findPostgresBinaries, missingPostgresMessage, preparePostgresTemplate, TEST_PG_ENV, PG_TEST_USER } from './postgres-server.js';
 export type { PrivatePostgres, PrivatePostgresOptions, PrivatePostgresUser, PgAuthMethod, PgBinaries } from './postgres-server.js';

@@ -109,3 +109,12 @@ export class PgError extends Error implements PgErrorFields {
     this.message = fields.message ?? 'unknown PostgreSQL error';
   }
 }
+
+/**
+ * Authentication could not be completed by this side: the server asked for a method proto-pg
+ * does not speak (GSSAPI, SSPI, Kerberos: `ERR_PG_AUTH_UNSUPPORTED`), for a password none was
+ * given (`ERR_PG_PASSWORD_REQUIRED`), or SCRAM failed (`ERR_PG_SCRAM_*`: a wrong server
+ * signature, a nonce that does not extend ours, channel binding that cannot be honoured...).
+ * Like a RemoteProtocolError, it leaves the connection object unusable.
+ */
+export class PgAuthenticationError extends ProtocolError {}

@@ -35,6 +35,20 @@ export interface SessionSink<C extends EngineCall, Ev> {
    * taken the rows or body bytes already received): the peer is then stalled by TCP.
    */
   pauseReading(): () => void;
+  /**
+   * Send `bytes` on a short connection of their own to the same peer (a Postgres
+   * CancelRequest, which must not travel on the connection it cancels): the engine opens it
+   * with its connect function, writes the bytes, and closes it once the peer closes it or after
+   * the connect timeout. Best effort: a failure is ignored, so the session must not depend on
+   * it for correctness (only for promptness).
+   */
+  sendAside(bytes: Uint8Array): void;
+  /**
+   * Send again a call the session took and did not settle (Postgres: a cached statement the
+   * server refused because its plan changed, prepared anew): it goes out with the next flush,
+   * under a new id, after the calls already written.
+   */
+  resubmit(call: C): void;
 }
 
 /**
@@ -56,8 +70,11 @@ export interface ProtocolSession<C extends EngineCall, Ev> {
   dataToSend(): Uint8Array | null;
   /** Feed bytes from the peer (empty: end of stream); settle calls and report events through `sink`. */
   receive(chunk: Uint8Array, sink: SessionSink<C, Ev>): void;
-  /** A written call is abandoned (timeout, abort, cancellation). */
-  abandon(call: C): AbandonResult;
+  /**
+   * A written call is abandoned (timeout, abort, cancellation). `sink` is the connection's, for
+   * a session that resynchronises ('pending') by sending something aside.
+   */
+  abandon(call: C, sink: SessionSink<C, Ev>): AbandonResult;
   /**
    * Optional: `count` calls, `first` the first of them, are about to be sent in one burst (told
    * only for large bursts): the session may make room for their bytes at once, so that a burst
@@ -91,6 +108,8 @@ export interface HandshakeContext<C extends EngineCall, S> {
    * stream, whose `tls` is returned. Only between two exchanges (nothing unread).
    */
   startTls(options: StartTlsOptions): Promise<NonNullable<ByteStream['tls']>>;
+  /** Whether the transport can upgrade to TLS at all (a socket can; PGlite, a test pipe may not). */
+  readonly canStartTls: boolean;
 }
 
 /** One protocol, as the engine needs it. */

@@ -41,6 +41,8 @@ export interface ConnectionOwner<C extends EngineCall, Ev> {
   onLost(connection: EngineConnection<C, Ev>, error: ConnectionError, unanswered: C[], queued: C[]): void;
   /** The peer sent something that answers no call. */
   onEvent(connection: EngineConnection<C, Ev>, event: Ev): void;
+  /** Send bytes on a short connection of their own (SessionSink.sendAside). */
+  sendAside(bytes: Uint8Array): void;
 }
 
 /** One connection: a stream, a protocol session, a reader. */
@@ -139,7 +141,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
    */
   abandon(call: C): AbandonResult {
     if (call.state !== 'written') return 'discard';
-    const result = this.session.abandon(call);
+    const result = this.session.abandon(call, this);
     if (result === 'pending') {
       call.state = 'abandoning';
       // What the session wrote to resynchronise (a cancel request) goes out now.
@@ -188,6 +190,11 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   /** Write what the session encoded by itself. */
   flushSoon(): void {
     this.scheduleFlush();
+  }
+
+  /** Whether the stream can be upgraded to TLS. */
+  get canStartTls(): boolean {
+    return this.stream.startTls !== undefined;
   }
 
   /** Upgrade to TLS: only while nothing is in flight. */
@@ -250,6 +257,19 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   }
 
   /** SessionSink (see adapter.ts). */
+  sendAside(bytes: Uint8Array): void {
+    this.owner.sendAside(bytes);
+  }
+
+  /** SessionSink (see adapter.ts). */
+  resubmit(call: C): void {
+    if (call.done) return;
+    call.state = 'queued';
+    call.id = 0;
+    this.submit(call);
+  }
+
+  /** SessionSink (see adapter.ts). */
   ready(): void {
     const wake = this.readyWake;
     this.readyWake = null;
@@ -289,6 +309,20 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   }
 
   /** Encode every queued call still wanted and write them in one go. */
+  /**
+   * Write what the session encoded by itself now (a COPY's data), and resolve once the stream
+   * accepted it: at once below its high-water mark, else when it drained (so a producer that
+   * awaits this holds bounded memory). Rejects with the connection's error once it is closed.
+   */
+  writeNow(): Promise<void> {
+    if (this.closed) return Promise.reject(this.lostError ?? new ConnectionError('connection closed'));
+    this.flush();
+    return this.lastWrite;
+  }
+
+  /** The last write's Promise (see writeNow). */
+  private lastWrite: Promise<void> = Promise.resolve();
+
   private flush(): void {
     this.flushScheduled = false;
     if (this.closed) return;
@@ -318,6 +352,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     const data = session.dataToSend();
     if (data === null) return;
     const written = this.stream.write(data);
+    this.lastWrite = written;
     // A stream hands back the same fulfilled Promise whenever it takes the bytes at once (the
     // usual case): once that Promise is known fulfilled, it cannot fail, and no handler (a
     // derived Promise and a microtask per flush) is attached to it again.

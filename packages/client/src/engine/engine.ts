@@ -34,6 +34,7 @@ import {
   ConnectionError,
   ConnectionLostError,
   OfflineQueueFullError,
+  PoolTimeoutError,
   ProtocolViolationError,
   ReconnectFailedError,
 } from '../errors.js';
@@ -288,8 +289,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
    * calls made through the lease run on it. Release it when done; a lease whose connection
    * broke is dead (its calls fail with ConnectionLostError). Waits while the pool is full.
    */
-  async lease(): Promise<Lease<C, Ev, S>> {
-    return new Lease(this, await this.borrow());
+  async lease(timeout?: number): Promise<Lease<C, Ev, S>> {
+    return new Lease(this, await this.borrow(timeout));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -402,8 +403,11 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     }, `${this.options.name}-lease`);
   }
 
-  /** @internal A pool connection, opened if needed; waits while the pool is full. */
-  async borrow(): Promise<EngineConnection<C, Ev, S>> {
+  /**
+   * @internal A pool connection, opened if needed; waits while the pool is full, at most
+   * `timeout` ms when given (then PoolTimeoutError).
+   */
+  async borrow(timeout?: number): Promise<EngineConnection<C, Ev, S>> {
     if (this.isClosed) throw this.closedError();
     for (;;) {
       const idle = this.poolIdle.pop();
@@ -431,18 +435,35 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     // Wait for a connection given back (or a slot freed). Through the runtime, never a plain
     // Promise: on curio the wait is then the calling task's own operation, resumed in its turn.
     let waiting: Wake<EngineConnection<C, Ev, S>> | null = null;
+    let cancelTimer: (() => void) | null = null;
+    const stopWaiting = (): void => {
+      cancelTimer?.();
+      const index = waiting === null ? -1 : this.poolWaiters.indexOf(waiting);
+      if (index !== -1) this.poolWaiters.splice(index, 1);
+    };
     return this.runtime.wait<EngineConnection<C, Ev, S>>(
       'POOL_WAIT',
-      new FnWaiter<EngineConnection<C, Ev, S>>(
-        (wake) => {
-          waiting = wake;
-          this.poolWaiters.push(wake);
-        },
-        () => {
-          const index = waiting === null ? -1 : this.poolWaiters.indexOf(waiting);
-          if (index !== -1) this.poolWaiters.splice(index, 1);
-        },
-      ),
+      new FnWaiter<EngineConnection<C, Ev, S>>((wake) => {
+        // The timer's wake and the pool's are one: whichever comes first settles the wait.
+        const settle: Wake<EngineConnection<C, Ev, S>> = {
+          resolve: (connection) => {
+            cancelTimer?.();
+            wake.resolve(connection);
+          },
+          reject: (error) => {
+            cancelTimer?.();
+            wake.reject(error);
+          },
+        };
+        waiting = settle;
+        this.poolWaiters.push(settle);
+        if (timeout !== undefined && timeout !== Infinity) {
+          cancelTimer = this.runtime.timer(timeout, () => {
+            stopWaiting();
+            wake.reject(new PoolTimeoutError(timeout, this.options.poolSize));
+          });
+        }
+      }, stopWaiting),
     );
   }
 
@@ -511,6 +532,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       flush: () => connection.flushSoon(),
       untilReady: () => connection.untilReady(),
       startTls: (tlsOptions) => connection.startTls(tlsOptions),
+      canStartTls: connection.canStartTls,
       pause: async (ms) => {
         cancelTimer();
         await this.pause(ms);
@@ -629,6 +651,30 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     for (const listener of this.listeners) listener.onEvent(event);
   }
 
+  /**
+   * ConnectionOwner: send `bytes` on a connection of their own (a Postgres CancelRequest), in
+   * the background: written, then closed when the peer closes it or after the connect timeout.
+   * Failures are ignored (see SessionSink.sendAside).
+   */
+  sendAside(bytes: Uint8Array): void {
+    if (this.isClosed) return;
+    const { connect, connectTimeout } = this.options;
+    this.runtime.spawn(async () => {
+      let stream: ByteStream | null = null;
+      const cancelTimer = this.runtime.timer(connectTimeout, () => stream?.close());
+      try {
+        stream = await connect({ timeout: connectTimeout });
+        await stream.write(bytes);
+        while (((await stream.read()) ?? EMPTY).length > 0);
+      } catch {
+        // Best effort (see SessionSink.sendAside).
+      } finally {
+        cancelTimer();
+        (stream as ByteStream | null)?.close();
+      }
+    }, `${this.options.name}-aside`);
+  }
+
   private startReconnect(): void {
     if (this.reconnector !== null) return;
     this.reconnector = this.runtime.spawn(async () => {
@@ -733,9 +779,28 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
     return this.engine.perform<T>(call);
   }
 
+  /**
+   * Write what the session encoded by itself (a COPY's data) now; resolves once the stream
+   * accepted it (at once below its high-water mark, else when it drained).
+   */
+  write(): Promise<void> {
+    if (this.released) return Promise.reject(new ClientClosedError('the lease was released'));
+    return this.connection.writeNow();
+  }
+
   /** Make a call (of a batch) run on the leased connection. */
   pin(call: C): void {
     call.connection = this.connection;
+  }
+
+  /**
+   * Close the connection instead of giving it back (its state is unknown or unwanted: a
+   * transaction that could not be rolled back); the pool slot is freed. Idempotent.
+   */
+  discard(): void {
+    if (this.released) return;
+    this.connection.close();
+    this.release();
   }
 
   /** Give the connection back to the pool. Idempotent. */
@@ -745,6 +810,8 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
     this.engine.giveBack(this.connection);
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** The error of a call that was written when its connection broke. */
 function lostCallError(call: EngineCall, error: ConnectionError): ConnectionError {

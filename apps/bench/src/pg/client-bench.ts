@@ -1,0 +1,84 @@
+// pg/client-bench.ts: our Postgres client's rows in the `pg` suite (pg-bench.ts): the slots of
+// OURS, filled with contenders 'curio-ts (node)', 'curio-ts (curio)' and 'curio-ts (pglite)'
+// running the suite's workloads (the same sizes, PG_BENCH_* variables).
+//
+// curio: each run is a kernel of its own (`run`), which connects, works and closes: the
+// connections of a kernel end with it. The connect costs a few ms against runs of about a
+// second.
+
+import { run as runKernel } from '@curio-ts/kernel';
+import { connectPg as connectPgNode } from '@curio-ts/backend-node';
+import { connectPg as connectPgCurio } from '@curio-ts/backend-curio';
+import type { PgClient } from '@curio-ts/client';
+import { closePglite, pgliteConnect } from '@curio-ts/transport-pglite';
+import { OURS } from '../pg-bench.js';
+
+const SEQ_N = Number(process.env['PG_BENCH_SEQ'] ?? 20_000);
+const CONC_N = Number(process.env['PG_BENCH_CONC'] ?? 20_000);
+const ROWS = Number(process.env['PG_BENCH_ROWS'] ?? 100_000);
+const PGLITE_SEQ_N = Number(process.env['PG_BENCH_PGLITE_SEQ'] ?? 5_000);
+const SEQ_SQL = 'select $1::int';
+const ROWS_SQL = `select g, md5(g::text) from generate_series(1, ${ROWS}) g`;
+
+type Workload = 'sequential' | 'concurrent' | 'rows';
+
+/** The three workloads on a client; each returns the operations done (rows for `rows`). */
+const WORK: Record<Workload, (db: PgClient, n: number) => Promise<number>> = {
+  sequential: async (db, n) => {
+    for (let i = 0; i < n; i++) await db.query(SEQ_SQL, [i]);
+    return n;
+  },
+  concurrent: async (db, n) => {
+    const all = new Array<Promise<unknown>>(n);
+    for (let i = 0; i < n; i++) all[i] = db.query(SEQ_SQL, [i]);
+    await Promise.all(all);
+    return n;
+  },
+  rows: async (db) => (await db.query(ROWS_SQL, [], { rowMode: 'array' })).rows.length,
+};
+
+const SIZES: Record<Workload, number> = { sequential: SEQ_N, concurrent: CONC_N, rows: ROWS };
+
+/** `url` without TLS negotiation (the bench's server is local). */
+function plain(url: string): string {
+  return url.includes('sslmode=') ? url : `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`;
+}
+
+/** Fill the suite's slots (call before pgSuite). */
+export function registerOurs(): void {
+  OURS.push(async (url) => {
+    const node = await connectPgNode(plain(url));
+    const workloads: Workload[] = ['sequential', 'concurrent', 'rows'];
+    return {
+      contenders: [
+        ...workloads.map((workload) => ({ name: 'curio-ts (node)', workload, target: 'server' as const, run: () => WORK[workload](node, SIZES[workload]) })),
+        ...workloads.map((workload) => ({
+          name: 'curio-ts (curio)',
+          workload,
+          target: 'server' as const,
+          run: () =>
+            runKernel(async () => {
+              const db = await connectPgCurio(plain(url));
+              try {
+                return await WORK[workload](db, SIZES[workload]);
+              } finally {
+                await db.close();
+              }
+            }),
+        })),
+      ],
+      close: () => node.close(),
+    };
+  });
+  OURS.push(async () => {
+    const db = await connectPgNode({ connect: pgliteConnect(), user: 'postgres', database: 'postgres', reconnect: false, connectTimeout: 120_000 });
+    const sizes: Record<Workload, number> = { sequential: PGLITE_SEQ_N, concurrent: PGLITE_SEQ_N, rows: ROWS };
+    return {
+      contenders: (['sequential', 'rows'] as const).map((workload) => ({ name: 'curio-ts (pglite)', workload, target: 'pglite' as const, run: () => WORK[workload](db, sizes[workload]) })),
+      close: async () => {
+        await db.close();
+        await closePglite();
+      },
+    };
+  });
+}

@@ -1,0 +1,557 @@
+// conformance/pg.ts
+//
+// The PostgreSQL conformance suite every runtime runs unchanged, against real servers: the
+// test server (CURIO_TEST_PG_URL, which `npm test` points at a private instance, else a private
+// instance of this process: sharedTestPgUrl; never 127.0.0.1:5432) and private instances started here
+// for what needs a configuration of its own (TLS, SCRAM and MD5 users, a unix socket). A
+// backend calls `pgConformance` from its own test file with its `connectPg` and a `run` that
+// executes a test body the way its users would (plain async code on node, a kernel task on
+// curio). Never a mock server.
+//
+// Tables are named after the runtime (conf_<runtime>_...), so that the backends' test files can
+// run at the same time against one server.
+
+import type * as Vitest from 'vitest';
+import { AbortedError, ClientError, CommandTimeoutError, ConnectionError, InvalidArgumentError, PgError, sql } from '@curio-ts/client';
+import type { PgClient, PgOptions } from '@curio-ts/client';
+import { sharedTestPgUrl, startPrivatePostgres } from './postgres-server.js';
+import type { PrivatePostgres } from './postgres-server.js';
+import type { RedisHarness, TestApi } from './redis.js';
+
+/** What a backend provides to the suite: how it runs test bodies (as for Redis), and its connectPg. */
+export interface PgHarness extends Pick<RedisHarness, 'runtime' | 'run' | 'sleep' | 'start'> {
+  /** The backend's connectPg. */
+  connect(options?: string | PgOptions): Promise<PgClient>;
+}
+
+/** The error a promise rejects with (or a failure when it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Register the suite. */
+export function pgConformance(h: PgHarness, t: TestApi): void {
+  const { describe, it, expect, beforeAll, afterAll } = t;
+  /** The shared server (sharedTestPgUrl: CURIO_TEST_PG_URL, else a private one); set before the first test. */
+  let url = '';
+  const table = (name: string): string => `conf_${h.runtime}_${name}`;
+  const withClient = <T>(body: (client: PgClient) => Promise<T>, options?: string | PgOptions): Promise<T> =>
+    h.run(async () => {
+      const client = await h.connect(options ?? url);
+      try {
+        return await body(client);
+      } finally {
+        await client.close();
+      }
+    });
+
+  describe(`pg conformance (${h.runtime} runtime)`, () => {
+    const privateServers: PrivatePostgres[] = [];
+    beforeAll(async () => {
+      url = await sharedTestPgUrl();
+    }, 60_000);
+    afterAll(async () => {
+      for (const server of privateServers) await server.stop();
+    });
+
+    it('connects with a URL and runs a query: rows, fields, command, rowCount', async () => {
+      await withClient(async (db) => {
+        const result = await db.query<{ n: number; s: string }>('select 1::int4 as n, $1::text as s', ['hello']);
+        expect(result.rows).toEqual([{ n: 1, s: 'hello' }]);
+        expect(result.fields.map((f) => [f.name, f.typeOid])).toEqual([
+          ['n', 23],
+          ['s', 25],
+        ]);
+        expect(result.command).toBe('SELECT');
+        expect(result.rowCount).toBe(1);
+        expect(db.serverParameters.get('server_version')).toMatch(/^\d+/);
+        expect(db.serverParameters.get('application_name')).toBe('curio-ts');
+        expect(db.processId).toBeGreaterThan(0);
+        const arrays = await db.query('select 1 as a, 2 as b', [], { rowMode: 'array' });
+        expect(arrays.rows).toEqual([[1, 2]]);
+      });
+    });
+
+    it('types round trip through the server, NULLs and Unicode included', async () => {
+      await withClient(async (db) => {
+        const bytes = new Uint8Array([0, 1, 2, 254, 255]);
+        const unicode = 'héllo wörld ✓ 日本語 🎉 \u0000'.replace('\u0000', '');
+        const { rows } = await db.query(
+          `select $1::int4 as i4, $2::int8 as i8, $3::float8 as f8, $4::numeric as num, $5::bool as b, $6::text as t,
+                  $7::bytea as by, $8::jsonb as j, $9::int4[] as arr, $10::text[] as tarr, $11::uuid as u,
+                  $12::timestamptz as ts, $13::text as nul, $14::date as d`,
+          [2147483647, 9007199254740993n, 1.5, '12345678901234567890.123456789', true, unicode, bytes, { a: [1, 'x', null] }, [1, null, 3], ['a', 'b c', '', null, 'NULL', '"q"'], 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', new Date('2024-02-29T12:34:56.789Z'), null, '2024-01-02'],
+        );
+        const row = rows[0] as Record<string, unknown>;
+        expect(row.i4).toBe(2147483647);
+        expect(row.i8).toBe(9007199254740993n);
+        expect(row.f8).toBe(1.5);
+        expect(row.num).toBe('12345678901234567890.123456789');
+        expect(row.b).toBe(true);
+        expect(row.t).toBe(unicode);
+        expect(row.by).toEqual(bytes);
+        expect(row.j).toEqual({ a: [1, 'x', null] });
+        expect(row.arr).toEqual([1, null, 3]);
+        expect(row.tarr).toEqual(['a', 'b c', '', null, 'NULL', '"q"']);
+        expect(row.u).toBe('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+        expect((row.ts as Date).toISOString()).toBe('2024-02-29T12:34:56.789Z');
+        expect(row.nul).toBeNull();
+        expect(row.d).toBeInstanceOf(Date);
+        // The same statement again (now prepared, parameters typed from its Describe, binary
+        // results where the codecs prefer them) gives the same values.
+        const again = await db.query(`select $1::int4 as i4, $2::int8 as i8, $3::bytea as by, $4::text as t`, [7, 5n, bytes, unicode]);
+        const again2 = await db.query(`select $1::int4 as i4, $2::int8 as i8, $3::bytea as by, $4::text as t`, [8, -5n, bytes, unicode]);
+        expect(again.rows).toEqual([{ i4: 7, i8: 5n, by: bytes, t: unicode }]);
+        expect(again2.rows).toEqual([{ i4: 8, i8: -5n, by: bytes, t: unicode }]);
+        // NULL in every position, and values the server produced itself.
+        const nulls = await db.query('select null::int4 a, null::text b, null::bytea c, null::jsonb d, array[null]::int[] e');
+        expect(nulls.rows).toEqual([{ a: null, b: null, c: null, d: null, e: [null] }]);
+        const server = await db.query("select 'ünï'::text || chr(128512) as s, 'NaN'::float8 as nan, '-infinity'::float8 as ninf");
+        expect(server.rows).toEqual([{ s: 'ünï😀', nan: NaN, ninf: -Infinity }]);
+      });
+    });
+
+    it('writes: command tags and row counts, statements without rows', async () => {
+      await withClient(async (db) => {
+        const name = table('w');
+        await db.query(`drop table if exists ${name}`);
+        const created = await db.query(`create table ${name} (id int primary key, v text)`);
+        expect(created.command).toBe('CREATE');
+        expect(created.rows).toEqual([]);
+        const inserted = await db.query(`insert into ${name} select g, 'v' || g from generate_series(1, 5) g`);
+        expect([inserted.command, inserted.rowCount]).toEqual(['INSERT', 5]);
+        const updated = await db.query(`update ${name} set v = $1 where id > $2`, ['x', 2]);
+        expect([updated.command, updated.rowCount]).toEqual(['UPDATE', 3]);
+        const deleted = await db.query(`delete from ${name} where v = $1 returning id`, ['x']);
+        expect(deleted.rows).toEqual([{ id: 3 }, { id: 4 }, { id: 5 }]);
+        const scripts = await db.simpleQuery(`select 1 as one; select 'two' as two; update ${name} set v = v`);
+        expect(scripts.map((r) => [r.command, r.rowCount, r.rows])).toEqual([
+          ['SELECT', 1, [{ one: 1 }]],
+          ['SELECT', 1, [{ two: 'two' }]],
+          ['UPDATE', 2, []],
+        ]);
+        const duplicate = await rejection(db.query(`insert into ${name} values (1, 'again')`));
+        expect(duplicate).toBeInstanceOf(PgError);
+        expect((duplicate as PgError).code).toBe('23505');
+        expect((duplicate as PgError).constraint).toBe(`${name}_pkey`);
+        expect((duplicate as PgError).table).toBe(name);
+        expect((duplicate as PgError).detail).toMatch(/already exists/);
+        await db.query(`drop table ${name}`);
+      });
+    });
+
+    it('concurrent queries are pipelined on one connection, each gets its own result', async () => {
+      await withClient(async (db) => {
+        const pid = db.processId;
+        const results = await Promise.all(Array.from({ length: 500 }, (_, i) => db.query<{ n: number; p: number }>('select $1::int4 as n, pg_backend_pid() as p', [i])));
+        results.forEach((result, i) => expect(result.rows).toEqual([{ n: i, p: pid }]));
+        const mixed = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? db.query('select $1::text as s', [`t${i}`]) : db.query(`select ${i} as n`, [], { prepare: false }))));
+        mixed.forEach((result, i) => expect(result.rows).toEqual([i % 2 === 0 ? { s: `t${i}` } : { n: i }]));
+      });
+    });
+
+    it('an error inside a pipeline fails that query alone; the others settle correctly', async () => {
+      await withClient(async (db) => {
+        const outcomes = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => {
+            const query = i % 3 === 1 ? db.query('select 1 / $1::int4 as q', [0]) : i % 3 === 2 ? db.query('select nosuchcolumn') : db.query('select $1::int4 as q', [i]);
+            return query.then(
+              (result) => result.rows,
+              (error: unknown) => error,
+            );
+          }),
+        );
+        outcomes.forEach((outcome, i) => {
+          if (i % 3 === 0) expect(outcome).toEqual([{ q: i }]);
+          else {
+            expect(outcome).toBeInstanceOf(PgError);
+            expect((outcome as PgError).code).toBe(i % 3 === 1 ? '22012' : '42703');
+          }
+        });
+        const syntax = (await rejection(db.query('selec 1'))) as PgError;
+        expect([syntax.code, syntax.position, syntax.severity]).toEqual(['42601', '1', 'ERROR']);
+        expect((await db.query('select 2 as ok')).rows).toEqual([{ ok: 2 }]);
+      });
+    });
+
+    it('statements are prepared once and prepared again when a table changes under them; prepare: false works', async () => {
+      await withClient(async (db) => {
+        const name = table('plan');
+        await db.query(`drop table if exists ${name}`);
+        await db.query(`create table ${name} (a int)`);
+        await db.query(`insert into ${name} values (1)`);
+        const text = `select * from ${name}`;
+        expect((await db.query(text)).rows).toEqual([{ a: 1 }]);
+        expect((await db.query(text)).rows).toEqual([{ a: 1 }]);
+        const prepared = await db.query<{ n: number }>("select count(*)::int as n from pg_prepared_statements where statement like 'select * from conf_%'");
+        expect(prepared.rows[0]?.n).toBe(1);
+        await db.query(`alter table ${name} add column b text default 'x'`);
+        expect((await db.query(text)).rows).toEqual([{ a: 1, b: 'x' }]);
+        await db.query(`drop table ${name}`);
+      });
+      await withClient(
+        async (db) => {
+          for (let i = 0; i < 3; i++) expect((await db.query('select $1::int as n', [i])).rows).toEqual([{ n: i }]);
+          const prepared = await db.query<{ n: number }>('select count(*)::int as n from pg_prepared_statements');
+          expect(prepared.rows[0]?.n).toBe(0);
+        },
+        { url, prepare: false },
+      );
+    });
+
+    it('the sql tag makes parameters only; identifiers and lists through helpers', async () => {
+      await withClient(async (db) => {
+        const hostile = "x'); drop table users; --";
+        expect((await db.query(sql`select ${hostile}::text as v`)).rows).toEqual([{ v: hostile }]);
+        const where = sql`n = any(${[1, 3]}::int[])`;
+        const { rows } = await db.query(sql`select n as ${sql.id('my col')} from generate_series(1, 4) n where ${where} or n in ${sql.in([4])} order by n`);
+        expect(rows).toEqual([{ 'my col': 1 }, { 'my col': 3 }, { 'my col': 4 }]);
+        expect(await rejection(db.query(sql`select 1`, [1]))).toBeInstanceOf(InvalidArgumentError);
+      });
+    });
+
+    it('transactions commit, roll back on error, nest with savepoints', async () => {
+      await withClient(async (db) => {
+        const name = table('tx');
+        await db.query(`drop table if exists ${name}`);
+        await db.query(`create table ${name} (v text)`);
+        const result = await db.transaction(async (tx) => {
+          await tx.query(`insert into ${name} values ($1)`, ['committed']);
+          // Outside the transaction, the row is not visible yet.
+          expect((await db.query(`select count(*)::int as n from ${name}`)).rows).toEqual([{ n: 0 }]);
+          return 'done';
+        });
+        expect(result).toBe('done');
+        const failure = new Error('boom');
+        expect(
+          await rejection(
+            db.transaction(async (tx) => {
+              await tx.query(`insert into ${name} values ($1)`, ['rolled back']);
+              throw failure;
+            }),
+          ),
+        ).toBe(failure);
+        await db.transaction(async (tx) => {
+          await tx.query(`insert into ${name} values ('outer')`);
+          await rejection(
+            tx.transaction(async (inner) => {
+              await inner.query(`insert into ${name} values ('inner, rolled back')`);
+              await inner.query('select 1 / 0');
+            }),
+          );
+          await tx.transaction(async (inner) => {
+            await inner.query(`insert into ${name} values ('inner, kept')`);
+          });
+        });
+        const rows = (await db.query<{ v: string }>(`select v from ${name} order by v`)).rows.map((r) => r.v);
+        expect(rows).toEqual(['committed', 'inner, kept', 'outer']);
+        // An error caught inside leaves the transaction failed: COMMIT is an error, not a success.
+        const rolledBack = await rejection(
+          db.transaction(async (tx) => {
+            await tx.query(`insert into ${name} values ('lost')`);
+            await tx.query('select 1 / 0').catch(() => {});
+          }),
+        );
+        expect((rolledBack as ClientError).code).toBe('ERR_PG_ROLLED_BACK');
+        const serializable = await db.transaction(async (tx) => (await tx.query<{ l: string }>("select current_setting('transaction_isolation') as l")).rows[0]?.l, { isolation: 'serializable', readOnly: true });
+        expect(serializable).toBe('serializable');
+        expect((await db.query(`select count(*)::int as n from ${name}`)).rows).toEqual([{ n: 3 }]);
+        await db.query(`drop table ${name}`);
+      });
+    });
+
+    it('an aborted running query is cancelled on the server; the connection stays usable', async () => {
+      await withClient(async (db) => {
+        const pid = db.processId;
+        const controller = new AbortController();
+        const started = Date.now();
+        const sleeping = db.query('select pg_sleep(5)', [], { signal: controller.signal });
+        const other = db.query('select 42 as n');
+        // Abort once the server runs it (a CancelRequest that arrives before is ignored, by design).
+        const watcher = await h.connect(url);
+        try {
+          for (let i = 0; i < 200; i++) {
+            const active = await watcher.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where pid = $1 and state = 'active'", [pid]);
+            if (active.rows[0]?.n === 1) break;
+            await h.sleep(10);
+          }
+        } finally {
+          await watcher.close();
+        }
+        controller.abort();
+        const error = await rejection(sleeping);
+        expect(error).toBeInstanceOf(AbortedError);
+        expect(Date.now() - started).toBeLessThan(4000);
+        // The query pipelined behind it ran normally, on the same connection.
+        expect((await other).rows).toEqual([{ n: 42 }]);
+        expect((await db.query<{ p: number }>('select pg_backend_pid() as p')).rows[0]?.p).toBe(pid);
+        // A timeout does the same.
+        const timedOut = await rejection(db.query('select pg_sleep(5)', [], { timeout: 200 }));
+        expect(timedOut).toBeInstanceOf(CommandTimeoutError);
+        expect(Date.now() - started).toBeLessThan(8000);
+        expect((await db.query<{ p: number }>('select pg_backend_pid() as p')).rows[0]?.p).toBe(pid);
+        // A query aborted before it was sent never reaches the server.
+        const early = new AbortController();
+        early.abort();
+        expect(await rejection(db.query('select 1', [], { signal: early.signal }))).toBeInstanceOf(AbortedError);
+        // A transaction aborted mid-way rolls back.
+        const name = table('abort');
+        await db.query(`drop table if exists ${name}`);
+        await db.query(`create table ${name} (v int)`);
+        const txAbort = new AbortController();
+        // (A task of its own: on curio a task waits on one thing at a time.)
+        const inTx = h.start(() =>
+          rejection(
+            db.transaction(async (tx) => {
+              await tx.query(`insert into ${name} values (1)`);
+              await tx.query('select pg_sleep(5)', [], { signal: txAbort.signal });
+            }),
+          ),
+        );
+        await h.sleep(300);
+        txAbort.abort();
+        expect(await inTx.join()).toBeInstanceOf(AbortedError);
+        expect((await db.query(`select count(*)::int as n from ${name}`)).rows).toEqual([{ n: 0 }]);
+        await db.query(`drop table ${name}`);
+      });
+    }, 20_000);
+
+    it('a server connection killed under a query: typed errors, no hang, the client reconnects', async () => {
+      await withClient(async (db) => {
+        const killer = await h.connect(url);
+        try {
+          const pid = db.processId;
+          const outcome = (error: unknown): unknown => error;
+          const sleeping = db.query('select pg_sleep(10)').then(() => 'resolved', outcome);
+          const behind = db.query('select 1').then(() => 'resolved', outcome);
+          await h.sleep(200);
+          const killed = await killer.query<{ ok: boolean }>('select pg_terminate_backend($1) as ok', [pid]);
+          expect(killed.rows).toEqual([{ ok: true }]);
+          const error = await sleeping;
+          expect(error instanceof PgError ? error.code : (error as ConnectionError).code).toMatch(/^(57P01|ERR_CONNECTION_LOST)$/);
+          const second = await behind;
+          expect(second).toBeInstanceOf(ConnectionError);
+          // The next query runs on a new connection.
+          const again = await db.query<{ p: number }>('select pg_backend_pid() as p');
+          expect(again.rows[0]?.p).not.toBe(pid);
+        } finally {
+          await killer.close();
+        }
+      });
+    }, 20_000);
+
+    it('connection failures are typed: a refused port, an unknown database', async () => {
+      await h.run(async () => {
+        const refused = await rejection(h.connect({ host: '127.0.0.1', port: 1, sslmode: 'disable', reconnect: false }));
+        expect(refused).toBeInstanceOf(ConnectionError);
+        expect((refused as ConnectionError).code).toBe('ECONNREFUSED');
+        const parsed = new URL(url);
+        parsed.pathname = '/no_such_database_here';
+        const unknown = await rejection(h.connect(parsed.toString()));
+        expect(unknown).toBeInstanceOf(PgError);
+        expect((unknown as PgError).code).toBe('3D000');
+        expect(await rejection(h.connect({ url, poolSize: 0 }))).toBeInstanceOf(InvalidArgumentError);
+      });
+    });
+
+    it('a cursor reads a large result batch by batch; leaving early closes it', async () => {
+      await withClient(async (db) => {
+        let count = 0;
+        let sum = 0;
+        for await (const row of db.cursor<{ g: number; m: string }>('select g, md5(g::text) as m from generate_series(1, $1::int) g', [10_000], { batch: 1000 })) {
+          count++;
+          sum += row.g;
+          if (count === 1) expect(row.m).toBe('c4ca4238a0b923820dcc509a6f75849b');
+        }
+        expect([count, sum]).toEqual([10_000, 50_005_000]);
+        const seen: number[] = [];
+        for await (const row of db.cursor<number[]>('select g from generate_series(1, 100) g', [], { batch: 7, rowMode: 'array' })) {
+          seen.push(row[0] as number);
+          if (seen.length === 10) break;
+        }
+        expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        // Inside a transaction, the cursor uses the transaction's connection.
+        const inside = await db.transaction(async (tx) => {
+          const rows: number[] = [];
+          for await (const row of tx.cursor<{ g: number }>('select g from generate_series(1, 5) g', [], { batch: 2 })) rows.push(row.g);
+          return rows;
+        });
+        expect(inside).toEqual([1, 2, 3, 4, 5]);
+        const failing = await rejection(
+          (async () => {
+            for await (const _row of db.cursor('select 1 / (g - 3) from generate_series(1, 5) g', [], { batch: 1 })) {
+              // consume
+            }
+          })(),
+        );
+        expect((failing as PgError).code).toBe('22012');
+        expect((await db.query('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
+      });
+    });
+
+    it('COPY FROM STDIN and TO STDOUT as streams; bad data and a failing source are typed errors', async () => {
+      await withClient(async (db) => {
+        const name = table('copy');
+        await db.query(`drop table if exists ${name}`);
+        await db.query(`create table ${name} (id int, v text)`);
+        async function* lines(): AsyncGenerator<string | Uint8Array> {
+          for (let i = 1; i <= 5000; i++) yield `${i}\tvalue ${i} ✓\n`;
+          yield new TextEncoder().encode('5001\t\\N\n');
+        }
+        expect(await db.copyFrom(`copy ${name} from stdin`, lines())).toBe(5001);
+        expect((await db.query(`select count(*)::int as n, count(v)::int as v from ${name}`)).rows).toEqual([{ n: 5001, v: 5000 }]);
+        const decoder = new TextDecoder();
+        let text = '';
+        for await (const chunk of db.copyTo(`copy (select * from ${name} where id <= 3 order by id) to stdout`)) text += decoder.decode(chunk, { stream: true });
+        expect(text).toBe('1\tvalue 1 ✓\n2\tvalue 2 ✓\n3\tvalue 3 ✓\n');
+        let chunks = 0;
+        for await (const _chunk of db.copyTo(`copy ${name} to stdout`)) {
+          if (++chunks === 2) break;
+        }
+        expect(chunks).toBe(2);
+        const bad = await rejection(db.copyFrom(`copy ${name} from stdin`, ['1\tok\n', 'not a number\tx\n']));
+        expect((bad as PgError).code).toBe('22P02');
+        const failure = new Error('the source failed');
+        async function* failing(): AsyncGenerator<string> {
+          yield '9999\tpartial\n';
+          throw failure;
+        }
+        expect(await rejection(db.copyFrom(`copy ${name} from stdin`, failing()))).toBe(failure);
+        const byQuery = await rejection(db.query(`copy ${name} from stdin`));
+        expect(byQuery).toBeInstanceOf(PgError);
+        expect((await db.query(`select count(*)::int as n from ${name}`)).rows).toEqual([{ n: 5001 }]);
+        await db.query(`drop table ${name}`);
+      });
+    });
+
+    it('listen receives notifications, while queries run, and again after its connection is killed', async () => {
+      await withClient(async (db) => {
+        const channel = `conf ${h.runtime} "chan"`;
+        const listener = await db.listen(channel);
+        try {
+          await db.notify(channel, 'one');
+          await db.query('select pg_notify($1, $2)', [channel, 'two ✓']);
+          const received = [];
+          for await (const notification of listener) {
+            received.push(notification.payload);
+            if (received.length === 2) break;
+          }
+          expect(received).toEqual(['one', 'two ✓']);
+        } finally {
+          await listener.close();
+        }
+        const channel2 = `${channel} again`; // the first listener's backend may not have gone yet
+        const again = await db.listen(channel2);
+        try {
+          const listenText = `listen "${channel2.replace(/"/g, '""')}"`;
+          const pids = await db.query<{ pid: number }>('select pid from pg_stat_activity where query = $1', [listenText]);
+          expect(pids.rows.length).toBe(1);
+          for (const { pid } of pids.rows) await db.query('select pg_terminate_backend($1)', [pid]);
+          // It listens again on its new connection: notify until one arrives.
+          let delivered: string | undefined;
+          const waiting = h.start(async () => {
+            delivered = (await again.next()).value?.payload;
+          });
+          for (let i = 0; i < 100 && delivered === undefined; i++) {
+            await db.notify(channel2, 'after');
+            await h.sleep(50);
+          }
+          await waiting.join();
+          expect(delivered).toBe('after');
+        } finally {
+          await again.close();
+        }
+      });
+    }, 20_000);
+
+    it('the pool limits connections for transactions; a wait beyond poolTimeout is a typed error', async () => {
+      await withClient(
+        async (db) => {
+          const release = h.start(() =>
+            db.transaction(async (tx) => {
+              await tx.query('select pg_sleep(0.5)');
+            }),
+          );
+          await h.sleep(100);
+          const waited = await rejection(db.transaction(async (tx) => tx.query('select 1')));
+          expect((waited as ClientError).code).toBe('ERR_POOL_TIMEOUT');
+          await release.join();
+          expect(await db.transaction(async (tx) => (await tx.query('select 3 as n')).rows)).toEqual([{ n: 3 }]);
+        },
+        { url, poolSize: 1, poolTimeout: 100 },
+      );
+    });
+
+    it('an idle pool connection killed by the server is replaced, the transaction runs', async () => {
+      await withClient(
+        async (db) => {
+          const first = await db.transaction(async (tx) => tx.processId);
+          await db.query('select pg_terminate_backend($1)', [first]);
+          // Whether or not the pool's reader has seen that connection end yet, the next
+          // transaction runs on a new one (a dead one fails at BEGIN, where nothing ran, and
+          // is replaced).
+          const second = await db.transaction(async (tx) => (await tx.query<{ p: number }>('select pg_backend_pid() as p')).rows[0]?.p ?? 0);
+          expect(second).not.toBe(first);
+          expect(second).toBeGreaterThan(0);
+        },
+        { url, poolSize: 1 },
+      );
+    });
+
+    it('private servers: a unix socket, SCRAM-SHA-256 and MD5 passwords (a function too), TLS modes', async () => {
+      const server = await startPrivatePostgres({
+        tls: true,
+        users: [
+          { name: 'scram_user', password: 'scr@m pw', encryption: 'scram-sha-256', auth: 'scram-sha-256' },
+          { name: 'md5_user', password: 'md5 pw', encryption: 'md5', auth: 'md5' },
+        ],
+      });
+      privateServers.push(server);
+      await withClient(async (db) => {
+        expect((await db.query('select current_user as u')).rows).toEqual([{ u: 'postgres' }]);
+      }, `postgres://postgres@${encodeURIComponent(server.socketDir)}:${server.port}/test`);
+      const tcp = `postgres://127.0.0.1:${server.port}/test`;
+      await withClient(
+        async (db) => {
+          expect((await db.query('select current_user as u, ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows).toEqual([{ u: 'scram_user', ssl: true }]);
+          // Over TLS, SCRAM is bound to the TLS session (the certificate's tls-server-end-point hash).
+          expect(db.authenticationMethod).toBe('SCRAM-SHA-256-PLUS');
+        },
+        { url: tcp, user: 'scram_user', password: async () => 'scr@m pw', sslmode: 'require' },
+      );
+      await withClient(
+        async (db) => {
+          expect(db.authenticationMethod).toBe('SCRAM-SHA-256');
+        },
+        { url: tcp, user: 'scram_user', password: 'scr@m pw', sslmode: 'disable' },
+      );
+      await withClient(
+        async (db) => {
+          expect((await db.query('select current_user as u, ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows).toEqual([{ u: 'md5_user', ssl: false }]);
+          expect(db.authenticationMethod).toBe('md5');
+        },
+        { url: tcp, user: 'md5_user', password: 'md5 pw', sslmode: 'disable' },
+      );
+      await withClient(
+        async (db) => {
+          expect((await db.query('select ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows).toEqual([{ ssl: true }]);
+        },
+        { url: tcp, user: 'postgres', sslmode: 'prefer' },
+      );
+      await h.run(async () => {
+        const wrong = await rejection(h.connect({ url: tcp, user: 'scram_user', password: 'wrong', sslmode: 'disable', reconnect: false }));
+        expect(wrong).toBeInstanceOf(PgError);
+        expect((wrong as PgError).code).toBe('28P01');
+        // verify-full checks the chain: a certificate signed by a CA we were not given is refused.
+        const untrusted = await rejection(h.connect({ url: tcp, user: 'postgres', sslmode: 'verify-full', reconnect: false }));
+        expect(untrusted).toBeInstanceOf(ConnectionError);
+        expect((untrusted as ConnectionError).code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+      });
+    }, 60_000);
+  });
+}
