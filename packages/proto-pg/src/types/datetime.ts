@@ -334,7 +334,8 @@ function timestampParamText(kind: 'timestamp' | 'timestamptz', value: unknown): 
   const ms = dateParamMillis(kind, value);
   if (ms === Infinity) return 'infinity';
   if (ms === -Infinity) return '-infinity';
-  return formatTimestamp((ms - EPOCH_MS) * 1000, kind === 'timestamptz');
+  const micros = (ms - EPOCH_MS) * 1000;
+  return formatTimestamp(Number.isSafeInteger(micros) ? micros : BigInt(ms - EPOCH_MS) * 1000n, kind === 'timestamptz');
 }
 
 function timestampParamBinary(kind: 'timestamp' | 'timestamptz', value: unknown): Uint8Array {
