@@ -211,14 +211,30 @@ function floatText(name: string, bytes: Uint8Array, start: number, end: number):
   return value;
 }
 
-/** The double nearest the shortest decimal that reads back as the float4 `f`. */
+/**
+ * The double nearest the shortest decimal that reads back as the float4 `f`, chosen as the
+ * server's shortest-exact output (Ryu) chooses: the fewest digits; among those, the nearest to
+ * `f`; an exact tie goes to the even last digit (JavaScript's toPrecision would round it up).
+ */
 export function shortestFloat4(f: number): number {
   if (f === 0 || !Number.isFinite(f)) return f;
-  for (let precision = 1; precision < 9; precision++) {
+  for (let precision = 1; precision <= 9; precision++) {
     const candidate = Number(f.toPrecision(precision));
-    if (Math.fround(candidate) === f) return candidate;
+    if (Math.fround(candidate) !== f) continue;
+    // A tie: the exact value's next digit is 5 and nothing follows (a float4 has fewer than
+    // 110 significant digits, so toExponential(precision + 110) is exact).
+    const exact = f.toExponential(Math.min(100, precision + 110));
+    const [mantissa = '', exponentText = '0'] = exact.replace('-', '').split('e');
+    const digits = mantissa.replace('.', '');
+    if (digits[precision] !== '5' || /[1-9]/.test(digits.slice(precision + 1))) return candidate;
+    const sign = f < 0 ? '-' : '';
+    const scale = Number(exponentText) - precision + 1;
+    const down = BigInt(digits.slice(0, precision));
+    const even = down % 2n === 0n ? down : down + 1n;
+    const chosen = Number(`${sign}${even}e${scale}`);
+    return Math.fround(chosen) === f ? chosen : candidate;
   }
-  return Number(f.toPrecision(9));
+  return f;
 }
 
 function floatParam(name: string, value: unknown): number {
