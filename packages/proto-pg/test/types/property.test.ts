@@ -91,6 +91,24 @@ describe('hostile bytes', () => {
       { numRuns: 3000 },
     );
   });
+  it('every prefix of every encoding of sampled values, both formats, arrays included', () => {
+    for (const [, oid, arbitrary] of arbitraries) {
+      const codec = registry.get(oid) as PgCodec;
+      const arrays = registry.get(codec.arrayOid as number) as PgCodec;
+      for (const value of fc.sample(arbitrary, { numRuns: 20, seed: 11 })) {
+        const forms: [PgCodec, 0 | 1, Uint8Array | undefined][] = [
+          [codec, 0, codec.encodeText === undefined ? undefined : enc.encode(codec.encodeText(value))],
+          [codec, 1, codec.encodeBinary?.(value)],
+          [arrays, 0, arrays.encodeText === undefined ? undefined : enc.encode(arrays.encodeText([value, null, value]))],
+          [arrays, 1, arrays.encodeBinary?.([[value], [null]])],
+        ];
+        for (const [which, format, body] of forms) {
+          if (body === undefined) continue;
+          for (let end = 0; end <= body.length; end++) decodeSafely(which.oid, format, body.subarray(0, end));
+        }
+      }
+    }
+  });
   it('random array text built from the syntax characters', () => {
     const syntax = fc.array(fc.constantFrom('{', '}', ',', '"', '\\', 'NULL', ' ', 'a', '1', '[1:2]', '='), { maxLength: 30 }).map((parts) => parts.join(''));
     fc.assert(
