@@ -39,56 +39,31 @@ function integerParam(name: string, value: unknown, min: number, max: number): n
   return n;
 }
 
-export const int2Codec: PgCodec<number> = {
-  name: 'int2',
-  oid: PgOid.int2,
-  arrayOid: PgOid._int2,
-  preferBinary: true,
-  decodeText: (bytes, start, end) => integerText('int2', bytes, start, end, 5, -32768, 32767),
-  decodeBinary(bytes, start, end) {
-    expectLength('int2', start, end, 2);
-    return readInt16(bytes, start);
-  },
-  encodeText: (value) => String(integerParam('int2', value, -32768, 32767)),
-  encodeBinary(value) {
-    const n = integerParam('int2', value, -32768, 32767);
-    return new Uint8Array([(n >> 8) & 0xff, n & 0xff]);
-  },
-};
+/** The codec of a 2- or 4-byte integer type holding values in [min, max]. */
+function integerCodec(name: string, oid: number, arrayOid: number, size: 2 | 4, min: number, max: number): PgCodec<number> {
+  const digits = size === 2 ? 5 : 10;
+  const read = size === 2 ? readInt16 : min < 0 ? readInt32 : readUint32;
+  return {
+    name,
+    oid,
+    arrayOid,
+    preferBinary: true,
+    decodeText: (bytes, start, end) => integerText(name, bytes, start, end, digits, min, max),
+    decodeBinary(bytes, start, end) {
+      expectLength(name, start, end, size);
+      return read(bytes, start);
+    },
+    encodeText: (value) => String(integerParam(name, value, min, max)),
+    encodeBinary(value) {
+      const n = integerParam(name, value, min, max);
+      return size === 2 ? new Uint8Array([(n >> 8) & 0xff, n & 0xff]) : new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    },
+  };
+}
 
-export const int4Codec: PgCodec<number> = {
-  name: 'int4',
-  oid: PgOid.int4,
-  arrayOid: PgOid._int4,
-  preferBinary: true,
-  decodeText: (bytes, start, end) => integerText('int4', bytes, start, end, 10, -2147483648, 2147483647),
-  decodeBinary(bytes, start, end) {
-    expectLength('int4', start, end, 4);
-    return readInt32(bytes, start);
-  },
-  encodeText: (value) => String(integerParam('int4', value, -2147483648, 2147483647)),
-  encodeBinary(value) {
-    const n = integerParam('int4', value, -2147483648, 2147483647);
-    return new Uint8Array([(n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
-  },
-};
-
-export const oidCodec: PgCodec<number> = {
-  name: 'oid',
-  oid: PgOid.oid,
-  arrayOid: PgOid._oid,
-  preferBinary: true,
-  decodeText: (bytes, start, end) => integerText('oid', bytes, start, end, 10, 0, 4294967295),
-  decodeBinary(bytes, start, end) {
-    expectLength('oid', start, end, 4);
-    return readUint32(bytes, start);
-  },
-  encodeText: (value) => String(integerParam('oid', value, 0, 4294967295)),
-  encodeBinary(value) {
-    const n = integerParam('oid', value, 0, 4294967295);
-    return new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
-  },
-};
+export const int2Codec = integerCodec('int2', PgOid.int2, PgOid._int2, 2, -32768, 32767);
+export const int4Codec = integerCodec('int4', PgOid.int4, PgOid._int4, 4, -2147483648, 2147483647);
+export const oidCodec = integerCodec('oid', PgOid.oid, PgOid._oid, 4, 0, 4294967295);
 
 const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;

@@ -3,20 +3,13 @@
 // back to the value.
 
 import fc from 'fast-check';
-import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TypeRegistry } from '../../src/index.js';
 import type { PgCodec } from '../../src/index.js';
-import { asPgParam, connectRaw, serverValue } from './peer.js';
+import { asPgParam, rawClientForFile, serverValue } from './peer.js';
 import { arbitraries } from './values.js';
 
-let client: pg.Client;
-beforeAll(async () => {
-  client = await connectRaw('UTC');
-});
-afterAll(async () => {
-  await client.end();
-});
+const rawClient = rawClientForFile();
 
 const registry = new TypeRegistry();
 const TYPE_NAMES: Record<string, string> = { varchar: 'varchar' };
@@ -35,7 +28,7 @@ describe('random values round-trip through the server', () => {
             if (codec.encodeText !== undefined) forms.push(codec.encodeText(value));
             if (codec.encodeBinary !== undefined) forms.push(codec.encodeBinary(value));
             for (const form of forms) {
-              const back = await serverValue(client, sql, [asPgParam(form)]);
+              const back = await serverValue(rawClient(), sql, [asPgParam(form)]);
               const t = Buffer.from(back.text as string);
               expect(registry.decode(back.oid, 0, t, 0, t.length)).toEqual(value);
               expect(registry.decode(back.oid, 1, back.binary as Buffer, 0, (back.binary as Buffer).length)).toEqual(value);

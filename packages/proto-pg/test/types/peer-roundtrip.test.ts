@@ -3,19 +3,12 @@
 // and, for string results, with the server's text; our encodings (text and binary) are sent
 // back and must come back as the same value.
 
-import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TypeRegistry } from '../../src/index.js';
 import type { PgCodec } from '../../src/index.js';
-import { asPgParam, connectRaw, embedded, serverText, serverValue } from './peer.js';
+import { asPgParam, connectRaw, embedded, rawClientForFile, serverText, serverValue } from './peer.js';
 
-let client: pg.Client;
-beforeAll(async () => {
-  client = await connectRaw('UTC');
-});
-afterAll(async () => {
-  await client.end();
-});
+const rawClient = rawClientForFile();
 
 const registry = new TypeRegistry();
 const strings = new TypeRegistry({ int8: 'string', dates: 'string', intervals: 'string' });
@@ -55,7 +48,7 @@ async function sendBack(types: TypeRegistry, oid: number, type: string, value: u
     }
   }
   for (const param of params) {
-    const back = await serverValue(client, `select $1::${type}`, [asPgParam(param)]);
+    const back = await serverValue(rawClient(), `select $1::${type}`, [asPgParam(param)]);
     expect(decodeBoth(types, oid, back.text, back.binary), `${type} sent as ${typeof param === 'string' ? param : 'binary'}`).toEqual(value);
   }
 }
@@ -147,7 +140,7 @@ describe('codecs against the server, value by value', () => {
   for (const [type, literals] of CASES) {
     it(`${type}: text and binary decode alike, strings equal the server's text, encodings read back`, async () => {
       for (const literal of literals) {
-        const { oid, text, binary } = await serverValue(client, `select $1::${type}`, [literal]);
+        const { oid, text, binary } = await serverValue(rawClient(), `select $1::${type}`, [literal]);
         const value = decodeBoth(registry, oid, text, binary);
         const asString = decodeBoth(strings, oid, text, binary);
         // In the string modes every type that decodes to a string is the server's text exactly.
@@ -155,16 +148,16 @@ describe('codecs against the server, value by value', () => {
         await sendBack(strings, oid, type, asString);
         if (value instanceof Date && LOSSY_IN_DATES.has(type)) {
           // Milliseconds: the Date is the server's value truncated to them.
-          const truncated = await serverValue(client, `select date_trunc('milliseconds', $1::${type})`, [literal]);
+          const truncated = await serverValue(rawClient(), `select date_trunc('milliseconds', $1::${type})`, [literal]);
           expect(decodeBoth(registry, oid, truncated.text, truncated.binary)).toEqual(value);
         }
         if (!(value instanceof Date) || !(Math.abs(value.getTime()) > 8.64e15)) await sendBack(registry, oid, type, value);
         // Arrays of it: NULLs, two dimensions, lower bounds other than 1.
-        const array = await serverValue(client, `select array[$1::${type}, null, $1::${type}]`, [literal]);
+        const array = await serverValue(rawClient(), `select array[$1::${type}, null, $1::${type}]`, [literal]);
         const decoded = decodeBoth(registry, array.oid, array.text, array.binary) as unknown[];
         expect(decoded).toEqual([value, null, value]);
         if (!((type === 'json' || type === 'jsonb') && typeof value === 'string')) await sendBack(registry, array.oid, `${type}[]`, decoded);
-        const grid = await serverValue(client, `select ('[0:1][-1:0]=' || array[array[$1::${type}, null], array[$1::${type}, $1::${type}]]::text)::${type}[]`, [literal]);
+        const grid = await serverValue(rawClient(), `select ('[0:1][-1:0]=' || array[array[$1::${type}, null], array[$1::${type}, $1::${type}]]::text)::${type}[]`, [literal]);
         expect(decodeBoth(registry, grid.oid, grid.text, grid.binary)).toEqual([
           [value, null],
           [value, value],
@@ -180,7 +173,7 @@ describe('codecs against the server, value by value', () => {
       ['timestamp', '294276-12-31 23:59:59.999999'],
       ['timestamptz', '294276-12-31 23:59:59+00'],
     ] as const) {
-      const { oid, text, binary } = await serverValue(client, `select $1::${type}`, [literal]);
+      const { oid, text, binary } = await serverValue(rawClient(), `select $1::${type}`, [literal]);
       const t = embedded(text as string);
       expect(() => registry.decode(oid, 0, t.bytes, t.start, t.end)).toThrow(/dates: 'string'/);
       expect(() => registry.decode(oid, 1, binary as Buffer, 0, (binary as Buffer).length)).toThrow(/dates: 'string'/);
@@ -190,40 +183,40 @@ describe('codecs against the server, value by value', () => {
 
   it('intervals beyond 2^53 microseconds: an error in object mode, exact text in string mode', async () => {
     for (const literal of ['178000000 hours', '-178000000 hours 3 days', '1 year -178000000 hours']) {
-      const { oid, text, binary } = await serverValue(client, 'select $1::interval', [literal]);
+      const { oid, text, binary } = await serverValue(rawClient(), 'select $1::interval', [literal]);
       expect(() => registry.decode(oid, 1, binary as Buffer, 0, (binary as Buffer).length)).toThrow(/intervals: 'string'/);
       expect(strings.decode(oid, 1, binary as Buffer, 0, (binary as Buffer).length)).toBe(text);
     }
   });
 
   it('NULL, in both formats and inside arrays', async () => {
-    const { oid, text, binary } = await serverValue(client, 'select null::int4', []);
+    const { oid, text, binary } = await serverValue(rawClient(), 'select null::int4', []);
     expect(text).toBeNull();
     expect(binary).toBeNull();
     expect(registry.decode(oid, 0, new Uint8Array(0), -1, -1)).toBeNull();
     expect(registry.encodeParam(null, oid)).toBeNull();
     expect(registry.encodeParam(undefined, oid)).toBeNull();
-    const all = await serverValue(client, "select '{NULL,NULL}'::text[]", []);
+    const all = await serverValue(rawClient(), "select '{NULL,NULL}'::text[]", []);
     expect(decodeBoth(registry, all.oid, all.text, all.binary)).toEqual([null, null]);
   });
 
   it('bytea in the escape output format decodes as in hex', async () => {
-    await client.query("set bytea_output = 'escape'");
+    await rawClient().query("set bytea_output = 'escape'");
     try {
       for (const literal of ['\\x00015c7f80ff', '\\x', '\\x' + '41'.repeat(100), '\\x5c5c30']) {
-        const { oid, text, binary } = await serverValue(client, 'select $1::bytea', [literal]);
+        const { oid, text, binary } = await serverValue(rawClient(), 'select $1::bytea', [literal]);
         expect(text?.startsWith('\\x')).toBe(false);
         const value = decodeBoth(registry, oid, text, binary);
         expect(Buffer.from(value as Uint8Array).toString('hex')).toBe(literal.slice(2));
       }
     } finally {
-      await client.query("set bytea_output = 'hex'");
+      await rawClient().query("set bytea_output = 'hex'");
     }
   });
 
   it('text of arrays with quoting and escapes, as the server writes it', async () => {
     const literal = ['a b', 'x"y', 'back\\slash', '', 'NULL', null, '{}', ',', ' lead', 'é😀'];
-    const { oid, text, binary } = await serverValue(client, 'select $1::text[]', [registry.encodeParam(literal, 1009)]);
+    const { oid, text, binary } = await serverValue(rawClient(), 'select $1::text[]', [registry.encodeParam(literal, 1009)]);
     expect(text).toBe(String.raw`{"a b","x\"y","back\\slash","","NULL",NULL,"{}",","," lead",é😀}`);
     expect(decodeBoth(registry, oid, text, binary)).toEqual(literal);
   });
@@ -249,7 +242,7 @@ describe('codecs against the server, value by value', () => {
       const declared = registry.inferType(value);
       const param = registry.encodeParam(value, declared);
       if (declared !== 0) expect(param).toBeInstanceOf(Uint8Array);
-      expect(await serverText(client, `select $1::${type}::text`, [asPgParam(param)])).toBe(expected);
+      expect(await serverText(rawClient(), `select $1::${type}::text`, [asPgParam(param)])).toBe(expected);
     }
   });
 });
@@ -264,8 +257,8 @@ describe('timestamptz text in zones other than UTC', () => {
           expect(text).not.toBe(literal);
           decodeBoth(registry, oid, text, binary);
           const fromText = strings.decode(oid, 0, Buffer.from(text as string), 0, Buffer.byteLength(text as string));
-          const back = await serverText(client, 'select $1::timestamptz::text', [fromText]);
-          expect(back).toBe(await serverText(client, 'select $1::timestamptz::text', [literal]));
+          const back = await serverText(rawClient(), 'select $1::timestamptz::text', [fromText]);
+          expect(back).toBe(await serverText(rawClient(), 'select $1::timestamptz::text', [literal]));
         }
       } finally {
         await zoned.end();

@@ -3,6 +3,7 @@
 // untouched: a string (text format) or a Buffer (binary format).
 
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 
 export const PG_URL = process.env['CURIO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -56,4 +57,19 @@ export function embedded(bytes: Uint8Array | string): { bytes: Buffer; start: nu
   const out = Buffer.alloc(body.length + 10, 0x7b);
   out.set(body, 5);
   return { bytes: out, start: 5, end: 5 + body.length };
+}
+
+/** Connects a raw client (TimeZone UTC) before the file's tests and ends it after; returns a getter. */
+export function rawClientForFile(): () => pg.Client {
+  let client: pg.Client | null = null;
+  beforeAll(async () => {
+    client = await connectRaw('UTC');
+  });
+  afterAll(async () => {
+    await client?.end();
+  });
+  return () => {
+    if (client === null) throw new Error('not connected yet');
+    return client;
+  };
 }
