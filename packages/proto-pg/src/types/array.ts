@@ -167,6 +167,7 @@ function parseArrayBinary(name: string, element: PgCodec, bytes: Uint8Array, sta
   const flags = readInt32(bytes, start + 4);
   if (dimensions < 0 || dimensions > MAX_DIMENSIONS) fail(`${dimensions} dimensions`);
   if (flags !== 0 && flags !== 1) fail('bad flags');
+  if (readInt32(bytes, start + 8) >>> 0 !== element.oid) fail(`element type ${readInt32(bytes, start + 8) >>> 0}, not ${element.oid} (${element.name})`);
   if (dimensions === 0) {
     if (end - start !== 12) fail('bytes after an empty array');
     return [];

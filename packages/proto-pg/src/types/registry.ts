@@ -147,6 +147,26 @@ export class TypeRegistry {
     return inferText(value);
   }
 
+  /**
+   * Every parameter of a Bind: `values` encoded for `typeOids` (a ParameterDescription's, or
+   * shorter / empty when unknown: missing OIDs count as 0), with the format code of each.
+   */
+  encodeParams(values: readonly unknown[], typeOids: readonly number[] = []): { params: (string | Uint8Array | null)[]; formats: (0 | 1)[] } {
+    const params: (string | Uint8Array | null)[] = [];
+    const formats: (0 | 1)[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const param = this.encodeParam(values[i], typeOids[i] ?? 0);
+      params.push(param);
+      formats.push(param instanceof Uint8Array ? 1 : 0);
+    }
+    return { params, formats };
+  }
+
+  /** The result format codes for columns of these type OIDs (a Describe's RowDescription). */
+  resultFormats(typeOids: readonly number[]): (0 | 1)[] {
+    return typeOids.map((oid) => this.resultFormat(oid));
+  }
+
   /** The OID to declare in Parse for `value` when its type is not known (see the file header). */
   inferType(value: unknown): number {
     if (value instanceof Uint8Array) return PgOid.bytea;

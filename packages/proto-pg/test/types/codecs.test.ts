@@ -299,6 +299,8 @@ describe('arrays, binary format', () => {
     expect(() => registry.decode(PgOid._int4, 1, badLength, 0, badLength.length)).toThrow(/element length/);
     const wrongSize = Buffer.from('00000001' + '00000000' + '00000017' + '00000001' + '00000001' + '00000002' + '0001', 'hex');
     expect(() => registry.decode(PgOid._int4, 1, wrongSize, 0, wrongSize.length)).toThrow(/expected 4 bytes/);
+    const otherType = Buffer.from('00000001' + '00000000' + '00000019' + '00000001' + '00000001' + '00000004' + '00000005', 'hex');
+    expect(() => registry.decode(PgOid._int4, 1, otherType, 0, otherType.length)).toThrow(/element type 25, not 23/);
     const seven = Buffer.from('00000007' + '00000000' + '00000017', 'hex');
     expect(() => registry.decode(PgOid._int4, 1, seven, 0, seven.length)).toThrow(/7 dimensions/);
     expect(() => registry.decode(PgOid._int4, 1, Buffer.concat([golden, Buffer.from([0])]), 0, golden.length + 1)).toThrow(/after the last/);
@@ -390,5 +392,10 @@ describe('TypeRegistry', () => {
     expect(registry.inferType([new Uint8Array(0), null])).toBe(PgOid._bytea);
     expect(registry.inferType(1)).toBe(0);
     expect(() => registry.encodeParam(() => 1, 0)).toThrow(PgEncodeError);
+    expect(registry.encodeParams([1, 'x', null, new Uint8Array([7])], [PgOid.int4, PgOid.int4])).toEqual({
+      params: [new Uint8Array([0, 0, 0, 1]), 'x', null, '\\x07'],
+      formats: [1, 0, 0, 0],
+    });
+    expect(registry.resultFormats([PgOid.int4, PgOid.text, PgOid._int4, PgOid._numeric, PgOid.timestamptz])).toEqual([1, 0, 1, 0, 1]);
   });
 });
