@@ -266,16 +266,20 @@ function textParam(name: string, value: unknown): string {
   return value;
 }
 
-/** A codec for a type whose text and binary formats are both its UTF-8 text. */
-export function textLikeCodec(name: string, oid: number, arrayOid: number): PgCodec<string> {
+/**
+ * A codec for a type whose text and binary formats are both its UTF-8 text. A parameter that is
+ * not a string is sent as `otherText` makes it (the registry's inference: 42 → '42').
+ */
+export function textLikeCodec(name: string, oid: number, arrayOid: number, otherText: (value: unknown) => string): PgCodec<string> {
+  const param = (value: unknown): string => (typeof value === 'string' ? value : otherText(value));
   return {
     name,
     oid,
     arrayOid,
     decodeText: utf8Text,
     decodeBinary: utf8Text,
-    encodeText: (value) => textParam(name, value),
-    encodeBinary: (value) => utf8Bytes(textParam(name, value)),
+    encodeText: param,
+    encodeBinary: (value) => utf8Bytes(param(value)),
   };
 }
 

@@ -382,6 +382,9 @@ describe('TypeRegistry', () => {
     expect(registry.encodeParam('42', PgOid.int4)).toBe('42');
     expect(registry.encodeParam(42, PgOid.int4)).toEqual(new Uint8Array([0, 0, 0, 42]));
     expect(registry.encodeParam(42, 0)).toBe('42');
+    expect(registry.encodeParam(42, PgOid.text)).toEqual(enc.encode('42'));
+    expect(registry.encodeParam({ a: 1 }, PgOid.varchar)).toEqual(enc.encode('{"a":1}'));
+    expect(registry.encodeParam([1, 2], PgOid._text)).toEqual(registry.encodeParam(['1', '2'], PgOid._text));
     expect(registry.encodeParam(2n ** 70n, 0)).toBe('1180591620717411303424');
     expect(registry.encodeParam(false, 0)).toBe('f');
     expect(registry.encodeParam(new Uint8Array([10]), 0)).toBe('\\x0a');
