@@ -113,7 +113,7 @@ describe('numeric', () => {
   });
   it('text is validated and kept exactly', () => {
     expect(text(PgOid.numeric, '-0.00012300')).toBe('-0.00012300');
-    for (const bad of ['', '-', '1e5', '1,5', 'nan', ' 1']) expect(() => text(PgOid.numeric, bad), bad).toThrow(PgDecodeError);
+    for (const bad of ['', '-', '1e5', '1,5', 'nan', ' 1', '1.2.3', '.5', '5.', '-.', '1-2', '--1']) expect(() => text(PgOid.numeric, bad), bad).toThrow(PgDecodeError);
     expect(() => codec.encodeBinary?.('12abc')).toThrow(PgEncodeError);
   });
 });
