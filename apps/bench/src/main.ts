@@ -26,6 +26,7 @@ const suites: Record<string, () => Promise<string>> = {
     (await import('./pg/client-bench.js')).registerOurs();
     return (await import('./pg-bench.js')).pgSuite();
   },
+  'pg-codecs': (await import('./pg/codecs-bench.js')).pgCodecsSuite,
 };
 
 /** Names that run several suites: the group's own suite (if any) first, each one once. */

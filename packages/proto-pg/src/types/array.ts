@@ -16,6 +16,15 @@
 import type { PgCodec } from './codec.js';
 import { readInt32 } from './codec.js';
 import { PgDecodeError, PgEncodeError } from './errors.js';
+import { PgOid } from './oids.js';
+
+/**
+ * Element types whose values may be JavaScript arrays themselves (a JSON array): arrays of them
+ * are one-dimensional when encoded, each inner JavaScript array one element.
+ */
+function arraysAreValues(element: PgCodec): boolean {
+  return element.oid === PgOid.json || element.oid === PgOid.jsonb;
+}
 
 /** The server's MAXDIM. */
 const MAX_DIMENSIONS = 6;
@@ -158,6 +167,7 @@ function parseArrayBinary(name: string, element: PgCodec, bytes: Uint8Array, sta
   const flags = readInt32(bytes, start + 4);
   if (dimensions < 0 || dimensions > MAX_DIMENSIONS) fail(`${dimensions} dimensions`);
   if (flags !== 0 && flags !== 1) fail('bad flags');
+  if (readInt32(bytes, start + 8) >>> 0 !== element.oid) fail(`element type ${readInt32(bytes, start + 8) >>> 0}, not ${element.oid} (${element.name})`);
   if (dimensions === 0) {
     if (end - start !== 12) fail('bytes after an empty array');
     return [];
@@ -219,7 +229,7 @@ function arrayText(name: string, element: PgCodec, value: unknown, depth: number
     if (i > 0) text += ',';
     const item: unknown = value[i];
     if (item === null || item === undefined) text += 'NULL';
-    else if (Array.isArray(item)) text += arrayText(name, element, item, depth + 1);
+    else if (Array.isArray(item) && !arraysAreValues(element)) text += arrayText(name, element, item, depth + 1);
     else text += quoteElement(typeof item === 'string' || encode === undefined ? String(item) : encode.call(element, item));
   }
   return text + '}';
@@ -231,8 +241,9 @@ function arrayBinary(name: string, element: PgCodec, value: unknown): Uint8Array
   if (encode === undefined) throw new PgEncodeError(name, `no binary encoder for ${element.name}`);
   if (!Array.isArray(value)) throw new PgEncodeError(name, 'not an array');
   const sizes: number[] = [];
-  for (let level: unknown = value; Array.isArray(level) && level.length > 0; level = level[0]) sizes.push(level.length);
-  if (value.length === 0) sizes.length = 0;
+  if (arraysAreValues(element)) {
+    if (value.length > 0) sizes.push(value.length);
+  } else for (let level: unknown = value; Array.isArray(level) && level.length > 0; level = level[0]) sizes.push(level.length);
   if (sizes.length > MAX_DIMENSIONS) throw new PgEncodeError(name, `more than ${MAX_DIMENSIONS} dimensions`);
   const parts: (Uint8Array | null)[] = [];
   let hasNull = false;
@@ -241,7 +252,7 @@ function arrayBinary(name: string, element: PgCodec, value: unknown): Uint8Array
       if (level === null || level === undefined) {
         hasNull = true;
         parts.push(null);
-      } else if (Array.isArray(level)) throw new PgEncodeError(name, 'not rectangular');
+      } else if (Array.isArray(level) && !arraysAreValues(element)) throw new PgEncodeError(name, 'not rectangular');
       else parts.push(encode.call(element, level));
       return;
     }

@@ -107,11 +107,18 @@ const parsed: ParsedTimestamp = { days: 0, micros: 0, offset: 0 };
 /** A cursor over ASCII bytes for the datetime texts; failures throw PgDecodeError. */
 class Cursor {
   at = 0;
-  constructor(
-    private readonly name: string,
-    private readonly bytes: Uint8Array,
-    private readonly end: number,
-  ) {}
+  private name = '';
+  private bytes: Uint8Array = new Uint8Array(0);
+  private end = 0;
+
+  /** Points the cursor at bytes [start, end) of a value of type `name`. */
+  reset(name: string, bytes: Uint8Array, start: number, end: number): this {
+    this.name = name;
+    this.bytes = bytes;
+    this.at = start;
+    this.end = end;
+    return this;
+  }
 
   fail(): never {
     throw new PgDecodeError(this.name, 0, 'not in the ISO format');
@@ -189,6 +196,10 @@ class Cursor {
   }
 }
 
+/** One cursor for every parse (parsing never re-enters); it lets go of the bytes after each. */
+const sharedCursor = new Cursor();
+const NO_BYTES = new Uint8Array(0);
+
 /** Is bytes [start, end) exactly `word` (ASCII)? */
 function isWord(bytes: Uint8Array, start: number, end: number, word: string): boolean {
   if (end - start !== word.length) return false;
@@ -205,8 +216,16 @@ function infinityText(bytes: Uint8Array, start: number, end: number): number {
 
 /** Parses a date (kind 'date'), timestamp or timestamptz text into `parsed`. */
 function parseText(name: string, bytes: Uint8Array, start: number, end: number, kind: 'date' | 'timestamp' | 'timestamptz'): void {
-  const cursor = new Cursor(name, bytes, end);
-  cursor.at = start;
+  const cursor = sharedCursor.reset(name, bytes, start, end);
+  try {
+    parseFields(cursor, kind);
+  } finally {
+    // Let go of the received bytes.
+    cursor.reset('', NO_BYTES, 0, 0);
+  }
+}
+
+function parseFields(cursor: Cursor, kind: 'date' | 'timestamp' | 'timestamptz'): void {
   const year = cursor.digits(4, 9);
   cursor.expect(0x2d);
   const month = cursor.digits(2, 2);
@@ -334,7 +353,8 @@ function timestampParamText(kind: 'timestamp' | 'timestamptz', value: unknown): 
   const ms = dateParamMillis(kind, value);
   if (ms === Infinity) return 'infinity';
   if (ms === -Infinity) return '-infinity';
-  return formatTimestamp((ms - EPOCH_MS) * 1000, kind === 'timestamptz');
+  const micros = (ms - EPOCH_MS) * 1000;
+  return formatTimestamp(Number.isSafeInteger(micros) ? micros : BigInt(ms - EPOCH_MS) * 1000n, kind === 'timestamptz');
 }
 
 function timestampParamBinary(kind: 'timestamp' | 'timestamptz', value: unknown): Uint8Array {

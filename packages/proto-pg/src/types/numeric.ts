@@ -34,16 +34,20 @@ function groupText(digit: number): string {
 
 function numericText(bytes: Uint8Array, start: number, end: number): string {
   if (end - start > 200_000) throw new PgDecodeError('numeric', 0, 'too long');
-  const first = bytes[start];
+  // [-]digits[.digits], as numeric_out writes it, or one of the three words.
+  let digits = 0;
+  let points = 0;
   for (let at = start; at < end; at++) {
     const c = bytes[at] as number;
-    if (!((c >= 0x30 && c <= 0x39) || c === 0x2e || (c === 0x2d && at === start))) {
+    if (c >= 0x30 && c <= 0x39) digits++;
+    else if (c === 0x2e && digits > 0) points++;
+    else if (!(c === 0x2d && at === start)) {
       const text = asciiText(bytes, start, end);
       if (text === 'NaN' || text === 'Infinity' || text === '-Infinity') return text;
       throw new PgDecodeError('numeric', 0, 'not a number');
     }
   }
-  if (end === start || (first === 0x2d && end - start === 1)) throw new PgDecodeError('numeric', 0, 'empty');
+  if (digits === 0 || points > 1 || bytes[end - 1] === 0x2e) throw new PgDecodeError('numeric', 0, 'not a number');
   return asciiText(bytes, start, end);
 }
 

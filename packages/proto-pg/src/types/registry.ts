@@ -15,7 +15,8 @@
 // - a string is sent as text, as it is, whatever the type: the server parses it with its own
 //   input function (so '42' for an int4, '{1,2}' for an int4[], JSON text for json);
 // - a known type's codec encodes anything else, in binary when the codec can (no parsing on the
-//   server), else in text; arrays go to text if an element has no binary form;
+//   server), else in text; arrays go to text if an element has no binary form; the text types
+//   take any value, as its inferred text (below): 42 for a text parameter is '42';
 // - for OID 0 (or unknown, 705, or an OID with no codec) the text is inferred from the value:
 //   number → its shortest decimal ('NaN', 'Infinity', '-0' kept), bigint → decimal, boolean →
 //   't'/'f', Date → timestamptz text in UTC ('2024-01-02 03:04:05.678+00', BC years kept),
@@ -32,7 +33,8 @@ import { PgEncodeError } from './errors.js';
 import { numericCodec } from './numeric.js';
 import { PgOid } from './oids.js';
 import type { TypeOptions } from './options.js';
-import { boolCodec, byteaCodec, byteaHex, float4Codec, float8Codec, int2Codec, int4Codec, int8Codec, jsonbCodec, jsonCodec, oidCodec, textLikeCodec, uuidCodec } from './scalars.js';
+import { inferText } from './infer.js';
+import { boolCodec, byteaCodec, float4Codec, float8Codec, int2Codec, int4Codec, int8Codec, jsonbCodec, jsonCodec, oidCodec, textLikeCodec, uuidCodec } from './scalars.js';
 import { copyBytes, utf8Text } from './text.js';
 
 /** The built-in codecs for `options` (element types only; arrays are derived). */
@@ -46,12 +48,12 @@ function builtinCodecs(options: TypeOptions): PgCodec[] {
     float4Codec,
     float8Codec,
     numericCodec,
-    textLikeCodec('text', PgOid.text, PgOid._text),
-    textLikeCodec('varchar', PgOid.varchar, PgOid._varchar),
-    textLikeCodec('bpchar', PgOid.bpchar, PgOid._bpchar),
-    textLikeCodec('name', PgOid.name, PgOid._name),
-    textLikeCodec('char', PgOid.char, PgOid._char),
-    textLikeCodec('unknown', PgOid.unknown, 0),
+    textLikeCodec('text', PgOid.text, PgOid._text, inferText),
+    textLikeCodec('varchar', PgOid.varchar, PgOid._varchar, inferText),
+    textLikeCodec('bpchar', PgOid.bpchar, PgOid._bpchar, inferText),
+    textLikeCodec('name', PgOid.name, PgOid._name, inferText),
+    textLikeCodec('char', PgOid.char, PgOid._char, inferText),
+    textLikeCodec('unknown', PgOid.unknown, 0, inferText),
     byteaCodec,
     jsonCodec,
     jsonbCodec,
@@ -59,8 +61,6 @@ function builtinCodecs(options: TypeOptions): PgCodec[] {
     ...dateTimeCodecs(options.dates ?? 'date', options.intervals ?? 'object'),
   ] as PgCodec[];
 }
-
-const DATE_TEXT = dateTimeCodecs('date', 'object')[2] as PgCodec;
 
 /** Codecs by type OID, for one client. */
 export class TypeRegistry {
@@ -147,47 +147,30 @@ export class TypeRegistry {
     return inferText(value);
   }
 
+  /**
+   * Every parameter of a Bind: `values` encoded for `typeOids` (a ParameterDescription's, or
+   * shorter / empty when unknown: missing OIDs count as 0), with the format code of each.
+   */
+  encodeParams(values: readonly unknown[], typeOids: readonly number[] = []): { params: (string | Uint8Array | null)[]; formats: (0 | 1)[] } {
+    const params: (string | Uint8Array | null)[] = [];
+    const formats: (0 | 1)[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const param = this.encodeParam(values[i], typeOids[i] ?? 0);
+      params.push(param);
+      formats.push(param instanceof Uint8Array ? 1 : 0);
+    }
+    return { params, formats };
+  }
+
+  /** The result format codes for columns of these type OIDs (a Describe's RowDescription). */
+  resultFormats(typeOids: readonly number[]): (0 | 1)[] {
+    return typeOids.map((oid) => this.resultFormat(oid));
+  }
+
   /** The OID to declare in Parse for `value` when its type is not known (see the file header). */
   inferType(value: unknown): number {
     if (value instanceof Uint8Array) return PgOid.bytea;
     if (Array.isArray(value) && value.length > 0 && value.every((item) => item === null || item instanceof Uint8Array)) return PgOid._bytea;
     return 0;
   }
-}
-
-/** The text of a parameter whose type is not known, inferred from its JavaScript type. */
-function inferText(value: unknown): string {
-  switch (typeof value) {
-    case 'string':
-      return value;
-    case 'number':
-      return Object.is(value, -0) ? '-0' : String(value);
-    case 'bigint':
-      return value.toString();
-    case 'boolean':
-      return value ? 't' : 'f';
-    case 'object':
-      if (value === null) return 'NULL';
-      if (value instanceof Date) return (DATE_TEXT.encodeText as (v: unknown) => string)(value);
-      if (value instanceof Uint8Array) return byteaHex(value);
-      if (Array.isArray(value)) return inferArrayText(value);
-      return (jsonCodec.encodeText as (v: unknown) => string)(value);
-    default:
-      throw new PgEncodeError('unknown', `cannot infer a type for a ${typeof value}`);
-  }
-}
-
-function inferArrayText(value: readonly unknown[]): string {
-  let text = '{';
-  for (let i = 0; i < value.length; i++) {
-    if (i > 0) text += ',';
-    const item = value[i];
-    if (item === null || item === undefined) text += 'NULL';
-    else if (Array.isArray(item)) text += inferArrayText(item);
-    else {
-      const element = inferText(item);
-      text += element === '' || /[{}",\\\s]/.test(element) || element.toUpperCase() === 'NULL' ? '"' + element.replace(/[\\"]/g, '\\$&') + '"' : element;
-    }
-  }
-  return text + '}';
 }

@@ -39,56 +39,31 @@ function integerParam(name: string, value: unknown, min: number, max: number): n
   return n;
 }
 
-export const int2Codec: PgCodec<number> = {
-  name: 'int2',
-  oid: PgOid.int2,
-  arrayOid: PgOid._int2,
-  preferBinary: true,
-  decodeText: (bytes, start, end) => integerText('int2', bytes, start, end, 5, -32768, 32767),
-  decodeBinary(bytes, start, end) {
-    expectLength('int2', start, end, 2);
-    return readInt16(bytes, start);
-  },
-  encodeText: (value) => String(integerParam('int2', value, -32768, 32767)),
-  encodeBinary(value) {
-    const n = integerParam('int2', value, -32768, 32767);
-    return new Uint8Array([(n >> 8) & 0xff, n & 0xff]);
-  },
-};
+/** The codec of a 2- or 4-byte integer type holding values in [min, max]. */
+function integerCodec(name: string, oid: number, arrayOid: number, size: 2 | 4, min: number, max: number): PgCodec<number> {
+  const digits = size === 2 ? 5 : 10;
+  const read = size === 2 ? readInt16 : min < 0 ? readInt32 : readUint32;
+  return {
+    name,
+    oid,
+    arrayOid,
+    preferBinary: true,
+    decodeText: (bytes, start, end) => integerText(name, bytes, start, end, digits, min, max),
+    decodeBinary(bytes, start, end) {
+      expectLength(name, start, end, size);
+      return read(bytes, start);
+    },
+    encodeText: (value) => String(integerParam(name, value, min, max)),
+    encodeBinary(value) {
+      const n = integerParam(name, value, min, max);
+      return size === 2 ? new Uint8Array([(n >> 8) & 0xff, n & 0xff]) : new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    },
+  };
+}
 
-export const int4Codec: PgCodec<number> = {
-  name: 'int4',
-  oid: PgOid.int4,
-  arrayOid: PgOid._int4,
-  preferBinary: true,
-  decodeText: (bytes, start, end) => integerText('int4', bytes, start, end, 10, -2147483648, 2147483647),
-  decodeBinary(bytes, start, end) {
-    expectLength('int4', start, end, 4);
-    return readInt32(bytes, start);
-  },
-  encodeText: (value) => String(integerParam('int4', value, -2147483648, 2147483647)),
-  encodeBinary(value) {
-    const n = integerParam('int4', value, -2147483648, 2147483647);
-    return new Uint8Array([(n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
-  },
-};
-
-export const oidCodec: PgCodec<number> = {
-  name: 'oid',
-  oid: PgOid.oid,
-  arrayOid: PgOid._oid,
-  preferBinary: true,
-  decodeText: (bytes, start, end) => integerText('oid', bytes, start, end, 10, 0, 4294967295),
-  decodeBinary(bytes, start, end) {
-    expectLength('oid', start, end, 4);
-    return readUint32(bytes, start);
-  },
-  encodeText: (value) => String(integerParam('oid', value, 0, 4294967295)),
-  encodeBinary(value) {
-    const n = integerParam('oid', value, 0, 4294967295);
-    return new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
-  },
-};
+export const int2Codec = integerCodec('int2', PgOid.int2, PgOid._int2, 2, -32768, 32767);
+export const int4Codec = integerCodec('int4', PgOid.int4, PgOid._int4, 4, -2147483648, 2147483647);
+export const oidCodec = integerCodec('oid', PgOid.oid, PgOid._oid, 4, 0, 4294967295);
 
 const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
@@ -211,14 +186,30 @@ function floatText(name: string, bytes: Uint8Array, start: number, end: number):
   return value;
 }
 
-/** The double nearest the shortest decimal that reads back as the float4 `f`. */
+/**
+ * The double nearest the shortest decimal that reads back as the float4 `f`, chosen as the
+ * server's shortest-exact output (Ryu) chooses: the fewest digits; among those, the nearest to
+ * `f`; an exact tie goes to the even last digit (JavaScript's toPrecision would round it up).
+ */
 export function shortestFloat4(f: number): number {
   if (f === 0 || !Number.isFinite(f)) return f;
-  for (let precision = 1; precision < 9; precision++) {
+  for (let precision = 1; precision <= 9; precision++) {
     const candidate = Number(f.toPrecision(precision));
-    if (Math.fround(candidate) === f) return candidate;
+    if (Math.fround(candidate) !== f) continue;
+    // A tie: the exact value's next digit is 5 and nothing follows (a float4 has fewer than
+    // 110 significant digits, so toExponential(precision + 110) is exact).
+    const exact = f.toExponential(Math.min(100, precision + 110));
+    const [mantissa = '', exponentText = '0'] = exact.replace('-', '').split('e');
+    const digits = mantissa.replace('.', '');
+    if (digits[precision] !== '5' || /[1-9]/.test(digits.slice(precision + 1))) return candidate;
+    const sign = f < 0 ? '-' : '';
+    const scale = Number(exponentText) - precision + 1;
+    const down = BigInt(digits.slice(0, precision));
+    const even = down % 2n === 0n ? down : down + 1n;
+    const chosen = Number(`${sign}${even}e${scale}`);
+    return Math.fround(chosen) === f ? chosen : candidate;
   }
-  return Number(f.toPrecision(9));
+  return f;
 }
 
 function floatParam(name: string, value: unknown): number {
@@ -275,16 +266,20 @@ function textParam(name: string, value: unknown): string {
   return value;
 }
 
-/** A codec for a type whose text and binary formats are both its UTF-8 text. */
-export function textLikeCodec(name: string, oid: number, arrayOid: number): PgCodec<string> {
+/**
+ * A codec for a type whose text and binary formats are both its UTF-8 text. A parameter that is
+ * not a string is sent as `otherText` makes it (the registry's inference: 42 → '42').
+ */
+export function textLikeCodec(name: string, oid: number, arrayOid: number, otherText: (value: unknown) => string): PgCodec<string> {
+  const param = (value: unknown): string => (typeof value === 'string' ? value : otherText(value));
   return {
     name,
     oid,
     arrayOid,
     decodeText: utf8Text,
     decodeBinary: utf8Text,
-    encodeText: (value) => textParam(name, value),
-    encodeBinary: (value) => utf8Bytes(textParam(name, value)),
+    encodeText: param,
+    encodeBinary: (value) => utf8Bytes(param(value)),
   };
 }
 

@@ -71,7 +71,7 @@ function longText(bytes: Uint8Array, start: number, end: number): string {
 
 /** Bytes [start, end) as text of single-byte characters (for values known to be ASCII). */
 export function asciiText(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start > 64) {
+  if (end - start > SHORT_TEXT) {
     const node = bytes as Uint8Array & NodeBufferText;
     if (typeof node.latin1Slice === 'function') return node.latin1Slice(start, end);
   }
@@ -88,7 +88,8 @@ export function utf8Bytes(text: string): Uint8Array {
 /** A copy of bytes [start, end) in a fresh Uint8Array (not a view of `bytes`). */
 export function copyBytes(bytes: Uint8Array, start: number, end: number): Uint8Array {
   const out = new Uint8Array(end - start);
-  for (let i = start, o = 0; i < end; i++, o++) out[o] = bytes[i] as number;
+  if (end - start > 64) out.set(bytes.subarray(start, end));
+  else for (let i = start, o = 0; i < end; i++, o++) out[o] = bytes[i] as number;
   return out;
 }
 
