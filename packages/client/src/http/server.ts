@@ -32,7 +32,8 @@
 //   otherwise the connection is closed (a half-sent response cannot be mended).
 // - A request the peer got wrong gets the status its RemoteProtocolError suggests (400, 413,
 //   414, 431, 501, 505) and `Connection: close`.
-// - Timeouts: `headersTimeout` from the first byte of a request (or the connection's start)
+// - Timeouts (checked by one sweep per server, to 1/16 of the shortest: DeadlineSweep):
+//   `headersTimeout` from the first byte of a request (or the connection's start)
 //   until its head is complete (408, then close); `idleTimeout` while a kept-alive connection
 //   waits for its next request (close); `bodyTimeout` while the server waits for more bytes of
 //   a request body it is reading (408 if no response was begun, then close).
@@ -43,8 +44,8 @@
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, OutputBuffer, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
 import { concatBytes } from '../bytes.js';
-import { Deadline } from '../deadline.js';
-import type { Expirable } from '../deadline.js';
+import { DeadlineSweep } from '../deadline.js';
+import type { Sweepable } from '../deadline.js';
 import { ConnectionError } from '../errors.js';
 import { checkAnswer } from './answer.js';
 import type { Background, ByteStream, Listener, ListenTarget, ReadSink, Runtime, StreamAddress, TlsInfo, Wake, Waiter } from '../runtime.js';
@@ -166,8 +167,10 @@ export async function serveHttp(runtime: Runtime, handler: HttpHandler, options:
   return server;
 }
 
-class Server implements HttpServer {
+class Server implements HttpServer, Sweepable {
   closing = false;
+  /** Every connection's timeouts: one timer (see DeadlineSweep). */
+  readonly deadlines: DeadlineSweep;
   private acceptor: Background | null = null;
   /** The open connections: a list through their own links (nothing made per connection). */
   private first: ServerConnection | null = null;
@@ -181,7 +184,26 @@ class Server implements HttpServer {
     private readonly listener: Listener,
     readonly handler: HttpHandler,
     readonly options: HttpServerOptions,
-  ) {}
+  ) {
+    // Timeouts are kept to a sixteenth of the shortest, each at most two of those late (never early; see DeadlineSweep).
+    const shortest = Math.min(...[options.headersTimeout ?? 60_000, options.idleTimeout ?? 5_000, options.bodyTimeout ?? 60_000].filter((ms) => ms > 0));
+    this.deadlines = new DeadlineSweep(runtime, Math.min(1000, Math.max(1, Math.floor((Number.isFinite(shortest) ? shortest : 16_000) / 16))), this);
+  }
+
+  /** @internal The sweep's tick: connections whose deadline passed expire. True while some have one. */
+  sweep(now: number): boolean {
+    let armed = false;
+    for (let connection = this.first; connection !== null; ) {
+      const next = connection.nextLink; // expiring may end it
+      const at = connection.deadlineAt;
+      if (at <= now) {
+        connection.deadlineAt = Infinity;
+        connection.expire();
+      } else if (at !== Infinity) armed = true;
+      connection = next;
+    }
+    return armed;
+  }
 
   get address(): StreamAddress {
     return this.listener.address;
@@ -246,7 +268,8 @@ class Server implements HttpServer {
     else return; // not in the list (released already)
     if (next !== null) next.previousLink = previous;
     connection.previousLink = connection.nextLink = null;
-    if (--this.open === 0 && this.allEnded !== null) {
+    if (--this.open === 0) this.deadlines.stop();
+    if (this.open === 0 && this.allEnded !== null) {
       const ended = this.allEnded;
       this.allEnded = null;
       this.endedAll = null;
@@ -277,7 +300,7 @@ class Server implements HttpServer {
 }
 
 /** One connection's cycles. */
-class ServerConnection implements Expirable {
+class ServerConnection {
   background: Background | null = null;
   /** The server's list of open connections (see Server.release). */
   previousLink: ServerConnection | null = null;
@@ -300,8 +323,8 @@ class ServerConnection implements Expirable {
   private inHandler = false;
   /** The client went away while its request was under way. */
   private gone = false;
-  /** headersTimeout, bodyTimeout and idleTimeout: one lazy timer. */
-  private readonly timeout: Deadline;
+  /** When headersTimeout, bodyTimeout or idleTimeout passes (the server's sweep checks it); Infinity: none. */
+  deadlineAt = Infinity;
   /** Bytes received since the connection waits for its current request (0: none of its head yet). */
   private cycleBytes = 0;
   /** The timer armed is the idle timeout (no byte of the next request yet). */
@@ -356,7 +379,6 @@ class ServerConnection implements Expirable {
   ) {
     this.runtime = server.runtime;
     this.conn = new HttpConnection('server', server.options);
-    this.timeout = new Deadline(server.runtime);
     this.cycleSink = server.runtime.sinkRunsActivity === true ? (chunk) => this.sinkCycles(chunk) : null;
   }
 
@@ -420,7 +442,7 @@ class ServerConnection implements Expirable {
     } catch {
       // Errors of the stream end the connection; handler errors were answered already.
     } finally {
-      this.timeout.stop();
+      this.deadlineAt = Infinity;
       this.shut();
       this.dropOutput();
       const reader = this.reader;
@@ -1084,19 +1106,17 @@ class ServerConnection implements Expirable {
   }
 
   /**
-   * Arm the connection's deadline `ms` from now. One runtime timer at most is pending per
-   * connection: re-arming only moves the deadline, and a timer that fires before it re-arms
-   * itself for the rest (a keep-alive connection would otherwise start and stop a timer per
-   * request).
+   * Arm the connection's deadline `ms` from now: a number the server's sweep checks (one timer
+   * for every connection; nothing started or cancelled per request, no timer held while idle).
    */
   private armTimer(ms: number, idle: boolean): void {
     this.deadlineIdle = idle;
-    this.timeout.set(ms, this);
+    this.deadlineAt = this.server.deadlines.deadline(ms);
   }
 
   private deadlineIdle = false;
 
-  /** @internal The deadline passed (Deadline's callback). */
+  /** @internal The deadline passed (the server's sweep). */
   expire(): void {
     if (this.closed) return;
     if ((!this.deadlineIdle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') || (this.waitingForBody && this.conn.ourState === 'SEND_RESPONSE')) {
@@ -1112,7 +1132,7 @@ class ServerConnection implements Expirable {
 
   /** No deadline while a request is handled (the pending timer, if any, will find none). */
   private cancelTimer(): void {
-    this.timeout.clear();
+    this.deadlineAt = Infinity;
   }
 
   // For the body ------------------------------------------------------------------------------
