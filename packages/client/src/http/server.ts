@@ -491,7 +491,7 @@ class ServerConnection {
       if (typeof ok !== 'boolean') return this.finishExchange(ok);
       if (!ok || this.closed) return false;
       // The stream pushes back: wait before the next response.
-      if (this.writing !== null) return this.afterWriting();
+      if (this.writing !== null) return this.finishExchange(null);
       if (!this.nextCycle()) return false;
     }
   }
@@ -504,26 +504,20 @@ class ServerConnection {
     return true;
   }
 
-  /** The rest of a cycle whose exchange awaits something. */
-  private async finishExchange(pending: Promise<boolean>): Promise<boolean> {
+  /**
+   * The rest of a cycle that must wait: for its exchange (`pending`), and for the stream to take
+   * what was written (backpressure; null `pending`: only that).
+   */
+  private async finishExchange(pending: Promise<boolean> | null): Promise<boolean> {
     try {
-      this.flushSoon();
-      if (!(await pending) || this.closed) return false;
+      if (pending !== null) {
+        this.flushSoon();
+        if (!(await pending) || this.closed) return false;
+      }
       if (this.writing !== null) {
         this.flushSoon();
         await this.writing;
       }
-      return this.nextCycle();
-    } catch {
-      return false;
-    }
-  }
-
-  /** The rest of a cycle whose response the stream has not taken yet. */
-  private async afterWriting(): Promise<boolean> {
-    try {
-      this.flushSoon();
-      await this.writing;
       return this.nextCycle();
     } catch {
       return false;
