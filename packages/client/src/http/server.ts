@@ -417,7 +417,7 @@ class ServerConnection {
         const step = this.parked ?? this.cycles();
         this.parked = null;
         if (step === WAIT) {
-          if (this.out.size > 0) this.flush();
+          if (this.out !== NO_OUTPUT) this.flush();
           this.waitingAtCycle = true;
           if (this.reader === null) {
             // Read here: no other activity reads (see the file header). A handler answering
@@ -545,7 +545,7 @@ class ServerConnection {
     this.accept(chunk);
     const step = this.cycles();
     if (step === WAIT) {
-      if (this.out.size > 0) this.flush();
+      if (this.out !== NO_OUTPUT) this.flush();
       if (this.conn.pendingBytes < READ_HIGH_WATER) return true;
     } else {
       this.parked = step;
@@ -659,7 +659,7 @@ class ServerConnection {
         this.parked = step;
         this.waitingAtCycle = false;
         this.wakeData();
-      } else if (this.out.size > 0) this.flush();
+      } else if (this.out !== NO_OUTPUT) this.flush();
     } else this.receive(chunk);
     if (this.conn.pendingBytes < READ_HIGH_WATER) return true;
     this.sunk = chunk;
@@ -966,6 +966,7 @@ class ServerConnection {
       this.flush();
       return this.write(bytes);
     }
+    if (bytes.length === 0) return this.writing;
     this.output().append(bytes);
     return this.gathered();
   }
@@ -1002,9 +1003,9 @@ class ServerConnection {
    */
   private flush(): Promise<void> {
     const out = this.out;
-    if (out.size === 0) return this.writing ?? RESOLVED;
     this.out = NO_OUTPUT;
-    if (out === scratch) scratchHolder = null;
+    if (out === scratch) scratchHolder = null; // lent for a burst only, even one that wrote nothing
+    if (out.size === 0) return this.writing ?? RESOLVED;
     const stream = this.stream;
     if (stream.writeNow === undefined) return this.write(out.take());
     let result: boolean | Promise<void>;
