@@ -91,6 +91,20 @@ export class CurioByteStream implements ByteStream {
     if (this.upgraded || this.upgrading) return Promise.reject(upgradedError());
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new ConnectionError('write after close', 'EPIPE'));
+    const outcome = this.writeNow(data);
+    return typeof outcome === 'boolean' ? RESOLVED : outcome;
+  }
+
+  /**
+   * `write`, saying what became of `data` (ByteStream.writeNow): true when the socket wrote it
+   * through at once (Node's `writableLength` is back to 0: nothing holds it), false when it is
+   * held (in Node's buffer or this stream's queue) under the high-water mark, else the Promise
+   * to wait on.
+   */
+  writeNow(data: Uint8Array): boolean | Promise<void> {
+    if (this.upgraded || this.upgrading) throw upgradedError();
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) throw new ConnectionError('write after close', 'EPIPE');
     const raw = this.socket.rawSocket;
     if (this.queue.length === 0 && !this.writing && raw.writableLength === 0 && !raw.destroyed) {
       // Nothing queued and the socket is not pushing back: hand the bytes to the socket now,
@@ -99,16 +113,15 @@ export class CurioByteStream implements ByteStream {
       // costs a nextTick per write). If bytes stay in Node, an empty write behind them is the
       // callback: Node completes writes in order.
       raw.write(data);
-      if (raw.writableLength > 0) {
-        this.rawPending++;
-        raw.write(FENCE, (this.rawWritten ??= () => this.rawDone()));
-      }
-      return RESOLVED;
+      if (raw.writableLength === 0) return true;
+      this.rawPending++;
+      raw.write(FENCE, (this.rawWritten ??= () => this.rawDone()));
+      return false;
     }
     this.queue.push(data);
     this.queuedBytes += data.length;
     (this.wakeup ?? this.startWriter()).set();
-    if (this.queuedBytes < WRITE_HIGH_WATER) return RESOLVED;
+    if (this.queuedBytes < WRITE_HIGH_WATER) return false;
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 

@@ -125,6 +125,23 @@ describe('HTTP client on the memory runtime, with faults', () => {
     }
   });
 
+  it("the server's idle timeout (one sweep for every connection): never early, at most two sixteenths late, and no timer left once connections end", async () => {
+    const { memory, server, agent, stop } = await setup(undefined, { idleTimeout: 1_600 }, { idleTimeout: 60_000 });
+    try {
+      expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+      await memory.clock.advance(1_599);
+      expect(server.connections).toBe(1);
+      // Granularity 1 600 / 16 = 100 ms: closed by 1 600 + 2 × 100.
+      await memory.clock.advance(201);
+      expect(server.connections).toBe(0);
+      await agent.close();
+      // The sweep stopped with the last connection: only the agent's own timers could remain.
+      expect(memory.clock.nextTimerAt() ?? Infinity).toBeGreaterThan(memory.clock.now() + 1_000);
+    } finally {
+      await stop();
+    }
+  });
+
   it('a connect that is never accepted ends with the connect timeout; a stalled head with the headers timeout, at the virtual instant', async () => {
     const { memory, agent, stop } = await setup(undefined, {}, { connectTimeout: 2_000 });
     memory.network.faults({ port: 8080 }, forFirst(1, { acceptDelay: Infinity }));

@@ -130,6 +130,7 @@ export function spawnNode(fn: (signal: AbortSignal) => Promise<void>, options?: 
 /** The Runtime of plain Node: Promises, node:net / node:tls, timers. */
 export const nodeRuntime: Runtime = {
   name: 'node',
+  sinkRunsActivity: true,
   connect: (target, options) => connectNode(target, options?.timeout),
   listen: (target, options) => listenNode(target, options?.backlog),
   wait<T>(_state: string, waiter: Waiter<T>): Promise<T> {

@@ -180,6 +180,29 @@ export class NodeByteStream implements ByteStream {
     }
     socket.write(data);
     if (socket.writableLength < WRITE_HIGH_WATER) return RESOLVED;
+    return this.drained();
+  }
+
+  /**
+   * `write`, saying what became of `data` (see ByteStream.writeNow): Node's Writable counts a
+   * chunk in `writableLength` until the OS took all of it, so 0 right after the write means
+   * that libuv wrote it through at once and nothing in Node holds it.
+   */
+  writeNow(data: Uint8Array): boolean | Promise<void> {
+    const socket = this.socket;
+    if (this.upgraded) throw upgradedError();
+    if (this.failure !== null) throw this.failure;
+    if (this.closedHere || socket.destroyed || socket.writableEnded) throw new ConnectionError('write after the connection closed', 'EPIPE');
+    socket.write(data);
+    const left = socket.writableLength;
+    if (left === 0) return true;
+    if (left < WRITE_HIGH_WATER) return false;
+    return this.drained();
+  }
+
+  /** Settles on the socket's next 'drain' (rejects if it closes first); one for every writer waiting. */
+  private drained(): Promise<void> {
+    const socket = this.socket;
     return (this.drain ??= new Promise<void>((resolve, reject) => {
       const drained = (): void => {
         socket.off('close', closed);

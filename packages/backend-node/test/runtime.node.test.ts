@@ -59,6 +59,28 @@ describe('the node stream, read with a sink', () => {
 
   const text = (chunk: Uint8Array | null): string | null => (chunk === null ? null : Buffer.from(chunk).toString());
 
+  it('writeNow: true when the OS took the bytes at once (the caller may reuse them), a Promise past the high-water mark, a throw once closed', async () => {
+    const { stream, peer, close } = await pair();
+    let received = '';
+    peer.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const buffer = Buffer.from('hello');
+    expect(stream.writeNow(buffer)).toBe(true);
+    buffer.write('XXXXX'); // reused at once: what was sent is not changed
+    while (received.length < 5) await nodeRuntime.sleep(1);
+    expect(received).toBe('hello');
+    // The peer does not read: the socket's buffers fill, and writeNow answers a Promise to wait on.
+    peer.pause();
+    const big = new Uint8Array(4 * 1024 * 1024);
+    let outcome: boolean | Promise<void> = true;
+    for (let i = 0; i < 16 && typeof outcome === 'boolean'; i++) outcome = stream.writeNow(big);
+    expect(outcome).toBeInstanceOf(Promise);
+    peer.resume();
+    await outcome;
+    stream.close();
+    expect(() => stream.writeNow(buffer)).toThrow(/closed/);
+    close();
+  });
+
   it('hands each chunk to the sink as it arrives while the read stays pending; a declined chunk ends the read', async () => {
     const { stream, peer, close } = await pair();
     const taken: string[] = [];

@@ -120,6 +120,17 @@ export interface ByteStream {
    * ConnectionError when the connection is gone. The caller must not change `data` afterwards.
    */
   write(data: Uint8Array): Promise<void>;
+  /**
+   * Optional: `write`, answering synchronously what became of `data` (a server writing a
+   * response per request reuses its output buffer when the bytes went out at once):
+   * - `true`: every byte was handed to the OS already; `data` is the caller's again;
+   * - `false`: the stream holds `data` (the caller must not change it) and is under its
+   *   high-water mark: nothing to wait for;
+   * - a Promise: as `write`'s when it must wait (settles once the stream drained, rejects if
+   *   the connection breaks); the stream holds `data`.
+   * Throws (a ConnectionError) where `write` would reject at once (the stream closed or broken).
+   */
+  writeNow?(data: Uint8Array): boolean | Promise<void>;
   /** Close the stream; a pending read ends with null or an error. Idempotent. */
   close(): void;
   /**
@@ -252,6 +263,15 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 export interface Runtime {
   /** 'node', 'curio', 'memory'... */
   readonly name: string;
+  /**
+   * Optional: true when code run by a {@link ReadSink} behaves as code of the activity whose
+   * read the sink serves (the node runtime: activities are plain Promise code, and a sink runs
+   * from the socket's event). A consumer may then do all its work in the sink: the HTTP server
+   * answers a request there, with no Promise settled per request. Absent or false (curio: a
+   * sink runs outside the reading task, where a handler could make no kernel trap): a sink only
+   * takes bytes, and the work waits for the read to settle.
+   */
+  readonly sinkRunsActivity?: boolean;
   /** Open a connection. Rejects with a typed error (ConnectionError) on failure or timeout. */
   connect(target: ConnectTarget, options?: { readonly timeout?: number }): Promise<ByteStream>;
   /** Listen for connections. Rejects with a ConnectionError (EADDRINUSE...) when it cannot. */

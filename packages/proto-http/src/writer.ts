@@ -87,6 +87,20 @@ export class OutputBuffer {
     return out;
   }
 
+  /**
+   * Everything held, as a view of the buffer's storage (valid until the buffer is written to
+   * again): for a writer that may hand it back with `clear()` once it is written through, or
+   * give the storage away with `take()` when it is not.
+   */
+  view(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  /** Empty the buffer, keeping its storage (what `view()` showed is written: reuse it). */
+  clear(): void {
+    this.length = this.start = 0;
+  }
+
   /** @internal Start a message after what the buffer holds. */
   begin(): void {
     this.start = this.length;

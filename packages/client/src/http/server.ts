@@ -32,7 +32,8 @@
 //   otherwise the connection is closed (a half-sent response cannot be mended).
 // - A request the peer got wrong gets the status its RemoteProtocolError suggests (400, 413,
 //   414, 431, 501, 505) and `Connection: close`.
-// - Timeouts: `headersTimeout` from the first byte of a request (or the connection's start)
+// - Timeouts (checked by one sweep per server, to 1/16 of the shortest: DeadlineSweep):
+//   `headersTimeout` from the first byte of a request (or the connection's start)
 //   until its head is complete (408, then close); `idleTimeout` while a kept-alive connection
 //   waits for its next request (close); `bodyTimeout` while the server waits for more bytes of
 //   a request body it is reading (408 if no response was begun, then close).
@@ -43,11 +44,11 @@
 import { Data, EndOfMessage, FieldList, HttpConnection, InformationalResponse, NEED_DATA, OutputBuffer, PAUSED, RemoteProtocolError, Response as ResponseEvent } from '@curio-ts/proto-http';
 import type { FieldsInit, HttpEvent, HttpLimits, Request as RequestEvent } from '@curio-ts/proto-http';
 import { concatBytes } from '../bytes.js';
-import { Deadline } from '../deadline.js';
-import type { Expirable } from '../deadline.js';
+import { DeadlineSweep } from '../deadline.js';
+import type { Sweepable } from '../deadline.js';
 import { ConnectionError } from '../errors.js';
 import { checkAnswer } from './answer.js';
-import type { Background, ByteStream, Listener, ListenTarget, Runtime, StreamAddress, TlsInfo, Wake, Waiter } from '../runtime.js';
+import type { Background, ByteStream, Listener, ListenTarget, ReadSink, Runtime, StreamAddress, TlsInfo, Wake, Waiter } from '../runtime.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
 const READ_HIGH_WATER = 64 * 1024;
@@ -72,6 +73,17 @@ const BROKEN: unique symbol = Symbol('BROKEN');
 const INTERNAL_ERROR: ServerResponse = { status: 500, headers: [['Content-Type', 'text/plain']], body: 'Internal Server Error' };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/**
+ * The output buffer of every connection that answers a burst and writes it through at once
+ * (the usual case): lent to one connection at a time (see ServerConnection.output), its storage
+ * kept while the stream takes each write whole (ByteStream.writeNow), so that a keep-alive
+ * response allocates no buffer, and an idle connection holds none.
+ */
+const scratch = new OutputBuffer(0);
+let scratchHolder: ServerConnection | null = null;
+/** What a connection with nothing gathered points to: never written to. */
+const NO_OUTPUT = new OutputBuffer(0);
 
 /** A request as the handler sees it. */
 export interface ServerRequest {
@@ -155,8 +167,10 @@ export async function serveHttp(runtime: Runtime, handler: HttpHandler, options:
   return server;
 }
 
-class Server implements HttpServer {
+class Server implements HttpServer, Sweepable {
   closing = false;
+  /** Every connection's timeouts: one timer (see DeadlineSweep). */
+  readonly deadlines: DeadlineSweep;
   private acceptor: Background | null = null;
   /** The open connections: a list through their own links (nothing made per connection). */
   private first: ServerConnection | null = null;
@@ -170,7 +184,26 @@ class Server implements HttpServer {
     private readonly listener: Listener,
     readonly handler: HttpHandler,
     readonly options: HttpServerOptions,
-  ) {}
+  ) {
+    // Timeouts are kept to a sixteenth of the shortest, each at most two of those late (never early; see DeadlineSweep).
+    const shortest = Math.min(...[options.headersTimeout ?? 60_000, options.idleTimeout ?? 5_000, options.bodyTimeout ?? 60_000].filter((ms) => ms > 0));
+    this.deadlines = new DeadlineSweep(runtime, Math.min(1000, Math.max(1, Math.floor((Number.isFinite(shortest) ? shortest : 16_000) / 16))), this);
+  }
+
+  /** @internal The sweep's tick: connections whose deadline passed expire. True while some have one. */
+  sweep(now: number): boolean {
+    let armed = false;
+    for (let connection = this.first; connection !== null; ) {
+      const next = connection.nextLink; // expiring may end it
+      const at = connection.deadlineAt;
+      if (at <= now) {
+        connection.deadlineAt = Infinity;
+        connection.expire();
+      } else if (at !== Infinity) armed = true;
+      connection = next;
+    }
+    return armed;
+  }
 
   get address(): StreamAddress {
     return this.listener.address;
@@ -235,7 +268,8 @@ class Server implements HttpServer {
     else return; // not in the list (released already)
     if (next !== null) next.previousLink = previous;
     connection.previousLink = connection.nextLink = null;
-    if (--this.open === 0 && this.allEnded !== null) {
+    if (--this.open === 0) this.deadlines.stop();
+    if (this.open === 0 && this.allEnded !== null) {
       const ended = this.allEnded;
       this.allEnded = null;
       this.endedAll = null;
@@ -266,7 +300,7 @@ class Server implements HttpServer {
 }
 
 /** One connection's cycles. */
-class ServerConnection implements Expirable {
+class ServerConnection {
   background: Background | null = null;
   /** The server's list of open connections (see Server.release). */
   previousLink: ServerConnection | null = null;
@@ -289,17 +323,32 @@ class ServerConnection implements Expirable {
   private inHandler = false;
   /** The client went away while its request was under way. */
   private gone = false;
-  /** headersTimeout, bodyTimeout and idleTimeout: one lazy timer. */
-  private readonly timeout: Deadline;
+  /** When headersTimeout, bodyTimeout or idleTimeout passes (the server's sweep checks it); Infinity: none. */
+  deadlineAt = Infinity;
   /** Bytes received since the connection waits for its current request (0: none of its head yet). */
   private cycleBytes = 0;
   /** The timer armed is the idle timeout (no byte of the next request yet). */
   private waitingIdle = false;
   /** The connection waits for bytes of a request body, under bodyTimeout. */
   private waitingForBody = false;
-  /** Response bytes gathered, not yet written (see the file header). */
-  /** Empty between bursts: it holds memory only while responses are gathered (take() gives its storage away). */
-  private readonly out = new OutputBuffer(0);
+  /**
+   * Response bytes gathered, not yet written (see the file header): NO_OUTPUT while none are,
+   * else the shared scratch or (when another connection holds it) a buffer of this connection's
+   * own, whose storage goes with each write (take()).
+   */
+  private out: OutputBuffer = NO_OUTPUT;
+  private own: OutputBuffer | null = null;
+  /** What the read sink's cycles left for run() to await (see sinkCycles). */
+  private parked: false | Promise<boolean> | null = null;
+  /** The cycle under way has begun (its preamble ran) and waits for bytes of its request. */
+  private cycleBegun = false;
+  /** Its timer is armed. */
+  private cycleArmed = false;
+  private firstCycle = true;
+  /** run() waits for bytes of the next request (the reader's sink may answer it: sinkChunk). */
+  private waitingAtCycle = false;
+  /** The sink of run()'s own reads, on runtimes where a sink may do the work (sinkRunsActivity). */
+  private readonly cycleSink: ReadSink | null;
   private flushDeferred = false;
   /** The last write, until the stream has accepted it (backpressure). */
   private writing: Promise<void> | null = null;
@@ -330,7 +379,7 @@ class ServerConnection implements Expirable {
   ) {
     this.runtime = server.runtime;
     this.conn = new HttpConnection('server', server.options);
-    this.timeout = new Deadline(server.runtime);
+    this.cycleSink = server.runtime.sinkRunsActivity === true ? (chunk) => this.sinkCycles(chunk) : null;
   }
 
   /** Close now if no request is under way (graceful close). */
@@ -357,62 +406,45 @@ class ServerConnection implements Expirable {
   /**
    * The connection's life: its request/response cycles, in order, then its end. One async
    * function (not one per cycle loop and one around it): an idle connection holds one frame.
+   * The cycles themselves run in cycles(), synchronously as far as they can; where the runtime
+   * allows (sinkRunsActivity), bytes that arrive while this function waits for a request are
+   * answered from the read's sink, and the read stays pending: a keep-alive request answered
+   * synchronously settles no Promise.
    */
   async run(): Promise<void> {
     try {
-      const options = this.server.options;
-      let first = true;
-      while (!this.closed) {
-        this.idle = true;
-        if (this.server.closing && this.conn.pendingBytes === 0) return;
-        this.cycleBytes = this.conn.pendingBytes;
-        this.waitingIdle = !first && this.cycleBytes === 0;
-        const idleTimeout = this.waitingIdle;
-        first = false;
-        let event = this.nextReady();
-        if (event === WAIT) {
-          // The timer runs only while the connection waits (a request already here needs none).
-          this.armTimer(idleTimeout ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), idleTimeout);
-          do {
-            if (this.out.size > 0) this.flush();
-            if (this.reader === null) {
-              // Read here: no other activity reads (see the file header).
-              try {
-                this.took(await this.stream.read());
-              } catch (error) {
-                if (!this.closed) this.ended(error, true);
-              }
-            } else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
-            event = this.nextReady();
-          } while (event === WAIT);
+      for (;;) {
+        const step = this.parked ?? this.cycles();
+        this.parked = null;
+        if (step === WAIT) {
+          if (this.out !== NO_OUTPUT) this.flush();
+          this.waitingAtCycle = true;
+          if (this.reader === null) {
+            // Read here: no other activity reads (see the file header). A handler answering
+            // from the sink may start the reader: it waits for this read to end (readingHere).
+            this.readingHere = true;
+            try {
+              const chunk = await this.stream.read(this.cycleSink ?? undefined);
+              if (chunk !== null && chunk === this.sunk) this.sunk = null;
+              else this.took(chunk);
+            } catch (error) {
+              if (!this.closed) this.ended(error, true);
+            } finally {
+              this.readingHere = false;
+              this.wakeDrain();
+            }
+          } else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+          this.waitingAtCycle = false;
+          continue;
         }
-        if (event === BROKEN) event = await this.next();
-        if (event === null || event === PAUSED || event.type !== 'request') return;
-        this.idle = false;
-        this.cancelTimer();
-        let ok = this.exchange(event);
-        if (typeof ok !== 'boolean') {
-          this.flushSoon();
-          ok = await ok;
-        }
-        if (!ok || this.closed) return;
-        if (this.writing !== null) {
-          // The stream pushes back: wait before the next response.
-          this.flushSoon();
-          await this.writing;
-        }
-        const ours = this.conn.ourState;
-        const theirs = this.conn.theirState;
-        if (ours === 'DONE' && theirs === 'DONE') {
-          this.conn.startNextCycle();
-          this.wakeDrain();
-        } else return;
+        if (step === false || !(await step)) return;
       }
     } catch {
       // Errors of the stream end the connection; handler errors were answered already.
     } finally {
-      this.timeout.stop();
+      this.deadlineAt = Infinity;
       this.shut();
+      this.dropOutput();
       const reader = this.reader;
       if (reader !== null) {
         reader.cancel();
@@ -421,6 +453,106 @@ class ServerConnection implements Expirable {
       this.conn.destroy();
       this.server.release(this);
     }
+  }
+
+  /**
+   * The connection's cycles as far as they need no waiting: WAIT when the next request's bytes
+   * are needed (its timer armed), false when the connection ends, or a Promise for an exchange
+   * under way (true: the next cycle may begin).
+   */
+  private cycles(): typeof WAIT | false | Promise<boolean> {
+    for (;;) {
+      if (this.closed) return false;
+      if (!this.cycleBegun) {
+        this.idle = true;
+        if (this.server.closing && this.conn.pendingBytes === 0) return false;
+        this.cycleBytes = this.conn.pendingBytes;
+        this.waitingIdle = !this.firstCycle && this.cycleBytes === 0;
+        this.firstCycle = false;
+        this.cycleBegun = true;
+        this.cycleArmed = false;
+      }
+      const event = this.nextReady();
+      if (event === WAIT) {
+        if (!this.cycleArmed) {
+          // The timer runs only while the connection waits (a request already here needs none).
+          this.cycleArmed = true;
+          const options = this.server.options;
+          this.armTimer(this.waitingIdle ? (options.idleTimeout ?? 5_000) : (options.headersTimeout ?? 60_000), this.waitingIdle);
+        }
+        return WAIT;
+      }
+      this.cycleBegun = false;
+      if (event === BROKEN) return this.refuseBroken();
+      if (event === null || event === PAUSED || event.type !== 'request') return false;
+      this.idle = false;
+      this.cancelTimer();
+      const ok = this.exchange(event);
+      if (typeof ok !== 'boolean') return this.finishExchange(ok);
+      if (!ok || this.closed) return false;
+      // The stream pushes back: wait before the next response.
+      if (this.writing !== null) return this.finishExchange(null);
+      if (!this.nextCycle()) return false;
+    }
+  }
+
+  /** Both sides are done: the next cycle (false: the connection ends). */
+  private nextCycle(): boolean {
+    if (this.conn.ourState !== 'DONE' || this.conn.theirState !== 'DONE') return false;
+    this.conn.startNextCycle();
+    this.wakeDrain();
+    return true;
+  }
+
+  /**
+   * The rest of a cycle that must wait: for its exchange (`pending`), and for the stream to take
+   * what was written (backpressure; null `pending`: only that).
+   */
+  private async finishExchange(pending: Promise<boolean> | null): Promise<boolean> {
+    try {
+      if (pending !== null) {
+        this.flushSoon();
+        if (!(await pending) || this.closed) return false;
+      }
+      if (this.writing !== null) {
+        this.flushSoon();
+        await this.writing;
+      }
+      return this.nextCycle();
+    } catch {
+      return false;
+    }
+  }
+
+  /** The peer broke the protocol: its status (next() answers it), and the end. */
+  private async refuseBroken(): Promise<boolean> {
+    try {
+      await this.next();
+    } catch {
+      // The client is gone.
+    }
+    return false;
+  }
+
+  /**
+   * The sink of run()'s own read (sinkRunsActivity runtimes): the bytes go in and the cycles run
+   * here; while they end waiting for more bytes, the read stays pending (what they answered is
+   * written at once). Otherwise run() takes over what they left (`parked`), the read settling
+   * with this chunk (not to be received twice: `sunk`).
+   */
+  private sinkCycles(chunk: Uint8Array): boolean {
+    if (this.closed || chunk.length === 0) return false;
+    this.accept(chunk);
+    const step = this.cycles();
+    if (step === WAIT) {
+      if (this.out !== NO_OUTPUT) this.flush();
+      if (this.conn.pendingBytes < READ_HIGH_WATER) return true;
+    } else {
+      this.parked = step;
+      this.waitingAtCycle = false;
+    }
+    this.sunk = chunk;
+    return false;
   }
 
   /**
@@ -496,13 +628,18 @@ class ServerConnection implements Expirable {
   }
 
   private receive(chunk: Uint8Array): void {
+    this.accept(chunk);
+    this.wakeData();
+  }
+
+  /** Bytes received go to the connection object (nobody woken). */
+  private accept(chunk: Uint8Array): void {
     if (this.idle && this.cycleBytes === 0 && this.waitingIdle) {
       // The first byte of the next request: its head now has headersTimeout.
       this.armTimer(this.server.options.headersTimeout ?? 60_000, false);
     }
     this.cycleBytes += chunk.length;
     this.conn.receiveData(chunk);
-    this.wakeData();
   }
 
   /**
@@ -513,7 +650,17 @@ class ServerConnection implements Expirable {
     if (this.closed || chunk.length === 0) return false;
     const theirs = this.conn.theirState;
     if (theirs === 'SWITCHED_PROTOCOL' || theirs === 'MIGHT_SWITCH_PROTOCOL') return false;
-    this.receive(chunk);
+    if (this.waitingAtCycle && this.parked === null && this.cycleSink !== null && this.dataWake !== null) {
+      // run() waits for the next request: answer it here, as its own read's sink does
+      // (sinkCycles); run() is woken only for what must be awaited.
+      this.accept(chunk);
+      const step = this.cycles();
+      if (step !== WAIT) {
+        this.parked = step;
+        this.waitingAtCycle = false;
+        this.wakeData();
+      } else if (this.out !== NO_OUTPUT) this.flush();
+    } else this.receive(chunk);
     if (this.conn.pendingBytes < READ_HIGH_WATER) return true;
     this.sunk = chunk;
     return false;
@@ -583,8 +730,13 @@ class ServerConnection implements Expirable {
       if (this.readError !== null) return null;
       if (bodyTimeout > 0) this.armTimer(bodyTimeout, false);
       this.waitingForBody = bodyTimeout > 0;
-      if (this.reader === null) await this.readHere();
-      else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+      if (this.reader === null && !this.readingHere) await this.readHere();
+      else {
+        // A read is under way already (run()'s, whose sink runs this handler: it settles once
+        // the sink returns): the reader takes over from it.
+        this.ensureReader();
+        await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+      }
       if (this.waitingForBody) {
         this.waitingForBody = false;
         this.cancelTimer();
@@ -660,7 +812,7 @@ class ServerConnection implements Expirable {
     // The next request can follow only once this one's body is read to its end (see respondStreamed).
     const keep = !this.server.closing && !(conn.theyAreWaitingFor100Continue && !this.bodyDone);
     try {
-      conn.writeWholeResponse(this.out, status, headers, payload as string | Uint8Array | null, !keep);
+      conn.writeWholeResponse(this.output(), status, headers, payload as string | Uint8Array | null, !keep);
     } catch (error) {
       if (this.closed) return false;
       this.server.options.onError?.(error, request);
@@ -814,7 +966,8 @@ class ServerConnection implements Expirable {
       this.flush();
       return this.write(bytes);
     }
-    this.out.append(bytes);
+    if (bytes.length === 0) return this.writing;
+    this.output().append(bytes);
     return this.gathered();
   }
 
@@ -849,8 +1002,45 @@ class ServerConnection implements Expirable {
    * stream is broken (the connection is then shut: the client is gone).
    */
   private flush(): Promise<void> {
-    if (this.out.size === 0) return this.writing ?? RESOLVED;
-    return this.write(this.out.take());
+    const out = this.out;
+    this.out = NO_OUTPUT;
+    if (out === scratch) scratchHolder = null; // lent for a burst only, even one that wrote nothing
+    if (out.size === 0) return this.writing ?? RESOLVED;
+    const stream = this.stream;
+    if (stream.writeNow === undefined) return this.write(out.take());
+    let result: boolean | Promise<void>;
+    try {
+      result = stream.writeNow(out.view());
+    } catch (error) {
+      out.clear();
+      return this.track(Promise.reject(error));
+    }
+    // Written through: the scratch keeps its storage; otherwise the stream holds it now.
+    if (result === true && out === scratch) out.clear();
+    else out.take();
+    if (typeof result === 'boolean') return this.writing ?? RESOLVED;
+    return this.track(result);
+  }
+
+  /** Where to gather response bytes: the shared scratch if it is free, else this connection's own buffer. */
+  private output(): OutputBuffer {
+    if (this.out === NO_OUTPUT) {
+      if (scratchHolder === null) {
+        scratchHolder = this;
+        this.out = scratch;
+      } else this.out = this.own ??= new OutputBuffer(0);
+    }
+    return this.out;
+  }
+
+  /** The connection ended: what is gathered is dropped (the shared scratch freed). */
+  private dropOutput(): void {
+    const out = this.out;
+    this.out = NO_OUTPUT;
+    if (out === scratch) {
+      scratchHolder = null;
+      out.clear();
+    }
   }
 
   /** Write `data` (nothing is gathered); see flush. */
@@ -861,6 +1051,11 @@ class ServerConnection implements Expirable {
     } catch (error) {
       write = Promise.reject(error);
     }
+    return this.track(write);
+  }
+
+  /** A write the stream has not accepted yet: awaited before more is sent (backpressure). */
+  private track(write: Promise<void>): Promise<void> {
     this.writing = write;
     this.writesPending++;
     write.then(this.written, this.writeFailed);
@@ -906,19 +1101,17 @@ class ServerConnection implements Expirable {
   }
 
   /**
-   * Arm the connection's deadline `ms` from now. One runtime timer at most is pending per
-   * connection: re-arming only moves the deadline, and a timer that fires before it re-arms
-   * itself for the rest (a keep-alive connection would otherwise start and stop a timer per
-   * request).
+   * Arm the connection's deadline `ms` from now: a number the server's sweep checks (one timer
+   * for every connection; nothing started or cancelled per request, no timer held while idle).
    */
   private armTimer(ms: number, idle: boolean): void {
     this.deadlineIdle = idle;
-    this.timeout.set(ms, this);
+    this.deadlineAt = this.server.deadlines.deadline(ms);
   }
 
   private deadlineIdle = false;
 
-  /** @internal The deadline passed (Deadline's callback). */
+  /** @internal The deadline passed (the server's sweep). */
   expire(): void {
     if (this.closed) return;
     if ((!this.deadlineIdle && this.cycleBytes > 0 && this.conn.ourState === 'IDLE') || (this.waitingForBody && this.conn.ourState === 'SEND_RESPONSE')) {
@@ -934,7 +1127,7 @@ class ServerConnection implements Expirable {
 
   /** No deadline while a request is handled (the pending timer, if any, will find none). */
   private cancelTimer(): void {
-    this.timeout.clear();
+    this.deadlineAt = Infinity;
   }
 
   // For the body ------------------------------------------------------------------------------
