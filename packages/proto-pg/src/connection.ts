@@ -524,13 +524,13 @@ export class PgConnection {
       }
       case 0x76: {
         const c = this.body(type, bytes, start, end);
-        const minorVersion = c.int32();
+        const protocolVersion = c.int32();
         const count = c.int32();
         if (count < 0 || count > c.remaining()) throw c.malformed(`option count ${count}`);
         const unrecognized: string[] = [];
         for (let i = 0; i < count; i++) unrecognized.push(c.cstring());
         c.done();
-        return { type: 'negotiate-protocol-version', minorVersion, unrecognized };
+        return { type: 'negotiate-protocol-version', protocolVersion, minorVersion: protocolVersion & 0xffff, unrecognized };
       }
       case 0x47:
       case 0x48:
