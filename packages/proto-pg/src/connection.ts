@@ -251,8 +251,8 @@ export class PgConnection {
     const parameters: [string, string][] = [['user', options.user]];
     if (options.database !== undefined) parameters.push(['database', options.database]);
     const extra = options.parameters ?? {};
-    if (!('client_encoding' in extra)) parameters.push(['client_encoding', 'UTF8']);
     for (const [name, value] of Object.entries(extra)) if (name !== 'user' && name !== 'database') parameters.push([name, value]);
+    if (!('client_encoding' in extra)) parameters.push(['client_encoding', 'UTF8']);
     this.out.startup(parameters);
     this.move('startup');
   }
