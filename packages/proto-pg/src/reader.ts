@@ -26,7 +26,7 @@ for (let i = 0; i < BACKEND_TYPES.length; i++) KNOWN[BACKEND_TYPES.charCodeAt(i)
 
 /** The length field of messages whose size is fixed (0: variable). */
 const FIXED_LENGTH = new Int32Array(256);
-for (const type of '23cIns') FIXED_LENGTH[type.charCodeAt(0)] = 4;
+for (const type of '123cIns') FIXED_LENGTH[type.charCodeAt(0)] = 4;
 FIXED_LENGTH[0x5a] = 5; // ReadyForQuery
 FIXED_LENGTH[0x4b] = 12; // BackendKeyData (protocol 3.0)
 
