@@ -1,7 +1,9 @@
 // SCRAM-SHA-256 and MD5: RFC 7677's test vector, then whole exchanges through PgConnection
 // against a SCRAM server written here with node:crypto (the real server is in auth.test.ts).
 
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+// 'crypto', not 'node:crypto': src/node-crypto.d.ts declares the few node:crypto functions the
+// package uses (it compiles without Node types), and in this project it shadows Node's own.
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'crypto';
 import { describe, expect, it } from 'vitest';
 import { NEED_DATA, PgAuthenticationError, PgConnection, ScramClient, md5Password } from '../src/index.js';
 import type { PgEvent } from '../src/index.js';
