@@ -22,6 +22,7 @@ const suites: Record<string, () => Promise<string>> = {
   'http-parse': (await import('./http-parse-bench.js')).httpParseSuite,
   'http-client': (await import('./http-client-bench.js')).httpClientSuite,
   'http-idle': (await import('./http-idle-bench.js')).httpIdleSuite,
+  'pg-decode': (await import('./pg/decode-bench.js')).pgDecodeSuite,
 };
 
 /** Names that run several suites: the group's own suite (if any) first, each one once. */
