@@ -238,3 +238,44 @@ describe('data rows in place', () => {
     }
   });
 });
+
+describe('linear work', () => {
+  it('a 256 KiB row fed one byte at a time is assembled once (a quadratic re-buffering would not finish)', () => {
+    const conn = new PgConnection({ user: 'u' });
+    conn.startup();
+    conn.receiveData(concat(authOk(), ready()));
+    while (conn.nextEvent() !== NEED_DATA);
+    conn.query('select');
+    const bytes = concat(dataRow(['q'.repeat(256 * 1024)]));
+    let row: PgEvent | typeof NEED_DATA = NEED_DATA;
+    for (let i = 0; i < bytes.length; i++) {
+      conn.receiveData(bytes.subarray(i, i + 1));
+      row = conn.nextEvent();
+    }
+    expect(row !== NEED_DATA && row.type === 'data-row' ? row.end(0) - row.start(0) : -1).toBe(256 * 1024);
+  });
+});
+
+describe('COPY BOTH', () => {
+  it('copy data both ways, then the ends', () => {
+    const conn = new PgConnection({ user: 'u' });
+    conn.startup();
+    conn.receiveData(concat(authOk(), ready()));
+    while (conn.nextEvent() !== NEED_DATA);
+    conn.query('START_REPLICATION');
+    conn.dataToSend();
+    conn.receiveData(concat(msg('W', [0, ...int16(0)]), msg('d', [1, 2])));
+    expect(conn.nextEvent()).toEqual({ type: 'copy-both-response', format: 0, columnFormats: [] });
+    expect(conn.state).toBe('copy-both');
+    expect(conn.nextEvent()).toMatchObject({ type: 'copy-data', data: new Uint8Array([1, 2]) });
+    conn.copyData(new Uint8Array([3]));
+    conn.copyDone();
+    expect(conn.state).toBe('copy-out');
+    expect([...(conn.dataToSend() as Uint8Array)]).toEqual([0x64, 0, 0, 0, 5, 3, 0x63, 0, 0, 0, 4]);
+    conn.receiveData(concat(msg('c'), commandComplete('START_REPLICATION'), ready()));
+    expect(conn.nextEvent()).toEqual({ type: 'copy-done' });
+    expect(conn.nextEvent()).toMatchObject({ type: 'command-complete' });
+    expect(conn.nextEvent()).toEqual({ type: 'ready', status: 'I' });
+    expect(conn.state).toBe('ready');
+  });
+});
