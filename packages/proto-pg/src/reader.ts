@@ -137,7 +137,7 @@ export class MessageReader {
         }
         this.pos = pos + 5;
         this.unread -= 5;
-        this.startPartial(type, length);
+        this.startPartial(type, length, chunk);
         continue;
       }
       const header = this.header;
@@ -154,7 +154,7 @@ export class MessageReader {
         this.deliver(type, EMPTY, 0, 0);
         return true;
       }
-      this.startPartial(type, length);
+      this.startPartial(type, length, chunk);
     }
   }
 
@@ -178,8 +178,24 @@ export class MessageReader {
     this.end = end;
   }
 
-  private startPartial(type: number, length: number): void {
-    this.partial = new Uint8Array(length - 4);
+  /**
+   * Start assembling a body of `length - 4` bytes, in a buffer of the received chunks' own
+   * class when it is a Uint8Array subclass (a Node Buffer: the rows stay Buffers, so that
+   * decoders feature-testing `utf8Slice` see one kind of object), else a Uint8Array.
+   */
+  private startPartial(type: number, length: number, like: Uint8Array): void {
+    const size = length - 4;
+    let partial: Uint8Array | null = null;
+    const Kind = like.constructor as new (size: number) => Uint8Array;
+    if (Kind !== Uint8Array) {
+      try {
+        const made = new Kind(size);
+        if (made instanceof Uint8Array && made.length === size) partial = made;
+      } catch {
+        // a subclass with another constructor: a plain Uint8Array below
+      }
+    }
+    this.partial = partial ?? new Uint8Array(size);
     this.partialFilled = 0;
     this.partialType = type;
   }

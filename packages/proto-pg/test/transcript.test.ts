@@ -279,3 +279,19 @@ describe('COPY BOTH', () => {
     expect(conn.state).toBe('ready');
   });
 });
+
+describe('rows assembled across chunks', () => {
+  it('keep the class of the chunks received (Node Buffers stay Buffers)', () => {
+    const conn = new PgConnection({ user: 'u' });
+    conn.startup();
+    conn.receiveData(concat(authOk(), ready()));
+    while (conn.nextEvent() !== NEED_DATA);
+    conn.query('select');
+    const bytes = Buffer.from(concat(dataRow(['abcdef'])));
+    conn.receiveData(bytes.subarray(0, 8));
+    expect(conn.nextEvent()).toBe(NEED_DATA);
+    conn.receiveData(bytes.subarray(8));
+    const row = conn.nextEvent();
+    expect(row !== NEED_DATA && row.type === 'data-row' && Buffer.isBuffer(row.bytes)).toBe(true);
+  });
+});
