@@ -242,6 +242,57 @@ async function answerRows(): Promise<Row[]> {
   return [{ benchmark: `${n} pipelined answers (2 D C Z), matched to what was sent`, ours: ours!, baseline: theirs!, target: 1 }];
 }
 
+/** Simple-query answers with a result head and an error: RowDescription, DataRow, CommandComplete, ErrorResponse, ReadyForQuery. */
+async function headRows(): Promise<Row[]> {
+  const n = 20_000;
+  const error = message(
+    'E',
+    Buffer.concat([...['SERROR', 'VERROR', 'C22012', 'Mdivision by zero', 'Fint.c', 'L821', 'Rint4div'].map(cstring), Buffer.from([0])]),
+  );
+  const one = Buffer.concat([
+    rowDescription([['id', 23], ['name', 25], ['created_at', 1184], ['payload', 3802]]),
+    dataRow(['1', 'x', '2024-01-01 00:00:00+00', '{}']),
+    message('C', cstring('SELECT 1')),
+    error,
+    message('Z', Buffer.from('I')),
+  ]);
+  const input = chunks(Buffer.concat(Array.from({ length: n }, () => one)));
+  const [ours, theirs] = await measure(
+    [
+      {
+        name: 'proto-pg',
+        run: async () => {
+          const conn = connection((c) => {
+            for (let i = 0; i < n; i++) c.query('select');
+          });
+          let errors = 0;
+          for (const chunk of input) {
+            conn.receiveData(chunk);
+            for (let event = conn.nextEvent(); event !== NEED_DATA; event = conn.nextEvent()) if (event.type === 'error') errors++;
+          }
+          if (errors !== n) throw new Error('error count');
+          return n;
+        },
+      },
+      {
+        name: 'pg-protocol Parser',
+        run: async () => {
+          const parser = new Parser();
+          let errors = 0;
+          const onMessage = (m: unknown): void => {
+            if ((m as { name: string }).name === 'error') errors++;
+          };
+          for (const chunk of input) parser.parse(chunk, onMessage);
+          if (errors !== n) throw new Error('parse count');
+          return n;
+        },
+      },
+    ],
+    7,
+  );
+  return [{ benchmark: `${n} simple-query answers (T of 4 fields, D, C, E of 7 fields, Z)`, ours: ours!, baseline: theirs!, target: 1 }];
+}
+
 async function encodeRows(): Promise<Row[]> {
   const n = 20_000;
   const [ours, theirs] = await measure(
@@ -285,7 +336,7 @@ async function encodeRows(): Promise<Row[]> {
 
 /** The pg-decode suite. */
 export async function pgDecodeSuite(): Promise<string> {
-  const rows = [...(await rowRows()), ...(await answerRows()), ...(await encodeRows())];
+  const rows = [...(await rowRows()), ...(await answerRows()), ...(await headRows()), ...(await encodeRows())];
   return (
     table(rows) +
     '\n\nNo server: the backend bytes are built in the bench, as PostgreSQL sends them, and fed in 64 KiB chunks. ' +
