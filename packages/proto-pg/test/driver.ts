@@ -99,7 +99,8 @@ export class PgDriver {
         if (done(this.events[i] as Seen, this.events.slice(from, i + 1))) return this.events.slice(from, i + 1);
       }
       if (this.failure !== null) throw this.failure;
-      if (this.ended) throw new Error(`the connection ended; events: ${JSON.stringify(this.events.slice(from).map((e) => e.type))}`);
+      // Events may have come with the end: look at them once more before giving up.
+      if (this.ended && i >= this.events.length) throw new Error(`the connection ended; events: ${JSON.stringify(this.events.slice(from).map((e) => e.type))}`);
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
   }

@@ -409,6 +409,7 @@ describe('asynchronous messages', () => {
       pg.conn.query('listen curio_channel');
       pg.flush();
       await pg.readies(1);
+      const mark = pg.mark();
       await withPg(async (other) => {
         other.conn.query("notify curio_channel, 'from the other'");
         other.flush();
@@ -416,7 +417,7 @@ describe('asynchronous messages', () => {
       });
       pg.conn.query("notify curio_channel, 'from me'");
       pg.flush();
-      const events = await pg.until((e, all) => only(all, 'notification').length === 2 && all.some((x) => x.type === 'ready'));
+      const events = await pg.until((e, all) => only(all, 'notification').length === 2 && all.some((x) => x.type === 'ready'), mark);
       const notifications = only(events, 'notification');
       expect(notifications.map((n) => n.payload).sort()).toEqual(['from me', 'from the other']);
       expect(notifications.find((n) => n.payload === 'from me')?.processId).toBe(pg.conn.backendKey?.processId);
@@ -477,12 +478,13 @@ describe('cancel and terminate', () => {
   it('the server ends the session (pg_terminate_backend): FATAL, then closed with the unanswered messages', async () => {
     await withPg(async (pg) => {
       const pid = pg.conn.backendKey?.processId;
+      const mark = pg.mark();
       await withPg(async (other) => {
         other.conn.query(`select pg_terminate_backend(${pid})`);
         other.flush();
         await other.readies(1);
       });
-      const events = await pg.closed();
+      const events = await pg.until((e) => e.type === 'closed', mark);
       const [error] = only(events, 'error');
       expect(error?.error.code).toBe('57P01');
       expect(error?.during).toBeNull();
