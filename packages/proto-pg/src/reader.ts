@@ -179,21 +179,19 @@ export class MessageReader {
   }
 
   /**
-   * Start assembling a body of `length - 4` bytes, in a buffer of the received chunks' own
-   * class when it is a Uint8Array subclass (a Node Buffer: the rows stay Buffers, so that
-   * decoders feature-testing `utf8Slice` see one kind of object), else a Uint8Array.
+   * Start assembling a body of `length - 4` bytes, in a Node Buffer when the received chunks
+   * are Buffers (the rows stay Buffers, so that decoders feature-testing `utf8Slice` see one
+   * kind of object), else in a Uint8Array.
    */
   private startPartial(type: number, length: number, like: Uint8Array): void {
     const size = length - 4;
     let partial: Uint8Array | null = null;
-    const Kind = like.constructor as new (size: number) => Uint8Array;
-    if (Kind !== Uint8Array) {
-      try {
-        const made = new Kind(size);
-        if (made instanceof Uint8Array && made.length === size) partial = made;
-      } catch {
-        // a subclass with another constructor: a plain Uint8Array below
-      }
+    // A Node Buffer's class has allocUnsafe (feature test; `new Buffer(n)` would warn). Every
+    // byte of the buffer is written before the message is handed out.
+    const allocUnsafe = (like.constructor as { allocUnsafe?: unknown }).allocUnsafe;
+    if (like.constructor !== Uint8Array && typeof allocUnsafe === 'function') {
+      const made: unknown = allocUnsafe.call(like.constructor, size);
+      if (made instanceof Uint8Array && made.length === size) partial = made;
     }
     this.partial = partial ?? new Uint8Array(size);
     this.partialFilled = 0;

@@ -192,7 +192,9 @@ async function rowRows(): Promise<Row[]> {
   );
   const [frame, ours, oursStrings, theirs] = results as [typeof results[0], typeof results[0], typeof results[0], typeof results[0]];
   return [
-    { benchmark: `${n} rows (g, md5): events vs framing only`, ours, baseline: frame, target: 0.95 },
+    // Informational: an in-memory framing loop is not the server's row rate (the 0.95x target of
+    // issue 11 is against a socket client reading the server's rows; see the pg suite).
+    { benchmark: `${n} rows (g, md5): events vs framing only (in memory)`, ours, baseline: frame },
     { benchmark: `${n} rows: events vs pg-protocol Parser`, ours, baseline: theirs, target: 1 },
     { benchmark: `${n} rows: events + a string per column vs pg-protocol Parser (strings)`, ours: oursStrings, baseline: theirs, target: 1 },
   ];
