@@ -27,6 +27,7 @@ const suites: Record<string, () => Promise<string>> = {
     return (await import('./pg-bench.js')).pgSuite();
   },
   'pg-codecs': (await import('./pg/codecs-bench.js')).pgCodecsSuite,
+  'pg-decode': (await import('./pg/decode-bench.js')).pgDecodeSuite,
 };
 
 /** Names that run several suites: the group's own suite (if any) first, each one once. */

@@ -10,7 +10,14 @@
 // unknown type becomes an ordinary message), copies a message cut across chunks by
 // concatenating buffers, and makes a string per DataRow column; the remaining messages are
 // small, and decoding them here, from the framing we need anyway, avoids a second pass over the
-// bytes and a Buffer dependency. apps/bench/src/pg/decode-bench.ts measures both.
+// bytes and a Buffer dependency. apps/bench/src/pg/decode-bench.ts measures both. Allocation,
+// measured by young-generation collections (`node --trace-gc`) while decoding 10 x 100 000
+// rows of (int, md5 text) fed in 64 KiB chunks: PgConnection's data-row events add none over
+// building the input; pg-protocol's Parser adds 12 (about 190 bytes per row: a message object,
+// a fields array and a string per column). Throughput (`npm run bench pg-decode`, same day):
+// 100 000 rows 10.7M rows/s as events (5.5M/s with a string per column) vs 2.9M/s for the
+// Parser; pipelined extended answers (2 D C Z) 1.55M/s vs 0.91M/s; simple-query answers with a
+// RowDescription and an ErrorResponse 142k/s vs 132k/s. Kept: our own code for every message.
 
 import { RemoteProtocolError } from './errors.js';
 import type { PgErrorFields } from './errors.js';

@@ -21,6 +21,9 @@
 // - After an ErrorResponse ends a COPY FROM STDIN, copyData/copyDone/copyFail are accepted and
 //   dropped (the server would drop them too), so a producer racing the error does not throw.
 // - `options.maxScramIterations` bounds the PBKDF2 work a server may ask for.
+// - `startup(channelBinding?)` takes the channel-binding data too: a driver knows the server's
+//   certificate only after the TLS upgrade that follows requestSsl(), after the object exists.
+// - `pendingCount` / `pendingMessages()` show the queue of sent messages waiting for answers.
 // - State names: see state.ts.
 //
 // Invariants:
@@ -194,6 +197,7 @@ export class PgConnection {
   private authStep: AuthStep = 'none';
   private authMethod: 'trust' | 'cleartext' | 'md5' | 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS' = 'trust';
   private scram: ScramClient | null = null;
+  private channelBinding: Uint8Array | null;
   /** A COPY FROM STDIN ended by the server's error: the caller's copy messages are dropped until the next copy. */
   private copyAbandoned = false;
 
@@ -201,6 +205,7 @@ export class PgConnection {
     if (typeof options.user !== 'string' || options.user === '') throw new LocalProtocolError('a user name is required', 'ERR_PG_BAD_ARGUMENT');
     this.options = options;
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.channelBinding = options.channelBinding ?? null;
   }
 
   /** The state (state.ts). */
@@ -244,15 +249,20 @@ export class PgConnection {
     this.move('request-ssl');
   }
 
-  /** Send the StartupMessage (after the 'ssl-response' and the TLS upgrade, when SSL was requested). */
-  startup(): void {
+  /**
+   * Send the StartupMessage (after the 'ssl-response' and the TLS upgrade, when SSL was
+   * requested). `channelBinding`: the tls-server-end-point data of the TLS session just made
+   * (known only after the upgrade), which replaces `options.channelBinding`.
+   */
+  startup(channelBinding?: Uint8Array | null): void {
     this.checkSend('startup', 'startup');
+    if (channelBinding !== undefined) this.channelBinding = channelBinding;
     const options = this.options;
     const parameters: [string, string][] = [['user', options.user]];
     if (options.database !== undefined) parameters.push(['database', options.database]);
     const extra = options.parameters ?? {};
-    if (!('client_encoding' in extra)) parameters.push(['client_encoding', 'UTF8']);
     for (const [name, value] of Object.entries(extra)) if (name !== 'user' && name !== 'database') parameters.push([name, value]);
+    if (!('client_encoding' in extra)) parameters.push(['client_encoding', 'UTF8']);
     this.out.startup(parameters);
     this.move('startup');
   }
@@ -524,13 +534,13 @@ export class PgConnection {
       }
       case 0x76: {
         const c = this.body(type, bytes, start, end);
-        const minorVersion = c.int32();
+        const protocolVersion = c.int32();
         const count = c.int32();
         if (count < 0 || count > c.remaining()) throw c.malformed(`option count ${count}`);
         const unrecognized: string[] = [];
         for (let i = 0; i < count; i++) unrecognized.push(c.cstring());
         c.done();
-        return { type: 'negotiate-protocol-version', minorVersion, unrecognized };
+        return { type: 'negotiate-protocol-version', protocolVersion, minorVersion: protocolVersion & 0xffff, unrecognized };
       }
       case 0x47:
       case 0x48:
@@ -692,7 +702,7 @@ export class PgConnection {
         this.needPassword('SCRAM');
         const scram = new ScramClient(options.password as string, {
           mechanisms,
-          channelBinding: options.channelBinding ?? null,
+          channelBinding: this.channelBinding,
           ...(options.maxScramIterations !== undefined ? { maxIterations: options.maxScramIterations } : {}),
         });
         this.scram = scram;

@@ -83,8 +83,12 @@ export type PgEvent =
   | { readonly type: 'authenticated'; readonly method: 'trust' | 'cleartext' | 'md5' | 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS' }
   | { readonly type: 'parameter-status'; readonly name: string; readonly value: string }
   | { readonly type: 'backend-key-data'; readonly processId: number; readonly secretKey: number }
-  /** The server does not know the minor version or some `_pq_.` options we asked for. */
-  | { readonly type: 'negotiate-protocol-version'; readonly minorVersion: number; readonly unrecognized: readonly string[] }
+  /**
+   * The server does not know the minor version or some `_pq_.` options we asked for:
+   * `protocolVersion` as it sent it (major << 16 | minor; PostgreSQL sends the whole number),
+   * `minorVersion` its low 16 bits.
+   */
+  | { readonly type: 'negotiate-protocol-version'; readonly protocolVersion: number; readonly minorVersion: number; readonly unrecognized: readonly string[] }
   /** ReadyForQuery: after the startup, a Sync or a simple query; the transaction status. */
   | { readonly type: 'ready'; readonly status: 'I' | 'T' | 'E' }
   | { readonly type: 'row-description'; readonly fields: readonly PgField[] }

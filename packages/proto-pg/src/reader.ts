@@ -26,7 +26,7 @@ for (let i = 0; i < BACKEND_TYPES.length; i++) KNOWN[BACKEND_TYPES.charCodeAt(i)
 
 /** The length field of messages whose size is fixed (0: variable). */
 const FIXED_LENGTH = new Int32Array(256);
-for (const type of '23cIns') FIXED_LENGTH[type.charCodeAt(0)] = 4;
+for (const type of '123cIns') FIXED_LENGTH[type.charCodeAt(0)] = 4;
 FIXED_LENGTH[0x5a] = 5; // ReadyForQuery
 FIXED_LENGTH[0x4b] = 12; // BackendKeyData (protocol 3.0)
 
@@ -137,7 +137,7 @@ export class MessageReader {
         }
         this.pos = pos + 5;
         this.unread -= 5;
-        this.startPartial(type, length);
+        this.startPartial(type, length, chunk);
         continue;
       }
       const header = this.header;
@@ -154,7 +154,7 @@ export class MessageReader {
         this.deliver(type, EMPTY, 0, 0);
         return true;
       }
-      this.startPartial(type, length);
+      this.startPartial(type, length, chunk);
     }
   }
 
@@ -178,8 +178,22 @@ export class MessageReader {
     this.end = end;
   }
 
-  private startPartial(type: number, length: number): void {
-    this.partial = new Uint8Array(length - 4);
+  /**
+   * Start assembling a body of `length - 4` bytes, in a Node Buffer when the received chunks
+   * are Buffers (the rows stay Buffers, so that decoders feature-testing `utf8Slice` see one
+   * kind of object), else in a Uint8Array.
+   */
+  private startPartial(type: number, length: number, like: Uint8Array): void {
+    const size = length - 4;
+    let partial: Uint8Array | null = null;
+    // A Node Buffer's class has allocUnsafe (feature test; `new Buffer(n)` would warn). Every
+    // byte of the buffer is written before the message is handed out.
+    const allocUnsafe = (like.constructor as { allocUnsafe?: unknown }).allocUnsafe;
+    if (like.constructor !== Uint8Array && typeof allocUnsafe === 'function') {
+      const made: unknown = allocUnsafe.call(like.constructor, size);
+      if (made instanceof Uint8Array && made.length === size) partial = made;
+    }
+    this.partial = partial ?? new Uint8Array(size);
     this.partialFilled = 0;
     this.partialType = type;
   }

@@ -93,20 +93,27 @@ export class PgDriver {
 
   /** Wait until an event matching `done` was collected (counting from `from`); returns the events since `from`. */
   async until(done: (event: Seen, all: Seen[]) => boolean, from = this.events.length): Promise<Seen[]> {
+    let i = from;
     for (;;) {
-      for (let i = from; i < this.events.length; i++) {
+      for (; i < this.events.length; i++) {
         if (done(this.events[i] as Seen, this.events.slice(from, i + 1))) return this.events.slice(from, i + 1);
       }
       if (this.failure !== null) throw this.failure;
-      if (this.ended) throw new Error(`the connection ended; events: ${JSON.stringify(this.events.slice(from).map((e) => e.type))}`);
+      // Events may have come with the end: look at them once more before giving up.
+      if (this.ended && i >= this.events.length) throw new Error(`the connection ended; events: ${JSON.stringify(this.events.slice(from).map((e) => e.type))}`);
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
   }
 
-  /** Wait for the n-th 'ready' event from now. */
-  async readies(n: number): Promise<Seen[]> {
+  /** Wait for the n-th 'ready' event from now (or from event index `from`). */
+  async readies(n: number, from = this.events.length): Promise<Seen[]> {
     let seen = 0;
-    return this.until((e) => e.type === 'ready' && ++seen === n);
+    return this.until((e) => e.type === 'ready' && ++seen === n, from);
+  }
+
+  /** The index the next event will have (to wait from a point before a series of calls). */
+  mark(): number {
+    return this.events.length;
   }
 
   /** The 'closed' event (after the server closed). */
