@@ -15,10 +15,8 @@
 // are chained.
 
 import { promiseHooks } from 'node:v8';
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { Workload, WorkloadModule } from './workload.js';
+import { forSelectedWorkloads } from './workload.js';
+import type { Workload } from './workload.js';
 
 interface Counts {
   promises: number;
@@ -96,25 +94,6 @@ async function hopsOf(name: string, workload: Workload, calls: number): Promise<
   }
 }
 
-const args = process.argv.slice(2);
-const moduleIndex = args.indexOf('--module');
-const moduleSpec = moduleIndex === -1 ? undefined : (args.splice(moduleIndex, 2)[1] as string);
-const [which, callsText] = args;
-// Installed before the workloads' modules load, so that what they capture at load time is counted too.
+// Installed before the workloads' module loads, so that what it captures at load time is counted too.
 installCounters();
-const url =
-  moduleSpec === undefined
-    ? new URL('./redis-workloads.js', import.meta.url).href
-    : !moduleSpec.startsWith('file:') && existsSync(moduleSpec)
-      ? pathToFileURL(path.resolve(moduleSpec)).href
-      : moduleSpec;
-const mod = (await import(url)) as WorkloadModule;
-const names = which === undefined || which === 'all' ? Object.keys(mod.workloads) : which.split(',');
-for (const name of names) {
-  const workload = mod.workloads[name];
-  if (workload === undefined) {
-    console.error(`unknown workload '${name}'; known: ${Object.keys(mod.workloads).join(', ')}`);
-    process.exit(2);
-  }
-  await hopsOf(name, workload, callsText === undefined ? Math.min(workload.defaultCalls, 20_000) : Number(callsText));
-}
+await forSelectedWorkloads(process.argv.slice(2), (name, workload, calls) => hopsOf(name, workload, calls ?? Math.min(workload.defaultCalls, 20_000)));
