@@ -54,7 +54,24 @@
 // (`enqueueJob`), a chain started by IO reads the clock only when a slice check or a yield
 // needs it (`recentClock`), and a stall check that finds nothing ready stops the chain there
 // instead of one more hop later. The one nextTick per burst (the stall check) stays: it is the
-// only callback Node runs after the microtask queue has drained.
+// only callback Node runs after the microtask queue has drained. A deadline cancelled at the
+// front of a kernel's deadline queue leaves it at once (timequeue.ts), so that `expireTimers`,
+// run by every cycle and by a stall check that finds nothing ready, reads no clock for a
+// deadline nobody waits for (a Redis client's connect timeout made it two clock reads per
+// sequential call).
+//
+// Rejected (issue 9): resuming a task woken by IO (its operation settled from a socket's read
+// callback) from that callback itself, without the scheduler's microtask (`kick`), to save one
+// Promise job per sequential call (per GET on curio: 2 jobs, 3 Promises, 1 nextTick; on the node
+// runtime 1, 2, 1; profile/hops.ts). The task would hold the baton from the callback on, and its
+// stall check must run after the microtask queue drains; but a nextTick queued from an IO
+// callback runs before the microtasks (Node drains its tick queue first when it is not empty),
+// which would take the baton from the task before its code runs. Arming the check lazily, at
+// the task's first kernel call after the resumption, leaves none at all for a task whose
+// continuation makes no kernel call (`Promise.all` over its calls, `await get(); await
+// fsp.stat(f)`): `active` would then name a task that no longer runs, until whatever code a later
+// IO callback runs calls the kernel and is taken for it. Nothing cheaper than a microtask of the
+// kernel's own tells the two apart, so a resumption from IO keeps its one job.
 
 import { performance } from 'node:perf_hooks';
 import { promiseHooks } from 'node:v8';

@@ -3,11 +3,13 @@
 // The kernel's deadline queue: a binary min-heap ordered by (deadline, task id, insertion
 // sequence), so that equal deadlines wake in task-id order in the same scheduling cycle.
 //
-// Entries are never removed eagerly. A task records the deadline it currently cares about
-// (`sleepAt` / `timeoutAt`); an entry whose deadline no longer matches is stale and is
-// skipped when it surfaces (Curio's approach). Stale entries are counted, and when they
-// outnumber live ones the heap is rebuilt without them, so a program that sets and clears
-// long timeouts at a high rate (a 30 s timeout per Redis call) keeps the heap small.
+// Entries are not searched for when they are cancelled. A task records the deadline it
+// currently cares about (`sleepAt` / `timeoutAt`); an entry whose deadline no longer matches is
+// stale and is skipped when it surfaces (Curio's approach), or dropped at once when it is
+// marked stale at the front of the heap (so the scheduler does not read the clock, nor keep a
+// wake timer, for a deadline nobody waits for any more). Stale entries are counted, and
+// when they outnumber live ones the heap is rebuilt without them, so a program that sets and
+// clears long timeouts at a high rate (a 30 s timeout per Redis call) keeps the heap small.
 
 /**
  * What a deadline is for: waking a sleeping task, cancelling a task with a timeout, or running a
@@ -57,13 +59,26 @@ export class TimeQueue<T> {
     heap[i] = entry;
   }
 
-  /** Record that one held entry became stale; compacts when stale entries dominate. */
+  /**
+   * Record that one held entry became stale; stale entries at the front leave at once, and the
+   * heap is compacted when stale entries dominate.
+   */
   markStale(isLive: (entry: DeadlineEntry<T>) => boolean): void {
     this.stale++;
     if (this.stale > 1024 && this.stale * 2 > this.heap.length) {
       this.heap = this.heap.filter(isLive);
       this.stale = 0;
       this.heap.sort((a, b) => (before(a, b) ? -1 : 1));
+      return;
+    }
+    // A cancelled deadline is usually the earliest one (a call's timeout, a connect timeout): at
+    // the front it would make every scheduling cycle read the clock (issue 9: two clock reads per
+    // sequential Redis call for a connect timeout cancelled long ago) and keep a wake timer armed.
+    let top = this.heap[0];
+    while (top !== undefined && !isLive(top)) {
+      this.popExpired(top.at);
+      this.noteStalePopped();
+      top = this.heap[0];
     }
   }
 

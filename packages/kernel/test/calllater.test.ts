@@ -55,6 +55,32 @@ describe('Kernel.callLater', () => {
     expect(log).toEqual(['sleep@30000', 'call@60000', 'woken@60000']);
   });
 
+  it('a cancelled earliest call leaves the deadlines at once: no wake timer or clock read for it; later ones still fire in order', async () => {
+    const kernel = new Kernel();
+    const log: string[] = [];
+    try {
+      await kernel.runTask(async () => {
+        const first = kernel.callLater(60_000, () => log.push('cancelled one fired'));
+        const done = new Event();
+        const second = kernel.callLater(120_000, () => log.push('second fired'));
+        expect(kernel.nextRealDeadline()).toBe(first._at);
+        first.cancel();
+        // The front entry was stale: dropped, so the next deadline is the live one.
+        expect(kernel.nextRealDeadline()).toBe(second._at);
+        second.cancel();
+        expect(kernel.nextRealDeadline()).toBeUndefined();
+        kernel.callLater(2, () => {
+          log.push('third fired');
+          done.set();
+        });
+        await done.wait();
+      });
+    } finally {
+      await kernel.shutdown();
+    }
+    expect(log).toEqual(['third fired']);
+  });
+
   it('reports a callback that throws through the error hook and keeps going', async () => {
     const reports: string[] = [];
     const kernel = new Kernel({

@@ -24,10 +24,8 @@
 //   listed (where the instructions go; use callgrind for exact counts).
 
 import { Session } from 'node:inspector/promises';
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { Workload, WorkloadModule } from './workload.js';
+import { forSelectedWorkloads } from './workload.js';
+import type { Workload } from './workload.js';
 
 const RUNS = 5;
 
@@ -43,13 +41,6 @@ interface HeapProfile {
 interface CpuProfile {
   readonly nodes: { readonly id: number; readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number } }[];
   readonly samples: number[];
-}
-
-async function loadModule(specifier: string): Promise<WorkloadModule> {
-  // A file that exists is a path (`apps/x/dist/w.js` as typed, as count.ts takes it); anything
-  // else is a URL or a package specifier.
-  const url = !specifier.startsWith('file:') && existsSync(specifier) ? pathToFileURL(path.resolve(specifier)).href : specifier;
-  return (await import(url)) as WorkloadModule;
 }
 
 function gc(): void {
@@ -163,17 +154,4 @@ async function profileOne(name: string, workload: Workload, callsArg: number | u
   }
 }
 
-const args = process.argv.slice(2);
-const moduleIndex = args.indexOf('--module');
-const moduleSpec = moduleIndex === -1 ? './redis-workloads.js' : (args.splice(moduleIndex, 2)[1] as string);
-const [which, callsText] = args;
-const mod = await loadModule(moduleIndex === -1 ? new URL(moduleSpec, import.meta.url).href : moduleSpec);
-const names = which === undefined || which === 'all' ? Object.keys(mod.workloads) : which.split(',');
-for (const name of names) {
-  const workload = mod.workloads[name];
-  if (workload === undefined) {
-    console.error(`unknown workload '${name}'; known: ${Object.keys(mod.workloads).join(', ')}`);
-    process.exit(2);
-  }
-  await profileOne(name, workload, callsText === undefined ? undefined : Number(callsText));
-}
+await forSelectedWorkloads(process.argv.slice(2), (name, workload, calls) => profileOne(name, workload, calls));
