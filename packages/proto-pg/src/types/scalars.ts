@@ -4,9 +4,10 @@
 // the floats, the text types, bytea, json/jsonb and uuid.
 //
 // Discussion: float4. The server prints a float4 as the shortest decimal that reads back as
-// the same float4 ('1.1'); the binary format carries the float4 itself (1.100000023841858 as a
+// the same float4 ('1.1'), or with more digits under some settings ('4.9754592e+07' for
+// 49754590 in an array); the binary format carries the float4 itself (1.100000023841858 as a
 // double). Both formats decode to the double nearest that shortest decimal (1.1), so a
-// column reads the same whichever format was asked for.
+// column reads the same whichever format was asked for and whatever the server printed.
 
 import { binaryOut, expectLength, readFloat32, readFloat64, readInt16, readInt32, readInt64Big, readInt64Safe, readUint32 } from './codec.js';
 import type { PgCodec } from './codec.js';
@@ -228,7 +229,9 @@ export const float4Codec: PgCodec<number> = {
   oid: PgOid.float4,
   arrayOid: PgOid._float4,
   preferBinary: true,
-  decodeText: (bytes, start, end) => floatText('float4', bytes, start, end),
+  // The text may carry more digits than the shortest (extra_float_digits, or another server):
+  // it is read back to the float4 it names, then to that float4's shortest decimal.
+  decodeText: (bytes, start, end) => shortestFloat4(Math.fround(floatText('float4', bytes, start, end))),
   decodeBinary(bytes, start, end) {
     expectLength('float4', start, end, 4);
     return shortestFloat4(readFloat32(bytes, start));

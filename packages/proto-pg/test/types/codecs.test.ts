@@ -74,6 +74,8 @@ describe('bool, floats', () => {
     expect(Object.is(binary(PgOid.float8, [0x80, 0, 0, 0, 0, 0, 0, 0]), -0)).toBe(true);
     expect(binary(PgOid.float4, [0x3f, 0x8c, 0xcc, 0xcd])).toBe(1.1);
     expect(text(PgOid.float4, '1.1')).toBe(1.1);
+    // More digits than the shortest (as the server prints 49754590 inside a float4[]): the same float4.
+    expect(text(PgOid.float4, '4.9754592e+07')).toBe(49754590);
     // 3137717.25 is a float4 halfway between 3137717.2 and 3137717.3: the server prints the even one.
     expect(binary(PgOid.float4, [...Buffer.from(new Float32Array([3137717.25]).buffer).reverse()])).toBe(3137717.2);
     expect(binary(PgOid.float4, [...Buffer.from(new Float32Array([-3137717.75]).buffer).reverse()])).toBe(-3137717.8);
