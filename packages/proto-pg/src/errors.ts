@@ -79,26 +79,16 @@ export interface PgErrorFields {
   readonly routine?: string;
 }
 
+/**
+ * The fields of a PgError besides `code` and `message` (declared once, in PgErrorFields; the
+ * interface merges into the class, so each field is an own property only when the server sent it).
+ */
+export interface PgError extends Omit<PgErrorFields, 'code' | 'message'> {}
+
 /** An ErrorResponse from the server: every field of it, and the SQLSTATE as `code`. */
-export class PgError extends Error implements PgErrorFields {
-  readonly severity?: string;
-  readonly severityName?: string;
+export class PgError extends Error {
   /** The SQLSTATE ('23505': unique_violation...); 'XX000' when the server sent none. */
   readonly code: string;
-  readonly detail?: string;
-  readonly hint?: string;
-  readonly position?: string;
-  readonly internalPosition?: string;
-  readonly internalQuery?: string;
-  readonly where?: string;
-  readonly schema?: string;
-  readonly table?: string;
-  readonly column?: string;
-  readonly dataType?: string;
-  readonly constraint?: string;
-  readonly file?: string;
-  readonly line?: string;
-  readonly routine?: string;
 
   constructor(fields: PgErrorFields) {
     super(fields.message ?? 'unknown PostgreSQL error');
