@@ -6,6 +6,9 @@
 // 3. A task group racing several "downloads" under one deadline: what finished, what was cancelled.
 // 4. Redis from kernel tasks: auto-pipelining, pub/sub, and a blocking call cancelled by a
 //    timeout. It talks to $REDIS_URL if set, else to a mini-redis embedded in this process.
+// 5. PostgreSQL from kernel tasks: the same client on $DATABASE_URL if set, else on PGlite
+//    (`connectPg('pglite:')`: PostgreSQL in WebAssembly in a worker thread; it takes a few
+//    seconds and a few hundred MB to start, once per process).
 
 import {
   TaskCancelled,
@@ -19,7 +22,8 @@ import {
   timeoutAfter,
   Event,
 } from '@curio-ts/kernel';
-import { connectRedis } from '@curio-ts/backend-curio';
+import { connectPg, connectRedis } from '@curio-ts/backend-curio';
+import { sql } from '@curio-ts/client';
 import { startMiniRedis } from '@curio-ts/mini-redis';
 
 const TICK = 150; // ms: one "second" of the demo
@@ -153,6 +157,32 @@ async function redisTour(): Promise<void> {
   }
 }
 
+async function postgresTour(): Promise<void> {
+  const url = process.env['DATABASE_URL'];
+  const target = url === undefined || url === '' ? 'pglite:' : url;
+  say(target === 'pglite:' ? "no DATABASE_URL: connectPg('pglite:'), PostgreSQL in WebAssembly in a worker thread" : `using ${target}`);
+  const db = await connectPg(target);
+  try {
+    say(`connected: ${String((await db.query('select version() as v')).rows[0]?.['v']).split(' (')[0]}`);
+    await db.query('create temporary table demo_people (id int primary key, name text, born date)');
+    const people: [number, string, string][] = [[1, 'Ada', '1815-12-10'], [2, 'Grace', '1906-12-09'], [3, 'Edsger', '1930-05-11']];
+    // Each insert from its own task: the queries are pipelined on the one connection.
+    await TaskGroup.scope(async (group) => {
+      for (const [id, name, born] of people) group.spawn(() => db.query(sql`insert into demo_people values (${id}, ${name}, ${born})`));
+    });
+    const before = '1900-01-01';
+    const old = await db.query(sql`select name, born from demo_people where born < ${before}::date order by born`);
+    say(`born before ${before}: ${old.rows.map((r) => `${String(r['name'])} (${(r['born'] as Date).toISOString().slice(0, 10)})`).join(', ')}`);
+    const failed = await db.query('select 1/0').then(
+      () => 'no error',
+      (error: unknown) => (error instanceof Error ? `${error.name} ${(error as { code?: string }).code ?? ''}: ${error.message}` : String(error)),
+    );
+    say(`select 1/0 -> ${failed}; the connection goes on: ${String((await db.query('select count(*)::int as n from demo_people')).rows[0]?.['n'])} rows`);
+  } finally {
+    await db.close();
+  }
+}
+
 async function main(): Promise<void> {
   start = clock();
   console.log('== 1. countdown and countup take turns at their awaits');
@@ -168,6 +198,8 @@ async function main(): Promise<void> {
   await racingDownloads();
   console.log('\n== 4. Redis from kernel tasks');
   await redisTour();
+  console.log('\n== 5. PostgreSQL from kernel tasks');
+  await postgresTour();
   console.log('\nall tasks ended; the kernel shut down cleanly.');
 }
 

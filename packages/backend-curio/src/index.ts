@@ -6,6 +6,7 @@ import { createBrotliDecompress } from 'node:zlib';
 import { connectPgWith, connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
 import type { PgClient, PgOptions, FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions, Runtime } from '@curio-ts/client';
 import { curioRuntime } from './curio-runtime.js';
+import { pgliteRoute } from '@curio-ts/transport-pglite';
 
 export { curioRuntime, connectCurio } from './curio-runtime.js';
 export type { CurioRuntimeOptions } from './curio-runtime.js';
@@ -25,13 +26,14 @@ export function connectRedis(options?: string | RedisOptions): Promise<RedisClie
 
 /**
  * Connect to PostgreSQL (a `postgres://` URL or options; the PG* environment variables fill in
- * what they leave out) over the kernel. Call it from a kernel task. A query awaited by a kernel
+ * what they leave out; `pglite:` or `pglite:<data dir>`: PostgreSQL in WebAssembly in a worker thread, see @curio-ts/transport-pglite) over the kernel. Call it from a kernel task. A query awaited by a kernel
  * task belongs to that task: the task's cancellation (or an enclosing `timeoutAfter`) cancels
  * it on the server (a CancelRequest) and the await ends once the server confirmed, as with the
  * per-query `signal` and `timeout` options.
  */
 export function connectPg(options?: string | PgOptions): Promise<PgClient> {
-  return connectPgWith(curioRuntime(), options, process.env);
+  const pglite = pgliteRoute(options);
+  return pglite === null ? connectPgWith(curioRuntime(), options, process.env) : connectPgWith(curioRuntime(), pglite, {});
 }
 
 /** Serve HTTP/1.1 with `handler` over the kernel: call it from a kernel task. Each connection is a daemon task, each request's handler a task of its own (cancelled when its client disconnects). */

@@ -6,6 +6,7 @@ import { createBrotliDecompress } from 'node:zlib';
 import { connectPgWith, connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
 import type { PgClient, PgOptions, FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
 import { nodeRuntime } from './node-runtime.js';
+import { pgliteRoute } from '@curio-ts/transport-pglite';
 
 export { nodeRuntime, connectNode, spawnNode } from './node-runtime.js';
 export { NodeByteStream, READ_HIGH_WATER, READ_LOW_WATER, WRITE_HIGH_WATER } from './node-stream.js';
@@ -19,10 +20,11 @@ export function connectRedis(options?: string | RedisOptions): Promise<RedisClie
 
 /**
  * Connect to PostgreSQL (a `postgres://` URL or options; the PG* environment variables fill in
- * what they leave out) over plain Node. Resolves once the first connection is ready.
+ * what they leave out; `pglite:` or `pglite:<data dir>`: PostgreSQL in WebAssembly in a worker thread, see @curio-ts/transport-pglite) over plain Node. Resolves once the first connection is ready.
  */
 export function connectPg(options?: string | PgOptions): Promise<PgClient> {
-  return connectPgWith(nodeRuntime, options, process.env);
+  const pglite = pgliteRoute(options);
+  return pglite === null ? connectPgWith(nodeRuntime, options, process.env) : connectPgWith(nodeRuntime, pglite, {});
 }
 
 /** Serve HTTP/1.1 with `handler` over plain Node (node:net streams and Promises). */

@@ -116,6 +116,19 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
       });
     });
 
+    it("dates: 'string' and intervals: 'string' keep the server's text (microseconds, BC years); int8: 'string'", async () => {
+      await withClient(
+        async (db) => {
+          await db.query("set timezone = 'UTC'");
+          const { rows } = await db.query(
+            "select '2024-02-29 12:34:56.123456+00'::timestamptz as ts, '0044-03-15 BC'::date as d, '1 year 2 mons 3 days 04:05:06.7'::interval as i, 9007199254740993::int8 as big",
+          );
+          expect(rows).toEqual([{ ts: '2024-02-29 12:34:56.123456+00', d: '0044-03-15 BC', i: '1 year 2 mons 3 days 04:05:06.7', big: '9007199254740993' }]);
+        },
+        { url, dates: 'string', intervals: 'string', int8: 'string' },
+      );
+    });
+
     it('writes: command tags and row counts, statements without rows', async () => {
       await withClient(async (db) => {
         const name = table('w');

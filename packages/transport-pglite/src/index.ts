@@ -5,3 +5,4 @@
 export { pgliteConnect, startPglite, closePglite } from './transport.js';
 export type { PgliteTransportOptions, PgliteInstanceInfo } from './transport.js';
 export { isCopyFromStdin, COPY_FROM_STDIN_REFUSAL } from './frontend.js';
+export { isPgliteUrl, pgliteOptions, pgliteRoute } from './url.js';

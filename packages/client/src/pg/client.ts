@@ -89,7 +89,7 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession> {
   private readonly callClass: typeof PgCall;
 
   constructor(runtime: Runtime, options: ResolvedPgOptions, name = 'pg') {
-    const types = new TypeRegistry({ int8: options.int8 });
+    const types = new TypeRegistry({ int8: options.int8, dates: options.dates, intervals: options.intervals });
     const target = options.target;
     super(runtime, pgAdapter(options, { statementCacheSize: options.prepare ? options.statementCacheSize : 0, types }), {
       name,

@@ -71,6 +71,10 @@ export interface PgOptions {
   readonly rowMode?: PgRowMode;
   /** int8 as 'bigint' (default), 'string' or 'number' (exact only below 2^53). */
   readonly int8?: 'bigint' | 'string' | 'number';
+  /** date, timestamp and timestamptz as 'date' (a Date, default: milliseconds) or 'string' (the server's text, microseconds kept). */
+  readonly dates?: 'date' | 'string';
+  /** interval as 'object' (default: { months, days, microseconds }, see proto-pg's PgInterval) or 'string'. */
+  readonly intervals?: 'object' | 'string';
   /** Most connections for transactions and cursors at once (default 10). */
   readonly poolSize?: number;
   /** Longest wait in ms for a pool connection while all are in use (PoolTimeoutError; default none). */
@@ -103,6 +107,8 @@ export interface ResolvedPgOptions {
   readonly statementCacheSize: number;
   readonly rowMode: PgRowMode;
   readonly int8: 'bigint' | 'string' | 'number';
+  readonly dates: 'date' | 'string';
+  readonly intervals: 'object' | 'string';
   readonly poolSize: number;
   readonly poolTimeout: number | undefined;
   readonly reconnect: ReturnType<typeof resolveReconnect>;
@@ -297,6 +303,8 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     statementCacheSize: options.statementCacheSize ?? 256,
     rowMode: options.rowMode ?? 'object',
     int8: options.int8 ?? 'bigint',
+    dates: options.dates ?? 'date',
+    intervals: options.intervals ?? 'object',
     poolSize: options.poolSize ?? 10,
     poolTimeout: options.poolTimeout,
     reconnect: resolveReconnect(options.reconnect),
@@ -348,6 +356,8 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
   if (options.prepare !== undefined && typeof options.prepare !== 'boolean') bad('prepare', 'a boolean', options.prepare);
   if (options.rowMode !== undefined && options.rowMode !== 'object' && options.rowMode !== 'array') bad('rowMode', "'object' or 'array'", options.rowMode);
   if (options.int8 !== undefined && options.int8 !== 'bigint' && options.int8 !== 'string' && options.int8 !== 'number') bad('int8', "'bigint', 'string' or 'number'", options.int8);
+  if (options.dates !== undefined && options.dates !== 'date' && options.dates !== 'string') bad('dates', "'date' or 'string'", options.dates);
+  if (options.intervals !== undefined && options.intervals !== 'object' && options.intervals !== 'string') bad('intervals', "'object' or 'string'", options.intervals);
   if (options.connect !== undefined && typeof options.connect !== 'function') bad('connect', 'a function', options.connect);
   const reconnect = options.reconnect;
   if (reconnect !== undefined && reconnect !== false && (typeof reconnect !== 'object' || reconnect === null)) bad('reconnect', 'false or an object', reconnect);
