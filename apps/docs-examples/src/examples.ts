@@ -10,7 +10,7 @@
 // Invariants:
 // - Each program runs in a temporary folder of its own (its files, a package.json with
 //   "type": "module", node_modules linked to the repository's), removed afterwards.
-// - Addresses: `127.0.0.1:6379` (or a lone 6379) in a block, its setup and check means the test
+// - Addresses: `127.0.0.1:6379` (or a lone 6379; for PostgreSQL 127.0.0.1:5432 or 5432) in a block, its setup and check means the test
 //   Redis and is replaced by its address; a `port <n>` directive replaces <n> with a free port.
 // - A block passes when it exits with status 0 by itself within its timeout, or, with a
 //   `check`, when the check exits 0 and the block then stops on the signal it is sent.
@@ -82,6 +82,10 @@ export interface ExampleEnvironment {
   readonly redisAddress: string;
   /** The test Redis as a URL (given to examples and checks as CURIO_TEST_REDIS_URL). */
   readonly redisUrl: string;
+  /** `host:port` of the test PostgreSQL, put in place of 127.0.0.1:5432 (and any other 5432). */
+  readonly pgAddress: string;
+  /** The test PostgreSQL as a URL (given to examples and checks as CURIO_TEST_PG_URL). */
+  readonly pgUrl: string;
   /** A free loopback port. */
   freePort(): Promise<number>;
 }
@@ -122,12 +126,16 @@ export function wrapInKernel(code: string, typescript: boolean): string {
 }
 
 /**
- * Point the program at the test Redis (`127.0.0.1:6379`, then any other 6379: the blocks use
- * that number for nothing else) and replace the `port` directives' numbers.
+ * Point the program at the test Redis and PostgreSQL (`127.0.0.1:6379` and `127.0.0.1:5432`,
+ * then any other 6379 or 5432: the blocks use those numbers for nothing else) and replace the
+ * `port` directives' numbers.
  */
-function substitute(text: string, redisAddress: string, ports: ReadonlyMap<string, number>): string {
-  const redisPort = redisAddress.slice(redisAddress.lastIndexOf(':') + 1);
-  let result = text.replaceAll('127.0.0.1:6379', redisAddress).replace(/\b6379\b/g, redisPort);
+function substitute(text: string, env: ExampleEnvironment, ports: ReadonlyMap<string, number>): string {
+  let result = text;
+  for (const [address, from] of [[env.redisAddress, '6379'], [env.pgAddress, '5432']] as const) {
+    const port = address.slice(address.lastIndexOf(':') + 1);
+    result = result.replaceAll(`127.0.0.1:${from}`, address).replace(new RegExp(`\\b${from}\\b`, 'g'), port);
+  }
   for (const [from, to] of ports) result = result.replace(new RegExp(`\\b${from}\\b`, 'g'), String(to));
   return result;
 }
@@ -141,7 +149,7 @@ export async function prepare(block: CodeBlock, modules: ReadonlyMap<string, str
   if (kind === 'output') throw new ExampleSyntaxError(block.document, block.line, 'output blocks are not run');
   const ports = new Map<string, number>();
   for (const d of directivesNamed(block, 'port')) ports.set(d.argument, await env.freePort());
-  const fix = (text: string): string => substitute(text, env.redisAddress, ports);
+  const fix = (text: string): string => substitute(text, env, ports);
 
   const folder = mkdtempSync(join(tmpdir(), 'curio-doc-example-'));
   writeFileSync(join(folder, 'package.json'), '{ "type": "module", "private": true }\n');
@@ -272,7 +280,7 @@ function start(file: string, args: readonly string[], cwd: string, env: NodeJS.P
 
 /** The environment examples run in: the test Redis, and none of the test runner's settings. */
 function exampleEnv(env: ExampleEnvironment): NodeJS.ProcessEnv {
-  const result: NodeJS.ProcessEnv = { ...process.env, CURIO_TEST_REDIS_URL: env.redisUrl };
+  const result: NodeJS.ProcessEnv = { ...process.env, CURIO_TEST_REDIS_URL: env.redisUrl, CURIO_TEST_PG_URL: env.pgUrl };
   // Not the runner's: FORCE_COLOR would colour numbers in console.log; NX_SKIP_NX_CACHE would
   // make `npm start` rebuild everything instead of reusing what `npm test` just built.
   const runnerOnly = ['REDIS_URL', 'NODE_OPTIONS', 'FORCE_COLOR', 'NX_SKIP_NX_CACHE', 'VITEST', 'VITEST_MODE', 'VITEST_POOL_ID', 'VITEST_WORKER_ID', 'TEST', 'NODE_ENV'];

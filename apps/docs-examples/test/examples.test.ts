@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startPrivateRedis, testRedisUrl } from '@curio-ts/conformance';
+import { freePort, sharedTestPgUrl, startPrivateRedis, testRedisUrl } from '@curio-ts/conformance';
 import type { PrivateRedis } from '@curio-ts/conformance';
 import { checkBuilt, cleanUp, compileTypeScript, kindOf, moduleText, prepare, runExample, skipReason } from '../src/examples.js';
 import type { ExampleEnvironment, PreparedExample } from '../src/examples.js';
@@ -57,7 +57,7 @@ const prepared = new Map<CodeBlock, PreparedExample>();
 let diagnostics = new Map<PreparedExample, string>();
 
 beforeAll(async () => {
-  const stale = checkBuilt(root, ['packages/kernel', 'packages/proto-redis', 'packages/client', 'packages/backend-node', 'packages/backend-curio', 'packages/backend-memory', 'packages/conformance', 'packages/mini-redis', 'apps/mini-redis']);
+  const stale = checkBuilt(root, ['packages/kernel', 'packages/proto-redis', 'packages/client', 'packages/backend-node', 'packages/backend-curio', 'packages/backend-memory', 'packages/conformance', 'packages/mini-redis', 'apps/mini-redis', 'packages/proto-pg', 'packages/transport-pglite']);
   if (stale.length > 0) {
     throw new Error(`The examples import the built packages, and these are not built or older than their sources: ${stale.join(', ')}. Run \`npm run build\` first (\`npm test\` does).`);
   }
@@ -67,7 +67,9 @@ beforeAll(async () => {
     url = redis.url;
   }
   const parsed = new URL(url);
-  env = { root, redisAddress: `${parsed.hostname}:${parsed.port || '6379'}`, redisUrl: url, freePort };
+  const pgUrl = await sharedTestPgUrl(); // CURIO_TEST_PG_URL, else a private server (never 5432 by chance)
+  const pg = new URL(pgUrl);
+  env = { root, redisAddress: `${parsed.hostname}:${parsed.port || '6379'}`, redisUrl: url, pgAddress: `${pg.hostname}:${pg.port || '5432'}`, pgUrl, freePort };
   for (const { block, modules } of blocks) prepared.set(block, await prepare(block, modules, env));
   diagnostics = compileTypeScript(root, [...prepared.values()].filter((example) => example.kind === 'typescript'));
 }, 120_000);
