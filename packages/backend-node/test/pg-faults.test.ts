@@ -3,6 +3,7 @@
 // cursor with bounded memory, and psql as a second client checking what we wrote.
 
 import { spawnSync } from 'node:child_process';
+import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError, isPgError } from '@curio-ts/client';
 import type { PgClient } from '@curio-ts/client';
@@ -133,5 +134,68 @@ describe('PostgreSQL volume, and psql as a second client (node runtime)', () => 
     const out = spawnSync('psql', [url, '-X', '-A', '-t', '-F', '|', '-c', "select id, coalesce(t, 'NULL'), coalesce(encode(b, 'hex'), 'NULL'), coalesce(n::text, 'NULL'), coalesce(a::text, 'NULL'), coalesce(j::text, 'NULL') from psql_check order by id"], { encoding: 'utf8', env: { ...process.env, PGCONNECT_TIMEOUT: '10' } });
     expect(out.stderr).toBe('');
     expect(out.stdout.trim().split('\n')).toEqual(['1|héllo ✓ 日本|00ff10|12345678901234567890.5|{1,NULL,3}|{"k": ["v", 2]}', '2|NULL|NULL|NULL|NULL|NULL']);
+  });
+});
+
+describe('a peer that sends garbage (node runtime)', () => {
+  /** A loopback server that answers the startup with `onStartup` bytes and any later bytes with `onQuery`. */
+  async function garbageServer(onStartup: Uint8Array, onQuery: Uint8Array): Promise<{ url: string; close(): void }> {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      let started = false;
+      socket.on('data', () => {
+        socket.write(started ? onQuery : onStartup);
+        started = true;
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    return {
+      url: `postgres://postgres@127.0.0.1:${port}/test?sslmode=disable`,
+      close: () => {
+        for (const socket of sockets) socket.destroy();
+        server.close();
+      },
+    };
+  }
+  const AUTH_OK_READY = new Uint8Array([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49]);
+
+  it('an HTTP server where PostgreSQL was expected: connecting fails with a typed error, at once', async () => {
+    const peer = await garbageServer(new TextEncoder().encode('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'), new Uint8Array());
+    try {
+      const started = Date.now();
+      const error = await connectPg({ url: peer.url, connectTimeout: 5000, reconnect: false }).then(
+        (client) => client.close().then(() => null),
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(Error);
+      expect((error as { code?: unknown }).code).toEqual(expect.any(String));
+      expect(Date.now() - started).toBeLessThan(4000); // not the connect timeout
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('garbage after a good startup (a negative message length, then random bytes): the query fails typed, no hang', async () => {
+    const bad = new Uint8Array([0x54, 0xff, 0xff, 0xff, 0xf0, ...Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff)]);
+    const peer = await garbageServer(AUTH_OK_READY, bad);
+    try {
+      const db = await connectPg({ url: peer.url, connectTimeout: 5000, reconnect: false });
+      try {
+        const error = await db.query('select 1', [], { timeout: 5000 }).then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(Error);
+        expect((error as Error).name).not.toBe('TimeoutError');
+        expect((error as { code?: unknown }).code).toEqual(expect.any(String));
+      } finally {
+        await db.close();
+      }
+    } finally {
+      peer.close();
+    }
   });
 });
