@@ -29,15 +29,15 @@ import { serialize } from 'pg-protocol';
 import { measure, rate } from './harness.js';
 import type { Contender, Measurement } from './harness.js';
 
-const SEQ_N = Number(process.env['PG_BENCH_SEQ'] ?? 20_000);
-const CONC_N = Number(process.env['PG_BENCH_CONC'] ?? 20_000);
-const ROWS = Number(process.env['PG_BENCH_ROWS'] ?? 100_000);
-const ROUNDS = Number(process.env['PG_BENCH_ROUNDS'] ?? 3);
-const PGLITE_SEQ_N = Number(process.env['PG_BENCH_PGLITE_SEQ'] ?? 5_000);
-const SEQ_SQL = 'select $1::int';
-const ROWS_SQL = `select g, md5(g::text) from generate_series(1, ${ROWS}) g`;
+export const SEQ_N = Number(process.env['PG_BENCH_SEQ'] ?? 20_000);
+export const CONC_N = Number(process.env['PG_BENCH_CONC'] ?? 20_000);
+export const ROWS = Number(process.env['PG_BENCH_ROWS'] ?? 100_000);
+export const ROUNDS = Number(process.env['PG_BENCH_ROUNDS'] ?? 3);
+export const PGLITE_SEQ_N = Number(process.env['PG_BENCH_PGLITE_SEQ'] ?? 5_000);
+export const SEQ_SQL = 'select $1::int';
+export const ROWS_SQL = `select g, md5(g::text) from generate_series(1, ${ROWS}) g`;
 
-type Workload = 'sequential' | 'concurrent' | 'rows';
+export type Workload = 'sequential' | 'concurrent' | 'rows';
 
 /** A contender of one workload; `unit` is what its rate counts. */
 interface PgContender extends Contender {

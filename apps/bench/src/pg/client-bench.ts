@@ -11,16 +11,9 @@ import { connectPg as connectPgNode } from '@curio-ts/backend-node';
 import { connectPg as connectPgCurio } from '@curio-ts/backend-curio';
 import type { PgClient } from '@curio-ts/client';
 import { closePglite, pgliteConnect } from '@curio-ts/transport-pglite';
-import { OURS } from '../pg-bench.js';
+import { CONC_N, OURS, PGLITE_SEQ_N, ROWS, ROWS_SQL, SEQ_N, SEQ_SQL } from '../pg-bench.js';
+import type { Workload } from '../pg-bench.js';
 
-const SEQ_N = Number(process.env['PG_BENCH_SEQ'] ?? 20_000);
-const CONC_N = Number(process.env['PG_BENCH_CONC'] ?? 20_000);
-const ROWS = Number(process.env['PG_BENCH_ROWS'] ?? 100_000);
-const PGLITE_SEQ_N = Number(process.env['PG_BENCH_PGLITE_SEQ'] ?? 5_000);
-const SEQ_SQL = 'select $1::int';
-const ROWS_SQL = `select g, md5(g::text) from generate_series(1, ${ROWS}) g`;
-
-type Workload = 'sequential' | 'concurrent' | 'rows';
 
 /** The three workloads on a client; each returns the operations done (rows for `rows`). */
 const WORK: Record<Workload, (db: PgClient, n: number) => Promise<number>> = {
