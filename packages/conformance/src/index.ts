@@ -30,5 +30,6 @@ export { httpClientConformance, nodeHttpServer, rawServer, peerHandler, startPro
 export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';
 export { pgConformance } from './pg.js';
 export type { PgHarness } from './pg.js';
+export { pgFaultConformance } from './pg-faults.js';
 export { startPrivatePostgres, testPgUrl, sharedTestPgUrl, findPostgresBinaries, missingPostgresMessage, preparePostgresTemplate, TEST_PG_ENV, PG_TEST_USER } from './postgres-server.js';
 export type { PrivatePostgres, PrivatePostgresOptions, PrivatePostgresUser, PgAuthMethod, PgBinaries } from './postgres-server.js';
