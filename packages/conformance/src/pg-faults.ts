@@ -147,6 +147,42 @@ export function pgFaultConformance(h: PgHarness, t: TestApi): void {
     }, 90_000);
   });
 
+  describe(`PostgreSQL cancel races (${h.runtime} runtime)`, () => {
+    let url = '';
+    beforeAll(async () => {
+      url = await sharedTestPgUrl();
+    }, 60_000);
+
+    it('a cancel that arrives after its query ended never hits a query written after it', async () => {
+      await h.run(async () => {
+        const db = await h.connect(url);
+        try {
+          const pid = db.processId;
+          const strays: unknown[] = [];
+          let aborted = 0;
+          for (let i = 0; i < 150; i++) {
+            // A query that ends about when it is aborted, so that the CancelRequest often
+            // arrives after it ended; then a query written at once behind it, which runs long
+            // enough (20 ms) for such a request to find it running.
+            const controller = new AbortController();
+            const ending = settle(db.query(`select pg_sleep(${(i % 5) / 1000}) as s${i % 7}`, [], { signal: controller.signal }));
+            await h.sleep(i % 4);
+            controller.abort();
+            const next = await settle(db.query<{ n: number }>('select $1::int as n, pg_sleep(0.02)::text as z', [i], { rowMode: 'object' }));
+            if ('rows' in next) expect(next.rows).toEqual([{ n: i, z: '' }]);
+            else strays.push(next.rejected);
+            if ('rejected' in (await ending)) aborted++;
+          }
+          expect(strays).toEqual([]);
+          expect(aborted).toBeGreaterThan(0);
+          expect((await db.query<{ p: number }>('select pg_backend_pid() as p')).rows).toEqual([{ p: pid }]);
+        } finally {
+          await db.close();
+        }
+      });
+    }, 60_000);
+  });
+
   describe(`PostgreSQL volume, and psql as a second client (${h.runtime} runtime)`, () => {
     let url = '';
     beforeAll(async () => {

@@ -278,12 +278,7 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
       });
     });
 
-    // KNOWN OPEN DEFECT, retried while it is found: about one run in ten on curio, a query of this
-    // test that was not aborted rejects with PgError 57014 (canceling statement due to user
-    // request), i.e. a CancelRequest reached the server after the query it was meant for had
-    // ended (the cancel race of session.ts) where it should not be possible. To be found and
-    // fixed; the retry keeps CI honest about everything else meanwhile.
-    it('an aborted running query is cancelled on the server; the connection stays usable', { retry: 2, timeout: 20_000 }, async () => {
+    it('an aborted running query is cancelled on the server; the connection stays usable', { timeout: 20_000 }, async () => {
       await withClient(async (db) => {
         const pid = db.processId;
         const controller = new AbortController();

@@ -40,9 +40,11 @@ export interface SessionSink<C extends EngineCall, Ev> {
    * CancelRequest, which must not travel on the connection it cancels): the engine opens it
    * with its connect function, writes the bytes, and closes it once the peer closes it or after
    * the connect timeout. Best effort: a failure is ignored, so the session must not depend on
-   * it for correctness (only for promptness).
+   * it for correctness (only for promptness). `done`, if given, is called once the short
+   * connection is over (the peer closed it, it failed, or it timed out), and the connection
+   * then writes what its session held back meanwhile (see `hasDataToSend`).
    */
-  sendAside(bytes: Uint8Array): void;
+  sendAside(bytes: Uint8Array, done?: () => void): void;
   /**
    * Send again a call the session took and did not settle (Postgres: a cached statement the
    * server refused because its plan changed, prepared anew): it goes out with the next flush,

@@ -41,8 +41,8 @@ export interface ConnectionOwner<C extends EngineCall, Ev> {
   onLost(connection: EngineConnection<C, Ev>, error: ConnectionError, unanswered: C[], queued: C[]): void;
   /** The peer sent something that answers no call. */
   onEvent(connection: EngineConnection<C, Ev>, event: Ev): void;
-  /** Send bytes on a short connection of their own (SessionSink.sendAside). */
-  sendAside(bytes: Uint8Array): void;
+  /** Send bytes on a short connection of their own (SessionSink.sendAside); `done` once it is over. */
+  sendAside(bytes: Uint8Array, done?: () => void): void;
 }
 
 /** One connection: a stream, a protocol session, a reader. */
@@ -257,8 +257,16 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   }
 
   /** SessionSink (see adapter.ts). */
-  sendAside(bytes: Uint8Array): void {
-    this.owner.sendAside(bytes);
+  sendAside(bytes: Uint8Array, done?: () => void): void {
+    if (done === undefined) {
+      this.owner.sendAside(bytes);
+      return;
+    }
+    this.owner.sendAside(bytes, () => {
+      done();
+      // The session may have held bytes back until now.
+      if (!this.closed && this.session.hasDataToSend) this.scheduleFlush();
+    });
   }
 
   /** SessionSink (see adapter.ts). */

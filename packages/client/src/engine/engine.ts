@@ -656,8 +656,11 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
    * the background: written, then closed when the peer closes it or after the connect timeout.
    * Failures are ignored (see SessionSink.sendAside).
    */
-  sendAside(bytes: Uint8Array): void {
-    if (this.isClosed) return;
+  sendAside(bytes: Uint8Array, done?: () => void): void {
+    if (this.isClosed) {
+      done?.();
+      return;
+    }
     const { connect, connectTimeout } = this.options;
     this.runtime.spawn(async () => {
       let stream: ByteStream | null = null;
@@ -671,6 +674,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       } finally {
         cancelTimer();
         (stream as ByteStream | null)?.close();
+        done?.();
       }
     }, `${this.options.name}-aside`);
   }

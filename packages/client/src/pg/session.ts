@@ -21,10 +21,18 @@
 //   others, as soon as it starts (when the call before it is answered). The connection stays
 //   in use: the server answers the cancelled query with an error (57014) and ReadyForQuery.
 //
+// - While a CancelRequest is on its way (from sendAside until the server closed its short
+//   connection), nothing more is written on this connection: calls made meanwhile are encoded
+//   and held back, and go out once it is over (sendAside's `done`).
+//
 // Discussion: the cancel race. A CancelRequest names a server process, not a query: if the
-// query ended before the request arrived, the server cancels whatever that process runs then,
-// which may be the next pipelined query (libpq has the same race). The window is the time the
-// request takes to arrive; we never send one for a call that is not the one started last.
+// query ended before the request arrived, the server cancels whatever that process runs then
+// (libpq, pg and postgres.js share this race). The server signals the process before it closes
+// the cancel connection, and a process that gets the signal while it waits for a command
+// ignores it; so holding our writes until that close means no call written after the cancel
+// can be hit. What stays exposed: a call already pipelined behind the cancelled one, when the
+// cancelled one ended before the request arrived (the window is the request's trip). We never
+// send a request for a call that is not the one running by our count.
 
 import { NEED_DATA, PgConnection, PgError, TypeRegistry } from '@curio-ts/proto-pg';
 import type { PgConnectionOptions, PgErrorFields, PgEvent } from '@curio-ts/proto-pg';
@@ -69,6 +77,8 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   private fatal: PgError | null = null;
   /** Statements to close before the next call's Sync. */
   private readonly closing: PreparedStatement[] = [];
+  /** CancelRequests sent and not over yet: writes are held back meanwhile (see the header). */
+  private cancelsInFlight = 0;
 
   constructor(private readonly options: PgSessionOptions) {
     this.statements = new StatementCache(options.statementCacheSize);
@@ -163,10 +173,11 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   }
 
   get hasDataToSend(): boolean {
-    return this.connection?.hasDataToSend ?? false;
+    return this.cancelsInFlight === 0 && (this.connection?.hasDataToSend ?? false);
   }
 
   dataToSend(): Uint8Array | null {
+    if (this.cancelsInFlight > 0) return null;
     return this.connection?.dataToSend() ?? null;
   }
 
@@ -194,7 +205,8 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   private cancelRunning(sink: SessionSink<PgCall, PgSessionEvent>): void {
     const connection = this.connection;
     if (connection === null || connection.backendKey === null) return;
-    sink.sendAside(connection.cancelRequest());
+    this.cancelsInFlight++;
+    sink.sendAside(connection.cancelRequest(), () => this.cancelsInFlight--);
   }
 
   /** Encode a query by the extended protocol (see the file header and statements.ts). */
