@@ -7,11 +7,12 @@ import * as os from 'node:os';
 import { kernelSuite } from './kernel-bench.js';
 import { ioSuite } from './io-bench.js';
 import { threadsSuite } from './threads-bench.js';
-import { redisSuite } from './redis-bench.js';
+import { redisDecodeSuite, redisSuite } from './redis-bench.js';
 import { writeSection } from './harness.js';
 
 const suites: Record<string, () => Promise<string>> = {
   redis: redisSuite,
+  'redis-decode': redisDecodeSuite,
   kernel: kernelSuite,
   io: ioSuite,
   threads: threadsSuite,

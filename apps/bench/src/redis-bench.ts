@@ -384,6 +384,11 @@ const RedisParser = require('redis-parser') as new (options: { returnReply: (r: 
   execute(b: Buffer): void;
 };
 
+/** The decode rows alone (`main.js redis-decode`): no server needed, quick to repeat. */
+export async function redisDecodeSuite(): Promise<string> {
+  return table(await decodeRows());
+}
+
 async function decodeRows(): Promise<Row[]> {
   const rows: Row[] = [];
   const n = 100_000;
