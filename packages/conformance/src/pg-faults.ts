@@ -10,7 +10,7 @@
 
 import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
-import { ConnectionError, isPgError } from '@curio-ts/client';
+import { CommandTimeoutError, ConnectionError, isPgError } from '@curio-ts/client';
 import type { PgClient } from '@curio-ts/client';
 import { sharedTestPgUrl, startPrivatePostgres } from './postgres-server.js';
 import type { PrivatePostgres } from './postgres-server.js';
@@ -109,6 +109,34 @@ export function pgFaultConformance(h: PgHarness, t: TestApi): void {
         }
       });
     }, 60_000);
+
+    it('a server process that stops answering (SIGSTOP) under a query with a timeout: the query ends typed within its timeout and the connect timeout, and the next query runs on a new connection', async () => {
+      await h.run(async () => {
+        const db = await h.connect({ url: server.url, connectTimeout: 1000, reconnect: { initialDelay: 20, maxDelay: 200 } });
+        const pid = db.processId;
+        try {
+          expect((await db.query<{ p: number }>('select pg_backend_pid() as p')).rows).toEqual([{ p: pid }]);
+          // The backend neither answers nor handles the CancelRequest while stopped: a black hole.
+          process.kill(pid, 'SIGSTOP');
+          const started = Date.now();
+          const outcome = await settle(db.query('select 1', [], { timeout: 200 }));
+          const elapsed = Date.now() - started;
+          expect(outcome).toHaveProperty('rejected');
+          expect((outcome as { rejected: unknown }).rejected).toBeInstanceOf(CommandTimeoutError);
+          expect(elapsed).toBeGreaterThanOrEqual(1000);
+          expect(elapsed).toBeLessThan(5000);
+          const again = await db.query<{ p: number }>('select pg_backend_pid() as p', [], { timeout: 10_000 });
+          expect(again.rows[0]?.p).not.toBe(pid);
+        } finally {
+          try {
+            process.kill(pid, 'SIGCONT');
+          } catch {
+            // already gone
+          }
+          await db.close();
+        }
+      });
+    }, 30_000);
 
     it('a server killed in the middle of a COPY FROM STDIN: the copy fails typed, nothing hangs, and after a restart the table holds no partial copy', async () => {
       await h.run(async () => {

@@ -342,6 +342,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       const result = connection.abandon(call as C);
       if (result === 'pending') {
         call.abandonedWith = error;
+        this.boundResync(call, connection);
         return false;
       }
       closing = result === 'close';
@@ -352,6 +353,24 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     const index = this.offline.indexOf(call as C);
     if (index !== -1) this.offline.splice(index, 1);
     return true;
+  }
+
+  /**
+   * A call abandoned while its session resynchronises ('pending': a Postgres CancelRequest is on
+   * its way) ends when the peer answers it; a peer that never does (a black-holed connection, a
+   * stalled server) must not keep it forever: after `connectTimeout` more, the connection is
+   * given up, and the call ends with its abandonment's error (its other calls as on any loss).
+   */
+  private boundResync(call: EngineCall, connection: EngineConnection<C, Ev, S>): void {
+    const grace = this.options.connectTimeout;
+    const cancelTimer = this.runtime.timer(grace, () => {
+      if (call.state === 'abandoning') connection.fail(new ConnectionError(`${call.label}: the server did not answer a cancelled call within ${grace} ms; the connection is given up`, 'ERR_RESYNC_TIMEOUT'));
+    });
+    const previous = call.cleanup;
+    call.cleanup = () => {
+      cancelTimer();
+      previous?.();
+    };
   }
 
   /** @internal Send on the main connection (or the call's leased one), or keep it for later. */
