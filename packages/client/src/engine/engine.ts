@@ -25,6 +25,19 @@
 // failed: a connect or handshake that failed, or a connection that broke with a protocol
 // violation before it delivered a single response (a peer that completes the handshake and
 // then answers garbage would otherwise be reconnected to forever). Anything else resets it.
+//
+// Discussion: one session. A peer that accepts a single connection (PGlite: `sessions: 1`)
+// leaves the pool no room, so a lease (a transaction, a cursor, a COPY, an exclusive call)
+// takes the main connection itself. While it holds it, only the lease's calls are written
+// there; every other call, and every other lease request, waits in `held`, in issue order,
+// with its own timeout and signal armed (abandoning one removes it). Releasing the lease sends
+// the held calls in that order, up to the next lease request, which then gets the connection.
+// Calls written before the lease was granted are answered before its first call (one
+// connection answers in order), so a lease is granted without waiting for them; a lease is
+// granted only while the main connection is ready. A lease given back with its own calls
+// still in flight closes the main connection (its state is unknown); the engine reconnects as
+// after any loss. A caller that awaits a call made outside the lease while holding it waits
+// until its timeout: on one session that is a deadlock, as waiting for a full pool is.
 
 import {
   AbortedError,
@@ -172,6 +185,10 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   /** Pool slots taken (open connections, and connections being opened). */
   private poolOpen = 0;
   private readonly poolWaiters: Wake<EngineConnection<C, Ev, S>>[] = [];
+  /** One session (see "Discussion: one session"): the main connection while a lease holds it. */
+  private mainLeased: EngineConnection<C, Ev, S> | null = null;
+  /** One session: calls and lease requests waiting for the lease to end, in issue order. */
+  private held: (C | MainRequest<EngineConnection<C, Ev, S>>)[] = [];
   private readonly listeners = new Set<EngineListener<Ev>>();
   private lastError: unknown = null;
   /** What the wait of each call shows ('REDIS_REPLY'). */
@@ -351,6 +368,10 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     if (closing) connection?.close();
     const index = this.offline.indexOf(call as C);
     if (index !== -1) this.offline.splice(index, 1);
+    else if (this.held.length > 0) {
+      const heldAt = this.held.indexOf(call as C);
+      if (heldAt !== -1) this.held.splice(heldAt, 1);
+    }
     return true;
   }
 
@@ -362,6 +383,15 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       else pinned.submit(call);
       return;
     }
+    if (this.mainLeased !== null || this.held.length > 0) {
+      this.held.push(call);
+      return;
+    }
+    this.routeFree(call);
+  }
+
+  /** Send on the main connection, or keep for when there is one. */
+  private routeFree(call: C): void {
     const connection = this.connection;
     if (this.currentStatus === 'ready' && connection !== null && !connection.isClosed) {
       connection.submit(call);
@@ -409,13 +439,14 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
    */
   async borrow(timeout?: number): Promise<EngineConnection<C, Ev, S>> {
     if (this.isClosed) throw this.closedError();
+    if (this.sharesMain) return this.takeMain(timeout);
     for (;;) {
       const idle = this.poolIdle.pop();
       if (idle === undefined) break;
       if (!idle.isClosed) return idle;
       this.poolOpen--;
     }
-    if (this.poolOpen < this.options.poolSize) {
+    if (this.poolOpen < this.poolCapacity) {
       this.poolOpen++;
       let connection: EngineConnection<C, Ev, S>;
       try {
@@ -467,8 +498,97 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     );
   }
 
-  /** @internal Return a pool connection (closed ones free their slot). */
-  giveBack(connection: EngineConnection<C, Ev, S>): void {
+  /** Whether leases take the main connection (the peer has no room for a pool: sessions ≤ 1). */
+  get sharesMain(): boolean {
+    return (this.options.sessions ?? Infinity) <= 1;
+  }
+
+  /** Most connections the pool opens: poolSize, within what the peer accepts beside the main one. */
+  private get poolCapacity(): number {
+    return Math.max(0, Math.min(this.options.poolSize, (this.options.sessions ?? Infinity) - 1));
+  }
+
+  /**
+   * One session: the main connection for a lease, at once when it is ready and nobody holds it
+   * or waits for it, else after what was issued before (see "Discussion: one session"); at most
+   * `timeout` ms when given (then PoolTimeoutError).
+   */
+  private takeMain(timeout: number | undefined): Promise<EngineConnection<C, Ev, S>> {
+    const main = this.connection;
+    if (this.mainLeased === null && this.held.length === 0 && this.currentStatus === 'ready' && main !== null && !main.isClosed) {
+      this.mainLeased = main;
+      return Promise.resolve(main);
+    }
+    let request: MainRequest<EngineConnection<C, Ev, S>> | null = null;
+    let cancelTimer: (() => void) | null = null;
+    const stopWaiting = (): void => {
+      cancelTimer?.();
+      const index = request === null ? -1 : this.held.indexOf(request);
+      if (index !== -1) this.held.splice(index, 1);
+    };
+    return this.runtime.wait<EngineConnection<C, Ev, S>>(
+      'POOL_WAIT',
+      new FnWaiter<EngineConnection<C, Ev, S>>((wake) => {
+        request = new MainRequest({
+          resolve: (connection) => {
+            cancelTimer?.();
+            wake.resolve(connection);
+          },
+          reject: (error) => {
+            cancelTimer?.();
+            wake.reject(error);
+          },
+        });
+        this.held.push(request);
+        if (timeout !== undefined && timeout !== Infinity) {
+          cancelTimer = this.runtime.timer(timeout, () => {
+            stopWaiting();
+            wake.reject(new PoolTimeoutError(timeout, 1));
+            // A request that left the front of the queue may unblock the calls behind it.
+            this.drainHeld();
+          });
+        }
+      }, () => {
+        stopWaiting();
+        this.drainHeld();
+      }),
+    );
+  }
+
+  /**
+   * One session: while nobody holds the main connection, send the held calls in order up to
+   * the next lease request, and grant it the connection once it is ready.
+   */
+  private drainHeld(): void {
+    const held = this.held;
+    while (this.mainLeased === null && held.length > 0) {
+      const next = held[0] as C | MainRequest<EngineConnection<C, Ev, S>>;
+      if (next instanceof MainRequest) {
+        const main = this.connection;
+        if (this.currentStatus !== 'ready' || main === null || main.isClosed) return; // becomeReady drains again
+        held.shift();
+        this.mainLeased = main;
+        next.wake.resolve(main);
+        return;
+      }
+      held.shift();
+      if (next.state === 'queued') this.routeFree(next);
+    }
+  }
+
+  /**
+   * @internal Return a pool connection (closed ones free their slot). `busy`: the lessee's
+   * calls are still in flight (its state is unknown): checked for the shared main connection,
+   * whose other calls are not the lessee's.
+   */
+  giveBack(connection: EngineConnection<C, Ev, S>, busy = false): void {
+    if (this.sharesMain) {
+      if (connection !== this.mainLeased) return;
+      this.mainLeased = null;
+      if (busy) connection.close();
+      if (!this.isClosed) this.drainHeld();
+      return;
+    }
     if (connection.isClosed) {
       this.poolOpen--;
       this.wakePoolWaiter();
@@ -585,6 +705,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.currentStatus = 'ready';
     if (reconnected) for (const listener of this.listeners) listener.onReconnect();
     this.drainOffline();
+    this.drainHeld();
   }
 
   /** ConnectionOwner: a connection ended. */
@@ -613,7 +734,10 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     }
     this.connection = null;
     const violation = error instanceof ProtocolViolationError;
-    const retrying = this.options.reconnect !== false && this.options.retryOnReconnect === 'idempotent' && !violation;
+    // One session: a lease holds this connection, so its calls are among these; a lease's calls
+    // are never retried elsewhere, and they cannot be told from the calls written before it.
+    const leased = this.mainLeased === connection;
+    const retrying = this.options.reconnect !== false && this.options.retryOnReconnect === 'idempotent' && !violation && !leased;
     const retry: C[] = [];
     for (const call of unanswered) {
       if (retrying && call.retryable && call.state === 'written') {
@@ -624,6 +748,10 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       } else call.fail(lostCallError(call, error));
     }
     for (const call of queued) {
+      if (leased) {
+        call.fail(lostCallError(call, error));
+        continue;
+      }
       call.connection = null;
       retry.push(call);
     }
@@ -748,6 +876,11 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.poolIdle.length = 0;
     for (const connection of [...this.poolLive]) connection.close();
     for (const waiter of this.poolWaiters.splice(0)) waiter.reject(this.closedError());
+    this.mainLeased = null;
+    for (const entry of this.held.splice(0)) {
+      if (entry instanceof MainRequest) entry.wake.reject(this.closedError());
+      else entry.fail(this.closedError());
+    }
     for (const listener of [...this.listeners]) listener.onClosed?.(reason);
   }
 }
@@ -759,6 +892,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
  */
 export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
   private released = false;
+  /** The last call made through the lease (answered in order: when it is done, all are). */
+  private last: C | null = null;
 
   /** @internal Use Engine.lease. */
   constructor(
@@ -780,6 +915,7 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
   perform<T>(call: C): Promise<T> {
     if (this.released) return Promise.reject(new ClientClosedError('the lease was released'));
     call.connection = this.connection;
+    this.last = call;
     return this.engine.perform<T>(call);
   }
 
@@ -795,6 +931,7 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
   /** Make a call (of a batch) run on the leased connection. */
   pin(call: C): void {
     call.connection = this.connection;
+    this.last = call;
   }
 
   /**
@@ -811,11 +948,18 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.engine.giveBack(this.connection);
+    const last = this.last;
+    this.last = null;
+    this.engine.giveBack(this.connection, last !== null && last.state !== 'done');
   }
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** One session: a lease request waiting in the held queue (see "Discussion: one session"). */
+class MainRequest<T> {
+  constructor(readonly wake: Wake<T>) {}
+}
 
 /** The error of a call that was written when its connection broke. */
 function lostCallError(call: EngineCall, error: ConnectionError): ConnectionError {

@@ -49,6 +49,14 @@ export interface EngineOptions {
   readonly retryOnReconnect: 'idempotent' | 'never';
   /** Most connections leased for exclusive work at once. */
   readonly poolSize: number;
+  /**
+   * Most connections the peer accepts from this engine at once, the main one included (default
+   * Infinity). The pool opens at most `sessions - 1` connections of its own; at 1 (a
+   * single-session peer: PGlite) it opens none, and a lease takes the main connection for
+   * itself instead: calls made outside it wait, in order, until it is released (see
+   * Engine, "Discussion: one session").
+   */
+  readonly sessions?: number;
 }
 
 /** Reconnect options with their defaults (or false). */

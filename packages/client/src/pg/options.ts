@@ -79,6 +79,14 @@ export interface PgOptions {
   readonly poolSize?: number;
   /** Longest wait in ms for a pool connection while all are in use (PoolTimeoutError; default none). */
   readonly poolTimeout?: number;
+  /**
+   * Most sessions the server accepts from this client at once, the main connection included
+   * (default: no limit; PGlite's `pglite:` route sets 1). The pool opens at most `sessions - 1`
+   * connections. At 1, a transaction, cursor, COPY or LISTEN takes the one connection for
+   * itself while it runs: queries made outside it wait (in order, within their own timeouts
+   * and signals) until it ends, and `poolTimeout` bounds the wait for it.
+   */
+  readonly sessions?: number;
   /** Reconnection of the main connection (default: on, with backoff), or false. */
   readonly reconnect?: ReconnectOptions | false;
   /** Most queries kept while (re)connecting (default 10 000). */
@@ -111,6 +119,7 @@ export interface ResolvedPgOptions {
   readonly intervals: 'object' | 'string';
   readonly poolSize: number;
   readonly poolTimeout: number | undefined;
+  readonly sessions: number;
   readonly reconnect: ReturnType<typeof resolveReconnect>;
   readonly offlineQueueLimit: number;
   readonly connect: ConnectFunction | undefined;
@@ -307,6 +316,7 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     intervals: options.intervals ?? 'object',
     poolSize: options.poolSize ?? 10,
     poolTimeout: options.poolTimeout,
+    sessions: options.sessions ?? Infinity,
     reconnect: resolveReconnect(options.reconnect),
     offlineQueueLimit: options.offlineQueueLimit ?? 10_000,
     connect: options.connect,
@@ -341,6 +351,7 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
     ['port', options.port, 1],
     ['statementCacheSize', options.statementCacheSize, 0],
     ['poolSize', options.poolSize, 1],
+    ['sessions', options.sessions === Infinity ? undefined : options.sessions, 1],
     ['offlineQueueLimit', options.offlineQueueLimit, 0],
   ];
   for (const [name, value, least] of counts) {
