@@ -277,6 +277,54 @@ export function engineConformance(h: EngineHarness, t: TestApi): void {
       });
     });
 
+    it('pool health: an idle pool connection is checked before reuse and replaced when the check fails; idleTimeout and maxLifetime close pool connections', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server, { poolCheckAfter: 0 });
+        const leaseOn = async (line: string): Promise<string> => {
+          const lease = await engine.lease();
+          try {
+            return await lease.perform<string>(new LineCall(line, engine));
+          } finally {
+            lease.release();
+          }
+        };
+        expect(await leaseOn('ECHO a')).toBe('a');
+        expect(server.lines.filter((line) => line === 'PING')).toEqual([]); // a new connection is not checked
+        expect(await leaseOn('ECHO b')).toBe('b');
+        expect(server.lines.filter((line) => line === 'PING')).toEqual(['PING']);
+        expect(server.accepted).toBe(2);
+        server.refusePing = true;
+        expect(await leaseOn('ECHO c')).toBe('c'); // the idle one failed its check: a new one, unseen
+        expect(server.accepted).toBe(3);
+        server.refusePing = false;
+        engine.close();
+      });
+      await withServer(async (server) => {
+        const engine = await open(server, { idleTimeout: 30 });
+        (await engine.lease()).release();
+        expect(server.accepted).toBe(2);
+        (await engine.lease()).release(); // reused while younger than idleTimeout
+        expect(server.accepted).toBe(2);
+        await h.sleep(100);
+        (await engine.lease()).release(); // the idle one was closed: a new one
+        expect(server.accepted).toBe(3);
+        expect(await call(engine, 'ECHO main')).toBe('main'); // the main connection stays
+        expect(server.accepted).toBe(3);
+        engine.close();
+      });
+      await withServer(async (server) => {
+        const engine = await open(server, { maxLifetime: 50 });
+        const lease = await engine.lease();
+        await h.sleep(80);
+        lease.release(); // too old: closed instead of going back idle
+        (await engine.lease()).release();
+        expect(server.accepted).toBe(3);
+        (await engine.lease()).release();
+        expect(server.accepted).toBe(3);
+        engine.close();
+      });
+    });
+
     it('close() is final: pending and later calls fail with ClientClosedError', async () => {
       await withServer(async (server) => {
         const engine = await open(server);

@@ -54,6 +54,9 @@ export const PGLITE_EXCLUSIONS: Readonly<Record<string, string>> = {
   'connection failures are typed: a refused port, an unknown database': 'there is no server to refuse a port or a database: PGlite has one database, and a pglite: URL never falls back to a server',
   'listen again after its connection is killed': 'it terminates the listening backend from a second session; PGlite has one backend',
   'an idle pool connection killed by the server is replaced, the transaction runs': 'with one session there is no pool connection beside the main one, and no second session to kill it from',
+  'pool health: an idle pool connection the server terminated is replaced before use, unseen by a transaction, a cursor or a COPY':
+    'it terminates a pool connection from a second session; with one session there is no pool connection',
+  'idleTimeout closes idle pool connections on the server; the next transaction opens a new one': 'with one session there is no pool connection to close, and no second session to watch it from',
   'private servers: a unix socket, SCRAM-SHA-256 and MD5 passwords (a function too), TLS modes': 'sockets, TLS and authentication belong to a server process; PGlite runs in the worker thread, trusts its one user and speaks no TLS',
 };
 
@@ -616,6 +619,84 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
         { url, poolSize: 1 },
       );
     });
+
+    it('pool health: an idle pool connection the server terminated is replaced before use, unseen by a transaction, a cursor or a COPY', async () => {
+      const name = table('health');
+      const uses: readonly [string, (db: PgClient) => Promise<unknown>, unknown][] = [
+        ['transaction', async (db) => db.transaction(async (tx) => (await tx.query('select 1 as n')).rows), [{ n: 1 }]],
+        [
+          'cursor',
+          async (db) => {
+            const rows: unknown[] = [];
+            for await (const row of db.cursor('select g from generate_series(1, 3) g', [], { batch: 2 })) rows.push(row);
+            return rows;
+          },
+          [{ g: 1 }, { g: 2 }, { g: 3 }],
+        ],
+        [
+          'copyTo',
+          async (db) => {
+            let text = '';
+            for await (const chunk of db.copyTo('copy (select 7) to stdout')) text += new TextDecoder().decode(chunk);
+            return text;
+          },
+          '7\n',
+        ],
+        ['copyFrom', async (db) => db.copyFrom(`copy ${name} from stdin`, ['1\n', '2\n']), 2],
+      ];
+      const killIdle = async (db: PgClient): Promise<number> => {
+        const pid = await db.transaction(async (tx) => tx.processId);
+        const killed = await db.query<{ ok: boolean }>('select pg_terminate_backend($1) as ok', [pid]);
+        expect(killed.rows).toEqual([{ ok: true }]);
+        return pid;
+      };
+      // Used at once after pg_terminate_backend (the pool's reader may not have seen the end):
+      // with poolCheckAfter 0, every reuse is checked first.
+      await withClient(
+        async (db) => {
+          await db.query(`drop table if exists ${name}`);
+          await db.query(`create table ${name} (v int)`);
+          for (const [what, use, expected] of uses) {
+            const pid = await killIdle(db);
+            expect([what, await use(db)]).toEqual([what, expected]);
+            expect(await db.transaction(async (tx) => tx.processId)).not.toBe(pid);
+          }
+        },
+        { url, poolSize: 1, poolCheckAfter: 0 },
+      );
+      // The defaults: a connection idle past poolCheckAfter (1 s) is checked; a transaction and a
+      // cursor also replace a connection found dead at their BEGIN, even at once.
+      await withClient(
+        async (db) => {
+          for (const [what, use, expected] of uses) {
+            await killIdle(db);
+            if (what !== 'transaction' && what !== 'cursor') await h.sleep(1100);
+            expect([what, await use(db)]).toEqual([what, expected]);
+          }
+          expect((await db.query(`select count(*)::int as n from ${name}`)).rows).toEqual([{ n: 4 }]);
+          await db.query(`drop table ${name}`);
+        },
+        { url, poolSize: 1 },
+      );
+    }, 30_000);
+
+    it('idleTimeout closes idle pool connections on the server; the next transaction opens a new one', async () => {
+      await withClient(
+        async (db) => {
+          const pid = await db.transaction(async (tx) => tx.processId);
+          const alive = async (): Promise<number> => (await db.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where pid = $1', [pid])).rows[0]?.n ?? -1;
+          expect(await alive()).toBe(1);
+          let gone = false;
+          for (let i = 0; i < 100 && !gone; i++) {
+            await h.sleep(50);
+            gone = (await alive()) === 0;
+          }
+          expect(gone).toBe(true);
+          expect(await db.transaction(async (tx) => tx.processId)).not.toBe(pid);
+        },
+        { url, idleTimeout: 200 },
+      );
+    }, 20_000);
 
     it('private servers: a unix socket, SCRAM-SHA-256 and MD5 passwords (a function too), TLS modes', async () => {
       const server = await startPrivatePostgres({

@@ -26,6 +26,17 @@
 // violation before it delivered a single response (a peer that completes the handshake and
 // then answers garbage would otherwise be reconnected to forever). Anything else resets it.
 //
+// Discussion: pool health. A pool connection can die while it sits idle (a server restarted,
+// pg_terminate_backend, a firewall's idle cut-off) and the reader may not have seen its end yet
+// when it is taken out again. So a connection idle at least `poolCheckAfter` ms (default 1 s,
+// the rule of pgx's pool: one used within the last second is very likely alive, and a busy pool
+// then pays nothing) is first sent the adapter's `ping`; one that fails or does not answer
+// within the connect timeout is closed and the next idle one, or a new one, is taken instead:
+// the caller never sees it. Idle connections older than `idleTimeout` are closed by a sweep (one
+// unref'd timer for the oldest idle connection, not one per connection), and a connection open
+// longer than `maxLifetime` is closed when given back or found idle. The main connection is not
+// pooled: its loss is a reconnect.
+//
 // Discussion: one session. A peer that accepts a single connection (PGlite: `sessions: 1`)
 // leaves the pool no room, so a lease (a transaction, a cursor, a COPY, an exclusive call)
 // takes the main connection itself. While it holds it, only the lease's calls are written
@@ -185,6 +196,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   /** Pool slots taken (open connections, and connections being opened). */
   private poolOpen = 0;
   private readonly poolWaiters: Wake<EngineConnection<C, Ev, S>>[] = [];
+  /** Cancels the timer of the next sweep of idle pool connections (see sweepIdle). */
+  private sweepCancel: (() => void) | null = null;
   /** One session (see "Discussion: one session"): the main connection while a lease holds it. */
   private mainLeased: EngineConnection<C, Ev, S> | null = null;
   /** One session: calls and lease requests waiting for the lease to end, in issue order. */
@@ -443,8 +456,16 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     for (;;) {
       const idle = this.poolIdle.pop();
       if (idle === undefined) break;
-      if (!idle.isClosed) return idle;
-      this.poolOpen--;
+      if (idle.isClosed) {
+        this.poolOpen--;
+        continue;
+      }
+      if (this.outlived(idle)) {
+        idle.close();
+        this.poolOpen--;
+        continue;
+      }
+      if (await this.stillWorks(idle)) return idle;
     }
     if (this.poolOpen < this.poolCapacity) {
       this.poolOpen++;
@@ -496,6 +517,78 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
         }
       }, stopWaiting),
     );
+  }
+
+  /** Whether a pool connection has been open longer than `maxLifetime`. */
+  private outlived(connection: EngineConnection<C, Ev, S>): boolean {
+    const maxLifetime = this.options.maxLifetime;
+    return maxLifetime !== undefined && maxLifetime !== Infinity && this.runtime.now() - connection.openedAt >= maxLifetime;
+  }
+
+  /**
+   * Whether an idle pool connection taken out of the pool still works: checked with the
+   * adapter's ping when it was idle at least `poolCheckAfter` ms (see "Discussion: pool
+   * health"). One that fails is closed and its slot freed, for the caller to go on.
+   */
+  private async stillWorks(connection: EngineConnection<C, Ev, S>): Promise<boolean> {
+    const ping = this.adapter.ping;
+    if (ping === undefined || this.runtime.now() - connection.idleSince < (this.options.poolCheckAfter ?? 1000)) return true;
+    let works: boolean;
+    try {
+      works = await this.check(connection, ping.call(this.adapter));
+    } catch (error) {
+      // The caller's wait was cancelled: the slot goes to whoever waits for one.
+      connection.close();
+      this.poolOpen--;
+      this.wakePoolWaiter();
+      throw error;
+    }
+    if (!works) {
+      connection.close();
+      this.poolOpen--;
+    }
+    return works;
+  }
+
+  /** Send `call` (a ping) on `connection`: whether it was answered within the connect timeout. */
+  private check(connection: EngineConnection<C, Ev, S>, call: C): Promise<boolean> {
+    let cancelTimer: (() => void) | null = null;
+    return this.runtime.wait<boolean>(
+      'POOL_CHECK',
+      new FnWaiter<boolean>(
+        (wake) => {
+          let done = false;
+          const settle = (works: boolean): void => {
+            if (done) return;
+            done = true;
+            cancelTimer?.();
+            wake.resolve(works);
+          };
+          cancelTimer = this.runtime.timer(this.options.connectTimeout, () => settle(false));
+          call.onSettled = null;
+          call.start({ resolve: () => settle(!connection.isClosed), reject: () => settle(false) });
+          connection.submit(call);
+        },
+        () => cancelTimer?.(),
+      ),
+    );
+  }
+
+  /** Close the idle pool connections idle `idleTimeout` ms or longer, and plan the next sweep. */
+  private sweepIdle(): void {
+    this.sweepCancel = null;
+    const idleTimeout = this.options.idleTimeout ?? Infinity;
+    if (idleTimeout === Infinity || this.isClosed) return;
+    const now = this.runtime.now();
+    const idle = this.poolIdle;
+    // Oldest first: connections are given back at the end and taken from the end.
+    while (idle.length > 0 && now - (idle[0] as EngineConnection<C, Ev, S>).idleSince >= idleTimeout) {
+      const connection = idle.shift() as EngineConnection<C, Ev, S>;
+      this.poolOpen--;
+      connection.close();
+    }
+    const oldest = idle[0];
+    if (oldest !== undefined) this.sweepCancel = this.runtime.timer(oldest.idleSince + idleTimeout - now, () => this.sweepIdle(), UNREF);
   }
 
   /** Whether leases take the main connection (the peer has no room for a pool: sessions ≤ 1). */
@@ -602,10 +695,21 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       this.wakePoolWaiter();
       return;
     }
+    if (this.outlived(connection)) {
+      connection.close();
+      this.poolOpen--;
+      this.wakePoolWaiter();
+      return;
+    }
     const waiter = this.poolWaiters.shift();
     if (waiter !== undefined) waiter.resolve(connection);
     else if (this.isClosed) connection.close();
-    else this.poolIdle.push(connection);
+    else {
+      connection.idleSince = this.runtime.now();
+      this.poolIdle.push(connection);
+      const idleTimeout = this.options.idleTimeout ?? Infinity;
+      if (this.sweepCancel === null && idleTimeout !== Infinity) this.sweepCancel = this.runtime.timer(idleTimeout, () => this.sweepIdle(), UNREF);
+    }
   }
 
   /** A slot freed: a waiter may open a connection of its own (in the background). */
@@ -874,6 +978,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.connection = null;
     main?.close();
     this.poolIdle.length = 0;
+    this.sweepCancel?.();
+    this.sweepCancel = null;
     for (const connection of [...this.poolLive]) connection.close();
     for (const waiter of this.poolWaiters.splice(0)) waiter.reject(this.closedError());
     this.mainLeased = null;
@@ -955,6 +1061,9 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Timers that alone must not keep the process alive (an idle pool's sweep). */
+const UNREF = { unref: true } as const;
 
 /** One session: a lease request waiting in the held queue (see "Discussion: one session"). */
 class MainRequest<T> {

@@ -57,6 +57,15 @@ export interface EngineOptions {
    * Engine, "Discussion: one session").
    */
   readonly sessions?: number;
+  /**
+   * A pool connection idle at least this many ms is checked with the adapter's `ping` before it
+   * is handed out, and replaced if it fails (default 1000; 0: every time; Infinity: never).
+   */
+  readonly poolCheckAfter?: number;
+  /** A pool connection idle this many ms is closed (default Infinity: kept). */
+  readonly idleTimeout?: number;
+  /** A pool connection open this many ms is closed instead of going back idle (default Infinity). */
+  readonly maxLifetime?: number;
 }
 
 /** Reconnect options with their defaults (or false). */

@@ -38,6 +38,8 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
   return {
     protocol: 'pg',
     createSession: () => new PgSession(session),
+    // An empty query: EmptyQueryResponse and ReadyForQuery, nothing run.
+    ping: () => new PgCall('simple', '', [], 'array', false, null, undefined, undefined),
     async handshake(context: HandshakeContext<PgCall, PgSession>): Promise<void> {
       const given = options.password;
       const password = typeof given === 'function' ? await given() : (given ?? null);

@@ -103,6 +103,9 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession> {
       retryOnReconnect: 'never',
       poolSize: options.poolSize,
       sessions: options.sessions,
+      poolCheckAfter: options.poolCheckAfter,
+      idleTimeout: options.idleTimeout,
+      maxLifetime: options.maxLifetime,
     });
     this.pgOptions = options;
     this.types = types;
@@ -264,12 +267,12 @@ export class PgClient {
     const batch = options?.batch ?? 100;
     if (!Number.isInteger(batch) || batch < 1) throw new InvalidArgumentError(`cursor batch must be an integer >= 1, not ${String(batch)}`, 'ERR_BAD_OPTION');
     const own = this.lease === undefined;
-    const lease = this.lease ?? (await this.core.lease(this.core.pgOptions.poolTimeout));
+    // Its own lease begins a transaction (a connection found dead at BEGIN is replaced).
+    const lease = this.lease ?? (await this.beginOn('begin'));
     const runner = own ? new PgClient(this.core, lease, 1) : this;
     const portal = `curio_cursor_${++cursorCounter}`;
     let finished = false;
     try {
-      if (own) await runner.simpleQuery('begin');
       const first = this.core.makeCall('query', text, values, { ...(options?.rowMode !== undefined ? { rowMode: options.rowMode } : {}), ...(options?.signal !== undefined ? { signal: options.signal } : {}), prepare: false });
       first.portal = portal;
       first.maxRows = batch;

@@ -87,6 +87,19 @@ export interface PgOptions {
    * and signals) until it ends, and `poolTimeout` bounds the wait for it.
    */
   readonly sessions?: number;
+  /**
+   * A pool connection idle at least this many ms is checked (an empty query) before a
+   * transaction, cursor or COPY gets it, and replaced unseen if the server closed it meanwhile
+   * (default 1000; 0: every time; Infinity: never).
+   */
+  readonly poolCheckAfter?: number;
+  /**
+   * A pool connection idle this many ms is closed (default 30 000), giving its server slot
+   * back after a burst; Infinity keeps them. The main connection is never closed for idleness.
+   */
+  readonly idleTimeout?: number;
+  /** A pool connection open this many ms is closed instead of being reused (default Infinity). */
+  readonly maxLifetime?: number;
   /** Reconnection of the main connection (default: on, with backoff), or false. */
   readonly reconnect?: ReconnectOptions | false;
   /** Most queries kept while (re)connecting (default 10 000). */
@@ -120,6 +133,9 @@ export interface ResolvedPgOptions {
   readonly poolSize: number;
   readonly poolTimeout: number | undefined;
   readonly sessions: number;
+  readonly poolCheckAfter: number;
+  readonly idleTimeout: number;
+  readonly maxLifetime: number;
   readonly reconnect: ReturnType<typeof resolveReconnect>;
   readonly offlineQueueLimit: number;
   readonly connect: ConnectFunction | undefined;
@@ -317,6 +333,9 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     poolSize: options.poolSize ?? 10,
     poolTimeout: options.poolTimeout,
     sessions: options.sessions ?? Infinity,
+    poolCheckAfter: options.poolCheckAfter ?? 1000,
+    idleTimeout: options.idleTimeout ?? 30_000,
+    maxLifetime: options.maxLifetime ?? Infinity,
     reconnect: resolveReconnect(options.reconnect),
     offlineQueueLimit: options.offlineQueueLimit ?? 10_000,
     connect: options.connect,
@@ -362,6 +381,10 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
   if (connectTimeout !== undefined && !(typeof connectTimeout === 'number' && connectTimeout >= 0 && Number.isFinite(connectTimeout))) bad('connectTimeout', 'a finite number of ms >= 0', connectTimeout);
   const poolTimeout = options.poolTimeout;
   if (poolTimeout !== undefined && !(typeof poolTimeout === 'number' && poolTimeout >= 0)) bad('poolTimeout', 'a number of ms >= 0, or Infinity', poolTimeout);
+  for (const name of ['poolCheckAfter', 'idleTimeout', 'maxLifetime'] as const) {
+    const ms = options[name];
+    if (ms !== undefined && !(typeof ms === 'number' && ms >= 0)) bad(name, 'a number of ms >= 0, or Infinity', ms);
+  }
   const queryTimeout = options.queryTimeout;
   if (queryTimeout !== undefined && !(typeof queryTimeout === 'number' && queryTimeout >= 0)) bad('queryTimeout', 'a number of ms >= 0, or Infinity', queryTimeout);
   if (options.prepare !== undefined && typeof options.prepare !== 'boolean') bad('prepare', 'a boolean', options.prepare);
