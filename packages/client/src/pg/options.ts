@@ -51,6 +51,13 @@ export interface PgOptions {
   readonly applicationName?: string;
   /** TLS negotiation (default PGSSLMODE, else 'prefer'). */
   readonly sslmode?: PgSslMode;
+  /**
+   * Channel binding (libpq's channel_binding): 'prefer' (default) uses SCRAM-SHA-256-PLUS when
+   * the connection is TLS and the server offers it; 'require' fails the connection
+   * (ERR_PG_CHANNEL_BINDING_REQUIRED) unless the server authenticated by SCRAM-SHA-256-PLUS,
+   * before any password is sent; 'disable' never binds.
+   */
+  readonly channelBinding?: PgChannelBinding;
   /** TLS options (trusted CAs, client certificate, server name) when TLS is used. */
   readonly tls?: TlsOptions;
   /** Other startup parameters (`options`, `search_path`, `statement_timeout`...). */
@@ -120,6 +127,7 @@ export interface ResolvedPgOptions {
   readonly database: string;
   readonly applicationName: string;
   readonly sslmode: PgSslMode;
+  readonly channelBinding: PgChannelBinding;
   readonly tls: TlsOptions | undefined;
   readonly parameters: Readonly<Record<string, string>>;
   readonly connectTimeout: number;
@@ -145,6 +153,15 @@ export interface ResolvedPgOptions {
 export type PgEnvironment = Readonly<Record<string, string | undefined>>;
 
 const SSL_MODES: readonly string[] = ['disable', 'prefer', 'require', 'verify-full'];
+
+/** libpq's channel_binding values. */
+export type PgChannelBinding = 'disable' | 'prefer' | 'require';
+
+/** A channel_binding value; throws for another. */
+function channelBindingOf(value: string, where: string): PgChannelBinding {
+  if (value === 'disable' || value === 'prefer' || value === 'require') return value;
+  throw new InvalidArgumentError(`channel_binding must be disable, prefer or require, not ${JSON.stringify(value)} (${where})`, 'ERR_BAD_OPTION');
+}
 
 /** A libpq sslmode as ours ('allow' is 'prefer'); throws for one we refuse. */
 function sslModeOf(value: string, where: string): PgSslMode {
@@ -227,6 +244,9 @@ export function parsePgUrl(url: string): PgOptions {
       case 'sslmode':
         out.sslmode = sslModeOf(value, 'URL');
         break;
+      case 'channel_binding':
+        out.channelBinding = channelBindingOf(value, 'URL');
+        break;
       case 'application_name':
         out.applicationName = value;
         break;
@@ -276,6 +296,8 @@ export function pgEnvironmentOptions(env: PgEnvironment): PgOptions {
   if (password !== undefined) out.password = password;
   const database = get('PGDATABASE');
   if (database !== undefined) out.database = database;
+  const channelBinding = get('PGCHANNELBINDING');
+  if (channelBinding !== undefined) out.channelBinding = channelBindingOf(channelBinding, 'PGCHANNELBINDING');
   const sslmode = get('PGSSLMODE');
   if (sslmode !== undefined) out.sslmode = sslModeOf(sslmode, 'PGSSLMODE');
   const app = get('PGAPPNAME');
@@ -320,6 +342,7 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     database: options.database ?? user,
     applicationName: options.applicationName ?? 'curio-ts',
     sslmode: 'path' in target ? 'disable' : (options.sslmode ?? 'prefer'),
+    channelBinding: options.channelBinding ?? 'prefer',
     tls: options.tls,
     parameters,
     connectTimeout: options.connectTimeout ?? 10_000,
@@ -363,6 +386,7 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
   const password = options.password;
   if (password !== undefined && typeof password !== 'string' && typeof password !== 'function') bad('password', 'a string or a function', password);
   if (options.sslmode !== undefined) sslModeOf(checkString('sslmode', options.sslmode), 'options');
+  if (options.channelBinding !== undefined) channelBindingOf(checkString('channelBinding', options.channelBinding), 'options');
   for (const [name, value] of Object.entries(parameters)) {
     if (typeof value !== 'string' || value.includes('\0') || name.includes('\0') || name === '') bad(`parameters.${name}`, 'a string without NUL', value);
   }
