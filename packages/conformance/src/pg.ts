@@ -17,7 +17,7 @@
 // branches on `single` (one session) where PGlite must behave differently, and asserts that.
 
 import type * as Vitest from 'vitest';
-import { AbortedError, ClientError, CommandTimeoutError, ConnectionError, InvalidArgumentError, PgError, sql } from '@curio-ts/client';
+import { AbortedError, AuthenticationFailedError, ClientError, CommandTimeoutError, ConnectionError, InvalidArgumentError, PgError, sql } from '@curio-ts/client';
 import type { PgClient, PgOptions, PgResult } from '@curio-ts/client';
 import { sharedTestPgUrl, startPrivatePostgres } from './postgres-server.js';
 import type { PrivatePostgres } from './postgres-server.js';
@@ -704,6 +704,8 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
         users: [
           { name: 'scram_user', password: 'scr@m pw', encryption: 'scram-sha-256', auth: 'scram-sha-256' },
           { name: 'md5_user', password: 'md5 pw', encryption: 'md5', auth: 'md5' },
+          // The server stores its SCRAM verifier from the password after SASLprep: 'pass word IX'.
+          { name: 'prep_user', password: 'pass\u00A0word \u2168', encryption: 'scram-sha-256', auth: 'scram-sha-256' },
         ],
       });
       privateServers.push(server);
@@ -738,6 +740,40 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
         },
         { url: tcp, user: 'postgres', sslmode: 'prefer' },
       );
+      // SASLprep: the password as typed (a no-break space, a Roman numeral) and as prepared.
+      for (const password of ['pass\u00A0word \u2168', 'pass word IX']) {
+        await withClient(
+          async (db) => {
+            expect((await db.query('select current_user as u')).rows).toEqual([{ u: 'prep_user' }]);
+          },
+          { url: tcp, user: 'prep_user', password, sslmode: 'disable' },
+        );
+      }
+      // channel_binding=require: SCRAM-SHA-256-PLUS or nothing, refused before any password is sent.
+      await withClient(
+        async (db) => {
+          expect(db.authenticationMethod).toBe('SCRAM-SHA-256-PLUS');
+        },
+        { url: `${tcp}?channel_binding=require&sslmode=require`, user: 'scram_user', password: 'scr@m pw' },
+      );
+      await withClient(
+        async (db) => {
+          expect(db.authenticationMethod).toBe('SCRAM-SHA-256');
+        },
+        { url: tcp, user: 'scram_user', password: 'scr@m pw', sslmode: 'require', channelBinding: 'disable' },
+      );
+      await h.run(async () => {
+        const refusedWith = async (options: PgOptions): Promise<unknown> => rejection(h.connect({ url: tcp, reconnect: false, channelBinding: 'require', ...options }));
+        for (const options of [
+          { user: 'scram_user', password: 'scr@m pw', sslmode: 'disable' }, // SCRAM without TLS: no binding possible
+          { user: 'md5_user', password: 'md5 pw', sslmode: 'require' },
+          { user: 'postgres', sslmode: 'require' }, // trust
+        ] satisfies PgOptions[]) {
+          const error = await refusedWith(options);
+          expect(error, options.user).toBeInstanceOf(AuthenticationFailedError);
+          expect((error as AuthenticationFailedError).code).toBe('ERR_PG_CHANNEL_BINDING_REQUIRED');
+        }
+      });
       await h.run(async () => {
         const wrong = await rejection(h.connect({ url: tcp, user: 'scram_user', password: 'wrong', sslmode: 'disable', reconnect: false }));
         expect(wrong).toBeInstanceOf(PgError);
