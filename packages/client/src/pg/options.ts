@@ -190,7 +190,7 @@ function portOf(value: string, where: string): number {
  * Parse a `postgres://` or `postgresql://` URL into options. The host may be a socket
  * directory, percent-encoded (`postgres://%2Fvar%2Frun%2Fpostgresql/db`) or as the `host`
  * query parameter (`postgres:///db?host=/var/run/postgresql`). Query parameters read:
- * host, port, user, password, dbname, sslmode, application_name, connect_timeout, options;
+ * host, port, user, password, dbname, sslmode, channel_binding, application_name, connect_timeout, options;
  * any other is refused (a typo must not be ignored), except libpq's file options, refused with
  * a message saying so.
  */
