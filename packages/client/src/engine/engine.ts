@@ -486,36 +486,53 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     }
     // Wait for a connection given back (or a slot freed). Through the runtime, never a plain
     // Promise: on curio the wait is then the calling task's own operation, resumed in its turn.
-    let waiting: Wake<EngineConnection<C, Ev, S>> | null = null;
+    return this.waitInQueue(this.poolWaiters, (wake) => wake, timeout, this.options.poolSize);
+  }
+
+  /**
+   * Wait in `queue` (the pool's waiters, or the held queue of one session) for a connection: the
+   * entry `entry(wake)` makes is queued, and taken out again on a timeout (PoolTimeoutError, of
+   * a pool of `size`) or the runtime's cancellation, after which `left` runs.
+   */
+  private waitInQueue<E>(queue: E[], entry: (wake: Wake<EngineConnection<C, Ev, S>>) => E, timeout: number | undefined, size: number, left?: () => void): Promise<EngineConnection<C, Ev, S>> {
+    let queued: { readonly entry: E } | null = null;
     let cancelTimer: (() => void) | null = null;
     const stopWaiting = (): void => {
       cancelTimer?.();
-      const index = waiting === null ? -1 : this.poolWaiters.indexOf(waiting);
-      if (index !== -1) this.poolWaiters.splice(index, 1);
+      const index = queued === null ? -1 : queue.indexOf(queued.entry);
+      if (index !== -1) queue.splice(index, 1);
     };
     return this.runtime.wait<EngineConnection<C, Ev, S>>(
       'POOL_WAIT',
-      new FnWaiter<EngineConnection<C, Ev, S>>((wake) => {
-        // The timer's wake and the pool's are one: whichever comes first settles the wait.
-        const settle: Wake<EngineConnection<C, Ev, S>> = {
-          resolve: (connection) => {
-            cancelTimer?.();
-            wake.resolve(connection);
-          },
-          reject: (error) => {
-            cancelTimer?.();
-            wake.reject(error);
-          },
-        };
-        waiting = settle;
-        this.poolWaiters.push(settle);
-        if (timeout !== undefined && timeout !== Infinity) {
-          cancelTimer = this.runtime.timer(timeout, () => {
-            stopWaiting();
-            wake.reject(new PoolTimeoutError(timeout, this.options.poolSize));
-          });
-        }
-      }, stopWaiting),
+      new FnWaiter<EngineConnection<C, Ev, S>>(
+        (wake) => {
+          // The timer's wake and the queue's are one: whichever comes first settles the wait.
+          queued = {
+            entry: entry({
+              resolve: (connection) => {
+                cancelTimer?.();
+                wake.resolve(connection);
+              },
+              reject: (error) => {
+                cancelTimer?.();
+                wake.reject(error);
+              },
+            }),
+          };
+          queue.push(queued.entry);
+          if (timeout !== undefined && timeout !== Infinity) {
+            cancelTimer = this.runtime.timer(timeout, () => {
+              stopWaiting();
+              wake.reject(new PoolTimeoutError(timeout, size));
+              left?.();
+            });
+          }
+        },
+        () => {
+          stopWaiting();
+          left?.();
+        },
+      ),
     );
   }
 
@@ -612,40 +629,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       this.mainLeased = main;
       return Promise.resolve(main);
     }
-    let request: MainRequest<EngineConnection<C, Ev, S>> | null = null;
-    let cancelTimer: (() => void) | null = null;
-    const stopWaiting = (): void => {
-      cancelTimer?.();
-      const index = request === null ? -1 : this.held.indexOf(request);
-      if (index !== -1) this.held.splice(index, 1);
-    };
-    return this.runtime.wait<EngineConnection<C, Ev, S>>(
-      'POOL_WAIT',
-      new FnWaiter<EngineConnection<C, Ev, S>>((wake) => {
-        request = new MainRequest({
-          resolve: (connection) => {
-            cancelTimer?.();
-            wake.resolve(connection);
-          },
-          reject: (error) => {
-            cancelTimer?.();
-            wake.reject(error);
-          },
-        });
-        this.held.push(request);
-        if (timeout !== undefined && timeout !== Infinity) {
-          cancelTimer = this.runtime.timer(timeout, () => {
-            stopWaiting();
-            wake.reject(new PoolTimeoutError(timeout, 1));
-            // A request that left the front of the queue may unblock the calls behind it.
-            this.drainHeld();
-          });
-        }
-      }, () => {
-        stopWaiting();
-        this.drainHeld();
-      }),
-    );
+    // A request that leaves the front of the queue may unblock the calls behind it.
+    return this.waitInQueue<C | MainRequest<EngineConnection<C, Ev, S>>>(this.held, (wake) => new MainRequest(wake), timeout, 1, () => this.drainHeld());
   }
 
   /**
