@@ -178,6 +178,14 @@ async function postgresTour(): Promise<void> {
       (error: unknown) => (error instanceof Error ? `${error.name} ${(error as { code?: string }).code ?? ''}: ${error.message}` : String(error)),
     );
     say(`select 1/0 -> ${failed}; the connection goes on: ${String((await db.query('select count(*)::int as n from demo_people')).rows[0]?.['n'])} rows`);
+    // A transaction: a connection of its own on a server; on PGlite (one session) it takes the
+    // client's one connection while it runs, and other queries wait for it.
+    const sum = await db.transaction(async (tx) => {
+      await tx.query('create temporary table demo_tx (n int) on commit drop');
+      await tx.query('insert into demo_tx select generate_series(1, 10)');
+      return (await tx.query<{ s: number }>('select sum(n)::int as s from demo_tx')).rows[0]?.s;
+    });
+    say(`a transaction committed: sum(1..10) -> ${String(sum)}`);
   } finally {
     await db.close();
   }

@@ -50,13 +50,44 @@ describe("connectPg('pglite:') on the node runtime", () => {
     expect(rows.rowCount).toBe(2);
   });
 
-  it('a transaction, which needs a connection of its own, fails with a typed error instead of hanging', async () => {
-    const outcome = await client.transaction(async (tx) => tx.query('select 1')).then(
-      () => 'committed',
-      (e: unknown) => e,
-    );
-    expect(isPgError(outcome)).toBe(true);
-    expect((outcome as { code: string }).code).toBe('53300');
+  it('a transaction takes the one session: a query made outside it waits until it commits, then sees its rows', async () => {
+    await client.query('create table if not exists pglite_tx (v int)');
+    let outside: Promise<unknown> | undefined;
+    const committed = await client.transaction(async (tx) => {
+      await tx.query('insert into pglite_tx values (1)');
+      // Not awaited here: it waits for the transaction's end (awaiting it would wait for ever).
+      outside = client.query<{ n: number }>('select count(*)::int as n from pglite_tx');
+      await tx.transaction(async (inner) => inner.query('insert into pglite_tx values (2)'));
+      const failed = await tx.transaction(async (inner) => inner.query('select 1 / 0')).catch((e: unknown) => e);
+      expect((failed as { code: string }).code).toBe('22012');
+      return (await tx.query<{ n: number }>('select count(*)::int as n from pglite_tx')).rows[0]?.n;
+    });
+    expect(committed).toBe(2);
+    expect(((await outside) as { rows: unknown[] }).rows).toEqual([{ n: 2 }]);
+    const thrown = new Error('boom');
+    expect(await client.transaction(async (tx) => {
+      await tx.query('insert into pglite_tx values (3)');
+      throw thrown;
+    }).catch((e: unknown) => e)).toBe(thrown);
+    expect((await client.query('select count(*)::int as n from pglite_tx')).rows).toEqual([{ n: 2 }]);
+  }, 30_000);
+
+  it('a cursor, COPY TO and LISTEN run on the one session; COPY FROM STDIN is a typed refusal', async () => {
+    let count = 0;
+    for await (const row of client.cursor<{ g: number }>('select g from generate_series(1, 1000) g', [], { batch: 100 })) count += row.g > 0 ? 1 : 0;
+    expect(count).toBe(1000);
+    let text = '';
+    for await (const chunk of client.copyTo('copy (select g from generate_series(1, 3) g) to stdout')) text += new TextDecoder().decode(chunk);
+    expect(text).toBe('1\n2\n3\n');
+    const listener = await client.listen('pglite chan');
+    try {
+      await client.notify('pglite chan', 'hello');
+      expect((await listener.next()).value?.payload).toBe('hello');
+    } finally {
+      await listener.close();
+    }
+    const refused = await client.copyFrom('copy pglite_t from stdin', ['9\tz\n']).catch((e: unknown) => e);
+    expect(isPgError(refused, '0A000')).toBe(true);
     expect((await client.query('select 2 as two')).rows).toEqual([{ two: 2 }]);
   }, 30_000);
 

@@ -128,8 +128,22 @@ export class PoolTimeoutError extends ClientError {
  * `cause` is the decoder's RemoteProtocolError.
  */
 export class ProtocolViolationError extends ConnectionError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'ERR_PROTOCOL_VIOLATION', options);
+  constructor(message: string, options?: { cause?: unknown }, code = 'ERR_PROTOCOL_VIOLATION') {
+    super(message, code, options);
+  }
+}
+
+/**
+ * The client would not authenticate the way the server asked, or the server failed to prove
+ * itself (Postgres: channel binding required but not used, a SCRAM server that does not know
+ * the password, a password asked for and none given). The connection was closed before
+ * anything more was sent. `code` is the protocol's (ERR_PG_CHANNEL_BINDING_REQUIRED,
+ * ERR_PG_SCRAM_..., ERR_PG_PASSWORD_REQUIRED, ERR_PG_AUTH_UNSUPPORTED), `cause` its error.
+ * Like any ProtocolViolationError, nothing is retried on it.
+ */
+export class AuthenticationFailedError extends ProtocolViolationError {
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options, code);
   }
 }
 

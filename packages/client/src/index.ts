@@ -36,6 +36,7 @@ export {
   OfflineQueueFullError,
   PoolTimeoutError,
   ProtocolViolationError,
+  AuthenticationFailedError,
   HeadersTimeoutError,
   BodyTimeoutError,
   RedirectError,
@@ -75,7 +76,7 @@ export type { FetchFunction, FetchInit, MakeFetchOptions, ContentDecoder } from 
 export { concatBytes } from './bytes.js';
 // PostgreSQL.
 export { parsePgUrl, pgEnvironmentOptions, resolvePgOptions } from './pg/options.js';
-export type { PgOptions, PgSslMode, PgPassword, PgEnvironment, ResolvedPgOptions } from './pg/options.js';
+export type { PgOptions, PgSslMode, PgChannelBinding, PgPassword, PgEnvironment, ResolvedPgOptions } from './pg/options.js';
 export type { PgField, PgResult, PgRow, PgRowMode } from './pg/result.js';
 export { sql, SqlFragment, isSqlFragment } from './pg/sql.js';
 export type { SqlTag } from './pg/sql.js';

@@ -76,6 +76,13 @@ describe('resolvePgOptions', () => {
     expect(resolvePgOptions({ host: '/tmp/' }).target).toEqual({ path: '/tmp/.s.PGSQL.5432' });
   });
 
+  it('pool defaults: no session limit, checks after 1 s idle, idle connections closed after 30 s, no lifetime limit', () => {
+    const resolved = resolvePgOptions({});
+    expect([resolved.sessions, resolved.poolCheckAfter, resolved.idleTimeout, resolved.maxLifetime]).toEqual([Infinity, 1000, 30_000, Infinity]);
+    const given = resolvePgOptions({ sessions: 1, poolCheckAfter: 0, idleTimeout: Infinity, maxLifetime: 60_000 });
+    expect([given.sessions, given.poolCheckAfter, given.idleTimeout, given.maxLifetime]).toEqual([1, 0, Infinity, 60_000]);
+  });
+
   it('takes a password function', () => {
     const password = async (): Promise<string> => 'token';
     expect(resolvePgOptions({ password }).password).toBe(password);
@@ -90,6 +97,11 @@ describe('resolvePgOptions', () => {
     { sslmode: 'verify-ca' as unknown as 'require' },
     { connectTimeout: Infinity },
     { poolSize: 0 },
+    { sessions: 0 },
+    { sessions: 1.5 },
+    { poolCheckAfter: -1 },
+    { idleTimeout: '30s' as unknown as number },
+    { maxLifetime: -5 },
     { rowMode: 'rows' as unknown as 'array' },
     { prepare: 'no' as unknown as boolean },
     { parameters: { search_path: 3 as unknown as string } },

@@ -5,7 +5,7 @@
 // No Redis, no external server: it runs on every runtime (in-memory first, where it is
 // deterministic; node and curio too, over loopback).
 
-import { AbortedError, ClientClosedError, CommandTimeoutError, ConnectionLostError, Engine, OfflineQueueFullError, ProtocolViolationError, ReconnectFailedError } from '@curio-ts/client';
+import { AbortedError, ClientClosedError, CommandTimeoutError, ConnectionLostError, Engine, OfflineQueueFullError, PoolTimeoutError, ProtocolViolationError, ReconnectFailedError } from '@curio-ts/client';
 import type { EngineOptions, Runtime } from '@curio-ts/client';
 import { LineCall, LineError, lineAdapter, startLineServer } from './line-protocol.js';
 import type { LineServer, LineSession } from './line-protocol.js';
@@ -229,6 +229,98 @@ export function engineConformance(h: EngineHarness, t: TestApi): void {
         expect(await again.perform<string>(new LineCall('ECHO reused', engine))).toBe('reused');
         again.release();
         expect(server.accepted).toBe(2);
+        engine.close();
+      });
+    });
+
+    it('one session (sessions: 1): a lease takes the main connection; calls made outside it wait, in order, within their own timeouts and signals', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server, { sessions: 1 });
+        const before = call(engine, 'DELAY 20 before');
+        // Granted at once: what was written before it is answered first on the one connection.
+        const lease = await engine.lease();
+        const outside = call(engine, 'ECHO outside');
+        const timedOut = settled(call(engine, 'ECHO too late', { timeout: 10 }));
+        const aborter = new AbortController();
+        const aborted = settled(call(engine, 'ECHO aborted', { signal: aborter.signal }));
+        const second = h.start(() => engine.lease());
+        await h.sleep(1); // (on curio the task asks for its lease when it first runs)
+        const behind = call(engine, 'ECHO behind the second lease');
+        expect(await settled(engine.lease(10))).toBeInstanceOf(PoolTimeoutError);
+        aborter.abort();
+        expect(await lease.perform<string>(new LineCall('ECHO leased', engine))).toBe('leased');
+        expect(await before).toBe('before');
+        expect(await timedOut).toBeInstanceOf(CommandTimeoutError);
+        expect(await aborted).toBeInstanceOf(AbortedError);
+        lease.release();
+        expect(await outside).toBe('outside');
+        const lease2 = await second.join();
+        expect(await lease2.perform<string>(new LineCall('ECHO second', engine))).toBe('second');
+        expect(server.lines).not.toContain('ECHO behind the second lease');
+        lease2.release();
+        expect(await behind).toBe('behind the second lease');
+        expect(server.lines.filter((line) => line !== 'HELLO')).toEqual(['DELAY 20 before', 'ECHO leased', 'ECHO outside', 'ECHO second', 'ECHO behind the second lease']);
+        // An exclusive call takes the main connection too.
+        expect(await call(engine, 'BLOCK 5')).toBe('unblocked');
+        expect(server.accepted).toBe(1);
+        // A lease given back with its call in flight closes the connection; what waited goes
+        // out on the next one.
+        const lease3 = await engine.lease();
+        const inFlight = settled(lease3.perform<string>(new LineCall('DELAY 500 x', engine)));
+        const waiting = call(engine, 'ECHO after reconnect');
+        await h.sleep(20);
+        lease3.release();
+        expect(await inFlight).toBeInstanceOf(ConnectionLostError);
+        expect(await waiting).toBe('after reconnect');
+        expect(server.accepted).toBe(2);
+        engine.close();
+      });
+    });
+
+    it('pool health: an idle pool connection is checked before reuse and replaced when the check fails; idleTimeout and maxLifetime close pool connections', async () => {
+      await withServer(async (server) => {
+        const engine = await open(server, { poolCheckAfter: 0 });
+        const leaseOn = async (line: string): Promise<string> => {
+          const lease = await engine.lease();
+          try {
+            return await lease.perform<string>(new LineCall(line, engine));
+          } finally {
+            lease.release();
+          }
+        };
+        expect(await leaseOn('ECHO a')).toBe('a');
+        expect(server.lines.filter((line) => line === 'PING')).toEqual([]); // a new connection is not checked
+        expect(await leaseOn('ECHO b')).toBe('b');
+        expect(server.lines.filter((line) => line === 'PING')).toEqual(['PING']);
+        expect(server.accepted).toBe(2);
+        server.refusePing = true;
+        expect(await leaseOn('ECHO c')).toBe('c'); // the idle one failed its check: a new one, unseen
+        expect(server.accepted).toBe(3);
+        server.refusePing = false;
+        engine.close();
+      });
+      await withServer(async (server) => {
+        const engine = await open(server, { idleTimeout: 30 });
+        (await engine.lease()).release();
+        expect(server.accepted).toBe(2);
+        (await engine.lease()).release(); // reused while younger than idleTimeout
+        expect(server.accepted).toBe(2);
+        await h.sleep(100);
+        (await engine.lease()).release(); // the idle one was closed: a new one
+        expect(server.accepted).toBe(3);
+        expect(await call(engine, 'ECHO main')).toBe('main'); // the main connection stays
+        expect(server.accepted).toBe(3);
+        engine.close();
+      });
+      await withServer(async (server) => {
+        const engine = await open(server, { maxLifetime: 50 });
+        const lease = await engine.lease();
+        await h.sleep(80);
+        lease.release(); // too old: closed instead of going back idle
+        (await engine.lease()).release();
+        expect(server.accepted).toBe(3);
+        (await engine.lease()).release();
+        expect(server.accepted).toBe(3);
         engine.close();
       });
     });

@@ -8,6 +8,7 @@
 //
 // Requests (client → server), each a line:
 //   HELLO                → +welcome        (the handshake; `-nope` if the server refuses)
+//   PING                 → +pong           (the adapter's ping; `-down` while refusePing)
 //   ECHO text            → +text
 //   GET key              → +value:key      (retryable: read-only)
 //   ERR text             → -text           (an error response: the connection is fine)
@@ -113,6 +114,7 @@ export const lineAdapter: ProtocolAdapter<LineCall, string, LineSession> = {
     const answer = await context.request<string>(new LineCall('HELLO', null));
     if (answer !== 'welcome') throw new LineError(`unexpected greeting ${answer}`);
   },
+  ping: () => new LineCall('PING', null),
 };
 
 /** What the line server saw. */
@@ -126,6 +128,8 @@ export interface LineServer {
   accepted: number;
   /** Refuse the next handshakes with `-nope`. */
   refuseHello: boolean;
+  /** Answer PING with `-down` (a pool connection that fails its check). */
+  refusePing: boolean;
   /** Stop listening and close every connection. */
   close(): void;
 }
@@ -141,6 +145,7 @@ export async function startLineServer(runtime: Runtime, host = '127.0.0.1'): Pro
     lines: [],
     accepted: 0,
     refuseHello: false,
+    refusePing: false,
     close() {
       listener.close();
       for (const stream of streams) stream.close();
@@ -169,6 +174,9 @@ export async function startLineServer(runtime: Runtime, host = '127.0.0.1'): Pro
           switch (verb) {
             case 'HELLO':
               await reply(state.refuseHello ? '-nope\n' : '+welcome\n');
+              return true;
+            case 'PING':
+              await reply(state.refusePing ? '-down\n' : '+pong\n');
               return true;
             case 'ECHO':
               await reply(`+${text}\n`);

@@ -68,6 +68,13 @@ export interface PgConnectionOptions {
   readonly parameters?: Readonly<Record<string, string>>;
   /** tls-server-end-point hash of the server certificate: enables SCRAM-SHA-256-PLUS. */
   readonly channelBinding?: Uint8Array | null;
+  /**
+   * Authenticate only by SCRAM-SHA-256-PLUS (libpq's channel_binding=require): a cleartext or
+   * MD5 request, a SCRAM exchange without channel binding (no TLS data, or a server that does
+   * not offer it) and an AuthenticationOk without SASL (trust) throw PgAuthenticationError
+   * ERR_PG_CHANNEL_BINDING_REQUIRED, before any password or proof is sent.
+   */
+  readonly requireChannelBinding?: boolean;
   /** Largest backend message accepted (its length field), default 128 MiB. */
   readonly maxMessageSize?: number;
   /** Largest SCRAM iteration count accepted (default 1 000 000). */
@@ -668,6 +675,7 @@ export class PgConnection {
         if (this.scram !== null && !this.scram.verified) {
           throw new PgAuthenticationError('AuthenticationOk before the server proved it knows the password (SCRAM final message missing)', 'ERR_PG_SCRAM_INCOMPLETE');
         }
+        this.checkChannelBinding(this.authMethod);
         this.move('auth-ok');
         const held = this.held;
         this.held = null;
@@ -677,6 +685,7 @@ export class PgConnection {
       }
       case 3: {
         c.done();
+        this.checkChannelBinding('cleartext');
         this.needPassword('cleartext');
         this.authMethod = 'cleartext';
         this.out.password(options.password as string);
@@ -685,6 +694,7 @@ export class PgConnection {
       case 5: {
         const salt = c.rest();
         if (salt.length !== 4) throw c.malformed(`MD5 salt of ${salt.length} bytes`);
+        this.checkChannelBinding('md5');
         this.needPassword('MD5');
         this.authMethod = 'md5';
         this.out.password(md5Password(options.user, options.password as string, salt));
@@ -705,6 +715,7 @@ export class PgConnection {
           channelBinding: this.channelBinding,
           ...(options.maxScramIterations !== undefined ? { maxIterations: options.maxScramIterations } : {}),
         });
+        this.checkChannelBinding(scram.mechanism);
         this.scram = scram;
         this.authMethod = scram.mechanism;
         this.out.saslInitialResponse(scram.mechanism, saslBytes(scram.clientFirst()));
@@ -735,6 +746,13 @@ export class PgConnection {
       default:
         throw c.malformed(`unknown authentication request ${code}`);
     }
+  }
+
+  /** With requireChannelBinding, refuse to authenticate by any `method` but SCRAM-SHA-256-PLUS. */
+  private checkChannelBinding(method: string): void {
+    if (this.options.requireChannelBinding !== true || method === 'SCRAM-SHA-256-PLUS') return;
+    const why = method === 'SCRAM-SHA-256' ? (this.channelBinding === null ? 'SCRAM without channel binding (not a TLS connection)' : 'SCRAM without channel binding (the server does not offer SCRAM-SHA-256-PLUS)') : method === 'trust' ? 'no authentication at all (trust)' : `${method} authentication`;
+    throw new PgAuthenticationError(`channel binding is required, but the server asked for ${why}`, 'ERR_PG_CHANNEL_BINDING_REQUIRED');
   }
 
   private needPassword(method: string): void {

@@ -13,6 +13,7 @@ export type { PgParam } from './frontend.js';
 export { FrontendWriter, PROTOCOL_VERSION, encodeCancelRequest } from './frontend.js';
 export { MessageReader } from './reader.js';
 export { ScramClient, md5Password } from './scram.js';
+export { saslprep } from './saslprep.js';
 export type { ScramMechanism, ScramOptions } from './scram.js';
 export { PG_STATES, nextState } from './state.js';
 export type { PgInput, PgSendMode, PgState, PgStateRow } from './state.js';

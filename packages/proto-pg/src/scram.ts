@@ -10,12 +10,13 @@
 //   final signature must equal the one computed from the password: otherwise a
 //   PgAuthenticationError (ERR_PG_SCRAM_*), never a silent success. A server that sends
 //   AuthenticationOk before its SCRAM final message is refused by connection.ts.
-// - The password is used as its UTF-8 bytes. PostgreSQL applies SASLprep to passwords that are
-//   valid for it; for ASCII passwords (and most others) that is the identity. Passwords that
-//   SASLprep changes (non-ASCII spaces, some compatibility characters) are a known gap.
+// - The password is prepared with SASLprep (saslprep.ts) and used as its UTF-8 bytes; when
+//   SASLprep prohibits the result, the password is used as given, as libpq does (and as the
+//   server did when it made the verifier).
 
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { PgAuthenticationError } from './errors.js';
+import { saslprep } from './saslprep.js';
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -164,7 +165,7 @@ export class ScramClient {
     const finalWithoutProof = `c=${base64Encode(cbind)},r=${serverNonce}`;
     const authMessage = `${this.clientFirstBare},${serverFirst},${finalWithoutProof}`;
 
-    const saltedPassword = pbkdf2Sync(utf8Encoder.encode(this.password), salt, iterations, 32, 'sha256');
+    const saltedPassword = pbkdf2Sync(utf8Encoder.encode(saslprep(this.password) ?? this.password), salt, iterations, 32, 'sha256');
     const clientKey = createHmac('sha256', saltedPassword).update('Client Key').digest();
     const storedKey = createHash('sha256').update(clientKey).digest();
     const clientSignature = createHmac('sha256', storedKey).update(authMessage).digest();

@@ -10,10 +10,11 @@
 // is taken from the current directory by PGlite).
 //
 // Invariants: one PGlite per process and data directory, and PGlite is one session: the
-// options ask for one pool connection (poolSize 1), and the transport refuses a second open
-// connection to the same instance (FATAL 53300). A transaction, cursor, COPY or LISTEN needs a
-// connection of its own beside the client's main one, so they are refused there too; plain
-// queries, pipelined queries and prepared statements work.
+// transport refuses a second open connection to the same instance (FATAL 53300), so the
+// options say `sessions: 1`. The client then opens no pool connection: a transaction, cursor,
+// COPY TO or LISTEN takes the client's one connection for itself while it runs, and the
+// queries made outside it wait until it ends (the engine's "one session"). COPY FROM STDIN is
+// refused by the transport (PgError 0A000).
 
 import type { PgOptions } from '@curio-ts/client';
 import { pgliteConnect } from './transport.js';
@@ -25,7 +26,7 @@ export function isPgliteUrl(url: string): boolean {
 
 /**
  * The connectPg options for a `pglite:` URL: the PGlite transport for its data directory (in
- * memory by default), user and database `postgres`, no TLS, one pool connection, a connect
+ * memory by default), user and database `postgres`, no TLS, `sessions: 1`, a connect
  * timeout of 60 s (the first connection waits for PGlite to start). `overrides`
  * are applied on top (rowMode, int8, queryTimeout...). Throws a TypeError for a URL that is not
  * a `pglite:` one.
@@ -39,7 +40,7 @@ export function pgliteOptions(url: string, overrides: PgOptions = {}): PgOptions
     user: 'postgres',
     database: 'postgres',
     sslmode: 'disable',
-    poolSize: 1,
+    sessions: 1,
     // The first connection waits for PGlite to start (1.5 to 4 s on a quiet machine, 15 s seen
     // on a loaded one).
     connectTimeout: 60_000,

@@ -125,4 +125,11 @@ export interface ProtocolAdapter<C extends EngineCall, Ev, S extends ProtocolSes
    * Rejects to fail the attempt; bounded by the engine's connect timeout.
    */
   handshake(context: HandshakeContext<C, S>): Promise<void>;
+  /**
+   * A call that checks that a connection still works and changes nothing (Postgres: an empty
+   * query; Redis: PING). The engine sends it on a pool connection that was idle at least
+   * `poolCheckAfter` ms before handing it out; one that fails is closed and replaced, unseen by
+   * the caller. Without it, idle pool connections are handed out unchecked.
+   */
+  ping?(): C;
 }

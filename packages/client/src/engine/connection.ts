@@ -66,6 +66,10 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   private resumeWake: Wake<void> | null = null;
   private stream: ByteStream;
   private readonly flushNow = (): void => this.flush();
+  /** When it was opened (the runtime's clock): a pool's maxLifetime counts from it. */
+  readonly openedAt: number;
+  /** When it last went idle in a pool (the runtime's clock; set by the engine). */
+  idleSince = 0;
   /** Set by `onChunk` when it handled a chunk and then ended the read with it (see readLoop). */
   private handledByPush = false;
   /** The reader's ReadSink: each chunk handled as it arrives (see "Discussion: reading"). */
@@ -97,6 +101,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     readonly label: string,
   ) {
     this.stream = stream;
+    this.openedAt = runtime.now();
     runtime.spawn(() => this.readLoop(), `reader ${label}`, { signal: false }); // the loop ends when the stream closes: no AbortSignal held per connection
   }
 

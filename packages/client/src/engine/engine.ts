@@ -25,6 +25,30 @@
 // failed: a connect or handshake that failed, or a connection that broke with a protocol
 // violation before it delivered a single response (a peer that completes the handshake and
 // then answers garbage would otherwise be reconnected to forever). Anything else resets it.
+//
+// Discussion: pool health. A pool connection can die while it sits idle (a server restarted,
+// pg_terminate_backend, a firewall's idle cut-off) and the reader may not have seen its end yet
+// when it is taken out again. So a connection idle at least `poolCheckAfter` ms (default 1 s,
+// the rule of pgx's pool: one used within the last second is very likely alive, and a busy pool
+// then pays nothing) is first sent the adapter's `ping`; one that fails or does not answer
+// within the connect timeout is closed and the next idle one, or a new one, is taken instead:
+// the caller never sees it. Idle connections older than `idleTimeout` are closed by a sweep (one
+// unref'd timer for the oldest idle connection, not one per connection), and a connection open
+// longer than `maxLifetime` is closed when given back or found idle. The main connection is not
+// pooled: its loss is a reconnect.
+//
+// Discussion: one session. A peer that accepts a single connection (PGlite: `sessions: 1`)
+// leaves the pool no room, so a lease (a transaction, a cursor, a COPY, an exclusive call)
+// takes the main connection itself. While it holds it, only the lease's calls are written
+// there; every other call, and every other lease request, waits in `held`, in issue order,
+// with its own timeout and signal armed (abandoning one removes it). Releasing the lease sends
+// the held calls in that order, up to the next lease request, which then gets the connection.
+// Calls written before the lease was granted are answered before its first call (one
+// connection answers in order), so a lease is granted without waiting for them; a lease is
+// granted only while the main connection is ready. A lease given back with its own calls
+// still in flight closes the main connection (its state is unknown); the engine reconnects as
+// after any loss. A caller that awaits a call made outside the lease while holding it waits
+// until its timeout: on one session that is a deadlock, as waiting for a full pool is.
 
 import {
   AbortedError,
@@ -172,6 +196,12 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   /** Pool slots taken (open connections, and connections being opened). */
   private poolOpen = 0;
   private readonly poolWaiters: Wake<EngineConnection<C, Ev, S>>[] = [];
+  /** Cancels the timer of the next sweep of idle pool connections (see sweepIdle). */
+  private sweepCancel: (() => void) | null = null;
+  /** One session (see "Discussion: one session"): the main connection while a lease holds it. */
+  private mainLeased: EngineConnection<C, Ev, S> | null = null;
+  /** One session: calls and lease requests waiting for the lease to end, in issue order. */
+  private held: (C | MainRequest<EngineConnection<C, Ev, S>>)[] = [];
   private readonly listeners = new Set<EngineListener<Ev>>();
   private lastError: unknown = null;
   /** What the wait of each call shows ('REDIS_REPLY'). */
@@ -352,6 +382,10 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     if (closing) connection?.close();
     const index = this.offline.indexOf(call as C);
     if (index !== -1) this.offline.splice(index, 1);
+    else if (this.held.length > 0) {
+      const heldAt = this.held.indexOf(call as C);
+      if (heldAt !== -1) this.held.splice(heldAt, 1);
+    }
     return true;
   }
 
@@ -381,6 +415,15 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       else pinned.submit(call);
       return;
     }
+    if (this.mainLeased !== null || this.held.length > 0) {
+      this.held.push(call);
+      return;
+    }
+    this.routeFree(call);
+  }
+
+  /** Send on the main connection, or keep for when there is one. */
+  private routeFree(call: C): void {
     const connection = this.connection;
     if (this.currentStatus === 'ready' && connection !== null && !connection.isClosed) {
       connection.submit(call);
@@ -428,13 +471,22 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
    */
   async borrow(timeout?: number): Promise<EngineConnection<C, Ev, S>> {
     if (this.isClosed) throw this.closedError();
+    if (this.sharesMain) return this.takeMain(timeout);
     for (;;) {
       const idle = this.poolIdle.pop();
       if (idle === undefined) break;
-      if (!idle.isClosed) return idle;
-      this.poolOpen--;
+      if (idle.isClosed) {
+        this.poolOpen--;
+        continue;
+      }
+      if (this.outlived(idle)) {
+        idle.close();
+        this.poolOpen--;
+        continue;
+      }
+      if (await this.stillWorks(idle)) return idle;
     }
-    if (this.poolOpen < this.options.poolSize) {
+    if (this.poolOpen < this.poolCapacity) {
       this.poolOpen++;
       let connection: EngineConnection<C, Ev, S>;
       try {
@@ -453,41 +505,187 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     }
     // Wait for a connection given back (or a slot freed). Through the runtime, never a plain
     // Promise: on curio the wait is then the calling task's own operation, resumed in its turn.
-    let waiting: Wake<EngineConnection<C, Ev, S>> | null = null;
+    return this.waitInQueue(this.poolWaiters, (wake) => wake, timeout, this.options.poolSize);
+  }
+
+  /**
+   * Wait in `queue` (the pool's waiters, or the held queue of one session) for a connection: the
+   * entry `entry(wake)` makes is queued, and taken out again on a timeout (PoolTimeoutError, of
+   * a pool of `size`) or the runtime's cancellation, after which `left` runs.
+   */
+  private waitInQueue<E>(queue: E[], entry: (wake: Wake<EngineConnection<C, Ev, S>>) => E, timeout: number | undefined, size: number, left?: () => void): Promise<EngineConnection<C, Ev, S>> {
+    let queued: { readonly entry: E } | null = null;
     let cancelTimer: (() => void) | null = null;
     const stopWaiting = (): void => {
       cancelTimer?.();
-      const index = waiting === null ? -1 : this.poolWaiters.indexOf(waiting);
-      if (index !== -1) this.poolWaiters.splice(index, 1);
+      const index = queued === null ? -1 : queue.indexOf(queued.entry);
+      if (index !== -1) queue.splice(index, 1);
     };
     return this.runtime.wait<EngineConnection<C, Ev, S>>(
       'POOL_WAIT',
-      new FnWaiter<EngineConnection<C, Ev, S>>((wake) => {
-        // The timer's wake and the pool's are one: whichever comes first settles the wait.
-        const settle: Wake<EngineConnection<C, Ev, S>> = {
-          resolve: (connection) => {
-            cancelTimer?.();
-            wake.resolve(connection);
-          },
-          reject: (error) => {
-            cancelTimer?.();
-            wake.reject(error);
-          },
-        };
-        waiting = settle;
-        this.poolWaiters.push(settle);
-        if (timeout !== undefined && timeout !== Infinity) {
-          cancelTimer = this.runtime.timer(timeout, () => {
-            stopWaiting();
-            wake.reject(new PoolTimeoutError(timeout, this.options.poolSize));
-          });
-        }
-      }, stopWaiting),
+      new FnWaiter<EngineConnection<C, Ev, S>>(
+        (wake) => {
+          // The timer's wake and the queue's are one: whichever comes first settles the wait.
+          queued = {
+            entry: entry({
+              resolve: (connection) => {
+                cancelTimer?.();
+                wake.resolve(connection);
+              },
+              reject: (error) => {
+                cancelTimer?.();
+                wake.reject(error);
+              },
+            }),
+          };
+          queue.push(queued.entry);
+          if (timeout !== undefined && timeout !== Infinity) {
+            cancelTimer = this.runtime.timer(timeout, () => {
+              stopWaiting();
+              wake.reject(new PoolTimeoutError(timeout, size));
+              left?.();
+            });
+          }
+        },
+        () => {
+          stopWaiting();
+          left?.();
+        },
+      ),
     );
   }
 
-  /** @internal Return a pool connection (closed ones free their slot). */
-  giveBack(connection: EngineConnection<C, Ev, S>): void {
+  /** Whether a pool connection has been open longer than `maxLifetime`. */
+  private outlived(connection: EngineConnection<C, Ev, S>): boolean {
+    const maxLifetime = this.options.maxLifetime;
+    return maxLifetime !== undefined && maxLifetime !== Infinity && this.runtime.now() - connection.openedAt >= maxLifetime;
+  }
+
+  /**
+   * Whether an idle pool connection taken out of the pool still works: checked with the
+   * adapter's ping when it was idle at least `poolCheckAfter` ms (see "Discussion: pool
+   * health"). One that fails is closed and its slot freed, for the caller to go on.
+   */
+  private async stillWorks(connection: EngineConnection<C, Ev, S>): Promise<boolean> {
+    const ping = this.adapter.ping;
+    if (ping === undefined || this.runtime.now() - connection.idleSince < (this.options.poolCheckAfter ?? 1000)) return true;
+    let works: boolean;
+    try {
+      works = await this.check(connection, ping.call(this.adapter));
+    } catch (error) {
+      // The caller's wait was cancelled: the slot goes to whoever waits for one.
+      connection.close();
+      this.poolOpen--;
+      this.wakePoolWaiter();
+      throw error;
+    }
+    if (!works) {
+      connection.close();
+      this.poolOpen--;
+    }
+    return works;
+  }
+
+  /** Send `call` (a ping) on `connection`: whether it was answered within the connect timeout. */
+  private check(connection: EngineConnection<C, Ev, S>, call: C): Promise<boolean> {
+    let cancelTimer: (() => void) | null = null;
+    return this.runtime.wait<boolean>(
+      'POOL_CHECK',
+      new FnWaiter<boolean>(
+        (wake) => {
+          let done = false;
+          const settle = (works: boolean): void => {
+            if (done) return;
+            done = true;
+            cancelTimer?.();
+            wake.resolve(works);
+          };
+          cancelTimer = this.runtime.timer(this.options.connectTimeout, () => settle(false));
+          call.onSettled = null;
+          call.start({ resolve: () => settle(!connection.isClosed), reject: () => settle(false) });
+          connection.submit(call);
+        },
+        () => cancelTimer?.(),
+      ),
+    );
+  }
+
+  /** Close the idle pool connections idle `idleTimeout` ms or longer, and plan the next sweep. */
+  private sweepIdle(): void {
+    this.sweepCancel = null;
+    const idleTimeout = this.options.idleTimeout ?? Infinity;
+    if (idleTimeout === Infinity || this.isClosed) return;
+    const now = this.runtime.now();
+    const idle = this.poolIdle;
+    // Oldest first: connections are given back at the end and taken from the end.
+    while (idle.length > 0 && now - (idle[0] as EngineConnection<C, Ev, S>).idleSince >= idleTimeout) {
+      const connection = idle.shift() as EngineConnection<C, Ev, S>;
+      this.poolOpen--;
+      connection.close();
+    }
+    const oldest = idle[0];
+    if (oldest !== undefined) this.sweepCancel = this.runtime.timer(oldest.idleSince + idleTimeout - now, () => this.sweepIdle(), UNREF);
+  }
+
+  /** Whether leases take the main connection (the peer has no room for a pool: sessions ≤ 1). */
+  get sharesMain(): boolean {
+    return (this.options.sessions ?? Infinity) <= 1;
+  }
+
+  /** Most connections the pool opens: poolSize, within what the peer accepts beside the main one. */
+  private get poolCapacity(): number {
+    return Math.max(0, Math.min(this.options.poolSize, (this.options.sessions ?? Infinity) - 1));
+  }
+
+  /**
+   * One session: the main connection for a lease, at once when it is ready and nobody holds it
+   * or waits for it, else after what was issued before (see "Discussion: one session"); at most
+   * `timeout` ms when given (then PoolTimeoutError).
+   */
+  private takeMain(timeout: number | undefined): Promise<EngineConnection<C, Ev, S>> {
+    const main = this.connection;
+    if (this.mainLeased === null && this.held.length === 0 && this.currentStatus === 'ready' && main !== null && !main.isClosed) {
+      this.mainLeased = main;
+      return Promise.resolve(main);
+    }
+    // A request that leaves the front of the queue may unblock the calls behind it.
+    return this.waitInQueue<C | MainRequest<EngineConnection<C, Ev, S>>>(this.held, (wake) => new MainRequest(wake), timeout, 1, () => this.drainHeld());
+  }
+
+  /**
+   * One session: while nobody holds the main connection, send the held calls in order up to
+   * the next lease request, and grant it the connection once it is ready.
+   */
+  private drainHeld(): void {
+    const held = this.held;
+    while (this.mainLeased === null && held.length > 0) {
+      const next = held[0] as C | MainRequest<EngineConnection<C, Ev, S>>;
+      if (next instanceof MainRequest) {
+        const main = this.connection;
+        if (this.currentStatus !== 'ready' || main === null || main.isClosed) return; // becomeReady drains again
+        held.shift();
+        this.mainLeased = main;
+        next.wake.resolve(main);
+        return;
+      }
+      held.shift();
+      if (next.state === 'queued') this.routeFree(next);
+    }
+  }
+
+  /**
+   * @internal Return a pool connection (closed ones free their slot). `busy`: the lessee's
+   * calls are still in flight (its state is unknown): checked for the shared main connection,
+   * whose other calls are not the lessee's.
+   */
+  giveBack(connection: EngineConnection<C, Ev, S>, busy = false): void {
+    if (this.sharesMain) {
+      if (connection !== this.mainLeased) return;
+      this.mainLeased = null;
+      if (busy) connection.close();
+      if (!this.isClosed) this.drainHeld();
+      return;
+    }
     if (connection.isClosed) {
       this.poolOpen--;
       this.wakePoolWaiter();
@@ -501,10 +699,21 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       this.wakePoolWaiter();
       return;
     }
+    if (this.outlived(connection)) {
+      connection.close();
+      this.poolOpen--;
+      this.wakePoolWaiter();
+      return;
+    }
     const waiter = this.poolWaiters.shift();
     if (waiter !== undefined) waiter.resolve(connection);
     else if (this.isClosed) connection.close();
-    else this.poolIdle.push(connection);
+    else {
+      connection.idleSince = this.runtime.now();
+      this.poolIdle.push(connection);
+      const idleTimeout = this.options.idleTimeout ?? Infinity;
+      if (this.sweepCancel === null && idleTimeout !== Infinity) this.sweepCancel = this.runtime.timer(idleTimeout, () => this.sweepIdle(), UNREF);
+    }
   }
 
   /** A slot freed: a waiter may open a connection of its own (in the background). */
@@ -604,6 +813,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.currentStatus = 'ready';
     if (reconnected) for (const listener of this.listeners) listener.onReconnect();
     this.drainOffline();
+    this.drainHeld();
   }
 
   /** ConnectionOwner: a connection ended. */
@@ -632,7 +842,10 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     }
     this.connection = null;
     const violation = error instanceof ProtocolViolationError;
-    const retrying = this.options.reconnect !== false && this.options.retryOnReconnect === 'idempotent' && !violation;
+    // One session: a lease holds this connection, so its calls are among these; a lease's calls
+    // are never retried elsewhere, and they cannot be told from the calls written before it.
+    const leased = this.mainLeased === connection;
+    const retrying = this.options.reconnect !== false && this.options.retryOnReconnect === 'idempotent' && !violation && !leased;
     const retry: C[] = [];
     for (const call of unanswered) {
       if (retrying && call.retryable && call.state === 'written') {
@@ -643,6 +856,10 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       } else call.fail(lostCallError(call, error));
     }
     for (const call of queued) {
+      if (leased) {
+        call.fail(lostCallError(call, error));
+        continue;
+      }
       call.connection = null;
       retry.push(call);
     }
@@ -765,8 +982,15 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.connection = null;
     main?.close();
     this.poolIdle.length = 0;
+    this.sweepCancel?.();
+    this.sweepCancel = null;
     for (const connection of [...this.poolLive]) connection.close();
     for (const waiter of this.poolWaiters.splice(0)) waiter.reject(this.closedError());
+    this.mainLeased = null;
+    for (const entry of this.held.splice(0)) {
+      if (entry instanceof MainRequest) entry.wake.reject(this.closedError());
+      else entry.fail(this.closedError());
+    }
     for (const listener of [...this.listeners]) listener.onClosed?.(reason);
   }
 }
@@ -778,6 +1002,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
  */
 export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
   private released = false;
+  /** The last call made through the lease (answered in order: when it is done, all are). */
+  private last: C | null = null;
 
   /** @internal Use Engine.lease. */
   constructor(
@@ -799,6 +1025,7 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
   perform<T>(call: C): Promise<T> {
     if (this.released) return Promise.reject(new ClientClosedError('the lease was released'));
     call.connection = this.connection;
+    this.last = call;
     return this.engine.perform<T>(call);
   }
 
@@ -814,6 +1041,7 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
   /** Make a call (of a batch) run on the leased connection. */
   pin(call: C): void {
     call.connection = this.connection;
+    this.last = call;
   }
 
   /**
@@ -830,11 +1058,21 @@ export class Lease<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev>> {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.engine.giveBack(this.connection);
+    const last = this.last;
+    this.last = null;
+    this.engine.giveBack(this.connection, last !== null && last.state !== 'done');
   }
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Timers that alone must not keep the process alive (an idle pool's sweep). */
+const UNREF = { unref: true } as const;
+
+/** One session: a lease request waiting in the held queue (see "Discussion: one session"). */
+class MainRequest<T> {
+  constructor(readonly wake: Wake<T>) {}
+}
 
 /** The error of a call that was written when its connection broke. */
 function lostCallError(call: EngineCall, error: ConnectionError): ConnectionError {

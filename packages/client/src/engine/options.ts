@@ -49,6 +49,23 @@ export interface EngineOptions {
   readonly retryOnReconnect: 'idempotent' | 'never';
   /** Most connections leased for exclusive work at once. */
   readonly poolSize: number;
+  /**
+   * Most connections the peer accepts from this engine at once, the main one included (default
+   * Infinity). The pool opens at most `sessions - 1` connections of its own; at 1 (a
+   * single-session peer: PGlite) it opens none, and a lease takes the main connection for
+   * itself instead: calls made outside it wait, in order, until it is released (see
+   * Engine, "Discussion: one session").
+   */
+  readonly sessions?: number;
+  /**
+   * A pool connection idle at least this many ms is checked with the adapter's `ping` before it
+   * is handed out, and replaced if it fails (default 1000; 0: every time; Infinity: never).
+   */
+  readonly poolCheckAfter?: number;
+  /** A pool connection idle this many ms is closed (default Infinity: kept). */
+  readonly idleTimeout?: number;
+  /** A pool connection open this many ms is closed instead of going back idle (default Infinity). */
+  readonly maxLifetime?: number;
 }
 
 /** Reconnect options with their defaults (or false). */

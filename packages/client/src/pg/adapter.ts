@@ -38,12 +38,15 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
   return {
     protocol: 'pg',
     createSession: () => new PgSession(session),
+    // An empty query: EmptyQueryResponse and ReadyForQuery, nothing run.
+    ping: () => new PgCall('simple', '', [], 'array', false, null, undefined, undefined),
     async handshake(context: HandshakeContext<PgCall, PgSession>): Promise<void> {
       const given = options.password;
       const password = typeof given === 'function' ? await given() : (given ?? null);
       if (password !== null && typeof password !== 'string') throw new ConnectionError('the password function must give a string', 'ERR_PG_PASSWORD');
       const connectionOptions = {
         user: options.user,
+        requireChannelBinding: options.channelBinding === 'require',
         database: options.database,
         password,
         parameters: {
@@ -71,7 +74,8 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
             const tls = await context.startTls({ side: 'client', ...tlsFor(options) });
             // A fresh protocol object for the startup, given the TLS session's channel binding
             // (SCRAM-SHA-256-PLUS when the server offers it).
-            context.session.open({ ...connectionOptions, channelBinding: await tlsServerEndPoint(tls.peerCertificate) });
+            // (None with channelBinding 'disable': plain SCRAM-SHA-256.)
+            context.session.open({ ...connectionOptions, channelBinding: options.channelBinding === 'disable' ? null : await tlsServerEndPoint(tls.peerCertificate) });
           } else if (mustTls) throw new ConnectionError(`the server refused TLS (sslmode ${options.sslmode})`, 'ERR_PG_TLS_REFUSED');
         } finally {
           context.session.resumeReading();

@@ -19,7 +19,7 @@ import { PgError, TypeRegistry } from '@curio-ts/proto-pg';
 import type { PgCodec } from '@curio-ts/proto-pg';
 import { ClientError, ConnectionError, InvalidArgumentError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
-import type { Lease } from '../engine/engine.js';
+import type { EngineListener, Lease } from '../engine/engine.js';
 import { FnWaiter } from '../runtime.js';
 import type { Runtime, Wake } from '../runtime.js';
 import { pgAdapter } from './adapter.js';
@@ -87,6 +87,8 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession> {
   readonly types: TypeRegistry;
   /** The class of the calls it waits on: the runtime's own (Runtime.callClass), or PgCall. */
   private readonly callClass: typeof PgCall;
+  /** One session: the listeners of each channel on the main connection (see PgClient.listen). */
+  readonly sharedChannels = new Map<string, number>();
 
   constructor(runtime: Runtime, options: ResolvedPgOptions, name = 'pg') {
     const types = new TypeRegistry({ int8: options.int8, dates: options.dates, intervals: options.intervals });
@@ -100,6 +102,10 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession> {
       offlineQueueLimit: options.offlineQueueLimit,
       retryOnReconnect: 'never',
       poolSize: options.poolSize,
+      sessions: options.sessions,
+      poolCheckAfter: options.poolCheckAfter,
+      idleTimeout: options.idleTimeout,
+      maxLifetime: options.maxLifetime,
     });
     this.pgOptions = options;
     this.types = types;
@@ -261,12 +267,12 @@ export class PgClient {
     const batch = options?.batch ?? 100;
     if (!Number.isInteger(batch) || batch < 1) throw new InvalidArgumentError(`cursor batch must be an integer >= 1, not ${String(batch)}`, 'ERR_BAD_OPTION');
     const own = this.lease === undefined;
-    const lease = this.lease ?? (await this.core.lease(this.core.pgOptions.poolTimeout));
+    // Its own lease begins a transaction (a connection found dead at BEGIN is replaced).
+    const lease = this.lease ?? (await this.beginOn('begin'));
     const runner = own ? new PgClient(this.core, lease, 1) : this;
     const portal = `curio_cursor_${++cursorCounter}`;
     let finished = false;
     try {
-      if (own) await runner.simpleQuery('begin');
       const first = this.core.makeCall('query', text, values, { ...(options?.rowMode !== undefined ? { rowMode: options.rowMode } : {}), ...(options?.signal !== undefined ? { signal: options.signal } : {}), prepare: false });
       first.portal = portal;
       first.maxRows = batch;
@@ -295,11 +301,23 @@ export class PgClient {
   /**
    * Listen to `channel` on a connection of its own: an async iterator of its notifications,
    * which listens again after a reconnect (notifications sent while it was away are lost, as
-   * the server keeps none). `close()` it (or leave the loop) to stop.
+   * the server keeps none). `close()` it (or leave the loop) to stop. With `sessions: 1`
+   * (PGlite) it listens on the client's one connection instead, and notifications arrive
+   * with the replies of the queries run there.
    */
   async listen(channel: string): Promise<PgListener> {
     if (typeof channel !== 'string' || channel === '') throw new InvalidArgumentError('listen needs a channel name', 'ERR_BAD_ARGUMENT');
     if (this.core.isClosed) throw this.core.closedError();
+    if (this.core.sharesMain) {
+      const shared = new PgListener(this.core, channel, false);
+      try {
+        await shared.start();
+      } catch (error) {
+        await shared.close();
+        throw error;
+      }
+      return shared;
+    }
     const core = new PgEngine(this.core.runtime, this.core.pgOptions, 'pg:listen');
     const listener = new PgListener(core, channel);
     this.dedicated.add(core);
@@ -444,26 +462,41 @@ export class PgListener implements AsyncIterable<PgNotification> {
   private readonly queue: PgNotification[] = [];
   private waiting: Wake<IteratorResult<PgNotification>> | null = null;
   private closed = false;
+  /** Whether `start` counted this listener among the engine's shared ones. */
+  private counted = false;
+  private readonly hooks: EngineListener<PgSessionEvent>;
 
   /** @internal Use PgClient.listen. */
   constructor(
     private readonly core: PgEngine,
     /** The channel listened to. */
     readonly channel: string,
+    /** Whether the engine is the listener's own (closed with it), or the client's shared one (sessions: 1). */
+    private readonly owned = true,
   ) {
-    core.addListener({
+    this.hooks = {
       onEvent: (event) => {
         if (event.type === 'notification' && event.channel === channel) this.push({ channel: event.channel, payload: event.payload, processId: event.processId });
       },
       onReconnect: () => {
-        this.start().catch(() => {});
+        this.listenOnServer().catch(() => {});
       },
       onClosed: () => this.end(),
-    });
+    };
+    core.addListener(this.hooks);
   }
 
-  /** @internal LISTEN (again, after a reconnect). */
+  /** @internal LISTEN (the first time). */
   async start(): Promise<void> {
+    if (!this.owned && !this.counted) {
+      this.counted = true;
+      this.core.sharedChannels.set(this.channel, (this.core.sharedChannels.get(this.channel) ?? 0) + 1);
+    }
+    await this.listenOnServer();
+  }
+
+  /** LISTEN (again, after a reconnect). */
+  private async listenOnServer(): Promise<void> {
     const call = this.core.makeCall('simple', `listen ${quoteChannel(this.channel)}`, [], undefined);
     await this.core.perform(call);
   }
@@ -502,10 +535,31 @@ export class PgListener implements AsyncIterable<PgNotification> {
     );
   }
 
-  /** Stop listening: the connection is closed. */
+  /**
+   * Stop listening: the connection is closed (with `sessions: 1`, the client's connection
+   * stops listening to the channel once no listener of this client is left on it).
+   */
   async close(): Promise<void> {
-    this.core.close();
+    if (this.owned) {
+      this.core.close();
+      this.end();
+      return;
+    }
+    if (this.closed) return;
     this.end();
+    this.core.removeListener(this.hooks);
+    if (!this.counted) return;
+    this.counted = false;
+    const channels = this.core.sharedChannels;
+    const left = (channels.get(this.channel) ?? 1) - 1;
+    if (left > 0) {
+      channels.set(this.channel, left);
+      return;
+    }
+    channels.delete(this.channel);
+    if (this.core.isClosed) return;
+    const call = this.core.makeCall('simple', `unlisten ${quoteChannel(this.channel)}`, [], undefined);
+    await this.core.perform(call).catch(() => {});
   }
 
   [Symbol.asyncIterator](): AsyncIterator<PgNotification> {

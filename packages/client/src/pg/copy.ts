@@ -150,10 +150,11 @@ export async function* copyToOn(core: PgEngine, lease: PgLease, text: string): A
       );
     }
   } finally {
-    if (!finished && !call.done) {
-      // Left early: the rest of the copy is unwanted; the connection cannot be reused mid-copy.
-      paused.resume?.();
-      lease.discard();
-    }
+    // Reading resumes whatever happens: a copy whose whole answer came in one read (PGlite) is
+    // done while reading is still paused for the consumer, and its connection is reused.
+    paused.resume?.();
+    paused.resume = null;
+    // Left early: the rest of the copy is unwanted; the connection cannot be reused mid-copy.
+    if (!finished && !call.done) lease.discard();
   }
 }

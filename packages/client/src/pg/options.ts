@@ -51,6 +51,13 @@ export interface PgOptions {
   readonly applicationName?: string;
   /** TLS negotiation (default PGSSLMODE, else 'prefer'). */
   readonly sslmode?: PgSslMode;
+  /**
+   * Channel binding (libpq's channel_binding): 'prefer' (default) uses SCRAM-SHA-256-PLUS when
+   * the connection is TLS and the server offers it; 'require' fails the connection
+   * (ERR_PG_CHANNEL_BINDING_REQUIRED) unless the server authenticated by SCRAM-SHA-256-PLUS,
+   * before any password is sent; 'disable' never binds.
+   */
+  readonly channelBinding?: PgChannelBinding;
   /** TLS options (trusted CAs, client certificate, server name) when TLS is used. */
   readonly tls?: TlsOptions;
   /** Other startup parameters (`options`, `search_path`, `statement_timeout`...). */
@@ -79,6 +86,27 @@ export interface PgOptions {
   readonly poolSize?: number;
   /** Longest wait in ms for a pool connection while all are in use (PoolTimeoutError; default none). */
   readonly poolTimeout?: number;
+  /**
+   * Most sessions the server accepts from this client at once, the main connection included
+   * (default: no limit; PGlite's `pglite:` route sets 1). The pool opens at most `sessions - 1`
+   * connections. At 1, a transaction, cursor, COPY or LISTEN takes the one connection for
+   * itself while it runs: queries made outside it wait (in order, within their own timeouts
+   * and signals) until it ends, and `poolTimeout` bounds the wait for it.
+   */
+  readonly sessions?: number;
+  /**
+   * A pool connection idle at least this many ms is checked (an empty query) before a
+   * transaction, cursor or COPY gets it, and replaced unseen if the server closed it meanwhile
+   * (default 1000; 0: every time; Infinity: never).
+   */
+  readonly poolCheckAfter?: number;
+  /**
+   * A pool connection idle this many ms is closed (default 30 000), giving its server slot
+   * back after a burst; Infinity keeps them. The main connection is never closed for idleness.
+   */
+  readonly idleTimeout?: number;
+  /** A pool connection open this many ms is closed instead of being reused (default Infinity). */
+  readonly maxLifetime?: number;
   /** Reconnection of the main connection (default: on, with backoff), or false. */
   readonly reconnect?: ReconnectOptions | false;
   /** Most queries kept while (re)connecting (default 10 000). */
@@ -99,6 +127,7 @@ export interface ResolvedPgOptions {
   readonly database: string;
   readonly applicationName: string;
   readonly sslmode: PgSslMode;
+  readonly channelBinding: PgChannelBinding;
   readonly tls: TlsOptions | undefined;
   readonly parameters: Readonly<Record<string, string>>;
   readonly connectTimeout: number;
@@ -111,6 +140,10 @@ export interface ResolvedPgOptions {
   readonly intervals: 'object' | 'string';
   readonly poolSize: number;
   readonly poolTimeout: number | undefined;
+  readonly sessions: number;
+  readonly poolCheckAfter: number;
+  readonly idleTimeout: number;
+  readonly maxLifetime: number;
   readonly reconnect: ReturnType<typeof resolveReconnect>;
   readonly offlineQueueLimit: number;
   readonly connect: ConnectFunction | undefined;
@@ -120,6 +153,15 @@ export interface ResolvedPgOptions {
 export type PgEnvironment = Readonly<Record<string, string | undefined>>;
 
 const SSL_MODES: readonly string[] = ['disable', 'prefer', 'require', 'verify-full'];
+
+/** libpq's channel_binding values. */
+export type PgChannelBinding = 'disable' | 'prefer' | 'require';
+
+/** A channel_binding value; throws for another. */
+function channelBindingOf(value: string, where: string): PgChannelBinding {
+  if (value === 'disable' || value === 'prefer' || value === 'require') return value;
+  throw new InvalidArgumentError(`channel_binding must be disable, prefer or require, not ${JSON.stringify(value)} (${where})`, 'ERR_BAD_OPTION');
+}
 
 /** A libpq sslmode as ours ('allow' is 'prefer'); throws for one we refuse. */
 function sslModeOf(value: string, where: string): PgSslMode {
@@ -148,7 +190,7 @@ function portOf(value: string, where: string): number {
  * Parse a `postgres://` or `postgresql://` URL into options. The host may be a socket
  * directory, percent-encoded (`postgres://%2Fvar%2Frun%2Fpostgresql/db`) or as the `host`
  * query parameter (`postgres:///db?host=/var/run/postgresql`). Query parameters read:
- * host, port, user, password, dbname, sslmode, application_name, connect_timeout, options;
+ * host, port, user, password, dbname, sslmode, channel_binding, application_name, connect_timeout, options;
  * any other is refused (a typo must not be ignored), except libpq's file options, refused with
  * a message saying so.
  */
@@ -202,6 +244,9 @@ export function parsePgUrl(url: string): PgOptions {
       case 'sslmode':
         out.sslmode = sslModeOf(value, 'URL');
         break;
+      case 'channel_binding':
+        out.channelBinding = channelBindingOf(value, 'URL');
+        break;
       case 'application_name':
         out.applicationName = value;
         break;
@@ -251,6 +296,8 @@ export function pgEnvironmentOptions(env: PgEnvironment): PgOptions {
   if (password !== undefined) out.password = password;
   const database = get('PGDATABASE');
   if (database !== undefined) out.database = database;
+  const channelBinding = get('PGCHANNELBINDING');
+  if (channelBinding !== undefined) out.channelBinding = channelBindingOf(channelBinding, 'PGCHANNELBINDING');
   const sslmode = get('PGSSLMODE');
   if (sslmode !== undefined) out.sslmode = sslModeOf(sslmode, 'PGSSLMODE');
   const app = get('PGAPPNAME');
@@ -295,6 +342,7 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     database: options.database ?? user,
     applicationName: options.applicationName ?? 'curio-ts',
     sslmode: 'path' in target ? 'disable' : (options.sslmode ?? 'prefer'),
+    channelBinding: options.channelBinding ?? 'prefer',
     tls: options.tls,
     parameters,
     connectTimeout: options.connectTimeout ?? 10_000,
@@ -307,6 +355,10 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     intervals: options.intervals ?? 'object',
     poolSize: options.poolSize ?? 10,
     poolTimeout: options.poolTimeout,
+    sessions: options.sessions ?? Infinity,
+    poolCheckAfter: options.poolCheckAfter ?? 1000,
+    idleTimeout: options.idleTimeout ?? 30_000,
+    maxLifetime: options.maxLifetime ?? Infinity,
     reconnect: resolveReconnect(options.reconnect),
     offlineQueueLimit: options.offlineQueueLimit ?? 10_000,
     connect: options.connect,
@@ -334,6 +386,7 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
   const password = options.password;
   if (password !== undefined && typeof password !== 'string' && typeof password !== 'function') bad('password', 'a string or a function', password);
   if (options.sslmode !== undefined) sslModeOf(checkString('sslmode', options.sslmode), 'options');
+  if (options.channelBinding !== undefined) channelBindingOf(checkString('channelBinding', options.channelBinding), 'options');
   for (const [name, value] of Object.entries(parameters)) {
     if (typeof value !== 'string' || value.includes('\0') || name.includes('\0') || name === '') bad(`parameters.${name}`, 'a string without NUL', value);
   }
@@ -341,6 +394,7 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
     ['port', options.port, 1],
     ['statementCacheSize', options.statementCacheSize, 0],
     ['poolSize', options.poolSize, 1],
+    ['sessions', options.sessions === Infinity ? undefined : options.sessions, 1],
     ['offlineQueueLimit', options.offlineQueueLimit, 0],
   ];
   for (const [name, value, least] of counts) {
@@ -351,6 +405,10 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
   if (connectTimeout !== undefined && !(typeof connectTimeout === 'number' && connectTimeout >= 0 && Number.isFinite(connectTimeout))) bad('connectTimeout', 'a finite number of ms >= 0', connectTimeout);
   const poolTimeout = options.poolTimeout;
   if (poolTimeout !== undefined && !(typeof poolTimeout === 'number' && poolTimeout >= 0)) bad('poolTimeout', 'a number of ms >= 0, or Infinity', poolTimeout);
+  for (const name of ['poolCheckAfter', 'idleTimeout', 'maxLifetime'] as const) {
+    const ms = options[name];
+    if (ms !== undefined && !(typeof ms === 'number' && ms >= 0)) bad(name, 'a number of ms >= 0, or Infinity', ms);
+  }
   const queryTimeout = options.queryTimeout;
   if (queryTimeout !== undefined && !(typeof queryTimeout === 'number' && queryTimeout >= 0)) bad('queryTimeout', 'a number of ms >= 0, or Infinity', queryTimeout);
   if (options.prepare !== undefined && typeof options.prepare !== 'boolean') bad('prepare', 'a boolean', options.prepare);

@@ -34,9 +34,9 @@
 // cancelled one ended before the request arrived (the window is the request's trip). We never
 // send a request for a call that is not the one running by our count.
 
-import { NEED_DATA, PgConnection, PgError, TypeRegistry } from '@curio-ts/proto-pg';
+import { NEED_DATA, PgAuthenticationError, PgConnection, PgError, TypeRegistry } from '@curio-ts/proto-pg';
 import type { PgConnectionOptions, PgErrorFields, PgEvent } from '@curio-ts/proto-pg';
-import { ClientError, ConnectionError } from '../errors.js';
+import { AuthenticationFailedError, ClientError, ConnectionError } from '../errors.js';
 import type { AbandonResult, ProtocolSession, SessionSink } from '../engine/adapter.js';
 import type { PgCall } from './call.js';
 import type { PgField, PgResult } from './result.js';
@@ -184,11 +184,18 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
   receive(chunk: Uint8Array, sink: SessionSink<PgCall, PgSessionEvent>): void {
     const connection = this.protocolObject;
     connection.receiveData(chunk);
-    for (;;) {
-      const event = connection.nextEvent();
-      if (event === NEED_DATA || event.type === 'closed') return;
-      this.dispatch(event, sink);
-      if (this.resumeAfterSsl !== null) return; // the rest is TLS: read again after the upgrade
+    try {
+      for (;;) {
+        const event = connection.nextEvent();
+        if (event === NEED_DATA || event.type === 'closed') return;
+        this.dispatch(event, sink);
+        if (this.resumeAfterSsl !== null) return; // the rest is TLS: read again after the upgrade
+      }
+    } catch (error) {
+      // An authentication the client refused keeps its own code (the engine closes the
+      // connection, as for any protocol violation).
+      if (error instanceof PgAuthenticationError) throw new AuthenticationFailedError(error.message, error.code, { cause: error });
+      throw error;
     }
   }
 
