@@ -10,7 +10,7 @@ import { AbortedError, CommandTimeoutError, ConnectTimeoutError, ConnectionError
 import type { PgClient, PgOptions } from '@curio-ts/client';
 import { startFakePgOn } from '@curio-ts/conformance';
 import type { FakePg, FakePgAnswer, FakePgQuery } from '@curio-ts/conformance';
-import { createMemoryRuntime, forFirst } from '@curio-ts/backend-memory';
+import { createMemoryRuntime, forFirst, seededRandom } from '@curio-ts/backend-memory';
 import type { MemoryConnection, MemoryRuntimeOptions } from '@curio-ts/backend-memory';
 
 /** A peer that answers `select <n>` with one row, `rows <n>` with n rows, and `fail` with 42P01. */
@@ -37,6 +37,14 @@ async function setup(answer: (query: FakePgQuery) => FakePgAnswer | Promise<Fake
 function only(connections: readonly MemoryConnection[]): MemoryConnection {
   expect(connections).toHaveLength(1);
   return connections[0] as MemoryConnection;
+}
+
+/** Where the virtual clock is after `attempts` reconnect pauses of `delay` ms from 0 (the engine's jitter, seed 1). */
+function backoff(delay: number, attempts: number): number {
+  const random = seededRandom(1);
+  let at = 0;
+  for (let i = 0; i < attempts; i++) at += delay * (0.5 + random() / 2);
+  return at;
 }
 
 /** The outcome of a promise: its value, or the error it rejected with. */
@@ -91,7 +99,7 @@ describe('the scripted PostgreSQL peer (memory runtime)', () => {
 
 describe('the Postgres client under injected faults (memory runtime)', () => {
   it('a server that closes in the middle of a DataRow: ConnectionError, the next query runs on a new connection', async () => {
-    const { connect, network, peer } = await setup();
+    const { connect, network, peer, clock } = await setup();
     const c = await connect();
     expect((await c.query('rows 3')).rows).toHaveLength(3);
     const first = only(network.connections);
@@ -100,6 +108,9 @@ describe('the Postgres client under injected faults (memory runtime)', () => {
     first.configure({ toClient: { closeAfter: cut } });
     const failure = await c.query('rows 3').catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ConnectionError);
+    expect(failure).not.toBeInstanceOf(ProtocolViolationError);
+    expect(clock.now()).toBe(0); // no wait: the loss is seen as the bytes stop
+    expect(first.toClient.writtenBytes).toBe(cut);
     expect(first.open).toBe(false);
     expect((await c.query('rows 2')).rows).toEqual([
       { n: '0', label: 'row 0' },
@@ -199,6 +210,8 @@ describe('the Postgres client under injected faults (memory runtime)', () => {
     expect(failure).toBeInstanceOf(ReconnectFailedError);
     expect(((failure as ReconnectFailedError).cause as ConnectionError).code).toBe('ECONNREFUSED');
     expect(refusals.attempts).toBe(3);
+    // Three pauses of 10 ms with the engine's jitter (× 0.5..1, from the runtime's seeded random).
+    expect(clock.now()).toBe(backoff(10, 3));
     expect(network.connectionsMade).toBe(1);
     expect(c.status).toBe('closed');
   });
@@ -212,6 +225,7 @@ describe('the Postgres client under injected faults (memory runtime)', () => {
     expect(c.status).toBe('reconnecting');
     expect((await c.query('select 4')).rows).toEqual([{ n: 4 }]);
     expect(refusals.attempts).toBe(3);
+    expect(clock.now()).toBe(backoff(100, 3));
     expect(network.connectionsMade).toBe(2);
     expect(c.status).toBe('ready');
     await c.close();
