@@ -34,6 +34,7 @@
 // → 'E').
 
 import type { ByteStream, Runtime } from '@curio-ts/client';
+import { acceptScripted } from './accept-loop.js';
 
 /** A query as the peer received it. */
 export interface FakePgQuery {
@@ -454,16 +455,12 @@ function paramText(value: Uint8Array, binary: boolean, oid: number): string {
  * is called once per query, in each connection's arrival order (see the file header).
  */
 export async function startFakePgOn(runtime: Runtime, answer: (query: FakePgQuery) => FakePgAnswer | Promise<FakePgAnswer>): Promise<FakePg> {
-  const listener = await runtime.listen({ host: '127.0.0.1', port: 0 });
-  const address = listener.address;
-  const port = 'port' in address ? address.port : 0;
   const streams = new Set<ByteStream>();
   const queries: FakePgQuery[] = [];
   const cancels: FakePgCancel[] = [];
   const events: FakePgEvent[] = [];
   /** The cancel of the query being answered, by process id. */
   const running = new Map<number, { readonly secret: number; cancel: (() => void) | null }>();
-  let accepted = 0;
 
   const serve = async (stream: ByteStream, connection: number): Promise<void> => {
     const reader = new FrontendReader();
@@ -780,37 +777,11 @@ export async function startFakePgOn(runtime: Runtime, answer: (query: FakePgQuer
     end();
   };
 
-  runtime.spawn(async () => {
-    for (let stream = await listener.accept(); stream !== null; stream = await listener.accept()) {
-      streams.add(stream);
-      const connection = ++accepted;
-      runtime.spawn(() => serve(stream, connection), `scripted pg peer connection ${connection}`);
-    }
-  }, `scripted pg peer ${port}`);
-
-  const dropAll = (): void => {
-    for (const stream of [...streams]) {
-      streams.delete(stream);
-      stream.close();
-    }
-  };
-  return {
-    port,
-    get accepted() {
-      return accepted;
-    },
-    get open() {
-      return streams.size;
-    },
+  return acceptScripted(runtime, 'scripted pg peer', streams, serve, {
     queries,
     cancels,
     events,
-    processIdOf: (connection) => 10000 + connection,
+    processIdOf: (connection: number) => 10000 + connection,
     secretOf: fakePgSecret,
-    dropAll,
-    stop: async () => {
-      listener.close();
-      dropAll();
-    },
-  };
+  });
 }
