@@ -146,6 +146,33 @@ describe('the Postgres client under injected faults (memory runtime)', () => {
     await c.close();
   });
 
+  it('a reply held by the network past the timeout: the CancelRequest hits nothing (the query is over); the call ends with CommandTimeoutError only once the late reply comes, then the connection is reused', async () => {
+    const { connect, network, peer, clock } = await setup();
+    const c = await connect();
+    expect((await c.query('select 2')).rows).toEqual([{ n: 2 }]);
+    const main = only(network.connections);
+    main.toClient.stall(); // the server answers at once; its bytes wait on the way
+    const started = clock.now();
+    let settledAt: number | null = null;
+    const outcome = settle(c.query('select 1', [], { timeout: 250 })).finally(() => {
+      settledAt = clock.now();
+    });
+    await clock.advance(1000);
+    // The CancelRequest went out at 250 and found the connection idle (the answer was sent).
+    expect(peer.cancels).toEqual([{ processId: peer.processIdOf(1), secret: peer.secretOf(1), connection: 2 }]);
+    expect(peer.events.find((e) => e.type === 'cancel')?.at).toBe(started + 250);
+    // As PgQueryOptions documents, an abandoned query settles once the server confirmed: a
+    // reply that never comes holds it past its timeout (see the report: a defect to bound).
+    expect(settledAt).toBeNull();
+    main.toClient.resume();
+    expect(((await outcome) as { rejected: unknown }).rejected).toBeInstanceOf(CommandTimeoutError);
+    expect(settledAt).toBe(started + 1000);
+    expect((await c.query('select 3')).rows).toEqual([{ n: 3 }]); // its own answer, not the late one of select 1
+    expect(network.connectionsMade).toBe(2);
+    expect(only(network.connections)).toBe(main);
+    await c.close();
+  });
+
   it('an abort while the CancelRequest is slow to arrive: the peer sees the cancel before the next query', async () => {
     const { connect, network, peer, clock } = await setup((query) => (query.text === 'select 1' ? new Promise<FakePgAnswer>(() => {}) : scripted(query)));
     // The second connection (the CancelRequest's) takes 50 ms each way; the main one none.

@@ -31,7 +31,9 @@
 // asks in binary is encoded in binary for bool, int2, int4, int8, float4, float8 and the text
 // types only, any other fails the query with 0A000. The transaction status follows the
 // statements' first word (BEGIN/START → 'T', COMMIT/ROLLBACK/END/ABORT → 'I', an error inside
-// → 'E').
+// → 'E'). An error answer to a batch that parses its statement is reported as PostgreSQL
+// reports a statement it refuses at Parse: the ErrorResponse alone, and the statement is not
+// kept (a real server would keep a statement whose execution failed).
 
 import type { ByteStream, Runtime } from '@curio-ts/client';
 import { acceptScripted } from './accept-loop.js';
