@@ -15,8 +15,8 @@
 //   thrown. An error that escapes it goes to `onError` (default: an unhandled rejection, as on
 //   the node runtime).
 
-import { NEVER_ABORTED, connectRedisWith, makeFetch, request } from '@curio-ts/client';
-import type { Background, FetchFunction, HttpRequestOptions, HttpResponse, RedisClient, RedisOptions, Runtime, SpawnOptions, Wake, Waiter } from '@curio-ts/client';
+import { NEVER_ABORTED, connectPgWith, connectRedisWith, makeFetch, request } from '@curio-ts/client';
+import type { Background, FetchFunction, HttpRequestOptions, HttpResponse, PgClient, PgOptions, RedisClient, RedisOptions, Runtime, SpawnOptions, Wake, Waiter } from '@curio-ts/client';
 import { VirtualClock } from './clock.js';
 import { MemoryNetwork } from './network.js';
 
@@ -61,6 +61,13 @@ export interface MemoryRuntime {
   readonly network: MemoryNetwork;
   /** The Redis client on this runtime: `connectRedisWith(runtime, options)`. */
   connectRedis(options?: string | RedisOptions): Promise<RedisClient>;
+  /**
+   * The Postgres client on this runtime: `connectPgWith(runtime, options)`. No PG* variable is
+   * read (the environment of the test process says nothing about the in-process network), and
+   * there is no TLS here: sslmode 'prefer' (the default) goes on in the clear, 'require' fails.
+   * Resolves once the first connection is ready.
+   */
+  connectPg(options?: string | PgOptions): Promise<PgClient>;
   /** An HTTP request on this runtime: `request(runtime, url, options)` (its default agent). */
   request(url: string | URL, options?: HttpRequestOptions): Promise<HttpResponse>;
   /** `fetch` on this runtime (gzip and deflate decoded by the platform). */
@@ -128,6 +135,7 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
     clock,
     network,
     connectRedis: (redisOptions) => connectRedisWith(runtime, redisOptions),
+    connectPg: (pgOptions) => connectPgWith(runtime, pgOptions),
     request: (url, requestOptions) => request(runtime, url, requestOptions),
     fetch: makeFetch(runtime),
   };

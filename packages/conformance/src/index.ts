@@ -9,6 +9,8 @@ export type { PrivateRedis, PrivateRedisOptions, FakeRedis, FakeRedisCommand, Fa
 export { startInProcessRedis } from './inprocess/server.js';
 export type { InProcessRedis, InProcessRedisOptions } from './inprocess/server.js';
 export { startFakeRedisOn } from './inprocess/scripted.js';
+export { startFakePgOn, fakePgSecret } from './inprocess/pg-scripted.js';
+export type { FakePg, FakePgAnswer, FakePgCancel, FakePgEvent, FakePgField, FakePgQuery } from './inprocess/pg-scripted.js';
 export { engineConformance } from './engine.js';
 export type { EngineHarness } from './engine.js';
 export { LineCall, LineSession, LineError, LineProtocolError, lineAdapter, startLineServer } from './line-protocol.js';

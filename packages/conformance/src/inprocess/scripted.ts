@@ -13,15 +13,12 @@ import { RedisServerProtocol, decodeUtf8 } from '@curio-ts/proto-redis';
 import type { ByteStream, Runtime } from '@curio-ts/client';
 import type { FakeRedis, FakeRedisAnswer, FakeRedisCommand } from '../servers.js';
 import { bytes } from './keyspace.js';
+import { acceptScripted } from './accept-loop.js';
 
 /** Start a scripted peer on a free port of `runtime`'s network. */
 export async function startFakeRedisOn(runtime: Runtime, answer: (command: FakeRedisCommand) => FakeRedisAnswer | Promise<FakeRedisAnswer>): Promise<FakeRedis> {
-  const listener = await runtime.listen({ host: '127.0.0.1', port: 0 });
-  const address = listener.address;
-  const port = 'port' in address ? address.port : 0;
   const streams = new Set<ByteStream>();
   const commands: FakeRedisCommand[] = [];
-  let accepted = 0;
 
   const serve = async (stream: ByteStream, connection: number): Promise<void> => {
     const parser = new RedisServerProtocol();
@@ -55,33 +52,5 @@ export async function startFakeRedisOn(runtime: Runtime, answer: (command: FakeR
     end();
   };
 
-  runtime.spawn(async () => {
-    for (let stream = await listener.accept(); stream !== null; stream = await listener.accept()) {
-      streams.add(stream);
-      const connection = ++accepted;
-      runtime.spawn(() => serve(stream, connection), `scripted peer connection ${connection}`);
-    }
-  }, `scripted peer ${port}`);
-
-  const dropAll = (): void => {
-    for (const stream of [...streams]) {
-      streams.delete(stream);
-      stream.close();
-    }
-  };
-  return {
-    port,
-    get accepted() {
-      return accepted;
-    },
-    get open() {
-      return streams.size;
-    },
-    commands,
-    dropAll,
-    stop: async () => {
-      listener.close();
-      dropAll();
-    },
-  };
+  return acceptScripted(runtime, 'scripted peer', streams, serve, { commands });
 }
