@@ -161,8 +161,8 @@ describe('the Postgres client under injected faults (memory runtime)', () => {
     // The CancelRequest went out at 250 and found the connection idle (the answer was sent).
     expect(peer.cancels).toEqual([{ processId: peer.processIdOf(1), secret: peer.secretOf(1), connection: 2 }]);
     expect(peer.events.find((e) => e.type === 'cancel')?.at).toBe(started + 250);
-    // As PgQueryOptions documents, an abandoned query settles once the server confirmed: a
-    // reply that never comes holds it past its timeout (see the report: a defect to bound).
+    // An abandoned query settles once the server confirmed (PgQueryOptions), or at the latest
+    // connectTimeout after its abandonment (next test): here the reply comes first.
     expect(settledAt).toBeNull();
     main.toClient.resume();
     expect(((await outcome) as { rejected: unknown }).rejected).toBeInstanceOf(CommandTimeoutError);
@@ -170,6 +170,24 @@ describe('the Postgres client under injected faults (memory runtime)', () => {
     expect((await c.query('select 3')).rows).toEqual([{ n: 3 }]); // its own answer, not the late one of select 1
     expect(network.connectionsMade).toBe(2);
     expect(only(network.connections)).toBe(main);
+    await c.close();
+  });
+
+  it('a reply that never comes after a timeout (a black hole): the call ends connectTimeout after its abandonment, the connection is given up, the next query runs on a new one', async () => {
+    const { connect, network, clock } = await setup();
+    const c = await connect({ connectTimeout: 2000 });
+    expect((await c.query('select 2')).rows).toEqual([{ n: 2 }]);
+    const main = only(network.connections);
+    main.toClient.stall(); // never resumed
+    const started = clock.now();
+    let settledAt: number | null = null;
+    const outcome = settle(c.query('select 1', [], { timeout: 250 })).finally(() => {
+      settledAt = clock.now();
+    });
+    expect(((await outcome) as { rejected: unknown }).rejected).toBeInstanceOf(CommandTimeoutError);
+    expect(settledAt).toBe(started + 250 + 2000);
+    expect((await c.query('select 3')).rows).toEqual([{ n: 3 }]);
+    expect(network.connectionsMade).toBe(3); // main, the CancelRequest's, the new main
     await c.close();
   });
 
@@ -209,7 +227,6 @@ describe('the Postgres client under injected faults (memory runtime)', () => {
     const failure = await c.query('select 1').catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ProtocolViolationError);
     expect((await c.query('select 5')).rows).toEqual([{ n: 5 }]);
-    expect(main.open).toBe(false);
     expect(network.connectionsMade).toBe(2);
     await c.close();
   });
