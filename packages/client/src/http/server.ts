@@ -55,6 +55,9 @@ const READ_HIGH_WATER = 64 * 1024;
 /** Unread request body (after the response) the server drains to keep the connection; beyond, it closes. */
 const DRAIN_LIMIT = 256 * 1024;
 
+/** Protocol objects at rest a server keeps for its connections to borrow (see Server.lend). */
+const SPARE_PROTOCOLS = 64;
+
 /** Gathered response bytes above which they are written at once (and the writer waits for the stream). */
 const OUT_HIGH_WATER = 64 * 1024;
 /** Bytes written as they are rather than copied into the gathered output (after what is gathered). */
@@ -178,6 +181,13 @@ class Server implements HttpServer, Sweepable {
   /** What stop() awaits while connections are open: settled by the last one to end. */
   private endedAll: Promise<void> | null = null;
   private allEnded: (() => void) | null = null;
+  /**
+   * What an idle connection points to instead of a protocol object of its own: a connection
+   * object at rest (never fed: its owner borrows one before it receives bytes). See lend().
+   */
+  readonly resting: HttpConnection;
+  /** Connection objects at rest, lent to connections as bytes arrive (at most SPARE_PROTOCOLS). */
+  private readonly spare: HttpConnection[] = [];
 
   constructor(
     readonly runtime: Runtime,
@@ -188,6 +198,24 @@ class Server implements HttpServer, Sweepable {
     // Timeouts are kept to a sixteenth of the shortest, each at most two of those late (never early; see DeadlineSweep).
     const shortest = Math.min(...[options.headersTimeout ?? 60_000, options.idleTimeout ?? 5_000, options.bodyTimeout ?? 60_000].filter((ms) => ms > 0));
     this.deadlines = new DeadlineSweep(runtime, Math.min(1000, Math.max(1, Math.floor((Number.isFinite(shortest) ? shortest : 16_000) / 16))), this);
+    this.resting = new HttpConnection('server', options);
+  }
+
+  /**
+   * @internal A protocol object for a connection whose next request's bytes arrive: a spare
+   * one, else a new one. An idle connection holds none (its parser, wasm state and arrays are
+   * about half of what it would otherwise cost): it gives its own back between requests
+   * (giveBack) and borrows one with the next byte.
+   */
+  lend(): HttpConnection {
+    return this.spare.pop() ?? new HttpConnection('server', this.options);
+  }
+
+  /** @internal A connection's protocol object, at rest (recycled) or done with (destroyed). */
+  giveBack(conn: HttpConnection): void {
+    if (conn === this.resting) return;
+    if (this.spare.length < SPARE_PROTOCOLS && !this.closing && conn.recycle()) this.spare.push(conn);
+    else conn.destroy();
   }
 
   /** @internal The sweep's tick: connections whose deadline passed expire. True while some have one. */
@@ -268,7 +296,14 @@ class Server implements HttpServer, Sweepable {
     else return; // not in the list (released already)
     if (next !== null) next.previousLink = previous;
     connection.previousLink = connection.nextLink = null;
-    if (--this.open === 0) this.deadlines.stop();
+    if (--this.open === 0) {
+      this.deadlines.stop();
+      if (this.closing) {
+        for (const conn of this.spare) conn.destroy();
+        this.spare.length = 0;
+        this.resting.destroy();
+      }
+    }
     if (this.open === 0 && this.allEnded !== null) {
       const ended = this.allEnded;
       this.allEnded = null;
@@ -305,7 +340,8 @@ class ServerConnection {
   /** The server's list of open connections (see Server.release). */
   previousLink: ServerConnection | null = null;
   nextLink: ServerConnection | null = null;
-  private readonly conn: HttpConnection;
+  /** The protocol object: the server's resting one while no request is under way (see Server.lend). */
+  private conn: HttpConnection;
   private readonly runtime: Runtime;
   /** The consumer waits for bytes (NEED_DATA). */
   private dataWake: Resume | null = null;
@@ -358,18 +394,15 @@ class ServerConnection {
   private sunk: Uint8Array | null = null;
   /** Writes not yet accepted by the stream. */
   private writesPending = 0;
-  private readonly written = (): void => {
-    if (--this.writesPending === 0) this.writing = null;
-  };
-  private readonly writeFailed = (): void => {
-    if (--this.writesPending === 0) this.writing = null;
-    this.shut();
-  };
+  /** What a pending write settles (made with the first write the stream did not take at once). */
+  private onWritten: (() => void) | null = null;
+  private onWriteFailed: (() => void) | null = null;
   /** Made on the first deferred flush (a connection that never gathers makes none). */
   private flushLater: (() => void) | null = null;
   /** The reader's sink: made with the reader. */
   private sink: ((chunk: Uint8Array) => boolean) | null = null;
-  private readonly dataWaiter: Waiter<void> = new WakeSlot((wake) => (this.dataWake = wake));
+  /** Made on the first wait for bytes while another activity reads (most connections never). */
+  private dataWaiter: Waiter<void> | null = null;
   /** Made when reading first pauses (most connections never pause). */
   private drainWaiter: Waiter<void> | null = null;
 
@@ -378,7 +411,7 @@ class ServerConnection {
     private readonly stream: ByteStream,
   ) {
     this.runtime = server.runtime;
-    this.conn = new HttpConnection('server', server.options);
+    this.conn = server.resting;
     this.cycleSink = server.runtime.sinkRunsActivity === true ? (chunk) => this.sinkCycles(chunk) : null;
   }
 
@@ -433,7 +466,7 @@ class ServerConnection {
               this.readingHere = false;
               this.wakeDrain();
             }
-          } else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+          } else await this.runtime.wait<void>('HTTP_READ', (this.dataWaiter ??= new WakeSlot((wake) => (this.dataWake = wake))));
           this.waitingAtCycle = false;
           continue;
         }
@@ -450,7 +483,8 @@ class ServerConnection {
         reader.cancel();
         await reader.done;
       }
-      this.conn.destroy();
+      this.server.giveBack(this.conn);
+      this.conn = this.server.resting;
       this.server.release(this);
     }
   }
@@ -474,6 +508,11 @@ class ServerConnection {
       }
       const event = this.nextReady();
       if (event === WAIT) {
+        if (this.idle && this.conn !== this.server.resting && this.conn.atRest) {
+          // Nothing of the next request yet: the protocol object goes back to the server.
+          this.server.giveBack(this.conn);
+          this.conn = this.server.resting;
+        }
         if (!this.cycleArmed) {
           // The timer runs only while the connection waits (a request already here needs none).
           this.cycleArmed = true;
@@ -594,6 +633,7 @@ class ServerConnection {
     if (error) this.readError = reason;
     else {
       this.eof = true;
+      if (this.conn === this.server.resting) this.conn = this.server.lend();
       this.conn.receiveData(EMPTY);
     }
     this.clientGone(reason);
@@ -639,6 +679,7 @@ class ServerConnection {
       this.armTimer(this.server.options.headersTimeout ?? 60_000, false);
     }
     this.cycleBytes += chunk.length;
+    if (this.conn === this.server.resting) this.conn = this.server.lend();
     this.conn.receiveData(chunk);
   }
 
@@ -735,7 +776,7 @@ class ServerConnection {
         // A read is under way already (run()'s, whose sink runs this handler: it settles once
         // the sink returns): the reader takes over from it.
         this.ensureReader();
-        await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+        await this.runtime.wait<void>('HTTP_READ', (this.dataWaiter ??= new WakeSlot((wake) => (this.dataWake = wake))));
       }
       if (this.waitingForBody) {
         this.waitingForBody = false;
@@ -1058,7 +1099,15 @@ class ServerConnection {
   private track(write: Promise<void>): Promise<void> {
     this.writing = write;
     this.writesPending++;
-    write.then(this.written, this.writeFailed);
+    write.then(
+      (this.onWritten ??= () => {
+        if (--this.writesPending === 0) this.writing = null;
+      }),
+      (this.onWriteFailed ??= () => {
+        if (--this.writesPending === 0) this.writing = null;
+        this.shut();
+      }),
+    );
     return write;
   }
 
