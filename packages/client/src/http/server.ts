@@ -376,6 +376,8 @@ class ServerConnection {
   private own: OutputBuffer | null = null;
   /** What the read sink's cycles left for run() to await (see sinkCycles). */
   private parked: false | Promise<boolean> | null = null;
+  /** run() ended waiting in a read with no Promise (ByteStream.readInto): readSettled goes on. */
+  private suspended = false;
   /** The cycle under way has begun (its preamble ran) and waits for bytes of its request. */
   private cycleBegun = false;
   /** Its timer is armed. */
@@ -383,8 +385,8 @@ class ServerConnection {
   private firstCycle = true;
   /** run() waits for bytes of the next request (the reader's sink may answer it: sinkChunk). */
   private waitingAtCycle = false;
-  /** The sink of run()'s own reads, on runtimes where a sink may do the work (sinkRunsActivity). */
-  private readonly cycleSink: ReadSink | null;
+  /** The sink of run()'s own reads, on runtimes where a sink may do the work (sinkRunsActivity), made on first use (readInto needs none). */
+  private cycleSink: ReadSink | null = null;
   private flushDeferred = false;
   /** The last write, until the stream has accepted it (backpressure). */
   private writing: Promise<void> | null = null;
@@ -412,7 +414,6 @@ class ServerConnection {
   ) {
     this.runtime = server.runtime;
     this.conn = server.resting;
-    this.cycleSink = server.runtime.sinkRunsActivity === true ? (chunk) => this.sinkCycles(chunk) : null;
   }
 
   /** Close now if no request is under way (graceful close). */
@@ -456,8 +457,16 @@ class ServerConnection {
             // Read here: no other activity reads (see the file header). A handler answering
             // from the sink may start the reader: it waits for this read to end (readingHere).
             this.readingHere = true;
+            const sinkRuns = this.runtime.sinkRunsActivity === true;
+            if (sinkRuns && this.stream.readInto?.(this) === true) {
+              // This activity ends here, and the read's end starts another (readSettled): an
+              // idle connection holds no suspended function, no Promise.
+              this.suspended = true;
+              this.background = null;
+              return;
+            }
             try {
-              const chunk = await this.stream.read(this.cycleSink ?? undefined);
+              const chunk = await this.stream.read(sinkRuns ? (this.cycleSink ??= (bytes) => this.sinkCycles(bytes)) : undefined);
               if (chunk !== null && chunk === this.sunk) this.sunk = null;
               else this.took(chunk);
             } catch (error) {
@@ -475,18 +484,44 @@ class ServerConnection {
     } catch {
       // Errors of the stream end the connection; handler errors were answered already.
     } finally {
-      this.deadlineAt = Infinity;
-      this.shut();
-      this.dropOutput();
-      const reader = this.reader;
-      if (reader !== null) {
-        reader.cancel();
-        await reader.done;
-      }
-      this.server.giveBack(this.conn);
-      this.conn = this.server.resting;
-      this.server.release(this);
+      if (!this.suspended) await this.end();
     }
+  }
+
+  /** The connection's end (run's). */
+  private async end(): Promise<void> {
+    this.deadlineAt = Infinity;
+    this.shut();
+    this.dropOutput();
+    const reader = this.reader;
+    if (reader !== null) {
+      reader.cancel();
+      await reader.done;
+    }
+    this.server.giveBack(this.conn);
+    this.conn = this.server.resting;
+    this.server.release(this);
+  }
+
+  /** @internal The pending read of readInto (see run): as the sink of run()'s read. */
+  readChunk(chunk: Uint8Array): boolean {
+    return this.sinkCycles(chunk);
+  }
+
+  /** @internal The read of readInto ended: what run() does after its read, then run() again, in an activity of its own. */
+  readSettled(chunk: Uint8Array | null, error: unknown): void {
+    this.suspended = false;
+    try {
+      if (error !== null) throw error;
+      if (chunk !== null && chunk === this.sunk) this.sunk = null;
+      else this.took(chunk);
+    } catch (failure) {
+      if (!this.closed) this.ended(failure, true);
+    }
+    this.readingHere = false;
+    this.wakeDrain();
+    this.waitingAtCycle = false;
+    this.background = this.runtime.spawn(() => this.run(), 'http connection', { signal: false });
   }
 
   /**
@@ -691,7 +726,7 @@ class ServerConnection {
     if (this.closed || chunk.length === 0) return false;
     const theirs = this.conn.theirState;
     if (theirs === 'SWITCHED_PROTOCOL' || theirs === 'MIGHT_SWITCH_PROTOCOL') return false;
-    if (this.waitingAtCycle && this.parked === null && this.cycleSink !== null && this.dataWake !== null) {
+    if (this.waitingAtCycle && this.parked === null && this.runtime.sinkRunsActivity === true && this.dataWake !== null) {
       // run() waits for the next request: answer it here, as its own read's sink does
       // (sinkCycles); run() is woken only for what must be awaited.
       this.accept(chunk);
