@@ -49,6 +49,9 @@ export interface CurioStreamOrigin {
   readonly host?: string;
 }
 
+/** The origin of a stream with nothing to say (an accepted connection): one object for all. */
+const NO_ORIGIN: CurioStreamOrigin = Object.freeze({});
+
 /** A kernel socket as a ByteStream. */
 export class CurioByteStream implements ByteStream {
   private queue: Uint8Array[] = [];
@@ -62,7 +65,8 @@ export class CurioByteStream implements ByteStream {
   private closed = false;
   private upgrading = false;
   private upgraded = false;
-  private drainWaiters: (() => void)[] = [];
+  /** Writers waiting for the queue to drain (made with the first: most streams never have one). */
+  private drainWaiters: (() => void)[] | null = null;
   private writing = false;
   /** Writes handed straight to the socket whose callback has not come yet. */
   private rawPending = 0;
@@ -72,7 +76,7 @@ export class CurioByteStream implements ByteStream {
 
   constructor(
     private readonly socket: Socket,
-    private readonly origin: CurioStreamOrigin = {},
+    private readonly origin: CurioStreamOrigin = NO_ORIGIN,
   ) {
     this.kernel = currentTaskOrNull()?.kernel ?? null;
   }
@@ -122,7 +126,7 @@ export class CurioByteStream implements ByteStream {
     this.queuedBytes += data.length;
     (this.wakeup ?? this.startWriter()).set();
     if (this.queuedBytes < WRITE_HIGH_WATER) return false;
-    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    return new Promise<void>((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   /** Close the stream: a pending read ends with null. During `startTls`, aborts the handshake. */
@@ -281,8 +285,8 @@ export class CurioByteStream implements ByteStream {
 
   private releaseWriters(): void {
     const waiters = this.drainWaiters;
-    if (waiters.length === 0) return;
-    this.drainWaiters = [];
+    if (waiters === null) return;
+    this.drainWaiters = null;
     for (const resolve of waiters) resolve();
   }
 }

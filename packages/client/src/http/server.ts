@@ -8,7 +8,9 @@
 // - One background activity per connection (a kernel task on curio) runs its request/response
 //   cycles in order, and the handler runs in it. It reads the stream itself whenever it needs
 //   bytes (waiting for a request, reading a body), so an idle connection is one activity blocked
-//   in one read. Only while it is busy with something else that may take long (awaiting a
+//   in one read; where the runtime lets a read's sink do the activity's work (sinkRunsActivity)
+//   and the stream reads with no Promise (ByteStream.readInto), not even that: the activity ends
+//   in the read, and the read's end starts another (readSettled). Only while it is busy with something else that may take long (awaiting a
 //   handler's Promise, a streamed response body) must someone else read, to see the client go:
 //   a reader activity is spawned then (the first time; it stays for the connection's life), and
 //   from then on all reads are its own (one read at a time on a stream).
@@ -32,6 +34,10 @@
 //   otherwise the connection is closed (a half-sent response cannot be mended).
 // - A request the peer got wrong gets the status its RemoteProtocolError suggests (400, 413,
 //   414, 431, 501, 505) and `Connection: close`.
+// - An idle connection holds no protocol object: between requests, with nothing of the next
+//   one received, its HttpConnection goes back to the server (giveBack: recycled into a few
+//   spares, or freed with its wasm parser), and the next byte borrows one (lend). Meanwhile it
+//   points to the server's `resting` object, which is never fed.
 // - Timeouts (checked by one sweep per server, to 1/16 of the shortest: DeadlineSweep):
 //   `headersTimeout` from the first byte of a request (or the connection's start)
 //   until its head is complete (408, then close); `idleTimeout` while a kept-alive connection
@@ -521,7 +527,11 @@ class ServerConnection {
     this.readingHere = false;
     this.wakeDrain();
     this.waitingAtCycle = false;
-    this.background = this.runtime.spawn(() => this.run(), 'http connection', { signal: false });
+    // On, after the current job (as after a read's Promise): the stream may settle the read
+    // from inside the sink (a handler that closed the connection), where run() must not begin.
+    queueMicrotask(() => {
+      this.background = this.runtime.spawn(() => this.run(), 'http connection', { signal: false });
+    });
   }
 
   /**
