@@ -29,10 +29,11 @@
 //   `unread: 'handshake'`; backend-node's node-stream.ts says why that is safe).
 
 import { ConnectionError } from '@curio-ts/client';
-import type { ByteStream, ReadSink, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
+import type { ByteStream, ReadConsumer, ReadSink, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
 import { Event, ResourceBusy, SocketClosedError, SocketError, spawn, startTls } from '@curio-ts/kernel';
 import type { Kernel, Socket, StartTlsOptions as KernelStartTlsOptions } from '@curio-ts/kernel';
 import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
+import type { ExternalWake } from '@curio-ts/kernel/lowlevel';
 import { clientTls, serverTls, sniName } from './curio-tls.js';
 
 /** Queued bytes above which `write()` waits for the writer task. */
@@ -47,6 +48,19 @@ const FENCE = new Uint8Array(0);
 export interface CurioStreamOrigin {
   /** The host name the client connected to (checked against the certificate by startTls). */
   readonly host?: string;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** What ends a read of readInto: the kernel's wake, handed to the consumer. */
+class DetachedRead implements ExternalWake {
+  constructor(private readonly consumer: ReadConsumer) {}
+  resolve(value: unknown): void {
+    this.consumer.readSettled(value as Uint8Array | null, null);
+  }
+  reject(error: unknown): void {
+    this.consumer.readSettled(null, error);
+  }
 }
 
 /** The origin of a stream with nothing to say (an accepted connection): one object for all. */
@@ -89,6 +103,21 @@ export class CurioByteStream implements ByteStream {
     // own (RecvSink: the same contract as ReadSink): chunks reach it from the socket's 'data'
     // event while the reading task stays blocked, with no task switch per chunk.
     return this.socket.recvOr(READ_SIZE, this.readFailed, sink);
+  }
+
+  /**
+   * A read no task waits in (ByteStream.readInto): the kernel socket's recvDetached. The
+   * consumer's readChunk is never called (a sink runs outside any task here): the first chunk
+   * settles the read.
+   */
+  readInto(consumer: ReadConsumer): boolean {
+    if (this.upgraded || this.upgrading || this.failure !== null || this.closed) return false;
+    return this.socket.recvDetached(READ_SIZE, new DetachedRead(consumer), this.readFailed);
+  }
+
+  /** End a task's pending read at once with an empty chunk (ByteStream.interruptRead). */
+  interruptRead(): boolean {
+    return this.socket.interruptRecv(EMPTY);
   }
 
   write(data: Uint8Array): Promise<void> {

@@ -124,6 +124,15 @@ export interface ByteStream {
    */
   readInto?(consumer: ReadConsumer): boolean;
   /**
+   * Optional: end a pending `read` that still waits for bytes, at once, with an empty chunk
+   * (which only the caller, knowing it asked, tells from the end of the stream); true if it
+   * did, false if no read waits (bytes that arrive later stay buffered for the next read). A
+   * runtime whose reads hold a task (curio) offers it with readInto: a server takes its idle
+   * connections out of their tasks' reads and waits for their next bytes in readInto.
+   * `readChunk` of such a runtime's consumers may never be called (the first chunk settles it).
+   */
+  interruptRead?(): boolean;
+  /**
    * Write bytes; resolves once the runtime accepted them: at once while less than the stream's
    * high-water mark is waiting for the peer, otherwise when it drains. Rejects with a
    * ConnectionError when the connection is gone. The caller must not change `data` afterwards.

@@ -61,6 +61,11 @@ const READ_HIGH_WATER = 64 * 1024;
 /** Unread request body (after the response) the server drains to keep the connection; beyond, it closes. */
 const DRAIN_LIMIT = 256 * 1024;
 
+/** ServerConnection.parking. */
+const PARK_NONE = 0;
+const PARK_ASKED = 1;
+const PARK_NOW = 2;
+
 /** Protocol objects at rest a server keeps for its connections to borrow (see Server.lend). */
 const SPARE_PROTOCOLS = 64;
 
@@ -203,7 +208,10 @@ class Server implements HttpServer, Sweepable {
   ) {
     // Timeouts are kept to a sixteenth of the shortest, each at most two of those late (never early; see DeadlineSweep).
     const shortest = Math.min(...[options.headersTimeout ?? 60_000, options.idleTimeout ?? 5_000, options.bodyTimeout ?? 60_000].filter((ms) => ms > 0));
-    this.deadlines = new DeadlineSweep(runtime, Math.min(1000, Math.max(1, Math.floor((Number.isFinite(shortest) ? shortest : 16_000) / 16))), this);
+    // Where reads hold a task (no sinkRunsActivity), the sweep also takes idle connections out of
+    // theirs (ServerConnection.park): at least four ticks a second then.
+    const longest = runtime.sinkRunsActivity === true ? 1000 : 250;
+    this.deadlines = new DeadlineSweep(runtime, Math.min(longest, Math.max(1, Math.floor((Number.isFinite(shortest) ? shortest : 16_000) / 16))), this);
     this.resting = new HttpConnection('server', options);
   }
 
@@ -233,7 +241,10 @@ class Server implements HttpServer, Sweepable {
       if (at <= now) {
         connection.deadlineAt = Infinity;
         connection.expire();
-      } else if (at !== Infinity) armed = true;
+      } else {
+        if (at !== Infinity) armed = true;
+        connection.park();
+      }
       connection = next;
     }
     return armed;
@@ -253,8 +264,16 @@ class Server implements HttpServer, Sweepable {
         await this.acceptLoop();
       } finally {
         // Cancelled from outside (on curio: the kernel shutting down at the end of run(), a
-        // task group cancelled): nothing accepts any more, so the port is released too.
+        // task group cancelled): nothing accepts any more, so the port is released too, and
+        // the idle connections no task holds (park) close, as those in tasks are cancelled.
         this.listener.close();
+        if (!this.closing) {
+          for (let connection = this.first; connection !== null; ) {
+            const next = connection.nextLink;
+            connection.closeIfParked();
+            connection = next;
+          }
+        }
       }
     }, 'http accept');
   }
@@ -384,6 +403,8 @@ class ServerConnection {
   private parked: false | Promise<boolean> | null = null;
   /** run() ended waiting in a read with no Promise (ByteStream.readInto): readSettled goes on. */
   private suspended = false;
+  /** Where the sweep's park() is: PARK_NONE, PARK_ASKED (the read was interrupted), PARK_NOW (readInto next). */
+  private parking = PARK_NONE;
   /** The cycle under way has begun (its preamble ran) and waits for bytes of its request. */
   private cycleBegun = false;
   /** Its timer is armed. */
@@ -464,16 +485,20 @@ class ServerConnection {
             // from the sink may start the reader: it waits for this read to end (readingHere).
             this.readingHere = true;
             const sinkRuns = this.runtime.sinkRunsActivity === true;
-            if (sinkRuns && this.stream.readInto?.(this) === true) {
+            if ((sinkRuns || this.parking === PARK_NOW) && this.stream.readInto?.(this) === true) {
               // This activity ends here, and the read's end starts another (readSettled): an
-              // idle connection holds no suspended function, no Promise.
+              // idle connection holds no suspended function, no Promise, no task.
+              this.parking = PARK_NONE;
               this.suspended = true;
               this.background = null;
               return;
             }
+            this.parking = PARK_NONE;
             try {
               const chunk = await this.stream.read(sinkRuns ? (this.cycleSink ??= (bytes) => this.sinkCycles(bytes)) : undefined);
-              if (chunk !== null && chunk === this.sunk) this.sunk = null;
+              // The sweep took this activity out of its read (park): readInto next.
+              if (this.parking === PARK_ASKED) this.parking = PARK_NOW;
+              else if (chunk !== null && chunk === this.sunk) this.sunk = null;
               else this.took(chunk);
             } catch (error) {
               if (!this.closed) this.ended(error, true);
@@ -530,8 +555,28 @@ class ServerConnection {
     // On, after the current job (as after a read's Promise): the stream may settle the read
     // from inside the sink (a handler that closed the connection), where run() must not begin.
     queueMicrotask(() => {
-      this.background = this.runtime.spawn(() => this.run(), 'http connection', { signal: false });
+      // Closed: only the end is left, which needs no activity (the runtime may have none to give: a kernel shutting down).
+      if (this.closed) void this.end();
+      else this.background = this.runtime.spawn(() => this.run(), 'http connection', { signal: false });
     });
+  }
+
+  /**
+   * @internal The sweep's visit: a connection waiting for its next request in a read that holds
+   * an activity (curio: a task) is taken out of it (ByteStream.interruptRead), and waits in
+   * readInto instead (see run). At most once per sweep tick per connection, so a busy
+   * connection's requests do not each start an activity.
+   */
+  park(): void {
+    if (!this.waitingAtCycle || !this.readingHere || this.reader !== null || this.suspended || this.closed || this.parking !== PARK_NONE) return;
+    if (this.conn !== this.server.resting || this.stream.interruptRead === undefined || this.stream.readInto === undefined) return;
+    this.parking = PARK_ASKED;
+    if (!this.stream.interruptRead()) this.parking = PARK_NONE;
+  }
+
+  /** @internal The server's acceptor ended (a kernel shutting down): a connection waiting in readInto, which no activity holds, closes. */
+  closeIfParked(): void {
+    if (this.suspended && this.runtime.sinkRunsActivity !== true) this.shut();
   }
 
   /**
