@@ -7,13 +7,19 @@
 // Invariants:
 // - One background activity per connection (a kernel task on curio) runs its request/response
 //   cycles in order, and the handler runs in it. It reads the stream itself whenever it needs
-//   bytes (waiting for a request, reading a body), so an idle connection is one activity blocked
-//   in one read; where the runtime lets a read's sink do the activity's work (sinkRunsActivity)
-//   and the stream reads with no Promise (ByteStream.readInto), not even that: the activity ends
-//   in the read, and the read's end starts another (readSettled). Only while it is busy with something else that may take long (awaiting a
-//   handler's Promise, a streamed response body) must someone else read, to see the client go:
-//   a reader activity is spawned then (the first time; it stays for the connection's life), and
-//   from then on all reads are its own (one read at a time on a stream).
+//   bytes (waiting for a request, reading a body). Only while it is busy with something else
+//   that may take long (awaiting a handler's Promise, a streamed response body) must someone
+//   else read, to see the client go: a reader activity is spawned then (the first time; it
+//   stays for the connection's life), and from then on all reads are its own (one read at a
+//   time on a stream).
+// - An idle connection (no reader) holds no activity: it waits for its next request in a read
+//   with no Promise (ByteStream.readInto), and the read's end starts an activity again
+//   (readSettled). Where a read's sink may do the activity's work (sinkRunsActivity: node) it
+//   waits so at once, and requests answered synchronously are answered from the sink (no
+//   activity started). Where reads hold a task (curio), it waits in its task's read, and the
+//   sweep takes it out (park, ByteStream.interruptRead) once it is seen waiting at a tick: a
+//   busy connection starts a task at most once per tick, an idle one holds none. A connection
+//   with a reader is not parked (its reader and its activity wait as before).
 // - A client that closes its side (or whose connection breaks) while its request is under way
 //   aborts the request's signal and cancels the handler's activity (Go's server does the same;
 //   a half-closed client is treated alike, since a read cannot tell the two apart).
