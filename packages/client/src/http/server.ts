@@ -314,7 +314,7 @@ class Server implements HttpServer, Sweepable {
       // No signal: nothing in the connection reads it (a cancellation reaches it through its
       // stream and, on curio, at its await), and an AbortSignal held per idle connection costs
       // about 0.8 KiB. The connection leaves the list itself (release), at the end of its run.
-      connection.background = this.runtime.spawn(() => connection.run(), 'http connection', { signal: false });
+      connection.start();
     }
   }
 
@@ -449,6 +449,15 @@ class ServerConnection {
     this.conn = server.resting;
   }
 
+  /**
+   * Run the connection in an activity of its own. run() may end in a read at once (readInto,
+   * while the runtime still starts it): the activity is then not kept.
+   */
+  start(): void {
+    const background = this.runtime.spawn(() => this.run(), 'http connection', { signal: false });
+    if (!this.suspended) this.background = background;
+  }
+
   /** Close now if no request is under way (graceful close). */
   closeIfIdle(): void {
     if (this.idle && this.conn.pendingBytes === 0) this.shut();
@@ -563,7 +572,7 @@ class ServerConnection {
     queueMicrotask(() => {
       // Closed: only the end is left, which needs no activity (the runtime may have none to give: a kernel shutting down).
       if (this.closed) void this.end();
-      else this.background = this.runtime.spawn(() => this.run(), 'http connection', { signal: false });
+      else this.start();
     });
   }
 
