@@ -29,10 +29,11 @@
 //   `unread: 'handshake'`; backend-node's node-stream.ts says why that is safe).
 
 import { ConnectionError } from '@curio-ts/client';
-import type { ByteStream, ReadSink, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
+import type { ByteStream, ReadConsumer, ReadSink, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
 import { Event, ResourceBusy, SocketClosedError, SocketError, spawn, startTls } from '@curio-ts/kernel';
 import type { Kernel, Socket, StartTlsOptions as KernelStartTlsOptions } from '@curio-ts/kernel';
 import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
+import type { ExternalWake } from '@curio-ts/kernel/lowlevel';
 import { clientTls, serverTls, sniName } from './curio-tls.js';
 
 /** Queued bytes above which `write()` waits for the writer task. */
@@ -49,6 +50,22 @@ export interface CurioStreamOrigin {
   readonly host?: string;
 }
 
+const EMPTY = new Uint8Array(0);
+
+/** What ends a read of readInto: the kernel's wake, handed to the consumer. */
+class DetachedRead implements ExternalWake {
+  constructor(private readonly consumer: ReadConsumer) {}
+  resolve(value: unknown): void {
+    this.consumer.readSettled(value as Uint8Array | null, null);
+  }
+  reject(error: unknown): void {
+    this.consumer.readSettled(null, error);
+  }
+}
+
+/** The origin of a stream with nothing to say (an accepted connection): one object for all. */
+const NO_ORIGIN: CurioStreamOrigin = Object.freeze({});
+
 /** A kernel socket as a ByteStream. */
 export class CurioByteStream implements ByteStream {
   private queue: Uint8Array[] = [];
@@ -62,7 +79,8 @@ export class CurioByteStream implements ByteStream {
   private closed = false;
   private upgrading = false;
   private upgraded = false;
-  private drainWaiters: (() => void)[] = [];
+  /** Writers waiting for the queue to drain (made with the first: most streams never have one). */
+  private drainWaiters: (() => void)[] | null = null;
   private writing = false;
   /** Writes handed straight to the socket whose callback has not come yet. */
   private rawPending = 0;
@@ -72,7 +90,7 @@ export class CurioByteStream implements ByteStream {
 
   constructor(
     private readonly socket: Socket,
-    private readonly origin: CurioStreamOrigin = {},
+    private readonly origin: CurioStreamOrigin = NO_ORIGIN,
   ) {
     this.kernel = currentTaskOrNull()?.kernel ?? null;
   }
@@ -85,6 +103,21 @@ export class CurioByteStream implements ByteStream {
     // own (RecvSink: the same contract as ReadSink): chunks reach it from the socket's 'data'
     // event while the reading task stays blocked, with no task switch per chunk.
     return this.socket.recvOr(READ_SIZE, this.readFailed, sink);
+  }
+
+  /**
+   * A read no task waits in (ByteStream.readInto): the kernel socket's recvDetached. The
+   * consumer's readChunk is never called (a sink runs outside any task here): the first chunk
+   * settles the read.
+   */
+  readInto(consumer: ReadConsumer): boolean {
+    if (this.upgraded || this.upgrading || this.failure !== null || this.closed) return false;
+    return this.socket.recvDetached(READ_SIZE, new DetachedRead(consumer), this.readFailed);
+  }
+
+  /** End a task's pending read at once with an empty chunk (ByteStream.interruptRead). */
+  interruptRead(): boolean {
+    return this.socket.interruptRecv(EMPTY);
   }
 
   write(data: Uint8Array): Promise<void> {
@@ -122,7 +155,7 @@ export class CurioByteStream implements ByteStream {
     this.queuedBytes += data.length;
     (this.wakeup ?? this.startWriter()).set();
     if (this.queuedBytes < WRITE_HIGH_WATER) return false;
-    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    return new Promise<void>((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   /** Close the stream: a pending read ends with null. During `startTls`, aborts the handshake. */
@@ -281,8 +314,8 @@ export class CurioByteStream implements ByteStream {
 
   private releaseWriters(): void {
     const waiters = this.drainWaiters;
-    if (waiters.length === 0) return;
-    this.drainWaiters = [];
+    if (waiters === null) return;
+    this.drainWaiters = null;
     for (const resolve of waiters) resolve();
   }
 }

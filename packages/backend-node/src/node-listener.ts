@@ -24,12 +24,15 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ConnectionError } from '@curio-ts/client';
 import type { ByteStream, ListenTarget, Listener, StreamAddress, TlsServerOptions, Wake } from '@curio-ts/client';
+import type { NodeStreamOrigin } from './node-stream.js';
 import { NodeByteStream, checkClient, serverTlsOptions, toConnectionError } from './node-stream.js';
 
 /** Node's default listen backlog. */
 export const DEFAULT_BACKLOG = 511;
 
 const PENDING_ERROR = Symbol('curio.pendingError');
+/** The origin of an accepted TCP connection (nothing to say): one object for all. */
+const NO_ORIGIN: NodeStreamOrigin = Object.freeze({});
 
 interface WaitingSocket extends net.Socket {
   [PENDING_ERROR]?: Error;
@@ -108,6 +111,8 @@ export class NodeListener implements Listener {
     socket.off('error', onPendingError);
     const pendingError = (socket as WaitingSocket)[PENDING_ERROR];
     const path = 'path' in this.address ? this.address.path : undefined;
+    // The usual TCP connection shares one origin object (it is held as long as the stream lives).
+    if (path === undefined && pendingError === undefined) return new NodeByteStream(socket, NO_ORIGIN);
     return new NodeByteStream(socket, {
       ...(path !== undefined ? { path } : {}),
       ...(pendingError !== undefined ? { pendingError } : {}),

@@ -45,7 +45,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ConnectionError } from '@curio-ts/client';
-import type { ByteStream, StartTlsOptions, StreamAddress, TlsInfo, TlsOptions, TlsServerOptions } from '@curio-ts/client';
+import type { ByteStream, ReadConsumer, StartTlsOptions, StreamAddress, TlsInfo, TlsOptions, TlsServerOptions } from '@curio-ts/client';
 
 /** Unread bytes above which the socket stops reading from the OS. */
 export const READ_HIGH_WATER = 1024 * 1024;
@@ -108,6 +108,8 @@ export class NodeByteStream implements ByteStream {
   private readerReject: ((error: unknown) => void) | null = null;
   /** The pending read's sink, if it has one. */
   private sink: ReadSink | null = null;
+  /** The consumer of a pending read with no Promise (readInto); then `reader` is null. */
+  private consumer: ReadConsumer | null = null;
   private ended = false;
   private closedHere = false;
   private failure: ConnectionError | null = null;
@@ -163,12 +165,22 @@ export class NodeByteStream implements ByteStream {
     if (this.upgraded) return Promise.reject(upgradedError());
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.ended) return Promise.resolve(null);
-    if (this.reader !== null) return Promise.reject(new ConnectionError('another read is already pending on this stream', 'ERR_STREAM_BUSY'));
+    if (this.reader !== null || this.consumer !== null) return Promise.reject(new ConnectionError('another read is already pending on this stream', 'ERR_STREAM_BUSY'));
     const promise = new Promise<Uint8Array | null>(captureReader);
     this.reader = capturedReaderResolve;
     this.readerReject = capturedReaderReject;
     this.sink = sink ?? null;
     return promise;
+  }
+
+  /**
+   * A read with no Promise (see ByteStream.readInto): only when nothing is buffered and the
+   * stream is open; chunks then go to `consumer` from the socket's events.
+   */
+  readInto(consumer: ReadConsumer): boolean {
+    if (this.head < this.chunks.length || this.upgraded || this.failure !== null || this.ended || this.reader !== null || this.consumer !== null) return false;
+    this.consumer = consumer;
+    return true;
   }
 
   write(data: Uint8Array): Promise<void> {
@@ -313,7 +325,7 @@ export class NodeByteStream implements ByteStream {
     if (this.upgraded) throw upgradedError();
     if (this.closedHere) throw new ConnectionError('the stream is closed', 'ERR_STREAM_CLOSED');
     if (this.failure !== null) throw this.failure;
-    if (this.reader !== null) throw new ConnectionError('a read is pending on this stream: it cannot be upgraded', 'ERR_STREAM_BUSY');
+    if (this.reader !== null || this.consumer !== null) throw new ConnectionError('a read is pending on this stream: it cannot be upgraded', 'ERR_STREAM_BUSY');
     if (this.ended || this.socket.destroyed) throw new ConnectionError('the connection ended before the TLS upgrade', 'ERR_STREAM_EOF');
   }
 
@@ -371,6 +383,13 @@ export class NodeByteStream implements ByteStream {
 
   private received(chunk: Buffer): void {
     if (this.closedHere) return;
+    const consumer = this.consumer;
+    if (consumer !== null) {
+      if (consumer.readChunk(chunk) || this.consumer !== consumer) return;
+      this.consumer = null;
+      consumer.readSettled(chunk, null);
+      return;
+    }
     const reader = this.reader;
     if (reader !== null) {
       const sink = this.sink;
@@ -393,6 +412,13 @@ export class NodeByteStream implements ByteStream {
   }
 
   private end(): void {
+    const consumer = this.consumer;
+    if (consumer !== null) {
+      this.ended = true;
+      this.consumer = null;
+      consumer.readSettled(null, this.failure !== null && !this.closedHere ? this.failure : null);
+      return;
+    }
     if (this.ended && this.reader === null) return;
     this.ended = true;
     const reader = this.reader;
@@ -406,6 +432,12 @@ export class NodeByteStream implements ByteStream {
 
   private broke(error: Error): void {
     if (this.failure === null && !this.closedHere) this.failure = toConnectionError(error);
+    const consumer = this.consumer;
+    if (consumer !== null) {
+      this.consumer = null;
+      consumer.readSettled(null, this.closedHere ? null : this.failure);
+      return;
+    }
     const reader = this.reader;
     const readerReject = this.readerReject as (error: unknown) => void;
     this.reader = this.readerReject = null;

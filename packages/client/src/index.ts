@@ -6,6 +6,7 @@ export type {
   Runtime,
   ByteStream,
   ReadSink,
+  ReadConsumer,
   ConnectTarget,
   ListenTarget,
   Listener,

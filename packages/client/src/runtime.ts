@@ -115,6 +115,24 @@ export interface ByteStream {
    */
   read(sink?: ReadSink): Promise<Uint8Array | null>;
   /**
+   * Optional: a read with no Promise (see {@link ReadConsumer}): returns false, and does
+   * nothing, when the read would settle at once (bytes are buffered already, the stream ended
+   * or broke, another read is pending); the caller then reads with `read`. Otherwise the read is
+   * pending until `consumer.readSettled` is called (synchronously, from the runtime's event that
+   * ends it). A server holds thousands of idle connections each waiting in such a read: this
+   * one costs it no Promise, no resolving functions and no suspended async function.
+   */
+  readInto?(consumer: ReadConsumer): boolean;
+  /**
+   * Optional: end a pending `read` that still waits for bytes, at once, with an empty chunk
+   * (which only the caller, knowing it asked, tells from the end of the stream); true if it
+   * did, false if no read waits (bytes that arrive later stay buffered for the next read). A
+   * runtime whose reads hold a task (curio) offers it with readInto: a server takes its idle
+   * connections out of their tasks' reads and waits for their next bytes in readInto.
+   * `readChunk` of such a runtime's consumers may never be called (the first chunk settles it).
+   */
+  interruptRead?(): boolean;
+  /**
    * Write bytes; resolves once the runtime accepted them: at once while less than the stream's
    * high-water mark is waiting for the peer, otherwise when it drains. Rejects with a
    * ConnectionError when the connection is gone. The caller must not change `data` afterwards.
@@ -168,6 +186,21 @@ export interface ByteStream {
  * A runtime may ignore the sink (the read then settles with each chunk, as without one).
  */
 export type ReadSink = (chunk: Uint8Array) => boolean;
+
+/**
+ * Who a read with no Promise ({@link ByteStream.readInto}) serves: an object, so that a
+ * connection can be its own consumer (nothing made per read or per connection).
+ */
+export interface ReadConsumer {
+  /** A chunk, while the read is pending: as a {@link ReadSink} (true: taken, the read stays pending). */
+  readChunk(chunk: Uint8Array): boolean;
+  /**
+   * The read ended: with the chunk `readChunk` declined, or null at the end of the stream (or
+   * the stream's own close); `error` is what broke the stream (a ConnectionError; `chunk` null
+   * then), else null. Called once per readInto.
+   */
+  readSettled(chunk: Uint8Array | null, error: unknown): void;
+}
 
 /** Options of {@link ByteStream.startTls}. */
 export type StartTlsOptions = ({ readonly side?: 'client' } & TlsOptions) | ({ readonly side: 'server' } & TlsServerOptions);

@@ -229,6 +229,50 @@ export class HttpConnection {
     return this.theirVersion;
   }
 
+  /**
+   * Whether the connection is between cycles with nothing of the next message received: both
+   * sides IDLE, no byte pending, no event queued, no end of stream, no failure, no switch. Such
+   * an object is interchangeable with a new one (see {@link HttpConnection.recycle}).
+   */
+  get atRest(): boolean {
+    return (
+      this.ours === 'IDLE' &&
+      this.theirs === 'IDLE' &&
+      this.pending === 0 &&
+      this.eventHead === this.eventEnd &&
+      this.inputHead === this.inputEnd &&
+      !this.eof &&
+      !this.paused &&
+      this.failure === null &&
+      this.trailing === null &&
+      !this.parser.inMessage
+    );
+  }
+
+  /**
+   * Make a connection at rest ({@link HttpConnection.atRest}) as new, to carry another peer's
+   * connection (a server keeps a few for its idle connections to borrow: an idle connection
+   * then holds no parser). Returns false, changing nothing, when it is not at rest.
+   */
+  recycle(): boolean {
+    if (!this.atRest) return false;
+    this.parser.reset();
+    this.keepAlive = true;
+    this.theyClose = false;
+    this.sentMethods.length = 0;
+    this.requestMethod = '';
+    this.proposedSwitch = false;
+    this.theirVersion = '1.1';
+    this.sendFraming = NO_BODY;
+    this.sendRemaining = 0;
+    this.waitingFor100 = false;
+    this.bodyBytes = 0;
+    this.pendingError = null;
+    this.eofDone = false;
+    this.inputOffset = 0;
+    return true;
+  }
+
   /** Free the parser (the connection is not used again). */
   destroy(): void {
     this.parser.destroy();

@@ -7,11 +7,19 @@
 // Invariants:
 // - One background activity per connection (a kernel task on curio) runs its request/response
 //   cycles in order, and the handler runs in it. It reads the stream itself whenever it needs
-//   bytes (waiting for a request, reading a body), so an idle connection is one activity blocked
-//   in one read. Only while it is busy with something else that may take long (awaiting a
-//   handler's Promise, a streamed response body) must someone else read, to see the client go:
-//   a reader activity is spawned then (the first time; it stays for the connection's life), and
-//   from then on all reads are its own (one read at a time on a stream).
+//   bytes (waiting for a request, reading a body). Only while it is busy with something else
+//   that may take long (awaiting a handler's Promise, a streamed response body) must someone
+//   else read, to see the client go: a reader activity is spawned then (the first time; it
+//   stays for the connection's life), and from then on all reads are its own (one read at a
+//   time on a stream).
+// - An idle connection (no reader) holds no activity: it waits for its next request in a read
+//   with no Promise (ByteStream.readInto), and the read's end starts an activity again
+//   (readSettled). Where a read's sink may do the activity's work (sinkRunsActivity: node) it
+//   waits so at once, and requests answered synchronously are answered from the sink (no
+//   activity started). Where reads hold a task (curio), it waits in its task's read, and the
+//   sweep takes it out (park, ByteStream.interruptRead) once it is seen waiting at a tick: a
+//   busy connection starts a task at most once per tick, an idle one holds none. A connection
+//   with a reader is not parked (its reader and its activity wait as before).
 // - A client that closes its side (or whose connection breaks) while its request is under way
 //   aborts the request's signal and cancels the handler's activity (Go's server does the same;
 //   a half-closed client is treated alike, since a read cannot tell the two apart).
@@ -32,6 +40,10 @@
 //   otherwise the connection is closed (a half-sent response cannot be mended).
 // - A request the peer got wrong gets the status its RemoteProtocolError suggests (400, 413,
 //   414, 431, 501, 505) and `Connection: close`.
+// - An idle connection holds no protocol object: between requests, with nothing of the next
+//   one received, its HttpConnection goes back to the server (giveBack: recycled into a few
+//   spares, or freed with its wasm parser), and the next byte borrows one (lend). Meanwhile it
+//   points to the server's `resting` object, which is never fed.
 // - Timeouts (checked by one sweep per server, to 1/16 of the shortest: DeadlineSweep):
 //   `headersTimeout` from the first byte of a request (or the connection's start)
 //   until its head is complete (408, then close); `idleTimeout` while a kept-alive connection
@@ -54,6 +66,14 @@ import type { Background, ByteStream, Listener, ListenTarget, ReadSink, Runtime,
 const READ_HIGH_WATER = 64 * 1024;
 /** Unread request body (after the response) the server drains to keep the connection; beyond, it closes. */
 const DRAIN_LIMIT = 256 * 1024;
+
+/** ServerConnection.parking. */
+const PARK_NONE = 0;
+const PARK_ASKED = 1;
+const PARK_NOW = 2;
+
+/** Protocol objects at rest a server keeps for its connections to borrow (see Server.lend). */
+const SPARE_PROTOCOLS = 64;
 
 /** Gathered response bytes above which they are written at once (and the writer waits for the stream). */
 const OUT_HIGH_WATER = 64 * 1024;
@@ -178,6 +198,13 @@ class Server implements HttpServer, Sweepable {
   /** What stop() awaits while connections are open: settled by the last one to end. */
   private endedAll: Promise<void> | null = null;
   private allEnded: (() => void) | null = null;
+  /**
+   * What an idle connection points to instead of a protocol object of its own: a connection
+   * object at rest (never fed: its owner borrows one before it receives bytes). See lend().
+   */
+  readonly resting: HttpConnection;
+  /** Connection objects at rest, lent to connections as bytes arrive (at most SPARE_PROTOCOLS). */
+  private readonly spare: HttpConnection[] = [];
 
   constructor(
     readonly runtime: Runtime,
@@ -187,7 +214,28 @@ class Server implements HttpServer, Sweepable {
   ) {
     // Timeouts are kept to a sixteenth of the shortest, each at most two of those late (never early; see DeadlineSweep).
     const shortest = Math.min(...[options.headersTimeout ?? 60_000, options.idleTimeout ?? 5_000, options.bodyTimeout ?? 60_000].filter((ms) => ms > 0));
-    this.deadlines = new DeadlineSweep(runtime, Math.min(1000, Math.max(1, Math.floor((Number.isFinite(shortest) ? shortest : 16_000) / 16))), this);
+    // Where reads hold a task (no sinkRunsActivity), the sweep also takes idle connections out of
+    // theirs (ServerConnection.park): at least four ticks a second then.
+    const longest = runtime.sinkRunsActivity === true ? 1000 : 250;
+    this.deadlines = new DeadlineSweep(runtime, Math.min(longest, Math.max(1, Math.floor((Number.isFinite(shortest) ? shortest : 16_000) / 16))), this);
+    this.resting = new HttpConnection('server', options);
+  }
+
+  /**
+   * @internal A protocol object for a connection whose next request's bytes arrive: a spare
+   * one, else a new one. An idle connection holds none (its parser, wasm state and arrays are
+   * about half of what it would otherwise cost): it gives its own back between requests
+   * (giveBack) and borrows one with the next byte.
+   */
+  lend(): HttpConnection {
+    return this.spare.pop() ?? new HttpConnection('server', this.options);
+  }
+
+  /** @internal A connection's protocol object, at rest (recycled) or done with (destroyed). */
+  giveBack(conn: HttpConnection): void {
+    if (conn === this.resting) return;
+    if (this.spare.length < SPARE_PROTOCOLS && !this.closing && conn.recycle()) this.spare.push(conn);
+    else conn.destroy();
   }
 
   /** @internal The sweep's tick: connections whose deadline passed expire. True while some have one. */
@@ -199,7 +247,10 @@ class Server implements HttpServer, Sweepable {
       if (at <= now) {
         connection.deadlineAt = Infinity;
         connection.expire();
-      } else if (at !== Infinity) armed = true;
+      } else {
+        if (at !== Infinity) armed = true;
+        connection.park();
+      }
       connection = next;
     }
     return armed;
@@ -219,8 +270,16 @@ class Server implements HttpServer, Sweepable {
         await this.acceptLoop();
       } finally {
         // Cancelled from outside (on curio: the kernel shutting down at the end of run(), a
-        // task group cancelled): nothing accepts any more, so the port is released too.
+        // task group cancelled): nothing accepts any more, so the port is released too, and
+        // the idle connections no task holds (park) close, as those in tasks are cancelled.
         this.listener.close();
+        if (!this.closing) {
+          for (let connection = this.first; connection !== null; ) {
+            const next = connection.nextLink;
+            connection.closeIfParked();
+            connection = next;
+          }
+        }
       }
     }, 'http accept');
   }
@@ -255,7 +314,7 @@ class Server implements HttpServer, Sweepable {
       // No signal: nothing in the connection reads it (a cancellation reaches it through its
       // stream and, on curio, at its await), and an AbortSignal held per idle connection costs
       // about 0.8 KiB. The connection leaves the list itself (release), at the end of its run.
-      connection.background = this.runtime.spawn(() => connection.run(), 'http connection', { signal: false });
+      connection.start();
     }
   }
 
@@ -268,7 +327,14 @@ class Server implements HttpServer, Sweepable {
     else return; // not in the list (released already)
     if (next !== null) next.previousLink = previous;
     connection.previousLink = connection.nextLink = null;
-    if (--this.open === 0) this.deadlines.stop();
+    if (--this.open === 0) {
+      this.deadlines.stop();
+      if (this.closing) {
+        for (const conn of this.spare) conn.destroy();
+        this.spare.length = 0;
+        this.resting.destroy();
+      }
+    }
     if (this.open === 0 && this.allEnded !== null) {
       const ended = this.allEnded;
       this.allEnded = null;
@@ -305,7 +371,8 @@ class ServerConnection {
   /** The server's list of open connections (see Server.release). */
   previousLink: ServerConnection | null = null;
   nextLink: ServerConnection | null = null;
-  private readonly conn: HttpConnection;
+  /** The protocol object: the server's resting one while no request is under way (see Server.lend). */
+  private conn: HttpConnection;
   private readonly runtime: Runtime;
   /** The consumer waits for bytes (NEED_DATA). */
   private dataWake: Resume | null = null;
@@ -340,6 +407,10 @@ class ServerConnection {
   private own: OutputBuffer | null = null;
   /** What the read sink's cycles left for run() to await (see sinkCycles). */
   private parked: false | Promise<boolean> | null = null;
+  /** run() ended waiting in a read with no Promise (ByteStream.readInto): readSettled goes on. */
+  private suspended = false;
+  /** Where the sweep's park() is: PARK_NONE, PARK_ASKED (the read was interrupted), PARK_NOW (readInto next). */
+  private parking = PARK_NONE;
   /** The cycle under way has begun (its preamble ran) and waits for bytes of its request. */
   private cycleBegun = false;
   /** Its timer is armed. */
@@ -347,8 +418,8 @@ class ServerConnection {
   private firstCycle = true;
   /** run() waits for bytes of the next request (the reader's sink may answer it: sinkChunk). */
   private waitingAtCycle = false;
-  /** The sink of run()'s own reads, on runtimes where a sink may do the work (sinkRunsActivity). */
-  private readonly cycleSink: ReadSink | null;
+  /** The sink of run()'s own reads, on runtimes where a sink may do the work (sinkRunsActivity), made on first use (readInto needs none). */
+  private cycleSink: ReadSink | null = null;
   private flushDeferred = false;
   /** The last write, until the stream has accepted it (backpressure). */
   private writing: Promise<void> | null = null;
@@ -358,18 +429,15 @@ class ServerConnection {
   private sunk: Uint8Array | null = null;
   /** Writes not yet accepted by the stream. */
   private writesPending = 0;
-  private readonly written = (): void => {
-    if (--this.writesPending === 0) this.writing = null;
-  };
-  private readonly writeFailed = (): void => {
-    if (--this.writesPending === 0) this.writing = null;
-    this.shut();
-  };
+  /** What a pending write settles (made with the first write the stream did not take at once). */
+  private onWritten: (() => void) | null = null;
+  private onWriteFailed: (() => void) | null = null;
   /** Made on the first deferred flush (a connection that never gathers makes none). */
   private flushLater: (() => void) | null = null;
   /** The reader's sink: made with the reader. */
   private sink: ((chunk: Uint8Array) => boolean) | null = null;
-  private readonly dataWaiter: Waiter<void> = new WakeSlot((wake) => (this.dataWake = wake));
+  /** Made on the first wait for bytes while another activity reads (most connections never). */
+  private dataWaiter: Waiter<void> | null = null;
   /** Made when reading first pauses (most connections never pause). */
   private drainWaiter: Waiter<void> | null = null;
 
@@ -378,8 +446,16 @@ class ServerConnection {
     private readonly stream: ByteStream,
   ) {
     this.runtime = server.runtime;
-    this.conn = new HttpConnection('server', server.options);
-    this.cycleSink = server.runtime.sinkRunsActivity === true ? (chunk) => this.sinkCycles(chunk) : null;
+    this.conn = server.resting;
+  }
+
+  /**
+   * Run the connection in an activity of its own. run() may end in a read at once (readInto,
+   * while the runtime still starts it): the activity is then not kept.
+   */
+  start(): void {
+    const background = this.runtime.spawn(() => this.run(), 'http connection', { signal: false });
+    if (!this.suspended) this.background = background;
   }
 
   /** Close now if no request is under way (graceful close). */
@@ -423,9 +499,21 @@ class ServerConnection {
             // Read here: no other activity reads (see the file header). A handler answering
             // from the sink may start the reader: it waits for this read to end (readingHere).
             this.readingHere = true;
+            const sinkRuns = this.runtime.sinkRunsActivity === true;
+            if ((sinkRuns || this.parking === PARK_NOW) && this.stream.readInto?.(this) === true) {
+              // This activity ends here, and the read's end starts another (readSettled): an
+              // idle connection holds no suspended function, no Promise, no task.
+              this.parking = PARK_NONE;
+              this.suspended = true;
+              this.background = null;
+              return;
+            }
+            this.parking = PARK_NONE;
             try {
-              const chunk = await this.stream.read(this.cycleSink ?? undefined);
-              if (chunk !== null && chunk === this.sunk) this.sunk = null;
+              const chunk = await this.stream.read(sinkRuns ? (this.cycleSink ??= (bytes) => this.sinkCycles(bytes)) : undefined);
+              // The sweep took this activity out of its read (park): readInto next.
+              if (this.parking === PARK_ASKED) this.parking = PARK_NOW;
+              else if (chunk !== null && chunk === this.sunk) this.sunk = null;
               else this.took(chunk);
             } catch (error) {
               if (!this.closed) this.ended(error, true);
@@ -433,7 +521,7 @@ class ServerConnection {
               this.readingHere = false;
               this.wakeDrain();
             }
-          } else await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+          } else await this.runtime.wait<void>('HTTP_READ', (this.dataWaiter ??= new WakeSlot((wake) => (this.dataWake = wake))));
           this.waitingAtCycle = false;
           continue;
         }
@@ -442,17 +530,68 @@ class ServerConnection {
     } catch {
       // Errors of the stream end the connection; handler errors were answered already.
     } finally {
-      this.deadlineAt = Infinity;
-      this.shut();
-      this.dropOutput();
-      const reader = this.reader;
-      if (reader !== null) {
-        reader.cancel();
-        await reader.done;
-      }
-      this.conn.destroy();
-      this.server.release(this);
+      if (!this.suspended) await this.end();
     }
+  }
+
+  /** The connection's end (run's). */
+  private async end(): Promise<void> {
+    this.deadlineAt = Infinity;
+    this.shut();
+    this.dropOutput();
+    const reader = this.reader;
+    if (reader !== null) {
+      reader.cancel();
+      await reader.done;
+    }
+    this.server.giveBack(this.conn);
+    this.conn = this.server.resting;
+    this.server.release(this);
+  }
+
+  /** @internal The pending read of readInto (see run): as the sink of run()'s read. */
+  readChunk(chunk: Uint8Array): boolean {
+    return this.sinkCycles(chunk);
+  }
+
+  /** @internal The read of readInto ended: what run() does after its read, then run() again, in an activity of its own. */
+  readSettled(chunk: Uint8Array | null, error: unknown): void {
+    this.suspended = false;
+    try {
+      if (error !== null) throw error;
+      if (chunk !== null && chunk === this.sunk) this.sunk = null;
+      else this.took(chunk);
+    } catch (failure) {
+      if (!this.closed) this.ended(failure, true);
+    }
+    this.readingHere = false;
+    this.wakeDrain();
+    this.waitingAtCycle = false;
+    // On, after the current job (as after a read's Promise): the stream may settle the read
+    // from inside the sink (a handler that closed the connection), where run() must not begin.
+    queueMicrotask(() => {
+      // Closed: only the end is left, which needs no activity (the runtime may have none to give: a kernel shutting down).
+      if (this.closed) void this.end();
+      else this.start();
+    });
+  }
+
+  /**
+   * @internal The sweep's visit: a connection waiting for its next request in a read that holds
+   * an activity (curio: a task) is taken out of it (ByteStream.interruptRead), and waits in
+   * readInto instead (see run). At most once per sweep tick per connection, so a busy
+   * connection's requests do not each start an activity.
+   */
+  park(): void {
+    if (!this.waitingAtCycle || !this.readingHere || this.reader !== null || this.suspended || this.closed || this.parking !== PARK_NONE) return;
+    if (this.conn !== this.server.resting || this.stream.interruptRead === undefined || this.stream.readInto === undefined) return;
+    this.parking = PARK_ASKED;
+    if (!this.stream.interruptRead()) this.parking = PARK_NONE;
+  }
+
+  /** @internal The server's acceptor ended (a kernel shutting down): a connection waiting in readInto, which no activity holds, closes. */
+  closeIfParked(): void {
+    if (this.suspended && this.runtime.sinkRunsActivity !== true) this.shut();
   }
 
   /**
@@ -474,6 +613,11 @@ class ServerConnection {
       }
       const event = this.nextReady();
       if (event === WAIT) {
+        if (this.idle && this.conn !== this.server.resting && this.conn.atRest) {
+          // Nothing of the next request yet: the protocol object goes back to the server.
+          this.server.giveBack(this.conn);
+          this.conn = this.server.resting;
+        }
         if (!this.cycleArmed) {
           // The timer runs only while the connection waits (a request already here needs none).
           this.cycleArmed = true;
@@ -594,6 +738,7 @@ class ServerConnection {
     if (error) this.readError = reason;
     else {
       this.eof = true;
+      if (this.conn === this.server.resting) this.conn = this.server.lend();
       this.conn.receiveData(EMPTY);
     }
     this.clientGone(reason);
@@ -639,6 +784,7 @@ class ServerConnection {
       this.armTimer(this.server.options.headersTimeout ?? 60_000, false);
     }
     this.cycleBytes += chunk.length;
+    if (this.conn === this.server.resting) this.conn = this.server.lend();
     this.conn.receiveData(chunk);
   }
 
@@ -650,7 +796,7 @@ class ServerConnection {
     if (this.closed || chunk.length === 0) return false;
     const theirs = this.conn.theirState;
     if (theirs === 'SWITCHED_PROTOCOL' || theirs === 'MIGHT_SWITCH_PROTOCOL') return false;
-    if (this.waitingAtCycle && this.parked === null && this.cycleSink !== null && this.dataWake !== null) {
+    if (this.waitingAtCycle && this.parked === null && this.runtime.sinkRunsActivity === true && this.dataWake !== null) {
       // run() waits for the next request: answer it here, as its own read's sink does
       // (sinkCycles); run() is woken only for what must be awaited.
       this.accept(chunk);
@@ -735,7 +881,7 @@ class ServerConnection {
         // A read is under way already (run()'s, whose sink runs this handler: it settles once
         // the sink returns): the reader takes over from it.
         this.ensureReader();
-        await this.runtime.wait<void>('HTTP_READ', this.dataWaiter);
+        await this.runtime.wait<void>('HTTP_READ', (this.dataWaiter ??= new WakeSlot((wake) => (this.dataWake = wake))));
       }
       if (this.waitingForBody) {
         this.waitingForBody = false;
@@ -1058,7 +1204,15 @@ class ServerConnection {
   private track(write: Promise<void>): Promise<void> {
     this.writing = write;
     this.writesPending++;
-    write.then(this.written, this.writeFailed);
+    write.then(
+      (this.onWritten ??= () => {
+        if (--this.writesPending === 0) this.writing = null;
+      }),
+      (this.onWriteFailed ??= () => {
+        if (--this.writesPending === 0) this.writing = null;
+        this.shut();
+      }),
+    );
     return write;
   }
 

@@ -348,6 +348,40 @@ export class Socket {
   }
 
   /**
+   * Lowlevel, for a runtime's byte stream: a read that no task waits in. `wake` gets what a
+   * `recvOr(maxBytes, onFailure)` would resolve or reject with (called from the socket's
+   * events, or at once by closeNow). Returns false, arming nothing, when the read would not
+   * wait (bytes are queued, a read is pending, the socket is closed, failed or at end of
+   * stream): read with `recvOr` then. Such a read ends only by bytes, end of stream, a failure,
+   * closeNow, or interruptRecv: it holds no task, so no cancellation reaches it.
+   */
+  recvDetached(maxBytes: number, wake: ExternalWake, onFailure: (error: SocketError | ReadResourceBusy) => unknown): boolean {
+    if (!(maxBytes >= 1 && Number.isInteger(maxBytes))) throw new RangeError(`recvDetached: bad size ${maxBytes}`);
+    if (this.queued > 0 || this.reading || this.readWake !== null || this.closedHere || this.failure !== null || this.eof) return false;
+    this.setReader(maxBytes, null, onFailure, null);
+    this.readWake = wake;
+    // A read that may wait long (an idle connection's): what earlier reads left is not kept
+    // meanwhile (the queue's grown storage; the cancel hook of task reads, made again with the next).
+    if (this.chunks.length === 0) this.chunks = [];
+    this.stopRead = null;
+    return true;
+  }
+
+  /**
+   * Lowlevel: end the pending read (a task's recv or recvOr, or a recvDetached) with `value`, if
+   * it is still waiting for bytes: true if it did. A runtime uses it to take a task out of a read
+   * that waits long (its own value tells the reader why it woke); bytes that arrive later stay
+   * queued for the next read.
+   */
+  interruptRecv(value: unknown): boolean {
+    const wake = this.readWake;
+    if (wake === null || (this.readMax === 0 && this.readInto === null)) return false;
+    this.disarmRead();
+    wake.resolve(value);
+    return true;
+  }
+
+  /**
    * Receive into `buffer`: copies every queued byte that fits, waiting first if none is queued.
    * Resolves with the number of bytes written into `buffer`; 0 at end of stream (or for an
    * empty buffer).
