@@ -469,6 +469,12 @@ function switchNext(): void {
 }
 
 function startCycle(): void {
+  // A task adopted meanwhile (found running from the stack while no task held the baton, e.g.
+  // resumed by a plain Promise settled in an IO callback before this job ran) holds the baton:
+  // it goes on, and its next trap or stall continues the chain. Resuming another task now
+  // would take the baton from a task still running, which would then be invisible to the
+  // kernel (its traps "outside a kernel task").
+  if (active !== null) return;
   const list = kernels;
   for (let i = 0; i < list.length; i++) (list[i] as SchedulerKernel).expireTimers();
   let n = ready.length;

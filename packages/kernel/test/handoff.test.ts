@@ -28,6 +28,8 @@ import {
 import type { KernelErrorInfo, Task } from '@curio-ts/kernel';
 import { promises as fsp } from 'node:fs';
 import { followingTasks } from '../src/handoff.js';
+import { waitExternal } from '@curio-ts/kernel/lowlevel';
+import type { ExternalWake } from '@curio-ts/kernel/lowlevel';
 
 describe('scheduling order', () => {
   it('spawn does not switch; the child runs at its turn', async () => {
@@ -378,6 +380,40 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
     expect(mismatches).toEqual([]);
     expect(echoed).toBe(2000);
     expect(parkedSum).toBe(200 * 1000 + (199 * 200) / 2);
+  });
+
+  it('a task adopted from the stack keeps the baton when a task woken just before it was due to run next', async () => {
+    // From one callback with no task holding the baton: a plain Promise a task awaits raw is
+    // resolved (its continuation queued first), then another task is woken (the scheduler's
+    // job queued after). The resumed task makes a kernel call (adopted: found from the stack),
+    // yields a microtask, and makes more: it must still be known as the caller, not lose the
+    // baton to the woken task and be "outside a kernel task" (found through a Postgres
+    // connect that failed in a TLS socket's data event on the curio runtime).
+    await run(async () => {
+      let wakeOther: ExternalWake | null = null;
+      let resolvePlain: (() => void) | null = null;
+      const plain = new Promise<void>((resolve) => (resolvePlain = resolve));
+      const other = await spawn(async () => {
+        await waitExternal<void>('READ_WAIT', (wake) => {
+          wakeOther = wake;
+          return () => {};
+        });
+        return 'other done';
+      });
+      await sleep(0);
+      setTimeout(() => {
+        resolvePlain?.();
+        wakeOther?.resolve(undefined);
+      }, 5);
+      await plain;
+      const first = clock();
+      await Promise.resolve();
+      await Promise.resolve();
+      const second = clock();
+      expect(second).toBeGreaterThanOrEqual(first);
+      expect((await currentTask()).name).not.toBe(other.name);
+      expect(await other.join()).toBe('other done');
+    });
   });
 
   it('tasks trapping beside a task looping over fs.promises.stat are identified correctly', async () => {
