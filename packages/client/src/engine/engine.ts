@@ -480,8 +480,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
         continue;
       }
       if (this.outlived(idle)) {
-        idle.close();
-        this.poolOpen--;
+        this.retire(idle);
         continue;
       }
       if (await this.stillWorks(idle)) return idle;
@@ -555,6 +554,12 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     );
   }
 
+  /** Close a pool connection out of the pool (too old, dead, idle too long) and free its slot. */
+  private retire(connection: EngineConnection<C, Ev, S>): void {
+    connection.close();
+    this.poolOpen--;
+  }
+
   /** Whether a pool connection has been open longer than `maxLifetime`. */
   private outlived(connection: EngineConnection<C, Ev, S>): boolean {
     const maxLifetime = this.options.maxLifetime;
@@ -574,15 +579,11 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       works = await this.check(connection, ping.call(this.adapter));
     } catch (error) {
       // The caller's wait was cancelled: the slot goes to whoever waits for one.
-      connection.close();
-      this.poolOpen--;
+      this.retire(connection);
       this.wakePoolWaiter();
       throw error;
     }
-    if (!works) {
-      connection.close();
-      this.poolOpen--;
-    }
+    if (!works) this.retire(connection);
     return works;
   }
 
@@ -619,9 +620,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     const idle = this.poolIdle;
     // Oldest first: connections are given back at the end and taken from the end.
     while (idle.length > 0 && now - (idle[0] as EngineConnection<C, Ev, S>).idleSince >= idleTimeout) {
-      const connection = idle.shift() as EngineConnection<C, Ev, S>;
-      this.poolOpen--;
-      connection.close();
+      this.retire(idle.shift() as EngineConnection<C, Ev, S>);
     }
     const oldest = idle[0];
     if (oldest !== undefined) this.sweepCancel = this.runtime.timer(oldest.idleSince + idleTimeout - now, () => this.sweepIdle(), UNREF);
@@ -700,8 +699,7 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       return;
     }
     if (this.outlived(connection)) {
-      connection.close();
-      this.poolOpen--;
+      this.retire(connection);
       this.wakePoolWaiter();
       return;
     }

@@ -509,20 +509,22 @@ class ServerConnection {
               return;
             }
             this.parking = PARK_NONE;
+            let chunk: Uint8Array | null = null;
+            let error: unknown = null;
             try {
-              const chunk = await this.stream.read(sinkRuns ? (this.cycleSink ??= (bytes) => this.sinkCycles(bytes)) : undefined);
-              // The sweep took this activity out of its read (park): readInto next.
-              if (this.parking === PARK_ASKED) this.parking = PARK_NOW;
-              else if (chunk !== null && chunk === this.sunk) this.sunk = null;
-              else this.took(chunk);
-            } catch (error) {
-              if (!this.closed) this.ended(error, true);
-            } finally {
-              this.readingHere = false;
-              this.wakeDrain();
+              chunk = await this.stream.read(sinkRuns ? (this.cycleSink ??= (bytes) => this.sinkCycles(bytes)) : undefined);
+            } catch (failure) {
+              error = failure;
             }
-          } else await this.runtime.wait<void>('HTTP_READ', (this.dataWaiter ??= new WakeSlot((wake) => (this.dataWake = wake))));
-          this.waitingAtCycle = false;
+            if (this.parking === PARK_ASKED && error === null) {
+              // The sweep took this activity out of its read (park): readInto next.
+              this.parking = PARK_NOW;
+              this.ownReadDone();
+            } else this.afterOwnRead(chunk, error);
+          } else {
+            await this.runtime.wait<void>('HTTP_READ', this.dataWaiterNow());
+            this.waitingAtCycle = false;
+          }
           continue;
         }
         if (step === false || !(await step)) return;
@@ -544,9 +546,24 @@ class ServerConnection {
       reader.cancel();
       await reader.done;
     }
+    this.restConn();
+    this.server.release(this);
+  }
+
+  /** The wait for bytes another activity reads (made on first use). */
+  private dataWaiterNow(): Waiter<void> {
+    return (this.dataWaiter ??= new WakeSlot((wake) => (this.dataWake = wake)));
+  }
+
+  /** The connection's own protocol object, borrowed from the server when it rests (see Server.lend). */
+  private lendConn(): void {
+    if (this.conn === this.server.resting) this.conn = this.server.lend();
+  }
+
+  /** Give the protocol object back to the server and point at its resting one. */
+  private restConn(): void {
     this.server.giveBack(this.conn);
     this.conn = this.server.resting;
-    this.server.release(this);
   }
 
   /** @internal The pending read of readInto (see run): as the sink of run()'s read. */
@@ -554,9 +571,11 @@ class ServerConnection {
     return this.sinkCycles(chunk);
   }
 
-  /** @internal The read of readInto ended: what run() does after its read, then run() again, in an activity of its own. */
-  readSettled(chunk: Uint8Array | null, error: unknown): void {
-    this.suspended = false;
+  /**
+   * What follows run()'s own read for the next request (its Promise's or readInto's): the bytes
+   * go in (unless its sink took them already: `sunk`), or the error ends the connection.
+   */
+  private afterOwnRead(chunk: Uint8Array | null, error: unknown): void {
     try {
       if (error !== null) throw error;
       if (chunk !== null && chunk === this.sunk) this.sunk = null;
@@ -564,9 +583,20 @@ class ServerConnection {
     } catch (failure) {
       if (!this.closed) this.ended(failure, true);
     }
+    this.ownReadDone();
+  }
+
+  /** run()'s own read for the next request is over. */
+  private ownReadDone(): void {
     this.readingHere = false;
     this.wakeDrain();
     this.waitingAtCycle = false;
+  }
+
+  /** @internal The read of readInto ended: what run() does after its read, then run() again, in an activity of its own. */
+  readSettled(chunk: Uint8Array | null, error: unknown): void {
+    this.suspended = false;
+    this.afterOwnRead(chunk, error);
     // On, after the current job (as after a read's Promise): the stream may settle the read
     // from inside the sink (a handler that closed the connection), where run() must not begin.
     queueMicrotask(() => {
@@ -615,8 +645,7 @@ class ServerConnection {
       if (event === WAIT) {
         if (this.idle && this.conn !== this.server.resting && this.conn.atRest) {
           // Nothing of the next request yet: the protocol object goes back to the server.
-          this.server.giveBack(this.conn);
-          this.conn = this.server.resting;
+          this.restConn();
         }
         if (!this.cycleArmed) {
           // The timer runs only while the connection waits (a request already here needs none).
@@ -738,7 +767,7 @@ class ServerConnection {
     if (error) this.readError = reason;
     else {
       this.eof = true;
-      if (this.conn === this.server.resting) this.conn = this.server.lend();
+      this.lendConn();
       this.conn.receiveData(EMPTY);
     }
     this.clientGone(reason);
@@ -784,7 +813,7 @@ class ServerConnection {
       this.armTimer(this.server.options.headersTimeout ?? 60_000, false);
     }
     this.cycleBytes += chunk.length;
-    if (this.conn === this.server.resting) this.conn = this.server.lend();
+    this.lendConn();
     this.conn.receiveData(chunk);
   }
 
@@ -881,7 +910,7 @@ class ServerConnection {
         // A read is under way already (run()'s, whose sink runs this handler: it settles once
         // the sink returns): the reader takes over from it.
         this.ensureReader();
-        await this.runtime.wait<void>('HTTP_READ', (this.dataWaiter ??= new WakeSlot((wake) => (this.dataWake = wake))));
+        await this.runtime.wait<void>('HTTP_READ', this.dataWaiterNow());
       }
       if (this.waitingForBody) {
         this.waitingForBody = false;
