@@ -25,10 +25,14 @@
 //   the same error code (a property test checks it on random and mutated streams).
 // - Pure: no IO, no timers, no Node APIs required (nothing is imported). When chunks are Node
 //   Buffers, their utf8Slice (twice as fast as TextDecoder) decodes text, also from bytes joined
-//   across chunks; and a text blob of 256 B or more is copied with their latin1Slice (no UTF-8
-//   scan) and kept if `Buffer.byteLength` (the chunk's constructor's, one SIMD pass) proves it
-//   ASCII: about 500 fewer instructions for 1000 B than utf8Slice (see `nodeText`). The chunks
-//   are the injection: plain Uint8Arrays get the portable TextDecoder path.
+//   across chunks, called as a method of the current chunk where it is one. The chunks are the
+//   injection: plain Uint8Arrays get the portable TextDecoder path.
+//   Rejected (issue 9): an ASCII path for long blobs (latin1Slice, kept if `Buffer.byteLength`
+//   proves it ASCII). It runs about 500 fewer instructions than utf8Slice for 1000 B, but takes
+//   more time: latin1Slice copies about half as fast per byte as utf8Slice on Node 20, and the
+//   pair never beat utf8Slice alone in CPU time (11 runs each, 100 000 slices of 128 B to
+//   1000 B: equal from 256 B to 512 B, utf8Slice 1.3x ahead at 1000 B); with it the decoder
+//   read 0.84-0.88x redis-parser at 1000 B, without it 0.96-0.99x.
 //
 // Discussion: the buffers. Chunks fed are queued and parsed in place (`buf`, `pos`). Parsing
 // stops inside a chunk in one of two ways:
@@ -91,20 +95,8 @@ const EMPTY = new Uint8Array(0);
 const SHORT_LINE = 64;
 
 const utf8 = new TextDecoder('utf-8');
-type NodeBufferLike = Uint8Array & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
+type NodeBufferLike = Uint8Array & { utf8Slice(start: number, end: number): string };
 type Slicer = (this: Uint8Array, start: number, end: number) => string;
-/** What a Node Buffer chunk offers for the ASCII path: its latin1Slice and `Buffer.byteLength`. */
-interface NodeBufferParts {
-  latin1Slice?: unknown;
-  constructor?: { byteLength?: unknown };
-}
-/**
- * Text blobs this long or longer are tried on the ASCII path (see `nodeText`): below it,
- * utf8Slice's own scan costs less than the extra call that proves a string ASCII.
- */
-const ASCII_FROM = 256;
-/** After a text blob that was not ASCII, this many go straight to utf8Slice before trying again. */
-const ASCII_RETRY = 64;
 
 /** Decode bytes [start, end) of `buf` as UTF-8 (invalid sequences become U+FFFD). */
 export function decodeUtf8(buf: Uint8Array, start: number, end: number): string {
@@ -179,15 +171,6 @@ export class RespDecoder {
   private nodeBuffer = false;
   /** A Node Buffer's utf8Slice, once one was fed: it decodes any Uint8Array, joined ones too. */
   private nodeUtf8: Slicer | null = null;
-  /**
-   * The ASCII path, once a Node Buffer was fed (both null otherwise): its latin1Slice copies
-   * bytes into a string without utf8Slice's scan, and `Buffer.byteLength` (UTF-8 length, one
-   * SIMD pass) proves the result ASCII, that is, what utf8Slice would have returned.
-   */
-  private nodeLatin1: Slicer | null = null;
-  private utf8Length: ((text: string) => number) | null = null;
-  /** Long text blobs still to decode with utf8Slice alone, after one that was not ASCII. */
-  private asciiSkip = 0;
   /** Reused to join a small blob cut by a chunk end, when it becomes a string at once. */
   private scratch: Uint8Array | null = null;
   // Chunks fed and not reached yet, in order; `queueOffset` is the stream offset of the first.
@@ -268,36 +251,15 @@ export class RespDecoder {
     this.buf = buf;
     const utf8Slice = (buf as Partial<NodeBufferLike>).utf8Slice;
     this.nodeBuffer = typeof utf8Slice === 'function';
-    if (this.nodeBuffer && this.nodeUtf8 === null) {
-      this.nodeUtf8 = utf8Slice as Slicer;
-      const { latin1Slice, constructor } = buf as NodeBufferParts;
-      const byteLength = constructor?.byteLength;
-      if (typeof latin1Slice === 'function' && typeof byteLength === 'function') {
-        this.nodeLatin1 = latin1Slice as Slicer;
-        this.utf8Length = byteLength as (text: string) => number;
-      }
-    }
+    if (this.nodeBuffer && this.nodeUtf8 === null) this.nodeUtf8 = utf8Slice as Slicer;
   }
 
   /**
-   * Bytes [start, end) of any Uint8Array as text, once a Node Buffer was fed (`nodeUtf8` set).
-   * A long blob is first copied as Latin-1 (no UTF-8 scan) and kept if its UTF-8 length is its
-   * length, i.e. every byte was ASCII, where Latin-1 and UTF-8 agree; else it is decoded again
-   * as UTF-8, and the next ASCII_RETRY long blobs go to utf8Slice directly (text that is not
-   * ASCII tends to come in a row).
+   * Bytes [start, end) of any Uint8Array as text, once a Node Buffer was fed (`nodeUtf8` set):
+   * a method call on the current chunk (a fast API call), else the generic `.call`.
    */
   private nodeText(buf: Uint8Array, start: number, end: number): string {
-    const latin1 = this.nodeLatin1;
-    if (end - start >= ASCII_FROM && latin1 !== null) {
-      if (this.asciiSkip === 0) {
-        // A method call on the current chunk is a fast API call; `.call` is the generic one.
-        const text = buf === this.buf && this.nodeBuffer ? (buf as NodeBufferLike).latin1Slice(start, end) : latin1.call(buf, start, end);
-        if ((this.utf8Length as (text: string) => number)(text) === text.length) return text;
-        this.asciiSkip = ASCII_RETRY;
-      } else {
-        this.asciiSkip--;
-      }
-    }
+    if (buf === this.buf && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(start, end);
     return (this.nodeUtf8 as Slicer).call(buf, start, end);
   }
 
@@ -399,7 +361,7 @@ export class RespDecoder {
     if (buf[end] !== CR || buf[end + 1] !== LF) return INCOMPLETE;
     this.pos = end + 2;
     if (bytes) return buf.subarray(body, end);
-    if (n > 8 && this.nodeBuffer) return n >= ASCII_FROM ? this.nodeText(buf, body, end) : (buf as NodeBufferLike).utf8Slice(body, end);
+    if (n > 8 && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(body, end);
     return decodeUtf8(buf, body, end);
   }
 
@@ -866,7 +828,6 @@ export class RespDecoder {
   private blob(type: number, buf: Uint8Array, start: number, end: number, bytes: boolean): RespValue {
     if (type === 0x24) {
       if (bytes) return buf.subarray(start, end);
-      if (end - start > 8 && end - start < ASCII_FROM && buf === this.buf && this.nodeBuffer) return (buf as NodeBufferLike).utf8Slice(start, end);
       return this.text(buf, start, end);
     }
     if (type === 0x21) return new RespErrorReply(decodeUtf8(buf, start, end));
