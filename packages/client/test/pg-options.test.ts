@@ -29,7 +29,7 @@ describe('PostgreSQL URLs', () => {
     ['http://h', 'ERR_BAD_URL'],
     ['not a url', 'ERR_BAD_URL'],
     ['postgres://h:99999', 'ERR_BAD_URL'],
-    ['postgres://a,b/db', 'ERR_BAD_URL'],
+    ['postgres://a,,b/db', 'ERR_BAD_URL'],
     ['postgres://h/d?sslmode=verify-ca', 'ERR_BAD_OPTION'],
     ['postgres://h/d?sslmode=bogus', 'ERR_BAD_OPTION'],
     ['postgres://h/d?sslrootcert=/x.pem', 'ERR_BAD_OPTION'],
