@@ -15,6 +15,10 @@
 //   ConnectionLostError, because they may have run. After a protocol violation nothing is sent
 //   again: the calls that were waiting fail with ProtocolViolationError.
 // - A connection is handed out (main or leased) only once the adapter's handshake is done.
+// - Every connection opened (main, reconnect, pool) goes through the routes (EngineOptions.routes:
+//   the hosts of a multi-host URL) in order, each try bounded by connectTimeout on its own; a
+//   route that fails (its connect, or its handshake refusing the server) is closed and the next
+//   tried, and only when all failed does the open fail (AllHostsFailedError for several).
 // - Closed is final. close() (or giving up reconnecting) ends every connection of the engine,
 //   those being opened included, every pause, every lease and every call: a connection that
 //   finishes opening afterwards is closed at once, never used.
