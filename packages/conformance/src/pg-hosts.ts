@@ -19,18 +19,9 @@ import type { PgClient, PgOptions } from '@curio-ts/client';
 import { startPrivatePostgres } from './postgres-server.js';
 import type { PrivatePostgres } from './postgres-server.js';
 import { freePort } from './servers.js';
+import { rejection } from './pg.js';
 import type { PgHarness } from './pg.js';
 import type { TestApi } from './redis.js';
-
-/** The error a promise rejects with (or a failure when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A loopback port that accepts connections and never sends a byte. */
 async function silentServer(): Promise<{ port: number; close(): void }> {

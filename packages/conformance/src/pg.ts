@@ -64,7 +64,7 @@ export const PGLITE_EXCLUSIONS: Readonly<Record<string, string>> = {
 };
 
 /** The error a promise rejects with (or a failure when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
   } catch (error) {
