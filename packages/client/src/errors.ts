@@ -63,6 +63,34 @@ export class ConnectTimeoutError extends ConnectionError {
   }
 }
 
+/** One host's failure, inside AllHostsFailedError. */
+export interface HostFailure {
+  /** The host as 'name:port' ('[::1]:5434', a socket's path). */
+  readonly host: string;
+  /** Why it failed (a ConnectionError, a ConnectTimeoutError, a PgError, a target mismatch...). */
+  readonly error: unknown;
+}
+
+/**
+ * Every host of a list failed (a multi-host PostgreSQL URL): `failures` says, in the order
+ * they were tried, which host failed and why; `errors` holds the same errors (as an
+ * AggregateError's). `cause` is the last one. `code` is ERR_ALL_HOSTS_FAILED.
+ */
+export class AllHostsFailedError extends ConnectionError {
+  /** Each host tried and its error, in the order they were tried. */
+  readonly failures: readonly HostFailure[];
+  constructor(failures: readonly HostFailure[]) {
+    const each = failures.map(({ host, error }) => `${host}: ${error instanceof Error ? error.message : String(error)}`);
+    super(`could not connect to any of ${failures.length} hosts (${each.join('; ')})`, 'ERR_ALL_HOSTS_FAILED', { cause: failures[failures.length - 1]?.error });
+    this.failures = failures;
+  }
+
+  /** The errors of `failures`, in order. */
+  get errors(): readonly unknown[] {
+    return this.failures.map((failure) => failure.error);
+  }
+}
+
 /**
  * Reconnecting gave up after `reconnect.maxAttempts` failed attempts in a row: the client is
  * closed, and every call waiting for a connection, and every call made after, fails with this.

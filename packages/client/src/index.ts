@@ -30,6 +30,7 @@ export {
   ConnectionLostError,
   ConnectTimeoutError,
   ReconnectFailedError,
+  AllHostsFailedError,
   CommandTimeoutError,
   AbortedError,
   ClientClosedError,
@@ -42,6 +43,7 @@ export {
   BodyTimeoutError,
   RedirectError,
 } from './errors.js';
+export type { HostFailure } from './errors.js';
 // The engine, for protocol drivers (see docs/writing-a-protocol.md).
 export { Engine, Lease } from './engine/engine.js';
 export type { EngineStatus, EngineListener, BatchOptions } from './engine/engine.js';
@@ -49,7 +51,7 @@ export { EngineCall, rejectedWith } from './engine/call.js';
 export type { CallState, CallOwner } from './engine/call.js';
 export { EngineConnection } from './engine/connection.js';
 export type { ProtocolAdapter, ProtocolSession, SessionSink, HandshakeContext, AbandonResult } from './engine/adapter.js';
-export type { EngineOptions, ReconnectOptions, ConnectFunction } from './engine/options.js';
+export type { EngineOptions, ReconnectOptions, ConnectFunction, ConnectRoute } from './engine/options.js';
 export { resolveReconnect } from './engine/options.js';
 // Redis.
 export { RedisClient, Pipeline, Transaction, connectRedisWith } from './redis/redis.js';
@@ -77,7 +79,7 @@ export type { FetchFunction, FetchInit, MakeFetchOptions, ContentDecoder } from 
 export { concatBytes } from './bytes.js';
 // PostgreSQL.
 export { parsePgUrl, pgEnvironmentOptions, resolvePgOptions } from './pg/options.js';
-export type { PgOptions, PgSslMode, PgChannelBinding, PgPassword, PgEnvironment, ResolvedPgOptions } from './pg/options.js';
+export type { PgOptions, PgSslMode, PgChannelBinding, PgPassword, PgEnvironment, ResolvedPgOptions, PgHost, PgHostOption, PgTargetSessionAttrs, PgLoadBalanceHosts } from './pg/options.js';
 export type { PgField, PgResult, PgRow, PgRowMode } from './pg/result.js';
 export { sql, SqlFragment, isSqlFragment } from './pg/sql.js';
 export type { SqlTag } from './pg/sql.js';
@@ -89,6 +91,7 @@ export type { PgCopySource } from './pg/copy.js';
 export { PgSession } from './pg/session.js';
 export type { PgSessionEvent, PgSessionOptions } from './pg/session.js';
 export { pgAdapter } from './pg/adapter.js';
+export type { PgRoute, PgServerWanted } from './pg/adapter.js';
 export { tlsServerEndPoint, signatureAlgorithmOid } from './pg/channel-binding.js';
 export { PreparedStatement, StatementCache } from './pg/statements.js';
 export type { PgDecoder } from './pg/statements.js';

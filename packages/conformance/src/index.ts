@@ -33,5 +33,6 @@ export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';
 export { PGLITE_EXCLUSIONS, pgConformance } from './pg.js';
 export type { PgHarness, PgPeer } from './pg.js';
 export { pgFaultConformance } from './pg-faults.js';
+export { pgHostsConformance } from './pg-hosts.js';
 export { startPrivatePostgres, testPgUrl, sharedTestPgUrl, findPostgresBinaries, missingPostgresMessage, preparePostgresTemplate, TEST_PG_ENV, PG_TEST_USER } from './postgres-server.js';
 export type { PrivatePostgres, PrivatePostgresOptions, PrivatePostgresUser, PgAuthMethod, PgBinaries } from './postgres-server.js';

@@ -17,9 +17,10 @@
 // branches on `single` (one session) where PGlite must behave differently, and asserts that.
 
 import type * as Vitest from 'vitest';
-import { AbortedError, AuthenticationFailedError, ClientError, CommandTimeoutError, ConnectionError, InvalidArgumentError, PgError, sql } from '@curio-ts/client';
+import { AbortedError, AllHostsFailedError, AuthenticationFailedError, ClientError, CommandTimeoutError, ConnectionError, InvalidArgumentError, PgError, sql } from '@curio-ts/client';
 import type { PgClient, PgOptions, PgResult } from '@curio-ts/client';
 import { sharedTestPgUrl, startPrivatePostgres } from './postgres-server.js';
+import { freePort } from './servers.js';
 import type { PrivatePostgres } from './postgres-server.js';
 import type { RedisHarness, TestApi } from './redis.js';
 
@@ -58,10 +59,12 @@ export const PGLITE_EXCLUSIONS: Readonly<Record<string, string>> = {
     'it terminates a pool connection from a second session; with one session there is no pool connection',
   'idleTimeout closes idle pool connections on the server; the next transaction opens a new one': 'with one session there is no pool connection to close, and no second session to watch it from',
   'private servers: a unix socket, SCRAM-SHA-256 and MD5 passwords (a function too), TLS modes': 'sockets, TLS and authentication belong to a server process; PGlite runs in the worker thread, trusts its one user and speaks no TLS',
+  'several hosts: a dead port first, then the server; target_session_attrs read-write and primary take it, standby finds none':
+    'a pglite: URL names no host: PGlite is one in-process database, with no second host to try and no port to refuse (pg-hosts.ts covers several hosts on real servers)',
 };
 
 /** The error a promise rejects with (or a failure when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
   } catch (error) {
@@ -697,6 +700,30 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
         { url, idleTimeout: 200 },
       );
     }, 20_000);
+
+    it('several hosts: a dead port first, then the server; target_session_attrs read-write and primary take it, standby finds none', async () => {
+      const server = new URL(url);
+      const dead = await freePort();
+      const hosts = [
+        { host: '127.0.0.1', port: dead },
+        { host: server.hostname, port: Number(server.port || 5432) },
+      ];
+      for (const targetSessionAttrs of ['any', 'read-write', 'primary', 'prefer-standby'] as const) {
+        await withClient(
+          async (db) => {
+            expect((await db.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
+            expect(await db.transaction(async (tx) => (await tx.query('select 2 as n')).rows)).toEqual([{ n: 2 }]);
+          },
+          { url, hosts, targetSessionAttrs },
+        );
+      }
+      const none = await h.run(() => rejection(h.connect({ url, hosts, targetSessionAttrs: 'standby', reconnect: false })));
+      expect(none).toBeInstanceOf(AllHostsFailedError);
+      expect((none as AllHostsFailedError).failures.map((failure) => [failure.host, (failure.error as ConnectionError).code])).toEqual([
+        [`127.0.0.1:${dead}`, 'ECONNREFUSED'],
+        [`${hosts[1]?.host}:${hosts[1]?.port}`, 'ERR_PG_TARGET_SESSION_ATTRS'],
+      ]);
+    });
 
     it('private servers: a unix socket, SCRAM-SHA-256 and MD5 passwords (a function too), TLS modes', async () => {
       const server = await startPrivatePostgres({

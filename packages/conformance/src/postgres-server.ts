@@ -76,6 +76,13 @@ export interface PrivatePostgresOptions {
   readonly settings?: Readonly<Record<string, string | number | boolean>>;
   /** Milliseconds to wait for the server to accept connections (default 30 000). */
   readonly startTimeout?: number;
+  /**
+   * Start a hot standby of this running server instead of a new one: its data directory is a
+   * `pg_basebackup -R` of it (over its unix socket), so it replicates from it and reports
+   * in_hot_standby on until promoted. Users and the database `test` come from the primary
+   * (`users` and `auth` apply to pg_hba.conf only); `tls` is not available.
+   */
+  readonly standbyOf?: PrivatePostgres;
 }
 
 /** A running private server. */
@@ -106,6 +113,8 @@ export interface PrivatePostgres {
   kill(): Promise<void>;
   /** Stop the server (if running) and remove its folder. Idempotent. */
   stop(): Promise<void>;
+  /** A standby (standbyOf): promote it to primary and wait until it accepts writes. */
+  promote(): Promise<void>;
 }
 
 /** The server programs of one PostgreSQL installation. */
@@ -114,6 +123,8 @@ export interface PgBinaries {
   readonly version: string;
   readonly initdb: string;
   readonly postgres: string;
+  /** For standbys (PrivatePostgresOptions.standbyOf). */
+  readonly pgBasebackup: string;
 }
 
 function run(file: string, args: readonly string[]): string | null {
@@ -126,7 +137,7 @@ function binariesIn(binDir: string): PgBinaries | null {
   const initdb = join(binDir, 'initdb');
   if (!existsSync(postgres) || !existsSync(initdb)) return null;
   const version = run(postgres, ['--version'])?.match(/(\d+)(?:\.(\d+))?/)?.[0];
-  return version === undefined ? null : { binDir, version, postgres, initdb };
+  return version === undefined ? null : { binDir, version, postgres, initdb, pgBasebackup: join(binDir, 'pg_basebackup') };
 }
 
 /**
@@ -305,7 +316,8 @@ function ident(text: string): string {
 
 function hbaLines(options: PrivatePostgresOptions): string {
   const host = options.tls === true && options.tlsOnly === true ? 'hostssl' : 'host';
-  const lines = ['local all postgres trust'];
+  // Replication over the socket and loopback (pg_basebackup, a standby's walreceiver).
+  const lines = ['local all postgres trust', 'local replication all trust', 'host replication all 127.0.0.1/32 trust'];
   for (const user of options.users ?? []) lines.push(`${host} all ${ident(user.name)} 127.0.0.1/32 ${user.auth ?? options.auth ?? 'trust'}`);
   lines.push(`${host} all all 127.0.0.1/32 ${options.auth ?? 'trust'}`, 'local all all trust');
   return `${lines.join('\n')}\n`;
@@ -355,7 +367,11 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const base = ownedTempDir('curio-pg-', owner, instanceParent());
   const dataDir = join(base, 'data');
   try {
-    await runAs(owner, 'cp', ['-a', await template(bins, owner), dataDir], base);
+    const primary = options.standbyOf;
+    if (primary !== undefined) {
+      if (options.tls === true) throw new Error('a private standby cannot have tls');
+      await runAs(owner, bins.pgBasebackup, ['-D', dataDir, '-R', '-X', 'stream', '-c', 'fast', '--no-sync', '-h', primary.socketDir, '-p', String(primary.port), '-U', 'postgres'], base);
+    } else await runAs(owner, 'cp', ['-a', await template(bins, owner), dataDir], base);
     writeFileSync(join(dataDir, 'pg_hba.conf'), hbaLines(options));
     let certificate: string | null = null;
     let certificateDer: Uint8Array | null = null;
@@ -456,10 +472,11 @@ async function launch(
   };
 
   await start(null);
-  let failure = await simpleQuery(socketPath(), 'postgres', setupSql(options));
+  // A standby gets its database and users from its primary (and could not create them).
+  let failure = options.standbyOf !== undefined ? null : await simpleQuery(socketPath(), 'postgres', setupSql(options));
   // PostgreSQL 15 no longer lets every role create in schema public: the test users may.
   const users = (options.users ?? []).map((user) => `grant all on schema public to ${ident(user.name)}`);
-  if (failure === null && users.length > 0) failure = await simpleQuery(socketPath(), 'test', users);
+  if (failure === null && users.length > 0 && options.standbyOf === undefined) failure = await simpleQuery(socketPath(), 'test', users);
   if (failure !== null) {
     await shutdown('SIGQUIT');
     throw new Error(`setting up the private server failed: ${failure}`);
@@ -492,6 +509,10 @@ async function launch(
       if (!isRunning()) return;
       child?.kill('SIGKILL');
       await exited;
+    },
+    async promote() {
+      // pg_promote waits (up to 60 s) until the promotion is complete.
+      await server.admin('select pg_promote()', 'postgres');
     },
     async stop() {
       if (stopped) return;

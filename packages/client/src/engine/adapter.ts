@@ -19,6 +19,7 @@
 
 import type { ByteStream, StartTlsOptions } from '../runtime.js';
 import type { EngineCall } from './call.js';
+import type { ConnectRoute } from './options.js';
 
 /** What a session tells the connection it belongs to. */
 export interface SessionSink<C extends EngineCall, Ev> {
@@ -87,9 +88,16 @@ export interface ProtocolSession<C extends EngineCall, Ev> {
 }
 
 /** What a handshake can do with the connection it runs on. */
-export interface HandshakeContext<C extends EngineCall, S> {
+export interface HandshakeContext<C extends EngineCall, S, R extends ConnectRoute = ConnectRoute> {
   /** The connection's session. */
   readonly session: S;
+  /** The route the connection was opened through (EngineOptions.routes). */
+  readonly route: R;
+  /**
+   * Write what the session has encoded by itself now (a goodbye before the handshake refuses
+   * the connection: a Postgres Terminate); resolves once the stream took it.
+   */
+  writeNow(): Promise<void>;
   /**
    * Send a call of the connection's own (AUTH, SELECT, SET search_path) and wait for its
    * result. Not retried; an error response rejects; cancelling the wait closes the connection.
@@ -115,7 +123,7 @@ export interface HandshakeContext<C extends EngineCall, S> {
 }
 
 /** One protocol, as the engine needs it. */
-export interface ProtocolAdapter<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> = ProtocolSession<C, Ev>> {
+export interface ProtocolAdapter<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> = ProtocolSession<C, Ev>, R extends ConnectRoute = ConnectRoute> {
   /** The protocol's name, for task names and messages ('redis'). */
   readonly protocol: string;
   /** A session for a connection that just opened. */
@@ -124,7 +132,7 @@ export interface ProtocolAdapter<C extends EngineCall, Ev, S extends ProtocolSes
    * Bring a fresh connection to ready (authentication, options, readiness of the server).
    * Rejects to fail the attempt; bounded by the engine's connect timeout.
    */
-  handshake(context: HandshakeContext<C, S>): Promise<void>;
+  handshake(context: HandshakeContext<C, S, R>): Promise<void>;
   /**
    * A call that checks that a connection still works and changes nothing (Postgres: an empty
    * query; Redis: PING). The engine sends it on a pool connection that was idle at least

@@ -34,6 +34,7 @@ import { FnWaiter } from '../runtime.js';
 import type { ByteStream, Runtime, StartTlsOptions, Wake } from '../runtime.js';
 import type { AbandonResult, ProtocolSession, SessionSink } from './adapter.js';
 import type { EngineCall } from './call.js';
+import type { ConnectFunction } from './options.js';
 
 /** What a connection tells its owner. */
 export interface ConnectionOwner<C extends EngineCall, Ev> {
@@ -41,8 +42,11 @@ export interface ConnectionOwner<C extends EngineCall, Ev> {
   onLost(connection: EngineConnection<C, Ev>, error: ConnectionError, unanswered: C[], queued: C[]): void;
   /** The peer sent something that answers no call. */
   onEvent(connection: EngineConnection<C, Ev>, event: Ev): void;
-  /** Send bytes on a short connection of their own (SessionSink.sendAside); `done` once it is over. */
-  sendAside(bytes: Uint8Array, done?: () => void): void;
+  /**
+   * Send bytes on a short connection of their own (SessionSink.sendAside), opened with
+   * `connect` (the connection's own route: the same server); `done` once it is over.
+   */
+  sendAside(bytes: Uint8Array, done?: () => void, connect?: ConnectFunction): void;
 }
 
 /** One connection: a stream, a protocol session, a reader. */
@@ -99,6 +103,8 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     private readonly owner: ConnectionOwner<C, Ev>,
     /** For task names and messages. */
     readonly label: string,
+    /** How this connection was opened (its route): a CancelRequest goes to the same server. */
+    private readonly reopen?: ConnectFunction,
   ) {
     this.stream = stream;
     this.openedAt = runtime.now();
@@ -264,14 +270,18 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   /** SessionSink (see adapter.ts). */
   sendAside(bytes: Uint8Array, done?: () => void): void {
     if (done === undefined) {
-      this.owner.sendAside(bytes);
+      this.owner.sendAside(bytes, undefined, this.reopen);
       return;
     }
-    this.owner.sendAside(bytes, () => {
-      done();
-      // The session may have held bytes back until now.
-      if (!this.closed && this.session.hasDataToSend) this.scheduleFlush();
-    });
+    this.owner.sendAside(
+      bytes,
+      () => {
+        done();
+        // The session may have held bytes back until now.
+        if (!this.closed && this.session.hasDataToSend) this.scheduleFlush();
+      },
+      this.reopen,
+    );
   }
 
   /** SessionSink (see adapter.ts). */

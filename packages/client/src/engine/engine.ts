@@ -15,6 +15,10 @@
 //   ConnectionLostError, because they may have run. After a protocol violation nothing is sent
 //   again: the calls that were waiting fail with ProtocolViolationError.
 // - A connection is handed out (main or leased) only once the adapter's handshake is done.
+// - Every connection opened (main, reconnect, pool) goes through the routes (EngineOptions.routes:
+//   the hosts of a multi-host URL) in order, each try bounded by connectTimeout on its own; a
+//   route that fails (its connect, or its handshake refusing the server) is closed and the next
+//   tried, and only when all failed does the open fail (AllHostsFailedError for several).
 // - Closed is final. close() (or giving up reconnecting) ends every connection of the engine,
 //   those being opened included, every pause, every lease and every call: a connection that
 //   finishes opening afterwards is closed at once, never used.
@@ -52,6 +56,7 @@
 
 import {
   AbortedError,
+  AllHostsFailedError,
   ClientClosedError,
   CommandTimeoutError,
   ConnectTimeoutError,
@@ -68,7 +73,8 @@ import type { HandshakeContext, ProtocolAdapter, ProtocolSession } from './adapt
 import type { BatchSink, CallOwner, EngineCall } from './call.js';
 import { EngineConnection } from './connection.js';
 import type { ConnectionOwner } from './connection.js';
-import type { EngineOptions } from './options.js';
+import type { ConnectFunction, ConnectRoute, EngineOptions } from './options.js';
+import type { HostFailure } from '../errors.js';
 
 /** Engine states. */
 export type EngineStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
@@ -176,7 +182,7 @@ class BatchWait<C extends EngineCall> implements Waiter<unknown[]>, BatchSink {
 }
 
 /** The runtime-independent engine of one protocol client. */
-export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> = ProtocolSession<C, Ev>> implements ConnectionOwner<C, Ev>, CallOwner {
+export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> = ProtocolSession<C, Ev>, R extends ConnectRoute = ConnectRoute> implements ConnectionOwner<C, Ev>, CallOwner {
   private connection: EngineConnection<C, Ev, S> | null = null;
   private offline: C[] = [];
   private currentStatus: EngineStatus = 'connecting';
@@ -211,9 +217,9 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     /** The runtime it runs on. */
     readonly runtime: Runtime,
     /** The protocol. */
-    readonly adapter: ProtocolAdapter<C, Ev, S>,
+    readonly adapter: ProtocolAdapter<C, Ev, S, R>,
     /** Resolved options. */
-    readonly options: EngineOptions,
+    readonly options: EngineOptions<R>,
   ) {
     this.waitState = `${adapter.protocol.toUpperCase()}_REPLY`;
   }
@@ -731,16 +737,37 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   // Connections
 
   /**
-   * Connect, run the adapter's handshake, and return the ready connection. Bounded by
-   * `connectTimeout` (ConnectTimeoutError), except the handshake's pauses.
+   * Open a connection through the routes (EngineOptions.routes), in order: the first that
+   * connects and passes the handshake. With several routes, a failure moves on to the next,
+   * and AllHostsFailedError lists every failure once none is left.
    */
   private async open(label: string): Promise<EngineConnection<C, Ev, S>> {
+    if (this.isClosed) throw this.closedError();
+    const routes = this.options.routes?.() ?? [{ connect: this.options.connect, label: this.options.name } as R];
+    if (routes.length === 1) return this.openVia(routes[0] as R, label);
+    const failures: HostFailure[] = [];
+    for (const route of routes) {
+      try {
+        return await this.openVia(route, label);
+      } catch (error) {
+        if (this.isClosed) throw this.closedError();
+        failures.push({ host: route.label, error });
+      }
+    }
+    throw new AllHostsFailedError(failures);
+  }
+
+  /**
+   * Connect through `route`, run the adapter's handshake, and return the ready connection.
+   * Bounded by `connectTimeout` (ConnectTimeoutError), except the handshake's pauses.
+   */
+  private async openVia(route: R, label: string): Promise<EngineConnection<C, Ev, S>> {
     if (this.isClosed) throw this.closedError();
     const options = this.options;
     const started = this.runtime.now();
     let stream: ByteStream;
     try {
-      stream = await options.connect({ timeout: options.connectTimeout });
+      stream = await route.connect({ timeout: options.connectTimeout });
     } catch (error) {
       throw asConnectTimeout(error, options.connectTimeout);
     }
@@ -748,14 +775,16 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       stream.close();
       throw this.closedError();
     }
-    const connection = new EngineConnection<C, Ev, S>(this.runtime, stream, this.adapter.createSession(), this, `${options.name} ${label}`);
+    const connection = new EngineConnection<C, Ev, S>(this.runtime, stream, this.adapter.createSession(), this, `${options.name} ${label}`, route.connect);
     this.opening.add(connection);
     const timedOut = (): void => connection.fail(new ConnectTimeoutError(`the server did not answer the handshake within ${options.connectTimeout} ms`));
     let cancelTimer = this.runtime.timer(Math.max(0, options.connectTimeout - (this.runtime.now() - started)), timedOut);
-    const context: HandshakeContext<C, S> = {
+    const context: HandshakeContext<C, S, R> = {
       session: connection.session,
+      route,
       request: (call) => connection.request(call),
       flush: () => connection.flushSoon(),
+      writeNow: () => connection.writeNow(),
       untilReady: () => connection.untilReady(),
       startTls: (tlsOptions) => connection.startTls(tlsOptions),
       canStartTls: connection.canStartTls,
@@ -890,12 +919,12 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
    * the background: written, then closed when the peer closes it or after the connect timeout.
    * Failures are ignored (see SessionSink.sendAside).
    */
-  sendAside(bytes: Uint8Array, done?: () => void): void {
+  sendAside(bytes: Uint8Array, done?: () => void, connect: ConnectFunction = this.options.connect): void {
     if (this.isClosed) {
       done?.();
       return;
     }
-    const { connect, connectTimeout } = this.options;
+    const { connectTimeout } = this.options;
     this.runtime.spawn(async () => {
       let stream: ByteStream | null = null;
       const cancelTimer = this.runtime.timer(connectTimeout, () => stream?.close());

@@ -31,12 +31,33 @@ export interface ReconnectOptions {
  */
 export type ConnectFunction = (options: { readonly timeout: number }) => Promise<ByteStream>;
 
+/**
+ * One place a connection may be opened to, of a list the engine tries in order (the hosts of
+ * a multi-host PostgreSQL URL). A protocol may extend it with what its handshake needs to know
+ * about the place (its host name for TLS, what kind of server it must be).
+ */
+export interface ConnectRoute {
+  /** Opens a connection there (same contract as ConnectFunction). */
+  readonly connect: ConnectFunction;
+  /** Names the place in messages ('db1:5432'). */
+  readonly label: string;
+}
+
 /** What the engine runs on, after defaults. */
-export interface EngineOptions {
+export interface EngineOptions<R extends ConnectRoute = ConnectRoute> {
   /** For task names and messages: 'redis', 'redis:sub'. */
   readonly name: string;
-  /** Opens a connection. */
+  /** Opens a connection (the one route when `routes` is not given). */
   readonly connect: ConnectFunction;
+  /**
+   * Where to connect, asked again for every connection the engine opens (the main one, a
+   * reconnect, a pool connection), so that it may reorder them (load balancing). The routes
+   * are tried in order, each with the whole `connectTimeout`; the first whose connect and
+   * handshake succeed gives the connection, and a route that fails (its handshake may refuse
+   * it) is closed and the next tried. When every route failed: with one route, its error; with
+   * several, AllHostsFailedError listing each. Default: one route, `connect`, labelled `name`.
+   */
+  readonly routes?: () => readonly R[];
   /** Bound on connecting plus the handshake, in ms. */
   readonly connectTimeout: number;
   /** Default per-call timeout in ms (undefined: none). */

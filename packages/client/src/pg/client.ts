@@ -23,9 +23,10 @@ import type { EngineListener, Lease } from '../engine/engine.js';
 import { FnWaiter } from '../runtime.js';
 import type { Runtime, Wake } from '../runtime.js';
 import { pgAdapter } from './adapter.js';
+import type { PgRoute } from './adapter.js';
 import { PgCall } from './call.js';
 import { resolvePgOptions } from './options.js';
-import type { PgEnvironment, PgOptions, ResolvedPgOptions } from './options.js';
+import type { PgEnvironment, PgHost, PgOptions, ResolvedPgOptions } from './options.js';
 import type { PgResult, PgRow, PgRowMode } from './result.js';
 import type { PgSession, PgSessionEvent } from './session.js';
 import { copyFromOn, copyToOn } from './copy.js';
@@ -80,7 +81,7 @@ export interface PgTransactionOptions {
 export type PgLease = Lease<PgCall, PgSessionEvent, PgSession>;
 
 /** The Postgres engine: the generic engine with the Postgres adapter. */
-export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession> {
+export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession, PgRoute> {
   /** Resolved options. */
   readonly pgOptions: ResolvedPgOptions;
   /** The codecs of every connection of this client. */
@@ -96,6 +97,7 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession> {
     super(runtime, pgAdapter(options, { statementCacheSize: options.prepare ? options.statementCacheSize : 0, types }), {
       name,
       connect: options.connect ?? ((o: { readonly timeout: number }) => runtime.connect(target, o)),
+      routes: pgRoutes(runtime, options, name),
       connectTimeout: options.connectTimeout,
       callTimeout: options.queryTimeout,
       reconnect: options.reconnect,
@@ -125,6 +127,35 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession> {
       options?.signal,
     );
   }
+}
+
+/**
+ * The routes of a client's connections (see adapter.ts): each host in order (shuffled for
+ * every connection with load_balance_hosts=random), wanting what target_session_attrs says;
+ * prefer-standby is a pass wanting a standby, then a pass accepting any server (one pass for
+ * one host). With the `connect` option (PGlite, a test pipe) there is one route, through it.
+ */
+function pgRoutes(runtime: Runtime, options: ResolvedPgOptions, name: string): () => readonly PgRoute[] {
+  const attrs = options.targetSessionAttrs;
+  const given = options.connect;
+  if (given !== undefined) {
+    const only: readonly PgRoute[] = [{ connect: given, label: name, host: null, wanted: attrs === 'prefer-standby' ? 'any' : attrs }];
+    return () => only;
+  }
+  const hosts = options.hosts;
+  const passes = attrs === 'prefer-standby' ? (hosts.length === 1 ? (['any'] as const) : (['standby', 'any'] as const)) : ([attrs] as const);
+  const routeOf = (host: PgHost, wanted: PgRoute['wanted']): PgRoute => ({ connect: (o) => runtime.connect(host.target, o), label: host.label, host, wanted });
+  const inOrder = passes.flatMap((wanted) => hosts.map((host) => routeOf(host, wanted)));
+  if (options.loadBalanceHosts !== 'random' || hosts.length === 1) return () => inOrder;
+  return () => {
+    // Fisher-Yates on the runtime's random source (seeded in deterministic tests).
+    const order = hosts.slice();
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor((runtime.random?.() ?? Math.random()) * (i + 1));
+      [order[i], order[j]] = [order[j] as PgHost, order[i] as PgHost];
+    }
+    return passes.flatMap((wanted) => order.map((host) => routeOf(host, wanted)));
+  };
 }
 
 /** Turn `query` and `params` into text and values (a fragment carries its own). */

@@ -19,6 +19,17 @@
 // quietly checking more or less than asked would be wrong either way. A unix socket never uses
 // TLS (libpq neither). File options of libpq's URLs (sslrootcert, sslcert, sslkey) are refused:
 // this package does no IO; pass the PEM text in `tls` instead.
+//
+// Discussion: several hosts (libpq's multi-host connection strings). A URL may list hosts
+// (`postgres://h1:5432,h2:5433,[::1]:5434/db`, or `?host=h1,h2&port=5432,5433`), PGHOST and
+// PGPORT may hold comma lists, and the options object takes `hosts: [{ host, port }]` (or a
+// comma list in `host`). A port list has one entry per host, or one port for every host; any
+// other count, and an empty entry in a list of several, is an error here, not at connect
+// time. Layers (environment, then URL, then code) each replace the host list when they name
+// hosts; a single `port` given at a layer applies to every host of the lower layers and to the
+// hosts of its own layer that name no port. The result is `hosts`, tried in order (or shuffled
+// for every new connection with load_balance_hosts=random) by the engine: see adapter.ts for
+// target_session_attrs.
 
 import type { ConnectFunction, ReconnectOptions } from '../engine/options.js';
 import { resolveReconnect } from '../engine/options.js';
@@ -32,15 +43,61 @@ export type PgSslMode = 'disable' | 'prefer' | 'require' | 'verify-full';
 /** A password, or a function that gives one (called at every connection: rotating tokens). */
 export type PgPassword = string | (() => string | Promise<string>);
 
+/**
+ * Which server a connection may use (libpq's target_session_attrs): 'any' (default);
+ * 'read-write' / 'read-only' (whether a session accepts writes by default: a hot standby, or a
+ * server with default_transaction_read_only on, is read-only); 'primary' / 'standby' (whether
+ * the server is in hot standby); 'prefer-standby' (a standby if one of the hosts is one, else
+ * any).
+ */
+export type PgTargetSessionAttrs = 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
+
+/** How the hosts are ordered for each new connection (libpq's load_balance_hosts): as given, or shuffled. */
+export type PgLoadBalanceHosts = 'disable' | 'random';
+
+/** One host of a list (the `hosts` option). */
+export interface PgHostOption {
+  /** Host name or address, or a directory holding the server's unix socket (starts with '/'). */
+  readonly host: string;
+  /** Port (default: the `port` option, PGPORT, else 5432). */
+  readonly port?: number;
+}
+
+/** One host as resolved: where to connect, and how to name it. */
+export interface PgHost {
+  /** The host as given (a socket directory, a name or an address). */
+  readonly host: string;
+  readonly port: number;
+  /** Where to connect (a unix socket's full path, or host and port). */
+  readonly target: ConnectTarget;
+  /** 'db1:5432', '[::1]:5434', or the socket's path: for messages. */
+  readonly label: string;
+}
+
 
 /** Options of connectPg. */
 export interface PgOptions {
   /** A `postgres://` or `postgresql://` URL; the other options override what it says. */
   readonly url?: string;
-  /** Host name or address, or a directory holding the server's unix socket (starts with '/'). Default: PGHOST, else 127.0.0.1. */
+  /**
+   * Host name or address, or a directory holding the server's unix socket (starts with '/');
+   * a comma list names several hosts (as libpq's `host=h1,h2`). Default: PGHOST, else 127.0.0.1.
+   */
   readonly host?: string;
-  /** Port (default PGPORT, else 5432); with a socket directory, the socket's number. */
+  /**
+   * Several hosts, each with its own port or none (then `port`): tried in order until one
+   * accepts a connection that matches `targetSessionAttrs` (see the file header). Not with `host`.
+   */
+  readonly hosts?: readonly PgHostOption[];
+  /** Port (default PGPORT, else 5432) of every host that names none; with a socket directory, the socket's number. */
   readonly port?: number;
+  /**
+   * Which server a connection may use (default PGTARGETSESSIONATTRS, else 'any'): a host that
+   * does not match is closed (Terminate) and the next one tried.
+   */
+  readonly targetSessionAttrs?: PgTargetSessionAttrs;
+  /** 'random' shuffles the hosts for every new connection (default PGLOADBALANCEHOSTS, else 'disable'). */
+  readonly loadBalanceHosts?: PgLoadBalanceHosts;
   /** User (default PGUSER, else USER, else 'postgres'). */
   readonly user?: string;
   /** Password (default PGPASSWORD), or a function that gives one for each new connection. */
@@ -62,7 +119,7 @@ export interface PgOptions {
   readonly tls?: TlsOptions;
   /** Other startup parameters (`options`, `search_path`, `statement_timeout`...). */
   readonly parameters?: Readonly<Record<string, string>>;
-  /** Bound on connecting plus the handshake, in ms (default PGCONNECT_TIMEOUT seconds, else 10 000). */
+  /** Bound on connecting plus the handshake, in ms, for each host tried (default PGCONNECT_TIMEOUT seconds, else 10 000). */
   readonly connectTimeout?: number;
   /** Default per-query timeout in ms (default none); a running query that times out is cancelled on the server. */
   readonly queryTimeout?: number;
@@ -117,11 +174,16 @@ export interface PgOptions {
 
 /** Options after the URL, the environment and the defaults. */
 export interface ResolvedPgOptions {
-  /** Where to connect (a unix socket's full path, or host and port). */
+  /** The hosts, in the order given (at least one). */
+  readonly hosts: readonly PgHost[];
+  /** The first host's target (a unix socket's full path, or host and port). */
   readonly target: ConnectTarget;
-  /** The host as given (a socket directory or a host name), for messages and TLS names. */
+  /** The first host as given (a socket directory or a host name). */
   readonly host: string;
+  /** The first host's port. */
   readonly port: number;
+  readonly targetSessionAttrs: PgTargetSessionAttrs;
+  readonly loadBalanceHosts: PgLoadBalanceHosts;
   readonly user: string;
   readonly password: PgPassword | undefined;
   readonly database: string;
@@ -182,55 +244,161 @@ function secondsToMs(value: string, where: string): number | undefined {
 
 function portOf(value: string, where: string): number {
   const port = Number(value);
-  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new ClientError(`invalid port ${JSON.stringify(value)} (${where})`, 'ERR_BAD_URL');
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw hostsError(`invalid port ${JSON.stringify(value)} (${where})`, where === 'URL' ? 'ERR_BAD_URL' : 'ERR_BAD_OPTION');
   return port;
 }
+
+const TARGET_SESSION_ATTRS: readonly string[] = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+
+/** A target_session_attrs value; throws for another. */
+function targetSessionAttrsOf(value: string, where: string): PgTargetSessionAttrs {
+  if (TARGET_SESSION_ATTRS.includes(value)) return value as PgTargetSessionAttrs;
+  throw new InvalidArgumentError(`target_session_attrs must be any, read-write, read-only, primary, standby or prefer-standby, not ${JSON.stringify(value)} (${where})`, 'ERR_BAD_OPTION');
+}
+
+/** A load_balance_hosts value; throws for another. */
+function loadBalanceOf(value: string, where: string): PgLoadBalanceHosts {
+  if (value === 'disable' || value === 'random') return value;
+  throw new InvalidArgumentError(`load_balance_hosts must be disable or random, not ${JSON.stringify(value)} (${where})`, 'ERR_BAD_OPTION');
+}
+
+/** The error of a bad host list: ERR_BAD_URL in a URL, else a bad option. */
+function hostsError(message: string, code: 'ERR_BAD_URL' | 'ERR_BAD_OPTION'): ClientError {
+  return code === 'ERR_BAD_URL' ? new ClientError(message, code) : new InvalidArgumentError(message, code);
+}
+
+/** A host list's entry checked: not empty (in a list), no comma, no NUL. */
+function checkHostEntry(host: string, count: number, where: string, code: 'ERR_BAD_URL' | 'ERR_BAD_OPTION'): string {
+  if (host === '' && count > 1) throw hostsError(`an empty host in a list of ${count} hosts (${where})`, code);
+  if (host.includes(',') || host.includes('\0')) throw hostsError(`a host cannot contain a comma or NUL: ${JSON.stringify(host)} (${where})`, code);
+  return host;
+}
+
+/** A comma list of hosts (PGHOST, the `host` option, the URL's host parameter). */
+function hostList(value: string, where: string, code: 'ERR_BAD_URL' | 'ERR_BAD_OPTION'): string[] {
+  const hosts = value.split(',');
+  return hosts.map((host) => checkHostEntry(host, hosts.length, where, code));
+}
+
+/** A comma list of ports (PGPORT, the URL's port parameter); an empty entry is the default port. */
+function portList(value: string, where: string): (number | undefined)[] {
+  return value.split(',').map((port) => (port === '' ? undefined : portOf(port, where)));
+}
+
+/**
+ * Pair hosts with ports: one port for every host, or one per host (libpq's rule). One host
+ * gives `host` and `port`, several give `hosts`.
+ */
+function pairHosts(hosts: readonly string[], ports: readonly (number | undefined)[] | undefined, where: string, code: 'ERR_BAD_URL' | 'ERR_BAD_OPTION'): Pick<PgOptions, 'host' | 'port' | 'hosts'> {
+  if (ports !== undefined && ports.length !== 1 && ports.length !== hosts.length) {
+    throw hostsError(`${ports.length} ports cannot be matched to ${hosts.length} host${hosts.length === 1 ? '' : 's'} (${where}): give one port, or one per host`, code);
+  }
+  const portAt = (i: number): number | undefined => (ports === undefined ? undefined : ports.length === 1 ? ports[0] : ports[i]);
+  if (hosts.length === 1) {
+    const port = portAt(0);
+    const host = hosts[0] as string;
+    return { ...(host === '' ? {} : { host }), ...(port === undefined ? {} : { port }) };
+  }
+  return {
+    hosts: hosts.map((host, i) => {
+      const port = portAt(i);
+      return port === undefined ? { host } : { host, port };
+    }),
+  };
+}
+
+/** Percent-decoding of one part of a URL (libpq's: no '+' for space). */
+function decodeUrlPart(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch (error) {
+    throw new ClientError(`invalid percent-encoding in the ${what} of a PostgreSQL URL`, 'ERR_BAD_URL', { cause: error });
+  }
+}
+
+/** The host list of a URL's authority: `h1:5432,[::1]:5433,%2Ftmp`. */
+function urlHosts(authority: string): { hosts: string[]; ports: (number | undefined)[] } {
+  const entries = authority.split(',');
+  const hosts: string[] = [];
+  const ports: (number | undefined)[] = [];
+  for (const entry of entries) {
+    let host: string;
+    let port = '';
+    if (entry.startsWith('[')) {
+      const close = entry.indexOf(']');
+      if (close === -1) throw new ClientError('an IPv6 address without its closing bracket in a PostgreSQL URL', 'ERR_BAD_URL');
+      host = entry.slice(1, close);
+      const rest = entry.slice(close + 1);
+      if (host === '') throw new ClientError('empty brackets in the host of a PostgreSQL URL', 'ERR_BAD_URL');
+      if (rest !== '' && !rest.startsWith(':')) throw new ClientError('unexpected characters after an IPv6 address in a PostgreSQL URL', 'ERR_BAD_URL');
+      port = rest.slice(1);
+    } else {
+      const colon = entry.indexOf(':');
+      if (colon !== -1 && entry.indexOf(':', colon + 1) !== -1) throw new ClientError('an IPv6 address in a PostgreSQL URL goes in brackets: [::1]:5432', 'ERR_BAD_URL');
+      host = colon === -1 ? entry : entry.slice(0, colon);
+      port = colon === -1 ? '' : entry.slice(colon + 1);
+    }
+    hosts.push(checkHostEntry(decodeUrlPart(host, 'host'), entries.length, 'URL', 'ERR_BAD_URL'));
+    ports.push(port === '' ? undefined : portOf(port, 'URL'));
+  }
+  return { hosts, ports };
+}
+
+const URL_SHAPE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#.*)?$/s;
 
 /**
  * Parse a `postgres://` or `postgresql://` URL into options. The host may be a socket
  * directory, percent-encoded (`postgres://%2Fvar%2Frun%2Fpostgresql/db`) or as the `host`
- * query parameter (`postgres:///db?host=/var/run/postgresql`). Query parameters read:
- * host, port, user, password, dbname, sslmode, channel_binding, application_name, connect_timeout, options;
- * any other is refused (a typo must not be ignored), except libpq's file options, refused with
- * a message saying so.
+ * query parameter (`postgres:///db?host=/var/run/postgresql`); several hosts are separated by
+ * commas (`postgres://h1:5432,h2:5433,[::1]:5434/db`; see the file header). Query parameters
+ * read: host, port, user, password, dbname, sslmode, channel_binding, application_name,
+ * connect_timeout, options, target_session_attrs, load_balance_hosts; any other is refused (a
+ * typo must not be ignored), except libpq's file options, refused with a message saying so.
  */
 export function parsePgUrl(url: string): PgOptions {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch (error) {
-    throw new ClientError(`invalid PostgreSQL URL: ${redact(url)}`, 'ERR_BAD_URL', { cause: error });
+  const shape = URL_SHAPE.exec(url);
+  if (shape === null) throw new ClientError(`invalid PostgreSQL URL: ${redact(url)}`, 'ERR_BAD_URL');
+  const scheme = (shape[1] as string).toLowerCase();
+  if (scheme !== 'postgres' && scheme !== 'postgresql') {
+    throw new ClientError(`unsupported URL scheme ${scheme}: (use postgres:// or postgresql://)`, 'ERR_BAD_URL');
   }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new ClientError(`unsupported URL scheme ${parsed.protocol} (use postgres:// or postgresql://)`, 'ERR_BAD_URL');
-  }
+  const authority = shape[2] as string;
+  const path = shape[3] as string;
+  const query = shape[4];
   const out: { -readonly [K in keyof PgOptions]: PgOptions[K] } = {};
-  const decode = (text: string, what: string): string => {
-    try {
-      return decodeURIComponent(text);
-    } catch (error) {
-      throw new ClientError(`invalid percent-encoding in the ${what} of a PostgreSQL URL`, 'ERR_BAD_URL', { cause: error });
-    }
-  };
-  if (parsed.hostname !== '') {
-    if (parsed.hostname.includes(',') || parsed.hostname.includes('%2C') || parsed.hostname.includes('%2c')) {
-      throw new ClientError('several hosts in one PostgreSQL URL are not supported', 'ERR_BAD_URL');
-    }
-    out.host = decode(parsed.hostname.replace(/^\[(.*)\]$/, '$1'), 'host');
+  const at = authority.lastIndexOf('@');
+  if (at !== -1) {
+    const userinfo = authority.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
+    if (user !== '') out.user = decodeUrlPart(user, 'user');
+    if (colon !== -1 && colon < userinfo.length - 1) out.password = decodeUrlPart(userinfo.slice(colon + 1), 'password');
   }
-  if (parsed.port !== '') out.port = portOf(parsed.port, 'URL');
-  if (parsed.username !== '') out.user = decode(parsed.username, 'user');
-  if (parsed.password !== '') out.password = decode(parsed.password, 'password');
-  const database = parsed.pathname.replace(/^\//, '');
-  if (database !== '') out.database = decode(database, 'database');
+  const hostPart = authority.slice(at + 1);
+  let hosts: string[] | undefined;
+  let ports: (number | undefined)[] | undefined;
+  if (hostPart !== '') {
+    const netloc = urlHosts(hostPart);
+    hosts = netloc.hosts;
+    if (netloc.ports.some((port) => port !== undefined)) ports = netloc.ports;
+  }
+  if (path !== '' && path !== '/') {
+    if (!path.startsWith('/')) throw new ClientError(`invalid PostgreSQL URL: ${redact(url)}`, 'ERR_BAD_URL');
+    out.database = decodeUrlPart(path.slice(1), 'database');
+  }
   const parameters: Record<string, string> = {};
-  for (const [name, value] of parsed.searchParams) {
+  for (const pair of (query ?? '').split('&')) {
+    if (pair === '') continue;
+    const equals = pair.indexOf('=');
+    if (equals === -1) throw new ClientError(`a URL parameter without a value: ${JSON.stringify(decodeUrlPart(pair, 'query'))}`, 'ERR_BAD_URL');
+    const name = decodeUrlPart(pair.slice(0, equals), 'query');
+    const value = decodeUrlPart(pair.slice(equals + 1), 'query');
     switch (name) {
       case 'host':
-        out.host = value;
+        hosts = hostList(value, 'URL', 'ERR_BAD_URL');
         break;
       case 'port':
-        out.port = portOf(value, 'URL');
+        ports = portList(value, 'URL');
         break;
       case 'user':
         out.user = value;
@@ -258,6 +426,12 @@ export function parsePgUrl(url: string): PgOptions {
       case 'options':
         parameters.options = value;
         break;
+      case 'target_session_attrs':
+        out.targetSessionAttrs = targetSessionAttrsOf(value, 'URL');
+        break;
+      case 'load_balance_hosts':
+        out.loadBalanceHosts = loadBalanceOf(value, 'URL');
+        break;
       case 'sslrootcert':
       case 'sslcert':
       case 'sslkey':
@@ -266,6 +440,11 @@ export function parsePgUrl(url: string): PgOptions {
       default:
         throw new InvalidArgumentError(`unknown PostgreSQL URL parameter ${JSON.stringify(name)}`, 'ERR_BAD_OPTION');
     }
+  }
+  if (hosts !== undefined) Object.assign(out, pairHosts(hosts, ports, 'URL', 'ERR_BAD_URL'));
+  else if (ports !== undefined) {
+    if (ports.length !== 1) throw new ClientError(`${ports.length} ports cannot be matched to 1 host (URL): give one port, or one per host`, 'ERR_BAD_URL');
+    if (ports[0] !== undefined) out.port = ports[0];
   }
   if (Object.keys(parameters).length > 0) out.parameters = parameters;
   return out;
@@ -284,12 +463,17 @@ export function pgEnvironmentOptions(env: PgEnvironment): PgOptions {
     return value === undefined || value === '' ? undefined : value;
   };
   const host = get('PGHOST');
-  if (host !== undefined) {
-    if (host.includes(',')) throw new InvalidArgumentError('several hosts in PGHOST are not supported', 'ERR_BAD_OPTION');
-    out.host = host;
-  }
   const port = get('PGPORT');
-  if (port !== undefined) out.port = portOf(port, 'PGPORT');
+  const ports = port === undefined ? undefined : portList(port, 'PGPORT');
+  if (host !== undefined) Object.assign(out, pairHosts(hostList(host, 'PGHOST', 'ERR_BAD_OPTION'), ports, 'PGHOST and PGPORT', 'ERR_BAD_OPTION'));
+  else if (ports !== undefined) {
+    if (ports.length !== 1) throw new InvalidArgumentError(`PGPORT lists ${ports.length} ports but PGHOST names no hosts`, 'ERR_BAD_OPTION');
+    if (ports[0] !== undefined) out.port = ports[0];
+  }
+  const targetSessionAttrs = get('PGTARGETSESSIONATTRS');
+  if (targetSessionAttrs !== undefined) out.targetSessionAttrs = targetSessionAttrsOf(targetSessionAttrs, 'PGTARGETSESSIONATTRS');
+  const loadBalance = get('PGLOADBALANCEHOSTS');
+  if (loadBalance !== undefined) out.loadBalanceHosts = loadBalanceOf(loadBalance, 'PGLOADBALANCEHOSTS');
   const user = get('PGUSER');
   if (user !== undefined) out.user = user;
   const password = get('PGPASSWORD');
@@ -326,22 +510,25 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
   if (typeof given !== 'object' || given === null) throw new InvalidArgumentError('connectPg takes a URL or an options object', 'ERR_BAD_OPTION');
   const fromUrl = given.url === undefined ? {} : parsePgUrl(checkString('url', given.url));
   const { url: _url, ...code } = given;
-  const options: PgOptions = { ...defined(pgEnvironmentOptions(env)), ...defined(fromUrl), ...defined(code) };
+  const fromEnv = pgEnvironmentOptions(env);
+  const options: PgOptions = { ...defined(fromEnv), ...defined(fromUrl), ...defined(code) };
   const parameters = { ...(fromUrl.parameters ?? {}), ...(code.parameters ?? {}) };
   checkOptions(options, parameters);
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 5432;
+  const hosts = layeredHosts([fromEnv, fromUrl, code]);
+  const first = hosts[0] as PgHost;
   const user = options.user ?? env.USER ?? 'postgres';
-  const target: ConnectTarget = host.startsWith('/') ? { path: `${host.replace(/\/+$/, '')}/.s.PGSQL.${port}` } : { host, port };
   return {
-    target,
-    host,
-    port,
+    hosts,
+    target: first.target,
+    host: first.host,
+    port: first.port,
+    targetSessionAttrs: options.targetSessionAttrs ?? 'any',
+    loadBalanceHosts: options.loadBalanceHosts ?? 'disable',
     user,
     password: options.password,
     database: options.database ?? user,
     applicationName: options.applicationName ?? 'curio-ts',
-    sslmode: 'path' in target ? 'disable' : (options.sslmode ?? 'prefer'),
+    sslmode: hosts.every((host) => 'path' in host.target) ? 'disable' : (options.sslmode ?? 'prefer'),
     channelBinding: options.channelBinding ?? 'prefer',
     tls: options.tls,
     parameters,
@@ -365,6 +552,35 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
   };
 }
 
+/**
+ * The host list from the layers, lowest precedence first (see the file header): a layer that
+ * names hosts replaces the list; a layer's single port applies to the hosts of lower layers
+ * and to its own hosts that name none.
+ */
+function layeredHosts(layers: readonly PgOptions[]): PgHost[] {
+  let entries: readonly PgHostOption[] = [{ host: '127.0.0.1' }];
+  let port: number | undefined;
+  for (const layer of layers) {
+    if (layer.host !== undefined && layer.hosts !== undefined) throw new InvalidArgumentError('give host or hosts, not both', 'ERR_BAD_OPTION');
+    if (layer.port !== undefined) {
+      port = layer.port;
+      entries = entries.map((entry) => ({ host: entry.host }));
+    }
+    if (layer.hosts !== undefined) entries = layer.hosts;
+    else if (layer.host !== undefined) entries = hostList(layer.host, 'option host', 'ERR_BAD_OPTION').map((host) => ({ host }));
+  }
+  return entries.map((entry) => hostOf(entry.host === '' ? '127.0.0.1' : entry.host, entry.port ?? port ?? 5432));
+}
+
+/** A resolved host. */
+function hostOf(host: string, port: number): PgHost {
+  if (host.startsWith('/')) {
+    const path = `${host.replace(/\/+$/, '')}/.s.PGSQL.${port}`;
+    return { host, port, target: { path }, label: path };
+  }
+  return { host, port, target: { host, port }, label: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
 function bad(name: string, wanted: string, value: unknown): never {
   throw new InvalidArgumentError(`option ${name} must be ${wanted}, not ${typeof value === 'string' ? JSON.stringify(value) : typeof value === 'function' ? 'a function' : String(value)}`, 'ERR_BAD_OPTION');
 }
@@ -383,6 +599,19 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
       if (value.includes('\0')) bad(name, 'a string without NUL', value);
     }
   }
+  const hosts = options.hosts;
+  if (hosts !== undefined) {
+    if (!Array.isArray(hosts) || hosts.length === 0) bad('hosts', 'a non-empty array of { host, port }', hosts);
+    for (const [i, entry] of (hosts as readonly unknown[]).entries()) {
+      if (typeof entry !== 'object' || entry === null) bad(`hosts[${i}]`, 'an object { host, port }', entry);
+      const { host, port } = entry as { host?: unknown; port?: unknown };
+      checkString(`hosts[${i}].host`, host);
+      checkHostEntry(host as string, 2, `option hosts[${i}]`, 'ERR_BAD_OPTION');
+      if (port !== undefined && !(Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535)) bad(`hosts[${i}].port`, 'an integer from 1 to 65535', port);
+    }
+  }
+  if (options.targetSessionAttrs !== undefined) targetSessionAttrsOf(checkString('targetSessionAttrs', options.targetSessionAttrs), 'options');
+  if (options.loadBalanceHosts !== undefined) loadBalanceOf(checkString('loadBalanceHosts', options.loadBalanceHosts), 'options');
   const password = options.password;
   if (password !== undefined && typeof password !== 'string' && typeof password !== 'function') bad('password', 'a string or a function', password);
   if (options.sslmode !== undefined) sslModeOf(checkString('sslmode', options.sslmode), 'options');
