@@ -137,6 +137,11 @@ export class OutputBuffer {
     return out;
   }
 
+  /** @internal The message begun so far, copied out (it stays in the buffer). */
+  message(): Uint8Array {
+    return this.buffer.slice(this.start, this.length);
+  }
+
   /** @internal Text known to be latin1 (chars ≤ 0xFF). */
   text(text: string): void {
     this.reserve(text.length);
