@@ -99,6 +99,24 @@ export function sharedRead(link: { stream: NodeByteStream | null }): { buffer: B
   return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => (link.stream as NodeByteStream).receivedRead(bytes, buffer) };
 }
 
+/** The last array asBuffer was given, and its Buffer. */
+let lastArray: Uint8Array | null = null;
+let lastBuffer: Buffer = Buffer.alloc(0);
+
+/**
+ * `data` as a Buffer over the same bytes, as Node's Writable makes one for every Uint8Array
+ * written; made once for the same array written again (a server writing the same response
+ * through a buffer it keeps, see writeNow: Node holds neither once the write went through).
+ */
+function asBuffer(data: Uint8Array): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data !== lastArray) {
+    lastArray = data;
+    lastBuffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  }
+  return lastBuffer;
+}
+
 /** The stream a socket belongs to, on the socket (see NodeByteStream's listeners). */
 const STREAM = Symbol('curio.stream');
 type OwnedSocket = net.Socket & { [STREAM]?: NodeByteStream | undefined };
@@ -253,7 +271,7 @@ export class NodeByteStream implements ByteStream {
     if (this.upgraded) throw upgradedError();
     if (this.failure !== null) throw this.failure;
     if (this.closedHere || socket.destroyed || socket.writableEnded) throw new ConnectionError('write after the connection closed', 'EPIPE');
-    socket.write(data);
+    socket.write(asBuffer(data));
     const left = socket.writableLength;
     if (left === 0) return true;
     if (left < WRITE_HIGH_WATER) return false;

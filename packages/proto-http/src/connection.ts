@@ -68,6 +68,8 @@ export interface TrailingData {
 
 const encoder = new TextEncoder();
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** The end of every received message without trailers (events are data: one object serves all). */
+const NO_TRAILERS_END = new EndOfMessage();
 /** The parser's limits when HttpLimits sets none (see HttpLimits for each default). */
 const DEFAULT_WIRE_LIMITS = { maxHeadBytes: 16 * 1024, maxTargetBytes: 8 * 1024, maxFields: 100 } as const;
 
@@ -259,7 +261,7 @@ export class HttpConnection {
     this.parser.reset();
     this.keepAlive = true;
     this.theyClose = false;
-    this.sentMethods.length = 0;
+    if (this.sentMethods.length > 0) this.sentMethods.length = 0;
     this.requestMethod = '';
     this.proposedSwitch = false;
     this.theirVersion = '1.1';
@@ -576,7 +578,7 @@ export class HttpConnection {
     const last = this.eventEnd > this.eventHead ? this.events[this.eventEnd - 1] : undefined;
     const informational = last !== undefined && last.type === 'informational-response';
     if (informational) return false;
-    this.events[this.eventEnd++] = new EndOfMessage(trailers === null ? undefined : FieldList.received(trailers.bytes, trailers.spans, 2, trailers.fieldCount));
+    this.events[this.eventEnd++] = trailers === null ? NO_TRAILERS_END : new EndOfMessage(FieldList.received(trailers.bytes, trailers.spans, 2, trailers.fieldCount));
     // One cycle at a time: stop here until startNextCycle.
     return true;
   }
@@ -969,7 +971,7 @@ export class HttpConnection {
     this.theirs = this.moveTheirs('next-cycle');
     this.keepAlive = true;
     this.theyClose = false;
-    this.sentMethods.length = 0;
+    if (this.sentMethods.length > 0) this.sentMethods.length = 0;
     this.requestMethod = '';
     this.proposedSwitch = false;
     this.waitingFor100 = false;
