@@ -6,6 +6,8 @@
 // handlers), to node:http, and to a raw node:net responder (the limit). The client's share is
 // the same for all, so differences are the servers'. The `-ka` workloads send one request at a
 // time per connection (keep-alive, not pipelined): the cost of a request alone in its read.
+// The `http-webfast` workloads run the web-standard handler with our FastResponse installed as
+// globalThis.Response (the bench's web-standard row with the target), for their run only.
 //
 //   node --expose-gc apps/bench/dist/profile/profile.js all 20000 --module apps/bench/dist/profile/http-workloads.js
 

@@ -7,7 +7,8 @@
 // Node has no readiness-based sockets, so the kernel keeps control of reading itself:
 //
 // - The net.Socket flows: one 'data' handler, registered once per socket, appends each chunk
-//   Node hands us to a queue. A `recv` takes from the queue (a zero-copy view of Node's chunk)
+//   Node hands us to a queue (a plain socket reads into a shared buffer instead, with no 'data'
+//   event: ReadLink for those the kernel opens, adoptSharedRead for those a server accepted). A `recv` takes from the queue (a zero-copy view of Node's chunk)
 //   and returns at once without a trap when bytes are queued; only an empty queue makes it
 //   wait (READ_WAIT), and the next chunk, EOF, an error or a close wakes it.
 // - Memory stays bounded when a task reads slowly: above HIGH_WATER queued bytes the net.Socket
