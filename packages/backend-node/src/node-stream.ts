@@ -34,8 +34,13 @@
 // a hop between a reply and its caller). The bytes are copied out at once into a chunk of
 // their own (the chunk is the consumer's, as ByteStream.read says), so sharing the buffer is
 // safe: libuv reads one socket at a time and the callback consumes the read before returning.
-// Sockets accepted by a listener and TLS sockets keep 'data' events (Node has no `onread` for
-// them); both paths end in the same `received`.
+// TLS sockets keep 'data' events; both paths end in the same `received`. Node has no option
+// for the sockets a net.Server accepts: those read into the shared buffer too when Node's
+// private keys of the `onread` option are found (by their descriptions, once: kBuffer,
+// kBufferCb) and the socket has read nothing yet (a listener's pauseOnConnect): the keys are
+// set on the socket and its handle told to read into the buffer (`useUserBuffer`), what
+// net.Socket's constructor does for `onread` (adoptSharedRead). A Node without them keeps
+// 'data' events for accepted sockets: the same bytes, at a higher cost.
 //
 // Discussion: the server side of an upgrade is handed to a (never listening) tls.Server with
 // `emit('connection', socket)`, Node's documented way to inject a connection: Node then checks
@@ -94,9 +99,70 @@ export function sharedRead(link: { stream: NodeByteStream | null }): { buffer: B
   return { buffer: (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)), callback: (bytes, buffer) => (link.stream as NodeByteStream).receivedRead(bytes, buffer) };
 }
 
+/** The last array asBuffer was given, and its Buffer. */
+let lastArray: Uint8Array | null = null;
+let lastBuffer: Buffer = Buffer.alloc(0);
+
+/**
+ * `data` as a Buffer over the same bytes, as Node's Writable makes one for every Uint8Array
+ * written; made once for the same array written again (a server writing the same response
+ * through a buffer it keeps, see writeNow: Node holds neither once the write went through).
+ */
+function asBuffer(data: Uint8Array): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data !== lastArray) {
+    lastArray = data;
+    lastBuffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  }
+  return lastBuffer;
+}
+
 /** The stream a socket belongs to, on the socket (see NodeByteStream's listeners). */
 const STREAM = Symbol('curio.stream');
 type OwnedSocket = net.Socket & { [STREAM]?: NodeByteStream | undefined };
+
+/** Node's private keys of a socket's `onread` option (see the file header); null: not found. */
+let onreadKeys: { readonly buffer: symbol; readonly callback: symbol } | null | undefined;
+
+function findOnreadKeys(): { readonly buffer: symbol; readonly callback: symbol } | null {
+  if (onreadKeys !== undefined) return onreadKeys;
+  // A socket with no handle (never connected): it holds nothing to close.
+  // (@types/node declares `onread` for net.connect only; net.Socket's constructor takes it too.)
+  const probe = new net.Socket({ onread: { buffer: Buffer.alloc(1), callback: () => true } } as net.SocketConstructorOpts);
+  const keys = Object.getOwnPropertySymbols(probe);
+  const buffer = keys.find((key) => key.description === 'kBuffer');
+  const callback = keys.find((key) => key.description === 'kBufferCb');
+  const generator = keys.find((key) => key.description === 'kBufferGen');
+  const record = probe as unknown as Record<symbol, unknown>;
+  const usable = buffer !== undefined && callback !== undefined && generator !== undefined && record[buffer] instanceof Uint8Array && typeof record[callback] === 'function' && record[generator] === null;
+  onreadKeys = usable ? { buffer, callback } : null;
+  return onreadKeys;
+}
+
+/** The shared read's callback of an accepted socket: Node calls it as the socket's method. */
+function onSharedRead(this: OwnedSocket, bytes: number, buffer: Uint8Array): boolean {
+  const stream = this[STREAM];
+  return stream === undefined ? true : stream.receivedRead(bytes, buffer);
+}
+
+/**
+ * Make an accepted plain socket that has read nothing yet read into the shared buffer (see the
+ * file header): true when done, false when it keeps 'data' events.
+ */
+function adoptSharedRead(socket: net.Socket): boolean {
+  if (socket instanceof tls.TLSSocket || socket.destroyed || socket.readableLength > 0) return false;
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: unknown; reading?: unknown } | null })._handle;
+  if (handle === undefined || handle === null || typeof handle.useUserBuffer !== 'function' || handle.reading === true) return false;
+  const keys = findOnreadKeys();
+  if (keys === null) return false;
+  const record = socket as unknown as Record<symbol, unknown>;
+  if (record[keys.buffer] !== null) return false;
+  const buffer = (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE));
+  (handle.useUserBuffer as (this: unknown, buffer: Uint8Array) => void).call(handle, buffer);
+  record[keys.buffer] = buffer;
+  record[keys.callback] = onSharedRead;
+  return true;
+}
 
 /** A node:net / node:tls socket as a ByteStream. */
 export class NodeByteStream implements ByteStream {
@@ -138,7 +204,7 @@ export class NodeByteStream implements ByteStream {
     if (origin.pendingError !== undefined) this.failure = toConnectionError(origin.pendingError);
     socket.setNoDelay(true);
     (socket as OwnedSocket)[STREAM] = this;
-    socket.on('data', NodeByteStream.onData);
+    if (!adoptSharedRead(socket)) socket.on('data', NodeByteStream.onData);
     socket.on('end', NodeByteStream.onEnd);
     socket.on('error', NodeByteStream.onError);
     socket.on('close', NodeByteStream.onEnd);
@@ -205,7 +271,7 @@ export class NodeByteStream implements ByteStream {
     if (this.upgraded) throw upgradedError();
     if (this.failure !== null) throw this.failure;
     if (this.closedHere || socket.destroyed || socket.writableEnded) throw new ConnectionError('write after the connection closed', 'EPIPE');
-    socket.write(data);
+    socket.write(asBuffer(data));
     const left = socket.writableLength;
     if (left === 0) return true;
     if (left < WRITE_HIGH_WATER) return false;

@@ -168,6 +168,29 @@ describe('FastResponse: parity with the platform Response', () => {
   });
 });
 
+describe('FastResponse: a field accepted before', () => {
+  it('the same field again is recorded the same; the same name with a bad value still fails as the platform does', async () => {
+    for (let i = 0; i < 3; i++) expect(await observe(makeFast('x', { headers: { 'X-Same': 'v' } }))).toEqual(await observe(makePlatform('x', { headers: { 'X-Same': 'v' } })));
+    for (const bad of ['v\n2', ' v', '\u0100']) {
+      let expected: unknown = null;
+      let actual: unknown = null;
+      try {
+        makePlatform('x', { headers: { 'X-Same': bad } });
+      } catch (error) {
+        expected = error;
+      }
+      try {
+        const made = makeFast('x', { headers: { 'X-Same': bad } });
+        actual = [...made.headers];
+        if (expected === null) expect(actual).toEqual([...makePlatform('x', { headers: { 'X-Same': bad } }).headers]);
+      } catch (error) {
+        actual = error;
+      }
+      if (expected !== null) expect((actual as Error).message).toBe((expected as Error).message);
+    }
+  });
+});
+
 describe('fetchHandler with a FastResponse', () => {
   const request = { method: 'GET', target: '/', headers: { get: () => 'h', length: 0 }, signal: new AbortController().signal } as unknown as Parameters<ReturnType<typeof fetchHandler>>[0];
 

@@ -684,4 +684,48 @@ describe('connections the kernel opens read into a shared buffer (ReadLink)', ()
     });
     expect(got).toBe('earlyLATER-then');
   });
+
+  test("accepted connections read into it too: no 'data' event, chunks intact, the end of stream; bytes buffered before accept keep 'data' events, nothing lost", async () => {
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      let dataEvents = 0;
+      peer._raw.on('data', () => dataEvents++);
+      const big = payload(300 * 1024, 7);
+      const chunks: Uint8Array[] = [];
+      await client.sendall(Buffer.from('one'));
+      chunks.push(await peer.recv(1024));
+      const sending = spawn(async () => {
+        await client.sendall(big);
+        await client.shutdown();
+      });
+      // Read slowly enough for the queue to pass HIGH_WATER (the socket pauses and resumes).
+      await until(() => peer.bufferedBytes >= Math.min(HIGH_WATER, big.length) || sending.state === 'TERMINATED', 'the queue fills');
+      for (;;) {
+        const chunk = await peer.recv(65536);
+        if (chunk.length === 0) break;
+        chunks.push(chunk);
+      }
+      await sending.join();
+      const all = Buffer.concat(chunks);
+      const ok = Buffer.from(all.subarray(0, 3)).toString() === 'one' && sha256(all.subarray(3)) === sha256(big);
+      await closeAll(client, peer, server);
+
+      // A connection whose bytes Node buffered before accept(): they come first, then the rest.
+      const second = await tcpServerSocket('127.0.0.1', 0);
+      let arrived: net.Socket | null = null;
+      second._server.on('connection', (raw: net.Socket) => (arrived = raw));
+      const early = await openConnection('127.0.0.1', second.port);
+      await early.sendall(Buffer.from('early'));
+      await until(() => arrived !== null && (arrived as net.Socket).readableLength >= 5, 'the bytes are buffered');
+      const accepted = await second.accept();
+      let laterDataEvents = 0;
+      accepted._raw.on('data', () => laterDataEvents++);
+      await early.sendall(Buffer.from('-later'));
+      await early.shutdown();
+      const text = (await drain(accepted)).toString();
+      await closeAll(early, accepted, second);
+      return { ok, dataEvents, text, fallback: laterDataEvents > 0 };
+    });
+    expect(got).toEqual({ ok: true, dataEvents: 0, text: 'early-later', fallback: true });
+  });
 });

@@ -68,6 +68,8 @@ export interface TrailingData {
 
 const encoder = new TextEncoder();
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** The end of every received message without trailers (events are data: one object serves all). */
+const NO_TRAILERS_END = new EndOfMessage();
 /** The parser's limits when HttpLimits sets none (see HttpLimits for each default). */
 const DEFAULT_WIRE_LIMITS = { maxHeadBytes: 16 * 1024, maxTargetBytes: 8 * 1024, maxFields: 100 } as const;
 
@@ -259,7 +261,7 @@ export class HttpConnection {
     this.parser.reset();
     this.keepAlive = true;
     this.theyClose = false;
-    this.sentMethods.length = 0;
+    if (this.sentMethods.length > 0) this.sentMethods.length = 0;
     this.requestMethod = '';
     this.proposedSwitch = false;
     this.theirVersion = '1.1';
@@ -493,7 +495,24 @@ export class HttpConnection {
     }
     const version: HttpVersion = head.versionMinor === 0 ? '1.0' : '1.1';
     this.theirVersion = version;
-    const te = fields.get('transfer-encoding');
+    // One pass over the names for the fields that matter here (by length first: no string made);
+    // the values are read only when such a field is there.
+    let hosts = 0;
+    let host = -1;
+    let hasTe = false;
+    let hasExpect = false;
+    for (let i = 0; i < fields.length; i++) {
+      const length = fields.nameLength(i);
+      if (length === 4) {
+        if (fields.nameIs(i, 'host')) {
+          hosts++;
+          host = i;
+        }
+      } else if (length === 17) {
+        if (!hasTe && fields.nameIs(i, 'transfer-encoding')) hasTe = true;
+      } else if (length === 6 && !hasExpect && fields.nameIs(i, 'expect')) hasExpect = true;
+    }
+    const te = hasTe ? fields.get('transfer-encoding') : null;
     let close: boolean;
     if (this.ourRole === 'client' && (this.requestMethod === 'HEAD' || head.status === 204 || head.status === 304)) {
       // No body follows whatever the length fields say: llhttp judged keep-alive before it was
@@ -515,14 +534,6 @@ export class HttpConnection {
     }
     if (this.ourRole === 'server') {
       const method = methodName(head.method);
-      let hosts = 0;
-      let host = -1;
-      for (let i = 0; i < fields.length; i++) {
-        if (fields.nameIs(i, 'host')) {
-          hosts++;
-          host = i;
-        }
-      }
       if (hosts > 1 || (version === '1.1' && hosts !== 1)) {
         this.pendingError = this.remote(`an HTTP/${version} request needs exactly one Host header (got ${hosts})`, 400, 'ERR_HTTP_HOST');
         return -1;
@@ -534,7 +545,7 @@ export class HttpConnection {
       const target = latin1(head.bytes, head.spans[0] as number, head.spans[1] as number);
       this.requestMethod = method;
       this.proposedSwitch = head.upgrade || method === 'CONNECT';
-      const expect = version === '1.1' ? fields.get('expect') : null;
+      const expect = version === '1.1' && hasExpect ? fields.get('expect') : null;
       this.waitingFor100 = expect !== null && expect.toLowerCase() === '100-continue';
       this.bodyBytes = 0;
       this.events[this.eventEnd++] = new Request(method, target, fields, version);
@@ -567,7 +578,7 @@ export class HttpConnection {
     const last = this.eventEnd > this.eventHead ? this.events[this.eventEnd - 1] : undefined;
     const informational = last !== undefined && last.type === 'informational-response';
     if (informational) return false;
-    this.events[this.eventEnd++] = new EndOfMessage(trailers === null ? undefined : FieldList.received(trailers.bytes, trailers.spans, 2, trailers.fieldCount));
+    this.events[this.eventEnd++] = trailers === null ? NO_TRAILERS_END : new EndOfMessage(FieldList.received(trailers.bytes, trailers.spans, 2, trailers.fieldCount));
     // One cycle at a time: stop here until startNextCycle.
     return true;
   }
@@ -744,13 +755,18 @@ export class HttpConnection {
    */
   writeWholeResponse(into: OutputBuffer, status: number, headers: FieldList, body: Uint8Array | string | null, close = false): void {
     if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
+    const bytes = typeof body === 'string' && !isAscii(body) ? encoder.encode(body) : body;
+    // A plain response (see PlainHead) whose head was written before: its bytes again.
+    const plain = !close && this.plainResponse(status);
+    if (plain && this.writeKnownHead(into, status, headers, bytes)) return;
     into.begin();
     const saved = this.saveSendState();
     try {
       if (close) this.keepAlive = false;
-      const bytes = typeof body === 'string' && !isAscii(body) ? encoder.encode(body) : body;
       const length = bytes !== null ? bytes.length : status === 101 || status === 204 || status === 304 || this.requestMethod === 'HEAD' ? -1 : 0;
       this.writeResponseHead(into, false, status, '', headers, length);
+      // The head framed the body itself with the length given, and changed nothing else: its bytes may be written again.
+      if (plain && this.keepAlive && into.transferEncoding === null && into.contentLengths === 0 && !into.connectionClose) rememberHead(status, headers, length, into.message());
       if (bytes !== null && bytes.length > 0 && this.requestMethod !== 'HEAD') {
         if (typeof bytes !== 'string') into.append(this.sendData(bytes));
         else if (this.sendFraming === CHUNKED) into.append(this.sendData(encoder.encode(bytes)));
@@ -766,6 +782,52 @@ export class HttpConnection {
       if (error instanceof LocalProtocolError) this.restoreSendState(saved);
       throw error;
     }
+  }
+
+  /**
+   * Whether a final response with `status` is plain here: the server answers a request it read
+   * (ours SEND_RESPONSE), on a connection kept alive, no switch proposed, not to HEAD, a status
+   * 200-999 other than 204 and 304. Such a response's head depends on its status, its fields
+   * and its body's length only, and so does what it does to the states (see writeKnownHead).
+   */
+  private plainResponse(status: number): boolean {
+    return (
+      this.ours === 'SEND_RESPONSE' &&
+      this.ourRole === 'server' &&
+      this.keepAlive &&
+      !this.proposedSwitch &&
+      this.requestMethod !== 'HEAD' &&
+      Number.isInteger(status) &&
+      status >= 200 &&
+      status <= 999 &&
+      status !== 204 &&
+      status !== 304
+    );
+  }
+
+  /**
+   * A plain response (plainResponse) whose head is remembered (rememberHead): its head, body and
+   * end appended to `into`, and the states moved as writeResponseHead, the body and writeEnd
+   * would (a head framed by the Content-Length added: BY_LENGTH, all of it sent). False when
+   * the head is not remembered (nothing done).
+   */
+  private writeKnownHead(into: OutputBuffer, status: number, headers: FieldList, bytes: Uint8Array | string | null): boolean {
+    const length = bytes === null ? 0 : bytes.length;
+    const head = knownHead(status, headers, length);
+    if (head === null) return false;
+    into.begin();
+    into.append(head);
+    this.waitingFor100 = false;
+    this.sendFraming = BY_LENGTH;
+    this.sendRemaining = 0;
+    let ours = this.moveOurs('Response');
+    if (length > 0) {
+      if (typeof bytes === 'string') into.text(bytes);
+      else into.append(bytes as Uint8Array);
+      ours = nextState('server', ours, 'Data') as HttpState;
+    }
+    this.ours = nextState('server', ours, 'EndOfMessage') as HttpState;
+    return true;
   }
 
   /**
@@ -909,7 +971,7 @@ export class HttpConnection {
     this.theirs = this.moveTheirs('next-cycle');
     this.keepAlive = true;
     this.theyClose = false;
-    this.sentMethods.length = 0;
+    if (this.sentMethods.length > 0) this.sentMethods.length = 0;
     this.requestMethod = '';
     this.proposedSwitch = false;
     this.waitingFor100 = false;
@@ -953,7 +1015,59 @@ function statusLine(status: number, given: string): Uint8Array {
   return line;
 }
 
-/** Whether a comma-separated field `name` holds `token` (case-insensitive). */
+/**
+ * Heads of plain responses written before (see HttpConnection.plainResponse): the status, the
+ * fields (names and values as given: equal strings make equal bytes) and the body's length,
+ * and the head's bytes with the Content-Length added. A few, replaced in turn.
+ */
+interface PlainHead {
+  readonly status: number;
+  readonly length: number;
+  readonly names: readonly string[];
+  readonly values: readonly string[];
+  readonly bytes: Uint8Array;
+}
+
+const KNOWN_HEADS = 8;
+/** Fields of a head remembered at most (a longer one is written each time). */
+const KNOWN_HEAD_FIELDS = 16;
+/** Bytes of a head remembered at most (the cache stays small whatever the fields). */
+const KNOWN_HEAD_BYTES = 1024;
+const knownHeads: PlainHead[] = [];
+let nextKnownHead = 0;
+
+/** The remembered head of a plain response with `status`, `fields` and a body of `length` bytes, or null. */
+function knownHead(status: number, fields: FieldList, length: number): Uint8Array | null {
+  const count = fields.length;
+  search: for (let k = 0; k < knownHeads.length; k++) {
+    const known = knownHeads[k] as PlainHead;
+    if (known.status !== status || known.length !== length || known.names.length !== count) continue;
+    const names = known.names;
+    const values = known.values;
+    for (let i = 0; i < count; i++) if (fields.givenName(i) !== names[i] || fields.givenValue(i) !== values[i]) continue search;
+    return known.bytes;
+  }
+  return null;
+}
+
+/** Remember a plain response's head (its bytes: `bytes`, the caller's copy). */
+function rememberHead(status: number, fields: FieldList, length: number, bytes: Uint8Array): void {
+  const count = fields.length;
+  if (count > KNOWN_HEAD_FIELDS || length < 0 || bytes.length > KNOWN_HEAD_BYTES) return;
+  const names: string[] = [];
+  const values: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = fields.givenName(i);
+    const value = fields.givenValue(i);
+    // Received fields (sent on as they came) are not remembered: their strings are made anew each time.
+    if (name === null || value === null) return;
+    names.push(name);
+    values.push(value);
+  }
+  knownHeads[nextKnownHead] = { status, length, names, values, bytes };
+  nextKnownHead = (nextKnownHead + 1) % KNOWN_HEADS;
+}
+
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (a.length === 0) return b;

@@ -168,6 +168,26 @@ export class FieldList {
     return start < 0 ? '' : utf8.decode(this.bytes.subarray(start, this.spans[o + 3] as number));
   }
 
+  /** @internal The name of field `i` as the caller gave it, or null for a received field. */
+  givenName(i: number): string | null {
+    const pairs = this.pairs;
+    return pairs === null ? null : (pairs[i] as readonly [string, string])[0];
+  }
+
+  /** @internal The value of field `i` as the caller gave it, or null for a received field. */
+  givenValue(i: number): string | null {
+    const pairs = this.pairs;
+    return pairs === null ? null : (pairs[i] as readonly [string, string])[1];
+  }
+
+  /** @internal The length of field `i`'s name, without making a string. */
+  nameLength(i: number): number {
+    const pairs = this.pairs;
+    if (pairs !== null) return (pairs[i] as readonly [string, string])[0].length;
+    const o = this.first + 4 * i;
+    return (this.spans[o + 1] as number) - (this.spans[o] as number);
+  }
+
   /** Whether field `i`'s name is `lowerName` (give it in lowercase), without making a string. */
   nameIs(i: number, lowerName: string): boolean {
     const pairs = this.pairs;

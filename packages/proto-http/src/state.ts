@@ -113,15 +113,69 @@ export function statesOf(role: Role): StateTable {
   return role === 'client' ? CLIENT_STATES : SERVER_STATES;
 }
 
-/** A table as Maps (looked up on every event: a Map of interned strings beats an object's keyed lookup). */
-function compile(table: StateTable): ReadonlyMap<HttpState, ReadonlyMap<StateInput, HttpState>> {
-  return new Map(Object.entries(table).map(([state, row]) => [state as HttpState, new Map(Object.entries(row) as [StateInput, HttpState][])]));
+/**
+ * A table by input: for each input, the states that take it and where they go, as
+ * [from, to, from, to...], with the inputs of every request/response cycle apart (looked up on
+ * every event: a switch on a constant input and a scan of a few states by identity cost less
+ * than two Map lookups).
+ */
+interface ByInput {
+  readonly all: ReadonlyMap<StateInput, readonly HttpState[]>;
+  readonly request: readonly HttpState[];
+  readonly response: readonly HttpState[];
+  readonly data: readonly HttpState[];
+  readonly endOfMessage: readonly HttpState[];
+  readonly peerRequest: readonly HttpState[];
+  readonly nextCycle: readonly HttpState[];
+  readonly keepAliveOff: readonly HttpState[];
 }
 
-const CLIENT_NEXT = compile(CLIENT_STATES);
-const SERVER_NEXT = compile(SERVER_STATES);
+function byInput(table: StateTable): ByInput {
+  const all = new Map<StateInput, HttpState[]>();
+  for (const [state, row] of Object.entries(table) as [HttpState, Partial<Record<StateInput, HttpState>>][]) {
+    for (const [input, next] of Object.entries(row) as [StateInput, HttpState][]) {
+      let list = all.get(input);
+      if (list === undefined) all.set(input, (list = []));
+      list.push(state, next);
+    }
+  }
+  const of = (input: StateInput): readonly HttpState[] => all.get(input) ?? [];
+  return { all, request: of('Request'), response: of('Response'), data: of('Data'), endOfMessage: of('EndOfMessage'), peerRequest: of('peer-request'), nextCycle: of('next-cycle'), keepAliveOff: of('keep-alive-off') };
+}
+
+const CLIENT_NEXT = byInput(CLIENT_STATES);
+const SERVER_NEXT = byInput(SERVER_STATES);
 
 /** The next state of `role` in `state` on `input`, or null when the table forbids it. */
 export function nextState(role: Role, state: HttpState, input: StateInput): HttpState | null {
-  return (role === 'client' ? CLIENT_NEXT : SERVER_NEXT).get(state)?.get(input) ?? null;
+  const table = role === 'client' ? CLIENT_NEXT : SERVER_NEXT;
+  let list: readonly HttpState[] | undefined;
+  switch (input) {
+    case 'Request':
+      list = table.request;
+      break;
+    case 'Response':
+      list = table.response;
+      break;
+    case 'Data':
+      list = table.data;
+      break;
+    case 'EndOfMessage':
+      list = table.endOfMessage;
+      break;
+    case 'peer-request':
+      list = table.peerRequest;
+      break;
+    case 'next-cycle':
+      list = table.nextCycle;
+      break;
+    case 'keep-alive-off':
+      list = table.keepAliveOff;
+      break;
+    default:
+      list = table.all.get(input);
+      if (list === undefined) return null;
+  }
+  for (let i = 0; i < list.length; i += 2) if (list[i] === state) return list[i + 1] as HttpState;
+  return null;
 }

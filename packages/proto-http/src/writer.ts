@@ -93,8 +93,19 @@ export class OutputBuffer {
    * give the storage away with `take()` when it is not.
    */
   view(): Uint8Array {
-    return this.buffer.subarray(0, this.length);
+    // The same view while the storage and the size are (a server writing the same response
+    // again and again through a buffer it keeps: no view made per write).
+    let view = this.lastView;
+    if (this.lastViewOf !== this.buffer || view.length !== this.length) {
+      view = this.lastView = this.buffer.subarray(0, this.length);
+      this.lastViewOf = this.buffer;
+    }
+    return view;
   }
+
+  /** What view() returned last, and the storage it is a view of. */
+  private lastView: Uint8Array = NO_BYTES;
+  private lastViewOf: Uint8Array | null = null;
 
   /** Empty the buffer, keeping its storage (what `view()` showed is written: reuse it). */
   clear(): void {
@@ -135,6 +146,11 @@ export class OutputBuffer {
     const out = this.buffer.slice(this.start, this.length);
     this.length = this.start;
     return out;
+  }
+
+  /** @internal The message begun so far, copied out (it stays in the buffer). */
+  message(): Uint8Array {
+    return this.buffer.slice(this.start, this.length);
   }
 
   /** @internal Text known to be latin1 (chars ≤ 0xFF). */

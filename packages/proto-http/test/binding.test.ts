@@ -106,6 +106,26 @@ describe('llhttp binding', () => {
     }
   });
 
+  it('parses right after the wasm memory grew (a chunk larger than any before, then small ones again)', () => {
+    const whole = parseSplit(REQUEST, pipelined, []);
+    // A body of 8 MiB in one chunk: the shared input region is made larger, which grows the
+    // memory (its old buffer is detached); parsing before and after must not notice.
+    const big = 8 * 1024 * 1024;
+    const { sink, seen } = recorder();
+    const parser = new WireParser(REQUEST, sink, limits);
+    const head = Buffer.from(`POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: ${big}\r\n\r\n`, 'latin1');
+    const chunk = new Uint8Array(head.length + big).fill(0x61);
+    chunk.set(head, 0);
+    expect(parser.execute(Uint8Array.from(Buffer.from(pipelined, 'latin1')))).toBe(HPE.OK);
+    expect(parser.execute(chunk)).toBe(HPE.OK);
+    expect(parser.execute(Uint8Array.from(Buffer.from(pipelined, 'latin1')))).toBe(HPE.OK);
+    parser.destroy();
+    expect(seen.heads.map((h) => h.target)).toEqual([...whole.heads.map((h) => h.target), '/big', ...whole.heads.map((h) => h.target)]);
+    expect(seen.bodies[3]).toBe('a'.repeat(big));
+    expect(seen.bodies.slice(4)).toEqual(whole.bodies);
+    expect(parseSplit(REQUEST, pipelined, [7, 50])).toEqual(whole);
+  });
+
   it('gives the same result fed one byte at a time', () => {
     const whole = parseSplit(REQUEST, pipelined, []);
     const cuts = Array.from({ length: pipelined.length - 1 }, (_, i) => i + 1);

@@ -41,6 +41,16 @@ describe('the state table on its own', () => {
     expect(nextState('server', 'MUST_CLOSE', 'next-cycle')).toBe(null);
     expect(nextState('server', 'SEND_BODY', 'Response')).toBe(null);
   });
+
+  it('nextState answers what the table says for every state and input of both roles (null where it says nothing)', () => {
+    const inputs = [...new Set([CLIENT_STATES, SERVER_STATES].flatMap((table) => Object.values(table).flatMap((row) => Object.keys(row))))] as StateInput[];
+    expect(inputs.length).toBeGreaterThan(10);
+    for (const [role, table] of [['client', CLIENT_STATES], ['server', SERVER_STATES]] as const) {
+      for (const state of STATES) {
+        for (const input of inputs) expect(nextState(role, state, input)).toBe(table[state][input] ?? null);
+      }
+    }
+  });
 });
 
 describe('(state, event, bytes) cases', () => {

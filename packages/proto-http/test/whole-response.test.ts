@@ -1,5 +1,6 @@
 // sendWholeResponse / writeWholeResponse: the same bytes and states as send(Response),
 // send(Data), send(EndOfMessage) with the Content-Length the caller would add.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Data, EndOfMessage, FieldList, HttpConnection, LocalProtocolError, OutputBuffer, Response } from '../src/index.js';
 
@@ -88,5 +89,69 @@ describe('sendWholeResponse', () => {
       const conn = serverAfter('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
       expect(() => conn.sendWholeResponse(200, FieldList.from(headers), 'x')).toThrow(LocalProtocolError);
     }
+  });
+
+  it('a head written again (remembered) is the same bytes and states as the first time, whatever comes between', () => {
+    // Plain responses' heads are remembered (status, fields, length): random sequences mixing
+    // them with responses that must not reuse a head (HEAD, HTTP/1.0, Connection: close, an
+    // upgrade, framing fields, other lengths, 204/304) give what the three-event route gives.
+    const requests = [
+      'GET / HTTP/1.1\r\nHost: h\r\n\r\n',
+      'HEAD / HTTP/1.1\r\nHost: h\r\n\r\n',
+      'GET / HTTP/1.0\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n',
+      'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab',
+    ];
+    const headerSets: [string, string][][] = [
+      [],
+      [['Content-Type', 'text/plain']],
+      [['content-type', 'text/plain']],
+      [['Content-Type', 'text/html']],
+      [['Content-Type', 'text/plain'], ['X-A', ' v ']],
+      [['Content-Length', '5']],
+      [['Connection', 'close']],
+      [['Transfer-Encoding', 'chunked']],
+      [['Bad Name', 'v']],
+    ];
+    const bodies = [null, '', 'hello', 'h\xe9llo', 'x'.repeat(300)];
+    const statuses = [200, 201, 204, 304, 404, 999];
+    const step = fc.record({ request: fc.nat(requests.length - 1), headers: fc.nat(headerSets.length - 1), body: fc.nat(bodies.length - 1), status: fc.nat(statuses.length - 1), asBytes: fc.boolean(), close: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => {
+        for (const one of steps) {
+          const request = requests[one.request] as string;
+          const headers = headerSets[one.headers] as [string, string][];
+          const text = bodies[one.body] as string | null;
+          const status = statuses[one.status] as number;
+          const body = text === null ? null : one.asBytes ? new TextEncoder().encode(text) : text;
+          // `close` as the three-event route says it: a request that closes the connection.
+          const asked = one.close ? request.replace('\r\n', '\r\nConnection: close\r\n') : request;
+          let expected: { text: string; state: string } | Error;
+          try {
+            expected = threeEvents(asked, status, headers, text === null ? null : new TextEncoder().encode(text));
+          } catch (error) {
+            expected = error as Error;
+          }
+          const conn = serverAfter(request);
+          const out = new OutputBuffer(0);
+          out.append(bytes('before'));
+          let got: { text: string; state: string } | Error;
+          try {
+            conn.writeWholeResponse(out, status, FieldList.from(headers), body, one.close);
+            got = { text: str(out.take()).slice('before'.length), state: conn.ourState };
+          } catch (error) {
+            got = error as Error;
+            expect(str(out.take())).toBe('before');
+          }
+          if (expected instanceof Error) {
+            expect(got).toBeInstanceOf(LocalProtocolError);
+            continue;
+          }
+          expect(got).toEqual(expected);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -6,6 +6,8 @@
 // handlers), to node:http, and to a raw node:net responder (the limit). The client's share is
 // the same for all, so differences are the servers'. The `-ka` workloads send one request at a
 // time per connection (keep-alive, not pipelined): the cost of a request alone in its read.
+// The `http-webfast` workloads run the web-standard handler with our FastResponse installed as
+// globalThis.Response (the bench's web-standard row with the target), for their run only.
 //
 //   node --expose-gc apps/bench/dist/profile/profile.js all 20000 --module apps/bench/dist/profile/http-workloads.js
 
@@ -13,7 +15,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { serveHttp as serveNode } from '@curio-ts/backend-node';
 import { serveHttp as serveCurio } from '@curio-ts/backend-curio';
-import { fetchHandler } from '@curio-ts/client';
+import { fetchHandler, installFastResponse } from '@curio-ts/client';
 import type { HttpHandler, HttpServer } from '@curio-ts/client';
 import { awaitPromise, run } from '@curio-ts/kernel';
 import type { Workload } from './workload.js';
@@ -152,15 +154,35 @@ const nodeHttpHello = (): Promise<{ port: number; stop: () => Promise<void> }> =
     }),
   );
 const webHello = fetchHandler(() => new Response('hello'));
+/** The web-standard handler of the bench's row with the target: our FastResponse installed as globalThis.Response (in setup). */
+const webFastHello = fetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }));
+
+/** `workload` with FastResponse installed while it runs (count.js runs one workload per process). */
+function withFastResponse(inner: Workload): Workload {
+  let uninstall: () => void = () => {};
+  return {
+    ...inner,
+    async setup() {
+      uninstall = installFastResponse();
+      await inner.setup();
+    },
+    async teardown() {
+      await inner.teardown();
+      uninstall();
+    },
+  };
+}
 
 export const workloads: Record<string, Workload> = {
   'http-node-ka': workload('HTTP server, node runtime, lean handler, keep-alive (1 request at a time)', () => oursOnNode(hello), 1),
   'http-curio-ka': workload('HTTP server, curio runtime, lean handler, keep-alive (1 request at a time)', () => oursOnCurio(hello), 1),
   'http-web-ka': workload('HTTP server, node runtime, web-standard handler, keep-alive (1 request at a time)', () => oursOnNode(webHello), 1),
+  'http-webfast-ka': withFastResponse(workload('HTTP server, node runtime, web-standard handler with FastResponse installed, keep-alive (1 request at a time)', () => oursOnNode(webFastHello), 1)),
   'http-nodehttp-ka': workload('node:http server, keep-alive (1 request at a time)', nodeHttpHello, 1),
   'http-node': workload('HTTP server, node runtime, lean handler', () => oursOnNode(hello)),
   'http-curio': workload('HTTP server, curio runtime, lean handler', () => oursOnCurio(hello)),
   'http-web': workload('HTTP server, node runtime, web-standard handler', () => oursOnNode(webHello)),
+  'http-webfast': withFastResponse(workload('HTTP server, node runtime, web-standard handler with FastResponse installed', () => oursOnNode(webFastHello))),
   'http-nodehttp': workload('node:http server', nodeHttpHello),
   'http-raw-ka': workload('raw node:net responder, keep-alive (1 request at a time; the limit)', rawResponder, 1),
   'http-raw': workload('raw node:net responder (the limit)', rawResponder),

@@ -152,11 +152,16 @@ function record(response: FastResponse, body: unknown, init: unknown): boolean {
     fields.length = 0;
     return false;
   }
-  if (typeof body === 'string' && !fields.some(([name]) => name === 'content-type')) fields.push(['content-type', 'text/plain;charset=UTF-8']);
+  if (typeof body === 'string' && !hasContentType(fields)) fields.push(['content-type', 'text/plain;charset=UTF-8']);
   response[kBody] = body as string | Uint8Array | null;
   response[kStatus] = status ?? 200;
   response[kStatusText] = statusText ?? '';
   return true;
+}
+
+function hasContentType(fields: readonly (readonly [string, string])[]): boolean {
+  for (let i = 0; i < fields.length; i++) if ((fields[i] as readonly [string, string])[0] === 'content-type') return true;
+  return false;
 }
 
 /** Appends `headers`' fields to `fields`, lowercased; false when the platform must judge them. */
@@ -181,9 +186,23 @@ function recordFields(fields: [string, string][], headers: unknown): boolean {
   return Object.getOwnPropertySymbols(headers).length === 0;
 }
 
+/** The last field recordField accepted (handlers answer the same fields again and again). */
+let lastName = '';
+let lastLowerName = '';
+let lastValue = '';
+
 function recordField(fields: [string, string][], name: unknown, value: unknown): boolean {
-  if (typeof name !== 'string' || typeof value !== 'string' || !TOKEN.test(name) || !PLAIN_VALUE.test(value)) return false;
-  fields.push([name.toLowerCase(), value]);
+  if (typeof name !== 'string' || typeof value !== 'string') return false;
+  let lower: string;
+  if (name === lastName && value === lastValue) lower = lastLowerName;
+  else {
+    if (!TOKEN.test(name) || !PLAIN_VALUE.test(value)) return false;
+    lower = name.toLowerCase();
+    lastName = name;
+    lastLowerName = lower;
+    lastValue = value;
+  }
+  fields.push([lower, value]);
   return true;
 }
 
@@ -203,10 +222,20 @@ function realResponse(response: FastResponse): Response {
  * not become a real Response; otherwise, the platform Response to read (itself or its real one).
  */
 export function fastResponseParts(response: Response): FastResponseParts | Response {
+  const parts = recordedParts(response);
+  if (parts !== null) return parts;
   if (!Object.prototype.hasOwnProperty.call(response, kReal)) return response;
-  const fast = response as unknown as FastResponse;
-  const real = fast[kReal];
-  if (real !== null) return real;
+  return (response as unknown as FastResponse)[kReal] as Response;
+}
+
+/**
+ * The recorded parts of `value` when it is a FastResponse that has not become a real Response,
+ * else null: asked first, it spares the `instanceof Response` a FastResponse passes anyway.
+ */
+export function recordedParts(value: unknown): FastResponseParts | null {
+  if (typeof value !== 'object' || value === null || !Object.prototype.hasOwnProperty.call(value, kReal)) return null;
+  const fast = value as FastResponse;
+  if (fast[kReal] !== null) return null;
   return { status: fast[kStatus], fields: fast[kFields], body: fast[kBody] };
 }
 

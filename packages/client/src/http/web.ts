@@ -41,7 +41,7 @@
 
 import type { FieldList } from '@curio-ts/proto-http';
 import { describe } from './answer.js';
-import { delegateMembers, fastResponseParts } from './fast-response.js';
+import { delegateMembers, fastResponseParts, recordedParts } from './fast-response.js';
 import type { HttpHandler, ServerRequest, ServerResponse } from './server.js';
 
 /** A web-standard handler. */
@@ -64,6 +64,8 @@ export function fetchHandler(handler: FetchHandler, options: FetchHandlerOptions
       return { status: 400, headers: [['Content-Type', 'text/plain']], body: `bad request: ${error instanceof Error ? error.message : String(error)}\n` };
     }
     const response: unknown = handler(webRequest);
+    const parts = recordedParts(response);
+    if (parts !== null) return { status: parts.status, headers: parts.fields, body: parts.body };
     return response instanceof Response ? fromWebResponse(response) : Promise.resolve(response).then(fromWebResponse);
   };
 }

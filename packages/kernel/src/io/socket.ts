@@ -7,7 +7,8 @@
 // Node has no readiness-based sockets, so the kernel keeps control of reading itself:
 //
 // - The net.Socket flows: one 'data' handler, registered once per socket, appends each chunk
-//   Node hands us to a queue. A `recv` takes from the queue (a zero-copy view of Node's chunk)
+//   Node hands us to a queue (a plain socket reads into a shared buffer instead, with no 'data'
+//   event: ReadLink for those the kernel opens, adoptSharedRead for those a server accepted). A `recv` takes from the queue (a zero-copy view of Node's chunk)
 //   and returns at once without a trap when bytes are queued; only an empty queue makes it
 //   wait (READ_WAIT), and the next chunk, EOF, an error or a close wakes it.
 // - Memory stays bounded when a task reads slowly: above HIGH_WATER queued bytes the net.Socket
@@ -214,19 +215,74 @@ export class ReadLink {
   }
 
   private read(bytes: number, buffer: Uint8Array): boolean {
-    const chunk = Buffer.allocUnsafe(bytes);
-    if (bytes <= 64) {
-      // A reply or two (a request/response client's usual read): copied in a loop, no view made.
-      for (let i = 0; i < bytes; i++) chunk[i] = buffer[i] as number;
-    } else {
-      chunk.set(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
-    }
+    const chunk = copyRead(bytes, buffer);
     const socket = this.socket;
     if (socket !== null) socket._onData(chunk);
     else (this.early ??= []).push(chunk);
     // Pausing is the Socket's own (pause() stops an `onread` socket's reads too).
     return true;
   }
+}
+
+/** The first `bytes` bytes of the shared read buffer, copied into a chunk of their own. */
+function copyRead(bytes: number, buffer: Uint8Array): Buffer {
+  const chunk = Buffer.allocUnsafe(bytes);
+  if (bytes <= 64) {
+    // A reply or two (a request/response client's usual read): copied in a loop, no view made.
+    for (let i = 0; i < bytes; i++) chunk[i] = buffer[i] as number;
+  } else {
+    chunk.set(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
+  }
+  return chunk;
+}
+
+/** Node's private keys of a socket's `onread` option (see adoptSharedRead); null: not found. */
+let onreadKeys: { readonly buffer: symbol; readonly callback: symbol } | null | undefined;
+
+/**
+ * The keys net.Socket's constructor sets for its `onread` option (kBuffer, kBufferCb), found
+ * once by their descriptions on a socket that never connects (it holds nothing to close).
+ */
+function findOnreadKeys(): { readonly buffer: symbol; readonly callback: symbol } | null {
+  if (onreadKeys !== undefined) return onreadKeys;
+  // (@types/node declares `onread` for net.connect only; net.Socket's constructor takes it too.)
+  const probe = new net.Socket({ onread: { buffer: Buffer.alloc(1), callback: () => true } } as net.SocketConstructorOpts);
+  const keys = Object.getOwnPropertySymbols(probe);
+  const buffer = keys.find((key) => key.description === 'kBuffer');
+  const callback = keys.find((key) => key.description === 'kBufferCb');
+  const generator = keys.find((key) => key.description === 'kBufferGen');
+  const record = probe as unknown as Record<symbol, unknown>;
+  const usable = buffer !== undefined && callback !== undefined && generator !== undefined && record[buffer] instanceof Uint8Array && typeof record[callback] === 'function' && record[generator] === null;
+  onreadKeys = usable ? { buffer, callback } : null;
+  return onreadKeys;
+}
+
+/** The shared read's callback of an adopted socket: Node calls it as the net.Socket's method. */
+function onSharedRead(this: net.Socket, bytes: number, buffer: Uint8Array): boolean {
+  ownerOf(this)._onData(copyRead(bytes, buffer));
+  return true;
+}
+
+/**
+ * A socket Node made without `onread` (one a server accepted) reads into the shared buffer as
+ * a ReadLink's does, when nothing of it is buffered in its Readable yet: the keys net.Socket's
+ * constructor sets for `onread` are set on it, and its handle told to read into the buffer
+ * (`useUserBuffer`). True when done; false (a TLS socket, a Node without those keys, bytes
+ * already buffered): it keeps 'data' events.
+ */
+function adoptSharedRead(raw: net.Socket): boolean {
+  if (raw.destroyed || raw.readableLength > 0 || (raw as { encrypted?: unknown }).encrypted === true) return false;
+  const handle = (raw as unknown as { _handle?: { useUserBuffer?: unknown } | null })._handle;
+  if (handle === undefined || handle === null || typeof handle.useUserBuffer !== 'function') return false;
+  const keys = findOnreadKeys();
+  if (keys === null) return false;
+  const record = raw as unknown as Record<symbol, unknown>;
+  if (record[keys.buffer] !== null) return false;
+  const buffer = (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE));
+  record[keys.buffer] = buffer;
+  record[keys.callback] = onSharedRead;
+  (handle.useUserBuffer as (this: unknown, buffer: Uint8Array) => void).call(handle, buffer);
+  return true;
 }
 
 /** Options of the {@link Socket} constructor. */
@@ -293,7 +349,8 @@ export class Socket {
       owned[PENDING_ERROR] = undefined;
       this.failure = toSocketError(pending, this.isTls);
     }
-    raw.on('data', onData);
+    // A socket a server accepted reads into the shared buffer if it can (a TLS one cannot).
+    if (this.isTls || !adoptSharedRead(raw)) raw.on('data', onData);
     raw.on('end', onEnd);
     raw.on('error', onError);
     raw.on('close', onClose);

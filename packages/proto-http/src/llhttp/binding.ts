@@ -180,8 +180,9 @@ let residentTo = 0;
 let memoryView = new Uint8Array(0);
 
 function view(): Uint8Array {
-  const memory = (llhttp as Llhttp).memory;
-  if (memoryView.buffer !== memory.buffer) memoryView = new Uint8Array(memory.buffer);
+  // Growing the memory detaches its old buffer (a view of it then has length 0): only then is a
+  // new view made (asking the memory for its buffer on every execute costs more than the check).
+  if (memoryView.length === 0) memoryView = new Uint8Array((llhttp as Llhttp).memory.buffer);
   return memoryView;
 }
 
