@@ -42,7 +42,7 @@ import type { PgCall } from './call.js';
 import type { PgField, PgResult } from './result.js';
 import { StatementCache } from './statements.js';
 import type { PreparedStatement } from './statements.js';
-import { buildRow } from './rows.js';
+import { rowBuilder } from './rows.js';
 
 /** What the main connection reports besides responses: notifications and notices. */
 export type PgSessionEvent =
@@ -276,15 +276,21 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
       case 'data-row': {
         const call = this.current();
         if (call === undefined || call.error !== null) return;
-        if (call.decoders === null) fieldsFromStatement(call);
-        const decoders = call.decoders;
-        const fields = call.fields;
-        if (decoders === null || fields === null) {
-          call.error = new ClientError('a DataRow came before its RowDescription', 'ERR_PG_PROTOCOL');
-          return;
+        let build = call.build;
+        if (call.builtFor !== call.decoders || build === null) {
+          // The first row of a result: its builder, made once (rows.ts).
+          if (call.decoders === null) fieldsFromStatement(call);
+          const decoders = call.decoders;
+          const fields = call.fields;
+          if (decoders === null || fields === null) {
+            call.error = new ClientError('a DataRow came before its RowDescription', 'ERR_PG_PROTOCOL');
+            return;
+          }
+          build = call.build = rowBuilder(fields, decoders, call.rowMode);
+          call.builtFor = decoders;
         }
         try {
-          call.rows.push(buildRow(event, fields, decoders, call.rowMode));
+          call.rows.push(build(event));
         } catch (error) {
           call.error = error as Error;
         }
