@@ -6,19 +6,18 @@
 // in pg); arrays are in column order.
 //
 // Discussion: one builder per result. `rowBuilder` is called once per result (its fields,
-// decoders and row mode) and returns the function called per DataRow, with the decoders of a
-// result of up to four columns held in the closure and the row array made by a literal of its
-// length. Against a loop filling `new Array(count)`, measured on the pg suite's rows workload
-// (100 000 rows of an int4 and a 32-character text, apps/bench/src/profile/pg-workloads.ts): a
-// literal is one allocation (V8 folds the array and its elements) of a packed array, and its
-// allocation site lets V8 allocate the rows, which all survive until the result is complete,
-// straight in the old generation instead of copying each of them in every young-generation
-// collection; fewer bytes and collections per row (see apps/bench/README.md for the figures).
-// Results of more columns take a loop. Objects are copies (a spread) of a template with the
-// result's properties in order (rowTemplate), then filled: V8 copies the template's shape, with
-// exactly as many in-object properties as columns, where an empty literal `{}` has four spare
-// slots and grows a property at a time (a 2-column row: 40 bytes instead of 56, built in about
-// 0.6x the time in a microbenchmark keeping 100 000 rows).
+// decoders and row mode) and returns the function called per DataRow: nothing is looked up per
+// value but the column's offsets. In rowMode 'array', a result of up to four columns keeps its
+// decoders in the closure and makes each row with an array literal of its length (one folded
+// allocation of a packed array, where a loop filling `new Array(count)` made a holey one in
+// two): on the pg suite's rows workload (100 000 rows of an int4 and a 32-character text,
+// apps/bench/src/profile/pg-workloads.ts) objects allocated per row went from 4.0 to 3.1, and
+// a microbenchmark keeping 100 000 such rows builds them in about 0.8x the time. Wider
+// results take a loop. Objects are copies (a spread) of a template with the result's
+// properties in order (rowTemplate), then filled: V8 copies the template's shape, with exactly
+// as many in-object properties as columns, where an empty literal `{}` has four spare slots
+// and grows a property at a time (a 2-column row: 40 bytes instead of 56; built in about 0.6x
+// the time in the same microbenchmark). The figures are in apps/bench/README.md.
 
 import type { PgDataRow } from '@curio-ts/proto-pg';
 import { ClientError } from '../errors.js';
