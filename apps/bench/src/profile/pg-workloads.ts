@@ -82,6 +82,12 @@ function oursCurio(rowMode: 'array' | 'object'): Workload {
   );
 }
 
+async function openPg(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return client;
+}
+
 export const workloads: Record<string, Workload> = {
   'rows-raw': rowsWorkload(
     'raw node:net client framing the DataRows, nothing decoded (the server\'s own row rate)',
@@ -100,21 +106,13 @@ export const workloads: Record<string, Workload> = {
   'rows-curio-objects': oursCurio('object'),
   'rows-pg': rowsWorkload(
     'pg 8, objects (its default, the suite\'s)',
-    async (url) => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      return client;
-    },
+    openPg,
     async (client, n) => (await client.query(rowsSql(n))).rows.length,
     (client) => client.end(),
   ),
   'rows-pg-array': rowsWorkload(
     "pg 8, rowMode 'array'",
-    async (url) => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      return client;
-    },
+    openPg,
     async (client, n) => (await client.query({ text: rowsSql(n), rowMode: 'array' })).rows.length,
     (client) => client.end(),
   ),
