@@ -128,6 +128,41 @@ describe('rows of a result', () => {
     }
   });
 
+  it("a prepared statement's executions share its builders, in either row mode", () => {
+    const session = new PgSession({ statementCacheSize: 10, types: new TypeRegistry() });
+    session.open({ user: 'u' });
+    const calls = new Map<number, PgCall>();
+    const outcomes: unknown[] = [];
+    const sink: SessionSink<PgCall, PgSessionEvent> = {
+      take: (id) => calls.get(id) ?? null,
+      event: () => {},
+      ready: () => {},
+      handshakeFailed: () => {},
+      pauseReading: () => () => {},
+      sendAside: () => {},
+      resubmit: () => {},
+    };
+    const send = (kind: 'startup' | 'query', rowMode: 'object' | 'array', param: number): void => {
+      const call = new PgCall(kind, kind === 'query' ? 'select $1::int4 as n, $1::text as t' : '', kind === 'query' ? [param] : [], rowMode, true, null, undefined, undefined);
+      call.start({ resolve: (value) => outcomes.push(kind === 'query' ? (value as PgResult<unknown>).rows : value), reject: (error) => outcomes.push(error) });
+      call.id = session.send(call);
+      call.state = 'written';
+      calls.set(call.id, call);
+    };
+    send('startup', 'object', 0);
+    send('query', 'object', 1);
+    const described = [...message('1'), ...message('t', [...int16(1), ...int32(23)]), ...message('T', [...int16(2), ...field('n', 23), ...field('t', 25)]), ...message('2')];
+    const textRow = [...message('D', [...int16(2), ...int32(1), 0x31, ...int32(1), 0x31])];
+    const end = [...message('C', cstr('SELECT 1')), ...message('Z', [0x49])];
+    session.receive(Uint8Array.from([...STARTUP, ...described, ...textRow, ...end]), sink);
+    // Later executions are bound with the statement's result formats: int4 in binary.
+    const modes = ['object', 'array', 'object', 'array'] as const;
+    modes.forEach((mode, i) => send('query', mode, i + 2));
+    const answers = modes.flatMap((_, i) => [...message('2'), ...message('D', [...int16(2), ...int32(4), ...int32(i + 2), ...int32(1), 0x30 + i + 2]), ...end]);
+    for (let i = 0; i < answers.length; i++) session.receive(Uint8Array.of(answers[i] as number), sink);
+    expect(outcomes).toEqual([undefined, [{ n: 1, t: '1' }], [{ n: 2, t: '2' }], [[3, '3']], [{ n: 4, t: '4' }], [[5, '5']]]);
+  });
+
   it('a column named __proto__ is an own property, not the prototype', () => {
     const outcome = run(answer([{ name: '__proto__', int: false }], [['{}']]), [], 'object');
     const [row] = (outcome.value as PgResult[])[0]?.rows ?? [];

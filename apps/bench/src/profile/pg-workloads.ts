@@ -10,6 +10,8 @@
 //   node --expose-gc apps/bench/dist/profile/profile.js all 100000 --module apps/bench/dist/profile/pg-workloads.js
 //   valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/dev/null \
 //     node apps/bench/dist/profile/count.js rows-node 100000 2 --module apps/bench/dist/profile/pg-workloads.js
+//   (then with 8 runs: the difference / 600 000 is the instructions per row; fewer extra runs
+//   leave it to chance whether a major collection falls inside them, +-1 000 per row)
 //
 // Contenders: ours on the node and curio runtimes (rowMode 'array', as in the suite, and
 // objects), pg 8 (objects, its default and the suite's; and arrays), postgres.js, and the raw
@@ -53,7 +55,8 @@ function rowsWorkload<T>(description: string, open: (url: string) => Promise<T>,
     defaultCalls: 100_000,
     async setup() {
       client = await open(await acquire());
-      await rows(client, 100); // connect, prepare and warm up outside the counted runs
+      // Connect, prepare and warm up (the JIT's tiers) outside the counted runs.
+      for (let i = 0; i < 2; i++) await rows(client, 100_000);
     },
     async run(n) {
       const got = await rows(client as T, n);
