@@ -343,9 +343,10 @@ export async function pgSuite(): Promise<string> {
     measured.forEach((measurement, i) => results.push({ contender: contenders[i] as PgContender, measurement }));
   };
   try {
-    await run(serverContenders(parsed, raw, pgClient, sql));
+    // Ours in the same interleaved rounds as the references (A B C A B C...): a ratio between
+    // rows measured in different minutes of a shared machine carries its load changes.
     const ours = await Promise.all(OURS.map((make) => make(url)));
-    for (const { contenders } of ours) await run(contenders);
+    await run([...serverContenders(parsed, raw, pgClient, sql), ...ours.flatMap(({ contenders }) => contenders)]);
     for (const { close } of ours) await close();
   } finally {
     raw.close();
