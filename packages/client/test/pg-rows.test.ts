@@ -53,6 +53,19 @@ function expected(columns: readonly Column[], rows: readonly Value[][], rowMode:
   });
 }
 
+/** A sink that hands the session its written calls by id and ignores the rest. */
+function sinkOf(calls: ReadonlyMap<number, PgCall>): SessionSink<PgCall, PgSessionEvent> {
+  return {
+    take: (id) => calls.get(id) ?? null,
+    event: () => {},
+    ready: () => {},
+    handshakeFailed: () => {},
+    pauseReading: () => () => {},
+    sendAside: () => {},
+    resubmit: () => {},
+  };
+}
+
 /** Feed `bytes` in the pieces `cuts` makes to a session that sent one simple query; its outcome. */
 function run(bytes: readonly number[], cuts: readonly number[], rowMode: 'object' | 'array'): { ok: boolean; value: unknown } {
   const session = new PgSession({ statementCacheSize: 0, types: new TypeRegistry() });
@@ -67,15 +80,7 @@ function run(bytes: readonly number[], cuts: readonly number[], rowMode: 'object
     call.state = 'written';
     calls.set(call.id, call);
   }
-  const sink: SessionSink<PgCall, PgSessionEvent> = {
-    take: (id) => calls.get(id) ?? null,
-    event: () => {},
-    ready: () => {},
-    handshakeFailed: () => {},
-    pauseReading: () => () => {},
-    sendAside: () => {},
-    resubmit: () => {},
-  };
+  const sink = sinkOf(calls);
   const all = Uint8Array.from([...STARTUP, ...bytes]);
   let at = 0;
   for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
@@ -133,15 +138,7 @@ describe('rows of a result', () => {
     session.open({ user: 'u' });
     const calls = new Map<number, PgCall>();
     const outcomes: unknown[] = [];
-    const sink: SessionSink<PgCall, PgSessionEvent> = {
-      take: (id) => calls.get(id) ?? null,
-      event: () => {},
-      ready: () => {},
-      handshakeFailed: () => {},
-      pauseReading: () => () => {},
-      sendAside: () => {},
-      resubmit: () => {},
-    };
+    const sink = sinkOf(calls);
     const send = (kind: 'startup' | 'query', rowMode: 'object' | 'array', param: number): void => {
       const call = new PgCall(kind, kind === 'query' ? 'select $1::int4 as n, $1::text as t' : '', kind === 'query' ? [param] : [], rowMode, true, null, undefined, undefined);
       call.start({ resolve: (value) => outcomes.push(kind === 'query' ? (value as PgResult<unknown>).rows : value), reject: (error) => outcomes.push(error) });
