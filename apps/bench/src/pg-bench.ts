@@ -110,13 +110,13 @@ class FrameCounter {
 }
 
 /** Where a raw client's bytes go and come from: a socket, or a ByteStream (the PGlite transport). */
-interface RawPipe {
+export interface RawPipe {
   write(bytes: Uint8Array): void;
   onData(handler: (chunk: Uint8Array) => void): void;
   close(): void;
 }
 
-function socketPipe(url: URL): Promise<RawPipe> {
+export function socketPipe(url: URL): Promise<RawPipe> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: url.hostname, port: Number(url.port || 5432), noDelay: true });
     socket.once('error', reject);
@@ -149,7 +149,7 @@ function streamPipe(stream: ByteStream): RawPipe {
  * A raw protocol client: startup (trust), one named prepared statement, then bytes built
  * beforehand; it waits for the count of ReadyForQuery it expects and counts DataRows.
  */
-class RawPgClient {
+export class RawPgClient {
   private readonly frames = new FrameCounter();
   private waitingFor = 0;
   private wake: (() => void) | null = null;
@@ -237,7 +237,7 @@ function pgbench(url: URL, script: string, transactions: number, queriesPerTrans
 
 // ---------------------------------------------------------------------------------------------
 
-async function serverUnderTest(): Promise<{ url: string; note: string; server: PrivatePostgres | null }> {
+export async function serverUnderTest(): Promise<{ url: string; note: string; server: PrivatePostgres | null }> {
   const given = process.env['PG_BENCH_URL'] || process.env['CURIO_TEST_PG_URL'];
   if (given) return { url: given, note: `the server in ${process.env['PG_BENCH_URL'] ? 'PG_BENCH_URL' : 'CURIO_TEST_PG_URL'}`, server: null };
   try {
@@ -343,9 +343,10 @@ export async function pgSuite(): Promise<string> {
     measured.forEach((measurement, i) => results.push({ contender: contenders[i] as PgContender, measurement }));
   };
   try {
-    await run(serverContenders(parsed, raw, pgClient, sql));
+    // Ours in the same interleaved rounds as the references (A B C A B C...): a ratio between
+    // rows measured in different minutes of a shared machine carries its load changes.
     const ours = await Promise.all(OURS.map((make) => make(url)));
-    for (const { contenders } of ours) await run(contenders);
+    await run([...serverContenders(parsed, raw, pgClient, sql), ...ours.flatMap(({ contenders }) => contenders)]);
     for (const { close } of ours) await close();
   } finally {
     raw.close();

@@ -7,11 +7,12 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { connectRedis as connectNode } from '@curio-ts/backend-node';
 import { connectRedis as connectCurio } from '@curio-ts/backend-curio';
-import { awaitPromise, run, spawn } from '@curio-ts/kernel';
+import { awaitPromise, spawn } from '@curio-ts/kernel';
 import { NEED_DATA, RespDecoder } from '@curio-ts/proto-redis';
 import { Redis as IORedis } from 'ioredis';
 import { createClient } from 'redis';
 import { measure, table } from './harness.js';
+import { KernelHost } from './kernel-host.js';
 import type { Contender, Row } from './harness.js';
 
 const HOST = '127.0.0.1';
@@ -199,52 +200,10 @@ function concurrentTasks(getClient: () => RedisLike): () => Promise<number> {
   };
 }
 
-/** Run a contender body inside one long-lived kernel (the curio runtime's client lives there). */
-export class CurioHost {
-  private queue: { body: () => Promise<number>; resolve: (n: number) => void; reject: (e: unknown) => void }[] = [];
-  private wake: (() => void) | null = null;
-  private stopped = false;
-  client!: Awaited<ReturnType<typeof connectCurio>>;
-  private finished!: Promise<void>;
-
-  async start(): Promise<void> {
-    let ready!: () => void;
-    const started = new Promise<void>((resolve) => (ready = resolve));
-    this.finished = run(async () => {
-      this.client = await connectCurio({ host: HOST, port: PORT });
-      ready();
-      for (;;) {
-        const job = this.queue.shift();
-        if (job !== undefined) {
-          try {
-            job.resolve(await job.body());
-          } catch (error) {
-            job.reject(error);
-          }
-          continue;
-        }
-        if (this.stopped) break;
-        // awaitPromise, not a raw await: a task parked in a raw foreign await would put every
-        // trap of this kernel on the slow path (caller identified from the stack).
-        await awaitPromise(new Promise<void>((resolve) => (this.wake = resolve)));
-      }
-      await this.client.close();
-    });
-    await started;
-  }
-
-  submit(body: () => Promise<number>): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ body, resolve, reject });
-      this.wake?.();
-      this.wake = null;
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.wake?.();
-    await this.finished;
+/** The Redis client on the curio runtime inside one long-lived kernel (kernel-host.ts). */
+export class CurioHost extends KernelHost<Awaited<ReturnType<typeof connectCurio>>> {
+  constructor() {
+    super(() => connectCurio({ host: HOST, port: PORT }));
   }
 }
 

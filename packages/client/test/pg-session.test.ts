@@ -76,14 +76,14 @@ interface Outcome {
 }
 
 /** A session with the burst sent, and a sink that records outcomes and events. */
-function scenario(): { session: PgSession; sink: SessionSink<PgCall, PgSessionEvent>; outcomes: Map<PgCall, Outcome>; calls: PgCall[]; events: PgSessionEvent[] } {
+function scenario(rowMode: 'object' | 'array' = 'object'): { session: PgSession; sink: SessionSink<PgCall, PgSessionEvent>; outcomes: Map<PgCall, Outcome>; calls: PgCall[]; events: PgSessionEvent[] } {
   const session = new PgSession({ statementCacheSize: 10, types: new TypeRegistry() });
   session.open({ user: 'u', database: 'd' });
   const outcomes = new Map<PgCall, Outcome>();
   const events: PgSessionEvent[] = [];
   const written = new Map<number, PgCall>();
   const make = (kind: 'startup' | 'query', sql: string, params: unknown[]): PgCall => {
-    const call = new PgCall(kind, sql, params, 'object', true, null, undefined, undefined);
+    const call = new PgCall(kind, sql, params, rowMode, true, null, undefined, undefined);
     call.start({ resolve: (value) => outcomes.set(call, { ok: true, value }), reject: (error) => outcomes.set(call, { ok: false, value: error }) });
     return call;
   };
@@ -113,13 +113,21 @@ function scenario(): { session: PgSession; sink: SessionSink<PgCall, PgSessionEv
 function expectSettled(run: ReturnType<typeof scenario>): void {
   const [startup, q1, q2, q3] = run.calls as [PgCall, PgCall, PgCall, PgCall];
   expect(run.outcomes.get(startup)).toEqual({ ok: true, value: undefined });
-  const r1 = run.outcomes.get(q1)?.value as PgResult;
-  expect(r1.rows).toEqual([
-    { n: 1, t: 'ünï ✓' },
-    { n: 2, t: null },
-  ]);
+  const r1 = run.outcomes.get(q1)?.value as PgResult<unknown>;
+  const arrays = run.calls[1]?.rowMode === 'array';
+  expect(r1.rows).toEqual(
+    arrays
+      ? [
+          [1, 'ünï ✓'],
+          [2, null],
+        ]
+      : [
+          { n: 1, t: 'ünï ✓' },
+          { n: 2, t: null },
+        ],
+  );
   expect([r1.command, r1.rowCount, r1.fields.map((f) => f.name)]).toEqual(['SELECT', 2, ['n', 't']]);
-  expect((run.outcomes.get(q2)?.value as PgResult).rows).toEqual([{ n: 7, t: 'x' }]);
+  expect((run.outcomes.get(q2)?.value as PgResult<unknown>).rows).toEqual(arrays ? [[7, 'x']] : [{ n: 7, t: 'x' }]);
   const error = run.outcomes.get(q3);
   expect(error?.ok).toBe(false);
   expect(error?.value).toBeInstanceOf(PgError);
@@ -136,14 +144,14 @@ describe('PgSession', () => {
     expectSettled(run);
   });
 
-  it('settles it the same way split at every offset, and byte by byte', () => {
+  it.each(['object', 'array'] as const)('settles it the same way split at every offset, and byte by byte (rowMode %s)', (rowMode) => {
     for (let cut = 1; cut < SERVER.length; cut++) {
-      const run = scenario();
+      const run = scenario(rowMode);
       run.session.receive(SERVER.slice(0, cut), run.sink);
       run.session.receive(SERVER.slice(cut), run.sink);
       expectSettled(run);
     }
-    const run = scenario();
+    const run = scenario(rowMode);
     for (let i = 0; i < SERVER.length; i++) run.session.receive(SERVER.slice(i, i + 1), run.sink);
     expectSettled(run);
   });

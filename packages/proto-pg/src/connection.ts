@@ -186,6 +186,8 @@ type AuthStep = 'none' | 'sasl-first-sent' | 'sasl-final-sent' | 'sasl-verified'
 /** One PostgreSQL frontend connection, sans IO (see the file header). */
 export class PgConnection {
   private current: PgState = 'initial';
+  /** ACCEPTS of `current`, kept with it (a keyed lookup by state name per message is megamorphic). */
+  private accepts: Uint8Array = ACCEPTS.initial;
   private readonly options: PgConnectionOptions;
   private readonly maxMessageSize: number;
   private readonly reader = new MessageReader();
@@ -401,7 +403,7 @@ export class PgConnection {
     } catch (error) {
       if (error instanceof RemoteProtocolError || error instanceof PgAuthenticationError) {
         this.failure = error;
-        this.current = 'broken';
+        this.setState('broken');
         this.held = null;
       }
       throw error;
@@ -431,7 +433,7 @@ export class PgConnection {
         this.move('ssl-response');
         return { type: 'ssl-response', accepted: byte === 0x53 };
       }
-      if (!reader.next(ACCEPTS[state], this.maxMessageSize)) return this.atEnd();
+      if (!reader.next(this.accepts, this.maxMessageSize)) return this.atEnd();
       const event = this.handle(reader.type, reader.bytes, reader.start, reader.end);
       if (event !== null) return event;
     }
@@ -770,7 +772,12 @@ export class PgConnection {
     if (next === undefined) {
       throw new RemoteProtocolError(`'${input}' is not allowed in state ${this.current}`, 'ERR_PG_UNEXPECTED_MESSAGE', this.reader.offset);
     }
-    this.current = next;
+    this.setState(next);
+  }
+
+  private setState(state: PgState): void {
+    this.current = state;
+    this.accepts = ACCEPTS[state];
   }
 
   /** Refuse a send the state does not allow (LocalProtocolError). */

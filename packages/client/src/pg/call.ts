@@ -9,6 +9,7 @@ import type { PgError } from '@curio-ts/proto-pg';
 import { EngineCall } from '../engine/call.js';
 import type { CallOwner } from '../engine/call.js';
 import type { PgField, PgResult, PgRowMode } from './result.js';
+import type { RowBuilder } from './rows.js';
 import type { PgDecoder, PreparedStatement } from './statements.js';
 
 /**
@@ -49,6 +50,9 @@ export class PgCall extends EngineCall {
   fields: PgField[] | null = null;
   /** Decoders per column of the result being received. */
   decoders: PgDecoder[] | null = null;
+  /** The row builder of the result being received, and the decoders it was made for (rows.ts). */
+  build: RowBuilder | null = null;
+  builtFor: PgDecoder[] | null = null;
   /** Rows received so far. */
   rows: unknown[] = [];
   /** Command tag and row count, once CommandComplete came. */
@@ -95,6 +99,8 @@ export class PgCall extends EngineCall {
     this.parses = false;
     this.fields = null;
     this.decoders = null;
+    this.build = null;
+    this.builtFor = null;
     this.rows = [];
     this.command = '';
     this.rowCount = 0;

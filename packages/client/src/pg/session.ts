@@ -34,7 +34,7 @@
 // cancelled one ended before the request arrived (the window is the request's trip). We never
 // send a request for a call that is not the one running by our count.
 
-import { NEED_DATA, PgAuthenticationError, PgConnection, PgError, TypeRegistry } from '@curio-ts/proto-pg';
+import { NEED_DATA, PgAuthenticationError, PgConnection, PgDataRow, PgError, TypeRegistry } from '@curio-ts/proto-pg';
 import type { PgConnectionOptions, PgErrorFields, PgEvent } from '@curio-ts/proto-pg';
 import { AuthenticationFailedError, ClientError, ConnectionError } from '../errors.js';
 import type { AbandonResult, ProtocolSession, SessionSink } from '../engine/adapter.js';
@@ -42,7 +42,7 @@ import type { PgCall } from './call.js';
 import type { PgField, PgResult } from './result.js';
 import { StatementCache } from './statements.js';
 import type { PreparedStatement } from './statements.js';
-import { buildRow } from './rows.js';
+import { rowBuilder } from './rows.js';
 
 /** What the main connection reports besides responses: notifications and notices. */
 export type PgSessionEvent =
@@ -187,7 +187,14 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
     try {
       for (;;) {
         const event = connection.nextEvent();
-        if (event === NEED_DATA || event.type === 'closed') return;
+        if (event === NEED_DATA) return;
+        // Rows first, told apart by their class: `event.type` is a megamorphic load (events
+        // have many shapes), paid per row otherwise.
+        if (event instanceof PgDataRow) {
+          this.dataRow(event);
+          continue;
+        }
+        if (event.type === 'closed') return;
         this.dispatch(event, sink);
         if (this.resumeAfterSsl !== null) return; // the rest is TLS: read again after the upgrade
       }
@@ -273,23 +280,9 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
 
   private dispatch(event: PgEvent, sink: SessionSink<PgCall, PgSessionEvent>): void {
     switch (event.type) {
-      case 'data-row': {
-        const call = this.current();
-        if (call === undefined || call.error !== null) return;
-        if (call.decoders === null) fieldsFromStatement(call);
-        const decoders = call.decoders;
-        const fields = call.fields;
-        if (decoders === null || fields === null) {
-          call.error = new ClientError('a DataRow came before its RowDescription', 'ERR_PG_PROTOCOL');
-          return;
-        }
-        try {
-          call.rows.push(buildRow(event, fields, decoders, call.rowMode));
-        } catch (error) {
-          call.error = error as Error;
-        }
+      case 'data-row':
+        this.dataRow(event);
         return;
-      }
       case 'command-complete': {
         const call = this.current();
         if (call === undefined) return;
@@ -399,6 +392,30 @@ export class PgSession implements ProtocolSession<PgCall, PgSessionEvent> {
         // is dropped), copy-done, copy-both-response: the
         // protocol object keeps what they say; nothing to settle.
         return;
+    }
+  }
+
+  /** A DataRow: a row of the result being received, built by the result's builder (rows.ts). */
+  private dataRow(event: PgDataRow): void {
+    const call = this.current();
+    if (call === undefined || call.error !== null) return;
+    let build = call.build;
+    if (call.builtFor !== call.decoders || build === null) {
+      // The first row of a result: its builder, made once.
+      if (call.decoders === null) fieldsFromStatement(call);
+      const decoders = call.decoders;
+      const fields = call.fields;
+      if (decoders === null || fields === null) {
+        call.error = new ClientError('a DataRow came before its RowDescription', 'ERR_PG_PROTOCOL');
+        return;
+      }
+      build = call.build = rowBuilder(fields, decoders, call.rowMode);
+      call.builtFor = decoders;
+    }
+    try {
+      call.rows.push(build(event));
+    } catch (error) {
+      call.error = error as Error;
     }
   }
 
