@@ -39,7 +39,9 @@ import {
   settleOperation,
 } from '@curio-ts/kernel/lowlevel';
 import type { OperationSlots, TaskOperationLink } from '@curio-ts/kernel/lowlevel';
+import { runAside } from './aside.js';
 import { listenCurio } from './curio-listener.js';
+import type { CurioListener } from './curio-listener.js';
 import { CurioByteStream, toConnectionError } from './curio-stream.js';
 import { clientTls, sniName } from './curio-tls.js';
 
@@ -65,6 +67,8 @@ export interface CurioRuntimeOptions {
 }
 
 const ignore = (): void => {};
+const closeStream = (stream: CurioByteStream): void => stream.close();
+const closeListener = (listener: CurioListener): void => listener.close();
 
 /**
  * A background activity (a daemon task): one object holding what the closures of a spawn held,
@@ -254,11 +258,14 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
     name: 'curio',
     connect(target, connectOptions) {
       kernelNow();
-      return connectCurio(target, connectOptions?.timeout);
+      const timeout = connectOptions?.timeout;
+      // In a task of its own (aside.ts): the caller may open several at once.
+      return runAside(`connect ${'path' in target ? target.path : `${target.host}:${target.port}`}`, () => connectCurio(target, timeout), closeStream);
     },
     listen(target, listenOptions) {
       kernelNow();
-      return listenCurio(target, listenOptions?.backlog);
+      const backlog = listenOptions?.backlog;
+      return runAside('listen', () => listenCurio(target, backlog), closeListener);
     },
     wait<T>(state: string, waiter: Waiter<T>): Promise<T> {
       if (isOperationCall(waiter)) {

@@ -34,6 +34,7 @@ import { Event, ResourceBusy, SocketClosedError, SocketError, spawn, startTls } 
 import type { Kernel, Socket, StartTlsOptions as KernelStartTlsOptions } from '@curio-ts/kernel';
 import { currentTaskOrNull } from '@curio-ts/kernel/lowlevel';
 import type { ExternalWake } from '@curio-ts/kernel/lowlevel';
+import { runAside } from './aside.js';
 import { clientTls, serverTls, sniName } from './curio-tls.js';
 
 /** Queued bytes above which `write()` waits for the writer task. */
@@ -51,6 +52,7 @@ export interface CurioStreamOrigin {
 }
 
 const EMPTY = new Uint8Array(0);
+const closeStream = (stream: CurioByteStream): void => stream.close();
 
 /** What ends a read of readInto: the kernel's wake, handed to the consumer. */
 class DetachedRead implements ExternalWake {
@@ -205,7 +207,12 @@ export class CurioByteStream implements ByteStream {
    * task reads this stream, the TLS layer's code if the handshake fails, after which the
    * connection is closed).
    */
-  async startTls(options: StartTlsOptions): Promise<CurioByteStream> {
+  startTls(options: StartTlsOptions): Promise<CurioByteStream> {
+    // In a task of its own (aside.ts): the traps must not block the caller's task.
+    return runAside('tls upgrade', () => this.upgrade(options), closeStream);
+  }
+
+  private async upgrade(options: StartTlsOptions): Promise<CurioByteStream> {
     if (this.upgraded || this.upgrading) throw upgradedError();
     if (this.closed) throw new ConnectionError('the stream is closed', 'ERR_STREAM_CLOSED');
     if (this.failure !== null) throw this.failure;

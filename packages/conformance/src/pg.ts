@@ -607,6 +607,23 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
       );
     });
 
+    it('one flow opens pool connections for several transactions at once, and awaits a started one after other awaits', async () => {
+      await withClient(
+        async (db) => {
+          const ids = await Promise.all([1, 2, 3].map((i) => db.transaction(async (tx) => (await tx.query('select $1::int as i', [i])).rows[0])));
+          expect(ids).toEqual([{ i: 1 }, { i: 2 }, { i: 3 }]);
+          const started = db.transaction(async (tx) => (await tx.query('select 4 as i')).rows[0]);
+          await h.sleep(5);
+          expect((await db.query('select 5 as i')).rows).toEqual([{ i: 5 }]);
+          expect(await started).toEqual({ i: 4 });
+          const twice = await Promise.allSettled([db.transaction(async (tx) => tx.query('select 1/0')), db.transaction(async (tx) => (await tx.query('select 6 as i')).rows[0])]);
+          expect(twice[0].status).toBe('rejected');
+          expect(twice[1]).toEqual({ status: 'fulfilled', value: { i: 6 } });
+        },
+        { url, poolSize: 3 },
+      );
+    });
+
     it('an idle pool connection killed by the server is replaced, the transaction runs', async () => {
       await withClient(
         async (db) => {
@@ -748,6 +765,19 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
         },
         { url: tcp, user: 'scram_user', password: async () => 'scr@m pw', sslmode: 'require' },
       );
+      // TLS upgrades (SSLRequest, then the handshake) of several connections at once, from one flow.
+      await h.run(async () => {
+        const opts = { url: tcp, user: 'scram_user', password: 'scr@m pw', sslmode: 'require' as const, poolSize: 3 };
+        const clients = await Promise.all([h.connect(opts), h.connect(opts)]);
+        try {
+          const ssl = 'select ssl from pg_stat_ssl where pid = pg_backend_pid()';
+          expect((await Promise.all(clients.map((c) => c.query(ssl)))).map((r) => r.rows)).toEqual([[{ ssl: true }], [{ ssl: true }]]);
+          const inTx = await Promise.all([1, 2, 3].map((i) => clients[0]!.transaction(async (tx) => (await tx.query(ssl)).rows[0])));
+          expect(inTx).toEqual([{ ssl: true }, { ssl: true }, { ssl: true }]);
+        } finally {
+          await Promise.all(clients.map((c) => c.close()));
+        }
+      });
       await withClient(
         async (db) => {
           expect(db.authenticationMethod).toBe('SCRAM-SHA-256');

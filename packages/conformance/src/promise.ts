@@ -212,6 +212,29 @@ export function promiseConformance(h: RedisHarness, t: TestApi): void {
       expect(unhandled.seen).toEqual([]);
     });
 
+    it('a connect is a faithful Promise too: several at once in one flow, or started and awaited after other awaits', async () => {
+      await h.run(async () => {
+        // Opening a connection blocks in the runtime (kernel traps on curio): none of it may
+        // block the caller's flow, which goes on making calls and sleeping meanwhile.
+        const clients: RedisClient[] = await Promise.all([h.connect(server.url), h.connect(server.url), h.connect(server.url)]);
+        try {
+          expect(await Promise.all(clients.map((c, i) => c.echo(`c${i}`)))).toEqual(['c0', 'c1', 'c2']);
+          const later = h.connect(server.url);
+          await h.sleep(1);
+          expect(await clients[0]!.ping()).toBe('PONG');
+          const settled = await Promise.allSettled([later, h.connect(server.url)]);
+          expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+          for (const r of settled) if (r.status === 'fulfilled') clients.push(r.value);
+          expect(await clients[3]!.echo('later')).toBe('later');
+          expect(await clients[4]!.echo('allSettled')).toBe('allSettled');
+          await h.sleep(1);
+        } finally {
+          await Promise.all(clients.map((c) => c.close()));
+        }
+      });
+      expect(unhandled.seen).toEqual([]);
+    });
+
     it('from concurrent flows of the runtime, each sees its own results', async () => {
       await withClient(async (c) => {
         const flows = Array.from({ length: 20 }, (_, i) =>
