@@ -51,6 +51,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ConnectionError } from '@curio-ts/client';
 import type { ByteStream, ReadConsumer, StartTlsOptions, StreamAddress, TlsInfo, TlsOptions, TlsServerOptions } from '@curio-ts/client';
+import { findOnreadKeys } from '@curio-ts/kernel/lowlevel';
 
 /** Unread bytes above which the socket stops reading from the OS. */
 export const READ_HIGH_WATER = 1024 * 1024;
@@ -120,24 +121,6 @@ function asBuffer(data: Uint8Array): Buffer {
 /** The stream a socket belongs to, on the socket (see NodeByteStream's listeners). */
 const STREAM = Symbol('curio.stream');
 type OwnedSocket = net.Socket & { [STREAM]?: NodeByteStream | undefined };
-
-/** Node's private keys of a socket's `onread` option (see the file header); null: not found. */
-let onreadKeys: { readonly buffer: symbol; readonly callback: symbol } | null | undefined;
-
-function findOnreadKeys(): { readonly buffer: symbol; readonly callback: symbol } | null {
-  if (onreadKeys !== undefined) return onreadKeys;
-  // A socket with no handle (never connected): it holds nothing to close.
-  // (@types/node declares `onread` for net.connect only; net.Socket's constructor takes it too.)
-  const probe = new net.Socket({ onread: { buffer: Buffer.alloc(1), callback: () => true } } as net.SocketConstructorOpts);
-  const keys = Object.getOwnPropertySymbols(probe);
-  const buffer = keys.find((key) => key.description === 'kBuffer');
-  const callback = keys.find((key) => key.description === 'kBufferCb');
-  const generator = keys.find((key) => key.description === 'kBufferGen');
-  const record = probe as unknown as Record<symbol, unknown>;
-  const usable = buffer !== undefined && callback !== undefined && generator !== undefined && record[buffer] instanceof Uint8Array && typeof record[callback] === 'function' && record[generator] === null;
-  onreadKeys = usable ? { buffer, callback } : null;
-  return onreadKeys;
-}
 
 /** The shared read's callback of an accepted socket: Node calls it as the socket's method. */
 function onSharedRead(this: OwnedSocket, bytes: number, buffer: Uint8Array): boolean {

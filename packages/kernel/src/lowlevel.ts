@@ -22,4 +22,5 @@ export type { OperationCanceller, OperationSlots, TaskOperationLink } from './op
 export { atBurstEnd } from './handoff.js';
 export { atTaskExit } from './task.js';
 export type { KernelActivation } from './kernel.js';
-export { HIGH_WATER, LOW_WATER, DEFAULT_READ, WRITE_SLICE } from './io/socket.js';
+export { HIGH_WATER, LOW_WATER, DEFAULT_READ, WRITE_SLICE, findOnreadKeys } from './io/socket.js';
+export type { OnreadKeys } from './io/socket.js';

@@ -237,13 +237,22 @@ function copyRead(bytes: number, buffer: Uint8Array): Buffer {
 }
 
 /** Node's private keys of a socket's `onread` option (see adoptSharedRead); null: not found. */
-let onreadKeys: { readonly buffer: symbol; readonly callback: symbol } | null | undefined;
+let onreadKeys: OnreadKeys | null | undefined;
+
+/** The keys under which a net.Socket keeps its `onread` option's buffer and callback. */
+export interface OnreadKeys {
+  readonly buffer: symbol;
+  readonly callback: symbol;
+}
 
 /**
  * The keys net.Socket's constructor sets for its `onread` option (kBuffer, kBufferCb), found
- * once by their descriptions on a socket that never connects (it holds nothing to close).
+ * once by their descriptions on a socket that never connects (it holds nothing to close); null
+ * where this Node keeps them otherwise. Setting them (and the handle's `useUserBuffer`) on a
+ * socket a server accepted makes it read into one shared buffer, as `onread` does for a socket
+ * one opens: Node has no public option for accepted sockets. Also used by the node backend.
  */
-function findOnreadKeys(): { readonly buffer: symbol; readonly callback: symbol } | null {
+export function findOnreadKeys(): OnreadKeys | null {
   if (onreadKeys !== undefined) return onreadKeys;
   // (@types/node declares `onread` for net.connect only; net.Socket's constructor takes it too.)
   const probe = new net.Socket({ onread: { buffer: Buffer.alloc(1), callback: () => true } } as net.SocketConstructorOpts);
