@@ -305,9 +305,14 @@ export interface Runtime {
    * takes bytes, and the work waits for the read to settle.
    */
   readonly sinkRunsActivity?: boolean;
-  /** Open a connection. Rejects with a typed error (ConnectionError) on failure or timeout. */
+  /**
+   * Open a connection. Rejects with a typed error (ConnectionError) on failure or timeout.
+   * Like every call, it must not block the caller's flow: one flow may open several at once
+   * (Promise.all) or await other things before this Promise (curio runs the kernel traps of
+   * connecting, listening and a TLS upgrade in a task of their own for this).
+   */
   connect(target: ConnectTarget, options?: { readonly timeout?: number }): Promise<ByteStream>;
-  /** Listen for connections. Rejects with a ConnectionError (EADDRINUSE...) when it cannot. */
+  /** Listen for connections (as `connect`, any number at once). Rejects with a ConnectionError (EADDRINUSE...) when it cannot. */
   listen(target: ListenTarget, options?: { readonly backlog?: number }): Promise<Listener>;
   /**
    * A plain Promise that settles when the waiter's `wake` is used. The waiter's `cancel` is
