@@ -697,6 +697,65 @@ export function httpClientConformance(harness: RuntimeHarness, t: TestApi, optio
       );
     });
 
+    it("fetch: a Response's body behaves as the platform's, whether it came whole with its head or streamed", async () => {
+      const big = 'x'.repeat(300_000);
+      await withPeer(
+        (req, res) => {
+          if (req.url === '/json') {
+            res.writeHead(200, { 'Content-Type': 'application/json' });
+            res.end('{"a":[1,2]}');
+          } else if (req.url === '/bom') res.end(Buffer.from([0xef, 0xbb, 0xbf, 0x68, 0xc3, 0xa9]));
+          else if (req.url === '/empty') res.end();
+          else if (req.url === '/big') res.end(big);
+          else peerHandler(req, res);
+        },
+        (peer) =>
+          withAgent(async (agent) => {
+            const fetch = fetchOn(agent);
+            for (const path of ['/json', '/big']) {
+              const expected = path === '/json' ? '{"a":[1,2]}' : big;
+              const get = (): Promise<Response> => fetch(`${peer.url}${path}`);
+              let r = await get();
+              expect(r).toBeInstanceOf(Response);
+              expect(Object.prototype.toString.call(r)).toBe('[object Response]');
+              expect([r.status, r.ok, r.statusText, r.bodyUsed, r.url, r.redirected]).toEqual([200, true, 'OK', false, `${peer.url}${path}`, false]);
+              const copy = r.clone();
+              expect(await r.text()).toBe(expected);
+              expect(r.bodyUsed).toBe(true);
+              expect(await r.text().catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+              expect(() => r.clone()).toThrow(TypeError);
+              expect([copy.url, await copy.text()]).toEqual([`${peer.url}${path}`, expected]);
+              r = await get();
+              expect(r.body).toBe(r.body);
+              let streamed = '';
+              const decoder = new TextDecoder();
+              for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) streamed += decoder.decode(chunk, { stream: true });
+              expect([streamed, r.bodyUsed]).toEqual([expected, true]);
+              expect(await r.arrayBuffer().catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+              r = await get();
+              const reader = (r.body as ReadableStream<Uint8Array>).getReader();
+              expect(await r.text().catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+              reader.releaseLock();
+              expect(await r.text()).toBe(expected);
+              r = await get();
+              void r.body;
+              expect(new TextDecoder().decode(await r.arrayBuffer())).toBe(expected);
+              expect((await (await get()).blob()).size).toBe(expected.length);
+              expect(await new Response((await get()).body).text()).toBe(expected);
+            }
+            const json = await fetch(`${peer.url}/json`);
+            expect([json.headers.get('content-type'), await json.json()]).toEqual(['application/json', { a: [1, 2] }]);
+            expect((await (await fetch(`${peer.url}/json`)).blob()).type).toBe('application/json');
+            expect(await (await fetch(`${peer.url}/json`)).json().then(() => 'parsed')).toBe('parsed');
+            expect(await (await fetch(`${peer.url}/bom`)).text()).toBe('h\u00e9');
+            const empty = await fetch(`${peer.url}/empty`);
+            expect([empty.body === null, await empty.text()]).toEqual([false, '']);
+            const bad = await fetch(`${peer.url}/bom`);
+            expect(await bad.json().catch((e: unknown) => e)).toBeInstanceOf(SyntaxError);
+          }),
+      );
+    });
+
     it('fetch: redirects followed by default (303 POST becomes GET, Authorization dropped across origins), manual and error modes', async () => {
       await withPeer(peerHandler, async (other) => {
         await withPeer(
