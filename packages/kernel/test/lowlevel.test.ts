@@ -28,6 +28,7 @@ const LOW_LEVEL_VALUES = [
   'LOW_WATER',
   'DEFAULT_READ',
   'WRITE_SLICE',
+  'findOnreadKeys',
 ];
 
 describe('entries', () => {
