@@ -235,6 +235,23 @@ export function promiseConformance(h: RedisHarness, t: TestApi): void {
       expect(unhandled.seen).toEqual([]);
     });
 
+    it('raced against a sleep of the runtime (the usual timeout idiom): the call wins at once and the flow goes on', async () => {
+      await withClient(async (c) => {
+        const started = Date.now();
+        const winner = await Promise.race([c.get('n'), h.sleep(3_000).then(() => 'timed out')]);
+        expect(winner).toBe('42');
+        expect(Date.now() - started).toBeLessThan(2_000);
+        // The flow's own waits and calls work right after (on curio: it runs in its turn).
+        await h.sleep(1);
+        const [s, late] = await Promise.all([c.get('s'), Promise.race([c.get('json'), h.sleep(3_000)])]);
+        expect(s).toBe('text');
+        expect(late).toBe('{"a":[1,2]}');
+        const settled = await Promise.allSettled([Promise.race([c.hGet('s', 'x'), h.sleep(3_000)])]);
+        expect(settled[0]?.status).toBe('rejected');
+        await h.sleep(1);
+      });
+    });
+
     it('from concurrent flows of the runtime, each sees its own results', async () => {
       await withClient(async (c) => {
         const flows = Array.from({ length: 20 }, (_, i) =>

@@ -530,6 +530,20 @@ function stallCheck(): void {
   enqueueJob(continueAfterStall);
 }
 
+/**
+ * `task`, not running, now waits on its operations (as a stall with operations pending makes
+ * it): for the kernel, which moved the task's trap into an operation (Kernel.sleepAside).
+ * @internal
+ */
+export function startOpWait(task: Task): void {
+  const ops = task._ops;
+  if (ops === null || ops.count === 0 || ops.waiting) return;
+  task.state = (ops.head as TaskOperationLink)._waitState;
+  ops.waiting = true;
+  opWaitCount++;
+  task._kernel.opWaitStarted(task);
+}
+
 function continueAfterStall(): void {
   // A task handed the baton meanwhile (`adopt`) continues the chain when it leaves.
   if (active === null) switchNext();

@@ -53,6 +53,7 @@ import {
   recentClock,
   reschedule,
   rescheduleError,
+  startOpWait,
   suspend,
   trapPromise,
 } from './handoff.js';
@@ -60,8 +61,9 @@ import type { SchedBase, WaitCancel } from './sched.js';
 import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
 import { TimeQueue } from './timequeue.js';
-import { abortOperations, opWaiting, releaseOperations } from './operation.js';
+import { TaskOperation, abortOperations, opWaiting, reassignOperation, releaseOperations } from './operation.js';
 import type { DeadlineEntry } from './timequeue.js';
+import { kernelTrap } from './traps.js';
 import type { ExternalWake, TrapRequest } from './traps.js';
 
 /** Why the kernel calls its error hook. */
@@ -443,6 +445,44 @@ export class Kernel {
     task._sleepAt = at;
     this.pushDeadline(at, task, 'sleep');
     return suspend<number>(task, 'TIME_SLEEP', this);
+  }
+
+  /**
+   * An operation of `task` settled while the task sleeps in a trap (operation.ts, "a settlement
+   * during a sleep"): the rest of the sleep runs in a daemon helper task, whose end settles an
+   * operation of `task` that settles the trap's Promise; `task` now waits on its operations.
+   * False (nothing done) when the task is not asleep in a trap of this kernel.
+   * @internal
+   */
+  sleepAside(task: Task): boolean {
+    const at = task._sleepAt;
+    if (task.state !== 'TIME_SLEEP' || at === null || this.closed || task === activeTask()) return false;
+    this.cancelWait(task);
+    task._waitCancel = null;
+    const resolveTrap = task._resolve;
+    const rejectTrap = task._reject;
+    let helper: Task | null = null;
+    const op = new TaskOperation<number>('TIME_SLEEP', {
+      cancel: () => {
+        if (helper !== null) this.requestCancel(helper, new TaskCancelled());
+      },
+    });
+    reassignOperation(op, task);
+    op.promise.then(resolveTrap, rejectTrap);
+    const rest = Math.max(0, at - this.clock());
+    helper = this.createTask(
+      async () => {
+        try {
+          op.resolve((await kernelTrap({ trap: 'sleep', ms: rest })) as number);
+        } catch (error) {
+          op.reject(error);
+        }
+      },
+      task,
+      { daemon: true, name: `${task.name} (sleep)` },
+    );
+    startOpWait(task);
+    return true;
   }
 
   private trapSchedWait(task: Task, sched: SchedBase, state: TaskState, payload: unknown): Promise<unknown> {

@@ -60,6 +60,20 @@
 //   forget call that its cancellation abandoned must not become an unhandled rejection that a
 //   Node runtime would never have produced.
 //
+// Discussion: a settlement during a sleep. A task may race its operations against a sleep in
+// one expression (`await Promise.race([client.get(k), sleep(100)])`, the usual JavaScript
+// timeout): the sleep is a trap, so the task is asleep in the kernel, and its operation
+// settling first would resume its code outside its turn (its next kernel call then fails as
+// "outside a kernel task"). So an operation that settles while its owner sleeps in a trap
+// moves the rest of that sleep into a daemon helper task whose end settles an operation of the
+// owner (Kernel.sleepAside): the trap's Promise settles when the helper's sleep ends, the owner
+// waits on its operations as after any stall, and the settled operation is delivered in its
+// turn. Nothing changes for an owner that awaits the sleep itself (`const p = get(); await
+// sleep(10); await p`): it stalls again after the delivery, until the sleep's operation
+// settles. Other blocking traps (a queue, a join, IO) are not moved: their registrations
+// cannot be re-made later without changing their order; a race against them stays a misuse
+// (README, "One wait at a time per task").
+//
 // Discussion: operations that cannot be abandoned at once. The canceller is asked first; it may
 // answer false ("not yet", trio's Abort.FAILED): a Postgres query the server must first confirm
 // cancelled cannot simply be dropped, or the connection would fall out of step. The operation
@@ -187,6 +201,19 @@ export function beginOperation(op: OperationSlots, promise: Promise<unknown>): v
 }
 
 /**
+ * Make `op` (just started) an operation of `owner` instead of the caller's: for the kernel,
+ * which starts operations on a task's behalf from wherever it runs.
+ * @internal
+ */
+export function reassignOperation(op: TaskOperationLink, owner: Task): void {
+  const current = op._owner;
+  if (current === owner) return;
+  if (current !== null) detach(current._ops as TaskOps, op);
+  op._owner = owner;
+  attach(owner, op);
+}
+
+/**
  * Settle `op` (later calls are ignored): delivered now, or queued for its owner's turn when the
  * owner is stalled on its operations (see the file header). Low-level: see {@link OperationSlots}.
  */
@@ -211,8 +238,14 @@ export function settleOperation(op: OperationSlots, ok: boolean, value: unknown)
   const ops = owner._ops as TaskOps;
   detach(ops, op);
   if (!ops.waiting) {
-    op._deliver();
-    return;
+    // Its owner sleeps in a trap (`Promise.race([call, sleep(ms)])`): delivered now, the
+    // owner's code could go on outside its turn while the kernel holds it asleep. The rest of
+    // the sleep becomes an operation of the owner instead, which then waits on its operations
+    // and gets its turn for this one (see "Discussion: a settlement during a sleep").
+    if (owner.state !== 'TIME_SLEEP' || !owner._kernel.sleepAside(owner)) {
+      op._deliver();
+      return;
+    }
   }
   // A late cancellation ("not yet" earlier) reaching a task stalled on it: delivered in this turn.
   if (cancelling !== null) ops.delivering = cancelling;

@@ -510,3 +510,107 @@ describe('an end-of-burst function that throws', () => {
     expect(JSON.parse(out)).toEqual({ trace: ['other task ran', 'second ran', 'main went on', 'third ran', 'end'], uncaught: ['boom'] });
   });
 });
+
+describe('an operation that settles while its task sleeps in a trap (Promise.race against sleep)', () => {
+  /** An operation of the calling task, settled by a timer of Node (as IO settles a client call). */
+  function settledAfter<T>(ms: number, value: T, fail = false): Promise<T> {
+    const op = new TaskOperation<T>('TEST_OP');
+    setTimeout(() => (fail ? op.reject(value) : op.resolve(value)), ms);
+    return op.promise;
+  }
+
+  it('the operation wins the race: the task goes on in its turn at once; the sleep still ends on time', async () => {
+    const trace = await run(async () => {
+      const events: string[] = [];
+      const other = spawn(async () => {
+        for (let i = 0; i < 20; i++) await sleep(2);
+        return 'other';
+      });
+      const t0 = clock();
+      // The operation starts first (the call, then its timeout): an operation started by the
+      // code after a trap, in the same expression, is not the task's (README, "One wait at a time").
+      const op = settledAfter(5, 'op');
+      const s = sleep(200);
+      const winner = await Promise.race([op, s.then(() => 'sleep')]);
+      const wonAt = clock() - t0;
+      events.push(winner, currentTask().name);
+      await sleep(1); // the task holds the baton again: its own traps work
+      events.push(await other.join());
+      await s; // the sleep itself ends when it was due, not earlier
+      expect(clock() - t0).toBeGreaterThanOrEqual(199);
+      expect(wonAt).toBeLessThan(150);
+      return events;
+    });
+    expect(trace).toEqual(['op', 'main', 'other']);
+  });
+
+  it('a task that awaits the sleep, not the operation, still sleeps its full time', async () => {
+    const slept = await run(async () => {
+      const p = settledAfter(2, 42);
+      const t0 = clock();
+      await sleep(40);
+      const elapsed = clock() - t0;
+      expect(await p).toBe(42);
+      return elapsed;
+    });
+    expect(slept).toBeGreaterThanOrEqual(39);
+  });
+
+  it('a rejected operation wins the race as a rejection, caught by the task in its turn', async () => {
+    const outcome = await run(async () => {
+      try {
+        await Promise.race([settledAfter(3, new Error('boom'), true), sleep(500)]);
+        return 'no error';
+      } catch (error) {
+        await sleep(0);
+        return (error as Error).message;
+      }
+    });
+    expect(outcome).toBe('boom');
+  });
+
+  it('the rest of the sleep is cancelled with the task, and a timeout covers it', async () => {
+    const result = await run(async () => {
+      const sleeper = spawn(async () => {
+        const op = settledAfter(2, 'op');
+        const s = sleep(10_000);
+        await Promise.race([op, s]);
+        await s; // now waits on the rest of the sleep, as an operation of this task
+        return 'slept';
+      });
+      await sleep(20);
+      expect(sleeper.state).toBe('TIME_SLEEP');
+      await sleeper.cancel();
+      let timedOut = '';
+      const t0 = clock();
+      try {
+        await timeoutAfter(30, async () => {
+          const op = settledAfter(2, 'op');
+          const s = sleep(10_000);
+          await Promise.race([op, s]);
+          await s;
+        });
+      } catch (error) {
+        timedOut = (error as CancelledError).name;
+      }
+      return { cancelled: sleeper.cancelled, timedOut, elapsed: clock() - t0 };
+    });
+    expect(result.cancelled).toBe(true);
+    expect(result.timedOut).toBe('TaskTimeout');
+    expect(result.elapsed).toBeLessThan(5_000);
+  });
+
+  it('another task settles the operation in its own turn while the owner sleeps', async () => {
+    const order = await run(async () => {
+      const op = new TaskOperation<string>('TEST_OP');
+      const promise = op.promise;
+      spawn(async () => {
+        await sleep(3);
+        op.resolve('from a task');
+      });
+      const got = await Promise.race([promise, sleep(300).then(() => 'sleep')]);
+      return [got, currentTask().name];
+    });
+    expect(order).toEqual(['from a task', 'main']);
+  });
+});
