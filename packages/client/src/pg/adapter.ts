@@ -69,6 +69,17 @@ function tlsFor(options: ResolvedPgOptions, host: PgHost | null): TlsOptions {
   };
 }
 
+/**
+ * A failed TLS handshake (an untrusted chain, a name the certificate does not hold) as a
+ * ConnectionError that keeps the TLS layer's code and names the host and the sslmode: with
+ * one host there is no AllHostsFailedError to say which host it was.
+ */
+function tlsFailure(error: unknown, options: ResolvedPgOptions, host: PgHost | null): unknown {
+  if (!(error instanceof ConnectionError)) return error;
+  const where = host === null ? options.host : host.label;
+  return new ConnectionError(`TLS with ${where} failed (sslmode ${options.sslmode}): ${error.message}`, error.code, { cause: error });
+}
+
 /** A query of the handshake, by the simple protocol: the first value of its first row. */
 async function firstValue(context: HandshakeContext<PgCall, PgSession, PgRoute>, text: string): Promise<unknown> {
   const results = await context.request<PgResult[]>(new PgCall('simple', text, [], 'array', false, null, undefined, undefined));
@@ -143,7 +154,9 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
         }
         try {
           if (accepted) {
-            const tls = await context.startTls({ side: 'client', ...tlsFor(options, host) });
+            const tls = await context.startTls({ side: 'client', ...tlsFor(options, host) }).catch((error: unknown) => {
+              throw tlsFailure(error, options, host);
+            });
             // A fresh protocol object for the startup, given the TLS session's channel binding
             // (SCRAM-SHA-256-PLUS when the server offers it).
             // (None with channelBinding 'disable': plain SCRAM-SHA-256.)
