@@ -383,6 +383,8 @@ describe('hostaddr (libpq): a numeric address per host, the host name kept for T
     [{ hostaddr: '10.0.0' }, {}, /numeric/],
     [{ hostaddr: '1:2:3:4:5:6:7:8:9' }, {}, /numeric/],
     [{ hostaddr: '1::2::3' }, {}, /numeric/],
+    [{ hostaddr: '1.2.3.4::' }, {}, /numeric/],
+    [{ hostaddr: '::1.2.3.4:1' }, {}, /numeric/],
     [{ hostaddr: ' 10.0.0.1' }, {}, /numeric/],
     [{ hostaddr: 42 as unknown as string }, {}, /hostaddr must be a string/],
     [{ hostaddr: '10.0.0.1\0' }, {}, /NUL|numeric/],
@@ -404,6 +406,8 @@ describe('hostaddr (libpq): a numeric address per host, the host name kept for T
     const pieces = ['1', '0', '00', '255', '256', 'ff', 'FFFF', 'fffff', 'g', '.', ':', '::', '%', 'eth0', '[', ']', ' ', '-', '\0', 'é', '1.2.3.4', '::ffff:'];
     const text = fc.oneof(
       fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 14 }).map((parts) => parts.join('')),
+      // IPv6-shaped: groups joined by ':' (an empty group makes '::'), IPv4 parts anywhere.
+      fc.array(fc.constantFrom('1', 'ffff', 'FfFf', '12345', '0', '1.2.3.4', '01.2.3.4', '', 'x', '%z'), { minLength: 1, maxLength: 10 }).map((parts) => parts.join(':')),
       fc.string({ unit: 'binary', maxLength: 30 }),
       fc.ipV4(),
       fc.ipV6(),
@@ -422,7 +426,7 @@ describe('hostaddr (libpq): a numeric address per host, the host name kept for T
           }
         },
       ),
-      { numRuns: 5000 },
+      { numRuns: 8000 },
     );
   });
 

@@ -342,7 +342,9 @@ function isIPv6(text: string): boolean {
   const groups = halves.map((half) => (half === '' ? [] : half.split(':')));
   const all = groups.flat();
   let count = all.length;
-  const last = all[all.length - 1];
+  // An IPv4 part only at the very end (the last group of the last half: not before '::').
+  const tail = groups[groups.length - 1] ?? [];
+  const last = tail[tail.length - 1];
   if (last !== undefined && last.includes('.')) {
     if (!isIPv4(last)) return false;
     all.pop();
