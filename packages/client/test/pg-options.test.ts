@@ -3,8 +3,11 @@
 // brackets, percent-encoded socket directories, ports per host), PGHOST and PGPORT lists, the
 // `hosts` option, target_session_attrs and load_balance_hosts from each layer, and typed
 // errors for what cannot be read (empty entries, port counts that do not match, hostile bytes).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ClientError, InvalidArgumentError, isSqlFragment, parsePgUrl, pgEnvironmentOptions, resolvePgOptions, sql } from '@curio-ts/client';
 import type { PgOptions } from '@curio-ts/client';
@@ -41,7 +44,7 @@ describe('PostgreSQL URLs', () => {
     ['postgres://h/d?sslmode=verify', 'ERR_BAD_OPTION'],
     ['postgres://h/d?hostaddr=h', 'ERR_BAD_OPTION'],
     ['postgres://h/d?sslmode=bogus', 'ERR_BAD_OPTION'],
-    ['postgres://h/d?sslrootcert=/x.pem', 'ERR_BAD_OPTION'],
+    ['postgres://h/d?sslcert=/x.pem', 'ERR_BAD_OPTION'],
     ['postgres://h/d?typo=1', 'ERR_BAD_OPTION'],
     ['postgres://h/d?connect_timeout=x', 'ERR_BAD_OPTION'],
   ])('refuses %s with a typed error', (url, code) => {
@@ -391,7 +394,7 @@ describe('hostaddr (libpq): a numeric address per host, the host name kept for T
     [{ hosts: [{ host: 'a', hostaddr: 'b' }] }, {}, /numeric/],
     [{ hosts: [{ host: 'a', hostaddr: '10.0.0.1,10.0.0.2' }] }, {}, /one numeric address/],
     [{ hosts: [{ host: 'a', hostaddr: '10.0.0.1' }], hostaddr: '10.0.0.2' }, {}, /not both/],
-    [{ hosts: [{ port: 1 } as { host: string }] }, {}, /hosts\[0\]\.host/],
+    [{ hosts: [{ port: 1 }] }, {}, /hosts\[0\]\.host/],
     [{}, { PGHOSTADDR: 'db.example' }, /numeric.*PGHOSTADDR/],
   ])('refuses %o (env %o) with a typed error', (options, env, message) => {
     const error = errorOf(() => resolvePgOptions(options as PgOptions, env));
@@ -480,4 +483,48 @@ describe('hostaddr (libpq): a numeric address per host, the host name kept for T
       { numRuns: 1000 },
     );
   });
+});
+
+describe('sslrootcert (libpq): a file of trusted CAs, read through the backend', () => {
+  const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const dir = mkdtempSync(join(tmpdir(), 'curio-rootcert-'));
+  const file = join(dir, 'root.crt');
+  writeFileSync(file, PEM);
+  writeFileSync(join(dir, 'not-pem.txt'), 'hello');
+  const files = { readText: (path: string) => readFileSync(path, 'utf8') };
+  const resolve = (input: string | PgOptions, env: Record<string, string> = {}) => resolvePgOptions(input, env, files);
+
+  it('the file becomes tls.ca; the chain is checked in every sslmode with TLS: require reads as verify-ca (libpq)', () => {
+    expect(resolve(`postgres://h/d?sslrootcert=${encodeURIComponent(file)}`)).toMatchObject({ sslmode: 'prefer', sslrootcert: file, tls: { ca: PEM } });
+    expect(resolve(`postgres://h/d?sslrootcert=${encodeURIComponent(file)}&sslmode=require`)).toMatchObject({ sslmode: 'verify-ca', tls: { ca: PEM } });
+    expect(resolve({ host: 'h', sslrootcert: file, sslmode: 'verify-full', tls: { serverName: 'x' } })).toMatchObject({ sslmode: 'verify-full', tls: { ca: PEM, serverName: 'x' } });
+    expect(resolve({ host: 'h', sslmode: 'require' }, { PGSSLROOTCERT: file })).toMatchObject({ sslmode: 'verify-ca', sslrootcert: file, tls: { ca: PEM } });
+    // tls.ca given in code wins over the file (which is then not read).
+    expect(resolve({ host: 'h', sslrootcert: join(dir, 'missing.crt'), tls: { ca: 'mine' } })).toMatchObject({ tls: { ca: 'mine' } });
+    expect(resolve({ host: 'h' }).sslrootcert).toBeNull();
+  });
+
+  it("'system': the runtime's default CAs, verify-full by default, nothing weaker", () => {
+    const system = resolve('postgres://h/d?sslrootcert=system');
+    expect([system.sslmode, system.tls]).toEqual(['verify-full', undefined]);
+    for (const weak of ['disable', 'prefer', 'require', 'verify-ca']) {
+      const error = errorOf(() => resolve(`postgres://h/d?sslrootcert=system&sslmode=${weak}`));
+      expect(error, weak).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message).toMatch(/weak sslmode/);
+    }
+  });
+
+  it.each([
+    [{ host: 'h', sslrootcert: join(dir, 'missing.crt') }, true, /could not read the root certificate file/],
+    [{ host: 'h', sslrootcert: join(dir, 'not-pem.txt') }, true, /holds no PEM certificate/],
+    [{ host: 'h', sslrootcert: file }, false, /cannot read: give the PEM text as tls.ca/],
+    [{ host: 'h', sslrootcert: 7 as unknown as string }, true, /sslrootcert must be a string/],
+    [{ host: 'h', sslrootcert: 'a\0b' }, true, /without NUL/],
+  ])('refuses %o with a typed error (reader given: %s)', (options, withReader, message) => {
+    const error = errorOf(() => resolvePgOptions(options, {}, withReader ? files : undefined));
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).code).toBe('ERR_BAD_OPTION');
+    expect((error as Error).message).toMatch(message);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 });

@@ -60,12 +60,14 @@ export interface PgRoute extends ConnectRoute {
 function tlsFor(options: ResolvedPgOptions, host: PgHost | null): TlsOptions {
   const given = options.tls ?? {};
   const name = host === null ? options.host : host.host !== '' ? host.host : (host.hostaddr ?? undefined);
-  const verify = options.sslmode === 'verify-full' || options.sslmode === 'verify-ca';
+  // A root certificate file (sslrootcert) makes 'prefer' check the chain too (libpq); 'require' read as 'verify-ca' already.
+  const rootFile = options.sslrootcert !== null && options.sslrootcert !== 'system';
+  const verify = options.sslmode === 'verify-full' || options.sslmode === 'verify-ca' || (options.sslmode === 'prefer' && rootFile);
   return {
     ...(name === undefined || name === '' ? {} : { serverName: name }),
     ...given,
     rejectUnauthorized: verify ? (given.rejectUnauthorized ?? true) : false,
-    ...(options.sslmode === 'verify-ca' ? { checkServerName: false } : {}),
+    ...(options.sslmode === 'verify-full' ? {} : { checkServerName: false }),
   };
 }
 

@@ -16,8 +16,18 @@
 // certificate (libpq's behaviour without a root certificate); 'verify-ca' insists and checks
 // the chain against the trusted CAs but not the host name (the Runtime's TLS option
 // `checkServerName: false`); 'verify-full' insists and checks the chain and the host name.
-// libpq's 'allow' is read as 'prefer'. A unix socket never uses TLS (libpq neither). File options of libpq's URLs (sslrootcert, sslcert, sslkey) are refused:
-// this package does no IO; pass the PEM text in `tls` instead.
+// libpq's 'allow' is read as 'prefer'. A unix socket never uses TLS (libpq neither).
+//
+// Discussion: sslrootcert. This package does no IO: the file is read through the `files`
+// reader a backend hands in (node:fs on Node), when the client is made; a runtime without one
+// refuses the option (give the PEM text as `tls.ca`). As in libpq, a root certificate file makes
+// the chain checked in every sslmode that uses TLS: 'require' then reads as 'verify-ca' (libpq's
+// backwards-compatible rule) and 'prefer' checks the chain of a server that offers TLS (and
+// fails on a bad one rather than going on in the clear). 'system' (libpq 16) trusts the
+// runtime's default CAs, makes 'verify-full' the default, and refuses a weaker sslmode.
+// `tls.ca` given in code wins over the file. libpq's default file (~/.postgresql/root.crt) is
+// not read. The other file options (sslcert, sslkey, sslcrl) are refused: give the PEM text in
+// `tls`.
 //
 // Discussion: several hosts (libpq's multi-host connection strings). A URL may list hosts
 // (`postgres://h1:5432,h2:5433,[::1]:5434/db`, or `?host=h1,h2&port=5432,5433`), PGHOST and
@@ -158,10 +168,18 @@ export interface PgOptions {
   readonly channelBinding?: PgChannelBinding;
   /**
    * TLS options (trusted CAs, client certificate, server name) when TLS is used: `ca` is
-   * libpq's sslrootcert as PEM text. `serverName` overrides the name sent and checked for
-   * every host (default: each host's own name).
+   * libpq's sslrootcert as PEM text (it wins over `sslrootcert`). `serverName` overrides the
+   * name sent and checked for every host (default: each host's own name).
    */
   readonly tls?: TlsOptions;
+  /**
+   * libpq's sslrootcert (default PGSSLROOTCERT): a file of trusted CA certificates (PEM), read
+   * by the backend when the client is made; with it the chain is checked in every sslmode
+   * that uses TLS ('require' reads as 'verify-ca', as in libpq). 'system': the runtime's
+   * default CAs, sslmode 'verify-full' by default and nothing weaker accepted. See the file
+   * header of pg/options.ts.
+   */
+  readonly sslrootcert?: string;
   /** Other startup parameters (`options`, `search_path`, `statement_timeout`...). */
   readonly parameters?: Readonly<Record<string, string>>;
   /** Bound on connecting plus the handshake, in ms, for each host tried (default PGCONNECT_TIMEOUT seconds, else 10 000). */
@@ -236,6 +254,8 @@ export interface ResolvedPgOptions {
   readonly database: string;
   readonly applicationName: string;
   readonly sslmode: PgSslMode;
+  /** sslrootcert as given (a file, already read into `tls.ca`, or 'system'), or null. */
+  readonly sslrootcert: string | null;
   readonly channelBinding: PgChannelBinding;
   readonly tls: TlsOptions | undefined;
   readonly parameters: Readonly<Record<string, string>>;
@@ -256,6 +276,14 @@ export interface ResolvedPgOptions {
   readonly reconnect: ReturnType<typeof resolveReconnect>;
   readonly offlineQueueLimit: number;
   readonly connect: ConnectFunction | undefined;
+}
+
+/**
+ * How a backend lets the options read files (libpq's sslrootcert): the text of a file, or a
+ * throw when it cannot be read. The client package itself does no IO.
+ */
+export interface PgFileReader {
+  readText(path: string): string;
 }
 
 /** The environment variables read (libpq's names), as a backend hands them in. */
@@ -463,7 +491,7 @@ const URL_SHAPE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))
  * directory, percent-encoded (`postgres://%2Fvar%2Frun%2Fpostgresql/db`) or as the `host`
  * query parameter (`postgres:///db?host=/var/run/postgresql`); several hosts are separated by
  * commas (`postgres://h1:5432,h2:5433,[::1]:5434/db`; see the file header). Query parameters
- * read: host, hostaddr, port, user, password, dbname, sslmode, channel_binding, application_name,
+ * read: host, hostaddr, port, user, password, dbname, sslmode, sslrootcert, channel_binding, application_name,
  * connect_timeout, options, target_session_attrs, load_balance_hosts; any other is refused (a
  * typo must not be ignored), except libpq's file options, refused with a message saying so.
  */
@@ -549,6 +577,8 @@ export function parsePgUrl(url: string): PgOptions {
         out.loadBalanceHosts = loadBalanceOf(value, 'URL');
         break;
       case 'sslrootcert':
+        out.sslrootcert = value;
+        break;
       case 'sslcert':
       case 'sslkey':
       case 'sslcrl':
@@ -596,6 +626,8 @@ export function pgEnvironmentOptions(env: PgEnvironment): PgOptions {
   if (channelBinding !== undefined) out.channelBinding = channelBindingOf(channelBinding, 'PGCHANNELBINDING');
   const sslmode = get('PGSSLMODE');
   if (sslmode !== undefined) out.sslmode = sslModeOf(sslmode, 'PGSSLMODE');
+  const rootcert = get('PGSSLROOTCERT');
+  if (rootcert !== undefined) out.sslrootcert = rootcert;
   const app = get('PGAPPNAME');
   if (app !== undefined) out.applicationName = app;
   const timeout = get('PGCONNECT_TIMEOUT');
@@ -617,7 +649,7 @@ function defined<T extends object>(options: T): Partial<T> {
  * Apply the URL, the environment and the defaults (see the file header). Throws
  * InvalidArgumentError (ERR_BAD_OPTION) for a bad option, ClientError (ERR_BAD_URL) for a bad URL.
  */
-export function resolvePgOptions(input: string | PgOptions | undefined, env: PgEnvironment = {}): ResolvedPgOptions {
+export function resolvePgOptions(input: string | PgOptions | undefined, env: PgEnvironment = {}, files?: PgFileReader): ResolvedPgOptions {
   const given: PgOptions = typeof input === 'string' ? { url: input } : (input ?? {});
   if (typeof given !== 'object' || given === null) throw new InvalidArgumentError('connectPg takes a URL or an options object', 'ERR_BAD_OPTION');
   const fromUrl = given.url === undefined ? {} : parsePgUrl(checkString('url', given.url));
@@ -629,6 +661,7 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
   const hosts = layeredHosts([fromEnv, fromUrl, code]);
   const first = hosts[0] as PgHost;
   const user = options.user ?? env.USER ?? 'postgres';
+  const { sslmode, tls } = rootCertificate(options, files);
   return {
     hosts,
     target: first.target,
@@ -640,10 +673,11 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     password: options.password,
     database: options.database ?? user,
     applicationName: options.applicationName ?? 'curio-ts',
-    sslmode: hosts.every((host) => 'path' in host.target) ? 'disable' : (options.sslmode ?? 'prefer'),
+    sslmode: hosts.every((host) => 'path' in host.target) ? 'disable' : sslmode,
+    sslrootcert: options.sslrootcert ?? null,
     hostaddr: first.hostaddr,
     channelBinding: options.channelBinding ?? 'prefer',
-    tls: options.tls,
+    tls,
     parameters,
     connectTimeout: options.connectTimeout ?? 10_000,
     queryTimeout: options.queryTimeout,
@@ -663,6 +697,34 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     offlineQueueLimit: options.offlineQueueLimit ?? 10_000,
     connect: options.connect,
   };
+}
+
+/**
+ * sslmode and the TLS options once sslrootcert is applied (see "Discussion: sslrootcert"): the
+ * file read into `tls.ca` (unless `tls.ca` is given) and 'require' read as 'verify-ca'; for
+ * 'system', 'verify-full' by default and nothing weaker.
+ */
+function rootCertificate(options: PgOptions, files: PgFileReader | undefined): { sslmode: PgSslMode; tls: TlsOptions | undefined } {
+  const path = options.sslrootcert;
+  const given = options.sslmode;
+  if (path === undefined) return { sslmode: given ?? 'prefer', tls: options.tls };
+  if (path === 'system') {
+    if (given !== undefined && given !== 'verify-full') {
+      throw new InvalidArgumentError(`weak sslmode ${JSON.stringify(given)} may not be used with sslrootcert=system (use "verify-full")`, 'ERR_BAD_OPTION');
+    }
+    return { sslmode: given ?? 'verify-full', tls: options.tls };
+  }
+  const sslmode = given === 'require' ? 'verify-ca' : (given ?? 'prefer');
+  if (options.tls?.ca !== undefined || sslmode === 'disable') return { sslmode, tls: options.tls };
+  if (files === undefined) throw new InvalidArgumentError(`sslrootcert names a file (${JSON.stringify(path)}), which this runtime cannot read: give the PEM text as tls.ca`, 'ERR_BAD_OPTION');
+  let ca: string;
+  try {
+    ca = files.readText(path);
+  } catch (error) {
+    throw new InvalidArgumentError(`could not read the root certificate file ${JSON.stringify(path)} (sslrootcert): ${error instanceof Error ? error.message : String(error)}`, 'ERR_BAD_OPTION', { cause: error });
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new InvalidArgumentError(`the root certificate file ${JSON.stringify(path)} (sslrootcert) holds no PEM certificate`, 'ERR_BAD_OPTION');
+  return { sslmode, tls: { ...options.tls, ca } };
 }
 
 /**
@@ -732,7 +794,7 @@ function checkString(name: string, value: unknown): string {
 
 /** Refuse options of the wrong type or range, naming the option. */
 function checkOptions(options: PgOptions, parameters: Readonly<Record<string, string>>): void {
-  for (const name of ['host', 'hostaddr', 'user', 'database', 'applicationName'] as const) {
+  for (const name of ['host', 'hostaddr', 'sslrootcert', 'user', 'database', 'applicationName'] as const) {
     const value = options[name];
     if (value !== undefined) {
       checkString(name, value);
