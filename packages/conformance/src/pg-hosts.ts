@@ -14,6 +14,7 @@
 // over a unix socket), never from the client's own account.
 
 import * as net from 'node:net';
+import { join } from 'node:path';
 import { AllHostsFailedError, ConnectTimeoutError, ConnectionError, isPgError } from '@curio-ts/client';
 import type { PgClient, PgOptions } from '@curio-ts/client';
 import { makeTestCa } from './certs.js';
@@ -353,6 +354,22 @@ export function pgHostsConformance(h: PgHarness, t: TestApi): void {
       // verify-ca needs the CA as well.
       expect(((await failure(`postgres://postgres@${tcp(serverB)}/test?sslmode=verify-ca`)) as ConnectionError).code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
       expect(await reached({ url: `postgres://postgres@${tcp(serverB)}/test?sslmode=verify-ca`, tls: trust() })).toEqual([serverB.port, true]);
+    });
+
+    it('sslrootcert names the CA file (read by the backend): verify-full over the list; with it require checks the chain (verify-ca, libpq), and so does prefer', async () => {
+      const rootcert = encodeURIComponent(join(ca.dir, 'ca.crt'));
+      expect(await reached(`postgres://postgres@${tcp(serverA)},${tcp(serverB)}/test?sslmode=verify-full&sslrootcert=${rootcert}`)).toEqual([serverB.port, true]);
+      expect(await reached(`postgres://postgres@${tcp(serverA)},${tcp(serverB)}/test?sslmode=require&sslrootcert=${rootcert}`)).toEqual([serverA.port, true]);
+      for (const mode of ['require', 'prefer']) {
+        const error = await failure(`postgres://postgres@${tcp(untrusted)}/test?sslmode=${mode}&sslrootcert=${rootcert}`);
+        expect((error as ConnectionError).code, mode).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+        expect((error as Error).message, mode).toContain(tcp(untrusted));
+      }
+      const missing = await failure(`postgres://postgres@${tcp(serverB)}/test?sslmode=verify-full&sslrootcert=${encodeURIComponent(join(ca.dir, 'nope.crt'))}`);
+      expect((missing as ConnectionError).code).toBe('ERR_BAD_OPTION');
+      expect((missing as Error).message).toMatch(/could not read the root certificate file/);
+      // 'system': the runtime's default CAs, which do not know the test CA.
+      expect(((await failure(`postgres://postgres@${tcp(serverB)}/test?sslrootcert=system`)) as ConnectionError).code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
     });
 
     it('an untrusted CA is refused with a typed error that names the host, also by verify-ca; the next host is tried', async () => {
