@@ -4,9 +4,9 @@
 // (a function is called for every connection: rotating tokens), then, unless sslmode is
 // 'disable' (or the target is a unix socket), an SSLRequest: on 'S' the stream is upgraded
 // with HandshakeContext.startTls, on 'N' the connection goes on in the clear for 'prefer' and
-// fails for 'require', 'verify-ca' and 'verify-full'. Then the StartupMessage; authentication (cleartext,
-// MD5, SCRAM-SHA-256) is answered inside the protocol object; the handshake ends at the first
-// ReadyForQuery. Over TLS the startup's protocol object is given the certificate's
+// fails for 'require', 'verify-ca' and 'verify-full'. Then the StartupMessage; authentication
+// (cleartext, MD5, SCRAM-SHA-256) is answered inside the protocol object; the handshake ends at
+// the first ReadyForQuery. Over TLS the startup's protocol object is given the certificate's
 // tls-server-end-point hash, so SCRAM-SHA-256-PLUS binds the authentication to the TLS session.
 //
 // target_session_attrs (libpq's rules): after the startup, the server's ParameterStatus values
@@ -60,7 +60,8 @@ export interface PgRoute extends ConnectRoute {
 function tlsFor(options: ResolvedPgOptions, host: PgHost | null): TlsOptions {
   const given = options.tls ?? {};
   const name = host === null ? options.host : host.host !== '' ? host.host : (host.hostaddr ?? undefined);
-  // A root certificate file (sslrootcert) makes 'prefer' check the chain too (libpq); 'require' read as 'verify-ca' already.
+  // A root certificate file (sslrootcert) makes 'prefer' check the chain too (libpq); 'require'
+  // reads as 'verify-ca' then already (options.ts).
   const rootFile = options.sslrootcert !== null && options.sslrootcert !== 'system';
   const verify = options.sslmode === 'verify-full' || options.sslmode === 'verify-ca' || (options.sslmode === 'prefer' && rootFile);
   return {
