@@ -49,6 +49,19 @@ async function serverPort(db: PgClient): Promise<number | null> {
   return rows[0]?.port ?? null;
 }
 
+/** Run a function with a client of these options (in the harness's run), closed after. */
+function clientRunner(h: PgHarness): <T>(options: string | PgOptions, body: (db: PgClient) => Promise<T>) => Promise<T> {
+  return (options, body) =>
+    h.run(async () => {
+      const db = await h.connect(options);
+      try {
+        return await body(db);
+      } finally {
+        await db.close();
+      }
+    });
+}
+
 /** Register the suite. */
 export function pgHostsConformance(h: PgHarness, t: TestApi): void {
   const { describe, it, expect, beforeAll, afterAll } = t;
@@ -63,15 +76,7 @@ export function pgHostsConformance(h: PgHarness, t: TestApi): void {
     const at = (server: PrivatePostgres): string => `127.0.0.1:${server.port}`;
     /** A URL listing these host:port entries. */
     const urlOf = (hosts: readonly string[], query = ''): string => `postgres://postgres@${hosts.join(',')}/test?sslmode=disable${query}`;
-    const withClient = <T>(options: string | PgOptions, body: (db: PgClient) => Promise<T>): Promise<T> =>
-      h.run(async () => {
-        const db = await h.connect(options);
-        try {
-          return await body(db);
-        } finally {
-          await db.close();
-        }
-      });
+    const withClient = clientRunner(h);
     /** The port the first connection of a client with these options reaches. */
     const reached = (options: string | PgOptions): Promise<number | null> => withClient(options, serverPort);
 
@@ -287,15 +292,7 @@ export function pgHostsConformance(h: PgHarness, t: TestApi): void {
     let untrusted: PrivatePostgres;
     /** The client's TLS options: the test CA trusted (libpq's sslrootcert). */
     const trust = (): { ca: string } => ({ ca: ca.ca });
-    const withClient = <T>(options: string | PgOptions, body: (db: PgClient) => Promise<T>): Promise<T> =>
-      h.run(async () => {
-        const db = await h.connect(options);
-        try {
-          return await body(db);
-        } finally {
-          await db.close();
-        }
-      });
+    const withClient = clientRunner(h);
     /** The port the client reached, and whether its session is TLS. */
     const reached = (options: string | PgOptions): Promise<[number | null, unknown]> =>
       withClient(options, async (db) => [await serverPort(db), (await db.query<{ ssl: boolean }>('select ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows[0]?.ssl]);
