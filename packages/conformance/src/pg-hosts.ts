@@ -15,7 +15,7 @@
 
 import * as net from 'node:net';
 import { join } from 'node:path';
-import { AllHostsFailedError, ConnectTimeoutError, ConnectionError, isPgError } from '@curio-ts/client';
+import { AllHostsFailedError, CommandTimeoutError, ConnectTimeoutError, ConnectionError, isPgError } from '@curio-ts/client';
 import type { PgClient, PgOptions } from '@curio-ts/client';
 import { makeTestCa } from './certs.js';
 import type { TestCa } from './certs.js';
@@ -420,6 +420,17 @@ export function pgHostsConformance(h: PgHarness, t: TestApi): void {
       ]);
       // tls.serverName names every host: the nameless host is checked against it.
       expect(await reached({ url: addressOnly(serverB, 'verify-full'), tls: { ...trust(), serverName: 'db-b.test' } })).toEqual([serverB.port, true]);
+    });
+
+    it('a query that times out on a host given by name and hostaddr is cancelled through the address: a CancelRequest never looks the name up', async () => {
+      await withClient(`postgres://postgres@db-c.invalid:${serverB.port}/test?hostaddr=127.0.0.1&sslmode=disable`, async (db) => {
+        const pid = db.processId;
+        const started = Date.now();
+        expect(await rejection(db.query('select pg_sleep(10)', [], { timeout: 300 }))).toBeInstanceOf(CommandTimeoutError);
+        // Cancelled on the server (not left to run its 10 s), on the same connection.
+        expect((await db.query<{ p: number }>('select pg_backend_pid() as p')).rows[0]?.p).toBe(pid);
+        expect(Date.now() - started).toBeLessThan(5000);
+      });
     });
 
     it('every host dead, given by name and hostaddr: AllHostsFailedError shows both', async () => {
