@@ -10,6 +10,13 @@
 // has no hosts, so it never runs this file (and pgConformance's one multi-host case is in
 // PGLITE_EXCLUSIONS).
 //
+// A second group checks TLS per host and hostaddr on three more TLS servers: two whose
+// certificates one test CA signed (one for db-a.test only, one for db-b.test, localhost and
+// 127.0.0.1) and one signed by a CA nobody trusts; verify-full, verify-ca, require and prefer
+// with the CA given as `tls.ca` or as an sslrootcert file; hostaddr with names under `.invalid`
+// (which cannot resolve: only the address reaches the server) that are still what verify-full
+// checks.
+//
 // Which server a connection reached is read from the server itself (inet_server_port(), null
 // over a unix socket), never from the client's own account.
 
