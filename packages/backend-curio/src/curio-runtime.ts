@@ -52,7 +52,7 @@ export async function connectCurio(target: ConnectTarget, timeout: number | unde
     let socket: Socket;
     if ('path' in target) socket = await openUnixConnection(target.path, options);
     else if (target.tls !== undefined) {
-      socket = await openConnection(target.host, target.port, { ...options, tls: clientTls(target.tls), ...sniName(target.tls.serverName, target.host) });
+      socket = await openConnection(target.host, target.port, { ...options, tls: clientTls(target.tls, target.host), ...sniName(target.tls.serverName, target.host) });
     } else socket = await openConnection(target.host, target.port, options);
     return new CurioByteStream(socket, 'path' in target ? {} : { host: target.host });
   } catch (error) {

@@ -343,5 +343,5 @@ export function toConnectionError(error: unknown): unknown {
 
 function kernelTlsOptions(options: StartTlsOptions, host: string | undefined): KernelStartTlsOptions {
   if (options.side === 'server') return { serverSide: true, unread: 'handshake', tls: serverTls(options) };
-  return { unread: 'handshake', ...sniName(options.serverName, host), tls: clientTls(options) };
+  return { unread: 'handshake', ...sniName(options.serverName, host), tls: clientTls(options, host) };
 }

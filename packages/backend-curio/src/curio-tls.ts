@@ -4,7 +4,7 @@
 // takes, for connecting, listening and upgrading.
 
 import { isIP } from 'node:net';
-import type * as tls from 'node:tls';
+import * as tls from 'node:tls';
 import type { TlsOptions, TlsServerOptions } from '@curio-ts/client';
 
 function caOption(ca: string | readonly string[] | undefined): { ca?: string | string[] } {
@@ -15,9 +15,19 @@ function alpnOption(protocols: readonly string[] | undefined): { ALPNProtocols?:
   return protocols === undefined ? {} : { ALPNProtocols: [...protocols] };
 }
 
-/** Client options (the server name goes separately, as the kernel's `serverHostname`). */
-export function clientTls(options: TlsOptions): tls.ConnectionOptions {
+/**
+ * Client options (the server name goes separately, as the kernel's `serverHostname`). The
+ * certificate is checked against `serverName`, else `host`, an IP address included; against
+ * nothing with `checkServerName: false` (the chain is still checked).
+ */
+export function clientTls(options: TlsOptions, host: string | undefined): tls.ConnectionOptions {
+  const name = options.serverName ?? host;
   return {
+    ...(options.checkServerName === false
+      ? { checkServerIdentity: () => undefined }
+      : name === undefined
+        ? {}
+        : { checkServerIdentity: (_hostname: string, certificate: tls.PeerCertificate) => tls.checkServerIdentity(name, certificate) }),
     ...caOption(options.ca),
     ...alpnOption(options.alpnProtocols),
     ...(options.cert !== undefined ? { cert: options.cert } : {}),

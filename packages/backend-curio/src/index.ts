@@ -1,10 +1,11 @@
 // @curio-ts/backend-curio: the curio-ts clients over the curio kernel.
 // Switching runtime is switching this import for '@curio-ts/backend-node'.
 
+import { readFileSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import { createBrotliDecompress } from 'node:zlib';
 import { connectPgWith, connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
-import type { PgClient, PgOptions, FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions, Runtime } from '@curio-ts/client';
+import type { PgClient, PgFileReader, PgOptions, FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions, Runtime } from '@curio-ts/client';
 import { curioRuntime } from './curio-runtime.js';
 import { pgliteRoute } from '@curio-ts/transport-pglite';
 
@@ -24,6 +25,9 @@ export function connectRedis(options?: string | RedisOptions): Promise<RedisClie
   return connectRedisWith(curioRuntime(), options);
 }
 
+/** How connectPg reads the files its options name (libpq's sslrootcert), once, when the client is made. */
+const PG_FILES: PgFileReader = { readText: (path) => readFileSync(path, 'utf8') };
+
 /**
  * Connect to PostgreSQL (a `postgres://` URL or options; the PG* environment variables fill in
  * what they leave out; `pglite:` or `pglite:<data dir>`: PostgreSQL in WebAssembly in a worker thread, see @curio-ts/transport-pglite) over the kernel. Call it from a kernel task. A query awaited by a kernel
@@ -33,7 +37,7 @@ export function connectRedis(options?: string | RedisOptions): Promise<RedisClie
  */
 export function connectPg(options?: string | PgOptions): Promise<PgClient> {
   const pglite = pgliteRoute(options);
-  return pglite === null ? connectPgWith(curioRuntime(), options, process.env) : connectPgWith(curioRuntime(), pglite, {});
+  return pglite === null ? connectPgWith(curioRuntime(), options, process.env, PG_FILES) : connectPgWith(curioRuntime(), pglite, {});
 }
 
 /** Serve HTTP/1.1 with `handler` over the kernel: call it from a kernel task. Each connection is a daemon task, each request's handler a task of its own (cancelled when its client disconnects). */

@@ -1,10 +1,11 @@
 // @curio-ts/backend-node: the curio-ts clients over plain Node streams and Promises.
 // Switching runtime is switching this import for '@curio-ts/backend-curio'.
 
+import { readFileSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import { createBrotliDecompress } from 'node:zlib';
 import { connectPgWith, connectRedisWith, makeFetch, request as requestWith, serveHttp as serveHttpWith } from '@curio-ts/client';
-import type { PgClient, PgOptions, FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
+import type { PgClient, PgFileReader, PgOptions, FetchFunction, HttpHandler, HttpRequestOptions, HttpResponse, HttpServer, HttpServerOptions, RedisClient, RedisOptions } from '@curio-ts/client';
 import { nodeRuntime } from './node-runtime.js';
 import { pgliteRoute } from '@curio-ts/transport-pglite';
 
@@ -18,13 +19,16 @@ export function connectRedis(options?: string | RedisOptions): Promise<RedisClie
   return connectRedisWith(nodeRuntime, options);
 }
 
+/** How connectPg reads the files its options name (libpq's sslrootcert), once, when the client is made. */
+const PG_FILES: PgFileReader = { readText: (path) => readFileSync(path, 'utf8') };
+
 /**
  * Connect to PostgreSQL (a `postgres://` URL or options; the PG* environment variables fill in
  * what they leave out; `pglite:` or `pglite:<data dir>`: PostgreSQL in WebAssembly in a worker thread, see @curio-ts/transport-pglite) over plain Node. Resolves once the first connection is ready.
  */
 export function connectPg(options?: string | PgOptions): Promise<PgClient> {
   const pglite = pgliteRoute(options);
-  return pglite === null ? connectPgWith(nodeRuntime, options, process.env) : connectPgWith(nodeRuntime, pglite, {});
+  return pglite === null ? connectPgWith(nodeRuntime, options, process.env, PG_FILES) : connectPgWith(nodeRuntime, pglite, {});
 }
 
 /** Serve HTTP/1.1 with `handler` over plain Node (node:net streams and Promises). */

@@ -521,11 +521,23 @@ export function tlsInfoOf(socket: tls.TLSSocket): TlsInfo {
   };
 }
 
+/**
+ * Which name the certificate is checked against: `serverName`, else the host, an IP address
+ * included (Node would otherwise fall back to the socket's own address, which for an upgraded
+ * stream is where it connected, not the name asked for); nothing with `checkServerName: false`.
+ */
+function serverIdentityCheck(options: TlsOptions, name: string | undefined): Pick<tls.ConnectionOptions, 'checkServerIdentity'> {
+  if (options.checkServerName === false) return { checkServerIdentity: () => undefined };
+  if (name === undefined) return {};
+  return { checkServerIdentity: (_hostname, certificate) => tls.checkServerIdentity(name, certificate) };
+}
+
 /** The runtime's client TLS options as node:tls options (SNI only for a host name, never an IP). */
 export function clientTlsOptions(options: TlsOptions, host: string | undefined): tls.ConnectionOptions {
   const name = options.serverName ?? host;
   return {
     ...(name !== undefined && net.isIP(name) === 0 ? { servername: name } : {}),
+    ...serverIdentityCheck(options, name),
     ...(options.ca !== undefined ? { ca: typeof options.ca === 'string' ? options.ca : [...options.ca] } : {}),
     ...(options.cert !== undefined ? { cert: options.cert } : {}),
     ...(options.key !== undefined ? { key: options.key } : {}),

@@ -65,7 +65,10 @@ export class ConnectTimeoutError extends ConnectionError {
 
 /** One host's failure, inside AllHostsFailedError. */
 export interface HostFailure {
-  /** The host as 'name:port' ('[::1]:5434', a socket's path). */
+  /**
+   * The host as 'name:port' ('[::1]:5434', a socket's path); a Postgres host given with a
+   * hostaddr shows both, 'name at address:port' ('db1 at 10.0.0.7:5432').
+   */
   readonly host: string;
   /** Why it failed (a ConnectionError, a ConnectTimeoutError, a PgError, a target mismatch...). */
   readonly error: unknown;

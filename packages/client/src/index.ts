@@ -79,7 +79,7 @@ export type { FetchFunction, FetchInit, MakeFetchOptions, ContentDecoder } from 
 export { concatBytes } from './bytes.js';
 // PostgreSQL.
 export { parsePgUrl, pgEnvironmentOptions, resolvePgOptions } from './pg/options.js';
-export type { PgOptions, PgSslMode, PgChannelBinding, PgPassword, PgEnvironment, ResolvedPgOptions, PgHost, PgHostOption, PgTargetSessionAttrs, PgLoadBalanceHosts } from './pg/options.js';
+export type { PgOptions, PgSslMode, PgChannelBinding, PgPassword, PgEnvironment, PgFileReader, ResolvedPgOptions, PgHost, PgHostOption, PgTargetSessionAttrs, PgLoadBalanceHosts } from './pg/options.js';
 export type { PgField, PgResult, PgRow, PgRowMode } from './pg/result.js';
 export { sql, SqlFragment, isSqlFragment } from './pg/sql.js';
 export type { SqlTag } from './pg/sql.js';

@@ -75,6 +75,12 @@ export interface TlsOptions {
   readonly key?: string;
   /** Check the server's certificate (default true). */
   readonly rejectUnauthorized?: boolean;
+  /**
+   * With `rejectUnauthorized`: whether the certificate must name the server (`serverName`,
+   * else the host connected to, an IP address included), default true. False checks the chain
+   * against the trusted CAs only (libpq's sslmode verify-ca).
+   */
+  readonly checkServerName?: boolean;
   /** ALPN protocols to offer, in order of preference. */
   readonly alpnProtocols?: readonly string[];
 }

@@ -3,7 +3,11 @@
 // brackets, percent-encoded socket directories, ports per host), PGHOST and PGPORT lists, the
 // `hosts` option, target_session_attrs and load_balance_hosts from each layer, and typed
 // errors for what cannot be read (empty entries, port counts that do not match, hostile bytes).
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ClientError, InvalidArgumentError, isSqlFragment, parsePgUrl, pgEnvironmentOptions, resolvePgOptions, sql } from '@curio-ts/client';
 import type { PgOptions } from '@curio-ts/client';
@@ -26,6 +30,7 @@ describe('PostgreSQL URLs', () => {
     ['postgres:///db?host=/tmp/sock&port=5999', { host: '/tmp/sock', port: 5999, database: 'db' }],
     ['postgres://h/d?sslmode=require&application_name=app&connect_timeout=3', { host: 'h', database: 'd', sslmode: 'require', applicationName: 'app', connectTimeout: 3000 }],
     ['postgres://h/d?sslmode=allow', { host: 'h', database: 'd', sslmode: 'prefer' }],
+    ['postgres://h/d?sslmode=verify-ca', { host: 'h', database: 'd', sslmode: 'verify-ca' }],
     ['postgres://h?options=-c%20search_path%3Dx&dbname=e&user=v', { host: 'h', database: 'e', user: 'v', parameters: { options: '-c search_path=x' } }],
   ])('parses %s', (url, expected) => {
     expect(parsePgUrl(url)).toEqual(expected);
@@ -36,9 +41,10 @@ describe('PostgreSQL URLs', () => {
     ['not a url', 'ERR_BAD_URL'],
     ['postgres://h:99999', 'ERR_BAD_URL'],
     ['postgres://a,,b/db', 'ERR_BAD_URL'],
-    ['postgres://h/d?sslmode=verify-ca', 'ERR_BAD_OPTION'],
+    ['postgres://h/d?sslmode=verify', 'ERR_BAD_OPTION'],
+    ['postgres://h/d?hostaddr=h', 'ERR_BAD_OPTION'],
     ['postgres://h/d?sslmode=bogus', 'ERR_BAD_OPTION'],
-    ['postgres://h/d?sslrootcert=/x.pem', 'ERR_BAD_OPTION'],
+    ['postgres://h/d?sslcert=/x.pem', 'ERR_BAD_OPTION'],
     ['postgres://h/d?typo=1', 'ERR_BAD_OPTION'],
     ['postgres://h/d?connect_timeout=x', 'ERR_BAD_OPTION'],
   ])('refuses %s with a typed error', (url, code) => {
@@ -100,7 +106,7 @@ describe('resolvePgOptions', () => {
     { user: 42 as unknown as string },
     { database: 'a\0b' },
     { password: 42 as unknown as string },
-    { sslmode: 'verify-ca' as unknown as 'require' },
+    { sslmode: 'verify' as unknown as 'require' },
     { connectTimeout: Infinity },
     { poolSize: 0 },
     { sessions: 0 },
@@ -208,7 +214,7 @@ describe('several hosts in a PostgreSQL URL', () => {
   });
 
   it('hostile bytes: any string is parsed or refused with a ClientError, never another error', () => {
-    const pieces = ['postgres://', 'postgresql:///', '@', ':', ',', '[', ']', '/', '?', '&', '=', '#', '%', '%2C', '%2F', '%5B', '%zz', '%00', '::1', 'h', '5432', '99999', '\0', 'é', ' ', 'host=', 'port=', 'target_session_attrs=', 'standby'];
+    const pieces = ['postgres://', 'postgresql:///', '@', ':', ',', '[', ']', '/', '?', '&', '=', '#', '%', '%2C', '%2F', '%5B', '%zz', '%00', '::1', 'h', '5432', '99999', '\0', 'é', ' ', 'host=', 'port=', 'hostaddr=', '10.0.0.1', 'target_session_attrs=', 'standby'];
     const urls = fc.oneof(
       fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 12 }).map((parts) => `postgres://${parts.join('')}`),
       fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 12 }).map((parts) => parts.join('')),
@@ -303,7 +309,7 @@ describe('several hosts in the options and across layers', () => {
   it('the first host stays in host, port and target (one host reads as before)', () => {
     const resolved = resolvePgOptions('postgres://h1:1,h2:2/db');
     expect([resolved.host, resolved.port, resolved.target]).toEqual(['h1', 1, { host: 'h1', port: 1 }]);
-    expect(resolvePgOptions('postgres://h/db').hosts).toEqual([{ host: 'h', port: 5432, target: { host: 'h', port: 5432 }, label: 'h:5432' }]);
+    expect(resolvePgOptions('postgres://h/db').hosts).toEqual([{ host: 'h', hostaddr: null, port: 5432, target: { host: 'h', port: 5432 }, label: 'h:5432' }]);
   });
 
   it('sslmode applies to each host; it reads as disable only when every host is a unix socket', () => {
@@ -329,4 +335,196 @@ describe('several hosts in the options and across layers', () => {
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as InvalidArgumentError).code).toBe('ERR_BAD_OPTION');
   });
+});
+
+/** Where each host connects, and its label. */
+function targets(input: string | PgOptions, env: Record<string, string> = {}): [string, string | null, unknown, string][] {
+  return resolvePgOptions(input, env).hosts.map((host) => [host.host, host.hostaddr, host.target, host.label]);
+}
+
+describe('hostaddr (libpq): a numeric address per host, the host name kept for TLS and messages', () => {
+  it.each([
+    ['postgres://db1/d?hostaddr=10.0.0.7', [['db1', '10.0.0.7', { host: '10.0.0.7', port: 5432 }, 'db1 at 10.0.0.7:5432']]],
+    ['postgres://db1:1,db2:2/d?hostaddr=10.0.0.7,::1', [['db1', '10.0.0.7', { host: '10.0.0.7', port: 1 }, 'db1 at 10.0.0.7:1'], ['db2', '::1', { host: '::1', port: 2 }, 'db2 at [::1]:2']]],
+    // An empty entry: that host is looked up as usual.
+    ['postgres://db1,db2/d?hostaddr=,10.0.0.8', [['db1', null, { host: 'db1', port: 5432 }, 'db1:5432'], ['db2', '10.0.0.8', { host: '10.0.0.8', port: 5432 }, 'db2 at 10.0.0.8:5432']]],
+    // No host: the addresses make the hosts, nameless; ports pair with them.
+    ['postgres:///d?hostaddr=10.0.0.1,10.0.0.2&port=1,2', [['', '10.0.0.1', { host: '10.0.0.1', port: 1 }, '10.0.0.1:1'], ['', '10.0.0.2', { host: '10.0.0.2', port: 2 }, '10.0.0.2:2']]],
+    ['postgres:///d?hostaddr=fe80::1%25eth0&port=7', [['', 'fe80::1%eth0', { host: 'fe80::1%eth0', port: 7 }, '[fe80::1%eth0]:7']]],
+    // A socket directory with an address is a TCP host: the address wins (libpq).
+    ['postgres://%2Ftmp/d?hostaddr=127.0.0.1', [['/tmp', '127.0.0.1', { host: '127.0.0.1', port: 5432 }, '/tmp at 127.0.0.1:5432']]],
+    ['postgres:///d?hostaddr=', [['127.0.0.1', null, { host: '127.0.0.1', port: 5432 }, '127.0.0.1:5432']]],
+  ])('reads %s', (url, expected) => {
+    expect(targets(url)).toEqual(expected);
+  });
+
+  it('a keyword of its own in every layer: PGHOSTADDR, the URL, the option; paired with the host list of whichever layer gave it', () => {
+    expect(targets({}, { PGHOST: 'e1,e2', PGHOSTADDR: '10.0.0.1,10.0.0.2' }).map((t) => t[3])).toEqual(['e1 at 10.0.0.1:5432', 'e2 at 10.0.0.2:5432']);
+    // The URL's hosts, PGHOSTADDR's addresses.
+    expect(targets('postgres://u1,u2/d', { PGHOST: 'e1,e2', PGHOSTADDR: '10.0.0.1,10.0.0.2' }).map((t) => t[3])).toEqual(['u1 at 10.0.0.1:5432', 'u2 at 10.0.0.2:5432']);
+    // The option's addresses over the URL's.
+    expect(targets({ url: 'postgres://u1/d?hostaddr=10.0.0.1', hostaddr: '10.9.9.9' }).map((t) => t[3])).toEqual(['u1 at 10.9.9.9:5432']);
+    // hosts entries with their own addresses (and one without).
+    expect(targets({ hosts: [{ host: 'a', hostaddr: '10.0.0.1', port: 1 }, { host: 'b' }, { hostaddr: '::2' }] }).map((t) => t[3])).toEqual(['a at 10.0.0.1:1', 'b:5432', '[::2]:5432']);
+    // PGHOSTADDR alone: nameless hosts; PGPORT pairs with them.
+    expect(targets({}, { PGHOSTADDR: '10.0.0.1,10.0.0.2', PGPORT: '1,2' }).map((t) => t[3])).toEqual(['10.0.0.1:1', '10.0.0.2:2']);
+    expect(targets({ host: 'a,b,c', hostaddr: '10.0.0.1,,' }).map((t) => t[3])).toEqual(['a at 10.0.0.1:5432', 'b:5432', 'c:5432']);
+    expect(resolvePgOptions({ host: 'db', hostaddr: '10.0.0.1' })).toMatchObject({ host: 'db', hostaddr: '10.0.0.1', target: { host: '10.0.0.1', port: 5432 } });
+  });
+
+  it.each([
+    [{ url: 'postgres://a,b/d?hostaddr=10.0.0.1' }, {}, /could not match 2 host names to 1 hostaddr value/],
+    [{ url: 'postgres://a/d?hostaddr=10.0.0.1,10.0.0.2' }, {}, /could not match 1 host name to 2 hostaddr values/],
+    [{}, { PGHOST: 'a', PGHOSTADDR: '10.0.0.1,10.0.0.2' }, /could not match 1 host name to 2 hostaddr values/],
+    [{ url: 'postgres:///d?hostaddr=10.0.0.1,10.0.0.2&port=1,2,3' }, {}, /3 ports cannot be matched to 2 hostaddr values/],
+    [{ hostaddr: 'db.example' }, {}, /numeric/],
+    [{ hostaddr: 'localhost' }, {}, /numeric/],
+    [{ hostaddr: '[::1]' }, {}, /no brackets/],
+    [{ hostaddr: '10.0.0.1:5432' }, {}, /numeric/],
+    [{ hostaddr: '010.0.0.1' }, {}, /numeric/],
+    [{ hostaddr: '256.0.0.1' }, {}, /numeric/],
+    [{ hostaddr: '10.0.0' }, {}, /numeric/],
+    [{ hostaddr: '1:2:3:4:5:6:7:8:9' }, {}, /numeric/],
+    [{ hostaddr: '1::2::3' }, {}, /numeric/],
+    [{ hostaddr: '1.2.3.4::' }, {}, /numeric/],
+    [{ hostaddr: '::1.2.3.4:1' }, {}, /numeric/],
+    [{ hostaddr: ' 10.0.0.1' }, {}, /numeric/],
+    [{ hostaddr: 42 as unknown as string }, {}, /hostaddr must be a string/],
+    [{ hostaddr: '10.0.0.1\0' }, {}, /NUL|numeric/],
+    [{ hosts: [{ host: 'a', hostaddr: 'b' }] }, {}, /numeric/],
+    [{ hosts: [{ host: 'a', hostaddr: '10.0.0.1,10.0.0.2' }] }, {}, /one numeric address/],
+    [{ hosts: [{ host: 'a', hostaddr: '10.0.0.1' }], hostaddr: '10.0.0.2' }, {}, /not both/],
+    [{ hosts: [{ port: 1 }] }, {}, /hosts\[0\]\.host/],
+    [{}, { PGHOSTADDR: 'db.example' }, /numeric.*PGHOSTADDR/],
+  ])('refuses %o (env %o) with a typed error', (options, env, message) => {
+    const error = errorOf(() => resolvePgOptions(options as PgOptions, env));
+    // A URL that cannot be read is ERR_BAD_URL (as its other port-count errors), the rest ERR_BAD_OPTION.
+    const inUrl = /ports cannot be matched/.test(message.source);
+    expect(error).toBeInstanceOf(inUrl ? ClientError : InvalidArgumentError);
+    expect((error as ClientError).code).toBe(inUrl ? 'ERR_BAD_URL' : 'ERR_BAD_OPTION');
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('any string is taken as hostaddr exactly when Node reads it as an IP address (hostile and random input)', () => {
+    const pieces = ['1', '0', '00', '255', '256', 'ff', 'FFFF', 'fffff', 'g', '.', ':', '::', '%', 'eth0', '[', ']', ' ', '-', '\0', 'é', '1.2.3.4', '::ffff:'];
+    const text = fc.oneof(
+      fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 14 }).map((parts) => parts.join('')),
+      // IPv6-shaped: groups joined by ':' (an empty group makes '::'), IPv4 parts anywhere.
+      fc.array(fc.constantFrom('1', 'ffff', 'FfFf', '12345', '0', '1.2.3.4', '01.2.3.4', '', 'x', '%z'), { minLength: 1, maxLength: 10 }).map((parts) => parts.join(':')),
+      fc.string({ unit: 'binary', maxLength: 30 }),
+      fc.ipV4(),
+      fc.ipV6(),
+      fc.ipV4Extended(),
+    );
+    fc.assert(
+      fc.property(
+        text.filter((t) => !t.includes(',') && t !== ''),
+        (address) => {
+          const error = errorOf(() => resolvePgOptions({ host: 'db', hostaddr: address }));
+          if (isIP(address) !== 0) {
+            expect(error).toBeUndefined();
+            expect(resolvePgOptions({ host: 'db', hostaddr: address }).target).toEqual({ host: address, port: 5432 });
+          } else {
+            expect(error).toBeInstanceOf(InvalidArgumentError);
+          }
+        },
+      ),
+      { numRuns: 8000 },
+    );
+  });
+
+  it('random IPv6 forms (any run of zero groups compressed, a final IPv4 part, a zone, any case) are accepted', () => {
+    const group = fc.integer({ min: 0, max: 0xffff }).map((n) => n.toString(16));
+    const address = fc
+      .record({
+        groups: fc.array(group, { minLength: 8, maxLength: 8 }),
+        v4: fc.option(fc.ipV4(), { nil: undefined }),
+        cut: fc.tuple(fc.nat(8), fc.nat(8)),
+        upper: fc.boolean(),
+        zone: fc.option(fc.stringMatching(/^[a-z0-9]{1,6}$/), { nil: undefined }),
+      })
+      .map(({ groups, v4, cut, upper, zone }) => {
+        const parts = v4 === undefined ? groups : [...groups.slice(0, 6), v4];
+        const [a, b] = [Math.min(...cut) % (parts.length + 1), Math.max(...cut) % (parts.length + 1)];
+        const text = a < b ? `${parts.slice(0, a).join(':')}::${parts.slice(b).join(':')}` : parts.join(':');
+        return `${upper ? text.toUpperCase() : text}${zone === undefined ? '' : `%${zone}`}`;
+      });
+    fc.assert(
+      fc.property(address, (text) => {
+        expect(isIP(text)).toBe(6);
+        expect(resolvePgOptions({ host: 'db', hostaddr: text }).hostaddr).toBe(text);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('random host and hostaddr lists pair by position when the counts match, and are refused with both counts when not', () => {
+    const entry = fc.oneof(fc.constant(''), fc.ipV4(), fc.ipV6());
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', 'b.example', '/run/pg', '::1'), { minLength: 1, maxLength: 5 }), fc.array(entry, { minLength: 1, maxLength: 5 }), (hosts, addresses) => {
+        const url = `postgres://${hosts.map((h) => (h.includes(':') ? `[${h}]` : encodeURIComponent(h))).join(',')}/d?hostaddr=${encodeURIComponent(addresses.join(','))}`;
+        const error = errorOf(() => resolvePgOptions(url));
+        if (hosts.length !== addresses.length) {
+          expect(error).toBeInstanceOf(InvalidArgumentError);
+          expect((error as Error).message).toContain(`could not match ${hosts.length} host name`);
+          expect((error as Error).message).toContain(`to ${addresses.length} hostaddr value`);
+          return;
+        }
+        expect(error).toBeUndefined();
+        const resolved = resolvePgOptions(url).hosts;
+        resolved.forEach((host, i) => {
+          const address = addresses[i] as string;
+          expect(host.host).toBe(hosts[i]);
+          expect(host.hostaddr).toBe(address === '' ? null : address);
+          if (address !== '') expect(host.target).toEqual({ host: address, port: 5432 });
+          else expect(host.target).toEqual((hosts[i] as string).startsWith('/') ? { path: '/run/pg/.s.PGSQL.5432' } : { host: hosts[i], port: 5432 });
+        });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('sslrootcert (libpq): a file of trusted CAs, read through the backend', () => {
+  const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const dir = mkdtempSync(join(tmpdir(), 'curio-rootcert-'));
+  const file = join(dir, 'root.crt');
+  writeFileSync(file, PEM);
+  writeFileSync(join(dir, 'not-pem.txt'), 'hello');
+  const files = { readText: (path: string) => readFileSync(path, 'utf8') };
+  const resolve = (input: string | PgOptions, env: Record<string, string> = {}) => resolvePgOptions(input, env, files);
+
+  it('the file becomes tls.ca; the chain is checked in every sslmode with TLS: require reads as verify-ca (libpq)', () => {
+    expect(resolve(`postgres://h/d?sslrootcert=${encodeURIComponent(file)}`)).toMatchObject({ sslmode: 'prefer', sslrootcert: file, tls: { ca: PEM } });
+    expect(resolve(`postgres://h/d?sslrootcert=${encodeURIComponent(file)}&sslmode=require`)).toMatchObject({ sslmode: 'verify-ca', tls: { ca: PEM } });
+    expect(resolve({ host: 'h', sslrootcert: file, sslmode: 'verify-full', tls: { serverName: 'x' } })).toMatchObject({ sslmode: 'verify-full', tls: { ca: PEM, serverName: 'x' } });
+    expect(resolve({ host: 'h', sslmode: 'require' }, { PGSSLROOTCERT: file })).toMatchObject({ sslmode: 'verify-ca', sslrootcert: file, tls: { ca: PEM } });
+    // tls.ca given in code wins over the file (which is then not read).
+    expect(resolve({ host: 'h', sslrootcert: join(dir, 'missing.crt'), tls: { ca: 'mine' } })).toMatchObject({ tls: { ca: 'mine' } });
+    expect(resolve({ host: 'h' }).sslrootcert).toBeNull();
+  });
+
+  it("'system': the runtime's default CAs, verify-full by default, nothing weaker", () => {
+    const system = resolve('postgres://h/d?sslrootcert=system');
+    expect([system.sslmode, system.tls]).toEqual(['verify-full', undefined]);
+    for (const weak of ['disable', 'prefer', 'require', 'verify-ca']) {
+      const error = errorOf(() => resolve(`postgres://h/d?sslrootcert=system&sslmode=${weak}`));
+      expect(error, weak).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message).toMatch(/weak sslmode/);
+    }
+  });
+
+  it.each([
+    [{ host: 'h', sslrootcert: join(dir, 'missing.crt') }, true, /could not read the root certificate file/],
+    [{ host: 'h', sslrootcert: join(dir, 'not-pem.txt') }, true, /holds no PEM certificate/],
+    [{ host: 'h', sslrootcert: file }, false, /cannot read: give the PEM text as tls.ca/],
+    [{ host: 'h', sslrootcert: 7 as unknown as string }, true, /sslrootcert must be a string/],
+    [{ host: 'h', sslrootcert: 'a\0b' }, true, /without NUL/],
+  ])('refuses %o with a typed error (reader given: %s)', (options, withReader, message) => {
+    const error = errorOf(() => resolvePgOptions(options, {}, withReader ? files : undefined));
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).code).toBe('ERR_BAD_OPTION');
+    expect((error as Error).message).toMatch(message);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 });

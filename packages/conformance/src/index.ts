@@ -19,8 +19,8 @@ export { runtimeConformance, FLOOD_BYTES, STALL_BOUND, BUFFERED_BOUND } from './
 export type { RuntimeHarness, RuntimeCapabilities } from './runtime.js';
 export { startUpperServer, LineReader, bytesOf, targetOf } from './upper-server.js';
 export type { UpperServer } from './upper-server.js';
-export { makeTestCertificates } from './certs.js';
-export type { TestCertificates } from './certs.js';
+export { makeTestCa, makeTestCertificates } from './certs.js';
+export type { IssuedCertificate, TestCa, TestCertificates } from './certs.js';
 export { httpServerConformance, echoHandler, curl, rawExchange } from './http.js';
 export { httpHandlerConformance } from './http-handlers.js';
 export { httpHostileConformance, rawOutcome } from './http-hostile.js';
@@ -35,4 +35,4 @@ export type { PgHarness, PgPeer } from './pg.js';
 export { pgFaultConformance } from './pg-faults.js';
 export { pgHostsConformance } from './pg-hosts.js';
 export { startPrivatePostgres, testPgUrl, sharedTestPgUrl, findPostgresBinaries, missingPostgresMessage, preparePostgresTemplate, TEST_PG_ENV, PG_TEST_USER } from './postgres-server.js';
-export type { PrivatePostgres, PrivatePostgresOptions, PrivatePostgresUser, PgAuthMethod, PgBinaries } from './postgres-server.js';
+export type { PrivatePostgres, PrivatePostgresOptions, PrivatePostgresTls, PrivatePostgresUser, PgAuthMethod, PgBinaries } from './postgres-server.js';

@@ -10,12 +10,22 @@
 // has no hosts, so it never runs this file (and pgConformance's one multi-host case is in
 // PGLITE_EXCLUSIONS).
 //
+// A second group checks TLS per host and hostaddr on three more TLS servers: two whose
+// certificates one test CA signed (one for db-a.test only, one for db-b.test, localhost and
+// 127.0.0.1) and one signed by a CA nobody trusts; verify-full, verify-ca, require and prefer
+// with the CA given as `tls.ca` or as an sslrootcert file; hostaddr with names under `.invalid`
+// (which cannot resolve: only the address reaches the server) that are still what verify-full
+// checks.
+//
 // Which server a connection reached is read from the server itself (inet_server_port(), null
 // over a unix socket), never from the client's own account.
 
 import * as net from 'node:net';
-import { AllHostsFailedError, ConnectTimeoutError, ConnectionError, isPgError } from '@curio-ts/client';
+import { join } from 'node:path';
+import { AllHostsFailedError, CommandTimeoutError, ConnectTimeoutError, ConnectionError, isPgError } from '@curio-ts/client';
 import type { PgClient, PgOptions } from '@curio-ts/client';
+import { makeTestCa } from './certs.js';
+import type { TestCa } from './certs.js';
 import { startPrivatePostgres } from './postgres-server.js';
 import type { PrivatePostgres } from './postgres-server.js';
 import { freePort } from './servers.js';
@@ -46,6 +56,19 @@ async function serverPort(db: PgClient): Promise<number | null> {
   return rows[0]?.port ?? null;
 }
 
+/** Run a function with a client of these options (in the harness's run), closed after. */
+function clientRunner(h: PgHarness): <T>(options: string | PgOptions, body: (db: PgClient) => Promise<T>) => Promise<T> {
+  return (options, body) =>
+    h.run(async () => {
+      const db = await h.connect(options);
+      try {
+        return await body(db);
+      } finally {
+        await db.close();
+      }
+    });
+}
+
 /** Register the suite. */
 export function pgHostsConformance(h: PgHarness, t: TestApi): void {
   const { describe, it, expect, beforeAll, afterAll } = t;
@@ -60,15 +83,7 @@ export function pgHostsConformance(h: PgHarness, t: TestApi): void {
     const at = (server: PrivatePostgres): string => `127.0.0.1:${server.port}`;
     /** A URL listing these host:port entries. */
     const urlOf = (hosts: readonly string[], query = ''): string => `postgres://postgres@${hosts.join(',')}/test?sslmode=disable${query}`;
-    const withClient = <T>(options: string | PgOptions, body: (db: PgClient) => Promise<T>): Promise<T> =>
-      h.run(async () => {
-        const db = await h.connect(options);
-        try {
-          return await body(db);
-        } finally {
-          await db.close();
-        }
-      });
+    const withClient = clientRunner(h);
     /** The port the first connection of a client with these options reaches. */
     const reached = (options: string | PgOptions): Promise<number | null> => withClient(options, serverPort);
 
@@ -271,6 +286,168 @@ export function pgHostsConformance(h: PgHarness, t: TestApi): void {
           await db.close();
         }
       });
+    });
+  });
+
+  describe(`PostgreSQL hostaddr and verify-full over several hosts (${h.runtime} runtime)`, () => {
+    // Three TLS servers: two with certificates of one test CA (`ca`), for db-a.test alone and
+    // for db-b.test, localhost and 127.0.0.1; one with a certificate of a CA nobody trusts.
+    let ca: TestCa;
+    let otherCa: TestCa;
+    let serverA: PrivatePostgres;
+    let serverB: PrivatePostgres;
+    let untrusted: PrivatePostgres;
+    /** The client's TLS options: the test CA trusted (libpq's sslrootcert). */
+    const trust = (): { ca: string } => ({ ca: ca.ca });
+    const withClient = clientRunner(h);
+    /** The port the client reached, and whether its session is TLS. */
+    const reached = (options: string | PgOptions): Promise<[number | null, unknown]> =>
+      withClient(options, async (db) => [await serverPort(db), (await db.query<{ ssl: boolean }>('select ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows[0]?.ssl]);
+    const failure = (options: string | PgOptions): Promise<unknown> => h.run(() => rejection(h.connect({ reconnect: false, ...(typeof options === 'string' ? { url: options } : options) })));
+    const tcp = (server: PrivatePostgres): string => `127.0.0.1:${server.port}`;
+
+    beforeAll(async () => {
+      ca = makeTestCa('curio-ts hosts CA');
+      otherCa = makeTestCa('curio-ts untrusted CA');
+      [serverA, serverB, untrusted] = await Promise.all([
+        startPrivatePostgres({ tls: { ca, names: ['db-a.test'] } }),
+        startPrivatePostgres({ tls: { ca, names: ['db-b.test', 'localhost', '127.0.0.1'] } }),
+        startPrivatePostgres({ tls: { ca: otherCa, names: ['localhost', '127.0.0.1'] } }),
+      ]);
+    }, 60_000);
+    afterAll(async () => {
+      for (const server of [serverA, serverB, untrusted]) await server?.stop();
+      ca?.remove();
+      otherCa?.remove();
+    });
+
+    it('the helper exposes the CA that signed each server certificate', () => {
+      expect(serverA.ca).toBe(ca.ca);
+      expect(serverB.ca).toBe(ca.ca);
+      expect(untrusted.ca).toBe(otherCa.ca);
+      expect(untrusted.ca).not.toBe(ca.ca);
+    });
+
+    it('verify-full: the first host, whose certificate does not name it, is skipped for the second; require and verify-ca take the first', async () => {
+      const url = (mode: string): string => `postgres://postgres@${tcp(serverA)},${tcp(serverB)}/test?sslmode=${mode}`;
+      expect(await reached({ url: url('verify-full'), tls: trust() })).toEqual([serverB.port, true]);
+      expect(await reached({ url: url('require'), tls: trust() })).toEqual([serverA.port, true]);
+      // verify-ca checks the chain only: serverA's certificate is the test CA's, whatever it names.
+      expect(await reached({ url: url('verify-ca'), tls: trust() })).toEqual([serverA.port, true]);
+      // Pool connections go through the same checks.
+      await withClient({ url: url('verify-full'), tls: trust() }, async (db) => {
+        expect(await db.transaction(async (tx) => serverPort(tx))).toBe(serverB.port);
+      });
+      // Only the mismatched host: its own error, naming the host, with the TLS layer's code.
+      const single = await failure({ url: `postgres://postgres@${tcp(serverA)}/test?sslmode=verify-full`, tls: trust() });
+      expect(single).toBeInstanceOf(ConnectionError);
+      expect((single as ConnectionError).code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+      expect((single as Error).message).toContain(tcp(serverA));
+      expect((single as Error).message).toContain('verify-full');
+    });
+
+    it('the test CA as the ca TLS option (sslrootcert as PEM) is what makes the chain trusted', async () => {
+      // Without it, the system's CAs do not know the test CA: every host fails, each with its reason.
+      const error = await failure(`postgres://postgres@${tcp(serverA)},${tcp(serverB)}/test?sslmode=verify-full`);
+      expect(error).toBeInstanceOf(AllHostsFailedError);
+      const failures = (error as AllHostsFailedError).failures;
+      expect(failures.map((f) => [f.host, (f.error as ConnectionError).code])).toEqual([
+        [tcp(serverA), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+        [tcp(serverB), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+      ]);
+      // verify-ca needs the CA as well.
+      expect(((await failure(`postgres://postgres@${tcp(serverB)}/test?sslmode=verify-ca`)) as ConnectionError).code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+      expect(await reached({ url: `postgres://postgres@${tcp(serverB)}/test?sslmode=verify-ca`, tls: trust() })).toEqual([serverB.port, true]);
+    });
+
+    it('sslrootcert names the CA file (read by the backend): verify-full over the list; with it require checks the chain (verify-ca, libpq), and so does prefer', async () => {
+      const rootcert = encodeURIComponent(join(ca.dir, 'ca.crt'));
+      expect(await reached(`postgres://postgres@${tcp(serverA)},${tcp(serverB)}/test?sslmode=verify-full&sslrootcert=${rootcert}`)).toEqual([serverB.port, true]);
+      expect(await reached(`postgres://postgres@${tcp(serverA)},${tcp(serverB)}/test?sslmode=require&sslrootcert=${rootcert}`)).toEqual([serverA.port, true]);
+      for (const mode of ['require', 'prefer']) {
+        const error = await failure(`postgres://postgres@${tcp(untrusted)}/test?sslmode=${mode}&sslrootcert=${rootcert}`);
+        expect((error as ConnectionError).code, mode).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+        expect((error as Error).message, mode).toContain(tcp(untrusted));
+      }
+      const missing = await failure(`postgres://postgres@${tcp(serverB)}/test?sslmode=verify-full&sslrootcert=${encodeURIComponent(join(ca.dir, 'nope.crt'))}`);
+      expect((missing as ConnectionError).code).toBe('ERR_BAD_OPTION');
+      expect((missing as Error).message).toMatch(/could not read the root certificate file/);
+      // 'system': the runtime's default CAs, which do not know the test CA.
+      expect(((await failure(`postgres://postgres@${tcp(serverB)}/test?sslrootcert=system`)) as ConnectionError).code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    });
+
+    it('an untrusted CA is refused with a typed error that names the host, also by verify-ca; the next host is tried', async () => {
+      for (const mode of ['verify-full', 'verify-ca']) {
+        const error = await failure({ url: `postgres://postgres@${tcp(untrusted)}/test?sslmode=${mode}`, tls: trust() });
+        expect(error, mode).toBeInstanceOf(ConnectionError);
+        expect((error as ConnectionError).code, mode).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+        expect((error as Error).message, mode).toContain(tcp(untrusted));
+      }
+      expect(await reached({ url: `postgres://postgres@${tcp(untrusted)},${tcp(serverB)}/test?sslmode=verify-full`, tls: trust() })).toEqual([serverB.port, true]);
+      // require does not look at the chain (libpq without a root certificate).
+      expect(await reached({ url: `postgres://postgres@${tcp(untrusted)}/test?sslmode=require`, tls: trust() })).toEqual([untrusted.port, true]);
+    });
+
+    it('hostaddr: the connection goes to the address, never looking the name up (.invalid names), and the name is what verify-full checks', async () => {
+      // Names that cannot resolve: only hostaddr can reach the servers.
+      const named = (names: readonly string[], servers: readonly PrivatePostgres[], mode: string): string =>
+        `postgres://postgres@${names.map((name, i) => `${name}:${servers[i]?.port}`).join(',')}/test?hostaddr=${names.map(() => '127.0.0.1').join(',')}&sslmode=${mode}`;
+      expect(await reached(named(['db-a.invalid'], [serverA], 'disable'))).toEqual([serverA.port, false]);
+      // db-a.test is the name of serverA's certificate: verify-full accepts it over 127.0.0.1.
+      expect(await reached({ url: named(['db-a.test', 'db-b.test'], [serverA, serverB], 'verify-full'), tls: trust() })).toEqual([serverA.port, true]);
+      // The names swapped: neither certificate names the host it is asked for.
+      const swapped = await failure({ url: named(['db-b.test', 'db-a.test'], [serverA, serverB], 'verify-full'), tls: trust() });
+      expect(swapped).toBeInstanceOf(AllHostsFailedError);
+      expect((swapped as AllHostsFailedError).failures.map((f) => [f.host, (f.error as ConnectionError).code])).toEqual([
+        [`db-b.test at 127.0.0.1:${serverA.port}`, 'ERR_TLS_CERT_ALTNAME_INVALID'],
+        [`db-a.test at 127.0.0.1:${serverB.port}`, 'ERR_TLS_CERT_ALTNAME_INVALID'],
+      ]);
+      expect((swapped as Error).message).toContain(`db-b.test at 127.0.0.1:${serverA.port}`);
+      // The same as options: hosts entries with their own hostaddr; and PGHOSTADDR's keyword, `hostaddr`.
+      expect(await reached({ hosts: [{ host: 'db-x.invalid', hostaddr: '127.0.0.1', port: serverA.port }, { host: 'db-b.test', hostaddr: '127.0.0.1', port: serverB.port }], user: 'postgres', database: 'test', sslmode: 'verify-full', tls: trust() })).toEqual([serverB.port, true]);
+      expect(await reached({ host: 'db-b.test', hostaddr: '127.0.0.1', port: serverB.port, user: 'postgres', database: 'test', sslmode: 'verify-full', tls: trust() })).toEqual([serverB.port, true]);
+    });
+
+    it('hostaddr without a host: require and verify-ca connect; verify-full has no name to check and fails that host (libpq)', async () => {
+      const addressOnly = (server: PrivatePostgres, mode: string): string => `postgres://postgres@/test?hostaddr=127.0.0.1&port=${server.port}&sslmode=${mode}`;
+      expect(await reached({ url: addressOnly(serverA, 'require'), tls: trust() })).toEqual([serverA.port, true]);
+      expect(await reached({ url: addressOnly(serverA, 'verify-ca'), tls: trust() })).toEqual([serverA.port, true]);
+      const error = await failure({ url: addressOnly(serverB, 'verify-full'), tls: trust() });
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect((error as ConnectionError).code).toBe('ERR_PG_TLS_NO_HOST_NAME');
+      expect((error as Error).message).toContain(`127.0.0.1:${serverB.port}`);
+      // In a list, the nameless host is skipped for the next one.
+      const list = { hosts: [{ hostaddr: '127.0.0.1', port: serverA.port }, { host: 'db-b.test', hostaddr: '127.0.0.1', port: serverB.port }], user: 'postgres', database: 'test', sslmode: 'verify-full', tls: trust() } satisfies PgOptions;
+      expect(await reached(list)).toEqual([serverB.port, true]);
+      // Ports paired with the addresses of a URL without hosts: both nameless, both fail.
+      const both = await failure({ url: `postgres://postgres@/test?hostaddr=127.0.0.1,127.0.0.1&port=${serverA.port},${serverB.port}&sslmode=verify-full`, tls: trust() });
+      expect((both as AllHostsFailedError).failures.map((f) => [f.host, (f.error as ConnectionError).code])).toEqual([
+        [`127.0.0.1:${serverA.port}`, 'ERR_PG_TLS_NO_HOST_NAME'],
+        [`127.0.0.1:${serverB.port}`, 'ERR_PG_TLS_NO_HOST_NAME'],
+      ]);
+      // tls.serverName names every host: the nameless host is checked against it.
+      expect(await reached({ url: addressOnly(serverB, 'verify-full'), tls: { ...trust(), serverName: 'db-b.test' } })).toEqual([serverB.port, true]);
+    });
+
+    it('a query that times out on a host given by name and hostaddr is cancelled through the address: a CancelRequest never looks the name up', async () => {
+      await withClient(`postgres://postgres@db-c.invalid:${serverB.port}/test?hostaddr=127.0.0.1&sslmode=disable`, async (db) => {
+        const pid = db.processId;
+        const started = Date.now();
+        expect(await rejection(db.query('select pg_sleep(10)', [], { timeout: 300 }))).toBeInstanceOf(CommandTimeoutError);
+        // Cancelled on the server (not left to run its 10 s), on the same connection.
+        expect((await db.query<{ p: number }>('select pg_backend_pid() as p')).rows[0]?.p).toBe(pid);
+        expect(Date.now() - started).toBeLessThan(5000);
+      });
+    });
+
+    it('every host dead, given by name and hostaddr: AllHostsFailedError shows both', async () => {
+      const [dead1, dead2] = [await freePort(), await freePort()];
+      const error = await failure(`postgres://postgres@db-a.invalid:${dead1},db-b.invalid:${dead2}/test?hostaddr=127.0.0.1,127.0.0.1&sslmode=disable`);
+      expect(error).toBeInstanceOf(AllHostsFailedError);
+      const failures = (error as AllHostsFailedError).failures;
+      expect(failures.map((f) => f.host)).toEqual([`db-a.invalid at 127.0.0.1:${dead1}`, `db-b.invalid at 127.0.0.1:${dead2}`]);
+      // Refused by the address, not a failed name look-up.
+      for (const f of failures) expect((f.error as ConnectionError).code).toBe('ECONNREFUSED');
     });
   });
 }

@@ -37,7 +37,8 @@ import { accessSync, chmodSync, chownSync, constants, copyFileSync, existsSync, 
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeTestCertificates } from './certs.js';
+import { makeTestCa } from './certs.js';
+import type { TestCa } from './certs.js';
 import { freePort } from './servers.js';
 
 /** The environment variable holding the URL of the server the tests share (`npm test` sets it). */
@@ -68,8 +69,13 @@ export interface PrivatePostgresOptions {
   readonly auth?: PgAuthMethod;
   /** Login roles to create, each with its own pg_hba line. */
   readonly users?: readonly PrivatePostgresUser[];
-  /** TLS (ssl = on) with a self-signed certificate made with openssl (default false). */
-  readonly tls?: boolean;
+  /**
+   * TLS (ssl = on; default false). `true`: a certificate for localhost and 127.0.0.1 signed by
+   * a CA made for this server alone (its PEM in `ca`). An object: a certificate for `names`
+   * (default localhost and 127.0.0.1) signed by `ca` (a CA the test keeps, to sign several
+   * servers' certificates and trust them all; default a CA of this server's own).
+   */
+  readonly tls?: boolean | PrivatePostgresTls;
   /** With `tls`: only TLS connections over TCP (hostssl lines; default false: both). */
   readonly tlsOnly?: boolean;
   /** More server settings (`-c name=value`), e.g. `{ max_connections: 20 }`. */
@@ -85,6 +91,19 @@ export interface PrivatePostgresOptions {
   readonly standbyOf?: PrivatePostgres;
 }
 
+/** Whether the options ask for TLS. */
+function hasTls(options: PrivatePostgresOptions): boolean {
+  return options.tls !== undefined && options.tls !== false;
+}
+
+/** TLS of a private server (see {@link PrivatePostgresOptions.tls}). */
+export interface PrivatePostgresTls {
+  /** The CA that signs the server's certificate (default: one made for this server). */
+  readonly ca?: TestCa;
+  /** The names the certificate holds (IP addresses as IP:, the rest as DNS:; default localhost, 127.0.0.1). */
+  readonly names?: readonly string[];
+}
+
 /** A running private server. */
 export interface PrivatePostgres {
   /** postgres://postgres@127.0.0.1:PORT/test (the superuser; trust unless `auth` says otherwise). */
@@ -97,8 +116,10 @@ export interface PrivatePostgres {
   readonly dataDir: string;
   /** The Unix-socket directory (trust for `postgres`). */
   readonly socketDir: string;
-  /** With `tls`: the server's self-signed certificate (PEM), to trust as a CA. */
+  /** With `tls`: the server's certificate (PEM). */
   readonly certificate: string | null;
+  /** With `tls`: the CA certificate that signed it (PEM), what a client trusts (sslrootcert, the `ca` TLS option). */
+  readonly ca: string | null;
   /** With `tls`: the certificate's DER bytes (what tls-server-end-point hashes). */
   readonly certificateDer: Uint8Array | null;
   /** Run SQL as `postgres` over the Unix socket (simple query); rejects with the server's error message. */
@@ -315,7 +336,7 @@ function ident(text: string): string {
 }
 
 function hbaLines(options: PrivatePostgresOptions): string {
-  const host = options.tls === true && options.tlsOnly === true ? 'hostssl' : 'host';
+  const host = hasTls(options) && options.tlsOnly === true ? 'hostssl' : 'host';
   // Replication over the socket and loopback (pg_basebackup, a standby's walreceiver).
   const lines = ['local all postgres trust', 'local replication all trust', 'host replication all 127.0.0.1/32 trust'];
   for (const user of options.users ?? []) lines.push(`${host} all ${ident(user.name)} 127.0.0.1/32 ${user.auth ?? options.auth ?? 'trust'}`);
@@ -334,7 +355,7 @@ function settingArgs(port: number, socketDir: string, options: PrivatePostgresOp
     max_wal_size: '1GB',
     logging_collector: false,
     log_min_messages: 'warning',
-    ...(options.tls === true ? { ssl: true, ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' } : {}),
+    ...(hasTls(options) ? { ssl: true, ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' } : {}),
     ...(options.settings ?? {}),
   };
   const args = ['-p', String(port)];
@@ -369,29 +390,33 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   try {
     const primary = options.standbyOf;
     if (primary !== undefined) {
-      if (options.tls === true) throw new Error('a private standby cannot have tls');
+      if (hasTls(options)) throw new Error('a private standby cannot have tls');
       await runAs(owner, bins.pgBasebackup, ['-D', dataDir, '-R', '-X', 'stream', '-c', 'fast', '--no-sync', '-h', primary.socketDir, '-p', String(primary.port), '-U', 'postgres'], base);
     } else await runAs(owner, 'cp', ['-a', await template(bins, owner), dataDir], base);
     writeFileSync(join(dataDir, 'pg_hba.conf'), hbaLines(options));
     let certificate: string | null = null;
     let certificateDer: Uint8Array | null = null;
-    if (options.tls === true) {
-      const certs = makeTestCertificates();
+    let caPem: string | null = null;
+    if (hasTls(options)) {
+      const given = typeof options.tls === 'object' ? options.tls : {};
+      const ca = given.ca ?? makeTestCa();
       try {
-        copyFileSync(join(certs.dir, 'server.crt'), join(dataDir, 'server.crt'));
-        copyFileSync(join(certs.dir, 'server.key'), join(dataDir, 'server.key'));
-        certificate = certs.serverCert;
-        certificateDer = certs.serverDer;
+        const issued = ca.issue(given.names ?? ['localhost', '127.0.0.1']);
+        copyFileSync(issued.certFile, join(dataDir, 'server.crt'));
+        copyFileSync(issued.keyFile, join(dataDir, 'server.key'));
+        certificate = issued.cert;
+        certificateDer = issued.der;
+        caPem = ca.ca;
       } finally {
-        certs.remove();
+        if (given.ca === undefined) ca.remove();
       }
       chmodSync(join(dataDir, 'server.key'), 0o600);
     }
     if (owner !== null) {
-      for (const file of ['pg_hba.conf', ...(options.tls === true ? ['server.crt', 'server.key'] : [])]) chownSync(join(dataDir, file), owner.uid, owner.gid);
+      for (const file of ['pg_hba.conf', ...(hasTls(options) ? ['server.crt', 'server.key'] : [])]) chownSync(join(dataDir, file), owner.uid, owner.gid);
     }
     appendFileSync(join(dataDir, 'postgresql.conf'), '\n# curio-ts private test server: settings come on the command line\n');
-    return await launch(bins, owner, base, dataDir, options, certificate, certificateDer);
+    return await launch(bins, owner, base, dataDir, options, certificate, certificateDer, caPem);
   } catch (error) {
     rmSync(base, { recursive: true, force: true });
     throw error;
@@ -406,6 +431,7 @@ async function launch(
   options: PrivatePostgresOptions,
   certificate: string | null,
   certificateDer: Uint8Array | null,
+  caPem: string | null,
 ): Promise<PrivatePostgres> {
   const startTimeout = options.startTimeout ?? 30_000;
   let child: ChildProcess | null = null;
@@ -494,6 +520,7 @@ async function launch(
     dataDir,
     socketDir: base,
     certificate,
+    ca: caPem,
     certificateDer,
     async admin(sql, database = 'test') {
       const error = await simpleQuery(socketPath(), database, sql);

@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, NEVER_ABORTED } from '@curio-ts/client';
 import type { ByteStream, Runtime } from '@curio-ts/client';
-import { makeTestCertificates } from './certs.js';
+import { makeTestCa, makeTestCertificates } from './certs.js';
 import type { TestCertificates } from './certs.js';
 import { LineReader, bytesOf, startUpperServer, targetOf } from './upper-server.js';
 import type { TestApi } from './redis.js';
@@ -545,6 +545,81 @@ function registerTlsCases(h: RuntimeHarness, t: TestApi): void {
         const upgrade = (stream: ByteStream): Promise<unknown> => (stream.startTls as NonNullable<ByteStream['startTls']>)({ ca: certs.ca, serverName: 'localhost' });
         expect(await whileReading(rt, upgrade)).toEqual({ refused: 'ERR_STREAM_BUSY', first: 'STILL USABLE\n' });
       });
+    });
+
+    it('the certificate is checked against serverName (an IP address too), on connect and on startTls; checkServerName: false checks the chain only', async () => {
+      const ca = makeTestCa();
+      const named = ca.issue(['db.test']);
+      const untrusted = makeTestCa('untrusted CA');
+      const stranger = untrusted.issue(['db.test']);
+      try {
+        await h.run(async (rt) => {
+          /** Where a client of these TLS options ends: 'ok', or the error's code. */
+          const outcome = (attempt: Promise<ByteStream>): Promise<string> =>
+            attempt.then(
+              (stream) => {
+                const authorized = stream.tls?.authorized;
+                stream.close();
+                return authorized === true ? 'ok' : 'not authorized';
+              },
+              (error: unknown) => (error instanceof ConnectionError ? error.code : String(error)),
+            );
+          // TLS from the first byte: a listener for each certificate, accepting in the background.
+          const serving: { listener: { close(): void }; done: Promise<void> }[] = [];
+          const serve = async (cert: { cert: string; key: string }, upgrade: boolean) => {
+            const listener = await rt.listen(upgrade ? { port: 0 } : { port: 0, tls: cert });
+            const work = rt.spawn(async () => {
+              for (;;) {
+                const stream = await listener.accept();
+                if (stream === null) return;
+                if (upgrade) {
+                  // As Postgres: the request, the answer, then the handshake (nothing read past it).
+                  await stream.read();
+                  await stream.write(bytesOf('S'));
+                  await (stream.startTls as NonNullable<ByteStream['startTls']>)({ side: 'server', ...cert }).then(
+                    (secure) => secure.close(),
+                    () => {},
+                  );
+                } else stream.close();
+              }
+            }, 'tls-name-server');
+            serving.push({ listener, done: work.done.then(() => {}) });
+            return listener.address as { host: string; port: number };
+          };
+          const first = await serve(named, false);
+          const connect = (tls: Record<string, unknown>, at = first) => outcome(rt.connect({ host: at.host, port: at.port, tls: { ca: ca.ca, ...tls } }));
+          expect(await connect({ serverName: 'db.test' })).toBe('ok');
+          expect(await connect({ serverName: 'other.test' })).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+          expect(await connect({ serverName: 'other.test', checkServerName: false })).toBe('ok');
+          // The host connected to (127.0.0.1) is not in the certificate either.
+          expect(await connect({})).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+          expect(await connect({ checkServerName: false })).toBe('ok');
+          // The chain is still checked without the name.
+          const strange = await serve(stranger, false);
+          expect(await connect({ serverName: 'db.test', checkServerName: false }, strange)).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+          // startTls on a stream to 127.0.0.1 (Postgres's SSLRequest): an IP serverName is what
+          // is checked, not the address connected to.
+          const local = await serve({ cert: certs.serverCert, key: certs.serverKey }, true);
+          const upgrade = async (tls: Record<string, unknown>): Promise<string> => {
+            const plain = await rt.connect({ host: local.host, port: local.port });
+            await plain.write(bytesOf('S'));
+            await plain.read();
+            return outcome((plain.startTls as NonNullable<ByteStream['startTls']>)({ ca: certs.ca, ...tls }));
+          };
+          expect(await upgrade({ serverName: '127.0.0.1' })).toBe('ok');
+          expect(await upgrade({ serverName: 'localhost' })).toBe('ok');
+          expect(await upgrade({ serverName: '10.1.2.3' })).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+          expect(await upgrade({ serverName: 'db.test' })).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+          expect(await upgrade({ serverName: 'db.test', checkServerName: false })).toBe('ok');
+          for (const { listener, done } of serving) {
+            listener.close();
+            await done;
+          }
+        });
+      } finally {
+        ca.remove();
+        untrusted.remove();
+      }
     });
 
     it('a failed handshake is a ConnectionError on both sides', async () => {

@@ -4,9 +4,9 @@
 // (a function is called for every connection: rotating tokens), then, unless sslmode is
 // 'disable' (or the target is a unix socket), an SSLRequest: on 'S' the stream is upgraded
 // with HandshakeContext.startTls, on 'N' the connection goes on in the clear for 'prefer' and
-// fails for 'require' and 'verify-full'. Then the StartupMessage; authentication (cleartext,
-// MD5, SCRAM-SHA-256) is answered inside the protocol object; the handshake ends at the first
-// ReadyForQuery. Over TLS the startup's protocol object is given the certificate's
+// fails for 'require', 'verify-ca' and 'verify-full'. Then the StartupMessage; authentication
+// (cleartext, MD5, SCRAM-SHA-256) is answered inside the protocol object; the handshake ends at
+// the first ReadyForQuery. Over TLS the startup's protocol object is given the certificate's
 // tls-server-end-point hash, so SCRAM-SHA-256-PLUS binds the authentication to the TLS session.
 //
 // target_session_attrs (libpq's rules): after the startup, the server's ParameterStatus values
@@ -17,7 +17,10 @@
 // is sent a Terminate and the handshake fails with ERR_PG_TARGET_SESSION_ATTRS, so the engine
 // goes on to the next host (prefer-standby: a first pass wanting a standby, then a second
 // accepting any server; see pgRoutes in client.ts). TLS is negotiated per host: sslmode applies
-// to each, the server name checked is that host's, and a unix socket never uses TLS.
+// to each, the server name sent and checked is that host's (its `host`, also when the
+// connection went to its hostaddr), and a unix socket never uses TLS. A host known only by its
+// hostaddr has no name to check: verify-full fails it before the SSLRequest
+// (ERR_PG_TLS_NO_HOST_NAME, as libpq), and the engine goes on to the next host.
 //
 // The startup parameters fix what the codecs read: DateStyle ISO, IntervalStyle postgres,
 // client_encoding UTF8 (the codecs' text formats), besides application_name and the user's.
@@ -49,11 +52,35 @@ export interface PgRoute extends ConnectRoute {
   readonly wanted: PgServerWanted;
 }
 
-/** The TLS options of an sslmode (see options.ts's "Discussion: sslmode") for a host. */
+/**
+ * The TLS options of an sslmode (see options.ts's "Discussion: sslmode") for a host: the name
+ * sent and checked is the host's name (not its hostaddr), unless `tls.serverName` says another;
+ * a host with no name sends none (the address then stands for it where a name is needed).
+ */
 function tlsFor(options: ResolvedPgOptions, host: PgHost | null): TlsOptions {
   const given = options.tls ?? {};
-  const verify = options.sslmode === 'verify-full';
-  return { serverName: host?.host ?? options.host, ...given, rejectUnauthorized: verify ? (given.rejectUnauthorized ?? true) : false };
+  const name = host === null ? options.host : host.host !== '' ? host.host : (host.hostaddr ?? undefined);
+  // A root certificate file (sslrootcert) makes 'prefer' check the chain too (libpq); 'require'
+  // reads as 'verify-ca' then already (options.ts).
+  const rootFile = options.sslrootcert !== null && options.sslrootcert !== 'system';
+  const verify = options.sslmode === 'verify-full' || options.sslmode === 'verify-ca' || (options.sslmode === 'prefer' && rootFile);
+  return {
+    ...(name === undefined || name === '' ? {} : { serverName: name }),
+    ...given,
+    rejectUnauthorized: verify ? (given.rejectUnauthorized ?? true) : false,
+    ...(options.sslmode === 'verify-full' ? {} : { checkServerName: false }),
+  };
+}
+
+/**
+ * A failed TLS handshake (an untrusted chain, a name the certificate does not hold) as a
+ * ConnectionError that keeps the TLS layer's code and names the host and the sslmode: with
+ * one host there is no AllHostsFailedError to say which host it was.
+ */
+function tlsFailure(error: unknown, options: ResolvedPgOptions, host: PgHost | null): unknown {
+  if (!(error instanceof ConnectionError)) return error;
+  const where = host === null ? options.host : host.label;
+  return new ConnectionError(`TLS with ${where} failed (sslmode ${options.sslmode}): ${error.message}`, error.code, { cause: error });
 }
 
 /** A query of the handshake, by the simple protocol: the first value of its first row. */
@@ -115,7 +142,10 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
       context.session.open(connectionOptions);
       const socket = host !== null && 'path' in host.target;
       const wantsTls = options.sslmode !== 'disable' && !socket;
-      const mustTls = wantsTls && (options.sslmode === 'require' || options.sslmode === 'verify-full');
+      const mustTls = wantsTls && options.sslmode !== 'prefer';
+      if (wantsTls && options.sslmode === 'verify-full' && host !== null && host.host === '' && options.tls?.serverName === undefined) {
+        throw new ConnectionError(`sslmode verify-full: host name must be specified for a verified TLS connection (${host.label} is given only by its hostaddr)`, 'ERR_PG_TLS_NO_HOST_NAME');
+      }
       if (wantsTls && !context.canStartTls && mustTls) throw new ConnectionError(`sslmode ${options.sslmode}: this transport cannot start TLS`, 'ERR_PG_TLS_UNAVAILABLE');
       if (wantsTls && context.canStartTls) {
         let accepted: boolean;
@@ -127,7 +157,9 @@ export function pgAdapter(options: ResolvedPgOptions, session: PgSessionOptions)
         }
         try {
           if (accepted) {
-            const tls = await context.startTls({ side: 'client', ...tlsFor(options, host) });
+            const tls = await context.startTls({ side: 'client', ...tlsFor(options, host) }).catch((error: unknown) => {
+              throw tlsFailure(error, options, host);
+            });
             // A fresh protocol object for the startup, given the TLS session's channel binding
             // (SCRAM-SHA-256-PLUS when the server offers it).
             // (None with channelBinding 'disable': plain SCRAM-SHA-256.)

@@ -26,7 +26,7 @@ import { pgAdapter } from './adapter.js';
 import type { PgRoute } from './adapter.js';
 import { PgCall } from './call.js';
 import { resolvePgOptions } from './options.js';
-import type { PgEnvironment, PgHost, PgOptions, ResolvedPgOptions } from './options.js';
+import type { PgEnvironment, PgFileReader, PgHost, PgOptions, ResolvedPgOptions } from './options.js';
 import type { PgResult, PgRow, PgRowMode } from './result.js';
 import type { PgSession, PgSessionEvent } from './session.js';
 import { copyFromOn, copyToOn } from './copy.js';
@@ -617,10 +617,11 @@ export function isPgError(error: unknown, code?: string): error is PgError {
 
 /**
  * Connect to PostgreSQL over `runtime`; resolves once the first connection is ready. `env`
- * holds the PG* variables (a backend passes `process.env`).
+ * holds the PG* variables (a backend passes `process.env`); `files` reads the files options
+ * name (sslrootcert; a backend passes node:fs), and without it such an option is refused.
  */
-export async function connectPgWith(runtime: Runtime, options?: string | PgOptions, env?: PgEnvironment): Promise<PgClient> {
-  const core = new PgEngine(runtime, resolvePgOptions(options, env));
+export async function connectPgWith(runtime: Runtime, options?: string | PgOptions, env?: PgEnvironment, files?: PgFileReader): Promise<PgClient> {
+  const core = new PgEngine(runtime, resolvePgOptions(options, env, files));
   await core.start();
   return new PgClient(core);
 }

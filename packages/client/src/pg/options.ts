@@ -13,12 +13,21 @@
 // Discussion: sslmode. 'disable' never asks for TLS; 'prefer' (libpq's default) asks with an
 // SSLRequest and goes on in the clear if the server says no (or the transport cannot start
 // TLS), without checking the certificate; 'require' insists on TLS but does not check the
-// certificate (libpq's behaviour without a root certificate); 'verify-full' insists and checks
-// the chain and the host name. libpq's 'allow' is read as 'prefer'; 'verify-ca' (the chain but
-// not the name) is refused: the Runtime's TLS options have no way to skip the name alone, and
-// quietly checking more or less than asked would be wrong either way. A unix socket never uses
-// TLS (libpq neither). File options of libpq's URLs (sslrootcert, sslcert, sslkey) are refused:
-// this package does no IO; pass the PEM text in `tls` instead.
+// certificate (libpq's behaviour without a root certificate); 'verify-ca' insists and checks
+// the chain against the trusted CAs but not the host name (the Runtime's TLS option
+// `checkServerName: false`); 'verify-full' insists and checks the chain and the host name.
+// libpq's 'allow' is read as 'prefer'. A unix socket never uses TLS (libpq neither).
+//
+// Discussion: sslrootcert. This package does no IO: the file is read through the `files`
+// reader a backend hands in (node:fs on Node), when the client is made; a runtime without one
+// refuses the option (give the PEM text as `tls.ca`). As in libpq, a root certificate file makes
+// the chain checked in every sslmode that uses TLS: 'require' then reads as 'verify-ca' (libpq's
+// backwards-compatible rule) and 'prefer' checks the chain of a server that offers TLS (and
+// fails on a bad one rather than going on in the clear). 'system' (libpq 16) trusts the
+// runtime's default CAs, makes 'verify-full' the default, and refuses a weaker sslmode.
+// `tls.ca` given in code wins over the file. libpq's default file (~/.postgresql/root.crt) is
+// not read. The other file options (sslcert, sslkey, sslcrl) are refused: give the PEM text in
+// `tls`.
 //
 // Discussion: several hosts (libpq's multi-host connection strings). A URL may list hosts
 // (`postgres://h1:5432,h2:5433,[::1]:5434/db`, or `?host=h1,h2&port=5432,5433`), PGHOST and
@@ -30,6 +39,22 @@
 // hosts of its own layer that name no port. The result is `hosts`, tried in order (or shuffled
 // for every new connection with load_balance_hosts=random) by the engine: see adapter.ts for
 // target_session_attrs.
+//
+// Discussion: hostaddr (libpq's). A numeric IPv4 or IPv6 address (an IPv6 zone `%eth0` is
+// allowed, brackets are not) per host, as the URL's `hostaddr` parameter, PGHOSTADDR, the
+// `hostaddr` option (all comma lists) or `hosts[i].hostaddr`. It is a keyword of its own, as
+// in libpq: the highest layer that gives one gives the list, which is paired with the host
+// list (of whichever layer gave it) by position once the layers are read. With a host list,
+// the counts must match ("could not match 2 host names to 3 hostaddr values"); without one,
+// the hostaddr list makes the hosts, nameless. An empty entry means "no address for this
+// host": its host name is looked up as usual (the default host if it has none). When a host
+// has an address, the connection goes to the address and never looks the name up; the name
+// is what TLS sends (SNI) and checks the certificate against (verify-full), and what messages
+// show ('db1 at 10.0.0.7:5432'). A host with an address and no name: verify-full cannot check a
+// name and fails that host (ERR_PG_TLS_NO_HOST_NAME, libpq's "host name must be specified for a
+// verified SSL connection"); the other sslmodes use it. A host name in hostaddr is refused
+// (ERR_BAD_OPTION): it must not be looked up silently. A unix-socket directory with an address
+// is a TCP host (libpq: the address wins).
 
 import type { ConnectFunction, ReconnectOptions } from '../engine/options.js';
 import { resolveReconnect } from '../engine/options.js';
@@ -38,7 +63,7 @@ import { ClientError, InvalidArgumentError } from '../errors.js';
 import type { PgRowMode } from './result.js';
 
 /** How TLS is negotiated (libpq's sslmode; see the file header). */
-export type PgSslMode = 'disable' | 'prefer' | 'require' | 'verify-full';
+export type PgSslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
 /** A password, or a function that gives one (called at every connection: rotating tokens). */
 export type PgPassword = string | (() => string | Promise<string>);
@@ -55,22 +80,35 @@ export type PgTargetSessionAttrs = 'any' | 'read-write' | 'read-only' | 'primary
 /** How the hosts are ordered for each new connection (libpq's load_balance_hosts): as given, or shuffled. */
 export type PgLoadBalanceHosts = 'disable' | 'random';
 
-/** One host of a list (the `hosts` option). */
+/**
+ * One host of a list (the `hosts` option): a `host`, a `hostaddr`, or both (see the file
+ * header's "Discussion: hostaddr").
+ */
 export interface PgHostOption {
-  /** Host name or address, or a directory holding the server's unix socket (starts with '/'). */
-  readonly host: string;
+  /**
+   * Host name or address, or a directory holding the server's unix socket (starts with '/').
+   * May be left out when `hostaddr` is given (then the host has no name).
+   */
+  readonly host?: string;
+  /**
+   * Numeric IPv4 or IPv6 address to connect to instead of looking `host` up (libpq's
+   * hostaddr); `host` stays the name TLS checks. An empty string: no address (look `host` up).
+   */
+  readonly hostaddr?: string;
   /** Port (default: the `port` option, PGPORT, else 5432). */
   readonly port?: number;
 }
 
 /** One host as resolved: where to connect, and how to name it. */
 export interface PgHost {
-  /** The host as given (a socket directory, a name or an address). */
+  /** The host as given (a socket directory, a name or an address); '' for a host given only by its hostaddr. */
   readonly host: string;
+  /** The numeric address connected to instead of looking `host` up (libpq's hostaddr), or null. */
+  readonly hostaddr: string | null;
   readonly port: number;
-  /** Where to connect (a unix socket's full path, or host and port). */
+  /** Where to connect (a unix socket's full path, or host, or hostaddr when given, and port). */
   readonly target: ConnectTarget;
-  /** 'db1:5432', '[::1]:5434', or the socket's path: for messages. */
+  /** 'db1:5432', '[::1]:5434', 'db1 at 10.0.0.7:5432' (host and hostaddr), or the socket's path: for messages. */
   readonly label: string;
 }
 
@@ -89,6 +127,14 @@ export interface PgOptions {
    * accepts a connection that matches `targetSessionAttrs` (see the file header). Not with `host`.
    */
   readonly hosts?: readonly PgHostOption[];
+  /**
+   * libpq's hostaddr: a numeric IPv4 or IPv6 address for each host (a comma list with as many
+   * entries as hosts; an empty entry: that host is looked up), connected to instead of looking
+   * the host name up, while the host name is still what TLS sends and checks (verify-full) and
+   * what messages show. Without a host, the addresses make the host list (nameless hosts:
+   * verify-full refuses them). Default PGHOSTADDR. Not with `hosts` entries that give their own.
+   */
+  readonly hostaddr?: string;
   /** Port (default PGPORT, else 5432) of every host that names none; with a socket directory, the socket's number. */
   readonly port?: number;
   /**
@@ -106,7 +152,12 @@ export interface PgOptions {
   readonly database?: string;
   /** application_name (default PGAPPNAME, else 'curio-ts'). */
   readonly applicationName?: string;
-  /** TLS negotiation (default PGSSLMODE, else 'prefer'). */
+  /**
+   * TLS negotiation (default PGSSLMODE, else 'prefer'): 'disable', 'prefer' (TLS if the server
+   * has it, unchecked), 'require' (TLS, unchecked), 'verify-ca' (TLS, the chain checked against
+   * `tls.ca`, not the name), 'verify-full' (the chain and the host name). libpq's 'allow' reads
+   * as 'prefer'.
+   */
   readonly sslmode?: PgSslMode;
   /**
    * Channel binding (libpq's channel_binding): 'prefer' (default) uses SCRAM-SHA-256-PLUS when
@@ -115,8 +166,20 @@ export interface PgOptions {
    * before any password is sent; 'disable' never binds.
    */
   readonly channelBinding?: PgChannelBinding;
-  /** TLS options (trusted CAs, client certificate, server name) when TLS is used. */
+  /**
+   * TLS options (trusted CAs, client certificate, server name) when TLS is used: `ca` is
+   * libpq's sslrootcert as PEM text (it wins over `sslrootcert`). `serverName` overrides the
+   * name sent and checked for every host (default: each host's own name).
+   */
   readonly tls?: TlsOptions;
+  /**
+   * libpq's sslrootcert (default PGSSLROOTCERT): a file of trusted CA certificates (PEM), read
+   * by the backend when the client is made; with it the chain is checked in every sslmode
+   * that uses TLS ('require' reads as 'verify-ca', as in libpq). 'system': the runtime's
+   * default CAs, sslmode 'verify-full' by default and nothing weaker accepted. See the file
+   * header of pg/options.ts.
+   */
+  readonly sslrootcert?: string;
   /** Other startup parameters (`options`, `search_path`, `statement_timeout`...). */
   readonly parameters?: Readonly<Record<string, string>>;
   /** Bound on connecting plus the handshake, in ms, for each host tried (default PGCONNECT_TIMEOUT seconds, else 10 000). */
@@ -182,6 +245,8 @@ export interface ResolvedPgOptions {
   readonly host: string;
   /** The first host's port. */
   readonly port: number;
+  /** The first host's hostaddr, or null. */
+  readonly hostaddr: string | null;
   readonly targetSessionAttrs: PgTargetSessionAttrs;
   readonly loadBalanceHosts: PgLoadBalanceHosts;
   readonly user: string;
@@ -189,6 +254,8 @@ export interface ResolvedPgOptions {
   readonly database: string;
   readonly applicationName: string;
   readonly sslmode: PgSslMode;
+  /** sslrootcert as given (a file, already read into `tls.ca`, or 'system'), or null. */
+  readonly sslrootcert: string | null;
   readonly channelBinding: PgChannelBinding;
   readonly tls: TlsOptions | undefined;
   readonly parameters: Readonly<Record<string, string>>;
@@ -211,10 +278,18 @@ export interface ResolvedPgOptions {
   readonly connect: ConnectFunction | undefined;
 }
 
+/**
+ * How a backend lets the options read files (libpq's sslrootcert): the text of a file, or a
+ * throw when it cannot be read. The client package itself does no IO.
+ */
+export interface PgFileReader {
+  readText(path: string): string;
+}
+
 /** The environment variables read (libpq's names), as a backend hands them in. */
 export type PgEnvironment = Readonly<Record<string, string | undefined>>;
 
-const SSL_MODES: readonly string[] = ['disable', 'prefer', 'require', 'verify-full'];
+const SSL_MODES: readonly string[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 /** libpq's channel_binding values. */
 export type PgChannelBinding = 'disable' | 'prefer' | 'require';
@@ -229,8 +304,7 @@ function channelBindingOf(value: string, where: string): PgChannelBinding {
 function sslModeOf(value: string, where: string): PgSslMode {
   const mode = value === 'allow' ? 'prefer' : value;
   if (SSL_MODES.includes(mode)) return mode as PgSslMode;
-  if (mode === 'verify-ca') throw new InvalidArgumentError(`sslmode verify-ca (${where}) is not supported: use verify-full (checks the chain and the host name) or require`, 'ERR_BAD_OPTION');
-  throw new InvalidArgumentError(`sslmode must be disable, allow, prefer, require or verify-full, not ${JSON.stringify(value)} (${where})`, 'ERR_BAD_OPTION');
+  throw new InvalidArgumentError(`sslmode must be disable, allow, prefer, require, verify-ca or verify-full, not ${JSON.stringify(value)} (${where})`, 'ERR_BAD_OPTION');
 }
 
 /** Seconds as libpq reads connect_timeout (0 or empty: none; we keep a bound: the default). */
@@ -280,6 +354,49 @@ function hostList(value: string, where: string, code: 'ERR_BAD_URL' | 'ERR_BAD_O
   return hosts.map((host) => checkHostEntry(host, hosts.length, where, code));
 }
 
+/** Whether text is a decimal IPv4 address: four numbers 0-255, no leading zeros (no octal reading). */
+function isIPv4(text: string): boolean {
+  const parts = text.split('.');
+  return parts.length === 4 && parts.every((part) => /^(?:0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255);
+}
+
+/** Whether text is an IPv6 address (RFC 4291's text forms: `::` once, a final IPv4 part), with an optional zone (`%eth0`). */
+function isIPv6(text: string): boolean {
+  const percent = text.indexOf('%');
+  const address = percent === -1 ? text : text.slice(0, percent);
+  if (percent !== -1 && !/^[0-9A-Za-z.:-]+$/.test(text.slice(percent + 1))) return false;
+  const halves = address.split('::');
+  if (halves.length > 2) return false;
+  const groups = halves.map((half) => (half === '' ? [] : half.split(':')));
+  const all = groups.flat();
+  let count = all.length;
+  // An IPv4 part only at the very end (the last group of the last half: not before '::').
+  const tail = groups[groups.length - 1] ?? [];
+  const last = tail[tail.length - 1];
+  if (last !== undefined && last.includes('.')) {
+    if (!isIPv4(last)) return false;
+    all.pop();
+    count += 1;
+  }
+  if (!all.every((group) => /^[0-9A-Fa-f]{1,4}$/.test(group))) return false;
+  return halves.length === 2 ? count <= 7 : count === 8;
+}
+
+/** Whether text is a numeric IPv4 or IPv6 address (what hostaddr takes). */
+function isNumericAddress(text: string): boolean {
+  return isIPv4(text) || isIPv6(text);
+}
+
+/** A comma list of numeric addresses (PGHOSTADDR, the URL's or the option's hostaddr); an empty entry is no address. */
+function hostaddrList(value: string, where: string): string[] {
+  return value.split(',').map((address) => {
+    if (address !== '' && !isNumericAddress(address)) {
+      throw new InvalidArgumentError(`hostaddr takes numeric IPv4 or IPv6 addresses (no brackets, no host names: use host), not ${JSON.stringify(address)} (${where})`, 'ERR_BAD_OPTION');
+    }
+    return address;
+  });
+}
+
 /** A comma list of ports (PGPORT, the URL's port parameter); an empty entry is the default port. */
 function portList(value: string, where: string): (number | undefined)[] {
   return value.split(',').map((port) => (port === '' ? undefined : portOf(port, where)));
@@ -305,6 +422,29 @@ function pairHosts(hosts: readonly string[], ports: readonly (number | undefined
       return port === undefined ? { host } : { host, port };
     }),
   };
+}
+
+/**
+ * A layer's (the URL's, the environment's) hosts, ports and hostaddrs as options. The hostaddr
+ * list stays a keyword of its own (paired with the final host list in layeredHosts), except
+ * where a port list needs it to count the hosts (no host list, several ports): then one
+ * `hosts` entry per address.
+ */
+function layerHosts(
+  hosts: readonly string[] | undefined,
+  ports: readonly (number | undefined)[] | undefined,
+  hostaddrs: readonly string[] | undefined,
+  where: string,
+  code: 'ERR_BAD_URL' | 'ERR_BAD_OPTION',
+): Pick<PgOptions, 'host' | 'port' | 'hosts' | 'hostaddr'> {
+  if (hosts !== undefined) return { ...pairHosts(hosts, ports, where, code), ...(hostaddrs === undefined ? {} : { hostaddr: hostaddrs.join(',') }) };
+  if (ports === undefined || ports.length === 1) {
+    const port = ports?.[0];
+    return { ...(port === undefined ? {} : { port }), ...(hostaddrs === undefined ? {} : { hostaddr: hostaddrs.join(',') }) };
+  }
+  if (hostaddrs === undefined) throw hostsError(`${ports.length} ports cannot be matched to 1 host (${where}): give one port, or one per host`, code);
+  if (ports.length !== hostaddrs.length) throw hostsError(`${ports.length} ports cannot be matched to ${hostaddrs.length} hostaddr values (${where}): give one port, or one per host`, code);
+  return { hosts: hostaddrs.map((hostaddr, i) => (ports[i] === undefined ? { hostaddr } : { hostaddr, port: ports[i] as number })) };
 }
 
 /** Percent-decoding of one part of a URL (libpq's: no '+' for space). */
@@ -351,7 +491,7 @@ const URL_SHAPE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))
  * directory, percent-encoded (`postgres://%2Fvar%2Frun%2Fpostgresql/db`) or as the `host`
  * query parameter (`postgres:///db?host=/var/run/postgresql`); several hosts are separated by
  * commas (`postgres://h1:5432,h2:5433,[::1]:5434/db`; see the file header). Query parameters
- * read: host, port, user, password, dbname, sslmode, channel_binding, application_name,
+ * read: host, hostaddr, port, user, password, dbname, sslmode, sslrootcert, channel_binding, application_name,
  * connect_timeout, options, target_session_attrs, load_balance_hosts; any other is refused (a
  * typo must not be ignored), except libpq's file options, refused with a message saying so.
  */
@@ -377,6 +517,7 @@ export function parsePgUrl(url: string): PgOptions {
   const hostPart = authority.slice(at + 1);
   let hosts: string[] | undefined;
   let ports: (number | undefined)[] | undefined;
+  let hostaddrs: string[] | undefined;
   if (hostPart !== '') {
     const netloc = urlHosts(hostPart);
     hosts = netloc.hosts;
@@ -399,6 +540,9 @@ export function parsePgUrl(url: string): PgOptions {
         break;
       case 'port':
         ports = portList(value, 'URL');
+        break;
+      case 'hostaddr':
+        hostaddrs = hostaddrList(value, 'URL');
         break;
       case 'user':
         out.user = value;
@@ -433,6 +577,8 @@ export function parsePgUrl(url: string): PgOptions {
         out.loadBalanceHosts = loadBalanceOf(value, 'URL');
         break;
       case 'sslrootcert':
+        out.sslrootcert = value;
+        break;
       case 'sslcert':
       case 'sslkey':
       case 'sslcrl':
@@ -441,11 +587,7 @@ export function parsePgUrl(url: string): PgOptions {
         throw new InvalidArgumentError(`unknown PostgreSQL URL parameter ${JSON.stringify(name)}`, 'ERR_BAD_OPTION');
     }
   }
-  if (hosts !== undefined) Object.assign(out, pairHosts(hosts, ports, 'URL', 'ERR_BAD_URL'));
-  else if (ports !== undefined) {
-    if (ports.length !== 1) throw new ClientError(`${ports.length} ports cannot be matched to 1 host (URL): give one port, or one per host`, 'ERR_BAD_URL');
-    if (ports[0] !== undefined) out.port = ports[0];
-  }
+  Object.assign(out, layerHosts(hosts, ports, hostaddrs, 'URL', 'ERR_BAD_URL'));
   if (Object.keys(parameters).length > 0) out.parameters = parameters;
   return out;
 }
@@ -464,12 +606,12 @@ export function pgEnvironmentOptions(env: PgEnvironment): PgOptions {
   };
   const host = get('PGHOST');
   const port = get('PGPORT');
+  const hostaddr = get('PGHOSTADDR');
   const ports = port === undefined ? undefined : portList(port, 'PGPORT');
-  if (host !== undefined) Object.assign(out, pairHosts(hostList(host, 'PGHOST', 'ERR_BAD_OPTION'), ports, 'PGHOST and PGPORT', 'ERR_BAD_OPTION'));
-  else if (ports !== undefined) {
-    if (ports.length !== 1) throw new InvalidArgumentError(`PGPORT lists ${ports.length} ports but PGHOST names no hosts`, 'ERR_BAD_OPTION');
-    if (ports[0] !== undefined) out.port = ports[0];
-  }
+  const hosts = host === undefined ? undefined : hostList(host, 'PGHOST', 'ERR_BAD_OPTION');
+  const hostaddrs = hostaddr === undefined ? undefined : hostaddrList(hostaddr, 'PGHOSTADDR');
+  if (hosts === undefined && hostaddrs === undefined && ports !== undefined && ports.length !== 1) throw new InvalidArgumentError(`PGPORT lists ${ports.length} ports but PGHOST names no hosts`, 'ERR_BAD_OPTION');
+  Object.assign(out, layerHosts(hosts, ports, hostaddrs, 'PGHOST and PGPORT', 'ERR_BAD_OPTION'));
   const targetSessionAttrs = get('PGTARGETSESSIONATTRS');
   if (targetSessionAttrs !== undefined) out.targetSessionAttrs = targetSessionAttrsOf(targetSessionAttrs, 'PGTARGETSESSIONATTRS');
   const loadBalance = get('PGLOADBALANCEHOSTS');
@@ -484,6 +626,8 @@ export function pgEnvironmentOptions(env: PgEnvironment): PgOptions {
   if (channelBinding !== undefined) out.channelBinding = channelBindingOf(channelBinding, 'PGCHANNELBINDING');
   const sslmode = get('PGSSLMODE');
   if (sslmode !== undefined) out.sslmode = sslModeOf(sslmode, 'PGSSLMODE');
+  const rootcert = get('PGSSLROOTCERT');
+  if (rootcert !== undefined) out.sslrootcert = rootcert;
   const app = get('PGAPPNAME');
   if (app !== undefined) out.applicationName = app;
   const timeout = get('PGCONNECT_TIMEOUT');
@@ -505,7 +649,7 @@ function defined<T extends object>(options: T): Partial<T> {
  * Apply the URL, the environment and the defaults (see the file header). Throws
  * InvalidArgumentError (ERR_BAD_OPTION) for a bad option, ClientError (ERR_BAD_URL) for a bad URL.
  */
-export function resolvePgOptions(input: string | PgOptions | undefined, env: PgEnvironment = {}): ResolvedPgOptions {
+export function resolvePgOptions(input: string | PgOptions | undefined, env: PgEnvironment = {}, files?: PgFileReader): ResolvedPgOptions {
   const given: PgOptions = typeof input === 'string' ? { url: input } : (input ?? {});
   if (typeof given !== 'object' || given === null) throw new InvalidArgumentError('connectPg takes a URL or an options object', 'ERR_BAD_OPTION');
   const fromUrl = given.url === undefined ? {} : parsePgUrl(checkString('url', given.url));
@@ -517,6 +661,7 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
   const hosts = layeredHosts([fromEnv, fromUrl, code]);
   const first = hosts[0] as PgHost;
   const user = options.user ?? env.USER ?? 'postgres';
+  const { sslmode, tls } = rootCertificate(options, files);
   return {
     hosts,
     target: first.target,
@@ -528,9 +673,11 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
     password: options.password,
     database: options.database ?? user,
     applicationName: options.applicationName ?? 'curio-ts',
-    sslmode: hosts.every((host) => 'path' in host.target) ? 'disable' : (options.sslmode ?? 'prefer'),
+    sslmode: hosts.every((host) => 'path' in host.target) ? 'disable' : sslmode,
+    sslrootcert: options.sslrootcert ?? null,
+    hostaddr: first.hostaddr,
     channelBinding: options.channelBinding ?? 'prefer',
-    tls: options.tls,
+    tls,
     parameters,
     connectTimeout: options.connectTimeout ?? 10_000,
     queryTimeout: options.queryTimeout,
@@ -553,32 +700,87 @@ export function resolvePgOptions(input: string | PgOptions | undefined, env: PgE
 }
 
 /**
+ * sslmode and the TLS options once sslrootcert is applied (see "Discussion: sslrootcert"): the
+ * file read into `tls.ca` (unless `tls.ca` is given) and 'require' read as 'verify-ca'; for
+ * 'system', 'verify-full' by default and nothing weaker.
+ */
+function rootCertificate(options: PgOptions, files: PgFileReader | undefined): { sslmode: PgSslMode; tls: TlsOptions | undefined } {
+  const path = options.sslrootcert;
+  const given = options.sslmode;
+  if (path === undefined) return { sslmode: given ?? 'prefer', tls: options.tls };
+  if (path === 'system') {
+    if (given !== undefined && given !== 'verify-full') {
+      throw new InvalidArgumentError(`weak sslmode ${JSON.stringify(given)} may not be used with sslrootcert=system (use "verify-full")`, 'ERR_BAD_OPTION');
+    }
+    return { sslmode: given ?? 'verify-full', tls: options.tls };
+  }
+  const sslmode = given === 'require' ? 'verify-ca' : (given ?? 'prefer');
+  if (options.tls?.ca !== undefined || sslmode === 'disable') return { sslmode, tls: options.tls };
+  if (files === undefined) throw new InvalidArgumentError(`sslrootcert names a file (${JSON.stringify(path)}), which this runtime cannot read: give the PEM text as tls.ca`, 'ERR_BAD_OPTION');
+  let ca: string;
+  try {
+    ca = files.readText(path);
+  } catch (error) {
+    throw new InvalidArgumentError(`could not read the root certificate file ${JSON.stringify(path)} (sslrootcert): ${error instanceof Error ? error.message : String(error)}`, 'ERR_BAD_OPTION', { cause: error });
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new InvalidArgumentError(`the root certificate file ${JSON.stringify(path)} (sslrootcert) holds no PEM certificate`, 'ERR_BAD_OPTION');
+  return { sslmode, tls: { ...options.tls, ca } };
+}
+
+/**
  * The host list from the layers, lowest precedence first (see the file header): a layer that
  * names hosts replaces the list; a layer's single port applies to the hosts of lower layers
  * and to its own hosts that name none.
  */
 function layeredHosts(layers: readonly PgOptions[]): PgHost[] {
-  let entries: readonly PgHostOption[] = [{ host: '127.0.0.1' }];
+  // Host names with their ports (undefined: no layer named hosts), and the hostaddr list of
+  // the highest layer that gave one (see "Discussion: hostaddr").
+  let entries: readonly { readonly host: string; readonly port?: number }[] | undefined;
+  let hostaddrs: readonly string[] | undefined;
   let port: number | undefined;
   for (const layer of layers) {
     if (layer.host !== undefined && layer.hosts !== undefined) throw new InvalidArgumentError('give host or hosts, not both', 'ERR_BAD_OPTION');
     if (layer.port !== undefined) {
       port = layer.port;
-      entries = entries.map((entry) => ({ host: entry.host }));
+      entries = entries?.map((entry) => ({ host: entry.host }));
     }
-    if (layer.hosts !== undefined) entries = layer.hosts;
-    else if (layer.host !== undefined) entries = hostList(layer.host, 'option host', 'ERR_BAD_OPTION').map((host) => ({ host }));
+    if (layer.hosts !== undefined) {
+      const own = layer.hosts.some((entry) => entry.hostaddr !== undefined);
+      if (own && layer.hostaddr !== undefined) throw new InvalidArgumentError('give hostaddr in the hosts entries or as the hostaddr option, not both', 'ERR_BAD_OPTION');
+      entries = layer.hosts.map((entry) => (entry.port === undefined ? { host: entry.host ?? '' } : { host: entry.host ?? '', port: entry.port }));
+      if (own) hostaddrs = layer.hosts.map((entry) => entry.hostaddr ?? '');
+    } else if (layer.host !== undefined) entries = hostList(layer.host, 'option host', 'ERR_BAD_OPTION').map((host) => ({ host }));
+    if (layer.hostaddr !== undefined) hostaddrs = hostaddrList(layer.hostaddr, 'option hostaddr');
   }
-  return entries.map((entry) => hostOf(entry.host === '' ? '127.0.0.1' : entry.host, entry.port ?? port ?? 5432));
+  if (hostaddrs !== undefined) {
+    if (entries === undefined) entries = hostaddrs.map(() => ({ host: '' }));
+    else if (entries.length !== hostaddrs.length) {
+      throw new InvalidArgumentError(`could not match ${entries.length} host name${entries.length === 1 ? '' : 's'} to ${hostaddrs.length} hostaddr value${hostaddrs.length === 1 ? '' : 's'}`, 'ERR_BAD_OPTION');
+    }
+  }
+  return (entries ?? [{ host: '' }]).map((entry, i) => {
+    const hostaddr = hostaddrs?.[i];
+    return hostOf(entry.host, hostaddr === undefined || hostaddr === '' ? null : hostaddr, entry.port ?? port ?? 5432);
+  });
 }
 
-/** A resolved host. */
-function hostOf(host: string, port: number): PgHost {
+/** host:port, with an IPv6 address in brackets. */
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** A resolved host: '' with no address is the default host; an address wins over a socket directory. */
+function hostOf(given: string, hostaddr: string | null, port: number): PgHost {
+  if (hostaddr !== null) {
+    const label = given === '' ? hostPort(hostaddr, port) : `${given} at ${hostPort(hostaddr, port)}`;
+    return { host: given, hostaddr, port, target: { host: hostaddr, port }, label };
+  }
+  const host = given === '' ? '127.0.0.1' : given;
   if (host.startsWith('/')) {
     const path = `${host.replace(/\/+$/, '')}/.s.PGSQL.${port}`;
-    return { host, port, target: { path }, label: path };
+    return { host, hostaddr, port, target: { path }, label: path };
   }
-  return { host, port, target: { host, port }, label: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` };
+  return { host, hostaddr, port, target: { host, port }, label: hostPort(host, port) };
 }
 
 function bad(name: string, wanted: string, value: unknown): never {
@@ -592,7 +794,7 @@ function checkString(name: string, value: unknown): string {
 
 /** Refuse options of the wrong type or range, naming the option. */
 function checkOptions(options: PgOptions, parameters: Readonly<Record<string, string>>): void {
-  for (const name of ['host', 'user', 'database', 'applicationName'] as const) {
+  for (const name of ['host', 'hostaddr', 'sslrootcert', 'user', 'database', 'applicationName'] as const) {
     const value = options[name];
     if (value !== undefined) {
       checkString(name, value);
@@ -603,10 +805,17 @@ function checkOptions(options: PgOptions, parameters: Readonly<Record<string, st
   if (hosts !== undefined) {
     if (!Array.isArray(hosts) || hosts.length === 0) bad('hosts', 'a non-empty array of { host, port }', hosts);
     for (const [i, entry] of (hosts as readonly unknown[]).entries()) {
-      if (typeof entry !== 'object' || entry === null) bad(`hosts[${i}]`, 'an object { host, port }', entry);
-      const { host, port } = entry as { host?: unknown; port?: unknown };
-      checkString(`hosts[${i}].host`, host);
-      checkHostEntry(host as string, 2, `option hosts[${i}]`, 'ERR_BAD_OPTION');
+      if (typeof entry !== 'object' || entry === null) bad(`hosts[${i}]`, 'an object { host, hostaddr, port }', entry);
+      const { host, hostaddr, port } = entry as { host?: unknown; hostaddr?: unknown; port?: unknown };
+      if (hostaddr !== undefined) {
+        checkString(`hosts[${i}].hostaddr`, hostaddr);
+        if ((hostaddr as string).includes(',')) bad(`hosts[${i}].hostaddr`, 'one numeric address', hostaddr);
+        hostaddrList(hostaddr as string, `option hosts[${i}]`);
+      }
+      if (host !== undefined || hostaddr === undefined) {
+        checkString(`hosts[${i}].host`, host);
+        checkHostEntry(host as string, 2, `option hosts[${i}]`, 'ERR_BAD_OPTION');
+      }
       if (port !== undefined && !(Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535)) bad(`hosts[${i}].port`, 'an integer from 1 to 65535', port);
     }
   }
