@@ -29,7 +29,7 @@
 
 import { concatBytes } from '../../bytes.js';
 import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';
-import type { HttpEvent, HttpLimits } from '@curio-ts/proto-http';
+import type { FieldList, HttpEvent, HttpLimits } from '@curio-ts/proto-http';
 import { ClientClosedError, ConnectionError, ConnectionLostError, InvalidArgumentError, ProtocolViolationError } from '../../errors.js';
 import type { Background, ByteStream, ConnectTarget, Runtime, TlsOptions, Wake } from '../../runtime.js';
 import { ClientConnection } from './connection.js';
@@ -398,8 +398,9 @@ export class HttpAgent {
   private respond(connection: ClientConnection, spec: RequestSpec, exchange: Exchange, event: HttpEvent): ClientResponse {
     if (event.type === 'connection-closed') throw new ConnectionLostError('the server closed the connection without a response');
     if (event.type !== 'response') throw new ProtocolViolationError(`unexpected ${event.type} before the response`);
-    const keepAlive = event.headers.get('keep-alive');
-    if (keepAlive !== null) connection.serverIdleMs = keepAliveMs(keepAlive);
+    const headers = event.headers;
+    const keepAlive = headers.indexOf('keep-alive');
+    if (keepAlive !== -1) connection.serverIdleMs = keepAliveMs(headers, keepAlive);
     const responseBody = new ResponseBody(connection, exchange, this.releaseBody);
     const response = new ClientResponse(event, spec.url.href, responseBody);
     responseBody.prefetch();
@@ -530,10 +531,15 @@ function isPipelinable(spec: RequestSpec): boolean {
   return true;
 }
 
-/** ms before the server drops an idle connection, from `Keep-Alive: timeout=N` (minus a second). */
-function keepAliveMs(value: string): number {
-  // Servers send the same value with every response: the last one is remembered.
-  if (value === lastKeepAlive) return lastKeepAliveMs;
+/**
+ * ms before the server drops an idle connection, from `Keep-Alive: timeout=N` (minus a second):
+ * field `at` of `headers` (and any later Keep-Alive fields, joined).
+ */
+function keepAliveMs(headers: FieldList, at: number): number {
+  // Servers send the same value with every response: the last one is remembered, and a value
+  // of the same bytes is recognised without making its string.
+  if (lastKeepAlive !== '' && headers.valueIs(at, lastKeepAlive) && headers.indexOf('keep-alive', at + 1) === -1) return lastKeepAliveMs;
+  const value = headers.get('keep-alive') as string;
   lastKeepAlive = value;
   lastKeepAliveMs = parseKeepAlive(value);
   return lastKeepAliveMs;

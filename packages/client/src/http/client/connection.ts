@@ -329,7 +329,21 @@ export class ClientConnection implements Held, Expirable {
    * error does: the response's reader then gets a ConnectionLostError (`next`).
    */
   post(bytes: Uint8Array): void {
-    this.stream.write(bytes).then(undefined, this.writeFailed);
+    const stream = this.stream;
+    if (stream.writeNow === undefined) {
+      stream.write(bytes).then(undefined, this.writeFailed);
+      return;
+    }
+    // The stream says at once what became of the bytes: no Promise (and no job) per request
+    // unless it must drain.
+    let outcome: boolean | Promise<void>;
+    try {
+      outcome = stream.writeNow(bytes);
+    } catch (error) {
+      this.writeFailed(error);
+      return;
+    }
+    if (typeof outcome !== 'boolean') outcome.then(undefined, this.writeFailed);
   }
 
   private readonly writeFailed = (error: unknown): void => {
