@@ -7,6 +7,9 @@ import type { HttpAgentOptions, HttpHandler, HttpServerOptions } from '@curio-ts
 import { createMemoryRuntime, forFirst } from '@curio-ts/backend-memory';
 import type { MemoryRuntime } from '@curio-ts/backend-memory';
 
+/** The coarse clock's granularity (packages/client src/deadline.ts COARSE_MS). */
+const COARSE_MS = 100;
+
 const BODY = 'x'.repeat(1000);
 const URL_ = 'http://127.0.0.1:8080/';
 
@@ -104,7 +107,11 @@ describe('HTTP client on the memory runtime, with faults', () => {
     try {
       expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
       expect(agent.idleConnections).toBe(1);
-      await memory.clock.advance(1_001);
+      // A timeout of a second or more is counted on the coarse clock (packages/client
+      // deadline.ts, COARSE_MS = 100): never early, at most 100 ms late.
+      await memory.clock.advance(999);
+      expect(agent.connections).toBe(1);
+      await memory.clock.advance(COARSE_MS + 2);
       expect(agent.connections).toBe(0);
       expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
       expect(memory.network.connectionsMade).toBe(2);
@@ -142,7 +149,7 @@ describe('HTTP client on the memory runtime, with faults', () => {
     }
   });
 
-  it('a connect that is never accepted ends with the connect timeout; a stalled head with the headers timeout, at the virtual instant', async () => {
+  it('a connect that is never accepted ends with the connect timeout at the virtual instant; a stalled head with the headers timeout within its bound', async () => {
     const { memory, agent, stop } = await setup(undefined, {}, { connectTimeout: 2_000 });
     memory.network.faults({ port: 8080 }, forFirst(1, { acceptDelay: Infinity }));
     try {
@@ -152,8 +159,41 @@ describe('HTTP client on the memory runtime, with faults', () => {
       memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { stallAfter: 5 } }));
       const before = memory.clock.now();
       expect(await agent.request(URL_, { headersTimeout: 3_000 }).catch((e: unknown) => e)).toBeInstanceOf(HeadersTimeoutError);
-      expect(memory.clock.now() - before).toBe(3_000);
+      // On the coarse clock (see the idle test): never early, at most COARSE_MS late.
+      const waited = memory.clock.now() - before;
+      expect(waited).toBeGreaterThanOrEqual(3_000);
+      expect(waited).toBeLessThanOrEqual(3_000 + COARSE_MS);
+      // Below a second the clock is read: exact.
+      memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { stallAfter: 5 } }));
+      const again = memory.clock.now();
+      expect(await agent.request(URL_, { headersTimeout: 300 }).catch((e: unknown) => e)).toBeInstanceOf(HeadersTimeoutError);
+      expect(memory.clock.now() - again).toBe(300);
     } finally {
+      await stop();
+    }
+  });
+  it('a timeout set while the coarse clock is stale is still never early and at most COARSE_MS late', async () => {
+    // '/stall' is never answered. The idle timeout (500 ms: read on the exact clock) leaves a
+    // timer pending on the connection that fires before the headers timeout is due: that
+    // timer finds the deadline counted from the coarse clock.
+    let answer: (response: { body: string }) => void = () => {};
+    const stalled = new Promise<{ body: string }>((resolve) => (answer = resolve));
+    const { memory, agent, stop } = await setup((request) => (request.path === '/stall' ? stalled : { body: BODY }), {}, { idleTimeout: 500 });
+    try {
+      for (const stale of [0, 1, 50, 99]) {
+        await memory.clock.advance(COARSE_MS + 1);
+        // This request reads the clock (its headers timeout); `stale` ms later, the time the
+        // coarse clock answers is that old.
+        expect(await (await agent.request(URL_, { headersTimeout: 60_000 })).body.text()).toBe(BODY);
+        await memory.clock.advance(stale);
+        const sent = memory.clock.now();
+        expect(await agent.request(`${URL_}stall`, { headersTimeout: 1_000 }).catch((e: unknown) => e)).toBeInstanceOf(HeadersTimeoutError);
+        const waited = memory.clock.now() - sent;
+        expect(waited).toBeGreaterThanOrEqual(1_000);
+        expect(waited).toBeLessThanOrEqual(1_000 + COARSE_MS);
+      }
+    } finally {
+      answer({ body: '' });
       await stop();
     }
   });

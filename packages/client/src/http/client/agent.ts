@@ -371,11 +371,14 @@ export class HttpAgent {
       const viaProxy = proxy !== undefined && spec.url.protocol === 'http:';
       const target = viaProxy ? `${spec.url.origin}${targetOf(spec.url)}` : targetOf(spec.url);
       const headers = viaProxy && proxy.authorization !== null ? [...spec.headers, ['Proxy-Authorization', proxy.authorization] as const] : spec.headers;
-      head = conn.send(new RequestEvent(spec.method, target, headers)) as Uint8Array;
-      if (body instanceof Uint8Array) {
-        head = concatBytes(body.length === 0 ? [head, conn.send(END) as Uint8Array] : [head, conn.send(new Data(body)) as Uint8Array, conn.send(END) as Uint8Array]);
-      } else if (body === null) {
-        head = concatBytes([head, conn.send(END) as Uint8Array]);
+      head = conn.send(requestEvent(spec.method, target, headers)) as Uint8Array;
+      // A streamed body follows the head (uploadAll); a body sent whole goes with it.
+      if (body instanceof Uint8Array && body.length > 0) {
+        head = concatBytes([head, conn.send(new Data(body)) as Uint8Array, conn.send(END) as Uint8Array]);
+      } else if (!isStreamed(body)) {
+        // No body: its end adds no bytes unless the head said chunked.
+        const end = conn.send(END) as Uint8Array;
+        if (end.length > 0) head = concatBytes([head, end]);
       }
     } catch (error) {
       if (error instanceof LocalProtocolError) throw new InvalidArgumentError(`${spec.method} ${spec.url.href}: ${error.message}`, 'ERR_BAD_ARGUMENT', { cause: error });
@@ -398,9 +401,16 @@ export class HttpAgent {
   private respond(connection: ClientConnection, spec: RequestSpec, exchange: Exchange, event: HttpEvent): ClientResponse {
     if (event.type === 'connection-closed') throw new ConnectionLostError('the server closed the connection without a response');
     if (event.type !== 'response') throw new ProtocolViolationError(`unexpected ${event.type} before the response`);
+    // One pass over the names (compared by length first): no string made for them.
     const headers = event.headers;
-    const keepAlive = headers.indexOf('keep-alive');
-    if (keepAlive !== -1) connection.serverIdleMs = keepAliveMs(headers, keepAlive);
+    let keepAlive = -1;
+    let keepAlives = 0;
+    for (let i = 0; i < headers.length; i++) {
+      if (headers.nameIs(i, 'keep-alive')) {
+        if (keepAlives++ === 0) keepAlive = i;
+      }
+    }
+    if (keepAlive !== -1) connection.serverIdleMs = keepAliveMs(headers, keepAlive, keepAlives);
     const responseBody = new ResponseBody(connection, exchange, this.releaseBody);
     const response = new ClientResponse(event, spec.url.href, responseBody);
     responseBody.prefetch();
@@ -492,6 +502,21 @@ let keyedUrl: URL | null = null;
 let keyedKey = '';
 let keyedTarget = '';
 
+// The last request event made, and the fields array it was made of (events are immutable, and
+// the arrays request.ts makes are never changed: a loop of equal requests makes it once).
+let lastEvent: RequestEvent | null = null;
+let lastEventFields: readonly (readonly [string, string])[] | null = null;
+
+/** The request event of `method`, `target` and `fields` (see lastEvent). */
+function requestEvent(method: string, target: string, fields: readonly (readonly [string, string])[]): RequestEvent {
+  const last = lastEvent;
+  if (last !== null && fields === lastEventFields && last.method === method && last.target === target) return last;
+  const event = new RequestEvent(method, target, fields);
+  lastEvent = event;
+  lastEventFields = fields;
+  return event;
+}
+
 /** The pool key of a request. */
 function originKey(url: URL, socketPath: string | undefined, tls: TlsOptions | undefined, proxy: ProxyTarget | undefined): string {
   if (socketPath === undefined && tls === undefined && proxy === undefined) {
@@ -533,12 +558,12 @@ function isPipelinable(spec: RequestSpec): boolean {
 
 /**
  * ms before the server drops an idle connection, from `Keep-Alive: timeout=N` (minus a second):
- * field `at` of `headers` (and any later Keep-Alive fields, joined).
+ * field `at` of `headers`, the first of `count` Keep-Alive fields (joined).
  */
-function keepAliveMs(headers: FieldList, at: number): number {
+function keepAliveMs(headers: FieldList, at: number, count: number): number {
   // Servers send the same value with every response: the last one is remembered, and a value
   // of the same bytes is recognised without making its string.
-  if (lastKeepAlive !== '' && headers.valueIs(at, lastKeepAlive) && headers.indexOf('keep-alive', at + 1) === -1) return lastKeepAliveMs;
+  if (count === 1 && lastKeepAlive !== '' && headers.valueIs(at, lastKeepAlive)) return lastKeepAliveMs;
   const value = headers.get('keep-alive') as string;
   lastKeepAlive = value;
   lastKeepAliveMs = parseKeepAlive(value);
