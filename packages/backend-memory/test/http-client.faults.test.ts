@@ -172,6 +172,22 @@ describe('HTTP client on the memory runtime, with faults', () => {
       await stop();
     }
   });
+  it("an idle connection closes a second before the server's Keep-Alive timeout says it will drop it", async () => {
+    const { memory, agent, stop } = await setup(() => ({ headers: [['Keep-Alive', 'timeout=3']], body: BODY }), { idleTimeout: 60_000 }, { idleTimeout: 10_000 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+        expect(agent.idleConnections).toBe(1);
+        await memory.clock.advance(1_999);
+        expect(agent.idleConnections).toBe(1);
+        await memory.clock.advance(COARSE_MS + 2);
+        expect(agent.idleConnections).toBe(0);
+      }
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
   it('a timeout set while the coarse clock is stale is still never early and at most COARSE_MS late', async () => {
     // '/stall' is never answered. The idle timeout (500 ms: read on the exact clock) leaves a
     // timer pending on the connection that fires before the headers timeout is due: that

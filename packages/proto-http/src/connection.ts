@@ -159,6 +159,7 @@ export class HttpConnection {
   private sendRemaining = 0;
   /** The server: the client sent `Expect: 100-continue` and is waiting for a 100 (or a response). */
   private waitingFor100 = false;
+  private theirKeepAliveTimeout: number | null = null;
 
   constructor(
     /** The side we play. */
@@ -226,6 +227,15 @@ export class HttpConnection {
     return this.ours === 'DONE' && this.keepAlive && this.sentMethods.length > 0;
   }
 
+  /**
+   * The client role: the `timeout` parameter (seconds) of the Keep-Alive field of the last
+   * response head received (`Keep-Alive: timeout=5, max=100`), the time the server says it
+   * keeps an idle connection open; null when that head had none.
+   */
+  get keepAliveTimeout(): number | null {
+    return this.theirKeepAliveTimeout;
+  }
+
   /** The peer's HTTP version in this cycle. */
   get theirHttpVersion(): HttpVersion {
     return this.theirVersion;
@@ -268,6 +278,7 @@ export class HttpConnection {
     this.sendFraming = NO_BODY;
     this.sendRemaining = 0;
     this.waitingFor100 = false;
+    this.theirKeepAliveTimeout = null;
     this.bodyBytes = 0;
     this.pendingError = null;
     this.eofDone = false;
@@ -501,6 +512,8 @@ export class HttpConnection {
     let host = -1;
     let hasTe = false;
     let hasExpect = false;
+    let keepAlives = 0;
+    let keepAlive = -1;
     for (let i = 0; i < fields.length; i++) {
       const length = fields.nameLength(i);
       if (length === 4) {
@@ -510,8 +523,11 @@ export class HttpConnection {
         }
       } else if (length === 17) {
         if (!hasTe && fields.nameIs(i, 'transfer-encoding')) hasTe = true;
-      } else if (length === 6 && !hasExpect && fields.nameIs(i, 'expect')) hasExpect = true;
+      } else if (length === 6) {
+        if (!hasExpect && fields.nameIs(i, 'expect')) hasExpect = true;
+      } else if (length === 10 && fields.nameIs(i, 'keep-alive') && keepAlives++ === 0) keepAlive = i;
     }
+    if (this.ourRole === 'client') this.theirKeepAliveTimeout = keepAlives === 0 ? null : keepAliveTimeout(fields, keepAlive, keepAlives);
     const te = hasTe ? fields.get('transfer-encoding') : null;
     let close: boolean;
     if (this.ourRole === 'client' && (this.requestMethod === 'HEAD' || head.status === 204 || head.status === 304)) {
@@ -1188,6 +1204,23 @@ function reasonOf(status: number, bytes: Uint8Array, start: number, end: number)
   }
   return latin1(bytes, start, end);
 }
+
+/**
+ * The `timeout` parameter (seconds) of the Keep-Alive fields of `fields` (`count` of them, the
+ * first at `at`), or null. Servers send the same value with every response: the last one is
+ * remembered, and a single field of the same bytes is recognised without making its string.
+ */
+function keepAliveTimeout(fields: FieldList, at: number, count: number): number | null {
+  if (count === 1 && lastKeepAlive !== '' && fields.valueIs(at, lastKeepAlive)) return lastKeepAliveTimeout;
+  const value = fields.get('keep-alive') as string;
+  const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
+  lastKeepAlive = value;
+  lastKeepAliveTimeout = match === null ? null : Number(match[1]);
+  return lastKeepAliveTimeout;
+}
+
+let lastKeepAlive = '';
+let lastKeepAliveTimeout: number | null = null;
 
 /** Reason phrases of the usual statuses. */
 const REASONS: Readonly<Record<number, string>> = {

@@ -651,3 +651,33 @@ describe('FieldList.valueIs', () => {
     server.destroy();
   });
 });
+
+describe('keepAliveTimeout (client role)', () => {
+  it("is the timeout parameter of the last response head's Keep-Alive fields, or null", () => {
+    const c = new HttpConnection('client');
+    const cycle = (fields: string): number | null => {
+      c.send(new Request('GET', '/', [['Host', 'h']]));
+      c.send(new EndOfMessage());
+      c.receiveData(bytes(`HTTP/1.1 204 No Content\r\n${fields}\r\n`));
+      drain(c);
+      const timeout = c.keepAliveTimeout;
+      c.startNextCycle();
+      return timeout;
+    };
+    expect(c.keepAliveTimeout).toBe(null);
+    // The same value again and again (remembered), then others.
+    for (let i = 0; i < 3; i++) expect(cycle('Keep-Alive: timeout=5\r\n')).toBe(5);
+    expect(cycle('keep-alive: timeout=6\r\n')).toBe(6);
+    expect(cycle('Date: x\r\nKEEP-ALIVE: max=100, timeout = 12\r\n')).toBe(12);
+    expect(cycle('Keep-Alive: max=100\r\n')).toBe(null);
+    expect(cycle('Keep-Alive: timeout=5\r\n')).toBe(5);
+    expect(cycle('')).toBe(null);
+    expect(cycle('Keep-Alive: timeout=5\r\n')).toBe(5);
+    // Several fields are one list; a name of the same length is not it.
+    expect(cycle('Keep-Alive: max=1\r\nKeep-Alive: timeout=7\r\n')).toBe(7);
+    expect(cycle('Keep-Alivf: timeout=8\r\n')).toBe(null);
+    expect(cycle('Keep-Alive: timeout=x\r\n')).toBe(null);
+    expect(cycle('Keep-Alive: timeout=5\r\n')).toBe(5);
+    c.destroy();
+  });
+});

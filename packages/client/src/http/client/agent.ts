@@ -29,7 +29,7 @@
 
 import { concatBytes } from '../../bytes.js';
 import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';
-import type { FieldList, HttpEvent, HttpLimits } from '@curio-ts/proto-http';
+import type { HttpEvent, HttpLimits } from '@curio-ts/proto-http';
 import { ClientClosedError, ConnectionError, ConnectionLostError, InvalidArgumentError, ProtocolViolationError } from '../../errors.js';
 import type { Background, ByteStream, ConnectTarget, Runtime, TlsOptions, Wake } from '../../runtime.js';
 import { ClientConnection } from './connection.js';
@@ -401,16 +401,9 @@ export class HttpAgent {
   private respond(connection: ClientConnection, spec: RequestSpec, exchange: Exchange, event: HttpEvent): ClientResponse {
     if (event.type === 'connection-closed') throw new ConnectionLostError('the server closed the connection without a response');
     if (event.type !== 'response') throw new ProtocolViolationError(`unexpected ${event.type} before the response`);
-    // One pass over the names (compared by length first): no string made for them.
-    const headers = event.headers;
-    let keepAlive = -1;
-    let keepAlives = 0;
-    for (let i = 0; i < headers.length; i++) {
-      if (headers.nameIs(i, 'keep-alive')) {
-        if (keepAlives++ === 0) keepAlive = i;
-      }
-    }
-    if (keepAlive !== -1) connection.serverIdleMs = keepAliveMs(headers, keepAlive, keepAlives);
+    // The server's `Keep-Alive: timeout=N`: it drops idle connections after N s (one second of margin).
+    const keepAlive = connection.conn.keepAliveTimeout;
+    if (keepAlive !== null) connection.serverIdleMs = keepAlive * 1000 - 1000;
     const responseBody = new ResponseBody(connection, exchange, this.releaseBody);
     const response = new ClientResponse(event, spec.url.href, responseBody);
     responseBody.prefetch();
@@ -556,25 +549,3 @@ function isPipelinable(spec: RequestSpec): boolean {
   return true;
 }
 
-/**
- * ms before the server drops an idle connection, from `Keep-Alive: timeout=N` (minus a second):
- * field `at` of `headers`, the first of `count` Keep-Alive fields (joined).
- */
-function keepAliveMs(headers: FieldList, at: number, count: number): number {
-  // Servers send the same value with every response: the last one is remembered, and a value
-  // of the same bytes is recognised without making its string.
-  if (count === 1 && lastKeepAlive !== '' && headers.valueIs(at, lastKeepAlive)) return lastKeepAliveMs;
-  const value = headers.get('keep-alive') as string;
-  lastKeepAlive = value;
-  lastKeepAliveMs = parseKeepAlive(value);
-  return lastKeepAliveMs;
-}
-
-let lastKeepAlive = '';
-let lastKeepAliveMs = Infinity;
-
-function parseKeepAlive(value: string): number {
-  const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
-  if (match === null) return Infinity;
-  return Number(match[1]) * 1000 - 1000;
-}
