@@ -158,16 +158,101 @@ export class HttpAgent {
     await Promise.all(finished);
   }
 
-  /** @internal Send `spec` and read the response's head. */
-  async send(spec: RequestSpec): Promise<ClientResponse> {
+  /**
+   * @internal Send `spec` and read the response's head. The usual case (an idle connection
+   * ready, a body sent whole) returns the Promise of the wait for the head itself, settled
+   * with the response by the reader of the connection when the head arrives (headArrived):
+   * no async function between the head and the caller. Everything else goes through
+   * `sendLoop`.
+   */
+  send(spec: RequestSpec): Promise<ClientResponse> {
     const url = spec.url;
     const exchange = new Exchange(this.runtime, spec.method, url, spec.signal, spec.headersTimeout, spec.bodyTimeout);
     const tls = url.protocol === 'https:' ? (spec.tls ?? this.options.tls ?? {}) : undefined;
     const proxy = spec.proxy ?? this.proxy;
     const key = originKey(url, spec.socketPath, tls, proxy);
-    let fresh = false;
-    let retried = false;
     const pipelinable = this.pipelining > 1 && isPipelinable(spec);
+    if (this.closed || exchange.failure !== null || isStreamed(spec.body)) return this.sendLoop(spec, exchange, key, tls, proxy, pipelinable, false, false);
+    const connection = this.takeIdle(this.poolFor(key));
+    if (connection === null) return this.sendLoop(spec, exchange, key, tls, proxy, pipelinable, false, false);
+    let event: HttpEvent | null;
+    try {
+      // Idle: nothing in flight, so the request is not behind another (sendOn answers false).
+      this.sendOn(connection, spec, proxy, exchange, pipelinable);
+      event = this.headNow(connection, exchange);
+      if (event === null) {
+        exchange.spec = spec;
+        return connection.awaitHead<ClientResponse>(exchange, this.headArrived);
+      }
+      return Promise.resolve(this.respond(connection, spec, exchange, event));
+    } catch (error) {
+      if (error === REACQUIRE || this.sentAgain(connection, true, false, exchange, spec, error)) return this.sendLoop(spec, exchange, key, tls, proxy, pipelinable, true, true);
+      return Promise.reject(error);
+    }
+  }
+
+  /** The response head if it is there now (1xx skipped), else null; throws as ClientConnection.nextNow. */
+  private headNow(connection: ClientConnection, exchange: Exchange): HttpEvent | null {
+    let event = connection.nextNow(exchange);
+    while (event !== null && event.type === 'informational-response') event = connection.nextNow(exchange);
+    return event;
+  }
+
+  /**
+   * Bytes arrived for a request waiting for its head in the connection's slot (see `send`):
+   * settle the caller's wait with the response, or with its failure, or with the request sent
+   * again; or park it again while the head is incomplete.
+   */
+  private readonly headArrived = (exchange: Exchange, wake: Wake<unknown>): void => {
+    const connection = exchange.holding as ClientConnection;
+    const spec = exchange.spec as RequestSpec;
+    try {
+      const event = this.headNow(connection, exchange);
+      if (event === null) connection.parkHead(exchange, wake);
+      else wake.resolve(this.respond(connection, spec, exchange, event));
+    } catch (error) {
+      // The exchange's own failure (abort, timeout, cancellation) settles the wait itself.
+      if (exchange.failure !== null && error === exchange.failure) return;
+      if (this.sentAgain(connection, true, false, exchange, spec, error)) {
+        // After the connection's end is seen by its pool (its onEnd runs after this).
+        const tls = spec.url.protocol === 'https:' ? (spec.tls ?? this.options.tls ?? {}) : undefined;
+        const proxy = spec.proxy ?? this.proxy;
+        const key = originKey(spec.url, spec.socketPath, tls, proxy);
+        const pipelinable = this.pipelining > 1 && isPipelinable(spec);
+        wake.resolve(Promise.resolve().then(() => this.sendLoop(spec, exchange, key, tls, proxy, pipelinable, true, true)));
+      } else if (exchange.failure === null) {
+        exchange.fail(error);
+      } else wake.reject(error);
+    }
+  };
+
+  /**
+   * A request failed on `connection`: close it, and say whether to send the request again on a
+   * fresh connection (see the file header); if not, the exchange fails with `error`.
+   */
+  private sentAgain(connection: ClientConnection, reused: boolean, retried: boolean, exchange: Exchange, spec: RequestSpec, error: unknown): boolean {
+    connection.destroy();
+    exchange.holding = null;
+    // A pipelined request whose turn had not come was not answered at all; one on a
+    // connection another request's failure closed did nothing wrong.
+    const unanswered = !connection.isAnswering(exchange) || connection.received === 0;
+    const innocent = reused || (connection.failedBy !== null && connection.failedBy !== exchange);
+    if (innocent && !retried && exchange.failure === null && unanswered && error instanceof ConnectionError && IDEMPOTENT.has(spec.method) && !isStreamed(spec.body)) return true;
+    exchange.fail(error);
+    return false;
+  }
+
+  /** Send `spec`: a connection (waiting for one if need be), the request, the response's head. */
+  private async sendLoop(
+    spec: RequestSpec,
+    exchange: Exchange,
+    key: string,
+    tls: TlsOptions | undefined,
+    proxy: ProxyTarget | undefined,
+    pipelinable: boolean,
+    fresh: boolean,
+    retried: boolean,
+  ): Promise<ClientResponse> {
     for (;;) {
       let connection: ClientConnection;
       let reused = true;
@@ -187,8 +272,6 @@ export class HttpAgent {
         }
       }
       try {
-        // Send, then read the head here (not in a function of its own: one Promise hop less
-        // between the head's arrival and the caller).
         let behind = this.sendOn(connection, spec, proxy, exchange, pipelinable);
         if (typeof behind !== 'boolean') behind = await behind;
         if (behind) {
@@ -196,28 +279,13 @@ export class HttpAgent {
           exchange.awaitHeaders();
         }
         let event: HttpEvent | null;
-        for (;;) {
-          event = connection.nextNow(exchange);
-          if (event === null) await connection.arrival(exchange);
-          else if (event.type !== 'informational-response') break;
-        }
+        while ((event = this.headNow(connection, exchange)) === null) await connection.arrival(exchange);
         return this.respond(connection, spec, exchange, event);
       } catch (error) {
         if (error === REACQUIRE) continue;
-        connection.destroy();
-        exchange.holding = null;
-        // A pipelined request whose turn had not come was not answered at all; one on a
-        // connection another request's failure closed did nothing wrong.
-        const unanswered = !connection.isAnswering(exchange) || connection.received === 0;
-        const innocent = reused || (connection.failedBy !== null && connection.failedBy !== exchange);
-        const retry = innocent && !retried && exchange.failure === null && unanswered && error instanceof ConnectionError && IDEMPOTENT.has(spec.method) && !isStreamed(spec.body);
-        if (retry) {
-          retried = true;
-          fresh = true;
-          continue;
-        }
-        exchange.fail(error);
-        throw error;
+        if (!this.sentAgain(connection, reused, retried, exchange, spec, error)) throw error;
+        retried = true;
+        fresh = true;
       }
     }
   }

@@ -29,7 +29,7 @@ import { FnWaiter } from '../../runtime.js';
 import type { Background, ByteStream, Runtime, Wake } from '../../runtime.js';
 import { Deadline } from '../../deadline.js';
 import type { Expirable } from '../../deadline.js';
-import type { Exchange, Held, Parking } from './exchange.js';
+import type { Exchange, HeadReader, Held, Parking, Watcher } from './exchange.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
 export const READ_HIGH_WATER = 64 * 1024;
@@ -305,6 +305,16 @@ export class ClientConnection implements Held, Expirable {
     return exchange.park('HTTP_CLIENT_READ', this.dataArrived);
   }
 
+  /** The caller's wait for the response head, read by `reader` as bytes arrive (Exchange.awaitHead). */
+  awaitHead<T>(exchange: Exchange, reader: HeadReader): Promise<T> {
+    return exchange.awaitHead<T>('HTTP_CLIENT_READ', this.dataArrived, reader);
+  }
+
+  /** Park `exchange`'s head wait again (its head is not complete yet). */
+  parkHead(exchange: Exchange, wake: Wake<unknown>): void {
+    exchange.parkAgain(this.dataArrived, wake);
+  }
+
   /** The next event if one is ready now (no wait); null otherwise. Errors as `next`. */
   poll(): HttpEvent | null {
     if (this.closed) return null;
@@ -370,20 +380,34 @@ export class ClientConnection implements Held, Expirable {
 
 /** One waiting party at most, woken once. */
 class WakeSlot implements Parking {
-  private wake: Wake<void> | null = null;
+  private wake: Wake<unknown> | null = null;
+  private watcher: Watcher | null = null;
 
   set(wake: Wake<void>): void {
+    this.wake = wake as Wake<unknown>;
+    this.watcher = null;
+  }
+
+  watch(wake: Wake<unknown>, watcher: Watcher): void {
     this.wake = wake;
+    this.watcher = watcher;
   }
 
   /** Drop `wake` if it is still the one waiting. */
   forget(wake: Wake<void>): void {
-    if (this.wake === wake) this.wake = null;
+    if (this.wake === (wake as Wake<unknown>)) {
+      this.wake = null;
+      this.watcher = null;
+    }
   }
 
   fire(): void {
     const wake = this.wake;
+    if (wake === null) return;
+    const watcher = this.watcher;
     this.wake = null;
-    wake?.resolve();
+    this.watcher = null;
+    if (watcher !== null) watcher.arrived(wake);
+    else wake.resolve(undefined);
   }
 }
