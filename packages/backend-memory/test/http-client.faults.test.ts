@@ -2,7 +2,7 @@
 // sockets), connections broken exactly where the test says, time on the virtual clock.
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, serveHttp } from '@curio-ts/client';
+import { AbortedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, serveHttp } from '@curio-ts/client';
 import type { HttpAgentOptions, HttpHandler, HttpServerOptions } from '@curio-ts/client';
 import { createMemoryRuntime, forFirst } from '@curio-ts/backend-memory';
 import type { MemoryRuntime } from '@curio-ts/backend-memory';
@@ -78,6 +78,36 @@ describe('HTTP client on the memory runtime, with faults', () => {
       // The next bytes the client sends reset the connection (the server never sees them).
       memory.network.connections[0]?.configure({ toServer: { resetAfter: 0 } });
       expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('a head arriving a few bytes at a time on a reused connection (the wait parked again per piece), and an abort in the middle of one', async () => {
+    const { memory, agent, stop } = await setup((request) => ({ headers: [['X-Path', request.path]], body: request.path.repeat(20) }));
+    try {
+      expect(await (await agent.request(`${URL_}first`)).body.text()).toBe('/first'.repeat(20));
+      memory.network.connections[0]?.configure({ toClient: { chunkSize: 3, latency: 1 } });
+      for (const path of ['/a', '/bb', '/ccc']) {
+        const response = await agent.request(`${URL_}${path.slice(1)}`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get('x-path')).toBe(path);
+        expect(await response.body.text()).toBe(path.repeat(20));
+      }
+      expect(memory.network.connectionsMade).toBe(1);
+      // Aborted while the head is half there (its first 10 bytes delivered, then a stall): the
+      // caller gets the AbortedError, the connection is not reused.
+      const connection = memory.network.connections[0];
+      connection?.configure({ toClient: { stallAfter: (connection?.toClient.writtenBytes ?? 0) + 10 } });
+      const controller = new AbortController();
+      const pending = agent.request(`${URL_}d`, { signal: controller.signal }).catch((e: unknown) => e);
+      await memory.clock.advance(5);
+      // The rest of the response waits behind the stall.
+      expect(connection?.toClient.pending).toBeGreaterThan(0);
+      controller.abort();
+      expect(await pending).toBeInstanceOf(AbortedError);
+      expect(await (await agent.request(`${URL_}e`)).body.text()).toBe('/e'.repeat(20));
       expect(memory.network.connectionsMade).toBe(2);
     } finally {
       await stop();
