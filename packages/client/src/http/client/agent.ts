@@ -26,6 +26,18 @@
 //   (an abort or timeout of any request on it) fails the requests behind with a
 //   ConnectionLostError: each of those whose response had not begun is sent once more on
 //   another connection, by the retry rule above.
+//
+// Discussion: the usual request without an async function. A request on an idle connection
+// with its body sent whole (a keep-alive GET) is sent at once, and the caller is handed the
+// runtime's wait for the head itself (Exchange.awaitHead): the connection's reader, as bytes
+// arrive, reads the head and settles that wait with the response (headArrived), or parks it
+// again. An async function in between would cost the caller one Promise job and two Promises
+// per request, and on curio the calling task would await a plain Promise instead of a kernel
+// operation of its own. A failure there follows the same rules as in `sendLoop` (sentAgain);
+// a request sent again settles the caller's wait with sendLoop's Promise. Measured (callgrind,
+// instructions per keep-alive GET of a node:http hello, apps/bench profile/count.js): about
+// 53 000 before issue 10's work on this path, 29 000 after (the raw net + WireParser floor:
+// 26 000).
 
 import { concatBytes } from '../../bytes.js';
 import { Data, EndOfMessage, LocalProtocolError, Request as RequestEvent } from '@curio-ts/proto-http';

@@ -15,7 +15,11 @@
 // - Timeouts use the Deadline of the connection held (one lazy runtime timer per connection,
 //   shared with its idle timeout in the pool): re-arming only moves the deadline, so a
 //   keep-alive connection does not start and stop a timer per request, nor the body timeout
-//   one per chunk.
+//   one per chunk; from a second on, the deadline is counted from the runtime's coarse clock
+//   (deadline.ts): no clock read per request either.
+// - A wait for the head may be the caller's own (`awaitHead`): parked with the exchange as its
+//   watcher, it is settled by whoever reads the head when bytes arrive (HttpAgent), and its
+//   failure settles it as any other wait's.
 
 import { AbortedError, BodyTimeoutError, ClientClosedError, HeadersTimeoutError } from '../../errors.js';
 import type { Runtime, Waiter, Wake } from '../../runtime.js';
