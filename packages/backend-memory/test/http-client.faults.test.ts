@@ -13,6 +13,19 @@ const COARSE_MS = 100;
 const BODY = 'x'.repeat(1000);
 const URL_ = 'http://127.0.0.1:8080/';
 
+/**
+ * The agent's one idle connection closes `ms` from now, within the coarse clock's bound: a
+ * timeout of a second or more is counted on it (packages/client deadline.ts): never early, at
+ * most COARSE_MS late.
+ */
+async function closesIdleWithin(memory: MemoryRuntime, agent: HttpAgent, ms: number): Promise<void> {
+  expect(agent.idleConnections).toBe(1);
+  await memory.clock.advance(ms - 1);
+  expect(agent.connections).toBe(1);
+  await memory.clock.advance(COARSE_MS + 2);
+  expect(agent.connections).toBe(0);
+}
+
 /** A memory runtime with serveHttp on port 8080 and an agent. */
 async function setup(handler: HttpHandler = () => ({ body: BODY }), serverOptions: HttpServerOptions = {}, agentOptions: HttpAgentOptions = {}) {
   const memory: MemoryRuntime = createMemoryRuntime({ autoAdvance: true });
@@ -136,13 +149,7 @@ describe('HTTP client on the memory runtime, with faults', () => {
     const { memory, agent, stop } = await setup(undefined, { idleTimeout: 10_000 }, { idleTimeout: 1_000 });
     try {
       expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
-      expect(agent.idleConnections).toBe(1);
-      // A timeout of a second or more is counted on the coarse clock (packages/client
-      // deadline.ts, COARSE_MS = 100): never early, at most 100 ms late.
-      await memory.clock.advance(999);
-      expect(agent.connections).toBe(1);
-      await memory.clock.advance(COARSE_MS + 2);
-      expect(agent.connections).toBe(0);
+      await closesIdleWithin(memory, agent, 1_000);
       expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
       expect(memory.network.connectionsMade).toBe(2);
     } finally {
@@ -207,11 +214,7 @@ describe('HTTP client on the memory runtime, with faults', () => {
     try {
       for (let i = 0; i < 2; i++) {
         expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
-        expect(agent.idleConnections).toBe(1);
-        await memory.clock.advance(1_999);
-        expect(agent.idleConnections).toBe(1);
-        await memory.clock.advance(COARSE_MS + 2);
-        expect(agent.idleConnections).toBe(0);
+        await closesIdleWithin(memory, agent, 2_000);
       }
       expect(memory.network.connectionsMade).toBe(2);
     } finally {
