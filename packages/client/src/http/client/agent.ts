@@ -116,6 +116,18 @@ export class HttpAgent {
   private readonly pools = new Map<string, OriginPool>();
   private readonly live = new Set<ClientConnection>();
   private closed = false;
+  /** Connections released to their pools, to unref if still idle when `unrefTimer` fires. */
+  private toUnref: ClientConnection[] = [];
+  private unrefTimer: (() => void) | null = null;
+  private readonly unrefIdle = (): void => {
+    this.unrefTimer = null;
+    const connections = this.toUnref;
+    this.toUnref = [];
+    for (const connection of connections) {
+      connection.unrefQueued = false;
+      connection.unrefIfIdle();
+    }
+  };
   private readonly maxPerOrigin: number;
   private readonly idleTimeout: number;
   private readonly connectTimeout: number;
@@ -159,6 +171,10 @@ export class HttpAgent {
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.unrefTimer?.();
+    this.unrefTimer = null;
+    for (const connection of this.toUnref) connection.unrefQueued = false;
+    this.toUnref = [];
     const finished: Promise<void>[] = [];
     for (const pool of this.pools.values()) {
       for (const connection of [...pool.idle]) {
@@ -552,10 +568,27 @@ export class HttpAgent {
     }
     pool.idle.push(connection);
     connection.idle(true);
+    this.unrefLater(connection);
     connection.deadline.set(ms, connection);
     this.wakeOne(pool);
   }
+
+  /**
+   * Unref `connection` if it is still idle IDLE_UNREF_MS from now (see ClientConnection.idle):
+   * a script whose connections are idle exits that much later, and a loop of requests does not
+   * call into Node twice per request. One timer for every connection released meanwhile.
+   */
+  private unrefLater(connection: ClientConnection): void {
+    if (connection.unrefQueued) return;
+    connection.unrefQueued = true;
+    this.toUnref.push(connection);
+    this.unrefTimer ??= this.runtime.timer(IDLE_UNREF_MS, this.unrefIdle, UNREF);
+  }
 }
+
+/** ms a connection released to its pool keeps the process alive (see HttpAgent.unrefLater). */
+const IDLE_UNREF_MS = 100;
+const UNREF = { unref: true } as const;
 
 /** A count option: an integer ≥ `min`, or Infinity; else an InvalidArgumentError. */
 export function checkCount(name: string, value: number, min: number): number {

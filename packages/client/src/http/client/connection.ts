@@ -158,11 +158,33 @@ export class ClientConnection implements Held, Expirable {
     return this.closed || this.eof || this.readError !== null;
   }
 
-  /** Idle in the pool (true: the socket no longer keeps the process alive) or taken out (false). */
+  /**
+   * Idle in the pool (true) or taken out (false). An idle connection stops keeping the process
+   * alive only when `unrefIfIdle` is called (HttpAgent does, a little later: a connection taken
+   * again at once is neither unref'd nor ref'd, two calls into Node per request less); one taken
+   * out keeps it alive again.
+   */
   idle(idle: boolean): void {
-    if (idle) this.stream.unref?.();
-    else this.stream.ref?.();
+    this.isIdle = idle;
+    if (!idle && !this.referenced) {
+      this.referenced = true;
+      this.stream.ref?.();
+    }
   }
+
+  /** If still idle, the stream no longer keeps the process alive (see `idle`). */
+  unrefIfIdle(): void {
+    if (this.isIdle && this.referenced && !this.closed) {
+      this.referenced = false;
+      this.stream.unref?.();
+    }
+  }
+
+  private isIdle = false;
+  /** The stream keeps the process alive (it was not unref'd, or was ref'd again). */
+  private referenced = true;
+  /** Waiting for the agent's `unrefIfIdle` (see HttpAgent's unrefLater). */
+  unrefQueued = false;
 
   /**
    * The exchange whose failure (abort, timeout, a cancelled body) closed the connection: the
