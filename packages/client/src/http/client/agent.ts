@@ -17,7 +17,9 @@
 //   (the server closed the idle connection as we sent) is sent once more on a fresh connection
 //   when that is safe: an idempotent method and a body that can be sent again.
 // - An idle connection closes after `idleTimeout`, or earlier if the server's `Keep-Alive:
-//   timeout=N` says it will drop it sooner (one second before that).
+//   timeout=N` says it will drop it sooner (one second before that). From IDLE_UNREF_MS after
+//   it went idle, it no longer keeps the process alive (a script exits with connections in
+//   its pools); a request under way does.
 // - Pipelining (`pipelining` > 1): a pipelinable request (an idempotent method, no streamed
 //   body, no Upgrade) may be sent on a busy connection whose requests in flight are all
 //   pipelinable, up to `pipelining` in flight, before a new connection is opened; an idle
