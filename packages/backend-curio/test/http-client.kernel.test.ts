@@ -70,6 +70,30 @@ describe('the HTTP client under the kernel', () => {
     });
   });
 
+  it('on a reused connection (the wait for the head is the task\'s own operation): timeoutAfter and cancellation interrupt it, the connection is closed', async () => {
+    await run(async () => {
+      expect(await (await request(`${base}/`)).body.text()).toBe('hello');
+      const before = closedSockets;
+      const error = await timeoutAfter(100, () => request(`${base}/never`)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TaskTimeout);
+      expect(await until(() => closedSockets > before)).toBe(true);
+      expect(await (await request(`${base}/`)).body.text()).toBe('hello');
+      const again = closedSockets;
+      let started = false;
+      const task = await spawn(async () => {
+        started = true;
+        await request(`${base}/never`);
+        return 'not reached';
+      });
+      expect(await until(() => started)).toBe(true);
+      await sleep(20);
+      await task.cancel();
+      expect(task.cancelled).toBe(true);
+      expect(await until(() => closedSockets > again)).toBe(true);
+      expect(await (await request(`${base}/`)).body.text()).toBe('hello');
+    });
+  });
+
   it("cancelling a task blocked reading a response body interrupts it and closes the connection", async () => {
     await run(async () => {
       const before = closedSockets;

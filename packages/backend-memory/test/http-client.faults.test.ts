@@ -2,13 +2,29 @@
 // sockets), connections broken exactly where the test says, time on the virtual clock.
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, serveHttp } from '@curio-ts/client';
+import { AbortedError, ConnectionError, ConnectionLostError, HeadersTimeoutError, HttpAgent, serveHttp } from '@curio-ts/client';
 import type { HttpAgentOptions, HttpHandler, HttpServerOptions } from '@curio-ts/client';
 import { createMemoryRuntime, forFirst } from '@curio-ts/backend-memory';
 import type { MemoryRuntime } from '@curio-ts/backend-memory';
 
+/** The coarse clock's granularity (packages/client src/deadline.ts COARSE_MS). */
+const COARSE_MS = 100;
+
 const BODY = 'x'.repeat(1000);
 const URL_ = 'http://127.0.0.1:8080/';
+
+/**
+ * The agent's one idle connection closes `ms` from now, within the coarse clock's bound: a
+ * timeout of a second or more is counted on it (packages/client deadline.ts): never early, at
+ * most COARSE_MS late.
+ */
+async function closesIdleWithin(memory: MemoryRuntime, agent: HttpAgent, ms: number): Promise<void> {
+  expect(agent.idleConnections).toBe(1);
+  await memory.clock.advance(ms - 1);
+  expect(agent.connections).toBe(1);
+  await memory.clock.advance(COARSE_MS + 2);
+  expect(agent.connections).toBe(0);
+}
 
 /** A memory runtime with serveHttp on port 8080 and an agent. */
 async function setup(handler: HttpHandler = () => ({ body: BODY }), serverOptions: HttpServerOptions = {}, agentOptions: HttpAgentOptions = {}) {
@@ -81,6 +97,36 @@ describe('HTTP client on the memory runtime, with faults', () => {
     }
   });
 
+  it('a head arriving a few bytes at a time on a reused connection (the wait parked again per piece), and an abort in the middle of one', async () => {
+    const { memory, agent, stop } = await setup((request) => ({ headers: [['X-Path', request.path]], body: request.path.repeat(20) }));
+    try {
+      expect(await (await agent.request(`${URL_}first`)).body.text()).toBe('/first'.repeat(20));
+      memory.network.connections[0]?.configure({ toClient: { chunkSize: 3, latency: 1 } });
+      for (const path of ['/a', '/bb', '/ccc']) {
+        const response = await agent.request(`${URL_}${path.slice(1)}`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get('x-path')).toBe(path);
+        expect(await response.body.text()).toBe(path.repeat(20));
+      }
+      expect(memory.network.connectionsMade).toBe(1);
+      // Aborted while the head is half there (its first 10 bytes delivered, then a stall): the
+      // caller gets the AbortedError, the connection is not reused.
+      const connection = memory.network.connections[0];
+      connection?.configure({ toClient: { stallAfter: (connection?.toClient.writtenBytes ?? 0) + 10 } });
+      const controller = new AbortController();
+      const pending = agent.request(`${URL_}d`, { signal: controller.signal }).catch((e: unknown) => e);
+      await memory.clock.advance(5);
+      // The rest of the response waits behind the stall.
+      expect(connection?.toClient.pending).toBeGreaterThan(0);
+      controller.abort();
+      expect(await pending).toBeInstanceOf(AbortedError);
+      expect(await (await agent.request(`${URL_}e`)).body.text()).toBe('/e'.repeat(20));
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
+
   it('a whole-body POST whose write fails on a reused connection (the write is not awaited): ConnectionLostError with the reset as cause, not sent again, the pool drops it', async () => {
     const { memory, agent, stop } = await setup();
     try {
@@ -103,9 +149,7 @@ describe('HTTP client on the memory runtime, with faults', () => {
     const { memory, agent, stop } = await setup(undefined, { idleTimeout: 10_000 }, { idleTimeout: 1_000 });
     try {
       expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
-      expect(agent.idleConnections).toBe(1);
-      await memory.clock.advance(1_001);
-      expect(agent.connections).toBe(0);
+      await closesIdleWithin(memory, agent, 1_000);
       expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
       expect(memory.network.connectionsMade).toBe(2);
     } finally {
@@ -142,7 +186,7 @@ describe('HTTP client on the memory runtime, with faults', () => {
     }
   });
 
-  it('a connect that is never accepted ends with the connect timeout; a stalled head with the headers timeout, at the virtual instant', async () => {
+  it('a connect that is never accepted ends with the connect timeout at the virtual instant; a stalled head with the headers timeout within its bound', async () => {
     const { memory, agent, stop } = await setup(undefined, {}, { connectTimeout: 2_000 });
     memory.network.faults({ port: 8080 }, forFirst(1, { acceptDelay: Infinity }));
     try {
@@ -152,8 +196,53 @@ describe('HTTP client on the memory runtime, with faults', () => {
       memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { stallAfter: 5 } }));
       const before = memory.clock.now();
       expect(await agent.request(URL_, { headersTimeout: 3_000 }).catch((e: unknown) => e)).toBeInstanceOf(HeadersTimeoutError);
-      expect(memory.clock.now() - before).toBe(3_000);
+      // On the coarse clock (see the idle test): never early, at most COARSE_MS late.
+      const waited = memory.clock.now() - before;
+      expect(waited).toBeGreaterThanOrEqual(3_000);
+      expect(waited).toBeLessThanOrEqual(3_000 + COARSE_MS);
+      // Below a second the clock is read: exact.
+      memory.network.faults({ port: 8080 }, forFirst(1, { toClient: { stallAfter: 5 } }));
+      const again = memory.clock.now();
+      expect(await agent.request(URL_, { headersTimeout: 300 }).catch((e: unknown) => e)).toBeInstanceOf(HeadersTimeoutError);
+      expect(memory.clock.now() - again).toBe(300);
     } finally {
+      await stop();
+    }
+  });
+  it("an idle connection closes a second before the server's Keep-Alive timeout says it will drop it", async () => {
+    const { memory, agent, stop } = await setup(() => ({ headers: [['Keep-Alive', 'timeout=3']], body: BODY }), { idleTimeout: 60_000 }, { idleTimeout: 10_000 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect(await (await agent.request(URL_)).body.text()).toBe(BODY);
+        await closesIdleWithin(memory, agent, 2_000);
+      }
+      expect(memory.network.connectionsMade).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
+  it('a timeout set while the coarse clock is stale is still never early and at most COARSE_MS late', async () => {
+    // '/stall' is never answered. The idle timeout (500 ms: read on the exact clock) leaves a
+    // timer pending on the connection that fires before the headers timeout is due: that
+    // timer finds the deadline counted from the coarse clock.
+    let answer: (response: { body: string }) => void = () => {};
+    const stalled = new Promise<{ body: string }>((resolve) => (answer = resolve));
+    const { memory, agent, stop } = await setup((request) => (request.path === '/stall' ? stalled : { body: BODY }), {}, { idleTimeout: 500 });
+    try {
+      for (const stale of [0, 1, 50, 99]) {
+        await memory.clock.advance(COARSE_MS + 1);
+        // This request reads the clock (its headers timeout); `stale` ms later, the time the
+        // coarse clock answers is that old.
+        expect(await (await agent.request(URL_, { headersTimeout: 60_000 })).body.text()).toBe(BODY);
+        await memory.clock.advance(stale);
+        const sent = memory.clock.now();
+        expect(await agent.request(`${URL_}stall`, { headersTimeout: 1_000 }).catch((e: unknown) => e)).toBeInstanceOf(HeadersTimeoutError);
+        const waited = memory.clock.now() - sent;
+        expect(waited).toBeGreaterThanOrEqual(1_000);
+        expect(waited).toBeLessThanOrEqual(1_000 + COARSE_MS);
+      }
+    } finally {
+      answer({ body: '' });
       await stop();
     }
   });

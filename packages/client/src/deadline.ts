@@ -7,6 +7,14 @@
 //
 // Invariants:
 // - `set` moves the deadline; a timer is started only when none is pending early enough.
+// - A deadline of COARSE_FROM_MS or more is counted from a coarse clock (CoarseClock: the
+//   runtime's clock read at most once per COARSE_MS), plus COARSE_MS: it is never early while
+//   the event loop keeps up (a loop blocked for L ms past a refresh can make it up to L early),
+//   and at most COARSE_MS late. A shorter one reads the clock.
+//   A keep-alive request sets two deadlines (headers, idle), and reading the clock cost more
+//   than the rest of the Deadline's work (about 800 instructions per read on Node's
+//   performance.now()); undici's fast timers make the same trade for timeouts of a second
+//   or more.
 // - `clear` disarms it (a pending timer then finds nothing to do); `stop` also cancels the
 //   timer (the owner is gone).
 // - The target's `expire()` runs at most once per `set`, from the runtime's timer callback.
@@ -17,6 +25,52 @@
 import type { Runtime } from './runtime.js';
 
 const UNREF = { unref: true } as const;
+
+/** ms a CoarseClock's time may be old (while the event loop keeps up). */
+export const COARSE_MS = 100;
+/** Deadlines of at least this many ms are counted from the coarse clock. */
+export const COARSE_FROM_MS = 1000;
+
+/**
+ * The runtime's clock, read at most once per `granularity` ms: `now()` reads it when the last
+ * read is older than that (a timer says so: started at the read, on the runtime's clock, so a
+ * virtual clock stays exact), else answers the time read last. One per runtime (`of`).
+ */
+export class CoarseClock {
+  private time = 0;
+  private fresh = false;
+  private readonly expired = (): void => {
+    this.fresh = false;
+  };
+
+  private constructor(
+    private readonly runtime: Runtime,
+    /** The most ms the time answered may be old (while the event loop keeps up). */
+    readonly granularity: number,
+  ) {}
+
+  private static readonly clocks = new WeakMap<Runtime, CoarseClock>();
+
+  /** The coarse clock of `runtime` (granularity COARSE_MS). */
+  static of(runtime: Runtime): CoarseClock {
+    let clock = CoarseClock.clocks.get(runtime);
+    if (clock === undefined) {
+      clock = new CoarseClock(runtime, COARSE_MS);
+      CoarseClock.clocks.set(runtime, clock);
+    }
+    return clock;
+  }
+
+  /** The runtime's time, at most `granularity` ms old (see the class). */
+  now(): number {
+    if (!this.fresh) {
+      this.time = this.runtime.now();
+      this.fresh = true;
+      this.runtime.timer(this.granularity, this.expired, UNREF);
+    }
+    return this.time;
+  }
+}
 
 /** What a Deadline does when it passes. */
 export interface Expirable {
@@ -29,16 +83,23 @@ export class Deadline {
   private timerAt = Infinity;
   private cancel: (() => void) | null = null;
   private target: Expirable | null = null;
+  private readonly clock: CoarseClock;
 
-  constructor(private readonly runtime: Runtime) {}
+  constructor(private readonly runtime: Runtime) {
+    this.clock = CoarseClock.of(runtime);
+  }
 
-  /** `target.expire()` once `ms` from now (unless moved or cleared); no deadline for ms ≤ 0 or Infinity. */
+  /**
+   * `target.expire()` once `ms` from now (unless moved or cleared): at most COARSE_MS late
+   * from COARSE_FROM_MS on (see the file header); no deadline for ms ≤ 0 or Infinity.
+   */
   set(ms: number, target: Expirable): void {
     if (!(ms > 0 && ms < Infinity)) {
       this.clear();
       return;
     }
-    this.at = this.runtime.now() + ms;
+    const clock = this.clock;
+    this.at = ms >= COARSE_FROM_MS ? clock.now() + ms + clock.granularity : this.runtime.now() + ms;
     this.target = target;
     if (this.cancel !== null && this.at < this.timerAt) {
       this.cancel();

@@ -159,6 +159,7 @@ export class HttpConnection {
   private sendRemaining = 0;
   /** The server: the client sent `Expect: 100-continue` and is waiting for a 100 (or a response). */
   private waitingFor100 = false;
+  private theirKeepAliveTimeout: number | null = null;
 
   constructor(
     /** The side we play. */
@@ -226,6 +227,15 @@ export class HttpConnection {
     return this.ours === 'DONE' && this.keepAlive && this.sentMethods.length > 0;
   }
 
+  /**
+   * The client role: the `timeout` parameter (seconds) of the Keep-Alive field of the last
+   * response head received (`Keep-Alive: timeout=5, max=100`), the time the server says it
+   * keeps an idle connection open; null when that head had none.
+   */
+  get keepAliveTimeout(): number | null {
+    return this.theirKeepAliveTimeout;
+  }
+
   /** The peer's HTTP version in this cycle. */
   get theirHttpVersion(): HttpVersion {
     return this.theirVersion;
@@ -268,6 +278,7 @@ export class HttpConnection {
     this.sendFraming = NO_BODY;
     this.sendRemaining = 0;
     this.waitingFor100 = false;
+    this.theirKeepAliveTimeout = null;
     this.bodyBytes = 0;
     this.pendingError = null;
     this.eofDone = false;
@@ -501,6 +512,8 @@ export class HttpConnection {
     let host = -1;
     let hasTe = false;
     let hasExpect = false;
+    let keepAlives = 0;
+    let keepAlive = -1;
     for (let i = 0; i < fields.length; i++) {
       const length = fields.nameLength(i);
       if (length === 4) {
@@ -510,8 +523,11 @@ export class HttpConnection {
         }
       } else if (length === 17) {
         if (!hasTe && fields.nameIs(i, 'transfer-encoding')) hasTe = true;
-      } else if (length === 6 && !hasExpect && fields.nameIs(i, 'expect')) hasExpect = true;
+      } else if (length === 6) {
+        if (!hasExpect && fields.nameIs(i, 'expect')) hasExpect = true;
+      } else if (length === 10 && fields.nameIs(i, 'keep-alive') && keepAlives++ === 0) keepAlive = i;
     }
+    if (this.ourRole === 'client') this.theirKeepAliveTimeout = keepAlives === 0 ? null : keepAliveTimeout(fields, keepAlive, keepAlives);
     const te = hasTe ? fields.get('transfer-encoding') : null;
     let close: boolean;
     if (this.ourRole === 'client' && (this.requestMethod === 'HEAD' || head.status === 204 || head.status === 304)) {
@@ -552,7 +568,7 @@ export class HttpConnection {
       return HEAD_CONTINUE;
     }
     const status = head.status;
-    const reason = head.spans[0]! < 0 ? '' : latin1(head.bytes, head.spans[0] as number, head.spans[1] as number);
+    const reason = head.spans[0]! < 0 ? '' : reasonOf(status, head.bytes, head.spans[0] as number, head.spans[1] as number);
     if (status < 200 && status !== 101) {
       this.events[this.eventEnd++] = new InformationalResponse(status, fields, reason, version);
       return HEAD_CONTINUE;
@@ -622,7 +638,9 @@ export class HttpConnection {
 
   /**
    * The bytes of `event` (null for ConnectionClosed: close the stream). A LocalProtocolError
-   * when our state does not allow it or the event is malformed.
+   * when our state does not allow it or the event is malformed. The bytes are the caller's to
+   * write, not to change: the head of a request equal to one sent before (same method, target,
+   * version and fields as given) is the same array each time.
    */
   send(event: HttpEvent): Uint8Array | null {
     if (this.ours === 'ERROR') throw new LocalProtocolError('cannot send after a protocol error', 'ERR_STATE');
@@ -643,9 +661,18 @@ export class HttpConnection {
    * to ERROR here; nothing has reached the peer, so there is no reason to.
    */
   private sendHead(event: Request | Response | InformationalResponse): Uint8Array {
+    if (event.type === 'request') {
+      // sendRequest checks everything before it changes anything.
+      try {
+        return this.sendRequest(event);
+      } catch (error) {
+        writer.rollback();
+        throw error;
+      }
+    }
     const saved = this.saveSendState();
     try {
-      return event.type === 'request' ? this.sendRequest(event) : this.sendResponse(event);
+      return this.sendResponse(event);
     } catch (error) {
       writer.rollback();
       if (error instanceof LocalProtocolError) this.restoreSendState(saved);
@@ -690,6 +717,29 @@ export class HttpConnection {
     // Pipelined: our previous request is complete and its response (or an earlier one) is still to come.
     const pipelined = this.ours === 'DONE' && this.sentMethods.length > 0;
     const next = this.moveOurs(pipelined ? 'pipeline-request' : 'Request');
+    // Everything is checked before anything of the connection changes: a refused request
+    // changes nothing (see sendHead).
+    const head = knownRequest(request) ?? this.writeRequest(request);
+    if (pipelined) {
+      if (head.proposesSwitch) throw new LocalProtocolError('a request proposing a protocol switch (Upgrade, CONNECT) cannot be pipelined', 'ERR_HTTP_PIPELINE');
+      if (!this.keepAlive) throw new LocalProtocolError('the connection closes after the response being read: nothing can be pipelined on it', 'ERR_HTTP_PIPELINE');
+      // The response being read is still the earlier request's: only keep-alive may change.
+      if (!head.keepAlive) this.keepAlive = false;
+    } else {
+      this.requestMethod = head.method;
+      this.keepAlive = head.keepAlive;
+      this.proposedSwitch = head.proposesSwitch;
+    }
+    this.sendFraming = head.framing;
+    this.sendRemaining = head.length;
+    this.ours = next;
+    this.sentMethods.push(head.method);
+    if (!pipelined) this.theirs = this.moveTheirs('peer-request');
+    return head.bytes;
+  }
+
+  /** Check and write a request's head (a LocalProtocolError if it is bad); remembered for the next equal one. */
+  private writeRequest(request: Request): RequestHead {
     if (!TOKEN.test(request.method)) throw new LocalProtocolError(`bad method ${JSON.stringify(request.method)}`, 'ERR_HTTP_METHOD');
     if (!TARGET.test(request.target)) throw new LocalProtocolError(`bad request target ${JSON.stringify(request.target)}`, 'ERR_HTTP_TARGET');
     const headers = request.headers;
@@ -702,28 +752,30 @@ export class HttpConnection {
       else if (headers.nameIs(i, 'content-length') && lengths++ === 0) length = headers.value(i);
     }
     if (request.httpVersion === '1.1' && hosts !== 1) throw new LocalProtocolError('an HTTP/1.1 request needs exactly one Host header', 'ERR_HTTP_HOST');
-    this.sendFraming = this.framing(headers.get('transfer-encoding'), lengths, length, false);
+    const remaining = this.sendRemaining;
+    const framing = this.framing(headers.get('transfer-encoding'), lengths, length, false);
+    const bodyLength = this.sendRemaining;
+    this.sendRemaining = remaining;
     writer.begin();
     writer.text(`${request.method} ${request.target} HTTP/${request.httpVersion}\r\n`);
-    const method = request.method.toUpperCase();
-    const keepAlive = request.httpVersion === '1.1' ? !headers.hasToken('connection', 'close') : headers.hasToken('connection', 'keep-alive');
-    const proposesSwitch = method === 'CONNECT' || headers.has('upgrade');
-    if (pipelined) {
-      if (proposesSwitch) throw new LocalProtocolError('a request proposing a protocol switch (Upgrade, CONNECT) cannot be pipelined', 'ERR_HTTP_PIPELINE');
-      if (!this.keepAlive) throw new LocalProtocolError('the connection closes after the response being read: nothing can be pipelined on it', 'ERR_HTTP_PIPELINE');
-      // The response being read is still the earlier request's: only keep-alive may change.
-      if (!keepAlive) this.keepAlive = false;
-    } else {
-      this.requestMethod = method;
-      this.keepAlive = keepAlive;
-      this.proposedSwitch = proposesSwitch;
-    }
     writer.fields(headers, false);
     writer.crlf();
-    this.ours = next;
-    this.sentMethods.push(method);
-    if (!pipelined) this.theirs = this.moveTheirs('peer-request');
-    return writer.takeMessage();
+    const method = request.method.toUpperCase();
+    const head: RequestHead = {
+      given: request.method,
+      target: request.target,
+      httpVersion: request.httpVersion,
+      names: [],
+      values: [],
+      method,
+      keepAlive: request.httpVersion === '1.1' ? !headers.hasToken('connection', 'close') : headers.hasToken('connection', 'keep-alive'),
+      proposesSwitch: method === 'CONNECT' || headers.has('upgrade'),
+      framing,
+      length: bodyLength,
+      bytes: writer.takeMessage(),
+    };
+    rememberRequest(head, headers);
+    return head;
   }
 
   private sendResponse(response: Response | InformationalResponse): Uint8Array {
@@ -998,6 +1050,63 @@ function isAscii(text: string): boolean {
 /** The bytes of every head we send pass through it (one message at a time: see writer.ts). */
 const writer = new OutputBuffer();
 
+/**
+ * A request head sent before: what it was made of (the method and target as given, the fields'
+ * names and values), what it means for the connection, and its bytes. Shared by every
+ * connection (one cache per process): a client sending the same request again and again (a
+ * keep-alive loop, a pool of connections to one origin) checks and writes it once.
+ */
+interface RequestHead {
+  readonly given: string;
+  readonly target: string;
+  readonly httpVersion: HttpVersion;
+  readonly names: string[];
+  readonly values: string[];
+  /** The method, upper case. */
+  readonly method: string;
+  readonly keepAlive: boolean;
+  readonly proposesSwitch: boolean;
+  readonly framing: number;
+  /** The body's Content-Length (0 without). */
+  readonly length: number;
+  /** The head's bytes (shared by every send of an equal request: see `send`). */
+  readonly bytes: Uint8Array;
+}
+
+const KNOWN_REQUESTS = 4;
+const knownRequests: RequestHead[] = [];
+let nextKnownRequest = 0;
+
+/** The remembered head of a request equal to `request` (method, target, version, fields as given), or null. */
+function knownRequest(request: Request): RequestHead | null {
+  const fields = request.headers;
+  const count = fields.length;
+  search: for (let k = 0; k < knownRequests.length; k++) {
+    const known = knownRequests[k] as RequestHead;
+    if (known.given !== request.method || known.target !== request.target || known.httpVersion !== request.httpVersion || known.names.length !== count) continue;
+    const names = known.names;
+    const values = known.values;
+    for (let i = 0; i < count; i++) if (fields.givenName(i) !== names[i] || fields.givenValue(i) !== values[i]) continue search;
+    return known;
+  }
+  return null;
+}
+
+/** Remember a request's head (unless its fields were received ones, or too many, or it is long). */
+function rememberRequest(head: RequestHead, fields: FieldList): void {
+  const count = fields.length;
+  if (count > KNOWN_HEAD_FIELDS || head.bytes.length > KNOWN_HEAD_BYTES) return;
+  for (let i = 0; i < count; i++) {
+    const name = fields.givenName(i);
+    const value = fields.givenValue(i);
+    if (name === null || value === null) return;
+    head.names.push(name);
+    head.values.push(value);
+  }
+  knownRequests[nextKnownRequest] = head;
+  nextKnownRequest = (nextKnownRequest + 1) % KNOWN_REQUESTS;
+}
+
 const statusLines = new Map<number, Uint8Array>();
 
 /** `HTTP/1.1 <status> <reason>` CR LF (the usual reason when `given` is ''), cached for the usual reasons. */
@@ -1076,6 +1185,42 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
+
+/**
+ * The reason phrase `bytes[start, end)` of a response with `status`: the usual phrase's string
+ * when the bytes are it (no string made per response), else a new one.
+ */
+function reasonOf(status: number, bytes: Uint8Array, start: number, end: number): string {
+  const usual = REASONS[status];
+  if (usual !== undefined && usual.length === end - start) {
+    let same = true;
+    for (let i = 0; i < usual.length; i++) {
+      if (bytes[start + i] !== usual.charCodeAt(i)) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return usual;
+  }
+  return latin1(bytes, start, end);
+}
+
+/**
+ * The `timeout` parameter (seconds) of the Keep-Alive fields of `fields` (`count` of them, the
+ * first at `at`), or null. Servers send the same value with every response: the last one is
+ * remembered, and a single field of the same bytes is recognised without making its string.
+ */
+function keepAliveTimeout(fields: FieldList, at: number, count: number): number | null {
+  if (count === 1 && lastKeepAlive !== '' && fields.valueIs(at, lastKeepAlive)) return lastKeepAliveTimeout;
+  const value = fields.get('keep-alive') as string;
+  const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
+  lastKeepAlive = value;
+  lastKeepAliveTimeout = match === null ? null : Number(match[1]);
+  return lastKeepAliveTimeout;
+}
+
+let lastKeepAlive = '';
+let lastKeepAliveTimeout: number | null = null;
 
 /** Reason phrases of the usual statuses. */
 const REASONS: Readonly<Record<number, string>> = {

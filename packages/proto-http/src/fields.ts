@@ -201,6 +201,23 @@ export class FieldList {
   }
 
   /**
+   * Whether field `i`'s value is exactly `text` (compared as latin1 bytes, case kept), without
+   * making a string of a received value: a client recognises a value it saw before.
+   */
+  valueIs(i: number, text: string): boolean {
+    const pairs = this.pairs;
+    if (pairs !== null) return (pairs[i] as readonly [string, string])[1] === text;
+    const o = this.first + 4 * i;
+    let start = this.spans[o + 2] as number;
+    const end = this.spans[o + 3] as number;
+    if (start < 0) return text.length === 0;
+    if (end - start !== text.length) return false;
+    const bytes = this.bytes;
+    for (let k = 0; k < text.length; k++, start++) if (bytes[start] !== text.charCodeAt(k)) return false;
+    return true;
+  }
+
+  /**
    * @internal Whether field `i`'s value passes `test`, given its bytes (latin1) and where they
    * are, without making a string of a received value.
    */

@@ -542,3 +542,142 @@ describe('HttpConnection, client role, against the server role in memory', () =>
     expect(() => sent('host: h')).toThrow(TypeError);
   });
 });
+
+describe('request heads sent again (remembered: checked and written once)', () => {
+  const text = (data: Uint8Array | null): string => new TextDecoder().decode(data as Uint8Array);
+
+  it('an equal request makes the same bytes and the same states, on any connection, whatever was sent between', () => {
+    const fields: [string, string][] = [['Host', 'h'], ['Accept', '*/*']];
+    const first = new HttpConnection('client');
+    const head = first.send(new Request('get', '/a?b', fields)) as Uint8Array;
+    expect(text(head)).toBe('get /a?b HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n');
+    first.send(new EndOfMessage());
+    // Others between (more than the cache holds, and a POST with a body and Connection: close).
+    const other = new HttpConnection('client');
+    for (let i = 0; i < 6; i++) {
+      other.send(new Request('GET', `/${i}`, [['Host', 'h']]));
+      other.send(new EndOfMessage());
+      other.receiveData(bytes('HTTP/1.1 204 No Content\r\n\r\n'));
+      drain(other);
+      other.startNextCycle();
+    }
+    const second = new HttpConnection('client');
+    for (let round = 0; round < 3; round++) {
+      const again = second.send(new Request('get', '/a?b', [['Host', 'h'], ['Accept', '*/*']])) as Uint8Array;
+      expect(text(again)).toBe(text(head));
+      expect([second.ourState, second.theirState]).toEqual(['SEND_BODY', 'SEND_RESPONSE']);
+      second.send(new EndOfMessage());
+      // The method is known as GET (upper case): a HEAD would have no body, a GET's has one.
+      second.receiveData(bytes('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+      const events = [second.nextEvent(), second.nextEvent(), second.nextEvent()] as HttpEvent[];
+      expect(events.map((e) => e.type)).toEqual(['response', 'data', 'end-of-message']);
+      expect(str((events[1] as Data).data)).toBe('ok');
+      second.startNextCycle();
+    }
+    // Its framing is remembered too: a Content-Length counts the body, Connection: close is kept.
+    const post = (): HttpConnection => {
+      const c = new HttpConnection('client');
+      expect(text(c.send(new Request('POST', '/p', [['Host', 'h'], ['Content-Length', '3'], ['Connection', 'close']])) as Uint8Array)).toBe('POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\n');
+      return c;
+    };
+    for (let i = 0; i < 2; i++) {
+      const c = post();
+      expect(() => c.send(new Data(bytes('abcd')))).toThrow(/longer/);
+      const d = post();
+      d.send(new Data(bytes('abc')));
+      d.send(new EndOfMessage());
+      d.receiveData(bytes('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+      drain(d);
+      expect([d.ourState, d.theirState]).toEqual(['MUST_CLOSE', 'MUST_CLOSE']);
+    }
+    for (const c of [first, other, second]) c.destroy();
+  });
+
+  it('a request that differs in a method, target, version, name or value (even in the same array, changed) is written anew', () => {
+    const fields: [string, string][] = [['Host', 'h'], ['X', '1']];
+    const c = new HttpConnection('client');
+    const send = (request: Request): string => {
+      const fresh = new HttpConnection('client');
+      const out = text(fresh.send(request) as Uint8Array);
+      fresh.destroy();
+      return out;
+    };
+    expect(send(new Request('GET', '/', fields))).toBe('GET / HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\n');
+    fields[1] = ['X', '2'];
+    expect(send(new Request('GET', '/', fields))).toBe('GET / HTTP/1.1\r\nHost: h\r\nX: 2\r\n\r\n');
+    fields[1] = ['Y', '2'];
+    expect(send(new Request('GET', '/', fields))).toBe('GET / HTTP/1.1\r\nHost: h\r\nY: 2\r\n\r\n');
+    expect(send(new Request('PUT', '/', fields))).toBe('PUT / HTTP/1.1\r\nHost: h\r\nY: 2\r\n\r\n');
+    expect(send(new Request('PUT', '/x', fields))).toBe('PUT /x HTTP/1.1\r\nHost: h\r\nY: 2\r\n\r\n');
+    expect(send(new Request('PUT', '/x', fields, '1.0'))).toBe('PUT /x HTTP/1.0\r\nHost: h\r\nY: 2\r\n\r\n');
+    fields.push(['Z', '3']);
+    expect(send(new Request('PUT', '/x', fields, '1.0'))).toBe('PUT /x HTTP/1.0\r\nHost: h\r\nY: 2\r\nZ: 3\r\n\r\n');
+    // A bad value is refused every time (nothing bad is remembered), and changes nothing.
+    for (let i = 0; i < 2; i++) {
+      expect(() => c.send(new Request('GET', '/', [['Host', 'h'], ['X', 'a\r\nInjected: 1']]))).toThrow(LocalProtocolError);
+      expect([c.ourState, c.theirState]).toEqual(['IDLE', 'IDLE']);
+    }
+    // Received fields sent on (a proxy) are written each time.
+    const server = new HttpConnection('server');
+    server.receiveData(bytes('GET / HTTP/1.1\r\nHost: h\r\nX: 9\r\n\r\n'));
+    const received = server.nextEvent() as Request;
+    expect(send(new Request('GET', '/', received.headers))).toBe('GET / HTTP/1.1\r\nHost: h\r\nX: 9\r\n\r\n');
+    expect(send(new Request('GET', '/', received.headers))).toBe('GET / HTTP/1.1\r\nHost: h\r\nX: 9\r\n\r\n');
+    // A remembered head is pipelined as any other (behind a complete request, keep-alive on).
+    c.send(new Request('GET', '/', [['Host', 'h']]));
+    c.send(new EndOfMessage());
+    expect(text(c.send(new Request('GET', '/', [['Host', 'h']])) as Uint8Array)).toBe('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+    c.destroy();
+    server.destroy();
+  });
+});
+
+describe('FieldList.valueIs', () => {
+  it('compares a value with a string without making one, received or given', () => {
+    const server = new HttpConnection('server');
+    server.receiveData(bytes('GET / HTTP/1.1\r\nHost: h\r\nKeep-Alive: timeout=5\r\nEmpty:\r\nLatin: \xe9t\xe9\r\n\r\n'));
+    const fields = (server.nextEvent() as Request).headers;
+    expect(fields.valueIs(1, 'timeout=5')).toBe(true);
+    expect(fields.valueIs(1, 'timeout=6')).toBe(false);
+    expect(fields.valueIs(1, 'timeout=')).toBe(false);
+    expect(fields.valueIs(1, 'Timeout=5')).toBe(false);
+    expect(fields.valueIs(2, '')).toBe(true);
+    expect(fields.valueIs(2, 'x')).toBe(false);
+    expect(fields.valueIs(3, '\xe9t\xe9')).toBe(true);
+    for (let i = 0; i < fields.length; i++) expect(fields.valueIs(i, fields.value(i))).toBe(true);
+    const given = new Request('GET', '/', [['Host', 'h'], ['Keep-Alive', 'timeout=5']]).headers;
+    expect(given.valueIs(1, 'timeout=5')).toBe(true);
+    expect(given.valueIs(1, 'timeout=50')).toBe(false);
+    server.destroy();
+  });
+});
+
+describe('keepAliveTimeout (client role)', () => {
+  it("is the timeout parameter of the last response head's Keep-Alive fields, or null", () => {
+    const c = new HttpConnection('client');
+    const cycle = (fields: string): number | null => {
+      c.send(new Request('GET', '/', [['Host', 'h']]));
+      c.send(new EndOfMessage());
+      c.receiveData(bytes(`HTTP/1.1 204 No Content\r\n${fields}\r\n`));
+      drain(c);
+      const timeout = c.keepAliveTimeout;
+      c.startNextCycle();
+      return timeout;
+    };
+    expect(c.keepAliveTimeout).toBe(null);
+    // The same value again and again (remembered), then others.
+    for (let i = 0; i < 3; i++) expect(cycle('Keep-Alive: timeout=5\r\n')).toBe(5);
+    expect(cycle('keep-alive: timeout=6\r\n')).toBe(6);
+    expect(cycle('Date: x\r\nKEEP-ALIVE: max=100, timeout = 12\r\n')).toBe(12);
+    expect(cycle('Keep-Alive: max=100\r\n')).toBe(null);
+    expect(cycle('Keep-Alive: timeout=5\r\n')).toBe(5);
+    expect(cycle('')).toBe(null);
+    expect(cycle('Keep-Alive: timeout=5\r\n')).toBe(5);
+    // Several fields are one list; a name of the same length is not it.
+    expect(cycle('Keep-Alive: max=1\r\nKeep-Alive: timeout=7\r\n')).toBe(7);
+    expect(cycle('Keep-Alivf: timeout=8\r\n')).toBe(null);
+    expect(cycle('Keep-Alive: timeout=x\r\n')).toBe(null);
+    expect(cycle('Keep-Alive: timeout=5\r\n')).toBe(5);
+    c.destroy();
+  });
+});

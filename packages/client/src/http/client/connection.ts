@@ -29,7 +29,7 @@ import { FnWaiter } from '../../runtime.js';
 import type { Background, ByteStream, Runtime, Wake } from '../../runtime.js';
 import { Deadline } from '../../deadline.js';
 import type { Expirable } from '../../deadline.js';
-import type { Exchange, Held, Parking } from './exchange.js';
+import type { Exchange, HeadReader, Held, Parking, Watcher } from './exchange.js';
 
 /** Received and unconsumed bytes above which a connection stops reading. */
 export const READ_HIGH_WATER = 64 * 1024;
@@ -158,11 +158,33 @@ export class ClientConnection implements Held, Expirable {
     return this.closed || this.eof || this.readError !== null;
   }
 
-  /** Idle in the pool (true: the socket no longer keeps the process alive) or taken out (false). */
+  /**
+   * Idle in the pool (true) or taken out (false). An idle connection stops keeping the process
+   * alive only when `unrefIfIdle` is called (HttpAgent does, a little later: a connection taken
+   * again at once is neither unref'd nor ref'd, two calls into Node per request less); one taken
+   * out keeps it alive again.
+   */
   idle(idle: boolean): void {
-    if (idle) this.stream.unref?.();
-    else this.stream.ref?.();
+    this.isIdle = idle;
+    if (!idle && !this.referenced) {
+      this.referenced = true;
+      this.stream.ref?.();
+    }
   }
+
+  /** If still idle, the stream no longer keeps the process alive (see `idle`). */
+  unrefIfIdle(): void {
+    if (this.isIdle && this.referenced && !this.closed) {
+      this.referenced = false;
+      this.stream.unref?.();
+    }
+  }
+
+  private isIdle = false;
+  /** The stream keeps the process alive (it was not unref'd, or was ref'd again). */
+  private referenced = true;
+  /** Waiting for the agent's `unrefIfIdle` (see HttpAgent's unrefLater). */
+  unrefQueued = false;
 
   /**
    * The exchange whose failure (abort, timeout, a cancelled body) closed the connection: the
@@ -305,6 +327,16 @@ export class ClientConnection implements Held, Expirable {
     return exchange.park('HTTP_CLIENT_READ', this.dataArrived);
   }
 
+  /** The caller's wait for the response head, read by `reader` as bytes arrive (Exchange.awaitHead). */
+  awaitHead<T>(exchange: Exchange, reader: HeadReader): Promise<T> {
+    return exchange.awaitHead<T>('HTTP_CLIENT_READ', this.dataArrived, reader);
+  }
+
+  /** Park `exchange`'s head wait again (its head is not complete yet). */
+  parkHead(exchange: Exchange, wake: Wake<unknown>): void {
+    exchange.parkAgain(this.dataArrived, wake);
+  }
+
   /** The next event if one is ready now (no wait); null otherwise. Errors as `next`. */
   poll(): HttpEvent | null {
     if (this.closed) return null;
@@ -329,7 +361,21 @@ export class ClientConnection implements Held, Expirable {
    * error does: the response's reader then gets a ConnectionLostError (`next`).
    */
   post(bytes: Uint8Array): void {
-    this.stream.write(bytes).then(undefined, this.writeFailed);
+    const stream = this.stream;
+    if (stream.writeNow === undefined) {
+      stream.write(bytes).then(undefined, this.writeFailed);
+      return;
+    }
+    // The stream says at once what became of the bytes: no Promise (and no job) per request
+    // unless it must drain.
+    let outcome: boolean | Promise<void>;
+    try {
+      outcome = stream.writeNow(bytes);
+    } catch (error) {
+      this.writeFailed(error);
+      return;
+    }
+    if (typeof outcome !== 'boolean') outcome.then(undefined, this.writeFailed);
   }
 
   private readonly writeFailed = (error: unknown): void => {
@@ -356,20 +402,34 @@ export class ClientConnection implements Held, Expirable {
 
 /** One waiting party at most, woken once. */
 class WakeSlot implements Parking {
-  private wake: Wake<void> | null = null;
+  private wake: Wake<unknown> | null = null;
+  private watcher: Watcher | null = null;
 
   set(wake: Wake<void>): void {
+    this.wake = wake as Wake<unknown>;
+    this.watcher = null;
+  }
+
+  watch(wake: Wake<unknown>, watcher: Watcher): void {
     this.wake = wake;
+    this.watcher = watcher;
   }
 
   /** Drop `wake` if it is still the one waiting. */
   forget(wake: Wake<void>): void {
-    if (this.wake === wake) this.wake = null;
+    if (this.wake === (wake as Wake<unknown>)) {
+      this.wake = null;
+      this.watcher = null;
+    }
   }
 
   fire(): void {
     const wake = this.wake;
+    if (wake === null) return;
+    const watcher = this.watcher;
     this.wake = null;
-    wake?.resolve();
+    this.watcher = null;
+    if (watcher !== null) watcher.arrived(wake);
+    else wake.resolve(undefined);
   }
 }

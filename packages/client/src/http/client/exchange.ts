@@ -15,7 +15,11 @@
 // - Timeouts use the Deadline of the connection held (one lazy runtime timer per connection,
 //   shared with its idle timeout in the pool): re-arming only moves the deadline, so a
 //   keep-alive connection does not start and stop a timer per request, nor the body timeout
-//   one per chunk.
+//   one per chunk; from a second on, the deadline is counted from the runtime's coarse clock
+//   (deadline.ts): no clock read per request either.
+// - A wait for the head may be the caller's own (`awaitHead`): parked with the exchange as its
+//   watcher, it is settled by whoever reads the head when bytes arrive (HttpAgent), and its
+//   failure settles it as any other wait's.
 
 import { AbortedError, BodyTimeoutError, ClientClosedError, HeadersTimeoutError } from '../../errors.js';
 import type { Runtime, Waiter, Wake } from '../../runtime.js';
@@ -32,9 +36,25 @@ export interface Held {
 /** Where a wait parks its wake (a connection's slot for arriving bytes): see `park`. */
 export interface Parking {
   set(wake: Wake<void>): void;
+  /**
+   * Park `wake` with a watcher: when the slot fires, `watcher.arrived(wake)` decides what
+   * becomes of the wait (settle it, or park it again) instead of the wake being resolved.
+   */
+  watch(wake: Wake<unknown>, watcher: Watcher): void;
   /** Drop `wake` if it is still the one parked. */
   forget(wake: Wake<void>): void;
 }
+
+/** Who decides what becomes of a wait parked with `watch` when its slot fires. */
+export interface Watcher {
+  arrived(wake: Wake<unknown>): void;
+}
+
+/**
+ * What reads a response's head for an exchange whose wait is the caller's own (`awaitHead`):
+ * called when bytes arrived (see HttpAgent's headArrived).
+ */
+export type HeadReader = (exchange: Exchange, wake: Wake<unknown>) => void;
 
 /** Which timeout is armed. */
 type Phase = 'headers' | 'body' | 'none';
@@ -58,6 +78,10 @@ export class Exchange implements Expirable {
   private rejectWait: ((error: unknown) => void) | null = null;
   private phase: Phase = 'none';
   private readonly onAbort: (() => void) | null = null;
+  /** The wait being started is the caller's wait for the response head (`awaitHead`). */
+  private headReader: HeadReader | null = null;
+  /** What the request is (kept for `awaitHead`'s reader: a request sent again). */
+  spec: unknown = null;
 
   constructor(
     readonly runtime: Runtime,
@@ -103,7 +127,32 @@ export class Exchange implements Expirable {
   park(state: string, slot: Parking): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     this.parking = slot;
+    this.headReader = null;
     return this.runtime.wait<void>(state, this as Waiter<unknown> as Waiter<void>);
+  }
+
+  /**
+   * The caller's wait for the response: parked in `slot` (the connection's slot for arriving
+   * bytes) with the exchange as its watcher, so that when bytes arrive `reader` reads them and
+   * settles the wait with the response itself (or parks it again). The Promise is the
+   * runtime's own, handed to the caller as it is: no hop of an async function between the
+   * head's arrival and the caller, and on curio a kernel operation of the calling task.
+   */
+  awaitHead<T>(state: string, slot: Parking, reader: HeadReader): Promise<T> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    this.parking = slot;
+    this.headReader = reader;
+    return this.runtime.wait<T>(state, this as Waiter<unknown> as Waiter<T>);
+  }
+
+  /** @internal Watcher: bytes arrived for the head wait (see awaitHead). */
+  arrived(wake: Wake<unknown>): void {
+    (this.headReader as HeadReader)(this, wake);
+  }
+
+  /** Park the head wait again (the head is not complete yet). */
+  parkAgain(slot: Parking, wake: Wake<unknown>): void {
+    slot.watch(wake, this);
   }
 
   /** @internal Waiter: the wait begins. */
@@ -124,7 +173,8 @@ export class Exchange implements Expirable {
     if (slot !== null) {
       this.parking = null;
       this.parkedIn = slot;
-      slot.set(wake as Wake<void>);
+      if (this.headReader !== null) slot.watch(wake, this);
+      else slot.set(wake as Wake<void>);
       return;
     }
     const arm = this.arming as (wake: Wake<never>) => () => void;

@@ -198,6 +198,7 @@ class FetchResponse extends ResponseBase {
 }
 
 const utf8 = new TextDecoder();
+const decodeUtf8 = (bytes: Uint8Array): string => utf8.decode(bytes);
 
 function bodyUnusable(): TypeError {
   return new TypeError('Body is unusable: Body has already been read');
@@ -267,8 +268,14 @@ class WholeResponse extends FetchResponse {
     return parts.length === 1 ? (parts[0] as Uint8Array) : new Uint8Array(0);
   }
 
-  async text(): Promise<string> {
-    return utf8.decode(await this.#take());
+  text(): Promise<string> {
+    // Whole and unread (the usual case): the text at once, no async function (one Promise
+    // and no Promise job of our own); otherwise as the other body methods.
+    if (this.#stream === null && !this.#used) {
+      this.#used = true;
+      return Promise.resolve(utf8.decode(this.#bytes));
+    }
+    return this.#take().then(decodeUtf8);
   }
 
   async json(): Promise<unknown> {
