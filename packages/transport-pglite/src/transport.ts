@@ -71,8 +71,6 @@ export interface PgliteInstanceInfo {
   readonly rss: number;
 }
 
-/** How long the worker spins for the next request before it sleeps in Atomics.wait. */
-const WORKER_SPIN_MICROS = Number(process.env['CURIO_PGLITE_SPIN'] ?? 0);
 
 /** Atomics.waitAsync (Node 16 and later; typed from lib ES2024 on, this package builds on ES2023). */
 const waitAsync = (Atomics as unknown as {
@@ -189,7 +187,7 @@ class WorkerInstance extends PgliteInstance {
     this.channel = new Channel(shared, 'main');
     this.counters = this.channel.counters;
     this.worker = new Worker(new URL('../worker/pglite-worker.mjs', import.meta.url), {
-      workerData: { pgliteUrl: import.meta.resolve('@electric-sql/pglite'), dataDir, shared, spinMicros: WORKER_SPIN_MICROS },
+      workerData: { pgliteUrl: import.meta.resolve('@electric-sql/pglite'), dataDir, shared },
     });
     // Referenced while starting (someone awaits it), then only while a stream is open or an exec runs.
     this.ready = new Promise((resolve, reject) => {

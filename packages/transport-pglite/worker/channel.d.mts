@@ -23,7 +23,7 @@ export interface ChannelRecord {
 export declare function sharedBuffer(): SharedArrayBuffer;
 
 export declare class Channel {
-  constructor(shared: SharedArrayBuffer, side: 'main' | 'worker', spinMicros?: number);
+  constructor(shared: SharedArrayBuffer, side: 'main' | 'worker');
   readonly counters: Int32Array;
   readonly maxPayload: number;
   tryWriteRecord(kind: number, flags: number, payload: Uint8Array): boolean;

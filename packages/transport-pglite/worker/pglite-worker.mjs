@@ -6,8 +6,7 @@
 // The channel is a SharedArrayBuffer (workerData.shared) laid out by channel.mjs: a request ring
 // (main thread -> here) and a reply ring (here -> main thread), each of whole records. This
 // thread never returns to its event loop while it serves: it blocks in Atomics.wait for the next
-// request record (after a short spin: a request that follows a reply closely is taken without
-// the thread going to sleep), runs the bytes through PGlite synchronously, and writes the answer
+// request record, runs the bytes through PGlite synchronously, and writes the answer
 // into the reply ring, waking the main thread with Atomics.notify (it waits with
 // Atomics.waitAsync). No message is posted per query: the per-query cost is two atomic stores
 // and a notify each way.
@@ -27,7 +26,7 @@ import { Channel, KIND } from './channel.mjs';
 
 const GATHER = 64 * 1024;
 
-const channel = new Channel(workerData.shared, 'worker', workerData.spinMicros ?? 0);
+const channel = new Channel(workerData.shared, 'worker');
 
 const { PGlite } = await import(workerData.pgliteUrl);
 const began = performance.now();
