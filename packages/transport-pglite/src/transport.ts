@@ -98,6 +98,8 @@ abstract class PgliteInstance {
   protected broken: Error | null = null;
   /** The stream holding the session, or null. */
   holder: PgliteStream | null = null;
+  /** Every stream not yet ended (the holder and the others): all fail when PGlite breaks or closes. */
+  readonly streams = new Set<PgliteStream>();
   /** Open streams and execs in flight: while any, a worker keeps the process alive, as an open socket does. */
   private users = 0;
 
@@ -124,7 +126,7 @@ abstract class PgliteInstance {
   protected fail(error: Error): void {
     if (this.broken !== null) return;
     this.broken = error;
-    this.holder?.failWith(error);
+    for (const stream of [...this.streams]) stream.failWith(error);
     this.failed(error);
   }
 
@@ -304,6 +306,8 @@ class WorkerInstance extends PgliteInstance {
     // Wake this thread's own waits on the channel: they see `broken` and stop.
     Atomics.notify(this.counters, CELL.REP_WRITE);
     Atomics.notify(this.counters, CELL.REQ_READ);
+    // A PGlite that broke is never used again (its next exec may spin for ever): its memory goes now.
+    void this.worker.terminate();
   }
 
   async close(): Promise<void> {
@@ -316,6 +320,7 @@ class WorkerInstance extends PgliteInstance {
         this.pump();
         await closed;
       }).catch(() => {});
+      this.fail(new ConnectionError('PGlite was closed', 'ERR_PGLITE_CLOSED'));
     }
     await this.worker.terminate();
   }
@@ -361,6 +366,8 @@ class MainThreadInstance extends PgliteInstance {
     try {
       await db.execProtocolRawStream(bytes, { syncToFs, onRawData: gathered.take });
     } catch (error) {
+      // Never used again (its next exec may spin for ever, and so may close()): dropped.
+      this.db = null;
       this.fail(new ConnectionError(`PGlite crashed: ${error instanceof Error ? error.message : String(error)}`, 'ERR_PGLITE_CRASHED', { cause: error }));
       throw this.broken;
     }
@@ -499,6 +506,7 @@ class PgliteStream implements ByteStream {
 
   constructor(private readonly instance: PgliteInstance, private readonly maxMessageSize: number) {
     instance.hold(1);
+    instance.streams.add(this);
   }
 
   read(sink?: ReadSink): Promise<Uint8Array | null> {
@@ -545,6 +553,7 @@ class PgliteStream implements ByteStream {
     if (this.ended) return;
     this.ended = true;
     this.instance.hold(-1);
+    this.instance.streams.delete(this);
     this.error = error;
     const waiting = this.waiting;
     this.waiting = null;
