@@ -1,5 +1,6 @@
 // pg/client-bench.ts: our Postgres client's rows in the `pg` suite (pg-bench.ts): the slots of
 // OURS, filled with contenders 'curio-ts (node)', 'curio-ts (curio)' and 'curio-ts (pglite)'
+// (PGlite in its worker thread), and of OURS_IN_THREAD with 'curio-ts (pglite, main thread)',
 // running the suite's workloads (the same sizes, PG_BENCH_* variables).
 //
 // curio: the client lives in one long-lived kernel (kernel-host.ts), connected once, as the node
@@ -12,7 +13,7 @@ import { connectPg as connectPgCurio } from '@curio-ts/backend-curio';
 import type { PgClient } from '@curio-ts/client';
 import { closePglite, pgliteConnect } from '@curio-ts/transport-pglite';
 import { KernelHost } from '../kernel-host.js';
-import { CONC_N, OURS, PGLITE_SEQ_N, ROWS, ROWS_SQL, SEQ_N, SEQ_SQL } from '../pg-bench.js';
+import { CONC_N, OURS, OURS_IN_THREAD, PGLITE_SEQ_N, ROWS, ROWS_SQL, SEQ_N, SEQ_SQL } from '../pg-bench.js';
 import type { Workload } from '../pg-bench.js';
 
 
@@ -66,6 +67,19 @@ export function registerOurs(): void {
     const sizes: Record<Workload, number> = { sequential: PGLITE_SEQ_N, concurrent: PGLITE_SEQ_N, rows: ROWS };
     return {
       contenders: (['sequential', 'rows'] as const).map((workload) => ({ name: 'curio-ts (pglite)', workload, target: 'pglite' as const, run: () => WORK[workload](db, sizes[workload]) })),
+      close: async () => {
+        await db.close();
+        await closePglite();
+      },
+    };
+  });
+  // PGlite in this thread (thread: 'main'): no thread hop; a query blocks this event loop, as
+  // PGlite's own query does.
+  OURS_IN_THREAD.push(async () => {
+    const db = await connectPgNode({ connect: pgliteConnect({ thread: 'main' }), user: 'postgres', database: 'postgres', reconnect: false, connectTimeout: 120_000 });
+    const sizes: Record<Workload, number> = { sequential: PGLITE_SEQ_N, concurrent: PGLITE_SEQ_N, rows: ROWS };
+    return {
+      contenders: (['sequential', 'rows'] as const).map((workload) => ({ name: 'curio-ts (pglite, main thread)', workload, target: 'pglite' as const, run: () => WORK[workload](db, sizes[workload]) })),
       close: async () => {
         await db.close();
         await closePglite();
