@@ -42,7 +42,7 @@ export const ROWS_SQL = `select g, md5(g::text) from generate_series(1, ${ROWS})
 export type Workload = 'sequential' | 'concurrent' | 'rows';
 
 /** A contender of one workload; `unit` is what its rate counts. */
-interface PgContender extends Contender {
+export interface PgContender extends Contender {
   readonly workload: Workload;
   /** The PGlite rows run against PGlite, not the server. */
   readonly target: 'server' | 'pglite';
