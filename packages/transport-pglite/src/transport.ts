@@ -215,6 +215,8 @@ class WorkerInstance extends PgliteInstance {
   }
 
   private keptAlive = false;
+  /** Set by close(): the worker stays referenced until it has ended, whatever the execs do. */
+  private closingPinned = false;
 
   private idle(): boolean {
     return !this.keptAlive;
@@ -222,7 +224,9 @@ class WorkerInstance extends PgliteInstance {
 
   protected keepAlive(on: boolean): void {
     this.keptAlive = on;
-    if (on) this.worker.ref();
+    // Atomics.waitAsync does not keep the process alive: the referenced worker does, while
+    // anything is in flight (an exec, an open stream, close()).
+    if (on || this.closingPinned) this.worker.ref();
     else this.worker.unref();
   }
 
@@ -312,7 +316,10 @@ class WorkerInstance extends PgliteInstance {
 
   async close(): Promise<void> {
     if (this.broken === null) {
-      this.worker.ref(); // whoever awaits close() must not see the process exit first
+      // Whoever awaits close() must not see the process exit first (an exec ending meanwhile
+      // would unreference the worker otherwise).
+      this.closingPinned = true;
+      this.worker.ref();
       const closed = new Promise<void>((resolve) => (this.closing = resolve));
       // After every exec queued: a query running now ends first.
       await this.queued(async () => {

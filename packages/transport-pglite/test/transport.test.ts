@@ -1,7 +1,9 @@
 // The PGlite transport driven with raw protocol bytes (pg-protocol's serializer), as a client
 // would: no mocks, a real PGlite. The whole suite runs once per thread mode: in a worker thread
 // (the default: the shared-memory channel) and in the calling thread (thread: 'main').
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { serialize } from 'pg-protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError } from '@curio-ts/client';
@@ -319,6 +321,19 @@ for (const thread of ['worker', 'main'] as const satisfies readonly PgliteThread
     expect((await bystanderRead) as ConnectionError).toMatchObject({ code: 'ERR_PGLITE_CLOSED' });
     await expect(stream.write(serialize.query('select 1'))).rejects.toBeInstanceOf(ConnectionError);
   }, 60_000);
+});
+
+describe('a process whose only work is PGlite in its worker', () => {
+  it('lives until closePglite() has closed PGlite, even when a session reset ends meanwhile, then exits 0', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/close-exits.mjs', import.meta.url));
+    const child = spawn(process.execPath, ['--conditions=@curio-ts/source', '--import', 'tsx', fixture], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(out.trim()).toBe('closed');
+    expect(code).toBe(0);
+  }, 120_000);
 });
 
 describe('isCopyFromStdin', () => {
