@@ -195,7 +195,8 @@ class WorkerInstance extends PgliteInstance {
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (reply: StartReply) => {
         if (reply.type === 'ready') {
-          if (this.broken === null && this.idle()) this.worker.unref();
+          // Unreferenced now unless a stream, an exec or close() holds it.
+          if (this.broken === null) this.keepAlive(this.keptAlive);
           resolve({ startupMs: reply.startupMs, rss: reply.rss });
         } else {
           this.fail(new ConnectionError(`PGlite did not start: ${reply.message}`, 'ERR_PGLITE_START'));
@@ -217,10 +218,6 @@ class WorkerInstance extends PgliteInstance {
   private keptAlive = false;
   /** Set by close(): the worker stays referenced until it has ended, whatever the execs do. */
   private closingPinned = false;
-
-  private idle(): boolean {
-    return !this.keptAlive;
-  }
 
   protected keepAlive(on: boolean): void {
     this.keptAlive = on;

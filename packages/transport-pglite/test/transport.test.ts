@@ -3,6 +3,9 @@
 // (the default: the shared-memory channel) and in the calling thread (thread: 'main').
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serialize } from 'pg-protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -107,8 +110,9 @@ for (const thread of ['worker', 'main'] as const satisfies readonly PgliteThread
     for (const stream of opened.splice(0)) stream.close();
   });
 
-  async function session(): Promise<{ stream: ByteStream; reader: Reader; startup: Backend[] }> {
-    const stream = await connect({ timeout: 60_000 });
+  async function session(open: (options: { timeout: number }) => Promise<ByteStream> = connect): Promise<{ stream: ByteStream; reader: Reader; startup: Backend[] }> {
+    const stream = await open({ timeout: 60_000 });
+    if (open !== connect) opened.push(stream);
     const reader = new Reader(stream);
     await stream.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
     return { stream, reader, startup: await reader.untilReady() };
@@ -305,6 +309,26 @@ for (const thread of ['worker', 'main'] as const satisfies readonly PgliteThread
     const missing = await query(next.reader, 'select * from crash_marker');
     expect(fields(missing.find((m) => m.type === 'E')?.body ?? new Uint8Array())['C']).toBe('42P01');
     next.stream.close();
+  }, 120_000);
+
+  it('keeps a data directory across closePglite and a new start; the other thread mode is refused while it is open', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curio-pglite-'));
+    const other = thread === 'main' ? 'worker' : 'main';
+    try {
+      const openDir = pgliteConnect({ thread, dataDir: dir });
+      const first = await session(openDir);
+      await query(first.reader, "create table kept (v text); insert into kept values ('written before the close')");
+      await expect(pgliteConnect({ thread: other, dataDir: dir })({ timeout: 1000 })).rejects.toMatchObject({ code: 'ERR_PGLITE_THREAD' });
+      first.stream.close();
+      await closePglite(dir);
+      const second = await session(openDir);
+      const kept = await query(second.reader, 'select v from kept');
+      expect(columns(kept.find((m) => m.type === 'D')?.body ?? new Uint8Array())).toEqual(['written before the close']);
+      second.stream.close();
+      await closePglite(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('closePglite while a query runs: the query ends first, then every stream fails with ERR_PGLITE_CLOSED', async () => {
