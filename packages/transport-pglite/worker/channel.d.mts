@@ -33,4 +33,5 @@ export declare class Channel {
   block(cell: number, value: number): void;
   readRecord(): ChannelRecord;
   writeRecord(kind: number, flags: number, payload: Uint8Array): void;
+  writeRecordParts(kind: number, flags: number, parts: readonly Uint8Array[], length: number): void;
 }
