@@ -31,6 +31,7 @@ export declare class Channel {
   incomingCell(): number;
   outgoingReadCell(): number;
   block(cell: number, value: number): void;
+  awaitRequest(cell: number, value: number): void;
   readRecord(): ChannelRecord;
   writeRecord(kind: number, flags: number, payload: Uint8Array): void;
   writeRecordParts(kind: number, flags: number, parts: readonly Uint8Array[], length: number): void;

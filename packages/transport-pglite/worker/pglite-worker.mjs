@@ -5,8 +5,8 @@
 //
 // The channel is a SharedArrayBuffer (workerData.shared) laid out by channel.mjs: a request ring
 // (main thread -> here) and a reply ring (here -> main thread), each of whole records. This
-// thread never returns to its event loop while it serves: it blocks in Atomics.wait for the next
-// request record, runs the bytes through PGlite synchronously, and writes the answer
+// thread never returns to its event loop while it serves: it spins a little (adaptively, see
+// channel.mjs awaitRequest), then blocks in Atomics.wait for the next request record, runs the bytes through PGlite synchronously, and writes the answer
 // into the reply ring, waking the main thread with Atomics.notify (it waits with
 // Atomics.waitAsync). No message is posted per query: the per-query cost is two atomic stores
 // and a notify each way.
