@@ -30,7 +30,7 @@ export { startAppProcess } from './app-process.js';
 export type { AppProcess } from './app-process.js';
 export { httpClientConformance, nodeHttpServer, rawServer, peerHandler, startProxy } from './http-client.js';
 export type { PeerServer, HttpClientSuiteOptions } from './http-client.js';
-export { PGLITE_EXCLUSIONS, pgConformance } from './pg.js';
+export { PGLITE_EXCLUSIONS, PGLITE_MAIN_THREAD_EXCLUSIONS, pgConformance } from './pg.js';
 export type { PgHarness, PgPeer } from './pg.js';
 export { pgFaultConformance } from './pg-faults.js';
 export { pgHostsConformance } from './pg-hosts.js';

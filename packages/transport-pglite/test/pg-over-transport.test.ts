@@ -1,16 +1,19 @@
 // The `pg` package (node-postgres) over the transport: a Duplex adapter around the ByteStream
-// is all it needs, so a real, independent client checks what the transport carries.
+// is all it needs, so a real, independent client checks what the transport carries. Run in both
+// thread modes (PGlite in a worker, and in this thread).
 import { Duplex } from 'node:stream';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ByteStream } from '@curio-ts/client';
+import type { ByteStream, ConnectFunction } from '@curio-ts/client';
 import { closePglite, pgliteConnect } from '@curio-ts/transport-pglite';
-
-const connect = pgliteConnect();
 
 /** What pg expects of a socket, on a ByteStream. */
 class ByteStreamSocket extends Duplex {
   private stream: ByteStream | null = null;
+
+  constructor(private readonly connectStream: ConnectFunction) {
+    super();
+  }
 
   setNoDelay(): this {
     return this;
@@ -21,7 +24,7 @@ class ByteStreamSocket extends Duplex {
   }
 
   connect(): this {
-    void connect({ timeout: 60_000 }).then(
+    void this.connectStream({ timeout: 60_000 }).then(
       (stream) => {
         this.stream = stream;
         this.emit('connect');
@@ -63,13 +66,14 @@ class ByteStreamSocket extends Duplex {
   }
 }
 
-afterAll(async () => {
-  await closePglite();
-});
+for (const thread of ['worker', 'main'] as const) describe(`pg over the PGlite transport (thread: ${thread})`, () => {
+  const connect = pgliteConnect({ thread });
+  afterAll(async () => {
+    await closePglite();
+  });
 
-describe('pg over the PGlite transport', () => {
   it('connects, runs parameterized and multi-row queries, reports server errors, and ends', async () => {
-    const client = new pg.Client({ user: 'postgres', database: 'postgres', stream: () => new ByteStreamSocket() });
+    const client = new pg.Client({ user: 'postgres', database: 'postgres', stream: () => new ByteStreamSocket(connect) });
     await client.connect();
     const one = await client.query('select $1::int + 1 as n, $2::text as t', [41, 'héllo']);
     expect(one.rows).toEqual([{ n: 42, t: 'héllo' }]);
@@ -84,7 +88,7 @@ describe('pg over the PGlite transport', () => {
   });
 
   it('runs 200 concurrent queries queued by pg in order', async () => {
-    const client = new pg.Client({ user: 'postgres', database: 'postgres', stream: () => new ByteStreamSocket() });
+    const client = new pg.Client({ user: 'postgres', database: 'postgres', stream: () => new ByteStreamSocket(connect) });
     await client.connect();
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => client.query('select $1::int as i', [i])));
     expect(results.map((r) => r.rows[0].i)).toEqual(Array.from({ length: 200 }, (_, i) => i));

@@ -1,21 +1,18 @@
 // The PGlite transport driven with raw protocol bytes (pg-protocol's serializer), as a client
-// would: no mocks, a real PGlite in a worker thread.
+// would: no mocks, a real PGlite. The whole suite runs once per thread mode: in a worker thread
+// (the default: the shared-memory channel) and in the calling thread (thread: 'main').
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { serialize } from 'pg-protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectionError } from '@curio-ts/client';
 import type { ByteStream } from '@curio-ts/client';
 import { closePglite, isCopyFromStdin, pgliteConnect, startPglite } from '@curio-ts/transport-pglite';
-
-const connectOnce = pgliteConnect();
-const opened: ByteStream[] = [];
-/** Open a stream; every stream a test opened is closed after it, so a failed test never holds the session. */
-async function connect(options: { timeout: number }): Promise<ByteStream> {
-  const stream = await connectOnce(options);
-  opened.push(stream);
-  return stream;
-}
-afterEach(() => {
-  for (const stream of opened.splice(0)) stream.close();
-});
+import type { PgliteThread } from '@curio-ts/transport-pglite';
 
 interface Backend {
   readonly type: string;
@@ -95,28 +92,41 @@ function columns(body: Uint8Array): (string | null)[] {
   return out;
 }
 
-async function session(): Promise<{ stream: ByteStream; reader: Reader; startup: Backend[] }> {
-  const stream = await connect({ timeout: 60_000 });
-  const reader = new Reader(stream);
-  await stream.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
-  return { stream, reader, startup: await reader.untilReady() };
-}
-
 async function query(reader: Reader, sql: string): Promise<Backend[]> {
   await reader.stream.write(serialize.query(sql));
   return reader.untilReady();
 }
 
-beforeAll(async () => {
-  const info = await startPglite();
-  expect(info.startupMs).toBeGreaterThan(0);
-}, 120_000);
+for (const thread of ['worker', 'main'] as const satisfies readonly PgliteThread[]) describe(`pgliteConnect (thread: ${thread})`, () => {
+  const connectOnce = pgliteConnect({ thread });
+  const opened: ByteStream[] = [];
+  /** Open a stream; every stream a test opened is closed after it, so a failed test never holds the session. */
+  async function connect(options: { timeout: number }): Promise<ByteStream> {
+    const stream = await connectOnce(options);
+    opened.push(stream);
+    return stream;
+  }
+  afterEach(() => {
+    for (const stream of opened.splice(0)) stream.close();
+  });
 
-afterAll(async () => {
-  await closePglite();
-});
+  async function session(open: (options: { timeout: number }) => Promise<ByteStream> = connect): Promise<{ stream: ByteStream; reader: Reader; startup: Backend[] }> {
+    const stream = await open({ timeout: 60_000 });
+    if (open !== connect) opened.push(stream);
+    const reader = new Reader(stream);
+    await stream.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
+    return { stream, reader, startup: await reader.untilReady() };
+  }
 
-describe('pgliteConnect', () => {
+  beforeAll(async () => {
+    const info = await startPglite({ thread });
+    expect(info.startupMs).toBeGreaterThan(0);
+  }, 120_000);
+
+  afterAll(async () => {
+    await closePglite();
+  });
+
   it('starts a session (AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery) and runs simple queries', async () => {
     const { stream, reader, startup } = await session();
     expect(startup[0]?.type).toBe('R');
@@ -211,13 +221,18 @@ describe('pgliteConnect', () => {
     stream.close();
   });
 
-  it('runs a query in the worker: a timer on the main thread fires while pg_sleep(1) runs', async () => {
+  it(thread === 'worker'
+    ? 'runs a query in the worker: a timer on the main thread fires while pg_sleep(1) runs'
+    : 'runs a query in this thread: pg_sleep(1) blocks the event loop, a timer due meanwhile fires after the reply', async () => {
     const { stream, reader } = await session();
     const order: string[] = [];
+    const began = performance.now();
     setTimeout(() => order.push('timer'), 100);
     await query(reader, 'select pg_sleep(1)');
     order.push('reply');
-    expect(order).toEqual(['timer', 'reply']);
+    expect(performance.now() - began).toBeGreaterThanOrEqual(990);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(order).toEqual(thread === 'worker' ? ['timer', 'reply'] : ['reply', 'timer']);
     stream.close();
   });
 
@@ -238,6 +253,111 @@ describe('pgliteConnect', () => {
     expect(columns(rows[99_999]?.body ?? new Uint8Array())[0]).toBe('100000');
     stream.close();
   });
+
+  it('carries a 5 MB bytea parameter in and the same 5 MB back (larger than the channel rings), intact and in order', async () => {
+    const { stream, reader } = await session();
+    const big = new Uint8Array(5 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (Math.imul(i, 2654435761) >>> 24) ^ (i & 0xff);
+    const expectedMd5 = createHash('md5').update(big).digest('hex');
+    const request = Buffer.concat([
+      serialize.parse({ text: 'select length($1::bytea) as n, md5($1::bytea) as h, $1::bytea as b', types: [17] }),
+      // The parameter goes in binary (a Buffer value), and the results in binary too.
+      serialize.bind({ values: [Buffer.from(big.buffer, big.byteOffset, big.length)], binary: true }),
+      serialize.execute(),
+      serialize.sync(),
+    ]);
+    // Written in uneven pieces: the transport frames the 5 MB Bind itself.
+    for (let at = 0; at < request.length; at += 1_000_003) await stream.write(request.subarray(at, Math.min(request.length, at + 1_000_003)));
+    const answer = await reader.untilReady();
+    expect(types(answer)).toBe('12DCZ');
+    const row = answer.find((m) => m.type === 'D')?.body ?? new Uint8Array();
+    const view = new DataView(row.buffer, row.byteOffset, row.length);
+    expect(view.getInt16(0)).toBe(3);
+    expect(view.getInt32(2)).toBe(4);
+    expect(view.getInt32(6)).toBe(big.length); // length(), an int4 in binary
+    const md5Length = view.getInt32(10);
+    expect(text(row.subarray(14, 14 + md5Length))).toBe(expectedMd5);
+    const at = 14 + md5Length;
+    expect(view.getInt32(at)).toBe(big.length);
+    const echoed = row.subarray(at + 4, at + 4 + big.length);
+    expect(echoed.length).toBe(big.length);
+    expect(Buffer.compare(echoed, big)).toBe(0);
+    // A 5 MB text result built by the server, each 8-digit slot checkable.
+    const built = await query(reader, "select string_agg(lpad(g::text, 8, '0'), '' order by g) from generate_series(1, 655360) g");
+    const value = columns(built.find((m) => m.type === 'D')?.body ?? new Uint8Array())[0] ?? '';
+    expect(value.length).toBe(5 * 1024 * 1024);
+    for (const g of [1, 2, 131_072, 327_680, 655_360]) expect(value.slice((g - 1) * 8, g * 8)).toBe(String(g).padStart(8, '0'));
+    expect(types(await query(reader, 'select 1'))).toBe('TDCZ');
+    stream.close();
+  }, 60_000);
+
+  it('fails every open stream with ERR_PGLITE_CRASHED when PGlite breaks; the next connect starts a new PGlite', async () => {
+    const { stream, reader } = await session();
+    await query(reader, 'create table crash_marker (x int)');
+    const bystander = await connect({ timeout: 60_000 });
+    const bystanderRead = bystander.read().then(() => null, (error: unknown) => error);
+    // A message of type 0 in mid-session: PGlite takes it for a startup packet and throws (and
+    // its next exec would spin for ever), a real failure reached through raw bytes.
+    await stream.write(Buffer.concat([Buffer.from([0, 0, 0, 0, 8, 1, 2, 3, 4]), serialize.sync()]));
+    const error = await reader.next().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as ConnectionError).code).toBe('ERR_PGLITE_CRASHED');
+    expect((await bystanderRead) as ConnectionError).toMatchObject({ code: 'ERR_PGLITE_CRASHED' });
+    await expect(stream.write(serialize.query('select 1'))).rejects.toMatchObject({ code: 'ERR_PGLITE_CRASHED' });
+    const next = await session();
+    expect(String.fromCharCode(next.startup.at(-1)?.body[0] ?? 0)).toBe('I');
+    const missing = await query(next.reader, 'select * from crash_marker');
+    expect(fields(missing.find((m) => m.type === 'E')?.body ?? new Uint8Array())['C']).toBe('42P01');
+    next.stream.close();
+  }, 120_000);
+
+  it('keeps a data directory across closePglite and a new start; the other thread mode is refused while it is open', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curio-pglite-'));
+    const other = thread === 'main' ? 'worker' : 'main';
+    try {
+      const openDir = pgliteConnect({ thread, dataDir: dir });
+      const first = await session(openDir);
+      await query(first.reader, "create table kept (v text); insert into kept values ('written before the close')");
+      await expect(pgliteConnect({ thread: other, dataDir: dir })({ timeout: 1000 })).rejects.toMatchObject({ code: 'ERR_PGLITE_THREAD' });
+      first.stream.close();
+      await closePglite(dir);
+      const second = await session(openDir);
+      const kept = await query(second.reader, 'select v from kept');
+      expect(columns(kept.find((m) => m.type === 'D')?.body ?? new Uint8Array())).toEqual(['written before the close']);
+      second.stream.close();
+      await closePglite(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('closePglite while a query runs: the query ends first, then every stream fails with ERR_PGLITE_CLOSED', async () => {
+    const { stream, reader } = await session();
+    const bystander = await connect({ timeout: 60_000 });
+    const bystanderRead = bystander.read().then(() => null, (error: unknown) => error);
+    await stream.write(serialize.query('select pg_sleep(0.3), 42 as answer'));
+    const closing = closePglite();
+    const answer = await reader.untilReady();
+    expect(types(answer)).toBe('TDCZ');
+    expect(columns(answer[1]?.body ?? new Uint8Array())[1]).toBe('42');
+    await closing;
+    await expect(stream.read()).rejects.toMatchObject({ code: 'ERR_PGLITE_CLOSED' });
+    expect((await bystanderRead) as ConnectionError).toMatchObject({ code: 'ERR_PGLITE_CLOSED' });
+    await expect(stream.write(serialize.query('select 1'))).rejects.toBeInstanceOf(ConnectionError);
+  }, 60_000);
+});
+
+describe('a process whose only work is PGlite in its worker', () => {
+  it('lives until closePglite() has closed PGlite, even when a session reset ends meanwhile, then exits 0', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/close-exits.mjs', import.meta.url));
+    const child = spawn(process.execPath, ['--conditions=@curio-ts/source', '--import', 'tsx', fixture], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(out.trim()).toBe('closed');
+    expect(code).toBe(0);
+  }, 120_000);
 });
 
 describe('isCopyFromStdin', () => {

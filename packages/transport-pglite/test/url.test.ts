@@ -23,3 +23,15 @@ describe('pglite: URLs', () => {
     expect(() => pgliteOptions('postgres://x')).toThrow(TypeError);
   });
 });
+
+describe('pglite: URL parameters', () => {
+  it('take thread=main or thread=worker, with or without a data directory, and refuse anything else', () => {
+    const options = pgliteOptions;
+    for (const url of ['pglite:?thread=main', 'pglite:memory?thread=main', 'pglite://./data?thread=worker', 'pglite:./data%3Fx?thread=main']) {
+      expect(typeof options(url).connect, url).toBe('function');
+    }
+    expect(() => options('pglite:?thread=both')).toThrow(/thread must be main or worker/);
+    expect(() => options('pglite:?threads=main')).toThrow(/unknown parameter "threads"/);
+    expect(() => options('pglite:memory?thread=main&x=1')).toThrow(TypeError);
+  });
+});

@@ -1,5 +1,6 @@
 // pg/client-bench.ts: our Postgres client's rows in the `pg` suite (pg-bench.ts): the slots of
 // OURS, filled with contenders 'curio-ts (node)', 'curio-ts (curio)' and 'curio-ts (pglite)'
+// (PGlite in its worker thread), and of OURS_IN_THREAD with 'curio-ts (pglite, main thread)',
 // running the suite's workloads (the same sizes, PG_BENCH_* variables).
 //
 // curio: the client lives in one long-lived kernel (kernel-host.ts), connected once, as the node
@@ -11,9 +12,10 @@ import { connectPg as connectPgNode } from '@curio-ts/backend-node';
 import { connectPg as connectPgCurio } from '@curio-ts/backend-curio';
 import type { PgClient } from '@curio-ts/client';
 import { closePglite, pgliteConnect } from '@curio-ts/transport-pglite';
+import type { PgliteThread } from '@curio-ts/transport-pglite';
 import { KernelHost } from '../kernel-host.js';
-import { CONC_N, OURS, PGLITE_SEQ_N, ROWS, ROWS_SQL, SEQ_N, SEQ_SQL } from '../pg-bench.js';
-import type { Workload } from '../pg-bench.js';
+import { CONC_N, OURS, OURS_IN_THREAD, PGLITE_SEQ_N, ROWS, ROWS_SQL, SEQ_N, SEQ_SQL } from '../pg-bench.js';
+import type { PgContender, Workload } from '../pg-bench.js';
 
 
 /** The three workloads on a client; each returns the operations done (rows for `rows`). */
@@ -61,15 +63,21 @@ export function registerOurs(): void {
       },
     };
   });
-  OURS.push(async () => {
-    const db = await connectPgNode({ connect: pgliteConnect(), user: 'postgres', database: 'postgres', reconnect: false, connectTimeout: 120_000 });
-    const sizes: Record<Workload, number> = { sequential: PGLITE_SEQ_N, concurrent: PGLITE_SEQ_N, rows: ROWS };
-    return {
-      contenders: (['sequential', 'rows'] as const).map((workload) => ({ name: 'curio-ts (pglite)', workload, target: 'pglite' as const, run: () => WORK[workload](db, sizes[workload]) })),
-      close: async () => {
-        await db.close();
-        await closePglite();
-      },
-    };
-  });
+  OURS.push(() => onPglite('curio-ts (pglite)', 'worker'));
+  // PGlite in this thread (thread: 'main'): no thread hop; a query blocks this event loop, as
+  // PGlite's own query does.
+  OURS_IN_THREAD.push(() => onPglite('curio-ts (pglite, main thread)', 'main'));
+}
+
+/** Our client on PGlite in `thread`: its sequential and rows contenders, named `name`. */
+async function onPglite(name: string, thread: PgliteThread): Promise<{ contenders: PgContender[]; close(): Promise<void> }> {
+  const db = await connectPgNode({ connect: pgliteConnect({ thread }), user: 'postgres', database: 'postgres', reconnect: false, connectTimeout: 120_000 });
+  const sizes: Record<Workload, number> = { sequential: PGLITE_SEQ_N, concurrent: PGLITE_SEQ_N, rows: ROWS };
+  return {
+    contenders: (['sequential', 'rows'] as const).map((workload) => ({ name, workload, target: 'pglite' as const, run: () => WORK[workload](db, sizes[workload]) })),
+    close: async () => {
+      await db.close();
+      await closePglite();
+    },
+  };
 }
