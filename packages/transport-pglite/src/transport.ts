@@ -20,7 +20,9 @@
 //   swallows a CancelRequest and closes that stream (PGlite throws on it; it cannot interrupt a
 //   running query anyway), and turns a COPY ... FROM STDIN into a statement that makes the
 //   server raise feature_not_supported (PGlite crashes on COPY FROM STDIN and the next query
-//   hangs). A Terminate is not forwarded: it would end PGlite's single backend for good.
+//   hangs). A Terminate is not forwarded: it would end PGlite's single backend for good. A
+//   message type a session may not send is refused with FATAL 08P01, as a server refuses it
+//   (PGlite hangs on a password message or an unknown letter, and breaks on type 0).
 // - Bytes go to PGlite only as whole messages up to a Sync, Query or Flush (or a startup
 //   packet alone): PGlite runs what it is given to the end, then answers. Execs are
 //   serialised: one runs at a time, in the order they were made; closePglite() queues behind them.
@@ -56,6 +58,13 @@ export interface PgliteTransportOptions {
   readonly dataDir?: string;
   /** Longest frontend message accepted, in bytes (default 64 MiB). */
   readonly maxMessageSize?: number;
+  /**
+   * Refuse a frontend message whose type byte protocol 3.0 does not allow in a session (as a
+   * server does: FATAL 08P01, the stream ends) instead of handing it to PGlite, which hangs on
+   * some (a `p` or an unknown letter: its next exec never returns) and breaks on others (type
+   * 0). Default true; false only to test what a broken PGlite does to the streams on it.
+   */
+  readonly checkMessageTypes?: boolean;
   /**
    * Where PGlite runs (default 'worker'): see {@link PgliteThread}. Each mode has its own
    * instance; a data directory can be open in one mode at a time.
@@ -452,6 +461,7 @@ function instanceFor(dataDir: string | undefined, thread: PgliteThread): PgliteI
  */
 export function pgliteConnect(options: PgliteTransportOptions = {}): ConnectFunction {
   const maxMessageSize = options.maxMessageSize ?? 64 * 1024 * 1024;
+  const checkTypes = options.checkMessageTypes ?? true;
   const thread = options.thread ?? 'worker';
   return async ({ timeout }) => {
     const instance = instanceFor(options.dataDir, thread);
@@ -464,7 +474,7 @@ export function pgliteConnect(options: PgliteTransportOptions = {}): ConnectFunc
     } finally {
       clearTimeout(timer);
     }
-    return new PgliteStream(instance, maxMessageSize);
+    return new PgliteStream(instance, maxMessageSize, checkTypes);
   };
 }
 
@@ -497,6 +507,17 @@ export async function closePglite(dataDir?: string): Promise<void> {
 
 type Phase = 'first-packet' | 'session' | 'closed';
 
+/**
+ * The frontend messages of a protocol 3.0 session after its startup packet, by type byte (1:
+ * allowed): Bind, Close, Describe, Execute, FunctionCall, Flush, Parse, Query, Sync, Terminate,
+ * CopyDone, CopyData, CopyFail. No password message: PGlite asks for none (it trusts).
+ */
+const SESSION_MESSAGE_TYPES: Uint8Array = (() => {
+  const allowed = new Uint8Array(256);
+  for (const letter of 'BCDEFHPQSXcdf') allowed[letter.charCodeAt(0)] = 1;
+  return allowed;
+})();
+
 /** One connection: a ByteStream whose far end is the instance's session. */
 class PgliteStream implements ByteStream {
   private phase: Phase = 'first-packet';
@@ -508,7 +529,11 @@ class PgliteStream implements ByteStream {
   private error: Error | null = null;
   private waiting: { resolve: (chunk: Uint8Array | null) => void; reject: (error: Error) => void; sink: ReadSink | undefined } | null = null;
 
-  constructor(private readonly instance: PgliteInstance, private readonly maxMessageSize: number) {
+  constructor(
+    private readonly instance: PgliteInstance,
+    private readonly maxMessageSize: number,
+    private readonly checkTypes: boolean,
+  ) {
     instance.hold(1);
     instance.streams.add(this);
   }
@@ -599,9 +624,13 @@ class PgliteStream implements ByteStream {
         break;
       }
       if (bytes.length - at < 1 + length) break;
+      const type = bytes[at] as number;
+      if (this.checkTypes && SESSION_MESSAGE_TYPES[type] !== 1) {
+        this.refuse('08P01', `invalid frontend message type ${type}`);
+        break;
+      }
       const message = bytes.subarray(at, at + 1 + length);
       at += 1 + length;
-      const type = message[0];
       if (type === 0x58 /* X: Terminate */) {
         this.send(this.pending.length);
         this.close();
@@ -611,7 +640,8 @@ class PgliteStream implements ByteStream {
       if (type === 0x53 /* S */ || type === 0x51 /* Q */ || type === 0x48 /* H */) flushTo = this.pending.length;
     }
     this.inbound = at === bytes.length ? new Uint8Array(0) : bytes.slice(at);
-    if (flushTo > 0) this.send(flushTo);
+    // Refused meanwhile: nothing of what came with the refused message goes to PGlite.
+    if (flushTo > 0 && this.phase !== 'closed') this.send(flushTo);
   }
 
   private firstPacket(packet: Uint8Array): void {

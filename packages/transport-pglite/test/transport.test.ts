@@ -291,8 +291,39 @@ for (const thread of ['worker', 'main'] as const satisfies readonly PgliteThread
     stream.close();
   }, 60_000);
 
+  it('refuses a frontend message type a session may not send (FATAL 08P01, as a server): PGlite, which hangs or breaks on them, never sees it', async () => {
+    const first = await session();
+    await query(first.reader, 'create table if not exists typed_marker (x int); insert into typed_marker values (7)');
+    first.stream.close();
+    for (const hostile of [
+      Buffer.from([0x7a, 0, 0, 0, 6, 1, 2]), // 'z': unknown (PGlite's exec never returns)
+      Buffer.from([0x70, 0, 0, 0, 6, 0x78, 0]), // 'p' in a session (PGlite's exec never returns)
+      Buffer.from([0, 0, 0, 0, 8, 1, 2, 3, 4]), // type 0 (PGlite throws, and is broken)
+    ]) {
+      const { stream, reader } = await session();
+      expect(types(await query(reader, 'select 1'))).toBe('TDCZ');
+      // With a Query before it in the same write: nothing of that write reaches PGlite.
+      await stream.write(Buffer.concat([serialize.query('insert into typed_marker values (8)'), hostile, serialize.sync()]));
+      const answer = await reader.next();
+      expect(answer?.type).toBe('E');
+      const error = fields(answer?.body ?? new Uint8Array());
+      expect(error['S']).toBe('FATAL');
+      expect(error['C']).toBe('08P01');
+      expect(error['M']).toBe(`invalid frontend message type ${hostile[0] ?? -1}`);
+      expect(await reader.next()).toBeNull();
+      stream.close();
+    }
+    // PGlite serves the next session, with what was written before.
+    const next = await session();
+    const rows = await query(next.reader, 'select x from typed_marker');
+    expect(types(rows)).toBe('TDCZ');
+    expect(rows.filter((m) => m.type === 'D').length).toBe(1);
+    next.stream.close();
+  }, 120_000);
+
   it('fails every open stream with ERR_PGLITE_CRASHED when PGlite breaks; the next connect starts a new PGlite', async () => {
-    const { stream, reader } = await session();
+    // The type check off: the only way known to break PGlite from its protocol (a message of type 0).
+    const { stream, reader } = await session(pgliteConnect({ thread, checkMessageTypes: false }));
     await query(reader, 'create table crash_marker (x int)');
     const bystander = await connect({ timeout: 60_000 });
     const bystanderRead = bystander.read().then(() => null, (error: unknown) => error);
