@@ -857,9 +857,13 @@ export class Kernel {
 
   /** @internal */
   deadlocked(): void {
-    const lines = this.taskList().map((task) => `  ${task.toString()} ${task.where()}`);
+    const tasks = this.taskList();
+    const lines = tasks.map((task) => `  ${task.toString()} ${task.where()}`);
+    const foreign = tasks.some((task) => task.state === 'FOREIGN_WAIT')
+      ? '\n(FOREIGN_WAIT: awaiting a Promise that nothing is left to settle; or a blocking kernel call that was not awaited at once, such as two joins in one Promise.all: see "One wait at a time per task")'
+      : '';
     const error = new DeadlockError(
-      `deadlock: every task is blocked and nothing can wake them:\n${lines.join('\n')}`,
+      `deadlock: every task is blocked and nothing can wake them:\n${lines.join('\n')}${foreign}`,
     );
     for (const reject of this.pendingRuns) reject(error);
     this.pendingRuns.clear();

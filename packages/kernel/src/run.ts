@@ -4,7 +4,7 @@
 // the task monitor is attached (as Curio's `run(..., with_monitor=True)`): the kernel core
 // knows nothing of it.
 
-import { KernelUsageError } from './errors.js';
+import { DeadlockError, KernelUsageError } from './errors.js';
 import { Kernel } from './kernel.js';
 import type { KernelOptions } from './kernel.js';
 import { attachMonitor } from './monitor/server.js';
@@ -36,10 +36,18 @@ export async function run<T>(main: TaskFunction<T>, options?: RunOptions): Promi
   }
   const { name, monitor, ...kernelOptions } = options ?? {};
   const kernel = new Kernel(kernelOptions);
+  let deadlocked = false;
   try {
     if (monitor !== undefined && monitor !== false) await attachMonitor(kernel, monitor === true ? {} : monitor).ready();
     return await kernel.runTask(main, { name: name ?? (main.name !== '' ? main.name : 'main') });
+  } catch (error) {
+    deadlocked = error instanceof DeadlockError;
+    throw error;
   } finally {
-    await kernel.shutdown();
+    // After a deadlock (Node ran out of work), a task stalled on a Promise nothing will settle
+    // cannot end, so a shutdown that waits for it would never return, and run() with it: the
+    // shutdown goes on without being awaited, and run() rejects with the DeadlockError.
+    if (deadlocked) void kernel.shutdown();
+    else await kernel.shutdown();
   }
 }

@@ -16,6 +16,22 @@ describe('whole-process behaviour', () => {
     expect(out).toMatch(/stuck-child.*EVENT_WAIT/);
   });
 
+  it('run() rejects with DeadlockError when a task awaits a Promise nothing is left to settle (FOREIGN_WAIT), instead of never settling', () => {
+    const out = execFileSync(process.execPath, [fixture('deadlock-foreign.mjs'), 'never-settled'], { encoding: 'utf8', timeout: 10_000 });
+    expect(out).toContain('never-settled: DeadlockError ERR_DEADLOCK');
+    expect(out).toMatch(/never-settled.*FOREIGN_WAIT/);
+    expect(out).toMatch(/stuck-child.*FOREIGN_WAIT/);
+    expect(out).toContain('One wait at a time per task');
+    expect(out.trim().split('\n').at(-1)).toBe('end');
+  });
+
+  it('two joins in one Promise.all (not supported: one wait at a time) end run() with a DeadlockError that says why, not a silent exit', () => {
+    const out = execFileSync(process.execPath, [fixture('deadlock-foreign.mjs'), 'two-joins'], { encoding: 'utf8', timeout: 10_000 });
+    expect(out).toContain('two-joins: DeadlockError ERR_DEADLOCK');
+    expect(out).toContain('One wait at a time per task');
+    expect(out.trim().split('\n').at(-1)).toBe('end');
+  });
+
   it('reports an unobserved task error when the task is collected, once', () => {
     const out = execFileSync(process.execPath, ['--expose-gc', fixture('gc-report.mjs')], {
       encoding: 'utf8',
