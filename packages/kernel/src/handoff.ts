@@ -504,10 +504,7 @@ function stallCheck(): void {
   if (ops !== null) ops.delivering = null;
   if (ops !== null && ops.count > 0) {
     // Most likely awaiting its own operations: they will settle in its turn.
-    task.state = (ops.head as TaskOperationLink)._waitState;
-    ops.waiting = true;
-    opWaitCount++;
-    task._kernel.opWaitStarted(task);
+    beginOpWait(task, ops);
   } else {
     task.state = 'FOREIGN_WAIT';
     task._foreign = true;
@@ -537,7 +534,11 @@ function stallCheck(): void {
  */
 export function startOpWait(task: Task): void {
   const ops = task._ops;
-  if (ops === null || ops.count === 0 || ops.waiting) return;
+  if (ops !== null && ops.count > 0 && !ops.waiting) beginOpWait(task, ops);
+}
+
+/** `task` waits on its pending operations, in the oldest one's state. */
+function beginOpWait(task: Task, ops: TaskOps): void {
   task.state = (ops.head as TaskOperationLink)._waitState;
   ops.waiting = true;
   opWaitCount++;
