@@ -192,6 +192,13 @@ function operationCallClass<K extends CallClass>(base: K, state: TaskState): K {
       const resolve = this.target as (value: unknown) => void;
       this.clearTarget();
       resolve(operationFulfilled(this) ? value : rejectedWith(value));
+      this.recycleDelivered();
+    }
+
+    /** Recycled (the client's "Discussion: recycling"): a pending operation again, with no start number. */
+    protected override released(): void {
+      this._seq = 0;
+      super.released();
     }
 
     _cancelOperation(): boolean | void {
@@ -302,12 +309,15 @@ export function curioRuntime(options: CurioRuntimeOptions = {}): Runtime {
       const k = kernelNow();
       return k === null ? performance.now() : k.clock();
     },
-    timer: (ms, fn) => startTimer(kernelNow(), ms, fn),
+    timer: (ms, fn, timerOptions) => startTimer(kernelNow(), ms, fn, timerOptions?.unref === true),
   };
 }
 
-/** A one-shot timer on `kernel`'s clock (real time without a kernel, or once it has shut down). */
-function startTimer(kernel: Kernel | null, ms: number, fn: () => void): () => void {
+/**
+ * A one-shot timer on `kernel`'s clock (real time without a kernel, or once it has shut down;
+ * then `unref`: it alone does not keep the process alive).
+ */
+function startTimer(kernel: Kernel | null, ms: number, fn: () => void, unref = false): () => void {
   if (kernel !== null) {
     try {
       const call = kernel.callLater(ms, fn);
@@ -318,5 +328,6 @@ function startTimer(kernel: Kernel | null, ms: number, fn: () => void): () => vo
     }
   }
   const handle = setTimeout(fn, ms);
+  if (unref) handle.unref();
   return () => clearTimeout(handle);
 }

@@ -151,4 +151,37 @@ describe('redis on curio: cancelling a task however it awaits its call', () => {
       await client.close();
     });
   });
+
+  it('calls abandoned by a cancelled task (written or still queued) are never made into later calls: every later caller gets its own reply', async () => {
+    await run(async () => {
+      const client = await connectRedis(server.url);
+      const n = 2000;
+      const values = Array.from({ length: n }, (_, i) => `spare-${i}`);
+      const batch = client.pipeline();
+      for (let i = 0; i < n; i++) batch.set(`cancel:spare:${i}`, values[i] as string);
+      await batch.exec();
+      const burst = () => Promise.all(values.map((_, i) => client.get(`cancel:spare:${i}`)));
+      expect(await burst()).toEqual(values); // the spares exist now
+      expect(client.core.spareCalls).toBeGreaterThanOrEqual(n);
+      for (let round = 0; round < 5; round++) {
+        // A burst written behind a slow command, abandoned while its replies are due...
+        const doomed = spawn(() => Promise.all([client.call(...SLOW), burst()]), { name: `doomed ${round}` });
+        await sleep(20);
+        expect(doomed.state).toBe('REDIS_REPLY');
+        await doomed.cancel();
+        // ...then bursts from other tasks, made of spares, while those late replies arrive.
+        const later = [spawn(burst), spawn(burst)];
+        for (const task of later) expect(await task.join()).toEqual(values);
+        // A burst abandoned before it is written (still in the connection's queue), then more.
+        await expect(timeoutAfter(0, burst)).rejects.toBeInstanceOf(TaskTimeout);
+        const cut = spawn(burst);
+        await sleep(0);
+        await cut.cancel();
+        expect(cut.exception).toBeInstanceOf(TaskCancelled);
+        expect(await burst()).toEqual(values);
+      }
+      expect(await client.echo('after')).toBe('after');
+      await client.close();
+    });
+  }, 30_000);
 });

@@ -192,3 +192,44 @@ describe('a consumer that stops reading (memory runtime, server written on the R
     await writer;
   });
 });
+
+describe('spare calls (memory runtime): recycled after their reply, trimmed when unused', () => {
+  it('a burst is made from the spares of the one before; a connection cut in the middle of a burst recycles nothing it should not; idle spares are let go', async () => {
+    const { memory, network, clock } = await setup();
+    const c = await memory.connectRedis(URL);
+    const n = 3000;
+    const values = Array.from({ length: n }, (_, i) => `value-${i}`);
+    const batch = c.pipeline();
+    for (let i = 0; i < n; i++) batch.set(`k${i}`, values[i] as string);
+    await batch.exec(); // a batch's calls are not recycled
+    expect(c.core.spareCalls).toBe(0);
+    const burst = () => Promise.all(values.map((_, i) => c.get(`k${i}`)));
+    expect(await burst()).toEqual(values);
+    const held = c.core.spareCalls;
+    expect(held).toBe(n);
+    // The next burst takes every spare and gives each back: none made, none lost.
+    expect(await burst()).toEqual(values);
+    expect(c.core.spareCalls).toBe(held);
+    // Cut the connection in the middle of the replies: the GETs not yet answered are sent again
+    // on a new connection, and each caller still gets its own value.
+    const first = only(network.connections);
+    first.configure({ toClient: { closeAfter: first.toClient.writtenBytes + 1000 * `$${'value-1000'.length}\r\nvalue-1000\r\n`.length } });
+    expect(await burst()).toEqual(values);
+    expect(network.connectionsMade).toBe(2);
+    expect(c.core.spareCalls).toBeLessThanOrEqual(n);
+    expect(await burst()).toEqual(values);
+    // Calls with a timeout hold closures of their timer: not made from spares, never recycled.
+    const before = c.core.spareCalls;
+    expect(await Promise.all(values.slice(0, 100).map((_, i) => c.get(`k${i}`, { timeout: 1000 })))).toEqual(values.slice(0, 100));
+    expect(c.core.spareCalls).toBe(before);
+    // Idle: the first trim period saw them taken, the second lets go all but 1024.
+    await clock.advance(5000);
+    expect(c.core.spareCalls).toBe(before);
+    await clock.advance(5000);
+    expect(c.core.spareCalls).toBe(1024);
+    await clock.advance(20_000);
+    expect(c.core.spareCalls).toBe(1024);
+    await c.close();
+    expect(c.core.spareCalls).toBe(0);
+  });
+});

@@ -561,6 +561,81 @@ export function redisConformance(h: RedisHarness, t: TestApi, db: number): reado
       });
     });
 
+    it('calls made from recycled ones: bursts mixed with error replies, transforms, bytes, aborts and timeouts each get their own reply', async () => {
+      await withClient(async (c) => {
+        const n = 3000;
+        const list = key('spare-list');
+        await c.del(list);
+        await c.rPush(list, 'x');
+        const hash = key('spare-hash');
+        await c.hSet(hash, { a: '1', b: '2' });
+        const values = Array.from({ length: n }, (_, i) => `v${i}:${'y'.repeat(i % 50)}`);
+        const batch = c.pipeline();
+        for (let i = 0; i < n; i++) batch.set(key(`spare:${i}`), values[i] as string);
+        await batch.exec();
+        const check = (outcome: PromiseSettledResult<unknown>, i: number, round: number): void => {
+          const kind = (i + round) % 7;
+          if (kind === 1) {
+            expect(outcome.status).toBe('rejected');
+            expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(RedisError);
+            return;
+          }
+          if (kind === 5) {
+            if (outcome.status === 'rejected') expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(AbortedError);
+            else expect(outcome.value).toBe(values[i]);
+            return;
+          }
+          expect(outcome.status).toBe('fulfilled');
+          const value = (outcome as PromiseFulfilledResult<unknown>).value;
+          if (kind === 2) expect(value).toBe(1);
+          else if (kind === 3) expect(value).toEqual({ a: '1', b: '2' });
+          else if (kind === 4) expect(Buffer.from(value as Uint8Array).toString()).toBe(values[i]);
+          else if (kind === 6) expect(value).toEqual(['GET', values[i]]);
+          else expect(value).toBe(values[i]);
+        };
+        for (let round = 0; round < 4; round++) {
+          const controllers: AbortController[] = [];
+          const calls: Promise<unknown>[] = [];
+          for (let i = 0; i < n; i++) {
+            const k = key(`spare:${i}`);
+            switch ((i + round) % 7) {
+              case 1:
+                calls.push(c.get(list)); // WRONGTYPE
+                break;
+              case 2:
+                calls.push(c.exists(k));
+                break;
+              case 3:
+                calls.push(c.hGetAll(hash));
+                break;
+              case 4:
+                calls.push(c.get(k, { bytes: true }));
+                break;
+              case 5: {
+                const controller = new AbortController();
+                controllers.push(controller);
+                calls.push(c.get(k, { signal: controller.signal, timeout: 60_000 }));
+                break;
+              }
+              case 6:
+                calls.push(Promise.all([c.sendCommand(['ECHO', 'GET']), c.sendCommand(['GET', k])]));
+                break;
+              default:
+                calls.push(c.get(k));
+            }
+          }
+          const outcomes = Promise.allSettled(calls);
+          // Aborted before they are written, and after (their late replies are discarded).
+          for (let j = 0; j < controllers.length; j += 3) controllers[j]?.abort();
+          await h.sleep(0);
+          for (let j = 1; j < controllers.length; j += 3) controllers[j]?.abort();
+          (await outcomes).forEach((outcome, i) => check(outcome, i, round));
+          // One at a time too, between bursts.
+          for (let i = 0; i < 50; i++) expect(await c.get(key(`spare:${i}`))).toBe(values[i]);
+        }
+      });
+    });
+
     it('a call cancelled before it is written is never sent', async () => {
       await withClient(async (c) => {
         const counter = key('never-sent');

@@ -256,6 +256,7 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
       if (call.id === id) {
         if (call.state !== 'written' && call.state !== 'abandoning') return null;
         this.responses++;
+        call.responded();
         return call;
       }
     }

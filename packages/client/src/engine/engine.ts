@@ -41,6 +41,15 @@
 // longer than `maxLifetime` is closed when given back or found idle. The main connection is not
 // pooled: its loss is a reconnect.
 //
+// Discussion: spare calls. A call that its protocol allowed to be recycled comes back here once
+// its response was delivered (engine/call.ts, "Discussion: recycling"), and the protocol makes
+// its next plain call from it (`takeSpare`). The spares are a stack of at most SPARE_MAX calls,
+// so they hold what the largest burst had in flight, up to that bound (about 27 MB of Redis
+// calls at the bound). An unref'd timer, armed while more than SPARE_KEEP are held, lets go every
+// SPARE_TRIM_MS of those at the bottom of the stack that the last period did not take: a client
+// idle after a burst holds SPARE_KEEP again within two periods, one that bursts steadily keeps
+// what it uses. Closing the engine drops them all.
+//
 // Discussion: one session. A peer that accepts a single connection (PGlite: `sessions: 1`)
 // leaves the pool no room, so a lease (a transaction, a cursor, a COPY, an exclusive call)
 // takes the main connection itself. While it holds it, only the lease's calls are written
@@ -210,6 +219,12 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   private held: (C | MainRequest<EngineConnection<C, Ev, S>>)[] = [];
   private readonly listeners = new Set<EngineListener<Ev>>();
   private lastError: unknown = null;
+  /** Calls delivered after their response, to make later calls from (see "Discussion: spare calls"). */
+  private spare: C[] = [];
+  /** The fewest spares held since the last trim: that many at the bottom were not needed. */
+  private spareLow = 0;
+  /** Cancels the timer of the next trim of the spares. */
+  private spareTrimCancel: (() => void) | null = null;
   /** What the wait of each call shows ('REDIS_REPLY'). */
   protected readonly waitState: string;
 
@@ -362,6 +377,37 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
       if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
     };
   }
+
+  /** CallOwner: take back a delivered call to make a later one from it (see "Discussion: spare calls"). */
+  recycle(call: EngineCall): void {
+    const spare = this.spare;
+    if (spare.length >= SPARE_MAX || this.isClosed) return;
+    spare.push(call as C);
+    if (spare.length > SPARE_KEEP && this.spareTrimCancel === null) this.spareTrimCancel = this.runtime.timer(SPARE_TRIM_MS, this.trimSpare, UNREF);
+  }
+
+  /** How many delivered calls the engine holds to make later calls from (see "Discussion: spare calls"). */
+  get spareCalls(): number {
+    return this.spare.length;
+  }
+
+  /** A recycled call to make anew (the protocol's `renew`), or undefined. */
+  protected takeSpare(): C | undefined {
+    const spare = this.spare;
+    const call = spare.pop();
+    if (spare.length < this.spareLow) this.spareLow = spare.length;
+    return call;
+  }
+
+  /** Let go of the spares the last period did not take (see "Discussion: spare calls"). */
+  private readonly trimSpare = (): void => {
+    this.spareTrimCancel = null;
+    let spare = this.spare;
+    const unused = Math.min(this.spareLow, spare.length - SPARE_KEEP);
+    if (unused > 0) this.spare = spare = spare.slice(unused);
+    this.spareLow = spare.length;
+    if (spare.length > SPARE_KEEP && !this.isClosed) this.spareTrimCancel = this.runtime.timer(SPARE_TRIM_MS, this.trimSpare, UNREF);
+  };
 
   /** CallOwner: end a call early (see CallOwner). */
   abandon(call: EngineCall, error: unknown): boolean {
@@ -1011,6 +1057,9 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.poolIdle.length = 0;
     this.sweepCancel?.();
     this.sweepCancel = null;
+    this.spare = [];
+    this.spareTrimCancel?.();
+    this.spareTrimCancel = null;
     for (const connection of [...this.poolLive]) connection.close();
     for (const waiter of this.poolWaiters.splice(0)) waiter.reject(this.closedError());
     this.mainLeased = null;
@@ -1095,6 +1144,13 @@ const EMPTY = new Uint8Array(0);
 
 /** Timers that alone must not keep the process alive (an idle pool's sweep). */
 const UNREF = { unref: true } as const;
+
+/** The most spare calls an engine holds (see "Discussion: spare calls"). */
+const SPARE_MAX = 1 << 18;
+/** Spares held without a trim timer. */
+const SPARE_KEEP = 1024;
+/** How often spares unused for that long are let go (ms). */
+const SPARE_TRIM_MS = 5000;
 
 /** One session: a lease request waiting in the held queue (see "Discussion: one session"). */
 class MainRequest<T> {

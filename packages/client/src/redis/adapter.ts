@@ -72,6 +72,23 @@ export class RedisCall extends EngineCall {
     return call;
   }
 
+  /** Make a recycled call the command `name key`, as {@link forKey} without an owner change (see EngineCall.renew). */
+  renewKey(name: string, key: RedisArg, bytes: boolean, retryable: boolean, transform: ((reply: RespValue) => unknown) | null): void {
+    this.renew(name, retryable, transform as ((response: never) => unknown) | null, bytes ? KEY_FLAG | BYTES_FLAG : KEY_FLAG);
+    this.request = key;
+  }
+
+  /** Make a recycled call the command `args`, as the constructor (see EngineCall.renew). */
+  renewArgs(args: readonly RedisArg[], name: string, bytes: boolean, retryable: boolean, transform: ((reply: RespValue) => unknown) | null): void {
+    this.renew(name, retryable, transform as ((response: never) => unknown) | null, bytes ? BYTES_FLAG : 0);
+    this.request = args;
+  }
+
+  protected override released(): void {
+    this.request = NO_ARGS;
+    super.released();
+  }
+
   /** The command and its arguments (made on demand for a one-key command: not on the hot path). */
   get args(): readonly RedisArg[] {
     return (this.flags & KEY_FLAG) !== 0 ? [this.label, this.request as RedisArg] : (this.request as readonly RedisArg[]);

@@ -97,17 +97,16 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
     const invalid = checkCommand(args);
     if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
     const info = commandInfo(args[0] as string);
-    const call = new this.callClass(
-      args,
-      info.name,
-      options?.bytes === true,
-      info.readOnly,
-      info.blocking === MAYBE_BLOCKING ? isBlockingCommand(info.name, args) : info.blocking,
-      this,
-      options?.timeout ?? this.options.callTimeout,
-      options?.signal,
-      transform ?? null,
-    );
+    const blocking = info.blocking === MAYBE_BLOCKING ? isBlockingCommand(info.name, args) : info.blocking;
+    const timeout = options?.timeout ?? this.options.callTimeout;
+    const signal = options?.signal;
+    // A plain call is made from a spare (see the engine's "Discussion: spare calls").
+    let call = lease === undefined && !blocking && timeout === undefined && signal === undefined ? this.takeSpare() : undefined;
+    if (call !== undefined) call.renewArgs(args, info.name, options?.bytes === true, info.readOnly, transform ?? null);
+    else {
+      call = new this.callClass(args, info.name, options?.bytes === true, info.readOnly, blocking, this, timeout, signal, transform ?? null);
+      if (lease === undefined && !blocking) call.allowRecycling();
+    }
     if (options?.onAttributes !== undefined) call.onAttributes = options.onAttributes;
     return lease === undefined ? this.perform<T>(call) : lease.perform<T>(call);
   }
@@ -122,7 +121,15 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
     if (invalid !== null) return Promise.reject(new InvalidArgumentError(invalid.message, invalid.code, { cause: invalid }));
     const info = commandInfo(name);
     if (info.blocking !== false) return this.call<T>([name, key], options, transform, lease);
-    const call = this.callClass.forKey(name, key, options?.bytes === true, info.readOnly, this, options?.timeout ?? this.options.callTimeout, options?.signal, transform ?? null);
+    const timeout = options?.timeout ?? this.options.callTimeout;
+    const signal = options?.signal;
+    // A plain call is made from a spare (see the engine's "Discussion: spare calls").
+    let call = lease === undefined && timeout === undefined && signal === undefined ? this.takeSpare() : undefined;
+    if (call !== undefined) call.renewKey(name, key, options?.bytes === true, info.readOnly, transform ?? null);
+    else {
+      call = this.callClass.forKey(name, key, options?.bytes === true, info.readOnly, this, timeout, signal, transform ?? null);
+      if (lease === undefined) call.allowRecycling();
+    }
     if (options?.onAttributes !== undefined) call.onAttributes = options.onAttributes;
     return lease === undefined ? this.perform<T>(call) : lease.perform<T>(call);
   }
