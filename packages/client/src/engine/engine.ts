@@ -1150,7 +1150,7 @@ const SPARE_MAX = 1 << 18;
 /** Spares held without a trim timer. */
 const SPARE_KEEP = 1024;
 /** How often spares unused for that long are let go (ms). */
-const SPARE_TRIM_MS = 5000;
+const SPARE_TRIM_MS = 10_000;
 
 /** One session: a lease request waiting in the held queue (see "Discussion: one session"). */
 class MainRequest<T> {
