@@ -3,7 +3,7 @@
 // the middle of a reply, stalls, sends garbage, answers its handshake too late, refuses or
 // resets the reconnects; and a consumer that stops reading, measured.
 import { describe, expect, it } from 'vitest';
-import { CommandTimeoutError, ConnectTimeoutError, ConnectionError, ConnectionLostError, ProtocolViolationError, ReconnectFailedError } from '@curio-ts/client';
+import { AbortedError, CommandTimeoutError, ConnectTimeoutError, ConnectionError, ConnectionLostError, ProtocolViolationError, ReconnectFailedError, RedisError } from '@curio-ts/client';
 import { startInProcessRedis } from '@curio-ts/conformance';
 import { createMemoryRuntime, forFirst } from '@curio-ts/backend-memory';
 import type { MemoryConnection, MemoryRuntimeOptions } from '@curio-ts/backend-memory';
@@ -231,5 +231,81 @@ describe('spare calls (memory runtime): recycled after their reply, trimmed when
     expect(c.core.spareCalls).toBe(1024);
     await c.close();
     expect(c.core.spareCalls).toBe(0);
+  });
+
+  it('random bursts of every kind of call, with connections cut, reset and chunked at random bytes: each caller gets its own reply or a typed error, never another\'s (seeded)', async () => {
+    const { memory, network } = await setup();
+    const c = await memory.connectRedis({ url: URL, reconnect: { initialDelay: 1, maxDelay: 5, maxAttempts: 1000 } });
+    let seed = 0x9e3779b9;
+    const random = (n: number): number => {
+      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+      return seed % n;
+    };
+    const n = 500;
+    const values = Array.from({ length: n }, (_, i) => `value-${i}-${'z'.repeat(i % 37)}`);
+    const batch = c.pipeline();
+    for (let i = 0; i < n; i++) batch.set(`r${i}`, values[i] as string);
+    batch.rPush('list', 'x');
+    await batch.exec();
+    let fulfilled = 0;
+    for (let round = 0; round < 40; round++) {
+      const size = 1 + random(800);
+      const kinds: number[] = [];
+      const calls: Promise<unknown>[] = [];
+      const controllers: AbortController[] = [];
+      for (let j = 0; j < size; j++) {
+        const i = random(n);
+        const kind = random(6);
+        kinds.push(kind * n + i);
+        if (kind === 0) calls.push(c.get(`r${i}`));
+        else if (kind === 1) calls.push(c.get('list')); // WRONGTYPE
+        else if (kind === 2) calls.push(c.exists(`r${i}`));
+        else if (kind === 3) calls.push(c.get(`r${i}`, { bytes: true }));
+        else if (kind === 4) calls.push(c.get(`r${i}`, { timeout: 10_000 }));
+        else {
+          const controller = new AbortController();
+          controllers.push(controller);
+          calls.push(c.get(`r${i}`, { signal: controller.signal }));
+        }
+      }
+      const outcomes = Promise.allSettled(calls);
+      // Faults at random: a cut or a reset somewhere in this burst's bytes, either way; chunks.
+      const live = network.connections.filter((conn) => conn.open);
+      const conn = live[live.length - 1];
+      if (conn !== undefined && random(3) === 0) {
+        const toClient = random(2) === 0;
+        const pipe = toClient ? conn.toClient : conn.toServer;
+        const at = pipe.writtenBytes + 1 + random(size * 20);
+        pipe.configure(random(2) === 0 ? { closeAfter: at } : { resetAfter: at });
+      } else if (conn !== undefined && random(4) === 0) {
+        conn.toClient.configure({ chunkSize: 1 + random(40) });
+      }
+      if (random(2) === 0) for (const controller of controllers) if (random(2) === 0) controller.abort();
+      const settled = await outcomes;
+      settled.forEach((outcome, j) => {
+        const kind = Math.floor((kinds[j] as number) / n);
+        const i = (kinds[j] as number) % n;
+        if (outcome.status === 'rejected') {
+          const reason: unknown = outcome.reason;
+          if (kind === 1 && reason instanceof RedisError) return;
+          if (kind === 5 && reason instanceof AbortedError) return;
+          // A GET written when its connection broke is sent again; one may still fail with the
+          // connection's error (a lost connection of the retry itself): typed, never a value.
+          expect(reason).toBeInstanceOf(ConnectionError);
+          return;
+        }
+        fulfilled++;
+        const value = outcome.value;
+        if (kind === 1) throw new Error(`GET of a list answered ${String(value)}`);
+        if (kind === 2) expect(value).toBe(1);
+        else if (kind === 3) expect(Buffer.from(value as Uint8Array).toString()).toBe(values[i]);
+        else expect(value).toBe(values[i]);
+      });
+      expect(c.core.spareCalls).toBeLessThanOrEqual(1 << 18);
+    }
+    expect(fulfilled).toBeGreaterThan(1000);
+    expect(network.connectionsMade).toBeGreaterThan(3);
+    expect(await c.get('r7')).toBe(values[7]);
+    await c.close();
   });
 });
