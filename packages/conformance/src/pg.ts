@@ -242,6 +242,53 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
       });
     });
 
+    it('queries made from recycled calls: bursts of every kind each get their own result, and earlier results stay as they were', async () => {
+      await withClient(async (db) => {
+        const burst = (round: number) =>
+          Promise.all(
+            Array.from({ length: 300 }, (_, i) => {
+              const kind = (i + round) % 5;
+              const query =
+                kind === 0
+                  ? db.query('select $1::int4 as n, $2::text as s', [i, `r${round}`])
+                  : kind === 1
+                    ? db.query('select 1 / $1::int4 as q', [0])
+                    : kind === 2
+                      ? db.query('select $1::int4 as n, $2::text as s', [i, `r${round}`], { rowMode: 'array' })
+                      : kind === 3
+                        ? db.query(`select ${i} as n, 'r${round}' as s`, [], { prepare: false })
+                        : db.query('select generate_series(1, $1::int4) as g', [i % 7]);
+              return query.then(
+                (result) => result,
+                (error: unknown) => error,
+              );
+            }),
+          );
+        const check = (outcomes: unknown[], round: number): void => {
+          outcomes.forEach((outcome, i) => {
+            const kind = (i + round) % 5;
+            if (kind === 1) {
+              expect((outcome as PgError).code).toBe('22012');
+              return;
+            }
+            const result = outcome as PgResult<unknown>;
+            if (kind === 0 || kind === 3) expect(result.rows).toEqual([{ n: i, s: `r${round}` }]);
+            else if (kind === 2) expect(result.rows).toEqual([[i, `r${round}`]]);
+            else expect(result.rows).toEqual(Array.from({ length: i % 7 }, (_, g) => ({ g: g + 1 })));
+            expect(result.fields.length).toBe(kind === 4 ? 1 : 2);
+          });
+        };
+        const kept: unknown[][] = [];
+        for (let round = 0; round < 4; round++) {
+          const outcomes = await burst(round);
+          check(outcomes, round);
+          kept.push(outcomes);
+        }
+        // The calls of every round were made anew for the next: what each round's callers got is unchanged.
+        kept.forEach((outcomes, round) => check(outcomes, round));
+      });
+    });
+
     it('an error inside a pipeline fails that query alone; the others settle correctly', async () => {
       await withClient(async (db) => {
         const outcomes = await Promise.all(

@@ -178,7 +178,10 @@ export class EngineCall implements Waiter<unknown> {
   }
   set state(state: CallState) {
     const index = state === 'queued' ? 0 : state === 'written' ? 1 : state === 'abandoning' ? 2 : 3;
-    this.flags = (this.flags & ~STATE_MASK) | (index << STATE_SHIFT);
+    // Queued again (sent again after its response said so, as Postgres's "cached plan must
+    // not change result type"): the response it had no longer settles it.
+    const flags = index === 0 ? this.flags & ~RESPONDED : this.flags;
+    this.flags = (flags & ~STATE_MASK) | (index << STATE_SHIFT);
   }
 
   /** Safe to send again after its connection broke before the response (idempotent). */

@@ -107,4 +107,41 @@ export class PgCall extends EngineCall {
     this.results = null;
     this.error = null;
   }
+
+  /**
+   * Make a recycled call a new plain query (see EngineCall.renew and "Discussion: recycling"):
+   * as the constructor with kind 'query', no timeout or signal.
+   */
+  renewQuery(text: string, params: readonly unknown[], rowMode: PgRowMode, prepare: boolean): void {
+    this.renew('query', false, null, 0);
+    this.text = text;
+    this.params = params;
+    (this as { rowMode: PgRowMode }).rowMode = rowMode;
+    (this as { prepare: boolean }).prepare = prepare;
+    this.reset();
+    this.copy = null;
+    this.retried = false;
+    this.cancelWhenStarted = false;
+    this.portal = '';
+    this.maxRows = 0;
+    this.suspended = false;
+  }
+
+  /** Handed back to be made anew: it keeps nothing of the caller's (the rows went with the result). */
+  protected override released(): void {
+    this.text = '';
+    this.params = NO_PARAMS;
+    this.statement = null;
+    this.fields = null;
+    this.decoders = null;
+    this.build = null;
+    this.builtFor = null;
+    this.rows = NO_PARAMS as unknown[];
+    this.results = null;
+    this.error = null;
+    super.released();
+  }
 }
+
+/** What a recycled call holds until it is made anew (never written to: `reset` gives a new array). */
+const NO_PARAMS: readonly unknown[] = Object.freeze([]);

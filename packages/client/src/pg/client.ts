@@ -114,6 +114,28 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession, PgRoute>
     this.callClass = runtime.callClass?.(PgCall, this.waitState) ?? PgCall;
   }
 
+  /**
+   * A plain query of a client without a lease: made from a spare call when it has no timeout or
+   * signal, and recyclable once its result is delivered (see the engine's "Discussion: spare
+   * calls"; nothing reads the call after that).
+   */
+  makeQuery(text: string, params: readonly unknown[], options: PgQueryOptions | undefined): PgCall {
+    const timeout = options?.timeout ?? this.options.callTimeout;
+    const signal = options?.signal;
+    const rowMode = options?.rowMode ?? this.pgOptions.rowMode;
+    const prepare = options?.prepare ?? this.pgOptions.prepare;
+    if (timeout === undefined && signal === undefined) {
+      const spare = this.takeSpare();
+      if (spare !== undefined) {
+        spare.renewQuery(text, params, rowMode, prepare);
+        return spare;
+      }
+    }
+    const call = new this.callClass('query', text, params, rowMode, prepare, this, timeout, signal);
+    call.allowRecycling();
+    return call;
+  }
+
   /** Make a call of this engine's class. */
   makeCall(kind: 'query' | 'simple' | 'cursor-fetch' | 'copy-in' | 'copy-out', text: string, params: readonly unknown[], options: PgQueryOptions | undefined): PgCall {
     return new this.callClass(
@@ -237,8 +259,8 @@ export class PgClient {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    const call = this.core.makeCall('query', text, values, options);
-    return this.lease === undefined ? this.core.perform<PgResult<R>>(call) : this.lease.perform<PgResult<R>>(call);
+    if (this.lease === undefined) return this.core.perform<PgResult<R>>(this.core.makeQuery(text, values, options));
+    return this.lease.perform<PgResult<R>>(this.core.makeCall('query', text, values, options));
   }
 
   /**
