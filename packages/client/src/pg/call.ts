@@ -95,13 +95,18 @@ export class PgCall extends EngineCall {
 
   /** Forget what a previous attempt received (before it is sent again). */
   reset(): void {
+    this.forgetReceived([]);
+  }
+
+  /** Forget the statement and what was received; `rows` are the rows from now on. */
+  private forgetReceived(rows: unknown[]): void {
     this.statement = null;
     this.parses = false;
     this.fields = null;
     this.decoders = null;
     this.build = null;
     this.builtFor = null;
-    this.rows = [];
+    this.rows = rows;
     this.command = '';
     this.rowCount = 0;
     this.results = null;
@@ -131,14 +136,7 @@ export class PgCall extends EngineCall {
   protected override released(): void {
     this.text = '';
     this.params = NO_PARAMS;
-    this.statement = null;
-    this.fields = null;
-    this.decoders = null;
-    this.build = null;
-    this.builtFor = null;
-    this.rows = NO_PARAMS as unknown[];
-    this.results = null;
-    this.error = null;
+    this.forgetReceived(NO_PARAMS as unknown[]);
     super.released();
   }
 }
