@@ -76,6 +76,52 @@ describe('the Redis client under injected faults (memory runtime)', () => {
     await c.close();
   });
 
+  it('timeouts without a timer per call: staggered calls in two timeout lanes each end at their own virtual deadline; settled calls leave no timer behind', async () => {
+    const { memory, network, clock } = await setup({ autoAdvance: false });
+    const c = await memory.connectRedis({ url: URL, commandTimeout: 100 });
+    await c.set('k', 'value');
+    // Answered calls: nothing stays armed once they settle.
+    expect(await Promise.all(Array.from({ length: 2000 }, () => c.get('k')))).toEqual(Array.from({ length: 2000 }, () => 'value'));
+    expect(clock.pendingTimers).toBe(0);
+    const main = only(network.connections);
+    main.toClient.stall();
+    const t0 = clock.now();
+    const ended: [string, number, unknown][] = [];
+    const track = (name: string, call: Promise<unknown>): Promise<void> =>
+      call.then(
+        (value) => void ended.push([name, clock.now() - t0, value]),
+        (error: unknown) => void ended.push([name, clock.now() - t0, error instanceof CommandTimeoutError ? 'timeout' : error]),
+      );
+    const all = [track('a0', c.get('k')), track('long0', c.get('k', { timeout: 250 }))];
+    await clock.advance(30);
+    all.push(track('a30', c.get('k')), track('b30', c.get('k')));
+    await clock.advance(40);
+    all.push(track('a70', c.get('k')), track('long70', c.get('k', { timeout: 250 })));
+    await clock.advance(400);
+    await Promise.all(all);
+    expect(ended).toEqual([
+      ['a0', 100, 'timeout'],
+      ['a30', 130, 'timeout'],
+      ['b30', 130, 'timeout'],
+      ['a70', 170, 'timeout'],
+      ['long0', 250, 'timeout'],
+      ['long70', 320, 'timeout'],
+    ]);
+    expect(clock.pendingTimers).toBe(0);
+    main.toClient.resume();
+    await clock.advance(1);
+    expect(await c.echo('after')).toBe('after');
+    // More distinct timeouts than there are lanes: the rest get a timer each, same outcome.
+    main.toClient.stall();
+    const t1 = clock.now();
+    const many = Array.from({ length: 20 }, (_, i) => c.get('k', { timeout: 10 + i }).then(() => -1, () => clock.now() - t1));
+    await clock.advance(100);
+    expect(await Promise.all(many)).toEqual(Array.from({ length: 20 }, (_, i) => 10 + i));
+    main.toClient.resume();
+    await c.close();
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('garbage inside a reply: the call fails with ProtocolViolationError, the next one goes out on a new connection', async () => {
     const { memory, network } = await setup();
     const c = await memory.connectRedis(URL);

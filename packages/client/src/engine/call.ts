@@ -68,6 +68,12 @@ export interface CallOwner {
   recycle?(call: EngineCall): void;
 }
 
+/** The timeout lane a call is armed in (timeouts.ts): told when the call settles first. */
+export interface TimeoutLaneRef {
+  /** `call`, armed in `slot`, settled before its deadline. */
+  remove(slot: number, call: EngineCall): void;
+}
+
 /** What a call needs to know about the connection it was handed to. */
 export interface CallConnection {
   readonly isClosed: boolean;
@@ -133,6 +139,9 @@ class CallExtra {
   abandonedWith: unknown = null;
   /** A protocol's own rarely set data (Redis: the attributes callback). */
   protocolData: unknown = null;
+  /** The timeout lane it is armed in (timeouts.ts), and its slot there. */
+  lane: TimeoutLaneRef | null = null;
+  slot = 0;
 }
 
 /** A request on its way. Protocols extend it with their request data. */
@@ -270,6 +279,13 @@ export class EngineCall implements Waiter<unknown> {
     owner.recycle(this);
   }
 
+  /** Its timeout is armed in `lane`, slot `slot` (timeouts.ts): removed from there when it settles. */
+  timedBy(lane: TimeoutLaneRef, slot: number): void {
+    const extra = this.extraNow();
+    extra.lane = lane;
+    extra.slot = slot;
+  }
+
   /** The call's number in its batch (see startBatch); 0 outside a batch. */
   get index(): number {
     return (this.flags & TO_MASK) === TO_BATCH ? (this.aux as number) : 0;
@@ -396,6 +412,11 @@ export class EngineCall implements Waiter<unknown> {
         value = extra.abandonedWith;
       }
       this.flags |= DONE;
+      const lane = extra.lane;
+      if (lane !== null) {
+        extra.lane = null;
+        lane.remove(extra.slot, this);
+      }
       const cleanup = extra.cleanup;
       if (cleanup !== null) {
         extra.cleanup = null;

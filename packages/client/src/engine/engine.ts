@@ -81,6 +81,7 @@ import type { Background, ByteStream, Runtime, Wake, Waiter } from '../runtime.j
 import type { HandshakeContext, ProtocolAdapter, ProtocolSession } from './adapter.js';
 import type { BatchSink, CallOwner, EngineCall } from './call.js';
 import { EngineConnection } from './connection.js';
+import { CallTimeouts } from './timeouts.js';
 import type { ConnectionOwner } from './connection.js';
 import type { ConnectFunction, ConnectRoute, EngineOptions } from './options.js';
 import type { HostFailure } from '../errors.js';
@@ -363,6 +364,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
   private arm(call: EngineCall): void {
     const timeout = call.timeout;
     const signal = call.signal;
+    // A timeout alone goes to its lane: no timer and no closure per call (timeouts.ts).
+    if (signal === undefined && timeout !== undefined && (this.timeouts ??= new CallTimeouts(this.runtime, this.expireCall)).add(call, timeout)) return;
     let cancelTimer: (() => void) | null = null;
     let onAbort: (() => void) | null = null;
     if (timeout !== undefined && timeout !== Infinity) {
@@ -407,6 +410,12 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     if (unused > 0) this.spare = spare = spare.slice(unused);
     this.spareLow = spare.length;
     if (spare.length > SPARE_KEEP && !this.isClosed) this.spareTrimCancel = this.runtime.timer(SPARE_TRIM_MS, this.trimSpare, UNREF);
+  };
+
+  /** The timeout lanes of its calls (timeouts.ts), made with the first call that has a timeout. */
+  private timeouts: CallTimeouts | null = null;
+  private readonly expireCall = (call: EngineCall, timeout: number): void => {
+    this.abandon(call, new CommandTimeoutError(call.label, timeout));
   };
 
   /** CallOwner: end a call early (see CallOwner). */
@@ -1060,6 +1069,8 @@ export class Engine<C extends EngineCall, Ev, S extends ProtocolSession<C, Ev> =
     this.spare = [];
     this.spareTrimCancel?.();
     this.spareTrimCancel = null;
+    this.timeouts?.close();
+    this.timeouts = null;
     for (const connection of [...this.poolLive]) connection.close();
     for (const waiter of this.poolWaiters.splice(0)) waiter.reject(this.closedError());
     this.mainLeased = null;
