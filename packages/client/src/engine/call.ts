@@ -439,7 +439,7 @@ export class EngineCall implements Waiter<unknown> {
     if (to === TO_FUNCTIONS) {
       this.clearTarget();
       (target as (value: unknown) => void)(ok ? value : rejectedWith(value));
-      if ((flags & RECYCLE_READY) === RECYCLE_READY) this.recycleDelivered();
+      this.recycleDelivered();
       return;
     }
     if (to === TO_OWN) {

@@ -120,18 +120,14 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession, PgRoute>
    * calls"; nothing reads the call after that).
    */
   makeQuery(text: string, params: readonly unknown[], options: PgQueryOptions | undefined): PgCall {
-    const timeout = options?.timeout ?? this.options.callTimeout;
-    const signal = options?.signal;
-    const rowMode = options?.rowMode ?? this.pgOptions.rowMode;
-    const prepare = options?.prepare ?? this.pgOptions.prepare;
-    if (timeout === undefined && signal === undefined) {
+    if ((options?.timeout ?? this.options.callTimeout) === undefined && options?.signal === undefined) {
       const spare = this.takeSpare();
       if (spare !== undefined) {
-        spare.renewQuery(text, params, rowMode, prepare);
+        spare.renewQuery(text, params, options?.rowMode ?? this.pgOptions.rowMode, options?.prepare ?? this.pgOptions.prepare);
         return spare;
       }
     }
-    const call = new this.callClass('query', text, params, rowMode, prepare, this, timeout, signal);
+    const call = this.makeCall('query', text, params, options);
     call.allowRecycling();
     return call;
   }
