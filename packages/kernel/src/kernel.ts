@@ -196,6 +196,8 @@ export class Kernel {
   private closing = false;
   private closed = false;
   private readonly pendingRuns = new Set<(error: unknown) => void>();
+  /** A shutdown's wait for a task to end (see shutdown). */
+  private readonly pendingShutdowns = new Set<(error: unknown) => void>();
   private readonly unreported = new Set<UnreportedError>();
   private readonly collected = new FinalizationRegistry<UnreportedError>((pending) => this.reportNow(pending));
   private readonly isLive = (entry: DeadlineEntry<Task | ScheduledCall>): boolean =>
@@ -319,21 +321,43 @@ export class Kernel {
 
   /**
    * Cancel every remaining task (newest first, each waited for), report errors nobody looked
-   * at, and release the kernel. Idempotent.
+   * at, and release the kernel. Idempotent. Rejects with a {@link DeadlockError} (the kernel is
+   * released all the same) when Node runs out of work while a task it waits for cannot end: a
+   * task awaiting a Promise nothing is left to settle does not see its cancellation.
    */
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
-    for (;;) {
-      const remaining = this.liveTasks().sort((a, b) => b.id - a.id);
-      if (remaining.length === 0) break;
-      for (const task of remaining) {
-        if (task.terminated) continue;
-        // Forced: a task that caught an earlier cancellation and carried on is cancelled again.
-        this.requestCancel(task, new TaskCancelled('kernel shutdown'), true);
-        await task._outsideWait();
+    try {
+      for (;;) {
+        const remaining = this.liveTasks().sort((a, b) => b.id - a.id);
+        if (remaining.length === 0) break;
+        for (const task of remaining) {
+          if (task.terminated) continue;
+          // Forced: a task that caught an earlier cancellation and carried on is cancelled again.
+          this.requestCancel(task, new TaskCancelled('kernel shutdown'), true);
+          await this.taskEnded(task);
+        }
       }
+    } finally {
+      this.release();
     }
+  }
+
+  /** Resolves when `task` has ended; rejects when the kernel deadlocks first (see shutdown). */
+  private taskEnded(task: Task): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pendingShutdowns.add(reject);
+      (task._doneWaiters ??= []).push(() => {
+        this.pendingShutdowns.delete(reject);
+        resolve();
+      });
+    });
+  }
+
+  /** The end of a shutdown, whether every task ended or not. */
+  private release(): void {
+    if (this.closed) return;
     for (const pending of this.unreported) this.reportNow(pending);
     this.closed = true;
     for (const activation of this.activations) activation.kernelClosed?.();
@@ -355,6 +379,7 @@ export class Kernel {
   dispatch(task: Task, request: TrapRequest): unknown {
     if (task._ops !== null) enteredKernel(task);
     if (task.state !== 'RUNNING') this.checkBlockedCaller(task, request);
+    else if (task._fn !== null) this.checkStartedCaller(task, request);
     if (this.recordTrapSites) this.inspectTrap(task, request);
     switch (request.trap) {
       case 'sleep':
@@ -397,6 +422,24 @@ export class Kernel {
       throw new KernelUsageError(
         `task ${task.id} (${task.name}) made blocking kernel call '${trap}' while already blocked in ` +
           `${task.state}: an earlier kernel call was not awaited (await each blocking call before the next)`,
+        'ERR_NOT_AWAITED',
+      );
+    }
+  }
+
+  /**
+   * The scheduler names `task` as running, but its function has not been called yet: the code
+   * calling is the task that just blocked, going on in the same expression (the baton passed
+   * to `task` at that trap). A blocking call from there would make `task` wait on it instead,
+   * so it is refused.
+   */
+  private checkStartedCaller(task: Task, request: TrapRequest): void {
+    const trap = request.trap;
+    if (trap === 'sleep' || trap === 'schedWait' || trap === 'promiseWait' || trap === 'externalWait') {
+      throw new KernelUsageError(
+        `blocking kernel call '${trap}' made right after another blocking call in the same expression, ` +
+          'before that one was awaited (as in Promise.all([a.join(), b.join()])): a task waits on one thing ' +
+          'at a time (await each in turn, or spawn a task per wait; see "One wait at a time per task")',
         'ERR_NOT_AWAITED',
       );
     }
@@ -867,7 +910,15 @@ export class Kernel {
     );
     for (const reject of this.pendingRuns) reject(error);
     this.pendingRuns.clear();
-    void this.shutdown();
+    if (this.pendingShutdowns.size > 0) {
+      // A shutdown waits for a task that can no longer end: it ends with this error.
+      for (const reject of this.pendingShutdowns) reject(error);
+      this.pendingShutdowns.clear();
+      return;
+    }
+    // Whoever awaited this kernel was told above; should the shutdown itself get stuck, the
+    // next time Node runs out of work ends it (the branch above).
+    this.shutdown().catch(() => {});
   }
 }
 

@@ -36,18 +36,24 @@ export async function run<T>(main: TaskFunction<T>, options?: RunOptions): Promi
   }
   const { name, monitor, ...kernelOptions } = options ?? {};
   const kernel = new Kernel(kernelOptions);
-  let deadlocked = false;
+  let result: T;
   try {
     if (monitor !== undefined && monitor !== false) await attachMonitor(kernel, monitor === true ? {} : monitor).ready();
-    return await kernel.runTask(main, { name: name ?? (main.name !== '' ? main.name : 'main') });
+    result = await kernel.runTask(main, { name: name ?? (main.name !== '' ? main.name : 'main') });
   } catch (error) {
-    deadlocked = error instanceof DeadlockError;
+    if (error instanceof DeadlockError) {
+      // Node ran out of work: a task stalled on a Promise nothing will settle cannot end, so
+      // the shutdown is not awaited (it ends by itself when Node runs out of work again).
+      kernel.shutdown().catch(() => {});
+    } else {
+      // main's own error is the one to see, also when the shutdown cannot finish (a task left
+      // awaiting a Promise nothing settles: its DeadlockError ends the shutdown).
+      await kernel.shutdown().catch(() => {});
+    }
     throw error;
-  } finally {
-    // After a deadlock (Node ran out of work), a task stalled on a Promise nothing will settle
-    // cannot end, so a shutdown that waits for it would never return, and run() with it: the
-    // shutdown goes on without being awaited, and run() rejects with the DeadlockError.
-    if (deadlocked) void kernel.shutdown();
-    else await kernel.shutdown();
   }
+  // main is done but a task it left may be unable to end: then run() rejects with the
+  // shutdown's DeadlockError, which names it, instead of never settling.
+  await kernel.shutdown();
+  return result;
 }

@@ -75,7 +75,9 @@ export function kernelTrap<R extends TrapRequest>(request: R): TrapResults[R['tr
   const task = callerTask();
   if (task === null) {
     throw new KernelUsageError(
-      `kernel call '${request.trap}' made outside a kernel task (use run() or Kernel.runTask())`,
+      `kernel call '${request.trap}' made outside a kernel task (use run() or Kernel.runTask(); inside a ` +
+        'task, this is also what a blocking call right after another one in the same expression looks like, ' +
+        'as in Promise.all([sleep(10), queue.get()]): a task waits on one thing at a time, see "One wait at a time per task")',
       'ERR_OUTSIDE_KERNEL',
     );
   }

@@ -488,6 +488,78 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
     expect(code).toBe('ERR_NOT_AWAITED');
   });
 
+  it('two blocking calls in one expression are refused at once with a typed error, not a wrong wait (no foreign wait, no debug)', async () => {
+    // After the first trap the baton passes to the next ready task; when that task has not begun
+    // yet, a blocking call from the same expression cannot be its own and is refused.
+    const codeOf = (error: unknown): string => (error instanceof KernelUsageError ? error.code : String(error));
+    const attempt = async (fn: () => Promise<unknown>): Promise<string> => {
+      try {
+        return `no error ${String(await fn())}`;
+      } catch (error) {
+        return codeOf(error);
+      }
+    };
+    const outcome = await run(async () => {
+      const seen: string[] = [];
+      // A refused task is still blocked in its first call, so it must not block again: each
+      // attempt below is the last thing its task does.
+      let children: Task<string>[] = [];
+      const joins = spawn(async () => {
+        const a = spawn(async () => {
+          await sleep(5);
+          return 'a';
+        });
+        const b = spawn(async () => {
+          await sleep(10);
+          return 'b';
+        });
+        children = [a, b];
+        return attempt(() => Promise.all([a.join(), b.join()]));
+      });
+      seen.push(await joins.join());
+      // The children run to their own ends, unharmed by the refused call.
+      for (const child of children) seen.push(await child.join());
+      const queue = new Queue<number>();
+      const mixed = spawn(async () => {
+        spawn(async () => {
+          await sleep(5);
+          await queue.put(7);
+        });
+        return attempt(() => Promise.all([sleep(1), queue.get()]));
+      });
+      seen.push(await mixed.join());
+      // The item nobody took is still there.
+      seen.push(String(await queue.get()));
+      // A task alone: after its first sleep nothing holds the baton, and the second call says so.
+      const alone = spawn(async () => {
+        try {
+          await Promise.all([sleep(1), sleep(2)]);
+          return 'no error';
+        } catch (error) {
+          return `${codeOf(error)} ${/One wait at a time per task/.test(String(error)) ? 'with hint' : 'no hint'}`;
+        }
+      });
+      seen.push(await alone.join());
+      return seen;
+    });
+    expect(outcome).toEqual(['ERR_NOT_AWAITED', 'a', 'b', 'ERR_NOT_AWAITED', '7', 'ERR_OUTSIDE_KERNEL with hint']);
+  });
+
+  it('the refusal of a second blocking call names the rule', async () => {
+    const message = await run(async () => {
+      const a = spawn(async () => 1);
+      const b = spawn(async () => 2);
+      try {
+        await Promise.all([a.join(), b.join()]);
+        return 'no error';
+      } catch (error) {
+        return String(error);
+      }
+    });
+    expect(message).toMatch(/ERR_NOT_AWAITED|same expression/);
+    expect(message).toContain('One wait at a time per task');
+  });
+
   it('a debug kernel reports long foreign awaits through the error hook', async () => {
     const reports: KernelErrorInfo[] = [];
     await run(

@@ -25,11 +25,25 @@ describe('whole-process behaviour', () => {
     expect(out.trim().split('\n').at(-1)).toBe('end');
   });
 
-  it('two joins in one Promise.all (not supported: one wait at a time) end run() with a DeadlockError that says why, not a silent exit', () => {
-    const out = execFileSync(process.execPath, [fixture('deadlock-foreign.mjs'), 'two-joins'], { encoding: 'utf8', timeout: 10_000 });
-    expect(out).toContain('two-joins: DeadlockError ERR_DEADLOCK');
-    expect(out).toContain('One wait at a time per task');
-    expect(out.trim().split('\n').at(-1)).toBe('end');
+  it('two joins in one Promise.all (not supported: one wait at a time) end run() with ERR_NOT_AWAITED that says why, not a silent exit', () => {
+    for (const which of ['two-joins', 'two-sleeping-joins']) {
+      const out = execFileSync(process.execPath, [fixture('deadlock-foreign.mjs'), which], { encoding: 'utf8', timeout: 10_000 });
+      expect(out).toContain(`${which}: KernelUsageError ERR_NOT_AWAITED`);
+      expect(out).toContain('One wait at a time per task');
+      expect(out.trim().split('\n').at(-1)).toBe('end');
+    }
+  });
+
+  it('a task left behind that cannot end does not keep run() from settling (it used to exit with code 13 and no message)', () => {
+    // main succeeded: run() rejects with the shutdown's DeadlockError, which names the task.
+    const ok = execFileSync(process.execPath, [fixture('deadlock-foreign.mjs'), 'stuck-after-main'], { encoding: 'utf8', timeout: 10_000 });
+    expect(ok).toContain('stuck-after-main: DeadlockError ERR_DEADLOCK');
+    expect(ok).toMatch(/left-behind.*FOREIGN_WAIT/);
+    expect(ok.trim().split('\n').at(-1)).toBe('end');
+    // main failed: run() rejects with main's own error.
+    const failed = execFileSync(process.execPath, [fixture('deadlock-foreign.mjs'), 'stuck-after-failed-main'], { encoding: 'utf8', timeout: 10_000 });
+    expect(failed).toContain('stuck-after-failed-main: Error main failed');
+    expect(failed.trim().split('\n').at(-1)).toBe('end');
   });
 
   it('reports an unobserved task error when the task is collected, once', () => {
