@@ -23,14 +23,21 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-/** Run every contender `rounds` times, interleaved (A B A B ...), after one warm-up round. */
-export async function measure(contenders: readonly Contender[], rounds = 5): Promise<Measurement[]> {
+/**
+ * Run every contender `rounds` times, interleaved (A B A B ...), after one warm-up round.
+ * `collect`: collect the heap before each run (main.ts turns on `--expose-gc`), so that a run
+ * does not pay for the garbage the one before it left. For runs that allocate a lot each (the
+ * Redis burst of 200 000 calls: without it, the node client read 0.57-0.90x of the floor client
+ * in two runs, with it 1.19-1.35x in three). Not for short runs: the sweeping a collection leaves
+ * behind slows the next few milliseconds (RESP decoding of 3 B replies read 5x slower).
+ */
+export async function measure(contenders: readonly Contender[], rounds = 5, collect = false): Promise<Measurement[]> {
   for (const c of contenders) await c.run();
   const samples = contenders.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < contenders.length; i++) {
       const c = contenders[i] as Contender;
-      globalThis.gc?.();
+      if (collect) (globalThis as { gc?: () => void }).gc?.();
       const t0 = performance.now();
       const ops = await c.run();
       const seconds = (performance.now() - t0) / 1000;

@@ -2,8 +2,17 @@
 // Each suite rewrites its own section of apps/bench/RESULTS.md. A group name runs its suites
 // (`http`: the wrk server rows, then http-foreign, http-parse, http-idle and http-client).
 
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as os from 'node:os';
+
+// The harness can collect the heap before each run (harness.ts, measure), so that no contender
+// pays for the garbage of the one before it: that needs `--expose-gc`, so without it the bench
+// runs itself again with it.
+if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
+  const again = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(again.status ?? 1);
+}
 import { kernelSuite } from './kernel-bench.js';
 import { ioSuite } from './io-bench.js';
 import { threadsSuite } from './threads-bench.js';
