@@ -81,8 +81,12 @@ describe('the Redis client under injected faults (memory runtime)', () => {
     const c = await memory.connectRedis({ url: URL, commandTimeout: 100 });
     await c.set('k', 'value');
     // Answered calls: nothing stays armed once they settle.
-    expect(await Promise.all(Array.from({ length: 2000 }, () => c.get('k')))).toEqual(Array.from({ length: 2000 }, () => 'value'));
+    // (1 000: up to 1 024 spares are kept without the timer that trims them.)
+    expect(await Promise.all(Array.from({ length: 1000 }, () => c.get('k')))).toEqual(Array.from({ length: 1000 }, () => 'value'));
     expect(clock.pendingTimers).toBe(0);
+    // Recycled with their timeout (nothing else in their CallExtra): the calls below are made
+    // from these spares, and each still ends at its own deadline.
+    expect(c.core.spareCalls).toBe(1000);
     const main = only(network.connections);
     main.toClient.stall();
     const t0 = clock.now();
@@ -264,9 +268,25 @@ describe('spare calls (memory runtime): recycled after their reply, trimmed when
     expect(network.connectionsMade).toBe(2);
     expect(c.core.spareCalls).toBeLessThanOrEqual(n);
     expect(await burst()).toEqual(values);
-    // Calls with a timeout hold closures of their timer: not made from spares, never recycled.
+    // Calls with a timeout alone are made from spares and given back (a lane entry, gone once
+    // they settle); calls with a signal hold its listener: not made from spares, never recycled.
     const before = c.core.spareCalls;
-    expect(await Promise.all(values.slice(0, 100).map((_, i) => c.get(`k${i}`, { timeout: 1000 })))).toEqual(values.slice(0, 100));
+    const timed = Promise.all(values.slice(0, 100).map((_, i) => c.get(`k${i}`, { timeout: 1000 })));
+    expect(c.core.spareCalls).toBe(before - 100);
+    expect(await timed).toEqual(values.slice(0, 100));
+    expect(c.core.spareCalls).toBe(before);
+    const signalled = Promise.all(values.slice(0, 100).map((_, i) => c.get(`k${i}`, { signal: new AbortController().signal })));
+    expect(c.core.spareCalls).toBe(before);
+    expect(await signalled).toEqual(values.slice(0, 100));
+    expect(c.core.spareCalls).toBe(before);
+    // A spare that had a timeout has none when made into a call without one: replies held past
+    // the old timeout still arrive.
+    const live = only(network.connections);
+    live.toClient.stall();
+    const untimed = Promise.all(values.slice(0, 100).map((_, i) => c.get(`k${i}`)));
+    await clock.advance(1500);
+    live.toClient.resume();
+    expect(await untimed).toEqual(values.slice(0, 100));
     expect(c.core.spareCalls).toBe(before);
     // Idle: the first trim period saw them taken, the second lets go all but 1024.
     await clock.advance(10_000);

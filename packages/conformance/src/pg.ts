@@ -250,7 +250,8 @@ export function pgConformance(h: PgHarness, t: TestApi): void {
               const kind = (i + round) % 5;
               const query =
                 kind === 0
-                  ? db.query('select $1::int4 as n, $2::text as s', [i, `r${round}`])
+                  ? // A timeout alone: made from a spare, and recycled, like a plain query.
+                    db.query('select $1::int4 as n, $2::text as s', [i, `r${round}`], i % 2 === 0 ? { timeout: 60_000 } : undefined)
                   : kind === 1
                     ? db.query('select 1 / $1::int4 as q', [0])
                     : kind === 2

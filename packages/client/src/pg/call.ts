@@ -115,10 +115,10 @@ export class PgCall extends EngineCall {
 
   /**
    * Make a recycled call a new plain query (see EngineCall.renew and "Discussion: recycling"):
-   * as the constructor with kind 'query', no timeout or signal.
+   * as the constructor with kind 'query', no signal.
    */
-  renewQuery(text: string, params: readonly unknown[], rowMode: PgRowMode, prepare: boolean): void {
-    this.renew('query', false, null, 0);
+  renewQuery(text: string, params: readonly unknown[], rowMode: PgRowMode, prepare: boolean, timeout: number | undefined): void {
+    this.renew('query', false, null, 0, timeout);
     this.text = text;
     this.params = params;
     (this as { rowMode: PgRowMode }).rowMode = rowMode;

@@ -115,15 +115,16 @@ export class PgEngine extends Engine<PgCall, PgSessionEvent, PgSession, PgRoute>
   }
 
   /**
-   * A plain query of a client without a lease: made from a spare call when it has no timeout or
-   * signal, and recyclable once its result is delivered (see the engine's "Discussion: spare
-   * calls"; nothing reads the call after that).
+   * A plain query of a client without a lease: made from a spare call when it has no signal,
+   * and recyclable once its result is delivered (see the engine's "Discussion: spare calls";
+   * nothing reads the call after that).
    */
   makeQuery(text: string, params: readonly unknown[], options: PgQueryOptions | undefined): PgCall {
-    if ((options?.timeout ?? this.options.callTimeout) === undefined && options?.signal === undefined) {
+    if (options?.signal === undefined) {
       const spare = this.takeSpare();
       if (spare !== undefined) {
-        spare.renewQuery(text, params, options?.rowMode ?? this.pgOptions.rowMode, options?.prepare ?? this.pgOptions.prepare);
+        const timeout = options?.timeout ?? this.options.callTimeout;
+        spare.renewQuery(text, params, options?.rowMode ?? this.pgOptions.rowMode, options?.prepare ?? this.pgOptions.prepare, timeout);
         return spare;
       }
     }

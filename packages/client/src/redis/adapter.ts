@@ -73,14 +73,28 @@ export class RedisCall extends EngineCall {
   }
 
   /** Make a recycled call the command `name key`, as {@link forKey} without an owner change (see EngineCall.renew). */
-  renewKey(name: string, key: RedisArg, bytes: boolean, retryable: boolean, transform: ((reply: RespValue) => unknown) | null): void {
-    this.renew(name, retryable, transform as ((response: never) => unknown) | null, bytes ? KEY_FLAG | BYTES_FLAG : KEY_FLAG);
+  renewKey(
+    name: string,
+    key: RedisArg,
+    bytes: boolean,
+    retryable: boolean,
+    timeout: number | undefined,
+    transform: ((reply: RespValue) => unknown) | null,
+  ): void {
+    this.renew(name, retryable, transform as ((response: never) => unknown) | null, bytes ? KEY_FLAG | BYTES_FLAG : KEY_FLAG, timeout);
     this.request = key;
   }
 
   /** Make a recycled call the command `args`, as the constructor (see EngineCall.renew). */
-  renewArgs(args: readonly RedisArg[], name: string, bytes: boolean, retryable: boolean, transform: ((reply: RespValue) => unknown) | null): void {
-    this.renew(name, retryable, transform as ((response: never) => unknown) | null, bytes ? BYTES_FLAG : 0);
+  renewArgs(
+    args: readonly RedisArg[],
+    name: string,
+    bytes: boolean,
+    retryable: boolean,
+    timeout: number | undefined,
+    transform: ((reply: RespValue) => unknown) | null,
+  ): void {
+    this.renew(name, retryable, transform as ((response: never) => unknown) | null, bytes ? BYTES_FLAG : 0, timeout);
     this.request = args;
   }
 

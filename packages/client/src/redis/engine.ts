@@ -101,8 +101,8 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
     const timeout = options?.timeout ?? this.options.callTimeout;
     const signal = options?.signal;
     // A plain call is made from a spare (see the engine's "Discussion: spare calls").
-    let call = lease === undefined && !blocking && timeout === undefined && signal === undefined ? this.takeSpare() : undefined;
-    if (call !== undefined) call.renewArgs(args, info.name, options?.bytes === true, info.readOnly, transform ?? null);
+    let call = lease === undefined && !blocking && signal === undefined ? this.takeSpare() : undefined;
+    if (call !== undefined) call.renewArgs(args, info.name, options?.bytes === true, info.readOnly, timeout, transform ?? null);
     else {
       call = new this.callClass(args, info.name, options?.bytes === true, info.readOnly, blocking, this, timeout, signal, transform ?? null);
       if (lease === undefined && !blocking) call.allowRecycling();
@@ -124,8 +124,8 @@ export class RedisEngine extends Engine<RedisCall, RespPush, RedisSession> {
     const timeout = options?.timeout ?? this.options.callTimeout;
     const signal = options?.signal;
     // A plain call is made from a spare (see the engine's "Discussion: spare calls").
-    let call = lease === undefined && timeout === undefined && signal === undefined ? this.takeSpare() : undefined;
-    if (call !== undefined) call.renewKey(name, key, options?.bytes === true, info.readOnly, transform ?? null);
+    let call = lease === undefined && signal === undefined ? this.takeSpare() : undefined;
+    if (call !== undefined) call.renewKey(name, key, options?.bytes === true, info.readOnly, timeout, transform ?? null);
     else {
       call = this.callClass.forKey(name, key, options?.bytes === true, info.readOnly, this, timeout, signal, transform ?? null);
       if (lease === undefined) call.allowRecycling();
