@@ -124,7 +124,7 @@ async function gcShare(session: Session, workload: Workload, calls: number): Pro
   const total = profile.samples.length;
   const top = [...self.entries()]
     .sort((a, b) => b[1] - a[1])
-    .slice(0, 15)
+    .slice(0, Number(process.env.TOP ?? 15))
     .map(([frame, n]) => `${((n / total) * 100).toFixed(1).padStart(5)}%  ${frame}`);
   return { all: gcSamples / total, busy: gcSamples / Math.max(1, total - idle), top };
 }
