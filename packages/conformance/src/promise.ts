@@ -252,6 +252,39 @@ export function promiseConformance(h: RedisHarness, t: TestApi): void {
       });
     });
 
+    it('raced with the sleep first (Promise.race([sleep, call])), beside other flows: the call wins at once, and both orders of Promise.all wait for both', async () => {
+      await withClient(async (c) => {
+        // Other flows of the runtime, already running, loop over sleeps and calls meanwhile.
+        let stop = false;
+        const others = Array.from({ length: 3 }, (_, i) =>
+          h.start(async () => {
+            let n = 0;
+            while (!stop) {
+              expect(await c.echo(`o${i}`)).toBe(`o${i}`);
+              await h.sleep(2);
+              n++;
+            }
+            return n;
+          }),
+        );
+        await h.sleep(5);
+        const started = Date.now();
+        const winner = await Promise.race([h.sleep(3_000).then(() => 'timed out'), c.get('n')]);
+        expect(winner).toBe('42');
+        expect(Date.now() - started).toBeLessThan(2_000);
+        await h.sleep(1);
+        const [slept, s] = await Promise.all([h.sleep(20).then(() => 'slept'), c.get('s')]);
+        expect([slept, s]).toEqual(['slept', 'text']);
+        // The sleep wins against a slow call (a blocking pop on an empty list, 300 ms): the call
+        // still gets its reply, awaited later.
+        const slow = c.sendCommand(['BLPOP', `empty-${Date.now()}-${Math.random()}`, '0.3']);
+        expect(await Promise.race([h.sleep(20).then(() => 'slept'), slow])).toBe('slept');
+        expect(await slow).toBeNull();
+        stop = true;
+        for (const other of others) expect(await other.join()).toBeGreaterThan(0);
+      });
+    });
+
     it('from concurrent flows of the runtime, each sees its own results', async () => {
       await withClient(async (c) => {
         const flows = Array.from({ length: 20 }, (_, i) =>

@@ -306,6 +306,40 @@ export function suspend<V>(task: Task, state: Task['state'], cancel: WaitCancel)
   return promise;
 }
 
+/**
+ * {@link suspend}, but the calling task keeps the baton until its synchronous code ends (one
+ * microtask), so that what that code starts is known to be its own: a sleep raced against a call
+ * made after it in the same expression (`Promise.race([sleep(100), client.get(k)])`) makes the
+ * call an operation of the task, as in the other order; a second blocking call there is refused
+ * (`Promise.all([sleep(10), queue.get()])`: ERR_NOT_AWAITED) instead of being taken for the next
+ * task's. For sleeps of some time, whose wait costs far more than the one job.
+ * @internal
+ */
+export function suspendAfterTurn<V>(task: Task, state: Task['state'], cancel: WaitCancel): Promise<V> {
+  if (task !== active) return suspend<V>(task, state, cancel);
+  const promise = trapPromise<V>(task);
+  task.state = state;
+  task._waitCancel = cancel;
+  const ops = task._ops;
+  if (ops !== null) ops.delivering = null;
+  leavingAfterTurn = task;
+  enqueueJob(leaveAfterTurn);
+  return promise;
+}
+
+/** The task that keeps the baton to the end of its turn (suspendAfterTurn). */
+let leavingAfterTurn: Task | null = null;
+
+function leaveAfterTurn(): void {
+  const task = leavingAfterTurn;
+  leavingAfterTurn = null;
+  // Unless it passed the baton meanwhile (it ended: its refused second call was not caught).
+  if (task !== null && task === active && task.state !== 'RUNNING') {
+    active = null;
+    switchNext();
+  }
+}
+
 /** Make a blocked task ready; its trap resolves with `value`. @internal */
 export function reschedule(task: Task, value: unknown): void {
   task.state = 'READY';

@@ -55,6 +55,7 @@ import {
   rescheduleError,
   startOpWait,
   suspend,
+  suspendAfterTurn,
   trapPromise,
 } from './handoff.js';
 import type { SchedBase, WaitCancel } from './sched.js';
@@ -487,7 +488,7 @@ export class Kernel {
     const at = now + ms;
     task._sleepAt = at;
     this.pushDeadline(at, task, 'sleep');
-    return suspend<number>(task, 'TIME_SLEEP', this);
+    return suspendAfterTurn<number>(task, 'TIME_SLEEP', this);
   }
 
   /**

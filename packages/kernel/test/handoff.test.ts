@@ -530,19 +530,23 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
       seen.push(await mixed.join());
       // The item nobody took is still there.
       seen.push(String(await queue.get()));
-      // A task alone: after its first sleep nothing holds the baton, and the second call says so.
+      // A task alone: after its first wait nothing holds the baton, and the second call says so.
+      const never = new Queue<number>();
       const alone = spawn(async () => {
         try {
-          await Promise.all([sleep(1), sleep(2)]);
+          await Promise.all([never.get(), sleep(2)]);
           return 'no error';
         } catch (error) {
           return `${codeOf(error)} ${/One wait at a time per task/.test(String(error)) ? 'with hint' : 'no hint'}`;
         }
       });
       seen.push(await alone.join());
+      // A sleep first keeps the baton to the end of the expression: the caller is known, and refused.
+      const sleeps = spawn(async () => attempt(() => Promise.all([sleep(1), sleep(2)])));
+      seen.push(await sleeps.join());
       return seen;
     });
-    expect(outcome).toEqual(['ERR_NOT_AWAITED', 'a', 'b', 'ERR_NOT_AWAITED', '7', 'ERR_OUTSIDE_KERNEL with hint']);
+    expect(outcome).toEqual(['ERR_NOT_AWAITED', 'a', 'b', 'ERR_NOT_AWAITED', '7', 'ERR_OUTSIDE_KERNEL with hint', 'ERR_NOT_AWAITED']);
   });
 
   it('the refusal of a second blocking call names the rule', async () => {

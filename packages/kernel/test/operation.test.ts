@@ -527,8 +527,7 @@ describe('an operation that settles while its task sleeps in a trap (Promise.rac
         return 'other';
       });
       const t0 = clock();
-      // The operation starts first (the call, then its timeout): an operation started by the
-      // code after a trap, in the same expression, is not the task's (README, "One wait at a time").
+      // The operation starts first here (the call, then its timeout); the other order is below.
       const op = settledAfter(5, 'op');
       const s = sleep(200);
       const winner = await Promise.race([op, s.then(() => 'sleep')]);
@@ -598,6 +597,64 @@ describe('an operation that settles while its task sleeps in a trap (Promise.rac
     expect(result.cancelled).toBe(true);
     expect(result.timedOut).toBe('TaskTimeout');
     expect(result.elapsed).toBeLessThan(5_000);
+  });
+
+  it('the sleep first, in the same expression (Promise.race([sleep, op])): the operation is still the task\'s, and wins at once, beside started and fresh tasks', async () => {
+    const trace = await run(async () => {
+      const events: string[] = [];
+      const started = spawn(async () => {
+        let n = 0;
+        for (let i = 0; i < 30; i++) {
+          await sleep(1);
+          n++;
+        }
+        return n;
+      });
+      await sleep(2); // `started` is mid-loop now
+      const t0 = clock();
+      const winner = await Promise.race([sleep(300).then(() => 'sleep'), settledAfter(5, 'op')]);
+      events.push(winner, currentTask().name, String(clock() - t0 < 150));
+      // A task spawned just before: the baton goes to a task that has not begun.
+      const fresh = spawn(async () => {
+        await sleep(1);
+        return 'fresh';
+      });
+      const both = await Promise.all([sleep(10).then(() => 'slept'), settledAfter(3, 'op2')]);
+      events.push(...both, currentTask().name, await fresh.join(), String(await started.join()));
+      return events;
+    });
+    expect(trace).toEqual(['op', 'main', 'true', 'slept', 'op2', 'main', 'fresh', '30']);
+  });
+
+  it('a second blocking call after a sleep in the same expression is refused for the task that made it, whoever runs next', async () => {
+    const outcome = await run(async () => {
+      const others = [0, 1].map((i) =>
+        spawn(async () => {
+          let n = 0;
+          for (let j = 0; j < 20; j++) {
+            await sleep(1);
+            n++;
+          }
+          return `other${i}:${n}`;
+        }),
+      );
+      await sleep(2);
+      const refused = spawn(
+        async () => {
+          try {
+            await Promise.all([sleep(5), sleep(10)]);
+            return 'no error';
+          } catch (error) {
+            return `${(error as { code?: string }).code} ${String(error).includes('(refused)') ? 'names the task' : String(error)}`;
+          }
+        },
+        { name: 'refused' },
+      );
+      const results = [await refused.join()];
+      for (const other of others) results.push(await other.join());
+      return results;
+    });
+    expect(outcome).toEqual(['ERR_NOT_AWAITED names the task', 'other0:20', 'other1:20']);
   });
 
   it('another task settles the operation in its own turn while the owner sleeps', async () => {
