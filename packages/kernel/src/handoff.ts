@@ -330,6 +330,11 @@ export function suspendAfterTurn<V>(task: Task, state: Task['state'], cancel: Wa
 /** The task that keeps the baton to the end of its turn (suspendAfterTurn). */
 let leavingAfterTurn: Task | null = null;
 
+/** Whether `task` is blocked in a trap of {@link suspendAfterTurn} and still in its turn. @internal */
+export function blockedInTurn(task: Task): boolean {
+  return task === leavingAfterTurn && task === active && task.state !== 'RUNNING';
+}
+
 function leaveAfterTurn(): void {
   const task = leavingAfterTurn;
   leavingAfterTurn = null;
@@ -563,7 +568,7 @@ function stallCheck(): void {
 
 /**
  * `task`, not running, now waits on its operations (as a stall with operations pending makes
- * it): for the kernel, which moved the task's trap into an operation (Kernel.sleepAside).
+ * it): for the kernel, which moved the task's trap into an operation (Kernel.moveWaitAside).
  * @internal
  */
 export function startOpWait(task: Task): void {

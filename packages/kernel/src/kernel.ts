@@ -44,6 +44,7 @@ import {
 import {
   activeTask,
   attachKernel,
+  blockedInTurn,
   enteredKernel,
   strictCallerTask,
   deadlineAdded,
@@ -58,6 +59,7 @@ import {
   suspendAfterTurn,
   trapPromise,
 } from './handoff.js';
+import { JoinBarrier } from './sched.js';
 import type { SchedBase, WaitCancel } from './sched.js';
 import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
@@ -379,8 +381,11 @@ export class Kernel {
   /** @internal */
   dispatch(task: Task, request: TrapRequest): unknown {
     if (task._ops !== null) enteredKernel(task);
-    if (task.state !== 'RUNNING') this.checkBlockedCaller(task, request);
-    else if (task._fn !== null) this.checkStartedCaller(task, request);
+    if (task.state !== 'RUNNING') {
+      const aside = this.waitAside(task, request);
+      if (aside !== undefined) return aside;
+      this.checkBlockedCaller(task, request);
+    } else if (task._fn !== null) this.checkStartedCaller(task, request);
     if (this.recordTrapSites) this.inspectTrap(task, request);
     switch (request.trap) {
       case 'sleep':
@@ -492,41 +497,87 @@ export class Kernel {
   }
 
   /**
-   * An operation of `task` settled while the task sleeps in a trap (operation.ts, "a settlement
-   * during a sleep"): the rest of the sleep runs in a daemon helper task, whose end settles an
-   * operation of `task` that settles the trap's Promise; `task` now waits on its operations.
-   * False (nothing done) when the task is not asleep in a trap of this kernel.
+   * An operation of `task` settled while the task is blocked in a sleep or a join (operation.ts,
+   * "a settlement during a sleep or a join"): the rest of that wait becomes an operation of
+   * `task` (a daemon helper task sleeps the rest; a join waits for the task's end) that settles
+   * the trap's Promise; `task` now waits on its operations. False (nothing done) when the task
+   * is not blocked in such a wait of this kernel, or holds the baton.
    * @internal
    */
-  sleepAside(task: Task): boolean {
+  moveWaitAside(task: Task): boolean {
+    if (this.closed || task === activeTask()) return false;
+    const rest = this.restAsOperation(task);
+    if (rest === null) return false;
+    rest.then(task._resolve, task._reject);
+    startOpWait(task);
+    return true;
+  }
+
+  /**
+   * A second wait in the same expression as the sleep or join the task is blocked in, while its
+   * synchronous code still runs (handoff.ts, suspendAfterTurn): `Promise.all([a.join(),
+   * b.join()])`, `Promise.race([sleep(50), sleep(100)])`. The wait it is blocked in and this
+   * one become operations of the task, which goes on running: it then waits on its operations,
+   * combined however its code combines them, and each settles in its turn. Undefined when this
+   * is not such a case (the caller is then refused as before).
+   */
+  private waitAside(task: Task, request: TrapRequest): Promise<unknown> | undefined {
+    const joined = request.trap === 'schedWait' && request.sched instanceof JoinBarrier ? request.sched.task : null;
+    if ((request.trap !== 'sleep' && joined === null) || this.closed || !blockedInTurn(task)) return undefined;
+    const rest = this.restAsOperation(task);
+    if (rest === null) return undefined;
+    task.state = 'RUNNING';
+    rest.then(task._resolve, task._reject);
+    return request.trap === 'sleep' ? this.sleepOperation(task, request.ms) : this.joinOperation(task, joined as Task);
+  }
+
+  /**
+   * The rest of the sleep or join `task` is blocked in, as an operation of the task, its wait
+   * cancelled; null when it is blocked in neither. A join can move: everyone waiting for a task
+   * is woken at its end, so no order is lost. Other waits (queues, locks) are not moved.
+   */
+  private restAsOperation(task: Task): Promise<unknown> | null {
+    const blockedOn = task._waitCancel;
     const at = task._sleepAt;
-    if (task.state !== 'TIME_SLEEP' || at === null || this.closed || task === activeTask()) return false;
-    this.cancelWait(task);
+    let rest: Promise<unknown>;
+    if (task.state === 'TIME_SLEEP' && at !== null) rest = this.sleepOperation(task, Math.max(0, at - this.clock()));
+    else if (task.state === 'TASK_JOIN' && blockedOn instanceof JoinBarrier) rest = this.joinOperation(task, blockedOn.task);
+    else return null;
     task._waitCancel = null;
-    const resolveTrap = task._resolve;
-    const rejectTrap = task._reject;
+    blockedOn?.cancelWait(task);
+    return rest;
+  }
+
+  /** A sleep of `ms` as an operation of `owner`: a daemon helper task sleeps it. */
+  private sleepOperation(owner: Task, ms: number): Promise<number> {
     let helper: Task | null = null;
     const op = new TaskOperation<number>('TIME_SLEEP', {
       cancel: () => {
         if (helper !== null) this.requestCancel(helper, new TaskCancelled());
       },
     });
-    reassignOperation(op, task);
-    op.promise.then(resolveTrap, rejectTrap);
-    const rest = Math.max(0, at - this.clock());
+    reassignOperation(op, owner);
     helper = this.createTask(
       async () => {
         try {
-          op.resolve((await kernelTrap({ trap: 'sleep', ms: rest })) as number);
+          op.resolve((await kernelTrap({ trap: 'sleep', ms })) as number);
         } catch (error) {
           op.reject(error);
         }
       },
-      task,
-      { daemon: true, name: `${task.name} (sleep)` },
+      owner,
+      { daemon: true, name: `${owner.name} (sleep)` },
     );
-    startOpWait(task);
-    return true;
+    return op.promise;
+  }
+
+  /** The end of `target` as an operation of `owner` (what `target.wait()` waits for). */
+  private joinOperation(owner: Task, target: Task): Promise<void> {
+    const op = new TaskOperation<void>('TASK_JOIN');
+    reassignOperation(op, owner);
+    if (target.terminated) op.resolve();
+    else (target._doneWaiters ??= []).push(() => op.resolve());
+    return op.promise;
   }
 
   private trapSchedWait(task: Task, sched: SchedBase, state: TaskState, payload: unknown): Promise<unknown> {
@@ -535,7 +586,9 @@ export class Kernel {
     task._waitSeq++;
     task._waitPayload = payload;
     sched.kernelSuspend(task);
-    return suspend(task, state, sched);
+    // A join keeps the baton to the end of the task's synchronous code, as a sleep does: a
+    // second wait there (`Promise.all([a.join(), b.join()])`) is then known (waitAside).
+    return sched instanceof JoinBarrier ? suspendAfterTurn(task, state, sched) : suspend(task, state, sched);
   }
 
   private trapPromiseWait(task: Task, promise: PromiseLike<unknown>): Promise<unknown> {

@@ -66,13 +66,15 @@
 // settling first would resume its code outside its turn (its next kernel call then fails as
 // "outside a kernel task"). So an operation that settles while its owner sleeps in a trap
 // moves the rest of that sleep into a daemon helper task whose end settles an operation of the
-// owner (Kernel.sleepAside): the trap's Promise settles when the helper's sleep ends, the owner
-// waits on its operations as after any stall, and the settled operation is delivered in its
-// turn. Nothing changes for an owner that awaits the sleep itself (`const p = get(); await
+// owner (Kernel.moveWaitAside): the trap's Promise settles when the helper's sleep ends, the
+// owner waits on its operations as after any stall, and the settled operation is delivered in
+// its turn. Nothing changes for an owner that awaits the sleep itself (`const p = get(); await
 // sleep(10); await p`): it stalls again after the delivery, until the sleep's operation
-// settles. Other blocking traps (a queue, a join, IO) are not moved: their registrations
-// cannot be re-made later without changing their order; a race against them stays a misuse
-// (README, "One wait at a time per task").
+// settles. A join moves the same way (an operation settled at the joined task's end: everyone
+// waiting for a task is woken at once, so no order is lost), which is also how two joins or
+// sleeps in one expression work (Kernel.waitAside). Other blocking traps (a queue, a lock, IO)
+// are not moved: their registrations cannot be re-made later without changing their order; a
+// race against them stays a misuse (README, "One wait at a time per task").
 //
 // Discussion: operations that cannot be abandoned at once. The canceller is asked first; it may
 // answer false ("not yet", trio's Abort.FAILED): a Postgres query the server must first confirm
@@ -238,11 +240,11 @@ export function settleOperation(op: OperationSlots, ok: boolean, value: unknown)
   const ops = owner._ops as TaskOps;
   detach(ops, op);
   if (!ops.waiting) {
-    // Its owner sleeps in a trap (`Promise.race([call, sleep(ms)])`): delivered now, the
-    // owner's code could go on outside its turn while the kernel holds it asleep. The rest of
-    // the sleep becomes an operation of the owner instead, which then waits on its operations
-    // and gets its turn for this one (see "Discussion: a settlement during a sleep").
-    if (owner.state !== 'TIME_SLEEP' || !owner._kernel.sleepAside(owner)) {
+    // Its owner is blocked in a trap (`Promise.race([call, sleep(ms)])`): delivered now, the
+    // owner's code could go on outside its turn while the kernel holds it blocked. The rest of
+    // a sleep or a join becomes an operation of the owner instead, which then waits on its
+    // operations and gets its turn for this one (see "Discussion: a settlement during a sleep").
+    if (!owner._kernel.moveWaitAside(owner)) {
       op._deliver();
       return;
     }

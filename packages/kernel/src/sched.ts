@@ -146,3 +146,10 @@ export class SchedFIFO extends SchedBase {
  * task joins.
  */
 export class SchedBarrier extends SchedFIFO {}
+
+/** The barrier of a task's joins: knows the task (kernel.ts, waitAside). @internal */
+export class JoinBarrier extends SchedBarrier {
+  constructor(readonly task: Task) {
+    super();
+  }
+}

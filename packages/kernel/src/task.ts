@@ -19,7 +19,7 @@
 import type { CancelledError } from './errors.js';
 import { KernelUsageError, TaskCancelled, TaskError } from './errors.js';
 import type { Kernel, UnreportedError } from './kernel.js';
-import { SchedBarrier } from './sched.js';
+import { JoinBarrier } from './sched.js';
 import type { WaitCancel } from './sched.js';
 import type { TaskGroup } from './taskgroup.js';
 import type { TaskOps } from './operation.js';
@@ -104,7 +104,7 @@ export class Task<T = unknown> {
   /** @internal */ _timeoutAt: number | null = null;
   /** @internal */ _deadlines: (number | null)[] | null = null;
   /** @internal `_ops.seq` when each timeout block of `_deadlines` was entered. */ _deadlineOps: number[] | null = null;
-  /** @internal */ _joining: SchedBarrier | null = null;
+  /** @internal */ _joining: JoinBarrier | null = null;
   /** @internal */ _group: TaskGroup | null = null;
   /** @internal The return value, or the error if `_failed`. */ _outcome: unknown = undefined;
   /** @internal */ _failed = false;
@@ -196,7 +196,7 @@ export class Task<T = unknown> {
   wait(): Promise<void> {
     if (this.terminated) return Promise.resolve();
     if (currentTaskOrNull() === null) return this._outsideWait();
-    return (this._joining ??= new SchedBarrier()).suspend<void>('TASK_JOIN');
+    return (this._joining ??= new JoinBarrier(this)).suspend<void>('TASK_JOIN');
   }
 
   /**

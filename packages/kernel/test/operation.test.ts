@@ -3,6 +3,7 @@
 // timeouts abandon it) however the task awaits it.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  Queue,
   TaskCancelled,
   TaskTimeout,
   clock,
@@ -626,7 +627,7 @@ describe('an operation that settles while its task sleeps in a trap (Promise.rac
     expect(trace).toEqual(['op', 'main', 'true', 'slept', 'op2', 'main', 'fresh', '30']);
   });
 
-  it('a second blocking call after a sleep in the same expression is refused for the task that made it, whoever runs next', async () => {
+  it('after a sleep in the same expression, another sleep or a join works; any other blocking call is refused for the task that made it, whoever runs next', async () => {
     const outcome = await run(async () => {
       const others = [0, 1].map((i) =>
         spawn(async () => {
@@ -639,22 +640,80 @@ describe('an operation that settles while its task sleeps in a trap (Promise.rac
         }),
       );
       await sleep(2);
-      const refused = spawn(
+      const t0 = clock();
+      const [first, second] = await Promise.all([sleep(5), sleep(15)]);
+      const results: string[] = [String(first! < second! && clock() - t0 >= 14)];
+      results.push(await Promise.race([sleep(30).then(() => 'long'), sleep(3).then(() => 'short')]));
+      const queueRefused = spawn(
         async () => {
           try {
-            await Promise.all([sleep(5), sleep(10)]);
+            await Promise.all([sleep(5), new Queue<number>().get()]);
             return 'no error';
           } catch (error) {
-            return `${(error as { code?: string }).code} ${String(error).includes('(refused)') ? 'names the task' : String(error)}`;
+            return `${(error as { code?: string }).code} ${String(error).includes('(queue-refused)') ? 'names the task' : String(error)}`;
           }
         },
-        { name: 'refused' },
+        { name: 'queue-refused' },
       );
-      const results = [await refused.join()];
+      results.push(await queueRefused.join());
       for (const other of others) results.push(await other.join());
       return results;
     });
-    expect(outcome).toEqual(['ERR_NOT_AWAITED names the task', 'other0:20', 'other1:20']);
+    expect(outcome).toEqual(['true', 'short', 'ERR_NOT_AWAITED names the task', 'other0:20', 'other1:20']);
+  });
+
+  it('joins and sleeps combined in one expression: Promise.all over many joins, a race whose losers end later, cancellation and timeouts', async () => {
+    const result = await run(async () => {
+      const out: unknown[] = [];
+      // Promise.all over the joins of 50 tasks, some ended, some running, some not begun.
+      const early = Array.from({ length: 10 }, (_, i) => spawn(async () => i));
+      await sleep(1);
+      const later = Array.from({ length: 40 }, (_, i) =>
+        spawn(async () => {
+          await sleep(i % 7);
+          return 10 + i;
+        }),
+      );
+      const all = await Promise.all([...early, ...later].map((t) => t.join()));
+      out.push(all.length, all[0], all[49]);
+      // A race of joins: the losers end while the task sleeps in a later trap; it is not woken
+      // by them, and its own turns go on.
+      const quick = spawn(async () => {
+        await sleep(2);
+        return 'quick';
+      });
+      const slow = spawn(async () => {
+        await sleep(20);
+        return 'slow';
+      });
+      out.push(await Promise.race([slow.join(), quick.join()]));
+      const t0 = clock();
+      await sleep(40);
+      out.push(clock() - t0 >= 39, currentTask().name, await slow.join());
+      // Cancelled while waiting on two joins: TaskCancelled, the joined tasks unharmed.
+      const never = spawn(async () => {
+        await sleep(60_000);
+      });
+      const waiter = spawn(async () => {
+        await Promise.all([never.join(), sleep(60_000)]);
+      });
+      await sleep(5);
+      await waiter.cancel();
+      out.push(waiter.cancelled, never.terminated);
+      await never.cancel();
+      // A timeout around two sleeps ends at its deadline.
+      const t1 = clock();
+      try {
+        await timeoutAfter(20, () => Promise.all([sleep(10_000), sleep(20_000)]));
+        out.push('no timeout');
+      } catch (error) {
+        out.push((error as Error).name, clock() - t1 < 5_000);
+      }
+      await sleep(1);
+      out.push(currentTask().name);
+      return out;
+    });
+    expect(result).toEqual([50, 0, 49, 'quick', true, 'main', 'slow', true, false, 'TaskTimeout', true, 'main']);
   });
 
   it('another task settles the operation in its own turn while the owner sleeps', async () => {
