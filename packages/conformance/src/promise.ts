@@ -302,5 +302,24 @@ export function promiseConformance(h: RedisHarness, t: TestApi): void {
         expect(results).toEqual(Array.from({ length: 20 }, (_, i) => `${i}:190`));
       });
     });
+
+    it('the ends of concurrent flows awaited together: Promise.all and Promise.race over their joins, mixed with calls and sleeps', async () => {
+      await withClient(async (c) => {
+        const flow = (i: number, pause: number) =>
+          h.start(async () => {
+            await h.sleep(pause);
+            return `${i}:${await c.echo(String(i))}`;
+          });
+        const flows = Array.from({ length: 10 }, (_, i) => flow(i, i % 4));
+        expect(await Promise.all(flows.map((f) => f.join()))).toEqual(Array.from({ length: 10 }, (_, i) => `${i}:${i}`));
+        const slow = flow(1, 50);
+        const quick = flow(2, 1);
+        expect(await Promise.race([slow.join(), quick.join()])).toBe('2:2');
+        // The flow goes on with its own calls and waits while the loser is still running.
+        const [n, , late] = await Promise.all([c.get('n'), h.sleep(5), slow.join()]);
+        expect([n, late]).toEqual(['42', '1:1']);
+        expect(await Promise.all([h.sleep(2), flow(3, 1).join(), h.sleep(4), flow(4, 0).join()]).then((r) => [r[1], r[3]])).toEqual(['3:3', '4:4']);
+      });
+    });
   });
 }
