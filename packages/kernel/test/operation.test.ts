@@ -716,6 +716,53 @@ describe('an operation that settles while its task sleeps in a trap (Promise.rac
     expect(result).toEqual([50, 0, 49, 'quick', true, 'main', 'slow', true, false, 'TaskTimeout', true, 'main']);
   });
 
+  it('two joins in one expression: a failure rejects the whole as a TaskError, a timeout ends them, the same task joined twice, and no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (error: unknown): void => void unhandled.push(error);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const out = await run(async () => {
+        const seen: unknown[] = [];
+        const a = spawn(async () => {
+          await sleep(2);
+          throw new Error('a failed');
+        });
+        const b = spawn(async () => {
+          await sleep(10);
+          return 'b';
+        });
+        try {
+          await Promise.all([a.join(), b.join()]);
+          seen.push('no error');
+        } catch (error) {
+          seen.push(`${(error as Error).name}: ${((error as Error).cause as Error).message}`);
+        }
+        seen.push(await b.join());
+        const slow1 = spawn(async () => {
+          await sleep(200);
+          return 1;
+        });
+        const slow2 = spawn(async () => {
+          await sleep(250);
+          return 2;
+        });
+        try {
+          await timeoutAfter(20, () => Promise.all([slow1.join(), slow2.join()]));
+          seen.push('no timeout');
+        } catch (error) {
+          seen.push((error as Error).name);
+        }
+        seen.push(currentTask().name, await Promise.all([slow1.join(), slow1.join(), slow2.join()]));
+        return seen;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(out).toEqual(['TaskError: a failed', 'b', 'TaskTimeout', 'main', [1, 1, 2]]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('another task settles the operation in its own turn while the owner sleeps', async () => {
     const order = await run(async () => {
       const op = new TaskOperation<string>('TEST_OP');
