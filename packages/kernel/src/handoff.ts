@@ -308,11 +308,12 @@ export function suspend<V>(task: Task, state: Task['state'], cancel: WaitCancel)
 
 /**
  * {@link suspend}, but the calling task keeps the baton until its synchronous code ends (one
- * microtask), so that what that code starts is known to be its own: a sleep raced against a call
- * made after it in the same expression (`Promise.race([sleep(100), client.get(k)])`) makes the
- * call an operation of the task, as in the other order; a second blocking call there is refused
- * (`Promise.all([sleep(10), queue.get()])`: ERR_NOT_AWAITED) instead of being taken for the next
- * task's. For sleeps of some time, whose wait costs far more than the one job.
+ * microtask), so that what that code starts is known to be its own: a call made after a sleep in
+ * the same expression (`Promise.race([sleep(100), client.get(k)])`) is an operation of the task,
+ * as in the other order; a second join or sleep there combines with the first (Kernel.waitAside);
+ * any other blocking call there is refused (`Promise.all([sleep(10), queue.get()])`:
+ * ERR_NOT_AWAITED) instead of being taken for the next task's. For sleeps of some time and for
+ * joins, whose waits cost far more than the one job; queues and locks pass the baton at once.
  * @internal
  */
 export function suspendAfterTurn<V>(task: Task, state: Task['state'], cancel: WaitCancel): Promise<V> {
