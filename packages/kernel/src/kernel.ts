@@ -424,7 +424,7 @@ export class Kernel {
   private checkBlockedCaller(task: Task, request: TrapRequest): void {
     if (task._foreign || opWaiting(task)) return;
     const trap = request.trap;
-    if (trap === 'sleep' || trap === 'schedWait' || trap === 'promiseWait' || trap === 'externalWait') {
+    if (isBlocking(trap)) {
       throw new KernelUsageError(
         `task ${task.id} (${task.name}) made blocking kernel call '${trap}' while already blocked in ` +
           `${task.state}: an earlier kernel call was not awaited (await each blocking call before the next)`,
@@ -441,7 +441,7 @@ export class Kernel {
    */
   private checkStartedCaller(task: Task, request: TrapRequest): void {
     const trap = request.trap;
-    if (trap === 'sleep' || trap === 'schedWait' || trap === 'promiseWait' || trap === 'externalWait') {
+    if (isBlocking(trap)) {
       throw new KernelUsageError(
         `blocking kernel call '${trap}' made right after another blocking call in the same expression, ` +
           'before that one was awaited (as in Promise.all([a.join(), b.join()])): a task waits on one thing ' +
@@ -460,7 +460,7 @@ export class Kernel {
         'ERR_NOT_AWAITED',
       );
     }
-    if (request.trap === 'sleep' || request.trap === 'schedWait' || request.trap === 'promiseWait' || request.trap === 'externalWait') {
+    if (isBlocking(request.trap)) {
       const limit = Error.stackTraceLimit;
       Error.stackTraceLimit = 40;
       task._trapSite = new Error('trap site');
@@ -974,6 +974,11 @@ export class Kernel {
     // next time Node runs out of work ends it (the branch above).
     this.shutdown().catch(() => {});
   }
+}
+
+/** Whether a trap blocks the task (the others return at once). */
+function isBlocking(trap: TrapRequest['trap']): boolean {
+  return trap === 'sleep' || trap === 'schedWait' || trap === 'promiseWait' || trap === 'externalWait';
 }
 
 /**

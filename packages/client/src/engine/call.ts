@@ -285,16 +285,11 @@ export class EngineCall implements Waiter<unknown> {
   /** After its outcome was delivered: back to its owner, if it may be (see "Discussion: recycling"). */
   protected recycleDelivered(): void {
     if ((this.flags & RECYCLE_READY) !== RECYCLE_READY) return;
-    // Its CallExtra may hold a timeout (a lane entry, removed when it settled), nothing else:
-    // a signal's or a timer's closures, a lease's hand-back, or a protocol's data may still
-    // name the call.
+    // `finish` has let go of its lane entry, cleanup and hand-back; what is left in its
+    // CallExtra must be what `renew` sets anew (the timeout). A signal, an abandonment or a
+    // protocol's data would carry over to the next call.
     const extra = this.extra;
-    if (
-      extra !== null &&
-      (extra.signal !== undefined || extra.cleanup !== null || extra.onSettled !== null || extra.abandonedWith !== null || extra.protocolData !== null || extra.lane !== null)
-    ) {
-      return;
-    }
+    if (extra !== null && (extra.signal !== undefined || extra.abandonedWith !== null || extra.protocolData !== null)) return;
     const owner = this.owner;
     if (owner === null || owner.recycle === undefined) return;
     this.flags &= ~RECYCLE_READY;
