@@ -490,6 +490,52 @@ describe('malformed RESP3 is an error, never silently decoded', () => {
   });
 });
 
+describe('aggregates of blob strings (their elements taken in one loop)', () => {
+  const long = 'value-'.repeat(20);
+  const mixed =
+    `*9\r\n$3\r\nfoo\r\n$0\r\n\r\n$${long.length}\r\n${long}\r\n$-1\r\n:7\r\n$3\r\nh\u00e9\r\n` +
+    `*2\r\n$1\r\na\r\n$1\r\nb\r\n$11\r\nhello world\r\n%1\r\n$1\r\nk\r\n$1\r\nv\r\n` +
+    `>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n*2\r\n|1\r\n+a\r\n+b\r\n$3\r\nfoo\r\n$3\r\nbar\r\n`;
+
+  it('decode like any other element wherever the bytes are cut, mixed with every other kind of element', () => {
+    const frames = decodeSplits(mixed);
+    expect(frames[0]).toEqual(['foo', '', long, null, 7, 'hé', ['a', 'b'], 'hello world', new Map([['k', 'v']])]);
+    expect(frames[1]).toEqual(new RespPush('message', ['message', 'ch', 'hello']));
+    expect(frames[2]).toEqual([new RespAttributed(new Map([['a', 'b']]), 'foo'), 'bar']);
+    expect(frames).toHaveLength(3);
+  });
+
+  it('come back as byte views on request', () => {
+    const [frame] = decodeAll(`*3\r\n$3\r\nfoo\r\n$${long.length}\r\n${long}\r\n$0\r\n\r\n`, { bytes: true });
+    expect((frame as Uint8Array[]).map((b) => [b instanceof Uint8Array, new TextDecoder().decode(b)])).toEqual([
+      [true, 'foo'],
+      [true, long],
+      [true, ''],
+    ]);
+  });
+
+  it('a bad element fails with the error and offset it has on its own', () => {
+    const input = `*3\r\n$3\r\nfoo\r\n$12\r\nhello world!XY$3\r\nbaz\r\n`;
+    const error = failsEverywhere(input);
+    expect(error.code).toBe('ERR_RESP_CRLF');
+    expect(error.message).toContain(`at byte ${input.indexOf('XY')}`);
+    expect(failsEverywhere('*2\r\n$3\r\nfoo\r\n$9\r\n123456789\r\n', { maxBulkLength: 8 }).code).toBe('ERR_RESP_BULK_TOO_LONG');
+    expect(failsEverywhere('*2\r\n$3\r\nfoo\r\n$1x\r\na\r\n').code).toBe('ERR_RESP_HEADER');
+  });
+
+  it('an array of 10 000 blobs in 64 KiB chunks decodes to its values, elements cut by chunk ends included', () => {
+    const values = Array.from({ length: 10_000 }, (_, i) => (i % 3 === 0 ? `v${i}` : `${long}${i}`));
+    const data = bytes(`*${values.length}\r\n${values.map((v) => `$${v.length}\r\n${v}\r\n`).join('')}`);
+    const decoder = new RespDecoder();
+    const frames: RespFrame[] = [];
+    for (let at = 0; at < data.length; at += 65536) {
+      decoder.feed(data.subarray(at, at + 65536));
+      for (let f = decoder.next(); f !== NEED_DATA; f = decoder.next()) frames.push(f);
+    }
+    expect(frames).toEqual([values]);
+  });
+});
+
 describe('attributes', () => {
   it('consecutive attribute maps before one value are all kept, merged (the later wins a shared key)', () => {
     const top = '|1\r\n+a\r\n:1\r\n|2\r\n+b\r\n:2\r\n+a\r\n:3\r\n+v\r\n';
