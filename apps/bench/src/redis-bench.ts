@@ -351,9 +351,17 @@ export async function redisDecodeSuite(): Promise<string> {
 async function decodeRows(): Promise<Row[]> {
   const rows: Row[] = [];
   const n = 100_000;
-  for (const size of [3, 100, 1000]) {
-    const one = Buffer.from(`$${size}\r\n${'x'.repeat(size)}\r\n`);
-    const all = Buffer.concat(Array.from({ length: n }, () => one));
+  const blob = (size: number): string => `$${size}\r\n${'x'.repeat(size)}\r\n`;
+  // One reply of each kind, repeated: blob strings of three sizes, and arrays of blob strings
+  // (MGET of small values, LRANGE of large ones), counted by the values they hold.
+  const cases = [
+    ...[3, 100, 1000].map((size) => ({ label: `${n} replies of ${size} B`, reply: blob(size), replies: n, values: n })),
+    { label: `${n / 10} arrays of 10 values of 16 B`, reply: `*10\r\n${blob(16).repeat(10)}`, replies: n / 10, values: n },
+    { label: `${n / 100} arrays of 100 values of 1000 B`, reply: `*100\r\n${blob(1000).repeat(100)}`, replies: n / 100, values: n },
+  ];
+  for (const { label, reply, replies, values } of cases) {
+    const one = Buffer.from(reply);
+    const all = Buffer.concat(Array.from({ length: replies }, () => one));
     const chunks: Buffer[] = [];
     for (let i = 0; i < all.length; i += 65536) chunks.push(all.subarray(i, i + 65536));
     const [ours, theirs] = await measure([
@@ -366,8 +374,8 @@ async function decodeRows(): Promise<Row[]> {
             decoder.feed(chunk);
             while (decoder.next() !== NEED_DATA) count++;
           }
-          if (count !== n) throw new Error('decode count');
-          return n;
+          if (count !== replies) throw new Error('decode count');
+          return values;
         },
       },
       {
@@ -376,12 +384,12 @@ async function decodeRows(): Promise<Row[]> {
           let count = 0;
           const parser = new RedisParser({ returnReply: () => count++, returnError: () => {} });
           for (const chunk of chunks) parser.execute(chunk);
-          if (count !== n) throw new Error('parse count');
-          return n;
+          if (count !== replies) throw new Error('parse count');
+          return values;
         },
       },
     ], 7);
-    rows.push({ benchmark: `decode ${n} replies of ${size} B`, ours: ours!, baseline: theirs!, target: 1 });
+    rows.push({ benchmark: `decode ${label}`, ours: ours!, baseline: theirs!, target: 1 });
   }
   return rows;
 }

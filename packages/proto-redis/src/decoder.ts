@@ -436,7 +436,13 @@ export class RespDecoder {
           }
           break;
         }
-        if (--frame.remaining !== 0) break;
+        if (--frame.remaining !== 0) {
+          // The elements after this one (past a chunk's end, or after a nested aggregate) may
+          // be plain blobs again.
+          if (this.resume !== null || frame.attributes !== null) break;
+          this.blobRun(frame);
+          if (frame.remaining !== 0) break;
+        }
         value = this.close(frame);
         if (value === OPENED) break; // an attribute map completed: it waits for its value
       }
@@ -882,15 +888,32 @@ export class RespDecoder {
       return this.open(type, -1, start);
     }
     if (n > this.maxAggregate) this.fail(`aggregate of ${n} elements exceeds the limit`, 'ERR_RESP_AGGREGATE_TOO_LONG', this.base + start);
+    if (type === 0x2a && n > 0 && n * 6 <= this.buf.length - this.pos && this.resume === null) {
+      // An array that may be all here (a plain blob takes 6 bytes at least, so the array made
+      // for it is no bigger than the bytes that came): its blobs are taken at once, without a
+      // frame; at the first other element it goes on as a frame holding what was taken.
+      if (this.stack.length >= this.maxNesting) this.fail(`nesting deeper than ${this.maxNesting}`, 'ERR_RESP_NESTING', this.base + start);
+      const items = new Array<RespValue>(n);
+      const bytes = this.bytesMode;
+      for (let i = 0; i < n; i++) {
+        const value = this.plainBlob(bytes, false);
+        if (value === INCOMPLETE) {
+          items.length = i;
+          return this.open(type, n - i, start, items);
+        }
+        items[i] = value;
+      }
+      return items;
+    }
     return this.open(type, type === 0x25 || type === 0x7c ? n * 2 : n, start);
   }
 
-  private open(type: number, remaining: number, start: number): Step {
+  private open(type: number, remaining: number, start: number, items: RespValue[] = []): Step {
     if (this.stack.length >= this.maxNesting) this.fail(`nesting deeper than ${this.maxNesting}`, 'ERR_RESP_NESTING', this.base + start);
     this.stack.push({
       type,
       remaining,
-      items: [],
+      items,
       attributes: null,
       parts: type === 0x24 ? new Pieces() : null,
       bytes: this.bytesMode,

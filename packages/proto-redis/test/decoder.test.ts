@@ -521,6 +521,9 @@ describe('aggregates of blob strings (their elements taken in one loop)', () => 
     expect(error.message).toContain(`at byte ${input.indexOf('XY')}`);
     expect(failsEverywhere('*2\r\n$3\r\nfoo\r\n$9\r\n123456789\r\n', { maxBulkLength: 8 }).code).toBe('ERR_RESP_BULK_TOO_LONG');
     expect(failsEverywhere('*2\r\n$3\r\nfoo\r\n$1x\r\na\r\n').code).toBe('ERR_RESP_HEADER');
+    // An array of blobs all here is taken without a frame, but counts for the nesting limit.
+    expect(failsEverywhere('*1\r\n*1\r\n*1\r\n$1\r\na\r\n', { maxNesting: 2 }).code).toBe('ERR_RESP_NESTING');
+    expect(decodeAll('*1\r\n*1\r\n$1\r\na\r\n', { limits: { maxNesting: 2 } })).toEqual([[['a']]]);
   });
 
   it('an array of 10 000 blobs in 64 KiB chunks decodes to its values, elements cut by chunk ends included', () => {
