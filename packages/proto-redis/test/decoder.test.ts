@@ -521,6 +521,20 @@ describe('aggregates of blob strings (their elements taken in one loop)', () => 
     expect(error.message).toContain(`at byte ${input.indexOf('XY')}`);
     expect(failsEverywhere('*2\r\n$3\r\nfoo\r\n$9\r\n123456789\r\n', { maxBulkLength: 8 }).code).toBe('ERR_RESP_BULK_TOO_LONG');
     expect(failsEverywhere('*2\r\n$3\r\nfoo\r\n$1x\r\na\r\n').code).toBe('ERR_RESP_HEADER');
+    // Past 256 bytes a blob's body is decoded before its terminator is read: a bad one is
+    // still reported, at its own offset, at top level and in an array, as text or as bytes.
+    const big = 'b'.repeat(300);
+    for (const [input, at] of [
+      [`$300\r\n${big}XY`, 306],
+      [`$300\r\n${big}\rY`, 306],
+      [`*2\r\n$300\r\n${big}\r\n$300\r\n${big}X\n`, 618],
+      [`*2\r\n$300\r\n${big}\r\n$300\r\n${big}\rY`, 618],
+    ] as const) {
+      const failed = failsEverywhere(input);
+      expect(failed.code).toBe('ERR_RESP_CRLF');
+      expect(failed.message).toContain(`at byte ${at}`);
+      expect(() => decodeAll(input, { bytes: true })).toThrow(/not terminated by CRLF/);
+    }
     // An array of blobs all here is taken without a frame, but counts for the nesting limit.
     expect(failsEverywhere('*1\r\n*1\r\n*1\r\n$1\r\na\r\n', { maxNesting: 2 }).code).toBe('ERR_RESP_NESTING');
     expect(decodeAll('*1\r\n*1\r\n$1\r\na\r\n', { limits: { maxNesting: 2 } })).toEqual([[['a']]]);
