@@ -13,6 +13,7 @@ import {
   RespErrorReply,
   RespPush,
   RespVerbatim,
+  decodeUtf8,
   withoutAttributes,
 } from '@curio-ts/proto-redis';
 import type { DecoderLimits, RespFrame, RespValue } from '@curio-ts/proto-redis';
@@ -619,6 +620,19 @@ describe('every parser path under random, split and hostile bytes', () => {
         }
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('decodeUtf8 reads any bytes as Node does, short ASCII runs (one fromCharCode call) and others alike', () => {
+    const byte = fc.oneof(fc.integer({ min: 0, max: 0x7f }), fc.integer({ min: 0, max: 0xff }));
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 40 }), fc.nat({ max: 3 }), (values, pad) => {
+        const node = Buffer.from([...Array<number>(pad).fill(0x41), ...values, 0x42]);
+        const expected = node.toString('utf8', pad, pad + values.length);
+        expect(decodeUtf8(node, pad, pad + values.length)).toBe(expected);
+        expect(decodeUtf8(new Uint8Array(node), pad, pad + values.length)).toBe(expected);
+      }),
+      { numRuns: 3000 },
     );
   });
 
