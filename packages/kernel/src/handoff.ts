@@ -70,7 +70,7 @@
 // touching a different task's objects each turn (resolving the same Promise costs ~4x more there
 // than in a loop). Moving a Task's hot fields to its first cache line changed nothing measurable.
 // The stall check's nextTick and one job per turn are the floor of this design (below): a
-// Redis GET from 1 000 tasks runs at ~0.6-0.75x the rate of the same GETs from 1 000 async loops
+// Redis GET from 1 000 tasks runs at ~0.55-0.75x the rate of the same GETs from 1 000 async loops
 // in one task.
 //
 // Rejected (issue 9): resuming a task woken by IO (its operation settled from a socket's read
