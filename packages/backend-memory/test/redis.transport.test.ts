@@ -49,3 +49,50 @@ describe('RedisOptions.connect: a transport of the caller\'s', () => {
     expect(memory.clock.now()).toBe(500);
   });
 });
+
+describe('how a burst of calls is written', () => {
+  it('in parts that double (256, 512, 1024... calls) while it is made, the rest at its end; each burst starts again', async () => {
+    const memory = createMemoryRuntime({ autoAdvance: true, latency: 0.5 });
+    const server = await startInProcessRedis(memory.runtime, { host: 'redis.internal', port: 0 });
+    const writes: string[] = [];
+    const connect = async ({ timeout }: { readonly timeout: number }): Promise<ByteStream> => {
+      const stream = await memory.runtime.connect({ host: 'redis.internal', port: server.port }, { timeout });
+      return {
+        read: () => stream.read(),
+        write: (data) => {
+          writes.push(new TextDecoder().decode(data));
+          return stream.write(data);
+        },
+        close: () => stream.close(),
+      };
+    };
+    const redis = await memory.connectRedis({ url: 'redis://nowhere.invalid:1', connect });
+    expect(await redis.set('k', 'v')).toBe('OK');
+    /** GET commands in each write of `burst`. */
+    const writtenBy = async (burst: () => Promise<unknown>): Promise<number[]> => {
+      writes.length = 0;
+      await burst();
+      return writes.map((text) => text.split('*2\r\n$3\r\nGET\r\n').length - 1);
+    };
+    const gets = (n: number) => async () => {
+      const replies = await Promise.all(Array.from({ length: n }, (_, i) => redis.get(i % 3 === 0 ? 'missing' : 'k')));
+      // Every reply is its own call's, in order, whatever part it was written in.
+      expect(replies).toEqual(Array.from({ length: n }, (_, i) => (i % 3 === 0 ? null : 'v')));
+    };
+    expect(await writtenBy(gets(256 + 512 + 1024 + 100))).toEqual([256, 512, 1024, 100]);
+    expect(await writtenBy(gets(300))).toEqual([256, 44]);
+    expect(await writtenBy(gets(255))).toEqual([255]);
+    expect(await writtenBy(gets(256))).toEqual([256]);
+    // A pipeline is a burst too; its replies still come back as one array, in order.
+    expect(
+      await writtenBy(async () => {
+        const pipeline = redis.pipeline();
+        for (let i = 0; i < 600; i++) pipeline.get(i % 2 === 0 ? 'k' : 'missing');
+        const results = await pipeline.exec();
+        expect(results).toEqual(Array.from({ length: 600 }, (_, i) => (i % 2 === 0 ? 'v' : null)));
+      }),
+    ).toEqual([256, 344]);
+    await redis.close();
+    await server.kill();
+  });
+});

@@ -61,6 +61,8 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   private writtenHead = 0;
   private writtenCount = 0;
   private flushScheduled = false;
+  /** Queued calls at which a burst's first part is written before its flush (see writeEarly). */
+  private earlyAt = EARLY_WRITE_FROM;
   private closed = false;
   private responses = 0;
   private readyWake: Wake<void> | null = null;
@@ -141,8 +143,8 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     const queued = this.queued;
     if (this.queuedCount < queued.length) queued[this.queuedCount] = call;
     else queued.push(call);
-    this.queuedCount++;
-    this.scheduleFlush();
+    if (++this.queuedCount >= this.earlyAt) this.writeEarly();
+    else this.scheduleFlush();
   }
 
   /**
@@ -332,7 +334,21 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
     this.runtime.defer(this.flushNow);
   }
 
-  /** Encode every queued call still wanted and write them in one go. */
+  /**
+   * A long burst of calls (a pipeline, a Promise.all, many tasks each awaiting its own call):
+   * write what it has made so far now, so that the server works on that part while the rest is
+   * made, instead of the two sides taking turns on whole bursts. Each part is twice the one
+   * before (256, 512, 1024... calls), so a burst of n calls costs about log2(n / 256) writes
+   * more; the count starts again at the burst's own flush. Measured (issue 9, 200 000 GETs,
+   * interleaved in one process): from 1 000 curio tasks +21-30%, Promise.all +7-17% on node and
+   * +37% on curio, a pipeline +35-57%; parts of a fixed 256 calls cost node's Promise.all 3-14%.
+   */
+  private writeEarly(): void {
+    this.earlyAt *= 2;
+    this.encodeAndWrite();
+    this.scheduleFlush();
+  }
+
   /**
    * Write what the session encoded by itself now (a COPY's data), and resolve once the stream
    * accepted it: at once below its high-water mark, else when it drained (so a producer that
@@ -347,8 +363,14 @@ export class EngineConnection<C extends EngineCall, Ev, S extends ProtocolSessio
   /** The last write's Promise (see writeNow). */
   private lastWrite: Promise<void> = Promise.resolve();
 
+  /** Encode every queued call still wanted and write them in one go: the end of a burst. */
   private flush(): void {
     this.flushScheduled = false;
+    this.earlyAt = EARLY_WRITE_FROM;
+    this.encodeAndWrite();
+  }
+
+  private encodeAndWrite(): void {
     if (this.closed) return;
     // Swap the pair first: a call submitted while this one is encoded goes to the next flush.
     const queued = this.queued;
@@ -498,6 +520,9 @@ const EMPTY = new Uint8Array(0);
 
 /** Bursts of at least this many calls are announced to the session (ProtocolSession.expect). */
 const EXPECT_FROM = 64;
+
+/** Calls queued in one burst before its first part is written early (Connection.writeEarly). */
+const EARLY_WRITE_FROM = 256;
 
 /** Any error of a stream, as a ConnectionError (kept if it is one). */
 export function asConnectionError(error: unknown, what: string): ConnectionError {
