@@ -905,7 +905,7 @@ export class RespDecoder {
       // An array that may be all here (a plain blob takes 6 bytes at least, so the array made
       // for it is no bigger than the bytes that came): its blobs are taken at once, without a
       // frame; at the first other element it goes on as a frame holding what was taken.
-      if (this.stack.length >= this.maxNesting) this.fail(`nesting deeper than ${this.maxNesting}`, 'ERR_RESP_NESTING', this.base + start);
+      this.checkNesting(start);
       const items = new Array<RespValue>(n);
       const bytes = this.bytesMode;
       for (let i = 0; i < n; i++) {
@@ -921,8 +921,13 @@ export class RespDecoder {
     return this.open(type, type === 0x25 || type === 0x7c ? n * 2 : n, start);
   }
 
-  private open(type: number, remaining: number, start: number, items: RespValue[] = []): Step {
+  /** One aggregate more would nest deeper than the limit: fail at its header (`start`). */
+  private checkNesting(start: number): void {
     if (this.stack.length >= this.maxNesting) this.fail(`nesting deeper than ${this.maxNesting}`, 'ERR_RESP_NESTING', this.base + start);
+  }
+
+  private open(type: number, remaining: number, start: number, items: RespValue[] = []): Step {
+    this.checkNesting(start);
     this.stack.push({
       type,
       remaining,
