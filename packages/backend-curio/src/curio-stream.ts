@@ -28,6 +28,7 @@
 //   startTls returned. Bytes received and not read go to the TLS layer (the kernel's
 //   `unread: 'handshake'`; backend-node's node-stream.ts says why that is safe).
 
+import { Buffer } from 'node:buffer';
 import { ConnectionError } from '@curio-ts/client';
 import type { ByteStream, ReadConsumer, ReadSink, StartTlsOptions, StreamAddress, TlsInfo } from '@curio-ts/client';
 import { Event, ResourceBusy, SocketClosedError, SocketError, spawn, startTls } from '@curio-ts/kernel';

@@ -13,6 +13,7 @@
 //   null). `done` settles once `fn` has returned or thrown.
 // - Timers and `now()` are Node's (`setTimeout`, `performance.now()`); there is no virtual clock.
 
+import { nextTick } from 'node:process';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
@@ -141,7 +142,7 @@ export const nodeRuntime: Runtime = {
   },
   spawn: (fn, _name, options) => spawnNode(fn, options),
   sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
-  defer: (fn) => process.nextTick(fn),
+  defer: (fn) => nextTick(fn),
   now: () => performance.now(),
   timer(ms, fn, options) {
     const handle = setTimeout(fn, ms);

@@ -47,6 +47,7 @@
 // a client certificate itself (`authorized`), which a bare `new TLSSocket(..., { isServer })`
 // leaves undone.
 
+import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ConnectionError } from '@curio-ts/client';

@@ -14,6 +14,7 @@
 // `serveMiniRedis` is the long-running form: it serves until its task is cancelled, which
 // stops listening, cancels every client task (blocked BLPOPs included) and closes every socket.
 
+import { performance } from 'node:perf_hooks';
 import { disableCancellation, Event, sleep, spawn, tcpServer } from '@curio-ts/kernel';
 import type { SocketAddress } from '@curio-ts/kernel';
 import { Session } from './session.js';

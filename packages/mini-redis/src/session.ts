@@ -24,6 +24,7 @@
 // is closed, as Redis does; a client that goes away mid-command gets the same (it may still be
 // reading after a half-close). Neither ever affects other clients.
 
+import { Buffer } from 'node:buffer';
 import { CancelledError, disableCancellation, Event, ignoreAfter, SocketError, spawn } from '@curio-ts/kernel';
 import type { Socket, SocketAddress, Task } from '@curio-ts/kernel';
 import { NEED_DATA, PAUSED, RedisServerProtocol, RemoteProtocolError } from '@curio-ts/proto-redis';

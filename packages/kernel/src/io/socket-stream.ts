@@ -19,6 +19,7 @@
 //   `\n` gets LineTooLongError, not unbounded memory. The bytes stay in the socket's queue,
 //   which pauses the socket when full, so memory stays bounded either way.
 
+import { Buffer } from 'node:buffer';
 import { markProgress, checkSize, DEFAULT_READ, WRITE_SLICE } from './socket.js';
 import type { Socket } from './socket.js';
 import { IncompleteReadError, LineTooLongError } from './socket-errors.js';

@@ -31,6 +31,7 @@
 // - Event handlers are module functions shared by every socket (the socket is found through a
 //   symbol on the net.Socket), so a socket costs no closures; waiting costs the trap alone.
 
+import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { waitExternal } from '../cancellation.js';
