@@ -73,6 +73,14 @@
 // Redis GET from 1 000 tasks runs at ~0.55-0.75x the rate of the same GETs from 1 000 async loops
 // in one task.
 //
+// Two costs of that nextTick were Node's, not the design's, and are gone (measured with callgrind
+// and `perf record -e cpu-clock --perf-basic-prof`): `process.nextTick` read off the global (an
+// accessor on globalThis, then a lookup in the process object's dictionary: ~250 instructions per
+// turn, now imported from node:process; kernel-op-turns +5-8% in interleaved A/B runs), and the
+// tick object's map deprecation that Node's own streams cause (primeNextTick below: ~400 ns per
+// turn in any process that had used a node:net socket; the 1000-task Redis workload measured
+// beside the node runtime went from ~330k/s to ~500k/s).
+//
 // Rejected (issue 9): resuming a task woken by IO (its operation settled from a socket's read
 // callback) from that callback itself, without the scheduler's microtask (`kick`), to save one
 // Promise job per sequential call (per GET on curio: 2 jobs, 3 Promises, 1 nextTick; on the node
