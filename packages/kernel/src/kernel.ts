@@ -64,7 +64,8 @@ import type { SchedBase, WaitCancel } from './sched.js';
 import { Task } from './task.js';
 import type { SpawnOptions, TaskFunction, TaskState } from './task.js';
 import { TimeQueue } from './timequeue.js';
-import { TaskOperation, abortOperations, opWaiting, reassignOperation, releaseOperations } from './operation.js';
+import { OwnedOperation, TaskOperation, abortOperations, operationFulfilled, opWaiting, reassignOperation, releaseOperations } from './operation.js';
+import type { OperationCanceller } from './operation.js';
 import type { DeadlineEntry } from './timequeue.js';
 import { kernelTrap } from './traps.js';
 import type { ExternalWake, TrapRequest } from './traps.js';
@@ -506,9 +507,7 @@ export class Kernel {
    */
   moveWaitAside(task: Task): boolean {
     if (this.closed || task === activeTask()) return false;
-    const rest = this.restAsOperation(task);
-    if (rest === null) return false;
-    rest.then(task._resolve, task._reject);
+    if (!this.restAsOperation(task)) return false;
     startOpWait(task);
     return true;
   }
@@ -524,10 +523,8 @@ export class Kernel {
   private waitAside(task: Task, request: TrapRequest): Promise<unknown> | undefined {
     const joined = request.trap === 'schedWait' && request.sched instanceof JoinBarrier ? request.sched.task : null;
     if ((request.trap !== 'sleep' && joined === null) || this.closed || !blockedInTurn(task)) return undefined;
-    const rest = this.restAsOperation(task);
-    if (rest === null) return undefined;
+    if (!this.restAsOperation(task)) return undefined;
     task.state = 'RUNNING';
-    rest.then(task._resolve, task._reject);
     return request.trap === 'sleep' ? this.sleepOperation(task, request.ms) : this.joinOperation(task, joined as Task);
   }
 
@@ -536,26 +533,32 @@ export class Kernel {
    * cancelled; null when it is blocked in neither. A join can move: everyone waiting for a task
    * is woken at its end, so no order is lost. Other waits (queues, locks) are not moved.
    */
-  private restAsOperation(task: Task): Promise<unknown> | null {
+  private restAsOperation(task: Task): boolean {
     const blockedOn = task._waitCancel;
     const at = task._sleepAt;
-    let rest: Promise<unknown>;
-    if (task.state === 'TIME_SLEEP' && at !== null) rest = this.sleepOperation(task, Math.max(0, at - this.clock()));
-    else if (task.state === 'TASK_JOIN' && blockedOn instanceof JoinBarrier) rest = this.joinOperation(task, blockedOn.task);
-    else return null;
+    // The operation settles the trap's own Promise: in the task's turn, in the order the task's
+    // operations settled. (Chained with `then`, it would settle one job after the operations
+    // delivered in the same turn: `Promise.race([a.join(), b.join()])` gave b when both tasks had
+    // ended by the task's turn, a first.)
+    const trap = { resolve: task._resolve, reject: task._reject };
+    if (task.state === 'TIME_SLEEP' && at !== null) this.sleepOperation(task, Math.max(0, at - this.clock()), trap);
+    else if (task.state === 'TASK_JOIN' && blockedOn instanceof JoinBarrier) this.joinOperation(task, blockedOn.task, trap);
+    else return false;
     task._waitCancel = null;
     blockedOn?.cancelWait(task);
-    return rest;
+    return true;
   }
 
   /** A sleep of `ms` as an operation of `owner`: a daemon helper task sleeps it. */
-  private sleepOperation(owner: Task, ms: number): Promise<number> {
+  private sleepOperation(owner: Task, ms: number, trap?: TrapResolvers): Promise<number> {
     let helper: Task | null = null;
-    const op = new TaskOperation<number>('TIME_SLEEP', {
+    const canceller = {
       cancel: () => {
         if (helper !== null) this.requestCancel(helper, new TaskCancelled());
       },
-    });
+    };
+    const op: OwnedOperation<number> = trap === undefined ? new TaskOperation<number>('TIME_SLEEP', canceller) : new TrapRest('TIME_SLEEP', trap, canceller);
+    const promise = op.promise;
     reassignOperation(op, owner);
     helper = this.createTask(
       async () => {
@@ -568,16 +571,17 @@ export class Kernel {
       owner,
       { daemon: true, name: `${owner.name} (sleep)` },
     );
-    return op.promise;
+    return promise;
   }
 
   /** The end of `target` as an operation of `owner` (what `target.wait()` waits for). */
-  private joinOperation(owner: Task, target: Task): Promise<void> {
-    const op = new TaskOperation<void>('TASK_JOIN');
+  private joinOperation(owner: Task, target: Task, trap?: TrapResolvers): Promise<void> {
+    const op: OwnedOperation<void> = trap === undefined ? new TaskOperation<void>('TASK_JOIN') : new TrapRest('TASK_JOIN', trap, null);
+    const promise = op.promise;
     reassignOperation(op, owner);
     if (target.terminated) op.resolve();
     else (target._doneWaiters ??= []).push(() => op.resolve());
-    return op.promise;
+    return promise;
   }
 
   private trapSchedWait(task: Task, sched: SchedBase, state: TaskState, payload: unknown): Promise<unknown> {
@@ -1074,4 +1078,33 @@ export function adoptAbort(task: Task, error: unknown): unknown {
     return pending;
   }
   return error;
+}
+
+/** The resolvers of the trap Promise a task is blocked on. */
+interface TrapResolvers {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The rest of a sleep or join a task was blocked in, as an operation of the task
+ * (Kernel.restAsOperation) that settles the trap's own Promise when it is delivered, instead of
+ * a Promise of its own.
+ */
+class TrapRest<T> extends OwnedOperation<T> {
+  constructor(
+    readonly state: TaskState,
+    private readonly trap: TrapResolvers,
+    canceller: OperationCanceller | null,
+  ) {
+    super(canceller);
+  }
+
+  /** @internal */
+  override _deliver(): void {
+    const value = this._outcome;
+    this._outcome = null;
+    if (operationFulfilled(this)) this.trap.resolve(value);
+    else this.trap.reject(value);
+  }
 }

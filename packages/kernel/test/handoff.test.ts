@@ -555,6 +555,36 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
     ]);
   });
 
+  it('two waits in one expression settle in the order they ended, also when both ended before the task ran again', async () => {
+    // The event loop is held busy past every deadline, so the joined tasks (or sleeps) all end
+    // in one burst, before the racing task's turn: the first to end must still win.
+    const holdEventLoop = (ms: number): void => {
+      setTimeout(() => {
+        const start = performance.now();
+        while (performance.now() - start < ms);
+      }, 0);
+    };
+    const outcome = await run(async () => {
+      const seen: unknown[] = [];
+      for (const hold of [0, 12]) {
+        const running = [1, 2, 3].map((i) =>
+          spawn(async () => {
+            await sleep(i * 3);
+            return i;
+          }),
+        );
+        holdEventLoop(hold);
+        await sleep(1);
+        seen.push(await Promise.race(running.map((t) => t.join())));
+        for (const t of running) await t.join();
+        holdEventLoop(hold);
+        seen.push(await Promise.race([sleep(3).then(() => 'sleep 3'), sleep(6).then(() => 'sleep 6')]));
+      }
+      return seen;
+    });
+    expect(outcome).toEqual([1, 'sleep 3', 1, 'sleep 3']);
+  });
+
   it('the refusal of a second blocking call names the rule', async () => {
     const message = await run(async () => {
       const refused = spawn(async () => {
