@@ -530,7 +530,7 @@ export class Kernel {
 
   /**
    * The rest of the sleep or join `task` is blocked in, as an operation of the task, its wait
-   * cancelled; null when it is blocked in neither. A join can move: everyone waiting for a task
+   * cancelled; false when it is blocked in neither. A join can move: everyone waiting for a task
    * is woken at its end, so no order is lost. Other waits (queues, locks) are not moved.
    */
   private restAsOperation(task: Task): boolean {
