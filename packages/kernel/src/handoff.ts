@@ -33,9 +33,11 @@
 //    While any task is in FOREIGN_WAIT, its continuation may run interleaved with other
 //    tasks, so `active` can no longer be trusted. The kernel then follows tasks through their
 //    Promise jobs with V8's promise hooks (see "Following tasks while a foreign wait exists"
-//    below), enabled only while such a task exists; where the hooks cannot tell, a trap
-//    identifies its caller from V8's async stack trace, which contains the task's outermost
-//    frame, an async function named `curio$task$<id>` (a few microseconds per trap).
+//    below), enabled only while such a task exists and only once the stack has been read for
+//    the first STACK_READS_BEFORE_HOOKS callers (enabling a promise hook slows every Promise in
+//    the process for good); before that, and where the hooks cannot tell, a trap identifies its
+//    caller from V8's async stack trace, which contains the task's outermost frame, an async
+//    function named `curio$task$<id>` (a few microseconds per trap).
 //    `awaitPromise(p)` is the cheap and cancellable alternative to a raw await.
 //    A task that stalls while operations of its own are pending (operation.ts: a client call
 //    it awaits) is not counted as foreign: those operations settle in its own turn. Should it
@@ -230,6 +232,7 @@ function followedCaller(): Task | null {
   let task = jobTask;
   if (task === null || hooksStop === null || verifyingKernels !== 0) {
     task = identifyCaller();
+    if (hooksStop === null) countStackRead();
     if (task !== null) {
       if (inJob && hooksStop !== null) jobTask = task;
     } else {
@@ -254,6 +257,7 @@ export function strictCallerTask(): Task | null {
   let task = hooksStop !== null && verifyingKernels === 0 ? jobTask : null;
   if (task === null) {
     task = identifyCaller();
+    if (hooksStop === null) countStackRead();
     if (task !== null && inJob && hooksStop !== null) jobTask = task;
   }
   if (active === null && task !== null && (task._foreign || opWaiting(task))) adopt(task);
@@ -831,9 +835,13 @@ function identifyCaller(): Task | null {
 // settlement queues, at a moment the kernel cannot see, and may trap while another task holds
 // the baton. Identifying every caller from the stack (~3 us a trap) made every task ~30x
 // slower for as long as one foreign await lasted. Instead, while any task is in FOREIGN_WAIT
-// (and only then: code that never uses the kernel pays nothing otherwise), V8's promise hooks
-// carry the calling task from job to job, as AsyncLocalStorage would but with three small
-// callbacks and no async ids:
+// (and only then), V8's promise hooks carry the calling task from job to job, as
+// AsyncLocalStorage would but with three small callbacks and no async ids. Not from the first
+// foreign wait, though: enabling a promise hook, even for a moment, makes V8 drop its PromiseHook
+// protector for the rest of the process, so every async function and Promise in it runs slower
+// from then on, kernel or not (STACK_READS_BEFORE_HOOKS has the figures). So the stack identifies
+// the first callers, and only a program that keeps needing it (1 000 reads, a few milliseconds)
+// switches to the hooks. The hooks:
 //
 // - init: a Promise created while the code of task T runs is tagged with T. `await` and
 //   `then` create such a Promise (the "throwaway" of an await, the derived Promise of a then),
@@ -868,6 +876,15 @@ function identifyCaller(): Task | null {
 // Promises, with no further settlement, before it traps), and inside a burst the queue never
 // drains while the tasks' own async functions settle Promises all the time. Recognising the
 // Promise is possible only for Promises the kernel hands out: that is `awaitPromise`.
+//
+// Not available on Node 20 (issue 9): following without promise hooks. V8 carries a value
+// through every Promise job without hooks and without touching the protector ("continuation
+// preserved embedder data", what Node 22's AsyncContextFrame builds AsyncLocalStorage on), but
+// Node 20 exposes it to no JavaScript API; a native addon could, at the price of a compiler at
+// install time. AsyncLocalStorage on Node 20 is built on promise hooks itself (the same
+// protector, and a plain Promise ping-pong at 0.27x once a context is active: the kernel bench's
+// "why not AsyncLocalStorage" row). On a Node whose
+// AsyncLocalStorage uses AsyncContextFrame, a store per task would replace the hooks here.
 
 const TASK_TAG = Symbol('curio.task');
 type Tagged = { [TASK_TAG]?: Task };
@@ -890,8 +907,40 @@ function hookAfter(): void {
   jobTask = null;
 }
 
+/**
+ * How many callers the stack may identify while tasks are in FOREIGN_WAIT before following
+ * switches to promise hooks for good. Enabling any promise hook makes V8 drop its PromiseHook
+ * protector, for the rest of the process: optimized code no longer inlines Promise construction,
+ * `then` or `await`, so every async function and Promise in the process runs slower from then on,
+ * whether or not it uses the kernel (issue 9, measured on Node 20: +19.5% instructions for plain
+ * async/await code under callgrind, the kernel's tasks awaiting operations ~16% slower in wall
+ * time; `node --trace-protector-invalidation` shows the moment). A program whose foreign awaits
+ * are few (a config file read at start, an occasional lookup) pays a few microseconds per trap
+ * for a while instead; one that awaits foreign Promises all the time (a server reading files)
+ * pays those few milliseconds once and then the hooks' cheaper following.
+ */
+const STACK_READS_BEFORE_HOOKS = 1000;
+/** Stack identifications left before promise hooks; 0 once they have been enabled. */
+let stackReadsLeft = STACK_READS_BEFORE_HOOKS;
+
+/** A caller was identified from the stack because no hooks follow tasks now. */
+function countStackRead(): void {
+  if (foreignCount > 0 && stackReadsLeft > 0 && --stackReadsLeft === 0) startFollowing();
+}
+
+/**
+ * Set how many stack identifications come before promise hooks, for tests of both ways of
+ * following: 0 follows with hooks from a foreign wait's start, Infinity never does. Hooks that
+ * follow tasks now stay on until the last foreign wait ends. @internal
+ */
+export function setStackReadsBeforeHooks(reads: number): void {
+  stackReadsLeft = Math.max(0, reads);
+  if (stackReadsLeft === 0 && foreignCount > 0) startFollowing();
+}
+
+/** A task entered FOREIGN_WAIT (or the stack budget ran out while one is): follow with hooks if allowed. */
 function startFollowing(): void {
-  if (hooksStop !== null) return;
+  if (hooksStop !== null || stackReadsLeft > 0) return;
   jobTask = null;
   inJob = false;
   hooksStop = promiseHooks.createHook({ init: hookInit, before: hookBefore, after: hookAfter }) as () => void;

@@ -2,7 +2,7 @@
 // calling task, interop with plain Promise code, the virtual clock, the Kernel object.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CancelledError,
   Event,
@@ -27,7 +27,7 @@ import {
 } from '@curio-ts/kernel';
 import type { KernelErrorInfo, Task } from '@curio-ts/kernel';
 import { promises as fsp } from 'node:fs';
-import { followingTasks } from '../src/handoff.js';
+import { followingTasks, setStackReadsBeforeHooks } from '../src/handoff.js';
 import { waitExternal } from '@curio-ts/kernel/lowlevel';
 import type { ExternalWake } from '@curio-ts/kernel/lowlevel';
 
@@ -326,62 +326,6 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
     expect(trace).toEqual(['value', 'boom', '42', 'timed out', 'cancelled at once']);
   });
 
-  it('a task resuming from a raw foreign await in the middle of a burst is identified correctly', async () => {
-    // The parked task's foreign Promise is settled by main's code while main and echo pass the
-    // baton back and forth: its continuation runs between their traps, in a Promise job whose
-    // reaction was registered before the kernel started following tasks.
-    const mismatches: string[] = [];
-    const check = (name: string): void => {
-      const seen = currentTask().name;
-      if (seen !== name) mismatches.push(`${name} seen as ${seen}`);
-    };
-    let parkedSum = 0;
-    let echoed = 0;
-    await run(async () => {
-      let release!: (v: number) => void;
-      const foreign = new Promise<number>((resolve) => (release = resolve));
-      const results = new Queue<number>();
-      const parked = spawn(async () => {
-        const first = await foreign;
-        check('parked');
-        for (let i = 0; i < 200; i++) {
-          await results.put(first + i);
-          check('parked');
-          if (i % 50 === 0) await new Promise<void>((resolve) => setImmediate(resolve)); // foreign again
-          await sleep(0);
-          check('parked');
-        }
-      }, { name: 'parked' });
-      const ping = new Queue<number>();
-      const pong = new Queue<number>();
-      const echo = spawn(async () => {
-        for (let i = 0; i < 2000; i++) {
-          const v = await ping.get();
-          check('echo');
-          await pong.put(v);
-          echoed++;
-        }
-      }, { name: 'echo' });
-      await sleep(1);
-      expect(parked.state).toBe('FOREIGN_WAIT');
-      expect(followingTasks()).toBe(true);
-      for (let i = 0; i < 2000; i++) {
-        if (i === 500) release(1000);
-        await ping.put(i);
-        check('main');
-        expect(await pong.get()).toBe(i);
-        check('main');
-      }
-      for (let i = 0; i < 200; i++) parkedSum += await results.get();
-      await echo.join();
-      await parked.join();
-      expect(followingTasks()).toBe(false);
-    }, { name: 'main' });
-    expect(mismatches).toEqual([]);
-    expect(echoed).toBe(2000);
-    expect(parkedSum).toBe(200 * 1000 + (199 * 200) / 2);
-  });
-
   it('a task adopted from the stack keeps the baton when a task woken just before it was due to run next', async () => {
     // From one callback with no task holding the baton: a plain Promise a task awaits raw is
     // resolved (its continuation queued first), then another task is woken (the scheduler's
@@ -416,65 +360,174 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
     });
   });
 
-  it('tasks trapping beside a task looping over fs.promises.stat are identified correctly', async () => {
-    const mismatches: string[] = [];
-    const local = new Local('none');
-    await run(async () => {
-      let stop = false;
-      let stats = 0;
-      const statter = spawn(async () => {
-        local.set('statter');
-        while (!stop) {
-          await fsp.stat('.');
-          stats++;
-          if (stats % 3 === 0) {
-            await sleep(0);
-            if (currentTask().name !== 'statter' || local.get() !== 'statter') mismatches.push('statter');
-          }
-        }
-      }, { name: 'statter' });
-      const workers = Array.from({ length: 4 }, (_, w) =>
-        spawn(async () => {
-          local.set(`w${w}`);
-          for (let i = 0; i < 300; i++) {
-            await sleep(0);
-            if (currentTask().name !== `w${w}` || local.get() !== `w${w}`) mismatches.push(`w${w}`);
-            if (i % 100 === 0) await fsp.stat('.');
-          }
-        }, { name: `w${w}` }),
-      );
-      for (const t of workers) await t.join();
-      while (stats < 5) await sleep(1);
-      stop = true;
-      await statter.join();
-    });
-    expect(mismatches).toEqual([]);
-    expect(followingTasks()).toBe(false);
-  });
+  // Both ways the kernel follows tasks while one is in a raw foreign await: promise hooks, and
+  // the stack alone (the first STACK_READS_BEFORE_HOOKS callers of a process, handoff.ts).
+  for (const [label, reads, hooks] of [
+    ['promise hooks', 0, true],
+    ['the stack alone', Infinity, false],
+  ] as const) {
+    describe(label, () => {
+      beforeAll(() => setStackReadsBeforeHooks(reads));
+      afterAll(() => setStackReadsBeforeHooks(1000));
 
-  it('Promise.all of two joins in one task works while a foreign wait exists', async () => {
-    // The first join keeps the baton to the end of the expression; the second makes both
-    // operations of the task (kernel.ts, waitAside), also while callers are found from the stack.
-    const outcome = await run(async () => {
-      let release!: () => void;
-      const parked = spawn(() => new Promise<void>((resolve) => (release = resolve)));
-      await sleep(1);
-      expect(parked.state).toBe('FOREIGN_WAIT');
-      const a = spawn(async () => {
-        await sleep(2);
-        return 'a';
+      it(`a task resuming from a raw foreign await in the middle of a burst is identified correctly (${label})`, async () => {
+        // The parked task's foreign Promise is settled by main's code while main and echo pass the
+        // baton back and forth: its continuation runs between their traps, in a Promise job whose
+        // reaction was registered before the kernel started following tasks.
+        const mismatches: string[] = [];
+        const check = (name: string): void => {
+          const seen = currentTask().name;
+          if (seen !== name) mismatches.push(`${name} seen as ${seen}`);
+        };
+        let parkedSum = 0;
+        let echoed = 0;
+        await run(async () => {
+          let release!: (v: number) => void;
+          const foreign = new Promise<number>((resolve) => (release = resolve));
+          const results = new Queue<number>();
+          const parked = spawn(async () => {
+            const first = await foreign;
+            check('parked');
+            for (let i = 0; i < 200; i++) {
+              await results.put(first + i);
+              check('parked');
+              if (i % 50 === 0) await new Promise<void>((resolve) => setImmediate(resolve)); // foreign again
+              await sleep(0);
+              check('parked');
+            }
+          }, { name: 'parked' });
+          const ping = new Queue<number>();
+          const pong = new Queue<number>();
+          const echo = spawn(async () => {
+            for (let i = 0; i < 2000; i++) {
+              const v = await ping.get();
+              check('echo');
+              await pong.put(v);
+              echoed++;
+            }
+          }, { name: 'echo' });
+          await sleep(1);
+          expect(parked.state).toBe('FOREIGN_WAIT');
+          expect(followingTasks()).toBe(hooks);
+          for (let i = 0; i < 2000; i++) {
+            if (i === 500) release(1000);
+            await ping.put(i);
+            check('main');
+            expect(await pong.get()).toBe(i);
+            check('main');
+          }
+          for (let i = 0; i < 200; i++) parkedSum += await results.get();
+          await echo.join();
+          await parked.join();
+          expect(followingTasks()).toBe(false);
+        }, { name: 'main' });
+        expect(mismatches).toEqual([]);
+        expect(echoed).toBe(2000);
+        expect(parkedSum).toBe(200 * 1000 + (199 * 200) / 2);
       });
-      const b = spawn(async () => {
-        await sleep(1);
-        return 'b';
+
+      it(`tasks trapping beside a task looping over fs.promises.stat are identified correctly (${label})`, async () => {
+        const mismatches: string[] = [];
+        const local = new Local('none');
+        await run(async () => {
+          let stop = false;
+          let stats = 0;
+          const statter = spawn(async () => {
+            local.set('statter');
+            while (!stop) {
+              await fsp.stat('.');
+              stats++;
+              if (stats % 3 === 0) {
+                await sleep(0);
+                if (currentTask().name !== 'statter' || local.get() !== 'statter') mismatches.push('statter');
+              }
+            }
+          }, { name: 'statter' });
+          const workers = Array.from({ length: 4 }, (_, w) =>
+            spawn(async () => {
+              local.set(`w${w}`);
+              for (let i = 0; i < 300; i++) {
+                await sleep(0);
+                if (currentTask().name !== `w${w}` || local.get() !== `w${w}`) mismatches.push(`w${w}`);
+                if (i % 100 === 0) await fsp.stat('.');
+              }
+            }, { name: `w${w}` }),
+          );
+          for (const t of workers) await t.join();
+          while (stats < 5) await sleep(1);
+          stop = true;
+          await statter.join();
+        });
+        expect(mismatches).toEqual([]);
+        expect(followingTasks()).toBe(false);
       });
-      const both = spawn(async () => Promise.all([a.join(), b.join()]));
-      const joined = await both.join();
-      release();
-      await parked.join();
-      return joined;
+
+      it(`Promise.all of two joins in one task works while a foreign wait exists (${label})`, async () => {
+        // The first join keeps the baton to the end of the expression; the second makes both
+        // operations of the task (kernel.ts, waitAside), also while callers are found from the stack.
+        const outcome = await run(async () => {
+          let release!: () => void;
+          const parked = spawn(() => new Promise<void>((resolve) => (release = resolve)));
+          await sleep(1);
+          expect(parked.state).toBe('FOREIGN_WAIT');
+          const a = spawn(async () => {
+            await sleep(2);
+            return 'a';
+          });
+          const b = spawn(async () => {
+            await sleep(1);
+            return 'b';
+          });
+          const both = spawn(async () => Promise.all([a.join(), b.join()]));
+          const joined = await both.join();
+          release();
+          await parked.join();
+          return joined;
+        });
+        expect(outcome).toEqual(['a', 'b']);
+      });
+
     });
-    expect(outcome).toEqual(['a', 'b']);
+  }
+
+  it('following switches from the stack to promise hooks once the stack budget is spent, in the middle of a foreign wait, and callers stay right', async () => {
+    setStackReadsBeforeHooks(200);
+    try {
+      const mismatches: string[] = [];
+      const following: boolean[] = [];
+      await run(async () => {
+        let release!: () => void;
+        const parked = spawn(async () => {
+          await new Promise<void>((resolve) => (release = resolve));
+          for (let i = 0; i < 50; i++) {
+            await sleep(0);
+            if (currentTask().name !== 'parked') mismatches.push('parked');
+          }
+        }, { name: 'parked' });
+        await sleep(1);
+        expect(parked.state).toBe('FOREIGN_WAIT');
+        following.push(followingTasks());
+        const workers = Array.from({ length: 2 }, (_, w) =>
+          spawn(async () => {
+            for (let i = 0; i < 300; i++) {
+              await sleep(0);
+              if (currentTask().name !== `w${w}`) mismatches.push(`w${w}`);
+            }
+          }, { name: `w${w}` }),
+        );
+        for (const worker of workers) await worker.join();
+        following.push(followingTasks());
+        release();
+        await parked.join();
+        following.push(followingTasks());
+      });
+      expect(mismatches).toEqual([]);
+      // Not at the start of the wait, on after 600 traps had been followed from the stack, off
+      // once the wait had ended.
+      expect(following).toEqual([false, true, false]);
+    } finally {
+      setStackReadsBeforeHooks(1000);
+    }
   });
 
   it('two waits in one expression: joins and sleeps work, any other second blocking call is refused at once with a typed error (no foreign wait, no debug)', async () => {
