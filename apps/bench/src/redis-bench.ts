@@ -308,9 +308,9 @@ export async function redisSuite(): Promise<string> {
   // Last: the rows with a task in a raw foreign await. A program that keeps awaiting foreign
   // Promises in tasks makes the kernel follow its tasks with V8's promise hooks (after the first
   // 1 000 callers found from the stack), and enabling promise hooks drops V8's PromiseHook
-  // protector for the rest of the process: from then on every async function and Promise in the
-  // process runs slower (handoff.ts, "Following tasks while a foreign wait exists"). The rows above
-  // measure a program without such awaits; the last three, the same calls once it had them.
+  // protector for the rest of the process (handoff.ts, "Following tasks while a foreign wait
+  // exists"; the kernel suite measures what that costs). The rows above measure a program
+  // without such awaits.
   const [seqStat, seqCurio2, seqStatTrap] = await measure([
     { name: 'curio-ts (curio) beside a stat loop', run: () => curio.submit(sequentialBesideStat(() => curio.client)) },
     { name: 'curio-ts (curio)', run: () => curio.submit(sequential(() => curio.client)) },
@@ -330,19 +330,6 @@ export async function redisSuite(): Promise<string> {
     ours: seqStat!,
     baseline: seqStatTrap!,
   });
-  rows.push({
-    benchmark: 'the same stat-loop run vs the sequential curio run before any foreign await in this process (measured apart, not interleaved)',
-    ours: seqStat!,
-    baseline: seqCurio!,
-  });
-  const [afterTasks, afterNode, afterIo] = await measure([
-    { name: 'curio-ts (curio, 1000 tasks) after promise hooks', run: () => curio.submit(concurrentTasks(() => curio.client)) },
-    { name: 'curio-ts (node) after promise hooks', run: concurrent(() => ours) },
-    { name: 'ioredis (auto-pipelining) after promise hooks', run: concurrent(() => ioredis) },
-  ], 5, true);
-  rows.push({ benchmark: `${CONC_N} GETs from 1000 kernel tasks, once the kernel has followed tasks with promise hooks in this process, vs ioredis (both pay)`, ours: afterTasks!, baseline: afterIo! });
-  rows.push({ benchmark: `the same 1000-task run vs the one before promise hooks (measured apart, not interleaved)`, ours: afterTasks!, baseline: concCurioTasks! });
-  rows.push({ benchmark: `${CONC_N} concurrent GETs, node runtime (no kernel in the call), after promise hooks vs before (measured apart)`, ours: afterNode!, baseline: concOurs! });
 
   raw.close();
   floor.close();
@@ -352,7 +339,7 @@ export async function redisSuite(): Promise<string> {
   await nodeRedis.quit();
 
   rows.push(...(await decodeRows()));
-  return `${table(rows)}\n\nThe ${CONC_N} concurrent GET rows collect the heap before each run (harness.ts, measure): each contender starts from the same heap, not from the garbage of the one before (a burst of ioredis leaves about a gigabyte scavenged). The rows with a raw foreign await run last: they make the kernel follow tasks with promise hooks, after which V8 runs every Promise in the process slower for good (the rows 'after promise hooks' show by how much).\n`;
+  return `${table(rows)}\n\nThe ${CONC_N} concurrent GET rows collect the heap before each run (harness.ts, measure): each contender starts from the same heap, not from the garbage of the one before (a burst of ioredis leaves about a gigabyte scavenged). The rows with a raw foreign await run last: they make the kernel follow tasks with promise hooks, after which V8 runs Promise code in the process slower for good (the kernel suite's last row).\n`;
 }
 
 // ---------------------------------------------------------------------------------------------

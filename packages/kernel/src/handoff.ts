@@ -912,9 +912,10 @@ function hookAfter(): void {
  * switches to promise hooks for good. Enabling any promise hook makes V8 drop its PromiseHook
  * protector, for the rest of the process: optimized code no longer inlines Promise construction,
  * `then` or `await`, so every async function and Promise in the process runs slower from then on,
- * whether or not it uses the kernel (issue 9, measured on Node 20: +19.5% instructions for plain
- * async/await code under callgrind, the kernel's tasks awaiting operations ~16% slower in wall
- * time; `node --trace-protector-invalidation` shows the moment). A program whose foreign awaits
+ * whether or not it uses the kernel (issue 9, measured on Node 20: plain async/await code runs
+ * +19.5-23.5% instructions per call under callgrind and ran at 0.74-0.89x the rate in five
+ * alternated pairs of processes, apps/bench protector-child.ts; the Redis GET workloads showed no
+ * difference above the machine's noise; `node --trace-protector-invalidation` shows the moment). A program whose foreign awaits
  * are few (a config file read at start, an occasional lookup) pays a few microseconds per trap
  * for a while instead; one that awaits foreign Promises all the time (a server reading files)
  * pays those few milliseconds once and then the hooks' cheaper following.
