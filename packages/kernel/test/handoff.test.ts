@@ -258,9 +258,13 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
   it('cancelling a task in a raw foreign await takes effect when the Promise settles', async () => {
     const trace: string[] = [];
     await run(async () => {
+      // Settled by hand, 10 ms after the cancel: the task is still in its foreign await however
+      // slow the machine, and the cancel cannot return before the release.
+      let release!: () => void;
+      const foreign = new Promise<void>((resolve) => (release = resolve));
       const t = spawn(async () => {
         try {
-          await delay(20);
+          await foreign;
           trace.push('promise settled');
           await sleep(0);
           trace.push('not reached');
@@ -271,9 +275,10 @@ describe('foreign awaits (raw await of a non-kernel Promise)', () => {
       });
       await sleep(2);
       expect(t.state).toBe('FOREIGN_WAIT');
+      setTimeout(release, 10);
       const t0 = clock();
       await t.cancel();
-      trace.push(`cancel waited ${clock() - t0 >= 10 ? 'for the promise' : 'too little'}`);
+      trace.push(`cancel waited ${clock() - t0 >= 9 ? 'for the promise' : 'too little'}`);
     });
     expect(trace).toEqual(['promise settled', 'caught TaskCancelled', 'cancel waited for the promise']);
   });
