@@ -883,8 +883,8 @@ function identifyCaller(): Task | null {
 // Node 20 exposes it to no JavaScript API; a native addon could, at the price of a compiler at
 // install time. AsyncLocalStorage on Node 20 is built on promise hooks itself (the same
 // protector, and a plain Promise ping-pong at 0.27x once a context is active: the kernel bench's
-// "why not AsyncLocalStorage" row). On a Node whose
-// AsyncLocalStorage uses AsyncContextFrame, a store per task would replace the hooks here.
+// "why not AsyncLocalStorage" row). On a Node whose AsyncLocalStorage uses AsyncContextFrame, a
+// store per task would replace the hooks here.
 
 const TASK_TAG = Symbol('curio.task');
 type Tagged = { [TASK_TAG]?: Task };
@@ -912,13 +912,14 @@ function hookAfter(): void {
  * switches to promise hooks for good. Enabling any promise hook makes V8 drop its PromiseHook
  * protector, for the rest of the process: optimized code no longer inlines Promise construction,
  * `then` or `await`, so every async function and Promise in the process runs slower from then on,
- * whether or not it uses the kernel (issue 9, measured on Node 20: plain async/await code runs
- * +19.5-23.5% instructions per call under callgrind and ran at 0.74-0.89x the rate in five
- * alternated pairs of processes, apps/bench protector-child.ts; the Redis GET workloads showed no
- * difference above the machine's noise; `node --trace-protector-invalidation` shows the moment). A program whose foreign awaits
- * are few (a config file read at start, an occasional lookup) pays a few microseconds per trap
- * for a while instead; one that awaits foreign Promises all the time (a server reading files)
- * pays those few milliseconds once and then the hooks' cheaper following.
+ * whether or not it uses the kernel. Measured on Node 20 (issue 9): plain async/await code runs
+ * +19.5-23.5% instructions per call under callgrind, and ran at 0.74-0.89x the rate in five
+ * alternated pairs of processes (apps/bench protector-child.ts); the Redis GET workloads showed
+ * no difference above the machine's noise. `node --trace-protector-invalidation` shows the
+ * moment. A program whose foreign awaits are few (a config file read at start, an occasional
+ * lookup) pays a few microseconds per trap for a while instead (~6 us a read on a slow machine);
+ * one that awaits foreign Promises all the time (a server reading files) pays those few
+ * milliseconds once and then the hooks' cheaper following.
  */
 const STACK_READS_BEFORE_HOOKS = 1000;
 /** Stack identifications left before promise hooks; 0 once they have been enabled. */
@@ -939,7 +940,10 @@ export function setStackReadsBeforeHooks(reads: number): void {
   if (stackReadsLeft === 0 && foreignCount > 0) startFollowing();
 }
 
-/** A task entered FOREIGN_WAIT (or the stack budget ran out while one is): follow with hooks if allowed. */
+/**
+ * A task entered FOREIGN_WAIT, or the stack budget ran out while one is: follow with hooks if
+ * the budget is spent.
+ */
 function startFollowing(): void {
   if (hooksStop !== null || stackReadsLeft > 0) return;
   jobTask = null;
