@@ -338,8 +338,12 @@ function protectorRow(): [Measurement, Measurement] {
   const once = (mode: string): number => Number(execFileSync(process.execPath, [child, mode], { encoding: 'utf8' }).trim());
   once('hook');
   once('plain');
-  const samples: Record<string, number[]> = { hook: [], plain: [] };
-  for (let i = 0; i < 7; i++) for (const mode of ['hook', 'plain']) (samples[mode] as number[]).push(once(mode));
+  const hooked: number[] = [];
+  const plain: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    hooked.push(once('hook'));
+    plain.push(once('plain'));
+  }
   const result = (name: string, values: number[]): Measurement => ({ name, opsPerSec: median(values), samples: values });
-  return [result('after a promise hook', samples.hook as number[]), result('no promise hook ever', samples.plain as number[])];
+  return [result('after a promise hook', hooked), result('no promise hook ever', plain)];
 }

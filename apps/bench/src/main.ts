@@ -9,9 +9,12 @@ import * as os from 'node:os';
 // The harness can collect the heap before each run (harness.ts, measure), so that no contender
 // pays for the garbage of the one before it: that needs `--expose-gc`, so without it the bench
 // runs itself again with it.
-if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
-  const again = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
-  process.exit(again.status ?? 1);
+if (typeof (globalThis as { gc?: unknown }).gc !== 'function') process.exit(runSelf(['--expose-gc'], process.argv.slice(2)));
+
+/** This script again in a child process (Node options `nodeArgs` added); its exit status. */
+function runSelf(nodeArgs: readonly string[], args: readonly string[]): number {
+  const child = spawnSync(process.execPath, [...nodeArgs, ...process.execArgv, process.argv[1] as string, ...args], { stdio: 'inherit' });
+  return child.status ?? 1;
 }
 import { kernelSuite } from './kernel-bench.js';
 import { ioSuite } from './io-bench.js';
@@ -60,17 +63,15 @@ for (const name of names) {
 // suite should be measured in: besides its heap, any raw foreign await in a kernel task (the
 // kernel and redis suites' foreign-await rows) enables promise hooks, and V8 then drops its
 // PromiseHook protector for the rest of the process, which makes every async function and Promise
-// in the process slower (issue 9: +19.5% instructions for async/await code, callgrind).
+// in the process slower (issue 9: ~20% more instructions for async/await code, callgrind).
 if (names.length > 1) {
   let failed = 0;
-  for (const name of names) {
-    const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1, 2), name], { stdio: 'inherit' });
-    if (child.status !== 0) failed++;
-  }
+  for (const name of names) if (runSelf([], [name]) !== 0) failed++;
   process.exit(failed === 0 ? 0 : 1);
 }
 
-for (const name of names) {
+{
+  const name = names[0] as string;
   const suite = suites[name] as () => Promise<string>;
   console.log(`running suite: ${name}`);
   const body = await suite();
