@@ -35,6 +35,23 @@ describe('ByteWriter: lend and release', () => {
     }
   });
 
+  it('integers of every magnitude are written in decimal, on both sides of 2^31', () => {
+    const edges = [0, 9, 10, 99, 100, 999, 1000, 1023, 1024, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER];
+    const out = new ReplyWriter();
+    for (const n of edges) {
+      out.integer(n);
+      out.integer(-n);
+      expect(latin1(out.take())).toBe(`:${n}\r\n:${-n}\r\n`);
+    }
+    fc.assert(
+      fc.property(fc.oneof(fc.nat(), fc.integer({ min: 2 ** 31 - 1000, max: 2 ** 31 + 1000 }), fc.maxSafeNat()), (n) => {
+        out.integer(n);
+        out.bulk('x'.repeat(n % 2000));
+        expect(latin1(out.take())).toBe(`:${n}\r\n$${n % 2000}\r\n${'x'.repeat(n % 2000)}\r\n`);
+      }),
+    );
+  });
+
   it('writing goes on during a loan without touching the lent bytes; a full buffer is left to them', () => {
     const out = new ReplyWriter({ initialSize: 64 });
     out.bulk('a'.repeat(40));
