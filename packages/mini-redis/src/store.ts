@@ -5,7 +5,9 @@
 //
 // Invariants (Redis's own):
 // - A value is a binary string (string type), a RedisList, a Map (hash) or a Set; an
-//   aggregate is never empty: the command that empties it deletes its key.
+//   aggregate is never empty: the command that empties it deletes its key. A string that INCR
+//   and its family wrote may be kept as a safe integer number instead (Redis's "int"
+//   encoding): it is the string type, and every reader sees its decimal text (asString).
 // - `expires` only holds keys that exist in `data`. A key whose time has passed is deleted
 //   when it is next looked up (lazy expiry) or by the periodic cycle (see expireCycle).
 // - Clients blocked on a key wait in arrival order; a list push serves them, first come first
@@ -25,14 +27,17 @@ import type { KeyspaceEvents } from './notify.js';
 export type RedisHash = Map<string, string>;
 /** A set value: members, binary strings. */
 export type RedisSet = Set<string>;
-/** Any value. */
-export type Value = string | RedisList | RedisHash | RedisSet;
+/**
+ * Any value. A number is a string value kept as the safe integer it spells (written by INCR and
+ * its family, read as its decimal text): the next INCR neither parses text nor makes a string.
+ */
+export type Value = string | number | RedisList | RedisHash | RedisSet;
 /** The TYPE names. */
 export type TypeName = 'string' | 'list' | 'hash' | 'set';
 
 /** The TYPE of a value. */
 export function typeName(value: Value): TypeName {
-  if (typeof value === 'string') return 'string';
+  if (typeof value === 'string' || typeof value === 'number') return 'string';
   if (value instanceof RedisList) return 'list';
   if (value instanceof Map) return 'hash';
   return 'set';
@@ -43,7 +48,14 @@ function wrongType(): never {
 }
 
 function asString(value: Value | undefined): string | undefined {
-  return value === undefined || typeof value === 'string' ? value : wrongType();
+  if (value === undefined || typeof value === 'string') return value;
+  return typeof value === 'number' ? String(value) : wrongType();
+}
+
+/** A string value as the readers of strings see it (its text), or undefined for another type. */
+export function stringValue(value: Value | undefined): string | undefined {
+  if (typeof value === 'string') return value;
+  return typeof value === 'number' ? String(value) : undefined;
 }
 
 function asList(value: Value | undefined): RedisList | undefined {
@@ -182,6 +194,15 @@ export class Database {
   /** The string at `key`, undefined if none; WRONGTYPE if it holds another type. */
   getString(key: string): string | undefined {
     return asString(this.get(key));
+  }
+
+  /**
+   * The string at `key` as it is stored (its text, or the number INCR kept), for the INCR
+   * family; undefined if none; WRONGTYPE if it holds another type.
+   */
+  getCounter(key: string): string | number | undefined {
+    const value = this.get(key);
+    return value === undefined || typeof value === 'string' || typeof value === 'number' ? value : wrongType();
   }
 
   /** The list at `key`, undefined if none; WRONGTYPE if it holds another type. */

@@ -37,6 +37,16 @@ const scripts: Record<string, readonly Command[]> = {
     ['INCRBY', 'q', '9223372036854775807'], ['INCR', 'q'], ['DECRBY', 'd', '5'], ['DECR', 'd'], ['INCRBY', 'e', '99999999999999999999'],
     ['INCRBY', 'big', '4611686018427387904'], ['INCRBY', 'big', '4611686018427387903'], ['GET', 'big'], ['LPUSH', 'l', 'x'], ['INCR', 'l'],
   ],
+  'a counter written by INCR reads as its text everywhere (mini-redis keeps it as a number)': [
+    ['INCR', 'c'], ['INCRBY', 'c', '41'], ['GET', 'c'], ['MGET', 'c', 'nope', 'c'], ['STRLEN', 'c'], ['TYPE', 'c'], ['SCAN', '0', 'TYPE', 'string'],
+    ['APPEND', 'c', '0'], ['GET', 'c'], ['INCR', 'c'], ['DECRBY', 'c', '421'], ['GET', 'c'], ['DECR', 'c'], ['GET', 'c'],
+    ['INCRBYFLOAT', 'c', '0.5'], ['INCR', 'c'], ['INCRBY', 'e', '-2147483649'], ['DECRBY', 'e', '9007199254740990'], ['GET', 'e'],
+    ['INCR', 'e'], ['INCRBY', 'e', '9007199254740991'], ['GET', 'e'], ['INCRBY', 'e', '-9007199254740991'], ['GET', 'e'],
+    ['INCRBY', 'b', '9007199254740991'], ['INCR', 'b'], ['GET', 'b'], ['INCRBY', 'b', '-2'], ['GET', 'b'], ['STRLEN', 'b'],
+    ['INCR', 'g'], ['SET', 'g', 'v', 'GET'], ['GET', 'g'], ['INCR', 'h'], ['GETDEL', 'h'], ['EXISTS', 'h'], ['INCR', 'i'], ['LPUSH', 'i', 'x'],
+    ['HSET', 'i2', 'f', '1'], ['INCR', 'i2'], ['INCR', 'j'], ['EXPIRE', 'j', '100'], ['INCR', 'j'], ['TTL', 'j'], ['GET', 'j'],
+    ['MSET', 'k', '7'], ['INCR', 'k'], ['MGET', 'k', 'j', 'i'],
+  ],
   'INCRBYFLOAT: long double results, printed as Redis prints them': [
     ['INCRBYFLOAT', 'f', '0.1'], ['INCRBYFLOAT', 'f', '0.2'], ['INCRBYFLOAT', 'f', '1e20'], ['INCRBYFLOAT', 'f', '-1e20'],
     ['INCRBYFLOAT', 'f', 'abc'], ['INCRBYFLOAT', 'f', 'inf'], ['INCRBYFLOAT', 'f', 'nan'], ['SET', 'g', '5.0e3'], ['INCRBYFLOAT', 'g', '2.0e2'],

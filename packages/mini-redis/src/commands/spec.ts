@@ -112,12 +112,12 @@ export function indexArg(args: Args, i: number): number {
 }
 
 /**
- * `current` (a stored integer string; missing counts as 0) plus `increment`, as INCRBY and
- * HINCRBY compute it: `notInteger` when the stored value is not an integer, an overflow error
- * beyond 64 bits.
+ * `current` (a stored integer string, or the number INCR kept; missing counts as 0) plus
+ * `increment`, as INCRBY and HINCRBY compute it: `notInteger` when the stored value is not an
+ * integer, an overflow error beyond 64 bits.
  */
-export function addToInteger(current: string | undefined, increment: number | bigint, notInteger: string): number | bigint {
-  const value = current === undefined ? 0 : parseInt64(current);
+export function addToInteger(current: string | number | undefined, increment: number | bigint, notInteger: string): number | bigint {
+  const value = current === undefined ? 0 : typeof current === 'number' ? current : parseInt64(current);
   if (value === null) return fail(notInteger);
   const result = addInt64(value, increment);
   return result === null ? fail(OVERFLOW) : result;

@@ -8,6 +8,7 @@ import { isInt64Min, parseInt64 } from '../binary.js';
 import { fail, invalidExpire, NOT_INTEGER, SYNTAX, wrongArity } from '../errors.js';
 import { incrByFloat } from '../longdouble.js';
 import { NOTIFY } from '../notify.js';
+import { stringValue } from '../store.js';
 import type { Session } from '../session.js';
 import { addToInteger, arg, command, integerArg, option } from './spec.js';
 import type { Args, CommandSpec } from './spec.js';
@@ -94,7 +95,7 @@ function mget(session: Session, args: Args): void {
   reply.array(args.length - 1);
   for (let i = 1; i < args.length; i++) {
     const value = db.read(arg(args, i));
-    reply.bulkOrNull(typeof value === 'string' ? value : undefined);
+    reply.bulkOrNull(stringValue(value));
   }
 }
 
@@ -203,8 +204,9 @@ function persist(session: Session, args: Args): void {
 // INCR family
 
 function incrBy(session: Session, key: string, increment: number | bigint): void {
-  const result = addToInteger(session.db.getString(key), increment, NOT_INTEGER);
-  session.db.put(key, String(result));
+  const result = addToInteger(session.db.getCounter(key), increment, NOT_INTEGER);
+  // A safe integer stays a number (store.ts, Value); beyond 2^53 the exact text.
+  session.db.put(key, typeof result === 'number' ? result : String(result));
   session.db.notify(NOTIFY.STRING, 'incrby', key);
   session.reply.integer(result);
 }
