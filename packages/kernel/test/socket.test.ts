@@ -182,6 +182,30 @@ describe('backpressure and bounded memory', () => {
     }
   }, 60_000);
 
+  test('sendalls of one slice or less to a peer that does not read: each resolves once the OS has every byte, and all arrive in order', async () => {
+    const part = 64 * 1024;
+    const data = payload(32 * 1024 * 1024, 13);
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const heldAfterResolve: number[] = [];
+      const sending = spawn(async () => {
+        for (let at = 0; at < data.length; at += part) {
+          await client.sendall(data.subarray(at, at + part));
+          heldAfterResolve.push(client.rawSocket.writableLength);
+        }
+        await client.shutdown();
+      }, { name: 'writer' });
+      await blockedIn(sending, 'WRITE_WAIT');
+      const received = await spawn(() => drain(peer)).join();
+      await sending.join();
+      await closeAll(client, peer, server);
+      return { received, heldAfterResolve };
+    });
+    expect(sha256(got.received)).toBe(sha256(data));
+    expect(got.heldAfterResolve.length).toBe(data.length / part);
+    expect(got.heldAfterResolve.every((held) => held === 0)).toBe(true);
+  }, 60_000);
+
   test('a sendall to a peer that does not read blocks, times out with bytesSent, and the socket stays usable', async () => {
     const got = await runReal(async () => {
       const { server, client, peer } = await connectedPair();

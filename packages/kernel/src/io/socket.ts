@@ -636,8 +636,12 @@ export class Socket {
       const raw = this._raw;
       if (raw.writableLength === 0 && !raw.writableEnded && !raw.destroyed) {
         if (data.length === 0) return RESOLVED;
-        raw.write(data, this.writtenCallback());
+        // With no callback: after a write the OS took at once, Node then schedules nothing (a
+        // callback costs a nextTick and an object per write). Bytes Node kept get an empty
+        // write behind them whose callback wakes the writer: Node completes writes in order.
+        raw.write(data);
         if (raw.writableLength === 0) return RESOLVED;
+        raw.write(EMPTY, this.writtenCallback());
         return this.sendallWaiting(data, data.length);
       }
     }
