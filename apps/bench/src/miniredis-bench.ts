@@ -2,7 +2,8 @@
 // (`-t set,get,incr,lpush,rpop,sadd,hset,lrange_100 -P 16 -n 200000 -q`, 50 clients) against the real redis-server on
 // 127.0.0.1:6379 and against mini-redis started from apps/mini-redis/dist/main.js in a child
 // process, interleaved over several rounds; each figure is the median, as ops/s and as a ratio.
-// Target (issue 9): at least 0.7x redis-server for each test.
+// Target (issue 9): at least 0.7x redis-server for each test. Informational rows: the same tests
+// with random keys, and SET and GET at other pipeline depths.
 
 import { spawn as spawnChild } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -25,8 +26,18 @@ const TARGET = 0.7;
  */
 const RANDOM_KEYS = 100_000;
 const RANDOM_ROUNDS = 3;
+/**
+ * Other pipeline depths for SET and GET (informational): the cost of each read and write event
+ * (Node's I/O callback, the task's resumption, the write) is paid once per batch of commands, so
+ * the ratio moves with the depth.
+ */
+const DEPTHS = [1, 64, 256] as const;
+const DEPTH_TESTS = ['SET', 'GET'] as const;
+type DepthTest = (typeof DEPTH_TESTS)[number];
 
-type Rates = Record<(typeof TESTS)[number], number>;
+type Test = (typeof TESTS)[number];
+/** Requests per second of each test run. */
+type Rates<T extends Test> = Record<T, number>;
 
 /** Start mini-redis on a free port; resolves once it prints its "listening" line. */
 async function startMiniRedis(): Promise<{ child: ChildProcess; port: number }> {
@@ -51,27 +62,30 @@ async function stop(child: ChildProcess): Promise<void> {
   await once(child, 'exit');
 }
 
-/** One redis-benchmark run; the requests per second of each test. */
-function benchmark(port: number, randomKeys = 0): Promise<Rates> {
+/**
+ * One redis-benchmark run of `tests` with `pipeline` commands in flight per client (`randomKeys`:
+ * a random key of that many per command); the requests per second of each test.
+ */
+function benchmark<T extends Test>(port: number, tests: readonly T[], { randomKeys = 0, pipeline = 16 } = {}): Promise<Rates<T>> {
   return new Promise((resolve, reject) => {
-    const args = ['-p', String(port), '-t', TESTS.join(',').toLowerCase(), '-P', '16', '-n', String(REQUESTS), '-q'];
+    const args = ['-p', String(port), '-t', tests.join(',').toLowerCase(), '-P', String(pipeline), '-n', String(REQUESTS), '-q'];
     if (randomKeys > 0) args.push('-r', String(randomKeys));
     const child = spawnChild('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('error', (error) => reject(new Error(`cannot run redis-benchmark: ${error.message}`)));
     child.once('close', (code) => {
-      const rates: Partial<Rates> = {};
+      const rates: Partial<Rates<T>> = {};
       // Progress lines end in \r; the result of each test is `SET: 123.45 requests per second...`.
       for (const line of output.split(/[\r\n]+/)) {
         // LRANGE_100 prints `LRANGE_100 (first 100 elements): ...`; LPUSH's helper run for it
         // prints `LPUSH (needed to benchmark LRANGE): ...` and is not a test of its own.
         const match = /^\s*([A-Z_0-9]+)(?: \(first 100 elements\))?: ([\d.]+) requests per second/.exec(line);
-        if (match !== null && (TESTS as readonly string[]).includes(match[1] as string)) rates[match[1] as keyof Rates] = Number(match[2]);
+        if (match !== null && (tests as readonly string[]).includes(match[1] as string)) rates[match[1] as T] = Number(match[2]);
       }
-      if (code !== 0 || TESTS.some((test) => rates[test] === undefined)) {
+      if (code !== 0 || tests.some((test) => rates[test] === undefined)) {
         reject(new Error(`redis-benchmark ${args.join(' ')} failed (exit ${code}): ${output}`));
-      } else resolve(rates as Rates);
+      } else resolve(rates as Rates<T>);
     });
   });
 }
@@ -85,18 +99,29 @@ function median(values: readonly number[]): number {
 export async function miniRedisSuite(): Promise<string> {
   const mini = await startMiniRedis();
   try {
-    const samples = { redis: [] as Rates[], mini: [] as Rates[] };
-    await benchmark(mini.port); // warm-up: mini-redis's JIT
+    const samples = { redis: [] as Rates<Test>[], mini: [] as Rates<Test>[] };
+    await benchmark(mini.port, TESTS); // warm-up: mini-redis's JIT
     for (let round = 0; round < ROUNDS; round++) {
-      samples.redis.push(await benchmark(REDIS_PORT));
-      samples.mini.push(await benchmark(mini.port));
+      samples.redis.push(await benchmark(REDIS_PORT, TESTS));
+      samples.mini.push(await benchmark(mini.port, TESTS));
     }
-    const random = { redis: [] as Rates[], mini: [] as Rates[] };
+    const random = { redis: [] as Rates<Test>[], mini: [] as Rates<Test>[] };
     for (let round = 0; round < RANDOM_ROUNDS; round++) {
-      random.redis.push(await benchmark(REDIS_PORT, RANDOM_KEYS));
-      random.mini.push(await benchmark(mini.port, RANDOM_KEYS));
+      random.redis.push(await benchmark(REDIS_PORT, TESTS, { randomKeys: RANDOM_KEYS }));
+      random.mini.push(await benchmark(mini.port, TESTS, { randomKeys: RANDOM_KEYS }));
     }
-    const measurement = (name: string, runs: readonly Rates[], test: keyof Rates): Measurement => {
+    // The same SET and GET at other pipeline depths: how the gap depends on the commands per
+    // read and write (each depth interleaved, informational).
+    const depths = new Map<number, { redis: Rates<DepthTest>[]; mini: Rates<DepthTest>[] }>();
+    for (const depth of DEPTHS) {
+      const runs = { redis: [] as Rates<DepthTest>[], mini: [] as Rates<DepthTest>[] };
+      for (let round = 0; round < RANDOM_ROUNDS; round++) {
+        runs.redis.push(await benchmark(REDIS_PORT, DEPTH_TESTS, { pipeline: depth }));
+        runs.mini.push(await benchmark(mini.port, DEPTH_TESTS, { pipeline: depth }));
+      }
+      depths.set(depth, runs);
+    }
+    const measurement = <T extends Test>(name: string, runs: readonly Rates<T>[], test: T): Measurement => {
       const values = runs.map((rates) => rates[test]);
       return { name, opsPerSec: median(values), samples: values };
     };
@@ -113,7 +138,16 @@ export async function miniRedisSuite(): Promise<string> {
         baseline: measurement('redis-server', random.redis, test),
       });
     }
-    return `${table(rows)}\n\nmini-redis: apps/mini-redis (curio kernel, one task per client, proto-redis server connection), in its own process; redis-server on 127.0.0.1:${REDIS_PORT}. Median of ${ROUNDS} interleaved runs after a warm-up run (${RANDOM_ROUNDS} for the random-key rows, which are informational: without \`-r\` every command repeats one key, which proto-redis's server role turns into a reused string).`;
+    for (const [depth, runs] of depths) {
+      for (const test of DEPTH_TESTS) {
+        rows.push({
+          benchmark: `redis-benchmark -t ${test.toLowerCase()} -P ${depth} -n ${REQUESTS} (50 clients)`,
+          ours: measurement('mini-redis', runs.mini, test),
+          baseline: measurement('redis-server', runs.redis, test),
+        });
+      }
+    }
+    return `${table(rows)}\n\nmini-redis: apps/mini-redis (curio kernel, one task per client, proto-redis server connection), in its own process; redis-server on 127.0.0.1:${REDIS_PORT}. Median of ${ROUNDS} interleaved runs after a warm-up run (${RANDOM_ROUNDS} for the random-key rows, which are informational: without \`-r\` every command repeats one key, which proto-redis's server role turns into a reused string). The rows at -P ${DEPTHS.join(', ')} (SET and GET, ${RANDOM_ROUNDS} rounds, informational) show where the gap is: in the cost of each read and write event, which a deeper pipeline shares among more commands.`;
   } finally {
     await stop(mini.child);
   }
