@@ -206,6 +206,46 @@ describe('backpressure and bounded memory', () => {
     expect(got.heldAfterResolve.every((held) => held === 0)).toBe(true);
   }, 60_000);
 
+  test('sendallNow is null when the OS takes every byte at once, else the Promise of the rest; after close, a rejected Promise', async () => {
+    const part = 64 * 1024;
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      const small = client.sendallNow(Buffer.from('hello'));
+      const echoed = (await peer.recv(5)).toString();
+      // A writer fills the socket until the OS stops taking bytes at once (bounded: 64 MiB),
+      // then waits on the Promise it got (a wait of the writer's task: the peer reads only
+      // once the writer is blocked).
+      const sent: Buffer[] = [];
+      const writer = spawn(async () => {
+        let waiting: Promise<void> | null = null;
+        while (waiting === null && sent.length < 1024) {
+          const chunk = payload(part, sent.length);
+          sent.push(chunk);
+          waiting = client.sendallNow(chunk);
+        }
+        if (waiting === null) return { waited: false, afterWait: -1 };
+        await waiting;
+        const afterWait = client.rawSocket.writableLength;
+        await client.shutdown();
+        return { waited: true, afterWait };
+      }, { name: 'writer' });
+      await blockedIn(writer, 'WRITE_WAIT');
+      const received = await drain(peer);
+      const { waited, afterWait } = await writer.join();
+      client.closeNow();
+      const closed = client.sendallNow(Buffer.from('late'));
+      const lateError = closed === null ? null : await failure(closed);
+      await closeAll(client, peer, server);
+      return { small, echoed, waited, afterWait, received, sent: Buffer.concat(sent), lateError };
+    });
+    expect(got.small).toBeNull();
+    expect(got.echoed).toBe('hello');
+    expect(got.waited).toBe(true);
+    expect(got.afterWait).toBe(0);
+    expect(sha256(got.received)).toBe(sha256(got.sent));
+    expect(got.lateError).toBeInstanceOf(SocketClosedError);
+  }, 60_000);
+
   test('a sendall to a peer that does not read blocks, times out with bytesSent, and the socket stays usable', async () => {
     const got = await runReal(async () => {
       const { server, client, peer } = await connectedPair();

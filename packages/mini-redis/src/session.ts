@@ -142,7 +142,10 @@ export class Session implements Subscriber, ClientInfo {
         this.lastActive = Date.now();
         let open = this.runCommands();
         if (typeof open !== 'boolean') open = await open; // a command blocked (BLPOP)
-        if (this.reply.length > 0) await this.flush();
+        if (this.reply.length > 0) {
+          const writing = this.flush();
+          if (writing !== null) await writing;
+        }
         if (!open || data.length === 0) return;
       }
     } catch (error) {
@@ -187,20 +190,37 @@ export class Session implements Subscriber, ClientInfo {
     return this.runCommands();
   }
 
-  /** Write everything pending; returns at once if another task of this client is writing. */
-  async flush(): Promise<void> {
+  /**
+   * Write everything pending: null when the OS took it all at once (the usual case, with no
+   * Promise made), else the Promise of the rest. Null at once if another task of this client is
+   * writing (it writes what is pending too).
+   */
+  flush(): Promise<void> | null {
     const reply = this.reply;
-    if (this.flushing || reply.length === 0) return;
+    if (this.flushing || reply.length === 0) return null;
+    // Lent, not taken: the bytes are written over once the OS has them all (a failed send
+    // leaves the buffer to the dead connection).
+    const out = reply.lend();
+    const sending = this.socket.sendallNow(out);
+    if (sending !== null) return this.flushWaiting(out, sending);
+    reply.release(out);
+    this.lastActive = Date.now(); // as Redis counts a write as interaction (timeout)
+    return null;
+  }
+
+  /** {@link flush} once the socket made it wait: `first` is lent and `sending` it. */
+  private async flushWaiting(first: Uint8Array, sending: Promise<void>): Promise<void> {
+    const reply = this.reply;
     this.flushing = true;
     try {
-      do {
-        // Lent, not taken: sendall resolves once the OS has every byte, and the writer may then
-        // write over them (a failed send leaves the buffer to the dead connection).
+      await sending;
+      reply.release(first);
+      while (reply.length > 0) {
         const out = reply.lend();
         await this.socket.sendall(out);
         reply.release(out);
-      } while (reply.length > 0);
-      this.lastActive = Date.now(); // as Redis counts a write as interaction (timeout)
+      }
+      this.lastActive = Date.now();
     } finally {
       this.flushing = false;
     }

@@ -632,15 +632,27 @@ export class Socket {
    * sent).
    */
   sendall(data: Uint8Array): Promise<void> {
+    return this.sendallNow(data) ?? RESOLVED;
+  }
+
+  /**
+   * {@link sendall}, saying whether it had to wait: null when the OS took every byte of `data`
+   * at once (`data` may be reused now, and no Promise was made), else the Promise of sendall
+   * for it (another task writes, the socket pushes back, or Node kept some of the bytes). For a
+   * server that answers a reading peer with small writes, where the wait is the exception. A
+   * Promise returned is a wait of the calling task, as sendall's is: await it before the task's
+   * next kernel call.
+   */
+  sendallNow(data: Uint8Array): Promise<void> | null {
     if (!this.writing && data.length <= WRITE_SLICE && this.failure === null && !this.closedHere) {
       const raw = this._raw;
       if (raw.writableLength === 0 && !raw.writableEnded && !raw.destroyed) {
-        if (data.length === 0) return RESOLVED;
+        if (data.length === 0) return null;
         // With no callback: after a write the OS took at once, Node then schedules nothing (a
         // callback costs a nextTick and an object per write). Bytes Node kept get an empty
         // write behind them whose callback wakes the writer: Node completes writes in order.
         raw.write(data);
-        if (raw.writableLength === 0) return RESOLVED;
+        if (raw.writableLength === 0) return null;
         raw.write(EMPTY, this.writtenCallback());
         return this.sendallWaiting(data, data.length);
       }
