@@ -47,15 +47,14 @@ function wrongType(): never {
   throw new CommandError(WRONGTYPE);
 }
 
-function asString(value: Value | undefined): string | undefined {
-  if (value === undefined || typeof value === 'string') return value;
-  return typeof value === 'number' ? String(value) : wrongType();
-}
-
 /** A string value as the readers of strings see it (its text), or undefined for another type. */
 export function stringValue(value: Value | undefined): string | undefined {
   if (typeof value === 'string') return value;
   return typeof value === 'number' ? String(value) : undefined;
+}
+
+function asString(value: Value | undefined): string | undefined {
+  return value === undefined ? undefined : (stringValue(value) ?? wrongType());
 }
 
 function asList(value: Value | undefined): RedisList | undefined {
