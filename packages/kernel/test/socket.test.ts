@@ -246,6 +246,67 @@ describe('backpressure and bounded memory', () => {
     expect(got.lateError).toBeInstanceOf(SocketClosedError);
   }, 60_000);
 
+  test('sendNow writes without a task: sent, held under push-back (drain waits for the rest), refused while Node holds bytes, over 256 KiB or after close', async () => {
+    const part = 64 * 1024;
+    const got = await runReal(async () => {
+      const { server, client, peer } = await connectedPair();
+      // From a RecvSink, the read callback, where no task runs: each chunk is echoed at once.
+      const echoes: string[] = [];
+      const echoing = spawn(
+        () =>
+          peer.recvOr(1024, (error) => error, (chunk) => {
+            echoes.push(peer.sendNow(chunk));
+            return Buffer.from(chunk).toString() !== 'last';
+          }),
+        { name: 'echo' },
+      );
+      const replies: string[] = [];
+      for (const word of ['spam', 'eggs', 'last']) {
+        await client.sendall(Buffer.from(word));
+        replies.push(Buffer.from(await client.recv(1024)).toString());
+      }
+      const ended = Buffer.from((await echoing.join()) as Uint8Array).toString();
+      const drainedAtOnce = client.drain();
+      // Push-back: write until Node holds bytes (bounded: 64 MiB), then every sendNow is refused
+      // until a task's drain has seen Node hand them all to the OS.
+      const sent: Buffer[] = [];
+      let outcome: 'sent' | 'held' | 'refused' = 'sent';
+      while (outcome === 'sent' && sent.length < 1024) {
+        const chunk = payload(part, sent.length);
+        outcome = client.sendNow(chunk);
+        if (outcome !== 'refused') sent.push(chunk);
+      }
+      const whileHeld = client.sendNow(Buffer.from("x"));
+      const heldThen = client.rawSocket.writableLength;
+      // (Not asserted to block: the OS may take the rest meanwhile, as its buffers grow.)
+      const draining = spawn(async () => {
+        await client.drain();
+        const left = client.rawSocket.writableLength;
+        await client.shutdown();
+        return left;
+      }, { name: 'drain' });
+      const received = await drain(peer);
+      const leftAfterDrain = await draining.join();
+      const tooLarge = client.sendNow(Buffer.alloc(256 * 1024 + 1));
+      client.closeNow();
+      const afterClose = client.sendNow(Buffer.from('late'));
+      await closeAll(client, peer, server);
+      return { echoes, replies, ended, drainedAtOnce, outcome, whileHeld, heldThen, leftAfterDrain, received, sent: Buffer.concat(sent), tooLarge, afterClose };
+    });
+    expect(got.echoes).toEqual(['sent', 'sent', 'sent']);
+    expect(got.replies).toEqual(['spam', 'eggs', 'last']);
+    expect(got.ended).toBe('last');
+    expect(got.drainedAtOnce).toBeInstanceOf(Promise);
+    expect(await got.drainedAtOnce).toBeUndefined();
+    expect(got.outcome).toBe('held');
+    expect(got.whileHeld).toBe('refused');
+    expect(got.heldThen).toBeGreaterThan(0);
+    expect(got.leftAfterDrain).toBe(0);
+    expect(sha256(got.received)).toBe(sha256(got.sent));
+    expect(got.tooLarge).toBe('refused');
+    expect(got.afterClose).toBe('refused');
+  }, 60_000);
+
   test('a sendall to a peer that does not read blocks, times out with bytesSent, and the socket stays usable', async () => {
     const got = await runReal(async () => {
       const { server, client, peer } = await connectedPair();

@@ -3,6 +3,7 @@
 // identical, in RESP2 and in RESP3. Replies that legitimately differ (client ids, hash-table
 // order) are kept out of the scripts or normalised.
 
+import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { encode, exchange, useBothServers } from './helpers.js';
 
@@ -10,10 +11,15 @@ type Command = readonly (string | Uint8Array)[];
 
 const servers = useBothServers();
 
+/**
+ * The raw replies to `script` on a fresh connection. RESP3 runs send it after a PING round trip,
+ * RESP2 runs at once: so every script reaches mini-redis both while its client's task waits
+ * in a read (served from the socket's read callback) and, usually, before (served by the task).
+ */
 async function run(port: number, script: readonly Command[], resp3: boolean): Promise<string> {
   await exchange(port, Buffer.concat([encode('FLUSHALL'), encode('QUIT')]));
   const commands = [...(resp3 ? [['HELLO', '3']] : []), ...script, ['QUIT']];
-  const { data } = await exchange(port, Buffer.concat(commands.map((command) => encode(...command))));
+  const { data } = await exchange(port, Buffer.concat(commands.map((command) => encode(...command))), { pingFirst: resp3 });
   // Client ids differ between servers.
   return data.toString('latin1').replace(/(\$2\r\nid\r\n):\d+/g, '$1:N');
 }
@@ -55,6 +61,11 @@ const scripts: Record<string, readonly Command[]> = {
     ['INCRBYFLOAT', 'k3', '+1'], ['INCRBYFLOAT', 'k3', ' 1'], ['INCRBYFLOAT', 'k4', '123456789.123456789'],
     ['INCRBYFLOAT', 'k4', '0.987654321987654321'], ['INCRBYFLOAT', 'k5', '1.7976931348623157e308'], ['INCRBYFLOAT', 'k5', '1e5000'],
     ['SET', 'str', 'x1'], ['INCRBYFLOAT', 'str', '1'], ['INCRBYFLOAT', 'k6', '-3'], ['INCRBYFLOAT', 'k6', '3'],
+  ],
+  'a pipeline that reaches commands run only by the client task (BLPOP, SUBSCRIBE) and goes on after them': [
+    ['SET', 'a', '1'], ['RPUSH', 'l', 'x', 'y'], ['BLPOP', 'l', '0'], ['GET', 'a'], ['BRPOP', 'none', '0.01'], ['INCR', 'a'],
+    ['BLPOP', 'l', '0'], ['EXISTS', 'l'], ['SUBSCRIBE', 'c1', 'c2'], ['PING'], ['PSUBSCRIBE', 'p*'], ['PING', 'x'],
+    ['UNSUBSCRIBE', 'c1', 'c2'], ['PUNSUBSCRIBE', 'p*'], ['BLPOP', 'none', '0.01'], ['GET', 'a'], ['SUBSCRIBE', 'c3'], ['RESET'], ['GET', 'a'],
   ],
   'MSET, MGET, GETDEL, APPEND, STRLEN': [
     ['MSET', 'a', '1', 'b', '2'], ['MGET', 'a', 'b', 'c'], ['MSET', 'a'], ['MSET', 'a', '1', 'b'], ['GETDEL', 'a'], ['GETDEL', 'a'],
@@ -208,6 +219,51 @@ describe('byte-for-byte against redis-server', () => {
       expect(await run(servers().mini.port, script, true)).toBe(await run(servers().real.port, script, true));
     });
   }
+
+  it('QUIT in the middle of a pipeline: the commands after it are not run', async () => {
+    const pipeline = Buffer.concat([encode('SET', 'q', '1'), encode('QUIT'), encode('SET', 'q', '2'), encode('INCR', 'q')]);
+    const check = Buffer.concat([encode('GET', 'q'), encode('QUIT')]);
+    const outcome = async (port: number): Promise<string> => {
+      await exchange(port, Buffer.concat([encode('FLUSHALL'), encode('QUIT')]));
+      const first = await exchange(port, pipeline, { pingFirst: true });
+      const second = await exchange(port, check);
+      return first.data.toString('latin1') + second.data.toString('latin1');
+    };
+    expect(await outcome(servers().mini.port)).toBe('+OK\r\n+OK\r\n$1\r\n1\r\n+OK\r\n');
+    expect(await outcome(servers().real.port)).toBe('+OK\r\n+OK\r\n$1\r\n1\r\n+OK\r\n');
+  });
+
+  it('large replies to a client that reads only later: every byte, in order, also once the socket stops taking them', async () => {
+    // 240 KiB values, one command per write, 10 ms apart, while the client reads nothing: each
+    // reply fits one write, until the socket stops taking them at once (loopback buffers hold
+    // some 10 MiB); then reading resumes.
+    const value = Buffer.alloc(240 * 1024, 'v');
+    const writes = [encode('SET', 'big', value)];
+    for (let i = 0; i < 100; i++) writes.push(i % 4 === 3 ? encode('APPEND', 'big', String(i % 10)) : encode('GET', 'big'));
+    writes.push(encode('QUIT'));
+    const replies = async (port: number): Promise<Buffer> => {
+      await exchange(port, Buffer.concat([encode('FLUSHALL'), encode('QUIT')]));
+      const socket = net.connect({ host: '127.0.0.1', port });
+      const parts: Buffer[] = [];
+      const closed = new Promise<void>((resolve, reject) => {
+        socket.on('data', (chunk: Buffer) => parts.push(chunk));
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+      socket.pause();
+      for (const write of writes) {
+        socket.write(write);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      socket.resume();
+      await closed;
+      return Buffer.concat(parts);
+    };
+    const ours = await replies(servers().mini.port);
+    const theirs = await replies(servers().real.port);
+    expect(ours.length).toBeGreaterThan(75 * 240 * 1024);
+    expect(ours.equals(theirs)).toBe(true);
+  });
 
   it('inline commands and their quoting', async () => {
     const payload = Buffer.from('PING\r\nSET a "hello world"\r\nGET a\r\nECHO "x\\x41y\\n"\r\n\r\n   \r\nGET \'a\'\r\nECHO \'it\\\'s\'\r\nQUIT\r\n');

@@ -95,11 +95,20 @@ export function encode(...args: readonly (string | Uint8Array)[]): Buffer {
   return Buffer.concat(parts);
 }
 
+const PONG = '+PONG\r\n';
+
 /**
  * Send `payload` on a fresh connection, optionally half-close, and collect everything the
  * server sends until it closes the connection (or `idleMs` pass without data, then we close).
+ * `pingFirst`: send PING and wait for its reply (not collected) before `payload`, so that the
+ * payload reaches a client the server is already waiting to read from (mini-redis then serves
+ * it from the socket's read callback). `pauseMs`: read nothing for that long after sending.
  */
-export function exchange(port: number, payload: Uint8Array, options: { halfClose?: boolean; idleMs?: number } = {}): Promise<{ data: Buffer; closedByServer: boolean }> {
+export function exchange(
+  port: number,
+  payload: Uint8Array,
+  options: { halfClose?: boolean; idleMs?: number; pingFirst?: boolean; pauseMs?: number } = {},
+): Promise<{ data: Buffer; closedByServer: boolean }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     const parts: Buffer[] = [];
@@ -110,7 +119,31 @@ export function exchange(port: number, payload: Uint8Array, options: { halfClose
       if (timer !== null) clearTimeout(timer);
       timer = setTimeout(() => socket.destroy(), options.idleMs);
     };
+    let greeting = options.pingFirst === true ? '' : null;
+    const send = (): void => {
+      socket.write(payload);
+      if (options.halfClose === true) socket.end();
+      if (options.pauseMs !== undefined) {
+        // Read nothing for a while: the server's writes fill the socket and must wait.
+        socket.pause();
+        setTimeout(() => socket.resume(), options.pauseMs);
+      }
+      arm();
+    };
     socket.on('data', (chunk: Buffer) => {
+      if (greeting !== null) {
+        greeting += chunk.toString('latin1');
+        if (greeting.length < PONG.length) return;
+        if (!greeting.startsWith(PONG)) {
+          reject(new Error(`PING answered with ${JSON.stringify(greeting)}`));
+          socket.destroy();
+          return;
+        }
+        chunk = Buffer.from(greeting.slice(PONG.length), 'latin1');
+        greeting = null;
+        send();
+        if (chunk.length === 0) return;
+      }
       parts.push(chunk);
       arm();
     });
@@ -127,9 +160,8 @@ export function exchange(port: number, payload: Uint8Array, options: { halfClose
       if (error.code === 'ECONNRESET' || error.code === 'EPIPE') closedByServer = true;
       else reject(error);
     });
-    socket.write(payload);
-    if (options.halfClose === true) socket.end();
-    arm();
+    if (greeting === null) send();
+    else socket.write(encode('PING'));
   });
 }
 

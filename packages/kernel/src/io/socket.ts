@@ -644,20 +644,43 @@ export class Socket {
    * next kernel call.
    */
   sendallNow(data: Uint8Array): Promise<void> | null {
-    if (!this.writing && data.length <= WRITE_SLICE && this.failure === null && !this.closedHere) {
-      const raw = this._raw;
-      if (raw.writableLength === 0 && !raw.writableEnded && !raw.destroyed) {
-        if (data.length === 0) return null;
-        // With no callback: after a write the OS took at once, Node then schedules nothing (a
-        // callback costs a nextTick and an object per write). Bytes Node kept get an empty
-        // write behind them whose callback wakes the writer: Node completes writes in order.
-        raw.write(data);
-        if (raw.writableLength === 0) return null;
-        raw.write(EMPTY, this.writtenCallback());
-        return this.sendallWaiting(data, data.length);
-      }
-    }
-    return this.sendallWaiting(data, 0);
+    const sent = this.sendNow(data);
+    if (sent === 'sent') return null;
+    return this.sendallWaiting(data, sent === 'held' ? data.length : 0);
+  }
+
+  /**
+   * Hand `data` to the OS now, without waiting and without a task: callable from any code, a
+   * {@link RecvSink} included (a server that answers from the read callback). Returns
+   * - `'sent'`: the OS took every byte at once; `data` may be reused now;
+   * - `'held'`: the OS took part and Node holds the rest, which goes out in order before any
+   *   later write; `data` must not change until {@link drain} resolves;
+   * - `'refused'`: nothing was written, because a task is writing, Node still holds earlier
+   *   bytes, `data` is larger than 256 KiB, or the socket is closed, shut down or failed.
+   *   Write it with {@link sendall} from a task then (which waits, or says what failed).
+   */
+  sendNow(data: Uint8Array): 'sent' | 'held' | 'refused' {
+    if (this.writing || data.length > WRITE_SLICE || this.failure !== null || this.closedHere) return 'refused';
+    const raw = this._raw;
+    if (raw.writableLength !== 0 || raw.writableEnded || raw.destroyed) return 'refused';
+    if (data.length === 0) return 'sent';
+    // With no callback: after a write the OS took at once, Node then schedules nothing (a
+    // callback costs a nextTick and an object per write). Bytes Node kept get an empty write
+    // behind them whose callback wakes a writer waiting for them: Node completes writes in order.
+    raw.write(data);
+    if (raw.writableLength === 0) return 'sent';
+    raw.write(EMPTY, this.writtenCallback());
+    return 'held';
+  }
+
+  /**
+   * Wait until Node holds none of the bytes written to this socket (the rest of a
+   * {@link sendNow} that returned `'held'`): at once when it holds none. While it holds some,
+   * it waits as {@link sendall} does and fails as sendall does (the socket failed or was
+   * closed, the task was cancelled), and with WriteResourceBusy if another task is writing.
+   */
+  drain(): Promise<void> {
+    return this.sendallNow(EMPTY) ?? RESOLVED;
   }
 
   private async sendallWaiting(data: Uint8Array, alreadySent: number): Promise<void> {

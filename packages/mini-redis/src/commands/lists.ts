@@ -146,6 +146,6 @@ export const listCommands: readonly CommandSpec[] = [
   command({ ...LIST, name: 'lrange', arity: 4, flags: 'readonly', keys: KEY1, summary: 'Returns a range of elements from a list.', since: '1.0.0' }, lrange),
   command({ ...LIST, name: 'llen', arity: 2, flags: 'readonly fast', keys: KEY1, summary: 'Returns the length of a list.', since: '1.0.0' }, llen),
   command({ ...LIST, name: 'lindex', arity: 3, flags: 'readonly', keys: KEY1, summary: 'Returns an element from a list by its index.', since: '1.0.0' }, lindex),
-  command({ ...LIST, name: 'blpop', arity: -3, flags: 'write blocking', keys: [1, -2, 1], summary: 'Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.', since: '2.0.0' }, blockingPop(true)),
-  command({ ...LIST, name: 'brpop', arity: -3, flags: 'write blocking', keys: [1, -2, 1], summary: 'Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.', since: '2.0.0' }, blockingPop(false)),
+  command({ ...LIST, name: 'blpop', arity: -3, needsTask: true, flags: 'write blocking', keys: [1, -2, 1], summary: 'Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.', since: '2.0.0' }, blockingPop(true)),
+  command({ ...LIST, name: 'brpop', arity: -3, needsTask: true, flags: 'write blocking', keys: [1, -2, 1], summary: 'Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.', since: '2.0.0' }, blockingPop(false)),
 ];

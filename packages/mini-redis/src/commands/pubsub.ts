@@ -63,8 +63,8 @@ function publish(session: Session, args: Args): void {
 const PUBSUB = { group: 'pubsub', whileSubscribed: true } as const;
 
 export const pubsubCommands: readonly CommandSpec[] = [
-  command({ ...PUBSUB, name: 'subscribe', arity: -2, flags: 'pubsub noscript loading stale', summary: 'Listens for messages published to channels.', since: '2.0.0' }, subscribeTo('channel')),
-  command({ ...PUBSUB, name: 'psubscribe', arity: -2, flags: 'pubsub noscript loading stale', summary: 'Listens for messages published to channels that match one or more patterns.', since: '2.0.0' }, subscribeTo('pattern')),
+  command({ ...PUBSUB, name: 'subscribe', arity: -2, needsTask: true, flags: 'pubsub noscript loading stale', summary: 'Listens for messages published to channels.', since: '2.0.0' }, subscribeTo('channel')),
+  command({ ...PUBSUB, name: 'psubscribe', arity: -2, needsTask: true, flags: 'pubsub noscript loading stale', summary: 'Listens for messages published to channels that match one or more patterns.', since: '2.0.0' }, subscribeTo('pattern')),
   command({ ...PUBSUB, name: 'unsubscribe', arity: -1, flags: 'pubsub noscript loading stale', summary: 'Stops listening to messages posted to channels.', since: '2.0.0' }, unsubscribeCommand('channel')),
   command({ ...PUBSUB, name: 'punsubscribe', arity: -1, flags: 'pubsub noscript loading stale', summary: 'Stops listening to messages published to channels that match one or more patterns.', since: '2.0.0' }, unsubscribeCommand('pattern')),
   command({ ...PUBSUB, whileSubscribed: false, name: 'publish', arity: 3, flags: 'pubsub loading stale fast', summary: 'Posts a message to a channel.', since: '2.0.0' }, publish),

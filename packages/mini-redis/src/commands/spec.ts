@@ -41,6 +41,11 @@ export interface CommandSpec {
   readonly whileSubscribed: boolean;
   /** Allowed before authenticating (flag no_auth: AUTH, HELLO, QUIT, RESET). */
   readonly noAuth: boolean;
+  /**
+   * Runs in the client's task only, never from the socket's read callback (session.ts): it may
+   * wait (BLPOP) or start a task (SUBSCRIBE's push writer).
+   */
+  readonly needsTask: boolean;
 }
 
 /** How a command is declared. */
@@ -55,6 +60,8 @@ export interface CommandDeclaration {
   readonly since: string;
   readonly subcommands?: readonly CommandSpec[];
   readonly whileSubscribed?: boolean;
+  /** See {@link CommandSpec.needsTask} (default false). */
+  readonly needsTask?: boolean;
 }
 
 /** Declare a command. */
@@ -73,6 +80,7 @@ export function command(declaration: CommandDeclaration, handler: Handler): Comm
       subcommands === undefined ? null : new Map(subcommands.map((sub) => [(sub.name.split('|')[1] as string).toUpperCase(), sub])),
     whileSubscribed: declaration.whileSubscribed ?? false,
     noAuth: declaration.flags.split(' ').includes('no_auth'),
+    needsTask: declaration.needsTask ?? false,
   };
 }
 

@@ -36,12 +36,16 @@ function arityMismatch(spec: CommandSpec, argc: number): boolean {
   return spec.arity > 0 ? argc !== spec.arity : argc < -spec.arity;
 }
 
+/** What {@link execute} returns for a command that must run in the client's task. */
+export const NEEDS_TASK: unique symbol = Symbol('needs task');
+
 /**
  * Run one command. Returns a Promise only for a command that blocks (BLPOP); everything else
- * has replied when this returns.
+ * has replied when this returns. `fromCallback`: called from the socket's read callback, not
+ * from the client's task; a command that needs its task (CommandSpec.needsTask) is then not
+ * run, and NEEDS_TASK returned.
  */
-export function execute(session: Session, name: string, args: Args): Promise<void> | undefined {
-  session.server.stats.commands++;
+export function execute(session: Session, name: string, args: Args, fromCallback = false): Promise<void> | undefined | typeof NEEDS_TASK {
   // Pipelines repeat a command: comparing with the last name is cheaper than hashing a fresh
   // string for the table lookup.
   let spec: CommandSpec | undefined;
@@ -51,6 +55,8 @@ export function execute(session: Session, name: string, args: Args): Promise<voi
     lastName = name;
     lastSpec = spec;
   }
+  if (fromCallback && spec !== undefined && spec.needsTask) return NEEDS_TASK;
+  session.server.stats.commands++;
   const reply = session.reply;
   if (spec === undefined) {
     const quoted: string[] = [];
