@@ -202,7 +202,9 @@ export class NodeByteStream implements ByteStream {
       const chunk = this.chunks[this.head] as Uint8Array;
       this.chunks[this.head++] = EMPTY;
       if (this.head === this.chunks.length) {
-        this.chunks.length = 0;
+        // pop() for the usual one chunk: setting `length` is a call into V8's runtime (~40 ns).
+        if (this.head === 1) this.chunks.pop();
+        else this.chunks.length = 0;
         this.head = 0;
       }
       this.queuedBytes -= chunk.length;

@@ -261,6 +261,13 @@ export class HttpConnection {
     );
   }
 
+  /** Forget the requests sent (pop() for one: setting `length` is a call into V8's runtime). */
+  private forgetSentMethods(): void {
+    const methods = this.sentMethods;
+    if (methods.length === 1) methods.pop();
+    else if (methods.length > 0) methods.length = 0;
+  }
+
   /**
    * Make a connection at rest ({@link HttpConnection.atRest}) as new, to carry another peer's
    * connection (a server keeps a few for its idle connections to borrow: an idle connection
@@ -271,7 +278,7 @@ export class HttpConnection {
     this.parser.reset();
     this.keepAlive = true;
     this.theyClose = false;
-    if (this.sentMethods.length > 0) this.sentMethods.length = 0;
+    this.forgetSentMethods();
     this.requestMethod = '';
     this.proposedSwitch = false;
     this.theirVersion = '1.1';
@@ -1023,7 +1030,7 @@ export class HttpConnection {
     this.theirs = this.moveTheirs('next-cycle');
     this.keepAlive = true;
     this.theyClose = false;
-    if (this.sentMethods.length > 0) this.sentMethods.length = 0;
+    this.forgetSentMethods();
     this.requestMethod = '';
     this.proposedSwitch = false;
     this.waitingFor100 = false;

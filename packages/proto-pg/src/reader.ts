@@ -218,7 +218,9 @@ export class MessageReader {
       const chunk = this.chunks[this.head];
       if (chunk === undefined) {
         if (this.head !== 0) {
-          this.chunks.length = 0;
+          // pop() for the usual one chunk: setting `length` is a call into V8's runtime (~40 ns).
+          if (this.head === 1) this.chunks.pop();
+          else this.chunks.length = 0;
           this.head = 0;
         }
         return null;

@@ -684,7 +684,9 @@ export class RedisServerProtocol<A extends ServerArg = Uint8Array> {
       first++;
     }
     if (first === chunks.length) {
-      chunks.length = 0;
+      // pop() for the usual one chunk: setting `length` is a call into V8's runtime (~40 ns).
+      if (first === 1) chunks.pop();
+      else chunks.length = 0;
       first = 0;
     } else if (first >= COMPACT_AFTER && first * 2 >= chunks.length) {
       chunks.splice(0, first);
