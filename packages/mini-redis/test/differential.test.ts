@@ -272,10 +272,16 @@ describe('byte-for-byte against redis-server', () => {
   });
 
   it('protocol errors: the error reply, then the connection closes', async () => {
-    for (const bad of ['*abc\r\n', '*1\r\n$x\r\n', 'ECHO "unbalanced\r\n', 'ECHO "a"b\r\n']) {
-      const [ours, theirs] = await Promise.all([exchange(servers().mini.port, Buffer.from(bad)), exchange(servers().real.port, Buffer.from(bad))]);
-      expect(ours.data.toString('latin1'), bad).toBe(theirs.data.toString('latin1'));
-      expect(ours.closedByServer, bad).toBe(true);
+    for (const bad of ['*abc\r\n', '*1\r\n$x\r\n', 'ECHO "unbalanced\r\n', 'ECHO "a"b\r\n', 'SET a 1\r\n*2\r\n$3\r\nGET\r\n$x\r\n']) {
+      // At once, and after a PING (served from the read callback of a client already waiting).
+      for (const pingFirst of [false, true]) {
+        const [ours, theirs] = await Promise.all([
+          exchange(servers().mini.port, Buffer.from(bad), { pingFirst }),
+          exchange(servers().real.port, Buffer.from(bad), { pingFirst }),
+        ]);
+        expect(ours.data.toString('latin1'), bad).toBe(theirs.data.toString('latin1'));
+        expect(ours.closedByServer, bad).toBe(true);
+      }
     }
   });
 });

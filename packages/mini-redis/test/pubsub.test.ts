@@ -44,6 +44,37 @@ describe('pub/sub', () => {
     publisher.close();
   });
 
+  it('a RESP3 subscriber that runs commands while messages stream in gets every message and every reply, each in order', async () => {
+    // The subscriber's commands are answered from the read callback while its push writer task
+    // flushes the messages: neither may write around the other's bytes.
+    const subscriber = await connectRaw(server().port);
+    const publisher = await connectRaw(server().port);
+    await subscriber.call('HELLO', '3');
+    await subscriber.call('SUBSCRIBE', 'stream');
+    // 8 KiB messages, 32 MiB in all: the subscriber's socket fills, and writes must wait.
+    const messages = 4000;
+    const echoes = 500;
+    const padding = 'p'.repeat(8 * 1024);
+    for (let i = 0; i < messages; i++) publisher.send('PUBLISH', 'stream', `m${i}:${padding}`);
+    for (let i = 0; i < echoes; i++) {
+      subscriber.send('ECHO', `e${i}`);
+      if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const pushed: string[] = [];
+    const replied: string[] = [];
+    while (pushed.length < messages || replied.length < echoes) {
+      const frame = await subscriber.reply();
+      if (frame instanceof RespPush) pushed.push(String((frame.data as unknown[])[2]));
+      else replied.push(String(frame));
+    }
+    expect(pushed).toEqual(Array.from({ length: messages }, (_, i) => `m${i}:${padding}`));
+    expect(replied).toEqual(Array.from({ length: echoes }, (_, i) => `e${i}`));
+    for (let i = 0; i < messages; i++) expect(await publisher.reply()).toBe(1);
+    expect(server().clientErrors).toEqual([]);
+    subscriber.close();
+    publisher.close();
+  });
+
   it('cuts off a subscriber that stops reading, without slowing the publisher', async () => {
     const slow = net.connect({ host: '127.0.0.1', port: server().port });
     slow.on('error', () => {});
