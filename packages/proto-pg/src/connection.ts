@@ -50,7 +50,7 @@ import type { PgParam } from './frontend.js';
 import { MessageReader } from './reader.js';
 import { ScramClient, md5Password, saslBytes, saslText } from './scram.js';
 import { ACCEPTS, PG_STATES, nextState } from './state.js';
-import type { PgInput, PgSendMode, PgState } from './state.js';
+import type { PgInput, PgSendMode, PgState, PgStateRow } from './state.js';
 
 /** No complete event is buffered: call `receiveData` with more bytes, then ask again. */
 export const NEED_DATA: unique symbol = Symbol('NEED_DATA');
@@ -125,15 +125,22 @@ const READY: { readonly [S in TransactionStatus]: PgEvent } = {
  */
 class SentQueue {
   private kinds = new Uint8Array(64);
-  private names: string[] = new Array<string>(64).fill('');
+  /**
+   * The names of queued messages that have one, by sequence number (most have none: the unnamed
+   * portal and statement, Sync). Not an array beside `kinds`: a long pipeline would grow it to
+   * one slot per message, and growing a large array is a fresh allocation that costs ~25 ns
+   * per slot (page faults), more than the messages themselves.
+   */
+  private names: Map<number, string> | null = null;
   private head = 0;
+  /** The sequence number of the head message (counts every message pushed). */
+  private seq = 0;
   length = 0;
 
   push(kind: number, name: string): void {
     if (this.length === this.kinds.length) this.grow();
-    const at = (this.head + this.length) & (this.kinds.length - 1);
-    this.kinds[at] = kind;
-    this.names[at] = name;
+    this.kinds[(this.head + this.length) & (this.kinds.length - 1)] = kind;
+    if (name !== '') (this.names ??= new Map()).set(this.seq + this.length, name);
     this.length++;
   }
 
@@ -151,12 +158,14 @@ class SentQueue {
   }
 
   get headName(): string {
-    return this.names[this.head] as string;
+    return this.names?.get(this.seq) ?? '';
   }
 
   shift(): void {
-    this.names[this.head] = '';
+    const names = this.names;
+    if (names !== null && names.size > 0) names.delete(this.seq);
     this.head = (this.head + 1) & (this.kinds.length - 1);
+    this.seq++;
     this.length--;
   }
 
@@ -169,13 +178,8 @@ class SentQueue {
   private grow(): void {
     const size = this.kinds.length;
     const kinds = new Uint8Array(size * 2);
-    const names = new Array<string>(size * 2).fill('');
-    for (let i = 0; i < size; i++) {
-      kinds[i] = this.kinds[(this.head + i) & (size - 1)] as number;
-      names[i] = this.names[(this.head + i) & (size - 1)] as string;
-    }
+    for (let i = 0; i < size; i++) kinds[i] = this.kinds[(this.head + i) & (size - 1)] as number;
     this.kinds = kinds;
-    this.names = names;
     this.head = 0;
   }
 }
@@ -183,11 +187,22 @@ class SentQueue {
 /** The authentication step reached. */
 type AuthStep = 'none' | 'sasl-first-sent' | 'sasl-final-sent' | 'sasl-verified';
 
+/** What a state allows to send (PG_STATES' `send`), and whether a message sent moves it on. */
+interface SendRule {
+  readonly send: PgStateRow['send'];
+  readonly moves: boolean;
+}
+const SEND_RULES = Object.fromEntries(
+  Object.entries(PG_STATES).map(([state, row]) => [state, { send: row.send, moves: row.on.send !== undefined }]),
+) as Record<PgState, SendRule>;
+
 /** One PostgreSQL frontend connection, sans IO (see the file header). */
 export class PgConnection {
   private current: PgState = 'initial';
   /** ACCEPTS of `current`, kept with it (a keyed lookup by state name per message is megamorphic). */
   private accepts: Uint8Array = ACCEPTS.initial;
+  /** SEND_RULES of `current`, kept with it for the same reason (read by every message sent). */
+  private sendRule: SendRule = SEND_RULES.initial;
   private readonly options: PgConnectionOptions;
   private readonly maxMessageSize: number;
   private readonly reader = new MessageReader();
@@ -778,6 +793,7 @@ export class PgConnection {
   private setState(state: PgState): void {
     this.current = state;
     this.accepts = ACCEPTS[state];
+    this.sendRule = SEND_RULES[state];
   }
 
   /** Refuse a send the state does not allow (LocalProtocolError). */
@@ -792,7 +808,7 @@ export class PgConnection {
   private queryWriter(what: string): FrontendWriter {
     if (this.failure !== null) throw new LocalProtocolError(`${what}() on a broken connection`, 'ERR_PG_BROKEN', { cause: this.failure });
     if (this.terminated) throw new LocalProtocolError(`${what}() after terminate()`, 'ERR_PG_TERMINATED');
-    const allowed = PG_STATES[this.current].send;
+    const allowed = this.sendRule.send;
     if (allowed === 'queries') return this.out;
     if (allowed === 'held') return (this.held ??= new FrontendWriter());
     throw new LocalProtocolError(`${what}() is not allowed in state ${this.current}`, 'ERR_PG_NOT_ALLOWED');
@@ -800,7 +816,7 @@ export class PgConnection {
 
   private push(kind: number, name: string): void {
     this.sent.push(kind, name);
-    if (PG_STATES[this.current].on.send !== undefined) this.move('send');
+    if (this.sendRule.moves) this.move('send');
   }
 
   /** Whether a copy message is to be dropped (a copy ended by the server's error); throws when it is not allowed at all. */

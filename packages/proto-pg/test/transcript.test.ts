@@ -192,12 +192,18 @@ describe('a transcript of every backend message type', () => {
   });
 });
 
+/** A connection after startup, idle. */
+function idle(): PgConnection {
+  const conn = new PgConnection({ user: 'u' });
+  conn.startup();
+  conn.receiveData(concat(authOk(), ready()));
+  while (conn.nextEvent() !== NEED_DATA);
+  return conn;
+}
+
 describe('data rows in place', () => {
   it('columns are offsets into the received chunk; NULL is -1; the row object is reused', () => {
-    const conn = new PgConnection({ user: 'u' });
-    conn.startup();
-    conn.receiveData(concat(authOk(), ready()));
-    while (conn.nextEvent() !== NEED_DATA);
+    const conn = idle();
     conn.query('select');
     const chunk = concat(dataRow(['ab', null, '', 'é']), dataRow(['x']));
     conn.receiveData(chunk);
@@ -218,10 +224,7 @@ describe('data rows in place', () => {
   });
 
   it('a row cut across chunks is assembled once, in a buffer of its size', () => {
-    const conn = new PgConnection({ user: 'u' });
-    conn.startup();
-    conn.receiveData(concat(authOk(), ready()));
-    while (conn.nextEvent() !== NEED_DATA);
+    const conn = idle();
     conn.query('select');
     const big = 'z'.repeat(300_000);
     const bytes = concat(dataRow([big, 'tail']));
@@ -241,10 +244,7 @@ describe('data rows in place', () => {
 
 describe('linear work', () => {
   it('a 256 KiB row fed one byte at a time is assembled once (a quadratic re-buffering would not finish)', () => {
-    const conn = new PgConnection({ user: 'u' });
-    conn.startup();
-    conn.receiveData(concat(authOk(), ready()));
-    while (conn.nextEvent() !== NEED_DATA);
+    const conn = idle();
     conn.query('select');
     const bytes = concat(dataRow(['q'.repeat(256 * 1024)]));
     let row: PgEvent | typeof NEED_DATA = NEED_DATA;
@@ -258,10 +258,7 @@ describe('linear work', () => {
 
 describe('COPY BOTH', () => {
   it('copy data both ways, then the ends', () => {
-    const conn = new PgConnection({ user: 'u' });
-    conn.startup();
-    conn.receiveData(concat(authOk(), ready()));
-    while (conn.nextEvent() !== NEED_DATA);
+    const conn = idle();
     conn.query('START_REPLICATION');
     conn.dataToSend();
     conn.receiveData(concat(msg('W', [0, ...int16(0)]), msg('d', [1, 2])));
@@ -282,10 +279,7 @@ describe('COPY BOTH', () => {
 
 describe('rows assembled across chunks', () => {
   it('keep the class of the chunks received (Node Buffers stay Buffers)', () => {
-    const conn = new PgConnection({ user: 'u' });
-    conn.startup();
-    conn.receiveData(concat(authOk(), ready()));
-    while (conn.nextEvent() !== NEED_DATA);
+    const conn = idle();
     conn.query('select');
     const bytes = Buffer.from(concat(dataRow(['abcdef'])));
     conn.receiveData(bytes.subarray(0, 8));
@@ -293,5 +287,38 @@ describe('rows assembled across chunks', () => {
     conn.receiveData(bytes.subarray(8));
     const row = conn.nextEvent();
     expect(row !== NEED_DATA && row.type === 'data-row' && Buffer.isBuffer(row.bytes)).toBe(true);
+  });
+});
+
+describe('a long pipeline skipped after an error', () => {
+  it('reports every skipped message with its name, in order, past the queue growing', () => {
+    const conn = idle();
+    const groups = 100; // 500 messages: the queue of sent messages grows from 64 slots
+    for (let i = 0; i < groups; i++) {
+      conn.parse(i % 3 === 0 ? '' : `s${i}`, 'select 1');
+      conn.bind(i % 2 === 0 ? '' : `p${i}`, i % 3 === 0 ? '' : `s${i}`, []);
+      conn.describe('P', i % 2 === 0 ? '' : `p${i}`);
+      conn.execute(i % 2 === 0 ? '' : `p${i}`);
+      conn.close('S', i % 3 === 0 ? '' : `s${i}`);
+    }
+    conn.sync();
+    conn.receiveData(concat(errorResponse('42601', 'syntax error'), ready('E')));
+    const events: PgEvent[] = [];
+    for (let event = conn.nextEvent(); event !== NEED_DATA; event = conn.nextEvent()) events.push(event);
+    const expected: { type: 'skipped'; message: string; name: string }[] = [];
+    for (let i = 0; i < groups; i++) {
+      const statement = i % 3 === 0 ? '' : `s${i}`;
+      const portal = i % 2 === 0 ? '' : `p${i}`;
+      if (i > 0) expected.push({ type: 'skipped', message: 'parse', name: statement });
+      expected.push(
+        { type: 'skipped', message: 'bind', name: portal },
+        { type: 'skipped', message: 'describe-portal', name: portal },
+        { type: 'skipped', message: 'execute', name: portal },
+        { type: 'skipped', message: 'close', name: statement },
+      );
+    }
+    expect(events[0]).toMatchObject({ type: 'error', during: 'parse' });
+    expect(events.slice(1, -1)).toEqual(expected);
+    expect(events.at(-1)).toEqual({ type: 'ready', status: 'E' });
   });
 });
