@@ -207,6 +207,7 @@ export class Session implements Subscriber, ClientInfo {
         if (typeof next === 'boolean') return next;
         command = next;
       }
+      // From the task, execute returns a Promise or undefined (NEEDS_TASK is the callback's).
       const blocking = execute(this, command.name, command.args);
       if (blocking !== undefined) return this.afterBlocking(blocking as Promise<void>);
       conn.answered();
