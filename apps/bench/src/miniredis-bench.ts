@@ -3,11 +3,14 @@
 // 127.0.0.1:6379 and against mini-redis started from apps/mini-redis/dist/main.js in a child
 // process, interleaved over several rounds; each figure is the median, as ops/s and as a ratio.
 // Target (issue 9): at least 0.7x redis-server for each test. Informational rows: the same tests
-// with random keys, and SET and GET at other pipeline depths.
+// with random keys, SET and GET at other pipeline depths, and each server's CPU time per command
+// (from /proc: on a 2-core machine the single-threaded redis-benchmark itself can be the limit,
+// and both servers then show its rate; CPU time per command still tells them apart).
 
-import { spawn as spawnChild } from 'node:child_process';
+import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { table } from './harness.js';
 import type { Measurement, Row } from './harness.js';
@@ -34,6 +37,11 @@ const RANDOM_ROUNDS = 3;
 const DEPTHS = [1, 64, 256] as const;
 const DEPTH_TESTS = ['SET', 'GET'] as const;
 type DepthTest = (typeof DEPTH_TESTS)[number];
+
+/** Rounds of the CPU-per-command rows (one redis-benchmark run per test, server and round). */
+const CPU_ROUNDS = 3;
+/** Linux's USER_HZ: the unit of the CPU times in /proc/<pid>/stat. */
+const CLOCK_TICKS = 100;
 
 type Test = (typeof TESTS)[number];
 /** Requests per second of each test run. */
@@ -90,6 +98,45 @@ function benchmark<T extends Test>(port: number, tests: readonly T[], { randomKe
   });
 }
 
+/** CPU seconds (user + system) process `pid` has used so far, from /proc; null where there is none. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name in parentheses: state is the first, utime the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** The pid of the redis-server listening on `port` (INFO server's process_id), or null. */
+function redisPid(port: number): number | null {
+  try {
+    const info = execFileSync('redis-cli', ['-p', String(port), 'info', 'server'], { encoding: 'utf8' });
+    const match = /process_id:(\d+)/.exec(info);
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Commands per CPU second of the server `pid` for each test: one redis-benchmark run per test,
+ * its server's CPU time read before and after. Null when /proc cannot be read.
+ */
+async function commandsPerCpuSecond(port: number, pid: number): Promise<Rates<Test> | null> {
+  const rates: Partial<Rates<Test>> = {};
+  for (const test of TESTS) {
+    const before = cpuSeconds(pid);
+    await benchmark(port, [test]);
+    const after = cpuSeconds(pid);
+    if (before === null || after === null) return null;
+    rates[test] = REQUESTS / Math.max(after - before, 1 / CLOCK_TICKS);
+  }
+  return rates as Rates<Test>;
+}
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -121,6 +168,16 @@ export async function miniRedisSuite(): Promise<string> {
       }
       depths.set(depth, runs);
     }
+    // CPU time per command (informational): each test alone, interleaved, CPU_ROUNDS rounds.
+    const cpu = { redis: [] as Rates<Test>[], mini: [] as Rates<Test>[] };
+    const pids = { redis: redisPid(REDIS_PORT), mini: mini.child.pid ?? null };
+    for (let round = 0; round < CPU_ROUNDS && pids.redis !== null && pids.mini !== null; round++) {
+      const theirs = await commandsPerCpuSecond(REDIS_PORT, pids.redis);
+      const ours = await commandsPerCpuSecond(mini.port, pids.mini);
+      if (theirs === null || ours === null) break;
+      cpu.redis.push(theirs);
+      cpu.mini.push(ours);
+    }
     const measurement = <T extends Test>(name: string, runs: readonly Rates<T>[], test: T): Measurement => {
       const values = runs.map((rates) => rates[test]);
       return { name, opsPerSec: median(values), samples: values };
@@ -147,7 +204,16 @@ export async function miniRedisSuite(): Promise<string> {
         });
       }
     }
-    return `${table(rows)}\n\nmini-redis: apps/mini-redis (curio kernel, one task per client, proto-redis server connection), in its own process; redis-server on 127.0.0.1:${REDIS_PORT}. Median of ${ROUNDS} interleaved runs after a warm-up run (${RANDOM_ROUNDS} for the random-key rows, which are informational: without \`-r\` every command repeats one key, which proto-redis's server role turns into a reused string). The rows at -P ${DEPTHS.join(', ')} (SET and GET, ${RANDOM_ROUNDS} rounds, informational) show where the gap is: in the cost of each read and write event, which a deeper pipeline shares among more commands.`;
+    if (cpu.mini.length > 0) {
+      for (const test of TESTS) {
+        rows.push({
+          benchmark: `server CPU time per command, redis-benchmark -t ${test.toLowerCase()} -P 16 -n ${REQUESTS} (as commands per CPU second)`,
+          ours: measurement('mini-redis', cpu.mini, test),
+          baseline: measurement('redis-server', cpu.redis, test),
+        });
+      }
+    }
+    return `${table(rows)}\n\nmini-redis: apps/mini-redis (curio kernel, one task per client, chunks served from the read callback, proto-redis server connection), in its own process; redis-server on 127.0.0.1:${REDIS_PORT}. Median of ${ROUNDS} interleaved runs after a warm-up run (${RANDOM_ROUNDS} for the random-key rows, which are informational: without \`-r\` every command repeats one key, which proto-redis's server role turns into a reused string). The rows at -P ${DEPTHS.join(', ')} (SET and GET, ${RANDOM_ROUNDS} rounds, informational) show where the gap is: in the cost of each read and write event, which a deeper pipeline shares among more commands. The CPU rows (${CPU_ROUNDS} rounds, one test per redis-benchmark run, informational) divide the commands by the server's user + system CPU time from /proc (10 ms ticks): they still tell the servers apart when redis-benchmark, single-threaded on the other core, is what limits both rates.`;
   } finally {
     await stop(mini.child);
   }
