@@ -93,7 +93,7 @@ export class Session implements Subscriber, ClientInfo {
   /** Subscribed channels and patterns (binary strings). */
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
-  /** Set by QUIT (and by a disconnect while blocked): stop after the current command. */
+  /** Set by QUIT, a protocol error, the end of the input (and a disconnect while blocked): stop after the current command. */
   closing = false;
   /** Lower-case name of the command running or last run (CLIENT LIST's cmd=). */
   lastCommand = 'NULL';
@@ -194,23 +194,34 @@ export class Session implements Subscriber, ClientInfo {
   }
 
   /**
-   * Run every complete command received; false when the connection must close. Synchronous
-   * (no Promise to make and await per burst) unless a command blocks: then a Promise that runs
-   * the rest once it is done.
+   * Run every complete command received: true when all are done and more bytes are needed,
+   * false when the connection must close (`closing` is then set). Synchronous (no Promise to
+   * make and await per burst) unless a command blocks: from the task (`fromCallback` false),
+   * a Promise that runs the rest once it is done; from the read callback, false with the
+   * command left for the task in `leftBySink` (see {@link serveChunk}).
    */
-  private runCommands(): boolean | Promise<boolean> {
+  private runCommands(fromCallback = false): boolean | Promise<boolean> {
     const conn = this.conn;
     for (;;) {
       let command = this.leftBySink;
       if (command !== null) this.leftBySink = null;
       else {
         const next = this.nextCommand();
-        if (typeof next === 'boolean') return next;
+        if (next === true) return true;
+        if (next === false) {
+          this.closing = true;
+          return false;
+        }
         command = next;
       }
-      // From the task, execute returns a Promise or undefined (NEEDS_TASK is the callback's).
-      const blocking = execute(this, command.name, command.args);
-      if (blocking !== undefined) return this.afterBlocking(blocking as Promise<void>);
+      // From the task, execute returns a Promise or undefined; from the callback, NEEDS_TASK
+      // or undefined (a command that needs the task is the only kind that blocks).
+      const blocking = execute(this, command.name, command.args, fromCallback);
+      if (blocking !== undefined) {
+        if (!fromCallback) return this.afterBlocking(blocking as Promise<void>);
+        this.leftBySink = command;
+        return false;
+      }
       conn.answered();
       if (this.closing) return false;
     }
@@ -248,22 +259,7 @@ export class Session implements Subscriber, ClientInfo {
     conn.receiveData(chunk);
     this.fedBySink = true;
     this.lastActive = Date.now();
-    for (;;) {
-      const next = this.nextCommand();
-      if (next === true) break;
-      if (next === false) {
-        this.closing = true;
-        return false;
-      }
-      const ran = execute(this, next.name, next.args, true);
-      if (ran !== undefined) {
-        // NEEDS_TASK: a Promise cannot come, only commands that need the task block.
-        this.leftBySink = next;
-        return false;
-      }
-      conn.answered();
-      if (this.closing) return false;
-    }
+    if (this.runCommands(true) === false) return false;
     const reply = this.reply;
     if (reply.length > 0) {
       const out = reply.lend();
