@@ -796,18 +796,21 @@ export class PgConnection {
     this.sendRule = SEND_RULES[state];
   }
 
-  /** Refuse a send the state does not allow (LocalProtocolError). */
-  private checkSend(mode: PgSendMode, what: string): void {
+  /** Refuse any send on a broken or terminated connection (LocalProtocolError). */
+  private checkUsable(what: string): void {
     if (this.failure !== null) throw new LocalProtocolError(`${what}() on a broken connection`, 'ERR_PG_BROKEN', { cause: this.failure });
     if (this.terminated) throw new LocalProtocolError(`${what}() after terminate()`, 'ERR_PG_TERMINATED');
-    const allowed = PG_STATES[this.current].send;
-    if (allowed !== mode) throw new LocalProtocolError(`${what}() is not allowed in state ${this.current}`, 'ERR_PG_NOT_ALLOWED');
+  }
+
+  /** Refuse a send the state does not allow (LocalProtocolError). */
+  private checkSend(mode: PgSendMode, what: string): void {
+    this.checkUsable(what);
+    if (this.sendRule.send !== mode) throw new LocalProtocolError(`${what}() is not allowed in state ${this.current}`, 'ERR_PG_NOT_ALLOWED');
   }
 
   /** The writer a query message goes to in this state (held back during authentication). */
   private queryWriter(what: string): FrontendWriter {
-    if (this.failure !== null) throw new LocalProtocolError(`${what}() on a broken connection`, 'ERR_PG_BROKEN', { cause: this.failure });
-    if (this.terminated) throw new LocalProtocolError(`${what}() after terminate()`, 'ERR_PG_TERMINATED');
+    this.checkUsable(what);
     const allowed = this.sendRule.send;
     if (allowed === 'queries') return this.out;
     if (allowed === 'held') return (this.held ??= new FrontendWriter());
@@ -821,9 +824,8 @@ export class PgConnection {
 
   /** Whether a copy message is to be dropped (a copy ended by the server's error); throws when it is not allowed at all. */
   private copySendDropped(what: string): boolean {
-    if (this.failure !== null) throw new LocalProtocolError(`${what}() on a broken connection`, 'ERR_PG_BROKEN', { cause: this.failure });
-    if (this.terminated) throw new LocalProtocolError(`${what}() after terminate()`, 'ERR_PG_TERMINATED');
-    if (PG_STATES[this.current].send === 'copy') return false;
+    this.checkUsable(what);
+    if (this.sendRule.send === 'copy') return false;
     if (this.copyAbandoned) return true;
     throw new LocalProtocolError(`${what}() outside COPY FROM STDIN (state ${this.current})`, 'ERR_PG_NOT_ALLOWED');
   }
