@@ -7,7 +7,7 @@
 
 import { connectRedis as connectNode } from '@curio-ts/backend-node';
 import { spawn } from '@curio-ts/kernel';
-import { CurioHost, FloorClient, RawClient, command } from '../redis-bench.js';
+import { CurioHost, FloorClient, GroupFloorClient, RawClient, command } from '../redis-bench.js';
 import type { Workload } from './workload.js';
 
 const HOST = '127.0.0.1';
@@ -111,23 +111,31 @@ function rawSequential(): Workload {
   };
 }
 
+/** A client of prepared command bytes (FloorClient, GroupFloorClient). */
+interface PreparedClient {
+  connect(): Promise<void>;
+  call(bytes: Buffer): Promise<unknown>;
+  close(): void;
+}
+
 /**
  * The floor of a Promise-per-call client the concurrent workloads are compared with: the bench
  * suite's FloorClient (prepared command bytes, one write per tick, a resolver per call, the
- * same decoder), 200 000 GETs in one Promise.all.
+ * same decoder), 200 000 GETs in one Promise.all; or its GroupFloorClient (calls settled in
+ * groups of 16 through one Promise each, the design measured and not adopted).
  */
-function floorConcurrent(): Workload {
-  let floor: FloorClient | null = null;
+function floorConcurrent(description: string, make: () => PreparedClient): Workload {
+  let floor: PreparedClient | null = null;
   const get = command('GET', KEY);
   return {
-    description: 'concurrent GETs (Promise.all), FloorClient (the least a Promise-per-call client does)',
+    description,
     defaultCalls: 200_000,
     async setup() {
-      floor = new FloorClient();
+      floor = make();
       await floor.connect();
     },
     async run(n) {
-      const client = floor as FloorClient;
+      const client = floor as PreparedClient;
       const calls = new Array<Promise<unknown>>(n);
       for (let i = 0; i < n; i++) calls[i] = client.call(get);
       await Promise.all(calls);
@@ -143,7 +151,8 @@ export const workloads: Record<string, Workload> = {
   'concurrent-node': onNode('concurrent GETs (Promise.all), node runtime', 200_000, concurrent),
   'concurrent-curio': onCurio('concurrent GETs (Promise.all in one task), curio runtime', 200_000, concurrent),
   'tasks-curio': onCurio(`GETs from ${TASKS} kernel tasks, curio runtime`, 200_000, fromTasks),
-  'concurrent-floor': floorConcurrent(),
+  'concurrent-floor': floorConcurrent('concurrent GETs (Promise.all), FloorClient (the least a Promise-per-call client does)', () => new FloorClient()),
+  'concurrent-group-floor': floorConcurrent('concurrent GETs (Promise.all), GroupFloorClient (a Promise per 16 calls, a derived Promise per call)', () => new GroupFloorClient()),
   'sequential-node': onNode('sequential awaited GET, node runtime', 20_000, sequential),
   'sequential-curio': onCurio('sequential awaited GET, curio runtime', 20_000, sequential),
   'sequential-raw': rawSequential(),
