@@ -172,6 +172,7 @@ export class Task<T = unknown> {
   get _trapFailed(): boolean {
     return (this.bits & TRAP_FAILED) !== 0;
   }
+  /** @internal */
   set _trapFailed(value: boolean) {
     this.setBit(TRAP_FAILED, value);
   }
@@ -180,6 +181,7 @@ export class Task<T = unknown> {
   get _allowCancel(): boolean {
     return (this.bits & ALLOW_CANCEL) !== 0;
   }
+  /** @internal */
   set _allowCancel(value: boolean) {
     this.setBit(ALLOW_CANCEL, value);
   }
@@ -188,6 +190,7 @@ export class Task<T = unknown> {
   get _failed(): boolean {
     return (this.bits & FAILED) !== 0;
   }
+  /** @internal */
   set _failed(value: boolean) {
     this.setBit(FAILED, value);
   }
@@ -199,6 +202,7 @@ export class Task<T = unknown> {
   get _observed(): boolean {
     return (this.bits & OBSERVED) !== 0;
   }
+  /** @internal */
   set _observed(value: boolean) {
     this.setBit(OBSERVED, value);
   }
@@ -207,6 +211,7 @@ export class Task<T = unknown> {
   get _foreign(): boolean {
     return (this.bits & FOREIGN) !== 0;
   }
+  /** @internal */
   set _foreign(value: boolean) {
     this.setBit(FOREIGN, value);
   }
@@ -219,6 +224,7 @@ export class Task<T = unknown> {
   get _deadlines(): (number | null)[] | null {
     return this._rare === null ? null : this._rare.deadlines;
   }
+  /** @internal */
   set _deadlines(value: (number | null)[] | null) {
     if (value !== null || this._rare !== null) this.rareNow().deadlines = value;
   }
@@ -227,6 +233,7 @@ export class Task<T = unknown> {
   get _deadlineOps(): number[] | null {
     return this._rare === null ? null : this._rare.deadlineOps;
   }
+  /** @internal */
   set _deadlineOps(value: number[] | null) {
     if (value !== null || this._rare !== null) this.rareNow().deadlineOps = value;
   }
@@ -235,6 +242,7 @@ export class Task<T = unknown> {
   get _joining(): JoinBarrier | null {
     return this._rare === null ? null : this._rare.joining;
   }
+  /** @internal */
   set _joining(value: JoinBarrier | null) {
     if (value !== null || this._rare !== null) this.rareNow().joining = value;
   }
@@ -243,6 +251,7 @@ export class Task<T = unknown> {
   get _unreported(): UnreportedError | null {
     return this._rare === null ? null : this._rare.unreported;
   }
+  /** @internal */
   set _unreported(value: UnreportedError | null) {
     if (value !== null || this._rare !== null) this.rareNow().unreported = value;
   }
@@ -251,6 +260,7 @@ export class Task<T = unknown> {
   get _foreignSince(): number {
     return this._rare === null ? 0 : this._rare.foreignSince;
   }
+  /** @internal */
   set _foreignSince(value: number) {
     this.rareNow().foreignSince = value;
   }
@@ -259,6 +269,7 @@ export class Task<T = unknown> {
   get _abort(): AbortController | null {
     return this._rare === null ? null : this._rare.abort;
   }
+  /** @internal */
   set _abort(value: AbortController | null) {
     if (value !== null || this._rare !== null) this.rareNow().abort = value;
   }
@@ -267,6 +278,7 @@ export class Task<T = unknown> {
   get _trapSite(): Error | null {
     return this._rare === null ? null : this._rare.trapSite;
   }
+  /** @internal */
   set _trapSite(value: Error | null) {
     if (value !== null || this._rare !== null) this.rareNow().trapSite = value;
   }
@@ -275,6 +287,7 @@ export class Task<T = unknown> {
   get _doneWaiters(): (() => void)[] | null {
     return this._rare === null ? null : this._rare.doneWaiters;
   }
+  /** @internal */
   set _doneWaiters(value: (() => void)[] | null) {
     if (value !== null || this._rare !== null) this.rareNow().doneWaiters = value;
   }
