@@ -140,7 +140,7 @@ export class Task<T = unknown> {
     this._fn = fn;
     this.parentId = parent === null ? null : parent.id;
     this._name = options?.name ?? (fn.name !== '' ? fn.name : null);
-    if (options?.daemon === true) this.bits |= DAEMON;
+    if (options?.daemon ?? false) this.bits |= DAEMON; // truthy, as the field it replaced held it
     this._locals = parent === null ? outsideLocals() : parent._locals !== null ? new Map(parent._locals) : null;
   }
 
